@@ -1,0 +1,1 @@
+"""Pure domain rules: money, tax, totals, numbering, states. No I/O here."""

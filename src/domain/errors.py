@@ -1,0 +1,83 @@
+"""Domain errors: what was wrong, where (a JSON pointer), and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One error in the shape of the seeds' 422 bodies."""
+
+    code: str
+    detail: str
+    pointer: str = ""
+    status: str = "422"
+    title: str = ""
+    hint: str = ""
+
+
+class DomainError(Exception):
+    """A business-rule or validation failure: the command is rejected and nothing changes.
+
+    ``pointer`` is relative to the command's payload (``/lines/2/quantity``); the bus prefixes
+    ``/payload`` when it builds the ``command.rejected`` event.
+    """
+
+    status = "422"
+    title = "Invalid Attribute"
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        pointer: str = "",
+        hint: str = "",
+        status: str | None = None,
+        title: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.errors = [
+            ErrorDetail(
+                code=code,
+                detail=detail,
+                pointer=pointer,
+                status=status or self.status,
+                title=title or self.title,
+                hint=hint,
+            )
+        ]
+
+    @classmethod
+    def many(cls, errors: list[ErrorDetail]) -> DomainError:
+        exc = cls(errors[0].code, errors[0].detail, pointer=errors[0].pointer)
+        exc.errors = list(errors)
+        return exc
+
+
+class InvalidState(DomainError):
+    """The document is in a state that forbids the command (editing a finalized invoice...)."""
+
+    status = "409"
+    title = "Invalid State"
+
+
+class NotFound(DomainError):
+    """The referenced object does not exist in this organization (yet).
+
+    Workers retry these for a bounded time, because commands can arrive out of order.
+    """
+
+    status = "404"
+    title = "Not Found"
+
+
+class Forbidden(DomainError):
+    status = "403"
+    title = "Forbidden"
+
+
+class Conflict(DomainError):
+    status = "409"
+    title = "Conflict"

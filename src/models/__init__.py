@@ -1,0 +1,34 @@
+"""SQLAlchemy 2 typed models. The schema exists only through the Alembic migrations here.
+
+Modules that define tables are imported below so that ``Base.metadata`` knows every table.
+"""
+
+from invoicing.models import core as core
+from invoicing.models.base import Base as Base
+from invoicing.models.core import (
+    BillableEntry as BillableEntry,
+)
+from invoicing.models.core import (
+    Customer as Customer,
+)
+from invoicing.models.core import (
+    Invoice as Invoice,
+)
+from invoicing.models.core import (
+    InvoiceLine as InvoiceLine,
+)
+from invoicing.models.core import (
+    NumberSeries as NumberSeries,
+)
+from invoicing.models.core import (
+    Organization as Organization,
+)
+from invoicing.models.core import (
+    OutboxEvent as OutboxEvent,
+)
+from invoicing.models.core import (
+    Payment as Payment,
+)
+from invoicing.models.core import (
+    ProcessedCommand as ProcessedCommand,
+)

@@ -1,0 +1,245 @@
+"""Tables of the invoicing core. Every tenant table is keyed by (organization_id, id)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from invoicing.models.base import Base, BigId, JSONType, utcnow
+from sqlalchemy import (
+    Boolean,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("organization_id", "email_normalized"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    email_normalized: Mapped[str] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(2))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Invoice(Base):
+    """Invoice, credit note or quote. Content is frozen once ``finalized_at`` is set."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "number"),
+        Index("ix_invoices_org_status", "organization_id", "status"),
+        Index("ix_invoices_org_issue_date", "organization_id", "issue_date"),
+        Index("ix_invoices_org_customer", "organization_id", "customer_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    number: Mapped[str | None] = mapped_column(String(36))
+    series: Mapped[str | None] = mapped_column(String(20))
+    sequence_number: Mapped[int | None] = mapped_column(Integer)
+    issue_date: Mapped[dt.date | None]
+    due_date: Mapped[dt.date | None]
+    payment_terms_days: Mapped[int | None]
+    delivery_date: Mapped[dt.date | None]
+    service_period_start: Mapped[dt.date | None]
+    service_period_end: Mapped[dt.date | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    calculate_from_net: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str] = mapped_column(String(2))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    buyer: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    seller: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    case_id: Mapped[str | None] = mapped_column(String(200))
+    project_reference: Mapped[str | None] = mapped_column(String(200))
+    purchase_order_number: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    footer: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    discount: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    tax_breakdown: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    legal_notes: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    line_net_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    allowance_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    net_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    tax_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    gross_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    paid_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    credited_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    exchange_rate: Mapped[Decimal | None]
+    credited_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    credit_reason: Mapped[str | None] = mapped_column(Text)
+    replaced_by_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    replaces_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    exported_at: Mapped[dt.datetime | None]
+    finalized_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    paid_at: Mapped[dt.datetime | None]
+    voided_at: Mapped[dt.datetime | None]
+    deleted_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    event_sequence: Mapped[int] = mapped_column(Integer, default=0)
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        order_by="InvoiceLine.position",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        overlaps="payments",
+    )
+    payments: Mapped[list[Payment]] = relationship(
+        order_by="Payment.recorded_at",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        overlaps="lines",
+    )
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.finalized_at is not None
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["organization_id", "invoice_id"],
+            ["invoices.organization_id", "invoices.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_invoice_lines_invoice", "organization_id", "invoice_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(185))
+    subtitle: Mapped[str | None] = mapped_column(String(185))
+    quantity: Mapped[Decimal]
+    unit: Mapped[str] = mapped_column(String(30))
+    unit_price: Mapped[Decimal]
+    tax_category: Mapped[str] = mapped_column(String(20))
+    tax_rate: Mapped[Decimal]
+    discount: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    base_amount: Mapped[Decimal]
+    discount_amount: Mapped[Decimal]
+    amount: Mapped[Decimal]
+    net_amount: Mapped[Decimal]
+    billable_entry_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["organization_id", "invoice_id"],
+            ["invoices.organization_id", "invoices.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_payments_invoice", "organization_id", "invoice_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    amount: Mapped[Decimal]
+    date: Mapped[dt.date]
+    method: Mapped[str] = mapped_column(String(30))
+    reference: Mapped[str | None] = mapped_column(String(140))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class NumberSeries(Base):
+    """The gapless counter: one row per organization, series and period (year or '')."""
+
+    __tablename__ = "number_series"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    series: Mapped[str] = mapped_column(String(20), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    next_value: Mapped[int] = mapped_column(Integer, default=1)
+    last_issue_date: Mapped[dt.date | None]
+
+
+class BillableEntry(Base):
+    __tablename__ = "billable_entries"
+    __table_args__ = (Index("ix_billable_entries_status", "organization_id", "status"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12), default="uninvoiced")
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    case_id: Mapped[str | None] = mapped_column(String(200))
+    project_reference: Mapped[str | None] = mapped_column(String(200))
+    date: Mapped[dt.date]
+    description: Mapped[str] = mapped_column(String(185))
+    quantity: Mapped[Decimal]
+    unit: Mapped[str] = mapped_column(String(30))
+    unit_price: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    tax_rate: Mapped[Decimal | None]
+    tax_category: Mapped[str] = mapped_column(String(20))
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    line_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    billed_at: Mapped[dt.datetime | None]
+
+
+class ProcessedCommand(Base):
+    """The inbox: one row per (organization, command_id), written in the command's transaction."""
+
+    __tablename__ = "processed_commands"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    command_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    command_type: Mapped[str] = mapped_column(String(60))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(10))  # applied | rejected
+    processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEvent(Base):
+    """Events written in the same transaction as the change; the relay publishes them."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_subject", "organization_id", "subject"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    type: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(index=True)

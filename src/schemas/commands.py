@@ -1,0 +1,495 @@
+"""Command documents: what upstream services may send.
+
+Every command is one JSON object::
+
+    {"type": "create_invoice", "command_id": "<uuid>", "organization_id": "<uuid>",
+     "correlation_id": "optional", "credentials": {"token": "<signed token>"},
+     "payload": {...}}
+
+``command_id`` is the idempotency key. Clients choose the ids of new objects (an invoice's
+``id``) so that follow-up commands can be sent without waiting for an answer. Money may be a
+JSON number or a decimal string and is parsed exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID
+
+from invoicing.domain.calc import DiscountKind
+from invoicing.domain.tax import TaxCategory
+from invoicing.schemas.common import (
+    Address,
+    Contract,
+    CurrencyCode,
+    Dec,
+    Locale,
+    NonNegativeDec,
+    Percent,
+    PositiveDec,
+    Reference,
+    ShortText,
+    Text,
+)
+from pydantic import Field, StringConstraints, model_validator
+
+READ = "invoices:read"
+WRITE = "invoices:write"
+ADMIN = "organizations:admin"
+
+COMMAND_TYPES: dict[str, type[Command]] = {}
+
+
+class Credentials(Contract):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+
+
+class Command(Contract):
+    """The envelope shared by every command."""
+
+    type: str
+    command_id: UUID
+    organization_id: UUID
+    correlation_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    credentials: Credentials | None = None
+    payload: Any
+
+    #: the grant a publisher needs for this command
+    scope: ClassVar[str] = WRITE
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        field = cls.model_fields.get("type")
+        if field is not None and field.default is not None and isinstance(field.default, str):
+            COMMAND_TYPES[field.default] = cls
+
+
+# ----------------------------------------------------------------------------- shared payloads
+
+
+class DiscountIn(Contract):
+    type: DiscountKind
+    value: NonNegativeDec
+
+    @model_validator(mode="after")
+    def _percent_range(self) -> DiscountIn:
+        if self.type is DiscountKind.PERCENTAGE and self.value > 100:
+            raise ValueError("a percentage discount must be between 0 and 100")
+        return self
+
+
+class LineIn(Contract):
+    """An invoice line. ``unit_price`` is net or gross as the invoice's ``calculate_from_net``."""
+
+    id: UUID | None = Field(default=None, description="client-chosen; derived when absent")
+    description: ShortText = Field(description="the line's title, at most 185 characters")
+    subtitle: Annotated[str, StringConstraints(max_length=185)] | None = None
+    quantity: PositiveDec
+    unit: Annotated[str, StringConstraints(max_length=30)] = Field(
+        default="piece", examples=["hours", "day", "piece", "HUR"]
+    )
+    unit_price: Dec
+    tax_rate: Percent | None = Field(default=None, description="percent; organization default")
+    tax_category: TaxCategory = TaxCategory.STANDARD
+    discount: DiscountIn | None = None
+    billable_entry_ids: list[Reference] = Field(default_factory=list, max_length=500)
+
+
+class Period(Contract):
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError("the period ends before it starts")
+        return self
+
+
+# ----------------------------------------------------------------------------- organizations
+
+
+class SeriesSettings(Contract):
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=30)] = Field(
+        examples=["RE-{YYYY}-{SEQ:3}", "INV-{YYYY}-{SEQ:4}", "{SEQ}/{YYYY}"]
+    )
+    yearly_reset: bool = True
+
+
+class OrganizationPayload(Contract):
+    name: ShortText
+    address: Address
+    vat_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+    tax_number: Annotated[str, StringConstraints(max_length=30)] | None = None
+    registration: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, examples=["Amtsgericht Köln HRB 12345", "RPR Brussel 0403.019.261"]
+    )
+    managing_directors: Annotated[str, StringConstraints(max_length=200)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=50)] | None = None
+    website: Annotated[str, StringConstraints(max_length=200)] | None = None
+    iban: Annotated[str, StringConstraints(max_length=40)] | None = None
+    bic: Annotated[str, StringConstraints(max_length=11)] | None = None
+    bank_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    default_currency: CurrencyCode = "EUR"
+    default_locale: Locale = "de"
+    default_tax_rate: Percent | None = Field(default=None, description="19 in DE, 21 in BE")
+    default_payment_terms_days: Annotated[int, Field(ge=0, le=365)] = 14
+    small_business: bool = Field(
+        default=False, description="§ 19 UStG / art. 56bis: no VAT charged, note printed"
+    )
+    number_series: dict[Literal["invoice", "credit_note", "quote"], SeriesSettings] = Field(
+        default_factory=dict
+    )
+    tax_notes: dict[str, dict[Locale, Text]] = Field(
+        default_factory=dict, description="override legal notes per tax category and locale"
+    )
+
+
+class ConfigureOrganization(Command):
+    """Create or update the organization's legal identity and defaults."""
+
+    type: Literal["configure_organization"] = "configure_organization"
+    payload: OrganizationPayload
+    scope: ClassVar[str] = ADMIN
+
+
+# ----------------------------------------------------------------------------- customers
+
+
+class CustomerPayload(Contract):
+    given_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    family_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    company: Annotated[str, StringConstraints(max_length=200)] | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+    locale: Locale
+    phone: Annotated[str, StringConstraints(max_length=50)] | None = None
+    mobile: Annotated[str, StringConstraints(max_length=50)] | None = None
+    address: Address | None = None
+    vat_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+    buyer_reference: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        default=None, description="Leitweg-ID for German public buyers (BT-10)"
+    )
+    peppol_id: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        default=None, examples=["0208:0403019261"], description="scheme:identifier (EAS)"
+    )
+    einvoice_format: (
+        Literal["none", "xrechnung_cii", "xrechnung_ubl", "zugferd", "peppol"] | None
+    ) = Field(default=None, description="null: the organization's default")
+    custom_fields: dict[str, str | int | bool | None] = Field(default_factory=dict)
+
+
+class CreateCustomer(Command):
+    type: Literal["create_customer"] = "create_customer"
+
+    class Payload(CustomerPayload):
+        id: UUID
+
+    payload: Payload
+
+
+class UpdateCustomer(Command):
+    """Replace a customer's data (documents already sent keep their snapshot)."""
+
+    type: Literal["update_customer"] = "update_customer"
+
+    class Payload(CustomerPayload):
+        id: UUID
+
+    payload: Payload
+
+
+# ----------------------------------------------------------------------------- invoices
+
+
+class InvoiceFields(Contract):
+    customer_id: UUID | None = None
+    case_id: Reference | None = Field(default=None, description="case/matter (legal practices)")
+    project_reference: Reference | None = None
+    purchase_order_number: Reference | None = None
+    currency: CurrencyCode | None = Field(default=None, description="organization default")
+    issue_date: dt.date | None = Field(default=None, description="set at finalize when absent")
+    due_date: dt.date | None = None
+    payment_terms_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    delivery_date: dt.date | None = Field(default=None, description="Leistungsdatum (BT-72)")
+    service_period: Period | None = None
+    calculate_from_net: bool = True
+    locale: Locale | None = None
+    notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    footer: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=50
+    )
+    custom_fields: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    discount: DiscountIn | None = None
+    exchange_rate: PositiveDec | None = Field(
+        default=None, description="organization currency units per 1 unit of `currency`"
+    )
+
+    @model_validator(mode="after")
+    def _due(self) -> InvoiceFields:
+        if self.due_date and self.issue_date and self.due_date < self.issue_date:
+            raise ValueError("due_date is before issue_date")
+        return self
+
+
+class CreateInvoice(Command):
+    """Create a draft invoice (or a quote with ``is_quote``)."""
+
+    type: Literal["create_invoice"] = "create_invoice"
+
+    class Payload(InvoiceFields):
+        id: UUID
+        is_quote: bool = False
+        number: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = Field(
+            default=None, description="manual number; must be unique in the organization"
+        )
+        lines: list[LineIn] = Field(default_factory=list, max_length=1000)
+
+    payload: Payload
+
+
+class UpdateInvoice(Command):
+    """Change a draft. Only the fields present are changed; ``lines`` replaces all lines."""
+
+    type: Literal["update_invoice"] = "update_invoice"
+
+    class Payload(InvoiceFields):
+        id: UUID
+        number: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = None
+        lines: list[LineIn] | None = Field(default=None, max_length=1000)
+
+    payload: Payload
+
+
+class AddLine(Command):
+    type: Literal["add_line"] = "add_line"
+
+    class Payload(Contract):
+        invoice_id: UUID
+        line: LineIn
+
+    payload: Payload
+
+
+class RemoveLine(Command):
+    type: Literal["remove_line"] = "remove_line"
+
+    class Payload(Contract):
+        invoice_id: UUID
+        line_id: UUID
+
+    payload: Payload
+
+
+class InvoiceRef(Contract):
+    invoice_id: UUID
+
+
+class DeleteInvoice(Command):
+    """Move a draft to the trash (restorable); finalized invoices are voided instead."""
+
+    type: Literal["delete_invoice"] = "delete_invoice"
+    payload: InvoiceRef
+
+
+class RestoreInvoice(Command):
+    type: Literal["restore_invoice"] = "restore_invoice"
+    payload: InvoiceRef
+
+
+class PurgeInvoice(Command):
+    """Remove a trashed draft for good."""
+
+    type: Literal["purge_invoice"] = "purge_invoice"
+    payload: InvoiceRef
+
+
+class FinalizeInvoice(Command):
+    """Assign the number (gapless per series) and freeze the content."""
+
+    type: Literal["finalize_invoice"] = "finalize_invoice"
+
+    class Payload(InvoiceRef):
+        issue_date: dt.date | None = Field(default=None, description="defaults to today")
+
+    payload: Payload
+
+
+class MarkSent(Command):
+    """The invoice was delivered another way; a draft is finalized first."""
+
+    type: Literal["mark_sent"] = "mark_sent"
+
+    class Payload(InvoiceRef):
+        sent_on: dt.date | None = None
+
+    payload: Payload
+
+
+PaymentMethod = Literal[
+    "bank_transfer", "cash", "card", "direct_debit", "paypal", "cheque", "offset", "other"
+]
+
+
+class RecordPayment(Command):
+    type: Literal["record_payment"] = "record_payment"
+
+    class Payload(InvoiceRef):
+        payment_id: UUID | None = Field(default=None, description="client-chosen; derived")
+        amount: PositiveDec
+        date: dt.date
+        method: PaymentMethod = "bank_transfer"
+        reference: Annotated[str, StringConstraints(max_length=140)] | None = None
+        keep_overpayment_as_credit: bool = Field(
+            default=False, description="accept more than the open amount, kept as credit"
+        )
+
+    payload: Payload
+
+
+class DeletePayment(Command):
+    type: Literal["delete_payment"] = "delete_payment"
+
+    class Payload(InvoiceRef):
+        payment_id: UUID
+
+    payload: Payload
+
+
+class MarkPaid(Command):
+    """Record the open remainder as one payment."""
+
+    type: Literal["mark_paid"] = "mark_paid"
+
+    class Payload(InvoiceRef):
+        date: dt.date | None = None
+        method: PaymentMethod = "other"
+        reference: Annotated[str, StringConstraints(max_length=140)] | None = None
+        send_notification: bool = False
+
+    payload: Payload
+
+
+class VoidInvoice(Command):
+    """Issue a credit note for the open amount, then void the invoice."""
+
+    type: Literal["void_invoice"] = "void_invoice"
+
+    class Payload(InvoiceRef):
+        credit_note_id: UUID | None = None
+        reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    payload: Payload
+
+
+class CreditLineIn(LineIn):
+    pass
+
+
+class IssueCreditNote(Command):
+    """Full (no ``lines``) or partial credit note, numbered in its own series."""
+
+    type: Literal["issue_credit_note"] = "issue_credit_note"
+
+    class Payload(InvoiceRef):
+        credit_note_id: UUID | None = None
+        reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+        issue_date: dt.date | None = None
+        lines: list[CreditLineIn] | None = Field(default=None, max_length=1000)
+
+    payload: Payload
+
+
+class ChangeRecipient(Command):
+    """Credit the original in full and create a linked draft for the new customer."""
+
+    type: Literal["change_recipient"] = "change_recipient"
+
+    class Payload(InvoiceRef):
+        customer_id: UUID
+        new_invoice_id: UUID
+        credit_note_id: UUID | None = None
+
+    payload: Payload
+
+
+class DuplicateInvoice(Command):
+    """A new draft with the same customer and lines (a quote can become an invoice)."""
+
+    type: Literal["duplicate_invoice"] = "duplicate_invoice"
+
+    class Payload(InvoiceRef):
+        new_invoice_id: UUID
+        is_quote: bool | None = Field(default=None, description="null: same kind as source")
+
+    payload: Payload
+
+
+class Batch(Command):
+    """One action over many invoices; each id succeeds or is rejected on its own."""
+
+    type: Literal["batch"] = "batch"
+
+    class Payload(Contract):
+        action: Literal["delete", "finalize", "mark_sent", "void"]
+        invoice_ids: list[UUID] = Field(min_length=1, max_length=500)
+
+    payload: Payload
+
+
+class CheckOverdue(Command):
+    """Flag unpaid invoices past their due date (sent by the scheduler)."""
+
+    type: Literal["check_overdue"] = "check_overdue"
+
+    class Payload(Contract):
+        as_of: dt.date
+
+    payload: Payload
+
+
+# ----------------------------------------------------------------------------- billable work
+
+
+class RecordBillableEntry(Command):
+    """A time entry or expense from time tracking, stored once per source id."""
+
+    type: Literal["record_billable_entry"] = "record_billable_entry"
+
+    class Payload(Contract):
+        id: Reference = Field(description="the source system's id, e.g. tte_01")
+        kind: Literal["time", "expense"] = "time"
+        customer_id: UUID | None = None
+        case_id: Reference | None = None
+        project_reference: Reference | None = None
+        date: dt.date
+        description: ShortText
+        quantity: PositiveDec = Field(description="hours for time entries")
+        unit: Annotated[str, StringConstraints(max_length=30)] = "hours"
+        unit_price: NonNegativeDec
+        currency: CurrencyCode | None = None
+        tax_rate: Percent | None = None
+        tax_category: TaxCategory = TaxCategory.STANDARD
+
+    payload: Payload
+
+
+class InvoiceBillableEntries(Command):
+    """Turn uninvoiced entries into lines of a draft (one line per entry), marking them billed."""
+
+    type: Literal["invoice_billable_entries"] = "invoice_billable_entries"
+
+    class Payload(Contract):
+        invoice_id: UUID
+        entry_ids: list[Reference] = Field(min_length=1, max_length=1000)
+
+    payload: Payload
+
+
+def command_types() -> dict[str, type[Command]]:
+    return dict(COMMAND_TYPES)

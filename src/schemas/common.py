@@ -1,0 +1,105 @@
+"""Shared types of the public contract: exact money, identifiers, addresses, errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from invoicing.domain.money import is_currency
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+
+def _exact_decimal(value: Any) -> Any:
+    """Money and quantities: a JSON number or a decimal string, parsed exactly (never via float)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, float):
+        raise ValueError("must be a decimal string or an exact JSON number, not a binary float")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = Decimal(text)
+        except InvalidOperation as exc:
+            raise ValueError(f"{value!r} is not a decimal number") from exc
+        return parsed
+    return value
+
+
+def _finite(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if value.adjusted() > 14:
+        raise ValueError("is too large (at most 15 digits before the decimal point)")
+    if value.as_tuple().exponent < -10:  # type: ignore[operator]
+        raise ValueError("has too many decimals (at most 10)")
+    return value
+
+
+Dec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_finite)]
+"""An exact decimal: accepts a JSON number or a decimal string."""
+
+PositiveDec = Annotated[Dec, Field(gt=0)]
+NonNegativeDec = Annotated[Dec, Field(ge=0)]
+Percent = Annotated[Dec, Field(ge=0, le=100)]
+
+
+def _currency(value: str) -> str:
+    code = value.upper()
+    if not is_currency(code):
+        raise ValueError(f"{value} is not an ISO 4217 currency in use")
+    return code
+
+
+CurrencyCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=3),
+    AfterValidator(_currency),
+]
+CountryCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
+]
+Locale = Annotated[str, StringConstraints(pattern=r"^(de|en|fr|nl)$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=185)]
+Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Contract(BaseModel):
+    """Base of every public document: unknown fields are errors, documents are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Address(Contract):
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    street_address: Annotated[str, StringConstraints(max_length=200)] | None = None
+    additional_line: Annotated[str, StringConstraints(max_length=200)] | None = None
+    zip_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    city: Annotated[str, StringConstraints(max_length=100)] | None = None
+    country_code: CountryCode
+
+
+class ErrorSource(Contract):
+    pointer: str
+
+
+class ErrorItem(Contract):
+    """One error, shaped like the seeds' 422 bodies (JSON:API error object)."""
+
+    status: str = Field(examples=["422"])
+    code: str = Field(examples=["invalid_attribute"])
+    title: str = Field(examples=["Invalid Attribute"])
+    detail: str = Field(examples=["can't be blank"])
+    source: ErrorSource
+    meta: dict[str, str] | None = Field(
+        default=None, description="`hint`: what to do about it", examples=[{"hint": "..."}]
+    )

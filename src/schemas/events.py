@@ -1,0 +1,222 @@
+"""Event documents: what downstream listeners receive.
+
+Every event is a CloudEvents 1.0 structured JSON message on the topic exchange
+``invoicing.events`` with routing key = ``type``. Invoice events carry the whole invoice as it
+stands after the change (``data``), so a listener can keep a read model without asking back.
+Extension attributes: ``organizationid``, ``commandid``, ``correlationid``, ``sequence`` (per
+subject, starting at 1, gapless per invoice) and ``dataschemaversion``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from invoicing.schemas.common import Address, ErrorItem
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+EVENT_TYPES = (
+    "organization.configured",
+    "customer.created",
+    "customer.updated",
+    "invoice.created",
+    "invoice.updated",
+    "invoice.finalized",
+    "invoice.sent",
+    "invoice.overdue",
+    "invoice.paid",
+    "invoice.voided",
+    "invoice.deleted",
+    "invoice.restored",
+    "invoice.purged",
+    "payment.recorded",
+    "payment.deleted",
+    "credit_note.issued",
+    "billable_entry.recorded",
+    "billable_entry.billed",
+    "billable_entry.released",
+    "dunning.notice_sent",
+    "export.completed",
+    "command.rejected",
+)
+
+
+class State(BaseModel):
+    """Base of event data: permissive on read (tolerant reader), strict types."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Party(State):
+    """A snapshot of seller or buyer as printed on the document."""
+
+    id: UUID | None = None
+    name: str
+    company: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+    vat_id: str | None = None
+    tax_number: str | None = None
+    registration: str | None = None
+    managing_directors: str | None = None
+    website: str | None = None
+    iban: str | None = None
+    bic: str | None = None
+    bank_name: str | None = None
+    buyer_reference: str | None = None
+    peppol_id: str | None = None
+    locale: str | None = None
+    einvoice_format: str | None = None
+    small_business: bool = False
+
+
+class Discount(State):
+    type: Literal["percentage", "amount"]
+    value: Decimal
+
+
+class LineState(State):
+    id: UUID
+    position: int
+    description: str
+    subtitle: str | None = None
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal = Field(description="as entered: net or gross per calculate_from_net")
+    tax_category: str
+    tax_code: str = Field(description="EN 16931 / UNTDID 5305 code: S, Z, E, AE, K, G, O")
+    tax_rate: Decimal
+    discount: Discount | None = None
+    base_amount: Decimal = Field(description="quantity x unit price, rounded, as entered")
+    discount_amount: Decimal
+    amount: Decimal = Field(description="base - discount, as entered (net or gross)")
+    net_amount: Decimal = Field(description="BT-131 line net amount")
+    billable_entry_ids: list[str] = Field(default_factory=list)
+
+
+class TaxBreakdown(State):
+    category: str
+    code: str
+    rate: Decimal
+    lines_net: Decimal
+    allowance: Decimal = Field(description="share of the document discount, net (BT-92)")
+    taxable_amount: Decimal = Field(description="BT-116")
+    tax_amount: Decimal = Field(description="BT-117")
+    exemption_reason: str | None = Field(default=None, description="BT-120")
+
+
+class Totals(State):
+    line_net_total: Decimal = Field(description="BT-106")
+    allowance_total: Decimal = Field(description="BT-107")
+    net_total: Decimal = Field(description="BT-109, after document discounts")
+    tax_total: Decimal = Field(description="BT-110")
+    gross_total: Decimal = Field(description="BT-112")
+    paid_amount: Decimal
+    credited_amount: Decimal = Field(description="gross of credit notes issued against it")
+    open_amount: Decimal = Field(description="gross - paid - credited, never below zero")
+    credit_balance: Decimal = Field(description="overpayment kept as the customer's credit")
+
+
+class Normalized(State):
+    currency: str
+    exchange_rate: Decimal
+    net_total: Decimal
+    tax_total: Decimal
+    gross_total: Decimal
+
+
+class PaymentState(State):
+    id: UUID
+    amount: Decimal
+    date: dt.date
+    method: str
+    reference: str | None = None
+    recorded_at: dt.datetime
+
+
+class InvoiceState(State):
+    """The whole document: invoice, credit note or quote."""
+
+    id: UUID
+    organization_id: UUID
+    kind: Literal["invoice", "credit_note", "quote"]
+    status: Literal["draft", "finalized", "sent", "partially_paid", "paid", "void"]
+    overdue: bool = False
+    deleted: bool = False
+    number: str | None = None
+    issue_date: dt.date | None = None
+    due_date: dt.date | None = None
+    payment_terms_days: int | None = None
+    delivery_date: dt.date | None = None
+    service_period_start: dt.date | None = None
+    service_period_end: dt.date | None = None
+    currency: str
+    calculate_from_net: bool
+    locale: str
+    customer_id: UUID | None = None
+    seller: Party | None = Field(default=None, description="snapshot taken at finalize")
+    buyer: Party | None = Field(default=None, description="snapshot; taken again at send")
+    case_id: str | None = None
+    project_reference: str | None = None
+    purchase_order_number: str | None = None
+    notes: str | None = None
+    footer: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    lines: list[LineState] = Field(default_factory=list)
+    discount: Discount | None = None
+    tax_breakdown: list[TaxBreakdown] = Field(default_factory=list)
+    totals: Totals
+    normalized: Normalized | None = None
+    legal_notes: list[str] = Field(default_factory=list)
+    payments: list[PaymentState] = Field(default_factory=list)
+    credit_note_ids: list[UUID] = Field(default_factory=list)
+    credited_invoice_id: UUID | None = Field(default=None, description="credit notes: BG-3")
+    credited_invoice_number: str | None = None
+    credited_invoice_issue_date: dt.date | None = None
+    credit_reason: str | None = None
+    replaced_by_invoice_id: UUID | None = None
+    replaces_invoice_id: UUID | None = None
+    export_status: Literal["exported", "unexported"] = "unexported"
+    exported_at: dt.datetime | None = None
+    finalized_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+    paid_at: dt.datetime | None = None
+    voided_at: dt.datetime | None = None
+    deleted_at: dt.datetime | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sequence: int = Field(description="per-invoice event sequence of the latest event")
+
+
+class RejectionData(State):
+    command_type: str | None = None
+    command_id: str | None = None
+    errors: list[ErrorItem]
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0 structured-mode envelope."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: UUID
+    source: str = Field(examples=["urn:invoicing:organization:<uuid>"])
+    type: str
+    subject: str | None = None
+    time: dt.datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschemaversion: int = SCHEMA_VERSION
+    organizationid: str | None = None
+    commandid: str | None = None
+    correlationid: str | None = None
+    sequence: int | None = None
+    data: dict[str, Any]
