@@ -32,3 +32,4 @@ from invoicing.models.core import (
 from invoicing.models.core import (
     ProcessedCommand as ProcessedCommand,
 )
+from invoicing.models import exports as exports

@@ -94,6 +94,10 @@ class Invoice(Base):
     credited_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     exchange_rate: Mapped[Decimal | None]
     credited_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    credited_invoice_number: Mapped[str | None] = mapped_column(String(36))
+    credited_invoice_issue_date: Mapped[dt.date | None]
+    credit_note_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    normalized_currency: Mapped[str | None] = mapped_column(String(3))
     credit_reason: Mapped[str | None] = mapped_column(Text)
     replaced_by_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     replaces_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -139,6 +139,14 @@ def upgrade() -> None:
         sa.Column("credited_amount", invoicing.models.base.ExactDecimal(), nullable=False),
         sa.Column("exchange_rate", invoicing.models.base.ExactDecimal(), nullable=True),
         sa.Column("credited_invoice_id", sa.Uuid(), nullable=True),
+        sa.Column("credited_invoice_number", sa.String(length=36), nullable=True),
+        sa.Column("credited_invoice_issue_date", sa.Date(), nullable=True),
+        sa.Column(
+            "credit_note_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("normalized_currency", sa.String(length=3), nullable=True),
         sa.Column("credit_reason", sa.Text(), nullable=True),
         sa.Column("replaced_by_invoice_id", sa.Uuid(), nullable=True),
         sa.Column("replaces_invoice_id", sa.Uuid(), nullable=True),
@@ -355,6 +363,9 @@ FROZEN_COLUMNS = (
     "gross_total",
     "exchange_rate",
     "credited_invoice_id",
+    "credited_invoice_number",
+    "credited_invoice_issue_date",
+    "normalized_currency",
     "finalized_at",
 )
 

@@ -1,0 +1,55 @@
+"""The ``invoicing`` command line (Typer)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from invoicing.config import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Message-driven invoicing service.")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic, every branch to its head)."""
+    from invoicing import db, logs
+
+    settings = get_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    db.migrate(settings.effective_database_url())
+    typer.echo(f"migrated {settings.effective_database_url().split('@')[-1]}", err=True)
+
+
+@app.command()
+def process(
+    file: Annotated[str, typer.Argument(help="JSONL file of commands, - for stdin")] = "-",
+) -> None:
+    """Run commands in-process (no broker) and print the resulting events as JSON lines.
+
+    Uses the same handlers as the workers. With no configuration the embedded SQLite database
+    is used and migrated; DATABASE_URL selects PostgreSQL (run `invoicing migrate` first).
+    Exit status 0 even when commands are rejected (they are events); 1 on infrastructure errors.
+    """
+    from invoicing import bootstrap
+
+    application = bootstrap.build()
+    stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
+    counts = {"applied": 0, "duplicate": 0, "rejected": 0}
+    with stream:
+        for raw in stream:
+            if not raw.strip():
+                continue
+            outcome = application.bus.handle_raw(raw)
+            counts[outcome.status] += 1
+            for event in outcome.events:
+                sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+    typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()), err=True)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,12 @@
+"""Handlers: one short function per command, inside a unit of work.
+
+Importing this package registers every handler in ``registry.HANDLERS``.
+"""
+
+from invoicing.handlers import (  # noqa: F401  (registration)
+    billing,
+    invoices,
+    lifecycle,
+    organizations,
+    payments,
+)

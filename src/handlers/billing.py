@@ -1,0 +1,157 @@
+"""Billable entries: stored once by source id, billed by an invoice line, released again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+
+from invoicing.domain.errors import Conflict, NotFound
+from invoicing.handlers.registry import Deps, Event, handles
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.models import BillableEntry, Invoice, InvoiceLine
+from invoicing.schemas.commands import RecordBillableEntry
+from sqlalchemy import select
+
+
+def entry_data(e: BillableEntry) -> dict[str, object]:
+    return {
+        "id": e.id,
+        "kind": e.kind,
+        "status": e.status,
+        "customer_id": str(e.customer_id) if e.customer_id else None,
+        "case_id": e.case_id,
+        "project_reference": e.project_reference,
+        "date": e.date.isoformat(),
+        "description": e.description,
+        "quantity": str(e.quantity),
+        "unit": e.unit,
+        "unit_price": str(e.unit_price),
+        "currency": e.currency,
+        "tax_rate": None if e.tax_rate is None else str(e.tax_rate),
+        "tax_category": e.tax_category,
+        "invoice_id": str(e.invoice_id) if e.invoice_id else None,
+        "line_id": str(e.line_id) if e.line_id else None,
+    }
+
+
+@handles(RecordBillableEntry)
+def record_billable_entry(cmd: RecordBillableEntry, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    from invoicing.handlers.repository import get_organization, profile
+
+    org = get_organization(uow, cmd.organization_id)
+    p = cmd.payload
+    currency = p.currency or profile(org).get("default_currency", "EUR")
+    digest = hashlib.sha256(
+        json.dumps(p.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+    entry = uow.session.get(BillableEntry, (org.id, p.id), with_for_update=True)
+    if entry is not None and entry.payload_hash == digest:
+        return []  # the same entry again: stored once
+    if entry is not None and entry.status == "billed":
+        raise Conflict(
+            "entry_billed",
+            f"entry {p.id} is billed on invoice {entry.invoice_id}",
+            pointer="/id",
+            hint="billed entries cannot change; credit the invoice",
+        )
+    if entry is None:
+        entry = BillableEntry(
+            organization_id=org.id, id=p.id, recorded_at=deps.now(), status="uninvoiced"
+        )
+        uow.session.add(entry)
+    entry.kind, entry.customer_id, entry.case_id = p.kind, p.customer_id, p.case_id
+    entry.project_reference, entry.date, entry.description = (
+        p.project_reference,
+        p.date,
+        p.description,
+    )
+    entry.quantity, entry.unit, entry.unit_price = p.quantity, p.unit, p.unit_price
+    entry.currency, entry.tax_rate, entry.tax_category = currency, p.tax_rate, p.tax_category.value
+    entry.payload_hash = digest
+    return [Event("billable_entry.recorded", p.id, {"entry": entry_data(entry)})]
+
+
+def claim(
+    uow: UnitOfWork, inv: Invoice, line: InvoiceLine, pointer: str, deps: Deps
+) -> list[Event]:
+    """Mark the line's entries billed by this invoice; each must be uninvoiced."""
+    events: list[Event] = []
+    for i, entry_id in enumerate(line.billable_entry_ids or []):
+        entry = uow.session.get(
+            BillableEntry, (inv.organization_id, entry_id), with_for_update=True
+        )
+        if entry is None:
+            raise NotFound(
+                "entry_not_found",
+                f"billable entry {entry_id} does not exist",
+                pointer=f"{pointer}/billable_entry_ids/{i}",
+                hint="send record_billable_entry first",
+            )
+        if entry.status == "billed" and entry.invoice_id != inv.id:
+            raise Conflict(
+                "entry_billed",
+                f"billable entry {entry_id} is already billed on invoice {entry.invoice_id}",
+                pointer=f"{pointer}/billable_entry_ids/{i}",
+            )
+        if entry.currency != inv.currency:
+            raise Conflict(
+                "currency_mismatch",
+                f"billable entry {entry_id} is in {entry.currency}, the invoice in {inv.currency}",
+                pointer=f"{pointer}/billable_entry_ids/{i}",
+            )
+        entry.status, entry.invoice_id, entry.line_id, entry.billed_at = (
+            "billed",
+            inv.id,
+            line.id,
+            deps.now(),
+        )
+        events.append(Event("billable_entry.billed", entry.id, {"entry": entry_data(entry)}))
+    return events
+
+
+def release(
+    uow: UnitOfWork, inv: Invoice, lines: Iterable[InvoiceLine] | None = None
+) -> list[Event]:
+    """Return the entries of these lines (default: all of the invoice) to uninvoiced."""
+    line_ids = None if lines is None else [line.id for line in lines]
+    stmt = (
+        select(BillableEntry)
+        .where(
+            BillableEntry.organization_id == inv.organization_id, BillableEntry.invoice_id == inv.id
+        )
+        .with_for_update()
+    )
+    events: list[Event] = []
+    for entry in uow.session.execute(stmt).scalars():
+        if line_ids is not None and entry.line_id not in line_ids:
+            continue
+        entry.status, entry.invoice_id, entry.line_id, entry.billed_at = (
+            "uninvoiced",
+            None,
+            None,
+            None,
+        )
+        events.append(Event("billable_entry.released", entry.id, {"entry": entry_data(entry)}))
+    return events
+
+
+def uninvoiced(uow: UnitOfWork, org_id: uuid.UUID, entry_ids: list[str]) -> list[BillableEntry]:
+    found: list[BillableEntry] = []
+    for i, entry_id in enumerate(entry_ids):
+        entry = uow.session.get(BillableEntry, (org_id, entry_id), with_for_update=True)
+        if entry is None:
+            raise NotFound(
+                "entry_not_found",
+                f"billable entry {entry_id} does not exist",
+                pointer=f"/entry_ids/{i}",
+            )
+        if entry.status != "uninvoiced":
+            raise Conflict(
+                "entry_billed",
+                f"billable entry {entry_id} is already billed",
+                pointer=f"/entry_ids/{i}",
+            )
+        found.append(entry)
+    return found

@@ -1,0 +1,151 @@
+"""Shared rules for building a document from lines: recalculation, notes, copies.
+
+Used by the handlers that create or change drafts and credit notes, and by document tests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute
+from invoicing.domain.errors import DomainError
+from invoicing.domain.money import fits_minor_units
+from invoicing.domain.tax import SMALL_BUSINESS_NOTES, TaxCategory, legal_note
+from invoicing.models import Invoice, InvoiceLine
+from invoicing.schemas.commands import DiscountIn, LineIn
+
+
+def discount_from(data: dict[str, Any] | None) -> Discount | None:
+    if not data:
+        return None
+    return Discount(DiscountKind(data["type"]), Decimal(str(data["value"])))
+
+
+def discount_json(d: DiscountIn | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {"type": d.type.value, "value": str(d.value)}
+
+
+def make_line(
+    inv: Invoice,
+    line: LineIn,
+    *,
+    position: int,
+    line_id: uuid.UUID,
+    default_rate: Decimal | None,
+    pointer: str,
+) -> InvoiceLine:
+    """Validate one line against the invoice and the rules of its tax category."""
+    rate = line.tax_rate if line.tax_rate is not None else default_rate
+    if rate is None:
+        raise DomainError(
+            "invalid_attribute",
+            "can't be blank",
+            pointer=f"{pointer}/tax_rate",
+            hint="give tax_rate, or set default_tax_rate in configure_organization",
+        )
+    category = line.tax_category
+    if category.needs_zero_rate and rate != 0:
+        raise DomainError(
+            "invalid_tax_rate",
+            f"tax category {category.value} requires tax_rate 0, got {rate}",
+            pointer=f"{pointer}/tax_rate",
+            hint="use tax_category standard for a positive rate",
+        )
+    if category is TaxCategory.STANDARD and rate == 0:
+        raise DomainError(
+            "invalid_tax_rate",
+            "tax category standard requires a positive tax_rate",
+            pointer=f"{pointer}/tax_rate",
+            hint="use tax_category zero, exempt, reverse_charge, intra_eu, export or outside_scope",
+        )
+    if (
+        line.discount
+        and line.discount.type is DiscountKind.AMOUNT
+        and not fits_minor_units(line.discount.value, inv.currency)
+    ):
+        raise DomainError(
+            "invalid_attribute",
+            f"{line.discount.value} has more decimals than {inv.currency} allows",
+            pointer=f"{pointer}/discount/value",
+        )
+    zero = Decimal(0)
+    return InvoiceLine(
+        organization_id=inv.organization_id,
+        id=line_id,
+        invoice_id=inv.id,
+        position=position,
+        description=line.description,
+        subtitle=line.subtitle,
+        quantity=line.quantity,
+        unit=line.unit,
+        unit_price=line.unit_price,
+        tax_category=category.value,
+        tax_rate=rate,
+        discount=discount_json(line.discount),
+        base_amount=zero,
+        discount_amount=zero,
+        amount=zero,
+        net_amount=zero,
+        billable_entry_ids=list(line.billable_entry_ids),
+    )
+
+
+def recalculate(inv: Invoice, *, small_business_country: str | None = None) -> None:
+    """Recompute every amount of a draft from its lines and discount (the totals engine)."""
+    if inv.is_frozen:
+        raise AssertionError("recalculate() called on a finalized document")
+    lines = sorted(inv.lines, key=lambda line: line.position)
+    totals = compute(
+        inv.currency,
+        [
+            LineInput(
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                tax_category=TaxCategory(line.tax_category),
+                tax_rate=line.tax_rate,
+                discount=discount_from(line.discount),
+            )
+            for line in lines
+        ],
+        calculate_from_net=inv.calculate_from_net,
+        document_discount=discount_from(inv.discount),
+    )
+    for line, res in zip(lines, totals.lines, strict=True):
+        line.base_amount = res.base_amount
+        line.discount_amount = res.discount_amount
+        line.amount = res.amount
+        line.net_amount = res.net_amount
+    notes: list[str] = []
+    breakdown: list[dict[str, Any]] = []
+    for g in totals.groups:
+        reason = None
+        if g.category is TaxCategory.EXEMPT and small_business_country:
+            sb = SMALL_BUSINESS_NOTES.get(small_business_country, SMALL_BUSINESS_NOTES["DE"])
+            reason = sb.get(inv.locale, sb["en"])
+        elif g.category is not TaxCategory.STANDARD:
+            reason = legal_note(g.category, inv.locale)
+        if reason and reason not in notes:
+            notes.append(reason)
+        breakdown.append(
+            {
+                "category": g.category.value,
+                "code": g.category.code,
+                "rate": str(g.rate),
+                "lines_net": str(g.lines_net),
+                "allowance": str(g.allowance),
+                "taxable_amount": str(g.taxable_amount),
+                "tax_amount": str(g.tax_amount),
+                "exemption_reason": reason,
+            }
+        )
+    inv.tax_breakdown = breakdown
+    inv.legal_notes = notes
+    inv.line_net_total = totals.line_net_total
+    inv.allowance_total = totals.allowance_total
+    inv.net_total = totals.tax_exclusive
+    inv.tax_total = totals.tax_total
+    inv.gross_total = totals.gross_total

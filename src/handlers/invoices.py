@@ -1,0 +1,406 @@
+"""Drafts: create, update, lines, trash, duplicate. Only drafts change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
+from invoicing.domain.tax import TaxCategory
+from invoicing.handlers import billing
+from invoicing.handlers.drafting import discount_json, make_line, recalculate
+from invoicing.handlers.numbering import check_manual_number
+from invoicing.handlers.registry import Deps, Event, handles, invoice_event
+from invoicing.handlers.repository import (
+    default_rate,
+    get_customer,
+    get_invoice,
+    get_organization,
+    profile,
+)
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.models import Invoice, Organization
+from invoicing.schemas.commands import (
+    AddLine,
+    CreateInvoice,
+    DeleteInvoice,
+    DuplicateInvoice,
+    InvoiceBillableEntries,
+    LineIn,
+    PurgeInvoice,
+    RemoveLine,
+    RestoreInvoice,
+    UpdateInvoice,
+)
+
+
+def derived_id(command_id: uuid.UUID, name: str) -> uuid.UUID:
+    """Deterministic ids for objects a command creates without a client-chosen id."""
+    return uuid.uuid5(command_id, name)
+
+
+def require_draft(inv: Invoice, action: str) -> None:
+    if inv.status != "draft" or inv.is_frozen:
+        raise InvalidState(
+            "invalid_state",
+            f"{inv.kind} {inv.number or inv.id} is {inv.status}; only drafts can be {action}",
+            pointer="/invoice_id",
+            hint="correct a finalized invoice with issue_credit_note or void_invoice",
+        )
+
+
+def small_business_country(org: Organization) -> str | None:
+    p = profile(org)
+    if not p.get("small_business"):
+        return None
+    return str((p.get("address") or {}).get("country_code") or "DE")
+
+
+def add_lines(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: Organization,
+    inv: Invoice,
+    lines: list[LineIn],
+    command_id: uuid.UUID,
+    pointer: str,
+) -> list[Event]:
+    """Append validated lines (and bill their entries); returns billable_entry events."""
+    events: list[Event] = []
+    sb = small_business_country(org) is not None
+    start = max((line.position for line in inv.lines), default=0)
+    for i, line_in in enumerate(lines):
+        line_ptr = pointer if pointer == "/line" else f"{pointer}/{i}"
+        if sb and line_in.tax_category is not TaxCategory.EXEMPT:
+            raise DomainError(
+                "small_business",
+                "the organization uses the small business scheme; lines "
+                "must have tax_category exempt and tax_rate 0",
+                pointer=f"{line_ptr}/tax_category",
+                hint="send tax_category exempt and tax_rate 0",
+            )
+        line_id = line_in.id or derived_id(command_id, f"line:{pointer}:{i}")
+        if any(existing.id == line_id for existing in inv.lines):
+            raise Conflict(
+                "line_exists", f"line {line_id} already exists", pointer=f"{line_ptr}/id"
+            )
+        line = make_line(
+            inv,
+            line_in,
+            position=start + i + 1,
+            line_id=line_id,
+            default_rate=default_rate(org),
+            pointer=line_ptr,
+        )
+        inv.lines.append(line)
+        events += billing.claim(uow, inv, line, line_ptr, deps)
+    return events
+
+
+_SCALARS = (
+    "case_id",
+    "project_reference",
+    "purchase_order_number",
+    "issue_date",
+    "due_date",
+    "payment_terms_days",
+    "delivery_date",
+    "calculate_from_net",
+    "notes",
+    "footer",
+    "exchange_rate",
+)
+
+
+def apply_fields(
+    uow: UnitOfWork,
+    org: Organization,
+    inv: Invoice,
+    p: CreateInvoice.Payload | UpdateInvoice.Payload,
+    fields: set[str],
+) -> None:
+    for name in _SCALARS:
+        if name in fields:
+            setattr(inv, name, getattr(p, name))
+    if "customer_id" in fields:
+        if p.customer_id is not None:
+            customer = get_customer(uow, org.id, p.customer_id)
+            if "locale" not in fields:
+                inv.locale = customer.locale
+        inv.customer_id = p.customer_id
+    if "currency" in fields and p.currency is not None:
+        if inv.lines and p.currency != inv.currency:
+            raise InvalidState(
+                "currency_locked",
+                "the currency can't change once lines exist",
+                pointer="/currency",
+                hint="remove the lines first",
+            )
+        inv.currency = p.currency
+    if "locale" in fields and p.locale is not None:
+        inv.locale = p.locale
+    if "tags" in fields:
+        inv.tags = list(p.tags)
+    if "custom_fields" in fields:
+        inv.custom_fields = dict(p.custom_fields)
+    if "discount" in fields:
+        inv.discount = discount_json(p.discount)
+    if "service_period" in fields:
+        period = p.service_period
+        inv.service_period_start = period.start if period else None
+        inv.service_period_end = period.end if period else None
+    if inv.due_date and inv.issue_date and inv.due_date < inv.issue_date:
+        raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
+    org_currency = profile(org).get("default_currency", "EUR")
+    inv.normalized_currency = org_currency if inv.currency != org_currency else None
+
+
+def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datetime) -> Invoice:
+    p = profile(org)
+    return Invoice(
+        organization_id=org.id,
+        id=invoice_id,
+        kind=kind,
+        status="draft",
+        currency=p.get("default_currency", "EUR"),
+        locale=p.get("default_locale", "de"),
+        calculate_from_net=True,
+        tags=[],
+        custom_fields={},
+        tax_breakdown=[],
+        legal_notes=[],
+        credit_note_ids=[],
+        lines=[],
+        payments=[],
+        created_at=now,
+        updated_at=now,
+        event_sequence=0,
+    )
+
+
+def _assert_new(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID, pointer: str) -> None:
+    if uow.session.get(Invoice, (org_id, invoice_id)) is not None:
+        raise Conflict(
+            "invoice_exists",
+            f"invoice {invoice_id} already exists",
+            pointer=pointer,
+            hint="choose a new id; use update_invoice to change a draft",
+        )
+
+
+@handles(CreateInvoice)
+def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    org = get_organization(uow, cmd.organization_id)
+    _assert_new(uow, org.id, p.id, "/id")
+    inv = new_draft(org, p.id, "quote" if p.is_quote else "invoice", deps.now())
+    uow.session.add(inv)
+    apply_fields(uow, org, inv, p, set(p.model_fields_set) | {"calculate_from_net"})
+    if p.number:
+        check_manual_number(uow, org, p.number, inv.id)
+        inv.number = p.number
+    events = add_lines(uow, deps, org, inv, list(p.lines), cmd.command_id, "/lines")
+    recalculate(inv, small_business_country=small_business_country(org))
+    return [invoice_event("invoice.created", inv, deps.now()), *events]
+
+
+@handles(UpdateInvoice)
+def update_invoice(cmd: UpdateInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, p.id, pointer="/id")
+    require_draft(inv, "edited")
+    fields = set(p.model_fields_set) - {"id"}
+    events: list[Event] = []
+    if "lines" in fields and p.lines is not None:
+        events += billing.release(uow, inv)
+        inv.lines.clear()
+        uow.session.flush()
+        events += add_lines(uow, deps, org, inv, list(p.lines), cmd.command_id, "/lines")
+    apply_fields(uow, org, inv, p, fields)
+    if "number" in fields:
+        if p.number:
+            check_manual_number(uow, org, p.number, inv.id)
+        inv.number = p.number
+    recalculate(inv, small_business_country=small_business_country(org))
+    return [invoice_event("invoice.updated", inv, deps.now()), *events]
+
+
+@handles(AddLine)
+def add_line(cmd: AddLine, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    require_draft(inv, "edited")
+    events = add_lines(uow, deps, org, inv, [cmd.payload.line], cmd.command_id, "/line")
+    recalculate(inv, small_business_country=small_business_country(org))
+    return [invoice_event("invoice.updated", inv, deps.now()), *events]
+
+
+@handles(RemoveLine)
+def remove_line(cmd: RemoveLine, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    require_draft(inv, "edited")
+    line = next((line for line in inv.lines if line.id == cmd.payload.line_id), None)
+    if line is None:
+        raise NotFound(
+            "line_not_found",
+            f"line {cmd.payload.line_id} is not on this invoice",
+            pointer="/line_id",
+        )
+    events = billing.release(uow, inv, [line])
+    inv.lines.remove(line)
+    for pos, remaining in enumerate(sorted(inv.lines, key=lambda x: x.position), start=1):
+        remaining.position = pos
+    recalculate(inv, small_business_country=small_business_country(org))
+    return [invoice_event("invoice.updated", inv, deps.now()), *events]
+
+
+def trash(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
+    if inv.deleted_at is not None:
+        raise InvalidState(
+            "already_deleted", "the invoice is already in the trash", pointer="/invoice_id"
+        )
+    require_draft(inv, "deleted")
+    events = billing.release(uow, inv)
+    inv.deleted_at = deps.now()
+    return [invoice_event("invoice.deleted", inv, deps.now()), *events]
+
+
+@handles(DeleteInvoice)
+def delete_invoice(cmd: DeleteInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    inv = get_invoice(uow, cmd.organization_id, cmd.payload.invoice_id)
+    return trash(uow, deps, inv)
+
+
+def _trashed(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice:
+    inv = get_invoice(uow, org_id, invoice_id, include_deleted=True)
+    if inv.deleted_at is None:
+        raise InvalidState(
+            "not_in_trash",
+            "the invoice is not in the trash",
+            pointer="/invoice_id",
+            hint="only trashed drafts can be restored or purged",
+        )
+    return inv
+
+
+@handles(RestoreInvoice)
+def restore_invoice(cmd: RestoreInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    inv = _trashed(uow, cmd.organization_id, cmd.payload.invoice_id)
+    inv.deleted_at = None
+    events: list[Event] = []
+    for line in inv.lines:
+        events += billing.claim(uow, inv, line, f"/lines/{line.position - 1}", deps)
+    return [invoice_event("invoice.restored", inv, deps.now()), *events]
+
+
+@handles(PurgeInvoice)
+def purge_invoice(cmd: PurgeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    inv = _trashed(uow, cmd.organization_id, cmd.payload.invoice_id)
+    event = invoice_event("invoice.purged", inv, deps.now())
+    uow.session.delete(inv)
+    return [event]
+
+
+def copy_lines(src: Invoice) -> list[LineIn]:
+    return [
+        LineIn(
+            description=line.description,
+            subtitle=line.subtitle,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            tax_rate=line.tax_rate,
+            tax_category=TaxCategory(line.tax_category),
+            discount=line.discount,
+        )  # type: ignore[arg-type]
+        for line in sorted(src.lines, key=lambda x: x.position)
+    ]
+
+
+def copy_draft(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: Organization,
+    src: Invoice,
+    new_id: uuid.UUID,
+    kind: str,
+    command_id: uuid.UUID,
+    customer_id: uuid.UUID | None,
+) -> Invoice:
+    """A new draft with the source's customer, terms and lines (no number, no dates)."""
+    _assert_new(uow, org.id, new_id, "/new_invoice_id")
+    inv = new_draft(org, new_id, kind, deps.now())
+    for name in (
+        "currency",
+        "calculate_from_net",
+        "locale",
+        "case_id",
+        "project_reference",
+        "purchase_order_number",
+        "payment_terms_days",
+        "notes",
+        "footer",
+        "discount",
+        "exchange_rate",
+        "normalized_currency",
+        "delivery_date",
+        "service_period_start",
+        "service_period_end",
+    ):
+        setattr(inv, name, getattr(src, name))
+    inv.tags, inv.custom_fields = list(src.tags or []), dict(src.custom_fields or {})
+    inv.customer_id = customer_id
+    if customer_id is not None:
+        inv.locale = get_customer(uow, org.id, customer_id).locale
+    uow.session.add(inv)
+    add_lines(uow, deps, org, inv, copy_lines(src), command_id, "/lines")
+    recalculate(inv, small_business_country=small_business_country(org))
+    return inv
+
+
+@handles(DuplicateInvoice)
+def duplicate_invoice(cmd: DuplicateInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    src = get_invoice(uow, org.id, cmd.payload.invoice_id, lock=False)
+    if src.kind == "credit_note":
+        raise InvalidState(
+            "invalid_kind", "credit notes cannot be duplicated", pointer="/invoice_id"
+        )
+    kind = (
+        src.kind
+        if cmd.payload.is_quote is None
+        else ("quote" if cmd.payload.is_quote else "invoice")
+    )
+    inv = copy_draft(
+        uow, deps, org, src, cmd.payload.new_invoice_id, kind, cmd.command_id, src.customer_id
+    )
+    return [invoice_event("invoice.created", inv, deps.now(), duplicated_from=str(src.id))]
+
+
+@handles(InvoiceBillableEntries)
+def invoice_billable_entries(
+    cmd: InvoiceBillableEntries, uow: UnitOfWork, deps: Deps
+) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    require_draft(inv, "edited")
+    entries = billing.uninvoiced(uow, org.id, list(cmd.payload.entry_ids))
+    lines: list[LineIn] = []
+    for entry in entries:
+        fields: dict[str, Any] = {
+            "description": f"{entry.description} ({entry.date.isoformat()})"[:185],
+            "quantity": entry.quantity,
+            "unit": entry.unit,
+            "unit_price": entry.unit_price,
+            "tax_category": TaxCategory(entry.tax_category),
+            "billable_entry_ids": [entry.id],
+        }
+        if entry.tax_rate is not None:
+            fields["tax_rate"] = entry.tax_rate
+        lines.append(LineIn(**fields))
+    events = add_lines(uow, deps, org, inv, lines, cmd.command_id, "/entry_ids")
+    recalculate(inv, small_business_country=small_business_country(org))
+    return [invoice_event("invoice.updated", inv, deps.now()), *events]

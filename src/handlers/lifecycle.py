@@ -1,0 +1,567 @@
+"""Finalize, send, void, credit notes, change of recipient, batches, overdue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+
+from invoicing.domain.errors import DomainError, ErrorDetail, InvalidState
+from invoicing.domain.money import allocate
+from invoicing.domain.numbering import Series
+from invoicing.domain.tax import TaxCategory
+from invoicing.handlers import billing, numbering
+from invoicing.handlers.drafting import recalculate
+from invoicing.handlers.invoices import (
+    add_lines,
+    copy_draft,
+    copy_lines,
+    derived_id,
+    new_draft,
+    small_business_country,
+    trash,
+)
+from invoicing.handlers.registry import Deps, Event, handles, invoice_event
+from invoicing.handlers.repository import (
+    customer_party,
+    get_customer,
+    get_invoice,
+    get_organization,
+    profile,
+    seller_party,
+)
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.handlers.views import open_amount
+from invoicing.models import Invoice, Organization
+from invoicing.schemas.commands import (
+    Batch,
+    ChangeRecipient,
+    CheckOverdue,
+    FinalizeInvoice,
+    IssueCreditNote,
+    LineIn,
+    MarkSent,
+    VoidInvoice,
+)
+from sqlalchemy import select
+
+OPEN_STATES = ("finalized", "sent", "partially_paid")
+SERIES = {"invoice": Series.INVOICE, "credit_note": Series.CREDIT_NOTE, "quote": Series.QUOTE}
+
+
+def _completeness(org: Organization, inv: Invoice) -> list[ErrorDetail]:
+    """What a document needs before it can be numbered (§ 14 UStG, EN 16931)."""
+    errors: list[ErrorDetail] = []
+    if not inv.lines:
+        errors.append(
+            ErrorDetail(
+                "no_lines",
+                "an invoice needs at least one line",
+                "/invoice_id",
+                hint="add_line first",
+            )
+        )
+    if inv.customer_id is None:
+        errors.append(
+            ErrorDetail(
+                "invalid_attribute",
+                "customer can't be blank",
+                "/invoice_id",
+                hint="update_invoice with customer_id",
+            )
+        )
+    if not (profile(org).get("vat_id") or profile(org).get("tax_number")):
+        errors.append(
+            ErrorDetail(
+                "seller_tax_id_missing",
+                "the organization has neither VAT id nor tax number (§ 14 Abs. 4 Nr. 2 UStG)",
+                "/organization_id",
+                hint="configure_organization with vat_id or tax_number",
+            )
+        )
+    if inv.normalized_currency and inv.exchange_rate is None:
+        errors.append(
+            ErrorDetail(
+                "invalid_attribute",
+                f"exchange_rate can't be blank for a "
+                f"{inv.currency} invoice of a {inv.normalized_currency} "
+                "organization",
+                "/invoice_id",
+                hint="update_invoice with exchange_rate",
+            )
+        )
+    return errors
+
+
+def _buyer_checks(inv: Invoice, buyer: dict[str, object]) -> list[ErrorDetail]:
+    errors: list[ErrorDetail] = []
+    if not buyer.get("address"):
+        errors.append(
+            ErrorDetail(
+                "buyer_address_missing",
+                "the customer has no billing address",
+                "/invoice_id",
+                hint="update_customer with an address",
+            )
+        )
+    needs_vat = [
+        TaxCategory(line.tax_category)
+        for line in inv.lines
+        if TaxCategory(line.tax_category).needs_buyer_vat_id
+    ]
+    if needs_vat and not buyer.get("vat_id"):
+        errors.append(
+            ErrorDetail(
+                "buyer_vat_id_missing",
+                f"tax category {needs_vat[0].value} requires the customer's VAT id",
+                "/invoice_id",
+                hint="update_customer with vat_id",
+            )
+        )
+    return errors
+
+
+def finalize(
+    uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issue_date: dt.date | None = None
+) -> list[Event]:
+    if inv.status != "draft":
+        raise InvalidState(
+            "already_finalized",
+            f"{inv.kind} {inv.number} is already finalized",
+            pointer="/invoice_id",
+        )
+    if inv.deleted_at is not None:
+        raise InvalidState(
+            "in_trash",
+            "the invoice is in the trash",
+            pointer="/invoice_id",
+            hint="restore_invoice first",
+        )
+    errors = _completeness(org, inv)
+    buyer: dict[str, object] = {}
+    if inv.customer_id is not None:
+        buyer = customer_party(get_customer(uow, org.id, inv.customer_id, pointer="/invoice_id"))
+        errors += _buyer_checks(inv, buyer)
+    if errors:
+        raise DomainError.many(errors)
+    issued = issue_date or inv.issue_date or deps.today()
+    inv.issue_date = issued
+    if inv.payment_terms_days is None:
+        inv.payment_terms_days = int(profile(org).get("default_payment_terms_days", 14))
+    if inv.due_date is None:
+        inv.due_date = issued + dt.timedelta(days=inv.payment_terms_days)
+    if inv.due_date < issued:
+        raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
+    if inv.delivery_date is None and inv.service_period_start is None:
+        inv.delivery_date = issued  # Leistungsdatum = Rechnungsdatum unless stated otherwise
+    recalculate(inv, small_business_country=small_business_country(org))
+    if inv.number is None:
+        inv.number, inv.sequence_number = numbering.allocate(uow, org, SERIES[inv.kind], issued)
+    inv.series = SERIES[inv.kind].value
+    inv.buyer, inv.seller = buyer, seller_party(org)
+    inv.status, inv.finalized_at = "finalized", deps.now()
+    return [invoice_event("invoice.finalized", inv, deps.now())]
+
+
+@handles(FinalizeInvoice)
+def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    return finalize(uow, deps, org, inv, cmd.payload.issue_date)
+
+
+def mark_as_sent(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: Organization,
+    inv: Invoice,
+    sent_on: dt.date | None = None,
+    **extra: object,
+) -> list[Event]:
+    events: list[Event] = []
+    if inv.status == "draft":
+        events += finalize(uow, deps, org, inv)
+    if inv.status == "void":
+        raise InvalidState("invalid_state", "a void invoice cannot be sent", pointer="/invoice_id")
+    first = inv.sent_at is None
+    sent_at = deps.now() if sent_on is None else dt.datetime.combine(sent_on, dt.time(), dt.UTC)
+    inv.sent_at = inv.sent_at or sent_at
+    if inv.status == "finalized":
+        inv.status = "sent"
+    events.append(invoice_event("invoice.sent", inv, deps.now(), first_delivery=first, **extra))
+    return events
+
+
+@handles(MarkSent)
+def mark_sent(cmd: MarkSent, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    return mark_as_sent(uow, deps, org, inv, cmd.payload.sent_on, channel="other")
+
+
+# ----------------------------------------------------------------------------- credit notes
+
+
+def _proportional_lines(inv: Invoice, amount: Decimal, label: str) -> list[LineIn]:
+    """Gross lines, one per tax group, that together credit ``amount`` of the invoice."""
+    groups = inv.tax_breakdown or []
+    weights = [Decimal(g["taxable_amount"]) + Decimal(g["tax_amount"]) for g in groups]
+    shares = allocate(amount, weights, inv.currency)
+    return [
+        LineIn(
+            description=f"{label} ({Decimal(g['rate']).normalize():f} %)"[:185],
+            quantity=Decimal(1),
+            unit="piece",
+            unit_price=share,
+            tax_rate=Decimal(g["rate"]),
+            tax_category=TaxCategory(g["category"]),
+        )
+        for g, share in zip(groups, shares, strict=True)
+        if share > 0
+    ]
+
+
+_LABELS = {
+    "de": "Gutschrift zu Rechnung",
+    "en": "Credit for invoice",
+    "fr": "Avoir sur facture",
+    "nl": "Creditnota voor factuur",
+}
+
+
+def issue_credit(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: Organization,
+    inv: Invoice,
+    *,
+    credit_note_id: uuid.UUID,
+    command_id: uuid.UUID,
+    reason: str | None,
+    lines: list[LineIn] | None,
+    issue_date: dt.date | None,
+    amount: Decimal | None = None,
+    then_void: bool = False,
+) -> tuple[Invoice, list[Event]]:
+    """Create and finalize a credit note against ``inv``; update the invoice's balances."""
+    if inv.kind != "invoice":
+        raise InvalidState(
+            "invalid_kind", f"a {inv.kind} cannot be credited", pointer="/invoice_id"
+        )
+    if inv.status in ("draft", "void"):
+        raise InvalidState(
+            "invalid_state",
+            f"a {inv.status} invoice cannot be credited",
+            pointer="/invoice_id",
+            hint="delete a draft instead" if inv.status == "draft" else "",
+        )
+    uncredited = inv.gross_total - inv.credited_amount
+    if uow.session.get(Invoice, (org.id, credit_note_id)) is not None:
+        raise InvalidState(
+            "invoice_exists", f"document {credit_note_id} already exists", pointer="/credit_note_id"
+        )
+    cn = new_draft(org, credit_note_id, "credit_note", deps.now())
+    for name in (
+        "currency",
+        "locale",
+        "customer_id",
+        "case_id",
+        "project_reference",
+        "purchase_order_number",
+        "exchange_rate",
+        "normalized_currency",
+        "delivery_date",
+        "service_period_start",
+        "service_period_end",
+        "payment_terms_days",
+    ):
+        setattr(cn, name, getattr(inv, name))
+    label = f"{_LABELS.get(inv.locale, _LABELS['en'])} {inv.number}"
+    if lines is not None:
+        cn.calculate_from_net = inv.calculate_from_net
+        credit_lines = lines
+    elif amount is None and inv.credited_amount == 0:
+        cn.calculate_from_net, cn.discount = inv.calculate_from_net, inv.discount
+        credit_lines = copy_lines(inv)  # full reversal: the same lines, the same tax
+    else:
+        cn.calculate_from_net = False
+        credit_lines = _proportional_lines(inv, uncredited if amount is None else amount, label)
+    if not credit_lines:
+        raise InvalidState(
+            "nothing_to_credit", "nothing is left to credit on this invoice", pointer="/invoice_id"
+        )
+    uow.session.add(cn)
+    add_lines(uow, deps, org, cn, credit_lines, command_id, "/lines")
+    for line in cn.lines:
+        line.billable_entry_ids = []
+    recalculate(cn, small_business_country=small_business_country(org))
+    if cn.gross_total > uncredited:
+        raise DomainError(
+            "credit_too_large",
+            f"the credit note totals {cn.gross_total} but only "
+            f"{uncredited} of the invoice is not yet credited",
+            pointer="/lines",
+            hint="lower the credited quantities or prices",
+        )
+    issued = issue_date or deps.today()
+    cn.issue_date, cn.due_date = issued, issued
+    cn.number, cn.sequence_number = numbering.allocate(uow, org, Series.CREDIT_NOTE, issued)
+    cn.series = Series.CREDIT_NOTE.value
+    cn.buyer, cn.seller = inv.buyer, seller_party(org)
+    cn.credited_invoice_id, cn.credited_invoice_number = inv.id, inv.number
+    cn.credited_invoice_issue_date, cn.credit_reason = inv.issue_date, reason
+    cn.status, cn.finalized_at = "finalized", deps.now()
+    inv.credited_amount = inv.credited_amount + cn.gross_total
+    inv.credit_note_ids = [*(inv.credit_note_ids or []), str(cn.id)]
+    events = [invoice_event("credit_note.issued", cn, deps.now(), credited_invoice_id=str(inv.id))]
+    if then_void or inv.credited_amount >= inv.gross_total:
+        events += void(uow, deps, inv)
+    else:
+        events += settled_events("invoice.updated", inv, deps, credit_note_id=str(cn.id))
+    return cn, events
+
+
+def void(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
+    inv.status, inv.voided_at, inv.overdue = "void", deps.now(), False
+    events = billing.release(uow, inv)
+    return [invoice_event("invoice.voided", inv, deps.now()), *events]
+
+
+def settle(inv: Invoice, deps: Deps) -> bool:
+    """Recompute the payment status from paid and credited amounts; True if it became paid."""
+    if inv.status in ("draft", "void") or inv.kind != "invoice":
+        return False
+    was_paid = inv.status == "paid"
+    owed = inv.gross_total - inv.credited_amount
+    if inv.paid_amount > 0 and inv.paid_amount >= owed:
+        inv.status, inv.overdue = "paid", False
+        inv.paid_at = inv.paid_at or deps.now()
+    else:
+        inv.paid_at = None
+        inv.status = (
+            "partially_paid" if inv.paid_amount > 0 else ("sent" if inv.sent_at else "finalized")
+        )
+    return inv.status == "paid" and not was_paid
+
+
+def settled_events(event_type: str, inv: Invoice, deps: Deps, **extra: object) -> list[Event]:
+    """Settle, then the change's own event and ``invoice.paid`` when the invoice became paid."""
+    became_paid = settle(inv, deps)
+    events = [invoice_event(event_type, inv, deps.now(), **extra)]
+    if became_paid:
+        events.append(invoice_event("invoice.paid", inv, deps.now()))
+    return events
+
+
+@handles(IssueCreditNote)
+def issue_credit_note(cmd: IssueCreditNote, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    cn_id = cmd.payload.credit_note_id or derived_id(cmd.command_id, "credit_note")
+    lines = list(cmd.payload.lines) if cmd.payload.lines is not None else None
+    _, events = issue_credit(
+        uow,
+        deps,
+        org,
+        inv,
+        credit_note_id=cn_id,
+        command_id=cmd.command_id,
+        reason=cmd.payload.reason,
+        lines=lines,
+        issue_date=cmd.payload.issue_date,
+    )
+    return events
+
+
+def void_document(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: Organization,
+    inv: Invoice,
+    command_id: uuid.UUID,
+    credit_note_id: uuid.UUID | None,
+    reason: str | None,
+) -> list[Event]:
+    if inv.status == "void":
+        raise InvalidState("already_void", f"{inv.number} is already void", pointer="/invoice_id")
+    if inv.status == "draft":
+        raise InvalidState(
+            "invalid_state",
+            "a draft cannot be voided",
+            pointer="/invoice_id",
+            hint="delete_invoice moves a draft to the trash",
+        )
+    if inv.kind == "quote":
+        return void(uow, deps, inv)
+    if open_amount(inv) == 0:
+        raise InvalidState(
+            "invalid_state",
+            f"{inv.number} is fully paid; nothing is open to void",
+            pointer="/invoice_id",
+            hint="issue_credit_note to refund it",
+        )
+    cn_id = credit_note_id or derived_id(command_id, f"void:{inv.id}")
+    amount = None if inv.paid_amount == 0 and inv.credited_amount == 0 else open_amount(inv)
+    _, events = issue_credit(
+        uow,
+        deps,
+        org,
+        inv,
+        credit_note_id=cn_id,
+        command_id=command_id,
+        reason=reason,
+        lines=None,
+        issue_date=None,
+        amount=amount,
+        then_void=True,
+    )
+    return events
+
+
+@handles(VoidInvoice)
+def void_invoice(cmd: VoidInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    return void_document(
+        uow, deps, org, inv, cmd.command_id, cmd.payload.credit_note_id, cmd.payload.reason
+    )
+
+
+@handles(ChangeRecipient)
+def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    if inv.status == "draft":
+        raise InvalidState(
+            "invalid_state",
+            "a draft's customer can simply be changed",
+            pointer="/invoice_id",
+            hint="update_invoice with customer_id",
+        )
+    if inv.paid_amount > 0 or inv.credited_amount > 0 or inv.status == "void":
+        raise InvalidState(
+            "invalid_state",
+            "only an unpaid, uncredited invoice can change its recipient",
+            pointer="/invoice_id",
+            hint="issue_credit_note and create a new invoice instead",
+        )
+    get_customer(uow, org.id, cmd.payload.customer_id)
+    cn_id = cmd.payload.credit_note_id or derived_id(cmd.command_id, "credit_note")
+    _, events = issue_credit(
+        uow,
+        deps,
+        org,
+        inv,
+        credit_note_id=cn_id,
+        command_id=cmd.command_id,
+        reason="change of recipient",
+        lines=None,
+        issue_date=None,
+        then_void=True,
+    )
+    new = copy_draft(
+        uow,
+        deps,
+        org,
+        inv,
+        cmd.payload.new_invoice_id,
+        "invoice",
+        cmd.command_id,
+        cmd.payload.customer_id,
+    )
+    new.replaces_invoice_id = inv.id
+    inv.replaced_by_invoice_id = new.id
+    # the voided invoice's last event must carry the link
+    events.append(invoice_event("invoice.updated", inv, deps.now()))
+    events.append(
+        invoice_event("invoice.created", new, deps.now(), replaces_invoice_id=str(inv.id))
+    )
+    return events
+
+
+# ----------------------------------------------------------------------------- batch, overdue
+
+BatchAction = Callable[[UnitOfWork, Deps, Organization, Invoice, uuid.UUID], list[Event]]
+BATCH_ACTIONS: dict[str, BatchAction] = {
+    "delete": lambda uow, deps, org, inv, cid: trash(uow, deps, inv),
+    "finalize": lambda uow, deps, org, inv, cid: finalize(uow, deps, org, inv),
+    "mark_sent": lambda uow, deps, org, inv, cid: mark_as_sent(
+        uow, deps, org, inv, channel="other"
+    ),
+    "void": lambda uow, deps, org, inv, cid: void_document(
+        uow, deps, org, inv, cid, derived_id(cid, f"void:{inv.id}"), None
+    ),
+}
+
+
+@handles(Batch)
+def batch(cmd: Batch, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    """Each id in its own savepoint: one failure rolls back that id only."""
+    org = get_organization(uow, cmd.organization_id)
+    action = BATCH_ACTIONS[cmd.payload.action]
+    events: list[Event] = []
+    errors: list[dict[str, object]] = []
+    for i, invoice_id in enumerate(cmd.payload.invoice_ids):
+        savepoint = uow.session.begin_nested()
+        try:
+            inv = get_invoice(uow, org.id, invoice_id)
+            item_events = action(uow, deps, org, inv, cmd.command_id)
+            savepoint.commit()
+            events += item_events
+        except DomainError as exc:
+            savepoint.rollback()
+            for e in exc.errors:
+                errors.append(
+                    {
+                        "status": e.status,
+                        "code": e.code,
+                        "title": e.title,
+                        "detail": f"{invoice_id}: {e.detail}",
+                        "source": {"pointer": f"/payload/invoice_ids/{i}"},
+                        **({"meta": {"hint": e.hint}} if e.hint else {}),
+                    }
+                )
+    if errors:
+        events.append(
+            Event(
+                "command.rejected",
+                str(cmd.command_id),
+                {
+                    "command_type": cmd.type,
+                    "command_id": str(cmd.command_id),
+                    "partial": True,
+                    "errors": errors,
+                },
+            )
+        )
+    return events
+
+
+@handles(CheckOverdue)
+def check_overdue(cmd: CheckOverdue, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    stmt = (
+        select(Invoice)
+        .where(
+            Invoice.organization_id == cmd.organization_id,
+            Invoice.kind == "invoice",
+            Invoice.status.in_(OPEN_STATES),
+            Invoice.overdue.is_(False),
+            Invoice.due_date < cmd.payload.as_of,
+            Invoice.deleted_at.is_(None),
+        )
+        .order_by(Invoice.due_date, Invoice.number)
+        .with_for_update()
+    )
+    events: list[Event] = []
+    for inv in uow.session.execute(stmt).scalars():
+        inv.overdue = True
+        events.append(
+            invoice_event(
+                "invoice.overdue",
+                inv,
+                deps.now(),
+                days_overdue=(cmd.payload.as_of - inv.due_date).days if inv.due_date else None,
+            )
+        )
+    return events

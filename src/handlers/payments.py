@@ -1,0 +1,135 @@
+"""record_payment, delete_payment, mark_paid."""
+
+from __future__ import annotations
+
+from invoicing.domain.errors import DomainError, InvalidState, NotFound
+from invoicing.domain.money import fits_minor_units
+from invoicing.handlers.invoices import derived_id
+from invoicing.handlers.lifecycle import settled_events
+from invoicing.handlers.registry import Deps, Event, handles
+from invoicing.handlers.repository import get_invoice
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.handlers.views import open_amount
+from invoicing.models import Invoice, Payment
+from invoicing.schemas.commands import DeletePayment, MarkPaid, RecordPayment
+
+PAYABLE = ("finalized", "sent", "partially_paid")
+
+
+def _payable(inv: Invoice) -> None:
+    if inv.kind != "invoice":
+        raise InvalidState(
+            "invalid_kind", f"a {inv.kind} cannot receive payments", pointer="/invoice_id"
+        )
+    if inv.status not in PAYABLE:
+        hint = {
+            "draft": "finalize_invoice or mark_sent first",
+            "paid": "the invoice is already paid",
+            "void": "the invoice is void",
+        }
+        raise InvalidState(
+            "invalid_state",
+            f"invoice not in SENT status: it is {inv.status}",
+            pointer="/invoice_id",
+            hint=hint.get(inv.status, ""),
+        )
+
+
+def _payment_data(p: Payment) -> dict[str, object]:
+    return {
+        "id": str(p.id),
+        "invoice_id": str(p.invoice_id),
+        "amount": str(p.amount),
+        "date": p.date.isoformat(),
+        "method": p.method,
+        "reference": p.reference,
+    }
+
+
+@handles(RecordPayment)
+def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
+    _payable(inv)
+    if not fits_minor_units(p.amount, inv.currency):
+        raise DomainError(
+            "invalid_attribute",
+            f"{p.amount} has more decimals than {inv.currency} allows",
+            pointer="/amount",
+        )
+    due = open_amount(inv)
+    if p.amount > due and not p.keep_overpayment_as_credit:
+        raise DomainError(
+            "overpayment",
+            f"the payment of {p.amount} exceeds the open amount of {due} {inv.currency}",
+            pointer="/amount",
+            hint="record at most the open amount, or set "
+            "keep_overpayment_as_credit to keep the excess as credit",
+        )
+    payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
+    if any(existing.id == payment_id for existing in inv.payments) or uow.session.get(
+        Payment, (inv.organization_id, payment_id)
+    ):
+        raise InvalidState(
+            "payment_exists", f"payment {payment_id} already exists", pointer="/payment_id"
+        )
+    payment = Payment(
+        organization_id=inv.organization_id,
+        id=payment_id,
+        invoice_id=inv.id,
+        amount=p.amount,
+        date=p.date,
+        method=p.method,
+        reference=p.reference,
+        recorded_at=deps.now(),
+    )
+    inv.payments.append(payment)
+    inv.paid_amount = inv.paid_amount + p.amount
+    return settled_events("payment.recorded", inv, deps, payment=_payment_data(payment))
+
+
+@handles(DeletePayment)
+def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    inv = get_invoice(uow, cmd.organization_id, cmd.payload.invoice_id)
+    payment = next((x for x in inv.payments if x.id == cmd.payload.payment_id), None)
+    if payment is None:
+        raise NotFound(
+            "payment_not_found",
+            f"payment {cmd.payload.payment_id} is not on this invoice",
+            pointer="/payment_id",
+        )
+    if inv.status == "void":
+        raise InvalidState(
+            "invalid_state", "payments of a void invoice cannot be deleted", pointer="/invoice_id"
+        )
+    data = _payment_data(payment)
+    inv.payments.remove(payment)
+    inv.paid_amount = inv.paid_amount - payment.amount
+    return settled_events("payment.deleted", inv, deps, payment=data)
+
+
+@handles(MarkPaid)
+def mark_paid(cmd: MarkPaid, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
+    _payable(inv)
+    due = open_amount(inv)
+    payment = Payment(
+        organization_id=inv.organization_id,
+        id=derived_id(cmd.command_id, "payment"),
+        invoice_id=inv.id,
+        amount=due,
+        date=p.date or deps.today(),
+        method=p.method,
+        reference=p.reference,
+        recorded_at=deps.now(),
+    )
+    inv.payments.append(payment)
+    inv.paid_amount = inv.paid_amount + due
+    return settled_events(
+        "payment.recorded",
+        inv,
+        deps,
+        payment=_payment_data(payment),
+        send_notification=p.send_notification,
+    )

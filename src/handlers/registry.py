@@ -1,0 +1,71 @@
+"""The handler registry, the events handlers return, and the collaborators they may use."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.handlers.views import invoice_state
+from invoicing.models import Invoice
+from invoicing.schemas.commands import Command
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Deps:
+    """Collaborators injected into handlers (composition root: invoicing.bootstrap).
+
+    Handlers never import dramatiq or pika; renderers, the mail sender and the document store
+    reach them here, so a handler is testable with fakes and runs under any worker.
+    """
+
+    clock: Callable[[], dt.datetime] = _utcnow
+    services: dict[str, Any] = field(default_factory=dict)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def today(self) -> dt.date:
+        return self.clock().date()
+
+
+@dataclass
+class Event:
+    """A domain event a handler returns; the bus turns it into a CloudEvent in the outbox."""
+
+    type: str
+    subject: str | None
+    data: dict[str, Any]
+    sequence: int | None = None
+
+
+def invoice_event(event_type: str, inv: Invoice, now: dt.datetime, **extra: Any) -> Event:
+    """Bump the invoice's event sequence and snapshot its whole state into the event."""
+    inv.event_sequence = (inv.event_sequence or 0) + 1
+    inv.updated_at = now
+    if inv.created_at is None:
+        inv.created_at = now
+    data: dict[str, Any] = {"invoice": invoice_state(inv).model_dump(mode="json")}
+    data.update(extra)
+    return Event(event_type, str(inv.id), data, inv.event_sequence)
+
+
+C = TypeVar("C", bound=Command)
+Handler = Callable[[Any, UnitOfWork, Deps], list[Event]]
+HANDLERS: dict[type[Command], Handler] = {}
+
+
+def handles(command: type[C]) -> Callable[[Callable[[C, UnitOfWork, Deps], list[Event]]], Handler]:
+    def register(fn: Callable[[C, UnitOfWork, Deps], list[Event]]) -> Handler:
+        if command in HANDLERS:
+            raise RuntimeError(f"two handlers for {command.__name__}")
+        HANDLERS[command] = fn
+        return fn
+
+    return register

@@ -1,0 +1,115 @@
+"""Loading tenant data, always confined to one organization."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from invoicing.domain.errors import NotFound
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.models import Customer, Invoice, Organization
+from sqlalchemy import select
+
+
+def get_organization(uow: UnitOfWork, org_id: uuid.UUID) -> Organization:
+    org = uow.session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(
+            "organization_not_configured",
+            f"organization {org_id} is not configured",
+            pointer="/organization_id",
+            hint="send configure_organization first",
+        )
+    return org
+
+
+def get_customer(
+    uow: UnitOfWork, org_id: uuid.UUID, customer_id: uuid.UUID, pointer: str = "/customer_id"
+) -> Customer:
+    customer = uow.session.get(Customer, (org_id, customer_id))
+    if customer is None:
+        raise NotFound(
+            "customer_not_found",
+            f"customer {customer_id} does not exist",
+            pointer=pointer,
+            hint="send create_customer first",
+        )
+    return customer
+
+
+def get_invoice(
+    uow: UnitOfWork,
+    org_id: uuid.UUID,
+    invoice_id: uuid.UUID,
+    *,
+    pointer: str = "/invoice_id",
+    lock: bool = True,
+    include_deleted: bool = False,
+) -> Invoice:
+    """Load a document with a row lock (SELECT ... FOR UPDATE on PostgreSQL)."""
+    stmt = select(Invoice).where(Invoice.organization_id == org_id, Invoice.id == invoice_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    inv = uow.session.execute(stmt).scalar_one_or_none()
+    if inv is None or (inv.deleted_at is not None and not include_deleted):
+        raise NotFound(
+            "invoice_not_found",
+            f"invoice {invoice_id} does not exist",
+            pointer=pointer,
+            hint="check the id; it may not have been created yet or may be in the trash",
+        )
+    return inv
+
+
+def profile(org: Organization) -> dict[str, Any]:
+    return dict(org.profile or {})
+
+
+def default_rate(org: Organization) -> Decimal | None:
+    value = profile(org).get("default_tax_rate")
+    return None if value is None else Decimal(str(value))
+
+
+def customer_party(customer: Customer) -> dict[str, Any]:
+    """The buyer snapshot printed on the document."""
+    d = dict(customer.data)
+    person = " ".join(p for p in (d.get("given_name"), d.get("family_name")) if p)
+    name = d.get("company") or person or customer.email
+    return {
+        "id": str(customer.id),
+        "name": name,
+        "company": d.get("company"),
+        "given_name": d.get("given_name"),
+        "family_name": d.get("family_name"),
+        "email": customer.email,
+        "phone": d.get("phone") or d.get("mobile"),
+        "address": d.get("address"),
+        "vat_id": d.get("vat_id"),
+        "buyer_reference": d.get("buyer_reference"),
+        "peppol_id": d.get("peppol_id"),
+        "locale": customer.locale,
+        "einvoice_format": d.get("einvoice_format"),
+    }
+
+
+def seller_party(org: Organization) -> dict[str, Any]:
+    p = profile(org)
+    keys = (
+        "vat_id",
+        "tax_number",
+        "registration",
+        "managing_directors",
+        "email",
+        "phone",
+        "website",
+        "iban",
+        "bic",
+        "bank_name",
+        "address",
+    )
+    party: dict[str, Any] = {"id": str(org.id), "name": org.name}
+    party.update({k: p.get(k) for k in keys})
+    party["small_business"] = bool(p.get("small_business"))
+    party["locale"] = p.get("default_locale")
+    return party

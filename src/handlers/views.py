@@ -1,0 +1,143 @@
+"""The invoice as the outside world sees it: ORM rows -> ``InvoiceState`` (event data, queries)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from invoicing.domain.money import ZERO, round_money
+from invoicing.domain.tax import TaxCategory
+from invoicing.models import Invoice
+from invoicing.schemas.events import (
+    Discount,
+    InvoiceState,
+    LineState,
+    Normalized,
+    Party,
+    PaymentState,
+    TaxBreakdown,
+    Totals,
+)
+
+
+def open_amount(inv: Invoice) -> Decimal:
+    """Gross - paid - credited, never below zero; only invoices are receivables."""
+    if inv.kind != "invoice":
+        return ZERO
+    return max(inv.gross_total - inv.paid_amount - inv.credited_amount, ZERO)
+
+
+def credit_balance(inv: Invoice) -> Decimal:
+    """What the customer paid beyond what was owed (kept as credit)."""
+    if inv.kind != "invoice":
+        return ZERO
+    return max(inv.paid_amount + inv.credited_amount - inv.gross_total, ZERO)
+
+
+def _m(value: Decimal, currency: str) -> Decimal:
+    return round_money(value, currency)
+
+
+def invoice_state(inv: Invoice) -> InvoiceState:
+    cur = inv.currency
+    normalized = None
+    org_currency = inv.normalized_currency
+    if inv.exchange_rate is not None and org_currency and org_currency != cur:
+        normalized = Normalized(
+            currency=org_currency,
+            exchange_rate=inv.exchange_rate,
+            net_total=round_money(inv.net_total * inv.exchange_rate, org_currency),
+            tax_total=round_money(inv.tax_total * inv.exchange_rate, org_currency),
+            gross_total=round_money(inv.gross_total * inv.exchange_rate, org_currency),
+        )
+    return InvoiceState(
+        id=inv.id,
+        organization_id=inv.organization_id,
+        kind=inv.kind,  # type: ignore[arg-type]
+        status=inv.status,  # type: ignore[arg-type]
+        overdue=inv.overdue,
+        deleted=inv.deleted_at is not None,
+        number=inv.number,
+        issue_date=inv.issue_date,
+        due_date=inv.due_date,
+        payment_terms_days=inv.payment_terms_days,
+        delivery_date=inv.delivery_date,
+        service_period_start=inv.service_period_start,
+        service_period_end=inv.service_period_end,
+        currency=cur,
+        calculate_from_net=inv.calculate_from_net,
+        locale=inv.locale,
+        customer_id=inv.customer_id,
+        seller=Party.model_validate(inv.seller) if inv.seller else None,
+        buyer=Party.model_validate(inv.buyer) if inv.buyer else None,
+        case_id=inv.case_id,
+        project_reference=inv.project_reference,
+        purchase_order_number=inv.purchase_order_number,
+        notes=inv.notes,
+        footer=inv.footer,
+        tags=list(inv.tags or []),
+        custom_fields=dict(inv.custom_fields or {}),
+        lines=[
+            LineState(
+                id=line.id,
+                position=line.position,
+                description=line.description,
+                subtitle=line.subtitle,
+                quantity=line.quantity,
+                unit=line.unit,
+                unit_price=line.unit_price,
+                tax_category=line.tax_category,
+                tax_code=TaxCategory(line.tax_category).code,
+                tax_rate=line.tax_rate,
+                discount=Discount.model_validate(line.discount) if line.discount else None,
+                base_amount=_m(line.base_amount, cur),
+                discount_amount=_m(line.discount_amount, cur),
+                amount=_m(line.amount, cur),
+                net_amount=_m(line.net_amount, cur),
+                billable_entry_ids=list(line.billable_entry_ids or []),
+            )
+            for line in inv.lines
+        ],
+        discount=Discount.model_validate(inv.discount) if inv.discount else None,
+        tax_breakdown=[TaxBreakdown.model_validate(g) for g in inv.tax_breakdown or []],
+        totals=Totals(
+            line_net_total=_m(inv.line_net_total, cur),
+            allowance_total=_m(inv.allowance_total, cur),
+            net_total=_m(inv.net_total, cur),
+            tax_total=_m(inv.tax_total, cur),
+            gross_total=_m(inv.gross_total, cur),
+            paid_amount=_m(inv.paid_amount, cur),
+            credited_amount=_m(inv.credited_amount, cur),
+            open_amount=_m(open_amount(inv), cur),
+            credit_balance=_m(credit_balance(inv), cur),
+        ),
+        normalized=normalized,
+        legal_notes=list(inv.legal_notes or []),
+        payments=[
+            PaymentState(
+                id=p.id,
+                amount=_m(p.amount, cur),
+                date=p.date,
+                method=p.method,
+                reference=p.reference,
+                recorded_at=p.recorded_at,
+            )
+            for p in inv.payments
+        ],
+        credit_note_ids=list(inv.credit_note_ids or []),
+        credited_invoice_id=inv.credited_invoice_id,
+        credited_invoice_number=inv.credited_invoice_number,
+        credited_invoice_issue_date=inv.credited_invoice_issue_date,
+        credit_reason=inv.credit_reason,
+        replaced_by_invoice_id=inv.replaced_by_invoice_id,
+        replaces_invoice_id=inv.replaces_invoice_id,
+        export_status="exported" if inv.exported_at else "unexported",
+        exported_at=inv.exported_at,
+        finalized_at=inv.finalized_at,
+        sent_at=inv.sent_at,
+        paid_at=inv.paid_at,
+        voided_at=inv.voided_at,
+        deleted_at=inv.deleted_at,
+        created_at=inv.created_at,
+        updated_at=inv.updated_at,
+        sequence=inv.event_sequence,
+    )

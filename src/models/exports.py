@@ -1,0 +1,70 @@
+"""Tables of the accounting exports (DATEV, CSV): settings, debtor accounts, runs, marks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from invoicing.models.base import Base, JSONType, utcnow
+
+
+class DatevSettingsRecord(Base):
+    """The organization's DATEV configuration (validated ``DatevSettings`` as JSON)."""
+
+    __tablename__ = "datev_settings"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DatevDebtorAccount(Base):
+    """A stable Debitor account per customer (or per anonymous buyer), never reassigned."""
+
+    __tablename__ = "datev_debtor_accounts"
+    __table_args__ = (UniqueConstraint("organization_id", "account"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    account: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ExportRun(Base):
+    """One export (DATEV or CSV): range, requester, file location, checksum, counts."""
+
+    __tablename__ = "export_runs"
+    __table_args__ = (Index("ix_export_runs_org_created", "organization_id", "created_at"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # the command_id
+    kind: Mapped[str] = mapped_column(String(10))  # datev | csv
+    status: Mapped[str] = mapped_column(String(12), default="completed")
+    date_from: Mapped[dt.date | None]
+    date_to: Mapped[dt.date | None]
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    location: Mapped[str] = mapped_column(String(1000))
+    checksum: Mapped[str] = mapped_column(String(71))  # sha256:<hex>
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    files: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ExportMark(Base):
+    """First DATEV export of a booking source: an invoice/credit note, a payment, a reversal."""
+
+    __tablename__ = "export_marks"
+    __table_args__ = (Index("ix_export_marks_export", "organization_id", "export_id"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    target: Mapped[str] = mapped_column(String(12), primary_key=True)
+    item_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    export_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    marked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,5 @@
+"""The public contract: command and event documents, errors, queries."""
+
+from invoicing.schemas import commands as commands
+from invoicing.schemas import events as events
+from invoicing.schemas import exports as exports
