@@ -6,10 +6,9 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from invoicing.models.base import Base, JSONType, utcnow
 from sqlalchemy import Index, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
-
-from invoicing.models.base import Base, JSONType, utcnow
 
 
 class DatevSettingsRecord(Base):

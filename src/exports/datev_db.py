@@ -1,0 +1,596 @@
+# SQL is assembled from fixed fragments of this module only; every value is a bound parameter.
+# ruff: noqa: S608
+"""The database side of the DATEV export: streaming queries, debtor accounts, export marks.
+
+Bookings are read with server-side cursors (``stream_results`` + ``yield_per``) and flow
+straight into the file writer, one document at a time, so memory does not grow with the
+number of invoices. Tax groups are unnested in SQL (``jsonb_array_elements`` on PostgreSQL,
+``json_each`` on SQLite): one result row per booking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import heapq
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from invoicing.domain.errors import DomainError
+from invoicing.domain.tax import TaxCategory
+from invoicing.exports.datev import (
+    CENT,
+    MAX_BOOKINGS,
+    Booking,
+    Debtor,
+    WriteStats,
+    clean_text,
+    compact_vat_id,
+    sanitize_belegfeld,
+    segments,
+    write_batches,
+    write_debtors,
+)
+from invoicing.exports.settings import DatevSettings, RevenueAccount
+from invoicing.models.base import ExactDecimal, UTCDateTime
+from sqlalchemy import Connection, Date, String, TextClause, Uuid, bindparam, text
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import TextualSelect
+
+YIELD_PER = 2_000
+_EU_CATEGORIES = {TaxCategory.INTRA_EU.value, TaxCategory.REVERSE_CHARGE.value}
+
+# ----------------------------------------------------------------------------- SQL
+
+
+def _buyer(dialect: str, alias: str = "i") -> str:
+    if dialect == "postgresql":
+        return (f"{alias}.buyer->>'name' AS buyer_name, {alias}.buyer->>'vat_id' AS buyer_vat, "
+                f"{alias}.buyer->'address'->>'country_code' AS buyer_country")
+    return (f"json_extract({alias}.buyer, '$.name') AS buyer_name, "
+            f"json_extract({alias}.buyer, '$.vat_id') AS buyer_vat, "
+            f"json_extract({alias}.buyer, '$.address.country_code') AS buyer_country")
+
+
+_DOCS = """
+  i.organization_id = :org
+  AND i.kind IN ('invoice', 'credit_note')
+  AND i.finalized_at IS NOT NULL
+  AND i.number IS NOT NULL
+  AND i.deleted_at IS NULL
+  AND (i.currency = :cur OR i.exchange_rate IS NOT NULL)
+"""
+_NO_CREDIT_NOTE = """
+  AND NOT EXISTS (SELECT 1 FROM invoices cn WHERE cn.organization_id = i.organization_id
+                  AND cn.credited_invoice_id = i.id AND cn.finalized_at IS NOT NULL)
+"""
+
+
+def _unmarked(target: str, item: str) -> str:
+    # fixed identifiers chosen in this module, never user input
+    return (f" AND NOT EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = "
+            f"i.organization_id AND m.target = '{target}' AND m.item_id = {item})")
+
+
+def _doc_where(reversal: bool) -> str:
+    if reversal:
+        return (_DOCS + " AND i.status = 'void' AND i.voided_at >= :ts_from"
+                " AND i.voided_at < :ts_to" + _NO_CREDIT_NOTE)
+    return _DOCS + " AND i.issue_date >= :d_from AND i.issue_date <= :d_to"
+
+
+def _booking_sql(dialect: str, reversal: bool, unexported: bool) -> TextualSelect:
+    where = _doc_where(reversal)
+    if unexported:
+        where += _unmarked("reversal" if reversal else "invoice", "i.id")
+    if dialect == "postgresql":
+        groups = ("b.value->>'category' AS g_category, b.value->>'rate' AS g_rate, "
+                  "b.value->>'taxable_amount' AS g_taxable, b.value->>'tax_amount' AS g_tax, "
+                  "NULL AS g_json")
+        unnest = ("CROSS JOIN LATERAL jsonb_array_elements(i.tax_breakdown) "
+                  "WITH ORDINALITY AS b(value, n)")
+        order_n = "b.n"
+    else:
+        groups = ("NULL AS g_category, NULL AS g_rate, NULL AS g_taxable, NULL AS g_tax, "
+                  "b.value AS g_json")
+        unnest = "JOIN json_each(i.tax_breakdown) AS b"
+        order_n = "b.key"
+    day = "i.voided_at" if reversal else "i.issue_date"
+    sql = f"""
+SELECT i.id, i.kind, i.number, {day} AS day, i.delivery_date, i.service_period_end,
+       i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
+       ci.number AS credited_number, {groups}
+FROM invoices i
+{unnest}
+LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
+WHERE {where}
+ORDER BY {day}, i.number, {order_n}"""
+    return _typed(text(sql), reversal).columns(
+        id=Uuid(), customer_id=Uuid(), delivery_date=Date(), service_period_end=Date(),
+        exchange_rate=ExactDecimal(),
+        day=UTCDateTime() if reversal else Date(),
+    )
+
+
+def _payment_sql(dialect: str, unexported: bool) -> TextualSelect:
+    where = _DOCS + " AND p.date >= :d_from AND p.date <= :d_to"
+    if unexported:
+        where += _unmarked("payment", "p.id")
+    sql = f"""
+SELECT p.id AS payment_id, p.amount, p.date AS day, p.method, p.reference,
+       i.kind, i.number, i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
+       ci.number AS credited_number
+FROM payments p
+JOIN invoices i ON i.organization_id = p.organization_id AND i.id = p.invoice_id
+LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
+WHERE p.organization_id = :org AND {where}
+ORDER BY p.date, i.number, p.id"""
+    return _typed(text(sql), False).columns(
+        payment_id=Uuid(), amount=ExactDecimal(), day=Date(), customer_id=Uuid(),
+        exchange_rate=ExactDecimal(),
+    )
+
+
+def _typed(clause: TextClause, reversal: bool) -> TextClause:
+    params: list[BindParameter[Any]] = [bindparam("org", type_=Uuid()),
+                                        bindparam("cur", type_=String())]
+    if reversal:
+        params += [bindparam("ts_from", type_=UTCDateTime()),
+                   bindparam("ts_to", type_=UTCDateTime())]
+    else:
+        params += [bindparam("d_from", type_=Date()), bindparam("d_to", type_=Date())]
+    return clause.bindparams(*params)
+
+
+def _params(org: uuid.UUID, cur: str, start: dt.date, end: dt.date,
+            reversal: bool = False) -> dict[str, Any]:
+    if reversal:
+        return {"org": org, "cur": cur, "ts_from": _midnight(start),
+                "ts_to": _midnight(end + dt.timedelta(days=1))}
+    return {"org": org, "cur": cur, "d_from": start, "d_to": end}
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+# ----------------------------------------------------------------------------- debtors
+
+
+class DebtorBook:
+    """Stable Debitor accounts: loaded once, new customers get the next free account."""
+
+    def __init__(self, conn: Connection, org: uuid.UUID, settings: DatevSettings) -> None:
+        self.org = org
+        self.start, self.end = settings.debtor_range
+        rows = conn.execute(
+            text("SELECT customer_key, account FROM datev_debtor_accounts "
+                 "WHERE organization_id = :org").bindparams(bindparam("org", type_=Uuid())),
+            {"org": org},
+        ).all()
+        self.accounts: dict[str, int] = {str(k): int(a) for k, a in rows}
+        self.taken = set(self.accounts.values())
+        self.next = self.start
+        self.new: list[tuple[str, int, uuid.UUID | None]] = []
+        self.last_number: dict[str, str] = {}  # customer key -> latest document number
+
+    def account(self, customer_id: uuid.UUID | None, name: str | None, vat: str | None,
+                number: str) -> str:
+        key = str(customer_id) if customer_id else _anonymous_key(name, vat)
+        acc = self.accounts.get(key)
+        if acc is None:
+            while self.next in self.taken:
+                self.next += 1
+            if self.next > self.end:
+                raise DomainError(
+                    "datev_debtor_range_full",
+                    f"no free Debitor account left in {self.start}..{self.end}",
+                    hint="widen debtor_range_start/debtor_range_end with configure_datev",
+                )
+            acc = self.next
+            self.accounts[key] = acc
+            self.taken.add(acc)
+            self.new.append((key, acc, customer_id))
+        self.last_number[key] = number
+        return str(acc)
+
+    def save(self, conn: Connection, now: dt.datetime) -> None:
+        if not self.new:
+            return
+        stmt = text(
+            "INSERT INTO datev_debtor_accounts (organization_id, customer_key, account, "
+            "customer_id, created_at) VALUES (:org, :key, :acc, :cid, :now)"
+        ).bindparams(bindparam("org", type_=Uuid()), bindparam("cid", type_=Uuid()),
+                     bindparam("now", type_=UTCDateTime()))
+        conn.execute(stmt, [{"org": self.org, "key": k, "acc": a, "cid": c, "now": now}
+                            for k, a, c in self.new])
+        self.new.clear()
+
+
+def _anonymous_key(name: str | None, vat: str | None) -> str:
+    digest = hashlib.sha256(f"{(name or '').strip().lower()}|{vat or ''}".encode()).hexdigest()
+    return "buyer:" + digest[:40]
+
+
+def assign_debtor_accounts(conn: Connection, org: uuid.UUID, settings: DatevSettings,
+                           fixed: dict[uuid.UUID, int], now: dt.datetime) -> None:
+    """Pin customers to accounts (configure_datev). A customer keeps an existing account."""
+    start, end = settings.debtor_range
+    for customer_id, account in fixed.items():
+        if not start <= account <= end:
+            raise DomainError("datev_debtor_out_of_range",
+                              f"Debitor {account} is outside {start}..{end}",
+                              pointer=f"/debtor_accounts/{customer_id}")
+        owner = conn.execute(
+            text("SELECT customer_key FROM datev_debtor_accounts WHERE organization_id = :org "
+                 "AND account = :acc").bindparams(bindparam("org", type_=Uuid())),
+            {"org": org, "acc": account},
+        ).scalar()
+        current = conn.execute(
+            text("SELECT account FROM datev_debtor_accounts WHERE organization_id = :org "
+                 "AND customer_key = :key").bindparams(bindparam("org", type_=Uuid())),
+            {"org": org, "key": str(customer_id)},
+        ).scalar()
+        if owner is not None and owner != str(customer_id):
+            raise DomainError("datev_debtor_taken",
+                              f"Debitor {account} already belongs to {owner}",
+                              pointer=f"/debtor_accounts/{customer_id}")
+        if current is not None and int(current) != account:
+            raise DomainError(
+                "datev_debtor_changed",
+                f"customer {customer_id} already has Debitor {current}; DATEV accounts are "
+                "never reassigned",
+                pointer=f"/debtor_accounts/{customer_id}",
+            )
+        if current is None:
+            conn.execute(
+                text("INSERT INTO datev_debtor_accounts (organization_id, customer_key, "
+                     "account, customer_id, created_at) VALUES (:org, :key, :acc, :cid, :now)"
+                     ).bindparams(bindparam("org", type_=Uuid()), bindparam("cid", type_=Uuid()),
+                                  bindparam("now", type_=UTCDateTime())),
+                {"org": org, "key": str(customer_id), "acc": account, "cid": customer_id,
+                 "now": now},
+            )
+
+
+# ----------------------------------------------------------------------------- bookings
+
+
+@dataclass
+class Counters:
+    invoices: int = 0
+    credit_notes: int = 0
+    payments: int = 0
+    reversals: int = 0
+    belegfeld_changed: int = 0
+    belegfeld_collisions: int = 0
+    missing_vat_ids: int = 0
+    changed: dict[str, str] = field(default_factory=dict)  # sanitized -> original (changed only)
+
+    def beleg(self, number: str) -> str:
+        value = sanitize_belegfeld(number)
+        if value != number:
+            seen = self.changed.get(value)
+            if seen is None:
+                self.belegfeld_changed += 1
+                self.changed[value] = number
+            elif seen != number:
+                self.belegfeld_collisions += 1
+        elif number in self.changed and self.changed[number] != number:
+            self.belegfeld_collisions += 1
+        return value
+
+
+class BookingBuilder:
+    """Turns result rows into DATEV bookings for one organization's settings."""
+
+    def __init__(self, settings: DatevSettings, debtors: DebtorBook, counters: Counters) -> None:
+        self.s = settings
+        self.debtors = debtors
+        self.c = counters
+        self.automatic = settings.automatic
+        self._accounts: dict[tuple[str, str, str], RevenueAccount] = {}
+
+    def _revenue(self, category: str, rate: str, country: str | None) -> tuple[RevenueAccount,
+                                                                                 str]:
+        region = self.s.region_of(country)
+        key = (category, rate, region)
+        ra = self._accounts.get(key)
+        if ra is None:
+            ra = self.s.revenue_account(category, rate, region)
+            self._accounts[key] = ra
+        return ra, region
+
+    def _eur(self, amount: Decimal, currency: str, rate: Decimal | None) -> Decimal:
+        if currency == self.s.currency or rate is None:
+            return amount
+        return (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def document(self, rows: Sequence[Any], reversal: bool) -> list[Booking]:
+        """All bookings of one invoice/credit note (rows = its tax groups)."""
+        first = rows[0]
+        kind, number = first.kind, first.number
+        credit = kind == "credit_note"
+        name = first.buyer_name or ""
+        debtor = self.debtors.account(first.customer_id, name, first.buyer_vat, number)
+        if credit and self.s.credit_note_reference == "credited_invoice" and first.credited_number:
+            beleg = self.c.beleg(first.credited_number)
+            info: tuple[str, str] | None = ("Gutschriftsnummer", clean_text(number, 210))
+        else:
+            beleg = self.c.beleg(number)
+            info = None
+        if reversal:
+            label = f"Storno {number} {name}"
+            self.c.reversals += 1
+        elif credit:
+            ref = f" zu {first.credited_number}" if first.credited_number else ""
+            label = f"Gutschrift {number}{ref} {name}"
+            self.c.credit_notes += 1
+        else:
+            label = f"{number} {name}"
+            self.c.invoices += 1
+        text_ = clean_text(label, 60)
+        day = first.day.date() if isinstance(first.day, dt.datetime) else first.day
+        service = None
+        if self.s.leistungsdatum:
+            service = first.delivery_date or first.service_period_end
+        sign = -1 if credit != reversal else 1
+        merged: dict[tuple[str, str, str | None], Decimal] = {}
+        for row in rows:
+            if row.g_json is not None:
+                g = json.loads(row.g_json, parse_float=Decimal)
+                category, rate = str(g["category"]), str(g["rate"])
+                gross = Decimal(str(g["taxable_amount"])) + Decimal(str(g["tax_amount"]))
+            else:
+                category, rate = row.g_category, row.g_rate
+                gross = Decimal(row.g_taxable) + Decimal(row.g_tax)
+            ra, region = self._revenue(category, rate, first.buyer_country)
+            bu = "" if ra.account in self.automatic else (ra.bu_key or "")
+            vat = None
+            if category in _EU_CATEGORIES and region == "eu":
+                vat = compact_vat_id(first.buyer_vat)
+                if vat is None:
+                    self.c.missing_vat_ids += 1
+            key = (ra.account, bu, vat)
+            merged[key] = merged.get(key, Decimal(0)) + gross
+        out: list[Booking] = []
+        for (account, bu, vat), gross in merged.items():
+            value = self._eur(gross, first.currency, first.exchange_rate) * sign
+            if value == 0:
+                continue
+            out.append(Booking(
+                amount=abs(value), sh="S" if value > 0 else "H", konto=debtor,
+                gegenkonto=account, date=day, belegfeld1=beleg, text=text_, bu_key=bu,
+                eu_vat_id=vat, service_date=service, info=info,
+            ))
+        return out
+
+    def payment(self, row: Any) -> list[Booking]:
+        credit = row.kind == "credit_note"
+        debtor = self.debtors.account(row.customer_id, row.buyer_name or "", row.buyer_vat,
+                                      row.number)
+        if credit and self.s.credit_note_reference == "credited_invoice" and row.credited_number:
+            beleg = self.c.beleg(row.credited_number)
+        else:
+            beleg = self.c.beleg(row.number)
+        value = self._eur(row.amount, row.currency, row.exchange_rate)
+        if value == 0:
+            return []
+        ref = row.reference or row.method
+        text_ = clean_text(f"Zahlung {row.number} {ref} #{row.payment_id.hex[:8]}", 60)
+        self.c.payments += 1
+        # money in on an invoice: bank (Soll) to Debitor; a refund on a credit note: Haben.
+        sh = "H" if (credit != (value < 0)) else "S"
+        return [Booking(amount=abs(value), sh=sh, konto=self.s.bank, gegenkonto=debtor,
+                        date=row.day, belegfeld1=beleg, text=text_)]
+
+
+def _documents(conn: Connection, stmt: TextualSelect,
+               params: dict[str, Any]) -> Iterator[list[Any]]:
+    """Consecutive rows of one document, from a server-side cursor."""
+    result = conn.execution_options(stream_results=True, yield_per=YIELD_PER).execute(stmt, params)
+    current: list[Any] = []
+    for row in result:
+        if current and row.number != current[0].number:
+            yield current
+            current = []
+        current.append(row)
+    if current:
+        yield current
+
+
+def _stream(conn: Connection, builder: BookingBuilder, org: uuid.UUID, settings: DatevSettings,
+            start: dt.date, end: dt.date, include_payments: bool,
+            unexported: bool) -> Iterator[list[Booking]]:
+    """Bookings of one period in Belegdatum order: documents, reversals and payments merged."""
+    dialect = conn.dialect.name
+    cur = settings.currency
+
+    def docs(reversal: bool) -> Iterator[tuple[dt.date, int, str, list[Any], bool]]:
+        stmt = _booking_sql(dialect, reversal, unexported)
+        for rows in _documents(conn, stmt, _params(org, cur, start, end, reversal)):
+            day = rows[0].day
+            day = day.date() if isinstance(day, dt.datetime) else day
+            yield day, 1 if reversal else 0, rows[0].number, rows, reversal
+
+    def pays() -> Iterator[tuple[dt.date, int, str, list[Any], bool]]:
+        stmt = _payment_sql(dialect, unexported)
+        result = conn.execution_options(stream_results=True, yield_per=YIELD_PER).execute(
+            stmt, _params(org, cur, start, end))
+        for row in result:
+            yield row.day, 2, row.number, [row], False
+
+    streams = [docs(False), docs(True)]
+    if include_payments:
+        streams.append(pays())
+    for _day, order, _number, rows, reversal in heapq.merge(
+        *streams, key=lambda t: (t[0], t[1], t[2])
+    ):
+        if order == 2:
+            yield builder.payment(rows[0])
+        else:
+            yield builder.document(rows, reversal)
+
+
+# ----------------------------------------------------------------------------- the export
+
+
+@dataclass
+class DatevResult:
+    files: list[Path]
+    bookings: int
+    counts: dict[str, int]
+    batches: list[dict[str, Any]]
+
+
+def export_datev(
+    conn: Connection,
+    org: uuid.UUID,
+    settings: DatevSettings,
+    start: dt.date,
+    end: dt.date,
+    directory: Path,
+    now: dt.datetime,
+    *,
+    include_payments: bool = False,
+    unexported: bool = False,
+    monthly: bool = False,
+    max_bookings: int = MAX_BOOKINGS,
+) -> DatevResult:
+    """Write the EXTF files of ``start..end`` into ``directory`` (nothing is marked here)."""
+    debtors = DebtorBook(conn, org, settings)
+    counters = Counters()
+    builder = BookingBuilder(settings, debtors, counters)
+    stats = WriteStats()
+    for seg_start, seg_end in segments(settings, start, end, monthly):
+        groups = _stream(conn, builder, org, settings, seg_start, seg_end, include_payments,
+                         unexported)
+        write_batches(directory, settings, now, seg_start, seg_end, groups, stats,
+                      max_bookings=max_bookings)
+    files = [f.path for f in stats.files]
+    debtor_count = 0
+    if debtors.last_number:
+        path = directory / "EXTF_Debitoren_Kreditoren.csv"
+        debtor_count = write_debtors(path, settings, now, settings.fiscal_year_start(start),
+                                     _debtor_rows(conn, org, debtors))
+        files.append(path)
+    debtors.save(conn, now)
+    skipped = conn.execute(
+        text("SELECT COUNT(*) FROM invoices i WHERE i.organization_id = :org AND i.kind IN "
+             "('invoice', 'credit_note') AND i.finalized_at IS NOT NULL AND i.deleted_at IS "
+             "NULL AND i.issue_date >= :d_from AND i.issue_date <= :d_to AND i.currency <> :cur "
+             "AND i.exchange_rate IS NULL").bindparams(
+            bindparam("org", type_=Uuid()), bindparam("d_from", type_=Date()),
+            bindparam("d_to", type_=Date())),
+        {"org": org, "d_from": start, "d_to": end, "cur": settings.currency},
+    ).scalar_one()
+    counts = {
+        "bookings": stats.bookings,
+        "invoices": counters.invoices,
+        "credit_notes": counters.credit_notes,
+        "payments": counters.payments,
+        "reversals": counters.reversals,
+        "batch_files": len(stats.files),
+        "debtors": debtor_count,
+        "belegfeld_changed": counters.belegfeld_changed,
+        "belegfeld_collisions": counters.belegfeld_collisions,
+        "missing_vat_ids": counters.missing_vat_ids,
+        "skipped_foreign_currency": int(skipped),
+    }
+    batches = [{"name": f.path.name, "from": f.start.isoformat(), "to": f.end.isoformat(),
+                "bookings": f.bookings} for f in stats.files]
+    return DatevResult(files, stats.bookings, counts, batches)
+
+
+def _debtor_rows(conn: Connection, org: uuid.UUID, debtors: DebtorBook) -> Iterator[Debtor]:
+    by_number = {number: key for key, number in debtors.last_number.items()}
+    numbers = sorted(by_number)
+    stmt = text(
+        "SELECT number, customer_id, buyer FROM invoices WHERE organization_id = :org "
+        "AND number IN :numbers"
+    ).bindparams(bindparam("org", type_=Uuid()), bindparam("numbers", expanding=True))
+    rows: list[Debtor] = []
+    for i in range(0, len(numbers), 500):
+        for number, _cid, buyer in conn.execute(stmt, {"org": org,
+                                                       "numbers": numbers[i:i + 500]}):
+            data = buyer if isinstance(buyer, dict) else json.loads(buyer or "{}")
+            key = by_number[number]
+            rows.append(_debtor(int(debtors.accounts[key]), data, key))
+    rows.sort(key=lambda d: d.account)
+    yield from rows
+
+
+def _debtor(account: int, buyer: dict[str, Any], key: str) -> Debtor:
+    address = buyer.get("address") or {}
+    company = buyer.get("company")
+    person = not company and bool(buyer.get("family_name"))
+    return Debtor(
+        account=account,
+        name=str(company or buyer.get("name") or ""),
+        is_person=person,
+        given_name=str(buyer.get("given_name") or ""),
+        family_name=str(buyer.get("family_name") or ""),
+        vat_id=buyer.get("vat_id"),
+        street=str(address.get("street_address") or ""),
+        zip_code=str(address.get("zip_code") or ""),
+        city=str(address.get("city") or ""),
+        country=str(address.get("country_code") or ""),
+        email=str(buyer.get("email") or ""),
+        language=str(buyer.get("locale") or ""),
+    )
+
+
+# ----------------------------------------------------------------------------- marks
+
+
+def mark_exported(conn: Connection, org: uuid.UUID, settings: DatevSettings, start: dt.date,
+                  end: dt.date, export_id: uuid.UUID, now: dt.datetime,
+                  include_payments: bool) -> dict[str, int]:
+    """Record the first export of every booking source of the range; set ``exported_at``.
+
+    Set-based (no id lists in memory) and idempotent: a source already marked keeps its
+    first export. Runs in the transaction that records the export.
+    """
+    base = {"org": org, "cur": settings.currency, "eid": export_id, "now": now}
+    binds: list[BindParameter[Any]] = [bindparam("org", type_=Uuid()),
+                                       bindparam("eid", type_=Uuid()),
+                                       bindparam("now", type_=UTCDateTime())]
+    marked: dict[str, int] = {}
+
+    def insert(target: str, source: str, item: str, where: str, extra: dict[str, Any],
+               extra_binds: list[BindParameter[Any]]) -> int:
+        sql = (f"INSERT INTO export_marks (organization_id, target, item_id, export_id, "
+               f"marked_at) SELECT i.organization_id, '{target}', {item}, :eid, :now "
+               f"FROM {source} WHERE {where}" + _unmarked(target, item))
+        res = conn.execute(text(sql).bindparams(*binds, *extra_binds), {**base, **extra})
+        return int(res.rowcount or 0)
+
+    date_binds: list[BindParameter[Any]] = [bindparam("d_from", type_=Date()),
+                                            bindparam("d_to", type_=Date())]
+    dates = {"d_from": start, "d_to": end}
+    marked["invoice"] = insert("invoice", "invoices i", "i.id", _doc_where(False), dates,
+                               date_binds)
+    ts = {"ts_from": _midnight(start), "ts_to": _midnight(end + dt.timedelta(days=1))}
+    ts_binds: list[BindParameter[Any]] = [bindparam("ts_from", type_=UTCDateTime()),
+                                          bindparam("ts_to", type_=UTCDateTime())]
+    marked["reversal"] = insert("reversal", "invoices i", "i.id", _doc_where(True), ts, ts_binds)
+    if include_payments:
+        marked["payment"] = insert(
+            "payment",
+            "payments p JOIN invoices i ON i.organization_id = p.organization_id "
+            "AND i.id = p.invoice_id",
+            "p.id", _DOCS + " AND p.date >= :d_from AND p.date <= :d_to", dates, date_binds)
+    res = conn.execute(
+        text("UPDATE invoices SET exported_at = :now WHERE exported_at IS NULL AND id IN "
+             "(SELECT m.item_id FROM export_marks m WHERE m.organization_id = :org AND "
+             "m.export_id = :eid AND m.target = 'invoice') AND organization_id = :org"
+             ).bindparams(*binds),
+        base,
+    )
+    marked["invoices_flagged"] = int(res.rowcount or 0)
+    return marked

@@ -1,0 +1,171 @@
+"""Export commands: DATEV configuration, DATEV EXTF export, invoice CSV export.
+
+Example (``export_datev``)::
+
+    {"type": "export_datev", "command_id": "5f0c…", "organization_id": "0b6e…",
+     "credentials": {"token": "…"},
+     "payload": {"date_from": "2026-01-01", "date_to": "2026-03-31", "include_payments": true}}
+
+The result is an ``export.completed`` event with ``location`` (a zip with one EXTF
+Buchungsstapel per fiscal-year/calendar-year period, split at 99,999 bookings, plus the
+Debitoren/Kreditoren master data), ``checksum`` (sha256) and ``counts``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID
+
+from invoicing.exports.settings import DatevConfiguration
+from invoicing.schemas.commands import ADMIN, READ, WRITE, Command
+from invoicing.schemas.common import Contract, CurrencyCode
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+Requester = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+_CONFIGURE_EXAMPLE: dict[str, Any] = {
+    "type": "configure_datev",
+    "command_id": "7d3f2c52-1b0e-4a53-9d6c-2f0f6f0e8a11",
+    "organization_id": "0b6e4c1e-8a43-4a9e-9b57-3c1f1c2d7e55",
+    "credentials": {"token": "<signed token with organizations:admin>"},
+    "payload": {
+        "consultant_number": 29098,
+        "client_number": 55003,
+        "chart": "SKR03",
+        "account_length": 4,
+        "fiscal_year_start_month": 1,
+        "lock_batches": False,
+        "revenue_accounts": [
+            {"category": "standard", "rate": "19", "account": "8400"},
+            {"category": "standard", "rate": "7", "account": "8300"},
+            {"category": "intra_eu", "account": "8125"},
+            {"category": "reverse_charge", "region": "eu", "account": "8336"},
+        ],
+        "debtor_accounts": {"c1a4ae1c-52c4-4f8e-a0f2-8f7d1b7c2a01": 10001},
+    },
+}
+
+
+class ConfigureDatev(Command):
+    """Store the organization's DATEV settings (validated; see ``DatevSettings``).
+
+    ``revenue_accounts`` and ``automatic_accounts`` default to the chart's accounts when
+    null. ``debtor_accounts`` pins customers to Debitor accounts inside the debtor range;
+    other customers get the next free account on their first export, and keep it.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_CONFIGURE_EXAMPLE]})
+
+    type: Literal["configure_datev"] = "configure_datev"
+    payload: DatevConfiguration
+    scope: ClassVar[str] = ADMIN
+
+
+class ExportDatevPayload(Contract):
+    date_from: dt.date = Field(description="first Belegdatum (invoice/payment date) included")
+    date_to: dt.date = Field(description="last Belegdatum included")
+    include_payments: bool = Field(
+        default=False, description="also book payments: bank to Debitor, Belegfeld 1 = invoice"
+    )
+    scope: Literal["all", "unexported"] = Field(
+        default="all",
+        description="all: every booking dated in the range (the same export run again yields "
+        "the same bookings); unexported: only documents/payments/reversals no earlier export "
+        "contained",
+    )
+    split_monthly: bool = Field(default=False, description="one batch per month")
+    requested_by: Requester | None = Field(
+        default=None, description="who asked for the export (shown in the export record)"
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> ExportDatevPayload:
+        if self.date_to < self.date_from:
+            raise ValueError("date_to is before date_from")
+        if (self.date_to - self.date_from).days > 366 * 10:
+            raise ValueError("the range is longer than ten years")
+        return self
+
+
+class ExportDatev(Command):
+    """Write a DATEV EXTF export (zip) for a date range and mark the invoices exported."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "export_datev",
+                    "command_id": "5f0c7a8e-2d1b-4c3e-9f4a-6b7c8d9e0f12",
+                    "organization_id": "0b6e4c1e-8a43-4a9e-9b57-3c1f1c2d7e55",
+                    "credentials": {"token": "<signed token with invoices:write>"},
+                    "payload": {
+                        "date_from": "2026-01-01",
+                        "date_to": "2026-03-31",
+                        "include_payments": True,
+                    },
+                }
+            ]
+        }
+    )
+
+    type: Literal["export_datev"] = "export_datev"
+    payload: ExportDatevPayload
+    scope: ClassVar[str] = WRITE
+
+
+InvoiceStatus = Literal["draft", "finalized", "sent", "partially_paid", "paid", "void"]
+
+
+class InvoiceFilters(Contract):
+    """The list filters of the invoice list query (all optional, combined with AND)."""
+
+    status: list[InvoiceStatus] = Field(default_factory=list, max_length=6)
+    kind: list[Literal["invoice", "credit_note", "quote"]] = Field(
+        default_factory=list, max_length=3
+    )
+    customer_id: list[UUID] = Field(default_factory=list, max_length=500)
+    issue_date_from: dt.date | None = None
+    issue_date_to: dt.date | None = None
+    export_status: Literal["exported", "unexported"] | None = None
+    overdue: bool | None = None
+    currency: CurrencyCode | None = None
+    case_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = (
+        Field(default=None, description="substring of the number or the customer's name")
+    )
+    include_deleted: bool = Field(default=False, description="also drafts in the trash")
+
+
+class ExportCsvPayload(Contract):
+    filters: InvoiceFilters = Field(default_factory=InvoiceFilters)
+    delimiter: Literal[",", ";", "\t", "|"] = ","
+    bom: bool = Field(default=False, description="write a UTF-8 byte order mark (for Excel)")
+    requested_by: Requester | None = None
+
+
+class ExportCsv(Command):
+    """Write the invoices matching the list filters as CSV (UTF-8, formula-injection safe)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "export_csv",
+                    "command_id": "9a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "organization_id": "0b6e4c1e-8a43-4a9e-9b57-3c1f1c2d7e55",
+                    "credentials": {"token": "<signed token with invoices:read>"},
+                    "payload": {
+                        "filters": {"status": ["sent", "partially_paid"],
+                                    "issue_date_from": "2026-01-01"},
+                        "delimiter": ";",
+                        "bom": True,
+                    },
+                }
+            ]
+        }
+    )
+
+    type: Literal["export_csv"] = "export_csv"
+    payload: ExportCsvPayload
+    scope: ClassVar[str] = READ
