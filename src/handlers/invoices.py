@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
@@ -80,7 +81,7 @@ def add_lines(
                 pointer=f"{line_ptr}/tax_category",
                 hint="send tax_category exempt and tax_rate 0",
             )
-        line_id = line_in.id or derived_id(command_id, f"line:{pointer}:{i}")
+        line_id = line_in.id or derived_id(command_id, f"line:{inv.id}:{pointer}:{i}")
         if any(existing.id == line_id for existing in inv.lines):
             raise Conflict(
                 "line_exists", f"line {line_id} already exists", pointer=f"{line_ptr}/id"
@@ -176,7 +177,15 @@ def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datet
         created_at=now,
         updated_at=now,
         event_sequence=0,
+        overdue=False,
+        **dict.fromkeys(_MONEY, Decimal(0)),
     )
+
+
+_MONEY = (
+    "line_net_total", "allowance_total", "net_total", "tax_total", "gross_total",
+    "paid_amount", "credited_amount",
+)
 
 
 def _assert_new(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID, pointer: str) -> None:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Make sure PostgreSQL and RabbitMQ run on this machine (install from Debian where missing).
+set -euo pipefail
+
+need_apt_update=1
+apt_install() {
+  if [ "$need_apt_update" = 1 ]; then apt-get update -qq; need_apt_update=0; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_ready() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  echo "installing PostgreSQL" >&2
+  apt_install postgresql
+fi
+if ! pg_ready; then
+  echo "starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -n | tail -1)" main start || true
+  for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
+fi
+pg_ready || { echo "PostgreSQL did not start" >&2; exit 1; }
+# trust auth for local TCP connections as postgres (the machine's convention)
+psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1" >/dev/null
+
+rabbit_ready() { rabbitmqctl -q status >/dev/null 2>&1; }
+if ! command -v rabbitmq-server >/dev/null 2>&1; then
+  echo "installing RabbitMQ" >&2
+  apt_install rabbitmq-server
+fi
+if ! rabbit_ready; then
+  echo "starting RabbitMQ" >&2
+  rabbitmq-server -detached || true
+  for _ in $(seq 1 60); do rabbit_ready && break; sleep 1; done
+fi
+rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+rabbit_ready || { echo "RabbitMQ did not start" >&2; exit 1; }
+echo "PostgreSQL and RabbitMQ are up" >&2
