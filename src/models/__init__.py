@@ -33,3 +33,4 @@ from invoicing.models.core import (
     ProcessedCommand as ProcessedCommand,
 )
 from invoicing.models import exports as exports
+from invoicing.models import documents as documents
