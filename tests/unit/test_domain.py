@@ -1,0 +1,81 @@
+"""Money, numbering patterns, tax ids: pure rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute
+from invoicing.domain.errors import DomainError
+from invoicing.domain.money import allocate, is_currency, minor_units, round_money
+from invoicing.domain.numbering import NumberPattern, PatternError
+from invoicing.domain.tax import TaxCategory, validate_vat_id
+
+D = Decimal
+
+
+def test_minor_units_and_half_up() -> None:
+    assert (minor_units("EUR"), minor_units("JPY"), minor_units("KWD")) == (2, 0, 3)
+    assert round_money(D("2.345"), "EUR") == D("2.35")
+    assert round_money(D("-2.345"), "EUR") == D("-2.35")
+    assert round_money(D("0.5"), "JPY") == D("1")
+    assert round_money(D("1.0005"), "KWD") == D("1.001")
+
+
+def test_currencies_in_use_only() -> None:
+    assert is_currency("EUR") and is_currency("CHF")
+    assert not is_currency("DEM") and not is_currency("XXX") and not is_currency("ABC")
+
+
+def test_allocate_sums_exactly() -> None:
+    assert allocate(D("10.00"), [D(1), D(1), D(1)], "EUR") == [D("3.34"), D("3.33"), D("3.33")]
+    assert sum(allocate(D("0.05"), [D("7"), D("3"), D("0")], "EUR")) == D("0.05")
+
+
+@pytest.mark.parametrize(("pattern", "seq", "day", "expected"), [
+    ("RE-{YYYY}-{SEQ:3}", 42, dt.date(2026, 5, 15), "RE-2026-042"),
+    ("INV-{YYYY}-{SEQ:4}", 1, dt.date(2026, 1, 15), "INV-2026-0001"),
+    ("{SEQ}/{YYYY}", 7, dt.date(2026, 1, 1), "7/2026"),
+    ("R{YY}{MM}-{SEQ:2}", 3, dt.date(2026, 11, 2), "R2611-03"),
+    ("RE-{YYYY}-{SEQ:3}", 1234, dt.date(2026, 1, 1), "RE-2026-1234"),
+])
+def test_patterns(pattern: str, seq: int, day: dt.date, expected: str) -> None:
+    p = NumberPattern(pattern)
+    assert p.format(seq, day) == expected
+    assert p.could_produce(expected)
+
+
+def test_bad_patterns() -> None:
+    with pytest.raises(PatternError, match="exactly one"):
+        NumberPattern("RE-{YYYY}")
+    with pytest.raises(PatternError, match="unknown placeholder"):
+        NumberPattern("RE-{DD}-{SEQ}")
+    with pytest.raises(PatternError, match="restarts yearly"):
+        NumberPattern("RE-{SEQ}", yearly_reset=True)
+    assert NumberPattern("RE-{SEQ}", yearly_reset=False).period(dt.date(2026, 1, 1)) == ""
+
+
+def test_vat_ids() -> None:
+    assert validate_vat_id("DE 136 695 976") == "DE136695976"
+    assert validate_vat_id("be 0403.019.261") == "BE0403019261"
+    with pytest.raises(ValueError, match="not a valid VAT id"):
+        validate_vat_id("DE136695977")
+    with pytest.raises(ValueError, match="country code"):
+        validate_vat_id("136695976")
+
+
+def test_line_discount_larger_than_line_is_rejected() -> None:
+    with pytest.raises(DomainError) as exc:
+        compute("EUR", [LineInput(D(1), D(10), TaxCategory.STANDARD, D(19),
+                                  Discount(DiscountKind.AMOUNT, D("10.01")))])
+    assert exc.value.errors[0].pointer == "/lines/0/discount"
+
+
+def test_known_invoice() -> None:
+    t = compute("EUR", [LineInput(D(3), D("250"), TaxCategory.STANDARD, D(19)),
+                        LineInput(D(2), D("24.95"), TaxCategory.STANDARD, D(7))],
+                document_discount=Discount(DiscountKind.PERCENTAGE, D(10)))
+    assert (t.line_net_total, t.allowance_total, t.tax_exclusive, t.tax_total, t.gross_total) == (
+        D("799.90"), D("79.99"), D("719.91"), D("131.39"), D("851.30"))
