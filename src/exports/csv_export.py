@@ -110,7 +110,7 @@ def write_invoice_csv(conn: Connection, org: uuid.UUID, filters: InvoiceFilters,
         writer = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n",
                             quoting=csv.QUOTE_MINIMAL)
         writer.writerow(COLUMNS)
-        result = conn.execution_options(stream_results=True, yield_per=1000).execute(query)
+        result = conn.execute(query, execution_options={"stream_results": True, "yield_per": 1000})
         for r in result:
             cur = r.currency
             gross, paid, credited = r.gross_total, r.paid_amount, r.credited_amount

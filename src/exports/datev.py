@@ -140,7 +140,8 @@ _BELEG_DROP = re.compile(r"[^A-Za-z0-9$&%*+\-/]")
 _BELEG_OK = re.compile(r"^[A-Za-z0-9$&%*+\-/]{0,36}$")
 _TRANSLIT = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"}
 _TYPO = {"\u2212": "-", "\u2010": "-", "\u2011": "-", "\u00a0": " ", "\u202f": " ",
-         "\u2009": " ", "\u2044": "/"}
+         "\u2009": " ", "\u2044": "/", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ħ": "h",
+         "Ħ": "H", "ı": "i"}
 
 
 def fmt_amount(value: Decimal) -> str:
@@ -487,10 +488,10 @@ def debtor_line(d: Debtor) -> str:
     if d.is_person and d.family_name:
         row[3] = quote(clean_text(d.family_name, 30))
         row[4] = quote(clean_text(d.given_name, 30))
-        row[6] = "1"
+        row[6] = '"1"'
     else:
         row[1] = quote(clean_text(d.name, 50))
-        row[6] = "2"
+        row[6] = '"2"'
     row[7] = quote(clean_text(d.name, 15))
     vat = compact_vat_id(d.vat_id)
     if vat:

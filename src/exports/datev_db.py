@@ -43,6 +43,8 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import TextualSelect
 
 YIELD_PER = 2_000
+#: per statement (Connection.execution_options would change the whole connection)
+STREAM: dict[str, Any] = {"stream_results": True, "yield_per": YIELD_PER}
 _EU_CATEGORIES = {TaxCategory.INTRA_EU.value, TaxCategory.REVERSE_CHARGE.value}
 
 # ----------------------------------------------------------------------------- SQL
@@ -393,7 +395,7 @@ class BookingBuilder:
 def _documents(conn: Connection, stmt: TextualSelect,
                params: dict[str, Any]) -> Iterator[list[Any]]:
     """Consecutive rows of one document, from a server-side cursor."""
-    result = conn.execution_options(stream_results=True, yield_per=YIELD_PER).execute(stmt, params)
+    result = conn.execute(stmt, params, execution_options=STREAM)
     current: list[Any] = []
     for row in result:
         if current and row.number != current[0].number:
@@ -420,8 +422,8 @@ def _stream(conn: Connection, builder: BookingBuilder, org: uuid.UUID, settings:
 
     def pays() -> Iterator[tuple[dt.date, int, str, list[Any], bool]]:
         stmt = _payment_sql(dialect, unexported)
-        result = conn.execution_options(stream_results=True, yield_per=YIELD_PER).execute(
-            stmt, _params(org, cur, start, end))
+        result = conn.execute(stmt, _params(org, cur, start, end),
+                              execution_options=STREAM)
         for row in result:
             yield row.day, 2, row.number, [row], False
 
