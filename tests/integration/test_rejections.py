@@ -1,0 +1,161 @@
+"""Bad input: one command.rejected each, nothing changed, processing goes on."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.support.client import Client, line
+
+
+def _pointers(errors: list[dict[str, object]]) -> list[object]:
+    return [e["source"]["pointer"] for e in errors]  # type: ignore[index]
+
+
+def test_not_json_and_not_an_object(client: Client) -> None:
+    out = client.bus.handle_raw("{not json")
+    assert out.status == "rejected" and out.events[0]["type"] == "command.rejected"
+    assert out.errors[0]["code"] == "invalid_json"
+    out = client.bus.handle_raw("[1, 2]")
+    assert out.status == "rejected" and out.errors[0]["code"] == "invalid_document"
+    # processing goes on
+    client.customer()
+
+
+def test_missing_identity(client: Client) -> None:
+    out = client.bus.handle_document({"type": "create_invoice", "payload": {}})
+    assert out.status == "rejected"
+    assert _pointers(out.errors) == ["/command_id", "/organization_id"]
+    assert out.errors[0]["detail"] == "can't be blank"
+
+
+def test_unknown_command_type(client: Client) -> None:
+    before = client.snapshot()
+    errors = client.rejected("explode_invoice", {"id": str(uuid.uuid4())})
+    assert errors[0]["code"] == "unknown_command" and _pointers(errors) == ["/type"]
+    assert client.snapshot() == before
+
+
+@pytest.mark.parametrize(("payload", "pointer", "detail"), [
+    ({"lines": [line(quantity="abc")]}, "/payload/lines/0/quantity", "is not a decimal number"),
+    ({"lines": [line(quantity=0)]}, "/payload/lines/0/quantity", "greater than 0"),
+    ({"lines": [line(quantity=-2)]}, "/payload/lines/0/quantity", "greater than 0"),
+    ({"lines": [line(description="")]}, "/payload/lines/0/description", "can't be blank"),
+    ({"lines": [line(description="x" * 186)]}, "/payload/lines/0/description",
+     "is too long (maximum is 185 characters)"),
+    ({"currency": "XYZ"}, "/payload/currency", "XYZ is not an ISO 4217 currency in use"),
+    ({"lines": [line(unit_price=True)]}, "/payload/lines/0/unit_price", "not a boolean"),
+    ({"lines": [{"quantity": 1, "unit_price": 1}]}, "/payload/lines/0/description", "can't be blank"),
+    ({"lines": [line(tax_rate=101)]}, "/payload/lines/0/tax_rate", "less than or equal to 100"),
+    ({"surprise": 1}, "/payload/surprise", "is not a known attribute"),
+    ({"lines": "many"}, "/payload/lines", "valid list"),
+])
+def test_invalid_create_invoice(client: Client, payload: dict[str, object], pointer: str,
+                                detail: str) -> None:
+    before = client.snapshot()
+    errors = client.rejected("create_invoice", {"id": str(uuid.uuid4()), **payload})
+    assert pointer in _pointers(errors)
+    assert any(detail in str(e["detail"]) for e in errors), errors
+    assert all(e["status"] == "422" and e["title"] for e in errors)
+    assert client.snapshot() == before
+
+
+def test_invalid_vat_id(client: Client) -> None:
+    errors = client.rejected("create_customer", {"id": str(uuid.uuid4()), "email": "a@b.example",
+                                                 "locale": "de", "vat_id": "DE136695977"})
+    assert _pointers(errors) == ["/payload/vat_id"] and errors[0]["code"] == "invalid_vat_id"
+
+
+def test_invalid_email_and_duplicate_email(client: Client) -> None:
+    errors = client.rejected("create_customer", {"id": str(uuid.uuid4()), "email": "invalid mail",
+                                                 "locale": "de"})
+    assert errors[0]["detail"] == "invalid mail is not an email"
+    client.customer(email="Jane@Example.com")
+    errors = client.rejected("create_customer", {"id": str(uuid.uuid4()),
+                                                 "email": "jane@example.COM", "locale": "en"})
+    assert errors[0]["code"] == "email_taken"
+
+
+def test_blank_required_fields(client: Client) -> None:
+    errors = client.rejected("create_customer", {"id": str(uuid.uuid4())})
+    assert sorted(_pointers(errors)) == ["/payload/email", "/payload/locale"]
+    assert {e["detail"] for e in errors} == {"can't be blank"}
+
+
+def test_payment_on_a_draft(client: Client) -> None:
+    cust = client.customer()
+    iid = client.invoice(cust, [line()])
+    before = client.snapshot()
+    errors = client.rejected("record_payment", {"invoice_id": str(iid), "amount": "10",
+                                                "date": "2026-01-01"})
+    assert errors[0]["code"] == "invalid_state" and errors[0]["status"] == "409"
+    assert errors[0]["detail"] == "invoice not in SENT status: it is draft"
+    assert errors[0]["meta"]["hint"]
+    assert client.snapshot() == before
+
+
+def test_money_with_too_many_decimals_for_the_currency(client: Client) -> None:
+    cust = client.customer()
+    inv = client.finalized(cust, [line()])
+    errors = client.rejected("record_payment", {"invoice_id": inv["id"], "amount": "1.001",
+                                                "date": "2026-01-01"})
+    assert _pointers(errors) == ["/payload/amount"]
+
+
+def test_forbidden_transitions(client: Client) -> None:
+    cust = client.customer()
+    inv = client.finalized(cust, [line()])
+    iid = inv["id"]
+    for ctype, payload in [
+        ("update_invoice", {"id": iid, "notes": "x"}),
+        ("add_line", {"invoice_id": iid, "line": line()}),
+        ("remove_line", {"invoice_id": iid, "line_id": inv["lines"][0]["id"]}),
+        ("delete_invoice", {"invoice_id": iid}),
+        ("finalize_invoice", {"invoice_id": iid}),
+        ("purge_invoice", {"invoice_id": iid}),
+    ]:
+        before = client.snapshot()
+        errors = client.rejected(ctype, payload)
+        assert errors[0]["status"] == "409", (ctype, errors)
+        assert client.snapshot() == before
+    client.ok("void_invoice", {"invoice_id": iid})
+    assert client.rejected("void_invoice", {"invoice_id": iid})[0]["code"] == "already_void"
+    assert client.rejected("record_payment", {"invoice_id": iid, "amount": 1,
+                                              "date": "2026-01-01"})[0]["code"] == "invalid_state"
+
+
+def test_finalize_needs_a_complete_invoice(client: Client) -> None:
+    iid = client.invoice(None, [])
+    errors = client.rejected("finalize_invoice", {"invoice_id": str(iid)})
+    assert {e["code"] for e in errors} == {"no_lines", "invalid_attribute"}
+    cust = client.customer(address=None)
+    iid = client.invoice(cust, [line()])
+    assert client.rejected("finalize_invoice", {"invoice_id": str(iid)})[0]["code"] == \
+        "buyer_address_missing"
+
+
+def test_process_continues_after_bad_lines(tmp_path, capfd) -> None:  # type: ignore[no-untyped-def]
+    """The CLI: each bad line yields one command.rejected; the good ones are applied."""
+    import subprocess
+    import sys
+
+    org = str(uuid.uuid4())
+    good = {"type": "configure_organization", "command_id": str(uuid.uuid4()),
+            "organization_id": org, "payload": {"name": "X GmbH", "address": {"country_code": "DE"}}}
+    bad = {"type": "create_invoice", "command_id": str(uuid.uuid4()), "organization_id": org,
+           "payload": {"id": str(uuid.uuid4()), "currency": "EURO"}}
+    later = {"type": "create_customer", "command_id": str(uuid.uuid4()), "organization_id": org,
+             "payload": {"id": str(uuid.uuid4()), "email": "a@b.example", "locale": "de"}}
+    text = "\n".join([json.dumps(good), "garbage", json.dumps(bad), json.dumps(later)]) + "\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "invoicing.cli", "process", "-"], input=text, capture_output=True,
+        text=True, env={"INVOICING_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=False, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    types = [json.loads(x)["type"] for x in result.stdout.splitlines()]
+    assert types == ["organization.configured", "command.rejected", "command.rejected",
+                     "customer.created"]
+    assert "applied=2 duplicate=0 rejected=2" in result.stderr
