@@ -1,0 +1,99 @@
+"""SQL building blocks shared by the queries: exact money keys, text search, sort, pages.
+
+Money columns are NUMERIC on PostgreSQL and decimal *text* on SQLite (``ExactDecimal``). To
+compare and sort them exactly on SQLite they are turned into a scaled integer (the amount in
+units of 10^-4) with integer arithmetic only, never via a float: ``-12.5`` -> ``-125000``.
+Every amount the service stores has at most 4 decimals (ISO 4217 minor units), and int64
+holds such amounts up to about 9.2 x 10^14.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from invoicing.schemas.queries import PageInfo
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+)
+from sqlalchemy.orm import Session
+
+SCALE_DIGITS = 4
+SCALE = 10**SCALE_DIGITS
+
+
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def money_key(column: Any, dialect: str) -> ColumnElement[Any]:
+    """An expression that orders and compares exactly like the decimal amount itself."""
+    if dialect != "sqlite":
+        return column  # type: ignore[no-any-return]
+    text = cast(column, String)
+    negative = func.substr(text, 1, 1) == "-"
+    absolute = func.ltrim(text, "-")
+    dot = func.instr(absolute, ".")
+    integral = case((dot > 0, func.substr(absolute, 1, dot - 1)), else_=absolute)
+    fraction = case((dot > 0, func.substr(absolute, dot + 1)), else_=literal("", String))
+    digits = func.substr(fraction.concat("0" * SCALE_DIGITS), 1, SCALE_DIGITS)
+    magnitude = cast(integral, Integer) * SCALE + cast(digits, Integer)
+    return case((negative, -magnitude), else_=magnitude)
+
+
+def money_bound(value: Decimal, dialect: str, *, lower: bool) -> Any:
+    """The bound to compare a ``money_key`` with: exact for amounts of up to 4 decimals."""
+    if dialect != "sqlite":
+        return value
+    scaled = value * SCALE
+    return math.ceil(scaled) if lower else math.floor(scaled)
+
+
+def money_zero(dialect: str) -> Any:
+    return 0 if dialect == "sqlite" else Decimal(0)
+
+
+def greatest(a: ColumnElement[Any], b: Any, dialect: str) -> ColumnElement[Any]:
+    return func.max(a, b) if dialect == "sqlite" else func.greatest(a, b)
+
+
+def like_pattern(text: str) -> str:
+    """A case-folded ``%text%`` LIKE pattern with ``\\`` escaping of the wildcards."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def contains(column: Any, text: str) -> ColumnElement[bool]:
+    return func.lower(column).like(like_pattern(text), escape="\\")
+
+
+def order_terms(keys: Sequence[str], columns: dict[str, Any], tie_breaker: Any) -> list[Any]:
+    """``["-issue_date", "number"]`` -> ORDER BY terms; NULLs last either way, then the id."""
+    terms: list[Any] = []
+    for key in keys:
+        descending = key.startswith("-")
+        column = columns[key.lstrip("-")]
+        terms.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
+    terms.append(tie_breaker)
+    return terms
+
+
+def paginate(
+    session: Session, stmt: Select[*tuple[Any, ...]], page: int, page_size: int
+) -> tuple[list[Any], PageInfo]:
+    """Run ``stmt`` for one page and count every matching row (same filters, no order)."""
+    total = session.execute(
+        stmt.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
+    ).scalar_one()
+    rows = list(session.execute(stmt.offset((page - 1) * page_size).limit(page_size)).all())
+    pages = (total + page_size - 1) // page_size
+    return rows, PageInfo(page=page, page_size=page_size, total=total, pages=pages)

@@ -1,0 +1,725 @@
+"""Query documents and their results: the read side of the public contract.
+
+Queries are served request/reply over RabbitMQ (``reply_to`` + ``correlation_id``) and by the
+``invoicing query`` CLI. Every query is one JSON object with the same envelope as a command::
+
+    {"type": "list_invoices", "organization_id": "<uuid>",
+     "credentials": {"token": "<signed token>"}, "query_id": "optional",
+     "payload": {"filter": {"status": ["sent", "overdue"]}, "sort": ["-issue_date"],
+                 "page": 1, "page_size": 50}}
+
+Every query needs the ``invoices:read`` grant for its organization and sees only that
+organization's data. The reply is a ``QueryReply``: ``status`` ``ok`` with ``result``, or
+``error`` with ``errors`` shaped like command rejections (``{status, code, title, detail,
+source: {pointer}}``). Money in results is always a decimal string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID
+
+from invoicing.schemas.commands import READ, Credentials, DiscountIn
+from invoicing.schemas.common import (
+    Contract,
+    CurrencyCode,
+    Dec,
+    ErrorItem,
+    Reference,
+)
+from invoicing.schemas.events import InvoiceState, LineState, TaxBreakdown, Totals
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+QUERY_TYPES: dict[str, type[Query]] = {}
+
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+
+PageNumber = Annotated[int, Field(ge=1, le=1_000_000, description="1-based page number")]
+PageSize = Annotated[
+    int, Field(ge=1, le=MAX_PAGE_SIZE, description=f"items per page, at most {MAX_PAGE_SIZE}")
+]
+EmailText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Query(Contract):
+    """The envelope shared by every query."""
+
+    type: str
+    query_id: UUID | None = Field(default=None, description="echoed in the reply")
+    organization_id: UUID
+    correlation_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    credentials: Credentials | None = None
+    payload: Any
+
+    #: the grant a requester needs
+    scope: ClassVar[str] = READ
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        field = cls.model_fields.get("type")
+        if field is not None and isinstance(field.default, str):
+            QUERY_TYPES[field.default] = cls
+
+
+def _sort_keys(value: Any, allowed: tuple[str, ...]) -> list[str]:
+    """``"-issue_date,number"`` or ``["-issue_date", "number"]`` -> checked list."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError("must be a string or a list of strings")
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError("sort keys must be non-empty strings")
+        key = item.strip()
+        if key.lstrip("-") not in allowed:
+            raise ValueError(f"{key!r} is not sortable; use one of: {', '.join(allowed)}")
+        if key.lstrip("-") in {k.lstrip("-") for k in out}:
+            raise ValueError(f"{key!r} is given twice")
+        out.append(key)
+    if len(out) > 5:
+        raise ValueError("at most 5 sort keys")
+    return out
+
+
+class Paged(Contract):
+    page: PageNumber = 1
+    page_size: PageSize = DEFAULT_PAGE_SIZE
+
+
+# ----------------------------------------------------------------------------- invoices
+
+InvoiceStatusFilter = Literal[
+    "draft", "finalized", "sent", "partially_paid", "paid", "void", "overdue", "open"
+]
+INVOICE_SORT_KEYS = (
+    "number",
+    "issue_date",
+    "due_date",
+    "gross_total",
+    "net_total",
+    "open_amount",
+    "created_at",
+    "updated_at",
+    "customer_name",
+    "status",
+    "deleted_at",
+)
+
+
+class InvoiceFilter(Contract):
+    """All given filters must match (AND); a list matches any of its values (OR)."""
+
+    status: list[InvoiceStatusFilter] = Field(
+        default_factory=list,
+        description="``overdue``: flagged overdue and still unpaid; ``open``: finalized, sent "
+        "or partially paid with an open amount",
+        examples=[["sent", "overdue"]],
+    )
+    kind: list[Literal["invoice", "credit_note", "quote"]] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("kind", "invoice_type"),
+        description="document kind (alias: invoice_type)",
+    )
+    customer_id: list[UUID] = Field(default_factory=list)
+    issue_date_from: dt.date | None = Field(
+        default=None, validation_alias=AliasChoices("issue_date_from", "from_date")
+    )
+    issue_date_to: dt.date | None = Field(
+        default=None, validation_alias=AliasChoices("issue_date_to", "to_date")
+    )
+    due_date_from: dt.date | None = None
+    due_date_to: dt.date | None = None
+    number: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = Field(
+        default=None, description="exact number"
+    )
+    search: SearchText | None = Field(
+        default=None,
+        description="case-insensitive substring of the number or the customer's name",
+    )
+    currency: list[CurrencyCode] = Field(default_factory=list)
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=20, description="the invoice has every one of these"
+    )
+    case_id: Reference | None = None
+    project_reference: Reference | None = None
+    payment_status: Literal["paid", "unpaid", "partially_paid"] | None = Field(
+        default=None,
+        description="``unpaid``: finalized or sent, nothing paid yet (drafts and voided "
+        "documents are neither paid nor unpaid)",
+    )
+    export_status: Literal["exported", "unexported"] | None = None
+    sent_status: Literal["sent", "unsent"] | None = None
+    gross_total_min: Dec | None = None
+    gross_total_max: Dec | None = None
+    net_total_min: Dec | None = None
+    net_total_max: Dec | None = None
+    open_amount_min: Dec | None = None
+    open_amount_max: Dec | None = None
+    deleted: Literal["exclude", "include", "only"] = Field(
+        default="exclude", description="documents in the trash"
+    )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> InvoiceFilter:
+        pairs = (
+            ("issue_date_from", "issue_date_to"),
+            ("due_date_from", "due_date_to"),
+            ("gross_total_min", "gross_total_max"),
+            ("net_total_min", "net_total_max"),
+            ("open_amount_min", "open_amount_max"),
+        )
+        for low, high in pairs:
+            a, b = getattr(self, low), getattr(self, high)
+            if a is not None and b is not None and b < a:
+                raise ValueError(f"{high} is before {low}")
+        return self
+
+
+class GetInvoice(Query):
+    """One document by id or by number (documents in the trash only with include_deleted)."""
+
+    type: Literal["get_invoice"] = "get_invoice"
+
+    class Payload(Contract):
+        invoice_id: UUID | None = None
+        number: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = None
+        include_deleted: bool = False
+
+        @model_validator(mode="after")
+        def _one(self) -> GetInvoice.Payload:
+            if (self.invoice_id is None) == (self.number is None):
+                raise ValueError("give exactly one of invoice_id and number")
+            return self
+
+    payload: Payload
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "get_invoice",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"invoice_id": "33333333-3333-4333-8333-333333333333"},
+                }
+            ]
+        }
+    )
+
+
+class ListInvoices(Query):
+    """Invoices, credit notes and quotes with filters, sort and pagination."""
+
+    type: Literal["list_invoices"] = "list_invoices"
+
+    class Payload(Paged):
+        filter: InvoiceFilter = Field(default_factory=InvoiceFilter)
+        sort: list[str] = Field(
+            default_factory=lambda: ["-created_at"],
+            description="keys: "
+            + ", ".join(INVOICE_SORT_KEYS)
+            + "; a leading ``-`` sorts descending; ties are broken by id",
+            examples=[["-issue_date", "number"]],
+        )
+
+        @field_validator("sort", mode="before")
+        @classmethod
+        def _sort(cls, value: Any) -> list[str]:
+            return _sort_keys(value, INVOICE_SORT_KEYS)
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_invoices",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {
+                        "filter": {"status": ["sent", "overdue"], "issue_date_from": "2026-01-01"},
+                        "sort": ["-issue_date"],
+                        "page": 1,
+                        "page_size": 50,
+                    },
+                }
+            ]
+        }
+    )
+
+
+OPEN_ITEM_SORT_KEYS = ("due_date", "issue_date", "number", "open_amount", "customer_name")
+
+
+class OpenItems(Query):
+    """Receivables: finalized, sent or partially paid invoices with an open amount."""
+
+    type: Literal["open_items"] = "open_items"
+
+    class Payload(Paged):
+        as_of: dt.date | None = Field(
+            default=None, description="date the days overdue are counted to; default today"
+        )
+        customer_id: list[UUID] = Field(default_factory=list)
+        case_id: Reference | None = None
+        project_reference: Reference | None = None
+        currency: list[CurrencyCode] = Field(default_factory=list)
+        overdue_only: bool = Field(default=False, description="due date before as_of")
+        sort: list[str] = Field(default_factory=lambda: ["due_date"])
+
+        @field_validator("sort", mode="before")
+        @classmethod
+        def _sort(cls, value: Any) -> list[str]:
+            return _sort_keys(value, OPEN_ITEM_SORT_KEYS)
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "open_items",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"as_of": "2026-12-31", "overdue_only": True},
+                }
+            ]
+        }
+    )
+
+
+class NextNumber(Query):
+    """The number the next finalize of the series would get (informational, not reserved)."""
+
+    type: Literal["next_number"] = "next_number"
+
+    class Payload(Contract):
+        series: Literal["invoice", "credit_note", "quote"] = "invoice"
+        date: dt.date | None = Field(default=None, description="issue date; default today")
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "next_number",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"series": "invoice", "date": "2026-11-20"},
+                }
+            ]
+        }
+    )
+
+
+PAYMENT_SORT_KEYS = ("date", "amount", "recorded_at")
+
+
+class ListPayments(Query):
+    """Payments of one invoice, or of the organization within a date range."""
+
+    type: Literal["list_payments"] = "list_payments"
+
+    class Payload(Paged):
+        invoice_id: UUID | None = None
+        date_from: dt.date | None = None
+        date_to: dt.date | None = None
+        method: list[str] = Field(default_factory=list, examples=[["bank_transfer"]])
+        sort: list[str] = Field(default_factory=lambda: ["date"])
+
+        @field_validator("sort", mode="before")
+        @classmethod
+        def _sort(cls, value: Any) -> list[str]:
+            return _sort_keys(value, PAYMENT_SORT_KEYS)
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_payments",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"invoice_id": "33333333-3333-4333-8333-333333333333"},
+                }
+            ]
+        }
+    )
+
+
+TRASH_SORT_KEYS = ("deleted_at", "created_at", "number", "gross_total")
+
+
+class ListTrash(Query):
+    """Drafts in the trash (restorable with restore_invoice, removable with purge_invoice)."""
+
+    type: Literal["list_trash"] = "list_trash"
+
+    class Payload(Paged):
+        sort: list[str] = Field(default_factory=lambda: ["-deleted_at"])
+
+        @field_validator("sort", mode="before")
+        @classmethod
+        def _sort(cls, value: Any) -> list[str]:
+            return _sort_keys(value, TRASH_SORT_KEYS)
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_trash",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"page": 1},
+                }
+            ]
+        }
+    )
+
+
+class PreviewBillableEntries(Query):
+    """Uninvoiced entries as the lines ``invoice_billable_entries`` would create, with totals.
+
+    Selects uninvoiced entries by customer, case, project, dates or ids (at least one selector);
+    the totals are computed by the same engine as invoices, one preview per currency.
+    """
+
+    type: Literal["preview_billable_entries"] = "preview_billable_entries"
+
+    class Payload(Contract):
+        customer_id: UUID | None = None
+        case_id: Reference | None = None
+        project_reference: Reference | None = None
+        entry_ids: list[Reference] = Field(default_factory=list, max_length=1000)
+        date_from: dt.date | None = None
+        date_to: dt.date | None = None
+        kind: list[Literal["time", "expense"]] = Field(default_factory=list)
+        currency: CurrencyCode | None = None
+        calculate_from_net: bool = True
+        discount: DiscountIn | None = Field(default=None, description="document discount")
+
+        @model_validator(mode="after")
+        def _selector(self) -> PreviewBillableEntries.Payload:
+            if not (self.customer_id or self.case_id or self.project_reference or self.entry_ids):
+                raise ValueError(
+                    "give at least one of customer_id, case_id, project_reference, entry_ids"
+                )
+            if self.date_from and self.date_to and self.date_to < self.date_from:
+                raise ValueError("date_to is before date_from")
+            return self
+
+    payload: Payload
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "preview_billable_entries",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"case_id": "550e8400-e29b-41d4-a716-446655440000"},
+                }
+            ]
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- customers
+
+
+class GetCustomer(Query):
+    type: Literal["get_customer"] = "get_customer"
+
+    class Payload(Contract):
+        customer_id: UUID
+
+    payload: Payload
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "get_customer",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"customer_id": "22222222-2222-4222-8222-222222222222"},
+                }
+            ]
+        }
+    )
+
+
+CustomFieldValue = str | int | bool
+
+
+class CustomFieldFilter(Contract):
+    """``field_id`` ``operator`` ``value`` over the customer's custom fields.
+
+    ``=``, ``<>`` and ``in`` compare the text form (``true``/``false`` for checkboxes, ``5``
+    for numbers); ``<`` ``>`` ``<=`` ``>=`` compare numbers with an integer value and text
+    (ISO dates compare correctly) with a string value. ``in`` takes a list or a
+    comma-separated string. ``<>`` also matches customers without the field.
+    """
+
+    field_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    ] = Field(validation_alias=AliasChoices("field_id", "f_id"), examples=["tier"])
+    operator: Literal["=", "<>", "<", ">", "<=", ">=", "in"] = Field(
+        validation_alias=AliasChoices("operator", "o")
+    )
+    value: CustomFieldValue | list[CustomFieldValue] = Field(
+        validation_alias=AliasChoices("value", "v")
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> CustomFieldFilter:
+        if isinstance(self.value, list) and self.operator != "in":
+            raise ValueError(f"operator {self.operator} takes one value, not a list")
+        if self.operator in ("<", ">", "<=", ">=") and isinstance(self.value, bool):
+            raise ValueError(f"operator {self.operator} does not compare true/false")
+        return self
+
+    def values(self) -> list[CustomFieldValue]:
+        if isinstance(self.value, list):
+            return list(self.value)
+        if self.operator == "in" and isinstance(self.value, str):
+            return [v.strip() for v in self.value.split(",")]
+        return [self.value]
+
+
+CUSTOMER_SORT_KEYS = ("name", "email", "created_at", "updated_at")
+
+
+class CustomerFilter(Contract):
+    email: EmailText | None = Field(default=None, description="exact, case-insensitive")
+    search: SearchText | None = Field(
+        default=None,
+        description="every word must occur (case-insensitive) in the name, company, email or "
+        "phone; digits match phone numbers written with spaces, dashes, dots or slashes",
+    )
+    custom_fields: list[CustomFieldFilter] = Field(default_factory=list, max_length=20)
+
+
+class ListCustomers(Query):
+    type: Literal["list_customers"] = "list_customers"
+
+    class Payload(Paged):
+        filter: CustomerFilter = Field(default_factory=CustomerFilter)
+        sort: list[str] = Field(default_factory=lambda: ["name"])
+
+        @field_validator("sort", mode="before")
+        @classmethod
+        def _sort(cls, value: Any) -> list[str]:
+            return _sort_keys(value, CUSTOMER_SORT_KEYS)
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_customers",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {
+                        "filter": {
+                            "email": "jane@example.com",
+                            "custom_fields": [
+                                {"field_id": "tier", "operator": "=", "value": "Premium"}
+                            ],
+                        }
+                    },
+                }
+            ]
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- results
+
+
+class Result(BaseModel):
+    """Base of query results (tolerant reader, like event data)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class PageInfo(Result):
+    page: int
+    page_size: int
+    total: int = Field(description="items matching the filters, over all pages")
+    pages: int
+
+
+class InvoiceResult(Result):
+    invoice: InvoiceState
+
+
+class InvoiceList(Result):
+    items: list[InvoiceState]
+    page: PageInfo
+
+
+class CurrencyAmount(Result):
+    currency: str
+    amount: Dec
+    count: int
+
+
+class OpenItem(Result):
+    invoice: InvoiceState
+    open_amount: Dec
+    days_overdue: int = Field(description="days past the due date as of as_of, 0 when not due")
+    aging: Literal["not_due", "1-15", "16-45", "46+"]
+
+
+class OpenItemList(Result):
+    as_of: dt.date
+    items: list[OpenItem]
+    totals: list[CurrencyAmount] = Field(description="open amount per currency, all pages")
+    page: PageInfo
+
+
+class NextNumberResult(Result):
+    series: str
+    date: dt.date
+    number: str
+    pattern: str
+    yearly_reset: bool
+
+
+class PaymentItem(Result):
+    id: UUID
+    invoice_id: UUID
+    invoice_number: str | None
+    customer_id: UUID | None
+    currency: str
+    amount: Dec
+    date: dt.date
+    method: str
+    reference: str | None
+    recorded_at: dt.datetime
+
+
+class PaymentList(Result):
+    items: list[PaymentItem]
+    totals: list[CurrencyAmount] = Field(description="sum per currency, all pages")
+    page: PageInfo
+
+
+class PreviewLine(Result):
+    entry_id: str
+    kind: str
+    date: dt.date
+    customer_id: UUID | None
+    case_id: str | None
+    project_reference: str | None
+    line: LineState
+
+
+class PreviewGroup(Result):
+    currency: str
+    lines: list[PreviewLine]
+    tax_breakdown: list[TaxBreakdown]
+    totals: Totals
+
+
+class PreviewResult(Result):
+    previews: list[PreviewGroup] = Field(description="one per currency of the entries")
+    entry_count: int
+
+
+class CustomerView(Result):
+    id: UUID
+    email: str
+    locale: str
+    name: str = Field(description="company, else given and family name, else email")
+    given_name: str | None = None
+    family_name: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    address: dict[str, Any] | None = None
+    vat_id: str | None = None
+    buyer_reference: str | None = None
+    peppol_id: str | None = None
+    einvoice_format: str | None = None
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CustomerResult(Result):
+    customer: CustomerView
+
+
+class CustomerList(Result):
+    items: list[CustomerView]
+    page: PageInfo
+
+
+#: query type -> result model
+RESULT_TYPES: dict[str, type[Result]] = {
+    "get_invoice": InvoiceResult,
+    "list_invoices": InvoiceList,
+    "open_items": OpenItemList,
+    "next_number": NextNumberResult,
+    "list_payments": PaymentList,
+    "list_trash": InvoiceList,
+    "preview_billable_entries": PreviewResult,
+    "get_customer": CustomerResult,
+    "list_customers": CustomerList,
+}
+
+
+class QueryReply(BaseModel):
+    """The reply published to ``reply_to`` with the request's ``correlation_id``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = Field(description="the query type", examples=["list_invoices"])
+    status: Literal["ok", "error"]
+    query_id: str | None = None
+    correlation_id: str | None = None
+    organization_id: str | None = None
+    result: dict[str, Any] | None = Field(
+        default=None, description="the query type's result document when status is ok"
+    )
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "QUERY_TYPES",
+    "RESULT_TYPES",
+    "CustomerFilter",
+    "GetCustomer",
+    "GetInvoice",
+    "InvoiceFilter",
+    "ListCustomers",
+    "ListInvoices",
+    "ListPayments",
+    "ListTrash",
+    "NextNumber",
+    "OpenItems",
+    "PreviewBillableEntries",
+    "Query",
+    "QueryReply",
+]
