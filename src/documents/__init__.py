@@ -1,0 +1,1 @@
+"""Documents the service produces from an invoice state (PDF, e-invoices)."""

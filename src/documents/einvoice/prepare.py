@@ -1,0 +1,511 @@
+"""From an :class:`InvoiceState` to the values EN 16931 needs, shared by the CII and UBL builders.
+
+Everything that is a decision (not a plain copy) lives here, so both syntaxes carry the same
+content: the net unit price of gross-entry lines, unit codes, the payment reference (Belgian
+structured communication), electronic addresses, legal registration ids, notes, exemption
+reasons. See docs/einvoice.md for the mapping table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from invoicing.domain.errors import DomainError
+from invoicing.domain.money import ZERO, minor_units, round_money
+from invoicing.schemas.events import InvoiceState, LineState, Party, TaxBreakdown
+from stdnum.be import ogm_vcs
+
+#: EN 16931 BT-3 invoice type codes (UNTDID 1001)
+COMMERCIAL_INVOICE = "380"
+CREDIT_NOTE = "381"
+
+#: UN/ECE Recommendation 20 unit codes for the free-text units the service accepts
+_UNIT_CODES: dict[str, str] = {
+    "hour": "HUR",
+    "hours": "HUR",
+    "h": "HUR",
+    "std": "HUR",
+    "stunde": "HUR",
+    "stunden": "HUR",
+    "heure": "HUR",
+    "heures": "HUR",
+    "uur": "HUR",
+    "minute": "MIN",
+    "minutes": "MIN",
+    "min": "MIN",
+    "minuten": "MIN",
+    "day": "DAY",
+    "days": "DAY",
+    "tag": "DAY",
+    "tage": "DAY",
+    "jour": "DAY",
+    "jours": "DAY",
+    "dag": "DAY",
+    "dagen": "DAY",
+    "week": "WEE",
+    "weeks": "WEE",
+    "woche": "WEE",
+    "wochen": "WEE",
+    "month": "MON",
+    "months": "MON",
+    "monat": "MON",
+    "monate": "MON",
+    "mois": "MON",
+    "maand": "MON",
+    "maanden": "MON",
+    "year": "ANN",
+    "years": "ANN",
+    "jahr": "ANN",
+    "jahre": "ANN",
+    "piece": "H87",
+    "pieces": "H87",
+    "pc": "H87",
+    "pcs": "H87",
+    "stück": "H87",
+    "stk": "H87",
+    "pièce": "H87",
+    "pièces": "H87",
+    "stuk": "H87",
+    "stuks": "H87",
+    "unit": "C62",
+    "units": "C62",
+    "each": "C62",
+    "flat": "LS",
+    "flat rate": "LS",
+    "lump sum": "LS",
+    "pauschal": "LS",
+    "pauschale": "LS",
+    "forfait": "LS",
+    "km": "KMT",
+    "kilometer": "KMT",
+    "kilometre": "KMT",
+    "kg": "KGM",
+    "kilogram": "KGM",
+    "m": "MTR",
+    "meter": "MTR",
+    "m2": "MTK",
+    "m²": "MTK",
+    "m3": "MTQ",
+    "m³": "MTQ",
+    "l": "LTR",
+    "liter": "LTR",
+    "litre": "LTR",
+    "page": "QR",
+    "pages": "QR",
+    "seite": "QR",
+    "seiten": "QR",
+    "word": "D68",
+    "words": "D68",
+}
+_REC20 = re.compile(r"^[A-Z0-9]{2,3}$")
+
+#: Peppol EAS codes of national VAT numbers (electronic address scheme, BT-34/BT-49)
+_VAT_EAS: dict[str, str] = {
+    "AT": "9914",
+    "BE": "9925",
+    "BG": "9926",
+    "CY": "9928",
+    "CZ": "9929",
+    "DE": "9930",
+    "EE": "9931",
+    "ES": "9920",
+    "FR": "9957",
+    "GB": "9932",
+    "GR": "9933",
+    "EL": "9933",
+    "HR": "9934",
+    "HU": "9910",
+    "IE": "9935",
+    "IT": "0211",
+    "LT": "9937",
+    "LU": "9938",
+    "LV": "9939",
+    "MT": "9943",
+    "NL": "9944",
+    "PL": "9945",
+    "PT": "9946",
+    "RO": "9947",
+    "SI": "9949",
+    "SK": "9950",
+    "SM": "9951",
+    "TR": "9952",
+    "VA": "9953",
+}
+#: Belgian enterprise number (KBO/BCE) as identifier scheme
+BE_ENTERPRISE_EAS = "0208"
+#: VATEX exemption reason codes (BT-121) used when a category needs one
+_VATEX: dict[str, str] = {
+    "AE": "VATEX-EU-AE",
+    "K": "VATEX-EU-IC",
+    "G": "VATEX-EU-G",
+    "O": "VATEX-EU-O",
+}
+_TERMS = {
+    "de": "Zahlbar ohne Abzug bis {date}.",
+    "en": "Payable without deduction by {date}.",
+    "fr": "Payable sans escompte au plus tard le {date}.",
+    "nl": "Te betalen zonder korting uiterlijk op {date}.",
+}
+_CREDIT_TERMS = {
+    "de": "Der Betrag wird bis {date} erstattet oder verrechnet.",
+    "en": "The amount will be refunded or offset by {date}.",
+    "fr": "Le montant sera remboursé ou compensé au plus tard le {date}.",
+    "nl": "Het bedrag wordt uiterlijk op {date} terugbetaald of verrekend.",
+}
+_DISCOUNT_REASON = {"de": "Rabatt", "en": "Discount", "fr": "Remise", "nl": "Korting"}
+NO_BUYER_REFERENCE = "N/A"
+
+
+def plain(value: Decimal) -> str:
+    """A decimal without exponent and without trailing zeros (quantities, rates, prices)."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def price(value: Decimal, currency: str) -> str:
+    """A unit price: the currency's minor units, or more decimals where the price has them."""
+    rounded = round_money(value, currency)
+    return str(rounded) if rounded == value else plain(value)
+
+
+def money(value: Decimal, currency: str) -> str:
+    """An amount with exactly the currency's minor units (BR-DEC-*)."""
+    return str(round_money(value, currency))
+
+
+def unit_code(unit: str) -> str:
+    """UN/ECE Rec. 20 code of a unit; a code given as such passes, anything else is ``C62``."""
+    text = unit.strip()
+    if _REC20.match(text):
+        return text
+    return _UNIT_CODES.get(text.lower(), "C62")
+
+
+def compact_id(value: str) -> str:
+    return re.sub(r"[\s.\-/]", "", value).upper()
+
+
+def belgian_enterprise_number(vat_id: str | None) -> str | None:
+    """The KBO/BCE enterprise number (10 digits) of a Belgian VAT id, else ``None``."""
+    if not vat_id:
+        return None
+    compact = compact_id(vat_id)
+    if not compact.startswith("BE"):
+        return None
+    digits = compact[2:]
+    if len(digits) == 9:
+        digits = "0" + digits
+    return digits if len(digits) == 10 and digits.isdigit() else None
+
+
+def structured_communication(number: str) -> str:
+    """Belgian structured communication (OGM/VCS) derived from an invoice number.
+
+    The digits of the number (the last ten when longer, left-padded with zeros) form the
+    base; two mod-97 check digits follow (python-stdnum ``be.ogm_vcs``). The result is
+    formatted ``+++123/4567/89012+++``. The same number always yields the same reference, so
+    PDF and XML agree.
+    """
+    digits = "".join(ch for ch in number if ch.isdigit())[-10:].rjust(10, "0")
+    if int(digits) == 0:
+        raise DomainError(
+            "payment_reference_impossible",
+            f"the invoice number {number} has no digits for a structured communication",
+        )
+    value = digits + ogm_vcs.calc_check_digits(digits)
+    return f"+++{ogm_vcs.format(value)}+++"
+
+
+def payment_reference(state: InvoiceState) -> str:
+    """BT-83: structured communication for Belgian sellers in EUR, else the invoice number."""
+    number = state.number or ""
+    seller = state.seller
+    if (
+        seller is not None
+        and seller.address is not None
+        and seller.address.country_code == "BE"
+        and state.currency == "EUR"
+        and state.kind == "invoice"
+    ):
+        return structured_communication(number)
+    return number
+
+
+@dataclass(frozen=True)
+class Identifier:
+    value: str
+    scheme: str | None = None
+
+
+def electronic_address(party: Party, *, seller: bool) -> Identifier | None:
+    """BT-34 / BT-49.
+
+    Order: the party's ``peppol_id`` (``scheme:id``); for Belgian parties the enterprise
+    number under EAS 0208; the VAT id under its national EAS; the e-mail address (``EM``).
+    """
+    if party.peppol_id and ":" in party.peppol_id:
+        scheme, _, value = party.peppol_id.partition(":")
+        return Identifier(value.strip(), scheme.strip())
+    kbo = belgian_enterprise_number(party.vat_id)
+    if kbo:
+        return Identifier(kbo, BE_ENTERPRISE_EAS)
+    if party.vat_id:
+        compact = compact_id(party.vat_id)
+        eas = _VAT_EAS.get(compact[:2])
+        if eas:
+            return Identifier(compact, eas)
+    if party.email:
+        return Identifier(party.email, "EM")
+    return None
+
+
+def legal_registration(party: Party) -> Identifier | None:
+    """BT-30 / BT-47: the Belgian enterprise number (scheme 0208), else the registration text.
+
+    The registration text is the commercial register entry as configured (e.g.
+    "Amtsgericht Köln HRB 12345"); it is sent without a scheme.
+    """
+    kbo = belgian_enterprise_number(party.vat_id)
+    if kbo:
+        return Identifier(kbo, BE_ENTERPRISE_EAS)
+    if party.registration:
+        return Identifier(party.registration)
+    return None
+
+
+def seller_identifier(seller: Party) -> Identifier | None:
+    """BT-29, only where BR-CO-26 would otherwise fail: no VAT id and no registration.
+
+    A German small business often has only a Steuernummer (BT-32), which BR-CO-26 does not
+    count; the Steuernummer is then also sent as the seller identifier (without scheme).
+    """
+    if seller.vat_id or seller.registration or belgian_enterprise_number(seller.vat_id):
+        return None
+    if seller.tax_number:
+        return Identifier(seller.tax_number)
+    return None
+
+
+@dataclass(frozen=True)
+class PreparedLine:
+    source: LineState
+    position: str  # BT-126
+    quantity: Decimal  # BT-129 (negative for credit lines with a negative price)
+    unit_code: str  # BT-130
+    price: Decimal  # BT-146 net price (never negative, BR-27)
+    allowance: Decimal  # BG-27 line allowance (net, as entered), 0 when none
+    net: Decimal  # BT-131
+    category: str  # BT-151
+    rate: Decimal  # BT-152
+
+
+@dataclass(frozen=True)
+class DocumentAllowance:
+    """BG-20, one per tax group that carries a share of the document discount."""
+
+    amount: Decimal
+    category: str
+    rate: Decimal
+    reason: str
+    percent: Decimal | None
+
+
+@dataclass(frozen=True)
+class TaxGroup:
+    category: str  # BT-118
+    rate: Decimal  # BT-119
+    taxable: Decimal  # BT-116
+    tax: Decimal  # BT-117
+    exemption_reason: str | None  # BT-120
+    exemption_code: str | None  # BT-121
+
+
+@dataclass(frozen=True)
+class Prepared:
+    state: InvoiceState
+    seller: Party
+    buyer: Party
+    number: str
+    issue_date: dt.date
+    type_code: str
+    currency: str
+    note: str | None
+    buyer_reference: str | None  # BT-10 as given (Leitweg-ID, case or project reference)
+    payment_reference: str
+    payment_terms: str | None
+    due_date: dt.date | None
+    seller_endpoint: Identifier | None
+    buyer_endpoint: Identifier | None
+    seller_legal: Identifier | None
+    seller_identifier: Identifier | None
+    buyer_legal: Identifier | None
+    deliver_to_country: str | None
+    lines: Sequence[PreparedLine]
+    allowances: Sequence[DocumentAllowance]
+    groups: Sequence[TaxGroup]
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.type_code == CREDIT_NOTE
+
+    def amount(self, value: Decimal) -> str:
+        return money(value, self.currency)
+
+
+def _net_price(line: LineState, currency: str, from_net: bool) -> tuple[Decimal, Decimal]:
+    """(BT-146 price, BG-27 allowance) so that qty x price - allowance == BT-131 exactly."""
+    if from_net and line.amount == line.net_amount:
+        # net entry: the price as entered, the line discount as a line allowance
+        return line.unit_price, line.discount_amount
+    # gross entry: net price = BT-131 / quantity, with as many decimals as needed (<= 8)
+    exact = line.net_amount / line.quantity
+    places = minor_units(currency)
+    for extra in range(0, 7):
+        q = Decimal(1).scaleb(-(places + extra))
+        price = exact.quantize(q, rounding=ROUND_HALF_UP)
+        if round_money(price * line.quantity, currency) == line.net_amount:
+            return price, ZERO
+    return exact.quantize(Decimal("1e-8"), rounding=ROUND_HALF_UP), ZERO
+
+
+def _lines(state: InvoiceState) -> list[PreparedLine]:
+    out = []
+    for line in sorted(state.lines, key=lambda ln: ln.position):
+        price, allowance = _net_price(line, state.currency, state.calculate_from_net)
+        quantity = line.quantity
+        if price < 0:  # BR-27: the price is never negative; the quantity carries the sign
+            price, quantity = -price, -quantity
+        out.append(
+            PreparedLine(
+                source=line,
+                position=str(line.position),
+                quantity=quantity,
+                unit_code=unit_code(line.unit),
+                price=price,
+                allowance=allowance,
+                net=line.net_amount,
+                category=line.tax_code,
+                rate=line.tax_rate,
+            )
+        )
+    return out
+
+
+def _groups(state: InvoiceState) -> list[TaxGroup]:
+    out = []
+    for tb in state.tax_breakdown:
+        reason, code = _exemption(tb)
+        out.append(
+            TaxGroup(
+                category=tb.code,
+                rate=tb.rate,
+                taxable=tb.taxable_amount,
+                tax=tb.tax_amount,
+                exemption_reason=reason,
+                exemption_code=code,
+            )
+        )
+    return out
+
+
+def _exemption(tb: TaxBreakdown) -> tuple[str | None, str | None]:
+    """BT-120 / BT-121: only for categories that need them (none for S and Z)."""
+    if tb.code in ("S", "Z", "L", "M"):
+        return None, None
+    return tb.exemption_reason, _VATEX.get(tb.code)
+
+
+def _allowances(state: InvoiceState) -> list[DocumentAllowance]:
+    reason = _DISCOUNT_REASON.get(state.locale, "Discount")
+    percent = (
+        state.discount.value
+        if state.discount is not None and state.discount.type == "percentage"
+        else None
+    )
+    return [
+        DocumentAllowance(
+            amount=tb.allowance, category=tb.code, rate=tb.rate, reason=reason, percent=percent
+        )
+        for tb in state.tax_breakdown
+        if tb.allowance != 0
+    ]
+
+
+def _note(state: InvoiceState) -> str | None:
+    """BT-22: one note (Peppol R002 allows one) with free text, credit reason, legal notes."""
+    parts: list[str] = []
+    for text in (state.notes, state.credit_reason, *state.legal_notes):
+        if text and text.strip() and text.strip() not in parts:
+            parts.append(text.strip())
+    return "\n".join(parts) or None
+
+
+def _terms(state: InvoiceState, due: dt.date | None) -> str | None:
+    if due is None:
+        return None
+    texts = _CREDIT_TERMS if state.kind == "credit_note" else _TERMS
+    template = texts.get(state.locale, texts["en"])
+    return template.format(date=due.isoformat())
+
+
+def prepare(state: InvoiceState) -> Prepared:
+    """Check that the document can be an e-invoice and derive every EN 16931 value."""
+    problems: list[tuple[str, str, str]] = []
+    if state.kind == "quote":
+        problems.append(("einvoice_not_for_quotes", "a quote is not an invoice", "/invoice_id"))
+    if state.status == "draft" or not state.number or state.issue_date is None:
+        problems.append(
+            ("einvoice_needs_final", "only a finalized document has an e-invoice", "/invoice_id")
+        )
+    if not state.lines:
+        problems.append(("einvoice_no_lines", "an e-invoice needs at least one line", "/lines"))
+    if state.seller is None or state.seller.address is None:
+        problems.append(("seller_incomplete", "the seller has no address", "/seller"))
+    if state.buyer is None or state.buyer.address is None:
+        problems.append(("buyer_incomplete", "the customer has no address", "/customer_id"))
+    if state.kind == "credit_note" and not state.credited_invoice_number:
+        problems.append(
+            ("credited_invoice_missing", "a credit note must name its invoice", "/invoice_id")
+        )
+    if problems:
+        raise DomainError.many(
+            [
+                DomainError(code, detail, pointer=pointer).errors[0]
+                for code, detail, pointer in problems
+            ]
+        )
+    seller, buyer = state.seller, state.buyer
+    assert seller is not None and buyer is not None
+    assert state.number is not None and state.issue_date is not None
+    buyer_reference = buyer.buyer_reference or state.case_id or state.project_reference
+    has_intra_eu = any(tb.code == "K" for tb in state.tax_breakdown)
+    due = state.due_date
+    return Prepared(
+        state=state,
+        seller=seller,
+        buyer=buyer,
+        number=state.number,
+        issue_date=state.issue_date,
+        type_code=CREDIT_NOTE if state.kind == "credit_note" else COMMERCIAL_INVOICE,
+        currency=state.currency,
+        note=_note(state),
+        buyer_reference=buyer_reference,
+        payment_reference=payment_reference(state),
+        payment_terms=_terms(state, due),
+        due_date=due,
+        seller_endpoint=electronic_address(seller, seller=True),
+        buyer_endpoint=electronic_address(buyer, seller=False),
+        seller_legal=legal_registration(seller),
+        seller_identifier=seller_identifier(seller),
+        buyer_legal=legal_registration(buyer),
+        deliver_to_country=(
+            buyer.address.country_code if has_intra_eu and buyer.address is not None else None
+        ),
+        lines=_lines(state),
+        allowances=_allowances(state),
+        groups=_groups(state),
+    )

