@@ -57,3 +57,9 @@ def main() -> None:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+# the message pipeline: worker, relay, publish, health, rabbitmq-definitions (src/workers/cli.py)
+from invoicing.workers.cli import register as _register_pipeline  # noqa: E402
+
+_register_pipeline(app)

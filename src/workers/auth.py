@@ -1,0 +1,130 @@
+"""Who published a command: signed tokens (HS256) or the broker-verified AMQP user_id.
+
+Token (``credentials.token`` in the command body) -- a JWT signed with HS256 and the secret
+``INVOICING_JWT_SECRET``; required claims ``sub`` and ``exp``, and ``orgs``: an object mapping
+organization ids (or ``"*"``) to scopes (``invoices:read``, ``invoices:write``,
+``organizations:admin``)::
+
+    {"sub": "billing-service", "exp": 1893456000,
+     "orgs": {"11111111-1111-4111-8111-111111111111": ["invoices:write"]}}
+
+AMQP user -- when a command has no credentials, the ``user_id`` message property is used. RabbitMQ
+refuses a message whose user_id differs from the connection's user, so the broker has verified
+it; ``INVOICING_AMQP_USER_GRANTS`` maps users to the same organization -> scopes grants.
+
+Anything else is rejected (``Forbidden``): missing, invalid, expired or insufficient credentials.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from invoicing.domain.errors import Forbidden
+from invoicing.handlers.auth import Principal
+
+SCOPES = frozenset({"invoices:read", "invoices:write", "organizations:admin"})
+
+
+def _grants(raw: Any, where: str) -> dict[str, frozenset[str]]:
+    if not isinstance(raw, dict):
+        raise Forbidden(
+            "invalid_credentials",
+            f"{where} must map organizations to scopes",
+            pointer="/credentials",
+        )
+    out: dict[str, frozenset[str]] = {}
+    for org, scopes in raw.items():
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise Forbidden(
+                "invalid_credentials",
+                f"{where}[{org}] must be a list of scopes",
+                pointer="/credentials",
+            )
+        out[str(org)] = frozenset(s for s in scopes if s in SCOPES)
+    return out
+
+
+class TokenOrUserAuthenticator:
+    """The broker-facing authenticator used by the workers."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        issuer: str = "",
+        leeway_s: int = 30,
+        user_grants: dict[str, dict[str, list[str]]] | None = None,
+    ) -> None:
+        self.secret = secret
+        self.issuer = issuer
+        self.leeway_s = leeway_s
+        self.user_grants = {u: _grants(g, f"grants of {u}") for u, g in (user_grants or {}).items()}
+
+    def authenticate(
+        self, credentials: dict[str, Any] | None, transport: dict[str, Any] | None
+    ) -> Principal:
+        token = credentials.get("token") if credentials else None
+        if isinstance(token, str) and token:
+            return self._from_token(token)
+        user = (transport or {}).get("user_id")
+        if isinstance(user, str) and user in self.user_grants:
+            return Principal(f"amqp:{user}", self.user_grants[user])
+        raise Forbidden(
+            "missing_credentials",
+            "the command carries no credentials",
+            pointer="/credentials",
+            hint='add "credentials": {"token": "<signed token>"}',
+        )
+
+    def _from_token(self, token: str) -> Principal:
+        if not self.secret:
+            raise Forbidden(
+                "invalid_credentials",
+                "token authentication is not configured",
+                pointer="/credentials/token",
+            )
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=["HS256"],
+                leeway=self.leeway_s,
+                issuer=self.issuer or None,
+                options={"require": ["exp", "sub"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Forbidden(
+                "expired_credentials",
+                "the token has expired",
+                pointer="/credentials/token",
+                hint="request a fresh token",
+            ) from None
+        except jwt.InvalidTokenError as exc:
+            raise Forbidden(
+                "invalid_credentials",
+                f"the token is not valid: {exc}",
+                pointer="/credentials/token",
+            ) from None
+        return Principal(f"token:{claims['sub']}", _grants(claims.get("orgs", {}), "orgs"))
+
+
+def issue_token(
+    secret: str,
+    subject: str,
+    orgs: dict[str, list[str]],
+    *,
+    ttl_s: int = 3600,
+    issuer: str = "",
+) -> str:
+    """Mint a token (for operators' tooling and tests)."""
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "orgs": orgs,
+        "exp": int(time.time()) + ttl_s,
+        "iat": int(time.time()),
+    }
+    if issuer:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm="HS256")

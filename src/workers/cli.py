@@ -1,0 +1,156 @@
+"""CLI commands of the message pipeline, registered on the ``invoicing`` Typer app."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(worker)
+    app.command()(relay)
+    app.command()(publish)
+    app.command()(health)
+    app.command(name="rabbitmq-definitions")(rabbitmq_definitions)
+
+
+def _settings() -> tuple[Any, Any]:
+    from invoicing import logs
+    from invoicing.config import get_settings
+    from invoicing.workers.settings import get_pipeline_settings
+
+    settings = get_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    return settings, get_pipeline_settings()
+
+
+def worker(
+    processes: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    threads: Annotated[int | None, typer.Option(help="threads per process")] = None,
+    queues: Annotated[
+        str | None, typer.Option(help="workloads: commands,documents,exports,billing")
+    ] = None,
+) -> None:
+    """Consume commands from RabbitMQ and run them (ack after commit). Stops cleanly on SIGTERM."""
+    from invoicing.workers.runner import run_workers
+
+    settings, pipeline = _settings()
+    update: dict[str, Any] = {}
+    if processes is not None:
+        update["worker_processes"] = processes
+    if threads is not None:
+        update["worker_threads"] = threads
+    if queues is not None:
+        update["worker_queues"] = queues
+    raise typer.Exit(run_workers(settings, pipeline.model_copy(update=update)))
+
+
+def relay() -> None:
+    """Publish outbox rows to the `invoicing.events` exchange (one active relay per database)."""
+    from invoicing.workers.relay import run_relay
+
+    settings, pipeline = _settings()
+    raise typer.Exit(run_relay(settings.effective_database_url(), pipeline))
+
+
+def publish(
+    file: Annotated[str, typer.Argument(help="JSONL file of commands, - for stdin")],
+    token: Annotated[
+        str | None, typer.Option(help="credentials.token for commands that carry none")
+    ] = None,
+    declare: Annotated[bool, typer.Option(help="declare the topology first")] = True,
+) -> None:
+    """Publish commands (one JSON object per line) to `invoicing.commands`, with confirms."""
+    import pika  # type: ignore[import-untyped]
+    from invoicing.workers.amqp import ConfirmingPublisher, Outgoing
+    from invoicing.workers.topology import COMMANDS_EXCHANGE
+    from invoicing.workers.topology import declare as declare_topology
+
+    _, pipeline = _settings()
+    publisher = ConfirmingPublisher(pipeline.amqp_url)
+    if declare:
+        declare_topology(publisher.channel, pipeline)
+    stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
+    sent = 0
+    batch: list[Outgoing] = []
+    with stream:
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError as exc:
+                typer.echo(f"line {n}: not JSON ({exc}); skipped", err=True)
+                continue
+            if token and isinstance(doc, dict) and not doc.get("credentials"):
+                doc["credentials"] = {"token": token}
+            body = json.dumps(doc, ensure_ascii=False).encode()
+            ctype = str(doc.get("type", "")) if isinstance(doc, dict) else ""
+            props = pika.BasicProperties(
+                delivery_mode=2,
+                content_type="application/json",
+                message_id=str(doc.get("command_id")) if isinstance(doc, dict) else None,
+                correlation_id=doc.get("correlation_id") if isinstance(doc, dict) else None,
+                timestamp=int(time.time()),
+                app_id="invoicing-cli",
+            )
+            batch.append(Outgoing(COMMANDS_EXCHANGE, ctype, body, props))
+            if len(batch) >= 100:
+                publisher.publish_batch(batch)
+                sent += len(batch)
+                batch = []
+        publisher.publish_batch(batch)
+        sent += len(batch)
+    publisher.close()
+    typer.echo(f"published={sent}", err=True)
+
+
+def health(
+    db: Annotated[bool, typer.Option(help="check the database")] = True,
+    broker: Annotated[bool, typer.Option(help="check RabbitMQ")] = True,
+) -> None:
+    """Liveness/readiness probe: exit 0 when the database and RabbitMQ answer, 1 otherwise."""
+    from invoicing.workers.amqp import ConfirmingPublisher
+    from invoicing.workers.topology import WORKLOADS
+
+    settings, pipeline = _settings()
+    report: dict[str, Any] = {}
+    if db:
+        from invoicing.config import normalize_database_url
+        from sqlalchemy import create_engine, text
+
+        try:
+            url = normalize_database_url(settings.effective_database_url())
+            engine = create_engine(
+                url, connect_args={"connect_timeout": 5} if "postgresql" in url else {}
+            )
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1 FROM outbox LIMIT 1"))
+            engine.dispose()
+            report["database"] = "ok"
+        except Exception as exc:
+            report["database"] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    if broker:
+        try:
+            publisher = ConfirmingPublisher(pipeline.amqp_url)
+            publisher.channel.queue_declare(queue=WORKLOADS["commands"], passive=True)
+            publisher.close()
+            report["broker"] = "ok"
+        except Exception as exc:
+            report["broker"] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+    healthy = all(v == "ok" for v in report.values())
+    typer.echo(json.dumps({"healthy": healthy, **report}))
+    raise typer.Exit(0 if healthy else 1)
+
+
+def rabbitmq_definitions() -> None:
+    """Print the RabbitMQ definitions (queues, exchanges, bindings) for `import_definitions`."""
+    from invoicing.workers.topology import render_definitions
+
+    _, pipeline = _settings()
+    sys.stdout.write(render_definitions(pipeline))

@@ -1,0 +1,186 @@
+"""``invoicing relay``: publish outbox rows to ``invoicing.events`` -- never lose, never skip.
+
+* One active relay: a session-level ``pg_try_advisory_lock`` on the relay's own connection.
+  A second relay waits as a standby and takes over when the first one's session ends, so two
+  relays never publish the same rows in normal operation and per-invoice order holds.
+* Every round selects ``published_at IS NULL ORDER BY id`` -- no high-water mark -- so a row
+  committed after a row with a higher id is picked up on the next round, never skipped.
+* Rows are published as CloudEvents 1.0 structured JSON (``application/cloudevents+json``),
+  persistent, mandatory, ``message_id`` = event id, routing key = event type; the batch waits
+  for RabbitMQ's publisher confirms, and only then is ``published_at`` committed. A crash in
+  between republishes the same events (same ids) after restart: duplicates, never a loss.
+* ``LISTEN invoicing_outbox`` (a trigger notifies on insert) wakes the relay early; it polls
+  every ``relay_poll_interval_s`` anyway, so correctness never depends on notifications.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from typing import Any
+
+import pika  # type: ignore[import-untyped]
+import psycopg
+import structlog
+from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, PublishError
+from invoicing.workers.settings import PipelineSettings
+from invoicing.workers.topology import EVENTS_EXCHANGE, exchanges, queues
+from sqlalchemy.engine import make_url
+
+log = structlog.get_logger("invoicing.relay")
+
+#: pg_advisory_lock key of the relay: a fixed 63-bit number ("invoicing.relay")
+RELAY_LOCK_KEY = 0x1A1A_2E1A_7001
+CHANNEL = "invoicing_outbox"
+RETRYABLE: tuple[type[BaseException], ...] = (psycopg.Error, PublishError, *AMQP_ERRORS)
+
+
+def libpq_url(database_url: str) -> str:
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        raise SystemExit(
+            "invoicing relay needs PostgreSQL (DATABASE_URL); the embedded SQLite database "
+            "is for `invoicing process`"
+        )
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def properties_for(event: dict[str, Any]) -> Any:
+    return pika.BasicProperties(
+        delivery_mode=2,
+        content_type="application/cloudevents+json",
+        content_encoding="utf-8",
+        message_id=str(event["id"]),
+        correlation_id=event.get("correlationid") or event.get("commandid"),
+        type=str(event["type"]),
+        app_id="invoicing",
+        timestamp=int(time.time()),
+        headers={
+            "ce_specversion": "1.0",
+            "ce_id": str(event["id"]),
+            "ce_type": str(event["type"]),
+            "ce_subject": event.get("subject"),
+            "ce_sequence": event.get("sequence"),
+            "organization_id": event.get("organizationid"),
+        },
+    )
+
+
+class Relay:
+    def __init__(self, database_url: str, settings: PipelineSettings) -> None:
+        self.dsn = libpq_url(database_url)
+        self.settings = settings
+        self.stop = threading.Event()
+        self.publisher = ConfirmingPublisher(
+            settings.amqp_url, confirm_timeout_s=settings.relay_confirm_timeout_s
+        )
+        self.published = 0
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                self._session()
+                backoff = 0.5
+            except RETRYABLE as exc:
+                log.warning(
+                    "relay.retry",
+                    error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
+                        :300
+                    ],
+                    retry_in_s=backoff,
+                )
+                self.publisher.close()
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+        self.publisher.close()
+
+    def _declare(self) -> None:
+        """The event exchange (and its alternate) must exist before mandatory publishes."""
+        channel = self.publisher.channel
+        names = {EVENTS_EXCHANGE, f"{EVENTS_EXCHANGE}.unrouted"}
+        for ex in exchanges():
+            if ex.name in names:
+                channel.exchange_declare(
+                    exchange=ex.name,
+                    exchange_type=ex.type,
+                    durable=True,
+                    arguments=ex.arguments or None,
+                )
+        for q in queues(self.settings):
+            if q.name == f"{EVENTS_EXCHANGE}.unrouted":
+                channel.queue_declare(queue=q.name, durable=True, arguments=q.arguments)
+                channel.queue_bind(queue=q.name, exchange=q.name, routing_key="")
+
+    def _session(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True, application_name="invoicing-relay") as conn:
+            got = False
+            while not self.stop.is_set():
+                got = bool(
+                    conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()[0]  # type: ignore[index]
+                )
+                if got:
+                    break
+                log.debug("relay.standby")
+                self.stop.wait(self.settings.relay_poll_interval_s)
+            if not got:
+                return
+            log.info("relay.active")
+            self._declare()
+            conn.execute(f"LISTEN {CHANNEL}")
+            while not self.stop.is_set():
+                n = self.drain(conn)
+                if n:
+                    continue
+                # wait for a notification (a hint) or the polling interval
+                for _ in conn.notifies(timeout=self.settings.relay_poll_interval_s, stop_after=1):
+                    pass
+                # drop any queued notifications
+                for _ in conn.notifies(timeout=0):
+                    pass
+
+    # ------------------------------------------------------------------ one round
+
+    def drain(self, conn: psycopg.Connection[Any]) -> int:
+        """Publish one batch of unpublished rows in id order; return how many."""
+        rows = conn.execute(
+            "SELECT id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %s",
+            (self.settings.relay_batch_size,),
+        ).fetchall()
+        if not rows:
+            return 0
+        batch = []
+        for _id, etype, payload in rows:
+            event = payload if isinstance(payload, dict) else json.loads(payload)
+            body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+            batch.append(Outgoing(EVENTS_EXCHANGE, str(etype), body, properties_for(event)))
+        self.publisher.publish_batch(batch)  # raises unless every message was confirmed
+        ids = [r[0] for r in rows]
+        conn.execute(
+            "UPDATE outbox SET published_at = %s WHERE id = ANY(%s) AND published_at IS NULL",
+            (dt.datetime.now(dt.UTC), ids),
+        )
+        self.published += len(ids)
+        log.debug("relay.published", count=len(ids), last_id=ids[-1])
+        return len(ids)
+
+
+def run_relay(database_url: str, settings: PipelineSettings) -> int:
+    import signal
+    from types import FrameType
+
+    relay = Relay(database_url, settings)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        relay.stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("relay.started")
+    relay.run()
+    log.info("relay.stopped", published=relay.published)
+    return 0

@@ -1,0 +1,109 @@
+"""``invoicing worker``: N processes x M threads, clean stop on SIGTERM.
+
+Each process builds its own engine, bus and dramatiq ``Worker``. On SIGTERM/SIGINT the worker
+stops taking messages, finishes what is in flight (up to ``shutdown_timeout_s``) and closes
+its channels; prefetched but unstarted messages return to RabbitMQ unacked. With more than one
+process a small supervisor forwards signals and restarts a child that died unexpectedly (one
+crashed child never takes the others down).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from types import FrameType
+
+import structlog
+from invoicing import bootstrap
+from invoicing.config import Settings
+from invoicing.workers.auth import TokenOrUserAuthenticator
+from invoicing.workers.settings import PipelineSettings
+
+log = structlog.get_logger("invoicing.worker")
+
+
+def authenticator_for(settings: PipelineSettings) -> TokenOrUserAuthenticator:
+    return TokenOrUserAuthenticator(
+        settings.jwt_secret,
+        issuer=settings.jwt_issuer,
+        leeway_s=settings.jwt_leeway_s,
+        user_grants=settings.amqp_user_grants,
+    )
+
+
+def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
+    import dramatiq
+    from invoicing.workers.broker import make_broker
+    from invoicing.workers.processor import CommandProcessor
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    app = bootstrap.build(settings, authenticator=authenticator_for(pipeline))
+    workloads = pipeline.workloads()
+    processor = CommandProcessor(app.bus, pipeline, stopping=stop)
+    broker = make_broker(pipeline, processor, workloads)
+    worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
+    worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2
+    worker.start()
+    log.info(
+        "worker.started",
+        pid=os.getpid(),
+        threads=pipeline.worker_threads,
+        prefetch=worker.queue_prefetch,
+        workloads=workloads,
+    )
+    while not stop.wait(1.0):
+        pass
+    log.info("worker.stopping", pid=os.getpid())
+    worker.stop(timeout=int(pipeline.shutdown_timeout_s * 1000))
+    broker.close()
+    app.engine.dispose()
+    log.info("worker.stopped", pid=os.getpid())
+    return 0
+
+
+def _child(settings: Settings, pipeline: PipelineSettings) -> None:
+    raise SystemExit(run_worker_process(settings, pipeline))
+
+
+def run_workers(settings: Settings, pipeline: PipelineSettings) -> int:
+    if pipeline.worker_processes == 1:
+        return run_worker_process(settings, pipeline)
+    ctx = multiprocessing.get_context("fork")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children: list[multiprocessing.process.BaseProcess] = []
+
+    def spawn() -> multiprocessing.process.BaseProcess:
+        child = ctx.Process(target=_child, args=(settings, pipeline), daemon=False)
+        child.start()
+        return child
+
+    children = [spawn() for _ in range(pipeline.worker_processes)]
+    log.info("supervisor.started", pids=[c.pid for c in children])
+    while not stop.wait(0.5):
+        for i, child in enumerate(children):
+            if not child.is_alive():
+                log.error("worker.died", pid=child.pid, exitcode=child.exitcode)
+                time.sleep(1.0)
+                children[i] = spawn()
+    for child in children:
+        if child.pid is not None and child.is_alive():
+            os.kill(child.pid, signal.SIGTERM)
+    for child in children:
+        child.join(pipeline.shutdown_timeout_s + 5)
+    return 0

@@ -1,0 +1,81 @@
+"""Pipeline configuration (environment, prefix ``INVOICING_``); documented in docs/pipeline.md."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PipelineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INVOICING_", extra="ignore")
+
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=30",
+        description="RabbitMQ URL (vhost URL-encoded, e.g. %2F for /)",
+    )
+    # --- authentication
+    jwt_secret: str = Field(default="", description="HS256 secret for command tokens")
+    jwt_issuer: str = Field(default="", description="required `iss` claim when set")
+    jwt_leeway_s: int = Field(default=30, description="clock skew allowed on `exp`")
+    amqp_user_grants: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description='broker-verified AMQP user_id -> {organization id or "*": [scopes]} (JSON)',
+    )
+    # --- worker
+    worker_processes: int = Field(default=1, ge=1, le=64)
+    worker_threads: int = Field(default=4, ge=1, le=64)
+    worker_prefetch: int = Field(default=0, ge=0, description="per queue; 0 = 2 x threads")
+    worker_queues: str = Field(default="", description="comma-separated workloads; empty = all")
+    shutdown_timeout_s: float = Field(default=60.0, description="SIGTERM: finish in-flight work")
+    # --- failure classes
+    transient_backoff_base_s: float = Field(default=0.2, gt=0)
+    transient_backoff_max_s: float = Field(default=10.0, gt=0)
+    transient_hold_s: float = Field(
+        default=300.0,
+        description="how long one delivery retries a transient error in place before it is "
+        "re-published to a delay queue (must stay far below RabbitMQ's consumer_timeout)",
+    )
+    retry_missing_s: float = Field(
+        default=120.0, description="how long a command naming a missing invoice is retried"
+    )
+    retry_delays_s: list[int] = Field(
+        default_factory=lambda: [1, 5, 30], description="delay queues (seconds), capped backoff"
+    )
+    max_crash_attempts: int = Field(
+        default=3, ge=1, description="redelivered starts before a crash-looping message is dead"
+    )
+    max_failures: int = Field(
+        default=5, ge=1, description="unexpected handler errors before dead-lettering"
+    )
+    delivery_limit: int = Field(default=20, description="quorum x-delivery-limit (backstop)")
+    # --- relay
+    relay_batch_size: int = Field(default=200, ge=1)
+    relay_poll_interval_s: float = Field(default=1.0, gt=0, description="polling fallback")
+    relay_confirm_timeout_s: float = Field(default=30.0, gt=0)
+    # --- fault injection for the reliability tests only (JSON; empty = off)
+    faults: str = Field(default="", description="test-only fault injection, see faults.py")
+
+    @field_validator("amqp_user_grants", mode="before")
+    @classmethod
+    def _grants_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    def workloads(self) -> list[str]:
+        from invoicing.workers.topology import WORKLOADS
+
+        wanted = [w.strip() for w in self.worker_queues.split(",") if w.strip()]
+        unknown = set(wanted) - set(WORKLOADS)
+        if unknown:
+            raise ValueError(f"unknown workloads {sorted(unknown)}; known: {sorted(WORKLOADS)}")
+        return wanted or list(WORKLOADS)
+
+
+@lru_cache(maxsize=1)
+def get_pipeline_settings() -> PipelineSettings:
+    return PipelineSettings()
