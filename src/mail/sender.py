@@ -1,0 +1,87 @@
+"""Sending over SMTP with smtplib: STARTTLS, implicit TLS or plain, optional login.
+
+Failures are classified so the caller can decide: :class:`MailTransientError` (connection
+problems, 4xx replies: try again later) and :class:`MailPermanentError` (5xx replies, every
+recipient refused: retrying will not help).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+
+from invoicing.mail.settings import SmtpSettings
+
+
+class MailError(Exception):
+    """Sending failed; nothing was accepted by the server."""
+
+
+class MailTransientError(MailError):
+    pass
+
+
+class MailPermanentError(MailError):
+    pass
+
+
+class SmtpSender:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+
+    def _tls_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.settings.ca_file)
+        if not self.settings.verify_tls:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        if s.security == "tls":
+            return smtplib.SMTP_SSL(
+                s.host,
+                s.port,
+                local_hostname=s.local_hostname,
+                timeout=s.timeout_seconds,
+                context=self._tls_context(),
+            )
+        client = smtplib.SMTP(
+            s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout_seconds
+        )
+        if s.security == "starttls":
+            client.ehlo()
+            client.starttls(context=self._tls_context())
+            client.ehlo()
+        return client
+
+    def send(
+        self, message: EmailMessage, envelope_from: str, recipients: list[str]
+    ) -> dict[str, tuple[int, bytes]]:
+        """Hand ``message`` to the server; returns the recipients it refused (if only some
+        were refused, the message was accepted for the others and counts as sent)."""
+        s = self.settings
+        try:
+            client = self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailTransientError(f"cannot connect to {s.host}:{s.port}: {exc}") from exc
+        try:
+            if s.username:
+                password = s.password.get_secret_value() if s.password else ""
+                client.login(s.username, password)
+            refused = client.send_message(message, from_addr=envelope_from, to_addrs=recipients)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise MailPermanentError(f"all recipients were refused: {exc.recipients}") from exc
+        except smtplib.SMTPResponseException as exc:
+            kind = MailPermanentError if 500 <= exc.smtp_code < 600 else MailTransientError
+            raise kind(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+        except (OSError, socket.timeout, smtplib.SMTPException) as exc:
+            raise MailTransientError(f"SMTP failure: {exc}") from exc
+        finally:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+        return dict(refused)
