@@ -10,3 +10,4 @@ from invoicing.handlers import (  # noqa: F401  (registration)
     organizations,
     payments,
 )
+from invoicing.handlers import sending as sending  # noqa: E402,F401
