@@ -1,6 +1,6 @@
 """Test data for the query tests, built through commands on SQLite or a fresh PostgreSQL DB.
 
-Not a test module: the query test modules import it (pytest puts this folder on sys.path).
+Not a test module: the query test modules import it.
 PostgreSQL databases are named ``invoicing_q_<uuid>`` and dropped afterwards.
 """
 
@@ -146,9 +146,7 @@ def populate(world: World) -> None:
         },
     )
     # I2: 119.12 gross, sent and paid
-    _invoice(
-        world, 2, BERTRAM, [{"description": "Kopien", "quantity": 1, "unit_price": "100.10"}]
-    )
+    _invoice(world, 2, BERTRAM, [{"description": "Kopien", "quantity": 1, "unit_price": "100.10"}])
     world.send("finalize_invoice", {"invoice_id": inv_id(2), "issue_date": "2026-02-01"})
     world.send("mark_sent", {"invoice_id": inv_id(2), "sent_on": "2026-02-02"})
     world.send("mark_paid", {"invoice_id": inv_id(2), "date": "2026-02-10", "method": "cash"})
@@ -203,8 +201,14 @@ def populate(world: World) -> None:
     )
     world.send(
         "record_billable_entry",
-        {**entry, "id": "e3", "case_id": "case-2", "description": "Other", "quantity": 1,
-         "unit_price": "99"},
+        {
+            **entry,
+            "id": "e3",
+            "case_id": "case-2",
+            "description": "Other",
+            "quantity": 1,
+            "unit_price": "99",
+        },
     )
     world.send(
         "record_billable_entry",
@@ -212,8 +216,14 @@ def populate(world: World) -> None:
     )
     world.send(
         "record_billable_entry",
-        {**entry, "id": "e5", "description": "US call", "quantity": "0.5", "unit_price": "100",
-         "currency": "USD"},
+        {
+            **entry,
+            "id": "e5",
+            "description": "US call",
+            "quantity": "0.5",
+            "unit_price": "100",
+            "currency": "USD",
+        },
     )
     world.send("create_invoice", {"id": inv_id(7), "customer_id": ACME, "case_id": "case-1"})
     world.send("invoice_billable_entries", {"invoice_id": inv_id(7), "entry_ids": ["e4"]})
@@ -239,8 +249,15 @@ def populate(world: World) -> None:
     )
     world.send(
         "record_billable_entry",
-        {"id": "e1", "case_id": "case-1", "customer_id": OTHER_CUSTOMER, "date": "2026-04-01",
-         "description": "Fremd", "quantity": 1, "unit_price": "1"},
+        {
+            "id": "e1",
+            "case_id": "case-1",
+            "customer_id": OTHER_CUSTOMER,
+            "date": "2026-04-01",
+            "description": "Fremd",
+            "quantity": 1,
+            "unit_price": "1",
+        },
         org=OTHER_ORG,
     )
 
