@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Env, create_env, destroy_env
+
+needs_services = pytest.mark.skipif(
+    shutil.which("rabbitmqctl") is None, reason="needs a local RabbitMQ (rabbitmqctl)"
+)
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    log_dir = Path(tmp_path_factory.mktemp("e2e-logs"))
+    e = create_env(log_dir)
+    try:
+        yield e
+    finally:
+        destroy_env(e)
