@@ -236,7 +236,9 @@ class MessageBus:
         with self.uow_factory() as uow:
             seen = uow.session.get(ProcessedCommand, (command.organization_id, command.command_id))
             if seen is not None:
-                return self._seen(command, seen, digest)
+                seen_hash = seen.payload_hash
+                uow.rollback()  # release the transaction before recording anything else
+                return self._seen(command, seen_hash, digest)
             uow.session.add(
                 ProcessedCommand(
                     organization_id=command.organization_id,
@@ -266,8 +268,9 @@ class MessageBus:
                     twin = check.session.get(
                         ProcessedCommand, (command.organization_id, command.command_id)
                     )
-                    if twin is not None:
-                        return self._seen(command, twin, digest)
+                    twin_hash = twin.payload_hash if twin is not None else None
+                if twin_hash is not None:
+                    return self._seen(command, twin_hash, digest)
                 raise
         invoice_ids = sorted({str(r["subject"]) for r in rows if r.get("subject")})
         bound.info("command.applied", events=len(rows), invoice_ids=invoice_ids[:20])
@@ -281,8 +284,8 @@ class MessageBus:
 
     # ------------------------------------------------------------------ outcomes
 
-    def _seen(self, command: Command, seen: ProcessedCommand, digest: str) -> Outcome:
-        if seen.payload_hash == digest:
+    def _seen(self, command: Command, seen_hash: str, digest: str) -> Outcome:
+        if seen_hash == digest:
             log.info(
                 "command.duplicate",
                 command_id=str(command.command_id),
