@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pypdf
 import pytest
-from stdnum.be import ogm_vcs
-
 from invoicing.documents.pdf import PdfRenderer, render_pdf
 from invoicing.documents.pdf.engine import escape_typst, typst_string
 from invoicing.documents.pdf.payment import display_ogm, epc_payload
 from invoicing.documents.pdf.view import build_view
 from invoicing.schemas.events import InvoiceState
+from stdnum.be import ogm_vcs
+
 from tests.support import scenarios
 from tests.support.scenarios import Core
 

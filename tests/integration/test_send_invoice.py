@@ -1,0 +1,413 @@
+"""send_invoice and the payment confirmation against a REAL SMTP server (aiosmtpd on loopback),
+on SQLite and PostgreSQL. The received MIME message is parsed and checked."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import re
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pytest
+from aiosmtpd.controller import Controller
+from invoicing import db
+from invoicing.documents.store import DocumentStore, sha256_hex
+from invoicing.handlers.bus import MessageBus
+from invoicing.handlers.registry import Deps
+from invoicing.handlers.sending import sending_services
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.mail import SmtpSender, SmtpSettings
+from invoicing.models.documents import EmailDelivery, StoredDocument
+from sqlalchemy import Engine, select
+
+from tests.support import scenarios
+from tests.support.databases import temporary_pg_database
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Received:
+    envelope_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class Sink:
+    messages: list[Received] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Sink, int]]:
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/send.sqlite3"
+        db.migrate(url)
+        yield url
+    else:
+        with temporary_pg_database("invoicing_send") as url:
+            db.migrate(url)
+            yield url
+
+
+class CrashAfterAccept:
+    """Crash injection: the real server accepts the message, then the process 'dies'."""
+
+    def __init__(self, inner: SmtpSender) -> None:
+        self.inner = inner
+
+    def send(self, message: Any, envelope_from: str, recipients: list[str]) -> Any:
+        self.inner.send(message, envelope_from, recipients)
+        raise KeyboardInterrupt("worker killed between SMTP acceptance and commit")
+
+
+@dataclass
+class World:
+    bus: MessageBus
+    engine: Engine
+    sink: Sink
+    services: dict[str, Any]
+    org: uuid.UUID
+    customer: uuid.UUID
+
+    def run(self, type_: str, payload: dict[str, Any], command_id: uuid.UUID | None = None) -> Any:
+        return self.bus.handle_document(
+            {
+                "type": type_,
+                "command_id": str(command_id or uuid.uuid4()),
+                "organization_id": str(self.org),
+                "payload": payload,
+            }
+        )
+
+    def draft(self, lines: list[dict[str, Any]] | None = None) -> uuid.UUID:
+        inv = uuid.uuid4()
+        out = self.run(
+            "create_invoice",
+            {
+                "id": str(inv),
+                "customer_id": str(self.customer),
+                "delivery_date": "2026-11-18",
+                "lines": lines
+                or [
+                    {
+                        "description": "Beratung",
+                        "quantity": "2",
+                        "unit": "hours",
+                        "unit_price": "150.00",
+                    },
+                    {
+                        "description": "Fachbuch",
+                        "quantity": "1",
+                        "unit_price": "49.90",
+                        "tax_rate": "7",
+                    },
+                ],
+            },
+        )
+        assert out.status == "applied", out.errors
+        return inv
+
+
+def make_world(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path, buyer: dict[str, Any] | None = None
+) -> World:
+    sink, port = smtp
+    settings = SmtpSettings(
+        host="127.0.0.1", port=port, security="none", sender="billing@invoicing.test"
+    )
+    services = sending_services(tmp_path, smtp=settings, documents_dir=tmp_path / "docs")
+    engine = db.make_engine(db_url)
+    bus = MessageBus(engine, Deps(services=services))
+    world = World(bus, engine, sink, services, uuid.uuid4(), uuid.uuid4())
+    assert world.run("configure_organization", scenarios.DE_SELLER).status == "applied"
+    customer = {**scenarios.DE_BUYER, "einvoice_format": "none", **(buyer or {})}
+    out = world.run("create_customer", {"id": str(world.customer), **customer})
+    assert out.status == "applied", out.errors
+    return world
+
+
+def pdf_attachments(msg: EmailMessage) -> list[bytes]:
+    return [
+        part.get_content()
+        for part in msg.iter_attachments()
+        if part.get_content_type() == "application/pdf"
+    ]
+
+
+def test_send_draft_finalizes_attaches_pdf_and_records_delivery(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    inv = w.draft()
+    cmd = uuid.uuid4()
+    out = w.run(
+        "send_invoice",
+        {
+            "invoice_id": str(inv),
+            "to": ["jane@acme.example"],
+            "cc": ["boss@acme.example"],
+            "bcc": ["archive@kanzlei.example"],
+        },
+        cmd,
+    )
+    assert out.status == "applied", out.errors
+    types = [e["type"] for e in out.events]
+    assert types == ["invoice.finalized", "invoice.sent"]
+    sent = out.events[-1]["data"]
+    assert sent["invoice"]["status"] == "sent"
+    assert sent["delivery_status"] == "sent"
+
+    assert len(w.sink.messages) == 1
+    got = w.sink.messages[0]
+    msg = got.message
+    assert msg["Message-ID"] == sent["message_id"]
+    assert msg["To"] == "jane@acme.example" and msg["Cc"] == "boss@acme.example"
+    assert msg["Bcc"] is None  # bcc only on the envelope
+    assert set(got.rcpt_tos) == {
+        "jane@acme.example",
+        "boss@acme.example",
+        "archive@kanzlei.example",
+    }
+    assert got.envelope_from == "billing@invoicing.test"
+    number = sent["invoice"]["number"]
+    assert msg["Subject"] == f"Rechnung {number} von Kanzlei Müller GmbH"
+    assert "Kanzlei Müller GmbH" in msg["From"]
+    assert msg["Reply-To"] == "rechnung@kanzlei-mueller.de"
+    body = msg.get_body(("plain",))
+    assert body is not None and number in body.get_content()
+    html = msg.get_body(("html",))
+    assert html is not None and "<p>" in html.get_content()
+
+    pdfs = pdf_attachments(msg)
+    assert len(pdfs) == 1
+    reader = pypdf.PdfReader(io.BytesIO(pdfs[0]))
+    assert number in reader.pages[0].extract_text()
+    xmp = bytes(reader.trailer["/Root"]["/Metadata"].get_object().get_data()).decode()
+    assert re.search(r"pdfaid:part[>=\"']+3", xmp) and re.search(
+        r"pdfaid:conformance[>=\"']+B", xmp
+    )
+
+    with UnitOfWork.for_engine(w.engine) as uow:
+        delivery = uow.session.execute(
+            select(EmailDelivery).where(EmailDelivery.command_id == cmd)
+        ).scalar_one()
+        assert delivery.status == "sent" and delivery.message_id == sent["message_id"]
+        assert delivery.recipients["bcc"] == ["archive@kanzlei.example"]
+        doc = uow.session.get(StoredDocument, (w.org, inv, "pdf"))
+        assert doc is not None and doc.frozen and doc.sha256 == sha256_hex(pdfs[0])
+    assert sent["documents"][0]["sha256"] == sha256_hex(pdfs[0])
+
+    # the same command again: the inbox makes it a no-op, no second email
+    again = w.run(
+        "send_invoice",
+        {
+            "invoice_id": str(inv),
+            "to": ["jane@acme.example"],
+            "cc": ["boss@acme.example"],
+            "bcc": ["archive@kanzlei.example"],
+        },
+        cmd,
+    )
+    assert again.status == "duplicate"
+    assert len(w.sink.messages) == 1
+
+    # a new send command re-sends the SAME frozen PDF
+    resend = w.run("send_invoice", {"invoice_id": str(inv)})
+    assert resend.status == "applied", resend.errors
+    assert len(w.sink.messages) == 2
+    assert w.sink.messages[1].rcpt_tos == ["buchhaltung@acme.example"]  # customer default
+    assert pdf_attachments(w.sink.messages[1].message) == pdfs
+    assert resend.events[-1]["data"]["first_delivery"] is False
+
+
+def test_crash_between_smtp_acceptance_and_commit_sends_no_second_email(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    inv = w.draft()
+    cmd = uuid.uuid4()
+    payload = {"invoice_id": str(inv), "to": ["jane@acme.example"]}
+    real = w.services["mailer"]
+    w.services["mailer"] = CrashAfterAccept(real)
+    with pytest.raises(KeyboardInterrupt):
+        w.run("send_invoice", payload, cmd)
+    assert len(w.sink.messages) == 1  # the server has it; our transaction rolled back
+    w.services["mailer"] = real
+    redelivered = w.run("send_invoice", payload, cmd)
+    assert redelivered.status == "applied", redelivered.errors
+    assert len(w.sink.messages) == 1  # no second email
+    sent = redelivered.events[-1]["data"]
+    assert sent["delivery_status"] == "uncertain"
+    assert sent["message_id"] == w.sink.messages[0].message["Message-ID"]
+    with UnitOfWork.for_engine(w.engine) as uow:
+        row = uow.session.execute(
+            select(EmailDelivery).where(EmailDelivery.command_id == cmd)
+        ).scalar_one()
+        assert row.status == "uncertain"
+
+
+def test_smtp_down_is_retried_not_rejected(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    inv = w.draft()
+    cmd = uuid.uuid4()
+    payload = {"invoice_id": str(inv), "to": ["jane@acme.example"]}
+    real = w.services["mailer"]
+    w.services["mailer"] = SmtpSender(
+        SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout_seconds=2)
+    )
+    from invoicing.mail import MailTransientError
+
+    with pytest.raises(MailTransientError):
+        w.run("send_invoice", payload, cmd)
+    w.services["mailer"] = real
+    out = w.run("send_invoice", payload, cmd)  # redelivery after the outage: sent once
+    assert out.status == "applied", out.errors
+    assert out.events[-1]["data"]["delivery_status"] == "sent"
+    assert len(w.sink.messages) == 1
+
+
+def test_no_header_or_template_injection(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(
+        db_url,
+        smtp,
+        tmp_path,
+        buyer={
+            "company": "{{ 7*7 }} <script>alert(1)</script>\r\nBcc: victim@evil.example",
+            "given_name": "{{ config }}",
+            "family_name": "<b>Doe</b>",
+        },
+    )
+    inv = w.draft()
+    out = w.run(
+        "send_invoice",
+        {
+            "invoice_id": str(inv),
+            "to": ["jane@acme.example"],
+            "subject": "Rechnung\r\nBcc: attacker@evil.example\r\nX-Injected: yes {{ 7*7 }}",
+        },
+    )
+    assert out.status == "applied", out.errors
+    got = w.sink.messages[0]
+    msg = got.message
+    assert got.rcpt_tos == ["jane@acme.example"]
+    assert msg["Bcc"] is None and msg["X-Injected"] is None
+    assert msg["Subject"] == "Rechnung Bcc: attacker@evil.example X-Injected: yes {{ 7*7 }}"
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "{{ config }} <b>Doe</b>" in text and "49" not in text.split("\n")[0]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "&lt;b&gt;Doe&lt;/b&gt;" in html and "<b>Doe" not in html
+    pdf_text = pypdf.PdfReader(io.BytesIO(pdf_attachments(msg)[0])).pages[0].extract_text()
+    assert "{{ 7*7 }} <script>alert(1)</script>" in pdf_text
+
+
+def test_send_validation_errors(db_url: str, smtp: tuple[Sink, int], tmp_path: Path) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    inv = w.draft()
+    out = w.run(
+        "send_invoice",
+        {
+            "invoice_id": str(inv),
+            "to": ["invalid mail"],
+            "cc": ["ok@acme.example", "nope"],
+            "subject": " ",
+            "body": "",
+        },
+    )
+    assert out.status == "rejected"
+    got = {(e["source"]["pointer"], e["detail"]) for e in out.errors}
+    assert got == {
+        ("/payload/to/0", "invalid mail is not an email"),
+        ("/payload/cc/1", "nope is not an email"),
+        ("/payload/subject", "can't be blank"),
+        ("/payload/body", "can't be blank"),
+    }
+    empty = w.run("send_invoice", {"invoice_id": str(inv), "to": []})
+    assert [(e["source"]["pointer"], e["detail"]) for e in empty.errors] == [
+        ("/payload/to", "can't be blank")
+    ]
+    assert w.sink.messages == []
+
+
+def test_mark_paid_with_notification_sends_confirmation_once(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    inv = w.draft()
+    assert w.run("send_invoice", {"invoice_id": str(inv)}).status == "applied"
+    cmd = uuid.uuid4()
+    payload = {"invoice_id": str(inv), "send_notification": True, "date": "2026-11-25"}
+    out = w.run("mark_paid", payload, cmd)
+    assert out.status == "applied", out.errors
+    assert len(w.sink.messages) == 2
+    confirmation = w.sink.messages[1].message
+    assert confirmation["Subject"].startswith("Zahlungseingang zu Rechnung")
+    assert "vollständig bezahlt" in confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    recorded = next(e for e in out.events if e["type"] == "payment.recorded")
+    assert recorded["data"]["notification"]["message_id"] == confirmation["Message-ID"]
+    assert w.run("mark_paid", payload, cmd).status == "duplicate"
+    assert len(w.sink.messages) == 2
+    # without the flag: no email
+    inv2 = w.draft()
+    assert w.run("finalize_invoice", {"invoice_id": str(inv2)}).status == "applied"
+    assert w.run("mark_paid", {"invoice_id": str(inv2)}).status == "applied"
+    assert len(w.sink.messages) == 2
+
+
+def test_frozen_documents_verify_their_hash(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    inv = w.draft()
+    assert w.run("send_invoice", {"invoice_id": str(inv)}).status == "applied"
+    store: DocumentStore = w.services["document_store"]
+    with UnitOfWork.for_engine(w.engine) as uow:
+        doc = store.get(uow.session, w.org, inv, "pdf")
+        assert doc is not None and doc.frozen
+        row = uow.session.get(StoredDocument, (w.org, inv, "pdf"))
+        assert row is not None
+        path = store.root / row.path
+    path.write_bytes(path.read_bytes() + b"tampered")
+    out = None
+    from invoicing.documents.store import DocumentIntegrityError
+
+    with pytest.raises(DocumentIntegrityError):
+        out = w.run("send_invoice", {"invoice_id": str(inv)})
+    assert out is None
+    assert len(w.sink.messages) == 1
