@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the inline comparison HTML template keeps its long lines)
 """Documents per second per core: PDF render, e-invoice XML, validation, Factur-X embedding.
 
     python benchmarks/documents.py [--n 50] [--engines]
