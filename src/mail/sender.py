@@ -8,7 +8,6 @@ recipient refused: retrying will not help).
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 from email.message import EmailMessage
 
@@ -77,7 +76,7 @@ class SmtpSender:
         except smtplib.SMTPResponseException as exc:
             kind = MailPermanentError if 500 <= exc.smtp_code < 600 else MailTransientError
             raise kind(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-        except (OSError, socket.timeout, smtplib.SMTPException) as exc:
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise MailTransientError(f"SMTP failure: {exc}") from exc
         finally:
             try:

@@ -55,9 +55,7 @@ class SendInvoice(Command):
             | None
         ) = Field(default=None, description="default: the template of the document's language")
         body: (
-            Annotated[
-                str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)
-            ]
+            Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
             | None
         ) = Field(default=None, description="plain text; default: the language's template")
         attach_xml: bool = Field(

@@ -5,7 +5,5 @@
 
 from invoicing.documents.pdf.engine import PdfRenderer as PdfRenderer
 from invoicing.documents.pdf.engine import render_pdf as render_pdf
-from invoicing.documents.pdf.payment import (
-    structured_communication as structured_communication,
-)
+from invoicing.documents.pdf.payment import display_ogm as display_ogm
 from invoicing.documents.pdf.view import payment_reference as payment_reference

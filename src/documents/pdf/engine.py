@@ -19,10 +19,12 @@ import string
 import threading
 from collections.abc import Callable
 from pathlib import Path
-
+from typing import Final
 from uuid import UUID
 
 import typst
+from invoicing.documents.pdf.view import build_view
+from invoicing.schemas.events import InvoiceState
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
@@ -31,11 +33,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from invoicing.documents.pdf.view import build_view
-from invoicing.schemas.events import InvoiceState
-
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
-PDF_STANDARD = "a-3b"
+PDF_STANDARD: Final = "a-3b"
 _SPECIAL = frozenset(string.punctuation)
 
 
@@ -176,5 +175,3 @@ def render_pdf(state: InvoiceState, *, renderer: PdfRenderer | None = None) -> b
 
 Renderer = Callable[[InvoiceState], bytes]
 __all__ = ["PdfRenderer", "Renderer", "Typst", "escape_typst", "render_pdf", "typst_string"]
-
-

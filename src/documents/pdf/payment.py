@@ -1,43 +1,27 @@
 """Payment details printed on documents: Belgian structured communication and the EPC QR code.
 
-* Structured communication (OGM/VCS, ``+++123/4567/89012+++``): 10 base digits and 2 check
-  digits (base mod 97, 0 -> 97), computed with python-stdnum. It is derived deterministically
-  from the invoice number, so the PDF, the e-invoice (BT-83) and the bank statement agree and a
-  re-render gives the same reference.
+* Structured communication (OGM/VCS, ``+++123/4567/89012+++``): computed by
+  ``invoicing.documents.einvoice.prepare.structured_communication`` (python-stdnum, derived
+  deterministically from the invoice number), the same function that fills BT-83, so the PDF,
+  the e-invoice and the bank statement always agree. :func:`display_ogm` adds the ``+++``.
 * EPC QR code ("GiroCode", EPC069-12 version 002): the SEPA credit-transfer payload, rendered
   as SVG with segno at error-correction level M, for EUR documents with an open amount.
 """
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 
 import segno
+from invoicing.documents.einvoice.prepare import structured_communication
 from stdnum.be import ogm_vcs
 
 EPC_MAX_AMOUNT = Decimal("999999999.99")
 
 
-def ogm_base(invoice_number: str) -> str:
-    """The 10 base digits for an invoice number.
-
-    The number's digits are used as they are when there are at most 10 of them (RE-2026-0042 ->
-    0020260042), which keeps the reference readable; longer numbers are hashed into 10 digits.
-    The result is never all zeros (banks reject 000/0000/00097).
-    """
-    digits = "".join(ch for ch in invoice_number if ch.isdigit())
-    if not digits or len(digits) > 10 or int(digits) == 0:
-        digest = hashlib.sha256(invoice_number.encode("utf-8")).digest()
-        digits = str(int.from_bytes(digest[:8], "big") % 10**10 or 1)
-    return digits.zfill(10)
-
-
-def structured_communication(invoice_number: str) -> str:
+def display_ogm(invoice_number: str) -> str:
     """``+++XXX/XXXX/XXXXX+++`` for ``invoice_number`` (valid per ``stdnum.be.ogm_vcs``)."""
-    base = ogm_base(invoice_number)
-    number = base + ogm_vcs.calc_check_digits(base)
-    return f"+++{ogm_vcs.format(ogm_vcs.validate(number))}+++"
+    return f"+++{ogm_vcs.format(ogm_vcs.validate(structured_communication(invoice_number)))}+++"
 
 
 def _epc_text(value: str, limit: int) -> str:

@@ -14,9 +14,9 @@ from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-
+from invoicing.documents.einvoice.prepare import payment_reference as bt83_reference
 from invoicing.documents.pdf.i18n import BABEL_LOCALE, labels, unit_label
-from invoicing.documents.pdf.payment import epc_payload, qr_svg, structured_communication
+from invoicing.documents.pdf.payment import display_ogm, epc_payload, qr_svg
 from invoicing.schemas.events import InvoiceState, Party
 
 ZERO = Decimal(0)
@@ -101,12 +101,14 @@ def is_belgian_seller(state: InvoiceState) -> bool:
 
 
 def payment_reference(state: InvoiceState) -> str | None:
-    """What the payer writes on the transfer: the OGM for Belgian sellers, else the number."""
+    """What the payer writes on the transfer (BT-83): for Belgian sellers in EUR the structured
+    communication ``+++123/4567/89012+++``, else the invoice number."""
     if state.number is None or state.kind != "invoice":
         return None
-    if is_belgian_seller(state):
-        return structured_communication(state.number)
-    return state.number
+    reference = bt83_reference(state)
+    if reference != state.number:
+        return display_ogm(state.number)
+    return reference
 
 
 def build_view(state: InvoiceState) -> dict[str, Any]:
@@ -190,7 +192,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
             "show": True,
             "terms": terms,
             "reference": reference,
-            "structured": is_belgian_seller(state) and bool(reference),
+            "structured": reference.startswith("+++"),
             "qr_svg": qr,
         }
 
@@ -199,9 +201,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
     delivery_label = t["delivery_date"]
     if state.service_period_start and state.service_period_end:
         delivery_label = t["service_period"]
-        delivery = (
-            f"{fmt.date(state.service_period_start)} – {fmt.date(state.service_period_end)}"
-        )
+        delivery = f"{fmt.date(state.service_period_start)} – {fmt.date(state.service_period_end)}"
     elif state.delivery_date:
         delivery = fmt.date(state.delivery_date)
 
