@@ -63,3 +63,13 @@ if __name__ == "__main__":  # pragma: no cover
 from invoicing.workers.cli import register as _register_pipeline  # noqa: E402
 
 _register_pipeline(app)
+
+# reads for people: invoicing query invoices|invoice|open-items|... (src/queries/cli.py)
+from invoicing.queries.cli import query_app as _query_app  # noqa: E402
+
+app.add_typer(_query_app, name="query")
+
+# the public contract as AsyncAPI 3.0: invoicing asyncapi --output docs/asyncapi.yaml
+from invoicing.asyncapi import register as _register_asyncapi  # noqa: E402
+
+_register_asyncapi(app)

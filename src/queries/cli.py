@@ -1,0 +1,459 @@
+"""``invoicing query ...``: the query documents for people, as Rich tables or ``--json``.
+
+Each command builds the same query document a service would send and answers it with
+``handle_query`` against the configured database (DATABASE_URL, else the embedded SQLite
+file). Whoever runs the CLI on the database holds every grant (``LocalOperator``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+query_app = typer.Typer(no_args_is_help=True, help="Read invoices, payments, customers ...")
+
+Org = Annotated[
+    str,
+    typer.Option("--org", envvar="INVOICING_ORGANIZATION_ID", help="organization id (the tenant)"),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="print the reply as JSON")]
+Page = Annotated[int, typer.Option(help="page number, from 1")]
+PageSize = Annotated[int, typer.Option(help="items per page (at most 200)")]
+Sort = Annotated[
+    list[str] | None, typer.Option("--sort", help="sort key, -key for descending; repeatable")
+]
+
+
+def _run(doc: dict[str, Any]) -> dict[str, Any]:
+    from invoicing import bootstrap
+    from invoicing.queries import handle_query
+
+    application = bootstrap.build()
+    try:
+        return handle_query(doc, application.engine)
+    finally:
+        application.engine.dispose()
+
+
+def _answer(qtype: str, org: str, payload: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    reply = _run({"type": qtype, "organization_id": org, "payload": payload})
+    if reply["status"] != "ok":
+        for error in reply["errors"]:
+            hint = (error.get("meta") or {}).get("hint")
+            typer.echo(
+                f"{error['status']} {error['code']} at {error['source']['pointer']}: "
+                f"{error['detail']}" + (f" ({hint})" if hint else ""),
+                err=True,
+            )
+        raise typer.Exit(1)
+    if as_json:
+        sys.stdout.write(json.dumps(reply["result"], ensure_ascii=False, indent=2) + "\n")
+    result: dict[str, Any] = reply["result"]
+    return result
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v not in (None, [], False)}
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]], page: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        justify: Any = "right" if col in {"gross", "open", "amount", "net", "tax"} else "left"
+        table.add_column(col, justify=justify)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console = Console()
+    console.print(table)
+    if page:
+        console.print(
+            f"page {page['page']} of {max(page['pages'], 1)}, {page['total']} in all",
+            style="dim",
+        )
+
+
+def _invoice_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            inv["number"] or "(draft)",
+            inv["kind"],
+            inv["status"] + (" overdue" if inv["overdue"] else ""),
+            inv["issue_date"],
+            inv["due_date"],
+            (inv["buyer"] or {}).get("name") or inv["customer_id"],
+            inv["currency"],
+            inv["totals"]["gross_total"],
+            inv["totals"]["open_amount"],
+            inv["id"],
+        ]
+        for inv in items
+    ]
+
+
+INVOICE_COLUMNS = ["number", "kind", "status", "issued", "due", "customer", "cur", "gross"]
+INVOICE_COLUMNS += ["open", "id"]
+
+
+@query_app.command("invoices")
+def invoices(
+    org: Org,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="draft finalized sent partially_paid paid void overdue open"),
+    ] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="invoice credit_note quote")] = None,
+    customer: Annotated[list[str] | None, typer.Option(help="customer id")] = None,
+    from_date: Annotated[str | None, typer.Option("--from", help="issue date from")] = None,
+    to_date: Annotated[str | None, typer.Option("--to", help="issue date to")] = None,
+    due_from: Annotated[str | None, typer.Option()] = None,
+    due_to: Annotated[str | None, typer.Option()] = None,
+    number: Annotated[str | None, typer.Option()] = None,
+    search: Annotated[str | None, typer.Option(help="in number and customer name")] = None,
+    currency: Annotated[list[str] | None, typer.Option()] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="has every given tag")] = None,
+    case: Annotated[str | None, typer.Option(help="case id")] = None,
+    project: Annotated[str | None, typer.Option(help="project reference")] = None,
+    payment_status: Annotated[str | None, typer.Option(help="paid unpaid partially_paid")] = None,
+    export_status: Annotated[str | None, typer.Option(help="exported unexported")] = None,
+    sent_status: Annotated[str | None, typer.Option(help="sent unsent")] = None,
+    min_gross: Annotated[str | None, typer.Option(help="gross total at least")] = None,
+    max_gross: Annotated[str | None, typer.Option(help="gross total at most")] = None,
+    deleted: Annotated[str, typer.Option(help="exclude include only")] = "exclude",
+    sort: Sort = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """List invoices, credit notes and quotes with filters, sort and pages."""
+    flt = _clean(
+        {
+            "status": status,
+            "kind": kind,
+            "customer_id": customer,
+            "issue_date_from": from_date,
+            "issue_date_to": to_date,
+            "due_date_from": due_from,
+            "due_date_to": due_to,
+            "number": number,
+            "search": search,
+            "currency": currency,
+            "tags": tag,
+            "case_id": case,
+            "project_reference": project,
+            "payment_status": payment_status,
+            "export_status": export_status,
+            "sent_status": sent_status,
+            "gross_total_min": min_gross,
+            "gross_total_max": max_gross,
+        }
+    )
+    flt["deleted"] = deleted
+    payload = _clean({"filter": flt, "sort": sort, "page": page, "page_size": page_size})
+    result = _answer("list_invoices", org, payload, as_json)
+    if not as_json:
+        _table("invoices", INVOICE_COLUMNS, _invoice_rows(result["items"]), result["page"])
+
+
+@query_app.command("invoice")
+def invoice(
+    org: Org,
+    invoice_id: Annotated[str | None, typer.Argument(help="invoice id")] = None,
+    number: Annotated[str | None, typer.Option(help="find by number instead")] = None,
+    include_deleted: Annotated[bool, typer.Option(help="also from the trash")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """One invoice with its lines, totals and payments."""
+    payload = _clean(
+        {"invoice_id": invoice_id, "number": number, "include_deleted": include_deleted}
+    )
+    result = _answer("get_invoice", org, payload, as_json)
+    if as_json:
+        return
+    inv = result["invoice"]
+    _table("invoice", INVOICE_COLUMNS, _invoice_rows([inv]))
+    _table(
+        "lines",
+        ["#", "description", "quantity", "unit", "unit price", "tax %", "net"],
+        [
+            [
+                line["position"],
+                line["description"],
+                line["quantity"],
+                line["unit"],
+                line["unit_price"],
+                line["tax_rate"],
+                line["net_amount"],
+            ]
+            for line in inv["lines"]
+        ],
+    )
+    t = inv["totals"]
+    _table(
+        "totals",
+        ["net", "tax", "gross", "paid", "credited", "open"],
+        [
+            [
+                t["net_total"],
+                t["tax_total"],
+                t["gross_total"],
+                t["paid_amount"],
+                t["credited_amount"],
+                t["open_amount"],
+            ]
+        ],
+    )
+
+
+@query_app.command("open-items")
+def open_items(
+    org: Org,
+    as_of: Annotated[str | None, typer.Option(help="count days overdue to (default today)")] = None,
+    customer: Annotated[list[str] | None, typer.Option(help="customer id")] = None,
+    case: Annotated[str | None, typer.Option(help="case id")] = None,
+    currency: Annotated[list[str] | None, typer.Option()] = None,
+    overdue_only: Annotated[bool, typer.Option(help="due before as-of")] = False,
+    sort: Sort = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Receivables: finalized, sent or partially paid invoices with an open amount."""
+    payload = _clean(
+        {
+            "as_of": as_of,
+            "customer_id": customer,
+            "case_id": case,
+            "currency": currency,
+            "overdue_only": overdue_only,
+            "sort": sort,
+            "page": page,
+            "page_size": page_size,
+        }
+    )
+    result = _answer("open_items", org, payload, as_json)
+    if as_json:
+        return
+    rows = [
+        [
+            item["invoice"]["number"],
+            item["invoice"]["due_date"],
+            item["days_overdue"],
+            item["aging"],
+            (item["invoice"]["buyer"] or {}).get("name"),
+            item["invoice"]["currency"],
+            item["open_amount"],
+        ]
+        for item in result["items"]
+    ]
+    _table(
+        f"open items as of {result['as_of']}",
+        ["number", "due", "days", "aging", "customer", "cur", "open"],
+        rows,
+        result["page"],
+    )
+    _table(
+        "open per currency",
+        ["cur", "count", "open"],
+        [[t["currency"], t["count"], t["amount"]] for t in result["totals"]],
+    )
+
+
+@query_app.command("next-number")
+def next_number(
+    org: Org,
+    series: Annotated[str, typer.Option(help="invoice credit_note quote")] = "invoice",
+    date: Annotated[str | None, typer.Option(help="issue date (default today)")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The number the next finalize of the series would get."""
+    result = _answer("next_number", org, _clean({"series": series, "date": date}), as_json)
+    if not as_json:
+        typer.echo(result["number"])
+
+
+@query_app.command("payments")
+def payments(
+    org: Org,
+    invoice_id: Annotated[str | None, typer.Option("--invoice", help="invoice id")] = None,
+    date_from: Annotated[str | None, typer.Option("--from")] = None,
+    date_to: Annotated[str | None, typer.Option("--to")] = None,
+    method: Annotated[list[str] | None, typer.Option()] = None,
+    sort: Sort = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Payments of one invoice or of the organization."""
+    payload = _clean(
+        {
+            "invoice_id": invoice_id,
+            "date_from": date_from,
+            "date_to": date_to,
+            "method": method,
+            "sort": sort,
+            "page": page,
+            "page_size": page_size,
+        }
+    )
+    result = _answer("list_payments", org, payload, as_json)
+    if as_json:
+        return
+    rows = [
+        [p["date"], p["invoice_number"], p["method"], p["reference"], p["currency"], p["amount"]]
+        for p in result["items"]
+    ]
+    _table(
+        "payments",
+        ["date", "invoice", "method", "reference", "cur", "amount"],
+        rows,
+        result["page"],
+    )
+
+
+@query_app.command("trash")
+def trash(
+    org: Org,
+    sort: Sort = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Drafts in the trash (restore_invoice brings one back, purge_invoice removes it)."""
+    payload = _clean({"sort": sort, "page": page, "page_size": page_size})
+    result = _answer("list_trash", org, payload, as_json)
+    if not as_json:
+        _table("trash", INVOICE_COLUMNS, _invoice_rows(result["items"]), result["page"])
+
+
+@query_app.command("preview")
+def preview(
+    org: Org,
+    customer: Annotated[str | None, typer.Option(help="customer id")] = None,
+    case: Annotated[str | None, typer.Option(help="case id")] = None,
+    project: Annotated[str | None, typer.Option(help="project reference")] = None,
+    entry: Annotated[list[str] | None, typer.Option(help="billable entry id")] = None,
+    date_from: Annotated[str | None, typer.Option("--from")] = None,
+    date_to: Annotated[str | None, typer.Option("--to")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The lines and totals uninvoiced billable entries would make."""
+    payload = _clean(
+        {
+            "customer_id": customer,
+            "case_id": case,
+            "project_reference": project,
+            "entry_ids": entry,
+            "date_from": date_from,
+            "date_to": date_to,
+        }
+    )
+    result = _answer("preview_billable_entries", org, payload, as_json)
+    if as_json:
+        return
+    for group in result["previews"]:
+        rows = [
+            [
+                pl["entry_id"],
+                pl["line"]["description"],
+                pl["line"]["quantity"],
+                pl["line"]["unit_price"],
+                pl["line"]["tax_rate"],
+                pl["line"]["net_amount"],
+            ]
+            for pl in group["lines"]
+        ]
+        t = group["totals"]
+        rows.append(["", "net / tax / gross", "", "", "", ""])
+        rows.append(["", t["net_total"], "", "", t["tax_total"], t["gross_total"]])
+        _table(
+            f"preview in {group['currency']}",
+            ["entry", "description", "quantity", "unit price", "tax %", "net"],
+            rows,
+        )
+
+
+@query_app.command("customers")
+def customers(
+    org: Org,
+    email: Annotated[str | None, typer.Option(help="exact, case-insensitive")] = None,
+    search: Annotated[str | None, typer.Option(help="name, company, email or phone")] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(help='custom field filter "id<op>value", op one of = <> < > <= >= in'),
+    ] = None,
+    sort: Sort = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Customers by email, fuzzy search or custom fields."""
+    custom: list[dict[str, Any]] = []
+    for spec in field or []:
+        custom.append(_field_filter(spec))
+    flt = _clean({"email": email, "search": search, "custom_fields": custom})
+    payload = _clean({"filter": flt, "sort": sort, "page": page, "page_size": page_size})
+    result = _answer("list_customers", org, payload, as_json)
+    if not as_json:
+        _table(
+            "customers",
+            ["name", "email", "phone", "locale", "id"],
+            [
+                [c["name"], c["email"], c["phone"] or c["mobile"], c["locale"], c["id"]]
+                for c in result["items"]
+            ],
+            result["page"],
+        )
+
+
+def _field_filter(spec: str) -> dict[str, Any]:
+    for op in ("<>", "<=", ">=", " in ", "=", "<", ">"):
+        if op in spec:
+            name, value = spec.split(op, 1)
+            parsed: Any = value.strip()
+            if parsed.lstrip("-").isdigit():
+                parsed = int(parsed)
+            elif parsed in ("true", "false"):
+                parsed = parsed == "true"
+            return {"field_id": name.strip(), "operator": op.strip(), "value": parsed}
+    raise typer.BadParameter(f"{spec!r} is not id<op>value", param_hint="--field")
+
+
+@query_app.command("customer")
+def customer(
+    org: Org,
+    customer_id: Annotated[str, typer.Argument(help="customer id")],
+    as_json: AsJson = False,
+) -> None:
+    """One customer."""
+    result = _answer("get_customer", org, {"customer_id": customer_id}, as_json)
+    if not as_json:
+        c = result["customer"]
+        _table(
+            "customer",
+            ["field", "value"],
+            [
+                [k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v]
+                for k, v in c.items()
+            ],
+        )
+
+
+@query_app.command("raw")
+def raw(
+    file: Annotated[str, typer.Argument(help="a query document (JSON), - for stdin")] = "-",
+) -> None:
+    """Answer a query document exactly as the request/reply consumer would; print the reply."""
+    from invoicing.handlers.bus import parse_json
+
+    text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    reply = _run(parse_json(text))
+    sys.stdout.write(json.dumps(reply, ensure_ascii=False, indent=2) + "\n")
+    if reply["status"] != "ok":
+        raise typer.Exit(1)

@@ -1,0 +1,72 @@
+"""docs/asyncapi.yaml must be what the code generates, and must describe the whole contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import invoicing.schemas  # noqa: F401
+from invoicing import asyncapi
+from invoicing.schemas.commands import COMMAND_TYPES
+from invoicing.schemas.events import EVENT_TYPES
+from invoicing.schemas.queries import QUERY_TYPES
+
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml"
+
+
+def test_committed_document_matches_the_code() -> None:
+    generated = asyncapi.render()
+    committed = COMMITTED.read_text(encoding="utf-8") if COMMITTED.exists() else ""
+    assert committed == generated, (
+        "docs/asyncapi.yaml is out of date with src/schemas/: regenerate it with\n"
+        "    invoicing asyncapi --output docs/asyncapi.yaml\n"
+        "and commit the result"
+    )
+
+
+def test_every_command_event_and_query_is_documented() -> None:
+    doc = asyncapi.build()
+    messages = doc["components"]["messages"]
+    assert doc["asyncapi"] == "3.0.0"
+    assert {f"command.{t}" for t in COMMAND_TYPES} <= set(messages)
+    assert {f"event.{t}" for t in EVENT_TYPES} <= set(messages)
+    assert {f"query.{t}" for t in QUERY_TYPES} <= set(messages)
+    routed = {
+        ref["$ref"].rsplit("/", 1)[1]
+        for name, channel in doc["channels"].items()
+        if name.startswith("commands.")
+        for ref in channel["messages"].values()
+    }
+    assert routed == {f"command.{t}" for t in COMMAND_TYPES}
+    assert doc["channels"]["events.invoice.finalized"]["address"] == "invoice.finalized"
+    exchange = doc["channels"]["events.invoice.finalized"]["bindings"]["amqp"]["exchange"]
+    assert exchange == {
+        "name": "invoicing.events",
+        "type": "topic",
+        "durable": True,
+        "autoDelete": False,
+        "vhost": "/",
+    }
+    assert doc["operations"]["receive.queries"]["reply"]["address"] == {
+        "location": "$message.header#/reply_to"
+    }
+    assert messages["query.list_invoices"]["examples"][0]["payload"]["type"] == "list_invoices"
+
+
+def test_every_reference_resolves() -> None:
+    doc = asyncapi.build()
+    text = json.dumps(doc)
+    refs = {part.split('"')[0] for part in text.split('"$ref": "')[1:]}
+    assert refs
+    for ref in refs:
+        node = doc
+        for key in ref.removeprefix("#/").split("/"):
+            assert key in node, f"{ref} does not resolve"
+            node = node[key]
+
+
+def test_yaml_writer_quotes_what_plain_yaml_would_misread() -> None:
+    text = asyncapi.to_yaml(
+        {"a": "#/x", "b": "true", "c": "1.0", "d": "x: y", "e": None, "f": [], "g": "plain text"}
+    )
+    assert text == ('a: "#/x"\nb: "true"\nc: "1.0"\nd: "x: y"\ne: null\nf: []\ng: plain text\n')
