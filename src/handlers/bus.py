@@ -148,6 +148,22 @@ class MessageBus:
     def handle_document(
         self, doc: Any, transport: dict[str, Any] | None = None, *, retry_missing: bool = False
     ) -> Outcome:
+        """Every log line written while the command is handled carries its identity."""
+        context: dict[str, Any] = {}
+        if isinstance(doc, dict):
+            payload = doc.get("payload") if isinstance(doc.get("payload"), dict) else {}
+            invoice_id = payload.get("invoice_id") or (
+                payload.get("id") if str(doc.get("type", "")).endswith("_invoice") else None)
+            context = {"command_id": str(doc.get("command_id")),
+                       "organization_id": str(doc.get("organization_id")),
+                       "command_type": doc.get("type"),
+                       "invoice_id": None if invoice_id is None else str(invoice_id)}
+        with structlog.contextvars.bound_contextvars(**context):
+            return self._handle_document(doc, transport, retry_missing=retry_missing)
+
+    def _handle_document(
+        self, doc: Any, transport: dict[str, Any] | None = None, *, retry_missing: bool = False
+    ) -> Outcome:
         if not isinstance(doc, dict):
             return self._unaddressable(
                 [
