@@ -42,4 +42,8 @@ def build(
     embedded = make_url(url).get_backend_name() == "sqlite"
     if migrate if migrate is not None else embedded:
         db.migrate(url)
-    return App(settings, engine, MessageBus(engine, deps or Deps(), authenticator))
+    if deps is None:
+        from invoicing.handlers.sending import sending_services
+
+        deps = Deps(services=sending_services(settings.data_dir))
+    return App(settings, engine, MessageBus(engine, deps, authenticator))
