@@ -93,7 +93,9 @@ class Proc:
         self.log = env.log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self.handle = open(self.log, "wb")  # noqa: SIM115
         self.popen = subprocess.Popen(
-            [BIN, *args], env=env.process_env(**extra_env), stdout=self.handle,
+            [BIN, *args],
+            env=env.process_env(**extra_env),
+            stdout=self.handle,
             stderr=subprocess.STDOUT,
         )
 
@@ -158,6 +160,7 @@ class Publisher:
         self.env = env
         self.conn: pika.BlockingConnection | None = None
         self.channel: Any = None
+        self.resent = 0  # publishes with an unknown outcome, sent again (same command id)
 
     def _channel(self) -> Any:
         if self.channel is None or not self.channel.is_open:
@@ -167,16 +170,24 @@ class Publisher:
         return self.channel
 
     def send_raw(
-        self, body: bytes, routing_key: str, *, message_id: str | None = None,
-        exchange: str = "invoicing.commands", retry_for: float = 60.0,
+        self,
+        body: bytes,
+        routing_key: str,
+        *,
+        message_id: str | None = None,
+        exchange: str = "invoicing.commands",
+        retry_for: float = 60.0,
     ) -> None:
         deadline = time.monotonic() + retry_for
         while True:
             try:
                 self._channel().basic_publish(
-                    exchange, routing_key, body,
+                    exchange,
+                    routing_key,
+                    body,
                     pika.BasicProperties(
-                        delivery_mode=2, content_type="application/json",
+                        delivery_mode=2,
+                        content_type="application/json",
                         message_id=message_id or str(uuid.uuid4()),
                     ),
                     mandatory=True,
@@ -184,14 +195,17 @@ class Publisher:
                 return
             except (pika.exceptions.AMQPError, ConnectionError, OSError, AssertionError):
                 self.channel = None
+                self.resent += 1
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
 
     def send(self, command: dict[str, Any], **kw: Any) -> None:
         self.send_raw(
-            json.dumps(command).encode(), command["type"],
-            message_id=kw.pop("message_id", command.get("command_id")), **kw,
+            json.dumps(command).encode(),
+            command["type"],
+            message_id=kw.pop("message_id", command.get("command_id")),
+            **kw,
         )
 
     def close(self) -> None:
@@ -205,17 +219,27 @@ class Publisher:
 class Collector:
     """A durable quorum queue bound to invoicing.events '#': every event, with redeliveries."""
 
-    def __init__(self, env: Env, name: str | None = None, binding: str = "#",
-                 exchange: str = "invoicing.events") -> None:
+    def __init__(
+        self,
+        env: Env,
+        name: str | None = None,
+        binding: str = "#",
+        exchange: str = "invoicing.events",
+    ) -> None:
         self.env = env
         self.queue = name or f"e2e.events.{uuid.uuid4().hex[:8]}"
         self.received: list[dict[str, Any]] = []
         self.props: list[Any] = []
         conn = connect(env)
         ch = conn.channel()
-        ch.exchange_declare(exchange, "topic", durable=True,
-                            arguments={"alternate-exchange": "invoicing.events.unrouted"}
-                            if exchange == "invoicing.events" else None)
+        ch.exchange_declare(
+            exchange,
+            "topic",
+            durable=True,
+            arguments={"alternate-exchange": "invoicing.events.unrouted"}
+            if exchange == "invoicing.events"
+            else None,
+        )
         ch.queue_declare(self.queue, durable=True, arguments={"x-queue-type": "quorum"})
         ch.queue_bind(self.queue, exchange, binding)
         conn.close()
@@ -284,8 +308,14 @@ class Org:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     customer: str = field(default_factory=lambda: str(uuid.uuid4()))
 
-    def cmd(self, ctype: str, payload: dict[str, Any], *, tok: str | None = "all",
-            command_id: str | None = None) -> dict[str, Any]:
+    def cmd(
+        self,
+        ctype: str,
+        payload: dict[str, Any],
+        *,
+        tok: str | None = "all",
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "type": ctype,
             "command_id": command_id or str(uuid.uuid4()),
@@ -299,42 +329,78 @@ class Org:
         return doc
 
     def configure(self) -> dict[str, Any]:
-        return self.cmd("configure_organization", {
-            "name": "E2E GmbH",
-            "address": {"street_address": "Hauptstraße 1", "zip_code": "50667", "city": "Köln",
-                        "country_code": "DE"},
-            "vat_id": "DE136695976", "iban": "DE89370400440532013000", "default_tax_rate": 19,
-            "number_series": {"invoice": {"pattern": "RE-{YYYY}-{SEQ:4}"}},
-        })
+        return self.cmd(
+            "configure_organization",
+            {
+                "name": "E2E GmbH",
+                "address": {
+                    "street_address": "Hauptstraße 1",
+                    "zip_code": "50667",
+                    "city": "Köln",
+                    "country_code": "DE",
+                },
+                "vat_id": "DE136695976",
+                "iban": "DE89370400440532013000",
+                "default_tax_rate": 19,
+                "number_series": {"invoice": {"pattern": "RE-{YYYY}-{SEQ:4}"}},
+            },
+        )
 
     def create_customer(self) -> dict[str, Any]:
-        return self.cmd("create_customer", {
-            "id": self.customer, "company": "Acme AG",
-            "email": f"{self.customer[:8]}@example.com", "locale": "de",
-            "address": {"street_address": "Ring 2", "zip_code": "10115", "city": "Berlin",
-                        "country_code": "DE"},
-        })
+        return self.cmd(
+            "create_customer",
+            {
+                "id": self.customer,
+                "company": "Acme AG",
+                "email": f"{self.customer[:8]}@example.com",
+                "locale": "de",
+                "address": {
+                    "street_address": "Ring 2",
+                    "zip_code": "10115",
+                    "city": "Berlin",
+                    "country_code": "DE",
+                },
+            },
+        )
 
     def create_invoice(self, invoice_id: str | None = None, **kw: Any) -> dict[str, Any]:
-        return self.cmd("create_invoice", {
-            "id": invoice_id or str(uuid.uuid4()), "customer_id": self.customer,
-            "lines": [{"description": "Beratung", "quantity": 3, "unit": "hours",
-                       "unit_price": "250.00"}],
-        }, **kw)
+        return self.cmd(
+            "create_invoice",
+            {
+                "id": invoice_id or str(uuid.uuid4()),
+                "customer_id": self.customer,
+                "lines": [
+                    {
+                        "description": "Beratung",
+                        "quantity": 3,
+                        "unit": "hours",
+                        "unit_price": "250.00",
+                    }
+                ],
+            },
+            **kw,
+        )
 
     def finalize(self, invoice_id: str, **kw: Any) -> dict[str, Any]:
-        return self.cmd("finalize_invoice", {"invoice_id": invoice_id,
-                                             "issue_date": "2026-11-20"}, **kw)
+        return self.cmd(
+            "finalize_invoice", {"invoice_id": invoice_id, "issue_date": "2026-11-20"}, **kw
+        )
 
 
 def setup_org(env: Env, pub: Publisher, col: Collector) -> Org:
     org = Org()
     pub.send(org.configure())
-    col.drain(lambda ev: any(e["type"] == "organization.configured"
-                             and e["organizationid"] == org.id for e in ev))
+    col.drain(
+        lambda ev: any(
+            e["type"] == "organization.configured" and e["organizationid"] == org.id for e in ev
+        )
+    )
     pub.send(org.create_customer())
-    col.drain(lambda ev: any(e["type"] == "customer.created"
-                             and e["organizationid"] == org.id for e in ev))
+    col.drain(
+        lambda ev: any(
+            e["type"] == "customer.created" and e["organizationid"] == org.id for e in ev
+        )
+    )
     return org
 
 
@@ -349,7 +415,8 @@ def wait_until(pred: Callable[[], bool], timeout: float = 60, what: str = "") ->
 def lock_waiters(env: Env, application: str = "invoicing") -> int:
     rows = env.sql(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s "
-        "AND wait_event_type = 'Lock'", (env.db_name, application),
+        "AND wait_event_type = 'Lock'",
+        (env.db_name, application),
     )
     return int(rows[0][0])
 
@@ -357,23 +424,34 @@ def lock_waiters(env: Env, application: str = "invoicing") -> int:
 def terminate_backends(env: Env, application: str) -> None:
     env.sql(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-        "AND application_name = %s", (env.db_name, application),
+        "AND application_name = %s",
+        (env.db_name, application),
     )
 
 
-def report(name: str, *, lost: int, duplicated: int, unexpected: int, recovered: int,
-           **extra: Any) -> str:
+def report(
+    name: str, *, lost: int, duplicated: int, unexpected: int, recovered: int, **extra: Any
+) -> str:
     more = " ".join(f"{k}={v}" for k, v in extra.items())
-    line = (f"JEPSEN {name}: lost={lost} duplicated={duplicated} unexpected={unexpected} "
-            f"recovered={recovered} {more}").strip()
+    line = (
+        f"JEPSEN {name}: lost={lost} duplicated={duplicated} unexpected={unexpected} "
+        f"recovered={recovered} {more}"
+    ).strip()
     print(line)
     with open(os.environ.get("E2E_REPORT", "/tmp/e2e_report.txt"), "a") as fh:
         fh.write(line + "\n")
     return line
 
 
-def check_effects(env: Env, org: Org, created: set[str], col: Collector,
-                  name: str, recovered: int = 0, **extra: Any) -> str:
+def check_effects(
+    env: Env,
+    org: Org,
+    created: set[str],
+    col: Collector,
+    name: str,
+    recovered: int = 0,
+    **extra: Any,
+) -> str:
     """Total-queue style check for invoice creations: DB effects and events."""
     rows = env.sql("SELECT id::text FROM invoices WHERE organization_id = %s", (org.id,))
     in_db = Counter(r[0] for r in rows)
@@ -386,7 +464,14 @@ def check_effects(env: Env, org: Org, created: set[str], col: Collector,
     )
     unexpected = len(set(in_db) - created) + len(set(by_subject) - created)
     redelivered = sum(c - 1 for c in ids.values() if c > 1)
-    line = report(name, lost=lost, duplicated=duplicated, unexpected=unexpected,
-                  recovered=recovered, redelivered_same_event_id=redelivered, **extra)
+    line = report(
+        name,
+        lost=lost,
+        duplicated=duplicated,
+        unexpected=unexpected,
+        recovered=recovered,
+        redelivered_same_event_id=redelivered,
+        **extra,
+    )
     assert (lost, duplicated, unexpected) == (0, 0, 0), line
     return line

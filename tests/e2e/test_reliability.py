@@ -39,7 +39,8 @@ pytestmark = [pytest.mark.e2e, needs_services]
 def finalized_numbers(env: Env, org_id: str) -> list[int]:
     rows = env.sql(
         "SELECT sequence_number FROM invoices WHERE organization_id = %s "
-        "AND sequence_number IS NOT NULL ORDER BY sequence_number", (org_id,),
+        "AND sequence_number IS NOT NULL ORDER BY sequence_number",
+        (org_id,),
     )
     return [r[0] for r in rows]
 
@@ -53,8 +54,12 @@ def test_a_worker_killed_before_and_after_commit(env: Env) -> None:
     inv1, inv2 = str(uuid.uuid4()), str(uuid.uuid4())
     pub.send(org.create_invoice(inv1))
     pub.send(org.create_invoice(inv2))
-    col.drain(lambda ev: len([e for e in ev if e["type"] == "invoice.created"
-                              and e["subject"] in (inv1, inv2)]) == 2)
+    col.drain(
+        lambda ev: (
+            len([e for e in ev if e["type"] == "invoice.created" and e["subject"] in (inv1, inv2)])
+            == 2
+        )
+    )
 
     # --- before commit: the worker is inside the transaction, blocked on the invoice row lock
     with __import__("psycopg").connect(env.dsn) as locker:
@@ -68,35 +73,52 @@ def test_a_worker_killed_before_and_after_commit(env: Env) -> None:
     w.stop()
     # --- after commit, before ack: the worker pauses after its commit and is killed there
     fin2 = org.finalize(inv2)
-    w = worker(env, "--threads", "2",
-               INVOICING_FAULTS=json.dumps({"pause_after_commit": [fin2["command_id"]],
-                                            "pause_s": 120}))
-    col.drain(lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == inv1
-                             for e in ev), 60)
+    w = worker(
+        env,
+        "--threads",
+        "2",
+        INVOICING_FAULTS=json.dumps({"pause_after_commit": [fin2["command_id"]], "pause_s": 120}),
+    )
+    col.drain(
+        lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == inv1 for e in ev), 60
+    )
     pub.send(fin2)
-    wait_until(lambda: bool(env.sql(
-        "SELECT 1 FROM processed_commands WHERE command_id = %s", (fin2["command_id"],))),
-        30, "commit of the second finalize")
+    wait_until(
+        lambda: bool(
+            env.sql("SELECT 1 FROM processed_commands WHERE command_id = %s", (fin2["command_id"],))
+        ),
+        30,
+        "commit of the second finalize",
+    )
     w.kill9()
     w.stop()
     w = worker(env, "--threads", "2")
-    col.drain(lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == inv2
-                             for e in ev), 60)
+    col.drain(
+        lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == inv2 for e in ev), 60
+    )
     wait_until(lambda: "command.duplicate" in w.text(), 30, "redelivery acked as duplicate")
     w.stop()
     r.stop()
 
     outbox = env.sql(
         "SELECT subject, count(*) FROM outbox WHERE organization_id = %s "
-        "AND type = 'invoice.finalized' GROUP BY subject", (org.id,))
+        "AND type = 'invoice.finalized' GROUP BY subject",
+        (org.id,),
+    )
     per_invoice = {s: c for s, c in outbox}
     numbers = finalized_numbers(env, org.id)
     events = [e for e in col.of("invoice.finalized") if e["organizationid"] == org.id]
     lost = sum(1 for i in (inv1, inv2) if per_invoice.get(i, 0) == 0)
     duplicated = sum(c - 1 for c in per_invoice.values()) + (len(numbers) - len(set(numbers)))
     unexpected = len({e["subject"] for e in events} - {inv1, inv2})
-    line = report("a.worker-kill-before-and-after-commit", lost=lost, duplicated=duplicated,
-                  unexpected=unexpected, recovered=2, numbers=numbers)
+    line = report(
+        "a.worker-kill-before-and-after-commit",
+        lost=lost,
+        duplicated=duplicated,
+        unexpected=unexpected,
+        recovered=2,
+        numbers=numbers,
+    )
     assert (lost, duplicated, unexpected) == (0, 0, 0), line
     assert numbers == [1, 2], line
 
@@ -111,19 +133,36 @@ def test_b_relay_killed_between_confirm_and_mark(env: Env) -> None:
     created = {str(uuid.uuid4()) for _ in range(20)}
     for inv in created:
         pub.send(org.create_invoice(inv))
-    wait_until(lambda: env.sql(
-        "SELECT count(*) FROM invoices WHERE organization_id = %s", (org.id,))[0][0] == 20,
-        60, "20 invoices committed")
+    wait_until(
+        lambda: (
+            env.sql("SELECT count(*) FROM invoices WHERE organization_id = %s", (org.id,))[0][0]
+            == 20
+        ),
+        60,
+        "20 invoices committed",
+    )
     w.stop()
     import psycopg
 
     with psycopg.connect(env.dsn) as locker:
         locked = locker.execute(
-            "SELECT id FROM outbox WHERE published_at IS NULL FOR UPDATE").fetchall()
+            "SELECT id FROM outbox WHERE published_at IS NULL FOR UPDATE"
+        ).fetchall()
         r = relay(env)
         # the relay publishes, gets its confirms, then blocks marking the rows
-        col.drain(lambda ev: len([e for e in ev if e["type"] == "invoice.created"
-                                  and e["organizationid"] == org.id]) >= 20, 60)
+        col.drain(
+            lambda ev: (
+                len(
+                    [
+                        e
+                        for e in ev
+                        if e["type"] == "invoice.created" and e["organizationid"] == org.id
+                    ]
+                )
+                >= 20
+            ),
+            60,
+        )
         wait_until(lambda: lock_waiters(env, "invoicing-relay") >= 1, 30, "relay marking")
         r.kill9()
         terminate_backends(env, "invoicing-relay")
@@ -131,14 +170,23 @@ def test_b_relay_killed_between_confirm_and_mark(env: Env) -> None:
     r.stop()
     unpublished = env.sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0][0]
     r = relay(env)
-    col.drain(lambda ev: len([e for e in ev if e["type"] == "invoice.created"
-                              and e["organizationid"] == org.id]) >= 40, 60)
-    wait_until(lambda: env.sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0][0]
-               == 0, 30, "outbox drained")
+    col.drain(
+        lambda ev: (
+            len([e for e in ev if e["type"] == "invoice.created" and e["organizationid"] == org.id])
+            >= 40
+        ),
+        60,
+    )
+    wait_until(
+        lambda: env.sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0][0] == 0,
+        30,
+        "outbox drained",
+    )
     r.stop()
     assert unpublished >= len(locked) > 0
-    check_effects(env, org, created, col, "b.relay-kill-between-confirm-and-mark",
-                  recovered=len(locked))
+    check_effects(
+        env, org, created, col, "b.relay-kill-between-confirm-and-mark", recovered=len(locked)
+    )
 
 
 def test_c_same_command_twice_at_once(env: Env) -> None:
@@ -165,17 +213,27 @@ def test_c_same_command_twice_at_once(env: Env) -> None:
         pub.send(fin)
         wait_until(lambda: lock_waiters(env) >= 2, 30, "both deliveries in flight")
         locker.rollback()
-    col.drain(lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == target
-                             for e in ev))
+    col.drain(
+        lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == target for e in ev)
+    )
     time.sleep(1.5)
     for p in (w1, w2, r):
         p.stop()
-    finalized = env.sql("SELECT count(*) FROM outbox WHERE type='invoice.finalized' "
-                        "AND subject = %s", (target,))[0][0]
+    finalized = env.sql(
+        "SELECT count(*) FROM outbox WHERE type='invoice.finalized' AND subject = %s", (target,)
+    )[0][0]
     assert finalized == 1
     assert finalized_numbers(env, org.id) == [1]
-    check_effects(env, org, created, col, "c.same-command-twice-at-once", recovered=0,
-                  duplicate_deliveries=62, finalize_effects=finalized)
+    check_effects(
+        env,
+        org,
+        created,
+        col,
+        "c.same-command-twice-at-once",
+        recovered=0,
+        duplicate_deliveries=62,
+        finalize_effects=finalized,
+    )
 
 
 def test_f_eight_processes_finalize_gapless(env: Env) -> None:
@@ -187,15 +245,18 @@ def test_f_eight_processes_finalize_gapless(env: Env) -> None:
     invoices = [str(uuid.uuid4()) for _ in range(48)]
     for inv in invoices:
         pub.send(org.create_invoice(inv))
-    col.drain(lambda ev: {e["subject"] for e in ev if e["type"] == "invoice.created"}
-              >= set(invoices), 90)
+    col.drain(
+        lambda ev: {e["subject"] for e in ev if e["type"] == "invoice.created"} >= set(invoices), 90
+    )
     w.stop()
     w8 = worker(env, "--processes", "8", "--threads", "2")
     time.sleep(6)  # let all eight processes connect, so the finalizes really race
     for inv in invoices:
         pub.send(org.finalize(inv))
-    col.drain(lambda ev: {e["subject"] for e in ev if e["type"] == "invoice.finalized"}
-              >= set(invoices), 120)
+    col.drain(
+        lambda ev: {e["subject"] for e in ev if e["type"] == "invoice.finalized"} >= set(invoices),
+        120,
+    )
     w8.stop()
     r.stop()
     numbers = finalized_numbers(env, org.id)
@@ -203,20 +264,36 @@ def test_f_eight_processes_finalize_gapless(env: Env) -> None:
     lost = len(set(expected) - set(numbers))
     duplicated = len(numbers) - len(set(numbers))
     unexpected = len(set(numbers) - set(expected))
-    pids = {json.loads(line).get("pid") for line in w8.text().splitlines()
-            if '"worker.started"' in line}
-    line = report("f.eight-processes-gapless", lost=lost, duplicated=duplicated,
-                  unexpected=unexpected, recovered=0, finalized=len(numbers),
-                  processes=len(pids))
+    pids = {
+        json.loads(line).get("pid") for line in w8.text().splitlines() if '"worker.started"' in line
+    }
+    line = report(
+        "f.eight-processes-gapless",
+        lost=lost,
+        duplicated=duplicated,
+        unexpected=unexpected,
+        recovered=0,
+        finalized=len(numbers),
+        processes=len(pids),
+    )
     assert numbers == expected, line
 
 
 def test_g_poison_messages(env: Env) -> None:
     crash_cmd_id, bug_cmd_id = str(uuid.uuid4()), str(uuid.uuid4())
     faults = json.dumps({"kill": [crash_cmd_id], "raise": [bug_cmd_id]})
-    w = worker(env, "--processes", "2", "--threads", "2", INVOICING_FAULTS=faults,
-               INVOICING_RETRY_DELAYS_S="[1]", INVOICING_MAX_FAILURES="3",
-               INVOICING_MAX_CRASH_ATTEMPTS="2", INVOICING_RETRY_MISSING_S="3")
+    w = worker(
+        env,
+        "--processes",
+        "2",
+        "--threads",
+        "2",
+        INVOICING_FAULTS=faults,
+        INVOICING_RETRY_DELAYS_S="[1]",
+        INVOICING_MAX_FAILURES="3",
+        INVOICING_MAX_CRASH_ATTEMPTS="2",
+        INVOICING_RETRY_MISSING_S="3",
+    )
     r = relay(env)
     wait_for_topology(env)
     pub, col = Publisher(env), Collector(env)
@@ -245,9 +322,13 @@ def test_g_poison_messages(env: Env) -> None:
     for inv in created:
         pub.send(org.create_invoice(inv))
     expect_rejected = {unknown["command_id"], invalid["command_id"], missing["command_id"]}
-    col.drain(lambda ev: expect_rejected <= {e["subject"] for e in ev
-                                             if e["type"] == "command.rejected"}
-              and created <= {e["subject"] for e in ev if e["type"] == "invoice.created"}, 90)
+    col.drain(
+        lambda ev: (
+            expect_rejected <= {e["subject"] for e in ev if e["type"] == "command.rejected"}
+            and created <= {e["subject"] for e in ev if e["type"] == "invoice.created"}
+        ),
+        90,
+    )
     dead = dead_letters(env, [*ids.values(), crash_cmd_id, bug_cmd_id], timeout=90)
     w.stop()
     r.stop()
@@ -260,12 +341,22 @@ def test_g_poison_messages(env: Env) -> None:
     in_db = {r[0] for r in env.sql("SELECT command_id::text FROM processed_commands")}
     assert crash_cmd_id not in in_db and bug_cmd_id not in in_db
     rejected_codes = Counter(
-        err["code"] for e in col.of("command.rejected") if e["subject"] in expect_rejected
+        err["code"]
+        for e in col.of("command.rejected")
+        if e["subject"] in expect_rejected
         for err in e["data"]["errors"]
     )
     assert rejected_codes["unknown_command"] == 1 and rejected_codes["not_found"] >= 0
-    check_effects(env, org, created, col, "g.poison-messages", recovered=0,
-                  dead_lettered=len(dead), rejected=len(expect_rejected))
+    check_effects(
+        env,
+        org,
+        created,
+        col,
+        "g.poison-messages",
+        recovered=0,
+        dead_lettered=len(dead),
+        rejected=len(expect_rejected),
+    )
 
 
 def test_auth_missing_invalid_expired_insufficient(env: Env) -> None:
@@ -294,10 +385,20 @@ def test_auth_missing_invalid_expired_insufficient(env: Env) -> None:
         ev = next(e for e in col.of("command.rejected") if e["subject"] == c["command_id"])
         codes[name] = ev["data"]["errors"][0]["code"]
         assert ev["data"]["errors"][0]["status"] == "403"
-    assert codes == {"missing": "missing_credentials", "invalid": "invalid_credentials",
-                     "expired": "expired_credentials", "insufficient": "forbidden",
-                     "other-org": "forbidden", "garbage": "invalid_credentials"}, codes
+    assert codes == {
+        "missing": "missing_credentials",
+        "invalid": "invalid_credentials",
+        "expired": "expired_credentials",
+        "insufficient": "forbidden",
+        "other-org": "forbidden",
+        "garbage": "invalid_credentials",
+    }, codes
     ids = [c["payload"]["id"] for c in cases.values()]
     assert env.sql("SELECT count(*) FROM invoices WHERE id = ANY(%s::uuid[])", (ids,))[0][0] == 0
-    assert env.sql("SELECT count(*) FROM processed_commands WHERE command_id = ANY(%s::uuid[])",
-                   ([c["command_id"] for c in cases.values()],))[0][0] == 0
+    assert (
+        env.sql(
+            "SELECT count(*) FROM processed_commands WHERE command_id = ANY(%s::uuid[])",
+            ([c["command_id"] for c in cases.values()],),
+        )[0][0]
+        == 0
+    )
