@@ -1,0 +1,85 @@
+"""The routing table and the committed RabbitMQ definitions agree; tokens authenticate."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import jwt
+import pytest
+from invoicing.domain.errors import Forbidden
+from invoicing.workers.auth import TokenOrUserAuthenticator
+from invoicing.workers.settings import PipelineSettings
+from invoicing.workers.topology import definitions, queue_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_definitions_match_the_topology() -> None:
+    committed = json.loads((ROOT / "deploy/rabbitmq/definitions.json").read_text())
+    assert committed == definitions(PipelineSettings())
+
+
+def test_every_workload_queue_is_quorum_with_limit_and_dlx() -> None:
+    for q in definitions(PipelineSettings())["queues"]:
+        assert q["arguments"]["x-queue-type"] == "quorum"
+        if q["name"] in {
+            "invoicing.commands",
+            "invoicing.documents",
+            "invoicing.exports",
+            "invoicing.billing",
+        }:
+            assert q["arguments"]["x-delivery-limit"] == 20
+            assert q["arguments"]["x-dead-letter-exchange"] == "invoicing.dlx"
+
+
+def test_routing_by_workload() -> None:
+    assert queue_of("finalize_invoice") == "invoicing.commands"
+    assert queue_of("send_invoice") == "invoicing.documents"
+    assert queue_of("export_datev") == "invoicing.exports"
+    assert queue_of("record_billable_entry") == "invoicing.billing"
+
+
+SECRET = "x" * 32
+
+
+def _token(**claims: object) -> str:
+    base = {"sub": "svc", "exp": int(time.time()) + 60, "orgs": {}}
+    base.update(claims)
+    return jwt.encode(base, SECRET, "HS256")
+
+
+def test_token_claims_become_grants() -> None:
+    org = uuid.uuid4()
+    auth = TokenOrUserAuthenticator(SECRET)
+    p = auth.authenticate({"token": _token(orgs={str(org): ["invoices:write"]})}, None)
+    assert p.allows(org, "invoices:write") and not p.allows(org, "organizations:admin")
+    assert not p.allows(uuid.uuid4(), "invoices:write")
+
+
+@pytest.mark.parametrize(
+    ("credentials", "code"),
+    [
+        (None, "missing_credentials"),
+        ({"token": _token(exp=int(time.time()) - 3600)}, "expired_credentials"),
+        (
+            {"token": jwt.encode({"sub": "x", "exp": 2**31}, "y" * 32, "HS256")},
+            "invalid_credentials",
+        ),
+        ({"token": jwt.encode({"sub": "x"}, SECRET, "HS256")}, "invalid_credentials"),
+    ],
+)
+def test_bad_credentials_are_forbidden(credentials: dict[str, str] | None, code: str) -> None:
+    with pytest.raises(Forbidden) as info:
+        TokenOrUserAuthenticator(SECRET).authenticate(credentials, None)
+    assert info.value.errors[0].code == code
+
+
+def test_broker_verified_user_id_maps_to_grants() -> None:
+    org = uuid.uuid4()
+    auth = TokenOrUserAuthenticator(SECRET, user_grants={"billing": {str(org): ["invoices:write"]}})
+    assert auth.authenticate(None, {"user_id": "billing"}).allows(org, "invoices:write")
+    with pytest.raises(Forbidden):
+        auth.authenticate(None, {"user_id": "stranger"})
