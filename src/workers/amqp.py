@@ -133,7 +133,8 @@ class ConfirmingPublisher:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PublishError(f"no confirm within {self.confirm_timeout_s}s")
-                self._connection.process_data_events(time_limit=min(left, 1.0))
+                # callbacks on the underlying channel do not end a blocking wait early: poll
+                self._connection.process_data_events(time_limit=min(left, 0.002))
         except AMQP_ERRORS as exc:
             self.close()
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc
