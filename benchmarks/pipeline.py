@@ -45,7 +45,7 @@ from tests.e2e.harness import (
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))] * 1000
 
 
 def run_pipeline(env: Env, org: Org, pairs: int, rate: float | None) -> tuple[float, list[float]]:
