@@ -192,6 +192,14 @@ def clean_text(text: str, limit: int) -> str:
     """
     if not text:
         return ""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        if text.isascii():
+            return text[:limit].rstrip()
+        try:
+            text.encode(ENCODING)
+            return text[:limit].rstrip()
+        except UnicodeEncodeError:
+            pass
     value = _CONTROL.sub(" ", text)
     try:
         value.encode(ENCODING)
@@ -256,7 +264,13 @@ def signed(amount: Decimal, debit_when_positive: bool = True) -> tuple[Decimal, 
     return amount, "S" if debit_when_positive else "H"
 
 
-_EMPTY_ROW: tuple[str, ...] = ("",) * 125
+# Separators between the fields a booking may fill (1-14, 21-22, 40, 114-116): DATEV reads by
+# position, so every row carries all 125 fields. Precomputed gaps keep formatting cheap.
+_GAP_14_21 = ";" * 7
+_GAP_22_40 = ";" * 18
+_GAP_40_114 = ";" * 74
+_GAP_116_END = ";" * 9
+assert 7 + 1 + 18 + 74 + 1 + 1 + 9 == 125 - 14
 
 
 class RowFormatter:
@@ -265,29 +279,31 @@ class RowFormatter:
     def __init__(self, settings: DatevSettings) -> None:
         self.currency = quote(settings.currency)
         self.lock = "1" if settings.lock_batches else "0"
+        self._short: dict[dt.date, str] = {}
+        self._long: dict[dt.date, str] = {}
 
     def line(self, b: Booking) -> str:
-        row = list(_EMPTY_ROW)
-        row[0] = fmt_amount(b.amount)
-        row[1] = '"H"' if b.sh == "H" else '"S"'
-        row[2] = self.currency
-        row[6] = b.konto
-        row[7] = b.gegenkonto
-        row[8] = quote(b.bu_key)
-        row[9] = ttmm(b.date)
-        row[10] = quote(b.belegfeld1)
-        row[11] = '""'
+        short = self._short.get(b.date)
+        if short is None:
+            short = self._short[b.date] = ttmm(b.date)
         text = b.text
-        row[13] = quote(text) if '"' in text else '"' + text + '"'
-        if b.info is not None:
-            row[20] = quote(b.info[0])
-            row[21] = quote(b.info[1])
-        if b.eu_vat_id:
-            row[39] = quote(b.eu_vat_id)
-        row[113] = self.lock
+        head = (f'{fmt_amount(b.amount)};"{b.sh}";{self.currency};;;;{b.konto};{b.gegenkonto};'
+                f'"{b.bu_key}";{short};"{b.belegfeld1}";"";;'
+                + (quote(text) if '"' in text else f'"{text}"'))
+        info = b.info
+        mid = f'"{info[0]}";"{info[1]}"' if info is not None else ";"
+        if info is not None and ('"' in info[0] or '"' in info[1]):
+            mid = f"{quote(info[0])};{quote(info[1])}"
+        vat = f'"{b.eu_vat_id}"' if b.eu_vat_id else ""
         if b.service_date is not None:
-            row[114] = row[115] = ttmmjjjj(b.service_date)
-        return ";".join(row) + CRLF
+            long = self._long.get(b.service_date)
+            if long is None:
+                long = self._long[b.service_date] = ttmmjjjj(b.service_date)
+            tail = f"{self.lock};{long};{long}"
+        else:
+            tail = f"{self.lock};;"
+        return (f"{head}{_GAP_14_21}{mid}{_GAP_22_40}{vat}{_GAP_40_114}{tail}{_GAP_116_END}"
+                + CRLF)
 
 
 # ----------------------------------------------------------------------------- header lines
