@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/ensure-services.sh
 ./scripts/setup.sh
+# static checks first: ruff (lint) and mypy --strict on src/
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/mypy
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 status=$?

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import invoicing.handlers
+import invoicing.schemas  # noqa: F401
 import pytest
-from sqlalchemy import Engine
-
 from invoicing import db
 from invoicing.handlers.bus import MessageBus
 from invoicing.handlers.registry import Deps
+from sqlalchemy import Engine
+
 from tests.support.client import Client
 from tests.support.databases import pg_available, temporary_pg_database
-
-import invoicing.handlers  # noqa: F401  (registers handlers)
-import invoicing.schemas  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -11,4 +11,4 @@ from invoicing.handlers import (  # noqa: F401  (registration)
     organizations,
     payments,
 )
-from invoicing.handlers import sending as sending  # noqa: E402,F401
+from invoicing.handlers import sending as sending

@@ -25,6 +25,7 @@ from invoicing.schemas.commands import COMMAND_TYPES, Command
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
 
 log = structlog.get_logger("invoicing.bus")
 
@@ -114,10 +115,13 @@ class MessageBus:
         self, engine: Engine, deps: Deps | None = None, authenticator: Authenticator | None = None
     ) -> None:
         self.engine = engine
-        self.uow_factory = lambda: UnitOfWork.for_engine(engine)
-        self._session_uow = UnitOfWork.for_engine(engine)
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         self.deps = deps or Deps()
         self.authenticator = authenticator or LocalOperator()
+
+    def uow_factory(self) -> UnitOfWork:
+        """A new unit of work (one transaction) on this bus's database."""
+        return UnitOfWork(self._sessions)
 
     # ------------------------------------------------------------------ entry points
 
@@ -151,13 +155,16 @@ class MessageBus:
         """Every log line written while the command is handled carries its identity."""
         context: dict[str, Any] = {}
         if isinstance(doc, dict):
-            payload = doc.get("payload") if isinstance(doc.get("payload"), dict) else {}
+            payload: dict[str, Any] = doc["payload"] if isinstance(doc.get("payload"), dict) else {}
             invoice_id = payload.get("invoice_id") or (
-                payload.get("id") if str(doc.get("type", "")).endswith("_invoice") else None)
-            context = {"command_id": str(doc.get("command_id")),
-                       "organization_id": str(doc.get("organization_id")),
-                       "command_type": doc.get("type"),
-                       "invoice_id": None if invoice_id is None else str(invoice_id)}
+                payload.get("id") if str(doc.get("type", "")).endswith("_invoice") else None
+            )
+            context = {
+                "command_id": str(doc.get("command_id")),
+                "organization_id": str(doc.get("organization_id")),
+                "command_type": doc.get("type"),
+                "invoice_id": None if invoice_id is None else str(invoice_id),
+            }
         with structlog.contextvars.bound_contextvars(**context):
             return self._handle_document(doc, transport, retry_missing=retry_missing)
 

@@ -36,9 +36,7 @@ def export_dir(deps: Deps) -> Path:
 
 
 def load_settings(uow: UnitOfWork, organization_id: Any, *, lock: bool = False) -> DatevSettings:
-    stmt = select(DatevSettingsRecord).where(
-        DatevSettingsRecord.organization_id == organization_id
-    )
+    stmt = select(DatevSettingsRecord).where(DatevSettingsRecord.organization_id == organization_id)
     if lock:
         stmt = stmt.with_for_update()
     record = uow.session.scalars(stmt).first()
@@ -63,18 +61,23 @@ def configure_datev(cmd: ConfigureDatev, uow: UnitOfWork, deps: Deps) -> list[Ev
     stored = settings.model_dump(mode="json")
     record = uow.session.get(DatevSettingsRecord, cmd.organization_id, with_for_update=True)
     if record is None:
-        record = DatevSettingsRecord(organization_id=cmd.organization_id, settings=stored,
-                                     version=1, updated_at=now)
+        record = DatevSettingsRecord(
+            organization_id=cmd.organization_id, settings=stored, version=1, updated_at=now
+        )
         uow.session.add(record)
     else:
         record.settings = stored
         record.version += 1
         record.updated_at = now
     uow.session.flush()
-    assign_debtor_accounts(uow.session.connection(), cmd.organization_id, settings,
-                           dict(cmd.payload.debtor_accounts), now)
-    data = {"organization_id": str(cmd.organization_id), "datev": stored,
-            "version": record.version}
+    assign_debtor_accounts(
+        uow.session.connection(),
+        cmd.organization_id,
+        settings,
+        dict(cmd.payload.debtor_accounts),
+        now,
+    )
+    data = {"organization_id": str(cmd.organization_id), "datev": stored, "version": record.version}
     return [Event("datev.configured", str(cmd.organization_id), data)]
 
 
@@ -123,8 +126,15 @@ def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[
     conn = uow.session.connection()
     try:
         result = export_datev(
-            conn, cmd.organization_id, settings, p.date_from, p.date_to, work, now,
-            include_payments=p.include_payments, unexported=p.scope == "unexported",
+            conn,
+            cmd.organization_id,
+            settings,
+            p.date_from,
+            p.date_to,
+            work,
+            now,
+            include_payments=p.include_payments,
+            unexported=p.scope == "unexported",
             monthly=p.split_monthly,
         )
         _zip(result.files, tmp)
@@ -133,24 +143,49 @@ def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[
         shutil.rmtree(work, ignore_errors=True)
         tmp.unlink(missing_ok=True)
     checksum = _sha256(final)
-    marked = mark_exported(conn, cmd.organization_id, settings, p.date_from, p.date_to,
-                           cmd.command_id, now, p.include_payments)
-    counts: dict[str, int] = {**result.counts, "marked_invoices": marked["invoice"],
-                              "marked_payments": marked.get("payment", 0),
-                              "marked_reversals": marked["reversal"]}
+    marked = mark_exported(
+        conn,
+        cmd.organization_id,
+        settings,
+        p.date_from,
+        p.date_to,
+        cmd.command_id,
+        now,
+        p.include_payments,
+    )
+    counts: dict[str, int] = {
+        **result.counts,
+        "marked_invoices": marked["invoice"],
+        "marked_payments": marked.get("payment", 0),
+        "marked_reversals": marked["reversal"],
+    }
     run = ExportRun(
-        organization_id=cmd.organization_id, id=cmd.command_id, kind="datev",
-        status="completed", date_from=p.date_from, date_to=p.date_to,
-        requested_by=p.requested_by, options=p.model_dump(mode="json"),
-        location=str(final), checksum=checksum, counts=counts, files=result.batches,
+        organization_id=cmd.organization_id,
+        id=cmd.command_id,
+        kind="datev",
+        status="completed",
+        date_from=p.date_from,
+        date_to=p.date_to,
+        requested_by=p.requested_by,
+        options=p.model_dump(mode="json"),
+        location=str(final),
+        checksum=checksum,
+        counts=counts,
+        files=result.batches,
         created_at=now,
     )
     uow.session.add(run)
     data = {
-        "export_id": str(cmd.command_id), "kind": "datev", "format": "EXTF 700/21 v13 (zip)",
-        "date_from": p.date_from.isoformat(), "date_to": p.date_to.isoformat(),
-        "location": str(final), "checksum": checksum, "counts": counts,
-        "files": result.batches, "requested_by": p.requested_by,
+        "export_id": str(cmd.command_id),
+        "kind": "datev",
+        "format": "EXTF 700/21 v13 (zip)",
+        "date_from": p.date_from.isoformat(),
+        "date_to": p.date_to.isoformat(),
+        "location": str(final),
+        "checksum": checksum,
+        "counts": counts,
+        "files": result.batches,
+        "requested_by": p.requested_by,
     }
     return [Event("export.completed", f"export:{cmd.command_id}", data)]
 
@@ -164,22 +199,45 @@ def export_csv_handler(cmd: ExportCsv, uow: UnitOfWork, deps: Deps) -> list[Even
     final = folder / f"invoices-{cmd.command_id}.csv"
     tmp = folder / f".invoices-{cmd.command_id}.csv.tmp"
     try:
-        rows = write_invoice_csv(uow.session.connection(), cmd.organization_id, p.filters, tmp,
-                                 delimiter=p.delimiter, bom=p.bom, today=_date(now))
+        rows = write_invoice_csv(
+            uow.session.connection(),
+            cmd.organization_id,
+            p.filters,
+            tmp,
+            delimiter=p.delimiter,
+            bom=p.bom,
+            today=_date(now),
+        )
         _publish(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
     checksum = _sha256(final)
     counts = {"invoices": rows}
-    uow.session.add(ExportRun(
-        organization_id=cmd.organization_id, id=cmd.command_id, kind="csv", status="completed",
-        date_from=p.filters.issue_date_from, date_to=p.filters.issue_date_to,
-        requested_by=p.requested_by, options=p.model_dump(mode="json"), location=str(final),
-        checksum=checksum, counts=counts, files=[{"name": final.name, "rows": rows}],
-        created_at=now,
-    ))
-    data = {"export_id": str(cmd.command_id), "kind": "csv", "location": str(final),
-            "checksum": checksum, "counts": counts, "requested_by": p.requested_by}
+    uow.session.add(
+        ExportRun(
+            organization_id=cmd.organization_id,
+            id=cmd.command_id,
+            kind="csv",
+            status="completed",
+            date_from=p.filters.issue_date_from,
+            date_to=p.filters.issue_date_to,
+            requested_by=p.requested_by,
+            options=p.model_dump(mode="json"),
+            location=str(final),
+            checksum=checksum,
+            counts=counts,
+            files=[{"name": final.name, "rows": rows}],
+            created_at=now,
+        )
+    )
+    data = {
+        "export_id": str(cmd.command_id),
+        "kind": "csv",
+        "location": str(final),
+        "checksum": checksum,
+        "counts": counts,
+        "requested_by": p.requested_by,
+    }
     return [Event("export.completed", f"export:{cmd.command_id}", data)]
 
 

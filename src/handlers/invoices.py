@@ -183,8 +183,13 @@ def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datet
 
 
 _MONEY = (
-    "line_net_total", "allowance_total", "net_total", "tax_total", "gross_total",
-    "paid_amount", "credited_amount",
+    "line_net_total",
+    "allowance_total",
+    "net_total",
+    "tax_total",
+    "gross_total",
+    "paid_amount",
+    "credited_amount",
 )
 
 
@@ -324,7 +329,7 @@ def copy_lines(src: Invoice) -> list[LineIn]:
             tax_rate=line.tax_rate,
             tax_category=TaxCategory(line.tax_category),
             discount=line.discount,
-        )  # type: ignore[arg-type]
+        )
         for line in sorted(src.lines, key=lambda x: x.position)
     ]
 

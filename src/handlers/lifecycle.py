@@ -359,7 +359,7 @@ def issue_credit_note(cmd: IssueCreditNote, uow: UnitOfWork, deps: Deps) -> list
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
     cn_id = cmd.payload.credit_note_id or derived_id(cmd.command_id, "credit_note")
-    lines = list(cmd.payload.lines) if cmd.payload.lines is not None else None
+    lines: list[LineIn] | None = list(cmd.payload.lines) if cmd.payload.lines is not None else None
     _, events = issue_credit(
         uow,
         deps,

@@ -67,8 +67,8 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Even
             "keep_overpayment_as_credit to keep the excess as credit",
         )
     payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
-    if any(existing.id == payment_id for existing in inv.payments) or uow.session.get(
-        Payment, (inv.organization_id, payment_id)
+    if any(existing.id == payment_id for existing in inv.payments) or (
+        uow.session.get(Payment, (inv.organization_id, payment_id)) is not None
     ):
         raise InvalidState(
             "payment_exists", f"payment {payment_id} already exists", pointer="/payment_id"

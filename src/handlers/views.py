@@ -52,8 +52,8 @@ def invoice_state(inv: Invoice) -> InvoiceState:
     return InvoiceState(
         id=inv.id,
         organization_id=inv.organization_id,
-        kind=inv.kind,  # type: ignore[arg-type]
-        status=inv.status,  # type: ignore[arg-type]
+        kind=inv.kind,
+        status=inv.status,
         overdue=inv.overdue,
         deleted=inv.deleted_at is not None,
         number=inv.number,

@@ -17,35 +17,75 @@ TOKEN = {"token": "<signed token granting invoices:write for the organization>"}
 
 
 def _doc(ctype: str, payload: dict[str, Any], n: int) -> dict[str, Any]:
-    return {"type": ctype, "command_id": f"c0000000-0000-4000-8000-{n:012d}",
-            "organization_id": ORG, "correlation_id": "billing-run-2026-11",
-            "credentials": TOKEN, "payload": payload}
+    return {
+        "type": ctype,
+        "command_id": f"c0000000-0000-4000-8000-{n:012d}",
+        "organization_id": ORG,
+        "correlation_id": "billing-run-2026-11",
+        "credentials": TOKEN,
+        "payload": payload,
+    }
 
 
-_LINE = {"description": "Rechtsberatung Vertragsrecht", "quantity": "6.5", "unit": "hours",
-         "unit_price": "240.00", "tax_rate": "19", "tax_category": "standard"}
+_LINE = {
+    "description": "Rechtsberatung Vertragsrecht",
+    "quantity": "6.5",
+    "unit": "hours",
+    "unit_price": "240.00",
+    "tax_rate": "19",
+    "tax_category": "standard",
+}
 
 PAYLOADS: dict[str, dict[str, Any]] = {
     "configure_organization": {
         "name": "Kanzlei Müller & Partner GmbH",
-        "address": {"street_address": "Hohenzollernring 1", "zip_code": "50672", "city": "Köln",
-                    "country_code": "DE"},
-        "vat_id": "DE136695976", "tax_number": "215/5730/1234",
-        "iban": "DE89370400440532013000", "default_currency": "EUR", "default_locale": "de",
-        "default_tax_rate": 19, "default_payment_terms_days": 14,
-        "number_series": {"invoice": {"pattern": "RE-{YYYY}-{SEQ:3}", "yearly_reset": True}}},
+        "address": {
+            "street_address": "Hohenzollernring 1",
+            "zip_code": "50672",
+            "city": "Köln",
+            "country_code": "DE",
+        },
+        "vat_id": "DE136695976",
+        "tax_number": "215/5730/1234",
+        "iban": "DE89370400440532013000",
+        "default_currency": "EUR",
+        "default_locale": "de",
+        "default_tax_rate": 19,
+        "default_payment_terms_days": 14,
+        "number_series": {"invoice": {"pattern": "RE-{YYYY}-{SEQ:3}", "yearly_reset": True}},
+    },
     "create_customer": {
-        "id": CUSTOMER, "company": "Acme Handels GmbH", "given_name": "Jane", "family_name": "Doe",
-        "email": "buchhaltung@acme.example", "locale": "de", "vat_id": "DE811907980",
-        "address": {"street_address": "Friedrichstraße 10", "zip_code": "10117", "city": "Berlin",
-                    "country_code": "DE"}},
-    "update_customer": {"id": CUSTOMER, "company": "Acme Handels GmbH",
-                        "email": "ap@acme.example", "locale": "en"},
+        "id": CUSTOMER,
+        "company": "Acme Handels GmbH",
+        "given_name": "Jane",
+        "family_name": "Doe",
+        "email": "buchhaltung@acme.example",
+        "locale": "de",
+        "vat_id": "DE811907980",
+        "address": {
+            "street_address": "Friedrichstraße 10",
+            "zip_code": "10117",
+            "city": "Berlin",
+            "country_code": "DE",
+        },
+    },
+    "update_customer": {
+        "id": CUSTOMER,
+        "company": "Acme Handels GmbH",
+        "email": "ap@acme.example",
+        "locale": "en",
+    },
     "create_invoice": {
-        "id": INVOICE, "customer_id": CUSTOMER, "case_id": "AZ 123/26",
-        "delivery_date": "2026-11-13", "discount": {"type": "percentage", "value": "5"},
-        "lines": [_LINE, {"description": "Fachliteratur", "quantity": 1, "unit_price": "89.00",
-                          "tax_rate": 7}]},
+        "id": INVOICE,
+        "customer_id": CUSTOMER,
+        "case_id": "AZ 123/26",
+        "delivery_date": "2026-11-13",
+        "discount": {"type": "percentage", "value": "5"},
+        "lines": [
+            _LINE,
+            {"description": "Fachliteratur", "quantity": 1, "unit_price": "89.00", "tax_rate": 7},
+        ],
+    },
     "update_invoice": {"id": INVOICE, "notes": "Zahlbar ohne Abzug.", "payment_terms_days": 30},
     "add_line": {"invoice_id": INVOICE, "line": _LINE},
     "remove_line": {"invoice_id": INVOICE, "line_id": "b0000000-0000-4000-8000-000000000009"},
@@ -54,31 +94,61 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "purge_invoice": {"invoice_id": INVOICE},
     "finalize_invoice": {"invoice_id": INVOICE, "issue_date": "2026-11-16"},
     "mark_sent": {"invoice_id": INVOICE, "sent_on": "2026-11-16"},
-    "record_payment": {"invoice_id": INVOICE, "amount": "1000.00", "date": "2026-11-20",
-                       "method": "bank_transfer", "reference": "TXN-12345"},
-    "delete_payment": {"invoice_id": INVOICE,
-                       "payment_id": "f1000000-0000-4000-8000-000000000001"},
+    "record_payment": {
+        "invoice_id": INVOICE,
+        "amount": "1000.00",
+        "date": "2026-11-20",
+        "method": "bank_transfer",
+        "reference": "TXN-12345",
+    },
+    "delete_payment": {"invoice_id": INVOICE, "payment_id": "f1000000-0000-4000-8000-000000000001"},
     "mark_paid": {"invoice_id": INVOICE, "date": "2026-11-28", "send_notification": True},
     "void_invoice": {"invoice_id": INVOICE, "reason": "Doppelt erstellt"},
     "issue_credit_note": {
-        "invoice_id": INVOICE, "reason": "Kulanz",
-        "lines": [{"description": "Gutschrift Rechtsberatung", "quantity": "0.5",
-                   "unit": "hours", "unit_price": "228.00"}]},
-    "change_recipient": {"invoice_id": INVOICE, "customer_id": "a0000000-0000-4000-8000-000000000002",
-                         "new_invoice_id": "e0000000-0000-4000-8000-000000000003"},
-    "duplicate_invoice": {"invoice_id": INVOICE,
-                          "new_invoice_id": "e0000000-0000-4000-8000-000000000004"},
-    "batch": {"action": "finalize", "invoice_ids": [INVOICE,
-                                                     "e0000000-0000-4000-8000-000000000002"]},
+        "invoice_id": INVOICE,
+        "reason": "Kulanz",
+        "lines": [
+            {
+                "description": "Gutschrift Rechtsberatung",
+                "quantity": "0.5",
+                "unit": "hours",
+                "unit_price": "228.00",
+            }
+        ],
+    },
+    "change_recipient": {
+        "invoice_id": INVOICE,
+        "customer_id": "a0000000-0000-4000-8000-000000000002",
+        "new_invoice_id": "e0000000-0000-4000-8000-000000000003",
+    },
+    "duplicate_invoice": {
+        "invoice_id": INVOICE,
+        "new_invoice_id": "e0000000-0000-4000-8000-000000000004",
+    },
+    "batch": {
+        "action": "finalize",
+        "invoice_ids": [INVOICE, "e0000000-0000-4000-8000-000000000002"],
+    },
     "check_overdue": {"as_of": "2026-12-01"},
     "record_billable_entry": {
-        "id": "tte_01", "kind": "time", "customer_id": CUSTOMER, "case_id": "AZ 123/26",
-        "date": "2026-11-03", "description": "Telefonat mit Gegenseite", "quantity": "0.75",
-        "unit": "hours", "unit_price": "240.00"},
+        "id": "tte_01",
+        "kind": "time",
+        "customer_id": CUSTOMER,
+        "case_id": "AZ 123/26",
+        "date": "2026-11-03",
+        "description": "Telefonat mit Gegenseite",
+        "quantity": "0.75",
+        "unit": "hours",
+        "unit_price": "240.00",
+    },
     "invoice_billable_entries": {"invoice_id": INVOICE, "entry_ids": ["tte_01", "tte_02"]},
-    "send_invoice": {"invoice_id": INVOICE, "to": ["buchhaltung@acme.example"],
-                     "cc": ["jane.doe@acme.example"], "subject": "Rechnung RE-2026-001",
-                     "body": "Sehr geehrte Damen und Herren,\n\nanbei unsere Rechnung."},
+    "send_invoice": {
+        "invoice_id": INVOICE,
+        "to": ["buchhaltung@acme.example"],
+        "cc": ["jane.doe@acme.example"],
+        "subject": "Rechnung RE-2026-001",
+        "body": "Sehr geehrte Damen und Herren,\n\nanbei unsere Rechnung.",
+    },
 }
 
 
@@ -92,9 +162,10 @@ def attach() -> None:
         model = c.COMMAND_TYPES.get(ctype)
         if model is None:  # a command of a module that is not imported
             continue
-        extra = dict(model.model_config.get("json_schema_extra") or {})  # type: ignore[arg-type]
+        current = model.model_config.get("json_schema_extra")
+        extra: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
         extra["examples"] = [example(ctype)]
-        model.model_config["json_schema_extra"] = extra  # type: ignore[typeddict-item]
+        model.model_config["json_schema_extra"] = extra
         model.model_rebuild(force=True)
 
 

@@ -6,12 +6,12 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
-from sqlalchemy.exc import DBAPIError
-
 from invoicing.handlers.bus import MessageBus
 from invoicing.models import Invoice, InvoiceLine
 from invoicing.schemas.commands import COMMAND_TYPES
+from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
+
 from tests.support.client import Client, customer_payload, line
 
 
@@ -42,23 +42,39 @@ def test_command_ids_are_per_organization(client: Client) -> None:
     other = Client(client.bus)
     other.setup_org()
     cid = uuid.uuid4()
-    assert client.send("create_customer", customer_payload(uuid.uuid4()), command_id=cid).status == "applied"
-    assert other.send("create_customer", customer_payload(uuid.uuid4()), command_id=cid).status == "applied"
+    assert (
+        client.send("create_customer", customer_payload(uuid.uuid4()), command_id=cid).status
+        == "applied"
+    )
+    assert (
+        other.send("create_customer", customer_payload(uuid.uuid4()), command_id=cid).status
+        == "applied"
+    )
 
 
 def _world(a: Client) -> dict[str, Any]:
     cust = a.customer()
     draft = a.invoice(cust, [line(billable_entry_ids=[])])
-    a.ok("record_billable_entry", {"id": "tte_a", "date": "2026-01-01", "description": "x",
-                                   "quantity": 1, "unit_price": 10})
+    a.ok(
+        "record_billable_entry",
+        {"id": "tte_a", "date": "2026-01-01", "description": "x", "quantity": 1, "unit_price": 10},
+    )
     fin = a.finalized(cust, [line()])
     pid = str(uuid.uuid4())
-    a.ok("record_payment", {"invoice_id": fin["id"], "amount": 1, "date": "2026-01-02",
-                            "payment_id": pid})
+    a.ok(
+        "record_payment",
+        {"invoice_id": fin["id"], "amount": 1, "date": "2026-01-02", "payment_id": pid},
+    )
     trashed = a.invoice(cust, [line()])
     a.ok("delete_invoice", {"invoice_id": str(trashed)})
-    return {"customer": str(cust), "draft": str(draft), "final": fin["id"], "payment": pid,
-            "line": fin["lines"][0]["id"], "trashed": str(trashed)}
+    return {
+        "customer": str(cust),
+        "draft": str(draft),
+        "final": fin["id"],
+        "payment": pid,
+        "line": fin["lines"][0]["id"],
+        "trashed": str(trashed),
+    }
 
 
 def _payloads(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -81,30 +97,58 @@ def _payloads(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "mark_paid": {"invoice_id": w["final"]},
         "void_invoice": {"invoice_id": w["final"]},
         "issue_credit_note": {"invoice_id": w["final"]},
-        "change_recipient": {"invoice_id": w["final"], "customer_id": w["customer"],
-                             "new_invoice_id": new},
+        "change_recipient": {
+            "invoice_id": w["final"],
+            "customer_id": w["customer"],
+            "new_invoice_id": new,
+        },
         "duplicate_invoice": {"invoice_id": w["final"], "new_invoice_id": new},
         "batch": {"action": "void", "invoice_ids": [w["final"], w["draft"]]},
         "check_overdue": {"as_of": "2099-01-01"},
-        "record_billable_entry": {"id": "tte_a", "date": "2026-01-01", "description": "hijack",
-                                  "quantity": 9, "unit_price": 99},
+        "record_billable_entry": {
+            "id": "tte_a",
+            "date": "2026-01-01",
+            "description": "hijack",
+            "quantity": 9,
+            "unit_price": 99,
+        },
         "invoice_billable_entries": {"invoice_id": w["draft"], "entry_ids": ["tte_a"]},
         "send_invoice": {"invoice_id": w["final"], "to": ["attacker@evil.example"]},
-        "configure_datev": {"consultant_number": 29098, "client_number": 55003, "chart": "SKR03",
-                            "account_length": 4, "debtor_accounts": {w["customer"]: 10001}},
+        "configure_datev": {
+            "consultant_number": 29098,
+            "client_number": 55003,
+            "chart": "SKR03",
+            "account_length": 4,
+            "debtor_accounts": {w["customer"]: 10001},
+        },
         "export_datev": {"date_from": "2020-01-01", "date_to": "2099-12-31"},
         "export_csv": {},
     }
 
 
 def test_every_command_type_is_covered_by_the_tenancy_test() -> None:
-    missing = set(COMMAND_TYPES) - set(_payloads({k: str(uuid.uuid4()) for k in (
-        "customer", "draft", "final", "payment", "line", "trashed")}))
+    missing = set(COMMAND_TYPES) - set(
+        _payloads(
+            {
+                k: str(uuid.uuid4())
+                for k in ("customer", "draft", "final", "payment", "line", "trashed")
+            }
+        )
+    )
     assert not missing, f"add a cross-tenant payload for {sorted(missing)} to _payloads()"
 
 
-@pytest.mark.parametrize("ctype", sorted(_payloads({k: str(uuid.uuid4()) for k in (
-    "customer", "draft", "final", "payment", "line", "trashed")})))
+@pytest.mark.parametrize(
+    "ctype",
+    sorted(
+        _payloads(
+            {
+                k: str(uuid.uuid4())
+                for k in ("customer", "draft", "final", "payment", "line", "trashed")
+            }
+        )
+    ),
+)
 def test_another_organization_can_never_touch_data(bus: MessageBus, ctype: str) -> None:
     a = Client(bus)
     a.setup_org()
@@ -117,8 +161,16 @@ def test_another_organization_can_never_touch_data(bus: MessageBus, ctype: str) 
     for event in outcome.events:
         assert event["organizationid"] == str(b.org)
         assert "Hijacked" not in str(event["data"]) or event["organizationid"] == str(b.org)
-    own_scope = ("configure_organization", "create_customer", "create_invoice", "check_overdue",
-                 "record_billable_entry", "configure_datev", "export_datev", "export_csv")
+    own_scope = (
+        "configure_organization",
+        "create_customer",
+        "create_invoice",
+        "check_overdue",
+        "record_billable_entry",
+        "configure_datev",
+        "export_datev",
+        "export_csv",
+    )
     if ctype == "batch":  # each id is rejected on its own
         errors = outcome.events[-1]["data"]["errors"]
         assert [e["status"] for e in errors] == ["404", "404"]
@@ -132,12 +184,15 @@ def test_database_refuses_to_change_a_finalized_invoice(client: Client) -> None:
     inv = client.finalized(cust, [line()])
     iid = uuid.UUID(inv["id"])
     attempts = [
-        update(Invoice).where(Invoice.organization_id == client.org, Invoice.id == iid)
+        update(Invoice)
+        .where(Invoice.organization_id == client.org, Invoice.id == iid)
         .values(gross_total=1),
-        update(Invoice).where(Invoice.organization_id == client.org, Invoice.id == iid)
+        update(Invoice)
+        .where(Invoice.organization_id == client.org, Invoice.id == iid)
         .values(number="RE-FAKE"),
-        update(InvoiceLine).where(InvoiceLine.organization_id == client.org,
-                                  InvoiceLine.invoice_id == iid).values(unit_price=1),
+        update(InvoiceLine)
+        .where(InvoiceLine.organization_id == client.org, InvoiceLine.invoice_id == iid)
+        .values(unit_price=1),
     ]
     for stmt in attempts:
         with client.bus.uow_factory() as uow, pytest.raises(DBAPIError):
@@ -147,6 +202,9 @@ def test_database_refuses_to_change_a_finalized_invoice(client: Client) -> None:
         uow.session.execute(text("DELETE FROM invoices WHERE number = :n"), {"n": inv["number"]})
     # bookkeeping columns still change
     with client.bus.uow_factory() as uow:
-        uow.session.execute(update(Invoice).where(Invoice.organization_id == client.org,
-                                                  Invoice.id == iid).values(status="sent"))
+        uow.session.execute(
+            update(Invoice)
+            .where(Invoice.organization_id == client.org, Invoice.id == iid)
+            .values(status="sent")
+        )
         uow.commit()

@@ -13,15 +13,21 @@ D = Decimal
 
 def test_german_invoice_totals_numbering_and_events(client: Client) -> None:
     cust = client.customer()
-    iid = client.invoice(cust, [
-        line("Rechtsberatung", "3", "250.00", unit="hours"),
-        line("Fachliteratur", "2", "24.95", tax_rate=7),
-    ], discount={"type": "percentage", "value": 10})
+    iid = client.invoice(
+        cust,
+        [
+            line("Rechtsberatung", "3", "250.00", unit="hours"),
+            line("Fachliteratur", "2", "24.95", tax_rate=7),
+        ],
+        discount={"type": "percentage", "value": 10},
+    )
     draft = client.state(iid)
     assert draft["status"] == "draft" and draft["number"] is None
     # 19 %: 750.00 - 75.00 = 675.00 -> 128.25; 7 %: 49.90 - 4.99 = 44.91 -> 3.14
     assert [(g["rate"], g["taxable_amount"], g["tax_amount"]) for g in draft["tax_breakdown"]] == [
-        ("19", "675.00", "128.25"), ("7", "44.91", "3.14")]
+        ("19", "675.00", "128.25"),
+        ("7", "44.91", "3.14"),
+    ]
     assert draft["totals"]["line_net_total"] == "799.90"
     assert draft["totals"]["allowance_total"] == "79.99"
     assert draft["totals"]["net_total"] == "719.91"
@@ -44,22 +50,37 @@ def test_german_invoice_totals_numbering_and_events(client: Client) -> None:
 def test_belgian_invoice_21_and_6(bus) -> None:  # type: ignore[no-untyped-def]
     be = Client(bus)
     be.setup_org(BE_ORG)
-    cust = be.customer(locale="nl", vat_id="BE0477472701", address={
-        "street_address": "Meir 1", "zip_code": "2000", "city": "Antwerpen", "country_code": "BE"})
-    inv = be.finalized(cust, [line("Juridisch advies", "4", "125.00"),
-                              line("Boeken", "3", "19.99", tax_rate=6)],
-                       issue_date=dt.date(2026, 5, 4))
+    cust = be.customer(
+        locale="nl",
+        vat_id="BE0477472701",
+        address={
+            "street_address": "Meir 1",
+            "zip_code": "2000",
+            "city": "Antwerpen",
+            "country_code": "BE",
+        },
+    )
+    inv = be.finalized(
+        cust,
+        [line("Juridisch advies", "4", "125.00"), line("Boeken", "3", "19.99", tax_rate=6)],
+        issue_date=dt.date(2026, 5, 4),
+    )
     assert inv["number"] == "INV-2026-0001"
     assert [(g["rate"], g["taxable_amount"], g["tax_amount"]) for g in inv["tax_breakdown"]] == [
-        ("21", "500.00", "105.00"), ("6", "59.97", "3.60")]
+        ("21", "500.00", "105.00"),
+        ("6", "59.97", "3.60"),
+    ]
     assert inv["totals"]["gross_total"] == "668.57"
     assert inv["locale"] == "nl"
 
 
 def test_gross_entry_splits_exactly(client: Client) -> None:
     cust = client.customer()
-    inv = client.finalized(cust, [line("Ticket", "3", "11.99"), line("Buch", "1", "10.01", tax_rate=7)],
-                           calculate_from_net=False)
+    inv = client.finalized(
+        cust,
+        [line("Ticket", "3", "11.99"), line("Buch", "1", "10.01", tax_rate=7)],
+        calculate_from_net=False,
+    )
     t = inv["totals"]
     assert D(t["gross_total"]) == D("3") * D("11.99") + D("10.01")
     assert D(t["net_total"]) + D(t["tax_total"]) == D(t["gross_total"])
@@ -73,17 +94,36 @@ def test_partial_payments_overpayment_and_delete(client: Client) -> None:
     inv = client.finalized(cust, [line(unit_price="100.00")])
     iid = inv["id"]
     assert inv["totals"]["gross_total"] == "119.00"
-    out = client.ok("record_payment", {"invoice_id": iid, "amount": 50, "date": "2026-03-10",
-                                       "method": "bank_transfer", "reference": "TXN-1"})
+    out = client.ok(
+        "record_payment",
+        {
+            "invoice_id": iid,
+            "amount": 50,
+            "date": "2026-03-10",
+            "method": "bank_transfer",
+            "reference": "TXN-1",
+        },
+    )
     assert [e["type"] for e in out.events] == ["payment.recorded"]
     state = out.events[0]["data"]["invoice"]
     assert state["status"] == "partially_paid" and state["totals"]["open_amount"] == "69.00"
-    errors = client.rejected("record_payment", {"invoice_id": iid, "amount": "69.01",
-                                                "date": "2026-03-11"})
-    assert errors[0]["code"] == "overpayment" and errors[0]["source"]["pointer"] == "/payload/amount"
+    errors = client.rejected(
+        "record_payment", {"invoice_id": iid, "amount": "69.01", "date": "2026-03-11"}
+    )
+    assert (
+        errors[0]["code"] == "overpayment" and errors[0]["source"]["pointer"] == "/payload/amount"
+    )
     pid = str(uuid.uuid4())
-    out = client.ok("record_payment", {"invoice_id": iid, "amount": "70.00", "date": "2026-03-11",
-                                       "payment_id": pid, "keep_overpayment_as_credit": True})
+    out = client.ok(
+        "record_payment",
+        {
+            "invoice_id": iid,
+            "amount": "70.00",
+            "date": "2026-03-11",
+            "payment_id": pid,
+            "keep_overpayment_as_credit": True,
+        },
+    )
     assert [e["type"] for e in out.events] == ["payment.recorded", "invoice.paid"]
     paid = out.events[-1]["data"]["invoice"]
     assert paid["status"] == "paid" and paid["totals"]["credit_balance"] == "1.00"
@@ -105,12 +145,18 @@ def test_sequence_numbers_are_gapless_per_invoice(client: Client) -> None:
     client.ok("mark_sent", {"invoice_id": str(iid)})
     client.ok("record_payment", {"invoice_id": str(iid), "amount": "10", "date": "2026-01-01"})
     with client.bus.uow_factory() as uow:
+        from invoicing.models import OutboxEvent
         from sqlalchemy import select
 
-        from invoicing.models import OutboxEvent
-
-        seqs = uow.session.execute(select(OutboxEvent.sequence).where(
-            OutboxEvent.subject == str(iid)).order_by(OutboxEvent.id)).scalars().all()
+        seqs = (
+            uow.session.execute(
+                select(OutboxEvent.sequence)
+                .where(OutboxEvent.subject == str(iid))
+                .order_by(OutboxEvent.id)
+            )
+            .scalars()
+            .all()
+        )
     assert seqs == [1, 2, 3, 4, 5]
 
 
@@ -119,9 +165,15 @@ def test_credit_notes_full_and_partial(client: Client) -> None:
     inv = client.finalized(cust, [line(unit_price="200.00"), line("Buch", "1", "50", tax_rate=7)])
     iid = inv["id"]
     cn_id = str(uuid.uuid4())
-    out = client.ok("issue_credit_note", {"invoice_id": iid, "credit_note_id": cn_id,
-                                          "reason": "Teilgutschrift",
-                                          "lines": [line("Nachlass", "1", "20.00")]})
+    out = client.ok(
+        "issue_credit_note",
+        {
+            "invoice_id": iid,
+            "credit_note_id": cn_id,
+            "reason": "Teilgutschrift",
+            "lines": [line("Nachlass", "1", "20.00")],
+        },
+    )
     cn = out.events[0]["data"]["invoice"]
     assert out.events[0]["type"] == "credit_note.issued"
     assert cn["kind"] == "credit_note" and cn["number"] == "GS-2026-0001"
@@ -130,8 +182,9 @@ def test_credit_notes_full_and_partial(client: Client) -> None:
     after = out.events[-1]["data"]["invoice"]
     assert after["totals"]["credited_amount"] == "23.80"
     assert after["totals"]["open_amount"] == str(D(inv["totals"]["gross_total"]) - D("23.80"))
-    errors = client.rejected("issue_credit_note", {"invoice_id": iid,
-                                                   "lines": [line("zu viel", "1", "1000")]})
+    errors = client.rejected(
+        "issue_credit_note", {"invoice_id": iid, "lines": [line("zu viel", "1", "1000")]}
+    )
     assert errors[0]["code"] == "credit_too_large"
     out = client.ok("issue_credit_note", {"invoice_id": iid})  # the rest
     assert [e["type"] for e in out.events] == ["credit_note.issued", "invoice.voided"]
@@ -158,8 +211,11 @@ def test_void_credits_open_amount_then_voids(client: Client) -> None:
 
 def test_void_of_unpaid_invoice_is_exact_reversal(client: Client) -> None:
     cust = client.customer()
-    inv = client.finalized(cust, [line("A", "3", "33.33"), line("B", "1", "9.99", tax_rate=7)],
-                           discount={"type": "amount", "value": "5.00"})
+    inv = client.finalized(
+        cust,
+        [line("A", "3", "33.33"), line("B", "1", "9.99", tax_rate=7)],
+        discount={"type": "amount", "value": "5.00"},
+    )
     out = client.ok("void_invoice", {"invoice_id": inv["id"]})
     cn = out.events[0]["data"]["invoice"]
     assert cn["tax_breakdown"] == inv["tax_breakdown"]
@@ -170,8 +226,10 @@ def test_change_recipient(client: Client) -> None:
     old, new = client.customer(), client.customer(company="Neue Firma AG")
     inv = client.finalized(old, [line()])
     new_id = str(uuid.uuid4())
-    out = client.ok("change_recipient", {"invoice_id": inv["id"], "customer_id": str(new),
-                                         "new_invoice_id": new_id})
+    out = client.ok(
+        "change_recipient",
+        {"invoice_id": inv["id"], "customer_id": str(new), "new_invoice_id": new_id},
+    )
     types = [e["type"] for e in out.events]
     assert types == ["credit_note.issued", "invoice.voided", "invoice.updated", "invoice.created"]
     draft = out.events[-1]["data"]["invoice"]
@@ -185,7 +243,9 @@ def test_trash_restore_purge_and_drafts_only(client: Client) -> None:
     cust = client.customer()
     iid = str(client.invoice(cust, [line()]))
     client.ok("delete_invoice", {"invoice_id": iid})
-    assert client.rejected("finalize_invoice", {"invoice_id": iid})[0]["code"] == "invoice_not_found"
+    assert (
+        client.rejected("finalize_invoice", {"invoice_id": iid})[0]["code"] == "invoice_not_found"
+    )
     client.ok("restore_invoice", {"invoice_id": iid})
     client.ok("delete_invoice", {"invoice_id": iid})
     client.ok("purge_invoice", {"invoice_id": iid})
@@ -215,23 +275,33 @@ def test_duplicate_and_quote_to_invoice(client: Client) -> None:
     quote = client.finalized(cust, [line("Angebot", "5", "80")], is_quote=True)
     assert quote["kind"] == "quote" and quote["number"].startswith("AN-")
     new_id = str(uuid.uuid4())
-    out = client.ok("duplicate_invoice", {"invoice_id": quote["id"], "new_invoice_id": new_id,
-                                          "is_quote": False})
+    out = client.ok(
+        "duplicate_invoice",
+        {"invoice_id": quote["id"], "new_invoice_id": new_id, "is_quote": False},
+    )
     dup = out.events[0]["data"]["invoice"]
     assert dup["kind"] == "invoice" and dup["status"] == "draft" and dup["number"] is None
     assert dup["totals"]["gross_total"] == quote["totals"]["gross_total"]
-    assert client.rejected("record_payment", {"invoice_id": quote["id"], "amount": 1,
-                                              "date": "2026-01-01"})[0]["code"] == "invalid_kind"
+    assert (
+        client.rejected(
+            "record_payment", {"invoice_id": quote["id"], "amount": 1, "date": "2026-01-01"}
+        )[0]["code"]
+        == "invalid_kind"
+    )
 
 
 def test_batch_each_id_on_its_own(client: Client) -> None:
     cust = client.customer()
     a, b = str(client.invoice(cust, [line()])), str(client.invoice(cust, [line()]))
     empty = str(client.invoice(cust, []))
-    out = client.ok("batch", {"action": "finalize", "invoice_ids": [a, empty, b, str(uuid.uuid4())]})
+    out = client.ok(
+        "batch", {"action": "finalize", "invoice_ids": [a, empty, b, str(uuid.uuid4())]}
+    )
     finalized = [e for e in out.events if e["type"] == "invoice.finalized"]
-    assert [e["data"]["invoice"]["number"] for e in finalized] == ["RE-2026-001", "RE-2026-002"] or \
-        len(finalized) == 2
+    assert [e["data"]["invoice"]["number"] for e in finalized] == [
+        "RE-2026-001",
+        "RE-2026-002",
+    ] or len(finalized) == 2
     rejected = [e for e in out.events if e["type"] == "command.rejected"]
     pointers = [err["source"]["pointer"] for err in rejected[0]["data"]["errors"]]
     assert "/payload/invoice_ids/1" in pointers and "/payload/invoice_ids/3" in pointers
@@ -253,15 +323,27 @@ def test_overdue_flagging(client: Client) -> None:
 
 def test_billable_entries_billed_and_released(client: Client) -> None:
     cust = client.customer()
-    entry = {"id": "tte_01", "date": "2026-03-01", "description": "Telefonat", "quantity": "0.5",
-             "unit_price": "250", "customer_id": str(cust)}
+    entry = {
+        "id": "tte_01",
+        "date": "2026-03-01",
+        "description": "Telefonat",
+        "quantity": "0.5",
+        "unit_price": "250",
+        "customer_id": str(cust),
+    }
     out = client.ok("record_billable_entry", entry)
     assert out.events[0]["type"] == "billable_entry.recorded"
     assert client.ok("record_billable_entry", entry).events == []  # stored once
     client.ok("record_billable_entry", {**entry, "id": "tte_02", "quantity": 2})
     iid = str(client.invoice(cust, [line("Beratung", "0.5", "250", billable_entry_ids=["tte_01"])]))
-    errors = client.rejected("create_invoice", {"id": str(uuid.uuid4()), "customer_id": str(cust),
-                                                "lines": [line(billable_entry_ids=["tte_01"])]})
+    errors = client.rejected(
+        "create_invoice",
+        {
+            "id": str(uuid.uuid4()),
+            "customer_id": str(cust),
+            "lines": [line(billable_entry_ids=["tte_01"])],
+        },
+    )
     assert errors[0]["code"] == "entry_billed"
     assert errors[0]["source"]["pointer"] == "/payload/lines/0/billable_entry_ids/0"
     out = client.ok("invoice_billable_entries", {"invoice_id": iid, "entry_ids": ["tte_02"]})
@@ -269,7 +351,9 @@ def test_billable_entries_billed_and_released(client: Client) -> None:
     assert [e["type"] for e in out.events[1:]] == ["billable_entry.billed"]
     out = client.ok("delete_invoice", {"invoice_id": iid})
     assert sorted(e["subject"] for e in out.events if e["type"] == "billable_entry.released") == [
-        "tte_01", "tte_02"]
+        "tte_01",
+        "tte_02",
+    ]
     iid2 = str(client.invoice(cust, [line(billable_entry_ids=["tte_01"])]))
     client.ok("finalize_invoice", {"invoice_id": iid2})
     out = client.ok("void_invoice", {"invoice_id": iid2})
@@ -278,12 +362,17 @@ def test_billable_entries_billed_and_released(client: Client) -> None:
 
 def test_exchange_rate_normalized_amounts(client: Client) -> None:
     cust = client.customer()
-    inv = client.finalized(cust, [line(unit_price="100.00")], currency="USD",
-                           exchange_rate="0.9234")
+    inv = client.finalized(
+        cust, [line(unit_price="100.00")], currency="USD", exchange_rate="0.9234"
+    )
     assert inv["currency"] == "USD"
-    assert inv["normalized"] == {"currency": "EUR", "exchange_rate": "0.9234",
-                                 "net_total": "92.34", "tax_total": "17.54",
-                                 "gross_total": "109.88"}
+    assert inv["normalized"] == {
+        "currency": "EUR",
+        "exchange_rate": "0.9234",
+        "net_total": "92.34",
+        "tax_total": "17.54",
+        "gross_total": "109.88",
+    }
     iid = client.invoice(cust, [line()], currency="CHF")
     errors = client.rejected("finalize_invoice", {"invoice_id": str(iid)})
     assert "exchange_rate" in errors[0]["detail"]
@@ -310,14 +399,21 @@ def test_issue_dates_follow_number_order(client: Client) -> None:
     cust = client.customer()
     client.finalized(cust, [line()], issue_date=dt.date(2026, 4, 10))
     iid = client.invoice(cust, [line()])
-    errors = client.rejected("finalize_invoice", {"invoice_id": str(iid), "issue_date": "2026-04-09"})
+    errors = client.rejected(
+        "finalize_invoice", {"invoice_id": str(iid), "issue_date": "2026-04-09"}
+    )
     assert errors[0]["code"] == "issue_date_out_of_order"
 
 
 def test_yearly_restart(client: Client) -> None:
     cust = client.customer()
-    assert client.finalized(cust, [line()], issue_date=dt.date(2025, 12, 31))["number"] == "RE-2025-001"
-    assert client.finalized(cust, [line()], issue_date=dt.date(2026, 1, 1))["number"] == "RE-2026-001"
+    assert (
+        client.finalized(cust, [line()], issue_date=dt.date(2025, 12, 31))["number"]
+        == "RE-2025-001"
+    )
+    assert (
+        client.finalized(cust, [line()], issue_date=dt.date(2026, 1, 1))["number"] == "RE-2026-001"
+    )
 
 
 def test_reverse_charge_needs_buyer_vat_and_prints_note(client: Client) -> None:
@@ -325,8 +421,15 @@ def test_reverse_charge_needs_buyer_vat_and_prints_note(client: Client) -> None:
     iid = client.invoice(cust, [line(tax_category="reverse_charge", tax_rate=0)])
     errors = client.rejected("finalize_invoice", {"invoice_id": str(iid)})
     assert errors[0]["code"] == "buyer_vat_id_missing"
-    cust_vat = client.customer(vat_id="BE0477472701", address={
-        "street_address": "Meir 1", "zip_code": "2000", "city": "Antwerpen", "country_code": "BE"})
+    cust_vat = client.customer(
+        vat_id="BE0477472701",
+        address={
+            "street_address": "Meir 1",
+            "zip_code": "2000",
+            "city": "Antwerpen",
+            "country_code": "BE",
+        },
+    )
     inv = client.finalized(cust_vat, [line(tax_category="reverse_charge", tax_rate=0)])
     assert inv["totals"]["tax_total"] == "0.00"
     assert any("13b" in note for note in inv["legal_notes"])
@@ -339,8 +442,12 @@ def test_small_business_scheme(bus) -> None:  # type: ignore[no-untyped-def]
     c = Client(bus)
     c.setup_org({**DE_ORG, "small_business": True, "default_tax_rate": 0})
     cust = c.customer()
-    assert c.rejected("create_invoice", {"id": str(uuid.uuid4()), "lines": [line(tax_rate=19)]})[0][
-        "code"] == "small_business"
+    assert (
+        c.rejected("create_invoice", {"id": str(uuid.uuid4()), "lines": [line(tax_rate=19)]})[0][
+            "code"
+        ]
+        == "small_business"
+    )
     inv = c.finalized(cust, [line(tax_category="exempt")])
     assert inv["totals"]["tax_total"] == "0.00"
     assert inv["legal_notes"] == ["Gemäß § 19 UStG wird keine Umsatzsteuer berechnet."]

@@ -11,13 +11,13 @@ import multiprocessing as mp
 import uuid
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
-
 from invoicing import db
 from invoicing.handlers.bus import MessageBus
 from invoicing.handlers.registry import Deps
 from invoicing.models import Invoice
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
 from tests.support.client import Client, line
 
 PROCESSES = 8
@@ -50,9 +50,14 @@ def _worker(url: str, org: str, ids: list[str], results: mp.Queue) -> None:  # t
                     continue  # lock timeout: transient, try again
         while True:
             try:
-                outcome = bus.handle_document({
-                    "type": "finalize_invoice", "command_id": str(uuid.uuid4()),
-                    "organization_id": org, "payload": {"invoice_id": iid}})
+                outcome = bus.handle_document(
+                    {
+                        "type": "finalize_invoice",
+                        "command_id": str(uuid.uuid4()),
+                        "organization_id": org,
+                        "payload": {"invoice_id": iid},
+                    }
+                )
                 assert outcome.status == "applied", outcome.errors
                 applied += 1
                 break
@@ -71,8 +76,10 @@ def test_gapless_numbers_under_concurrency(pg_url: str) -> None:
     ids = [str(client.invoice(cust, [line()])) for _ in range(INVOICES)]
     ctx = mp.get_context("fork")
     results: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    procs = [ctx.Process(target=_worker, args=(pg_url, str(client.org), ids[k::PROCESSES], results))
-             for k in range(PROCESSES)]
+    procs = [
+        ctx.Process(target=_worker, args=(pg_url, str(client.org), ids[k::PROCESSES], results))
+        for k in range(PROCESSES)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -84,14 +91,17 @@ def test_gapless_numbers_under_concurrency(pg_url: str) -> None:
     assert sum(r for _, r in totals) == deliberate
     with client.bus.uow_factory() as uow:
         rows = uow.session.execute(
-            select(Invoice.sequence_number, Invoice.number, Invoice.finalized_at)
-            .where(Invoice.organization_id == client.org)
+            select(Invoice.sequence_number, Invoice.number, Invoice.finalized_at).where(
+                Invoice.organization_id == client.org
+            )
         ).all()
     seqs = sorted(r.sequence_number for r in rows)
     assert seqs == list(range(1, INVOICES + 1)), "gap or duplicate in the numbers"
     assert len({r.number for r in rows}) == INVOICES
     by_number = sorted(rows, key=lambda r: r.sequence_number)
     assert [r.finalized_at for r in by_number] == sorted(r.finalized_at for r in rows)
-    print(f"\nnumbering: {INVOICES} invoices by {PROCESSES} processes, "
-          f"{deliberate} deliberate rollbacks, numbers 1..{max(seqs)}, gaps 0, duplicates 0")
+    print(
+        f"\nnumbering: {INVOICES} invoices by {PROCESSES} processes, "
+        f"{deliberate} deliberate rollbacks, numbers 1..{max(seqs)}, gaps 0, duplicates 0"
+    )
     engine.dispose()

@@ -38,22 +38,33 @@ def test_unknown_command_type(client: Client) -> None:
     assert client.snapshot() == before
 
 
-@pytest.mark.parametrize(("payload", "pointer", "detail"), [
-    ({"lines": [line(quantity="abc")]}, "/payload/lines/0/quantity", "is not a decimal number"),
-    ({"lines": [line(quantity=0)]}, "/payload/lines/0/quantity", "greater than 0"),
-    ({"lines": [line(quantity=-2)]}, "/payload/lines/0/quantity", "greater than 0"),
-    ({"lines": [line(description="")]}, "/payload/lines/0/description", "can't be blank"),
-    ({"lines": [line(description="x" * 186)]}, "/payload/lines/0/description",
-     "is too long (maximum is 185 characters)"),
-    ({"currency": "XYZ"}, "/payload/currency", "XYZ is not an ISO 4217 currency in use"),
-    ({"lines": [line(unit_price=True)]}, "/payload/lines/0/unit_price", "not a boolean"),
-    ({"lines": [{"quantity": 1, "unit_price": 1}]}, "/payload/lines/0/description", "can't be blank"),
-    ({"lines": [line(tax_rate=101)]}, "/payload/lines/0/tax_rate", "less than or equal to 100"),
-    ({"surprise": 1}, "/payload/surprise", "is not a known attribute"),
-    ({"lines": "many"}, "/payload/lines", "valid list"),
-])
-def test_invalid_create_invoice(client: Client, payload: dict[str, object], pointer: str,
-                                detail: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "pointer", "detail"),
+    [
+        ({"lines": [line(quantity="abc")]}, "/payload/lines/0/quantity", "is not a decimal number"),
+        ({"lines": [line(quantity=0)]}, "/payload/lines/0/quantity", "greater than 0"),
+        ({"lines": [line(quantity=-2)]}, "/payload/lines/0/quantity", "greater than 0"),
+        ({"lines": [line(description="")]}, "/payload/lines/0/description", "can't be blank"),
+        (
+            {"lines": [line(description="x" * 186)]},
+            "/payload/lines/0/description",
+            "is too long (maximum is 185 characters)",
+        ),
+        ({"currency": "XYZ"}, "/payload/currency", "XYZ is not an ISO 4217 currency in use"),
+        ({"lines": [line(unit_price=True)]}, "/payload/lines/0/unit_price", "not a boolean"),
+        (
+            {"lines": [{"quantity": 1, "unit_price": 1}]},
+            "/payload/lines/0/description",
+            "can't be blank",
+        ),
+        ({"lines": [line(tax_rate=101)]}, "/payload/lines/0/tax_rate", "less than or equal to 100"),
+        ({"surprise": 1}, "/payload/surprise", "is not a known attribute"),
+        ({"lines": "many"}, "/payload/lines", "valid list"),
+    ],
+)
+def test_invalid_create_invoice(
+    client: Client, payload: dict[str, object], pointer: str, detail: str
+) -> None:
     before = client.snapshot()
     errors = client.rejected("create_invoice", {"id": str(uuid.uuid4()), **payload})
     assert pointer in _pointers(errors)
@@ -63,18 +74,22 @@ def test_invalid_create_invoice(client: Client, payload: dict[str, object], poin
 
 
 def test_invalid_vat_id(client: Client) -> None:
-    errors = client.rejected("create_customer", {"id": str(uuid.uuid4()), "email": "a@b.example",
-                                                 "locale": "de", "vat_id": "DE136695977"})
+    errors = client.rejected(
+        "create_customer",
+        {"id": str(uuid.uuid4()), "email": "a@b.example", "locale": "de", "vat_id": "DE136695977"},
+    )
     assert _pointers(errors) == ["/payload/vat_id"] and errors[0]["code"] == "invalid_vat_id"
 
 
 def test_invalid_email_and_duplicate_email(client: Client) -> None:
-    errors = client.rejected("create_customer", {"id": str(uuid.uuid4()), "email": "invalid mail",
-                                                 "locale": "de"})
+    errors = client.rejected(
+        "create_customer", {"id": str(uuid.uuid4()), "email": "invalid mail", "locale": "de"}
+    )
     assert errors[0]["detail"] == "invalid mail is not an email"
     client.customer(email="Jane@Example.com")
-    errors = client.rejected("create_customer", {"id": str(uuid.uuid4()),
-                                                 "email": "jane@example.COM", "locale": "en"})
+    errors = client.rejected(
+        "create_customer", {"id": str(uuid.uuid4()), "email": "jane@example.COM", "locale": "en"}
+    )
     assert errors[0]["code"] == "email_taken"
 
 
@@ -88,8 +103,9 @@ def test_payment_on_a_draft(client: Client) -> None:
     cust = client.customer()
     iid = client.invoice(cust, [line()])
     before = client.snapshot()
-    errors = client.rejected("record_payment", {"invoice_id": str(iid), "amount": "10",
-                                                "date": "2026-01-01"})
+    errors = client.rejected(
+        "record_payment", {"invoice_id": str(iid), "amount": "10", "date": "2026-01-01"}
+    )
     assert errors[0]["code"] == "invalid_state" and errors[0]["status"] == "409"
     assert errors[0]["detail"] == "invoice not in SENT status: it is draft"
     assert errors[0]["meta"]["hint"]
@@ -99,8 +115,9 @@ def test_payment_on_a_draft(client: Client) -> None:
 def test_money_with_too_many_decimals_for_the_currency(client: Client) -> None:
     cust = client.customer()
     inv = client.finalized(cust, [line()])
-    errors = client.rejected("record_payment", {"invoice_id": inv["id"], "amount": "1.001",
-                                                "date": "2026-01-01"})
+    errors = client.rejected(
+        "record_payment", {"invoice_id": inv["id"], "amount": "1.001", "date": "2026-01-01"}
+    )
     assert _pointers(errors) == ["/payload/amount"]
 
 
@@ -122,8 +139,12 @@ def test_forbidden_transitions(client: Client) -> None:
         assert client.snapshot() == before
     client.ok("void_invoice", {"invoice_id": iid})
     assert client.rejected("void_invoice", {"invoice_id": iid})[0]["code"] == "already_void"
-    assert client.rejected("record_payment", {"invoice_id": iid, "amount": 1,
-                                              "date": "2026-01-01"})[0]["code"] == "invalid_state"
+    assert (
+        client.rejected("record_payment", {"invoice_id": iid, "amount": 1, "date": "2026-01-01"})[
+            0
+        ]["code"]
+        == "invalid_state"
+    )
 
 
 def test_finalize_needs_a_complete_invoice(client: Client) -> None:
@@ -132,8 +153,10 @@ def test_finalize_needs_a_complete_invoice(client: Client) -> None:
     assert {e["code"] for e in errors} == {"no_lines", "invalid_attribute"}
     cust = client.customer(address=None)
     iid = client.invoice(cust, [line()])
-    assert client.rejected("finalize_invoice", {"invoice_id": str(iid)})[0]["code"] == \
-        "buyer_address_missing"
+    assert (
+        client.rejected("finalize_invoice", {"invoice_id": str(iid)})[0]["code"]
+        == "buyer_address_missing"
+    )
 
 
 def test_process_continues_after_bad_lines(tmp_path, capfd) -> None:  # type: ignore[no-untyped-def]
@@ -142,20 +165,40 @@ def test_process_continues_after_bad_lines(tmp_path, capfd) -> None:  # type: ig
     import sys
 
     org = str(uuid.uuid4())
-    good = {"type": "configure_organization", "command_id": str(uuid.uuid4()),
-            "organization_id": org, "payload": {"name": "X GmbH", "address": {"country_code": "DE"}}}
-    bad = {"type": "create_invoice", "command_id": str(uuid.uuid4()), "organization_id": org,
-           "payload": {"id": str(uuid.uuid4()), "currency": "EURO"}}
-    later = {"type": "create_customer", "command_id": str(uuid.uuid4()), "organization_id": org,
-             "payload": {"id": str(uuid.uuid4()), "email": "a@b.example", "locale": "de"}}
+    good = {
+        "type": "configure_organization",
+        "command_id": str(uuid.uuid4()),
+        "organization_id": org,
+        "payload": {"name": "X GmbH", "address": {"country_code": "DE"}},
+    }
+    bad = {
+        "type": "create_invoice",
+        "command_id": str(uuid.uuid4()),
+        "organization_id": org,
+        "payload": {"id": str(uuid.uuid4()), "currency": "EURO"},
+    }
+    later = {
+        "type": "create_customer",
+        "command_id": str(uuid.uuid4()),
+        "organization_id": org,
+        "payload": {"id": str(uuid.uuid4()), "email": "a@b.example", "locale": "de"},
+    }
     text = "\n".join([json.dumps(good), "garbage", json.dumps(bad), json.dumps(later)]) + "\n"
     result = subprocess.run(
-        [sys.executable, "-m", "invoicing.cli", "process", "-"], input=text, capture_output=True,
-        text=True, env={"INVOICING_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        check=False, timeout=120,
+        [sys.executable, "-m", "invoicing.cli", "process", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        env={"INVOICING_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=False,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     types = [json.loads(x)["type"] for x in result.stdout.splitlines()]
-    assert types == ["organization.configured", "command.rejected", "command.rejected",
-                     "customer.created"]
+    assert types == [
+        "organization.configured",
+        "command.rejected",
+        "command.rejected",
+        "customer.created",
+    ]
     assert "applied=2 duplicate=0 rejected=2" in result.stderr

@@ -7,15 +7,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-
 from invoicing.handlers.bus import MessageBus, Outcome
 from invoicing.models import Invoice, OutboxEvent
+from sqlalchemy import func, select
 
 DE_ORG: dict[str, Any] = {
     "name": "Kanzlei Müller & Partner GmbH",
-    "address": {"street_address": "Hohenzollernring 1", "zip_code": "50672", "city": "Köln",
-                "country_code": "DE"},
+    "address": {
+        "street_address": "Hohenzollernring 1",
+        "zip_code": "50672",
+        "city": "Köln",
+        "country_code": "DE",
+    },
     "vat_id": "DE136695976",
     "tax_number": "215/5730/1234",
     "iban": "DE89370400440532013000",
@@ -27,8 +30,12 @@ DE_ORG: dict[str, Any] = {
 
 BE_ORG: dict[str, Any] = {
     "name": "Advocatenkantoor Peeters BV",
-    "address": {"street_address": "Louizalaan 10", "zip_code": "1050", "city": "Brussel",
-                "country_code": "BE"},
+    "address": {
+        "street_address": "Louizalaan 10",
+        "zip_code": "1050",
+        "city": "Brussel",
+        "country_code": "BE",
+    },
     "vat_id": "BE0403019261",
     "iban": "BE68539007547034",
     "default_currency": "EUR",
@@ -40,10 +47,18 @@ BE_ORG: dict[str, Any] = {
 
 def customer_payload(cid: uuid.UUID, **over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "id": str(cid), "company": "Acme GmbH", "given_name": "Jane", "family_name": "Doe",
-        "email": f"billing-{cid.hex[:8]}@acme.example", "locale": "de",
-        "address": {"street_address": "Friedrichstraße 10", "zip_code": "10117",
-                    "city": "Berlin", "country_code": "DE"},
+        "id": str(cid),
+        "company": "Acme GmbH",
+        "given_name": "Jane",
+        "family_name": "Doe",
+        "email": f"billing-{cid.hex[:8]}@acme.example",
+        "locale": "de",
+        "address": {
+            "street_address": "Friedrichstraße 10",
+            "zip_code": "10117",
+            "city": "Berlin",
+            "country_code": "DE",
+        },
     }
     base.update(over)
     return base
@@ -55,10 +70,22 @@ class Client:
     org: uuid.UUID = field(default_factory=uuid.uuid4)
     sent: list[dict[str, Any]] = field(default_factory=list)
 
-    def doc(self, ctype: str, payload: Any, *, command_id: uuid.UUID | None = None,
-            org: uuid.UUID | None = None, **extra: Any) -> dict[str, Any]:
-        return {"type": ctype, "command_id": str(command_id or uuid.uuid4()),
-                "organization_id": str(org or self.org), "payload": payload, **extra}
+    def doc(
+        self,
+        ctype: str,
+        payload: Any,
+        *,
+        command_id: uuid.UUID | None = None,
+        org: uuid.UUID | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        return {
+            "type": ctype,
+            "command_id": str(command_id or uuid.uuid4()),
+            "organization_id": str(org or self.org),
+            "payload": payload,
+            **extra,
+        }
 
     def send(self, ctype: str, payload: Any, **kw: Any) -> Outcome:
         doc = self.doc(ctype, payload, **kw)
@@ -86,7 +113,9 @@ class Client:
         self.ok("create_customer", customer_payload(cid, **over))
         return cid
 
-    def invoice(self, customer: uuid.UUID | None, lines: list[dict[str, Any]], **fields: Any) -> uuid.UUID:
+    def invoice(
+        self, customer: uuid.UUID | None, lines: list[dict[str, Any]], **fields: Any
+    ) -> uuid.UUID:
         iid = uuid.uuid4()
         payload = {"id": str(iid), "lines": lines, **fields}
         if customer is not None:
@@ -94,8 +123,13 @@ class Client:
         self.ok("create_invoice", payload)
         return iid
 
-    def finalized(self, customer: uuid.UUID, lines: list[dict[str, Any]],
-                  issue_date: dt.date | None = None, **fields: Any) -> dict[str, Any]:
+    def finalized(
+        self,
+        customer: uuid.UUID,
+        lines: list[dict[str, Any]],
+        issue_date: dt.date | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         iid = self.invoice(customer, lines, **fields)
         payload: dict[str, Any] = {"invoice_id": str(iid)}
         if issue_date:
@@ -107,19 +141,26 @@ class Client:
         """The invoice as its latest event carried it."""
         with self.bus.uow_factory() as uow:
             row = uow.session.execute(
-                select(OutboxEvent.payload).where(
+                select(OutboxEvent.payload)
+                .where(
                     OutboxEvent.organization_id == self.org,
                     OutboxEvent.subject == str(invoice_id),
                     OutboxEvent.sequence.is_not(None),
-                ).order_by(OutboxEvent.sequence.desc()).limit(1)
+                )
+                .order_by(OutboxEvent.sequence.desc())
+                .limit(1)
             ).scalar_one()
         return row["data"]["invoice"]  # type: ignore[no-any-return]
 
     def count_invoices(self, org: uuid.UUID | None = None) -> int:
         with self.bus.uow_factory() as uow:
-            return int(uow.session.execute(
-                select(func.count()).select_from(Invoice).where(
-                    Invoice.organization_id == (org or self.org))).scalar_one())
+            return int(
+                uow.session.execute(
+                    select(func.count())
+                    .select_from(Invoice)
+                    .where(Invoice.organization_id == (org or self.org))
+                ).scalar_one()
+            )
 
     def snapshot(self) -> list[Any]:
         """Every row the organization owns (to prove a rejection changed nothing)."""
@@ -128,14 +169,19 @@ class Client:
         rows: list[Any] = []
         with self.bus.uow_factory() as uow:
             for table in Base.metadata.sorted_tables:
-                if "organization_id" not in table.c or table.name in ("outbox", "processed_commands"):
+                if "organization_id" not in table.c or table.name in (
+                    "outbox",
+                    "processed_commands",
+                ):
                     continue
                 result = uow.session.execute(
-                    select(table).where(table.c.organization_id == self.org)).all()
+                    select(table).where(table.c.organization_id == self.org)
+                ).all()
                 rows.append((table.name, sorted(map(repr, result))))
         return rows
 
 
-def line(description: str = "Beratung", quantity: Any = "1", unit_price: Any = "100.00",
-         **over: Any) -> dict[str, Any]:
+def line(
+    description: str = "Beratung", quantity: Any = "1", unit_price: Any = "100.00", **over: Any
+) -> dict[str, Any]:
     return {"description": description, "quantity": quantity, "unit_price": unit_price, **over}

@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-
 from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import allocate, is_currency, minor_units, round_money
@@ -34,13 +33,16 @@ def test_allocate_sums_exactly() -> None:
     assert sum(allocate(D("0.05"), [D("7"), D("3"), D("0")], "EUR")) == D("0.05")
 
 
-@pytest.mark.parametrize(("pattern", "seq", "day", "expected"), [
-    ("RE-{YYYY}-{SEQ:3}", 42, dt.date(2026, 5, 15), "RE-2026-042"),
-    ("INV-{YYYY}-{SEQ:4}", 1, dt.date(2026, 1, 15), "INV-2026-0001"),
-    ("{SEQ}/{YYYY}", 7, dt.date(2026, 1, 1), "7/2026"),
-    ("R{YY}{MM}-{SEQ:2}", 3, dt.date(2026, 11, 2), "R2611-03"),
-    ("RE-{YYYY}-{SEQ:3}", 1234, dt.date(2026, 1, 1), "RE-2026-1234"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "seq", "day", "expected"),
+    [
+        ("RE-{YYYY}-{SEQ:3}", 42, dt.date(2026, 5, 15), "RE-2026-042"),
+        ("INV-{YYYY}-{SEQ:4}", 1, dt.date(2026, 1, 15), "INV-2026-0001"),
+        ("{SEQ}/{YYYY}", 7, dt.date(2026, 1, 1), "7/2026"),
+        ("R{YY}{MM}-{SEQ:2}", 3, dt.date(2026, 11, 2), "R2611-03"),
+        ("RE-{YYYY}-{SEQ:3}", 1234, dt.date(2026, 1, 1), "RE-2026-1234"),
+    ],
+)
 def test_patterns(pattern: str, seq: int, day: dt.date, expected: str) -> None:
     p = NumberPattern(pattern)
     assert p.format(seq, day) == expected
@@ -68,14 +70,34 @@ def test_vat_ids() -> None:
 
 def test_line_discount_larger_than_line_is_rejected() -> None:
     with pytest.raises(DomainError) as exc:
-        compute("EUR", [LineInput(D(1), D(10), TaxCategory.STANDARD, D(19),
-                                  Discount(DiscountKind.AMOUNT, D("10.01")))])
+        compute(
+            "EUR",
+            [
+                LineInput(
+                    D(1),
+                    D(10),
+                    TaxCategory.STANDARD,
+                    D(19),
+                    Discount(DiscountKind.AMOUNT, D("10.01")),
+                )
+            ],
+        )
     assert exc.value.errors[0].pointer == "/lines/0/discount"
 
 
 def test_known_invoice() -> None:
-    t = compute("EUR", [LineInput(D(3), D("250"), TaxCategory.STANDARD, D(19)),
-                        LineInput(D(2), D("24.95"), TaxCategory.STANDARD, D(7))],
-                document_discount=Discount(DiscountKind.PERCENTAGE, D(10)))
+    t = compute(
+        "EUR",
+        [
+            LineInput(D(3), D("250"), TaxCategory.STANDARD, D(19)),
+            LineInput(D(2), D("24.95"), TaxCategory.STANDARD, D(7)),
+        ],
+        document_discount=Discount(DiscountKind.PERCENTAGE, D(10)),
+    )
     assert (t.line_net_total, t.allowance_total, t.tax_exclusive, t.tax_total, t.gross_total) == (
-        D("799.90"), D("79.99"), D("719.91"), D("131.39"), D("851.30"))
+        D("799.90"),
+        D("79.99"),
+        D("719.91"),
+        D("131.39"),
+        D("851.30"),
+    )
