@@ -4,6 +4,8 @@ Modules that define tables are imported below so that ``Base.metadata`` knows ev
 """
 
 from invoicing.models import core as core
+from invoicing.models import documents as documents
+from invoicing.models import exports as exports
 from invoicing.models.base import Base as Base
 from invoicing.models.core import (
     BillableEntry as BillableEntry,
@@ -32,5 +34,3 @@ from invoicing.models.core import (
 from invoicing.models.core import (
     ProcessedCommand as ProcessedCommand,
 )
-from invoicing.models import exports as exports
-from invoicing.models import documents as documents

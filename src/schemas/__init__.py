@@ -2,6 +2,6 @@
 
 from invoicing.schemas import commands as commands
 from invoicing.schemas import events as events
+from invoicing.schemas import examples as examples
 from invoicing.schemas import exports as exports
 from invoicing.schemas import sending as sending
-from invoicing.schemas import examples as examples

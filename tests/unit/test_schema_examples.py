@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import invoicing.schemas  # noqa: F401
+import pytest
 from invoicing.schemas.commands import COMMAND_TYPES
 from invoicing.schemas.examples import PAYLOADS, example
 
