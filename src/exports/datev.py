@@ -234,7 +234,8 @@ def compact_vat_id(vat_id: str | None) -> str | None:
     value = re.sub(r"[\s.\-/]", "", vat_id).upper()
     if value.startswith("GR"):
         value = "EL" + value[2:]
-    return value if _VAT_RE.match(value) and len(value) <= 15 else None
+    ok = _VAT_RE.match(value) and len(value) <= 15 and any(c.isdigit() for c in value[2:])
+    return value if ok else None
 
 
 # ----------------------------------------------------------------------------- bookings
