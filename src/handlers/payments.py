@@ -126,10 +126,19 @@ def mark_paid(cmd: MarkPaid, uow: UnitOfWork, deps: Deps) -> list[Event]:
     )
     inv.payments.append(payment)
     inv.paid_amount = inv.paid_amount + due
-    return settled_events(
+    events = settled_events(
         "payment.recorded",
         inv,
         deps,
         payment=_payment_data(payment),
         send_notification=p.send_notification,
     )
+    if p.send_notification:
+        notify = deps.services.get("payment_notifier")
+        if notify is None:
+            raise RuntimeError(
+                "send_notification needs the payment_notifier service "
+                "(invoicing.handlers.sending.sending_services)"
+            )
+        events[0].data["notification"] = notify(cmd, uow, deps, inv)
+    return events

@@ -41,7 +41,7 @@ from invoicing.documents.pdf.view import payment_reference
 from invoicing.documents.store import Document, DocumentStore
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.handlers.lifecycle import finalize, mark_as_sent
-from invoicing.handlers.registry import HANDLERS, Deps, Event, handles
+from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_invoice, get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
@@ -609,37 +609,15 @@ def send_payment_confirmation(
     )
 
 
-def _install_mark_paid_hook() -> None:
-    """Wrap the core ``mark_paid`` handler: same transaction, then the confirmation email.
-
-    The core handler (handlers/payments.py) stays untouched; with ``send_notification`` the
-    confirmation is delivered like an invoice email (journal first, at most once per command)
-    and the ``payment.recorded`` event gains ``notification`` with the Message-ID.
-    """
-    core = HANDLERS[MarkPaid]
-    if getattr(core, "__wrapped_by_sending__", False):
-        return
-
-    def mark_paid_with_notification(cmd: MarkPaid, uow: UnitOfWork, deps: Deps) -> list[Event]:
-        events = core(cmd, uow, deps)
-        if not cmd.payload.send_notification:
-            return events
-        inv = get_invoice(uow, cmd.organization_id, cmd.payload.invoice_id)
-        outcome = send_payment_confirmation(cmd, uow, deps, inv)
-        for event in events:
-            if event.type == "payment.recorded":
-                event.data["notification"] = {
-                    "message_id": outcome.message_id,
-                    "status": outcome.status,
-                    "recipients": outcome.recipients,
-                }
-        return events
-
-    mark_paid_with_notification.__wrapped_by_sending__ = True  # type: ignore[attr-defined]
-    HANDLERS[MarkPaid] = mark_paid_with_notification
-
-
-_install_mark_paid_hook()
+def notify_payment(cmd: MarkPaid, uow: UnitOfWork, deps: Deps, inv: Invoice) -> dict[str, Any]:
+    """The ``payment_notifier`` service of ``mark_paid``: the confirmation email, at most once
+    per command (journal first, like an invoice email); returns what the event reports."""
+    outcome = send_payment_confirmation(cmd, uow, deps, inv)
+    return {
+        "message_id": outcome.message_id,
+        "status": outcome.status,
+        "recipients": outcome.recipients,
+    }
 
 
 # ----------------------------------------------------------------------------- wiring
@@ -665,4 +643,5 @@ def sending_services(
         "document_store": DocumentStore(root),
         "pdf_renderer": PdfRenderer(template_dir or doc_settings.template_dir),
         "mail_templates": MailTemplates(),
+        "payment_notifier": notify_payment,
     }
