@@ -193,8 +193,8 @@ class CommandProcessor:
                 self._forget(key)
                 return "dead"
         command_id = ident.get("command_id")
-        first_seen = float(headers.get(H_FIRST_SEEN) or time.time())
-        retry_missing = time.time() - first_seen < self.settings.retry_missing_s
+        first_seen = int(headers.get(H_FIRST_SEEN) or time.time() * 1000)  # epoch ms
+        retry_missing = time.time() - first_seen / 1000 < self.settings.retry_missing_s
         try:
             self.faults.before(command_id)
             outcome: Outcome = self._with_transient_retry(
