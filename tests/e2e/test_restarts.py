@@ -1,7 +1,7 @@
 """Broker and database restarts while commands flow (scenarios d and e).
 
-These disturb everyone sharing the local RabbitMQ/PostgreSQL, so they are marked ``restarts``
-as well as ``e2e``: run them last, e.g. ``pytest tests/e2e -m "e2e and not restarts"`` first.
+These disturb everyone sharing the local RabbitMQ/PostgreSQL: they live in their own module so
+they can be run last (``pytest tests/e2e --ignore tests/e2e/test_restarts.py`` first).
 """
 
 from __future__ import annotations
