@@ -44,7 +44,6 @@ def peak_mb() -> float:
 
 def setup(bookings: int) -> int:
     import psycopg
-
     from invoicing import db
 
     with psycopg.connect(ADMIN, autocommit=True) as conn:

@@ -14,16 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from sqlalchemy import Engine, func, select, text, update
-from sqlalchemy.orm import Session
-
 import invoicing.handlers.exports  # noqa: F401  (registers the export handlers)
+import pytest
 from invoicing.exports.datev import BOOKING_COLUMNS, DEBTOR_COLUMNS
 from invoicing.handlers.bus import MessageBus
 from invoicing.handlers.registry import Deps
 from invoicing.models import Invoice
 from invoicing.models.exports import DatevDebtorAccount, ExportMark, ExportRun
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.orm import Session
+
 from tests.support.client import Client, line
 
 CHECKER = Path(__file__).resolve().parents[2].parent / "shared" / "datev" / "datev_check.py"
@@ -258,7 +258,7 @@ def test_texts_with_umlauts_euro_and_bad_invoice_numbers(dc: Client, tmp_path: P
     rows = ex.rows()
     assert [r[10] for r in rows] == ["RE-2025-001-aexy"] * 2  # invoice and payment agree
     text_ = rows[0][13]
-    assert text_ == 'RE 2025.001_ä:x;y Bäckerei Schön „Groß“ – 5 € "Brot" lódz' 
+    assert text_ == 'RE 2025.001_ä:x;y Bäckerei Schön „Groß“ – 5 € "Brot" lódz'
     assert len(text_) <= 60
     raw = ex.batches[0].read_bytes()
     assert "Bäckerei".encode("cp1252") in raw and "€".encode("cp1252") in raw
