@@ -40,6 +40,7 @@ EVENT_TYPES = (
     "billable_entry.billed",
     "billable_entry.released",
     "dunning.notice_sent",
+    "datev.configured",
     "export.completed",
     "command.rejected",
 )

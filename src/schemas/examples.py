@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from invoicing.schemas import commands as c
+from invoicing.schemas import exports as _exports  # noqa: F401  (registered before attach)
+from invoicing.schemas import sending as _sending  # noqa: F401
 
 ORG = "d0000000-0000-4000-8000-000000000001"
 INVOICE = "e0000000-0000-4000-8000-000000000001"
