@@ -6,13 +6,16 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from invoicing.domain.errors import Conflict, NotFound
+from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import BillableEntry, Invoice, InvoiceLine
-from invoicing.schemas.commands import RecordBillableEntry
+from invoicing.schemas.commands import LineIn, RecordBillableEntry
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 
 def entry_data(e: BillableEntry) -> dict[str, object]:
@@ -137,10 +140,13 @@ def release(
     return events
 
 
-def uninvoiced(uow: UnitOfWork, org_id: uuid.UUID, entry_ids: list[str]) -> list[BillableEntry]:
+def uninvoiced(
+    session: Session, org_id: uuid.UUID, entry_ids: list[str], *, lock: bool = True
+) -> list[BillableEntry]:
+    """The named entries, each of which must exist and be uninvoiced (pointer /entry_ids/i)."""
     found: list[BillableEntry] = []
     for i, entry_id in enumerate(entry_ids):
-        entry = uow.session.get(BillableEntry, (org_id, entry_id), with_for_update=True)
+        entry = session.get(BillableEntry, (org_id, entry_id), with_for_update=lock)
         if entry is None:
             raise NotFound(
                 "entry_not_found",
@@ -150,8 +156,23 @@ def uninvoiced(uow: UnitOfWork, org_id: uuid.UUID, entry_ids: list[str]) -> list
         if entry.status != "uninvoiced":
             raise Conflict(
                 "entry_billed",
-                f"billable entry {entry_id} is already billed",
+                f"billable entry {entry_id} is already billed on invoice {entry.invoice_id}",
                 pointer=f"/entry_ids/{i}",
             )
         found.append(entry)
     return found
+
+
+def line_from_entry(entry: BillableEntry) -> LineIn:
+    """The invoice line an uninvoiced entry becomes (used by the command and the preview)."""
+    fields: dict[str, Any] = {
+        "description": f"{entry.description} ({entry.date.isoformat()})"[:185],
+        "quantity": entry.quantity,
+        "unit": entry.unit,
+        "unit_price": entry.unit_price,
+        "tax_category": TaxCategory(entry.tax_category),
+        "billable_entry_ids": [entry.id],
+    }
+    if entry.tax_rate is not None:
+        fields["tax_rate"] = entry.tax_rate
+    return LineIn(**fields)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
 
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
 from invoicing.domain.tax import TaxCategory
@@ -401,20 +400,8 @@ def invoice_billable_entries(
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
     require_draft(inv, "edited")
-    entries = billing.uninvoiced(uow, org.id, list(cmd.payload.entry_ids))
-    lines: list[LineIn] = []
-    for entry in entries:
-        fields: dict[str, Any] = {
-            "description": f"{entry.description} ({entry.date.isoformat()})"[:185],
-            "quantity": entry.quantity,
-            "unit": entry.unit,
-            "unit_price": entry.unit_price,
-            "tax_category": TaxCategory(entry.tax_category),
-            "billable_entry_ids": [entry.id],
-        }
-        if entry.tax_rate is not None:
-            fields["tax_rate"] = entry.tax_rate
-        lines.append(LineIn(**fields))
+    entries = billing.uninvoiced(uow.session, org.id, list(cmd.payload.entry_ids))
+    lines = [billing.line_from_entry(entry) for entry in entries]
     events = add_lines(uow, deps, org, inv, lines, cmd.command_id, "/entry_ids")
     recalculate(inv, small_business_country=small_business_country(org))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]

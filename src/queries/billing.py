@@ -9,16 +9,15 @@ never added to the session, and totalled by the same engine (``drafting.recalcul
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from invoicing.domain.errors import Conflict, DomainError, NotFound
+from invoicing.domain.errors import DomainError, NotFound
 from invoicing.domain.tax import TaxCategory
+from invoicing.handlers.billing import line_from_entry, uninvoiced
 from invoicing.handlers.drafting import discount_json, make_line, recalculate
 from invoicing.handlers.invoices import new_draft, small_business_country
 from invoicing.handlers.repository import default_rate
 from invoicing.handlers.views import invoice_state
 from invoicing.models import BillableEntry, Organization
-from invoicing.schemas.commands import LineIn
 from invoicing.schemas.queries import (
     PreviewBillableEntries,
     PreviewGroup,
@@ -31,38 +30,10 @@ from sqlalchemy.orm import Session
 _PREVIEW = uuid.UUID("6f1d3c52-5b1e-4d8e-9a55-2f1b7c9e0a11")
 
 
-def _line_in(entry: BillableEntry) -> LineIn:
-    """The line ``invoice_billable_entries`` makes of an entry (same fields, same text)."""
-    fields: dict[str, Any] = {
-        "description": f"{entry.description} ({entry.date.isoformat()})"[:185],
-        "quantity": entry.quantity,
-        "unit": entry.unit,
-        "unit_price": entry.unit_price,
-        "tax_category": TaxCategory(entry.tax_category),
-        "billable_entry_ids": [entry.id],
-    }
-    if entry.tax_rate is not None:
-        fields["tax_rate"] = entry.tax_rate
-    return LineIn(**fields)
-
-
 def _selected(query: PreviewBillableEntries, session: Session) -> list[BillableEntry]:
     p = query.payload
     org_id = query.organization_id
-    for i, entry_id in enumerate(p.entry_ids):
-        entry = session.get(BillableEntry, (org_id, entry_id))
-        if entry is None:
-            raise NotFound(
-                "entry_not_found",
-                f"billable entry {entry_id} does not exist",
-                pointer=f"/entry_ids/{i}",
-            )
-        if entry.status != "uninvoiced":
-            raise Conflict(
-                "entry_billed",
-                f"billable entry {entry_id} is already billed on invoice {entry.invoice_id}",
-                pointer=f"/entry_ids/{i}",
-            )
+    uninvoiced(session, org_id, list(p.entry_ids), lock=False)
     c: list[ColumnElement[bool]] = [
         BillableEntry.organization_id == org_id,
         BillableEntry.status == "uninvoiced",
@@ -118,7 +89,7 @@ def preview_billable_entries(query: PreviewBillableEntries, session: Session) ->
         draft.discount = discount_json(p.discount)
         for position, entry in enumerate(group, start=1):
             pointer = f"/entries/{entry.id}"
-            line_in = _line_in(entry)
+            line_in = line_from_entry(entry)
             if sb_country and line_in.tax_category is not TaxCategory.EXEMPT:
                 raise DomainError(
                     "small_business",
