@@ -33,6 +33,10 @@ class PublishError(Exception):
     """The broker did not confirm some messages (they may or may not have arrived)."""
 
 
+class Unroutable(PublishError):
+    """Every message was confirmed, but some were returned: no queue took them (mandatory)."""
+
+
 @dataclass
 class Outgoing:
     exchange: str
@@ -146,7 +150,8 @@ class ConfirmingPublisher:
         self._pending.nacked.difference_update(tags)
         if nacked or returned:
             self._pending.returned.clear()
-            raise PublishError(f"{len(nacked)} nacked, {len(returned)} unroutable (returned)")
+            error = Unroutable if not nacked else PublishError
+            raise error(f"{len(nacked)} nacked, {len(returned)} unroutable (returned)")
 
     def publish(self, message: Outgoing) -> None:
         self.publish_batch([message])

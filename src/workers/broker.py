@@ -9,7 +9,8 @@
   build dramatiq's envelope.
 * A failed delivery is nacked *with requeue* (``Requeue``); dead-lettering is always explicit.
 * The actors are thin: one per workload queue, each calls ``CommandProcessor.process``; dramatiq
-  acks after the actor returned, i.e. after the commit.
+  acks after the actor returned, i.e. after the commit. The ``invoicing.queries`` actor calls
+  ``QueryProcessor.process`` (acked after the reply was confirmed).
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _Rabbit
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import Middleware
 from invoicing.workers.processor import CommandProcessor
+from invoicing.workers.queries import QueryProcessor
 from invoicing.workers.settings import PipelineSettings
-from invoicing.workers.topology import WORKLOADS, declare
+from invoicing.workers.topology import QUERIES_QUEUE, WORKLOADS, declare
 
 log = structlog.get_logger("invoicing.worker")
 
 #: queue name -> actor name
 ACTORS: dict[str, str] = {queue: f"handle_{workload}" for workload, queue in WORKLOADS.items()}
+ACTORS[QUERIES_QUEUE] = "handle_queries"
 
 
 class RawJsonConsumer(_RabbitmqConsumer):
@@ -137,7 +140,10 @@ class RequeueOnFailure(Middleware):
 
 
 def make_broker(
-    settings: PipelineSettings, processor: CommandProcessor, workloads: list[str]
+    settings: PipelineSettings,
+    processor: CommandProcessor,
+    workloads: list[str],
+    queries: QueryProcessor | None = None,
 ) -> PipelineBroker:
     broker = PipelineBroker(settings)
     broker.add_middleware(RequeueOnFailure())
@@ -148,4 +154,12 @@ def make_broker(
     for workload in workloads:
         queue = WORKLOADS[workload]
         dramatiq.actor(actor_name=ACTORS[queue], queue_name=queue, broker=broker)(handle)
+    if queries is not None:
+
+        def answer(body: bytes, transport: dict[str, Any]) -> None:
+            queries.process(body, transport)
+
+        dramatiq.actor(actor_name=ACTORS[QUERIES_QUEUE], queue_name=QUERIES_QUEUE, broker=broker)(
+            answer
+        )
     return broker

@@ -52,6 +52,7 @@ H_RETRIES = "x-invoicing-retries"
 H_FAILURES = "x-invoicing-failures"
 H_REASON = "x-invoicing-reason"
 H_QUEUE = "x-invoicing-queue"
+H_DEAD_AT = "x-invoicing-dead-lettered-at"  # epoch ms: tells two dead-letterings apart
 
 
 class Requeue(Exception):
@@ -334,7 +335,10 @@ class CommandProcessor:
     def _dead_letter(self, body: bytes, transport: dict[str, Any], reason: str) -> None:
         log.error("command.dead_lettered", reason=reason[:2000])
         queue = str(transport.get("queue"))
-        props = self._properties(transport, {H_REASON: reason[:4000], H_QUEUE: queue})
+        props = self._properties(
+            transport,
+            {H_REASON: reason[:4000], H_QUEUE: queue, H_DEAD_AT: int(time.time() * 1000)},
+        )
         self._publish(Outgoing(DLX, queue, body, props))
 
 

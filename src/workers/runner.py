@@ -38,6 +38,7 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     import dramatiq
     from invoicing.workers.broker import make_broker
     from invoicing.workers.processor import CommandProcessor
+    from invoicing.workers.queries import QueryProcessor
 
     stop = threading.Event()
 
@@ -50,7 +51,12 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     app = bootstrap.build(settings, authenticator=authenticator_for(pipeline))
     workloads = pipeline.workloads()
     processor = CommandProcessor(app.bus, pipeline, stopping=stop)
-    broker = make_broker(pipeline, processor, workloads)
+    queries = (
+        QueryProcessor(processor, app.engine, app.bus.authenticator)
+        if pipeline.serves_queries()
+        else None
+    )
+    broker = make_broker(pipeline, processor, workloads, queries)
     worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
     worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2
     worker.start()
@@ -60,6 +66,7 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
         threads=pipeline.worker_threads,
         prefetch=worker.queue_prefetch,
         workloads=workloads,
+        queries=queries is not None,
     )
     while not stop.wait(1.0):
         pass

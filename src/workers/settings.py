@@ -9,6 +9,9 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: the name of the query queue in ``INVOICING_WORKER_QUEUES`` / ``--queues``
+QUERIES_WORKLOAD = "queries"
+
 
 class PipelineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INVOICING_", extra="ignore")
@@ -29,7 +32,9 @@ class PipelineSettings(BaseSettings):
     worker_processes: int = Field(default=1, ge=1, le=64)
     worker_threads: int = Field(default=4, ge=1, le=64)
     worker_prefetch: int = Field(default=0, ge=0, description="per queue; 0 = 2 x threads")
-    worker_queues: str = Field(default="", description="comma-separated workloads; empty = all")
+    worker_queues: str = Field(
+        default="", description="comma-separated workloads (and `queries`); empty = all"
+    )
     shutdown_timeout_s: float = Field(default=60.0, description="SIGTERM: finish in-flight work")
     # --- failure classes
     transient_backoff_base_s: float = Field(default=0.2, gt=0)
@@ -66,14 +71,28 @@ class PipelineSettings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
-    def workloads(self) -> list[str]:
+    def _wanted(self) -> list[str]:
         from invoicing.workers.topology import WORKLOADS
 
         wanted = [w.strip() for w in self.worker_queues.split(",") if w.strip()]
-        unknown = set(wanted) - set(WORKLOADS)
+        known = {*WORKLOADS, QUERIES_WORKLOAD}
+        unknown = set(wanted) - known
         if unknown:
-            raise ValueError(f"unknown workloads {sorted(unknown)}; known: {sorted(WORKLOADS)}")
-        return wanted or list(WORKLOADS)
+            raise ValueError(f"unknown workloads {sorted(unknown)}; known: {sorted(known)}")
+        return wanted
+
+    def workloads(self) -> list[str]:
+        """The command workloads this worker consumes (all when none are named)."""
+        from invoicing.workers.topology import WORKLOADS
+
+        wanted = self._wanted()
+        return [w for w in wanted if w in WORKLOADS] if wanted else list(WORKLOADS)
+
+    def serves_queries(self) -> bool:
+        """Whether this worker answers ``invoicing.queries`` (yes unless queues are named
+        and ``queries`` is not among them)."""
+        wanted = self._wanted()
+        return not wanted or QUERIES_WORKLOAD in wanted
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,9 @@ EVENTS_UNROUTED_EXCHANGE = "invoicing.events.unrouted"
 EVENTS_UNROUTED_QUEUE = "invoicing.events.unrouted"
 DLX = "invoicing.dlx"
 DEAD_LETTER_QUEUE = "invoicing.dead-letters"
+#: request/reply queries: published to the default exchange with this queue as routing key,
+#: answered on the requester's ``reply_to`` (src/workers/queries.py)
+QUERIES_QUEUE = "invoicing.queries"
 
 #: workload -> queue name
 WORKLOADS: dict[str, str] = {
@@ -45,7 +48,7 @@ ROUTES: dict[str, str] = {
     "send_invoice": "documents",
     "render_invoice": "documents",
     "render_document": "documents",
-    "send_dunning_notice": "documents",
+    "send_dunning_notices": "documents",
     # exports: large reads and files
     "export_datev": "exports",
     "export_csv": "exports",
@@ -141,6 +144,15 @@ def queues(settings: PipelineSettings) -> list[Queue]:
         )
         for s in sorted(set(settings.retry_delays_s))
     ]
+    out.append(
+        Queue(
+            QUERIES_QUEUE,
+            _quorum(
+                settings,
+                **{"x-delivery-limit": settings.delivery_limit, "x-dead-letter-exchange": DLX},
+            ),
+        )
+    )
     out.append(Queue(DEAD_LETTER_QUEUE, {"x-queue-type": "quorum"}))
     # events nobody subscribed to (yet): kept for a week so a mandatory publish never fails
     out.append(Queue(EVENTS_UNROUTED_QUEUE, {"x-queue-type": "quorum", "x-message-ttl": 604800000}))
@@ -150,7 +162,7 @@ def queues(settings: PipelineSettings) -> list[Queue]:
 def bindings(settings: PipelineSettings) -> list[Binding]:
     out = [Binding(COMMANDS_EXCHANGE, queue_of(t), t) for t in command_types()]
     out.append(Binding(UNROUTED_EXCHANGE, WORKLOADS[DEFAULT_WORKLOAD], ""))
-    out += [Binding(REQUEUE_EXCHANGE, q, q) for q in WORKLOADS.values()]
+    out += [Binding(REQUEUE_EXCHANGE, q, q) for q in [*WORKLOADS.values(), QUERIES_QUEUE]]
     # a retry copy keeps its workload queue as routing key: delayed by TTL in the delay queue
     # its header selects, it is dead-lettered to invoicing.requeue and lands where it came from
     out += [
