@@ -11,4 +11,6 @@ from invoicing.handlers import (  # noqa: F401  (registration)
     organizations,
     payments,
 )
+from invoicing.handlers import dunning as dunning
 from invoicing.handlers import sending as sending
+from invoicing.handlers import sharing as sharing

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from invoicing.schemas import commands as c
+from invoicing.schemas import dunning as _dunning  # noqa: F401
 from invoicing.schemas import exports as _exports  # noqa: F401  (registered before attach)
 from invoicing.schemas import sending as _sending  # noqa: F401
+from invoicing.schemas import sharing as _sharing  # noqa: F401
 
 ORG = "d0000000-0000-4000-8000-000000000001"
 INVOICE = "e0000000-0000-4000-8000-000000000001"
@@ -151,6 +153,29 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "subject": "Rechnung RE-2026-001",
         "body": "Sehr geehrte Damen und Herren,\n\nanbei unsere Rechnung.",
     },
+    "configure_dunning": {
+        "currency": "EUR",
+        "levels": [
+            {"days_after_due": 7},
+            {"days_after_due": 21, "fee": "5.00", "interest_rate_per_year": "11.27"},
+            {
+                "days_after_due": 35,
+                "fee": "10.00",
+                "interest_rate_per_year": "11.27",
+                "texts": {
+                    "de": {
+                        "subject": "{level_title}: Rechnung {number}",
+                        "body": "Sehr geehrte Damen und Herren,\n\nRechnung {number} ist seit "
+                        "{days_overdue} Tagen fällig. Bitte zahlen Sie {total_due}.",
+                    }
+                },
+            },
+        ],
+        "bcc": ["mahnwesen@kanzlei-mueller.example"],
+    },
+    "send_dunning_notices": {"as_of": "2026-12-01"},
+    "publish_invoice": {"invoice_id": INVOICE, "expires_on": "2027-06-30"},
+    "unpublish_invoice": {"invoice_id": INVOICE},
 }
 
 

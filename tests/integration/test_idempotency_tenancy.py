@@ -123,6 +123,10 @@ def _payloads(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         "export_datev": {"date_from": "2020-01-01", "date_to": "2099-12-31"},
         "export_csv": {},
+        "configure_dunning": {"levels": [{"days_after_due": 1, "fee": "5.00"}]},
+        "send_dunning_notices": {"as_of": "2099-01-01"},
+        "publish_invoice": {"invoice_id": w["final"]},
+        "unpublish_invoice": {"invoice_id": w["final"]},
     }
 
 
@@ -170,6 +174,8 @@ def test_another_organization_can_never_touch_data(bus: MessageBus, ctype: str) 
         "configure_datev",
         "export_datev",
         "export_csv",
+        "configure_dunning",
+        "send_dunning_notices",
     )
     if ctype == "batch":  # each id is rejected on its own
         errors = outcome.events[-1]["data"]["errors"]

@@ -1,0 +1,410 @@
+"""Dunning (Mahnwesen): ``configure_dunning`` and ``send_dunning_notices``.
+
+For every open invoice (finalized, sent or partially paid, with an open amount) whose next level
+is due, the handler emails the notice with the invoice's frozen PDF, records the level in
+``dunning_notices`` (primary key organization + invoice + level: a level is never recorded twice)
+and emits ``dunning.notice_sent`` with the whole invoice and the notice (level, fee, interest).
+
+Email goes through :func:`invoicing.handlers.sending.deliver`: the same journal as
+``send_invoice``, so a redelivered command sends no second notice. Each notice is one delivery,
+keyed by a delivery id derived from the command id, the invoice and the level (the journal is
+keyed by command id and purpose, and one command sends many notices).
+
+Fees and interest are stated in the notice and in the event; the finalized invoice's totals do
+not change (a fee invoice, if wanted, is a separate invoice). See docs/dunning.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from invoicing.domain.errors import DomainError, InvalidState
+from invoicing.domain.money import ZERO, format_plain, round_money
+from invoicing.handlers.lifecycle import OPEN_STATES
+from invoicing.handlers.registry import Deps, Event, handles, invoice_event
+from invoicing.handlers.repository import get_invoice, get_organization
+from invoicing.handlers.sending import (
+    SHORT_TITLES,
+    _context,
+    _fmt_money,
+    _mail,
+    deliver,
+    documents_for,
+)
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.handlers.views import invoice_state, open_amount
+from invoicing.models import Invoice
+from invoicing.models.dunning import DunningNotice, DunningSettingsRecord
+from invoicing.schemas.dunning import (
+    ConfigureDunning,
+    DunningSettings,
+    DunningText,
+    SendDunningNotices,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+PURPOSE = "dunning"
+
+_ORDINAL_EN = ("First", "Second", "Third", "Fourth", "Fifth")
+
+
+def level_title(level: int, lang: str) -> str:
+    """German practice: level 1 is the friendly Zahlungserinnerung, then 1., 2. ... Mahnung."""
+    if lang == "de":
+        return "Zahlungserinnerung" if level == 1 else f"{level - 1}. Mahnung"
+    if lang == "fr":
+        if level == 1:
+            return "Rappel de paiement"
+        return "1er rappel" if level == 2 else f"{level - 1}e rappel"
+    if lang == "nl":
+        return "Betalingsherinnering" if level == 1 else f"{level - 1}e aanmaning"
+    if level == 1:
+        return "Payment reminder"
+    n = level - 1
+    return f"{_ORDINAL_EN[n - 1]} reminder" if n <= len(_ORDINAL_EN) else f"Reminder {n}"
+
+
+# ----------------------------------------------------------------------------- pure rules
+
+
+def next_level(
+    settings: DunningSettings,
+    due_date: dt.date,
+    last_level: int,
+    last_as_of: dt.date | None,
+    as_of: dt.date,
+) -> int | None:
+    """The level to send on ``as_of``, or None.
+
+    Level n is due ``days_after_due`` days after the due date and, from level 2 on, at least as
+    many days after the previous notice as the two levels are apart: an invoice found 60 days
+    overdue gets the first level now and the second one a full interval later, never two
+    levels at once.
+    """
+    levels = settings.levels
+    if last_level >= len(levels):
+        return None
+    nxt = levels[last_level]
+    if as_of < due_date + dt.timedelta(days=nxt.days_after_due):
+        return None
+    if last_level > 0 and last_as_of is not None:
+        gap = nxt.days_after_due - levels[last_level - 1].days_after_due
+        if as_of < last_as_of + dt.timedelta(days=gap):
+            return None
+    return last_level + 1
+
+
+def interest_for(
+    amount: Decimal, rate_per_year: Decimal | None, days: int, currency: str
+) -> Decimal:
+    """Simple interest (act/365) on ``amount`` for ``days``, half-up to the minor unit."""
+    if not rate_per_year or days <= 0:
+        return round_money(ZERO, currency)
+    return round_money(
+        amount * rate_per_year / Decimal(100) * Decimal(days) / Decimal(365), currency
+    )
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """Replace ``{name}`` placeholders; inserted values are never interpreted again."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def load_settings(uow: UnitOfWork, organization_id: uuid.UUID) -> DunningSettings:
+    record = uow.session.get(DunningSettingsRecord, organization_id)
+    if record is None:
+        raise InvalidState(
+            "dunning_not_configured",
+            "the organization has no dunning settings",
+            pointer="/organization_id",
+            hint="send configure_dunning first (scope organizations:admin)",
+        )
+    return DunningSettings.model_validate(record.settings)
+
+
+@handles(ConfigureDunning)
+def configure_dunning(cmd: ConfigureDunning, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    get_organization(uow, cmd.organization_id)
+    now = deps.now()
+    stored = cmd.payload.model_dump(mode="json")
+    record = uow.session.get(DunningSettingsRecord, cmd.organization_id, with_for_update=True)
+    if record is None:
+        record = DunningSettingsRecord(
+            organization_id=cmd.organization_id, settings=stored, version=1, updated_at=now
+        )
+        uow.session.add(record)
+    else:
+        record.settings, record.version, record.updated_at = stored, record.version + 1, now
+    uow.session.flush()
+    data = {
+        "organization_id": str(cmd.organization_id),
+        "dunning": stored,
+        "version": record.version,
+    }
+    return [Event("dunning_settings.configured", str(cmd.organization_id), data)]
+
+
+# ----------------------------------------------------------------------------- reads
+
+
+def notices_of(
+    session: Session, organization_id: uuid.UUID, invoice_id: uuid.UUID
+) -> list[DunningNotice]:
+    """The dunning history of one invoice, level 1 first (for accounting and the CLI)."""
+    stmt = (
+        select(DunningNotice)
+        .where(
+            DunningNotice.organization_id == organization_id,
+            DunningNotice.invoice_id == invoice_id,
+        )
+        .order_by(DunningNotice.level)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def dunning_levels(
+    session: Session, organization_id: uuid.UUID, invoice_ids: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, int]:
+    """The highest dunning level reached per invoice (invoices never dunned are absent)."""
+    stmt = (
+        select(DunningNotice.invoice_id, func.max(DunningNotice.level))
+        .where(DunningNotice.organization_id == organization_id)
+        .group_by(DunningNotice.invoice_id)
+    )
+    if invoice_ids is not None:
+        stmt = stmt.where(DunningNotice.invoice_id.in_(invoice_ids))
+    return {row[0]: int(row[1]) for row in session.execute(stmt)}
+
+
+def _last_notices(
+    uow: UnitOfWork, organization_id: uuid.UUID, invoice_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, dt.date]]:
+    last: dict[uuid.UUID, tuple[int, dt.date]] = {}
+    if not invoice_ids:
+        return last
+    stmt = select(DunningNotice.invoice_id, DunningNotice.level, DunningNotice.as_of).where(
+        DunningNotice.organization_id == organization_id,
+        DunningNotice.invoice_id.in_(invoice_ids),
+    )
+    for invoice_id, level, as_of in uow.session.execute(stmt):
+        if invoice_id not in last or level > last[invoice_id][0]:
+            last[invoice_id] = (int(level), as_of)
+    return last
+
+
+# ----------------------------------------------------------------------------- sending
+
+
+@dataclass(frozen=True)
+class Amounts:
+    open_amount: Decimal
+    fee: Decimal
+    interest: Decimal
+    days_overdue: int
+
+    @property
+    def total_due(self) -> Decimal:
+        return self.open_amount + self.fee + self.interest
+
+
+def _amounts(settings: DunningSettings, level: int, inv: Invoice, as_of: dt.date) -> Amounts:
+    cfg = settings.levels[level - 1]
+    assert inv.due_date is not None
+    days = (as_of - inv.due_date).days
+    owed = open_amount(inv)
+    fee = round_money(cfg.fee, inv.currency) if inv.currency == settings.currency else ZERO
+    return Amounts(
+        open_amount=owed,
+        fee=round_money(fee, inv.currency),
+        interest=interest_for(owed, cfg.interest_rate_per_year, days, inv.currency),
+        days_overdue=days,
+    )
+
+
+def _send_one(
+    cmd: SendDunningNotices,
+    uow: UnitOfWork,
+    deps: Deps,
+    settings: DunningSettings,
+    inv: Invoice,
+    level: int,
+) -> Event:
+    org = get_organization(uow, cmd.organization_id)
+    as_of = cmd.payload.as_of
+    state = invoice_state(inv)
+    lang = state.locale if state.locale in SHORT_TITLES else "en"
+    email = state.buyer.email if state.buyer is not None else None
+    if not email:
+        raise DomainError(
+            "recipient_missing",
+            f"{inv.number}: the customer has no email address; dun it another way",
+            pointer="/as_of",
+            hint="update_customer with an email (the invoice keeps its snapshot)",
+        )
+    amounts = _amounts(settings, level, inv, as_of)
+    docs = (
+        documents_for(uow, deps, org, inv, state, attach_xml=False).documents
+        if settings.attach_pdf
+        else []
+    )
+    context: dict[str, Any] = _context(state, lang)
+    money = {
+        "open_amount": _fmt_money(amounts.open_amount, inv.currency, lang),
+        "fee": _fmt_money(amounts.fee, inv.currency, lang) if amounts.fee else "",
+        "interest": _fmt_money(amounts.interest, inv.currency, lang) if amounts.interest else "",
+        "total_due": _fmt_money(amounts.total_due, inv.currency, lang),
+    }
+    context.update(
+        money,
+        level=level,
+        level_title=level_title(level, lang),
+        days_overdue=amounts.days_overdue,
+        attached=bool(docs),
+    )
+    own: DunningText | None = next(
+        (t for k, t in settings.levels[level - 1].texts.items() if k == lang), None
+    )
+    values = {k: str(v) for k, v in context.items() if isinstance(v, str | int)}
+    subject = fill(own.subject, values) if own is not None and own.subject else None
+    body = fill(own.body, values) if own is not None and own.body else None
+    delivery_id = uuid.uuid5(cmd.command_id, f"dunning:{inv.id}:{level}")
+    mail = _mail(
+        deps,
+        org,
+        state,
+        command_id=delivery_id,
+        purpose=PURPOSE,
+        to=[email],
+        cc=[],
+        bcc=list(settings.bcc),
+        subject=subject,
+        body=body,
+        context=context,
+        attachments=docs,
+    )
+    outcome = deliver(
+        uow, deps, inv=inv, command_id=delivery_id, purpose=PURPOSE, mail=mail, attachments=docs
+    )
+    now = deps.now()
+    uow.session.add(
+        DunningNotice(
+            organization_id=inv.organization_id,
+            invoice_id=inv.id,
+            level=level,
+            command_id=cmd.command_id,
+            as_of=as_of,
+            sent_at=now,
+            days_overdue=amounts.days_overdue,
+            currency=inv.currency,
+            open_amount=amounts.open_amount,
+            fee=amounts.fee,
+            interest=amounts.interest,
+            message_id=outcome.message_id,
+            delivery_status=outcome.status,
+        )
+    )
+    uow.session.flush()
+    cur = inv.currency
+    fee_waived = "currency" if cur != settings.currency and settings.levels[level - 1].fee else None
+    return invoice_event(
+        "dunning.notice_sent",
+        inv,
+        now,
+        dunning={
+            "level": level,
+            "levels": len(settings.levels),
+            "title": level_title(level, lang),
+            "as_of": as_of.isoformat(),
+            "days_overdue": amounts.days_overdue,
+            "currency": cur,
+            "open_amount": format_plain(amounts.open_amount, cur),
+            "fee": format_plain(amounts.fee, cur),
+            "interest": format_plain(amounts.interest, cur),
+            "total_due": format_plain(amounts.total_due, cur),
+            "fee_waived": fee_waived,
+        },
+        message_id=outcome.message_id,
+        delivery_status=outcome.status,
+        recipients=outcome.recipients,
+        documents=[{"kind": d.kind, "filename": d.filename, "sha256": d.sha256} for d in docs],
+    )
+
+
+@handles(SendDunningNotices)
+def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    """Each invoice in its own savepoint: one failure (no email address, a refused recipient)
+    skips that invoice only and is reported in a partial ``command.rejected``."""
+    org = get_organization(uow, cmd.organization_id)
+    settings = load_settings(uow, org.id)
+    if not settings.enabled:
+        return []
+    as_of = cmd.payload.as_of
+    candidates = uow.session.execute(
+        select(Invoice.id, Invoice.due_date)
+        .where(
+            Invoice.organization_id == org.id,
+            Invoice.kind == "invoice",
+            Invoice.status.in_(OPEN_STATES),
+            Invoice.due_date < as_of,
+            Invoice.deleted_at.is_(None),
+        )
+        .order_by(Invoice.due_date, Invoice.number)
+    ).all()
+    last = _last_notices(uow, org.id, [row.id for row in candidates])
+    due: list[tuple[uuid.UUID, int]] = []
+    for row in candidates:
+        prev_level, prev_as_of = last.get(row.id, (0, None))
+        level = next_level(settings, row.due_date, prev_level, prev_as_of, as_of)
+        if level is not None:
+            due.append((row.id, level))
+    events: list[Event] = []
+    errors: list[dict[str, object]] = []
+    for invoice_id, level in due[: cmd.payload.max_notices]:
+        savepoint = uow.session.begin_nested()
+        try:
+            inv = get_invoice(uow, org.id, invoice_id)  # row lock; re-check under the lock
+            if inv.status not in OPEN_STATES or open_amount(inv) == 0:
+                savepoint.rollback()
+                continue
+            event = _send_one(cmd, uow, deps, settings, inv, level)
+            savepoint.commit()
+            events.append(event)
+        except DomainError as exc:
+            savepoint.rollback()
+            for e in exc.errors:
+                errors.append(
+                    {
+                        "status": e.status,
+                        "code": e.code,
+                        "title": e.title,
+                        "detail": f"{invoice_id}: {e.detail}",
+                        "source": {"pointer": "/payload/as_of"},
+                        **({"meta": {"hint": e.hint}} if e.hint else {}),
+                    }
+                )
+    if errors:
+        events.append(
+            Event(
+                "command.rejected",
+                str(cmd.command_id),
+                {
+                    "command_type": cmd.type,
+                    "command_id": str(cmd.command_id),
+                    "partial": True,
+                    "errors": errors,
+                },
+            )
+        )
+    return events

@@ -1,0 +1,136 @@
+"""Share links: ``publish_invoice``, ``unpublish_invoice`` and :func:`resolve_share_token`.
+
+The token is ``secrets.token_urlsafe(32)`` (256 bits). Only its SHA-256 is stored
+(``invoice_shares``); the token itself leaves the service once, in the ``invoice.published``
+event, because commands have no reply. Trade-off (docs/dunning.md, "Share links"): every
+listener bound to ``invoice.published`` sees the token, and the outbox row keeps it until the
+outbox is pruned. Listeners already receive the whole invoice, so the token gives them nothing
+they do not have except a link they could pass on; a leaked token is revoked with
+``unpublish_invoice`` (or replaced by publishing again).
+
+Publishing finalizes a draft and marks it sent (like ``mark_sent``, channel ``share_link``)
+when it has not been sent yet. Unpublishing only revokes: the invoice stays finalized.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from invoicing.domain.errors import DomainError, InvalidState
+from invoicing.handlers.lifecycle import mark_as_sent
+from invoicing.handlers.registry import Deps, Event, handles, invoice_event
+from invoicing.handlers.repository import get_invoice, get_organization
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.handlers.views import invoice_state
+from invoicing.models import Invoice
+from invoicing.models.dunning import InvoiceShare
+from invoicing.schemas.events import InvoiceState
+from invoicing.schemas.sharing import PublishInvoice, UnpublishInvoice
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+TOKEN_BYTES = 32
+MAX_TOKEN_LENGTH = 128
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _revoke(uow: UnitOfWork, inv: Invoice, now: dt.datetime) -> int:
+    active = uow.session.execute(
+        select(InvoiceShare).where(
+            InvoiceShare.organization_id == inv.organization_id,
+            InvoiceShare.invoice_id == inv.id,
+            InvoiceShare.revoked_at.is_(None),
+        )
+    ).scalars()
+    count = 0
+    for share in active:
+        share.revoked_at = now
+        count += 1
+    return count
+
+
+@handles(PublishInvoice)
+def publish_invoice(cmd: PublishInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, p.invoice_id)
+    if inv.status == "void":
+        raise InvalidState(
+            "invalid_state", "a void invoice cannot be published", pointer="/invoice_id"
+        )
+    now = deps.now()
+    if p.expires_on is not None and p.expires_on < now.date():
+        raise DomainError("invalid_attribute", "expires_on is in the past", pointer="/expires_on")
+    events: list[Event] = []
+    if inv.sent_at is None:  # finalizes a draft first, like mark_sent
+        events += mark_as_sent(uow, deps, org, inv, channel="share_link")
+    revoked = _revoke(uow, inv, now)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    digest = token_hash(token)
+    uow.session.add(
+        InvoiceShare(
+            token_sha256=digest,
+            organization_id=org.id,
+            invoice_id=inv.id,
+            command_id=cmd.command_id,
+            created_at=now,
+            expires_on=p.expires_on,
+            revoked_at=None,
+        )
+    )
+    uow.session.flush()
+    events.append(
+        invoice_event(
+            "invoice.published",
+            inv,
+            now,
+            share_token=token,
+            token_sha256=digest,
+            expires_on=p.expires_on.isoformat() if p.expires_on else None,
+            revoked_previous=revoked,
+        )
+    )
+    return events
+
+
+@handles(UnpublishInvoice)
+def unpublish_invoice(cmd: UnpublishInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    now = deps.now()
+    revoked = _revoke(uow, inv, now)
+    if revoked == 0:
+        raise InvalidState(
+            "not_published",
+            f"{inv.kind} {inv.number or inv.id} has no active share link",
+            pointer="/invoice_id",
+        )
+    uow.session.flush()
+    return [invoice_event("invoice.unpublished", inv, now, revoked=revoked)]
+
+
+def resolve_share_token(
+    session: Session, token: str, *, today: dt.date | None = None
+) -> InvoiceState | None:
+    """The document a share token opens, or None (unknown, revoked, expired, deleted).
+
+    The token alone identifies organization and invoice; lookup is by its SHA-256, so the
+    stored value never opens anything by itself. ``today`` defaults to the UTC date.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    share = session.get(InvoiceShare, token_hash(token))
+    if share is None or share.revoked_at is not None:
+        return None
+    day = today or dt.datetime.now(dt.UTC).date()
+    if share.expires_on is not None and day > share.expires_on:
+        return None
+    inv = session.get(Invoice, (share.organization_id, share.invoice_id))
+    if inv is None or inv.deleted_at is not None:
+        return None
+    return invoice_state(inv)

@@ -1,0 +1,141 @@
+"""Dunning (Mahnwesen): per-organization settings and the scheduler's ``send_dunning_notices``.
+
+A level is due for an open invoice ``days_after_due`` days after its due date (and, from the
+second level on, at least as many days after the previous notice as the two levels are apart).
+Each level is recorded once per invoice. Fees and interest are reported in the
+``dunning.notice_sent`` event and in the notice; they never change the finalized invoice (a fee
+invoice, if wanted, is a separate invoice). See docs/dunning.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from decimal import Decimal
+from typing import Annotated, ClassVar, Literal
+
+from invoicing.domain.money import fits_minor_units
+from invoicing.schemas.commands import ADMIN, Command
+from invoicing.schemas.common import Contract, CurrencyCode, NonNegativeDec, Percent
+from invoicing.schemas.sending import CopyRecipients
+from pydantic import Field, StringConstraints, model_validator
+
+DunningLocale = Literal["de", "en", "fr", "nl"]
+
+#: placeholders a configured subject or body may use, written ``{name}``; values are inserted
+#: as plain text and never interpreted again
+PLACEHOLDERS = frozenset(
+    {
+        "level",
+        "level_title",
+        "number",
+        "issue_date",
+        "due_date",
+        "days_overdue",
+        "gross_total",
+        "open_amount",
+        "fee",
+        "interest",
+        "total_due",
+        "seller_name",
+        "contact_name",
+        "iban",
+        "reference",
+    }
+)
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=250)]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+
+
+def _check_placeholders(text: str, where: str) -> None:
+    unknown = sorted(set(_PLACEHOLDER.findall(text)) - PLACEHOLDERS)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown placeholder {{{unknown[0]}}}; "
+            f"known: {', '.join(sorted(PLACEHOLDERS))}"
+        )
+
+
+class DunningText(Contract):
+    """The organization's own wording of one level in one language (else the defaults)."""
+
+    subject: Subject | None = None
+    body: Body | None = None
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> DunningText:
+        if self.subject is not None:
+            _check_placeholders(self.subject, "subject")
+        if self.body is not None:
+            _check_placeholders(self.body, "body")
+        return self
+
+
+class DunningLevel(Contract):
+    days_after_due: Annotated[int, Field(ge=1, le=730)] = Field(
+        description="days after the due date from which this level is due"
+    )
+    fee: NonNegativeDec = Field(
+        default=Decimal(0),
+        description="dunning fee in the settings' currency (at most its minor units)",
+    )
+    interest_rate_per_year: Percent | None = Field(
+        default=None,
+        description="default interest in percent per year on the open amount since the due date "
+        "(e.g. 9 points above the base rate for B2B in Germany, § 288 BGB); reported only",
+    )
+    texts: dict[DunningLocale, DunningText] = Field(
+        default_factory=dict, description="own subject/body per language; defaults otherwise"
+    )
+
+
+class DunningSettings(Contract):
+    enabled: bool = True
+    currency: CurrencyCode = Field(
+        default="EUR", description="currency of the fees; invoices in another currency get none"
+    )
+    levels: list[DunningLevel] = Field(min_length=1, max_length=6)
+    bcc: CopyRecipients = Field(
+        default_factory=list, description="blind copies of every notice (e.g. the archive)"
+    )
+    attach_pdf: bool = Field(default=True, description="attach the invoice's frozen PDF")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DunningSettings:
+        days = [level.days_after_due for level in self.levels]
+        if any(b <= a for a, b in itertools.pairwise(days)):
+            raise ValueError("levels must have strictly increasing days_after_due")
+        for i, level in enumerate(self.levels):
+            if not fits_minor_units(level.fee, self.currency):
+                raise ValueError(
+                    f"levels[{i}].fee {level.fee} has more decimals than {self.currency} allows"
+                )
+        return self
+
+
+class ConfigureDunning(Command):
+    """Create or replace the organization's dunning levels, fees and texts."""
+
+    type: Literal["configure_dunning"] = "configure_dunning"
+    payload: DunningSettings
+    scope: ClassVar[str] = ADMIN
+
+
+class SendDunningNotices(Command):
+    """Send the next due dunning level for every overdue, unpaid invoice (by the scheduler).
+
+    Invoices are taken oldest due date first, at most ``max_notices`` per command; a later
+    command (a new command id) continues with the rest. A redelivered command sends no second
+    email (the sending journal).
+    """
+
+    type: Literal["send_dunning_notices"] = "send_dunning_notices"
+
+    class Payload(Contract):
+        as_of: dt.date
+        max_notices: Annotated[int, Field(ge=1, le=1000)] = 100
+
+    payload: Payload

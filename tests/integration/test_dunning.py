@@ -1,0 +1,285 @@
+"""Dunning against a REAL SMTP server (aiosmtpd on loopback), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pytest
+from invoicing.handlers.dunning import dunning_levels, next_level, notices_of
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.models.documents import EmailDelivery
+from invoicing.models.dunning import DunningNotice
+from invoicing.schemas.dunning import DunningSettings
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from tests.integration import test_send_invoice as _send
+from tests.integration.test_send_invoice import (
+    CrashAfterAccept,
+    Sink,
+    World,
+    make_world,
+    pdf_attachments,
+)
+
+pytestmark = pytest.mark.integration
+
+# the real SMTP server and the two databases of the send tests
+smtp = _send.smtp
+db_url = _send.db_url
+
+SETTINGS: dict[str, Any] = {
+    "currency": "EUR",
+    "levels": [
+        {"days_after_due": 7},
+        {"days_after_due": 21, "fee": "5.00", "interest_rate_per_year": "9"},
+        {
+            "days_after_due": 35,
+            "fee": "10.00",
+            "texts": {
+                "de": {
+                    "subject": "{level_title}: Rechnung {number} ({total_due})",
+                    "body": "Rechnung {number} ist seit {days_overdue} Tagen fällig.\n\n"
+                    "Offen: {open_amount}, Gebühr: {fee}. {unknown_is_rejected}",
+                }
+            },
+        },
+    ],
+    "bcc": ["mahnwesen@kanzlei.example"],
+}
+
+
+def configure(w: World, settings: dict[str, Any] | None = None) -> None:
+    out = w.run("configure_dunning", settings or _valid(SETTINGS))
+    assert out.status == "applied", out.errors
+
+
+def _valid(settings: dict[str, Any]) -> dict[str, Any]:
+    s = {**settings, "levels": [dict(level) for level in settings["levels"]]}
+    texts = s["levels"][2]["texts"]["de"]
+    s["levels"][2]["texts"] = {
+        "de": {**texts, "body": texts["body"].replace(" {unknown_is_rejected}", "")}
+    }
+    return s
+
+
+def finalized(w: World, issue_date: str) -> dict[str, Any]:
+    inv = w.draft()
+    out = w.run("finalize_invoice", {"invoice_id": str(inv), "issue_date": issue_date})
+    assert out.status == "applied", out.errors
+    state: dict[str, Any] = out.events[-1]["data"]["invoice"]
+    return state
+
+
+def dun(w: World, as_of: str, command_id: uuid.UUID | None = None) -> Any:
+    out = w.run("send_dunning_notices", {"as_of": as_of}, command_id)
+    assert out.status in ("applied", "duplicate"), out.errors
+    return out
+
+
+def test_configuration_is_validated(db_url: str, smtp: tuple[Sink, int], tmp_path: Path) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    bad = w.run("configure_dunning", SETTINGS)  # unknown placeholder
+    assert bad.status == "rejected" and "unknown_is_rejected" in str(bad.errors)
+    unordered = {"levels": [{"days_after_due": 14}, {"days_after_due": 7}]}
+    assert w.run("configure_dunning", unordered).status == "rejected"
+    sub_cent = {"levels": [{"days_after_due": 14, "fee": "2.505"}]}
+    errors = w.run("configure_dunning", sub_cent).errors
+    assert errors and "more decimals" in str(errors)
+    # dunning before configuring is rejected and changes nothing
+    early = w.run("send_dunning_notices", {"as_of": "2026-06-01"})
+    assert early.status == "rejected" and early.errors[0]["code"] == "dunning_not_configured"
+    configure(w)
+    again = w.run("configure_dunning", {"levels": [{"days_after_due": 10}]})
+    assert again.status == "applied"
+    assert again.events[0]["type"] == "dunning_settings.configured"
+    assert again.events[0]["data"]["version"] == 2
+
+
+def test_levels_fees_interest_and_emails(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    configure(w)
+    a = finalized(w, "2026-01-05")  # due 2026-01-19 (14 days)
+    assert a["due_date"] == "2026-01-19"
+    paid = finalized(w, "2026-01-05")
+    assert w.run("mark_paid", {"invoice_id": paid["id"]}).status == "applied"
+    void = finalized(w, "2026-01-05")
+    assert w.run("void_invoice", {"invoice_id": void["id"]}).status == "applied"
+    w.draft()  # a draft has no due date and is never dunned
+    later = finalized(w, "2026-02-20")  # not overdue yet in January/February
+    gross = Decimal(a["totals"]["gross_total"])
+
+    assert dun(w, "2026-01-25").events == []  # 6 days overdue: nothing due yet
+    assert w.sink.messages == []
+
+    cmd = uuid.uuid4()
+    first = dun(w, "2026-01-26", cmd)  # 7 days: Zahlungserinnerung
+    assert [e["type"] for e in first.events] == ["dunning.notice_sent"]
+    event = first.events[0]["data"]
+    assert event["invoice"]["id"] == a["id"]
+    notice = event["dunning"]
+    assert notice["level"] == 1 and notice["title"] == "Zahlungserinnerung"
+    assert notice["fee"] == "0.00" and notice["interest"] == "0.00"
+    assert notice["open_amount"] == str(gross) and notice["days_overdue"] == 7
+    assert len(w.sink.messages) == 1
+    got = w.sink.messages[0]
+    msg = got.message
+    assert msg["Subject"] == f"Zahlungserinnerung zu Rechnung {a['number']} von Kanzlei Müller GmbH"
+    assert msg["Message-ID"] == event["message_id"]
+    assert set(got.rcpt_tos) == {"buchhaltung@acme.example", "mahnwesen@kanzlei.example"}
+    assert msg["Bcc"] is None
+    body = msg.get_body(("plain",))
+    assert body is not None and a["number"] in body.get_content()
+    assert "Mahngebühr" not in body.get_content()
+    pdfs = pdf_attachments(msg)
+    assert len(pdfs) == 1
+    assert a["number"] in pypdf.PdfReader(io.BytesIO(pdfs[0])).pages[0].extract_text()
+
+    # the same command again (redelivery after commit): no second email, no event
+    again = dun(w, "2026-01-26", cmd)
+    assert again.status == "duplicate" and len(w.sink.messages) == 1
+    # a new command the next day: level 2 is not due yet, level 1 is never sent twice
+    assert dun(w, "2026-01-27").events == []
+    assert len(w.sink.messages) == 1
+
+    second = dun(w, "2026-02-09")  # 21 days: 1. Mahnung with fee and interest
+    assert [e["data"]["invoice"]["id"] for e in second.events] == [a["id"]]
+    notice = second.events[0]["data"]["dunning"]
+    interest = (gross * Decimal(9) / 100 * 21 / 365).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+    assert notice["level"] == 2 and notice["title"] == "1. Mahnung"
+    assert notice["fee"] == "5.00" and notice["interest"] == str(interest)
+    assert notice["total_due"] == str(gross + Decimal("5.00") + interest)
+    text = w.sink.messages[1].message.get_body(("plain",))
+    assert text is not None
+    assert "Mahngebühr: 5,00\xa0€" in text.get_content()
+    assert "1. Mahnung" in w.sink.messages[1].message["Subject"]
+    # the fee is reported, never added to the frozen invoice
+    assert second.events[0]["data"]["invoice"]["totals"]["gross_total"] == str(gross)
+
+    third = dun(w, "2026-02-23")  # 35 days: the organization's own German text
+    assert len(third.events) == 1
+    msg3 = w.sink.messages[2].message
+    total = gross + Decimal("10.00")
+    assert msg3["Subject"].startswith(f"2. Mahnung: Rechnung {a['number']} (")
+    assert str(total).replace(".", ",") in msg3["Subject"]
+    body3 = msg3.get_body(("plain",))
+    assert body3 is not None and "seit 35 Tagen fällig" in body3.get_content()
+
+    # all levels done; the later invoice is now due for its first level only
+    fourth = dun(w, "2026-06-01")
+    assert [e["data"]["invoice"]["id"] for e in fourth.events] == [later["id"]]
+    assert fourth.events[0]["data"]["dunning"]["level"] == 1
+
+    with UnitOfWork.for_engine(w.engine) as uow:
+        levels = dunning_levels(uow.session, w.org)
+        assert levels == {uuid.UUID(a["id"]): 3, uuid.UUID(later["id"]): 1}
+        history = notices_of(uow.session, w.org, uuid.UUID(a["id"]))
+        assert [n.level for n in history] == [1, 2, 3]
+        assert [n.fee for n in history] == [Decimal("0.00"), Decimal("5.00"), Decimal("10.00")]
+        assert history[1].interest == interest
+        assert uuid.UUID(paid["id"]) not in levels and uuid.UUID(void["id"]) not in levels
+        # the database refuses the same level twice for an invoice
+        dup = history[0]
+        row = {
+            "organization_id": dup.organization_id,
+            "invoice_id": dup.invoice_id,
+            "level": 1,
+            "command_id": uuid.uuid4(),
+            "as_of": dt.date(2026, 7, 1),
+            "sent_at": dt.datetime.now(dt.UTC),
+            "days_overdue": 1,
+            "currency": "EUR",
+            "open_amount": Decimal(1),
+            "fee": Decimal(0),
+            "interest": Decimal(0),
+            "message_id": "<x@y>",
+            "delivery_status": "sent",
+        }
+        with pytest.raises(IntegrityError):
+            uow.session.execute(insert(DunningNotice).values(**row))
+
+
+def test_payment_stops_dunning_and_english_texts(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path, buyer={"locale": "en", "given_name": "Jane"})
+    configure(w)
+    a = finalized(w, "2026-01-05")
+    b = finalized(w, "2026-01-05")
+    first = dun(w, "2026-01-26")
+    assert len(first.events) == 2
+    subjects = sorted(m.message["Subject"] for m in w.sink.messages)
+    assert subjects == sorted(
+        f"Payment reminder: invoice {n} from Kanzlei Müller GmbH"
+        for n in (a["number"], b["number"])
+    )
+    # b is paid in part, a in full: only b is dunned further
+    w.run("mark_paid", {"invoice_id": a["id"]})
+    assert (
+        w.run(
+            "record_payment", {"invoice_id": b["id"], "amount": "10.00", "date": "2026-01-30"}
+        ).status
+        == "applied"
+    )
+    second = dun(w, "2026-02-09")
+    assert [e["data"]["invoice"]["id"] for e in second.events] == [b["id"]]
+    notice = second.events[0]["data"]["dunning"]
+    assert notice["title"] == "First reminder"
+    assert Decimal(notice["open_amount"]) == Decimal(b["totals"]["gross_total"]) - 10
+
+
+def test_crash_after_smtp_acceptance_sends_no_second_notice(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    configure(w)
+    finalized(w, "2026-01-05")
+    cmd = uuid.uuid4()
+    real = w.services["mailer"]
+    w.services["mailer"] = CrashAfterAccept(real)
+    with pytest.raises(KeyboardInterrupt):
+        dun(w, "2026-01-26", cmd)
+    assert len(w.sink.messages) == 1  # the server has it; the transaction rolled back
+    w.services["mailer"] = real
+    redelivered = dun(w, "2026-01-26", cmd)
+    assert redelivered.status == "applied"
+    assert len(w.sink.messages) == 1  # no second email
+    data = redelivered.events[0]["data"]
+    assert data["delivery_status"] == "uncertain"
+    assert data["message_id"] == w.sink.messages[0].message["Message-ID"]
+    with UnitOfWork.for_engine(w.engine) as uow:
+        rows = (
+            uow.session.execute(select(EmailDelivery).where(EmailDelivery.purpose == "dunning"))
+            .scalars()
+            .all()
+        )
+        assert [r.status for r in rows] == ["uncertain"]
+        notices = uow.session.execute(select(DunningNotice)).scalars().all()
+        assert [(n.level, n.delivery_status) for n in notices] == [(1, "uncertain")]
+
+
+def test_next_level_rules() -> None:
+    s = DunningSettings.model_validate(
+        {"levels": [{"days_after_due": 7}, {"days_after_due": 21}, {"days_after_due": 35}]}
+    )
+    due = dt.date(2026, 1, 19)
+    assert next_level(s, due, 0, None, dt.date(2026, 1, 25)) is None
+    assert next_level(s, due, 0, None, dt.date(2026, 1, 26)) == 1
+    # found long overdue: level 1 only, level 2 a full interval after it
+    assert next_level(s, due, 0, None, dt.date(2026, 6, 1)) == 1
+    assert next_level(s, due, 1, dt.date(2026, 6, 1), dt.date(2026, 6, 14)) is None
+    assert next_level(s, due, 1, dt.date(2026, 6, 1), dt.date(2026, 6, 15)) == 2
+    assert next_level(s, due, 3, dt.date(2026, 6, 1), dt.date(2027, 6, 1)) is None
+    with pytest.raises(ValidationError):
+        DunningSettings.model_validate({"levels": []})
