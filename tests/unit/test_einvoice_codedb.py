@@ -1,0 +1,62 @@
+"""The Factur-X Schematron with its code lists preloaded reports exactly what the published
+stylesheet reports, for a valid document and for documents that break code-list rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from invoicing.documents.einvoice import build_einvoice
+from invoicing.documents.einvoice.validation import Validator, preload_code_lists, rules_available
+
+from tests.support import scenarios
+
+LAYER = "fx:facturx-en16931/FACTUR-X_EN16931.xslt"
+
+
+@pytest.fixture(scope="module")
+def xml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bytes]:
+    if not rules_available():
+        pytest.skip("official e-invoice rules not found: Factur-X layer comparison skipped")
+    core = scenarios.Core(Path(tmp_path_factory.mktemp("codedb")))
+    yield build_einvoice(scenarios.german_domestic(core), "zugferd").xml
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        None,
+        (b"<ram:TypeCode>380</ram:TypeCode>", b"<ram:TypeCode>999</ram:TypeCode>"),
+        (b'currencyID="EUR"', b'currencyID="XXY"'),
+        (b"<ram:CategoryCode>S</ram:CategoryCode>", b"<ram:CategoryCode>Q</ram:CategoryCode>"),
+        (b"<ram:CountryID>DE</ram:CountryID>", b"<ram:CountryID>QQ</ram:CountryID>"),
+    ],
+)
+def test_same_report_as_published(xml: bytes, mutation: tuple[bytes, bytes] | None) -> None:
+    doc = xml if mutation is None else xml.replace(*mutation)
+    assert mutation is None or doc != xml, "the mutation must apply"
+    validator = Validator()
+    node = validator._processor.parse_xml(xml_text=doc.decode())
+    fast = validator._executable(LAYER).transform_to_string(xdm_node=node)
+    published = validator._executable(LAYER, inline_code_lists=False).transform_to_string(
+        xdm_node=node
+    )
+    assert fast == published
+    if mutation is not None:  # the broken code is reported, by the code-list rules
+        baseline = validator._executable(LAYER).transform_to_string(
+            xdm_node=validator._processor.parse_xml(xml_text=xml.decode())
+        )
+        assert fast.count("<svrl:failed-assert") > baseline.count("<svrl:failed-assert")
+
+
+def test_rewrite_keeps_echoed_tests_and_declares_the_parameter() -> None:
+    text = (
+        '<xsl:stylesheet version="2.0"><xsl:if test="document(\'FACTUR-X_EN16931_codedb.xml\')'
+        '/x"><svrl:failed-assert test="document(\'FACTUR-X_EN16931_codedb.xml\')/x"/>'
+        "</xsl:if></xsl:stylesheet>"
+    )
+    out = preload_code_lists(text)
+    assert '<xsl:if test="$invoicing-codedb/x">' in out
+    assert "<svrl:failed-assert test=\"document('FACTUR-X_EN16931_codedb.xml')/x\"/>" in out
+    assert '<xsl:param name="invoicing-codedb"' in out
