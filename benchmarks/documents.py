@@ -4,7 +4,8 @@
     python benchmarks/documents.py [--n 50] [--engines]
 
 Single process (= one core). Reports per-stage mean/p95 and invoices/s for the whole pipeline
-(render -> xml -> validate -> embed -> read back and compare, as the send handler does), plus the raw limit of this machine
+(render -> xml -> validate -> embed -> read back and compare, as the send handler does),
+then the send handler's whole work per format (XRechnung CII/UBL, ZUGFeRD, Peppol), plus the raw limit of this machine
 (a tight SHA-256 loop over the PDF bytes, same run) for scale. ``--engines`` also renders the
 same view with WeasyPrint (HTML template with Jinja2 autoescape) to compare with Typst.
 """
@@ -113,6 +114,26 @@ def main() -> None:
         print(describe(name, samples))
         total += statistics.fmean(samples)
     print(f"{'pipeline total':<28} {total * 1000:8.2f} ms  => {1 / total:6.1f} invoices/s/core")
+    if ei is not None:
+        # what the send handler does per format: render + documents_for_sending (build,
+        # validate with the official rules, embed for ZUGFeRD)
+        be_state: InvoiceState = scenarios.belgian_domestic(core)
+        print("per format, the send handler's work (render + documents_for_sending):")
+        for fmt_name, st in (
+            ("xrechnung_cii", state),
+            ("xrechnung_ubl", state),
+            ("zugferd", state),
+            ("peppol", be_state),
+        ):
+            fmt_ = ei.EInvoiceFormat(fmt_name)
+
+            def send_work(st: InvoiceState = st, fmt_: object = fmt_) -> object:
+                return ei.documents_for_sending(st, fmt_, renderer.render(st))  # type: ignore[arg-type]
+
+            send_work()
+            samples, _ = timed(send_work, args.n)
+            mean = statistics.fmean(samples)
+            print(f"  {describe(fmt_name, samples)}  => {1 / mean:6.1f} invoices/s/core")
     raw, _ = timed(lambda: hashlib.sha256(pdf * 20).digest(), args.n)
     print(describe("raw limit: sha256 of 20 PDFs", raw))
     if args.engines:
