@@ -17,6 +17,13 @@ def register(app: typer.Typer) -> None:
     app.command()(publish)
     app.command()(health)
     app.command(name="rabbitmq-definitions")(rabbitmq_definitions)
+    app.add_typer(dead_letters_app, name="dead-letters")
+
+
+dead_letters_app = typer.Typer(
+    no_args_is_help=True,
+    help="The dead-letter archive: archive (a process), list, show, redrive.",
+)
 
 
 def _settings() -> tuple[Any, Any]:
@@ -33,7 +40,8 @@ def worker(
     processes: Annotated[int | None, typer.Option(help="worker processes")] = None,
     threads: Annotated[int | None, typer.Option(help="threads per process")] = None,
     queues: Annotated[
-        str | None, typer.Option(help="workloads: commands,documents,exports,billing")
+        str | None,
+        typer.Option(help="workloads: commands,documents,exports,billing and queries"),
     ] = None,
 ) -> None:
     """Consume commands from RabbitMQ and run them (ack after commit). Stops cleanly on SIGTERM."""
@@ -154,3 +162,109 @@ def rabbitmq_definitions() -> None:
 
     _, pipeline = _settings()
     sys.stdout.write(render_definitions(pipeline))
+
+
+def _engine(settings: Any) -> Any:
+    from invoicing import db
+
+    return db.make_engine(settings.effective_database_url())
+
+
+@dead_letters_app.command("archive")
+def dead_letters_archive() -> None:
+    """Consume `invoicing.dead-letters` into the `dead_letters` table (ack after commit)."""
+    import signal
+    import threading
+
+    from invoicing.workers.dead_letters import DeadLetterArchive
+
+    settings, pipeline = _settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    engine = _engine(settings)
+    DeadLetterArchive(engine, pipeline, stop=stop).run()
+    engine.dispose()
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    all_: Annotated[bool, typer.Option("--all", help="include redriven ones")] = False,
+    limit: Annotated[int, typer.Option(help="at most this many rows")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """Archived dead letters (not yet redriven, unless --all), oldest first."""
+    from invoicing.workers.dead_letters import list_dead_letters, rows_as_dicts
+
+    settings, _ = _settings()
+    engine = _engine(settings)
+    rows = list(
+        rows_as_dicts(list_dead_letters(engine, status=None if all_ else "dead", limit=limit))
+    )
+    engine.dispose()
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            reason = " ".join(str(row["reason"]).split())
+            typer.echo(
+                f"{row['id']:>6}  {row['status']:<8}  {row['archived_at'][:19]}  "
+                f"{row['queue']:<20}  {row['routing_key']:<24}  "
+                f"{row['command_id'] or row['message_id'] or '-'}  "
+                f"{reason[:100]}"
+            )
+    if not as_json:
+        typer.echo(f"{len(rows)} dead letter(s)", err=True)
+
+
+@dead_letters_app.command("show")
+def dead_letters_show(
+    dead_letter_id: Annotated[int, typer.Argument(metavar="ID")],
+) -> None:
+    """One archived dead letter with its headers and body, as JSON."""
+    from invoicing.workers.dead_letters import get_dead_letter, rows_as_dicts
+
+    settings, _ = _settings()
+    engine = _engine(settings)
+    row = get_dead_letter(engine, dead_letter_id)
+    engine.dispose()
+    if row is None:
+        typer.echo(f"no dead letter {dead_letter_id}", err=True)
+        raise typer.Exit(1)
+    doc = next(rows_as_dicts([row]))
+    doc.update(headers=row.headers, properties=row.properties)
+    doc["body"] = row.body.decode(errors="replace")
+    typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+@dead_letters_app.command("redrive")
+def dead_letters_redrive(
+    dead_letter_id: Annotated[int, typer.Argument(metavar="ID")],
+    force: Annotated[bool, typer.Option(help="send again although already redriven")] = False,
+    routing_key: Annotated[
+        str | None, typer.Option(help="override the routing key (default: the command type)")
+    ] = None,
+) -> None:
+    """Re-publish the original body to `invoicing.commands` (confirmed), mark it redriven."""
+    from invoicing.workers.amqp import PublishError
+    from invoicing.workers.dead_letters import RedriveError, redrive
+
+    settings, pipeline = _settings()
+    engine = _engine(settings)
+    try:
+        done = redrive(engine, pipeline, dead_letter_id, force=force, routing_key=routing_key)
+    except (RedriveError, PublishError) as exc:
+        typer.echo(f"not redriven: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(
+        json.dumps(
+            {
+                "redriven": done.id,
+                "routing_key": done.routing_key,
+                "message_id": done.message_id,
+                "redrive_count": done.redrive_count,
+            }
+        )
+    )
