@@ -55,10 +55,6 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 # the message pipeline: worker, relay, publish, health, rabbitmq-definitions (src/workers/cli.py)
 from invoicing.workers.cli import register as _register_pipeline  # noqa: E402
 
@@ -73,3 +69,7 @@ app.add_typer(_query_app, name="query")
 from invoicing.asyncapi import register as _register_asyncapi  # noqa: E402
 
 _register_asyncapi(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

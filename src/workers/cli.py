@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command()(relay)
     app.command()(publish)
     app.command()(health)
+    app.command()(scheduler)
     app.command(name="rabbitmq-definitions")(rabbitmq_definitions)
     app.add_typer(dead_letters_app, name="dead-letters")
 
@@ -56,6 +57,35 @@ def worker(
     if queues is not None:
         update["worker_queues"] = queues
     raise typer.Exit(run_workers(settings, pipeline.model_copy(update=update)))
+
+
+def scheduler(
+    once: Annotated[bool, typer.Option(help="one tick, then exit (cron style)")] = False,
+    in_process: Annotated[
+        bool, typer.Option(help="run the commands through the bus here instead of RabbitMQ")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="seconds between ticks")] = 3600.0,
+    types: Annotated[
+        str, typer.Option(help="comma-separated scheduled command types")
+    ] = "check_overdue",
+) -> None:
+    """Publish time-driven commands (check_overdue ...) per organization, once a day each."""
+    from invoicing import bootstrap
+    from invoicing.workers.scheduler import publish_via_broker, run
+
+    settings, pipeline = _settings()
+    app = bootstrap.build(settings, configure_logging=False)
+    wanted = [t.strip() for t in types.split(",") if t.strip()]
+
+    def submit(docs: list[dict[str, Any]]) -> None:
+        if in_process:
+            for doc in docs:
+                app.bus.handle_document(doc)
+        else:
+            publish_via_broker(docs, pipeline.amqp_url, pipeline.jwt_secret)
+
+    count = run(app.engine, submit, types=wanted, interval_s=interval, once=once)
+    typer.echo(f"scheduled={count}", err=True)
 
 
 def relay() -> None:

@@ -1,0 +1,106 @@
+"""The scheduler: one check_overdue per organization and day, whatever runs how often."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pika
+import pytest
+from invoicing import db
+from invoicing.handlers.bus import MessageBus
+from invoicing.workers.scheduler import publish_via_broker, run, scheduled_commands
+
+from tests.e2e.harness import Env, create_env, destroy_env
+from tests.support.client import Client, line
+
+
+def test_command_ids_are_per_organization_type_and_day() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    day = dt.date(2026, 3, 1)
+    first = scheduled_commands([a, b], day, ["check_overdue"])
+    assert [d["organization_id"] for d in first] == [str(a), str(b)]
+    assert scheduled_commands([a, b], day, ["check_overdue"]) == first
+    later = scheduled_commands([a], day + dt.timedelta(days=1), ["check_overdue"])
+    assert later[0]["command_id"] != first[0]["command_id"]
+    assert first[0]["payload"] == {"as_of": "2026-03-01"}
+    with pytest.raises(ValueError, match="not a command"):
+        scheduled_commands([a], day, ["no_such_command"])
+
+
+def test_ticks_in_process_flag_overdue_once(bus: MessageBus) -> None:
+    client = Client(bus)
+    client.setup_org()
+    cust = client.customer()
+    inv = client.finalized(cust, [line()], issue_date=dt.date(2026, 1, 5))
+    outcomes: list[Any] = []
+
+    def submit(docs: list[dict[str, Any]]) -> None:
+        outcomes.extend(
+            bus.handle_document(d) for d in docs if d["organization_id"] == str(client.org)
+        )
+
+    clock = lambda: dt.datetime(2026, 2, 1, 6, tzinfo=dt.UTC)  # noqa: E731
+    for _ in range(3):  # three ticks (or three schedulers) on the same day
+        run(bus.engine, submit, types=["check_overdue"], interval_s=0, once=True, clock=clock)
+    assert [o.status for o in outcomes] == ["applied", "duplicate", "duplicate"]
+    assert [e["subject"] for e in outcomes[0].events] == [inv["id"]]
+    assert outcomes[0].events[0]["type"] == "invoice.overdue"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    e = create_env(Path(tmp_path_factory.mktemp("scheduler")))
+    try:
+        yield e
+    finally:
+        destroy_env(e)
+
+
+def test_publishes_signed_commands_to_the_commands_exchange(env: Env) -> None:
+    from invoicing.workers.auth import TokenOrUserAuthenticator
+    from invoicing.workers.settings import PipelineSettings
+    from invoicing.workers.topology import COMMANDS_EXCHANGE, declare
+
+    settings = PipelineSettings(amqp_url=env.amqp_url, jwt_secret="scheduler-test-secret-of-32-bytes-or-more")
+    conn = pika.BlockingConnection(pika.URLParameters(env.amqp_url))
+    channel = conn.channel()
+    declare(channel, settings)
+    probe = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind(probe, COMMANDS_EXCHANGE, "check_overdue")
+    org = uuid.uuid4()
+    docs = scheduled_commands([org], dt.date(2026, 2, 1), ["check_overdue"])
+    publish_via_broker(docs, env.amqp_url, settings.jwt_secret)
+    _, props, body = next(channel.consume(probe, inactivity_timeout=10))
+    channel.cancel()
+    conn.close()
+    sent = json.loads(body)
+    assert props.message_id == docs[0]["command_id"] and props.delivery_mode == 2
+    assert {k: v for k, v in sent.items() if k != "credentials"} == docs[0]
+    principal = TokenOrUserAuthenticator(settings.jwt_secret).authenticate(
+        sent["credentials"], None
+    )
+    assert principal.allows(org, "invoices:write")
+    assert not principal.allows(uuid.uuid4(), "invoices:write")
+
+
+def test_in_process_cli_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/s.sqlite3"
+    db.migrate(url)
+    result = subprocess.run(
+        [sys.executable, "-m", "invoicing.cli", "scheduler", "--once", "--in-process"],
+        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "scheduled=0" in result.stderr
