@@ -10,10 +10,11 @@ a new row.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from invoicing.models.base import Base, BigId, JSONType, utcnow
-from sqlalchemy import Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -30,7 +31,8 @@ class DeadLetter(Base):
     reason: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(255))
     command_id: Mapped[str | None] = mapped_column(String(64))
-    organization_id: Mapped[str | None] = mapped_column(String(64))
+    #: the body's organization_id when it is a valid UUID
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     command_type: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     #: AMQP headers as received (incl. ``x-death`` and ``x-invoicing-reason``), JSON-safe

@@ -25,6 +25,7 @@ import json
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -96,6 +97,13 @@ def _ms(value: Any) -> dt.datetime | None:
         return None
 
 
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -163,7 +171,7 @@ def describe(body: bytes, routing_key: str, properties: Any) -> dict[str, Any]:
         "reason": reason or "unknown (no x-invoicing-reason and no x-death header)",
         "message_id": (_text(properties.message_id) or None),
         "command_id": ident.get("command_id"),
-        "organization_id": ident.get("organization_id"),
+        "organization_id": _uuid(ident.get("organization_id")),
         "command_type": ident.get("type"),
         "body": bytes(body),
         "headers": json_safe(headers),
@@ -412,7 +420,7 @@ def rows_as_dicts(rows: list[DeadLetter]) -> Iterator[dict[str, Any]]:
             "reason": r.reason,
             "message_id": r.message_id,
             "command_id": r.command_id,
-            "organization_id": r.organization_id,
+            "organization_id": str(r.organization_id) if r.organization_id else None,
             "first_seen_at": r.first_seen_at.isoformat(),
             "archived_at": r.archived_at.isoformat(),
             "redrive_count": r.redrive_count,

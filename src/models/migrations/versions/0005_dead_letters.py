@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("message_id", sa.String(length=255), nullable=True),
         sa.Column("command_id", sa.String(length=64), nullable=True),
-        sa.Column("organization_id", sa.String(length=64), nullable=True),
+        sa.Column("organization_id", sa.Uuid(), nullable=True),
         sa.Column("command_type", sa.String(length=100), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("headers", JSON, nullable=False),
