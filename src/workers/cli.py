@@ -67,7 +67,7 @@ def scheduler(
     interval: Annotated[float, typer.Option(help="seconds between ticks")] = 3600.0,
     types: Annotated[
         str, typer.Option(help="comma-separated scheduled command types")
-    ] = "check_overdue",
+    ] = "check_overdue,send_dunning_notices",
 ) -> None:
     """Publish time-driven commands (check_overdue ...) per organization, once a day each."""
     from invoicing import bootstrap

@@ -1,4 +1,5 @@
-"""The scheduler: time-driven commands (``check_overdue`` daily per organization).
+"""The scheduler: time-driven commands, daily per organization: ``check_overdue`` (flag
+overdue invoices) and ``send_dunning_notices`` (where dunning is configured and enabled).
 
 Every tick it publishes, for each organization in the database, the configured scheduled
 command types for today's date. The command id is derived from (organization, type, date),
@@ -29,30 +30,59 @@ log = structlog.get_logger("invoicing.scheduler")
 _NAMESPACE = uuid.UUID("3d1f5b6e-7c2a-4e8f-9b1d-5a6c7e8f9a0b")
 
 
+#: extra payload per scheduled type (dunning: as many notices as one command may send)
+_PAYLOAD: dict[str, dict[str, Any]] = {"send_dunning_notices": {"max_notices": 1000}}
+
+
 def scheduled_commands(
-    organization_ids: list[uuid.UUID], today: dt.date, types: list[str]
+    organization_ids: list[uuid.UUID] | dict[str, list[uuid.UUID]],
+    today: dt.date,
+    types: list[str],
 ) -> list[dict[str, Any]]:
-    """The command documents due today (without credentials)."""
+    """The command documents due today (without credentials).
+
+    ``organization_ids`` is one list for every type, or the organizations per type.
+    """
     docs: list[dict[str, Any]] = []
-    for org in organization_ids:
-        for ctype in types:
-            if ctype not in COMMAND_TYPES:
-                raise ValueError(f"scheduled command type {ctype!r} is not a command")
+    for ctype in types:
+        if ctype not in COMMAND_TYPES:
+            raise ValueError(f"scheduled command type {ctype!r} is not a command")
+    per_type = (
+        organization_ids
+        if isinstance(organization_ids, dict)
+        else dict.fromkeys(types, organization_ids)
+    )
+    for ctype in types:
+        for org in per_type.get(ctype, []):
             docs.append(
                 {
                     "type": ctype,
                     "command_id": str(uuid.uuid5(_NAMESPACE, f"{org}:{ctype}:{today.isoformat()}")),
                     "organization_id": str(org),
                     "correlation_id": f"scheduler:{today.isoformat()}",
-                    "payload": {"as_of": today.isoformat()},
+                    "payload": {"as_of": today.isoformat(), **_PAYLOAD.get(ctype, {})},
                 }
             )
     return docs
 
 
-def organizations(engine: Engine) -> list[uuid.UUID]:
+def organizations(engine: Engine, types: list[str]) -> dict[str, list[uuid.UUID]]:
+    """Per scheduled type, the organizations it applies to: dunning only where it is set up
+    and enabled, everything else for every organization."""
+    from invoicing.models.dunning import DunningSettingsRecord
+
     with engine.connect() as conn:
-        return list(conn.execute(select(Organization.id).order_by(Organization.id)).scalars())
+        every = list(conn.execute(select(Organization.id).order_by(Organization.id)).scalars())
+        dunning = [
+            org
+            for org, settings in conn.execute(
+                select(
+                    DunningSettingsRecord.organization_id, DunningSettingsRecord.settings
+                ).order_by(DunningSettingsRecord.organization_id)
+            )
+            if (settings or {}).get("enabled", True)
+        ]
+    return {t: dunning if t == "send_dunning_notices" else every for t in types}
 
 
 def publish_via_broker(docs: list[dict[str, Any]], amqp_url: str, jwt_secret: str) -> None:
@@ -101,7 +131,7 @@ def run(
     total = 0
     while True:
         today = clock().date()
-        docs = scheduled_commands(organizations(engine), today, types)
+        docs = scheduled_commands(organizations(engine, types), today, types)
         submit(docs)
         total += len(docs)
         log.info("scheduler.tick", date=today.isoformat(), commands=len(docs))

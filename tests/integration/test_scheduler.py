@@ -66,7 +66,9 @@ def test_publishes_signed_commands_to_the_commands_exchange(env: Env) -> None:
     from invoicing.workers.settings import PipelineSettings
     from invoicing.workers.topology import COMMANDS_EXCHANGE, declare
 
-    settings = PipelineSettings(amqp_url=env.amqp_url, jwt_secret="scheduler-test-secret-of-32-bytes-or-more")
+    settings = PipelineSettings(
+        amqp_url=env.amqp_url, jwt_secret="scheduler-test-secret-of-32-bytes-or-more"
+    )
     conn = pika.BlockingConnection(pika.URLParameters(env.amqp_url))
     channel = conn.channel()
     declare(channel, settings)
@@ -104,3 +106,22 @@ def test_in_process_cli_once(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "scheduled=0" in result.stderr
+
+
+def test_dunning_is_scheduled_only_where_configured(bus: MessageBus) -> None:
+    from invoicing.workers.scheduler import organizations
+
+    plain, dunned, disabled = Client(bus), Client(bus), Client(bus)
+    for c in (plain, dunned, disabled):
+        c.setup_org()
+    dunned.ok("configure_dunning", {"levels": [{"days_after_due": 7}]})
+    disabled.ok("configure_dunning", {"levels": [{"days_after_due": 7}], "enabled": False})
+    per_type = organizations(bus.engine, ["check_overdue", "send_dunning_notices"])
+    assert {plain.org, dunned.org, disabled.org} <= set(per_type["check_overdue"])
+    assert dunned.org in per_type["send_dunning_notices"]
+    assert plain.org not in per_type["send_dunning_notices"]
+    assert disabled.org not in per_type["send_dunning_notices"]
+    docs = scheduled_commands(per_type, dt.date(2026, 3, 1), ["send_dunning_notices"])
+    mine = [d for d in docs if d["organization_id"] == str(dunned.org)]
+    assert mine[0]["payload"] == {"as_of": "2026-03-01", "max_notices": 1000}
+    assert bus.handle_document(mine[0]).status == "applied"
