@@ -23,7 +23,9 @@ from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import OutboxEvent, ProcessedCommand
 from invoicing.schemas.commands import COMMAND_TYPES, Command
 from pydantic import ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -257,13 +259,12 @@ class MessageBus:
             command_type=command.type,
         )
         with self.uow_factory() as uow:
-            seen = uow.session.get(ProcessedCommand, (command.organization_id, command.command_id))
-            if seen is not None:
-                seen_hash = seen.payload_hash
-                uow.rollback()  # release the transaction before recording anything else
-                return self._seen(command, seen_hash, digest)
-            uow.session.add(
-                ProcessedCommand(
+            # claim the command id: one statement; a concurrent twin waits on the key until the
+            # first commits (then it sees a conflict) or rolls back (then it claims the id)
+            insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
+            claimed = uow.session.execute(
+                insert(ProcessedCommand)
+                .values(
                     organization_id=command.organization_id,
                     command_id=command.command_id,
                     command_type=command.type,
@@ -271,9 +272,19 @@ class MessageBus:
                     outcome="applied",
                     processed_at=self.deps.now(),
                 )
-            )
+                .on_conflict_do_nothing()
+                .returning(ProcessedCommand.command_id)
+            ).first()
+            if claimed is None:
+                seen_hash = uow.session.execute(
+                    select(ProcessedCommand.payload_hash).where(
+                        ProcessedCommand.organization_id == command.organization_id,
+                        ProcessedCommand.command_id == command.command_id,
+                    )
+                ).scalar_one()
+                uow.rollback()  # release the transaction before recording anything else
+                return self._seen(command, seen_hash, digest)
             try:
-                uow.session.flush()  # claim the command id; a concurrent twin waits here
                 events = handler(command, uow, self.deps)
                 rows = self._write_outbox(uow, command, events)
                 uow.commit()

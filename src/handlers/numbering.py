@@ -17,7 +17,7 @@ from invoicing.domain.errors import Conflict, DomainError
 from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, NumberSeries, Organization
-from sqlalchemy import func, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -39,42 +39,56 @@ def _ensure_row(uow: UnitOfWork, org_id: uuid.UUID, series: str, period: str) ->
 def allocate(
     uow: UnitOfWork, org: Organization, series: Series, issue_date: dt.date
 ) -> tuple[str, int]:
+    """Take the next number of the series; the row stays locked until the transaction ends.
+
+    The common case is one statement: ``UPDATE ... SET next_value = next_value + 1 ...
+    RETURNING``, guarded so that it only matches when the issue date keeps date order. When it
+    matches nothing, the row is created if missing and the reason is looked up.
+    """
     pattern = pattern_for(org, series)
     period = pattern.period(issue_date)
-    _ensure_row(uow, org.id, series.value, period)
-    row = uow.session.execute(
-        select(NumberSeries)
+    key = (
+        NumberSeries.organization_id == org.id,
+        NumberSeries.series == series.value,
+        NumberSeries.period == period,
+    )
+    take = (
+        update(NumberSeries)
         .where(
-            NumberSeries.organization_id == org.id,
-            NumberSeries.series == series.value,
-            NumberSeries.period == period,
+            *key,
+            or_(NumberSeries.last_issue_date.is_(None), NumberSeries.last_issue_date <= issue_date),
         )
-        .with_for_update()
-    ).scalar_one()
-    if row.last_issue_date is not None and issue_date < row.last_issue_date:
-        raise DomainError(
-            "issue_date_out_of_order",
-            f"issue date {issue_date} is before {row.last_issue_date}, the date of the last "
-            f"{series.value} number; numbers must follow date order",
-            pointer="/issue_date",
-            hint=f"finalize with issue_date {row.last_issue_date} or later",
-        )
-    seq = row.next_value
+        .values(next_value=NumberSeries.next_value + 1, last_issue_date=issue_date)
+        .returning(NumberSeries.next_value)
+        .execution_options(synchronize_session=False)
+    )
+    taken_next = uow.session.execute(take).scalar_one_or_none()
+    if taken_next is None:
+        _ensure_row(uow, org.id, series.value, period)
+        last = uow.session.execute(
+            select(NumberSeries.last_issue_date).where(*key).with_for_update()
+        ).scalar_one()
+        if last is not None and issue_date < last:
+            raise DomainError(
+                "issue_date_out_of_order",
+                f"issue date {issue_date} is before {last}, the date of the last "
+                f"{series.value} number; numbers must follow date order",
+                pointer="/issue_date",
+                hint=f"finalize with issue_date {last} or later",
+            )
+        taken_next = uow.session.execute(take).scalar_one()
+    seq = taken_next - 1
     number = pattern.format(seq, issue_date)
-    taken = uow.session.execute(
-        select(func.count())
-        .select_from(Invoice)
-        .where(Invoice.organization_id == org.id, Invoice.number == number)
-    ).scalar_one()
-    if taken:
+    collision = uow.session.execute(
+        select(Invoice.id).where(Invoice.organization_id == org.id, Invoice.number == number)
+    ).first()
+    if collision is not None:
         raise Conflict(
             "number_taken",
             f"the next {series.value} number {number} is already used by a manual number",
             pointer="/invoice_id",
             hint="change the series pattern in configure_organization",
         )
-    row.next_value = seq + 1
-    row.last_issue_date = issue_date
     return number, seq
 
 
