@@ -208,13 +208,13 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     org = get_organization(uow, cmd.organization_id)
     _assert_new(uow, org.id, p.id, "/id")
     inv = new_draft(org, p.id, "quote" if p.is_quote else "invoice", deps.now())
-    uow.session.add(inv)
     apply_fields(uow, org, inv, p, set(p.model_fields_set) | {"calculate_from_net"})
     if p.number:
         check_manual_number(uow, org, p.number, inv.id)
         inv.number = p.number
     events = add_lines(uow, deps, org, inv, list(p.lines), cmd.command_id, "/lines")
     recalculate(inv, small_business_country=small_business_country(org))
+    uow.session.add(inv)  # added complete: one INSERT for the invoice, one for its lines
     return [invoice_event("invoice.created", inv, deps.now()), *events]
 
 

@@ -306,6 +306,7 @@ def issue_credit(
         )
     issued = issue_date or deps.today()
     cn.issue_date, cn.due_date = issued, issued
+    uow.session.flush()  # the credit note and its lines exist as a draft before they freeze
     cn.number, cn.sequence_number = numbering.allocate(uow, org, Series.CREDIT_NOTE, issued)
     cn.series = Series.CREDIT_NOTE.value
     cn.buyer, cn.seller = inv.buyer, seller_party(org)

@@ -62,6 +62,20 @@ def allocate(
         .returning(NumberSeries.next_value)
         .execution_options(synchronize_session=False)
     )
+    with uow.session.no_autoflush:  # the invoice's pending changes go in one UPDATE at commit
+        return _take(uow, org, series, pattern, period, key, take, issue_date)
+
+
+def _take(
+    uow: UnitOfWork,
+    org: Organization,
+    series: Series,
+    pattern: NumberPattern,
+    period: str,
+    key: tuple[Any, ...],
+    take: Any,
+    issue_date: dt.date,
+) -> tuple[str, int]:
     taken_next = uow.session.execute(take).scalar_one_or_none()
     if taken_next is None:
         _ensure_row(uow, org.id, series.value, period)
