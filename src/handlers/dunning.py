@@ -26,7 +26,7 @@ from typing import Any
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
 from invoicing.handlers.lifecycle import OPEN_STATES
-from invoicing.handlers.registry import Deps, Event, handles, invoice_event
+from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
 from invoicing.handlers.repository import get_invoice, get_organization
 from invoicing.handlers.sending import (
     SHORT_TITLES,
@@ -370,7 +370,7 @@ def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -
         if level is not None:
             due.append((row.id, level))
     events: list[Event] = []
-    errors: list[dict[str, object]] = []
+    failures = PartialFailures(cmd)
     for invoice_id, level in due[: cmd.payload.max_notices]:
         savepoint = uow.session.begin_nested()
         try:
@@ -383,28 +383,5 @@ def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -
             events.append(event)
         except DomainError as exc:
             savepoint.rollback()
-            for e in exc.errors:
-                errors.append(
-                    {
-                        "status": e.status,
-                        "code": e.code,
-                        "title": e.title,
-                        "detail": f"{invoice_id}: {e.detail}",
-                        "source": {"pointer": "/payload/as_of"},
-                        **({"meta": {"hint": e.hint}} if e.hint else {}),
-                    }
-                )
-    if errors:
-        events.append(
-            Event(
-                "command.rejected",
-                str(cmd.command_id),
-                {
-                    "command_type": cmd.type,
-                    "command_id": str(cmd.command_id),
-                    "partial": True,
-                    "errors": errors,
-                },
-            )
-        )
-    return events
+            failures.add(exc, invoice_id, "/payload/as_of")
+    return events + failures.events()

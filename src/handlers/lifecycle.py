@@ -22,7 +22,7 @@ from invoicing.handlers.invoices import (
     small_business_country,
     trash,
 )
-from invoicing.handlers.registry import Deps, Event, handles, invoice_event
+from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
 from invoicing.handlers.repository import (
     customer_party,
     get_customer,
@@ -502,7 +502,7 @@ def batch(cmd: Batch, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     action = BATCH_ACTIONS[cmd.payload.action]
     events: list[Event] = []
-    errors: list[dict[str, object]] = []
+    failures = PartialFailures(cmd)
     for i, invoice_id in enumerate(cmd.payload.invoice_ids):
         savepoint = uow.session.begin_nested()
         try:
@@ -512,31 +512,8 @@ def batch(cmd: Batch, uow: UnitOfWork, deps: Deps) -> list[Event]:
             events += item_events
         except DomainError as exc:
             savepoint.rollback()
-            for e in exc.errors:
-                errors.append(
-                    {
-                        "status": e.status,
-                        "code": e.code,
-                        "title": e.title,
-                        "detail": f"{invoice_id}: {e.detail}",
-                        "source": {"pointer": f"/payload/invoice_ids/{i}"},
-                        **({"meta": {"hint": e.hint}} if e.hint else {}),
-                    }
-                )
-    if errors:
-        events.append(
-            Event(
-                "command.rejected",
-                str(cmd.command_id),
-                {
-                    "command_type": cmd.type,
-                    "command_id": str(cmd.command_id),
-                    "partial": True,
-                    "errors": errors,
-                },
-            )
-        )
-    return events
+            failures.add(exc, invoice_id, f"/payload/invoice_ids/{i}")
+    return events + failures.events()
 
 
 @handles(CheckOverdue)

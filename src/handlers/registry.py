@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from invoicing.domain.errors import DomainError
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
 from invoicing.models import Invoice
@@ -54,6 +55,46 @@ def invoice_event(event_type: str, inv: Invoice, now: dt.datetime, **extra: Any)
     data: dict[str, Any] = {"invoice": invoice_state(inv).model_dump(mode="json")}
     data.update(extra)
     return Event(event_type, str(inv.id), data, inv.event_sequence)
+
+
+class PartialFailures:
+    """Errors of the items of a multi-item command (batch, dunning run) that failed on their
+    own; the command itself still applies. ``event()`` is the ``command.rejected`` listing
+    them, with ``partial: true``."""
+
+    def __init__(self, command: Command) -> None:
+        self.command = command
+        self.errors: list[dict[str, Any]] = []
+
+    def add(self, exc: DomainError, item: object, pointer: str) -> None:
+        for e in exc.errors:
+            error: dict[str, Any] = {
+                "status": e.status,
+                "code": e.code,
+                "title": e.title,
+                "detail": f"{item}: {e.detail}",
+                "source": {"pointer": pointer},
+            }
+            if e.hint:
+                error["meta"] = {"hint": e.hint}
+            self.errors.append(error)
+
+    def events(self) -> list[Event]:
+        if not self.errors:
+            return []
+        cmd = self.command
+        return [
+            Event(
+                "command.rejected",
+                str(cmd.command_id),
+                {
+                    "command_type": cmd.type,
+                    "command_id": str(cmd.command_id),
+                    "partial": True,
+                    "errors": self.errors,
+                },
+            )
+        ]
 
 
 C = TypeVar("C", bound=Command)

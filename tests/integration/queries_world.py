@@ -277,7 +277,7 @@ def make_world(backend: str, tmp_path: Any) -> Iterator[World]:
         try:
             _pg_admin(f'CREATE DATABASE "{dbname}"')
         except psycopg.OperationalError as exc:  # pragma: no cover
-            pytest.skip(f"PostgreSQL is not reachable: {exc}")
+            pytest.fail(f"PostgreSQL is not reachable (run scripts/ensure-services.sh): {exc}")
         url = PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
     app = bootstrap.build(
         Settings(database_url=url), migrate=True, deps=Deps(clock=_clock()), configure_logging=False
