@@ -203,12 +203,23 @@ def embed_facturx(
 
 
 def extract_facturx(pdf: bytes) -> bytes:
-    """The embedded Factur-X / ZUGFeRD XML of a hybrid PDF (``ValueError`` when absent)."""
-    import facturx  # type: ignore[import-untyped]
+    """The embedded Factur-X / ZUGFeRD XML of a hybrid PDF (``ValueError`` when absent).
 
-    filename, xml = facturx.get_xml_from_pdf(io.BytesIO(pdf), check_xsd=False)
-    if not xml:
-        raise ValueError("the PDF carries no Factur-X / ZUGFeRD XML")
-    if filename != FACTURX_FILENAME:
-        raise ValueError(f"the embedded XML is named {filename!r}, not {FACTURX_FILENAME!r}")
-    return bytes(xml)
+    Read with pikepdf from the catalog's embedded files (about 0.5 ms; factur-x's reader
+    re-parses the PDF with pypdf, about 12 ms).
+    """
+    import pikepdf
+
+    try:
+        with pikepdf.open(io.BytesIO(pdf)) as doc:
+            attachments = doc.attachments
+            if FACTURX_FILENAME not in attachments:
+                others = sorted(attachments)
+                if any(name.endswith(".xml") for name in others):
+                    raise ValueError(
+                        f"the embedded XML is named {others[0]!r}, not {FACTURX_FILENAME!r}"
+                    )
+                raise ValueError("the PDF carries no Factur-X / ZUGFeRD XML")
+            return bytes(attachments[FACTURX_FILENAME].get_file().read_bytes())
+    except pikepdf.PdfError as exc:
+        raise ValueError(f"not a readable PDF: {exc}") from exc
