@@ -76,6 +76,38 @@ _MESSAGES = {
 }
 
 
+def _hint(kind: str, ctx: dict[str, Any], field: str) -> str:
+    """What to do about a schema error (``meta.hint``)."""
+    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+        return f"give {field} a value"
+    if kind == "string_too_long":
+        return f"shorten it to at most {ctx.get('max_length')} characters"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {
+            "greater_than": "above",
+            "greater_than_equal": "at least",
+            "less_than": "below",
+            "less_than_equal": "at most",
+        }[kind]
+        value = next(iter(ctx.values()), "")
+        return f"send a value {bound} {value}"
+    if kind == "extra_forbidden":
+        return "remove it: the command's fields are in docs/asyncapi.yaml"
+    if kind in ("uuid_parsing", "uuid_type"):
+        return "send a UUID such as 3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+    if kind.startswith(("date_", "datetime_")):
+        return "send an ISO 8601 date such as 2026-11-21"
+    if kind in ("literal_error", "enum"):
+        return f"use one of {ctx.get('expected')}"
+    if kind in ("decimal_parsing", "decimal_type", "value_error") and "decimal" in field:
+        return 'send a JSON number or a decimal string such as "12.50"'
+    if kind == "list_type":
+        return "send a JSON array"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "send a JSON object"
+    return "correct the value; the schema is in docs/asyncapi.yaml"
+
+
 def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors(include_url=False):
@@ -90,6 +122,8 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
             detail = f"is too long (maximum is {ctx.get('max_length')} characters)"
         else:
             detail = str(err["msg"]).removeprefix("Value error, ")
+        field = str(err["loc"][-1]) if err["loc"] else "the document"
+        hint_field = "decimal" if "decimal" in detail or "binary float" in detail else field
         out.append(
             {
                 "status": "422",
@@ -97,6 +131,7 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
                 "title": "Invalid Attribute",
                 "detail": detail,
                 "source": {"pointer": pointer},
+                "meta": {"hint": _hint(kind, ctx, hint_field)},
             }
         )
     return out

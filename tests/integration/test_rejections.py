@@ -70,6 +70,7 @@ def test_invalid_create_invoice(
     assert pointer in _pointers(errors)
     assert any(detail in str(e["detail"]) for e in errors), errors
     assert all(e["status"] == "422" and e["title"] for e in errors)
+    assert all(e["meta"]["hint"] for e in errors), "every error says what to do"
     assert client.snapshot() == before
 
 
