@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (the inline comparison HTML template keeps its long lines)
 """Documents per second per core: PDF render, e-invoice XML, validation, Factur-X embedding.
 
-    python benchmarks/documents.py [--n 50] [--engines]
+    python benchmarks/documents.py [--n 50] [--engines]   # --engines: pip install -e ".[bench]"
 
 Single process (= one core). Reports per-stage mean/p95 and invoices/s for the whole pipeline
 (render -> xml -> validate -> embed -> read back and compare, as the send handler does),
