@@ -23,6 +23,7 @@ Failure classes:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -30,7 +31,7 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import psycopg
@@ -126,6 +127,51 @@ class AttemptCounter:
             conn.execute(text("DELETE FROM delivery_attempts WHERE message_key = :k"), {"k": key})
 
 
+class IsolationGate:
+    """Crash attribution for a process that runs several messages at once.
+
+    Ordinary messages run side by side (``shared``). A message whose redelivered starts passed
+    the crash-loop limit runs alone in its process (``exclusive``): if the process dies then,
+    that message is the cause for certain, and only then is it dead-lettered. Without this, a
+    message that merely shared a worker with a crashing one (in flight when the process was
+    killed) could be taken for the culprit.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._exclusive = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive or self._waiting:
+                self._cond.wait()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._exclusive or self._active:
+                self._cond.wait()
+            self._waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
 class CommandProcessor:
     def __init__(
         self,
@@ -141,6 +187,7 @@ class CommandProcessor:
         self.faults = Faults.parse(settings.faults)
         self.stopping = stopping or threading.Event()
         self._local = threading.local()
+        self._gate = IsolationGate()
         self._publisher_factory = publisher_factory or (
             lambda: ConfirmingPublisher(
                 settings.amqp_url, confirm_timeout_s=settings.relay_confirm_timeout_s
@@ -178,21 +225,41 @@ class CommandProcessor:
     ) -> Disposition:
         headers: dict[str, Any] = transport.get("headers") or {}
         key = hashlib.sha256(body).hexdigest()
-        counted = False
-        if transport.get("redelivered") or int(headers.get("x-delivery-count") or 0) > 0:
+        counted = isolate = False
+        # A message without command identity is dead-lettered as undecodable below; decoding
+        # cannot crash a worker, so it takes no part in crash-loop accounting (it may have been
+        # redelivered only because it sat in the prefetch of a worker another message killed).
+        decodable = bool(ident.get("command_id") and ident.get("organization_id"))
+        redelivered = transport.get("redelivered") or int(headers.get("x-delivery-count") or 0) > 0
+        if decodable and redelivered:
             starts = self._with_transient_retry(
                 lambda: self.attempts.bump(key), body=body, transport=transport
             )
             counted = True
-            if starts > self.settings.max_crash_attempts:
+            isolate = starts > self.settings.max_crash_attempts
+            if starts > self.settings.max_crash_attempts + 1:  # it died running alone
                 self._dead_letter(
                     body,
                     transport,
-                    f"redelivered and restarted {starts} times: it crashes or stalls its "
-                    "worker (crash loop)",
+                    f"redelivered and restarted {starts} times, the last time alone in its "
+                    "worker process: it crashes or stalls its worker (crash loop)",
                 )
                 self._forget(key)
                 return "dead"
+            if isolate:
+                log.warning("command.isolated", starts=starts)
+        with self._gate.exclusive() if counted and isolate else self._gate.shared():
+            return self._run(body, transport, ident, headers, key, counted)
+
+    def _run(
+        self,
+        body: bytes,
+        transport: dict[str, Any],
+        ident: dict[str, Any],
+        headers: dict[str, Any],
+        key: str,
+        counted: bool,
+    ) -> Disposition:
         command_id = ident.get("command_id")
         first_seen = int(headers.get(H_FIRST_SEEN) or time.time() * 1000)  # epoch ms
         retry_missing = time.time() - first_seen / 1000 < self.settings.retry_missing_s
