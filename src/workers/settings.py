@@ -64,6 +64,14 @@ class PipelineSettings(BaseSettings):
     # --- fault injection for the reliability tests only (JSON; empty = off)
     faults: str = Field(default="", description="test-only fault injection, see faults.py")
 
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_secret(cls, value: str) -> str:
+        # RFC 7518 3.2: an HS256 key must be at least 256 bits; empty = tokens disabled
+        if value and len(value.encode()) < 32:
+            raise ValueError("INVOICING_JWT_SECRET must be at least 32 bytes (RFC 7518 3.2)")
+        return value
+
     @field_validator("amqp_user_grants", mode="before")
     @classmethod
     def _grants_json(cls, value: Any) -> Any:

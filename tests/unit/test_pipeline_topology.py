@@ -83,3 +83,13 @@ def test_broker_verified_user_id_maps_to_grants() -> None:
     assert auth.authenticate(None, {"user_id": "billing"}).allows(org, "invoices:write")
     with pytest.raises(Forbidden):
         auth.authenticate(None, {"user_id": "stranger"})
+
+
+def test_a_short_jwt_secret_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        PipelineSettings(jwt_secret="too-short")
+    assert PipelineSettings(jwt_secret="x" * 32).jwt_secret == "x" * 32
+    assert PipelineSettings(jwt_secret="").jwt_secret == ""
