@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command()(publish)
     app.command()(health)
     app.command()(scheduler)
+    app.command()(token)
     app.command(name="rabbitmq-definitions")(rabbitmq_definitions)
     app.add_typer(dead_letters_app, name="dead-letters")
 
@@ -57,6 +58,25 @@ def worker(
     if queues is not None:
         update["worker_queues"] = queues
     raise typer.Exit(run_workers(settings, pipeline.model_copy(update=update)))
+
+
+def token(
+    org: Annotated[list[str], typer.Option(help="organization id (repeatable), or *")],
+    scopes: Annotated[str, typer.Option(help="comma-separated scopes")] = (
+        "invoices:read,invoices:write"
+    ),
+    subject: Annotated[str, typer.Option(help="who the token is for (sub)")] = "operator",
+    ttl: Annotated[int, typer.Option(help="seconds until it expires")] = 3600,
+) -> None:
+    """Print a signed command token (HS256 with INVOICING_JWT_SECRET) for publishers."""
+    from invoicing.workers.auth import issue_token
+
+    _, pipeline = _settings()
+    if not pipeline.jwt_secret:
+        typer.echo("INVOICING_JWT_SECRET is not set", err=True)
+        raise typer.Exit(2)
+    wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+    typer.echo(issue_token(pipeline.jwt_secret, subject, dict.fromkeys(org, wanted), ttl_s=ttl))
 
 
 def scheduler(
