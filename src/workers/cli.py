@@ -122,17 +122,50 @@ def publish(
         str | None, typer.Option(help="credentials.token for commands that carry none")
     ] = None,
     declare: Annotated[bool, typer.Option(help="declare the topology first")] = True,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            help="publish one command at a time and wait for its first event (needs a relay): "
+            "a script whose commands depend on each other then runs in order"
+        ),
+    ] = False,
+    wait_timeout: Annotated[float, typer.Option(help="seconds to wait per command")] = 30.0,
 ) -> None:
-    """Publish commands (one JSON object per line) to `invoicing.commands`, with confirms."""
+    """Publish commands (one JSON object per line) to `invoicing.commands`, with confirms.
+
+    Workers run commands concurrently, so commands of one invoice published together may run
+    in any order (a payment before its finalize is rejected). ``--wait`` keeps a script's order.
+    """
     import pika  # type: ignore[import-untyped]
     from invoicing.workers.amqp import ConfirmingPublisher, Outgoing
-    from invoicing.workers.topology import COMMANDS_EXCHANGE
+    from invoicing.workers.topology import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
     from invoicing.workers.topology import declare as declare_topology
 
     _, pipeline = _settings()
     publisher = ConfirmingPublisher(pipeline.amqp_url)
     if declare:
         declare_topology(publisher.channel, pipeline)
+    listener = None
+    if wait:
+        listener = pika.BlockingConnection(pika.URLParameters(pipeline.amqp_url)).channel()
+        events_queue = listener.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        listener.queue_bind(events_queue, EVENTS_EXCHANGE, "#")
+
+    def await_outcome(command_id: str) -> None:
+        assert listener is not None
+        deadline = time.monotonic() + wait_timeout
+        for _method, _props, body in listener.consume(events_queue, inactivity_timeout=0.5):
+            if body is not None and json.loads(body).get("commandid") == command_id:
+                break
+            if time.monotonic() > deadline:
+                typer.echo(
+                    f"{command_id}: no event within {wait_timeout} s "
+                    "(a repeated command emits none); going on",
+                    err=True,
+                )
+                break
+        listener.cancel()
+
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
     sent = 0
     batch: list[Outgoing] = []
@@ -158,6 +191,12 @@ def publish(
                 app_id="invoicing-cli",
             )
             batch.append(Outgoing(COMMANDS_EXCHANGE, ctype, body, props))
+            if wait:
+                publisher.publish_batch(batch)
+                sent += len(batch)
+                batch = []
+                if isinstance(doc, dict):
+                    await_outcome(str(doc.get("command_id")))
             if len(batch) >= 100:
                 publisher.publish_batch(batch)
                 sent += len(batch)

@@ -21,3 +21,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield e
     finally:
         destroy_env(e)
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """Workers and relays a test started are stopped after it, failed or not."""
+    from tests.e2e.harness import stop_all
+
+    yield
+    stop_all()

@@ -81,9 +81,21 @@ def create_env(log_dir: Path) -> Env:
 
 
 def destroy_env(env: Env) -> None:
+    stop_all()  # a failed test must not leave its workers and relays running
     subprocess.run(["rabbitmqctl", "-q", "delete_vhost", env.vhost], check=False)
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{env.db_name}" WITH (FORCE)')
+
+
+_RUNNING: list[Proc] = []
+
+
+def stop_all() -> None:
+    """Stop every process the harness started that is still running (their children too)."""
+    while _RUNNING:
+        proc = _RUNNING.pop()
+        if proc.popen.poll() is None:
+            proc.stop(timeout=15)
 
 
 class Proc:
@@ -98,6 +110,7 @@ class Proc:
             stdout=self.handle,
             stderr=subprocess.STDOUT,
         )
+        _RUNNING.append(self)
 
     @property
     def pid(self) -> int:
