@@ -23,7 +23,9 @@ COMMANDS_EXCHANGE = "invoicing.commands"
 UNROUTED_EXCHANGE = "invoicing.commands.unrouted"
 REQUEUE_EXCHANGE = "invoicing.requeue"
 DELAY_EXCHANGE = "invoicing.delay"
-DELAY_HEADER = "x-invoicing-delay"
+# RabbitMQ ignores headers that start with "x-" when a headers exchange matches ("x-match: all"),
+# so the delay selector must not start with "x-" or every copy would reach every delay queue.
+DELAY_HEADER = "invoicing-delay-s"
 EVENTS_EXCHANGE = "invoicing.events"
 EVENTS_UNROUTED_EXCHANGE = "invoicing.events.unrouted"
 EVENTS_UNROUTED_QUEUE = "invoicing.events.unrouted"

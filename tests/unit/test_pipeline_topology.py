@@ -93,3 +93,15 @@ def test_a_short_jwt_secret_is_refused() -> None:
         PipelineSettings(jwt_secret="too-short")
     assert PipelineSettings(jwt_secret="x" * 32).jwt_secret == "x" * 32
     assert PipelineSettings(jwt_secret="").jwt_secret == ""
+
+
+def test_delay_bindings_select_by_a_header_rabbitmq_matches() -> None:
+    """RabbitMQ ignores x-* headers in headers-exchange matching: a selector named x-... would
+    make every retry copy reach every delay queue (each retry multiplied the message)."""
+    from invoicing.workers.topology import DELAY_EXCHANGE, bindings
+
+    delay = [b for b in bindings(PipelineSettings()) if b.source == DELAY_EXCHANGE]
+    assert len(delay) == len(set(PipelineSettings().retry_delays_s))
+    for b in delay:
+        selectors = {k for k in b.arguments if k != "x-match"}
+        assert selectors and not any(k.startswith("x-") for k in selectors), b.arguments
