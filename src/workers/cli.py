@@ -148,13 +148,16 @@ def publish(
     listener = None
     if wait:
         listener = pika.BlockingConnection(pika.URLParameters(pipeline.amqp_url)).channel()
-        events_queue = listener.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        # exclusive (gone with the connection), not auto-delete: we cancel and consume again
+        events_queue = listener.queue_declare("", exclusive=True).method.queue
         listener.queue_bind(events_queue, EVENTS_EXCHANGE, "#")
 
     def await_outcome(command_id: str) -> None:
         assert listener is not None
         deadline = time.monotonic() + wait_timeout
-        for _method, _props, body in listener.consume(events_queue, inactivity_timeout=0.5):
+        for _method, _props, body in listener.consume(
+            events_queue, auto_ack=True, inactivity_timeout=0.5
+        ):
             if body is not None and json.loads(body).get("commandid") == command_id:
                 break
             if time.monotonic() > deadline:
