@@ -20,7 +20,7 @@ EPC_MAX_AMOUNT = Decimal("999999999.99")
 
 
 def display_ogm(invoice_number: str) -> str:
-    """``+++XXX/XXXX/XXXXX+++`` for ``invoice_number`` (valid per ``stdnum.be.ogm_vcs``)."""
+    """``+++ddd/dddd/ddddd+++`` for ``invoice_number`` (valid per ``stdnum.be.ogm_vcs``)."""
     return f"+++{ogm_vcs.format(ogm_vcs.validate(structured_communication(invoice_number)))}+++"
 
 
