@@ -51,10 +51,6 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
 
 
-def round_to(amount: Decimal, places: int) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
 def fits_minor_units(amount: Decimal, currency: str) -> bool:
     """True when ``amount`` has no more decimals than the currency allows."""
     return amount == round_money(amount, currency)
