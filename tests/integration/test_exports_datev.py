@@ -25,20 +25,30 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from tests.support.client import Client, line
+from tests.support.external import require_external
 
 CHECKER = Path(__file__).resolve().parents[2].parent / "shared" / "datev" / "datev_check.py"
 NOW = dt.datetime(2025, 2, 10, 9, 30, tzinfo=dt.UTC)
 DATEV = {"consultant_number": 29098, "client_number": 55003}
-BE_ADDRESS = {"street_address": "Rue de la Loi 16", "zip_code": "1000", "city": "Bruxelles",
-              "country_code": "BE"}
+BE_ADDRESS = {
+    "street_address": "Rue de la Loi 16",
+    "zip_code": "1000",
+    "city": "Bruxelles",
+    "country_code": "BE",
+}
 
 
 def check(path: Path) -> None:
     """Run the independent DATEV checker in strict mode (warnings fail too)."""
-    if not CHECKER.exists():
-        pytest.skip(f"DATEV checker not found at {CHECKER}; format check skipped")
-    proc = subprocess.run([sys.executable, str(CHECKER), str(path), "--strict"],
-                          capture_output=True, text=True, check=False)
+    require_external(
+        CHECKER.exists(), f"DATEV checker not found at {CHECKER}; format check skipped"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(CHECKER), str(path), "--strict"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -67,8 +77,9 @@ class Export:
         with zipfile.ZipFile(self.location) as zf:
             self.names = zf.namelist()
             zf.extractall(self.dir)
-        self.batches = sorted(p for p in self.dir.iterdir() if p.name.startswith(
-            "EXTF_Buchungsstapel"))
+        self.batches = sorted(
+            p for p in self.dir.iterdir() if p.name.startswith("EXTF_Buchungsstapel")
+        )
         for batch in self.batches:
             check(batch)
 
@@ -79,8 +90,12 @@ class Export:
             lines = path.read_bytes().decode("cp1252").split("\r\n")
             for raw in lines[2:]:
                 if raw:
-                    out.append([f[1:-1].replace('""', '"') if f.startswith('"') else f
-                                for f in _split(raw)])
+                    out.append(
+                        [
+                            f[1:-1].replace('""', '"') if f.startswith('"') else f
+                            for f in _split(raw)
+                        ]
+                    )
         return out
 
     def header(self, batch: int = 0) -> list[str]:
@@ -116,8 +131,9 @@ def export(c: Client, tmp_path: Path, date_from: str, date_to: str, **opts: Any)
 
 
 def belgian(c: Client) -> uuid.UUID:
-    return c.customer(company="Brasserie Lumière SRL", vat_id="BE 0477.472.701",
-                      address=BE_ADDRESS, locale="fr")
+    return c.customer(
+        company="Brasserie Lumière SRL", vat_id="BE 0477.472.701", address=BE_ADDRESS, locale="fr"
+    )
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -132,8 +148,10 @@ def test_export_without_settings_is_rejected(dc: Client) -> None:
 def test_invalid_settings_are_rejected(dc: Client) -> None:
     errors = dc.rejected("configure_datev", {**DATEV, "debtor_range_start": 1000})
     assert "debtor range" in errors[0]["detail"]
-    errors = dc.rejected("configure_datev", {**DATEV, "revenue_accounts": [
-        {"category": "standard", "rate": "19", "account": "8200"}]})
+    errors = dc.rejected(
+        "configure_datev",
+        {**DATEV, "revenue_accounts": [{"category": "standard", "rate": "19", "account": "8200"}]},
+    )
     assert "BU-Schlüssel" in errors[0]["detail"]
     errors = dc.rejected("configure_datev", {**DATEV, "consultant_number": 999})
     assert errors[0]["source"]["pointer"] == "/payload/consultant_number"
@@ -146,9 +164,11 @@ def test_domestic_19_and_mixed_19_7(dc: Client, tmp_path: Path) -> None:
     dc.ok("configure_datev", DATEV)
     cust = dc.customer()
     dc.finalized(cust, [line("Beratung", "10", "100.00")], issue_date=dt.date(2025, 1, 15))
-    dc.finalized(cust, [line("Beratung", "2", "100.00"),
-                        line("Fachbuch", "1", "100.00", tax_rate=7)],
-                 issue_date=dt.date(2025, 1, 20))
+    dc.finalized(
+        cust,
+        [line("Beratung", "2", "100.00"), line("Fachbuch", "1", "100.00", tax_rate=7)],
+        issue_date=dt.date(2025, 1, 20),
+    )
     ex = export(dc, tmp_path, "2025-01-01", "2025-01-31")
     assert ex.header()[:6] == ['"EXTF"', "700", "21", '"Buchungsstapel"', "13", ex.header()[5]]
     assert ex.header()[10:16] == ["29098", "55003", "20250101", "4", "20250101", "20250131"]
@@ -169,21 +189,33 @@ def test_domestic_19_and_mixed_19_7(dc: Client, tmp_path: Path) -> None:
 def test_intra_eu_goods_and_services_to_belgium(dc: Client, tmp_path: Path) -> None:
     dc.ok("configure_datev", DATEV)
     be = belgian(dc)
-    dc.finalized(be, [line("Ware", "1", "800.00", tax_category="intra_eu", tax_rate=0),
-                      line("Beratung", "1", "500.00", tax_category="reverse_charge", tax_rate=0)],
-                 issue_date=dt.date(2025, 1, 22))
+    dc.finalized(
+        be,
+        [
+            line("Ware", "1", "800.00", tax_category="intra_eu", tax_rate=0),
+            line("Beratung", "1", "500.00", tax_category="reverse_charge", tax_rate=0),
+        ],
+        issue_date=dt.date(2025, 1, 22),
+    )
     rows = export(dc, tmp_path, "2025-01-01", "2025-01-31").rows()
     got = [(r[0], r[1], r[7], r[8], r[39]) for r in rows]
-    assert got == [("800,00", "S", "8125", "", "BE0477472701"),
-                   ("500,00", "S", "8336", "", "BE0477472701")]
+    assert got == [
+        ("800,00", "S", "8125", "", "BE0477472701"),
+        ("500,00", "S", "8336", "", "BE0477472701"),
+    ]
 
 
 def test_reverse_charge_domestic_and_skr04(dc: Client, tmp_path: Path) -> None:
     dc.ok("configure_datev", {**DATEV, "chart": "SKR04"})
     cust = dc.customer(vat_id="DE136695976")
-    dc.finalized(cust, [line("Bauleistung", "1", "1000.00", tax_category="reverse_charge",
-                             tax_rate=0),
-                        line("Beratung", "1", "100.00")], issue_date=dt.date(2025, 1, 5))
+    dc.finalized(
+        cust,
+        [
+            line("Bauleistung", "1", "1000.00", tax_category="reverse_charge", tax_rate=0),
+            line("Beratung", "1", "100.00"),
+        ],
+        issue_date=dt.date(2025, 1, 5),
+    )
     ex = export(dc, tmp_path, "2025-01-01", "2025-01-31", include_payments=True)
     assert ex.header()[26] == '"04"'
     got = [(r[0], r[7], r[39]) for r in ex.rows()]
@@ -191,17 +223,22 @@ def test_reverse_charge_domestic_and_skr04(dc: Client, tmp_path: Path) -> None:
     assert got == [("1000,00", "4337", ""), ("119,00", "4400", "")]
 
 
-def test_credit_note_partial_payments_and_void(dc: Client, tmp_path: Path,
-                                                clock: dict[str, dt.datetime]) -> None:
+def test_credit_note_partial_payments_and_void(
+    dc: Client, tmp_path: Path, clock: dict[str, dt.datetime]
+) -> None:
     dc.ok("configure_datev", DATEV)
     cust = dc.customer()
     inv = dc.finalized(cust, [line("Beratung", "10", "100.00")], issue_date=dt.date(2025, 1, 15))
     iid = inv["id"]
-    dc.ok("record_payment", {"invoice_id": iid, "amount": "400.00", "date": "2025-01-20",
-                             "reference": "TXN-1"})
+    dc.ok(
+        "record_payment",
+        {"invoice_id": iid, "amount": "400.00", "date": "2025-01-20", "reference": "TXN-1"},
+    )
     dc.ok("record_payment", {"invoice_id": iid, "amount": "400.00", "date": "2025-01-20"})
-    dc.ok("issue_credit_note", {"invoice_id": iid, "issue_date": "2025-01-28",
-                                "lines": [line("Nachlass", "1", "100.00")]})
+    dc.ok(
+        "issue_credit_note",
+        {"invoice_id": iid, "issue_date": "2025-01-28", "lines": [line("Nachlass", "1", "100.00")]},
+    )
     ex = export(dc, tmp_path, "2025-01-01", "2025-01-31", include_payments=True)
     got = [(r[0], r[1], r[6], r[7], r[9], r[10]) for r in ex.rows()]
     assert got == [
@@ -226,34 +263,54 @@ def test_credit_note_partial_payments_and_void(dc: Client, tmp_path: Path,
 
 
 def test_reversal_of_an_exported_invoice_voided_without_credit_note(
-        dc: Client, tmp_path: Path, engine: Engine) -> None:
+    dc: Client, tmp_path: Path, engine: Engine
+) -> None:
     dc.ok("configure_datev", DATEV)
     cust = dc.customer()
-    inv = dc.finalized(cust, [line("Beratung", "1", "100.00"), line("Buch", "1", "10.00",
-                                                                     tax_rate=7)],
-                       issue_date=dt.date(2025, 1, 15))
+    inv = dc.finalized(
+        cust,
+        [line("Beratung", "1", "100.00"), line("Buch", "1", "10.00", tax_rate=7)],
+        issue_date=dt.date(2025, 1, 15),
+    )
     export(dc, tmp_path, "2025-01-01", "2025-01-31")
     with engine.begin() as conn:  # e.g. a legacy import: void without a credit note
-        conn.execute(update(Invoice).where(Invoice.organization_id == dc.org,
-                                           Invoice.id == uuid.UUID(inv["id"]))
-                     .values(status="void", voided_at=dt.datetime(2025, 2, 5, 12, tzinfo=dt.UTC)))
+        conn.execute(
+            update(Invoice)
+            .where(Invoice.organization_id == dc.org, Invoice.id == uuid.UUID(inv["id"]))
+            .values(status="void", voided_at=dt.datetime(2025, 2, 5, 12, tzinfo=dt.UTC))
+        )
     feb = export(dc, tmp_path, "2025-02-01", "2025-02-28")
     got = [(r[0], r[1], r[7], r[9], r[10], r[13][:6]) for r in feb.rows()]
-    assert got == [("119,00", "H", "8400", "0502", "RE-2025-001", "Storno"),
-                   ("10,70", "H", "8300", "0502", "RE-2025-001", "Storno")]
+    assert got == [
+        ("119,00", "H", "8400", "0502", "RE-2025-001", "Storno"),
+        ("10,70", "H", "8300", "0502", "RE-2025-001", "Storno"),
+    ]
     assert feb.data["counts"]["reversals"] == 1
 
 
 def test_texts_with_umlauts_euro_and_bad_invoice_numbers(dc: Client, tmp_path: Path) -> None:
     dc.ok("configure_datev", DATEV)
     cust = dc.customer(company='Bäckerei Schön „Groß“ – 5 € "Brot"\tłódź')
-    dc.ok("create_invoice", {"id": str(uuid.uuid4()), "customer_id": str(cust),
-                             "number": "RE 2025.001_ä:x;y",
-                             "lines": [line("Brötchen", "1", "10.00", tax_rate=7)]})
+    dc.ok(
+        "create_invoice",
+        {
+            "id": str(uuid.uuid4()),
+            "customer_id": str(cust),
+            "number": "RE 2025.001_ä:x;y",
+            "lines": [line("Brötchen", "1", "10.00", tax_rate=7)],
+        },
+    )
     iid = dc.sent[-1]["payload"]["id"]
     dc.ok("finalize_invoice", {"invoice_id": iid, "issue_date": "2025-01-09"})
-    dc.ok("record_payment", {"invoice_id": iid, "amount": "10.70", "date": "2025-01-10",
-                             "reference": "=HYPERLINK(\"x\")"})
+    dc.ok(
+        "record_payment",
+        {
+            "invoice_id": iid,
+            "amount": "10.70",
+            "date": "2025-01-10",
+            "reference": '=HYPERLINK("x")',
+        },
+    )
     ex = export(dc, tmp_path, "2025-01-01", "2025-01-31", include_payments=True)
     rows = ex.rows()
     assert [r[10] for r in rows] == ["RE-2025-001-aexy"] * 2  # invoice and payment agree
@@ -270,8 +327,9 @@ def test_fiscal_year_split_and_debtor_master_file(dc: Client, tmp_path: Path) ->
     dc.ok("configure_datev", {**DATEV, "fiscal_year_start_month": 7})
     a, b = dc.customer(), belgian(dc)
     dc.finalized(a, [line()], issue_date=dt.date(2025, 6, 30))
-    dc.finalized(b, [line(tax_category="reverse_charge", tax_rate=0)],
-                 issue_date=dt.date(2025, 7, 1))
+    dc.finalized(
+        b, [line(tax_category="reverse_charge", tax_rate=0)], issue_date=dt.date(2025, 7, 1)
+    )
     dc.finalized(a, [line()], issue_date=dt.date(2026, 1, 2))
     ex = export(dc, tmp_path, "2025-06-01", "2026-01-31")
     assert [p.name for p in ex.batches] == [
@@ -292,8 +350,9 @@ def test_fiscal_year_split_and_debtor_master_file(dc: Client, tmp_path: Path) ->
     assert "EXTF_Debitoren_Kreditoren.csv" in ex.names
 
 
-def test_debtor_accounts_are_stable_and_pinnable(dc: Client, tmp_path: Path,
-                                                 engine: Engine) -> None:
+def test_debtor_accounts_are_stable_and_pinnable(
+    dc: Client, tmp_path: Path, engine: Engine
+) -> None:
     a, b = dc.customer(), dc.customer()
     dc.ok("configure_datev", {**DATEV, "debtor_accounts": {str(b): 10042}})
     dc.finalized(a, [line()], issue_date=dt.date(2025, 1, 2))
@@ -308,13 +367,17 @@ def test_debtor_accounts_are_stable_and_pinnable(dc: Client, tmp_path: Path,
     errors = dc.rejected("configure_datev", {**DATEV, "debtor_accounts": {str(a): 10500}})
     assert errors[0]["code"] == "datev_debtor_changed"
     with engine.connect() as conn:
-        n = conn.execute(select(func.count()).select_from(DatevDebtorAccount).where(
-            DatevDebtorAccount.organization_id == dc.org)).scalar_one()
+        n = conn.execute(
+            select(func.count())
+            .select_from(DatevDebtorAccount)
+            .where(DatevDebtorAccount.organization_id == dc.org)
+        ).scalar_one()
     assert n == 3
 
 
-def test_marks_scope_unexported_and_export_record(dc: Client, tmp_path: Path,
-                                                  engine: Engine) -> None:
+def test_marks_scope_unexported_and_export_record(
+    dc: Client, tmp_path: Path, engine: Engine
+) -> None:
     dc.ok("configure_datev", DATEV)
     cust = dc.customer()
     inv = dc.finalized(cust, [line()], issue_date=dt.date(2025, 1, 2))
@@ -322,26 +385,37 @@ def test_marks_scope_unexported_and_export_record(dc: Client, tmp_path: Path,
     assert first.data["counts"]["marked_invoices"] == 1
     exported_at = dc.state(inv["id"])  # events are not re-emitted; read the row instead
     with engine.connect() as conn:
-        stamp = conn.execute(select(Invoice.exported_at).where(
-            Invoice.organization_id == dc.org)).scalar_one()
+        stamp = conn.execute(
+            select(Invoice.exported_at).where(Invoice.organization_id == dc.org)
+        ).scalar_one()
     assert stamp is not None and exported_at["number"] == "RE-2025-001"
     dc.finalized(cust, [line("Neu")], issue_date=dt.date(2025, 1, 20))
     new_only = export(dc, tmp_path, "2025-01-01", "2025-01-31", scope="unexported")
     assert [r[10] for r in new_only.rows()] == ["RE-2025-002"]
     assert new_only.data["counts"]["marked_invoices"] == 1
-    nothing = dc.ok("export_datev", {"date_from": "2025-01-01", "date_to": "2025-01-31",
-                                     "scope": "unexported"}).events[0]["data"]
+    nothing = dc.ok(
+        "export_datev", {"date_from": "2025-01-01", "date_to": "2025-01-31", "scope": "unexported"}
+    ).events[0]["data"]
     assert nothing["counts"]["bookings"] == 0 and nothing["counts"]["marked_invoices"] == 0
     with engine.connect() as conn:
-        marks = conn.execute(select(ExportMark.item_id, func.count()).where(
-            ExportMark.organization_id == dc.org).group_by(ExportMark.item_id)).all()
+        marks = conn.execute(
+            select(ExportMark.item_id, func.count())
+            .where(ExportMark.organization_id == dc.org)
+            .group_by(ExportMark.item_id)
+        ).all()
         assert sorted(n for _, n in marks) == [1, 1]
-        again = conn.execute(select(Invoice.exported_at).where(
-            Invoice.organization_id == dc.org, Invoice.number == "RE-2025-001")).scalar_one()
+        again = conn.execute(
+            select(Invoice.exported_at).where(
+                Invoice.organization_id == dc.org, Invoice.number == "RE-2025-001"
+            )
+        ).scalar_one()
         assert again == stamp  # marked once, never re-stamped
     with Session(engine) as session:
-        runs = session.scalars(select(ExportRun).where(ExportRun.organization_id == dc.org)
-                               .order_by(ExportRun.created_at)).all()
+        runs = session.scalars(
+            select(ExportRun)
+            .where(ExportRun.organization_id == dc.org)
+            .order_by(ExportRun.created_at)
+        ).all()
         assert len(runs) == 3
         (run,) = [r for r in runs if r.checksum == first.data["checksum"]]
         assert run.requested_by == "steuer@kanzlei.de" and run.kind == "datev"
@@ -352,15 +426,21 @@ def test_marks_scope_unexported_and_export_record(dc: Client, tmp_path: Path,
 def test_foreign_currency_is_booked_in_euro(dc: Client, tmp_path: Path) -> None:
     dc.ok("configure_datev", DATEV)
     cust = dc.customer()
-    dc.finalized(cust, [line("Consulting", "1", "1000.00")], issue_date=dt.date(2025, 1, 7),
-                 currency="USD", exchange_rate="0.9234")
+    dc.finalized(
+        cust,
+        [line("Consulting", "1", "1000.00")],
+        issue_date=dt.date(2025, 1, 7),
+        currency="USD",
+        exchange_rate="0.9234",
+    )
     ex = export(dc, tmp_path, "2025-01-01", "2025-01-31")
     assert [(r[0], r[2]) for r in ex.rows()] == [("1098,85", "EUR")]  # 1190 x 0.9234
     assert ex.data["counts"]["skipped_foreign_currency"] == 0
 
 
 def test_redelivery_after_a_crash_yields_one_file_and_marks_once(
-        dc: Client, tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    dc: Client, tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dc.ok("configure_datev", DATEV)
     cust = dc.customer()
     for day in (2, 3, 4):
@@ -387,10 +467,13 @@ def test_redelivery_after_a_crash_yields_one_file_and_marks_once(
     assert len(ex.rows()) == 3 and ex.data["counts"]["marked_invoices"] == 3
     assert dc.send("export_datev", payload, command_id=command_id).status == "duplicate"
     with engine.connect() as conn:
-        assert conn.execute(text(
-            "SELECT COUNT(*) FROM export_marks WHERE export_id = :e"
-        ).bindparams(), {"e": command_id if engine.dialect.name == "postgresql"
-                         else command_id.hex}).scalar_one() == 3
+        assert (
+            conn.execute(
+                text("SELECT COUNT(*) FROM export_marks WHERE export_id = :e").bindparams(),
+                {"e": command_id if engine.dialect.name == "postgresql" else command_id.hex},
+            ).scalar_one()
+            == 3
+        )
 
 
 def test_split_at_max_bookings(dc: Client, tmp_path: Path, engine: Engine) -> None:
@@ -404,8 +487,16 @@ def test_split_at_max_bookings(dc: Client, tmp_path: Path, engine: Engine) -> No
     out = tmp_path / "parts"
     out.mkdir()
     with engine.begin() as conn:
-        result = export_datev(conn, dc.org, settings, dt.date(2025, 3, 1), dt.date(2025, 3, 31),
-                              out, NOW, max_bookings=5)
+        result = export_datev(
+            conn,
+            dc.org,
+            settings,
+            dt.date(2025, 3, 1),
+            dt.date(2025, 3, 31),
+            out,
+            NOW,
+            max_bookings=5,
+        )
     batches = [p for p in result.files if p.name.startswith("EXTF_Buchungsstapel")]
     assert [p.name[-7:] for p in batches] == ["001.csv", "002.csv", "003.csv", "004.csv"]
     sizes = [len(p.read_bytes().split(b"\r\n")) - 3 for p in batches]

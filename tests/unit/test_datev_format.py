@@ -25,24 +25,35 @@ from invoicing.exports.datev import (
 from invoicing.exports.settings import DatevSettings
 from pydantic import ValidationError
 
+from tests.support.external import require_external
+
 CHECKER = Path(__file__).resolve().parents[2].parent / "shared" / "datev" / "datev_check.py"
 S = DatevSettings(consultant_number=29098, client_number=55003)
 NOW = dt.datetime(2025, 2, 3, 10, 15, 0, 123456, tzinfo=dt.UTC)
 
 
 def check(path: Path) -> None:
-    if not CHECKER.exists():
-        pytest.skip(f"DATEV checker not found at {CHECKER}; format check skipped")
-    proc = subprocess.run([sys.executable, str(CHECKER), str(path), "--strict"],
-                          capture_output=True, text=True, check=False)
+    require_external(
+        CHECKER.exists(), f"DATEV checker not found at {CHECKER}; format check skipped"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(CHECKER), str(path), "--strict"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (Decimal("1190"), "1190,00"), (Decimal("0.005"), "0,01"), (Decimal("1234567.891"),
-                                                                   "1234567,89"),
-    (Decimal("99.994"), "99,99"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (Decimal("1190"), "1190,00"),
+        (Decimal("0.005"), "0,01"),
+        (Decimal("1234567.891"), "1234567,89"),
+        (Decimal("99.994"), "99,99"),
+    ],
+)
 def test_amounts_have_a_decimal_comma_and_two_places(value: Decimal, text: str) -> None:
     assert fmt_amount(value) == text
 
@@ -51,13 +62,16 @@ def test_belegdatum_is_ttmm_with_leading_zeros() -> None:
     assert ttmm(dt.date(2025, 1, 5)) == "0501"
 
 
-@pytest.mark.parametrize(("number", "expected"), [
-    ("RE-2025-001", "RE-2025-001"),
-    ("RE 2025.001_ä", "RE-2025-001-ae"),
-    ("Rechnung: Nr;5 €", "Rechnung-Nr5-"),
-    ("$&%*+-/abc", "$&%*+-/abc"),
-    ("X" * 30 + "-2025-000123", ("X" * 30 + "-2025-000123")[-36:]),
-])
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        ("RE-2025-001", "RE-2025-001"),
+        ("RE 2025.001_ä", "RE-2025-001-ae"),
+        ("Rechnung: Nr;5 €", "Rechnung-Nr5-"),
+        ("$&%*+-/abc", "$&%*+-/abc"),
+        ("X" * 30 + "-2025-000123", ("X" * 30 + "-2025-000123")[-36:]),
+    ],
+)
 def test_belegfeld_is_sanitized_and_keeps_the_tail(number: str, expected: str) -> None:
     assert sanitize_belegfeld(number) == expected
     assert len(sanitize_belegfeld(number)) <= 36
@@ -106,27 +120,39 @@ def test_settings_validation_and_account_mapping() -> None:
     with pytest.raises(ValidationError, match="Sachkontenlänge"):
         DatevSettings(consultant_number=29098, client_number=1, bank_account="123456")
     with pytest.raises(ValidationError, match="BU-Schlüssel"):
-        DatevSettings(consultant_number=29098, client_number=1, revenue_accounts=[
-            {"category": "standard", "rate": "19", "account": "8200"}])
-    custom = DatevSettings(consultant_number=29098, client_number=1, revenue_accounts=[
-        {"category": "standard", "rate": "19", "account": "8200", "bu_key": "3"},
-        {"category": "reverse_charge", "account": "8337"},
-        {"category": "reverse_charge", "region": "eu", "account": "8336"}])
+        DatevSettings(
+            consultant_number=29098,
+            client_number=1,
+            revenue_accounts=[{"category": "standard", "rate": "19", "account": "8200"}],
+        )
+    custom = DatevSettings(
+        consultant_number=29098,
+        client_number=1,
+        revenue_accounts=[
+            {"category": "standard", "rate": "19", "account": "8200", "bu_key": "3"},
+            {"category": "reverse_charge", "account": "8337"},
+            {"category": "reverse_charge", "region": "eu", "account": "8336"},
+        ],
+    )
     assert custom.revenue_account("standard", "19.00", "domestic").bu_key == "3"
     assert custom.revenue_account("reverse_charge", "0", "eu").account == "8336"
     assert custom.revenue_account("reverse_charge", "0", "third_country").account == "8337"
     assert S.revenue_account("standard", "7", "domestic").account == "8300"
     assert S.region_of("BE") == "eu" and S.region_of("CH") == "third_country"
     assert S.region_of(None) == "domestic"
-    skr04 = DatevSettings(consultant_number=29098, client_number=1, chart="SKR04",
-                          account_length=5)
+    skr04 = DatevSettings(consultant_number=29098, client_number=1, chart="SKR04", account_length=5)
     assert skr04.debtor_range == (100000, 699999) and skr04.bank == "1800"
 
 
 def _booking(i: int, **over: object) -> Booking:
     values: dict[str, object] = dict(
-        amount=Decimal("119.00") + i, sh="S", konto="10000", gegenkonto="8400",
-        date=dt.date(2025, 1, 1 + i % 28), belegfeld1=f"RE-{i}", text=f'Text "{i}"; €',
+        amount=Decimal("119.00") + i,
+        sh="S",
+        konto="10000",
+        gegenkonto="8400",
+        date=dt.date(2025, 1, 1 + i % 28),
+        belegfeld1=f"RE-{i}",
+        text=f'Text "{i}"; €',
     )
     values.update(over)
     return Booking(**values)  # type: ignore[arg-type]
@@ -134,11 +160,21 @@ def _booking(i: int, **over: object) -> Booking:
 
 def test_writer_output_passes_the_checker_and_splits(tmp_path: Path) -> None:
     stats = WriteStats()
-    groups = [[_booking(i)] for i in range(7)] + [[
-        _booking(99, sh="H", gegenkonto="8336", eu_vat_id="BE0477472701",
-                 info=("Gutschriftsnummer", "GS-1"), service_date=dt.date(2025, 1, 3))]]
-    write_batches(tmp_path, S, NOW, dt.date(2025, 1, 1), dt.date(2025, 1, 31), groups, stats,
-                  max_bookings=3)
+    groups = [[_booking(i)] for i in range(7)] + [
+        [
+            _booking(
+                99,
+                sh="H",
+                gegenkonto="8336",
+                eu_vat_id="BE0477472701",
+                info=("Gutschriftsnummer", "GS-1"),
+                service_date=dt.date(2025, 1, 3),
+            )
+        ]
+    ]
+    write_batches(
+        tmp_path, S, NOW, dt.date(2025, 1, 1), dt.date(2025, 1, 31), groups, stats, max_bookings=3
+    )
     assert [f.bookings for f in stats.files] == [3, 3, 2] and stats.bookings == 8
     for f in stats.files:
         check(f.path)

@@ -15,6 +15,7 @@ from lxml import etree
 from stdnum.be import ogm_vcs
 
 from tests.support import scenarios
+from tests.support.external import require_external
 
 NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -46,11 +47,11 @@ CASES = [
 
 def require_rules() -> None:
     """Skip the rule checks (only them) when the official rule sets are not installed."""
-    if not rules_available():
-        pytest.skip(
-            f"official e-invoice rules not found in {rules_dir()} (set {RULES_DIR_ENV}); "
-            "rule validation skipped"
-        )
+    require_external(
+        rules_available(),
+        f"official e-invoice rules not found in {rules_dir()} (set {RULES_DIR_ENV}); "
+        "rule validation skipped",
+    )
 
 
 class StateCache:
