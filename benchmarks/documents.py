@@ -101,7 +101,7 @@ def main() -> None:
         stages["validate (XSD+Schematron)"], _ = timed(
             lambda: ei.ensure_valid(xml, profile), args.n
         )
-        stages["embed (factur-x)"], hybrid = timed(lambda: ei.embed_facturx(pdf, xml), args.n)
+        stages["embed (Factur-X update)"], hybrid = timed(lambda: ei.embed_facturx(pdf, xml), args.n)
         stages["read back + compare"], _ = timed(
             lambda: ei.extract_facturx(hybrid) == xml,
             args.n,  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ import pikepdf
 import pytest
 from invoicing.documents.einvoice import build_einvoice, embed_facturx
 from invoicing.documents.pdf import PdfRenderer
+from lxml import etree  # type: ignore[import-untyped]
 
 from tests.support import scenarios
 
@@ -79,3 +80,44 @@ def test_hybrid_carries_the_xml_as_alternative(pdfs: dict[str, bytes]) -> None:
         assert [p.Contents.read_bytes() for p in a.pages] == [
             p.Contents.read_bytes() for p in b.pages
         ]
+
+
+def test_hybrid_is_an_incremental_update_of_the_rendered_pdf(pdfs: dict[str, bytes]) -> None:
+    plain, hybrid = pdfs["plain"], pdfs["hybrid"]
+    # the renderer's file is the first revision, byte for byte; one update follows it
+    assert hybrid.startswith(plain)
+    update = hybrid[len(plain) :]
+    assert update.count(b"\nxref\n") == 1 and update.endswith(b"%%EOF\n")
+    previous = int(plain.rsplit(b"startxref", 1)[1].split()[0])
+    with pikepdf.open(io.BytesIO(hybrid)) as doc, pikepdf.open(io.BytesIO(plain)) as first:
+        # qpdf finds every object where the cross-reference section says it is
+        assert doc.check_pdf_syntax() == []
+        assert int(doc.trailer.Prev) == previous
+        # ISO 32000-1 14.4: the identifier's first half stays, the second names the revision
+        assert bytes(doc.trailer.ID[0]) == bytes(first.trailer.ID[0])
+        assert bytes(doc.trailer.ID[1]) != bytes(first.trailer.ID[1])
+        # PDF/A: metadata streams are not filtered; the catalog keeps the renderer's entries
+        assert "/Filter" not in doc.Root.Metadata.stream_dict
+        for key in ("/Pages", "/OutputIntents", "/StructTreeRoot", "/MarkInfo"):
+            assert key in doc.Root, key
+        with doc.open_metadata(set_pikepdf_as_editor=False) as xmp:
+            fx = "{urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#}"
+            assert xmp.get(f"{fx}DocumentFileName") == "factur-x.xml"
+            assert xmp.get(f"{fx}ConformanceLevel") == "EN 16931"
+            assert xmp.get(f"{fx}DocumentType") == "INVOICE"
+
+
+def test_hybrid_reads_back_with_the_factur_x_library(pdfs: dict[str, bytes]) -> None:
+    facturx = pytest.importorskip("facturx")
+    filename, xml = facturx.get_xml_from_pdf(pdfs["hybrid"], check_xsd=True)
+    assert filename == "factur-x.xml"
+    assert facturx.get_level(etree.fromstring(xml)) == "en16931"
+
+
+def test_embedding_is_deterministic(pdfs: dict[str, bytes], tmp_path: Path) -> None:
+    core = scenarios.Core(tmp_path)
+    state = scenarios.german_domestic(core)
+    xml = build_einvoice(state, "zugferd").xml
+    assert embed_facturx(pdfs["plain"], xml, lang="de") == embed_facturx(
+        pdfs["plain"], xml, lang="de"
+    )
