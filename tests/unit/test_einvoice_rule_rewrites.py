@@ -1,14 +1,22 @@
-"""The Factur-X Schematron with its code lists preloaded reports exactly what the published
-stylesheet reports, for a valid document and for documents that break code-list rules."""
+"""The rule sets as the validator compiles them (code lists preloaded and indexed, idle walks
+dropped) report exactly what the published stylesheets report, byte for byte: for valid
+documents of every scenario and format and for documents that break rules."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from invoicing.documents.einvoice import build_einvoice
-from invoicing.documents.einvoice.validation import Validator, preload_code_lists, rules_available
+from invoicing.documents.einvoice.validation import (
+    _SCENARIOS,
+    Validator,
+    drop_idle_walks,
+    preload_code_lists,
+    rules_available,
+)
 
 from tests.support import scenarios
 from tests.support.external import require_external
@@ -45,9 +53,7 @@ def test_same_report_as_published(xml: bytes, mutation: tuple[bytes, bytes] | No
     validator = Validator()
     node = validator._processor.parse_xml(xml_text=doc.decode())
     fast = validator._executable(LAYER).transform_to_string(xdm_node=node)
-    published = validator._executable(LAYER, inline_code_lists=False).transform_to_string(
-        xdm_node=node
-    )
+    published = validator._executable(LAYER, as_published=True).transform_to_string(xdm_node=node)
     assert fast == published
     if mutation is not None:  # the broken code is reported, by the code-list rules
         baseline = validator._executable(LAYER).transform_to_string(
@@ -107,7 +113,81 @@ def test_same_report_for_a_long_invoice(tmp_path: Path) -> None:
     for doc in (xml, xml.replace(b'unitCode="DAY"', b'unitCode="DAYS"')):
         node = validator._processor.parse_xml(xml_text=doc.decode())
         fast = validator._executable(LAYER).transform_to_string(xdm_node=node)
-        published = validator._executable(LAYER, inline_code_lists=False).transform_to_string(
+        published = validator._executable(LAYER, as_published=True).transform_to_string(
             xdm_node=node
         )
         assert fast == published
+
+
+_FORMATS = {
+    "german_domestic": ("xrechnung_cii", "xrechnung_ubl", "zugferd"),
+    "reverse_charge_13b": ("xrechnung_cii", "zugferd"),
+    "small_business_19": ("xrechnung_ubl", "zugferd"),
+    "german_credit_note": ("xrechnung_cii", "xrechnung_ubl", "zugferd"),
+    "belgian_domestic": ("peppol",),
+    "belgian_credit_note": ("peppol",),
+}
+_BREAKS = (
+    (b"<ram:TypeCode>380</ram:TypeCode>", b"<ram:TypeCode>999</ram:TypeCode>"),
+    (
+        b"<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>",
+        b"<cbc:InvoiceTypeCode>1</cbc:InvoiceTypeCode>",
+    ),
+    (b'currencyID="EUR"', b'currencyID="XXY"'),
+    (b"<ram:CategoryCode>S</ram:CategoryCode>", b"<ram:CategoryCode>Q</ram:CategoryCode>"),
+    (b"<cbc:ID>S</cbc:ID>", b"<cbc:ID>Q</cbc:ID>"),
+)
+
+
+def _stable(report: str) -> str:
+    """The report without the time of the run (the KoSIT layers stamp ``dct:created``)."""
+    return re.sub(r"<dct:created>[^<]*</dct:created>", "<dct:created/>", report)
+
+
+@pytest.mark.parametrize("scenario", sorted(_FORMATS))
+def test_every_layer_reports_as_published(scenario: str, tmp_path: Path) -> None:
+    require_external(
+        rules_available(), "official e-invoice rules not found: rule rewrite comparison skipped"
+    )
+    core = scenarios.Core(tmp_path)
+    state = getattr(scenarios, scenario)(core)
+    validator = Validator()
+    for fmt in _FORMATS[scenario]:
+        einvoice = build_einvoice(state, fmt)
+        broken = einvoice.xml
+        for old, new in _BREAKS:
+            broken = broken.replace(old, new)
+        assert broken != einvoice.xml
+        for doc in (einvoice.xml, broken):
+            node = validator._processor.parse_xml(xml_text=doc.decode())
+            for layer in _SCENARIOS[einvoice.profile].layers:
+                fast = validator._executable(layer).transform_to_string(xdm_node=node)
+                published = validator._executable(layer, as_published=True).transform_to_string(
+                    xdm_node=node
+                )
+                assert _stable(fast) == _stable(published), (scenario, fmt, layer)
+
+
+_SKELETON = (
+    '<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
+    'xmlns:svrl="http://purl.oclc.org/dsdl/svrl" version="2.0">'
+    '<xsl:template match="text()" priority="-1" />{extra}'
+    '<xsl:template match="/"><svrl:schematron-output><svrl:active-pattern>'
+    "<xsl:apply-templates />"
+    '</svrl:active-pattern><xsl:apply-templates select="/" mode="M1" />'
+    "</svrl:schematron-output></xsl:template></xsl:stylesheet>"
+)
+
+
+def test_idle_walks_are_dropped_only_where_they_cannot_write() -> None:
+    plain = _SKELETON.format(extra="")
+    assert "<xsl:apply-templates />" not in drop_idle_walks(plain)
+    assert 'mode="M1"' in drop_idle_walks(plain)
+    # a default-mode template that could write something: the walks stay
+    for extra in (
+        '<xsl:template match="*"><x/></xsl:template>',
+        '<xsl:template match="text()" priority="2"><xsl:value-of select="."/></xsl:template>',
+        '<xsl:include href="other.xsl"/>',
+    ):
+        guarded = _SKELETON.format(extra=extra)
+        assert drop_idle_walks(guarded) == guarded, extra
