@@ -22,6 +22,7 @@ from invoicing.handlers.registry import HANDLERS, Deps, Event
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import OutboxEvent, ProcessedCommand
 from invoicing.schemas.commands import COMMAND_TYPES, Command
+from invoicing.schemas.common import unwritable_characters
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -273,6 +274,26 @@ class MessageBus:
                         "source": {"pointer": "/type"},
                         "meta": {"hint": "one of: " + ", ".join(sorted(COMMAND_TYPES))},
                     }
+                ],
+                digest=digest,
+            )
+        unwritable = unwritable_characters(doc)
+        if unwritable:
+            return self._reject(
+                command_id,
+                org_id,
+                ctype,
+                [
+                    {
+                        "status": "422",
+                        "code": "invalid_attribute",
+                        "title": "Invalid Attribute",
+                        "detail": f"contains {char}, a character no invoice document (PDF, "
+                        "e-invoice XML, email) can carry",
+                        "source": {"pointer": pointer},
+                        "meta": {"hint": "remove it; tabs and line breaks (\\n, \\r) are allowed"},
+                    }
+                    for pointer, char in unwritable
                 ],
                 digest=digest,
             )

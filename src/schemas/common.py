@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -71,6 +72,31 @@ Locale = Annotated[str, StringConstraints(pattern=r"^(de|en|fr|nl)$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=185)]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+# XML 1.0 (every e-invoice syntax) cannot carry these characters at all, PDF text and email
+# headers have no use for them, and a lone surrogate cannot even be encoded as UTF-8
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def unwritable_characters(value: Any, pointer: str = "") -> list[tuple[str, str]]:
+    """``(JSON pointer, "U+000C")`` for every string in ``value`` (a decoded JSON document)
+    holding a character that no invoice document can carry: C0 control characters other than
+    tab, line feed and carriage return, lone surrogates, U+FFFE and U+FFFF."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        bad = _UNWRITABLE.search(value)
+        if bad is not None:
+            found.append((pointer, f"U+{ord(bad.group()):04X}"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            escaped = str(key).replace("~", "~0").replace("/", "~1")
+            found.extend(unwritable_characters(key, f"{pointer}/{escaped}"))
+            found.extend(unwritable_characters(item, f"{pointer}/{escaped}"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(unwritable_characters(item, f"{pointer}/{index}"))
+    return found
 
 
 class Contract(BaseModel):

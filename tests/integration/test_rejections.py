@@ -74,6 +74,29 @@ def test_invalid_create_invoice(
     assert client.snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("payload", "pointer", "char"),
+    [
+        ({"lines": [line(description="Beratung\x0c")]}, "/payload/lines/0/description", "U+000C"),
+        ({"notes": "Danke\x00"}, "/payload/notes", "U+0000"),
+        ({"lines": [line(description="\ud800")]}, "/payload/lines/0/description", "U+D800"),
+        ({"lines": [line(unit="h\x1b")]}, "/payload/lines/0/unit", "U+001B"),
+    ],
+)
+def test_characters_no_document_can_carry(
+    client: Client, payload: dict[str, object], pointer: str, char: str
+) -> None:
+    """XML 1.0 cannot carry C0 controls (other than tab, LF, CR) or lone surrogates: such text
+    would finalize fine and then fail every e-invoice, so it is refused at the door."""
+    before = client.snapshot()
+    errors = client.rejected("create_invoice", {"id": str(uuid.uuid4()), **payload})
+    assert _pointers(errors) == [pointer], errors
+    assert char in str(errors[0]["detail"]) and errors[0]["meta"]["hint"]
+    assert client.snapshot() == before
+    # tabs and line breaks stay allowed
+    client.ok("create_invoice", {"id": str(uuid.uuid4()), "notes": "a\tb\r\nc", "lines": [line()]})
+
+
 def test_invalid_vat_id(client: Client) -> None:
     errors = client.rejected(
         "create_customer",
