@@ -44,24 +44,21 @@ class Typst(str):
     __slots__ = ()
 
 
+_ESCAPES: dict[int, str | None] = {
+    **{ord(ch): "\\" + ch for ch in _SPECIAL},
+    ord("\n"): "\\\n",  # a Typst line break
+    ord("\t"): " ",
+    # other control characters have no place on paper
+    **{c: None for c in (*range(32), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"},
+}
+
+
 def escape_typst(value: object) -> Typst:
     """Plain text -> Typst markup that prints exactly that text."""
     if isinstance(value, Typst):
         return value
     text = "" if value is None else str(value)
-    out: list[str] = []
-    for ch in text.replace("\r\n", "\n").replace("\r", "\n"):
-        if ch in _SPECIAL:
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\\n")  # a Typst line break
-        elif ch == "\t":
-            out.append(" ")
-        elif ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0:
-            continue  # other control characters have no place on paper
-        else:
-            out.append(ch)
-    return Typst("".join(out))
+    return Typst(text.replace("\r\n", "\n").replace("\r", "\n").translate(_ESCAPES))
 
 
 def typst_string(value: object) -> Typst:
