@@ -51,10 +51,19 @@ class SmtpSender:
             s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout_seconds
         )
         if s.security == "starttls":
-            client.ehlo()
-            client.starttls(context=self._tls_context())
-            client.ehlo()
+            try:
+                client.ehlo()
+                client.starttls(context=self._tls_context())  # no STARTTLS offered: raises
+                client.ehlo()
+            except BaseException:
+                client.close()  # do not leave the TCP connection to the garbage collector
+                raise
         return client
+
+    def _hint(self, client: smtplib.SMTP) -> str:
+        if self.settings.security == "none" and client.has_extn("starttls"):
+            return " (the server offers STARTTLS but security is 'none': use starttls)"
+        return ""
 
     def send(
         self, message: EmailMessage, envelope_from: str, recipients: list[str]
@@ -69,18 +78,30 @@ class SmtpSender:
         try:
             if s.username:
                 password = s.password.get_secret_value() if s.password else ""
-                client.login(s.username, password)
+                try:
+                    client.login(s.username, password)
+                except smtplib.SMTPResponseException as exc:
+                    kind = MailPermanentError if 500 <= exc.smtp_code < 600 else MailTransientError
+                    raise kind(f"SMTP login as {s.username!r} failed: {_reply(exc)}") from exc
             refused = client.send_message(message, from_addr=envelope_from, to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as exc:
             raise MailPermanentError(f"all recipients were refused: {exc.recipients}") from exc
         except smtplib.SMTPResponseException as exc:
             kind = MailPermanentError if 500 <= exc.smtp_code < 600 else MailTransientError
-            raise kind(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+            raise kind(f"SMTP {_reply(exc)}{self._hint(client)}") from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
-            raise MailTransientError(f"SMTP failure: {exc}") from exc
+            raise MailTransientError(f"SMTP failure: {exc}{self._hint(client)}") from exc
         finally:
             try:
                 client.quit()
             except (OSError, smtplib.SMTPException):
                 client.close()
         return dict(refused)
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    """``535 5.7.8 Authentication credentials invalid`` (the server's reply, decoded)."""
+    text = exc.smtp_error
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{exc.smtp_code} {text}"

@@ -32,8 +32,13 @@ class SmtpSettings(BaseSettings):
         default=None, description="right-hand side of Message-IDs; default: the sender's domain"
     )
     local_hostname: str | None = Field(default=None, description="EHLO name")
-    verify_tls: bool = Field(default=True, description="verify the server certificate")
-    ca_file: str | None = Field(default=None, description="extra CA bundle (PEM)")
+    verify_tls: bool = Field(
+        default=True,
+        description="verify the server certificate and host name; false only for test setups",
+    )
+    ca_file: str | None = Field(
+        default=None, description="CA bundle (PEM) trusted instead of the system's CAs"
+    )
 
     def id_domain(self) -> str:
         if self.message_id_domain:
