@@ -378,8 +378,12 @@ def deliver(
             raise DomainError(
                 "delivery_failed",
                 f"the mail server refused the message: {exc}",
-                pointer="/to",
-                hint="check the recipients' addresses",
+                pointer="/to" if exc.recipients else "",
+                hint="check the recipients' addresses"
+                if exc.recipients
+                else "the mail server refused the session or the message: check the SMTP "
+                "settings (INVOICING_SMTP_*: credentials, security) and the server's policy, "
+                "then send again with a new command_id; nothing was sent",
             ) from exc
         except MailTransientError as exc:
             journal.finish(record, "failed", str(exc)[:2000])

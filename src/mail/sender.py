@@ -23,7 +23,12 @@ class MailTransientError(MailError):
 
 
 class MailPermanentError(MailError):
-    pass
+    """The server refused for good. ``recipients``: because of the recipients (every one was
+    refused); otherwise the session or the message (login, policy, size)."""
+
+    def __init__(self, message: str, *, recipients: bool = False) -> None:
+        super().__init__(message)
+        self.recipients = recipients
 
 
 class SmtpSender:
@@ -85,7 +90,9 @@ class SmtpSender:
                     raise kind(f"SMTP login as {s.username!r} failed: {_reply(exc)}") from exc
             refused = client.send_message(message, from_addr=envelope_from, to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise MailPermanentError(f"all recipients were refused: {exc.recipients}") from exc
+            raise MailPermanentError(
+                f"all recipients were refused: {exc.recipients}", recipients=True
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             kind = MailPermanentError if 500 <= exc.smtp_code < 600 else MailTransientError
             raise kind(f"SMTP {_reply(exc)}{self._hint(client)}") from exc

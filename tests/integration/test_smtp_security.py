@@ -338,3 +338,51 @@ def test_send_invoice_over_starttls_with_auth(db_url: str, pki: Pki, tmp_path: P
     assert len(pdfs) == 1
     text = pypdf.PdfReader(io.BytesIO(pdfs[0])).pages[0].extract_text()
     assert sent["invoice"]["number"] in text
+
+
+def test_a_refused_login_rejects_the_send_pointing_at_the_settings(
+    db_url: str, pki: Pki, tmp_path: Path
+) -> None:
+    server = serve(tls_context=pki.server, require_starttls=True, auth=True, auth_required=True)
+    with server as (sink, port):
+        w = make_world(db_url, (sink, port), tmp_path)
+        w.services["mailer"] = SmtpSender(
+            settings(port, security="starttls", ca_file=pki.ca_file, username=USER, password="x")
+        )
+        inv = w.draft()
+        out = w.run("send_invoice", {"invoice_id": str(inv), "to": ["jane@acme.example"]})
+    assert out.status == "rejected"
+    (error,) = out.errors
+    assert error["code"] == "delivery_failed" and "535" in error["detail"]
+    # not the recipients' fault: the error points at the command, the hint at the settings
+    assert error["source"]["pointer"] == "/payload"
+    assert "INVOICING_SMTP_" in error["meta"]["hint"]
+    assert sink.messages == []
+
+
+@dataclass
+class RefusingSink(Sink):
+    """Knows no mailbox: every RCPT TO is answered 550."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        return "550 5.1.1 mailbox unavailable"
+
+
+def test_refused_recipients_reject_the_send_pointing_at_to(db_url: str, tmp_path: Path) -> None:
+    sink, port = RefusingSink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        w = make_world(db_url, (sink, port), tmp_path)
+        inv = w.draft()
+        out = w.run("send_invoice", {"invoice_id": str(inv), "to": ["nobody@acme.example"]})
+    finally:
+        controller.stop()
+    assert out.status == "rejected"
+    (error,) = out.errors
+    assert error["code"] == "delivery_failed" and "550" in error["detail"]
+    assert error["source"]["pointer"] == "/payload/to"
+    assert error["meta"]["hint"] == "check the recipients' addresses"
+    assert sink.messages == []
