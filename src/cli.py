@@ -35,15 +35,26 @@ def process(
     Exit status 0 even when commands are rejected (they are events); 1 on infrastructure errors.
     """
     from invoicing import bootstrap
+    from invoicing.domain.errors import ServiceUnavailable
 
     application = bootstrap.build()
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
-    counts = {"applied": 0, "duplicate": 0, "rejected": 0}
+    counts = {"applied": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
     with stream:
-        for raw in stream:
+        for number, raw in enumerate(stream, start=1):
             if not raw.strip():
                 continue
-            outcome = application.bus.handle_raw(raw)
+            try:
+                outcome = application.bus.handle_raw(raw)
+            except ServiceUnavailable as exc:
+                # nothing was committed: the same line can be processed again later
+                counts["unavailable"] += 1
+                typer.echo(
+                    f"line {number}: not done, an outside service is unavailable ({exc}); "
+                    "the command was not applied; process the line again later",
+                    err=True,
+                )
+                continue
             counts[outcome.status] += 1
             for event in outcome.events:
                 sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")

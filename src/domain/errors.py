@@ -81,3 +81,12 @@ class Forbidden(DomainError):
 class Conflict(DomainError):
     status = "409"
     title = "Conflict"
+
+
+class ServiceUnavailable(Exception):
+    """An outside service the command needs (the mail server) cannot be reached right now.
+
+    Not a rejection and not a bug: the worker re-publishes the command to the delay queues
+    and tries again, for up to ``INVOICING_RETRY_UNAVAILABLE_S``; only then is it
+    dead-lettered for an operator (who can redrive it).
+    """

@@ -11,6 +11,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+from invoicing.domain.errors import ServiceUnavailable
 from invoicing.mail.settings import SmtpSettings
 
 
@@ -18,8 +19,8 @@ class MailError(Exception):
     """Sending failed; nothing was accepted by the server."""
 
 
-class MailTransientError(MailError):
-    pass
+class MailTransientError(MailError, ServiceUnavailable):
+    """Connection trouble or a 4xx reply: the same message may go through later."""
 
 
 class MailPermanentError(MailError):

@@ -15,6 +15,10 @@ Failure classes:
   the reason; nothing to address an event to.
 * a command naming something that does not exist yet (``RetryLater``): re-published to the
   delay queues (capped backoff) until ``retry_missing_s`` after its first attempt, then rejected.
+* an outside service that cannot be reached (``ServiceUnavailable``: the mail server down or
+  answering 4xx): re-published to the delay queues (capped backoff) until
+  ``retry_unavailable_s`` after its first attempt, then dead-lettered (an operator redrives it
+  once the service is back). Never a rejection: the command itself is fine.
 * crash loop: a redelivered message is counted in ``delivery_attempts`` (own transaction,
   committed before the business transaction); above ``max_crash_attempts`` starts it is
   dead-lettered. RabbitMQ's quorum ``x-delivery-limit`` is the backstop.
@@ -36,6 +40,7 @@ from typing import Any, Literal
 
 import psycopg
 import structlog
+from invoicing.domain.errors import ServiceUnavailable
 from invoicing.handlers.bus import MessageBus, Outcome, RetryLater
 from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, PublishError
 from invoicing.workers.faults import Faults
@@ -282,6 +287,24 @@ class CommandProcessor:
             return "retry"
         except (Requeue, _Delayed):
             raise
+        except ServiceUnavailable as exc:
+            if counted:
+                self._forget(key)
+            waited = time.time() - first_seen / 1000
+            if waited >= self.settings.retry_unavailable_s:
+                self._dead_letter(
+                    body,
+                    transport,
+                    f"an outside service stayed unavailable for {waited:.0f} s: {exc}",
+                )
+                return "dead"
+            retries = int(headers.get(H_RETRIES) or 0)
+            delay = self.delays[min(retries, len(self.delays) - 1)]
+            log.warning("command.service_unavailable", reason=str(exc)[:500], delay_s=delay)
+            self._republish(
+                body, transport, delay, {H_RETRIES: retries + 1, H_FIRST_SEEN: first_seen}
+            )
+            return "retry"
         except Exception as exc:  # a bug in a handler: bounded delayed retries, then dead
             failures = int(headers.get(H_FAILURES) or 0) + 1
             reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -47,6 +47,11 @@ class PipelineSettings(BaseSettings):
     retry_missing_s: float = Field(
         default=120.0, description="how long a command naming a missing invoice is retried"
     )
+    retry_unavailable_s: float = Field(
+        default=86400.0,
+        description="how long a command whose outside service (the mail server) is unreachable "
+        "is retried through the delay queues before it is dead-lettered",
+    )
     retry_delays_s: list[int] = Field(
         default_factory=lambda: [1, 5, 30], description="delay queues (seconds), capped backoff"
     )

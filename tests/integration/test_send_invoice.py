@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import json
 import re
 import socket
 import uuid
@@ -411,3 +412,62 @@ def test_frozen_documents_verify_their_hash(
         out = w.run("send_invoice", {"invoice_id": str(inv)})
     assert out is None
     assert len(w.sink.messages) == 1
+
+
+def test_process_cli_leaves_a_send_for_later_when_the_mail_server_is_down(
+    tmp_path: Path,
+) -> None:
+    """`invoicing process`: an unreachable mail server is not a rejection and not a crash; the
+    line is reported and can be processed again, which then sends the email once."""
+    import subprocess
+    import sys
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    text = (examples / "lifecycle.jsonl").read_text() + (examples / "send.jsonl").read_text()
+    port = free_port()
+    env = {
+        "INVOICING_DATA_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "INVOICING_SMTP_HOST": "127.0.0.1",
+        "INVOICING_SMTP_PORT": str(port),
+        "INVOICING_SMTP_SECURITY": "none",
+        "INVOICING_SMTP_SENDER": "rechnung@kanzlei-mueller.example",
+    }
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoicing.cli", "process", "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=300,
+        )
+
+    send_ids = {
+        json.loads(line)["command_id"]
+        for line in text.splitlines()
+        if line.strip() and json.loads(line)["type"] == "send_invoice"
+    }
+    sends = len(send_ids)
+    assert sends >= 1
+
+    def events_of_sends(stdout: str) -> list[dict[str, Any]]:
+        events = [json.loads(line) for line in stdout.splitlines()]
+        return [e for e in events if e.get("commandid") in send_ids]
+
+    down = run()
+    assert down.returncode == 0, down.stderr
+    assert f"unavailable={sends}" in down.stderr and "process the line again later" in down.stderr
+    assert events_of_sends(down.stdout) == []
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        up = run()  # the same file again: everything else is a duplicate, the sends go out
+    finally:
+        controller.stop()
+    assert up.returncode == 0, up.stderr
+    sent = [e for e in events_of_sends(up.stdout) if e["type"] == "invoice.sent"]
+    assert len(sent) == sends and len(sink.messages) == sends
