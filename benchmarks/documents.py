@@ -11,8 +11,9 @@ then the send handler's whole work per format (XRechnung CII/UBL, ZUGFeRD, Peppo
 
 Raw limit, measured in the same run on the same inputs: the engines alone, without any of
 our code around them (Typst compiling the finished Typst source; lxml checking the XSD and
-Saxon running the compiled official rule sets over the finished XML). No implementation that
-renders with Typst and validates with the official Schematron can be faster than that; the
+Saxon running the official rule sets, compiled as the validator compiles them, over the
+finished XML). No implementation that renders with Typst and validates with these rule sets
+on Saxon can be faster than that; the
 difference to the send handler's figure is what our code costs (view model, QR code, XML
 building, SVRL reading, embedding). A SHA-256 loop gives the speed of the machine itself,
 to compare runs on different hosts.
