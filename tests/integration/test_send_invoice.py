@@ -30,7 +30,6 @@ from invoicing.models.documents import EmailDelivery, StoredDocument
 from sqlalchemy import Engine, select
 
 from tests.support import scenarios
-from tests.support.databases import temporary_pg_database
 
 pytestmark = pytest.mark.integration
 
@@ -69,18 +68,6 @@ def smtp() -> Iterator[tuple[Sink, int]]:
         yield sink, port
     finally:
         controller.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/send.sqlite3"
-        db.migrate(url)
-        yield url
-    else:
-        with temporary_pg_database("invoicing_send") as url:
-            db.migrate(url)
-            yield url
 
 
 class CrashAfterAccept:
