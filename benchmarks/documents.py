@@ -141,26 +141,6 @@ def engines_alone(
     return means
 
 
-def many_lines(core: Core, count: int) -> InvoiceState:
-    """A German invoice with ``count`` lines at 19 % and 7 %, some with a line discount."""
-    org = core.organization(**scenarios.DE_SELLER)
-    customer = core.customer(org, **scenarios.DE_BUYER)
-    lines = [
-        {
-            "description": f"Leistung {i + 1}: Beratung und Schriftsatz",
-            "quantity": f"{1 + i % 4}.5",
-            "unit": "hours",
-            "unit_price": f"{95 + 7 * i}.{i % 100:02d}",
-            "tax_rate": "7" if i % 5 == 0 else "19",
-            **({"discount": {"type": "percentage", "value": "10"}} if i % 3 == 0 else {}),
-        }
-        for i in range(count)
-    ]
-    return core.invoice(
-        org, customer, lines, service_period={"start": "2026-10-01", "end": "2026-10-31"}
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=50)
@@ -195,7 +175,7 @@ def main() -> None:
     print(f"{'pipeline total':<28} {total * 1000:8.2f} ms  => {1 / total:6.1f} invoices/s/core")
 
     be_state: InvoiceState = scenarios.belgian_domestic(core)
-    big = many_lines(core, args.lines)
+    big = scenarios.many_lines(core, args.lines)
     for label, de, be in (
         (f"{len(state.lines)} lines", state, be_state),
         (f"{len(big.lines)} lines", big, be_state),

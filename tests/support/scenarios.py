@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -416,3 +417,37 @@ def belgian_credit_note(core: Core) -> InvoiceState:
     """A full credit note against a Belgian domestic invoice."""
     invoice = belgian_domestic(core)
     return core.credit_note(invoice.organization_id, invoice, reason="Annulation")
+
+
+def many_lines(core: Core, count: int = 30) -> InvoiceState:
+    """A German invoice with ``count`` lines at 19 % and 7 %, some with a line discount
+    (benchmarks/documents.py's larger invoice)."""
+    org = core.organization(**DE_SELLER)
+    customer = core.customer(org, **DE_BUYER)
+    lines = [
+        {
+            "description": f"Leistung {i + 1}: Beratung und Schriftsatz",
+            "quantity": f"{1 + i % 4}.5",
+            "unit": "hours",
+            "unit_price": f"{95 + 7 * i}.{i % 100:02d}",
+            "tax_rate": "7" if i % 5 == 0 else "19",
+            **({"discount": {"type": "percentage", "value": "10"}} if i % 3 == 0 else {}),
+        }
+        for i in range(count)
+    ]
+    return core.invoice(
+        org, customer, lines, service_period={"start": "2026-10-01", "end": "2026-10-31"}
+    )
+
+
+#: every named scenario (the documents the e-invoice tests build in each format)
+ALL: dict[str, Callable[[Core], InvoiceState]] = {
+    "german_domestic": german_domestic,
+    "reverse_charge_13b": reverse_charge_13b,
+    "small_business_19": small_business_19,
+    "gross_entry_odd_cents": gross_entry_odd_cents,
+    "belgian_domestic": belgian_domestic,
+    "belgian_intra_eu": belgian_intra_eu,
+    "german_credit_note": german_credit_note,
+    "belgian_credit_note": belgian_credit_note,
+}

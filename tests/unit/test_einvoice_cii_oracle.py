@@ -26,27 +26,6 @@ GUIDELINES = {
 }
 
 
-def many_lines(core: scenarios.Core, count: int = 30) -> InvoiceState:
-    """A German invoice with ``count`` lines at 19 % and 7 %, some with a line discount (the
-    benchmark's larger invoice)."""
-    org = core.organization(**scenarios.DE_SELLER)
-    customer = core.customer(org, **scenarios.DE_BUYER)
-    lines = [
-        {
-            "description": f"Leistung {i + 1}: Beratung und Schriftsatz",
-            "quantity": f"{1 + i % 4}.5",
-            "unit": "hours",
-            "unit_price": f"{95 + 7 * i}.{i % 100:02d}",
-            "tax_rate": "7" if i % 5 == 0 else "19",
-            **({"discount": {"type": "percentage", "value": "10"}} if i % 3 == 0 else {}),
-        }
-        for i in range(count)
-    ]
-    return core.invoice(
-        org, customer, lines, service_period={"start": "2026-10-01", "end": "2026-10-31"}
-    )
-
-
 AWKWARD = "Müller & Söhne <GmbH> ]]> \"quoted\" 'single'"
 
 
@@ -128,15 +107,8 @@ def awkward_credit_note(core: scenarios.Core) -> InvoiceState:
 
 
 SCENARIOS: dict[str, Callable[[scenarios.Core], InvoiceState]] = {
-    "german_domestic": scenarios.german_domestic,
-    "reverse_charge_13b": scenarios.reverse_charge_13b,
-    "small_business_19": scenarios.small_business_19,
-    "gross_entry_odd_cents": scenarios.gross_entry_odd_cents,
-    "belgian_domestic": scenarios.belgian_domestic,
-    "belgian_intra_eu": scenarios.belgian_intra_eu,
-    "german_credit_note": scenarios.german_credit_note,
-    "belgian_credit_note": scenarios.belgian_credit_note,
-    "many_lines_30": many_lines,
+    **scenarios.ALL,
+    "many_lines_30": scenarios.many_lines,
     "awkward_text": awkward_text,
     "awkward_credit_note": awkward_credit_note,
 }
