@@ -31,9 +31,8 @@ from tests.integration.test_send_invoice import (
 
 pytestmark = pytest.mark.integration
 
-# the real SMTP server and the two databases of the send tests
+# the real SMTP server of the send tests (db_url, both databases: tests/integration/conftest.py)
 smtp = _send.smtp
-db_url = _send.db_url
 
 SETTINGS: dict[str, Any] = {
     "currency": "EUR",
