@@ -32,7 +32,10 @@ def process(
 
     Uses the same handlers as the workers. With no configuration the embedded SQLite database
     is used and migrated; DATABASE_URL selects PostgreSQL (run `invoicing migrate` first).
-    Exit status 0 even when commands are rejected (they are events); 1 on infrastructure errors.
+    Exit status 0 even when commands are rejected (they are events); 75 (EX_TEMPFAIL) when
+    some lines could not be done because an outside service (the mail server) was unavailable:
+    nothing of those was applied, running the same file again does them; 1 on other
+    infrastructure errors.
     """
     from invoicing import bootstrap
     from invoicing.domain.errors import ServiceUnavailable
@@ -60,6 +63,8 @@ def process(
                 sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
             sys.stdout.flush()
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()), err=True)
+    if counts["unavailable"]:
+        raise typer.Exit(code=75)  # EX_TEMPFAIL: try again later
 
 
 def main() -> None:  # pragma: no cover
