@@ -276,12 +276,8 @@ class CommandProcessor:
                 transport=transport,
             )
         except RetryLater as exc:
-            retries = int(headers.get(H_RETRIES) or 0)
-            delay = self.delays[min(retries, len(self.delays) - 1)]
-            log.info("command.retry_later", reason=str(exc), retries=retries, delay_s=delay)
-            self._republish(
-                body, transport, delay, {H_RETRIES: retries + 1, H_FIRST_SEEN: first_seen}
-            )
+            delay = self._retry_later(body, transport, headers, first_seen)
+            log.info("command.retry_later", reason=str(exc), delay_s=delay)
             if counted:
                 self._forget(key)
             return "retry"
@@ -298,12 +294,8 @@ class CommandProcessor:
                     f"an outside service stayed unavailable for {waited:.0f} s: {exc}",
                 )
                 return "dead"
-            retries = int(headers.get(H_RETRIES) or 0)
-            delay = self.delays[min(retries, len(self.delays) - 1)]
+            delay = self._retry_later(body, transport, headers, first_seen)
             log.warning("command.service_unavailable", reason=str(exc)[:500], delay_s=delay)
-            self._republish(
-                body, transport, delay, {H_RETRIES: retries + 1, H_FIRST_SEEN: first_seen}
-            )
             return "retry"
         except Exception as exc:  # a bug in a handler: bounded delayed retries, then dead
             failures = int(headers.get(H_FAILURES) or 0) + 1
@@ -330,6 +322,16 @@ class CommandProcessor:
         return outcome.status
 
     # ------------------------------------------------------------------ helpers
+
+    def _retry_later(
+        self, body: bytes, transport: dict[str, Any], headers: dict[str, Any], first_seen: int
+    ) -> int:
+        """A confirmed copy to the next delay queue (capped backoff by the copy's retry count,
+        the first attempt's time kept); returns the delay in seconds."""
+        retries = int(headers.get(H_RETRIES) or 0)
+        delay = self.delays[min(retries, len(self.delays) - 1)]
+        self._republish(body, transport, delay, {H_RETRIES: retries + 1, H_FIRST_SEEN: first_seen})
+        return delay
 
     @staticmethod
     def _undecodable(outcome: Outcome) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+import typst
 from invoicing.documents.einvoice import (
     EInvoiceFormat,
     build_einvoice,
@@ -20,8 +21,6 @@ from pypdf import PdfReader
 
 from tests.support import scenarios
 from tests.unit.test_einvoice_documents import require_rules
-
-typst = pytest.importorskip("typst")
 
 
 def _pdfa3(title: str) -> bytes:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import facturx  # type: ignore[import-untyped]
 import pikepdf
 import pytest
 from invoicing.documents.einvoice import build_einvoice, embed_facturx
@@ -108,7 +109,6 @@ def test_hybrid_is_an_incremental_update_of_the_rendered_pdf(pdfs: dict[str, byt
 
 
 def test_hybrid_reads_back_with_the_factur_x_library(pdfs: dict[str, bytes]) -> None:
-    facturx = pytest.importorskip("facturx")
     filename, xml = facturx.get_xml_from_pdf(pdfs["hybrid"], check_xsd=True)
     assert filename == "factur-x.xml"
     assert facturx.get_level(etree.fromstring(xml)) == "en16931"
