@@ -53,22 +53,31 @@ def setup(bookings: int) -> int:
     mixed = bookings // 8  # 1/8 of invoices x 2 rows = 1/4 of the bookings ...
     single = bookings - 2 * mixed
     invoices = single + mixed
-    group19 = ("jsonb_build_object('category','standard','code','S','rate','19',"
-               "'lines_net',(100+g%%900)::text||'.00','allowance','0.00',"
-               "'taxable_amount',(100+g%%900)::text||'.00',"
-               "'tax_amount',round((100+g%%900)*0.19,2)::text)")
-    group7 = ("jsonb_build_object('category','standard','code','S','rate','7',"
-              "'lines_net','50.00','allowance','0.00','taxable_amount','50.00',"
-              "'tax_amount','3.50')")
+    group19 = (
+        "jsonb_build_object('category','standard','code','S','rate','19',"
+        "'lines_net',(100+g%%900)::text||'.00','allowance','0.00',"
+        "'taxable_amount',(100+g%%900)::text||'.00',"
+        "'tax_amount',round((100+g%%900)*0.19,2)::text)"
+    )
+    group7 = (
+        "jsonb_build_object('category','standard','code','S','rate','7',"
+        "'lines_net','50.00','allowance','0.00','taxable_amount','50.00',"
+        "'tax_amount','3.50')"
+    )
     with psycopg.connect(RAW_URL, autocommit=True) as conn:
         conn.execute("ALTER TABLE invoices DISABLE TRIGGER USER")
         conn.execute(
             "INSERT INTO organizations (id, name, profile, created_at, updated_at) "
-            "VALUES (%s, 'Bench GmbH', '{}', now(), now())", (ORG,))
+            "VALUES (%s, 'Bench GmbH', '{}', now(), now())",
+            (ORG,),
+        )
         conn.execute(
             "INSERT INTO datev_settings (organization_id, settings, version, updated_at) "
-            "VALUES (%s, %s, 1, now())", (ORG, json.dumps(SETTINGS)))
-        conn.execute(f"""
+            "VALUES (%s, %s, 1, now())",
+            (ORG, json.dumps(SETTINGS)),
+        )
+        conn.execute(
+            f"""
             INSERT INTO invoices (organization_id, id, kind, status, number, issue_date,
               delivery_date, currency, calculate_from_net, locale, customer_id, buyer, tags,
               custom_fields, tax_breakdown, legal_notes, line_net_total, allowance_total,
@@ -89,11 +98,14 @@ def setup(bookings: int) -> int:
                    ELSE jsonb_build_array({group19}) END,
               '[]', 0, 0, 0, 0, 0, 0, 0, '[]', false, now(), now(), now(), 1
             FROM generate_series(1, %(n)s) AS g
-        """, {"org": ORG, "n": invoices, "mixed7": mixed * 7})
+        """,
+            {"org": ORG, "n": invoices, "mixed7": mixed * 7},
+        )
         conn.execute("ALTER TABLE invoices ENABLE TRIGGER USER")
         conn.execute("VACUUM ANALYZE invoices")
         (rows,) = conn.execute(
-            "SELECT sum(jsonb_array_length(tax_breakdown)) FROM invoices").fetchone()  # type: ignore[misc]
+            "SELECT sum(jsonb_array_length(tax_breakdown)) FROM invoices"
+        ).fetchone()  # type: ignore[misc]
     return int(rows)
 
 
@@ -111,13 +123,25 @@ def run_writer(out: Path) -> dict[str, float]:
     settings = DatevSettings.model_validate(SETTINGS)
     start = time.perf_counter()
     with engine.connect() as conn, conn.begin():
-        result = export_datev(conn, ORG, settings, dt.date(2025, 1, 1), dt.date(2025, 12, 31),
-                              out, dt.datetime.now(dt.UTC))
+        result = export_datev(
+            conn,
+            ORG,
+            settings,
+            dt.date(2025, 1, 1),
+            dt.date(2025, 12, 31),
+            out,
+            dt.datetime.now(dt.UTC),
+        )
         conn.rollback()  # leave debtor accounts untouched between runs
     elapsed = time.perf_counter() - start
     size = sum(p.stat().st_size for p in out.iterdir())
-    return {"rows": result.bookings, "seconds": elapsed, "peak_mb": peak_mb(),
-            "files": len(result.files), "bytes": size}
+    return {
+        "rows": result.bookings,
+        "seconds": elapsed,
+        "peak_mb": peak_mb(),
+        "files": len(result.files),
+        "bytes": size,
+    }
 
 
 RAW_SQL = """
@@ -144,11 +168,20 @@ def run_raw(out: Path) -> dict[str, float]:
     debtors: dict[object, str] = {}
     start = time.perf_counter()
     rows = 0
-    with psycopg.connect(RAW_URL) as conn, conn.cursor(name="raw") as cur, \
-            (out / "raw.csv").open("w", encoding="cp1252", newline="") as fh:
+    with (
+        psycopg.connect(RAW_URL) as conn,
+        conn.cursor(name="raw") as cur,
+        (out / "raw.csv").open("w", encoding="cp1252", newline="") as fh,
+    ):
         cur.itersize = 2000
-        writer = csv.writer(fh, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_NONE,
-                            quotechar="\x01", escapechar="\\")
+        writer = csv.writer(
+            fh,
+            delimiter=";",
+            lineterminator="\r\n",
+            quoting=csv.QUOTE_NONE,
+            quotechar="\x01",
+            escapechar="\\",
+        )
         cur.execute(RAW_SQL, (ORG,))
         tail = [""] * 109
         for kind, number, issue, delivery, customer, name, _cat, rate, net, tax in cur:
@@ -156,21 +189,37 @@ def run_raw(out: Path) -> dict[str, float]:
             konto = debtors.get(customer)
             if konto is None:
                 konto = debtors[customer] = str(10000 + len(debtors))
-            writer.writerow([
-                str(gross).replace(".", ","), '"H"' if kind == "credit_note" else '"S"',
-                '"EUR"', "", "", "", konto, accounts[rate], '""',
-                f"{issue.day:02d}{issue.month:02d}", f'"{number}"', '""', "",
-                f'"{number} {name}"', *tail[:99], "0",
-                f"{delivery.day:02d}{delivery.month:02d}{delivery.year}",
-                f"{delivery.day:02d}{delivery.month:02d}{delivery.year}", *tail[:9],
-            ])
+            writer.writerow(
+                [
+                    str(gross).replace(".", ","),
+                    '"H"' if kind == "credit_note" else '"S"',
+                    '"EUR"',
+                    "",
+                    "",
+                    "",
+                    konto,
+                    accounts[rate],
+                    '""',
+                    f"{issue.day:02d}{issue.month:02d}",
+                    f'"{number}"',
+                    '""',
+                    "",
+                    f'"{number} {name}"',
+                    *tail[:99],
+                    "0",
+                    f"{delivery.day:02d}{delivery.month:02d}{delivery.year}",
+                    f"{delivery.day:02d}{delivery.month:02d}{delivery.year}",
+                    *tail[:9],
+                ]
+            )
             rows += 1
     return {"rows": rows, "seconds": time.perf_counter() - start, "peak_mb": peak_mb()}
 
 
 def child(phase: str) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, __file__, "--child", phase], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", phase], capture_output=True, text=True, check=True
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -198,13 +247,19 @@ def main() -> None:
         best_raw = max(raw["rows"] / raw["seconds"], raw2["rows"] / raw2["seconds"])
         w_rate = writer["rows"] / writer["seconds"]
         assert writer["rows"] == raw["rows"] == total, (writer, raw, total)
-        print(f"raw limit (psycopg named cursor -> csv.writer): {best_raw:,.0f} rows/s "
-              f"({raw['seconds']:.1f} s / {raw2['seconds']:.1f} s), peak {raw['peak_mb']:.0f} MB")
-        print(f"streaming writer (export_datev):               {w_rate:,.0f} rows/s "
-              f"({writer['seconds']:.1f} s), peak {writer['peak_mb']:.0f} MB, "
-              f"{int(writer['files'])} files, {writer['bytes'] / 1e6:.0f} MB")
-        print(f"ratio writer/raw: {w_rate / best_raw:.2f} (target >= 0.60); "
-              f"peak memory target < 150 MB: {'ok' if writer['peak_mb'] < 150 else 'MISSED'}")
+        print(
+            f"raw limit (psycopg named cursor -> csv.writer): {best_raw:,.0f} rows/s "
+            f"({raw['seconds']:.1f} s / {raw2['seconds']:.1f} s), peak {raw['peak_mb']:.0f} MB"
+        )
+        print(
+            f"streaming writer (export_datev):               {w_rate:,.0f} rows/s "
+            f"({writer['seconds']:.1f} s), peak {writer['peak_mb']:.0f} MB, "
+            f"{int(writer['files'])} files, {writer['bytes'] / 1e6:.0f} MB"
+        )
+        print(
+            f"ratio writer/raw: {w_rate / best_raw:.2f} (target >= 0.60); "
+            f"peak memory target < 150 MB: {'ok' if writer['peak_mb'] < 150 else 'MISSED'}"
+        )
     finally:
         if not args.keep:
             import psycopg

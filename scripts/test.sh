@@ -26,6 +26,7 @@ fi
 
 # static checks first: ruff (lint) and mypy --strict on src/
 .venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
 # unit and integration tests in two processes; the end-to-end tests restart RabbitMQ and
 # PostgreSQL, so they run afterwards, alone

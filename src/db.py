@@ -60,5 +60,5 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str) -> None:
-    """Bring the schema to the newest revision of every branch (``alembic upgrade heads``)."""
-    command.upgrade(alembic_config(url), "heads")
+    """Bring the schema to the newest revision (one linear history: ``alembic upgrade head``)."""
+    command.upgrade(alembic_config(url), "head")

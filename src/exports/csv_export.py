@@ -22,12 +22,38 @@ from invoicing.schemas.exports import InvoiceFilters
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
 COLUMNS = (
-    "id", "number", "kind", "status", "overdue", "issue_date", "due_date", "delivery_date",
-    "customer_id", "customer_name", "customer_vat_id", "customer_country", "case_id",
-    "project_reference", "purchase_order_number", "currency", "net_total", "tax_total",
-    "gross_total", "paid_amount", "credited_amount", "open_amount", "exchange_rate",
-    "credited_invoice_id", "export_status", "exported_at", "finalized_at", "sent_at",
-    "paid_at", "voided_at", "deleted_at", "tags",
+    "id",
+    "number",
+    "kind",
+    "status",
+    "overdue",
+    "issue_date",
+    "due_date",
+    "delivery_date",
+    "customer_id",
+    "customer_name",
+    "customer_vat_id",
+    "customer_country",
+    "case_id",
+    "project_reference",
+    "purchase_order_number",
+    "currency",
+    "net_total",
+    "tax_total",
+    "gross_total",
+    "paid_amount",
+    "credited_amount",
+    "open_amount",
+    "exchange_rate",
+    "credited_invoice_id",
+    "export_status",
+    "exported_at",
+    "finalized_at",
+    "sent_at",
+    "paid_at",
+    "voided_at",
+    "deleted_at",
+    "tags",
 )
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
@@ -40,8 +66,9 @@ def neutralize(value: str) -> str:
     return value
 
 
-def apply_filters(stmt: Select[Any], org: uuid.UUID, f: InvoiceFilters,
-                  today: dt.date) -> Select[Any]:
+def apply_filters(
+    stmt: Select[Any], org: uuid.UUID, f: InvoiceFilters, today: dt.date
+) -> Select[Any]:
     """The invoice list filters as SQL conditions (shared meaning with the list query)."""
     conds: list[Any] = [Invoice.organization_id == org]
     if not f.include_deleted:
@@ -67,11 +94,18 @@ def apply_filters(stmt: Select[Any], org: uuid.UUID, f: InvoiceFilters,
     if f.case_id:
         conds.append(Invoice.case_id == f.case_id)
     if f.search:
-        pattern = "%" + f.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
-            "_", "\\_") + "%"
+        pattern = (
+            "%"
+            + f.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            + "%"
+        )
         name = func.lower(Invoice.buyer["name"].as_string())
-        conds.append(or_(func.lower(Invoice.number).like(pattern, escape="\\"),
-                         name.like(pattern, escape="\\")))
+        conds.append(
+            or_(
+                func.lower(Invoice.number).like(pattern, escape="\\"),
+                name.like(pattern, escape="\\"),
+            )
+        )
     return stmt.where(and_(*conds))
 
 
@@ -88,50 +122,110 @@ def _stamp(value: dt.datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
-def write_invoice_csv(conn: Connection, org: uuid.UUID, filters: InvoiceFilters, path: Path,
-                      *, delimiter: str = ",", bom: bool = False,
-                      today: dt.date | None = None) -> int:
+def write_invoice_csv(
+    conn: Connection,
+    org: uuid.UUID,
+    filters: InvoiceFilters,
+    path: Path,
+    *,
+    delimiter: str = ",",
+    bom: bool = False,
+    today: dt.date | None = None,
+) -> int:
     """Stream the matching invoices into ``path``; returns the number of data rows."""
     inv = Invoice
     stmt = select(
-        inv.id, inv.number, inv.kind, inv.status, inv.overdue, inv.issue_date, inv.due_date,
-        inv.delivery_date, inv.customer_id, inv.buyer["name"].as_string(),
-        inv.buyer["vat_id"].as_string(), inv.buyer[("address", "country_code")].as_string(),
-        inv.case_id, inv.project_reference, inv.purchase_order_number, inv.currency,
-        inv.net_total, inv.tax_total, inv.gross_total, inv.paid_amount, inv.credited_amount,
-        inv.exchange_rate, inv.credited_invoice_id, inv.exported_at, inv.finalized_at,
-        inv.sent_at, inv.paid_at, inv.voided_at, inv.deleted_at, inv.tags,
+        inv.id,
+        inv.number,
+        inv.kind,
+        inv.status,
+        inv.overdue,
+        inv.issue_date,
+        inv.due_date,
+        inv.delivery_date,
+        inv.customer_id,
+        inv.buyer["name"].as_string(),
+        inv.buyer["vat_id"].as_string(),
+        inv.buyer[("address", "country_code")].as_string(),
+        inv.case_id,
+        inv.project_reference,
+        inv.purchase_order_number,
+        inv.currency,
+        inv.net_total,
+        inv.tax_total,
+        inv.gross_total,
+        inv.paid_amount,
+        inv.credited_amount,
+        inv.exchange_rate,
+        inv.credited_invoice_id,
+        inv.exported_at,
+        inv.finalized_at,
+        inv.sent_at,
+        inv.paid_at,
+        inv.voided_at,
+        inv.deleted_at,
+        inv.tags,
     )
     query = apply_filters(stmt, org, filters, today or dt.date.today()).order_by(
         inv.issue_date.is_(None), inv.issue_date, inv.number, inv.id
     )
     count = 0
     with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-        writer = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n",
-                            quoting=csv.QUOTE_MINIMAL)
+        writer = csv.writer(
+            fh, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL
+        )
         writer.writerow(COLUMNS)
         result = conn.execute(query, execution_options={"stream_results": True, "yield_per": 1000})
         for r in result:
             cur = r.currency
             gross, paid, credited = r.gross_total, r.paid_amount, r.credited_amount
             open_amount = max(gross - paid - credited, ZERO)
-            text_cells = (r.number or "", r[9] or "", r[10] or "", r[11] or "", r.case_id or "",
-                          r.project_reference or "", r.purchase_order_number or "")
+            text_cells = (
+                r.number or "",
+                r[9] or "",
+                r[10] or "",
+                r[11] or "",
+                r.case_id or "",
+                r.project_reference or "",
+                r.purchase_order_number or "",
+            )
             t = [neutralize(str(c)) for c in text_cells]
             tags = ", ".join(str(x) for x in (r.tags or []))
-            writer.writerow((
-                str(r.id), t[0], r.kind, r.status, "true" if r.overdue else "false",
-                r.issue_date.isoformat() if r.issue_date else "",
-                r.due_date.isoformat() if r.due_date else "",
-                r.delivery_date.isoformat() if r.delivery_date else "",
-                str(r.customer_id) if r.customer_id else "", t[1], t[2], t[3], t[4], t[5], t[6],
-                cur, _money(r.net_total, cur), _money(r.tax_total, cur), _money(gross, cur),
-                _money(paid, cur), _money(credited, cur), _money(open_amount, cur),
-                str(r.exchange_rate) if r.exchange_rate is not None else "",
-                str(r.credited_invoice_id) if r.credited_invoice_id else "",
-                "exported" if r.exported_at else "unexported", _stamp(r.exported_at),
-                _stamp(r.finalized_at), _stamp(r.sent_at), _stamp(r.paid_at),
-                _stamp(r.voided_at), _stamp(r.deleted_at), neutralize(tags),
-            ))
+            writer.writerow(
+                (
+                    str(r.id),
+                    t[0],
+                    r.kind,
+                    r.status,
+                    "true" if r.overdue else "false",
+                    r.issue_date.isoformat() if r.issue_date else "",
+                    r.due_date.isoformat() if r.due_date else "",
+                    r.delivery_date.isoformat() if r.delivery_date else "",
+                    str(r.customer_id) if r.customer_id else "",
+                    t[1],
+                    t[2],
+                    t[3],
+                    t[4],
+                    t[5],
+                    t[6],
+                    cur,
+                    _money(r.net_total, cur),
+                    _money(r.tax_total, cur),
+                    _money(gross, cur),
+                    _money(paid, cur),
+                    _money(credited, cur),
+                    _money(open_amount, cur),
+                    str(r.exchange_rate) if r.exchange_rate is not None else "",
+                    str(r.credited_invoice_id) if r.credited_invoice_id else "",
+                    "exported" if r.exported_at else "unexported",
+                    _stamp(r.exported_at),
+                    _stamp(r.finalized_at),
+                    _stamp(r.sent_at),
+                    _stamp(r.paid_at),
+                    _stamp(r.voided_at),
+                    _stamp(r.deleted_at),
+                    neutralize(tags),
+                )
+            )
             count += 1
     return count

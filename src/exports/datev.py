@@ -31,98 +31,235 @@ CENT = Decimal("0.01")
 
 def _booking_columns() -> tuple[str, ...]:
     cols = [
-        "Umsatz (ohne Soll/Haben-Kz)", "Soll/Haben-Kennzeichen", "WKZ Umsatz", "Kurs",
-        "Basis-Umsatz", "WKZ Basis-Umsatz", "Konto", "Gegenkonto (ohne BU-Schlüssel)",
-        "BU-Schlüssel", "Belegdatum", "Belegfeld 1", "Belegfeld 2", "Skonto", "Buchungstext",
-        "Postensperre", "Diverse Adressnummer", "Geschäftspartnerbank", "Sachverhalt",
-        "Zinssperre", "Beleglink",
+        "Umsatz (ohne Soll/Haben-Kz)",
+        "Soll/Haben-Kennzeichen",
+        "WKZ Umsatz",
+        "Kurs",
+        "Basis-Umsatz",
+        "WKZ Basis-Umsatz",
+        "Konto",
+        "Gegenkonto (ohne BU-Schlüssel)",
+        "BU-Schlüssel",
+        "Belegdatum",
+        "Belegfeld 1",
+        "Belegfeld 2",
+        "Skonto",
+        "Buchungstext",
+        "Postensperre",
+        "Diverse Adressnummer",
+        "Geschäftspartnerbank",
+        "Sachverhalt",
+        "Zinssperre",
+        "Beleglink",
     ]
     for i in range(1, 9):
         cols += [f"Beleginfo - Art {i}", f"Beleginfo - Inhalt {i}"]
     cols += [
-        "KOST1 - Kostenstelle", "KOST2 - Kostenstelle", "Kost-Menge",
-        "EU-Land u. UStID (Bestimmung)", "EU-Steuersatz (Bestimmung)", "Abw. Versteuerungsart",
-        "Sachverhalt L+L", "Funktionsergänzung L+L", "BU 49 Hauptfunktionstyp",
-        "BU 49 Hauptfunktionsnummer", "BU 49 Funktionsergänzung",
+        "KOST1 - Kostenstelle",
+        "KOST2 - Kostenstelle",
+        "Kost-Menge",
+        "EU-Land u. UStID (Bestimmung)",
+        "EU-Steuersatz (Bestimmung)",
+        "Abw. Versteuerungsart",
+        "Sachverhalt L+L",
+        "Funktionsergänzung L+L",
+        "BU 49 Hauptfunktionstyp",
+        "BU 49 Hauptfunktionsnummer",
+        "BU 49 Funktionsergänzung",
     ]
     for i in range(1, 21):
         cols += [f"Zusatzinformation - Art {i}", f"Zusatzinformation- Inhalt {i}"]
     cols += [
-        "Stück", "Gewicht", "Zahlweise", "Forderungsart", "Veranlagungsjahr",
-        "Zugeordnete Fälligkeit", "Skontotyp", "Auftragsnummer", "Buchungstyp",
-        "USt-Schlüssel (Anzahlungen)", "EU-Land (Anzahlungen)", "Sachverhalt L+L (Anzahlungen)",
-        "EU-Steuersatz (Anzahlungen)", "Erlöskonto (Anzahlungen)", "Herkunft-Kz",
-        "Buchungs GUID", "KOST-Datum", "SEPA-Mandatsreferenz", "Skontosperre",
-        "Gesellschaftername", "Beteiligtennummer", "Identifikationsnummer", "Zeichnernummer",
-        "Postensperre bis", "Bezeichnung SoBil-Sachverhalt", "Kennzeichen SoBil-Buchung",
-        "Festschreibung", "Leistungsdatum", "Datum Zuord. Steuerperiode", "Fälligkeit",
-        "Generalumkehr (GU)", "Steuersatz", "Land", "Abrechnungsreferenz", "BVV-Position",
-        "EU-Land u. UStID (Ursprung)", "EU-Steuersatz (Ursprung)", "Abw. Skontokonto",
+        "Stück",
+        "Gewicht",
+        "Zahlweise",
+        "Forderungsart",
+        "Veranlagungsjahr",
+        "Zugeordnete Fälligkeit",
+        "Skontotyp",
+        "Auftragsnummer",
+        "Buchungstyp",
+        "USt-Schlüssel (Anzahlungen)",
+        "EU-Land (Anzahlungen)",
+        "Sachverhalt L+L (Anzahlungen)",
+        "EU-Steuersatz (Anzahlungen)",
+        "Erlöskonto (Anzahlungen)",
+        "Herkunft-Kz",
+        "Buchungs GUID",
+        "KOST-Datum",
+        "SEPA-Mandatsreferenz",
+        "Skontosperre",
+        "Gesellschaftername",
+        "Beteiligtennummer",
+        "Identifikationsnummer",
+        "Zeichnernummer",
+        "Postensperre bis",
+        "Bezeichnung SoBil-Sachverhalt",
+        "Kennzeichen SoBil-Buchung",
+        "Festschreibung",
+        "Leistungsdatum",
+        "Datum Zuord. Steuerperiode",
+        "Fälligkeit",
+        "Generalumkehr (GU)",
+        "Steuersatz",
+        "Land",
+        "Abrechnungsreferenz",
+        "BVV-Position",
+        "EU-Land u. UStID (Ursprung)",
+        "EU-Steuersatz (Ursprung)",
+        "Abw. Skontokonto",
     ]
     return tuple(cols)
 
 
 def _debtor_columns() -> tuple[str, ...]:
     cols = [
-        "Konto", "Name (Adressatentyp Unternehmen)", "Unternehmensgegenstand",
-        "Name (Adressatentyp natürl. Person)", "Vorname (Adressatentyp natürl. Person)",
-        "Name (Adressatentyp keine Angabe)", "Adressatentyp", "Kurzbezeichnung", "EU-Land",
-        "EU-UStID", "Anrede", "Titel/Akad. Grad", "Adelstitel", "Namensvorsatz", "Adressart",
-        "Straße", "Postfach", "Postleitzahl", "Ort", "Land", "Versandzusatz", "Adresszusatz",
-        "Abweichende Anrede", "Abw. Zustellbezeichnung 1", "Abw. Zustellbezeichnung 2",
-        "Kennz. Korrespondenzadresse", "Adresse Gültig von", "Adresse Gültig bis", "Telefon",
-        "Bemerkung (Telefon)", "Telefon GL", "Bemerkung (Telefon GL)", "E-Mail",
-        "Bemerkung (E-Mail)", "Internet", "Bemerkung (Internet)", "Fax", "Bemerkung (Fax)",
-        "Sonstige", "Bemerkung (Sonstige)",
+        "Konto",
+        "Name (Adressatentyp Unternehmen)",
+        "Unternehmensgegenstand",
+        "Name (Adressatentyp natürl. Person)",
+        "Vorname (Adressatentyp natürl. Person)",
+        "Name (Adressatentyp keine Angabe)",
+        "Adressatentyp",
+        "Kurzbezeichnung",
+        "EU-Land",
+        "EU-UStID",
+        "Anrede",
+        "Titel/Akad. Grad",
+        "Adelstitel",
+        "Namensvorsatz",
+        "Adressart",
+        "Straße",
+        "Postfach",
+        "Postleitzahl",
+        "Ort",
+        "Land",
+        "Versandzusatz",
+        "Adresszusatz",
+        "Abweichende Anrede",
+        "Abw. Zustellbezeichnung 1",
+        "Abw. Zustellbezeichnung 2",
+        "Kennz. Korrespondenzadresse",
+        "Adresse Gültig von",
+        "Adresse Gültig bis",
+        "Telefon",
+        "Bemerkung (Telefon)",
+        "Telefon GL",
+        "Bemerkung (Telefon GL)",
+        "E-Mail",
+        "Bemerkung (E-Mail)",
+        "Internet",
+        "Bemerkung (Internet)",
+        "Fax",
+        "Bemerkung (Fax)",
+        "Sonstige",
+        "Bemerkung (Sonstige)",
     ]
 
     def bank(i: int) -> list[str]:
         return [
-            f"Bankleitzahl {i}", f"Bankbezeichnung {i}", f"Bank-Kontonummer {i}",
-            f"Länderkennzeichen {i}", f"IBAN-Nr. {i}", "Leerfeld", f"SWIFT-Code {i}",
-            f"Abw. Kontoinhaber {i}", f"Kennz. Hauptbankverb. {i}", f"Bankverb {i} Gültig von",
+            f"Bankleitzahl {i}",
+            f"Bankbezeichnung {i}",
+            f"Bank-Kontonummer {i}",
+            f"Länderkennzeichen {i}",
+            f"IBAN-Nr. {i}",
+            "Leerfeld",
+            f"SWIFT-Code {i}",
+            f"Abw. Kontoinhaber {i}",
+            f"Kennz. Hauptbankverb. {i}",
+            f"Bankverb {i} Gültig von",
             f"Bankverb {i} Gültig bis",
         ]
 
     for i in range(1, 6):
         cols += bank(i)
     cols += [
-        "Leerfeld", "Briefanrede", "Grußformel", "Kunden-/Lief.-Nr.", "Steuernummer", "Sprache",
-        "Ansprechpartner", "Vertreter", "Sachbearbeiter", "Diverse-Konto", "Ausgabeziel",
-        "Währungssteuerung", "Kreditlimit (Debitor)", "Zahlungsbedingung",
-        "Fälligkeit in Tagen (Debitor)", "Skonto in Prozent (Debitor)",
-        "Kreditoren-Ziel 1 Tg.", "Kreditoren-Skonto 1 %", "Kreditoren-Ziel 2 Tg.",
-        "Kreditoren-Skonto 2 %", "Kreditoren-Ziel 3 Brutto Tg.", "Kreditoren-Ziel 4 Tg.",
-        "Kreditoren-Skonto 4 %", "Kreditoren-Ziel 5 Tg.", "Kreditoren-Skonto 5 %", "Mahnung",
-        "Kontoauszug", "Mahntext 1", "Mahntext 2", "Mahntext 3", "Kontoauszugstext",
-        "Mahnlimit Betrag", "Mahnlimit %", "Zinsberechnung", "Mahnzinssatz 1",
-        "Mahnzinssatz 2", "Mahnzinssatz 3", "Lastschrift", "Verfahren", "Mandantenbank",
+        "Leerfeld",
+        "Briefanrede",
+        "Grußformel",
+        "Kunden-/Lief.-Nr.",
+        "Steuernummer",
+        "Sprache",
+        "Ansprechpartner",
+        "Vertreter",
+        "Sachbearbeiter",
+        "Diverse-Konto",
+        "Ausgabeziel",
+        "Währungssteuerung",
+        "Kreditlimit (Debitor)",
+        "Zahlungsbedingung",
+        "Fälligkeit in Tagen (Debitor)",
+        "Skonto in Prozent (Debitor)",
+        "Kreditoren-Ziel 1 Tg.",
+        "Kreditoren-Skonto 1 %",
+        "Kreditoren-Ziel 2 Tg.",
+        "Kreditoren-Skonto 2 %",
+        "Kreditoren-Ziel 3 Brutto Tg.",
+        "Kreditoren-Ziel 4 Tg.",
+        "Kreditoren-Skonto 4 %",
+        "Kreditoren-Ziel 5 Tg.",
+        "Kreditoren-Skonto 5 %",
+        "Mahnung",
+        "Kontoauszug",
+        "Mahntext 1",
+        "Mahntext 2",
+        "Mahntext 3",
+        "Kontoauszugstext",
+        "Mahnlimit Betrag",
+        "Mahnlimit %",
+        "Zinsberechnung",
+        "Mahnzinssatz 1",
+        "Mahnzinssatz 2",
+        "Mahnzinssatz 3",
+        "Lastschrift",
+        "Verfahren",
+        "Mandantenbank",
         "Zahlungsträger",
     ]
     cols += [f"Indiv. Feld {i}" for i in range(1, 16)]
     cols += [
-        "Abweichende Anrede (Rechnungsadresse)", "Adressart (Rechnungsadresse)",
-        "Straße (Rechnungsadresse)", "Postfach (Rechnungsadresse)",
-        "Postleitzahl (Rechnungsadresse)", "Ort (Rechnungsadresse)", "Land (Rechnungsadresse)",
-        "Versandzusatz (Rechnungsadresse)", "Adresszusatz (Rechnungsadresse)",
+        "Abweichende Anrede (Rechnungsadresse)",
+        "Adressart (Rechnungsadresse)",
+        "Straße (Rechnungsadresse)",
+        "Postfach (Rechnungsadresse)",
+        "Postleitzahl (Rechnungsadresse)",
+        "Ort (Rechnungsadresse)",
+        "Land (Rechnungsadresse)",
+        "Versandzusatz (Rechnungsadresse)",
+        "Adresszusatz (Rechnungsadresse)",
         "Abw. Zustellbezeichnung 1 (Rechnungsadresse)",
         "Abw. Zustellbezeichnung 2 (Rechnungsadresse)",
-        "Adresse Gültig von (Rechnungsadresse)", "Adresse Gültig bis (Rechnungsadresse)",
+        "Adresse Gültig von (Rechnungsadresse)",
+        "Adresse Gültig bis (Rechnungsadresse)",
     ]
     for i in range(6, 11):
         cols += bank(i)
     cols += ["Nummer Fremdsystem", "Insolvent"]
     cols += [f"SEPA-Mandatsreferenz {i}" for i in range(1, 11)]
     cols += [
-        "Verknüpftes OPOS-Konto", "Mahnsperre bis", "Lastschriftsperre bis",
-        "Zahlungssperre bis", "Gebührenberechnung", "Mahngebühr 1", "Mahngebühr 2",
-        "Mahngebühr 3", "Pauschalberechnung", "Verzugspauschale 1", "Verzugspauschale 2",
-        "Verzugspauschale 3", "Alternativer Suchname", "Status",
+        "Verknüpftes OPOS-Konto",
+        "Mahnsperre bis",
+        "Lastschriftsperre bis",
+        "Zahlungssperre bis",
+        "Gebührenberechnung",
+        "Mahngebühr 1",
+        "Mahngebühr 2",
+        "Mahngebühr 3",
+        "Pauschalberechnung",
+        "Verzugspauschale 1",
+        "Verzugspauschale 2",
+        "Verzugspauschale 3",
+        "Alternativer Suchname",
+        "Status",
         "Anschrift manuell geändert (Korrespondenzadresse)",
         "Anschrift individuell (Korrespondenzadresse)",
         "Anschrift manuell geändert (Rechnungsadresse)",
-        "Anschrift individuell (Rechnungsadresse)", "Fristberechnung bei Debitor",
-        "Mahnfrist 1", "Mahnfrist 2", "Mahnfrist 3", "Letzte Frist",
+        "Anschrift individuell (Rechnungsadresse)",
+        "Fristberechnung bei Debitor",
+        "Mahnfrist 1",
+        "Mahnfrist 2",
+        "Mahnfrist 3",
+        "Letzte Frist",
     ]
     return tuple(cols)
 
@@ -139,9 +276,22 @@ _SPACES = re.compile(r" {2,}")
 _BELEG_DROP = re.compile(r"[^A-Za-z0-9$&%*+\-/]")
 _BELEG_OK = re.compile(r"^[A-Za-z0-9$&%*+\-/]{0,36}$")
 _TRANSLIT = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"}
-_TYPO = {"\u2212": "-", "\u2010": "-", "\u2011": "-", "\u00a0": " ", "\u202f": " ",
-         "\u2009": " ", "\u2044": "/", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ħ": "h",
-         "Ħ": "H", "ı": "i"}
+_TYPO = {
+    "\u2212": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u00a0": " ",
+    "\u202f": " ",
+    "\u2009": " ",
+    "\u2044": "/",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "ħ": "h",
+    "Ħ": "H",
+    "ı": "i",
+}
 
 
 def fmt_amount(value: Decimal) -> str:
@@ -288,9 +438,11 @@ class RowFormatter:
         if short is None:
             short = self._short[b.date] = ttmm(b.date)
         text = b.text
-        head = (f'{fmt_amount(b.amount)};"{b.sh}";{self.currency};;;;{b.konto};{b.gegenkonto};'
-                f'"{b.bu_key}";{short};"{b.belegfeld1}";"";;'
-                + (quote(text) if '"' in text else f'"{text}"'))
+        head = (
+            f'{fmt_amount(b.amount)};"{b.sh}";{self.currency};;;;{b.konto};{b.gegenkonto};'
+            f'"{b.bu_key}";{short};"{b.belegfeld1}";"";;'
+            + (quote(text) if '"' in text else f'"{text}"')
+        )
         info = b.info
         mid = f'"{info[0]}";"{info[1]}"' if info is not None else ";"
         if info is not None and ('"' in info[0] or '"' in info[1]):
@@ -303,8 +455,7 @@ class RowFormatter:
             tail = f"{self.lock};{long};{long}"
         else:
             tail = f"{self.lock};;"
-        return (f"{head}{_GAP_14_21}{mid}{_GAP_22_40}{vat}{_GAP_40_114}{tail}{_GAP_116_END}"
-                + CRLF)
+        return f"{head}{_GAP_14_21}{mid}{_GAP_22_40}{vat}{_GAP_40_114}{tail}{_GAP_116_END}" + CRLF
 
 
 # ----------------------------------------------------------------------------- header lines
@@ -326,16 +477,39 @@ def batch_label(settings: DatevSettings, start: dt.date, end: dt.date) -> str:
     return f"{settings.label} {period}"[:30]
 
 
-def booking_header(settings: DatevSettings, now: dt.datetime, start: dt.date,
-                   end: dt.date) -> str:
+def booking_header(settings: DatevSettings, now: dt.datetime, start: dt.date, end: dt.date) -> str:
     fields = [
-        '"EXTF"', "700", "21", '"Buchungsstapel"', "13", created_stamp(now), "",
-        quote(settings.origin), '""', '""', str(settings.consultant_number),
-        str(settings.client_number), yyyymmdd(settings.fiscal_year_start(start)),
-        str(settings.account_length), yyyymmdd(start), yyyymmdd(end),
-        quote(batch_label(settings, start, end)), '""', "1", "0",
-        "1" if settings.lock_batches else "0", quote(settings.currency), "", '""', "", "",
-        quote(settings.skr), "", "", '""', '""',
+        '"EXTF"',
+        "700",
+        "21",
+        '"Buchungsstapel"',
+        "13",
+        created_stamp(now),
+        "",
+        quote(settings.origin),
+        '""',
+        '""',
+        str(settings.consultant_number),
+        str(settings.client_number),
+        yyyymmdd(settings.fiscal_year_start(start)),
+        str(settings.account_length),
+        yyyymmdd(start),
+        yyyymmdd(end),
+        quote(batch_label(settings, start, end)),
+        '""',
+        "1",
+        "0",
+        "1" if settings.lock_batches else "0",
+        quote(settings.currency),
+        "",
+        '""',
+        "",
+        "",
+        quote(settings.skr),
+        "",
+        "",
+        '""',
+        '""',
     ]
     assert len(fields) == 31
     return ";".join(fields) + CRLF
@@ -343,10 +517,36 @@ def booking_header(settings: DatevSettings, now: dt.datetime, start: dt.date,
 
 def debtor_header(settings: DatevSettings, now: dt.datetime, fiscal_start: dt.date) -> str:
     fields = [
-        '"EXTF"', "700", "16", '"Debitoren/Kreditoren"', "5", created_stamp(now), "",
-        quote(settings.origin), '""', '""', str(settings.consultant_number),
-        str(settings.client_number), yyyymmdd(fiscal_start), str(settings.account_length), "",
-        "", '""', '""', "", "", "", '""', "", '""', "", "", quote(settings.skr), "", "", '""',
+        '"EXTF"',
+        "700",
+        "16",
+        '"Debitoren/Kreditoren"',
+        "5",
+        created_stamp(now),
+        "",
+        quote(settings.origin),
+        '""',
+        '""',
+        str(settings.consultant_number),
+        str(settings.client_number),
+        yyyymmdd(fiscal_start),
+        str(settings.account_length),
+        "",
+        "",
+        '""',
+        '""',
+        "",
+        "",
+        "",
+        '""',
+        "",
+        '""',
+        "",
+        "",
+        quote(settings.skr),
+        "",
+        "",
+        '""',
         '""',
     ]
     assert len(fields) == 31
@@ -360,8 +560,9 @@ def headings_line(columns: tuple[str, ...]) -> str:
 # ----------------------------------------------------------------------------- periods
 
 
-def segments(settings: DatevSettings, start: dt.date, end: dt.date,
-             monthly: bool = False) -> list[tuple[dt.date, dt.date]]:
+def segments(
+    settings: DatevSettings, start: dt.date, end: dt.date, monthly: bool = False
+) -> list[tuple[dt.date, dt.date]]:
     """Split ``start..end`` so that no batch crosses a fiscal year or a calendar year.
 
     DATEV needs Datum vom/bis inside one Wirtschaftsjahr; batches across calendar years are
@@ -530,12 +731,20 @@ def debtor_line(d: Debtor) -> str:
     return ";".join(row) + CRLF
 
 
-def write_debtors(path: Path, settings: DatevSettings, now: dt.datetime,
-                  fiscal_start: dt.date, debtors: Iterable[Debtor]) -> int:
+def write_debtors(
+    path: Path,
+    settings: DatevSettings,
+    now: dt.datetime,
+    fiscal_start: dt.date,
+    debtors: Iterable[Debtor],
+) -> int:
     count = 0
     with path.open("wb") as fh:
-        fh.write((debtor_header(settings, now, fiscal_start)
-                  + headings_line(DEBTOR_COLUMNS)).encode(ENCODING))
+        fh.write(
+            (debtor_header(settings, now, fiscal_start) + headings_line(DEBTOR_COLUMNS)).encode(
+                ENCODING
+            )
+        )
         for d in debtors:
             fh.write(debtor_line(d).encode(ENCODING, errors="replace"))
             count += 1

@@ -52,11 +52,15 @@ _EU_CATEGORIES = {TaxCategory.INTRA_EU.value, TaxCategory.REVERSE_CHARGE.value}
 
 def _buyer(dialect: str, alias: str = "i") -> str:
     if dialect == "postgresql":
-        return (f"{alias}.buyer->>'name' AS buyer_name, {alias}.buyer->>'vat_id' AS buyer_vat, "
-                f"{alias}.buyer->'address'->>'country_code' AS buyer_country")
-    return (f"json_extract({alias}.buyer, '$.name') AS buyer_name, "
-            f"json_extract({alias}.buyer, '$.vat_id') AS buyer_vat, "
-            f"json_extract({alias}.buyer, '$.address.country_code') AS buyer_country")
+        return (
+            f"{alias}.buyer->>'name' AS buyer_name, {alias}.buyer->>'vat_id' AS buyer_vat, "
+            f"{alias}.buyer->'address'->>'country_code' AS buyer_country"
+        )
+    return (
+        f"json_extract({alias}.buyer, '$.name') AS buyer_name, "
+        f"json_extract({alias}.buyer, '$.vat_id') AS buyer_vat, "
+        f"json_extract({alias}.buyer, '$.address.country_code') AS buyer_country"
+    )
 
 
 _DOCS = """
@@ -75,14 +79,18 @@ _NO_CREDIT_NOTE = """
 
 def _unmarked(target: str, item: str) -> str:
     # fixed identifiers chosen in this module, never user input
-    return (f" AND NOT EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = "
-            f"i.organization_id AND m.target = '{target}' AND m.item_id = {item})")
+    return (
+        f" AND NOT EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = "
+        f"i.organization_id AND m.target = '{target}' AND m.item_id = {item})"
+    )
 
 
 def _doc_where(reversal: bool) -> str:
     if reversal:
-        return (_DOCS + " AND i.status = 'void' AND i.voided_at >= :ts_from"
-                " AND i.voided_at < :ts_to" + _NO_CREDIT_NOTE)
+        return (
+            _DOCS + " AND i.status = 'void' AND i.voided_at >= :ts_from"
+            " AND i.voided_at < :ts_to" + _NO_CREDIT_NOTE
+        )
     return _DOCS + " AND i.issue_date >= :d_from AND i.issue_date <= :d_to"
 
 
@@ -91,15 +99,21 @@ def _booking_sql(dialect: str, reversal: bool, unexported: bool) -> TextualSelec
     if unexported:
         where += _unmarked("reversal" if reversal else "invoice", "i.id")
     if dialect == "postgresql":
-        groups = ("b.value->>'category' AS g_category, b.value->>'rate' AS g_rate, "
-                  "b.value->>'taxable_amount' AS g_taxable, b.value->>'tax_amount' AS g_tax, "
-                  "NULL AS g_json")
-        unnest = ("CROSS JOIN LATERAL jsonb_array_elements(i.tax_breakdown) "
-                  "WITH ORDINALITY AS b(value, n)")
+        groups = (
+            "b.value->>'category' AS g_category, b.value->>'rate' AS g_rate, "
+            "b.value->>'taxable_amount' AS g_taxable, b.value->>'tax_amount' AS g_tax, "
+            "NULL AS g_json"
+        )
+        unnest = (
+            "CROSS JOIN LATERAL jsonb_array_elements(i.tax_breakdown) "
+            "WITH ORDINALITY AS b(value, n)"
+        )
         order_n = "b.n"
     else:
-        groups = ("NULL AS g_category, NULL AS g_rate, NULL AS g_taxable, NULL AS g_tax, "
-                  "b.value AS g_json")
+        groups = (
+            "NULL AS g_category, NULL AS g_rate, NULL AS g_taxable, NULL AS g_tax, "
+            "b.value AS g_json"
+        )
         unnest = "JOIN json_each(i.tax_breakdown) AS b"
         order_n = "b.key"
     day = "i.voided_at" if reversal else "i.issue_date"
@@ -113,7 +127,9 @@ LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.cr
 WHERE {where}
 ORDER BY {day}, i.number, {order_n}"""
     return _typed(text(sql), reversal).columns(
-        customer_id=Uuid(), delivery_date=Date(), service_period_end=Date(),
+        customer_id=Uuid(),
+        delivery_date=Date(),
+        service_period_end=Date(),
         exchange_rate=ExactDecimal(),
         day=UTCDateTime() if reversal else Date(),
     )
@@ -121,8 +137,25 @@ ORDER BY {day}, i.number, {order_n}"""
 
 # column positions of the booking query (rows are read by index: attribute access on
 # SQLAlchemy rows costs ~1 µs each, which matters at a million rows)
-(D_KIND, D_NUMBER, D_DAY, D_DELIVERY, D_PERIOD_END, D_CUSTOMER, D_CURRENCY, D_FX, D_NAME, D_VAT,
- D_COUNTRY, D_CREDITED, D_CATEGORY, D_RATE, D_TAXABLE, D_TAX, D_JSON) = range(17)
+(
+    D_KIND,
+    D_NUMBER,
+    D_DAY,
+    D_DELIVERY,
+    D_PERIOD_END,
+    D_CUSTOMER,
+    D_CURRENCY,
+    D_FX,
+    D_NAME,
+    D_VAT,
+    D_COUNTRY,
+    D_CREDITED,
+    D_CATEGORY,
+    D_RATE,
+    D_TAXABLE,
+    D_TAX,
+    D_JSON,
+) = range(17)
 
 
 def _payment_sql(dialect: str, unexported: bool) -> TextualSelect:
@@ -139,31 +172,57 @@ LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.cr
 WHERE p.organization_id = :org AND {where}
 ORDER BY p.date, i.number, p.id"""
     return _typed(text(sql), False).columns(
-        payment_id=Uuid(), amount=ExactDecimal(), day=Date(), customer_id=Uuid(),
+        payment_id=Uuid(),
+        amount=ExactDecimal(),
+        day=Date(),
+        customer_id=Uuid(),
         exchange_rate=ExactDecimal(),
     )
 
 
-(P_ID, P_AMOUNT, P_DAY, P_METHOD, P_REFERENCE, P_KIND, P_NUMBER, P_CUSTOMER, P_CURRENCY, P_FX,
- P_NAME, P_VAT, P_COUNTRY, P_CREDITED) = range(14)
+(
+    P_ID,
+    P_AMOUNT,
+    P_DAY,
+    P_METHOD,
+    P_REFERENCE,
+    P_KIND,
+    P_NUMBER,
+    P_CUSTOMER,
+    P_CURRENCY,
+    P_FX,
+    P_NAME,
+    P_VAT,
+    P_COUNTRY,
+    P_CREDITED,
+) = range(14)
 
 
 def _typed(clause: TextClause, reversal: bool) -> TextClause:
-    params: list[BindParameter[Any]] = [bindparam("org", type_=Uuid()),
-                                        bindparam("cur", type_=String())]
+    params: list[BindParameter[Any]] = [
+        bindparam("org", type_=Uuid()),
+        bindparam("cur", type_=String()),
+    ]
     if reversal:
-        params += [bindparam("ts_from", type_=UTCDateTime()),
-                   bindparam("ts_to", type_=UTCDateTime())]
+        params += [
+            bindparam("ts_from", type_=UTCDateTime()),
+            bindparam("ts_to", type_=UTCDateTime()),
+        ]
     else:
         params += [bindparam("d_from", type_=Date()), bindparam("d_to", type_=Date())]
     return clause.bindparams(*params)
 
 
-def _params(org: uuid.UUID, cur: str, start: dt.date, end: dt.date,
-            reversal: bool = False) -> dict[str, Any]:
+def _params(
+    org: uuid.UUID, cur: str, start: dt.date, end: dt.date, reversal: bool = False
+) -> dict[str, Any]:
     if reversal:
-        return {"org": org, "cur": cur, "ts_from": _midnight(start),
-                "ts_to": _midnight(end + dt.timedelta(days=1))}
+        return {
+            "org": org,
+            "cur": cur,
+            "ts_from": _midnight(start),
+            "ts_to": _midnight(end + dt.timedelta(days=1)),
+        }
     return {"org": org, "cur": cur, "d_from": start, "d_to": end}
 
 
@@ -181,8 +240,10 @@ class DebtorBook:
         self.org = org
         self.start, self.end = settings.debtor_range
         rows = conn.execute(
-            text("SELECT customer_key, account FROM datev_debtor_accounts "
-                 "WHERE organization_id = :org").bindparams(bindparam("org", type_=Uuid())),
+            text(
+                "SELECT customer_key, account FROM datev_debtor_accounts "
+                "WHERE organization_id = :org"
+            ).bindparams(bindparam("org", type_=Uuid())),
             {"org": org},
         ).all()
         self.accounts: dict[str, int] = {str(k): int(a) for k, a in rows}
@@ -192,11 +253,13 @@ class DebtorBook:
         self.last_number: dict[str, str] = {}  # customer key -> latest document number
         self._by_customer: dict[uuid.UUID, str] = {}  # fast path: customer id -> key
 
-    def account(self, customer_id: uuid.UUID | None, name: str | None, vat: str | None,
-                number: str) -> str:
+    def account(
+        self, customer_id: uuid.UUID | None, name: str | None, vat: str | None, number: str
+    ) -> str:
         if customer_id is not None:
             key = self._by_customer.get(customer_id) or self._by_customer.setdefault(
-                customer_id, str(customer_id))
+                customer_id, str(customer_id)
+            )
         else:
             key = _anonymous_key(name, vat)
         acc = self.accounts.get(key)
@@ -222,10 +285,15 @@ class DebtorBook:
         stmt = text(
             "INSERT INTO datev_debtor_accounts (organization_id, customer_key, account, "
             "customer_id, created_at) VALUES (:org, :key, :acc, :cid, :now)"
-        ).bindparams(bindparam("org", type_=Uuid()), bindparam("cid", type_=Uuid()),
-                     bindparam("now", type_=UTCDateTime()))
-        conn.execute(stmt, [{"org": self.org, "key": k, "acc": a, "cid": c, "now": now}
-                            for k, a, c in self.new])
+        ).bindparams(
+            bindparam("org", type_=Uuid()),
+            bindparam("cid", type_=Uuid()),
+            bindparam("now", type_=UTCDateTime()),
+        )
+        conn.execute(
+            stmt,
+            [{"org": self.org, "key": k, "acc": a, "cid": c, "now": now} for k, a, c in self.new],
+        )
         self.new.clear()
 
 
@@ -234,29 +302,42 @@ def _anonymous_key(name: str | None, vat: str | None) -> str:
     return "buyer:" + digest[:40]
 
 
-def assign_debtor_accounts(conn: Connection, org: uuid.UUID, settings: DatevSettings,
-                           fixed: dict[uuid.UUID, int], now: dt.datetime) -> None:
+def assign_debtor_accounts(
+    conn: Connection,
+    org: uuid.UUID,
+    settings: DatevSettings,
+    fixed: dict[uuid.UUID, int],
+    now: dt.datetime,
+) -> None:
     """Pin customers to accounts (configure_datev). A customer keeps an existing account."""
     start, end = settings.debtor_range
     for customer_id, account in fixed.items():
         if not start <= account <= end:
-            raise DomainError("datev_debtor_out_of_range",
-                              f"Debitor {account} is outside {start}..{end}",
-                              pointer=f"/debtor_accounts/{customer_id}")
+            raise DomainError(
+                "datev_debtor_out_of_range",
+                f"Debitor {account} is outside {start}..{end}",
+                pointer=f"/debtor_accounts/{customer_id}",
+            )
         owner = conn.execute(
-            text("SELECT customer_key FROM datev_debtor_accounts WHERE organization_id = :org "
-                 "AND account = :acc").bindparams(bindparam("org", type_=Uuid())),
+            text(
+                "SELECT customer_key FROM datev_debtor_accounts WHERE organization_id = :org "
+                "AND account = :acc"
+            ).bindparams(bindparam("org", type_=Uuid())),
             {"org": org, "acc": account},
         ).scalar()
         current = conn.execute(
-            text("SELECT account FROM datev_debtor_accounts WHERE organization_id = :org "
-                 "AND customer_key = :key").bindparams(bindparam("org", type_=Uuid())),
+            text(
+                "SELECT account FROM datev_debtor_accounts WHERE organization_id = :org "
+                "AND customer_key = :key"
+            ).bindparams(bindparam("org", type_=Uuid())),
             {"org": org, "key": str(customer_id)},
         ).scalar()
         if owner is not None and owner != str(customer_id):
-            raise DomainError("datev_debtor_taken",
-                              f"Debitor {account} already belongs to {owner}",
-                              pointer=f"/debtor_accounts/{customer_id}")
+            raise DomainError(
+                "datev_debtor_taken",
+                f"Debitor {account} already belongs to {owner}",
+                pointer=f"/debtor_accounts/{customer_id}",
+            )
         if current is not None and int(current) != account:
             raise DomainError(
                 "datev_debtor_changed",
@@ -266,12 +347,21 @@ def assign_debtor_accounts(conn: Connection, org: uuid.UUID, settings: DatevSett
             )
         if current is None:
             conn.execute(
-                text("INSERT INTO datev_debtor_accounts (organization_id, customer_key, "
-                     "account, customer_id, created_at) VALUES (:org, :key, :acc, :cid, :now)"
-                     ).bindparams(bindparam("org", type_=Uuid()), bindparam("cid", type_=Uuid()),
-                                  bindparam("now", type_=UTCDateTime())),
-                {"org": org, "key": str(customer_id), "acc": account, "cid": customer_id,
-                 "now": now},
+                text(
+                    "INSERT INTO datev_debtor_accounts (organization_id, customer_key, "
+                    "account, customer_id, created_at) VALUES (:org, :key, :acc, :cid, :now)"
+                ).bindparams(
+                    bindparam("org", type_=Uuid()),
+                    bindparam("cid", type_=Uuid()),
+                    bindparam("now", type_=UTCDateTime()),
+                ),
+                {
+                    "org": org,
+                    "key": str(customer_id),
+                    "acc": account,
+                    "cid": customer_id,
+                    "now": now,
+                },
             )
 
 
@@ -314,12 +404,12 @@ class BookingBuilder:
         self._accounts: dict[tuple[str, str, str], RevenueAccount] = {}
         self.credit_ref = settings.credit_note_reference == "credited_invoice"
         self.base = settings.currency
-        self._targets: dict[tuple[str, str, str | None, str | None],
-                            tuple[str, str, str | None]] = {}
+        self._targets: dict[
+            tuple[str, str, str | None, str | None], tuple[str, str, str | None]
+        ] = {}
         self.leistungsdatum = settings.leistungsdatum
 
-    def _revenue(self, category: str, rate: str, country: str | None) -> tuple[RevenueAccount,
-                                                                                 str]:
+    def _revenue(self, category: str, rate: str, country: str | None) -> tuple[RevenueAccount, str]:
         region = self.s.region_of(country)
         key = (category, rate, region)
         ra = self._accounts.get(key)
@@ -333,8 +423,9 @@ class BookingBuilder:
             return amount
         return (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP)
 
-    def _target(self, category: str, rate: str, country: str | None,
-                vat_id: str | None) -> tuple[str, str, str | None]:
+    def _target(
+        self, category: str, rate: str, country: str | None, vat_id: str | None
+    ) -> tuple[str, str, str | None]:
         """(revenue account, BU key, EU VAT id for field 40) of a tax group, memoized."""
         key = (category, rate, country, vat_id)
         hit = self._targets.get(key)
@@ -404,11 +495,13 @@ class BookingBuilder:
             if negate:
                 gross = -gross
             if gross > 0:
-                out.append(Booking(gross, "S", debtor, account, day, beleg, text_, bu, vat,
-                                   service, info))
+                out.append(
+                    Booking(gross, "S", debtor, account, day, beleg, text_, bu, vat, service, info)
+                )
             elif gross < 0:
-                out.append(Booking(-gross, "H", debtor, account, day, beleg, text_, bu, vat,
-                                   service, info))
+                out.append(
+                    Booking(-gross, "H", debtor, account, day, beleg, text_, bu, vat, service, info)
+                )
         return out
 
     def payment(self, row: Any) -> list[Booking]:
@@ -428,12 +521,22 @@ class BookingBuilder:
         self.c.payments += 1
         # money in on an invoice: bank (Soll) to Debitor; a refund on a credit note: Haben.
         sh = "H" if (credit != (value < 0)) else "S"
-        return [Booking(amount=abs(value), sh=sh, konto=self.s.bank, gegenkonto=debtor,
-                        date=row[P_DAY], belegfeld1=beleg, text=text_)]
+        return [
+            Booking(
+                amount=abs(value),
+                sh=sh,
+                konto=self.s.bank,
+                gegenkonto=debtor,
+                date=row[P_DAY],
+                belegfeld1=beleg,
+                text=text_,
+            )
+        ]
 
 
-def _documents(conn: Connection, stmt: TextualSelect,
-               params: dict[str, Any]) -> Iterator[list[Any]]:
+def _documents(
+    conn: Connection, stmt: TextualSelect, params: dict[str, Any]
+) -> Iterator[list[Any]]:
     """Consecutive rows of one document, from a server-side cursor."""
     result = conn.execute(stmt, params, execution_options=STREAM)
     current: list[Any] = []
@@ -446,9 +549,16 @@ def _documents(conn: Connection, stmt: TextualSelect,
         yield current
 
 
-def _stream(conn: Connection, builder: BookingBuilder, org: uuid.UUID, settings: DatevSettings,
-            start: dt.date, end: dt.date, include_payments: bool,
-            unexported: bool) -> Iterator[list[Booking]]:
+def _stream(
+    conn: Connection,
+    builder: BookingBuilder,
+    org: uuid.UUID,
+    settings: DatevSettings,
+    start: dt.date,
+    end: dt.date,
+    include_payments: bool,
+    unexported: bool,
+) -> Iterator[list[Booking]]:
     """Bookings of one period in Belegdatum order: documents, reversals and payments merged."""
     dialect = conn.dialect.name
     cur = settings.currency
@@ -458,8 +568,7 @@ def _stream(conn: Connection, builder: BookingBuilder, org: uuid.UUID, settings:
     def docs(reversal: bool) -> Iterator[Item]:
         stmt = _booking_sql(dialect, reversal, unexported)
         order = 1 if reversal else 0
-        for seq, rows in enumerate(_documents(conn, stmt, _params(org, cur, start, end,
-                                                                  reversal))):
+        for seq, rows in enumerate(_documents(conn, stmt, _params(org, cur, start, end, reversal))):
             day = rows[0][D_DAY]
             if isinstance(day, dt.datetime):
                 day = day.date()
@@ -467,8 +576,7 @@ def _stream(conn: Connection, builder: BookingBuilder, org: uuid.UUID, settings:
 
     def pays() -> Iterator[Item]:
         stmt = _payment_sql(dialect, unexported)
-        result = conn.execute(stmt, _params(org, cur, start, end),
-                              execution_options=STREAM)
+        result = conn.execute(stmt, _params(org, cur, start, end), execution_options=STREAM)
         for seq, row in enumerate(result):
             yield row[P_DAY], 2, row[P_NUMBER], seq, [row], False
 
@@ -514,25 +622,32 @@ def export_datev(
     builder = BookingBuilder(settings, debtors, counters)
     stats = WriteStats()
     for seg_start, seg_end in segments(settings, start, end, monthly):
-        groups = _stream(conn, builder, org, settings, seg_start, seg_end, include_payments,
-                         unexported)
-        write_batches(directory, settings, now, seg_start, seg_end, groups, stats,
-                      max_bookings=max_bookings)
+        groups = _stream(
+            conn, builder, org, settings, seg_start, seg_end, include_payments, unexported
+        )
+        write_batches(
+            directory, settings, now, seg_start, seg_end, groups, stats, max_bookings=max_bookings
+        )
     files = [f.path for f in stats.files]
     debtor_count = 0
     if debtors.last_number:
         path = directory / "EXTF_Debitoren_Kreditoren.csv"
-        debtor_count = write_debtors(path, settings, now, settings.fiscal_year_start(start),
-                                     _debtor_rows(conn, org, debtors))
+        debtor_count = write_debtors(
+            path, settings, now, settings.fiscal_year_start(start), _debtor_rows(conn, org, debtors)
+        )
         files.append(path)
     debtors.save(conn, now)
     skipped = conn.execute(
-        text("SELECT COUNT(*) FROM invoices i WHERE i.organization_id = :org AND i.kind IN "
-             "('invoice', 'credit_note') AND i.finalized_at IS NOT NULL AND i.deleted_at IS "
-             "NULL AND i.issue_date >= :d_from AND i.issue_date <= :d_to AND i.currency <> :cur "
-             "AND i.exchange_rate IS NULL").bindparams(
-            bindparam("org", type_=Uuid()), bindparam("d_from", type_=Date()),
-            bindparam("d_to", type_=Date())),
+        text(
+            "SELECT COUNT(*) FROM invoices i WHERE i.organization_id = :org AND i.kind IN "
+            "('invoice', 'credit_note') AND i.finalized_at IS NOT NULL AND i.deleted_at IS "
+            "NULL AND i.issue_date >= :d_from AND i.issue_date <= :d_to AND i.currency <> :cur "
+            "AND i.exchange_rate IS NULL"
+        ).bindparams(
+            bindparam("org", type_=Uuid()),
+            bindparam("d_from", type_=Date()),
+            bindparam("d_to", type_=Date()),
+        ),
         {"org": org, "d_from": start, "d_to": end, "cur": settings.currency},
     ).scalar_one()
     counts = {
@@ -548,8 +663,15 @@ def export_datev(
         "missing_vat_ids": counters.missing_vat_ids,
         "skipped_foreign_currency": int(skipped),
     }
-    batches = [{"name": f.path.name, "from": f.start.isoformat(), "to": f.end.isoformat(),
-                "bookings": f.bookings} for f in stats.files]
+    batches = [
+        {
+            "name": f.path.name,
+            "from": f.start.isoformat(),
+            "to": f.end.isoformat(),
+            "bookings": f.bookings,
+        }
+        for f in stats.files
+    ]
     return DatevResult(files, stats.bookings, counts, batches)
 
 
@@ -562,8 +684,9 @@ def _debtor_rows(conn: Connection, org: uuid.UUID, debtors: DebtorBook) -> Itera
     ).bindparams(bindparam("org", type_=Uuid()), bindparam("numbers", expanding=True))
     rows: list[Debtor] = []
     for i in range(0, len(numbers), 500):
-        for number, _cid, buyer in conn.execute(stmt, {"org": org,
-                                                       "numbers": numbers[i:i + 500]}):
+        for number, _cid, buyer in conn.execute(
+            stmt, {"org": org, "numbers": numbers[i : i + 500]}
+        ):
             data = buyer if isinstance(buyer, dict) else json.loads(buyer or "{}")
             key = by_number[number]
             rows.append(_debtor(int(debtors.accounts[key]), data, key))
@@ -594,48 +717,75 @@ def _debtor(account: int, buyer: dict[str, Any], key: str) -> Debtor:
 # ----------------------------------------------------------------------------- marks
 
 
-def mark_exported(conn: Connection, org: uuid.UUID, settings: DatevSettings, start: dt.date,
-                  end: dt.date, export_id: uuid.UUID, now: dt.datetime,
-                  include_payments: bool) -> dict[str, int]:
+def mark_exported(
+    conn: Connection,
+    org: uuid.UUID,
+    settings: DatevSettings,
+    start: dt.date,
+    end: dt.date,
+    export_id: uuid.UUID,
+    now: dt.datetime,
+    include_payments: bool,
+) -> dict[str, int]:
     """Record the first export of every booking source of the range; set ``exported_at``.
 
     Set-based (no id lists in memory) and idempotent: a source already marked keeps its
     first export. Runs in the transaction that records the export.
     """
     base = {"org": org, "cur": settings.currency, "eid": export_id, "now": now}
-    binds: list[BindParameter[Any]] = [bindparam("org", type_=Uuid()),
-                                       bindparam("eid", type_=Uuid()),
-                                       bindparam("now", type_=UTCDateTime())]
+    binds: list[BindParameter[Any]] = [
+        bindparam("org", type_=Uuid()),
+        bindparam("eid", type_=Uuid()),
+        bindparam("now", type_=UTCDateTime()),
+    ]
     marked: dict[str, int] = {}
 
-    def insert(target: str, source: str, item: str, where: str, extra: dict[str, Any],
-               extra_binds: list[BindParameter[Any]]) -> int:
-        sql = (f"INSERT INTO export_marks (organization_id, target, item_id, export_id, "
-               f"marked_at) SELECT i.organization_id, '{target}', {item}, :eid, :now "
-               f"FROM {source} WHERE {where}" + _unmarked(target, item))
+    def insert(
+        target: str,
+        source: str,
+        item: str,
+        where: str,
+        extra: dict[str, Any],
+        extra_binds: list[BindParameter[Any]],
+    ) -> int:
+        sql = (
+            f"INSERT INTO export_marks (organization_id, target, item_id, export_id, "
+            f"marked_at) SELECT i.organization_id, '{target}', {item}, :eid, :now "
+            f"FROM {source} WHERE {where}" + _unmarked(target, item)
+        )
         res = conn.execute(text(sql).bindparams(*binds, *extra_binds), {**base, **extra})
         return int(res.rowcount or 0)
 
-    date_binds: list[BindParameter[Any]] = [bindparam("d_from", type_=Date()),
-                                            bindparam("d_to", type_=Date())]
+    date_binds: list[BindParameter[Any]] = [
+        bindparam("d_from", type_=Date()),
+        bindparam("d_to", type_=Date()),
+    ]
     dates = {"d_from": start, "d_to": end}
-    marked["invoice"] = insert("invoice", "invoices i", "i.id", _doc_where(False), dates,
-                               date_binds)
+    marked["invoice"] = insert(
+        "invoice", "invoices i", "i.id", _doc_where(False), dates, date_binds
+    )
     ts = {"ts_from": _midnight(start), "ts_to": _midnight(end + dt.timedelta(days=1))}
-    ts_binds: list[BindParameter[Any]] = [bindparam("ts_from", type_=UTCDateTime()),
-                                          bindparam("ts_to", type_=UTCDateTime())]
+    ts_binds: list[BindParameter[Any]] = [
+        bindparam("ts_from", type_=UTCDateTime()),
+        bindparam("ts_to", type_=UTCDateTime()),
+    ]
     marked["reversal"] = insert("reversal", "invoices i", "i.id", _doc_where(True), ts, ts_binds)
     if include_payments:
         marked["payment"] = insert(
             "payment",
             "payments p JOIN invoices i ON i.organization_id = p.organization_id "
             "AND i.id = p.invoice_id",
-            "p.id", _DOCS + " AND p.date >= :d_from AND p.date <= :d_to", dates, date_binds)
+            "p.id",
+            _DOCS + " AND p.date >= :d_from AND p.date <= :d_to",
+            dates,
+            date_binds,
+        )
     res = conn.execute(
-        text("UPDATE invoices SET exported_at = :now WHERE exported_at IS NULL AND id IN "
-             "(SELECT m.item_id FROM export_marks m WHERE m.organization_id = :org AND "
-             "m.export_id = :eid AND m.target = 'invoice') AND organization_id = :org"
-             ).bindparams(*binds),
+        text(
+            "UPDATE invoices SET exported_at = :now WHERE exported_at IS NULL AND id IN "
+            "(SELECT m.item_id FROM export_marks m WHERE m.organization_id = :org AND "
+            "m.export_id = :eid AND m.target = 'invoice') AND organization_id = :org"
+        ).bindparams(*binds),
         base,
     )
     marked["invoices_flagged"] = int(res.rowcount or 0)

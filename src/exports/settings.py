@@ -37,8 +37,9 @@ class RevenueAccount(BaseModel):
     bu_key: Annotated[str, StringConstraints(pattern=r"^\d{1,4}$")] | None = None
 
 
-def _ra(category: TaxCategory, account: str, rate: str | None = None,
-        region: Region | None = None) -> RevenueAccount:
+def _ra(
+    category: TaxCategory, account: str, rate: str | None = None, region: Region | None = None
+) -> RevenueAccount:
     return RevenueAccount(category=category, account=account, rate=rate, region=region)
 
 
@@ -72,8 +73,25 @@ DEFAULT_REVENUE: dict[str, tuple[RevenueAccount, ...]] = {
 
 #: DATEV "AM" accounts (tax derived from the account). Conservative list, confirm per client.
 DEFAULT_AUTOMATIC: dict[str, tuple[str, ...]] = {
-    "SKR03": ("8120", "8125", "8300", "8310", "8315", "8336", "8338", "8400", "8710", "8720",
-              "8731", "8920", "8921", "8922", "8923", "8924", "8925"),
+    "SKR03": (
+        "8120",
+        "8125",
+        "8300",
+        "8310",
+        "8315",
+        "8336",
+        "8338",
+        "8400",
+        "8710",
+        "8720",
+        "8731",
+        "8920",
+        "8921",
+        "8922",
+        "8923",
+        "8924",
+        "8925",
+    ),
     "SKR04": ("4120", "4125", "4300", "4310", "4315", "4336", "4338", "4400", "4710", "4720"),
 }
 DEFAULT_BANK = {"SKR03": "1200", "SKR04": "1800"}
@@ -124,8 +142,10 @@ class DatevSettings(BaseModel):
 
     @property
     def revenue(self) -> tuple[RevenueAccount, ...]:
-        return self.revenue_accounts if self.revenue_accounts is not None else (
-            DEFAULT_REVENUE[self.chart]
+        return (
+            self.revenue_accounts
+            if self.revenue_accounts is not None
+            else (DEFAULT_REVENUE[self.chart])
         )
 
     @property
@@ -135,7 +155,7 @@ class DatevSettings(BaseModel):
 
     @property
     def debtor_range(self) -> tuple[int, int]:
-        low = 10 ** self.account_length
+        low = 10**self.account_length
         start = self.debtor_range_start if self.debtor_range_start is not None else low
         end = self.debtor_range_end if self.debtor_range_end is not None else 7 * low - 1
         return start, end

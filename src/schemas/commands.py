@@ -142,8 +142,8 @@ class OrganizationPayload(Contract):
     small_business: bool = Field(
         default=False, description="§ 19 UStG / art. 56bis: no VAT charged, note printed"
     )
-    einvoice_format: Literal["none", "xrechnung_cii", "xrechnung_ubl", "zugferd", "peppol"] = (
-        Field(default="none", description="e-invoice attached when the customer sets none")
+    einvoice_format: Literal["none", "xrechnung_cii", "xrechnung_ubl", "zugferd", "peppol"] = Field(
+        default="none", description="e-invoice attached when the customer sets none"
     )
     number_series: dict[Literal["invoice", "credit_note", "quote"], SeriesSettings] = Field(
         default_factory=dict

@@ -131,8 +131,8 @@ class InvoiceFilters(Contract):
     overdue: bool | None = None
     currency: CurrencyCode | None = None
     case_id: Annotated[str, StringConstraints(max_length=200)] | None = None
-    search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = (
-        Field(default=None, description="substring of the number or the customer's name")
+    search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = Field(
+        default=None, description="substring of the number or the customer's name"
     )
     include_deleted: bool = Field(default=False, description="also drafts in the trash")
 
@@ -156,8 +156,10 @@ class ExportCsv(Command):
                     "organization_id": "0b6e4c1e-8a43-4a9e-9b57-3c1f1c2d7e55",
                     "credentials": {"token": "<signed token with invoices:read>"},
                     "payload": {
-                        "filters": {"status": ["sent", "partially_paid"],
-                                    "issue_date_from": "2026-01-01"},
+                        "filters": {
+                            "status": ["sent", "partially_paid"],
+                            "issue_date_from": "2026-01-01",
+                        },
                         "delimiter": ";",
                         "bom": True,
                     },

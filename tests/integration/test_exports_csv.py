@@ -18,8 +18,9 @@ from tests.support.client import Client, line
 
 @pytest.fixture
 def cc(engine: Engine, tmp_path: Path) -> Client:
-    deps = Deps(clock=lambda: dt.datetime(2025, 3, 1, tzinfo=dt.UTC),
-                services={"export_dir": str(tmp_path)})
+    deps = Deps(
+        clock=lambda: dt.datetime(2025, 3, 1, tzinfo=dt.UTC), services={"export_dir": str(tmp_path)}
+    )
     c = Client(MessageBus(engine, deps))
     c.setup_org()
     return c
@@ -33,7 +34,7 @@ def read(event: dict[str, object], delimiter: str = ",") -> tuple[bytes, list[di
 
 def test_csv_filters_bom_delimiter_and_formula_injection(cc: Client) -> None:
     evil = cc.customer(company='=HYPERLINK("http://evil.example","klick")')
-    good = cc.customer(company="Müller; Söhne \"KG\"")
+    good = cc.customer(company='Müller; Söhne "KG"')
     a = cc.finalized(evil, [line("Beratung", "1", "100.00")], issue_date=dt.date(2025, 1, 10))
     b = cc.finalized(good, [line("Beratung", "2", "100.00")], issue_date=dt.date(2025, 2, 10))
     cc.invoice(good, [line()])  # a draft
@@ -50,7 +51,10 @@ def test_csv_filters_bom_delimiter_and_formula_injection(cc: Client) -> None:
     second = by_number[b["number"]]
     assert second["customer_name"] == 'Müller; Söhne "KG"'
     assert (second["gross_total"], second["paid_amount"], second["open_amount"]) == (
-        "238.00", "100.00", "138.00")
+        "238.00",
+        "100.00",
+        "138.00",
+    )
     assert second["status"] == "partially_paid" and second["export_status"] == "unexported"
 
     out = cc.ok("export_csv", {"filters": {"status": ["partially_paid"]}})
@@ -58,9 +62,26 @@ def test_csv_filters_bom_delimiter_and_formula_injection(cc: Client) -> None:
     assert not raw.startswith(b"\xef\xbb\xbf")
     assert [r["number"] for r in rows] == [b["number"]]
 
-    out = cc.ok("export_csv", {"filters": {"issue_date_from": "2025-01-01",
-                                           "issue_date_to": "2025-01-31", "search": "hyperlink"}})
+    out = cc.ok(
+        "export_csv",
+        {
+            "filters": {
+                "issue_date_from": "2025-01-01",
+                "issue_date_to": "2025-01-31",
+                "search": "hyperlink",
+            }
+        },
+    )
     assert [r["number"] for r in read(out.events[0]["data"])[1]] == [a["number"]]
-    out = cc.ok("export_csv", {"filters": {"kind": ["invoice"], "customer_id": [str(good)],
-                                           "export_status": "unexported"}, "delimiter": "\t"})
+    out = cc.ok(
+        "export_csv",
+        {
+            "filters": {
+                "kind": ["invoice"],
+                "customer_id": [str(good)],
+                "export_status": "unexported",
+            },
+            "delimiter": "\t",
+        },
+    )
     assert len(read(out.events[0]["data"], "\t")[1]) == 2  # the finalized one and the draft

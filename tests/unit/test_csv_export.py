@@ -6,8 +6,9 @@ import pytest
 from invoicing.exports.csv_export import COLUMNS, neutralize
 
 
-@pytest.mark.parametrize("value", ["=1+1", "+49 221", "-5", "@SUM(A1)", "\tx", "\rx",
-                                   '=HYPERLINK("http://x")'])
+@pytest.mark.parametrize(
+    "value", ["=1+1", "+49 221", "-5", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x")']
+)
 def test_dangerous_cells_are_prefixed(value: str) -> None:
     assert neutralize(value) == "'" + value
 

@@ -17,6 +17,9 @@ def test_example_validates(ctype: str) -> None:
 
 
 def test_every_command_has_an_example() -> None:
-    missing = [t for t, m in COMMAND_TYPES.items()
-               if not (m.model_config.get("json_schema_extra") or {}).get("examples")]  # type: ignore[union-attr]
+    missing = [
+        t
+        for t, m in COMMAND_TYPES.items()
+        if not (m.model_config.get("json_schema_extra") or {}).get("examples")
+    ]  # type: ignore[union-attr]
     assert not missing, f"document these commands with an example: {missing}"

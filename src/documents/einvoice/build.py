@@ -84,6 +84,7 @@ def documents_for_sending(
         return SendDocuments(pdf=pdf, xml=einvoice, report=report)
     hybrid = embed_facturx(pdf, einvoice.xml, lang=state.locale)
     if extract_facturx(hybrid) != einvoice.xml:
-        raise RuntimeError("factur-x.xml read back from the hybrid PDF differs from the "
-                           "validated XML")
+        raise RuntimeError(
+            "factur-x.xml read back from the hybrid PDF differs from the validated XML"
+        )
     return SendDocuments(pdf=hybrid, xml=None, report=report)

@@ -64,9 +64,7 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("organization_id", "id", name=op.f("pk_export_runs")),
     )
-    op.create_index(
-        "ix_export_runs_org_created", "export_runs", ["organization_id", "created_at"]
-    )
+    op.create_index("ix_export_runs_org_created", "export_runs", ["organization_id", "created_at"])
     op.create_table(
         "export_marks",
         sa.Column("organization_id", sa.Uuid(), nullable=False),
