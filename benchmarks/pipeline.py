@@ -6,9 +6,13 @@
    finalize_invoice is published as soon as its invoice.created event arrives. Reports
    commands/s and p50/p99 latency from publish to the event it causes.
 2. half rate: the same at half the measured peak command rate (latency under moderate load).
-3. raw limit, same machine, same run: plain pika consumers (as many processes as the workers)
-   doing the same inserts (inbox row, state row, outbox row) in one psycopg transaction per
-   command and a confirmed publish of the event -- no framework.
+3. raw limit, same machine, same run, same durability, no framework: K plain pika consumers
+   (K = worker processes) each taking up to B messages, one fsync'd psycopg transaction per
+   batch with a savepoint per command (inbox, state and outbox rows; pipeline mode), a multiple
+   ack after the commit, and a relay publishing the outbox in AMQP-transaction batches to a
+   quorum queue. Measured from the first take to the last event published.
+4. in-process CPU: ``invoicing process`` over N create/finalize commands, CPU seconds of that
+   process per command (startup subtracted), on PostgreSQL and on SQLite.
 It prints the ratio pipeline/raw.
 """
 
@@ -18,18 +22,24 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pika
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.e2e.harness import (
+    BIN,
+    PG_ADMIN,
     Collector,
     Env,
     Org,
@@ -125,88 +135,203 @@ CREATE TABLE IF NOT EXISTS raw_inbox (command_id uuid PRIMARY KEY, hash text);
 CREATE TABLE IF NOT EXISTS raw_state (id uuid PRIMARY KEY, doc jsonb);
 CREATE TABLE IF NOT EXISTS raw_outbox (id bigserial PRIMARY KEY, event_id uuid, payload jsonb,
   published_at timestamptz);
+CREATE INDEX IF NOT EXISTS raw_outbox_unpublished ON raw_outbox (id) WHERE published_at IS NULL;
 """
 
 
-def raw_consumer(env_dsn: str, amqp_url: str, expected: int, counter: object) -> None:
-    db = psycopg.connect(env_dsn)
+def raw_consumer(dsn: str, amqp_url: str, batch: int, expected: int, counter: Any) -> None:
+    """Up to ``batch`` messages per fsync'd transaction, a savepoint per command (inbox, state
+    and outbox rows), psycopg pipeline mode for the round trips, one multiple-ack after commit."""
+    db = psycopg.connect(dsn)
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
-    ch.basic_qos(prefetch_count=8)
-    out = conn.channel()
-    out.confirm_delivery()
-    for method, _props, body in ch.consume("bench.raw", inactivity_timeout=2):
-        if method is None:
+    ch.basic_qos(prefetch_count=2 * batch)
+    pending: list[tuple[int, bytes]] = []
+
+    def flush() -> None:
+        with db.transaction(), db.pipeline():
+            for _tag, body in pending:
+                cmd = json.loads(body)
+                payload = cmd["payload"]
+                event = {"id": str(uuid.uuid4()), "type": "raw", "data": payload}
+                try:
+                    with db.transaction():  # the savepoint: one command fails alone
+                        db.execute(
+                            "INSERT INTO raw_inbox VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                            (cmd["command_id"], "h"),
+                        )
+                        db.execute(
+                            "INSERT INTO raw_state VALUES (%s, %s) ON CONFLICT (id) DO UPDATE "
+                            "SET doc = excluded.doc",
+                            (payload.get("id") or payload.get("invoice_id"), body.decode()),
+                        )
+                        db.execute(
+                            "INSERT INTO raw_outbox (event_id, payload) VALUES (%s, %s)",
+                            (event["id"], json.dumps(event)),
+                        )
+                except psycopg.Error:
+                    continue
+        ch.basic_ack(pending[-1][0], multiple=True)
+        with counter.get_lock():
+            counter.value += len(pending)
+        pending.clear()
+
+    for method, _props, body in ch.consume("bench.raw", inactivity_timeout=0.005):
+        if method is not None:
+            pending.append((method.delivery_tag, body))
+            if len(pending) < batch:
+                continue
+        if pending:
+            flush()
+        elif counter.value >= expected:
             break
-        cmd = json.loads(body)
-        with db.transaction():
-            db.execute(
-                "INSERT INTO raw_inbox VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (cmd["command_id"], "h"),
-            )
-            db.execute(
-                "INSERT INTO raw_state VALUES (%s, %s) ON CONFLICT (id) DO UPDATE "
-                "SET doc = excluded.doc",
-                (cmd["payload"].get("id") or cmd["payload"].get("invoice_id"), body.decode()),
-            )
-            event = {"id": str(uuid.uuid4()), "type": "raw", "data": cmd["payload"]}
-            db.execute(
-                "INSERT INTO raw_outbox (event_id, payload) VALUES (%s, %s)",
-                (event["id"], json.dumps(event)),
-            )
-        out.basic_publish(
-            "bench.raw.events",
-            "raw",
-            json.dumps(event).encode(),
-            pika.BasicProperties(delivery_mode=2, message_id=event["id"]),
-            mandatory=True,
-        )
-        ch.basic_ack(method.delivery_tag)
-        with counter.get_lock():  # type: ignore[attr-defined]
-            counter.value += 1  # type: ignore[attr-defined]
-            if counter.value >= expected:  # type: ignore[attr-defined]
-                break
     conn.close()
     db.close()
 
 
-def run_raw(env: Env, org: Org, pairs: int, processes: int) -> float:
+def raw_relay(dsn: str, amqp_url: str, batch: int, expected: int, published: Any) -> None:
+    """The outbox to the topic exchange in AMQP-transaction batches (one round trip a batch),
+    marked published in the same database transaction that selected them."""
+    db = psycopg.connect(dsn)
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = conn.channel()
+    ch.tx_select()
+    while published.value < expected:
+        with db.transaction():
+            rows = db.execute(
+                "SELECT id, payload FROM raw_outbox WHERE published_at IS NULL ORDER BY id "
+                "LIMIT %s FOR UPDATE SKIP LOCKED",
+                (batch,),
+            ).fetchall()
+            if not rows:
+                time.sleep(0.002)
+                continue
+            for _id, payload in rows:
+                ch.basic_publish(
+                    "bench.raw.events",
+                    "raw",
+                    json.dumps(payload).encode(),
+                    pika.BasicProperties(delivery_mode=2, message_id=payload["id"]),
+                )
+            ch.tx_commit()  # the broker has taken the whole batch (quorum queue: replicated)
+            db.execute(
+                "UPDATE raw_outbox SET published_at = now() WHERE id = ANY(%s)",
+                ([r[0] for r in rows],),
+            )
+        with published.get_lock():
+            published.value += len(rows)
+    conn.close()
+    db.close()
+
+
+def run_raw(env: Env, org: Org, pairs: int, processes: int, batch: int) -> float:
+    """The machine's raw limit: commands/s from the first take to the last event published."""
     with psycopg.connect(env.dsn, autocommit=True) as db:
         db.execute(RAW_SQL)
+        db.execute("TRUNCATE raw_inbox, raw_state, raw_outbox")
     conn = pika.BlockingConnection(pika.URLParameters(env.amqp_url))
     ch = conn.channel()
     ch.queue_declare("bench.raw", durable=True, arguments={"x-queue-type": "quorum"})
     ch.exchange_declare("bench.raw.events", "topic", durable=True)
     ch.queue_declare("bench.raw.sink", durable=True, arguments={"x-queue-type": "quorum"})
     ch.queue_bind("bench.raw.sink", "bench.raw.events", "#")
-    ch.confirm_delivery()
-    for _ in range(pairs):
+    ch.queue_purge("bench.raw.sink")
+    ch.tx_select()
+    for k in range(pairs):
         inv = str(uuid.uuid4())
         for cmd in (org.create_invoice(inv), org.finalize(inv)):
             ch.basic_publish(
                 "", "bench.raw", json.dumps(cmd).encode(), pika.BasicProperties(delivery_mode=2)
             )
+        if k % 200 == 199:
+            ch.tx_commit()
+    ch.tx_commit()
     conn.close()
+    expected = 2 * pairs
     counter = multiprocessing.Value("i", 0)
+    published = multiprocessing.Value("i", 0)
     procs = [
         multiprocessing.Process(
-            target=raw_consumer, args=(env.dsn, env.amqp_url, 2 * pairs, counter)
+            target=raw_consumer, args=(env.dsn, env.amqp_url, batch, expected, counter)
         )
         for _ in range(processes)
     ]
+    procs.append(
+        multiprocessing.Process(
+            target=raw_relay, args=(env.dsn, env.amqp_url, 500, expected, published)
+        )
+    )
     start = time.perf_counter()
     for p in procs:
         p.start()
     for p in procs:
         p.join()
-    return counter.value / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    if published.value < expected:
+        raise SystemExit(f"raw limit: only {published.value} of {expected} events published")
+    return expected / elapsed
+
+
+def run_in_process_cpu(env: Env, commands: int) -> tuple[float, float]:
+    """``invoicing process`` over ``commands`` create/finalize commands on PostgreSQL: CPU
+    seconds of that process per command, startup excluded (a run of the setup lines alone is
+    subtracted), and the same on the embedded SQLite default."""
+    org = Org()
+    setup = [org.configure(), org.create_customer()]
+    body = []
+    for _ in range(commands // 2):
+        inv = str(uuid.uuid4())
+        body += [org.create_invoice(inv), org.finalize(inv)]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        (base / "setup.jsonl").write_text("".join(json.dumps(c) + "\n" for c in setup))
+        (base / "all.jsonl").write_text("".join(json.dumps(c) + "\n" for c in setup + body))
+        for url in (env.dsn, f"sqlite:///{base / 'cpu.sqlite3'}"):
+            cpu = []
+            for name in ("setup.jsonl", "all.jsonl"):
+                db_url = url if url.startswith("sqlite") else _fresh_pg(env, name)
+                penv = env.process_env(DATABASE_URL=db_url, INVOICING_LOG_LEVEL="WARNING")
+                if not db_url.startswith("sqlite"):
+                    subprocess.run([BIN, "migrate"], env=penv, check=True, capture_output=True)
+                else:
+                    Path(db_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                subprocess.run(
+                    [BIN, "process", str(base / name)],
+                    env=penv,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            results.append((cpu[1] - cpu[0]) / len(body))
+    return results[0], results[1]
+
+
+def _fresh_pg(env: Env, tag: str) -> str:
+    name = f"{env.db_name}_cpu_{tag.split('.')[0]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def _drop_cpu_dbs(env: Env) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as db:
+        for tag in ("setup", "all"):
+            db.execute(f'DROP DATABASE IF EXISTS "{env.db_name}_cpu_{tag}" WITH (FORCE)')
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pairs", type=int, default=300)
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--processes", type=int, default=2, help="worker processes (and raw K)")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=100, help="raw limit: messages per batch")
+    parser.add_argument("--raw-pairs", type=int, default=5000)
+    parser.add_argument("--cpu-commands", type=int, default=2000)
     args = parser.parse_args()
     os.environ.setdefault("E2E_REPORT", "/dev/null")
     env = create_env(Path("/tmp"))
@@ -231,18 +356,32 @@ def main() -> None:
         half, lat_half = run_pipeline(env, org, args.pairs // 2, peak / 2)
         for p in procs:
             p.stop()
-        raw = run_raw(env, org, args.pairs, args.processes)
-        print(
-            f"pipeline peak: {peak:.0f} commands/s, publish->event p50 {pct(lat, 50):.1f} ms, "
-            f"p99 {pct(lat, 99):.1f} ms ({len(lat)} events)"
-        )
-        print(
-            f"pipeline at half rate ({peak / 2:.0f}/s): {half:.0f} commands/s, "
-            f"p50 {pct(lat_half, 50):.1f} ms, p99 {pct(lat_half, 99):.1f} ms"
-        )
-        print(f"raw limit (pika + psycopg, {args.processes} processes): {raw:.0f} commands/s")
-        print(f"ratio pipeline/raw: {peak / raw:.2f}")
-        print(f"median latency all: {statistics.median(lat) * 1000:.1f} ms")
+        raw = run_raw(env, org, args.raw_pairs, args.processes, args.batch)
+        cpu_pg, cpu_sqlite = run_in_process_cpu(env, args.cpu_commands)
+        _drop_cpu_dbs(env)
+        rows = [
+            ("pipeline peak (create+finalize pairs)", f"{peak:.0f} commands/s"),
+            ("  publish->event at peak", f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms"),
+            (
+                f"  at half the peak ({peak / 2:.0f}/s offered)",
+                f"{half:.0f} commands/s, p50 {pct(lat_half, 50):.1f} ms, "
+                f"p99 {pct(lat_half, 99):.1f} ms",
+            ),
+            (
+                f"raw limit ({args.processes} batched consumers, B={args.batch}, tx relay)",
+                f"{raw:.0f} commands/s",
+            ),
+            ("ratio pipeline/raw", f"{peak / raw:.3f}"),
+            (
+                f"in-process CPU ({args.cpu_commands} commands, PostgreSQL)",
+                f"{cpu_pg * 1000:.2f} ms/command",
+            ),
+            ("in-process CPU (same, SQLite)", f"{cpu_sqlite * 1000:.2f} ms/command"),
+            ("median publish->event at peak", f"{statistics.median(lat) * 1000:.1f} ms"),
+        ]
+        width = max(len(r[0]) for r in rows)
+        for name, value in rows:
+            print(f"{name.ljust(width)}  {value}")
     finally:
         for p in procs:
             p.stop()
