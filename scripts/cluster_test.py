@@ -1,0 +1,651 @@
+"""A three-node RabbitMQ cluster on loopback, the service on it, and the leader's node killed.
+
+    ./scripts/cluster-test.sh [--commands 3000] [--kills 2] [--rate 120] [--keep]
+
+What it does (never touching the machine's own RabbitMQ node or its cookie):
+
+1. Starts three RabbitMQ nodes of the installed version (``invcl1..3@localhost``, AMQP on
+   127.0.0.1:5791-5793, distribution ports 25791-25793) under a temporary directory with a
+   cookie of their own; they form one cluster at boot (classic peer discovery).
+2. Puts a TCP balancer on 127.0.0.1:5790 in front of them (round robin over the nodes that
+   accept a connection), creates a fresh PostgreSQL database, migrates it, and starts the
+   service against the balancer: ``invoicing worker --processes 2``, ``invoicing relay`` and
+   ``invoicing dead-letters archive``.
+3. Publishes create_invoice / finalize_invoice commands with publisher confirms at a steady rate
+   (re-publishing with the same command id after a connection loss). The *main path*: a
+   finalize is published once its invoice.created event arrived. The *retry path*: every tenth
+   invoice's finalize is published BEFORE its create, so it waits in the delay queues
+   (``invoicing.retry.*``) until the invoice exists.
+4. Kills the node leading ``invoicing.commands`` with SIGKILL ``--kills`` times (restarting it
+   after ``--down`` seconds), spread over the run.
+5. Prints, from the database and from a durable queue bound to ``invoicing.events``:
+   lost (a confirmed command without its effect), duplicated (an invoice finalized twice or
+   holding two numbers), unexpected (rejections and dead letters), gapless (numbers 1..n per
+   organization), the main path's recovery after each kill (the longest pause in events that
+   began within 2 s of the kill), and the retry path's worst lateness (event time minus the
+   moment its invoice was created, against the retry delay that applied).
+
+Exit status 0 when lost == duplicated == unexpected == 0 and numbers are gapless; the recovery
+figures are printed against their aims (main path 5 s, retry path delay + 5 s) but do not fail
+the run (they depend on the machine's load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pika
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.e2e.harness import BIN, PG_ADMIN, SECRET, Org  # noqa: E402
+
+BALANCER_PORT = 5790
+NODES = 3
+COOKIE = "INVOICINGCLUSTERTESTCOOKIE"
+
+
+def rabbit_sbin() -> Path:
+    """The RabbitMQ scripts themselves (not the Debian wrapper, which switches to the
+    rabbitmq user and its home, i.e. the machine node's cookie)."""
+    found = sorted(Path("/usr/lib/rabbitmq/lib").glob("rabbitmq_server-*/sbin"))
+    if not found:
+        raise SystemExit("RabbitMQ is not installed (run ./scripts/ensure-services.sh)")
+    return found[-1]
+
+
+@dataclass
+class Node:
+    index: int
+    base: Path
+
+    @property
+    def name(self) -> str:
+        return f"invcl{self.index}@localhost"
+
+    @property
+    def port(self) -> int:
+        return 5790 + self.index
+
+    @property
+    def dir(self) -> Path:
+        return self.base / f"n{self.index}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ["PATH"],
+            "HOME": str(self.base / "home"),
+            "RABBITMQ_CONF_ENV_FILE": "/dev/null",  # not the machine node's rabbitmq-env.conf
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_DIST_PORT": str(25790 + self.index),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+
+    def write_config(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        peers = "\n".join(
+            f"cluster_formation.classic_config.nodes.{i} = invcl{i}@localhost"
+            for i in range(1, NODES + 1)
+        )
+        (self.dir / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "loopback_users = none\n"
+            "cluster_formation.peer_discovery_backend = classic_config\n"
+            f"{peers}\n"
+            "cluster_partition_handling = pause_minority\n"
+            "consumer_timeout = 1800000\n"
+        )
+        (self.dir / "enabled_plugins").write_text("[].\n")
+
+    def ctl(self, *args: str, tool: str = "rabbitmqctl", timeout: float = 120) -> str:
+        out = subprocess.run(  # noqa: S603 (our own arguments)
+            [str(rabbit_sbin() / tool), "-n", self.name, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"{tool} {' '.join(args)} on {self.name}: {out.stderr.strip()}")
+        return out.stdout
+
+    def start(self) -> None:
+        subprocess.run(  # noqa: S603 (our own arguments)
+            [str(rabbit_sbin() / "rabbitmq-server"), "-detached"],
+            env=self.env(),
+            check=True,
+            cwd=self.dir,
+        )
+
+    def await_startup(self) -> None:
+        deadline = time.time() + 120
+        while True:
+            try:
+                self.ctl("await_startup", "--timeout", "60")
+                return
+            except (RuntimeError, subprocess.TimeoutExpired):
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+
+    def pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.dir / "pid").read_text().strip())
+        return None
+
+    def alive(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def kill9(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+class Balancer:
+    """A TCP balancer on loopback: each client connection goes to the next node that accepts."""
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.nodes = nodes
+        self.next = 0
+        self.server = socket.create_server(("127.0.0.1", BALANCER_PORT), reuse_port=False)
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.server.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = None
+        for _ in range(len(self.nodes)):
+            node = self.nodes[self.next % len(self.nodes)]
+            self.next += 1
+            try:
+                upstream = socket.create_connection(("127.0.0.1", node.port), timeout=2)
+                upstream.settimeout(None)
+                break
+            except OSError:
+                continue
+        if upstream is None:
+            client.close()
+            return
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+AMQP_URL = (
+    f"amqp://guest:guest@127.0.0.1:{BALANCER_PORT}/%2F"
+    "?heartbeat=10&connection_attempts=3&retry_delay=1&blocked_connection_timeout=30"
+)
+
+
+@dataclass
+class Record:
+    """What the test published and what came back."""
+
+    published: dict[str, float] = field(default_factory=dict)  # command id -> confirmed at
+    created_at: dict[str, float] = field(default_factory=dict)  # invoice -> created event at
+    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    republished: int = 0
+
+
+class Publisher:
+    def __init__(self, record: Record) -> None:
+        self.record = record
+        self.conn: pika.BlockingConnection | None = None
+        self.ch: Any = None
+
+    def _channel(self) -> Any:
+        if self.conn is None or self.conn.is_closed:
+            self.conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+            self.ch = self.conn.channel()
+            self.ch.confirm_delivery()
+        return self.ch
+
+    def send(self, cmd: dict[str, Any]) -> None:
+        body = json.dumps(cmd).encode()
+        for attempt in range(600):
+            try:
+                self._channel().basic_publish(
+                    "invoicing.commands",
+                    cmd["type"],
+                    body,
+                    pika.BasicProperties(
+                        delivery_mode=2,
+                        content_type="application/json",
+                        message_id=cmd["command_id"],
+                    ),
+                    mandatory=True,
+                )
+                with self.record.lock:
+                    self.record.published[cmd["command_id"]] = time.time()
+                    if attempt:
+                        self.record.republished += 1
+                return
+            except Exception:  # connection lost, nack, unroutable: publish again (same id)
+                with contextlib.suppress(Exception):
+                    if self.conn is not None:
+                        self.conn.close()
+                self.conn = None
+                time.sleep(0.2)
+        raise SystemExit(f"could not publish {cmd['command_id']} for 2 minutes")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.conn is not None:
+                self.conn.close()
+
+
+class EventSink(threading.Thread):
+    """A durable quorum queue bound to every event; acked after recording, reconnecting."""
+
+    QUEUE = "cluster-test.events"
+
+    def __init__(self, record: Record) -> None:
+        super().__init__(daemon=True)
+        self.record = record
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+                ch = conn.channel()
+                ch.queue_declare(self.QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
+                ch.queue_bind(self.QUEUE, "invoicing.events", "#")
+                self.ready.set()
+                for method, _props, body in ch.consume(self.QUEUE, inactivity_timeout=0.2):
+                    if self.stop.is_set():
+                        break
+                    if method is None:
+                        continue
+                    ev = json.loads(body)
+                    now = time.time()
+                    with self.record.lock:
+                        self.record.events.append((now, ev))
+                        if ev["type"] == "invoice.created":
+                            self.record.created_at.setdefault(ev["subject"], now)
+                    ch.basic_ack(method.delivery_tag)
+                with contextlib.suppress(Exception):
+                    conn.close()
+            except Exception:
+                time.sleep(0.5)
+
+
+def service_env(dsn: str, log_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=dsn,
+        INVOICING_AMQP_URL=AMQP_URL,
+        INVOICING_JWT_SECRET=SECRET,
+        INVOICING_LOG_FORMAT="json",
+        INVOICING_LOG_LEVEL="INFO",
+        INVOICING_RELAY_POLL_INTERVAL_S="0.2",
+    )
+    return env
+
+
+def leader_of(nodes: list[Node], queue: str) -> Node | None:
+    for node in nodes:
+        if not node.alive():
+            continue
+        try:
+            rows = json.loads(node.ctl("list_queues", "name", "leader", "--formatter", "json"))
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired):
+            continue
+        for row in rows:
+            if row.get("name") == queue:
+                return next((n for n in nodes if n.name == row.get("leader")), None)
+    return None
+
+
+def members(nodes: list[Node]) -> dict[str, int]:
+    for node in nodes:
+        if node.alive():
+            with contextlib.suppress(RuntimeError, ValueError, subprocess.TimeoutExpired):
+                rows = json.loads(node.ctl("list_queues", "name", "members", "--formatter", "json"))
+                return {r["name"]: len(r.get("members") or []) for r in rows}
+    return {}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--commands", type=int, default=3000)
+    parser.add_argument("--kills", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=120, help="commands per second offered")
+    parser.add_argument("--down", type=float, default=10, help="seconds a killed node stays down")
+    parser.add_argument("--burst", type=int, default=20, help="retry-path commands per kill")
+    parser.add_argument("--keep", action="store_true", help="keep the directory and database")
+    args = parser.parse_args()
+
+    for port in [BALANCER_PORT, *(5790 + i for i in range(1, NODES + 1))]:
+        with socket.socket() as s, contextlib.suppress(OSError):
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                raise SystemExit(f"port {port} is in use: is another cluster test running?")
+
+    base = Path(tempfile.mkdtemp(prefix="invoicing-cluster-"))
+    (base / "home").mkdir()
+    cookie = base / "home" / ".erlang.cookie"
+    cookie.write_text(COOKIE)
+    cookie.chmod(0o400)
+    nodes = [Node(i, base) for i in range(1, NODES + 1)]
+    db_name = f"invoicing_cluster_{uuid.uuid4().hex[:8]}"
+    procs: list[subprocess.Popen[bytes]] = []
+    balancer: Balancer | None = None
+    sink: EventSink | None = None
+    t0 = time.time()
+    try:
+        for node in nodes:
+            node.write_config()
+            node.start()
+        for node in nodes:
+            node.await_startup()
+        running = json.loads(nodes[0].ctl("cluster_status", "--formatter", "json"))
+        print(
+            f"cluster: {len(running.get('running_nodes', []))} nodes running "
+            f"({time.time() - t0:.0f} s)"
+        )
+        balancer = Balancer(nodes)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as db:
+            db.execute(f'CREATE DATABASE "{db_name}"')
+        dsn = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
+        env = service_env(dsn, base)
+        subprocess.run([BIN, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+        logs = base / "logs"
+        logs.mkdir()
+        for name, cmd in (
+            ("worker", [BIN, "worker", "--processes", "2", "--threads", "4"]),
+            ("relay", [BIN, "relay"]),
+            ("archive", [BIN, "dead-letters", "archive"]),
+        ):
+            log = (logs / f"{name}.log").open("wb")
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+            procs.append(proc)
+        deadline = time.time() + 60
+        while "invoicing.commands" not in members(nodes):
+            if time.time() > deadline:
+                raise SystemExit("the worker did not declare its queues within 60 s")
+            time.sleep(0.5)
+        print("quorum queue members: " + json.dumps(members(nodes), sort_keys=True))
+
+        record = Record()
+        sink = EventSink(record)
+        sink.start()
+        sink.ready.wait(30)
+        pub = Publisher(record)
+        orgs = [Org() for _ in range(3)]
+
+        def wait_events(pred: Any, timeout: float) -> bool:
+            end = time.time() + timeout
+            while time.time() < end:
+                with record.lock:
+                    if pred([e for _t, e in record.events]):
+                        return True
+                time.sleep(0.1)
+            return False
+
+        for org in orgs:
+            pub.send(org.configure())
+        if not wait_events(
+            lambda evs: sum(e["type"] == "organization.configured" for e in evs) >= len(orgs), 60
+        ):
+            raise SystemExit("organizations not configured within 60 s")
+        for org in orgs:
+            pub.send(org.create_customer())
+        if not wait_events(
+            lambda evs: sum(e["type"] == "customer.created" for e in evs) >= len(orgs), 60
+        ):
+            raise SystemExit("customers not created within 60 s")
+
+        # the plan: invoices, each a create and a finalize; every tenth on the retry path
+        invoices = args.commands // 2
+        plan = [(orgs[i % len(orgs)], str(uuid.uuid4()), i % 10 == 9) for i in range(invoices)]
+        kills_at = [int(invoices * (k + 1) / (args.kills + 1)) for k in range(args.kills)]
+        kill_log: list[dict[str, Any]] = []
+        retry_sent: dict[str, float] = {}
+        finalize_sent: set[str] = set()
+        interval = 2.0 / args.rate
+        next_at = time.time()
+        restart_threads: list[threading.Thread] = []
+
+        def finalize_ready() -> None:
+            """Main path: finalize every invoice whose created event arrived."""
+            with record.lock:
+                ready = [
+                    (org, inv)
+                    for org, inv, retry in plan
+                    if not retry and inv in record.created_at and inv not in finalize_sent
+                ]
+            for org, inv in ready:
+                finalize_sent.add(inv)
+                pub.send(org.finalize(inv))
+
+        burst_creates: list[tuple[float, Org, str]] = []  # (due, org, invoice)
+
+        def send_due_creates() -> None:
+            now = time.time()
+            for item in [b for b in burst_creates if b[0] <= now]:
+                burst_creates.remove(item)
+                pub.send(item[1].create_invoice(item[2]))
+
+        for i, (org, inv, retry) in enumerate(list(plan)):  # bursts are appended to plan
+            if i in kills_at:
+                # the retry path under a node loss: finalizes of invoices that do not exist yet
+                # go to the delay queues just before the kill; their creates follow 3 s later
+                for k in range(args.burst):
+                    b_org, b_inv = orgs[k % len(orgs)], str(uuid.uuid4())
+                    plan.append((b_org, b_inv, True))
+                    finalize_sent.add(b_inv)
+                    pub.send(b_org.finalize(b_inv))
+                    retry_sent[b_inv] = time.time()
+                    burst_creates.append((time.time() + 3, b_org, b_inv))
+                time.sleep(0.3)
+                leader = leader_of(nodes, "invoicing.commands")
+                if leader is not None:
+                    at = time.time()
+                    leader.kill9()
+                    kill_log.append({"node": leader.name, "at": at})
+                    print(
+                        f"killed {leader.name} (leader of invoicing.commands) at +{at - t0:.1f} s"
+                    )
+
+                    def restart(node: Node = leader) -> None:
+                        time.sleep(args.down)
+                        node.start()
+                        node.await_startup()
+                        print(f"restarted {node.name} at +{time.time() - t0:.1f} s")
+
+                    th = threading.Thread(target=restart, daemon=True)
+                    th.start()
+                    restart_threads.append(th)
+            if retry:
+                finalize_sent.add(inv)
+                pub.send(org.finalize(inv))
+                retry_sent[inv] = time.time()
+                time.sleep(0.05)
+            pub.send(org.create_invoice(inv))
+            send_due_creates()
+            finalize_ready()
+            next_at += interval
+            pause = next_at - time.time()
+            if pause > 0:
+                time.sleep(pause)
+        end = time.time() + 300
+        while time.time() < end:
+            send_due_creates()
+            finalize_ready()
+            with record.lock:
+                finalized = {
+                    e["subject"] for _t, e in record.events if e["type"] == "invoice.finalized"
+                }
+            if len(finalized) >= len(plan):
+                break
+            time.sleep(0.2)
+        for th in restart_threads:
+            th.join(180)
+        time.sleep(2)
+        pub.close()
+
+        # ---------------------------------------------------------------- verdict
+        with record.lock:
+            events = list(record.events)
+        by_id = Counter(e["id"] for _t, e in events)
+        finalized_ids: dict[str, set[str]] = defaultdict(set)
+        finalized_time: dict[str, float] = {}
+        for t, e in events:
+            if e["type"] == "invoice.finalized":
+                finalized_ids[e["subject"]].add(e["id"])
+                finalized_time.setdefault(e["subject"], t)
+        rejected = [e for _t, e in events if e["type"] == "command.rejected"]
+        for e in rejected[:5]:
+            print("rejected: " + json.dumps(e["data"])[:400])
+        with psycopg.connect(dsn) as db:
+            rows = db.execute(
+                "SELECT organization_id::text, id::text, number, status FROM invoices"
+            ).fetchall()
+            dead = db.execute("SELECT count(*) FROM dead_letters").fetchone()
+        numbers: dict[str, list[str]] = defaultdict(list)
+        state = {r[1]: r for r in rows}
+        lost = 0
+        for _org, inv, _retry in plan:
+            row = state.get(inv)
+            if row is None or row[2] is None:
+                lost += 1
+        for org_id, _inv, number, _status in rows:
+            if number:
+                numbers[org_id].append(number)
+        gapless = True
+        for nums in numbers.values():
+            seqs = sorted(int(n.rsplit("-", 1)[-1]) for n in nums)
+            if seqs != list(range(1, len(seqs) + 1)):
+                gapless = False
+        duplicated = sum(1 for ids in finalized_ids.values() if len(ids) > 1)
+        duplicated += sum(len(v) - len(set(v)) for v in numbers.values())
+        unexpected = len(rejected) + int(dead[0] if dead else 0)
+        redelivered_events = sum(c - 1 for c in by_id.values() if c > 1)
+
+        arrivals = sorted(t for t, _e in events)
+        recoveries = []
+        for kill in kill_log:
+            window = [t for t in arrivals if kill["at"] - 2 <= t <= kill["at"] + 120]
+            gaps = [(b - a, b) for a, b in itertools.pairwise(window) if a <= kill["at"] + 2]
+            if gaps:
+                _gap, resumed = max(gaps)
+                recoveries.append(round(resumed - kill["at"], 1))
+        retry_late = []
+        for inv in retry_sent:
+            created = record.created_at.get(inv)
+            done = finalized_time.get(inv)
+            if created is not None and done is not None:
+                retry_late.append(done - created)
+        worst_retry = max(retry_late) if retry_late else float("nan")
+        delays = [1, 5, 30]
+        print(
+            json.dumps(
+                {
+                    "commands_published": len(record.published),
+                    "republished_after_connection_loss": record.republished,
+                    "invoices": len(plan),
+                    "lost": lost,
+                    "duplicated": duplicated,
+                    "unexpected": unexpected,
+                    "rejections": len(rejected),
+                    "dead_letters": int(dead[0] if dead else 0),
+                    "gapless": gapless,
+                    "events": len(events),
+                    "events_redelivered_same_id": redelivered_events,
+                    "kills": [k["node"] for k in kill_log],
+                    "main_path_recovery_s": recoveries,
+                    "main_path_aim_s": 5,
+                    "retry_path_worst_s_after_create": round(worst_retry, 1),
+                    "retry_path_aim_s": f"<= its delay ({delays[0]}-{delays[1]} s) + 5",
+                    "queue_members_after": members(nodes),
+                },
+                indent=1,
+            )
+        )
+        ok = lost == 0 and duplicated == 0 and unexpected == 0 and gapless
+        print("CLUSTER TEST " + ("PASSED" if ok else "FAILED") + f" in {time.time() - t0:.0f} s")
+        return 0 if ok else 1
+    finally:
+        if sink is not None:
+            sink.stop.set()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if balancer is not None:
+            balancer.close()
+        for node in nodes:
+            node.kill9()
+        if not args.keep:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as db:
+                db.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"kept {base} and database {db_name}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
