@@ -8,6 +8,7 @@ from invoicing.models import dead_letters as dead_letters
 from invoicing.models import documents as documents
 from invoicing.models import dunning as dunning
 from invoicing.models import exports as exports
+from invoicing.models import pipeline as pipeline
 from invoicing.models.base import Base as Base
 from invoicing.models.core import (
     BillableEntry as BillableEntry,

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -229,14 +230,32 @@ class ProcessedCommand(Base):
     command_type: Mapped[str] = mapped_column(String(60))
     payload_hash: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(10))  # applied | rejected
-    processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: indexed for ``invoicing retention`` (src/retention.py), which deletes old rows in batches
+    processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class OutboxEvent(Base):
     """Events written in the same transaction as the change; the relay publishes them."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_subject", "organization_id", "subject"),)
+    __table_args__ = (
+        Index("ix_outbox_subject", "organization_id", "subject"),
+        # the relay's query, ``WHERE published_at IS NULL ORDER BY id LIMIT n``, reads this small
+        # partial index: only the rows still to publish, already in id order
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+        # ``invoicing retention`` deletes rows published before a cutoff
+        Index(
+            "ix_outbox_published",
+            "published_at",
+            postgresql_where=text("published_at IS NOT NULL"),
+            sqlite_where=text("published_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
@@ -246,4 +265,4 @@ class OutboxEvent(Base):
     sequence: Mapped[int | None] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    published_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    published_at: Mapped[dt.datetime | None]
