@@ -57,121 +57,12 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.e2e.harness import BIN, PG_ADMIN, SECRET, Org  # noqa: E402
+from tests.support.rabbitnodes import Node  # noqa: E402
 
 BALANCER_PORT = 5790
+#: the production settings that matter for a cluster (as in deploy/rabbitmq/rabbitmq.conf)
+CLUSTER_SETTINGS = "cluster_partition_handling = pause_minority\nconsumer_timeout = 1800000\n"
 NODES = 3
-COOKIE = "INVOICINGCLUSTERTESTCOOKIE"
-
-
-def rabbit_sbin() -> Path:
-    """The RabbitMQ scripts themselves (not the Debian wrapper, which switches to the
-    rabbitmq user and its home, i.e. the machine node's cookie)."""
-    found = sorted(Path("/usr/lib/rabbitmq/lib").glob("rabbitmq_server-*/sbin"))
-    if not found:
-        raise SystemExit("RabbitMQ is not installed (run ./scripts/ensure-services.sh)")
-    return found[-1]
-
-
-@dataclass
-class Node:
-    index: int
-    base: Path
-
-    @property
-    def name(self) -> str:
-        return f"invcl{self.index}@localhost"
-
-    @property
-    def port(self) -> int:
-        return 5790 + self.index
-
-    @property
-    def dir(self) -> Path:
-        return self.base / f"n{self.index}"
-
-    def env(self) -> dict[str, str]:
-        return {
-            "PATH": os.environ["PATH"],
-            "HOME": str(self.base / "home"),
-            "RABBITMQ_CONF_ENV_FILE": "/dev/null",  # not the machine node's rabbitmq-env.conf
-            "RABBITMQ_NODENAME": self.name,
-            "RABBITMQ_DIST_PORT": str(25790 + self.index),
-            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
-            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-        }
-
-    def write_config(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        peers = "\n".join(
-            f"cluster_formation.classic_config.nodes.{i} = invcl{i}@localhost"
-            for i in range(1, NODES + 1)
-        )
-        (self.dir / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
-            "loopback_users = none\n"
-            "cluster_formation.peer_discovery_backend = classic_config\n"
-            f"{peers}\n"
-            "cluster_partition_handling = pause_minority\n"
-            "consumer_timeout = 1800000\n"
-        )
-        (self.dir / "enabled_plugins").write_text("[].\n")
-
-    def ctl(self, *args: str, tool: str = "rabbitmqctl", timeout: float = 120) -> str:
-        out = subprocess.run(  # noqa: S603 (our own arguments)
-            [str(rabbit_sbin() / tool), "-n", self.name, *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"{tool} {' '.join(args)} on {self.name}: {out.stderr.strip()}")
-        return out.stdout
-
-    def start(self) -> None:
-        subprocess.run(  # noqa: S603 (our own arguments)
-            [str(rabbit_sbin() / "rabbitmq-server"), "-detached"],
-            env=self.env(),
-            check=True,
-            cwd=self.dir,
-        )
-
-    def await_startup(self) -> None:
-        deadline = time.time() + 120
-        while True:
-            try:
-                self.ctl("await_startup", "--timeout", "60")
-                return
-            except (RuntimeError, subprocess.TimeoutExpired):
-                if time.time() > deadline:
-                    raise
-                time.sleep(1)
-
-    def pid(self) -> int | None:
-        with contextlib.suppress(OSError, ValueError):
-            return int((self.dir / "pid").read_text().strip())
-        return None
-
-    def alive(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-
-    def kill9(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
 class Balancer:
@@ -382,11 +273,7 @@ def main() -> int:
                 raise SystemExit(f"port {port} is in use: is another cluster test running?")
 
     base = Path(tempfile.mkdtemp(prefix="invoicing-cluster-"))
-    (base / "home").mkdir()
-    cookie = base / "home" / ".erlang.cookie"
-    cookie.write_text(COOKIE)
-    cookie.chmod(0o400)
-    nodes = [Node(i, base) for i in range(1, NODES + 1)]
+    nodes = [Node(i, base, cluster_size=NODES) for i in range(1, NODES + 1)]
     db_name = f"invoicing_cluster_{uuid.uuid4().hex[:8]}"
     procs: list[subprocess.Popen[bytes]] = []
     balancer: Balancer | None = None
@@ -394,7 +281,9 @@ def main() -> int:
     t0 = time.time()
     try:
         for node in nodes:
-            node.write_config()
+            node.write_config(
+                "cluster_partition_handling = pause_minority\nconsumer_timeout = 1800000\n"
+            )
             node.start()
         for node in nodes:
             node.await_startup()
