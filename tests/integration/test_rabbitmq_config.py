@@ -7,6 +7,7 @@ started with the shipped configuration, the definitions path pointed at the repo
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,48 @@ def test_shipped_configuration_boots_and_loads_every_quorum_queue(tmp_path: Path
         assert {queues[name] for name in wanted} == {"quorum"}
     finally:
         node.kill9()
+
+
+def _members(node: Node) -> dict[str, int]:
+    rows = json.loads(node.ctl("list_queues", "name", "members", "--formatter", "json"))
+    return {r["name"]: len(r.get("members") or []) for r in rows}
+
+
+def _leaders(node: Node) -> dict[str, str]:
+    rows = json.loads(node.ctl("list_queues", "name", "leader", "--formatter", "json"))
+    return {r["name"]: r["leader"] for r in rows}
+
+
+def test_definitions_at_boot_replicate_after_the_grow_step(tmp_path: Path) -> None:
+    """Three nodes boot with the shipped configuration: the queues the first node imports have
+    one member; deploy/rabbitmq/grow-quorum-queues.sh puts them on all three nodes and spreads
+    the leaders."""
+    nodes = [Node(i, tmp_path, cluster_size=3, prefix="invgrow", port_base=5850) for i in (1, 2, 3)]
+    try:
+        for node in nodes:
+            node.write_config(shipped_config())
+            node.start()
+        for node in nodes:
+            node.await_startup(timeout=180)
+        status = json.loads(nodes[0].ctl("cluster_status", "--formatter", "json"))
+        assert len(status["running_nodes"]) == 3
+        definitions = json.loads((DEPLOY / "definitions.json").read_text())
+        wanted = {q["name"] for q in definitions["queues"]}
+        before = _members(nodes[0])
+        assert {before[name] for name in wanted} == {1}  # what RabbitMQ does by itself
+
+        env = nodes[0].env()
+        sbin = rabbit_sbin()
+        assert sbin is not None
+        env["PATH"] = f"{sbin}:{env['PATH']}"
+        subprocess.run([str(DEPLOY / "grow-quorum-queues.sh")], env=env, check=True, timeout=300)
+        after = _members(nodes[0])
+        assert {after[name] for name in wanted} == {3}
+        leaders = [leader for name, leader in _leaders(nodes[0]).items() if name in wanted]
+        assert len(set(leaders)) == 3, f"leaders not spread: {leaders}"
+
+        subprocess.run([str(DEPLOY / "grow-quorum-queues.sh")], env=env, check=True, timeout=300)
+        assert _members(nodes[0]) == after
+    finally:
+        for node in nodes:
+            node.kill9()
