@@ -9,8 +9,9 @@ import invoicing.handlers
 import invoicing.schemas  # noqa: F401
 import pytest
 from invoicing import db
-from invoicing.handlers.bus import MessageBus
 from invoicing.handlers.registry import Deps
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
 from tests.support.client import Client
@@ -48,12 +49,12 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def bus(engine: Engine) -> MessageBus:
-    return MessageBus(engine, Deps())
+def bus(engine: Engine) -> Pipeline:
+    return Pipeline(engine, Deps(), LocalOperator())
 
 
 @pytest.fixture
-def client(bus: MessageBus) -> Client:
+def client(bus: Pipeline) -> Client:
     c = Client(bus)
     c.setup_org()
     return c

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import invoicing.handlers.exports  # noqa: F401  (registers the export handlers)
 import pytest
-from invoicing.handlers.bus import MessageBus
 from invoicing.handlers.registry import Deps
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
 from tests.support.client import Client, line
@@ -21,7 +22,7 @@ def cc(engine: Engine, tmp_path: Path) -> Client:
     deps = Deps(
         clock=lambda: dt.datetime(2025, 3, 1, tzinfo=dt.UTC), services={"export_dir": str(tmp_path)}
     )
-    c = Client(MessageBus(engine, deps))
+    c = Client(Pipeline(engine, deps, LocalOperator()))
     c.setup_org()
     return c
 

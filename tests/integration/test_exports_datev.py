@@ -17,10 +17,11 @@ from typing import Any
 import invoicing.handlers.exports  # noqa: F401  (registers the export handlers)
 import pytest
 from invoicing.exports.datev import BOOKING_COLUMNS, DEBTOR_COLUMNS
-from invoicing.handlers.bus import MessageBus
 from invoicing.handlers.registry import Deps
 from invoicing.models import Invoice
 from invoicing.models.exports import DatevDebtorAccount, ExportMark, ExportRun
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -61,7 +62,7 @@ def clock() -> dict[str, dt.datetime]:
 def dc(engine: Engine, tmp_path: Path, clock: dict[str, dt.datetime]) -> Client:
     """A client whose bus writes exports into tmp_path, with a settable clock."""
     deps = Deps(clock=lambda: clock["now"], services={"export_dir": str(tmp_path / "exports")})
-    c = Client(MessageBus(engine, deps))
+    c = Client(Pipeline(engine, deps, LocalOperator()))
     c.setup_org()
     return c
 

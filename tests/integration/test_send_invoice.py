@@ -21,12 +21,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from invoicing import db
 from invoicing.documents.store import DocumentStore, sha256_hex
-from invoicing.handlers.bus import MessageBus
 from invoicing.handlers.registry import Deps
 from invoicing.handlers.sending import sending_services
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.mail import SmtpSender, SmtpSettings
 from invoicing.models.documents import EmailDelivery, StoredDocument
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine, select
 
 from tests.support import scenarios
@@ -83,7 +84,7 @@ class CrashAfterAccept:
 
 @dataclass
 class World:
-    bus: MessageBus
+    bus: Pipeline
     engine: Engine
     sink: Sink
     services: dict[str, Any]
@@ -138,7 +139,7 @@ def make_world(
     )
     services = sending_services(tmp_path, smtp=settings, documents_dir=tmp_path / "docs")
     engine = db.make_engine(db_url)
-    bus = MessageBus(engine, Deps(services=services))
+    bus = Pipeline(engine, Deps(services=services), LocalOperator())
     world = World(bus, engine, sink, services, uuid.uuid4(), uuid.uuid4())
     assert world.run("configure_organization", scenarios.DE_SELLER).status == "applied"
     customer = {**scenarios.DE_BUYER, "einvoice_format": "none", **(buyer or {})}
