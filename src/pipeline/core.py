@@ -338,18 +338,18 @@ class Pipeline:
                 now=self.deps.now(),
             ):
                 return Outcome("duplicate", str(command_id), command_type, str(org_id))
-            rows = outbox.write(
-                uow,
-                [event],
-                org_id=org_id,
-                command_id=command_id,
-                correlation_id=None,
-                now=self.deps.now(),
-                nonce=None if digest else nonce or uuid.uuid4(),
-            )
             try:
+                rows = outbox.write(
+                    uow,
+                    [event],
+                    org_id=org_id,
+                    command_id=command_id,
+                    correlation_id=None,
+                    now=self.deps.now(),
+                    nonce=None if digest else nonce or uuid.uuid4(),
+                )
                 uow.commit()
-            except IntegrityError:
+            except IntegrityError:  # a concurrent twin, or the same body's event already
                 uow.rollback()
                 return Outcome("duplicate", str(command_id), command_type, str(org_id))
         return Outcome(
