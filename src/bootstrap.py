@@ -8,13 +8,17 @@ query``, ``invoicing scheduler --in-process``) asks for ``local()``, the operato
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import invoicing.handlers
 import invoicing.schemas  # noqa: F401  (registers command types)
 from invoicing import db, logs
 from invoicing.config import Settings, get_settings
+from invoicing.handlers.ports import Clock, Journal
 from invoicing.handlers.registry import Deps
+from invoicing.mail.settings import SmtpSettings
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import Authenticator, LocalOperator
 from invoicing.pipeline.settings import InputSettings
@@ -51,12 +55,55 @@ def build(
     if migrate if migrate is not None else embedded:
         db.migrate(url)
     if deps is None:
-        from invoicing.handlers.sending import sending_services
-
-        deps = Deps(services=sending_services(settings.data_dir))
+        deps = build_deps(engine, settings.data_dir)
     inputs = inputs or InputSettings()
     pipeline = Pipeline(engine, deps, authenticator, limits=inputs.limits(), window=inputs.window())
     return App(settings, engine, pipeline)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_deps(
+    engine: Engine,
+    data_dir: Path,
+    *,
+    smtp: SmtpSettings | None = None,
+    documents_dir: Path | None = None,
+    template_dir: Path | None = None,
+    export_dir: Path | None = None,
+    clock: Clock | None = None,
+) -> Deps:
+    """The handlers' collaborators for ``engine``: SMTP from ``INVOICING_SMTP_*``, documents
+    under ``data_dir`` (``INVOICING_DOCUMENTS_*``), the delivery journal of the backend (a
+    separately committed row on PostgreSQL, an fsync'd file next to the documents on SQLite,
+    whose single writer lock the command's transaction holds)."""
+    from invoicing.documents.pdf.engine import PdfRenderer
+    from invoicing.documents.store import DocumentSettings, DocumentStore
+    from invoicing.handlers.sending import DatabaseJournal, FileJournal, notify_payment
+    from invoicing.mail.sender import SmtpSender
+    from invoicing.mail.texts import MailTemplates
+
+    documents = DocumentSettings()
+    smtp = smtp or SmtpSettings()
+    root = documents_dir or documents.root(data_dir)
+    journal: Journal = (
+        DatabaseJournal(engine)
+        if engine.dialect.name == "postgresql"
+        else FileJournal(root / ".deliveries")
+    )
+    return Deps(
+        clock=clock or _utcnow,
+        mailer=SmtpSender(smtp),
+        smtp_settings=smtp,
+        document_store=DocumentStore(root),
+        pdf_renderer=PdfRenderer(template_dir or documents.template_dir),
+        mail_templates=MailTemplates(),
+        delivery_journal=journal,
+        payment_notifier=notify_payment,
+        export_dir=export_dir or data_dir / "exports",
+    )
 
 
 def local(

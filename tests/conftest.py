@@ -9,13 +9,13 @@ import invoicing.handlers
 import invoicing.schemas  # noqa: F401
 import pytest
 from invoicing import db
-from invoicing.handlers.registry import Deps
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
 from tests.support.client import Client
 from tests.support.databases import pg_available, temporary_pg_database
+from tests.support.fakes import fake_deps
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 @pytest.fixture
 def bus(engine: Engine) -> Pipeline:
-    return Pipeline(engine, Deps(), LocalOperator())
+    return Pipeline(engine, fake_deps(), LocalOperator())
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ import psycopg
 import pytest
 from invoicing import bootstrap
 from invoicing.config import Settings
-from invoicing.handlers.registry import Deps
+
+from tests.support.fakes import fake_deps
 
 PG_ADMIN = os.environ.get("INVOICING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -279,7 +280,10 @@ def make_world(backend: str, tmp_path: Any) -> Iterator[World]:
             pytest.fail(f"PostgreSQL is not reachable (run scripts/ensure-services.sh): {exc}")
         url = PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
     app = bootstrap.local(
-        Settings(database_url=url), migrate=True, deps=Deps(clock=_clock()), configure_logging=False
+        Settings(database_url=url),
+        migrate=True,
+        deps=fake_deps(clock=_clock()),
+        configure_logging=False,
     )
     world = World(backend, url, app)
     try:
