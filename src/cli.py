@@ -10,7 +10,12 @@ from typing import Annotated
 import typer
 from invoicing.config import get_settings
 
-app = typer.Typer(no_args_is_help=True, help="Message-driven invoicing service.")
+# no local variables in tracebacks: they would print message bodies and credentials
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Message-driven invoicing service.",
+    pretty_exceptions_show_locals=False,
+)
 
 
 @app.command()
@@ -40,7 +45,7 @@ def process(
     from invoicing import bootstrap
     from invoicing.domain.errors import ServiceUnavailable
 
-    application = bootstrap.build()
+    application = bootstrap.local()
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
     counts = {"applied": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
     with stream:
@@ -48,7 +53,7 @@ def process(
             if not raw.strip():
                 continue
             try:
-                outcome = application.bus.handle_raw(raw)
+                outcome = application.pipeline.handle_raw(raw)
             except ServiceUnavailable as exc:
                 # nothing was committed: the same line can be processed again later
                 counts["unavailable"] += 1

@@ -1,11 +1,134 @@
-"""structlog: JSON lines when not on a terminal, readable lines on one; always to stderr."""
+"""structlog: JSON lines when not on a terminal, readable lines on one; always to stderr.
+
+No log line carries credentials or whole message bodies: ``redact`` (a structlog processor)
+and ``RedactingFilter`` (on the standard library's handlers: dramatiq, pika, alembic ...) blank
+values under sensitive keys (token, credentials, authorization, password, secret ...), mask
+signed tokens, bearer/basic credentials and passwords in URLs wherever they appear in a text
+(exception messages and tracebacks included), and withhold body-sized values.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
+
+#: a value longer than this is no log field but a message body (or part of one)
+MAX_VALUE_CHARS = 1000
+#: kept of a withheld value, after masking, to tell what it was
+KEPT_CHARS = 160
+#: a traceback may be long, but none of its lines body-sized
+MAX_TRACEBACK_CHARS = 20_000
+MAX_TRACEBACK_LINE_CHARS = 600
+
+REDACTED = "[redacted]"
+
+_SENSITIVE_KEY = re.compile(
+    r"token|credential|authori[sz]ation|password|passwd|secret|api[_-]?key|cookie|jwt",
+    re.IGNORECASE,
+)
+_MASKS: list[tuple[re.Pattern[str], str]] = [
+    # a JWT (header.payload.signature, base64url): "eyJ" is '{"' encoded
+    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted token]"),
+    # Authorization header values
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 [redacted]"),
+    # "token": "...", password=..., secret: ... in any text (JSON, repr, query strings)
+    (
+        re.compile(
+            r"""(?ix)
+            ((?:token|password|passwd|secret|authorization|api[_-]?key|jwt)
+             ["']?\s*[:=]\s*["']?)
+            [^"'\s,;}&)]+"""
+        ),
+        r"\1" + REDACTED,
+    ),
+    # user:password@ in URLs (amqp://, postgresql://, smtp://)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
+]
+
+
+def mask(text: str) -> str:
+    """``text`` with signed tokens, bearer credentials and passwords masked."""
+    for pattern, replacement in _MASKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """Masked; a body-sized text is withheld but for its beginning."""
+    text = mask(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:KEPT_CHARS]}... [{len(text) - KEPT_CHARS} characters withheld]"
+
+
+def clip_traceback(text: str) -> str:
+    lines = [clip(line, MAX_TRACEBACK_LINE_CHARS) for line in text.splitlines()]
+    out = "\n".join(lines)
+    if len(out) > MAX_TRACEBACK_CHARS:
+        out = out[-MAX_TRACEBACK_CHARS:]  # the end says what failed
+    return out
+
+
+def _clean(key: str, value: Any, depth: int = 0) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if _SENSITIVE_KEY.search(key):
+        return REDACTED
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"[{len(value)} bytes withheld]"
+    if isinstance(value, str):
+        return clip(value)
+    if depth >= 4:
+        return clip(repr(value))
+    if isinstance(value, Mapping):
+        return {str(k): _clean(str(k), v, depth + 1) for k, v in list(value.items())[:50]}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(key, v, depth + 1) for v in list(value)[:50]]
+    return clip(str(value))
+
+
+def redact(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor (after ``format_exc_info``): see the module docstring."""
+    for key, value in list(event_dict.items()):
+        if key in ("exception", "stack") and isinstance(value, str):
+            event_dict[key] = clip_traceback(value)
+        else:
+            event_dict[key] = _clean(key, value)
+    return event_dict
+
+
+class RedactingFilter(logging.Filter):
+    """The same for records of the standard library's logging (message, args, traceback)."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep what there is
+            message = str(record.msg)
+        record.msg, record.args = clip(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = clip_traceback(record.exc_text)
+        if record.stack_info:
+            record.stack_info = clip_traceback(record.stack_info)
+        return True
+
+
+def install_filter(logger: logging.Logger | None = None) -> None:
+    """Put a ``RedactingFilter`` on every handler of ``logger`` (default: the root logger)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 def configure(fmt: str = "auto", level: str = "INFO") -> None:
@@ -19,6 +142,7 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
@@ -27,3 +151,4 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    install_filter()

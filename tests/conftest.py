@@ -9,12 +9,13 @@ import invoicing.handlers
 import invoicing.schemas  # noqa: F401
 import pytest
 from invoicing import db
-from invoicing.handlers.bus import MessageBus
-from invoicing.handlers.registry import Deps
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
 from tests.support.client import Client
 from tests.support.databases import pg_available, temporary_pg_database
+from tests.support.fakes import fake_deps
 
 
 @pytest.fixture(scope="session")
@@ -48,12 +49,12 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def bus(engine: Engine) -> MessageBus:
-    return MessageBus(engine, Deps())
+def bus(engine: Engine) -> Pipeline:
+    return Pipeline(engine, fake_deps(), LocalOperator())
 
 
 @pytest.fixture
-def client(bus: MessageBus) -> Client:
+def client(bus: Pipeline) -> Client:
     c = Client(bus)
     c.setup_org()
     return c

@@ -1,6 +1,6 @@
 """configure_datev, export_datev, export_csv.
 
-Exports are written under ``deps.services["export_dir"]`` (default ``<data_dir>/exports``) as
+Exports are written under ``deps.export_dir`` (``<data_dir>/exports``, set in bootstrap) as
 ``<organization>/datev-<command_id>.zip`` and ``<organization>/invoices-<command_id>.csv``.
 The file is gathered under a temporary name and renamed atomically once complete; the export
 record, the per-item export marks and ``invoices.exported_at`` are written in the command's
@@ -18,7 +18,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from invoicing.config import get_settings
 from invoicing.domain.errors import DomainError
 from invoicing.exports.csv_export import write_invoice_csv
 from invoicing.exports.datev_db import assign_debtor_accounts, export_datev, mark_exported
@@ -31,8 +30,7 @@ from sqlalchemy import select
 
 
 def export_dir(deps: Deps) -> Path:
-    configured = deps.services.get("export_dir")
-    return Path(configured) if configured else get_settings().data_dir / "exports"
+    return deps.export_dir
 
 
 def load_settings(uow: UnitOfWork, organization_id: Any, *, lock: bool = False) -> DatevSettings:

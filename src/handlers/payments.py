@@ -134,11 +134,5 @@ def mark_paid(cmd: MarkPaid, uow: UnitOfWork, deps: Deps) -> list[Event]:
         send_notification=p.send_notification,
     )
     if p.send_notification:
-        notify = deps.services.get("payment_notifier")
-        if notify is None:
-            raise RuntimeError(
-                "send_notification needs the payment_notifier service "
-                "(invoicing.handlers.sending.sending_services)"
-            )
-        events[0].data["notification"] = notify(cmd, uow, deps, inv)
+        events[0].data["notification"] = deps.payment_notifier(cmd, uow, deps, inv)
     return events

@@ -4,30 +4,45 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from invoicing.domain.errors import DomainError
+from invoicing.handlers.ports import (
+    Clock,
+    DocumentStorage,
+    Journal,
+    MailComposer,
+    Mailer,
+    PaymentNotifier,
+    PdfRendering,
+)
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
+from invoicing.mail.settings import SmtpSettings
 from invoicing.models import Invoice
 from invoicing.schemas.commands import Command
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @dataclass
 class Deps:
-    """Collaborators injected into handlers (composition root: invoicing.bootstrap).
+    """Collaborators injected into handlers, typed by the Protocols of ``handlers.ports``.
 
-    Handlers never import dramatiq or pika; renderers, the mail sender and the document store
-    reach them here, so a handler is testable with fakes and runs under any worker.
+    Built only in the composition root (``invoicing.bootstrap.build_deps``); tests build one
+    with fakes (tests/support/fakes.py). Handlers never import dramatiq or pika and never build
+    infrastructure themselves.
     """
 
-    clock: Callable[[], dt.datetime] = _utcnow
-    services: dict[str, Any] = field(default_factory=dict)
+    clock: Clock
+    mailer: Mailer
+    smtp_settings: SmtpSettings  # sender address, display name, Message-ID domain
+    document_store: DocumentStorage
+    pdf_renderer: PdfRendering
+    mail_templates: MailComposer
+    delivery_journal: Journal  # "sending" recorded durably before the SMTP conversation
+    payment_notifier: PaymentNotifier
+    export_dir: Path  # where DATEV and CSV exports are written
 
     def now(self) -> dt.datetime:
         return self.clock()

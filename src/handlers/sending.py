@@ -1,15 +1,16 @@
 """``send_invoice`` and the payment confirmation of ``mark_paid``: documents and email.
 
-Collaborators (``deps.services``; build them with :func:`sending_services`):
+Collaborators (typed fields of ``Deps``, built in ``invoicing.bootstrap.build_deps``):
 
 =====================  ==========================================================
-``mailer``             object with ``send(EmailMessage, envelope_from, recipients)``
-                       returning the refused recipients (``invoicing.mail.SmtpSender``)
+``mailer``             ``send(EmailMessage, envelope_from, recipients)`` returning the
+                       refused recipients (``invoicing.mail.SmtpSender``)
 ``smtp_settings``      ``invoicing.mail.SmtpSettings`` (sender, Message-ID domain)
 ``document_store``     ``invoicing.documents.store.DocumentStore``
-``pdf_renderer``       optional ``PdfRenderer`` (per-organization templates)
-``mail_templates``     optional ``invoicing.mail.texts.MailTemplates``
-``delivery_journal``   optional :class:`FileJournal` for SQLite (see below)
+``pdf_renderer``       ``PdfRenderer`` (per-organization templates)
+``mail_templates``     ``invoicing.mail.texts.MailTemplates``
+``delivery_journal``   :class:`DatabaseJournal` (PostgreSQL) or :class:`FileJournal` (SQLite)
+``payment_notifier``   :func:`notify_payment`
 =====================  ==========================================================
 
 Exactly-once as far as it can be had (docs/sending.md): before talking to the SMTP server the
@@ -31,24 +32,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency
-from invoicing.documents.pdf.engine import PdfRenderer, default_renderer
 from invoicing.documents.pdf.i18n import BABEL_LOCALE
 from invoicing.documents.pdf.view import payment_reference
-from invoicing.documents.store import Document, DocumentStore
+from invoicing.documents.store import Document
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.handlers.lifecycle import finalize, mark_as_sent
+from invoicing.handlers.ports import DeliveryRecord, Journal
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_invoice, get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
 from invoicing.mail.message import Attachment, OutgoingMail, build_message, message_id_for
 from invoicing.mail.sender import MailPermanentError, MailTransientError
-from invoicing.mail.settings import SmtpSettings
-from invoicing.mail.texts import MailTemplates
 from invoicing.models import Invoice, Organization
 from invoicing.models.documents import EmailDelivery
 from invoicing.schemas.commands import MarkPaid
@@ -87,45 +86,7 @@ ARTICLES = {
 }
 
 
-class Mailer(Protocol):
-    def send(self, message: Any, envelope_from: str, recipients: list[str]) -> dict[str, Any]: ...
-
-
-def _service(deps: Deps, name: str) -> Any:
-    try:
-        return deps.services[name]
-    except KeyError:
-        raise RuntimeError(
-            f"deps.services[{name!r}] is not configured; build the services with "
-            "invoicing.handlers.sending.sending_services(settings) in the composition root"
-        ) from None
-
-
 # ----------------------------------------------------------------------------- journal
-
-
-@dataclass(frozen=True)
-class DeliveryRecord:
-    id: uuid.UUID
-    organization_id: uuid.UUID
-    invoice_id: uuid.UUID
-    command_id: uuid.UUID
-    purpose: str
-    message_id: str
-    sender: str
-    recipients: dict[str, list[str]]
-    subject: str
-    attachments: list[dict[str, str]]
-
-
-class Journal(Protocol):
-    def begin(self, record: DeliveryRecord, now: dt.datetime) -> str | None:
-        """Record ``sending`` durably (committed) and return the previous status, if any.
-
-        ``None`` or ``"failed"``: go ahead and send. Anything else: an earlier attempt of
-        the same command may have reached the server; do not send again."""
-
-    def finish(self, record: DeliveryRecord, status: str, error: str | None) -> None: ...
 
 
 class DatabaseJournal:
@@ -245,27 +206,11 @@ class FileJournal:
         self._write(path, data)
 
 
-def _journal(uow: UnitOfWork, deps: Deps, store: DocumentStore) -> Journal:
-    if uow.dialect == "sqlite":
-        journal: Journal | None = deps.services.get("delivery_journal")
-        if journal is None:
-            journal = FileJournal(store.root / ".deliveries")
-        return journal
-    bind = uow.session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    return DatabaseJournal(engine)
-
-
 # ----------------------------------------------------------------------------- documents
 
 
 def _safe_name(number: str | None, fallback: uuid.UUID) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", number or str(fallback))
-
-
-def _pdf_renderer(deps: Deps) -> PdfRenderer:
-    renderer = deps.services.get("pdf_renderer")
-    return renderer if isinstance(renderer, PdfRenderer) else default_renderer()
 
 
 @dataclass(frozen=True)
@@ -285,9 +230,9 @@ def documents_for(
     attach_xml: bool,
 ) -> Attachments:
     """The frozen PDF (hybrid Factur-X for ``zugferd``) and the validated XML, from the store."""
-    store: DocumentStore = _service(deps, "document_store")
+    store = deps.document_store
     frozen = inv.status != "draft"
-    renderer = _pdf_renderer(deps)
+    renderer = deps.pdf_renderer
     base = _safe_name(state.number, state.id)
     fmt = None
     note = None
@@ -352,8 +297,7 @@ def deliver(
     attachments: list[Document],
 ) -> DeliveryOutcome:
     """Send ``mail`` at most once per (command, purpose) and record it in ``email_deliveries``."""
-    store: DocumentStore = _service(deps, "document_store")
-    mailer: Mailer = _service(deps, "mailer")
+    mailer = deps.mailer
     recipients = {"to": mail.to, "cc": mail.cc, "bcc": mail.bcc}
     record = DeliveryRecord(
         id=uuid.uuid5(command_id, f"delivery:{purpose}"),
@@ -367,7 +311,7 @@ def deliver(
         subject=mail.subject[:1000],
         attachments=[{"filename": d.filename, "sha256": d.sha256} for d in attachments],
     )
-    journal = _journal(uow, deps, store)
+    journal: Journal = deps.delivery_journal
     previous = journal.begin(record, deps.now())
     refused: list[str] = []
     if previous in (None, "failed"):
@@ -421,19 +365,6 @@ def deliver(
     return DeliveryOutcome(record.message_id, status, recipients, refused)
 
 
-def _smtp_settings(deps: Deps) -> SmtpSettings:
-    settings = deps.services.get("smtp_settings")
-    return settings if isinstance(settings, SmtpSettings) else SmtpSettings()
-
-
-def _templates(deps: Deps) -> MailTemplates:
-    templates = deps.services.get("mail_templates")
-    if isinstance(templates, MailTemplates):
-        return templates
-    templates = deps.services["mail_templates"] = MailTemplates()
-    return templates
-
-
 def _fmt_money(value: Decimal, currency: str, lang: str) -> str:
     return str(format_currency(value, currency, locale=BABEL_LOCALE.get(lang, "en_GB")))
 
@@ -481,9 +412,9 @@ def _mail(
     context: dict[str, Any],
     attachments: list[Document],
 ) -> OutgoingMail:
-    settings = _smtp_settings(deps)
+    settings = deps.smtp_settings
     lang = state.locale if state.locale in SHORT_TITLES else "en"
-    texts = _templates(deps).compose(purpose, lang, context, subject=subject, body=body)
+    texts = deps.mail_templates.compose(purpose, lang, context, subject=subject, body=body)
     reply_to = profile(org).get("email") if settings.reply_to_organization else None
     return OutgoingMail(
         sender=settings.sender,
@@ -621,31 +552,4 @@ def notify_payment(cmd: MarkPaid, uow: UnitOfWork, deps: Deps, inv: Invoice) -> 
         "message_id": outcome.message_id,
         "status": outcome.status,
         "recipients": outcome.recipients,
-    }
-
-
-# ----------------------------------------------------------------------------- wiring
-
-
-def sending_services(
-    data_dir: Path,
-    *,
-    smtp: SmtpSettings | None = None,
-    documents_dir: Path | None = None,
-    template_dir: Path | None = None,
-) -> dict[str, Any]:
-    """The collaborators ``send_invoice`` needs, for ``Deps(services=...)``."""
-    from invoicing.documents.store import DocumentSettings
-    from invoicing.mail.sender import SmtpSender
-
-    doc_settings = DocumentSettings()
-    smtp = smtp or SmtpSettings()
-    root = documents_dir or doc_settings.root(data_dir)
-    return {
-        "mailer": SmtpSender(smtp),
-        "smtp_settings": smtp,
-        "document_store": DocumentStore(root),
-        "pdf_renderer": PdfRenderer(template_dir or doc_settings.template_dir),
-        "mail_templates": MailTemplates(),
-        "payment_notifier": notify_payment,
     }

@@ -1,7 +1,7 @@
 """``invoicing query ...``: the query documents for people, as Rich tables or ``--json``.
 
 Each command builds the same query document a service would send and answers it with
-``handle_query`` against the configured database (DATABASE_URL, else the embedded SQLite
+the pipeline against the configured database (DATABASE_URL, else the embedded SQLite
 file). Whoever runs the CLI on the database holds every grant (``LocalOperator``).
 """
 
@@ -28,13 +28,15 @@ Sort = Annotated[
 ]
 
 
-def _run(doc: dict[str, Any]) -> dict[str, Any]:
+def _run(doc: dict[str, Any] | str) -> dict[str, Any]:
+    """Answer a query document (or its JSON text) through the pipeline, as the operator."""
     from invoicing import bootstrap
-    from invoicing.queries import handle_query
 
-    application = bootstrap.build()
+    application = bootstrap.local()
     try:
-        return handle_query(doc, application.engine)
+        if isinstance(doc, str):
+            return application.pipeline.query_raw(doc)
+        return application.pipeline.query_document(doc)
     finally:
         application.engine.dispose()
 
@@ -450,10 +452,8 @@ def raw(
     file: Annotated[str, typer.Argument(help="a query document (JSON), - for stdin")] = "-",
 ) -> None:
     """Answer a query document exactly as the request/reply consumer would; print the reply."""
-    from invoicing.handlers.bus import parse_json
-
     text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    reply = _run(parse_json(text))
+    reply = _run(text)
     sys.stdout.write(json.dumps(reply, ensure_ascii=False, indent=2) + "\n")
     if reply["status"] != "ok":
         raise typer.Exit(1)

@@ -69,7 +69,7 @@ def token(
     ttl: Annotated[int, typer.Option(help="seconds until it expires")] = 3600,
 ) -> None:
     """Print a signed command token (HS256 with INVOICING_JWT_SECRET) for publishers."""
-    from invoicing.workers.auth import issue_token
+    from invoicing.pipeline.authenticate import issue_token
 
     _, pipeline = _settings()
     if not pipeline.jwt_secret:
@@ -94,13 +94,13 @@ def scheduler(
     from invoicing.workers.scheduler import publish_via_broker, run
 
     settings, pipeline = _settings()
-    app = bootstrap.build(settings, configure_logging=False)
+    app = bootstrap.local(settings, configure_logging=False)
     wanted = [t.strip() for t in types.split(",") if t.strip()]
 
     def submit(docs: list[dict[str, Any]]) -> None:
         if in_process:
             for doc in docs:
-                app.bus.handle_document(doc)
+                app.pipeline.handle_document(doc)
         else:
             publish_via_broker(docs, pipeline.amqp_url, pipeline.jwt_secret)
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import random
 import threading
 import time
@@ -41,7 +40,8 @@ from typing import Any, Literal
 import psycopg
 import structlog
 from invoicing.domain.errors import ServiceUnavailable
-from invoicing.handlers.bus import MessageBus, Outcome, RetryLater
+from invoicing.pipeline import Outcome, Pipeline, RetryLater
+from invoicing.pipeline.decode import peek_identity
 from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, PublishError
 from invoicing.workers.faults import Faults
 from invoicing.workers.settings import PipelineSettings
@@ -83,25 +83,9 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def peek(body: bytes) -> dict[str, Any]:
-    """Identity of a command for logs and headers; never raises."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    if not isinstance(doc, dict):
-        return {}
-    out: dict[str, Any] = {}
-    for key in ("command_id", "organization_id", "type"):
-        if isinstance(doc.get(key), str):
-            out[key] = doc[key]
-    payload = doc.get("payload")
-    if isinstance(payload, dict):
-        inv = payload.get("invoice_id")
-        if inv is None and str(doc.get("type", "")).endswith("_invoice"):
-            inv = payload.get("id")
-        if isinstance(inv, str):
-            out["invoice_id"] = inv
-    return out
+    """Identity of a command for logs and headers; never raises, never recurses (any body,
+    however deep, large or broken: ``invoicing.pipeline.decode.peek_identity``)."""
+    return dict(peek_identity(body))
 
 
 class AttemptCounter:
@@ -180,7 +164,7 @@ class IsolationGate:
 class CommandProcessor:
     def __init__(
         self,
-        bus: MessageBus,
+        bus: Pipeline,
         settings: PipelineSettings,
         *,
         publisher_factory: Callable[[], ConfirmingPublisher] | None = None,
@@ -314,9 +298,8 @@ class CommandProcessor:
             return "retry"
         if counted:
             self._forget(key)
-        if outcome.status == "rejected" and self._undecodable(outcome):
-            details = "; ".join(str(e.get("detail")) for e in outcome.errors)
-            self._dead_letter(body, transport, f"undecodable: {details}")
+        if outcome.dead_letter_reason is not None:
+            self._dead_letter(body, transport, outcome.dead_letter_reason)
             return "dead"
         self.faults.after_commit(command_id)
         return outcome.status
@@ -332,11 +315,6 @@ class CommandProcessor:
         delay = self.delays[min(retries, len(self.delays) - 1)]
         self._republish(body, transport, delay, {H_RETRIES: retries + 1, H_FIRST_SEEN: first_seen})
         return delay
-
-    @staticmethod
-    def _undecodable(outcome: Outcome) -> bool:
-        """Rejected without anything committed: no organization to address the event to."""
-        return all(e.get("organizationid") is None for e in outcome.events) and bool(outcome.events)
 
     def _forget(self, key: str) -> None:
         try:

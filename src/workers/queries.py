@@ -1,14 +1,14 @@
-"""Request/reply queries on ``invoicing.queries``: a thin consumer around ``handle_query``.
+"""Request/reply queries on ``invoicing.queries``: a thin consumer around the pipeline.
 
 A requester publishes a query document (src/schemas/queries.py) to the default exchange with
 routing key ``invoicing.queries`` and the AMQP properties ``reply_to`` and ``correlation_id``.
-``QueryProcessor.process`` decodes the body, calls ``invoicing.queries.handle_query`` (which
-validates, authenticates with scope ``invoices:read`` and runs the read in one read-only
+``QueryProcessor.process`` hands the body to ``Pipeline.query_raw`` (which decodes,
+authenticates with scope ``invoices:read``, validates and runs the read in one read-only
 transaction), publishes the ``QueryReply`` to ``reply_to`` on the default exchange with the
 same ``correlation_id`` (confirmed, mandatory), and returns so the delivery is acked.
 
 * Queries never write: the engine used here is switched to read-only transactions on
-  PostgreSQL (``postgresql_readonly``; ``handle_query`` also opens each read ``READ ONLY``), and
+  PostgreSQL (``postgresql_readonly``; the pipeline also opens each read ``READ ONLY``), and
   the crash-loop counter of commands (a write) is not used -- the queue's quorum
   ``x-delivery-limit`` bounds a query that kills its worker.
 * Transient database errors are retried like commands (in place with capped backoff, then a
@@ -28,12 +28,11 @@ import uuid
 from typing import Any, Literal
 
 import structlog
-from invoicing.handlers.auth import Authenticator
-from invoicing.queries import handle_query
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.decode import peek_identity
 from invoicing.schemas.queries import QueryReply
 from invoicing.workers.amqp import Outgoing, PublishError, Unroutable
 from invoicing.workers.processor import CommandProcessor, Requeue, _Delayed
-from sqlalchemy import Engine
 
 log = structlog.get_logger("invoicing.worker")
 
@@ -42,29 +41,13 @@ QueryDisposition = Literal["answered", "unanswered", "dead", "retry"]
 REPLY_CONTENT_TYPE = "application/json"
 
 
-def read_only(engine: Engine) -> Engine:
-    """The same pool, but every transaction is READ ONLY on PostgreSQL."""
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(postgresql_readonly=True)
-    return engine
-
-
-def _peek(doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        return {}
-    return {
-        k: doc[k] for k in ("type", "organization_id", "query_id") if isinstance(doc.get(k), str)
-    }
-
-
-def internal_error_reply(doc: Any, detail: str) -> dict[str, Any]:
-    ident = _peek(doc)
+def internal_error_reply(ident: dict[str, str], detail: str) -> dict[str, Any]:
     return QueryReply.model_validate(
         {
             "type": ident.get("type", ""),
             "status": "error",
             "query_id": ident.get("query_id"),
-            "correlation_id": doc.get("correlation_id") if isinstance(doc, dict) else None,
+            "correlation_id": ident.get("correlation_id"),
             "organization_id": ident.get("organization_id"),
             "errors": [
                 {
@@ -83,24 +66,18 @@ class QueryProcessor:
     def __init__(
         self,
         commands: CommandProcessor,
-        engine: Engine,
-        authenticator: Authenticator,
+        pipeline: Pipeline,
         *,
         publish_attempts: int = 5,
     ) -> None:
         # the command processor lends its confirmed publisher (one per thread), its transient
         # retry policy and its dead-lettering; the bus and its write paths are never used
         self.commands = commands
-        self.engine = read_only(engine)
-        self.authenticator = authenticator
+        self.pipeline = pipeline
         self.publish_attempts = publish_attempts
 
     def process(self, body: bytes, transport: dict[str, Any]) -> QueryDisposition:
-        try:
-            doc: Any = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            doc = None
-        ident = _peek(doc)
+        ident = peek_identity(body)
         structlog.contextvars.bind_contextvars(
             query_type=ident.get("type"),
             organization_id=ident.get("organization_id"),
@@ -110,11 +87,13 @@ class QueryProcessor:
             message_id=transport.get("message_id"),
         )
         try:
-            return self._process(doc, body, transport)
+            return self._process(ident, body, transport)
         finally:
             structlog.contextvars.clear_contextvars()
 
-    def _process(self, doc: Any, body: bytes, transport: dict[str, Any]) -> QueryDisposition:
+    def _process(
+        self, ident: dict[str, str], body: bytes, transport: dict[str, Any]
+    ) -> QueryDisposition:
         reply_to = transport.get("reply_to")
         if not reply_to:
             self.commands._dead_letter(
@@ -124,7 +103,7 @@ class QueryProcessor:
         started = time.perf_counter()
         try:
             reply: dict[str, Any] = self.commands._with_transient_retry(
-                lambda: handle_query(doc, self.engine, self.authenticator, transport),
+                lambda: self.pipeline.query_raw(body, transport),
                 body=body,
                 transport=transport,
             )
@@ -135,7 +114,7 @@ class QueryProcessor:
         except Exception as exc:  # a bug: answer it, the requester should not wait for nothing
             reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             log.error("query.failed", reason=reason[:500], exc_info=True)
-            reply = internal_error_reply(doc, "the query failed inside the service")
+            reply = internal_error_reply(ident, "the query failed inside the service")
         answered = self._reply(str(reply_to), transport, reply)
         log.info(
             "query.answered" if answered else "query.reply_unroutable",

@@ -19,7 +19,7 @@ from types import FrameType
 import structlog
 from invoicing import bootstrap
 from invoicing.config import Settings
-from invoicing.workers.auth import TokenOrUserAuthenticator
+from invoicing.pipeline.authenticate import TokenOrUserAuthenticator
 from invoicing.workers.settings import PipelineSettings
 
 log = structlog.get_logger("invoicing.worker")
@@ -50,12 +50,8 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
 
     app = bootstrap.build(settings, authenticator=authenticator_for(pipeline))
     workloads = pipeline.workloads()
-    processor = CommandProcessor(app.bus, pipeline, stopping=stop)
-    queries = (
-        QueryProcessor(processor, app.engine, app.bus.authenticator)
-        if pipeline.serves_queries()
-        else None
-    )
+    processor = CommandProcessor(app.pipeline, pipeline, stopping=stop)
+    queries = QueryProcessor(processor, app.pipeline) if pipeline.serves_queries() else None
     broker = make_broker(pipeline, processor, workloads, queries)
     worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
     worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2

@@ -88,8 +88,8 @@ def organizations(engine: Engine, types: list[str]) -> dict[str, list[uuid.UUID]
 def publish_via_broker(docs: list[dict[str, Any]], amqp_url: str, jwt_secret: str) -> None:
     """Confirmed publishes to ``invoicing.commands`` (routing key = command type)."""
     import pika  # type: ignore[import-untyped]
+    from invoicing.pipeline.authenticate import issue_token
     from invoicing.workers.amqp import ConfirmingPublisher, Outgoing
-    from invoicing.workers.auth import issue_token
     from invoicing.workers.topology import COMMANDS_EXCHANGE
 
     if not jwt_secret:

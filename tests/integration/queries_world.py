@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from invoicing import bootstrap
 from invoicing.config import Settings
-from invoicing.handlers.registry import Deps
-from invoicing.queries import handle_query
+
+from tests.support.fakes import fake_deps
 
 PG_ADMIN = os.environ.get("INVOICING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -52,7 +52,7 @@ class World:
             "organization_id": org,
             "payload": payload,
         }
-        outcome = self.app.bus.handle_document(doc)
+        outcome = self.app.pipeline.handle_document(doc)
         assert outcome.status == "applied", (ctype, outcome.errors)
         return {"events": outcome.events}
 
@@ -60,7 +60,7 @@ class World:
         doc: dict[str, Any] = {"type": qtype, "organization_id": org}
         if payload is not None:
             doc["payload"] = payload
-        return handle_query(doc, self.app.engine)
+        return self.app.pipeline.query_document(doc)
 
     def ok(self, qtype: str, payload: dict[str, Any] | None = None, org: str = ORG) -> Any:
         reply = self.query(qtype, payload, org)
@@ -279,8 +279,11 @@ def make_world(backend: str, tmp_path: Any) -> Iterator[World]:
         except psycopg.OperationalError as exc:  # pragma: no cover
             pytest.fail(f"PostgreSQL is not reachable (run scripts/ensure-services.sh): {exc}")
         url = PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
-    app = bootstrap.build(
-        Settings(database_url=url), migrate=True, deps=Deps(clock=_clock()), configure_logging=False
+    app = bootstrap.local(
+        Settings(database_url=url),
+        migrate=True,
+        deps=fake_deps(clock=_clock()),
+        configure_logging=False,
     )
     world = World(backend, url, app)
     try:

@@ -245,12 +245,12 @@ def test_crash_after_smtp_acceptance_sends_no_second_notice(
     configure(w)
     finalized(w, "2026-01-05")
     cmd = uuid.uuid4()
-    real = w.services["mailer"]
-    w.services["mailer"] = CrashAfterAccept(real)
+    real = w.deps.mailer
+    w.deps.mailer = CrashAfterAccept(real)
     with pytest.raises(KeyboardInterrupt):
         dun(w, "2026-01-26", cmd)
     assert len(w.sink.messages) == 1  # the server has it; the transaction rolled back
-    w.services["mailer"] = real
+    w.deps.mailer = real
     redelivered = dun(w, "2026-01-26", cmd)
     assert redelivered.status == "applied"
     assert len(w.sink.messages) == 1  # no second email

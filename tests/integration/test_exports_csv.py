@@ -9,19 +9,18 @@ from pathlib import Path
 
 import invoicing.handlers.exports  # noqa: F401  (registers the export handlers)
 import pytest
-from invoicing.handlers.bus import MessageBus
-from invoicing.handlers.registry import Deps
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
 from tests.support.client import Client, line
+from tests.support.fakes import fake_deps
 
 
 @pytest.fixture
 def cc(engine: Engine, tmp_path: Path) -> Client:
-    deps = Deps(
-        clock=lambda: dt.datetime(2025, 3, 1, tzinfo=dt.UTC), services={"export_dir": str(tmp_path)}
-    )
-    c = Client(MessageBus(engine, deps))
+    deps = fake_deps(clock=lambda: dt.datetime(2025, 3, 1, tzinfo=dt.UTC), export_dir=tmp_path)
+    c = Client(Pipeline(engine, deps, LocalOperator()))
     c.setup_org()
     return c
 

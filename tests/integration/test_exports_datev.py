@@ -17,15 +17,16 @@ from typing import Any
 import invoicing.handlers.exports  # noqa: F401  (registers the export handlers)
 import pytest
 from invoicing.exports.datev import BOOKING_COLUMNS, DEBTOR_COLUMNS
-from invoicing.handlers.bus import MessageBus
-from invoicing.handlers.registry import Deps
 from invoicing.models import Invoice
 from invoicing.models.exports import DatevDebtorAccount, ExportMark, ExportRun
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from tests.support.client import Client, line
 from tests.support.external import require_external
+from tests.support.fakes import fake_deps
 
 CHECKER = Path(__file__).resolve().parents[2].parent / "shared" / "datev" / "datev_check.py"
 NOW = dt.datetime(2025, 2, 10, 9, 30, tzinfo=dt.UTC)
@@ -60,8 +61,8 @@ def clock() -> dict[str, dt.datetime]:
 @pytest.fixture
 def dc(engine: Engine, tmp_path: Path, clock: dict[str, dt.datetime]) -> Client:
     """A client whose bus writes exports into tmp_path, with a settable clock."""
-    deps = Deps(clock=lambda: clock["now"], services={"export_dir": str(tmp_path / "exports")})
-    c = Client(MessageBus(engine, deps))
+    deps = fake_deps(clock=lambda: clock["now"], export_dir=tmp_path / "exports")
+    c = Client(Pipeline(engine, deps, LocalOperator()))
     c.setup_org()
     return c
 

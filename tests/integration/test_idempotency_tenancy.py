@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 import pytest
-from invoicing.handlers.bus import MessageBus
 from invoicing.models import Invoice, InvoiceLine
+from invoicing.pipeline import Pipeline
 from invoicing.schemas.commands import COMMAND_TYPES
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
@@ -153,7 +153,7 @@ def test_every_command_type_is_covered_by_the_tenancy_test() -> None:
         )
     ),
 )
-def test_another_organization_can_never_touch_data(bus: MessageBus, ctype: str) -> None:
+def test_another_organization_can_never_touch_data(bus: Pipeline, ctype: str) -> None:
     a = Client(bus)
     a.setup_org()
     world = _world(a)

@@ -12,13 +12,14 @@ import uuid
 
 import pytest
 from invoicing import db
-from invoicing.handlers.bus import MessageBus
-from invoicing.handlers.registry import Deps
 from invoicing.models import Invoice
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from tests.support.client import Client, line
+from tests.support.fakes import fake_deps
 
 PROCESSES = 8
 INVOICES = 440
@@ -31,7 +32,7 @@ def _worker(url: str, org: str, ids: list[str], results: mp.Queue) -> None:  # t
     from invoicing.handlers.unit_of_work import UnitOfWork
 
     engine = db.make_engine(url, pool_size=1)
-    bus = MessageBus(engine, Deps())
+    bus = Pipeline(engine, fake_deps(), LocalOperator())
     rolled_back = applied = 0
     for i, iid in enumerate(ids):
         if i % 4 == 0:  # allocate a number, then roll back on purpose
@@ -70,7 +71,7 @@ def _worker(url: str, org: str, ids: list[str], results: mp.Queue) -> None:  # t
 @pytest.mark.slow
 def test_gapless_numbers_under_concurrency(pg_url: str) -> None:
     engine = db.make_engine(pg_url)
-    client = Client(MessageBus(engine, Deps()))
+    client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
     client.setup_org()
     cust = client.customer()
     ids = [str(client.invoice(cust, [line()])) for _ in range(INVOICES)]

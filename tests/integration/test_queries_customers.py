@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from invoicing.handlers.auth import Principal
-from invoicing.queries import handle_query
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import Principal
 
 from tests.integration.queries_world import (
     ACME,
@@ -127,31 +127,37 @@ class Grants:
         return Principal("tester", self.grants)
 
 
+def handle_query(doc: Any, world: World, grants: Grants | None = None) -> dict[str, Any]:
+    """The query through a pipeline of the world's database, as ``grants`` (or the operator)."""
+    app = world.app.pipeline
+    authenticator = grants or app.authenticator
+    return Pipeline(app.engine, app.deps, authenticator).query_document(doc)
+
+
 def test_a_query_needs_the_read_grant_for_its_organization(world: World) -> None:
     doc = {"type": "list_invoices", "organization_id": ORG, "credentials": {"token": "t"}}
     for grants in ({OTHER_ORG: frozenset({"invoices:read"})}, {ORG: frozenset({"invoices:write"})}):
-        reply = handle_query(doc, world.app.engine, Grants(grants))
+        reply = handle_query(doc, world, Grants(grants))
         assert reply["status"] == "error"
         assert reply["result"] is None
         assert reply["errors"][0]["status"] == "403"
         assert reply["errors"][0]["source"]["pointer"] == "/credentials"
-    ok = handle_query(doc, world.app.engine, Grants({ORG: frozenset({"invoices:read"})}))
+    ok = handle_query(doc, world, Grants({ORG: frozenset({"invoices:read"})}))
     assert ok["status"] == "ok"
     assert ok["result"]["page"]["total"] == 6
 
 
 def test_unauthorized_requester_learns_nothing_about_query_types(world: World) -> None:
     denied = Grants({})
-    reply = handle_query({"type": "bogus", "organization_id": ORG}, world.app.engine, denied)
+    reply = handle_query({"type": "bogus", "organization_id": ORG}, world, denied)
     assert reply["errors"][0]["status"] == "403"
 
 
 def test_invalid_queries_are_answered_with_pointers(world: World) -> None:
-    engine = world.app.engine
-    assert handle_query([], engine)["errors"][0]["code"] == "invalid_document"
-    missing = handle_query({"type": "list_invoices"}, engine)
+    assert handle_query([], world)["errors"][0]["code"] == "invalid_document"
+    missing = handle_query({"type": "list_invoices"}, world)
     assert missing["errors"][0]["source"]["pointer"] == "/organization_id"
-    unknown = handle_query({"type": "bogus", "organization_id": ORG}, engine)
+    unknown = handle_query({"type": "bogus", "organization_id": ORG}, world)
     assert unknown["errors"][0]["code"] == "unknown_query"
     bad = handle_query(
         {
@@ -164,7 +170,7 @@ def test_invalid_queries_are_answered_with_pointers(world: World) -> None:
                 "sort": ["-nope"],
             },
         },
-        engine,
+        world,
     )
     assert bad["status"] == "error"
     assert bad["query_id"] == "6b3c1e0e-7f3b-4f7a-9d7e-0a1b2c3d4e5f"

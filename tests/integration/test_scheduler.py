@@ -12,7 +12,7 @@ from typing import Any
 import pika
 import pytest
 from invoicing import db
-from invoicing.handlers.bus import MessageBus
+from invoicing.pipeline import Pipeline
 from invoicing.workers.scheduler import publish_via_broker, run, scheduled_commands
 
 from tests.e2e.harness import Env, create_env, destroy_env
@@ -32,7 +32,7 @@ def test_command_ids_are_per_organization_type_and_day() -> None:
         scheduled_commands([a], day, ["no_such_command"])
 
 
-def test_ticks_in_process_flag_overdue_once(bus: MessageBus) -> None:
+def test_ticks_in_process_flag_overdue_once(bus: Pipeline) -> None:
     client = Client(bus)
     client.setup_org()
     cust = client.customer()
@@ -62,7 +62,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 def test_publishes_signed_commands_to_the_commands_exchange(env: Env) -> None:
-    from invoicing.workers.auth import TokenOrUserAuthenticator
+    from invoicing.pipeline.authenticate import TokenOrUserAuthenticator
     from invoicing.workers.settings import PipelineSettings
     from invoicing.workers.topology import COMMANDS_EXCHANGE, declare
 
@@ -108,7 +108,7 @@ def test_in_process_cli_once(tmp_path: Path) -> None:
     assert "scheduled=0" in result.stderr
 
 
-def test_dunning_is_scheduled_only_where_configured(bus: MessageBus) -> None:
+def test_dunning_is_scheduled_only_where_configured(bus: Pipeline) -> None:
     from invoicing.workers.scheduler import organizations
 
     plain, dunned, disabled = Client(bus), Client(bus), Client(bus)

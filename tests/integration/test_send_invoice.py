@@ -19,14 +19,14 @@ from typing import Any
 import pypdf
 import pytest
 from aiosmtpd.controller import Controller
-from invoicing import db
+from invoicing import bootstrap, db
 from invoicing.documents.store import DocumentStore, sha256_hex
-from invoicing.handlers.bus import MessageBus
 from invoicing.handlers.registry import Deps
-from invoicing.handlers.sending import sending_services
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.mail import SmtpSender, SmtpSettings
 from invoicing.models.documents import EmailDelivery, StoredDocument
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine, select
 
 from tests.support import scenarios
@@ -83,10 +83,10 @@ class CrashAfterAccept:
 
 @dataclass
 class World:
-    bus: MessageBus
+    bus: Pipeline
     engine: Engine
     sink: Sink
-    services: dict[str, Any]
+    deps: Deps
     org: uuid.UUID
     customer: uuid.UUID
 
@@ -136,10 +136,10 @@ def make_world(
     settings = SmtpSettings(
         host="127.0.0.1", port=port, security="none", sender="billing@invoicing.test"
     )
-    services = sending_services(tmp_path, smtp=settings, documents_dir=tmp_path / "docs")
     engine = db.make_engine(db_url)
-    bus = MessageBus(engine, Deps(services=services))
-    world = World(bus, engine, sink, services, uuid.uuid4(), uuid.uuid4())
+    deps = bootstrap.build_deps(engine, tmp_path, smtp=settings, documents_dir=tmp_path / "docs")
+    bus = Pipeline(engine, deps, LocalOperator())
+    world = World(bus, engine, sink, deps, uuid.uuid4(), uuid.uuid4())
     assert world.run("configure_organization", scenarios.DE_SELLER).status == "applied"
     customer = {**scenarios.DE_BUYER, "einvoice_format": "none", **(buyer or {})}
     out = world.run("create_customer", {"id": str(world.customer), **customer})
@@ -248,12 +248,12 @@ def test_crash_between_smtp_acceptance_and_commit_sends_no_second_email(
     inv = w.draft()
     cmd = uuid.uuid4()
     payload = {"invoice_id": str(inv), "to": ["jane@acme.example"]}
-    real = w.services["mailer"]
-    w.services["mailer"] = CrashAfterAccept(real)
+    real = w.deps.mailer
+    w.deps.mailer = CrashAfterAccept(real)
     with pytest.raises(KeyboardInterrupt):
         w.run("send_invoice", payload, cmd)
     assert len(w.sink.messages) == 1  # the server has it; our transaction rolled back
-    w.services["mailer"] = real
+    w.deps.mailer = real
     redelivered = w.run("send_invoice", payload, cmd)
     assert redelivered.status == "applied", redelivered.errors
     assert len(w.sink.messages) == 1  # no second email
@@ -274,15 +274,15 @@ def test_smtp_down_is_retried_not_rejected(
     inv = w.draft()
     cmd = uuid.uuid4()
     payload = {"invoice_id": str(inv), "to": ["jane@acme.example"]}
-    real = w.services["mailer"]
-    w.services["mailer"] = SmtpSender(
+    real = w.deps.mailer
+    w.deps.mailer = SmtpSender(
         SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout_seconds=2)
     )
     from invoicing.mail import MailTransientError
 
     with pytest.raises(MailTransientError):
         w.run("send_invoice", payload, cmd)
-    w.services["mailer"] = real
+    w.deps.mailer = real
     out = w.run("send_invoice", payload, cmd)  # redelivery after the outage: sent once
     assert out.status == "applied", out.errors
     assert out.events[-1]["data"]["delivery_status"] == "sent"
@@ -384,7 +384,8 @@ def test_frozen_documents_verify_their_hash(
     w = make_world(db_url, smtp, tmp_path)
     inv = w.draft()
     assert w.run("send_invoice", {"invoice_id": str(inv)}).status == "applied"
-    store: DocumentStore = w.services["document_store"]
+    store = w.deps.document_store
+    assert isinstance(store, DocumentStore)
     with UnitOfWork.for_engine(w.engine) as uow:
         doc = store.get(uow.session, w.org, inv, "pdf")
         assert doc is not None and doc.frozen

@@ -312,7 +312,7 @@ def test_send_invoice_over_starttls_with_auth(db_url: str, pki: Pki, tmp_path: P
     server = serve(tls_context=pki.server, require_starttls=True, auth=True, auth_required=True)
     with server as (sink, port):
         w = make_world(db_url, (sink, port), tmp_path)
-        w.services["mailer"] = SmtpSender(
+        w.deps.mailer = SmtpSender(
             settings(
                 port, security="starttls", ca_file=pki.ca_file, username=USER, password=PASSWORD
             )
@@ -338,7 +338,7 @@ def test_a_refused_login_rejects_the_send_pointing_at_the_settings(
     server = serve(tls_context=pki.server, require_starttls=True, auth=True, auth_required=True)
     with server as (sink, port):
         w = make_world(db_url, (sink, port), tmp_path)
-        w.services["mailer"] = SmtpSender(
+        w.deps.mailer = SmtpSender(
             settings(port, security="starttls", ca_file=pki.ca_file, username=USER, password="x")
         )
         inv = w.draft()

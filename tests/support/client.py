@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from invoicing.handlers.bus import MessageBus, Outcome
 from invoicing.models import Invoice, OutboxEvent
+from invoicing.pipeline import Outcome, Pipeline
 from sqlalchemy import func, select
 
 DE_ORG: dict[str, Any] = {
@@ -66,7 +66,7 @@ def customer_payload(cid: uuid.UUID, **over: Any) -> dict[str, Any]:
 
 @dataclass
 class Client:
-    bus: MessageBus
+    bus: Pipeline
     org: uuid.UUID = field(default_factory=uuid.uuid4)
     sent: list[dict[str, Any]] = field(default_factory=list)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from invoicing import bootstrap
 from invoicing.config import Settings
-from invoicing.handlers.bus import Outcome
+from invoicing.pipeline import Outcome
 from invoicing.schemas.events import InvoiceState
 
 ISSUE_DATE = dt.date(2026, 11, 20)
@@ -118,13 +118,13 @@ class Core:
 
     def __init__(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path}/core-{uuid.uuid4().hex[:8]}.sqlite3"
-        self.app = bootstrap.build(
+        self.app = bootstrap.local(
             Settings(database_url=url), migrate=True, configure_logging=False
         )
 
     def run(self, organization_id: uuid.UUID, type_: str, payload: dict[str, Any]) -> Outcome:
         """Handle one command; raise with the rejection errors unless it was applied."""
-        outcome = self.app.bus.handle_document(
+        outcome = self.app.pipeline.handle_document(
             {
                 "type": type_,
                 "command_id": str(uuid.uuid4()),

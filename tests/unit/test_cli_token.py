@@ -7,7 +7,7 @@ import subprocess
 import sys
 import uuid
 
-from invoicing.workers.auth import TokenOrUserAuthenticator
+from invoicing.pipeline.authenticate import TokenOrUserAuthenticator
 
 SECRET = "cli-token-test-secret-0123456789abcdef"
 

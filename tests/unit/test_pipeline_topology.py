@@ -10,7 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 from invoicing.domain.errors import Forbidden
-from invoicing.workers.auth import TokenOrUserAuthenticator
+from invoicing.pipeline.authenticate import TokenOrUserAuthenticator
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import definitions, queue_of
 

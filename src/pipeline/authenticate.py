@@ -1,30 +1,78 @@
-"""Who published a command: signed tokens (HS256) or the broker-verified AMQP user_id.
+"""Authenticate (required, failing closed) and authorize a message.
 
-Token (``credentials.token`` in the command body) -- a JWT signed with HS256 and the secret
-``INVOICING_JWT_SECRET``; required claims ``sub`` and ``exp``, and ``orgs``: an object mapping
-organization ids (or ``"*"``) to scopes (``invoices:read``, ``invoices:write``,
-``organizations:admin``)::
+The pipeline asks an ``Authenticator`` for the principal behind a message (from its credentials
+and what the transport verified), then checks the grant for the message's organization and
+scope. There is no default: every pipeline is built (``invoicing.bootstrap``) with one.
 
-    {"sub": "billing-service", "exp": 1893456000,
-     "orgs": {"11111111-1111-4111-8111-111111111111": ["invoices:write"]}}
+* ``TokenOrUserAuthenticator`` (the workers): ``credentials.token`` in the body -- a JWT signed
+  with HS256 and the secret ``INVOICING_JWT_SECRET``; required claims ``sub`` and ``exp``, and
+  ``orgs``: an object mapping organization ids (or ``"*"``) to scopes (``invoices:read``,
+  ``invoices:write``, ``organizations:admin``)::
 
-AMQP user -- when a command has no credentials, the ``user_id`` message property is used. RabbitMQ
-refuses a message whose user_id differs from the connection's user, so the broker has verified
-it; ``INVOICING_AMQP_USER_GRANTS`` maps users to the same organization -> scopes grants.
+      {"sub": "billing-service", "exp": 1893456000,
+       "orgs": {"11111111-1111-4111-8111-111111111111": ["invoices:write"]}}
 
-Anything else is rejected (``Forbidden``): missing, invalid, expired or insufficient credentials.
+  Without credentials the transport's ``user_id`` is used: RabbitMQ refuses a message whose
+  user_id differs from the connection's user, so the broker has verified it;
+  ``INVOICING_AMQP_USER_GRANTS`` maps users to the same organization -> scopes grants. Anything
+  else is rejected (``Forbidden``): missing, invalid, expired or insufficient credentials.
+* ``LocalOperator``: whoever runs ``invoicing process`` or ``invoicing query`` on the database
+  already holds every right over it; only ``bootstrap.local`` hands it out.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import jwt
 from invoicing.domain.errors import Forbidden
-from invoicing.handlers.auth import Principal
 
 SCOPES = frozenset({"invoices:read", "invoices:write", "organizations:admin"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    #: organization id (or "*") -> scopes
+    grants: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def allows(self, organization_id: uuid.UUID, scope: str) -> bool:
+        for key in (str(organization_id), "*"):
+            scopes = self.grants.get(key, frozenset())
+            if scope in scopes or "*" in scopes:
+                return True
+        return False
+
+
+class Authenticator(Protocol):
+    def authenticate(
+        self, credentials: Mapping[str, Any] | None, transport: Mapping[str, Any] | None
+    ) -> Principal:
+        """Return the principal, or raise Forbidden saying why (missing, invalid, expired)."""
+        ...
+
+
+class LocalOperator:
+    """The operator running ``invoicing process`` on the database: every grant."""
+
+    def authenticate(
+        self, credentials: Mapping[str, Any] | None, transport: Mapping[str, Any] | None
+    ) -> Principal:
+        return Principal("local-operator", {"*": frozenset({"*"})})
+
+
+def authorize(principal: Principal, organization_id: uuid.UUID, scope: str) -> None:
+    if not principal.allows(organization_id, scope):
+        raise Forbidden(
+            "forbidden",
+            f"{principal.name} has no {scope} grant for organization {organization_id}",
+            pointer="/credentials",
+            hint="use credentials granted for this organization and scope",
+        )
 
 
 def _grants(raw: Any, where: str) -> dict[str, frozenset[str]]:
@@ -63,7 +111,7 @@ class TokenOrUserAuthenticator:
         self.user_grants = {u: _grants(g, f"grants of {u}") for u, g in (user_grants or {}).items()}
 
     def authenticate(
-        self, credentials: dict[str, Any] | None, transport: dict[str, Any] | None
+        self, credentials: Mapping[str, Any] | None, transport: Mapping[str, Any] | None
     ) -> Principal:
         token = credentials.get("token") if credentials else None
         if isinstance(token, str) and token:
@@ -128,3 +176,20 @@ def issue_token(
     if issuer:
         claims["iss"] = issuer
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def authenticate(
+    authenticator: Authenticator,
+    doc: Mapping[str, Any],
+    transport: Mapping[str, Any] | None,
+    organization_id: uuid.UUID,
+    scope: str,
+) -> Principal:
+    """The pipeline step: who sent ``doc``, and may they act on ``organization_id`` with
+    ``scope``? Raises ``Forbidden`` (pointer ``/credentials``) otherwise."""
+    credentials = doc.get("credentials")
+    principal = authenticator.authenticate(
+        credentials if isinstance(credentials, Mapping) else None, transport
+    )
+    authorize(principal, organization_id, scope)
+    return principal

@@ -1,0 +1,511 @@
+"""The pipeline every command and query goes through, whatever carried it.
+
+commands: decode -> authenticate -> validate -> (inbox, handler, outbox in ONE transaction)
+queries:  decode -> authenticate -> validate -> the query function in one read-only transaction
+
+A body that cannot be decoded, a failed authentication and a business or validation failure
+change nothing and yield one ``command.rejected`` event (a query: an error reply); a body
+without a readable command and organization id yields an unaddressable rejection, which a
+worker dead-letters with ``Outcome.dead_letter_reason``. Infrastructure failures (database
+down, deadlock, lock timeout) propagate to the caller, which retries; they never become
+rejections. ``RetryLater`` asks the caller to run the command again later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import structlog
+from invoicing.domain.errors import DomainError, NotFound
+from invoicing.handlers.registry import HANDLERS, Deps, Event
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.pipeline import inbox, outbox, validate
+from invoicing.pipeline.authenticate import Authenticator, authenticate
+from invoicing.pipeline.decode import (
+    Limits,
+    Undecodable,
+    decode,
+    object_depth,
+    peek_identity,
+)
+from invoicing.pipeline.envelope import cloud_event, query_reply
+from invoicing.pipeline.errors import Rejected, error, from_domain, from_validation
+from invoicing.pipeline.validate import DateWindow
+from invoicing.queries.dispatch import execute as run_read
+from invoicing.queries.dispatch import read_only
+from invoicing.schemas.commands import COMMAND_TYPES, Command
+from invoicing.schemas.queries import QUERY_TYPES, Query
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+
+log = structlog.get_logger("invoicing.pipeline")
+
+#: what a transport verified about a message (``user_id``, ``queue``, ``message_id``, ...)
+Transport = Mapping[str, Any]
+
+#: namespace of the event ids of rejections derived from a body (a redelivery: the same id)
+_BODY_NAMESPACE = uuid.UUID("0f6c4d52-2a57-4f55-9a43-6a8c2b1d7e10")
+
+
+class RetryLater(Exception):
+    """The command refers to something that does not exist yet; run it again later."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class Outcome:
+    status: Literal["applied", "duplicate", "rejected"]
+    command_id: str | None = None
+    command_type: str | None = None
+    organization_id: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    #: set when the rejection could not be addressed to an organization (nothing committed):
+    #: a worker dead-letters the body with this reason (header ``x-invoicing-reason``)
+    dead_letter_reason: str | None = None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:200]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        deps: Deps,
+        authenticator: Authenticator,
+        *,
+        limits: Limits | None = None,
+        window: DateWindow | None = None,
+    ) -> None:
+        self.engine = engine
+        self.reads = read_only(engine)
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+        self.deps = deps
+        self.authenticator = authenticator
+        self.limits = limits or Limits()
+        self.window = window or DateWindow()
+
+    def uow_factory(self) -> UnitOfWork:
+        """A new unit of work (one transaction) on this pipeline's database."""
+        return UnitOfWork(self._sessions)
+
+    # ------------------------------------------------------------------ commands
+
+    def handle_raw(
+        self, raw: bytes | str, transport: Transport | None = None, *, retry_missing: bool = False
+    ) -> Outcome:
+        """The entry point of a transport: one message body in, its outcome out. Raises
+        ``RetryLater`` (only with ``retry_missing``) and infrastructure errors."""
+        try:
+            doc = decode(raw, self.limits)
+        except Undecodable as exc:
+            return self._undecodable(raw, exc.error)
+        return self._bound(doc, transport, retry_missing)
+
+    def handle_document(
+        self, doc: Any, transport: Transport | None = None, *, retry_missing: bool = False
+    ) -> Outcome:
+        """A command already decoded in this process (the scheduler, tests)."""
+        if object_depth(doc, self.limits.max_depth) > self.limits.max_depth:
+            return self._unaddressable([self._too_deep()])
+        return self._bound(doc, transport, retry_missing)
+
+    def _bound(self, doc: Any, transport: Transport | None, retry_missing: bool) -> Outcome:
+        """Every log line written while the command is handled carries its identity."""
+        context: dict[str, Any] = {}
+        if isinstance(doc, dict):
+            payload: dict[str, Any] = doc["payload"] if isinstance(doc.get("payload"), dict) else {}
+            invoice_id = payload.get("invoice_id") or (
+                payload.get("id") if str(doc.get("type", "")).endswith("_invoice") else None
+            )
+            context = {
+                "command_id": _text(doc.get("command_id")),
+                "organization_id": _text(doc.get("organization_id")),
+                "command_type": _text(doc.get("type")),
+                "invoice_id": _text(invoice_id),
+            }
+        with structlog.contextvars.bound_contextvars(**context):
+            return self._command(doc, transport, retry_missing)
+
+    def _command(self, doc: Any, transport: Transport | None, retry_missing: bool) -> Outcome:
+        if not isinstance(doc, dict):
+            return self._unaddressable(
+                [
+                    error(
+                        "422",
+                        "invalid_document",
+                        "Invalid Document",
+                        "a command must be a JSON object",
+                        "",
+                        "send one JSON object per command (docs/asyncapi.yaml)",
+                    )
+                ]
+            )
+        ctype, cid, org = doc.get("type"), doc.get("command_id"), doc.get("organization_id")
+        try:
+            command_id, org_id = uuid.UUID(str(cid)), uuid.UUID(str(org))
+        except ValueError:
+            errors = [
+                error(
+                    "422",
+                    "invalid_attribute",
+                    "Invalid Attribute",
+                    "can't be blank" if value in (None, "") else f"{_text(value)} is not a UUID",
+                    f"/{name}",
+                    "send a UUID such as 3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
+                )
+                for name, value in (("command_id", cid), ("organization_id", org))
+                if not _is_uuid(value)
+            ]
+            return self._unaddressable(errors, _text(ctype) if isinstance(ctype, str) else None)
+        model = COMMAND_TYPES.get(ctype) if isinstance(ctype, str) else None
+        # authenticate before anything is recorded: an unauthorized sender must not be able
+        # to claim a command id of the tenant (the inbox) or learn about its data
+        try:
+            authenticate(
+                self.authenticator,
+                doc,
+                transport,
+                org_id,
+                model.scope if model else "invoices:write",
+            )
+        except DomainError as exc:
+            log.warning("command.unauthorized", reason=exc.errors[0].detail)
+            return self._reject(command_id, org_id, ctype, from_domain(exc, ""), digest=None)
+        digest = inbox.canonical_hash(doc.get("payload"))
+        try:
+            if model is None:
+                raise Rejected(
+                    [
+                        error(
+                            "422",
+                            "unknown_command",
+                            "Unknown Command",
+                            f"{_text(ctype)!r} is not a command type",
+                            "/type",
+                            "one of: " + ", ".join(sorted(COMMAND_TYPES)),
+                        )
+                    ]
+                )
+            validate.characters(doc)
+            command = validate.model(model, doc)
+            self.window.check(command, self.deps.today())
+        except Rejected as exc:
+            return self._reject(command_id, org_id, ctype, exc.errors, digest=digest)
+        return self.execute(command, digest=digest, retry_missing=retry_missing)
+
+    def execute(
+        self, command: Command, *, digest: str | None = None, retry_missing: bool = False
+    ) -> Outcome:
+        """Run a validated (and authorized) command in one transaction."""
+        digest = digest or inbox.canonical_hash(command.model_dump(mode="json")["payload"])
+        handler = HANDLERS[type(command)]
+        with self.uow_factory() as uow:
+            seen_hash = inbox.claim(
+                uow,
+                org_id=command.organization_id,
+                command_id=command.command_id,
+                command_type=command.type,
+                digest=digest,
+                now=self.deps.now(),
+            )
+            if seen_hash is not None:
+                uow.rollback()  # release the transaction before recording anything else
+                return self._seen(command, seen_hash, digest)
+            try:
+                events = handler(command, uow, self.deps)
+                rows = self._outbox(uow, command, events)
+                uow.commit()
+            except NotFound as exc:
+                uow.rollback()
+                if retry_missing:
+                    raise RetryLater(exc) from exc
+                return self._reject_domain(command, exc, digest)
+            except DomainError as exc:
+                uow.rollback()
+                return self._reject_domain(command, exc, digest)
+            except IntegrityError:
+                uow.rollback()
+                with self.uow_factory() as check:
+                    twin_hash = inbox.seen(check, command.organization_id, command.command_id)
+                if twin_hash is not None:
+                    return self._seen(command, twin_hash, digest)
+                raise
+        invoice_ids = sorted({str(r["subject"]) for r in rows if r.get("subject")})
+        log.info(
+            "command.applied",
+            command_id=str(command.command_id),
+            organization_id=str(command.organization_id),
+            command_type=command.type,
+            events=len(rows),
+            invoice_ids=invoice_ids[:20],
+        )
+        return Outcome(
+            "applied",
+            str(command.command_id),
+            command.type,
+            str(command.organization_id),
+            events=rows,
+        )
+
+    def _outbox(self, uow: UnitOfWork, command: Command, events: list[Event]) -> list[Any]:
+        return outbox.write(
+            uow,
+            events,
+            org_id=command.organization_id,
+            command_id=command.command_id,
+            correlation_id=command.correlation_id,
+            now=self.deps.now(),
+        )
+
+    # ------------------------------------------------------------------ command outcomes
+
+    def _seen(self, command: Command, seen_hash: str, digest: str) -> Outcome:
+        if seen_hash == digest:
+            log.info(
+                "command.duplicate",
+                command_id=str(command.command_id),
+                organization_id=str(command.organization_id),
+            )
+            return Outcome(
+                "duplicate", str(command.command_id), command.type, str(command.organization_id)
+            )
+        errors = [
+            error(
+                "409",
+                "idempotency_conflict",
+                "Conflict",
+                f"command {command.command_id} was already used with a different payload",
+                "/command_id",
+                "use a new command_id for a new command",
+            )
+        ]
+        return self._reject(
+            command.command_id, command.organization_id, command.type, errors, digest=None
+        )
+
+    def _reject_domain(self, command: Command, exc: DomainError, digest: str) -> Outcome:
+        return self._reject(
+            command.command_id,
+            command.organization_id,
+            command.type,
+            from_domain(exc),
+            digest=digest,
+        )
+
+    def _reject(
+        self,
+        command_id: uuid.UUID,
+        org_id: uuid.UUID,
+        ctype: Any,
+        errors: list[dict[str, Any]],
+        *,
+        digest: str | None,
+        nonce: uuid.UUID | None = None,
+    ) -> Outcome:
+        """Record the rejection (inbox, when the sender was authorized) and its event."""
+        command_type = _text(ctype) if isinstance(ctype, str) else None
+        log.warning(
+            "command.rejected",
+            command_id=str(command_id),
+            organization_id=str(org_id),
+            command_type=command_type,
+            errors=[_text(e["detail"]) for e in errors][:5],
+        )
+        event = Event(
+            "command.rejected",
+            str(command_id),
+            {"command_type": command_type, "command_id": str(command_id), "errors": errors},
+        )
+        with self.uow_factory() as uow:
+            if digest is not None and not inbox.record_rejection(
+                uow,
+                org_id=org_id,
+                command_id=command_id,
+                command_type=ctype,
+                digest=digest,
+                now=self.deps.now(),
+            ):
+                return Outcome("duplicate", str(command_id), command_type, str(org_id))
+            try:
+                rows = outbox.write(
+                    uow,
+                    [event],
+                    org_id=org_id,
+                    command_id=command_id,
+                    correlation_id=None,
+                    now=self.deps.now(),
+                    nonce=None if digest else nonce or uuid.uuid4(),
+                )
+                uow.commit()
+            except IntegrityError:  # a concurrent twin, or the same body's event already
+                uow.rollback()
+                return Outcome("duplicate", str(command_id), command_type, str(org_id))
+        return Outcome(
+            "rejected", str(command_id), command_type, str(org_id), events=rows, errors=errors
+        )
+
+    def _too_deep(self) -> dict[str, Any]:
+        return error(
+            "400",
+            "too_deep",
+            "Nested Too Deeply",
+            f"the document nests arrays and objects deeper than {self.limits.max_depth} levels",
+            "",
+            "send the documented command shape (docs/asyncapi.yaml)",
+        )
+
+    def _undecodable(self, raw: bytes | str, err: dict[str, Any]) -> Outcome:
+        """A body that is no acceptable JSON: a ``command.rejected`` for its organization when
+        the command and organization ids can be read without decoding it, else unaddressable."""
+        ident = peek_identity(raw, max_bytes=self.limits.max_bytes)
+        cid, org, ctype = (
+            ident.get("command_id"),
+            ident.get("organization_id"),
+            ident.get("type"),
+        )
+        with structlog.contextvars.bound_contextvars(
+            command_id=cid, organization_id=org, command_type=ctype
+        ):
+            log.warning("command.undecodable", code=err["code"], reason=err["detail"])
+            if not (_is_uuid(cid) and _is_uuid(org)):
+                return self._unaddressable([err], ctype, cid, org)
+            body = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+            # the event id follows the body: a redelivery of the same body is a duplicate
+            nonce = uuid.uuid5(_BODY_NAMESPACE, hashlib.sha256(body).hexdigest())
+            return self._reject(
+                uuid.UUID(str(cid)), uuid.UUID(str(org)), ctype, [err], digest=None, nonce=nonce
+            )
+
+    def _unaddressable(
+        self,
+        errors: list[dict[str, Any]],
+        ctype: str | None = None,
+        cid: Any = None,
+        org: Any = None,
+    ) -> Outcome:
+        """No valid command or organization id: nothing to record, the event is only returned."""
+        details = "; ".join(str(_text(e["detail"])) for e in errors)
+        log.warning("command.unaddressable", errors=[_text(e["detail"]) for e in errors][:5])
+        event = cloud_event(
+            Event(
+                "command.rejected",
+                None,
+                {"command_type": ctype, "command_id": _text(cid), "errors": errors},
+            ),
+            org_id=None,
+            command_id=None,
+            correlation_id=None,
+            index=0,
+            now=self.deps.now(),
+            nonce=uuid.uuid4(),
+        )
+        return Outcome(
+            "rejected",
+            _text(cid),
+            ctype,
+            _text(org),
+            events=[event],
+            errors=errors,
+            dead_letter_reason=f"undecodable: {details}",
+        )
+
+    # ------------------------------------------------------------------ queries
+
+    def query_raw(self, raw: bytes | str, transport: Transport | None = None) -> dict[str, Any]:
+        """One query body in, its ``QueryReply`` (JSON-ready) out; never raises for a bad
+        query, only for infrastructure failures (the caller retries)."""
+        try:
+            doc = decode(raw, self.limits)
+        except Undecodable as exc:
+            ident = peek_identity(raw, max_bytes=self.limits.max_bytes)
+            log.warning("query.undecodable", code=exc.error["code"], reason=exc.error["detail"])
+            return query_reply(ident, errors=[exc.error])
+        return self.query_document(doc, transport)
+
+    def query_document(self, doc: Any, transport: Transport | None = None) -> dict[str, Any]:
+        if object_depth(doc, self.limits.max_depth) > self.limits.max_depth:
+            return query_reply({}, errors=[self._too_deep()])
+        if not isinstance(doc, dict):
+            return query_reply(
+                {},
+                errors=[
+                    error(
+                        "422",
+                        "invalid_document",
+                        "Invalid Document",
+                        "a query must be a JSON object",
+                        "/type",
+                        "send one JSON object per query (docs/asyncapi.yaml)",
+                    )
+                ],
+            )
+        try:
+            return query_reply(doc, result=self._query(doc, transport))
+        except Rejected as exc:
+            return query_reply(doc, errors=exc.errors)
+
+    def _query(self, doc: dict[str, Any], transport: Transport | None) -> dict[str, Any]:
+        qtype = doc.get("type")
+        model = QUERY_TYPES.get(qtype) if isinstance(qtype, str) else None
+        # the organization and the grant first: an unauthorized requester learns nothing
+        try:
+            probe = Query.model_validate(
+                {
+                    "type": qtype if isinstance(qtype, str) else "",
+                    "organization_id": doc.get("organization_id"),
+                    "payload": None,
+                }
+            )
+        except ValidationError as exc:
+            errors = from_validation(exc)
+            only_org = [e for e in errors if e["source"]["pointer"] == "/organization_id"]
+            raise Rejected(only_org or errors) from None
+        try:
+            authenticate(self.authenticator, doc, transport, probe.organization_id, Query.scope)
+        except DomainError as exc:
+            log.warning(
+                "query.unauthorized",
+                organization_id=str(probe.organization_id),
+                query_type=_text(qtype),
+                reason=exc.errors[0].detail,
+            )
+            raise Rejected(from_domain(exc)) from None
+        if model is None:
+            raise Rejected(
+                [
+                    error(
+                        "422",
+                        "unknown_query",
+                        "Unknown Query",
+                        f"{_text(qtype)!r} is not a query type",
+                        "/type",
+                        "one of: " + ", ".join(sorted(QUERY_TYPES)),
+                    )
+                ]
+            )
+        query = validate.model(model, doc)
+        try:
+            result = run_read(query, self.reads)
+        except DomainError as exc:
+            raise Rejected(from_domain(exc)) from None
+        return result.model_dump(mode="json")
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return value is not None

@@ -1,0 +1,131 @@
+"""The one error translator: every rejection (command or query) as ``{status, code, title,
+detail, source: {pointer}, meta: {hint}}`` -- what was wrong, where, and what to do."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from invoicing.domain.errors import DomainError, ErrorDetail
+from pydantic import ValidationError
+
+#: pointers that name the envelope of a message rather than its payload
+ENVELOPE = (
+    "/payload",
+    "/credentials",
+    "/type",
+    "/command_id",
+    "/organization_id",
+    "/query_id",
+    "/correlation_id",
+)
+
+#: pydantic adds the branch of a union (``str``, ``list[...]``) to an error's location
+_UNION_BRANCH = re.compile(r"^(str|int|bool|float|decimal|none)$|\[")
+
+_MESSAGES = {
+    "missing": "can't be blank",
+    "extra_forbidden": "is not a known attribute",
+}
+
+
+class Rejected(Exception):
+    """A message the pipeline refuses; ``errors`` are the translated error objects."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(str(e.get("detail")) for e in errors))
+        self.errors = errors
+
+
+def error(
+    status: str, code: str, title: str, detail: str, pointer: str, hint: str = ""
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "title": title,
+        "detail": detail,
+        "source": {"pointer": pointer},
+    }
+    if hint:
+        out["meta"] = {"hint": hint}
+    return out
+
+
+def from_detail(e: ErrorDetail, prefix: str = "/payload") -> dict[str, Any]:
+    """A domain error; its pointer is relative to the payload unless it names the envelope."""
+    pointer = e.pointer if e.pointer.startswith(ENVELOPE) else f"{prefix}{e.pointer}"
+    return error(e.status, e.code, e.title or "Invalid Attribute", e.detail, pointer, e.hint)
+
+
+def from_domain(exc: DomainError, prefix: str = "/payload") -> list[dict[str, Any]]:
+    return [from_detail(e, prefix) for e in exc.errors]
+
+
+def hint(kind: str, ctx: dict[str, Any], field: str) -> str:
+    """What to do about a schema error (``meta.hint``)."""
+    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+        return f"give {field} a value"
+    if kind == "string_too_long":
+        return f"shorten it to at most {ctx.get('max_length')} characters"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {
+            "greater_than": "above",
+            "greater_than_equal": "at least",
+            "less_than": "below",
+            "less_than_equal": "at most",
+        }[kind]
+        value = next(iter(ctx.values()), "")
+        return f"send a value {bound} {value}"
+    if kind == "extra_forbidden":
+        return "remove it: the message's fields are in docs/asyncapi.yaml"
+    if kind in ("uuid_parsing", "uuid_type"):
+        return "send a UUID such as 3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+    if kind.startswith(("date_", "datetime_")):
+        return "send an ISO 8601 date such as 2026-11-21"
+    if kind in ("literal_error", "enum"):
+        return f"use one of {ctx.get('expected')}"
+    if kind in ("decimal_parsing", "decimal_type", "value_error") and "decimal" in field:
+        return 'send a JSON number or a decimal string such as "12.50"'
+    if kind == "list_type":
+        return "send a JSON array"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "send a JSON object"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "send a whole number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "send true or false"
+    if kind in ("string_type", "string_pattern_mismatch"):
+        return "send a string in the documented format (docs/asyncapi.yaml)"
+    return "correct the value; the schema is in docs/asyncapi.yaml"
+
+
+def from_validation(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors, each with a JSON pointer into the message and a hint."""
+    out = []
+    for err in exc.errors(include_url=False):
+        kind = err["type"]
+        ctx = err.get("ctx") or {}
+        if kind in _MESSAGES:
+            detail = _MESSAGES[kind]
+        elif kind == "string_too_short" and ctx.get("min_length") == 1:
+            detail = "can't be blank"
+        elif kind == "string_too_long":
+            detail = f"is too long (maximum is {ctx.get('max_length')} characters)"
+        else:
+            detail = str(err["msg"]).removeprefix("Value error, ")
+        # the location of a model-level check ends in the model; unions add their branch
+        parts = [str(part) for part in err["loc"] if not _UNION_BRANCH.search(str(part))]
+        field = parts[-1] if parts else "the document"
+        hint_field = "decimal" if "decimal" in detail or "binary float" in detail else field
+        out.append(
+            error(
+                "422",
+                "invalid_attribute",
+                "Invalid Attribute",
+                detail,
+                "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts),
+                hint(kind, ctx, hint_field),
+            )
+        )
+    return out

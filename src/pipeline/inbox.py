@@ -1,0 +1,91 @@
+"""The inbox (``processed_commands``): one row per (organization, command id), written in the
+command's transaction; it makes a redelivery a no-op and a reused id with another payload a
+conflict."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.models import ProcessedCommand
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+
+def canonical_hash(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def claim(
+    uow: UnitOfWork,
+    *,
+    org_id: uuid.UUID,
+    command_id: uuid.UUID,
+    command_type: str,
+    digest: str,
+    now: dt.datetime,
+) -> str | None:
+    """Claim the command id with one statement; ``None`` when claimed, else the payload hash
+    it was first seen with. A concurrent twin waits on the key until the first commits (then
+    it sees a conflict) or rolls back (then it claims the id)."""
+    insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
+    claimed = uow.session.execute(
+        insert(ProcessedCommand)
+        .values(
+            organization_id=org_id,
+            command_id=command_id,
+            command_type=command_type,
+            payload_hash=digest,
+            outcome="applied",
+            processed_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(ProcessedCommand.command_id)
+    ).first()
+    if claimed is not None:
+        return None
+    return str(
+        uow.session.execute(
+            select(ProcessedCommand.payload_hash).where(
+                ProcessedCommand.organization_id == org_id,
+                ProcessedCommand.command_id == command_id,
+            )
+        ).scalar_one()
+    )
+
+
+def seen(uow: UnitOfWork, org_id: uuid.UUID, command_id: uuid.UUID) -> str | None:
+    """The payload hash a command id was recorded with, if it was."""
+    row = uow.session.get(ProcessedCommand, (org_id, command_id))
+    return None if row is None else row.payload_hash
+
+
+def record_rejection(
+    uow: UnitOfWork,
+    *,
+    org_id: uuid.UUID,
+    command_id: uuid.UUID,
+    command_type: Any,
+    digest: str,
+    now: dt.datetime,
+) -> bool:
+    """Record a rejected command; ``False`` when the id was recorded already."""
+    if uow.session.get(ProcessedCommand, (org_id, command_id)) is not None:
+        return False
+    uow.session.add(
+        ProcessedCommand(
+            organization_id=org_id,
+            command_id=command_id,
+            command_type=str(command_type)[:60],
+            payload_hash=digest,
+            outcome="rejected",
+            processed_at=now,
+        )
+    )
+    return True

@@ -1,0 +1,50 @@
+"""The outbox: events written in the command's own transaction; the relay publishes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from invoicing.handlers.registry import Event
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.models import OutboxEvent
+from invoicing.pipeline.envelope import cloud_event
+
+
+def write(
+    uow: UnitOfWork,
+    events: list[Event],
+    *,
+    org_id: uuid.UUID | None,
+    command_id: uuid.UUID | None,
+    correlation_id: str | None,
+    now: dt.datetime,
+    nonce: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    """Add one outbox row per event (as its CloudEvent); returns the CloudEvents."""
+    rows: list[dict[str, Any]] = []
+    for i, event in enumerate(events):
+        ce = cloud_event(
+            event,
+            org_id=org_id,
+            command_id=command_id,
+            correlation_id=correlation_id,
+            index=i,
+            now=now,
+            nonce=nonce,
+        )
+        uow.session.add(
+            OutboxEvent(
+                event_id=uuid.UUID(ce["id"]),
+                organization_id=org_id,
+                type=event.type,
+                subject=event.subject,
+                sequence=event.sequence,
+                payload=ce,
+                created_at=now,
+            )
+        )
+        rows.append(ce)
+    uow.session.flush()
+    return rows

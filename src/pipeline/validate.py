@@ -1,0 +1,99 @@
+"""Validate a decoded document: the pydantic model of its type, characters no document can
+carry, and dates outside a sane window (a typo such as 9999-12-31 would overflow the date
+arithmetic of due dates, dunning and DATEV later)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from invoicing.pipeline.errors import Rejected, error, from_validation
+from invoicing.schemas.common import unwritable_characters
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def model(schema: type[M], doc: Mapping[str, Any]) -> M:
+    try:
+        return schema.model_validate(doc)
+    except ValidationError as exc:
+        raise Rejected(from_validation(exc)) from None
+
+
+def characters(doc: Any) -> None:
+    """XML 1.0 cannot carry C0 controls (other than tab, LF, CR) or lone surrogates."""
+    unwritable = unwritable_characters(doc)
+    if unwritable:
+        raise Rejected(
+            [
+                error(
+                    "422",
+                    "invalid_attribute",
+                    "Invalid Attribute",
+                    f"contains {char}, a character no invoice document (PDF, e-invoice XML, "
+                    "email) can carry",
+                    pointer,
+                    "remove it; tabs and line breaks (\\n, \\r) are allowed",
+                )
+                for pointer, char in unwritable
+            ]
+        )
+
+
+def _shift_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February into a common year
+        return day.replace(year=day.year + years, day=28)
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """Every date in a command lies from 1 January ``min_year`` to ``years_ahead`` years after
+    today (``INVOICING_DATE_MIN_YEAR``, ``INVOICING_DATE_MAX_YEARS_AHEAD``)."""
+
+    min_year: int = 2000
+    years_ahead: int = 5
+
+    def bounds(self, today: dt.date) -> tuple[dt.date, dt.date]:
+        return dt.date(self.min_year, 1, 1), _shift_years(today, self.years_ahead)
+
+    def check(self, document: BaseModel, today: dt.date) -> None:
+        """Raise ``Rejected`` for every date or timestamp in ``document`` outside the window."""
+        first, last = self.bounds(today)
+        errors = []
+        stack: list[tuple[Any, str]] = [(document, "")]
+        while stack:
+            value, pointer = stack.pop()
+            if isinstance(value, BaseModel):
+                for name, info in type(value).model_fields.items():
+                    key = info.alias or name
+                    stack.append((getattr(value, name), f"{pointer}/{_escape(key)}"))
+            elif isinstance(value, list | tuple):
+                stack.extend((item, f"{pointer}/{i}") for i, item in enumerate(value))
+            elif isinstance(value, dict):
+                stack.extend((item, f"{pointer}/{_escape(str(k))}") for k, item in value.items())
+            elif isinstance(value, dt.date):
+                day = value.date() if isinstance(value, dt.datetime) else value
+                if not first <= day <= last:
+                    errors.append(
+                        error(
+                            "422",
+                            "date_out_of_range",
+                            "Invalid Attribute",
+                            f"{value.isoformat()} is outside the accepted dates "
+                            f"{first.isoformat()} to {last.isoformat()}",
+                            pointer,
+                            f"send a date from {first.isoformat()} to {last.isoformat()} "
+                            "(ISO 8601, e.g. 2026-11-21); check the year for a typo",
+                        )
+                    )
+        if errors:
+            raise Rejected(sorted(errors, key=lambda e: str(e["source"]["pointer"])))

@@ -1,0 +1,192 @@
+"""Decoding hostile bodies: limits before parsing, no recursion, identity without decoding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from invoicing.pipeline.decode import (
+    Limits,
+    Undecodable,
+    decode,
+    nesting_depth,
+    object_depth,
+    peek_identity,
+)
+from invoicing.pipeline.errors import Rejected
+from invoicing.pipeline.validate import DateWindow
+from invoicing.schemas.commands import COMMAND_TYPES, FinalizeInvoice
+from invoicing.schemas.examples import PAYLOADS, example
+
+CID, ORG = str(uuid.uuid4()), str(uuid.uuid4())
+LIMITS = Limits(max_bytes=1024 * 1024, max_depth=32)
+
+
+def deep(n: int, ids: bool = True) -> bytes:
+    head = f'{{"command_id": "{CID}", "organization_id": "{ORG}", "type": "create_invoice", '
+    inner = '"payload": ' + "[" * n + "]" * n + "}"
+    return ((head if ids else "{") + inner).encode()
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("1", 0),
+        ("{}", 1),
+        ('{"a": [1, {"b": []}]}', 4),
+        ('{"a": "[[[[[[{{{{"}', 1),  # brackets in strings do not count
+        ('{"a": "x\\"[[[[", "b": [[]]}', 3),  # nor after an escaped quote
+        ('{"a": "unterminated [[[[', 1),
+        ("[" * 40 + "]" * 40, 40),
+    ],
+)
+def test_nesting_depth_ignores_strings(text: str, depth: int) -> None:
+    assert nesting_depth(text.encode()) == depth
+
+
+def test_ten_thousand_deep_is_refused_without_recursion() -> None:
+    body = deep(10_000)
+    assert nesting_depth(body) == 10_001
+    with pytest.raises(Undecodable) as caught:
+        decode(body, LIMITS)
+    assert caught.value.error["code"] == "too_deep"
+    assert "10001 deep" in caught.value.error["detail"]
+    assert caught.value.error["meta"]["hint"]
+    assert decode(deep(30), LIMITS)["command_id"] == CID  # 31 levels are fine
+
+
+def test_size_limit_before_anything_else() -> None:
+    body = json.dumps({"payload": "x" * 2000}).encode()
+    with pytest.raises(Undecodable) as caught:
+        decode(body, Limits(max_bytes=1024, max_depth=32))
+    assert caught.value.error["code"] == "body_too_large"
+    assert caught.value.error["status"] == "413"
+    assert decode(body, LIMITS)["payload"] == "x" * 2000
+
+
+def test_numbers_are_exact_and_constants_refused() -> None:
+    doc = decode('{"a": 0.1, "b": 12, "c": 1e2, "d": "3.30"}', LIMITS)
+    assert doc == {"a": Decimal("0.1"), "b": 12, "c": Decimal("1E+2"), "d": "3.30"}
+    assert type(doc["a"]) is Decimal
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        with pytest.raises(Undecodable) as caught:
+            decode('{"a": %s}' % constant, LIMITS)
+        assert caught.value.error["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe{}", b'{"a": 1,}', b""])
+def test_invalid_json_says_so(body: bytes) -> None:
+    with pytest.raises(Undecodable) as caught:
+        decode(body, LIMITS)
+    assert caught.value.error["code"] == "invalid_json"
+
+
+def test_peek_identity_reads_top_level_strings_of_any_body() -> None:
+    for body in (
+        deep(10_000),
+        deep(50)[:-20],  # truncated
+        (
+            f'{{"type": "finalize_invoice", "payload": {{"invoice_id": "inv-1", '
+            f'"lines": [{{"command_id": "nested"}}]}}, "command_id": "{CID}", '
+            f'"organization_id": "{ORG}", broken'
+        ).encode(),
+    ):
+        ident = peek_identity(body)
+        assert ident["command_id"] == CID and ident["organization_id"] == ORG
+    ident = peek_identity(
+        b'{"type": "finalize_invoice", "payload": {"invoice_id": "inv-1", "x": {"invoice_id":'
+        b' "no"}}, "organization_id": 5}'
+    )
+    assert ident == {"type": "finalize_invoice", "invoice_id": "inv-1"}
+    assert peek_identity(b"[1, 2]") == {}
+    assert peek_identity(b"\xff\x00garbage") == {}
+    assert peek_identity(b'{"command_id": "a\\"b"}') == {"command_id": 'a"b'}
+
+
+def test_peek_and_depth_are_linear_on_pathological_bodies() -> None:
+    bodies = [
+        b'"' + b'\\"' * 500_000,  # one unterminated string of escaped quotes
+        b"[" * 1_000_000,
+        b'{"a":' * 200_000,
+        b'"\\' * 400_000,
+    ]
+    started = time.perf_counter()
+    for body in bodies:
+        nesting_depth(body)
+        peek_identity(body)
+        with pytest.raises(Undecodable):
+            decode(body, LIMITS)
+    assert time.perf_counter() - started < 10
+
+
+def test_object_depth_is_iterative() -> None:
+    value: list[object] = []
+    for _ in range(5000):
+        value = [value]
+    assert object_depth(value, 32) == 33  # stops counting above the limit
+    assert object_depth({"a": [1, {"b": 2}]}, 32) == 3
+    assert object_depth("text", 32) == 0
+
+
+def _finalize(issue_date: str) -> FinalizeInvoice:
+    return FinalizeInvoice.model_validate(
+        {
+            "type": "finalize_invoice",
+            "command_id": CID,
+            "organization_id": ORG,
+            "payload": {"invoice_id": str(uuid.uuid4()), "issue_date": issue_date},
+        }
+    )
+
+
+def test_date_window() -> None:
+    window = DateWindow(min_year=2000, years_ahead=5)
+    today = dt.date(2026, 11, 28)
+    assert window.bounds(today) == (dt.date(2000, 1, 1), dt.date(2031, 11, 28))
+    assert window.bounds(dt.date(2024, 2, 29)) == (dt.date(2000, 1, 1), dt.date(2029, 2, 28))
+    for ok in ("2000-01-01", "2026-11-28", "2031-11-28"):
+        window.check(_finalize(ok), today)
+    for bad in ("9999-12-31", "1999-12-31", "2031-11-29", "0001-01-01"):
+        with pytest.raises(Rejected) as caught:
+            window.check(_finalize(bad), today)
+        [err] = caught.value.errors
+        assert err["source"]["pointer"] == "/payload/issue_date"
+        assert err["code"] == "date_out_of_range" and bad in err["detail"]
+        assert "2031-11-28" in err["meta"]["hint"]
+
+
+def _far_dates(value: Any, pointer: str = "") -> tuple[Any, list[str]]:
+    """``value`` with every ISO date string set to 9999-12-31, and their pointers."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return "9999-12-31", [pointer]
+    if isinstance(value, dict):
+        out, found = {}, []
+        for key, item in value.items():
+            out[key], more = _far_dates(item, f"{pointer}/{key}")
+            found += more
+        return out, found
+    if isinstance(value, list):
+        items = [_far_dates(item, f"{pointer}/{i}") for i, item in enumerate(value)]
+        return [item for item, _ in items], [p for _, more in items for p in more]
+    return value, []
+
+
+@pytest.mark.parametrize("ctype", sorted(PAYLOADS))
+def test_every_date_of_every_command_is_in_the_window(ctype: str) -> None:
+    """The window walks the validated model, so a date field anywhere is covered."""
+    doc, pointers = _far_dates(example(ctype))
+    command = COMMAND_TYPES[ctype].model_validate(doc)
+    window = DateWindow()
+    if not pointers:
+        window.check(command, dt.date(2026, 11, 28))
+        return
+    with pytest.raises(Rejected) as caught:
+        window.check(command, dt.date(2026, 11, 28))
+    assert sorted(e["source"]["pointer"] for e in caught.value.errors) == sorted(pointers)
+    window.check(COMMAND_TYPES[ctype].model_validate(example(ctype)), dt.date(2026, 11, 28))
