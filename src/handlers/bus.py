@@ -138,6 +138,27 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def routing_mismatch(ctype: Any, transport: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The error when the transport routed the command by another type than its body names
+    (``transport["expected_type"]``: the routing key it was published with)."""
+    expected = (transport or {}).get("expected_type")
+    if expected is None or expected == ctype:
+        return None
+    shown = ctype if isinstance(ctype, str) else None
+    return {
+        "status": "422",
+        "code": "routing_mismatch",
+        "title": "Routing Key Mismatch",
+        "detail": f"published with routing key {str(expected)[:100]!r}, but the command's type "
+        f"is {str(shown)[:100]!r}; it was not executed",
+        "source": {"pointer": "/type"},
+        "meta": {
+            "hint": "publish every command with its own `type` as the routing key "
+            "(the routing key picks the queue, the type picks the handler)"
+        },
+    }
+
+
 def canonical_hash(payload: Any) -> str:
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -259,6 +280,9 @@ class MessageBus:
             return self._reject(
                 command_id, org_id, ctype, [_error_json(e, "") for e in exc.errors], digest=None
             )
+        mismatch = routing_mismatch(ctype, transport)
+        if mismatch is not None:  # nothing recorded: a corrected re-send with this id runs
+            return self._reject(command_id, org_id, ctype, [mismatch], digest=None)
         digest = canonical_hash(doc.get("payload"))
         if model is None:
             return self._reject(
