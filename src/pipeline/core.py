@@ -183,6 +183,9 @@ class Pipeline:
         except DomainError as exc:
             log.warning("command.unauthorized", reason=exc.errors[0].detail)
             return self._reject(command_id, org_id, ctype, from_domain(exc, ""), digest=None)
+        mismatch = validate.routing_mismatch(ctype, transport)
+        if mismatch is not None:  # nothing recorded: a corrected re-send with this id runs
+            return self._reject(command_id, org_id, ctype, [mismatch], digest=None)
         digest = inbox.canonical_hash(doc.get("payload"))
         try:
             if model is None:

@@ -97,3 +97,22 @@ class DateWindow:
                     )
         if errors:
             raise Rejected(sorted(errors, key=lambda e: str(e["source"]["pointer"])))
+
+
+def routing_mismatch(ctype: Any, transport: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The error when the transport routed the command by another type than its body names
+    (``transport["expected_type"]``: the routing key it was published with)."""
+    expected = (transport or {}).get("expected_type")
+    if expected is None or expected == ctype:
+        return None
+    shown = ctype if isinstance(ctype, str) else None
+    return error(
+        "422",
+        "routing_mismatch",
+        "Routing Key Mismatch",
+        f"published with routing key {str(expected)[:100]!r}, but the command's type "
+        f"is {str(shown)[:100]!r}; it was not executed",
+        "/type",
+        "publish every command with its own `type` as the routing key "
+        "(the routing key picks the queue, the type picks the handler)",
+    )

@@ -22,24 +22,26 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import random
+import math
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import structlog
 from invoicing.models.dead_letters import DeadLetter
 from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing
-from invoicing.workers.processor import (
+from invoicing.workers.backoff import Backoff
+from invoicing.workers.delivery import (
     H_DEAD_AT,
     H_FIRST_SEEN,
     H_QUEUE,
     H_REASON,
+    error_text,
     is_transient,
     peek,
 )
@@ -69,25 +71,50 @@ _DROP_ON_REDRIVE = (
 
 # --------------------------------------------------------------------------- decoding
 
+#: how deep and how wide AMQP header tables are kept (deeper levels become a note)
+JSON_MAX_DEPTH = 16
+JSON_MAX_ITEMS = 1000
+#: longest text kept in one header value or the reason
+TEXT_MAX_CHARS = 10_000
 
-def json_safe(value: Any) -> Any:
-    """AMQP table values as JSON: bytes as text (or base64), timestamps as ISO 8601."""
+
+def clean_text(value: str, limit: int = TEXT_MAX_CHARS) -> str:
+    """Text PostgreSQL stores: no NUL, no lone surrogates (from JSON escapes), cut."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value[:limit]
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """AMQP table values as JSON: bytes as text (or base64), timestamps as ISO 8601; bounded
+    in depth and width, so any header table can be stored."""
+    if depth >= JSON_MAX_DEPTH:
+        return f"<nested deeper than {JSON_MAX_DEPTH} levels: not stored>"
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        items = list(value.items())[:JSON_MAX_ITEMS]
+        return {clean_text(str(k), 255): json_safe(v, depth + 1) for k, v in items}
     if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, depth + 1) for v in value[:JSON_MAX_ITEMS]]
     if isinstance(value, bytes):
         try:
-            return value.decode()
+            return clean_text(value.decode())
         except UnicodeDecodeError:
-            return {"base64": base64.b64encode(value).decode()}
+            return {"base64": base64.b64encode(value[:TEXT_MAX_CHARS]).decode()}
     if isinstance(value, dt.datetime):
         return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
     if isinstance(value, Decimal):
         return str(value)
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, int | float | bool):
         return value
-    return str(value)
+    return clean_text(str(value))
 
 
 def _ms(value: Any) -> dt.datetime | None:
@@ -104,32 +131,43 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, limit: int = TEXT_MAX_CHARS) -> str | None:
     if value is None:
         return None
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    raw = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return clean_text(raw, limit)
 
 
 def describe(body: bytes, routing_key: str, properties: Any) -> dict[str, Any]:
-    """The row of one dead letter (without ``archived_at``)."""
-    headers: dict[str, Any] = dict(properties.headers or {})
+    """The row of one dead letter (without ``archived_at``). Any body -- deep, huge, binary,
+    not UTF-8, not JSON -- gives a row: the body is stored as it came, only what is read out
+    of it (identity) is best effort."""
+    raw_headers = getattr(properties, "headers", None)
+    headers: dict[str, Any] = dict(raw_headers) if isinstance(raw_headers, dict) else {}
     deaths = [d for d in headers.get("x-death") or [] if isinstance(d, dict)]
     last = deaths[0] if deaths else {}  # x-death is most recent first
     ident = peek(body)
     queue = (
-        _text(headers.get(H_QUEUE))
-        or _text(last.get("queue"))
-        or _text(headers.get("x-first-death-queue"))
-        or routing_key
+        _text(headers.get(H_QUEUE), 255)
+        or _text(last.get("queue"), 255)
+        or _text(headers.get("x-first-death-queue"), 255)
+        or _text(routing_key, 255)
     )
     reason = _text(headers.get(H_REASON))
     if not reason and deaths:
-        reason = (
-            f"broker dead-lettered it from {queue}: {_text(last.get('reason'))} "
-            f"(count {last.get('count', 1)})"
+        reason = clean_text(
+            f"broker dead-lettered it from {queue}: {_text(last.get('reason'), 200)} "
+            f"(count {_text(last.get('count', 1), 20)})"
         )
-    death_routing = [_text(k) for k in last.get("routing-keys") or []]
-    redrive_key = ident.get("type") or next((k for k in death_routing if k), None) or routing_key
+    routing_keys = last.get("routing-keys")
+    death_routing = (
+        [_text(k, 255) for k in routing_keys or [] if k] if isinstance(routing_keys, list) else []
+    )
+    redrive_key = (
+        _text(ident.get("type"), 255)
+        or next((k for k in death_routing if k), None)
+        or _text(routing_key, 255)
+    )
     times = [d["time"] for d in deaths if isinstance(d.get("time"), dt.datetime)]
     earliest = min(times) if times else None  # pika decodes AMQP timestamps as naive UTC
     first_seen = (
@@ -153,9 +191,10 @@ def describe(body: bytes, routing_key: str, properties: Any) -> dict[str, Any]:
         )
         if getattr(properties, name, None) is not None
     }
+    message_id = _text(getattr(properties, "message_id", None), 255)
     identity = json.dumps(
         {
-            "message_id": _text(properties.message_id),
+            "message_id": message_id,
             "dead_at": json_safe(headers.get(H_DEAD_AT)),
             "reason": json_safe(headers.get(H_REASON)),
             "deaths": [
@@ -166,13 +205,13 @@ def describe(body: bytes, routing_key: str, properties: Any) -> dict[str, Any]:
     ).encode()
     return {
         "dedupe_key": hashlib.sha256(hashlib.sha256(body).digest() + identity).hexdigest(),
-        "queue": (queue or "")[:255],
-        "routing_key": (redrive_key or "")[:255],
+        "queue": queue or "",
+        "routing_key": redrive_key or "",
         "reason": reason or "unknown (no x-invoicing-reason and no x-death header)",
-        "message_id": (_text(properties.message_id) or None),
-        "command_id": ident.get("command_id"),
+        "message_id": message_id or None,
+        "command_id": _text(ident.get("command_id"), 64),
         "organization_id": _uuid(ident.get("organization_id")),
-        "command_type": ident.get("type"),
+        "command_type": _text(ident.get("type"), 100),
         "body": bytes(body),
         "headers": json_safe(headers),
         "properties": props,
@@ -180,11 +219,52 @@ def describe(body: bytes, routing_key: str, properties: Any) -> dict[str, Any]:
     }
 
 
+def minimal_row(body: bytes, routing_key: str, properties: Any, why: str) -> dict[str, Any]:
+    """The fallback when a full row cannot be made or stored: the body as it came, the
+    reason header if it is readable, and why the rest is missing. Never raises."""
+    try:
+        reason = _text((getattr(properties, "headers", None) or {}).get(H_REASON))
+    except Exception:
+        reason = None
+    try:
+        message_id = _text(getattr(properties, "message_id", None), 255)
+    except Exception:
+        message_id = None
+    why = clean_text(why, 1000)
+    return {
+        # per body and moment: a redelivery of this fallback may be stored twice, never lost
+        "dedupe_key": hashlib.sha256(
+            hashlib.sha256(body).digest() + str(time.time_ns()).encode()
+        ).hexdigest(),
+        "queue": clean_text(str(routing_key), 255),
+        "routing_key": "",
+        "reason": reason or f"unknown (archived without its headers: {why})",
+        "message_id": message_id,
+        "command_id": None,
+        "organization_id": None,
+        "command_type": None,
+        "body": bytes(body),
+        "headers": {"x-invoicing-archive-note": f"headers not stored: {why}"},
+        "properties": {},
+        "first_seen_at": dt.datetime.now(dt.UTC),
+    }
+
+
 # --------------------------------------------------------------------------- archive
 
 
+Archived = Literal["stored", "duplicate", "skipped"]
+
+
+class _Stopped(Exception):
+    """Stopping before the row could be stored: the dead letter goes back to its queue."""
+
+
 class DeadLetterArchive:
-    """Consumes ``invoicing.dead-letters``; each message is stored, committed, then acked."""
+    """Consumes ``invoicing.dead-letters``; each message is stored, committed, then acked.
+
+    Any body is stored (or, when even the minimal row cannot be stored, skipped with a logged
+    reason); a dead letter never stops the archive."""
 
     def __init__(
         self,
@@ -200,6 +280,12 @@ class DeadLetterArchive:
         self.stop = stop or threading.Event()
         self.stored = 0
         self.duplicates = 0
+        self.skipped = 0
+
+    def backoff(self) -> Backoff:
+        return Backoff(
+            self.settings.transient_backoff_base_s, self.settings.transient_backoff_max_s
+        )
 
     def store(self, row: dict[str, Any]) -> bool:
         """Insert the row unless its dedupe_key is known; True when it was new."""
@@ -216,50 +302,83 @@ class DeadLetterArchive:
             new_id = conn.execute(stmt).scalar_one_or_none()
         return new_id is not None
 
-    def _store_retrying(self, row: dict[str, Any]) -> bool | None:
-        """None when stopping before the row could be stored (the caller nacks)."""
-        attempt = 0
+    def _store_retrying(self, row: dict[str, Any]) -> bool:
+        """Transient errors are retried with the shared backoff (``_Stopped`` on SIGTERM);
+        any other error is raised for the caller's fallback."""
+        backoff = self.backoff()
         while True:
             try:
                 return self.store(row)
             except Exception as exc:
-                attempt += 1
-                transient = is_transient(exc)
-                pause = min(self.settings.transient_backoff_max_s, 0.2 * 2 ** min(attempt, 10))
+                if not is_transient(exc):
+                    raise
+                pause = backoff.next_s()
                 log.warning(
                     "dead_letter.store_failed",
-                    transient=transient,
-                    attempt=attempt,
-                    error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                    exc_info=not transient,
+                    transient=True,
+                    attempt=backoff.attempt,
+                    error=error_text(exc, 300),
+                    retry_in_s=round(pause, 2),
                 )
-                if self.stop.wait(pause * random.uniform(0.5, 1.0)):  # noqa: S311
-                    return None
+                if self.stop.wait(pause):
+                    raise _Stopped() from exc
 
-    def handle(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        row = describe(body, str(method.routing_key), properties)
-        stored = self._store_retrying(row)
-        if stored is None:
-            channel.basic_nack(method.delivery_tag, requeue=True)
-            return
-        channel.basic_ack(method.delivery_tag)  # after the commit
-        if stored:
+    def archive(self, body: bytes, routing_key: str, properties: Any) -> Archived:
+        """Store one dead letter. Never raises but ``_Stopped``."""
+        try:
+            row = describe(body, routing_key, properties)
+        except Exception as exc:  # a header table nobody expected: keep the body anyway
+            log.warning("dead_letter.describe_failed", error=error_text(exc, 300))
+            row = minimal_row(body, routing_key, properties, error_text(exc, 300))
+        try:
+            new = self._store_retrying(row)
+        except _Stopped:
+            raise
+        except Exception as exc:
+            log.warning("dead_letter.store_failed", transient=False, error=error_text(exc, 300))
+            try:
+                new = self._store_retrying(
+                    minimal_row(body, routing_key, properties, error_text(exc, 300))
+                )
+            except _Stopped:
+                raise
+            except Exception as again:
+                log.error(
+                    "dead_letter.skipped",
+                    reason=f"not storable: {error_text(again, 300)}",
+                    message_id=row.get("message_id"),
+                    body_bytes=len(body),
+                    body_sha256=hashlib.sha256(body).hexdigest(),
+                )
+                self.skipped += 1
+                return "skipped"
+        if new:
             self.stored += 1
             log.info(
                 "dead_letter.archived",
                 queue=row["queue"],
-                reason=row["reason"][:300],
+                reason=str(row["reason"])[:300],
                 message_id=row["message_id"],
                 command_id=row["command_id"],
+                body_bytes=len(body),
             )
-        else:
-            self.duplicates += 1
-            log.info("dead_letter.duplicate", message_id=row["message_id"])
+            return "stored"
+        self.duplicates += 1
+        log.info("dead_letter.duplicate", message_id=row["message_id"])
+        return "duplicate"
+
+    def handle(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        try:
+            self.archive(bytes(body), str(method.routing_key), properties)
+        except _Stopped:
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            return
+        channel.basic_ack(method.delivery_tag)  # after the commit (or the logged skip)
 
     def run(self) -> None:
         import pika  # type: ignore[import-untyped]
 
-        backoff = 0.5
+        backoff = self.backoff()
         while not self.stop.is_set():
             connection = None
             try:
@@ -268,7 +387,7 @@ class DeadLetterArchive:
                 declare(channel, self.settings)
                 channel.basic_qos(prefetch_count=self.prefetch)
                 log.info("dead_letters.archive_started", queue=DEAD_LETTER_QUEUE)
-                backoff = 0.5
+                backoff.reset()
                 for method, properties, body in channel.consume(
                     DEAD_LETTER_QUEUE, inactivity_timeout=0.5
                 ):
@@ -279,16 +398,21 @@ class DeadLetterArchive:
                     self.handle(channel, method, properties, body)
                 channel.cancel()  # unacked prefetched deliveries return to the queue
             except AMQP_ERRORS as exc:
+                pause = backoff.next_s()
                 log.warning(
-                    "dead_letters.connection_lost", error=str(exc)[:300], retry_in_s=backoff
+                    "dead_letters.connection_lost", error=error_text(exc, 300), retry_in_s=pause
                 )
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                self.stop.wait(pause)
             finally:
                 if connection is not None and connection.is_open:
                     with contextlib.suppress(*AMQP_ERRORS):
                         connection.close()
-        log.info("dead_letters.archive_stopped", stored=self.stored, duplicates=self.duplicates)
+        log.info(
+            "dead_letters.archive_stopped",
+            stored=self.stored,
+            duplicates=self.duplicates,
+            skipped=self.skipped,
+        )
 
 
 # --------------------------------------------------------------------------- list / redrive

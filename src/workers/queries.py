@@ -2,18 +2,20 @@
 
 A requester publishes a query document (src/schemas/queries.py) to the default exchange with
 routing key ``invoicing.queries`` and the AMQP properties ``reply_to`` and ``correlation_id``.
-``QueryProcessor.process`` hands the body to ``Pipeline.query_raw`` (which decodes,
-authenticates with scope ``invoices:read``, validates and runs the read in one read-only
-transaction), publishes the ``QueryReply`` to ``reply_to`` on the default exchange with the
-same ``correlation_id`` (confirmed, mandatory), and returns so the delivery is acked.
+``QueryProcessor`` (the query actor's step) hands the body to ``Pipeline.query_raw`` (which
+decodes, authenticates with scope ``invoices:read``, validates and runs the read in one
+read-only transaction), publishes the
+``QueryReply`` to ``reply_to`` on the default exchange with the same ``correlation_id``
+(confirmed, mandatory), and returns so the delivery is acked.
 
 * Queries never write: the engine used here is switched to read-only transactions on
   PostgreSQL (``postgresql_readonly``; the pipeline also opens each read ``READ ONLY``), and
   the crash-loop counter of commands (a write) is not used -- the queue's quorum
   ``x-delivery-limit`` bounds a query that kills its worker.
-* Transient database errors are retried like commands (in place with capped backoff, then a
-  delayed copy through the delay queues; requeued on shutdown).
-* A query without ``reply_to`` has nobody to answer: it is dead-lettered with the reason.
+* Transient database errors are retried like commands, by the same middleware (in place with
+  the shared backoff, then a delayed copy through the delay queues; requeued on shutdown).
+* A query without ``reply_to`` has nobody to answer: it is dead-lettered with the reason
+  (``Poison``, settled by the dead-lettering middleware).
 * A reply nobody can receive any more (the requester's reply queue is gone: the publish is
   returned as unroutable) is logged and dropped; the query is acked.
 * An unexpected exception (a bug) answers ``status: error`` with code ``internal_error``.
@@ -31,12 +33,12 @@ import structlog
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.decode import peek_identity
 from invoicing.schemas.queries import QueryReply
-from invoicing.workers.amqp import Outgoing, PublishError, Unroutable
-from invoicing.workers.processor import CommandProcessor, Requeue, _Delayed
+from invoicing.workers.amqp import Outgoing, Unroutable
+from invoicing.workers.delivery import Delivery, Outbound, Poison, error_text, is_transient
 
 log = structlog.get_logger("invoicing.worker")
 
-QueryDisposition = Literal["answered", "unanswered", "dead", "retry"]
+QueryDisposition = Literal["answered", "unanswered"]
 
 REPLY_CONTENT_TYPE = "application/json"
 
@@ -63,57 +65,33 @@ def internal_error_reply(ident: dict[str, str], detail: str) -> dict[str, Any]:
 
 
 class QueryProcessor:
-    def __init__(
-        self,
-        commands: CommandProcessor,
-        pipeline: Pipeline,
-        *,
-        publish_attempts: int = 5,
-    ) -> None:
-        # the command processor lends its confirmed publisher (one per thread), its transient
-        # retry policy and its dead-lettering; the bus and its write paths are never used
-        self.commands = commands
+    """The query actor's step; transient retries, delayed copies and dead letters are the
+    worker's middleware (src/workers/middleware.py), as for commands."""
+
+    def __init__(self, outbound: Outbound, pipeline: Pipeline) -> None:
+        self.outbound = outbound
         self.pipeline = pipeline
-        self.publish_attempts = publish_attempts
 
-    def process(self, body: bytes, transport: dict[str, Any]) -> QueryDisposition:
-        ident = peek_identity(body)
-        structlog.contextvars.bind_contextvars(
-            query_type=ident.get("type"),
-            organization_id=ident.get("organization_id"),
-            query_id=ident.get("query_id"),
-            correlation_id=transport.get("correlation_id"),
-            queue=transport.get("queue"),
-            message_id=transport.get("message_id"),
-        )
-        try:
-            return self._process(ident, body, transport)
-        finally:
-            structlog.contextvars.clear_contextvars()
-
-    def _process(
-        self, ident: dict[str, str], body: bytes, transport: dict[str, Any]
-    ) -> QueryDisposition:
+    def __call__(self, delivery: Delivery) -> QueryDisposition:
+        transport = delivery.transport
         reply_to = transport.get("reply_to")
         if not reply_to:
-            self.commands._dead_letter(
-                body, transport, "query without reply_to: there is nobody to send the answer to"
+            raise Poison(
+                "no_reply_to", "query without reply_to: there is nobody to send the answer to"
             )
-            return "dead"
         started = time.perf_counter()
         try:
-            reply: dict[str, Any] = self.commands._with_transient_retry(
-                lambda: self.pipeline.query_raw(body, transport),
-                body=body,
-                transport=transport,
+            reply: dict[str, Any] = self.pipeline.query_raw(delivery.body, transport)
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the transient policy retries the whole query
+            # a bug: answer it, the requester should not wait for nothing
+            log.error(
+                "query.failed",
+                reason=error_text(exc),
+                stack="".join(traceback.format_tb(exc.__traceback__))[-4000:],
             )
-        except _Delayed:
-            return "retry"
-        except Requeue:
-            raise
-        except Exception as exc:  # a bug: answer it, the requester should not wait for nothing
-            reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            log.error("query.failed", reason=reason[:500], exc_info=True)
+            ident = peek_identity(delivery.body)
             reply = internal_error_reply(ident, "the query failed inside the service")
         answered = self._reply(str(reply_to), transport, reply)
         log.info(
@@ -141,14 +119,8 @@ class QueryProcessor:
             ),
             mandatory=True,
         )
-        for attempt in range(self.publish_attempts):
-            try:
-                self.commands.publisher.publish(message)
-                return True
-            except Unroutable:
-                return False  # the reply queue is gone: the requester stopped waiting
-            except PublishError as exc:
-                log.warning("query.reply_retry", attempt=attempt + 1, error=str(exc))
-                if self.commands.stopping.wait(min(0.5 * 2**attempt, 5.0)):
-                    break
-        raise Requeue(f"could not publish the reply to {reply_to}")
+        try:
+            self.outbound.publish(message, give_up_on=(Unroutable,))  # Requeue if never confirmed
+        except Unroutable:
+            return False  # the reply queue is gone: the requester stopped waiting
+        return True

@@ -25,6 +25,8 @@ import pika  # type: ignore[import-untyped]
 import psycopg
 import structlog
 from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, PublishError
+from invoicing.workers.backoff import Backoff
+from invoicing.workers.delivery import error_text
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import EVENTS_EXCHANGE, exchanges, queues
 from sqlalchemy.engine import make_url
@@ -77,26 +79,19 @@ class Relay:
             settings.amqp_url, confirm_timeout_s=settings.relay_confirm_timeout_s
         )
         self.published = 0
+        self.backoff = Backoff(settings.transient_backoff_base_s, settings.transient_backoff_max_s)
 
     # ------------------------------------------------------------------ loop
 
     def run(self) -> None:
-        backoff = 0.5
         while not self.stop.is_set():
             try:
                 self._session()
-                backoff = 0.5
             except RETRYABLE as exc:
-                log.warning(
-                    "relay.retry",
-                    error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
-                        :300
-                    ],
-                    retry_in_s=backoff,
-                )
+                pause = self.backoff.next_s()
+                log.warning("relay.retry", error=error_text(exc, 300), retry_in_s=round(pause, 2))
                 self.publisher.close()
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                self.stop.wait(pause)
         self.publisher.close()
 
     def _declare(self) -> None:
@@ -130,6 +125,7 @@ class Relay:
             if not got:
                 return
             log.info("relay.active")
+            self.backoff.reset()
             self._declare()
             conn.execute(f"LISTEN {CHANNEL}")
             while not self.stop.is_set():

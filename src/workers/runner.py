@@ -20,6 +20,7 @@ import structlog
 from invoicing import bootstrap
 from invoicing.config import Settings
 from invoicing.pipeline.authenticate import TokenOrUserAuthenticator
+from invoicing.workers.backoff import Backoff
 from invoicing.workers.settings import PipelineSettings
 
 log = structlog.get_logger("invoicing.worker")
@@ -37,6 +38,7 @@ def authenticator_for(settings: PipelineSettings) -> TokenOrUserAuthenticator:
 def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     import dramatiq
     from invoicing.workers.broker import make_broker
+    from invoicing.workers.delivery import Outbound
     from invoicing.workers.processor import CommandProcessor
     from invoicing.workers.queries import QueryProcessor
 
@@ -50,9 +52,17 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
 
     app = bootstrap.build(settings, authenticator=authenticator_for(pipeline))
     workloads = pipeline.workloads()
-    processor = CommandProcessor(app.pipeline, pipeline, stopping=stop)
-    queries = QueryProcessor(processor, app.pipeline) if pipeline.serves_queries() else None
-    broker = make_broker(pipeline, processor, workloads, queries)
+    outbound = Outbound(pipeline, stopping=stop)
+    queries = QueryProcessor(outbound, app.pipeline) if pipeline.serves_queries() else None
+    broker = make_broker(
+        pipeline,
+        app.engine,
+        CommandProcessor(app.pipeline),
+        workloads,
+        queries,
+        outbound=outbound,
+        stopping=stop,
+    )
     worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
     worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2
     worker.start()
@@ -63,6 +73,7 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
         prefetch=worker.queue_prefetch,
         workloads=workloads,
         queries=queries is not None,
+        middleware=[type(m).__name__ for m in broker.middleware],
     )
     while not stop.wait(1.0):
         pass
@@ -98,12 +109,19 @@ def run_workers(settings: Settings, pipeline: PipelineSettings) -> int:
 
     children = [spawn() for _ in range(pipeline.worker_processes)]
     log.info("supervisor.started", pids=[c.pid for c in children])
+    # a child that keeps dying is restarted with the shared backoff (reset once it lived 60 s)
+    restarts = [Backoff(1.0, max(1.0, pipeline.transient_backoff_max_s)) for _ in children]
+    born = [time.monotonic() for _ in children]
     while not stop.wait(0.5):
         for i, child in enumerate(children):
             if not child.is_alive():
                 log.error("worker.died", pid=child.pid, exitcode=child.exitcode)
-                time.sleep(1.0)
+                if time.monotonic() - born[i] > 60:
+                    restarts[i].reset()
+                if restarts[i].wait(stop):
+                    break
                 children[i] = spawn()
+                born[i] = time.monotonic()
     for child in children:
         if child.pid is not None and child.is_alive():
             os.kill(child.pid, signal.SIGTERM)

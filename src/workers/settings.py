@@ -36,9 +36,18 @@ class PipelineSettings(BaseSettings):
         default="", description="comma-separated workloads (and `queries`); empty = all"
     )
     shutdown_timeout_s: float = Field(default=60.0, description="SIGTERM: finish in-flight work")
+    worker_middleware: str = Field(
+        default="",
+        description="extra dramatiq middleware appended after the policies: comma-separated "
+        "`module:factory` names (the tests load their fault injection this way)",
+    )
     # --- failure classes
-    transient_backoff_base_s: float = Field(default=0.2, gt=0)
-    transient_backoff_max_s: float = Field(default=10.0, gt=0)
+    transient_backoff_base_s: float = Field(
+        default=0.2, gt=0, description="the shared backoff (src/workers/backoff.py): first wait"
+    )
+    transient_backoff_max_s: float = Field(
+        default=10.0, gt=0, description="the shared backoff: longest wait"
+    )
     transient_hold_s: float = Field(
         default=300.0,
         description="how long one delivery retries a transient error in place before it is "
@@ -66,8 +75,6 @@ class PipelineSettings(BaseSettings):
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0, description="polling fallback")
     relay_confirm_timeout_s: float = Field(default=30.0, gt=0)
-    # --- fault injection for the reliability tests only (JSON; empty = off)
-    faults: str = Field(default="", description="test-only fault injection, see faults.py")
 
     @field_validator("jwt_secret")
     @classmethod

@@ -135,7 +135,18 @@ class Proc:
         return self.log.read_text(errors="replace")
 
 
+#: the repository root: the worker imports the tests' fault injection from there
+REPO = str(Path(__file__).resolve().parents[2])
+FAULT_MIDDLEWARE = "tests.support.faults:FaultInjection"
+
+
 def worker(env: Env, *args: str, **extra_env: str) -> Proc:
+    """A worker process; with ``INVOICING_FAULTS`` it loads the tests' fault injection
+    middleware (tests/support/faults.py), which production never does."""
+    if "INVOICING_FAULTS" in extra_env:
+        extra_env.setdefault("INVOICING_WORKER_MIDDLEWARE", FAULT_MIDDLEWARE)
+        path = os.environ.get("PYTHONPATH")
+        extra_env.setdefault("PYTHONPATH", f"{REPO}{os.pathsep}{path}" if path else REPO)
     return Proc(env, "worker", ["worker", *args], **extra_env)
 
 

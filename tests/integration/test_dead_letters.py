@@ -264,3 +264,84 @@ def test_archive_dedupes_a_redelivered_dead_letter(engine: Engine) -> None:
         "2026-11-20T11",
     }
     assert mine[0].body == body and mine[0].status == "dead"
+
+
+# --------------------------------------------------------------------------- any body
+
+
+SHAPES: dict[str, bytes] = {
+    "deep-array": b"[" * 10_000 + b"]" * 10_000,
+    "deep-object": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "huge": b'{"type": "create_invoice", "payload": "' + b"x" * (8 * 1024 * 1024) + b'"}',
+    "binary": bytes(range(256)) * 16,
+    "not-utf8": "Rechnung für Müller".encode("latin-1"),
+    "not-json": b"this is not json {",
+    "empty": b"",
+    "nul-and-surrogate-ids": (
+        b'{"type": "create\\u0000invoice", "command_id": "\\ud800\\u0000", '
+        b'"organization_id": "not-a-uuid", "payload": {}}'
+    ),
+    "overlong-ids": json.dumps(
+        {"type": "t" * 1000, "command_id": "c" * 1000, "organization_id": str(uuid.uuid4())}
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_archive_stores_any_body(engine: Engine, shape: str) -> None:
+    """Whatever the body, the archive stores it as it came (and never raises)."""
+    body = SHAPES[shape]
+    message_id = f"{shape}-{uuid.uuid4()}"
+    headers: dict[str, Any] = {
+        "x-invoicing-reason": f"undecodable: {shape}",
+        "x-invoicing-queue": "invoicing.commands",
+        "x-nul": "a\x00b",
+        "x-binary": b"\xff\xfe\x00",
+        "x-nested": {"a": {"b": {"c": [1, 2, {"d": b"\x80"}]}}},
+    }
+    archive = DeadLetterArchive(engine, PipelineSettings())
+    assert archive.archive(body, "invoicing.commands", _Props(headers, message_id)) == "stored"
+    [row] = [
+        d
+        for d in list_dead_letters(engine, status=None, limit=100_000)
+        if d.message_id == message_id
+    ]
+    assert bytes(row.body) == body
+    assert row.reason == f"undecodable: {shape}"
+    assert row.headers["x-nul"] == "a\ufffdb"
+    assert row.headers["x-binary"] == {"base64": "//4A"}
+
+
+def test_archive_stores_deep_header_tables_and_overlong_properties(engine: Engine) -> None:
+    deep: Any = "bottom"
+    for _ in range(200):
+        deep = {"x": deep}
+    props = _Props({"x-deep": deep}, "m" * 1000)
+    archive = DeadLetterArchive(engine, PipelineSettings())
+    assert archive.archive(b"{}", "invoicing.commands", props) == "stored"
+    [row] = [
+        d
+        for d in list_dead_letters(engine, status=None, limit=100_000)
+        if d.message_id == "m" * 255
+    ]
+    assert "nested deeper than" in json.dumps(row.headers)
+    assert row.reason.startswith("unknown")
+
+
+def test_archive_keeps_the_body_when_the_headers_cannot_be_described(engine: Engine) -> None:
+    class Hostile:
+        headers = {"x-death": [{"time": dt.datetime(2026, 1, 1), "queue": "q"}]}
+        message_id = "hostile-" + str(uuid.uuid4())
+
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(f"no {name}")
+
+    archive = DeadLetterArchive(engine, PipelineSettings())
+    assert archive.archive(b"\x00body", "invoicing.commands", Hostile()) == "stored"
+    [row] = [
+        d
+        for d in list_dead_letters(engine, status=None, limit=100_000)
+        if d.message_id == Hostile.message_id
+    ]
+    assert bytes(row.body) == b"\x00body"
+    assert "headers not stored" in row.headers["x-invoicing-archive-note"]

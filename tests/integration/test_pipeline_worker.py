@@ -1,7 +1,8 @@
 """The worker's side of hostile bodies: rejected or dead-lettered with a reason at their first
 delivery (never retried into a crash loop), and the dead-letter archive describes any body.
 
-The broker is replaced by a recording publisher; the database is real."""
+The actor's step and the dead-lettering policy's verdict, without a broker; the database is
+real. (tests/e2e/test_hostile_bodies.py plays the same through RabbitMQ and worker processes.)"""
 
 from __future__ import annotations
 
@@ -13,47 +14,37 @@ from invoicing.models import OutboxEvent
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from invoicing.workers.dead_letters import describe
-from invoicing.workers.processor import H_REASON, CommandProcessor
-from invoicing.workers.settings import PipelineSettings
-from invoicing.workers.topology import DLX
+from invoicing.workers.delivery import Delivery
+from invoicing.workers.middleware import DeadLettering
+from invoicing.workers.processor import CommandProcessor
 from sqlalchemy import Engine, func, select
 
 from tests.support.fakes import fake_deps
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.published: list[Any] = []
-
-    def publish(self, message: Any) -> None:
-        self.published.append(message)
-
-
-def _processor(engine: Engine) -> tuple[CommandProcessor, Recorder]:
-    recorder = Recorder()
-    processor = CommandProcessor(
-        Pipeline(engine, fake_deps(), LocalOperator()),
-        PipelineSettings(),
-        publisher_factory=lambda: recorder,  # type: ignore[arg-type,return-value]
-    )
-    return processor, recorder
 
 
 def _transport(redelivered: bool = False) -> dict[str, Any]:
     return {"queue": "invoicing.commands", "headers": {}, "redelivered": redelivered}
 
 
+def _run(engine: Engine, body: bytes, redelivered: bool = False) -> Delivery:
+    step = CommandProcessor(Pipeline(engine, fake_deps(), LocalOperator()))
+    delivery = Delivery.of(body, _transport(redelivered))
+    delivery.run(step)
+    return delivery
+
+
 def test_deep_body_with_identity_is_rejected_at_its_first_delivery(engine: Engine) -> None:
-    processor, recorder = _processor(engine)
     org, cid = uuid.uuid4(), uuid.uuid4()
     body = (
         f'{{"type": "create_invoice", "command_id": "{cid}", "organization_id": "{org}", '
         '"payload": ' + "[" * 10_000 + "]" * 10_000 + "}"
     ).encode()
     for redelivered in (False, True):  # a redelivery is a duplicate, never a crash loop
-        status = processor.process(body, _transport(redelivered))
-        assert status == ("rejected" if not redelivered else "duplicate")
-    assert recorder.published == []  # acked: nothing re-published, nothing dead-lettered
+        delivery = _run(engine, body, redelivered)
+        assert delivery.error is None
+        assert delivery.ident["command_id"] == str(cid)  # read without decoding
+        assert delivery.result.status == ("rejected" if not redelivered else "duplicate")
+        assert DeadLettering.poison(delivery) is None  # acked, not dead-lettered
     with engine.connect() as conn:
         events = conn.execute(
             select(func.count()).where(OutboxEvent.organization_id == org)
@@ -62,18 +53,17 @@ def test_deep_body_with_identity_is_rejected_at_its_first_delivery(engine: Engin
 
 
 def test_unaddressable_bodies_are_dead_lettered_with_the_reason(engine: Engine) -> None:
-    processor, recorder = _processor(engine)
     bodies = [b"{" * 100_000, b"\x00\xff not json", b"[1, 2, 3]", b'{"type": "x"}']
-    for body in bodies:
-        assert processor.process(body, _transport()) == "dead"
-    assert [m.exchange for m in recorder.published] == [DLX] * len(bodies)
-    reasons = [m.properties.headers[H_REASON] for m in recorder.published]
+    verdicts = [DeadLettering.poison(_run(engine, body)) for body in bodies]
+    assert all(v is not None and v[0] == "undecodable" for v in verdicts)
+    reasons = [v[1] for v in verdicts if v is not None]
     assert "levels are accepted" in reasons[0] and "not JSON" in reasons[1]
     assert all(r.startswith("undecodable: ") for r in reasons)
     # the archive describes each of them (no decoding, no recursion)
-    for message in recorder.published:
-        row = describe(message.body, "invoicing.commands", message.properties)
-        assert row["reason"] == message.properties.headers[H_REASON]
+    for body, reason in zip(bodies, reasons, strict=True):
+        props = pika.BasicProperties(headers={"x-invoicing-reason": reason})
+        row = describe(body, "invoicing.commands", props)
+        assert row["reason"] == reason
 
 
 def test_the_archive_describes_a_deep_body_with_identity() -> None:
