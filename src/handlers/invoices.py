@@ -171,6 +171,7 @@ def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datet
         tax_breakdown=[],
         legal_notes=[],
         credit_note_ids=[],
+        ledger=[],
         lines=[],
         payments=[],
         created_at=now,
@@ -189,6 +190,8 @@ _MONEY = (
     "gross_total",
     "paid_amount",
     "credited_amount",
+    "credited_net",
+    "written_off_amount",
 )
 
 
