@@ -311,9 +311,10 @@ def issue_credit(
         setattr(cn, name, getattr(inv, name))
     label = f"{_LABELS.get(inv.locale, _LABELS['en'])} {inv.number}"
     plan = ledger.open_groups() if open_only else ledger.remainder()
+    mirrored = lines is None and not ledger.movements and plan == list(ledger.invoiced)
     if lines is not None:
         cn.calculate_from_net, credit_lines = inv.calculate_from_net, lines
-    elif not ledger.movements and plan == ledger.remainder() and plan == list(ledger.invoiced):
+    elif mirrored:
         cn.calculate_from_net, cn.discount = inv.calculate_from_net, inv.discount
         credit_lines = copy_lines(inv)  # full reversal: the same lines, the same tax
     else:
@@ -329,8 +330,10 @@ def issue_credit(
     sb_country = small_business_country(org)
     recalculate(cn, small_business_country=sb_country)
     pointers = _line_pointers(cn) if lines is not None else {}
+    # a planned credit (the rest, or what is open) takes the plan's VAT; lines take their own
+    proposed = plan if credit_lines is not lines and not mirrored else _document_groups(cn)
     taken = ledger.check_movement(
-        MovementKind.CREDIT, _document_groups(cn), pointers, default_pointer="/invoice_id"
+        MovementKind.CREDIT, proposed, pointers, default_pointer="/invoice_id"
     )
     if list(taken) != _document_groups(cn):
         recalculate(
