@@ -10,6 +10,7 @@ from decimal import Decimal
 from invoicing.domain.errors import DomainError, ErrorDetail, InvalidState
 from invoicing.domain.ledger import GroupAmount, Key, Movement, MovementKind, key_of
 from invoicing.domain.numbering import Series
+from invoicing.domain.rates import check_rates
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers import billing, numbering
 from invoicing.handlers.drafting import recalculate
@@ -19,7 +20,9 @@ from invoicing.handlers.invoices import (
     copy_lines,
     derived_id,
     new_draft,
+    rate_rules,
     small_business_country,
+    tax_day,
     trash,
 )
 from invoicing.handlers.ledger_io import ledger_of, store
@@ -123,6 +126,50 @@ def _buyer_checks(inv: Invoice, buyer: dict[str, object]) -> list[ErrorDetail]:
     return errors
 
 
+def _check_rates(org: Organization, inv: Invoice, deps: Deps) -> None:
+    """Every standard rate must be valid in the seller's country on the tax point date."""
+    day = tax_day(inv, deps.today())
+    lines = sorted(inv.lines, key=lambda x: x.position)
+    failures = check_rates(
+        rate_rules(org),
+        [
+            (line.tax_rate, f"line {i + 1}")
+            for i, line in enumerate(lines)
+            if line.tax_category == TaxCategory.STANDARD.value
+        ],
+        day,
+    )
+    if failures:
+        raise DomainError.many(
+            [
+                ErrorDetail(
+                    e.code,
+                    f"{e.pointer}: {e.detail}",
+                    "/invoice_id",
+                    hint=f"{e.hint}; update_invoice with the line's tax_rate or delivery_date",
+                )
+                for f in failures
+                for e in f.errors
+            ]
+        )
+
+
+def _check_total(org: Organization, inv: Invoice) -> None:
+    """A negative invoice is a credit note in disguise (docs/arithmetic.md)."""
+    if (
+        inv.kind == "invoice"
+        and inv.gross_total < 0
+        and not profile(org).get("allow_negative_totals")
+    ):
+        raise DomainError(
+            "negative_total",
+            f"the invoice totals {inv.gross_total} {inv.currency}; an invoice cannot be negative",
+            pointer="/invoice_id",
+            hint="issue_credit_note against the invoice you are correcting instead, or set "
+            "allow_negative_totals with configure_organization",
+        )
+
+
 def finalize(
     uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issue_date: dt.date | None = None
 ) -> list[Event]:
@@ -156,7 +203,9 @@ def finalize(
         raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
     if inv.delivery_date is None and inv.service_period_start is None:
         inv.delivery_date = issued  # Leistungsdatum = Rechnungsdatum unless stated otherwise
+    _check_rates(org, inv, deps)
     recalculate(inv, small_business_country=small_business_country(org))
+    _check_total(org, inv)
     if inv.number is None:
         inv.number, inv.sequence_number = numbering.allocate(uow, org, SERIES[inv.kind], issued)
     inv.series = SERIES[inv.kind].value
