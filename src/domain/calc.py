@@ -18,8 +18,8 @@ Totals are sums of rounded parts: BR-CO-10/13/14/15/16 and BR-S-08 hold exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -194,4 +194,22 @@ def compute(
         tax_exclusive=tax_exclusive,
         tax_total=tax_total,
         gross_total=tax_exclusive + tax_total,
+    )
+
+
+def with_group_taxes(totals: Totals, taxes: Mapping[tuple[str, Decimal], Decimal]) -> Totals:
+    """The same document with the VAT of some groups fixed (the ledger's remainder).
+
+    Used for credit notes that take exactly what remains of a group: that VAT is the invoice's
+    VAT less what earlier credits took, which can differ by rounding (a cent per earlier
+    credit) from round(taxable x rate); EN 16931 BR-S-09 tolerates that. Totals stay sums of
+    the parts, so BR-CO-14/15 still hold exactly.
+    """
+    groups = [
+        replace(g, tax_amount=taxes.get(group_key(g.category, g.rate), g.tax_amount))
+        for g in totals.groups
+    ]
+    tax_total = sum((g.tax_amount for g in groups), ZERO)
+    return replace(
+        totals, groups=groups, tax_total=tax_total, gross_total=totals.tax_exclusive + tax_total
     )

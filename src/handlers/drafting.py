@@ -6,10 +6,11 @@ Used by the handlers that create or change drafts and credit notes, and by docum
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute
+from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute, with_group_taxes
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import fits_minor_units
 from invoicing.domain.tax import SMALL_BUSINESS_NOTES, TaxCategory, legal_note
@@ -94,8 +95,17 @@ def make_line(
     )
 
 
-def recalculate(inv: Invoice, *, small_business_country: str | None = None) -> None:
-    """Recompute every amount of a draft from its lines and discount (the totals engine)."""
+def recalculate(
+    inv: Invoice,
+    *,
+    small_business_country: str | None = None,
+    group_taxes: Mapping[tuple[str, Decimal], Decimal] | None = None,
+) -> None:
+    """Recompute every amount of a draft from its lines and discount (the totals engine).
+
+    ``group_taxes`` fixes the VAT of some groups (a credit note taking what remains of an
+    invoice's group, see domain/ledger.py).
+    """
     if inv.is_frozen:
         raise AssertionError("recalculate() called on a finalized document")
     lines = sorted(inv.lines, key=lambda line: line.position)
@@ -114,6 +124,8 @@ def recalculate(inv: Invoice, *, small_business_country: str | None = None) -> N
         calculate_from_net=inv.calculate_from_net,
         document_discount=discount_from(inv.discount),
     )
+    if group_taxes:
+        totals = with_group_taxes(totals, group_taxes)
     for line, res in zip(lines, totals.lines, strict=True):
         line.base_amount = res.base_amount
         line.discount_amount = res.discount_amount

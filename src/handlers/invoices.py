@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
+from invoicing.domain.rates import RateRules, extra_periods, tax_point
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers import billing
 from invoicing.handlers.drafting import discount_json, make_line, recalculate
@@ -57,6 +58,17 @@ def small_business_country(org: Organization) -> str | None:
     return str((p.get("address") or {}).get("country_code") or "DE")
 
 
+def rate_rules(org: Organization) -> RateRules:
+    """The VAT rates the organization may charge: its country's table plus its additions."""
+    p = profile(org)
+    country = (p.get("address") or {}).get("country_code")
+    return RateRules(country, extra_periods(p.get("extra_tax_rates") or []))
+
+
+def tax_day(inv: Invoice, today: dt.date) -> dt.date:
+    return tax_point(inv.delivery_date, inv.service_period_end, inv.issue_date, today)
+
+
 def add_lines(
     uow: UnitOfWork,
     deps: Deps,
@@ -69,6 +81,7 @@ def add_lines(
     """Append validated lines (and bill their entries); returns billable_entry events."""
     events: list[Event] = []
     sb = small_business_country(org) is not None
+    rules, day = rate_rules(org), tax_day(inv, deps.today())
     start = max((line.position for line in inv.lines), default=0)
     for i, line_in in enumerate(lines):
         line_ptr = pointer if pointer == "/line" else f"{pointer}/{i}"
@@ -93,6 +106,9 @@ def add_lines(
             default_rate=default_rate(org),
             pointer=line_ptr,
         )
+        if inv.kind != "credit_note" and line.tax_category == TaxCategory.STANDARD.value:
+            # credit notes take the invoice's groups, which the ledger checks
+            rules.check(line.tax_rate, day, f"{line_ptr}/tax_rate")
         inv.lines.append(line)
         events += billing.claim(uow, inv, line, line_ptr, deps)
     return events
@@ -171,6 +187,7 @@ def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datet
         tax_breakdown=[],
         legal_notes=[],
         credit_note_ids=[],
+        ledger=[],
         lines=[],
         payments=[],
         created_at=now,
@@ -189,6 +206,8 @@ _MONEY = (
     "gross_total",
     "paid_amount",
     "credited_amount",
+    "credited_net",
+    "written_off_amount",
 )
 
 

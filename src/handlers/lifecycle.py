@@ -8,8 +8,9 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from invoicing.domain.errors import DomainError, ErrorDetail, InvalidState
-from invoicing.domain.money import allocate
+from invoicing.domain.ledger import GroupAmount, Key, Movement, MovementKind, key_of
 from invoicing.domain.numbering import Series
+from invoicing.domain.rates import check_rates
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers import billing, numbering
 from invoicing.handlers.drafting import recalculate
@@ -19,9 +20,12 @@ from invoicing.handlers.invoices import (
     copy_lines,
     derived_id,
     new_draft,
+    rate_rules,
     small_business_country,
+    tax_day,
     trash,
 )
+from invoicing.handlers.ledger_io import ledger_of, store
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
 from invoicing.handlers.repository import (
     customer_party,
@@ -33,7 +37,7 @@ from invoicing.handlers.repository import (
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount
-from invoicing.models import Invoice, Organization
+from invoicing.models import Invoice, Organization, Payment
 from invoicing.schemas.commands import (
     Batch,
     ChangeRecipient,
@@ -122,6 +126,50 @@ def _buyer_checks(inv: Invoice, buyer: dict[str, object]) -> list[ErrorDetail]:
     return errors
 
 
+def _check_rates(org: Organization, inv: Invoice, deps: Deps) -> None:
+    """Every standard rate must be valid in the seller's country on the tax point date."""
+    day = tax_day(inv, deps.today())
+    lines = sorted(inv.lines, key=lambda x: x.position)
+    failures = check_rates(
+        rate_rules(org),
+        [
+            (line.tax_rate, f"line {i + 1}")
+            for i, line in enumerate(lines)
+            if line.tax_category == TaxCategory.STANDARD.value
+        ],
+        day,
+    )
+    if failures:
+        raise DomainError.many(
+            [
+                ErrorDetail(
+                    e.code,
+                    f"{e.pointer}: {e.detail}",
+                    "/invoice_id",
+                    hint=f"{e.hint}; update_invoice with the line's tax_rate or delivery_date",
+                )
+                for f in failures
+                for e in f.errors
+            ]
+        )
+
+
+def _check_total(org: Organization, inv: Invoice) -> None:
+    """A negative invoice is a credit note in disguise (docs/arithmetic.md)."""
+    if (
+        inv.kind == "invoice"
+        and inv.gross_total < 0
+        and not profile(org).get("allow_negative_totals")
+    ):
+        raise DomainError(
+            "negative_total",
+            f"the invoice totals {inv.gross_total} {inv.currency}; an invoice cannot be negative",
+            pointer="/invoice_id",
+            hint="issue_credit_note against the invoice you are correcting instead, or set "
+            "allow_negative_totals with configure_organization",
+        )
+
+
 def finalize(
     uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issue_date: dt.date | None = None
 ) -> list[Event]:
@@ -155,7 +203,9 @@ def finalize(
         raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
     if inv.delivery_date is None and inv.service_period_start is None:
         inv.delivery_date = issued  # Leistungsdatum = Rechnungsdatum unless stated otherwise
+    _check_rates(org, inv, deps)
     recalculate(inv, small_business_country=small_business_country(org))
+    _check_total(org, inv)
     if inv.number is None:
         inv.number, inv.sequence_number = numbering.allocate(uow, org, SERIES[inv.kind], issued)
     inv.series = SERIES[inv.kind].value
@@ -203,31 +253,83 @@ def mark_sent(cmd: MarkSent, uow: UnitOfWork, deps: Deps) -> list[Event]:
 # ----------------------------------------------------------------------------- credit notes
 
 
-def _proportional_lines(inv: Invoice, amount: Decimal, label: str) -> list[LineIn]:
-    """Gross lines, one per tax group, that together credit ``amount`` of the invoice."""
-    groups = inv.tax_breakdown or []
-    weights = [Decimal(g["taxable_amount"]) + Decimal(g["tax_amount"]) for g in groups]
-    shares = allocate(amount, weights, inv.currency)
+def _group_lines(groups: list[GroupAmount], label: str) -> list[LineIn]:
+    """Net lines, one per tax group, that credit exactly ``groups`` (tax fixed separately)."""
     return [
         LineIn(
-            description=f"{label} ({Decimal(g['rate']).normalize():f} %)"[:185],
+            description=f"{label} ({g.rate.normalize():f} %)"[:185],
             quantity=Decimal(1),
             unit="piece",
-            unit_price=share,
-            tax_rate=Decimal(g["rate"]),
-            tax_category=TaxCategory(g["category"]),
+            unit_price=g.net,
+            tax_rate=g.rate,
+            tax_category=g.category,
         )
-        for g, share in zip(groups, shares, strict=True)
-        if share > 0
+        for g in groups
+        if g.net
     ]
 
 
+def _document_groups(doc: Invoice) -> list[GroupAmount]:
+    return [
+        GroupAmount(
+            TaxCategory(g["category"]),
+            Decimal(str(g["rate"])),
+            Decimal(str(g["taxable_amount"])),
+            Decimal(str(g["tax_amount"])),
+        )
+        for g in doc.tax_breakdown or []
+    ]
+
+
+def _line_pointers(doc: Invoice) -> dict[Key, str]:
+    """The first credit line of each tax group, as a pointer into the command's lines."""
+    pointers: dict[Key, str] = {}
+    for i, line in enumerate(sorted(doc.lines, key=lambda x: x.position)):
+        pointers.setdefault(key_of(line.tax_category, line.tax_rate), f"/lines/{i}")
+    return pointers
+
+
+# German: "Gutschrift" means self-billing (§ 14 Abs. 2 UStG); a seller's correction is not one.
 _LABELS = {
-    "de": "Gutschrift zu Rechnung",
+    "de": "Korrektur zu Rechnung",
     "en": "Credit for invoice",
     "fr": "Avoir sur facture",
     "nl": "Creditnota voor factuur",
 }
+
+_COPIED = (
+    "currency",
+    "locale",
+    "customer_id",
+    "case_id",
+    "project_reference",
+    "purchase_order_number",
+    "exchange_rate",
+    "exchange_rate_date",
+    "normalized_currency",
+    "delivery_date",
+    "service_period_start",
+    "service_period_end",
+    "payment_terms_days",
+)
+
+
+def _check_creditable(uow: UnitOfWork, org: Organization, inv: Invoice, cn_id: uuid.UUID) -> None:
+    if inv.kind != "invoice":
+        raise InvalidState(
+            "invalid_kind", f"a {inv.kind} cannot be credited", pointer="/invoice_id"
+        )
+    if inv.status in ("draft", "void"):
+        raise InvalidState(
+            "invalid_state",
+            f"a {inv.status} invoice cannot be credited",
+            pointer="/invoice_id",
+            hint="delete a draft instead" if inv.status == "draft" else "",
+        )
+    if uow.session.get(Invoice, (org.id, cn_id)) is not None:
+        raise InvalidState(
+            "invoice_exists", f"document {cn_id} already exists", pointer="/credit_note_id"
+        )
 
 
 def issue_credit(
@@ -241,52 +343,31 @@ def issue_credit(
     reason: str | None,
     lines: list[LineIn] | None,
     issue_date: dt.date | None,
-    amount: Decimal | None = None,
+    open_only: bool = False,
     then_void: bool = False,
 ) -> tuple[Invoice, list[Event]]:
-    """Create and finalize a credit note against ``inv``; update the invoice's balances."""
-    if inv.kind != "invoice":
-        raise InvalidState(
-            "invalid_kind", f"a {inv.kind} cannot be credited", pointer="/invoice_id"
-        )
-    if inv.status in ("draft", "void"):
-        raise InvalidState(
-            "invalid_state",
-            f"a {inv.status} invoice cannot be credited",
-            pointer="/invoice_id",
-            hint="delete a draft instead" if inv.status == "draft" else "",
-        )
-    uncredited = inv.gross_total - inv.credited_amount
-    if uow.session.get(Invoice, (org.id, credit_note_id)) is not None:
-        raise InvalidState(
-            "invoice_exists", f"document {credit_note_id} already exists", pointer="/credit_note_id"
-        )
+    """Create and finalize a credit note against ``inv`` and record it in the invoice's ledger.
+
+    ``lines``: a partial credit, checked per tax group against what remains. Without lines the
+    credit note takes exactly what remains per group (``open_only``: what is open, i.e. the
+    remainder less the payments' share, for void of a partly paid invoice); the first such
+    credit of an untouched invoice repeats its lines, so it mirrors the invoice.
+    """
+    _check_creditable(uow, org, inv, credit_note_id)
+    ledger = ledger_of(inv)
     cn = new_draft(org, credit_note_id, "credit_note", deps.now())
-    for name in (
-        "currency",
-        "locale",
-        "customer_id",
-        "case_id",
-        "project_reference",
-        "purchase_order_number",
-        "exchange_rate",
-        "normalized_currency",
-        "delivery_date",
-        "service_period_start",
-        "service_period_end",
-        "payment_terms_days",
-    ):
+    for name in _COPIED:
         setattr(cn, name, getattr(inv, name))
     label = f"{_LABELS.get(inv.locale, _LABELS['en'])} {inv.number}"
+    plan = ledger.open_groups() if open_only else ledger.remainder()
+    mirrored = lines is None and not ledger.movements and plan == list(ledger.invoiced)
     if lines is not None:
-        cn.calculate_from_net = inv.calculate_from_net
-        credit_lines = lines
-    elif amount is None and inv.credited_amount == 0:
+        cn.calculate_from_net, credit_lines = inv.calculate_from_net, lines
+    elif mirrored:
         cn.calculate_from_net, cn.discount = inv.calculate_from_net, inv.discount
         credit_lines = copy_lines(inv)  # full reversal: the same lines, the same tax
     else:
-        cn.calculate_from_net = False
-        credit_lines = _proportional_lines(inv, uncredited if amount is None else amount, label)
+        cn.calculate_from_net, credit_lines = True, _group_lines(plan, label)
     if not credit_lines:
         raise InvalidState(
             "nothing_to_credit", "nothing is left to credit on this invoice", pointer="/invoice_id"
@@ -295,14 +376,17 @@ def issue_credit(
     add_lines(uow, deps, org, cn, credit_lines, command_id, "/lines")
     for line in cn.lines:
         line.billable_entry_ids = []
-    recalculate(cn, small_business_country=small_business_country(org))
-    if cn.gross_total > uncredited:
-        raise DomainError(
-            "credit_too_large",
-            f"the credit note totals {cn.gross_total} but only "
-            f"{uncredited} of the invoice is not yet credited",
-            pointer="/lines",
-            hint="lower the credited quantities or prices",
+    sb_country = small_business_country(org)
+    recalculate(cn, small_business_country=sb_country)
+    pointers = _line_pointers(cn) if lines is not None else {}
+    # a planned credit (the rest, or what is open) takes the plan's VAT; lines take their own
+    proposed = plan if credit_lines is not lines and not mirrored else _document_groups(cn)
+    taken = ledger.check_movement(
+        MovementKind.CREDIT, proposed, pointers, default_pointer="/invoice_id"
+    )
+    if list(taken) != _document_groups(cn):
+        recalculate(
+            cn, small_business_country=sb_country, group_taxes={g.key: g.tax for g in taken}
         )
     issued = issue_date or deps.today()
     cn.issue_date, cn.due_date = issued, issued
@@ -313,10 +397,12 @@ def issue_credit(
     cn.credited_invoice_id, cn.credited_invoice_number = inv.id, inv.number
     cn.credited_invoice_issue_date, cn.credit_reason = inv.issue_date, reason
     cn.status, cn.finalized_at = "finalized", deps.now()
-    inv.credited_amount = inv.credited_amount + cn.gross_total
+    movement = Movement(MovementKind.CREDIT, issued, taken, str(cn.id), cn.number, reason)
+    ledger = ledger.with_movement(movement)
+    store(inv, ledger)
     inv.credit_note_ids = [*(inv.credit_note_ids or []), str(cn.id)]
     events = [invoice_event("credit_note.issued", cn, deps.now(), credited_invoice_id=str(inv.id))]
-    if then_void or inv.credited_amount >= inv.gross_total:
+    if then_void or ledger.remaining_gross <= 0:
         events += void(uow, deps, inv)
     else:
         events += settled_events("invoice.updated", inv, deps, credit_note_id=str(cn.id))
@@ -330,20 +416,36 @@ def void(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
 
 
 def settle(inv: Invoice, deps: Deps) -> bool:
-    """Recompute the payment status from paid and credited amounts; True if it became paid."""
+    """Recompute the payment status from what is owed and paid; True if it became paid.
+
+    ``paid_on`` is the date of the payment that settled the invoice (payments in date order),
+    and ``paid_at`` that day at 00:00 UTC, never the time the command was processed.
+    """
     if inv.status in ("draft", "void") or inv.kind != "invoice":
         return False
     was_paid = inv.status == "paid"
-    owed = inv.gross_total - inv.credited_amount
+    owed = inv.gross_total - inv.credited_amount - inv.written_off_amount
     if inv.paid_amount > 0 and inv.paid_amount >= owed:
         inv.status, inv.overdue = "paid", False
-        inv.paid_at = inv.paid_at or deps.now()
+        inv.paid_on = settling_date(inv.payments, owed)
+        inv.paid_at = dt.datetime.combine(inv.paid_on, dt.time(), dt.UTC)
     else:
-        inv.paid_at = None
+        inv.paid_at, inv.paid_on = None, None
         inv.status = (
             "partially_paid" if inv.paid_amount > 0 else ("sent" if inv.sent_at else "finalized")
         )
     return inv.status == "paid" and not was_paid
+
+
+def settling_date(payments: list[Payment], owed: Decimal) -> dt.date:
+    """The date of the payment with which the running total first covers ``owed``."""
+    ordered = sorted(payments, key=lambda p: (p.date, p.recorded_at))
+    total = Decimal(0)
+    for p in ordered:
+        total += p.amount
+        if total >= owed:
+            return p.date
+    return ordered[-1].date
 
 
 def settled_events(event_type: str, inv: Invoice, deps: Deps, **extra: object) -> list[Event]:
@@ -403,7 +505,6 @@ def void_document(
             hint="issue_credit_note to refund it",
         )
     cn_id = credit_note_id or derived_id(command_id, f"void:{inv.id}")
-    amount = None if inv.paid_amount == 0 and inv.credited_amount == 0 else open_amount(inv)
     _, events = issue_credit(
         uow,
         deps,
@@ -414,7 +515,7 @@ def void_document(
         reason=reason,
         lines=None,
         issue_date=None,
-        amount=amount,
+        open_only=True,
         then_void=True,
     )
     return events

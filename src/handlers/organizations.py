@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from invoicing.domain.contact import normalize_email
 from invoicing.domain.errors import Conflict, DomainError, ErrorDetail
 from invoicing.domain.numbering import NumberPattern, PatternError
+from invoicing.domain.rates import RateRules, extra_periods
 from invoicing.domain.tax import validate_vat_id
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Organization
-from invoicing.schemas.commands import ConfigureOrganization, CreateCustomer, UpdateCustomer
+from invoicing.schemas.commands import (
+    ConfigureOrganization,
+    CreateCustomer,
+    OrganizationPayload,
+    UpdateCustomer,
+)
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from sqlalchemy import select
@@ -32,6 +39,20 @@ def _vat(value: str | None, pointer: str, errors: list[ErrorDetail]) -> str | No
             )
         )
         return None
+
+
+def _rate_errors(p: OrganizationPayload, today: dt.date) -> list[ErrorDetail]:
+    """The default rate must be a rate of the seller's country today (or one it adds)."""
+    if p.default_tax_rate is None or p.default_tax_rate == 0:
+        return []
+    extra = extra_periods(r.model_dump(mode="json") for r in p.extra_tax_rates)
+    try:
+        RateRules(p.address.country_code, extra).check(
+            p.default_tax_rate, today, "/default_tax_rate"
+        )
+    except DomainError as exc:
+        return list(exc.errors)
+    return []
 
 
 @handles(ConfigureOrganization)
@@ -56,6 +77,7 @@ def configure_organization(cmd: ConfigureOrganization, uow: UnitOfWork, deps: De
             errors.append(
                 ErrorDetail("invalid_pattern", str(exc), f"/number_series/{series}/pattern")
             )
+    errors += _rate_errors(p, deps.today())
     if errors:
         raise DomainError.many(errors)
     profile: dict[str, Any] = p.model_dump(mode="json")

@@ -6,10 +6,14 @@ from decimal import Decimal
 
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.tax import TaxCategory
+from invoicing.handlers.ledger_io import ledger_of
 from invoicing.models import Invoice
 from invoicing.schemas.events import (
     Discount,
     InvoiceState,
+    LedgerEntry,
+    LedgerEntryGroup,
+    LedgerGroup,
     LineState,
     Normalized,
     Party,
@@ -19,18 +23,68 @@ from invoicing.schemas.events import (
 )
 
 
+def owed(inv: Invoice) -> Decimal:
+    """Gross less credited and written off (the ledger's remainder, kept in columns)."""
+    return inv.gross_total - inv.credited_amount - inv.written_off_amount
+
+
 def open_amount(inv: Invoice) -> Decimal:
-    """Gross - paid - credited, never below zero; only invoices are receivables."""
-    if inv.kind != "invoice":
+    """Owed - paid, never below zero; only finalized invoices are receivables."""
+    if inv.kind != "invoice" or inv.status == "draft":
         return ZERO
-    return max(inv.gross_total - inv.paid_amount - inv.credited_amount, ZERO)
+    return max(owed(inv) - inv.paid_amount, ZERO)
 
 
 def credit_balance(inv: Invoice) -> Decimal:
     """What the customer paid beyond what was owed (kept as credit)."""
-    if inv.kind != "invoice":
+    if inv.kind != "invoice" or inv.status == "draft":
         return ZERO
-    return max(inv.paid_amount + inv.credited_amount - inv.gross_total, ZERO)
+    return max(inv.paid_amount - owed(inv), ZERO)
+
+
+def _ledger_state(inv: Invoice) -> tuple[list[LedgerGroup], list[LedgerEntry]]:
+    if inv.kind != "invoice" or not inv.is_frozen:
+        return [], []
+    ledger = ledger_of(inv)
+    cur = inv.currency
+    groups = [
+        LedgerGroup(
+            category=b.category.value,
+            rate=b.rate,
+            invoiced_net=_m(b.invoiced_net, cur),
+            invoiced_tax=_m(b.invoiced_tax, cur),
+            credited_net=_m(b.credited_net, cur),
+            credited_tax=_m(b.credited_tax, cur),
+            written_off_net=_m(b.written_off_net, cur),
+            written_off_tax=_m(b.written_off_tax, cur),
+            open_net=_m(b.open_net, cur),
+            open_tax=_m(b.open_tax, cur),
+        )
+        for b in ledger.groups
+    ]
+    entries = [
+        LedgerEntry(
+            kind=m.kind.value,
+            date=m.date,
+            document_id=m.document_id,
+            number=m.number,
+            reason=m.reason,
+            net=_m(m.net, cur),
+            tax=_m(m.tax, cur),
+            gross=_m(m.gross, cur),
+            groups=[
+                LedgerEntryGroup(
+                    category=g.category.value,
+                    rate=g.rate,
+                    net=_m(g.net, cur),
+                    tax=_m(g.tax, cur),
+                )
+                for g in m.groups
+            ],
+        )
+        for m in ledger.movements
+    ]
+    return groups, entries
 
 
 def _m(value: Decimal, currency: str) -> Decimal:
@@ -49,6 +103,7 @@ def invoice_state(inv: Invoice) -> InvoiceState:
             tax_total=round_money(inv.tax_total * inv.exchange_rate, org_currency),
             gross_total=round_money(inv.gross_total * inv.exchange_rate, org_currency),
         )
+    tax_ledger, ledger_entries = _ledger_state(inv)
     return InvoiceState(
         id=inv.id,
         organization_id=inv.organization_id,
@@ -99,6 +154,8 @@ def invoice_state(inv: Invoice) -> InvoiceState:
         ],
         discount=Discount.model_validate(inv.discount) if inv.discount else None,
         tax_breakdown=[TaxBreakdown.model_validate(g) for g in inv.tax_breakdown or []],
+        tax_ledger=tax_ledger,
+        ledger_entries=ledger_entries,
         totals=Totals(
             line_net_total=_m(inv.line_net_total, cur),
             allowance_total=_m(inv.allowance_total, cur),
@@ -107,6 +164,8 @@ def invoice_state(inv: Invoice) -> InvoiceState:
             gross_total=_m(inv.gross_total, cur),
             paid_amount=_m(inv.paid_amount, cur),
             credited_amount=_m(inv.credited_amount, cur),
+            credited_net=_m(inv.credited_net, cur),
+            written_off_amount=_m(inv.written_off_amount, cur),
             open_amount=_m(open_amount(inv), cur),
             credit_balance=_m(credit_balance(inv), cur),
         ),
@@ -134,7 +193,9 @@ def invoice_state(inv: Invoice) -> InvoiceState:
         exported_at=inv.exported_at,
         finalized_at=inv.finalized_at,
         sent_at=inv.sent_at,
+        sent_on=inv.sent_at.date() if inv.sent_at else None,
         paid_at=inv.paid_at,
+        paid_on=inv.paid_on,
         voided_at=inv.voided_at,
         deleted_at=inv.deleted_at,
         created_at=inv.created_at,

@@ -93,7 +93,13 @@ class Invoice(Base):
     gross_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
     paid_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     credited_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    #: gross = credited_amount; net beside it; both derive from ``ledger`` (domain/ledger.py)
+    credited_net: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    written_off_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    #: movements against the tax groups: credits and write-offs, each with date and groups
+    ledger: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     exchange_rate: Mapped[Decimal | None]
+    exchange_rate_date: Mapped[dt.date | None]
     credited_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     credited_invoice_number: Mapped[str | None] = mapped_column(String(36))
     credited_invoice_issue_date: Mapped[dt.date | None]
@@ -107,6 +113,8 @@ class Invoice(Base):
     finalized_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
     paid_at: Mapped[dt.datetime | None]
+    #: the date of the payment that settled the invoice
+    paid_on: Mapped[dt.date | None]
     voided_at: Mapped[dt.datetime | None]
     deleted_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

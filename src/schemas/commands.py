@@ -120,6 +120,20 @@ class SeriesSettings(Contract):
     yearly_reset: bool = True
 
 
+class ExtraTaxRate(Contract):
+    """A VAT rate the organization adds to its country's table (docs/arithmetic.md)."""
+
+    rate: Annotated[Dec, Field(gt=0, le=100)] = Field(description="percent, e.g. 13")
+    valid_from: dt.date | None = Field(default=None, description="first tax point date")
+    valid_to: dt.date | None = Field(default=None, description="last tax point date")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExtraTaxRate:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        return self
+
+
 class OrganizationPayload(Contract):
     name: ShortText
     address: Address
@@ -138,6 +152,17 @@ class OrganizationPayload(Contract):
     default_currency: CurrencyCode = "EUR"
     default_locale: Locale = "de"
     default_tax_rate: Percent | None = Field(default=None, description="19 in DE, 21 in BE")
+    extra_tax_rates: list[ExtraTaxRate] = Field(
+        default_factory=list,
+        max_length=20,
+        description="rates beyond the legal table of the seller's country (DE, BE), "
+        "which otherwise rejects any other standard rate",
+    )
+    allow_negative_totals: bool = Field(
+        default=False,
+        description="finalize invoices whose total is negative (otherwise rejected: "
+        "issue a credit note instead)",
+    )
     default_payment_terms_days: Annotated[int, Field(ge=0, le=365)] = 14
     small_business: bool = Field(
         default=False, description="§ 19 UStG / art. 56bis: no VAT charged, note printed"

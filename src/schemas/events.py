@@ -124,8 +124,51 @@ class Totals(State):
     gross_total: Decimal = Field(description="BT-112")
     paid_amount: Decimal
     credited_amount: Decimal = Field(description="gross of credit notes issued against it")
-    open_amount: Decimal = Field(description="gross - paid - credited, never below zero")
+    credited_net: Decimal = Field(
+        default=Decimal(0), description="net of credit notes issued against it"
+    )
+    written_off_amount: Decimal = Field(default=Decimal(0), description="gross written off")
+    open_amount: Decimal = Field(
+        description="gross - credited - written off - paid, never below zero; 0 for drafts, "
+        "quotes and credit notes (they are never receivables)"
+    )
     credit_balance: Decimal = Field(description="overpayment kept as the customer's credit")
+
+
+class LedgerGroup(State):
+    """One tax group of an invoice's ledger (docs/arithmetic.md): net and VAT per column."""
+
+    category: str
+    rate: Decimal
+    invoiced_net: Decimal = Field(description="BT-116 of the invoice")
+    invoiced_tax: Decimal = Field(description="BT-117 of the invoice")
+    credited_net: Decimal
+    credited_tax: Decimal
+    written_off_net: Decimal
+    written_off_tax: Decimal
+    open_net: Decimal = Field(description="remaining net less the group's share of payments")
+    open_tax: Decimal
+
+
+class LedgerEntryGroup(State):
+    category: str
+    rate: Decimal
+    net: Decimal
+    tax: Decimal
+
+
+class LedgerEntry(State):
+    """A movement against the invoice's tax groups: a credit note or a write-off."""
+
+    kind: Literal["credit", "write_off", "write_off_reversal"]
+    date: dt.date = Field(description="the credit note's issue date, or the write-off's date")
+    document_id: str | None = Field(default=None, description="the credit note's id")
+    number: str | None = Field(default=None, description="the credit note's number")
+    reason: str | None = None
+    net: Decimal
+    tax: Decimal
+    gross: Decimal
+    groups: list[LedgerEntryGroup]
 
 
 class Normalized(State):
@@ -177,6 +220,13 @@ class InvoiceState(State):
     lines: list[LineState] = Field(default_factory=list)
     discount: Discount | None = None
     tax_breakdown: list[TaxBreakdown] = Field(default_factory=list)
+    tax_ledger: list[LedgerGroup] = Field(
+        default_factory=list,
+        description="finalized invoices: per tax group invoiced, credited, written off, open",
+    )
+    ledger_entries: list[LedgerEntry] = Field(
+        default_factory=list, description="credits and write-offs against the invoice, in order"
+    )
     totals: Totals
     normalized: Normalized | None = None
     legal_notes: list[str] = Field(default_factory=list)
@@ -192,7 +242,13 @@ class InvoiceState(State):
     exported_at: dt.datetime | None = None
     finalized_at: dt.datetime | None = None
     sent_at: dt.datetime | None = None
-    paid_at: dt.datetime | None = None
+    sent_on: dt.date | None = Field(default=None, description="the day it was sent (UTC)")
+    paid_at: dt.datetime | None = Field(
+        default=None, description="paid_on at 00:00 UTC (not the processing time)"
+    )
+    paid_on: dt.date | None = Field(
+        default=None, description="date of the payment that settled the invoice"
+    )
     voided_at: dt.datetime | None = None
     deleted_at: dt.datetime | None = None
     created_at: dt.datetime

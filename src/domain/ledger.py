@@ -1,0 +1,403 @@
+"""The per-tax-group ledger of an invoice: invoiced, credited, written off and open.
+
+Every invoice keeps, per (tax category, rate), what it invoiced (its frozen VAT breakdown,
+BT-116/BT-117) and the movements against it: credit notes and write-offs, each with its date
+and its own amounts per group. From these follow, per group, what remains (invoiced - credited
+- written off) and what is open (the remainder less the group's share of the payments).
+
+Rules (see docs/arithmetic.md, "The ledger per tax group"):
+
+- A movement may touch only the groups the invoice has and never take more than remains there,
+  net or VAT: a credit reverses the tax where it was charged, never more (§ 17 UStG, art. 77
+  Code TVA, EN 16931 credit notes).
+- A credit that takes the whole remaining net of a group takes the whole remaining VAT of it
+  too, so "credit the rest" and void end every group at exactly 0.00 net and 0.00 VAT however
+  the earlier partial credits were rounded. A partial credit whose rounded VAT is a cent above
+  what remains of the group's VAT is capped at what remains.
+- Payments are not per group; for the open amount per group (void of a partly paid invoice,
+  write-offs) they are spread over the groups pro rata to what remains in each (largest
+  remainder, so the shares add up to the cent), as partial payments are attributed to the rates
+  of a mixed-rate invoice.
+
+Pure code: no database, no clock. Amounts are ``Decimal`` in the currency's minor units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from invoicing.domain.calc import split_gross
+from invoicing.domain.errors import DomainError, ErrorDetail
+from invoicing.domain.money import ZERO, allocate, round_money
+from invoicing.domain.tax import TaxCategory
+
+Key = tuple[str, Decimal]
+
+
+def key_of(category: TaxCategory | str, rate: Decimal) -> Key:
+    """The identity of a tax group: category value and the rate without trailing zeros."""
+    return (TaxCategory(category).value, Decimal(rate).normalize())
+
+
+def describe(key: Key) -> str:
+    category, rate = key
+    return f"{category} {rate:f} %"
+
+
+class MovementKind(StrEnum):
+    CREDIT = "credit"
+    WRITE_OFF = "write_off"
+    WRITE_OFF_REVERSAL = "write_off_reversal"
+
+
+@dataclass(frozen=True)
+class GroupAmount:
+    """Net (BT-116) and VAT (BT-117) of one tax group."""
+
+    category: TaxCategory
+    rate: Decimal
+    net: Decimal
+    tax: Decimal
+
+    @property
+    def key(self) -> Key:
+        return key_of(self.category, self.rate)
+
+    @property
+    def gross(self) -> Decimal:
+        return self.net + self.tax
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "category": self.category.value,
+            "rate": f"{self.rate.normalize():f}",
+            "net": str(self.net),
+            "tax": str(self.tax),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GroupAmount:
+        return cls(
+            TaxCategory(data["category"]),
+            Decimal(str(data["rate"])),
+            Decimal(str(data["net"])),
+            Decimal(str(data["tax"])),
+        )
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One credit note, write-off or reversal of a write-off, with its date and its groups.
+
+    ``groups`` are positive amounts taken from the invoice (a reversal gives them back).
+    """
+
+    kind: MovementKind
+    date: dt.date
+    groups: tuple[GroupAmount, ...]
+    document_id: str | None = None
+    number: str | None = None
+    reason: str | None = None
+
+    @property
+    def net(self) -> Decimal:
+        return sum((g.net for g in self.groups), ZERO)
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((g.tax for g in self.groups), ZERO)
+
+    @property
+    def gross(self) -> Decimal:
+        return self.net + self.tax
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "date": self.date.isoformat(),
+            "document_id": self.document_id,
+            "number": self.number,
+            "reason": self.reason,
+            "groups": [g.to_json() for g in self.groups],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Movement:
+        return cls(
+            kind=MovementKind(data["kind"]),
+            date=dt.date.fromisoformat(data["date"]),
+            groups=tuple(GroupAmount.from_json(g) for g in data["groups"]),
+            document_id=data.get("document_id"),
+            number=data.get("number"),
+            reason=data.get("reason"),
+        )
+
+
+@dataclass(frozen=True)
+class GroupBalance:
+    """Everything the ledger knows about one tax group."""
+
+    category: TaxCategory
+    rate: Decimal
+    invoiced_net: Decimal
+    invoiced_tax: Decimal
+    credited_net: Decimal
+    credited_tax: Decimal
+    written_off_net: Decimal
+    written_off_tax: Decimal
+    open_net: Decimal
+    open_tax: Decimal
+
+    @property
+    def key(self) -> Key:
+        return key_of(self.category, self.rate)
+
+    @property
+    def remaining_net(self) -> Decimal:
+        return self.invoiced_net - self.credited_net - self.written_off_net
+
+    @property
+    def remaining_tax(self) -> Decimal:
+        return self.invoiced_tax - self.credited_tax - self.written_off_tax
+
+    @property
+    def remaining_gross(self) -> Decimal:
+        return self.remaining_net + self.remaining_tax
+
+
+def _sign(kind: MovementKind) -> int:
+    return -1 if kind is MovementKind.WRITE_OFF_REVERSAL else 1
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """An invoice's groups as invoiced, the movements against them and the payments."""
+
+    currency: str
+    invoiced: tuple[GroupAmount, ...]
+    movements: tuple[Movement, ...] = ()
+    paid: Decimal = ZERO
+    _balances: tuple[GroupBalance, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_balances", self._compute())
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def of(
+        cls,
+        currency: str,
+        breakdown: Iterable[Mapping[str, Any]],
+        movements: Iterable[Mapping[str, Any]] = (),
+        paid: Decimal = ZERO,
+    ) -> Ledger:
+        """From an invoice's stored VAT breakdown and movement list (JSON shapes)."""
+        invoiced = tuple(
+            GroupAmount(
+                TaxCategory(g["category"]),
+                Decimal(str(g["rate"])),
+                Decimal(str(g["taxable_amount"])),
+                Decimal(str(g["tax_amount"])),
+            )
+            for g in breakdown
+        )
+        return cls(currency, invoiced, tuple(Movement.from_json(m) for m in movements), paid)
+
+    def with_movement(self, movement: Movement) -> Ledger:
+        return replace(self, movements=(*self.movements, movement))
+
+    def with_paid(self, paid: Decimal) -> Ledger:
+        return replace(self, paid=paid)
+
+    def movements_json(self) -> list[dict[str, Any]]:
+        return [m.to_json() for m in self.movements]
+
+    # ------------------------------------------------------------------ balances
+
+    def _compute(self) -> tuple[GroupBalance, ...]:
+        taken: dict[tuple[MovementKind, Key], tuple[Decimal, Decimal]] = {}
+        for m in self.movements:
+            kind = MovementKind.CREDIT if m.kind is MovementKind.CREDIT else MovementKind.WRITE_OFF
+            for g in m.groups:
+                net, tax = taken.get((kind, g.key), (ZERO, ZERO))
+                s = _sign(m.kind)
+                taken[(kind, g.key)] = (net + s * g.net, tax + s * g.tax)
+        base = []
+        for g in self.invoiced:
+            c_net, c_tax = taken.get((MovementKind.CREDIT, g.key), (ZERO, ZERO))
+            w_net, w_tax = taken.get((MovementKind.WRITE_OFF, g.key), (ZERO, ZERO))
+            base.append(
+                GroupBalance(
+                    g.category, g.rate, g.net, g.tax, c_net, c_tax, w_net, w_tax, ZERO, ZERO
+                )
+            )
+        remaining = [b.remaining_gross for b in base]
+        total = sum(remaining, ZERO)
+        paid_part = min(max(self.paid, ZERO), max(total, ZERO))
+        shares = allocate(paid_part, remaining, self.currency) if base else []
+        out = []
+        for b, share in zip(base, shares, strict=True):
+            open_net, open_tax = self._open_split(b, b.remaining_gross - share)
+            out.append(replace(b, open_net=open_net, open_tax=open_tax))
+        return tuple(out)
+
+    def _open_split(self, b: GroupBalance, open_gross: Decimal) -> tuple[Decimal, Decimal]:
+        """Split a group's open gross into net and VAT without leaving its remainder."""
+        if open_gross == b.remaining_gross:
+            return b.remaining_net, b.remaining_tax
+        _, tax = split_gross(open_gross, b.rate, self.currency)
+        tax = min(max(tax, min(ZERO, b.remaining_tax)), max(ZERO, b.remaining_tax))
+        net = open_gross - tax
+        if net > max(ZERO, b.remaining_net):
+            tax = open_gross - max(ZERO, b.remaining_net)
+        elif net < min(ZERO, b.remaining_net):
+            tax = open_gross - min(ZERO, b.remaining_net)
+        return open_gross - tax, tax
+
+    @property
+    def groups(self) -> tuple[GroupBalance, ...]:
+        return self._balances
+
+    def group(self, key: Key) -> GroupBalance | None:
+        return next((b for b in self._balances if b.key == key), None)
+
+    def _sum(self, attr: str) -> Decimal:
+        return sum((getattr(b, attr) for b in self._balances), ZERO)
+
+    @property
+    def invoiced_gross(self) -> Decimal:
+        return self._sum("invoiced_net") + self._sum("invoiced_tax")
+
+    @property
+    def credited_net(self) -> Decimal:
+        return self._sum("credited_net")
+
+    @property
+    def credited_tax(self) -> Decimal:
+        return self._sum("credited_tax")
+
+    @property
+    def credited_gross(self) -> Decimal:
+        return self.credited_net + self.credited_tax
+
+    @property
+    def written_off_net(self) -> Decimal:
+        return self._sum("written_off_net")
+
+    @property
+    def written_off_tax(self) -> Decimal:
+        return self._sum("written_off_tax")
+
+    @property
+    def written_off_gross(self) -> Decimal:
+        return self.written_off_net + self.written_off_tax
+
+    @property
+    def remaining_gross(self) -> Decimal:
+        """What the customer owes in all: invoiced less credited and written off."""
+        return self.invoiced_gross - self.credited_gross - self.written_off_gross
+
+    @property
+    def open_amount(self) -> Decimal:
+        return max(self.remaining_gross - self.paid, ZERO)
+
+    @property
+    def credit_balance(self) -> Decimal:
+        """Paid beyond what is owed (an overpayment, or a credit after payment)."""
+        return max(self.paid - self.remaining_gross, ZERO)
+
+    def remainder(self) -> list[GroupAmount]:
+        """Exactly what remains per group (credit the rest), groups with nothing left omitted."""
+        return [
+            GroupAmount(b.category, b.rate, b.remaining_net, b.remaining_tax)
+            for b in self._balances
+            if b.remaining_net or b.remaining_tax
+        ]
+
+    def open_groups(self) -> list[GroupAmount]:
+        """What is open per group (void of a partly paid invoice, write-off of the rest)."""
+        return [
+            GroupAmount(b.category, b.rate, b.open_net, b.open_tax)
+            for b in self._balances
+            if b.open_net or b.open_tax
+        ]
+
+    # ------------------------------------------------------------------ checks
+
+    def check_movement(
+        self,
+        kind: MovementKind,
+        proposed: Sequence[GroupAmount],
+        pointers: Mapping[Key, str] | None = None,
+        *,
+        default_pointer: str = "",
+    ) -> tuple[GroupAmount, ...]:
+        """Validate a credit or write-off against what remains; return its groups as taken.
+
+        ``pointers[key]`` names where a group came from (``/lines/3``, the first credit line
+        of that group); a line pointer gets ``/tax_rate`` or ``/unit_price`` appended. A group
+        the invoice does not have, or more net than remains in a group, is rejected with a
+        hint. A group whose whole remaining net is taken takes its whole remaining VAT; a
+        rounded VAT beyond the group's remaining VAT is capped at it.
+        """
+        pointers = pointers or {}
+        errors: list[ErrorDetail] = []
+        taken: list[GroupAmount] = []
+        known = ", ".join(describe(b.key) for b in self._balances) or "none"
+        what = "credit" if kind is MovementKind.CREDIT else "write-off"
+
+        def error(code: str, detail: str, key: Key, field_: str, hint: str) -> None:
+            ptr = pointers.get(key, default_pointer)
+            if ptr.startswith("/lines/"):
+                ptr = f"{ptr}/{field_}"
+            errors.append(ErrorDetail(code, detail, ptr, title="Invalid Attribute", hint=hint))
+
+        for g in proposed:
+            b = self.group(g.key)
+            if b is None:
+                error(
+                    "credit_group_unknown" if kind is MovementKind.CREDIT else "group_unknown",
+                    f"the invoice has no {describe(g.key)} amounts, so a {what} cannot "
+                    "reverse tax there",
+                    g.key,
+                    "tax_rate",
+                    f"use a tax group of the invoice: {known}",
+                )
+                continue
+            rem_net, rem_tax = b.remaining_net, b.remaining_tax
+            if not min(ZERO, rem_net) <= g.net <= max(ZERO, rem_net):
+                too_large = g.net * rem_net > 0 or (rem_net == 0 and g.net != 0)
+                error(
+                    ("credit_too_large" if kind is MovementKind.CREDIT else "write_off_too_large")
+                    if too_large
+                    else "invalid_attribute",
+                    f"the {what} takes {g.net} net at {describe(g.key)} but {rem_net} net "
+                    f"({rem_tax} VAT) remains there",
+                    g.key,
+                    "unit_price",
+                    f"at most {rem_net} net ({rem_tax} VAT) remains at {describe(g.key)}: "
+                    "lower the quantities or prices of that group",
+                )
+                continue
+            if g.net == rem_net:
+                tax = rem_tax
+            else:
+                tax = min(max(g.tax, min(ZERO, rem_tax)), max(ZERO, rem_tax))
+            taken.append(replace(g, tax=tax))
+        if errors:
+            raise DomainError.many(errors)
+        return tuple(taken)
+
+
+def rounded(amounts: Iterable[GroupAmount], currency: str) -> list[GroupAmount]:
+    """The same amounts rounded to the currency's minor units (inputs from JSON)."""
+    return [
+        replace(g, net=round_money(g.net, currency), tax=round_money(g.tax, currency))
+        for g in amounts
+    ]

@@ -1,0 +1,161 @@
+"""The issue's 19 %/7 % example, through commands, on SQLite and PostgreSQL.
+
+An invoice of 1,000.00 at 19 % plus 1,000.00 at 7 % (VAT 190.00 + 70.00), credited by one line
+of 1,000.00 at 19 %, then voided.
+
+Before the per-group ledger (main at 0e137cd) the void's credit note spread the remaining
+1,070.00 gross over the ORIGINAL groups: 473.45 net at 19 % (89.96 VAT) and 473.45 net at 7 %
+(33.14 VAT), so 279.96 VAT was reversed at 19 % against 190.00 charged and 313.10 overall
+against 260.00 invoiced. Now the void takes exactly what remains per group: nothing at 19 %,
+1,000.00 net and 70.00 VAT at 7 %.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.support.client import Client, line
+
+D = Decimal
+
+
+def _groups(doc: dict) -> dict[str, tuple[str, str]]:  # type: ignore[type-arg]
+    return {g["rate"]: (g["taxable_amount"], g["tax_amount"]) for g in doc["tax_breakdown"]}
+
+
+def test_credit_19_then_void_reverses_only_what_remains(client: Client) -> None:
+    cust = client.customer()
+    inv = client.finalized(
+        cust, [line("Beratung", "1", "1000.00"), line("Buch", "1", "1000.00", tax_rate=7)]
+    )
+    assert _groups(inv) == {"19": ("1000.00", "190.00"), "7": ("1000.00", "70.00")}
+    out = client.ok(
+        "issue_credit_note",
+        {"invoice_id": inv["id"], "lines": [line("Nachlass", "1", "1000.00")]},
+    )
+    first = out.events[0]["data"]["invoice"]
+    assert _groups(first) == {"19": ("1000.00", "190.00")}
+    out = client.ok("void_invoice", {"invoice_id": inv["id"]})
+    assert [e["type"] for e in out.events] == ["credit_note.issued", "invoice.voided"]
+    void_cn = out.events[0]["data"]["invoice"]
+    print("void credit note groups:", _groups(void_cn))
+    assert _groups(void_cn) == {"7": ("1000.00", "70.00")}
+    voided = out.events[-1]["data"]["invoice"]
+    reversed_tax = D(first["totals"]["tax_total"]) + D(void_cn["totals"]["tax_total"])
+    assert reversed_tax == D("260.00")
+    assert voided["totals"]["credited_amount"] == "2260.00"
+    assert voided["totals"]["credited_net"] == "2000.00"
+    assert voided["totals"]["open_amount"] == "0.00"
+    ledger = {g["rate"]: g for g in voided["tax_ledger"]}
+    assert ledger["19"]["credited_tax"] == "190.00" and ledger["19"]["open_tax"] == "0.00"
+    assert ledger["7"]["credited_tax"] == "70.00" and ledger["7"]["open_net"] == "0.00"
+
+
+def test_credit_rest_after_partial_credit_is_exact(client: Client) -> None:
+    cust = client.customer()
+    inv = client.finalized(
+        cust, [line("Beratung", "1", "1000.00"), line("Buch", "1", "1000.00", tax_rate=7)]
+    )
+    client.ok(
+        "issue_credit_note",
+        {"invoice_id": inv["id"], "lines": [line("Nachlass", "1", "400.00")]},
+    )
+    out = client.ok("issue_credit_note", {"invoice_id": inv["id"]})
+    rest = out.events[0]["data"]["invoice"]
+    assert _groups(rest) == {"19": ("600.00", "114.00"), "7": ("1000.00", "70.00")}
+
+
+def test_credit_line_in_a_group_the_invoice_lacks_is_rejected(client: Client) -> None:
+    cust = client.customer()
+    inv = client.finalized(cust, [line("Beratung", "1", "1000.00")])
+    errors = client.rejected(
+        "issue_credit_note",
+        {
+            "invoice_id": inv["id"],
+            "lines": [line("ok", "1", "10.00"), line("Buch", "1", "10.00", tax_rate=7)],
+        },
+    )
+    assert errors[0]["code"] == "credit_group_unknown"
+    assert errors[0]["source"]["pointer"] == "/payload/lines/1/tax_rate"
+    assert "19" in errors[0]["meta"]["hint"]
+
+
+def test_credit_beyond_the_group_remainder_is_rejected(client: Client) -> None:
+    cust = client.customer()
+    inv = client.finalized(
+        cust, [line("Beratung", "1", "5000.00"), line("Buch", "1", "1000.00", tax_rate=7)]
+    )
+    errors = client.rejected(
+        "issue_credit_note",
+        {"invoice_id": inv["id"], "lines": [line("Buch", "1", "2000.00", tax_rate=7)]},
+    )
+    assert errors[0]["code"] == "credit_too_large"
+    assert errors[0]["source"]["pointer"] == "/payload/lines/0/unit_price"
+    assert "1000.00" in errors[0]["meta"]["hint"]
+
+
+def test_migration_rebuilds_the_ledger_of_existing_credited_invoices(db_url: str) -> None:
+    from alembic import command
+    from invoicing import db
+    from invoicing.handlers.bus import MessageBus
+    from invoicing.handlers.registry import Deps
+    from invoicing.models import Invoice
+
+    engine = db.make_engine(db_url)
+    try:
+        client = Client(MessageBus(engine, Deps()))
+        client.setup_org()
+        inv = client.finalized(
+            client.customer(),
+            [line("Beratung", "1", "1000.00"), line("Buch", "1", "1000.00", tax_rate=7)],
+        )
+        client.ok(
+            "issue_credit_note",
+            {"invoice_id": inv["id"], "lines": [line("Buch", "1", "100.00", tax_rate=7)]},
+        )
+        client.ok(
+            "record_payment", {"invoice_id": inv["id"], "amount": "500", "date": "2026-04-01"}
+        )
+        client.ok(
+            "record_payment", {"invoice_id": inv["id"], "amount": "1653", "date": "2026-04-03"}
+        )
+        before = client.state(inv["id"])
+        assert before["status"] == "paid" and before["paid_on"] == "2026-04-03"
+        command.downgrade(db.alembic_config(db_url), "0007_merge")
+        db.migrate(db_url)
+        with client.bus.uow_factory() as uow:
+            row = uow.session.get(Invoice, (client.org, __import__("uuid").UUID(inv["id"])))
+            assert row is not None
+            assert row.credited_net == D("100.00") and row.credited_amount == D("107.00")
+            assert [m["groups"] for m in row.ledger] == [
+                [{"category": "standard", "rate": "7", "net": "100.00", "tax": "7.00"}]
+            ]
+            assert row.paid_on is not None and row.paid_on.isoformat() == "2026-04-03"
+    finally:
+        engine.dispose()
+
+
+def test_rest_with_rounding_difference_is_a_valid_einvoice(client: Client) -> None:
+    """0.06 at 19 % has VAT 0.01; 0.03 credited takes 0.01; the rest, 0.03 net, has 0.00 VAT
+    left (round(0.03 x 19 %) would be 0.01). The rest credit note is still valid EN 16931."""
+    from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+    from invoicing.schemas.events import InvoiceState
+
+    from tests.support.client import DE_ORG
+    from tests.support.external import require_external
+
+    client.setup_org({**DE_ORG, "email": "buchhaltung@kanzlei.example", "phone": "+49 221 1"})
+    inv = client.finalized(
+        client.customer(), [line("Kleinteil", "1", "0.06"), line("Buch", "1", "10.00", tax_rate=7)]
+    )
+    client.ok("issue_credit_note", {"invoice_id": inv["id"], "lines": [line("x", "1", "0.03")]})
+    out = client.ok("issue_credit_note", {"invoice_id": inv["id"]})
+    rest = out.events[0]["data"]["invoice"]
+    assert _groups(rest) == {"19": ("0.03", "0.00"), "7": ("10.00", "0.70")}
+    assert rest["totals"]["gross_total"] == "10.73"
+    state = InvoiceState.model_validate(rest)
+    require_external(rules_available(), "official e-invoice rules not found")
+    for fmt in ("xrechnung_cii", "xrechnung_ubl"):
+        einvoice = build_einvoice(state, fmt)
+        report = validate(einvoice.xml, einvoice.profile)
+        assert report.valid, "\n".join(f"{f.rule}: {f.text}" for f in report.errors)

@@ -1,0 +1,201 @@
+"""Property-based: random sequences of credits, payments, deletions of payments and voids.
+
+Domain level (calc + ledger, no I/O): whatever the sequence, per tax group the VAT reversed
+never exceeds the VAT invoiced, open amounts never go negative, every document (the invoice and
+each credit note) keeps the EN 16931 sum rules, and credit-the-rest and void end every group at
+exactly zero. The handler path (tests/integration/test_ledger_properties.py) runs a smaller
+variant through commands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from hypothesis import assume, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from invoicing.domain.calc import LineInput, Totals, compute, with_group_taxes
+from invoicing.domain.errors import DomainError
+from invoicing.domain.ledger import GroupAmount, Ledger, Movement, MovementKind, key_of
+from invoicing.domain.money import ZERO, quantum, round_money
+from invoicing.domain.tax import TaxCategory
+
+from tests.unit.test_calc_properties import invoices
+
+DAY = dt.date(2026, 3, 1)
+OTHER_RATES = [Decimal(r) for r in ("19", "7", "21", "16", "5")]
+
+
+def group_amounts(t: Totals) -> list[GroupAmount]:
+    return [GroupAmount(g.category, g.rate, g.taxable_amount, g.tax_amount) for g in t.groups]
+
+
+def assert_document_sums(t: Totals, items: list[LineInput], tolerance: dict | None = None) -> None:  # type: ignore[type-arg]
+    """BR-CO-10/13/14/15 exactly, BR-S-08 exactly, BR-S-09 within ``tolerance`` per group."""
+    cur, q = t.currency, quantum(t.currency)
+    assert t.line_net_total == sum((r.net_amount for r in t.lines), ZERO)
+    assert t.tax_exclusive == t.line_net_total - t.allowance_total
+    assert t.tax_total == sum((g.tax_amount for g in t.groups), ZERO)
+    assert t.gross_total == t.tax_exclusive + t.tax_total
+    for g in t.groups:
+        members = [
+            r
+            for r, line in zip(t.lines, items, strict=True)
+            if key_of(line.tax_category, line.tax_rate) == key_of(g.category, g.rate)
+        ]
+        assert g.taxable_amount == sum((r.net_amount for r in members), ZERO) - g.allowance
+        allowed = (tolerance or {}).get(key_of(g.category, g.rate), q)
+        assert abs(g.tax_amount - g.taxable_amount * g.rate / 100) <= allowed
+        assert abs(g.tax_amount - g.taxable_amount * g.rate / 100) < 1  # the schematron's bound
+        assert g.tax_amount == round_money(g.tax_amount, cur)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """One invoice and everything that may happen to it afterwards."""
+
+    @initialize(inv=invoices())
+    def start(self, inv: tuple) -> None:  # type: ignore[type-arg]
+        currency, items, from_net, doc = inv
+        self.currency, self.from_net = currency, from_net
+        self.totals = compute(currency, items, calculate_from_net=from_net, document_discount=doc)
+        assume(self.totals.gross_total > 0)
+        assert_document_sums(self.totals, items)
+        self.ledger = Ledger(currency, tuple(group_amounts(self.totals)))
+        self.payments: list[Decimal] = []
+        self.credit_notes: list[Totals] = []
+        self.void = False
+
+    # ---------------------------------------------------------------- helpers
+
+    def _paid(self) -> Decimal:
+        return sum(self.payments, ZERO)
+
+    def _credit(
+        self, items: list[LineInput], from_net: bool, plan: list[GroupAmount] | None = None
+    ) -> bool:
+        """The handler's path: compute the document, check it (a planned credit proposes the
+        plan's VAT), fix group VAT, record it."""
+        doc = compute(self.currency, items, calculate_from_net=from_net)
+        tolerance = {}
+        for g in doc.groups:
+            b = self.ledger.group(key_of(g.category, g.rate))
+            earlier = sum(
+                1 for m in self.ledger.movements for x in m.groups if b and x.key == b.key
+            )
+            tolerance[key_of(g.category, g.rate)] = quantum(self.currency) * (earlier + 1)
+        before = self.ledger
+        try:
+            proposed = group_amounts(doc) if plan is None else plan
+            taken = self.ledger.check_movement(MovementKind.CREDIT, proposed)
+        except DomainError as exc:
+            assert self.ledger == before
+            for err in exc.errors:
+                assert err.code in ("credit_group_unknown", "credit_too_large", "invalid_attribute")
+                assert err.hint
+            return False
+        fixed = with_group_taxes(doc, {g.key: g.tax for g in taken})
+        assert_document_sums(fixed, items, tolerance)
+        assert group_amounts(fixed) == list(taken)
+        self.credit_notes.append(fixed)
+        self.ledger = self.ledger.with_movement(Movement(MovementKind.CREDIT, DAY, taken))
+        return True
+
+    def _rest_lines(self, groups: list[GroupAmount]) -> list[LineInput]:
+        return [LineInput(Decimal(1), g.net, g.category, g.rate) for g in groups if g.net]
+
+    # ---------------------------------------------------------------- rules
+
+    @precondition(lambda self: not self.void)
+    @rule(
+        data=st.data(),
+        count=st.integers(1, 3),
+    )
+    def partial_credit(self, data: st.DataObject, count: int) -> None:
+        q = quantum(self.currency)
+        items = []
+        for _ in range(count):
+            if self.ledger.groups and data.draw(st.integers(0, 5)) > 0:
+                b = data.draw(st.sampled_from(self.ledger.groups))
+                category, rate = b.category, b.rate
+                top = max(int(b.remaining_net / q), 1) * 2  # sometimes beyond the remainder
+            else:
+                category, rate = TaxCategory.STANDARD, data.draw(st.sampled_from(OTHER_RATES))
+                top = 100_000
+            price = Decimal(data.draw(st.integers(1, top))) * q
+            items.append(LineInput(Decimal(1), price, category, rate))
+        self._credit(items, self.from_net)
+
+    @precondition(lambda self: not self.void and bool(self.ledger.remainder()))
+    @rule()
+    def credit_the_rest(self) -> None:
+        rest = self.ledger.remainder()
+        assert self._credit(self._rest_lines(rest), True, rest)
+        assert self.ledger.remainder() == []
+
+    @precondition(lambda self: not self.void and self.ledger.open_amount > 0)
+    @rule()
+    def void_open(self) -> None:
+        had_payments = self._paid() > 0
+        opened = self.ledger.open_groups()
+        assert self._credit(self._rest_lines(opened), True, opened)
+        assert self.ledger.open_amount == 0
+        if not had_payments:
+            assert self.ledger.remainder() == []
+        self.void = True
+
+    @precondition(lambda self: not self.void)
+    @rule(share=st.integers(1, 120), overpay=st.booleans())
+    def pay(self, share: int, overpay: bool) -> None:
+        open_ = self.ledger.open_amount
+        amount = round_money(open_ * share / 100, self.currency)
+        if amount > open_ and not overpay:
+            amount = open_
+        assume(amount > 0)
+        self.payments.append(amount)
+        self.ledger = self.ledger.with_paid(self._paid())
+
+    @precondition(lambda self: not self.void and bool(self.payments))
+    @rule(data=st.data())
+    def delete_payment(self, data: st.DataObject) -> None:
+        self.payments.pop(data.draw(st.integers(0, len(self.payments) - 1)))
+        self.ledger = self.ledger.with_paid(self._paid())
+
+    @precondition(lambda self: self.void)
+    @rule()
+    def after_void(self) -> None:
+        """A void invoice owes nothing; what was paid stays invoiced (the open part credited)."""
+        assert self.ledger.open_amount == 0
+        assert self.ledger.remaining_gross == min(self._paid(), self.ledger.remaining_gross)
+
+    # ---------------------------------------------------------------- invariants
+
+    @invariant()
+    def reversed_never_exceeds_invoiced(self) -> None:
+        for b in self.ledger.groups:
+            for invoiced, taken in (
+                (b.invoiced_tax, b.credited_tax + b.written_off_tax),
+                (b.invoiced_net, b.credited_net + b.written_off_net),
+            ):
+                assert min(ZERO, invoiced) <= taken <= max(ZERO, invoiced), b
+
+    @invariant()
+    def open_amounts_never_negative(self) -> None:
+        ledger = self.ledger
+        assert ledger.open_amount >= 0 and ledger.credit_balance >= 0
+        assert ledger.open_amount - ledger.credit_balance == ledger.remaining_gross - self._paid()
+        for b in ledger.groups:
+            assert min(ZERO, b.remaining_net) <= b.open_net <= max(ZERO, b.remaining_net)
+            assert min(ZERO, b.remaining_tax) <= b.open_tax <= max(ZERO, b.remaining_tax)
+        assert sum((g.gross for g in ledger.open_groups()), ZERO) == ledger.open_amount
+
+    @invariant()
+    def documents_add_up(self) -> None:
+        credited = sum((cn.gross_total for cn in self.credit_notes), ZERO)
+        assert credited == self.ledger.credited_gross
+        assert self.ledger.remaining_gross == self.totals.gross_total - credited
+        assert self.ledger.credited_net == sum((cn.tax_exclusive for cn in self.credit_notes), ZERO)
+
+
+LedgerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=12, deadline=None)
+TestLedgerSequences = LedgerMachine.TestCase
