@@ -1,7 +1,7 @@
 """ledger per tax group: movements (credits, write-offs), credited net, written off, paid_on
 
 Revision ID: 0011_ledger
-Revises: 0007_merge
+Revises: 0008_locks
 Create Date: 2026-11-28
 
 Owned by ledger (src/domain/ledger.py). Existing credited invoices get their ledger rebuilt from
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_ledger"
-down_revision: str | Sequence[str] | None = "0007_merge"
+down_revision: str | Sequence[str] | None = "0008_locks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
