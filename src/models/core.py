@@ -94,10 +94,11 @@ class Invoice(Base):
     paid_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     credited_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     #: gross = credited_amount; net beside it; both derive from ``ledger`` (domain/ledger.py)
-    credited_net: Mapped[Decimal] = mapped_column(default=Decimal(0))
-    written_off_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # server defaults as migration 0011_ledger added them (they filled the existing rows)
+    credited_net: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
+    written_off_amount: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
     #: movements against the tax groups: credits and write-offs, each with date and groups
-    ledger: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    ledger: Mapped[list[Any]] = mapped_column(JSONType, default=list, server_default="[]")
     exchange_rate: Mapped[Decimal | None]
     exchange_rate_date: Mapped[dt.date | None]
     credited_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
