@@ -72,6 +72,71 @@ def process(
         raise typer.Exit(code=75)  # EX_TEMPFAIL: try again later
 
 
+@app.command()
+def retention(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="count what would be deleted, delete nothing")
+    ] = False,
+) -> None:
+    """Delete published outbox rows, processed commands and delivery attempts past retention.
+
+    Windows from INVOICING_RETENTION_OUTBOX_DAYS (7), _INBOX_DAYS (30) and
+    _DELIVERY_ATTEMPTS_DAYS (7); never below what a redelivery could still need (docs/pipeline.md,
+    "Retention"): a setting below the minimum is refused (exit 2). Unpublished outbox rows and
+    inbox rows of commands in the dead-letter archive are never deleted. Deletes in batches of
+    INVOICING_RETENTION_BATCH_SIZE rows, one transaction each; safe to stop and to run again.
+    """
+    from invoicing import db, logs, retention
+    from invoicing.workers.settings import PipelineSettings
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    settings = get_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    try:
+        retention_settings = retention.RetentionSettings()
+        pipeline = PipelineSettings()
+        windows = retention.windows(retention_settings, pipeline)
+    except ValidationError as exc:
+        prefix = "INVOICING_RETENTION_" if exc.title == "RetentionSettings" else "INVOICING_"
+        for error in exc.errors():
+            field = "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"retention: {prefix}{field}: {error['msg']}", err=True)
+        raise typer.Exit(code=2) from None
+    except retention.RetentionConfigError as exc:
+        typer.echo(f"retention: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    for note in windows.notes:
+        typer.echo(f"retention: {note}", err=True)
+    engine = db.make_engine(
+        settings.effective_database_url(),
+        lock_timeout_ms=settings.lock_timeout_ms,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    try:
+        report = retention.run(engine, retention_settings, pipeline, dry_run=dry_run)
+    except SQLAlchemyError as exc:
+        # every finished batch is committed: running it again goes on where this one stopped
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:300]
+        typer.echo(
+            f"retention: stopped by a database error ({reason}); the batches before it are "
+            "done, run it again (is the schema migrated? `invoicing migrate`)",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    for table, count in report.deleted.items():
+        cutoff = report.cutoffs[table].isoformat(timespec="seconds")
+        typer.echo(f"{table}: {verb} {count} rows older than {cutoff}")
+    if report.kept_for_dead_letters:
+        typer.echo(
+            f"processed_commands: kept {report.kept_for_dead_letters} older rows whose command "
+            "is in the dead-letter archive (a redrive must find them)"
+        )
+
+
 def main() -> None:  # pragma: no cover
     app()
 

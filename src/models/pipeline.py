@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 class DeliveryAttempt(Base):
     """``delivery_attempts``: starts of a redelivered message (the crash-loop guard).
 
-    Written with plain SQL by ``AttemptCounter`` (src/workers/processor.py) in a transaction of
+    Written with plain SQL by ``AttemptCounter`` (src/workers/middleware.py) in a transaction of
     its own; a row is deleted when its message is done, so the rows left belong to messages
     that were dead-lettered or whose worker died. ``invoicing retention`` deletes those once no
     redelivery can arrive any more.

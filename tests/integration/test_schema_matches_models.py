@@ -8,6 +8,7 @@ the predicate of the outbox's partial index, and that the relay's query uses tha
 
 from __future__ import annotations
 
+import inspect as inspect_module
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from invoicing import db
+from invoicing.workers.relay import Relay
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from tests.support.databases import temporary_pg_database
@@ -27,6 +29,15 @@ from tests.support.databases import temporary_pg_database
 RELAY_QUERY = (
     "SELECT id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 200"
 )
+
+
+def test_the_relay_still_selects_what_the_partial_index_holds() -> None:
+    """When the relay's query changes, ix_outbox_unpublished (migration 0008) must follow it."""
+    source = inspect_module.getsource(Relay.drain)
+    assert RELAY_QUERY.removesuffix(" 200") + " %s" in source, (
+        "the relay's query changed: check that ix_outbox_unpublished still matches it, then "
+        "update RELAY_QUERY here"
+    )
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

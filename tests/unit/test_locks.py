@@ -143,3 +143,19 @@ def test_the_locks_hold_no_package_that_pyproject_does_not_lead_to() -> None:
         if name not in leads_to and (pin.marker is None or pin.marker.evaluate())
     )
     assert not stray, f"requirements.lock pins {stray}, which no runtime dependency needs"
+
+
+def test_the_environment_running_the_tests_is_the_dev_lock() -> None:
+    """scripts/setup.sh (and so CI) installs exactly requirements-dev.lock."""
+    wrong = []
+    for name, pin in DEV.items():
+        if pin.marker is not None and not pin.marker.evaluate():
+            continue  # e.g. colorama on Windows only
+        try:
+            installed = Version(importlib.metadata.version(name))
+        except importlib.metadata.PackageNotFoundError:
+            wrong.append(f"{name} (locked {pin.version}, not installed)")
+            continue
+        if installed != pin.version:
+            wrong.append(f"{name} (locked {pin.version}, installed {installed})")
+    assert not wrong, f"the environment is not the lock: {wrong}; run ./scripts/setup.sh"
