@@ -130,7 +130,9 @@ class Delivery:
     body: bytes
     transport: dict[str, Any]
     kind: Kind = "command"
-    ident: dict[str, str] = field(default_factory=dict)
+    #: ``peek(body)``, read on first use (in a worker thread, not in the consumer thread that
+    #: keeps the connection's heartbeats)
+    _ident: dict[str, str] | None = None
     #: set by the delayed-retry policy before the actor runs
     retry_missing: bool = True
     first_seen_ms: int = 0
@@ -147,7 +149,13 @@ class Delivery:
 
     @classmethod
     def of(cls, body: bytes, transport: dict[str, Any], kind: Kind = "command") -> Delivery:
-        return cls(body=body, transport=transport, kind=kind, ident=peek(body))
+        return cls(body=body, transport=transport, kind=kind)
+
+    @property
+    def ident(self) -> dict[str, str]:
+        if self._ident is None:
+            self._ident = peek(self.body)
+        return self._ident
 
     @property
     def headers(self) -> dict[str, Any]:
