@@ -119,8 +119,11 @@ def peek(body: bytes) -> dict[str, str]:
         return out
     except Exception:  # RecursionError (deep), MemoryError (huge), ValueError (not JSON) ...
         # the ids of a body json cannot take are still read, without decoding it
-        found = peek_identity(body, max_bytes=1024 * 1024)
-        return {k: v[:PEEK_MAX_CHARS] for k, v in found.items() if k in _PEEKED}
+        try:
+            found = peek_identity(body, max_bytes=1024 * 1024)
+            return {k: v[:PEEK_MAX_CHARS] for k, v in found.items() if k in _PEEKED}
+        except Exception:  # this function's own guarantee, whatever the reader does
+            return {}
 
 
 @dataclass(eq=False, repr=False)
