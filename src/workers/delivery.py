@@ -119,8 +119,11 @@ def peek(body: bytes) -> dict[str, str]:
         return out
     except Exception:  # RecursionError (deep), MemoryError (huge), ValueError (not JSON) ...
         # the ids of a body json cannot take are still read, without decoding it
-        found = peek_identity(body, max_bytes=1024 * 1024)
-        return {k: v[:PEEK_MAX_CHARS] for k, v in found.items() if k in _PEEKED}
+        try:
+            found = peek_identity(body, max_bytes=1024 * 1024)
+            return {k: v[:PEEK_MAX_CHARS] for k, v in found.items() if k in _PEEKED}
+        except Exception:  # this function's own guarantee, whatever the reader does
+            return {}
 
 
 @dataclass(eq=False, repr=False)
@@ -130,7 +133,9 @@ class Delivery:
     body: bytes
     transport: dict[str, Any]
     kind: Kind = "command"
-    ident: dict[str, str] = field(default_factory=dict)
+    #: ``peek(body)``, read on first use (in a worker thread, not in the consumer thread that
+    #: keeps the connection's heartbeats)
+    _ident: dict[str, str] | None = None
     #: set by the delayed-retry policy before the actor runs
     retry_missing: bool = True
     first_seen_ms: int = 0
@@ -147,7 +152,13 @@ class Delivery:
 
     @classmethod
     def of(cls, body: bytes, transport: dict[str, Any], kind: Kind = "command") -> Delivery:
-        return cls(body=body, transport=transport, kind=kind, ident=peek(body))
+        return cls(body=body, transport=transport, kind=kind)
+
+    @property
+    def ident(self) -> dict[str, str]:
+        if self._ident is None:
+            self._ident = peek(self.body)
+        return self._ident
 
     @property
     def headers(self) -> dict[str, Any]:

@@ -60,6 +60,7 @@ def delivery_of(message: MessageProxy) -> Delivery | None:
 
 def requeue(message: MessageProxy, delivery: Delivery, why: str) -> None:
     """Nack with requeue: the delivery goes back to its queue."""
+    log.warning("delivery.requeued", reason=why[:300])
     delivery.requeue = why
     message.fail()
 
@@ -506,7 +507,6 @@ class TransientRetry(Policy):
         if delivery.requeue is not None or delivery.dead is not None:
             return
         if isinstance(delivery.error, Requeue):
-            log.warning("delivery.requeued", reason=str(delivery.error)[:300])
             requeue(message, delivery, str(delivery.error))
             return
         if delivery.error is None or not is_transient(delivery.error):

@@ -122,8 +122,13 @@ def test_tracebacks_and_standard_logging(captured: io.StringIO) -> None:
 
 def test_the_worker_crash_path(engine: Engine, captured: io.StringIO) -> None:
     """A handler bug: retried, then dead-lettered; the logs show the exception, not the body."""
-    from invoicing.workers.processor import H_FAILURES, CommandProcessor
+    import threading
+
+    import dramatiq
+    from invoicing.workers.broker import ACTORS, make_broker
+    from invoicing.workers.delivery import H_FAILURES, Delivery, Outbound
     from invoicing.workers.settings import PipelineSettings
+    from prometheus_client import REGISTRY
 
     token = issue_token(SECRET, "billing", {"*": ["invoices:write"]})
     body = json.dumps(
@@ -136,12 +141,8 @@ def test_the_worker_crash_path(engine: Engine, captured: io.StringIO) -> None:
         }
     ).encode()
 
-    class Exploding:
-        def __init__(self) -> None:
-            self.engine = engine
-
-        def handle_raw(self, raw: bytes, transport: Any, *, retry_missing: bool = False) -> Any:
-            raise RuntimeError(f"handler bug on {raw.decode()}")
+    def exploding(delivery: Delivery) -> Any:
+        raise RuntimeError(f"handler bug on {delivery.body.decode()}")
 
     published: list[Any] = []
 
@@ -149,15 +150,34 @@ def test_the_worker_crash_path(engine: Engine, captured: io.StringIO) -> None:
         def publish(self, message: Any) -> None:
             published.append(message)
 
-    processor = CommandProcessor(
-        Exploding(),  # type: ignore[arg-type]
-        PipelineSettings(max_failures=2),
-        publisher_factory=lambda: Publisher(),  # type: ignore[arg-type,return-value]
+    settings = PipelineSettings(max_failures=2)
+    stop = threading.Event()
+    outbound = Outbound(settings, stopping=stop, publisher_factory=lambda: Publisher())  # type: ignore[arg-type,return-value]
+    broker = make_broker(
+        settings, engine, exploding, ["commands"], outbound=outbound, stopping=stop
     )
-    transport: dict[str, Any] = {"queue": "invoicing.commands", "headers": {}, "message_id": "m"}
-    assert processor.process(body, transport) == "retry"
-    transport["headers"] = {H_FAILURES: 1}
-    assert processor.process(body, transport) == "dead"
+
+    def deliver(headers: dict[str, Any]) -> Delivery:
+        """One delivery through the middleware chain, as dramatiq's worker thread runs it."""
+        transport = {"queue": "invoicing.commands", "headers": headers, "message_id": "m"}
+        delivery = Delivery.of(body, transport)
+        message = dramatiq.MessageProxy(
+            dramatiq.Message(
+                queue_name="invoicing.commands",
+                actor_name=ACTORS["invoicing.commands"],
+                args=(delivery,),
+                kwargs={},
+                options={},
+            )
+        )
+        broker.emit_before("process_message", message)
+        broker.get_actor(message.actor_name)(*message.args)
+        broker.emit_after("process_message", message, result=None)
+        assert not message.failed  # acked
+        return delivery
+
+    assert deliver({}).outcome == "retry"
+    assert deliver({H_FAILURES: 1}).outcome == "dead"
     text = captured.getvalue()
     events = [json.loads(x)["event"] for x in text.splitlines()]
     assert {"command.failed_retry", "command.failed", "command.dead_lettered"} <= set(events)
@@ -165,6 +185,8 @@ def test_the_worker_crash_path(engine: Engine, captured: io.StringIO) -> None:
     assert "q" * 1000 not in text
     assert len(published) == 2  # the retry copy and the dead letter keep the body itself
     assert published[-1].body == body
+    dead = {"type": "create_invoice", "outcome": "dead"}
+    assert (REGISTRY.get_sample_value("invoicing_commands_total", dead) or 0) >= 1
 
 
 def test_the_cli_prints_no_locals_in_a_crash(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import random
+import re
 import threading
 from pathlib import Path
 
@@ -215,6 +216,20 @@ def test_metric_names_and_labels() -> None:
 
 
 # --------------------------------------------------------------------------- dramatiq API
+
+
+def test_fault_injection_lives_only_in_the_test_tree() -> None:
+    src = WORKERS.parent
+    assert not (WORKERS / "faults.py").exists()
+    for path in src.rglob("*.py"):
+        text = path.read_text()
+        assert "INVOICING_FAULTS" not in text and not re.search(r"\bfaults\b", text), path
+
+
+def test_a_delivery_reads_its_identity_on_first_use() -> None:
+    d = Delivery.of(b'{"type": "void_invoice", "command_id": "c"}', {"queue": "q"})
+    assert d._ident is None  # the consumer thread only wraps the bytes
+    assert d.ident == {"type": "void_invoice", "command_id": "c"}
 
 
 def test_only_public_dramatiq_api_is_used() -> None:
