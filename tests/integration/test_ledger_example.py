@@ -97,13 +97,15 @@ def test_credit_beyond_the_group_remainder_is_rejected(client: Client) -> None:
 def test_migration_rebuilds_the_ledger_of_existing_credited_invoices(db_url: str) -> None:
     from alembic import command
     from invoicing import db
-    from invoicing.handlers.bus import MessageBus
-    from invoicing.handlers.registry import Deps
     from invoicing.models import Invoice
+    from invoicing.pipeline import Pipeline
+    from invoicing.pipeline.authenticate import LocalOperator
+
+    from tests.support.fakes import fake_deps
 
     engine = db.make_engine(db_url)
     try:
-        client = Client(MessageBus(engine, Deps()))
+        client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
         client.setup_org()
         inv = client.finalized(
             client.customer(),

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invoicing import db
-from invoicing.handlers.bus import MessageBus
-from invoicing.handlers.registry import Deps
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
 from tests.support.client import Client, line
+from tests.support.fakes import fake_deps
 
 D = Decimal
 ZERO = D(0)
@@ -109,7 +110,7 @@ def test_random_corrections_through_commands(
     lines: list[tuple[int, int, int]],
     ops: list[tuple[str, Any]],
 ) -> None:
-    client = Client(MessageBus(sqlite_engine, Deps()))
+    client = Client(Pipeline(sqlite_engine, fake_deps(), LocalOperator()))
     client.setup_org()
     inv = client.finalized(
         client.customer(),
