@@ -1,7 +1,7 @@
 """deliveries: durable delivery jobs, done after the command's commit
 
 Revision ID: 0009_deliveries
-Revises: 0007_merge
+Revises: 0011_ledger
 Create Date: 2026-11-28
 
 Owned by deliveries (src/handlers/deliveries.py, src/workers/deliveries.py).
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_deliveries"
-down_revision: str | Sequence[str] | None = "0007_merge"
+down_revision: str | Sequence[str] | None = "0011_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
