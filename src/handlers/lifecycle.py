@@ -222,6 +222,13 @@ def finalize(
     uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issue_date: dt.date | None = None
 ) -> list[Event]:
     issued = prepare_finalize(uow, deps, org, inv, issue_date)
+    return take_number(uow, deps, org, inv, issued)
+
+
+def take_number(
+    uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issued: dt.date
+) -> list[Event]:
+    """The end of a finalize after :func:`prepare_finalize`: the number, then the event."""
     if inv.number is None:  # last: the series row stays locked only from here to the commit
         inv.number, inv.sequence_number = numbering.allocate(uow, org, SERIES[inv.kind], issued)
         inv.finalized_at = deps.now()  # after the wait for the series: number order = time order

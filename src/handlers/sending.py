@@ -41,7 +41,7 @@ from invoicing.handlers.deliveries import (
     schedule,
     validate_would_be,
 )
-from invoicing.handlers.lifecycle import SERIES, finalize, prepare_finalize
+from invoicing.handlers.lifecycle import SERIES, prepare_finalize, take_number
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import get_invoice, get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
@@ -234,11 +234,13 @@ class InvoiceDelivery:
                 inv = get_invoice(uow, org.id, claim.invoice_id)
                 if inv.status != "draft":
                     return
-                events = finalize(uow, deps, org, inv)  # the number is allocated last
-                if fingerprint is not None and (
-                    content_fingerprint(invoice_state(inv), fmt) != fingerprint
-                ):
-                    continue  # the draft changed since it was validated: validate again
+                with uow.session.no_autoflush:  # nothing is written before the number
+                    issued = prepare_finalize(uow, deps, org, inv)
+                    if fingerprint is not None and (
+                        content_fingerprint(invoice_state(inv), fmt) != fingerprint
+                    ):
+                        continue  # the draft changed since it was validated: validate again
+                events = take_number(uow, deps, org, inv, issued)  # the series lock: from here
                 rows = ctx.write_events(uow, claim, events, "finalize")
                 uow.commit()
                 ctx.emitted += rows
