@@ -12,13 +12,36 @@ the table, claimed for at most ``delivery_lease_s``, and nothing is lost.
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
-from invoicing.handlers.deliveries import Deliverer
+from invoicing.handlers.deliveries import PURPOSES, Deliverer, StepResult
 from invoicing.workers.backoff import Backoff
+from prometheus_client import Counter, Histogram
 from sqlalchemy import exc as sa_exc
 
 log = structlog.get_logger("invoicing.deliveries")
+
+DELIVERY_STEPS = Counter(
+    "invoicing_delivery_steps",
+    "Delivery steps run by the worker, by purpose (invoice, dunning, payment_confirmation) and "
+    "outcome (done, failed, cancelled, retry, unavailable, lost).",
+    ["purpose", "outcome"],
+)
+DELIVERY_DURATION = Histogram(
+    "invoicing_delivery_step_duration_seconds",
+    "Time of one delivery step (documents, SMTP, recording), by purpose.",
+    ["purpose"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+
+def observe(result: StepResult, seconds: float) -> None:
+    """Count one step (label values bounded: registered purposes, fixed outcomes)."""
+    purpose = result.purpose if result.purpose in PURPOSES else "unknown"
+    outcome = "unavailable" if result.unavailable else result.status
+    DELIVERY_STEPS.labels(purpose, outcome).inc()
+    DELIVERY_DURATION.labels(purpose).observe(seconds)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -60,6 +83,7 @@ class DeliveryRunner:
     def _loop(self) -> None:
         backoff = Backoff(self.backoff_base_s, self.backoff_max_s)
         while not self.stop.is_set():
+            started = time.perf_counter()
             try:
                 result = self.deliverer.run_one()
             except Exception as exc:
@@ -73,3 +97,5 @@ class DeliveryRunner:
             backoff.reset()
             if result is None:
                 self.stop.wait(self.poll_interval_s)
+            else:
+                observe(result, time.perf_counter() - started)

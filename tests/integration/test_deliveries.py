@@ -28,6 +28,7 @@ from invoicing.models.deliveries import DeliveryJob
 from invoicing.models.dunning import DunningNotice
 from invoicing.schemas.events import DeliveryFailedData
 from invoicing.workers.deliveries import DeliveryRunner
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
 from tests.integration import test_send_invoice as _send
@@ -253,6 +254,8 @@ def test_runner_threads_share_the_jobs_and_send_each_once(
         assert w.run("finalize_invoice", {"invoice_id": str(inv)}).status == "applied"
         out = w.run("send_invoice", {"invoice_id": str(inv)}, deliver=False)
         assert out.status == "applied", out.errors
+    sample = {"purpose": "invoice", "outcome": "done"}
+    before = REGISTRY.get_sample_value("invoicing_delivery_steps_total", sample) or 0.0
     runner = DeliveryRunner(w.deliverer, threads=3, poll_interval_s=0.05)
     runner.start()
     try:
@@ -267,3 +270,5 @@ def test_runner_threads_share_the_jobs_and_send_each_once(
     with UnitOfWork.for_engine(w.engine) as uow:
         jobs = uow.session.execute(select(DeliveryJob.status, DeliveryJob.attempts)).all()
         assert sorted(jobs) == [("done", 1)] * len(invoices)
+    after = REGISTRY.get_sample_value("invoicing_delivery_steps_total", sample)
+    assert after == before + len(invoices)  # the worker's metric counts each step once
