@@ -63,7 +63,6 @@ except ImportError:  # pragma: no cover - exercised only in a tree without src/d
 log = structlog.get_logger("invoicing.deliveries")
 
 _DELIVERIES: Table = EmailDelivery.__table__  # type: ignore[assignment]
-_JOBS: Table = DeliveryJob.__table__  # type: ignore[assignment]
 
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
 
@@ -86,7 +85,9 @@ class DeliveryPolicy:
 
 
 class EventWriter(Protocol):
-    """Appends events to the outbox in ``uow`` (``MessageBus.write_events``)."""
+    """Appends events to the outbox in ``uow``, in the pipeline's envelope (wired in
+    ``invoicing.bootstrap.deliverer`` over ``invoicing.pipeline.outbox.write``); event ids
+    derive from ``basis``, one per step and transaction."""
 
     def __call__(
         self,
