@@ -33,7 +33,13 @@ from sqlalchemy import func, select, text
 
 from tests.integration import test_send_invoice as _send
 from tests.integration.test_dunning import configure, dun, finalized
-from tests.integration.test_send_invoice import Sink, World, free_port, make_world
+from tests.integration.test_send_invoice import (
+    CrashAfterAccept,
+    Sink,
+    World,
+    free_port,
+    make_world,
+)
 from tests.support import scenarios
 
 pytestmark = pytest.mark.integration
@@ -274,3 +280,28 @@ def test_runner_threads_share_the_jobs_and_send_each_once(
         assert sorted(jobs) == [("done", 1)] * len(invoices)
     after = REGISTRY.get_sample_value("invoicing_delivery_steps_total", sample)
     assert after == before + len(invoices)  # the worker's metric counts each step once
+
+
+def test_a_dead_runners_job_is_taken_over_after_its_lease_without_a_second_email(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    inv = w.draft()
+    assert w.run("finalize_invoice", {"invoice_id": str(inv)}).status == "applied"
+    out = w.run("send_invoice", {"invoice_id": str(inv)}, deliver=False)
+    assert out.status == "applied"
+    real = w.deps.mailer
+    w.deps.mailer = CrashAfterAccept(real)
+    with pytest.raises(KeyboardInterrupt):  # the runner dies after the server took the mail
+        w.deliverer.run_one()
+    w.deps.mailer = real
+    assert len(w.sink.messages) == 1
+    assert w.deliverer.run_one() is None  # its claim holds until the lease runs out
+    lease = w.deliverer.policy.lease_s
+    w.deps.clock = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lease + 1)
+    step = w.deliverer.run_one()
+    assert step is not None and step.status == "done"
+    (sent,) = step.events
+    assert sent["type"] == "invoice.sent" and sent["data"]["delivery_status"] == "uncertain"
+    assert len(w.sink.messages) == 1, "no second email"
+    assert w.deliverer.run_one() is None
