@@ -47,6 +47,8 @@ def _examples(model: type[BaseModel]) -> list[dict[str, Any]]:
 def _event_data(event_type: str) -> dict[str, Any]:
     if event_type == "command.rejected":
         return {"$ref": REF.format(model="RejectionData")}
+    if event_type == "invoice.delivery_failed":
+        return {"$ref": REF.format(model="DeliveryFailedData")}
     key = event_type.split(".")[0]
     if key in ("invoice", "payment", "credit_note", "dunning"):
         return {
@@ -70,6 +72,7 @@ def build() -> dict[str, Any]:
         EVENT_TYPES,
         SCHEMA_VERSION,
         CloudEvent,
+        DeliveryFailedData,
         InvoiceState,
         RejectionData,
     )
@@ -83,7 +86,14 @@ def build() -> dict[str, Any]:
     inputs += [(m, "validation") for m in queries.values()]
     inputs += [
         (m, "serialization")
-        for m in (CloudEvent, InvoiceState, RejectionData, QueryReply, ErrorItem)
+        for m in (
+            CloudEvent,
+            InvoiceState,
+            RejectionData,
+            DeliveryFailedData,
+            QueryReply,
+            ErrorItem,
+        )
     ]
     inputs += [(m, "serialization") for _, m in results]
     keyed, top = models_json_schema(inputs, ref_template=REF)

@@ -9,17 +9,21 @@ query``, ``invoicing scheduler --in-process``) asks for ``local()``, the operato
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import invoicing.handlers
 import invoicing.schemas  # noqa: F401  (registers command types)
 from invoicing import db, logs
 from invoicing.config import Settings, get_settings
-from invoicing.handlers.ports import Clock, Journal
-from invoicing.handlers.registry import Deps
+from invoicing.handlers.deliveries import Deliverer, DeliveryPolicy
+from invoicing.handlers.ports import Clock
+from invoicing.handlers.registry import Deps, Event
+from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.mail.settings import SmtpSettings
-from invoicing.pipeline import Pipeline
+from invoicing.pipeline import Pipeline, outbox
 from invoicing.pipeline.authenticate import Authenticator, LocalOperator
 from invoicing.pipeline.settings import InputSettings
 from sqlalchemy import Engine
@@ -31,6 +35,7 @@ class App:
     settings: Settings
     engine: Engine
     pipeline: Pipeline
+    deliverer: Deliverer  # the steps that send what commands left to deliver (emails)
 
 
 def build(
@@ -58,7 +63,7 @@ def build(
         deps = build_deps(engine, settings.data_dir)
     inputs = inputs or InputSettings()
     pipeline = Pipeline(engine, deps, authenticator, limits=inputs.limits(), window=inputs.window())
-    return App(settings, engine, pipeline)
+    return App(settings, engine, pipeline, deliverer(pipeline, delivery_policy()))
 
 
 def _utcnow() -> dt.datetime:
@@ -76,23 +81,19 @@ def build_deps(
     clock: Clock | None = None,
 ) -> Deps:
     """The handlers' collaborators for ``engine``: SMTP from ``INVOICING_SMTP_*``, documents
-    under ``data_dir`` (``INVOICING_DOCUMENTS_*``), the delivery journal of the backend (a
-    separately committed row on PostgreSQL, an fsync'd file next to the documents on SQLite,
-    whose single writer lock the command's transaction holds)."""
+    under ``data_dir`` (``INVOICING_DOCUMENTS_*``), the delivery journal (a separately
+    committed ``email_deliveries`` row; delivery steps hold no transaction while they talk
+    SMTP, so the same on PostgreSQL and SQLite)."""
     from invoicing.documents.pdf.engine import PdfRenderer
     from invoicing.documents.store import DocumentSettings, DocumentStore
-    from invoicing.handlers.sending import DatabaseJournal, FileJournal, notify_payment
+    from invoicing.handlers.deliveries import DatabaseJournal
+    from invoicing.handlers.sending import notify_payment
     from invoicing.mail.sender import SmtpSender
     from invoicing.mail.texts import MailTemplates
 
     documents = DocumentSettings()
     smtp = smtp or SmtpSettings()
     root = documents_dir or documents.root(data_dir)
-    journal: Journal = (
-        DatabaseJournal(engine)
-        if engine.dialect.name == "postgresql"
-        else FileJournal(root / ".deliveries")
-    )
     return Deps(
         clock=clock or _utcnow,
         mailer=SmtpSender(smtp),
@@ -100,10 +101,50 @@ def build_deps(
         document_store=DocumentStore(root),
         pdf_renderer=PdfRenderer(template_dir or documents.template_dir),
         mail_templates=MailTemplates(),
-        delivery_journal=journal,
+        delivery_journal=DatabaseJournal(engine),
         payment_notifier=notify_payment,
         export_dir=export_dir or data_dir / "exports",
     )
+
+
+def delivery_policy() -> DeliveryPolicy:
+    """The delivery steps retry like the worker: ``INVOICING_RETRY_*`` (docs/pipeline.md)."""
+    from invoicing.workers.settings import get_pipeline_settings
+
+    pipeline = get_pipeline_settings()
+    return DeliveryPolicy(
+        retry_delays_s=tuple(float(d) for d in pipeline.retry_delays_s),
+        retry_unavailable_s=pipeline.retry_unavailable_s,
+        max_failures=pipeline.max_failures,
+        lease_s=pipeline.delivery_lease_s,
+    )
+
+
+def deliverer(pipeline: Pipeline, policy: DeliveryPolicy | None = None) -> Deliverer:
+    """The delivery steps of ``pipeline``'s database (after-commit email, one job per step);
+    their events go to the same outbox in the same envelope as the commands'."""
+    clock = pipeline.deps.clock
+
+    def write_events(
+        uow: UnitOfWork,
+        events: list[Event],
+        *,
+        organization_id: uuid.UUID,
+        command_id: uuid.UUID,
+        correlation_id: str | None,
+        basis: uuid.UUID,
+    ) -> list[dict[str, Any]]:
+        return outbox.write(
+            uow,
+            events,
+            org_id=organization_id,
+            command_id=command_id,
+            correlation_id=correlation_id,
+            now=clock(),
+            nonce=basis,
+        )
+
+    return Deliverer(pipeline.uow_factory, write_events, pipeline.deps, policy=policy)
 
 
 def local(

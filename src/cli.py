@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -37,13 +38,14 @@ def process(
 
     Uses the same handlers as the workers. With no configuration the embedded SQLite database
     is used and migrated; DATABASE_URL selects PostgreSQL (run `invoicing migrate` first).
+    After each command, the deliveries it recorded (emails) run here, each as its own step
+    after the command's commit, and their events are printed too.
     Exit status 0 even when commands are rejected (they are events); 75 (EX_TEMPFAIL) when
-    some lines could not be done because an outside service (the mail server) was unavailable:
-    nothing of those was applied, running the same file again does them; 1 on other
-    infrastructure errors.
+    some deliveries wait for an outside service (the mail server): their commands are applied
+    and the emails stay queued; running the same file again (or `invoicing deliver`) sends
+    them; 1 on other infrastructure errors.
     """
     from invoicing import bootstrap
-    from invoicing.domain.errors import ServiceUnavailable
 
     application = bootstrap.local()
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
@@ -52,21 +54,33 @@ def process(
         for number, raw in enumerate(stream, start=1):
             if not raw.strip():
                 continue
-            try:
-                outcome = application.pipeline.handle_raw(raw)
-            except ServiceUnavailable as exc:
-                # nothing was committed: the same line can be processed again later
-                counts["unavailable"] += 1
-                typer.echo(
-                    f"line {number}: not done, an outside service is unavailable ({exc}); "
-                    "the command was not applied; process the line again later",
-                    err=True,
-                )
-                continue
+            outcome = application.pipeline.handle_raw(raw)
             counts[outcome.status] += 1
-            for event in outcome.events:
+            events = list(outcome.events)
+            waiting = []
+            if (
+                outcome.status != "rejected"
+                and application.deliverer.may_schedule(outcome.command_type)
+                and outcome.command_id
+                and outcome.organization_id
+            ):
+                for step in application.deliverer.run_for_command(
+                    uuid.UUID(outcome.organization_id), uuid.UUID(outcome.command_id)
+                ):
+                    events += step.events
+                    if step.unavailable:
+                        waiting.append(step.error or "unavailable")
+            for event in events:
                 sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
             sys.stdout.flush()
+            if waiting:
+                counts["unavailable"] += 1
+                typer.echo(
+                    f"line {number}: {len(waiting)} delivery(ies) wait for an outside service "
+                    f"({waiting[0][:300]}); the command is applied and the email queued; "
+                    "process the line again later (or run `invoicing deliver`)",
+                    err=True,
+                )
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()), err=True)
     if counts["unavailable"]:
         raise typer.Exit(code=75)  # EX_TEMPFAIL: try again later
@@ -135,6 +149,32 @@ def retention(
             f"processed_commands: kept {report.kept_for_dead_letters} older rows whose command "
             "is in the dead-letter archive (a redrive must find them)"
         )
+
+
+@app.command()
+def deliver(
+    all_pending: Annotated[
+        bool, typer.Option("--all", help="also the jobs whose next attempt is not due yet")
+    ] = False,
+) -> None:
+    """Run the queued deliveries (emails) once, each as its own step, and print their events.
+
+    Workers do this continuously; this is for the embedded database (`invoicing process`) or
+    an operator who does not want to wait for the next retry. Exit status 75 when some still
+    wait for the mail server."""
+    from invoicing import bootstrap
+
+    application = bootstrap.local()
+    steps = application.deliverer.run_pending(due_only=not all_pending)
+    for step in steps:
+        for event in step.events:
+            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+    counts: dict[str, int] = {}
+    for step in steps:
+        counts[step.status] = counts.get(step.status, 0) + 1
+    typer.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing due", err=True)
+    if any(step.unavailable for step in steps):
+        raise typer.Exit(code=75)
 
 
 def main() -> None:  # pragma: no cover

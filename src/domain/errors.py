@@ -84,9 +84,10 @@ class Conflict(DomainError):
 
 
 class ServiceUnavailable(Exception):
-    """An outside service the command needs (the mail server) cannot be reached right now.
+    """An outside service (the mail server) cannot be reached right now.
 
-    Not a rejection and not a bug: the worker re-publishes the command to the delay queues
-    and tries again, for up to ``INVOICING_RETRY_UNAVAILABLE_S``; only then is it
-    dead-lettered for an operator (who can redrive it).
+    Not a rejection and not a bug. Email is sent by delivery steps after the commit: there the
+    job is put back with capped backoff for up to ``INVOICING_RETRY_UNAVAILABLE_S``, then it
+    fails with ``invoice.delivery_failed``. Should a command raise it, the worker re-publishes
+    the command to the delay queues for as long, then dead-letters it for an operator.
     """

@@ -1,14 +1,16 @@
 """Dunning (Mahnwesen): ``configure_dunning`` and ``send_dunning_notices``.
 
-For every open invoice (finalized, sent or partially paid, with an open amount) whose next level
-is due, the handler emails the notice with the invoice's frozen PDF, records the level in
-``dunning_notices`` (primary key organization + invoice + level: a level is never recorded twice)
-and emits ``dunning.notice_sent`` with the whole invoice and the notice (level, fee, interest).
+``send_dunning_notices`` finds every open invoice (finalized, sent or partially paid, with an
+open amount) whose next level is due and records one delivery job per notice in its own
+transaction; it sends nothing. Each notice is then its own delivery step
+(:mod:`invoicing.handlers.deliveries`, purpose ``dunning``): it re-checks that the invoice is
+still open, computes fee and interest, emails the notice with the invoice's frozen PDF, records
+the level in ``dunning_notices`` (primary key organization + invoice + level: a level is never
+recorded twice) and emits ``dunning.notice_sent`` with the whole invoice and the notice (level,
+fee, interest); a refused notice emits ``invoice.delivery_failed``.
 
-Email goes through :func:`invoicing.handlers.sending.deliver`: the same journal as
-``send_invoice``, so a redelivered command sends no second notice. Each notice is one delivery,
-keyed by a delivery id derived from the command id, the invoice and the level (the journal is
-keyed by command id and purpose, and one command sends many notices).
+Each notice is one journal entry keyed by a delivery id derived from the command id, the
+invoice and the level, so a notice is emailed at most once.
 
 Fees and interest are stated in the notice and in the event; the finalized invoice's totals do
 not change (a fee invoice, if wanted, is a separate invoice). See docs/dunning.md.
@@ -25,17 +27,21 @@ from typing import Any
 
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
+from invoicing.handlers.deliveries import (
+    Claim,
+    Delivered,
+    Prepared,
+    Skip,
+    StepContext,
+    documents_for,
+    pending_invoices,
+    purpose,
+    schedule,
+)
 from invoicing.handlers.lifecycle import OPEN_STATES
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
-from invoicing.handlers.repository import get_invoice, get_organization
-from invoicing.handlers.sending import (
-    SHORT_TITLES,
-    _context,
-    _fmt_money,
-    _mail,
-    deliver,
-    documents_for,
-)
+from invoicing.handlers.repository import get_invoice, get_organization, profile
+from invoicing.handlers.sending import _context, _fmt_money, compose_mail, lang_of
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Invoice
@@ -233,38 +239,50 @@ def _amounts(settings: DunningSettings, level: int, inv: Invoice, as_of: dt.date
     )
 
 
-def _send_one(
-    cmd: SendDunningNotices,
-    uow: UnitOfWork,
-    deps: Deps,
+def _notice_mail(
+    ctx: StepContext,
+    claim: Claim,
     settings: DunningSettings,
-    inv: Invoice,
     level: int,
-) -> Event:
-    org = get_organization(uow, cmd.organization_id)
-    as_of = cmd.payload.as_of
-    state = invoice_state(inv)
-    lang = state.locale if state.locale in SHORT_TITLES else "en"
+    as_of: dt.date,
+) -> tuple[Prepared, Amounts]:
+    with ctx.uow() as uow:
+        org = get_organization(uow, claim.organization_id)
+        inv = get_invoice(uow, org.id, claim.invoice_id, lock=False)
+        if inv.status not in OPEN_STATES or open_amount(inv) == 0:
+            raise Skip(f"invoice {inv.number} is no longer open: no notice")
+        if level in {n.level for n in notices_of(uow.session, org.id, inv.id)}:
+            raise Skip(f"level {level} of invoice {inv.number} was already sent")
+        state = invoice_state(inv)
+        amounts = _amounts(settings, level, inv, as_of)
+        currency = inv.currency
+        org_profile = dict(profile(org))
+    lang = lang_of(state)
     email = state.buyer.email if state.buyer is not None else None
     if not email:
         raise DomainError(
             "recipient_missing",
-            f"{inv.number}: the customer has no email address; dun it another way",
+            f"{state.number}: the customer has no email address; dun it another way",
             pointer="/as_of",
             hint="update_customer with an email (the invoice keeps its snapshot)",
         )
-    amounts = _amounts(settings, level, inv, as_of)
     docs = (
-        documents_for(uow, deps, org, inv, state, attach_xml=False).documents
+        documents_for(
+            ctx,
+            claim.organization_id,
+            claim.invoice_id,
+            attach_xml=False,
+            org_default_format=org_profile.get("einvoice_format"),
+        ).documents
         if settings.attach_pdf
         else []
     )
     context: dict[str, Any] = _context(state, lang)
     money = {
-        "open_amount": _fmt_money(amounts.open_amount, inv.currency, lang),
-        "fee": _fmt_money(amounts.fee, inv.currency, lang) if amounts.fee else "",
-        "interest": _fmt_money(amounts.interest, inv.currency, lang) if amounts.interest else "",
-        "total_due": _fmt_money(amounts.total_due, inv.currency, lang),
+        "open_amount": _fmt_money(amounts.open_amount, currency, lang),
+        "fee": _fmt_money(amounts.fee, currency, lang) if amounts.fee else "",
+        "interest": _fmt_money(amounts.interest, currency, lang) if amounts.interest else "",
+        "total_due": _fmt_money(amounts.total_due, currency, lang),
     }
     context.update(
         money,
@@ -279,12 +297,11 @@ def _send_one(
     values = {k: str(v) for k, v in context.items() if isinstance(v, str | int)}
     subject = fill(own.subject, values) if own is not None and own.subject else None
     body = fill(own.body, values) if own is not None and own.body else None
-    delivery_id = uuid.uuid5(cmd.command_id, f"dunning:{inv.id}:{level}")
-    mail = _mail(
-        deps,
-        org,
+    mail = compose_mail(
+        ctx.deps,
+        org_profile,
         state,
-        command_id=delivery_id,
+        key=claim.id,
         purpose=PURPOSE,
         to=[email],
         cc=[],
@@ -293,66 +310,113 @@ def _send_one(
         body=body,
         context=context,
         attachments=docs,
+        now=ctx.now(),
     )
-    outcome = deliver(
-        uow, deps, inv=inv, command_id=delivery_id, purpose=PURPOSE, mail=mail, attachments=docs
-    )
-    now = deps.now()
-    uow.session.add(
-        DunningNotice(
-            organization_id=inv.organization_id,
-            invoice_id=inv.id,
-            level=level,
-            command_id=cmd.command_id,
-            as_of=as_of,
-            sent_at=now,
-            days_overdue=amounts.days_overdue,
-            currency=inv.currency,
-            open_amount=amounts.open_amount,
-            fee=amounts.fee,
-            interest=amounts.interest,
-            message_id=outcome.message_id,
-            delivery_status=outcome.status,
-        )
-    )
-    uow.session.flush()
-    cur = inv.currency
-    fee_waived = "currency" if cur != settings.currency and settings.levels[level - 1].fee else None
-    return invoice_event(
-        "dunning.notice_sent",
-        inv,
-        now,
-        dunning={
+    return Prepared(mail, claim.id, docs, {"lang": lang}), amounts
+
+
+@purpose(PURPOSE, scheduled_by=("send_dunning_notices",))
+class DunningDelivery:
+    """One notice per step; the job id is the notice's delivery id (journal, Message-ID)."""
+
+    def _settings(self, ctx: StepContext, claim: Claim) -> DunningSettings:
+        with ctx.uow() as uow:
+            return load_settings(uow, claim.organization_id)
+
+    def prepare(self, ctx: StepContext, claim: Claim) -> Prepared:
+        settings = self._settings(ctx, claim)
+        level = int(claim.payload["level"])
+        as_of = dt.date.fromisoformat(str(claim.payload["as_of"]))
+        prepared, amounts = _notice_mail(ctx, claim, settings, level, as_of)
+        extra = {
+            **prepared.extra,
+            "settings": settings,
             "level": level,
-            "levels": len(settings.levels),
-            "title": level_title(level, lang),
-            "as_of": as_of.isoformat(),
-            "days_overdue": amounts.days_overdue,
-            "currency": cur,
-            "open_amount": format_plain(amounts.open_amount, cur),
-            "fee": format_plain(amounts.fee, cur),
-            "interest": format_plain(amounts.interest, cur),
-            "total_due": format_plain(amounts.total_due, cur),
-            "fee_waived": fee_waived,
-        },
-        message_id=outcome.message_id,
-        delivery_status=outcome.status,
-        recipients=outcome.recipients,
-        documents=[{"kind": d.kind, "filename": d.filename, "sha256": d.sha256} for d in docs],
-    )
+            "as_of": as_of,
+            "amounts": amounts,
+        }
+        return Prepared(prepared.mail, prepared.delivery_key, prepared.documents, extra)
+
+    def record(
+        self,
+        ctx: StepContext,
+        uow: UnitOfWork,
+        claim: Claim,
+        inv: Invoice,
+        prepared: Prepared,
+        delivered: Delivered,
+    ) -> list[Event]:
+        settings: DunningSettings = prepared.extra["settings"]
+        level: int = prepared.extra["level"]
+        as_of: dt.date = prepared.extra["as_of"]
+        amounts: Amounts = prepared.extra["amounts"]
+        lang: str = prepared.extra["lang"]
+        now = ctx.now()
+        uow.session.add(
+            DunningNotice(
+                organization_id=inv.organization_id,
+                invoice_id=inv.id,
+                level=level,
+                command_id=claim.command_id,
+                as_of=as_of,
+                sent_at=now,
+                days_overdue=amounts.days_overdue,
+                currency=inv.currency,
+                open_amount=amounts.open_amount,
+                fee=amounts.fee,
+                interest=amounts.interest,
+                message_id=delivered.message_id,
+                delivery_status=delivered.status,
+            )
+        )
+        uow.session.flush()
+        cur = inv.currency
+        fee_waived = (
+            "currency" if cur != settings.currency and settings.levels[level - 1].fee else None
+        )
+        return [
+            invoice_event(
+                "dunning.notice_sent",
+                inv,
+                now,
+                dunning={
+                    "level": level,
+                    "levels": len(settings.levels),
+                    "title": level_title(level, lang),
+                    "as_of": as_of.isoformat(),
+                    "days_overdue": amounts.days_overdue,
+                    "currency": cur,
+                    "open_amount": format_plain(amounts.open_amount, cur),
+                    "fee": format_plain(amounts.fee, cur),
+                    "interest": format_plain(amounts.interest, cur),
+                    "total_due": format_plain(amounts.total_due, cur),
+                    "fee_waived": fee_waived,
+                },
+                message_id=delivered.message_id,
+                delivery_status=delivered.status,
+                recipients=delivered.recipients,
+                documents=[
+                    {"kind": d.kind, "filename": d.filename, "sha256": d.sha256}
+                    for d in prepared.documents
+                ],
+                delivery_id=str(claim.id),
+            )
+        ]
 
 
 @handles(SendDunningNotices)
 def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    """Each invoice in its own savepoint: one failure (no email address, a refused recipient)
-    skips that invoice only and is reported in a partial ``command.rejected``."""
+    """Record one delivery job per due notice (at most ``max_notices``); send nothing here.
+
+    An invoice whose customer has no email address is skipped and reported in a partial
+    ``command.rejected``; an invoice with a notice still on its way is not dunned again."""
     org = get_organization(uow, cmd.organization_id)
     settings = load_settings(uow, org.id)
     if not settings.enabled:
         return []
     as_of = cmd.payload.as_of
     candidates = uow.session.execute(
-        select(Invoice.id, Invoice.due_date)
+        select(Invoice.id, Invoice.due_date, Invoice.number, Invoice.buyer)
         .where(
             Invoice.organization_id == org.id,
             Invoice.kind == "invoice",
@@ -362,26 +426,42 @@ def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -
         )
         .order_by(Invoice.due_date, Invoice.number)
     ).all()
-    last = _last_notices(uow, org.id, [row.id for row in candidates])
-    due: list[tuple[uuid.UUID, int]] = []
+    ids = [row.id for row in candidates]
+    last = _last_notices(uow, org.id, ids)
+    in_flight = pending_invoices(uow, org.id, PURPOSE, ids)
+    failures = PartialFailures(cmd)
+    scheduled = 0
     for row in candidates:
+        if scheduled >= cmd.payload.max_notices:
+            break
+        if row.id in in_flight:
+            continue
         prev_level, prev_as_of = last.get(row.id, (0, None))
         level = next_level(settings, row.due_date, prev_level, prev_as_of, as_of)
-        if level is not None:
-            due.append((row.id, level))
-    events: list[Event] = []
-    failures = PartialFailures(cmd)
-    for invoice_id, level in due[: cmd.payload.max_notices]:
-        savepoint = uow.session.begin_nested()
-        try:
-            inv = get_invoice(uow, org.id, invoice_id)  # row lock; re-check under the lock
-            if inv.status not in OPEN_STATES or open_amount(inv) == 0:
-                savepoint.rollback()
-                continue
-            event = _send_one(cmd, uow, deps, settings, inv, level)
-            savepoint.commit()
-            events.append(event)
-        except DomainError as exc:
-            savepoint.rollback()
-            failures.add(exc, invoice_id, "/payload/as_of")
-    return events + failures.events()
+        if level is None:
+            continue
+        if not (row.buyer or {}).get("email"):
+            failures.add(
+                DomainError(
+                    "recipient_missing",
+                    f"{row.number}: the customer has no email address; dun it another way",
+                    pointer="/as_of",
+                    hint="update_customer with an email (the invoice keeps its snapshot)",
+                ),
+                row.id,
+                "/payload/as_of",
+            )
+            continue
+        schedule(
+            uow,
+            job_id=uuid.uuid5(cmd.command_id, f"dunning:{row.id}:{level}"),
+            organization_id=org.id,
+            invoice_id=row.id,
+            purpose=PURPOSE,
+            command_id=cmd.command_id,
+            correlation_id=cmd.correlation_id,
+            payload={"level": level, "as_of": as_of.isoformat()},
+            now=deps.now(),
+        )
+        scheduled += 1
+    return failures.events()

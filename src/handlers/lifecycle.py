@@ -170,9 +170,15 @@ def _check_total(org: Organization, inv: Invoice) -> None:
         )
 
 
-def finalize(
+def prepare_finalize(
     uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issue_date: dt.date | None = None
-) -> list[Event]:
+) -> dt.date:
+    """Everything of a finalize except the number: checks, dates, totals, snapshots, status.
+
+    Returns the issue date. :func:`finalize` takes the number last, so the number series row
+    is locked only for the allocation at the very end of the transaction; a send of a draft
+    runs this alone (rolled back) to know the would-be document before any number is taken.
+    """
     if inv.status != "draft":
         raise InvalidState(
             "already_finalized",
@@ -206,11 +212,26 @@ def finalize(
     _check_rates(org, inv, deps)
     recalculate(inv, small_business_country=small_business_country(org))
     _check_total(org, inv)
-    if inv.number is None:
-        inv.number, inv.sequence_number = numbering.allocate(uow, org, SERIES[inv.kind], issued)
     inv.series = SERIES[inv.kind].value
     inv.buyer, inv.seller = buyer, seller_party(org)
     inv.status, inv.finalized_at = "finalized", deps.now()
+    return issued
+
+
+def finalize(
+    uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issue_date: dt.date | None = None
+) -> list[Event]:
+    issued = prepare_finalize(uow, deps, org, inv, issue_date)
+    return take_number(uow, deps, org, inv, issued)
+
+
+def take_number(
+    uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issued: dt.date
+) -> list[Event]:
+    """The end of a finalize after :func:`prepare_finalize`: the number, then the event."""
+    if inv.number is None:  # last: the series row stays locked only from here to the commit
+        inv.number, inv.sequence_number = numbering.allocate(uow, org, SERIES[inv.kind], issued)
+        inv.finalized_at = deps.now()  # after the wait for the series: number order = time order
     return [invoice_event("invoice.finalized", inv, deps.now())]
 
 

@@ -1,37 +1,25 @@
 """``send_invoice`` and the payment confirmation of ``mark_paid``: documents and email.
 
-Collaborators (typed fields of ``Deps``, built in ``invoicing.bootstrap.build_deps``):
+The commands only record what is to be delivered (a ``delivery_jobs`` row, in their own
+transaction); :mod:`invoicing.handlers.deliveries` runs each delivery after the commit as its
+own step. This module holds the two delivery purposes it owns:
 
-=====================  ==========================================================
-``mailer``             ``send(EmailMessage, envelope_from, recipients)`` returning the
-                       refused recipients (``invoicing.mail.SmtpSender``)
-``smtp_settings``      ``invoicing.mail.SmtpSettings`` (sender, Message-ID domain)
-``document_store``     ``invoicing.documents.store.DocumentStore``
-``pdf_renderer``       ``PdfRenderer`` (per-organization templates)
-``mail_templates``     ``invoicing.mail.texts.MailTemplates``
-``delivery_journal``   :class:`DatabaseJournal` (PostgreSQL) or :class:`FileJournal` (SQLite)
-``payment_notifier``   :func:`notify_payment`
-=====================  ==========================================================
+* ``invoice`` (``send_invoice``): a draft is finalized in the step, after the e-invoice of the
+  would-be document (with a provisional number) passed the official rules, so a document that
+  fails them never takes a number; then the frozen PDF and the validated e-invoice are
+  attached and ``invoice.sent`` is published.
+* ``payment_confirmation`` (``mark_paid`` with ``send_notification``): the confirmation email,
+  then ``payment.confirmation_sent``.
 
-Exactly-once as far as it can be had (docs/sending.md): before talking to the SMTP server the
-handler records the delivery as ``sending`` in a step that commits on its own (a separate
-connection on PostgreSQL; an fsynced journal file on SQLite, whose single writer lock the
-command's transaction holds). When a redelivered command finds that record it does not send
-again: the delivery becomes ``uncertain`` and ``invoice.sent`` says so.
+Every email goes out at most once through the journal (``email_deliveries``, committed before
+the SMTP conversation); see docs/sending.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import re
-import tempfile
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date
@@ -40,27 +28,30 @@ from invoicing.documents.pdf.i18n import BABEL_LOCALE
 from invoicing.documents.pdf.view import payment_reference
 from invoicing.documents.store import Document
 from invoicing.domain.errors import DomainError, InvalidState
-from invoicing.handlers.lifecycle import finalize, mark_as_sent
-from invoicing.handlers.ports import DeliveryRecord, Journal
-from invoicing.handlers.registry import Deps, Event, handles
+from invoicing.handlers import numbering
+from invoicing.handlers.deliveries import (
+    Claim,
+    Delivered,
+    Prepared,
+    StepContext,
+    content_fingerprint,
+    documents_for,
+    einvoice_format,
+    purpose,
+    schedule,
+    validate_would_be,
+)
+from invoicing.handlers.lifecycle import SERIES, prepare_finalize, take_number
+from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import get_invoice, get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
-from invoicing.mail.message import Attachment, OutgoingMail, build_message, message_id_for
-from invoicing.mail.sender import MailPermanentError, MailTransientError
+from invoicing.mail.message import Attachment, OutgoingMail, message_id_for
 from invoicing.models import Invoice, Organization
-from invoicing.models.documents import EmailDelivery
 from invoicing.schemas.commands import MarkPaid
 from invoicing.schemas.events import InvoiceState
 from invoicing.schemas.sending import SendInvoice
-from sqlalchemy import Engine, Table, insert, select, update
 
-try:  # the e-invoice package is optional at import time (PDF-only sending without it)
-    from invoicing.documents import einvoice as _einvoice
-except ImportError:  # pragma: no cover - exercised only in a tree without src/documents/einvoice
-    _einvoice = None  # type: ignore[assignment]
-
-_DELIVERIES: Table = EmailDelivery.__table__  # type: ignore[assignment]
 INVOICE = "invoice"
 PAYMENT_CONFIRMATION = "payment_confirmation"
 
@@ -84,285 +75,6 @@ ARTICLES = {
     },
     "nl": {"invoice": "onze factuur", "credit_note": "onze creditnota", "quote": "onze offerte"},
 }
-
-
-# ----------------------------------------------------------------------------- journal
-
-
-class DatabaseJournal:
-    """PostgreSQL: the ``email_deliveries`` row, committed on a separate connection."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def begin(self, record: DeliveryRecord, now: dt.datetime) -> str | None:
-        table = _DELIVERIES
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(table.c.status, table.c.attempts)
-                .where(
-                    table.c.organization_id == record.organization_id,
-                    table.c.command_id == record.command_id,
-                    table.c.purpose == record.purpose,
-                )
-                .with_for_update()
-            ).first()
-            if row is None:
-                conn.execute(
-                    insert(table).values(
-                        id=record.id,
-                        organization_id=record.organization_id,
-                        invoice_id=record.invoice_id,
-                        command_id=record.command_id,
-                        purpose=record.purpose,
-                        message_id=record.message_id,
-                        sender=record.sender,
-                        recipients=record.recipients,
-                        subject=record.subject,
-                        attachments=record.attachments,
-                        status="sending",
-                        attempts=1,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                return None
-            if row.status == "failed":
-                conn.execute(
-                    update(table)
-                    .where(table.c.id == record.id)
-                    .values(status="sending", attempts=row.attempts + 1, updated_at=now)
-                )
-            return str(row.status)
-
-    def finish(self, record: DeliveryRecord, status: str, error: str | None) -> None:
-        table = _DELIVERIES
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(table)
-                .where(table.c.id == record.id)
-                .values(status=status, error=error, updated_at=dt.datetime.now(dt.UTC))
-            )
-
-
-class FileJournal:
-    """SQLite: one fsynced JSON file per delivery under ``directory``.
-
-    The command's transaction holds SQLite's only write lock, so a second connection cannot
-    commit before the send; a file rename is the durable step instead. The journal must live on
-    the same machine as the SQLite file (it does: both are under ``data_dir``).
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def _path(self, record: DeliveryRecord) -> Path:
-        return (
-            self.directory
-            / str(record.organization_id)
-            / f"{record.command_id}-{record.purpose}.json"
-        )
-
-    def _write(self, path: Path, data: dict[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-    def begin(self, record: DeliveryRecord, now: dt.datetime) -> str | None:
-        path = self._path(record)
-        previous: str | None = None
-        attempts = 1
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            previous = str(data["status"])
-            attempts = int(data.get("attempts", 1)) + 1
-            if previous != "failed":
-                return previous
-        self._write(
-            path,
-            {
-                "status": "sending",
-                "message_id": record.message_id,
-                "invoice_id": str(record.invoice_id),
-                "attempts": attempts,
-                "at": now.isoformat(),
-            },
-        )
-        return previous
-
-    def finish(self, record: DeliveryRecord, status: str, error: str | None) -> None:
-        path = self._path(record)
-        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        data.update(status=status, error=error)
-        self._write(path, data)
-
-
-# ----------------------------------------------------------------------------- documents
-
-
-def _safe_name(number: str | None, fallback: uuid.UUID) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", number or str(fallback))
-
-
-@dataclass(frozen=True)
-class Attachments:
-    documents: list[Document]
-    einvoice_format: str | None
-    note: str | None  # why no e-invoice was attached, when the format asked for one
-
-
-def documents_for(
-    uow: UnitOfWork,
-    deps: Deps,
-    org: Organization,
-    inv: Invoice,
-    state: InvoiceState,
-    *,
-    attach_xml: bool,
-) -> Attachments:
-    """The frozen PDF (hybrid Factur-X for ``zugferd``) and the validated XML, from the store."""
-    store = deps.document_store
-    frozen = inv.status != "draft"
-    renderer = deps.pdf_renderer
-    base = _safe_name(state.number, state.id)
-    fmt = None
-    note = None
-    if attach_xml and state.kind != "quote":
-        if _einvoice is None:
-            note = "e-invoice builder not installed: PDF only"
-        else:
-            fmt = _einvoice.select_format(state, profile(org).get("einvoice_format"))
-
-    def obtain(kind: str, filename: str, produce: Callable[[], bytes]) -> Document:
-        media_type = "application/xml" if filename.endswith(".xml") else "application/pdf"
-        return store.obtain(
-            uow.session,
-            org_id=inv.organization_id,
-            invoice_id=inv.id,
-            kind=kind,
-            filename=filename,
-            media_type=media_type,
-            frozen=frozen,
-            produce=produce,
-            now=deps.now(),
-        )
-
-    plain = obtain("pdf", f"{base}.pdf", lambda: renderer.render(state))
-    if fmt is None or _einvoice is None:
-        return Attachments([plain], None, note)
-    if fmt is _einvoice.EInvoiceFormat.ZUGFERD:
-        hybrid = store.get(uow.session, inv.organization_id, inv.id, "facturx-pdf")
-        if hybrid is None or not hybrid.frozen:
-            built = _einvoice.documents_for_sending(state, fmt, plain.content)  # validates
-            hybrid = obtain("facturx-pdf", f"{base}.pdf", lambda: built.pdf)
-        return Attachments([hybrid], fmt.value, None)
-    xml = store.get(uow.session, inv.organization_id, inv.id, f"xml-{fmt.value}")
-    if xml is None or not xml.frozen:
-        built = _einvoice.documents_for_sending(state, fmt, plain.content)  # validates
-        if built.xml is None:
-            raise RuntimeError(f"the {fmt.value} builder returned no XML")
-        xml_bytes, xml_name = built.xml.xml, built.xml.filename
-        xml = obtain(f"xml-{fmt.value}", xml_name, lambda: xml_bytes)
-    return Attachments([plain, xml], fmt.value, None)
-
-
-# ----------------------------------------------------------------------------- delivery
-
-
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    message_id: str
-    status: str  # sent | uncertain
-    recipients: dict[str, list[str]]
-    refused: list[str]
-
-
-def deliver(
-    uow: UnitOfWork,
-    deps: Deps,
-    *,
-    inv: Invoice,
-    command_id: uuid.UUID,
-    purpose: str,
-    mail: OutgoingMail,
-    attachments: list[Document],
-) -> DeliveryOutcome:
-    """Send ``mail`` at most once per (command, purpose) and record it in ``email_deliveries``."""
-    mailer = deps.mailer
-    recipients = {"to": mail.to, "cc": mail.cc, "bcc": mail.bcc}
-    record = DeliveryRecord(
-        id=uuid.uuid5(command_id, f"delivery:{purpose}"),
-        organization_id=inv.organization_id,
-        invoice_id=inv.id,
-        command_id=command_id,
-        purpose=purpose,
-        message_id=mail.message_id,
-        sender=mail.sender,
-        recipients=recipients,
-        subject=mail.subject[:1000],
-        attachments=[{"filename": d.filename, "sha256": d.sha256} for d in attachments],
-    )
-    journal: Journal = deps.delivery_journal
-    previous = journal.begin(record, deps.now())
-    refused: list[str] = []
-    if previous in (None, "failed"):
-        try:
-            refused_map = mailer.send(build_message(mail), mail.sender, mail.envelope_recipients)
-        except MailPermanentError as exc:
-            journal.finish(record, "failed", str(exc)[:2000])
-            raise DomainError(
-                "delivery_failed",
-                f"the mail server refused the message: {exc}",
-                pointer="/to" if exc.recipients else "",
-                hint="check the recipients' addresses"
-                if exc.recipients
-                else "the mail server refused the session or the message: check the SMTP "
-                "settings (INVOICING_SMTP_*: credentials, security) and the server's policy, "
-                "then send again with a new command_id; nothing was sent",
-            ) from exc
-        except MailTransientError as exc:
-            journal.finish(record, "failed", str(exc)[:2000])
-            raise  # not a business failure: the worker retries the command later
-        refused = sorted(refused_map)
-        status = "sent"
-    else:
-        status = "sent" if previous == "sent" else "uncertain"
-    row = uow.session.get(EmailDelivery, record.id)
-    now = deps.now()
-    if row is None:
-        row = EmailDelivery(
-            id=record.id,
-            organization_id=record.organization_id,
-            invoice_id=record.invoice_id,
-            command_id=record.command_id,
-            purpose=purpose,
-            message_id=record.message_id,
-            sender=record.sender,
-            recipients=recipients,
-            subject=record.subject,
-            attachments=record.attachments,
-            attempts=1,
-            created_at=now,
-        )
-        uow.session.add(row)
-    row.status, row.updated_at = status, now
-    row.error = f"refused: {', '.join(refused)}" if refused else None
-    if status == "uncertain":
-        row.error = "a previous attempt may have been accepted by the server; not sent again"
-    row.sent_at = now if status == "sent" else None
-    if uow.dialect == "sqlite":
-        journal.finish(record, status, row.error)
-    uow.session.flush()
-    return DeliveryOutcome(record.message_id, status, recipients, refused)
 
 
 def _fmt_money(value: Decimal, currency: str, lang: str) -> str:
@@ -397,12 +109,12 @@ def _context(state: InvoiceState, lang: str) -> dict[str, Any]:
     }
 
 
-def _mail(
+def compose_mail(
     deps: Deps,
-    org: Organization,
+    org_profile: dict[str, Any],
     state: InvoiceState,
     *,
-    command_id: uuid.UUID,
+    key: uuid.UUID,
     purpose: str,
     to: list[str],
     cc: list[str],
@@ -411,11 +123,13 @@ def _mail(
     body: str | None,
     context: dict[str, Any],
     attachments: list[Document],
+    now: dt.datetime,
 ) -> OutgoingMail:
+    """The email of one delivery; ``key`` seeds its deterministic Message-ID."""
     settings = deps.smtp_settings
     lang = state.locale if state.locale in SHORT_TITLES else "en"
     texts = deps.mail_templates.compose(purpose, lang, context, subject=subject, body=body)
-    reply_to = profile(org).get("email") if settings.reply_to_organization else None
+    reply_to = org_profile.get("email") if settings.reply_to_organization else None
     return OutgoingMail(
         sender=settings.sender,
         sender_name=settings.sender_name or (state.seller.name if state.seller else None),
@@ -425,14 +139,18 @@ def _mail(
         subject=texts.subject,
         text=texts.text,
         html=texts.html,
-        message_id=message_id_for(state.organization_id, command_id, purpose, settings.id_domain()),
+        message_id=message_id_for(state.organization_id, key, purpose, settings.id_domain()),
         reply_to=reply_to if isinstance(reply_to, str) and "@" in reply_to else None,
-        date=deps.now(),
+        date=now,
         attachments=[
             Attachment(d.filename, d.content, *d.media_type.split("/", 1)) for d in attachments
         ],
         headers={"X-Invoice-Number": state.number or ""},
     )
+
+
+def lang_of(state: InvoiceState) -> str:
+    return state.locale if state.locale in SHORT_TITLES else "en"
 
 
 def _default_to(state: InvoiceState) -> list[str]:
@@ -447,109 +165,255 @@ def _default_to(state: InvoiceState) -> list[str]:
     return [email]
 
 
+# ----------------------------------------------------------------------------- send_invoice
+
+
+def _would_be(uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice) -> InvoiceState:
+    """The state a draft would have once finalized, with the number the next finalize would
+    get (provisional, no lock). Nothing is flushed; the caller rolls back."""
+    with uow.session.no_autoflush:
+        issued = prepare_finalize(uow, deps, org, inv)
+        inv.number = numbering.peek(uow, org, SERIES[inv.kind], issued)
+        return invoice_state(inv)
+
+
 @handles(SendInvoice)
 def send_invoice(cmd: SendInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    """Check what can be checked now, then record the delivery; the step does the rest."""
     p = cmd.payload
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, p.invoice_id)
     if inv.status == "void":
         raise InvalidState("invalid_state", "a void invoice cannot be sent", pointer="/invoice_id")
-    events: list[Event] = []
-    if inv.status == "draft":
-        events += finalize(uow, deps, org, inv)
-    state = invoice_state(inv)
-    to = list(p.to) if p.to is not None else _default_to(state)
-    docs = documents_for(uow, deps, org, inv, state, attach_xml=p.attach_xml)
-    lang = state.locale if state.locale in SHORT_TITLES else "en"
-    context = _context(state, lang)
-    context["einvoice"] = docs.einvoice_format or ""
-    mail = _mail(
-        deps,
-        org,
-        state,
-        command_id=cmd.command_id,
-        purpose=INVOICE,
-        to=to,
-        cc=list(p.cc),
-        bcc=list(p.bcc),
-        subject=p.subject,
-        body=p.body,
-        context=context,
-        attachments=docs.documents,
-    )
-    outcome = deliver(
+    if inv.status == "draft":  # finalize's checks now (rolled back): a draft that can't be
+        savepoint = uow.session.begin_nested()  # finalized is rejected with the command
+        try:
+            state = _would_be(uow, deps, org, inv)
+        finally:
+            savepoint.rollback()
+    else:
+        state = invoice_state(inv)
+    if p.to is None:
+        _default_to(state)
+    schedule(
         uow,
-        deps,
-        inv=inv,
-        command_id=cmd.command_id,
+        job_id=uuid.uuid5(cmd.command_id, f"delivery-job:{INVOICE}"),
+        organization_id=org.id,
+        invoice_id=inv.id,
         purpose=INVOICE,
-        mail=mail,
-        attachments=docs.documents,
+        command_id=cmd.command_id,
+        correlation_id=cmd.correlation_id,
+        payload=p.model_dump(mode="json"),
+        now=deps.now(),
     )
-    events += mark_as_sent(
-        uow,
-        deps,
-        org,
-        inv,
-        channel="email",
-        message_id=outcome.message_id,
-        delivery_status=outcome.status,
-        recipients=outcome.recipients,
-        refused_recipients=outcome.refused,
-        documents=[
-            {"kind": d.kind, "filename": d.filename, "sha256": d.sha256} for d in docs.documents
-        ],
-        einvoice_format=docs.einvoice_format,
-    )
-    return events
+    return []
+
+
+@purpose(INVOICE, scheduled_by=("send_invoice",))
+class InvoiceDelivery:
+    """The step of ``send_invoice``: finalize a draft (validated first), documents, email."""
+
+    def _finalize_draft(self, ctx: StepContext, claim: Claim, attach_xml: bool) -> None:
+        deps = ctx.deps
+        for _ in range(3):
+            with ctx.uow() as uow:
+                org = get_organization(uow, claim.organization_id)
+                inv = get_invoice(uow, org.id, claim.invoice_id, lock=False)
+                if inv.status != "draft":
+                    return
+                would_be = _would_be(uow, deps, org, inv)
+                org_format = profile(org).get("einvoice_format")
+            fmt = einvoice_format(would_be, org_format, attach_xml)
+            # outside any transaction: the e-invoice of the would-be document must pass the
+            # official rules before a number is taken (DomainError: the job fails, no number)
+            fingerprint = validate_would_be(would_be, fmt) if fmt is not None else None
+            with ctx.uow() as uow:
+                if not ctx.owns(uow, claim):
+                    raise RuntimeError("the delivery's claim ran out while it was prepared")
+                org = get_organization(uow, claim.organization_id)
+                inv = get_invoice(uow, org.id, claim.invoice_id)
+                if inv.status != "draft":
+                    return
+                with uow.session.no_autoflush:  # nothing is written before the number
+                    issued = prepare_finalize(uow, deps, org, inv)
+                    if fingerprint is not None and (
+                        content_fingerprint(invoice_state(inv), fmt) != fingerprint
+                    ):
+                        continue  # the draft changed since it was validated: validate again
+                events = take_number(uow, deps, org, inv, issued)  # the series lock: from here
+                rows = ctx.write_events(uow, claim, events, "finalize")
+                uow.commit()
+                ctx.emitted += rows
+                return
+        raise RuntimeError("the draft kept changing while its e-invoice was validated")
+
+    def prepare(self, ctx: StepContext, claim: Claim) -> Prepared:
+        p = SendInvoice.Payload.model_validate(claim.payload)
+        self._finalize_draft(ctx, claim, p.attach_xml)
+        with ctx.uow() as uow:
+            org = get_organization(uow, claim.organization_id)
+            inv = get_invoice(uow, org.id, claim.invoice_id, lock=False)
+            if inv.status in ("void", "draft"):
+                raise InvalidState(
+                    "invalid_state",
+                    f"a {inv.status} invoice cannot be sent",
+                    pointer="/invoice_id",
+                )
+            state = invoice_state(inv)
+            org_profile = dict(profile(org))
+        docs = documents_for(
+            ctx,
+            claim.organization_id,
+            claim.invoice_id,
+            attach_xml=p.attach_xml,
+            org_default_format=org_profile.get("einvoice_format"),
+        )
+        to = list(p.to) if p.to is not None else _default_to(state)
+        lang = lang_of(state)
+        context = _context(state, lang)
+        context["einvoice"] = docs.einvoice_format or ""
+        mail = compose_mail(
+            ctx.deps,
+            org_profile,
+            state,
+            key=claim.command_id,
+            purpose=INVOICE,
+            to=to,
+            cc=list(p.cc),
+            bcc=list(p.bcc),
+            subject=p.subject,
+            body=p.body,
+            context=context,
+            attachments=docs.documents,
+            now=ctx.now(),
+        )
+        return Prepared(
+            mail, claim.command_id, docs.documents, {"einvoice_format": docs.einvoice_format}
+        )
+
+    def record(
+        self,
+        ctx: StepContext,
+        uow: UnitOfWork,
+        claim: Claim,
+        inv: Invoice,
+        prepared: Prepared,
+        delivered: Delivered,
+    ) -> list[Event]:
+        now = ctx.now()
+        first = inv.sent_at is None
+        if inv.status != "void":  # voided while the email was on its way: it was sent anyway
+            inv.sent_at = inv.sent_at or now
+            if inv.status == "finalized":
+                inv.status = "sent"
+        return [
+            invoice_event(
+                "invoice.sent",
+                inv,
+                now,
+                first_delivery=first,
+                channel="email",
+                message_id=delivered.message_id,
+                delivery_status=delivered.status,
+                recipients=delivered.recipients,
+                refused_recipients=delivered.refused,
+                documents=[
+                    {"kind": d.kind, "filename": d.filename, "sha256": d.sha256}
+                    for d in prepared.documents
+                ],
+                einvoice_format=prepared.extra.get("einvoice_format"),
+                delivery_id=str(claim.id),
+            )
+        ]
 
 
 # ----------------------------------------------------------------------------- mark_paid hook
 
 
-def send_payment_confirmation(
-    cmd: MarkPaid, uow: UnitOfWork, deps: Deps, inv: Invoice
-) -> DeliveryOutcome:
-    org = get_organization(uow, cmd.organization_id)
-    state = invoice_state(inv)
-    lang = state.locale if state.locale in SHORT_TITLES else "en"
-    payment = state.payments[-1] if state.payments else None
-    context = _context(state, lang)
-    context["payment_amount"] = _fmt_money(
-        payment.amount if payment else state.totals.paid_amount, state.currency, lang
-    )
-    context["payment_date"] = _fmt_date(payment.date if payment else deps.today(), lang)
-    mail = _mail(
-        deps,
-        org,
-        state,
-        command_id=cmd.command_id,
-        purpose=PAYMENT_CONFIRMATION,
-        to=_default_to(state),
-        cc=[],
-        bcc=[],
-        subject=None,
-        body=None,
-        context=context,
-        attachments=[],
-    )
-    return deliver(
-        uow,
-        deps,
-        inv=inv,
-        command_id=cmd.command_id,
-        purpose=PAYMENT_CONFIRMATION,
-        mail=mail,
-        attachments=[],
-    )
-
-
 def notify_payment(cmd: MarkPaid, uow: UnitOfWork, deps: Deps, inv: Invoice) -> dict[str, Any]:
-    """The ``payment_notifier`` service of ``mark_paid``: the confirmation email, at most once
-    per command (journal first, like an invoice email); returns what the event reports."""
-    outcome = send_payment_confirmation(cmd, uow, deps, inv)
+    """``Deps.payment_notifier`` of ``mark_paid``: records the confirmation's delivery job (the
+    email goes out after the commit); returns what ``payment.recorded`` reports."""
+    state = invoice_state(inv)
+    to = _default_to(state)
+    payment = state.payments[-1] if state.payments else None
+    job_id = uuid.uuid5(cmd.command_id, f"delivery-job:{PAYMENT_CONFIRMATION}")
+    schedule(
+        uow,
+        job_id=job_id,
+        organization_id=inv.organization_id,
+        invoice_id=inv.id,
+        purpose=PAYMENT_CONFIRMATION,
+        command_id=cmd.command_id,
+        correlation_id=cmd.correlation_id,
+        payload={
+            "payment_id": str(payment.id) if payment else None,
+            "amount": str(payment.amount) if payment else str(state.totals.paid_amount),
+            "date": (payment.date if payment else deps.today()).isoformat(),
+        },
+        now=deps.now(),
+    )
     return {
-        "message_id": outcome.message_id,
-        "status": outcome.status,
-        "recipients": outcome.recipients,
+        "message_id": message_id_for(
+            inv.organization_id,
+            cmd.command_id,
+            PAYMENT_CONFIRMATION,
+            deps.smtp_settings.id_domain(),
+        ),
+        "status": "queued",
+        "delivery_id": str(job_id),
+        "recipients": {"to": to, "cc": [], "bcc": []},
     }
+
+
+@purpose(PAYMENT_CONFIRMATION, scheduled_by=("mark_paid",))
+class PaymentConfirmationDelivery:
+    def prepare(self, ctx: StepContext, claim: Claim) -> Prepared:
+        with ctx.uow() as uow:
+            org = get_organization(uow, claim.organization_id)
+            inv = get_invoice(uow, org.id, claim.invoice_id, lock=False)
+            state = invoice_state(inv)
+            org_profile = dict(profile(org))
+        lang = lang_of(state)
+        context = _context(state, lang)
+        context["payment_amount"] = _fmt_money(
+            Decimal(str(claim.payload["amount"])), state.currency, lang
+        )
+        context["payment_date"] = _fmt_date(dt.date.fromisoformat(claim.payload["date"]), lang)
+        mail = compose_mail(
+            ctx.deps,
+            org_profile,
+            state,
+            key=claim.command_id,
+            purpose=PAYMENT_CONFIRMATION,
+            to=_default_to(state),
+            cc=[],
+            bcc=[],
+            subject=None,
+            body=None,
+            context=context,
+            attachments=[],
+            now=ctx.now(),
+        )
+        return Prepared(mail, claim.command_id, [])
+
+    def record(
+        self,
+        ctx: StepContext,
+        uow: UnitOfWork,
+        claim: Claim,
+        inv: Invoice,
+        prepared: Prepared,
+        delivered: Delivered,
+    ) -> list[Event]:
+        return [
+            invoice_event(
+                "payment.confirmation_sent",
+                inv,
+                ctx.now(),
+                payment_id=claim.payload.get("payment_id"),
+                message_id=delivered.message_id,
+                delivery_status=delivered.status,
+                recipients=delivered.recipients,
+                delivery_id=str(claim.id),
+            )
+        ]

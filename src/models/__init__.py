@@ -5,6 +5,7 @@ Modules that define tables are imported below so that ``Base.metadata`` knows ev
 
 from invoicing.models import core as core
 from invoicing.models import dead_letters as dead_letters
+from invoicing.models import deliveries as deliveries
 from invoicing.models import documents as documents
 from invoicing.models import dunning as dunning
 from invoicing.models import exports as exports

@@ -4,10 +4,11 @@
 truth, the file lives in the document store (``invoicing.documents.store``). A frozen document
 (of a finalized invoice) is never replaced.
 
-``email_deliveries``: one row per email the service sends (an invoice, a payment
-confirmation), keyed by the causing command, with the deterministic Message-ID. No foreign key
-to ``invoices``: the row is written on a separate connection while the command's transaction
-holds the invoice row lock (see docs/sending.md).
+``email_deliveries``: the journal, one row per email the service sends (an invoice, a dunning
+notice, a payment confirmation), keyed by the delivery's command id and purpose, with the
+deterministic Message-ID. A delivery step commits it (``sending``) on its own before the SMTP
+conversation, so a retried step never sends twice (see docs/sending.md). No foreign key to
+``invoices``: the journal stands on its own.
 """
 
 from __future__ import annotations

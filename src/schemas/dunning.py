@@ -128,8 +128,10 @@ class SendDunningNotices(Command):
     """Send the next due dunning level for every overdue, unpaid invoice (by the scheduler).
 
     Invoices are taken oldest due date first, at most ``max_notices`` per command; a later
-    command (a new command id) continues with the rest. A redelivered command sends no second
-    email (the sending journal).
+    command (a new command id) continues with the rest. The command records one delivery job
+    per notice; each notice is emailed after the commit in its own step and published as
+    ``dunning.notice_sent`` (or ``invoice.delivery_failed``). A redelivered command sends no
+    second email (the sending journal).
     """
 
     type: Literal["send_dunning_notices"] = "send_dunning_notices"

@@ -27,6 +27,7 @@ EVENT_TYPES = (
     "invoice.updated",
     "invoice.finalized",
     "invoice.sent",
+    "invoice.delivery_failed",
     "invoice.overdue",
     "invoice.paid",
     "invoice.voided",
@@ -35,6 +36,7 @@ EVENT_TYPES = (
     "invoice.purged",
     "payment.recorded",
     "payment.deleted",
+    "payment.confirmation_sent",
     "credit_note.issued",
     "billable_entry.recorded",
     "billable_entry.billed",
@@ -260,6 +262,25 @@ class RejectionData(State):
     command_type: str | None = None
     command_id: str | None = None
     errors: list[ErrorItem]
+
+
+class DeliveryFailedData(State):
+    """``invoice.delivery_failed``: an email (invoice, dunning notice, payment confirmation)
+    that was committed as a delivery job could not be delivered; beside ``invoice``."""
+
+    invoice: InvoiceState | None = Field(
+        default=None, description="the whole invoice (absent only when it no longer exists)"
+    )
+    purpose: Literal["invoice", "dunning", "payment_confirmation"]
+    delivery_id: UUID = Field(description="the delivery job")
+    reason: str = Field(
+        description="error code: delivery_failed (the mail server refused), einvoice_invalid, "
+        "service_unavailable (the mail server stayed down), recipient_missing, ..."
+    )
+    detail: str
+    errors: list[ErrorItem] = Field(description="pointers into the causing command's payload")
+    attempts: int
+    dunning: dict[str, Any] | None = Field(default=None, description="dunning: {level}")
 
 
 class CloudEvent(BaseModel):

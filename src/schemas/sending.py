@@ -40,8 +40,10 @@ CopyRecipients = Annotated[list[Email], Field(max_length=50), AfterValidator(_de
 class SendInvoice(Command):
     """Email an invoice, credit note or quote; a draft is finalized first.
 
-    A repeated command id sends nothing (see docs/sending.md for what is guaranteed when a
-    worker dies between the SMTP server's acceptance and the commit).
+    The command records a delivery job; the email goes out after the commit, as its own step
+    (a draft is finalized there once its e-invoice passed the official rules), and its outcome
+    is ``invoice.sent`` or ``invoice.delivery_failed``. A repeated command id sends nothing
+    (see docs/sending.md for what is guaranteed when a worker dies mid-delivery).
     """
 
     type: Literal["send_invoice"] = "send_invoice"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -100,7 +101,16 @@ def scheduler(
     def submit(docs: list[dict[str, Any]]) -> None:
         if in_process:
             for doc in docs:
-                app.pipeline.handle_document(doc)
+                out = app.pipeline.handle_document(doc)
+                if (
+                    out.status != "rejected"
+                    and app.deliverer.may_schedule(out.command_type)
+                    and out.command_id
+                    and out.organization_id
+                ):
+                    app.deliverer.run_for_command(  # the notices, each its own step
+                        uuid.UUID(out.organization_id), uuid.UUID(out.command_id)
+                    )
         else:
             publish_via_broker(docs, pipeline.amqp_url, pipeline.jwt_secret)
 

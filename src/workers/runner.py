@@ -21,6 +21,7 @@ from invoicing import bootstrap
 from invoicing.config import Settings
 from invoicing.pipeline.authenticate import TokenOrUserAuthenticator
 from invoicing.workers.backoff import Backoff
+from invoicing.workers.deliveries import DeliveryRunner
 from invoicing.workers.settings import PipelineSettings
 
 log = structlog.get_logger("invoicing.worker")
@@ -66,6 +67,7 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
     worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2
     worker.start()
+    deliveries = start_delivery_runner(app, pipeline, workloads, stop)
     log.info(
         "worker.started",
         pid=os.getpid(),
@@ -79,10 +81,31 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
         pass
     log.info("worker.stopping", pid=os.getpid())
     worker.stop(timeout=int(pipeline.shutdown_timeout_s * 1000))
+    if deliveries is not None:
+        deliveries.join(pipeline.shutdown_timeout_s)
     broker.close()
     app.engine.dispose()
     log.info("worker.stopped", pid=os.getpid())
     return 0
+
+
+def start_delivery_runner(
+    app: bootstrap.App, pipeline: PipelineSettings, workloads: list[str], stop: threading.Event
+) -> DeliveryRunner | None:
+    """Processes that serve the ``documents`` workload also run the delivery jobs (the email
+    of ``send_invoice``, dunning notices, payment confirmations) after their commands commit."""
+    if "documents" not in workloads or pipeline.delivery_threads == 0:
+        return None
+    runner = DeliveryRunner(
+        app.deliverer,
+        threads=pipeline.delivery_threads,
+        poll_interval_s=pipeline.delivery_poll_interval_s,
+        backoff_base_s=pipeline.transient_backoff_base_s,
+        backoff_max_s=pipeline.transient_backoff_max_s,
+        stop=stop,
+    )
+    runner.start()
+    return runner
 
 
 def _child(settings: Settings, pipeline: PipelineSettings) -> None:

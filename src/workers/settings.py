@@ -71,6 +71,22 @@ class PipelineSettings(BaseSettings):
         default=5, ge=1, description="unexpected handler errors before dead-lettering"
     )
     delivery_limit: int = Field(default=20, description="quorum x-delivery-limit (backstop)")
+    # --- deliveries (email after the commit: src/workers/deliveries.py)
+    delivery_threads: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="delivery runner threads per worker process serving "
+        "the documents workload (0 = none)",
+    )
+    delivery_poll_interval_s: float = Field(
+        default=0.5, gt=0, description="how often an idle delivery runner looks for due jobs"
+    )
+    delivery_lease_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="a claimed delivery job becomes due again after this long (a runner died)",
+    )
     # --- relay
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0, description="polling fallback")

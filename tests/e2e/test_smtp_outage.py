@@ -1,6 +1,8 @@
-"""The mail server is down when send_invoice arrives: the command is neither rejected nor
-dead-lettered; it is retried through the delay queues and sends exactly one email once the
-server is back (a real worker and relay, a real aiosmtpd server started late)."""
+"""The mail server is down when send_invoice and send_dunning_notices arrive: the commands
+commit at once (the draft is finalized, the delivery jobs recorded); nothing is rejected or
+dead-lettered; the worker's delivery runner retries each delivery and sends exactly one email
+per delivery once the server is back (a real worker and relay, a real aiosmtpd server started
+late)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_send_waits_out_a_mail_server_outage(env: Env, tmp_path: Path) -> None:
+def test_send_and_dunning_wait_out_a_mail_server_outage(env: Env, tmp_path: Path) -> None:
     port = _free_port()  # nothing listens here yet: connection refused
     w = worker(
         env,
@@ -60,25 +62,47 @@ def test_send_waits_out_a_mail_server_outage(env: Env, tmp_path: Path) -> None:
     wait_for_topology(env)
     pub, col = Publisher(env), Collector(env)
     org = setup_org(env, pub, col)
+    pub.send(org.cmd("configure_dunning", {"levels": [{"days_after_due": 7}]}))
+    overdue = str(uuid.uuid4())  # issued 2026-11-20, due 2026-12-04
+    pub.send(org.create_invoice(overdue))
+    pub.send(org.finalize(overdue))
     invoice = str(uuid.uuid4())
     pub.send(org.create_invoice(invoice))
     send = org.cmd("send_invoice", {"invoice_id": invoice, "to": ["kunde@acme.example"]})
-    pub.send(send)
-    # several attempts fail while the server is down (more than MAX_FAILURES)
-    time.sleep(8)
+    dun = org.cmd("send_dunning_notices", {"as_of": "2026-12-20"})
 
     # the events exchange also carries what other tests' leftovers cause: look at ours only
     def ours(etype: str) -> list[dict[str, Any]]:
         return [e for e in col.of(etype) if e.get("organizationid") == org.id]
 
-    col.drain(lambda ev: any(e["subject"] == invoice for e in ev), 30)
-    assert not ours("invoice.sent") and not ours("command.rejected")
+    col.drain(
+        lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == overdue for e in ev),
+        60,
+    )
+    pub.send(send)
+    pub.send(dun)
+    # the draft is finalized by the delivery step before it reaches the (absent) mail server
+    col.drain(
+        lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == invoice for e in ev),
+        60,
+    )
+    # several attempts fail while the server is down (more than MAX_FAILURES)
+    time.sleep(8)
+    col.drain(lambda ev: True, 5)  # whatever was published meanwhile
+    assert not ours("invoice.sent") and not ours("dunning.notice_sent")
+    assert not ours("command.rejected") and not ours("invoice.delivery_failed")
+    jobs = env.sql(
+        "SELECT purpose, status, attempts FROM delivery_jobs WHERE organization_id = %s::uuid",
+        (org.id,),
+    )
+    assert sorted((p, s) for p, s, _ in jobs) == [("dunning", "pending"), ("invoice", "pending")]
+    assert all(a >= 3 for _, _, a in jobs), jobs
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         col.drain(
-            lambda ev: any(e["type"] == "invoice.sent" and e["subject"] == invoice for e in ev),
+            lambda ev: bool(ours("invoice.sent")) and bool(ours("dunning.notice_sent")),
             60,
         )
         time.sleep(3)  # any duplicate delivery would arrive by now
@@ -87,14 +111,23 @@ def test_send_waits_out_a_mail_server_outage(env: Env, tmp_path: Path) -> None:
     w.stop()
     r.stop()
     (sent,) = ours("invoice.sent")
+    (notice,) = ours("dunning.notice_sent")
     assert sent["subject"] == invoice and sent["data"]["delivery_status"] == "sent"
-    assert len(inbox.messages) == 1, "exactly one email"
-    assert inbox.messages[0]["Message-ID"] == sent["data"]["message_id"]
-    assert not ours("command.rejected")
-    assert send["command_id"] not in dead_letters(env, [send["command_id"]], timeout=1)
+    assert notice["subject"] == overdue and notice["data"]["dunning"]["level"] == 1
+    assert len(inbox.messages) == 2, "exactly one email per delivery"
+    assert {m["Message-ID"] for m in inbox.messages} == {
+        sent["data"]["message_id"],
+        notice["data"]["message_id"],
+    }
+    assert not ours("command.rejected") and not ours("invoice.delivery_failed")
+    ids = [send["command_id"], dun["command_id"]]
+    assert not set(ids) & set(dead_letters(env, ids, timeout=1))
     attempts = env.sql(
-        "SELECT attempts, status FROM email_deliveries WHERE command_id = %s::uuid",
-        (send["command_id"],),
+        "SELECT purpose, attempts, status FROM email_deliveries WHERE organization_id = %s::uuid",
+        (org.id,),
     )
-    assert attempts[0][1] == "sent" and attempts[0][0] >= 3, attempts
-    print(f"JEPSEN smtp.outage: lost=0 duplicated=0 attempts={attempts[0][0]} emails=1")
+    assert sorted(p for p, _, _ in attempts) == ["dunning", "invoice"]
+    assert all(status == "sent" and n >= 3 for _, n, status in attempts), attempts
+    jobs = env.sql("SELECT status FROM delivery_jobs WHERE organization_id = %s::uuid", (org.id,))
+    assert [s for (s,) in jobs] == ["done", "done"]
+    print(f"JEPSEN smtp.outage: lost=0 duplicated=0 attempts={attempts} emails=2")

@@ -249,10 +249,10 @@ def test_crash_after_smtp_acceptance_sends_no_second_notice(
     w.deps.mailer = CrashAfterAccept(real)
     with pytest.raises(KeyboardInterrupt):
         dun(w, "2026-01-26", cmd)
-    assert len(w.sink.messages) == 1  # the server has it; the transaction rolled back
+    assert len(w.sink.messages) == 1  # the server has it; the step died before recording it
     w.deps.mailer = real
-    redelivered = dun(w, "2026-01-26", cmd)
-    assert redelivered.status == "applied"
+    redelivered = dun(w, "2026-01-26", cmd)  # the job again (as after the lease ran out)
+    assert redelivered.status == "duplicate"
     assert len(w.sink.messages) == 1  # no second email
     data = redelivered.events[0]["data"]
     assert data["delivery_status"] == "uncertain"

@@ -1,10 +1,12 @@
 """Handlers run with fakes of their collaborators (tests/support/fakes.py): the mail a send
-or a payment confirmation produces is in the fake mailer, no SMTP server or Typst involved."""
+or a payment confirmation produces (in its delivery step, after the command's commit) is in the
+fake mailer, no SMTP server or Typst involved."""
 
 from __future__ import annotations
 
 import uuid
 
+from invoicing import bootstrap
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
@@ -16,13 +18,16 @@ from tests.support.fakes import MemoryJournal, RecordingMailer, StubRenderer, fa
 def test_send_and_payment_confirmation_go_through_the_fakes(engine: Engine) -> None:
     mailer, renderer, journal = RecordingMailer(), StubRenderer(), MemoryJournal()
     deps = fake_deps(mailer=mailer, pdf_renderer=renderer, delivery_journal=journal)
-    client = Client(Pipeline(engine, deps, LocalOperator()))
+    pipeline = Pipeline(engine, deps, LocalOperator())
+    client, deliverer = Client(pipeline), bootstrap.deliverer(pipeline)
     client.setup_org()
     cust = client.customer(einvoice_format="none", email="buyer@acme.example")
     iid = client.invoice(cust, [line()])
     cmd = uuid.uuid4()
     out = client.ok("send_invoice", {"invoice_id": str(iid)}, command_id=cmd)
-    assert out.events[-1]["type"] == "invoice.sent"
+    assert out.events == [] and mailer.sent == []  # the command only records the delivery
+    (step,) = deliverer.run_for_command(client.org, cmd)
+    assert [e["type"] for e in step.events] == ["invoice.finalized", "invoice.sent"]
     [(message, sender, recipients)] = mailer.sent
     assert sender == "billing@invoicing.test" and recipients == ["buyer@acme.example"]
     assert [a.get_content_type() for a in message.iter_attachments()] == ["application/pdf"]
@@ -33,6 +38,9 @@ def test_send_and_payment_confirmation_go_through_the_fakes(engine: Engine) -> N
         "duplicate"
     )
     assert len(mailer.sent) == 1
-    client.ok("mark_paid", {"invoice_id": str(iid), "send_notification": True})
+    paid = uuid.uuid4()
+    client.ok("mark_paid", {"invoice_id": str(iid), "send_notification": True}, command_id=paid)
+    (confirmation,) = deliverer.run_for_command(client.org, paid)
+    assert confirmation.events[-1]["type"] == "payment.confirmation_sent"
     assert len(mailer.sent) == 2
     assert mailer.sent[1][2] == ["buyer@acme.example"]

@@ -21,11 +21,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from invoicing import bootstrap, db
 from invoicing.documents.store import DocumentStore, sha256_hex
+from invoicing.handlers.deliveries import Deliverer, StepResult
 from invoicing.handlers.registry import Deps
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.mail import SmtpSender, SmtpSettings
+from invoicing.models.deliveries import DeliveryJob
 from invoicing.models.documents import EmailDelivery, StoredDocument
-from invoicing.pipeline import Pipeline
+from invoicing.pipeline import Outcome, Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine, select
 
@@ -87,11 +89,22 @@ class World:
     engine: Engine
     sink: Sink
     deps: Deps
+    deliverer: Deliverer
     org: uuid.UUID
     customer: uuid.UUID
+    steps: list[StepResult] = field(default_factory=list)
 
-    def run(self, type_: str, payload: dict[str, Any], command_id: uuid.UUID | None = None) -> Any:
-        return self.bus.handle_document(
+    def run(
+        self,
+        type_: str,
+        payload: dict[str, Any],
+        command_id: uuid.UUID | None = None,
+        *,
+        deliver: bool = True,
+    ) -> Outcome:
+        """The command, then (like `invoicing process`) its deliveries, each its own step
+        after the commit; the outcome's events are the command's and the deliveries'."""
+        out = self.bus.handle_document(
             {
                 "type": type_,
                 "command_id": str(command_id or uuid.uuid4()),
@@ -99,6 +112,11 @@ class World:
                 "payload": payload,
             }
         )
+        if deliver and out.status != "rejected" and out.command_id:
+            self.steps = self.deliverer.run_for_command(self.org, uuid.UUID(out.command_id))
+            for step in self.steps:
+                out.events.extend(step.events)
+        return out
 
     def draft(self, lines: list[dict[str, Any]] | None = None) -> uuid.UUID:
         inv = uuid.uuid4()
@@ -139,7 +157,7 @@ def make_world(
     engine = db.make_engine(db_url)
     deps = bootstrap.build_deps(engine, tmp_path, smtp=settings, documents_dir=tmp_path / "docs")
     bus = Pipeline(engine, deps, LocalOperator())
-    world = World(bus, engine, sink, deps, uuid.uuid4(), uuid.uuid4())
+    world = World(bus, engine, sink, deps, bootstrap.deliverer(bus), uuid.uuid4(), uuid.uuid4())
     assert world.run("configure_organization", scenarios.DE_SELLER).status == "applied"
     customer = {**scenarios.DE_BUYER, "einvoice_format": "none", **(buyer or {})}
     out = world.run("create_customer", {"id": str(world.customer), **customer})
@@ -252,11 +270,14 @@ def test_crash_between_smtp_acceptance_and_commit_sends_no_second_email(
     w.deps.mailer = CrashAfterAccept(real)
     with pytest.raises(KeyboardInterrupt):
         w.run("send_invoice", payload, cmd)
-    assert len(w.sink.messages) == 1  # the server has it; our transaction rolled back
+    assert len(w.sink.messages) == 1  # the server has it; the step died before recording it
     w.deps.mailer = real
+    # the command is committed (a duplicate now); its delivery job is run again, as a runner
+    # does once the dead one's lease ran out
     redelivered = w.run("send_invoice", payload, cmd)
-    assert redelivered.status == "applied", redelivered.errors
+    assert redelivered.status == "duplicate", redelivered.errors
     assert len(w.sink.messages) == 1  # no second email
+    assert [e["type"] for e in redelivered.events] == ["invoice.sent"]
     sent = redelivered.events[-1]["data"]
     assert sent["delivery_status"] == "uncertain"
     assert sent["message_id"] == w.sink.messages[0].message["Message-ID"]
@@ -270,6 +291,8 @@ def test_crash_between_smtp_acceptance_and_commit_sends_no_second_email(
 def test_smtp_down_is_retried_not_rejected(
     db_url: str, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:
+    """The command commits (finalized, job recorded); the email waits for the mail server and
+    goes out exactly once when a later step finds it back."""
     w = make_world(db_url, smtp, tmp_path)
     inv = w.draft()
     cmd = uuid.uuid4()
@@ -278,15 +301,32 @@ def test_smtp_down_is_retried_not_rejected(
     w.deps.mailer = SmtpSender(
         SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout_seconds=2)
     )
-    from invoicing.mail import MailTransientError
-
-    with pytest.raises(MailTransientError):
-        w.run("send_invoice", payload, cmd)
+    down = w.run("send_invoice", payload, cmd)
+    assert down.status == "applied", down.errors
+    assert [e["type"] for e in down.events] == ["invoice.finalized"]  # no sent, no rejection
+    (step,) = w.steps
+    assert step.status == "retry" and step.unavailable and "cannot connect" in str(step.error)
+    again = w.run("send_invoice", payload, cmd)  # a second attempt while it is still down
+    assert again.status == "duplicate" and again.events == [] and w.steps[0].unavailable
     w.deps.mailer = real
-    out = w.run("send_invoice", payload, cmd)  # redelivery after the outage: sent once
-    assert out.status == "applied", out.errors
+    out = w.run("send_invoice", payload, cmd)  # the next attempt after the outage: sent once
+    assert out.status == "duplicate"
+    assert [e["type"] for e in out.events] == ["invoice.sent"]
     assert out.events[-1]["data"]["delivery_status"] == "sent"
+    number = down.events[0]["data"]["invoice"]["number"]
+    assert out.events[-1]["data"]["invoice"]["number"] == number
     assert len(w.sink.messages) == 1
+    with UnitOfWork.for_engine(w.engine) as uow:
+        row = uow.session.execute(
+            select(EmailDelivery).where(EmailDelivery.command_id == cmd)
+        ).scalar_one()
+        assert row.status == "sent" and row.attempts == 3
+        job = uow.session.execute(
+            select(DeliveryJob).where(DeliveryJob.command_id == cmd)
+        ).scalar_one()
+        assert job.status == "done" and job.attempts == 3
+    # nothing left to do: another run of the same command sends nothing
+    assert w.run("send_invoice", payload, cmd).events == [] and len(w.sink.messages) == 1
 
 
 def test_no_header_or_template_injection(
@@ -369,6 +409,12 @@ def test_mark_paid_with_notification_sends_confirmation_once(
     assert "vollständig bezahlt" in confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     recorded = next(e for e in out.events if e["type"] == "payment.recorded")
     assert recorded["data"]["notification"]["message_id"] == confirmation["Message-ID"]
+    assert recorded["data"]["notification"]["status"] == "queued"  # sent after the commit
+    confirmed = out.events[-1]
+    assert confirmed["type"] == "payment.confirmation_sent"
+    assert confirmed["data"]["message_id"] == confirmation["Message-ID"]
+    assert confirmed["data"]["delivery_status"] == "sent"
+    assert confirmed["sequence"] > recorded["sequence"]  # per-invoice order holds
     assert w.run("mark_paid", payload, cmd).status == "duplicate"
     assert len(w.sink.messages) == 2
     # without the flag: no email
@@ -393,12 +439,10 @@ def test_frozen_documents_verify_their_hash(
         assert row is not None
         path = store.root / row.path
     path.write_bytes(path.read_bytes() + b"tampered")
-    out = None
-    from invoicing.documents.store import DocumentIntegrityError
-
-    with pytest.raises(DocumentIntegrityError):
-        out = w.run("send_invoice", {"invoice_id": str(inv)})
-    assert out is None
+    out = w.run("send_invoice", {"invoice_id": str(inv)})
+    assert out.status == "applied" and out.events == []  # the step refuses to send it
+    (step,) = w.steps
+    assert step.status == "retry" and "DocumentIntegrityError" in str(step.error)
     assert len(w.sink.messages) == 1
 
 

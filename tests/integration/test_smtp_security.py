@@ -332,7 +332,7 @@ def test_send_invoice_over_starttls_with_auth(db_url: str, pki: Pki, tmp_path: P
     assert sent["invoice"]["number"] in text
 
 
-def test_a_refused_login_rejects_the_send_pointing_at_the_settings(
+def test_a_refused_login_fails_the_delivery_pointing_at_the_settings(
     db_url: str, pki: Pki, tmp_path: Path
 ) -> None:
     server = serve(tls_context=pki.server, require_starttls=True, auth=True, auth_required=True)
@@ -343,8 +343,12 @@ def test_a_refused_login_rejects_the_send_pointing_at_the_settings(
         )
         inv = w.draft()
         out = w.run("send_invoice", {"invoice_id": str(inv), "to": ["jane@acme.example"]})
-    assert out.status == "rejected"
-    (error,) = out.errors
+    assert out.status == "applied"  # the command; its delivery fails after the commit
+    failed = out.events[-1]
+    assert failed["type"] == "invoice.delivery_failed" and failed["data"]["reason"] == (
+        "delivery_failed"
+    )
+    (error,) = failed["data"]["errors"]
     assert error["code"] == "delivery_failed" and "535" in error["detail"]
     # not the recipients' fault: the error points at the command, the hint at the settings
     assert error["source"]["pointer"] == "/payload"
@@ -362,7 +366,7 @@ class RefusingSink(Sink):
         return "550 5.1.1 mailbox unavailable"
 
 
-def test_refused_recipients_reject_the_send_pointing_at_to(db_url: str, tmp_path: Path) -> None:
+def test_refused_recipients_fail_the_delivery_pointing_at_to(db_url: str, tmp_path: Path) -> None:
     sink, port = RefusingSink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
@@ -372,8 +376,11 @@ def test_refused_recipients_reject_the_send_pointing_at_to(db_url: str, tmp_path
         out = w.run("send_invoice", {"invoice_id": str(inv), "to": ["nobody@acme.example"]})
     finally:
         controller.stop()
-    assert out.status == "rejected"
-    (error,) = out.errors
+    assert out.status == "applied"  # the command; its delivery fails after the commit
+    failed = out.events[-1]
+    assert failed["type"] == "invoice.delivery_failed"
+    assert failed["data"]["purpose"] == "invoice" and failed["subject"] == str(inv)
+    (error,) = failed["data"]["errors"]
     assert error["code"] == "delivery_failed" and "550" in error["detail"]
     assert error["source"]["pointer"] == "/payload/to"
     assert error["meta"]["hint"] == "check the recipients' addresses"
