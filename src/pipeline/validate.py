@@ -5,9 +5,10 @@ arithmetic of due dates, dunning and DATEV later)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 from invoicing.pipeline.errors import Rejected, error, from_validation
 from invoicing.schemas.common import unwritable_characters
@@ -73,9 +74,9 @@ class DateWindow:
         while stack:
             value, pointer = stack.pop()
             if isinstance(value, BaseModel):
-                for name, info in type(value).model_fields.items():
-                    key = info.alias or name
-                    stack.append((getattr(value, name), f"{pointer}/{_escape(key)}"))
+                # only the fields whose type can hold a date (a line of 30 is not walked)
+                for name, key in _dated_fields(type(value)):
+                    stack.append((getattr(value, name), f"{pointer}/{key}"))
             elif isinstance(value, list | tuple):
                 stack.extend((item, f"{pointer}/{i}") for i, item in enumerate(value))
             elif isinstance(value, dict):
@@ -115,4 +116,33 @@ def routing_mismatch(ctype: Any, transport: Mapping[str, Any] | None) -> dict[st
         "/type",
         "publish every command with its own `type` as the routing key "
         "(the routing key picks the queue, the type picks the handler)",
+    )
+
+
+def _may_hold_date(annotation: Any, seen: set[type]) -> bool:
+    """Whether a value of this type can be or contain a date (``Any``: yes)."""
+    if annotation is Any or annotation is object:
+        return True
+    if isinstance(annotation, type):
+        if issubclass(annotation, dt.date):
+            return True
+        if issubclass(annotation, BaseModel):
+            if annotation in seen:
+                return False  # a cycle: its other fields decide
+            seen.add(annotation)
+            return any(
+                _may_hold_date(info.annotation, seen) for info in annotation.model_fields.values()
+            )
+        if get_origin(annotation) is None:
+            return False
+    return any(_may_hold_date(arg, seen) for arg in get_args(annotation) if arg is not ...)
+
+
+@functools.cache
+def _dated_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(attribute, escaped JSON key) of each field of ``model`` that can hold a date."""
+    return tuple(
+        (name, _escape(info.alias or name))
+        for name, info in model.model_fields.items()
+        if _may_hold_date(info.annotation, {model})
     )

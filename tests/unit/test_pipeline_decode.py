@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from invoicing.pipeline.decode import (
     Limits,
     Undecodable,
@@ -44,6 +46,8 @@ def deep(n: int, ids: bool = True) -> bytes:
         ('{"a": "x\\"[[[[", "b": [[]]}', 3),  # nor after an escaped quote
         ('{"a": "unterminated [[[[', 1),
         ("[" * 40 + "]" * 40, 40),
+        ('{"a": "\\\\", "b": [[]]}', 3),  # an escaped backslash closes nothing
+        ('{"a": "\\\\\\"[[[[", "b": []}', 2),  # backslash, quote, brackets: all text
     ],
 )
 def test_nesting_depth_ignores_strings(text: str, depth: int) -> None:
@@ -190,3 +194,19 @@ def test_every_date_of_every_command_is_in_the_window(ctype: str) -> None:
         window.check(command, dt.date(2026, 11, 28))
     assert sorted(e["source"]["pointer"] for e in caught.value.errors) == sorted(pointers)
     window.check(COMMAND_TYPES[ctype].model_validate(example(ctype)), dt.date(2026, 11, 28))
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab"\\[]{}:, \u00fc\n')), max_size=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.booleans())
+def test_nesting_depth_is_exact_on_any_document(value: Any, ascii_only: bool) -> None:
+    """Strings full of quotes, backslashes and brackets never fool the count."""
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert nesting_depth(body) == object_depth(value, 10**6)
