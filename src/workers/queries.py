@@ -32,7 +32,8 @@ from typing import Any, Literal
 import structlog
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.decode import peek_identity
-from invoicing.schemas.queries import QueryReply
+from invoicing.pipeline.envelope import query_reply
+from invoicing.pipeline.errors import error
 from invoicing.workers.amqp import Outgoing, Unroutable
 from invoicing.workers.delivery import Delivery, Outbound, Poison, error_text, is_transient
 
@@ -44,24 +45,10 @@ REPLY_CONTENT_TYPE = "application/json"
 
 
 def internal_error_reply(ident: dict[str, str], detail: str) -> dict[str, Any]:
-    return QueryReply.model_validate(
-        {
-            "type": ident.get("type", ""),
-            "status": "error",
-            "query_id": ident.get("query_id"),
-            "correlation_id": ident.get("correlation_id"),
-            "organization_id": ident.get("organization_id"),
-            "errors": [
-                {
-                    "status": "500",
-                    "code": "internal_error",
-                    "title": "Internal Error",
-                    "detail": detail,
-                    "source": {"pointer": "/type"},
-                }
-            ],
-        }
-    ).model_dump(mode="json")
+    return query_reply(
+        ident,
+        errors=[error("500", "internal_error", "Internal Error", detail, "/type")],
+    )
 
 
 class QueryProcessor:
