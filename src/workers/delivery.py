@@ -13,7 +13,6 @@ shared backoff; the delivery is acked only after the copy was confirmed.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -38,9 +37,6 @@ H_REASON = "x-invoicing-reason"
 H_QUEUE = "x-invoicing-queue"
 H_DEAD_AT = "x-invoicing-dead-lettered-at"  # epoch ms: tells two dead-letterings apart
 
-#: bodies larger than this are not parsed for their identity (RabbitMQ 4 refuses messages
-#: above 16 MiB by default; this only bounds the work of a log context)
-PEEK_MAX_BYTES = 64 * 1024 * 1024
 #: identity values longer than this are cut (they end up in log lines and metric labels)
 PEEK_MAX_CHARS = 200
 _PEEKED = ("command_id", "organization_id", "type", "query_id", "invoice_id")
@@ -96,34 +92,15 @@ def error_text(exc: BaseException, limit: int = 500) -> str:
 
 
 def peek(body: bytes) -> dict[str, str]:
-    """Identity of a command or query for logs, headers and labels. Never raises: any body,
-    deep, huge, binary or not JSON, gives at worst ``{}``."""
+    """Identity of a command or query for logs, headers and labels. Never raises and never
+    recurses: any body, deep, huge, binary or not JSON, gives at worst ``{}``
+    (``peek_identity`` checks size and depth before it decodes, and reads the ids of a body it
+    cannot decode from its first MiB without decoding it)."""
     try:
-        if len(body) > PEEK_MAX_BYTES:
-            return {}
-        doc = json.loads(body)
-        if not isinstance(doc, dict):
-            return {}
-        out: dict[str, str] = {}
-        for key in ("command_id", "organization_id", "type", "query_id"):
-            value = doc.get(key)
-            if isinstance(value, str):
-                out[key] = value[:PEEK_MAX_CHARS]
-        payload = doc.get("payload")
-        if isinstance(payload, dict):
-            inv = payload.get("invoice_id")
-            if inv is None and str(doc.get("type", "")).endswith("_invoice"):
-                inv = payload.get("id")
-            if isinstance(inv, str):
-                out["invoice_id"] = inv[:PEEK_MAX_CHARS]
-        return out
-    except Exception:  # RecursionError (deep), MemoryError (huge), ValueError (not JSON) ...
-        # the ids of a body json cannot take are still read, without decoding it
-        try:
-            found = peek_identity(body, max_bytes=1024 * 1024)
-            return {k: v[:PEEK_MAX_CHARS] for k, v in found.items() if k in _PEEKED}
-        except Exception:  # this function's own guarantee, whatever the reader does
-            return {}
+        found = peek_identity(body, max_bytes=1024 * 1024)
+    except Exception:  # this function's own guarantee, whatever the reader does
+        return {}
+    return {k: v[:PEEK_MAX_CHARS] for k, v in found.items() if k in _PEEKED}
 
 
 @dataclass(eq=False, repr=False)
