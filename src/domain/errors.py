@@ -3,6 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+#: pointers that name the envelope of a message rather than its payload
+ENVELOPE = (
+    "/payload",
+    "/credentials",
+    "/type",
+    "/command_id",
+    "/organization_id",
+    "/query_id",
+    "/correlation_id",
+)
+
+
+def error_object(
+    status: str, code: str, title: str, detail: str, pointer: str, hint: str = ""
+) -> dict[str, Any]:
+    """``{status, code, title, detail, source: {pointer}, meta: {hint}}``: the one shape of an
+    error in events and replies (``invoicing.pipeline.errors`` translates everything to it)."""
+    out: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "title": title,
+        "detail": detail,
+        "source": {"pointer": pointer},
+    }
+    if hint:
+        out["meta"] = {"hint": hint}
+    return out
 
 
 @dataclass(frozen=True)
@@ -15,6 +44,13 @@ class ErrorDetail:
     status: str = "422"
     title: str = ""
     hint: str = ""
+
+    def as_json(self, prefix: str = "/payload") -> dict[str, Any]:
+        """The error object; the pointer is relative to ``prefix`` (the payload) unless it
+        names the envelope."""
+        pointer = self.pointer if self.pointer.startswith(ENVELOPE) else f"{prefix}{self.pointer}"
+        title = self.title or "Invalid Attribute"
+        return error_object(self.status, self.code, title, self.detail, pointer, self.hint)
 
 
 class DomainError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,16 +83,9 @@ class PartialFailures:
 
     def add(self, exc: DomainError, item: object, pointer: str) -> None:
         for e in exc.errors:
-            error: dict[str, Any] = {
-                "status": e.status,
-                "code": e.code,
-                "title": e.title,
-                "detail": f"{item}: {e.detail}",
-                "source": {"pointer": pointer},
-            }
-            if e.hint:
-                error["meta"] = {"hint": e.hint}
-            self.errors.append(error)
+            self.errors.append(
+                replace(e, detail=f"{item}: {e.detail}", pointer=pointer).as_json("")
+            )
 
     def events(self) -> list[Event]:
         if not self.errors:

@@ -6,19 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from invoicing.domain.errors import DomainError, ErrorDetail
+from invoicing.domain.errors import DomainError, error_object
 from pydantic import ValidationError
-
-#: pointers that name the envelope of a message rather than its payload
-ENVELOPE = (
-    "/payload",
-    "/credentials",
-    "/type",
-    "/command_id",
-    "/organization_id",
-    "/query_id",
-    "/correlation_id",
-)
 
 #: pydantic adds the branch of a union (``str``, ``list[...]``) to an error's location
 _UNION_BRANCH = re.compile(r"^(str|int|bool|float|decimal|none)$|\[")
@@ -37,29 +26,14 @@ class Rejected(Exception):
         self.errors = errors
 
 
-def error(
-    status: str, code: str, title: str, detail: str, pointer: str, hint: str = ""
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "status": status,
-        "code": code,
-        "title": title,
-        "detail": detail,
-        "source": {"pointer": pointer},
-    }
-    if hint:
-        out["meta"] = {"hint": hint}
-    return out
-
-
-def from_detail(e: ErrorDetail, prefix: str = "/payload") -> dict[str, Any]:
-    """A domain error; its pointer is relative to the payload unless it names the envelope."""
-    pointer = e.pointer if e.pointer.startswith(ENVELOPE) else f"{prefix}{e.pointer}"
-    return error(e.status, e.code, e.title or "Invalid Attribute", e.detail, pointer, e.hint)
+#: the one error shape (defined beside ``ErrorDetail``, so that handlers can use it too)
+error = error_object
 
 
 def from_domain(exc: DomainError, prefix: str = "/payload") -> list[dict[str, Any]]:
-    return [from_detail(e, prefix) for e in exc.errors]
+    """A domain error's objects; pointers are relative to the payload unless they name the
+    envelope."""
+    return [e.as_json(prefix) for e in exc.errors]
 
 
 def hint(kind: str, ctx: dict[str, Any], field: str) -> str:
