@@ -30,10 +30,27 @@ class Rejected(Exception):
 error = error_object
 
 
+#: what to do, for a domain error that does not say it itself
+_DEFAULT_HINTS = {
+    "403": "use credentials granted for this organization and scope",
+    "404": "check the id: it must name something of this organization; send the command that "
+    "creates it first",
+    "409": "the document's state does not allow this: read it (get_invoice) and send a "
+    "command that fits its state",
+    "422": "correct the value; the schema is in docs/asyncapi.yaml",
+}
+
+
 def from_domain(exc: DomainError, prefix: str = "/payload") -> list[dict[str, Any]]:
     """A domain error's objects; pointers are relative to the payload unless they name the
-    envelope."""
-    return [e.as_json(prefix) for e in exc.errors]
+    envelope; every one says what to do (``meta.hint``)."""
+    out = []
+    for e in exc.errors:
+        item = e.as_json(prefix)
+        if "meta" not in item:
+            item["meta"] = {"hint": _DEFAULT_HINTS.get(e.status, "see docs/asyncapi.yaml")}
+        out.append(item)
+    return out
 
 
 def hint(kind: str, ctx: dict[str, Any], field: str) -> str:

@@ -174,3 +174,19 @@ def test_query_bodies_get_the_same_decoding_and_hints(client: Client) -> None:
     assert reply["status"] == "error"
     assert reply["errors"][0]["source"]["pointer"] == "/payload/page"
     assert reply["errors"][0]["meta"]["hint"] == "send a value at least 1"
+
+
+def test_every_rejection_says_what_to_do(client: Client) -> None:
+    """Domain errors without a hint of their own get one by their status."""
+    cust = client.customer()
+    draft = client.invoice(cust, [line()])
+    unknown_line = client.rejected(
+        "remove_line", {"invoice_id": str(draft), "line_id": str(uuid.uuid4())}
+    )
+    inv = client.finalized(cust, [line()])
+    client.ok("void_invoice", {"invoice_id": inv["id"]})
+    void_again = client.rejected("void_invoice", {"invoice_id": inv["id"]})
+    assert unknown_line[0]["code"] == "line_not_found" and unknown_line[0]["status"] == "404"
+    assert void_again[0]["code"] == "already_void" and void_again[0]["status"] == "409"
+    for errors in (unknown_line, void_again):
+        assert all(e["meta"]["hint"] for e in errors), errors
