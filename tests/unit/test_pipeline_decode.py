@@ -211,3 +211,15 @@ def test_nesting_depth_is_exact_on_any_document(value: Any, ascii_only: bool) ->
     """Strings full of quotes, backslashes and brackets never fool the count."""
     body = json.dumps(value, ensure_ascii=ascii_only).encode()
     assert nesting_depth(body) == object_depth(value, 10**6)
+
+
+def test_authentication_has_no_default() -> None:
+    """Fail closed: no pipeline, and no application, is built without an authenticator."""
+    import inspect
+
+    from invoicing import bootstrap
+    from invoicing.pipeline import Pipeline
+
+    for fn in (Pipeline, bootstrap.build):
+        parameter = inspect.signature(fn).parameters["authenticator"]
+        assert parameter.default is inspect.Parameter.empty, fn
