@@ -34,6 +34,13 @@ class DeliveryJob(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # retention: finished jobs by age (``deliveries.purge_finished``)
+        Index(
+            "ix_delivery_jobs_finished",
+            "finished_at",
+            postgresql_where=text("status <> 'pending'"),
+            sqlite_where=text("status <> 'pending'"),
+        ),
         Index("ix_delivery_jobs_command", "organization_id", "command_id"),
         Index("ix_delivery_jobs_invoice", "organization_id", "invoice_id"),
     )

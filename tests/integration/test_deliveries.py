@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from invoicing.bootstrap import deliverer
-from invoicing.handlers.deliveries import DeliveryPolicy, StepResult
+from invoicing.handlers.deliveries import DeliveryPolicy, StepResult, purge_finished
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, NumberSeries
 from invoicing.models.deliveries import DeliveryJob
@@ -305,3 +305,22 @@ def test_a_dead_runners_job_is_taken_over_after_its_lease_without_a_second_email
     assert sent["type"] == "invoice.sent" and sent["data"]["delivery_status"] == "uncertain"
     assert len(w.sink.messages) == 1, "no second email"
     assert w.deliverer.run_one() is None
+
+
+def test_retention_purges_finished_jobs_only(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    done = w.draft()
+    assert [e["type"] for e in w.run("send_invoice", {"invoice_id": str(done)}).events] == [
+        "invoice.finalized",
+        "invoice.sent",
+    ]
+    waiting = w.draft()
+    assert w.run("send_invoice", {"invoice_id": str(waiting)}, deliver=False).status == "applied"
+    now = dt.datetime.now(dt.UTC)
+    assert purge_finished(w.bus.uow_factory, now - dt.timedelta(days=1)) == 0  # too young
+    assert purge_finished(w.bus.uow_factory, now + dt.timedelta(seconds=1), batch_size=1) == 1
+    with UnitOfWork.for_engine(w.engine) as uow:
+        left = uow.session.execute(select(DeliveryJob.invoice_id, DeliveryJob.status)).all()
+        assert left == [(waiting, "pending")]  # pending jobs are never purged
