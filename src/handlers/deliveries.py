@@ -165,7 +165,10 @@ def purge_finished(
             ids = list(
                 uow.session.execute(
                     select(DeliveryJob.id)
-                    .where(DeliveryJob.status != PENDING, DeliveryJob.finished_at < before)
+                    .where(  # finished_at is set exactly when a job stops being pending
+                        DeliveryJob.finished_at.is_not(None), DeliveryJob.finished_at < before
+                    )
+                    .order_by(DeliveryJob.finished_at)
                     .limit(batch_size)
                 ).scalars()
             )

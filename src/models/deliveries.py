@@ -34,12 +34,13 @@ class DeliveryJob(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
-        # retention: finished jobs by age (``deliveries.purge_finished``)
+        # retention: finished jobs by age (``deliveries.purge_finished``; the same predicate
+        # as ``invoicing retention``'s age condition, so a table entry there reads it too)
         Index(
             "ix_delivery_jobs_finished",
             "finished_at",
-            postgresql_where=text("status <> 'pending'"),
-            sqlite_where=text("status <> 'pending'"),
+            postgresql_where=text("finished_at IS NOT NULL"),
+            sqlite_where=text("finished_at IS NOT NULL"),
         ),
         Index("ix_delivery_jobs_command", "organization_id", "command_id"),
         Index("ix_delivery_jobs_invoice", "organization_id", "invoice_id"),

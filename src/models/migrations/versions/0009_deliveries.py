@@ -56,8 +56,8 @@ def upgrade() -> None:
             "ix_delivery_jobs_finished",
             ["finished_at"],
             unique=False,
-            postgresql_where=sa.text("status <> 'pending'"),
-            sqlite_where=sa.text("status <> 'pending'"),
+            postgresql_where=sa.text("finished_at IS NOT NULL"),
+            sqlite_where=sa.text("finished_at IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_delivery_jobs_command", ["organization_id", "command_id"], unique=False
