@@ -52,7 +52,7 @@ from invoicing.models import Invoice
 from invoicing.models.deliveries import PENDING, DeliveryJob
 from invoicing.models.documents import EmailDelivery
 from invoicing.schemas.events import InvoiceState
-from sqlalchemy import Engine, Table, delete, insert, select, update
+from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 try:  # the e-invoice package is optional at import time (PDF-only sending without it)
@@ -150,33 +150,6 @@ def pending_invoices(
         )
     )
     return {row[0] for row in rows}
-
-
-def purge_finished(
-    uow_factory: Callable[[], UnitOfWork], before: dt.datetime, *, batch_size: int = 1000
-) -> int:
-    """Delete jobs that finished (done, failed, cancelled) before ``before``, in batches;
-    returns how many. Pending jobs are never touched, and nothing a redelivery needs is in a
-    finished job: a redelivered command is a duplicate in the inbox, and the email's record
-    stays in ``email_deliveries``. For ``invoicing retention``."""
-    removed = 0
-    while True:
-        with uow_factory() as uow:
-            ids = list(
-                uow.session.execute(
-                    select(DeliveryJob.id)
-                    .where(  # finished_at is set exactly when a job stops being pending
-                        DeliveryJob.finished_at.is_not(None), DeliveryJob.finished_at < before
-                    )
-                    .order_by(DeliveryJob.finished_at)
-                    .limit(batch_size)
-                ).scalars()
-            )
-            if not ids:
-                return removed
-            uow.session.execute(delete(DeliveryJob).where(DeliveryJob.id.in_(ids)))
-            uow.commit()
-        removed += len(ids)
 
 
 # ----------------------------------------------------------------------------- journal

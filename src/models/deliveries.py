@@ -34,8 +34,7 @@ class DeliveryJob(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
-        # retention: finished jobs by age (``deliveries.purge_finished``; the same predicate
-        # as ``invoicing retention``'s age condition, so a table entry there reads it too)
+        # ``invoicing retention``: finished jobs by age (its age condition is this predicate)
         Index(
             "ix_delivery_jobs_finished",
             "finished_at",

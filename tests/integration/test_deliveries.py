@@ -20,14 +20,16 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from invoicing import retention
 from invoicing.bootstrap import deliverer
-from invoicing.handlers.deliveries import DeliveryPolicy, StepResult, purge_finished
+from invoicing.handlers.deliveries import DeliveryPolicy, StepResult
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, NumberSeries
 from invoicing.models.deliveries import DeliveryJob
 from invoicing.models.dunning import DunningNotice
 from invoicing.schemas.events import DeliveryFailedData
 from invoicing.workers.deliveries import DeliveryRunner
+from invoicing.workers.settings import PipelineSettings
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
@@ -319,8 +321,14 @@ def test_retention_purges_finished_jobs_only(
     waiting = w.draft()
     assert w.run("send_invoice", {"invoice_id": str(waiting)}, deliver=False).status == "applied"
     now = dt.datetime.now(dt.UTC)
-    assert purge_finished(w.bus.uow_factory, now - dt.timedelta(days=1)) == 0  # too young
-    assert purge_finished(w.bus.uow_factory, now + dt.timedelta(seconds=1), batch_size=1) == 1
+    young = retention.run(w.engine, retention.RetentionSettings(), PipelineSettings(), now=now)
+    assert young.deleted["delivery_jobs"] == 0  # finished today: inside the 90 days
+    later = now + dt.timedelta(days=91)
+    settings = retention.RetentionSettings(batch_size=1)
+    dry = retention.run(w.engine, settings, PipelineSettings(), now=later, dry_run=True)
+    assert dry.deleted["delivery_jobs"] == 1
+    report = retention.run(w.engine, settings, PipelineSettings(), now=later)
+    assert report.deleted["delivery_jobs"] == 1
     with UnitOfWork.for_engine(w.engine) as uow:
         left = uow.session.execute(select(DeliveryJob.invoice_id, DeliveryJob.status)).all()
         assert left == [(waiting, "pending")]  # pending jobs are never purged
