@@ -92,12 +92,14 @@ def retention(
         bool, typer.Option("--dry-run", help="count what would be deleted, delete nothing")
     ] = False,
 ) -> None:
-    """Delete published outbox rows, processed commands and delivery attempts past retention.
+    """Delete published outbox rows, processed commands, delivery attempts and finished
+    delivery jobs past retention.
 
-    Windows from INVOICING_RETENTION_OUTBOX_DAYS (7), _INBOX_DAYS (30) and
-    _DELIVERY_ATTEMPTS_DAYS (7); never below what a redelivery could still need (docs/pipeline.md,
-    "Retention"): a setting below the minimum is refused (exit 2). Unpublished outbox rows and
-    inbox rows of commands in the dead-letter archive are never deleted. Deletes in batches of
+    Windows from INVOICING_RETENTION_OUTBOX_DAYS (7), _INBOX_DAYS (30), _DELIVERY_ATTEMPTS_DAYS
+    (7) and _DELIVERY_JOBS_DAYS (90); never below what a redelivery could still need
+    (docs/pipeline.md, "Retention"): a setting below the minimum is refused (exit 2).
+    Unpublished outbox rows, pending delivery jobs and inbox rows of commands in the
+    dead-letter archive are never deleted. Deletes in batches of
     INVOICING_RETENTION_BATCH_SIZE rows, one transaction each; safe to stop and to run again.
     """
     from invoicing import db, logs, retention

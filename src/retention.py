@@ -1,6 +1,6 @@
 """``invoicing retention``: delete old pipeline bookkeeping in bounded batches.
 
-Three tables grow with every command and are never read again after a while:
+Four tables grow with every command and are never read again after a while:
 
 * ``outbox``: a row is needed until the relay has published it (``published_at`` set); after
   that only people look at it. Unpublished rows are never deleted.
@@ -13,6 +13,10 @@ Three tables grow with every command and are never read again after a while:
 * ``delivery_attempts``: the crash-loop counter of a message; rows left behind belong to messages
   that were dead-lettered or whose worker died. A copy of the message can come back at most the
   redelivery window later.
+* ``delivery_jobs``: the emails commands left to send (docs/sending.md). A finished job (done,
+  failed or cancelled: ``finished_at`` set) is needed by nothing (a redelivered command is a
+  duplicate in the inbox; the email's record stays in ``email_deliveries``); pending jobs are
+  never deleted.
 
 Each table is cleaned in batches of ``INVOICING_RETENTION_BATCH_SIZE`` rows, one short
 transaction per batch, so a run never holds locks for long nor builds a huge transaction; a run
@@ -31,6 +35,7 @@ from typing import Any
 import structlog
 from invoicing.models.core import OutboxEvent, ProcessedCommand
 from invoicing.models.dead_letters import DeadLetter
+from invoicing.models.deliveries import DeliveryJob
 from invoicing.models.pipeline import DeliveryAttempt
 from invoicing.workers.settings import PipelineSettings
 from pydantic import Field
@@ -60,6 +65,8 @@ log = structlog.get_logger("invoicing.retention")
 MARGIN = dt.timedelta(days=1)
 #: published outbox rows are not needed by any redelivery; a day keeps recent events at hand
 OUTBOX_MINIMUM = dt.timedelta(days=1)
+#: finished delivery jobs are needed by no redelivery; a day keeps recent outcomes at hand
+DELIVERY_JOBS_MINIMUM = dt.timedelta(days=1)
 #: the inbox is also the idempotency promise to the services that publish commands, whose own
 #: retries (an upstream outbox relay that was down, a replayed batch) this configuration cannot
 #: bound: a floor of a week whatever the retry windows, 30 days by default
@@ -81,6 +88,9 @@ class RetentionSettings(BaseSettings):
     )
     delivery_attempts_days: float = Field(
         default=7.0, gt=0, description="delivery_attempts rows, counted from the last start"
+    )
+    delivery_jobs_days: float = Field(
+        default=90.0, gt=0, description="finished delivery_jobs rows, counted from the finish"
     )
     batch_size: int = Field(default=1000, ge=1, le=100_000, description="rows per transaction")
     batch_pause_s: float = Field(
@@ -112,6 +122,7 @@ class Windows:
     outbox: dt.timedelta
     inbox: dt.timedelta
     delivery_attempts: dt.timedelta
+    delivery_jobs: dt.timedelta
     #: the redelivery window the minimums were computed from
     redelivery: dt.timedelta
     notes: tuple[str, ...] = ()
@@ -128,6 +139,7 @@ def windows(settings: RetentionSettings, pipeline: PipelineSettings) -> Windows:
         "outbox_days": OUTBOX_MINIMUM,
         "inbox_days": max(INBOX_FLOOR, redelivery + MARGIN),
         "delivery_attempts_days": redelivery + MARGIN,
+        "delivery_jobs_days": DELIVERY_JOBS_MINIMUM,
     }
     chosen: dict[str, dt.timedelta] = {}
     errors: list[str] = []
@@ -143,6 +155,8 @@ def windows(settings: RetentionSettings, pipeline: PipelineSettings) -> Windows:
             why = (
                 "published rows are kept at least a day"
                 if name == "outbox_days"
+                else "finished delivery jobs are kept at least a day"
+                if name == "delivery_jobs_days"
                 else f"a redelivered, delayed or retried command can still arrive up to "
                 f"{redelivery.total_seconds():.0f} s after its first attempt (the longest of "
                 "INVOICING_RETRY_MISSING_S and INVOICING_RETRY_UNAVAILABLE_S, plus the longest "
@@ -170,6 +184,7 @@ def windows(settings: RetentionSettings, pipeline: PipelineSettings) -> Windows:
         outbox=chosen["outbox_days"],
         inbox=chosen["inbox_days"],
         delivery_attempts=chosen["delivery_attempts_days"],
+        delivery_jobs=chosen["delivery_jobs_days"],
         redelivery=redelivery,
         notes=tuple(notes),
     )
@@ -186,7 +201,12 @@ class Report:
 
     cutoffs: dict[str, dt.datetime]
     deleted: dict[str, int] = field(
-        default_factory=lambda: {"outbox": 0, "processed_commands": 0, "delivery_attempts": 0}
+        default_factory=lambda: {
+            "outbox": 0,
+            "processed_commands": 0,
+            "delivery_attempts": 0,
+            "delivery_jobs": 0,
+        }
     )
     #: inbox rows past the cutoff kept because the dead-letter archive holds their command
     kept_for_dead_letters: int = 0
@@ -228,6 +248,8 @@ TABLES = (
         keep=_in_dead_letter_archive,
     ),
     _Table("delivery_attempts", DeliveryAttempt.last_seen_at, (DeliveryAttempt.message_key,)),
+    # finished_at is NULL exactly while a job is pending: pending jobs never match the age
+    _Table("delivery_jobs", DeliveryJob.finished_at, (DeliveryJob.id,)),
 )
 
 
@@ -283,6 +305,7 @@ def run(
             "outbox": now - w.outbox,
             "processed_commands": now - w.inbox,
             "delivery_attempts": now - w.delivery_attempts,
+            "delivery_jobs": now - w.delivery_jobs,
         }
     )
     n = settings.batch_size

@@ -34,6 +34,13 @@ class DeliveryJob(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # ``invoicing retention``: finished jobs by age (its age condition is this predicate)
+        Index(
+            "ix_delivery_jobs_finished",
+            "finished_at",
+            postgresql_where=text("finished_at IS NOT NULL"),
+            sqlite_where=text("finished_at IS NOT NULL"),
+        ),
         Index("ix_delivery_jobs_command", "organization_id", "command_id"),
         Index("ix_delivery_jobs_invoice", "organization_id", "invoice_id"),
     )

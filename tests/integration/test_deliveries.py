@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from invoicing import retention
 from invoicing.bootstrap import deliverer
 from invoicing.handlers.deliveries import DeliveryPolicy, StepResult
 from invoicing.handlers.unit_of_work import UnitOfWork
@@ -28,6 +29,7 @@ from invoicing.models.deliveries import DeliveryJob
 from invoicing.models.dunning import DunningNotice
 from invoicing.schemas.events import DeliveryFailedData
 from invoicing.workers.deliveries import DeliveryRunner
+from invoicing.workers.settings import PipelineSettings
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
@@ -305,3 +307,28 @@ def test_a_dead_runners_job_is_taken_over_after_its_lease_without_a_second_email
     assert sent["type"] == "invoice.sent" and sent["data"]["delivery_status"] == "uncertain"
     assert len(w.sink.messages) == 1, "no second email"
     assert w.deliverer.run_one() is None
+
+
+def test_retention_purges_finished_jobs_only(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    w = make_world(db_url, smtp, tmp_path)
+    done = w.draft()
+    assert [e["type"] for e in w.run("send_invoice", {"invoice_id": str(done)}).events] == [
+        "invoice.finalized",
+        "invoice.sent",
+    ]
+    waiting = w.draft()
+    assert w.run("send_invoice", {"invoice_id": str(waiting)}, deliver=False).status == "applied"
+    now = dt.datetime.now(dt.UTC)
+    young = retention.run(w.engine, retention.RetentionSettings(), PipelineSettings(), now=now)
+    assert young.deleted["delivery_jobs"] == 0  # finished today: inside the 90 days
+    later = now + dt.timedelta(days=91)
+    settings = retention.RetentionSettings(batch_size=1)
+    dry = retention.run(w.engine, settings, PipelineSettings(), now=later, dry_run=True)
+    assert dry.deleted["delivery_jobs"] == 1
+    report = retention.run(w.engine, settings, PipelineSettings(), now=later)
+    assert report.deleted["delivery_jobs"] == 1
+    with UnitOfWork.for_engine(w.engine) as uow:
+        left = uow.session.execute(select(DeliveryJob.invoice_id, DeliveryJob.status)).all()
+        assert left == [(waiting, "pending")]  # pending jobs are never purged

@@ -222,7 +222,12 @@ def test_batches_are_bounded_and_a_dry_run_deletes_nothing(engine: Engine) -> No
     assert max(deletes) == 2 and len(deletes) == report.batches
     assert report.batches >= 8  # at least 4 for 7 outbox rows, 4 for 7 inbox rows
     again = run(engine)
-    assert again.deleted == {"outbox": 0, "processed_commands": 0, "delivery_attempts": 0}
+    assert again.deleted == {
+        "outbox": 0,
+        "processed_commands": 0,
+        "delivery_attempts": 0,
+        "delivery_jobs": 0,
+    }
 
 
 def test_the_command_line_reports_and_refuses_a_window_below_the_minimum(
@@ -275,6 +280,7 @@ def test_each_batch_query_reads_its_index(engine: Engine, resume: bool) -> None:
         "outbox": "ix_outbox_published",
         "processed_commands": "ix_processed_commands_processed_at",
         "delivery_attempts": "ix_delivery_attempts_last_seen_at",
+        "delivery_jobs": "ix_delivery_jobs_finished",
     }
     with engine.connect() as conn:
         for spec in retention.TABLES:
@@ -283,6 +289,7 @@ def test_each_batch_query_reads_its_index(engine: Engine, resume: bool) -> None:
                 "outbox": [7],
                 "processed_commands": [uuid.uuid4(), uuid.uuid4()],
                 "delivery_attempts": ["0" * 64],
+                "delivery_jobs": [uuid.uuid4()],
             }[spec.name]
             after = (OLD - dt.timedelta(days=1), *last_keys) if resume else None
             statement = retention._next_batch(spec, OLD, after, 10)

@@ -90,3 +90,13 @@ def test_settings_at_their_minimum_are_accepted() -> None:
 def test_zero_or_negative_days_are_invalid(field: str) -> None:
     with pytest.raises(ValueError, match="greater than 0"):
         retention(**{field: 0})
+
+
+def test_finished_delivery_jobs_are_kept_90_days_and_at_least_a_day() -> None:
+    assert windows(retention(), pipeline()).delivery_jobs == 90 * DAY
+    assert windows(retention(delivery_jobs_days=1), pipeline()).delivery_jobs == DAY
+    with pytest.raises(RetentionConfigError) as raised:
+        windows(retention(delivery_jobs_days=0.5), pipeline())
+    message = str(raised.value)
+    assert "INVOICING_RETENTION_DELIVERY_JOBS_DAYS=0.5 is below the minimum of 1 days" in message
+    assert "finished delivery jobs are kept at least a day" in message

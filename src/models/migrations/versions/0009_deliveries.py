@@ -53,6 +53,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'pending'"),
         )
         batch_op.create_index(
+            "ix_delivery_jobs_finished",
+            ["finished_at"],
+            unique=False,
+            postgresql_where=sa.text("finished_at IS NOT NULL"),
+            sqlite_where=sa.text("finished_at IS NOT NULL"),
+        )
+        batch_op.create_index(
             "ix_delivery_jobs_command", ["organization_id", "command_id"], unique=False
         )
         batch_op.create_index(
@@ -64,5 +71,6 @@ def downgrade() -> None:
     with op.batch_alter_table("delivery_jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_delivery_jobs_invoice")
         batch_op.drop_index("ix_delivery_jobs_command")
+        batch_op.drop_index("ix_delivery_jobs_finished")
         batch_op.drop_index("ix_delivery_jobs_due")
     op.drop_table("delivery_jobs")
