@@ -52,7 +52,7 @@ from invoicing.models import Invoice
 from invoicing.models.deliveries import PENDING, DeliveryJob
 from invoicing.models.documents import EmailDelivery
 from invoicing.schemas.events import InvoiceState
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, Select, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 try:  # the e-invoice package is optional at import time (PDF-only sending without it)
@@ -150,6 +150,18 @@ def pending_invoices(
         )
     )
     return {row[0] for row in rows}
+
+
+def due_job(now: dt.datetime) -> Select[DeliveryJob]:
+    """The job due first that no other runner holds: one probe of the partial index
+    ``ix_delivery_jobs_due`` (pending rows only), ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
+    return (
+        select(DeliveryJob)
+        .where(DeliveryJob.status == PENDING, DeliveryJob.next_attempt_at <= now)
+        .order_by(DeliveryJob.next_attempt_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
 
 
 # ----------------------------------------------------------------------------- journal
@@ -524,16 +536,14 @@ class Deliverer:
     def _claim(self, *, job_id: uuid.UUID | None = None) -> Claim | None:
         now = self.clock()
         with self.uow_factory() as uow:
-            stmt = select(DeliveryJob).where(DeliveryJob.status == PENDING)
-            if job_id is None:
-                stmt = stmt.where(DeliveryJob.next_attempt_at <= now).order_by(
-                    DeliveryJob.next_attempt_at
-                )
-            else:
-                stmt = stmt.where(DeliveryJob.id == job_id)
-            job = uow.session.execute(
-                stmt.limit(1).with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
+            stmt = (
+                due_job(now)
+                if job_id is None
+                else select(DeliveryJob)
+                .where(DeliveryJob.status == PENDING, DeliveryJob.id == job_id)
+                .with_for_update(skip_locked=True)
+            )
+            job = uow.session.execute(stmt).scalar_one_or_none()
             if job is None:
                 return None
             token = uuid.uuid4()

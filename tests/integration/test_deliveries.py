@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from invoicing import retention
 from invoicing.bootstrap import deliverer
-from invoicing.handlers.deliveries import DeliveryPolicy, StepResult
+from invoicing.handlers.deliveries import DeliveryPolicy, StepResult, due_job
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, NumberSeries
 from invoicing.models.deliveries import DeliveryJob
@@ -332,3 +332,22 @@ def test_retention_purges_finished_jobs_only(
     with UnitOfWork.for_engine(w.engine) as uow:
         left = uow.session.execute(select(DeliveryJob.invoice_id, DeliveryJob.status)).all()
         assert left == [(waiting, "pending")]  # pending jobs are never purged
+
+
+def test_the_runners_probe_reads_the_partial_index(db_url: str, tmp_path: Path) -> None:
+    """An idle runner's probe for due jobs is one lookup in ``ix_delivery_jobs_due`` (pending
+    rows only), however many finished jobs the table holds."""
+    engine = make_world(db_url, (Sink(), free_port()), tmp_path).engine
+    sql = str(
+        due_job(dt.datetime(2026, 11, 28, tzinfo=dt.UTC)).compile(
+            engine, compile_kwargs={"literal_binds": True}
+        )
+    )
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            assert "FOR UPDATE SKIP LOCKED" in sql
+            conn.exec_driver_sql("SET enable_seqscan = off")  # the test table is tiny
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+        else:
+            plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "ix_delivery_jobs_due" in plan, plan
