@@ -43,6 +43,15 @@ class Formatter:
     def money(self, value: Decimal) -> str:
         return str(format_currency(value, self.currency, locale=self.babel))
 
+    def price(self, value: Decimal) -> str:
+        """A unit price exactly as entered: at least the currency's minor units, and every
+        further decimal the price has (0.335 EUR prints 0,335 €, 12.3455 KWD 12,3455 KWD), so
+        quantity x price multiplies out to the printed amount and matches the e-invoice's
+        BT-146 (``einvoice.prepare.price``)."""
+        return str(
+            format_currency(value, self.currency, locale=self.babel, decimal_quantization=False)
+        )
+
     def number(self, value: Decimal) -> str:
         # quantities keep their own precision (1.5 h, 0.25 days), without trailing zeros
         normalized = value.normalize()
@@ -144,7 +153,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
                 "subtitle": line.subtitle or "",
                 "quantity": fmt.number(line.quantity),
                 "unit": unit_label(line.unit, lang),
-                "unit_price": fmt.money(line.unit_price),
+                "unit_price": fmt.price(line.unit_price),
                 "tax_rate": fmt.rate(line.tax_rate),
                 "tax_code": line.tax_code,
                 "discount": discount,
