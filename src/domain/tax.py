@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
+from invoicing.texts import has, text
 from stdnum import get_cc_module
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
@@ -49,69 +50,18 @@ DEFAULT_RATES: dict[str, tuple[Decimal, ...]] = {
     "BE": (Decimal(21), Decimal(12), Decimal(6), Decimal(0)),
 }
 
-#: The note a document must carry for a category (seller country, locale) -> text.
-#: EN 16931 BT-120 (exemption reason). Organizations may override them in their settings.
-LEGAL_NOTES: dict[TaxCategory, dict[str, str]] = {
-    TaxCategory.REVERSE_CHARGE: {
-        "de": "Steuerschuldnerschaft des Leistungsempfängers (§ 13b UStG).",
-        "en": "Reverse charge: VAT is payable by the recipient (Art. 196 Directive 2006/112/EC).",
-        "fr": "Autoliquidation : TVA due par le cocontractant (art. 51, § 2 du Code TVA).",
-        "nl": "Btw verlegd: verschuldigd door de medecontractant (art. 51, § 2 W.Btw).",
-    },
-    TaxCategory.INTRA_EU: {
-        "de": "Steuerfreie innergemeinschaftliche Lieferung (§ 4 Nr. 1 Buchst. b, § 6a UStG).",
-        "en": "VAT-exempt intra-Community supply (Art. 138 Directive 2006/112/EC).",
-        "fr": "Livraison intracommunautaire exonérée (art. 39bis du Code TVA).",
-        "nl": "Vrijgestelde intracommunautaire levering (art. 39bis W.Btw).",
-    },
-    TaxCategory.EXPORT: {
-        "de": "Steuerfreie Ausfuhrlieferung (§ 4 Nr. 1 Buchst. a, § 6 UStG).",
-        "en": "VAT-exempt export outside the EU (Art. 146 Directive 2006/112/EC).",
-        "fr": "Exportation exonérée (art. 39 du Code TVA).",
-        "nl": "Vrijgestelde uitvoer (art. 39 W.Btw).",
-    },
-    TaxCategory.EXEMPT: {
-        "de": "Steuerfreie Leistung gemäß § 4 UStG.",
-        "en": "VAT exempt supply.",
-        "fr": "Opération exonérée de TVA (art. 44 du Code TVA).",
-        "nl": "Vrijgestelde handeling (art. 44 W.Btw).",
-    },
-    TaxCategory.OUTSIDE_SCOPE: {
-        "de": "Nicht im Inland steuerbare Leistung.",
-        "en": "Outside the scope of VAT.",
-        "fr": "Opération hors du champ d'application de la TVA.",
-        "nl": "Handeling buiten het toepassingsgebied van de btw.",
-    },
-    TaxCategory.ZERO: {
-        "de": "Umsatzsteuer 0 %.",
-        "en": "Zero-rated supply.",
-        "fr": "TVA au taux zéro.",
-        "nl": "Nultarief.",
-    },
-}
-
-#: Small-business exemption notes (DE § 19 UStG, BE art. 56bis), used with category ``exempt``.
-SMALL_BUSINESS_NOTES: dict[str, dict[str, str]] = {
-    "DE": {
-        "de": "Gemäß § 19 UStG wird keine Umsatzsteuer berechnet.",
-        "en": "No VAT is charged under the small business scheme (§ 19 UStG).",
-        "fr": "TVA non applicable (§ 19 UStG, régime des petites entreprises).",
-        "nl": "Geen btw aangerekend (§ 19 UStG, kleine ondernemingen).",
-    },
-    "BE": {
-        "de": "Kleinunternehmerregelung: keine MwSt. (Art. 56bis belg. MwStGB).",
-        "en": "Small enterprise VAT exemption scheme (Art. 56bis Belgian VAT Code).",
-        "fr": "Régime particulier de franchise des petites entreprises.",
-        "nl": "Bijzondere vrijstellingsregeling kleine ondernemingen.",
-    },
-}
-
 
 def legal_note(category: TaxCategory, locale: str) -> str | None:
-    notes = LEGAL_NOTES.get(category)
-    if notes is None:
-        return None
-    return notes.get(locale, notes["en"])
+    """The note (EN 16931 BT-120) a document of ``category`` carries, from the text catalog
+    (``legal.<category>``); none for the standard rate."""
+    key = f"legal.{category.value}"
+    return text(key, locale) if has(key) else None
+
+
+def small_business_note(country: str, locale: str) -> str:
+    """The small-business exemption note (DE § 19 UStG, BE art. 56bis Code TVA)."""
+    key = f"legal.small_business.{country}"
+    return text(key if has(key) else "legal.small_business.DE", locale)
 
 
 def validate_vat_id(vat_id: str) -> str:

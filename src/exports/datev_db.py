@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from invoicing import texts
 from invoicing.domain.errors import DomainError
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
@@ -462,11 +463,15 @@ class BookingBuilder:
         else:
             beleg = self.c.beleg(number)
         if reversal:
-            text_ = self._label("Storno ", number, name)
+            text_ = self._label(texts.text("datev.reversal", "de") + " ", number, name)
             self.c.reversals += 1
         elif credit:
-            ref = f"{number} zu {credited}" if credited else number
-            text_ = self._label("Gutschrift ", ref, name)
+            ref = (
+                texts.text("datev.credit_of", "de", number=number, invoice=credited)
+                if credited
+                else number
+            )
+            text_ = self._label(texts.text("datev.credit_note", "de") + " ", ref, name)
             self.c.credit_notes += 1
         else:
             text_ = self._label("", number, name)

@@ -13,7 +13,7 @@ from typing import Any
 from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute, with_group_taxes
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import fits_minor_units
-from invoicing.domain.tax import SMALL_BUSINESS_NOTES, TaxCategory, legal_note
+from invoicing.domain.tax import TaxCategory, legal_note, small_business_note
 from invoicing.models import Invoice, InvoiceLine
 from invoicing.schemas.commands import DiscountIn, LineIn
 
@@ -136,8 +136,7 @@ def recalculate(
     for g in totals.groups:
         reason = None
         if g.category is TaxCategory.EXEMPT and small_business_country:
-            sb = SMALL_BUSINESS_NOTES.get(small_business_country, SMALL_BUSINESS_NOTES["DE"])
-            reason = sb.get(inv.locale, sb["en"])
+            reason = small_business_note(small_business_country, inv.locale)
         elif g.category is not TaxCategory.STANDARD:
             reason = legal_note(g.category, inv.locale)
         if reason and reason not in notes:

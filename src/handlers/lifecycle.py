@@ -48,6 +48,7 @@ from invoicing.schemas.commands import (
     MarkSent,
     VoidInvoice,
 )
+from invoicing.texts import text
 from sqlalchemy import select
 
 OPEN_STATES = ("finalized", "sent", "partially_paid")
@@ -310,14 +311,6 @@ def _line_pointers(doc: Invoice) -> dict[Key, str]:
     return pointers
 
 
-# German: "Gutschrift" means self-billing (§ 14 Abs. 2 UStG); a seller's correction is not one.
-_LABELS = {
-    "de": "Korrektur zu Rechnung",
-    "en": "Credit for invoice",
-    "fr": "Avoir sur facture",
-    "nl": "Creditnota voor factuur",
-}
-
 _COPIED = (
     "currency",
     "locale",
@@ -379,7 +372,7 @@ def issue_credit(
     cn = new_draft(org, credit_note_id, "credit_note", deps.now())
     for name in _COPIED:
         setattr(cn, name, getattr(inv, name))
-    label = f"{_LABELS.get(inv.locale, _LABELS['en'])} {inv.number}"
+    label = f"{text('document.credit_line', inv.locale)} {inv.number}"
     plan = ledger.open_groups() if open_only else ledger.remainder()
     mirrored = lines is None and not ledger.movements and plan == list(ledger.invoiced)
     if lines is not None:

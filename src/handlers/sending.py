@@ -51,29 +51,19 @@ from invoicing.models import Invoice, Organization
 from invoicing.schemas.commands import MarkPaid
 from invoicing.schemas.events import InvoiceState
 from invoicing.schemas.sending import SendInvoice
+from invoicing.texts import LANGUAGES, text
 
 INVOICE = "invoice"
 PAYMENT_CONFIRMATION = "payment_confirmation"
 
+#: per language: document kind -> short title / "our invoice" (texts from the catalog)
 SHORT_TITLES = {
-    "de": {"invoice": "Rechnung", "credit_note": "Rechnungskorrektur", "quote": "Angebot"},
-    "en": {"invoice": "Invoice", "credit_note": "Credit note", "quote": "Quote"},
-    "fr": {"invoice": "Facture", "credit_note": "Note de crédit", "quote": "Offre"},
-    "nl": {"invoice": "Factuur", "credit_note": "Creditnota", "quote": "Offerte"},
+    lang: {k: text(f"document.title.{k}", lang) for k in ("invoice", "credit_note", "quote")}
+    for lang in LANGUAGES
 }
 ARTICLES = {
-    "de": {
-        "invoice": "unsere Rechnung",
-        "credit_note": "unsere Rechnungskorrektur",
-        "quote": "unser Angebot",
-    },
-    "en": {"invoice": "our invoice", "credit_note": "our credit note", "quote": "our quote"},
-    "fr": {
-        "invoice": "notre facture",
-        "credit_note": "notre note de crédit",
-        "quote": "notre offre",
-    },
-    "nl": {"invoice": "onze factuur", "credit_note": "onze creditnota", "quote": "onze offerte"},
+    lang: {k: text(f"document.article.{k}", lang) for k in ("invoice", "credit_note", "quote")}
+    for lang in LANGUAGES
 }
 
 

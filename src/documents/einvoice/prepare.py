@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from invoicing import texts
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO, minor_units, round_money
 from invoicing.schemas.events import InvoiceState, LineState, Party, TaxBreakdown
@@ -144,19 +145,6 @@ _VATEX: dict[str, str] = {
     "G": "VATEX-EU-G",
     "O": "VATEX-EU-O",
 }
-_TERMS = {
-    "de": "Zahlbar ohne Abzug bis {date}.",
-    "en": "Payable without deduction by {date}.",
-    "fr": "Payable sans escompte au plus tard le {date}.",
-    "nl": "Te betalen zonder korting uiterlijk op {date}.",
-}
-_CREDIT_TERMS = {
-    "de": "Der Betrag wird bis {date} erstattet oder verrechnet.",
-    "en": "The amount will be refunded or offset by {date}.",
-    "fr": "Le montant sera remboursé ou compensé au plus tard le {date}.",
-    "nl": "Het bedrag wordt uiterlijk op {date} terugbetaald of verrekend.",
-}
-_DISCOUNT_REASON = {"de": "Rabatt", "en": "Discount", "fr": "Remise", "nl": "Korting"}
 NO_BUYER_REFERENCE = "N/A"
 
 
@@ -420,7 +408,7 @@ def _exemption(tb: TaxBreakdown) -> tuple[str | None, str | None]:
 
 
 def _allowances(state: InvoiceState) -> list[DocumentAllowance]:
-    reason = _DISCOUNT_REASON.get(state.locale, "Discount")
+    reason = texts.text("einvoice.discount_reason", state.locale)
     percent = (
         state.discount.value
         if state.discount is not None and state.discount.type == "percentage"
@@ -447,9 +435,8 @@ def _note(state: InvoiceState) -> str | None:
 def _terms(state: InvoiceState, due: dt.date | None) -> str | None:
     if due is None:
         return None
-    texts = _CREDIT_TERMS if state.kind == "credit_note" else _TERMS
-    template = texts.get(state.locale, texts["en"])
-    return template.format(date=due.isoformat())
+    key = "einvoice.credit_terms" if state.kind == "credit_note" else "einvoice.payment_terms"
+    return texts.text(key, state.locale, date=due.isoformat())
 
 
 def prepare(state: InvoiceState) -> Prepared:
