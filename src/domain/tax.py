@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from invoicing.texts import has, text
+from invoicing.texts import text
 from stdnum import get_cc_module
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
@@ -51,17 +53,66 @@ DEFAULT_RATES: dict[str, tuple[Decimal, ...]] = {
 }
 
 
-def legal_note(category: TaxCategory, locale: str) -> str | None:
-    """The note (EN 16931 BT-120) a document of ``category`` carries, from the text catalog
-    (``legal.<category>``); none for the standard rate."""
-    key = f"legal.{category.value}"
-    return text(key, locale) if has(key) else None
+#: Countries whose own law the notes cite; any other seller gets the Directive's wording.
+LEGAL_JURISDICTIONS = ("DE", "BE")
+
+
+def jurisdiction(seller_country: str | None) -> str:
+    """Whose law a note cites: the seller's (DE or BE), else the EU Directive (``EU``)."""
+    return seller_country if seller_country in LEGAL_JURISDICTIONS else "EU"
+
+
+@dataclass(frozen=True)
+class LegalContext:
+    """What chooses a document's legal notes: the SELLER's country (its law applies, in the
+    document's language), the small-business scheme, and the organization's own wording
+    (``tax_notes``: category name or ``small_business`` -> locale -> text)."""
+
+    seller_country: str | None = None
+    small_business: bool = False
+    tax_notes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def note_key(self, category: TaxCategory, buyer_country: str | None = None) -> str | None:
+        """The catalog key of the note for ``category`` (none for the standard rate)."""
+        if category is TaxCategory.STANDARD:
+            return None
+        law = jurisdiction(self.seller_country)
+        if category is TaxCategory.EXEMPT and self.small_business:
+            return f"legal.{law}.small_business"
+        name = category.value
+        if (
+            category is TaxCategory.REVERSE_CHARGE
+            and buyer_country is not None
+            and self.seller_country is not None
+            and buyer_country != self.seller_country
+        ):
+            name = "reverse_charge_eu"  # cross-border services: art. 196 of the Directive
+        return f"legal.{law}.{name}"
+
+    def note(
+        self, category: TaxCategory, locale: str, buyer_country: str | None = None
+    ) -> str | None:
+        """The note (EN 16931 BT-120) in ``locale``: the organization's own wording for the
+        category when it has one in that language, else the catalog's text for the seller's
+        law."""
+        key = self.note_key(category, buyer_country)
+        if key is None:
+            return None
+        override_name = "small_business" if key.endswith(".small_business") else category.value
+        own = (self.tax_notes.get(override_name) or {}).get(locale)
+        if own:
+            return own
+        return text(key, locale)
+
+
+def legal_note(category: TaxCategory, locale: str, seller_country: str | None = None) -> str | None:
+    """The catalog's note for ``category`` under the seller's law (none for the standard rate)."""
+    return LegalContext(seller_country=seller_country).note(category, locale)
 
 
 def small_business_note(country: str, locale: str) -> str:
     """The small-business exemption note (DE § 19 UStG, BE art. 56bis Code TVA)."""
-    key = f"legal.small_business.{country}"
-    return text(key if has(key) else "legal.small_business.DE", locale)
+    return text(f"legal.{jurisdiction(country)}.small_business", locale)
 
 
 def validate_vat_id(vat_id: str) -> str:

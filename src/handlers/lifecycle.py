@@ -19,9 +19,9 @@ from invoicing.handlers.invoices import (
     copy_draft,
     copy_lines,
     derived_id,
+    legal_context,
     new_draft,
     rate_rules,
-    small_business_country,
     tax_day,
     trash,
 )
@@ -211,7 +211,7 @@ def prepare_finalize(
     if inv.delivery_date is None and inv.service_period_start is None:
         inv.delivery_date = issued  # Leistungsdatum = Rechnungsdatum unless stated otherwise
     _check_rates(org, inv, deps)
-    recalculate(inv, small_business_country=small_business_country(org))
+    recalculate(inv, legal=legal_context(org))
     _check_total(org, inv)
     inv.series = SERIES[inv.kind].value
     inv.buyer, inv.seller = buyer, seller_party(org)
@@ -390,8 +390,8 @@ def issue_credit(
     add_lines(uow, deps, org, cn, credit_lines, command_id, "/lines")
     for line in cn.lines:
         line.billable_entry_ids = []
-    sb_country = small_business_country(org)
-    recalculate(cn, small_business_country=sb_country)
+    legal = legal_context(org)
+    recalculate(cn, legal=legal)
     pointers = _line_pointers(cn) if lines is not None else {}
     # a planned credit (the rest, or what is open) takes the plan's VAT; lines take their own
     proposed = plan if credit_lines is not lines and not mirrored else _document_groups(cn)
@@ -399,9 +399,7 @@ def issue_credit(
         MovementKind.CREDIT, proposed, pointers, default_pointer="/invoice_id"
     )
     if list(taken) != _document_groups(cn):
-        recalculate(
-            cn, small_business_country=sb_country, group_taxes={g.key: g.tax for g in taken}
-        )
+        recalculate(cn, legal=legal, group_taxes={g.key: g.tax for g in taken})
     issued = issue_date or deps.today()
     cn.issue_date, cn.due_date = issued, issued
     uow.session.flush()  # the credit note and its lines exist as a draft before they freeze

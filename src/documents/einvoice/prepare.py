@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from invoicing import texts
+from invoicing.documents.legal import document_notes
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO, minor_units, round_money
 from invoicing.schemas.events import InvoiceState, LineState, Party, TaxBreakdown
@@ -426,7 +427,7 @@ def _allowances(state: InvoiceState) -> list[DocumentAllowance]:
 def _note(state: InvoiceState) -> str | None:
     """BT-22: one note (Peppol R002 allows one) with free text, credit reason, legal notes."""
     parts: list[str] = []
-    for text in (state.notes, state.credit_reason, *state.legal_notes):
+    for text in (state.notes, state.credit_reason, *document_notes(state)):
         if text and text.strip() and text.strip() not in parts:
             parts.append(text.strip())
     return "\n".join(parts) or None

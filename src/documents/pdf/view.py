@@ -17,6 +17,7 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from invoicing.documents.einvoice.prepare import payment_reference as bt83_reference
+from invoicing.documents.legal import document_notes
 from invoicing.documents.pdf.i18n import BABEL_LOCALE, labels, unit_label
 from invoicing.documents.pdf.payment import display_ogm, epc_payload, qr_svg
 from invoicing.schemas.events import InvoiceState, Party
@@ -274,7 +275,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
             "open_amount": fmt.money(open_amount),
             "has_open": is_invoice and (totals.paid_amount > 0 or totals.credited_amount > 0),
         },
-        "legal_notes": list(state.legal_notes),
+        "legal_notes": document_notes(state),
         "notes": state.notes or "",
         "footer": state.footer or "",
         "payment": payment,
