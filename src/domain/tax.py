@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -51,6 +52,19 @@ DEFAULT_RATES: dict[str, tuple[Decimal, ...]] = {
     "DE": (Decimal(19), Decimal(7), Decimal(0)),
     "BE": (Decimal(21), Decimal(12), Decimal(6), Decimal(0)),
 }
+
+
+def standard_rate(country: str | None, tax_point: dt.date | None) -> Decimal | None:
+    """The standard VAT rate of ``country`` on ``tax_point`` (DE: 16 % from 2020-07-01 to
+    2020-12-31, else 19 %; BE 21 %); ``None`` for other countries. Lower rates of category
+    ``standard`` are reduced rates (DE 7 %/5 %, BE 12 %/6 %)."""
+    if country == "DE":
+        if tax_point is not None and dt.date(2020, 7, 1) <= tax_point <= dt.date(2020, 12, 31):
+            return Decimal(16)
+        return Decimal(19)
+    if country == "BE":
+        return Decimal(21)
+    return None
 
 
 #: Countries whose own law the notes cite; any other seller gets the Directive's wording.

@@ -20,6 +20,7 @@ from invoicing.documents.einvoice.prepare import payment_reference as bt83_refer
 from invoicing.documents.legal import document_notes
 from invoicing.documents.pdf.i18n import BABEL_LOCALE, labels, unit_label
 from invoicing.documents.pdf.payment import display_ogm, epc_payload, qr_svg
+from invoicing.domain.tax import standard_rate
 from invoicing.schemas.events import InvoiceState, Party
 
 ZERO = Decimal(0)
@@ -162,9 +163,24 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
             }
         )
 
+    country = state.seller.address.country_code if state.seller and state.seller.address else None
+    tax_point = state.delivery_date or state.service_period_end or state.issue_date
+    standard = standard_rate(country, tax_point)
+    if standard is None:  # another country: the highest rate of the document is its standard
+        standard = max(
+            (g.rate for g in state.tax_breakdown if g.category == "standard"), default=None
+        )
+
+    def category_label(category: str, rate: Decimal) -> str:
+        if category == "standard" and standard is not None and rate < standard:
+            return t["cat_reduced"]
+        return t.get(f"cat_{category}", category)
+
+    # a small business (§ 19 UStG, art. 56bis) charges no VAT: no VAT columns, no breakdown
+    vat_columns = not (state.seller is not None and state.seller.small_business)
     breakdown = [
         {
-            "label": t.get(f"cat_{g.category}", g.category),
+            "label": category_label(g.category, g.rate),
             "code": g.code,
             "rate": fmt.rate(g.rate),
             "taxable_amount": fmt.money(g.taxable_amount),
@@ -258,6 +274,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         "seller": seller,
         "buyer": buyer,
         "net_entry": net_entry,
+        "vat_columns": vat_columns,
         "lines": lines,
         "breakdown": breakdown,
         "totals": {
