@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date
-from babel.numbers import format_currency
 from invoicing.documents.pdf.i18n import BABEL_LOCALE
 from invoicing.documents.pdf.view import payment_reference
 from invoicing.documents.store import Document
@@ -52,6 +51,7 @@ from invoicing.schemas.commands import MarkPaid
 from invoicing.schemas.events import InvoiceState
 from invoicing.schemas.sending import SendInvoice
 from invoicing.texts import LANGUAGES, text
+from invoicing.texts.formatting import money
 
 INVOICE = "invoice"
 PAYMENT_CONFIRMATION = "payment_confirmation"
@@ -68,7 +68,7 @@ ARTICLES = {
 
 
 def _fmt_money(value: Decimal, currency: str, lang: str) -> str:
-    return str(format_currency(value, currency, locale=BABEL_LOCALE.get(lang, "en_GB")))
+    return money(value, currency, lang)  # ISO 4217 minor units, the document's locale
 
 
 def _fmt_date(value: dt.date | None, lang: str) -> str:

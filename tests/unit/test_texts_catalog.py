@@ -58,7 +58,7 @@ def test_lookup() -> None:
 
 #: dictionaries keyed by language codes that are not texts (Babel locale names, DATEV codes)
 NOT_TEXTS = {
-    ("documents/pdf/i18n.py", "BABEL_LOCALE"),
+    ("texts/formatting.py", "BABEL_LOCALE"),
     ("exports/datev.py", "_LANGUAGES"),
 }
 

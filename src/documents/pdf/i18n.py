@@ -6,12 +6,12 @@ catalog's ``.po`` files, not here.
 
 from __future__ import annotations
 
-from invoicing.texts import LANGUAGES, section
+from invoicing.texts import LANGUAGES, formatting, section
 
 LOCALES = LANGUAGES
 
-#: Babel locale per document language (Belgian French/Dutch conventions are the same here).
-BABEL_LOCALE = {"de": "de_DE", "en": "en_GB", "fr": "fr_BE", "nl": "nl_BE"}
+#: Babel locale per document language (defined with the other formats in invoicing.texts)
+BABEL_LOCALE = formatting.BABEL_LOCALE
 
 #: Unit names as sent by clients (and UN/ECE rec. 20 codes) -> label key.
 UNIT_KEYS = {

@@ -15,13 +15,14 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
 from invoicing.documents.einvoice.prepare import payment_reference as bt83_reference
 from invoicing.documents.legal import document_notes
 from invoicing.documents.pdf.i18n import BABEL_LOCALE, labels, unit_label
 from invoicing.documents.pdf.payment import display_ogm, epc_payload, qr_svg
 from invoicing.domain.tax import standard_rate
 from invoicing.schemas.events import InvoiceState, Party
+from invoicing.texts import formatting
 
 ZERO = Decimal(0)
 
@@ -43,16 +44,13 @@ class Formatter:
         return _babel_locale(BABEL_LOCALE.get(self.locale, "en_GB"))
 
     def money(self, value: Decimal) -> str:
-        return str(format_currency(value, self.currency, locale=self.babel))
+        return formatting.money(value, self.currency, self.locale)
 
     def price(self, value: Decimal) -> str:
-        """A unit price exactly as entered: at least the currency's minor units, and every
-        further decimal the price has (0.335 EUR prints 0,335 €, 12.3455 KWD 12,3455 KWD), so
-        quantity x price multiplies out to the printed amount and matches the e-invoice's
-        BT-146 (``einvoice.prepare.price``)."""
-        return str(
-            format_currency(value, self.currency, locale=self.babel, decimal_quantization=False)
-        )
+        """A unit price exactly as entered (0.335 EUR prints 0,335 €, 12.3455 KWD
+        12,3455 KWD), so quantity x price multiplies out to the printed amount and matches
+        the e-invoice's BT-146 (``einvoice.prepare.price``)."""
+        return formatting.price(value, self.currency, self.locale)
 
     def number(self, value: Decimal) -> str:
         # quantities keep their own precision (1.5 h, 0.25 days), without trailing zeros
