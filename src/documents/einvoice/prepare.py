@@ -20,6 +20,7 @@ from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO, minor_units, round_money
 from invoicing.schemas.events import InvoiceState, LineState, Party, TaxBreakdown
 from stdnum.be import ogm_vcs
+from stdnum.be import vat as be_vat
 
 #: EN 16931 BT-3 invoice type codes (UNTDID 1001)
 COMMERCIAL_INVOICE = "380"
@@ -139,6 +140,8 @@ _VAT_EAS: dict[str, str] = {
 }
 #: Belgian enterprise number (KBO/BCE) as identifier scheme
 BE_ENTERPRISE_EAS = "0208"
+#: a Belgian enterprise number inside a registration entry: 0776.057.012, 0776057012, 776057012
+_ENTERPRISE_NUMBER = re.compile(r"(?<!\d)[01]?\d{3}[. ]?\d{3}[. ]?\d{3}(?!\d)")
 #: VATEX exemption reason codes (BT-121) used when a category needs one
 _VATEX: dict[str, str] = {
     "AE": "VATEX-EU-AE",
@@ -230,16 +233,35 @@ class Identifier:
     scheme: str | None = None
 
 
+def registered_enterprise_number(party: Party) -> str | None:
+    """The Belgian enterprise number (KBO/BCE) of a party: from its VAT id, else from its
+    registration entry ("RPM Bruxelles 0776.057.012") for a Belgian party without a VAT id
+    (checked with python-stdnum: the same mod-97 check as the VAT number)."""
+    kbo = belgian_enterprise_number(party.vat_id)
+    if kbo or not party.registration:
+        return kbo
+    if party.address is None or party.address.country_code != "BE":
+        return None
+    for match in _ENTERPRISE_NUMBER.finditer(party.registration):
+        digits = re.sub(r"\D", "", match.group())
+        digits = digits if len(digits) == 10 else "0" + digits
+        if be_vat.is_valid("BE" + digits):
+            return digits
+    return None
+
+
 def electronic_address(party: Party, *, seller: bool) -> Identifier | None:
     """BT-34 / BT-49.
 
-    Order: the party's ``peppol_id`` (``scheme:id``); for Belgian parties the enterprise
-    number under EAS 0208; the VAT id under its national EAS; the e-mail address (``EM``).
+    Order: the party's ``peppol_id`` (``scheme:id``; for the seller the organization's
+    setting); for Belgian parties the enterprise number under EAS 0208 (from the VAT id or
+    the registration entry); the VAT id under its national EAS; the e-mail address (``EM``,
+    not accepted by Peppol).
     """
     if party.peppol_id and ":" in party.peppol_id:
         scheme, _, value = party.peppol_id.partition(":")
         return Identifier(value.strip(), scheme.strip())
-    kbo = belgian_enterprise_number(party.vat_id)
+    kbo = registered_enterprise_number(party)
     if kbo:
         return Identifier(kbo, BE_ENTERPRISE_EAS)
     if party.vat_id:
@@ -258,7 +280,7 @@ def legal_registration(party: Party) -> Identifier | None:
     The registration text is the commercial register entry as configured (e.g.
     "Amtsgericht Köln HRB 12345"); it is sent without a scheme.
     """
-    kbo = belgian_enterprise_number(party.vat_id)
+    kbo = registered_enterprise_number(party)
     if kbo:
         return Identifier(kbo, BE_ENTERPRISE_EAS)
     if party.registration:
@@ -272,7 +294,7 @@ def seller_identifier(seller: Party) -> Identifier | None:
     A German small business often has only a Steuernummer (BT-32), which BR-CO-26 does not
     count; the Steuernummer is then also sent as the seller identifier (without scheme).
     """
-    if seller.vat_id or seller.registration or belgian_enterprise_number(seller.vat_id):
+    if seller.vat_id or seller.registration:
         return None
     if seller.tax_number:
         return Identifier(seller.tax_number)
