@@ -24,7 +24,7 @@ import string
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import structlog
@@ -181,15 +181,31 @@ class PdfRenderer:
             env = self._envs[key] = make_environment(loader, fonts)
         return env
 
-    def source(self, state: InvoiceState, *, embedded_fonts_only: bool = False) -> str:
-        """The Typst source for ``state`` (exposed for tests and template authors)."""
+    def source(
+        self,
+        state: InvoiceState,
+        *,
+        embedded_fonts_only: bool = False,
+        template: str | None = None,
+        view: dict[str, Any] | None = None,
+    ) -> str:
+        """The Typst source for ``state`` (exposed for tests and template authors):
+        ``<template or state.kind>.typ.j2`` over ``view`` (default: ``build_view(state)``)."""
         env = self.environment(state.organization_id, embedded_fonts_only=embedded_fonts_only)
-        template = env.get_template(f"{state.kind}.typ.j2")
-        return template.render(build_view(state))
+        compiled = env.get_template(f"{template or state.kind}.typ.j2")
+        return compiled.render(view if view is not None else build_view(state))
 
-    def render(self, state: InvoiceState) -> bytes:
+    def render(
+        self,
+        state: InvoiceState,
+        *,
+        template: str | None = None,
+        view: dict[str, Any] | None = None,
+    ) -> bytes:
+        """The PDF/A-3b of ``state``; ``template``/``view`` render another document about it
+        (a dunning notice: ``invoicing.documents.pdf.dunning``)."""
         try:
-            return self._compile(self.source(state), state)
+            return self._compile(self.source(state, template=template, view=view), state)
         except typst.TypstError as exc:
             if "could not be displayed" not in str(exc):
                 raise
@@ -200,7 +216,8 @@ class PdfRenderer:
                 invoice_id=str(state.id),
                 error=str(exc),
             )
-            return self._compile(self.source(state, embedded_fonts_only=True), state)
+            fallback = self.source(state, embedded_fonts_only=True, template=template, view=view)
+            return self._compile(fallback, state)
 
     def _compile(self, source: str, state: InvoiceState) -> bytes:
         stamp = state.finalized_at or state.created_at

@@ -230,6 +230,8 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         }
 
     title = t[state.kind]
+    if state.kind == "credit_note" and not state.credited_invoice_number:
+        title = t["standalone_credit_note"]
     delivery = ""
     delivery_label = t["delivery_date"]
     if state.service_period_start and state.service_period_end:
@@ -245,6 +247,16 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
                 number=state.credited_invoice_number,
                 date=fmt.date(state.credited_invoice_issue_date),
             ),
+            "reference": t["of_date"].format(
+                number=state.credited_invoice_number,
+                date=fmt.date(state.credited_invoice_issue_date),
+            ),
+            "reason": state.credit_reason or "",
+        }
+    elif state.kind == "credit_note":  # a credit note that corrects no particular invoice
+        credited = {
+            "text": t["standalone_credit"],
+            "reference": "",
             "reason": state.credit_reason or "",
         }
 
@@ -260,10 +272,17 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         "number": state.number or "",
         "draft": state.status == "draft",
         "issue_date": fmt.date(state.issue_date),
-        "issue_date_label": t["quote_date"] if state.kind == "quote" else t["issue_date"],
+        "issue_date_label": {"quote": t["quote_date"], "credit_note": t["credit_note_date"]}.get(
+            state.kind, t["issue_date"]
+        ),
         "due_date": fmt.date(state.due_date) if is_invoice else "",
         "due_date_label": t["due_date"],
         "valid_until": fmt.date(state.due_date) if state.kind == "quote" else "",
+        "quote_validity": (
+            t["quote_validity"].format(date=fmt.date(state.due_date))
+            if state.kind == "quote" and state.due_date
+            else ""
+        ),
         "delivery": delivery,
         "delivery_label": delivery_label,
         "purchase_order_number": state.purchase_order_number or "",
