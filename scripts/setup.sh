@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+./scripts/ensure-fonts.sh  # Noto fonts for every script in PDF documents (apt, idempotent)
 LOCK=requirements-dev.lock
 VENV=.venv
 

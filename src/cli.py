@@ -43,18 +43,28 @@ def process(
     Exit status 0 even when commands are rejected (they are events); 75 (EX_TEMPFAIL) when
     some deliveries wait for an outside service (the mail server): their commands are applied
     and the emails stay queued; running the same file again (or `invoicing deliver`) sends
-    them; 1 on other infrastructure errors.
+    them; 1 when a line failed otherwise (an infrastructure error): that line is reported and
+    not applied, and the lines after it are still processed.
     """
     from invoicing import bootstrap
 
     application = bootstrap.local()
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
-    counts = {"applied": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
+    counts = {"applied": 0, "duplicate": 0, "rejected": 0, "unavailable": 0, "failed": 0}
     with stream:
         for number, raw in enumerate(stream, start=1):
             if not raw.strip():
                 continue
-            outcome = application.pipeline.handle_raw(raw)
+            try:
+                outcome = application.pipeline.handle_raw(raw)
+            except Exception as exc:  # one line's failure must not leave the later ones undone
+                counts["failed"] += 1
+                typer.echo(
+                    f"line {number}: failed ({type(exc).__name__}: {exc}); the command was not "
+                    "applied",
+                    err=True,
+                )
+                continue
             counts[outcome.status] += 1
             events = list(outcome.events)
             waiting = []
@@ -82,6 +92,8 @@ def process(
                     err=True,
                 )
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()), err=True)
+    if counts["failed"]:
+        raise typer.Exit(code=1)
     if counts["unavailable"]:
         raise typer.Exit(code=75)  # EX_TEMPFAIL: try again later
 

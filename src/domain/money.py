@@ -5,40 +5,43 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
-from babel.core import get_global
-from babel.numbers import get_currency_precision, get_territory_currencies
-
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
 
-@cache
-def _known_currencies() -> frozenset[str]:
-    """ISO 4217 codes that are legal tender somewhere today (CLDR data through Babel).
-
-    Historical currencies (DEM, BEF) and the X-codes (gold, test, SDR) are not invoiceable.
-    """
-    territories = get_global("territory_currencies").keys()
-    codes: set[str] = set()
-    for territory in territories:
-        codes.update(get_territory_currencies(territory, tender=True))
-    return frozenset(code for code in codes if not code.startswith("X") or code in _CFA)
-
-
+#: X-codes that are real currencies (CFA francs, CFP franc, East Caribbean dollar); the other
+#: X-codes are gold, SDR, test and "no currency" codes, never invoiced.
 _CFA = {"XAF", "XOF", "XPF", "XCD"}
 
 
-def is_currency(code: str) -> bool:
-    """True for an ISO 4217 code in use today (EUR, USD, JPY, KWD ...)."""
-    return code in _known_currencies()
-
-
 @cache
+def _iso_exponents() -> dict[str, int]:
+    """ISO 4217 list one (current currencies and funds) -> minor unit, from the ``iso4217``
+    package (which ships the ISO 4217 maintenance agency's table). Codes without a minor unit
+    ("N.A.": gold, SDR, ...) are not currencies one invoices in."""
+    from iso4217 import Currency
+
+    return {
+        c.code: int(c.exponent)
+        for c in Currency
+        if c.exponent is not None and (not c.code.startswith("X") or c.code in _CFA)
+    }
+
+
+def is_currency(code: str) -> bool:
+    """True for an ISO 4217 code in use today (EUR, USD, JPY, KWD, CLF ...)."""
+    return code in _iso_exponents()
+
+
 def minor_units(currency: str) -> int:
-    """Number of decimals of the currency's minor unit (EUR 2, JPY 0, KWD 3)."""
-    if not is_currency(currency):
-        raise ValueError(f"unknown currency {currency!r}")
-    return int(get_currency_precision(currency))
+    """Number of decimals of the currency's minor unit per ISO 4217 (EUR 2, HUF 2, JPY 0,
+    KWD 3, CLF 4). CLDR (Babel) differs for some (HUF, IDR, COP 0; IQD 0): it says what is
+    customary in cash, ISO what the currency is, and invoices follow ISO. Babel is used only to
+    format numbers (``invoicing.texts.formatting``)."""
+    try:
+        return _iso_exponents()[currency]
+    except KeyError:
+        raise ValueError(f"unknown currency {currency!r}") from None
 
 
 @cache

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from invoicing.texts import text
 from stdnum import get_cc_module
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
@@ -49,69 +53,80 @@ DEFAULT_RATES: dict[str, tuple[Decimal, ...]] = {
     "BE": (Decimal(21), Decimal(12), Decimal(6), Decimal(0)),
 }
 
-#: The note a document must carry for a category (seller country, locale) -> text.
-#: EN 16931 BT-120 (exemption reason). Organizations may override them in their settings.
-LEGAL_NOTES: dict[TaxCategory, dict[str, str]] = {
-    TaxCategory.REVERSE_CHARGE: {
-        "de": "Steuerschuldnerschaft des Leistungsempfängers (§ 13b UStG).",
-        "en": "Reverse charge: VAT is payable by the recipient (Art. 196 Directive 2006/112/EC).",
-        "fr": "Autoliquidation : TVA due par le cocontractant (art. 51, § 2 du Code TVA).",
-        "nl": "Btw verlegd: verschuldigd door de medecontractant (art. 51, § 2 W.Btw).",
-    },
-    TaxCategory.INTRA_EU: {
-        "de": "Steuerfreie innergemeinschaftliche Lieferung (§ 4 Nr. 1 Buchst. b, § 6a UStG).",
-        "en": "VAT-exempt intra-Community supply (Art. 138 Directive 2006/112/EC).",
-        "fr": "Livraison intracommunautaire exonérée (art. 39bis du Code TVA).",
-        "nl": "Vrijgestelde intracommunautaire levering (art. 39bis W.Btw).",
-    },
-    TaxCategory.EXPORT: {
-        "de": "Steuerfreie Ausfuhrlieferung (§ 4 Nr. 1 Buchst. a, § 6 UStG).",
-        "en": "VAT-exempt export outside the EU (Art. 146 Directive 2006/112/EC).",
-        "fr": "Exportation exonérée (art. 39 du Code TVA).",
-        "nl": "Vrijgestelde uitvoer (art. 39 W.Btw).",
-    },
-    TaxCategory.EXEMPT: {
-        "de": "Steuerfreie Leistung gemäß § 4 UStG.",
-        "en": "VAT exempt supply.",
-        "fr": "Opération exonérée de TVA (art. 44 du Code TVA).",
-        "nl": "Vrijgestelde handeling (art. 44 W.Btw).",
-    },
-    TaxCategory.OUTSIDE_SCOPE: {
-        "de": "Nicht im Inland steuerbare Leistung.",
-        "en": "Outside the scope of VAT.",
-        "fr": "Opération hors du champ d'application de la TVA.",
-        "nl": "Handeling buiten het toepassingsgebied van de btw.",
-    },
-    TaxCategory.ZERO: {
-        "de": "Umsatzsteuer 0 %.",
-        "en": "Zero-rated supply.",
-        "fr": "TVA au taux zéro.",
-        "nl": "Nultarief.",
-    },
-}
 
-#: Small-business exemption notes (DE § 19 UStG, BE art. 56bis), used with category ``exempt``.
-SMALL_BUSINESS_NOTES: dict[str, dict[str, str]] = {
-    "DE": {
-        "de": "Gemäß § 19 UStG wird keine Umsatzsteuer berechnet.",
-        "en": "No VAT is charged under the small business scheme (§ 19 UStG).",
-        "fr": "TVA non applicable (§ 19 UStG, régime des petites entreprises).",
-        "nl": "Geen btw aangerekend (§ 19 UStG, kleine ondernemingen).",
-    },
-    "BE": {
-        "de": "Kleinunternehmerregelung: keine MwSt. (Art. 56bis belg. MwStGB).",
-        "en": "Small enterprise VAT exemption scheme (Art. 56bis Belgian VAT Code).",
-        "fr": "Régime particulier de franchise des petites entreprises.",
-        "nl": "Bijzondere vrijstellingsregeling kleine ondernemingen.",
-    },
-}
+def standard_rate(country: str | None, tax_point: dt.date | None) -> Decimal | None:
+    """The standard VAT rate of ``country`` on ``tax_point`` (DE: 16 % from 2020-07-01 to
+    2020-12-31, else 19 %; BE 21 %); ``None`` for other countries. Lower rates of category
+    ``standard`` are reduced rates (DE 7 %/5 %, BE 12 %/6 %)."""
+    if country == "DE":
+        if tax_point is not None and dt.date(2020, 7, 1) <= tax_point <= dt.date(2020, 12, 31):
+            return Decimal(16)
+        return Decimal(19)
+    if country == "BE":
+        return Decimal(21)
+    return None
 
 
-def legal_note(category: TaxCategory, locale: str) -> str | None:
-    notes = LEGAL_NOTES.get(category)
-    if notes is None:
-        return None
-    return notes.get(locale, notes["en"])
+#: Countries whose own law the notes cite; any other seller gets the Directive's wording.
+LEGAL_JURISDICTIONS = ("DE", "BE")
+
+
+def jurisdiction(seller_country: str | None) -> str:
+    """Whose law a note cites: the seller's (DE or BE), else the EU Directive (``EU``)."""
+    return seller_country if seller_country in LEGAL_JURISDICTIONS else "EU"
+
+
+@dataclass(frozen=True)
+class LegalContext:
+    """What chooses a document's legal notes: the SELLER's country (its law applies, in the
+    document's language), the small-business scheme, and the organization's own wording
+    (``tax_notes``: category name or ``small_business`` -> locale -> text)."""
+
+    seller_country: str | None = None
+    small_business: bool = False
+    tax_notes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def note_key(self, category: TaxCategory, buyer_country: str | None = None) -> str | None:
+        """The catalog key of the note for ``category`` (none for the standard rate)."""
+        if category is TaxCategory.STANDARD:
+            return None
+        law = jurisdiction(self.seller_country)
+        if category is TaxCategory.EXEMPT and self.small_business:
+            return f"legal.{law}.small_business"
+        name = category.value
+        if (
+            category is TaxCategory.REVERSE_CHARGE
+            and buyer_country is not None
+            and self.seller_country is not None
+            and buyer_country != self.seller_country
+        ):
+            name = "reverse_charge_eu"  # cross-border services: art. 196 of the Directive
+        return f"legal.{law}.{name}"
+
+    def note(
+        self, category: TaxCategory, locale: str, buyer_country: str | None = None
+    ) -> str | None:
+        """The note (EN 16931 BT-120) in ``locale``: the organization's own wording for the
+        category when it has one in that language, else the catalog's text for the seller's
+        law."""
+        key = self.note_key(category, buyer_country)
+        if key is None:
+            return None
+        override_name = "small_business" if key.endswith(".small_business") else category.value
+        own = (self.tax_notes.get(override_name) or {}).get(locale)
+        if own:
+            return own
+        return text(key, locale)
+
+
+def legal_note(category: TaxCategory, locale: str, seller_country: str | None = None) -> str | None:
+    """The catalog's note for ``category`` under the seller's law (none for the standard rate)."""
+    return LegalContext(seller_country=seller_country).note(category, locale)
+
+
+def small_business_note(country: str, locale: str) -> str:
+    """The small-business exemption note (DE § 19 UStG, BE art. 56bis Code TVA)."""
+    return text(f"legal.{jurisdiction(country)}.small_business", locale)
 
 
 def validate_vat_id(vat_id: str) -> str:

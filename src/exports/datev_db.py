@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from invoicing import texts
 from invoicing.domain.errors import DomainError
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
@@ -45,9 +46,18 @@ from sqlalchemy.sql.selectable import TextualSelect
 YIELD_PER = 2_000
 #: per statement (Connection.execution_options would change the whole connection)
 STREAM: dict[str, Any] = {"stream_results": True, "yield_per": YIELD_PER}
+#: the pseudo category of a small business's exempt revenue (§ 19 UStG)
+SMALL_BUSINESS = "small_business"
 _EU_CATEGORIES = {TaxCategory.INTRA_EU.value, TaxCategory.REVERSE_CHARGE.value}
 
 # ----------------------------------------------------------------------------- SQL
+
+
+def _small_business(dialect: str, alias: str = "i") -> str:
+    """Whether the seller snapshot is a § 19 UStG small business (revenue on 8195 / 4185)."""
+    if dialect == "postgresql":
+        return f"{alias}.seller->>'small_business' AS seller_small_business"
+    return f"json_extract({alias}.seller, '$.small_business') AS seller_small_business"
 
 
 def _buyer(dialect: str, alias: str = "i") -> str:
@@ -120,7 +130,7 @@ def _booking_sql(dialect: str, reversal: bool, unexported: bool) -> TextualSelec
     sql = f"""
 SELECT i.kind, i.number, {day} AS day, i.delivery_date, i.service_period_end,
        i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
-       ci.number AS credited_number, {groups}
+       ci.number AS credited_number, {groups}, {_small_business(dialect)}
 FROM invoices i
 {unnest}
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
@@ -155,7 +165,9 @@ ORDER BY {day}, i.number, {order_n}"""
     D_TAXABLE,
     D_TAX,
     D_JSON,
-) = range(17)
+    D_SMALL_BUSINESS,
+) = range(18)
+_TRUE = (True, 1, "1", "true")
 
 
 def _payment_sql(dialect: str, unexported: bool) -> TextualSelect:
@@ -429,6 +441,8 @@ class BookingBuilder:
         """(revenue account, BU key, EU VAT id for field 40) of a tax group, memoized."""
         key = (category, rate, country, vat_id)
         hit = self._targets.get(key)
+        if hit is None and category == SMALL_BUSINESS:
+            hit = self._targets[key] = (self.s.small_business_account, "", None)
         if hit is None:
             ra, region = self._revenue(category, rate, country)
             bu = "" if ra.account in self.automatic else (ra.bu_key or "")
@@ -462,11 +476,15 @@ class BookingBuilder:
         else:
             beleg = self.c.beleg(number)
         if reversal:
-            text_ = self._label("Storno ", number, name)
+            text_ = self._label(texts.text("datev.reversal", "de") + " ", number, name)
             self.c.reversals += 1
         elif credit:
-            ref = f"{number} zu {credited}" if credited else number
-            text_ = self._label("Gutschrift ", ref, name)
+            ref = (
+                texts.text("datev.credit_of", "de", number=number, invoice=credited)
+                if credited
+                else number
+            )
+            text_ = self._label(texts.text("datev.credit_note", "de") + " ", ref, name)
             self.c.credit_notes += 1
         else:
             text_ = self._label("", number, name)
@@ -486,6 +504,8 @@ class BookingBuilder:
                 g = json.loads(raw, parse_float=Decimal)
                 category, rate = str(g["category"]), str(g["rate"])
                 gross = Decimal(str(g["taxable_amount"])) + Decimal(str(g["tax_amount"]))
+            if category == TaxCategory.EXEMPT.value and first[D_SMALL_BUSINESS] in _TRUE:
+                category = SMALL_BUSINESS  # § 19 UStG: its own revenue account
             target = self._target(category, rate, country, vat_id)
             amounts[target] = amounts[target] + gross if target in amounts else gross
         out: list[Booking] = []

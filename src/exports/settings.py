@@ -71,6 +71,10 @@ DEFAULT_REVENUE: dict[str, tuple[RevenueAccount, ...]] = {
     ),
 }
 
+#: Revenue of a small business (§ 19 UStG): SKR03 8195, SKR04 4185 ("Erlöse als
+#: Kleinunternehmer i.S.d. § 19 Abs. 1 UStG", DATEV Kontenrahmen; shared/reference/datev.md).
+SMALL_BUSINESS_REVENUE = {"SKR03": "8195", "SKR04": "4185"}
+
 #: DATEV "AM" accounts (tax derived from the account). Conservative list, confirm per client.
 DEFAULT_AUTOMATIC: dict[str, tuple[str, ...]] = {
     "SKR03": (
@@ -135,6 +139,11 @@ class DatevSettings(BaseModel):
     @property
     def skr(self) -> str:
         return self.chart[-2:]
+
+    @property
+    def small_business_account(self) -> str:
+        """Where a § 19 UStG small business's (exempt) revenue is booked."""
+        return SMALL_BUSINESS_REVENUE[self.chart]
 
     @property
     def bank(self) -> str:

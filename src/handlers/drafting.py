@@ -13,7 +13,7 @@ from typing import Any
 from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute, with_group_taxes
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import fits_minor_units
-from invoicing.domain.tax import SMALL_BUSINESS_NOTES, TaxCategory, legal_note
+from invoicing.domain.tax import LegalContext, TaxCategory
 from invoicing.models import Invoice, InvoiceLine
 from invoicing.schemas.commands import DiscountIn, LineIn
 
@@ -100,8 +100,10 @@ def recalculate(
     *,
     small_business_country: str | None = None,
     group_taxes: Mapping[tuple[str, Decimal], Decimal] | None = None,
+    legal: LegalContext | None = None,
 ) -> None:
-    """Recompute every amount of a draft from its lines and discount (the totals engine).
+    """Recompute every amount of a draft from its lines and discount (the totals engine), and
+    its legal notes: chosen by the seller's law (``legal``) and written in its language.
 
     ``group_taxes`` fixes the VAT of some groups (a credit note taking what remains of an
     invoice's group, see domain/ledger.py).
@@ -131,15 +133,15 @@ def recalculate(
         line.discount_amount = res.discount_amount
         line.amount = res.amount
         line.net_amount = res.net_amount
+    if legal is None:
+        legal = LegalContext(
+            seller_country=small_business_country, small_business=bool(small_business_country)
+        )
+    buyer_country = ((inv.buyer or {}).get("address") or {}).get("country_code")
     notes: list[str] = []
     breakdown: list[dict[str, Any]] = []
     for g in totals.groups:
-        reason = None
-        if g.category is TaxCategory.EXEMPT and small_business_country:
-            sb = SMALL_BUSINESS_NOTES.get(small_business_country, SMALL_BUSINESS_NOTES["DE"])
-            reason = sb.get(inv.locale, sb["en"])
-        elif g.category is not TaxCategory.STANDARD:
-            reason = legal_note(g.category, inv.locale)
+        reason = legal.note(g.category, inv.locale, buyer_country)
         if reason and reason not in notes:
             notes.append(reason)
         breakdown.append(

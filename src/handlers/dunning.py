@@ -52,28 +52,18 @@ from invoicing.schemas.dunning import (
     DunningText,
     SendDunningNotices,
 )
+from invoicing.texts import has, text
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 PURPOSE = "dunning"
 
-_ORDINAL_EN = ("First", "Second", "Third", "Fourth", "Fifth")
-
 
 def level_title(level: int, lang: str) -> str:
-    """German practice: level 1 is the friendly Zahlungserinnerung, then 1., 2. ... Mahnung."""
-    if lang == "de":
-        return "Zahlungserinnerung" if level == 1 else f"{level - 1}. Mahnung"
-    if lang == "fr":
-        if level == 1:
-            return "Rappel de paiement"
-        return "1er rappel" if level == 2 else f"{level - 1}e rappel"
-    if lang == "nl":
-        return "Betalingsherinnering" if level == 1 else f"{level - 1}e aanmaning"
-    if level == 1:
-        return "Payment reminder"
-    n = level - 1
-    return f"{_ORDINAL_EN[n - 1]} reminder" if n <= len(_ORDINAL_EN) else f"Reminder {n}"
+    """German practice: level 1 is the friendly Zahlungserinnerung, then 1., 2. ... Mahnung
+    (texts ``dunning.level.<n>`` of the catalog)."""
+    key = f"dunning.level.{level}"
+    return text(key, lang) if has(key) else text("dunning.level.n", lang, number=level - 1)
 
 
 # ----------------------------------------------------------------------------- pure rules

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
 from invoicing.domain.rates import RateRules, extra_periods, tax_point
-from invoicing.domain.tax import TaxCategory
+from invoicing.domain.tax import LegalContext, TaxCategory
 from invoicing.handlers import billing
 from invoicing.handlers.drafting import discount_json, make_line, recalculate
 from invoicing.handlers.numbering import check_manual_number
@@ -67,6 +67,17 @@ def rate_rules(org: Organization) -> RateRules:
 
 def tax_day(inv: Invoice, today: dt.date) -> dt.date:
     return tax_point(inv.delivery_date, inv.service_period_end, inv.issue_date, today)
+
+
+def legal_context(org: Organization) -> LegalContext:
+    """What chooses the legal notes: the seller's country and scheme, the own ``tax_notes``."""
+    p = profile(org)
+    country = (p.get("address") or {}).get("country_code")
+    return LegalContext(
+        seller_country=str(country) if country else None,
+        small_business=bool(p.get("small_business")),
+        tax_notes=dict(p.get("tax_notes") or {}),
+    )
 
 
 def add_lines(
@@ -232,7 +243,7 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
         check_manual_number(uow, org, p.number, inv.id)
         inv.number = p.number
     events = add_lines(uow, deps, org, inv, list(p.lines), cmd.command_id, "/lines")
-    recalculate(inv, small_business_country=small_business_country(org))
+    recalculate(inv, legal=legal_context(org))
     uow.session.add(inv)  # added complete: one INSERT for the invoice, one for its lines
     return [invoice_event("invoice.created", inv, deps.now()), *events]
 
@@ -255,7 +266,7 @@ def update_invoice(cmd: UpdateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
         if p.number:
             check_manual_number(uow, org, p.number, inv.id)
         inv.number = p.number
-    recalculate(inv, small_business_country=small_business_country(org))
+    recalculate(inv, legal=legal_context(org))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
 
 
@@ -265,7 +276,7 @@ def add_line(cmd: AddLine, uow: UnitOfWork, deps: Deps) -> list[Event]:
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
     require_draft(inv, "edited")
     events = add_lines(uow, deps, org, inv, [cmd.payload.line], cmd.command_id, "/line")
-    recalculate(inv, small_business_country=small_business_country(org))
+    recalculate(inv, legal=legal_context(org))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
 
 
@@ -285,7 +296,7 @@ def remove_line(cmd: RemoveLine, uow: UnitOfWork, deps: Deps) -> list[Event]:
     inv.lines.remove(line)
     for pos, remaining in enumerate(sorted(inv.lines, key=lambda x: x.position), start=1):
         remaining.position = pos
-    recalculate(inv, small_business_country=small_business_country(org))
+    recalculate(inv, legal=legal_context(org))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
 
 
@@ -389,7 +400,7 @@ def copy_draft(
         inv.locale = get_customer(uow, org.id, customer_id).locale
     uow.session.add(inv)
     add_lines(uow, deps, org, inv, copy_lines(src), command_id, "/lines")
-    recalculate(inv, small_business_country=small_business_country(org))
+    recalculate(inv, legal=legal_context(org))
     return inv
 
 
@@ -422,5 +433,5 @@ def invoice_billable_entries(
     entries = billing.uninvoiced(uow.session, org.id, list(cmd.payload.entry_ids))
     lines = [billing.line_from_entry(entry) for entry in entries]
     events = add_lines(uow, deps, org, inv, lines, cmd.command_id, "/entry_ids")
-    recalculate(inv, small_business_country=small_business_country(org))
+    recalculate(inv, legal=legal_context(org))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]

@@ -19,9 +19,9 @@ from invoicing.handlers.invoices import (
     copy_draft,
     copy_lines,
     derived_id,
+    legal_context,
     new_draft,
     rate_rules,
-    small_business_country,
     tax_day,
     trash,
 )
@@ -48,6 +48,7 @@ from invoicing.schemas.commands import (
     MarkSent,
     VoidInvoice,
 )
+from invoicing.texts import text
 from sqlalchemy import select
 
 OPEN_STATES = ("finalized", "sent", "partially_paid")
@@ -210,7 +211,7 @@ def prepare_finalize(
     if inv.delivery_date is None and inv.service_period_start is None:
         inv.delivery_date = issued  # Leistungsdatum = Rechnungsdatum unless stated otherwise
     _check_rates(org, inv, deps)
-    recalculate(inv, small_business_country=small_business_country(org))
+    recalculate(inv, legal=legal_context(org))
     _check_total(org, inv)
     inv.series = SERIES[inv.kind].value
     inv.buyer, inv.seller = buyer, seller_party(org)
@@ -310,14 +311,6 @@ def _line_pointers(doc: Invoice) -> dict[Key, str]:
     return pointers
 
 
-# German: "Gutschrift" means self-billing (§ 14 Abs. 2 UStG); a seller's correction is not one.
-_LABELS = {
-    "de": "Korrektur zu Rechnung",
-    "en": "Credit for invoice",
-    "fr": "Avoir sur facture",
-    "nl": "Creditnota voor factuur",
-}
-
 _COPIED = (
     "currency",
     "locale",
@@ -379,7 +372,7 @@ def issue_credit(
     cn = new_draft(org, credit_note_id, "credit_note", deps.now())
     for name in _COPIED:
         setattr(cn, name, getattr(inv, name))
-    label = f"{_LABELS.get(inv.locale, _LABELS['en'])} {inv.number}"
+    label = f"{text('document.credit_line', inv.locale)} {inv.number}"
     plan = ledger.open_groups() if open_only else ledger.remainder()
     mirrored = lines is None and not ledger.movements and plan == list(ledger.invoiced)
     if lines is not None:
@@ -397,8 +390,8 @@ def issue_credit(
     add_lines(uow, deps, org, cn, credit_lines, command_id, "/lines")
     for line in cn.lines:
         line.billable_entry_ids = []
-    sb_country = small_business_country(org)
-    recalculate(cn, small_business_country=sb_country)
+    legal = legal_context(org)
+    recalculate(cn, legal=legal)
     pointers = _line_pointers(cn) if lines is not None else {}
     # a planned credit (the rest, or what is open) takes the plan's VAT; lines take their own
     proposed = plan if credit_lines is not lines and not mirrored else _document_groups(cn)
@@ -406,9 +399,7 @@ def issue_credit(
         MovementKind.CREDIT, proposed, pointers, default_pointer="/invoice_id"
     )
     if list(taken) != _document_groups(cn):
-        recalculate(
-            cn, small_business_country=sb_country, group_taxes={g.key: g.tax for g in taken}
-        )
+        recalculate(cn, legal=legal, group_taxes={g.key: g.tax for g in taken})
     issued = issue_date or deps.today()
     cn.issue_date, cn.due_date = issued, issued
     uow.session.flush()  # the credit note and its lines exist as a draft before they freeze

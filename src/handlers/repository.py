@@ -107,6 +107,7 @@ def seller_party(org: Organization) -> dict[str, Any]:
         "bic",
         "bank_name",
         "address",
+        "peppol_id",
     )
     party: dict[str, Any] = {"id": str(org.id), "name": org.name}
     party.update({k: p.get(k) for k in keys})

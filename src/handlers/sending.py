@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date
-from babel.numbers import format_currency
 from invoicing.documents.pdf.i18n import BABEL_LOCALE
 from invoicing.documents.pdf.view import payment_reference
 from invoicing.documents.store import Document
@@ -51,34 +50,25 @@ from invoicing.models import Invoice, Organization
 from invoicing.schemas.commands import MarkPaid
 from invoicing.schemas.events import InvoiceState
 from invoicing.schemas.sending import SendInvoice
+from invoicing.texts import LANGUAGES, text
+from invoicing.texts.formatting import money
 
 INVOICE = "invoice"
 PAYMENT_CONFIRMATION = "payment_confirmation"
 
+#: per language: document kind -> short title / "our invoice" (texts from the catalog)
 SHORT_TITLES = {
-    "de": {"invoice": "Rechnung", "credit_note": "Rechnungskorrektur", "quote": "Angebot"},
-    "en": {"invoice": "Invoice", "credit_note": "Credit note", "quote": "Quote"},
-    "fr": {"invoice": "Facture", "credit_note": "Note de crédit", "quote": "Offre"},
-    "nl": {"invoice": "Factuur", "credit_note": "Creditnota", "quote": "Offerte"},
+    lang: {k: text(f"document.title.{k}", lang) for k in ("invoice", "credit_note", "quote")}
+    for lang in LANGUAGES
 }
 ARTICLES = {
-    "de": {
-        "invoice": "unsere Rechnung",
-        "credit_note": "unsere Rechnungskorrektur",
-        "quote": "unser Angebot",
-    },
-    "en": {"invoice": "our invoice", "credit_note": "our credit note", "quote": "our quote"},
-    "fr": {
-        "invoice": "notre facture",
-        "credit_note": "notre note de crédit",
-        "quote": "notre offre",
-    },
-    "nl": {"invoice": "onze factuur", "credit_note": "onze creditnota", "quote": "onze offerte"},
+    lang: {k: text(f"document.article.{k}", lang) for k in ("invoice", "credit_note", "quote")}
+    for lang in LANGUAGES
 }
 
 
 def _fmt_money(value: Decimal, currency: str, lang: str) -> str:
-    return str(format_currency(value, currency, locale=BABEL_LOCALE.get(lang, "en_GB")))
+    return money(value, currency, lang)  # ISO 4217 minor units, the document's locale
 
 
 def _fmt_date(value: dt.date | None, lang: str) -> str:

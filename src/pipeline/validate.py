@@ -25,7 +25,8 @@ def model(schema: type[M], doc: Mapping[str, Any]) -> M:
 
 
 def characters(doc: Any) -> None:
-    """XML 1.0 cannot carry C0 controls (other than tab, LF, CR) or lone surrogates."""
+    """XML 1.0 cannot carry C0 controls (other than tab, LF, CR) or lone surrogates; the
+    bidirectional overrides and isolates can disguise text."""
     unwritable = unwritable_characters(doc)
     if unwritable:
         raise Rejected(
@@ -35,9 +36,11 @@ def characters(doc: Any) -> None:
                     "invalid_attribute",
                     "Invalid Attribute",
                     f"contains {char}, a character no invoice document (PDF, e-invoice XML, "
-                    "email) can carry",
+                    "email) can carry (a control character or a bidirectional override that "
+                    "can disguise text)",
                     pointer,
-                    "remove it; tabs and line breaks (\\n, \\r) are allowed",
+                    "remove it; tabs and line breaks (\\n, \\r) are allowed, and so are "
+                    "right-to-left text and the marks U+200E/U+200F",
                 )
                 for pointer, char in unwritable
             ]

@@ -149,6 +149,14 @@ class OrganizationPayload(Contract):
     iban: Annotated[str, StringConstraints(max_length=40)] | None = None
     bic: Annotated[str, StringConstraints(max_length=11)] | None = None
     bank_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    peppol_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}:\S{1,50}$")] | None
+    ) = Field(
+        default=None,
+        examples=["0208:0776057012", "0088:4035811991014"],
+        description="the seller's Peppol participant id, EAS scheme:identifier (BT-34); "
+        "default: the Belgian enterprise number (0208) or the VAT id",
+    )
     default_currency: CurrencyCode = "EUR"
     default_locale: Locale = "de"
     default_tax_rate: Percent | None = Field(default=None, description="19 in DE, 21 in BE")

@@ -75,14 +75,20 @@ Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 
 
 # XML 1.0 (every e-invoice syntax) cannot carry these characters at all, PDF text and email
-# headers have no use for them, and a lone surrogate cannot even be encoded as UTF-8
-_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# headers have no use for them, and a lone surrogate cannot even be encoded as UTF-8. The
+# bidirectional embedding, override and isolate controls (U+202A-U+202E, U+2066-U+2069) can
+# make text read differently from what it holds (an amount or IBAN shown reversed), so no
+# document carries them either.
+_UNWRITABLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
+)
 
 
 def unwritable_characters(value: Any, pointer: str = "") -> list[tuple[str, str]]:
     """``(JSON pointer, "U+000C")`` for every string in ``value`` (a decoded JSON document)
     holding a character that no invoice document can carry: C0 control characters other than
-    tab, line feed and carriage return, lone surrogates, U+FFFE and U+FFFF."""
+    tab, line feed and carriage return, the bidirectional embedding/override/isolate controls
+    U+202A-U+202E and U+2066-U+2069, lone surrogates, U+FFFE and U+FFFF."""
     found: list[tuple[str, str]] = []
     if isinstance(value, str):
         bad = _UNWRITABLE.search(value)

@@ -24,7 +24,7 @@ from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
-from tests.support.client import Client, line
+from tests.support.client import DE_ORG, Client, line
 from tests.support.external import require_external
 from tests.support.fakes import fake_deps
 
@@ -505,3 +505,24 @@ def test_split_at_max_bookings(dc: Client, tmp_path: Path, engine: Engine) -> No
     for p in batches:
         check(p)
         assert len(p.read_bytes().split(b"\r\n")[1].split(b";")) == len(BOOKING_COLUMNS)
+
+
+@pytest.mark.parametrize(("chart", "account"), [("SKR03", "8195"), ("SKR04", "4185")])
+def test_small_business_revenue_on_its_own_account(
+    dc: Client, tmp_path: Path, chart: str, account: str
+) -> None:
+    """§ 19 UStG revenue is booked on 8195 (SKR03) / 4185 (SKR04), not on the § 4 exempt
+    account; an exempt supply of a regular business stays on 8100 / 4100."""
+    dc.ok("configure_datev", {**DATEV, "chart": chart})
+    cust = dc.customer()
+    exempt = [line("Heilbehandlung", "1", "80.00", tax_category="exempt", tax_rate=0)]
+    dc.finalized(cust, exempt, issue_date=dt.date(2025, 1, 5))
+    dc.ok("configure_organization", {**DE_ORG, "small_business": True})
+    small = [line("Logo", "1", "450.00", tax_category="exempt", tax_rate=0)]
+    dc.finalized(cust, small, issue_date=dt.date(2025, 1, 6))
+    ex = export(dc, tmp_path, "2025-01-01", "2025-01-31")
+    regular = "8100" if chart == "SKR03" else "4100"
+    assert [(r[0], r[7], r[8]) for r in ex.rows()] == [
+        ("80,00", regular, ""),
+        ("450,00", account, ""),
+    ]

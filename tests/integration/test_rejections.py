@@ -81,6 +81,10 @@ def test_invalid_create_invoice(
         ({"notes": "Danke\x00"}, "/payload/notes", "U+0000"),
         ({"lines": [line(description="\ud800")]}, "/payload/lines/0/description", "U+D800"),
         ({"lines": [line(unit="h\x1b")]}, "/payload/lines/0/unit", "U+001B"),
+        # bidirectional overrides and isolates can show text reversed ("IBAN" spoofing)
+        ({"lines": [line(description="abc\u202edef")]}, "/payload/lines/0/description", "U+202E"),
+        ({"notes": "\u2066x\u2069"}, "/payload/notes", "U+2066"),
+        ({"lines": [line(description="\u202a1\u202c")]}, "/payload/lines/0/description", "U+202A"),
     ],
 )
 def test_characters_no_document_can_carry(
@@ -93,8 +97,12 @@ def test_characters_no_document_can_carry(
     assert _pointers(errors) == [pointer], errors
     assert char in str(errors[0]["detail"]) and errors[0]["meta"]["hint"]
     assert client.snapshot() == before
-    # tabs and line breaks stay allowed
+    # tabs and line breaks stay allowed, and so do right-to-left text and its marks (U+200F)
     client.ok("create_invoice", {"id": str(uuid.uuid4()), "notes": "a\tb\r\nc", "lines": [line()]})
+    client.ok(
+        "create_invoice",
+        {"id": str(uuid.uuid4()), "lines": [line(description="\u05e9\u05dc\u05d5\u05dd\u200f 5")]},
+    )
 
 
 def test_invalid_vat_id(client: Client) -> None:

@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from invoicing import texts
+from invoicing.documents.legal import document_notes
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO, minor_units, round_money
 from invoicing.schemas.events import InvoiceState, LineState, Party, TaxBreakdown
 from stdnum.be import ogm_vcs
+from stdnum.be import vat as be_vat
 
 #: EN 16931 BT-3 invoice type codes (UNTDID 1001)
 COMMERCIAL_INVOICE = "380"
@@ -137,6 +140,8 @@ _VAT_EAS: dict[str, str] = {
 }
 #: Belgian enterprise number (KBO/BCE) as identifier scheme
 BE_ENTERPRISE_EAS = "0208"
+#: a Belgian enterprise number inside a registration entry: 0776.057.012, 0776057012, 776057012
+_ENTERPRISE_NUMBER = re.compile(r"(?<!\d)[01]?\d{3}[. ]?\d{3}[. ]?\d{3}(?!\d)")
 #: VATEX exemption reason codes (BT-121) used when a category needs one
 _VATEX: dict[str, str] = {
     "AE": "VATEX-EU-AE",
@@ -144,19 +149,6 @@ _VATEX: dict[str, str] = {
     "G": "VATEX-EU-G",
     "O": "VATEX-EU-O",
 }
-_TERMS = {
-    "de": "Zahlbar ohne Abzug bis {date}.",
-    "en": "Payable without deduction by {date}.",
-    "fr": "Payable sans escompte au plus tard le {date}.",
-    "nl": "Te betalen zonder korting uiterlijk op {date}.",
-}
-_CREDIT_TERMS = {
-    "de": "Der Betrag wird bis {date} erstattet oder verrechnet.",
-    "en": "The amount will be refunded or offset by {date}.",
-    "fr": "Le montant sera remboursé ou compensé au plus tard le {date}.",
-    "nl": "Het bedrag wordt uiterlijk op {date} terugbetaald of verrekend.",
-}
-_DISCOUNT_REASON = {"de": "Rabatt", "en": "Discount", "fr": "Remise", "nl": "Korting"}
 NO_BUYER_REFERENCE = "N/A"
 
 
@@ -241,16 +233,35 @@ class Identifier:
     scheme: str | None = None
 
 
+def registered_enterprise_number(party: Party) -> str | None:
+    """The Belgian enterprise number (KBO/BCE) of a party: from its VAT id, else from its
+    registration entry ("RPM Bruxelles 0776.057.012") for a Belgian party without a VAT id
+    (checked with python-stdnum: the same mod-97 check as the VAT number)."""
+    kbo = belgian_enterprise_number(party.vat_id)
+    if kbo or not party.registration:
+        return kbo
+    if party.address is None or party.address.country_code != "BE":
+        return None
+    for match in _ENTERPRISE_NUMBER.finditer(party.registration):
+        digits = re.sub(r"\D", "", match.group())
+        digits = digits if len(digits) == 10 else "0" + digits
+        if be_vat.is_valid("BE" + digits):
+            return digits
+    return None
+
+
 def electronic_address(party: Party, *, seller: bool) -> Identifier | None:
     """BT-34 / BT-49.
 
-    Order: the party's ``peppol_id`` (``scheme:id``); for Belgian parties the enterprise
-    number under EAS 0208; the VAT id under its national EAS; the e-mail address (``EM``).
+    Order: the party's ``peppol_id`` (``scheme:id``; for the seller the organization's
+    setting); for Belgian parties the enterprise number under EAS 0208 (from the VAT id or
+    the registration entry); the VAT id under its national EAS; the e-mail address (``EM``,
+    not accepted by Peppol).
     """
     if party.peppol_id and ":" in party.peppol_id:
         scheme, _, value = party.peppol_id.partition(":")
         return Identifier(value.strip(), scheme.strip())
-    kbo = belgian_enterprise_number(party.vat_id)
+    kbo = registered_enterprise_number(party)
     if kbo:
         return Identifier(kbo, BE_ENTERPRISE_EAS)
     if party.vat_id:
@@ -269,7 +280,7 @@ def legal_registration(party: Party) -> Identifier | None:
     The registration text is the commercial register entry as configured (e.g.
     "Amtsgericht Köln HRB 12345"); it is sent without a scheme.
     """
-    kbo = belgian_enterprise_number(party.vat_id)
+    kbo = registered_enterprise_number(party)
     if kbo:
         return Identifier(kbo, BE_ENTERPRISE_EAS)
     if party.registration:
@@ -283,7 +294,7 @@ def seller_identifier(seller: Party) -> Identifier | None:
     A German small business often has only a Steuernummer (BT-32), which BR-CO-26 does not
     count; the Steuernummer is then also sent as the seller identifier (without scheme).
     """
-    if seller.vat_id or seller.registration or belgian_enterprise_number(seller.vat_id):
+    if seller.vat_id or seller.registration:
         return None
     if seller.tax_number:
         return Identifier(seller.tax_number)
@@ -420,7 +431,7 @@ def _exemption(tb: TaxBreakdown) -> tuple[str | None, str | None]:
 
 
 def _allowances(state: InvoiceState) -> list[DocumentAllowance]:
-    reason = _DISCOUNT_REASON.get(state.locale, "Discount")
+    reason = texts.text("einvoice.discount_reason", state.locale)
     percent = (
         state.discount.value
         if state.discount is not None and state.discount.type == "percentage"
@@ -438,7 +449,7 @@ def _allowances(state: InvoiceState) -> list[DocumentAllowance]:
 def _note(state: InvoiceState) -> str | None:
     """BT-22: one note (Peppol R002 allows one) with free text, credit reason, legal notes."""
     parts: list[str] = []
-    for text in (state.notes, state.credit_reason, *state.legal_notes):
+    for text in (state.notes, state.credit_reason, *document_notes(state)):
         if text and text.strip() and text.strip() not in parts:
             parts.append(text.strip())
     return "\n".join(parts) or None
@@ -447,9 +458,8 @@ def _note(state: InvoiceState) -> str | None:
 def _terms(state: InvoiceState, due: dt.date | None) -> str | None:
     if due is None:
         return None
-    texts = _CREDIT_TERMS if state.kind == "credit_note" else _TERMS
-    template = texts.get(state.locale, texts["en"])
-    return template.format(date=due.isoformat())
+    key = "einvoice.credit_terms" if state.kind == "credit_note" else "einvoice.payment_terms"
+    return texts.text(key, state.locale, date=due.isoformat())
 
 
 def prepare(state: InvoiceState) -> Prepared:

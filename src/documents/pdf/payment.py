@@ -6,15 +6,8 @@
   the e-invoice and the bank statement always agree. :func:`display_ogm` adds the ``+++``.
 * EPC QR code ("GiroCode", EPC069-12 version 002): the SEPA credit-transfer payload, encoded
   and rendered as SVG by segno at error-correction level M, for EUR documents with an open
-  amount. The data mask is chosen by :mod:`invoicing.documents.pdf.qrmask` and passed to
-  ``segno.make(mask=...)``: ISO/IEC 18004 requires the mask with the lowest penalty, and segno's
-  own evaluation (8 masks applied and scored module by module in Python) was ~85 % of the
-  cost. qrmask scores the same 8 matrices with big-int bit operations (0.12 ms instead of
-  4.6 ms for a version-6 symbol) and returns exactly segno's choice; tests/unit/test_qr_mask.py
-  compares the choice and every mask's 4 penalties with segno, and the SVG with segno's
-  automatic selection. qr_svg: typical payload (version 6) 6.4 -> 2.5 ms, longest EPC payloads
-  (version 17) 28 -> 11 ms; most of the rest is segno encoding the message (once for qrmask,
-  once in ``make``) and writing the SVG.
+  amount. segno chooses the data mask itself (ISO/IEC 18004: the mask with the lowest
+  penalty), through its public API only.
 """
 
 from __future__ import annotations
@@ -23,7 +16,6 @@ from decimal import Decimal
 
 import segno
 from invoicing.documents.einvoice.prepare import structured_communication
-from invoicing.documents.pdf.qrmask import best_mask
 from stdnum.be import ogm_vcs
 
 EPC_MAX_AMOUNT = Decimal("999999999.99")
@@ -76,17 +68,14 @@ def epc_payload(
     return "\n".join(fields)
 
 
+def qr_code(payload: str) -> segno.QRCode:
+    """The EPC QR symbol: error correction M (EPC069-12), never a Micro QR, UTF-8."""
+    return segno.make(payload, error="m", micro=False, boost_error=False, encoding="utf-8")
+
+
 def qr_svg(payload: str) -> str:
     """The payload as a standalone SVG (black modules, no XML declaration, 4-module quiet zone)."""
-    qr = segno.make(
-        payload,
-        error="m",
-        micro=False,
-        boost_error=False,
-        encoding="utf-8",
-        mask=best_mask(payload),  # segno's own choice, computed faster (module docstring)
-    )
-    svg: str = qr.svg_inline(scale=4, border=4, dark="#000", light="#fff")
+    svg: str = qr_code(payload).svg_inline(scale=4, border=4, dark="#000", light="#fff")
     if "xmlns=" not in svg.split(">", 1)[0]:
         svg = svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
     return svg

@@ -15,11 +15,14 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
 from invoicing.documents.einvoice.prepare import payment_reference as bt83_reference
+from invoicing.documents.legal import document_notes
 from invoicing.documents.pdf.i18n import BABEL_LOCALE, labels, unit_label
 from invoicing.documents.pdf.payment import display_ogm, epc_payload, qr_svg
+from invoicing.domain.tax import standard_rate
 from invoicing.schemas.events import InvoiceState, Party
+from invoicing.texts import formatting
 
 ZERO = Decimal(0)
 
@@ -41,7 +44,13 @@ class Formatter:
         return _babel_locale(BABEL_LOCALE.get(self.locale, "en_GB"))
 
     def money(self, value: Decimal) -> str:
-        return str(format_currency(value, self.currency, locale=self.babel))
+        return formatting.money(value, self.currency, self.locale)
+
+    def price(self, value: Decimal) -> str:
+        """A unit price exactly as entered (0.335 EUR prints 0,335 €, 12.3455 KWD
+        12,3455 KWD), so quantity x price multiplies out to the printed amount and matches
+        the e-invoice's BT-146 (``einvoice.prepare.price``)."""
+        return formatting.price(value, self.currency, self.locale)
 
     def number(self, value: Decimal) -> str:
         # quantities keep their own precision (1.5 h, 0.25 days), without trailing zeros
@@ -144,7 +153,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
                 "subtitle": line.subtitle or "",
                 "quantity": fmt.number(line.quantity),
                 "unit": unit_label(line.unit, lang),
-                "unit_price": fmt.money(line.unit_price),
+                "unit_price": fmt.price(line.unit_price),
                 "tax_rate": fmt.rate(line.tax_rate),
                 "tax_code": line.tax_code,
                 "discount": discount,
@@ -152,9 +161,24 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
             }
         )
 
+    country = state.seller.address.country_code if state.seller and state.seller.address else None
+    tax_point = state.delivery_date or state.service_period_end or state.issue_date
+    standard = standard_rate(country, tax_point)
+    if standard is None:  # another country: the highest rate of the document is its standard
+        standard = max(
+            (g.rate for g in state.tax_breakdown if g.category == "standard"), default=None
+        )
+
+    def category_label(category: str, rate: Decimal) -> str:
+        if category == "standard" and standard is not None and rate < standard:
+            return t["cat_reduced"]
+        return t.get(f"cat_{category}", category)
+
+    # a small business (§ 19 UStG, art. 56bis) charges no VAT: no VAT columns, no breakdown
+    vat_columns = not (state.seller is not None and state.seller.small_business)
     breakdown = [
         {
-            "label": t.get(f"cat_{g.category}", g.category),
+            "label": category_label(g.category, g.rate),
             "code": g.code,
             "rate": fmt.rate(g.rate),
             "taxable_amount": fmt.money(g.taxable_amount),
@@ -206,6 +230,8 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         }
 
     title = t[state.kind]
+    if state.kind == "credit_note" and not state.credited_invoice_number:
+        title = t["standalone_credit_note"]
     delivery = ""
     delivery_label = t["delivery_date"]
     if state.service_period_start and state.service_period_end:
@@ -221,6 +247,16 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
                 number=state.credited_invoice_number,
                 date=fmt.date(state.credited_invoice_issue_date),
             ),
+            "reference": t["of_date"].format(
+                number=state.credited_invoice_number,
+                date=fmt.date(state.credited_invoice_issue_date),
+            ),
+            "reason": state.credit_reason or "",
+        }
+    elif state.kind == "credit_note":  # a credit note that corrects no particular invoice
+        credited = {
+            "text": t["standalone_credit"],
+            "reference": "",
             "reason": state.credit_reason or "",
         }
 
@@ -236,10 +272,17 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         "number": state.number or "",
         "draft": state.status == "draft",
         "issue_date": fmt.date(state.issue_date),
-        "issue_date_label": t["quote_date"] if state.kind == "quote" else t["issue_date"],
+        "issue_date_label": {"quote": t["quote_date"], "credit_note": t["credit_note_date"]}.get(
+            state.kind, t["issue_date"]
+        ),
         "due_date": fmt.date(state.due_date) if is_invoice else "",
         "due_date_label": t["due_date"],
         "valid_until": fmt.date(state.due_date) if state.kind == "quote" else "",
+        "quote_validity": (
+            t["quote_validity"].format(date=fmt.date(state.due_date))
+            if state.kind == "quote" and state.due_date
+            else ""
+        ),
         "delivery": delivery,
         "delivery_label": delivery_label,
         "purchase_order_number": state.purchase_order_number or "",
@@ -248,6 +291,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         "seller": seller,
         "buyer": buyer,
         "net_entry": net_entry,
+        "vat_columns": vat_columns,
         "lines": lines,
         "breakdown": breakdown,
         "totals": {
@@ -265,7 +309,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
             "open_amount": fmt.money(open_amount),
             "has_open": is_invoice and (totals.paid_amount > 0 or totals.credited_amount > 0),
         },
-        "legal_notes": list(state.legal_notes),
+        "legal_notes": document_notes(state),
         "notes": state.notes or "",
         "footer": state.footer or "",
         "payment": payment,

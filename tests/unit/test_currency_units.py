@@ -1,0 +1,73 @@
+"""ISO 4217 minor units (from the iso4217 package, not CLDR) in arithmetic and on paper."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from babel.numbers import get_currency_precision
+from invoicing.documents.pdf.view import build_view
+from invoicing.domain.money import is_currency, minor_units, round_money
+from invoicing.texts.formatting import money, price
+
+from tests.support import scenarios
+from tests.support.scenarios import Core
+
+#: ISO 4217 minor units; CLDR (what Babel says) differs for HUF (0)
+ISO = {"HUF": 2, "JPY": 0, "KWD": 3, "CLF": 4, "EUR": 2, "IQD": 3}
+
+
+@pytest.mark.parametrize(("code", "digits"), sorted(ISO.items()))
+def test_minor_units_are_iso_4217(code: str, digits: int) -> None:
+    assert is_currency(code) and minor_units(code) == digits
+
+
+def test_iso_differs_from_cldr_where_it_should() -> None:
+    assert int(get_currency_precision("HUF")) == 0 and minor_units("HUF") == 2
+    assert round_money(Decimal("1234.567"), "HUF") == Decimal("1234.57")
+    assert round_money(Decimal("0.00005"), "CLF") == Decimal("0.0001")
+    assert not is_currency("XAU") and not is_currency("DEM") and not is_currency("XXX")
+
+
+@pytest.mark.parametrize(
+    ("code", "lang", "expected"),
+    [
+        ("HUF", "de", "1.234,50\u00a0HUF"),
+        ("JPY", "de", "1.235\u00a0¥"),
+        ("KWD", "de", "1.234,500\u00a0KWD"),
+        ("CLF", "de", "1.234,5000\u00a0CLF"),
+        ("HUF", "en", "HUF1,234.50"),
+        ("KWD", "nl", "KWD\u00a01.234,500"),
+        ("CLF", "fr", "1\u202f234,5000\u00a0CLF"),
+    ],
+)
+def test_money_prints_the_iso_minor_units(code: str, lang: str, expected: str) -> None:
+    assert money(Decimal("1234.5"), code, lang) == expected
+
+
+def test_prices_keep_their_precision() -> None:
+    assert price(Decimal("0.335"), "EUR", "de") == "0,335\u00a0€"
+    assert price(Decimal("12.3455"), "KWD", "de") == "12,3455\u00a0KWD"
+    assert price(Decimal("12.3"), "KWD", "de") == "12,300\u00a0KWD"
+    assert price(Decimal("100"), "JPY", "de") == "100\u00a0¥"
+
+
+@pytest.mark.parametrize("code", ["HUF", "JPY", "KWD", "CLF"])
+def test_documents_in_each_currency(tmp_path_factory: pytest.TempPathFactory, code: str) -> None:
+    core = Core(tmp_path_factory.mktemp(f"cur{code}"))
+    org = core.organization(**scenarios.DE_SELLER)
+    customer = core.customer(org, **scenarios.DE_BUYER)
+    state = core.invoice(
+        org,
+        customer,
+        [{"description": "Posten", "quantity": "3", "unit_price": "333.3333"}],
+        currency=code,
+        exchange_rate="0.5",
+    )
+    digits = ISO[code]
+    for amount in (state.totals.net_total, state.totals.tax_total, state.totals.gross_total):
+        assert amount == round_money(amount, code)
+        assert -amount.as_tuple().exponent == digits  # type: ignore[operator]
+    view = build_view(state)
+    assert view["totals"]["gross_total"] == money(state.totals.gross_total, code, "de")
+    assert view["lines"][0]["unit_price"] == price(Decimal("333.3333"), code, "de")

@@ -1,0 +1,213 @@
+"""Legal mentions per seller country, document kind and language, read back from the PDF text
+(docs/legal-mentions.md is the table these tests check).
+
+The law is the SELLER's (a German seller cites the UStG, a Belgian one the Code TVA / W.Btw) in
+the document's language (the customer's); the organization's ``tax_notes`` override wins.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import pypdf
+import pytest
+from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+from invoicing.documents.pdf import render_pdf
+from invoicing.schemas.events import InvoiceState
+
+from tests.support import scenarios
+from tests.support.external import require_external
+from tests.support.scenarios import Core
+
+LANGS = ("de", "en", "fr", "nl")
+SELLERS = {"DE": scenarios.DE_SELLER, "BE": scenarios.BE_SELLER}
+BUYERS = {"DE": scenarios.DE_BUYER, "BE": scenarios.BE_BUYER}
+
+#: what proves which law a reverse-charge note cites
+CITES = {"DE": "§ 13b UStG", "BE": "51, § 2"}
+OTHER = {"DE": "51, § 2", "BE": "§ 13b"}
+#: the reverse-charge words in the document's language (+ the German words § 14a (5) requires)
+RC_WORDS = {
+    ("DE", "de"): ["Steuerschuldnerschaft des Leistungsempfängers"],
+    ("DE", "en"): ["Reverse charge", "Steuerschuldnerschaft des Leistungsempfängers"],
+    ("DE", "fr"): ["Autoliquidation", "Steuerschuldnerschaft des Leistungsempfängers"],
+    ("DE", "nl"): ["Btw verlegd", "Steuerschuldnerschaft des Leistungsempfängers"],
+    ("BE", "de"): ["Steuerschuldnerschaft des Leistungsempfängers", "Autoliquidation"],
+    ("BE", "en"): ["Reverse charge", "autoliquidation"],
+    ("BE", "fr"): ["Autoliquidation"],
+    ("BE", "nl"): ["Verlegging van heffing"],
+}
+#: the Belgian credit-note mention (art. 77 Code TVA), in French for de/en/fr
+REPAYMENT = {
+    "de": "TVA à reverser à l'État",
+    "en": "TVA à reverser à l'État",
+    "fr": "TVA à reverser à l'État",
+    "nl": "Btw terug te storten aan de Staat",
+}
+#: the correction's title; German "Gutschrift" is self-billing (§ 14 Abs. 2 UStG)
+CREDIT_TITLE = {"de": "Rechnungskorrektur", "en": "Credit note", "fr": "Note de crédit"}
+CREDIT_TITLE["nl"] = "Creditnota"
+QUOTE_NOTE = {
+    "de": "keine Rechnung",
+    "en": "not an invoice",
+    "fr": "pas une facture",
+    "nl": "geen factuur",
+}
+
+
+def _text(pdf: bytes) -> str:
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    return " ".join(text.replace("\u00a0", " ").split())
+
+
+class World:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.orgs: dict[str, uuid.UUID] = {}
+        self.cache: dict[tuple[str, str, str], InvoiceState] = {}
+
+    def org(self, country: str) -> uuid.UUID:
+        if country not in self.orgs:
+            self.orgs[country] = self.core.organization(**SELLERS[country])
+        return self.orgs[country]
+
+    def invoice(self, country: str, lang: str) -> InvoiceState:
+        key = (country, lang, "invoice")
+        if key not in self.cache:
+            org = self.org(country)
+            customer = self.core.customer(org, **_buyer(country, lang))
+            self.cache[key] = self.core.invoice(org, customer, _lines(), locale=lang)
+        return self.cache[key]
+
+    def credit_note(self, country: str, lang: str) -> InvoiceState:
+        key = (country, lang, "credit_note")
+        if key not in self.cache:
+            invoice = self.invoice(country, lang)
+            self.cache[key] = self.core.credit_note(
+                invoice.organization_id, invoice, reason="Storno"
+            )
+        return self.cache[key]
+
+
+def _buyer(country: str, lang: str) -> dict[str, Any]:
+    """The country's scenario buyer, with its own email (emails are unique per seller)."""
+    email = f"{uuid.uuid4().hex[:10]}@buyer.example"
+    return {**BUYERS[country], "locale": lang, "email": email}
+
+
+def _lines() -> list[dict[str, Any]]:
+    return [
+        {"description": "Beratung", "quantity": "2", "unit": "hours", "unit_price": "100.00"},
+        {
+            "description": "Montage",
+            "quantity": "1",
+            "unit": "flat",
+            "unit_price": "500.00",
+            "tax_category": "reverse_charge",
+            "tax_rate": "0",
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return World(Core(tmp_path_factory.mktemp("legalcore")))
+
+
+def _common(state: InvoiceState, text: str) -> None:
+    """What every invoice-like document carries (§ 14 Abs. 4 UStG, KB nr. 1 art. 5)."""
+    assert state.seller is not None and state.buyer is not None
+    assert state.seller.name in text and state.buyer.name in text
+    assert state.seller.vat_id and state.seller.vat_id in text
+    assert state.buyer.vat_id and state.buyer.vat_id in text  # B2B, reverse charge
+    for line in state.lines:
+        assert line.description in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("country", ["DE", "BE"])
+def test_invoice_cites_the_sellers_law_in_the_documents_language(
+    world: World, country: str, lang: str
+) -> None:
+    state = world.invoice(country, lang)
+    assert state.number is not None
+    text = _text(render_pdf(state))
+    _common(state, text)
+    assert state.number in text
+    assert CITES[country] in text and OTHER[country] not in text, text
+    for word in RC_WORDS[(country, lang)]:
+        assert word in text, (country, lang, word)
+    assert REPAYMENT[lang] not in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("country", ["DE", "BE"])
+def test_credit_note_mentions(world: World, country: str, lang: str) -> None:
+    invoice = world.invoice(country, lang)
+    state = world.credit_note(country, lang)
+    assert invoice.number is not None and state.number is not None
+    text = _text(render_pdf(state))
+    _common(state, text)
+    assert CREDIT_TITLE[lang] in text
+    if lang == "de":
+        assert "Gutschrift" not in text  # self-billing's word, not a correction's
+    assert invoice.number in text  # the corrected invoice, with its date
+    assert CITES[country] in text and OTHER[country] not in text
+    if country == "BE":
+        assert REPAYMENT[lang] in text
+    else:
+        assert REPAYMENT[lang] not in text
+    # the e-invoice note says the same
+    fmt = "peppol" if country == "BE" else "xrechnung_cii"
+    einvoice = build_einvoice(state, fmt)
+    xml = einvoice.xml.decode("utf-8").replace("&apos;", "'")
+    if country == "BE":
+        assert REPAYMENT[lang] in xml
+    require_external(rules_available(), "official e-invoice rules not installed")
+    report = validate(einvoice.xml, einvoice.profile)
+    assert report.valid, [f"{f.rule}: {f.text}" for f in report.errors]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("country", ["DE", "BE"])
+def test_quote_is_not_an_invoice(world: World, country: str, lang: str) -> None:
+    state = world.invoice(country, lang).model_copy(update={"kind": "quote"})
+    text = _text(render_pdf(state))
+    assert QUOTE_NOTE[lang] in text
+    assert CITES[country] in text  # the tax treatment it will have
+
+
+@pytest.mark.parametrize(("country", "cites"), [("DE", "§ 19 UStG"), ("BE", "56bis")])
+@pytest.mark.parametrize("lang", LANGS)
+def test_small_business_note_follows_the_seller(
+    world: World, country: str, cites: str, lang: str
+) -> None:
+    org = world.core.organization(**{**SELLERS[country], "small_business": True})
+    customer = world.core.customer(org, **_buyer(country, lang))
+    state = world.core.invoice(
+        org,
+        customer,
+        [
+            {
+                "description": "Logo",
+                "quantity": "1",
+                "unit_price": "450.00",
+                "tax_category": "exempt",
+                "tax_rate": "0",
+            }
+        ],
+    )
+    text = _text(render_pdf(state))
+    assert text.count(cites) == 1, text  # printed once
+
+
+def test_own_tax_notes_override_the_catalog(world: World) -> None:
+    own = "Leistungsempfänger schuldet die Steuer (unser Wortlaut, § 13b UStG)."
+    org = world.core.organization(**{**SELLERS["DE"], "tax_notes": {"reverse_charge": {"de": own}}})
+    for lang, expected in (("de", own), ("en", "Reverse charge – Steuerschuldnerschaft")):
+        customer = world.core.customer(org, **_buyer("DE", lang))
+        state = world.core.invoice(org, customer, _lines(), locale=lang)
+        assert state.legal_notes[0].startswith(expected)
+        assert expected in _text(render_pdf(state))
