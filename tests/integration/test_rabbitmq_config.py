@@ -67,8 +67,13 @@ def test_definitions_at_boot_replicate_after_the_grow_step(tmp_path: Path) -> No
     try:
         for node in nodes:
             node.write_config(shipped_config())
+        # the first node boots (and imports the definitions) before the others join, as a
+        # StatefulSet's ordered start does
+        nodes[0].start()
+        nodes[0].await_startup(timeout=180)
+        for node in nodes[1:]:
             node.start()
-        for node in nodes:
+        for node in nodes[1:]:
             node.await_startup(timeout=180)
         status = json.loads(nodes[0].ctl("cluster_status", "--formatter", "json"))
         assert len(status["running_nodes"]) == 3
