@@ -35,6 +35,7 @@ import pika.exceptions  # type: ignore[import-untyped]
 import structlog
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.middleware import Middleware
+from invoicing.workers.amqp import connect
 from invoicing.workers.delivery import Delivery, Kind, Outbound
 from invoicing.workers.middleware import (
     AttemptCounter,
@@ -96,7 +97,7 @@ class JsonConsumer(Consumer):
         self.actor_name = ACTORS[queue_name]
         self.known_tags: set[int] = set()
         try:
-            self.connection = pika.BlockingConnection(pika.URLParameters(broker.settings.amqp_url))
+            self.connection = connect(broker.settings.amqp_url)
             self.channel = self.connection.channel()
             broker.ensure_topology(self.channel)
             self.channel.basic_qos(prefetch_count=prefetch)

@@ -18,7 +18,8 @@ class PipelineSettings(BaseSettings):
 
     amqp_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=30",
-        description="RabbitMQ URL (vhost URL-encoded, e.g. %2F for /)",
+        description="RabbitMQ URL (vhost URL-encoded, e.g. %2F for /); several nodes: full URLs "
+        "separated by commas or whitespace, tried in turn from a random one",
     )
     # --- authentication
     jwt_secret: str = Field(default="", description="HS256 secret for command tokens")
@@ -91,6 +92,14 @@ class PipelineSettings(BaseSettings):
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0, description="polling fallback")
     relay_confirm_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_addresses(cls, value: str) -> str:
+        from invoicing.workers.amqp import broker_urls
+
+        broker_urls(value)  # raises ValueError naming the address that is wrong
+        return value
 
     @field_validator("jwt_secret")
     @classmethod
