@@ -1,6 +1,8 @@
 """A three-node RabbitMQ cluster on loopback, the service on it, and the leader's node killed.
 
     ./scripts/cluster-test.sh [--commands 3000] [--kills 2] [--rate 120] [--keep]
+                              [--addresses] [--kill-queue invoicing.commands]
+                              [--retry-store database|broker]
 
 What it does (never touching the machine's own RabbitMQ node or its cookie):
 
@@ -10,14 +12,18 @@ What it does (never touching the machine's own RabbitMQ node or its cookie):
 2. Puts a TCP balancer on 127.0.0.1:5790 in front of them (round robin over the nodes that
    accept a connection), creates a fresh PostgreSQL database, migrates it, and starts the
    service against the balancer: ``invoicing worker --processes 2``, ``invoicing relay`` and
-   ``invoicing dead-letters archive``.
+   ``invoicing dead-letters archive``. With ``--addresses`` there is no balancer: every process
+   (and the test's own publisher and event sink) gets the three node URLs in
+   ``INVOICING_AMQP_URL`` and fails over between them itself.
 3. Publishes create_invoice / finalize_invoice commands with publisher confirms at a steady rate
    (re-publishing with the same command id after a connection loss). The *main path*: a
    finalize is published once its invoice.created event arrived. The *retry path*: every tenth
    invoice's finalize is published BEFORE its create, so it waits in the delay queues
    (``invoicing.retry.*``) until the invoice exists.
-4. Kills the node leading ``invoicing.commands`` with SIGKILL ``--kills`` times (restarting it
-   after ``--down`` seconds), spread over the run.
+4. Kills the node leading ``invoicing.commands`` (or ``--kill-queue``, e.g.
+   ``invoicing.retry.1s`` with ``--retry-store broker`` to see copies parked in a delay queue
+   whose leader died) with SIGKILL ``--kills`` times (restarting it after ``--down`` seconds),
+   spread over the run.
 5. Prints, from the database and from a durable queue bound to ``invoicing.events``:
    lost (a confirmed command without its effect), duplicated (an invoice finalized twice or
    holding two numbers), unexpected (rejections and dead letters), gapless (numbers 1..n per
@@ -53,6 +59,7 @@ from typing import Any
 
 import pika
 import psycopg
+from invoicing.workers.amqp import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -120,10 +127,15 @@ class Balancer:
         self.server.close()
 
 
-AMQP_URL = (
-    f"amqp://guest:guest@127.0.0.1:{BALANCER_PORT}/%2F"
-    "?heartbeat=10&connection_attempts=3&retry_delay=1&blocked_connection_timeout=30"
-)
+URL_OPTIONS = "heartbeat=10&connection_attempts=3&retry_delay=1&blocked_connection_timeout=30"
+#: the balancer, or (``--addresses``) the three nodes' URLs separated by commas
+AMQP_URL = f"amqp://guest:guest@127.0.0.1:{BALANCER_PORT}/%2F?{URL_OPTIONS}"
+
+
+def node_urls(nodes: list[Node]) -> str:
+    return ",".join(
+        f"amqp://guest:guest@127.0.0.1:{n.port}/%2F?{URL_OPTIONS}&socket_timeout=2" for n in nodes
+    )
 
 
 @dataclass
@@ -145,7 +157,7 @@ class Publisher:
 
     def _channel(self) -> Any:
         if self.conn is None or self.conn.is_closed:
-            self.conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+            self.conn = connect(AMQP_URL)
             self.ch = self.conn.channel()
             self.ch.confirm_delivery()
         return self.ch
@@ -198,7 +210,7 @@ class EventSink(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+                conn = connect(AMQP_URL)
                 ch = conn.channel()
                 ch.queue_declare(self.QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
                 ch.queue_bind(self.QUEUE, "invoicing.events", "#")
@@ -221,7 +233,7 @@ class EventSink(threading.Thread):
                 time.sleep(0.5)
 
 
-def service_env(dsn: str, log_dir: Path) -> dict[str, str]:
+def service_env(dsn: str, log_dir: Path, retry_store: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=dsn,
@@ -230,6 +242,7 @@ def service_env(dsn: str, log_dir: Path) -> dict[str, str]:
         INVOICING_LOG_FORMAT="json",
         INVOICING_LOG_LEVEL="INFO",
         INVOICING_RELAY_POLL_INTERVAL_S="0.2",
+        INVOICING_RETRY_STORE=retry_store,
     )
     return env
 
@@ -265,7 +278,20 @@ def main() -> int:
     parser.add_argument("--down", type=float, default=10, help="seconds a killed node stays down")
     parser.add_argument("--burst", type=int, default=20, help="retry-path commands per kill")
     parser.add_argument("--keep", action="store_true", help="keep the directory and database")
+    parser.add_argument(
+        "--addresses", action="store_true", help="no balancer: the node list in the URL"
+    )
+    parser.add_argument(
+        "--kill-queue", default="invoicing.commands", help="kill the node leading this queue"
+    )
+    parser.add_argument(
+        "--retry-store",
+        choices=["database", "broker"],
+        default="database",
+        help="INVOICING_RETRY_STORE of the workers",
+    )
     args = parser.parse_args()
+    global AMQP_URL
 
     for port in [BALANCER_PORT, *(5790 + i for i in range(1, NODES + 1))]:
         with socket.socket() as s, contextlib.suppress(OSError):
@@ -292,11 +318,14 @@ def main() -> int:
             f"cluster: {len(running.get('running_nodes', []))} nodes running "
             f"({time.time() - t0:.0f} s)"
         )
-        balancer = Balancer(nodes)
+        if args.addresses:
+            AMQP_URL = node_urls(nodes)
+        else:
+            balancer = Balancer(nodes)
         with psycopg.connect(PG_ADMIN, autocommit=True) as db:
             db.execute(f'CREATE DATABASE "{db_name}"')
         dsn = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
-        env = service_env(dsn, base)
+        env = service_env(dsn, base, args.retry_store)
         subprocess.run([BIN, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
         logs = base / "logs"
         logs.mkdir()
@@ -387,14 +416,12 @@ def main() -> int:
                     retry_sent[b_inv] = time.time()
                     burst_creates.append((time.time() + 3, b_org, b_inv))
                 time.sleep(0.3)
-                leader = leader_of(nodes, "invoicing.commands")
+                leader = leader_of(nodes, args.kill_queue)
                 if leader is not None:
                     at = time.time()
                     leader.kill9()
                     kill_log.append({"node": leader.name, "at": at})
-                    print(
-                        f"killed {leader.name} (leader of invoicing.commands) at +{at - t0:.1f} s"
-                    )
+                    print(f"killed {leader.name} (leader of {args.kill_queue}) at +{at - t0:.1f} s")
 
                     def restart(node: Node = leader) -> None:
                         time.sleep(args.down)
@@ -490,6 +517,9 @@ def main() -> int:
         print(
             json.dumps(
                 {
+                    "mode": "addresses" if args.addresses else "balancer",
+                    "retry_store": args.retry_store,
+                    "killed_leader_of": args.kill_queue,
                     "commands_published": len(record.published),
                     "republished_after_connection_loss": record.republished,
                     "invoices": len(plan),

@@ -10,8 +10,8 @@ retry (nothing is ever reported as published unless the broker confirmed it).
 from __future__ import annotations
 
 import contextlib
-import random
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +57,7 @@ def connection_parameters(value: str) -> list[pika.URLParameters]:
     """pika parameters for every address, starting at a random one: processes spread over the
     nodes, and ``pika.BlockingConnection`` tries the rest in turn when one does not answer."""
     params = [pika.URLParameters(url) for url in broker_urls(value)]
-    start = random.randrange(len(params))  # noqa: S311  (spreading load, not cryptography)
+    start = secrets.randbelow(len(params))
     return params[start:] + params[:start]
 
 

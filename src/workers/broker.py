@@ -46,6 +46,7 @@ from invoicing.workers.middleware import (
     Metrics,
     TransientRetry,
 )
+from invoicing.workers.scheduled import RetryStore
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import COMMANDS_EXCHANGE, QUERIES_QUEUE, WORKLOADS, declare
 from sqlalchemy import Engine
@@ -249,7 +250,9 @@ def policies(
         LogContext(),
         Metrics(),
         DeadLettering(outbound),
-        DelayedRetry(settings, outbound),
+        DelayedRetry(
+            settings, outbound, RetryStore(engine) if settings.retry_store == "database" else None
+        ),
         CrashLoopGuard(settings, AttemptCounter(engine), transient),
         transient,
         *extra_middleware(settings.worker_middleware),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +64,17 @@ class PipelineSettings(BaseSettings):
     )
     retry_delays_s: list[int] = Field(
         default_factory=lambda: [1, 5, 30], description="delay queues (seconds), capped backoff"
+    )
+    retry_store: Literal["database", "broker"] = Field(
+        default="database",
+        description="where delayed retries wait: `database` (scheduled_commands, republished by "
+        "the worker; survives a broker node loss) or `broker` (the TTL delay queues)",
+    )
+    retry_poll_interval_s: float = Field(
+        default=0.5, gt=0, le=10, description="how often a worker process republishes due retries"
+    )
+    retry_overdue_s: float = Field(
+        default=5.0, gt=0, description="a delayed retry this long past due counts as overdue"
     )
     max_crash_attempts: int = Field(
         default=3, ge=1, description="redelivered starts before a crash-looping message is dead"
