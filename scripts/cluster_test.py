@@ -28,8 +28,9 @@ What it does (never touching the machine's own RabbitMQ node or its cookie):
    lost (a confirmed command without its effect), duplicated (an invoice finalized twice or
    holding two numbers), unexpected (rejections and dead letters), gapless (numbers 1..n per
    organization), the main path's recovery after each kill (the longest pause in events that
-   began within 2 s of the kill), and the retry path's worst lateness (event time minus the
-   moment its invoice was created, against the retry delay that applied).
+   began within 2 s of the kill), and the retry path's worst lateness: the finalized event's
+   time minus the moment its invoice was created, and minus the retry that could first succeed
+   (the first of finalize + 1, + 6, + 36 s ... at or after the creation; aim: within 5 s).
 
 Exit status 0 when lost == duplicated == unexpected == 0 and numbers are gapless; the recovery
 figures are printed against their aims (main path 5 s, retry path delay + 5 s) but do not fail
@@ -506,14 +507,24 @@ def main() -> int:
             if gaps:
                 _gap, resumed = max(gaps)
                 recoveries.append(round(resumed - kill["at"], 1))
+        delays = [1, 5, 30]
         retry_late = []
-        for inv in retry_sent:
+        beyond_schedule = []
+        for inv, sent in retry_sent.items():
             created = record.created_at.get(inv)
             done = finalized_time.get(inv)
             if created is not None and done is not None:
                 retry_late.append(done - created)
+                # the retry that could first succeed: the first of sent+1, +6, +36, +66 ... at
+                # or after the invoice existed (its created event is seen a little later, so
+                # an earlier retry may succeed: then the figure is below zero)
+                due, k = sent, 0
+                while due < created - 0.5:
+                    due += delays[min(k, len(delays) - 1)]
+                    k += 1
+                beyond_schedule.append(done - due)
         worst_retry = max(retry_late) if retry_late else float("nan")
-        delays = [1, 5, 30]
+        worst_beyond = max(beyond_schedule) if beyond_schedule else float("nan")
         print(
             json.dumps(
                 {
@@ -535,7 +546,8 @@ def main() -> int:
                     "main_path_recovery_s": recoveries,
                     "main_path_aim_s": 5,
                     "retry_path_worst_s_after_create": round(worst_retry, 1),
-                    "retry_path_aim_s": f"<= its delay ({delays[0]}-{delays[1]} s) + 5",
+                    "retry_path_worst_s_beyond_its_delay": round(worst_beyond, 1),
+                    "retry_path_aim_s": f"<= 5 beyond its delay (delays {delays} s)",
                     "queue_members_after": members(nodes),
                 },
                 indent=1,
