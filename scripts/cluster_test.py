@@ -510,6 +510,7 @@ def main() -> int:
         delays = [1, 5, 30]
         retry_late = []
         beyond_schedule = []
+        worst_case: list[tuple[float, str, float, float, float]] = []
         for inv, sent in retry_sent.items():
             created = record.created_at.get(inv)
             done = finalized_time.get(inv)
@@ -523,7 +524,15 @@ def main() -> int:
                     due += delays[min(k, len(delays) - 1)]
                     k += 1
                 beyond_schedule.append(done - due)
+                worst_case.append((done - due, inv, sent, created, done))
         worst_retry = max(retry_late) if retry_late else float("nan")
+        if worst_case:
+            late, inv, sent, created, done = max(worst_case)
+            print(
+                f"latest retry: invoice {inv}: finalize sent +{sent - t0:.1f} s, created "
+                f"+{created - t0:.1f} s, finalized +{done - t0:.1f} s ({late:.1f} s beyond its "
+                f"delay); kills at {[round(k['at'] - t0, 1) for k in kill_log]}"
+            )
         worst_beyond = max(beyond_schedule) if beyond_schedule else float("nan")
         print(
             json.dumps(

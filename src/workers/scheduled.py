@@ -143,7 +143,7 @@ class Republisher:
         """Publish one batch of due rows (confirmed) and delete them; return how many."""
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(TABLE.c.id, TABLE.c.queue, TABLE.c.body, TABLE.c.properties)
+                select(TABLE.c.id, TABLE.c.queue, TABLE.c.body, TABLE.c.properties, TABLE.c.due_at)
                 .where(TABLE.c.due_at <= utcnow())
                 .order_by(TABLE.c.due_at)
                 .limit(self.batch_size)
@@ -159,7 +159,12 @@ class Republisher:
             self.publisher.publish_batch(copies)
             conn.execute(delete(TABLE).where(TABLE.c.id.in_([r.id for r in rows])))
         self.republished += len(rows)
-        log.debug("retry.republished", count=len(rows))
+        oldest = min(r.due_at for r in rows)
+        due = oldest if oldest.tzinfo else oldest.replace(tzinfo=dt.UTC)
+        late_s = round((utcnow() - due).total_seconds(), 2)
+        # a round normally comes within the poll interval of the due time: say when it did not
+        level = log.info if late_s > 1 + self.settings.retry_poll_interval_s else log.debug
+        level("retry.republished", count=len(rows), late_s=late_s)
         return len(rows)
 
     def check_overdue(self) -> int:
