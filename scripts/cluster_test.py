@@ -23,7 +23,8 @@ What it does (never touching the machine's own RabbitMQ node or its cookie):
 4. Kills the node leading ``invoicing.commands`` (or ``--kill-queue``, e.g.
    ``invoicing.retry.1s`` with ``--retry-store broker`` to see copies parked in a delay queue
    whose leader died) with SIGKILL ``--kills`` times (restarting it after ``--down`` seconds),
-   spread over the run.
+   spread over the run; a kill waits until the node killed before runs again (one node down
+   at a time, the loss a three-node cluster is built to survive).
 5. Prints, from the database and from a durable queue bound to ``invoicing.events``:
    lost (a confirmed command without its effect), duplicated (an invoice finalized twice or
    holding two numbers), unexpected (rejections and dead letters), gapless (numbers 1..n per
@@ -407,6 +408,10 @@ def main() -> int:
 
         for i, (org, inv, retry) in enumerate(list(plan)):  # bursts are appended to plan
             if i in kills_at:
+                # one node down at a time: a second kill while the first node is still down
+                # would leave one of three nodes, no quorum, and measure that instead
+                for th in restart_threads:
+                    th.join(180)
                 # the retry path under a node loss: finalizes of invoices that do not exist yet
                 # go to the delay queues just before the kill; their creates follow 3 s later
                 for k in range(args.burst):
