@@ -1,7 +1,7 @@
 """pipeline: delayed retries kept in the database (scheduled_commands)
 
 Revision ID: 0016_cluster
-Revises: 0011_ledger
+Revises: 0009_deliveries
 Create Date: 2026-11-28
 
 A command put off for N seconds (a finalize before its create, an outside service down, a
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_cluster"
-down_revision: str | Sequence[str] | None = "0011_ledger"
+down_revision: str | Sequence[str] | None = "0009_deliveries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
