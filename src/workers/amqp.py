@@ -10,6 +10,8 @@ retry (nothing is ever reported as published unless the broker confirmed it).
 from __future__ import annotations
 
 import contextlib
+import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,53 @@ AMQP_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     AssertionError,  # pika asserts on a half-closed connection
 )
+
+
+#: between two broker addresses in ``INVOICING_AMQP_URL``: whitespace (never part of a URL: it
+#: must be percent-encoded) or a comma that starts the next ``amqp://``/``amqps://`` URL (a comma
+#: inside one URL's query string is kept)
+_ADDRESS_SEPARATOR = re.compile(r"\s+|,\s*(?=amqps?://)", re.IGNORECASE)
+
+
+def broker_urls(value: str) -> list[str]:
+    """The broker addresses of ``INVOICING_AMQP_URL``: one URL, or several full URLs separated
+    by whitespace or commas (``amqp://u:p@rabbit-0:5672/%2F, amqp://u:p@rabbit-1:5672/%2F``)."""
+    urls = [u.strip(" ,") for u in _ADDRESS_SEPARATOR.split(value.strip())]
+    urls = [u for u in urls if u]
+    if not urls:
+        raise ValueError("INVOICING_AMQP_URL is empty: give one or more amqp:// URLs")
+    for n, url in enumerate(urls):
+        if not re.match(r"amqps?://", url, re.IGNORECASE):
+            raise ValueError(
+                f"INVOICING_AMQP_URL address {n + 1} does not start with amqp:// or amqps:// "
+                "(separate several full URLs by commas or whitespace)"
+            )
+    return urls
+
+
+def connection_parameters(value: str) -> list[pika.URLParameters]:
+    """pika parameters for every address, starting at a random one: processes spread over the
+    nodes, and ``pika.BlockingConnection`` tries the rest in turn when one does not answer."""
+    params = [pika.URLParameters(url) for url in broker_urls(value)]
+    start = secrets.randbelow(len(params))
+    return params[start:] + params[:start]
+
+
+def connect(value: str) -> BlockingConnection:
+    """A blocking connection to the first of the addresses in ``value`` that accepts one;
+    ``AMQPConnectionError`` when none does (the caller backs off and calls again)."""
+    return pika.BlockingConnection(connection_parameters(value))
+
+
+def redact(value: str) -> str:
+    """The addresses of ``INVOICING_AMQP_URL`` without user, password or query, for logs."""
+    from urllib.parse import urlsplit
+
+    out = []
+    for url in broker_urls(value):
+        parts = urlsplit(url)
+        out.append(f"{parts.scheme}://{parts.hostname or ''}:{parts.port or ''}{parts.path}")
+    return ", ".join(out)
 
 
 class PublishError(Exception):
@@ -61,14 +110,21 @@ class ConfirmingPublisher:
         self._channel: BlockingChannel | None = None
         self._next_tag = 0
         self._pending = _Pending()
+        #: connections opened so far (a reconnect counts one more)
+        self.connections_opened = 0
 
     # ----------------------------------------------------------------- connection
 
     def _open(self) -> BlockingChannel:
         if self._channel is not None and self._channel.is_open:
+            # a connection idle for a while may have been closed by the broker (missed
+            # heartbeats, a node that went away): reading what is pending notices that
+            self.keepalive()
+        if self._channel is not None and self._channel.is_open:
             return self._channel
         self.close()
-        self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        self._connection = connect(self.url)
+        self.connections_opened += 1
         channel = self._connection.channel()
         impl: Any = channel._impl  # the asynchronous channel: confirms without blocking per message
         impl.confirm_delivery(ack_nack_callback=self._on_confirm, callback=None)
@@ -82,6 +138,28 @@ class ConfirmingPublisher:
     @property
     def channel(self) -> BlockingChannel:
         return self._open()
+
+    @property
+    def is_open(self) -> bool:
+        return self._channel is not None and self._channel.is_open
+
+    def keepalive(self) -> None:
+        """Answer the broker's heartbeats and read what is pending, without blocking.
+
+        pika's ``BlockingConnection`` only does I/O inside its own calls, so a process that
+        waits elsewhere (the relay on PostgreSQL) calls this at least once per heartbeat
+        interval, or the broker drops the connection. A connection found closed is dropped
+        here; the next publish opens a new one.
+        """
+        if self._connection is None:
+            return
+        try:
+            self._connection.process_data_events(time_limit=0)
+        except AMQP_ERRORS:
+            self.close()
+            return
+        if not self.is_open:
+            self.close()
 
     def close(self) -> None:
         conn, self._connection, self._channel = self._connection, None, None

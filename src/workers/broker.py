@@ -35,6 +35,7 @@ import pika.exceptions  # type: ignore[import-untyped]
 import structlog
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.middleware import Middleware
+from invoicing.workers.amqp import connect
 from invoicing.workers.delivery import Delivery, Kind, Outbound
 from invoicing.workers.middleware import (
     AttemptCounter,
@@ -45,6 +46,7 @@ from invoicing.workers.middleware import (
     Metrics,
     TransientRetry,
 )
+from invoicing.workers.scheduled import RetryStore
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import COMMANDS_EXCHANGE, QUERIES_QUEUE, WORKLOADS, declare
 from sqlalchemy import Engine
@@ -96,7 +98,7 @@ class JsonConsumer(Consumer):
         self.actor_name = ACTORS[queue_name]
         self.known_tags: set[int] = set()
         try:
-            self.connection = pika.BlockingConnection(pika.URLParameters(broker.settings.amqp_url))
+            self.connection = connect(broker.settings.amqp_url)
             self.channel = self.connection.channel()
             broker.ensure_topology(self.channel)
             self.channel.basic_qos(prefetch_count=prefetch)
@@ -248,7 +250,9 @@ def policies(
         LogContext(),
         Metrics(),
         DeadLettering(outbound),
-        DelayedRetry(settings, outbound),
+        DelayedRetry(
+            settings, outbound, RetryStore(engine) if settings.retry_store == "database" else None
+        ),
         CrashLoopGuard(settings, AttemptCounter(engine), transient),
         transient,
         *extra_middleware(settings.worker_middleware),

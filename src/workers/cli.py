@@ -147,7 +147,7 @@ def publish(
     in any order (a payment before its finalize is rejected). ``--wait`` keeps a script's order.
     """
     import pika  # type: ignore[import-untyped]
-    from invoicing.workers.amqp import ConfirmingPublisher, Outgoing
+    from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, connect
     from invoicing.workers.topology import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
     from invoicing.workers.topology import declare as declare_topology
 
@@ -157,7 +157,7 @@ def publish(
         declare_topology(publisher.channel, pipeline)
     listener = None
     if wait:
-        listener = pika.BlockingConnection(pika.URLParameters(pipeline.amqp_url)).channel()
+        listener = connect(pipeline.amqp_url).channel()
         # exclusive (gone with the connection), not auto-delete: we cancel and consume again
         events_queue = listener.queue_declare("", exclusive=True).method.queue
         listener.queue_bind(events_queue, EVENTS_EXCHANGE, "#")

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 from invoicing.models.dead_letters import DeadLetter
-from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing
+from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, broker_urls, connect
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.delivery import (
     H_DEAD_AT,
@@ -376,13 +376,11 @@ class DeadLetterArchive:
         channel.basic_ack(method.delivery_tag)  # after the commit (or the logged skip)
 
     def run(self) -> None:
-        import pika  # type: ignore[import-untyped]
-
         backoff = self.backoff()
         while not self.stop.is_set():
             connection = None
             try:
-                connection = pika.BlockingConnection(pika.URLParameters(self.settings.amqp_url))
+                connection = connect(self.settings.amqp_url)
                 channel = connection.channel()
                 declare(channel, self.settings)
                 channel.basic_qos(prefetch_count=self.prefetch)
@@ -446,7 +444,8 @@ class Redriven:
 
 
 def _amqp_user(url: str) -> str:
-    return unquote(urlsplit(url).username or "guest")
+    # every address of a cluster carries the same user
+    return unquote(urlsplit(broker_urls(url)[0]).username or "guest")
 
 
 def _redrive_headers(headers: dict[str, Any], dead_letter_id: int) -> dict[str, Any]:
@@ -465,7 +464,7 @@ def redrive(
     publisher: ConfirmingPublisher | None = None,
 ) -> Redriven:
     """Publish the stored body to ``invoicing.commands`` (confirmed), then mark the row."""
-    import pika
+    import pika  # type: ignore[import-untyped]
 
     row = get_dead_letter(engine, dead_letter_id)
     if row is None:

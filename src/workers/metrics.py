@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 COMMANDS = Counter(
     "invoicing_commands",
@@ -36,6 +36,17 @@ DEAD_LETTERS = Counter(
     "Messages the worker dead-lettered (confirmed), by reason "
     "(undecodable, crash_loop, handler_failed, service_unavailable, no_reply_to).",
     ["reason"],
+)
+RETRY_OVERDUE = Gauge(
+    "invoicing_retry_overdue",
+    "Delayed retries (scheduled_commands) more than INVOICING_RETRY_OVERDUE_S past due, as "
+    "the worker process last counted them: above 0 means retries are stuck.",
+    multiprocess_mode="max",
+)
+RETRY_OVERDUE_SECONDS = Gauge(
+    "invoicing_retry_overdue_seconds",
+    "How long the oldest overdue delayed retry has been due (0 when none is overdue).",
+    multiprocess_mode="max",
 )
 
 UNKNOWN = "unknown"

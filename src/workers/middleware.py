@@ -47,8 +47,10 @@ from invoicing.workers.delivery import (
     is_transient,
     is_undecodable,
 )
+from invoicing.workers.scheduled import RetryStore
 from invoicing.workers.settings import PipelineSettings
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 log = structlog.get_logger("invoicing.worker")
 
@@ -222,9 +224,14 @@ class DelayedRetry(Policy):
       ``MAX_FAILURES``.
     """
 
-    def __init__(self, settings: PipelineSettings, outbound: Outbound) -> None:
+    def __init__(
+        self, settings: PipelineSettings, outbound: Outbound, store: RetryStore | None = None
+    ) -> None:
         self.settings = settings
         self.outbound = outbound
+        #: ``INVOICING_RETRY_STORE=database``: copies wait in ``scheduled_commands`` instead of
+        #: the delay queues (src/workers/scheduled.py; they survive a broker node loss)
+        self.store = store
         self.delays = sorted(set(settings.retry_delays_s))
 
     def before(self, broker: Broker, message: MessageProxy, delivery: Delivery) -> None:
@@ -243,9 +250,14 @@ class DelayedRetry(Policy):
             return 0
 
     def _copy(self, delivery: Delivery, delay_s: int, headers: dict[str, Any]) -> None:
-        self.outbound.delayed_copy(
-            delivery, delay_s, {**headers, H_FIRST_SEEN: delivery.first_seen_ms}
-        )
+        headers = {**headers, H_FIRST_SEEN: delivery.first_seen_ms}
+        if self.store is None:
+            self.outbound.delayed_copy(delivery, delay_s, headers)
+        else:
+            try:
+                self.store.schedule(delivery, delay_s, headers)
+            except SQLAlchemyError as exc:  # not stored: the original goes back unacked
+                raise Requeue(f"could not store the delayed retry: {error_text(exc, 200)}") from exc
         delivery.outcome = "retry"
 
     def settle(self, broker: Broker, message: MessageProxy, delivery: Delivery) -> None:

@@ -36,6 +36,8 @@ log = structlog.get_logger("invoicing.relay")
 #: pg_advisory_lock key of the relay: a fixed 63-bit number ("invoicing.relay")
 RELAY_LOCK_KEY = 0x1A1A_2E1A_7001
 CHANNEL = "invoicing_outbox"
+#: the longest the relay waits without answering the broker's heartbeats (they are >= 2 s)
+KEEPALIVE_S = 1.0
 RETRYABLE: tuple[type[BaseException], ...] = (psycopg.Error, PublishError, *AMQP_ERRORS)
 
 
@@ -125,19 +127,31 @@ class Relay:
             if not got:
                 return
             log.info("relay.active")
-            self.backoff.reset()
-            self._declare()
+            self._declare()  # connects to the broker
+            self.backoff.reset()  # both connections stand: the next failure starts afresh
             conn.execute(f"LISTEN {CHANNEL}")
             while not self.stop.is_set():
                 n = self.drain(conn)
                 if n:
                     continue
-                # wait for a notification (a hint) or the polling interval
-                for _ in conn.notifies(timeout=self.settings.relay_poll_interval_s, stop_after=1):
-                    pass
-                # drop any queued notifications
-                for _ in conn.notifies(timeout=0):
-                    pass
+                self._idle(conn)
+
+    def _idle(self, conn: psycopg.Connection[Any]) -> None:
+        """Wait for a notification (a hint) or the polling interval, in slices of at most
+        ``KEEPALIVE_S``, answering the broker's heartbeats after each slice (pika does no I/O
+        while the relay waits on PostgreSQL)."""
+        deadline = time.monotonic() + self.settings.relay_poll_interval_s
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            woke = any(True for _ in conn.notifies(timeout=min(left, KEEPALIVE_S), stop_after=1))
+            self.publisher.keepalive()
+            if woke:
+                break
+        # drop any queued notifications
+        for _ in conn.notifies(timeout=0):
+            pass
 
     # ------------------------------------------------------------------ one round
 

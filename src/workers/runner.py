@@ -64,6 +64,12 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
         outbound=outbound,
         stopping=stop,
     )
+    republisher = None
+    if pipeline.retry_store == "database":
+        from invoicing.workers.scheduled import Republisher
+
+        republisher = Republisher(app.engine, pipeline, stop)
+        republisher.start()
     worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
     worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2
     worker.start()
@@ -84,6 +90,8 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     if deliveries is not None:
         deliveries.join(pipeline.shutdown_timeout_s)
     broker.close()
+    if republisher is not None:
+        republisher.join(10)
     app.engine.dispose()
     log.info("worker.stopped", pid=os.getpid())
     return 0

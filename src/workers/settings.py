@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,7 +18,8 @@ class PipelineSettings(BaseSettings):
 
     amqp_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=30",
-        description="RabbitMQ URL (vhost URL-encoded, e.g. %2F for /)",
+        description="RabbitMQ URL (vhost URL-encoded, e.g. %2F for /); several nodes: full URLs "
+        "separated by commas or whitespace, tried in turn from a random one",
     )
     # --- authentication
     jwt_secret: str = Field(default="", description="HS256 secret for command tokens")
@@ -64,6 +65,17 @@ class PipelineSettings(BaseSettings):
     retry_delays_s: list[int] = Field(
         default_factory=lambda: [1, 5, 30], description="delay queues (seconds), capped backoff"
     )
+    retry_store: Literal["database", "broker"] = Field(
+        default="database",
+        description="where delayed retries wait: `database` (scheduled_commands, republished by "
+        "the worker; survives a broker node loss) or `broker` (the TTL delay queues)",
+    )
+    retry_poll_interval_s: float = Field(
+        default=0.5, gt=0, le=10, description="how often a worker process republishes due retries"
+    )
+    retry_overdue_s: float = Field(
+        default=5.0, gt=0, description="a delayed retry this long past due counts as overdue"
+    )
     max_crash_attempts: int = Field(
         default=3, ge=1, description="redelivered starts before a crash-looping message is dead"
     )
@@ -91,6 +103,14 @@ class PipelineSettings(BaseSettings):
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0, description="polling fallback")
     relay_confirm_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_addresses(cls, value: str) -> str:
+        from invoicing.workers.amqp import broker_urls
+
+        broker_urls(value)  # raises ValueError naming the address that is wrong
+        return value
 
     @field_validator("jwt_secret")
     @classmethod

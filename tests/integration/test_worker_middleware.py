@@ -22,9 +22,11 @@ import pika
 import psycopg
 import pytest
 from invoicing.domain.errors import DomainError
+from invoicing.models.pipeline import ScheduledCommand
 from invoicing.pipeline import Outcome, RetryLater
 from invoicing.workers.broker import make_broker
 from invoicing.workers.delivery import H_FIRST_SEEN, H_RETRIES, Delivery, Outbound, Poison
+from invoicing.workers.scheduled import Republisher
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import declare
 from prometheus_client import REGISTRY
@@ -60,7 +62,10 @@ class Running:
         )
         self.stop = threading.Event()
         self.seen: list[Delivery] = []
-        engine = create_engine(f"sqlite:///{env.log_dir / 'unused.db'}")
+        engine = create_engine(f"sqlite:///{env.log_dir / 'middleware.db'}")
+        # delayed retries wait in scheduled_commands (INVOICING_RETRY_STORE=database)
+        ScheduledCommand.__table__.create(engine, checkfirst=True)
+        self.republisher = Republisher(engine, self.settings, self.stop)
 
         def recording(delivery: Delivery) -> Any:
             self.seen.append(delivery)
@@ -77,12 +82,14 @@ class Running:
         self.worker = dramatiq.Worker(self.broker, worker_threads=1, worker_timeout=100)
 
     def __enter__(self) -> Running:
+        self.republisher.start()
         self.worker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.worker.stop(timeout=10_000)
+        self.republisher.join(10)
 
 
 def publish(env: Env, doc: dict[str, Any]) -> str:
@@ -196,4 +203,4 @@ def test_a_transient_hold_that_runs_out_goes_to_the_longest_delay_queue(env: Env
         started = time.monotonic()
     first, second = run.seen
     assert second is not first and second.transport["exchange"] == "invoicing.requeue"
-    assert started - first.started >= 1.5  # it waited in invoicing.retry.2s, not in memory
+    assert started - first.started >= 1.5  # it waited 2 s in scheduled_commands, not in memory

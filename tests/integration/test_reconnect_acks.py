@@ -1,0 +1,146 @@
+"""A reconnecting worker never acknowledges a message it has not processed, and the reconnect
+paths log neither bodies nor credentials (real RabbitMQ, own vhost).
+
+Delivery tags are numbers per channel: after a reconnect the new channel counts from 1 again,
+and dramatiq's consumer thread settles messages of the old connection through the *new*
+consumer (``ConsumerThread.consumer`` is replaced on restart). ``JsonConsumer`` settles only
+tags it delivered itself, so the old message's ack is dropped (RabbitMQ has requeued it when
+the old channel closed) instead of acknowledging whatever the new channel numbered the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dramatiq
+import pika
+import pytest
+import structlog
+from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, PublishError, connect
+from invoicing.workers.broker import AmqpBroker, AmqpMessage
+from invoicing.workers.relay import Relay
+from invoicing.workers.settings import PipelineSettings
+from invoicing.workers.topology import WORKLOADS
+
+from tests.e2e.harness import Env, create_env, destroy_env, wait_until
+from tests.integration.test_broker_addresses import closed_port
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs RabbitMQ"),
+]
+
+QUEUE = WORKLOADS["commands"]
+SECRET_BODY = "body-marker-7f3a"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    e = create_env(Path(tmp_path_factory.mktemp("reconnect")))
+    try:
+        yield e
+    finally:
+        destroy_env(e)
+
+
+def publish(env: Env, n: int) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    pub = ConfirmingPublisher(env.amqp_url)
+    for mid in ids:
+        body = json.dumps({"type": "create_invoice", "command_id": mid, "note": SECRET_BODY})
+        props = pika.BasicProperties(delivery_mode=2, message_id=mid)
+        pub.publish(Outgoing("", QUEUE, body.encode(), props))
+    pub.close()
+    return ids
+
+
+def queued(env: Env) -> int:
+    conn = connect(env.amqp_url)
+    n = int(conn.channel().queue_declare(QUEUE, passive=True).method.message_count)
+    conn.close()
+    return n
+
+
+def purge(env: Env) -> None:
+    conn = connect(env.amqp_url)
+    conn.channel().queue_purge(QUEUE)
+    conn.close()
+
+
+def test_an_ack_from_before_a_reconnect_never_reaches_the_new_channel(env: Env) -> None:
+    settings = PipelineSettings(amqp_url=env.amqp_url)
+    broker = AmqpBroker(settings, [])
+    old = broker.consume(QUEUE, prefetch=1, timeout=500)  # declares the topology
+    purge(env)
+    first, second = publish(env, 2)
+    in_flight = next(m for m in old if m is not None)  # being processed when the link drops
+    assert isinstance(in_flight, AmqpMessage) and in_flight.message_id == first
+    assert in_flight.tag == 1
+    old.connection.close()  # the connection is lost: RabbitMQ requeues the unacked delivery
+
+    new = broker.consume(QUEUE, prefetch=2, timeout=500)  # dramatiq's restarted consumer
+    got = [new.__next__() for _ in range(4)]
+    fresh = [m for m in got if m is not None]
+    assert sorted(m.message_id for m in fresh) == sorted([first, second])
+    assert 1 in {m.tag for m in fresh}  # the new channel numbers from 1 again
+    with structlog.testing.capture_logs() as logs:
+        # the worker thread finishes the old delivery: dramatiq acks it via the NEW consumer
+        new.ack(in_flight)
+        old.ack(in_flight)  # or via the old one, already closed
+    # dropped by the new consumer (not its tag); the old one cannot send it (closed)
+    assert [e["event"] for e in logs] == ["delivery.stale", "delivery.unsettled"]
+    assert all(SECRET_BODY not in repr(e) for e in logs)
+    new.close()  # neither fresh delivery was processed: both must be back in the queue
+    wait_until(lambda: queued(env) == 2, 10, "both unprocessed deliveries requeued")
+
+    # and a delivery of the new channel is acked normally
+    again = broker.consume(QUEUE, prefetch=2, timeout=500)
+    fresh = [m for m in (again.__next__() for _ in range(4)) if m is not None]
+    for m in fresh:
+        again.ack(m)
+    again.close()
+    wait_until(lambda: queued(env) == 0, 10, "both acked")
+
+
+def test_a_message_prints_as_its_queue_and_id_never_its_body(env: Env) -> None:
+    broker = AmqpBroker(PipelineSettings(amqp_url=env.amqp_url), [])
+    consumer = broker.consume(QUEUE, prefetch=1, timeout=500)
+    purge(env)
+    (mid,) = publish(env, 1)
+    message = next(m for m in consumer if m is not None)
+    # dramatiq's own lines ("Failed to post_process_message(%s)", "Acknowledging %r") use these
+    assert str(message) == f"{QUEUE}/{mid}" and SECRET_BODY not in repr(message)
+    consumer.nack(message)
+    consumer.close()
+
+
+def test_reconnect_paths_log_no_credentials(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    password = "s3cret-pw-91c2"
+    dead = f"amqp://svc:{password}@127.0.0.1:{closed_port()}/{env.vhost}"
+    caplog.set_level(logging.DEBUG)  # pika's and dramatiq's own lines included
+    message = Outgoing("", QUEUE, SECRET_BODY.encode(), pika.BasicProperties())
+    with structlog.testing.capture_logs() as logs:
+        # a publisher, the worker's consumer and the relay failing to reach any broker
+        with pytest.raises(PublishError) as publish_error:
+            ConfirmingPublisher(dead).publish(message)
+        broker = AmqpBroker(PipelineSettings(amqp_url=f"{dead}, {dead}"), [])
+        with pytest.raises(dramatiq.ConnectionClosed) as consume_error:
+            broker.consume(QUEUE, prefetch=1, timeout=500)
+        relay = Relay(env.dsn, PipelineSettings(amqp_url=dead, relay_poll_interval_s=0.1))
+        thread = threading.Thread(target=relay.run, daemon=True)
+        thread.start()
+        wait_until(lambda: relay.backoff.attempt >= 2, 30, "the relay retrying")
+        relay.stop.set()
+        thread.join(10)
+    texts = [str(publish_error.value), str(consume_error.value), *map(repr, logs)]
+    texts += [r.getMessage() for r in caplog.records]
+    assert any("relay.retry" in t for t in texts)
+    assert any("127.0.0.1" in t for t in texts)  # the failures do say where
+    leaked = [t for t in texts if password in t or SECRET_BODY in t]
+    assert leaked == []
