@@ -47,14 +47,16 @@ def process(
     not applied, and the lines after it are still processed.
     """
     from invoicing import bootstrap
+    from invoicing.observability.progress import count_lines, progress_bar
 
     application = bootstrap.local()
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
     counts = {"applied": 0, "duplicate": 0, "rejected": 0, "unavailable": 0, "failed": 0}
-    with stream:
+    with stream, progress_bar("commands", count_lines(file), unit="commands") as advance:
         for number, raw in enumerate(stream, start=1):
             if not raw.strip():
                 continue
+            advance(1)
             try:
                 outcome = application.pipeline.handle_raw(raw)
             except Exception as exc:  # one line's failure must not leave the later ones undone
@@ -209,6 +211,11 @@ app.add_typer(_query_app, name="query")
 from invoicing.asyncapi import register as _register_asyncapi  # noqa: E402
 
 _register_asyncapi(app)
+
+# the hosted invoice page: invoicing web (src/web/)
+from invoicing.web.cli import register as _register_web  # noqa: E402
+
+_register_web(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
