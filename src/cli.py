@@ -49,6 +49,22 @@ def process(
     from invoicing import bootstrap
     from invoicing.observability.progress import count_lines, progress_bar
 
+    if file != "-" and not Path(file).is_file():
+        typer.echo(
+            f"invoicing process: {file}: no such file; give a JSONL file of commands "
+            "(e.g. examples/lifecycle.jsonl) or - for stdin",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    settings = get_settings()
+    url = settings.effective_database_url()
+    if not url.startswith("sqlite"):  # the embedded SQLite database migrates itself
+        from invoicing.workers.health import check_database
+
+        check = check_database(url)
+        if not check.ok:
+            typer.echo(f"invoicing process: {check.detail}; {check.fix}", err=True)
+            raise typer.Exit(code=1)
     application = bootstrap.local()
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
     counts = {"applied": 0, "duplicate": 0, "rejected": 0, "unavailable": 0, "failed": 0}
@@ -94,6 +110,14 @@ def process(
                     err=True,
                 )
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()), err=True)
+    if counts["duplicate"]:
+        where = url.split("@")[-1]
+        typer.echo(
+            f"{counts['duplicate']} command(s) were applied before (same command_id in {where}) "
+            "and print no events again; to start afresh use an empty database: "
+            "INVOICING_DATA_DIR=$(mktemp -d) (or delete the embedded database file)",
+            err=True,
+        )
     if counts["failed"]:
         raise typer.Exit(code=1)
     if counts["unavailable"]:
