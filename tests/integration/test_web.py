@@ -241,7 +241,7 @@ def test_unknown_and_revoked_answer_with_the_same_timing(
 ) -> None:
     pub = german_invoice(client)
     client.ok("unpublish_invoice", {"invoice_id": pub.invoice_id})
-    floor_ms = 40
+    floor_ms = 150  # above the work itself even on a loaded machine: both kinds wait it out
     with web(engine, documents, miss_floor_ms=floor_ms) as c:
 
         def timed(path: str) -> float:
@@ -249,11 +249,13 @@ def test_unknown_and_revoked_answer_with_the_same_timing(
             assert c.get(path).status_code == 404
             return time.perf_counter() - start
 
-        revoked = [timed(f"/i/{pub.token}") for _ in range(15)]
-        unknown = [timed(f"/i/{uuid.uuid4().hex}") for _ in range(15)]
+        revoked, unknown = [], []
+        for _ in range(12):  # interleaved, so that load on the machine hits both alike
+            revoked.append(timed(f"/i/{pub.token}"))
+            unknown.append(timed(f"/i/{uuid.uuid4().hex}"))
     assert min(revoked) >= floor_ms / 1000 and min(unknown) >= floor_ms / 1000
-    # both wait out the same floor: medians within 10 ms of each other
-    assert abs(statistics.median(revoked) - statistics.median(unknown)) < 0.010
+    # both wait out the same floor: medians within 15 ms of each other
+    assert abs(statistics.median(revoked) - statistics.median(unknown)) < 0.015
 
 
 def test_rate_limit_per_client(client: Client, engine: Engine, documents: Path) -> None:
