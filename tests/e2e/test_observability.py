@@ -124,6 +124,12 @@ def test_worker_relay_and_archive_expose_metrics_and_beat(env: Env, beats: dict[
         "archive metrics",
     )
     worker_samples = scrape(ports["worker"])
+    # the worker's own metrics (src/workers/metrics.py) are on its port
+    applied = value(
+        worker_samples, "invoicing_commands_total", type="create_invoice", outcome="applied"
+    )
+    assert applied >= 3
+    assert value(worker_samples, "invoicing_dead_letters_total", reason="undecodable") >= 1
     assert any(
         name == "invoicing_process_info" and dict(labels).get("role") == "worker"
         for name, labels in worker_samples
