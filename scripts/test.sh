@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/ensure-services.sh
+./scripts/ensure-browser.sh   # Debian chromium for tests/e2e/test_web_browser.py
 ./scripts/setup.sh
 
 run_pytest() {

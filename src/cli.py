@@ -47,14 +47,32 @@ def process(
     not applied, and the lines after it are still processed.
     """
     from invoicing import bootstrap
+    from invoicing.observability.progress import count_lines, progress_bar
 
+    if file != "-" and not Path(file).is_file():
+        typer.echo(
+            f"invoicing process: {file}: no such file; give a JSONL file of commands "
+            "(e.g. examples/lifecycle.jsonl) or - for stdin",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    settings = get_settings()
+    url = settings.effective_database_url()
+    if not url.startswith("sqlite"):  # the embedded SQLite database migrates itself
+        from invoicing.workers.health import check_database
+
+        check = check_database(url)
+        if not check.ok:
+            typer.echo(f"invoicing process: {check.detail}; {check.fix}", err=True)
+            raise typer.Exit(code=1)
     application = bootstrap.local()
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
     counts = {"applied": 0, "duplicate": 0, "rejected": 0, "unavailable": 0, "failed": 0}
-    with stream:
+    with stream, progress_bar("commands", count_lines(file), unit="commands") as advance:
         for number, raw in enumerate(stream, start=1):
             if not raw.strip():
                 continue
+            advance(1)
             try:
                 outcome = application.pipeline.handle_raw(raw)
             except Exception as exc:  # one line's failure must not leave the later ones undone
@@ -92,6 +110,14 @@ def process(
                     err=True,
                 )
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()), err=True)
+    if counts["duplicate"]:
+        where = url.split("@")[-1]
+        typer.echo(
+            f"{counts['duplicate']} command(s) were applied before (same command_id in {where}) "
+            "and print no events again; to start afresh use an empty database: "
+            "INVOICING_DATA_DIR=$(mktemp -d) (or delete the embedded database file)",
+            err=True,
+        )
     if counts["failed"]:
         raise typer.Exit(code=1)
     if counts["unavailable"]:
@@ -209,6 +235,11 @@ app.add_typer(_query_app, name="query")
 from invoicing.asyncapi import register as _register_asyncapi  # noqa: E402
 
 _register_asyncapi(app)
+
+# the hosted invoice page: invoicing web (src/web/)
+from invoicing.web.cli import register as _register_web  # noqa: E402
+
+_register_web(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

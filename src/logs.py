@@ -5,6 +5,18 @@ and ``RedactingFilter`` (on the standard library's handlers: dramatiq, pika, ale
 values under sensitive keys (token, credentials, authorization, password, secret ...), mask
 signed tokens, bearer/basic credentials and passwords in URLs wherever they appear in a text
 (exception messages and tracebacks included), and withhold body-sized values.
+
+Two paths, one format:
+
+* structlog's own lines (``structlog.get_logger``) are rendered by structlog and written with
+  one ``write()`` per line (several worker processes share stderr; lines must not interleave).
+* records of the standard library's ``logging`` (dramatiq, pika, alembic, uvicorn, ...) go
+  through the root handler, whose ``structlog.stdlib.ProcessorFormatter`` runs the same
+  processors (``redact`` included), so they are JSON lines too, with the same bound context
+  (command id, type, organization) when they happen inside a command.
+
+Other modules add processors with :func:`add_processor`; they run on both paths, after
+``redact`` and before the renderer.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from structlog.typing import Processor
 
 #: a value longer than this is no log field but a message body (or part of one)
 MAX_VALUE_CHARS = 1000
@@ -131,24 +144,77 @@ def install_filter(logger: logging.Logger | None = None) -> None:
             handler.addFilter(RedactingFilter())
 
 
+#: extra processors, run on every line (both paths) after ``redact``, before the renderer
+EXTRA_PROCESSORS: list[Processor] = []
+
+#: libraries whose INFO lines are chatter (pika logs every connection step)
+_QUIET = {"pika": logging.WARNING}
+
+_state: dict[str, str] = {}
+
+
+def add_processor(processor: Processor) -> None:
+    """Run ``processor`` on every log line (structlog's and stdlib's); re-applies the config."""
+    if processor not in EXTRA_PROCESSORS:
+        EXTRA_PROCESSORS.append(processor)
+    if _state:
+        configure(_state["fmt"], _state["level"])
+
+
+def _is_ours(handler: logging.Handler) -> bool:
+    return getattr(handler, "_invoicing", False) is True
+
+
 def configure(fmt: str = "auto", level: str = "INFO") -> None:
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer: structlog.typing.Processor = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
     )
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    context: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    final: list[Processor] = [
+        structlog.processors.format_exc_info,
+        redact,
+        *EXTRA_PROCESSORS,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        processors=[*context, *final],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # one write() per line: several worker processes share stderr, lines must not interleave
         logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    handler = logging.StreamHandler(sys.stderr)  # one write() per record
+    handler._invoicing = True  # type: ignore[attr-defined]
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+                *context,
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        )
+    )
+    root = logging.getLogger()
+    # ours from an earlier call and basicConfig's plain handler; never a test runner's capture
+    for old in [h for h in root.handlers if _is_ours(h) or type(h) is logging.StreamHandler]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name, quiet in _QUIET.items():
+        logging.getLogger(name).setLevel(max(quiet, numeric))
+    # uvicorn and alembic install their own handlers; their records go through the root
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
     install_filter()
+    _state.update(fmt=fmt, level=level)

@@ -18,6 +18,7 @@ from typing import Any
 
 from invoicing.domain.money import ZERO, round_money
 from invoicing.models.core import Invoice
+from invoicing.observability.progress import ProgressLog
 from invoicing.schemas.exports import InvoiceFilters
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
@@ -176,7 +177,9 @@ def write_invoice_csv(
         )
         writer.writerow(COLUMNS)
         result = conn.execute(query, execution_options={"stream_results": True, "yield_per": 1000})
+        progress = ProgressLog("export.csv.progress", file=path.name)
         for r in result:
+            progress.tick()
             cur = r.currency
             gross, paid, credited = r.gross_total, r.paid_amount, r.credited_amount
             open_amount = max(gross - paid - credited, ZERO)

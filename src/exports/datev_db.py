@@ -39,6 +39,7 @@ from invoicing.exports.datev import (
 )
 from invoicing.exports.settings import DatevSettings, RevenueAccount
 from invoicing.models.base import ExactDecimal, UTCDateTime
+from invoicing.observability.progress import ProgressLog
 from sqlalchemy import Connection, Date, String, TextClause, Uuid, bindparam, text
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import TextualSelect
@@ -603,8 +604,10 @@ def _stream(
     streams = [docs(False), docs(True)]
     if include_payments:
         streams.append(pays())
+    progress = ProgressLog("export.datev.progress", organization_id=str(org), period=str(start))
     # (day, stream, number, seq) is unique, so the merge never compares the rows
     for day, order, _number, _seq, rows, reversal in heapq.merge(*streams):
+        progress.tick()
         if order == 2:
             yield builder.payment(rows[0])
         else:

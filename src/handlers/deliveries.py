@@ -51,6 +51,7 @@ from invoicing.mail.sender import MailPermanentError, MailTransientError
 from invoicing.models import Invoice
 from invoicing.models.deliveries import PENDING, DeliveryJob
 from invoicing.models.documents import EmailDelivery
+from invoicing.observability.metrics import DELIVERIES
 from invoicing.schemas.events import InvoiceState
 from sqlalchemy import Engine, Select, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -642,6 +643,7 @@ class Deliverer:
             )
         except MailPermanentError as exc:
             self.journal.finish(record, "failed", str(exc)[:2000])
+            DELIVERIES.labels(purpose=claim.purpose, outcome="failed").inc()
             raise DomainError(
                 "delivery_failed",
                 f"the mail server refused the message: {exc}",
@@ -654,7 +656,9 @@ class Deliverer:
             ) from exc
         except MailTransientError:
             self.journal.finish(record, "failed", None)
+            DELIVERIES.labels(purpose=claim.purpose, outcome="failed").inc()
             raise
+        DELIVERIES.labels(purpose=claim.purpose, outcome="sent").inc()
         return Delivered(record.message_id, "sent", recipients, sorted(refused))
 
     def _record(

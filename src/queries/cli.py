@@ -62,16 +62,25 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, [], False)}
 
 
+#: columns that hold amounts
+MONEY_COLUMNS = {"gross", "open", "amount", "net", "tax", "paid", "credited", "total"}
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]], page: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    for col in columns:
-        justify: Any = "right" if col in {"gross", "open", "amount", "net", "tax"} else "left"
-        table.add_column(col, justify=justify)
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    for i, col in enumerate(columns):
+        if col in MONEY_COLUMNS:
+            # amounts are never cut nor wrapped: the column is as wide as its widest amount
+            width = max([len(col), *(len(r[i]) for r in cells)])
+            table.add_column(col, justify="right", no_wrap=True, min_width=width)
+        else:  # text wraps (folds) at narrow terminals, it is never cut with an ellipsis
+            table.add_column(col, justify="left", overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     console = Console()
     console.print(table)
     if page:

@@ -6,9 +6,11 @@ Decoding, authentication, validation and error translation happen before, in the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+from invoicing.observability.metrics import QUERY_DURATION
 from invoicing.queries import billing, customers, invoices
 from invoicing.schemas.queries import Query, Result
 from sqlalchemy import Engine, text
@@ -31,7 +33,13 @@ RUNNERS: dict[str, Runner] = {
 
 def run_query(query: Query, session: Session) -> Result:
     """Run a validated query in the caller's session (confined to query.organization_id)."""
-    return RUNNERS[query.type](query, session)
+    started, status = time.perf_counter(), "error"
+    try:
+        result = RUNNERS[query.type](query, session)
+        status = "ok"
+        return result
+    finally:
+        QUERY_DURATION.labels(type=query.type, status=status).observe(time.perf_counter() - started)
 
 
 def read_only(engine: Engine) -> Engine:

@@ -95,6 +95,10 @@ def scheduler(
     from invoicing.workers.scheduler import publish_via_broker, run
 
     settings, pipeline = _settings()
+    if not once:
+        from invoicing.workers.observe import start_process_observability
+
+        start_process_observability("scheduler")  # /metrics and heartbeat
     app = bootstrap.local(settings, configure_logging=False)
     wanted = [t.strip() for t in types.split(",") if t.strip()]
 
@@ -120,9 +124,13 @@ def scheduler(
 
 def relay() -> None:
     """Publish outbox rows to the `invoicing.events` exchange (one active relay per database)."""
+    from invoicing.observability.outbox import register_outbox_collector
+    from invoicing.workers.observe import start_process_observability
     from invoicing.workers.relay import run_relay
 
     settings, pipeline = _settings()
+    start_process_observability("relay")  # /metrics (INVOICING_METRICS_PORT) and heartbeat
+    register_outbox_collector(_engine(settings, pool_size=1))  # backlog gauges at scrape time
     raise typer.Exit(run_relay(settings.effective_database_url(), pipeline))
 
 
@@ -179,13 +187,16 @@ def publish(
                 break
         listener.cancel()
 
+    from invoicing.observability.progress import count_lines, progress_bar
+
     stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
     sent = 0
     batch: list[Outgoing] = []
-    with stream:
+    with stream, progress_bar("published", count_lines(file), unit="commands") as advance:
         for n, line in enumerate(stream, 1):
             if not line.strip():
                 continue
+            advance(1)
             try:
                 doc = json.loads(line)
             except ValueError as exc:
@@ -223,38 +234,49 @@ def publish(
 def health(
     db: Annotated[bool, typer.Option(help="check the database")] = True,
     broker: Annotated[bool, typer.Option(help="check RabbitMQ")] = True,
+    liveness: Annotated[
+        bool,
+        typer.Option(
+            "--liveness",
+            help="check this container's process heartbeats instead (INVOICING_HEARTBEAT_DIR)",
+        ),
+    ] = False,
+    role: Annotated[
+        str | None, typer.Option(help="with --liveness: only worker, relay, archive, ...")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object instead")] = False,
 ) -> None:
-    """Liveness/readiness probe: exit 0 when the database and RabbitMQ answer, 1 otherwise."""
-    from invoicing.workers.amqp import ConfirmingPublisher
-    from invoicing.workers.topology import WORKLOADS
+    """Readiness: one line per dependency (database, broker), exit 0 when all answer.
 
-    settings, pipeline = _settings()
-    report: dict[str, Any] = {}
-    if db:
-        from invoicing.config import normalize_database_url
-        from sqlalchemy import create_engine, text
+    With --liveness: exit 0 when every live process of this container beat recently (a stuck
+    worker stops beating; a broker outage does not stop the beat).
+    """
+    from invoicing.config import get_settings
+    from invoicing.workers.health import Check, check_broker, check_database
+    from invoicing.workers.settings import get_pipeline_settings
 
-        try:
-            url = normalize_database_url(settings.effective_database_url())
-            engine = create_engine(
-                url, connect_args={"connect_timeout": 5} if "postgresql" in url else {}
-            )
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1 FROM outbox LIMIT 1"))
-            engine.dispose()
-            report["database"] = "ok"
-        except Exception as exc:
-            report["database"] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    if broker:
-        try:
-            publisher = ConfirmingPublisher(pipeline.amqp_url)
-            publisher.channel.queue_declare(queue=WORKLOADS["commands"], passive=True)
-            publisher.close()
-            report["broker"] = "ok"
-        except Exception as exc:
-            report["broker"] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
-    healthy = all(v == "ok" for v in report.values())
-    typer.echo(json.dumps({"healthy": healthy, **report}))
+    checks: list[Check] = []
+    if liveness:
+        from invoicing.observability.heartbeat import liveness as beats
+
+        alive, lines = beats(role=role)
+        checks = [Check("heartbeat", alive, "; ".join(lines))]
+        for line in lines:
+            if not as_json:
+                typer.echo(line)
+    else:
+        settings = get_settings()
+        if db:
+            checks.append(check_database(settings.effective_database_url()))
+        if broker:
+            checks.append(check_broker(get_pipeline_settings().amqp_url))
+        if not as_json:
+            for check in checks:
+                typer.echo(check.line())
+    healthy = all(c.ok for c in checks)
+    if as_json:
+        report = {c.name: "ok" if c.ok else c.line().split(": ", 1)[1] for c in checks}
+        typer.echo(json.dumps({"healthy": healthy, **report}))
     raise typer.Exit(0 if healthy else 1)
 
 
@@ -266,10 +288,10 @@ def rabbitmq_definitions() -> None:
     sys.stdout.write(render_definitions(pipeline))
 
 
-def _engine(settings: Any) -> Any:
+def _engine(settings: Any, pool_size: int = 5) -> Any:
     from invoicing import db
 
-    return db.make_engine(settings.effective_database_url())
+    return db.make_engine(settings.effective_database_url(), pool_size=pool_size)
 
 
 @dead_letters_app.command("archive")
@@ -279,8 +301,10 @@ def dead_letters_archive() -> None:
     import threading
 
     from invoicing.workers.dead_letters import DeadLetterArchive
+    from invoicing.workers.observe import start_process_observability
 
     settings, pipeline = _settings()
+    start_process_observability("archive")  # /metrics (INVOICING_METRICS_PORT) and heartbeat
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 from invoicing.models.dead_letters import DeadLetter
+from invoicing.observability.metrics import DEAD_LETTERS_ARCHIVED, dead_letter_reason
 from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, broker_urls, connect
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.delivery import (
@@ -354,6 +355,7 @@ class DeadLetterArchive:
                 return "skipped"
         if new:
             self.stored += 1
+            DEAD_LETTERS_ARCHIVED.labels(reason=dead_letter_reason(row["reason"])).inc()
             log.info(
                 "dead_letter.archived",
                 queue=row["queue"],

@@ -24,6 +24,7 @@ from typing import Any
 import pika  # type: ignore[import-untyped]
 import psycopg
 import structlog
+from invoicing.observability.metrics import RELAY_PUBLISHED
 from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, PublishError
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.delivery import error_text
@@ -175,6 +176,7 @@ class Relay:
             (dt.datetime.now(dt.UTC), ids),
         )
         self.published += len(ids)
+        RELAY_PUBLISHED.inc(len(ids))
         log.debug("relay.published", count=len(ids), last_id=ids[-1])
         return len(ids)
 

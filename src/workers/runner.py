@@ -40,6 +40,7 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     import dramatiq
     from invoicing.workers.broker import make_broker
     from invoicing.workers.delivery import Outbound
+    from invoicing.workers.observe import start_worker_observability
     from invoicing.workers.processor import CommandProcessor
     from invoicing.workers.queries import QueryProcessor
 
@@ -70,6 +71,8 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
 
         republisher = Republisher(app.engine, pipeline, stop)
         republisher.start()
+    # surface: metrics port (INVOICING_METRICS_PORT + i) and heartbeat per message (observe.py)
+    start_worker_observability(broker, pipeline.worker_processes)
     worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
     worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2
     worker.start()

@@ -20,6 +20,7 @@ from invoicing.documents.einvoice.ubl import (
 )
 from invoicing.documents.einvoice.validation import Report, ensure_valid
 from invoicing.domain.errors import DomainError
+from invoicing.observability.metrics import DOCUMENT_RENDER, timed
 from invoicing.schemas.events import InvoiceState
 
 
@@ -34,6 +35,11 @@ def build_einvoice(state: InvoiceState, fmt: EInvoiceFormat | str) -> EInvoice:
     """The XML of ``state`` in ``fmt`` (not validated). Raises ``DomainError`` for documents
     that cannot be e-invoices (quotes, drafts, missing addresses...)."""
     fmt = EInvoiceFormat(fmt)
+    with timed(DOCUMENT_RENDER, kind=f"xml-{fmt.value}"):
+        return _build_einvoice(state, fmt)
+
+
+def _build_einvoice(state: InvoiceState, fmt: EInvoiceFormat) -> EInvoice:
     doc = prepare(state)
     if fmt is EInvoiceFormat.XRECHNUNG_CII:
         xml = build_cii(doc, XRECHNUNG_GUIDELINE)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from invoicing.domain.errors import DomainError, ErrorDetail
+from invoicing.observability.metrics import DOCUMENT_VALIDATION, timed
 from lxml import etree  # type: ignore[import-untyped]
 
 RULES_DIR_ENV = "INVOICING_EINVOICE_RULES_DIR"
@@ -361,6 +362,10 @@ class Validator:
 
     def validate(self, xml: bytes, profile: Profile | str) -> Report:
         profile = Profile(profile)
+        with timed(DOCUMENT_VALIDATION, format=profile.value):
+            return self._validate(xml, profile)
+
+    def _validate(self, xml: bytes, profile: Profile) -> Report:
         scenario = _SCENARIOS[profile]
         try:
             doc = etree.fromstring(xml, parser=etree.XMLParser(resolve_entities=False))

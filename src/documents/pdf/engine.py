@@ -32,6 +32,7 @@ import typst
 from invoicing.documents.pdf.fonts import REPLACEMENT, FontSet, discover, embedded_only
 from invoicing.documents.pdf.fonts import font_dirs_from_env as font_dirs_from_env
 from invoicing.documents.pdf.view import build_view
+from invoicing.observability.metrics import DOCUMENT_RENDER, timed
 from invoicing.schemas.events import InvoiceState
 from jinja2 import (
     BaseLoader,
@@ -204,6 +205,12 @@ class PdfRenderer:
     ) -> bytes:
         """The PDF/A-3b of ``state``; ``template``/``view`` render another document about it
         (a dunning notice: ``invoicing.documents.pdf.dunning``)."""
+        with timed(DOCUMENT_RENDER, kind=template or "pdf"):
+            return self._render(state, template=template, view=view)
+
+    def _render(
+        self, state: InvoiceState, *, template: str | None, view: dict[str, Any] | None
+    ) -> bytes:
         try:
             return self._compile(self.source(state, template=template, view=view), state)
         except typst.TypstError as exc:

@@ -1,0 +1,122 @@
+"""What a share token opens, told apart as the page needs it: open, expired or nothing.
+
+The token is looked up by its SHA-256 (the primary key of ``invoice_shares``); the stored
+digest is compared with ``hmac.compare_digest`` as well. Unknown, revoked, deleted and
+malformed tokens all come out as ``missing`` through the same single query, so that the
+response cannot tell them apart; ``expired`` is a token that did open the invoice until its
+``expires_on`` (the recipient learns only that the link is too old).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from invoicing.handlers.sharing import MAX_TOKEN_LENGTH, token_hash
+from invoicing.handlers.views import invoice_state
+from invoicing.models import Invoice
+from invoicing.models.documents import StoredDocument
+from invoicing.models.dunning import InvoiceShare
+from invoicing.schemas.events import InvoiceState
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+#: the digest looked up for a malformed token: no token hashes to it, the query still runs
+_NO_DIGEST = "0" * 64
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    kind: str
+    filename: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Resolved:
+    status: Literal["open", "expired", "missing"]
+    state: InvoiceState | None = None
+    organization_id: uuid.UUID | None = None
+    invoice_id: uuid.UUID | None = None
+    pdf: StoredFile | None = None
+    xml: StoredFile | None = None
+
+
+MISSING = Resolved("missing")
+
+#: kinds of documents the page renders itself (read-only: nothing is stored) for an invoice
+#: that was published but never sent, so no document of it was frozen yet
+RENDER_PDF = "render-pdf"
+RENDER_XML = "render-xml-"
+
+
+def _xml_format(state: InvoiceState) -> str | None:
+    """The buyer's pure-XML e-invoice format (XRechnung / Peppol), if any."""
+    from invoicing.documents.einvoice.formats import EInvoiceFormat, select_format
+
+    if state.kind == "quote":
+        return None
+    try:
+        fmt = select_format(state)
+    except Exception:  # an unknown format name in an old snapshot: offer the PDF alone
+        return None
+    if fmt is None or fmt is EInvoiceFormat.ZUGFERD:
+        return None
+    return fmt.value
+
+
+def resolve(session: Session, token: str, today: dt.date) -> Resolved:
+    wellformed = 0 < len(token) <= MAX_TOKEN_LENGTH and _TOKEN.match(token) is not None
+    digest = token_hash(token) if wellformed else _NO_DIGEST
+    row = session.execute(
+        select(InvoiceShare, Invoice)
+        .outerjoin(
+            Invoice,
+            and_(
+                Invoice.organization_id == InvoiceShare.organization_id,
+                Invoice.id == InvoiceShare.invoice_id,
+            ),
+        )
+        .where(InvoiceShare.token_sha256 == digest)
+    ).first()
+    if row is None or not wellformed:
+        return MISSING
+    share, inv = row
+    if not hmac.compare_digest(share.token_sha256, digest):
+        return MISSING
+    if share.revoked_at is not None or inv is None or inv.deleted_at is not None:
+        return MISSING
+    if share.expires_on is not None and today > share.expires_on:
+        return Resolved("expired")
+    docs = session.execute(
+        select(StoredDocument).where(
+            StoredDocument.organization_id == inv.organization_id,
+            StoredDocument.invoice_id == inv.id,
+        )
+    ).scalars()
+    files = {d.kind: StoredFile(d.kind, d.filename, d.media_type, d.size) for d in docs if d.frozen}
+    state = invoice_state(inv)
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", state.number or str(state.id))
+    # the hybrid ZUGFeRD PDF carries the XML inside; it is the PDF the recipient wants
+    pdf = files.get("facturx-pdf") or files.get("pdf")
+    if pdf is None:  # never sent by email: rendered from the frozen state, not stored
+        pdf = StoredFile(RENDER_PDF, f"{base}.pdf", "application/pdf", 0)
+    xml = next((files[k] for k in sorted(files) if k.startswith("xml-")), None)
+    if xml is None and "facturx-pdf" not in files:
+        fmt = _xml_format(state)
+        if fmt is not None:
+            xml = StoredFile(f"{RENDER_XML}{fmt}", f"{base}.{fmt}.xml", "application/xml", 0)
+    return Resolved(
+        "open",
+        state,
+        inv.organization_id,
+        inv.id,
+        pdf,
+        xml,
+    )

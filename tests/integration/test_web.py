@@ -1,0 +1,334 @@
+"""The hosted invoice page (Starlette app in-process, real SQLite and PostgreSQL).
+
+The browser test (tests/e2e/test_web_browser.py) drives the same page in Chromium.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pypdf
+import pytest
+from invoicing.documents.store import DocumentStore
+from invoicing.models.documents import StoredDocument
+from invoicing.models.dunning import InvoiceShare
+from invoicing.web.app import SECURITY_HEADERS, create_app
+from invoicing.web.readonly import make_readonly_engine
+from invoicing.web.settings import WebSettings
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from tests.support.client import Client
+from tests.support.web import (
+    belgian_invoice,
+    freeze_documents,
+    german_invoice,
+    publish,
+    storing_client,
+    today,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def documents(tmp_path: Path) -> Path:
+    return tmp_path / "documents"
+
+
+@pytest.fixture
+def client(engine: Engine, documents: Path) -> Client:
+    return storing_client(engine, documents)
+
+
+def web(
+    engine: Engine,
+    documents: Path,
+    *,
+    day: dt.date | None = None,
+    **settings: object,
+) -> TestClient:
+    options: dict[str, object] = {"rate_per_minute": 6000, "rate_burst": 1000, "miss_floor_ms": 0}
+    options.update(settings)
+    app = create_app(
+        web=WebSettings(**options),  # type: ignore[arg-type]
+        engine=make_readonly_engine(str(engine.url.render_as_string(hide_password=False))),
+        documents_dir=documents,
+        today=(lambda: day) if day else today,
+    )
+    return TestClient(app)
+
+
+@pytest.fixture
+def browser(engine: Engine, documents: Path) -> Iterator[TestClient]:
+    with web(engine, documents) as c:
+        yield c
+
+
+def stored(engine: Engine, documents: Path, org: uuid.UUID, invoice_id: str, kind: str) -> bytes:
+    with Session(engine) as session:
+        doc = DocumentStore(documents).get(session, org, uuid.UUID(invoice_id), kind)
+        assert doc is not None
+        return doc.content
+
+
+def test_page_shows_the_invoice_in_the_recipients_language(
+    client: Client, browser: TestClient
+) -> None:
+    pub = german_invoice(client)
+    r = browser.get(f"/i/{pub.token}")
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert '<html lang="de">' in html
+    for text_ in (
+        "Rechnung",
+        pub.number,
+        "Kanzlei Müller &amp; Partner GmbH",  # escaped
+        "Rechtsberatung Mietrecht",
+        "Kommentar BGB",
+        "Zahlungsstatus",
+        "Offen",
+        "DE89 3704 0044 0532 0130 00",
+        "PDF herunterladen",
+        "E-Rechnung (XML) herunterladen",
+    ):
+        assert text_ in html, text_
+    gross = pub.state["totals"]["gross_total"]  # 6.5 * 240 * 1.19 + 89 * 1.07 = 1951.63
+    assert gross == "1951.63"
+    assert "1.951,63\xa0€" in html
+    assert "<script" not in html.lower()
+
+
+def test_security_headers_on_every_answer(client: Client, browser: TestClient) -> None:
+    pub = german_invoice(client)
+    for path in (f"/i/{pub.token}", f"/i/{pub.token}/pdf", "/i/unknown", "/static/page.css", "/"):
+        r = browser.get(path)
+        for name, value in SECURITY_HEADERS.items():
+            if name == "cache-control" and path == "/static/page.css":
+                continue
+            assert r.headers.get(name) == value, (path, name)
+    csp = SECURITY_HEADERS["content-security-policy"]
+    assert "script-src" not in csp and "unsafe-inline" not in csp
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert browser.get(f"/i/{pub.token}").headers["referrer-policy"] == "no-referrer"
+    assert "noindex" in browser.get(f"/i/{pub.token}").headers["x-robots-tag"]
+
+
+def test_downloads_are_the_stored_bytes(
+    client: Client, browser: TestClient, engine: Engine, documents: Path
+) -> None:
+    pub = german_invoice(client)
+    freeze_documents(engine, documents, pub, "xrechnung_cii")
+    pdf = browser.get(f"/i/{pub.token}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    assert pdf.content == stored(engine, documents, client.org, pub.invoice_id, "pdf")
+    assert pdf.headers["content-disposition"].startswith(f'attachment; filename="{pub.number}.pdf"')
+    xml = browser.get(f"/i/{pub.token}/xml")
+    assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/xml")
+    assert xml.content == stored(engine, documents, client.org, pub.invoice_id, "xml-xrechnung_cii")
+    assert pub.number.encode() in xml.content
+    # publishing again (a new token) serves the very same frozen bytes
+    again = publish(client, pub.invoice_id)
+    assert browser.get(f"/i/{again.token}/pdf").content == pdf.content
+
+
+def test_never_sent_documents_are_rendered_not_stored(
+    client: Client, browser: TestClient, engine: Engine
+) -> None:
+    pub = german_invoice(client)
+    pdf = browser.get(f"/i/{pub.token}/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    text_ = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert pub.number in text_ and "Rechtsberatung Mietrecht" in text_
+    xml = browser.get(f"/i/{pub.token}/xml")
+    assert xml.status_code == 200 and pub.number.encode() in xml.content
+    assert b"urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung" in xml.content
+    with Session(engine) as session:  # the read-only page stored nothing
+        kinds = session.execute(
+            select(StoredDocument.kind).where(
+                StoredDocument.invoice_id == uuid.UUID(pub.invoice_id)
+            )
+        ).all()
+        assert kinds == []
+
+
+def test_a_pdf_only_customer_gets_no_xml_link(client: Client, browser: TestClient) -> None:
+    cust = client.customer(locale="en")
+    inv = client.invoice(cust, [{"description": "Advice", "quantity": 1, "unit_price": 100}])
+    pub = publish(client, inv)
+    html = browser.get(f"/i/{pub.token}").text
+    assert "Download PDF" in html and "Download e-invoice" not in html
+    assert browser.get(f"/i/{pub.token}/xml").status_code == 404
+
+
+def test_belgian_invoice_in_dutch_with_structured_communication_and_qr(
+    engine: Engine, documents: Path, browser: TestClient
+) -> None:
+    _, pub = belgian_invoice(engine, documents)
+    html = browser.get(f"/i/{pub.token}").text
+    assert '<html lang="nl">' in html
+    assert "Factuur" in html and "Betaalstatus" in html and "Openstaand" in html
+    assert "Gestructureerde mededeling" in html
+    reference = html.split('id="payment-reference">', 1)[1].split("<", 1)[0]
+    assert reference.startswith("+++") and reference.endswith("+++") and len(reference) == 20
+    assert f'src="/i/{pub.token}/qr.svg"' in html
+    qr = browser.get(f"/i/{pub.token}/qr.svg")
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
+    assert qr.text.startswith("<svg") and "<script" not in qr.text
+
+
+def test_payment_status_follows_payments(client: Client, browser: TestClient) -> None:
+    pub = german_invoice(client)
+    client.ok(
+        "record_payment",
+        {"invoice_id": pub.invoice_id, "amount": "1000.00", "date": today().isoformat()},
+    )
+    html = browser.get(f"/i/{pub.token}").text
+    assert "Teilweise bezahlt" in html and 'id="amount-due">951,63\xa0€' in html
+    client.ok(
+        "record_payment",
+        {"invoice_id": pub.invoice_id, "amount": "951.63", "date": today().isoformat()},
+    )
+    html = browser.get(f"/i/{pub.token}").text
+    assert "status-paid" in html and "Bezahlt" in html
+    assert 'id="payment"' not in html  # nothing left to pay
+    assert browser.get(f"/i/{pub.token}/qr.svg").status_code == 404
+
+
+def test_expired_410_unknown_and_revoked_404_alike(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    pub = german_invoice(client, expires_on=today().isoformat())
+    with web(engine, documents) as c:
+        assert c.get(f"/i/{pub.token}").status_code == 200
+    with web(engine, documents, day=today() + dt.timedelta(days=1)) as c:
+        expired = c.get(f"/i/{pub.token}", headers={"accept-language": "de-DE,de;q=0.9"})
+        assert expired.status_code == 410 and "Link abgelaufen" in expired.text
+        assert c.get(f"/i/{pub.token}/pdf").status_code == 410
+        assert pub.number not in expired.text
+
+    other = german_invoice(client)
+    client.ok("unpublish_invoice", {"invoice_id": other.invoice_id})
+    with web(engine, documents) as c:
+        revoked = c.get(f"/i/{other.token}")
+        unknown = c.get(f"/i/{other.token[:-2]}xy")
+        malformed = c.get("/i/%3Cscript%3E")
+        for r in (revoked, unknown, malformed):
+            assert r.status_code == 404
+        assert revoked.text == unknown.text == malformed.text
+        assert revoked.headers.keys() == unknown.headers.keys()
+        # the stored hash opens nothing
+        assert c.get(f"/i/{_sha(other.token)}").status_code == 404
+
+
+def _sha(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_unknown_and_revoked_answer_with_the_same_timing(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    pub = german_invoice(client)
+    client.ok("unpublish_invoice", {"invoice_id": pub.invoice_id})
+    floor_ms = 150  # above the work itself even on a loaded machine: both kinds wait it out
+    with web(engine, documents, miss_floor_ms=floor_ms) as c:
+
+        def timed(path: str) -> float:
+            start = time.perf_counter()
+            assert c.get(path).status_code == 404
+            return time.perf_counter() - start
+
+        revoked, unknown = [], []
+        for _ in range(12):  # interleaved, so that load on the machine hits both alike
+            revoked.append(timed(f"/i/{pub.token}"))
+            unknown.append(timed(f"/i/{uuid.uuid4().hex}"))
+    assert min(revoked) >= floor_ms / 1000 and min(unknown) >= floor_ms / 1000
+    # both wait out the same floor: medians within 15 ms of each other
+    assert abs(statistics.median(revoked) - statistics.median(unknown)) < 0.015
+
+
+def test_rate_limit_per_client(client: Client, engine: Engine, documents: Path) -> None:
+    pub = german_invoice(client)
+    with web(engine, documents, rate_per_minute=1, rate_burst=3) as c:
+        codes = [c.get(f"/i/{pub.token}").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        limited = c.get("/i/anything")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert "Too many requests" in limited.text
+        # probes and scrapes are not limited
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/metrics").status_code == 200
+
+
+def test_nothing_else_is_reachable(client: Client, browser: TestClient) -> None:
+    pub = german_invoice(client)
+    for path in (
+        "/",
+        "/i/",
+        "/i",
+        "/docs",
+        "/openapi.json",
+        "/static/",
+        "/static/../app.py",
+        "/static/invoice.html.j2",
+        f"/i/{pub.token}/../../metrics/x",
+        f"/i/{pub.token}/pdf/x",
+        f"/i/{client.org}",
+        f"/i/{pub.invoice_id}",
+    ):
+        r = browser.get(path)
+        assert r.status_code == 404, path
+    assert browser.post(f"/i/{pub.token}").status_code == 404
+    assert browser.delete(f"/i/{pub.token}").status_code == 404
+
+
+def test_operator_endpoints(client: Client, browser: TestClient) -> None:
+    pub = german_invoice(client)
+    browser.get(f"/i/{pub.token}")
+    browser.get("/i/nope")
+    assert browser.get("/healthz").text == "ok\n"
+    ready = browser.get("/readyz")
+    assert ready.status_code == 200 and ready.text == "database: ok\n"
+    scrape = browser.get("/metrics").text
+    assert 'invoicing_web_requests_total{route="invoice",status="200"}' in scrape
+    assert 'invoicing_web_requests_total{route="invoice",status="404"}' in scrape
+    assert "invoicing_web_request_duration_seconds_bucket" in scrape
+
+
+def test_readyz_fails_without_a_database(tmp_path: Path) -> None:
+    app = create_app(
+        web=WebSettings(miss_floor_ms=0),
+        engine=make_readonly_engine("postgresql://nobody@127.0.0.1:1/none"),
+        documents_dir=tmp_path,
+    )
+    with TestClient(app) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.text.startswith("database: OperationalError")
+
+
+def test_the_read_only_path_cannot_write(client: Client, engine: Engine) -> None:
+    pub = german_invoice(client)
+    ro = make_readonly_engine(str(engine.url.render_as_string(hide_password=False)))
+    with Session(ro) as session:
+        assert session.execute(
+            select(InvoiceShare.invoice_id).where(
+                InvoiceShare.invoice_id == uuid.UUID(pub.invoice_id)
+            )
+        ).scalar_one() == uuid.UUID(pub.invoice_id)
+    with (
+        pytest.raises(DBAPIError, match=r"read-only|readonly|attempt to write"),
+        ro.begin() as conn,
+    ):
+        conn.execute(text("DELETE FROM invoice_shares"))
+    ro.dispose()

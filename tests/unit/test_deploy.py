@@ -1,0 +1,147 @@
+"""deploy/: the manifests validate, the stack is complete, RabbitMQ knows the service's user."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[2]
+DEPLOY = ROOT / "deploy"
+K8S_VERSION = "1.30.0"
+
+
+def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
+    docs = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc:
+                docs.append((path.name, doc))
+    return docs
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    if doc["kind"] == "CronJob":
+        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+    return doc["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("name", "doc"), k8s_documents(), ids=lambda v: str(v)[:40])
+def test_manifest_is_valid_kubernetes(name: str, doc: dict[str, Any]) -> None:
+    kubernetes_validate.validate(doc, K8S_VERSION, True)  # strict: no unknown fields
+
+
+def test_k8s_runs_every_process_with_probes_requests_and_pinned_images() -> None:
+    docs = [d for _, d in k8s_documents()]
+    components = {
+        d["metadata"]["labels"].get("app.kubernetes.io/component")
+        for d in docs
+        if d["kind"] in ("Deployment", "CronJob", "Job")
+    }
+    assert components == {"worker", "relay", "dead-letters", "scheduler", "web", "migrate"}
+    kinds = {d["kind"] for d in docs}
+    assert {"PersistentVolumeClaim", "Ingress", "Service", "CronJob"} <= kinds
+    for d in docs:
+        if d["kind"] not in ("Deployment", "CronJob", "Job"):
+            continue
+        for c in pod_spec(d)["containers"]:
+            assert re.fullmatch(r"invoicing:\d+\.\d+\.\d+", c["image"]), c["image"]
+            assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
+            if d["kind"] == "Deployment":
+                live, ready = c["livenessProbe"], c["readinessProbe"]
+                if c["name"] == "web":
+                    assert live["httpGet"]["path"] == "/healthz"
+                    assert ready["httpGet"]["path"] == "/readyz"
+                else:  # heartbeat, never the broker: an outage must not restart every worker
+                    assert live["exec"]["command"] == ["invoicing", "health", "--liveness"]
+                    assert ready["exec"]["command"] == ["invoicing", "health"]
+                mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+                assert "/var/lib/invoicing" in mounts  # documents and exports on the PVC
+    ingress = next(d for d in docs if d["kind"] == "Ingress")
+    paths = {p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert paths == {"/i/", "/static/"}  # no /metrics, /healthz, /readyz from outside
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def test_compose_runs_every_process_and_mounts_nothing_outside_the_repository() -> None:
+    services = compose()["services"]
+    assert {
+        "postgres",
+        "rabbitmq",
+        "migrate",
+        "worker",
+        "relay",
+        "scheduler",
+        "dead-letters",
+        "web",
+    } <= set(services)
+    for name, svc in services.items():
+        assert not str(svc.get("image", "")).endswith(":latest"), name
+        assert ":" in svc.get("image", "x:"), name
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith((".", "/")):
+                resolved = (DEPLOY / source).resolve()
+                assert resolved.is_relative_to(ROOT), (name, volume)
+                assert resolved.exists(), (name, volume)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    """RabbitMQ's rabbit_password_hashing_sha256: base64(salt(4) + sha256(salt + password))."""
+    raw = base64.b64decode(password_hash)
+    salt, digest = raw[:4], raw[4:]
+    return hashlib.sha256(salt + password.encode()).digest() == digest
+
+
+def test_rabbitmq_definitions_hold_the_user_and_permissions_the_processes_use() -> None:
+    rabbit = compose()["services"]["rabbitmq"]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in rabbit["volumes"] if v.startswith(".")}
+    conf = (DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text()
+    directory = re.search(r"^definitions\.local\.path\s*=\s*(\S+)", conf, re.M)
+    assert directory and "definitions.import_backend = local_filesystem" in conf
+    files = {
+        target: json.loads((DEPLOY / source).read_text())
+        for target, source in mounted.items()
+        if target.startswith(directory.group(1) + "/") and target.endswith(".json")
+    }
+    assert len(files) == 2  # the topology and the users
+    users = {u["name"]: u for f in files.values() for u in f.get("users", [])}
+    permissions = {
+        (p["user"], p["vhost"]): p for f in files.values() for p in f.get("permissions", [])
+    }
+    topology = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text())
+    names = [q["name"] for q in topology["queues"]] + [e["name"] for e in topology["exchanges"]]
+
+    amqp_urls = {svc["environment"]["INVOICING_AMQP_URL"] for svc in [compose()["x-invoicing"]]}
+    for url in amqp_urls:
+        parsed = urllib.parse.urlparse(url)
+        vhost = urllib.parse.unquote(parsed.path[1:]) or "/"
+        user = users[parsed.username or ""]
+        assert user["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+        assert _verify(user["password_hash"], parsed.password or "")
+        grant = permissions[(parsed.username, vhost)]
+        for name in names:  # workers declare and use every queue and exchange
+            for what in ("configure", "write", "read"):
+                assert re.match(grant[what], name), (what, name)
+    assert {v["name"] for f in files.values() for v in f.get("vhosts", [])} == {"/"}
+
+
+def test_dockerfile_installs_the_lock_as_non_root_with_a_healthcheck() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11\.\d+-slim", text, re.M)
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in text
+    assert (ROOT / "requirements.lock").exists()
+    assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n?.*invoicing\", \"health\", \"--liveness\"", text, re.M)
+    assert "COPY --from=rules" in text  # the rule sets are in the image, no mount needed
