@@ -11,6 +11,18 @@ from invoicing.domain.errors import DomainError, ErrorDetail, InvalidState
 from invoicing.domain.ledger import GroupAmount, Key, Movement, MovementKind, key_of
 from invoicing.domain.numbering import Series
 from invoicing.domain.rates import check_rates
+from invoicing.domain.states import (
+    OPEN_STATES,
+    check_creditable,
+    check_finalizable,
+    check_open_to_void,
+    check_recipient_changeable,
+    check_sendable,
+    check_voidable,
+    sent_status,
+    settled_status,
+    takes_settlement,
+)
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers import billing, numbering
 from invoicing.handlers.drafting import recalculate
@@ -51,7 +63,6 @@ from invoicing.schemas.commands import (
 from invoicing.texts import text
 from sqlalchemy import select
 
-OPEN_STATES = ("finalized", "sent", "partially_paid")
 SERIES = {"invoice": Series.INVOICE, "credit_note": Series.CREDIT_NOTE, "quote": Series.QUOTE}
 
 
@@ -180,19 +191,7 @@ def prepare_finalize(
     is locked only for the allocation at the very end of the transaction; a send of a draft
     runs this alone (rolled back) to know the would-be document before any number is taken.
     """
-    if inv.status != "draft":
-        raise InvalidState(
-            "already_finalized",
-            f"{inv.kind} {inv.number} is already finalized",
-            pointer="/invoice_id",
-        )
-    if inv.deleted_at is not None:
-        raise InvalidState(
-            "in_trash",
-            "the invoice is in the trash",
-            pointer="/invoice_id",
-            hint="restore_invoice first",
-        )
+    check_finalizable(inv.status, inv.kind, inv.number, in_trash=inv.deleted_at is not None)
     errors = _completeness(org, inv)
     buyer: dict[str, object] = {}
     if inv.customer_id is not None:
@@ -254,13 +253,11 @@ def mark_as_sent(
     events: list[Event] = []
     if inv.status == "draft":
         events += finalize(uow, deps, org, inv)
-    if inv.status == "void":
-        raise InvalidState("invalid_state", "a void invoice cannot be sent", pointer="/invoice_id")
+    check_sendable(inv.status)
     first = inv.sent_at is None
     sent_at = deps.now() if sent_on is None else dt.datetime.combine(sent_on, dt.time(), dt.UTC)
     inv.sent_at = inv.sent_at or sent_at
-    if inv.status == "finalized":
-        inv.status = "sent"
+    inv.status = sent_status(inv.status)
     events.append(invoice_event("invoice.sent", inv, deps.now(), first_delivery=first, **extra))
     return events
 
@@ -329,17 +326,7 @@ _COPIED = (
 
 
 def _check_creditable(uow: UnitOfWork, org: Organization, inv: Invoice, cn_id: uuid.UUID) -> None:
-    if inv.kind != "invoice":
-        raise InvalidState(
-            "invalid_kind", f"a {inv.kind} cannot be credited", pointer="/invoice_id"
-        )
-    if inv.status in ("draft", "void"):
-        raise InvalidState(
-            "invalid_state",
-            f"a {inv.status} invoice cannot be credited",
-            pointer="/invoice_id",
-            hint="delete a draft instead" if inv.status == "draft" else "",
-        )
+    check_creditable(inv.kind, inv.status)
     if uow.session.get(Invoice, (org.id, cn_id)) is not None:
         raise InvalidState(
             "invoice_exists", f"document {cn_id} already exists", pointer="/credit_note_id"
@@ -433,19 +420,17 @@ def settle(inv: Invoice, deps: Deps) -> bool:
     ``paid_on`` is the date of the payment that settled the invoice (payments in date order),
     and ``paid_at`` that day at 00:00 UTC, never the time the command was processed.
     """
-    if inv.status in ("draft", "void") or inv.kind != "invoice":
+    if not takes_settlement(inv.kind, inv.status):
         return False
     was_paid = inv.status == "paid"
     owed = inv.gross_total - inv.credited_amount - inv.written_off_amount
-    if inv.paid_amount > 0 and inv.paid_amount >= owed:
-        inv.status, inv.overdue = "paid", False
+    inv.status = settled_status(owed, inv.paid_amount, sent=inv.sent_at is not None)
+    if inv.status == "paid":
+        inv.overdue = False
         inv.paid_on = settling_date(inv.payments, owed)
         inv.paid_at = dt.datetime.combine(inv.paid_on, dt.time(), dt.UTC)
     else:
         inv.paid_at, inv.paid_on = None, None
-        inv.status = (
-            "partially_paid" if inv.paid_amount > 0 else ("sent" if inv.sent_at else "finalized")
-        )
     return inv.status == "paid" and not was_paid
 
 
@@ -498,24 +483,10 @@ def void_document(
     credit_note_id: uuid.UUID | None,
     reason: str | None,
 ) -> list[Event]:
-    if inv.status == "void":
-        raise InvalidState("already_void", f"{inv.number} is already void", pointer="/invoice_id")
-    if inv.status == "draft":
-        raise InvalidState(
-            "invalid_state",
-            "a draft cannot be voided",
-            pointer="/invoice_id",
-            hint="delete_invoice moves a draft to the trash",
-        )
+    check_voidable(inv.status, inv.number)
     if inv.kind == "quote":
         return void(uow, deps, inv)
-    if open_amount(inv) == 0:
-        raise InvalidState(
-            "invalid_state",
-            f"{inv.number} is fully paid; nothing is open to void",
-            pointer="/invoice_id",
-            hint="issue_credit_note to refund it",
-        )
+    check_open_to_void(inv.number, open_amount(inv))
     cn_id = credit_note_id or derived_id(command_id, f"void:{inv.id}")
     _, events = issue_credit(
         uow,
@@ -546,20 +517,7 @@ def void_invoice(cmd: VoidInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
 def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
-    if inv.status == "draft":
-        raise InvalidState(
-            "invalid_state",
-            "a draft's customer can simply be changed",
-            pointer="/invoice_id",
-            hint="update_invoice with customer_id",
-        )
-    if inv.paid_amount > 0 or inv.credited_amount > 0 or inv.status == "void":
-        raise InvalidState(
-            "invalid_state",
-            "only an unpaid, uncredited invoice can change its recipient",
-            pointer="/invoice_id",
-            hint="issue_credit_note and create a new invoice instead",
-        )
+    check_recipient_changeable(inv.status, inv.paid_amount, inv.credited_amount)
     get_customer(uow, org.id, cmd.payload.customer_id)
     cn_id = cmd.payload.credit_note_id or derived_id(cmd.command_id, "credit_note")
     _, events = issue_credit(

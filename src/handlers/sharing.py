@@ -19,6 +19,7 @@ import hashlib
 import secrets
 
 from invoicing.domain.errors import DomainError, InvalidState
+from invoicing.domain.states import check_publishable
 from invoicing.handlers.lifecycle import mark_as_sent
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import get_invoice, get_organization
@@ -59,10 +60,7 @@ def publish_invoice(cmd: PublishInvoice, uow: UnitOfWork, deps: Deps) -> list[Ev
     p = cmd.payload
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, p.invoice_id)
-    if inv.status == "void":
-        raise InvalidState(
-            "invalid_state", "a void invoice cannot be published", pointer="/invoice_id"
-        )
+    check_publishable(inv.status)
     now = deps.now()
     if p.expires_on is not None and p.expires_on < now.date():
         raise DomainError("invalid_attribute", "expires_on is in the past", pointer="/expires_on")
