@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
-from invoicing.domain.errors import DomainError, ErrorDetail, InvalidState
+from invoicing.domain import finalize as finalize_rules
+from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.ledger import GroupAmount, Key, Movement, MovementKind, key_of
 from invoicing.domain.numbering import Series
-from invoicing.domain.rates import check_rates
 from invoicing.domain.states import (
     OPEN_STATES,
     check_creditable,
@@ -66,120 +66,15 @@ from sqlalchemy import select
 SERIES = {"invoice": Series.INVOICE, "credit_note": Series.CREDIT_NOTE, "quote": Series.QUOTE}
 
 
-def _completeness(org: Organization, inv: Invoice) -> list[ErrorDetail]:
-    """What a document needs before it can be numbered (§ 14 UStG, EN 16931)."""
-    errors: list[ErrorDetail] = []
-    if not inv.lines:
-        errors.append(
-            ErrorDetail(
-                "no_lines",
-                "an invoice needs at least one line",
-                "/invoice_id",
-                hint="add_line first",
-            )
-        )
-    if inv.customer_id is None:
-        errors.append(
-            ErrorDetail(
-                "invalid_attribute",
-                "customer can't be blank",
-                "/invoice_id",
-                hint="update_invoice with customer_id",
-            )
-        )
-    if not (profile(org).get("vat_id") or profile(org).get("tax_number")):
-        errors.append(
-            ErrorDetail(
-                "seller_tax_id_missing",
-                "the organization has neither VAT id nor tax number (§ 14 Abs. 4 Nr. 2 UStG)",
-                "/organization_id",
-                hint="configure_organization with vat_id or tax_number",
-            )
-        )
-    if inv.normalized_currency and inv.exchange_rate is None:
-        errors.append(
-            ErrorDetail(
-                "invalid_attribute",
-                f"exchange_rate can't be blank for a "
-                f"{inv.currency} invoice of a {inv.normalized_currency} "
-                "organization",
-                "/invoice_id",
-                hint="update_invoice with exchange_rate",
-            )
-        )
-    return errors
-
-
-def _buyer_checks(inv: Invoice, buyer: dict[str, object]) -> list[ErrorDetail]:
-    errors: list[ErrorDetail] = []
-    if not buyer.get("address"):
-        errors.append(
-            ErrorDetail(
-                "buyer_address_missing",
-                "the customer has no billing address",
-                "/invoice_id",
-                hint="update_customer with an address",
-            )
-        )
-    needs_vat = [
-        TaxCategory(line.tax_category)
-        for line in inv.lines
-        if TaxCategory(line.tax_category).needs_buyer_vat_id
-    ]
-    if needs_vat and not buyer.get("vat_id"):
-        errors.append(
-            ErrorDetail(
-                "buyer_vat_id_missing",
-                f"tax category {needs_vat[0].value} requires the customer's VAT id",
-                "/invoice_id",
-                hint="update_customer with vat_id",
-            )
-        )
-    return errors
-
-
-def _check_rates(org: Organization, inv: Invoice, deps: Deps) -> None:
-    """Every standard rate must be valid in the seller's country on the tax point date."""
-    day = tax_day(inv, deps.today())
-    lines = sorted(inv.lines, key=lambda x: x.position)
-    failures = check_rates(
-        rate_rules(org),
-        [
-            (line.tax_rate, f"line {i + 1}")
-            for i, line in enumerate(lines)
-            if line.tax_category == TaxCategory.STANDARD.value
-        ],
-        day,
+def _document(inv: Invoice) -> finalize_rules.Document:
+    return finalize_rules.Document(
+        kind=inv.kind,
+        currency=inv.currency,
+        line_count=len(inv.lines),
+        has_customer=inv.customer_id is not None,
+        normalized_currency=inv.normalized_currency,
+        exchange_rate=inv.exchange_rate,
     )
-    if failures:
-        raise DomainError.many(
-            [
-                ErrorDetail(
-                    e.code,
-                    f"{e.pointer}: {e.detail}",
-                    "/invoice_id",
-                    hint=f"{e.hint}; update_invoice with the line's tax_rate or delivery_date",
-                )
-                for f in failures
-                for e in f.errors
-            ]
-        )
-
-
-def _check_total(org: Organization, inv: Invoice) -> None:
-    """A negative invoice is a credit note in disguise (docs/arithmetic.md)."""
-    if (
-        inv.kind == "invoice"
-        and inv.gross_total < 0
-        and not profile(org).get("allow_negative_totals")
-    ):
-        raise DomainError(
-            "negative_total",
-            f"the invoice totals {inv.gross_total} {inv.currency}; an invoice cannot be negative",
-            pointer="/invoice_id",
-            hint="issue_credit_note against the invoice you are correcting instead, or set "
-            "allow_negative_totals with configure_organization",
-        )
 
 
 def prepare_finalize(
@@ -192,28 +87,36 @@ def prepare_finalize(
     runs this alone (rolled back) to know the would-be document before any number is taken.
     """
     check_finalizable(inv.status, inv.kind, inv.number, in_trash=inv.deleted_at is not None)
-    errors = _completeness(org, inv)
-    buyer: dict[str, object] = {}
+    seller = profile(org)
+    buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
         buyer = customer_party(get_customer(uow, org.id, inv.customer_id, pointer="/invoice_id"))
-        errors += _buyer_checks(inv, buyer)
-    if errors:
-        raise DomainError.many(errors)
-    issued = issue_date or inv.issue_date or deps.today()
-    inv.issue_date = issued
-    if inv.payment_terms_days is None:
-        inv.payment_terms_days = int(profile(org).get("default_payment_terms_days", 14))
-    if inv.due_date is None:
-        inv.due_date = issued + dt.timedelta(days=inv.payment_terms_days)
-    if inv.due_date < issued:
-        raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
-    if inv.delivery_date is None and inv.service_period_start is None:
-        inv.delivery_date = issued  # Leistungsdatum = Rechnungsdatum unless stated otherwise
-    _check_rates(org, inv, deps)
+    lines = sorted(inv.lines, key=lambda x: x.position)
+    categories = [line.tax_category for line in lines]
+    finalize_rules.check_complete(_document(inv), seller, buyer, categories)
+    when = finalize_rules.dates(
+        requested=issue_date,
+        issue_date=inv.issue_date,
+        today=deps.today(),
+        payment_terms_days=inv.payment_terms_days,
+        default_terms_days=int(seller.get("default_payment_terms_days", 14)),
+        due_date=inv.due_date,
+        delivery_date=inv.delivery_date,
+        has_service_period=inv.service_period_start is not None,
+    )
+    issued = inv.issue_date = when.issue_date
+    inv.payment_terms_days, inv.due_date = when.payment_terms_days, when.due_date
+    inv.delivery_date = when.delivery_date
+    finalize_rules.check_rates_on(
+        rate_rules(org), [(c.tax_category, c.tax_rate) for c in lines], tax_day(inv, deps.today())
+    )
     recalculate(inv, legal=legal_context(org))
-    _check_total(org, inv)
+    allow_negative = bool(seller.get("allow_negative_totals"))
+    finalize_rules.check_total(
+        inv.kind, inv.gross_total, inv.currency, allow_negative=allow_negative
+    )
     inv.series = SERIES[inv.kind].value
-    inv.buyer, inv.seller = buyer, seller_party(org)
+    inv.buyer, inv.seller = buyer or {}, seller_party(org)
     inv.status, inv.finalized_at = "finalized", deps.now()
     return issued
 
