@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import datetime as dt
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from invoicing.domain.errors import Conflict, NotFound
+from invoicing.domain.billing import (
+    UNINVOICED,
+    check_claimable,
+    check_rewritable,
+    check_uninvoiced,
+    content_hash,
+)
+from invoicing.domain.errors import NotFound
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.registry import Deps, Event, handles
+from invoicing.handlers.repository import get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import BillableEntry, Invoice, InvoiceLine
 from invoicing.schemas.commands import LineIn, RecordBillableEntry
@@ -39,39 +46,37 @@ def entry_data(e: BillableEntry) -> dict[str, object]:
     }
 
 
-@handles(RecordBillableEntry)
-def record_billable_entry(cmd: RecordBillableEntry, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    from invoicing.handlers.repository import get_organization, profile
-
-    org = get_organization(uow, cmd.organization_id)
-    p = cmd.payload
-    currency = p.currency or profile(org).get("default_currency", "EUR")
-    digest = hashlib.sha256(
-        json.dumps(p.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()
-    entry = uow.session.get(BillableEntry, (org.id, p.id), with_for_update=True)
-    if entry is not None and entry.payload_hash == digest:
-        return []  # the same entry again: stored once
-    if entry is not None and entry.status == "billed":
-        raise Conflict(
-            "entry_billed",
-            f"entry {p.id} is billed on invoice {entry.invoice_id}",
-            pointer="/id",
-            hint="billed entries cannot change; credit the invoice",
-        )
+def _load_entry(
+    uow: UnitOfWork, org_id: uuid.UUID, entry_id: str, now: dt.datetime
+) -> BillableEntry:
+    """The stored entry (locked), or a new uninvoiced one added to the session."""
+    entry = uow.session.get(BillableEntry, (org_id, entry_id), with_for_update=True)
     if entry is None:
         entry = BillableEntry(
-            organization_id=org.id, id=p.id, recorded_at=deps.now(), status="uninvoiced"
+            organization_id=org_id, id=entry_id, recorded_at=now, status=UNINVOICED
         )
         uow.session.add(entry)
+    return entry
+
+
+@handles(RecordBillableEntry)
+def record_billable_entry(cmd: RecordBillableEntry, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    org = get_organization(uow, cmd.organization_id)
+    p = cmd.payload
+    digest = content_hash(p.model_dump(mode="json"))
+    entry = _load_entry(uow, org.id, p.id, deps.now())
+    if entry.payload_hash == digest:
+        return []  # the same entry again: stored once
+    check_rewritable(p.id, entry.status, entry.invoice_id)
     entry.kind, entry.customer_id, entry.case_id = p.kind, p.customer_id, p.case_id
-    entry.project_reference, entry.date, entry.description = (
-        p.project_reference,
-        p.date,
-        p.description,
+    entry.project_reference, entry.date = p.project_reference, p.date
+    entry.description, entry.quantity, entry.unit = p.description, p.quantity, p.unit
+    entry.unit_price, entry.tax_rate, entry.tax_category = (
+        p.unit_price,
+        p.tax_rate,
+        p.tax_category.value,
     )
-    entry.quantity, entry.unit, entry.unit_price = p.quantity, p.unit, p.unit_price
-    entry.currency, entry.tax_rate, entry.tax_category = currency, p.tax_rate, p.tax_category.value
+    entry.currency = p.currency or profile(org).get("default_currency", "EUR")
     entry.payload_hash = digest
     return [Event("billable_entry.recorded", p.id, {"entry": entry_data(entry)})]
 
@@ -92,18 +97,15 @@ def claim(
                 pointer=f"{pointer}/billable_entry_ids/{i}",
                 hint="send record_billable_entry first",
             )
-        if entry.status == "billed" and entry.invoice_id != inv.id:
-            raise Conflict(
-                "entry_billed",
-                f"billable entry {entry_id} is already billed on invoice {entry.invoice_id}",
-                pointer=f"{pointer}/billable_entry_ids/{i}",
-            )
-        if entry.currency != inv.currency:
-            raise Conflict(
-                "currency_mismatch",
-                f"billable entry {entry_id} is in {entry.currency}, the invoice in {inv.currency}",
-                pointer=f"{pointer}/billable_entry_ids/{i}",
-            )
+        check_claimable(
+            entry_id,
+            entry.status,
+            entry.invoice_id,
+            entry.currency,
+            invoice_id=inv.id,
+            invoice_currency=inv.currency,
+            pointer=f"{pointer}/billable_entry_ids/{i}",
+        )
         entry.status, entry.invoice_id, entry.line_id, entry.billed_at = (
             "billed",
             inv.id,
@@ -153,12 +155,7 @@ def uninvoiced(
                 f"billable entry {entry_id} does not exist",
                 pointer=f"/entry_ids/{i}",
             )
-        if entry.status != "uninvoiced":
-            raise Conflict(
-                "entry_billed",
-                f"billable entry {entry_id} is already billed on invoice {entry.invoice_id}",
-                pointer=f"/entry_ids/{i}",
-            )
+        check_uninvoiced(entry_id, entry.status, entry.invoice_id, f"/entry_ids/{i}")
         found.append(entry)
     return found
 

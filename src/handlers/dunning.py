@@ -27,6 +27,7 @@ from typing import Any
 
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
+from invoicing.domain.states import OPEN_STATES
 from invoicing.handlers.deliveries import (
     Claim,
     Delivered,
@@ -38,7 +39,6 @@ from invoicing.handlers.deliveries import (
     purpose,
     schedule,
 )
-from invoicing.handlers.lifecycle import OPEN_STATES
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
 from invoicing.handlers.repository import get_invoice, get_organization, profile
 from invoicing.handlers.sending import _context, _fmt_money, compose_mail, lang_of

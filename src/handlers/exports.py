@@ -11,16 +11,13 @@ rewrites the same file name and marks nothing twice.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import os
-import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from invoicing.domain.errors import DomainError
 from invoicing.exports.csv_export import write_invoice_csv
 from invoicing.exports.datev_db import assign_debtor_accounts, export_datev, mark_exported
+from invoicing.exports.files import organization_folder, scratch, sha256, staged, zip_files
 from invoicing.exports.settings import DatevSettings
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.unit_of_work import UnitOfWork
@@ -28,9 +25,7 @@ from invoicing.models.exports import DatevSettingsRecord, ExportRun
 from invoicing.schemas.exports import ConfigureDatev, ExportCsv, ExportDatev
 from sqlalchemy import select
 
-
-def export_dir(deps: Deps) -> Path:
-    return deps.export_dir
+DATEV_FORMAT = "EXTF 700/21 v13 (zip)"
 
 
 def load_settings(uow: UnitOfWork, organization_id: Any, *, lock: bool = False) -> DatevSettings:
@@ -79,53 +74,60 @@ def configure_datev(cmd: ConfigureDatev, uow: UnitOfWork, deps: Deps) -> list[Ev
     return [Event("datev.configured", str(cmd.organization_id), data)]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+def _completed(
+    uow: UnitOfWork,
+    cmd: ExportDatev | ExportCsv,
+    now: dt.datetime,
+    run: dict[str, Any],
+    event: dict[str, Any],
+) -> list[Event]:
+    """Record the finished export (``run``: kind, location, counts, files, dates) with its
+    checksum, and the ``export.completed`` event (``event``: what it adds to the run's facts)."""
+    checksum = sha256(Path(run["location"]))
+    uow.session.add(
+        ExportRun(
+            organization_id=cmd.organization_id,
+            id=cmd.command_id,
+            status="completed",
+            requested_by=cmd.payload.requested_by,
+            options=cmd.payload.model_dump(mode="json"),
+            checksum=checksum,
+            created_at=now,
+            **run,
+        )
+    )
+    data = {
+        "export_id": str(cmd.command_id),
+        "kind": run["kind"],
+        **event,
+        "location": run["location"],
+        "checksum": checksum,
+        "counts": run["counts"],
+        "requested_by": cmd.payload.requested_by,
+    }
+    return [Event("export.completed", f"export:{cmd.command_id}", data)]
 
 
-def _publish(tmp: Path, final: Path) -> None:
-    """fsync and rename atomically: readers see the old file or the complete new one."""
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    try:
-        dir_fd = os.open(final.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _zip(files: list[Path], target: Path) -> None:
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in files:
-            zf.write(path, arcname=path.name)
+def _marked_counts(marked: dict[str, int]) -> dict[str, int]:
+    """The export marks set (``mark_exported``), as the run's counts name them."""
+    return {
+        "marked_invoices": marked["invoice"],
+        "marked_payments": marked.get("payment", 0),
+        "marked_reversals": marked["reversal"],
+    }
 
 
 @handles(ExportDatev)
 def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    p = cmd.payload
-    now = deps.now()
+    p, now, org_id, conn = cmd.payload, deps.now(), cmd.organization_id, uow.session.connection()
     # one export per organization at a time: the settings row is the lock
-    settings = load_settings(uow, cmd.organization_id, lock=True)
-    folder = export_dir(deps) / str(cmd.organization_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    work = folder / f".datev-{cmd.command_id}.parts"
-    shutil.rmtree(work, ignore_errors=True)  # leftovers of a killed attempt
-    work.mkdir()
+    settings = load_settings(uow, org_id, lock=True)
+    folder = organization_folder(deps.export_dir, org_id)
     final = folder / f"datev-{cmd.command_id}.zip"
-    tmp = folder / f".datev-{cmd.command_id}.zip.tmp"
-    conn = uow.session.connection()
-    try:
+    with scratch(folder / f".datev-{cmd.command_id}.parts") as work, staged(final) as tmp:
         result = export_datev(
             conn,
-            cmd.organization_id,
+            org_id,
             settings,
             p.date_from,
             p.date_to,
@@ -135,68 +137,24 @@ def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[
             unexported=p.scope == "unexported",
             monthly=p.split_monthly,
         )
-        _zip(result.files, tmp)
-        _publish(tmp, final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        tmp.unlink(missing_ok=True)
-    checksum = _sha256(final)
+        zip_files(result.files, tmp)
     marked = mark_exported(
-        conn,
-        cmd.organization_id,
-        settings,
-        p.date_from,
-        p.date_to,
-        cmd.command_id,
-        now,
-        p.include_payments,
+        conn, org_id, settings, p.date_from, p.date_to, cmd.command_id, now, p.include_payments
     )
-    counts: dict[str, int] = {
-        **result.counts,
-        "marked_invoices": marked["invoice"],
-        "marked_payments": marked.get("payment", 0),
-        "marked_reversals": marked["reversal"],
-    }
-    run = ExportRun(
-        organization_id=cmd.organization_id,
-        id=cmd.command_id,
-        kind="datev",
-        status="completed",
-        date_from=p.date_from,
-        date_to=p.date_to,
-        requested_by=p.requested_by,
-        options=p.model_dump(mode="json"),
-        location=str(final),
-        checksum=checksum,
-        counts=counts,
-        files=result.batches,
-        created_at=now,
-    )
-    uow.session.add(run)
-    data = {
-        "export_id": str(cmd.command_id),
-        "kind": "datev",
-        "format": "EXTF 700/21 v13 (zip)",
-        "date_from": p.date_from.isoformat(),
-        "date_to": p.date_to.isoformat(),
-        "location": str(final),
-        "checksum": checksum,
-        "counts": counts,
-        "files": result.batches,
-        "requested_by": p.requested_by,
-    }
-    return [Event("export.completed", f"export:{cmd.command_id}", data)]
+    counts = {**result.counts, **_marked_counts(marked)}
+    span = {"date_from": p.date_from, "date_to": p.date_to}
+    run = {"kind": "datev", "location": str(final), "counts": counts, "files": result.batches}
+    event = {"format": DATEV_FORMAT, **{k: d.isoformat() for k, d in span.items()}}
+    return _completed(uow, cmd, now, {**run, **span}, {**event, "files": result.batches})
 
 
 @handles(ExportCsv)
 def export_csv_handler(cmd: ExportCsv, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    p = cmd.payload
-    now = deps.now()
-    folder = export_dir(deps) / str(cmd.organization_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"invoices-{cmd.command_id}.csv"
-    tmp = folder / f".invoices-{cmd.command_id}.csv.tmp"
-    try:
+    p, now = cmd.payload, deps.now()
+    final = organization_folder(deps.export_dir, cmd.organization_id) / (
+        f"invoices-{cmd.command_id}.csv"
+    )
+    with staged(final) as tmp:
         rows = write_invoice_csv(
             uow.session.connection(),
             cmd.organization_id,
@@ -204,40 +162,14 @@ def export_csv_handler(cmd: ExportCsv, uow: UnitOfWork, deps: Deps) -> list[Even
             tmp,
             delimiter=p.delimiter,
             bom=p.bom,
-            today=_date(now),
+            today=now.date(),
         )
-        _publish(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    checksum = _sha256(final)
-    counts = {"invoices": rows}
-    uow.session.add(
-        ExportRun(
-            organization_id=cmd.organization_id,
-            id=cmd.command_id,
-            kind="csv",
-            status="completed",
-            date_from=p.filters.issue_date_from,
-            date_to=p.filters.issue_date_to,
-            requested_by=p.requested_by,
-            options=p.model_dump(mode="json"),
-            location=str(final),
-            checksum=checksum,
-            counts=counts,
-            files=[{"name": final.name, "rows": rows}],
-            created_at=now,
-        )
-    )
-    data = {
-        "export_id": str(cmd.command_id),
+    run = {
         "kind": "csv",
         "location": str(final),
-        "checksum": checksum,
-        "counts": counts,
-        "requested_by": p.requested_by,
+        "counts": {"invoices": rows},
+        "files": [{"name": final.name, "rows": rows}],
+        "date_from": p.filters.issue_date_from,
+        "date_to": p.filters.issue_date_to,
     }
-    return [Event("export.completed", f"export:{cmd.command_id}", data)]
-
-
-def _date(now: dt.datetime) -> dt.date:
-    return now.date()
+    return _completed(uow, cmd, now, run, {})

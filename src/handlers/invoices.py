@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
 from invoicing.domain.rates import RateRules, extra_periods, tax_point
+from invoicing.domain.states import check_editable
 from invoicing.domain.tax import LegalContext, TaxCategory
 from invoicing.handlers import billing
 from invoicing.handlers.drafting import discount_json, make_line, recalculate
@@ -42,13 +43,9 @@ def derived_id(command_id: uuid.UUID, name: str) -> uuid.UUID:
 
 
 def require_draft(inv: Invoice, action: str) -> None:
-    if inv.status != "draft" or inv.is_frozen:
-        raise InvalidState(
-            "invalid_state",
-            f"{inv.kind} {inv.number or inv.id} is {inv.status}; only drafts can be {action}",
-            pointer="/invoice_id",
-            hint="correct a finalized invoice with issue_credit_note or void_invoice",
-        )
+    check_editable(
+        inv.status, inv.kind, str(inv.number or inv.id), frozen=inv.is_frozen, action=action
+    )
 
 
 def small_business_country(org: Organization) -> str | None:

@@ -7,10 +7,22 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
-from invoicing.domain.errors import DomainError, ErrorDetail, InvalidState
+from invoicing.domain import finalize as finalize_rules
+from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.ledger import GroupAmount, Key, Movement, MovementKind, key_of
 from invoicing.domain.numbering import Series
-from invoicing.domain.rates import check_rates
+from invoicing.domain.states import (
+    OPEN_STATES,
+    check_creditable,
+    check_finalizable,
+    check_open_to_void,
+    check_recipient_changeable,
+    check_sendable,
+    check_voidable,
+    sent_status,
+    settled_status,
+    takes_settlement,
+)
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers import billing, numbering
 from invoicing.handlers.drafting import recalculate
@@ -51,124 +63,18 @@ from invoicing.schemas.commands import (
 from invoicing.texts import text
 from sqlalchemy import select
 
-OPEN_STATES = ("finalized", "sent", "partially_paid")
 SERIES = {"invoice": Series.INVOICE, "credit_note": Series.CREDIT_NOTE, "quote": Series.QUOTE}
 
 
-def _completeness(org: Organization, inv: Invoice) -> list[ErrorDetail]:
-    """What a document needs before it can be numbered (§ 14 UStG, EN 16931)."""
-    errors: list[ErrorDetail] = []
-    if not inv.lines:
-        errors.append(
-            ErrorDetail(
-                "no_lines",
-                "an invoice needs at least one line",
-                "/invoice_id",
-                hint="add_line first",
-            )
-        )
-    if inv.customer_id is None:
-        errors.append(
-            ErrorDetail(
-                "invalid_attribute",
-                "customer can't be blank",
-                "/invoice_id",
-                hint="update_invoice with customer_id",
-            )
-        )
-    if not (profile(org).get("vat_id") or profile(org).get("tax_number")):
-        errors.append(
-            ErrorDetail(
-                "seller_tax_id_missing",
-                "the organization has neither VAT id nor tax number (§ 14 Abs. 4 Nr. 2 UStG)",
-                "/organization_id",
-                hint="configure_organization with vat_id or tax_number",
-            )
-        )
-    if inv.normalized_currency and inv.exchange_rate is None:
-        errors.append(
-            ErrorDetail(
-                "invalid_attribute",
-                f"exchange_rate can't be blank for a "
-                f"{inv.currency} invoice of a {inv.normalized_currency} "
-                "organization",
-                "/invoice_id",
-                hint="update_invoice with exchange_rate",
-            )
-        )
-    return errors
-
-
-def _buyer_checks(inv: Invoice, buyer: dict[str, object]) -> list[ErrorDetail]:
-    errors: list[ErrorDetail] = []
-    if not buyer.get("address"):
-        errors.append(
-            ErrorDetail(
-                "buyer_address_missing",
-                "the customer has no billing address",
-                "/invoice_id",
-                hint="update_customer with an address",
-            )
-        )
-    needs_vat = [
-        TaxCategory(line.tax_category)
-        for line in inv.lines
-        if TaxCategory(line.tax_category).needs_buyer_vat_id
-    ]
-    if needs_vat and not buyer.get("vat_id"):
-        errors.append(
-            ErrorDetail(
-                "buyer_vat_id_missing",
-                f"tax category {needs_vat[0].value} requires the customer's VAT id",
-                "/invoice_id",
-                hint="update_customer with vat_id",
-            )
-        )
-    return errors
-
-
-def _check_rates(org: Organization, inv: Invoice, deps: Deps) -> None:
-    """Every standard rate must be valid in the seller's country on the tax point date."""
-    day = tax_day(inv, deps.today())
-    lines = sorted(inv.lines, key=lambda x: x.position)
-    failures = check_rates(
-        rate_rules(org),
-        [
-            (line.tax_rate, f"line {i + 1}")
-            for i, line in enumerate(lines)
-            if line.tax_category == TaxCategory.STANDARD.value
-        ],
-        day,
+def _document(inv: Invoice) -> finalize_rules.Document:
+    return finalize_rules.Document(
+        kind=inv.kind,
+        currency=inv.currency,
+        line_count=len(inv.lines),
+        has_customer=inv.customer_id is not None,
+        normalized_currency=inv.normalized_currency,
+        exchange_rate=inv.exchange_rate,
     )
-    if failures:
-        raise DomainError.many(
-            [
-                ErrorDetail(
-                    e.code,
-                    f"{e.pointer}: {e.detail}",
-                    "/invoice_id",
-                    hint=f"{e.hint}; update_invoice with the line's tax_rate or delivery_date",
-                )
-                for f in failures
-                for e in f.errors
-            ]
-        )
-
-
-def _check_total(org: Organization, inv: Invoice) -> None:
-    """A negative invoice is a credit note in disguise (docs/arithmetic.md)."""
-    if (
-        inv.kind == "invoice"
-        and inv.gross_total < 0
-        and not profile(org).get("allow_negative_totals")
-    ):
-        raise DomainError(
-            "negative_total",
-            f"the invoice totals {inv.gross_total} {inv.currency}; an invoice cannot be negative",
-            pointer="/invoice_id",
-            hint="issue_credit_note against the invoice you are correcting instead, or set "
-            "allow_negative_totals with configure_organization",
-        )
 
 
 def prepare_finalize(
@@ -180,41 +86,37 @@ def prepare_finalize(
     is locked only for the allocation at the very end of the transaction; a send of a draft
     runs this alone (rolled back) to know the would-be document before any number is taken.
     """
-    if inv.status != "draft":
-        raise InvalidState(
-            "already_finalized",
-            f"{inv.kind} {inv.number} is already finalized",
-            pointer="/invoice_id",
-        )
-    if inv.deleted_at is not None:
-        raise InvalidState(
-            "in_trash",
-            "the invoice is in the trash",
-            pointer="/invoice_id",
-            hint="restore_invoice first",
-        )
-    errors = _completeness(org, inv)
-    buyer: dict[str, object] = {}
+    check_finalizable(inv.status, inv.kind, inv.number, in_trash=inv.deleted_at is not None)
+    seller = profile(org)
+    buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
         buyer = customer_party(get_customer(uow, org.id, inv.customer_id, pointer="/invoice_id"))
-        errors += _buyer_checks(inv, buyer)
-    if errors:
-        raise DomainError.many(errors)
-    issued = issue_date or inv.issue_date or deps.today()
-    inv.issue_date = issued
-    if inv.payment_terms_days is None:
-        inv.payment_terms_days = int(profile(org).get("default_payment_terms_days", 14))
-    if inv.due_date is None:
-        inv.due_date = issued + dt.timedelta(days=inv.payment_terms_days)
-    if inv.due_date < issued:
-        raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
-    if inv.delivery_date is None and inv.service_period_start is None:
-        inv.delivery_date = issued  # Leistungsdatum = Rechnungsdatum unless stated otherwise
-    _check_rates(org, inv, deps)
+    lines = sorted(inv.lines, key=lambda x: x.position)
+    categories = [line.tax_category for line in lines]
+    finalize_rules.check_complete(_document(inv), seller, buyer, categories)
+    when = finalize_rules.dates(
+        requested=issue_date,
+        issue_date=inv.issue_date,
+        today=deps.today(),
+        payment_terms_days=inv.payment_terms_days,
+        default_terms_days=int(seller.get("default_payment_terms_days", 14)),
+        due_date=inv.due_date,
+        delivery_date=inv.delivery_date,
+        has_service_period=inv.service_period_start is not None,
+    )
+    issued = inv.issue_date = when.issue_date
+    inv.payment_terms_days, inv.due_date = when.payment_terms_days, when.due_date
+    inv.delivery_date = when.delivery_date
+    finalize_rules.check_rates_on(
+        rate_rules(org), [(c.tax_category, c.tax_rate) for c in lines], tax_day(inv, deps.today())
+    )
     recalculate(inv, legal=legal_context(org))
-    _check_total(org, inv)
+    allow_negative = bool(seller.get("allow_negative_totals"))
+    finalize_rules.check_total(
+        inv.kind, inv.gross_total, inv.currency, allow_negative=allow_negative
+    )
     inv.series = SERIES[inv.kind].value
-    inv.buyer, inv.seller = buyer, seller_party(org)
+    inv.buyer, inv.seller = buyer or {}, seller_party(org)
     inv.status, inv.finalized_at = "finalized", deps.now()
     return issued
 
@@ -254,13 +156,11 @@ def mark_as_sent(
     events: list[Event] = []
     if inv.status == "draft":
         events += finalize(uow, deps, org, inv)
-    if inv.status == "void":
-        raise InvalidState("invalid_state", "a void invoice cannot be sent", pointer="/invoice_id")
+    check_sendable(inv.status)
     first = inv.sent_at is None
     sent_at = deps.now() if sent_on is None else dt.datetime.combine(sent_on, dt.time(), dt.UTC)
     inv.sent_at = inv.sent_at or sent_at
-    if inv.status == "finalized":
-        inv.status = "sent"
+    inv.status = sent_status(inv.status)
     events.append(invoice_event("invoice.sent", inv, deps.now(), first_delivery=first, **extra))
     return events
 
@@ -329,17 +229,7 @@ _COPIED = (
 
 
 def _check_creditable(uow: UnitOfWork, org: Organization, inv: Invoice, cn_id: uuid.UUID) -> None:
-    if inv.kind != "invoice":
-        raise InvalidState(
-            "invalid_kind", f"a {inv.kind} cannot be credited", pointer="/invoice_id"
-        )
-    if inv.status in ("draft", "void"):
-        raise InvalidState(
-            "invalid_state",
-            f"a {inv.status} invoice cannot be credited",
-            pointer="/invoice_id",
-            hint="delete a draft instead" if inv.status == "draft" else "",
-        )
+    check_creditable(inv.kind, inv.status)
     if uow.session.get(Invoice, (org.id, cn_id)) is not None:
         raise InvalidState(
             "invoice_exists", f"document {cn_id} already exists", pointer="/credit_note_id"
@@ -433,19 +323,17 @@ def settle(inv: Invoice, deps: Deps) -> bool:
     ``paid_on`` is the date of the payment that settled the invoice (payments in date order),
     and ``paid_at`` that day at 00:00 UTC, never the time the command was processed.
     """
-    if inv.status in ("draft", "void") or inv.kind != "invoice":
+    if not takes_settlement(inv.kind, inv.status):
         return False
     was_paid = inv.status == "paid"
     owed = inv.gross_total - inv.credited_amount - inv.written_off_amount
-    if inv.paid_amount > 0 and inv.paid_amount >= owed:
-        inv.status, inv.overdue = "paid", False
+    inv.status = settled_status(owed, inv.paid_amount, sent=inv.sent_at is not None)
+    if inv.status == "paid":
+        inv.overdue = False
         inv.paid_on = settling_date(inv.payments, owed)
         inv.paid_at = dt.datetime.combine(inv.paid_on, dt.time(), dt.UTC)
     else:
         inv.paid_at, inv.paid_on = None, None
-        inv.status = (
-            "partially_paid" if inv.paid_amount > 0 else ("sent" if inv.sent_at else "finalized")
-        )
     return inv.status == "paid" and not was_paid
 
 
@@ -498,24 +386,10 @@ def void_document(
     credit_note_id: uuid.UUID | None,
     reason: str | None,
 ) -> list[Event]:
-    if inv.status == "void":
-        raise InvalidState("already_void", f"{inv.number} is already void", pointer="/invoice_id")
-    if inv.status == "draft":
-        raise InvalidState(
-            "invalid_state",
-            "a draft cannot be voided",
-            pointer="/invoice_id",
-            hint="delete_invoice moves a draft to the trash",
-        )
+    check_voidable(inv.status, inv.number)
     if inv.kind == "quote":
         return void(uow, deps, inv)
-    if open_amount(inv) == 0:
-        raise InvalidState(
-            "invalid_state",
-            f"{inv.number} is fully paid; nothing is open to void",
-            pointer="/invoice_id",
-            hint="issue_credit_note to refund it",
-        )
+    check_open_to_void(inv.number, open_amount(inv))
     cn_id = credit_note_id or derived_id(command_id, f"void:{inv.id}")
     _, events = issue_credit(
         uow,
@@ -546,20 +420,7 @@ def void_invoice(cmd: VoidInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
 def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
-    if inv.status == "draft":
-        raise InvalidState(
-            "invalid_state",
-            "a draft's customer can simply be changed",
-            pointer="/invoice_id",
-            hint="update_invoice with customer_id",
-        )
-    if inv.paid_amount > 0 or inv.credited_amount > 0 or inv.status == "void":
-        raise InvalidState(
-            "invalid_state",
-            "only an unpaid, uncredited invoice can change its recipient",
-            pointer="/invoice_id",
-            hint="issue_credit_note and create a new invoice instead",
-        )
+    check_recipient_changeable(inv.status, inv.paid_amount, inv.credited_amount)
     get_customer(uow, org.id, cmd.payload.customer_id)
     cn_id = cmd.payload.credit_note_id or derived_id(cmd.command_id, "credit_note")
     _, events = issue_credit(

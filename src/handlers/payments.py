@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoicing.domain.errors import DomainError, InvalidState, NotFound
 from invoicing.domain.money import fits_minor_units
+from invoicing.domain.states import check_payable, check_payment_deletable
 from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles
@@ -13,26 +14,9 @@ from invoicing.handlers.views import open_amount
 from invoicing.models import Invoice, Payment
 from invoicing.schemas.commands import DeletePayment, MarkPaid, RecordPayment
 
-PAYABLE = ("finalized", "sent", "partially_paid")
-
 
 def _payable(inv: Invoice) -> None:
-    if inv.kind != "invoice":
-        raise InvalidState(
-            "invalid_kind", f"a {inv.kind} cannot receive payments", pointer="/invoice_id"
-        )
-    if inv.status not in PAYABLE:
-        hint = {
-            "draft": "finalize_invoice or mark_sent first",
-            "paid": "the invoice is already paid",
-            "void": "the invoice is void",
-        }
-        raise InvalidState(
-            "invalid_state",
-            f"invoice not in SENT status: it is {inv.status}",
-            pointer="/invoice_id",
-            hint=hint.get(inv.status, ""),
-        )
+    check_payable(inv.kind, inv.status)
 
 
 def _payment_data(p: Payment) -> dict[str, object]:
@@ -98,10 +82,7 @@ def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Even
             f"payment {cmd.payload.payment_id} is not on this invoice",
             pointer="/payment_id",
         )
-    if inv.status == "void":
-        raise InvalidState(
-            "invalid_state", "payments of a void invoice cannot be deleted", pointer="/invoice_id"
-        )
+    check_payment_deletable(inv.status)
     data = _payment_data(payment)
     inv.payments.remove(payment)
     inv.paid_amount = inv.paid_amount - payment.amount

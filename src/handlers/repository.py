@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,19 @@ def get_organization(uow: UnitOfWork, org_id: uuid.UUID) -> Organization:
             hint="send configure_organization first",
         )
     return org
+
+
+def save_organization(
+    uow: UnitOfWork, org_id: uuid.UUID, name: str, profile: dict[str, Any], now: dt.datetime
+) -> tuple[Organization, bool]:
+    """Create or replace the organization's name and profile; (organization, created)."""
+    org = uow.session.get(Organization, org_id)
+    if org is None:
+        org = Organization(id=org_id, name=name, profile=profile, created_at=now, updated_at=now)
+        uow.session.add(org)
+        return org, True
+    org.name, org.profile, org.updated_at = name, profile, now
+    return org, False
 
 
 def get_customer(

@@ -27,6 +27,7 @@ from invoicing.documents.pdf.i18n import BABEL_LOCALE
 from invoicing.documents.pdf.view import payment_reference
 from invoicing.documents.store import Document
 from invoicing.domain.errors import DomainError, InvalidState
+from invoicing.domain.states import check_sendable, sent_status
 from invoicing.handlers import numbering
 from invoicing.handlers.deliveries import (
     Claim,
@@ -173,8 +174,7 @@ def send_invoice(cmd: SendInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, p.invoice_id)
-    if inv.status == "void":
-        raise InvalidState("invalid_state", "a void invoice cannot be sent", pointer="/invoice_id")
+    check_sendable(inv.status)
     if inv.status == "draft":  # finalize's checks now (rolled back): a draft that can't be
         savepoint = uow.session.begin_nested()  # finalized is rejected with the command
         try:
@@ -294,8 +294,7 @@ class InvoiceDelivery:
         first = inv.sent_at is None
         if inv.status != "void":  # voided while the email was on its way: it was sent anyway
             inv.sent_at = inv.sent_at or now
-            if inv.status == "finalized":
-                inv.status = "sent"
+            inv.status = sent_status(inv.status)
         return [
             invoice_event(
                 "invoice.sent",

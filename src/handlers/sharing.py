@@ -15,10 +15,10 @@ when it has not been sent yet. Unpublishing only revokes: the invoice stays fina
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 
-from invoicing.domain.errors import DomainError, InvalidState
+from invoicing.domain.errors import InvalidState
+from invoicing.domain.sharing import check_expiry, new_token, opens, plausible, token_hash
+from invoicing.domain.states import check_publishable
 from invoicing.handlers.lifecycle import mark_as_sent
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import get_invoice, get_organization
@@ -30,13 +30,6 @@ from invoicing.schemas.events import InvoiceState
 from invoicing.schemas.sharing import PublishInvoice, UnpublishInvoice
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-
-TOKEN_BYTES = 32
-MAX_TOKEN_LENGTH = 128
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _revoke(uow: UnitOfWork, inv: Invoice, now: dt.datetime) -> int:
@@ -54,36 +47,35 @@ def _revoke(uow: UnitOfWork, inv: Invoice, now: dt.datetime) -> int:
     return count
 
 
+def _add_share(
+    uow: UnitOfWork, inv: Invoice, digest: str, cmd: PublishInvoice, now: dt.datetime
+) -> None:
+    share = InvoiceShare(
+        token_sha256=digest,
+        organization_id=inv.organization_id,
+        invoice_id=inv.id,
+        command_id=cmd.command_id,
+        created_at=now,
+        expires_on=cmd.payload.expires_on,
+        revoked_at=None,
+    )
+    uow.session.add(share)
+    uow.session.flush()
+
+
 @handles(PublishInvoice)
 def publish_invoice(cmd: PublishInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    p = cmd.payload
+    p, now = cmd.payload, deps.now()
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, p.invoice_id)
-    if inv.status == "void":
-        raise InvalidState(
-            "invalid_state", "a void invoice cannot be published", pointer="/invoice_id"
-        )
-    now = deps.now()
-    if p.expires_on is not None and p.expires_on < now.date():
-        raise DomainError("invalid_attribute", "expires_on is in the past", pointer="/expires_on")
+    check_publishable(inv.status)
+    check_expiry(p.expires_on, now.date())
     events: list[Event] = []
     if inv.sent_at is None:  # finalizes a draft first, like mark_sent
         events += mark_as_sent(uow, deps, org, inv, channel="share_link")
     revoked = _revoke(uow, inv, now)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    digest = token_hash(token)
-    uow.session.add(
-        InvoiceShare(
-            token_sha256=digest,
-            organization_id=org.id,
-            invoice_id=inv.id,
-            command_id=cmd.command_id,
-            created_at=now,
-            expires_on=p.expires_on,
-            revoked_at=None,
-        )
-    )
-    uow.session.flush()
+    token, digest = new_token()
+    _add_share(uow, inv, digest, cmd, now)
     events.append(
         invoice_event(
             "invoice.published",
@@ -122,13 +114,11 @@ def resolve_share_token(
     The token alone identifies organization and invoice; lookup is by its SHA-256, so the
     stored value never opens anything by itself. ``today`` defaults to the UTC date.
     """
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if not plausible(token):
         return None
     share = session.get(InvoiceShare, token_hash(token))
-    if share is None or share.revoked_at is not None:
-        return None
     day = today or dt.datetime.now(dt.UTC).date()
-    if share.expires_on is not None and day > share.expires_on:
+    if share is None or not opens(share.revoked_at, share.expires_on, day):
         return None
     inv = session.get(Invoice, (share.organization_id, share.invoice_id))
     if inv is None or inv.deleted_at is not None:

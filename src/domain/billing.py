@@ -1,0 +1,69 @@
+"""Billable-entry rules: an entry is stored once per source id, and billed by one invoice line.
+
+An entry is ``uninvoiced`` until a line of an invoice claims it (``billed``); voiding the
+invoice or deleting the line releases it again. A source may resend an entry: the same content
+is a no-op, changed content rewrites an unbilled entry, and a billed entry never changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from invoicing.domain.errors import Conflict
+
+UNINVOICED, BILLED = "uninvoiced", "billed"
+
+
+def content_hash(payload: Mapping[str, Any]) -> str:
+    """The SHA-256 of the entry as sent (JSON, keys sorted): equal content, equal hash."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def check_rewritable(entry_id: str, status: str, invoice_id: uuid.UUID | None) -> None:
+    """A resent entry with changed content may replace the stored one unless it is billed."""
+    if status == BILLED:
+        raise Conflict(
+            "entry_billed",
+            f"entry {entry_id} is billed on invoice {invoice_id}",
+            pointer="/id",
+            hint="billed entries cannot change; credit the invoice",
+        )
+
+
+def check_claimable(
+    entry_id: str,
+    status: str,
+    billed_on: uuid.UUID | None,
+    entry_currency: str,
+    *,
+    invoice_id: uuid.UUID,
+    invoice_currency: str,
+    pointer: str,
+) -> None:
+    """A line may bill an entry that is not billed elsewhere and is in the invoice's currency."""
+    if status == BILLED and billed_on != invoice_id:
+        raise Conflict(
+            "entry_billed",
+            f"billable entry {entry_id} is already billed on invoice {billed_on}",
+            pointer=pointer,
+        )
+    if entry_currency != invoice_currency:
+        raise Conflict(
+            "currency_mismatch",
+            f"billable entry {entry_id} is in {entry_currency}, the invoice in {invoice_currency}",
+            pointer=pointer,
+        )
+
+
+def check_uninvoiced(entry_id: str, status: str, billed_on: uuid.UUID | None, pointer: str) -> None:
+    """An entry turned into a new invoice's line must be uninvoiced."""
+    if status != UNINVOICED:
+        raise Conflict(
+            "entry_billed",
+            f"billable entry {entry_id} is already billed on invoice {billed_on}",
+            pointer=pointer,
+        )

@@ -1,0 +1,185 @@
+"""What a document needs before it can be numbered (§ 14 UStG, EN 16931), as pure rules.
+
+The handler (``handlers.lifecycle.prepare_finalize``) loads the document, the organization's
+profile and the buyer snapshot, and hands plain values to these functions; every failure is an
+:class:`ErrorDetail` so one rejection lists all that is missing. Nothing here touches the
+database or the ORM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from invoicing.domain.errors import DomainError, ErrorDetail
+from invoicing.domain.rates import RateRules, check_rates
+from invoicing.domain.tax import TaxCategory
+
+_POINTER = "/invoice_id"
+
+
+@dataclass(frozen=True)
+class Document:
+    """The parts of a draft the finalize checks look at."""
+
+    kind: str
+    currency: str
+    line_count: int
+    has_customer: bool
+    normalized_currency: str | None = None
+    exchange_rate: Decimal | None = None
+
+
+def completeness(doc: Document, seller: Mapping[str, Any]) -> list[ErrorDetail]:
+    """Lines, a customer, the seller's tax id, and an exchange rate for a foreign currency.
+
+    ``seller`` is the organization's profile (``vat_id``, ``tax_number``).
+    """
+    errors: list[ErrorDetail] = []
+    if doc.line_count == 0:
+        errors.append(
+            ErrorDetail(
+                "no_lines", "an invoice needs at least one line", _POINTER, hint="add_line first"
+            )
+        )
+    if not doc.has_customer:
+        errors.append(
+            ErrorDetail(
+                "invalid_attribute",
+                "customer can't be blank",
+                _POINTER,
+                hint="update_invoice with customer_id",
+            )
+        )
+    if not (seller.get("vat_id") or seller.get("tax_number")):
+        errors.append(
+            ErrorDetail(
+                "seller_tax_id_missing",
+                "the organization has neither VAT id nor tax number (§ 14 Abs. 4 Nr. 2 UStG)",
+                "/organization_id",
+                hint="configure_organization with vat_id or tax_number",
+            )
+        )
+    if doc.normalized_currency and doc.exchange_rate is None:
+        errors.append(
+            ErrorDetail(
+                "invalid_attribute",
+                f"exchange_rate can't be blank for a "
+                f"{doc.currency} invoice of a {doc.normalized_currency} "
+                "organization",
+                _POINTER,
+                hint="update_invoice with exchange_rate",
+            )
+        )
+    return errors
+
+
+def buyer_checks(buyer: Mapping[str, object], tax_categories: Iterable[str]) -> list[ErrorDetail]:
+    """The buyer snapshot needs an address, and a VAT id for reverse charge / intra-EU lines."""
+    errors: list[ErrorDetail] = []
+    if not buyer.get("address"):
+        errors.append(
+            ErrorDetail(
+                "buyer_address_missing",
+                "the customer has no billing address",
+                _POINTER,
+                hint="update_customer with an address",
+            )
+        )
+    needs_vat = [TaxCategory(c) for c in tax_categories if TaxCategory(c).needs_buyer_vat_id]
+    if needs_vat and not buyer.get("vat_id"):
+        errors.append(
+            ErrorDetail(
+                "buyer_vat_id_missing",
+                f"tax category {needs_vat[0].value} requires the customer's VAT id",
+                _POINTER,
+                hint="update_customer with vat_id",
+            )
+        )
+    return errors
+
+
+def check_complete(
+    doc: Document,
+    seller: Mapping[str, Any],
+    buyer: Mapping[str, object] | None,
+    tax_categories: Iterable[str],
+) -> None:
+    """All of the above at once; ``buyer`` is None when the document has no customer."""
+    errors = completeness(doc, seller)
+    if buyer is not None:
+        errors += buyer_checks(buyer, tax_categories)
+    if errors:
+        raise DomainError.many(errors)
+
+
+@dataclass(frozen=True)
+class Dates:
+    issue_date: dt.date
+    payment_terms_days: int
+    due_date: dt.date
+    delivery_date: dt.date | None
+
+
+def dates(
+    *,
+    requested: dt.date | None,
+    issue_date: dt.date | None,
+    today: dt.date,
+    payment_terms_days: int | None,
+    default_terms_days: int,
+    due_date: dt.date | None,
+    delivery_date: dt.date | None,
+    has_service_period: bool,
+) -> Dates:
+    """Issue date (the command's, else the draft's, else today), payment terms (else the
+    organization's default), due date (issue date + terms unless given, never before the issue
+    date) and delivery date (Leistungsdatum = Rechnungsdatum unless a date or period is given).
+    """
+    issued = requested or issue_date or today
+    terms = default_terms_days if payment_terms_days is None else payment_terms_days
+    due = due_date if due_date is not None else issued + dt.timedelta(days=terms)
+    if due < issued:
+        raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
+    if delivery_date is None and not has_service_period:
+        delivery_date = issued
+    return Dates(issued, terms, due, delivery_date)
+
+
+def check_rates_on(rules: RateRules, lines: Sequence[tuple[str, Decimal]], day: dt.date) -> None:
+    """Every standard rate must be valid on the tax point date in the seller's country.
+
+    ``lines`` are (tax category, rate) in position order; all failures at once, each naming
+    its line ("line 3").
+    """
+    standard = TaxCategory.STANDARD.value
+    rates = [(r, f"line {i + 1}") for i, (c, r) in enumerate(lines) if c == standard]
+    failures = check_rates(rules, rates, day)
+    if failures:
+        raise DomainError.many(
+            [
+                ErrorDetail(
+                    e.code,
+                    f"{e.pointer}: {e.detail}",
+                    _POINTER,
+                    hint=f"{e.hint}; update_invoice with the line's tax_rate or delivery_date",
+                )
+                for f in failures
+                for e in f.errors
+            ]
+        )
+
+
+def check_total(kind: str, gross_total: Decimal, currency: str, *, allow_negative: bool) -> None:
+    """A negative invoice is a credit note in disguise (docs/arithmetic.md)."""
+    if kind == "invoice" and gross_total < 0 and not allow_negative:
+        raise DomainError(
+            "negative_total",
+            f"the invoice totals {gross_total} {currency}; an invoice cannot be negative",
+            pointer=_POINTER,
+            hint="issue_credit_note against the invoice you are correcting instead, or set "
+            "allow_negative_totals with configure_organization",
+        )

@@ -1,0 +1,129 @@
+"""Rules for an organization's settings and its customers' contact data, as pure checks.
+
+Each check collects :class:`ErrorDetail` s so one rejection names every bad field; the values
+returned are the normalized forms that are stored (VAT id without spaces, compact IBAN, BIC
+from the IBAN when none is given).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from invoicing.domain.contact import normalize_email
+from invoicing.domain.errors import DomainError, ErrorDetail
+from invoicing.domain.numbering import NumberPattern, PatternError
+from invoicing.domain.rates import RateRules, extra_periods
+from invoicing.domain.tax import validate_vat_id
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+
+def vat_id(value: str | None, pointer: str, errors: list[ErrorDetail]) -> str | None:
+    """The normalized VAT id, or None (empty, or invalid: then an error is added)."""
+    if not value:
+        return None
+    try:
+        return validate_vat_id(value)
+    except ValueError as exc:
+        errors.append(
+            ErrorDetail(
+                "invalid_vat_id",
+                str(exc),
+                pointer,
+                hint="give the VAT id with its country prefix, e.g. DE136695976",
+            )
+        )
+        return None
+
+
+def bank_account(
+    iban: str | None, bic: str | None, errors: list[ErrorDetail]
+) -> tuple[str | None, str | None]:
+    """(compact IBAN, BIC): the BIC given, else the one the IBAN's bank code implies."""
+    if not iban:
+        return None, None
+    try:
+        parsed = IBAN(iban)
+        if bic:
+            return parsed.compact, str(BIC(bic))
+        return parsed.compact, str(parsed.bic) if parsed.bic else None
+    except SchwiftyException as exc:
+        errors.append(
+            ErrorDetail("invalid_iban", f"{iban} is not a valid IBAN or BIC ({exc})", "/iban")
+        )
+        return None, None
+
+
+def pattern_errors(series: Mapping[str, tuple[str, bool]]) -> list[ErrorDetail]:
+    """Each number series' (pattern, yearly_reset) must make a valid pattern."""
+    errors: list[ErrorDetail] = []
+    for name, (pattern, yearly_reset) in series.items():
+        try:
+            NumberPattern(pattern, yearly_reset)
+        except PatternError as exc:
+            errors.append(
+                ErrorDetail("invalid_pattern", str(exc), f"/number_series/{name}/pattern")
+            )
+    return errors
+
+
+def default_rate_errors(
+    rate: Decimal | None,
+    country: str | None,
+    extra_rates: Iterable[Mapping[str, Any]],
+    today: dt.date,
+) -> list[ErrorDetail]:
+    """The default rate must be a rate of the seller's country today (or one it adds)."""
+    if rate is None or rate == 0:
+        return []
+    try:
+        RateRules(country, extra_periods(extra_rates)).check(rate, today, "/default_tax_rate")
+    except DomainError as exc:
+        return list(exc.errors)
+    return []
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    """The normalized identifiers an organization's profile stores."""
+
+    vat_id: str | None
+    iban: str | None
+    bic: str | None
+
+
+def check_settings(
+    *,
+    vat: str | None,
+    iban: str | None,
+    bic: str | None,
+    number_series: Mapping[str, tuple[str, bool]],
+    default_tax_rate: Decimal | None,
+    country: str | None,
+    extra_tax_rates: Iterable[Mapping[str, Any]],
+    today: dt.date,
+) -> Identifiers:
+    """All settings checks at once; raises one DomainError listing every failure."""
+    errors: list[ErrorDetail] = []
+    normalized = vat_id(vat, "/vat_id", errors)
+    compact, bic_code = bank_account(iban, bic, errors)
+    errors += pattern_errors(number_series)
+    errors += default_rate_errors(default_tax_rate, country, extra_tax_rates, today)
+    if errors:
+        raise DomainError.many(errors)
+    return Identifiers(normalized, compact, bic_code)
+
+
+def check_contact(email: str, vat: str | None) -> str | None:
+    """A customer's email must be an address and its VAT id valid; the normalized VAT id."""
+    errors: list[ErrorDetail] = []
+    if normalize_email(email) is None:
+        errors.append(ErrorDetail("invalid_attribute", f"{email} is not an email", "/email"))
+    normalized = vat_id(vat, "/vat_id", errors)
+    if errors:
+        raise DomainError.many(errors)
+    return normalized

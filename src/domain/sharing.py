@@ -1,0 +1,44 @@
+"""Share-link rules: how a token is made and stored, when it expires, when it opens a document.
+
+The token is ``secrets.token_urlsafe(32)`` (256 bits); only its SHA-256 is stored, so a stored
+value never opens anything by itself. A share opens its document until it is revoked or the
+day after ``expires_on`` (both ends in UTC dates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from invoicing.domain.errors import DomainError
+
+TOKEN_BYTES = 32
+#: longer strings are never tokens (token_urlsafe(32) is 43 characters); not even hashed
+MAX_TOKEN_LENGTH = 128
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token and the SHA-256 that is stored for it."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, token_hash(token)
+
+
+def check_expiry(expires_on: dt.date | None, today: dt.date) -> None:
+    """A link may expire today at the earliest (it opens through ``expires_on``)."""
+    if expires_on is not None and expires_on < today:
+        raise DomainError("invalid_attribute", "expires_on is in the past", pointer="/expires_on")
+
+
+def plausible(token: str) -> bool:
+    """Whether a string can be a token at all (empty and overlong ones are not looked up)."""
+    return bool(token) and len(token) <= MAX_TOKEN_LENGTH
+
+
+def opens(revoked_at: dt.datetime | None, expires_on: dt.date | None, today: dt.date) -> bool:
+    """Whether a stored share still opens its document on ``today``."""
+    return revoked_at is None and (expires_on is None or today <= expires_on)

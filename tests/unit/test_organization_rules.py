@@ -1,0 +1,85 @@
+"""Organization settings and customer contact rules (invoicing.domain.organization)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from invoicing.domain import organization as rules
+from invoicing.domain.errors import DomainError
+
+TODAY = dt.date(2026, 3, 10)
+GOOD: dict[str, Any] = {
+    "vat": "DE 136 695 976",
+    "iban": "DE89 3704 0044 0532 0130 00",
+    "bic": None,
+    "number_series": {"invoice": ("RE-{YYYY}-{SEQ:5}", True)},
+    "default_tax_rate": Decimal(19),
+    "country": "DE",
+    "extra_tax_rates": [],
+    "today": TODAY,
+}
+
+
+def pointers(exc: pytest.ExceptionInfo[DomainError]) -> list[tuple[str, str]]:
+    return [(e.code, e.pointer) for e in exc.value.errors]
+
+
+def test_valid_settings_are_normalized() -> None:
+    ids = rules.check_settings(**GOOD)
+    assert ids.vat_id == "DE136695976"
+    assert ids.iban == "DE89370400440532013000"
+    assert ids.bic  # implied by the German bank code
+    given = rules.check_settings(**{**GOOD, "bic": "COBADEFFXXX"})
+    assert given.bic == "COBADEFFXXX"
+
+
+def test_no_iban_means_no_bic() -> None:
+    ids = rules.check_settings(**{**GOOD, "iban": None, "bic": "COBADEFFXXX", "vat": None})
+    assert ids == rules.Identifiers(None, None, None)
+
+
+def test_every_bad_setting_is_reported_at_once() -> None:
+    with pytest.raises(DomainError) as exc:
+        rules.check_settings(
+            **{
+                **GOOD,
+                "vat": "DE136695977",
+                "iban": "DE00 0000",
+                "number_series": {"invoice": ("RE", True), "quote": ("AN-{SEQ}", False)},
+                "default_tax_rate": Decimal(17),
+            }
+        )
+    got = pointers(exc)
+    assert got[:3] == [
+        ("invalid_vat_id", "/vat_id"),
+        ("invalid_iban", "/iban"),
+        ("invalid_pattern", "/number_series/invoice/pattern"),
+    ]
+    assert [p for _, p in got[3:]] == ["/default_tax_rate"]
+    assert exc.value.errors[0].hint.startswith("give the VAT id with its country prefix")
+
+
+@pytest.mark.parametrize("rate", [None, Decimal(0), Decimal(19), Decimal(7)])
+def test_default_rates_of_the_country_pass(rate: Decimal | None) -> None:
+    assert rules.default_rate_errors(rate, "DE", [], TODAY) == []
+
+
+def test_an_added_rate_is_allowed_and_unknown_countries_are_not_checked() -> None:
+    assert rules.default_rate_errors(Decimal(17), "DE", [], TODAY)
+    extra = [{"rate": "17", "valid_from": "2026-01-01", "valid_to": None}]
+    assert rules.default_rate_errors(Decimal(17), "DE", extra, TODAY) == []
+    assert rules.default_rate_errors(Decimal(17), "FR", [], TODAY) == []
+
+
+def test_contact() -> None:
+    assert rules.check_contact("jane@example.com", None) is None
+    assert rules.check_contact("jane@example.com", "BE 0403.170.701") == "BE0403170701"
+    with pytest.raises(DomainError) as exc:
+        rules.check_contact("invalid mail", "DE136695977")
+    assert pointers(exc) == [("invalid_attribute", "/email"), ("invalid_vat_id", "/vat_id")]
+    assert exc.value.errors[0].detail == "invalid mail is not an email"
+    with pytest.raises(DomainError):
+        rules.check_contact("a@b.example\r\nBcc: x@y.example", None)
