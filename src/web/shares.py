@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from invoicing.handlers.sharing import MAX_TOKEN_LENGTH, token_hash
+from invoicing.domain.sharing import MAX_TOKEN_LENGTH, token_hash
 from invoicing.handlers.views import invoice_state
 from invoicing.models import Invoice
 from invoicing.models.documents import StoredDocument
