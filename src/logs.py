@@ -165,6 +165,12 @@ def _is_ours(handler: logging.Handler) -> bool:
     return getattr(handler, "_invoicing", False) is True
 
 
+def _is_basic_config(handler: logging.Handler) -> bool:
+    """The plain handler ``logging.basicConfig`` installs, writing to stderr or stdout (a plain
+    handler on any other stream is someone's capture and stays)."""
+    return type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout)
+
+
 def configure(fmt: str = "auto", level: str = "INFO") -> None:
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Processor = (
@@ -205,7 +211,7 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
     )
     root = logging.getLogger()
     # ours from an earlier call and basicConfig's plain handler; never a test runner's capture
-    for old in [h for h in root.handlers if _is_ours(h) or type(h) is logging.StreamHandler]:
+    for old in [h for h in root.handlers if _is_ours(h) or _is_basic_config(h)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)

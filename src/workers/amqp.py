@@ -61,10 +61,18 @@ def connection_parameters(value: str) -> list[pika.URLParameters]:
     return params[start:] + params[:start]
 
 
-def connect(value: str) -> BlockingConnection:
+def connect(value: str, *, probe_timeout_s: float | None = None) -> BlockingConnection:
     """A blocking connection to the first of the addresses in ``value`` that accepts one;
-    ``AMQPConnectionError`` when none does (the caller backs off and calls again)."""
-    return pika.BlockingConnection(connection_parameters(value))
+    ``AMQPConnectionError`` when none does (the caller backs off and calls again). With
+    ``probe_timeout_s`` (a health check) each address gets one attempt bounded by it."""
+    params = connection_parameters(value)
+    if probe_timeout_s is not None:
+        for p in params:
+            p.socket_timeout = probe_timeout_s
+            p.blocked_connection_timeout = probe_timeout_s
+            p.connection_attempts = 1
+            p.retry_delay = 0
+    return pika.BlockingConnection(params)
 
 
 def redact(value: str) -> str:

@@ -117,21 +117,15 @@ def _quiet(*names: str) -> Iterator[None]:
 
 def check_broker(amqp_url: str, timeout_s: float = 5.0) -> Check:
     import pika  # type: ignore[import-untyped]
-    from invoicing.workers.amqp import connection_parameters
+    from invoicing.workers.amqp import connect, redact
 
     try:
-        every = connection_parameters(amqp_url)
+        where = f"amqp {redact(amqp_url)}"
     except ValueError as exc:
         return Check("broker", False, _first_line(exc), "correct INVOICING_AMQP_URL")
-    for params in every:
-        params.socket_timeout = timeout_s
-        params.blocked_connection_timeout = timeout_s
-        params.connection_attempts = 1
-        params.retry_delay = 0
-    where = ", ".join(f"amqp {p.host}:{p.port} vhost {p.virtual_host}" for p in every)
     with _quiet("pika"):
         try:
-            connection = pika.BlockingConnection(every)
+            connection = connect(amqp_url, probe_timeout_s=timeout_s)
         except pika.exceptions.ProbableAuthenticationError as exc:
             return Check(
                 "broker",

@@ -125,10 +125,12 @@ def test_the_worker_crash_path(engine: Engine, captured: io.StringIO) -> None:
     import threading
 
     import dramatiq
+    from invoicing.models.pipeline import ScheduledCommand
     from invoicing.workers.broker import ACTORS, make_broker
     from invoicing.workers.delivery import H_FAILURES, Delivery, Outbound
     from invoicing.workers.settings import PipelineSettings
     from prometheus_client import REGISTRY
+    from sqlalchemy import select
 
     token = issue_token(SECRET, "billing", {"*": ["invoices:write"]})
     body = json.dumps(
@@ -183,7 +185,11 @@ def test_the_worker_crash_path(engine: Engine, captured: io.StringIO) -> None:
     assert {"command.failed_retry", "command.failed", "command.dead_lettered"} <= set(events)
     _assert_clean(text, token)
     assert "q" * 1000 not in text
-    assert len(published) == 2  # the retry copy and the dead letter keep the body itself
+    # the retry copy (kept in the database until due) and the dead letter keep the body itself
+    with engine.connect() as conn:
+        stored = conn.execute(select(ScheduledCommand.body)).scalars().all()
+    assert stored == [body]
+    assert len(published) == 1
     assert published[-1].body == body
     dead = {"type": "create_invoice", "outcome": "dead"}
     assert (REGISTRY.get_sample_value("invoicing_commands_total", dead) or 0) >= 1

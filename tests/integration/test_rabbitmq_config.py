@@ -19,10 +19,16 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq"
 pytestmark = pytest.mark.skipif(rabbit_sbin() is None, reason="RabbitMQ is not installed")
 
 
-def shipped_config() -> str:
+def shipped_config(base: Path) -> str:
+    """The shipped rabbitmq.conf, its definitions directory laid out as compose and k8s mount
+    it (definitions.json and users.json) under ``base``."""
     text = (DEPLOY / "rabbitmq.conf").read_text()
-    assert "load_definitions = /etc/rabbitmq/definitions.json" in text
-    return text.replace("/etc/rabbitmq/definitions.json", str(DEPLOY / "definitions.json"))
+    assert "load_definitions = /etc/rabbitmq/definitions.d" in text
+    directory = base / "definitions.d"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("definitions.json", "users.json"):
+        (directory / name).write_bytes((DEPLOY / name).read_bytes())
+    return text.replace("/etc/rabbitmq/definitions.d", str(directory))
 
 
 def test_the_minimum_version_is_what_this_machine_runs_or_older() -> None:
@@ -33,7 +39,7 @@ def test_the_minimum_version_is_what_this_machine_runs_or_older() -> None:
 
 def test_shipped_configuration_boots_and_loads_every_quorum_queue(tmp_path: Path) -> None:
     node = Node(1, tmp_path, prefix="invcfg", port_base=5840)
-    node.write_config(shipped_config())
+    node.write_config(shipped_config(tmp_path))
     node.start()
     try:
         node.await_startup(timeout=90)
@@ -45,6 +51,9 @@ def test_shipped_configuration_boots_and_loads_every_quorum_queue(tmp_path: Path
         wanted = {q["name"] for q in definitions["queues"]}
         assert wanted and wanted <= set(queues)
         assert {queues[name] for name in wanted} == {"quorum"}
+        users = {u["user"] for u in json.loads(node.ctl("list_users", "--formatter", "json"))}
+        shipped = json.loads((DEPLOY / "users.json").read_text())
+        assert {u["name"] for u in shipped["users"]} <= users
     finally:
         node.kill9()
 
@@ -66,7 +75,7 @@ def test_definitions_at_boot_replicate_after_the_grow_step(tmp_path: Path) -> No
     nodes = [Node(i, tmp_path, cluster_size=3, prefix="invgrow", port_base=5850) for i in (1, 2, 3)]
     try:
         for node in nodes:
-            node.write_config(shipped_config())
+            node.write_config(shipped_config(tmp_path))
         # the first node boots (and imports the definitions) before the others join, as a
         # StatefulSet's ordered start does
         nodes[0].start()
