@@ -10,6 +10,7 @@ from invoicing.handlers import (  # noqa: F401  (registration)
     lifecycle,
     organizations,
     payments,
+    writeoffs,
 )
 from invoicing.handlers import dunning as dunning
 from invoicing.handlers import sending as sending

@@ -334,6 +334,8 @@ def settle(inv: Invoice, deps: Deps) -> bool:
         inv.paid_at = dt.datetime.combine(inv.paid_on, dt.time(), dt.UTC)
     else:
         inv.paid_at, inv.paid_on = None, None
+        if owed <= inv.paid_amount:  # nothing open (written off in full): not overdue
+            inv.overdue = False
     return inv.status == "paid" and not was_paid
 
 
@@ -507,6 +509,8 @@ def check_overdue(cmd: CheckOverdue, uow: UnitOfWork, deps: Deps) -> list[Event]
     )
     events: list[Event] = []
     for inv in uow.session.execute(stmt).scalars():
+        if open_amount(inv) == 0:  # written off in full
+            continue
         inv.overdue = True
         events.append(
             invoice_event(

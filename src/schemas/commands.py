@@ -423,6 +423,45 @@ class VoidInvoice(Command):
     payload: Payload
 
 
+WriteOffReason = Literal["uncollectible", "small_difference", "cash_discount"]
+
+
+class WriteOffInvoice(Command):
+    """Write off part or all of what is open; VAT is corrected per tax group (§ 17 UStG).
+
+    ``uncollectible``: the receivable is lost (§ 17 Abs. 2 Nr. 1 UStG; in Belgium art. 77
+    § 1, 7° Code TVA, whose conditions the seller must meet); ``small_difference``: a short
+    payment accepted as a price reduction (§ 17 Abs. 1); ``cash_discount``: Skonto taken by the
+    customer (§ 17 Abs. 1). See docs/arithmetic.md.
+    """
+
+    type: Literal["write_off_invoice"] = "write_off_invoice"
+
+    class Payload(InvoiceRef):
+        write_off_id: UUID | None = Field(default=None, description="client-chosen; derived")
+        amount: PositiveDec | None = Field(
+            default=None, description="gross; null writes off everything that is open"
+        )
+        date: dt.date = Field(description="the day of the write-off (period of the correction)")
+        reason: WriteOffReason
+        note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    payload: Payload
+
+
+class ReverseWriteOff(Command):
+    """Undo a write-off because the money arrives after all (§ 17 Abs. 2 Nr. 1 Satz 2 UStG):
+    the amount is open again and its VAT owed again; then record the payment."""
+
+    type: Literal["reverse_write_off"] = "reverse_write_off"
+
+    class Payload(InvoiceRef):
+        write_off_id: UUID
+        date: dt.date
+
+    payload: Payload
+
+
 class CreditLineIn(LineIn):
     pass
 

@@ -38,6 +38,8 @@ EVENT_TYPES = (
     "payment.deleted",
     "payment.confirmation_sent",
     "credit_note.issued",
+    "invoice.written_off",
+    "invoice.write_off_reversed",
     "billable_entry.recorded",
     "billable_entry.billed",
     "billable_entry.released",

@@ -108,6 +108,18 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "delete_payment": {"invoice_id": INVOICE, "payment_id": "f1000000-0000-4000-8000-000000000001"},
     "mark_paid": {"invoice_id": INVOICE, "date": "2026-11-28", "send_notification": True},
     "void_invoice": {"invoice_id": INVOICE, "reason": "Doppelt erstellt"},
+    "write_off_invoice": {
+        "invoice_id": INVOICE,
+        "write_off_id": "f2000000-0000-4000-8000-000000000001",
+        "date": "2026-12-31",
+        "reason": "uncollectible",
+        "note": "Insolvenzverfahren mangels Masse abgelehnt",
+    },
+    "reverse_write_off": {
+        "invoice_id": INVOICE,
+        "write_off_id": "f2000000-0000-4000-8000-000000000001",
+        "date": "2027-02-15",
+    },
     "issue_credit_note": {
         "invoice_id": INVOICE,
         "reason": "Kulanz",

@@ -1,8 +1,9 @@
-"""Property-based, through commands on SQLite: random credits, payments, deletions of payments
-and voids against a random invoice. The handler path keeps the ledger's promises: per group the
-VAT reversed never exceeds the VAT invoiced, open amounts never go negative, every credit note
-keeps the EN 16931 sum rules, and the credit notes add up to what the invoice says was credited.
-The domain-level machine (tests/unit/test_ledger_properties.py) runs many more sequences."""
+"""Property-based, through commands on SQLite: random credits, payments, deletions of
+payments, write-offs and voids against a random invoice. The handler path keeps the ledger's
+promises: per group the VAT reversed never exceeds the VAT invoiced, open amounts never go
+negative, every credit note keeps the EN 16931 sum rules, and the credit notes add up to what
+the invoice says was credited. The domain-level machine (tests/unit/test_ledger_properties.py)
+runs many more sequences."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ EXPECTED_REJECTIONS = {
     "credit_group_unknown",
     "credit_too_large",
     "invalid_state",
+    "nothing_open",
     "nothing_to_credit",
     "overpayment",
+    "write_off_too_large",
 }
 
 invoice_lines = st.lists(
@@ -50,6 +53,7 @@ operation = st.one_of(
     st.tuples(st.just("pay"), st.integers(1, 110)),
     st.tuples(st.just("delete_payment"), st.integers(0, 5)),
     st.tuples(st.just("void"), st.none()),
+    st.tuples(st.just("write_off"), st.integers(1, 100)),
 )
 
 
@@ -130,6 +134,18 @@ def test_random_corrections_through_commands(
             out = client.send("issue_credit_note", {"invoice_id": iid})
         elif kind == "void":
             out = client.send("void_invoice", {"invoice_id": iid})
+        elif kind == "write_off":
+            due = D(client.state(iid)["totals"]["open_amount"])
+            amount = max((due * arg / 100).quantize(D("0.01")), D("0.01"))
+            out = client.send(
+                "write_off_invoice",
+                {
+                    "invoice_id": iid,
+                    "amount": str(amount),
+                    "date": "2026-06-01",
+                    "reason": "uncollectible",
+                },
+            )
         elif kind == "pay":
             due = D(client.state(iid)["totals"]["open_amount"])
             amount = (due * arg / 100).quantize(D("0.01"))
