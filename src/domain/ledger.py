@@ -33,7 +33,7 @@ from typing import Any
 
 from invoicing.domain.calc import split_gross
 from invoicing.domain.errors import DomainError, ErrorDetail
-from invoicing.domain.money import ZERO, allocate, round_money
+from invoicing.domain.money import ZERO, allocate, quantum, round_money
 from invoicing.domain.tax import TaxCategory
 
 Key = tuple[str, Decimal]
@@ -265,6 +265,10 @@ class Ledger:
             tax = gross - max(ZERO, net_cap)
         elif net < min(ZERO, net_cap):
             tax = gross - min(ZERO, net_cap)
+        if net_cap > 0 and gross - tax == net_cap and tax < tax_cap:
+            # a part that takes all of the net takes all of the VAT (check_movement's rule):
+            # leave a minor unit of net instead of VAT without net behind
+            tax += quantum(self.currency)
         return gross - tax, tax
 
     def part_of_open(self, amount: Decimal) -> list[GroupAmount]:
@@ -419,7 +423,7 @@ class Ledger:
                     "lower the quantities or prices of that group",
                 )
                 continue
-            if g.net == rem_net:
+            if g.net == rem_net and rem_net != 0:
                 tax = rem_tax
             else:
                 tax = min(max(g.tax, min(ZERO, rem_tax)), max(ZERO, rem_tax))

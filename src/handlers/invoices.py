@@ -134,6 +134,7 @@ _SCALARS = (
     "notes",
     "footer",
     "exchange_rate",
+    "exchange_rate_date",
 )
 
 

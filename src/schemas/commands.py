@@ -265,6 +265,10 @@ class InvoiceFields(Contract):
     exchange_rate: PositiveDec | None = Field(
         default=None, description="organization currency units per 1 unit of `currency`"
     )
+    exchange_rate_date: dt.date | None = Field(
+        default=None,
+        description="the day the rate applies to (§ 16 Abs. 6 UStG); the issue date when absent",
+    )
 
     @model_validator(mode="after")
     def _due(self) -> InvoiceFields:

@@ -358,6 +358,9 @@ class Prepared:
     lines: Sequence[PreparedLine]
     allowances: Sequence[DocumentAllowance]
     groups: Sequence[TaxGroup]
+    #: BT-6 and BT-111: the VAT total in the seller's currency for a foreign-currency document
+    tax_currency: str | None = None
+    tax_total_accounting: Decimal | None = None
 
     @property
     def is_credit_note(self) -> bool:
@@ -518,4 +521,6 @@ def prepare(state: InvoiceState) -> Prepared:
         lines=_lines(state),
         allowances=_allowances(state),
         groups=_groups(state),
+        tax_currency=state.normalized.currency if state.normalized else None,
+        tax_total_accounting=state.normalized.tax_total if state.normalized else None,
     )
