@@ -5,6 +5,7 @@ Importing this package registers every handler in ``registry.HANDLERS``.
 
 from invoicing.handlers import (  # noqa: F401  (registration)
     billing,
+    credit_notes,
     exports,
     invoices,
     lifecycle,

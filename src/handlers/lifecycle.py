@@ -265,6 +265,7 @@ def issue_credit(
         raise InvalidState(
             "nothing_to_credit", "nothing is left to credit on this invoice", pointer="/invoice_id"
         )
+    cn.credited_invoice_id = inv.id  # before its lines: they are checked by the ledger
     uow.session.add(cn)
     add_lines(uow, deps, org, cn, credit_lines, command_id, "/lines")
     for line in cn.lines:

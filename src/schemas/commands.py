@@ -484,6 +484,27 @@ class IssueCreditNote(Command):
     payload: Payload
 
 
+class IssueStandaloneCreditNote(Command):
+    """A credit note tied to no single invoice (a goodwill credit, a bonus, a price reduction
+    over a period), numbered in the credit-note series, with its own reason. Its lines' rates
+    are checked like an invoice's."""
+
+    type: Literal["issue_standalone_credit_note"] = "issue_standalone_credit_note"
+
+    class Payload(Contract):
+        credit_note_id: UUID
+        customer_id: UUID
+        reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+        issue_date: dt.date | None = Field(default=None, description="defaults to today")
+        currency: CurrencyCode | None = Field(default=None, description="organization default")
+        exchange_rate: PositiveDec | None = None
+        calculate_from_net: bool = True
+        delivery_date: dt.date | None = Field(default=None, description="tax point (BT-72)")
+        lines: list[CreditLineIn] = Field(min_length=1, max_length=1000)
+
+    payload: Payload
+
+
 class ChangeRecipient(Command):
     """Credit the original in full and create a linked draft for the new customer."""
 

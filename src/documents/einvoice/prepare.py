@@ -480,7 +480,8 @@ def prepare(state: InvoiceState) -> Prepared:
         problems.append(("seller_incomplete", "the seller has no address", "/seller"))
     if state.buyer is None or state.buyer.address is None:
         problems.append(("buyer_incomplete", "the customer has no address", "/customer_id"))
-    if state.kind == "credit_note" and not state.credited_invoice_number:
+    standalone = state.credited_invoice_id is None  # issue_standalone_credit_note: no BG-3
+    if state.kind == "credit_note" and not standalone and not state.credited_invoice_number:
         problems.append(
             ("credited_invoice_missing", "a credit note must name its invoice", "/invoice_id")
         )

@@ -182,7 +182,7 @@ class _Builder:
             self.cbc(period, "EndDate", state.service_period_end.isoformat())
         if state.purchase_order_number:
             self.cbc(self.cac(root, "OrderReference"), "ID", state.purchase_order_number)
-        if credit:
+        if credit and state.credited_invoice_number:  # a standalone credit note has no BG-3
             ref = self.cac(self.cac(root, "BillingReference"), "InvoiceDocumentReference")
             self.cbc(ref, "ID", state.credited_invoice_number or "")
             if state.credited_invoice_issue_date is not None:
