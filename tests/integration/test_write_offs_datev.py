@@ -10,6 +10,7 @@ import sys
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invoicing.pipeline import Pipeline
@@ -54,6 +55,11 @@ def dc(engine: Engine, tmp_path: Path) -> Client:
 def _export(dc: Client, tmp_path: Path, **opts: object) -> datev_tests.Export:
     out = dc.ok("export_datev", {"date_from": "2025-01-01", "date_to": "2025-01-31", **opts})
     (event,) = out.events
+    return unpack(event, tmp_path)
+
+
+def unpack(event: dict[str, Any], tmp_path: Path) -> datev_tests.Export:
+    """An export.completed event's zip, unpacked, every batch run through the checker."""
     ex = datev_tests.Export.__new__(datev_tests.Export)
     # unpacked here rather than by Export(), whose check knows only the sibling ../shared
     ex.data = event["data"]
