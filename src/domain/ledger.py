@@ -33,7 +33,7 @@ from typing import Any
 
 from invoicing.domain.calc import split_gross
 from invoicing.domain.errors import DomainError, ErrorDetail
-from invoicing.domain.money import ZERO, allocate, round_money
+from invoicing.domain.money import ZERO, allocate, quantum, round_money
 from invoicing.domain.tax import TaxCategory
 
 Key = tuple[str, Decimal]
@@ -251,14 +251,52 @@ class Ledger:
         """Split a group's open gross into net and VAT without leaving its remainder."""
         if open_gross == b.remaining_gross:
             return b.remaining_net, b.remaining_tax
-        _, tax = split_gross(open_gross, b.rate, self.currency)
-        tax = min(max(tax, min(ZERO, b.remaining_tax)), max(ZERO, b.remaining_tax))
-        net = open_gross - tax
-        if net > max(ZERO, b.remaining_net):
-            tax = open_gross - max(ZERO, b.remaining_net)
-        elif net < min(ZERO, b.remaining_net):
-            tax = open_gross - min(ZERO, b.remaining_net)
-        return open_gross - tax, tax
+        return self._bounded_split(open_gross, b.rate, b.remaining_net, b.remaining_tax)
+
+    def _bounded_split(
+        self, gross: Decimal, rate: Decimal, net_cap: Decimal, tax_cap: Decimal
+    ) -> tuple[Decimal, Decimal]:
+        """``gross`` as net + VAT at ``rate`` (split_gross), net and VAT kept between 0 and
+        their caps (same sign), so a part never takes more of either than there is."""
+        _, tax = split_gross(gross, rate, self.currency)
+        tax = min(max(tax, min(ZERO, tax_cap)), max(ZERO, tax_cap))
+        net = gross - tax
+        if net > max(ZERO, net_cap):
+            tax = gross - max(ZERO, net_cap)
+        elif net < min(ZERO, net_cap):
+            tax = gross - min(ZERO, net_cap)
+        if net_cap > 0 and gross - tax == net_cap and tax < tax_cap:
+            # a part that takes all of the net takes all of the VAT (check_movement's rule):
+            # leave a minor unit of net instead of VAT without net behind
+            tax += quantum(self.currency)
+        return gross - tax, tax
+
+    def part_of_open(self, amount: Decimal) -> list[GroupAmount]:
+        """``amount`` of the open amount per group: all of it when it is the whole open amount,
+        else pro rata to what is open in each group (largest remainder), split into net and
+        VAT inside each group's open net and VAT. A write-off corrects VAT per rate this way
+        (§ 17 UStG)."""
+        opened = self.open_groups()
+        if amount == self.open_amount:
+            return opened
+        shares = allocate(amount, [g.gross for g in opened], self.currency)
+        out: list[GroupAmount] = []
+        for g, share in zip(opened, shares, strict=True):
+            if share == g.gross:
+                out.append(g)
+            elif share:
+                net, tax = self._bounded_split(share, g.rate, g.net, g.tax)
+                out.append(replace(g, net=net, tax=tax))
+        return out
+
+    def movement(self, document_id: str) -> Movement | None:
+        return next((m for m in self.movements if m.document_id == document_id), None)
+
+    def reversed_write_off(self, document_id: str) -> bool:
+        return any(
+            m.kind is MovementKind.WRITE_OFF_REVERSAL and m.document_id == document_id
+            for m in self.movements
+        )
 
     @property
     def groups(self) -> tuple[GroupBalance, ...]:
@@ -385,7 +423,7 @@ class Ledger:
                     "lower the quantities or prices of that group",
                 )
                 continue
-            if g.net == rem_net:
+            if g.net == rem_net and rem_net != 0:
                 tax = rem_tax
             else:
                 tax = min(max(g.tax, min(ZERO, rem_tax)), max(ZERO, rem_tax))
@@ -393,6 +431,74 @@ class Ledger:
         if errors:
             raise DomainError.many(errors)
         return tuple(taken)
+
+
+def check_payment(
+    amount: Decimal, currency: str, open_amount: Decimal, *, keep_excess: bool, written_off: bool
+) -> None:
+    """A payment in the currency's minor units, beyond the open amount only when kept as the
+    customer's credit; a written-off invoice points at reverse_write_off."""
+    if round_money(amount, currency) != amount:
+        raise DomainError(
+            "invalid_attribute",
+            f"{amount} has more decimals than {currency} allows",
+            pointer="/amount",
+        )
+    if amount > open_amount and not keep_excess:
+        hint = (
+            "record at most the open amount, or set keep_overpayment_as_credit to keep the "
+            "excess as credit"
+        )
+        raise DomainError(
+            "overpayment",
+            f"the payment of {amount} exceeds the open amount of {open_amount} {currency}",
+            pointer="/amount",
+            hint=hint + ("; reverse_write_off first if written-off money arrived" * written_off),
+        )
+
+
+def plan_write_off(
+    ledger: Ledger, amount: Decimal | None, write_off_id: str, day: dt.date, reason: str
+) -> Movement:
+    """A write-off of ``amount`` (None: all that is open) per group, checked (docs/arithmetic.md).
+
+    Rejected when nothing is open, when the amount has more decimals than the currency or
+    exceeds the open amount, and when the id is taken."""
+    open_amount = ledger.open_amount
+    take = open_amount if amount is None else amount
+    if take <= 0:
+        raise DomainError(
+            "nothing_open",
+            "nothing is open to write off",
+            pointer="/invoice_id",
+            status="409",
+            title="Invalid State",
+        )
+    if round_money(take, ledger.currency) != take:
+        raise DomainError(
+            "invalid_attribute",
+            f"{take} has more decimals than {ledger.currency} allows",
+            pointer="/amount",
+        )
+    if take > open_amount:
+        raise DomainError(
+            "write_off_too_large",
+            f"the write-off of {take} exceeds the open amount of {open_amount} {ledger.currency}",
+            pointer="/amount",
+            hint="write off at most the open amount (or leave amount out for all of it)",
+        )
+    if ledger.movement(write_off_id) is not None:
+        raise DomainError(
+            "write_off_exists",
+            f"write-off {write_off_id} already exists",
+            pointer="/write_off_id",
+            status="409",
+            title="Invalid State",
+        )
+    taken = ledger.check_movement(
+        MovementKind.WRITE_OFF, ledger.part_of_open(take), default_pointer="/amount"
+    )
+    return Movement(MovementKind.WRITE_OFF, day, taken, write_off_id, None, reason)
 
 
 def rounded(amounts: Iterable[GroupAmount], currency: str) -> list[GroupAmount]:

@@ -157,6 +157,7 @@ def write_invoice_csv(
         inv.gross_total,
         inv.paid_amount,
         inv.credited_amount,
+        inv.written_off_amount,
         inv.exchange_rate,
         inv.credited_invoice_id,
         inv.exported_at,
@@ -182,7 +183,10 @@ def write_invoice_csv(
             progress.tick()
             cur = r.currency
             gross, paid, credited = r.gross_total, r.paid_amount, r.credited_amount
-            open_amount = max(gross - paid - credited, ZERO)
+            # only finalized invoices are receivables (handlers.views.open_amount)
+            receivable = r.kind == "invoice" and r.status not in ("draft", "void")
+            owed = gross - paid - credited - r.written_off_amount
+            open_amount = max(owed, ZERO) if receivable else ZERO
             text_cells = (
                 r.number or "",
                 r[9] or "",

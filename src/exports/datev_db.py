@@ -211,6 +211,85 @@ ORDER BY p.date, i.number, p.id"""
 ) = range(14)
 
 
+def _write_off_sql(dialect: str) -> TextClause:
+    """Invoices with write-offs in their ledger (the movements are filtered in Python)."""
+    ledger_text = "CAST(i.ledger AS TEXT)" if dialect == "postgresql" else "i.ledger"
+    sql = f"""
+SELECT i.id, i.number, i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
+       i.ledger
+FROM invoices i
+WHERE {_DOCS} AND i.kind = 'invoice' AND {ledger_text} LIKE '%write_off%'
+ORDER BY i.number"""
+    return text(sql).bindparams(bindparam("org", type_=Uuid()), bindparam("cur", type_=String()))
+
+
+@dataclass(frozen=True)
+class WriteOffItem:
+    """One write-off (or its reversal) of an invoice, as the export books it."""
+
+    item_id: uuid.UUID  # the export mark: the write-off's id, or a derived id for its reversal
+    day: dt.date
+    reversal: bool
+    reason: str
+    groups: list[dict[str, Any]]
+    number: str
+    customer_id: uuid.UUID | None
+    currency: str
+    fx: Decimal | None
+    name: str | None
+    vat: str | None
+    country: str | None
+
+
+def write_off_items(
+    conn: Connection, org: uuid.UUID, cur: str, start: dt.date, end: dt.date, unexported: bool
+) -> list[WriteOffItem]:
+    """Write-offs and reversals dated ``start..end``, in (date, number) order."""
+    marked: set[uuid.UUID] = set()
+    if unexported:
+        marked = {
+            uuid.UUID(str(x))
+            for x in conn.execute(
+                text(
+                    "SELECT item_id FROM export_marks WHERE organization_id = :org "
+                    "AND target = 'write_off'"
+                ).bindparams(bindparam("org", type_=Uuid())),
+                {"org": org},
+            ).scalars()
+        }
+    items: list[WriteOffItem] = []
+    for row in conn.execute(_write_off_sql(conn.dialect.name), {"org": org, "cur": cur}):
+        ledger = row.ledger if isinstance(row.ledger, list) else json.loads(row.ledger or "[]")
+        for m in ledger:
+            if m["kind"] not in ("write_off", "write_off_reversal"):
+                continue
+            day = dt.date.fromisoformat(m["date"])
+            reversal = m["kind"] == "write_off_reversal"
+            base = uuid.UUID(m["document_id"])
+            item_id = uuid.uuid5(base, "reversal") if reversal else base
+            if not start <= day <= end or item_id in marked:
+                continue
+            fx = row.exchange_rate
+            items.append(
+                WriteOffItem(
+                    item_id,
+                    day,
+                    reversal,
+                    str(m.get("reason") or "uncollectible"),
+                    list(m["groups"]),
+                    row.number,
+                    uuid.UUID(str(row.customer_id)) if row.customer_id else None,
+                    row.currency,
+                    Decimal(str(fx)) if fx is not None else None,
+                    row.buyer_name,
+                    row.buyer_vat,
+                    row.buyer_country,
+                )
+            )
+    items.sort(key=lambda w: (w.day, w.number, w.reversal, str(w.item_id)))
+    return items
+
+
 def _typed(clause: TextClause, reversal: bool) -> TextClause:
     params: list[BindParameter[Any]] = [
         bindparam("org", type_=Uuid()),
@@ -387,6 +466,7 @@ class Counters:
     credit_notes: int = 0
     payments: int = 0
     reversals: int = 0
+    write_offs: int = 0
     belegfeld_changed: int = 0
     belegfeld_collisions: int = 0
     missing_vat_ids: int = 0
@@ -554,6 +634,30 @@ class BookingBuilder:
             )
         ]
 
+    def write_off(self, w: WriteOffItem) -> list[Booking]:
+        """A write-off: the Debitor credited (H) against the loss, discount or reduction
+        account of each tax group, gross (DATEV corrects the VAT on automatic accounts); its
+        reversal is the same booking debited (S). Belegfeld 1 = the invoice's number."""
+        debtor = self.debtors.account(w.customer_id, w.name or "", w.vat, w.number)
+        beleg = self.c.beleg(w.number)
+        prefix = "Storno Abschreibung " if w.reversal else "Abschreibung "
+        text_ = self._label(prefix, w.number, w.name or "")
+        amounts: dict[tuple[str, str], Decimal] = {}
+        for g in w.groups:
+            target = self.s.write_off_account(w.reason, str(g["category"]), str(g["rate"]))
+            gross = Decimal(str(g["net"])) + Decimal(str(g["tax"]))
+            amounts[target] = amounts.get(target, Decimal(0)) + gross
+        out: list[Booking] = []
+        for (account, bu), gross in amounts.items():
+            value = self._eur(gross, w.currency, w.fx)
+            if value == 0:
+                continue
+            sh = "S" if (value < 0) != w.reversal else "H"
+            out.append(Booking(abs(value), sh, debtor, account, w.day, beleg, text_, bu))
+        if out:
+            self.c.write_offs += 1
+        return out
+
 
 def _documents(
     conn: Connection, stmt: TextualSelect, params: dict[str, Any]
@@ -601,7 +705,12 @@ def _stream(
         for seq, row in enumerate(result):
             yield row[P_DAY], 2, row[P_NUMBER], seq, [row], False
 
-    streams = [docs(False), docs(True)]
+    def write_offs() -> Iterator[Item]:
+        items = write_off_items(conn, org, cur, start, end, unexported)
+        for seq, w in enumerate(items):
+            yield w.day, 3, w.number, seq, [w], w.reversal
+
+    streams = [docs(False), docs(True), write_offs()]
     if include_payments:
         streams.append(pays())
     progress = ProgressLog("export.datev.progress", organization_id=str(org), period=str(start))
@@ -610,6 +719,8 @@ def _stream(
         progress.tick()
         if order == 2:
             yield builder.payment(rows[0])
+        elif order == 3:
+            yield builder.write_off(rows[0])
         else:
             yield builder.document(rows, reversal, day)
 
@@ -679,6 +790,7 @@ def export_datev(
         "credit_notes": counters.credit_notes,
         "payments": counters.payments,
         "reversals": counters.reversals,
+        "write_offs": counters.write_offs,
         "batch_files": len(stats.files),
         "debtors": debtor_count,
         "belegfeld_changed": counters.belegfeld_changed,
@@ -803,6 +915,16 @@ def mark_exported(
             dates,
             date_binds,
         )
+    write_offs = write_off_items(conn, org, settings.currency, start, end, unexported=True)
+    for w in write_offs:
+        conn.execute(
+            text(
+                "INSERT INTO export_marks (organization_id, target, item_id, export_id, "
+                "marked_at) VALUES (:org, 'write_off', :item, :eid, :now)"
+            ).bindparams(*binds, bindparam("item", type_=Uuid())),
+            {**base, "item": w.item_id},
+        )
+    marked["write_off"] = len(write_offs)
     res = conn.execute(
         text(
             "UPDATE invoices SET exported_at = :now WHERE exported_at IS NULL AND id IN "

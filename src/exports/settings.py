@@ -86,9 +86,12 @@ DEFAULT_AUTOMATIC: dict[str, tuple[str, ...]] = {
         "8336",
         "8338",
         "8400",
+        "2401",
+        "2406",
         "8710",
         "8720",
         "8731",
+        "8736",
         "8920",
         "8921",
         "8922",
@@ -96,9 +99,43 @@ DEFAULT_AUTOMATIC: dict[str, tuple[str, ...]] = {
         "8924",
         "8925",
     ),
-    "SKR04": ("4120", "4125", "4300", "4310", "4315", "4336", "4338", "4400", "4710", "4720"),
+    "SKR04": (
+        "4120",
+        "4125",
+        "4300",
+        "4310",
+        "4315",
+        "4336",
+        "4338",
+        "4400",
+        "4710",
+        "4720",
+        "4731",
+        "4736",
+        "6931",
+        "6936",
+    ),
 }
 DEFAULT_BANK = {"SKR03": "1200", "SKR04": "1800"}
+
+#: Accounts of write-offs per chart, reason and rate ("0": groups without tax). Forderungs-
+#: verluste (übliche Höhe) 19 % / 7 % / steuerfrei, Erlösschmälerungen, gewährte Skonti
+#: (DATEV SKR03/SKR04 account frames; confirm with the tax advisor). The taxed ones are
+#: automatic accounts (DATEV corrects the VAT from the gross); see docs/datev.md.
+WRITE_OFF_ACCOUNTS: dict[str, dict[str, dict[str, str]]] = {
+    "SKR03": {
+        "uncollectible": {"19": "2406", "7": "2401", "0": "2400"},
+        "small_difference": {"19": "8720", "7": "8710", "0": "8700"},
+        "cash_discount": {"19": "8736", "7": "8731", "0": "8730"},
+    },
+    "SKR04": {
+        "uncollectible": {"19": "6936", "7": "6931", "0": "6930"},
+        "small_difference": {"19": "4720", "7": "4710", "0": "4700"},
+        "cash_discount": {"19": "4736", "7": "4731", "0": "4730"},
+    },
+}
+#: BU-Schlüssel for a taxed write-off on an account the client does not treat as automatic
+WRITE_OFF_BU = {"19": "3", "7": "2"}
 
 
 class DatevSettings(BaseModel):
@@ -232,6 +269,21 @@ class DatevSettings(BaseModel):
                 hint="add a revenue_accounts entry with configure_datev",
             )
         return best
+
+    def write_off_account(self, reason: str, category: str, rate: str) -> tuple[str, str]:
+        """(account, BU key) of a written-off tax group; a DomainError when none fits."""
+        norm = _norm_rate(rate)
+        taxed = category == TaxCategory.STANDARD.value and norm != "0"
+        account = WRITE_OFF_ACCOUNTS[self.chart].get(reason, {}).get(norm if taxed else "0")
+        if account is None:
+            raise DomainError(
+                "datev_account_missing",
+                f"no DATEV account is known for a {reason} write-off at {rate} %",
+                pointer="/date_from",
+                hint="export a period without it and book that write-off by hand",
+            )
+        bu = "" if not taxed or account in self.automatic else WRITE_OFF_BU.get(norm, "")
+        return account, bu
 
     def region_of(self, country: str | None) -> Region:
         if not country or country.upper() == self.seller_country:

@@ -5,11 +5,13 @@ Importing this package registers every handler in ``registry.HANDLERS``.
 
 from invoicing.handlers import (  # noqa: F401  (registration)
     billing,
+    credit_notes,
     exports,
     invoices,
     lifecycle,
     organizations,
     payments,
+    writeoffs,
 )
 from invoicing.handlers import dunning as dunning
 from invoicing.handlers import sending as sending

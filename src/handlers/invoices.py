@@ -114,8 +114,9 @@ def add_lines(
             default_rate=default_rate(org),
             pointer=line_ptr,
         )
-        if inv.kind != "credit_note" and line.tax_category == TaxCategory.STANDARD.value:
-            # credit notes take the invoice's groups, which the ledger checks
+        tied = inv.kind == "credit_note" and inv.credited_invoice_id is not None
+        if not tied and line.tax_category == TaxCategory.STANDARD.value:
+            # a credit note of an invoice takes the invoice's groups, which the ledger checks
             rules.check(line.tax_rate, day, f"{line_ptr}/tax_rate")
         inv.lines.append(line)
         events += billing.claim(uow, inv, line, line_ptr, deps)
@@ -134,6 +135,7 @@ _SCALARS = (
     "notes",
     "footer",
     "exchange_rate",
+    "exchange_rate_date",
 )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from invoicing.domain.ledger import Ledger
+from decimal import Decimal
+
+from invoicing.domain.ledger import GroupAmount, Ledger
+from invoicing.domain.tax import TaxCategory
 from invoicing.models import Invoice
 
 
@@ -17,3 +20,16 @@ def store(inv: Invoice, ledger: Ledger) -> None:
     inv.credited_amount = ledger.credited_gross
     inv.credited_net = ledger.credited_net
     inv.written_off_amount = ledger.written_off_gross
+
+
+def document_groups(doc: Invoice) -> list[GroupAmount]:
+    """A document's VAT breakdown as ledger amounts (BT-116 net, BT-117 VAT per group)."""
+    return [
+        GroupAmount(
+            TaxCategory(g["category"]),
+            Decimal(str(g["rate"])),
+            Decimal(str(g["taxable_amount"])),
+            Decimal(str(g["tax_amount"])),
+        )
+        for g in doc.tax_breakdown or []
+    ]

@@ -23,7 +23,6 @@ from invoicing.domain.states import (
     settled_status,
     takes_settlement,
 )
-from invoicing.domain.tax import TaxCategory
 from invoicing.handlers import billing, numbering
 from invoicing.handlers.drafting import recalculate
 from invoicing.handlers.invoices import (
@@ -37,7 +36,7 @@ from invoicing.handlers.invoices import (
     tax_day,
     trash,
 )
-from invoicing.handlers.ledger_io import ledger_of, store
+from invoicing.handlers.ledger_io import document_groups, ledger_of, store
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
 from invoicing.handlers.repository import (
     customer_party,
@@ -107,6 +106,8 @@ def prepare_finalize(
     issued = inv.issue_date = when.issue_date
     inv.payment_terms_days, inv.due_date = when.payment_terms_days, when.due_date
     inv.delivery_date = when.delivery_date
+    if inv.exchange_rate is not None and inv.exchange_rate_date is None:
+        inv.exchange_rate_date = issued  # the rate is frozen with the content, dated
     finalize_rules.check_rates_on(
         rate_rules(org), [(c.tax_category, c.tax_rate) for c in lines], tax_day(inv, deps.today())
     )
@@ -191,18 +192,6 @@ def _group_lines(groups: list[GroupAmount], label: str) -> list[LineIn]:
     ]
 
 
-def _document_groups(doc: Invoice) -> list[GroupAmount]:
-    return [
-        GroupAmount(
-            TaxCategory(g["category"]),
-            Decimal(str(g["rate"])),
-            Decimal(str(g["taxable_amount"])),
-            Decimal(str(g["tax_amount"])),
-        )
-        for g in doc.tax_breakdown or []
-    ]
-
-
 def _line_pointers(doc: Invoice) -> dict[Key, str]:
     """The first credit line of each tax group, as a pointer into the command's lines."""
     pointers: dict[Key, str] = {}
@@ -276,6 +265,7 @@ def issue_credit(
         raise InvalidState(
             "nothing_to_credit", "nothing is left to credit on this invoice", pointer="/invoice_id"
         )
+    cn.credited_invoice_id = inv.id  # before its lines: they are checked by the ledger
     uow.session.add(cn)
     add_lines(uow, deps, org, cn, credit_lines, command_id, "/lines")
     for line in cn.lines:
@@ -284,11 +274,11 @@ def issue_credit(
     recalculate(cn, legal=legal)
     pointers = _line_pointers(cn) if lines is not None else {}
     # a planned credit (the rest, or what is open) takes the plan's VAT; lines take their own
-    proposed = plan if credit_lines is not lines and not mirrored else _document_groups(cn)
+    proposed = plan if credit_lines is not lines and not mirrored else document_groups(cn)
     taken = ledger.check_movement(
         MovementKind.CREDIT, proposed, pointers, default_pointer="/invoice_id"
     )
-    if list(taken) != _document_groups(cn):
+    if list(taken) != document_groups(cn):
         recalculate(cn, legal=legal, group_taxes={g.key: g.tax for g in taken})
     issued = issue_date or deps.today()
     cn.issue_date, cn.due_date = issued, issued
@@ -334,6 +324,8 @@ def settle(inv: Invoice, deps: Deps) -> bool:
         inv.paid_at = dt.datetime.combine(inv.paid_on, dt.time(), dt.UTC)
     else:
         inv.paid_at, inv.paid_on = None, None
+        if owed <= inv.paid_amount:  # nothing open (written off in full): not overdue
+            inv.overdue = False
     return inv.status == "paid" and not was_paid
 
 
@@ -507,6 +499,8 @@ def check_overdue(cmd: CheckOverdue, uow: UnitOfWork, deps: Deps) -> list[Event]
     )
     events: list[Event] = []
     for inv in uow.session.execute(stmt).scalars():
+        if open_amount(inv) == 0:  # written off in full
+            continue
         inv.overdue = True
         events.append(
             invoice_event(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from invoicing.domain.errors import DomainError, InvalidState, NotFound
-from invoicing.domain.money import fits_minor_units
+from invoicing.domain.errors import InvalidState, NotFound
+from invoicing.domain.ledger import check_payment
 from invoicing.domain.states import check_payable, check_payment_deletable
 from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.lifecycle import settled_events
@@ -16,6 +16,13 @@ from invoicing.schemas.commands import DeletePayment, MarkPaid, RecordPayment
 
 
 def _payable(inv: Invoice) -> None:
+    if inv.status == "paid" and inv.written_off_amount:
+        raise InvalidState(
+            "invalid_state",
+            "invoice not in SENT status: it is paid (settled with a write-off)",
+            pointer="/invoice_id",
+            hint="reverse_write_off first if written-off money arrived",
+        )
     check_payable(inv.kind, inv.status)
 
 
@@ -35,21 +42,13 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Even
     p = cmd.payload
     inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
     _payable(inv)
-    if not fits_minor_units(p.amount, inv.currency):
-        raise DomainError(
-            "invalid_attribute",
-            f"{p.amount} has more decimals than {inv.currency} allows",
-            pointer="/amount",
-        )
-    due = open_amount(inv)
-    if p.amount > due and not p.keep_overpayment_as_credit:
-        raise DomainError(
-            "overpayment",
-            f"the payment of {p.amount} exceeds the open amount of {due} {inv.currency}",
-            pointer="/amount",
-            hint="record at most the open amount, or set "
-            "keep_overpayment_as_credit to keep the excess as credit",
-        )
+    check_payment(
+        p.amount,
+        inv.currency,
+        open_amount(inv),
+        keep_excess=p.keep_overpayment_as_credit,
+        written_off=inv.written_off_amount > 0,
+    )
     payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
     if any(existing.id == payment_id for existing in inv.payments) or (
         uow.session.get(Payment, (inv.organization_id, payment_id)) is not None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from invoicing.domain.fx import normalize
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.tax import TaxCategory
-from invoicing.handlers.ledger_io import ledger_of
+from invoicing.handlers.ledger_io import document_groups, ledger_of
 from invoicing.models import Invoice
 from invoicing.schemas.events import (
     Discount,
@@ -16,6 +17,7 @@ from invoicing.schemas.events import (
     LedgerGroup,
     LineState,
     Normalized,
+    NormalizedGroup,
     Party,
     PaymentState,
     TaxBreakdown,
@@ -96,12 +98,35 @@ def invoice_state(inv: Invoice) -> InvoiceState:
     normalized = None
     org_currency = inv.normalized_currency
     if inv.exchange_rate is not None and org_currency and org_currency != cur:
+        n = normalize(
+            org_currency,
+            inv.exchange_rate,
+            document_groups(inv),
+            paid=inv.paid_amount,
+            credited=inv.credited_amount,
+            written_off=inv.written_off_amount,
+            receivable=inv.kind == "invoice" and inv.status not in ("draft", "void"),
+        )
         normalized = Normalized(
             currency=org_currency,
             exchange_rate=inv.exchange_rate,
-            net_total=round_money(inv.net_total * inv.exchange_rate, org_currency),
-            tax_total=round_money(inv.tax_total * inv.exchange_rate, org_currency),
-            gross_total=round_money(inv.gross_total * inv.exchange_rate, org_currency),
+            exchange_rate_date=inv.exchange_rate_date,
+            net_total=n.net_total,
+            tax_total=n.tax_total,
+            gross_total=n.gross_total,
+            tax_breakdown=[
+                NormalizedGroup(
+                    category=g.category.value,
+                    rate=g.rate,
+                    taxable_amount=g.net,
+                    tax_amount=g.tax,
+                )
+                for g in n.groups
+            ],
+            paid_amount=n.paid,
+            credited_amount=n.credited,
+            written_off_amount=n.written_off,
+            open_amount=n.open,
         )
     tax_ledger, ledger_entries = _ledger_state(inv)
     return InvoiceState(

@@ -97,14 +97,17 @@ def customer_name() -> ColumnElement[Any]:
 
 
 def open_amount_key(dialect: str) -> ColumnElement[Any]:
-    """gross - paid - credited, never below zero; zero for credit notes and quotes."""
+    """gross - credited - written off - paid, never below zero; zero for drafts, credit notes
+    and quotes (never receivables; handlers.views.open_amount is the same rule)."""
     diff = (
         money_key(Invoice.gross_total, dialect)
         - money_key(Invoice.paid_amount, dialect)
         - money_key(Invoice.credited_amount, dialect)
+        - money_key(Invoice.written_off_amount, dialect)
     )
+    receivable = and_(Invoice.kind == "invoice", Invoice.status.not_in(("draft", "void")))
     return case(
-        (Invoice.kind == "invoice", greatest(diff, money_zero(dialect), dialect)),
+        (receivable, greatest(diff, money_zero(dialect), dialect)),
         else_=literal(money_zero(dialect)),
     )
 
@@ -329,12 +332,18 @@ def open_items(query: OpenItems, session: Session) -> OpenItemList:
         c.append(and_(Invoice.due_date.is_not(None), Invoice.due_date < as_of))
     # the totals over every page, summed exactly in Decimal
     every = session.execute(
-        select(Invoice.currency, Invoice.gross_total, Invoice.paid_amount, Invoice.credited_amount)
+        select(
+            Invoice.currency,
+            Invoice.gross_total,
+            Invoice.paid_amount,
+            Invoice.credited_amount,
+            Invoice.written_off_amount,
+        )
         .outerjoin(Customer, _customer_join())
         .where(Invoice.organization_id == query.organization_id, *c)
     ).all()
     totals = _currency_totals(
-        [(cur, max(gross - paid - credited, ZERO)) for cur, gross, paid, credited in every]
+        [(cur, max(gross - paid - cred - off, ZERO)) for cur, gross, paid, cred, off in every]
     )
     invoices, info = _invoice_page(
         session, query.organization_id, c, list(p.sort), p.page, p.page_size

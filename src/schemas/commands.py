@@ -265,6 +265,10 @@ class InvoiceFields(Contract):
     exchange_rate: PositiveDec | None = Field(
         default=None, description="organization currency units per 1 unit of `currency`"
     )
+    exchange_rate_date: dt.date | None = Field(
+        default=None,
+        description="the day the rate applies to (§ 16 Abs. 6 UStG); the issue date when absent",
+    )
 
     @model_validator(mode="after")
     def _due(self) -> InvoiceFields:
@@ -423,6 +427,45 @@ class VoidInvoice(Command):
     payload: Payload
 
 
+WriteOffReason = Literal["uncollectible", "small_difference", "cash_discount"]
+
+
+class WriteOffInvoice(Command):
+    """Write off part or all of what is open; VAT is corrected per tax group (§ 17 UStG).
+
+    ``uncollectible``: the receivable is lost (§ 17 Abs. 2 Nr. 1 UStG; in Belgium art. 77
+    § 1, 7° Code TVA, whose conditions the seller must meet); ``small_difference``: a short
+    payment accepted as a price reduction (§ 17 Abs. 1); ``cash_discount``: Skonto taken by the
+    customer (§ 17 Abs. 1). See docs/arithmetic.md.
+    """
+
+    type: Literal["write_off_invoice"] = "write_off_invoice"
+
+    class Payload(InvoiceRef):
+        write_off_id: UUID | None = Field(default=None, description="client-chosen; derived")
+        amount: PositiveDec | None = Field(
+            default=None, description="gross; null writes off everything that is open"
+        )
+        date: dt.date = Field(description="the day of the write-off (period of the correction)")
+        reason: WriteOffReason
+        note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    payload: Payload
+
+
+class ReverseWriteOff(Command):
+    """Undo a write-off because the money arrives after all (§ 17 Abs. 2 Nr. 1 Satz 2 UStG):
+    the amount is open again and its VAT owed again; then record the payment."""
+
+    type: Literal["reverse_write_off"] = "reverse_write_off"
+
+    class Payload(InvoiceRef):
+        write_off_id: UUID
+        date: dt.date
+
+    payload: Payload
+
+
 class CreditLineIn(LineIn):
     pass
 
@@ -437,6 +480,27 @@ class IssueCreditNote(Command):
         reason: Annotated[str, StringConstraints(max_length=500)] | None = None
         issue_date: dt.date | None = None
         lines: list[CreditLineIn] | None = Field(default=None, max_length=1000)
+
+    payload: Payload
+
+
+class IssueStandaloneCreditNote(Command):
+    """A credit note tied to no single invoice (a goodwill credit, a bonus, a price reduction
+    over a period), numbered in the credit-note series, with its own reason. Its lines' rates
+    are checked like an invoice's."""
+
+    type: Literal["issue_standalone_credit_note"] = "issue_standalone_credit_note"
+
+    class Payload(Contract):
+        credit_note_id: UUID
+        customer_id: UUID
+        reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+        issue_date: dt.date | None = Field(default=None, description="defaults to today")
+        currency: CurrencyCode | None = Field(default=None, description="organization default")
+        exchange_rate: PositiveDec | None = None
+        calculate_from_net: bool = True
+        delivery_date: dt.date | None = Field(default=None, description="tax point (BT-72)")
+        lines: list[CreditLineIn] = Field(min_length=1, max_length=1000)
 
     payload: Payload
 

@@ -38,6 +38,8 @@ EVENT_TYPES = (
     "payment.deleted",
     "payment.confirmation_sent",
     "credit_note.issued",
+    "invoice.written_off",
+    "invoice.write_off_reversed",
     "billable_entry.recorded",
     "billable_entry.billed",
     "billable_entry.released",
@@ -173,12 +175,28 @@ class LedgerEntry(State):
     groups: list[LedgerEntryGroup]
 
 
+class NormalizedGroup(State):
+    category: str
+    rate: Decimal
+    taxable_amount: Decimal
+    tax_amount: Decimal
+
+
 class Normalized(State):
+    """The document in the organization's currency at the rate frozen at finalize
+    (docs/arithmetic.md): each group converted and rounded, totals the sums of the parts."""
+
     currency: str
     exchange_rate: Decimal
+    exchange_rate_date: dt.date | None = Field(default=None, description="frozen at finalize")
     net_total: Decimal
-    tax_total: Decimal
+    tax_total: Decimal = Field(description="BT-111 (VAT total in accounting currency BT-6)")
     gross_total: Decimal
+    tax_breakdown: list[NormalizedGroup] = Field(default_factory=list)
+    paid_amount: Decimal = Decimal(0)
+    credited_amount: Decimal = Decimal(0)
+    written_off_amount: Decimal = Decimal(0)
+    open_amount: Decimal = Decimal(0)
 
 
 class PaymentState(State):

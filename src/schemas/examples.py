@@ -108,6 +108,26 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "delete_payment": {"invoice_id": INVOICE, "payment_id": "f1000000-0000-4000-8000-000000000001"},
     "mark_paid": {"invoice_id": INVOICE, "date": "2026-11-28", "send_notification": True},
     "void_invoice": {"invoice_id": INVOICE, "reason": "Doppelt erstellt"},
+    "issue_standalone_credit_note": {
+        "credit_note_id": "f3000000-0000-4000-8000-000000000001",
+        "customer_id": "c1a4ae1c-52c4-4f8e-a0f2-8f7d1b7c2a01",
+        "reason": "Jahresbonus 2026",
+        "lines": [
+            {"description": "Bonus Beratungsleistungen", "quantity": "1", "unit_price": "500.00"}
+        ],
+    },
+    "write_off_invoice": {
+        "invoice_id": INVOICE,
+        "write_off_id": "f2000000-0000-4000-8000-000000000001",
+        "date": "2026-12-31",
+        "reason": "uncollectible",
+        "note": "Insolvenzverfahren mangels Masse abgelehnt",
+    },
+    "reverse_write_off": {
+        "invoice_id": INVOICE,
+        "write_off_id": "f2000000-0000-4000-8000-000000000001",
+        "date": "2027-02-15",
+    },
     "issue_credit_note": {
         "invoice_id": INVOICE,
         "reason": "Kulanz",

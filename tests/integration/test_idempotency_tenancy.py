@@ -96,6 +96,22 @@ def _payloads(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "delete_payment": {"invoice_id": w["final"], "payment_id": w["payment"]},
         "mark_paid": {"invoice_id": w["final"]},
         "void_invoice": {"invoice_id": w["final"]},
+        "issue_standalone_credit_note": {
+            "credit_note_id": w["final"],
+            "customer_id": w["customer"],
+            "reason": "hijack",
+            "lines": [line()],
+        },
+        "write_off_invoice": {
+            "invoice_id": w["final"],
+            "date": "2026-01-04",
+            "reason": "uncollectible",
+        },
+        "reverse_write_off": {
+            "invoice_id": w["final"],
+            "write_off_id": w["payment"],
+            "date": "2026-01-05",
+        },
         "issue_credit_note": {"invoice_id": w["final"]},
         "change_recipient": {
             "invoice_id": w["final"],

@@ -12,9 +12,17 @@ against 260.00 invoiced. Now the void takes exactly what remains per group: noth
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
+from alembic import command
+from invoicing import db
+from invoicing.models import Invoice
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
+
 from tests.support.client import Client, line
+from tests.support.fakes import fake_deps
 
 D = Decimal
 
@@ -95,14 +103,6 @@ def test_credit_beyond_the_group_remainder_is_rejected(client: Client) -> None:
 
 
 def test_migration_rebuilds_the_ledger_of_existing_credited_invoices(db_url: str) -> None:
-    from alembic import command
-    from invoicing import db
-    from invoicing.models import Invoice
-    from invoicing.pipeline import Pipeline
-    from invoicing.pipeline.authenticate import LocalOperator
-
-    from tests.support.fakes import fake_deps
-
     engine = db.make_engine(db_url)
     try:
         client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
@@ -123,10 +123,10 @@ def test_migration_rebuilds_the_ledger_of_existing_credited_invoices(db_url: str
         )
         before = client.state(inv["id"])
         assert before["status"] == "paid" and before["paid_on"] == "2026-04-03"
-        command.downgrade(db.alembic_config(db_url), "0007_merge")
+        command.downgrade(db.alembic_config(db_url), "0011_ledger-1")  # just below the ledger
         db.migrate(db_url)
         with client.bus.uow_factory() as uow:
-            row = uow.session.get(Invoice, (client.org, __import__("uuid").UUID(inv["id"])))
+            row = uow.session.get(Invoice, (client.org, uuid.UUID(inv["id"])))
             assert row is not None
             assert row.credited_net == D("100.00") and row.credited_amount == D("107.00")
             assert [m["groups"] for m in row.ledger] == [

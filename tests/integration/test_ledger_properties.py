@@ -1,12 +1,16 @@
-"""Property-based, through commands on SQLite: random credits, payments, deletions of payments
-and voids against a random invoice. The handler path keeps the ledger's promises: per group the
-VAT reversed never exceeds the VAT invoiced, open amounts never go negative, every credit note
-keeps the EN 16931 sum rules, and the credit notes add up to what the invoice says was credited.
-The domain-level machine (tests/unit/test_ledger_properties.py) runs many more sequences."""
+"""Property-based, through commands on SQLite: random credits, payments, deletions of
+payments, write-offs and voids against a random invoice, then its DATEV export. The handler
+path keeps the ledger's promises: per group the VAT reversed never exceeds the VAT invoiced,
+open amounts never go negative, every credit note keeps the EN 16931 sum rules, the credit
+notes add up to what the invoice says was credited, and the DATEV bookings of the sequence
+balance per account. The domain-level machine (tests/unit/test_ledger_properties.py) runs
+many more sequences."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +21,7 @@ from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
+from tests.integration.test_write_offs_datev import DATEV, unpack
 from tests.support.client import Client, line
 from tests.support.fakes import fake_deps
 
@@ -28,8 +33,10 @@ EXPECTED_REJECTIONS = {
     "credit_group_unknown",
     "credit_too_large",
     "invalid_state",
+    "nothing_open",
     "nothing_to_credit",
     "overpayment",
+    "write_off_too_large",
 }
 
 invoice_lines = st.lists(
@@ -50,6 +57,7 @@ operation = st.one_of(
     st.tuples(st.just("pay"), st.integers(1, 110)),
     st.tuples(st.just("delete_payment"), st.integers(0, 5)),
     st.tuples(st.just("void"), st.none()),
+    st.tuples(st.just("write_off"), st.integers(1, 100)),
 )
 
 
@@ -107,6 +115,7 @@ def _check_invoice(inv: dict[str, Any], credit_notes: list[dict[str, Any]]) -> N
 @given(lines=invoice_lines, ops=st.lists(operation, min_size=1, max_size=6))
 def test_random_corrections_through_commands(
     sqlite_engine: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
     lines: list[tuple[int, int, int]],
     ops: list[tuple[str, Any]],
 ) -> None:
@@ -130,6 +139,18 @@ def test_random_corrections_through_commands(
             out = client.send("issue_credit_note", {"invoice_id": iid})
         elif kind == "void":
             out = client.send("void_invoice", {"invoice_id": iid})
+        elif kind == "write_off":
+            due = D(client.state(iid)["totals"]["open_amount"])
+            amount = max((due * arg / 100).quantize(D("0.01")), D("0.01"))
+            out = client.send(
+                "write_off_invoice",
+                {
+                    "invoice_id": iid,
+                    "amount": str(amount),
+                    "date": "2026-06-01",
+                    "reason": "uncollectible",
+                },
+            )
         elif kind == "pay":
             due = D(client.state(iid)["totals"]["open_amount"])
             amount = (due * arg / 100).quantize(D("0.01"))
@@ -164,3 +185,41 @@ def test_random_corrections_through_commands(
                 all(D(g["open_net"]) == D(g["open_tax"]) == 0 for g in state["tax_ledger"])
                 and state["status"] == "void"
             )
+    _check_datev_balances(client, client.state(iid), tmp_path_factory.mktemp("datev"))
+
+
+def _check_datev_balances(client: Client, state: dict[str, Any], workdir: Path) -> None:
+    """The DATEV bookings of the whole sequence balance: the Debitor ends at what the customer
+    owes (open - credit balance), each revenue account at the gross its groups keep after the
+    credit notes, each write-off account at what was written off there (gross, as DATEV books
+    automatic accounts). Every Buchungsstapel passes the checker in strict mode."""
+    client.ok("configure_datev", DATEV)
+    # the documents' dates are today's (the fake clock is the real one); payments and
+    # write-offs are dated 2026: export every year that has bookings
+    years = {dt.date.today().year, 2026}
+    rows: list[list[str]] = []
+    for year in sorted(years):
+        out = client.ok(
+            "export_datev",
+            {"date_from": f"{year}-01-01", "date_to": f"{year}-12-31", "include_payments": True},
+        )
+        rows += unpack(out.events[0], workdir).rows()
+    debtor = next(r[6] for r in rows if len(r[6]) == 5)  # the personal account (Debitor)
+    balance: dict[str, Decimal] = {}
+    for r in rows:
+        amount = D(r[0].replace(",", "."))
+        signed = amount if r[1] == "S" else -amount
+        balance[r[6]] = balance.get(r[6], ZERO) + signed
+        balance[r[7]] = balance.get(r[7], ZERO) - signed
+    t = state["totals"]
+    assert balance[debtor] == D(t["open_amount"]) - D(t["credit_balance"])
+    assert sum(balance.values(), ZERO) == 0
+    revenue = {"19": "8400", "7": "8300"}
+    losses = {"19": "2406", "7": "2401"}
+    for g in state["tax_ledger"]:
+        rate = str(D(g["rate"]).normalize())
+        invoiced = D(g["invoiced_net"]) + D(g["invoiced_tax"])
+        credited = D(g["credited_net"]) + D(g["credited_tax"])
+        assert -balance.get(revenue[rate], ZERO) == invoiced - credited
+        written = D(g["written_off_net"]) + D(g["written_off_tax"])
+        assert balance.get(losses[rate], ZERO) == written

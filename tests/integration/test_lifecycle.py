@@ -369,9 +369,17 @@ def test_exchange_rate_normalized_amounts(client: Client) -> None:
     assert inv["normalized"] == {
         "currency": "EUR",
         "exchange_rate": "0.9234",
+        "exchange_rate_date": inv["issue_date"],
         "net_total": "92.34",
         "tax_total": "17.54",
         "gross_total": "109.88",
+        "tax_breakdown": [
+            {"category": "standard", "rate": "19", "taxable_amount": "92.34", "tax_amount": "17.54"}
+        ],
+        "paid_amount": "0.00",
+        "credited_amount": "0.00",
+        "written_off_amount": "0.00",
+        "open_amount": "109.88",
     }
     iid = client.invoice(cust, [line()], currency="CHF")
     errors = client.rejected("finalize_invoice", {"invoice_id": str(iid)})

@@ -22,8 +22,6 @@ LIMIT = 35
 ALLOWED: dict[str, int] = {
     # dunning.py (deliveries): one notice per step; the level rules belong in domain/dunning
     "send_dunning_notices": 60,
-    # payments.py (ledger): the payment rules belong in domain/ledger
-    "record_payment": 39,
     # lifecycle.py (ledger): credit-then-copy of a change of recipient
     "change_recipient": 36,
 }

@@ -158,3 +158,23 @@ def test_with_group_taxes_keeps_the_sum_rules() -> None:
     totals = compute("EUR", [LineInput(D(1), D("0.03"), S, D(19))])
     fixed = with_group_taxes(totals, {key_of(S, D(19)): D("0.00")})
     assert fixed.tax_total == 0 and fixed.gross_total == fixed.tax_exclusive == D("0.03")
+
+
+def test_normalized_parts_add_up_in_the_organization_currency() -> None:
+    from invoicing.domain.fx import normalize
+
+    n = normalize(
+        "EUR",
+        D("0.9137"),
+        [g("19", "999.99", "190.00"), g("7", "19.99", "1.40")],
+        paid=D("500.00"),
+        credited=D("23.80"),
+    )
+    assert [(x.net, x.tax) for x in n.groups] == [
+        (D("913.69"), D("173.60")),
+        (D("18.26"), D("1.28")),
+    ]
+    assert n.tax_total == D("174.88") and n.gross_total == n.net_total + n.tax_total
+    assert (n.paid, n.credited) == (D("456.85"), D("21.75"))
+    assert n.open == n.gross_total - n.paid - n.credited
+    assert normalize("EUR", D(2), [g("19", "1.00", "0.19")], receivable=False).open == D("0.00")

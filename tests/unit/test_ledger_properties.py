@@ -1,4 +1,5 @@
-"""Property-based: random sequences of credits, payments, deletions of payments and voids.
+"""Property-based: random sequences of credits, payments, deletions of payments, write-offs
+and their reversals, and voids.
 
 Domain level (calc + ledger, no I/O): whatever the sequence, per tax group the VAT reversed
 never exceeds the VAT invoiced, open amounts never go negative, every document (the invoice and
@@ -64,6 +65,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.ledger = Ledger(currency, tuple(group_amounts(self.totals)))
         self.payments: list[Decimal] = []
         self.credit_notes: list[Totals] = []
+        self.write_offs: list[tuple[GroupAmount, ...]] = []
         self.void = False
 
     # ---------------------------------------------------------------- helpers
@@ -161,6 +163,29 @@ class LedgerMachine(RuleBasedStateMachine):
         self.payments.pop(data.draw(st.integers(0, len(self.payments) - 1)))
         self.ledger = self.ledger.with_paid(self._paid())
 
+    @precondition(lambda self: not self.void and self.ledger.open_amount > 0)
+    @rule(share=st.integers(1, 100))
+    def write_off(self, share: int) -> None:
+        before = self.ledger.open_amount
+        amount = max(round_money(before * share / 100, self.currency), quantum(self.currency))
+        parts = self.ledger.part_of_open(amount)
+        assert sum((g.gross for g in parts), ZERO) == amount
+        taken = self.ledger.check_movement(MovementKind.WRITE_OFF, parts)
+        assert list(taken) == parts
+        self.write_offs.append(taken)
+        self.ledger = self.ledger.with_movement(Movement(MovementKind.WRITE_OFF, DAY, taken))
+        assert self.ledger.open_amount == before - amount
+
+    @precondition(lambda self: not self.void and bool(self.write_offs))
+    @rule(data=st.data())
+    def reverse_write_off(self, data: st.DataObject) -> None:
+        taken = self.write_offs.pop(data.draw(st.integers(0, len(self.write_offs) - 1)))
+        before = self.ledger.remaining_gross
+        self.ledger = self.ledger.with_movement(
+            Movement(MovementKind.WRITE_OFF_REVERSAL, DAY, taken)
+        )
+        assert self.ledger.remaining_gross == before + sum((g.gross for g in taken), ZERO)
+
     @precondition(lambda self: self.void)
     @rule()
     def after_void(self) -> None:
@@ -193,7 +218,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def documents_add_up(self) -> None:
         credited = sum((cn.gross_total for cn in self.credit_notes), ZERO)
         assert credited == self.ledger.credited_gross
-        assert self.ledger.remaining_gross == self.totals.gross_total - credited
+        written_off = sum((g.gross for w in self.write_offs for g in w), ZERO)
+        assert self.ledger.written_off_gross == written_off
+        assert self.ledger.remaining_gross == self.totals.gross_total - credited - written_off
         assert self.ledger.credited_net == sum((cn.tax_exclusive for cn in self.credit_notes), ZERO)
 
 

@@ -31,6 +31,7 @@ from invoicing.documents.einvoice.prepare import (
     Prepared,
     PreparedLine,
     compact_id,
+    money,
     plain,
     price,
 )
@@ -269,6 +270,7 @@ class _Builder:
         state = doc.state
         el = self.ram(transaction, "ApplicableHeaderTradeSettlement")
         self.text(el, "PaymentReference", doc.payment_reference)
+        self.text(el, "TaxCurrencyCode", doc.tax_currency)  # BT-6
         self.text(el, "InvoiceCurrencyCode", doc.currency)
         seller = doc.seller
         means = self.ram(el, "SpecifiedTradeSettlementPaymentMeans")
@@ -309,6 +311,13 @@ class _Builder:
             self.amount(summation, "AllowanceTotalAmount", totals.allowance_total)
         self.amount(summation, "TaxBasisTotalAmount", totals.net_total)
         self.amount(summation, "TaxTotalAmount", totals.tax_total, currencyID=doc.currency)
+        if doc.tax_currency and doc.tax_total_accounting is not None:  # BT-111
+            self.text(
+                summation,
+                "TaxTotalAmount",
+                money(doc.tax_total_accounting, doc.tax_currency),
+                currencyID=doc.tax_currency,
+            )
         self.amount(summation, "GrandTotalAmount", totals.gross_total)
         self.amount(summation, "DuePayableAmount", totals.gross_total)
         if doc.is_credit_note and (state.credited_invoice_number or referenced_date is not None):

@@ -358,6 +358,9 @@ class Prepared:
     lines: Sequence[PreparedLine]
     allowances: Sequence[DocumentAllowance]
     groups: Sequence[TaxGroup]
+    #: BT-6 and BT-111: the VAT total in the seller's currency for a foreign-currency document
+    tax_currency: str | None = None
+    tax_total_accounting: Decimal | None = None
 
     @property
     def is_credit_note(self) -> bool:
@@ -477,7 +480,8 @@ def prepare(state: InvoiceState) -> Prepared:
         problems.append(("seller_incomplete", "the seller has no address", "/seller"))
     if state.buyer is None or state.buyer.address is None:
         problems.append(("buyer_incomplete", "the customer has no address", "/customer_id"))
-    if state.kind == "credit_note" and not state.credited_invoice_number:
+    standalone = state.credited_invoice_id is None  # issue_standalone_credit_note: no BG-3
+    if state.kind == "credit_note" and not standalone and not state.credited_invoice_number:
         problems.append(
             ("credited_invoice_missing", "a credit note must name its invoice", "/invoice_id")
         )
@@ -518,4 +522,6 @@ def prepare(state: InvoiceState) -> Prepared:
         lines=_lines(state),
         allowances=_allowances(state),
         groups=_groups(state),
+        tax_currency=state.normalized.currency if state.normalized else None,
+        tax_total_accounting=state.normalized.tax_total if state.normalized else None,
     )

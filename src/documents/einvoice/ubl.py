@@ -16,6 +16,7 @@ from invoicing.documents.einvoice.prepare import (
     PreparedLine,
     TaxGroup,
     compact_id,
+    money,
     plain,
     price,
 )
@@ -167,6 +168,8 @@ class _Builder:
         if doc.note:
             self.cbc(root, "Note", doc.note)
         self.cbc(root, "DocumentCurrencyCode", doc.currency)
+        if doc.tax_currency:
+            self.cbc(root, "TaxCurrencyCode", doc.tax_currency)  # BT-6
         state = doc.state
         if doc.buyer_reference:
             self.cbc(root, "BuyerReference", doc.buyer_reference)
@@ -179,7 +182,7 @@ class _Builder:
             self.cbc(period, "EndDate", state.service_period_end.isoformat())
         if state.purchase_order_number:
             self.cbc(self.cac(root, "OrderReference"), "ID", state.purchase_order_number)
-        if credit:
+        if credit and state.credited_invoice_number:  # a standalone credit note has no BG-3
             ref = self.cac(self.cac(root, "BillingReference"), "InvoiceDocumentReference")
             self.cbc(ref, "ID", state.credited_invoice_number or "")
             if state.credited_invoice_issue_date is not None:
@@ -218,6 +221,14 @@ class _Builder:
             self.amount(sub, "TaxableAmount", group.taxable)
             self.amount(sub, "TaxAmount", group.tax)
             self.tax_category(sub, "TaxCategory", group.category, group.rate, group)
+        if doc.tax_currency and doc.tax_total_accounting is not None:  # BT-111
+            accounting = self.cac(root, "TaxTotal")
+            self.cbc(
+                accounting,
+                "TaxAmount",
+                money(doc.tax_total_accounting, doc.tax_currency),
+                currencyID=doc.tax_currency,
+            )
         monetary = self.cac(root, "LegalMonetaryTotal")
         self.amount(monetary, "LineExtensionAmount", totals.line_net_total)
         self.amount(monetary, "TaxExclusiveAmount", totals.net_total)

@@ -1,0 +1,81 @@
+"""write_off_invoice and reverse_write_off: movements in the invoice's ledger per tax group."""
+
+from __future__ import annotations
+
+from invoicing.domain.errors import InvalidState, NotFound
+from invoicing.domain.ledger import Movement, MovementKind, plan_write_off
+from invoicing.domain.states import OPEN_STATES
+from invoicing.handlers.invoices import derived_id
+from invoicing.handlers.ledger_io import ledger_of, store
+from invoicing.handlers.lifecycle import settled_events
+from invoicing.handlers.registry import Deps, Event, handles
+from invoicing.handlers.repository import get_invoice
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.schemas.commands import ReverseWriteOff, WriteOffInvoice
+
+
+def _data(m: Movement) -> dict[str, object]:
+    return {
+        "id": m.document_id,
+        "kind": m.kind.value,
+        "date": m.date.isoformat(),
+        "reason": m.reason,
+        "net": str(m.net),
+        "tax": str(m.tax),
+        "gross": str(m.gross),
+        "groups": [g.to_json() for g in m.groups],
+    }
+
+
+@handles(WriteOffInvoice)
+def write_off_invoice(cmd: WriteOffInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
+    if inv.kind != "invoice" or inv.status not in (*OPEN_STATES, "paid"):
+        raise InvalidState(
+            "invalid_state",
+            f"a {inv.status} {inv.kind} cannot be written off",
+            pointer="/invoice_id",
+            hint="only finalized invoices with an open amount can be written off",
+        )
+    ledger = ledger_of(inv)
+    write_off_id = str(p.write_off_id or derived_id(cmd.command_id, "write_off"))
+    movement = plan_write_off(ledger, p.amount, write_off_id, p.date, p.reason)
+    store(inv, ledger.with_movement(movement))
+    data = {**_data(movement), "note": p.note}
+    return settled_events("invoice.written_off", inv, deps, write_off=data)
+
+
+@handles(ReverseWriteOff)
+def reverse_write_off(cmd: ReverseWriteOff, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
+    ledger = ledger_of(inv)
+    write_off_id = str(p.write_off_id)
+    original = ledger.movement(write_off_id)
+    if original is None or original.kind is not MovementKind.WRITE_OFF:
+        raise NotFound(
+            "write_off_not_found",
+            f"write-off {write_off_id} is not on this invoice",
+            pointer="/write_off_id",
+        )
+    if ledger.reversed_write_off(write_off_id):
+        raise InvalidState(
+            "already_reversed",
+            f"write-off {write_off_id} is already reversed",
+            pointer="/write_off_id",
+        )
+    if inv.status == "void":
+        raise InvalidState(
+            "invalid_state", "a void invoice's write-off cannot be reversed", pointer="/invoice_id"
+        )
+    movement = Movement(
+        MovementKind.WRITE_OFF_REVERSAL,
+        p.date,
+        original.groups,
+        write_off_id,
+        None,
+        original.reason,
+    )
+    store(inv, ledger.with_movement(movement))
+    return settled_events("invoice.write_off_reversed", inv, deps, write_off=_data(movement))

@@ -1,0 +1,129 @@
+"""write_off_invoice and reverse_write_off through commands (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from tests.support.client import Client, line
+
+D = Decimal
+
+
+def _mixed(client: Client) -> dict:  # type: ignore[type-arg]
+    return client.finalized(
+        client.customer(),
+        [line("Beratung", "1", "1000.00"), line("Buch", "1", "1000.00", tax_rate=7)],
+    )
+
+
+def test_uncollectible_rest_corrects_vat_per_group_and_can_be_reversed(client: Client) -> None:
+    inv = _mixed(client)
+    iid = inv["id"]
+    client.ok("record_payment", {"invoice_id": iid, "amount": "1130.00", "date": "2026-04-01"})
+    wid = str(uuid.uuid4())
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "write_off_id": wid, "date": "2026-09-30", "reason": "uncollectible"},
+    )
+    # what was paid now settles what is owed: paid (on the payment's date), nothing open
+    assert [e["type"] for e in out.events] == ["invoice.written_off", "invoice.paid"]
+    assert out.events[-1]["data"]["invoice"]["paid_on"] == "2026-04-01"
+    event = out.events[0]["data"]
+    assert event["write_off"]["gross"] == "1130.00"
+    # the open half per rate: 500.00 + 95.00 at 19 %, 500.00 + 35.00 at 7 %
+    assert {(g["rate"], g["net"], g["tax"]) for g in event["write_off"]["groups"]} == {
+        ("19", "500.00", "95.00"),
+        ("7", "500.00", "35.00"),
+    }
+    state = event["invoice"]
+    assert state["totals"]["written_off_amount"] == "1130.00"
+    assert state["totals"]["open_amount"] == "0.00" and state["overdue"] is False
+    ledger = {g["rate"]: g for g in state["tax_ledger"]}
+    assert ledger["19"]["written_off_tax"] == "95.00" and ledger["7"]["open_tax"] == "0.00"
+    assert state["ledger_entries"][0]["kind"] == "write_off"
+    assert state["ledger_entries"][0]["date"] == "2026-09-30"
+    errors = client.rejected(
+        "record_payment", {"invoice_id": iid, "amount": "1130.00", "date": "2026-10-05"}
+    )
+    assert "reverse_write_off" in errors[0]["meta"]["hint"]
+    out = client.ok(
+        "reverse_write_off", {"invoice_id": iid, "write_off_id": wid, "date": "2026-10-05"}
+    )
+    back = out.events[0]["data"]["invoice"]
+    assert out.events[0]["type"] == "invoice.write_off_reversed"
+    assert back["totals"]["open_amount"] == "1130.00" and back["status"] == "partially_paid"
+    assert back["totals"]["written_off_amount"] == "0.00"
+    out = client.ok(
+        "record_payment", {"invoice_id": iid, "amount": "1130.00", "date": "2026-10-05"}
+    )
+    assert out.events[-1]["type"] == "invoice.paid"
+    assert out.events[-1]["data"]["invoice"]["paid_on"] == "2026-10-05"
+    errors = client.rejected(
+        "reverse_write_off", {"invoice_id": iid, "write_off_id": wid, "date": "2026-10-06"}
+    )
+    assert errors[0]["code"] == "already_reversed"
+
+
+def test_small_difference_settles_the_invoice(client: Client) -> None:
+    inv = client.finalized(client.customer(), [line(unit_price="100.00")])
+    iid = inv["id"]
+    client.ok("record_payment", {"invoice_id": iid, "amount": "118.95", "date": "2026-04-01"})
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "date": "2026-04-02", "reason": "small_difference"},
+    )
+    types = [e["type"] for e in out.events]
+    assert types == ["invoice.written_off", "invoice.paid"]
+    paid = out.events[-1]["data"]["invoice"]
+    assert paid["status"] == "paid" and paid["paid_on"] == "2026-04-01"
+    # 0.05 gross at 19 %: 0.04 net + 0.01 VAT corrected
+    assert out.events[0]["data"]["write_off"]["groups"] == [
+        {"category": "standard", "rate": "19", "net": "0.04", "tax": "0.01"}
+    ]
+
+
+def test_partial_write_off_is_pro_rata_and_bounded(client: Client) -> None:
+    inv = _mixed(client)
+    iid = inv["id"]
+    errors = client.rejected(
+        "write_off_invoice",
+        {"invoice_id": iid, "amount": "2260.01", "date": "2026-04-02", "reason": "uncollectible"},
+    )
+    assert errors[0]["code"] == "write_off_too_large"
+    assert errors[0]["source"]["pointer"] == "/payload/amount"
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "amount": "226.00", "date": "2026-04-02", "reason": "cash_discount"},
+    )
+    groups = out.events[0]["data"]["write_off"]["groups"]
+    assert {(g["rate"], g["net"], g["tax"]) for g in groups} == {
+        ("19", "100.00", "19.00"),
+        ("7", "100.00", "7.00"),
+    }
+    state = out.events[0]["data"]["invoice"]
+    assert state["status"] == "finalized" and state["totals"]["open_amount"] == "2034.00"
+    # a credit of the rest now takes what remains after the write-off, per group
+    out = client.ok("issue_credit_note", {"invoice_id": iid})
+    rest = out.events[0]["data"]["invoice"]
+    assert {(g["rate"], g["taxable_amount"], g["tax_amount"]) for g in rest["tax_breakdown"]} == {
+        ("19", "900.00", "171.00"),
+        ("7", "900.00", "63.00"),
+    }
+
+
+def test_drafts_and_settled_invoices_cannot_be_written_off(client: Client) -> None:
+    cust = client.customer()
+    draft = client.invoice(cust, [line()])
+    errors = client.rejected(
+        "write_off_invoice",
+        {"invoice_id": str(draft), "date": "2026-04-02", "reason": "uncollectible"},
+    )
+    assert errors[0]["code"] == "invalid_state"
+    inv = client.finalized(cust, [line()])
+    client.ok("mark_paid", {"invoice_id": inv["id"]})
+    errors = client.rejected(
+        "write_off_invoice",
+        {"invoice_id": inv["id"], "date": "2026-04-02", "reason": "uncollectible"},
+    )
+    assert errors[0]["code"] == "nothing_open"
