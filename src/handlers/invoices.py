@@ -126,6 +126,11 @@ _SCALARS = (
     "case_id",
     "project_reference",
     "purchase_order_number",
+    "creator_id",
+    "issuer_id",
+    "responsible_id",
+    "deal_id",
+    "subsidiary_id",
     "issue_date",
     "due_date",
     "payment_terms_days",
@@ -166,6 +171,8 @@ def apply_fields(
         inv.locale = p.locale
     if "tags" in fields:
         inv.tags = list(p.tags)
+    if "subscriber_ids" in fields:
+        inv.subscriber_ids = list(p.subscriber_ids)
     if "custom_fields" in fields:
         inv.custom_fields = dict(p.custom_fields)
     if "discount" in fields:
@@ -191,6 +198,7 @@ def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datet
         locale=p.get("default_locale", "de"),
         calculate_from_net=True,
         tags=[],
+        subscriber_ids=[],
         custom_fields={},
         tax_breakdown=[],
         legal_notes=[],
@@ -236,6 +244,8 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     _assert_new(uow, org.id, p.id, "/id")
     inv = new_draft(org, p.id, "quote" if p.is_quote else "invoice", deps.now())
     apply_fields(uow, org, inv, p, set(p.model_fields_set) | {"calculate_from_net"})
+    if inv.issuer_id is None:
+        inv.issuer_id = inv.creator_id  # seed 002: the creator issues unless told otherwise
     if p.number:
         check_manual_number(uow, org, p.number, inv.id)
         inv.number = p.number

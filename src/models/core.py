@@ -55,6 +55,14 @@ class Invoice(Base):
         Index("ix_invoices_org_status", "organization_id", "status"),
         Index("ix_invoices_org_issue_date", "organization_id", "issue_date"),
         Index("ix_invoices_org_customer", "organization_id", "customer_id"),
+        # 0013_reads (and trigram indexes for full_query on PostgreSQL, see the migration)
+        Index("ix_invoices_org_created", "organization_id", "created_at"),
+        Index("ix_invoices_org_updated", "organization_id", "updated_at"),
+        Index("ix_invoices_org_due_date", "organization_id", "due_date"),
+        Index("ix_invoices_org_credited_invoice", "organization_id", "credited_invoice_id"),
+        Index("ix_invoices_org_creator", "organization_id", "creator_id"),
+        Index("ix_invoices_org_responsible", "organization_id", "responsible_id"),
+        Index("ix_invoices_org_deal", "organization_id", "deal_id"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -79,6 +87,13 @@ class Invoice(Base):
     case_id: Mapped[str | None] = mapped_column(String(200))
     project_reference: Mapped[str | None] = mapped_column(String(200))
     purchase_order_number: Mapped[str | None] = mapped_column(String(200))
+    # people and CRM references: opaque ids of the publisher's systems (migration 0013_reads)
+    creator_id: Mapped[str | None] = mapped_column(String(200))
+    issuer_id: Mapped[str | None] = mapped_column(String(200))
+    responsible_id: Mapped[str | None] = mapped_column(String(200))
+    subscriber_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    deal_id: Mapped[str | None] = mapped_column(String(200))
+    subsidiary_id: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     footer: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[Any]] = mapped_column(JSONType, default=list)

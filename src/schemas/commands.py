@@ -197,6 +197,12 @@ class ConfigureOrganization(Command):
 # ----------------------------------------------------------------------------- customers
 
 
+MultiSelect = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=200)]], Field(max_length=100)
+]
+CustomFieldInput = str | int | bool | None | MultiSelect
+
+
 class CustomerPayload(Contract):
     given_name: Annotated[str, StringConstraints(max_length=100)] | None = None
     family_name: Annotated[str, StringConstraints(max_length=100)] | None = None
@@ -216,7 +222,11 @@ class CustomerPayload(Contract):
     einvoice_format: (
         Literal["none", "xrechnung_cii", "xrechnung_ubl", "zugferd", "peppol"] | None
     ) = Field(default=None, description="null: the organization's default")
-    custom_fields: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    custom_fields: dict[str, CustomFieldInput] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="text, number, checkbox (true/false), null, or a multi-select list of texts",
+    )
 
 
 class CreateCustomer(Command):
@@ -247,6 +257,20 @@ class InvoiceFields(Contract):
     case_id: Reference | None = Field(default=None, description="case/matter (legal practices)")
     project_reference: Reference | None = None
     purchase_order_number: Reference | None = None
+    creator_id: Reference | None = Field(
+        default=None, description="who created it: an opaque person id of the publisher"
+    )
+    issuer_id: Reference | None = Field(
+        default=None, description="who issues it; on create defaults to creator_id"
+    )
+    responsible_id: Reference | None = Field(default=None, description="opaque person id")
+    subscriber_ids: list[Reference] = Field(
+        default_factory=list, max_length=50, description="opaque person ids following it"
+    )
+    deal_id: Reference | None = Field(default=None, description="opaque CRM deal/budget id")
+    subsidiary_id: Reference | None = Field(
+        default=None, description="opaque id of the billing entity (reference only)"
+    )
     currency: CurrencyCode | None = Field(default=None, description="organization default")
     issue_date: dt.date | None = Field(default=None, description="set at finalize when absent")
     due_date: dt.date | None = None
@@ -260,7 +284,11 @@ class InvoiceFields(Contract):
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
         default_factory=list, max_length=50
     )
-    custom_fields: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    custom_fields: dict[str, CustomFieldInput] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="text, number, checkbox (true/false), null, or a multi-select list of texts",
+    )
     discount: DiscountIn | None = None
     exchange_rate: PositiveDec | None = Field(
         default=None, description="organization currency units per 1 unit of `currency`"
