@@ -249,10 +249,36 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     if p.number:
         check_manual_number(uow, org, p.number, inv.id)
         inv.number = p.number
-    events = add_lines(uow, deps, org, inv, list(p.lines), cmd.command_id, "/lines")
+    lines, pointer = list(p.lines), "/lines"
+    if p.time_entry_ids:
+        lines, pointer = _bill_time_entries(uow, org, inv, lines, list(p.time_entry_ids))
+    events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
     recalculate(inv, legal=legal_context(org))
     uow.session.add(inv)  # added complete: one INSERT for the invoice, one for its lines
     return [invoice_event("invoice.created", inv, deps.now()), *events]
+
+
+def _bill_time_entries(
+    uow: UnitOfWork, org: Organization, inv: Invoice, lines: list[LineIn], entry_ids: list[str]
+) -> tuple[list[LineIn], str]:
+    """Seed 000's top-level ``time_entry_ids``: checked at ``/time_entry_ids/i``, then billed
+    by one line each (no lines given) or by the first line (whose text accounts for them)."""
+    entries = billing.uninvoiced(uow.session, org.id, entry_ids, pointer="/time_entry_ids")
+    for i, entry in enumerate(entries):
+        if entry.currency != inv.currency:
+            raise Conflict(
+                "currency_mismatch",
+                f"billable entry {entry.id} is in {entry.currency}, the invoice in {inv.currency}",
+                pointer=f"/time_entry_ids/{i}",
+                hint="bill entries of another currency on an invoice in that currency",
+            )
+    if not lines:
+        return [billing.line_from_entry(entry) for entry in entries], "/time_entry_ids"
+    first = lines[0]
+    merged = list(first.billable_entry_ids) + [
+        e for e in entry_ids if e not in first.billable_entry_ids
+    ]
+    return [first.model_copy(update={"billable_entry_ids": merged}), *lines[1:]], "/lines"
 
 
 @handles(UpdateInvoice)
@@ -326,6 +352,11 @@ def delete_invoice(cmd: DeleteInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
 
 def _trashed(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice:
     inv = get_invoice(uow, org_id, invoice_id, include_deleted=True)
+    _require_trashed(inv)
+    return inv
+
+
+def _require_trashed(inv: Invoice) -> None:
     if inv.deleted_at is None:
         raise InvalidState(
             "not_in_trash",
@@ -333,12 +364,11 @@ def _trashed(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoi
             pointer="/invoice_id",
             hint="only trashed drafts can be restored or purged",
         )
-    return inv
 
 
-@handles(RestoreInvoice)
-def restore_invoice(cmd: RestoreInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    inv = _trashed(uow, cmd.organization_id, cmd.payload.invoice_id)
+def restore(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
+    """Bring a trashed draft back (its entries are billed by it again)."""
+    _require_trashed(inv)
     inv.deleted_at = None
     events: list[Event] = []
     for line in inv.lines:
@@ -346,12 +376,22 @@ def restore_invoice(cmd: RestoreInvoice, uow: UnitOfWork, deps: Deps) -> list[Ev
     return [invoice_event("invoice.restored", inv, deps.now()), *events]
 
 
-@handles(PurgeInvoice)
-def purge_invoice(cmd: PurgeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    inv = _trashed(uow, cmd.organization_id, cmd.payload.invoice_id)
+def purge(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
+    """Remove a trashed draft for good."""
+    _require_trashed(inv)
     event = invoice_event("invoice.purged", inv, deps.now())
     uow.session.delete(inv)
     return [event]
+
+
+@handles(RestoreInvoice)
+def restore_invoice(cmd: RestoreInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    return restore(uow, deps, _trashed(uow, cmd.organization_id, cmd.payload.invoice_id))
+
+
+@handles(PurgeInvoice)
+def purge_invoice(cmd: PurgeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    return purge(uow, deps, _trashed(uow, cmd.organization_id, cmd.payload.invoice_id))
 
 
 def copy_lines(src: Invoice) -> list[LineIn]:

@@ -33,7 +33,9 @@ from invoicing.handlers.invoices import (
     derived_id,
     legal_context,
     new_draft,
+    purge,
     rate_rules,
+    restore,
     tax_day,
     trash,
 )
@@ -467,7 +469,11 @@ BATCH_ACTIONS: dict[str, BatchAction] = {
     "void": lambda uow, deps, org, inv, cid: void_document(
         uow, deps, org, inv, cid, derived_id(cid, f"void:{inv.id}"), None
     ),
+    "restore": lambda uow, deps, org, inv, cid: restore(uow, deps, inv),
+    "purge": lambda uow, deps, org, inv, cid: purge(uow, deps, inv),
 }
+#: batch actions on documents in the trash
+TRASH_ACTIONS = ("restore", "purge")
 
 
 @handles(Batch)
@@ -480,7 +486,9 @@ def batch(cmd: Batch, uow: UnitOfWork, deps: Deps) -> list[Event]:
     for i, invoice_id in enumerate(cmd.payload.invoice_ids):
         savepoint = uow.session.begin_nested()
         try:
-            inv = get_invoice(uow, org.id, invoice_id)
+            inv = get_invoice(
+                uow, org.id, invoice_id, include_deleted=cmd.payload.action in TRASH_ACTIONS
+            )
             item_events = action(uow, deps, org, inv, cmd.command_id)
             savepoint.commit()
             events += item_events

@@ -371,6 +371,51 @@ def trash(
         _table("trash", INVOICE_COLUMNS, _invoice_rows(result["items"]), result["page"])
 
 
+@query_app.command("dunning")
+def dunning(
+    org: Org,
+    invoice_id: Annotated[str | None, typer.Option("--invoice", help="invoice id")] = None,
+    customer: Annotated[list[str] | None, typer.Option(help="customer id")] = None,
+    level: Annotated[list[int] | None, typer.Option(help="dunning level")] = None,
+    sort: Sort = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """The dunning history: notices sent per invoice or customer."""
+    payload = _clean(
+        {
+            "invoice_id": invoice_id,
+            "customer_id": customer,
+            "level": level,
+            "sort": sort,
+            "page": page,
+            "page_size": page_size,
+        }
+    )
+    result = _answer("list_dunning_notices", org, payload, as_json)
+    if not as_json:
+        _table(
+            "dunning notices",
+            ["sent", "invoice", "level", "days", "cur", "open", "fee", "interest", "delivery"],
+            [
+                [
+                    n["sent_at"],
+                    n["invoice_number"],
+                    n["level"],
+                    n["days_overdue"],
+                    n["currency"],
+                    n["open_amount"],
+                    n["fee"],
+                    n["interest"],
+                    n["delivery_status"],
+                ]
+                for n in result["items"]
+            ],
+            result["page"],
+        )
+
+
 @query_app.command("preview")
 def preview(
     org: Org,

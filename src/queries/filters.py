@@ -240,7 +240,7 @@ def fuzzy_range(name: str, today: dt.date) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def _day_ops(column: Any, ops: DateOps, today: dt.date, *, timestamp: bool) -> list[Any]:
+def day_conditions(column: Any, ops: DateOps, today: dt.date, *, timestamp: bool) -> list[Any]:
     """Date operators over a DATE column, or over a timestamp by its UTC calendar date."""
     out: list[Any] = []
 
@@ -573,7 +573,7 @@ def invoice_conditions(
     ]
     for column, date_ops, timestamp in dates:
         if date_ops is not None:
-            c += _day_ops(column, date_ops, today, timestamp=timestamp)
+            c += day_conditions(column, date_ops, today, timestamp=timestamp)
     if f.payment_status:
         c.append(or_(*(_payment_status(s) for s in f.payment_status)))
     if f.export_status == "exported":

@@ -32,7 +32,7 @@ from invoicing.schemas.common import (
     ShortText,
     Text,
 )
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 READ = "invoices:read"
 WRITE = "invoices:write"
@@ -313,6 +313,19 @@ class CreateInvoice(Command):
             default=None, description="manual number; must be unique in the organization"
         )
         lines: list[LineIn] = Field(default_factory=list, max_length=1000)
+        time_entry_ids: list[Reference] = Field(
+            default_factory=list,
+            max_length=1000,
+            description="recorded billable entries this invoice bills (seed 000): without "
+            "`lines`, each becomes a line; with `lines`, the first line carries them",
+        )
+
+        @field_validator("time_entry_ids")
+        @classmethod
+        def _distinct_entries(cls, value: list[str]) -> list[str]:
+            if len(set(value)) != len(value):
+                raise ValueError("holds an id twice")
+            return value
 
     payload: Payload
 
@@ -495,12 +508,15 @@ class DuplicateInvoice(Command):
 
 
 class Batch(Command):
-    """One action over many invoices; each id succeeds or is rejected on its own."""
+    """One action over many invoices; each id succeeds or is rejected on its own.
+
+    ``restore`` and ``purge`` act on drafts in the trash (seed 003 ``POST /invoices/trash/batch``).
+    """
 
     type: Literal["batch"] = "batch"
 
     class Payload(Contract):
-        action: Literal["delete", "finalize", "mark_sent", "void"]
+        action: Literal["delete", "finalize", "mark_sent", "void", "restore", "purge"]
         invoice_ids: list[UUID] = Field(min_length=1, max_length=500)
 
     payload: Payload

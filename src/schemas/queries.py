@@ -34,6 +34,7 @@ from invoicing.schemas.filters import (
     CUSTOM_FIELD_SORT_PREFIX,
     INVOICE_SORT_KEYS,
     CustomFieldFilter,
+    Date,
     InvoiceFilter,
 )
 from pydantic import (
@@ -326,6 +327,43 @@ class ListTrash(Query):
     )
 
 
+DUNNING_SORT_KEYS = ("sent_at", "level", "days_overdue", "open_amount", "as_of")
+
+
+class ListDunningNotices(Query):
+    """The dunning history: notices sent for one invoice, one customer's invoices, or all."""
+
+    type: Literal["list_dunning_notices"] = "list_dunning_notices"
+
+    class Payload(Paged):
+        invoice_id: UUID | None = None
+        customer_id: list[UUID] = Field(default_factory=list, max_length=500)
+        level: list[Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=list)
+        sent_at: Date | None = Field(default=None, description="date operators, as in filters")
+        as_of: dt.date | None = Field(default=None, description="for fuzzy sent_at ranges")
+        sort: list[str] = Field(default_factory=lambda: ["-sent_at"])
+
+        @field_validator("sort", mode="before")
+        @classmethod
+        def _sort(cls, value: Any) -> list[str]:
+            return _sort_keys(value, DUNNING_SORT_KEYS)
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_dunning_notices",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"customer_id": ["22222222-2222-4222-8222-222222222222"]},
+                }
+            ]
+        }
+    )
+
+
 class PreviewBillableEntries(Query):
     """Uninvoiced entries as the lines ``invoice_billable_entries`` would create, with totals.
 
@@ -518,6 +556,26 @@ class PaymentList(Result):
     page: PageInfo
 
 
+class DunningNoticeItem(Result):
+    invoice_id: UUID
+    invoice_number: str | None
+    customer_id: UUID | None
+    level: int
+    as_of: dt.date = Field(description="the day the notice was computed for")
+    sent_at: dt.datetime
+    days_overdue: int
+    currency: str
+    open_amount: Dec
+    fee: Dec
+    interest: Dec
+    delivery_status: str = Field(description="sent | uncertain")
+
+
+class DunningNoticeList(Result):
+    items: list[DunningNoticeItem]
+    page: PageInfo
+
+
 class PreviewLine(Result):
     entry_id: str
     kind: str
@@ -578,6 +636,7 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "list_payments": PaymentList,
     "list_trash": InvoiceList,
     "preview_billable_entries": PreviewResult,
+    "list_dunning_notices": DunningNoticeList,
     "get_customer": CustomerResult,
     "list_customers": CustomerList,
 }
@@ -608,6 +667,7 @@ __all__ = [
     "GetInvoice",
     "InvoiceFilter",
     "ListCustomers",
+    "ListDunningNotices",
     "ListInvoices",
     "ListPayments",
     "ListTrash",
