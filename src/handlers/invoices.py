@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
 from invoicing.domain.rates import RateRules, extra_periods, tax_point
 from invoicing.domain.states import check_editable
-from invoicing.domain.tax import LegalContext, TaxCategory
+from invoicing.domain.tax import LegalContext, TaxCategory, validate_vat_id
 from invoicing.handlers import billing
 from invoicing.handlers.drafting import discount_json, make_line, recalculate
 from invoicing.handlers.numbering import check_manual_number
@@ -131,6 +132,9 @@ _SCALARS = (
     "responsible_id",
     "deal_id",
     "subsidiary_id",
+    "subject",
+    "recipient_text",
+    "invoicing_party_text",
     "issue_date",
     "due_date",
     "payment_terms_days",
@@ -173,6 +177,12 @@ def apply_fields(
         inv.tags = list(p.tags)
     if "subscriber_ids" in fields:
         inv.subscriber_ids = list(p.subscriber_ids)
+    if "vat_number" in fields:
+        inv.vat_number = _checked_vat_number(p.vat_number)
+    if "bank_account_id" in fields:
+        if p.bank_account_id is not None:
+            bank_account(org, p.bank_account_id, pointer="/bank_account_id")
+        inv.bank_account_id = p.bank_account_id
     if "custom_fields" in fields:
         inv.custom_fields = dict(p.custom_fields)
     if "discount" in fields:
@@ -185,6 +195,33 @@ def apply_fields(
         raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
     org_currency = profile(org).get("default_currency", "EUR")
     inv.normalized_currency = org_currency if inv.currency != org_currency else None
+
+
+def _checked_vat_number(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return validate_vat_id(value)
+    except ValueError as exc:
+        raise DomainError(
+            "invalid_vat_id",
+            str(exc),
+            pointer="/vat_number",
+            hint="give the VAT id with its country prefix, e.g. DE136695976",
+        ) from exc
+
+
+def bank_account(org: Organization, account_id: str, *, pointer: str) -> dict[str, Any]:
+    """One of the organization's bank accounts (configure_organization bank_accounts)."""
+    for account in profile(org).get("bank_accounts") or []:
+        if account.get("id") == account_id:
+            return dict(account)
+    raise NotFound(
+        "bank_account_not_found",
+        f"the organization has no bank account {account_id!r}",
+        pointer=pointer,
+        hint="add it to bank_accounts with configure_organization",
+    )
 
 
 def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datetime) -> Invoice:
@@ -439,8 +476,13 @@ def copy_draft(
         "delivery_date",
         "service_period_start",
         "service_period_end",
+        "subject",
+        "invoicing_party_text",
+        "bank_account_id",
     ):
         setattr(inv, name, getattr(src, name))
+    if customer_id == src.customer_id:  # the recipient's own data stays with the recipient
+        inv.recipient_text, inv.vat_number = src.recipient_text, src.vat_number
     inv.tags, inv.custom_fields = list(src.tags or []), dict(src.custom_fields or {})
     inv.customer_id = customer_id
     if customer_id is not None:

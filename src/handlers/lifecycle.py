@@ -28,6 +28,7 @@ from invoicing.handlers import billing, numbering
 from invoicing.handlers.drafting import recalculate
 from invoicing.handlers.invoices import (
     add_lines,
+    bank_account,
     copy_draft,
     copy_lines,
     derived_id,
@@ -93,6 +94,8 @@ def prepare_finalize(
     buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
         buyer = customer_party(get_customer(uow, org.id, inv.customer_id, pointer="/invoice_id"))
+        if inv.vat_number:
+            buyer["vat_id"] = inv.vat_number  # this invoice's VAT number (seed 001)
     lines = sorted(inv.lines, key=lambda x: x.position)
     categories = [line.tax_category for line in lines]
     finalize_rules.check_complete(_document(inv), seller, buyer, categories)
@@ -118,7 +121,11 @@ def prepare_finalize(
         inv.kind, inv.gross_total, inv.currency, allow_negative=allow_negative
     )
     inv.series = SERIES[inv.kind].value
-    inv.buyer, inv.seller = buyer or {}, seller_party(org)
+    seller_snapshot = seller_party(org)
+    if inv.bank_account_id:  # one of the organization's accounts (seed 002 bank_account)
+        account = bank_account(org, inv.bank_account_id, pointer="/invoice_id")
+        seller_snapshot.update({k: account.get(k) for k in ("iban", "bic", "bank_name")})
+    inv.buyer, inv.seller = buyer or {}, seller_snapshot
     inv.status, inv.finalized_at = "finalized", deps.now()
     return issued
 

@@ -63,6 +63,15 @@ class Invoice(Base):
         Index("ix_invoices_org_creator", "organization_id", "creator_id"),
         Index("ix_invoices_org_responsible", "organization_id", "responsible_id"),
         Index("ix_invoices_org_deal", "organization_id", "deal_id"),
+        Index("ix_invoices_org_gross", "organization_id", "gross_total"),
+        Index(
+            "ix_invoices_org_issue_date_desc",
+            "organization_id",
+            text("issue_date DESC NULLS LAST"),
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_invoices_org_due_date_desc", "organization_id", text("due_date DESC NULLS LAST")
+        ).ddl_if(dialect="postgresql"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -94,6 +103,12 @@ class Invoice(Base):
     subscriber_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     deal_id: Mapped[str | None] = mapped_column(String(200))
     subsidiary_id: Mapped[str | None] = mapped_column(String(200))
+    # per-invoice overrides (migration 0013_reads)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    recipient_text: Mapped[str | None] = mapped_column(Text)
+    invoicing_party_text: Mapped[str | None] = mapped_column(Text)
+    vat_number: Mapped[str | None] = mapped_column(String(20))
+    bank_account_id: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     footer: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[Any]] = mapped_column(JSONType, default=list)

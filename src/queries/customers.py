@@ -122,6 +122,6 @@ def list_customers(query: ListCustomers, session: Session) -> CustomerList:
         "created_at": Customer.created_at,
         "updated_at": Customer.updated_at,
     }
-    stmt = stmt.order_by(*order_terms(list(p.sort), columns, Customer.id.asc()))
+    stmt = stmt.order_by(*order_terms(list(p.sort), columns, Customer.id))
     rows, info = paginate(session, stmt, p.page, p.page_size)
     return CustomerList(items=[customer_view(row[0]) for row in rows], page=info)

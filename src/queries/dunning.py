@@ -55,8 +55,8 @@ def list_dunning_notices(query: ListDunningNotices, session: Session) -> Dunning
         "open_amount": money_key(DunningNotice.open_amount, dialect_of(session)),
         "as_of": DunningNotice.as_of,
     }
-    tie = (DunningNotice.invoice_id.asc(), DunningNotice.level.asc())
-    stmt = stmt.order_by(*order_terms(list(p.sort), columns, tie[0]), tie[1])
+    terms = order_terms(list(p.sort), columns, DunningNotice.invoice_id)
+    stmt = stmt.order_by(*terms, DunningNotice.level.asc())
     rows, info = paginate(session, stmt, p.page, p.page_size)
     items = [
         DunningNoticeItem(

@@ -24,6 +24,7 @@ from invoicing.queries.common import (
     like_pattern,
     money_key,
     money_zero,
+    sort_term,
 )
 from invoicing.schemas.filters import (
     CUSTOM_FIELD_SORT_PREFIX,
@@ -615,38 +616,44 @@ def invoice_conditions(
 # ----------------------------------------------------------------------------- sort
 
 
-def invoice_sort_columns(dialect: str) -> dict[str, Any]:
+def _sort_columns(dialect: str) -> dict[str, Callable[[], Any]]:
+    """Sort key -> a builder of its expression (built only when the key is asked for)."""
+
+    def key(column: Any) -> Callable[[], Any]:
+        return lambda: money_key(column, dialect)
+
     return {
-        "number": Invoice.number,
-        "issue_date": Invoice.issue_date,
-        "due_date": Invoice.due_date,
-        "delivery_date": Invoice.delivery_date,
-        "net_total": money_key(Invoice.net_total, dialect),
-        "tax_total": money_key(Invoice.tax_total, dialect),
-        "gross_total": money_key(Invoice.gross_total, dialect),
-        "allowance_total": money_key(Invoice.allowance_total, dialect),
-        "paid_amount": money_key(Invoice.paid_amount, dialect),
-        "open_amount": open_amount_key(dialect),
-        "credited_amount": money_key(Invoice.credited_amount, dialect),
-        "credited_net_amount": credited_net_key(dialect),
-        "credited": case(
+        "number": lambda: Invoice.number,
+        "issue_date": lambda: Invoice.issue_date,
+        "due_date": lambda: Invoice.due_date,
+        "delivery_date": lambda: Invoice.delivery_date,
+        "net_total": key(Invoice.net_total),
+        "tax_total": key(Invoice.tax_total),
+        "gross_total": key(Invoice.gross_total),
+        "allowance_total": key(Invoice.allowance_total),
+        "paid_amount": key(Invoice.paid_amount),
+        "open_amount": lambda: open_amount_key(dialect),
+        "credited_amount": key(Invoice.credited_amount),
+        "credited_net_amount": lambda: credited_net_key(dialect),
+        "credited": lambda: case(
             (money_key(Invoice.credited_amount, dialect) > money_zero(dialect), 1), else_=0
         ),
-        "purchase_order_number": Invoice.purchase_order_number,
-        "created_at": Invoice.created_at,
-        "updated_at": Invoice.updated_at,
-        "finalized_at": Invoice.finalized_at,
-        "sent_at": Invoice.sent_at,
-        "paid_at": Invoice.paid_at,
-        "customer_name": customer_name(),
-        "status": Invoice.status,
-        "deleted_at": Invoice.deleted_at,
+        "purchase_order_number": lambda: Invoice.purchase_order_number,
+        "created_at": lambda: Invoice.created_at,
+        "updated_at": lambda: Invoice.updated_at,
+        "finalized_at": lambda: Invoice.finalized_at,
+        "sent_at": lambda: Invoice.sent_at,
+        "paid_at": lambda: Invoice.paid_at,
+        "customer_name": customer_name,
+        "status": lambda: Invoice.status,
+        "deleted_at": lambda: Invoice.deleted_at,
     }
 
 
 def invoice_order(keys: Sequence[str], dialect: str) -> list[Any]:
-    """ORDER BY terms: NULLs last either way, custom fields numbers first, then the id."""
-    columns = invoice_sort_columns(dialect)
+    """ORDER BY terms: NULLs last either way, custom fields numbers first, then ties by id in
+    the direction of the last key (so an index on the first key serves the order)."""
+    columns = _sort_columns(dialect)
     terms: list[Any] = []
     for key in keys:
         descending = key.startswith("-")
@@ -657,8 +664,8 @@ def invoice_order(keys: Sequence[str], dialect: str) -> list[Any]:
             )
             parts: list[Any] = [access.number, access.text]
         else:
-            parts = [columns[name]]
-        for part in parts:
-            terms.append(part.desc().nulls_last() if descending else part.asc().nulls_last())
-    terms.append(Invoice.id.asc())
+            parts = [columns[name]()]
+        terms += [sort_term(part, descending) for part in parts]
+    last_descending = bool(keys) and keys[-1].startswith("-")
+    terms.append(Invoice.id.desc() if last_descending else Invoice.id.asc())
     return terms

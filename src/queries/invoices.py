@@ -19,6 +19,7 @@ from invoicing.models import Customer, Invoice, Organization, Payment
 from invoicing.queries.common import dialect_of, money_key, order_terms, paginate
 from invoicing.queries.filters import invoice_conditions, invoice_order, receivable
 from invoicing.schemas.queries import (
+    COUNT_LIMIT,
     CurrencyAmount,
     GetInvoice,
     InvoiceList,
@@ -34,7 +35,7 @@ from invoicing.schemas.queries import (
     PaymentItem,
     PaymentList,
 )
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -63,11 +64,13 @@ def _invoice_page(
     sort: list[str],
     page: int,
     page_size: int,
+    *,
+    count_limit: int | None = None,
 ) -> tuple[list[Invoice], Any]:
     dialect = dialect_of(session)
     stmt = _base(org_id).where(*conditions)
     stmt = stmt.order_by(*invoice_order(sort, dialect))
-    rows, info = paginate(session, stmt, page, page_size)
+    rows, info = paginate(session, stmt, page, page_size, count_limit=count_limit)
     return [row[0] for row in rows], info
 
 
@@ -98,7 +101,13 @@ def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
     p = query.payload
     conditions = invoice_conditions(p.filter, dialect_of(session), query.organization_id, _today())
     items, info = _invoice_page(
-        session, query.organization_id, conditions, list(p.sort), p.page, p.page_size
+        session,
+        query.organization_id,
+        conditions,
+        list(p.sort),
+        p.page,
+        p.page_size,
+        count_limit=None if p.exact_total else COUNT_LIMIT,
     )
     return InvoiceList(items=[invoice_state(inv) for inv in items], page=info)
 
@@ -138,6 +147,36 @@ def _currency_totals(pairs: list[tuple[str, Decimal]]) -> list[CurrencyAmount]:
     ]
 
 
+def _open_totals(
+    session: Session, org_id: uuid.UUID, conditions: list[ColumnElement[bool]], dialect: str
+) -> list[CurrencyAmount]:
+    """The open amount per currency over every page, exact: summed as NUMERIC by PostgreSQL,
+    in Decimal here on SQLite (whose SUM would go through floats)."""
+    where = (Invoice.organization_id == org_id, *conditions)
+    if dialect == "postgresql":
+        open_ = func.greatest(
+            Invoice.gross_total - Invoice.paid_amount - Invoice.credited_amount, 0
+        )
+        rows = session.execute(
+            select(Invoice.currency, func.sum(open_), func.count())
+            .where(*where)
+            .group_by(Invoice.currency)
+            .order_by(Invoice.currency)
+        ).all()
+        return [
+            CurrencyAmount(currency=cur, amount=round_money(Decimal(amount), cur), count=count)
+            for cur, amount, count in rows
+        ]
+    every = session.execute(
+        select(
+            Invoice.currency, Invoice.gross_total, Invoice.paid_amount, Invoice.credited_amount
+        ).where(*where)
+    ).all()
+    return _currency_totals(
+        [(cur, max(gross - paid - credited, ZERO)) for cur, gross, paid, credited in every]
+    )
+
+
 def open_items(query: OpenItems, session: Session) -> OpenItemList:
     p = query.payload
     dialect = dialect_of(session)
@@ -153,15 +192,7 @@ def open_items(query: OpenItems, session: Session) -> OpenItemList:
         c.append(Invoice.currency.in_(p.currency))
     if p.overdue_only:
         c.append(and_(Invoice.due_date.is_not(None), Invoice.due_date < as_of))
-    # the totals over every page, summed exactly in Decimal
-    every = session.execute(
-        select(Invoice.currency, Invoice.gross_total, Invoice.paid_amount, Invoice.credited_amount)
-        .outerjoin(Customer, _customer_join())
-        .where(Invoice.organization_id == query.organization_id, *c)
-    ).all()
-    totals = _currency_totals(
-        [(cur, max(gross - paid - credited, ZERO)) for cur, gross, paid, credited in every]
-    )
+    totals = _open_totals(session, query.organization_id, c, dialect)
     invoices, info = _invoice_page(
         session, query.organization_id, c, list(p.sort), p.page, p.page_size
     )
@@ -244,7 +275,7 @@ def list_payments(query: ListPayments, session: Session) -> PaymentList:
         "amount": money_key(Payment.amount, dialect),
         "recorded_at": Payment.recorded_at,
     }
-    stmt = stmt.order_by(*order_terms(list(p.sort), columns, Payment.id.asc()))
+    stmt = stmt.order_by(*order_terms(list(p.sort), columns, Payment.id))
     rows, info = paginate(session, stmt, p.page, p.page_size)
     items = [
         PaymentItem(

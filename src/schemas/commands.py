@@ -134,6 +134,15 @@ class ExtraTaxRate(Contract):
         return self
 
 
+class BankAccountIn(Contract):
+    """One of the organization's bank accounts; invoices choose one by ``id``."""
+
+    id: Reference = Field(examples=["main", "usd-account"])
+    iban: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    bic: Annotated[str, StringConstraints(max_length=11)] | None = None
+    bank_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
 class OrganizationPayload(Contract):
     name: ShortText
     address: Address
@@ -156,6 +165,12 @@ class OrganizationPayload(Contract):
         examples=["0208:0776057012", "0088:4035811991014"],
         description="the seller's Peppol participant id, EAS scheme:identifier (BT-34); "
         "default: the Belgian enterprise number (0208) or the VAT id",
+    )
+    bank_accounts: list[BankAccountIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="further accounts an invoice may name with bank_account_id (seed 002); "
+        "iban/bic/bank_name above stay the default",
     )
     default_currency: CurrencyCode = "EUR"
     default_locale: Locale = "de"
@@ -270,6 +285,27 @@ class InvoiceFields(Contract):
     deal_id: Reference | None = Field(default=None, description="opaque CRM deal/budget id")
     subsidiary_id: Reference | None = Field(
         default=None, description="opaque id of the billing entity (reference only)"
+    )
+    subject: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="the document's subject line (seed 002 subject)"
+    )
+    recipient_text: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None,
+        description="free-text recipient block for the document (seed 001 recipient); the "
+        "buyer snapshot and the e-invoice still come from the customer",
+    )
+    invoicing_party_text: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="free-text block of the invoicing party (seed 001)"
+    )
+    vat_number: Annotated[str, StringConstraints(max_length=20)] | None = Field(
+        default=None,
+        description="the buyer's VAT id on this invoice (seed 001 vat_number): checked, and "
+        "put into the buyer snapshot at finalize instead of the customer's",
+    )
+    bank_account_id: Reference | None = Field(
+        default=None,
+        description="one of the organization's bank_accounts: its IBAN, BIC and bank go into "
+        "the seller snapshot at finalize (seed 002 bank_account)",
     )
     currency: CurrencyCode | None = Field(default=None, description="organization default")
     issue_date: dt.date | None = Field(default=None, description="set at finalize when absent")

@@ -221,6 +221,11 @@ class InvoiceState(State):
     subscriber_ids: list[str] = Field(default_factory=list)
     deal_id: str | None = None
     subsidiary_id: str | None = None
+    subject: str | None = None
+    recipient_text: str | None = Field(default=None, description="free-text recipient block")
+    invoicing_party_text: str | None = Field(default=None, description="free-text seller block")
+    vat_number: str | None = Field(default=None, description="the buyer's VAT id on this invoice")
+    bank_account_id: str | None = None
     notes: str | None = None
     footer: str | None = None
     tags: list[str] = Field(default_factory=list)

@@ -49,6 +49,8 @@ from pydantic import (
 QUERY_TYPES: dict[str, type[Query]] = {}
 
 MAX_PAGE_SIZE = 200
+#: list_invoices counts matches up to this many unless exact_total is asked for
+COUNT_LIMIT = 1_000
 DEFAULT_PAGE_SIZE = 50
 
 PageNumber = Annotated[int, Field(ge=1, le=1_000_000, description="1-based page number")]
@@ -154,6 +156,12 @@ class ListInvoices(Query):
 
     class Payload(Paged):
         filter: InvoiceFilter = Field(default_factory=InvoiceFilter)
+        exact_total: bool = Field(
+            default=False,
+            description=f"count every match; by default counting stops at {COUNT_LIMIT:,} "
+            "matches (total is then a lower bound, page.total_exact false), which keeps "
+            "pages of very large organizations fast",
+        )
         sort: list[str] = Field(
             default_factory=lambda: ["-created_at"],
             description="keys: "
@@ -496,8 +504,16 @@ class Result(BaseModel):
 class PageInfo(Result):
     page: int
     page_size: int
-    total: int = Field(description="items matching the filters, over all pages")
+    total: int = Field(
+        description="items matching the filters, over all pages (a lower bound when "
+        "total_exact is false)"
+    )
     pages: int
+    total_exact: bool = Field(
+        default=True,
+        description="false when list_invoices stopped counting at count_limit (ask with "
+        "exact_total for the exact number)",
+    )
 
 
 class InvoiceResult(Result):

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -318,7 +319,9 @@ def test_sorts(world: World) -> None:
     assert listed(world, {}, ["purchase_order_number"])[:3] == [R3, CN, R1]
     assert listed(world, {}, ["delivery_date"])[0] == R2
     assert listed(world, {}, ["-allowance_total", "created_at"])[0] == R2
-    assert listed(world, {}, ["-tax_total"])[:3] == [R3, R1, CN]  # a tie goes by id
+    # ties go by id, in the direction of the last key
+    assert listed(world, {}, ["-tax_total"])[:3] == [R3, CN, R1]
+    assert listed(world, {}, ["tax_total"])[2:4] == [R1, CN]
     assert listed(world, {}, ["sent_at"])[0] == R2
     assert listed(world, {}, ["-paid_at"])[0] == R2
     finalized = listed(world, {"finalized": True}, ["finalized_at"])
@@ -448,3 +451,26 @@ def test_cli_takes_every_filter_through_where_and_filter(world: World) -> None:
     wrong = _cli(world, "--where", "amount_paid>1")
     assert wrong.returncode == 1
     assert "/payload/filter/amount_paid" in wrong.stderr
+
+
+def test_counting_stops_at_the_limit(world: World) -> None:
+    from invoicing.models import Invoice
+    from invoicing.queries.common import paginate
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    org = uuid.UUID(ORG)
+    stmt = select(Invoice).where(Invoice.organization_id == org).order_by(Invoice.id)
+    with Session(world.app.engine) as session:
+        rows, info = paginate(session, stmt, 1, 2, count_limit=3)
+        assert len(rows) == 2
+        assert (info.total, info.total_exact, info.pages) == (3, False, 2)  # 5 match
+        _rows, info = paginate(session, stmt, 1, 2, count_limit=5)
+        assert (info.total, info.total_exact) == (5, True)
+        # the count reaches at least to the end of the page asked for
+        rows, info = paginate(session, stmt, 3, 2, count_limit=1)
+        assert len(rows) == 1 and (info.total, info.total_exact) == (5, True)
+        _rows, info = paginate(session, stmt, 1, 2)
+        assert (info.total, info.total_exact) == (5, True)
+    exact = world.ok("list_invoices", {"exact_total": True, "page_size": 1}, org=ORG)
+    assert exact["page"]["total"] == 5 and exact["page"]["total_exact"] is True

@@ -13,7 +13,7 @@ from invoicing.models.dunning import DunningNotice
 from invoicing.queries import handle_query
 from sqlalchemy import Engine, insert
 
-from tests.support.client import Client, line
+from tests.support.client import DE_ORG, Client, line
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +184,67 @@ def test_dunning_history_per_invoice_and_customer(client: Client, engine: Engine
     assert ask({}, org=uuid.uuid4())["result"]["items"] == []
     missing = ask({"invoice_id": str(uuid.uuid4())})
     assert missing["errors"][0]["source"]["pointer"] == "/payload/invoice_id"
+
+
+def test_per_invoice_overrides(client: Client) -> None:
+    client.ok(
+        "configure_organization",
+        {
+            **DE_ORG,
+            "bank_accounts": [
+                {"id": "usd", "iban": "DE02120300000000202051", "bank_name": "Deutsche Kreditbank"},
+                {"id": "be", "iban": "BE68539007547034", "bic": "AAAABEBBXXX"},
+            ],
+        },
+    )
+    cust = client.customer()
+    fields = {
+        "subject": "Beratung März",
+        "recipient_text": "Acme GmbH\nz. Hd. Buchhaltung\nFriedrichstraße 10\n10117 Berlin",
+        "invoicing_party_text": "Kanzlei Müller & Partner\nHohenzollernring 1, 50672 Köln",
+        "vat_number": "de 136695976",
+        "bank_account_id": "usd",
+        "purchase_order_number": "PO-77",
+    }
+    inv = client.finalized(cust, [line()], **fields)
+    assert inv["subject"] == "Beratung März" and inv["purchase_order_number"] == "PO-77"
+    assert inv["recipient_text"].startswith("Acme GmbH\nz. Hd.")
+    assert inv["invoicing_party_text"].endswith("50672 Köln")
+    assert inv["vat_number"] == "DE136695976" and inv["buyer"]["vat_id"] == "DE136695976"
+    assert inv["bank_account_id"] == "usd"
+    assert inv["seller"]["iban"] == "DE02120300000000202051"
+    assert inv["seller"]["bank_name"] == "Deutsche Kreditbank"
+    plain = client.finalized(cust, [line()])
+    assert plain["seller"]["iban"] == DE_ORG["iban"] and plain["vat_number"] is None
+    # a duplicate keeps subject and account; the recipient's own data stays with the recipient
+    dup_id = str(uuid.uuid4())
+    out = client.ok("duplicate_invoice", {"invoice_id": inv["id"], "new_invoice_id": dup_id})
+    dup = out.events[0]["data"]["invoice"]
+    assert (dup["subject"], dup["bank_account_id"], dup["vat_number"]) == (
+        "Beratung März",
+        "usd",
+        "DE136695976",
+    )
+    errors = client.rejected(
+        "create_invoice", {"id": str(uuid.uuid4()), "bank_account_id": "nope", "lines": []}
+    )
+    assert errors[0]["code"] == "bank_account_not_found"
+    assert errors[0]["source"]["pointer"] == "/payload/bank_account_id"
+    errors = client.rejected(
+        "create_invoice", {"id": str(uuid.uuid4()), "vat_number": "DE000", "lines": []}
+    )
+    assert errors[0]["code"] == "invalid_vat_id"
+    assert errors[0]["source"]["pointer"] == "/payload/vat_number"
+    errors = client.rejected(
+        "configure_organization",
+        {**DE_ORG, "bank_accounts": [{"id": "a", "iban": "DE00"}, {"id": "a", "iban": "DE00"}]},
+    )
+    assert {e["source"]["pointer"] for e in errors} >= {
+        "/payload/bank_accounts/0/iban",
+        "/payload/bank_accounts/1/id",
+    }
+    # an account removed after the draft named it stops the finalize, with a pointer
+    draft = client.invoice(cust, [line()], bank_account_id="be")
+    client.ok("configure_organization", DE_ORG)
+    errors = client.rejected("finalize_invoice", {"invoice_id": str(draft)})
+    assert errors[0]["code"] == "bank_account_not_found"

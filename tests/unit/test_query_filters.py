@@ -122,3 +122,11 @@ def test_custom_field_sort_keys() -> None:
     assert payload.sort == ["-custom_fields.priority", "number"]
     with pytest.raises(ValidationError):
         ListInvoices.Payload.model_validate({"sort": ["custom_fields."]})
+
+
+def test_every_sort_key_has_an_expression() -> None:
+    from invoicing.queries.filters import _sort_columns
+    from invoicing.schemas.filters import INVOICE_SORT_KEYS
+
+    for dialect in ("sqlite", "postgresql"):
+        assert set(_sort_columns(dialect)) == set(INVOICE_SORT_KEYS)
