@@ -8,8 +8,8 @@ organization, beside the same SQL through plain psycopg in the same run.
    anew, ``--drop`` removes it at the end) holds N invoices of C customers of one organization,
    made with generate_series (benchmarks/queries_data.py).
 2. Service: one ``invoicing worker --queues queries`` process (2 threads) on a vhost of its own;
-   a plain pika requester publishes each query to ``invoicing.queries`` with direct reply-to and
-   waits for the reply (one in flight: latency, not throughput). Includes decoding, JWT
+   a plain pika requester publishes each query to ``invoicing.queries`` with an exclusive reply
+   queue and waits for the reply (one in flight: latency, not throughput). Includes decoding, JWT
    authentication, validation, the read-only transaction, ORM loading, the reply document and
    both AMQP hops.
 3. Raw: the SQL statements the service runs for the very same query (captured once from
@@ -194,7 +194,7 @@ def run_raw(conn: psycopg.Connection[Any], statements: list[tuple[str, Any]]) ->
 
 
 class Requester:
-    """Plain pika, direct reply-to, one query in flight."""
+    """Plain pika, an exclusive reply queue, one query in flight."""
 
     def __init__(self, env: Env) -> None:
         # no heartbeats: the raw runs in between keep this thread away from the connection
@@ -203,7 +203,8 @@ class Requester:
         self.ch = self.conn.channel()
         self.reply: dict[str, Any] | None = None
         self.expected = ""
-        self.ch.basic_consume("amq.rabbitmq.reply-to", self._on_reply, auto_ack=True)
+        self.reply_to = self.ch.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        self.ch.basic_consume(self.reply_to, self._on_reply, auto_ack=True)
 
     def _on_reply(self, _ch: Any, _method: Any, props: Any, body: bytes) -> None:
         if props.correlation_id == self.expected:
@@ -220,7 +221,7 @@ class Requester:
             pika.BasicProperties(
                 content_type="application/json",
                 correlation_id=self.expected,
-                reply_to="amq.rabbitmq.reply-to",
+                reply_to=self.reply_to,
             ),
         )
         deadline = started + timeout

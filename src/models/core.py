@@ -21,6 +21,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+#: the texts full_query searches, as the trigram indexes of 0013_reads spell them
+#: (invoicing.queries.filters builds the same expressions)
+INVOICE_SEARCH_TEXT = (
+    "lower(coalesce(number, '') || ' ' || coalesce(purchase_order_number, '') || ' ' || "
+    "coalesce(buyer ->> 'name', '') || ' ' || coalesce(buyer ->> 'email', '') || ' ' || "
+    "coalesce(tags::text, ''))"
+)
+LINE_SEARCH_TEXT = "lower(coalesce(description, '') || ' ' || coalesce(subtitle, ''))"
+
 
 class Organization(Base):
     __tablename__ = "organizations"
@@ -64,6 +73,7 @@ class Invoice(Base):
         Index("ix_invoices_org_responsible", "organization_id", "responsible_id"),
         Index("ix_invoices_org_deal", "organization_id", "deal_id"),
         Index("ix_invoices_org_gross", "organization_id", "gross_total"),
+        # PostgreSQL only (migration 0013_reads): DESC NULLS LAST orders, trigram search
         Index(
             "ix_invoices_org_issue_date_desc",
             "organization_id",
@@ -71,6 +81,11 @@ class Invoice(Base):
         ).ddl_if(dialect="postgresql"),
         Index(
             "ix_invoices_org_due_date_desc", "organization_id", text("due_date DESC NULLS LAST")
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_invoices_trgm_text",
+            text(f"({INVOICE_SEARCH_TEXT}) gin_trgm_ops"),
+            postgresql_using="gin",
         ).ddl_if(dialect="postgresql"),
     )
 
@@ -100,7 +115,7 @@ class Invoice(Base):
     creator_id: Mapped[str | None] = mapped_column(String(200))
     issuer_id: Mapped[str | None] = mapped_column(String(200))
     responsible_id: Mapped[str | None] = mapped_column(String(200))
-    subscriber_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    subscriber_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list, server_default="[]")
     deal_id: Mapped[str | None] = mapped_column(String(200))
     subsidiary_id: Mapped[str | None] = mapped_column(String(200))
     # per-invoice overrides (migration 0013_reads)
@@ -173,6 +188,11 @@ class Invoice(Base):
 class InvoiceLine(Base):
     __tablename__ = "invoice_lines"
     __table_args__ = (
+        Index(
+            "ix_invoice_lines_trgm_text",
+            text(f"({LINE_SEARCH_TEXT}) gin_trgm_ops"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
         ForeignKeyConstraint(
             ["organization_id", "invoice_id"],
             ["invoices.organization_id", "invoices.id"],

@@ -70,14 +70,19 @@ RECEIVABLE = ("finalized", "sent", "partially_paid")
 
 
 def open_amount_key(dialect: str, inv: Any = Invoice) -> ColumnElement[Any]:
-    """gross - paid - credited, never below zero; zero for credit notes and quotes."""
+    """gross - credited - written off - paid, never below zero (``views.open_amount``); zero for
+    drafts, credit notes and quotes."""
     diff = (
         money_key(inv.gross_total, dialect)
-        - money_key(inv.paid_amount, dialect)
         - money_key(inv.credited_amount, dialect)
+        - money_key(inv.written_off_amount, dialect)
+        - money_key(inv.paid_amount, dialect)
     )
     return case(
-        (inv.kind == "invoice", greatest(diff, money_zero(dialect), dialect)),
+        (
+            and_(inv.kind == "invoice", inv.status != "draft"),
+            greatest(diff, money_zero(dialect), dialect),
+        ),
         else_=literal(money_zero(dialect)),
     )
 
@@ -88,22 +93,6 @@ def receivable(dialect: str) -> ColumnElement[bool]:
         Invoice.kind == "invoice",
         Invoice.status.in_(RECEIVABLE),
         open_amount_key(dialect) > money_zero(dialect),
-    )
-
-
-def credited_net_key(dialect: str) -> ColumnElement[Any]:
-    """The net of finalized credit notes issued against the invoice (a correlated subquery)."""
-    cn = aliased(Invoice)
-    return (
-        select(func.coalesce(func.sum(money_key(cn.net_total, dialect)), money_zero(dialect)))
-        .where(
-            cn.organization_id == Invoice.organization_id,
-            cn.credited_invoice_id == Invoice.id,
-            cn.kind == "credit_note",
-            cn.finalized_at.is_not(None),
-        )
-        .correlate(Invoice)
-        .scalar_subquery()
     )
 
 
@@ -553,12 +542,12 @@ def invoice_conditions(
         (money_key(Invoice.paid_amount, dialect), f.paid_amount),
         (open_amount_key(dialect), f.open_amount),
         (money_key(Invoice.credited_amount, dialect), f.credited_amount),
+        (money_key(Invoice.credited_net, dialect), f.credited_net_amount),
+        (money_key(Invoice.written_off_amount, dialect), f.written_off_amount),
     ]
     for key, money_ops in money:
         if money_ops is not None:
             c += _money_ops(key, money_ops, dialect)
-    if f.credited_net_amount is not None:
-        c += _money_ops(credited_net_key(dialect), f.credited_net_amount, dialect)
     dates: list[tuple[Any, DateOps | None, bool]] = [
         (Invoice.issue_date, f.issue_date, False),
         (Invoice.due_date, f.due_date, False),
@@ -568,6 +557,7 @@ def invoice_conditions(
         (Invoice.finalized_at, f.finalized_at, True),
         (Invoice.sent_at, f.sent_at, True),
         (Invoice.paid_at, f.paid_at, True),
+        (Invoice.paid_on, f.paid_on, False),
         (Invoice.voided_at, f.voided_at, True),
         (Invoice.exported_at, f.exported_at, True),
         (Invoice.deleted_at, f.deleted_at, True),
@@ -634,7 +624,8 @@ def _sort_columns(dialect: str) -> dict[str, Callable[[], Any]]:
         "paid_amount": key(Invoice.paid_amount),
         "open_amount": lambda: open_amount_key(dialect),
         "credited_amount": key(Invoice.credited_amount),
-        "credited_net_amount": lambda: credited_net_key(dialect),
+        "credited_net_amount": key(Invoice.credited_net),
+        "written_off_amount": key(Invoice.written_off_amount),
         "credited": lambda: case(
             (money_key(Invoice.credited_amount, dialect) > money_zero(dialect), 1), else_=0
         ),
@@ -644,6 +635,7 @@ def _sort_columns(dialect: str) -> dict[str, Callable[[], Any]]:
         "finalized_at": lambda: Invoice.finalized_at,
         "sent_at": lambda: Invoice.sent_at,
         "paid_at": lambda: Invoice.paid_at,
+        "paid_on": lambda: Invoice.paid_on,
         "customer_name": customer_name,
         "status": lambda: Invoice.status,
         "deleted_at": lambda: Invoice.deleted_at,

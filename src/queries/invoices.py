@@ -155,7 +155,11 @@ def _open_totals(
     where = (Invoice.organization_id == org_id, *conditions)
     if dialect == "postgresql":
         open_ = func.greatest(
-            Invoice.gross_total - Invoice.paid_amount - Invoice.credited_amount, 0
+            Invoice.gross_total
+            - Invoice.credited_amount
+            - Invoice.written_off_amount
+            - Invoice.paid_amount,
+            0,
         )
         rows = session.execute(
             select(Invoice.currency, func.sum(open_), func.count())
@@ -167,14 +171,8 @@ def _open_totals(
             CurrencyAmount(currency=cur, amount=round_money(Decimal(amount), cur), count=count)
             for cur, amount, count in rows
         ]
-    every = session.execute(
-        select(
-            Invoice.currency, Invoice.gross_total, Invoice.paid_amount, Invoice.credited_amount
-        ).where(*where)
-    ).all()
-    return _currency_totals(
-        [(cur, max(gross - paid - credited, ZERO)) for cur, gross, paid, credited in every]
-    )
+    every = session.execute(select(Invoice).where(*where)).scalars()
+    return _currency_totals([(inv.currency, open_amount(inv)) for inv in every])
 
 
 def open_items(query: OpenItems, session: Session) -> OpenItemList:

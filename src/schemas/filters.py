@@ -299,13 +299,18 @@ class InvoiceFilter(Contract):
     allowance_total: Money | None = Field(default=None, description="document discount, net")
     paid_amount: Money | None = Field(default=None, description="seed amount_paid")
     open_amount: Money | None = Field(
-        default=None, description="seed amount_unpaid: gross - paid - credited of invoices"
+        default=None,
+        description="seed amount_unpaid: gross - credited - written off - paid of finalized "
+        "invoices (0 for drafts, credit notes, quotes)",
     )
     credited_amount: Money | None = Field(
         default=None, description="gross of credit notes against it (amount_credited_with_tax)"
     )
     credited_net_amount: Money | None = Field(
-        default=None, description="net of finalized credit notes against it (amount_credited)"
+        default=None, description="net credited by credit notes (seed amount_credited)"
+    )
+    written_off_amount: Money | None = Field(
+        default=None, description="gross written off (seed amount_written_off)"
     )
     # --- dates
     issue_date: Date | None = Field(default=None, description="seed invoiced_on")
@@ -319,7 +324,10 @@ class InvoiceFilter(Contract):
     )
     finalized_at: Date | None = None
     sent_at: Date | None = Field(default=None, description="seed sent_on")
-    paid_at: Date | None = Field(default=None, description="seed paid_on")
+    paid_at: Date | None = Field(default=None, description="when it was recorded as paid")
+    paid_on: Date | None = Field(
+        default=None, description="seed paid_on: the date of the payment that settled it"
+    )
     voided_at: Date | None = None
     exported_at: Date | None = None
     deleted_at: Date | None = None
@@ -418,6 +426,7 @@ INVOICE_SORT_KEYS = (
     "open_amount",
     "credited_amount",
     "credited_net_amount",
+    "written_off_amount",
     "credited",
     "purchase_order_number",
     "created_at",
@@ -425,6 +434,7 @@ INVOICE_SORT_KEYS = (
     "finalized_at",
     "sent_at",
     "paid_at",
+    "paid_on",
     "customer_name",
     "status",
     "deleted_at",

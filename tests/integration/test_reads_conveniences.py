@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from invoicing.models.dunning import DunningNotice
-from invoicing.queries import handle_query
 from sqlalchemy import Engine, insert
 
 from tests.support.client import DE_ORG, Client, line
@@ -163,7 +162,8 @@ def test_dunning_history_per_invoice_and_customer(client: Client, engine: Engine
 
     def ask(payload: dict[str, Any], org: uuid.UUID | None = None) -> dict[str, Any]:
         doc = {"type": "list_dunning_notices", "organization_id": str(org or client.org)}
-        return handle_query({**doc, "payload": payload}, engine)
+        reply: dict[str, Any] = client.bus.query_document({**doc, "payload": payload})
+        return reply
 
     every = ask({})["result"]
     assert [(n["invoice_id"], n["level"]) for n in every["items"]] == [

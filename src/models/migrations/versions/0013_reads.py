@@ -2,7 +2,7 @@
 filters and sorts
 
 Revision ID: 0013_reads
-Revises: 0007_merge
+Revises: 0009_deliveries
 Create Date: 2026-11-28
 
 Owned by the read side (src/queries/). Adds the publisher-set references (creator, issuer,
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_reads"
-down_revision: str | Sequence[str] | None = "0007_merge"
+down_revision: str | Sequence[str] | None = "0009_deliveries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -75,7 +75,7 @@ def upgrade() -> None:
         op.add_column("invoices", sa.Column(name, sa.String(length=200), nullable=True))
     op.add_column(
         "invoices",
-        sa.Column("subscriber_ids", JSON, nullable=False, server_default=sa.text("'[]'")),
+        sa.Column("subscriber_ids", JSON, nullable=False, server_default="[]"),
     )
     for name, type_ in OVERRIDES:
         op.add_column("invoices", sa.Column(name, type_, nullable=True))
