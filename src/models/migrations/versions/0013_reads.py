@@ -2,7 +2,7 @@
 filters and sorts
 
 Revision ID: 0013_reads
-Revises: 0009_deliveries
+Revises: 0016_cluster
 Create Date: 2026-11-28
 
 Owned by the read side (src/queries/). Adds the publisher-set references (creator, issuer,
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_reads"
-down_revision: str | Sequence[str] | None = "0009_deliveries"
+down_revision: str | Sequence[str] | None = "0016_cluster"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
