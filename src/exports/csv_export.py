@@ -19,8 +19,9 @@ from typing import Any
 from invoicing.domain.money import ZERO, round_money
 from invoicing.models.core import Invoice
 from invoicing.observability.progress import ProgressLog
-from invoicing.schemas.exports import InvoiceFilters
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from invoicing.queries.filters import invoice_conditions
+from invoicing.schemas.filters import InvoiceFilter
+from sqlalchemy import Connection, Select, select
 
 COLUMNS = (
     "id",
@@ -68,46 +69,10 @@ def neutralize(value: str) -> str:
 
 
 def apply_filters(
-    stmt: Select[Any], org: uuid.UUID, f: InvoiceFilters, today: dt.date
+    stmt: Select[Any], org: uuid.UUID, f: InvoiceFilter, today: dt.date, dialect: str
 ) -> Select[Any]:
-    """The invoice list filters as SQL conditions (shared meaning with the list query)."""
-    conds: list[Any] = [Invoice.organization_id == org]
-    if not f.include_deleted:
-        conds.append(Invoice.deleted_at.is_(None))
-    if f.status:
-        conds.append(Invoice.status.in_(f.status))
-    if f.kind:
-        conds.append(Invoice.kind.in_(f.kind))
-    if f.customer_id:
-        conds.append(Invoice.customer_id.in_(f.customer_id))
-    if f.issue_date_from:
-        conds.append(Invoice.issue_date >= f.issue_date_from)
-    if f.issue_date_to:
-        conds.append(Invoice.issue_date <= f.issue_date_to)
-    if f.export_status == "exported":
-        conds.append(Invoice.exported_at.is_not(None))
-    elif f.export_status == "unexported":
-        conds.append(Invoice.exported_at.is_(None))
-    if f.overdue is not None:
-        conds.append(Invoice.overdue.is_(f.overdue))
-    if f.currency:
-        conds.append(Invoice.currency == f.currency)
-    if f.case_id:
-        conds.append(Invoice.case_id == f.case_id)
-    if f.search:
-        pattern = (
-            "%"
-            + f.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            + "%"
-        )
-        name = func.lower(Invoice.buyer["name"].as_string())
-        conds.append(
-            or_(
-                func.lower(Invoice.number).like(pattern, escape="\\"),
-                name.like(pattern, escape="\\"),
-            )
-        )
-    return stmt.where(and_(*conds))
+    """The invoice list filter, implemented once in ``invoicing.queries.filters``."""
+    return stmt.where(Invoice.organization_id == org, *invoice_conditions(f, dialect, org, today))
 
 
 def _money(value: Decimal | None, currency: str) -> str:
@@ -126,7 +91,7 @@ def _stamp(value: dt.datetime | None) -> str:
 def write_invoice_csv(
     conn: Connection,
     org: uuid.UUID,
-    filters: InvoiceFilters,
+    filters: InvoiceFilter,
     path: Path,
     *,
     delimiter: str = ",",
@@ -168,7 +133,8 @@ def write_invoice_csv(
         inv.deleted_at,
         inv.tags,
     )
-    query = apply_filters(stmt, org, filters, today or dt.date.today()).order_by(
+    today = today or dt.datetime.now(dt.UTC).date()
+    query = apply_filters(stmt, org, filters, today, conn.dialect.name).order_by(
         inv.issue_date.is_(None), inv.issue_date, inv.number, inv.id
     )
     count = 0

@@ -143,7 +143,12 @@ def release(
 
 
 def uninvoiced(
-    session: Session, org_id: uuid.UUID, entry_ids: list[str], *, lock: bool = True
+    session: Session,
+    org_id: uuid.UUID,
+    entry_ids: list[str],
+    *,
+    lock: bool = True,
+    pointer: str = "/entry_ids",
 ) -> list[BillableEntry]:
     """The named entries, each of which must exist and be uninvoiced (pointer /entry_ids/i)."""
     found: list[BillableEntry] = []
@@ -153,9 +158,10 @@ def uninvoiced(
             raise NotFound(
                 "entry_not_found",
                 f"billable entry {entry_id} does not exist",
-                pointer=f"/entry_ids/{i}",
+                pointer=f"{pointer}/{i}",
+                hint="send record_billable_entry first",
             )
-        check_uninvoiced(entry_id, entry.status, entry.invoice_id, f"/entry_ids/{i}")
+        check_uninvoiced(entry_id, entry.status, entry.invoice_id, f"{pointer}/{i}")
         found.append(entry)
     return found
 

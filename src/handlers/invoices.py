@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
 from invoicing.domain.rates import RateRules, extra_periods, tax_point
 from invoicing.domain.states import check_editable
-from invoicing.domain.tax import LegalContext, TaxCategory
+from invoicing.domain.tax import LegalContext, TaxCategory, validate_vat_id
 from invoicing.handlers import billing
 from invoicing.handlers.drafting import discount_json, make_line, recalculate
 from invoicing.handlers.numbering import check_manual_number
@@ -127,6 +128,14 @@ _SCALARS = (
     "case_id",
     "project_reference",
     "purchase_order_number",
+    "creator_id",
+    "issuer_id",
+    "responsible_id",
+    "deal_id",
+    "subsidiary_id",
+    "subject",
+    "recipient_text",
+    "invoicing_party_text",
     "issue_date",
     "due_date",
     "payment_terms_days",
@@ -168,6 +177,14 @@ def apply_fields(
         inv.locale = p.locale
     if "tags" in fields:
         inv.tags = list(p.tags)
+    if "subscriber_ids" in fields:
+        inv.subscriber_ids = list(p.subscriber_ids)
+    if "vat_number" in fields:
+        inv.vat_number = _checked_vat_number(p.vat_number)
+    if "bank_account_id" in fields:
+        if p.bank_account_id is not None:
+            bank_account(org, p.bank_account_id, pointer="/bank_account_id")
+        inv.bank_account_id = p.bank_account_id
     if "custom_fields" in fields:
         inv.custom_fields = dict(p.custom_fields)
     if "discount" in fields:
@@ -182,6 +199,33 @@ def apply_fields(
     inv.normalized_currency = org_currency if inv.currency != org_currency else None
 
 
+def _checked_vat_number(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return validate_vat_id(value)
+    except ValueError as exc:
+        raise DomainError(
+            "invalid_vat_id",
+            str(exc),
+            pointer="/vat_number",
+            hint="give the VAT id with its country prefix, e.g. DE136695976",
+        ) from exc
+
+
+def bank_account(org: Organization, account_id: str, *, pointer: str) -> dict[str, Any]:
+    """One of the organization's bank accounts (configure_organization bank_accounts)."""
+    for account in profile(org).get("bank_accounts") or []:
+        if account.get("id") == account_id:
+            return dict(account)
+    raise NotFound(
+        "bank_account_not_found",
+        f"the organization has no bank account {account_id!r}",
+        pointer=pointer,
+        hint="add it to bank_accounts with configure_organization",
+    )
+
+
 def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datetime) -> Invoice:
     p = profile(org)
     return Invoice(
@@ -193,6 +237,7 @@ def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datet
         locale=p.get("default_locale", "de"),
         calculate_from_net=True,
         tags=[],
+        subscriber_ids=[],
         custom_fields={},
         tax_breakdown=[],
         legal_notes=[],
@@ -238,13 +283,41 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     _assert_new(uow, org.id, p.id, "/id")
     inv = new_draft(org, p.id, "quote" if p.is_quote else "invoice", deps.now())
     apply_fields(uow, org, inv, p, set(p.model_fields_set) | {"calculate_from_net"})
+    if inv.issuer_id is None:
+        inv.issuer_id = inv.creator_id  # seed 002: the creator issues unless told otherwise
     if p.number:
         check_manual_number(uow, org, p.number, inv.id)
         inv.number = p.number
-    events = add_lines(uow, deps, org, inv, list(p.lines), cmd.command_id, "/lines")
+    lines, pointer = list(p.lines), "/lines"
+    if p.time_entry_ids:
+        lines, pointer = _bill_time_entries(uow, org, inv, lines, list(p.time_entry_ids))
+    events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
     recalculate(inv, legal=legal_context(org))
     uow.session.add(inv)  # added complete: one INSERT for the invoice, one for its lines
     return [invoice_event("invoice.created", inv, deps.now()), *events]
+
+
+def _bill_time_entries(
+    uow: UnitOfWork, org: Organization, inv: Invoice, lines: list[LineIn], entry_ids: list[str]
+) -> tuple[list[LineIn], str]:
+    """Seed 000's top-level ``time_entry_ids``: checked at ``/time_entry_ids/i``, then billed
+    by one line each (no lines given) or by the first line (whose text accounts for them)."""
+    entries = billing.uninvoiced(uow.session, org.id, entry_ids, pointer="/time_entry_ids")
+    for i, entry in enumerate(entries):
+        if entry.currency != inv.currency:
+            raise Conflict(
+                "currency_mismatch",
+                f"billable entry {entry.id} is in {entry.currency}, the invoice in {inv.currency}",
+                pointer=f"/time_entry_ids/{i}",
+                hint="bill entries of another currency on an invoice in that currency",
+            )
+    if not lines:
+        return [billing.line_from_entry(entry) for entry in entries], "/time_entry_ids"
+    first = lines[0]
+    merged = list(first.billable_entry_ids) + [
+        e for e in entry_ids if e not in first.billable_entry_ids
+    ]
+    return [first.model_copy(update={"billable_entry_ids": merged}), *lines[1:]], "/lines"
 
 
 @handles(UpdateInvoice)
@@ -318,6 +391,11 @@ def delete_invoice(cmd: DeleteInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
 
 def _trashed(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice:
     inv = get_invoice(uow, org_id, invoice_id, include_deleted=True)
+    _require_trashed(inv)
+    return inv
+
+
+def _require_trashed(inv: Invoice) -> None:
     if inv.deleted_at is None:
         raise InvalidState(
             "not_in_trash",
@@ -325,12 +403,11 @@ def _trashed(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoi
             pointer="/invoice_id",
             hint="only trashed drafts can be restored or purged",
         )
-    return inv
 
 
-@handles(RestoreInvoice)
-def restore_invoice(cmd: RestoreInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    inv = _trashed(uow, cmd.organization_id, cmd.payload.invoice_id)
+def restore(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
+    """Bring a trashed draft back (its entries are billed by it again)."""
+    _require_trashed(inv)
     inv.deleted_at = None
     events: list[Event] = []
     for line in inv.lines:
@@ -338,12 +415,22 @@ def restore_invoice(cmd: RestoreInvoice, uow: UnitOfWork, deps: Deps) -> list[Ev
     return [invoice_event("invoice.restored", inv, deps.now()), *events]
 
 
-@handles(PurgeInvoice)
-def purge_invoice(cmd: PurgeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    inv = _trashed(uow, cmd.organization_id, cmd.payload.invoice_id)
+def purge(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
+    """Remove a trashed draft for good."""
+    _require_trashed(inv)
     event = invoice_event("invoice.purged", inv, deps.now())
     uow.session.delete(inv)
     return [event]
+
+
+@handles(RestoreInvoice)
+def restore_invoice(cmd: RestoreInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    return restore(uow, deps, _trashed(uow, cmd.organization_id, cmd.payload.invoice_id))
+
+
+@handles(PurgeInvoice)
+def purge_invoice(cmd: PurgeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    return purge(uow, deps, _trashed(uow, cmd.organization_id, cmd.payload.invoice_id))
 
 
 def copy_lines(src: Invoice) -> list[LineIn]:
@@ -391,8 +478,13 @@ def copy_draft(
         "delivery_date",
         "service_period_start",
         "service_period_end",
+        "subject",
+        "invoicing_party_text",
+        "bank_account_id",
     ):
         setattr(inv, name, getattr(src, name))
+    if customer_id == src.customer_id:  # the recipient's own data stays with the recipient
+        inv.recipient_text, inv.vat_number = src.recipient_text, src.vat_number
     inv.tags, inv.custom_fields = list(src.tags or []), dict(src.custom_fields or {})
     inv.customer_id = customer_id
     if customer_id is not None:

@@ -27,12 +27,15 @@ from invoicing.handlers import billing, numbering
 from invoicing.handlers.drafting import recalculate
 from invoicing.handlers.invoices import (
     add_lines,
+    bank_account,
     copy_draft,
     copy_lines,
     derived_id,
     legal_context,
     new_draft,
+    purge,
     rate_rules,
+    restore,
     tax_day,
     trash,
 )
@@ -90,6 +93,8 @@ def prepare_finalize(
     buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
         buyer = customer_party(get_customer(uow, org.id, inv.customer_id, pointer="/invoice_id"))
+        if inv.vat_number:
+            buyer["vat_id"] = inv.vat_number  # this invoice's VAT number (seed 001)
     lines = sorted(inv.lines, key=lambda x: x.position)
     categories = [line.tax_category for line in lines]
     finalize_rules.check_complete(_document(inv), seller, buyer, categories)
@@ -117,7 +122,11 @@ def prepare_finalize(
         inv.kind, inv.gross_total, inv.currency, allow_negative=allow_negative
     )
     inv.series = SERIES[inv.kind].value
-    inv.buyer, inv.seller = buyer or {}, seller_party(org)
+    seller_snapshot = seller_party(org)
+    if inv.bank_account_id:  # one of the organization's accounts (seed 002 bank_account)
+        account = bank_account(org, inv.bank_account_id, pointer="/invoice_id")
+        seller_snapshot.update({k: account.get(k) for k in ("iban", "bic", "bank_name")})
+    inv.buyer, inv.seller = buyer or {}, seller_snapshot
     inv.status, inv.finalized_at = "finalized", deps.now()
     return issued
 
@@ -459,7 +468,11 @@ BATCH_ACTIONS: dict[str, BatchAction] = {
     "void": lambda uow, deps, org, inv, cid: void_document(
         uow, deps, org, inv, cid, derived_id(cid, f"void:{inv.id}"), None
     ),
+    "restore": lambda uow, deps, org, inv, cid: restore(uow, deps, inv),
+    "purge": lambda uow, deps, org, inv, cid: purge(uow, deps, inv),
 }
+#: batch actions on documents in the trash
+TRASH_ACTIONS = ("restore", "purge")
 
 
 @handles(Batch)
@@ -472,7 +485,9 @@ def batch(cmd: Batch, uow: UnitOfWork, deps: Deps) -> list[Event]:
     for i, invoice_id in enumerate(cmd.payload.invoice_ids):
         savepoint = uow.session.begin_nested()
         try:
-            inv = get_invoice(uow, org.id, invoice_id)
+            inv = get_invoice(
+                uow, org.id, invoice_id, include_deleted=cmd.payload.action in TRASH_ACTIONS
+            )
             item_events = action(uow, deps, org, inv, cmd.command_id)
             savepoint.commit()
             events += item_events

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from invoicing.domain import organization
-from invoicing.domain.errors import Conflict
+from invoicing.domain.errors import Conflict, DomainError, ErrorDetail
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_customer, save_organization
 from invoicing.handlers.unit_of_work import UnitOfWork
@@ -13,9 +13,49 @@ from invoicing.models import Customer
 from invoicing.schemas.commands import (
     ConfigureOrganization,
     CreateCustomer,
+    OrganizationPayload,
     UpdateCustomer,
 )
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
 from sqlalchemy import select
+
+
+def _bank_accounts(p: OrganizationPayload) -> list[dict[str, Any]]:
+    """The organization's further bank accounts, checked (IBAN/BIC, ids unique)."""
+    errors: list[ErrorDetail] = []
+    accounts: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, account in enumerate(p.bank_accounts):
+        if account.id in seen:
+            errors.append(
+                ErrorDetail(
+                    "duplicate_bank_account",
+                    f"bank account id {account.id!r} is given twice",
+                    f"/bank_accounts/{i}/id",
+                )
+            )
+        seen.add(account.id)
+        try:
+            number = IBAN(account.iban)
+            bic = (
+                str(BIC(account.bic)) if account.bic else (str(number.bic) if number.bic else None)
+            )
+        except SchwiftyException as exc:
+            errors.append(
+                ErrorDetail(
+                    "invalid_iban",
+                    f"{account.iban} is not a valid IBAN or BIC ({exc})",
+                    f"/bank_accounts/{i}/iban",
+                )
+            )
+            continue
+        accounts.append(
+            {"id": account.id, "iban": number.compact, "bic": bic, "bank_name": account.bank_name}
+        )
+    if errors:
+        raise DomainError.many(errors)
+    return accounts
 
 
 @handles(ConfigureOrganization)
@@ -33,6 +73,7 @@ def configure_organization(cmd: ConfigureOrganization, uow: UnitOfWork, deps: De
     )
     profile: dict[str, Any] = p.model_dump(mode="json")
     profile.update({"vat_id": ids.vat_id, "iban": ids.iban, "bic": ids.bic})
+    profile["bank_accounts"] = _bank_accounts(p)
     org, created = save_organization(uow, cmd.organization_id, p.name, profile, deps.now())
     data = {"organization": {"id": str(org.id), "name": org.name, **profile}, "created": created}
     return [Event("organization.configured", str(org.id), data)]

@@ -21,6 +21,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+#: the texts full_query searches, as the trigram indexes of 0013_reads spell them
+#: (invoicing.queries.filters builds the same expressions)
+INVOICE_SEARCH_TEXT = (
+    "lower(coalesce(number, '') || ' ' || coalesce(purchase_order_number, '') || ' ' || "
+    "coalesce(buyer ->> 'name', '') || ' ' || coalesce(buyer ->> 'email', '') || ' ' || "
+    "coalesce(tags::text, ''))"
+)
+LINE_SEARCH_TEXT = "lower(coalesce(description, '') || ' ' || coalesce(subtitle, ''))"
+
 
 class Organization(Base):
     __tablename__ = "organizations"
@@ -55,6 +64,29 @@ class Invoice(Base):
         Index("ix_invoices_org_status", "organization_id", "status"),
         Index("ix_invoices_org_issue_date", "organization_id", "issue_date"),
         Index("ix_invoices_org_customer", "organization_id", "customer_id"),
+        # 0013_reads (and trigram indexes for full_query on PostgreSQL, see the migration)
+        Index("ix_invoices_org_created", "organization_id", "created_at"),
+        Index("ix_invoices_org_updated", "organization_id", "updated_at"),
+        Index("ix_invoices_org_due_date", "organization_id", "due_date"),
+        Index("ix_invoices_org_credited_invoice", "organization_id", "credited_invoice_id"),
+        Index("ix_invoices_org_creator", "organization_id", "creator_id"),
+        Index("ix_invoices_org_responsible", "organization_id", "responsible_id"),
+        Index("ix_invoices_org_deal", "organization_id", "deal_id"),
+        Index("ix_invoices_org_gross", "organization_id", "gross_total"),
+        # PostgreSQL only (migration 0013_reads): DESC NULLS LAST orders, trigram search
+        Index(
+            "ix_invoices_org_issue_date_desc",
+            "organization_id",
+            text("issue_date DESC NULLS LAST"),
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_invoices_org_due_date_desc", "organization_id", text("due_date DESC NULLS LAST")
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_invoices_trgm_text",
+            text(f"({INVOICE_SEARCH_TEXT}) gin_trgm_ops"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -79,6 +111,19 @@ class Invoice(Base):
     case_id: Mapped[str | None] = mapped_column(String(200))
     project_reference: Mapped[str | None] = mapped_column(String(200))
     purchase_order_number: Mapped[str | None] = mapped_column(String(200))
+    # people and CRM references: opaque ids of the publisher's systems (migration 0013_reads)
+    creator_id: Mapped[str | None] = mapped_column(String(200))
+    issuer_id: Mapped[str | None] = mapped_column(String(200))
+    responsible_id: Mapped[str | None] = mapped_column(String(200))
+    subscriber_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list, server_default="[]")
+    deal_id: Mapped[str | None] = mapped_column(String(200))
+    subsidiary_id: Mapped[str | None] = mapped_column(String(200))
+    # per-invoice overrides (migration 0013_reads)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    recipient_text: Mapped[str | None] = mapped_column(Text)
+    invoicing_party_text: Mapped[str | None] = mapped_column(Text)
+    vat_number: Mapped[str | None] = mapped_column(String(20))
+    bank_account_id: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     footer: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
@@ -143,6 +188,11 @@ class Invoice(Base):
 class InvoiceLine(Base):
     __tablename__ = "invoice_lines"
     __table_args__ = (
+        Index(
+            "ix_invoice_lines_trgm_text",
+            text(f"({LINE_SEARCH_TEXT}) gin_trgm_ops"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
         ForeignKeyConstraint(
             ["organization_id", "invoice_id"],
             ["invoices.organization_id", "invoices.id"],

@@ -137,12 +137,29 @@ def invoices(
     min_gross: Annotated[str | None, typer.Option(help="gross total at least")] = None,
     max_gross: Annotated[str | None, typer.Option(help="gross total at most")] = None,
     deleted: Annotated[str, typer.Option(help="exclude include only")] = "exclude",
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            help='any filter field with an operator, repeatable: "gross_total>=100", '
+            '"issue_date=last_month", "creator_id in p1,p2", "purchase_order_number~4711", '
+            '"credited=true", "status=sent,overdue" (= != > >= < <= ~ in, not in)',
+        ),
+    ] = None,
+    filter_json: Annotated[
+        str | None,
+        typer.Option("--filter", help="the filter as a JSON object (as in list_invoices)"),
+    ] = None,
+    as_of: Annotated[str | None, typer.Option(help="the day fuzzy ranges count from")] = None,
     sort: Sort = None,
     page: Page = 1,
     page_size: PageSize = 50,
     as_json: AsJson = False,
 ) -> None:
-    """List invoices, credit notes and quotes with filters, sort and pages."""
+    """List invoices, credit notes and quotes with filters, sort and pages.
+
+    Every field of the list_invoices filter works through --where or --filter
+    (docs/seed-mapping.md lists them with the seeds' names)."""
     flt = _clean(
         {
             "status": status,
@@ -163,9 +180,20 @@ def invoices(
             "sent_status": sent_status,
             "gross_total_min": min_gross,
             "gross_total_max": max_gross,
+            "as_of": as_of,
         }
     )
     flt["deleted"] = deleted
+    if filter_json:
+        try:
+            given = json.loads(filter_json)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--filter") from exc
+        if not isinstance(given, dict):
+            raise typer.BadParameter("must be a JSON object", param_hint="--filter")
+        flt.update(given)
+    for spec in where or []:
+        _merge_condition(flt, *parse_where(spec))
     payload = _clean({"filter": flt, "sort": sort, "page": page, "page_size": page_size})
     result = _answer("list_invoices", org, payload, as_json)
     if not as_json:
@@ -343,6 +371,51 @@ def trash(
         _table("trash", INVOICE_COLUMNS, _invoice_rows(result["items"]), result["page"])
 
 
+@query_app.command("dunning")
+def dunning(
+    org: Org,
+    invoice_id: Annotated[str | None, typer.Option("--invoice", help="invoice id")] = None,
+    customer: Annotated[list[str] | None, typer.Option(help="customer id")] = None,
+    level: Annotated[list[int] | None, typer.Option(help="dunning level")] = None,
+    sort: Sort = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """The dunning history: notices sent per invoice or customer."""
+    payload = _clean(
+        {
+            "invoice_id": invoice_id,
+            "customer_id": customer,
+            "level": level,
+            "sort": sort,
+            "page": page,
+            "page_size": page_size,
+        }
+    )
+    result = _answer("list_dunning_notices", org, payload, as_json)
+    if not as_json:
+        _table(
+            "dunning notices",
+            ["sent", "invoice", "level", "days", "cur", "open", "fee", "interest", "delivery"],
+            [
+                [
+                    n["sent_at"],
+                    n["invoice_number"],
+                    n["level"],
+                    n["days_overdue"],
+                    n["currency"],
+                    n["open_amount"],
+                    n["fee"],
+                    n["interest"],
+                    n["delivery_status"],
+                ]
+                for n in result["items"]
+            ],
+            result["page"],
+        )
+
+
 @query_app.command("preview")
 def preview(
     org: Org,
@@ -421,6 +494,65 @@ def customers(
             ],
             result["page"],
         )
+
+
+_WHERE_OPS = (
+    (" not in ", "not_in"),
+    (" in ", "in"),
+    ("!=", "not_eq"),
+    (">=", "gte"),
+    ("<=", "lte"),
+    ("=", "eq"),
+    (">", "gt"),
+    ("<", "lt"),
+    ("~", "contains"),
+)
+#: filter fields that take a plain list (``status=sent,overdue``) or a boolean
+_LIST_FIELDS = {"status", "kind", "invoice_type", "payment_status", "aging", "tags", "tags_any"}
+_BOOL_FIELDS = {"finalized", "overdue", "credited"}
+_PLAIN_FIELDS = {"full_query", "search", "export_status", "sent_status", "deleted", "as_of"}
+
+
+def parse_where(spec: str) -> tuple[str, str, Any]:
+    """``"gross_total>=100"`` -> ``("gross_total", "gte", "100")``; lists split at commas."""
+    for symbol, name in _WHERE_OPS:
+        field, found, value = spec.partition(symbol)
+        if found and field.strip():
+            field, value = field.strip(), value.strip()
+            parsed: Any = value
+            if name in ("in", "not_in") or (name == "eq" and field in _LIST_FIELDS):
+                parsed = [v.strip() for v in value.split(",") if v.strip()]
+            elif field in _BOOL_FIELDS:
+                if value not in ("true", "false"):
+                    raise typer.BadParameter(f"{field} is true or false", param_hint="--where")
+                parsed = value == "true"
+            return field, name, parsed
+    raise typer.BadParameter(
+        f"{spec!r} is not FIELD OP VALUE (= != > >= < <= ~ in, not in)", param_hint="--where"
+    )
+
+
+def _merge_condition(flt: dict[str, Any], field: str, op: str, value: Any) -> None:
+    if field in _LIST_FIELDS | _BOOL_FIELDS | _PLAIN_FIELDS:
+        if op != "eq":
+            raise typer.BadParameter(f"{field} takes only =", param_hint="--where")
+        flt[field] = value
+        return
+    if op == "eq" and isinstance(value, str):
+        # a bare value: eq, or a named range for dates (the filter's shorthand)
+        flt[field] = value if field not in flt else {**_ops(flt[field]), "eq": value}
+        return
+    flt[field] = {**_ops(flt.get(field)), op: value}
+
+
+def _ops(current: Any) -> dict[str, Any]:
+    if current is None:
+        return {}
+    if isinstance(current, dict):
+        return dict(current)
+    if isinstance(current, list):
+        return {"in": current}
+    return {"eq": current}
 
 
 def _field_filter(spec: str) -> dict[str, Any]:

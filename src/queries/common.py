@@ -24,6 +24,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    select,
 )
 from sqlalchemy.orm import Session
 
@@ -76,24 +77,49 @@ def contains(column: Any, text: str) -> ColumnElement[bool]:
     return func.lower(column).like(like_pattern(text), escape="\\")
 
 
+def sort_term(column: Any, descending: bool) -> Any:
+    """One ORDER BY term with NULLs last. ``NULLS LAST`` is left out for columns that cannot be
+    NULL: PostgreSQL then serves ``DESC`` from a plain index on the column read backwards (it
+    does not use NOT NULL to match ``DESC NULLS LAST`` to that order)."""
+    term = column.desc() if descending else column.asc()
+    return term.nulls_last() if getattr(column, "nullable", True) else term
+
+
 def order_terms(keys: Sequence[str], columns: dict[str, Any], tie_breaker: Any) -> list[Any]:
-    """``["-issue_date", "number"]`` -> ORDER BY terms; NULLs last either way, then the id."""
+    """``["-issue_date", "number"]`` -> ORDER BY terms; NULLs last either way, then ties by
+    ``tie_breaker`` (a column) in the direction of the last key."""
     terms: list[Any] = []
     for key in keys:
-        descending = key.startswith("-")
-        column = columns[key.lstrip("-")]
-        terms.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
-    terms.append(tie_breaker)
+        terms.append(sort_term(columns[key.lstrip("-")], key.startswith("-")))
+    last_descending = bool(keys) and keys[-1].startswith("-")
+    terms.append(tie_breaker.desc() if last_descending else tie_breaker.asc())
     return terms
 
 
 def paginate(
-    session: Session, stmt: Select[*tuple[Any, ...]], page: int, page_size: int
+    session: Session,
+    stmt: Select[*tuple[Any, ...]],
+    page: int,
+    page_size: int,
+    *,
+    count_limit: int | None = None,
 ) -> tuple[list[Any], PageInfo]:
-    """Run ``stmt`` for one page and count every matching row (same filters, no order)."""
-    total = session.execute(
-        stmt.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
-    ).scalar_one()
+    """Run ``stmt`` for one page and count the matching rows (same filters, no order).
+
+    With ``count_limit`` the count stops after that many rows (and at least up to the end of
+    this page): ``total`` is then exact below the limit and a lower bound above it
+    (``total_exact`` false), which keeps a page of a million-row list cheap.
+    """
+    counted = stmt.order_by(None).with_only_columns(literal(1), maintain_column_froms=True)
+    limit = None if count_limit is None else max(count_limit, page * page_size) + 1
+    if limit is not None:
+        counted = counted.limit(limit)
+    total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+    exact = limit is None or total < limit
+    if not exact:
+        total -= 1
     rows = list(session.execute(stmt.offset((page - 1) * page_size).limit(page_size)).all())
     pages = (total + page_size - 1) // page_size
-    return rows, PageInfo(page=page, page_size=page_size, total=total, pages=pages)
+    return rows, PageInfo(
+        page=page, page_size=page_size, total=total, pages=pages, total_exact=exact
+    )

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable
 from typing import Any
 
 from invoicing.domain.errors import NotFound
 from invoicing.models import Customer
 from invoicing.queries.common import contains, dialect_of, order_terms, paginate
+from invoicing.queries.filters import custom_field_condition
 from invoicing.schemas.queries import (
     CustomerFilter,
     CustomerList,
     CustomerResult,
     CustomerView,
-    CustomFieldFilter,
-    CustomFieldValue,
     GetCustomer,
     ListCustomers,
 )
-from sqlalchemy import ColumnElement, Integer, Numeric, String, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 _PHONE_SEPARATORS = (" ", "-", "/", ".", "(", ")", "+")
@@ -88,68 +85,16 @@ def _search_word(word: str) -> ColumnElement[bool]:
     return or_(*options)
 
 
-def _text_value(value: CustomFieldValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-class _FieldAccess:
-    """A custom field's JSON type, text form and numeric value on either backend."""
-
-    def __init__(self, field_id: str, dialect: str) -> None:
-        path = ("custom_fields", field_id)
-        if dialect == "sqlite":
-            json_path = f'$."custom_fields"."{field_id}"'
-            jtype = func.json_type(Customer.data, json_path)
-            raw = func.json_extract(Customer.data, json_path)
-            self.is_number: ColumnElement[bool] = jtype == "integer"
-            self.is_text: ColumnElement[bool] = jtype == "text"
-            self.text: ColumnElement[Any] = case(
-                (jtype == "true", "true"),
-                (jtype == "false", "false"),
-                (jtype == "null", None),
-                else_=cast(raw, String),
-            )
-            self.number: ColumnElement[Any] = case((self.is_number, cast(raw, Integer)))
-        else:
-            node = Customer.data[path]
-            jtype = func.jsonb_typeof(node)
-            self.is_number = jtype == "number"
-            self.is_text = jtype == "string"
-            self.text = case((jtype == "null", None), else_=Customer.data[path].as_string())
-            self.number = case((self.is_number, cast(self.text, Numeric)))
-
-
-def _custom_field_condition(f: CustomFieldFilter, dialect: str) -> ColumnElement[bool]:
-    access = _FieldAccess(f.field_id, dialect)
-    values = f.values()
-    if f.operator == "=":
-        return access.text == _text_value(values[0])
-    if f.operator == "<>":
-        return or_(access.text.is_(None), access.text != _text_value(values[0]))
-    if f.operator == "in":
-        return access.text.in_([_text_value(v) for v in values])
-    value = values[0]
-    ops: dict[str, Callable[[Any, Any], Any]] = {
-        "<": operator.lt,
-        ">": operator.gt,
-        "<=": operator.le,
-        ">=": operator.ge,
-    }
-    compare = ops[f.operator]
-    if isinstance(value, int):
-        return and_(access.is_number, compare(access.number, value))
-    return and_(access.is_text, compare(access.text, value))
-
-
 def customer_conditions(f: CustomerFilter, dialect: str) -> list[ColumnElement[bool]]:
     c: list[ColumnElement[bool]] = []
     if f.email:
         c.append(Customer.email_normalized == f.email.lower())
     if f.search:
         c += [_search_word(word) for word in f.search.split()]
-    c += [_custom_field_condition(cf, dialect) for cf in f.custom_fields]
+    c += [
+        custom_field_condition(cf, Customer.data, ("custom_fields",), dialect)
+        for cf in f.custom_fields
+    ]
     return c
 
 
@@ -177,6 +122,6 @@ def list_customers(query: ListCustomers, session: Session) -> CustomerList:
         "created_at": Customer.created_at,
         "updated_at": Customer.updated_at,
     }
-    stmt = stmt.order_by(*order_terms(list(p.sort), columns, Customer.id.asc()))
+    stmt = stmt.order_by(*order_terms(list(p.sort), columns, Customer.id))
     rows, info = paginate(session, stmt, p.page, p.page_size)
     return CustomerList(items=[customer_view(row[0]) for row in rows], page=info)

@@ -16,20 +16,12 @@ from invoicing.handlers import numbering
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Customer, Invoice, Organization, Payment
-from invoicing.queries.common import (
-    contains,
-    dialect_of,
-    greatest,
-    money_bound,
-    money_key,
-    money_zero,
-    order_terms,
-    paginate,
-)
+from invoicing.queries.common import dialect_of, money_key, order_terms, paginate
+from invoicing.queries.filters import invoice_conditions, invoice_order, receivable
 from invoicing.schemas.queries import (
+    COUNT_LIMIT,
     CurrencyAmount,
     GetInvoice,
-    InvoiceFilter,
     InvoiceList,
     InvoiceResult,
     ListInvoices,
@@ -43,22 +35,8 @@ from invoicing.schemas.queries import (
     PaymentItem,
     PaymentList,
 )
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    and_,
-    case,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    type_coerce,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
-
-RECEIVABLE = ("finalized", "sent", "partially_paid")
 
 
 def _today() -> dt.date:
@@ -79,155 +57,6 @@ def _base(org_id: uuid.UUID) -> Select[Any]:
     )
 
 
-def customer_name() -> ColumnElement[Any]:
-    """The buyer snapshot's name, else the customer's company, person name or email."""
-    person = func.trim(
-        func.coalesce(Customer.data["given_name"].as_string(), "")
-        .concat(" ")
-        .concat(func.coalesce(Customer.data["family_name"].as_string(), ""))
-    )
-    return func.lower(
-        func.coalesce(
-            func.nullif(Invoice.buyer["name"].as_string(), ""),
-            func.nullif(Customer.data["company"].as_string(), ""),
-            func.nullif(person, ""),
-            Customer.email,
-        )
-    )
-
-
-def open_amount_key(dialect: str) -> ColumnElement[Any]:
-    """gross - credited - written off - paid, never below zero; zero for drafts, credit notes
-    and quotes (never receivables; handlers.views.open_amount is the same rule)."""
-    diff = (
-        money_key(Invoice.gross_total, dialect)
-        - money_key(Invoice.paid_amount, dialect)
-        - money_key(Invoice.credited_amount, dialect)
-        - money_key(Invoice.written_off_amount, dialect)
-    )
-    receivable = and_(Invoice.kind == "invoice", Invoice.status.not_in(("draft", "void")))
-    return case(
-        (receivable, greatest(diff, money_zero(dialect), dialect)),
-        else_=literal(money_zero(dialect)),
-    )
-
-
-def _has_tags(tags: list[str], dialect: str) -> ColumnElement[bool]:
-    if dialect == "postgresql":
-        return type_coerce(Invoice.tags, JSONB).contains(tags)
-    conditions = []
-    for tag in tags:
-        each = func.json_each(Invoice.tags).table_valued("value")
-        conditions.append(exists(select(literal(1)).select_from(each).where(each.c.value == tag)))
-    return and_(*conditions)
-
-
-def _status_condition(status: str, dialect: str) -> ColumnElement[bool]:
-    if status == "overdue":
-        return and_(Invoice.overdue.is_(True), Invoice.status.in_(RECEIVABLE))
-    if status == "open":
-        return and_(
-            Invoice.kind == "invoice",
-            Invoice.status.in_(RECEIVABLE),
-            open_amount_key(dialect) > money_zero(dialect),
-        )
-    return Invoice.status == status
-
-
-def _range(
-    column: ColumnElement[Any], low: Decimal | None, high: Decimal | None, dialect: str
-) -> list[ColumnElement[bool]]:
-    out: list[ColumnElement[bool]] = []
-    if low is not None:
-        out.append(column >= money_bound(low, dialect, lower=True))
-    if high is not None:
-        out.append(column <= money_bound(high, dialect, lower=False))
-    return out
-
-
-def invoice_conditions(f: InvoiceFilter, dialect: str) -> list[ColumnElement[bool]]:
-    """WHERE terms for the list filters (the organization is added by the caller)."""
-    c: list[ColumnElement[bool]] = []
-    if f.deleted == "exclude":
-        c.append(Invoice.deleted_at.is_(None))
-    elif f.deleted == "only":
-        c.append(Invoice.deleted_at.is_not(None))
-    if f.status:
-        c.append(or_(*(_status_condition(s, dialect) for s in f.status)))
-    if f.kind:
-        c.append(Invoice.kind.in_(f.kind))
-    if f.customer_id:
-        c.append(Invoice.customer_id.in_(f.customer_id))
-    if f.issue_date_from:
-        c.append(Invoice.issue_date >= f.issue_date_from)
-    if f.issue_date_to:
-        c.append(Invoice.issue_date <= f.issue_date_to)
-    if f.due_date_from:
-        c.append(Invoice.due_date >= f.due_date_from)
-    if f.due_date_to:
-        c.append(Invoice.due_date <= f.due_date_to)
-    if f.number:
-        c.append(Invoice.number == f.number)
-    if f.search:
-        c.append(
-            or_(
-                contains(func.coalesce(Invoice.number, ""), f.search),
-                contains(func.coalesce(customer_name(), ""), f.search),
-                contains(func.coalesce(Customer.data["company"].as_string(), ""), f.search),
-                contains(
-                    func.coalesce(Customer.data["given_name"].as_string(), "")
-                    .concat(" ")
-                    .concat(func.coalesce(Customer.data["family_name"].as_string(), "")),
-                    f.search,
-                ),
-            )
-        )
-    if f.currency:
-        c.append(Invoice.currency.in_(f.currency))
-    if f.tags:
-        c.append(_has_tags(list(f.tags), dialect))
-    if f.case_id:
-        c.append(Invoice.case_id == f.case_id)
-    if f.project_reference:
-        c.append(Invoice.project_reference == f.project_reference)
-    if f.payment_status == "paid":
-        c.append(Invoice.status == "paid")
-    elif f.payment_status == "partially_paid":
-        c.append(Invoice.status == "partially_paid")
-    elif f.payment_status == "unpaid":
-        c.append(and_(Invoice.kind == "invoice", Invoice.status.in_(("finalized", "sent"))))
-    if f.export_status == "exported":
-        c.append(Invoice.exported_at.is_not(None))
-    elif f.export_status == "unexported":
-        c.append(Invoice.exported_at.is_(None))
-    if f.sent_status == "sent":
-        c.append(Invoice.sent_at.is_not(None))
-    elif f.sent_status == "unsent":
-        c.append(Invoice.sent_at.is_(None))
-    c += _range(
-        money_key(Invoice.gross_total, dialect), f.gross_total_min, f.gross_total_max, dialect
-    )
-    c += _range(money_key(Invoice.net_total, dialect), f.net_total_min, f.net_total_max, dialect)
-    c += _range(open_amount_key(dialect), f.open_amount_min, f.open_amount_max, dialect)
-    return c
-
-
-def invoice_sort_columns(dialect: str) -> dict[str, Any]:
-    return {
-        "number": Invoice.number,
-        "issue_date": Invoice.issue_date,
-        "due_date": Invoice.due_date,
-        "gross_total": money_key(Invoice.gross_total, dialect),
-        "net_total": money_key(Invoice.net_total, dialect),
-        "open_amount": open_amount_key(dialect),
-        "created_at": Invoice.created_at,
-        "updated_at": Invoice.updated_at,
-        "customer_name": customer_name(),
-        "status": Invoice.status,
-        "deleted_at": Invoice.deleted_at,
-    }
-
-
 def _invoice_page(
     session: Session,
     org_id: uuid.UUID,
@@ -235,11 +64,13 @@ def _invoice_page(
     sort: list[str],
     page: int,
     page_size: int,
+    *,
+    count_limit: int | None = None,
 ) -> tuple[list[Invoice], Any]:
     dialect = dialect_of(session)
     stmt = _base(org_id).where(*conditions)
-    stmt = stmt.order_by(*order_terms(sort, invoice_sort_columns(dialect), Invoice.id.asc()))
-    rows, info = paginate(session, stmt, page, page_size)
+    stmt = stmt.order_by(*invoice_order(sort, dialect))
+    rows, info = paginate(session, stmt, page, page_size, count_limit=count_limit)
     return [row[0] for row in rows], info
 
 
@@ -268,9 +99,15 @@ def get_invoice(query: GetInvoice, session: Session) -> InvoiceResult:
 
 def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
     p = query.payload
-    conditions = invoice_conditions(p.filter, dialect_of(session))
+    conditions = invoice_conditions(p.filter, dialect_of(session), query.organization_id, _today())
     items, info = _invoice_page(
-        session, query.organization_id, conditions, list(p.sort), p.page, p.page_size
+        session,
+        query.organization_id,
+        conditions,
+        list(p.sort),
+        p.page,
+        p.page_size,
+        count_limit=None if p.exact_total else COUNT_LIMIT,
     )
     return InvoiceList(items=[invoice_state(inv) for inv in items], page=info)
 
@@ -310,16 +147,39 @@ def _currency_totals(pairs: list[tuple[str, Decimal]]) -> list[CurrencyAmount]:
     ]
 
 
+def _open_totals(
+    session: Session, org_id: uuid.UUID, conditions: list[ColumnElement[bool]], dialect: str
+) -> list[CurrencyAmount]:
+    """The open amount per currency over every page, exact: summed as NUMERIC by PostgreSQL,
+    in Decimal here on SQLite (whose SUM would go through floats)."""
+    where = (Invoice.organization_id == org_id, *conditions)
+    if dialect == "postgresql":
+        open_ = func.greatest(
+            Invoice.gross_total
+            - Invoice.credited_amount
+            - Invoice.written_off_amount
+            - Invoice.paid_amount,
+            0,
+        )
+        rows = session.execute(
+            select(Invoice.currency, func.sum(open_), func.count())
+            .where(*where)
+            .group_by(Invoice.currency)
+            .order_by(Invoice.currency)
+        ).all()
+        return [
+            CurrencyAmount(currency=cur, amount=round_money(Decimal(amount), cur), count=count)
+            for cur, amount, count in rows
+        ]
+    every = session.execute(select(Invoice).where(*where)).scalars()
+    return _currency_totals([(inv.currency, open_amount(inv)) for inv in every])
+
+
 def open_items(query: OpenItems, session: Session) -> OpenItemList:
     p = query.payload
     dialect = dialect_of(session)
     as_of = p.as_of or _today()
-    c: list[ColumnElement[bool]] = [
-        Invoice.deleted_at.is_(None),
-        Invoice.kind == "invoice",
-        Invoice.status.in_(RECEIVABLE),
-        open_amount_key(dialect) > money_zero(dialect),
-    ]
+    c: list[ColumnElement[bool]] = [Invoice.deleted_at.is_(None), receivable(dialect)]
     if p.customer_id:
         c.append(Invoice.customer_id.in_(p.customer_id))
     if p.case_id:
@@ -330,21 +190,7 @@ def open_items(query: OpenItems, session: Session) -> OpenItemList:
         c.append(Invoice.currency.in_(p.currency))
     if p.overdue_only:
         c.append(and_(Invoice.due_date.is_not(None), Invoice.due_date < as_of))
-    # the totals over every page, summed exactly in Decimal
-    every = session.execute(
-        select(
-            Invoice.currency,
-            Invoice.gross_total,
-            Invoice.paid_amount,
-            Invoice.credited_amount,
-            Invoice.written_off_amount,
-        )
-        .outerjoin(Customer, _customer_join())
-        .where(Invoice.organization_id == query.organization_id, *c)
-    ).all()
-    totals = _currency_totals(
-        [(cur, max(gross - paid - cred - off, ZERO)) for cur, gross, paid, cred, off in every]
-    )
+    totals = _open_totals(session, query.organization_id, c, dialect)
     invoices, info = _invoice_page(
         session, query.organization_id, c, list(p.sort), p.page, p.page_size
     )
@@ -427,7 +273,7 @@ def list_payments(query: ListPayments, session: Session) -> PaymentList:
         "amount": money_key(Payment.amount, dialect),
         "recorded_at": Payment.recorded_at,
     }
-    stmt = stmt.order_by(*order_terms(list(p.sort), columns, Payment.id.asc()))
+    stmt = stmt.order_by(*order_terms(list(p.sort), columns, Payment.id))
     rows, info = paginate(session, stmt, p.page, p.page_size)
     items = [
         PaymentItem(

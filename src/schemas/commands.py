@@ -32,7 +32,7 @@ from invoicing.schemas.common import (
     ShortText,
     Text,
 )
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 READ = "invoices:read"
 WRITE = "invoices:write"
@@ -134,6 +134,15 @@ class ExtraTaxRate(Contract):
         return self
 
 
+class BankAccountIn(Contract):
+    """One of the organization's bank accounts; invoices choose one by ``id``."""
+
+    id: Reference = Field(examples=["main", "usd-account"])
+    iban: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    bic: Annotated[str, StringConstraints(max_length=11)] | None = None
+    bank_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
 class OrganizationPayload(Contract):
     name: ShortText
     address: Address
@@ -156,6 +165,12 @@ class OrganizationPayload(Contract):
         examples=["0208:0776057012", "0088:4035811991014"],
         description="the seller's Peppol participant id, EAS scheme:identifier (BT-34); "
         "default: the Belgian enterprise number (0208) or the VAT id",
+    )
+    bank_accounts: list[BankAccountIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="further accounts an invoice may name with bank_account_id (seed 002); "
+        "iban/bic/bank_name above stay the default",
     )
     default_currency: CurrencyCode = "EUR"
     default_locale: Locale = "de"
@@ -197,6 +212,12 @@ class ConfigureOrganization(Command):
 # ----------------------------------------------------------------------------- customers
 
 
+MultiSelect = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=200)]], Field(max_length=100)
+]
+CustomFieldInput = str | int | bool | None | MultiSelect
+
+
 class CustomerPayload(Contract):
     given_name: Annotated[str, StringConstraints(max_length=100)] | None = None
     family_name: Annotated[str, StringConstraints(max_length=100)] | None = None
@@ -216,7 +237,11 @@ class CustomerPayload(Contract):
     einvoice_format: (
         Literal["none", "xrechnung_cii", "xrechnung_ubl", "zugferd", "peppol"] | None
     ) = Field(default=None, description="null: the organization's default")
-    custom_fields: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    custom_fields: dict[str, CustomFieldInput] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="text, number, checkbox (true/false), null, or a multi-select list of texts",
+    )
 
 
 class CreateCustomer(Command):
@@ -247,6 +272,41 @@ class InvoiceFields(Contract):
     case_id: Reference | None = Field(default=None, description="case/matter (legal practices)")
     project_reference: Reference | None = None
     purchase_order_number: Reference | None = None
+    creator_id: Reference | None = Field(
+        default=None, description="who created it: an opaque person id of the publisher"
+    )
+    issuer_id: Reference | None = Field(
+        default=None, description="who issues it; on create defaults to creator_id"
+    )
+    responsible_id: Reference | None = Field(default=None, description="opaque person id")
+    subscriber_ids: list[Reference] = Field(
+        default_factory=list, max_length=50, description="opaque person ids following it"
+    )
+    deal_id: Reference | None = Field(default=None, description="opaque CRM deal/budget id")
+    subsidiary_id: Reference | None = Field(
+        default=None, description="opaque id of the billing entity (reference only)"
+    )
+    subject: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="the document's subject line (seed 002 subject)"
+    )
+    recipient_text: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None,
+        description="free-text recipient block for the document (seed 001 recipient); the "
+        "buyer snapshot and the e-invoice still come from the customer",
+    )
+    invoicing_party_text: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="free-text block of the invoicing party (seed 001)"
+    )
+    vat_number: Annotated[str, StringConstraints(max_length=20)] | None = Field(
+        default=None,
+        description="the buyer's VAT id on this invoice (seed 001 vat_number): checked, and "
+        "put into the buyer snapshot at finalize instead of the customer's",
+    )
+    bank_account_id: Reference | None = Field(
+        default=None,
+        description="one of the organization's bank_accounts: its IBAN, BIC and bank go into "
+        "the seller snapshot at finalize (seed 002 bank_account)",
+    )
     currency: CurrencyCode | None = Field(default=None, description="organization default")
     issue_date: dt.date | None = Field(default=None, description="set at finalize when absent")
     due_date: dt.date | None = None
@@ -260,7 +320,11 @@ class InvoiceFields(Contract):
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
         default_factory=list, max_length=50
     )
-    custom_fields: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    custom_fields: dict[str, CustomFieldInput] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="text, number, checkbox (true/false), null, or a multi-select list of texts",
+    )
     discount: DiscountIn | None = None
     exchange_rate: PositiveDec | None = Field(
         default=None, description="organization currency units per 1 unit of `currency`"
@@ -289,6 +353,19 @@ class CreateInvoice(Command):
             default=None, description="manual number; must be unique in the organization"
         )
         lines: list[LineIn] = Field(default_factory=list, max_length=1000)
+        time_entry_ids: list[Reference] = Field(
+            default_factory=list,
+            max_length=1000,
+            description="recorded billable entries this invoice bills (seed 000): without "
+            "`lines`, each becomes a line; with `lines`, the first line carries them",
+        )
+
+        @field_validator("time_entry_ids")
+        @classmethod
+        def _distinct_entries(cls, value: list[str]) -> list[str]:
+            if len(set(value)) != len(value):
+                raise ValueError("holds an id twice")
+            return value
 
     payload: Payload
 
@@ -531,12 +608,15 @@ class DuplicateInvoice(Command):
 
 
 class Batch(Command):
-    """One action over many invoices; each id succeeds or is rejected on its own."""
+    """One action over many invoices; each id succeeds or is rejected on its own.
+
+    ``restore`` and ``purge`` act on drafts in the trash (seed 003 ``POST /invoices/trash/batch``).
+    """
 
     type: Literal["batch"] = "batch"
 
     class Payload(Contract):
-        action: Literal["delete", "finalize", "mark_sent", "void"]
+        action: Literal["delete", "finalize", "mark_sent", "void", "restore", "purge"]
         invoice_ids: list[UUID] = Field(min_length=1, max_length=500)
 
     payload: Payload

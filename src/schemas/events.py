@@ -233,6 +233,17 @@ class InvoiceState(State):
     case_id: str | None = None
     project_reference: str | None = None
     purchase_order_number: str | None = None
+    creator_id: str | None = None
+    issuer_id: str | None = None
+    responsible_id: str | None = None
+    subscriber_ids: list[str] = Field(default_factory=list)
+    deal_id: str | None = None
+    subsidiary_id: str | None = None
+    subject: str | None = None
+    recipient_text: str | None = Field(default=None, description="free-text recipient block")
+    invoicing_party_text: str | None = Field(default=None, description="free-text seller block")
+    vat_number: str | None = Field(default=None, description="the buyer's VAT id on this invoice")
+    bank_account_id: str | None = None
     notes: str | None = None
     footer: str | None = None
     tags: list[str] = Field(default_factory=list)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, ClassVar, Literal
-from uuid import UUID
 
 from invoicing.exports.settings import DatevConfiguration
 from invoicing.schemas.commands import ADMIN, READ, WRITE, Command
-from invoicing.schemas.common import Contract, CurrencyCode
+from invoicing.schemas.common import Contract
+from invoicing.schemas.filters import InvoiceFilter
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 Requester = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -114,31 +114,11 @@ class ExportDatev(Command):
     scope: ClassVar[str] = WRITE
 
 
-InvoiceStatus = Literal["draft", "finalized", "sent", "partially_paid", "paid", "void"]
-
-
-class InvoiceFilters(Contract):
-    """The list filters of the invoice list query (all optional, combined with AND)."""
-
-    status: list[InvoiceStatus] = Field(default_factory=list, max_length=6)
-    kind: list[Literal["invoice", "credit_note", "quote"]] = Field(
-        default_factory=list, max_length=3
-    )
-    customer_id: list[UUID] = Field(default_factory=list, max_length=500)
-    issue_date_from: dt.date | None = None
-    issue_date_to: dt.date | None = None
-    export_status: Literal["exported", "unexported"] | None = None
-    overdue: bool | None = None
-    currency: CurrencyCode | None = None
-    case_id: Annotated[str, StringConstraints(max_length=200)] | None = None
-    search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = Field(
-        default=None, description="substring of the number or the customer's name"
-    )
-    include_deleted: bool = Field(default=False, description="also drafts in the trash")
-
-
 class ExportCsvPayload(Contract):
-    filters: InvoiceFilters = Field(default_factory=InvoiceFilters)
+    filters: InvoiceFilter = Field(
+        default_factory=InvoiceFilter,
+        description="the filter of list_invoices; every field and operator works the same",
+    )
     delimiter: Literal[",", ";", "\t", "|"] = ","
     bom: bool = Field(default=False, description="write a UTF-8 byte order mark (for Excel)")
     requested_by: Requester | None = None

@@ -17,6 +17,7 @@ source: {pointer}}``). Money in results is always a decimal string.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
@@ -29,8 +30,14 @@ from invoicing.schemas.common import (
     Reference,
 )
 from invoicing.schemas.events import InvoiceState, LineState, TaxBreakdown, Totals
+from invoicing.schemas.filters import (
+    CUSTOM_FIELD_SORT_PREFIX,
+    INVOICE_SORT_KEYS,
+    CustomFieldFilter,
+    Date,
+    InvoiceFilter,
+)
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -42,6 +49,8 @@ from pydantic import (
 QUERY_TYPES: dict[str, type[Query]] = {}
 
 MAX_PAGE_SIZE = 200
+#: list_invoices counts matches up to this many unless exact_total is asked for
+COUNT_LIMIT = 1_000
 DEFAULT_PAGE_SIZE = 50
 
 PageNumber = Annotated[int, Field(ge=1, le=1_000_000, description="1-based page number")]
@@ -72,7 +81,7 @@ class Query(Contract):
             QUERY_TYPES[field.default] = cls
 
 
-def _sort_keys(value: Any, allowed: tuple[str, ...]) -> list[str]:
+def _sort_keys(value: Any, allowed: tuple[str, ...], prefix: str | None = None) -> list[str]:
     """``"-issue_date,number"`` or ``["-issue_date", "number"]`` -> checked list."""
     if value is None:
         return []
@@ -84,7 +93,10 @@ def _sort_keys(value: Any, allowed: tuple[str, ...]) -> list[str]:
         if not isinstance(item, str) or not item.strip():
             raise ValueError("sort keys must be non-empty strings")
         key = item.strip()
-        if key.lstrip("-") not in allowed:
+        name = key.lstrip("-")
+        if prefix and name.startswith(prefix) and _FIELD_ID.match(name.removeprefix(prefix)):
+            pass
+        elif name not in allowed:
             raise ValueError(f"{key!r} is not sortable; use one of: {', '.join(allowed)}")
         if key.lstrip("-") in {k.lstrip("-") for k in out}:
             raise ValueError(f"{key!r} is given twice")
@@ -94,98 +106,15 @@ def _sort_keys(value: Any, allowed: tuple[str, ...]) -> list[str]:
     return out
 
 
+_FIELD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
 class Paged(Contract):
     page: PageNumber = 1
     page_size: PageSize = DEFAULT_PAGE_SIZE
 
 
 # ----------------------------------------------------------------------------- invoices
-
-InvoiceStatusFilter = Literal[
-    "draft", "finalized", "sent", "partially_paid", "paid", "void", "overdue", "open"
-]
-INVOICE_SORT_KEYS = (
-    "number",
-    "issue_date",
-    "due_date",
-    "gross_total",
-    "net_total",
-    "open_amount",
-    "created_at",
-    "updated_at",
-    "customer_name",
-    "status",
-    "deleted_at",
-)
-
-
-class InvoiceFilter(Contract):
-    """All given filters must match (AND); a list matches any of its values (OR)."""
-
-    status: list[InvoiceStatusFilter] = Field(
-        default_factory=list,
-        description="``overdue``: flagged overdue and still unpaid; ``open``: finalized, sent "
-        "or partially paid with an open amount",
-        examples=[["sent", "overdue"]],
-    )
-    kind: list[Literal["invoice", "credit_note", "quote"]] = Field(
-        default_factory=list,
-        validation_alias=AliasChoices("kind", "invoice_type"),
-        description="document kind (alias: invoice_type)",
-    )
-    customer_id: list[UUID] = Field(default_factory=list)
-    issue_date_from: dt.date | None = Field(
-        default=None, validation_alias=AliasChoices("issue_date_from", "from_date")
-    )
-    issue_date_to: dt.date | None = Field(
-        default=None, validation_alias=AliasChoices("issue_date_to", "to_date")
-    )
-    due_date_from: dt.date | None = None
-    due_date_to: dt.date | None = None
-    number: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = Field(
-        default=None, description="exact number"
-    )
-    search: SearchText | None = Field(
-        default=None,
-        description="case-insensitive substring of the number or the customer's name",
-    )
-    currency: list[CurrencyCode] = Field(default_factory=list)
-    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
-        default_factory=list, max_length=20, description="the invoice has every one of these"
-    )
-    case_id: Reference | None = None
-    project_reference: Reference | None = None
-    payment_status: Literal["paid", "unpaid", "partially_paid"] | None = Field(
-        default=None,
-        description="``unpaid``: finalized or sent, nothing paid yet (drafts and voided "
-        "documents are neither paid nor unpaid)",
-    )
-    export_status: Literal["exported", "unexported"] | None = None
-    sent_status: Literal["sent", "unsent"] | None = None
-    gross_total_min: Dec | None = None
-    gross_total_max: Dec | None = None
-    net_total_min: Dec | None = None
-    net_total_max: Dec | None = None
-    open_amount_min: Dec | None = None
-    open_amount_max: Dec | None = None
-    deleted: Literal["exclude", "include", "only"] = Field(
-        default="exclude", description="documents in the trash"
-    )
-
-    @model_validator(mode="after")
-    def _ranges(self) -> InvoiceFilter:
-        pairs = (
-            ("issue_date_from", "issue_date_to"),
-            ("due_date_from", "due_date_to"),
-            ("gross_total_min", "gross_total_max"),
-            ("net_total_min", "net_total_max"),
-            ("open_amount_min", "open_amount_max"),
-        )
-        for low, high in pairs:
-            a, b = getattr(self, low), getattr(self, high)
-            if a is not None and b is not None and b < a:
-                raise ValueError(f"{high} is before {low}")
-        return self
 
 
 class GetInvoice(Query):
@@ -227,18 +156,25 @@ class ListInvoices(Query):
 
     class Payload(Paged):
         filter: InvoiceFilter = Field(default_factory=InvoiceFilter)
+        exact_total: bool = Field(
+            default=False,
+            description=f"count every match; by default counting stops at {COUNT_LIMIT:,} "
+            "matches (total is then a lower bound, page.total_exact false), which keeps "
+            "pages of very large organizations fast",
+        )
         sort: list[str] = Field(
             default_factory=lambda: ["-created_at"],
             description="keys: "
             + ", ".join(INVOICE_SORT_KEYS)
-            + "; a leading ``-`` sorts descending; ties are broken by id",
+            + f", {CUSTOM_FIELD_SORT_PREFIX}<field_id> (numbers before texts); a leading ``-`` "
+            "sorts descending; missing values last; ties are broken by id",
             examples=[["-issue_date", "number"]],
         )
 
         @field_validator("sort", mode="before")
         @classmethod
         def _sort(cls, value: Any) -> list[str]:
-            return _sort_keys(value, INVOICE_SORT_KEYS)
+            return _sort_keys(value, INVOICE_SORT_KEYS, CUSTOM_FIELD_SORT_PREFIX)
 
     payload: Payload = Field(default_factory=Payload)
 
@@ -250,7 +186,12 @@ class ListInvoices(Query):
                     "organization_id": "11111111-1111-4111-8111-111111111111",
                     "credentials": {"token": "<signed token>"},
                     "payload": {
-                        "filter": {"status": ["sent", "overdue"], "issue_date_from": "2026-01-01"},
+                        "filter": {
+                            "status": ["sent", "overdue"],
+                            "issue_date": {"fuzzy": "this_year"},
+                            "gross_total": {"gte": "100.00"},
+                            "full_query": "acme",
+                        },
                         "sort": ["-issue_date"],
                         "page": 1,
                         "page_size": 50,
@@ -394,6 +335,43 @@ class ListTrash(Query):
     )
 
 
+DUNNING_SORT_KEYS = ("sent_at", "level", "days_overdue", "open_amount", "as_of")
+
+
+class ListDunningNotices(Query):
+    """The dunning history: notices sent for one invoice, one customer's invoices, or all."""
+
+    type: Literal["list_dunning_notices"] = "list_dunning_notices"
+
+    class Payload(Paged):
+        invoice_id: UUID | None = None
+        customer_id: list[UUID] = Field(default_factory=list, max_length=500)
+        level: list[Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=list)
+        sent_at: Date | None = Field(default=None, description="date operators, as in filters")
+        as_of: dt.date | None = Field(default=None, description="for fuzzy sent_at ranges")
+        sort: list[str] = Field(default_factory=lambda: ["-sent_at"])
+
+        @field_validator("sort", mode="before")
+        @classmethod
+        def _sort(cls, value: Any) -> list[str]:
+            return _sort_keys(value, DUNNING_SORT_KEYS)
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_dunning_notices",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"customer_id": ["22222222-2222-4222-8222-222222222222"]},
+                }
+            ]
+        }
+    )
+
+
 class PreviewBillableEntries(Query):
     """Uninvoiced entries as the lines ``invoice_billable_entries`` would create, with totals.
 
@@ -466,44 +444,6 @@ class GetCustomer(Query):
     )
 
 
-CustomFieldValue = str | int | bool
-
-
-class CustomFieldFilter(Contract):
-    """``field_id`` ``operator`` ``value`` over the customer's custom fields.
-
-    ``=``, ``<>`` and ``in`` compare the text form (``true``/``false`` for checkboxes, ``5``
-    for numbers); ``<`` ``>`` ``<=`` ``>=`` compare numbers with an integer value and text
-    (ISO dates compare correctly) with a string value. ``in`` takes a list or a
-    comma-separated string. ``<>`` also matches customers without the field.
-    """
-
-    field_id: Annotated[
-        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    ] = Field(validation_alias=AliasChoices("field_id", "f_id"), examples=["tier"])
-    operator: Literal["=", "<>", "<", ">", "<=", ">=", "in"] = Field(
-        validation_alias=AliasChoices("operator", "o")
-    )
-    value: CustomFieldValue | list[CustomFieldValue] = Field(
-        validation_alias=AliasChoices("value", "v")
-    )
-
-    @model_validator(mode="after")
-    def _shape(self) -> CustomFieldFilter:
-        if isinstance(self.value, list) and self.operator != "in":
-            raise ValueError(f"operator {self.operator} takes one value, not a list")
-        if self.operator in ("<", ">", "<=", ">=") and isinstance(self.value, bool):
-            raise ValueError(f"operator {self.operator} does not compare true/false")
-        return self
-
-    def values(self) -> list[CustomFieldValue]:
-        if isinstance(self.value, list):
-            return list(self.value)
-        if self.operator == "in" and isinstance(self.value, str):
-            return [v.strip() for v in self.value.split(",")]
-        return [self.value]
-
-
 CUSTOMER_SORT_KEYS = ("name", "email", "created_at", "updated_at")
 
 
@@ -564,8 +504,16 @@ class Result(BaseModel):
 class PageInfo(Result):
     page: int
     page_size: int
-    total: int = Field(description="items matching the filters, over all pages")
+    total: int = Field(
+        description="items matching the filters, over all pages (a lower bound when "
+        "total_exact is false)"
+    )
     pages: int
+    total_exact: bool = Field(
+        default=True,
+        description="false when list_invoices stopped counting at count_limit (ask with "
+        "exact_total for the exact number)",
+    )
 
 
 class InvoiceResult(Result):
@@ -621,6 +569,26 @@ class PaymentItem(Result):
 class PaymentList(Result):
     items: list[PaymentItem]
     totals: list[CurrencyAmount] = Field(description="sum per currency, all pages")
+    page: PageInfo
+
+
+class DunningNoticeItem(Result):
+    invoice_id: UUID
+    invoice_number: str | None
+    customer_id: UUID | None
+    level: int
+    as_of: dt.date = Field(description="the day the notice was computed for")
+    sent_at: dt.datetime
+    days_overdue: int
+    currency: str
+    open_amount: Dec
+    fee: Dec
+    interest: Dec
+    delivery_status: str = Field(description="sent | uncertain")
+
+
+class DunningNoticeList(Result):
+    items: list[DunningNoticeItem]
     page: PageInfo
 
 
@@ -684,6 +652,7 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "list_payments": PaymentList,
     "list_trash": InvoiceList,
     "preview_billable_entries": PreviewResult,
+    "list_dunning_notices": DunningNoticeList,
     "get_customer": CustomerResult,
     "list_customers": CustomerList,
 }
@@ -714,6 +683,7 @@ __all__ = [
     "GetInvoice",
     "InvoiceFilter",
     "ListCustomers",
+    "ListDunningNotices",
     "ListInvoices",
     "ListPayments",
     "ListTrash",
