@@ -36,6 +36,7 @@ from invoicing.schemas.commands import (
     RestoreInvoice,
     UpdateInvoice,
 )
+from sqlalchemy import select
 
 
 def derived_id(command_id: uuid.UUID, name: str) -> uuid.UUID:
@@ -267,7 +268,8 @@ _MONEY = (
 
 
 def _assert_new(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID, pointer: str) -> None:
-    if uow.session.get(Invoice, (org_id, invoice_id)) is not None:
+    taken = select(Invoice.id).where(Invoice.organization_id == org_id, Invoice.id == invoice_id)
+    if uow.connection().execute(taken).first() is not None:
         raise Conflict(
             "invoice_exists",
             f"invoice {invoice_id} already exists",

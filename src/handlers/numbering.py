@@ -17,7 +17,7 @@ from invoicing.domain.errors import Conflict, DomainError
 from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, NumberSeries, Organization
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,7 +33,27 @@ def pattern_for(org: Organization, series: Series) -> NumberPattern:
 def _ensure_row(uow: UnitOfWork, org_id: uuid.UUID, series: str, period: str) -> None:
     values = {"organization_id": org_id, "series": series, "period": period, "next_value": 1}
     insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
-    uow.session.execute(insert(NumberSeries).values(**values).on_conflict_do_nothing())
+    uow.connection().execute(insert(NumberSeries).values(**values).on_conflict_do_nothing())
+
+
+_T = NumberSeries.__table__.c
+_KEY = (
+    _T.organization_id == bindparam("org"),
+    _T.series == bindparam("ser"),
+    _T.period == bindparam("per"),
+)
+#: SQLAlchemy Core statements built once (their compiled form is cached): the common case of a
+#: finalize is the one UPDATE, guarded so that it only matches when the date keeps date order
+_TAKE = (
+    update(NumberSeries)
+    .where(*_KEY, or_(_T.last_issue_date.is_(None), _T.last_issue_date <= bindparam("day")))
+    .values(next_value=_T.next_value + 1, last_issue_date=bindparam("day"))
+    .returning(_T.next_value)
+)
+_LAST = select(_T.last_issue_date).where(*_KEY).with_for_update()
+_NUMBER_USED = select(Invoice.id).where(
+    Invoice.organization_id == bindparam("org"), Invoice.number == bindparam("number")
+)
 
 
 def allocate(
@@ -43,45 +63,18 @@ def allocate(
 
     The common case is one statement: ``UPDATE ... SET next_value = next_value + 1 ...
     RETURNING``, guarded so that it only matches when the issue date keeps date order. When it
-    matches nothing, the row is created if missing and the reason is looked up.
+    matches nothing, the row is created if missing and the reason is looked up. Core statements
+    on the transaction's connection: the invoice's pending changes are not flushed before it
+    and go in one UPDATE at commit.
     """
     pattern = pattern_for(org, series)
     period = pattern.period(issue_date)
-    key = (
-        NumberSeries.organization_id == org.id,
-        NumberSeries.series == series.value,
-        NumberSeries.period == period,
-    )
-    take = (
-        update(NumberSeries)
-        .where(
-            *key,
-            or_(NumberSeries.last_issue_date.is_(None), NumberSeries.last_issue_date <= issue_date),
-        )
-        .values(next_value=NumberSeries.next_value + 1, last_issue_date=issue_date)
-        .returning(NumberSeries.next_value)
-        .execution_options(synchronize_session=False)
-    )
-    with uow.session.no_autoflush:  # the invoice's pending changes go in one UPDATE at commit
-        return _take(uow, org, series, pattern, period, key, take, issue_date)
-
-
-def _take(
-    uow: UnitOfWork,
-    org: Organization,
-    series: Series,
-    pattern: NumberPattern,
-    period: str,
-    key: tuple[Any, ...],
-    take: Any,
-    issue_date: dt.date,
-) -> tuple[str, int]:
-    taken_next = uow.session.execute(take).scalar_one_or_none()
+    conn = uow.connection()
+    key = {"org": org.id, "ser": series.value, "per": period}
+    taken_next = conn.execute(_TAKE, {**key, "day": issue_date}).scalar_one_or_none()
     if taken_next is None:
         _ensure_row(uow, org.id, series.value, period)
-        last = uow.session.execute(
-            select(NumberSeries.last_issue_date).where(*key).with_for_update()
-        ).scalar_one()
+        last = conn.execute(_LAST, key).scalar_one()
         if last is not None and issue_date < last:
             raise DomainError(
                 "issue_date_out_of_order",
@@ -90,13 +83,10 @@ def _take(
                 pointer="/issue_date",
                 hint=f"finalize with issue_date {last} or later",
             )
-        taken_next = uow.session.execute(take).scalar_one()
+        taken_next = conn.execute(_TAKE, {**key, "day": issue_date}).scalar_one()
     seq = taken_next - 1
     number = pattern.format(seq, issue_date)
-    collision = uow.session.execute(
-        select(Invoice.id).where(Invoice.organization_id == org.id, Invoice.number == number)
-    ).first()
-    if collision is not None:
+    if conn.execute(_NUMBER_USED, {"org": org.id, "number": number}).first() is not None:
         raise Conflict(
             "number_taken",
             f"the next {series.value} number {number} is already used by a manual number",

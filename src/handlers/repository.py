@@ -11,6 +11,12 @@ from invoicing.domain.errors import NotFound
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, Organization
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
+
+#: the invoice and its lines in ONE round trip (a join; the row lock only on the invoice row);
+#: payments load on first use, and not at all for a draft, which cannot have any
+_LOAD = (joinedload(Invoice.lines), lazyload(Invoice.payments))
 
 
 def get_organization(uow: UnitOfWork, org_id: uuid.UUID) -> Organization:
@@ -61,11 +67,18 @@ def get_invoice(
     lock: bool = True,
     include_deleted: bool = False,
 ) -> Invoice:
-    """Load a document with a row lock (SELECT ... FOR UPDATE on PostgreSQL)."""
-    stmt = select(Invoice).where(Invoice.organization_id == org_id, Invoice.id == invoice_id)
+    """Load a document and its lines with a row lock on the document (SELECT ... FOR UPDATE
+    OF invoices on PostgreSQL), in one statement."""
+    stmt = (
+        select(Invoice)
+        .where(Invoice.organization_id == org_id, Invoice.id == invoice_id)
+        .options(*_LOAD)
+    )
     if lock:
-        stmt = stmt.with_for_update()
-    inv = uow.session.execute(stmt).scalar_one_or_none()
+        stmt = stmt.with_for_update(of=Invoice)
+    inv = uow.session.execute(stmt).unique().scalar_one_or_none()
+    if inv is not None and inv.status == "draft" and "payments" not in inv.__dict__:
+        set_committed_value(inv, "payments", [])  # payments need a finalized invoice
     if inv is None or (inv.deleted_at is not None and not include_deleted):
         raise NotFound(
             "invoice_not_found",

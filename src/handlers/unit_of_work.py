@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -42,6 +42,10 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+    def connection(self) -> Connection:
+        """The transaction's connection, for SQLAlchemy Core statements (no ORM overhead)."""
+        return self.session.connection()
 
     @property
     def dialect(self) -> str:

@@ -12,9 +12,25 @@ from typing import Any
 
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import ProcessedCommand
-from sqlalchemy import select
+from sqlalchemy import Insert, Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+_TABLE = ProcessedCommand.__table__
+_KEY = (
+    _TABLE.c.organization_id == bindparam("organization_id"),
+    _TABLE.c.command_id == bindparam("command_id"),
+)
+
+
+def _claim_statement(insert: Any) -> Insert:
+    """Built once per dialect (SQLAlchemy Core, no ORM): the compiled form is cached."""
+    stmt: Insert = insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.command_id)
+    return stmt
+
+
+_CLAIM = {"postgresql": _claim_statement(pg_insert), "sqlite": _claim_statement(sqlite_insert)}
+_SEEN: Select[tuple[str]] = select(_TABLE.c.payload_hash).where(*_KEY)
 
 
 def canonical_hash(payload: Any) -> str:
@@ -34,30 +50,22 @@ def claim(
     """Claim the command id with one statement; ``None`` when claimed, else the payload hash
     it was first seen with. A concurrent twin waits on the key until the first commits (then
     it sees a conflict) or rolls back (then it claims the id)."""
-    insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
-    claimed = uow.session.execute(
-        insert(ProcessedCommand)
-        .values(
-            organization_id=org_id,
-            command_id=command_id,
-            command_type=command_type,
-            payload_hash=digest,
-            outcome="applied",
-            processed_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(ProcessedCommand.command_id)
+    conn = uow.connection()
+    claimed = conn.execute(
+        _CLAIM[uow.dialect],
+        {
+            "organization_id": org_id,
+            "command_id": command_id,
+            "command_type": command_type,
+            "payload_hash": digest,
+            "outcome": "applied",
+            "processed_at": now,
+        },
     ).first()
     if claimed is not None:
         return None
-    return str(
-        uow.session.execute(
-            select(ProcessedCommand.payload_hash).where(
-                ProcessedCommand.organization_id == org_id,
-                ProcessedCommand.command_id == command_id,
-            )
-        ).scalar_one()
-    )
+    key = {"organization_id": org_id, "command_id": command_id}
+    return str(conn.execute(_SEEN, key).scalar_one())
 
 
 def seen(uow: UnitOfWork, org_id: uuid.UUID, command_id: uuid.UUID) -> str | None:

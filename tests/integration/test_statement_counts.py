@@ -1,0 +1,104 @@
+"""The round trips of the hot commands, pinned: a change that adds a statement to
+``create_invoice`` or ``finalize_invoice`` fails here (docs/pipeline.md, Performance)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from tests.support.client import Client, line
+
+_TABLE = re.compile(r"^\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT\s.*?\sFROM)\s+(\w+)", re.S)
+
+
+def _kind(statement: str) -> str:
+    """``INSERT outbox``, ``SELECT invoices``, ... (the verb and the first table)."""
+    match = _TABLE.match(statement)
+    if match is None:
+        return statement.split()[0].upper()
+    verb = match.group(1).split()[0]
+    return f"{verb} {match.group(2)}"
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def before(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE (PostgreSQL: implicit)
+            seen.append(_kind(statement))
+
+    def commit(_conn: Any) -> None:
+        seen.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "commit", commit)
+
+
+CREATE = [
+    "INSERT processed_commands",  # the inbox claim (ON CONFLICT DO NOTHING RETURNING)
+    "SELECT organizations",
+    "SELECT invoices",  # the id is new
+    "SELECT customers",
+    "INSERT outbox",
+    "INSERT invoices",
+    "INSERT invoice_lines",  # all lines in one statement
+    "COMMIT",
+]
+
+FINALIZE = [
+    "INSERT processed_commands",
+    "SELECT organizations",
+    "SELECT invoices",  # with its lines (one join), FOR UPDATE OF invoices
+    "SELECT customers",
+    "UPDATE number_series",  # the number, under the series row lock, last
+    "SELECT invoices",  # no manual number collides with it
+    "INSERT outbox",
+    "UPDATE invoices",
+    "COMMIT",
+]
+
+
+def test_create_and_finalize_round_trips(client: Client) -> None:
+    engine = client.bus.engine
+    customer = client.customer()
+    lines = [line(quantity="3", unit_price="250.00"), line(description="Reise", unit_price="80")]
+    first = client.invoice(customer, lines)
+    client.ok("finalize_invoice", {"invoice_id": str(first), "issue_date": "2026-11-20"})
+
+    invoice_id = uuid.uuid4()
+    with statements(engine) as create:
+        client.ok(
+            "create_invoice",
+            {"id": str(invoice_id), "customer_id": str(customer), "lines": lines},
+        )
+    assert create == CREATE
+    with statements(engine) as finalize:
+        client.ok("finalize_invoice", {"invoice_id": str(invoice_id), "issue_date": "2026-11-20"})
+    assert finalize == FINALIZE
+    state = client.state(invoice_id)
+    assert state["status"] == "finalized" and len(state["lines"]) == 2
+    assert state["payments"] == []
+
+
+def test_duplicate_costs_two_statements(client: Client) -> None:
+    """A redelivered command: the claim finds the id, one read of its hash, no commit."""
+    customer = client.customer()
+    doc = client.doc(
+        "create_invoice",
+        {"id": str(uuid.uuid4()), "customer_id": str(customer), "lines": [line()]},
+    )
+    assert client.bus.handle_document(doc).status == "applied"
+    with statements(client.bus.engine) as seen:
+        assert client.bus.handle_document(doc).status == "duplicate"
+    assert seen == ["INSERT processed_commands", "SELECT processed_commands"]
