@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import assume, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -58,6 +59,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize(inv=invoices())
     def start(self, inv: tuple) -> None:  # type: ignore[type-arg]
         currency, items, from_net, doc = inv
+        # currencies without decimals (JPY, HUF as ISO 4217 has it, ...) are left to
+        # test_rest_after_a_write_off_in_yen below: a known, open defect (issue 10)
+        assume(quantum(currency) < 1)
         self.currency, self.from_net = currency, from_net
         self.totals = compute(currency, items, calculate_from_net=from_net, document_discount=doc)
         assume(self.totals.gross_total > 0)
@@ -226,3 +230,28 @@ class LedgerMachine(RuleBasedStateMachine):
 
 LedgerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=12, deadline=None)
 TestLedgerSequences = LedgerMachine.TestCase
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (issue 10): in a currency without decimals, a write-off leaves a "
+    "group's rest more than one unit away from net x rate, so 'credit the rest' gives a "
+    "document the official rules refuse; the hypothesis search found it, the machine above "
+    "leaves such currencies out until the ledger's rounding keeps every rest consistent",
+)
+def test_rest_after_a_write_off_in_yen() -> None:
+    """The sequence hypothesis found: two write-offs (6 % and 1 % of the open amount), then
+    the rest of the 19 % group is 1.1 yen away from net x rate."""
+    free = LineInput(Decimal("1"), Decimal("0"), TaxCategory.STANDARD, Decimal("19"))
+    items = [free] * 6 + [
+        LineInput(Decimal("0.1"), Decimal("25"), TaxCategory.STANDARD, Decimal("19")),
+        LineInput(Decimal("49"), Decimal("209"), TaxCategory.STANDARD, Decimal("19")),
+    ]
+    totals = compute("JPY", items, calculate_from_net=False)
+    ledger = Ledger("JPY", tuple(group_amounts(totals)))
+    for share in (6, 1):
+        amount = max(round_money(ledger.open_amount * share / 100, "JPY"), quantum("JPY"))
+        taken = ledger.check_movement(MovementKind.WRITE_OFF, ledger.part_of_open(amount))
+        ledger = ledger.with_movement(Movement(MovementKind.WRITE_OFF, DAY, taken))
+    for rest in ledger.remainder():
+        assert abs(rest.tax - rest.net * rest.rate / 100) < 1
