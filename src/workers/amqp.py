@@ -86,6 +86,20 @@ def redact(value: str) -> str:
     return ", ".join(out)
 
 
+def places(value: str) -> list[str]:
+    """Each address as ``amqp HOST:PORT vhost VHOST`` (default port and vhost filled in), no
+    credentials: how health and error lines name a broker."""
+    from urllib.parse import unquote, urlsplit
+
+    out = []
+    for url in broker_urls(value):
+        parts = urlsplit(url)
+        port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+        vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+        out.append(f"amqp {parts.hostname}:{port} vhost {vhost}")
+    return out
+
+
 class PublishError(Exception):
     """The broker did not confirm some messages (they may or may not have arrived)."""
 

@@ -222,7 +222,8 @@ class AmqpBroker(dramatiq.Broker):
     def enqueue(
         self, message: dramatiq.Message[Any], *, delay: int | None = None
     ) -> dramatiq.Message[Any]:
-        raise NotImplementedError(
+        # dramatiq's envelope is never sent: this broker only consumes the documented wire format
+        raise TypeError(
             "commands are published as plain JSON to invoicing.commands (docs/pipeline.md)"
         )
 

@@ -116,22 +116,13 @@ def _quiet(*names: str) -> Iterator[None]:
 
 
 def check_broker(amqp_url: str, timeout_s: float = 5.0) -> Check:
-    from urllib.parse import unquote, urlsplit
-
     import pika  # type: ignore[import-untyped]
-    from invoicing.workers.amqp import broker_urls, connect
+    from invoicing.workers.amqp import connect, places
 
     try:
-        urls = broker_urls(amqp_url)
+        where = ", ".join(places(amqp_url))
     except ValueError as exc:
         return Check("broker", False, _first_line(exc), "correct INVOICING_AMQP_URL")
-    places = []
-    for url in urls:
-        parts = urlsplit(url)
-        port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
-        vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        places.append(f"amqp {parts.hostname}:{port} vhost {vhost}")
-    where = ", ".join(places)
     with _quiet("pika"):
         try:
             connection = connect(amqp_url, probe_timeout_s=timeout_s)

@@ -28,7 +28,7 @@ from invoicing.documents.pdf.fonts import (
 from invoicing.schemas.events import InvoiceState
 
 from tests.support import scenarios
-from tests.support.external import require_external
+from tests.support.external import require_external, require_tool
 from tests.support.scenarios import Core
 
 #: one line per script the issue names (and the emoji that used to kill send_invoice)
@@ -49,11 +49,6 @@ UNCOVERED = "\U00013000\ue000"
 def _installed() -> bool:
     fonts = discover(DEFAULT_FONT_DIRS)
     return len(fonts.families) == len(FALLBACKS) + 2
-
-
-needs_noto = pytest.mark.skipif(
-    not _installed(), reason="Noto fonts missing: run scripts/ensure-fonts.sh"
-)
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +97,8 @@ def _fonts_in(pdf: bytes) -> dict[str, dict[str, bool]]:
     return found
 
 
-@needs_noto
 def test_every_script_renders_embedded_and_validates(core: Core) -> None:
+    require_tool(_installed(), "Noto fonts missing: run scripts/ensure-fonts.sh")
     state = _multiscript_invoice(core)
     pdf = PdfRenderer().render(state)
     text = _text(pdf)

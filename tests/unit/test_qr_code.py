@@ -16,6 +16,7 @@ from invoicing.documents.pdf import render_pdf
 from invoicing.documents.pdf.payment import display_ogm, epc_payload, qr_code, qr_svg
 
 from tests.support import scenarios
+from tests.support.external import require_tool
 from tests.support.scenarios import Core
 
 PAYLOADS = [
@@ -85,8 +86,10 @@ def test_the_symbol_scans_to_the_payload(payload: str) -> None:
 def test_the_printed_qr_code_scans(tmp_path: Path) -> None:
     """The QR code as printed in the PDF (rasterized by poppler at 150 dpi) scans to the EPC
     payload of the invoice."""
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm (poppler-utils) not installed")
+    require_tool(
+        shutil.which("pdftoppm") is not None,
+        "pdftoppm (poppler-utils) not installed: run scripts/ensure-browser.sh",
+    )
     core = Core(tmp_path)
     state = scenarios.german_domestic(core)
     pdf = tmp_path / "invoice.pdf"
