@@ -19,12 +19,12 @@ not change (a fee invoice, if wanted, is a separate invoice). See docs/dunning.m
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain.dunning import Candidate, fill, interest_for, plan_notices
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
 from invoicing.domain.states import OPEN_STATES
@@ -64,55 +64,6 @@ def level_title(level: int, lang: str) -> str:
     (texts ``dunning.level.<n>`` of the catalog)."""
     key = f"dunning.level.{level}"
     return text(key, lang) if has(key) else text("dunning.level.n", lang, number=level - 1)
-
-
-# ----------------------------------------------------------------------------- pure rules
-
-
-def next_level(
-    settings: DunningSettings,
-    due_date: dt.date,
-    last_level: int,
-    last_as_of: dt.date | None,
-    as_of: dt.date,
-) -> int | None:
-    """The level to send on ``as_of``, or None.
-
-    Level n is due ``days_after_due`` days after the due date and, from level 2 on, at least as
-    many days after the previous notice as the two levels are apart: an invoice found 60 days
-    overdue gets the first level now and the second one a full interval later, never two
-    levels at once.
-    """
-    levels = settings.levels
-    if last_level >= len(levels):
-        return None
-    nxt = levels[last_level]
-    if as_of < due_date + dt.timedelta(days=nxt.days_after_due):
-        return None
-    if last_level > 0 and last_as_of is not None:
-        gap = nxt.days_after_due - levels[last_level - 1].days_after_due
-        if as_of < last_as_of + dt.timedelta(days=gap):
-            return None
-    return last_level + 1
-
-
-def interest_for(
-    amount: Decimal, rate_per_year: Decimal | None, days: int, currency: str
-) -> Decimal:
-    """Simple interest (act/365) on ``amount`` for ``days``, half-up to the minor unit."""
-    if not rate_per_year or days <= 0:
-        return round_money(ZERO, currency)
-    return round_money(
-        amount * rate_per_year / Decimal(100) * Decimal(days) / Decimal(365), currency
-    )
-
-
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-
-
-def fill(text: str, values: dict[str, str]) -> str:
-    """Replace ``{name}`` placeholders; inserted values are never interpreted again."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 # ----------------------------------------------------------------------------- settings
@@ -198,6 +149,51 @@ def _last_notices(
         if invoice_id not in last or level > last[invoice_id][0]:
             last[invoice_id] = (int(level), as_of)
     return last
+
+
+def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> list[Candidate]:
+    """Open invoices overdue on ``as_of``, oldest due date first (then by number)."""
+    rows = uow.session.execute(
+        select(Invoice.id, Invoice.due_date, Invoice.number, Invoice.buyer)
+        .where(
+            Invoice.organization_id == organization_id,
+            Invoice.kind == "invoice",
+            Invoice.status.in_(OPEN_STATES),
+            Invoice.due_date < as_of,
+            Invoice.deleted_at.is_(None),
+        )
+        .order_by(Invoice.due_date, Invoice.number)
+    ).all()
+    return [
+        Candidate(row.id, row.number, row.due_date, bool((row.buyer or {}).get("email")))
+        for row in rows
+    ]
+
+
+def _no_email(cand: Candidate) -> DomainError:
+    return DomainError(
+        "recipient_missing",
+        f"{cand.number}: the customer has no email address; dun it another way",
+        pointer="/as_of",
+        hint="update_customer with an email (the invoice keeps its snapshot)",
+    )
+
+
+def _schedule_notice(
+    uow: UnitOfWork, cmd: SendDunningNotices, invoice_id: uuid.UUID, level: int, now: dt.datetime
+) -> None:
+    """One delivery job per (command, invoice, level): a redelivered run schedules nothing new."""
+    schedule(
+        uow,
+        job_id=uuid.uuid5(cmd.command_id, f"dunning:{invoice_id}:{level}"),
+        organization_id=cmd.organization_id,
+        invoice_id=invoice_id,
+        purpose=PURPOSE,
+        command_id=cmd.command_id,
+        correlation_id=cmd.correlation_id,
+        payload={"level": level, "as_of": cmd.payload.as_of.isoformat()},
+        now=now,
+    )
 
 
 # ----------------------------------------------------------------------------- sending
@@ -405,53 +401,19 @@ def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -
     if not settings.enabled:
         return []
     as_of = cmd.payload.as_of
-    candidates = uow.session.execute(
-        select(Invoice.id, Invoice.due_date, Invoice.number, Invoice.buyer)
-        .where(
-            Invoice.organization_id == org.id,
-            Invoice.kind == "invoice",
-            Invoice.status.in_(OPEN_STATES),
-            Invoice.due_date < as_of,
-            Invoice.deleted_at.is_(None),
-        )
-        .order_by(Invoice.due_date, Invoice.number)
-    ).all()
-    ids = [row.id for row in candidates]
-    last = _last_notices(uow, org.id, ids)
-    in_flight = pending_invoices(uow, org.id, PURPOSE, ids)
+    candidates = _candidates(uow, org.id, as_of)
+    ids = [c.invoice_id for c in candidates]
+    plan = plan_notices(
+        settings,
+        candidates,
+        _last_notices(uow, org.id, ids),
+        pending_invoices(uow, org.id, PURPOSE, ids),
+        as_of,
+        cmd.payload.max_notices,
+    )
     failures = PartialFailures(cmd)
-    scheduled = 0
-    for row in candidates:
-        if scheduled >= cmd.payload.max_notices:
-            break
-        if row.id in in_flight:
-            continue
-        prev_level, prev_as_of = last.get(row.id, (0, None))
-        level = next_level(settings, row.due_date, prev_level, prev_as_of, as_of)
-        if level is None:
-            continue
-        if not (row.buyer or {}).get("email"):
-            failures.add(
-                DomainError(
-                    "recipient_missing",
-                    f"{row.number}: the customer has no email address; dun it another way",
-                    pointer="/as_of",
-                    hint="update_customer with an email (the invoice keeps its snapshot)",
-                ),
-                row.id,
-                "/payload/as_of",
-            )
-            continue
-        schedule(
-            uow,
-            job_id=uuid.uuid5(cmd.command_id, f"dunning:{row.id}:{level}"),
-            organization_id=org.id,
-            invoice_id=row.id,
-            purpose=PURPOSE,
-            command_id=cmd.command_id,
-            correlation_id=cmd.correlation_id,
-            payload={"level": level, "as_of": as_of.isoformat()},
-            now=deps.now(),
-        )
-        scheduled += 1
+    for cand in plan.without_email:
+        failures.add(_no_email(cand), cand.invoice_id, "/payload/as_of")
+    for cand, level in plan.notices:
+        _schedule_notice(uow, cmd, cand.invoice_id, level, deps.now())
     return failures.events()

@@ -419,17 +419,16 @@ def void_invoice(cmd: VoidInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
 
 @handles(ChangeRecipient)
 def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    org = get_organization(uow, cmd.organization_id)
-    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    p, org = cmd.payload, get_organization(uow, cmd.organization_id)
+    inv = get_invoice(uow, org.id, p.invoice_id)
     check_recipient_changeable(inv.status, inv.paid_amount, inv.credited_amount)
-    get_customer(uow, org.id, cmd.payload.customer_id)
-    cn_id = cmd.payload.credit_note_id or derived_id(cmd.command_id, "credit_note")
+    get_customer(uow, org.id, p.customer_id)
     _, events = issue_credit(
         uow,
         deps,
         org,
         inv,
-        credit_note_id=cn_id,
+        credit_note_id=p.credit_note_id or derived_id(cmd.command_id, "credit_note"),
         command_id=cmd.command_id,
         reason="change of recipient",
         lines=None,
@@ -437,14 +436,7 @@ def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[
         then_void=True,
     )
     new = copy_draft(
-        uow,
-        deps,
-        org,
-        inv,
-        cmd.payload.new_invoice_id,
-        "invoice",
-        cmd.command_id,
-        cmd.payload.customer_id,
+        uow, deps, org, inv, p.new_invoice_id, "invoice", cmd.command_id, p.customer_id
     )
     new.replaces_invoice_id = inv.id
     inv.replaced_by_invoice_id = new.id

@@ -11,12 +11,10 @@ from typing import Any
 
 import pypdf
 import pytest
-from invoicing.handlers.dunning import dunning_levels, next_level, notices_of
+from invoicing.handlers.dunning import dunning_levels, notices_of
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models.documents import EmailDelivery
 from invoicing.models.dunning import DunningNotice
-from invoicing.schemas.dunning import DunningSettings
-from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -266,19 +264,3 @@ def test_crash_after_smtp_acceptance_sends_no_second_notice(
         assert [r.status for r in rows] == ["uncertain"]
         notices = uow.session.execute(select(DunningNotice)).scalars().all()
         assert [(n.level, n.delivery_status) for n in notices] == [(1, "uncertain")]
-
-
-def test_next_level_rules() -> None:
-    s = DunningSettings.model_validate(
-        {"levels": [{"days_after_due": 7}, {"days_after_due": 21}, {"days_after_due": 35}]}
-    )
-    due = dt.date(2026, 1, 19)
-    assert next_level(s, due, 0, None, dt.date(2026, 1, 25)) is None
-    assert next_level(s, due, 0, None, dt.date(2026, 1, 26)) == 1
-    # found long overdue: level 1 only, level 2 a full interval after it
-    assert next_level(s, due, 0, None, dt.date(2026, 6, 1)) == 1
-    assert next_level(s, due, 1, dt.date(2026, 6, 1), dt.date(2026, 6, 14)) is None
-    assert next_level(s, due, 1, dt.date(2026, 6, 1), dt.date(2026, 6, 15)) == 2
-    assert next_level(s, due, 3, dt.date(2026, 6, 1), dt.date(2027, 6, 1)) is None
-    with pytest.raises(ValidationError):
-        DunningSettings.model_validate({"levels": []})
