@@ -32,14 +32,14 @@ from invoicing.pipeline.decode import (
     object_depth,
     peek_identity,
 )
-from invoicing.pipeline.envelope import cloud_event, query_reply
+from invoicing.pipeline.envelope import Reply, cloud_event
 from invoicing.pipeline.errors import Rejected, error, from_domain, from_validation
 from invoicing.pipeline.validate import DateWindow
 from invoicing.queries.dispatch import execute as run_read
 from invoicing.queries.dispatch import read_only
 from invoicing.schemas.commands import COMMAND_TYPES, Command
 from invoicing.schemas.queries import QUERY_TYPES, Query
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
@@ -429,19 +429,27 @@ class Pipeline:
     def query_raw(self, raw: bytes | str, transport: Transport | None = None) -> dict[str, Any]:
         """One query body in, its ``QueryReply`` (JSON-ready) out; never raises for a bad
         query, only for infrastructure failures (the caller retries)."""
+        return self.answer_raw(raw, transport).as_dict()
+
+    def answer_raw(self, raw: bytes | str, transport: Transport | None = None) -> Reply:
+        """As :meth:`query_raw`, the reply still holding its result model (``Reply.as_json``
+        serializes it once: what the worker publishes)."""
         try:
             doc = decode(raw, self.limits)
         except Undecodable as exc:
             ident = peek_identity(raw, max_bytes=self.limits.max_bytes)
             log.warning("query.undecodable", code=exc.error["code"], reason=exc.error["detail"])
-            return query_reply(ident, errors=[exc.error])
-        return self.query_document(doc, transport)
+            return Reply.to(ident, errors=[exc.error])
+        return self.answer_document(doc, transport)
 
     def query_document(self, doc: Any, transport: Transport | None = None) -> dict[str, Any]:
+        return self.answer_document(doc, transport).as_dict()
+
+    def answer_document(self, doc: Any, transport: Transport | None = None) -> Reply:
         if object_depth(doc, self.limits.max_depth) > self.limits.max_depth:
-            return query_reply({}, errors=[self._too_deep()])
+            return Reply.to({}, errors=[self._too_deep()])
         if not isinstance(doc, dict):
-            return query_reply(
+            return Reply.to(
                 {},
                 errors=[
                     error(
@@ -455,11 +463,11 @@ class Pipeline:
                 ],
             )
         try:
-            return query_reply(doc, result=self._query(doc, transport))
+            return Reply.to(doc, result=self._query(doc, transport))
         except Rejected as exc:
-            return query_reply(doc, errors=exc.errors)
+            return Reply.to(doc, errors=exc.errors)
 
-    def _query(self, doc: dict[str, Any], transport: Transport | None) -> dict[str, Any]:
+    def _query(self, doc: dict[str, Any], transport: Transport | None) -> BaseModel:
         qtype = doc.get("type")
         model = QUERY_TYPES.get(qtype) if isinstance(qtype, str) else None
         # the organization and the grant first: an unauthorized requester learns nothing
@@ -503,7 +511,7 @@ class Pipeline:
             result = run_read(query, self.reads)
         except DomainError as exc:
             raise Rejected(from_domain(exc)) from None
-        return result.model_dump(mode="json")
+        return result
 
 
 def _is_uuid(value: Any) -> bool:

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from invoicing.handlers.registry import Event
 from invoicing.schemas.common import ErrorItem
 from invoicing.schemas.queries import QueryReply
+from pydantic import BaseModel
 
 
 def event_id(basis: uuid.UUID, index: int, event: Event) -> uuid.UUID:
@@ -53,18 +56,54 @@ def query_reply(
     errors: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``QueryReply`` answering ``doc`` (its type, ids and correlation id echoed)."""
+    return Reply.to(doc, errors=errors).as_dict(result)
 
-    def text_of(name: str) -> str | None:
-        value = doc.get(name)
-        return None if value is None else str(value)[:200]
 
-    reply = QueryReply(
-        type=str(doc.get("type") or "")[:100],
-        status="error" if errors else "ok",
-        query_id=text_of("query_id"),
-        correlation_id=text_of("correlation_id"),
-        organization_id=text_of("organization_id"),
-        result=result,
-        errors=[ErrorItem.model_validate(e) for e in errors or []],
-    )
-    return reply.model_dump(mode="json", exclude_none=False)
+@dataclass(frozen=True)
+class Reply:
+    """A ``QueryReply`` whose result is still the query's result model.
+
+    The result of a list query is most of the reply (50 whole invoices); it is serialized once,
+    by pydantic straight to JSON (:meth:`as_json`, what the worker publishes), instead of being
+    dumped to Python objects, validated into the envelope, dumped again and encoded.
+    """
+
+    envelope: dict[str, Any]  # every field of QueryReply but ``result``, JSON-ready
+    result: BaseModel | None = None
+
+    @classmethod
+    def to(
+        cls,
+        doc: Mapping[str, Any],
+        *,
+        result: BaseModel | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> Reply:
+        def text_of(name: str) -> str | None:
+            value = doc.get(name)
+            return None if value is None else str(value)[:200]
+
+        envelope = QueryReply(
+            type=str(doc.get("type") or "")[:100],
+            status="error" if errors else "ok",
+            query_id=text_of("query_id"),
+            correlation_id=text_of("correlation_id"),
+            organization_id=text_of("organization_id"),
+            errors=[ErrorItem.model_validate(e) for e in errors or []],
+        ).model_dump(mode="json", exclude={"result"})
+        return cls(envelope, result)
+
+    @property
+    def status(self) -> str:
+        return str(self.envelope["status"])
+
+    def as_dict(self, result: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.result is not None:
+            result = self.result.model_dump(mode="json")
+        return {**self.envelope, "result": result}
+
+    def as_json(self) -> bytes:
+        head = json.dumps(self.envelope, ensure_ascii=False).encode()
+        body = self.result.model_dump_json().encode() if self.result is not None else b"null"
+        # the envelope is a non-empty object: close it with the result as its last member
+        return head[:-1] + b', "result": ' + body + b"}"

@@ -23,7 +23,6 @@ read-only transaction), publishes the
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 import uuid
@@ -32,7 +31,7 @@ from typing import Any, Literal
 import structlog
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.decode import peek_identity
-from invoicing.pipeline.envelope import query_reply
+from invoicing.pipeline.envelope import Reply
 from invoicing.pipeline.errors import error
 from invoicing.workers.amqp import Outgoing, Unroutable
 from invoicing.workers.delivery import Delivery, Outbound, Poison, error_text, is_transient
@@ -44,8 +43,8 @@ QueryDisposition = Literal["answered", "unanswered"]
 REPLY_CONTENT_TYPE = "application/json"
 
 
-def internal_error_reply(ident: dict[str, str], detail: str) -> dict[str, Any]:
-    return query_reply(
+def internal_error_reply(ident: dict[str, str], detail: str) -> Reply:
+    return Reply.to(
         ident,
         errors=[error("500", "internal_error", "Internal Error", detail, "/type")],
     )
@@ -68,7 +67,7 @@ class QueryProcessor:
             )
         started = time.perf_counter()
         try:
-            reply: dict[str, Any] = self.pipeline.query_raw(delivery.body, transport)
+            reply = self.pipeline.answer_raw(delivery.body, transport)
         except Exception as exc:
             if is_transient(exc):
                 raise  # the transient policy retries the whole query
@@ -83,19 +82,19 @@ class QueryProcessor:
         answered = self._reply(str(reply_to), transport, reply)
         log.info(
             "query.answered" if answered else "query.reply_unroutable",
-            status=reply.get("status"),
+            status=reply.status,
             reply_to=reply_to,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return "answered" if answered else "unanswered"
 
-    def _reply(self, reply_to: str, transport: dict[str, Any], reply: dict[str, Any]) -> bool:
+    def _reply(self, reply_to: str, transport: dict[str, Any], reply: Reply) -> bool:
         import pika  # type: ignore[import-untyped]
 
         message = Outgoing(
             "",  # the default exchange: routing key = the reply queue
             reply_to,
-            json.dumps(reply, ensure_ascii=False).encode(),
+            reply.as_json(),
             pika.BasicProperties(
                 content_type=REPLY_CONTENT_TYPE,
                 correlation_id=transport.get("correlation_id"),
