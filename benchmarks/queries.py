@@ -269,7 +269,7 @@ def main() -> None:
     raw: dict[str, list[float]] = {name: [] for name, _, _ in mix}
     try:
         worker(env, "--processes", "1", "--threads", "2", "--queues", "queries")
-        wait_for_topology(env)
+        wait_for_topology(env, queue="invoicing.queries", consumed=True)
         requester = Requester(env)
         credentials = {"token": token({ORG: ["invoices:read"]})}
         conn = psycopg.connect(dsn)

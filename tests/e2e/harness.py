@@ -161,20 +161,26 @@ def connect(env: Env) -> pika.BlockingConnection:
     return pika.BlockingConnection(pika.URLParameters(env.amqp_url))
 
 
-def wait_for_topology(env: Env, timeout: float = 30) -> None:
+def wait_for_topology(
+    env: Env, timeout: float = 30, *, queue: str = "invoicing.commands", consumed: bool = False
+) -> None:
+    """Wait until ``queue`` exists (and, with ``consumed``, has a consumer): a message published
+    to a queue's name before the queue is declared is dropped by the default exchange."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             conn = connect(env)
             try:
-                conn.channel().queue_declare("invoicing.commands", passive=True)
-                return
+                ok = conn.channel().queue_declare(queue, passive=True)
+                if not consumed or ok.method.consumer_count > 0:
+                    return
             finally:
                 conn.close()
         except pika.exceptions.AMQPError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{queue} has no {'consumer' if consumed else 'declaration'}")
+        time.sleep(0.3)
 
 
 class Publisher:
