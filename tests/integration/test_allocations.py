@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from sqlalchemy import Engine, select
 from tests.integration.test_write_offs_datev import DATEV, unpack
 from tests.support.client import Client, line
 from tests.support.fakes import fake_deps
+
+D = Decimal
 
 
 def _invoice(c: Client, cust: uuid.UUID, price: str, issued: str, due: str, **kw: Any) -> str:
@@ -381,3 +384,62 @@ def test_split_payment_in_datev_and_csv(dc: Client, tmp_path: Path) -> None:
         "181.00",
         "57.00",
     )
+
+
+def test_unapplied_credit_and_refund_in_datev(dc: Client, tmp_path: Path) -> None:
+    dc.ok("configure_datev", DATEV)
+    cust = dc.customer()
+    first = _invoice(dc, cust, "100.00", "2025-01-05", "2025-01-19")
+    second = _invoice(dc, cust, "100.00", "2025-01-06", "2025-01-20")
+    dc.ok(
+        "record_payment",
+        {
+            "allocations": [{"invoice_id": first, "amount": "119.00"}],
+            "amount": "200.00",
+            "date": "2025-01-21",
+        },
+    )
+    # 81.00 kept; 50.00 of it applied to the second invoice (no booking), 31.00 refunded
+    dc.ok(
+        "apply_customer_credit",
+        {"customer_id": str(cust), "invoice_id": second, "amount": "50.00", "date": "2025-01-22"},
+    )
+    dc.ok(
+        "refund_customer_credit",
+        {"customer_id": str(cust), "currency": "EUR", "date": "2025-01-23", "reference": "R1"},
+    )
+    out = dc.ok(
+        "export_datev",
+        {"date_from": "2025-01-01", "date_to": "2025-01-31", "include_payments": True},
+    )
+    ex = unpack(out.events[0], tmp_path)  # every batch passes datev_check.py --strict
+    rows = ex.rows()
+    debtor = rows[0][6]
+    beleg = f"GH-{cust.hex[:8].upper()}"
+    money = [(r[0], r[1], r[6], r[7], r[10]) for r in rows if r[6] == "1200"]
+    assert money == [
+        ("119,00", "S", "1200", debtor, dc.state(first)["number"]),
+        ("81,00", "S", "1200", debtor, beleg),
+        ("31,00", "H", "1200", debtor, beleg),
+    ]
+    assert ex.data["counts"]["payments"] == 1 and ex.data["counts"]["credits"] == 2
+    # the Debitor ends where the customer stands: 238.00 invoiced - 200.00 received + 31.00
+    # paid back = 69.00 open on the second invoice
+    balance = D(0)
+    for r in rows:
+        value = D(r[0].replace(",", "."))
+        if r[6] == debtor:
+            balance += value if r[1] == "S" else -value
+        elif r[7] == debtor:
+            balance += -value if r[1] == "S" else value
+    assert balance == D("69.00") == D(dc.state(second)["totals"]["open_amount"])
+    again = dc.ok(
+        "export_datev",
+        {
+            "date_from": "2025-01-01",
+            "date_to": "2025-01-31",
+            "include_payments": True,
+            "scope": "unexported",
+        },
+    )
+    assert again.events[0]["data"]["counts"]["credits"] == 0
