@@ -32,6 +32,12 @@ def _invoice(c: Client, cust: uuid.UUID, price: str, issued: str, due: str, **kw
     return str(iid)
 
 
+def _query(c: Client, qtype: str, payload: dict[str, Any]) -> Any:
+    reply = c.bus.query_document({"type": qtype, "organization_id": str(c.org), "payload": payload})
+    assert reply["status"] == "ok", reply["errors"]
+    return reply["result"]
+
+
 def _types(events: list[dict[str, Any]]) -> list[str]:
     return [e["type"] for e in events]
 
@@ -114,6 +120,16 @@ def test_oldest_due_first_and_the_rest_as_credit(
     assert credit["subject"] == str(cust)
     assert credit["data"]["balance"] == "43.00" and credit["data"]["currency"] == "EUR"
 
+    # the read side: open items name the customer's credit, payments their customer payment
+    items = _query(client, "open_items", {"customer_id": [str(cust)], "as_of": "2026-02-20"})
+    assert [i["invoice"]["currency"] for i in items["items"]] == ["USD"]
+    assert items["unapplied_credit"] == [
+        {"customer_id": str(cust), "currency": "EUR", "amount": "43.00"}
+    ]
+    payments = _query(client, "list_payments", {"date_from": "2026-02-20"})
+    assert {p["customer_payment_id"] for p in payments["items"]} == {pid}
+    assert len(payments["items"]) == 3
+
     # deleting the payment undoes every allocation and the credit: the exact previous state
     out = client.ok("delete_payment", {"payment_id": pid})
     assert _types(out.events) == [
@@ -125,6 +141,8 @@ def test_oldest_due_first_and_the_rest_as_credit(
     ]
     assert out.events[-1]["data"]["balance"] == "0.00"
     assert _book(client) == before
+    items = _query(client, "open_items", {"customer_id": [str(cust)], "as_of": "2026-02-20"})
+    assert len(items["items"]) == 4 and items["unapplied_credit"] == []
     assert client.state(a)["status"] == "finalized" and client.state(a)["paid_on"] is None
 
 
