@@ -356,6 +356,7 @@ def delete_across(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event
     org_id = cmd.organization_id
     cp = uow.session.get(CustomerPayment, (org_id, cmd.payload.payment_id))
     if cp is None:
+        _lock_for_application(uow, org_id, cmd.payload.payment_id)
         return None
     lock_customer(uow, org_id, cp.customer_id)
     rows = list(
@@ -378,6 +379,17 @@ def delete_across(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event
     events = _deallocate(uow, deps, cp) + events
     uow.session.delete(cp)
     return [Event("customer_payment.deleted", str(cp.id), data), *events]
+
+
+def _lock_for_application(uow: UnitOfWork, org_id: uuid.UUID, payment_id: uuid.UUID) -> None:
+    """A payment that applied credit: lock its customer before its invoice (the order
+    apply_customer_credit takes), so deleting it never deadlocks with an application."""
+    row = uow.session.get(Payment, (org_id, payment_id))
+    if row is None or row.credit_entry_id is None:
+        return
+    entry = uow.session.get(CustomerCreditEntry, (org_id, row.credit_entry_id))
+    if entry is not None:
+        lock_customer(uow, org_id, entry.customer_id)
 
 
 def undo_credit_application(uow: UnitOfWork, row: Payment) -> Event | None:

@@ -8,15 +8,18 @@ import csv
 import datetime as dt
 import io
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from invoicing import db
 from invoicing.models import CustomerCreditEntry, CustomerPayment, Invoice, Payment
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 
 from tests.integration.test_write_offs_datev import DATEV, unpack
 from tests.support.client import Client, line
@@ -461,3 +464,58 @@ def test_unapplied_credit_and_refund_in_datev(dc: Client, tmp_path: Path) -> Non
         },
     )
     assert again.events[0]["data"]["counts"]["credits"] == 0
+
+
+def test_concurrent_payments_of_one_customer_never_overallocate(pg_url: str) -> None:
+    """Twelve payments by policy at once on PostgreSQL: the customer's row lock serializes
+    them, so no invoice receives more than it owes and every cent is allocated or credit."""
+    engine = db.make_engine(pg_url)
+    client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
+    client.setup_org()
+    cust = client.customer()
+    invoices = [
+        _invoice(client, cust, "100.00", "2026-01-05", f"2026-02-{n + 10}") for n in range(6)
+    ]
+
+    def pay(_: int) -> str:
+        while True:
+            try:
+                out = client.send(
+                    "record_payment",
+                    {"customer_id": str(cust), "amount": "100.00", "date": "2026-02-20"},
+                )
+            except OperationalError:
+                continue  # lock timeout: transient, the worker would retry
+            assert out.status == "applied", out.errors
+            return str(out.events[0]["data"]["payment"]["unapplied"])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        unapplied = sum((D(u) for u in pool.map(pay, range(12))), D(0))
+    states = [client.state(i) for i in invoices]
+    assert all(s["status"] == "paid" and s["totals"]["credit_balance"] == "0.00" for s in states)
+    assert sum(D(s["totals"]["paid_amount"]) for s in states) == D("714.00")
+    assert unapplied == D("486.00")
+    credit = _query(client, "open_items", {"customer_id": [str(cust)]})["unapplied_credit"]
+    assert credit == [{"customer_id": str(cust), "currency": "EUR", "amount": "486.00"}]
+
+    def refund(_: int) -> str:
+        payload = {"customer_id": str(cust), "currency": "EUR", "amount": "300.00"}
+        while True:
+            try:
+                out = client.send("refund_customer_credit", {**payload, "date": "2026-02-21"})
+            except OperationalError:
+                continue
+            return out.status if out.status == "applied" else out.errors[0]["code"]
+
+    # the balance is read under the customer's lock: one refund of 300.00 fits, not two
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = sorted(pool.map(refund, range(4)))
+    assert outcomes == [
+        "applied",
+        "insufficient_credit",
+        "insufficient_credit",
+        "insufficient_credit",
+    ]
+    credit = _query(client, "open_items", {"customer_id": [str(cust)]})["unapplied_credit"]
+    assert credit[0]["amount"] == "186.00"
+    engine.dispose()
