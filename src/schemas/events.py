@@ -211,9 +211,15 @@ class PaymentState(State):
     id: UUID
     amount: Decimal
     date: dt.date
-    method: str
+    method: str = Field(description="customer_credit: an application of unapplied credit")
     reference: str | None = None
     recorded_at: dt.datetime
+    customer_payment_id: UUID | None = Field(
+        default=None, description="the payment across invoices this row is one allocation of"
+    )
+    credit_entry_id: UUID | None = Field(
+        default=None, description="the customer credit entry this row applies"
+    )
 
 
 class InvoiceState(State):

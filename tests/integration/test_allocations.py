@@ -119,6 +119,7 @@ def test_oldest_due_first_and_the_rest_as_credit(
     paid = out.events[2]["data"]["invoice"]
     assert paid["status"] == "paid" and paid["paid_on"] == "2026-02-20"
     assert paid["paid_at"] == "2026-02-20T00:00:00Z"
+    assert [p["customer_payment_id"] for p in paid["payments"]] == [pid]
     credit = out.events[-1]
     assert credit["subject"] == str(cust)
     assert credit["data"]["balance"] == "43.00" and credit["data"]["currency"] == "EUR"
@@ -276,6 +277,7 @@ def test_credit_applied_refunded_and_deletion_refused_then_undone(
     assert _types(out.events) == ["payment.allocated", "invoice.paid", "customer_credit.applied"]
     inv = out.events[1]["data"]["invoice"]
     assert inv["paid_on"] == "2026-02-05" and inv["payments"][0]["method"] == "customer_credit"
+    assert inv["payments"][0]["credit_entry_id"] == out.events[-1]["data"]["entry"]["id"]
     assert out.events[-1]["data"]["amount"] == "119.00"
     assert out.events[-1]["data"]["balance"] == "62.00"
     errors = client.rejected(
