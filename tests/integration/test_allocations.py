@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -521,3 +524,31 @@ def test_concurrent_payments_of_one_customer_never_overallocate(pg_url: str) -> 
     credit = _query(client, "open_items", {"customer_id": [str(cust)]})["unapplied_credit"]
     assert credit[0]["amount"] == "186.00"
     engine.dispose()
+
+
+def test_cli_open_items_shows_the_unapplied_credit(client: Client) -> None:
+    cust = client.customer()
+    client.ok("record_payment", {"customer_id": str(cust), "amount": "43.00", "date": "2026-02-01"})
+    url = client.bus.engine.url.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "invoicing.cli",
+            "query",
+            "open-items",
+            "--org",
+            str(client.org),
+            "--customer",
+            str(cust),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": url, "COLUMNS": "200"},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unapplied credit" in result.stdout
+    line_ = next(x for x in result.stdout.splitlines() if str(cust) in x)
+    assert "EUR" in line_ and "43.00" in line_
