@@ -37,6 +37,7 @@ from invoicing.exports.datev import (
     write_batches,
     write_debtors,
 )
+from invoicing.exports.datev_credit import CreditItem, credit_items, mark_credits
 from invoicing.exports.settings import DatevSettings, RevenueAccount
 from invoicing.models.base import ExactDecimal, UTCDateTime
 from invoicing.observability.progress import ProgressLog
@@ -171,8 +172,13 @@ ORDER BY {day}, i.number, {order_n}"""
 _TRUE = (True, 1, "1", "true")
 
 
+#: payments rows booked as payments: dated in the range; an application of a customer's credit
+#: moves no money and is left out (exports/datev_credit.py)
+_PAYMENT_ROWS = " AND p.date >= :d_from AND p.date <= :d_to AND p.credit_entry_id IS NULL"
+
+
 def _payment_sql(dialect: str, unexported: bool) -> TextualSelect:
-    where = _DOCS + " AND p.date >= :d_from AND p.date <= :d_to"
+    where = _DOCS + _PAYMENT_ROWS
     if unexported:
         where += _unmarked("payment", "p.id")
     sql = f"""
@@ -467,6 +473,7 @@ class Counters:
     payments: int = 0
     reversals: int = 0
     write_offs: int = 0
+    credits: int = 0
     belegfeld_changed: int = 0
     belegfeld_collisions: int = 0
     missing_vat_ids: int = 0
@@ -634,6 +641,12 @@ class BookingBuilder:
             )
         ]
 
+    def credit(self, item: CreditItem) -> list[Booking]:
+        """Unapplied credit kept or refunded (exports/datev_credit.py)."""
+        debtor = self.debtors.account(item.customer_id, None, None, item.number or "")
+        self.c.credits += 1
+        return [item.booking(self.s.bank, debtor)]
+
     def write_off(self, w: WriteOffItem) -> list[Booking]:
         """A write-off: the Debitor credited (H) against the loss, discount or reduction
         account of each tax group, gross (DATEV corrects the VAT on automatic accounts); its
@@ -710,9 +723,13 @@ def _stream(
         for seq, w in enumerate(items):
             yield w.day, 3, w.number, seq, [w], w.reversal
 
+    def credits() -> Iterator[Item]:
+        for seq, c in enumerate(credit_items(conn, org, cur, start, end, unexported)):
+            yield c.day, 4, c.belegfeld, seq, [c], c.refund
+
     streams = [docs(False), docs(True), write_offs()]
     if include_payments:
-        streams.append(pays())
+        streams += [pays(), credits()]
     progress = ProgressLog("export.datev.progress", organization_id=str(org), period=str(start))
     # (day, stream, number, seq) is unique, so the merge never compares the rows
     for day, order, _number, _seq, rows, reversal in heapq.merge(*streams):
@@ -721,6 +738,8 @@ def _stream(
             yield builder.payment(rows[0])
         elif order == 3:
             yield builder.write_off(rows[0])
+        elif order == 4:
+            yield builder.credit(rows[0])
         else:
             yield builder.document(rows, reversal, day)
 
@@ -791,6 +810,7 @@ def export_datev(
         "payments": counters.payments,
         "reversals": counters.reversals,
         "write_offs": counters.write_offs,
+        "credits": counters.credits,
         "batch_files": len(stats.files),
         "debtors": debtor_count,
         "belegfeld_changed": counters.belegfeld_changed,
@@ -911,7 +931,7 @@ def mark_exported(
             "payments p JOIN invoices i ON i.organization_id = p.organization_id "
             "AND i.id = p.invoice_id",
             "p.id",
-            _DOCS + " AND p.date >= :d_from AND p.date <= :d_to",
+            _DOCS + _PAYMENT_ROWS,
             dates,
             date_binds,
         )
@@ -925,6 +945,8 @@ def mark_exported(
             {**base, "item": w.item_id},
         )
     marked["write_off"] = len(write_offs)
+    if include_payments:
+        marked["credit"] = mark_credits(conn, org, settings.currency, start, end, export_id, now)
     res = conn.execute(
         text(
             "UPDATE invoices SET exported_at = :now WHERE exported_at IS NULL AND id IN "

@@ -4,6 +4,7 @@ Importing this package registers every handler in ``registry.HANDLERS``.
 """
 
 from invoicing.handlers import (  # noqa: F401  (registration)
+    allocations,
     billing,
     credit_notes,
     exports,

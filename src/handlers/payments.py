@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from invoicing.domain.errors import InvalidState, NotFound
 from invoicing.domain.ledger import check_payment
 from invoicing.domain.states import check_payable, check_payment_deletable
+from invoicing.handlers import allocations
 from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles
@@ -40,6 +43,8 @@ def _payment_data(p: Payment) -> dict[str, object]:
 @handles(RecordPayment)
 def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
+    if p.invoice_id is None:  # across a customer's invoices
+        return allocations.record_across(cmd, uow, deps)
     inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
     _payable(inv)
     check_payment(
@@ -50,12 +55,7 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Even
         written_off=inv.written_off_amount > 0,
     )
     payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
-    if any(existing.id == payment_id for existing in inv.payments) or (
-        uow.session.get(Payment, (inv.organization_id, payment_id)) is not None
-    ):
-        raise InvalidState(
-            "payment_exists", f"payment {payment_id} already exists", pointer="/payment_id"
-        )
+    allocations.payment_id_free(uow, inv.organization_id, payment_id)
     payment = Payment(
         organization_id=inv.organization_id,
         id=payment_id,
@@ -73,7 +73,10 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Even
 
 @handles(DeletePayment)
 def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    inv = get_invoice(uow, cmd.organization_id, cmd.payload.invoice_id)
+    across = allocations.delete_across(cmd, uow, deps)
+    if across is not None:
+        return across
+    inv = get_invoice(uow, cmd.organization_id, _invoice_of(cmd))
     payment = next((x for x in inv.payments if x.id == cmd.payload.payment_id), None)
     if payment is None:
         raise NotFound(
@@ -82,10 +85,37 @@ def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Even
             pointer="/payment_id",
         )
     check_payment_deletable(inv.status)
+    check_single(payment)
     data = _payment_data(payment)
+    credit = allocations.undo_credit_application(uow, payment)
     inv.payments.remove(payment)
     inv.paid_amount = inv.paid_amount - payment.amount
-    return settled_events("payment.deleted", inv, deps, payment=data)
+    events = settled_events("payment.deleted", inv, deps, payment=data)
+    return events if credit is None else [*events, credit]
+
+
+def _invoice_of(cmd: DeletePayment) -> uuid.UUID:
+    if cmd.payload.invoice_id is None:
+        raise NotFound(
+            "payment_not_found",
+            f"payment {cmd.payload.payment_id} is not a customer payment",
+            pointer="/payment_id",
+            hint="give invoice_id for a payment of one invoice",
+        )
+    return cmd.payload.invoice_id
+
+
+def check_single(payment: Payment) -> None:
+    """One allocation of a customer payment is deleted only with the whole payment."""
+    if payment.customer_payment_id is not None:
+        raise InvalidState(
+            "payment_is_allocation",
+            f"payment {payment.id} is one allocation of customer payment "
+            f"{payment.customer_payment_id}",
+            pointer="/payment_id",
+            hint=f"delete_payment with payment_id {payment.customer_payment_id} (without "
+            "invoice_id) undoes the whole payment; then record it again as it should be",
+        )
 
 
 @handles(MarkPaid)

@@ -215,6 +215,8 @@ def invoice_state(inv: Invoice) -> InvoiceState:
                 method=p.method,
                 reference=p.reference,
                 recorded_at=p.recorded_at,
+                customer_payment_id=p.customer_payment_id,
+                credit_entry_id=p.credit_entry_id,
             )
             for p in inv.payments
         ],

@@ -18,6 +18,12 @@ from invoicing.models.core import (
     Customer as Customer,
 )
 from invoicing.models.core import (
+    CustomerCreditEntry as CustomerCreditEntry,
+)
+from invoicing.models.core import (
+    CustomerPayment as CustomerPayment,
+)
+from invoicing.models.core import (
     Invoice as Invoice,
 )
 from invoicing.models.core import (

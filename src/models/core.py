@@ -239,6 +239,59 @@ class Payment(Base):
     method: Mapped[str] = mapped_column(String(30))
     reference: Mapped[str | None] = mapped_column(String(140))
     recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: migration 0020_alloc: the customer payment this row is one allocation of (a payment
+    #: across invoices), or the credit entry whose unapplied credit this row applies
+    customer_payment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    credit_entry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class CustomerPayment(Base):
+    """One payment of a customer across invoices (migration 0020_alloc).
+
+    Its allocations are ``payments`` rows (one per invoice, ``customer_payment_id`` = this
+    id); what it left unapplied is a ``customer_credit_entries`` row of kind ``added``.
+    """
+
+    __tablename__ = "customer_payments"
+    __table_args__ = (Index("ix_customer_payments_customer", "organization_id", "customer_id"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal]
+    unapplied: Mapped[Decimal]
+    date: Mapped[dt.date]
+    method: Mapped[str] = mapped_column(String(30))
+    reference: Mapped[str | None] = mapped_column(String(140))
+    policy: Mapped[str] = mapped_column(String(20))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CustomerCreditEntry(Base):
+    """A movement of a customer's unapplied credit (migration 0020_alloc); the balance per
+    customer and currency is the sum of ``amount``: ``added`` (+, the unapplied rest of a
+    customer payment), ``applied`` (-, to an invoice: a ``payments`` row there) and
+    ``refunded`` (-, paid back)."""
+
+    __tablename__ = "customer_credit_entries"
+    __table_args__ = (
+        Index("ix_customer_credit_customer", "organization_id", "customer_id", "currency"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[Decimal]
+    date: Mapped[dt.date]
+    customer_payment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    method: Mapped[str | None] = mapped_column(String(30))
+    reference: Mapped[str | None] = mapped_column(String(140))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class NumberSeries(Base):

@@ -302,6 +302,12 @@ def open_items(
         ["cur", "count", "open"],
         [[t["currency"], t["count"], t["amount"]] for t in result["totals"]],
     )
+    if result["unapplied_credit"]:
+        _table(
+            "unapplied credit (payments across invoices)",
+            ["customer", "cur", "amount"],
+            [[c["customer_id"], c["currency"], c["amount"]] for c in result["unapplied_credit"]],
+        )
 
 
 @query_app.command("next-number")

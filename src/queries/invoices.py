@@ -15,12 +15,13 @@ from invoicing.domain.numbering import Series
 from invoicing.handlers import numbering
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount
-from invoicing.models import Customer, Invoice, Organization, Payment
+from invoicing.models import Customer, CustomerCreditEntry, Invoice, Organization, Payment
 from invoicing.queries.common import dialect_of, money_key, order_terms, paginate
 from invoicing.queries.filters import invoice_conditions, invoice_order, receivable
 from invoicing.schemas.queries import (
     COUNT_LIMIT,
     CurrencyAmount,
+    CustomerCredit,
     GetInvoice,
     InvoiceList,
     InvoiceResult,
@@ -205,7 +206,31 @@ def open_items(query: OpenItems, session: Session) -> OpenItemList:
                 aging=_aging(days),
             )
         )
-    return OpenItemList(as_of=as_of, items=items, totals=totals, page=info)
+    credit = unapplied_credit(session, query.organization_id, p.customer_id, p.currency)
+    return OpenItemList(as_of=as_of, items=items, totals=totals, unapplied_credit=credit, page=info)
+
+
+def unapplied_credit(
+    session: Session, org_id: uuid.UUID, customers: list[uuid.UUID], currencies: list[str]
+) -> list[CustomerCredit]:
+    """The customers' unapplied credit per currency (the sums of their credit entries)."""
+    e = CustomerCreditEntry
+    total = func.sum(e.amount)
+    stmt = (
+        select(e.customer_id, e.currency, total)
+        .where(e.organization_id == org_id)
+        .group_by(e.customer_id, e.currency)
+        .having(total != 0)
+        .order_by(e.customer_id, e.currency)
+    )
+    if customers:
+        stmt = stmt.where(e.customer_id.in_(customers))
+    if currencies:
+        stmt = stmt.where(e.currency.in_(currencies))
+    return [
+        CustomerCredit(customer_id=cid, currency=cur, amount=round_money(Decimal(str(amount)), cur))
+        for cid, cur, amount in session.execute(stmt)
+    ]
 
 
 def next_number(query: NextNumber, session: Session) -> NextNumberResult:
@@ -287,6 +312,8 @@ def list_payments(query: ListPayments, session: Session) -> PaymentList:
             method=pay.method,
             reference=pay.reference,
             recorded_at=pay.recorded_at,
+            customer_payment_id=pay.customer_payment_id,
+            credit_entry_id=pay.credit_entry_id,
         )
         for pay, number, currency, customer_id in rows
     ]

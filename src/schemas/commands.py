@@ -453,27 +453,118 @@ PaymentMethod = Literal[
 ]
 
 
+class AllocationIn(Contract):
+    """One invoice and the part of the payment it receives."""
+
+    invoice_id: UUID
+    amount: PositiveDec
+
+
 class RecordPayment(Command):
+    """Money received: for one invoice (``invoice_id``), or from a customer across invoices
+    (``customer_id`` and/or ``allocations``): allocated as listed, else oldest due first
+    (§ 366 Abs. 2 BGB); what is left becomes the customer's unapplied credit
+    (docs/arithmetic.md, "Payments across invoices")."""
+
     type: Literal["record_payment"] = "record_payment"
 
-    class Payload(InvoiceRef):
+    class Payload(Contract):
+        invoice_id: UUID | None = Field(
+            default=None, description="a payment of one invoice (not with customer_id)"
+        )
+        customer_id: UUID | None = Field(
+            default=None,
+            description="a payment across this customer's invoices; derived from allocations",
+        )
+        allocations: list[AllocationIn] | None = Field(
+            default=None,
+            min_length=1,
+            max_length=500,
+            description="explicit allocations; without them: oldest due first",
+        )
+        currency: CurrencyCode | None = Field(
+            default=None,
+            description="across invoices: the payment's currency (default: the first "
+            "allocated invoice's, else the organization's)",
+        )
         payment_id: UUID | None = Field(default=None, description="client-chosen; derived")
         amount: PositiveDec
         date: dt.date
         method: PaymentMethod = "bank_transfer"
         reference: Annotated[str, StringConstraints(max_length=140)] | None = None
         keep_overpayment_as_credit: bool = Field(
-            default=False, description="accept more than the open amount, kept as credit"
+            default=False,
+            description="one invoice: accept more than the open amount, kept as credit on it",
         )
+
+        @model_validator(mode="after")
+        def _target(self) -> RecordPayment.Payload:
+            across = self.customer_id is not None or self.allocations is not None
+            if self.invoice_id is not None and across:
+                raise ValueError(
+                    "give invoice_id for one invoice, or customer_id/allocations across "
+                    "invoices, not both"
+                )
+            if self.invoice_id is None and not across:
+                raise ValueError("give invoice_id, or customer_id and/or allocations")
+            if across and self.keep_overpayment_as_credit:
+                raise ValueError(
+                    "across invoices what is not allocated always becomes the customer's "
+                    "unapplied credit: leave keep_overpayment_as_credit out"
+                )
+            return self
 
     payload: Payload
 
 
 class DeletePayment(Command):
+    """Delete a payment: of one invoice, or a customer payment with all its allocations and
+    the unapplied credit it created."""
+
     type: Literal["delete_payment"] = "delete_payment"
 
-    class Payload(InvoiceRef):
+    class Payload(Contract):
+        invoice_id: UUID | None = Field(
+            default=None, description="the invoice of a one-invoice payment"
+        )
         payment_id: UUID
+
+    payload: Payload
+
+
+class ApplyCustomerCredit(Command):
+    """Apply part of a customer's unapplied credit to one of its invoices (a payment on the
+    invoice, method ``customer_credit``; delete_payment of it gives the credit back)."""
+
+    type: Literal["apply_customer_credit"] = "apply_customer_credit"
+
+    class Payload(Contract):
+        customer_id: UUID
+        invoice_id: UUID
+        amount: PositiveDec | None = Field(
+            default=None, description="default: as much as the credit and the invoice allow"
+        )
+        date: dt.date | None = Field(default=None, description="defaults to today")
+        payment_id: UUID | None = Field(
+            default=None, description="the payment on the invoice; client-chosen; derived"
+        )
+
+    payload: Payload
+
+
+class RefundCustomerCredit(Command):
+    """Pay unapplied credit back to the customer."""
+
+    type: Literal["refund_customer_credit"] = "refund_customer_credit"
+
+    class Payload(Contract):
+        customer_id: UUID
+        currency: CurrencyCode
+        amount: PositiveDec | None = Field(default=None, description="default: all of it")
+        date: dt.date
+        method: PaymentMethod = "bank_transfer"
+        reference: Annotated[str, StringConstraints(max_length=140)] | None = None
+        refund_id: UUID | None = Field(default=None, description="client-chosen; derived")
 
     payload: Payload
 

@@ -37,6 +37,14 @@ EVENT_TYPES = (
     "payment.recorded",
     "payment.deleted",
     "payment.confirmation_sent",
+    "payment.allocated",
+    "customer_payment.recorded",
+    "customer_payment.deleted",
+    "customer_credit.added",
+    "customer_credit.applied",
+    "customer_credit.restored",
+    "customer_credit.removed",
+    "customer_credit.refunded",
     "credit_note.issued",
     "invoice.written_off",
     "invoice.write_off_reversed",
@@ -203,9 +211,15 @@ class PaymentState(State):
     id: UUID
     amount: Decimal
     date: dt.date
-    method: str
+    method: str = Field(description="customer_credit: an application of unapplied credit")
     reference: str | None = None
     recorded_at: dt.datetime
+    customer_payment_id: UUID | None = Field(
+        default=None, description="the payment across invoices this row is one allocation of"
+    )
+    credit_entry_id: UUID | None = Field(
+        default=None, description="the customer credit entry this row applies"
+    )
 
 
 class InvoiceState(State):

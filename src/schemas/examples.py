@@ -106,6 +106,19 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "reference": "TXN-12345",
     },
     "delete_payment": {"invoice_id": INVOICE, "payment_id": "f1000000-0000-4000-8000-000000000001"},
+    "apply_customer_credit": {
+        "customer_id": CUSTOMER,
+        "invoice_id": INVOICE,
+        "amount": "150.00",
+        "date": "2026-12-02",
+    },
+    "refund_customer_credit": {
+        "customer_id": CUSTOMER,
+        "currency": "EUR",
+        "amount": "150.00",
+        "date": "2026-12-03",
+        "reference": "Rückzahlung Guthaben",
+    },
     "mark_paid": {"invoice_id": INVOICE, "date": "2026-11-28", "send_notification": True},
     "void_invoice": {"invoice_id": INVOICE, "reason": "Doppelt erstellt"},
     "issue_standalone_credit_note": {

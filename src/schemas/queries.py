@@ -538,10 +538,23 @@ class OpenItem(Result):
     aging: Literal["not_due", "1-15", "16-45", "46+"]
 
 
+class CustomerCredit(Result):
+    """A customer's unapplied credit in one currency (payments across invoices)."""
+
+    customer_id: UUID
+    currency: str
+    amount: Dec
+
+
 class OpenItemList(Result):
     as_of: dt.date
     items: list[OpenItem]
     totals: list[CurrencyAmount] = Field(description="open amount per currency, all pages")
+    unapplied_credit: list[CustomerCredit] = Field(
+        default_factory=list,
+        description="customers' unapplied credit (customer and currency filters apply), "
+        "to set against their open items",
+    )
     page: PageInfo
 
 
@@ -564,6 +577,12 @@ class PaymentItem(Result):
     method: str
     reference: str | None
     recorded_at: dt.datetime
+    customer_payment_id: UUID | None = Field(
+        default=None, description="the customer payment this row is one allocation of"
+    )
+    credit_entry_id: UUID | None = Field(
+        default=None, description="set when the row applies the customer's unapplied credit"
+    )
 
 
 class PaymentList(Result):

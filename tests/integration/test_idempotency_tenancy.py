@@ -65,6 +65,11 @@ def _world(a: Client) -> dict[str, Any]:
         "record_payment",
         {"invoice_id": fin["id"], "amount": 1, "date": "2026-01-02", "payment_id": pid},
     )
+    # unapplied credit (no USD invoice to allocate to) that another organization might refund
+    a.ok(
+        "record_payment",
+        {"customer_id": str(cust), "currency": "USD", "amount": 5, "date": "2026-01-02"},
+    )
     trashed = a.invoice(cust, [line()])
     a.ok("delete_invoice", {"invoice_id": str(trashed)})
     return {
@@ -95,6 +100,12 @@ def _payloads(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "record_payment": {"invoice_id": w["final"], "amount": 1, "date": "2026-01-03"},
         "delete_payment": {"invoice_id": w["final"], "payment_id": w["payment"]},
         "mark_paid": {"invoice_id": w["final"]},
+        "apply_customer_credit": {"customer_id": w["customer"], "invoice_id": w["final"]},
+        "refund_customer_credit": {
+            "customer_id": w["customer"],
+            "currency": "USD",
+            "date": "2026-01-05",
+        },
         "void_invoice": {"invoice_id": w["final"]},
         "issue_standalone_credit_note": {
             "credit_note_id": w["final"],
