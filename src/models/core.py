@@ -239,6 +239,9 @@ class Payment(Base):
     method: Mapped[str] = mapped_column(String(30))
     reference: Mapped[str | None] = mapped_column(String(140))
     recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: foreign-currency invoices: organization-currency units per invoice-currency unit the
+    #: money came in at; None = the invoice's frozen rate (no exchange difference)
+    exchange_rate: Mapped[Decimal | None]
 
 
 class NumberSeries(Base):

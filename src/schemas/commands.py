@@ -465,6 +465,13 @@ class RecordPayment(Command):
         keep_overpayment_as_credit: bool = Field(
             default=False, description="accept more than the open amount, kept as credit"
         )
+        exchange_rate: PositiveDec | None = Field(
+            default=None,
+            description="foreign-currency invoices: organization currency units per 1 unit of "
+            "the invoice currency the money came in at (the bank's rate on the payment's date); "
+            "absent: the invoice's frozen rate. Another rate than the invoice's records the "
+            "realised exchange difference (event payment.exchange_difference, DATEV booking)",
+        )
 
     payload: Payload
 

@@ -36,6 +36,7 @@ EVENT_TYPES = (
     "invoice.purged",
     "payment.recorded",
     "payment.deleted",
+    "payment.exchange_difference",
     "payment.confirmation_sent",
     "credit_note.issued",
     "invoice.written_off",
@@ -197,6 +198,11 @@ class Normalized(State):
     credited_amount: Decimal = Decimal(0)
     written_off_amount: Decimal = Decimal(0)
     open_amount: Decimal = Decimal(0)
+    exchange_difference: Decimal = Field(
+        default=Decimal(0),
+        description="realised on payments received at another rate: what they were worth "
+        "less what they settled at the frozen rate (a gain when positive, a loss when negative)",
+    )
 
 
 class PaymentState(State):
@@ -206,6 +212,12 @@ class PaymentState(State):
     method: str
     reference: str | None = None
     recorded_at: dt.datetime
+    exchange_rate: Decimal | None = Field(
+        default=None, description="the rate the money came in at; null: the invoice's rate"
+    )
+    exchange_difference: Decimal | None = Field(
+        default=None, description="in the organization currency: received - booked"
+    )
 
 
 class InvoiceState(State):
