@@ -23,6 +23,7 @@ from typing import Any
 
 from invoicing import texts
 from invoicing.domain.errors import DomainError
+from invoicing.domain.fx import exchange_difference
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
     CENT,
@@ -171,14 +172,24 @@ ORDER BY {day}, i.number, {order_n}"""
 _TRUE = (True, 1, "1", "true")
 
 
-def _payment_sql(dialect: str, unexported: bool) -> TextualSelect:
+#: payments received at another rate than their invoice's (a realised exchange difference)
+_FX_PAYMENTS = " AND p.exchange_rate IS NOT NULL AND i.exchange_rate IS NOT NULL"
+
+
+def _payment_sql(dialect: str, unexported: bool, differences: bool = False) -> TextualSelect:
+    """Payments of the range; ``differences``: only those with an exchange difference (their
+    export mark is ``fx_diff``, apart from the payment's own)."""
     where = _DOCS + " AND p.date >= :d_from AND p.date <= :d_to"
+    target = "payment"
+    if differences:
+        where += _FX_PAYMENTS + " AND i.kind = 'invoice'"
+        target = "fx_diff"
     if unexported:
-        where += _unmarked("payment", "p.id")
+        where += _unmarked(target, "p.id")
     sql = f"""
 SELECT p.id AS payment_id, p.amount, p.date AS day, p.method, p.reference,
        i.kind, i.number, i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
-       ci.number AS credited_number
+       ci.number AS credited_number, p.exchange_rate AS payment_rate
 FROM payments p
 JOIN invoices i ON i.organization_id = p.organization_id AND i.id = p.invoice_id
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
@@ -190,6 +201,7 @@ ORDER BY p.date, i.number, p.id"""
         day=Date(),
         customer_id=Uuid(),
         exchange_rate=ExactDecimal(),
+        payment_rate=ExactDecimal(),
     )
 
 
@@ -208,7 +220,8 @@ ORDER BY p.date, i.number, p.id"""
     P_VAT,
     P_COUNTRY,
     P_CREDITED,
-) = range(14)
+    P_RATE,
+) = range(15)
 
 
 def _write_off_sql(dialect: str) -> TextClause:
@@ -467,6 +480,7 @@ class Counters:
     payments: int = 0
     reversals: int = 0
     write_offs: int = 0
+    exchange_differences: int = 0
     belegfeld_changed: int = 0
     belegfeld_collisions: int = 0
     missing_vat_ids: int = 0
@@ -614,7 +628,8 @@ class BookingBuilder:
             beleg = self.c.beleg(row[P_CREDITED])
         else:
             beleg = self.c.beleg(number)
-        value = self._eur(row[P_AMOUNT], row[P_CURRENCY], row[P_FX])
+        # what came in: at the payment's own rate when it has one
+        value = self._eur(row[P_AMOUNT], row[P_CURRENCY], row[P_RATE] or row[P_FX])
         if value == 0:
             return []
         ref = row[P_REFERENCE] or row[P_METHOD]
@@ -630,6 +645,34 @@ class BookingBuilder:
                 gegenkonto=debtor,
                 date=row[P_DAY],
                 belegfeld1=beleg,
+                text=text_,
+            )
+        ]
+
+    def exchange_difference(self, row: Any) -> list[Booking]:
+        """The realised exchange difference of a payment received at another rate: the payment
+        books what came in (``payment``), the invoice what it was worth at its frozen rate; the
+        difference clears the Debitor: a gain Debitor (S) to Erträge aus Kursdifferenzen, a
+        loss Aufwendungen aus Kursdifferenzen to Debitor (H). Belegfeld 1 = invoice number."""
+        diff = exchange_difference(
+            self.s.currency, row[P_AMOUNT], row[P_FX], row[P_RATE]
+        ).difference
+        if diff == 0:
+            return []
+        number = row[P_NUMBER]
+        debtor = self.debtors.account(row[P_CUSTOMER], row[P_NAME] or "", row[P_VAT], number)
+        kind = "gain" if diff > 0 else "loss"
+        label = "Kursgewinn" if diff > 0 else "Kursverlust"
+        text_ = clean_text(f"{label} {number} #{row[P_ID].hex[:8]}", 60)
+        self.c.exchange_differences += 1
+        return [
+            Booking(
+                amount=abs(diff),
+                sh="S" if diff > 0 else "H",
+                konto=debtor,
+                gegenkonto=self.s.exchange_difference_account(kind),
+                date=row[P_DAY],
+                belegfeld1=self.c.beleg(number),
                 text=text_,
             )
         ]
@@ -710,7 +753,13 @@ def _stream(
         for seq, w in enumerate(items):
             yield w.day, 3, w.number, seq, [w], w.reversal
 
-    streams = [docs(False), docs(True), write_offs()]
+    def differences() -> Iterator[Item]:
+        stmt = _payment_sql(dialect, unexported, differences=True)
+        result = conn.execute(stmt, _params(org, cur, start, end), execution_options=STREAM)
+        for seq, row in enumerate(result):
+            yield row[P_DAY], 4, row[P_NUMBER], seq, [row], False
+
+    streams = [docs(False), docs(True), write_offs(), differences()]
     if include_payments:
         streams.append(pays())
     progress = ProgressLog("export.datev.progress", organization_id=str(org), period=str(start))
@@ -721,6 +770,8 @@ def _stream(
             yield builder.payment(rows[0])
         elif order == 3:
             yield builder.write_off(rows[0])
+        elif order == 4:
+            yield builder.exchange_difference(rows[0])
         else:
             yield builder.document(rows, reversal, day)
 
@@ -791,6 +842,7 @@ def export_datev(
         "payments": counters.payments,
         "reversals": counters.reversals,
         "write_offs": counters.write_offs,
+        "exchange_differences": counters.exchange_differences,
         "batch_files": len(stats.files),
         "debtors": debtor_count,
         "belegfeld_changed": counters.belegfeld_changed,
@@ -915,6 +967,15 @@ def mark_exported(
             dates,
             date_binds,
         )
+    marked["exchange_difference"] = insert(
+        "fx_diff",
+        "payments p JOIN invoices i ON i.organization_id = p.organization_id "
+        "AND i.id = p.invoice_id",
+        "p.id",
+        _DOCS + " AND p.date >= :d_from AND p.date <= :d_to" + _FX_PAYMENTS,
+        dates,
+        date_binds,
+    )
     write_offs = write_off_items(conn, org, settings.currency, start, end, unexported=True)
     for w in write_offs:
         conn.execute(

@@ -142,7 +142,7 @@ def invoice_state(inv: Invoice) -> InvoiceState:
             credited_amount=n.credited,
             written_off_amount=n.written_off,
             open_amount=n.open,
-            exchange_difference=sum((d.difference for d in differences), Decimal(0)),
+            exchange_difference=_m(sum((d.difference for d in differences), ZERO), org_currency),
         )
     tax_ledger, ledger_entries = _ledger_state(inv)
     return InvoiceState(
