@@ -33,6 +33,7 @@ class NormalizedAmounts:
     credited: Decimal
     written_off: Decimal
     open: Decimal
+    credited_net: Decimal = ZERO
 
 
 def normalize(
@@ -44,6 +45,7 @@ def normalize(
     credited: Decimal = ZERO,
     written_off: Decimal = ZERO,
     receivable: bool = True,
+    credited_net: Decimal = ZERO,
 ) -> NormalizedAmounts:
     """Convert a document's groups and balances into ``currency`` at ``rate``."""
 
@@ -57,7 +59,16 @@ def normalize(
     owed = net + tax - credited_n - written_n - paid_n
     open_n = round_money(max(owed, ZERO) if receivable else ZERO, currency)
     return NormalizedAmounts(
-        currency, converted, net, tax, net + tax, paid_n, credited_n, written_n, open_n
+        currency,
+        converted,
+        net,
+        tax,
+        net + tax,
+        paid_n,
+        credited_n,
+        written_n,
+        open_n,
+        conv(credited_net),
     )
 
 

@@ -118,6 +118,7 @@ def invoice_state(inv: Invoice) -> InvoiceState:
             document_groups(inv),
             paid=inv.paid_amount,
             credited=inv.credited_amount,
+            credited_net=inv.credited_net,
             written_off=inv.written_off_amount,
             receivable=inv.kind == "invoice" and inv.status not in ("draft", "void"),
         )
@@ -140,6 +141,7 @@ def invoice_state(inv: Invoice) -> InvoiceState:
             ],
             paid_amount=n.paid,
             credited_amount=n.credited,
+            credited_net=n.credited_net,
             written_off_amount=n.written_off,
             open_amount=n.open,
             exchange_difference=_m(sum((d.difference for d in differences), ZERO), org_currency),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoicing.domain.errors import InvalidState
 from invoicing.domain.ledger import Movement, plan_reversal, plan_write_off
 from invoicing.domain.states import OPEN_STATES
+from invoicing.domain.writeoff_rules import write_off_vat
 from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.ledger_io import ledger_of, store
 from invoicing.handlers.lifecycle import settled_events
@@ -38,11 +39,13 @@ def write_off_invoice(cmd: WriteOffInvoice, uow: UnitOfWork, deps: Deps) -> list
             pointer="/invoice_id",
             hint="only finalized invoices with an open amount can be written off",
         )
+    country = ((inv.seller or {}).get("address") or {}).get("country_code")
+    vat = write_off_vat(country, p.reason, p.ground, inv.due_date, p.date)
     ledger = ledger_of(inv)
     write_off_id = str(p.write_off_id or derived_id(cmd.command_id, "write_off"))
     movement = plan_write_off(ledger, p.amount, write_off_id, p.date, p.reason)
     store(inv, ledger.with_movement(movement))
-    data = {**_data(movement), "note": p.note}
+    data = {**_data(movement), "note": p.note, "ground": p.ground, "vat_rule": vat.to_json()}
     return settled_events("invoice.written_off", inv, deps, write_off=data)
 
 

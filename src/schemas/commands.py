@@ -532,6 +532,13 @@ class WriteOffInvoice(Command):
         )
         date: dt.date = Field(description="the day of the write-off (period of the correction)")
         reason: WriteOffReason
+        ground: Literal["insolvency", "definitive_loss"] | None = Field(
+            default=None,
+            description="uncollectible: what the loss rests on. A Belgian seller recovers the "
+            "VAT on the customer's insolvency (bankruptcy, judicial reorganisation), on a loss "
+            "shown definitive, or (without a ground) a year after the due date; art. 77 § 1, "
+            "7° Code TVA. German sellers need none (§ 17 Abs. 2 Nr. 1 UStG)",
+        )
         note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
     payload: Payload

@@ -196,6 +196,7 @@ class Normalized(State):
     tax_breakdown: list[NormalizedGroup] = Field(default_factory=list)
     paid_amount: Decimal = Decimal(0)
     credited_amount: Decimal = Decimal(0)
+    credited_net: Decimal = Decimal(0)
     written_off_amount: Decimal = Decimal(0)
     open_amount: Decimal = Decimal(0)
     exchange_difference: Decimal = Field(

@@ -127,3 +127,63 @@ def test_drafts_and_settled_invoices_cannot_be_written_off(client: Client) -> No
         {"invoice_id": inv["id"], "date": "2026-04-02", "reason": "uncollectible"},
     )
     assert errors[0]["code"] == "nothing_open"
+
+
+def test_belgian_seller_recovers_vat_only_once_the_loss_is_established(client: Client) -> None:
+    """art. 77 § 1, 7° Code TVA: insolvency, a loss shown definitive, or unpaid a year after the
+    due date (src/domain/writeoff_rules.py); a German seller's event names § 17 UStG."""
+    import datetime as dt
+
+    from tests.support.client import BE_ORG
+
+    client.setup_org(BE_ORG)
+    inv = client.finalized(
+        client.customer(),
+        [line("Advies", "1", "1000.00", tax_rate=21)],
+        issue_date=dt.date(2025, 1, 10),
+        due_date="2025-02-09",
+    )
+    iid = inv["id"]
+    errors = client.rejected(
+        "write_off_invoice",
+        {"invoice_id": iid, "amount": "100.00", "date": "2025-12-31", "reason": "uncollectible"},
+    )
+    assert errors[0]["code"] == "vat_not_recoverable"
+    assert errors[0]["source"]["pointer"] == "/payload/reason"
+    assert "from 2026-02-09" in errors[0]["meta"]["hint"]
+    out = client.ok(
+        "write_off_invoice",
+        {
+            "invoice_id": iid,
+            "amount": "121.00",
+            "date": "2025-12-31",
+            "reason": "uncollectible",
+            "ground": "insolvency",
+        },
+    )
+    data = out.events[0]["data"]["write_off"]
+    assert data["vat_rule"]["code"] == "be_insolvency" and data["ground"] == "insolvency"
+    assert (data["net"], data["tax"]) == ("100.00", "21.00")
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "amount": "121.00", "date": "2026-02-09", "reason": "uncollectible"},
+    )
+    assert out.events[0]["data"]["write_off"]["vat_rule"]["code"] == "be_unpaid_one_year"
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "amount": "1.00", "date": "2025-03-01", "reason": "small_difference"},
+    )
+    assert out.events[0]["data"]["write_off"]["vat_rule"]["code"] == "be_price_reduction"
+    assert out.events[0]["data"]["invoice"]["totals"]["written_off_amount"] == "243.00"
+
+
+def test_german_write_off_names_its_rule(client: Client) -> None:
+    inv = _mixed(client)
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": inv["id"], "date": "2026-09-30", "reason": "uncollectible"},
+    )
+    assert out.events[0]["data"]["write_off"]["vat_rule"] == {
+        "code": "de_uncollectible",
+        "law": "§ 17 Abs. 2 Nr. 1 UStG",
+    }
