@@ -249,8 +249,9 @@ TestLedgerSequences = LedgerMachine.TestCase
 def test_rest_after_a_write_off_in_yen() -> None:
     """The sequence hypothesis found: two write-offs (6 % and 1 % of the open amount) left the
     rest of the 19 % group 1.1 yen away from net x rate (each part split on its own: +0.48
-    invoiced, -0.23 and -0.39 taken). The first write-off now takes 516 + 99 instead of
-    517 + 98, so the rest stays creditable."""
+    invoiced, -0.23 and -0.39 taken). The first write-off keeps its split (any other leaves
+    more drift somewhere: 0.71 in the rest is the least); the second now takes 80 + 16 instead
+    of 81 + 15, so the rest ends 0.09 yen from net x rate and the written-off part 0.57."""
     free = LineInput(Decimal("1"), Decimal("0"), TaxCategory.STANDARD, Decimal("19"))
     items = [free] * 6 + [
         LineInput(Decimal("0.1"), Decimal("25"), TaxCategory.STANDARD, Decimal("19")),
@@ -263,8 +264,8 @@ def test_rest_after_a_write_off_in_yen() -> None:
         taken = ledger.check_movement(MovementKind.WRITE_OFF, ledger.part_of_open(amount))
         ledger = ledger.with_movement(Movement(MovementKind.WRITE_OFF, DAY, taken))
     assert [(g.net, g.tax) for m in ledger.movements for g in m.groups] == [
-        (Decimal(516), Decimal(99)),
-        (Decimal(81), Decimal(15)),
+        (Decimal(517), Decimal(98)),
+        (Decimal(80), Decimal(16)),
     ]
     for rest in ledger.remainder():
         assert abs(rest.tax - rest.net * rest.rate / 100) < 1
