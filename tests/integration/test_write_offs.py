@@ -187,3 +187,48 @@ def test_german_write_off_names_its_rule(client: Client) -> None:
         "code": "de_uncollectible",
         "law": "§ 17 Abs. 2 Nr. 1 UStG",
     }
+
+
+def test_yen_rest_after_two_write_offs_is_a_valid_credit_note(client: Client) -> None:
+    """The case hypothesis found (tests/unit/test_ledger_properties.py), through commands: two
+    write-offs of a JPY invoice, then the rest credited; the credit note's VAT stays within one
+    yen of net x rate, so the official rules accept it (BR-S-09)."""
+    from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+    from invoicing.schemas.events import InvoiceState
+
+    from tests.support.client import DE_ORG
+    from tests.support.external import require_external
+
+    client.setup_org({**DE_ORG, "email": "buchhaltung@kanzlei.example", "phone": "+49 221 1"})
+    inv = client.finalized(
+        client.customer(),
+        [line("Probe", "1", "0")] * 6
+        + [line("Muster", "0.1", "25"), line("Beratung", "49", "209")],
+        currency="JPY",
+        exchange_rate="0.0062",
+        calculate_from_net=False,
+    )
+    iid = inv["id"]
+    assert (inv["tax_breakdown"][0]["taxable_amount"], inv["tax_breakdown"][0]["tax_amount"]) == (
+        "8608",
+        "1636",
+    )
+    taken = []
+    for amount in ("615", "96"):
+        out = client.ok(
+            "write_off_invoice",
+            {"invoice_id": iid, "amount": amount, "date": "2026-06-30", "reason": "uncollectible"},
+        )
+        (group,) = out.events[0]["data"]["write_off"]["groups"]
+        taken.append((group["net"], group["tax"]))
+    assert taken == [("517", "98"), ("80", "16")]  # the second moved a yen to keep the rest
+    out = client.ok("issue_credit_note", {"invoice_id": iid})
+    cn = out.events[0]["data"]["invoice"]
+    (g,) = cn["tax_breakdown"]
+    assert (g["taxable_amount"], g["tax_amount"]) == ("8011", "1522")  # 1521.09 exactly
+    assert abs(D(g["tax_amount"]) - D(g["taxable_amount"]) * 19 / 100) < 1
+    require_external(rules_available(), "official e-invoice rules not found")
+    for fmt in ("xrechnung_cii", "xrechnung_ubl"):
+        einvoice = build_einvoice(InvoiceState.model_validate(cn), fmt)
+        report = validate(einvoice.xml, einvoice.profile)
+        assert report.valid, (fmt, [f"{f.rule}: {f.text}" for f in report.errors])
