@@ -25,15 +25,15 @@ Pure code: no database, no clock. Amounts are ``Decimal`` in the currency's mino
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
 from invoicing.domain.calc import split_gross
-from invoicing.domain.errors import DomainError, ErrorDetail
-from invoicing.domain.money import ZERO, allocate, quantum, round_money
+from invoicing.domain.errors import DomainError, ErrorDetail, InvalidState, NotFound
+from invoicing.domain.money import HUNDRED, ZERO, allocate, quantum, round_money
 from invoicing.domain.tax import TaxCategory
 
 Key = tuple[str, Decimal]
@@ -47,6 +47,66 @@ def key_of(category: TaxCategory | str, rate: Decimal) -> Key:
 def describe(key: Key) -> str:
     category, rate = key
     return f"{category} {rate:f} %"
+
+
+_CENT = Decimal("0.01")
+
+
+def drift(net: Decimal, tax: Decimal, rate: Decimal) -> Decimal:
+    """How far a group's VAT is from net x rate, in currency units (not minor units), measured
+    as the official BR-S-09 rule does: against net x rate rounded to two decimals. A document
+    is valid while the drift is below 1."""
+    return tax - (net * rate / HUNDRED).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def drift_bound(rate: Decimal) -> Decimal:
+    """The drift a rest may keep: half a unit of VAT plus half a unit of net at ``rate``, what
+    splitting a gross amount to whole units can leave (0.595 at 19 %). Below 1, so whatever
+    rests in a group can still be credited by a valid document; in a currency with minor units
+    no sequence of movements comes near it, in one without (JPY) every movement watches it."""
+    return (1 + abs(rate) / HUNDRED) / 2
+
+
+def _within(value: Decimal, cap: Decimal) -> bool:
+    return min(ZERO, cap) <= value <= max(ZERO, cap)
+
+
+def _fit(
+    standard: Decimal,
+    step: Decimal,
+    valid: Callable[[Decimal], bool],
+    cost: Callable[[Decimal], Decimal],
+    bound: Decimal,
+) -> Decimal:
+    """The VAT of a part: ``standard`` while it is valid and leaves a drift (``cost``) within
+    ``bound``; else the valid neighbour (two minor units either side) with the least drift,
+    nearest to ``standard`` on a tie; ``standard`` if no neighbour is valid."""
+    if valid(standard) and cost(standard) <= bound:
+        return standard
+    candidates = [standard + k * step for k in (0, -1, 1, -2, 2)]
+    fitting = [t for t in candidates if valid(t)]
+    if not fitting:
+        return standard
+    return min(fitting, key=lambda t: (cost(t), abs(t - standard)))
+
+
+def _worst_drift(
+    b: GroupBalance,
+    credit: tuple[Decimal, Decimal] = (ZERO, ZERO),
+    write_off: tuple[Decimal, Decimal] = (ZERO, ZERO),
+) -> Decimal:
+    """The largest drift a group would keep after a movement, over everything a later credit
+    note could have to take whole: what remains; what remains once every write-off is
+    reversed (invoiced - credited); and what is written off (it comes back on reversal after
+    the rest was credited)."""
+    c_net, c_tax = b.credited_net + credit[0], b.credited_tax + credit[1]
+    w_net, w_tax = b.written_off_net + write_off[0], b.written_off_tax + write_off[1]
+    base_net, base_tax = b.invoiced_net - c_net, b.invoiced_tax - c_tax
+    return max(
+        abs(drift(base_net - w_net, base_tax - w_tax, b.rate)),
+        abs(drift(base_net, base_tax, b.rate)),
+        abs(drift(w_net, w_tax, b.rate)),
+    )
 
 
 class MovementKind(StrEnum):
@@ -275,19 +335,61 @@ class Ledger:
         """``amount`` of the open amount per group: all of it when it is the whole open amount,
         else pro rata to what is open in each group (largest remainder), split into net and
         VAT inside each group's open net and VAT. A write-off corrects VAT per rate this way
-        (§ 17 UStG)."""
+        (§ 17 UStG). Where that split would leave the group's rest with a drift beyond
+        ``drift_bound`` (only in currencies without minor units), the neighbouring split that
+        keeps the rest creditable is taken (``_fit``)."""
         opened = self.open_groups()
         if amount == self.open_amount:
-            return opened
+            return [self._fit_part(g, g.gross, g.tax) for g in opened]
         shares = allocate(amount, [g.gross for g in opened], self.currency)
         out: list[GroupAmount] = []
         for g, share in zip(opened, shares, strict=True):
             if share == g.gross:
-                out.append(g)
+                out.append(self._fit_part(g, share, g.tax))
             elif share:
-                net, tax = self._bounded_split(share, g.rate, g.net, g.tax)
-                out.append(replace(g, net=net, tax=tax))
+                _, tax = self._bounded_split(share, g.rate, g.net, g.tax)
+                out.append(self._fit_part(g, share, tax))
         return out
+
+    def _fit_part(self, opened: GroupAmount, gross: Decimal, tax: Decimal) -> GroupAmount:
+        """A write-off's part of one group: ``gross`` with VAT ``tax`` unless another split,
+        inside the group's remaining net and VAT, leaves less drift (``_worst_drift``)."""
+        b = self.group(opened.key)
+        assert b is not None
+        rem_net, rem_tax = b.remaining_net, b.remaining_tax
+
+        def valid(t: Decimal) -> bool:
+            net = gross - t
+            whole_net = net == rem_net and rem_net != 0
+            return _within(net, rem_net) and _within(t, rem_tax) and (t == rem_tax or not whole_net)
+
+        def cost(t: Decimal) -> Decimal:
+            return _worst_drift(b, write_off=(gross - t, t))
+
+        fitted = _fit(tax, quantum(self.currency), valid, cost, drift_bound(b.rate))
+        return replace(opened, net=gross - fitted, tax=fitted)
+
+    def reversal(self, original: Movement) -> tuple[GroupAmount, ...]:
+        """What reversing the write-off ``original`` gives back: the same gross per group, with
+        the write-off's VAT unless that would leave the group's rest with a drift beyond
+        ``drift_bound``; then the neighbouring split, never more net or VAT than is written
+        off in the group (the VAT owed again on money that arrives is the VAT in it, § 17
+        Abs. 2 Nr. 1 Satz 2 UStG)."""
+        out = []
+        for g in original.groups:
+            b = self.group(g.key)
+            assert b is not None
+            gross = g.gross
+
+            def valid(t: Decimal, gross: Decimal = gross, b: GroupBalance = b) -> bool:
+                return _within(gross - t, b.written_off_net) and _within(t, b.written_off_tax)
+
+            def cost(t: Decimal, gross: Decimal = gross, b: GroupBalance = b) -> Decimal:
+                return _worst_drift(b, write_off=(t - gross, -t))
+
+            tax = _fit(g.tax, quantum(self.currency), valid, cost, drift_bound(b.rate))
+            out.append(replace(g, net=gross - tax, tax=tax))
+        return tuple(out)
 
     def movement(self, document_id: str) -> Movement | None:
         return next((m for m in self.movements if m.document_id == document_id), None)
@@ -366,6 +468,19 @@ class Ledger:
             if b.open_net or b.open_tax
         ]
 
+    def _fit_credit(self, b: GroupBalance, net: Decimal, tax: Decimal) -> Decimal:
+        """A partial credit's VAT: ``tax`` unless it leaves a drift beyond ``drift_bound``
+        (``_worst_drift``); then a neighbour whose own drift stays below 1 (a valid document)
+        and inside the remainder."""
+
+        def valid(t: Decimal) -> bool:
+            return _within(t, b.remaining_tax) and abs(drift(net, t, b.rate)) < 1
+
+        def cost(t: Decimal) -> Decimal:
+            return _worst_drift(b, credit=(net, t))
+
+        return _fit(tax, quantum(self.currency), valid, cost, drift_bound(b.rate))
+
     # ------------------------------------------------------------------ checks
 
     def check_movement(
@@ -375,6 +490,7 @@ class Ledger:
         pointers: Mapping[Key, str] | None = None,
         *,
         default_pointer: str = "",
+        fit: bool = False,
     ) -> tuple[GroupAmount, ...]:
         """Validate a credit or write-off against what remains; return its groups as taken.
 
@@ -382,7 +498,10 @@ class Ledger:
         of that group); a line pointer gets ``/tax_rate`` or ``/unit_price`` appended. A group
         the invoice does not have, or more net than remains in a group, is rejected with a
         hint. A group whose whole remaining net is taken takes its whole remaining VAT; a
-        rounded VAT beyond the group's remaining VAT is capped at it.
+        rounded VAT beyond the group's remaining VAT is capped at it. ``fit`` (a credit note
+        of its own lines) lets the VAT move a minor unit off net x rate, inside the document's
+        tolerance, where the rounded VAT would leave a rest with a drift beyond
+        ``drift_bound`` (only in currencies without minor units; ``_fit_credit``).
         """
         pointers = pointers or {}
         errors: list[ErrorDetail] = []
@@ -427,6 +546,8 @@ class Ledger:
                 tax = rem_tax
             else:
                 tax = min(max(g.tax, min(ZERO, rem_tax)), max(ZERO, rem_tax))
+                if fit:
+                    tax = self._fit_credit(b, g.net, tax)
             taken.append(replace(g, tax=tax))
         if errors:
             raise DomainError.many(errors)
@@ -499,6 +620,33 @@ def plan_write_off(
         MovementKind.WRITE_OFF, ledger.part_of_open(take), default_pointer="/amount"
     )
     return Movement(MovementKind.WRITE_OFF, day, taken, write_off_id, None, reason)
+
+
+def plan_reversal(ledger: Ledger, write_off_id: str, day: dt.date, *, void: bool) -> Movement:
+    """The reversal of write-off ``write_off_id`` (the money arrived after all): the same gross
+    per group given back (``Ledger.reversal``). Rejected for an unknown or reversed write-off
+    and on a void invoice."""
+    original = ledger.movement(write_off_id)
+    if original is None or original.kind is not MovementKind.WRITE_OFF:
+        raise NotFound(
+            "write_off_not_found",
+            f"write-off {write_off_id} is not on this invoice",
+            pointer="/write_off_id",
+        )
+    if ledger.reversed_write_off(write_off_id):
+        raise InvalidState(
+            "already_reversed",
+            f"write-off {write_off_id} is already reversed",
+            pointer="/write_off_id",
+        )
+    if void:
+        raise InvalidState(
+            "invalid_state", "a void invoice's write-off cannot be reversed", pointer="/invoice_id"
+        )
+    groups = ledger.reversal(original)
+    return Movement(
+        MovementKind.WRITE_OFF_REVERSAL, day, groups, write_off_id, None, original.reason
+    )
 
 
 def rounded(amounts: Iterable[GroupAmount], currency: str) -> list[GroupAmount]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from invoicing import texts
 from invoicing.domain.errors import DomainError
+from invoicing.domain.fx import exchange_difference
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
     CENT,
@@ -175,16 +176,24 @@ _TRUE = (True, 1, "1", "true")
 #: payments rows booked as payments: dated in the range; an application of a customer's credit
 #: moves no money and is left out (exports/datev_credit.py)
 _PAYMENT_ROWS = " AND p.date >= :d_from AND p.date <= :d_to AND p.credit_entry_id IS NULL"
+#: payments received at another rate than their invoice's (a realised exchange difference)
+_FX_PAYMENTS = " AND p.exchange_rate IS NOT NULL AND i.exchange_rate IS NOT NULL"
 
 
-def _payment_sql(dialect: str, unexported: bool) -> TextualSelect:
+def _payment_sql(dialect: str, unexported: bool, differences: bool = False) -> TextualSelect:
+    """Payments of the range; ``differences``: only those with an exchange difference (their
+    export mark is ``fx_diff``, apart from the payment's own)."""
     where = _DOCS + _PAYMENT_ROWS
+    target = "payment"
+    if differences:
+        where += _FX_PAYMENTS + " AND i.kind = 'invoice'"
+        target = "fx_diff"
     if unexported:
-        where += _unmarked("payment", "p.id")
+        where += _unmarked(target, "p.id")
     sql = f"""
 SELECT p.id AS payment_id, p.amount, p.date AS day, p.method, p.reference,
        i.kind, i.number, i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
-       ci.number AS credited_number
+       ci.number AS credited_number, p.exchange_rate AS payment_rate
 FROM payments p
 JOIN invoices i ON i.organization_id = p.organization_id AND i.id = p.invoice_id
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
@@ -196,6 +205,7 @@ ORDER BY p.date, i.number, p.id"""
         day=Date(),
         customer_id=Uuid(),
         exchange_rate=ExactDecimal(),
+        payment_rate=ExactDecimal(),
     )
 
 
@@ -214,7 +224,8 @@ ORDER BY p.date, i.number, p.id"""
     P_VAT,
     P_COUNTRY,
     P_CREDITED,
-) = range(14)
+    P_RATE,
+) = range(15)
 
 
 def _write_off_sql(dialect: str) -> TextClause:
@@ -474,6 +485,7 @@ class Counters:
     reversals: int = 0
     write_offs: int = 0
     credits: int = 0
+    exchange_differences: int = 0
     belegfeld_changed: int = 0
     belegfeld_collisions: int = 0
     missing_vat_ids: int = 0
@@ -621,7 +633,8 @@ class BookingBuilder:
             beleg = self.c.beleg(row[P_CREDITED])
         else:
             beleg = self.c.beleg(number)
-        value = self._eur(row[P_AMOUNT], row[P_CURRENCY], row[P_FX])
+        # what came in: at the payment's own rate when it has one
+        value = self._eur(row[P_AMOUNT], row[P_CURRENCY], row[P_RATE] or row[P_FX])
         if value == 0:
             return []
         ref = row[P_REFERENCE] or row[P_METHOD]
@@ -646,6 +659,34 @@ class BookingBuilder:
         debtor = self.debtors.account(item.customer_id, None, None, item.number or "")
         self.c.credits += 1
         return [item.booking(self.s.bank, debtor)]
+
+    def exchange_difference(self, row: Any) -> list[Booking]:
+        """The realised exchange difference of a payment received at another rate: the payment
+        books what came in (``payment``), the invoice what it was worth at its frozen rate; the
+        difference clears the Debitor: a gain Debitor (S) to Erträge aus Kursdifferenzen, a
+        loss Aufwendungen aus Kursdifferenzen to Debitor (H). Belegfeld 1 = invoice number."""
+        diff = exchange_difference(
+            self.s.currency, row[P_AMOUNT], row[P_FX], row[P_RATE]
+        ).difference
+        if diff == 0:
+            return []
+        number = row[P_NUMBER]
+        debtor = self.debtors.account(row[P_CUSTOMER], row[P_NAME] or "", row[P_VAT], number)
+        kind = "gain" if diff > 0 else "loss"
+        label = "Kursgewinn" if diff > 0 else "Kursverlust"
+        text_ = clean_text(f"{label} {number} #{row[P_ID].hex[:8]}", 60)
+        self.c.exchange_differences += 1
+        return [
+            Booking(
+                amount=abs(diff),
+                sh="S" if diff > 0 else "H",
+                konto=debtor,
+                gegenkonto=self.s.exchange_difference_account(kind),
+                date=row[P_DAY],
+                belegfeld1=self.c.beleg(number),
+                text=text_,
+            )
+        ]
 
     def write_off(self, w: WriteOffItem) -> list[Booking]:
         """A write-off: the Debitor credited (H) against the loss, discount or reduction
@@ -725,9 +766,15 @@ def _stream(
 
     def credits() -> Iterator[Item]:
         for seq, c in enumerate(credit_items(conn, org, cur, start, end, unexported)):
-            yield c.day, 4, c.belegfeld, seq, [c], c.refund
+            yield c.day, 5, c.belegfeld, seq, [c], c.refund
 
-    streams = [docs(False), docs(True), write_offs()]
+    def differences() -> Iterator[Item]:
+        stmt = _payment_sql(dialect, unexported, differences=True)
+        result = conn.execute(stmt, _params(org, cur, start, end), execution_options=STREAM)
+        for seq, row in enumerate(result):
+            yield row[P_DAY], 4, row[P_NUMBER], seq, [row], False
+
+    streams = [docs(False), docs(True), write_offs(), differences()]
     if include_payments:
         streams += [pays(), credits()]
     progress = ProgressLog("export.datev.progress", organization_id=str(org), period=str(start))
@@ -739,6 +786,8 @@ def _stream(
         elif order == 3:
             yield builder.write_off(rows[0])
         elif order == 4:
+            yield builder.exchange_difference(rows[0])
+        elif order == 5:
             yield builder.credit(rows[0])
         else:
             yield builder.document(rows, reversal, day)
@@ -811,6 +860,7 @@ def export_datev(
         "reversals": counters.reversals,
         "write_offs": counters.write_offs,
         "credits": counters.credits,
+        "exchange_differences": counters.exchange_differences,
         "batch_files": len(stats.files),
         "debtors": debtor_count,
         "belegfeld_changed": counters.belegfeld_changed,
@@ -935,6 +985,15 @@ def mark_exported(
             dates,
             date_binds,
         )
+    marked["exchange_difference"] = insert(
+        "fx_diff",
+        "payments p JOIN invoices i ON i.organization_id = p.organization_id "
+        "AND i.id = p.invoice_id",
+        "p.id",
+        _DOCS + " AND p.date >= :d_from AND p.date <= :d_to" + _FX_PAYMENTS,
+        dates,
+        date_binds,
+    )
     write_offs = write_off_items(conn, org, settings.currency, start, end, unexported=True)
     for w in write_offs:
         conn.execute(

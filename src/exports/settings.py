@@ -134,6 +134,13 @@ WRITE_OFF_ACCOUNTS: dict[str, dict[str, dict[str, str]]] = {
         "cash_discount": {"19": "4736", "7": "4731", "0": "4730"},
     },
 }
+#: Realised exchange differences of payments received at another rate than the invoice's:
+#: "Erträge aus Kursdifferenzen" / "Aufwendungen aus Kursdifferenzen" (SKR03 2660 / 2150,
+#: SKR04 4840 / 6880; not taxable, no BU key; confirm with the tax advisor).
+EXCHANGE_DIFFERENCE_ACCOUNTS: dict[str, dict[str, str]] = {
+    "SKR03": {"gain": "2660", "loss": "2150"},
+    "SKR04": {"gain": "4840", "loss": "6880"},
+}
 #: BU-Schlüssel for a taxed write-off on an account the client does not treat as automatic
 WRITE_OFF_BU = {"19": "3", "7": "2"}
 
@@ -284,6 +291,10 @@ class DatevSettings(BaseModel):
             )
         bu = "" if not taxed or account in self.automatic else WRITE_OFF_BU.get(norm, "")
         return account, bu
+
+    def exchange_difference_account(self, kind: str) -> str:
+        """The account of a realised exchange gain (``gain``) or loss (``loss``)."""
+        return EXCHANGE_DIFFERENCE_ACCOUNTS[self.chart][kind]
 
     def region_of(self, country: str | None) -> Region:
         if not country or country.upper() == self.seller_country:

@@ -285,7 +285,11 @@ def issue_credit(
     # a planned credit (the rest, or what is open) takes the plan's VAT; lines take their own
     proposed = plan if credit_lines is not lines and not mirrored else document_groups(cn)
     taken = ledger.check_movement(
-        MovementKind.CREDIT, proposed, pointers, default_pointer="/invoice_id"
+        MovementKind.CREDIT,
+        proposed,
+        pointers,
+        default_pointer="/invoice_id",
+        fit=credit_lines is lines,
     )
     if list(taken) != document_groups(cn):
         recalculate(cn, legal=legal, group_taxes={g.key: g.tax for g in taken})

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
+from uuid import UUID
 
 from invoicing.domain.errors import InvalidState, NotFound
+from invoicing.domain.fx import check_payment_rate
 from invoicing.domain.ledger import check_payment
 from invoicing.domain.states import check_payable, check_payment_deletable
 from invoicing.handlers import allocations
 from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.lifecycle import settled_events
-from invoicing.handlers.registry import Deps, Event, handles
+from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import get_invoice
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.handlers.views import open_amount
+from invoicing.handlers.views import open_amount, payment_difference
 from invoicing.models import Invoice, Payment
 from invoicing.schemas.commands import DeletePayment, MarkPaid, RecordPayment
 
@@ -37,15 +38,11 @@ def _payment_data(p: Payment) -> dict[str, object]:
         "date": p.date.isoformat(),
         "method": p.method,
         "reference": p.reference,
+        "exchange_rate": None if p.exchange_rate is None else str(p.exchange_rate),
     }
 
 
-@handles(RecordPayment)
-def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    p = cmd.payload
-    if p.invoice_id is None:  # across a customer's invoices
-        return allocations.record_across(cmd, uow, deps)
-    inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
+def _checked(inv: Invoice, p: RecordPayment.Payload, uow: UnitOfWork, payment_id: UUID) -> None:
     _payable(inv)
     check_payment(
         p.amount,
@@ -54,8 +51,20 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Even
         keep_excess=p.keep_overpayment_as_credit,
         written_off=inv.written_off_amount > 0,
     )
-    payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
+    check_payment_rate(
+        p.exchange_rate, inv.currency, inv.normalized_currency, inv.exchange_rate, kind=inv.kind
+    )
     allocations.payment_id_free(uow, inv.organization_id, payment_id)
+
+
+@handles(RecordPayment)
+def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    if p.invoice_id is None:  # across a customer's invoices
+        return allocations.record_across(cmd, uow, deps)
+    inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
+    payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
+    _checked(inv, p, uow, payment_id)
     payment = Payment(
         organization_id=inv.organization_id,
         id=payment_id,
@@ -65,10 +74,24 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Even
         method=p.method,
         reference=p.reference,
         recorded_at=deps.now(),
+        exchange_rate=p.exchange_rate,
     )
     inv.payments.append(payment)
     inv.paid_amount = inv.paid_amount + p.amount
-    return settled_events("payment.recorded", inv, deps, payment=_payment_data(payment))
+    data = _payment_data(payment)
+    events = settled_events("payment.recorded", inv, deps, payment=data)
+    diff = payment_difference(inv, payment)
+    if diff is not None and diff.difference:
+        events.append(
+            invoice_event(
+                "payment.exchange_difference",
+                inv,
+                deps.now(),
+                payment=data,
+                exchange_difference=diff.to_json(),
+            )
+        )
+    return events
 
 
 @handles(DeletePayment)
@@ -94,7 +117,7 @@ def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Even
     return events if credit is None else [*events, credit]
 
 
-def _invoice_of(cmd: DeletePayment) -> uuid.UUID:
+def _invoice_of(cmd: DeletePayment) -> UUID:
     if cmd.payload.invoice_id is None:
         raise NotFound(
             "payment_not_found",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from invoicing.domain.fx import normalize
+from invoicing.domain.fx import ExchangeDifference, exchange_difference, normalize
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.ledger_io import document_groups, ledger_of
-from invoicing.models import Invoice
+from invoicing.models import Invoice, Payment
 from invoicing.schemas.events import (
     Discount,
     InvoiceState,
@@ -93,6 +93,20 @@ def _m(value: Decimal, currency: str) -> Decimal:
     return round_money(value, currency)
 
 
+def payment_difference(inv: Invoice, p: Payment) -> ExchangeDifference | None:
+    """The realised exchange difference of a payment received at its own rate, if any."""
+    if p.exchange_rate is None or inv.exchange_rate is None or not inv.normalized_currency:
+        return None
+    return exchange_difference(
+        inv.normalized_currency, p.amount, inv.exchange_rate, p.exchange_rate
+    )
+
+
+def _difference(inv: Invoice, p: Payment) -> Decimal | None:
+    d = payment_difference(inv, p)
+    return None if d is None else d.difference
+
+
 def invoice_state(inv: Invoice) -> InvoiceState:
     cur = inv.currency
     normalized = None
@@ -104,9 +118,11 @@ def invoice_state(inv: Invoice) -> InvoiceState:
             document_groups(inv),
             paid=inv.paid_amount,
             credited=inv.credited_amount,
+            credited_net=inv.credited_net,
             written_off=inv.written_off_amount,
             receivable=inv.kind == "invoice" and inv.status not in ("draft", "void"),
         )
+        differences = [d for p in inv.payments if (d := payment_difference(inv, p)) is not None]
         normalized = Normalized(
             currency=org_currency,
             exchange_rate=inv.exchange_rate,
@@ -125,8 +141,10 @@ def invoice_state(inv: Invoice) -> InvoiceState:
             ],
             paid_amount=n.paid,
             credited_amount=n.credited,
+            credited_net=n.credited_net,
             written_off_amount=n.written_off,
             open_amount=n.open,
+            exchange_difference=_m(sum((d.difference for d in differences), ZERO), org_currency),
         )
     tax_ledger, ledger_entries = _ledger_state(inv)
     return InvoiceState(
@@ -217,6 +235,8 @@ def invoice_state(inv: Invoice) -> InvoiceState:
                 recorded_at=p.recorded_at,
                 customer_payment_id=p.customer_payment_id,
                 credit_entry_id=p.credit_entry_id,
+                exchange_rate=p.exchange_rate,
+                exchange_difference=_difference(inv, p),
             )
             for p in inv.payments
         ],

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from invoicing.domain.errors import InvalidState, NotFound
-from invoicing.domain.ledger import Movement, MovementKind, plan_write_off
+from invoicing.domain.errors import InvalidState
+from invoicing.domain.ledger import Movement, plan_reversal, plan_write_off
 from invoicing.domain.states import OPEN_STATES
+from invoicing.domain.writeoff_rules import write_off_vat
 from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.ledger_io import ledger_of, store
 from invoicing.handlers.lifecycle import settled_events
@@ -38,11 +39,13 @@ def write_off_invoice(cmd: WriteOffInvoice, uow: UnitOfWork, deps: Deps) -> list
             pointer="/invoice_id",
             hint="only finalized invoices with an open amount can be written off",
         )
+    country = ((inv.seller or {}).get("address") or {}).get("country_code")
+    vat = write_off_vat(country, p.reason, p.ground, inv.due_date, p.date)
     ledger = ledger_of(inv)
     write_off_id = str(p.write_off_id or derived_id(cmd.command_id, "write_off"))
     movement = plan_write_off(ledger, p.amount, write_off_id, p.date, p.reason)
     store(inv, ledger.with_movement(movement))
-    data = {**_data(movement), "note": p.note}
+    data = {**_data(movement), "note": p.note, "ground": p.ground, "vat_rule": vat.to_json()}
     return settled_events("invoice.written_off", inv, deps, write_off=data)
 
 
@@ -51,31 +54,6 @@ def reverse_write_off(cmd: ReverseWriteOff, uow: UnitOfWork, deps: Deps) -> list
     p = cmd.payload
     inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
     ledger = ledger_of(inv)
-    write_off_id = str(p.write_off_id)
-    original = ledger.movement(write_off_id)
-    if original is None or original.kind is not MovementKind.WRITE_OFF:
-        raise NotFound(
-            "write_off_not_found",
-            f"write-off {write_off_id} is not on this invoice",
-            pointer="/write_off_id",
-        )
-    if ledger.reversed_write_off(write_off_id):
-        raise InvalidState(
-            "already_reversed",
-            f"write-off {write_off_id} is already reversed",
-            pointer="/write_off_id",
-        )
-    if inv.status == "void":
-        raise InvalidState(
-            "invalid_state", "a void invoice's write-off cannot be reversed", pointer="/invoice_id"
-        )
-    movement = Movement(
-        MovementKind.WRITE_OFF_REVERSAL,
-        p.date,
-        original.groups,
-        write_off_id,
-        None,
-        original.reason,
-    )
+    movement = plan_reversal(ledger, str(p.write_off_id), p.date, void=inv.status == "void")
     store(inv, ledger.with_movement(movement))
     return settled_events("invoice.write_off_reversed", inv, deps, write_off=_data(movement))

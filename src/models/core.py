@@ -243,6 +243,9 @@ class Payment(Base):
     #: across invoices), or the credit entry whose unapplied credit this row applies
     customer_payment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     credit_entry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    #: foreign-currency invoices: organization-currency units per invoice-currency unit the
+    #: money came in at; None = the invoice's frozen rate (no exchange difference)
+    exchange_rate: Mapped[Decimal | None]
 
 
 class CustomerPayment(Base):

@@ -496,6 +496,13 @@ class RecordPayment(Command):
             default=False,
             description="one invoice: accept more than the open amount, kept as credit on it",
         )
+        exchange_rate: PositiveDec | None = Field(
+            default=None,
+            description="foreign-currency invoices: organization currency units per 1 unit of "
+            "the invoice currency the money came in at (the bank's rate on the payment's date); "
+            "absent: the invoice's frozen rate. Another rate than the invoice's records the "
+            "realised exchange difference (event payment.exchange_difference, DATEV booking)",
+        )
 
         @model_validator(mode="after")
         def _target(self) -> RecordPayment.Payload:
@@ -511,6 +518,11 @@ class RecordPayment(Command):
                 raise ValueError(
                     "across invoices what is not allocated always becomes the customer's "
                     "unapplied credit: leave keep_overpayment_as_credit out"
+                )
+            if across and self.exchange_rate is not None:
+                raise ValueError(
+                    "a payment across invoices is booked at each invoice's frozen rate: record "
+                    "money received at another rate per invoice (invoice_id) with exchange_rate"
                 )
             return self
 
@@ -616,6 +628,13 @@ class WriteOffInvoice(Command):
         )
         date: dt.date = Field(description="the day of the write-off (period of the correction)")
         reason: WriteOffReason
+        ground: Literal["insolvency", "definitive_loss"] | None = Field(
+            default=None,
+            description="uncollectible: what the loss rests on. A Belgian seller recovers the "
+            "VAT on the customer's insolvency (bankruptcy, judicial reorganisation), on a loss "
+            "shown definitive, or (without a ground) a year after the due date; art. 77 § 1, "
+            "7° Code TVA. German sellers need none (§ 17 Abs. 2 Nr. 1 UStG)",
+        )
         note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
     payload: Payload

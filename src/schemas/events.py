@@ -36,6 +36,7 @@ EVENT_TYPES = (
     "invoice.purged",
     "payment.recorded",
     "payment.deleted",
+    "payment.exchange_difference",
     "payment.confirmation_sent",
     "payment.allocated",
     "customer_payment.recorded",
@@ -203,8 +204,14 @@ class Normalized(State):
     tax_breakdown: list[NormalizedGroup] = Field(default_factory=list)
     paid_amount: Decimal = Decimal(0)
     credited_amount: Decimal = Decimal(0)
+    credited_net: Decimal = Decimal(0)
     written_off_amount: Decimal = Decimal(0)
     open_amount: Decimal = Decimal(0)
+    exchange_difference: Decimal = Field(
+        default=Decimal(0),
+        description="realised on payments received at another rate: what they were worth "
+        "less what they settled at the frozen rate (a gain when positive, a loss when negative)",
+    )
 
 
 class PaymentState(State):
@@ -219,6 +226,12 @@ class PaymentState(State):
     )
     credit_entry_id: UUID | None = Field(
         default=None, description="the customer credit entry this row applies"
+    )
+    exchange_rate: Decimal | None = Field(
+        default=None, description="the rate the money came in at; null: the invoice's rate"
+    )
+    exchange_difference: Decimal | None = Field(
+        default=None, description="in the organization currency: received - booked"
     )
 
 

@@ -79,3 +79,42 @@ def test_einvoice_states_vat_in_the_sellers_currency(client: Client, fmt: str) -
     require_external(rules_available(), "official e-invoice rules not found")
     report = validate(einvoice.xml, einvoice.profile)
     assert report.valid, "\n".join(f"{f.rule}: {f.text}" for f in report.errors)
+
+
+@pytest.mark.parametrize("lang", ["de", "en", "fr", "nl"])
+def test_pdf_states_vat_in_the_sellers_currency(client: Client, lang: str) -> None:
+    """The PDF prints what the e-invoice states as BT-6/BT-111: each VAT group converted at the
+    frozen rate, and their sum as the VAT total in EUR, with the rate and its date."""
+    import io
+
+    import pypdf
+    from invoicing.documents.pdf import render_pdf
+    from invoicing.texts import section
+    from invoicing.texts.formatting import money
+
+    inv = _usd_invoice(client)
+    state = InvoiceState.model_validate({**inv, "locale": lang})
+    pdf = render_pdf(state)
+    raw = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    got = " ".join(raw.replace("\u00a0", " ").replace("\u202f", " ").split())
+
+    def plain(value: str) -> str:
+        return " ".join(value.replace("\u00a0", " ").replace("\u202f", " ").split())
+
+    t = section("pdf", lang)
+    assert plain(t["vat_in_currency"].format(currency="EUR")) in got
+    total = plain(t["vat_total_in_currency"].format(currency="EUR"))
+    # the parts (173.60 + 1.28) and the total 174.88 in EUR, as the e-invoice's BT-111
+    for amount in ("913.69", "173.60", "18.26", "1.28", "931.95"):
+        assert plain(money(D(amount), "EUR", lang)) in got, amount
+    assert f"{total} {plain(money(D('931.95'), 'EUR', lang))} " in got
+    assert plain(money(D("174.88"), "EUR", lang)) in got.split(total, 1)[1]
+    assert "1 USD = 0" in got and "9137 EUR" in got
+    einvoice = build_einvoice(state, "zugferd")
+    root = etree.fromstring(einvoice.xml)
+    bt111 = [
+        el.text
+        for el in root.iter()
+        if etree.QName(el).localname == "TaxTotalAmount" and el.get("currencyID") == "EUR"
+    ]
+    assert bt111 == ["174.88"]

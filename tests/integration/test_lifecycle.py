@@ -378,8 +378,10 @@ def test_exchange_rate_normalized_amounts(client: Client) -> None:
         ],
         "paid_amount": "0.00",
         "credited_amount": "0.00",
+        "credited_net": "0.00",
         "written_off_amount": "0.00",
         "open_amount": "109.88",
+        "exchange_difference": "0.00",
     }
     iid = client.invoice(cust, [line()], currency="CHF")
     errors = client.rejected("finalize_invoice", {"invoice_id": str(iid)})

@@ -76,6 +76,11 @@ def populate(w: World) -> None:
     w.send("finalize_invoice", {"invoice_id": R1, "issue_date": "2026-01-05"}, org=ORG)
     w.send("record_payment", {"invoice_id": R1, "amount": "50", "date": "2026-01-10"}, org=ORG)
     w.send(
+        "write_off_invoice",
+        {"invoice_id": R1, "amount": "38", "date": "2026-01-12", "reason": "small_difference"},
+        org=ORG,
+    )
+    w.send(
         "create_invoice",
         {
             "id": R2,
@@ -215,12 +220,15 @@ EVERYTHING = {R1, R2, R3, R4, CN}
         ({"net_total": {"not_eq": 200}}, {R2, R3, R4}),
         ({"tax_total": {"lt": "2"}}, {R2, R4}),
         ({"allowance_total": {"gt": 0}}, {R2}),
-        ({"open_amount": {"gte": "188"}}, {R1, R3}),
+        ({"open_amount": {"gte": "150"}}, {R1, R3}),  # R1: 238 - 50 paid - 38 written off
+        ({"open_amount": {"gt": "150"}}, {R3}),
         ({"credited_amount": {"gt": 0}}, {R3}),
         ({"credited_net_amount": {"eq": 200}}, {R3}),
         ({"credited_net_amount": {"lt": 200}, "kind": ["invoice"]}, {R1, R2, R4}),
-        ({"written_off_amount": 0}, EVERYTHING),  # no write-off command yet (issue 10)
-        ({"written_off_amount": {"gt": 0}}, set()),
+        ({"written_off_amount": 0}, EVERYTHING - {R1}),
+        ({"written_off_amount": {"gt": 0}}, {R1}),
+        ({"written_off_amount": "38.00"}, {R1}),
+        ({"written_off_amount": {"gt": "37.99", "lt": "38.01"}, "kind": ["invoice"]}, {R1}),
         ({"credited": True}, {R3}),
         ({"credited": False, "kind": ["invoice"]}, {R1, R2, R4}),
         # dates
@@ -413,6 +421,20 @@ def _csv_ids(world: World, flt: dict[str, Any]) -> list[str]:
 )
 def test_export_csv_takes_the_same_filter(world: World, flt: dict[str, Any]) -> None:
     assert _csv_ids(world, flt) == sorted(listed(world, flt))
+
+
+def test_export_csv_has_the_written_off_amount(world: World) -> None:
+    out = world.send("export_csv", {"filters": {"written_off_amount": {"gt": 0}}}, org=ORG)
+    (event,) = [e for e in out["events"] if e["type"] == "export.completed"]
+    text = Path(event["data"]["location"]).read_text(encoding="utf-8")
+    (row,) = csv.DictReader(io.StringIO(text, newline=""))
+    assert row["id"] == R1
+    assert (row["gross_total"], row["paid_amount"], row["written_off_amount"]) == (
+        "238.00",
+        "50.00",
+        "38.00",
+    )
+    assert row["open_amount"] == "150.00"
 
 
 def _cli(world: World, *args: str) -> subprocess.CompletedProcess[str]:

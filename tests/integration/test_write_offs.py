@@ -127,3 +127,108 @@ def test_drafts_and_settled_invoices_cannot_be_written_off(client: Client) -> No
         {"invoice_id": inv["id"], "date": "2026-04-02", "reason": "uncollectible"},
     )
     assert errors[0]["code"] == "nothing_open"
+
+
+def test_belgian_seller_recovers_vat_only_once_the_loss_is_established(client: Client) -> None:
+    """art. 77 § 1, 7° Code TVA: insolvency, a loss shown definitive, or unpaid a year after the
+    due date (src/domain/writeoff_rules.py); a German seller's event names § 17 UStG."""
+    import datetime as dt
+
+    from tests.support.client import BE_ORG
+
+    client.setup_org(BE_ORG)
+    inv = client.finalized(
+        client.customer(),
+        [line("Advies", "1", "1000.00", tax_rate=21)],
+        issue_date=dt.date(2025, 1, 10),
+        due_date="2025-02-09",
+    )
+    iid = inv["id"]
+    errors = client.rejected(
+        "write_off_invoice",
+        {"invoice_id": iid, "amount": "100.00", "date": "2025-12-31", "reason": "uncollectible"},
+    )
+    assert errors[0]["code"] == "vat_not_recoverable"
+    assert errors[0]["source"]["pointer"] == "/payload/reason"
+    assert "from 2026-02-09" in errors[0]["meta"]["hint"]
+    out = client.ok(
+        "write_off_invoice",
+        {
+            "invoice_id": iid,
+            "amount": "121.00",
+            "date": "2025-12-31",
+            "reason": "uncollectible",
+            "ground": "insolvency",
+        },
+    )
+    data = out.events[0]["data"]["write_off"]
+    assert data["vat_rule"]["code"] == "be_insolvency" and data["ground"] == "insolvency"
+    assert (data["net"], data["tax"]) == ("100.00", "21.00")
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "amount": "121.00", "date": "2026-02-09", "reason": "uncollectible"},
+    )
+    assert out.events[0]["data"]["write_off"]["vat_rule"]["code"] == "be_unpaid_one_year"
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "amount": "1.00", "date": "2025-03-01", "reason": "small_difference"},
+    )
+    assert out.events[0]["data"]["write_off"]["vat_rule"]["code"] == "be_price_reduction"
+    assert out.events[0]["data"]["invoice"]["totals"]["written_off_amount"] == "243.00"
+
+
+def test_german_write_off_names_its_rule(client: Client) -> None:
+    inv = _mixed(client)
+    out = client.ok(
+        "write_off_invoice",
+        {"invoice_id": inv["id"], "date": "2026-09-30", "reason": "uncollectible"},
+    )
+    assert out.events[0]["data"]["write_off"]["vat_rule"] == {
+        "code": "de_uncollectible",
+        "law": "§ 17 Abs. 2 Nr. 1 UStG",
+    }
+
+
+def test_yen_rest_after_two_write_offs_is_a_valid_credit_note(client: Client) -> None:
+    """The case hypothesis found (tests/unit/test_ledger_properties.py), through commands: two
+    write-offs of a JPY invoice, then the rest credited; the credit note's VAT stays within one
+    yen of net x rate, so the official rules accept it (BR-S-09)."""
+    from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+    from invoicing.schemas.events import InvoiceState
+
+    from tests.support.client import DE_ORG
+    from tests.support.external import require_external
+
+    client.setup_org({**DE_ORG, "email": "buchhaltung@kanzlei.example", "phone": "+49 221 1"})
+    inv = client.finalized(
+        client.customer(),
+        [line("Probe", "1", "0")] * 6
+        + [line("Muster", "0.1", "25"), line("Beratung", "49", "209")],
+        currency="JPY",
+        exchange_rate="0.0062",
+        calculate_from_net=False,
+    )
+    iid = inv["id"]
+    assert (inv["tax_breakdown"][0]["taxable_amount"], inv["tax_breakdown"][0]["tax_amount"]) == (
+        "8608",
+        "1636",
+    )
+    taken = []
+    for amount in ("615", "96"):
+        out = client.ok(
+            "write_off_invoice",
+            {"invoice_id": iid, "amount": amount, "date": "2026-06-30", "reason": "uncollectible"},
+        )
+        (group,) = out.events[0]["data"]["write_off"]["groups"]
+        taken.append((group["net"], group["tax"]))
+    assert taken == [("517", "98"), ("80", "16")]  # the second moved a yen to keep the rest
+    out = client.ok("issue_credit_note", {"invoice_id": iid})
+    cn = out.events[0]["data"]["invoice"]
+    (g,) = cn["tax_breakdown"]
+    assert (g["taxable_amount"], g["tax_amount"]) == ("8011", "1522")  # 1521.09 exactly
+    assert abs(D(g["tax_amount"]) - D(g["taxable_amount"]) * 19 / 100) < 1
+    require_external(rules_available(), "official e-invoice rules not found")
+    for fmt in ("xrechnung_cii", "xrechnung_ubl"):
+        einvoice = build_einvoice(InvoiceState.model_validate(cn), fmt)
+        report = validate(einvoice.xml, einvoice.profile)
+        assert report.valid, (fmt, [f"{f.rule}: {f.text}" for f in report.errors])

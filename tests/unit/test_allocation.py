@@ -345,3 +345,16 @@ def test_explicit_properties(
     assert [(a.invoice_id, a.amount) for a in plan.allocations] == [
         (r.invoice_id, r.amount) for r in requested
     ]
+
+
+def test_a_payment_across_invoices_takes_no_exchange_rate_of_its_own() -> None:
+    from invoicing.schemas.commands import RecordPayment
+    from pydantic import ValidationError
+
+    base = {"amount": "100.00", "date": "2026-11-20", "method": "bank_transfer"}
+    customer = "a0000000-0000-4000-8000-000000000001"
+    RecordPayment.Payload.model_validate({**base, "customer_id": customer})
+    with pytest.raises(ValidationError, match="each invoice's frozen rate"):
+        RecordPayment.Payload.model_validate(
+            {**base, "customer_id": customer, "exchange_rate": "1.1"}
+        )

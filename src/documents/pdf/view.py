@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -129,6 +130,39 @@ def payment_reference(state: InvoiceState) -> str | None:
     return reference
 
 
+def _accounting(
+    state: InvoiceState, lang: str, t: dict[str, str], label: Callable[[str, Decimal], str]
+) -> dict[str, Any] | None:
+    """The VAT in the seller's currency for a foreign-currency document (Directive 2006/112/EC
+    art. 230; EN 16931 BT-6/BT-111, the same figures as the e-invoice): each group converted
+    at the frozen rate, and the total as the sum of those parts."""
+    n = state.normalized
+    if n is None:
+        return None
+    fmt = Formatter(lang, n.currency)
+    return {
+        "heading": t["vat_in_currency"].format(currency=n.currency),
+        "rate_note": t["exchange_rate_note"].format(
+            from_currency=state.currency,
+            rate=fmt.number(n.exchange_rate),
+            currency=n.currency,
+            date=fmt.date(n.exchange_rate_date),
+        ),
+        "groups": [
+            {
+                "label": label(g.category, g.rate),
+                "rate": fmt.rate(g.rate),
+                "taxable_amount": fmt.money(g.taxable_amount),
+                "tax_amount": fmt.money(g.tax_amount),
+            }
+            for g in n.tax_breakdown
+        ],
+        "total_label": t["vat_total_in_currency"].format(currency=n.currency),
+        "net_total": fmt.money(n.net_total),
+        "tax_total": fmt.money(n.tax_total),
+    }
+
+
 def build_view(state: InvoiceState) -> dict[str, Any]:
     """Everything a template may print, formatted for ``state.locale``."""
     lang = state.locale if state.locale in ("de", "en", "fr", "nl") else "en"
@@ -187,6 +221,8 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         }
         for g in state.tax_breakdown
     ]
+
+    accounting = _accounting(state, lang, t, category_label) if vat_columns else None
 
     totals = state.totals
     is_invoice = state.kind == "invoice"
@@ -294,6 +330,7 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         "vat_columns": vat_columns,
         "lines": lines,
         "breakdown": breakdown,
+        "accounting": accounting,
         "totals": {
             "line_net_total": fmt.money(totals.line_net_total),
             "allowance_total": fmt.money(totals.allowance_total),
