@@ -185,6 +185,8 @@ def invoice_state(inv: Invoice) -> InvoiceState:
                 amount=_m(line.amount, cur),
                 net_amount=_m(line.net_amount, cur),
                 billable_entry_ids=list(line.billable_entry_ids or []),
+                budget_id=line.budget_id,
+                service_id=line.service_id,
             )
             for line in inv.lines
         ],

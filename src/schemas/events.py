@@ -51,6 +51,10 @@ EVENT_TYPES = (
     "billable_entry.recorded",
     "billable_entry.billed",
     "billable_entry.released",
+    "budget.created",
+    "budget.updated",
+    "budget.closed",
+    "subsidiary.configured",
     "dunning.notice_sent",
     "dunning_settings.configured",
     "invoice.published",
@@ -115,6 +119,8 @@ class LineState(State):
     amount: Decimal = Field(description="base - discount, as entered (net or gross)")
     net_amount: Decimal = Field(description="BT-131 line net amount")
     billable_entry_ids: list[str] = Field(default_factory=list)
+    budget_id: str | None = Field(default=None, description="the budget it is attributed to")
+    service_id: str | None = None
 
 
 class TaxBreakdown(State):
