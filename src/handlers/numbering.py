@@ -46,7 +46,7 @@ _T = NumberSeries.__table__.c
 _KEY = (
     _T.organization_id == bindparam("org"),
     _T.series == bindparam("ser"),
-    _T.scope == bindparam("scope"),
+    _T.scope == bindparam("scp"),
     _T.period == bindparam("per"),
 )
 #: SQLAlchemy Core statements built once (their compiled form is cached): the common case of a
@@ -80,7 +80,7 @@ def allocate(
     pattern = pattern_for(org, series)
     period = pattern.period(issue_date)
     conn = uow.connection()
-    key = {"org": org.id, "ser": series.value, "scope": scope, "per": period}
+    key = {"org": org.id, "ser": series.value, "scp": scope, "per": period}
     taken_next = conn.execute(_TAKE, {**key, "day": issue_date}).scalar_one_or_none()
     if taken_next is None:
         _ensure_row(uow, org.id, series.value, scope, period)
