@@ -41,7 +41,10 @@ def entity(
 ) -> Entity:
     if subsidiary_id is None:
         return Entity(org)
-    sub = uow.session.get(Subsidiary, (org.id, subsidiary_id))
+    # no autoflush: finalize calls this after it set the content and before the number (a
+    # flush in between would freeze the row before its number is written)
+    with uow.session.no_autoflush:
+        sub = uow.session.get(Subsidiary, (org.id, subsidiary_id))
     if sub is None:
         raise NotFound(
             "subsidiary_not_found",
