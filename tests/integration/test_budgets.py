@@ -4,6 +4,10 @@ was previewed; what is invoiced against a budget (get_budget, list_budgets)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -287,3 +291,32 @@ def test_budgets_of_another_organization_are_invisible(bus: Pipeline) -> None:
     _budget(a)
     assert query(b, "get_budget", {"budget_id": "bud-1"})["errors"][0]["code"] == "budget_not_found"
     assert ok(b, "list_budgets", {})["items"] == []
+
+
+def test_the_cli_previews_and_lists_budgets(client: Client) -> None:
+    c = client
+    _budget(c)
+    url = c.bus.engine.url.render_as_string(hide_password=False)
+
+    def cli(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "invoicing.cli", "query", *args, "--org", str(c.org), "--json"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DATABASE_URL": url},
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    preview = cli("invoice-preview", "--budget", "bud-1", "--method", "percentage", "--by",
+                  "service", "--percentage", "25", "--display-format", "{service}")  # fmt: skip
+    assert [
+        (p["line"]["description"], p["line"]["amount"]) for p in preview["previews"][0]["lines"]
+    ] == [
+        ("Beratung", "150.00"),
+        ("Bücher", "100.00"),
+    ]
+    listed = cli("budgets", "--case", "AZ 12/26")
+    assert [(b["id"], b["remaining"]) for b in listed["items"]] == [("bud-1", "1000.00")]

@@ -28,7 +28,12 @@ def budget(amount: str = "1000.00", **over: object) -> b.BudgetFacts:
 
 
 def entry(
-    eid: str, *, kind: str = "time", service: str | None = "svc-a", price: str = "200", **over: object
+    eid: str,
+    *,
+    kind: str = "time",
+    service: str | None = "svc-a",
+    price: str = "200",
+    **over: object,
 ) -> b.EntryFacts:
     fields: dict[str, object] = {
         "id": eid,
