@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain.budgets import ACTUALS
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
 from invoicing.domain.rates import RateRules, extra_periods, tax_point
 from invoicing.domain.states import check_editable
@@ -316,6 +317,7 @@ def _bill_time_entries(
     """Seed 000's top-level ``time_entry_ids``: checked at ``/time_entry_ids/i``, then billed
     by one line each (no lines given) or by the first line (whose text accounts for them)."""
     entries = billing.uninvoiced(uow.session, org.id, entry_ids, pointer="/time_entry_ids")
+    inv.invoicing_method = ACTUALS
     for i, entry in enumerate(entries):
         if entry.currency != inv.currency:
             raise Conflict(
@@ -536,6 +538,7 @@ def invoice_billable_entries(
     p = cmd.payload
     inv = get_invoice(uow, org.id, p.invoice_id)
     require_draft(inv, "edited")
+    inv.invoicing_method = p.budget.invoicing_method if p.budget else ACTUALS
     if p.budget is not None:  # the lines preview_invoice shows for the same selection
         lines, pointer = _budget_lines(uow, org, inv, p.budget), "/budget/lines"
     else:

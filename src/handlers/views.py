@@ -163,6 +163,7 @@ def invoice_state(inv: Invoice) -> InvoiceState:
         invoicing_party_text=inv.invoicing_party_text,
         vat_number=inv.vat_number,
         bank_account_id=inv.bank_account_id,
+        invoicing_method=inv.invoicing_method,
         notes=inv.notes,
         footer=inv.footer,
         tags=list(inv.tags or []),

@@ -124,6 +124,9 @@ class Invoice(Base):
     invoicing_party_text: Mapped[str | None] = mapped_column(Text)
     vat_number: Mapped[str | None] = mapped_column(String(20))
     bank_account_id: Mapped[str | None] = mapped_column(String(200))
+    #: how invoice_billable_entries billed it last (migration 0020_budgets; seed 002
+    #: invoicing_method): uninvoiced_time_and_expenses, uninvoiced_amount or percentage
+    invoicing_method: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
     footer: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[Any]] = mapped_column(JSONType, default=list)

@@ -264,6 +264,9 @@ class InvoiceState(State):
     invoicing_party_text: str | None = Field(default=None, description="free-text seller block")
     vat_number: str | None = Field(default=None, description="the buyer's VAT id on this invoice")
     bank_account_id: str | None = None
+    invoicing_method: str | None = Field(
+        default=None, description="how invoice_billable_entries billed it last (seed 002)"
+    )
     notes: str | None = None
     footer: str | None = None
     tags: list[str] = Field(default_factory=list)

@@ -320,3 +320,22 @@ def test_the_cli_previews_and_lists_budgets(client: Client) -> None:
     ]
     listed = cli("budgets", "--case", "AZ 12/26")
     assert [(b["id"], b["remaining"]) for b in listed["items"]] == [("bud-1", "1000.00")]
+
+
+def test_invoices_filter_by_the_method_that_billed_them(client: Client) -> None:
+    c = client
+    _budget(c)
+    _entry(c, "t1")
+    by_entries, by_budget, manual = _draft(c), _draft(c), _draft(c)
+    c.ok("invoice_billable_entries", {"invoice_id": str(by_entries), "entry_ids": ["t1"]})
+    _bill(c, by_budget, {"budget_ids": ["bud-1"], "invoicing_method": "percentage",
+                         "invoicing_by": "budget", "percentage": 10})  # fmt: skip
+
+    def listed(method: Any) -> set[str]:
+        result = ok(c, "list_invoices", {"filter": {"invoicing_method": method}})
+        return {item["id"] for item in result["items"]}
+
+    assert listed(1) == listed("uninvoiced_time_and_expenses") == {str(by_entries)}
+    assert listed([3, 2]) == {str(by_budget)}
+    assert str(manual) not in listed([1, 2, 3])
+    assert c.state(by_budget)["invoicing_method"] == "percentage"

@@ -7,6 +7,7 @@ Create Date: 2026-11-28
 
 - ``budgets``: amount, currency, period, services; fed by create/update/close_budget.
 - ``billable_entries.budget_id``/``service_id``: the budget (and its service) an entry is work on.
+- ``invoices.invoicing_method``: how invoice_billable_entries billed it last (seed 002 filter).
 - ``invoice_lines.budget_id``/``service_id``: the budget a line is attributed to (the invoiced
   amount of a budget is the sum of its lines, domain/budgets.py).
 - ``subsidiaries``: billing entities of an organization (seller data, bank accounts, series).
@@ -69,6 +70,7 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("organization_id", "id", name=op.f("pk_subsidiaries")),
     )
+    op.add_column("invoices", sa.Column("invoicing_method", sa.String(length=40), nullable=True))
     for table in ("billable_entries", "invoice_lines"):
         op.add_column(table, sa.Column("budget_id", sa.String(length=200), nullable=True))
         op.add_column(table, sa.Column("service_id", sa.String(length=200), nullable=True))
@@ -97,6 +99,7 @@ def downgrade() -> None:
     for table in ("billable_entries", "invoice_lines"):
         for name in ("service_id", "budget_id"):
             op.execute(f"ALTER TABLE {table} DROP COLUMN {name}")
+    op.execute("ALTER TABLE invoices DROP COLUMN invoicing_method")
     op.drop_table("subsidiaries")
     op.drop_index("ix_budgets_org_project", table_name="budgets")
     op.drop_index("ix_budgets_org_case", table_name="budgets")
