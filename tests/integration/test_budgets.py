@@ -12,6 +12,8 @@ import uuid
 from typing import Any
 
 import pytest
+from invoicing.domain.billing import content_hash
+from invoicing.models import BillableEntry
 from invoicing.pipeline import Pipeline
 
 from tests.support.client import Client, line
@@ -339,3 +341,33 @@ def test_invoices_filter_by_the_method_that_billed_them(client: Client) -> None:
     assert listed([3, 2]) == {str(by_budget)}
     assert str(manual) not in listed([1, 2, 3])
     assert c.state(by_budget)["invoicing_method"] == "percentage"
+
+
+def test_entries_without_a_budget_hash_as_before_budgets_existed(client: Client) -> None:
+    """A source resending an entry stored before budgets existed must find it unchanged: the
+    unset budget fields stay out of the content hash."""
+    c = client
+    payload = {"id": "old-1", "date": "2026-03-02", "description": "Telefonat", "quantity": "1",
+               "unit_price": "200.00"}  # fmt: skip
+    c.ok("record_billable_entry", payload)
+    old_dump = {
+        "id": "old-1",
+        "kind": "time",
+        "customer_id": None,
+        "case_id": None,
+        "project_reference": None,
+        "date": "2026-03-02",
+        "description": "Telefonat",
+        "quantity": "1",
+        "unit": "hours",
+        "unit_price": "200.00",
+        "currency": None,
+        "tax_rate": None,
+        "tax_category": "standard",
+    }
+    with c.bus.uow_factory() as uow:
+        stored = uow.session.get(BillableEntry, (c.org, "old-1"))
+        assert stored is not None and stored.payload_hash == content_hash(old_dump)
+    assert c.ok("record_billable_entry", payload).events == []
+    moved = c.ok("record_billable_entry", {**payload, "budget_id": "bud-9"}).events
+    assert moved[0]["data"]["entry"]["budget_id"] == "bud-9"
