@@ -6,12 +6,14 @@ Importing this package registers every handler in ``registry.HANDLERS``.
 from invoicing.handlers import (  # noqa: F401  (registration)
     allocations,
     billing,
+    budgets,
     credit_notes,
     exports,
     invoices,
     lifecycle,
     organizations,
     payments,
+    subsidiaries,
     writeoffs,
 )
 from invoicing.handlers import dunning as dunning

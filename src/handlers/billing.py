@@ -43,6 +43,8 @@ def entry_data(e: BillableEntry) -> dict[str, object]:
         "tax_category": e.tax_category,
         "invoice_id": str(e.invoice_id) if e.invoice_id else None,
         "line_id": str(e.line_id) if e.line_id else None,
+        "budget_id": e.budget_id,
+        "service_id": e.service_id,
     }
 
 
@@ -59,11 +61,16 @@ def _load_entry(
     return entry
 
 
+def _unset_budget_fields(p: RecordBillableEntry.Payload) -> set[str]:
+    return {name for name in ("budget_id", "service_id") if getattr(p, name) is None}
+
+
 @handles(RecordBillableEntry)
 def record_billable_entry(cmd: RecordBillableEntry, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     p = cmd.payload
-    digest = content_hash(p.model_dump(mode="json"))
+    # unset budget fields stay out of the hash: entries stored before budgets hash the same
+    digest = content_hash(p.model_dump(mode="json", exclude=_unset_budget_fields(p)))
     entry = _load_entry(uow, org.id, p.id, deps.now())
     if entry.payload_hash == digest:
         return []  # the same entry again: stored once
@@ -77,6 +84,7 @@ def record_billable_entry(cmd: RecordBillableEntry, uow: UnitOfWork, deps: Deps)
         p.tax_category.value,
     )
     entry.currency = p.currency or profile(org).get("default_currency", "EUR")
+    entry.budget_id, entry.service_id = p.budget_id, p.service_id
     entry.payload_hash = digest
     return [Event("billable_entry.recorded", p.id, {"entry": entry_data(entry)})]
 

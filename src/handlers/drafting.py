@@ -92,6 +92,8 @@ def make_line(
         amount=zero,
         net_amount=zero,
         billable_entry_ids=list(line.billable_entry_ids),
+        budget_id=line.budget_id,
+        service_id=line.service_id,
     )
 
 

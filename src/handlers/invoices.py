@@ -7,11 +7,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain.budgets import ACTUALS
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
 from invoicing.domain.rates import RateRules, extra_periods, tax_point
 from invoicing.domain.states import check_editable
 from invoicing.domain.tax import LegalContext, TaxCategory, validate_vat_id
-from invoicing.handlers import billing
+from invoicing.handlers import billing, budgets, subsidiaries
 from invoicing.handlers.drafting import discount_json, make_line, recalculate
 from invoicing.handlers.numbering import check_manual_number
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
@@ -26,6 +27,7 @@ from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, Organization
 from invoicing.schemas.commands import (
     AddLine,
+    BudgetSelection,
     CreateInvoice,
     DeleteInvoice,
     DuplicateInvoice,
@@ -88,7 +90,10 @@ def add_lines(
     command_id: uuid.UUID,
     pointer: str,
 ) -> list[Event]:
-    """Append validated lines (and bill their entries); returns billable_entry events."""
+    """Append validated lines (and bill their entries); returns billable_entry events.
+
+    The rate rules are the issuer's: the subsidiary's when the invoice names one."""
+    org = subsidiaries.entity(uow, org, inv.subsidiary_id).org
     events: list[Event] = []
     sb = small_business_country(org) is not None
     rules, day = rate_rules(org), tax_day(inv, deps.today())
@@ -120,6 +125,8 @@ def add_lines(
         if not tied and line.tax_category == TaxCategory.STANDARD.value:
             # a credit note of an invoice takes the invoice's groups, which the ledger checks
             rules.check(line.tax_rate, day, f"{line_ptr}/tax_rate")
+        if line.budget_id is not None:
+            budgets.attribute(uow, inv, line, line_ptr)
         inv.lines.append(line)
         events += billing.claim(uow, inv, line, line_ptr, deps)
     return events
@@ -134,6 +141,7 @@ _SCALARS = (
     "responsible_id",
     "deal_id",
     "subsidiary_id",
+    "bank_account_id",
     "subject",
     "recipient_text",
     "invoicing_party_text",
@@ -159,6 +167,8 @@ def apply_fields(
     for name in _SCALARS:
         if name in fields:
             setattr(inv, name, getattr(p, name))
+    if "subsidiary_id" in fields and p.subsidiary_id is not None:
+        subsidiaries.entity(uow, org, p.subsidiary_id)  # it must exist
     if "customer_id" in fields:
         if p.customer_id is not None:
             customer = get_customer(uow, org.id, p.customer_id)
@@ -182,10 +192,10 @@ def apply_fields(
         inv.subscriber_ids = list(p.subscriber_ids)
     if "vat_number" in fields:
         inv.vat_number = _checked_vat_number(p.vat_number)
-    if "bank_account_id" in fields:
-        if p.bank_account_id is not None:
-            bank_account(org, p.bank_account_id, pointer="/bank_account_id")
-        inv.bank_account_id = p.bank_account_id
+    issuer_changed = "bank_account_id" in fields or "subsidiary_id" in fields
+    if issuer_changed and inv.bank_account_id is not None:  # one of the issuer's accounts
+        issuer = subsidiaries.entity(uow, org, inv.subsidiary_id).org
+        bank_account(issuer, inv.bank_account_id, pointer="/bank_account_id")
     if "custom_fields" in fields:
         inv.custom_fields = dict(p.custom_fields)
     if "discount" in fields:
@@ -215,15 +225,17 @@ def _checked_vat_number(value: str | None) -> str | None:
 
 
 def bank_account(org: Organization, account_id: str, *, pointer: str) -> dict[str, Any]:
-    """One of the organization's bank accounts (configure_organization bank_accounts)."""
+    """One of the issuer's bank accounts (bank_accounts of configure_organization, or of
+    configure_subsidiary when ``org`` is a subsidiary's billing entity)."""
     for account in profile(org).get("bank_accounts") or []:
         if account.get("id") == account_id:
             return dict(account)
     raise NotFound(
         "bank_account_not_found",
-        f"the organization has no bank account {account_id!r}",
+        f"{org.name} has no bank account {account_id!r}",
         pointer=pointer,
-        hint="add it to bank_accounts with configure_organization",
+        hint="add it to bank_accounts with configure_organization (configure_subsidiary for "
+        "a subsidiary's invoices)",
     )
 
 
@@ -305,6 +317,7 @@ def _bill_time_entries(
     """Seed 000's top-level ``time_entry_ids``: checked at ``/time_entry_ids/i``, then billed
     by one line each (no lines given) or by the first line (whose text accounts for them)."""
     entries = billing.uninvoiced(uow.session, org.id, entry_ids, pointer="/time_entry_ids")
+    inv.invoicing_method = ACTUALS
     for i, entry in enumerate(entries):
         if entry.currency != inv.currency:
             raise Conflict(
@@ -482,6 +495,7 @@ def copy_draft(
         "service_period_end",
         "subject",
         "invoicing_party_text",
+        "subsidiary_id",
         "bank_account_id",
     ):
         setattr(inv, name, getattr(src, name))
@@ -521,10 +535,30 @@ def invoice_billable_entries(
     cmd: InvoiceBillableEntries, uow: UnitOfWork, deps: Deps
 ) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
-    inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
+    p = cmd.payload
+    inv = get_invoice(uow, org.id, p.invoice_id)
     require_draft(inv, "edited")
-    entries = billing.uninvoiced(uow.session, org.id, list(cmd.payload.entry_ids))
-    lines = [billing.line_from_entry(entry) for entry in entries]
-    events = add_lines(uow, deps, org, inv, lines, cmd.command_id, "/entry_ids")
+    inv.invoicing_method = p.budget.invoicing_method if p.budget else ACTUALS
+    if p.budget is not None:  # the lines preview_invoice shows for the same selection
+        lines, pointer = _budget_lines(uow, org, inv, p.budget), "/budget/lines"
+    else:
+        entries = billing.uninvoiced(uow.session, org.id, list(p.entry_ids))
+        lines, pointer = [billing.line_from_entry(entry) for entry in entries], "/entry_ids"
+    events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
     recalculate(inv, legal=legal_context(org))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
+
+
+def _budget_lines(
+    uow: UnitOfWork, org: Organization, inv: Invoice, selection: BudgetSelection
+) -> list[LineIn]:
+    if not inv.calculate_from_net:
+        raise InvalidState(
+            "gross_entry",
+            "budget lines are net amounts; this draft enters gross prices",
+            pointer="/invoice_id",
+            hint="bill budgets on a draft with calculate_from_net true",
+        )
+    plan = budgets.planned(uow.session, org, selection, lock=True, pointer="/budget")
+    budgets.check_currency(plan, inv.currency, "/budget")
+    return [budgets.line_in(line) for line in plan.lines]

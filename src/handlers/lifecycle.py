@@ -23,7 +23,7 @@ from invoicing.domain.states import (
     settled_status,
     takes_settlement,
 )
-from invoicing.handlers import billing, numbering
+from invoicing.handlers import billing, numbering, subsidiaries
 from invoicing.handlers.drafting import recalculate
 from invoicing.handlers.invoices import (
     add_lines,
@@ -89,6 +89,7 @@ def prepare_finalize(
     runs this alone (rolled back) to know the would-be document before any number is taken.
     """
     check_finalizable(inv.status, inv.kind, inv.number, in_trash=inv.deleted_at is not None)
+    org = subsidiaries.entity(uow, org, inv.subsidiary_id, pointer="/invoice_id").org  # issuer
     seller = profile(org)
     buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
@@ -143,7 +144,10 @@ def take_number(
 ) -> list[Event]:
     """The end of a finalize after :func:`prepare_finalize`: the number, then the event."""
     if inv.number is None:  # last: the series row stays locked only from here to the commit
-        inv.number, inv.sequence_number = numbering.allocate(uow, org, SERIES[inv.kind], issued)
+        issuer, series = subsidiaries.entity(uow, org, inv.subsidiary_id), SERIES[inv.kind]
+        inv.number, inv.sequence_number = numbering.allocate(
+            uow, issuer.org, series, issued, scope=issuer.scope(series)
+        )
         inv.finalized_at = deps.now()  # after the wait for the series: number order = time order
     return [invoice_event("invoice.finalized", inv, deps.now())]
 
@@ -210,6 +214,7 @@ def _line_pointers(doc: Invoice) -> dict[Key, str]:
 
 
 _COPIED = (
+    "subsidiary_id",
     "currency",
     "locale",
     "customer_id",
@@ -256,6 +261,8 @@ def issue_credit(
     credit of an untouched invoice repeats its lines, so it mirrors the invoice.
     """
     _check_creditable(uow, org, inv, credit_note_id)
+    issuer = subsidiaries.entity(uow, org, inv.subsidiary_id, pointer="/invoice_id")
+    org = issuer.org  # the credit note comes from whoever issued the invoice
     ledger = ledger_of(inv)
     cn = new_draft(org, credit_note_id, "credit_note", deps.now())
     for name in _COPIED:
@@ -296,7 +303,9 @@ def issue_credit(
     issued = issue_date or deps.today()
     cn.issue_date, cn.due_date = issued, issued
     uow.session.flush()  # the credit note and its lines exist as a draft before they freeze
-    cn.number, cn.sequence_number = numbering.allocate(uow, org, Series.CREDIT_NOTE, issued)
+    cn.number, cn.sequence_number = numbering.allocate(
+        uow, org, Series.CREDIT_NOTE, issued, scope=issuer.scope(Series.CREDIT_NOTE)
+    )
     cn.series = Series.CREDIT_NOTE.value
     cn.buyer, cn.seller = inv.buyer, seller_party(org)
     cn.credited_invoice_id, cn.credited_invoice_number = inv.id, inv.number

@@ -16,7 +16,7 @@ from typing import Any
 from invoicing.domain.errors import Conflict, DomainError
 from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import Invoice, NumberSeries, Organization
+from invoicing.models import Invoice, NumberSeries, Organization, Subsidiary
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,8 +30,14 @@ def pattern_for(org: Organization, series: Series) -> NumberPattern:
     )
 
 
-def _ensure_row(uow: UnitOfWork, org_id: uuid.UUID, series: str, period: str) -> None:
-    values = {"organization_id": org_id, "series": series, "period": period, "next_value": 1}
+def _ensure_row(uow: UnitOfWork, org_id: uuid.UUID, series: str, scope: str, period: str) -> None:
+    values = {
+        "organization_id": org_id,
+        "series": series,
+        "scope": scope,
+        "period": period,
+        "next_value": 1,
+    }
     insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
     uow.connection().execute(insert(NumberSeries).values(**values).on_conflict_do_nothing())
 
@@ -40,6 +46,7 @@ _T = NumberSeries.__table__.c
 _KEY = (
     _T.organization_id == bindparam("org"),
     _T.series == bindparam("ser"),
+    _T.scope == bindparam("scp"),
     _T.period == bindparam("per"),
 )
 #: SQLAlchemy Core statements built once (their compiled form is cached): the common case of a
@@ -57,9 +64,12 @@ _NUMBER_USED = select(Invoice.id).where(
 
 
 def allocate(
-    uow: UnitOfWork, org: Organization, series: Series, issue_date: dt.date
+    uow: UnitOfWork, org: Organization, series: Series, issue_date: dt.date, scope: str = ""
 ) -> tuple[str, int]:
     """Take the next number of the series; the row stays locked until the transaction ends.
+
+    ``scope`` names whose counter: '' the organization's, a subsidiary's id for its own series
+    (``org`` is then the subsidiary's billing entity, whose profile holds its patterns).
 
     The common case is one statement: ``UPDATE ... SET next_value = next_value + 1 ...
     RETURNING``, guarded so that it only matches when the issue date keeps date order. When it
@@ -70,10 +80,10 @@ def allocate(
     pattern = pattern_for(org, series)
     period = pattern.period(issue_date)
     conn = uow.connection()
-    key = {"org": org.id, "ser": series.value, "per": period}
+    key = {"org": org.id, "ser": series.value, "scp": scope, "per": period}
     taken_next = conn.execute(_TAKE, {**key, "day": issue_date}).scalar_one_or_none()
     if taken_next is None:
-        _ensure_row(uow, org.id, series.value, period)
+        _ensure_row(uow, org.id, series.value, scope, period)
         last = conn.execute(_LAST, key).scalar_one()
         if last is not None and issue_date < last:
             raise DomainError(
@@ -96,10 +106,10 @@ def allocate(
     return number, seq
 
 
-def peek(uow: UnitOfWork, org: Organization, series: Series, on: dt.date) -> str:
+def peek(uow: UnitOfWork, org: Organization, series: Series, on: dt.date, scope: str = "") -> str:
     """The number the next finalize would get (no lock, informational)."""
     pattern = pattern_for(org, series)
-    row = uow.session.get(NumberSeries, (org.id, series.value, pattern.period(on)))
+    row = uow.session.get(NumberSeries, (org.id, series.value, scope, pattern.period(on)))
     return pattern.format(row.next_value if row else 1, on)
 
 
@@ -117,12 +127,23 @@ def check_manual_number(
             pointer=pointer,
             hint="choose another number or leave it out to number automatically",
         )
-    for series in Series:
-        if pattern_for(org, series).could_produce(number):
+    for label, pattern in _automatic(uow, org):
+        if pattern.could_produce(number):
             raise Conflict(
                 "number_in_automatic_series",
-                f"number {number} matches the automatic {series.value} series pattern "
-                f"{pattern_for(org, series).pattern} and could collide with it later",
+                f"number {number} matches the automatic {label} series pattern "
+                f"{pattern.pattern} and could collide with it later",
                 pointer=pointer,
                 hint="use a number outside the automatic pattern (e.g. another prefix)",
             )
+
+
+def _automatic(uow: UnitOfWork, org: Organization) -> list[tuple[str, NumberPattern]]:
+    """Every automatic series of the organization: its own and its subsidiaries' own."""
+    found = [(series.value, pattern_for(org, series)) for series in Series]
+    rows = uow.session.execute(select(Subsidiary).where(Subsidiary.organization_id == org.id))
+    for sub in rows.scalars():
+        for kind, settings in ((sub.profile or {}).get("number_series") or {}).items():
+            pattern = NumberPattern(settings["pattern"], bool(settings.get("yearly_reset", True)))
+            found.append((f"{sub.id} {kind}", pattern))
+    return found

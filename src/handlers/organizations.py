@@ -11,9 +11,9 @@ from invoicing.handlers.repository import get_customer, save_organization
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer
 from invoicing.schemas.commands import (
+    BankAccountIn,
     ConfigureOrganization,
     CreateCustomer,
-    OrganizationPayload,
     UpdateCustomer,
 )
 from schwifty import BIC, IBAN
@@ -21,12 +21,12 @@ from schwifty.exceptions import SchwiftyException
 from sqlalchemy import select
 
 
-def _bank_accounts(p: OrganizationPayload) -> list[dict[str, Any]]:
-    """The organization's further bank accounts, checked (IBAN/BIC, ids unique)."""
+def bank_accounts(given: list[BankAccountIn]) -> list[dict[str, Any]]:
+    """Further bank accounts of an organization or subsidiary, checked (IBAN/BIC, ids unique)."""
     errors: list[ErrorDetail] = []
     accounts: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for i, account in enumerate(p.bank_accounts):
+    for i, account in enumerate(given):
         if account.id in seen:
             errors.append(
                 ErrorDetail(
@@ -73,7 +73,7 @@ def configure_organization(cmd: ConfigureOrganization, uow: UnitOfWork, deps: De
     )
     profile: dict[str, Any] = p.model_dump(mode="json")
     profile.update({"vat_id": ids.vat_id, "iban": ids.iban, "bic": ids.bic})
-    profile["bank_accounts"] = _bank_accounts(p)
+    profile["bank_accounts"] = bank_accounts(p.bank_accounts)
     org, created = save_organization(uow, cmd.organization_id, p.name, profile, deps.now())
     data = {"organization": {"id": str(org.id), "name": org.name, **profile}, "created": created}
     return [Event("organization.configured", str(org.id), data)]

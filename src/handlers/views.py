@@ -181,6 +181,7 @@ def invoice_state(inv: Invoice) -> InvoiceState:
         invoicing_party_text=inv.invoicing_party_text,
         vat_number=inv.vat_number,
         bank_account_id=inv.bank_account_id,
+        invoicing_method=inv.invoicing_method,
         notes=inv.notes,
         footer=inv.footer,
         tags=list(inv.tags or []),
@@ -203,6 +204,8 @@ def invoice_state(inv: Invoice) -> InvoiceState:
                 amount=_m(line.amount, cur),
                 net_amount=_m(line.net_amount, cur),
                 billable_entry_ids=list(line.billable_entry_ids or []),
+                budget_id=line.budget_id,
+                service_id=line.service_id,
             )
             for line in inv.lines
         ],

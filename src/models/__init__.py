@@ -15,6 +15,9 @@ from invoicing.models.core import (
     BillableEntry as BillableEntry,
 )
 from invoicing.models.core import (
+    Budget as Budget,
+)
+from invoicing.models.core import (
     Customer as Customer,
 )
 from invoicing.models.core import (
@@ -43,4 +46,7 @@ from invoicing.models.core import (
 )
 from invoicing.models.core import (
     ProcessedCommand as ProcessedCommand,
+)
+from invoicing.models.core import (
+    Subsidiary as Subsidiary,
 )

@@ -124,6 +124,9 @@ class Invoice(Base):
     invoicing_party_text: Mapped[str | None] = mapped_column(Text)
     vat_number: Mapped[str | None] = mapped_column(String(20))
     bank_account_id: Mapped[str | None] = mapped_column(String(200))
+    #: how invoice_billable_entries billed it last (migration 0020_budgets; seed 002
+    #: invoicing_method): uninvoiced_time_and_expenses, uninvoiced_amount or percentage
+    invoicing_method: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
     footer: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
@@ -199,6 +202,7 @@ class InvoiceLine(Base):
             ondelete="CASCADE",
         ),
         Index("ix_invoice_lines_invoice", "organization_id", "invoice_id"),
+        Index("ix_invoice_lines_budget", "organization_id", "budget_id"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -218,6 +222,9 @@ class InvoiceLine(Base):
     amount: Mapped[Decimal]
     net_amount: Mapped[Decimal]
     billable_entry_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    #: the budget (and its service) the line is attributed to (migration 0020_budgets)
+    budget_id: Mapped[str | None] = mapped_column(String(200))
+    service_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class Payment(Base):
@@ -298,12 +305,16 @@ class CustomerCreditEntry(Base):
 
 
 class NumberSeries(Base):
-    """The gapless counter: one row per organization, series and period (year or '')."""
+    """The gapless counter: one row per organization, series, scope and period (year or '').
+
+    ``scope`` is '' for the organization's own series and the subsidiary's id for a
+    subsidiary's own series (migration 0020_budgets)."""
 
     __tablename__ = "number_series"
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     series: Mapped[str] = mapped_column(String(20), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True, server_default=text("''"))
     period: Mapped[str] = mapped_column(String(8), primary_key=True)
     next_value: Mapped[int] = mapped_column(Integer, default=1)
     last_issue_date: Mapped[dt.date | None]
@@ -311,7 +322,10 @@ class NumberSeries(Base):
 
 class BillableEntry(Base):
     __tablename__ = "billable_entries"
-    __table_args__ = (Index("ix_billable_entries_status", "organization_id", "status"),)
+    __table_args__ = (
+        Index("ix_billable_entries_status", "organization_id", "status"),
+        Index("ix_billable_entries_budget", "organization_id", "budget_id"),
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -333,6 +347,55 @@ class BillableEntry(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     billed_at: Mapped[dt.datetime | None]
+    #: the budget and service the work belongs to (migration 0020_budgets)
+    budget_id: Mapped[str | None] = mapped_column(String(200))
+    service_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class Budget(Base):
+    """A budget of a case or project: an amount in a currency over a period, with services.
+
+    What was invoiced against it is not stored here: it is the sum of the invoice lines
+    attributed to it (``invoice_lines.budget_id``), see domain/budgets.py."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        Index("ix_budgets_org_case", "organization_id", "case_id"),
+        Index("ix_budgets_org_project", "organization_id", "project_reference"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(185))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    case_id: Mapped[str | None] = mapped_column(String(200))
+    project_reference: Mapped[str | None] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal]
+    period_start: Mapped[dt.date | None]
+    period_end: Mapped[dt.date | None]
+    tax_rate: Mapped[Decimal | None]
+    tax_category: Mapped[str] = mapped_column(String(20))
+    #: [{id, name, amount, tax_rate, tax_category}], amounts summing to ``amount``
+    services: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[dt.datetime | None]
+
+
+class Subsidiary(Base):
+    """A billing entity of the organization: its own seller data, bank accounts and number
+    series (``profile``, the same keys as the organization's profile)."""
+
+    __tablename__ = "subsidiaries"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ProcessedCommand(Base):

@@ -315,10 +315,12 @@ def next_number(
     org: Org,
     series: Annotated[str, typer.Option(help="invoice credit_note quote")] = "invoice",
     date: Annotated[str | None, typer.Option(help="issue date (default today)")] = None,
+    subsidiary: Annotated[str | None, typer.Option(help="a subsidiary's series")] = None,
     as_json: AsJson = False,
 ) -> None:
     """The number the next finalize of the series would get."""
-    result = _answer("next_number", org, _clean({"series": series, "date": date}), as_json)
+    payload = _clean({"series": series, "date": date, "subsidiary_id": subsidiary})
+    result = _answer("next_number", org, payload, as_json)
     if not as_json:
         typer.echo(result["number"])
 
@@ -466,6 +468,131 @@ def preview(
             f"preview in {group['currency']}",
             ["entry", "description", "quantity", "unit price", "tax %", "net"],
             rows,
+        )
+
+
+@query_app.command("invoice-preview")
+def invoice_preview(
+    org: Org,
+    budget: Annotated[list[str], typer.Option(help="budget id; repeatable")],
+    method: Annotated[
+        str, typer.Option(help="uninvoiced_time_and_expenses, uninvoiced_amount or percentage")
+    ],
+    by: Annotated[str | None, typer.Option(help="service or budget")] = None,
+    percentage: Annotated[str | None, typer.Option(help="percent of the budget")] = None,
+    display_format: Annotated[str | None, typer.Option(help="e.g. {service}")] = None,
+    expense_format: Annotated[str | None, typer.Option(help="e.g. {expense}")] = None,
+    locale: Annotated[str | None, typer.Option(help="e.g. en_US")] = None,
+    invoice: Annotated[str | None, typer.Option(help="the draft the lines are for")] = None,
+    date_from: Annotated[str | None, typer.Option("--from")] = None,
+    date_to: Annotated[str | None, typer.Option("--to")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Seed 002's preview: the lines billing budgets by a method would make (what
+    invoice_billable_entries with the same selection bills)."""
+    payload = _clean(
+        {
+            "budget_ids": budget,
+            "invoicing_method": method,
+            "invoicing_by": by,
+            "percentage": percentage,
+            "display_format": display_format,
+            "expense_display_format": expense_format,
+            "locale": locale,
+            "invoice_id": invoice,
+            "date_from": date_from,
+            "date_to": date_to,
+        }
+    )
+    result = _answer("preview_invoice", org, payload, as_json)
+    if as_json:
+        return
+    for group in result["previews"]:
+        rows = [
+            [
+                pl["budget_id"],
+                pl["service_id"] or "",
+                pl["line"]["description"],
+                pl["line"]["quantity"],
+                pl["line"]["unit_price"],
+                pl["line"]["net_amount"],
+            ]
+            for pl in group["lines"]
+        ]
+        t = group["totals"]
+        rows.append(["", "", "net / tax / gross", t["net_total"], t["tax_total"], t["gross_total"]])
+        _table(
+            f"preview in {group['currency']}",
+            ["budget", "service", "description", "quantity", "unit price", "net"],
+            rows,
+        )
+
+
+@query_app.command("budgets")
+def budgets(
+    org: Org,
+    customer: Annotated[str | None, typer.Option(help="customer id")] = None,
+    case: Annotated[str | None, typer.Option(help="case id")] = None,
+    project: Annotated[str | None, typer.Option(help="project reference")] = None,
+    status: Annotated[str | None, typer.Option(help="open or closed")] = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Budgets with what is invoiced against them and what remains."""
+    payload = _clean(
+        {
+            "customer_id": customer,
+            "case_id": case,
+            "project_reference": project,
+            "status": status,
+            "page": page,
+            "page_size": page_size,
+        }
+    )
+    result = _answer("list_budgets", org, payload, as_json)
+    if as_json:
+        return
+    _table(
+        "budgets",
+        ["id", "name", "status", "cur", "amount", "invoiced", "remaining", "entries"],
+        [
+            [
+                b["id"],
+                b["name"],
+                b["status"],
+                b["currency"],
+                b["amount"],
+                b["invoiced"],
+                b["remaining"],
+                b["uninvoiced_entries"],
+            ]
+            for b in result["items"]
+        ],
+        result["page"],
+    )
+
+
+@query_app.command("subsidiaries")
+def subsidiaries(org: Org, as_json: AsJson = False) -> None:
+    """The organization's subsidiaries (billing entities)."""
+    result = _answer("list_subsidiaries", org, {}, as_json)
+    if not as_json:
+        _table(
+            "subsidiaries",
+            ["id", "name", "vat id", "series"],
+            [
+                [
+                    s["id"],
+                    s["name"],
+                    s["profile"].get("vat_id") or "",
+                    ", ".join(
+                        f"{k}: {v['pattern']}"
+                        for k, v in (s["profile"].get("number_series") or {}).items()
+                    ),
+                ]
+                for s in result["items"]
+            ],
         )
 
 

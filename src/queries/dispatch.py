@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from invoicing.observability.metrics import QUERY_DURATION
-from invoicing.queries import billing, customers, dunning, invoices
+from invoicing.queries import billing, budgets, customers, dunning, invoices
 from invoicing.schemas.queries import Query, Result
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
@@ -26,6 +26,10 @@ RUNNERS: dict[str, Runner] = {
     "list_payments": invoices.list_payments,
     "list_trash": invoices.list_trash,
     "preview_billable_entries": billing.preview_billable_entries,
+    "preview_invoice": budgets.preview_invoice,
+    "get_budget": budgets.get_budget,
+    "list_budgets": budgets.list_budgets,
+    "list_subsidiaries": budgets.list_subsidiaries,
     "list_dunning_notices": dunning.list_dunning_notices,
     "get_customer": customers.get_customer,
     "list_customers": customers.list_customers,

@@ -571,6 +571,8 @@ def invoice_conditions(
         c.append(Invoice.exported_at.is_not(None))
     elif f.export_status == "unexported":
         c.append(Invoice.exported_at.is_(None))
+    if f.invoicing_method:
+        c.append(Invoice.invoicing_method.in_(list(f.invoicing_method)))
     if f.sent_status == "sent":
         c.append(Invoice.sent_at.is_not(None))
     elif f.sent_status == "unsent":

@@ -12,7 +12,7 @@ from typing import Any
 from invoicing.domain.errors import NotFound
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.numbering import Series
-from invoicing.handlers import numbering
+from invoicing.handlers import numbering, subsidiaries
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Customer, CustomerCreditEntry, Invoice, Organization, Payment
@@ -246,11 +246,13 @@ def next_number(query: NextNumber, session: Session) -> NextNumberResult:
     on = query.payload.date or _today()
     uow = UnitOfWork(sessionmaker())
     uow.session = session
+    issuer = subsidiaries.entity(uow, org, query.payload.subsidiary_id)
+    org = issuer.org
     pattern = numbering.pattern_for(org, series)
     return NextNumberResult(
         series=series.value,
         date=on,
-        number=numbering.peek(uow, org, series, on),
+        number=numbering.peek(uow, org, series, on, scope=issuer.scope(series)),
         pattern=pattern.pattern,
         yearly_reset=pattern.yearly_reset,
     )

@@ -97,6 +97,14 @@ class LineIn(Contract):
     tax_category: TaxCategory = TaxCategory.STANDARD
     discount: DiscountIn | None = None
     billable_entry_ids: list[Reference] = Field(default_factory=list, max_length=500)
+    budget_id: Reference | None = Field(
+        default=None,
+        description="the budget the line is attributed to (create_budget): its net amount "
+        "counts as invoiced against the budget (seed 002 invoice_attribution)",
+    )
+    service_id: Reference | None = Field(
+        default=None, description="the service of that budget the line is attributed to"
+    )
 
 
 class Period(Contract):
@@ -209,6 +217,56 @@ class ConfigureOrganization(Command):
     scope: ClassVar[str] = ADMIN
 
 
+class SubsidiaryPayload(Contract):
+    """A billing entity's own seller data: what the documents it issues print as the seller."""
+
+    id: Reference = Field(examples=["sub-be", "kanzlei-berlin"])
+    name: ShortText
+    address: Address
+    vat_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+    tax_number: Annotated[str, StringConstraints(max_length=30)] | None = None
+    registration: Annotated[str, StringConstraints(max_length=200)] | None = None
+    managing_directors: Annotated[str, StringConstraints(max_length=200)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        default=None, description="default: the organization's"
+    )
+    phone: Annotated[str, StringConstraints(max_length=50)] | None = Field(
+        default=None, description="default: the organization's"
+    )
+    website: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="default: the organization's"
+    )
+    iban: Annotated[str, StringConstraints(max_length=40)] | None = None
+    bic: Annotated[str, StringConstraints(max_length=11)] | None = None
+    bank_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    peppol_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}:\S{1,50}$")] | None
+    ) = Field(default=None, description="the subsidiary's Peppol participant id (BT-34)")
+    bank_accounts: list[BankAccountIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="accounts an invoice of this subsidiary may name with bank_account_id",
+    )
+    default_tax_rate: Percent | None = Field(
+        default=None, description="default: the organization's"
+    )
+    small_business: bool = False
+    number_series: dict[Literal["invoice", "credit_note", "quote"], SeriesSettings] = Field(
+        default_factory=dict,
+        description="the subsidiary's own gapless series; a kind without one is numbered in "
+        "the organization's series",
+    )
+
+
+class ConfigureSubsidiary(Command):
+    """Create or replace a subsidiary: a billing entity of the organization (seed 002
+    subsidiary) with its own seller data, bank accounts and number series."""
+
+    type: Literal["configure_subsidiary"] = "configure_subsidiary"
+    payload: SubsidiaryPayload
+    scope: ClassVar[str] = ADMIN
+
+
 # ----------------------------------------------------------------------------- customers
 
 
@@ -284,7 +342,9 @@ class InvoiceFields(Contract):
     )
     deal_id: Reference | None = Field(default=None, description="opaque CRM deal/budget id")
     subsidiary_id: Reference | None = Field(
-        default=None, description="opaque id of the billing entity (reference only)"
+        default=None,
+        description="the billing entity (configure_subsidiary) issuing the invoice: its seller "
+        "data, bank accounts and number series go into the document at finalize",
     )
     subject: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         default=None, description="the document's subject line (seed 002 subject)"
@@ -304,8 +364,9 @@ class InvoiceFields(Contract):
     )
     bank_account_id: Reference | None = Field(
         default=None,
-        description="one of the organization's bank_accounts: its IBAN, BIC and bank go into "
-        "the seller snapshot at finalize (seed 002 bank_account)",
+        description="one of the organization's bank_accounts (of the subsidiary's, when the "
+        "invoice names one): its IBAN, BIC and bank go into the seller snapshot at finalize "
+        "(seed 002 bank_account)",
     )
     currency: CurrencyCode | None = Field(default=None, description="organization default")
     issue_date: dt.date | None = Field(default=None, description="set at finalize when absent")
@@ -765,18 +826,162 @@ class RecordBillableEntry(Command):
         currency: CurrencyCode | None = None
         tax_rate: Percent | None = None
         tax_category: TaxCategory = TaxCategory.STANDARD
+        budget_id: Reference | None = Field(
+            default=None, description="the budget the work is on (create_budget)"
+        )
+        service_id: Reference | None = Field(
+            default=None, description="the budget's service the work is on"
+        )
 
     payload: Payload
 
 
+PercentageValue = Annotated[Dec, Field(gt=0, le=100, decimal_places=4)]
+DisplayFormat = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
+class BudgetSelection(Contract):
+    """Seed 002's preview parameters: which budgets, by which method, printed how.
+
+    The same object drives the query ``preview_invoice`` and the command
+    ``invoice_billable_entries`` (``budget``), so what is previewed is what is billed."""
+
+    budget_ids: list[Reference] = Field(min_length=1, max_length=100)
+    invoicing_method: Literal["uninvoiced_time_and_expenses", "uninvoiced_amount", "percentage"]
+    invoicing_by: Literal["service", "budget"] | None = Field(
+        default=None,
+        description="group lines by service or by budget; required for uninvoiced_amount and "
+        "percentage; without it uninvoiced_time_and_expenses bills one line per entry",
+    )
+    percentage: PercentageValue | None = Field(
+        default=None,
+        description="percent of each budget's (service's) amount; required for percentage",
+    )
+    display_format: DisplayFormat | None = Field(
+        default=None,
+        examples=["{budget}", "{service} {date_from} – {date_to}"],
+        description="line title; placeholders {service} {budget} {description} {date} "
+        "{date_from} {date_to} {quantity} {unit} {percentage}; default {service} or {budget} "
+        "(per entry: {description} ({date}))",
+    )
+    expense_display_format: DisplayFormat | None = Field(
+        default=None, examples=["{expense}"], description="title of expense lines"
+    )
+    locale: Annotated[str, StringConstraints(min_length=2, max_length=20)] | None = Field(
+        default=None,
+        examples=["en_US", "de_DE"],
+        description="CLDR locale of the numbers and dates in titles; default the organization's "
+        "default_locale",
+    )
+    date_from: dt.date | None = Field(default=None, description="entries from this day")
+    date_to: dt.date | None = Field(default=None, description="entries up to this day")
+
+    @field_validator("budget_ids")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("holds an id twice")
+        return value
+
+    @model_validator(mode="after")
+    def _dates(self) -> BudgetSelection:
+        if self.date_from and self.date_to and self.date_to < self.date_from:
+            raise ValueError("date_to is before date_from")
+        return self
+
+
 class InvoiceBillableEntries(Command):
-    """Turn uninvoiced entries into lines of a draft (one line per entry), marking them billed."""
+    """Turn uninvoiced entries into lines of a draft (one line per entry), marking them billed;
+    or, with ``budget``, bill budgets by a seed-002 method: the lines ``preview_invoice`` shows
+    for the same selection, attributed to their budgets, their entries marked billed."""
 
     type: Literal["invoice_billable_entries"] = "invoice_billable_entries"
 
     class Payload(Contract):
         invoice_id: UUID
-        entry_ids: list[Reference] = Field(min_length=1, max_length=1000)
+        entry_ids: list[Reference] = Field(default_factory=list, max_length=1000)
+        budget: BudgetSelection | None = None
+
+        @model_validator(mode="after")
+        def _one_selection(self) -> InvoiceBillableEntries.Payload:
+            if bool(self.entry_ids) == (self.budget is not None):
+                raise ValueError("give either entry_ids or budget")
+            return self
+
+    payload: Payload
+
+
+# ----------------------------------------------------------------------------- budgets
+
+
+class ServiceIn(Contract):
+    """A service of a budget (seed 002 services): a part of its amount with its own name."""
+
+    id: Reference
+    name: ShortText
+    amount: NonNegativeDec
+    tax_rate: Percent | None = Field(default=None, description="default: the budget's")
+    tax_category: TaxCategory | None = Field(default=None, description="default: the budget's")
+
+
+class BudgetFields(Contract):
+    name: ShortText = Field(description="printed by the {budget} placeholder")
+    customer_id: UUID | None = None
+    case_id: Reference | None = Field(default=None, description="the case/matter it belongs to")
+    project_reference: Reference | None = Field(default=None, description="the project")
+    amount: NonNegativeDec = Field(description="net revenue budgeted, in currency")
+    period: Period | None = None
+    tax_rate: Percent | None = Field(
+        default=None, description="of budget lines; default the organization's default_tax_rate"
+    )
+    tax_category: TaxCategory = TaxCategory.STANDARD
+    services: list[ServiceIn] = Field(
+        default_factory=list,
+        max_length=100,
+        description="when given, their amounts add up to the budget's amount",
+    )
+
+
+class CreateBudget(Command):
+    """A budget of a case or project: amount, currency, period, services."""
+
+    type: Literal["create_budget"] = "create_budget"
+
+    class Payload(BudgetFields):
+        id: Reference
+        currency: CurrencyCode | None = Field(default=None, description="organization default")
+
+    payload: Payload
+
+
+class UpdateBudget(Command):
+    """Change an open budget; only the fields present change. The amount never goes below what
+    is invoiced against it."""
+
+    type: Literal["update_budget"] = "update_budget"
+
+    class Payload(Contract):
+        id: Reference
+        name: ShortText | None = None
+        customer_id: UUID | None = None
+        case_id: Reference | None = None
+        project_reference: Reference | None = None
+        amount: NonNegativeDec | None = None
+        period: Period | None = None
+        tax_rate: Percent | None = None
+        tax_category: TaxCategory | None = None
+        services: list[ServiceIn] | None = Field(default=None, max_length=100)
+
+    payload: Payload
+
+
+class CloseBudget(Command):
+    """Close a budget: it is no longer invoiced or changed (its invoices stay)."""
+
+    type: Literal["close_budget"] = "close_budget"
+
+    class Payload(Contract):
+        id: Reference
 
     payload: Payload
 

@@ -52,6 +52,10 @@ EVENT_TYPES = (
     "billable_entry.recorded",
     "billable_entry.billed",
     "billable_entry.released",
+    "budget.created",
+    "budget.updated",
+    "budget.closed",
+    "subsidiary.configured",
     "dunning.notice_sent",
     "dunning_settings.configured",
     "invoice.published",
@@ -116,6 +120,8 @@ class LineState(State):
     amount: Decimal = Field(description="base - discount, as entered (net or gross)")
     net_amount: Decimal = Field(description="BT-131 line net amount")
     billable_entry_ids: list[str] = Field(default_factory=list)
+    budget_id: str | None = Field(default=None, description="the budget it is attributed to")
+    service_id: str | None = None
 
 
 class TaxBreakdown(State):
@@ -271,6 +277,9 @@ class InvoiceState(State):
     invoicing_party_text: str | None = Field(default=None, description="free-text seller block")
     vat_number: str | None = Field(default=None, description="the buyer's VAT id on this invoice")
     bank_account_id: str | None = None
+    invoicing_method: str | None = Field(
+        default=None, description="how invoice_billable_entries billed it last (seed 002)"
+    )
     notes: str | None = None
     footer: str | None = None
     tags: list[str] = Field(default_factory=list)

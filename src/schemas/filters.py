@@ -238,6 +238,22 @@ def _one_or_many(value: Any) -> Any:
 
 PaymentStatuses = Annotated[list[PaymentStatus], BeforeValidator(_one_or_many)]
 
+InvoicingMethod = Literal["uninvoiced_time_and_expenses", "uninvoiced_amount", "percentage"]
+#: seed 002's numbers of the invoicing methods
+_METHOD_NUMBERS = {1: "uninvoiced_time_and_expenses", 2: "uninvoiced_amount", 3: "percentage"}
+
+
+def _methods(value: Any) -> Any:
+    """One or many methods, by name or by seed 002's number (1 actuals, 2 uninvoiced
+    amount, 3 percentage)."""
+    items = [value] if isinstance(value, str | int) else value
+    if not isinstance(items, list):
+        return items
+    return [_METHOD_NUMBERS.get(v, v) if isinstance(v, int) else v for v in items]
+
+
+InvoicingMethods = Annotated[list[InvoicingMethod], BeforeValidator(_methods)]
+
 
 class InvoiceFilter(Contract):
     """All given filters must match (AND); a list matches any of its values (OR)."""
@@ -339,6 +355,12 @@ class InvoiceFilter(Contract):
     )
     export_status: Literal["exported", "unexported"] | None = None
     sent_status: Literal["sent", "unsent"] | None = None
+    invoicing_method: InvoicingMethods = Field(
+        default_factory=list,
+        description="any of: how invoice_billable_entries billed it last (seed 002 "
+        "invoicing_method: 1 or uninvoiced_time_and_expenses, 2 or uninvoiced_amount, "
+        "3 or percentage); invoices billed by no method match none",
+    )
     overdue: bool | None = Field(default=None, description="the overdue flag (overdue_status)")
     credited: bool | None = Field(default=None, description="a credit note was issued against it")
     aging: list[Aging] = Field(

@@ -21,7 +21,7 @@ import re
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from invoicing.schemas.commands import READ, Credentials, DiscountIn
+from invoicing.schemas.commands import READ, BudgetSelection, Credentials, DiscountIn
 from invoicing.schemas.common import (
     Contract,
     CurrencyCode,
@@ -250,6 +250,9 @@ class NextNumber(Query):
     class Payload(Contract):
         series: Literal["invoice", "credit_note", "quote"] = "invoice"
         date: dt.date | None = Field(default=None, description="issue date; default today")
+        subsidiary_id: Reference | None = Field(
+            default=None, description="the series of this subsidiary (configure_subsidiary)"
+        )
 
     payload: Payload = Field(default_factory=Payload)
 
@@ -413,6 +416,120 @@ class PreviewBillableEntries(Query):
                     "organization_id": "11111111-1111-4111-8111-111111111111",
                     "credentials": {"token": "<signed token>"},
                     "payload": {"case_id": "550e8400-e29b-41d4-a716-446655440000"},
+                }
+            ]
+        }
+    )
+
+
+class PreviewInvoice(Query):
+    """Seed 002's invoice preview: the lines that billing budgets by a method would create, with
+    totals and the attribution per budget. ``invoice_billable_entries`` with the same
+    ``budget`` selection puts exactly these lines on a draft."""
+
+    type: Literal["preview_invoice"] = "preview_invoice"
+
+    class Payload(BudgetSelection):
+        invoice_id: UUID | None = Field(
+            default=None,
+            description="the draft the lines are for (seed 002 /invoices/{id}/preview): its "
+            "currency must match, its issuer's default rate applies",
+        )
+
+    payload: Payload
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "preview_invoice",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {
+                        "budget_ids": ["budget-657"],
+                        "invoicing_method": "percentage",
+                        "invoicing_by": "budget",
+                        "percentage": 50,
+                        "display_format": "{budget}",
+                        "locale": "en_US",
+                    },
+                }
+            ]
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- budgets
+
+
+class GetBudget(Query):
+    """A budget with what is invoiced against it and what remains, per service."""
+
+    type: Literal["get_budget"] = "get_budget"
+
+    class Payload(Contract):
+        budget_id: Reference
+
+    payload: Payload
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "get_budget",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"budget_id": "budget-657"},
+                }
+            ]
+        }
+    )
+
+
+class ListBudgets(Query):
+    """Budgets of a customer, case or project, by status, ordered by id."""
+
+    type: Literal["list_budgets"] = "list_budgets"
+
+    class Payload(Paged):
+        customer_id: UUID | None = None
+        case_id: Reference | None = None
+        project_reference: Reference | None = None
+        status: Literal["open", "closed"] | None = None
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_budgets",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"case_id": "AZ 123/26", "status": "open"},
+                }
+            ]
+        }
+    )
+
+
+class ListSubsidiaries(Query):
+    """The organization's subsidiaries (billing entities), ordered by id."""
+
+    type: Literal["list_subsidiaries"] = "list_subsidiaries"
+
+    class Payload(Contract):
+        pass
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_subsidiaries",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
                 }
             ]
         }
@@ -633,6 +750,91 @@ class PreviewResult(Result):
     entry_count: int
 
 
+class PreviewedLine(Result):
+    kind: Literal["time", "expense", "budget"]
+    budget_id: str
+    service_id: str | None
+    entry_ids: list[str] = Field(description="the billable entries the line bills")
+    line: LineState
+
+
+class InvoicePreviewGroup(Result):
+    currency: str
+    lines: list[PreviewedLine]
+    tax_breakdown: list[TaxBreakdown]
+    totals: Totals
+
+
+class AttributionView(Result):
+    """Seed 002 invoice_attribution: the amount of the lines that goes against a budget."""
+
+    budget_id: str
+    currency: str
+    amount: Dec
+    date_from: dt.date | None
+    date_to: dt.date | None
+
+
+class InvoicePreview(Result):
+    previews: list[InvoicePreviewGroup] = Field(description="one per currency of the lines")
+    attributions: list[AttributionView]
+    invoicing_method: str
+    invoicing_method_id: int = Field(description="seed 002: 1 actuals, 2 uninvoiced, 3 percentage")
+
+
+class ServiceView(Result):
+    id: str
+    name: str
+    amount: Dec
+    tax_rate: Dec | None
+    tax_category: str | None
+    invoiced: Dec
+    remaining: Dec
+
+
+class BudgetView(Result):
+    id: str
+    name: str
+    status: Literal["open", "closed"]
+    customer_id: UUID | None
+    case_id: str | None
+    project_reference: str | None
+    currency: str
+    amount: Dec
+    invoiced: Dec = Field(description="net of the lines attributed to it (not void, not trashed)")
+    remaining: Dec
+    period_start: dt.date | None
+    period_end: dt.date | None
+    tax_rate: Dec | None
+    tax_category: str
+    services: list[ServiceView]
+    uninvoiced_entries: int = Field(description="uninvoiced billable entries on the budget")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None
+
+
+class BudgetResult(Result):
+    budget: BudgetView
+
+
+class BudgetList(Result):
+    items: list[BudgetView]
+    page: PageInfo
+
+
+class SubsidiaryView(Result):
+    id: str
+    name: str
+    profile: dict[str, Any] = Field(description="as configured (configure_subsidiary)")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SubsidiaryList(Result):
+    items: list[SubsidiaryView]
+
+
 class CustomerView(Result):
     id: UUID
     email: str
@@ -671,6 +873,10 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "list_payments": PaymentList,
     "list_trash": InvoiceList,
     "preview_billable_entries": PreviewResult,
+    "preview_invoice": InvoicePreview,
+    "get_budget": BudgetResult,
+    "list_budgets": BudgetList,
+    "list_subsidiaries": SubsidiaryList,
     "list_dunning_notices": DunningNoticeList,
     "get_customer": CustomerResult,
     "list_customers": CustomerList,
@@ -698,17 +904,21 @@ __all__ = [
     "QUERY_TYPES",
     "RESULT_TYPES",
     "CustomerFilter",
+    "GetBudget",
     "GetCustomer",
     "GetInvoice",
     "InvoiceFilter",
+    "ListBudgets",
     "ListCustomers",
     "ListDunningNotices",
     "ListInvoices",
     "ListPayments",
+    "ListSubsidiaries",
     "ListTrash",
     "NextNumber",
     "OpenItems",
     "PreviewBillableEntries",
+    "PreviewInvoice",
     "Query",
     "QueryReply",
 ]

@@ -59,6 +59,11 @@ def _world(a: Client) -> dict[str, Any]:
         "record_billable_entry",
         {"id": "tte_a", "date": "2026-01-01", "description": "x", "quantity": 1, "unit_price": 10},
     )
+    a.ok("create_budget", {"id": "bud-a", "name": "A's budget", "amount": "100.00"})
+    a.ok(
+        "configure_subsidiary",
+        {"id": "sub-a", "name": "A Tochter", "address": {"country_code": "DE"}},
+    )
     fin = a.finalized(cust, [line()])
     pid = str(uuid.uuid4())
     a.ok(
@@ -140,6 +145,14 @@ def _payloads(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "unit_price": 99,
         },
         "invoice_billable_entries": {"invoice_id": w["draft"], "entry_ids": ["tte_a"]},
+        "create_budget": {"id": "bud-a", "name": "hijack", "amount": 1},
+        "update_budget": {"id": "bud-a", "name": "hijacked"},
+        "close_budget": {"id": "bud-a"},
+        "configure_subsidiary": {
+            "id": "sub-a",
+            "name": "Hijacked",
+            "address": {"country_code": "DE"},
+        },
         "send_invoice": {"invoice_id": w["final"], "to": ["attacker@evil.example"]},
         "configure_datev": {
             "consultant_number": 29098,
@@ -198,6 +211,8 @@ def test_another_organization_can_never_touch_data(bus: Pipeline, ctype: str) ->
         "create_invoice",
         "check_overdue",
         "record_billable_entry",
+        "create_budget",
+        "configure_subsidiary",
         "configure_datev",
         "export_datev",
         "export_csv",

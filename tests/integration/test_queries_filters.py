@@ -56,6 +56,22 @@ def populate(w: World) -> None:
         email="erika@muster.de",
         custom_fields={"regions": ["south"], "tier": "silver"},
     )
+    w.send(  # a billing entity of ORG: R1 is issued by it (numbered in ORG's series)
+        "configure_subsidiary",
+        {
+            "id": "sub-de",
+            "name": "Kanzlei Reads Köln GmbH",
+            "address": {
+                "street_address": "Domkloster 4",
+                "zip_code": "50667",
+                "city": "Köln",
+                "country_code": "DE",
+            },
+            "vat_id": "DE136695976",
+            "iban": "DE89370400440532013000",
+        },
+        org=ORG,
+    )
     w.send(
         "create_invoice",
         {

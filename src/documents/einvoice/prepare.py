@@ -450,9 +450,10 @@ def _allowances(state: InvoiceState) -> list[DocumentAllowance]:
 
 
 def _note(state: InvoiceState) -> str | None:
-    """BT-22: one note (Peppol R002 allows one) with free text, credit reason, legal notes."""
+    """BT-22: one note (Peppol R002 allows one): the invoice's subject (seed 002 ``subject``;
+    EN 16931 has no subject term), free text, credit reason, legal notes."""
     parts: list[str] = []
-    for text in (state.notes, state.credit_reason, *document_notes(state)):
+    for text in (state.subject, state.notes, state.credit_reason, *document_notes(state)):
         if text and text.strip() and text.strip() not in parts:
             parts.append(text.strip())
     return "\n".join(parts) or None

@@ -107,6 +107,11 @@ def _party(party: Party | None) -> dict[str, Any]:
     }
 
 
+def _block(text: str | None) -> list[str]:
+    """A free-text block as its non-empty lines."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
 def _iban(iban: str | None) -> str:
     if not iban:
         return ""
@@ -349,6 +354,14 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         "legal_notes": document_notes(state),
         "notes": state.notes or "",
         "footer": state.footer or "",
+        # per-invoice overrides (seeds 001/002): the subject under the title, the free-text
+        # recipient block in the address window instead of the buyer's name and address, the
+        # free-text invoicing-party block instead of the seller's address in the letterhead
+        # and sender line. The buyer's VAT number and the chosen bank account are in the
+        # snapshots already (buyer.vat_id, seller.iban) from finalize.
+        "subject": state.subject or "",
+        "recipient_block": _block(state.recipient_text),
+        "invoicing_party_block": _block(state.invoicing_party_text),
         "payment": payment,
         "credited": credited,
         "meta": {
