@@ -2,7 +2,7 @@
 subsidiaries as billing entities with their own number series
 
 Revision ID: 0020_budgets
-Revises: 0020_alloc
+Revises: 0020_fx
 Create Date: 2026-11-28
 
 - ``budgets``: amount, currency, period, services; fed by create/update/close_budget.
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_budgets"
-down_revision: str | Sequence[str] | None = "0020_alloc"
+down_revision: str | Sequence[str] | None = "0020_fx"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
