@@ -48,9 +48,15 @@ def text(key: str, lang: str | None, /, **values: object) -> str:
 
 def section(prefix: str, lang: str | None) -> dict[str, str]:
     """Every text under ``prefix.`` in ``lang``, keyed by the rest of the key
-    (``section("pdf", "de")["invoice"] == "Rechnung"``)."""
+    (``section("pdf", "de")["invoice"] == "Rechnung"``); a fresh dict the caller may change."""
+    return dict(_section(prefix, language(lang)))
+
+
+@functools.cache
+def _section(prefix: str, lang: str) -> Mapping[str, str]:
+    """Picked out of the catalog once per process (every document asks for its labels)."""
     start = prefix + "."
-    return {k[len(start) :]: v for k, v in catalog(language(lang)).items() if k.startswith(start)}
+    return {k[len(start) :]: v for k, v in catalog(lang).items() if k.startswith(start)}
 
 
 def has(key: str) -> bool:

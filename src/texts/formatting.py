@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Final
 
 from babel import Locale
-from babel.numbers import format_currency
+from babel.numbers import NumberPattern, parse_pattern
 from invoicing.domain.money import minor_units, round_money
 
 #: Babel locale per document language (Belgian French/Dutch conventions).
@@ -27,22 +27,22 @@ def babel_locale(lang: str) -> Locale:
 
 
 @functools.cache
-def _pattern(lang: str, digits: int) -> str:
-    """The locale's currency pattern with exactly ``digits`` fraction digits."""
+def _pattern(lang: str, digits: int) -> NumberPattern:
+    """The locale's currency pattern with exactly ``digits`` fraction digits (parsed once)."""
     pattern = str(babel_locale(lang).currency_formats["standard"].pattern)
     fraction = "0" + ("." + "0" * digits if digits else "")
     parts = pattern.split(";")
-    return ";".join(re.sub(r"0(\.0+)?(?![0-9])", fraction, part, count=1) for part in parts)
+    return parse_pattern(
+        ";".join(re.sub(r"0(\.0+)?(?![0-9])", fraction, part, count=1) for part in parts)
+    )
 
 
 def _format(value: Decimal, currency: str, lang: str, digits: int) -> str:
+    # what babel.numbers.format_currency(value, currency, format=<this pattern>, locale=...,
+    # currency_digits=False) does, without parsing the pattern again on every call
     return str(
-        format_currency(
-            value,
-            currency,
-            format=_pattern(lang, digits),
-            locale=babel_locale(lang),
-            currency_digits=False,
+        _pattern(lang, digits).apply(
+            value, babel_locale(lang), currency=currency, currency_digits=False
         )
     )
 

@@ -53,26 +53,35 @@ _FX_PROPERTIES = (
 )
 
 
-def _text(root: etree._Element, path: str) -> str:
-    found = root.xpath(f"string({path})", namespaces=_CII)
-    return str(found).strip()
+_ROOT = "/rsm:CrossIndustryInvoice"
+#: compiled once: the facts the metadata names (XPath text compiled per call cost more than the
+#: evaluation itself)
+_FACTS = {
+    name: etree.XPath(f"string({path})", namespaces=_CII)
+    for name, path in (
+        ("number", f"{_ROOT}/rsm:ExchangedDocument/ram:ID"),
+        ("type_code", f"{_ROOT}/rsm:ExchangedDocument/ram:TypeCode"),
+        ("issued", f"{_ROOT}/rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString"),
+        ("seller", "//ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:Name"),
+    )
+}
 
 
 def _document_facts(xml: bytes) -> tuple[str, str, str, dt.datetime]:
     """(seller, number, type code, issue date) read from the CII XML."""
     root = etree.fromstring(xml, parser=etree.XMLParser(resolve_entities=False))
-    number = _text(root, "/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:ID")
-    type_code = _text(root, "/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:TypeCode")
-    issued = _text(
-        root, "/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString"
-    )
-    seller = _text(root, "//ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:Name")
+    facts = {name: str(path(root)).strip() for name, path in _FACTS.items()}
+    issued = facts["issued"]  # format 102: YYYYMMDD
     when = (
-        dt.datetime.strptime(issued, "%Y%m%d").replace(tzinfo=dt.UTC)
+        dt.datetime.combine(
+            dt.date.fromisoformat(f"{issued[:4]}-{issued[4:6]}-{issued[6:]}"),
+            dt.time(),
+            tzinfo=dt.UTC,
+        )
         if issued
         else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     )
-    return seller, number, type_code, when
+    return facts["seller"], facts["number"], facts["type_code"], when
 
 
 def _xmp(
@@ -219,7 +228,9 @@ def embed_facturx(
         info.CreationDate = info.ModDate = stamp
         ids = doc.trailer.get("/ID")
         first_id = bytes(ids[0]) if ids is not None and len(ids) == 2 else None
-        revision = hashlib.md5(pdf + xml, usedforsecurity=False).digest()
+        digest = hashlib.md5(pdf, usedforsecurity=False)
+        digest.update(xml)  # the MD5 of pdf + xml, without copying both into one buffer
+        revision = digest.digest()
         return append_revision(
             pdf,
             {

@@ -393,6 +393,8 @@ class Validator:
 
 
 def _svrl_findings(report: str, layer: str, overrides: Mapping[str, Severity]) -> Iterable[Finding]:
+    if "failed-assert" not in report and "successful-report" not in report:
+        return  # nothing fired (the usual case): no need to parse the report
     root = etree.fromstring(report.encode("utf-8"))
     name = Path(layer.removeprefix("fx:")).name
     for fa in root.xpath("//svrl:failed-assert | //svrl:successful-report", namespaces=_SVRL):

@@ -6,7 +6,7 @@ catalog's ``.po`` files, not here.
 
 from __future__ import annotations
 
-from invoicing.texts import LANGUAGES, formatting, section
+from invoicing.texts import LANGUAGES, formatting, section, text
 
 LOCALES = LANGUAGES
 
@@ -43,4 +43,4 @@ def labels(locale: str) -> dict[str, str]:
 
 def unit_label(unit: str, locale: str) -> str:
     key = UNIT_KEYS.get(unit)
-    return labels(locale)[key] if key else unit
+    return text(f"pdf.{key}", locale) if key else unit

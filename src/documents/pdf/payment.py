@@ -4,17 +4,22 @@
   ``invoicing.documents.einvoice.prepare.structured_communication`` (python-stdnum, derived
   deterministically from the invoice number), the same function that fills BT-83, so the PDF,
   the e-invoice and the bank statement always agree. :func:`display_ogm` adds the ``+++``.
-* EPC QR code ("GiroCode", EPC069-12 version 002): the SEPA credit-transfer payload, encoded
-  and rendered as SVG by segno at error-correction level M, for EUR documents with an open
-  amount. segno chooses the data mask itself (ISO/IEC 18004: the mask with the lowest
-  penalty), through its public API only.
+* EPC QR code ("GiroCode", EPC069-12 version 002): the SEPA credit-transfer payload for EUR
+  documents with an open amount, encoded at error-correction level M and drawn as SVG by
+  zxing-cpp's writer (``create_barcode`` / ``to_svg``, its public API; the symbol itself is
+  made by the Zint library inside it). The payload goes in as its UTF-8 bytes, without an ECI
+  designator (EPC069-12 names the character set in the payload's third line); Zint picks the
+  smallest version, splits the data into numeric, alphanumeric and byte segments, and chooses
+  the data mask itself (ISO/IEC 18004: the mask with the lowest penalty). In C this takes
+  about 0.3 ms, where segno, pure Python, took 5-6 ms for the same symbol (docs/pdf.md).
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
-import segno
+import zxingcpp
 from invoicing.documents.einvoice.prepare import structured_communication
 from stdnum.be import ogm_vcs
 
@@ -68,14 +73,40 @@ def epc_payload(
     return "\n".join(fields)
 
 
-def qr_code(payload: str) -> segno.QRCode:
-    """The EPC QR symbol: error correction M (EPC069-12), never a Micro QR, UTF-8."""
-    return segno.make(payload, error="m", micro=False, boost_error=False, encoding="utf-8")
+def qr_code(payload: str) -> zxingcpp.Barcode:
+    """The EPC QR symbol: a QR Code model 2 (never a Micro QR) at error correction M
+    (EPC069-12), holding the payload's UTF-8 bytes; version, segments and mask chosen by the
+    library."""
+    return zxingcpp.create_barcode(
+        payload.encode("utf-8"), zxingcpp.BarcodeFormat.QRCode, ec_level="M"
+    )
+
+
+_DARK_RUN = re.compile(rb"\x00+")  # dark modules are 0 (black) in the writer's bitmap
+QUIET_ZONE = 4  # modules of white around the symbol (ISO/IEC 18004: at least 4)
+MODULE_SIZE = 4  # SVG user units per module
 
 
 def qr_svg(payload: str) -> str:
-    """The payload as a standalone SVG (black modules, no XML declaration, 4-module quiet zone)."""
-    svg: str = qr_code(payload).svg_inline(scale=4, border=4, dark="#000", light="#fff")
-    if "xmlns=" not in svg.split(">", 1)[0]:
-        svg = svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
-    return svg
+    """The payload as a standalone SVG: black modules on white, a 4-module quiet zone, 4 user
+    units per module (Typst scales it to its printed width).
+
+    Drawn from the writer's module bitmap: one path, a rectangle per horizontal run of dark
+    modules (zxing-cpp's own ``to_svg`` goes through Zint's vector renderer, which took as
+    long as encoding the symbol)."""
+    image = qr_code(payload).to_image(scale=1, add_quiet_zones=False)
+    height, width = image.shape
+    modules = memoryview(image).tobytes()
+    runs = [
+        f"M{run.start() + QUIET_ZONE} {y + QUIET_ZONE}h{run.end() - run.start()}v1"
+        f"h-{run.end() - run.start()}z"
+        for y in range(height)
+        for run in _DARK_RUN.finditer(modules[y * width : (y + 1) * width])
+    ]
+    view_w, view_h = width + 2 * QUIET_ZONE, height + 2 * QUIET_ZONE
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{view_w * MODULE_SIZE}" '
+        f'height="{view_h * MODULE_SIZE}" viewBox="0 0 {view_w} {view_h}">'
+        f'<rect width="{view_w}" height="{view_h}" fill="#fff"/>'
+        f'<path fill="#000" d="{"".join(runs)}"/></svg>'
+    )
