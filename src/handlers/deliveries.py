@@ -369,6 +369,17 @@ def einvoice_format(state: InvoiceState, org_default: Any, attach_xml: bool) -> 
     return _einvoice.select_format(state, org_default)
 
 
+def einvoice_precheck(state: InvoiceState, org_default: Any, attach_xml: bool) -> None:
+    """What is known of the e-invoice before it is built, checked in the command (before any
+    number): whether EN 16931 can carry the document's currency (``einvoice_currency_decimals``
+    for KWD, BHD, ...)."""
+    fmt = einvoice_format(state, org_default, attach_xml)
+    if fmt is None:
+        return
+    assert _einvoice is not None
+    _einvoice.check_currencies(state)
+
+
 def validate_would_be(state: InvoiceState, fmt: Any) -> str:
     """Build and validate the e-invoice of ``state`` (DomainError listing the failed rules);
     returns a fingerprint of its content with the number left out."""

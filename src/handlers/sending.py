@@ -37,6 +37,7 @@ from invoicing.handlers.deliveries import (
     content_fingerprint,
     documents_for,
     einvoice_format,
+    einvoice_precheck,
     purpose,
     schedule,
     validate_would_be,
@@ -185,6 +186,7 @@ def send_invoice(cmd: SendInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
         state = invoice_state(inv)
     if p.to is None:
         _default_to(state)
+    einvoice_precheck(state, profile(org).get("einvoice_format"), p.attach_xml)
     schedule(
         uow,
         job_id=uuid.uuid5(cmd.command_id, f"delivery-job:{INVOICE}"),

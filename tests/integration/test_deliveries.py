@@ -176,6 +176,45 @@ def test_a_send_whose_einvoice_fails_the_rules_takes_no_number(
         assert series == 2
 
 
+def test_a_kwd_document_gets_no_einvoice_and_no_number(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """EN 16931 carries amounts with at most two decimals (BR-DEC-*): a send of a KWD draft
+    that would attach an e-invoice is rejected with the command, saying why and what to do,
+    before any number; the same send without the e-invoice goes out with the PDF alone."""
+    w = make_world(db_url, smtp, tmp_path, buyer={"einvoice_format": "xrechnung_cii"})
+    draft = uuid.uuid4()
+    created = w.run(
+        "create_invoice",
+        {
+            "id": str(draft),
+            "customer_id": str(w.customer),
+            "currency": "KWD",
+            "exchange_rate": "3.05",
+            "delivery_date": "2026-11-18",
+            "lines": [{"description": "Beratung", "quantity": "3", "unit_price": "12.345"}],
+        },
+    )
+    assert created.status == "applied", created.errors
+    refused = w.run("send_invoice", {"invoice_id": str(draft)})
+    assert refused.status == "rejected"
+    (error,) = refused.errors
+    assert error["code"] == "einvoice_currency_decimals"
+    assert error["source"]["pointer"] == "/payload/currency"
+    assert "KWD amounts have 3 decimals" in error["detail"] and "BR-DEC" in error["detail"]
+    assert "attach_xml" in error["meta"]["hint"]
+    assert _number_of(w, draft) is None and w.sink.messages == []
+    with UnitOfWork.for_engine(w.engine) as uow:
+        assert uow.session.execute(select(func.count()).select_from(DeliveryJob)).scalar() == 0
+    sent = w.run("send_invoice", {"invoice_id": str(draft), "attach_xml": False})
+    assert sent.status == "applied", sent.errors
+    assert [e["type"] for e in sent.events] == ["invoice.finalized", "invoice.sent"]
+    (message,) = w.sink.messages
+    names = [part.get_filename() for part in message.message.iter_attachments()]
+    number = _number_of(w, draft)
+    assert number is not None and names == [f"{number}.pdf"]
+
+
 def test_a_draft_that_cannot_be_finalized_is_rejected_with_the_send(
     db_url: str, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:

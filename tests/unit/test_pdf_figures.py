@@ -3,7 +3,8 @@ multiplies out, and the PDF and its embedded XML show the same figures.
 
 Before: 0.335 EUR printed as 0,34 € ("1 × 0,34 € = 0,34 €" hid that the price was 0.335, and
 3 × 0,34 € = 1,01 € did not multiply out); 12.3455 KWD printed as 12,346 KWD while the
-factur-x.xml said 12.3455.
+factur-x.xml said 12.3455. A KWD document gets no e-invoice any more (EN 16931 carries at most
+two decimals: tests/unit/test_einvoice_currencies.py), so the PDF/XML comparison is in EUR.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def test_every_printed_line_multiplies_out(core: Core, currency: str) -> None:
         assert "12,3455 KWD" in text and "4,10 KWD" not in text and "4,100 KWD" in text
 
 
-@pytest.mark.parametrize("currency", sorted(CASES))
-def test_pdf_and_xml_show_the_same_figures(core: Core, currency: str) -> None:
+def test_pdf_and_xml_show_the_same_figures(core: Core) -> None:
+    currency = "EUR"
     state = _invoice(core, currency, CASES[currency])
     view = build_view(state)
     xml = etree.fromstring(build_einvoice(state, "zugferd").xml)
@@ -91,11 +92,11 @@ def test_pdf_and_xml_show_the_same_figures(core: Core, currency: str) -> None:
     quantities = [Decimal(e.text) for e in xml.iter(f"{{{RAM}}}BilledQuantity") if e.text]
     assert [_number(v["unit_price"]) for v in view["lines"]] == prices
     assert [_number(v["quantity"]) for v in view["lines"]] == quantities
-    if currency == "EUR":  # the hybrid PDF: printed and embedded figures agree
-        require_external(rules_available(), "official e-invoice rules not installed")
-        pdf = documents_for_sending(state, "zugferd", render_pdf(state)).pdf
-        embedded = etree.fromstring(extract_facturx(pdf))
-        text = _pdf_text(pdf)
-        for e in embedded.iter(f"{{{RAM}}}ChargeAmount"):
-            assert e.text is not None
-            assert f"{e.text.replace('.', ',')} €" in text
+    # the hybrid PDF: printed and embedded figures agree
+    require_external(rules_available(), "official e-invoice rules not installed")
+    pdf = documents_for_sending(state, "zugferd", render_pdf(state)).pdf
+    embedded = etree.fromstring(extract_facturx(pdf))
+    text = _pdf_text(pdf)
+    for e in embedded.iter(f"{{{RAM}}}ChargeAmount"):
+        assert e.text is not None
+        assert f"{e.text.replace('.', ',')} €" in text

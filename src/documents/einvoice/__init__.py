@@ -17,7 +17,12 @@ from invoicing.documents.einvoice.build import (
 )
 from invoicing.documents.einvoice.facturx import embed_facturx, extract_facturx
 from invoicing.documents.einvoice.formats import EInvoice, EInvoiceFormat, select_format
-from invoicing.documents.einvoice.prepare import payment_reference, structured_communication
+from invoicing.documents.einvoice.prepare import (
+    check_currencies,
+    currency_errors,
+    payment_reference,
+    structured_communication,
+)
 from invoicing.documents.einvoice.validation import (
     Finding,
     Profile,
@@ -41,6 +46,8 @@ __all__ = [
     "Severity",
     "build_einvoice",
     "build_validated_einvoice",
+    "check_currencies",
+    "currency_errors",
     "documents_for_sending",
     "embed_facturx",
     "ensure_valid",

@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from invoicing import texts
 from invoicing.documents.legal import document_notes
-from invoicing.domain.errors import DomainError
+from invoicing.domain.errors import DomainError, ErrorDetail
 from invoicing.domain.money import ZERO, minor_units, round_money
 from invoicing.schemas.events import InvoiceState, LineState, Party, TaxBreakdown
 from stdnum.be import ogm_vcs
@@ -167,6 +167,45 @@ def price(value: Decimal, currency: str) -> str:
 def money(value: Decimal, currency: str) -> str:
     """An amount with exactly the currency's minor units (BR-DEC-*)."""
     return str(round_money(value, currency))
+
+
+#: EN 16931 amounts carry at most two decimals (the CEN rules BR-DEC-01 ... BR-DEC-28)
+MAX_DECIMALS = 2
+
+
+def currency_errors(state: InvoiceState) -> list[ErrorDetail]:
+    """Why ``state`` cannot be an EN 16931 e-invoice because of its currencies (empty: it can).
+
+    A currency whose ISO 4217 minor unit has more than two decimals (BHD, IQD, JOD, KWD, LYD,
+    OMR, TND: 3; CLF, UYW: 4) has amounts such as 1.235 KWD that BR-DEC-* rejects; rounding
+    them to two decimals would make the e-invoice disagree with the invoice itself, so none is
+    built (docs/einvoice.md, "Currencies"). The VAT accounting currency (BT-6) likewise."""
+    errors: list[ErrorDetail] = []
+    for currency, pointer in (
+        (state.currency, "/currency"),
+        (state.normalized.currency if state.normalized else None, "/normalized_currency"),
+    ):
+        places = minor_units(currency) if currency else 0
+        if places > MAX_DECIMALS:
+            errors.extend(
+                DomainError(
+                    "einvoice_currency_decimals",
+                    f"{currency} amounts have {places} decimals (ISO 4217); an EN 16931 "
+                    f"e-invoice carries at most {MAX_DECIMALS} (rules BR-DEC-*)",
+                    pointer=pointer,
+                    hint="invoice in a currency with at most two decimals (e.g. EUR or USD), "
+                    "or send this document without an e-invoice (send_invoice with attach_xml "
+                    'false, or the customer\'s einvoice_format "none")',
+                ).errors
+            )
+    return errors
+
+
+def check_currencies(state: InvoiceState) -> None:
+    """``DomainError`` (``einvoice_currency_decimals``) when :func:`currency_errors` finds any."""
+    errors = currency_errors(state)
+    if errors:
+        raise DomainError.many(errors)
 
 
 def unit_code(unit: str) -> str:
@@ -486,13 +525,12 @@ def prepare(state: InvoiceState) -> Prepared:
         problems.append(
             ("credited_invoice_missing", "a credit note must name its invoice", "/invoice_id")
         )
-    if problems:
-        raise DomainError.many(
-            [
-                DomainError(code, detail, pointer=pointer).errors[0]
-                for code, detail, pointer in problems
-            ]
-        )
+    errors = [
+        DomainError(code, detail, pointer=pointer).errors[0] for code, detail, pointer in problems
+    ]
+    errors.extend(currency_errors(state))
+    if errors:
+        raise DomainError.many(errors)
     seller, buyer = state.seller, state.buyer
     assert seller is not None and buyer is not None
     assert state.number is not None and state.issue_date is not None

@@ -1,0 +1,72 @@
+"""EN 16931 amounts have at most two decimals (BR-DEC-*): a document in a currency whose ISO 4217
+minor unit has more (KWD, BHD: 3; CLF: 4) gets no e-invoice, with an error that says why and
+what to do, instead of an XML the official rules reject. Currencies with 0 or 2 decimals (JPY,
+HUF, EUR) pass the rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from invoicing.documents.einvoice import (
+    EInvoiceFormat,
+    build_einvoice,
+    check_currencies,
+    currency_errors,
+    validate,
+)
+from invoicing.domain.errors import DomainError
+from invoicing.schemas.events import InvoiceState
+
+from tests.support import scenarios
+from tests.support.scenarios import Core
+from tests.unit.test_einvoice_documents import require_rules
+
+
+def _invoice(directory: Path, currency: str) -> InvoiceState:
+    core = Core(directory)
+    org = core.organization(**scenarios.DE_SELLER)
+    customer = core.customer(org, **scenarios.DE_BUYER)
+    return core.invoice(
+        org,
+        customer,
+        [{"description": "Posten", "quantity": "3", "unit_price": "12.3455"}],
+        currency=currency,
+        exchange_rate="0.5",
+    )
+
+
+@pytest.mark.parametrize("currency", ["KWD", "BHD", "CLF"])
+@pytest.mark.parametrize("fmt", [f.value for f in EInvoiceFormat])
+def test_more_than_two_decimals_is_refused_with_a_reason(
+    tmp_path: Path, currency: str, fmt: str
+) -> None:
+    state = _invoice(tmp_path, currency)
+    # the totals engine keeps the currency's own minor units: 3 x 12.3455 = 37.0365
+    assert state.totals.net_total.as_tuple().exponent == -{"CLF": 4}.get(currency, 3)
+    with pytest.raises(DomainError) as caught:
+        build_einvoice(state, fmt)
+    (error,) = caught.value.errors
+    assert error.code == "einvoice_currency_decimals"
+    assert error.pointer == "/currency"
+    assert currency in error.detail and "BR-DEC" in error.detail
+    assert "attach_xml" in error.hint and "EUR" in error.hint
+
+
+def test_the_check_alone_names_the_same_error(tmp_path: Path) -> None:
+    state = _invoice(tmp_path, "KWD")
+    assert [e.code for e in currency_errors(state)] == ["einvoice_currency_decimals"]
+    with pytest.raises(DomainError):
+        check_currencies(state)
+
+
+@pytest.mark.parametrize("currency", ["EUR", "JPY", "HUF", "USD"])
+def test_zero_or_two_decimals_pass_the_rules(tmp_path: Path, currency: str) -> None:
+    state = _invoice(tmp_path, currency)
+    assert currency_errors(state) == []
+    check_currencies(state)
+    xml = build_einvoice(state, "xrechnung_cii").xml
+    require_rules()
+    report = validate(xml, EInvoiceFormat.XRECHNUNG_CII.profile)
+    assert report.valid, report.errors
+    assert not [f for f in report.findings if f.rule.startswith("BR-DEC")]
