@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from invoicing.documents.pdf.dunning import DunningFigures, dunning_view
+from invoicing.documents.store import Document
 from invoicing.domain.dunning import Candidate, fill, interest_for, plan_notices
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
@@ -37,6 +39,7 @@ from invoicing.handlers.deliveries import (
     documents_for,
     pending_invoices,
     purpose,
+    safe_name,
     schedule,
 )
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
@@ -45,6 +48,7 @@ from invoicing.handlers.sending import _context, _fmt_money, compose_mail, lang_
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Invoice
+from invoicing.models.documents import StoredDocument
 from invoicing.models.dunning import DunningNotice, DunningSettingsRecord
 from invoicing.schemas.dunning import (
     ConfigureDunning,
@@ -52,8 +56,9 @@ from invoicing.schemas.dunning import (
     DunningText,
     SendDunningNotices,
 )
+from invoicing.schemas.events import InvoiceState
 from invoicing.texts import has, text
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 PURPOSE = "dunning"
@@ -225,6 +230,42 @@ def _amounts(settings: DunningSettings, level: int, inv: Invoice, as_of: dt.date
     )
 
 
+def notice_kind(level: int) -> str:
+    """The stored document of a level's notice (one per invoice and level)."""
+    return f"dunning-{level}"
+
+
+def _notice_document(
+    ctx: StepContext,
+    claim: Claim,
+    state: InvoiceState,
+    figures: DunningFigures,
+    title: str,
+) -> Document:
+    """The notice's own PDF/A-3b (``documents/pdf/dunning.py``), rendered with no transaction
+    open and stored like the invoice's documents (file + SHA-256 in ``documents``).
+
+    Stored unfrozen: until the email went out, a later attempt (a payment meanwhile, a new
+    run after a refused notice) renders it again; :meth:`DunningDelivery.record` freezes it
+    in the transaction that records the level, so the stored file is the one that was sent."""
+    view = dunning_view(state, figures)
+    pdf = ctx.deps.pdf_renderer.render(state, template="dunning_notice", view=view)
+    with ctx.uow() as uow:
+        document = ctx.deps.document_store.obtain(
+            uow.session,
+            org_id=claim.organization_id,
+            invoice_id=claim.invoice_id,
+            kind=notice_kind(figures.level),
+            filename=f"{safe_name(f'{title} {state.number}', state.id)}.pdf",
+            media_type="application/pdf",
+            frozen=False,
+            produce=lambda: pdf,
+            now=ctx.now(),
+        )
+        uow.commit()
+    return document
+
+
 def _notice_mail(
     ctx: StepContext,
     claim: Claim,
@@ -252,6 +293,17 @@ def _notice_mail(
             pointer="/as_of",
             hint="update_customer with an email (the invoice keeps its snapshot)",
         )
+    cfg = settings.levels[level - 1]
+    figures = DunningFigures(
+        level=level,
+        as_of=as_of,
+        days_overdue=amounts.days_overdue,
+        open_amount=amounts.open_amount,
+        fee=amounts.fee,
+        interest=amounts.interest,
+        interest_rate=cfg.interest_rate_per_year if amounts.interest else None,
+    )
+    notice = _notice_document(ctx, claim, state, figures, level_title(level, lang))
     docs = (
         documents_for(
             ctx,
@@ -276,6 +328,7 @@ def _notice_mail(
         level_title=level_title(level, lang),
         days_overdue=amounts.days_overdue,
         attached=bool(docs),
+        notice_attached=True,
     )
     own: DunningText | None = next(
         (t for k, t in settings.levels[level - 1].texts.items() if k == lang), None
@@ -295,10 +348,10 @@ def _notice_mail(
         subject=subject,
         body=body,
         context=context,
-        attachments=docs,
+        attachments=[notice, *docs],
         now=ctx.now(),
     )
-    return Prepared(mail, claim.id, docs, {"lang": lang}), amounts
+    return Prepared(mail, claim.id, [notice, *docs], {"lang": lang}), amounts
 
 
 @purpose(PURPOSE, scheduled_by=("send_dunning_notices",))
@@ -354,6 +407,17 @@ class DunningDelivery:
                 message_id=delivered.message_id,
                 delivery_status=delivered.status,
             )
+        )
+        # the notice that went out is kept as it was sent (the invoice's documents are frozen
+        # already); a level is sent once, so its notice never changes again
+        uow.session.execute(
+            update(StoredDocument)
+            .where(
+                StoredDocument.organization_id == inv.organization_id,
+                StoredDocument.invoice_id == inv.id,
+                StoredDocument.kind == notice_kind(level),
+            )
+            .values(frozen=True)
         )
         uow.session.flush()
         cur = inv.currency

@@ -63,8 +63,15 @@ class DocumentStorage(Protocol):
 
 
 class PdfRendering(Protocol):
-    def render(self, state: InvoiceState) -> bytes:
-        """The PDF/A-3b of the document."""
+    def render(
+        self,
+        state: InvoiceState,
+        *,
+        template: str | None = None,
+        view: dict[str, Any] | None = None,
+    ) -> bytes:
+        """The PDF/A-3b of the document; ``template``/``view`` render another document about
+        it (the dunning notice: ``documents.pdf.dunning.dunning_view``)."""
         ...
 
 

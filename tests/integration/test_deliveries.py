@@ -71,10 +71,10 @@ class StallingRenderer:
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def render(self, state: Any) -> bytes:
+    def render(self, state: Any, **kwargs: Any) -> bytes:
         self.entered.set()
         self.release.wait(60)
-        return bytes(self.inner.render(state))
+        return bytes(self.inner.render(state, **kwargs))
 
 
 def _number_of(w: World, invoice_id: uuid.UUID) -> str | None:

@@ -13,7 +13,8 @@ import pypdf
 import pytest
 from invoicing.handlers.dunning import dunning_levels, notices_of
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models.documents import EmailDelivery
+from invoicing.documents.store import sha256_hex
+from invoicing.models.documents import EmailDelivery, StoredDocument
 from invoicing.models.dunning import DunningNotice
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -137,9 +138,11 @@ def test_levels_fees_interest_and_emails(
     body = msg.get_body(("plain",))
     assert body is not None and a["number"] in body.get_content()
     assert "Mahngebühr" not in body.get_content()
-    pdfs = pdf_attachments(msg)
-    assert len(pdfs) == 1
-    assert a["number"] in pypdf.PdfReader(io.BytesIO(pdfs[0])).pages[0].extract_text()
+    notice_pdf, invoice_pdf = pdf_attachments(msg)  # the notice first, then the invoice
+    assert "Zahlungserinnerung" in _pdf_text(notice_pdf)
+    assert a["number"] in _pdf_text(invoice_pdf) and "Zahlungserinnerung" not in _pdf_text(
+        invoice_pdf
+    )
 
     # the same command again (redelivery after commit): no second email, no event
     again = dun(w, "2026-01-26", cmd)
@@ -205,6 +208,68 @@ def test_levels_fees_interest_and_emails(
         }
         with pytest.raises(IntegrityError):
             uow.session.execute(insert(DunningNotice).values(**row))
+
+
+def _pdf_text(pdf: bytes) -> str:
+    raw = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    return " ".join(raw.replace("\u00a0", " ").replace("\u202f", " ").split())
+
+
+def test_the_notice_pdf_is_attached_and_stored(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """Each notice goes out with its own PDF (documents/pdf/dunning.py: the level's title, the
+    overdue invoice, open amount, fee, interest, total due), before the invoice's PDF; the
+    notice is stored like the invoice's documents, frozen once sent, and named with its
+    SHA-256 in the event."""
+    w = make_world(db_url, smtp, tmp_path)
+    configure(w)
+    a = finalized(w, "2026-01-05")  # due 2026-01-19
+    gross = Decimal(a["totals"]["gross_total"])
+    dun(w, "2026-01-26")  # level 1
+    second = dun(w, "2026-02-09")  # level 2: 21 days, fee 5.00, interest 9 % p.a.
+    (event,) = second.events
+    notice = event["data"]["dunning"]
+    message = w.sink.messages[1].message
+    names = [part.get_filename() for part in message.iter_attachments()]
+    assert names == [f"1._Mahnung_{a['number']}.pdf", f"{a['number']}.pdf"]
+    notice_pdf, invoice_pdf = pdf_attachments(message)
+    got = _pdf_text(notice_pdf)
+    assert "Kanzlei Müller GmbH" in got and "Acme AG" in got  # letterhead and address
+    assert "1. Mahnung" in got and a["number"] in got
+    for printed in (
+        "Offener Betrag",
+        f"{gross:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".") + " €",
+        "5,00 €",
+        notice["interest"].replace(".", ",") + " €",
+        notice["total_due"].replace(".", ",") + " €",
+        "21",  # days overdue
+        "betrachten Sie dieses Schreiben bitte als gegenstandslos",
+    ):
+        assert printed in got, printed
+    assert "unterliegen nicht der Umsatzsteuer" in got  # fees and interest carry no VAT
+    body = message.get_body(("plain",))
+    assert body is not None and "Dieses Schreiben liegt als PDF bei." in body.get_content()
+    documents = event["data"]["documents"]
+    assert [d["kind"] for d in documents] == ["dunning-2", "pdf"]
+    assert documents[0]["sha256"] == sha256_hex(notice_pdf)
+    assert documents[1]["sha256"] == sha256_hex(invoice_pdf)
+    with UnitOfWork.for_engine(w.engine) as uow:
+        stored = uow.session.get(StoredDocument, (w.org, uuid.UUID(a["id"]), "dunning-2"))
+        assert stored is not None and stored.frozen and stored.media_type == "application/pdf"
+        assert stored.sha256 == sha256_hex(notice_pdf) and stored.size == len(notice_pdf)
+        assert w.deps.document_store.get(uow.session, w.org, uuid.UUID(a["id"]), "dunning-2")
+        first = uow.session.get(StoredDocument, (w.org, uuid.UUID(a["id"]), "dunning-1"))
+        assert first is not None and first.frozen
+    english = make_world(db_url, smtp, tmp_path / "en", buyer={"locale": "en"})
+    configure(english)
+    b = finalized(english, "2026-01-05")
+    dun(english, "2026-01-26")
+    (msg,) = english.sink.messages[-1:]
+    assert [p.get_filename() for p in msg.message.iter_attachments()][0] == (
+        f"Payment_reminder_{b['number']}.pdf"
+    )
+    assert "Payment reminder" in _pdf_text(pdf_attachments(msg.message)[0])
 
 
 def test_payment_stops_dunning_and_english_texts(

@@ -84,9 +84,16 @@ class StubRenderer:
 
     rendered: list[uuid.UUID] = field(default_factory=list)
 
-    def render(self, state: InvoiceState) -> bytes:
+    def render(
+        self,
+        state: InvoiceState,
+        *,
+        template: str | None = None,
+        view: dict[str, Any] | None = None,
+    ) -> bytes:
         self.rendered.append(state.id)
-        return b"%PDF-1.7\n% test document " + str(state.id).encode() + b"\n%%EOF\n"
+        name = (template or "document").encode()
+        return b"%PDF-1.7\n% test " + name + b" " + str(state.id).encode() + b"\n%%EOF\n"
 
 
 @dataclass

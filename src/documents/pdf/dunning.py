@@ -1,11 +1,11 @@
 """The dunning notice as a document of its own (Zahlungserinnerung / Mahnung, PDF/A-3b).
 
-The domain sends dunning emails (``handlers/dunning.py``) with the invoice attached; this
-renders the notice itself from the invoice's state and the level's figures, with the same
+Renders the notice itself from the invoice's state and the level's figures, with the same
 layout as the invoice: letterhead, the overdue invoice, open amount, fee, interest and the
 total due, payment details with an EPC QR code for the total, and the notes the level needs.
-It is not wired into the sending flow yet (that flow is being moved after commit); call
-:func:`render_dunning_notice` where a notice PDF is wanted.
+The dunning delivery (``handlers/dunning.py``) renders it through the process's renderer
+(``render(state, template="dunning_notice", view=dunning_view(...))``), stores it like the
+invoice's documents and attaches it to the notice's email, before the invoice's PDF.
 """
 
 from __future__ import annotations
