@@ -10,6 +10,7 @@ from invoicing.domain.dunning import fill, interest_for
 from invoicing.handlers.dunning import level_title
 from invoicing.mail.texts import LANGS, MailTemplates
 from invoicing.schemas.dunning import DunningSettings
+from invoicing.texts import text
 from pydantic import ValidationError
 
 
@@ -31,6 +32,7 @@ def _context(level: int, lang: str, fee: str = "") -> dict[str, Any]:
         "iban": "DE89370400440532013000",
         "reference": "RE-2026-007",
         "attached": True,
+        "notice_attached": True,
         "title": "Rechnung",
         "document_article": "unsere Rechnung",
         "einvoice": "",
@@ -44,6 +46,9 @@ def test_every_language_renders_every_level(lang: str, level: int) -> None:
     assert "RE-2026-007" in texts.subject and level_title(level, lang) in texts.subject
     assert "5,00 €" in texts.text and "1.195,00 €" in texts.text
     assert "Kanzlei &lt;Müller&gt;" in texts.html  # escaped in HTML
+    # the notice's own PDF and the invoice's are both announced
+    assert text("dunning.notice_attached", lang) in texts.text
+    assert text("dunning.attached", lang) in texts.text
     no_fee = MailTemplates().compose("dunning", lang, _context(level, lang))
     assert "5,00 €" not in no_fee.text and "1.195,00 €" not in no_fee.text
 
