@@ -1,7 +1,8 @@
 # ruff: noqa: E501  (the inline comparison HTML template keeps its long lines)
 """Documents per second per core: PDF render, e-invoice XML, validation, Factur-X embedding.
 
-    python benchmarks/documents.py [--n 50] [--lines 30] [--engines]
+    python benchmarks/documents.py [--n 50] [--lines 30] [--distinct] [--engines]
+    # --distinct: every iteration a different invoice (see below)
     # --engines: pip install -e ".[bench]" (WeasyPrint against Typst)
 
 Single process (= one core). Reports per-stage mean/p95 and invoices/s for the whole pipeline
@@ -17,6 +18,15 @@ on Saxon can be faster than that; the
 difference to the send handler's figure is what our code costs (view model, QR code, XML
 building, SVRL reading, embedding). A SHA-256 loop gives the speed of the machine itself,
 to compare runs on different hosts.
+
+What the raw limit measures: both sides render the SAME invoice n times, and Typst memoizes
+(comemo) everything a compile of unchanged source can reuse, so its compile of the 3-line
+invoice costs ~1.5 ms there, against ~6-10 ms for an invoice it has not seen (measured: same
+machine, median CPU time 1.8 ms vs 10.1 ms when only the number differs). The send handler
+meets a new invoice every time; ``--distinct`` measures that case (every iteration an invoice
+with another number, the raw limit over the same distinct sources and XML, prepared before
+the clock starts). The default (same invoice) is the stricter test of our overhead and the one
+the aim (ratio >= 0.7 at 3 lines) refers to.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support
@@ -86,17 +96,29 @@ def describe(name: str, samples: list[float]) -> str:
     return f"{name:<28} mean {mean:8.2f} ms   p95 {p95:8.2f} ms"
 
 
+def variants(state: InvoiceState, n: int, distinct: bool) -> list[InvoiceState]:
+    """The states one run goes through: ``state`` n times, or n invoices that differ in
+    their number (``--distinct``: nothing Typst compiled before is the same document)."""
+    if not distinct:
+        return [state] * n
+    return [state.model_copy(update={"number": f"{state.number}-{i:04d}"}) for i in range(n)]
+
+
 def per_format(
-    name: str, renderer: PdfRenderer, states: dict[str, InvoiceState], n: int
+    name: str, renderer: PdfRenderer, states: dict[str, InvoiceState], n: int, distinct: bool
 ) -> dict[str, float]:
     """The send handler's work (render + documents_for_sending) per format: mean seconds."""
     means: dict[str, float] = {}
     print(f"per format, the send handler's work (render + documents_for_sending), {name}:")
     for fmt_name, st in states.items():
         fmt = ei.EInvoiceFormat(fmt_name)
+        queue = iter(variants(st, n + 1, distinct))
 
-        def send_work(st: InvoiceState = st, fmt: ei.EInvoiceFormat = fmt) -> object:
-            return ei.documents_for_sending(st, fmt, renderer.render(st))
+        def send_work(
+            fmt: ei.EInvoiceFormat = fmt, queue: Iterator[InvoiceState] = queue
+        ) -> object:
+            one = next(queue)
+            return ei.documents_for_sending(one, fmt, renderer.render(one))
 
         send_work()
         samples, _ = timed(send_work, n)
@@ -106,7 +128,7 @@ def per_format(
 
 
 def engines_alone(
-    renderer: PdfRenderer, states: dict[str, InvoiceState], n: int
+    renderer: PdfRenderer, states: dict[str, InvoiceState], n: int, distinct: bool
 ) -> dict[str, float]:
     """The raw limit per format: Typst on the finished source, XSD and the compiled rule sets
     on the finished XML; nothing of ours in between. Mean seconds."""
@@ -116,7 +138,13 @@ def engines_alone(
     print("raw limit, the engines alone on the same inputs (Typst compile + XSD + Schematron):")
     for fmt_name, st in states.items():
         fmt = ei.EInvoiceFormat(fmt_name)
-        source = renderer.source(st).encode()
+        # the finished inputs, made before the clock starts
+        inputs = iter(
+            [
+                (renderer.source(one).encode(), ei.build_einvoice(one, fmt).xml)
+                for one in variants(st, n + 1, distinct)
+            ]
+        )
         xml = ei.build_einvoice(st, fmt).xml
         scenario = validation._SCENARIOS[fmt.profile]
         doc = etree.fromstring(xml)
@@ -124,11 +152,11 @@ def engines_alone(
         layers = [validator._executable(layer) for layer in scenario.layers]
 
         def engines(
-            source: bytes = source,
-            xml: bytes = xml,
             schema: etree.XMLSchema = schema,
             layers: list[object] = layers,
+            inputs: Iterator[tuple[bytes, bytes]] = inputs,
         ) -> object:
+            source, xml = next(inputs)
             compiler.compile(input=source, format="pdf", pdf_standards=["a-3b"], pdf_tags=True)
             schema.validate(etree.fromstring(xml))
             node = validator._processor.parse_xml(xml_text=xml.decode())
@@ -145,6 +173,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--lines", type=int, default=30, help="lines of the larger invoice")
+    parser.add_argument(
+        "--distinct", action="store_true", help="every iteration another invoice (number)"
+    )
     parser.add_argument("--engines", action="store_true")
     args = parser.parse_args()
     core = Core(Path(tempfile.mkdtemp()))
@@ -183,8 +214,10 @@ def main() -> None:
         states = {"xrechnung_cii": de, "xrechnung_ubl": de, "zugferd": de, "peppol": be}
         if be is be_state and de is big:
             states.pop("peppol")  # the Belgian case is the same as above
-        ours = per_format(label, renderer, states, args.n)
-        raw = engines_alone(renderer, states, args.n)
+        if args.distinct:
+            label += ", a different invoice each time"
+        ours = per_format(label, renderer, states, args.n, args.distinct)
+        raw = engines_alone(renderer, states, args.n, args.distinct)
         print(
             "  ratio (raw limit time / our time): "
             + ", ".join(f"{k} {raw[k] / ours[k]:.2f}" for k in ours)
