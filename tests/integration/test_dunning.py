@@ -11,9 +11,9 @@ from typing import Any
 
 import pypdf
 import pytest
+from invoicing.documents.store import sha256_hex
 from invoicing.handlers.dunning import dunning_levels, notices_of
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.documents.store import sha256_hex
 from invoicing.models.documents import EmailDelivery, StoredDocument
 from invoicing.models.dunning import DunningNotice
 from sqlalchemy import insert, select
@@ -265,11 +265,10 @@ def test_the_notice_pdf_is_attached_and_stored(
     configure(english)
     b = finalized(english, "2026-01-05")
     dun(english, "2026-01-26")
-    (msg,) = english.sink.messages[-1:]
-    assert [p.get_filename() for p in msg.message.iter_attachments()][0] == (
-        f"Payment_reminder_{b['number']}.pdf"
-    )
-    assert "Payment reminder" in _pdf_text(pdf_attachments(msg.message)[0])
+    last = english.sink.messages[-1].message
+    names = [part.get_filename() for part in last.iter_attachments()]
+    assert names == [f"Payment_reminder_{b['number']}.pdf", f"{b['number']}.pdf"]
+    assert "Payment reminder" in _pdf_text(pdf_attachments(last)[0])
 
 
 def test_payment_stops_dunning_and_english_texts(

@@ -96,7 +96,11 @@ def qr_svg(payload: str) -> str:
     long as encoding the symbol)."""
     image = qr_code(payload).to_image(scale=1, add_quiet_zones=False)
     height, width = image.shape
-    modules = memoryview(image).tobytes()
+    # one byte per module, row by row, 0 = dark (the image exports the buffer protocol; its
+    # stubs declare only the equivalent __array_interface__)
+    modules = memoryview(image).tobytes()  # type: ignore[arg-type]
+    if len(modules) != width * height:
+        raise RuntimeError(f"QR bitmap of {len(modules)} bytes for {width}x{height} modules")
     runs = [
         f"M{run.start() + QUIET_ZONE} {y + QUIET_ZONE}h{run.end() - run.start()}v1"
         f"h-{run.end() - run.start()}z"
