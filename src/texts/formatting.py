@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Final
 
 from babel import Locale
-from babel.numbers import NumberPattern, parse_pattern
+from babel.numbers import NumberPattern, get_currency_symbol, parse_pattern
 from invoicing.domain.money import minor_units, round_money
 
 #: Babel locale per document language (Belgian French/Dutch conventions).
@@ -27,21 +27,36 @@ def babel_locale(lang: str) -> Locale:
 
 
 @functools.cache
-def _pattern(lang: str, digits: int) -> NumberPattern:
-    """The locale's currency pattern with exactly ``digits`` fraction digits (parsed once)."""
+def pattern_text(lang: str, digits: int) -> str:
+    """The locale's currency pattern with exactly ``digits`` fraction digits."""
     pattern = str(babel_locale(lang).currency_formats["standard"].pattern)
     fraction = "0" + ("." + "0" * digits if digits else "")
     parts = pattern.split(";")
-    return parse_pattern(
-        ";".join(re.sub(r"0(\.0+)?(?![0-9])", fraction, part, count=1) for part in parts)
-    )
+    return ";".join(re.sub(r"0(\.0+)?(?![0-9])", fraction, part, count=1) for part in parts)
+
+
+@functools.cache
+def _pattern(lang: str, digits: int, currency: str) -> NumberPattern:
+    """:func:`pattern_text` parsed once, with the currency's symbol already in place.
+
+    Babel's ``NumberPattern.apply`` looks up the currency's display name for every call
+    (half the cost of formatting an amount), even where the pattern shows only its symbol;
+    with the symbol written into the pattern as quoted literal text, that lookup never runs.
+    Patterns with the code or name (``¤¤``, ``¤¤¤``) or symbols that pattern syntax could
+    misread are left as they are. tests/unit/test_currency_units.py compares the result with
+    ``babel.numbers.format_currency`` for every ISO 4217 currency in every language."""
+    text = pattern_text(lang, digits)
+    symbol = str(get_currency_symbol(currency, babel_locale(lang)))
+    if "¤¤" not in text and not set(symbol) & set("';%‰¤"):
+        text = text.replace("¤", f"'{symbol}'")
+    return parse_pattern(text)
 
 
 def _format(value: Decimal, currency: str, lang: str, digits: int) -> str:
-    # what babel.numbers.format_currency(value, currency, format=<this pattern>, locale=...,
+    # what babel.numbers.format_currency(value, currency, format=pattern_text(...), locale=...,
     # currency_digits=False) does, without parsing the pattern again on every call
     return str(
-        _pattern(lang, digits).apply(
+        _pattern(lang, digits, currency).apply(
             value, babel_locale(lang), currency=currency, currency_digits=False
         )
     )

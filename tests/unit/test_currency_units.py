@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from babel.numbers import get_currency_precision
+from babel.numbers import format_currency, get_currency_precision
 from invoicing.documents.pdf.view import build_view
 from invoicing.domain.money import is_currency, minor_units, round_money
-from invoicing.texts.formatting import money, price
+from invoicing.texts import LANGUAGES
+from invoicing.texts.formatting import babel_locale, money, pattern_text, price
+from iso4217 import Currency
 
 from tests.support import scenarios
 from tests.support.scenarios import Core
@@ -71,3 +73,35 @@ def test_documents_in_each_currency(tmp_path_factory: pytest.TempPathFactory, co
     view = build_view(state)
     assert view["totals"]["gross_total"] == money(state.totals.gross_total, code, "de")
     assert view["lines"][0]["unit_price"] == price(Decimal("333.3333"), code, "de")
+
+
+VALUES = [Decimal(v) for v in ("0", "-0", "0.005", "-12.345", "1234567.891", "0.335", "1E+3")]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_formatting_is_babels_for_every_currency(lang: str) -> None:
+    """money()/price() give exactly what babel.numbers.format_currency gives with the same
+    pattern (the formatter writes the symbol into its cached pattern), for every ISO 4217
+    currency."""
+    codes = sorted({c.code for c in Currency if is_currency(c.code)})
+    assert len(codes) > 150
+    for code in codes:
+        for value in VALUES:
+            digits = minor_units(code)
+            expected = format_currency(
+                round_money(value, code),
+                code,
+                format=pattern_text(lang, digits),
+                locale=babel_locale(lang),
+                currency_digits=False,
+            )
+            assert money(value, code, lang) == expected, (code, value)
+            places = max(digits, -min(0, int(value.normalize().as_tuple().exponent)))
+            expected_price = format_currency(
+                value,
+                code,
+                format=pattern_text(lang, places),
+                locale=babel_locale(lang),
+                currency_digits=False,
+            )
+            assert price(value, code, lang) == expected_price, (code, value)
