@@ -194,7 +194,9 @@ def embed_facturx(
                 "/Filter": b"/FlateDecode",
                 "/Params": params.unparse(),
             },
-            zlib.compress(xml, 9),
+            # zlib's default level: 9 took twice as long for 7 bytes less (2,066 -> 2,059 of
+            # the 11 KB test invoice); the read-back compares the decompressed bytes anyway
+            zlib.compress(xml, 6),
         )
         filespec = Dictionary(
             Type=Name.Filespec,
