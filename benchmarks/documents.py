@@ -1,8 +1,9 @@
 # ruff: noqa: E501  (the inline comparison HTML template keeps its long lines)
 """Documents per second per core: PDF render, e-invoice XML, validation, Factur-X embedding.
 
-    python benchmarks/documents.py [--n 50] [--lines 30] [--distinct] [--engines]
+    python benchmarks/documents.py [--n 50] [--lines 30] [--distinct] [--alternate] [--engines]
     # --distinct: every iteration a different invoice (see below)
+    # --alternate: also ours and the raw limit in turns, CPU time, medians (shared hosts)
     # --engines: pip install -e ".[bench]" (WeasyPrint against Typst)
 
 Single process (= one core). Reports per-stage mean/p95 and invoices/s for the whole pipeline
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import itertools
 import statistics
 import sys
 import tempfile
@@ -127,46 +129,86 @@ def per_format(
     return means
 
 
+def engine_run(
+    renderer: PdfRenderer, fmt: ei.EInvoiceFormat, inputs: Iterator[tuple[bytes, bytes]]
+) -> Callable[[], object]:
+    """One raw-limit iteration over the next finished (Typst source, XML): Typst compiles the
+    source, lxml checks the XSD, Saxon runs the compiled rule sets; nothing of ours."""
+    validator = validation.get_validator()
+    compiler = renderer._compiler  # the same compiler and fonts as the renderer
+    scenario = validation._SCENARIOS[fmt.profile]
+    first_source, first_xml = next(inputs)
+    schema = validator._schema(validator._xsd_path(scenario.syntax, etree.fromstring(first_xml)))
+    layers = [validator._executable(layer) for layer in scenario.layers]
+    pending = itertools.chain([(first_source, first_xml)], inputs)
+
+    def engines() -> object:
+        source, xml = next(pending)
+        compiler.compile(input=source, format="pdf", pdf_standards=["a-3b"], pdf_tags=True)
+        schema.validate(etree.fromstring(xml))
+        node = validator._processor.parse_xml(xml_text=xml.decode())
+        return [exe.transform_to_string(xdm_node=node) for exe in layers]
+
+    return engines
+
+
+def finished(
+    renderer: PdfRenderer, st: InvoiceState, fmt: ei.EInvoiceFormat, n: int, distinct: bool
+) -> Iterator[tuple[bytes, bytes]]:
+    """The finished inputs of the raw limit, made before the clock starts."""
+    return iter(
+        [
+            (renderer.source(one).encode(), ei.build_einvoice(one, fmt).xml)
+            for one in variants(st, n, distinct)
+        ]
+    )
+
+
 def engines_alone(
     renderer: PdfRenderer, states: dict[str, InvoiceState], n: int, distinct: bool
 ) -> dict[str, float]:
     """The raw limit per format: Typst on the finished source, XSD and the compiled rule sets
     on the finished XML; nothing of ours in between. Mean seconds."""
-    validator = validation.get_validator()
-    compiler = renderer._compiler  # the same compiler and fonts as the renderer
     means: dict[str, float] = {}
     print("raw limit, the engines alone on the same inputs (Typst compile + XSD + Schematron):")
     for fmt_name, st in states.items():
         fmt = ei.EInvoiceFormat(fmt_name)
-        # the finished inputs, made before the clock starts
-        inputs = iter(
-            [
-                (renderer.source(one).encode(), ei.build_einvoice(one, fmt).xml)
-                for one in variants(st, n + 1, distinct)
-            ]
-        )
-        xml = ei.build_einvoice(st, fmt).xml
-        scenario = validation._SCENARIOS[fmt.profile]
-        doc = etree.fromstring(xml)
-        schema = validator._schema(validator._xsd_path(scenario.syntax, doc))
-        layers = [validator._executable(layer) for layer in scenario.layers]
-
-        def engines(
-            schema: etree.XMLSchema = schema,
-            layers: list[object] = layers,
-            inputs: Iterator[tuple[bytes, bytes]] = inputs,
-        ) -> object:
-            source, xml = next(inputs)
-            compiler.compile(input=source, format="pdf", pdf_standards=["a-3b"], pdf_tags=True)
-            schema.validate(etree.fromstring(xml))
-            node = validator._processor.parse_xml(xml_text=xml.decode())
-            return [exe.transform_to_string(xdm_node=node) for exe in layers]  # type: ignore[attr-defined]
-
+        engines = engine_run(renderer, fmt, finished(renderer, st, fmt, n + 2, distinct))
         engines()
         samples, _ = timed(engines, n)
         means[fmt_name] = statistics.fmean(samples)
         print(f"  {describe(fmt_name, samples)}  => {1 / means[fmt_name]:6.1f} invoices/s/core")
     return means
+
+
+def alternating(renderer: PdfRenderer, states: dict[str, InvoiceState], n: int) -> None:
+    """``--alternate``: the send handler's work and the raw limit in turns, each iteration
+    one of each, timed in CPU time of this process (time.process_time), medians. On a shared
+    host other processes' load and its drift hit both sides alike; the wall-clock means above
+    can then differ by more than our code costs."""
+    print("alternating, CPU time of this process, medians (same invoice each time):")
+    for fmt_name, st in states.items():
+        fmt = ei.EInvoiceFormat(fmt_name)
+        engines = engine_run(renderer, fmt, finished(renderer, st, fmt, n + 2, False))
+
+        def send_work(st: InvoiceState = st, fmt: ei.EInvoiceFormat = fmt) -> object:
+            return ei.documents_for_sending(st, fmt, renderer.render(st))
+
+        send_work()
+        engines()
+        ours, raw = [], []
+        for _ in range(n):
+            t0 = time.process_time()
+            send_work()
+            t1 = time.process_time()
+            engines()
+            raw.append(time.process_time() - t1)
+            ours.append(t1 - t0)
+        a, b = statistics.median(ours), statistics.median(raw)
+        print(
+            f"  {fmt_name:<14} ours {a * 1000:6.2f} ms, raw limit {b * 1000:6.2f} ms, "
+            f"ratio {b / a:.2f}"
+        )
 
 
 def main() -> None:
@@ -175,6 +217,11 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=30, help="lines of the larger invoice")
     parser.add_argument(
         "--distinct", action="store_true", help="every iteration another invoice (number)"
+    )
+    parser.add_argument(
+        "--alternate",
+        action="store_true",
+        help="also: ours and the raw limit in turns, CPU time, medians (for shared hosts)",
     )
     parser.add_argument("--engines", action="store_true")
     args = parser.parse_args()
@@ -222,6 +269,8 @@ def main() -> None:
             "  ratio (raw limit time / our time): "
             + ", ".join(f"{k} {raw[k] / ours[k]:.2f}" for k in ours)
         )
+        if args.alternate and not args.distinct:
+            alternating(renderer, states, args.n)
     machine, _ = timed(lambda: hashlib.sha256(bytes(1 << 20)).digest(), args.n)
     print(describe("machine: sha256 of 1 MiB", machine))
     if args.engines:
