@@ -57,10 +57,12 @@ RENDER_XML = "render-xml-"
 
 
 def _xml_format(state: InvoiceState) -> str | None:
-    """The buyer's pure-XML e-invoice format (XRechnung / Peppol), if any."""
+    """The buyer's pure-XML e-invoice format (XRechnung / Peppol), if any (none for a
+    currency EN 16931 cannot carry, e.g. KWD: docs/einvoice.md, "Currencies")."""
+    from invoicing.documents.einvoice import currency_errors
     from invoicing.documents.einvoice.formats import EInvoiceFormat, select_format
 
-    if state.kind == "quote":
+    if state.kind == "quote" or currency_errors(state):
         return None
     try:
         fmt = select_format(state)

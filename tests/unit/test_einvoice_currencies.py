@@ -70,3 +70,16 @@ def test_zero_or_two_decimals_pass_the_rules(tmp_path: Path, currency: str) -> N
     report = validate(xml, EInvoiceFormat.XRECHNUNG_CII.profile)
     assert report.valid, report.errors
     assert not [f for f in report.findings if f.rule.startswith("BR-DEC")]
+
+
+def test_the_hosted_page_offers_no_xml_for_such_a_currency(tmp_path: Path) -> None:
+    from invoicing.web.shares import _xml_format
+
+    core = Core(tmp_path)
+    org = core.organization(**scenarios.DE_SELLER)
+    customer = core.customer(org, **{**scenarios.DE_BUYER, "einvoice_format": "xrechnung_cii"})
+    lines = [{"description": "Posten", "quantity": "1", "unit_price": "12.345"}]
+    kwd = core.invoice(org, customer, lines, currency="KWD", exchange_rate="3")
+    eur = core.invoice(org, customer, lines)
+    assert _xml_format(kwd) is None
+    assert _xml_format(eur) == "xrechnung_cii"
