@@ -35,7 +35,7 @@ from invoicing.documents.einvoice.validation import rules_dir
 from invoicing.documents.pdf import render_pdf
 from invoicing.documents.pdf.dunning import DunningFigures, level_title, render_dunning_notice
 from invoicing.documents.pdf.view import Formatter
-from invoicing.handlers.dunning import interest_for
+from invoicing.domain.dunning import interest_for
 from invoicing.schemas.events import InvoiceState
 from invoicing.texts import section, text
 
