@@ -6,13 +6,16 @@ headers (incl. ``x-death`` and ``x-invoicing-reason``), the queue it died in, th
 when the pipeline first saw it -- and acks the dead letter only after the commit. A crash
 between commit and ack redelivers it; ``dedupe_key`` makes that a no-op. Several archive
 processes may run side by side (each dead letter goes to one of them; duplicates are ignored).
-Nothing is dropped: a dead letter that cannot be stored is nacked back to the queue.
+Nothing is dropped: a dead letter that cannot be stored is nacked back to the queue. The
+archive declares only the dead-letter exchange and its queue, so its RabbitMQ user
+(``invoicing-archive``, deploy/rabbitmq/users.json) may consume dead letters and nothing else.
 
 ``invoicing dead-letters redrive ID`` re-publishes the stored body to ``invoicing.commands``
 with its routing key (the command ``type``), persistent, mandatory, with publisher confirms,
 and only then marks the row ``redriven``. Our retry/failure headers are dropped so the command
 starts afresh; its ``command_id`` keeps the redrive idempotent (the inbox makes a second
-redrive, or a redrive of a command that was applied after all, a no-op).
+redrive, or a redrive of a command that was applied after all, a no-op). It publishes
+commands, so it runs with a user that may (``invoicing-publisher``), not the archive's.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from invoicing.workers.delivery import (
 )
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import (
+    ARCHIVE_TOPOLOGY,
     COMMANDS_EXCHANGE,
     DEAD_LETTER_QUEUE,
     QUERIES_QUEUE,
@@ -384,7 +388,7 @@ class DeadLetterArchive:
             try:
                 connection = connect(self.settings.amqp_url)
                 channel = connection.channel()
-                declare(channel, self.settings)
+                declare(channel, self.settings, only=ARCHIVE_TOPOLOGY)
                 channel.basic_qos(prefetch_count=self.prefetch)
                 log.info("dead_letters.archive_started", queue=DEAD_LETTER_QUEUE)
                 backoff.reset()

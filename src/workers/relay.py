@@ -29,7 +29,7 @@ from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, P
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.delivery import error_text
 from invoicing.workers.settings import PipelineSettings
-from invoicing.workers.topology import EVENTS_EXCHANGE, exchanges, queues
+from invoicing.workers.topology import EVENTS_EXCHANGE, RELAY_TOPOLOGY, declare
 from sqlalchemy.engine import make_url
 
 log = structlog.get_logger("invoicing.relay")
@@ -99,20 +99,7 @@ class Relay:
 
     def _declare(self) -> None:
         """The event exchange (and its alternate) must exist before mandatory publishes."""
-        channel = self.publisher.channel
-        names = {EVENTS_EXCHANGE, f"{EVENTS_EXCHANGE}.unrouted"}
-        for ex in exchanges():
-            if ex.name in names:
-                channel.exchange_declare(
-                    exchange=ex.name,
-                    exchange_type=ex.type,
-                    durable=True,
-                    arguments=ex.arguments or None,
-                )
-        for q in queues(self.settings):
-            if q.name == f"{EVENTS_EXCHANGE}.unrouted":
-                channel.queue_declare(queue=q.name, durable=True, arguments=q.arguments)
-                channel.queue_bind(queue=q.name, exchange=q.name, routing_key="")
+        declare(self.publisher.channel, self.settings, only=RELAY_TOPOLOGY)
 
     def _session(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True, application_name="invoicing-relay") as conn:

@@ -176,15 +176,32 @@ def bindings(settings: PipelineSettings) -> list[Binding]:
     return out
 
 
-def declare(channel: Any, settings: PipelineSettings) -> None:
-    """Declare everything (idempotent) on a pika channel."""
+#: what the relay declares: the event exchange, its alternate and the queue behind it
+RELAY_TOPOLOGY = frozenset({EVENTS_EXCHANGE, EVENTS_UNROUTED_EXCHANGE})
+#: what the dead-letter archive declares: the dead-letter exchange and the queue it consumes
+ARCHIVE_TOPOLOGY = frozenset({DLX, DEAD_LETTER_QUEUE})
+
+
+def declare(channel: Any, settings: PipelineSettings, only: frozenset[str] | None = None) -> None:
+    """Declare everything (idempotent) on a pika channel; with ``only``, just the exchanges and
+    queues of those names and the bindings between them (a process declares what it uses, so
+    its RabbitMQ user needs no rights on the rest: deploy/rabbitmq/users.json)."""
+
+    def wanted(*names: str) -> bool:
+        return only is None or all(n in only for n in names)
+
     for ex in exchanges():
+        if not wanted(ex.name):
+            continue
         channel.exchange_declare(
             exchange=ex.name, exchange_type=ex.type, durable=True, arguments=ex.arguments or None
         )
     for q in queues(settings):
-        channel.queue_declare(queue=q.name, durable=True, arguments=q.arguments)
+        if wanted(q.name):
+            channel.queue_declare(queue=q.name, durable=True, arguments=q.arguments)
     for b in bindings(settings):
+        if not wanted(b.source, b.destination):
+            continue
         channel.queue_bind(
             queue=b.destination,
             exchange=b.source,

@@ -162,10 +162,12 @@ def connect(env: Env) -> pika.BlockingConnection:
 
 
 def wait_for_topology(
-    env: Env, timeout: float = 30, *, queue: str = "invoicing.commands", consumed: bool = False
+    env: Env, timeout: float = 90, *, queue: str = "invoicing.commands", consumed: bool = False
 ) -> None:
     """Wait until ``queue`` exists (and, with ``consumed``, has a consumer): a message published
-    to a queue's name before the queue is declared is dropped by the default exchange."""
+    to a queue's name before the queue is declared is dropped by the default exchange. Only the
+    worker declares the command queues (the archive and the relay declare their own part only,
+    as their RabbitMQ users allow), and a worker's start takes over 30 s on a loaded machine."""
     deadline = time.monotonic() + timeout
     while True:
         try:

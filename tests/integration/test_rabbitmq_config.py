@@ -12,23 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.rabbitnodes import Node, rabbit_sbin, rabbit_version
-
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq"
+from tests.support.rabbitnodes import DEPLOY_RABBITMQ as DEPLOY
+from tests.support.rabbitnodes import Node, rabbit_sbin, rabbit_version, shipped_config
 
 pytestmark = pytest.mark.skipif(rabbit_sbin() is None, reason="RabbitMQ is not installed")
-
-
-def shipped_config(base: Path) -> str:
-    """The shipped rabbitmq.conf, its definitions directory laid out as compose and k8s mount
-    it (definitions.json and users.json) under ``base``."""
-    text = (DEPLOY / "rabbitmq.conf").read_text()
-    assert "load_definitions = /etc/rabbitmq/definitions.d" in text
-    directory = base / "definitions.d"
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in ("definitions.json", "users.json"):
-        (directory / name).write_bytes((DEPLOY / name).read_bytes())
-    return text.replace("/etc/rabbitmq/definitions.d", str(directory))
 
 
 def test_the_minimum_version_is_what_this_machine_runs_or_older() -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COOKIE = "INVOICINGTESTNODESCOOKIE"
+#: the shipped RabbitMQ configuration and definitions
+DEPLOY_RABBITMQ = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq"
 
 
 def rabbit_sbin() -> Path | None:
@@ -151,3 +153,15 @@ class Node:
         if pid is not None:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def shipped_config(base: Path) -> str:
+    """The shipped rabbitmq.conf, its definitions directory laid out as compose and k8s mount
+    it (definitions.json and users.json) under ``base``."""
+    text = (DEPLOY_RABBITMQ / "rabbitmq.conf").read_text()
+    assert "load_definitions = /etc/rabbitmq/definitions.d" in text
+    directory = base / "definitions.d"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("definitions.json", "users.json"):
+        (directory / name).write_bytes((DEPLOY_RABBITMQ / name).read_bytes())
+    return text.replace("/etc/rabbitmq/definitions.d", str(directory))

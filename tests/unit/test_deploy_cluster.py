@@ -2,7 +2,8 @@
 test environment).
 
 * compose: three nodes that find each other by the names their hostnames give them, the grow
-  step once all three run, and every process of compose.yaml given the three addresses;
+  step once all three run, and every process of compose.yaml that talks to RabbitMQ given the
+  three addresses (each with its own user: test_deploy_users.py);
 * k8s: a three-replica ``RabbitmqCluster`` with partition handling, a disruption budget of one,
   and the grow step as a Job whose script is the repository's;
 * the address lists in both parse into three nodes (``broker_urls``).
@@ -54,20 +55,25 @@ def test_compose_cluster_forms_three_nodes_and_grows_the_queues() -> None:
     assert "<<: *cluster-deps" in grow and 'restart: "no"' in grow
 
 
-def test_compose_cluster_gives_every_process_the_three_addresses() -> None:
+def test_compose_cluster_gives_every_broker_process_the_three_addresses() -> None:
     base = services((DEPLOY / "compose.yaml").read_text())
     text = (DEPLOY / "compose.cluster.yaml").read_text()
     svc = services(text)
-    processes = [name for name, block in base.items() if "<<: *invoicing" in block]
-    assert {"worker", "relay", "dead-letters", "scheduler", "migrate"} <= set(processes)
-    for name in processes:
-        assert "environment: *amqp" in svc.get(name, ""), f"{name} keeps the single address"
-    urls = broker_urls(folded(text, "INVOICING_AMQP_URL"))
-    assert [re.search(r"@([^:/]+)", u).group(1) for u in urls] == [  # type: ignore[union-attr]
-        "rabbitmq",
-        "rabbitmq-2",
-        "rabbitmq-3",
+    processes = [
+        name
+        for name, block in base.items()
+        if "<<: *invoicing" in block and "INVOICING_AMQP_URL" in block
     ]
+    assert {"worker", "relay", "dead-letters", "scheduler", "publish"} <= set(processes)
+    for name in processes:
+        m = re.search(r"environment: \*(amqp-[a-z]+)", svc.get(name, ""))
+        assert m, f"{name} keeps the single address"
+        urls = broker_urls(folded(text.split(f"&{m.group(1)}\n", 1)[1], "INVOICING_AMQP_URL"))
+        assert [re.search(r"@([^:/]+)", u).group(1) for u in urls] == [  # type: ignore[union-attr]
+            "rabbitmq",
+            "rabbitmq-2",
+            "rabbitmq-3",
+        ]
 
 
 def test_k8s_three_node_cluster_with_partition_handling_and_a_budget() -> None:
