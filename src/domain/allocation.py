@@ -279,41 +279,29 @@ def _amount_problem(r: Requested, item: OpenItem, currency: str, at: str) -> Err
 
 def applied(items: Sequence[OpenItem], plan: Plan) -> list[OpenItem]:
     """The items after the plan: each allocation taken from its item's parts."""
-    by_id = {a.invoice_id: a for a in plan.allocations}
-    out = []
-    for i in items:
-        a = by_id.get(i.invoice_id)
-        if a is None:
-            out.append(i)
-        else:
-            out.append(
-                replace(
-                    i,
-                    costs=i.costs - a.costs,
-                    interest=i.interest - a.interest,
-                    principal=i.principal - a.principal,
-                )
-            )
-    return out
+    return _shifted(items, plan, -1)
 
 
 def undone(items: Sequence[OpenItem], plan: Plan) -> list[OpenItem]:
     """The items with the plan's allocations given back (deleting the payment)."""
+    return _shifted(items, plan, 1)
+
+
+def _shifted(items: Sequence[OpenItem], plan: Plan, sign: int) -> list[OpenItem]:
     by_id = {a.invoice_id: a for a in plan.allocations}
     out = []
     for i in items:
         a = by_id.get(i.invoice_id)
-        if a is None:
-            out.append(i)
-        else:
-            out.append(
-                replace(
-                    i,
-                    costs=i.costs + a.costs,
-                    interest=i.interest + a.interest,
-                    principal=i.principal + a.principal,
-                )
+        out.append(
+            i
+            if a is None
+            else replace(
+                i,
+                costs=i.costs + sign * a.costs,
+                interest=i.interest + sign * a.interest,
+                principal=i.principal + sign * a.principal,
             )
+        )
     return out
 
 

@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Sequence
 
 from invoicing.domain import budgets as rules
-from invoicing.domain.errors import DomainError, NotFound
+from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers import budgets, subsidiaries
 from invoicing.handlers.drafting import make_line, recalculate
 from invoicing.handlers.invoices import new_draft, small_business_country
-from invoicing.handlers.repository import default_rate, get_invoice
+from invoicing.handlers.repository import default_rate, get_invoice, get_organization
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
 from invoicing.models import BillableEntry, Budget, Organization, Subsidiary
@@ -46,15 +46,7 @@ _PREVIEW = uuid.UUID("0b6c1f3e-2d4a-4c5b-8e9f-7a1d2c3b4e5f")
 
 
 def organization(session: Session, org_id: uuid.UUID) -> Organization:
-    org = session.get(Organization, org_id)
-    if org is None:
-        raise NotFound(
-            "organization_not_configured",
-            f"organization {org_id} is not configured",
-            pointer="/organization_id",
-            hint="send configure_organization first",
-        )
-    return org
+    return get_organization(reading(session), org_id)
 
 
 def reading(session: Session) -> UnitOfWork:
