@@ -22,6 +22,8 @@ from pydantic.json_schema import models_json_schema
 
 QUERIES_QUEUE = "invoicing.queries"
 REF = "#/components/schemas/{model}"
+#: events that name documents (``documents``: a list of ``DocumentRef``)
+DOCUMENT_EVENTS = ("invoice.sent", "dunning.notice_sent", "invoice.documents_stored")
 
 
 def _import_schemas() -> None:
@@ -49,14 +51,29 @@ def _event_data(event_type: str) -> dict[str, Any]:
         return {"$ref": REF.format(model="RejectionData")}
     if event_type == "invoice.delivery_failed":
         return {"$ref": REF.format(model="DeliveryFailedData")}
+    if event_type == "export.completed":
+        return {
+            "type": "object",
+            "description": "the export run: counts, batches and its file (fetch it with "
+            "get_document)",
+            "properties": {"document": {"$ref": REF.format(model="DocumentRef")}},
+            "required": ["document"],
+        }
     key = event_type.split(".")[0]
     if key in ("invoice", "payment", "credit_note", "dunning"):
-        return {
+        data: dict[str, Any] = {
             "type": "object",
             "description": "the whole invoice after the change, plus event-specific members",
             "properties": {"invoice": {"$ref": REF.format(model="InvoiceState")}},
             "required": ["invoice"],
         }
+        if event_type in DOCUMENT_EVENTS:
+            data["properties"]["documents"] = {
+                "type": "array",
+                "description": "the documents, by reference (fetch them with get_document)",
+                "items": {"$ref": REF.format(model="DocumentRef")},
+            }
+        return data
     return {
         "type": "object",
         "description": f"the changed {key.replace('_', ' ')} and event-specific members",
@@ -68,6 +85,7 @@ def build() -> dict[str, Any]:
     _import_schemas()
     from invoicing.schemas.commands import COMMAND_TYPES
     from invoicing.schemas.common import ErrorItem
+    from invoicing.schemas.documents import DocumentRef
     from invoicing.schemas.events import (
         EVENT_TYPES,
         SCHEMA_VERSION,
@@ -93,6 +111,7 @@ def build() -> dict[str, Any]:
             DeliveryFailedData,
             QueryReply,
             ErrorItem,
+            DocumentRef,
         )
     ]
     inputs += [(m, "serialization") for _, m in results]

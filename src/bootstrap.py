@@ -80,8 +80,9 @@ def build_deps(
     export_dir: Path | None = None,
     clock: Clock | None = None,
 ) -> Deps:
-    """The handlers' collaborators for ``engine``: SMTP from ``INVOICING_SMTP_*``, documents
-    under ``data_dir`` (``INVOICING_DOCUMENTS_*``), the delivery journal (a separately
+    """The handlers' collaborators for ``engine``: SMTP from ``INVOICING_SMTP_*``, the document
+    store (``INVOICING_DOCUMENTS_*``: bytes in the database by default, or files under
+    ``data_dir``), the delivery journal (a separately
     committed ``email_deliveries`` row; delivery steps hold no transaction while they talk
     SMTP, so the same on PostgreSQL and SQLite)."""
     from invoicing.documents.pdf.engine import PdfRenderer
@@ -98,7 +99,7 @@ def build_deps(
         clock=clock or _utcnow,
         mailer=SmtpSender(smtp),
         smtp_settings=smtp,
-        document_store=DocumentStore(root),
+        document_store=DocumentStore(documents.backend, root),
         pdf_renderer=PdfRenderer(template_dir or documents.template_dir),
         mail_templates=MailTemplates(),
         delivery_journal=DatabaseJournal(engine),

@@ -91,6 +91,22 @@ def check_publishable(status: str) -> None:
         raise InvalidState("invalid_state", "a void invoice cannot be published", pointer=_POINTER)
 
 
+def check_exportable(kind: str, status: str) -> None:
+    """export_invoice: what accounting books, i.e. a finalized invoice or credit note (a void
+    one too: it was booked and reversed); never a draft or a quote."""
+    if kind == "quote":
+        raise InvalidState(
+            "invalid_kind", "a quote is not exported to accounting", pointer=_POINTER
+        )
+    if status == Status.DRAFT:
+        raise InvalidState(
+            "invalid_state",
+            "a draft cannot be exported to accounting",
+            pointer=_POINTER,
+            hint="finalize it first",
+        )
+
+
 def check_creditable(kind: str, status: str) -> None:
     if kind != "invoice":
         raise InvalidState("invalid_kind", f"a {kind} cannot be credited", pointer=_POINTER)

@@ -9,6 +9,7 @@ from invoicing.handlers import (  # noqa: F401  (registration)
     budgets,
     credit_notes,
     exports,
+    integrations,
     invoices,
     lifecycle,
     organizations,

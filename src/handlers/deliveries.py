@@ -249,9 +249,10 @@ class Claim:
 
 @dataclass(frozen=True)
 class Prepared:
-    """What a purpose hands to the send: the email, its key and what the event reports."""
+    """What a purpose hands to the send: the email (None: documents only, nothing to send),
+    its key and what the event reports."""
 
-    mail: OutgoingMail
+    mail: OutgoingMail | None
     delivery_key: uuid.UUID  # the journal's command id (and the seed of the Message-ID)
     documents: list[Document]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -263,6 +264,10 @@ class Delivered:
     status: str  # sent | uncertain
     recipients: dict[str, list[str]]
     refused: list[str]
+
+
+#: a purpose that only stores documents (``share``): no email, no journal row
+NOTHING_SENT = Delivered("", "none", {}, [])
 
 
 class Skip(Exception):
@@ -594,7 +599,7 @@ class Deliverer:
             if impl is None:
                 raise RuntimeError(f"no delivery purpose {claim.purpose!r} is registered")
             prepared = impl.prepare(ctx, claim)
-            delivered = self._send(claim, prepared)
+            delivered = self._send(claim, prepared) if prepared.mail else NOTHING_SENT
             result = self._record(ctx, impl, claim, prepared, delivered)
         except Skip as exc:
             result = self._close(claim, CANCELLED, str(exc), None)
@@ -631,6 +636,7 @@ class Deliverer:
     def _send(self, claim: Claim, prepared: Prepared) -> Delivered:
         """At most once per (delivery key, purpose): the journal first, then SMTP."""
         mail = prepared.mail
+        assert mail is not None
         recipients = {"to": mail.to, "cc": mail.cc, "bcc": mail.bcc}
         record = DeliveryRecord(
             id=uuid.uuid5(prepared.delivery_key, f"delivery:{claim.purpose}"),

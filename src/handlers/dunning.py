@@ -445,10 +445,7 @@ class DunningDelivery:
                 message_id=delivered.message_id,
                 delivery_status=delivered.status,
                 recipients=delivered.recipients,
-                documents=[
-                    {"kind": d.kind, "filename": d.filename, "sha256": d.sha256}
-                    for d in prepared.documents
-                ],
+                documents=[d.ref() for d in prepared.documents],
                 delivery_id=str(claim.id),
             )
         ]

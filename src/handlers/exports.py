@@ -1,11 +1,12 @@
 """configure_datev, export_datev, export_csv.
 
-Exports are written under ``deps.export_dir`` (``<data_dir>/exports``, set in bootstrap) as
-``<organization>/datev-<command_id>.zip`` and ``<organization>/invoices-<command_id>.csv``.
-The file is gathered under a temporary name and renamed atomically once complete; the export
-record, the per-item export marks and ``invoices.exported_at`` are written in the command's
-transaction. A redelivered command (worker killed after the rename, before the commit)
-rewrites the same file name and marks nothing twice.
+The file (``datev-<command_id>.zip``, ``invoices-<command_id>.csv``) is built in a scratch
+directory under ``deps.export_dir`` (``<data_dir>/exports/<organization>/.<kind>-<id>.parts``,
+emptied first and removed afterwards) and then stored in the document store in the command's
+transaction, with the export record, the per-item export marks and ``invoices.exported_at``:
+the document exists exactly when the export committed, and every worker and listener reads it
+with ``get_document`` (``export.completed`` carries its reference). A redelivered command
+(worker killed before the commit) builds the same file again and marks nothing twice.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from invoicing.documents.store import DocumentInfo, export_document_id
 from invoicing.domain.errors import DomainError
 from invoicing.exports.csv_export import write_invoice_csv
 from invoicing.exports.datev_db import assign_debtor_accounts, export_datev, mark_exported
-from invoicing.exports.files import organization_folder, scratch, sha256, staged, zip_files
+from invoicing.exports.files import organization_folder, scratch, zip_files
 from invoicing.exports.settings import DatevSettings
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.unit_of_work import UnitOfWork
@@ -26,6 +28,7 @@ from invoicing.schemas.exports import ConfigureDatev, ExportCsv, ExportDatev
 from sqlalchemy import select
 
 DATEV_FORMAT = "EXTF 700/21 v13 (zip)"
+ZIP = "application/zip"
 
 
 def load_settings(uow: UnitOfWork, organization_id: Any, *, lock: bool = False) -> DatevSettings:
@@ -74,16 +77,36 @@ def configure_datev(cmd: ConfigureDatev, uow: UnitOfWork, deps: Deps) -> list[Ev
     return [Event("datev.configured", str(cmd.organization_id), data)]
 
 
+def _store(
+    uow: UnitOfWork, deps: Deps, cmd: ExportDatev | ExportCsv, file: Path, kind: str, media: str
+) -> DocumentInfo:
+    """The finished file into the document store (the command's transaction): every worker
+    and every listener reads it with get_document, wherever it was built."""
+    return deps.document_store.put(
+        uow.session,
+        org_id=cmd.organization_id,
+        document_id=export_document_id(cmd.command_id),
+        kind=kind,
+        filename=file.name,
+        media_type=media,
+        source=file,
+        frozen=True,
+        export_id=cmd.command_id,
+        now=deps.now(),
+    )
+
+
 def _completed(
     uow: UnitOfWork,
     cmd: ExportDatev | ExportCsv,
     now: dt.datetime,
     run: dict[str, Any],
     event: dict[str, Any],
+    doc: DocumentInfo,
 ) -> list[Event]:
-    """Record the finished export (``run``: kind, location, counts, files, dates) with its
-    checksum, and the ``export.completed`` event (``event``: what it adds to the run's facts)."""
-    checksum = sha256(Path(run["location"]))
+    """Record the finished export (``run``: kind, counts, files, dates) with its stored file
+    ``doc``, and the ``export.completed`` event (``event``: what it adds to the run's facts)."""
+    checksum = f"sha256:{doc.sha256}"
     uow.session.add(
         ExportRun(
             organization_id=cmd.organization_id,
@@ -92,6 +115,7 @@ def _completed(
             requested_by=cmd.payload.requested_by,
             options=cmd.payload.model_dump(mode="json"),
             checksum=checksum,
+            location=f"document:{doc.id}",
             created_at=now,
             **run,
         )
@@ -100,7 +124,7 @@ def _completed(
         "export_id": str(cmd.command_id),
         "kind": run["kind"],
         **event,
-        "location": run["location"],
+        "document": doc.ref(),
         "checksum": checksum,
         "counts": run["counts"],
         "requested_by": cmd.payload.requested_by,
@@ -123,8 +147,7 @@ def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[
     # one export per organization at a time: the settings row is the lock
     settings = load_settings(uow, org_id, lock=True)
     folder = organization_folder(deps.export_dir, org_id)
-    final = folder / f"datev-{cmd.command_id}.zip"
-    with scratch(folder / f".datev-{cmd.command_id}.parts") as work, staged(final) as tmp:
+    with scratch(folder / f".datev-{cmd.command_id}.parts") as work:
         result = export_datev(
             conn,
             org_id,
@@ -137,39 +160,39 @@ def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[
             unexported=p.scope == "unexported",
             monthly=p.split_monthly,
         )
-        zip_files(result.files, tmp)
+        zip_files(result.files, work / f"datev-{cmd.command_id}.zip")
+        doc = _store(uow, deps, cmd, work / f"datev-{cmd.command_id}.zip", "datev-zip", ZIP)
     marked = mark_exported(
         conn, org_id, settings, p.date_from, p.date_to, cmd.command_id, now, p.include_payments
     )
     counts = {**result.counts, **_marked_counts(marked)}
     span = {"date_from": p.date_from, "date_to": p.date_to}
-    run = {"kind": "datev", "location": str(final), "counts": counts, "files": result.batches}
+    run = {"kind": "datev", "counts": counts, "files": result.batches}
     event = {"format": DATEV_FORMAT, **{k: d.isoformat() for k, d in span.items()}}
-    return _completed(uow, cmd, now, {**run, **span}, {**event, "files": result.batches})
+    return _completed(uow, cmd, now, {**run, **span}, {**event, "files": result.batches}, doc)
 
 
 @handles(ExportCsv)
 def export_csv_handler(cmd: ExportCsv, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p, now = cmd.payload, deps.now()
-    final = organization_folder(deps.export_dir, cmd.organization_id) / (
-        f"invoices-{cmd.command_id}.csv"
-    )
-    with staged(final) as tmp:
+    folder = organization_folder(deps.export_dir, cmd.organization_id)
+    with scratch(folder / f".csv-{cmd.command_id}.parts") as work:
+        file = work / f"invoices-{cmd.command_id}.csv"
         rows = write_invoice_csv(
             uow.session.connection(),
             cmd.organization_id,
             p.filters,
-            tmp,
+            file,
             delimiter=p.delimiter,
             bom=p.bom,
             today=now.date(),
         )
+        doc = _store(uow, deps, cmd, file, "csv", "text/csv")
     run = {
         "kind": "csv",
-        "location": str(final),
         "counts": {"invoices": rows},
-        "files": [{"name": final.name, "rows": rows}],
+        "files": [{"name": file.name, "rows": rows}],
         "date_from": p.filters.issue_date_from,
         "date_to": p.filters.issue_date_to,
     }
-    return _completed(uow, cmd, now, run, {})
+    return _completed(uow, cmd, now, run, {}, doc)

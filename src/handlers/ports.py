@@ -15,7 +15,9 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from invoicing.documents.store import Document
+    from pathlib import Path
+
+    from invoicing.documents.store import Document, DocumentInfo
     from invoicing.handlers.registry import Deps
     from invoicing.handlers.unit_of_work import UnitOfWork
     from invoicing.mail.texts import MailTexts
@@ -41,7 +43,8 @@ class Mailer(Protocol):
 
 
 class DocumentStorage(Protocol):
-    """Rendered documents (PDF, e-invoice XML), recorded in the command's session."""
+    """Documents (PDF, e-invoice XML, export files), recorded in the caller's session
+    (``invoicing.documents.store.DocumentStore``: bytes in the database or a directory)."""
 
     def get(
         self, session: Session, org_id: uuid.UUID, invoice_id: uuid.UUID, kind: str
@@ -60,6 +63,41 @@ class DocumentStorage(Protocol):
         produce: Callable[[], bytes],
         now: dt.datetime | None = None,
     ) -> Document: ...
+
+    def put(
+        self,
+        session: Session,
+        *,
+        org_id: uuid.UUID,
+        document_id: uuid.UUID,
+        kind: str,
+        filename: str,
+        media_type: str,
+        source: bytes | Path,
+        frozen: bool,
+        invoice_id: uuid.UUID | None = None,
+        export_id: uuid.UUID | None = None,
+        now: dt.datetime | None = None,
+    ) -> DocumentInfo: ...
+
+    def info(
+        self, session: Session, org_id: uuid.UUID, document_id: uuid.UUID
+    ) -> DocumentInfo | None: ...
+
+    def list(
+        self,
+        session: Session,
+        org_id: uuid.UUID,
+        *,
+        invoice_id: uuid.UUID | None = None,
+        export_id: uuid.UUID | None = None,
+    ) -> list[DocumentInfo]: ...
+
+    def read(
+        self, session: Session, info: DocumentInfo, offset: int = 0, limit: int = -1
+    ) -> bytes: ...
+
+    def content(self, session: Session, info: DocumentInfo) -> bytes: ...
 
 
 class PdfRendering(Protocol):

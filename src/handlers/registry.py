@@ -42,7 +42,7 @@ class Deps:
     mail_templates: MailComposer
     delivery_journal: Journal  # "sending" recorded durably before the SMTP conversation
     payment_notifier: PaymentNotifier
-    export_dir: Path  # where DATEV and CSV exports are written
+    export_dir: Path  # scratch space where DATEV and CSV files are built (then stored)
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -118,3 +118,22 @@ def handles(command: type[C]) -> Callable[[Callable[[C, UnitOfWork, Deps], list[
         return fn
 
     return register
+
+
+Follower = Callable[[Any, UnitOfWork, Deps, list[Event]], list[Event]]
+#: run after every command's handler, in its transaction, with the events it returned
+FOLLOWERS: list[Follower] = []
+
+
+def follows(fn: Follower) -> Follower:
+    """Register a follower: events that other events of the same command call for (the
+    automatic ``invoice.export_updated``). It must cost nothing when it has nothing to add."""
+    FOLLOWERS.append(fn)
+    return fn
+
+
+def follow_ups(command: Command, uow: UnitOfWork, deps: Deps, events: list[Event]) -> list[Event]:
+    out: list[Event] = []
+    for follower in FOLLOWERS:
+        out += follower(command, uow, deps, events)
+    return out

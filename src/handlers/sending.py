@@ -308,10 +308,7 @@ class InvoiceDelivery:
                 delivery_status=delivered.status,
                 recipients=delivered.recipients,
                 refused_recipients=delivered.refused,
-                documents=[
-                    {"kind": d.kind, "filename": d.filename, "sha256": d.sha256}
-                    for d in prepared.documents
-                ],
+                documents=[d.ref() for d in prepared.documents],
                 einvoice_format=prepared.extra.get("einvoice_format"),
                 delivery_id=str(claim.id),
             )

@@ -10,18 +10,34 @@ they do not have except a link they could pass on; a leaked token is revoked wit
 
 Publishing finalizes a draft and marks it sent (like ``mark_sent``, channel ``share_link``)
 when it has not been sent yet. Unpublishing only revokes: the invoice stays finalized.
+
+The documents the hosted page offers are the stored ones. Publishing records a delivery job
+of purpose ``share`` beside the token; after the commit the delivery runner renders and
+validates the PDF and the e-invoice (or finds them frozen already, for an invoice that was
+sent by email) and stores them (:class:`ShareDocuments`, event ``invoice.documents_stored``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
-from invoicing.domain.errors import InvalidState
+from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.sharing import check_expiry, new_token, opens, plausible, token_hash
 from invoicing.domain.states import check_publishable
+from invoicing.handlers.deliveries import (
+    Attachments,
+    Claim,
+    Delivered,
+    Prepared,
+    StepContext,
+    documents_for,
+    purpose,
+    schedule,
+)
 from invoicing.handlers.lifecycle import mark_as_sent
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
-from invoicing.handlers.repository import get_invoice, get_organization
+from invoicing.handlers.repository import get_invoice, get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
 from invoicing.models import Invoice
@@ -63,6 +79,24 @@ def _add_share(
     uow.session.flush()
 
 
+SHARE = "share"
+
+
+def _schedule_documents(uow: UnitOfWork, cmd: PublishInvoice, now: dt.datetime) -> None:
+    """The ``share`` job: the page's documents are rendered and stored after the commit."""
+    schedule(
+        uow,
+        job_id=uuid.uuid5(cmd.command_id, f"delivery-job:{SHARE}"),
+        organization_id=cmd.organization_id,
+        invoice_id=cmd.payload.invoice_id,
+        purpose=SHARE,
+        command_id=cmd.command_id,
+        correlation_id=cmd.correlation_id,
+        payload={},
+        now=now,
+    )
+
+
 @handles(PublishInvoice)
 def publish_invoice(cmd: PublishInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p, now = cmd.payload, deps.now()
@@ -76,6 +110,7 @@ def publish_invoice(cmd: PublishInvoice, uow: UnitOfWork, deps: Deps) -> list[Ev
     revoked = _revoke(uow, inv, now)
     token, digest = new_token()
     _add_share(uow, inv, digest, cmd, now)
+    _schedule_documents(uow, cmd, now)
     events.append(
         invoice_event(
             "invoice.published",
@@ -124,3 +159,50 @@ def resolve_share_token(
     if inv is None or inv.deleted_at is not None:
         return None
     return invoice_state(inv)
+
+
+@purpose(SHARE, scheduled_by=("publish_invoice",))
+class ShareDocuments:
+    """The step of ``publish_invoice``: render, validate and store the documents the hosted
+    page offers (the PDF, and the e-invoice in the buyer's format). Nothing is sent. An
+    e-invoice the official rules refuse is not stored; the PDF still is, and the event says
+    why the XML is missing (``einvoice_error``)."""
+
+    def prepare(self, ctx: StepContext, claim: Claim) -> Prepared:
+        with ctx.uow() as uow:
+            org = get_organization(uow, claim.organization_id)
+            org_format = profile(org).get("einvoice_format")
+        org_id, inv_id, refused = claim.organization_id, claim.invoice_id, None
+        docs: Attachments
+        try:
+            docs = documents_for(
+                ctx, org_id, inv_id, attach_xml=True, org_default_format=org_format
+            )
+        except DomainError as exc:  # the e-invoice failed the rules: the PDF alone
+            refused = {"code": exc.errors[0].code, "detail": str(exc)[:2000]}
+            docs = documents_for(
+                ctx, org_id, inv_id, attach_xml=False, org_default_format=org_format
+            )
+        extra = {"einvoice_format": docs.einvoice_format, "einvoice_error": refused}
+        return Prepared(None, claim.id, docs.documents, extra)
+
+    def record(
+        self,
+        ctx: StepContext,
+        uow: UnitOfWork,
+        claim: Claim,
+        inv: Invoice,
+        prepared: Prepared,
+        delivered: Delivered,
+    ) -> list[Event]:
+        return [
+            invoice_event(
+                "invoice.documents_stored",
+                inv,
+                ctx.now(),
+                purpose=SHARE,
+                documents=[d.ref() for d in prepared.documents],
+                delivery_id=str(claim.id),
+                **prepared.extra,
+            )
+        ]

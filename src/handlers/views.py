@@ -11,6 +11,7 @@ from invoicing.handlers.ledger_io import document_groups, ledger_of
 from invoicing.models import Invoice, Payment
 from invoicing.schemas.events import (
     Discount,
+    IntegrationExport,
     InvoiceState,
     LedgerEntry,
     LedgerEntryGroup,
@@ -252,6 +253,10 @@ def invoice_state(inv: Invoice) -> InvoiceState:
         replaces_invoice_id=inv.replaces_invoice_id,
         export_status="exported" if inv.exported_at else "unexported",
         exported_at=inv.exported_at,
+        integration_exports=[
+            IntegrationExport.model_validate(v)
+            for _, v in sorted((inv.integration_exports or {}).items())
+        ],
         finalized_at=inv.finalized_at,
         sent_at=inv.sent_at,
         sent_on=inv.sent_at.date() if inv.sent_at else None,

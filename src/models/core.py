@@ -159,6 +159,10 @@ class Invoice(Base):
     replaces_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     exported_at: Mapped[dt.datetime | None]
+    #: accounting integrations it was exported to (export_invoice): integration -> record
+    integration_exports: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, default=dict, server_default="{}"
+    )
     finalized_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
     paid_at: Mapped[dt.datetime | None]

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import structlog
 from invoicing.domain.errors import DomainError, NotFound
-from invoicing.handlers.registry import HANDLERS, Deps, Event
+from invoicing.handlers.registry import HANDLERS, Deps, Event, follow_ups
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.pipeline import inbox, outbox, validate
 from invoicing.pipeline.authenticate import Authenticator, authenticate
@@ -228,6 +228,7 @@ class Pipeline:
                 return self._seen(command, seen_hash, digest)
             try:
                 events = handler(command, uow, self.deps)
+                events += follow_ups(command, uow, self.deps, events)
                 rows = self._outbox(uow, command, events)
                 uow.commit()
             except NotFound as exc:
@@ -508,7 +509,7 @@ class Pipeline:
             )
         query = validate.model(model, doc)
         try:
-            result = run_read(query, self.reads)
+            result = run_read(query, self.reads, self.deps.document_store)
         except DomainError as exc:
             raise Rejected(from_domain(exc)) from None
         return result

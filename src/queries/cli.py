@@ -731,3 +731,101 @@ def raw(
     sys.stdout.write(json.dumps(reply, ensure_ascii=False, indent=2) + "\n")
     if reply["status"] != "ok":
         raise typer.Exit(1)
+
+
+def _fail(reply: dict[str, Any]) -> None:
+    for error in reply["errors"]:
+        hint = (error.get("meta") or {}).get("hint")
+        typer.echo(
+            f"{error['status']} {error['code']} at {error['source']['pointer']}: "
+            f"{error['detail']}" + (f" ({hint})" if hint else ""),
+            err=True,
+        )
+    raise typer.Exit(1)
+
+
+def fetch_document(ask: Any, org: str, key: dict[str, Any], out: Any) -> dict[str, Any]:
+    """Fetch a document chunk by chunk with ``ask`` (a query document -> its reply) into
+    ``out``; check the SHA-256 of the whole. Returns the document's metadata."""
+    import base64
+    import hashlib
+
+    digest, offset, document = hashlib.sha256(), 0, None
+    while True:
+        payload = {**key, "offset": offset}
+        reply = ask({"type": "get_document", "organization_id": org, "payload": payload})
+        if reply["status"] != "ok":
+            _fail(reply)
+        document, chunk = reply["result"]["document"], reply["result"]["content"]
+        data = base64.b64decode(chunk["data"])
+        digest.update(data)
+        out.write(data)
+        if chunk["eof"]:
+            break
+        offset = chunk["next_offset"]
+    assert document is not None
+    if digest.hexdigest() != document["sha256"]:
+        typer.echo(f"document {document['id']}: SHA-256 mismatch, discard the output", err=True)
+        raise typer.Exit(1)
+    return dict(document)
+
+
+@query_app.command("document")
+def document(
+    org: Org,
+    document_id: Annotated[
+        str | None, typer.Argument(help="document id (as events name it)")
+    ] = None,
+    invoice: Annotated[str | None, typer.Option(help="invoice id (with --kind)")] = None,
+    kind: Annotated[str | None, typer.Option(help="pdf, facturx-pdf, xml-<format>")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="write the content here; - for stdout")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """A document's metadata; with --output its content (fetched in chunks, SHA-256 checked)."""
+    from invoicing import bootstrap
+
+    key = {"document_id": document_id} if document_id else {"invoice_id": invoice, "kind": kind}
+    if output is None:
+        result = _answer("get_document", org, {**key, "include_content": False}, as_json)
+        if not as_json:
+            rows = [[k, v] for k, v in result["document"].items()]
+            _table("document", ["field", "value"], rows)
+        return
+    application = bootstrap.local()
+    try:
+        ask = application.pipeline.query_document
+        if output == "-":
+            fetch_document(ask, org, key, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            return
+        target = Path(output)
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            with partial.open("wb") as fh:
+                meta = fetch_document(ask, org, key, fh)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        typer.echo(f"wrote {target} ({meta['size']} bytes, sha256 {meta['sha256']})", err=True)
+    finally:
+        application.engine.dispose()
+
+
+@query_app.command("documents")
+def documents(
+    org: Org,
+    invoice: Annotated[str | None, typer.Option(help="the documents of this invoice")] = None,
+    export: Annotated[str | None, typer.Option(help="the file of this export run")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The documents of an invoice or of an export run (metadata)."""
+    payload = _clean({"invoice_id": invoice, "export_id": export})
+    result = _answer("list_documents", org, payload, as_json)
+    if not as_json:
+        rows = [
+            [d["kind"], d["filename"], d["size"], d["sha256"][:16], d["created_at"], d["id"]]
+            for d in result["items"]
+        ]
+        _table("documents", ["kind", "filename", "bytes", "sha256", "created", "id"], rows)

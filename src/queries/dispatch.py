@@ -10,13 +10,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from invoicing.documents.store import DocumentStore
+from invoicing.handlers.ports import DocumentStorage
 from invoicing.observability.metrics import QUERY_DURATION
-from invoicing.queries import billing, budgets, customers, dunning, invoices
+from invoicing.queries import billing, budgets, customers, documents, dunning, invoices
 from invoicing.schemas.queries import Query, Result
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 Runner = Callable[[Any, Session], Result]
+#: reads that also need the document store (its bytes may be files, not rows)
+DocumentRunner = Callable[[Any, Session, DocumentStorage], Result]
 
 RUNNERS: dict[str, Runner] = {
     "get_invoice": invoices.get_invoice,
@@ -34,13 +38,21 @@ RUNNERS: dict[str, Runner] = {
     "get_customer": customers.get_customer,
     "list_customers": customers.list_customers,
 }
+DOCUMENT_RUNNERS: dict[str, DocumentRunner] = {
+    "get_document": documents.get_document,
+    "list_documents": documents.list_documents,
+}
 
 
-def run_query(query: Query, session: Session) -> Result:
-    """Run a validated query in the caller's session (confined to query.organization_id)."""
+def run_query(query: Query, session: Session, store: DocumentStorage | None = None) -> Result:
+    """Run a validated query in the caller's session (confined to query.organization_id);
+    document reads use ``store`` (default: the database backend alone)."""
     started, status = time.perf_counter(), "error"
     try:
-        result = RUNNERS[query.type](query, session)
+        if query.type in DOCUMENT_RUNNERS:
+            result = DOCUMENT_RUNNERS[query.type](query, session, store or DocumentStore())
+        else:
+            result = RUNNERS[query.type](query, session)
         status = "ok"
         return result
     finally:
@@ -54,12 +66,12 @@ def read_only(engine: Engine) -> Engine:
     return engine
 
 
-def execute(query: Query, engine: Engine) -> Result:
+def execute(query: Query, engine: Engine, store: DocumentStorage | None = None) -> Result:
     """One read-only transaction (REPEATABLE READ on PostgreSQL: count and page agree)."""
     with Session(engine) as session:
         try:
             if engine.dialect.name == "postgresql":
                 session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-            return run_query(query, session)
+            return run_query(query, session, store)
         finally:
             session.rollback()

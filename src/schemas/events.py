@@ -60,6 +60,9 @@ EVENT_TYPES = (
     "dunning_settings.configured",
     "invoice.published",
     "invoice.unpublished",
+    "invoice.documents_stored",
+    "invoice.exported",
+    "invoice.export_updated",
     "datev.configured",
     "export.completed",
     "command.rejected",
@@ -241,6 +244,19 @@ class PaymentState(State):
     )
 
 
+class IntegrationExport(State):
+    """An accounting integration's record of the invoice (``export_invoice``)."""
+
+    integration: str = Field(description="seed 002 export_integration_type_id")
+    external_id: str = Field(description="the integration's id of it (seed 002 export_id)")
+    url: str | None = Field(default=None, description="seed 002 export_invoice_url")
+    company_reference_id: str | None = None
+    exported_at: dt.datetime
+    updates: int = Field(default=0, description="export updates since (invoice.export_updated)")
+    last_update_at: dt.datetime | None = None
+    last_changes: list[str] = Field(default_factory=list)
+
+
 class InvoiceState(State):
     """The whole document: invoice, credit note or quote."""
 
@@ -307,6 +323,9 @@ class InvoiceState(State):
     replaces_invoice_id: UUID | None = None
     export_status: Literal["exported", "unexported"] = "unexported"
     exported_at: dt.datetime | None = None
+    integration_exports: list[IntegrationExport] = Field(
+        default_factory=list, description="accounting integrations it was exported to"
+    )
     finalized_at: dt.datetime | None = None
     sent_at: dt.datetime | None = None
     sent_on: dt.date | None = Field(default=None, description="the day it was sent (UTC)")
@@ -336,7 +355,7 @@ class DeliveryFailedData(State):
     invoice: InvoiceState | None = Field(
         default=None, description="the whole invoice (absent only when it no longer exists)"
     )
-    purpose: Literal["invoice", "dunning", "payment_confirmation"]
+    purpose: Literal["invoice", "dunning", "payment_confirmation", "share"]
     delivery_id: UUID = Field(description="the delivery job")
     reason: str = Field(
         description="error code: delivery_failed (the mail server refused), einvoice_invalid, "

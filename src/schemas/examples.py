@@ -11,6 +11,7 @@ from typing import Any
 from invoicing.schemas import commands as c
 from invoicing.schemas import dunning as _dunning  # noqa: F401
 from invoicing.schemas import exports as _exports  # noqa: F401  (registered before attach)
+from invoicing.schemas import integrations as _integrations  # noqa: F401
 from invoicing.schemas import sending as _sending  # noqa: F401
 from invoicing.schemas import sharing as _sharing  # noqa: F401
 
@@ -253,6 +254,19 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "send_dunning_notices": {"as_of": "2026-12-01"},
     "publish_invoice": {"invoice_id": INVOICE, "expires_on": "2027-06-30"},
     "unpublish_invoice": {"invoice_id": INVOICE},
+    "export_invoice": {
+        "invoice_id": INVOICE,
+        "integration": "xero",
+        "external_id": "INV-0042",
+        "url": "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID=9b1f",
+        "company_reference_id": "115",
+    },
+    "export_update": {
+        "invoice_id": INVOICE,
+        "integration": "xero",
+        "changes": ["recipient"],
+        "detail": "the buyer's address was corrected by change_recipient",
+    },
 }
 
 

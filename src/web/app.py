@@ -5,6 +5,10 @@ Routes (GET and HEAD only; anything else is the 404 page):
 * ``/i/{token}``          the invoice in its own language, payment details and status
 * ``/i/{token}/pdf``      the stored PDF (the hybrid ZUGFeRD PDF where there is one)
 * ``/i/{token}/xml``      the stored e-invoice XML (XRechnung / Peppol), where there is one
+
+The downloads are the stored bytes (document store, verified against their SHA-256): those of
+the send_invoice delivery, or those the delivery runner renders and stores after
+publish_invoice (purpose ``share``); until they are stored the page offers no download.
 * ``/i/{token}/qr.svg``   the EPC QR code of the open amount
 * ``/static/page.css``    the page's only style sheet
 * ``/healthz``, ``/readyz``, ``/metrics``   for the orchestrator and Prometheus (expose only
@@ -30,17 +34,15 @@ from typing import Any
 
 import structlog
 from invoicing.config import Settings, get_settings
-from invoicing.documents.pdf.engine import PdfRenderer
 from invoicing.documents.pdf.view import build_view
 from invoicing.documents.store import DocumentIntegrityError, DocumentSettings, DocumentStore
-from invoicing.domain.errors import DomainError
 from invoicing.observability.metrics import WEB_REQUEST_DURATION, WEB_REQUESTS
 from invoicing.schemas.events import InvoiceState
 from invoicing.web.i18n import WORDS, negotiate
 from invoicing.web.ratelimit import RateLimiter
 from invoicing.web.readonly import make_readonly_engine
 from invoicing.web.settings import WebSettings
-from invoicing.web.shares import RENDER_PDF, RENDER_XML, Resolved, StoredFile, resolve
+from invoicing.web.shares import Resolved, StoredFile, resolve
 from jinja2 import Environment, FileSystemLoader
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import Engine, text
@@ -86,7 +88,6 @@ class WebContext:
     web: WebSettings
     today: Callable[[], dt.date]
     templates: Environment
-    renderer: PdfRenderer
 
 
 def _environment() -> Environment:
@@ -198,15 +199,8 @@ async def invoice_page(request: Request) -> Response:
 
 
 def _read(ctx: WebContext, resolved: Resolved, file: StoredFile) -> bytes:
+    """The stored bytes, verified against their SHA-256 (the page renders nothing itself)."""
     assert resolved.organization_id is not None and resolved.invoice_id is not None
-    state = resolved.state
-    if file.kind == RENDER_PDF and state is not None:
-        return ctx.renderer.render(state)
-    if file.kind.startswith(RENDER_XML) and state is not None:
-        from invoicing.documents.einvoice.build import build_validated_einvoice
-
-        einvoice, _report = build_validated_einvoice(state, file.kind[len(RENDER_XML) :])
-        return einvoice.xml
     with Session(ctx.engine) as session:
         doc = ctx.store.get(session, resolved.organization_id, resolved.invoice_id, file.kind)
     if doc is None:
@@ -233,9 +227,6 @@ async def _download(request: Request, which: str) -> Response:
         return _error_page(request, 404, resolved.state.locale if resolved.state else None)
     try:
         content = await run_in_threadpool(_read, ctx, resolved, file)
-    except DomainError as exc:  # an e-invoice the official rules refuse is never handed out
-        log.warning("web.einvoice_invalid", kind=file.kind, errors=[e.detail for e in exc.errors])
-        return PlainTextResponse("e-invoice not available", status_code=404)
     except DocumentIntegrityError as exc:
         log.error("web.document_unreadable", kind=file.kind, error=str(exc))
         return PlainTextResponse("document temporarily unavailable", status_code=503)
@@ -375,15 +366,9 @@ def create_app(
     web = web or WebSettings()
     if engine is None:
         engine = make_readonly_engine(web.database_url or settings.effective_database_url())
-    root = documents_dir or DocumentSettings().root(settings.data_dir)
-    ctx = WebContext(
-        engine,
-        DocumentStore(root),
-        web,
-        today,
-        _environment(),
-        PdfRenderer(DocumentSettings().template_dir),
-    )
+    documents = DocumentSettings()
+    store = DocumentStore(documents.backend, documents_dir or documents.root(settings.data_dir))
+    ctx = WebContext(engine, store, web, today, _environment())
     get = ["GET"]
     routes = [
         Route("/i/{token}", invoice_page, methods=get, name="invoice"),

@@ -50,28 +50,6 @@ class Resolved:
 
 MISSING = Resolved("missing")
 
-#: kinds of documents the page renders itself (read-only: nothing is stored) for an invoice
-#: that was published but never sent, so no document of it was frozen yet
-RENDER_PDF = "render-pdf"
-RENDER_XML = "render-xml-"
-
-
-def _xml_format(state: InvoiceState) -> str | None:
-    """The buyer's pure-XML e-invoice format (XRechnung / Peppol), if any (none for a
-    currency EN 16931 cannot carry, e.g. KWD: docs/einvoice.md, "Currencies")."""
-    from invoicing.documents.einvoice import currency_errors
-    from invoicing.documents.einvoice.formats import EInvoiceFormat, select_format
-
-    if state.kind == "quote" or currency_errors(state):
-        return None
-    try:
-        fmt = select_format(state)
-    except Exception:  # an unknown format name in an old snapshot: offer the PDF alone
-        return None
-    if fmt is None or fmt is EInvoiceFormat.ZUGFERD:
-        return None
-    return fmt.value
-
 
 def resolve(session: Session, token: str, today: dt.date) -> Resolved:
     wellformed = 0 < len(token) <= MAX_TOKEN_LENGTH and _TOKEN.match(token) is not None
@@ -104,16 +82,10 @@ def resolve(session: Session, token: str, today: dt.date) -> Resolved:
     ).scalars()
     files = {d.kind: StoredFile(d.kind, d.filename, d.media_type, d.size) for d in docs if d.frozen}
     state = invoice_state(inv)
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", state.number or str(state.id))
-    # the hybrid ZUGFeRD PDF carries the XML inside; it is the PDF the recipient wants
+    # stored by the delivery runner after send_invoice or publish_invoice; until then the page
+    # offers no download. The hybrid ZUGFeRD PDF carries the XML inside: the PDF to offer.
     pdf = files.get("facturx-pdf") or files.get("pdf")
-    if pdf is None:  # never sent by email: rendered from the frozen state, not stored
-        pdf = StoredFile(RENDER_PDF, f"{base}.pdf", "application/pdf", 0)
     xml = next((files[k] for k in sorted(files) if k.startswith("xml-")), None)
-    if xml is None and "facturx-pdf" not in files:
-        fmt = _xml_format(state)
-        if fmt is not None:
-            xml = StoredFile(f"{RENDER_XML}{fmt}", f"{base}.{fmt}.xml", "application/xml", 0)
     return Resolved(
         "open",
         state,

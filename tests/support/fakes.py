@@ -1,29 +1,27 @@
 """Fakes that satisfy the Protocols of ``invoicing.handlers.ports``, and a ``Deps`` of them.
 
-Handler and pipeline tests use these instead of SMTP servers, files and Typst; the tests of the
-real collaborators build them with ``invoicing.bootstrap.build_deps``.
+Handler and pipeline tests use these instead of SMTP servers and Typst (documents go to the
+real store, whose bytes live in the test's database); the tests of the real collaborators
+build them with ``invoicing.bootstrap.build_deps``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from invoicing.documents.store import Document
+from invoicing.documents.store import DocumentStore
 from invoicing.handlers.ports import Clock, DeliveryRecord
 from invoicing.handlers.registry import Deps
 from invoicing.handlers.sending import notify_payment
 from invoicing.mail.settings import SmtpSettings
 from invoicing.mail.texts import MailTemplates
 from invoicing.schemas.events import InvoiceState
-from sqlalchemy.orm import Session
 
 
 def utcnow() -> dt.datetime:
@@ -41,41 +39,6 @@ class RecordingMailer:
     ) -> dict[str, Any]:
         self.sent.append((message, envelope_from, list(recipients)))
         return {}
-
-
-@dataclass
-class MemoryDocuments:
-    """Documents in a dict (no files, no rows)."""
-
-    documents: dict[tuple[uuid.UUID, uuid.UUID, str], Document] = field(default_factory=dict)
-
-    def get(
-        self, session: Session, org_id: uuid.UUID, invoice_id: uuid.UUID, kind: str
-    ) -> Document | None:
-        return self.documents.get((org_id, invoice_id, kind))
-
-    def obtain(
-        self,
-        session: Session,
-        *,
-        org_id: uuid.UUID,
-        invoice_id: uuid.UUID,
-        kind: str,
-        filename: str,
-        media_type: str,
-        frozen: bool,
-        produce: Callable[[], bytes],
-        now: dt.datetime | None = None,
-    ) -> Document:
-        key = (org_id, invoice_id, kind)
-        known = self.documents.get(key)
-        if known is not None and known.frozen:
-            return known
-        content = produce()
-        digest = hashlib.sha256(content).hexdigest()
-        document = Document(kind, filename, media_type, content, digest, frozen, True)
-        self.documents[key] = document
-        return document
 
 
 @dataclass
@@ -117,7 +80,7 @@ def fake_deps(
         clock=clock or utcnow,
         mailer=RecordingMailer(),
         smtp_settings=SmtpSettings(sender="billing@invoicing.test"),
-        document_store=MemoryDocuments(),
+        document_store=DocumentStore(),  # the real store: bytes in the test's database
         pdf_renderer=StubRenderer(),
         mail_templates=MailTemplates(),
         delivery_journal=MemoryJournal(),

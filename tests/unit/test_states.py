@@ -27,6 +27,7 @@ ACTIONS: dict[str, Check] = {
     "change_recipient": lambda k, s: states.check_recipient_changeable(s, D0, D0),
     "pay": states.check_payable,
     "delete_payment": lambda k, s: states.check_payment_deletable(s),
+    "export": states.check_exportable,
 }
 
 
@@ -46,6 +47,10 @@ def expected(action: str, kind: str, status: str) -> str | None:
         return {"void": "already_void", "draft": "invalid_state"}.get(status)
     if action == "change_recipient":
         return "invalid_state" if status in ("draft", "void") else None
+    if action == "export":
+        if kind == "quote":
+            return "invalid_kind"
+        return "invalid_state" if status == "draft" else None
     if action == "pay":
         if kind != "invoice":
             return "invalid_kind"
