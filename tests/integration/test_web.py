@@ -5,7 +5,9 @@ The browser test (tests/e2e/test_web_browser.py) drives the same page in Chromiu
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import io
 import statistics
 import time
@@ -16,7 +18,6 @@ from pathlib import Path
 import pypdf
 import pytest
 from invoicing.documents.store import DocumentStore
-from invoicing.models.documents import StoredDocument
 from invoicing.models.dunning import InvoiceShare
 from invoicing.web.app import SECURITY_HEADERS, create_app
 from invoicing.web.readonly import make_readonly_engine
@@ -29,6 +30,7 @@ from starlette.testclient import TestClient
 from tests.support.client import Client
 from tests.support.web import (
     belgian_invoice,
+    deliver,
     freeze_documents,
     german_invoice,
     publish,
@@ -73,9 +75,9 @@ def browser(engine: Engine, documents: Path) -> Iterator[TestClient]:
         yield c
 
 
-def stored(engine: Engine, documents: Path, org: uuid.UUID, invoice_id: str, kind: str) -> bytes:
+def stored(engine: Engine, org: uuid.UUID, invoice_id: str, kind: str) -> bytes:
     with Session(engine) as session:
-        doc = DocumentStore(documents).get(session, org, uuid.UUID(invoice_id), kind)
+        doc = DocumentStore().get(session, org, uuid.UUID(invoice_id), kind)
         assert doc is not None
         return doc.content
 
@@ -84,6 +86,7 @@ def test_page_shows_the_invoice_in_the_recipients_language(
     client: Client, browser: TestClient
 ) -> None:
     pub = german_invoice(client)
+    deliver(client, pub)  # the share job stores the documents the page offers
     r = browser.get(f"/i/{pub.token}")
     assert r.status_code == 200, r.text
     html = r.text
@@ -130,41 +133,63 @@ def test_downloads_are_the_stored_bytes(
     pdf = browser.get(f"/i/{pub.token}/pdf")
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
-    assert pdf.content == stored(engine, documents, client.org, pub.invoice_id, "pdf")
+    assert pdf.content == stored(engine, client.org, pub.invoice_id, "pdf")
     assert pdf.headers["content-disposition"].startswith(f'attachment; filename="{pub.number}.pdf"')
     xml = browser.get(f"/i/{pub.token}/xml")
     assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/xml")
-    assert xml.content == stored(engine, documents, client.org, pub.invoice_id, "xml-xrechnung_cii")
+    assert xml.content == stored(engine, client.org, pub.invoice_id, "xml-xrechnung_cii")
     assert pub.number.encode() in xml.content
     # publishing again (a new token) serves the very same frozen bytes
     again = publish(client, pub.invoice_id)
     assert browser.get(f"/i/{again.token}/pdf").content == pdf.content
 
 
-def test_never_sent_documents_are_rendered_not_stored(
+def test_published_only_documents_are_stored_after_the_commit_and_served_stored(
     client: Client, browser: TestClient, engine: Engine
 ) -> None:
+    """Never sent by email: the share job of publish_invoice renders, validates and stores the
+    documents after the commit; the page renders nothing itself and serves the stored bytes."""
     pub = german_invoice(client)
+    before = browser.get(f"/i/{pub.token}")
+    assert "PDF herunterladen" not in before.text  # nothing stored yet: nothing offered
+    assert browser.get(f"/i/{pub.token}/pdf").status_code == 404
+    (step,) = deliver(client, pub)
+    assert step.status == "done" and step.purpose == "share"
+    (event,) = step.events
+    assert event["type"] == "invoice.documents_stored" and event["data"]["purpose"] == "share"
+    refs = {d["kind"]: d for d in event["data"]["documents"]}
+    assert set(refs) == {"pdf", "xml-xrechnung_cii"}
     pdf = browser.get(f"/i/{pub.token}/pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert pdf.content == stored(engine, client.org, pub.invoice_id, "pdf")
+    assert hashlib.sha256(pdf.content).hexdigest() == refs["pdf"]["sha256"]
     text_ = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
     assert pub.number in text_ and "Rechtsberatung Mietrecht" in text_
     xml = browser.get(f"/i/{pub.token}/xml")
     assert xml.status_code == 200 and pub.number.encode() in xml.content
+    assert xml.content == stored(engine, client.org, pub.invoice_id, "xml-xrechnung_cii")
     assert b"urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung" in xml.content
-    with Session(engine) as session:  # the read-only page stored nothing
-        kinds = session.execute(
-            select(StoredDocument.kind).where(
-                StoredDocument.invoice_id == uuid.UUID(pub.invoice_id)
-            )
-        ).all()
-        assert kinds == []
+    # the same bytes through the contract: get_document by the event's reference
+    reply = client.bus.query_document(
+        {
+            "type": "get_document",
+            "organization_id": str(client.org),
+            "payload": {"document_id": refs["pdf"]["document_id"]},
+        }
+    )
+    assert reply["status"] == "ok", reply
+    assert base64.b64decode(reply["result"]["content"]["data"]) == pdf.content
+    # publishing again serves the very same frozen bytes (the job finds them stored)
+    again = publish(client, pub.invoice_id)
+    (step,) = deliver(client, again)
+    assert browser.get(f"/i/{again.token}/pdf").content == pdf.content
 
 
 def test_a_pdf_only_customer_gets_no_xml_link(client: Client, browser: TestClient) -> None:
     cust = client.customer(locale="en")
     inv = client.invoice(cust, [{"description": "Advice", "quantity": 1, "unit_price": 100}])
     pub = publish(client, inv)
+    assert [step.status for step in deliver(client, pub)] == ["done"]
     html = browser.get(f"/i/{pub.token}").text
     assert "Download PDF" in html and "Download e-invoice" not in html
     assert browser.get(f"/i/{pub.token}/xml").status_code == 404

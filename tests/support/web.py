@@ -1,5 +1,6 @@
-"""Published invoices for the hosted page's tests, and their documents frozen in a real store
-(what a send_invoice delivery leaves behind)."""
+"""Published invoices for the hosted page's tests, and their documents in the real store: stored
+by the delivery runner after publish_invoice (``deliver``), or frozen as a send_invoice
+delivery leaves them (``freeze_documents``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from invoicing import bootstrap
 from invoicing.documents.einvoice.build import build_validated_einvoice
 from invoicing.documents.pdf.engine import default_renderer
 from invoicing.documents.store import DocumentStore
+from invoicing.handlers.deliveries import StepResult
 from invoicing.handlers.views import invoice_state
 from invoicing.models import Invoice
 from invoicing.pipeline import Pipeline
@@ -38,9 +41,22 @@ class Published:
 def storing_client(
     engine: Engine, documents: Path, profile: dict[str, Any] | None = None
 ) -> Client:
-    client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
+    """A client whose delivery steps render real PDFs (Typst) into the database store."""
+    client = Client(Pipeline(engine, fake_deps(pdf_renderer=default_renderer()), LocalOperator()))
     client.setup_org(profile or DE_PROFILE)
     return client
+
+
+def deliver(client: Client, pub: Published) -> list[StepResult]:
+    """Run the delivery jobs of the invoice's commands (the share job of publish_invoice), as
+    the runner threads of a worker do after the commit."""
+    runner = bootstrap.deliverer(client.bus)
+    steps: list[StepResult] = []
+    for doc in client.sent:
+        if doc["payload"].get("invoice_id") == pub.invoice_id:
+            command_id = uuid.UUID(doc["command_id"])
+            steps += runner.run_for_command(client.org, command_id)
+    return steps
 
 
 def publish(client: Client, invoice_id: uuid.UUID | str, **payload: Any) -> Published:
@@ -59,7 +75,7 @@ def freeze_documents(engine: Engine, documents: Path, pub: Published, xml: str |
     """Render, validate and store the PDF (and the XML in format ``xml``) as frozen documents,
     as the send_invoice delivery does."""
     org, inv_id = uuid.UUID(pub.organization_id), uuid.UUID(pub.invoice_id)
-    store = DocumentStore(documents)
+    store = DocumentStore()
     with Session(engine) as session, session.begin():
         inv = session.get(Invoice, (org, inv_id))
         assert inv is not None
