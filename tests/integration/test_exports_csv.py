@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 from pathlib import Path
+from typing import Any
 
 import invoicing.handlers.exports  # noqa: F401  (registers the export handlers)
 import pytest
@@ -14,6 +15,7 @@ from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
 from tests.support.client import Client, line
+from tests.support.documents import export_file
 from tests.support.fakes import fake_deps
 
 
@@ -25,8 +27,10 @@ def cc(engine: Engine, tmp_path: Path) -> Client:
     return c
 
 
-def read(event: dict[str, object], delimiter: str = ",") -> tuple[bytes, list[dict[str, str]]]:
-    raw = Path(str(event["location"])).read_bytes()
+def read(
+    cc: Client, event: dict[str, Any], delimiter: str = ","
+) -> tuple[bytes, list[dict[str, str]]]:
+    raw = export_file(cc.bus, cc.org, event)
     text = raw.decode("utf-8-sig")
     return raw, list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
 
@@ -42,7 +46,7 @@ def test_csv_filters_bom_delimiter_and_formula_injection(cc: Client) -> None:
     out = cc.ok("export_csv", {"delimiter": ";", "bom": True})
     (event,) = out.events
     assert event["type"] == "export.completed" and event["data"]["counts"] == {"invoices": 3}
-    raw, rows = read(event["data"], ";")
+    raw, rows = read(cc, event["data"], ";")
     assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
     by_number = {r["number"]: r for r in rows}
     first = by_number[a["number"]]
@@ -57,7 +61,7 @@ def test_csv_filters_bom_delimiter_and_formula_injection(cc: Client) -> None:
     assert second["status"] == "partially_paid" and second["export_status"] == "unexported"
 
     out = cc.ok("export_csv", {"filters": {"status": ["partially_paid"]}})
-    raw, rows = read(out.events[0]["data"])
+    raw, rows = read(cc, out.events[0]["data"])
     assert not raw.startswith(b"\xef\xbb\xbf")
     assert [r["number"] for r in rows] == [b["number"]]
 
@@ -71,7 +75,7 @@ def test_csv_filters_bom_delimiter_and_formula_injection(cc: Client) -> None:
             }
         },
     )
-    assert [r["number"] for r in read(out.events[0]["data"])[1]] == [a["number"]]
+    assert [r["number"] for r in read(cc, out.events[0]["data"])[1]] == [a["number"]]
     out = cc.ok(
         "export_csv",
         {
@@ -83,4 +87,4 @@ def test_csv_filters_bom_delimiter_and_formula_injection(cc: Client) -> None:
             "delimiter": "\t",
         },
     )
-    assert len(read(out.events[0]["data"], "\t")[1]) == 2  # the finalized one and the draft
+    assert len(read(cc, out.events[0]["data"], "\t")[1]) == 2  # the finalized one and the draft

@@ -6,6 +6,7 @@ Every produced Buchungsstapel is run through ../shared/datev/datev_check.py --st
 from __future__ import annotations
 
 import datetime as dt
+import io
 import subprocess
 import sys
 import uuid
@@ -25,6 +26,7 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from tests.support.client import DE_ORG, Client, line
+from tests.support.documents import export_file
 from tests.support.external import require_external
 from tests.support.fakes import fake_deps
 
@@ -70,12 +72,12 @@ def dc(engine: Engine, tmp_path: Path, clock: dict[str, dt.datetime]) -> Client:
 class Export:
     """An unpacked export.completed result."""
 
-    def __init__(self, event: dict[str, Any], workdir: Path) -> None:
+    def __init__(self, event: dict[str, Any], workdir: Path, client: Client) -> None:
         self.data = event["data"]
-        self.location = Path(self.data["location"])
+        self.content = export_file(client.bus, client.org, event)  # through get_document
         self.dir = workdir / uuid.uuid4().hex
         self.dir.mkdir()
-        with zipfile.ZipFile(self.location) as zf:
+        with zipfile.ZipFile(io.BytesIO(self.content)) as zf:
             self.names = zf.namelist()
             zf.extractall(self.dir)
         self.batches = sorted(
@@ -128,7 +130,7 @@ def export(c: Client, tmp_path: Path, date_from: str, date_to: str, **opts: Any)
     out = c.ok("export_datev", {"date_from": date_from, "date_to": date_to, **opts})
     (event,) = out.events
     assert event["type"] == "export.completed"
-    return Export(event, tmp_path)
+    return Export(event, tmp_path, c)
 
 
 def belgian(c: Client) -> uuid.UUID:
@@ -184,7 +186,8 @@ def test_domestic_19_and_mixed_19_7(dc: Client, tmp_path: Path) -> None:
     ]
     assert rows[0][13].startswith("RE-2025-001 Acme GmbH")
     assert ex.data["counts"]["bookings"] == 3 and ex.data["counts"]["invoices"] == 2
-    assert ex.data["checksum"].startswith("sha256:") and ex.location.exists()
+    assert ex.data["checksum"] == "sha256:" + ex.data["document"]["sha256"]
+    assert ex.data["document"]["kind"] == "datev-zip" and "location" not in ex.data
 
 
 def test_intra_eu_goods_and_services_to_belgium(dc: Client, tmp_path: Path) -> None:
@@ -421,7 +424,7 @@ def test_marks_scope_unexported_and_export_record(
         (run,) = [r for r in runs if r.checksum == first.data["checksum"]]
         assert run.requested_by == "steuer@kanzlei.de" and run.kind == "datev"
         assert run.counts["bookings"] == 1 and run.date_to == dt.date(2025, 1, 31)
-        assert run.location == str(first.location)
+        assert run.location == f"document:{first.data['document']['document_id']}"
 
 
 def test_foreign_currency_is_booked_in_euro(dc: Client, tmp_path: Path) -> None:
@@ -437,6 +440,10 @@ def test_foreign_currency_is_booked_in_euro(dc: Client, tmp_path: Path) -> None:
     ex = export(dc, tmp_path, "2025-01-01", "2025-01-31")
     assert [(r[0], r[2]) for r in ex.rows()] == [("1098,85", "EUR")]  # 1190 x 0.9234
     assert ex.data["counts"]["skipped_foreign_currency"] == 0
+
+
+def _docs(c: Client, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "list_documents", "organization_id": str(c.org), "payload": payload}
 
 
 def test_redelivery_after_a_crash_yields_one_file_and_marks_once(
@@ -460,11 +467,15 @@ def test_redelivery_after_a_crash_yields_one_file_and_marks_once(
     with pytest.raises(RuntimeError):
         dc.send("export_datev", payload, command_id=command_id)
     folder = tmp_path / "exports" / str(dc.org)
-    assert [p.name for p in folder.iterdir()] == [f"datev-{command_id}.zip"]
+    assert list(folder.iterdir()) == []  # the scratch files are gone, nothing was stored
+    listed = {"export_id": str(command_id)}
+    assert dc.bus.query_document(_docs(dc, listed))["result"]["items"] == []
     monkeypatch.setattr(handlers, "mark_exported", real)
     out = dc.ok("export_datev", payload, command_id=command_id)
-    assert sorted(p.name for p in folder.iterdir()) == [f"datev-{command_id}.zip"]
-    ex = Export(out.events[0], tmp_path)
+    assert list(folder.iterdir()) == []
+    (stored,) = dc.bus.query_document(_docs(dc, listed))["result"]["items"]
+    assert stored["filename"] == f"datev-{command_id}.zip"
+    ex = Export(out.events[0], tmp_path, dc)
     assert len(ex.rows()) == 3 and ex.data["counts"]["marked_invoices"] == 3
     assert dc.send("export_datev", payload, command_id=command_id).status == "duplicate"
     with engine.connect() as conn:

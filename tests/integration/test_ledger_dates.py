@@ -14,6 +14,7 @@ from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
 from tests.support.client import Client, line
+from tests.support.documents import export_file
 from tests.support.fakes import fake_deps
 
 
@@ -74,7 +75,7 @@ def test_drafts_quotes_and_credit_notes_are_never_receivables(
     cn = out.events[0]["data"]["invoice"]
     assert cn["totals"]["open_amount"] == "0.00"
     out = c.ok("export_csv", {})
-    text = Path(str(out.events[0]["data"]["location"])).read_text(encoding="utf-8-sig")
+    text = export_file(c.bus, c.org, out.events[0]).decode("utf-8-sig")
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(text, newline=""))}
     assert rows[str(draft)]["open_amount"] == "0.00"
     assert rows[str(quote)]["open_amount"] == "0.00"

@@ -203,7 +203,7 @@ def _check_datev_balances(client: Client, state: dict[str, Any], workdir: Path) 
             "export_datev",
             {"date_from": f"{year}-01-01", "date_to": f"{year}-12-31", "include_payments": True},
         )
-        rows += unpack(out.events[0], workdir).rows()
+        rows += unpack(out.events[0], workdir, client).rows()
     debtor = next(r[6] for r in rows if len(r[6]) == 5)  # the personal account (Debitor)
     balance: dict[str, Decimal] = {}
     for r in rows:

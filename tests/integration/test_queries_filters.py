@@ -12,7 +12,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from invoicing.config import Settings
 
 from tests.integration.queries_world import World, _clock, _customer, _org
 from tests.support.databases import temporary_pg_database
+from tests.support.documents import export_file
 from tests.support.fakes import fake_deps
 
 pytestmark = pytest.mark.integration
@@ -420,7 +420,7 @@ def test_invalid_filters_are_answered_with_pointers(
 def _csv_ids(world: World, flt: dict[str, Any]) -> list[str]:
     out = world.send("export_csv", {"filters": flt}, org=ORG)
     (event,) = [e for e in out["events"] if e["type"] == "export.completed"]
-    text = Path(event["data"]["location"]).read_text(encoding="utf-8")
+    text = export_file(world.app.pipeline, ORG, event).decode("utf-8")
     return sorted(row["id"] for row in csv.DictReader(io.StringIO(text, newline="")))
 
 

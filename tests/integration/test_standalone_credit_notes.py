@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from tests.integration.test_write_offs_datev import DATEV, _export
 from tests.support.client import DE_ORG, Client, line
+from tests.support.documents import export_file
 from tests.support.external import require_external
 from tests.support.fakes import fake_deps
 
@@ -99,7 +100,7 @@ def test_datev_and_csv(engine: Engine, tmp_path: Path) -> None:
     got = [(r[0], r[1], r[7], r[10]) for r in rows]
     assert got == [("119,00", "H", "8400", cn["number"]), ("10,70", "H", "8300", cn["number"])]
     out = c.ok("export_csv", {})
-    text = Path(str(out.events[0]["data"]["location"])).read_text(encoding="utf-8-sig")
+    text = export_file(c.bus, c.org, out.events[0]).decode("utf-8-sig")
     (row,) = [r for r in csv.DictReader(io.StringIO(text, newline="")) if r["id"] == cn["id"]]
     assert (row["kind"], row["gross_total"], row["open_amount"]) == (
         "credit_note",

@@ -4,6 +4,7 @@ through the DATEV checker in strict mode (../shared/datev/datev_check.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from sqlalchemy import Engine
 
 from tests.integration import test_exports_datev as datev_tests
 from tests.support.client import Client, line
+from tests.support.documents import export_file
 from tests.support.external import require_external
 from tests.support.fakes import fake_deps
 
@@ -55,18 +57,18 @@ def dc(engine: Engine, tmp_path: Path) -> Client:
 def _export(dc: Client, tmp_path: Path, **opts: object) -> datev_tests.Export:
     out = dc.ok("export_datev", {"date_from": "2025-01-01", "date_to": "2025-01-31", **opts})
     (event,) = out.events
-    return unpack(event, tmp_path)
+    return unpack(event, tmp_path, dc)
 
 
-def unpack(event: dict[str, Any], tmp_path: Path) -> datev_tests.Export:
+def unpack(event: dict[str, Any], tmp_path: Path, client: Client) -> datev_tests.Export:
     """An export.completed event's zip, unpacked, every batch run through the checker."""
     ex = datev_tests.Export.__new__(datev_tests.Export)
     # unpacked here rather than by Export(), whose check knows only the sibling ../shared
     ex.data = event["data"]
-    ex.location = Path(ex.data["location"])
+    ex.content = export_file(client.bus, client.org, event)
     ex.dir = tmp_path / uuid.uuid4().hex
     ex.dir.mkdir()
-    with zipfile.ZipFile(ex.location) as zf:
+    with zipfile.ZipFile(io.BytesIO(ex.content)) as zf:
         ex.names = zf.namelist()
         zf.extractall(ex.dir)
     ex.batches = sorted(p for p in ex.dir.iterdir() if p.name.startswith("EXTF_Buchungsstapel"))
