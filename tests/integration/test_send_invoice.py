@@ -20,18 +20,19 @@ import pypdf
 import pytest
 from aiosmtpd.controller import Controller
 from invoicing import bootstrap, db
-from invoicing.documents.store import DocumentStore, sha256_hex
+from invoicing.documents.store import DocumentStore, invoice_document_id, sha256_hex
 from invoicing.handlers.deliveries import Deliverer, StepResult
 from invoicing.handlers.registry import Deps
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.mail import SmtpSender, SmtpSettings
 from invoicing.models.deliveries import DeliveryJob
-from invoicing.models.documents import EmailDelivery, StoredDocument
+from invoicing.models.documents import DocumentContent, EmailDelivery, StoredDocument
 from invoicing.pipeline import Outcome, Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from tests.support import scenarios
+from tests.support.documents import fetch
 
 pytestmark = pytest.mark.integration
 
@@ -232,9 +233,14 @@ def test_send_draft_finalizes_attaches_pdf_and_records_delivery(
         ).scalar_one()
         assert delivery.status == "sent" and delivery.message_id == sent["message_id"]
         assert delivery.recipients["bcc"] == ["archive@kanzlei.example"]
-        doc = uow.session.get(StoredDocument, (w.org, inv, "pdf"))
+        doc = uow.session.get(StoredDocument, (w.org, invoice_document_id(inv, "pdf")))
         assert doc is not None and doc.frozen and doc.sha256 == sha256_hex(pdfs[0])
-    assert sent["documents"][0]["sha256"] == sha256_hex(pdfs[0])
+        assert doc.storage == "database" and doc.path is None
+        document_id = str(doc.id)
+    ref = sent["documents"][0]
+    assert ref["sha256"] == sha256_hex(pdfs[0]) and ref["document_id"] == document_id
+    assert ref["query"] == "get_document" and ref["size"] == len(pdfs[0])
+    assert fetch(w.bus, w.org, ref, limit=1000) == pdfs[0]  # in chunks of 1,000 bytes
 
     # the same command again: the inbox makes it a no-op, no second email
     again = w.run(
@@ -435,10 +441,13 @@ def test_frozen_documents_verify_their_hash(
     with UnitOfWork.for_engine(w.engine) as uow:
         doc = store.get(uow.session, w.org, inv, "pdf")
         assert doc is not None and doc.frozen
-        row = uow.session.get(StoredDocument, (w.org, inv, "pdf"))
-        assert row is not None
-        path = store.root / row.path
-    path.write_bytes(path.read_bytes() + b"tampered")
+        uow.session.execute(
+            update(DocumentContent)
+            .where(DocumentContent.organization_id == w.org, DocumentContent.part == 0)
+            .where(DocumentContent.sha256 == doc.sha256)
+            .values(data=doc.content[:100] + b"tampered")
+        )
+        uow.commit()
     out = w.run("send_invoice", {"invoice_id": str(inv)})
     assert out.status == "applied" and out.events == []  # the step refuses to send it
     (step,) = w.steps
