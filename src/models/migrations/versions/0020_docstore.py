@@ -81,7 +81,9 @@ def upgrade() -> None:
     conn = op.get_bind()
     legacy = sa.table("documents_legacy", *(sa.column(c) for c in (*OLD, *OLD_REST)))
     target = sa.table(
-        "documents", *(sa.column(c) for c in (*OLD, *OLD_REST, "id", "storage", "export_id"))
+        "documents",
+        *(sa.column(c) for c in (*OLD, *OLD_REST, "storage", "export_id")),
+        sa.column("id", sa.Uuid()),
     )
     rows = conn.execute(sa.select(legacy)).mappings().all()
     copied = [
