@@ -167,6 +167,8 @@ def _payloads(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "send_dunning_notices": {"as_of": "2099-01-01"},
         "publish_invoice": {"invoice_id": w["final"]},
         "unpublish_invoice": {"invoice_id": w["final"]},
+        "export_invoice": {"invoice_id": w["final"], "integration": "xero", "external_id": "X-1"},
+        "export_update": {"invoice_id": w["final"], "changes": ["other"]},
     }
 
 
