@@ -1,13 +1,16 @@
 """Kill -9 of the worker in the middle of a DATEV export, then redelivery (issue 5 point 5).
 
-The worker writes the zip and then blocks on a row lock the test holds on one of the invoices it
-must mark exported, i.e. after the file exists and before the commit. It is killed there. The
-redelivered command must leave exactly one complete file that passes the DATEV checker, one
-export record, one export.completed event, and each invoice marked once.
+The worker builds the zip in its scratch directory, stores it (in the export's transaction) and
+then blocks on a row lock the test holds on one of the invoices it must mark exported, i.e.
+after the file exists and before the commit. It is killed there. The redelivered command must
+leave exactly one stored document that passes the DATEV checker and no scratch files, one
+export record, one export.completed event naming that document, and each invoice marked once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import subprocess
 import sys
 import uuid
@@ -62,20 +65,21 @@ def test_worker_killed_mid_export_yields_one_file_and_marks_once(env: Env, tmp_p
         )
     )
     export = org.cmd("export_datev", {"date_from": "2026-11-01", "date_to": "2026-11-30"})
-    target = data_dir / "exports" / org.id / f"datev-{export['command_id']}.zip"
+    folder = data_dir / "exports" / org.id
+    target = folder / f".datev-{export['command_id']}.parts" / f"datev-{export['command_id']}.zip"
     with psycopg.connect(env.dsn) as locker:
         locker.execute("SELECT 1 FROM invoices WHERE id = %s FOR UPDATE", (invoices[1],))
         pub.send(export)
-        wait_until(
-            lambda: target.exists() and lock_waiters(env) >= 1,
-            60,
-            "the export blocked after writing its zip",
-        )
+        # the handler stores the zip (uncommitted) before it marks the invoices: once it waits
+        # on the lock, the file was built, stored and its scratch copy removed
+        wait_until(lambda: lock_waiters(env) >= 1, 60, "the export blocked after storing its zip")
+        assert not target.exists()
         w.kill9()
         terminate_backends(env, "invoicing")
         locker.rollback()
     w.stop()
     assert not env.sql("SELECT 1 FROM export_runs WHERE organization_id = %s", (org.id,))
+    assert not env.sql("SELECT 1 FROM documents WHERE organization_id = %s", (org.id,))
     w = worker(env, "--threads", "2", INVOICING_DATA_DIR=str(data_dir))
     col.drain(
         lambda ev: any(
@@ -85,8 +89,19 @@ def test_worker_killed_mid_export_yields_one_file_and_marks_once(env: Env, tmp_p
     )
     w.stop()
     r.stop()
-    folder = target.parent
-    assert sorted(p.name for p in folder.iterdir()) == [target.name], "one file, no leftovers"
+    assert list(folder.iterdir()) == [], "no scratch files left behind"
+    stored = env.sql(
+        "SELECT id, sha256 FROM documents WHERE organization_id = %s AND export_id = %s",
+        (org.id, export["command_id"]),
+    )
+    assert len(stored) == 1, "one stored file"
+    parts = env.sql(
+        "SELECT data FROM document_contents WHERE organization_id = %s AND sha256 = %s "
+        "ORDER BY part",
+        (org.id, stored[0][1]),
+    )
+    content = b"".join(bytes(p[0]) for p in parts)
+    assert hashlib.sha256(content).hexdigest() == stored[0][1]
     runs = env.sql("SELECT count(*) FROM export_runs WHERE organization_id = %s", (org.id,))
     assert runs == [(1,)]
     marks = env.sql(
@@ -103,7 +118,7 @@ def test_worker_killed_mid_export_yields_one_file_and_marks_once(env: Env, tmp_p
     if CHECKER.is_file():
         import zipfile
 
-        with zipfile.ZipFile(target) as zf:
+        with zipfile.ZipFile(io.BytesIO(content)) as zf:
             names = [n for n in zf.namelist() if n.startswith("EXTF_Buchungsstapel")]
             assert names
             for name in names:
