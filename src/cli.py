@@ -217,6 +217,33 @@ def deliver(
         raise typer.Exit(code=75)
 
 
+@app.command("documents-import")
+def documents_import(
+    batch: Annotated[int, typer.Option(help="documents per transaction")] = 100,
+) -> None:
+    """Move the bytes of documents stored as files (before migration 0020, or with
+    INVOICING_DOCUMENTS_BACKEND=directory) into the database, each verified against its
+    SHA-256 first; one transaction per batch, safe to stop and to run again. The files stay:
+    remove INVOICING_DOCUMENTS_DIR once it reports 0 left."""
+    from invoicing import bootstrap
+    from invoicing.documents.store import DocumentSettings
+    from sqlalchemy.orm import Session
+
+    application = bootstrap.local()
+    store = DocumentSettings().store(application.settings.data_dir)
+    moved = 0
+    try:
+        while True:
+            with Session(application.engine) as session, session.begin():
+                count = store.import_files(session, batch)
+            moved += count
+            if count < batch:
+                break
+    finally:
+        application.engine.dispose()
+    typer.echo(f"moved {moved} documents into the database, 0 left", err=True)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

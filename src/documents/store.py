@@ -12,7 +12,7 @@ in one of two content backends (``INVOICING_DOCUMENTS_BACKEND``):
 
 The row names the backend that holds its bytes (``storage``), so a store reads the rows of
 both (rows written before the database backend existed are ``directory`` rows with their old
-path; ``invoicing documents import`` moves them into the database).
+path; ``invoicing documents-import`` moves them into the database).
 
 Rules:
 * The database row is the truth. Bytes without a row (left by a transaction that rolled back)

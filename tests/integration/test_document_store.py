@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -316,8 +318,22 @@ def test_rows_of_the_directory_era_stay_readable_and_move_into_the_database(
             pytest.raises(DocumentIntegrityError, match="INVOICING_DOCUMENTS_DIR"),
         ):
             DocumentStore().content(session, info)
-        with Session(engine) as session, session.begin():
-            assert store.import_files(session) == 1
+        moved = subprocess.run(
+            [sys.executable, "-m", "invoicing.cli", "documents-import", "--batch", "1"],
+            env={
+                "DATABASE_URL": legacy_url,
+                "INVOICING_DATA_DIR": str(tmp_path),
+                "INVOICING_DOCUMENTS_DIR": str(root),
+                "INVOICING_LOG_FORMAT": "json",
+                "PATH": "/usr/bin:/bin",
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert moved.returncode == 0, moved.stderr
+        assert "moved 1 documents into the database" in moved.stderr
         (root / relative).unlink()
         with Session(engine) as session:
             moved = DocumentStore().get(session, org, invoice, "pdf")

@@ -12,7 +12,7 @@ Owned by documents (src/documents/store.py) and the accounting integrations
   is referred to from anywhere by id; ``invoice_id`` becomes optional and ``export_id`` names
   the export run of an export file. Existing rows keep their bytes where they are:
   ``storage = 'directory'`` with their old ``path``, and the id every invoice document gets
-  (uuid5 of the invoice id and ``document:<kind>``). ``invoicing documents import`` moves their
+  (uuid5 of the invoice id and ``document:<kind>``). ``invoicing documents-import`` moves their
   bytes into the database.
 * ``invoices.integration_exports``: the accounting integrations an invoice was exported to.
 """
