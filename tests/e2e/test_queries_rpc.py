@@ -7,6 +7,8 @@ an exclusive auto-delete reply queue and once with direct reply-to (``amq.rabbit
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 import uuid
@@ -124,6 +126,9 @@ def test_queries_answered_over_rabbitmq(env: Env) -> None:
     )
     pub.send(org.finalize(inv1))
     col.drain(lambda ev: any(e["type"] == "invoice.finalized" and e["subject"] == inv1 for e in ev))
+    pub.send(org.cmd("export_csv", {}))
+    col.drain(lambda ev: any(e["type"] == "export.completed" for e in ev))
+    ref = next(e for e in col.received if e["type"] == "export.completed")["data"]["document"]
     before = writes(env)
 
     rpc = Requester(env, direct=False)
@@ -148,6 +153,19 @@ def test_queries_answered_over_rabbitmq(env: Env) -> None:
         nxt = direct.ask(query(org, "next_number", {"series": "invoice", "date": "2026-11-20"}))
         assert nxt["status"] == "ok", nxt
         assert nxt["result"]["number"] == "RE-2026-0002"
+
+        # --- the export's file, stored by the worker, read in chunks of 100 bytes from here
+        content, offset = b"", 0
+        while True:
+            payload = {"document_id": ref["document_id"], "offset": offset, "limit": 100}
+            chunk = rpc.ask(query(org, "get_document", payload))
+            assert chunk["status"] == "ok", chunk
+            content += base64.b64decode(chunk["result"]["content"]["data"])
+            if chunk["result"]["content"]["eof"]:
+                break
+            offset = chunk["result"]["content"]["next_offset"]
+        assert hashlib.sha256(content).hexdigest() == ref["sha256"] and offset > 0
+        assert b"RE-2026-0001" in content
 
         # --- many in flight at once on direct reply-to: each reply matches its correlation_id
         cids = {
