@@ -48,7 +48,8 @@ class DeliveryJob(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    purpose: Mapped[str] = mapped_column(String(30))  # invoice | dunning | payment_confirmation | share
+    #: invoice | dunning | payment_confirmation | share
+    purpose: Mapped[str] = mapped_column(String(30))
     command_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the command that asked for it
     correlation_id: Mapped[str | None] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)

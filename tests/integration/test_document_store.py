@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from invoicing import db
 from invoicing.documents.store import (
     DocumentIntegrityError,
@@ -277,11 +278,13 @@ def legacy_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def test_rows_of_the_directory_era_stay_readable_and_move_into_the_database(
     legacy_url: str, tmp_path: Path
 ) -> None:
-    """A database at 0013_reads holds a document row with a file path; after the migration
+    """A database before 0020_docstore holds a document row with a file path; after the migration
     the row is a ``directory`` row with the id every invoice document gets, readable while the
     directory is there, and ``import_files`` moves its bytes into the database."""
     config = db.alembic_config(legacy_url)
-    command.upgrade(config, "0013_reads")
+    before = ScriptDirectory.from_config(config).get_revision("0020_docstore").down_revision
+    assert isinstance(before, str)
+    command.upgrade(config, before)
     org, invoice, content = uuid.uuid4(), uuid.uuid4(), b"%PDF-1.7 legacy " + os.urandom(999)
     root = tmp_path / "documents"
     relative = f"{org}/{invoice}/pdf-{hashlib.sha256(content).hexdigest()[:16]}.pdf"
@@ -338,7 +341,7 @@ def test_rows_of_the_directory_era_stay_readable_and_move_into_the_database(
         with Session(engine) as session:
             moved = DocumentStore().get(session, org, invoice, "pdf")
             assert moved is not None and moved.content == content
-        command.downgrade(config, "0013_reads")  # the way back keeps what has a file
+        command.downgrade(config, before)  # the way back keeps what has a file
         command.upgrade(config, "head")
     finally:
         engine.dispose()
