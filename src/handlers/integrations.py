@@ -26,6 +26,7 @@ from invoicing.schemas.integrations import ExportInvoice, ExportUpdate
 #: event type -> the change it makes to the invoice it is about (``subject``)
 AUTOMATIC = {
     "payment.recorded": "payment",
+    "payment.allocated": "payment",  # a customer payment or credit applied to the invoice
     "payment.deleted": "payment_deleted",
     "invoice.written_off": "write_off",
     "invoice.write_off_reversed": "write_off_reversed",

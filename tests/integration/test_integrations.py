@@ -135,12 +135,22 @@ def test_payments_credits_write_offs_and_voids_emit_updates(client: Client) -> N
     (update,) = _updates(credit.events)
     assert update["subject"] == invoice_id
     assert update["data"]["export_update"]["changes"] == ["credit_note"]
+    # a customer payment allocated across invoices reaches the exported one too
+    customer = client.state(invoice_id)["customer_id"]
+    across = client.ok(
+        "record_payment", {"customer_id": customer, "amount": "5.00", "date": _today()}
+    )
+    (update,) = _updates(across.events)
+    assert update["subject"] == invoice_id
+    assert update["data"]["export_update"]["changes"] == ["payment"]
+    (record,) = update["data"]["invoice"]["integration_exports"]
+    assert record["updates"] == 3
     write_off = {"invoice_id": invoice_id, "write_off_id": str(uuid.uuid4()), "date": _today()}
     written = client.ok("write_off_invoice", {**write_off, "reason": "uncollectible"})
     (update,) = _updates(written.events)
     assert update["data"]["export_update"]["changes"][0] == "write_off"
     (record,) = update["data"]["invoice"]["integration_exports"]
-    assert record["updates"] == 3
+    assert record["updates"] == 4
     # an invoice that was never exported gets no update (and costs nothing)
     plain = client.finalized(client.customer(), [line()])
     out = client.ok("record_payment", {"invoice_id": plain["id"], "amount": "1", "date": _today()})
