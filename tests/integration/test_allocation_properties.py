@@ -198,7 +198,7 @@ def _check_datev(
         "export_datev",
         {"date_from": "2026-04-01", "date_to": "2026-04-30", "include_payments": True},
     )
-    rows = unpack(out.events[0], workdir).rows()
+    rows = unpack(out.events[0], workdir, client).rows()
     debtor = rows[0][6]
     balance = ZERO
     for r in rows:

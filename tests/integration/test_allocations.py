@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.integration.test_write_offs_datev import DATEV, unpack
 from tests.support.client import Client, line
+from tests.support.documents import export_file
 from tests.support.fakes import fake_deps
 
 D = Decimal
@@ -389,7 +390,7 @@ def test_split_payment_in_datev_and_csv(dc: Client, tmp_path: Path) -> None:
         "export_datev",
         {"date_from": "2025-01-01", "date_to": "2025-01-31", "include_payments": True},
     )
-    ex = unpack(out.events[0], tmp_path)
+    ex = unpack(out.events[0], tmp_path, dc)
     rows = ex.rows()
     numbers = {dc.state(first)["number"]: "119,00", dc.state(second)["number"]: "181,00"}
     pays = [r for r in rows if r[6] == "1200"]
@@ -400,7 +401,7 @@ def test_split_payment_in_datev_and_csv(dc: Client, tmp_path: Path) -> None:
     )
     assert ex.data["counts"]["payments"] == 2
     out = dc.ok("export_csv", {})
-    text = Path(out.events[0]["data"]["location"]).read_bytes().decode("utf-8-sig")
+    text = export_file(dc.bus, dc.org, out.events[0]).decode("utf-8-sig")
     table = {r["number"]: r for r in csv.DictReader(io.StringIO(text, newline=""))}
     one, two = (table[dc.state(i)["number"]] for i in (first, second))
     assert (one["status"], one["paid_amount"], one["open_amount"]) == ("paid", "119.00", "0.00")
@@ -438,7 +439,7 @@ def test_unapplied_credit_and_refund_in_datev(dc: Client, tmp_path: Path) -> Non
         "export_datev",
         {"date_from": "2025-01-01", "date_to": "2025-01-31", "include_payments": True},
     )
-    ex = unpack(out.events[0], tmp_path)  # every batch passes datev_check.py --strict
+    ex = unpack(out.events[0], tmp_path, dc)  # every batch passes datev_check.py --strict
     rows = ex.rows()
     debtor = rows[0][6]
     beleg = f"GH-{cust.hex[:8].upper()}"
