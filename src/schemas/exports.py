@@ -6,9 +6,10 @@ Example (``export_datev``)::
      "credentials": {"token": "…"},
      "payload": {"date_from": "2026-01-01", "date_to": "2026-03-31", "include_payments": true}}
 
-The result is an ``export.completed`` event with ``location`` (a zip with one EXTF
-Buchungsstapel per fiscal-year/calendar-year period, split at 99,999 bookings, plus the
-Debitoren/Kreditoren master data), ``checksum`` (sha256) and ``counts``.
+The result is an ``export.completed`` event with ``document`` (a reference to the stored file,
+fetched with ``get_document``: for DATEV a zip with one EXTF Buchungsstapel per
+fiscal-year/calendar-year period, split at 99,999 bookings, plus the Debitoren/Kreditoren
+master data), ``checksum`` (sha256) and ``counts``.
 """
 
 from __future__ import annotations
