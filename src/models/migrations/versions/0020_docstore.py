@@ -1,7 +1,7 @@
 """docstore: document bytes in the database, documents of exports, integration exports
 
 Revision ID: 0020_docstore
-Revises: 0020_alloc
+Revises: 0020_budgets
 Create Date: 2026-11-28
 
 Owned by documents (src/documents/store.py) and the accounting integrations
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_docstore"
-down_revision: str | Sequence[str] | None = "0020_alloc"
+down_revision: str | Sequence[str] | None = "0020_budgets"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
