@@ -243,7 +243,7 @@ def _notice_document(
     title: str,
 ) -> Document:
     """The notice's own PDF/A-3b (``documents/pdf/dunning.py``), rendered with no transaction
-    open and stored like the invoice's documents (file + SHA-256 in ``documents``).
+    open and stored like the invoice's documents (the document store: bytes + SHA-256).
 
     Stored unfrozen: until the email went out, a later attempt (a payment meanwhile, a new
     run after a refused notice) renders it again; :meth:`DunningDelivery.record` freezes it

@@ -357,3 +357,23 @@ def test_the_read_only_path_cannot_write(client: Client, engine: Engine) -> None
     ):
         conn.execute(text("DELETE FROM invoice_shares"))
     ro.dispose()
+
+
+def test_a_currency_en16931_cannot_carry_gets_the_pdf_alone(
+    client: Client, browser: TestClient
+) -> None:
+    """The share job stores the PDF of a KWD invoice and no e-invoice (three decimals break
+    BR-DEC-*), says why in its event, and the page offers no XML."""
+    cust = client.customer(locale="de", einvoice_format="xrechnung_cii")
+    lines = [{"description": "Posten", "quantity": "1", "unit_price": "12.345"}]
+    inv = client.invoice(cust, lines, currency="KWD", exchange_rate="3")
+    pub = publish(client, inv)
+    (step,) = deliver(client, pub)
+    assert step.status == "done", step.error
+    (event,) = step.events
+    assert [d["kind"] for d in event["data"]["documents"]] == ["pdf"]
+    assert event["data"]["einvoice_error"]["code"] == "einvoice_currency_decimals"
+    html = browser.get(f"/i/{pub.token}").text
+    assert "PDF herunterladen" in html and "E-Rechnung (XML) herunterladen" not in html
+    assert browser.get(f"/i/{pub.token}/xml").status_code == 404
+    assert browser.get(f"/i/{pub.token}/pdf").content.startswith(b"%PDF-")

@@ -72,14 +72,18 @@ def test_zero_or_two_decimals_pass_the_rules(tmp_path: Path, currency: str) -> N
     assert not [f for f in report.findings if f.rule.startswith("BR-DEC")]
 
 
-def test_the_hosted_page_offers_no_xml_for_such_a_currency(tmp_path: Path) -> None:
-    from invoicing.web.shares import _xml_format
-
+def test_no_xml_is_built_for_the_hosted_page_in_such_a_currency(tmp_path: Path) -> None:
+    """The share job of publish_invoice (what the hosted page serves) builds the e-invoice with
+    the same builder as a send: a KWD invoice gets none, so the page offers the PDF alone
+    (tests/integration/test_web.py runs the job)."""
     core = Core(tmp_path)
     org = core.organization(**scenarios.DE_SELLER)
     customer = core.customer(org, **{**scenarios.DE_BUYER, "einvoice_format": "xrechnung_cii"})
     lines = [{"description": "Posten", "quantity": "1", "unit_price": "12.345"}]
     kwd = core.invoice(org, customer, lines, currency="KWD", exchange_rate="3")
     eur = core.invoice(org, customer, lines)
-    assert _xml_format(kwd) is None
-    assert _xml_format(eur) == "xrechnung_cii"
+    assert [e.pointer for e in currency_errors(kwd)] == ["/currency"]
+    with pytest.raises(DomainError) as refused:
+        build_einvoice(kwd, "xrechnung_cii")
+    assert refused.value.errors[0].code == "einvoice_currency_decimals"
+    assert currency_errors(eur) == [] and build_einvoice(eur, "xrechnung_cii").xml
