@@ -11,7 +11,7 @@ from typing import Any
 
 import pypdf
 import pytest
-from invoicing.documents.store import sha256_hex
+from invoicing.documents.store import invoice_document_id, sha256_hex
 from invoicing.handlers.dunning import dunning_levels, notices_of
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models.documents import EmailDelivery, StoredDocument
@@ -253,13 +253,18 @@ def test_the_notice_pdf_is_attached_and_stored(
     documents = event["data"]["documents"]
     assert [d["kind"] for d in documents] == ["dunning-2", "pdf"]
     assert documents[0]["sha256"] == sha256_hex(notice_pdf)
+    assert documents[0]["document_id"] == str(invoice_document_id(uuid.UUID(a["id"]), "dunning-2"))
     assert documents[1]["sha256"] == sha256_hex(invoice_pdf)
     with UnitOfWork.for_engine(w.engine) as uow:
-        stored = uow.session.get(StoredDocument, (w.org, uuid.UUID(a["id"]), "dunning-2"))
+        stored = uow.session.get(
+            StoredDocument, (w.org, invoice_document_id(uuid.UUID(a["id"]), "dunning-2"))
+        )
         assert stored is not None and stored.frozen and stored.media_type == "application/pdf"
         assert stored.sha256 == sha256_hex(notice_pdf) and stored.size == len(notice_pdf)
         assert w.deps.document_store.get(uow.session, w.org, uuid.UUID(a["id"]), "dunning-2")
-        first = uow.session.get(StoredDocument, (w.org, uuid.UUID(a["id"]), "dunning-1"))
+        first = uow.session.get(
+            StoredDocument, (w.org, invoice_document_id(uuid.UUID(a["id"]), "dunning-1"))
+        )
         assert first is not None and first.frozen
     english = make_world(db_url, smtp, tmp_path / "en", buyer={"locale": "en"})
     configure(english)
