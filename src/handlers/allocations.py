@@ -33,7 +33,7 @@ from invoicing.schemas.commands import (
     RecordPayment,
     RefundCustomerCredit,
 )
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 # ----------------------------------------------------------------------------- loading
 
@@ -48,13 +48,15 @@ def lock_customer(uow: UnitOfWork, org_id: uuid.UUID, customer_id: uuid.UUID) ->
 def credit_balance(
     uow: UnitOfWork, org_id: uuid.UUID, customer_id: uuid.UUID, currency: str
 ) -> Decimal:
-    """The customer's unapplied credit in ``currency`` (the sum of its credit entries)."""
-    stmt = select(func.coalesce(func.sum(CustomerCreditEntry.amount), 0)).where(
+    """The customer's unapplied credit in ``currency`` (the sum of its credit entries), exact:
+    added up here in Decimal, because SQLite's SUM goes through floats (2.10 came back as
+    2.0999999999999996)."""
+    stmt = select(CustomerCreditEntry.amount).where(
         CustomerCreditEntry.organization_id == org_id,
         CustomerCreditEntry.customer_id == customer_id,
         CustomerCreditEntry.currency == currency,
     )
-    return Decimal(str(uow.session.execute(stmt).scalar_one()))
+    return sum(uow.session.execute(stmt).scalars(), Decimal(0))
 
 
 def _open_invoices(

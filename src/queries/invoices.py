@@ -213,23 +213,30 @@ def open_items(query: OpenItems, session: Session) -> OpenItemList:
 def unapplied_credit(
     session: Session, org_id: uuid.UUID, customers: list[uuid.UUID], currencies: list[str]
 ) -> list[CustomerCredit]:
-    """The customers' unapplied credit per currency (the sums of their credit entries)."""
+    """The customers' unapplied credit per currency (the sums of their credit entries), exact:
+    summed as NUMERIC by PostgreSQL, in Decimal here on SQLite (whose SUM goes through floats)."""
     e = CustomerCreditEntry
-    total = func.sum(e.amount)
-    stmt = (
-        select(e.customer_id, e.currency, total)
-        .where(e.organization_id == org_id)
-        .group_by(e.customer_id, e.currency)
-        .having(total != 0)
-        .order_by(e.customer_id, e.currency)
-    )
+    where = [e.organization_id == org_id]
     if customers:
-        stmt = stmt.where(e.customer_id.in_(customers))
+        where.append(e.customer_id.in_(customers))
     if currencies:
-        stmt = stmt.where(e.currency.in_(currencies))
+        where.append(e.currency.in_(currencies))
+    sums: dict[tuple[uuid.UUID, str], Decimal] = defaultdict(lambda: ZERO)
+    if dialect_of(session) == "postgresql":
+        grouped = select(e.customer_id, e.currency, func.sum(e.amount)).group_by(
+            e.customer_id, e.currency
+        )
+        for cid, cur, amount in session.execute(grouped.where(*where)):
+            sums[cid, cur] = Decimal(amount)
+    else:
+        for cid, cur, amount in session.execute(
+            select(e.customer_id, e.currency, e.amount).where(*where)
+        ):
+            sums[cid, cur] += amount
     return [
-        CustomerCredit(customer_id=cid, currency=cur, amount=round_money(Decimal(str(amount)), cur))
-        for cid, cur, amount in session.execute(stmt)
+        CustomerCredit(customer_id=cid, currency=cur, amount=round_money(total, cur))
+        for (cid, cur), total in sorted(sums.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+        if total != 0
     ]
 
 

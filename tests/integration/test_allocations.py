@@ -553,3 +553,28 @@ def test_cli_open_items_shows_the_unapplied_credit(client: Client) -> None:
     assert "unapplied credit" in result.stdout
     line_ = next(x for x in result.stdout.splitlines() if str(cust) in x)
     assert "EUR" in line_ and "43.00" in line_
+
+
+def test_a_credit_left_after_a_refund_is_applied_to_the_cent(
+    world: tuple[Client, uuid.UUID, list[str]],
+) -> None:
+    """Found by the property test on SQLite: 10.00 of credit, 7.90 refunded, the 2.10 left
+    came back from SQL SUM as 2.0999999999999996 and its application was refused."""
+    client, cust, (b, c, _a) = world
+    client.ok(
+        "record_payment",
+        {
+            "customer_id": str(cust),
+            "allocations": [{"invoice_id": b, "amount": "119.00"}],
+            "amount": "129.00",
+            "date": "2026-02-01",
+        },
+    )
+    client.ok(
+        "refund_customer_credit",
+        {"customer_id": str(cust), "currency": "EUR", "amount": "7.90", "date": "2026-02-02"},
+    )
+    out = client.ok("apply_customer_credit", {"customer_id": str(cust), "invoice_id": c})
+    assert out.events[-1]["data"]["amount"] == "2.10"
+    assert out.events[-1]["data"]["balance"] == "0.00"
+    assert _query(client, "open_items", {"customer_id": [str(cust)]})["unapplied_credit"] == []
