@@ -105,7 +105,9 @@ def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) ->
     reused = uuid.uuid4()
     client.ok("create_invoice", {"id": str(uuid.uuid4()), "lines": [line()]}, command_id=reused)
     docs = [
-        client.doc("create_invoice", {"id": str(x), "customer_id": str(customer), "lines": [line()]}),
+        client.doc(
+            "create_invoice", {"id": str(x), "customer_id": str(customer), "lines": [line()]}
+        ),
         # unknown customer: a business rejection in the middle of the batch
         client.doc(
             "create_invoice", {"id": str(y), "customer_id": str(uuid.uuid4()), "lines": [line()]}
