@@ -59,12 +59,9 @@ def main() -> None:
     )
     try:
         if args.pg:
-            from invoicing.cli import app
+            from invoicing import db
 
-            try:
-                app(["migrate"], standalone_mode=False)
-            except SystemExit:
-                pass
+            db.migrate(url)
         from invoicing import bootstrap
 
         application = bootstrap.local()
@@ -98,8 +95,6 @@ def main() -> None:
             pstats.Stats(args.profile).sort_stats("cumulative").print_stats(60)
     finally:
         if args.pg:
-            from sqlalchemy import Engine  # noqa: F401
-
             with psycopg.connect(PG_ADMIN, autocommit=True) as db:
                 db.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 

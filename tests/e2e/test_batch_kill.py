@@ -24,8 +24,8 @@ from tests.e2e.harness import (
     relay,
     setup_org,
     terminate_backends,
-    wait_until,
     wait_for_topology,
+    wait_until,
     worker,
 )
 

@@ -78,7 +78,7 @@ def run_batch(
             t = threading.Thread(target=submit(i, doc))
             t.start()
             threads.append(t)
-            _until(lambda i=i: group.waiting == i + 1)  # noqa: B023 -- arrival order = batch order
+            _until(lambda i=i: group.waiting == i + 1)
     for t in threads:
         t.join(60)
     assert group.sizes[-2:] == [1, len(docs)], group.sizes
