@@ -58,7 +58,7 @@ class Scope:
     def done(self) -> None:
         """Flush the command's ORM changes (a constraint fails here, inside the scope) and
         release its savepoint."""
-        self.uow.session.flush()
+        self.uow.flush()
         if self.savepoint is not None:
             self.savepoint.commit()
         self.open = False
