@@ -14,6 +14,9 @@
 4. in-process CPU: ``invoicing process`` over N create/finalize commands, CPU seconds of that
    process per command (startup subtracted), on PostgreSQL and on SQLite.
 It prints the ratio pipeline/raw.
+
+The workers commit the commands of their threads together (group commit, a savepoint per
+command, src/pipeline/batch.py): ``--threads`` bounds the batch, ``--worker-batch 1`` turns it off.
 """
 
 from __future__ import annotations
@@ -328,7 +331,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2, help="worker processes (and raw K)")
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--threads", type=int, default=16, help="per worker process: also the largest batch"
+    )
+    parser.add_argument("--worker-batch", type=int, default=32, help="INVOICING_WORKER_BATCH")
     parser.add_argument("--batch", type=int, default=100, help="raw limit: messages per batch")
     parser.add_argument("--raw-pairs", type=int, default=5000)
     parser.add_argument("--cpu-commands", type=int, default=2000)
@@ -345,6 +351,7 @@ def main() -> None:
                 "--threads",
                 str(args.threads),
                 INVOICING_LOG_LEVEL="WARNING",
+                INVOICING_WORKER_BATCH=str(args.worker_batch),
             )
         )
         procs.append(relay(env, INVOICING_LOG_LEVEL="WARNING"))

@@ -8,8 +8,9 @@ flush has nothing left to do for them. The ORM's flush of a wide invoice row cos
 than the rest of a ``create_invoice`` or ``finalize_invoice`` (docs/pipeline.md, Benchmark).
 
 It takes the fast path only when nothing else is pending that an invoice row could depend on:
-every new object is a new invoice or one of its lines, nothing is deleted, and no changed
-invoice had lines or payments added or removed. Otherwise the ORM flushes everything, as before.
+every new object is THE new invoice (at most one) or one of its lines, nothing is deleted, and
+no changed invoice had lines or payments added or removed. Otherwise the ORM flushes
+everything, as before.
 Statements are built once (compiled forms cached by SQLAlchemy per set of columns).
 """
 
@@ -20,10 +21,20 @@ from functools import partial
 from typing import Any, cast
 
 from invoicing.models import Invoice, InvoiceLine
-from sqlalchemy import Column, Insert, Table, Update, bindparam, insert, inspect, update
+from sqlalchemy import (
+    Column,
+    ColumnDefault,
+    Insert,
+    Table,
+    Update,
+    bindparam,
+    insert,
+    inspect,
+    update,
+)
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 _INVOICES: Table = Invoice.__table__  # type: ignore[assignment]
 _LINES: Table = InvoiceLine.__table__  # type: ignore[assignment]
@@ -37,10 +48,11 @@ def _columns(model: type[Any]) -> list[tuple[str, Column[Any], Callable[[], Any]
         column = attr.columns[0]
         assert isinstance(column, Column)
         default = column.default
-        if isinstance(default, CallableColumnDefault):  # utcnow, dict, list: no context used
-            out.append((attr.key, column, partial(default.arg, cast(Any, None))))
-        elif isinstance(default, ScalarElementColumnDefault):
-            out.append((attr.key, column, partial(_same, default.arg)))
+        if isinstance(default, ColumnDefault) and default.is_callable:
+            # utcnow, dict, list: SQLAlchemy wraps them to take the (unused) context
+            out.append((attr.key, column, partial(cast(Any, default).arg, None)))
+        elif isinstance(default, ColumnDefault) and default.is_scalar:
+            out.append((attr.key, column, partial(_same, cast(Any, default).arg)))
         elif default is None:
             out.append((attr.key, column, partial(_same, None)))
         else:
@@ -56,6 +68,7 @@ _INVOICE_COLUMNS = _columns(Invoice)
 _LINE_COLUMNS = _columns(InvoiceLine)
 _INVOICE_KEYS = {key: column.key for key, column, _ in _INVOICE_COLUMNS}
 _INVOICE_ATTRS = frozenset(inspect(Invoice).attrs.keys())
+_SERVER_DEFAULTS = frozenset(c.key for c in _INVOICES.c if c.server_default is not None)
 _INSERT_INVOICE: Insert = insert(_INVOICES)
 _INSERT_LINES: Insert = insert(_LINES)
 _UPDATE_INVOICE: Update = update(_INVOICES).where(
@@ -86,6 +99,8 @@ def write_invoices(session: Session) -> None:
     if session.deleted:
         return
     created = [o for o in new if type(o) is Invoice]
+    if len(created) > 1:  # their order could matter (one may reference the other)
+        return
     lines = {id(line) for inv in created for line in inv.__dict__.get("lines", ())}
     if len(created) + len(lines) != len(new) or any(
         type(o) is not Invoice and id(o) not in lines for o in new
@@ -100,7 +115,13 @@ def write_invoices(session: Session) -> None:
             changed.append((obj, modified))
     conn = session.connection()
     for inv in created:
-        conn.execute(_INSERT_INVOICE, _row(inv, _INVOICE_COLUMNS))
+        row = _row(inv, _INVOICE_COLUMNS)
+        # NULLs left to the table: fewer parameters (psycopg caches the conversion of a
+        # statement only up to 50), one compiled form per set of columns
+        conn.execute(
+            _INSERT_INVOICE,
+            {k: v for k, v in row.items() if v is not None or k in _SERVER_DEFAULTS},
+        )
         inv_lines = list(inv.__dict__.get("lines", ()))
         if inv_lines:
             conn.execute(_INSERT_LINES, [_row(line, _LINE_COLUMNS) for line in inv_lines])
@@ -113,7 +134,8 @@ def write_invoices(session: Session) -> None:
         if not values:
             continue
         values["_organization_id"], values["_id"] = inv.organization_id, inv.id
-        conn.execute(_UPDATE_INVOICE, values)
+        if conn.execute(_UPDATE_INVOICE, values).rowcount != 1:  # as the ORM's flush checks
+            raise StaleDataError(f"invoice {inv.id}: the row to update is gone")
         for key in modified:
             if key in _INVOICE_KEYS:
                 set_committed_value(inv, key, inv.__dict__[key])

@@ -10,13 +10,21 @@ from typing import Any
 from invoicing.domain.errors import NotFound
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, Organization
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 #: the invoice and its lines in ONE round trip (a join; the row lock only on the invoice row);
 #: payments load on first use, and not at all for a draft, which cannot have any
 _LOAD = (joinedload(Invoice.lines), lazyload(Invoice.payments))
+#: built once: SQLAlchemy memoizes a statement's cache key, so executing it again skips both
+#: the construction and the cache-key walk (the compiled form comes from the engine's cache)
+_INVOICE = (
+    select(Invoice)
+    .where(Invoice.organization_id == bindparam("org"), Invoice.id == bindparam("id"))
+    .options(*_LOAD)
+)
+_INVOICE_LOCKED = _INVOICE.with_for_update(of=Invoice)
 
 
 def get_organization(uow: UnitOfWork, org_id: uuid.UUID) -> Organization:
@@ -69,14 +77,8 @@ def get_invoice(
 ) -> Invoice:
     """Load a document and its lines with a row lock on the document (SELECT ... FOR UPDATE
     OF invoices on PostgreSQL), in one statement."""
-    stmt = (
-        select(Invoice)
-        .where(Invoice.organization_id == org_id, Invoice.id == invoice_id)
-        .options(*_LOAD)
-    )
-    if lock:
-        stmt = stmt.with_for_update(of=Invoice)
-    inv = uow.session.execute(stmt).unique().scalar_one_or_none()
+    stmt = _INVOICE_LOCKED if lock else _INVOICE
+    inv = uow.session.execute(stmt, {"org": org_id, "id": invoice_id}).unique().scalar_one_or_none()
     if inv is not None and inv.status == "draft" and "payments" not in inv.__dict__:
         set_committed_value(inv, "payments", [])  # payments need a finalized invoice
     if inv is None or (inv.deleted_at is not None and not include_deleted):
