@@ -52,7 +52,9 @@ class UnitOfWork:
         self.session.rollback()
 
     def connection(self) -> Connection:
-        """The transaction's connection, for SQLAlchemy Core statements (no ORM overhead)."""
+        """The transaction's connection, for SQLAlchemy Core statements (no ORM overhead).
+        Asked of the session every time: a savepoint begun on the session is emitted only
+        when its connection is asked for next (tests/integration/test_group_commit.py)."""
         return self.session.connection()
 
     @property
