@@ -97,8 +97,11 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._waiting: list[_Item] = []
         self._leading = False
-        #: sizes of the batches run (the last 1,000), for tests and the log
+        #: sizes of the batches run (the last 1,000), and the most batches ever running at
+        #: once (1: one leader at a time), for tests
         self.sizes: list[int] = []
+        self.most_at_once = 0
+        self._running = 0
 
     @property
     def waiting(self) -> int:
@@ -116,16 +119,19 @@ class GroupCommit:
             self._leading = True
         if follower:
             item.wake.wait()  # finished by a leader, or made the leader
-        while not item.finished:
-            with self._lock:
-                batch = self._waiting[: self.max_batch]
-                del self._waiting[: len(batch)]
-            self._run_batch(batch)
-        with self._lock:
-            if self._waiting:
-                self._waiting[0].wake.set()  # the lead passes on
-            else:
-                self._leading = False
+        if not item.finished:  # this thread leads
+            try:
+                while not item.finished:
+                    with self._lock:
+                        batch = self._waiting[: self.max_batch]
+                        del self._waiting[: len(batch)]
+                    self._run_batch(batch)
+            finally:  # even when interrupted: the lead passes on, nobody waits for a dead one
+                with self._lock:
+                    if self._waiting:
+                        self._waiting[0].wake.set()
+                    else:
+                        self._leading = False
         if item.error is not None:
             raise item.error
         assert item.outcome is not None
@@ -133,6 +139,9 @@ class GroupCommit:
 
     def _run_batch(self, batch: list[_Item]) -> None:
         pipeline = self.pipeline
+        with self._lock:
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
         try:
             with pipeline.uow_factory() as uow:
                 for item in batch:
@@ -156,6 +165,8 @@ class GroupCommit:
                     with structlog.contextvars.bound_contextvars(**item.context):
                         pipeline.log_outcome(item.outcome)
         finally:
+            with self._lock:
+                self._running -= 1
             self.sizes = [*self.sizes[-999:], len(batch)]
             for item in batch:
                 if item.outcome is None and item.error is None:  # interrupted (BaseException)

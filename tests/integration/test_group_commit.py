@@ -230,3 +230,4 @@ def test_threads_share_transactions_under_load(batching: Client) -> None:
     assert seqs == list(range(1, 161))
     group = client.bus.group
     assert group is not None and max(group.sizes) > 1
+    assert group.most_at_once == 1  # one leader at a time
