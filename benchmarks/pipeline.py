@@ -335,6 +335,9 @@ def main() -> None:
         "--threads", type=int, default=16, help="per worker process: also the largest batch"
     )
     parser.add_argument("--worker-batch", type=int, default=32, help="INVOICING_WORKER_BATCH")
+    parser.add_argument(
+        "--worker-leaders", type=int, default=4, help="INVOICING_WORKER_BATCH_LEADERS"
+    )
     parser.add_argument("--batch", type=int, default=100, help="raw limit: messages per batch")
     parser.add_argument("--raw-pairs", type=int, default=5000)
     parser.add_argument("--cpu-commands", type=int, default=2000)
@@ -352,6 +355,7 @@ def main() -> None:
                 str(args.threads),
                 INVOICING_LOG_LEVEL="WARNING",
                 INVOICING_WORKER_BATCH=str(args.worker_batch),
+                INVOICING_WORKER_BATCH_LEADERS=str(args.worker_leaders),
             )
         )
         procs.append(relay(env, INVOICING_LOG_LEVEL="WARNING"))

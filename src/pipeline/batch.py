@@ -2,13 +2,15 @@
 running share the next transaction, a savepoint per command.
 
 A worker process runs several dramatiq threads. Each thread hands its (validated, authorized)
-command to ``GroupCommit.run`` and blocks. One thread at a time is the *leader*: it takes the
-waiting commands (up to ``max_batch``, in arrival order), runs each in a savepoint of one
-transaction (``Pipeline.run_in``), commits once -- one fsync for the batch -- and hands each
-thread its own outcome; then it passes the lead to the next waiting thread. A thread returns,
-and dramatiq acks its message, only after the commit that holds its outcome. Nothing waits for
-a batch to fill: a command that arrives while no transaction runs starts one at once, so a
-quiet worker has the latency of one command per transaction, and batches grow with the load.
+command to ``GroupCommit.run`` and blocks. Up to ``leaders`` threads at a time *lead* a
+transaction each (so that their round trips to the database overlap): a leader takes its own
+command and the commands waiting (up to ``max_batch``, in arrival order), runs each in a
+savepoint of one transaction (``Pipeline.run_in``), commits once -- one fsync for the batch --
+and hands each thread its own outcome; then it passes its lead to the next waiting thread. A
+thread returns, and dramatiq acks its message, only after the commit that holds its outcome.
+Nothing waits for a batch to fill: a command that arrives while fewer than ``leaders``
+transactions run starts one at once, so a quiet worker has the latency of one command per
+transaction, and batches grow with the load.
 
 Each command stays atomic and independent:
 
@@ -91,12 +93,14 @@ class _Item:
 
 
 class GroupCommit:
-    def __init__(self, pipeline: Pipeline, max_batch: int) -> None:
+    def __init__(self, pipeline: Pipeline, max_batch: int, leaders: int = 1) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
+        #: transactions running at once in this process (each led by one thread)
+        self.leaders = leaders
         self._lock = threading.Lock()
         self._waiting: list[_Item] = []
-        self._leading = False
+        self._leading = 0
         #: sizes of the batches run (the last 1,000), and the most batches ever running at
         #: once (1: one leader at a time), for tests
         self.sizes: list[int] = []
@@ -114,24 +118,25 @@ class GroupCommit:
         command raised (``RetryLater``, infrastructure errors), or what lost its batch."""
         item = _Item(command, digest, retry_missing, structlog.contextvars.get_contextvars())
         with self._lock:
-            self._waiting.append(item)
-            follower = self._leading
-            self._leading = True
-        if follower:
-            item.wake.wait()  # finished by a leader, or made the leader
-        if not item.finished:  # this thread leads
+            lead = self._leading < self.leaders
+            if lead:
+                self._leading += 1
+            else:
+                self._waiting.append(item)
+        if not lead:
+            item.wake.wait()  # finished in a leader's batch, or handed a lead (then not waiting)
+        if not item.finished:  # this thread leads one transaction
             try:
-                while not item.finished:
-                    with self._lock:
-                        batch = self._waiting[: self.max_batch]
-                        del self._waiting[: len(batch)]
-                    self._run_batch(batch)
+                with self._lock:
+                    batch = [item, *self._waiting[: self.max_batch - 1]]
+                    del self._waiting[: len(batch) - 1]
+                self._run_batch(batch)
             finally:  # even when interrupted: the lead passes on, nobody waits for a dead one
                 with self._lock:
                     if self._waiting:
-                        self._waiting[0].wake.set()
+                        self._waiting.pop(0).wake.set()
                     else:
-                        self._leading = False
+                        self._leading -= 1
         if item.error is not None:
             raise item.error
         assert item.outcome is not None

@@ -99,11 +99,11 @@ class Pipeline:
         #: group commit (``enable_batching``): the workers' threads share transactions
         self.group: GroupCommit | None = None
 
-    def enable_batching(self, max_batch: int) -> None:
+    def enable_batching(self, max_batch: int, leaders: int = 1) -> None:
         """Commands submitted by concurrent threads while a transaction of this process is
         running join the next one, up to ``max_batch`` each, a savepoint per command
         (``invoicing.pipeline.batch``). ``max_batch`` 1 turns it off."""
-        self.group = GroupCommit(self, max_batch) if max_batch > 1 else None
+        self.group = GroupCommit(self, max_batch, leaders) if max_batch > 1 else None
 
     def uow_factory(self) -> UnitOfWork:
         """A new unit of work (one transaction) on this pipeline's database."""

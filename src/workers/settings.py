@@ -40,6 +40,13 @@ class PipelineSettings(BaseSettings):
         description="group commit: at most this many commands share a transaction (a savepoint "
         "each), bounded by the threads of the process; 1 = a transaction per command",
     )
+    worker_batch_leaders: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="group commit: transactions running at once per process (their round "
+        "trips overlap); each takes the commands waiting when it starts",
+    )
     worker_queues: str = Field(
         default="", description="comma-separated workloads (and `queries`); empty = all"
     )
