@@ -13,6 +13,8 @@
    quorum queue. Measured from the first take to the last event published.
 4. in-process CPU: ``invoicing process`` over N create/finalize commands, CPU seconds of that
    process per command (startup subtracted), on PostgreSQL and on SQLite.
+5. CPU seconds per command the worker processes and the relay spent during the peak run
+   (from /proc; robust against other load on the machine, unlike the rates).
 It prints the ratio pipeline/raw.
 
 The workers commit the commands of their threads together (group commit, a savepoint per
@@ -54,6 +56,23 @@ from tests.e2e.harness import (
     wait_for_topology,
     worker,
 )
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants so far, from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+        stack += [int(c) for c in children]
+    return total
 
 
 def pct(values: list[float], p: float) -> float:
@@ -363,7 +382,11 @@ def main() -> None:
         pub, col = Publisher(env), Collector(env)
         org = setup_org(env, pub, col)
         run_pipeline(env, org, 20, None)  # warm-up
+        before = [tree_cpu(p.pid) for p in procs]
         peak, lat = run_pipeline(env, org, args.pairs, None)
+        worker_cpu, relay_cpu = (
+            (tree_cpu(p.pid) - b) / (2 * args.pairs) for p, b in zip(procs, before, strict=True)
+        )
         half, lat_half = run_pipeline(env, org, args.pairs // 2, peak / 2)
         for p in procs:
             p.stop()
@@ -383,6 +406,10 @@ def main() -> None:
                 f"{raw:.0f} commands/s",
             ),
             ("ratio pipeline/raw", f"{peak / raw:.3f}"),
+            (
+                "CPU per command at peak: workers / relay",
+                f"{worker_cpu * 1000:.2f} / {relay_cpu * 1000:.2f} ms",
+            ),
             (
                 f"in-process CPU ({args.cpu_commands} commands, PostgreSQL)",
                 f"{cpu_pg * 1000:.2f} ms/command",
