@@ -147,13 +147,14 @@ class GroupCommit:
         with self._lock:
             self._running += 1
             self.most_at_once = max(self.most_at_once, self._running)
+        nested = len(batch) > 1  # a batch of one needs no savepoint: its transaction is one
         try:
             with pipeline.uow_factory() as uow:
                 for item in batch:
                     with structlog.contextvars.bound_contextvars(**item.context):
                         try:
                             item.outcome = pipeline.run_in(
-                                uow, item.command, item.digest, item.retry_missing, nested=True
+                                uow, item.command, item.digest, item.retry_missing, nested=nested
                             )
                         except BatchBroken:
                             raise

@@ -41,7 +41,7 @@ class PipelineSettings(BaseSettings):
         "each), bounded by the threads of the process; 1 = a transaction per command",
     )
     worker_batch_leaders: int = Field(
-        default=4,
+        default=2,
         ge=1,
         le=64,
         description="group commit: transactions running at once per process (their round "
