@@ -13,7 +13,12 @@
    quorum queue. Measured from the first take to the last event published.
 4. in-process CPU: ``invoicing process`` over N create/finalize commands, CPU seconds of that
    process per command (startup subtracted), on PostgreSQL and on SQLite.
+5. CPU seconds per command the worker processes and the relay spent during the peak run
+   (from /proc; robust against other load on the machine, unlike the rates).
 It prints the ratio pipeline/raw.
+
+The workers commit the commands of their threads together (group commit, a savepoint per
+command, src/pipeline/batch.py): ``--threads`` bounds the batch, ``--worker-batch 1`` turns it off.
 """
 
 from __future__ import annotations
@@ -51,6 +56,23 @@ from tests.e2e.harness import (
     wait_for_topology,
     worker,
 )
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants so far, from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+        stack += [int(c) for c in children]
+    return total
 
 
 def pct(values: list[float], p: float) -> float:
@@ -328,7 +350,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2, help="worker processes (and raw K)")
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--threads", type=int, default=16, help="per worker process: also the largest batch"
+    )
+    parser.add_argument("--worker-batch", type=int, default=32, help="INVOICING_WORKER_BATCH")
+    parser.add_argument(
+        "--worker-leaders", type=int, default=4, help="INVOICING_WORKER_BATCH_LEADERS"
+    )
     parser.add_argument("--batch", type=int, default=100, help="raw limit: messages per batch")
     parser.add_argument("--raw-pairs", type=int, default=5000)
     parser.add_argument("--cpu-commands", type=int, default=2000)
@@ -345,6 +373,8 @@ def main() -> None:
                 "--threads",
                 str(args.threads),
                 INVOICING_LOG_LEVEL="WARNING",
+                INVOICING_WORKER_BATCH=str(args.worker_batch),
+                INVOICING_WORKER_BATCH_LEADERS=str(args.worker_leaders),
             )
         )
         procs.append(relay(env, INVOICING_LOG_LEVEL="WARNING"))
@@ -352,7 +382,11 @@ def main() -> None:
         pub, col = Publisher(env), Collector(env)
         org = setup_org(env, pub, col)
         run_pipeline(env, org, 20, None)  # warm-up
+        before = [tree_cpu(p.pid) for p in procs]
         peak, lat = run_pipeline(env, org, args.pairs, None)
+        worker_cpu, relay_cpu = (
+            (tree_cpu(p.pid) - b) / (2 * args.pairs) for p, b in zip(procs, before, strict=True)
+        )
         half, lat_half = run_pipeline(env, org, args.pairs // 2, peak / 2)
         for p in procs:
             p.stop()
@@ -372,6 +406,10 @@ def main() -> None:
                 f"{raw:.0f} commands/s",
             ),
             ("ratio pipeline/raw", f"{peak / raw:.3f}"),
+            (
+                "CPU per command at peak: workers / relay",
+                f"{worker_cpu * 1000:.2f} / {relay_cpu * 1000:.2f} ms",
+            ),
             (
                 f"in-process CPU ({args.cpu_commands} commands, PostgreSQL)",
                 f"{cpu_pg * 1000:.2f} ms/command",

@@ -131,10 +131,18 @@ def recalculate(
     if group_taxes:
         totals = with_group_taxes(totals, group_taxes)
     for line, res in zip(lines, totals.lines, strict=True):
-        line.base_amount = res.base_amount
-        line.discount_amount = res.discount_amount
-        line.amount = res.amount
-        line.net_amount = res.net_amount
+        # set only what changed: an unchanged line stays clean, nothing for the flush to do
+        # (a finalize recomputes the same amounts)
+        if (line.base_amount, line.discount_amount, line.amount, line.net_amount) != (
+            res.base_amount,
+            res.discount_amount,
+            res.amount,
+            res.net_amount,
+        ):
+            line.base_amount = res.base_amount
+            line.discount_amount = res.discount_amount
+            line.amount = res.amount
+            line.net_amount = res.net_amount
     if legal is None:
         legal = LegalContext(
             seller_country=small_business_country, small_business=bool(small_business_country)

@@ -38,7 +38,7 @@ from invoicing.schemas.commands import (
     RestoreInvoice,
     UpdateInvoice,
 )
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 
 def derived_id(command_id: uuid.UUID, name: str) -> uuid.UUID:
@@ -279,9 +279,13 @@ _MONEY = (
 )
 
 
+_TAKEN = select(Invoice.id).where(
+    Invoice.organization_id == bindparam("org"), Invoice.id == bindparam("id")
+)
+
+
 def _assert_new(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID, pointer: str) -> None:
-    taken = select(Invoice.id).where(Invoice.organization_id == org_id, Invoice.id == invoice_id)
-    if uow.connection().execute(taken).first() is not None:
+    if uow.connection().execute(_TAKEN, {"org": org_id, "id": invoice_id}).first() is not None:
         raise Conflict(
             "invoice_exists",
             f"invoice {invoice_id} already exists",

@@ -5,22 +5,45 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from invoicing.domain.errors import NotFound
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, Organization
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
+
+T = TypeVar("T")
 
 #: the invoice and its lines in ONE round trip (a join; the row lock only on the invoice row);
 #: payments load on first use, and not at all for a draft, which cannot have any
 _LOAD = (joinedload(Invoice.lines), lazyload(Invoice.payments))
+#: built once: SQLAlchemy memoizes a statement's cache key, so executing it again skips both
+#: the construction and the cache-key walk (the compiled form comes from the engine's cache)
+_INVOICE = (
+    select(Invoice)
+    .where(Invoice.organization_id == bindparam("org"), Invoice.id == bindparam("id"))
+    .options(*_LOAD)
+)
+_INVOICE_LOCKED = _INVOICE.with_for_update(of=Invoice)
+_ORGANIZATION = select(Organization).where(Organization.id == bindparam("id"))
+_CUSTOMER = select(Customer).where(
+    Customer.organization_id == bindparam("org"), Customer.id == bindparam("id")
+)
+
+
+def _by_key(uow: UnitOfWork, model: type[T], key: tuple[uuid.UUID, ...], stmt: Any) -> T | None:
+    """``Session.get`` with a statement built once: the identity map first, else the row."""
+    found = uow.session.identity_map.get(uow.session.identity_key(model, key))
+    if found is not None:
+        return cast(T, found)
+    params = dict(zip(("org", "id") if len(key) == 2 else ("id",), key, strict=True))
+    return cast(T | None, uow.session.execute(stmt, params).scalar_one_or_none())
 
 
 def get_organization(uow: UnitOfWork, org_id: uuid.UUID) -> Organization:
-    org = uow.session.get(Organization, org_id)
+    org = _by_key(uow, Organization, (org_id,), _ORGANIZATION)
     if org is None:
         raise NotFound(
             "organization_not_configured",
@@ -47,7 +70,7 @@ def save_organization(
 def get_customer(
     uow: UnitOfWork, org_id: uuid.UUID, customer_id: uuid.UUID, pointer: str = "/customer_id"
 ) -> Customer:
-    customer = uow.session.get(Customer, (org_id, customer_id))
+    customer = _by_key(uow, Customer, (org_id, customer_id), _CUSTOMER)
     if customer is None:
         raise NotFound(
             "customer_not_found",
@@ -69,14 +92,8 @@ def get_invoice(
 ) -> Invoice:
     """Load a document and its lines with a row lock on the document (SELECT ... FOR UPDATE
     OF invoices on PostgreSQL), in one statement."""
-    stmt = (
-        select(Invoice)
-        .where(Invoice.organization_id == org_id, Invoice.id == invoice_id)
-        .options(*_LOAD)
-    )
-    if lock:
-        stmt = stmt.with_for_update(of=Invoice)
-    inv = uow.session.execute(stmt).unique().scalar_one_or_none()
+    stmt = _INVOICE_LOCKED if lock else _INVOICE
+    inv = uow.session.execute(stmt, {"org": org_id, "id": invoice_id}).unique().scalar_one_or_none()
     if inv is not None and inv.status == "draft" and "payments" not in inv.__dict__:
         set_committed_value(inv, "payments", [])  # payments need a finalized invoice
     if inv is None or (inv.deleted_at is not None and not include_deleted):

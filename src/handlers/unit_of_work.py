@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from invoicing.handlers.core_writes import write_invoices
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,14 +38,23 @@ class UnitOfWork:
         finally:
             self.session.close()
 
+    def flush(self) -> None:
+        """Write what the command changed: invoices through Core where that is safe
+        (``core_writes``), everything else through the ORM's flush."""
+        write_invoices(self.session)
+        self.session.flush()
+
     def commit(self) -> None:
+        write_invoices(self.session)
         self.session.commit()
 
     def rollback(self) -> None:
         self.session.rollback()
 
     def connection(self) -> Connection:
-        """The transaction's connection, for SQLAlchemy Core statements (no ORM overhead)."""
+        """The transaction's connection, for SQLAlchemy Core statements (no ORM overhead).
+        Asked of the session every time: a savepoint begun on the session is emitted only
+        when its connection is asked for next (tests/integration/test_group_commit.py)."""
         return self.session.connection()
 
     @property

@@ -25,6 +25,7 @@ from invoicing.handlers.registry import HANDLERS, Deps, Event, follow_ups
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.pipeline import inbox, outbox, validate
 from invoicing.pipeline.authenticate import Authenticator, authenticate
+from invoicing.pipeline.batch import BatchBroken, GroupCommit, Scope
 from invoicing.pipeline.decode import (
     Limits,
     Undecodable,
@@ -95,6 +96,14 @@ class Pipeline:
         self.authenticator = authenticator
         self.limits = limits or Limits()
         self.window = window or DateWindow()
+        #: group commit (``enable_batching``): the workers' threads share transactions
+        self.group: GroupCommit | None = None
+
+    def enable_batching(self, max_batch: int, leaders: int = 1) -> None:
+        """Commands submitted by concurrent threads while a transaction of this process is
+        running join the next one, up to ``max_batch`` each, a savepoint per command
+        (``invoicing.pipeline.batch``). ``max_batch`` 1 turns it off."""
+        self.group = GroupCommit(self, max_batch, leaders) if max_batch > 1 else None
 
     def uow_factory(self) -> UnitOfWork:
         """A new unit of work (one transaction) on this pipeline's database."""
@@ -211,10 +220,36 @@ class Pipeline:
     def execute(
         self, command: Command, *, digest: str | None = None, retry_missing: bool = False
     ) -> Outcome:
-        """Run a validated (and authorized) command in one transaction."""
+        """Run a validated (and authorized) command in one transaction -- its own, or, with
+        group commit on (the workers), a savepoint of a transaction it shares with the commands
+        other threads of this process submit meanwhile (``invoicing.pipeline.batch``)."""
         digest = digest or inbox.canonical_hash(command.model_dump(mode="json")["payload"])
-        handler = HANDLERS[type(command)]
+        if self.group is not None:
+            return self.group.run(command, digest, retry_missing)
         with self.uow_factory() as uow:
+            outcome = self.run_in(uow, command, digest, retry_missing, nested=False)
+            if outcome.status != "duplicate":
+                uow.commit()
+        self.log_outcome(outcome)
+        return outcome
+
+    def run_in(
+        self,
+        uow: UnitOfWork,
+        command: Command,
+        digest: str,
+        retry_missing: bool,
+        *,
+        nested: bool,
+    ) -> Outcome:
+        """The command (inbox, handler, outbox) inside ``uow``'s open transaction, which the
+        caller commits: in a savepoint of it (``nested``, a batch) or as the transaction's only
+        command. A rejection undoes the command's writes first and records the rejection in
+        their place; ``RetryLater`` and every other exception leave nothing of the command
+        behind (``BatchBroken`` when even that failed: the transaction is lost)."""
+        handler = HANDLERS[type(command)]
+        scope = Scope(uow, nested)
+        try:
             seen_hash = inbox.claim(
                 uow,
                 org_id=command.organization_id,
@@ -224,43 +259,52 @@ class Pipeline:
                 now=self.deps.now(),
             )
             if seen_hash is not None:
-                uow.rollback()  # release the transaction before recording anything else
-                return self._seen(command, seen_hash, digest)
-            try:
-                events = handler(command, uow, self.deps)
-                events += follow_ups(command, uow, self.deps, events)
-                rows = self._outbox(uow, command, events)
-                uow.commit()
-            except NotFound as exc:
-                uow.rollback()
-                if retry_missing:
-                    raise RetryLater(exc) from exc
-                return self._reject_domain(command, exc, digest)
-            except DomainError as exc:
-                uow.rollback()
-                return self._reject_domain(command, exc, digest)
-            except IntegrityError:
-                uow.rollback()
-                with self.uow_factory() as check:
-                    twin_hash = inbox.seen(check, command.organization_id, command.command_id)
-                if twin_hash is not None:
-                    return self._seen(command, twin_hash, digest)
-                raise
-        invoice_ids = sorted({str(r["subject"]) for r in rows if r.get("subject")})
-        log.info(
-            "command.applied",
-            command_id=str(command.command_id),
-            organization_id=str(command.organization_id),
-            command_type=command.type,
-            events=len(rows),
-            invoice_ids=invoice_ids[:20],
-        )
+                scope.undo()  # release the claim's wait before recording anything else
+                return self._seen(command, seen_hash, digest, uow, nested)
+            events = handler(command, uow, self.deps)
+            events += follow_ups(command, uow, self.deps, events)
+            rows = self._outbox(uow, command, events)
+            scope.done()
+        except NotFound as exc:
+            scope.undo()
+            if retry_missing:
+                raise RetryLater(exc) from exc
+            return self._reject_domain(command, exc, digest, uow, nested)
+        except DomainError as exc:
+            scope.undo()
+            return self._reject_domain(command, exc, digest, uow, nested)
+        except IntegrityError:
+            scope.undo()
+            twin_hash = inbox.seen(uow, command.organization_id, command.command_id)
+            if twin_hash is not None:
+                return self._seen(command, twin_hash, digest, uow, nested)
+            raise
+        except BatchBroken:
+            raise
+        except Exception:
+            scope.undo()
+            raise
         return Outcome(
             "applied",
             str(command.command_id),
             command.type,
             str(command.organization_id),
             events=rows,
+        )
+
+    @staticmethod
+    def log_outcome(outcome: Outcome) -> None:
+        """The log line of a committed outcome (rejections are logged when recorded)."""
+        if outcome.status != "applied":
+            return
+        invoice_ids = sorted({str(r["subject"]) for r in outcome.events if r.get("subject")})
+        log.info(
+            "command.applied",
+            command_id=outcome.command_id,
+            organization_id=outcome.organization_id,
+            command_type=outcome.command_type,
+            events=len(outcome.events),
+            invoice_ids=invoice_ids[:20],
         )
 
     def _outbox(self, uow: UnitOfWork, command: Command, events: list[Event]) -> list[Any]:
@@ -275,7 +319,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ command outcomes
 
-    def _seen(self, command: Command, seen_hash: str, digest: str) -> Outcome:
+    def _seen(
+        self,
+        command: Command,
+        seen_hash: str,
+        digest: str,
+        uow: UnitOfWork | None = None,
+        nested: bool = False,
+    ) -> Outcome:
         if seen_hash == digest:
             log.info(
                 "command.duplicate",
@@ -296,16 +347,31 @@ class Pipeline:
             )
         ]
         return self._reject(
-            command.command_id, command.organization_id, command.type, errors, digest=None
+            command.command_id,
+            command.organization_id,
+            command.type,
+            errors,
+            digest=None,
+            uow=uow,
+            nested=nested,
         )
 
-    def _reject_domain(self, command: Command, exc: DomainError, digest: str) -> Outcome:
+    def _reject_domain(
+        self,
+        command: Command,
+        exc: DomainError,
+        digest: str,
+        uow: UnitOfWork | None = None,
+        nested: bool = False,
+    ) -> Outcome:
         return self._reject(
             command.command_id,
             command.organization_id,
             command.type,
             from_domain(exc),
             digest=digest,
+            uow=uow,
+            nested=nested,
         )
 
     def _reject(
@@ -317,8 +383,12 @@ class Pipeline:
         *,
         digest: str | None,
         nonce: uuid.UUID | None = None,
+        uow: UnitOfWork | None = None,
+        nested: bool = False,
     ) -> Outcome:
-        """Record the rejection (inbox, when the sender was authorized) and its event."""
+        """Record the rejection (inbox, when the sender was authorized) and its event: in
+        ``uow``'s transaction when given (the caller commits), else in a transaction of its
+        own."""
         command_type = _text(ctype) if isinstance(ctype, str) else None
         log.warning(
             "command.rejected",
@@ -332,7 +402,17 @@ class Pipeline:
             str(command_id),
             {"command_type": command_type, "command_id": str(command_id), "errors": errors},
         )
-        with self.uow_factory() as uow:
+        duplicate = Outcome("duplicate", str(command_id), command_type, str(org_id))
+        if uow is None:
+            with self.uow_factory() as own:
+                outcome = self._reject(
+                    command_id, org_id, ctype, errors, digest=digest, nonce=nonce, uow=own
+                )
+                if outcome.status == "rejected":
+                    own.commit()
+            return outcome
+        scope = Scope(uow, nested)
+        try:
             if digest is not None and not inbox.record_rejection(
                 uow,
                 org_id=org_id,
@@ -341,21 +421,21 @@ class Pipeline:
                 digest=digest,
                 now=self.deps.now(),
             ):
-                return Outcome("duplicate", str(command_id), command_type, str(org_id))
-            try:
-                rows = outbox.write(
-                    uow,
-                    [event],
-                    org_id=org_id,
-                    command_id=command_id,
-                    correlation_id=None,
-                    now=self.deps.now(),
-                    nonce=None if digest else nonce or uuid.uuid4(),
-                )
-                uow.commit()
-            except IntegrityError:  # a concurrent twin, or the same body's event already
-                uow.rollback()
-                return Outcome("duplicate", str(command_id), command_type, str(org_id))
+                scope.undo()
+                return duplicate
+            rows = outbox.write(
+                uow,
+                [event],
+                org_id=org_id,
+                command_id=command_id,
+                correlation_id=None,
+                now=self.deps.now(),
+                nonce=None if digest else nonce or uuid.uuid4(),
+            )
+            scope.done()
+        except IntegrityError:  # a concurrent twin, or the same body's event already
+            scope.undo()
+            return duplicate
         return Outcome(
             "rejected", str(command_id), command_type, str(org_id), events=rows, errors=errors
         )

@@ -42,6 +42,9 @@ def _settings() -> tuple[Any, Any]:
 def worker(
     processes: Annotated[int | None, typer.Option(help="worker processes")] = None,
     threads: Annotated[int | None, typer.Option(help="threads per process")] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="commands per transaction at most (1: no batching)")
+    ] = None,
     queues: Annotated[
         str | None,
         typer.Option(help="workloads: commands,documents,exports,billing and queries"),
@@ -58,6 +61,8 @@ def worker(
         update["worker_threads"] = threads
     if queues is not None:
         update["worker_queues"] = queues
+    if batch is not None:
+        update["worker_batch"] = batch
     raise typer.Exit(run_workers(settings, pipeline.model_copy(update=update)))
 
 

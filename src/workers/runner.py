@@ -53,6 +53,9 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     app = bootstrap.build(settings, authenticator=authenticator_for(pipeline))
+    app.pipeline.enable_batching(
+        pipeline.worker_batch, pipeline.worker_batch_leaders
+    )  # group commit of the threads' commands
     workloads = pipeline.workloads()
     outbound = Outbound(pipeline, stopping=stop)
     queries = QueryProcessor(outbound, app.pipeline) if pipeline.serves_queries() else None
@@ -82,6 +85,7 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
         pid=os.getpid(),
         threads=pipeline.worker_threads,
         prefetch=worker.queue_prefetch,
+        batch=min(pipeline.worker_batch, pipeline.worker_threads),
         workloads=workloads,
         queries=queries is not None,
         middleware=[type(m).__name__ for m in broker.middleware],

@@ -33,6 +33,20 @@ class PipelineSettings(BaseSettings):
     worker_processes: int = Field(default=1, ge=1, le=64)
     worker_threads: int = Field(default=4, ge=1, le=64)
     worker_prefetch: int = Field(default=0, ge=0, description="per queue; 0 = 2 x threads")
+    worker_batch: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="group commit: at most this many commands share a transaction (a savepoint "
+        "each), bounded by the threads of the process; 1 = a transaction per command",
+    )
+    worker_batch_leaders: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="group commit: transactions running at once per process (their round "
+        "trips overlap); each takes the commands waiting when it starts",
+    )
     worker_queues: str = Field(
         default="", description="comma-separated workloads (and `queries`); empty = all"
     )

@@ -1,0 +1,103 @@
+"""CPU per command of the in-process pipeline, with an optional profile.
+
+    python benchmarks/cpu_profile.py --commands 2000 [--pg] [--profile out.prof]
+
+Runs the same loop as ``invoicing process`` (``bootstrap.local()``, ``Pipeline.handle_raw``,
+the deliverer's check, the events printed as JSON) over create/finalize pairs of the pipeline
+benchmark, after a warm-up of 50 pairs, and prints the process time (CPU seconds of this
+process, robust against other load on the machine) per command. ``--pg`` uses a fresh
+PostgreSQL database on 127.0.0.1 (dropped afterwards), else a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.e2e.harness import PG_ADMIN, SECRET, Org
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commands", type=int, default=2000)
+    parser.add_argument("--pg", action="store_true")
+    parser.add_argument("--profile", default="")
+    args = parser.parse_args()
+    org = Org()
+    warm = [org.configure(), org.create_customer()]
+    for _ in range(50):
+        inv = str(uuid.uuid4())
+        warm += [org.create_invoice(inv), org.finalize(inv)]
+    body = []
+    for _ in range(args.commands // 2):
+        inv = str(uuid.uuid4())
+        body += [json.dumps(org.create_invoice(inv)), json.dumps(org.finalize(inv))]
+    tmp = tempfile.mkdtemp()
+    db_name = f"cpu_profile_{uuid.uuid4().hex[:8]}"
+    if args.pg:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as db:
+            db.execute(f'CREATE DATABASE "{db_name}"')
+        url = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
+    else:
+        url = f"sqlite:///{tmp}/cpu.sqlite3"
+    os.environ.update(
+        DATABASE_URL=url,
+        INVOICING_JWT_SECRET=SECRET,
+        INVOICING_LOG_LEVEL="WARNING",
+        INVOICING_DATA_DIR=tmp,
+    )
+    try:
+        if args.pg:
+            from invoicing import db
+
+            db.migrate(url)
+        from invoicing import bootstrap
+
+        application = bootstrap.local()
+        out = open(os.devnull, "w")  # noqa: SIM115
+
+        def run(lines: list[str]) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for raw in lines:
+                outcome = application.pipeline.handle_raw(raw)
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                application.deliverer.may_schedule(outcome.command_type)
+                for event in outcome.events:
+                    out.write(json.dumps(event, ensure_ascii=False) + "\n")
+            return counts
+
+        run([json.dumps(c) for c in warm])
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
+        t0, w0 = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        counts = run(body)
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - t0, time.perf_counter() - w0
+        print(
+            f"{'postgresql' if args.pg else 'sqlite'}: {counts} "
+            f"CPU {cpu / len(body) * 1000:.3f} ms/command, wall {wall / len(body) * 1000:.3f} ms"
+        )
+        if profiler:
+            profiler.dump_stats(args.profile)
+            pstats.Stats(args.profile).sort_stats("cumulative").print_stats(60)
+    finally:
+        if args.pg:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as db:
+                db.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

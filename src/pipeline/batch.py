@@ -1,0 +1,181 @@
+"""Group commit: the commands that threads of one process submit while a transaction is
+running share the next transaction, a savepoint per command.
+
+A worker process runs several dramatiq threads. Each thread hands its (validated, authorized)
+command to ``GroupCommit.run`` and blocks. Up to ``leaders`` threads at a time *lead* a
+transaction each (so that their round trips to the database overlap): a leader takes its own
+command and the commands waiting (up to ``max_batch``, in arrival order), runs each in a
+savepoint of one transaction (``Pipeline.run_in``), commits once -- one fsync for the batch --
+and hands each thread its own outcome; then it passes its lead to the next waiting thread. A
+thread returns, and dramatiq acks its message, only after the commit that holds its outcome.
+Nothing waits for a batch to fill: a command that arrives while fewer than ``leaders``
+transactions run starts one at once, so a quiet worker has the latency of one command per
+transaction, and batches grow with the load.
+
+Each command stays atomic and independent:
+
+* a rejection (business rule, validation inside the handler, idempotency conflict) rolls
+  back to the command's savepoint and records the rejection (inbox row and
+  ``command.rejected``) in a savepoint of its own, in the same transaction;
+* ``RetryLater``, a transient database error of the command's own statements (a deadlock, a
+  lock timeout) and a handler bug roll back to its savepoint and reach only its thread, whose
+  policies retry or delay it alone; the batch goes on;
+* a failure that loses the transaction (the connection, a savepoint that cannot be rolled
+  back, the commit) reaches every thread of the batch: nothing of the batch committed, each
+  message is retried by its thread's policies (the inbox makes any doubt a duplicate);
+* the number of a finalize is still taken last in its savepoint; a rolled-back savepoint
+  returns it (the series row is updated in the savepoint), so numbers stay gapless. The
+  series row lock is held until the batch commits.
+
+Each command starts with an empty identity map (``expunge_all``): it reads the rows afresh
+as its own transaction would, never an earlier command's copies.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:
+    from invoicing.handlers.unit_of_work import UnitOfWork
+    from invoicing.pipeline.core import Outcome, Pipeline
+    from invoicing.schemas.commands import Command
+
+
+class BatchBroken(Exception):
+    """A savepoint could not be rolled back: the whole transaction (batch) is lost."""
+
+
+class Scope:
+    """One command's part of a transaction: a savepoint (``nested``) or the transaction."""
+
+    def __init__(self, uow: UnitOfWork, nested: bool) -> None:
+        self.uow = uow
+        self.savepoint = uow.session.begin_nested() if nested else None
+        self.open = True
+
+    def done(self) -> None:
+        """Flush the command's ORM changes (a constraint fails here, inside the scope) and
+        release its savepoint."""
+        self.uow.flush()
+        if self.savepoint is not None:
+            self.savepoint.commit()
+        self.open = False
+
+    def undo(self) -> None:
+        """Roll back to the savepoint (after a failed statement or flush too); without one,
+        the transaction (the session begins a new one on its next statement)."""
+        if not self.open:
+            return
+        self.open = False
+        if self.savepoint is None:
+            self.uow.rollback()
+            return
+        try:
+            self.savepoint.rollback()
+        except Exception as exc:
+            raise BatchBroken(str(exc)) from exc
+
+
+@dataclass
+class _Item:
+    command: Command
+    digest: str
+    retry_missing: bool
+    context: dict[str, Any]
+    wake: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    def __init__(self, pipeline: Pipeline, max_batch: int, leaders: int = 1) -> None:
+        self.pipeline = pipeline
+        self.max_batch = max_batch
+        #: transactions running at once in this process (each led by one thread)
+        self.leaders = leaders
+        self._lock = threading.Lock()
+        self._waiting: list[_Item] = []
+        self._leading = 0
+        #: sizes of the batches run (the last 1,000), and the most batches ever running at
+        #: once (1: one leader at a time), for tests
+        self.sizes: list[int] = []
+        self.most_at_once = 0
+        self._running = 0
+
+    @property
+    def waiting(self) -> int:
+        """Commands submitted and not yet taken into a batch."""
+        with self._lock:
+            return len(self._waiting)
+
+    def run(self, command: Command, digest: str, retry_missing: bool) -> Outcome:
+        """The command's outcome once the transaction holding it committed; raises what the
+        command raised (``RetryLater``, infrastructure errors), or what lost its batch."""
+        item = _Item(command, digest, retry_missing, structlog.contextvars.get_contextvars())
+        with self._lock:
+            lead = self._leading < self.leaders
+            if lead:
+                self._leading += 1
+            else:
+                self._waiting.append(item)
+        if not lead:
+            item.wake.wait()  # finished in a leader's batch, or handed a lead (then not waiting)
+        if not item.finished:  # this thread leads one transaction
+            try:
+                with self._lock:
+                    batch = [item, *self._waiting[: self.max_batch - 1]]
+                    del self._waiting[: len(batch) - 1]
+                self._run_batch(batch)
+            finally:  # even when interrupted: the lead passes on, nobody waits for a dead one
+                with self._lock:
+                    if self._waiting:
+                        self._waiting.pop(0).wake.set()
+                    else:
+                        self._leading -= 1
+        if item.error is not None:
+            raise item.error
+        assert item.outcome is not None
+        return item.outcome
+
+    def _run_batch(self, batch: list[_Item]) -> None:
+        pipeline = self.pipeline
+        with self._lock:
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
+        nested = len(batch) > 1  # a batch of one needs no savepoint: its transaction is one
+        try:
+            with pipeline.uow_factory() as uow:
+                for item in batch:
+                    with structlog.contextvars.bound_contextvars(**item.context):
+                        try:
+                            item.outcome = pipeline.run_in(
+                                uow, item.command, item.digest, item.retry_missing, nested=nested
+                            )
+                        except BatchBroken:
+                            raise
+                        except Exception as exc:
+                            item.error = exc
+                    uow.session.expunge_all()
+                uow.commit()
+        except Exception as exc:  # nothing of the batch committed: every command failed
+            for item in batch:
+                item.outcome, item.error = None, exc
+        else:
+            for item in batch:
+                if item.outcome is not None:
+                    with structlog.contextvars.bound_contextvars(**item.context):
+                        pipeline.log_outcome(item.outcome)
+        finally:
+            with self._lock:
+                self._running -= 1
+            self.sizes = [*self.sizes[-999:], len(batch)]
+            for item in batch:
+                if item.outcome is None and item.error is None:  # interrupted (BaseException)
+                    item.error = BatchBroken("the batch's transaction was interrupted")
+                item.finished = True
+                item.wake.set()

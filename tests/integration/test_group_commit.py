@@ -1,0 +1,236 @@
+"""Group commit (src/pipeline/batch.py): commands of concurrent threads share a transaction,
+a savepoint each; one command's rejection or failure never affects another.
+
+The batches are made deterministic by holding the first command (the leader) on a real lock
+of the database until the others are waiting behind it: they then run as ONE batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from invoicing.models import Invoice
+from invoicing.pipeline import Outcome, Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
+from invoicing.workers.delivery import is_transient
+from sqlalchemy import Engine, select, text
+
+from tests.support.client import Client, line
+from tests.support.fakes import fake_deps
+
+
+@pytest.fixture
+def batching(engine: Engine) -> Client:
+    bus = Pipeline(engine, fake_deps(), LocalOperator())
+    client = Client(bus)
+    client.setup_org()
+    bus.enable_batching(16)
+    return client
+
+
+@contextmanager
+def held(engine: Engine, invoice_id: str) -> Iterator[None]:
+    """Another transaction holds what the leader needs: the row of the invoice it finalizes
+    (PostgreSQL) or the database's write lock (SQLite)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(select(Invoice.id).where(Invoice.id == invoice_id).with_for_update())
+        else:
+            conn.execute(text("UPDATE number_series SET series = series WHERE 1 = 0"))
+        yield
+        conn.rollback()
+
+
+def run_batch(
+    client: Client, leader: dict[str, Any], docs: list[dict[str, Any]]
+) -> tuple[Outcome | BaseException, list[Outcome | BaseException]]:
+    """``leader`` starts a transaction and waits on the held lock; ``docs`` are submitted
+    from one thread each, one after the other, and queue behind it; then the lock is freed.
+    Returns the outcomes (or exceptions) of the leader and of ``docs`` in order."""
+    group = client.bus.group
+    assert group is not None
+    results: dict[int, Outcome | BaseException] = {}
+
+    def submit(i: int, doc: dict[str, Any]) -> Callable[[], None]:
+        def go() -> None:
+            try:
+                results[i] = client.bus.handle_document(doc)
+            except BaseException as exc:
+                results[i] = exc
+
+        return go
+
+    threads = []
+    engine = client.bus.engine
+    with held(engine, leader["payload"]["invoice_id"]):
+        first = threading.Thread(target=submit(-1, leader))
+        first.start()
+        threads.append(first)
+        _until(lambda: group.waiting == 0 and group._leading)
+        time.sleep(0.3)  # the leader is inside its transaction, waiting for the lock
+        for i, doc in enumerate(docs):
+            t = threading.Thread(target=submit(i, doc))
+            t.start()
+            threads.append(t)
+            _until(lambda i=i: group.waiting == i + 1)
+    for t in threads:
+        t.join(60)
+    assert group.sizes[-2:] == [1, len(docs)], group.sizes
+    return results[-1], [results[i] for i in range(len(docs))]
+
+
+def _until(cond: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 20
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def _leader(client: Client, customer: uuid.UUID) -> dict[str, Any]:
+    """A finalize (it waits for its held invoice row on PostgreSQL)."""
+    iid = client.invoice(customer, [line()])
+    return client.doc("finalize_invoice", {"invoice_id": str(iid)})
+
+
+def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) -> None:
+    client = batching
+    customer = client.customer()
+    x, y = uuid.uuid4(), uuid.uuid4()
+    reused = uuid.uuid4()
+    client.ok("create_invoice", {"id": str(uuid.uuid4()), "lines": [line()]}, command_id=reused)
+    docs = [
+        client.doc(
+            "create_invoice", {"id": str(x), "customer_id": str(customer), "lines": [line()]}
+        ),
+        # unknown customer: a business rejection in the middle of the batch
+        client.doc(
+            "create_invoice", {"id": str(y), "customer_id": str(uuid.uuid4()), "lines": [line()]}
+        ),
+        # the invoice created two savepoints earlier in the same transaction
+        client.doc("finalize_invoice", {"invoice_id": str(x)}),
+        # an idempotency conflict: the id was used with another payload
+        client.doc("create_invoice", {"id": str(uuid.uuid4()), "lines": []}, command_id=reused),
+        client.doc("add_line", {"invoice_id": str(x), "line": line()}),  # finalized: rejected
+    ]
+    lead, outs = run_batch(client, _leader(client, customer), docs)
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    statuses = [o.status if isinstance(o, Outcome) else repr(o) for o in outs]
+    assert statuses == ["applied", "rejected", "applied", "rejected", "rejected"]
+    assert isinstance(outs[1], Outcome) and outs[1].errors[0]["code"] == "customer_not_found"
+    assert isinstance(outs[3], Outcome) and outs[3].errors[0]["code"] == "idempotency_conflict"
+    finalized = outs[2]
+    assert isinstance(finalized, Outcome)
+    assert [e["type"] for e in finalized.events] == ["invoice.finalized"]
+    with client.bus.uow_factory() as uow:
+        rows = uow.session.execute(
+            select(Invoice.id, Invoice.status, Invoice.number).where(
+                Invoice.organization_id == client.org, Invoice.status == "finalized"
+            )
+        ).all()
+    numbers = sorted(r.number for r in rows)
+    assert len(numbers) == 2 and numbers[0] != numbers[1]  # the leader's and x's: no gap
+    assert {r.id for r in rows} >= {x}
+    assert client.count_invoices() == 3  # the leader's, x and the reused id's first: not y
+    # the rejection was recorded in the batch: a redelivery is a duplicate, no second event
+    again = client.bus.handle_document(docs[1])
+    assert again.status == "duplicate" and again.events == []
+    assert client.bus.handle_document(docs[0]).status == "duplicate"
+
+
+def test_a_transient_failure_in_a_batch_fails_that_command_alone(
+    batching: Client, engine: Engine
+) -> None:
+    """A serialization failure raised by the database for one command's statement: that
+    command's savepoint rolls back, its thread gets the (transient) error to retry, the
+    others commit."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a transient error raised by a trigger needs PostgreSQL's SQLSTATE 40001")
+    client = batching
+    customer = client.customer()
+    doomed, fine = uuid.uuid4(), uuid.uuid4()
+    trigger = f"fail_{doomed.hex}"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.id = '{doomed}' THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; "
+                "END IF; RETURN NEW; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                f"CREATE TRIGGER {trigger} BEFORE INSERT ON invoices FOR EACH ROW "
+                f"EXECUTE FUNCTION {trigger}()"
+            )
+        )
+    try:
+        docs = [
+            client.doc(
+                "create_invoice",
+                {"id": str(doomed), "customer_id": str(customer), "lines": [line()]},
+            ),
+            client.doc(
+                "create_invoice",
+                {"id": str(fine), "customer_id": str(customer), "lines": [line()]},
+            ),
+        ]
+        lead, outs = run_batch(client, _leader(client, customer), docs)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TRIGGER {trigger} ON invoices"))
+            conn.execute(text(f"DROP FUNCTION {trigger}()"))
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    assert isinstance(outs[0], BaseException) and is_transient(outs[0]), outs[0]
+    assert isinstance(outs[1], Outcome) and outs[1].status == "applied"
+    # nothing of the failed command was kept, not even its inbox claim: the retry applies it
+    retry = client.bus.handle_document(docs[0])
+    assert retry.status == "applied"
+    assert [e["type"] for e in retry.events] == ["invoice.created"]
+
+
+@pytest.mark.parametrize("leaders", [1, 4])
+def test_threads_share_transactions_under_load(batching: Client, leaders: int) -> None:
+    """16 threads, 10 create+finalize pairs each: every command applied once, numbers
+    1..160 without a gap, transactions held more than one command, and no more than
+    ``leaders`` transactions ran at once."""
+    client = batching
+    client.bus.enable_batching(16, leaders)
+    customer = client.customer()
+    failures: list[BaseException] = []
+
+    def pairs() -> None:
+        try:
+            for _ in range(10):
+                iid = uuid.uuid4()
+                payload = {"id": str(iid), "customer_id": str(customer), "lines": [line()]}
+                assert client.bus.handle_document(client.doc("create_invoice", payload)).status == (
+                    "applied"
+                )
+                fin = client.bus.handle_document(
+                    client.doc("finalize_invoice", {"invoice_id": str(iid)})
+                )
+                assert fin.status == "applied", fin.errors
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=pairs) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == []
+    with client.bus.uow_factory() as uow:
+        numbers = uow.session.execute(
+            select(Invoice.number).where(Invoice.organization_id == client.org)
+        ).scalars()
+        seqs = sorted(int(str(n).rsplit("-", 1)[-1]) for n in numbers)
+    assert seqs == list(range(1, 161))
+    group = client.bus.group
+    assert group is not None and max(group.sizes) > 1
+    assert 1 <= group.most_at_once <= leaders
