@@ -7,9 +7,10 @@ from decimal import Decimal
 from invoicing.domain.ledger import GroupAmount, Ledger
 from invoicing.domain.tax import TaxCategory
 from invoicing.models import Invoice
+from invoicing.models.records import InvoiceRecord
 
 
-def ledger_of(inv: Invoice) -> Ledger:
+def ledger_of(inv: InvoiceRecord) -> Ledger:
     """The invoice's ledger: its frozen VAT breakdown, its movements and its payments."""
     return Ledger.of(inv.currency, inv.tax_breakdown or [], inv.ledger or [], inv.paid_amount)
 
@@ -22,7 +23,7 @@ def store(inv: Invoice, ledger: Ledger) -> None:
     inv.written_off_amount = ledger.written_off_gross
 
 
-def document_groups(doc: Invoice) -> list[GroupAmount]:
+def document_groups(doc: InvoiceRecord) -> list[GroupAmount]:
     """A document's VAT breakdown as ledger amounts (BT-116 net, BT-117 VAT per group)."""
     return [
         GroupAmount(

@@ -1,4 +1,6 @@
-"""The invoice as the outside world sees it: ORM rows -> ``InvoiceState`` (event data, queries)."""
+"""The invoice as the outside world sees it: an invoice row -> ``InvoiceState`` (event data,
+queries). The row is an ORM ``Invoice`` or the plain rows of a list page (``queries.rows``):
+both have the ``InvoiceRecord`` shape, and this is the one mapping of it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from invoicing.domain.fx import ExchangeDifference, exchange_difference, normali
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.ledger_io import document_groups, ledger_of
-from invoicing.models import Invoice, Payment
+from invoicing.models.records import InvoiceRecord, PaymentRecord
 from invoicing.schemas.events import (
     Discount,
     IntegrationExport,
@@ -26,27 +28,27 @@ from invoicing.schemas.events import (
 )
 
 
-def owed(inv: Invoice) -> Decimal:
+def owed(inv: InvoiceRecord) -> Decimal:
     """Gross less credited and written off (the ledger's remainder, kept in columns)."""
     return inv.gross_total - inv.credited_amount - inv.written_off_amount
 
 
-def open_amount(inv: Invoice) -> Decimal:
+def open_amount(inv: InvoiceRecord) -> Decimal:
     """Owed - paid, never below zero; only finalized invoices are receivables."""
     if inv.kind != "invoice" or inv.status == "draft":
         return ZERO
     return max(owed(inv) - inv.paid_amount, ZERO)
 
 
-def credit_balance(inv: Invoice) -> Decimal:
+def credit_balance(inv: InvoiceRecord) -> Decimal:
     """What the customer paid beyond what was owed (kept as credit)."""
     if inv.kind != "invoice" or inv.status == "draft":
         return ZERO
     return max(inv.paid_amount - owed(inv), ZERO)
 
 
-def _ledger_state(inv: Invoice) -> tuple[list[LedgerGroup], list[LedgerEntry]]:
-    if inv.kind != "invoice" or not inv.is_frozen:
+def _ledger_state(inv: InvoiceRecord) -> tuple[list[LedgerGroup], list[LedgerEntry]]:
+    if inv.kind != "invoice" or inv.finalized_at is None:  # not frozen
         return [], []
     ledger = ledger_of(inv)
     cur = inv.currency
@@ -94,7 +96,7 @@ def _m(value: Decimal, currency: str) -> Decimal:
     return round_money(value, currency)
 
 
-def payment_difference(inv: Invoice, p: Payment) -> ExchangeDifference | None:
+def payment_difference(inv: InvoiceRecord, p: PaymentRecord) -> ExchangeDifference | None:
     """The realised exchange difference of a payment received at its own rate, if any."""
     if p.exchange_rate is None or inv.exchange_rate is None or not inv.normalized_currency:
         return None
@@ -103,12 +105,12 @@ def payment_difference(inv: Invoice, p: Payment) -> ExchangeDifference | None:
     )
 
 
-def _difference(inv: Invoice, p: Payment) -> Decimal | None:
+def _difference(inv: InvoiceRecord, p: PaymentRecord) -> Decimal | None:
     d = payment_difference(inv, p)
     return None if d is None else d.difference
 
 
-def invoice_state(inv: Invoice) -> InvoiceState:
+def invoice_state(inv: InvoiceRecord) -> InvoiceState:
     cur = inv.currency
     normalized = None
     org_currency = inv.normalized_currency

@@ -175,13 +175,13 @@ class Invoice(Base):
     event_sequence: Mapped[int] = mapped_column(Integer, default=0)
 
     lines: Mapped[list[InvoiceLine]] = relationship(
-        order_by="InvoiceLine.position",
+        order_by="[InvoiceLine.position, InvoiceLine.id]",
         cascade="all, delete-orphan",
         lazy="selectin",
         overlaps="payments",
     )
     payments: Mapped[list[Payment]] = relationship(
-        order_by="Payment.recorded_at",
+        order_by="[Payment.recorded_at, Payment.id]",
         cascade="all, delete-orphan",
         lazy="selectin",
         overlaps="lines",

@@ -18,6 +18,7 @@ from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Customer, CustomerCreditEntry, Invoice, Organization, Payment
 from invoicing.queries.common import dialect_of, money_key, order_terms, paginate
 from invoicing.queries.filters import invoice_conditions, invoice_order, receivable
+from invoicing.queries.rows import INVOICE_COLUMNS, InvoiceRow, with_children
 from invoicing.schemas.queries import (
     COUNT_LIMIT,
     CurrencyAmount,
@@ -51,8 +52,9 @@ def _customer_join() -> ColumnElement[bool]:
 
 
 def _base(org_id: uuid.UUID) -> Select[Any]:
+    """The page's invoice columns (``InvoiceRow`` order): Core rows, no ORM entities."""
     return (
-        select(Invoice)
+        select(*INVOICE_COLUMNS)
         .outerjoin(Customer, _customer_join())
         .where(Invoice.organization_id == org_id)
     )
@@ -67,12 +69,12 @@ def _invoice_page(
     page_size: int,
     *,
     count_limit: int | None = None,
-) -> tuple[list[Invoice], Any]:
+) -> tuple[list[InvoiceRow], Any]:
     dialect = dialect_of(session)
     stmt = _base(org_id).where(*conditions)
     stmt = stmt.order_by(*invoice_order(sort, dialect))
     rows, info = paginate(session, stmt, page, page_size, count_limit=count_limit)
-    return [row[0] for row in rows], info
+    return with_children(session, org_id, rows), info
 
 
 # ----------------------------------------------------------------------------- queries
