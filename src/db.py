@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,14 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "models" / "migrations"
 
+_decode = json.JSONDecoder().decode
+
+
+def json_loads(data: str | bytes) -> Any:
+    """JSON columns -> Python, as ``json.loads`` does, without its encoding detection per value
+    (psycopg hands over UTF-8 bytes, SQLite text): a list page decodes ~10 per invoice."""
+    return _decode(data if isinstance(data, str) else data.decode())
+
 
 def make_engine(
     url: str, *, lock_timeout_ms: int = 5000, statement_timeout_ms: int = 30000, pool_size: int = 5
@@ -20,7 +29,7 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=json_loads)
         _sqlite_serialized_writes(engine)
         return engine
     options = f"-c lock_timeout={lock_timeout_ms} -c statement_timeout={statement_timeout_ms}"
@@ -29,6 +38,7 @@ def make_engine(
         pool_pre_ping=True,
         pool_size=pool_size,
         connect_args={"options": options, "application_name": "invoicing"},
+        json_deserializer=json_loads,
     )
 
 

@@ -1,0 +1,128 @@
+"""CPU per list page: the Core read path of the list queries against the ORM path it replaced.
+
+    python benchmarks/list_cpu.py [--database invoicing_bench_reads] [--rounds 40]
+
+In one process, on the database of ``benchmarks/queries.py`` (made by it; not changed here),
+each list query of the mix is answered alternately by ``queries.invoices.list_invoices`` (the
+page as Core rows, ``queries/rows.py``) and by the ORM path it replaced (``select(Invoice)``,
+selectin lines and payments, ``invoice_state`` of the entities), each in a fresh session and
+serialized to the reply's JSON. It prints the medians of the process time (CPU of this process:
+robust against other load on the machine) and the wall time per page, and checks that both
+paths give the same JSON. ``Pipeline.answer_raw`` (the whole service side of a query but the
+AMQP hops) is timed for the Core path beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from invoicing import bootstrap
+from invoicing.config import Settings
+from invoicing.handlers.views import invoice_state
+from invoicing.models import Customer, Invoice
+from invoicing.queries.common import dialect_of, paginate
+from invoicing.queries.filters import invoice_conditions, invoice_order
+from invoicing.queries.invoices import _today, list_invoices
+from invoicing.schemas.queries import COUNT_LIMIT, InvoiceList, ListInvoices
+from queries_data import ORG
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from queries import PG, customer
+
+MIX: list[tuple[str, dict[str, Any]]] = [
+    ("newest first", {}),
+    ("page 40 (-issue_date)", {"sort": ["-issue_date"], "page": 40}),
+    ("open by due date", {"filter": {"status": ["open"]}, "sort": ["due_date"]}),
+    ("of a customer", {"filter": {"customer_id": [customer(17)]}, "sort": ["-issue_date"]}),
+]
+
+
+def orm_list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
+    """The ORM path the list reads had before: entities, selectin collections."""
+    p = query.payload
+    dialect = dialect_of(session)
+    conditions = invoice_conditions(p.filter, dialect, query.organization_id, _today())
+    stmt = (
+        select(Invoice)
+        .outerjoin(
+            Customer,
+            and_(
+                Customer.organization_id == Invoice.organization_id,
+                Customer.id == Invoice.customer_id,
+            ),
+        )
+        .where(Invoice.organization_id == query.organization_id, *conditions)
+        .order_by(*invoice_order(list(p.sort), dialect))
+    )
+    limit = None if p.exact_total else COUNT_LIMIT
+    rows, info = paginate(session, stmt, p.page, p.page_size, count_limit=limit)
+    return InvoiceList(items=[invoice_state(row[0]) for row in rows], page=info)
+
+
+def timed(fn: Callable[[], str]) -> tuple[float, float, str]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = fn()
+    return (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000, out
+
+
+def measure(app: Any, name: str, payload: dict[str, Any], rounds: int) -> None:
+    query = ListInvoices.model_validate({"organization_id": ORG, "payload": payload})
+    raw = json.dumps({"type": "list_invoices", "organization_id": ORG, "payload": payload})
+
+    def core() -> str:
+        with Session(app.engine) as session, session.begin():
+            return list_invoices(query, session).model_dump_json()
+
+    def orm() -> str:
+        with Session(app.engine) as session, session.begin():
+            return orm_list_invoices(query, session).model_dump_json()
+
+    def service() -> str:
+        return str(app.pipeline.answer_raw(raw).as_json().decode())
+
+    for _ in range(3):  # warm-up: statement caches, connections
+        assert core() == orm(), f"{name}: the paths differ"
+        service()
+    t: dict[str, list[tuple[float, float]]] = {"orm": [], "core": [], "service": []}
+    for _ in range(rounds):
+        for key, fn in (("orm", orm), ("core", core), ("service", service)):
+            cpu, wall, _out = timed(fn)
+            t[key].append((cpu, wall))
+
+    def med(key: str, i: int) -> float:
+        return statistics.median(v[i] for v in t[key])
+
+    print(
+        f"| {name} | {med('orm', 0):.1f} | {med('core', 0):.1f} | "
+        f"{1 - med('core', 0) / med('orm', 0):.0%} | {med('orm', 1):.1f} | "
+        f"{med('core', 1):.1f} | {med('service', 0):.1f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", default="invoicing_bench_reads")
+    parser.add_argument("--rounds", type=int, default=40)
+    args = parser.parse_args()
+    app = bootstrap.local(
+        Settings(database_url=f"{PG}/{args.database}"), migrate=False, configure_logging=False
+    )
+    print("| query | ORM cpu | Core cpu | saved | ORM wall | Core wall | answer_raw cpu |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, payload in MIX:
+        measure(app, name, payload, args.rounds)
+    app.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
