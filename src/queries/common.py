@@ -17,6 +17,7 @@ from typing import Any
 from invoicing.schemas.queries import PageInfo
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Integer,
     Select,
     String,
@@ -97,7 +98,7 @@ def order_terms(keys: Sequence[str], columns: dict[str, Any], tie_breaker: Any) 
 
 
 def paginate(
-    session: Session,
+    session: Session | Connection,
     stmt: Select[*tuple[Any, ...]],
     page: int,
     page_size: int,
@@ -109,6 +110,9 @@ def paginate(
     With ``count_limit`` the count stops after that many rows (and at least up to the end of
     this page): ``total`` is then exact below the limit and a lower bound above it
     (``total_exact`` false), which keeps a page of a million-row list cheap.
+
+    Given the session's ``Connection`` (statements of plain columns), it runs them as Core,
+    without the ORM's per-execution set-up.
     """
     counted = stmt.order_by(None).with_only_columns(literal(1), maintain_column_froms=True)
     limit = None if count_limit is None else max(count_limit, page * page_size) + 1

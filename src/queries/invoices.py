@@ -73,8 +73,10 @@ def _invoice_page(
     dialect = dialect_of(session)
     stmt = _base(org_id).where(*conditions)
     stmt = stmt.order_by(*invoice_order(sort, dialect))
-    rows, info = paginate(session, stmt, page, page_size, count_limit=count_limit)
-    return with_children(session, org_id, rows), info
+    # plain columns: run as Core on the session's connection (same transaction), no ORM set-up
+    conn = session.connection()
+    rows, info = paginate(conn, stmt, page, page_size, count_limit=count_limit)
+    return with_children(conn, org_id, rows), info
 
 
 # ----------------------------------------------------------------------------- queries

@@ -16,8 +16,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from invoicing.models import Invoice, InvoiceLine, Payment
-from sqlalchemy import Column, Row, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Column, Connection, Row, select
 
 
 class LineRow(NamedTuple):
@@ -141,7 +140,7 @@ _PAYMENT_COLUMNS = _columns(Payment.__table__, PaymentRow._fields)
 
 
 def with_children(
-    session: Session, org_id: uuid.UUID, rows: Sequence[Row[Any]]
+    conn: Connection, org_id: uuid.UUID, rows: Sequence[Row[Any]]
 ) -> list[InvoiceRow]:
     """The page's invoice rows (``INVOICE_COLUMNS``, in page order) with their lines and
     payments, each loaded in one statement for the whole page and ordered as the ORM
@@ -150,14 +149,14 @@ def with_children(
     if not invoices:
         return invoices
     by_id = {inv.id: inv for inv in invoices}
-    for row in session.execute(
+    for row in conn.execute(
         select(*_LINE_COLUMNS)
         .where(InvoiceLine.organization_id == org_id, InvoiceLine.invoice_id.in_(by_id))
         .order_by(InvoiceLine.position, InvoiceLine.id)
     ):
         line = LineRow._make(row)
         by_id[line.invoice_id].lines.append(line)
-    for row in session.execute(
+    for row in conn.execute(
         select(*_PAYMENT_COLUMNS)
         .where(Payment.organization_id == org_id, Payment.invoice_id.in_(by_id))
         .order_by(Payment.recorded_at, Payment.id)
