@@ -87,6 +87,13 @@ class Invoice(Base):
             text(f"({INVOICE_SEARCH_TEXT}) gin_trgm_ops"),
             postgresql_using="gin",
         ).ddl_if(dialect="postgresql"),
+        # 0021_search: the search document of full_query (PostgreSQL only)
+        Index(
+            "ix_invoices_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -173,6 +180,10 @@ class Invoice(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     event_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    #: full_query's search document, written by PostgreSQL's triggers only (migration
+    #: 0021_search): own texts and every line's texts, lower-cased. NULL and unused on SQLite.
+    #: Deferred: never loaded with the invoice, never written by the service.
+    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         order_by="[InvoiceLine.position, InvoiceLine.id]",

@@ -42,9 +42,11 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Numeric,
+    Select,
     String,
     Text,
     and_,
+    any_,
     case,
     cast,
     exists,
@@ -446,8 +448,26 @@ def _aging(bucket: str, dialect: str, today: dt.date) -> ColumnElement[bool]:
     return not_(owed)  # other
 
 
-def _full_query(word: str, org_id: uuid.UUID, dialect: str) -> ColumnElement[bool]:
-    """The word occurs in one of the invoice's texts, its lines, or its customer."""
+def _customers_matching(word: str, org_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    """The organization's customers whose current company, person name or email hold the word."""
+    person = (
+        func.coalesce(Customer.data["given_name"].as_string(), "")
+        .concat(" ")
+        .concat(func.coalesce(Customer.data["family_name"].as_string(), ""))
+    )
+    return select(Customer.id).where(
+        Customer.organization_id == org_id,
+        or_(
+            contains(func.coalesce(Customer.data["company"].as_string(), ""), word),
+            contains(person, word),
+            contains(Customer.email, word),
+        ),
+    )
+
+
+def full_query_by_union(word: str, org_id: uuid.UUID, dialect: str) -> ColumnElement[bool]:
+    """The word occurs in one of the invoice's texts, its lines, or its customer: the union of
+    three id sets (SQLite; on PostgreSQL :func:`full_query_by_document` finds the same)."""
     pattern = like_pattern(word)
     own = aliased(Invoice)
     by_own = select(own.id).where(
@@ -458,24 +478,32 @@ def _full_query(word: str, org_id: uuid.UUID, dialect: str) -> ColumnElement[boo
         InvoiceLine.organization_id == org_id,
         line_search_text().like(pattern, escape="\\"),
     )
-    person = (
-        func.coalesce(Customer.data["given_name"].as_string(), "")
-        .concat(" ")
-        .concat(func.coalesce(Customer.data["family_name"].as_string(), ""))
-    )
-    customers = select(Customer.id).where(
-        Customer.organization_id == org_id,
-        or_(
-            contains(func.coalesce(Customer.data["company"].as_string(), ""), word),
-            contains(person, word),
-            contains(Customer.email, word),
-        ),
-    )
     theirs = aliased(Invoice)
     by_customer = select(theirs.id).where(
-        theirs.organization_id == org_id, theirs.customer_id.in_(customers)
+        theirs.organization_id == org_id,
+        theirs.customer_id.in_(_customers_matching(word, org_id)),
     )
     return Invoice.id.in_(union(by_own, by_line, by_customer))
+
+
+def full_query_by_document(word: str, org_id: uuid.UUID) -> ColumnElement[bool]:
+    """The same on PostgreSQL from the search document ``invoices.search_text`` (migration
+    0021_search: own texts and every line's texts, kept by triggers) or the customer. A word
+    holds no whitespace, so it cannot match across the spaces that join the texts. Both terms
+    are index conditions (the trigram index; ``customer_id = ANY(ARRAY(...))`` on the customer
+    index), so each word is a bitmap OR and the words a bitmap AND."""
+    customers = func.array(_customers_matching(word, org_id).scalar_subquery())
+    return or_(
+        Invoice.search_text.like(like_pattern(word), escape="\\"),
+        Invoice.customer_id == any_(customers),
+    )
+
+
+def _full_query(word: str, org_id: uuid.UUID, dialect: str) -> ColumnElement[bool]:
+    """The word occurs in one of the invoice's texts, its lines, or its customer."""
+    if dialect == "postgresql":
+        return full_query_by_document(word, org_id)
+    return full_query_by_union(word, org_id, dialect)
 
 
 def _customer_fields(fields: list[CustomFieldFilter], org_id: uuid.UUID, dialect: str) -> Any:
