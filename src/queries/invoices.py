@@ -17,7 +17,12 @@ from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Customer, CustomerCreditEntry, Invoice, Organization, Payment
 from invoicing.queries.common import dialect_of, money_key, order_terms, paginate
-from invoicing.queries.filters import invoice_conditions, invoice_order, receivable
+from invoicing.queries.filters import (
+    full_query_customers,
+    invoice_conditions,
+    invoice_order,
+    receivable,
+)
 from invoicing.queries.rows import INVOICE_COLUMNS, InvoiceRow, with_children
 from invoicing.schemas.queries import (
     COUNT_LIMIT,
@@ -104,7 +109,11 @@ def get_invoice(query: GetInvoice, session: Session) -> InvoiceResult:
 
 def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
     p = query.payload
-    conditions = invoice_conditions(p.filter, dialect_of(session), query.organization_id, _today())
+    org, dialect = query.organization_id, dialect_of(session)
+    customers = None
+    if p.filter.full_query and dialect == "postgresql":
+        customers = full_query_customers(session, org, p.filter.full_query)
+    conditions = invoice_conditions(p.filter, dialect, org, _today(), customers)
     items, info = _invoice_page(
         session,
         query.organization_id,
