@@ -89,10 +89,7 @@ class Invoice(Base):
         ).ddl_if(dialect="postgresql"),
         # 0021_search: the search document of full_query (PostgreSQL only)
         Index(
-            "ix_invoices_search_text",
-            "search_text",
-            postgresql_using="gin",
-            postgresql_ops={"search_text": "gin_trgm_ops"},
+            "ix_invoices_search_text", text("search_text gin_trgm_ops"), postgresql_using="gin"
         ).ddl_if(dialect="postgresql"),
     )
 

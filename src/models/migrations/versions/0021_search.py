@@ -48,7 +48,7 @@ OWN = (
 )
 LINES = (
     "coalesce((SELECT string_agg(lower(coalesce(l.description, '') || ' ' || "
-    "coalesce(l.subtitle, '')), ' ') FROM invoice_lines l "
+    "coalesce(l.subtitle, '')), ' ' ORDER BY l.position, l.id) FROM invoice_lines l "
     "WHERE l.organization_id = {t}organization_id AND l.invoice_id = {t}id), '')"
 )
 #: the document of one invoice row (``inv.`` for a table, ``NEW.`` in the trigger)
