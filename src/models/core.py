@@ -29,6 +29,16 @@ INVOICE_SEARCH_TEXT = (
     "coalesce(tags::text, ''))"
 )
 LINE_SEARCH_TEXT = "lower(coalesce(description, '') || ' ' || coalesce(subtitle, ''))"
+#: ``invoices.search_text`` of the invoice row ``inv`` as the triggers of 0021_search keep it:
+#: the own texts, then every line's texts in position order (for bulk loads with triggers off)
+SEARCH_DOCUMENT = (
+    "lower(coalesce(inv.number, '') || ' ' || coalesce(inv.purchase_order_number, '') || ' ' || "
+    "coalesce(inv.buyer ->> 'name', '') || ' ' || coalesce(inv.buyer ->> 'email', '') || ' ' || "
+    "coalesce(inv.tags::text, '')) || ' ' || coalesce((SELECT string_agg(lower("
+    "coalesce(l.description, '') || ' ' || coalesce(l.subtitle, '')), ' ' ORDER BY l.position, "
+    "l.id) FROM invoice_lines l WHERE l.organization_id = inv.organization_id "
+    "AND l.invoice_id = inv.id), '')"
+)
 
 
 class Organization(Base):
