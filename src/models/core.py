@@ -10,6 +10,7 @@ from typing import Any
 from invoicing.models.base import Base, BigId, JSONType, utcnow
 from sqlalchemy import (
     Boolean,
+    Column,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -97,11 +98,17 @@ class Invoice(Base):
             text(f"({INVOICE_SEARCH_TEXT}) gin_trgm_ops"),
             postgresql_using="gin",
         ).ddl_if(dialect="postgresql"),
-        # 0021_search: the search document of full_query (PostgreSQL only)
+        # 0021_search: full_query's search document, written by PostgreSQL's triggers only (own
+        # texts and every line's texts, lower-cased; NULL and unused on SQLite). A column of the
+        # table the mapper leaves out (``exclude_properties``): the service never loads or writes
+        # it; queries name it as ``Invoice.__table__.c.search_text``.
+        Column("search_text", Text, nullable=True),
         Index(
             "ix_invoices_search_text", text("search_text gin_trgm_ops"), postgresql_using="gin"
         ).ddl_if(dialect="postgresql"),
     )
+
+    __mapper_args__ = {"exclude_properties": ["search_text"]}
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -187,10 +194,6 @@ class Invoice(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     event_sequence: Mapped[int] = mapped_column(Integer, default=0)
-    #: full_query's search document, written by PostgreSQL's triggers only (migration
-    #: 0021_search): own texts and every line's texts, lower-cased. NULL and unused on SQLite.
-    #: Deferred: never loaded with the invoice, never written by the service.
-    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         order_by="[InvoiceLine.position, InvoiceLine.id]",

@@ -499,7 +499,7 @@ def full_query_by_document(
     (:func:`full_query_customers`); the planner then knows how many invoices they have, where
     ``customer_id = ANY(ARRAY(SELECT ...))`` (the form without them) counts as 1 % of the rows
     and makes it walk a sort index for a selective word."""
-    by_text = Invoice.search_text.like(like_pattern(word), escape="\\")
+    by_text = Invoice.__table__.c.search_text.like(like_pattern(word), escape="\\")
     if customer_ids is None:
         customers = func.array(_customers_matching(word, org_id).scalar_subquery())
         by_any = and_(Invoice.organization_id == org_id, Invoice.customer_id == any_(customers))
