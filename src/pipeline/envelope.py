@@ -49,16 +49,6 @@ def cloud_event(
     }
 
 
-def query_reply(
-    doc: Mapping[str, Any],
-    *,
-    result: dict[str, Any] | None = None,
-    errors: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The ``QueryReply`` answering ``doc`` (its type, ids and correlation id echoed)."""
-    return Reply.to(doc, errors=errors).as_dict(result)
-
-
 @dataclass(frozen=True)
 class Reply:
     """A ``QueryReply`` whose result is still the query's result model.
@@ -97,9 +87,8 @@ class Reply:
     def status(self) -> str:
         return str(self.envelope["status"])
 
-    def as_dict(self, result: dict[str, Any] | None = None) -> dict[str, Any]:
-        if self.result is not None:
-            result = self.result.model_dump(mode="json")
+    def as_dict(self) -> dict[str, Any]:
+        result = self.result.model_dump(mode="json") if self.result is not None else None
         return {**self.envelope, "result": result}
 
     def as_json(self) -> bytes:

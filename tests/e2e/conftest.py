@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import Env, create_env, destroy_env
-
-needs_services = pytest.mark.skipif(
-    shutil.which("rabbitmqctl") is None, reason="needs a local RabbitMQ (rabbitmqctl)"
-)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from typing import Any
 import pika
 import pytest
 
-from tests.e2e.conftest import needs_services
 from tests.e2e.harness import (
     Collector,
     Env,
@@ -31,8 +30,9 @@ from tests.e2e.harness import (
     wait_for_topology,
     worker,
 )
+from tests.support.external import needs_rabbitmq
 
-pytestmark = [pytest.mark.e2e, needs_services]
+pytestmark = [pytest.mark.e2e, needs_rabbitmq]
 
 QUEUE = "invoicing.queries"
 

@@ -15,7 +15,6 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.conftest import needs_services
 from tests.e2e.harness import (
     Collector,
     Env,
@@ -32,8 +31,9 @@ from tests.e2e.harness import (
     wait_until,
     worker,
 )
+from tests.support.external import needs_rabbitmq
 
-pytestmark = [pytest.mark.e2e, needs_services]
+pytestmark = [pytest.mark.e2e, needs_rabbitmq]
 
 
 def finalized_numbers(env: Env, org_id: str) -> list[int]:

@@ -13,7 +13,6 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import needs_services
 from tests.e2e.harness import (
     Collector,
     Env,
@@ -24,8 +23,9 @@ from tests.e2e.harness import (
     wait_for_topology,
     worker,
 )
+from tests.support.external import needs_rabbitmq
 
-pytestmark = [pytest.mark.e2e, needs_services]
+pytestmark = [pytest.mark.e2e, needs_rabbitmq]
 
 N = 500
 

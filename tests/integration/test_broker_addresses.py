@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -29,10 +28,11 @@ from invoicing.workers.topology import WORKLOADS
 
 from tests.e2e.harness import Collector, Env, create_env, destroy_env, wait_until
 from tests.integration.test_relay import _insert
+from tests.support.external import needs_rabbitmq
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs RabbitMQ"),
+    needs_rabbitmq,
 ]
 
 

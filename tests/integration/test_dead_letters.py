@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -37,8 +36,8 @@ from tests.e2e.harness import (
     wait_until,
     worker,
 )
+from tests.support.external import needs_rabbitmq
 
-needs_rabbitmq = pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs RabbitMQ")
 pytestmark = [pytest.mark.integration]
 
 

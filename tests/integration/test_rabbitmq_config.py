@@ -10,12 +10,11 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
+from tests.support.external import needs
 from tests.support.rabbitnodes import DEPLOY_RABBITMQ as DEPLOY
 from tests.support.rabbitnodes import Node, rabbit_sbin, rabbit_version, shipped_config
 
-pytestmark = pytest.mark.skipif(rabbit_sbin() is None, reason="RabbitMQ is not installed")
+pytestmark = needs(rabbit_sbin() is not None, "needs RabbitMQ installed (its sbin scripts)")
 
 
 def test_the_minimum_version_is_what_this_machine_runs_or_older() -> None:

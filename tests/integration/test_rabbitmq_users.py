@@ -47,11 +47,12 @@ from invoicing.workers.topology import (
 )
 from sqlalchemy import Engine
 
+from tests.support.external import needs
 from tests.support.rabbitnodes import DEPLOY_RABBITMQ, Node, rabbit_sbin, shipped_config
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(rabbit_sbin() is None, reason="RabbitMQ is not installed"),
+    needs(rabbit_sbin() is not None, "needs RabbitMQ installed (its sbin scripts)"),
 ]
 
 WORKER, RELAY, ARCHIVE = "invoicing-worker", "invoicing-relay", "invoicing-archive"

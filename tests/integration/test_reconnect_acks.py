@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,10 +29,11 @@ from invoicing.workers.topology import WORKLOADS
 
 from tests.e2e.harness import Env, create_env, destroy_env, wait_until
 from tests.integration.test_broker_addresses import closed_port
+from tests.support.external import needs_rabbitmq
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs RabbitMQ"),
+    needs_rabbitmq,
 ]
 
 QUEUE = WORKLOADS["commands"]

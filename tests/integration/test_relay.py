@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -17,10 +16,11 @@ from invoicing.workers.relay import Relay
 from invoicing.workers.settings import PipelineSettings
 
 from tests.e2e.harness import Collector, Env, create_env, destroy_env
+from tests.support.external import needs_rabbitmq
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs local RabbitMQ"),
+    needs_rabbitmq,
 ]
 
 

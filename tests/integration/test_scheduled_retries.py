@@ -9,7 +9,6 @@ answers again.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -31,10 +30,11 @@ from sqlalchemy import Engine, create_engine, func, select
 
 from tests.e2e.harness import Env, create_env, destroy_env, wait_until
 from tests.integration.test_broker_addresses import closed_port
+from tests.support.external import needs_rabbitmq
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs RabbitMQ"),
+    needs_rabbitmq,
 ]
 
 QUEUE = WORKLOADS["commands"]

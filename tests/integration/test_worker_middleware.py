@@ -9,7 +9,6 @@ ran out going to the longest delay queue.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -33,10 +32,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 
 from tests.e2e.harness import Env, connect, create_env, dead_letters, destroy_env, wait_until
+from tests.support.external import needs_rabbitmq
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs RabbitMQ"),
+    needs_rabbitmq,
 ]
 
 Step = Callable[[Delivery], Any]
