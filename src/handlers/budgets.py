@@ -21,7 +21,8 @@ from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import BillableEntry, Budget, Invoice, InvoiceLine, Organization
+from invoicing.models import BillableEntry, Budget, Invoice, InvoiceLine
+from invoicing.models.records import OrganizationRecord
 from invoicing.schemas.commands import (
     BudgetSelection,
     CloseBudget,
@@ -165,7 +166,7 @@ def entry_facts(e: BillableEntry) -> rules.EntryFacts:
     )
 
 
-def selection(org: Organization, sel: BudgetSelection) -> rules.Selection:
+def selection(org: OrganizationRecord, sel: BudgetSelection) -> rules.Selection:
     return rules.Selection(
         method=sel.invoicing_method,
         by=sel.invoicing_by,
@@ -187,7 +188,7 @@ class Plan:
 
 
 def planned(
-    session: Session, org: Organization, sel: BudgetSelection, *, lock: bool, pointer: str
+    session: Session, org: OrganizationRecord, sel: BudgetSelection, *, lock: bool, pointer: str
 ) -> Plan:
     """The plan of ``sel``: budgets locked when billing (no two drafts take the same rest)."""
     chosen = selection(org, sel)

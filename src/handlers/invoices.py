@@ -21,10 +21,12 @@ from invoicing.handlers.repository import (
     get_customer,
     get_invoice,
     get_organization,
+    organization_row,
     profile,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import Invoice, Organization
+from invoicing.models import Invoice
+from invoicing.models.records import CustomerRecord, OrganizationRecord
 from invoicing.schemas.commands import (
     AddLine,
     BudgetSelection,
@@ -52,14 +54,14 @@ def require_draft(inv: Invoice, action: str) -> None:
     )
 
 
-def small_business_country(org: Organization) -> str | None:
+def small_business_country(org: OrganizationRecord) -> str | None:
     p = profile(org)
     if not p.get("small_business"):
         return None
     return str((p.get("address") or {}).get("country_code") or "DE")
 
 
-def rate_rules(org: Organization) -> RateRules:
+def rate_rules(org: OrganizationRecord) -> RateRules:
     """The VAT rates the organization may charge: its country's table plus its additions."""
     p = profile(org)
     country = (p.get("address") or {}).get("country_code")
@@ -70,7 +72,7 @@ def tax_day(inv: Invoice, today: dt.date) -> dt.date:
     return tax_point(inv.delivery_date, inv.service_period_end, inv.issue_date, today)
 
 
-def legal_context(org: Organization) -> LegalContext:
+def legal_context(org: OrganizationRecord) -> LegalContext:
     """What chooses the legal notes: the seller's country and scheme, the own ``tax_notes``."""
     p = profile(org)
     country = (p.get("address") or {}).get("country_code")
@@ -84,7 +86,7 @@ def legal_context(org: Organization) -> LegalContext:
 def add_lines(
     uow: UnitOfWork,
     deps: Deps,
-    org: Organization,
+    org: OrganizationRecord,
     inv: Invoice,
     lines: list[LineIn],
     command_id: uuid.UUID,
@@ -159,11 +161,14 @@ _SCALARS = (
 
 def apply_fields(
     uow: UnitOfWork,
-    org: Organization,
+    org: OrganizationRecord,
     inv: Invoice,
     p: CreateInvoice.Payload | UpdateInvoice.Payload,
     fields: set[str],
+    customer: CustomerRecord | None = None,
 ) -> None:
+    """Set the fields given; ``customer``: the customer ``p.customer_id`` if already read
+    with the organization (``organization_row``), else it is looked up here (NotFound)."""
     for name in _SCALARS:
         if name in fields:
             setattr(inv, name, getattr(p, name))
@@ -171,7 +176,8 @@ def apply_fields(
         subsidiaries.entity(uow, org, p.subsidiary_id)  # it must exist
     if "customer_id" in fields:
         if p.customer_id is not None:
-            customer = get_customer(uow, org.id, p.customer_id)
+            if customer is None or customer.id != p.customer_id:
+                customer = get_customer(uow, org.id, p.customer_id)
             if "locale" not in fields:
                 inv.locale = customer.locale
         inv.customer_id = p.customer_id
@@ -224,7 +230,7 @@ def _checked_vat_number(value: str | None) -> str | None:
         ) from exc
 
 
-def bank_account(org: Organization, account_id: str, *, pointer: str) -> dict[str, Any]:
+def bank_account(org: OrganizationRecord, account_id: str, *, pointer: str) -> dict[str, Any]:
     """One of the issuer's bank accounts (bank_accounts of configure_organization, or of
     configure_subsidiary when ``org`` is a subsidiary's billing entity)."""
     for account in profile(org).get("bank_accounts") or []:
@@ -239,7 +245,9 @@ def bank_account(org: Organization, account_id: str, *, pointer: str) -> dict[st
     )
 
 
-def new_draft(org: Organization, invoice_id: uuid.UUID, kind: str, now: dt.datetime) -> Invoice:
+def new_draft(
+    org: OrganizationRecord, invoice_id: uuid.UUID, kind: str, now: dt.datetime
+) -> Invoice:
     p = profile(org)
     return Invoice(
         organization_id=org.id,
@@ -297,10 +305,13 @@ def _assert_new(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID, point
 @handles(CreateInvoice)
 def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
-    org = get_organization(uow, cmd.organization_id)
+    fields = set(p.model_fields_set) | {"calculate_from_net"}
+    customer_id = p.customer_id if "customer_id" in fields else None
+    # one round trip for the organization and the customer (Core rows, no ORM objects)
+    org, customer = organization_row(uow, cmd.organization_id, customer_id)
     _assert_new(uow, org.id, p.id, "/id")
     inv = new_draft(org, p.id, "quote" if p.is_quote else "invoice", deps.now())
-    apply_fields(uow, org, inv, p, set(p.model_fields_set) | {"calculate_from_net"})
+    apply_fields(uow, org, inv, p, fields, customer)
     if inv.issuer_id is None:
         inv.issuer_id = inv.creator_id  # seed 002: the creator issues unless told otherwise
     if p.number:
@@ -316,7 +327,11 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
 
 
 def _bill_time_entries(
-    uow: UnitOfWork, org: Organization, inv: Invoice, lines: list[LineIn], entry_ids: list[str]
+    uow: UnitOfWork,
+    org: OrganizationRecord,
+    inv: Invoice,
+    lines: list[LineIn],
+    entry_ids: list[str],
 ) -> tuple[list[LineIn], str]:
     """Seed 000's top-level ``time_entry_ids``: checked at ``/time_entry_ids/i``, then billed
     by one line each (no lines given) or by the first line (whose text accounts for them)."""
@@ -471,7 +486,7 @@ def copy_lines(src: Invoice) -> list[LineIn]:
 def copy_draft(
     uow: UnitOfWork,
     deps: Deps,
-    org: Organization,
+    org: OrganizationRecord,
     src: Invoice,
     new_id: uuid.UUID,
     kind: str,
@@ -554,7 +569,7 @@ def invoice_billable_entries(
 
 
 def _budget_lines(
-    uow: UnitOfWork, org: Organization, inv: Invoice, selection: BudgetSelection
+    uow: UnitOfWork, org: OrganizationRecord, inv: Invoice, selection: BudgetSelection
 ) -> list[LineIn]:
     if not inv.calculate_from_net:
         raise InvalidState(

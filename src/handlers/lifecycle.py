@@ -43,15 +43,18 @@ from invoicing.handlers.ledger_io import document_groups, ledger_of, store
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
 from invoicing.handlers.repository import (
     customer_party,
+    customer_row,
     get_customer,
     get_invoice,
     get_organization,
+    organization_row,
     profile,
     seller_party,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount
 from invoicing.models import Invoice, Organization, Payment
+from invoicing.models.records import OrganizationRecord
 from invoicing.schemas.commands import (
     Batch,
     ChangeRecipient,
@@ -80,7 +83,11 @@ def _document(inv: Invoice) -> finalize_rules.Document:
 
 
 def prepare_finalize(
-    uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issue_date: dt.date | None = None
+    uow: UnitOfWork,
+    deps: Deps,
+    org: OrganizationRecord,
+    inv: Invoice,
+    issue_date: dt.date | None = None,
 ) -> dt.date:
     """Everything of a finalize except the number: checks, dates, totals, snapshots, status.
 
@@ -93,7 +100,10 @@ def prepare_finalize(
     seller = profile(org)
     buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
-        buyer = customer_party(get_customer(uow, org.id, inv.customer_id, pointer="/invoice_id"))
+        customer = customer_row(uow, org.id, inv.customer_id) or get_customer(
+            uow, org.id, inv.customer_id, pointer="/invoice_id"
+        )  # the ORM's look-up only to raise its NotFound
+        buyer = customer_party(customer)
         if inv.vat_number:
             buyer["vat_id"] = inv.vat_number  # this invoice's VAT number (seed 001)
     lines = sorted(inv.lines, key=lambda x: x.position)
@@ -133,14 +143,18 @@ def prepare_finalize(
 
 
 def finalize(
-    uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issue_date: dt.date | None = None
+    uow: UnitOfWork,
+    deps: Deps,
+    org: OrganizationRecord,
+    inv: Invoice,
+    issue_date: dt.date | None = None,
 ) -> list[Event]:
     issued = prepare_finalize(uow, deps, org, inv, issue_date)
     return take_number(uow, deps, org, inv, issued)
 
 
 def take_number(
-    uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice, issued: dt.date
+    uow: UnitOfWork, deps: Deps, org: OrganizationRecord, inv: Invoice, issued: dt.date
 ) -> list[Event]:
     """The end of a finalize after :func:`prepare_finalize`: the number, then the event."""
     if inv.number is None:  # last: the series row stays locked only from here to the commit
@@ -154,7 +168,7 @@ def take_number(
 
 @handles(FinalizeInvoice)
 def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    org = get_organization(uow, cmd.organization_id)
+    org, _ = organization_row(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
     return finalize(uow, deps, org, inv, cmd.payload.issue_date)
 
@@ -162,7 +176,7 @@ def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[
 def mark_as_sent(
     uow: UnitOfWork,
     deps: Deps,
-    org: Organization,
+    org: OrganizationRecord,
     inv: Invoice,
     sent_on: dt.date | None = None,
     **extra: object,
@@ -231,7 +245,9 @@ _COPIED = (
 )
 
 
-def _check_creditable(uow: UnitOfWork, org: Organization, inv: Invoice, cn_id: uuid.UUID) -> None:
+def _check_creditable(
+    uow: UnitOfWork, org: OrganizationRecord, inv: Invoice, cn_id: uuid.UUID
+) -> None:
     check_creditable(inv.kind, inv.status)
     if uow.session.get(Invoice, (org.id, cn_id)) is not None:
         raise InvalidState(
@@ -242,7 +258,7 @@ def _check_creditable(uow: UnitOfWork, org: Organization, inv: Invoice, cn_id: u
 def issue_credit(
     uow: UnitOfWork,
     deps: Deps,
-    org: Organization,
+    org: OrganizationRecord,
     inv: Invoice,
     *,
     credit_note_id: uuid.UUID,
@@ -394,7 +410,7 @@ def issue_credit_note(cmd: IssueCreditNote, uow: UnitOfWork, deps: Deps) -> list
 def void_document(
     uow: UnitOfWork,
     deps: Deps,
-    org: Organization,
+    org: OrganizationRecord,
     inv: Invoice,
     command_id: uuid.UUID,
     credit_note_id: uuid.UUID | None,

@@ -16,13 +16,14 @@ from typing import Any
 from invoicing.domain.errors import Conflict, DomainError
 from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import Invoice, NumberSeries, Organization, Subsidiary
+from invoicing.models import Invoice, NumberSeries, Subsidiary
+from invoicing.models.records import OrganizationRecord
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 
-def pattern_for(org: Organization, series: Series) -> NumberPattern:
+def pattern_for(org: OrganizationRecord, series: Series) -> NumberPattern:
     settings: dict[str, Any] = (org.profile or {}).get("number_series", {}).get(series.value, {})
     return NumberPattern(
         settings.get("pattern", DEFAULT_PATTERNS[series]),
@@ -64,7 +65,7 @@ _NUMBER_USED = select(Invoice.id).where(
 
 
 def allocate(
-    uow: UnitOfWork, org: Organization, series: Series, issue_date: dt.date, scope: str = ""
+    uow: UnitOfWork, org: OrganizationRecord, series: Series, issue_date: dt.date, scope: str = ""
 ) -> tuple[str, int]:
     """Take the next number of the series; the row stays locked until the transaction ends.
 
@@ -106,7 +107,9 @@ def allocate(
     return number, seq
 
 
-def peek(uow: UnitOfWork, org: Organization, series: Series, on: dt.date, scope: str = "") -> str:
+def peek(
+    uow: UnitOfWork, org: OrganizationRecord, series: Series, on: dt.date, scope: str = ""
+) -> str:
     """The number the next finalize would get (no lock, informational)."""
     pattern = pattern_for(org, series)
     row = uow.session.get(NumberSeries, (org.id, series.value, scope, pattern.period(on)))
@@ -114,7 +117,11 @@ def peek(uow: UnitOfWork, org: Organization, series: Series, on: dt.date, scope:
 
 
 def check_manual_number(
-    uow: UnitOfWork, org: Organization, number: str, invoice_id: uuid.UUID, pointer: str = "/number"
+    uow: UnitOfWork,
+    org: OrganizationRecord,
+    number: str,
+    invoice_id: uuid.UUID,
+    pointer: str = "/number",
 ) -> None:
     """A manual number must be unique and must not be one the automatic series could produce."""
     existing = uow.session.execute(
@@ -138,7 +145,7 @@ def check_manual_number(
             )
 
 
-def _automatic(uow: UnitOfWork, org: Organization) -> list[tuple[str, NumberPattern]]:
+def _automatic(uow: UnitOfWork, org: OrganizationRecord) -> list[tuple[str, NumberPattern]]:
     """Every automatic series of the organization: its own and its subsidiaries' own."""
     found = [(series.value, pattern_for(org, series)) for series in Series]
     rows = uow.session.execute(select(Subsidiary).where(Subsidiary.organization_id == org.id))

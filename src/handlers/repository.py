@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from invoicing.domain.errors import NotFound
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, Organization
-from sqlalchemy import bindparam, select
+from invoicing.models.records import CustomerRecord, OrganizationRecord
+from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -45,13 +47,106 @@ def _by_key(uow: UnitOfWork, model: type[T], key: tuple[uuid.UUID, ...], stmt: A
 def get_organization(uow: UnitOfWork, org_id: uuid.UUID) -> Organization:
     org = _by_key(uow, Organization, (org_id,), _ORGANIZATION)
     if org is None:
-        raise NotFound(
-            "organization_not_configured",
-            f"organization {org_id} is not configured",
-            pointer="/organization_id",
-            hint="send configure_organization first",
-        )
+        raise _no_organization(org_id)
     return org
+
+
+def _no_organization(org_id: uuid.UUID) -> NotFound:
+    return NotFound(
+        "organization_not_configured",
+        f"organization {org_id} is not configured",
+        pointer="/organization_id",
+        hint="send configure_organization first",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRow:
+    """An organization as read with SQLAlchemy Core: what the document rules read of it
+    (``OrganizationRecord``), without ORM instrumentation or a place in the identity map."""
+
+    id: uuid.UUID
+    name: str
+    profile: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    """A customer as read with SQLAlchemy Core (``CustomerRecord``)."""
+
+    id: uuid.UUID
+    email: str
+    locale: str
+    data: dict[str, Any]
+
+
+_ORGS: Table = Organization.__table__  # type: ignore[assignment]
+_CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+_ORG_COLUMNS = [_ORGS.c[name] for name in OrganizationRow.__dataclass_fields__]
+_CUSTOMER_COLUMNS = [_CUSTOMERS.c[name] for name in CustomerRow.__dataclass_fields__]
+#: the organization and (when ``cid`` names one of its customers) that customer: one round trip
+_ORGANIZATION_ROW = (
+    select(*_ORG_COLUMNS, *_CUSTOMER_COLUMNS)
+    .select_from(
+        _ORGS.outerjoin(
+            _CUSTOMERS,
+            and_(_CUSTOMERS.c.organization_id == _ORGS.c.id, _CUSTOMERS.c.id == bindparam("cid")),
+        )
+    )
+    .where(_ORGS.c.id == bindparam("org"))
+)
+_CUSTOMER_ROW = select(*_CUSTOMER_COLUMNS).where(
+    _CUSTOMERS.c.organization_id == bindparam("org"), _CUSTOMERS.c.id == bindparam("id")
+)
+_ORG_WIDTH = len(_ORG_COLUMNS)
+
+
+def organization_row(
+    uow: UnitOfWork, org_id: uuid.UUID, customer_id: uuid.UUID | None = None
+) -> tuple[OrganizationRecord, CustomerRecord | None]:
+    """The organization for the document rules, read with Core (no ORM object), and with it
+    the customer ``customer_id`` (None when not given or not found; ``get_customer``'s
+    NotFound is the caller's, where it checks the customer). An object of the session's
+    identity map wins (it may carry changes not yet flushed), as in ``get_organization``."""
+    session = uow.session
+    org: OrganizationRecord | None = session.identity_map.get(
+        session.identity_key(Organization, (org_id,))
+    )
+    customer: CustomerRecord | None = None
+    if customer_id is not None:
+        customer = session.identity_map.get(session.identity_key(Customer, (org_id, customer_id)))
+    if org is not None:
+        if customer is None and customer_id is not None:
+            customer = customer_row(uow, org_id, customer_id)
+        return org, customer
+    row = (
+        uow.connection()
+        .execute(
+            _ORGANIZATION_ROW, {"org": org_id, "cid": customer_id if customer is None else None}
+        )
+        .first()
+    )
+    if row is None:
+        raise _no_organization(org_id)
+    if customer is None and row[_ORG_WIDTH] is not None:
+        customer = CustomerRow(*row[_ORG_WIDTH:])
+    return OrganizationRow(*row[:_ORG_WIDTH]), customer
+
+
+def customer_row(
+    uow: UnitOfWork, org_id: uuid.UUID, customer_id: uuid.UUID
+) -> CustomerRecord | None:
+    """The customer read with Core (the session's object if it holds one), or None."""
+    session = uow.session
+    found: CustomerRecord | None = session.identity_map.get(
+        session.identity_key(Customer, (org_id, customer_id))
+    )
+    if found is not None:
+        return found
+    row = uow.connection().execute(_CUSTOMER_ROW, {"org": org_id, "id": customer_id}).first()
+    return None if row is None else CustomerRow(*row)
 
 
 def save_organization(
@@ -72,13 +167,17 @@ def get_customer(
 ) -> Customer:
     customer = _by_key(uow, Customer, (org_id, customer_id), _CUSTOMER)
     if customer is None:
-        raise NotFound(
-            "customer_not_found",
-            f"customer {customer_id} does not exist",
-            pointer=pointer,
-            hint="send create_customer first",
-        )
+        raise no_customer(customer_id, pointer)
     return customer
+
+
+def no_customer(customer_id: uuid.UUID, pointer: str = "/customer_id") -> NotFound:
+    return NotFound(
+        "customer_not_found",
+        f"customer {customer_id} does not exist",
+        pointer=pointer,
+        hint="send create_customer first",
+    )
 
 
 def get_invoice(
@@ -106,16 +205,16 @@ def get_invoice(
     return inv
 
 
-def profile(org: Organization) -> dict[str, Any]:
+def profile(org: OrganizationRecord) -> dict[str, Any]:
     return dict(org.profile or {})
 
 
-def default_rate(org: Organization) -> Decimal | None:
+def default_rate(org: OrganizationRecord) -> Decimal | None:
     value = profile(org).get("default_tax_rate")
     return None if value is None else Decimal(str(value))
 
 
-def customer_party(customer: Customer) -> dict[str, Any]:
+def customer_party(customer: CustomerRecord) -> dict[str, Any]:
     """The buyer snapshot printed on the document."""
     d = dict(customer.data)
     person = " ".join(p for p in (d.get("given_name"), d.get("family_name")) if p)
@@ -137,7 +236,7 @@ def customer_party(customer: Customer) -> dict[str, Any]:
     }
 
 
-def seller_party(org: Organization) -> dict[str, Any]:
+def seller_party(org: OrganizationRecord) -> dict[str, Any]:
     p = profile(org)
     keys = (
         "vat_id",

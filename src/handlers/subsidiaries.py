@@ -1,8 +1,8 @@
 """Subsidiaries as billing entities: configure_subsidiary, and the entity a document is issued by.
 
 :func:`entity` gives the handlers what they read an organization for (profile, name, id) with a
-subsidiary's seller data in place: a transient ``Organization`` that is never added to the
-session, so the finalize, line and numbering rules run unchanged for either issuer.
+subsidiary's seller data in place: a plain ``OrganizationRow`` (no ORM object), so the
+finalize, line and numbering rules run unchanged for either issuer.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from invoicing.domain.errors import DomainError, NotFound
 from invoicing.domain.numbering import DEFAULT_PATTERNS, Series
 from invoicing.handlers.organizations import bank_accounts
 from invoicing.handlers.registry import Deps, Event, handles
-from invoicing.handlers.repository import get_organization, profile
+from invoicing.handlers.repository import OrganizationRow, get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Organization, Subsidiary
+from invoicing.models.records import OrganizationRecord
 from invoicing.schemas.commands import ConfigureSubsidiary, SubsidiaryPayload
 from sqlalchemy import select
 
@@ -27,7 +28,7 @@ from sqlalchemy import select
 class Entity:
     """Who issues a document: the organization, or one of its subsidiaries."""
 
-    org: Organization  # the organization, or a transient one with the subsidiary's profile
+    org: OrganizationRecord  # the organization, or a plain row with the subsidiary's profile
     subsidiary_id: str | None = None
     own: dict[str, Any] | None = None  # the subsidiary's stored profile
 
@@ -37,7 +38,10 @@ class Entity:
 
 
 def entity(
-    uow: UnitOfWork, org: Organization, subsidiary_id: str | None, pointer: str = "/subsidiary_id"
+    uow: UnitOfWork,
+    org: OrganizationRecord,
+    subsidiary_id: str | None,
+    pointer: str = "/subsidiary_id",
 ) -> Entity:
     if subsidiary_id is None:
         return Entity(org)
@@ -52,7 +56,7 @@ def entity(
             pointer=pointer,
             hint="send configure_subsidiary first",
         )
-    seller = Organization(
+    seller = OrganizationRow(
         id=org.id,
         name=sub.name,
         profile=subsidiaries.seller_profile(profile(org), sub.profile or {}),

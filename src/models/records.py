@@ -16,6 +16,42 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 
+class OrganizationRecord(Protocol):
+    """An organization (or a subsidiary's billing entity) as the document rules read it: an
+    ORM ``Organization`` or the plain row ``handlers.repository.organization_row`` loads."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def profile(self) -> dict[str, Any]: ...
+
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+    @property
+    def updated_at(self) -> dt.datetime: ...
+
+
+class CustomerRecord(Protocol):
+    """A customer as the drafting and finalize rules read it (ORM ``Customer`` or a row)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def locale(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
 class LineRecord(Protocol):
     """An invoice line as ``invoice_state`` reads it."""
 

@@ -22,6 +22,7 @@ from invoicing.handlers.repository import default_rate, get_invoice, get_organiz
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
 from invoicing.models import BillableEntry, Budget, Organization, Subsidiary
+from invoicing.models.records import OrganizationRecord
 from invoicing.queries.common import paginate
 from invoicing.schemas.queries import (
     AttributionView,
@@ -59,7 +60,7 @@ def reading(session: Session) -> UnitOfWork:
 def preview_invoice(query: PreviewInvoice, session: Session) -> InvoicePreview:
     org = organization(session, query.organization_id)
     p = query.payload
-    issuer = org
+    issuer: OrganizationRecord = org
     if p.invoice_id is not None:  # seed 002 previews for an invoice: its issuer, its currency
         uow = reading(session)
         inv = get_invoice(uow, org.id, p.invoice_id, lock=False)
@@ -85,7 +86,7 @@ def preview_invoice(query: PreviewInvoice, session: Session) -> InvoicePreview:
     )
 
 
-def _group(org: Organization, plan: budgets.Plan, currency: str) -> InvoicePreviewGroup:
+def _group(org: OrganizationRecord, plan: budgets.Plan, currency: str) -> InvoicePreviewGroup:
     planned = [line for line in plan.lines if line.currency == currency]
     draft = new_draft(org, uuid.uuid5(_PREVIEW, f"{org.id}:{currency}"), "invoice", org.created_at)
     draft.currency = currency

@@ -267,12 +267,11 @@ def next_number(query: NextNumber, session: Session) -> NextNumberResult:
     uow = UnitOfWork(sessionmaker())
     uow.session = session
     issuer = subsidiaries.entity(uow, org, query.payload.subsidiary_id)
-    org = issuer.org
-    pattern = numbering.pattern_for(org, series)
+    pattern = numbering.pattern_for(issuer.org, series)
     return NextNumberResult(
         series=series.value,
         date=on,
-        number=numbering.peek(uow, org, series, on, scope=issuer.scope(series)),
+        number=numbering.peek(uow, issuer.org, series, on, scope=issuer.scope(series)),
         pattern=pattern.pattern,
         yearly_reset=pattern.yearly_reset,
     )

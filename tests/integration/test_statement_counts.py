@@ -47,9 +47,8 @@ def statements(engine: Engine) -> Iterator[list[str]]:
 
 CREATE = [
     "INSERT processed_commands",  # the inbox claim (ON CONFLICT DO NOTHING RETURNING)
-    "SELECT organizations",
+    "SELECT organizations",  # with the customer (one outer join), as plain Core rows
     "SELECT invoices",  # the id is new
-    "SELECT customers",
     "INSERT outbox",
     "INSERT invoices",
     "INSERT invoice_lines",  # all lines in one statement
