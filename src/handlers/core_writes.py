@@ -24,6 +24,7 @@ from invoicing.models import Invoice, InvoiceLine
 from sqlalchemy import (
     Column,
     ColumnDefault,
+    Connection,
     Insert,
     Table,
     Update,
@@ -71,10 +72,27 @@ _INVOICE_ATTRS = frozenset(inspect(Invoice).attrs.keys())
 _SERVER_DEFAULTS = frozenset(c.key for c in _INVOICES.c if c.server_default is not None)
 _INSERT_INVOICE: Insert = insert(_INVOICES)
 _INSERT_LINES: Insert = insert(_LINES)
-_UPDATE_INVOICE: Update = update(_INVOICES).where(
-    _INVOICES.c.organization_id == bindparam("_organization_id"),
-    _INVOICES.c.id == bindparam("_id"),
-)
+
+
+def _update_by_key(table: Table) -> Update:
+    """``UPDATE table SET <the parameters given> WHERE organization_id = .. AND id = ..``"""
+    return update(table).where(
+        table.c.organization_id == bindparam("_organization_id"), table.c.id == bindparam("_id")
+    )
+
+
+_UPDATE_INVOICE = _update_by_key(_INVOICES)
+_UPDATES = {_INVOICES.name: _UPDATE_INVOICE, _LINES.name: _update_by_key(_LINES)}
+
+
+def update_row(
+    conn: Connection, table: Table, org_id: Any, row_id: Any, values: dict[str, Any]
+) -> None:
+    """One UPDATE of the columns ``values`` names (column keys) of the row (org_id, row_id)
+    of ``invoices`` or ``invoice_lines``; the row must exist, as the ORM's flush checks."""
+    params = {**values, "_organization_id": org_id, "_id": row_id}
+    if conn.execute(_UPDATES[table.name], params).rowcount != 1:
+        raise StaleDataError(f"{table.name} {row_id}: the row to update is gone")
 
 
 def _row(obj: Any, columns: list[tuple[str, Column[Any], Callable[[], Any]]]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from invoicing.domain.errors import DomainError
 from invoicing.domain.money import fits_minor_units
 from invoicing.domain.tax import LegalContext, TaxCategory
 from invoicing.models import Invoice, InvoiceLine
+from invoicing.models.records import InvoiceDraft
 from invoicing.schemas.commands import DiscountIn, LineIn
 
 
@@ -98,7 +99,7 @@ def make_line(
 
 
 def recalculate(
-    inv: Invoice,
+    inv: InvoiceDraft,
     *,
     small_business_country: str | None = None,
     group_taxes: Mapping[tuple[str, Decimal], Decimal] | None = None,

@@ -26,7 +26,7 @@ from invoicing.handlers.repository import (
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice
-from invoicing.models.records import CustomerRecord, OrganizationRecord
+from invoicing.models.records import CustomerRecord, InvoiceRecord, OrganizationRecord
 from invoicing.schemas.commands import (
     AddLine,
     BudgetSelection,
@@ -68,7 +68,7 @@ def rate_rules(org: OrganizationRecord) -> RateRules:
     return RateRules(country, extra_periods(p.get("extra_tax_rates") or []))
 
 
-def tax_day(inv: Invoice, today: dt.date) -> dt.date:
+def tax_day(inv: InvoiceRecord, today: dt.date) -> dt.date:
     return tax_point(inv.delivery_date, inv.service_period_end, inv.issue_date, today)
 
 

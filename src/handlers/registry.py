@@ -21,7 +21,7 @@ from invoicing.handlers.ports import (
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
 from invoicing.mail.settings import SmtpSettings
-from invoicing.models import Invoice
+from invoicing.models.records import InvoiceDraft
 from invoicing.schemas.commands import Command
 
 
@@ -61,7 +61,7 @@ class Event:
     sequence: int | None = None
 
 
-def invoice_event(event_type: str, inv: Invoice, now: dt.datetime, **extra: Any) -> Event:
+def invoice_event(event_type: str, inv: InvoiceDraft, now: dt.datetime, **extra: Any) -> Event:
     """Bump the invoice's event sequence and snapshot its whole state into the event."""
     inv.event_sequence = (inv.event_sequence or 0) + 1
     inv.updated_at = now

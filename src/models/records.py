@@ -365,3 +365,46 @@ class InvoiceRecord(Protocol):
 
     @property
     def payments(self) -> Sequence[PaymentRecord]: ...
+
+
+class DraftLine(LineRecord, Protocol):
+    """A line whose amounts the totals engine sets (``handlers.drafting.recalculate``)."""
+
+    base_amount: Decimal
+    discount_amount: Decimal
+    amount: Decimal
+    net_amount: Decimal
+
+
+class InvoiceDraft(InvoiceRecord, Protocol):
+    """An invoice a handler changes as a finalize and its event change it: an ORM ``Invoice``
+    or the plain ``handlers.aggregates.InvoiceData`` (read and written with Core)."""
+
+    status: str
+    number: str | None
+    series: str | None
+    sequence_number: int | None
+    issue_date: dt.date | None
+    due_date: dt.date | None
+    payment_terms_days: int | None
+    delivery_date: dt.date | None
+    exchange_rate_date: dt.date | None
+    buyer: dict[str, Any] | None
+    seller: dict[str, Any] | None
+    tax_breakdown: list[Any]
+    legal_notes: list[Any]
+    line_net_total: Decimal
+    allowance_total: Decimal
+    net_total: Decimal
+    tax_total: Decimal
+    gross_total: Decimal
+    finalized_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    event_sequence: int
+
+    @property
+    def lines(self) -> Sequence[DraftLine]: ...
+
+    @property
+    def is_frozen(self) -> bool: ...

@@ -58,12 +58,12 @@ CREATE = [
 FINALIZE = [
     "INSERT processed_commands",
     "SELECT organizations",
-    "SELECT invoices",  # with its lines (one join), FOR UPDATE OF invoices
+    "SELECT invoices",  # with its lines (one join), FOR UPDATE OF invoices, as Core rows
     "SELECT customers",
     "UPDATE number_series",  # the number, under the series row lock, last
     "SELECT invoices",  # no manual number collides with it
+    "UPDATE invoices",  # the changed columns (handlers/aggregates.py), written by the handler
     "INSERT outbox",
-    "UPDATE invoices",
     "COMMIT",
 ]
 
