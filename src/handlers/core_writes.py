@@ -109,6 +109,23 @@ def _row(obj: Any, columns: list[tuple[str, Column[Any], Callable[[], Any]]]) ->
     return row
 
 
+def insert_invoice(conn: Connection, inv: Invoice) -> list[InvoiceLine]:
+    """INSERT a new invoice (one statement) and its lines (one executemany); returns the
+    lines. ``create_invoice`` writes its invoice this way without adding it to the session
+    (the session never holds it: nothing to flush, nothing stale)."""
+    row = _row(inv, _INVOICE_COLUMNS)
+    # NULLs left to the table: fewer parameters (psycopg caches the conversion of a
+    # statement only up to 50), one compiled form per set of columns
+    conn.execute(
+        _INSERT_INVOICE,
+        {k: v for k, v in row.items() if v is not None or k in _SERVER_DEFAULTS},
+    )
+    lines = list(inv.__dict__.get("lines", ()))
+    if lines:
+        conn.execute(_INSERT_LINES, [_row(line, _LINE_COLUMNS) for line in lines])
+    return lines
+
+
 def write_invoices(session: Session) -> None:
     """Write new and changed invoices with Core where that is safe (see the module)."""
     new, dirty = session.new, session.dirty
@@ -133,16 +150,7 @@ def write_invoices(session: Session) -> None:
             changed.append((obj, modified))
     conn = session.connection()
     for inv in created:
-        row = _row(inv, _INVOICE_COLUMNS)
-        # NULLs left to the table: fewer parameters (psycopg caches the conversion of a
-        # statement only up to 50), one compiled form per set of columns
-        conn.execute(
-            _INSERT_INVOICE,
-            {k: v for k, v in row.items() if v is not None or k in _SERVER_DEFAULTS},
-        )
-        inv_lines = list(inv.__dict__.get("lines", ()))
-        if inv_lines:
-            conn.execute(_INSERT_LINES, [_row(line, _LINE_COLUMNS) for line in inv_lines])
+        inv_lines = insert_invoice(conn, inv)
         session.expunge(inv)  # and its lines: then they join again as loaded from the database
         for obj in (inv, *inv_lines):
             make_transient_to_detached(obj)

@@ -13,6 +13,7 @@ from invoicing.domain.rates import RateRules, extra_periods, tax_point
 from invoicing.domain.states import check_editable
 from invoicing.domain.tax import LegalContext, TaxCategory, validate_vat_id
 from invoicing.handlers import billing, budgets, subsidiaries
+from invoicing.handlers.core_writes import insert_invoice
 from invoicing.handlers.drafting import discount_json, make_line, recalculate
 from invoicing.handlers.numbering import check_manual_number
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
@@ -322,8 +323,11 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
         lines, pointer = _bill_time_entries(uow, org, inv, lines, list(p.time_entry_ids))
     events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
     recalculate(inv, legal=legal_context(org))
-    uow.session.add(inv)  # added complete: one INSERT for the invoice, one for its lines
-    return [invoice_event("invoice.created", inv, deps.now()), *events]
+    created = invoice_event("invoice.created", inv, deps.now())
+    # written complete with Core (one INSERT for the invoice, one for its lines) and never
+    # added to the session: no flush work for it, no object the session could hold stale
+    insert_invoice(uow.connection(), inv)
+    return [created, *events]
 
 
 def _bill_time_entries(

@@ -49,9 +49,9 @@ CREATE = [
     "INSERT processed_commands",  # the inbox claim (ON CONFLICT DO NOTHING RETURNING)
     "SELECT organizations",  # with the customer (one outer join), as plain Core rows
     "SELECT invoices",  # the id is new
-    "INSERT outbox",
-    "INSERT invoices",
+    "INSERT invoices",  # written by the handler with Core (the session never holds it)
     "INSERT invoice_lines",  # all lines in one statement
+    "INSERT outbox",
     "COMMIT",
 ]
 
