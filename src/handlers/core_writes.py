@@ -95,9 +95,11 @@ def update_row(
         raise StaleDataError(f"{table.name} {row_id}: the row to update is gone")
 
 
-def _row(obj: Any, columns: list[tuple[str, Column[Any], Callable[[], Any]]]) -> dict[str, Any]:
-    """Every column's value; an attribute never set gets its column default (and the object
-    gets it too, so that nothing is left to load)."""
+def _row(
+    obj: Any, columns: list[tuple[str, Column[Any], Callable[[], Any]]], keep: bool
+) -> dict[str, Any]:
+    """Every column's value; an attribute never set gets its column default (and, ``keep``,
+    the object gets it too, so that nothing is left to load)."""
     state = obj.__dict__
     row = {}
     for key, column, missing in columns:
@@ -105,15 +107,17 @@ def _row(obj: Any, columns: list[tuple[str, Column[Any], Callable[[], Any]]]) ->
             row[column.key] = state[key]
         else:
             value = row[column.key] = missing()
-            set_committed_value(obj, key, value)
+            if keep:
+                set_committed_value(obj, key, value)
     return row
 
 
-def insert_invoice(conn: Connection, inv: Invoice) -> list[InvoiceLine]:
+def insert_invoice(conn: Connection, inv: Invoice, *, keep: bool) -> list[InvoiceLine]:
     """INSERT a new invoice (one statement) and its lines (one executemany); returns the
     lines. ``create_invoice`` writes its invoice this way without adding it to the session
-    (the session never holds it: nothing to flush, nothing stale)."""
-    row = _row(inv, _INVOICE_COLUMNS)
+    (the session never holds it: nothing to flush, nothing stale) and without ``keep``: it
+    is done with the object (the defaults filled in are not set on it)."""
+    row = _row(inv, _INVOICE_COLUMNS, keep)
     # NULLs left to the table: fewer parameters (psycopg caches the conversion of a
     # statement only up to 50), one compiled form per set of columns
     conn.execute(
@@ -122,7 +126,7 @@ def insert_invoice(conn: Connection, inv: Invoice) -> list[InvoiceLine]:
     )
     lines = list(inv.__dict__.get("lines", ()))
     if lines:
-        conn.execute(_INSERT_LINES, [_row(line, _LINE_COLUMNS) for line in lines])
+        conn.execute(_INSERT_LINES, [_row(line, _LINE_COLUMNS, keep) for line in lines])
     return lines
 
 
@@ -150,7 +154,7 @@ def write_invoices(session: Session) -> None:
             changed.append((obj, modified))
     conn = session.connection()
     for inv in created:
-        inv_lines = insert_invoice(conn, inv)
+        inv_lines = insert_invoice(conn, inv, keep=True)
         session.expunge(inv)  # and its lines: then they join again as loaded from the database
         for obj in (inv, *inv_lines):
             make_transient_to_detached(obj)

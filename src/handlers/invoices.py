@@ -22,7 +22,7 @@ from invoicing.handlers.repository import (
     get_customer,
     get_invoice,
     get_organization,
-    organization_row,
+    organization_and_new_id,
     profile,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
@@ -295,12 +295,16 @@ _TAKEN = select(Invoice.id).where(
 
 def _assert_new(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID, pointer: str) -> None:
     if uow.connection().execute(_TAKEN, {"org": org_id, "id": invoice_id}).first() is not None:
-        raise Conflict(
-            "invoice_exists",
-            f"invoice {invoice_id} already exists",
-            pointer=pointer,
-            hint="choose a new id; use update_invoice to change a draft",
-        )
+        raise _exists(invoice_id, pointer)
+
+
+def _exists(invoice_id: uuid.UUID, pointer: str) -> Conflict:
+    return Conflict(
+        "invoice_exists",
+        f"invoice {invoice_id} already exists",
+        pointer=pointer,
+        hint="choose a new id; use update_invoice to change a draft",
+    )
 
 
 @handles(CreateInvoice)
@@ -308,9 +312,10 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     p = cmd.payload
     fields = set(p.model_fields_set) | {"calculate_from_net"}
     customer_id = p.customer_id if "customer_id" in fields else None
-    # one round trip for the organization and the customer (Core rows, no ORM objects)
-    org, customer = organization_row(uow, cmd.organization_id, customer_id)
-    _assert_new(uow, org.id, p.id, "/id")
+    # one round trip: the organization, the customer, whether the id is taken (Core rows)
+    org, customer, taken = organization_and_new_id(uow, cmd.organization_id, customer_id, p.id)
+    if taken:
+        raise _exists(p.id, "/id")
     inv = new_draft(org, p.id, "quote" if p.is_quote else "invoice", deps.now())
     apply_fields(uow, org, inv, p, fields, customer)
     if inv.issuer_id is None:
@@ -326,7 +331,7 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     created = invoice_event("invoice.created", inv, deps.now())
     # written complete with Core (one INSERT for the invoice, one for its lines) and never
     # added to the session: no flush work for it, no object the session could hold stale
-    insert_invoice(uow.connection(), inv)
+    insert_invoice(uow.connection(), inv, keep=False)
     return [created, *events]
 
 

@@ -87,8 +87,18 @@ _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 _ORG_COLUMNS = [_ORGS.c[name] for name in OrganizationRow.__dataclass_fields__]
 _CUSTOMER_COLUMNS = [_CUSTOMERS.c[name] for name in CustomerRow.__dataclass_fields__]
 #: the organization and (when ``cid`` names one of its customers) that customer: one round trip
+_INVOICES: Table = Invoice.__table__  # type: ignore[assignment]
+#: whether the invoice ``iid`` exists (create_invoice: the id must be new)
+_TAKEN = (
+    select(_INVOICES.c.id)
+    .where(_INVOICES.c.organization_id == _ORGS.c.id, _INVOICES.c.id == bindparam("iid"))
+    .exists()
+)
+_INVOICE_ID = select(_INVOICES.c.id).where(
+    _INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("iid")
+)
 _ORGANIZATION_ROW = (
-    select(*_ORG_COLUMNS, *_CUSTOMER_COLUMNS)
+    select(*_ORG_COLUMNS, *_CUSTOMER_COLUMNS, _TAKEN)
     .select_from(
         _ORGS.outerjoin(
             _CUSTOMERS,
@@ -101,6 +111,7 @@ _CUSTOMER_ROW = select(*_CUSTOMER_COLUMNS).where(
     _CUSTOMERS.c.organization_id == bindparam("org"), _CUSTOMERS.c.id == bindparam("id")
 )
 _ORG_WIDTH = len(_ORG_COLUMNS)
+_CUSTOMER_END = _ORG_WIDTH + len(_CUSTOMER_COLUMNS)
 
 
 def organization_row(
@@ -110,6 +121,18 @@ def organization_row(
     the customer ``customer_id`` (None when not given or not found; ``get_customer``'s
     NotFound is the caller's, where it checks the customer). An object of the session's
     identity map wins (it may carry changes not yet flushed), as in ``get_organization``."""
+    org, customer, _ = organization_and_new_id(uow, org_id, customer_id, None)
+    return org, customer
+
+
+def organization_and_new_id(
+    uow: UnitOfWork,
+    org_id: uuid.UUID,
+    customer_id: uuid.UUID | None,
+    invoice_id: uuid.UUID | None,
+) -> tuple[OrganizationRecord, CustomerRecord | None, bool]:
+    """:func:`organization_row` and whether the invoice ``invoice_id`` exists already, in one
+    round trip (``create_invoice``: the organization, its customer, the id must be new)."""
     session = uow.session
     org: OrganizationRecord | None = session.identity_map.get(
         session.identity_key(Organization, (org_id,))
@@ -117,22 +140,21 @@ def organization_row(
     customer: CustomerRecord | None = None
     if customer_id is not None:
         customer = session.identity_map.get(session.identity_key(Customer, (org_id, customer_id)))
+    conn = uow.connection()
     if org is not None:
         if customer is None and customer_id is not None:
             customer = customer_row(uow, org_id, customer_id)
-        return org, customer
-    row = (
-        uow.connection()
-        .execute(
-            _ORGANIZATION_ROW, {"org": org_id, "cid": customer_id if customer is None else None}
+        taken = invoice_id is not None and (
+            conn.execute(_INVOICE_ID, {"org": org_id, "iid": invoice_id}).first() is not None
         )
-        .first()
-    )
+        return org, customer, taken
+    params = {"org": org_id, "cid": customer_id if customer is None else None, "iid": invoice_id}
+    row = conn.execute(_ORGANIZATION_ROW, params).first()
     if row is None:
         raise _no_organization(org_id)
     if customer is None and row[_ORG_WIDTH] is not None:
-        customer = CustomerRow(*row[_ORG_WIDTH:])
-    return OrganizationRow(*row[:_ORG_WIDTH]), customer
+        customer = CustomerRow(*row[_ORG_WIDTH:_CUSTOMER_END])
+    return OrganizationRow(*row[:_ORG_WIDTH]), customer, bool(row[_CUSTOMER_END])
 
 
 def customer_row(
