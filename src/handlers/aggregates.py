@@ -1,12 +1,15 @@
 """Invoice drafts as plain objects, read and written with SQLAlchemy Core.
 
-``finalize_invoice`` (the hot command with ``create_invoice``) spends more CPU on the ORM than
-on its rules: the instrumented load of the invoice and its lines, attribute events on every
-read and write, the unit of work's flush. :func:`load_draft` reads the draft and its lines in
-one statement (the row lock on the invoice, as ``repository.get_invoice``) into
-:class:`InvoiceData` / :class:`LineData`, plain dataclasses with the ``InvoiceDraft`` shape,
-so the same rules (``lifecycle.finalize``, ``drafting.recalculate``, ``registry.invoice_event``)
-run on them; :func:`save` writes the columns that changed with one UPDATE.
+``create_invoice`` and ``finalize_invoice`` (the hot commands) spent more CPU on the ORM than on
+their rules: instrumented construction or load of the invoice and its lines, attribute events on
+every read and write, the unit of work's flush. Here a draft is :class:`InvoiceData` with
+:class:`LineData` lines, plain dataclasses with the ``EditableInvoice`` / ``InvoiceDraft``
+shape, so the same rules (``invoices.apply_fields``, ``invoices.append_lines``,
+``lifecycle.finalize``, ``drafting.recalculate``, ``registry.invoice_event``) run on them:
+:func:`new_draft` + :func:`insert` (one INSERT for the invoice, one executemany for its lines)
+for ``create_invoice``; :func:`load_draft` (the draft and its lines in one statement, the row
+lock on the invoice, as ``repository.get_invoice``) + :func:`save` (one UPDATE of the columns
+that changed) for ``finalize_invoice``.
 
 These objects never enter the session: the ORM cannot hold a stale copy of the row. The
 draft is taken this way only when the session has nothing pending (a Core read does not
@@ -21,11 +24,17 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from invoicing.handlers.core_writes import update_row
+from invoicing.handlers.core_writes import (
+    INVOICE_DEFAULTS,
+    LINE_DEFAULTS,
+    SERVER_DEFAULTS,
+    update_row,
+)
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, InvoiceLine
 from invoicing.models.records import PaymentRecord
 from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import insert as insert_stmt
 
 
 @dataclass(slots=True, eq=False)
@@ -147,6 +156,10 @@ _LINES: Table = InvoiceLine.__table__  # type: ignore[assignment]
 INVOICE_FIELDS = tuple(f.name for f in fields(InvoiceData)[:-4])
 LINE_FIELDS = tuple(f.name for f in fields(LineData))
 _WIDTH = len(INVOICE_FIELDS)
+_INSERT_INVOICE = insert_stmt(_INVOICES)
+_INSERT_LINES = insert_stmt(_LINES)
+if set(INVOICE_FIELDS) != set(INVOICE_DEFAULTS) or set(LINE_FIELDS) != set(LINE_DEFAULTS):
+    raise TypeError("InvoiceData/LineData must have exactly the mapped columns")
 _LINE_ID = _WIDTH + LINE_FIELDS.index("id")
 #: the draft and its lines in one round trip, the row lock on the invoice only
 _LOAD = (
@@ -190,6 +203,30 @@ def load_draft(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Inv
             inv.lines.append(line)
             inv.loaded_lines[line.id] = values
     return inv
+
+
+def new_draft(values: dict[str, Any]) -> InvoiceData:
+    """A new draft: ``values`` (``invoices.draft_values``), every other column its default
+    (what the ORM's INSERT of an ``Invoice`` writes for an attribute never set)."""
+    return InvoiceData(**{**{k: make() for k, make in INVOICE_DEFAULTS.items()}, **values})
+
+
+def insert(uow: UnitOfWork, inv: InvoiceData) -> None:
+    """INSERT a new draft (NULLs left to the table, as ``core_writes.insert_invoice``) and
+    its lines (one executemany)."""
+    conn = uow.connection()
+    row = {}
+    for name in INVOICE_FIELDS:
+        value = getattr(inv, name)
+        if value is not None or name in SERVER_DEFAULTS:
+            row[name] = value
+    conn.execute(_INSERT_INVOICE, row)
+    if inv.lines:
+        conn.execute(
+            _INSERT_LINES, [{n: getattr(line, n) for n in LINE_FIELDS} for line in inv.lines]
+        )
+    inv.loaded = tuple(getattr(inv, name) for name in INVOICE_FIELDS)
+    inv.loaded_lines = {line.id: tuple(getattr(line, n) for n in LINE_FIELDS) for line in inv.lines}
 
 
 def _same(old: Any, new: Any) -> bool:

@@ -20,6 +20,7 @@ from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import BillableEntry, Invoice, InvoiceLine
+from invoicing.models.records import InvoiceRecord, LineRecord
 from invoicing.schemas.commands import LineIn, RecordBillableEntry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -90,7 +91,7 @@ def record_billable_entry(cmd: RecordBillableEntry, uow: UnitOfWork, deps: Deps)
 
 
 def claim(
-    uow: UnitOfWork, inv: Invoice, line: InvoiceLine, pointer: str, deps: Deps
+    uow: UnitOfWork, inv: InvoiceRecord, line: LineRecord, pointer: str, deps: Deps
 ) -> list[Event]:
     """Mark the line's entries billed by this invoice; each must be uninvoiced."""
     events: list[Event] = []

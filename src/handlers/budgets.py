@@ -22,7 +22,7 @@ from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import BillableEntry, Budget, Invoice, InvoiceLine
-from invoicing.models.records import OrganizationRecord
+from invoicing.models.records import InvoiceRecord, LineRecord, OrganizationRecord
 from invoicing.schemas.commands import (
     BudgetSelection,
     CloseBudget,
@@ -247,7 +247,7 @@ def check_currency(plan: Plan, currency: str, pointer: str) -> None:
             )
 
 
-def attribute(uow: UnitOfWork, inv: Invoice, line: InvoiceLine, pointer: str) -> None:
+def attribute(uow: UnitOfWork, inv: InvoiceRecord, line: LineRecord, pointer: str) -> None:
     """A line attributed to a budget: the budget exists, is open, is in the invoice's currency,
     and has the service named."""
     assert line.budget_id is not None

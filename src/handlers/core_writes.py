@@ -70,6 +70,11 @@ _LINE_COLUMNS = _columns(InvoiceLine)
 _INVOICE_KEYS = {key: column.key for key, column, _ in _INVOICE_COLUMNS}
 _INVOICE_ATTRS = frozenset(inspect(Invoice).attrs.keys())
 _SERVER_DEFAULTS = frozenset(c.key for c in _INVOICES.c if c.server_default is not None)
+#: for the plain drafts of ``aggregates``: attribute -> its value when never set, and the
+#: invoice columns always written (a server default would take a NULL left out)
+INVOICE_DEFAULTS: dict[str, Callable[[], Any]] = {key: f for key, _, f in _INVOICE_COLUMNS}
+LINE_DEFAULTS: dict[str, Callable[[], Any]] = {key: f for key, _, f in _LINE_COLUMNS}
+SERVER_DEFAULTS = _SERVER_DEFAULTS
 _INSERT_INVOICE: Insert = insert(_INVOICES)
 _INSERT_LINES: Insert = insert(_LINES)
 

@@ -6,17 +6,20 @@ Used by the handlers that create or change drafts and credit notes, and by docum
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute, with_group_taxes
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import fits_minor_units
 from invoicing.domain.tax import LegalContext, TaxCategory
-from invoicing.models import Invoice, InvoiceLine
-from invoicing.models.records import InvoiceDraft
+from invoicing.models import InvoiceLine
+from invoicing.models.records import InvoiceDraft, InvoiceRecord, LineRecord
 from invoicing.schemas.commands import DiscountIn, LineIn
+
+#: the line class a draft is built with: ``InvoiceLine`` (ORM) or ``aggregates.LineData``
+L = TypeVar("L", bound=LineRecord)
 
 
 def discount_from(data: dict[str, Any] | None) -> Discount | None:
@@ -32,7 +35,7 @@ def discount_json(d: DiscountIn | None) -> dict[str, Any] | None:
 
 
 def make_line(
-    inv: Invoice,
+    inv: InvoiceRecord,
     line: LineIn,
     *,
     position: int,
@@ -41,6 +44,28 @@ def make_line(
     pointer: str,
 ) -> InvoiceLine:
     """Validate one line against the invoice and the rules of its tax category."""
+    return build_line(
+        inv,
+        line,
+        position=position,
+        line_id=line_id,
+        default_rate=default_rate,
+        pointer=pointer,
+        new=InvoiceLine,
+    )
+
+
+def build_line(
+    inv: InvoiceRecord,
+    line: LineIn,
+    *,
+    position: int,
+    line_id: uuid.UUID,
+    default_rate: Decimal | None,
+    pointer: str,
+    new: Callable[..., L],
+) -> L:
+    """:func:`make_line` building ``new`` (``InvoiceLine``, or ``aggregates.LineData``)."""
     rate = line.tax_rate if line.tax_rate is not None else default_rate
     if rate is None:
         raise DomainError(
@@ -75,7 +100,7 @@ def make_line(
             pointer=f"{pointer}/discount/value",
         )
     zero = Decimal(0)
-    return InvoiceLine(
+    return new(
         organization_id=inv.organization_id,
         id=line_id,
         invoice_id=inv.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -12,9 +13,9 @@ from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFoun
 from invoicing.domain.rates import RateRules, extra_periods, tax_point
 from invoicing.domain.states import check_editable
 from invoicing.domain.tax import LegalContext, TaxCategory, validate_vat_id
-from invoicing.handlers import billing, budgets, subsidiaries
-from invoicing.handlers.core_writes import insert_invoice
-from invoicing.handlers.drafting import discount_json, make_line, recalculate
+from invoicing.handlers import aggregates, billing, budgets, subsidiaries
+from invoicing.handlers.aggregates import LineData
+from invoicing.handlers.drafting import L, build_line, discount_json, recalculate
 from invoicing.handlers.numbering import check_manual_number
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import (
@@ -26,8 +27,13 @@ from invoicing.handlers.repository import (
     profile,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import Invoice
-from invoicing.models.records import CustomerRecord, InvoiceRecord, OrganizationRecord
+from invoicing.models import Invoice, InvoiceLine
+from invoicing.models.records import (
+    CustomerRecord,
+    EditableInvoice,
+    InvoiceRecord,
+    OrganizationRecord,
+)
 from invoicing.schemas.commands import (
     AddLine,
     BudgetSelection,
@@ -96,6 +102,25 @@ def add_lines(
     """Append validated lines (and bill their entries); returns billable_entry events.
 
     The rate rules are the issuer's: the subsidiary's when the invoice names one."""
+    return append_lines(
+        uow, deps, org, inv, lines, command_id, pointer, new=InvoiceLine, append=inv.lines.append
+    )
+
+
+def append_lines(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: OrganizationRecord,
+    inv: InvoiceRecord,
+    lines: list[LineIn],
+    command_id: uuid.UUID,
+    pointer: str,
+    *,
+    new: Callable[..., L],
+    append: Callable[[L], None],
+) -> list[Event]:
+    """:func:`add_lines` for an ORM ``Invoice`` (``new=InvoiceLine``, ``append`` its
+    ``lines.append``) or a plain ``aggregates.InvoiceData`` (``LineData``)."""
     org = subsidiaries.entity(uow, org, inv.subsidiary_id).org
     events: list[Event] = []
     sb = small_business_country(org) is not None
@@ -116,13 +141,14 @@ def add_lines(
             raise Conflict(
                 "line_exists", f"line {line_id} already exists", pointer=f"{line_ptr}/id"
             )
-        line = make_line(
+        line = build_line(
             inv,
             line_in,
             position=start + i + 1,
             line_id=line_id,
             default_rate=default_rate(org),
             pointer=line_ptr,
+            new=new,
         )
         tied = inv.kind == "credit_note" and inv.credited_invoice_id is not None
         if not tied and line.tax_category == TaxCategory.STANDARD.value:
@@ -130,7 +156,7 @@ def add_lines(
             rules.check(line.tax_rate, day, f"{line_ptr}/tax_rate")
         if line.budget_id is not None:
             budgets.attribute(uow, inv, line, line_ptr)
-        inv.lines.append(line)
+        append(line)
         events += billing.claim(uow, inv, line, line_ptr, deps)
     return events
 
@@ -163,7 +189,7 @@ _SCALARS = (
 def apply_fields(
     uow: UnitOfWork,
     org: OrganizationRecord,
-    inv: Invoice,
+    inv: EditableInvoice,
     p: CreateInvoice.Payload | UpdateInvoice.Payload,
     fields: set[str],
     customer: CustomerRecord | None = None,
@@ -249,8 +275,15 @@ def bank_account(org: OrganizationRecord, account_id: str, *, pointer: str) -> d
 def new_draft(
     org: OrganizationRecord, invoice_id: uuid.UUID, kind: str, now: dt.datetime
 ) -> Invoice:
+    return Invoice(**draft_values(org, invoice_id, kind, now), lines=[], payments=[])
+
+
+def draft_values(
+    org: OrganizationRecord, invoice_id: uuid.UUID, kind: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The columns a new draft starts with (the others take their column defaults)."""
     p = profile(org)
-    return Invoice(
+    return dict(
         organization_id=org.id,
         id=invoice_id,
         kind=kind,
@@ -265,8 +298,6 @@ def new_draft(
         legal_notes=[],
         credit_note_ids=[],
         ledger=[],
-        lines=[],
-        payments=[],
         created_at=now,
         updated_at=now,
         event_sequence=0,
@@ -316,7 +347,9 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     org, customer, taken = organization_and_new_id(uow, cmd.organization_id, customer_id, p.id)
     if taken:
         raise _exists(p.id, "/id")
-    inv = new_draft(org, p.id, "quote" if p.is_quote else "invoice", deps.now())
+    # a plain draft (handlers/aggregates.py), no ORM object: the same rules, then Core INSERTs
+    kind = "quote" if p.is_quote else "invoice"
+    inv = aggregates.new_draft(draft_values(org, p.id, kind, deps.now()))
     apply_fields(uow, org, inv, p, fields, customer)
     if inv.issuer_id is None:
         inv.issuer_id = inv.creator_id  # seed 002: the creator issues unless told otherwise
@@ -326,19 +359,21 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     lines, pointer = list(p.lines), "/lines"
     if p.time_entry_ids:
         lines, pointer = _bill_time_entries(uow, org, inv, lines, list(p.time_entry_ids))
-    events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
+    events = append_lines(
+        uow, deps, org, inv, lines, cmd.command_id, pointer, new=LineData, append=inv.lines.append
+    )
     recalculate(inv, legal=legal_context(org))
     created = invoice_event("invoice.created", inv, deps.now())
-    # written complete with Core (one INSERT for the invoice, one for its lines) and never
-    # added to the session: no flush work for it, no object the session could hold stale
-    insert_invoice(uow.connection(), inv, keep=False)
+    # written complete with Core (one INSERT for the invoice, one for its lines); the session
+    # never holds it: no flush work for it, no object the session could hold stale
+    aggregates.insert(uow, inv)
     return [created, *events]
 
 
 def _bill_time_entries(
     uow: UnitOfWork,
     org: OrganizationRecord,
-    inv: Invoice,
+    inv: EditableInvoice,
     lines: list[LineIn],
     entry_ids: list[str],
 ) -> tuple[list[LineIn], str]:

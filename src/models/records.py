@@ -408,3 +408,22 @@ class InvoiceDraft(InvoiceRecord, Protocol):
 
     @property
     def is_frozen(self) -> bool: ...
+
+
+class EditableInvoice(InvoiceDraft, Protocol):
+    """A draft whose fields ``create_invoice`` and ``update_invoice`` set (``apply_fields``)."""
+
+    customer_id: uuid.UUID | None
+    currency: str
+    locale: str
+    tags: list[Any]
+    subscriber_ids: list[Any]
+    vat_number: str | None
+    custom_fields: dict[str, Any]
+    discount: dict[str, Any] | None
+    service_period_start: dt.date | None
+    service_period_end: dt.date | None
+    normalized_currency: str | None
+    creator_id: str | None
+    issuer_id: str | None
+    invoicing_method: str | None

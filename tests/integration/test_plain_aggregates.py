@@ -126,3 +126,21 @@ def test_save_writes_only_what_changed(client: Client) -> None:
         row = uow.session.get(Invoice, (client.org, invoice_id))
         assert row is not None and row.notes == "x"
         assert str(row.lines[0].unit_price) == "10.00"
+
+
+@pytest.mark.parametrize("fields", DRAFTS, ids=["discounts", "gross", "foreign"])
+def test_the_created_event_is_the_row_written(client: Client, fields: dict[str, Any]) -> None:
+    """create_invoice builds a plain draft and INSERTs it with Core: its event is, byte for
+    byte, the invoice as the ORM reads it back (every column default included)."""
+    customer = client.customer()
+    invoice_id = uuid.uuid4()
+    out = client.ok(
+        "create_invoice", {"id": str(invoice_id), "customer_id": str(customer), **fields}
+    )
+    announced = out.events[0]["data"]["invoice"]
+    with UnitOfWork(sessionmaker(bind=client.bus.engine)) as uow:
+        row = uow.session.get(Invoice, (client.org, invoice_id))
+        assert row is not None and row.integration_exports == {} and row.ledger == []
+        stored = invoice_state(row).model_dump(mode="json")
+    assert json.dumps(announced, ensure_ascii=False) == json.dumps(stored, ensure_ascii=False)
+    assert announced["sequence"] == 1 and len(announced["lines"]) == len(fields["lines"])
