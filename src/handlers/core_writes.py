@@ -1,11 +1,13 @@
 """The invoice rows written with SQLAlchemy Core instead of the ORM's unit of work.
 
-Handlers change ``Invoice`` objects as before; at the end of a command (``UnitOfWork.flush``
-and ``commit``) this module writes the invoices the command created (one INSERT for the
-invoice, one executemany INSERT for its lines) and the invoice rows it changed (one UPDATE of
-the changed columns), then tells the session those objects are in the database, so the ORM's
-flush has nothing left to do for them. The ORM's flush of a wide invoice row costs more CPU
-than the rest of a ``create_invoice`` or ``finalize_invoice`` (docs/pipeline.md, Benchmark).
+``create_invoice`` and ``finalize_invoice`` do not come here: they work on plain drafts and
+write them themselves (``handlers.aggregates``). The other handlers change ``Invoice`` objects
+as before; at the end of a command (``UnitOfWork.flush`` and ``commit``) this module writes the
+invoices the command created (one INSERT for the invoice, one executemany INSERT for its lines)
+and the invoice rows it changed (one UPDATE of the changed columns), then tells the session
+those objects are in the database, so the ORM's flush has nothing left to do for them. The
+ORM's flush of a wide invoice row costs more CPU than the rules of a command
+(docs/pipeline.md, Benchmark).
 
 It takes the fast path only when nothing else is pending that an invoice row could depend on:
 every new object is THE new invoice (at most one) or one of its lines, nothing is deleted, and
@@ -100,11 +102,9 @@ def update_row(
         raise StaleDataError(f"{table.name} {row_id}: the row to update is gone")
 
 
-def _row(
-    obj: Any, columns: list[tuple[str, Column[Any], Callable[[], Any]]], keep: bool
-) -> dict[str, Any]:
-    """Every column's value; an attribute never set gets its column default (and, ``keep``,
-    the object gets it too, so that nothing is left to load)."""
+def _row(obj: Any, columns: list[tuple[str, Column[Any], Callable[[], Any]]]) -> dict[str, Any]:
+    """Every column's value; an attribute never set gets its column default (and the object
+    gets it too, so that nothing is left to load)."""
     state = obj.__dict__
     row = {}
     for key, column, missing in columns:
@@ -112,17 +112,14 @@ def _row(
             row[column.key] = state[key]
         else:
             value = row[column.key] = missing()
-            if keep:
-                set_committed_value(obj, key, value)
+            set_committed_value(obj, key, value)
     return row
 
 
-def insert_invoice(conn: Connection, inv: Invoice, *, keep: bool) -> list[InvoiceLine]:
+def insert_invoice(conn: Connection, inv: Invoice) -> list[InvoiceLine]:
     """INSERT a new invoice (one statement) and its lines (one executemany); returns the
-    lines. ``create_invoice`` writes its invoice this way without adding it to the session
-    (the session never holds it: nothing to flush, nothing stale) and without ``keep``: it
-    is done with the object (the defaults filled in are not set on it)."""
-    row = _row(inv, _INVOICE_COLUMNS, keep)
+    lines."""
+    row = _row(inv, _INVOICE_COLUMNS)
     # NULLs left to the table: fewer parameters (psycopg caches the conversion of a
     # statement only up to 50), one compiled form per set of columns
     conn.execute(
@@ -131,7 +128,7 @@ def insert_invoice(conn: Connection, inv: Invoice, *, keep: bool) -> list[Invoic
     )
     lines = list(inv.__dict__.get("lines", ()))
     if lines:
-        conn.execute(_INSERT_LINES, [_row(line, _LINE_COLUMNS, keep) for line in lines])
+        conn.execute(_INSERT_LINES, [_row(line, _LINE_COLUMNS) for line in lines])
     return lines
 
 
@@ -159,7 +156,7 @@ def write_invoices(session: Session) -> None:
             changed.append((obj, modified))
     conn = session.connection()
     for inv in created:
-        inv_lines = insert_invoice(conn, inv, keep=True)
+        inv_lines = insert_invoice(conn, inv)
         session.expunge(inv)  # and its lines: then they join again as loaded from the database
         for obj in (inv, *inv_lines):
             make_transient_to_detached(obj)
