@@ -104,6 +104,10 @@ def places(value: str) -> list[str]:
     return out
 
 
+#: a publish on a connection read from longer ago than this checks it first (``keepalive``)
+IDLE_CHECK_S = 1.0
+
+
 def _wake() -> None:
     """The zero-delay timer that ends a blocking ``process_data_events``."""
 
@@ -143,13 +147,15 @@ class ConfirmingPublisher:
         #: the delivery tags ``publish_batch`` waits for; the confirm settling the last one
         #: wakes the wait
         self._awaited: set[int] = set()
+        #: when the connection was last read (a confirm, a keepalive)
+        self._last_io = 0.0
         #: connections opened so far (a reconnect counts one more)
         self.connections_opened = 0
 
     # ----------------------------------------------------------------- connection
 
     def _open(self) -> BlockingChannel:
-        if self._channel is not None and self._channel.is_open:
+        if self._channel is not None and self._channel.is_open and self._idle_for() > IDLE_CHECK_S:
             # a connection idle for a while may have been closed by the broker (missed
             # heartbeats, a node that went away): reading what is pending notices that
             self.keepalive()
@@ -166,7 +172,12 @@ class ConfirmingPublisher:
         self._channel = channel
         self._next_tag = 0
         self._pending = _Pending()
+        self._last_io = time.monotonic()
         return channel
+
+    def _idle_for(self) -> float:
+        """Seconds since this publisher last read from its connection."""
+        return time.monotonic() - self._last_io
 
     @property
     def channel(self) -> BlockingChannel:
@@ -191,6 +202,7 @@ class ConfirmingPublisher:
         except AMQP_ERRORS:
             self.close()
             return
+        self._last_io = time.monotonic()
         if not self.is_open:
             self.close()
 
@@ -260,6 +272,7 @@ class ConfirmingPublisher:
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc
         finally:
             self._awaited = set()
+        self._last_io = time.monotonic()
         nacked = [t for t in tags if t in self._pending.nacked]
         returned = [
             t for t, m in tags.items() if str(m.properties.message_id) in self._pending.returned
