@@ -12,6 +12,12 @@ scope. There is no default: every pipeline is built (``invoicing.bootstrap``) wi
       {"sub": "billing-service", "exp": 1893456000,
        "orgs": {"11111111-1111-4111-8111-111111111111": ["invoices:write"]}}
 
+  A token verified once is kept (up to ``TOKEN_CACHE_SIZE``, keyed by the whole signed token,
+  so only a token that was verified can hit): a sender's later commands with the same token
+  skip the HMAC and the claims parsing, and only its expiry is checked again on every use
+  (the same ``exp`` + leeway test PyJWT makes). A worker verifies each token once, not once
+  per command.
+
   Without credentials the transport's ``user_id`` is used: RabbitMQ refuses a message whose
   user_id differs from the connection's user, so the broker has verified it;
   ``INVOICING_AMQP_USER_GRANTS`` maps users to the same organization -> scopes grants. Anything
@@ -22,6 +28,7 @@ scope. There is no default: every pipeline is built (``invoicing.bootstrap``) wi
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -97,6 +104,9 @@ def _grants(raw: Any, where: str) -> dict[str, frozenset[str]]:
 class TokenOrUserAuthenticator:
     """The broker-facing authenticator used by the workers."""
 
+    #: verified tokens kept; the oldest is dropped first when full
+    TOKEN_CACHE_SIZE = 1024
+
     def __init__(
         self,
         secret: str,
@@ -109,6 +119,9 @@ class TokenOrUserAuthenticator:
         self.issuer = issuer
         self.leeway_s = leeway_s
         self.user_grants = {u: _grants(g, f"grants of {u}") for u, g in (user_grants or {}).items()}
+        #: token -> (its principal, the time after which it is expired: ``exp`` + leeway)
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._verified_lock = threading.Lock()
 
     def authenticate(
         self, credentials: Mapping[str, Any] | None, transport: Mapping[str, Any] | None
@@ -127,6 +140,18 @@ class TokenOrUserAuthenticator:
         )
 
     def _from_token(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
+        principal, expires = self._verify(token)  # an expired one raises here, as it did first
+        with self._verified_lock:
+            if len(self._verified) >= self.TOKEN_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        """The principal of a token PyJWT accepts, and when it expires (``exp`` + leeway)."""
         if not self.secret:
             raise Forbidden(
                 "invalid_credentials",
@@ -155,7 +180,8 @@ class TokenOrUserAuthenticator:
                 f"the token is not valid: {exc}",
                 pointer="/credentials/token",
             ) from None
-        return Principal(f"token:{claims['sub']}", _grants(claims.get("orgs", {}), "orgs"))
+        principal = Principal(f"token:{claims['sub']}", _grants(claims.get("orgs", {}), "orgs"))
+        return principal, float(int(claims["exp"]) + self.leeway_s)  # PyJWT: int(exp)
 
 
 def issue_token(

@@ -14,6 +14,7 @@ rejections. ``RetryLater`` asks the caller to run the command again later.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,8 +28,11 @@ from invoicing.pipeline import inbox, outbox, validate
 from invoicing.pipeline.authenticate import Authenticator, authenticate
 from invoicing.pipeline.batch import BatchBroken, GroupCommit, Scope
 from invoicing.pipeline.decode import (
+    Decoded,
     Limits,
     Undecodable,
+    as_bytes,
+    check_limits,
     decode,
     object_depth,
     peek_identity,
@@ -112,15 +116,27 @@ class Pipeline:
     # ------------------------------------------------------------------ commands
 
     def handle_raw(
-        self, raw: bytes | str, transport: Transport | None = None, *, retry_missing: bool = False
+        self,
+        raw: bytes | str,
+        transport: Transport | None = None,
+        *,
+        retry_missing: bool = False,
+        decoded: Decoded | None = None,
     ) -> Outcome:
         """The entry point of a transport: one message body in, its outcome out. Raises
-        ``RetryLater`` (only with ``retry_missing``) and infrastructure errors."""
+        ``RetryLater`` (only with ``retry_missing``) and infrastructure errors. ``decoded``:
+        the same body already decoded by the transport (its limits are checked here again)."""
+        body = as_bytes(raw)
         try:
-            doc = decode(raw, self.limits)
+            if decoded is not None and decoded.body == body:
+                check_limits(body, self.limits)
+                doc = decoded.document
+            else:
+                doc = decode(body, self.limits)
         except Undecodable as exc:
             return self._undecodable(raw, exc.error)
-        return self._bound(doc, transport, retry_missing)
+        # a body without the bytes that could make an unwritable character is not walked
+        return self._bound(doc, transport, retry_missing, validate.plainly_writable(body))
 
     def handle_document(
         self, doc: Any, transport: Transport | None = None, *, retry_missing: bool = False
@@ -130,7 +146,9 @@ class Pipeline:
             return self._unaddressable([self._too_deep()])
         return self._bound(doc, transport, retry_missing)
 
-    def _bound(self, doc: Any, transport: Transport | None, retry_missing: bool) -> Outcome:
+    def _bound(
+        self, doc: Any, transport: Transport | None, retry_missing: bool, plain: bool = False
+    ) -> Outcome:
         """Every log line written while the command is handled carries its identity."""
         context: dict[str, Any] = {}
         if isinstance(doc, dict):
@@ -145,9 +163,11 @@ class Pipeline:
                 "invoice_id": _text(invoice_id),
             }
         with structlog.contextvars.bound_contextvars(**context):
-            return self._command(doc, transport, retry_missing)
+            return self._command(doc, transport, retry_missing, plain)
 
-    def _command(self, doc: Any, transport: Transport | None, retry_missing: bool) -> Outcome:
+    def _command(
+        self, doc: Any, transport: Transport | None, retry_missing: bool, plain: bool
+    ) -> Outcome:
         if not isinstance(doc, dict):
             return self._unaddressable(
                 [
@@ -210,7 +230,8 @@ class Pipeline:
                         )
                     ]
                 )
-            validate.characters(doc)
+            if not plain:
+                validate.characters(doc)
             command = validate.model(model, doc)
             self.window.check(command, self.deps.today())
         except Rejected as exc:
@@ -295,7 +316,7 @@ class Pipeline:
     @staticmethod
     def log_outcome(outcome: Outcome) -> None:
         """The log line of a committed outcome (rejections are logged when recorded)."""
-        if outcome.status != "applied":
+        if outcome.status != "applied" or not log.is_enabled_for(logging.INFO):
             return
         invoice_ids = sorted({str(r["subject"]) for r in outcome.events if r.get("subject")})
         log.info(

@@ -38,6 +38,17 @@ class Limits:
     max_depth: int = 32
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A body and the document :func:`decode` made of it, for a later step that would decode
+    the same body again (the worker reads a delivery's identity first, the pipeline the whole
+    command after it): ``Pipeline.handle_raw(..., decoded=...)`` checks its own limits on the
+    body and takes the document instead of decoding it once more."""
+
+    body: bytes
+    document: Any
+
+
 class Undecodable(Exception):
     """The body is not a JSON document the pipeline accepts; ``error`` says why and what to do."""
 
@@ -152,7 +163,8 @@ def _tokens(raw: bytes) -> Iterator[bytes]:
         yield match.group()
 
 
-def _identity_of(doc: Any) -> dict[str, str]:
+def identity_of(doc: Any) -> dict[str, str]:
+    """What :func:`peek_identity` reads, from an already decoded document."""
     if not isinstance(doc, dict):
         return {}
     found = {k: v for k in _TOP if isinstance(v := doc.get(k), str) and len(v) <= 300}
@@ -178,7 +190,7 @@ def peek_identity(raw: bytes | str, *, max_bytes: int = 1024 * 1024) -> dict[str
         except Undecodable:
             pass
         else:
-            return _identity_of(doc)
+            return identity_of(doc)
     body = body[:max_bytes]
     found: dict[str, str] = {}
     # one entry per open container: its bracket and the key it sits under in its parent

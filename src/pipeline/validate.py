@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_args, get_origin
@@ -22,6 +23,26 @@ def model(schema: type[M], doc: Mapping[str, Any]) -> M:
         return schema.model_validate(doc)
     except ValidationError as exc:
         raise Rejected(from_validation(exc)) from None
+
+
+#: where, in a UTF-8 JSON body, a string can get a character ``unwritable_characters`` looks
+#: for: a ``\u`` escape (any character), a ``\b`` or ``\f`` escape (U+0008, U+000C), or the
+#: UTF-8 bytes of U+202A-U+202E, U+2066-U+2069, U+FFFE/U+FFFF and of surrogates (the decoder
+#: passes them through). A C0 control cannot stand in a string unescaped (the strict JSON
+#: decoder refuses it).
+_MAYBE_UNWRITABLE = re.compile(
+    rb"\\[ubf]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xef\xbf[\xbe\xbf]|\xed[\xa0-\xbf]"
+)
+
+
+def plainly_writable(body: bytes) -> bool:
+    """True when the document decoded from ``body`` cannot hold a character
+    :func:`characters` refuses: a UTF-8 body (the JSON decoder's choice for anything without
+    a byte order mark or a NUL in its first bytes) with none of the bytes that could make one.
+    False only means the decoded document has to be walked."""
+    if body[:3] == b"\xef\xbb\xbf" or body[:2] in (b"\xfe\xff", b"\xff\xfe") or b"\0" in body[:4]:
+        return False
+    return _MAYBE_UNWRITABLE.search(body) is None
 
 
 def characters(doc: Any) -> None:

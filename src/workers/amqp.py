@@ -2,7 +2,10 @@
 
 ``publish_batch`` sends every message, then waits until RabbitMQ has confirmed all of them
 (``basic.ack``), reporting nacked and returned (unroutable) ones as failures. Confirming a batch
-costs one round trip instead of one per message. Any connection problem raises
+costs one round trip instead of one per message. The wait blocks in pika until the confirm that
+settles the batch arrives: the confirm callback then schedules a zero-delay timer, which ends
+``process_data_events`` at once (pika's blocking wait ends on a ready timer, not on a callback
+of the channel underneath) -- no polling loop. Any connection problem raises
 ``PublishError`` and the connection is rebuilt on the next call; the caller decides what to
 retry (nothing is ever reported as published unless the broker confirmed it).
 """
@@ -13,6 +16,7 @@ import contextlib
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +104,14 @@ def places(value: str) -> list[str]:
     return out
 
 
+#: a publish on a connection read from longer ago than this checks it first (``keepalive``)
+IDLE_CHECK_S = 1.0
+
+
+def _wake() -> None:
+    """The zero-delay timer that ends a blocking ``process_data_events``."""
+
+
 class PublishError(Exception):
     """The broker did not confirm some messages (they may or may not have arrived)."""
 
@@ -132,13 +144,18 @@ class ConfirmingPublisher:
         self._channel: BlockingChannel | None = None
         self._next_tag = 0
         self._pending = _Pending()
+        #: the delivery tags ``publish_batch`` waits for; the confirm settling the last one
+        #: wakes the wait
+        self._awaited: set[int] = set()
+        #: when the connection was last read (a confirm, a keepalive)
+        self._last_io = 0.0
         #: connections opened so far (a reconnect counts one more)
         self.connections_opened = 0
 
     # ----------------------------------------------------------------- connection
 
     def _open(self) -> BlockingChannel:
-        if self._channel is not None and self._channel.is_open:
+        if self._channel is not None and self._channel.is_open and self._idle_for() > IDLE_CHECK_S:
             # a connection idle for a while may have been closed by the broker (missed
             # heartbeats, a node that went away): reading what is pending notices that
             self.keepalive()
@@ -155,7 +172,12 @@ class ConfirmingPublisher:
         self._channel = channel
         self._next_tag = 0
         self._pending = _Pending()
+        self._last_io = time.monotonic()
         return channel
+
+    def _idle_for(self) -> float:
+        """Seconds since this publisher last read from its connection."""
+        return time.monotonic() - self._last_io
 
     @property
     def channel(self) -> BlockingChannel:
@@ -180,6 +202,7 @@ class ConfirmingPublisher:
         except AMQP_ERRORS:
             self.close()
             return
+        self._last_io = time.monotonic()
         if not self.is_open:
             self.close()
 
@@ -204,6 +227,13 @@ class ConfirmingPublisher:
             target.update(t for t in range(1, tag + 1) if t not in settled)
         else:
             target.add(tag)
+        if self._awaited and self._settled(self._awaited) and self._connection is not None:
+            self._awaited = set()
+            self._connection.call_later(0, _wake)
+
+    def _settled(self, tags: Iterable[int]) -> bool:
+        pending = self._pending
+        return all(t in pending.confirmed or t in pending.nacked for t in tags)
 
     def _on_return(self, _channel: Any, _method: Any, properties: Any, _body: bytes) -> None:
         self._pending.returned.add(str(properties.message_id))
@@ -230,18 +260,19 @@ class ConfirmingPublisher:
                 tags[self._next_tag] = msg
             deadline = time.monotonic() + self.confirm_timeout_s
             assert self._connection is not None
-            while True:
-                settled = self._pending.confirmed | self._pending.nacked
-                if all(t in settled for t in tags):
-                    break
+            self._awaited = set(tags)
+            while not self._settled(tags):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PublishError(f"no confirm within {self.confirm_timeout_s}s")
-                # callbacks on the underlying channel do not end a blocking wait early: poll
-                self._connection.process_data_events(time_limit=min(left, 0.002))
+                # blocks until the last confirm (its callback's timer ends the wait) or ``left``
+                self._connection.process_data_events(time_limit=left)
         except AMQP_ERRORS as exc:
             self.close()
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._awaited = set()
+        self._last_io = time.monotonic()
         nacked = [t for t in tags if t in self._pending.nacked]
         returned = [
             t for t, m in tags.items() if str(m.properties.message_id) in self._pending.returned

@@ -97,6 +97,10 @@ class JsonConsumer(Consumer):
         self.kind: Kind = "query" if queue_name == QUERIES_QUEUE else "command"
         self.actor_name = ACTORS[queue_name]
         self.known_tags: set[int] = set()
+        #: acks and nacks of the worker threads, sent by the connection's thread in one go
+        self._settles: list[Callable[[], Any]] = []
+        self._settles_lock = threading.Lock()
+        self._flush_scheduled = False
         try:
             self.connection = connect(broker.settings.amqp_url)
             self.channel = self.connection.channel()
@@ -153,10 +157,28 @@ class JsonConsumer(Consumer):
             log.warning("delivery.stale", action=what, message=str(message))
             return
         self.known_tags.discard(tag)
+        # the threads of a group commit finish together: their acks share one wake-up of the
+        # connection's thread (one callback sends every ack queued by then, in order)
+        with self._settles_lock:
+            self._settles.append(partial(action, tag))
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
         try:
-            self.connection.add_callback_threadsafe(partial(action, tag))
+            self.connection.add_callback_threadsafe(self._flush_settles)
         except (*_CONNECTION_ERRORS, pika.exceptions.ConnectionWrongStateError) as exc:
+            with self._settles_lock:  # the channel is gone: RabbitMQ requeues what is queued
+                self._settles.clear()
+                self._flush_scheduled = False
             log.warning("delivery.unsettled", action=what, message=str(message), error=str(exc))
+
+    def _flush_settles(self) -> None:
+        """On the connection's thread: send the acks and nacks queued so far."""
+        with self._settles_lock:
+            settles, self._settles = self._settles, []
+            self._flush_scheduled = False
+        for settle in settles:
+            settle()
 
     def ack(self, message: MessageProxy) -> None:
         self._settle(message, self.channel.basic_ack, "ack")

@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 import psycopg
 import structlog
-from invoicing.pipeline.decode import peek_identity
+from invoicing.pipeline.decode import (
+    Decoded,
+    Limits,
+    Undecodable,
+    decode,
+    identity_of,
+    peek_identity,
+)
 from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, PublishError
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.settings import PipelineSettings
@@ -103,6 +110,24 @@ def peek(body: bytes) -> dict[str, str]:
     return {k: v[:PEEK_MAX_CHARS] for k, v in found.items() if k in _PEEKED}
 
 
+#: what a body may be for its identity to be read by decoding it whole
+_PEEK_LIMITS = Limits(max_bytes=1024 * 1024)
+
+
+def read(body: bytes) -> tuple[dict[str, str], Decoded | None]:
+    """``peek(body)``, and the decoded body when it could be decoded (the pipeline takes it
+    instead of decoding the body again). Never raises."""
+    try:
+        doc = decode(body, _PEEK_LIMITS)
+        found = identity_of(doc)
+    except Undecodable:
+        return peek(body), None
+    except Exception:  # peek's guarantee, whatever the decoder does
+        return {}, None
+    ident = {k: v[:PEEK_MAX_CHARS] for k, v in found.items() if k in _PEEKED}
+    return ident, Decoded(body, doc)
+
+
 @dataclass(eq=False, repr=False)
 class Delivery:
     """One delivery and the policies' state; the only argument of an actor."""
@@ -113,6 +138,8 @@ class Delivery:
     #: ``peek(body)``, read on first use (in a worker thread, not in the consumer thread that
     #: keeps the connection's heartbeats)
     _ident: dict[str, str] | None = None
+    #: the decoded body, read with the identity (None: not read yet, or not decodable)
+    _decoded: Decoded | None = None
     #: set by the delayed-retry policy before the actor runs
     retry_missing: bool = True
     first_seen_ms: int = 0
@@ -134,8 +161,14 @@ class Delivery:
     @property
     def ident(self) -> dict[str, str]:
         if self._ident is None:
-            self._ident = peek(self.body)
+            self._ident, self._decoded = read(self.body)
         return self._ident
+
+    def decoded(self) -> Decoded | None:
+        """The body decoded (once, with its identity); None when it cannot be decoded."""
+        if self._ident is None:
+            self._ident, self._decoded = read(self.body)
+        return self._decoded
 
     @property
     def headers(self) -> dict[str, Any]:

@@ -18,5 +18,8 @@ class CommandProcessor:
     def __call__(self, delivery: Delivery) -> Outcome:
         """decode, authenticate, validate, run in one transaction: the pipeline's outcome."""
         return self.pipeline.handle_raw(
-            delivery.body, delivery.transport, retry_missing=delivery.retry_missing
+            delivery.body,
+            delivery.transport,
+            retry_missing=delivery.retry_missing,
+            decoded=delivery.decoded(),  # decoded once, when its identity was read
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from invoicing.pipeline import Pipeline
-from invoicing.pipeline.decode import Limits
+from invoicing.pipeline.decode import Decoded, Limits
 from invoicing.pipeline.validate import DateWindow
 
 from tests.support.client import Client, line
@@ -73,6 +73,13 @@ def test_too_large_and_broken_bodies_are_rejected_with_a_reason(client: Client) 
     out = small.handle_raw(_body(client, f'{{"id": "{uuid.uuid4()}", "lines": {lines}}}'))
     assert out.status == "rejected" and out.organization_id == str(client.org)
     assert out.errors[0]["code"] == "body_too_large" and out.errors[0]["status"] == "413"
+    # a body the transport decoded already is held to the pipeline's limits all the same
+    body = _body(client, f'{{"id": "{uuid.uuid4()}", "lines": {lines}}}')
+    out = small.handle_raw(body, decoded=Decoded(body, json.loads(body)))
+    assert out.status == "rejected" and out.errors[0]["code"] == "body_too_large"
+    deep = _body(client, "[" * 40 + "]" * 40)
+    out = client.bus.handle_raw(deep, decoded=Decoded(deep, json.loads(deep)))
+    assert out.status == "rejected" and out.errors[0]["code"] == "too_deep"
     # cut off in the middle: the identity is still readable
     broken = _body(client, '{"id": "x", "lines": [{"desc')
     out = client.bus.handle_raw(broken)

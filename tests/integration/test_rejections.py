@@ -105,6 +105,26 @@ def test_characters_no_document_can_carry(
     )
 
 
+@pytest.mark.parametrize("ascii_only", [True, False])
+@pytest.mark.parametrize(
+    ("text", "char"),
+    [("Beratung\x0c", "U+000C"), ("\ud800", "U+D800"), ("abc\u202edef", "U+202E")],
+)
+def test_characters_no_document_can_carry_in_a_raw_body(
+    client: Client, text: str, char: str, ascii_only: bool
+) -> None:
+    """The same through ``handle_raw`` (the workers' entry), the character escaped (\\u...) or
+    as UTF-8 bytes: a body without them skips the walk of the document, these do not."""
+    before = client.snapshot()
+    doc = client.doc("create_invoice", {"id": str(uuid.uuid4()), "lines": [line(description=text)]})
+    body = json.dumps(doc, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    out = client.bus.handle_raw(body)
+    assert out.status == "rejected", out
+    assert _pointers(out.errors) == ["/payload/lines/0/description"], out.errors
+    assert char in str(out.errors[0]["detail"]) and out.errors[0]["meta"]["hint"]
+    assert client.snapshot() == before
+
+
 def test_invalid_vat_id(client: Client) -> None:
     errors = client.rejected(
         "create_customer",

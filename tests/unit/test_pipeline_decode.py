@@ -22,8 +22,9 @@ from invoicing.pipeline.decode import (
     peek_identity,
 )
 from invoicing.pipeline.errors import Rejected
-from invoicing.pipeline.validate import DateWindow
+from invoicing.pipeline.validate import DateWindow, plainly_writable
 from invoicing.schemas.commands import COMMAND_TYPES, FinalizeInvoice
+from invoicing.schemas.common import unwritable_characters
 from invoicing.schemas.examples import PAYLOADS, example
 
 CID, ORG = str(uuid.uuid4()), str(uuid.uuid4())
@@ -223,3 +224,42 @@ def test_authentication_has_no_default() -> None:
     for fn in (Pipeline, bootstrap.build):
         parameter = inspect.signature(fn).parameters["authenticator"]
         assert parameter.default is inspect.Parameter.empty, fn
+
+
+def _bodies(char: str) -> list[bytes]:
+    """``char`` in a value and in a key, escaped (``ensure_ascii``) and as UTF-8."""
+    docs = [{"payload": {"notes": f"a{char}b"}}, {"payload": {f"k{char}": 1}}]
+    return [
+        json.dumps(doc, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+        for doc in docs
+        for ascii_only in (True, False)
+    ]
+
+
+def test_a_body_passed_as_plainly_writable_decodes_without_an_unwritable_character() -> None:
+    """The shortcut of the pipeline (no walk of the document) never lets one through: for every
+    character of the Basic Multilingual Plane (surrogates included) and a few beyond it."""
+    chars = [chr(c) for c in range(0x10000)] + ["\U0001f600", "\U0010ffff"]
+    passed = 0
+    for char in chars:
+        for body in _bodies(char):
+            if plainly_writable(body):
+                passed += 1
+                assert unwritable_characters(json.loads(body)) == [], (hex(ord(char)), body)
+            elif unwritable_characters(json.loads(body)):
+                continue  # walked, and refused there
+    assert passed > 60_000  # the shortcut does apply to ordinary text
+    for char in "\x0c\x00\u202e\u2066\ud800\ufffe":
+        assert not any(plainly_writable(body) for body in _bodies(char)), hex(ord(char))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "\ufeff{}".encode(),  # a byte order mark
+        '{"a": "b"}'.encode("utf-16"),
+        '{"a": "b"}'.encode("utf-32-le"),
+    ],
+)
+def test_bodies_in_other_encodings_are_walked(body: bytes) -> None:
+    assert not plainly_writable(body)

@@ -77,6 +77,48 @@ def test_bad_credentials_are_forbidden(credentials: dict[str, str] | None, code:
     assert info.value.errors[0].code == code
 
 
+def test_a_verified_token_is_kept_but_its_expiry_is_checked_on_every_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    org = uuid.uuid4()
+    auth = TokenOrUserAuthenticator(SECRET, leeway_s=30)
+    token = _token(orgs={str(org): ["invoices:write"]})
+    verified: list[str] = []
+    real = auth._verify
+
+    def counting(value: str) -> tuple[object, float]:
+        verified.append(value)
+        return real(value)
+
+    monkeypatch.setattr(auth, "_verify", counting)
+    first = auth.authenticate({"token": token}, None)
+    again = auth.authenticate({"token": token}, None)
+    assert again is first and verified == [token]  # verified once
+    # a forged variant of a kept token is no hit: it is verified (and refused)
+    forged_token = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    with pytest.raises(Forbidden) as forged:
+        auth.authenticate({"token": forged_token}, None)
+    assert forged.value.errors[0].code == "invalid_credentials"
+    # within exp + leeway the kept token serves; past it, it is verified again (PyJWT, on its
+    # own clock, then refuses an expired one: test_bad_credentials_are_forbidden)
+    exp = int(jwt.decode(token, SECRET, algorithms=["HS256"])["exp"])
+    monkeypatch.setattr(time, "time", lambda: exp + 29.5)
+    auth.authenticate({"token": token}, None)
+    assert verified == [token, forged_token]
+    monkeypatch.setattr(time, "time", lambda: exp + 30.0)
+    auth.authenticate({"token": token}, None)
+    assert verified == [token, forged_token, token]
+
+
+def test_the_kept_tokens_are_bounded() -> None:
+    auth = TokenOrUserAuthenticator(SECRET)
+    auth.TOKEN_CACHE_SIZE = 3
+    tokens = [_token(sub=f"svc-{i}") for i in range(5)]
+    for token in tokens:
+        auth.authenticate({"token": token}, None)
+    assert list(auth._verified) == tokens[2:]
+
+
 def test_broker_verified_user_id_maps_to_grants() -> None:
     org = uuid.uuid4()
     auth = TokenOrUserAuthenticator(SECRET, user_grants={"billing": {str(org): ["invoices:write"]}})
