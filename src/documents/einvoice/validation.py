@@ -397,8 +397,8 @@ class Validator:
 
 
 _SVRL_NS = _SVRL["svrl"]
-_FIRED_TAGS = ("<svrl:failed-assert", "<svrl:successful-report")
-_FIRED = re.compile(r"<svrl:(failed-assert|successful-report)\b.*?</svrl:\1>", re.DOTALL)
+_FIRED_START = re.compile(r"<svrl:(?:failed-assert|successful-report)(?=[\s/>])")
+_FIRED = re.compile(r"<svrl:(failed-assert|successful-report)(?=[\s/>]).*?</svrl:\1>", re.DOTALL)
 _START_TAG = re.compile(r"<(?![?!])[^>]*>")
 _DECLARATION = re.compile(r"""\sxmlns(?::[\w.-]+)?=(?:"[^"]*"|'[^']*')""")
 _TEXT = etree.XPath("svrl:text//text()", namespaces=_SVRL)
@@ -425,8 +425,8 @@ def _fired(report: str) -> list[etree._Element]:
         and report.count("xmlns:svrl=") == 1
     ):
         fragments = [m.group() for m in _FIRED.finditer(report)]
-        if sum(report.count(tag) for tag in _FIRED_TAGS) == len(fragments) and all(
-            sum(f.count(tag) for tag in _FIRED_TAGS) == 1 for f in fragments
+        if len(_FIRED_START.findall(report)) == len(fragments) and all(
+            len(_FIRED_START.findall(f)) == 1 for f in fragments
         ):
             namespaces = "".join(_DECLARATION.findall(root_tag.group()))
             try:
