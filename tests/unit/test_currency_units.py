@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, format_decimal, get_currency_precision
 from invoicing.documents.pdf.view import build_view
 from invoicing.domain.money import is_currency, minor_units, round_money
-from invoicing.texts import LANGUAGES
-from invoicing.texts.formatting import babel_locale, money, pattern_text, price
+from invoicing.texts import LANGUAGES, formatting
+from invoicing.texts.formatting import babel_locale, decimal, money, pattern_text, price
 from iso4217 import Currency
 
 from tests.support import scenarios
@@ -75,7 +75,14 @@ def test_documents_in_each_currency(tmp_path_factory: pytest.TempPathFactory, co
     assert view["lines"][0]["unit_price"] == price(Decimal("333.3333"), code, "de")
 
 
-VALUES = [Decimal(v) for v in ("0", "-0", "0.005", "-12.345", "1234567.891", "0.335", "1E+3")]
+VALUES = [
+    Decimal(v)
+    for v in (
+        *("0", "-0", "0.005", "-12.345", "1234567.891", "0.335", "1E+3", "0.00", "-0.004"),
+        *("999.995", "1000", "-1000000", "12345678901234567.5", "0.1234567", "7E-9", "1E+20"),
+        *("-98765.4321", "100.10", "2.5", "3.5", "-2.5", "0.000001", "123456789012345678901234"),
+    )
+]
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -105,3 +112,20 @@ def test_formatting_is_babels_for_every_currency(lang: str) -> None:
                 currency_digits=False,
             )
             assert price(value, code, lang) == expected_price, (code, value)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_decimals_are_babels(lang: str) -> None:
+    """decimal() (quantities and rates on documents) gives exactly what
+    babel.numbers.format_decimal gives without quantization, and so do infinite values."""
+    for value in (*VALUES, Decimal("Infinity"), Decimal("-Infinity")):
+        expected = format_decimal(value, locale=babel_locale(lang), decimal_quantization=False)
+        assert decimal(value, lang) == expected, value
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_documents_patterns_take_the_direct_path(lang: str) -> None:
+    """The comparisons above exercise the formatter's own steps (formatting._Plain), not only
+    babel's: the euro pattern and the decimal pattern of every document language are plain."""
+    assert formatting._plain(formatting._pattern(lang, 2, "EUR"), lang) is not None
+    assert formatting._plain(formatting._decimal_pattern(lang), lang) is not None

@@ -17,10 +17,12 @@ from invoicing.documents.einvoice import (
     validate,
 )
 from invoicing.documents.einvoice.validation import (
+    _SVRL,
     RULES_DIR_ENV,
     Profile,
     RulesNotFound,
     Validator,
+    _fired,
     require_rules_dir,
 )
 from invoicing.domain.errors import DomainError
@@ -261,3 +263,109 @@ def test_validator_is_created_again_after_fork(be_invoice: InvoiceState) -> None
     child.join(timeout=30)
     assert child.exitcode == 0
     assert fresh and valid
+
+
+def _whole(report: str) -> list[tuple[str | None, ...]]:
+    """The findings of a report read from the whole parsed report (the reference)."""
+    root = etree.fromstring(report.encode("utf-8"))
+    found = root.xpath("//svrl:failed-assert | //svrl:successful-report", namespaces=_SVRL)
+    return [_facts(el) for el in found]
+
+
+def _facts(el: etree._Element) -> tuple[str | None, ...]:
+    text = "".join(el.xpath("svrl:text//text()", namespaces=_SVRL))
+    return (etree.QName(el).localname, el.get("id"), el.get("flag"), el.get("location"), text)
+
+
+_BROKEN = (
+    (b"<ram:TypeCode>380</ram:TypeCode>", b"<ram:TypeCode>999</ram:TypeCode>"),
+    (
+        b"<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>",
+        b"<cbc:InvoiceTypeCode>1</cbc:InvoiceTypeCode>",
+    ),
+    (b'currencyID="EUR"', b'currencyID="XXY"'),
+    (b"<ram:CategoryCode>S</ram:CategoryCode>", b"<ram:CategoryCode>Q</ram:CategoryCode>"),
+    (b"<cbc:ID>S</cbc:ID>", b"<cbc:ID>Q</cbc:ID>"),
+)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "fmt"),
+    [
+        ("de_invoice", "xrechnung_cii"),
+        ("de_invoice", "xrechnung_ubl"),
+        ("de_invoice", "zugferd"),
+        ("be_invoice", "peppol"),
+    ],
+)
+def test_findings_cut_out_of_the_report_are_those_of_the_whole_report(
+    request: pytest.FixtureRequest, fixture: str, fmt: str
+) -> None:
+    """The validator parses only the findings of an SVRL report (validation._fired); for the
+    reports of every layer, of a valid and a broken document, that yields the same elements
+    with the same rule ids, flags, locations and texts as parsing the whole report."""
+    require_rules()
+    einvoice = build_einvoice(request.getfixturevalue(fixture), fmt)
+    broken = einvoice.xml
+    for old, new in _BROKEN:
+        broken = broken.replace(old, new)
+    assert broken != einvoice.xml
+    findings = 0
+    for doc in (einvoice.xml, broken):
+        for report in validate(doc, einvoice.profile).svrl.values():
+            assert [_facts(el) for el in _fired(report)] == _whole(report)
+            findings += len(_whole(report))
+    assert findings >= 3  # the broken document breaks rules of every layer
+
+
+_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
+_OUT = '<svrl:schematron-output xmlns:svrl="http://purl.oclc.org/dsdl/svrl"{decl}>'
+_FA = (
+    '<svrl:failed-assert id="R-{n}" flag="fatal" location="/a[1]">'
+    "<svrl:text>rule {n} &lt;svrl:failed-assert&gt; broken</svrl:text></svrl:failed-assert>"
+)
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        # the usual shape: the findings are cut out
+        _HEAD
+        + _OUT.format(decl="")
+        + _FA.format(n=1)
+        + _FA.format(n=2)
+        + "</svrl:schematron-output>",
+        # a prefix the root declares, used inside a finding
+        _HEAD
+        + _OUT.format(decl=' xmlns:x="urn:x"')
+        + '<svrl:successful-report id="R-3" role="warning" location="/a"><svrl:text>'
+        "<x:em>see</x:em> this</svrl:text></svrl:successful-report></svrl:schematron-output>",
+        # a prefix declared deeper than the root: the whole report is parsed
+        _HEAD
+        + _OUT.format(decl="")
+        + '<svrl:active-pattern xmlns:y="urn:y"><svrl:failed-assert id="R-4" location="/a">'
+        "<svrl:text><y:b>bold</y:b></svrl:text></svrl:failed-assert></svrl:active-pattern>"
+        "</svrl:schematron-output>",
+        # an empty finding written as an empty element: the whole report is parsed
+        _HEAD
+        + _OUT.format(decl="")
+        + '<svrl:failed-assert id="R-5" location="/a"/>'
+        + _FA.format(n=6)
+        + "</svrl:schematron-output>",
+        # svrl bound again further down: the whole report is parsed
+        _HEAD
+        + _OUT.format(decl="")
+        + '<svrl:active-pattern xmlns:svrl="http://purl.oclc.org/dsdl/svrl">'
+        + _FA.format(n=7)
+        + "</svrl:active-pattern></svrl:schematron-output>",
+        # the root binds another prefix to SVRL only: the whole report is parsed
+        _HEAD
+        + '<s:schematron-output xmlns:s="http://purl.oclc.org/dsdl/svrl">'
+        + '<s:failed-assert id="R-8" location="/a"><s:text>t</s:text></s:failed-assert>'
+        + "</s:schematron-output>",
+    ],
+)
+def test_findings_of_unusual_reports(report: str) -> None:
+    found = [_facts(el) for el in _fired(report)]
+    assert found == _whole(report)
+    assert found  # every report above has a finding

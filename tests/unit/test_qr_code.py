@@ -91,6 +91,23 @@ def test_symbol(payload: str) -> None:
     assert not any(grid[y][x] for y in range(side) for x in range(side) if max(x, y) >= side - 4)
 
 
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_the_svg_draws_the_writers_bitmap_as_maximal_runs(payload: str) -> None:
+    """Every dark module of zxing-cpp's bitmap and nothing else, one rectangle per maximal
+    horizontal run, in row order then left to right (the path as it was drawn with a regular
+    expression per row before the faster split)."""
+    image = qr_code(payload).to_image(scale=1, add_quiet_zones=False)
+    height, width = image.shape
+    modules = memoryview(image).tobytes()  # type: ignore[arg-type]
+    expected = "".join(
+        f"M{run.start() + 4} {y + 4}h{run.end() - run.start()}v1h-{run.end() - run.start()}z"
+        for y in range(height)
+        for run in re.finditer(rb"\x00+", modules[y * width : (y + 1) * width])
+    )
+    (drawn,) = re.findall(r'<path fill="#000" d="([^"]*)"/>', qr_svg(payload))
+    assert drawn == expected
+
+
 def test_rendering_is_deterministic() -> None:
     assert qr_svg(PAYLOADS[1]) == qr_svg(PAYLOADS[1])
 

