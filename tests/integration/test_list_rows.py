@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -208,3 +209,51 @@ def test_a_page_costs_four_statements(world: World) -> None:
     assert len(result.items) >= 10
     body = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(body) == 4, statements
+
+
+def test_page_state_equals_the_validated_state_of_every_row(world: World) -> None:
+    """``queries.states.page_state`` (no re-validation of typed values) against
+    ``invoice_state`` (pydantic validation of every field) on the same Core rows: the same JSON
+    and the same fields set, for rows on the trusted path and rows it hands to validation."""
+    from invoicing.queries.rows import INVOICE_COLUMNS, with_children
+    from invoicing.queries.states import _plain, page_state
+    from invoicing.schemas.events import InvoiceState
+    from sqlalchemy import select
+
+    org = uuid.UUID(ORG)
+    with Session(world.app.engine) as session:
+        conn = session.connection()
+        rows = with_children(
+            conn,
+            org,
+            conn.execute(
+                select(*INVOICE_COLUMNS).where(Invoice.organization_id == org).order_by(Invoice.id)
+            ).all(),
+        )
+    assert len(rows) >= 10
+    trusted = [row for row in rows if _plain(row)]
+    # both paths are exercised: plain rows (with lines, payments, a ledger) and the others
+    assert len(trusted) >= 5 and len(trusted) < len(rows)
+    assert any(row.lines and row.payments and row.finalized_at for row in trusted)
+    for row in rows:
+        fast, validated = page_state(row), invoice_state(row)
+        assert type(fast) is InvoiceState
+        assert fast.model_dump_json() == validated.model_dump_json()
+        assert fast.model_fields_set == validated.model_fields_set
+        for mine, theirs in zip(fast.lines, validated.lines, strict=True):
+            assert mine.model_fields_set == theirs.model_fields_set
+        assert fast.model_dump() == validated.model_dump()  # the Python values too
+
+
+def test_trusted_models_need_every_field() -> None:
+    from invoicing.queries.states import Trusted
+    from invoicing.schemas.events import Totals
+
+    totals = Trusted(Totals)
+    values = {name: round_money(Decimal("1.005"), "EUR") for name in Totals.model_fields}
+    first, second = totals(values), totals({**values, "paid_amount": Decimal("2.00")})
+    assert first.paid_amount == Decimal("1.01") and second.paid_amount == Decimal("2.00")
+    assert first.model_dump() == Totals.model_validate(values).model_dump()
+    del values["credit_balance"]
+    with pytest.raises(ValueError, match="not every field"):
+        totals(values)
