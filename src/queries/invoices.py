@@ -24,7 +24,6 @@ from invoicing.queries.filters import (
     receivable,
 )
 from invoicing.queries.rows import INVOICE_COLUMNS, InvoiceRow, with_children
-from invoicing.queries.states import page_state
 from invoicing.schemas.queries import (
     COUNT_LIMIT,
     CurrencyAmount,
@@ -130,7 +129,7 @@ def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
         p.page_size,
         count_limit=None if p.exact_total else COUNT_LIMIT,
     )
-    return InvoiceList(items=[page_state(inv) for inv in items], page=info)
+    return InvoiceList(items=[invoice_state(inv) for inv in items], page=info)
 
 
 def list_trash(query: ListTrash, session: Session) -> InvoiceList:
@@ -143,7 +142,7 @@ def list_trash(query: ListTrash, session: Session) -> InvoiceList:
         p.page,
         p.page_size,
     )
-    return InvoiceList(items=[page_state(inv) for inv in items], page=info)
+    return InvoiceList(items=[invoice_state(inv) for inv in items], page=info)
 
 
 def _aging(days: int) -> Any:
@@ -220,7 +219,7 @@ def open_items(query: OpenItems, session: Session) -> OpenItemList:
         days = (as_of - inv.due_date).days if inv.due_date and as_of > inv.due_date else 0
         items.append(
             OpenItem(
-                invoice=page_state(inv),
+                invoice=invoice_state(inv),
                 open_amount=round_money(open_amount(inv), inv.currency),
                 days_overdue=days,
                 aging=_aging(days),
