@@ -23,7 +23,7 @@ from invoicing.queries.filters import (
     invoice_order,
     receivable,
 )
-from invoicing.queries.rows import INVOICE_COLUMNS, InvoiceRow, with_children
+from invoicing.queries.rows import INVOICES, InvoiceRow, with_children
 from invoicing.schemas.queries import (
     COUNT_LIMIT,
     CurrencyAmount,
@@ -63,7 +63,7 @@ def _base(org_id: uuid.UUID, *, customers: bool) -> Select[Any]:
     through subqueries). Without the join the count of a filter that an index covers is an
     index-only scan: PostgreSQL removes an unused outer join on a unique key, but still keeps
     the joined column (``customer_id``) among those the scan must return."""
-    stmt = select(*INVOICE_COLUMNS)
+    stmt = INVOICES
     if customers:
         stmt = stmt.outerjoin(Customer, _customer_join())
     return stmt.where(Invoice.organization_id == org_id)
