@@ -106,6 +106,21 @@ class Invoice(Base):
         Index(
             "ix_invoices_search_text", text("search_text gin_trgm_ops"), postgresql_using="gin"
         ).ddl_if(dialect="postgresql"),
+        # 0022_read_counts: index-only counts of the live invoices of a status; -number with
+        # the issue date checked in the index (PostgreSQL only)
+        Index(
+            "ix_invoices_org_status_live",
+            "organization_id",
+            "status",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_invoices_org_number_desc",
+            "organization_id",
+            text("number DESC NULLS LAST"),
+            "issue_date",
+        ).ddl_if(dialect="postgresql"),
     )
 
     __mapper_args__ = {"exclude_properties": ["search_text"]}

@@ -104,25 +104,37 @@ def paginate(
     page_size: int,
     *,
     count_limit: int | None = None,
+    counted: Select[*tuple[Any, ...]] | None = None,
 ) -> tuple[list[Any], PageInfo]:
-    """Run ``stmt`` for one page and count the matching rows (same filters, no order).
+    """Run ``stmt`` for one page and count the matching rows (same filters, no order);
+    ``counted``: the rows to count when they are selected more cheaply than by ``stmt`` (the
+    same rows without a join that only the order needs).
 
     With ``count_limit`` the count stops after that many rows (and at least up to the end of
     this page): ``total`` is then exact below the limit and a lower bound above it
     (``total_exact`` false), which keeps a page of a million-row list cheap.
 
+    The page is read first: a page that is not full (and not empty past the first) is the end
+    of the list, so the total is the rows before it and on it, exact, without a count. The
+    caller runs both in one snapshot (the read-only REPEATABLE READ transaction of a query).
+
     Given the session's ``Connection`` (statements of plain columns), it runs them as Core,
     without the ORM's per-execution set-up.
     """
-    counted = stmt.order_by(None).with_only_columns(literal(1), maintain_column_froms=True)
-    limit = None if count_limit is None else max(count_limit, page * page_size) + 1
-    if limit is not None:
-        counted = counted.limit(limit)
-    total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
-    exact = limit is None or total < limit
-    if not exact:
-        total -= 1
-    rows = list(session.execute(stmt.offset((page - 1) * page_size).limit(page_size)).all())
+    offset = (page - 1) * page_size
+    rows = list(session.execute(stmt.offset(offset).limit(page_size)).all())
+    if len(rows) < page_size and (rows or page == 1):
+        total, exact = offset + len(rows), True
+    else:
+        counted = (stmt if counted is None else counted).order_by(None)
+        counted = counted.with_only_columns(literal(1), maintain_column_froms=True)
+        limit = None if count_limit is None else max(count_limit, page * page_size) + 1
+        if limit is not None:
+            counted = counted.limit(limit)
+        total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+        exact = limit is None or total < limit
+        if not exact:
+            total -= 1
     pages = (total + page_size - 1) // page_size
     return rows, PageInfo(
         page=page, page_size=page_size, total=total, pages=pages, total_exact=exact

@@ -10,6 +10,7 @@ UTC calendar date.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -709,7 +710,16 @@ def _sort_columns(dialect: str) -> dict[str, Callable[[], Any]]:
 
 def invoice_order(keys: Sequence[str], dialect: str) -> list[Any]:
     """ORDER BY terms: NULLs last either way, custom fields numbers first, then ties by id in
-    the direction of the last key (so an index on the first key serves the order)."""
+    the direction of the last key (so an index on the first key serves the order).
+
+    The terms depend on nothing but the keys and the dialect (columns, constants, functions of
+    them): they are built once per sort and dialect and shared (SQLAlchemy expressions are
+    immutable)."""
+    return list(_invoice_order(tuple(keys), dialect))
+
+
+@functools.lru_cache(maxsize=256)
+def _invoice_order(keys: tuple[str, ...], dialect: str) -> tuple[Any, ...]:
     columns = _sort_columns(dialect)
     terms: list[Any] = []
     for key in keys:
@@ -725,4 +735,4 @@ def invoice_order(keys: Sequence[str], dialect: str) -> list[Any]:
         terms += [sort_term(part, descending) for part in parts]
     last_descending = bool(keys) and keys[-1].startswith("-")
     terms.append(Invoice.id.desc() if last_descending else Invoice.id.asc())
-    return terms
+    return tuple(terms)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from invoicing.models import Invoice, InvoiceLine, Payment
-from sqlalchemy import Column, Connection, Row, select
+from sqlalchemy import Column, Connection, Row, bindparam, select
 
 
 class LineRow(NamedTuple):
@@ -138,6 +138,28 @@ INVOICE_COLUMNS = _columns(Invoice.__table__, InvoiceRow._fields[:-2])
 _LINE_COLUMNS = _columns(InvoiceLine.__table__, LineRow._fields)
 _PAYMENT_COLUMNS = _columns(Payment.__table__, PaymentRow._fields)
 
+#: the page's invoice columns, built once (statements are immutable; a query adds its terms)
+INVOICES = select(*INVOICE_COLUMNS)
+#: the lines and the payments of a page's invoices: whole statements, built once, executed
+#: with the organization and the invoice ids as parameters (no expressions to build and
+#: coerce per page, one per id before)
+_LINES = (
+    select(*_LINE_COLUMNS)
+    .where(
+        InvoiceLine.organization_id == bindparam("org_id"),
+        InvoiceLine.invoice_id.in_(bindparam("invoice_ids", expanding=True)),
+    )
+    .order_by(InvoiceLine.position, InvoiceLine.id)
+)
+_PAYMENTS = (
+    select(*_PAYMENT_COLUMNS)
+    .where(
+        Payment.organization_id == bindparam("org_id"),
+        Payment.invoice_id.in_(bindparam("invoice_ids", expanding=True)),
+    )
+    .order_by(Payment.recorded_at, Payment.id)
+)
+
 
 def with_children(
     conn: Connection, org_id: uuid.UUID, rows: Sequence[Row[Any]]
@@ -149,18 +171,11 @@ def with_children(
     if not invoices:
         return invoices
     by_id = {inv.id: inv for inv in invoices}
-    for row in conn.execute(
-        select(*_LINE_COLUMNS)
-        .where(InvoiceLine.organization_id == org_id, InvoiceLine.invoice_id.in_(by_id))
-        .order_by(InvoiceLine.position, InvoiceLine.id)
-    ):
+    params = {"org_id": org_id, "invoice_ids": list(by_id)}
+    for row in conn.execute(_LINES, params):
         line = LineRow._make(row)
         by_id[line.invoice_id].lines.append(line)
-    for row in conn.execute(
-        select(*_PAYMENT_COLUMNS)
-        .where(Payment.organization_id == org_id, Payment.invoice_id.in_(by_id))
-        .order_by(Payment.recorded_at, Payment.id)
-    ):
+    for row in conn.execute(_PAYMENTS, params):
         payment = PaymentRow._make(row)
         by_id[payment.invoice_id].payments.append(payment)
     return invoices
