@@ -47,6 +47,7 @@ from invoicing.handlers.repository import (
     get_customer,
     get_invoice,
     get_organization,
+    no_customer,
     organization_row,
     profile,
     seller_party,
@@ -100,9 +101,9 @@ def prepare_finalize(
     seller = profile(org)
     buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
-        customer = customer_row(uow, org.id, inv.customer_id) or get_customer(
-            uow, org.id, inv.customer_id, pointer="/invoice_id"
-        )  # the ORM's look-up only to raise its NotFound
+        customer = customer_row(uow, org.id, inv.customer_id)
+        if customer is None:
+            raise no_customer(inv.customer_id, pointer="/invoice_id")
         buyer = customer_party(customer)
         if inv.vat_number:
             buyer["vat_id"] = inv.vat_number  # this invoice's VAT number (seed 001)

@@ -86,7 +86,6 @@ _ORGS: Table = Organization.__table__  # type: ignore[assignment]
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 _ORG_COLUMNS = [_ORGS.c[name] for name in OrganizationRow.__dataclass_fields__]
 _CUSTOMER_COLUMNS = [_CUSTOMERS.c[name] for name in CustomerRow.__dataclass_fields__]
-#: the organization and (when ``cid`` names one of its customers) that customer: one round trip
 _INVOICES: Table = Invoice.__table__  # type: ignore[assignment]
 #: whether the invoice ``iid`` exists (create_invoice: the id must be new)
 _TAKEN = (
@@ -97,6 +96,8 @@ _TAKEN = (
 _INVOICE_ID = select(_INVOICES.c.id).where(
     _INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("iid")
 )
+#: the organization and (when ``cid`` names one of its customers) that customer, and whether
+#: ``iid`` is taken: one round trip
 _ORGANIZATION_ROW = (
     select(*_ORG_COLUMNS, *_CUSTOMER_COLUMNS, _TAKEN)
     .select_from(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -44,14 +44,7 @@ def _run(doc: dict[str, Any] | str) -> dict[str, Any]:
 def _answer(qtype: str, org: str, payload: dict[str, Any], as_json: bool) -> dict[str, Any]:
     reply = _run({"type": qtype, "organization_id": org, "payload": payload})
     if reply["status"] != "ok":
-        for error in reply["errors"]:
-            hint = (error.get("meta") or {}).get("hint")
-            typer.echo(
-                f"{error['status']} {error['code']} at {error['source']['pointer']}: "
-                f"{error['detail']}" + (f" ({hint})" if hint else ""),
-                err=True,
-            )
-        raise typer.Exit(1)
+        _fail(reply)
     if as_json:
         sys.stdout.write(json.dumps(reply["result"], ensure_ascii=False, indent=2) + "\n")
     result: dict[str, Any] = reply["result"]
@@ -733,7 +726,7 @@ def raw(
         raise typer.Exit(1)
 
 
-def _fail(reply: dict[str, Any]) -> None:
+def _fail(reply: dict[str, Any]) -> NoReturn:
     for error in reply["errors"]:
         hint = (error.get("meta") or {}).get("hint")
         typer.echo(
