@@ -167,7 +167,7 @@ def take_number(
     return [invoice_event("invoice.finalized", inv, deps.now())]
 
 
-@handles(FinalizeInvoice)
+@handles(FinalizeInvoice, takes_number=True)
 def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org, _ = organization_row(uow, cmd.organization_id)
     draft = aggregates.load_draft(uow, org.id, cmd.payload.invoice_id)
@@ -200,7 +200,7 @@ def mark_as_sent(
     return events
 
 
-@handles(MarkSent)
+@handles(MarkSent, takes_number=True)
 def mark_sent(cmd: MarkSent, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
@@ -394,7 +394,7 @@ def settled_events(event_type: str, inv: Invoice, deps: Deps, **extra: object) -
     return events
 
 
-@handles(IssueCreditNote)
+@handles(IssueCreditNote, takes_number=True)
 def issue_credit_note(cmd: IssueCreditNote, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
@@ -444,7 +444,7 @@ def void_document(
     return events
 
 
-@handles(VoidInvoice)
+@handles(VoidInvoice, takes_number=True)
 def void_invoice(cmd: VoidInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
@@ -453,7 +453,7 @@ def void_invoice(cmd: VoidInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     )
 
 
-@handles(ChangeRecipient)
+@handles(ChangeRecipient, takes_number=True)
 def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p, org = cmd.payload, get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, p.invoice_id)
@@ -503,7 +503,7 @@ BATCH_ACTIONS: dict[str, BatchAction] = {
 TRASH_ACTIONS = ("restore", "purge")
 
 
-@handles(Batch)
+@handles(Batch, takes_number=True)
 def batch(cmd: Batch, uow: UnitOfWork, deps: Deps) -> list[Event]:
     """Each id in its own savepoint: one failure rolls back that id only."""
     org = get_organization(uow, cmd.organization_id)
