@@ -50,6 +50,16 @@ def _lock_order(item: _Item) -> tuple[str, str]:
     return str(item.command.organization_id), item.command.type
 
 
+def order_key(command: Command) -> tuple[Any, Any] | None:
+    """The invoice a command acts on (``payload.invoice_id``, or the new id of a
+    ``create_invoice``), with its organization; None when it names none."""
+    payload = getattr(command, "payload", None)
+    invoice = getattr(payload, "invoice_id", None)
+    if invoice is None and command.type == "create_invoice":
+        invoice = getattr(payload, "id", None)
+    return None if invoice is None else (command.organization_id, invoice)
+
+
 class BatchBroken(Exception):
     """A savepoint could not be rolled back: the whole transaction (batch) is lost."""
 
@@ -92,6 +102,8 @@ class _Item:
     retry_missing: bool
     context: dict[str, Any]
     wake: threading.Event = field(default_factory=threading.Event)
+    #: set once the item's outcome is final (its batch committed or failed)
+    done: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
     outcome: Outcome | None = None
     error: BaseException | None = None
@@ -125,6 +137,10 @@ class GroupCommit:
         #: every such command waiting joins it, and the series row lock (held to the commit)
         #: is taken once per batch instead of once per command
         self._numbering = _Lane(1)
+        #: commands submitted and not finished yet, by the invoice they act on: a command
+        #: starts only after those of the same invoice submitted before it (the two lanes run
+        #: side by side, and so do the leaders of a lane)
+        self._in_flight: dict[tuple[Any, Any], list[_Item]] = {}
         #: sizes of the batches run (the last 1,000), and the most batches ever running at
         #: once (1: one leader at a time), for tests
         self.sizes: list[int] = []
@@ -147,7 +163,26 @@ class GroupCommit:
         """The command's outcome once the transaction holding it committed; raises what the
         command raised (``RetryLater``, infrastructure errors), or what lost its batch."""
         item = _Item(command, digest, retry_missing, structlog.contextvars.get_contextvars())
-        lane = self._numbering if self.takes_number(command) else self._plain
+        key = order_key(command)
+        with self._lock:
+            earlier = list(self._in_flight.get(key, ())) if key is not None else []
+            if key is not None:
+                self._in_flight.setdefault(key, []).append(item)
+        try:
+            for before in earlier:  # e.g. a create and its finalize, delivered back to back
+                before.done.wait()
+            return self._run(item)
+        finally:
+            item.done.set()  # also when it never reached a batch: nobody waits for it forever
+            if key is not None:
+                with self._lock:
+                    same = self._in_flight[key]
+                    same.remove(item)
+                    if not same:
+                        del self._in_flight[key]
+
+    def _run(self, item: _Item) -> Outcome:
+        lane = self._numbering if self.takes_number(item.command) else self._plain
         with self._lock:
             lead = lane.leading < lane.leaders
             if lead:
@@ -213,4 +248,5 @@ class GroupCommit:
                 if item.outcome is None and item.error is None:  # interrupted (BaseException)
                     item.error = BatchBroken("the batch's transaction was interrupted")
                 item.finished = True
+                item.done.set()
                 item.wake.set()

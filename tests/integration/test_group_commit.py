@@ -107,6 +107,7 @@ def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) ->
     x, y = uuid.uuid4(), uuid.uuid4()
     reused = uuid.uuid4()
     client.ok("create_invoice", {"id": str(uuid.uuid4()), "lines": [line()]}, command_id=reused)
+    drafts = [client.invoice(customer, [line()]) for _ in range(2)]
     docs = [
         client.doc(
             "create_invoice", {"id": str(x), "customer_id": str(customer), "lines": [line()]}
@@ -115,13 +116,13 @@ def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) ->
         client.doc(
             "create_invoice", {"id": str(y), "customer_id": str(uuid.uuid4()), "lines": [line()]}
         ),
-        # the invoice created two savepoints earlier in the same transaction
-        client.doc("add_line", {"invoice_id": str(x), "line": line()}),
+        client.doc("add_line", {"invoice_id": str(drafts[0]), "line": line()}),
         # an idempotency conflict: the id was used with another payload
         client.doc("create_invoice", {"id": str(uuid.uuid4()), "lines": []}, command_id=reused),
         # a draft takes no payment: rejected
         client.doc(
-            "record_payment", {"invoice_id": str(x), "amount": "1.00", "date": "2026-04-20"}
+            "record_payment",
+            {"invoice_id": str(drafts[1]), "amount": "1.00", "date": "2026-04-20"},
         ),
     ]
     lead, outs = run_batch(client, _leader(client, customer), docs)
@@ -133,9 +134,9 @@ def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) ->
     added = outs[2]
     assert isinstance(added, Outcome) and [e["type"] for e in added.events] == ["invoice.updated"]
     updated = added.events[0]["data"]["invoice"]
-    assert updated["id"] == str(x) and len(updated["lines"]) == 2  # an earlier savepoint's row
+    assert updated["id"] == str(drafts[0]) and len(updated["lines"]) == 2
     assert isinstance(outs[4], Outcome) and outs[4].errors[0]["code"] == "invalid_state"
-    assert client.count_invoices() == 3  # the leader's, x and the reused id's first: not y
+    assert client.count_invoices() == 5  # the leader's, 2 drafts, x, the reused id's: not y
     # the rejection was recorded in the batch: a redelivery is a duplicate, no second event
     again = client.bus.handle_document(docs[1])
     assert again.status == "duplicate" and again.events == []
@@ -290,3 +291,57 @@ def test_commands_that_take_numbers_have_a_lane_of_their_own(batching: Client) -
     for org in set(orgs):  # three numbers each, none twice
         numbers = {e["data"]["invoice"]["number"] for e in finalized if e["organizationid"] == org}
         assert len(numbers) == 3
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite locks the database
+def test_a_command_waits_for_the_earlier_commands_of_its_invoice(
+    batching: Client, engine: Engine
+) -> None:
+    """A create that waits (here on its command id, held by another transaction) and the
+    finalize of the same invoice submitted after it: the finalize runs only after the create
+    committed, although the two lanes run side by side. Without that it would find no
+    invoice and be rejected."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    iid = uuid.uuid4()
+    create = client.doc(
+        "create_invoice", {"id": str(iid), "customer_id": str(customer), "lines": [line()]}
+    )
+    finalize = client.doc("finalize_invoice", {"invoice_id": str(iid)})
+    results: dict[str, Outcome | BaseException] = {}
+
+    def submit(key: str, doc: dict[str, Any]) -> threading.Thread:
+        def go() -> None:
+            try:
+                results[key] = client.bus.handle_document(doc)
+            except BaseException as exc:
+                results[key] = exc
+
+        t = threading.Thread(target=go)
+        t.start()
+        return t
+
+    with engine.connect() as holder:
+        holder.execute(
+            text(
+                "INSERT INTO processed_commands (organization_id, command_id, command_type, "
+                "payload_hash, outcome, processed_at) VALUES (:org, :cid, 'create_invoice', "
+                "'held', 'applied', now())"
+            ),
+            {"org": client.org, "cid": create["command_id"]},
+        )
+        first = submit("create", create)
+        _until(lambda: group.leading > 0)
+        time.sleep(0.3)  # the create waits on its command id
+        second = submit("finalize", finalize)
+        time.sleep(0.5)
+        assert results == {}  # the finalize waits for the create, not on the database
+        holder.rollback()  # the create claims its id now
+    first.join(60)
+    second.join(60)
+    assert isinstance(results["create"], Outcome) and results["create"].status == "applied"
+    done = results["finalize"]
+    assert isinstance(done, Outcome) and done.status == "applied", done
+    assert [e["type"] for e in done.events] == ["invoice.finalized"]
