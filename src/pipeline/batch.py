@@ -29,6 +29,12 @@ Each command stays atomic and independent:
 
 Each command starts with an empty identity map (``expunge_all``): it reads the rows afresh
 as its own transaction would, never an earlier command's copies.
+
+Two lanes: commands that may take a number (``takes_number``, from the handlers' registry) batch
+only with each other, one transaction at a time per process, sorted by organization and type
+(every batch locks series rows in one order); ordinary commands use the other lane with up to
+``leaders`` transactions. A command that names an invoice starts only after the commands of the
+same invoice that this process received before it have finished (``order_key``).
 """
 
 from __future__ import annotations
