@@ -30,9 +30,10 @@ from invoicing.handlers.core_writes import (
     SERVER_DEFAULTS,
     update_row,
 )
+from invoicing.handlers.repository import CustomerRow
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import Invoice, InvoiceLine
-from invoicing.models.records import PaymentRecord
+from invoicing.models import Customer, Invoice, InvoiceLine
+from invoicing.models.records import CustomerRecord, PaymentRecord
 from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy import insert as insert_stmt
 
@@ -145,6 +146,8 @@ class InvoiceData:
     #: the column values as read, in ``INVOICE_FIELDS`` order: what :func:`save` compares to
     loaded: tuple[Any, ...] = ()
     loaded_lines: dict[uuid.UUID, tuple[Any, ...]] = field(default_factory=dict)
+    #: its customer, read with it by :func:`load_draft` (None: none read)
+    customer_row: CustomerRecord | None = None
 
     @property
     def is_frozen(self) -> bool:
@@ -153,19 +156,32 @@ class InvoiceData:
 
 _INVOICES: Table = Invoice.__table__  # type: ignore[assignment]
 _LINES: Table = InvoiceLine.__table__  # type: ignore[assignment]
-INVOICE_FIELDS = tuple(f.name for f in fields(InvoiceData)[:-4])
+INVOICE_FIELDS = tuple(f.name for f in fields(InvoiceData)[:-5])
 LINE_FIELDS = tuple(f.name for f in fields(LineData))
 _WIDTH = len(INVOICE_FIELDS)
 _INSERT_INVOICE = insert_stmt(_INVOICES)
 _INSERT_LINES = insert_stmt(_LINES)
 if set(INVOICE_FIELDS) != set(INVOICE_DEFAULTS) or set(LINE_FIELDS) != set(LINE_DEFAULTS):
     raise TypeError("InvoiceData/LineData must have exactly the mapped columns")
-_LINE_ID = _WIDTH + LINE_FIELDS.index("id")
-#: the draft and its lines in one round trip, the row lock on the invoice only
+_CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+_CUSTOMER_FIELDS = tuple(CustomerRow.__dataclass_fields__)
+_CUSTOMER_END = _WIDTH + len(_CUSTOMER_FIELDS)
+_LINE_ID = _CUSTOMER_END + LINE_FIELDS.index("id")
+#: the draft, its customer and its lines in one round trip, the row lock on the invoice only
 _LOAD = (
-    select(*(_INVOICES.c[n] for n in INVOICE_FIELDS), *(_LINES.c[n] for n in LINE_FIELDS))
+    select(
+        *(_INVOICES.c[n] for n in INVOICE_FIELDS),
+        *(_CUSTOMERS.c[n] for n in _CUSTOMER_FIELDS),
+        *(_LINES.c[n] for n in LINE_FIELDS),
+    )
     .select_from(
         _INVOICES.outerjoin(
+            _CUSTOMERS,
+            and_(
+                _CUSTOMERS.c.organization_id == _INVOICES.c.organization_id,
+                _CUSTOMERS.c.id == _INVOICES.c.customer_id,
+            ),
+        ).outerjoin(
             _LINES,
             and_(
                 _LINES.c.organization_id == _INVOICES.c.organization_id,
@@ -196,9 +212,11 @@ def load_draft(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Inv
     inv.loaded = head
     if inv.status != "draft" or inv.deleted_at is not None:
         return None
+    if rows[0][_WIDTH] is not None:  # the session holds no object of it (nothing pending)
+        inv.customer_row = CustomerRow(*rows[0][_WIDTH:_CUSTOMER_END])
     for row in rows:
         if row[_LINE_ID] is not None:
-            values = tuple(row[_WIDTH:])
+            values = tuple(row[_CUSTOMER_END:])
             line = LineData(*values)
             inv.lines.append(line)
             inv.loaded_lines[line.id] = values

@@ -13,7 +13,7 @@ from invoicing.models import Invoice
 from invoicing.schemas.commands import IssueStandaloneCreditNote
 
 
-@handles(IssueStandaloneCreditNote)
+@handles(IssueStandaloneCreditNote, takes_number=True)
 def issue_standalone_credit_note(
     cmd: IssueStandaloneCreditNote, uow: UnitOfWork, deps: Deps
 ) -> list[Event]:

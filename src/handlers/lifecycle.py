@@ -68,6 +68,7 @@ from invoicing.schemas.commands import (
 )
 from invoicing.texts import text
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 SERIES = {"invoice": Series.INVOICE, "credit_note": Series.CREDIT_NOTE, "quote": Series.QUOTE}
 
@@ -101,7 +102,8 @@ def prepare_finalize(
     seller = profile(org)
     buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
-        customer = customer_row(uow, org.id, inv.customer_id)
+        # read with a plain draft (aggregates.load_draft), else now
+        customer = getattr(inv, "customer_row", None) or customer_row(uow, org.id, inv.customer_id)
         if customer is None:
             raise no_customer(inv.customer_id, pointer="/invoice_id")
         buyer = customer_party(customer)
@@ -155,28 +157,44 @@ def finalize(
 
 
 def take_number(
-    uow: UnitOfWork, deps: Deps, org: OrganizationRecord, inv: InvoiceDraft, issued: dt.date
+    uow: UnitOfWork,
+    deps: Deps,
+    org: OrganizationRecord,
+    inv: InvoiceDraft,
+    issued: dt.date,
+    *,
+    check_used: bool = True,
 ) -> list[Event]:
-    """The end of a finalize after :func:`prepare_finalize`: the number, then the event."""
+    """The end of a finalize after :func:`prepare_finalize`: the number, then the event.
+    ``check_used=False``: the caller writes the number at once and turns a clash with a manual
+    number into ``number_taken`` itself (``numbering.is_number_clash``)."""
     if inv.number is None:  # last: the series row stays locked only from here to the commit
         issuer, series = subsidiaries.entity(uow, org, inv.subsidiary_id), SERIES[inv.kind]
         inv.number, inv.sequence_number = numbering.allocate(
-            uow, issuer.org, series, issued, scope=issuer.scope(series)
+            uow, issuer.org, series, issued, scope=issuer.scope(series), check_used=check_used
         )
         inv.finalized_at = deps.now()  # after the wait for the series: number order = time order
     return [invoice_event("invoice.finalized", inv, deps.now())]
 
 
-@handles(FinalizeInvoice)
+@handles(FinalizeInvoice, takes_number=True)
 def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org, _ = organization_row(uow, cmd.organization_id)
     draft = aggregates.load_draft(uow, org.id, cmd.payload.invoice_id)
     if draft is None:  # not a draft, or the session holds it or has pending changes: the ORM
         inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
         return finalize(uow, deps, org, inv, cmd.payload.issue_date)
-    # the same rules on a plain draft (no ORM object), its changed columns in one UPDATE
-    events = finalize(uow, deps, org, draft, cmd.payload.issue_date)
-    aggregates.save(uow, draft)
+    # the same rules on a plain draft (no ORM object), its changed columns in one UPDATE; the
+    # unique number constraint of that UPDATE checks the new number (one statement less under
+    # the series lock than a look-up first)
+    issued = prepare_finalize(uow, deps, org, draft, cmd.payload.issue_date)
+    events = take_number(uow, deps, org, draft, issued, check_used=False)
+    try:
+        aggregates.save(uow, draft)
+    except IntegrityError as exc:
+        if not numbering.is_number_clash(exc):
+            raise
+        raise numbering.number_taken(draft.series or "invoice", draft.number) from None
     return events
 
 
@@ -200,7 +218,7 @@ def mark_as_sent(
     return events
 
 
-@handles(MarkSent)
+@handles(MarkSent, takes_number=True)
 def mark_sent(cmd: MarkSent, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
@@ -394,7 +412,7 @@ def settled_events(event_type: str, inv: Invoice, deps: Deps, **extra: object) -
     return events
 
 
-@handles(IssueCreditNote)
+@handles(IssueCreditNote, takes_number=True)
 def issue_credit_note(cmd: IssueCreditNote, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
@@ -444,7 +462,7 @@ def void_document(
     return events
 
 
-@handles(VoidInvoice)
+@handles(VoidInvoice, takes_number=True)
 def void_invoice(cmd: VoidInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
@@ -453,7 +471,7 @@ def void_invoice(cmd: VoidInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     )
 
 
-@handles(ChangeRecipient)
+@handles(ChangeRecipient, takes_number=True)
 def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p, org = cmd.payload, get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, p.invoice_id)
@@ -503,7 +521,7 @@ BATCH_ACTIONS: dict[str, BatchAction] = {
 TRASH_ACTIONS = ("restore", "purge")
 
 
-@handles(Batch)
+@handles(Batch, takes_number=True)
 def batch(cmd: Batch, uow: UnitOfWork, deps: Deps) -> list[Event]:
     """Each id in its own savepoint: one failure rolls back that id only."""
     org = get_organization(uow, cmd.organization_id)

@@ -18,9 +18,10 @@ from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, NumberSeries, Subsidiary
 from invoicing.models.records import OrganizationRecord
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Table, UniqueConstraint, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 
 def pattern_for(org: OrganizationRecord, series: Series) -> NumberPattern:
@@ -65,7 +66,13 @@ _NUMBER_USED = select(Invoice.id).where(
 
 
 def allocate(
-    uow: UnitOfWork, org: OrganizationRecord, series: Series, issue_date: dt.date, scope: str = ""
+    uow: UnitOfWork,
+    org: OrganizationRecord,
+    series: Series,
+    issue_date: dt.date,
+    scope: str = "",
+    *,
+    check_used: bool = True,
 ) -> tuple[str, int]:
     """Take the next number of the series; the row stays locked until the transaction ends.
 
@@ -97,14 +104,36 @@ def allocate(
         taken_next = conn.execute(_TAKE, {**key, "day": issue_date}).scalar_one()
     seq = taken_next - 1
     number = pattern.format(seq, issue_date)
-    if conn.execute(_NUMBER_USED, {"org": org.id, "number": number}).first() is not None:
-        raise Conflict(
-            "number_taken",
-            f"the next {series.value} number {number} is already used by a manual number",
-            pointer="/invoice_id",
-            hint="change the series pattern in configure_organization",
-        )
+    if check_used and conn.execute(_NUMBER_USED, {"org": org.id, "number": number}).first():
+        raise number_taken(series.value, number)
     return number, seq
+
+
+def number_taken(series: str, number: str | None) -> Conflict:
+    """The next number of a series is already used (by a manual number)."""
+    return Conflict(
+        "number_taken",
+        f"the next {series} number {number} is already used by a manual number",
+        pointer="/invoice_id",
+        hint="change the series pattern in configure_organization",
+    )
+
+
+_INVOICES: Table = Invoice.__table__  # type: ignore[assignment]
+_UNIQUE_NUMBER = next(
+    c.name
+    for c in _INVOICES.constraints
+    if isinstance(c, UniqueConstraint) and c.columns.keys() == ["organization_id", "number"]
+)
+
+
+def is_number_clash(exc: IntegrityError) -> bool:
+    """Whether a write failed on the uniqueness of an organization's document numbers (the
+    caller wrote a number that :func:`allocate` did not check: ``check_used=False``)."""
+    diag = getattr(exc.orig, "diag", None)  # psycopg: the constraint's name
+    if diag is not None:
+        return bool(diag.constraint_name == _UNIQUE_NUMBER)
+    return "invoices.organization_id, invoices.number" in str(exc.orig)  # SQLite
 
 
 def peek(

@@ -169,7 +169,7 @@ def _would_be(uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice) -> I
         return invoice_state(inv)
 
 
-@handles(SendInvoice)
+@handles(SendInvoice, takes_number=True)
 def send_invoice(cmd: SendInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     """Check what can be checked now, then record the delivery; the step does the rest."""
     p = cmd.payload

@@ -97,7 +97,7 @@ def _schedule_documents(uow: UnitOfWork, cmd: PublishInvoice, now: dt.datetime) 
     )
 
 
-@handles(PublishInvoice)
+@handles(PublishInvoice, takes_number=True)
 def publish_invoice(cmd: PublishInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p, now = cmd.payload, deps.now()
     org = get_organization(uow, cmd.organization_id)

@@ -29,11 +29,18 @@ Each command stays atomic and independent:
 
 Each command starts with an empty identity map (``expunge_all``): it reads the rows afresh
 as its own transaction would, never an earlier command's copies.
+
+Two lanes: commands that may take a number (``takes_number``, from the handlers' registry) batch
+only with each other, one transaction at a time per process, sorted by organization and type
+(every batch locks series rows in one order); ordinary commands use the other lane with up to
+``leaders`` transactions. A command that names an invoice starts only after the commands of the
+same invoice that this process received before it have finished (``order_key``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +50,20 @@ if TYPE_CHECKING:
     from invoicing.handlers.unit_of_work import UnitOfWork
     from invoicing.pipeline.core import Outcome, Pipeline
     from invoicing.schemas.commands import Command
+
+
+def _lock_order(item: _Item) -> tuple[str, str]:
+    return str(item.command.organization_id), item.command.type
+
+
+def order_key(command: Command) -> tuple[Any, Any] | None:
+    """The invoice a command acts on (``payload.invoice_id``, or the new id of a
+    ``create_invoice``), with its organization; None when it names none."""
+    payload = getattr(command, "payload", None)
+    invoice = getattr(payload, "invoice_id", None)
+    if invoice is None and command.type == "create_invoice":
+        invoice = getattr(payload, "id", None)
+    return None if invoice is None else (command.organization_id, invoice)
 
 
 class BatchBroken(Exception):
@@ -87,20 +108,45 @@ class _Item:
     retry_missing: bool
     context: dict[str, Any]
     wake: threading.Event = field(default_factory=threading.Event)
+    #: set once the item's outcome is final (its batch committed or failed)
+    done: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
     outcome: Outcome | None = None
     error: BaseException | None = None
 
 
+@dataclass
+class _Lane:
+    """Commands that share transactions with each other, and how many may run at once."""
+
+    leaders: int
+    waiting: list[_Item] = field(default_factory=list)
+    leading: int = 0
+
+
 class GroupCommit:
-    def __init__(self, pipeline: Pipeline, max_batch: int, leaders: int = 1) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        max_batch: int,
+        leaders: int = 1,
+        takes_number: Callable[[Command], bool] = lambda _command: False,
+    ) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
-        #: transactions running at once in this process (each led by one thread)
+        #: transactions of ordinary commands running at once in this process
         self.leaders = leaders
+        self.takes_number = takes_number
         self._lock = threading.Lock()
-        self._waiting: list[_Item] = []
-        self._leading = 0
+        self._plain = _Lane(leaders)
+        #: commands that may take a number: one transaction at a time per process, so that
+        #: every such command waiting joins it, and the series row lock (held to the commit)
+        #: is taken once per batch instead of once per command
+        self._numbering = _Lane(1)
+        #: commands submitted and not finished yet, by the invoice they act on: a command
+        #: starts only after those of the same invoice submitted before it (the two lanes run
+        #: side by side, and so do the leaders of a lane)
+        self._in_flight: dict[tuple[Any, Any], list[_Item]] = {}
         #: sizes of the batches run (the last 1,000), and the most batches ever running at
         #: once (1: one leader at a time), for tests
         self.sizes: list[int] = []
@@ -111,32 +157,62 @@ class GroupCommit:
     def waiting(self) -> int:
         """Commands submitted and not yet taken into a batch."""
         with self._lock:
-            return len(self._waiting)
+            return len(self._plain.waiting) + len(self._numbering.waiting)
+
+    @property
+    def leading(self) -> int:
+        """Threads leading a transaction (or about to) in either lane."""
+        with self._lock:
+            return self._plain.leading + self._numbering.leading
 
     def run(self, command: Command, digest: str, retry_missing: bool) -> Outcome:
         """The command's outcome once the transaction holding it committed; raises what the
         command raised (``RetryLater``, infrastructure errors), or what lost its batch."""
         item = _Item(command, digest, retry_missing, structlog.contextvars.get_contextvars())
+        key = order_key(command)
         with self._lock:
-            lead = self._leading < self.leaders
+            earlier = list(self._in_flight.get(key, ())) if key is not None else []
+            if key is not None:
+                self._in_flight.setdefault(key, []).append(item)
+        try:
+            for before in earlier:  # e.g. a create and its finalize, delivered back to back
+                before.done.wait()
+            return self._run(item)
+        finally:
+            item.done.set()  # also when it never reached a batch: nobody waits for it forever
+            if key is not None:
+                with self._lock:
+                    same = self._in_flight[key]
+                    same.remove(item)
+                    if not same:
+                        del self._in_flight[key]
+
+    def _run(self, item: _Item) -> Outcome:
+        lane = self._numbering if self.takes_number(item.command) else self._plain
+        with self._lock:
+            lead = lane.leading < lane.leaders
             if lead:
-                self._leading += 1
+                lane.leading += 1
             else:
-                self._waiting.append(item)
+                lane.waiting.append(item)
         if not lead:
             item.wake.wait()  # finished in a leader's batch, or handed a lead (then not waiting)
         if not item.finished:  # this thread leads one transaction
             try:
                 with self._lock:
-                    batch = [item, *self._waiting[: self.max_batch - 1]]
-                    del self._waiting[: len(batch) - 1]
+                    batch = [item, *lane.waiting[: self.max_batch - 1]]
+                    del lane.waiting[: len(batch) - 1]
+                if lane is self._numbering:
+                    # series rows locked in one order by every transaction (organization, then
+                    # command type): two batches never wait for each other's locks in a cycle
+                    batch.sort(key=_lock_order)
                 self._run_batch(batch)
             finally:  # even when interrupted: the lead passes on, nobody waits for a dead one
                 with self._lock:
-                    if self._waiting:
-                        self._waiting.pop(0).wake.set()
+                    if lane.waiting:
+                        lane.waiting.pop(0).wake.set()
                     else:
-                        self._leading -= 1
+                        lane.leading -= 1
         if item.error is not None:
             raise item.error
         assert item.outcome is not None
@@ -178,4 +254,5 @@ class GroupCommit:
                 if item.outcome is None and item.error is None:  # interrupted (BaseException)
                     item.error = BatchBroken("the batch's transaction was interrupted")
                 item.finished = True
+                item.done.set()
                 item.wake.set()

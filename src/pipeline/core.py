@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import structlog
 from invoicing.domain.errors import DomainError, NotFound
-from invoicing.handlers.registry import HANDLERS, Deps, Event, follow_ups
+from invoicing.handlers.registry import HANDLERS, TAKES_NUMBER, Deps, Event, follow_ups
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.pipeline import inbox, outbox, validate
 from invoicing.pipeline.authenticate import Authenticator, authenticate
@@ -107,7 +107,11 @@ class Pipeline:
         """Commands submitted by concurrent threads while a transaction of this process is
         running join the next one, up to ``max_batch`` each, a savepoint per command
         (``invoicing.pipeline.batch``). ``max_batch`` 1 turns it off."""
-        self.group = GroupCommit(self, max_batch, leaders) if max_batch > 1 else None
+        self.group = (
+            GroupCommit(self, max_batch, leaders, lambda c: type(c) in TAKES_NUMBER)
+            if max_batch > 1
+            else None
+        )
 
     def uow_factory(self) -> UnitOfWork:
         """A new unit of work (one transaction) on this pipeline's database."""

@@ -1,13 +1,14 @@
 """Kill -9 of a worker in the middle of a batch (group commit, src/pipeline/batch.py).
 
-40 create/finalize pairs are queued, then a worker with 8 threads starts: its transactions
-hold several commands, a savepoint each. The test holds the organization's number series row,
-so a batch waits inside its transaction at its first finalize; when other commands of that
-batch ran before it (they wrote outbox rows: the transaction's lock on the outbox in pg_locks),
-the worker is killed there (else the test lets that batch through and waits for the next one).
-Nothing of the killed batch may be committed, and after a restart every command must be applied
-exactly once: one created and one finalized event per invoice in the outbox and on the wire,
-the numbers 1..41 without a gap.
+40 create/finalize pairs of two organizations are queued, then a worker with 8 threads starts:
+its transactions hold several commands, a savepoint each; finalizes batch in a lane of their own
+and run in organization order. The test holds the number series row of the organization that
+sorts last, so a batch waits inside its transaction at that organization's first finalize; when
+finalizes of the other organization ran before it in the batch (they wrote outbox rows: the
+transaction's lock on the outbox in pg_locks), the worker is killed there (else the test lets
+that batch through and waits for the next one). Nothing of the killed batch may be committed,
+and after a restart every command must be applied exactly once: one created and one finalized
+event per invoice in the outbox and on the wire, each organization's numbers without a gap.
 """
 
 from __future__ import annotations
@@ -52,14 +53,15 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
     r = relay(env)
     wait_for_topology(env)
     pub, col = Publisher(env), Collector(env)
-    org = setup_org(env, pub, col)
+    other, org = sorted((setup_org(env, pub, col), setup_org(env, pub, col)), key=lambda o: o.id)
     first = str(uuid.uuid4())  # its finalize creates the number series row
     pub.send(org.create_invoice(first))
     col.drain(lambda ev: any(e["subject"] == first for e in ev))
     pub.send(org.finalize(first))
     col.drain(lambda ev: any(e["type"] == "invoice.finalized" for e in ev))
     w.stop()
-    invoices = [str(uuid.uuid4()) for _ in range(PAIRS)]
+    invoices = [str(uuid.uuid4()) for _ in range(PAIRS // 2)]
+    others = [str(uuid.uuid4()) for _ in range(PAIRS // 2)]
     with psycopg.connect(env.dsn) as holder:
 
         def hold() -> None:  # every finalize waits for the series row (it waits for a batch)
@@ -69,9 +71,10 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
             )
 
         hold()
-        for inv in invoices:
-            pub.send(org.create_invoice(inv))
-            pub.send(org.finalize(inv))
+        for inv, oth in zip(invoices, others, strict=True):
+            for who, iid in ((org, inv), (other, oth)):
+                pub.send(who.create_invoice(iid))
+                pub.send(who.finalize(iid))
         # one transaction at a time: while it waits, nothing else of the worker commits
         w = worker(
             env,
@@ -85,23 +88,21 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
         for _ in range(30):
             wait_until(lambda: lock_waiters(env) >= 1, 60, "a batch waits on the series row")
             time.sleep(0.5)
-            if _wrote_before_waiting(env):  # the waiting finalize came after other commands
+            if _wrote_before_waiting(env):  # the waiting finalize came after other finalizes
                 break
             holder.commit()  # it came first in its batch: let the batch through, wait again
             hold()
         else:
             raise AssertionError("no batch waited after other commands")
-        committed_before = env.sql(
-            "SELECT count(*) FROM outbox WHERE organization_id = %s", (org.id,)
-        )[0][0]
+        committed_before = env.sql("SELECT count(*) FROM outbox")[0][0]
         w.kill9()
         terminate_backends(env, "invoicing")
         holder.rollback()
     time.sleep(0.5)
-    after_kill = env.sql("SELECT count(*) FROM outbox WHERE organization_id = %s", (org.id,))[0][0]
+    after_kill = env.sql("SELECT count(*) FROM outbox")[0][0]
     assert after_kill == committed_before, "the killed batch committed nothing"
     w = worker(env, "--threads", "8")
-    everyone = [*invoices, first]
+    everyone = [*invoices, first, *others]
     col.drain(
         lambda ev: {e["subject"] for e in ev if e["type"] == "invoice.finalized"} >= set(everyone),
         120,
@@ -111,9 +112,8 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
     w.stop()
     r.stop()
     rows = env.sql(
-        "SELECT type, subject, count(*) FROM outbox WHERE organization_id = %s "
-        "AND type IN ('invoice.created', 'invoice.finalized') GROUP BY type, subject",
-        (org.id,),
+        "SELECT type, subject, count(*) FROM outbox "
+        "WHERE type IN ('invoice.created', 'invoice.finalized') GROUP BY type, subject"
     )
     counts = {(t, s): n for t, s, n in rows}
     for inv in everyone:
@@ -123,13 +123,14 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
         e for e in col.received if e["type"] == "invoice.finalized" and e["subject"] in everyone
     ]
     assert sorted(e["subject"] for e in wire) == sorted(everyone), "each finalized once on the wire"
-    numbers = env.sql(
-        "SELECT number FROM invoices WHERE organization_id = %s AND number IS NOT NULL",
-        (org.id,),
-    )
-    seqs = sorted(int(n.rsplit("-", 1)[-1]) for (n,) in numbers)
-    assert seqs == list(range(1, PAIRS + 2)), "gapless, no duplicate"
+    for who, expected in ((org, len(invoices) + 1), (other, len(others))):
+        numbers = env.sql(
+            "SELECT number FROM invoices WHERE organization_id = %s AND number IS NOT NULL",
+            (who.id,),
+        )
+        seqs = sorted(int(n.rsplit("-", 1)[-1]) for (n,) in numbers)
+        assert seqs == list(range(1, expected + 1)), "gapless, no duplicate"
     print(
         f"\nJEPSEN pipeline.worker-kill-mid-batch: lost=0 duplicated=0 "
-        f"invoices={len(everyone)} numbers=1..{len(seqs)}"
+        f"invoices={len(everyone)} numbers=1..{len(invoices) + 1} and 1..{len(others)}"
     )

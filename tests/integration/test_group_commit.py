@@ -2,7 +2,9 @@
 a savepoint each; one command's rejection or failure never affects another.
 
 The batches are made deterministic by holding the first command (the leader) on a real lock
-of the database until the others are waiting behind it: they then run as ONE batch.
+of the database until the others are waiting behind it: they then run as ONE batch. Commands
+that may take a number (finalize, credit notes) have a lane of their own, one transaction at a
+time per process: they batch with each other, never with ordinary commands.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def run_batch(
         first = threading.Thread(target=submit(-1, leader))
         first.start()
         threads.append(first)
-        _until(lambda: group.waiting == 0 and group._leading)
+        _until(lambda: group.waiting == 0 and group.leading > 0)
         time.sleep(0.3)  # the leader is inside its transaction, waiting for the lock
         for i, doc in enumerate(docs):
             t = threading.Thread(target=submit(i, doc))
@@ -93,9 +95,10 @@ def _until(cond: Callable[[], bool]) -> None:
 
 
 def _leader(client: Client, customer: uuid.UUID) -> dict[str, Any]:
-    """A finalize (it waits for its held invoice row on PostgreSQL)."""
+    """An ordinary command that waits for its held invoice row (PostgreSQL) or the database's
+    write lock (SQLite): a line added to a draft."""
     iid = client.invoice(customer, [line()])
-    return client.doc("finalize_invoice", {"invoice_id": str(iid)})
+    return client.doc("add_line", {"invoice_id": str(iid), "line": line()})
 
 
 def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) -> None:
@@ -104,6 +107,7 @@ def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) ->
     x, y = uuid.uuid4(), uuid.uuid4()
     reused = uuid.uuid4()
     client.ok("create_invoice", {"id": str(uuid.uuid4()), "lines": [line()]}, command_id=reused)
+    drafts = [client.invoice(customer, [line()]) for _ in range(2)]
     docs = [
         client.doc(
             "create_invoice", {"id": str(x), "customer_id": str(customer), "lines": [line()]}
@@ -112,11 +116,14 @@ def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) ->
         client.doc(
             "create_invoice", {"id": str(y), "customer_id": str(uuid.uuid4()), "lines": [line()]}
         ),
-        # the invoice created two savepoints earlier in the same transaction
-        client.doc("finalize_invoice", {"invoice_id": str(x)}),
+        client.doc("add_line", {"invoice_id": str(drafts[0]), "line": line()}),
         # an idempotency conflict: the id was used with another payload
         client.doc("create_invoice", {"id": str(uuid.uuid4()), "lines": []}, command_id=reused),
-        client.doc("add_line", {"invoice_id": str(x), "line": line()}),  # finalized: rejected
+        # a draft takes no payment: rejected
+        client.doc(
+            "record_payment",
+            {"invoice_id": str(drafts[1]), "amount": "1.00", "date": "2026-04-20"},
+        ),
     ]
     lead, outs = run_batch(client, _leader(client, customer), docs)
     assert isinstance(lead, Outcome) and lead.status == "applied"
@@ -124,19 +131,12 @@ def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) ->
     assert statuses == ["applied", "rejected", "applied", "rejected", "rejected"]
     assert isinstance(outs[1], Outcome) and outs[1].errors[0]["code"] == "customer_not_found"
     assert isinstance(outs[3], Outcome) and outs[3].errors[0]["code"] == "idempotency_conflict"
-    finalized = outs[2]
-    assert isinstance(finalized, Outcome)
-    assert [e["type"] for e in finalized.events] == ["invoice.finalized"]
-    with client.bus.uow_factory() as uow:
-        rows = uow.session.execute(
-            select(Invoice.id, Invoice.status, Invoice.number).where(
-                Invoice.organization_id == client.org, Invoice.status == "finalized"
-            )
-        ).all()
-    numbers = sorted(r.number for r in rows)
-    assert len(numbers) == 2 and numbers[0] != numbers[1]  # the leader's and x's: no gap
-    assert {r.id for r in rows} >= {x}
-    assert client.count_invoices() == 3  # the leader's, x and the reused id's first: not y
+    added = outs[2]
+    assert isinstance(added, Outcome) and [e["type"] for e in added.events] == ["invoice.updated"]
+    updated = added.events[0]["data"]["invoice"]
+    assert updated["id"] == str(drafts[0]) and len(updated["lines"]) == 2
+    assert isinstance(outs[4], Outcome) and outs[4].errors[0]["code"] == "invalid_state"
+    assert client.count_invoices() == 5  # the leader's, 2 drafts, x, the reused id's: not y
     # the rejection was recorded in the batch: a redelivery is a duplicate, no second event
     again = client.bus.handle_document(docs[1])
     assert again.status == "duplicate" and again.events == []
@@ -197,7 +197,7 @@ def test_a_transient_failure_in_a_batch_fails_that_command_alone(
 def test_threads_share_transactions_under_load(batching: Client, leaders: int) -> None:
     """16 threads, 10 create+finalize pairs each: every command applied once, numbers
     1..160 without a gap, transactions held more than one command, and no more than
-    ``leaders`` transactions ran at once."""
+    ``leaders`` transactions of creates and one of finalizes ran at once."""
     client = batching
     client.bus.enable_batching(16, leaders)
     customer = client.customer()
@@ -232,4 +232,116 @@ def test_threads_share_transactions_under_load(batching: Client, leaders: int) -
     assert seqs == list(range(1, 161))
     group = client.bus.group
     assert group is not None and max(group.sizes) > 1
-    assert 1 <= group.most_at_once <= leaders
+    assert 1 <= group.most_at_once <= leaders + 1
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite locks the database
+def test_commands_that_take_numbers_have_a_lane_of_their_own(batching: Client) -> None:
+    """While a finalize waits for a lock, further finalizes of two organizations queue behind
+    it and then run as ONE batch, ordered by organization (every batch locks series rows in
+    the same order), while an ordinary command does not wait for them."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    other = Client(client.bus)
+    other.setup_org()
+    customer, other_customer = client.customer(), other.customer()
+    held_id = client.invoice(customer, [line()])
+    drafts = [(client, client.invoice(customer, [line()])) for _ in range(3)]
+    drafts += [(other, other.invoice(other_customer, [line()])) for _ in range(3)]
+    drafts.sort(key=lambda d: str(d[0].org), reverse=True)  # submitted in the wrong order
+    results: dict[str, Outcome | BaseException] = {}
+
+    def submit(key: str, who: Client, doc: dict[str, Any]) -> threading.Thread:
+        def go() -> None:
+            try:
+                results[key] = who.bus.handle_document(doc)
+            except BaseException as exc:
+                results[key] = exc
+
+        t = threading.Thread(target=go)
+        t.start()
+        return t
+
+    threads = []
+    with held(client.bus.engine, str(held_id)):
+        doc = client.doc("finalize_invoice", {"invoice_id": str(held_id)})
+        threads.append(submit("leader", client, doc))
+        _until(lambda: group.waiting == 0 and group.leading > 0)
+        time.sleep(0.3)  # the leader is inside its transaction, waiting for the row
+        for i, (who, iid) in enumerate(drafts):
+            doc = who.doc("finalize_invoice", {"invoice_id": str(iid)})
+            threads.append(submit(f"fin{i}", who, doc))
+            _until(lambda i=i: group.waiting == i + 1)
+        # an ordinary command runs at once in a transaction of its own
+        create = client.doc(
+            "create_invoice",
+            {"id": str(uuid.uuid4()), "customer_id": str(customer), "lines": [line()]},
+        )
+        plain = client.bus.handle_document(create)
+        assert plain.status == "applied" and group.waiting == len(drafts)
+    for t in threads:
+        t.join(60)
+    assert all(isinstance(o, Outcome) and o.status == "applied" for o in results.values()), results
+    assert group.sizes[-2:] == [1, len(drafts)], group.sizes
+    order = [e for i in range(len(drafts)) for e in results[f"fin{i}"].events]  # type: ignore[union-attr]
+    finalized = sorted(order, key=lambda e: e["time"])
+    orgs = [e["organizationid"] for e in finalized]
+    assert orgs == sorted(orgs)  # taken in organization order, whatever the arrival
+    for org in set(orgs):  # three numbers each, none twice
+        numbers = {e["data"]["invoice"]["number"] for e in finalized if e["organizationid"] == org}
+        assert len(numbers) == 3
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite locks the database
+def test_a_command_waits_for_the_earlier_commands_of_its_invoice(
+    batching: Client, engine: Engine
+) -> None:
+    """A create that waits (here on its command id, held by another transaction) and the
+    finalize of the same invoice submitted after it: the finalize runs only after the create
+    committed, although the two lanes run side by side. Without that it would find no
+    invoice and be rejected."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    iid = uuid.uuid4()
+    create = client.doc(
+        "create_invoice", {"id": str(iid), "customer_id": str(customer), "lines": [line()]}
+    )
+    finalize = client.doc("finalize_invoice", {"invoice_id": str(iid)})
+    results: dict[str, Outcome | BaseException] = {}
+
+    def submit(key: str, doc: dict[str, Any]) -> threading.Thread:
+        def go() -> None:
+            try:
+                results[key] = client.bus.handle_document(doc)
+            except BaseException as exc:
+                results[key] = exc
+
+        t = threading.Thread(target=go)
+        t.start()
+        return t
+
+    with engine.connect() as holder:
+        holder.execute(
+            text(
+                "INSERT INTO processed_commands (organization_id, command_id, command_type, "
+                "payload_hash, outcome, processed_at) VALUES (:org, :cid, 'create_invoice', "
+                "'held', 'applied', now())"
+            ),
+            {"org": client.org, "cid": create["command_id"]},
+        )
+        first = submit("create", create)
+        _until(lambda: group.leading > 0)
+        time.sleep(0.3)  # the create waits on its command id
+        second = submit("finalize", finalize)
+        time.sleep(0.5)
+        assert results == {}  # the finalize waits for the create, not on the database
+        holder.rollback()  # the create claims its id now
+    first.join(60)
+    second.join(60)
+    assert isinstance(results["create"], Outcome) and results["create"].status == "applied"
+    done = results["finalize"]
+    assert isinstance(done, Outcome) and done.status == "applied", done
+    assert [e["type"] for e in done.events] == ["invoice.finalized"]

@@ -6,7 +6,10 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from tests.support.client import BE_ORG, Client, line
+from invoicing.models import NumberSeries
+from sqlalchemy import select
+
+from tests.support.client import BE_ORG, DE_ORG, Client, line
 
 D = Decimal
 
@@ -403,6 +406,27 @@ def test_manual_number_unique_and_outside_pattern(client: Client) -> None:
     assert errors[0]["code"] == "number_taken"
     errors = client.rejected("create_invoice", {"id": str(uuid.uuid4()), "number": "RE-2026-999"})
     assert errors[0]["code"] == "number_in_automatic_series"
+
+
+def test_next_number_used_by_a_manual_number_is_refused_and_not_burned(client: Client) -> None:
+    """The series pattern changed to one a manual number already follows: the finalize that
+    would take that number again is rejected ``number_taken`` (the plain draft's UPDATE meets
+    the unique constraint), the draft stays a draft and the series gives the number again."""
+    cust = client.customer()
+    client.finalized(cust, [line()], issue_date=dt.date(2026, 4, 10), number="X-2026-0001")
+    profile = {**DE_ORG, "number_series": {"invoice": {"pattern": "X-{YYYY}-{SEQ:4}"}}}
+    client.ok("configure_organization", profile)
+    draft = client.invoice(cust, [line()])
+    payload = {"invoice_id": str(draft), "issue_date": "2026-04-11"}
+    errors = client.rejected("finalize_invoice", payload)
+    assert errors[0]["code"] == "number_taken", errors
+    assert "X-2026-0001" in errors[0]["detail"]
+    assert client.state(draft)["status"] == "draft"
+    with client.bus.uow_factory() as uow:
+        taken = uow.session.execute(
+            select(NumberSeries.next_value).where(NumberSeries.organization_id == client.org)
+        ).scalars()
+        assert all(v == 1 for v in taken)  # the rejected finalize's allocation rolled back
 
 
 def test_issue_dates_follow_number_order(client: Client) -> None:

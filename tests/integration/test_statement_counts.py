@@ -70,11 +70,12 @@ CREATE = [
 FINALIZE = [
     "INSERT processed_commands",
     "SELECT organizations",
-    "SELECT invoices",  # with its lines (one join), FOR UPDATE OF invoices, as Core rows
-    "SELECT customers",
+    # with its customer and its lines (outer joins), FOR UPDATE OF invoices, as Core rows
+    "SELECT invoices",
     "UPDATE number_series",  # the number, under the series row lock, last
-    "SELECT invoices",  # no manual number collides with it
-    "UPDATE invoices",  # the changed columns (handlers/aggregates.py), written by the handler
+    # the changed columns (handlers/aggregates.py), written by the handler; its unique
+    # constraint refuses a number a manual number took already (no look-up first)
+    "UPDATE invoices",
     "INSERT outbox",
     "COMMIT",
 ]
