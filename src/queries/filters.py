@@ -663,10 +663,14 @@ def invoice_conditions(
         c.append(Invoice.due_date >= f.due_date_from)
     if f.due_date_to:
         c.append(Invoice.due_date <= f.due_date_to)
-    gross, net = money_key(Invoice.gross_total, dialect), money_key(Invoice.net_total, dialect)
-    c += _money_range(gross, f.gross_total_min, f.gross_total_max, dialect)
-    c += _money_range(net, f.net_total_min, f.net_total_max, dialect)
-    c += _money_range(open_amount_key(dialect), f.open_amount_min, f.open_amount_max, dialect)
+    ranges: list[tuple[Callable[[], ColumnElement[Any]], Decimal | None, Decimal | None]] = [
+        (lambda: money_key(Invoice.gross_total, dialect), f.gross_total_min, f.gross_total_max),
+        (lambda: money_key(Invoice.net_total, dialect), f.net_total_min, f.net_total_max),
+        (lambda: open_amount_key(dialect), f.open_amount_min, f.open_amount_max),
+    ]
+    for range_key, low, high in ranges:
+        if low is not None or high is not None:
+            c += _money_range(range_key(), low, high, dialect)
     return c
 
 
