@@ -26,6 +26,7 @@ from invoicing.queries.filters import (
 from invoicing.queries.rows import InvoiceRow, page_statements, with_children
 from invoicing.schemas.queries import (
     COUNT_LIMIT,
+    SEARCH_COUNT_LIMIT,
     CurrencyAmount,
     CustomerCredit,
     GetInvoice,
@@ -127,9 +128,18 @@ def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
         list(p.sort),
         p.page,
         p.page_size,
-        count_limit=None if p.exact_total else COUNT_LIMIT,
+        count_limit=_count_limit(p),
     )
     return InvoiceList(items=[invoice_state(inv) for inv in items], page=info)
+
+
+def _count_limit(p: ListInvoices.Payload) -> int | None:
+    """Where counting stops (``paginate``): nowhere with exact_total; with a full_query at the
+    end of the page (the page statement reads one row more and no count runs); else at
+    COUNT_LIMIT."""
+    if p.exact_total:
+        return None
+    return SEARCH_COUNT_LIMIT if p.filter.full_query else COUNT_LIMIT
 
 
 def list_trash(query: ListTrash, session: Session) -> InvoiceList:
