@@ -174,7 +174,7 @@ def _shape(table: Any, names: Sequence[str], dialect: str) -> _Shape:
     return _Shape([*columns[:tail], folded], len(columns) - tail)
 
 
-def _unfold(row: Sequence[Any], folded: int) -> tuple[Any, ...]:
+def unfold(row: Sequence[Any], folded: int) -> tuple[Any, ...]:
     return (*row[:-1], *row[-1]) if folded else tuple(row)
 
 
@@ -233,13 +233,13 @@ def with_children(
     their lines and payments, each loaded in one statement for the whole page and ordered as
     the ORM relationships order them (by position, by recording time; then by id)."""
     s = page_statements(conn.dialect.name)
-    invoices = [InvoiceRow._make((*_unfold(row, s.invoices_folded), [], [])) for row in rows]
+    invoices = [InvoiceRow._make((*unfold(row, s.invoices_folded), [], [])) for row in rows]
     if not invoices:
         return invoices
     by_id = {inv.id: inv for inv in invoices}
     params = {"org_id": org_id, "invoice_ids": list(by_id)}
     for row in conn.execute(s.lines, params).all():
-        line = LineRow._make(_unfold(row, s.lines_folded))
+        line = LineRow._make(unfold(row, s.lines_folded))
         by_id[line.invoice_id].lines.append(line)
     for row in conn.execute(s.payments, params).all():
         payment = PaymentRow._make(row)
