@@ -4,7 +4,9 @@ A page of 50 invoices loaded as ORM objects (identity map, instrumented attribut
 collections) costs more Python time than its SQL. The list queries instead select the
 columns below (the page's invoice rows in order, then the lines and the payments of those
 invoices in one statement each) into named tuples that have the ``InvoiceRecord`` shape, so
-``invoice_state`` maps them exactly as it maps an ORM ``Invoice``.
+``invoice_state`` maps them exactly as it maps an ORM ``Invoice``. The statements are built
+once per dialect (``page_statements``); on PostgreSQL a row's JSON columns arrive folded into
+one array (``unfold`` puts them back in place).
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ class InvoiceRow(NamedTuple):
     created_at: dt.datetime
     updated_at: dt.datetime
     event_sequence: int
-    # JSON columns last: on PostgreSQL they arrive as one array per row (see _folded)
+    # JSON columns last: on PostgreSQL they arrive as one array per row (see _shape)
     buyer: dict[str, Any] | None
     seller: dict[str, Any] | None
     subscriber_ids: list[Any]
