@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
+from functools import cache, partial
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -52,6 +53,13 @@ def quantum(currency: str) -> Decimal:
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round half-up (away from zero on a tie) to the currency's minor unit."""
     return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+@cache
+def rounder(currency: str) -> Callable[[Decimal], Decimal]:
+    """``round_money(·, currency)`` as one C call (``Decimal.quantize`` with the currency's
+    quantum bound): the read path rounds about 15 amounts per invoice."""
+    return partial(Decimal.quantize, exp=quantum(currency), rounding=ROUND_HALF_UP)
 
 
 def fits_minor_units(amount: Decimal, currency: str) -> bool:

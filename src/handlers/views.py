@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from invoicing.domain.fx import ExchangeDifference, exchange_difference, normalize
-from invoicing.domain.money import ZERO, round_money
+from invoicing.domain.money import ZERO, rounder
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.ledger_io import document_groups, ledger_of
 from invoicing.models.records import InvoiceRecord, PaymentRecord
@@ -51,19 +51,19 @@ def _ledger_state(inv: InvoiceRecord) -> tuple[list[LedgerGroup], list[LedgerEnt
     if inv.kind != "invoice" or inv.finalized_at is None:  # not frozen
         return [], []
     ledger = ledger_of(inv)
-    cur = inv.currency
+    r = rounder(inv.currency)  # round_money(·, currency)
     groups = [
         LedgerGroup(
             category=b.category.value,
             rate=b.rate,
-            invoiced_net=_m(b.invoiced_net, cur),
-            invoiced_tax=_m(b.invoiced_tax, cur),
-            credited_net=_m(b.credited_net, cur),
-            credited_tax=_m(b.credited_tax, cur),
-            written_off_net=_m(b.written_off_net, cur),
-            written_off_tax=_m(b.written_off_tax, cur),
-            open_net=_m(b.open_net, cur),
-            open_tax=_m(b.open_tax, cur),
+            invoiced_net=r(b.invoiced_net),
+            invoiced_tax=r(b.invoiced_tax),
+            credited_net=r(b.credited_net),
+            credited_tax=r(b.credited_tax),
+            written_off_net=r(b.written_off_net),
+            written_off_tax=r(b.written_off_tax),
+            open_net=r(b.open_net),
+            open_tax=r(b.open_tax),
         )
         for b in ledger.groups
     ]
@@ -74,15 +74,15 @@ def _ledger_state(inv: InvoiceRecord) -> tuple[list[LedgerGroup], list[LedgerEnt
             document_id=m.document_id,
             number=m.number,
             reason=m.reason,
-            net=_m(m.net, cur),
-            tax=_m(m.tax, cur),
-            gross=_m(m.gross, cur),
+            net=r(m.net),
+            tax=r(m.tax),
+            gross=r(m.gross),
             groups=[
                 LedgerEntryGroup(
                     category=g.category.value,
                     rate=g.rate,
-                    net=_m(g.net, cur),
-                    tax=_m(g.tax, cur),
+                    net=r(g.net),
+                    tax=r(g.tax),
                 )
                 for g in m.groups
             ],
@@ -93,7 +93,16 @@ def _ledger_state(inv: InvoiceRecord) -> tuple[list[LedgerGroup], list[LedgerEnt
 
 
 def _m(value: Decimal, currency: str) -> Decimal:
-    return round_money(value, currency)
+    return rounder(currency)(value)
+
+
+#: the EN 16931 code of each tax category (``TaxCategory(name).code``, without the enum call)
+_TAX_CODES = {category.value: category.code for category in TaxCategory}
+
+
+def _tax_code(category: str) -> str:
+    code = _TAX_CODES.get(category)
+    return TaxCategory(category).code if code is None else code
 
 
 def payment_difference(inv: InvoiceRecord, p: PaymentRecord) -> ExchangeDifference | None:
@@ -112,6 +121,7 @@ def _difference(inv: InvoiceRecord, p: PaymentRecord) -> Decimal | None:
 
 def invoice_state(inv: InvoiceRecord) -> InvoiceState:
     cur = inv.currency
+    m = rounder(cur)  # round_money(·, cur)
     normalized = None
     org_currency = inv.normalized_currency
     if inv.exchange_rate is not None and org_currency and org_currency != cur:
@@ -199,13 +209,13 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
                 unit=line.unit,
                 unit_price=line.unit_price,
                 tax_category=line.tax_category,
-                tax_code=TaxCategory(line.tax_category).code,
+                tax_code=_tax_code(line.tax_category),
                 tax_rate=line.tax_rate,
                 discount=Discount.model_validate(line.discount) if line.discount else None,
-                base_amount=_m(line.base_amount, cur),
-                discount_amount=_m(line.discount_amount, cur),
-                amount=_m(line.amount, cur),
-                net_amount=_m(line.net_amount, cur),
+                base_amount=m(line.base_amount),
+                discount_amount=m(line.discount_amount),
+                amount=m(line.amount),
+                net_amount=m(line.net_amount),
                 billable_entry_ids=list(line.billable_entry_ids or []),
                 budget_id=line.budget_id,
                 service_id=line.service_id,
@@ -217,24 +227,24 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
         tax_ledger=tax_ledger,
         ledger_entries=ledger_entries,
         totals=Totals(
-            line_net_total=_m(inv.line_net_total, cur),
-            allowance_total=_m(inv.allowance_total, cur),
-            net_total=_m(inv.net_total, cur),
-            tax_total=_m(inv.tax_total, cur),
-            gross_total=_m(inv.gross_total, cur),
-            paid_amount=_m(inv.paid_amount, cur),
-            credited_amount=_m(inv.credited_amount, cur),
-            credited_net=_m(inv.credited_net, cur),
-            written_off_amount=_m(inv.written_off_amount, cur),
-            open_amount=_m(open_amount(inv), cur),
-            credit_balance=_m(credit_balance(inv), cur),
+            line_net_total=m(inv.line_net_total),
+            allowance_total=m(inv.allowance_total),
+            net_total=m(inv.net_total),
+            tax_total=m(inv.tax_total),
+            gross_total=m(inv.gross_total),
+            paid_amount=m(inv.paid_amount),
+            credited_amount=m(inv.credited_amount),
+            credited_net=m(inv.credited_net),
+            written_off_amount=m(inv.written_off_amount),
+            open_amount=m(open_amount(inv)),
+            credit_balance=m(credit_balance(inv)),
         ),
         normalized=normalized,
         legal_notes=list(inv.legal_notes or []),
         payments=[
             PaymentState(
                 id=p.id,
-                amount=_m(p.amount, cur),
+                amount=m(p.amount),
                 date=p.date,
                 method=p.method,
                 reference=p.reference,

@@ -77,10 +77,15 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], page: Any = No
     console = Console()
     console.print(table)
     if page:
-        console.print(
-            f"page {page['page']} of {max(page['pages'], 1)}, {page['total']} in all",
-            style="dim",
-        )
+        console.print(_page_line(page), style="dim")
+
+
+def _page_line(page: dict[str, Any]) -> str:
+    """``page 1 of 3, 120 in all``; where counting stopped (``total_exact`` false: more match
+    than ``total``, at least one page more) ``page 1 of 2 or more, more than 50 in all``."""
+    if page.get("total_exact", True):
+        return f"page {page['page']} of {max(page['pages'], 1)}, {page['total']} in all"
+    return f"page {page['page']} of {page['pages'] + 1} or more, more than {page['total']} in all"
 
 
 def _invoice_rows(items: list[dict[str, Any]]) -> list[list[Any]]:

@@ -117,18 +117,29 @@ def paginate(
     The page is read first: a page that is not full (and not empty past the first) is the end
     of the list, so the total is the rows before it and on it, exact, without a count. The
     caller runs both in one snapshot (the read-only REPEATABLE READ transaction of a query).
+    Where the count would stop at the end of this page anyway (``count_limit`` up to
+    ``page * page_size``: deep pages, and ``count_limit=0``), the page statement reads one
+    row more instead: that row says whether the count would have passed the limit, with the
+    same answer and without a count statement.
 
     Given the session's ``Connection`` (statements of plain columns), it runs them as Core,
     without the ORM's per-execution set-up.
     """
     offset = (page - 1) * page_size
-    rows = list(session.execute(stmt.offset(offset).limit(page_size)).all())
-    if len(rows) < page_size and (rows or page == 1):
+    end = page * page_size
+    peek = count_limit is not None and count_limit <= end
+    rows = list(
+        session.execute(stmt.offset(offset).limit(page_size + 1 if peek else page_size)).all()
+    )
+    if peek and len(rows) > page_size:
+        del rows[page_size:]
+        total, exact = end, False  # as a count stopped at end + 1 would report
+    elif (len(rows) < page_size and (rows or page == 1)) or (peek and rows):
         total, exact = offset + len(rows), True
     else:
         counted = (stmt if counted is None else counted).order_by(None)
         counted = counted.with_only_columns(literal(1), maintain_column_froms=True)
-        limit = None if count_limit is None else max(count_limit, page * page_size) + 1
+        limit = None if count_limit is None else max(count_limit, end) + 1
         if limit is not None:
             counted = counted.limit(limit)
         total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()

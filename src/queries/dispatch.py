@@ -15,7 +15,7 @@ from invoicing.handlers.ports import DocumentStorage
 from invoicing.observability.metrics import QUERY_DURATION
 from invoicing.queries import billing, budgets, customers, documents, dunning, invoices
 from invoicing.schemas.queries import Query, Result
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 Runner = Callable[[Any, Session], Result]
@@ -59,6 +59,9 @@ def run_query(query: Query, session: Session, store: DocumentStorage | None = No
         QUERY_DURATION.labels(type=query.type, status=status).observe(time.perf_counter() - started)
 
 
+_REPEATABLE_READ_ONLY = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
 def read_only(engine: Engine) -> Engine:
     """The same pool, but every transaction is READ ONLY on PostgreSQL."""
     if engine.dialect.name == "postgresql":
@@ -71,7 +74,9 @@ def execute(query: Query, engine: Engine, store: DocumentStorage | None = None) 
     with Session(engine) as session:
         try:
             if engine.dialect.name == "postgresql":
-                session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+                # on the session's connection (it begins the transaction), as a plain driver
+                # statement: no ORM execution and no compilation for a constant
+                session.connection().exec_driver_sql(_REPEATABLE_READ_ONLY)
             return run_query(query, session, store)
         finally:
             session.rollback()

@@ -598,20 +598,21 @@ def invoice_conditions(
         c.append(_has_tags(list(f.tags), dialect))
     if f.tags_any:
         c.append(_json_list_has_any(Invoice.tags, list(f.tags_any), dialect))
-    money: list[tuple[ColumnElement[Any], MoneyOps | None]] = [
-        (money_key(Invoice.net_total, dialect), f.net_total),
-        (money_key(Invoice.tax_total, dialect), f.tax_total),
-        (money_key(Invoice.gross_total, dialect), f.gross_total),
-        (money_key(Invoice.allowance_total, dialect), f.allowance_total),
-        (money_key(Invoice.paid_amount, dialect), f.paid_amount),
-        (open_amount_key(dialect), f.open_amount),
-        (money_key(Invoice.credited_amount, dialect), f.credited_amount),
-        (money_key(Invoice.credited_net, dialect), f.credited_net_amount),
-        (money_key(Invoice.written_off_amount, dialect), f.written_off_amount),
+    # the keys are built only for the amounts filtered on (open_amount's is a CASE of four)
+    money: list[tuple[Callable[[], ColumnElement[Any]], MoneyOps | None]] = [
+        (lambda: money_key(Invoice.net_total, dialect), f.net_total),
+        (lambda: money_key(Invoice.tax_total, dialect), f.tax_total),
+        (lambda: money_key(Invoice.gross_total, dialect), f.gross_total),
+        (lambda: money_key(Invoice.allowance_total, dialect), f.allowance_total),
+        (lambda: money_key(Invoice.paid_amount, dialect), f.paid_amount),
+        (lambda: open_amount_key(dialect), f.open_amount),
+        (lambda: money_key(Invoice.credited_amount, dialect), f.credited_amount),
+        (lambda: money_key(Invoice.credited_net, dialect), f.credited_net_amount),
+        (lambda: money_key(Invoice.written_off_amount, dialect), f.written_off_amount),
     ]
     for key, money_ops in money:
         if money_ops is not None:
-            c += _money_ops(key, money_ops, dialect)
+            c += _money_ops(key(), money_ops, dialect)
     dates: list[tuple[Any, DateOps | None, bool]] = [
         (Invoice.issue_date, f.issue_date, False),
         (Invoice.due_date, f.due_date, False),
@@ -662,10 +663,14 @@ def invoice_conditions(
         c.append(Invoice.due_date >= f.due_date_from)
     if f.due_date_to:
         c.append(Invoice.due_date <= f.due_date_to)
-    gross, net = money_key(Invoice.gross_total, dialect), money_key(Invoice.net_total, dialect)
-    c += _money_range(gross, f.gross_total_min, f.gross_total_max, dialect)
-    c += _money_range(net, f.net_total_min, f.net_total_max, dialect)
-    c += _money_range(open_amount_key(dialect), f.open_amount_min, f.open_amount_max, dialect)
+    ranges: list[tuple[Callable[[], ColumnElement[Any]], Decimal | None, Decimal | None]] = [
+        (lambda: money_key(Invoice.gross_total, dialect), f.gross_total_min, f.gross_total_max),
+        (lambda: money_key(Invoice.net_total, dialect), f.net_total_min, f.net_total_max),
+        (lambda: open_amount_key(dialect), f.open_amount_min, f.open_amount_max),
+    ]
+    for range_key, low, high in ranges:
+        if low is not None or high is not None:
+            c += _money_range(range_key(), low, high, dialect)
     return c
 
 

@@ -23,9 +23,10 @@ from invoicing.queries.filters import (
     invoice_order,
     receivable,
 )
-from invoicing.queries.rows import INVOICES, InvoiceRow, with_children
+from invoicing.queries.rows import InvoiceRow, page_statements, with_children
 from invoicing.schemas.queries import (
     COUNT_LIMIT,
+    SEARCH_COUNT_LIMIT,
     CurrencyAmount,
     CustomerCredit,
     GetInvoice,
@@ -56,14 +57,14 @@ def _customer_join() -> ColumnElement[bool]:
     )
 
 
-def _base(org_id: uuid.UUID, *, customers: bool) -> Select[Any]:
-    """The page's invoice columns (``InvoiceRow`` order): Core rows, no ORM entities.
+def _base(org_id: uuid.UUID, dialect: str, *, customers: bool) -> Select[Any]:
+    """The page's invoice columns (``queries.rows``): Core rows, no ORM entities.
 
     ``customers``: joined only for a sort by ``customer_name`` (the conditions reach customers
     through subqueries). Without the join the count of a filter that an index covers is an
     index-only scan: PostgreSQL removes an unused outer join on a unique key, but still keeps
     the joined column (``customer_id``) among those the scan must return."""
-    stmt = INVOICES
+    stmt = page_statements(dialect).invoices
     if customers:
         stmt = stmt.outerjoin(Customer, _customer_join())
     return stmt.where(Invoice.organization_id == org_id)
@@ -81,9 +82,9 @@ def _invoice_page(
 ) -> tuple[list[InvoiceRow], Any]:
     dialect = dialect_of(session)
     by_customer = any(key.lstrip("-") == "customer_name" for key in sort)
-    stmt = _base(org_id, customers=by_customer).where(*conditions)
+    stmt = _base(org_id, dialect, customers=by_customer).where(*conditions)
     stmt = stmt.order_by(*invoice_order(sort, dialect))
-    counted = _base(org_id, customers=False).where(*conditions) if by_customer else None
+    counted = _base(org_id, dialect, customers=False).where(*conditions) if by_customer else None
     # plain columns: run as Core on the session's connection (same transaction), no ORM set-up
     conn = session.connection()
     rows, info = paginate(conn, stmt, page, page_size, count_limit=count_limit, counted=counted)
@@ -127,9 +128,18 @@ def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
         list(p.sort),
         p.page,
         p.page_size,
-        count_limit=None if p.exact_total else COUNT_LIMIT,
+        count_limit=_count_limit(p),
     )
     return InvoiceList(items=[invoice_state(inv) for inv in items], page=info)
+
+
+def _count_limit(p: ListInvoices.Payload) -> int | None:
+    """Where counting stops (``paginate``): nowhere with exact_total; with a full_query at the
+    end of the page (the page statement reads one row more and no count runs); else at
+    COUNT_LIMIT."""
+    if p.exact_total:
+        return None
+    return SEARCH_COUNT_LIMIT if p.filter.full_query else COUNT_LIMIT
 
 
 def list_trash(query: ListTrash, session: Session) -> InvoiceList:

@@ -51,6 +51,10 @@ QUERY_TYPES: dict[str, type[Query]] = {}
 MAX_PAGE_SIZE = 200
 #: list_invoices counts matches up to this many unless exact_total is asked for
 COUNT_LIMIT = 1_000
+#: ... and with a full_query up to the end of the page asked for: a search's words are
+#: checked row by row (a broad word matches tens of thousands), a count to COUNT_LIMIT costs
+#: several times the page
+SEARCH_COUNT_LIMIT = 0
 DEFAULT_PAGE_SIZE = 50
 
 PageNumber = Annotated[int, Field(ge=1, le=1_000_000, description="1-based page number")]
@@ -159,8 +163,9 @@ class ListInvoices(Query):
         exact_total: bool = Field(
             default=False,
             description=f"count every match; by default counting stops at {COUNT_LIMIT:,} "
-            "matches (total is then a lower bound, page.total_exact false), which keeps "
-            "pages of very large organizations fast",
+            "matches, and with a filter.full_query at the end of the page asked for (total "
+            "is then a lower bound, page.total_exact false: more match), which keeps pages "
+            "of very large organizations fast",
         )
         sort: list[str] = Field(
             default_factory=lambda: ["-created_at"],
@@ -628,8 +633,9 @@ class PageInfo(Result):
     pages: int
     total_exact: bool = Field(
         default=True,
-        description="false when list_invoices stopped counting at count_limit (ask with "
-        "exact_total for the exact number)",
+        description="false when list_invoices stopped counting (at 1,000 matches, or with "
+        "a full_query at the end of this page) and more match: total is then the count so "
+        "far, a lower bound (ask with exact_total for the exact number)",
     )
 
 

@@ -15,6 +15,7 @@ from invoicing.domain.money import round_money
 from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Invoice
 from invoicing.queries.invoices import list_invoices, list_trash, open_items
+from invoicing.queries.rows import page_statements, unfold
 from invoicing.schemas.queries import InvoiceList, ListInvoices, ListTrash, OpenItems
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -231,3 +232,29 @@ def test_the_last_page_needs_no_count(world: World) -> None:
     # past the end: an empty page is counted (the total is not where the page is)
     beyond, body = _selects(world, {"page_size": 4, "page": last + 2})
     assert beyond.items == [] and beyond.page.total == total and len(body) == 2, body
+
+
+def test_folded_json_columns_are_the_columns(world: World) -> None:
+    """On PostgreSQL a page's JSON columns arrive as one ``jsonb_build_array`` per row
+    (``rows.page_statements``); unfolded, the rows are exactly those of the plain select of
+    every column (the SQLite shape, run here on the same database), invoices and lines."""
+    folded, plain = page_statements(world.backend), page_statements("sqlite")
+    postgres = world.backend == "postgresql"
+    assert (folded.invoices_folded, folded.lines_folded) == ((11, 2) if postgres else (0, 0))
+    org = uuid.UUID(ORG)
+    with Session(world.app.engine) as session:
+        conn = session.connection()
+
+        def invoices(stmt: Any) -> list[Any]:
+            where = stmt.where(Invoice.organization_id == org).order_by(Invoice.id)
+            return list(conn.execute(where).all())
+
+        rows, expected = invoices(folded.invoices), invoices(plain.invoices)
+        assert len(rows) >= 10
+        assert [unfold(r, folded.invoices_folded) for r in rows] == [tuple(r) for r in expected]
+        params = {"org_id": org, "invoice_ids": [r.id for r in expected]}
+        lines = conn.execute(folded.lines, params).all()
+        assert len(lines) >= 10
+        assert [unfold(r, folded.lines_folded) for r in lines] == [
+            tuple(r) for r in conn.execute(plain.lines, params).all()
+        ]

@@ -491,6 +491,10 @@ def test_cli_takes_every_filter_through_where_and_filter(world: World) -> None:
     table = _cli(world, "--where", "person_id=p-bob", "--sort", "number")
     assert table.returncode == 0, table.stderr
     assert "page 1 of 1, 2 in all" in table.stdout
+    # a search counts to the end of its page: the footer says that more match
+    searched = _cli(world, "--search", "nordwind", "--page-size", "1")
+    assert searched.returncode == 0, searched.stderr
+    assert "page 1 of 2 or more, more than 1 in all" in " ".join(searched.stdout.split())
     assert _cli(world, "--where", "gross_total").returncode == 2
     wrong = _cli(world, "--where", "amount_paid>1")
     assert wrong.returncode == 1

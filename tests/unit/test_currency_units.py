@@ -6,8 +6,10 @@ from decimal import Decimal
 
 import pytest
 from babel.numbers import format_currency, format_decimal, get_currency_precision
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from invoicing.documents.pdf.view import build_view
-from invoicing.domain.money import is_currency, minor_units, round_money
+from invoicing.domain.money import is_currency, minor_units, round_money, rounder
 from invoicing.texts import LANGUAGES, formatting
 from invoicing.texts.formatting import babel_locale, decimal, money, pattern_text, price
 from iso4217 import Currency
@@ -129,3 +131,24 @@ def test_the_documents_patterns_take_the_direct_path(lang: str) -> None:
     babel's: the euro pattern and the decimal pattern of every document language are plain."""
     assert formatting._plain(formatting._pattern(lang, 2, "EUR"), lang) is not None
     assert formatting._plain(formatting._decimal_pattern(lang), lang) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    amount=st.decimals(
+        allow_nan=False, allow_infinity=False, min_value=-(10**12), max_value=10**12
+    ),
+    code=st.sampled_from(sorted(ISO)),
+)
+def test_the_read_path_rounder_is_round_money(amount: Decimal, code: str) -> None:
+    """``rounder`` (one C call, used by ``invoice_state``) gives what ``round_money`` gives,
+    value and representation (the reply prints the Decimal's digits)."""
+    assert str(rounder(code)(amount)) == str(round_money(amount, code))
+
+
+@pytest.mark.parametrize("value", ["0.005", "-0.005", "2.675", "-2.665", "0", "1E+3", "12.5"])
+def test_the_read_path_rounder_rounds_ties_away_from_zero(value: str) -> None:
+    for code in ISO:
+        assert str(rounder(code)(Decimal(value))) == str(round_money(Decimal(value), code))
+    assert rounder("EUR")(Decimal("0.005")) == Decimal("0.01")
+    assert rounder("EUR")(Decimal("-0.005")) == Decimal("-0.01")
