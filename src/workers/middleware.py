@@ -409,7 +409,8 @@ class CrashLoopGuard(Policy):
     its place in the ``IsolationGate``. After ``MAX_CRASH_ATTEMPTS`` counted starts the message
     runs alone in its worker process; if it dies there (its start alone counted, never
     settled) it is dead-lettered at its next start ("crash loop"). A message still waiting at
-    the gate when its process dies (behind one running alone) is not counted: it did not run.
+    the gate when its process dies (behind one running alone) is not counted: it did not run;
+    a message that finished has its count deleted before it gives up its place in the gate.
     Undecodable messages (which cannot crash a worker) and queries (the queue's
     ``x-delivery-limit`` bounds them) are not counted.
     """
@@ -469,13 +470,17 @@ class CrashLoopGuard(Policy):
     def settle(self, broker: Broker, message: MessageProxy, delivery: Delivery) -> None:
         release, self._local.hold = getattr(self._local, "hold", None), None
         key, self._local.key = getattr(self._local, "key", None), None
-        if release is not None:
-            release()
-        if key is not None:
-            try:
+        try:
+            # forgotten while the message still holds its place: released first, the next
+            # message to run alone could kill the process before this one's starts were
+            # forgotten, and it would be taken for the culprit at its redelivery
+            if key is not None:
                 self.counter.forget(key)
-            except Exception as exc:  # only matters for redeliveries; a leftover is harmless
-                log.warning("attempts.forget_failed", error=error_text(exc, 300))
+        except Exception as exc:  # only matters for redeliveries; a leftover is harmless
+            log.warning("attempts.forget_failed", error=error_text(exc, 300))
+        finally:
+            if release is not None:
+                release()
 
 
 # --------------------------------------------------------------------------- transient

@@ -8,6 +8,7 @@ tests/e2e/test_reliability.py::test_g_poison_messages plays the same with real p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -95,8 +96,6 @@ def start(guard: CrashLoopGuard, broker: StubBroker, body: bytes) -> Delivery:
 
 
 def attempts(engine: Engine, body: bytes) -> int:
-    import hashlib
-
     with engine.connect() as conn:
         value = conn.execute(
             text("SELECT attempts FROM delivery_attempts WHERE message_key = :k"),
@@ -166,3 +165,63 @@ def test_a_message_that_dies_alone_is_dead_lettered_after_the_same_starts(
     dead = start(process(engine), broker, culprit)
     assert dead.dead is not None and dead.dead[0] == "crash_loop"
     assert "alone" in dead.dead[1]
+
+
+class DyingCounter(AttemptCounter):
+    """The counter of a process that the culprit kills the moment it starts there: after the
+    culprit's start is counted, nothing of that process reaches the database any more (a
+    SIGKILL). ``forget`` first gives a culprit that the gate let in the time to do so."""
+
+    def __init__(self, engine: Engine, culprit: bytes, grace_s: float = 1.0) -> None:
+        super().__init__(engine)
+        self.culprit = hashlib.sha256(culprit).hexdigest()
+        self.grace_s = grace_s
+        self.killed = threading.Event()
+
+    def bump(self, key: str) -> int:
+        if self.killed.is_set():
+            raise RuntimeError("this process is dead")
+        value = super().bump(key)
+        if key == self.culprit:
+            self.killed.set()
+        return value
+
+    def forget(self, key: str) -> None:
+        self.killed.wait(self.grace_s)
+        if not self.killed.is_set():
+            super().forget(key)
+
+
+def test_a_message_that_ran_alone_and_finished_is_forgotten_before_the_next_one_runs_alone(
+    engine: Engine, broker: StubBroker
+) -> None:
+    """Both messages were counted side by side until each is due to run alone. The bystander
+    runs alone and finishes; the culprit waits for its turn and kills the process as soon as
+    it starts. The bystander's counter must be gone before the gate lets the culprit in: else
+    the bystander looks as if it had died alone and is dead-lettered at its next start."""
+    culprit, bystander = command(), command()
+    for _kill in range(MAX_CRASH_ATTEMPTS):
+        guard = process(engine)
+        assert start(guard, broker, culprit).dead is None
+        assert start(guard, broker, bystander).dead is None
+
+    counter = DyingCounter(engine, culprit)
+    guard = process(engine)
+    guard.counter = counter
+    message = redelivery(bystander)
+    guard.before_process_message(broker, message)  # alone in its process
+    assert guard.gate.exclusive
+    thread = threading.Thread(target=start, args=(guard, broker, culprit), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while guard.gate.waiting < 1:  # the culprit waits for its turn alone
+        assert time.monotonic() < deadline, "the culprit never reached the gate"
+        time.sleep(0.01)
+    guard.after_process_message(broker, message)  # the bystander is done: its counter goes
+    thread.join(10)
+    assert counter.killed.is_set()  # the culprit ran (alone) and killed the process
+
+    after = process(engine)
+    assert start(after, broker, culprit).dead is not None
+    survivor = start(after, broker, bystander)
+    assert survivor.dead is None  # a redelivery (its ack was lost): it runs, a duplicate
