@@ -335,6 +335,14 @@ class AttemptCounter:
             ).scalar_one()
         return int(value)
 
+    def count(self, key: str) -> int:
+        """The starts counted so far (0: none, or done)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                text("SELECT attempts FROM delivery_attempts WHERE message_key = :k"), {"k": key}
+            ).scalar()
+        return int(value or 0)
+
     def forget(self, key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(text("DELETE FROM delivery_attempts WHERE message_key = :k"), {"k": key})
@@ -355,6 +363,18 @@ class IsolationGate:
         self._active = 0
         self._exclusive = False
         self._waiting = 0
+
+    @property
+    def exclusive(self) -> bool:
+        """A message runs alone in this process now."""
+        with self._cond:
+            return self._exclusive
+
+    @property
+    def waiting(self) -> int:
+        """Messages waiting for their turn to run alone."""
+        with self._cond:
+            return self._waiting
 
     def acquire_shared(self) -> None:
         with self._cond:
@@ -385,10 +405,14 @@ class CrashLoopGuard(Policy):
     """A message that kills or stalls its worker is counted and, in the end, dead-lettered.
 
     Each start of a *redelivered* command with an identity is counted in ``delivery_attempts``
-    (its own transaction, committed before the business transaction). Above
-    ``MAX_CRASH_ATTEMPTS`` starts the message runs alone in its worker process; if it dies
-    there once more it is dead-lettered ("crash loop"). Undecodable messages (which cannot
-    crash a worker) and queries (the queue's ``x-delivery-limit`` bounds them) are not counted.
+    (its own transaction, committed before the business transaction) once the message holds
+    its place in the ``IsolationGate``. After ``MAX_CRASH_ATTEMPTS`` counted starts the message
+    runs alone in its worker process; if it dies there (its start alone counted, never
+    settled) it is dead-lettered at its next start ("crash loop"). A message still waiting at
+    the gate when its process dies (behind one running alone) is not counted: it did not run;
+    a message that finished has its count deleted before it gives up its place in the gate.
+    Undecodable messages (which cannot crash a worker) and queries (the queue's
+    ``x-delivery-limit`` bounds them) are not counted.
     """
 
     def __init__(
@@ -413,40 +437,50 @@ class CrashLoopGuard(Policy):
             and bool(ident.get("command_id") and ident.get("organization_id"))
             and redelivered
         )
-        exclusive = False
-        if counted:
-            key = hashlib.sha256(delivery.body).hexdigest()
-            starts = self.transient.call(lambda: self.counter.bump(key), message, delivery)
-            if starts is None:  # requeued or delayed by the transient policy
-                raise SkipMessage()
+        if not counted:
+            self.gate.acquire_shared()
+            self._local.hold = self.gate.release_shared
+            return
+        key = hashlib.sha256(delivery.body).hexdigest()
+        limit = self.settings.max_crash_attempts
+        started = self.transient.call(lambda: self.counter.count(key), message, delivery)
+        if started is None:  # requeued or delayed by the transient policy
+            raise SkipMessage()
+        if started > limit:  # its last start ran alone in its process, which died
             self._local.key = key
-            if starts > self.settings.max_crash_attempts + 1:  # it died running alone
-                delivery.dead = (
-                    "crash_loop",
-                    f"redelivered and restarted {starts} times, the last time alone in its "
-                    "worker process: it crashes or stalls its worker (crash loop)",
-                )
-                raise SkipMessage()
-            exclusive = starts > self.settings.max_crash_attempts
-            if exclusive:
-                log.warning("command.isolated", starts=starts)
-        if exclusive:
+            delivery.dead = (
+                "crash_loop",
+                f"redelivered and restarted {started + 1} times, the last time alone in its "
+                "worker process: it crashes or stalls its worker (crash loop)",
+            )
+            raise SkipMessage()
+        if started == limit:
+            log.warning("command.isolated", starts=started + 1)
             self.gate.acquire_exclusive()
             self._local.hold = self.gate.release_exclusive
         else:
             self.gate.acquire_shared()
             self._local.hold = self.gate.release_shared
+        # a start counts only now that the message holds its place: one that waited at the gate
+        # (behind a message running alone) when its process died never ran, and was no suspect
+        if self.transient.call(lambda: self.counter.bump(key), message, delivery) is None:
+            raise SkipMessage()  # requeued or delayed; ``settle`` releases the gate
+        self._local.key = key
 
     def settle(self, broker: Broker, message: MessageProxy, delivery: Delivery) -> None:
         release, self._local.hold = getattr(self._local, "hold", None), None
         key, self._local.key = getattr(self._local, "key", None), None
-        if release is not None:
-            release()
-        if key is not None:
-            try:
+        try:
+            # forgotten while the message still holds its place: released first, the next
+            # message to run alone could kill the process before this one's starts were
+            # forgotten, and it would be taken for the culprit at its redelivery
+            if key is not None:
                 self.counter.forget(key)
-            except Exception as exc:  # only matters for redeliveries; a leftover is harmless
-                log.warning("attempts.forget_failed", error=error_text(exc, 300))
+        except Exception as exc:  # only matters for redeliveries; a leftover is harmless
+            log.warning("attempts.forget_failed", error=error_text(exc, 300))
+        finally:
+            if release is not None:
+                release()
 
 
 # --------------------------------------------------------------------------- transient
