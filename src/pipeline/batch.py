@@ -30,11 +30,12 @@ Each command stays atomic and independent:
 Each command starts with an empty identity map (``expunge_all``): it reads the rows afresh
 as its own transaction would, never an earlier command's copies.
 
-Two lanes: commands that may take a number (``takes_number``, from the handlers' registry) batch
-only with each other, one transaction at a time per process, sorted by organization and type
-(every batch locks series rows in one order); ordinary commands use the other lane with up to
-``leaders`` transactions. A command that names an invoice starts only after the commands of the
-same invoice that this process received before it have finished (``order_key``).
+Lanes: commands that may take a number (``takes_number``, from the handlers' registry) batch
+only with each other, one transaction at a time per partition of the organizations (``leaders``
+partitions), sorted by organization and type (every batch locks series rows in one order);
+ordinary commands use the plain lane with up to ``leaders`` transactions. A command that names
+an invoice starts only after the commands of the same invoice that this process received before
+it have finished (``order_key``).
 """
 
 from __future__ import annotations
@@ -139,10 +140,12 @@ class GroupCommit:
         self.takes_number = takes_number
         self._lock = threading.Lock()
         self._plain = _Lane(leaders)
-        #: commands that may take a number: one transaction at a time per process, so that
-        #: every such command waiting joins it, and the series row lock (held to the commit)
-        #: is taken once per batch instead of once per command
-        self._numbering = _Lane(1)
+        #: commands that may take a number, by organization (``leaders`` partitions of the
+        #: organization ids): one transaction at a time per partition, so that every such
+        #: command of its organizations waiting joins it, and a series row lock (held to the
+        #: commit) is taken once per batch instead of once per command; organizations of
+        #: other partitions are not held up by it
+        self._numbering = [_Lane(1) for _ in range(max(1, leaders))]
         #: commands submitted and not finished yet, by the invoice they act on: a command
         #: starts only after those of the same invoice submitted before it (the two lanes run
         #: side by side, and so do the leaders of a lane)
@@ -157,13 +160,13 @@ class GroupCommit:
     def waiting(self) -> int:
         """Commands submitted and not yet taken into a batch."""
         with self._lock:
-            return len(self._plain.waiting) + len(self._numbering.waiting)
+            return len(self._plain.waiting) + sum(len(n.waiting) for n in self._numbering)
 
     @property
     def leading(self) -> int:
         """Threads leading a transaction (or about to) in either lane."""
         with self._lock:
-            return self._plain.leading + self._numbering.leading
+            return self._plain.leading + sum(n.leading for n in self._numbering)
 
     def run(self, command: Command, digest: str, retry_missing: bool) -> Outcome:
         """The command's outcome once the transaction holding it committed; raises what the
@@ -188,7 +191,10 @@ class GroupCommit:
                         del self._in_flight[key]
 
     def _run(self, item: _Item) -> Outcome:
-        lane = self._numbering if self.takes_number(item.command) else self._plain
+        lane = self._plain
+        if self.takes_number(item.command):
+            lanes = self._numbering
+            lane = lanes[item.command.organization_id.int % len(lanes)]
         with self._lock:
             lead = lane.leading < lane.leaders
             if lead:
@@ -202,7 +208,7 @@ class GroupCommit:
                 with self._lock:
                     batch = [item, *lane.waiting[: self.max_batch - 1]]
                     del lane.waiting[: len(batch) - 1]
-                if lane is self._numbering:
+                if lane is not self._plain:
                     # series rows locked in one order by every transaction (organization, then
                     # command type): two batches never wait for each other's locks in a cycle
                     batch.sort(key=_lock_order)

@@ -345,3 +345,47 @@ def test_a_command_waits_for_the_earlier_commands_of_its_invoice(
     done = results["finalize"]
     assert isinstance(done, Outcome) and done.status == "applied", done
     assert [e["type"] for e in done.events] == ["invoice.finalized"]
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite locks the database
+def test_finalizes_of_other_organizations_do_not_wait_for_a_held_series(
+    batching: Client, engine: Engine
+) -> None:
+    """With two leaders the organizations are split over two numbering lanes: while a
+    finalize of one organization waits for its series row, a finalize of an organization of
+    the other lane runs in a transaction of its own and commits."""
+    client = batching
+    client.bus.enable_batching(16, 2)
+    group = client.bus.group
+    assert group is not None
+    while client.org.int % 2 == 0:  # this organization in lane 1, the other in lane 0
+        client.org = uuid.uuid4()
+    client.setup_org()
+    other = Client(client.bus, org=uuid.UUID(int=client.org.int - 1))
+    other.setup_org()
+    mine = client.invoice(client.customer(), [line()])
+    client.ok("finalize_invoice", {"invoice_id": str(client.invoice(client.customer(), [line()]))})
+    theirs = other.invoice(other.customer(), [line()])
+    results: dict[str, Outcome | BaseException] = {}
+
+    def go() -> None:
+        try:
+            doc = client.doc("finalize_invoice", {"invoice_id": str(mine)})
+            results["mine"] = client.bus.handle_document(doc)
+        except BaseException as exc:
+            results["mine"] = exc
+
+    with engine.connect() as holder:
+        holder.execute(
+            text("UPDATE number_series SET next_value = next_value WHERE organization_id = :o"),
+            {"o": client.org},
+        )
+        waiting = threading.Thread(target=go)
+        waiting.start()
+        _until(lambda: group.leading > 0)
+        time.sleep(0.3)  # it waits for the series row
+        done = other.bus.handle_document(other.doc("finalize_invoice", {"invoice_id": str(theirs)}))
+        assert done.status == "applied" and "mine" not in results
+        holder.rollback()
+    waiting.join(60)
+    assert isinstance(results["mine"], Outcome) and results["mine"].status == "applied"
