@@ -87,6 +87,22 @@ def run_batch(
     return results[-1], [results[i] for i in range(len(docs))]
 
 
+def _submit(
+    results: dict[str, Outcome | BaseException], key: str, bus: Pipeline, doc: dict[str, Any]
+) -> threading.Thread:
+    """Handle ``doc`` in a thread of its own; its outcome (or exception) lands in ``results``."""
+
+    def go() -> None:
+        try:
+            results[key] = bus.handle_document(doc)
+        except BaseException as exc:
+            results[key] = exc
+
+    t = threading.Thread(target=go)
+    t.start()
+    return t
+
+
 def _until(cond: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 20
     while not cond():
@@ -252,26 +268,15 @@ def test_commands_that_take_numbers_have_a_lane_of_their_own(batching: Client) -
     drafts.sort(key=lambda d: str(d[0].org), reverse=True)  # submitted in the wrong order
     results: dict[str, Outcome | BaseException] = {}
 
-    def submit(key: str, who: Client, doc: dict[str, Any]) -> threading.Thread:
-        def go() -> None:
-            try:
-                results[key] = who.bus.handle_document(doc)
-            except BaseException as exc:
-                results[key] = exc
-
-        t = threading.Thread(target=go)
-        t.start()
-        return t
-
     threads = []
     with held(client.bus.engine, str(held_id)):
         doc = client.doc("finalize_invoice", {"invoice_id": str(held_id)})
-        threads.append(submit("leader", client, doc))
+        threads.append(_submit(results, "leader", client.bus, doc))
         _until(lambda: group.waiting == 0 and group.leading > 0)
         time.sleep(0.3)  # the leader is inside its transaction, waiting for the row
         for i, (who, iid) in enumerate(drafts):
             doc = who.doc("finalize_invoice", {"invoice_id": str(iid)})
-            threads.append(submit(f"fin{i}", who, doc))
+            threads.append(_submit(results, f"fin{i}", who.bus, doc))
             _until(lambda i=i: group.waiting == i + 1)
         # an ordinary command runs at once in a transaction of its own
         create = client.doc(
@@ -312,17 +317,6 @@ def test_a_command_waits_for_the_earlier_commands_of_its_invoice(
     finalize = client.doc("finalize_invoice", {"invoice_id": str(iid)})
     results: dict[str, Outcome | BaseException] = {}
 
-    def submit(key: str, doc: dict[str, Any]) -> threading.Thread:
-        def go() -> None:
-            try:
-                results[key] = client.bus.handle_document(doc)
-            except BaseException as exc:
-                results[key] = exc
-
-        t = threading.Thread(target=go)
-        t.start()
-        return t
-
     with engine.connect() as holder:
         holder.execute(
             text(
@@ -332,10 +326,10 @@ def test_a_command_waits_for_the_earlier_commands_of_its_invoice(
             ),
             {"org": client.org, "cid": create["command_id"]},
         )
-        first = submit("create", create)
+        first = _submit(results, "create", client.bus, create)
         _until(lambda: group.leading > 0)
         time.sleep(0.3)  # the create waits on its command id
-        second = submit("finalize", finalize)
+        second = _submit(results, "finalize", client.bus, finalize)
         time.sleep(0.5)
         assert results == {}  # the finalize waits for the create, not on the database
         holder.rollback()  # the create claims its id now
@@ -367,21 +361,13 @@ def test_finalizes_of_other_organizations_do_not_wait_for_a_held_series(
     client.ok("finalize_invoice", {"invoice_id": str(client.invoice(client.customer(), [line()]))})
     theirs = other.invoice(other.customer(), [line()])
     results: dict[str, Outcome | BaseException] = {}
-
-    def go() -> None:
-        try:
-            doc = client.doc("finalize_invoice", {"invoice_id": str(mine)})
-            results["mine"] = client.bus.handle_document(doc)
-        except BaseException as exc:
-            results["mine"] = exc
-
     with engine.connect() as holder:
         holder.execute(
             text("UPDATE number_series SET next_value = next_value WHERE organization_id = :o"),
             {"o": client.org},
         )
-        waiting = threading.Thread(target=go)
-        waiting.start()
+        doc = client.doc("finalize_invoice", {"invoice_id": str(mine)})
+        waiting = _submit(results, "mine", client.bus, doc)
         _until(lambda: group.leading > 0)
         time.sleep(0.3)  # it waits for the series row
         done = other.bus.handle_document(other.doc("finalize_invoice", {"invoice_id": str(theirs)}))
