@@ -59,13 +59,13 @@ def run_query(query: Query, session: Session, store: DocumentStorage | None = No
         QUERY_DURATION.labels(type=query.type, status=status).observe(time.perf_counter() - started)
 
 
-_REPEATABLE_READ_ONLY = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-
-
 def read_only(engine: Engine) -> Engine:
-    """The same pool, but every transaction is READ ONLY on PostgreSQL."""
+    """The same pool, but every transaction is READ ONLY and REPEATABLE READ on PostgreSQL
+    (count and page agree): psycopg begins it so (``BEGIN ISOLATION LEVEL REPEATABLE READ
+    READ ONLY``, one statement), and a connection gets its defaults back when it returns to
+    the pool, for the commands that share it."""
     if engine.dialect.name == "postgresql":
-        return engine.execution_options(postgresql_readonly=True)
+        return engine.execution_options(postgresql_readonly=True, isolation_level="REPEATABLE READ")
     return engine
 
 
@@ -73,10 +73,6 @@ def execute(query: Query, engine: Engine, store: DocumentStorage | None = None) 
     """One read-only transaction (REPEATABLE READ on PostgreSQL: count and page agree)."""
     with Session(engine) as session:
         try:
-            if engine.dialect.name == "postgresql":
-                # on the session's connection (it begins the transaction), as a plain driver
-                # statement: no ORM execution and no compilation for a constant
-                session.connection().exec_driver_sql(_REPEATABLE_READ_ONLY)
             return run_query(query, session, store)
         finally:
             session.rollback()
