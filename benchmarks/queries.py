@@ -159,6 +159,7 @@ def capture_sql(dsn: str, qtype: str, payload: dict[str, Any]) -> list[tuple[str
     """The statements the service runs for this query (from SQLAlchemy's cursor)."""
     from invoicing.db import make_engine
     from invoicing.queries import execute
+    from invoicing.queries.dispatch import read_only
     from invoicing.schemas.queries import QUERY_TYPES
     from sqlalchemy import event
 
@@ -171,10 +172,11 @@ def capture_sql(dsn: str, qtype: str, payload: dict[str, Any]) -> list[tuple[str
     query = QUERY_TYPES[qtype].model_validate(
         {"type": qtype, "organization_id": ORG, "payload": payload}
     )
-    execute(query, engine)  # warm the pool and the caches
+    reads = read_only(engine)  # as the service reads: its BEGIN is not a cursor statement
+    execute(query, reads)  # warm the pool and the caches
     statements.clear()
-    event.listen(engine, "before_cursor_execute", record)
-    execute(query, engine)
+    event.listen(engine, "before_cursor_execute", record)  # fires for ``reads`` too
+    execute(query, reads)
     engine.dispose()
     return [(s, p) for s, p in statements if not s.lstrip().upper().startswith("SELECT 1")]
 
@@ -273,6 +275,8 @@ def main() -> None:
         requester = Requester(env)
         credentials = {"token": token({ORG: ["invoices:read"]})}
         conn = psycopg.connect(dsn)
+        # begun as the service's reads are (queries.dispatch.read_only): one BEGIN statement
+        conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
         docs = {
             name: {
                 "type": qtype,
