@@ -55,7 +55,12 @@ from invoicing.handlers.repository import (
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount
 from invoicing.models import Invoice, Organization, Payment
-from invoicing.models.records import InvoiceDraft, InvoiceRecord, OrganizationRecord
+from invoicing.models.records import (
+    CustomerRecord,
+    InvoiceDraft,
+    InvoiceRecord,
+    OrganizationRecord,
+)
 from invoicing.schemas.commands import (
     Batch,
     ChangeRecipient,
@@ -90,20 +95,22 @@ def prepare_finalize(
     org: OrganizationRecord,
     inv: InvoiceDraft,
     issue_date: dt.date | None = None,
+    *,
+    customer: CustomerRecord | None = None,
 ) -> dt.date:
     """Everything of a finalize except the number: checks, dates, totals, snapshots, status.
 
     Returns the issue date. :func:`finalize` takes the number last, so the number series row
     is locked only for the allocation at the very end of the transaction; a send of a draft
     runs this alone (rolled back) to know the would-be document before any number is taken.
+    ``customer``: the invoice's customer when the caller read it already (else read here).
     """
     check_finalizable(inv.status, inv.kind, inv.number, in_trash=inv.deleted_at is not None)
     org = subsidiaries.entity(uow, org, inv.subsidiary_id, pointer="/invoice_id").org  # issuer
     seller = profile(org)
     buyer: dict[str, object] | None = None
     if inv.customer_id is not None:
-        # read with a plain draft (aggregates.load_draft), else now
-        customer = getattr(inv, "customer_row", None) or customer_row(uow, org.id, inv.customer_id)
+        customer = customer or customer_row(uow, org.id, inv.customer_id)
         if customer is None:
             raise no_customer(inv.customer_id, pointer="/invoice_id")
         buyer = customer_party(customer)
@@ -151,9 +158,13 @@ def finalize(
     org: OrganizationRecord,
     inv: InvoiceDraft,
     issue_date: dt.date | None = None,
+    *,
+    customer: CustomerRecord | None = None,
+    check_used: bool = True,
 ) -> list[Event]:
-    issued = prepare_finalize(uow, deps, org, inv, issue_date)
-    return take_number(uow, deps, org, inv, issued)
+    """:func:`prepare_finalize`, then :func:`take_number` (``check_used`` there)."""
+    issued = prepare_finalize(uow, deps, org, inv, issue_date, customer=customer)
+    return take_number(uow, deps, org, inv, issued, check_used=check_used)
 
 
 def take_number(
@@ -187,8 +198,15 @@ def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[
     # the same rules on a plain draft (no ORM object), its changed columns in one UPDATE; the
     # unique number constraint of that UPDATE checks the new number (one statement less under
     # the series lock than a look-up first)
-    issued = prepare_finalize(uow, deps, org, draft, cmd.payload.issue_date)
-    events = take_number(uow, deps, org, draft, issued, check_used=False)
+    events = finalize(
+        uow,
+        deps,
+        org,
+        draft,
+        cmd.payload.issue_date,
+        customer=draft.customer_row,  # read with the draft
+        check_used=False,
+    )
     try:
         aggregates.save(uow, draft)
     except IntegrityError as exc:
