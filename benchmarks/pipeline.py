@@ -79,6 +79,32 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+def comm_cpu(names: tuple[str, ...]) -> float:
+    """CPU seconds so far of every process whose name is one of ``names`` (the database's
+    backends, the broker), from /proc; processes that ended in between are missed."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.split("(", 1)[1] in names:
+            fields = tail.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat), for figures that
+    include processes which come and go (the raw limit's database backends)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))] * 1000
@@ -253,8 +279,11 @@ def raw_relay(dsn: str, amqp_url: str, batch: int, expected: int, published: Any
     db.close()
 
 
-def run_raw(env: Env, org: Org, pairs: int, processes: int, batch: int) -> float:
-    """The machine's raw limit: commands/s from the first take to the last event published."""
+def run_raw(
+    env: Env, org: Org, pairs: int, processes: int, batch: int
+) -> tuple[float, float, float]:
+    """The machine's raw limit: commands/s from the first take to the last event published,
+    and CPU seconds per command of its consumers and relay, and of the whole machine."""
     with psycopg.connect(env.dsn, autocommit=True) as db:
         db.execute(RAW_SQL)
         db.execute("TRUNCATE raw_inbox, raw_state, raw_outbox")
@@ -290,15 +319,20 @@ def run_raw(env: Env, org: Org, pairs: int, processes: int, batch: int) -> float
             target=raw_relay, args=(env.dsn, env.amqp_url, 500, expected, published)
         )
     )
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_before = machine_cpu()
     start = time.perf_counter()
     for p in procs:
         p.start()
     for p in procs:
         p.join()
     elapsed = time.perf_counter() - start
+    machine = machine_cpu() - machine_before
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     if published.value < expected:
         raise SystemExit(f"raw limit: only {published.value} of {expected} events published")
-    return expected / elapsed
+    return expected / elapsed, own_cpu / expected, machine / expected
 
 
 def run_in_process_cpu(env: Env, commands: int) -> tuple[float, float]:
@@ -398,14 +432,21 @@ def main() -> None:
         org = orgs[0]
         run_pipeline(env, orgs, 20, None)  # warm-up
         before = [tree_cpu(p.pid) for p in procs]
+        db_before, broker_before = comm_cpu(("postgres",)), comm_cpu(("beam.smp",))
+        machine_before = machine_cpu()
         peak, lat = run_pipeline(env, orgs, args.pairs, None)
+        db_cpu = (comm_cpu(("postgres",)) - db_before) / (2 * args.pairs)
+        broker_cpu = (comm_cpu(("beam.smp",)) - broker_before) / (2 * args.pairs)
+        machine = (machine_cpu() - machine_before) / (2 * args.pairs)
         worker_cpu, relay_cpu = (
             (tree_cpu(p.pid) - b) / (2 * args.pairs) for p, b in zip(procs, before, strict=True)
         )
         half, lat_half = run_pipeline(env, orgs, args.pairs // 2, peak / 2)
         for p in procs:
             p.stop()
-        raw = run_raw(env, org, args.raw_pairs, args.processes, args.batch)
+        raw, raw_cpu, raw_machine_cpu = run_raw(
+            env, org, args.raw_pairs, args.processes, args.batch
+        )
         cpu_pg, cpu_sqlite = run_in_process_cpu(env, args.cpu_commands)
         _drop_cpu_dbs(env)
         rows = [
@@ -424,10 +465,15 @@ def main() -> None:
                 f"raw limit ({args.processes} batched consumers, B={args.batch}, tx relay)",
                 f"{raw:.0f} commands/s",
             ),
+            (
+                "  CPU per command: consumers and relay / whole machine",
+                f"{raw_cpu * 1000:.2f} / {raw_machine_cpu * 1000:.2f} ms",
+            ),
             ("ratio pipeline/raw", f"{peak / raw:.3f}"),
             (
-                "CPU per command at peak: workers / relay",
-                f"{worker_cpu * 1000:.2f} / {relay_cpu * 1000:.2f} ms",
+                "CPU per command at peak: workers / relay / PostgreSQL / broker / machine",
+                f"{worker_cpu * 1000:.2f} / {relay_cpu * 1000:.2f} / {db_cpu * 1000:.2f} / "
+                f"{broker_cpu * 1000:.2f} / {machine * 1000:.2f} ms",
             ),
             (
                 f"in-process CPU ({args.cpu_commands} commands, PostgreSQL)",

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from invoicing.handlers.core_writes import write_invoices
-from sqlalchemy import Connection, Engine
+from invoicing.models import OutboxEvent
+from sqlalchemy import Connection, Engine, Insert, insert
 from sqlalchemy.orm import Session, sessionmaker
+
+#: Core, built once: the outbox rows held back for the commit, in one statement
+_OUTBOX_INSERT: Insert = insert(OutboxEvent)
 
 
 class UnitOfWork:
@@ -16,6 +21,11 @@ class UnitOfWork:
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
+        #: outbox rows (``invoicing.pipeline.outbox.write(defer=True)``) inserted together by
+        #: ``commit`` right before it commits: a batch of commands writes its events in one
+        #: statement instead of one per command. A savepoint rolled back drops the rows
+        #: added since it began (``invoicing.pipeline.batch.Scope``).
+        self.outbox_rows: list[dict[str, Any]] = []
 
     @classmethod
     def for_engine(cls, engine: Engine) -> UnitOfWork:
@@ -24,6 +34,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self.session.begin()
+        self.outbox_rows = []
         return self
 
     def __exit__(
@@ -46,9 +57,13 @@ class UnitOfWork:
 
     def commit(self) -> None:
         write_invoices(self.session)
+        if self.outbox_rows:
+            self.session.connection().execute(_OUTBOX_INSERT, self.outbox_rows)
+            self.outbox_rows = []
         self.session.commit()
 
     def rollback(self) -> None:
+        self.outbox_rows = []
         self.session.rollback()
 
     def connection(self) -> Connection:

@@ -22,14 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-#: the texts full_query searches, as the trigram indexes of 0013_reads spell them
-#: (invoicing.queries.filters builds the same expressions)
-INVOICE_SEARCH_TEXT = (
-    "lower(coalesce(number, '') || ' ' || coalesce(purchase_order_number, '') || ' ' || "
-    "coalesce(buyer ->> 'name', '') || ' ' || coalesce(buyer ->> 'email', '') || ' ' || "
-    "coalesce(tags::text, ''))"
-)
-LINE_SEARCH_TEXT = "lower(coalesce(description, '') || ' ' || coalesce(subtitle, ''))"
 #: ``invoices.search_text`` of the invoice row ``inv`` as the triggers of 0021_search keep it:
 #: the own texts, then every line's texts in position order (for bulk loads with triggers off)
 SEARCH_DOCUMENT = (
@@ -84,7 +76,8 @@ class Invoice(Base):
         Index("ix_invoices_org_responsible", "organization_id", "responsible_id"),
         Index("ix_invoices_org_deal", "organization_id", "deal_id"),
         Index("ix_invoices_org_gross", "organization_id", "gross_total"),
-        # PostgreSQL only (migration 0013_reads): DESC NULLS LAST orders, trigram search
+        # PostgreSQL only (migration 0013_reads): DESC NULLS LAST orders (its trigram index of
+        # the own texts went in 0023_write_path: full_query reads search_text)
         Index(
             "ix_invoices_org_issue_date_desc",
             "organization_id",
@@ -92,11 +85,6 @@ class Invoice(Base):
         ).ddl_if(dialect="postgresql"),
         Index(
             "ix_invoices_org_due_date_desc", "organization_id", text("due_date DESC NULLS LAST")
-        ).ddl_if(dialect="postgresql"),
-        Index(
-            "ix_invoices_trgm_text",
-            text(f"({INVOICE_SEARCH_TEXT}) gin_trgm_ops"),
-            postgresql_using="gin",
         ).ddl_if(dialect="postgresql"),
         # 0021_search: full_query's search document, written by PostgreSQL's triggers only (own
         # texts and every line's texts, lower-cased; NULL and unused on SQLite). A column of the
@@ -231,11 +219,6 @@ class Invoice(Base):
 class InvoiceLine(Base):
     __tablename__ = "invoice_lines"
     __table_args__ = (
-        Index(
-            "ix_invoice_lines_trgm_text",
-            text(f"({LINE_SEARCH_TEXT}) gin_trgm_ops"),
-            postgresql_using="gin",
-        ).ddl_if(dialect="postgresql"),
         ForeignKeyConstraint(
             ["organization_id", "invoice_id"],
             ["invoices.organization_id", "invoices.id"],

@@ -12,6 +12,14 @@ Nothing waits for a batch to fill: a command that arrives while fewer than ``lea
 transactions run starts one at once, so a quiet worker has the latency of one command per
 transaction, and batches grow with the load.
 
+A batch is first run without savepoints (``optimistic``): the commands' statements, one
+transaction, one commit. As long as no command has to be undone -- the usual case -- that is
+two statements per command fewer (``SAVEPOINT``/``RELEASE``) and no nested transactions in the
+session or the database. The moment one has to be undone (a rejection, a duplicate, any
+error), the transaction is rolled back before anything of it is recorded, and the batch runs
+again as below, a savepoint per command. Nothing is visible of the first attempt: it never
+committed, its side effects are held back to the commit, and its outcomes are dropped.
+
 Each command stays atomic and independent:
 
 * a rejection (business rule, validation inside the handler, idempotency conflict) rolls
@@ -23,6 +31,12 @@ Each command stays atomic and independent:
 * a failure that loses the transaction (the connection, a savepoint that cannot be rolled
   back, the commit) reaches every thread of the batch: nothing of the batch committed, each
   message is retried by its thread's policies (the inbox makes any doubt a duplicate);
+* a command's events are held back (``UnitOfWork.outbox_rows``) and the events of all the
+  batch's commands are inserted into the outbox in one statement right before the commit, in
+  the order of the commands; a command rolled back to its savepoint takes its events with it.
+  (Rejections write their ``command.rejected`` at once: an undecodable body's event id is
+  how its redelivery is known, by the outbox's unique key, so that row must clash in the
+  command's own savepoint.)
 * the number of a finalize is still taken last in its savepoint; a rolled-back savepoint
   returns it (the series row is updated in the savepoint), so numbers stay gapless. The
   series row lock is held until the batch commits.
@@ -71,12 +85,22 @@ class BatchBroken(Exception):
     """A savepoint could not be rolled back: the whole transaction (batch) is lost."""
 
 
-class Scope:
-    """One command's part of a transaction: a savepoint (``nested``) or the transaction."""
+class NeedsSavepoints(BatchBroken):
+    """A command of a batch run without savepoints (``optimistic``) has to be undone: the
+    transaction is rolled back and the batch runs again, a savepoint per command."""
 
-    def __init__(self, uow: UnitOfWork, nested: bool) -> None:
+
+class Scope:
+    """One command's part of a transaction: a savepoint (``nested``), the transaction, or --
+    ``optimistic`` -- a part of a batch's transaction that cannot be undone alone (its undo
+    raises :class:`NeedsSavepoints`)."""
+
+    def __init__(self, uow: UnitOfWork, nested: bool, optimistic: bool = False) -> None:
         self.uow = uow
         self.savepoint = uow.session.begin_nested() if nested else None
+        self.optimistic = optimistic and not nested
+        #: the outbox rows held back for the commit before this command's
+        self.outbox_mark = len(uow.outbox_rows)
         self.open = True
 
     def done(self) -> None:
@@ -93,9 +117,12 @@ class Scope:
         if not self.open:
             return
         self.open = False
+        if self.optimistic:
+            raise NeedsSavepoints("a command of the batch is to be undone")
         if self.savepoint is None:
             self.uow.rollback()
             return
+        del self.uow.outbox_rows[self.outbox_mark :]  # its events go with its writes
         try:
             self.savepoint.rollback()
         except Exception as exc:
@@ -132,6 +159,7 @@ class GroupCommit:
         max_batch: int,
         leaders: int = 1,
         takes_number: Callable[[Command], bool] = lambda _command: False,
+        optimistic: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
@@ -155,6 +183,11 @@ class GroupCommit:
         self.sizes: list[int] = []
         self.most_at_once = 0
         self._running = 0
+        #: batches first run without savepoints (see the module's docstring); how many
+        #: committed so, and how many had to run again with savepoints
+        self.optimistic = optimistic
+        self.optimistic_commits = 0
+        self.fallbacks = 0
 
     @property
     def waiting(self) -> int:
@@ -231,19 +264,8 @@ class GroupCommit:
             self.most_at_once = max(self.most_at_once, self._running)
         nested = len(batch) > 1  # a batch of one needs no savepoint: its transaction is one
         try:
-            with pipeline.uow_factory() as uow:
-                for item in batch:
-                    with structlog.contextvars.bound_contextvars(**item.context):
-                        try:
-                            item.outcome = pipeline.run_in(
-                                uow, item.command, item.digest, item.retry_missing, nested=nested
-                            )
-                        except BatchBroken:
-                            raise
-                        except Exception as exc:
-                            item.error = exc
-                    uow.session.expunge_all()
-                uow.commit()
+            if not (nested and self.optimistic and self._attempt_optimistic(batch)):
+                self._attempt(batch, nested=nested)
         except Exception as exc:  # nothing of the batch committed: every command failed
             for item in batch:
                 item.outcome, item.error = None, exc
@@ -262,3 +284,38 @@ class GroupCommit:
                 item.finished = True
                 item.done.set()
                 item.wake.set()
+
+    def _attempt_optimistic(self, batch: list[_Item]) -> bool:
+        """The batch in one transaction without savepoints; False (all rolled back, nothing
+        recorded) when a command had to be undone, so that the batch runs again with them."""
+        try:
+            self._attempt(batch, nested=False, optimistic=True)
+        except NeedsSavepoints:
+            self.fallbacks += 1
+            for item in batch:
+                item.outcome, item.error = None, None
+            return False
+        self.optimistic_commits += 1
+        return True
+
+    def _attempt(self, batch: list[_Item], *, nested: bool, optimistic: bool = False) -> None:
+        """Run every command of ``batch`` in one transaction and commit it."""
+        pipeline = self.pipeline
+        with pipeline.uow_factory() as uow:
+            for item in batch:
+                with structlog.contextvars.bound_contextvars(**item.context):
+                    try:
+                        item.outcome = pipeline.run_in(
+                            uow,
+                            item.command,
+                            item.digest,
+                            item.retry_missing,
+                            nested=nested,
+                            optimistic=optimistic,
+                        )
+                    except BatchBroken:
+                        raise
+                    except Exception as exc:
+                        item.error = exc
+                uow.session.expunge_all()
+            uow.commit()

@@ -103,12 +103,13 @@ class Pipeline:
         #: group commit (``enable_batching``): the workers' threads share transactions
         self.group: GroupCommit | None = None
 
-    def enable_batching(self, max_batch: int, leaders: int = 1) -> None:
+    def enable_batching(self, max_batch: int, leaders: int = 1, optimistic: bool = True) -> None:
         """Commands submitted by concurrent threads while a transaction of this process is
         running join the next one, up to ``max_batch`` each, a savepoint per command
-        (``invoicing.pipeline.batch``). ``max_batch`` 1 turns it off."""
+        (``invoicing.pipeline.batch``; ``optimistic``: first without savepoints, again with
+        them when a command has to be undone). ``max_batch`` 1 turns it off."""
         self.group = (
-            GroupCommit(self, max_batch, leaders, lambda c: type(c) in TAKES_NUMBER)
+            GroupCommit(self, max_batch, leaders, lambda c: type(c) in TAKES_NUMBER, optimistic)
             if max_batch > 1
             else None
         )
@@ -266,14 +267,18 @@ class Pipeline:
         retry_missing: bool,
         *,
         nested: bool,
+        optimistic: bool = False,
     ) -> Outcome:
         """The command (inbox, handler, outbox) inside ``uow``'s open transaction, which the
         caller commits: in a savepoint of it (``nested``, a batch) or as the transaction's only
         command. A rejection undoes the command's writes first and records the rejection in
         their place; ``RetryLater`` and every other exception leave nothing of the command
-        behind (``BatchBroken`` when even that failed: the transaction is lost)."""
+        behind (``BatchBroken`` when even that failed: the transaction is lost).
+
+        ``optimistic``: one of a batch's commands without a savepoint; whatever would undo it
+        raises ``NeedsSavepoints`` instead (the batch then runs again with savepoints)."""
         handler = HANDLERS[type(command)]
-        scope = Scope(uow, nested)
+        scope = Scope(uow, nested, optimistic)
         try:
             seen_hash = inbox.claim(
                 uow,
@@ -288,7 +293,7 @@ class Pipeline:
                 return self._seen(command, seen_hash, digest, uow, nested)
             events = handler(command, uow, self.deps)
             events += follow_ups(command, uow, self.deps, events)
-            rows = self._outbox(uow, command, events)
+            rows = self._outbox(uow, command, events, defer=nested or optimistic)
             scope.done()
         except NotFound as exc:
             scope.undo()
@@ -332,7 +337,12 @@ class Pipeline:
             invoice_ids=invoice_ids[:20],
         )
 
-    def _outbox(self, uow: UnitOfWork, command: Command, events: list[Event]) -> list[Any]:
+    def _outbox(
+        self, uow: UnitOfWork, command: Command, events: list[Event], *, defer: bool
+    ) -> list[Any]:
+        """The command's events into the outbox; in a batch (``defer``) with the events of
+        the batch's other commands, in one statement before the commit (the inbox claimed
+        this command's id, so its event ids cannot clash with rows already there)."""
         return outbox.write(
             uow,
             events,
@@ -340,6 +350,7 @@ class Pipeline:
             command_id=command.command_id,
             correlation_id=command.correlation_id,
             now=self.deps.now(),
+            defer=defer,
         )
 
     # ------------------------------------------------------------------ command outcomes

@@ -25,9 +25,15 @@ def write(
     correlation_id: str | None,
     now: dt.datetime,
     nonce: uuid.UUID | None = None,
+    defer: bool = False,
 ) -> list[dict[str, Any]]:
     """Insert one outbox row per event (as its CloudEvent) with one Core statement; returns
-    the CloudEvents. An id already in the outbox raises ``IntegrityError`` here."""
+    the CloudEvents. An id already in the outbox raises ``IntegrityError`` here.
+
+    ``defer``: hand the rows to ``uow`` instead, which inserts the rows of every command of
+    its transaction in one statement when it commits (group commit). Only for events whose
+    ids cannot be in the outbox yet -- a command's own, after the inbox claimed its id --
+    since a clash would then fail the whole transaction, not this command."""
     rows: list[dict[str, Any]] = []
     params: list[dict[str, Any]] = []
     for i, event in enumerate(events):
@@ -52,6 +58,8 @@ def write(
             }
         )
         rows.append(ce)
-    if params:
+    if defer:
+        uow.outbox_rows.extend(params)
+    elif params:
         uow.connection().execute(_INSERT, params)
     return rows

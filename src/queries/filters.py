@@ -119,7 +119,8 @@ def _or_empty(expression: Any) -> Any:
 
 def search_text(inv: Any, dialect: str) -> ColumnElement[Any]:
     """The invoice's own searchable texts in one lower-case string: number, purchase order,
-    buyer name and email, tags (JSON). Spelled exactly as the trigram index of 0013_reads."""
+    buyer name and email, tags (JSON); spelled as the own part of the search document of
+    0021_search (SQLite's full_query, which has no such document, matches it directly)."""
     tags = cast(inv.tags, Text) if dialect == "postgresql" else cast(inv.tags, String)
     return _joined(
         _or_empty(inv.number),
@@ -131,7 +132,7 @@ def search_text(inv: Any, dialect: str) -> ColumnElement[Any]:
 
 
 def line_search_text() -> ColumnElement[Any]:
-    """A line's title and subtitle, as the trigram index of 0013_reads spells them."""
+    """A line's title and subtitle, as the search document of 0021_search spells them."""
     return _joined(_or_empty(InvoiceLine.description), _or_empty(InvoiceLine.subtitle))
 
 

@@ -47,6 +47,8 @@ TABLE: Table = ScheduledCommand.__table__  # type: ignore[assignment]
 RETRYABLE: tuple[type[BaseException], ...] = (SQLAlchemyError, PublishError, *AMQP_ERRORS)
 #: the least time between two ``retry.overdue`` log lines of one process
 OVERDUE_LOG_EVERY_S = 30.0
+#: the longest a process goes without counting overdue retries while none were due
+OVERDUE_CHECK_EVERY_S = 5.0
 
 
 def encode_properties(properties: Any) -> bytes:
@@ -109,6 +111,7 @@ class Republisher:
         self.republished = 0
         self.overdue = 0
         self._last_overdue_log = 0.0
+        self._next_overdue_check = 0.0
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -125,7 +128,8 @@ class Republisher:
         while not self.stop.is_set():
             try:
                 done = self.republish_due()
-                self.check_overdue()
+                if self._overdue_check_due(done):
+                    self.check_overdue()
                 backoff.reset()
             except RETRYABLE as exc:
                 self.publisher.close()
@@ -166,6 +170,20 @@ class Republisher:
         level = log.info if late_s > 1 + self.settings.retry_poll_interval_s else log.debug
         level("retry.republished", count=len(rows), late_s=late_s)
         return len(rows)
+
+    def _overdue_check_due(self, republished: int) -> bool:
+        """Count overdue retries after a round that found due rows, while some were overdue at
+        the last count, and otherwise every ``OVERDUE_CHECK_EVERY_S`` (or ``retry_overdue_s``,
+        if shorter). A round that found no due row leaves nothing overdue but rows another
+        process holds (and publishes); an idle worker so runs one statement per poll, not two
+        transactions."""
+        now = time.monotonic()
+        if republished or self.overdue or now >= self._next_overdue_check:
+            self._next_overdue_check = now + min(
+                OVERDUE_CHECK_EVERY_S, self.settings.retry_overdue_s
+            )
+            return True
+        return False
 
     def check_overdue(self) -> int:
         """Count the retries more than ``retry_overdue_s`` past due; log them (rate-limited)."""

@@ -21,7 +21,7 @@ from invoicing.models import Invoice
 from invoicing.pipeline import Outcome, Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from invoicing.workers.delivery import is_transient
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 
 from tests.support.client import Client, line
 from tests.support.fakes import fake_deps
@@ -153,10 +153,152 @@ def test_one_rejection_in_a_batch_leaves_the_others_applied(batching: Client) ->
     assert updated["id"] == str(drafts[0]) and len(updated["lines"]) == 2
     assert isinstance(outs[4], Outcome) and outs[4].errors[0]["code"] == "invalid_state"
     assert client.count_invoices() == 5  # the leader's, 2 drafts, x, the reused id's: not y
+    # the first attempt, without savepoints, met the rejection and was rolled back unrecorded;
+    # the batch ran again with a savepoint per command
+    group = client.bus.group
+    assert group is not None and group.fallbacks == 1
     # the rejection was recorded in the batch: a redelivery is a duplicate, no second event
     again = client.bus.handle_document(docs[1])
     assert again.status == "duplicate" and again.events == []
     assert client.bus.handle_document(docs[0]).status == "duplicate"
+
+
+def test_a_batch_writes_its_events_in_one_statement_in_command_order(
+    batching: Client, engine: Engine
+) -> None:
+    """The events of a batch's applied commands reach the outbox in one INSERT right before
+    the commit, in the order of the commands; a rejected command's ``command.rejected`` is
+    written in its own savepoint, and the rejected command leaves no other event."""
+    client = batching
+    customer = client.customer()
+    draft = client.invoice(customer, [line()])
+    x, y, z = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    docs = [
+        client.doc(
+            "create_invoice", {"id": str(x), "customer_id": str(customer), "lines": [line()]}
+        ),
+        client.doc(  # unknown customer: rejected
+            "create_invoice", {"id": str(y), "customer_id": str(uuid.uuid4()), "lines": [line()]}
+        ),
+        client.doc("add_line", {"invoice_id": str(draft), "line": line()}),
+        client.doc(
+            "create_invoice", {"id": str(z), "customer_id": str(customer), "lines": [line()]}
+        ),
+    ]
+    inserts: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            inserts.append(len(params) if isinstance(params, list | tuple) else 1)
+
+    leader = _leader(client, customer)
+    with engine.connect() as conn:
+        start = conn.execute(text("SELECT coalesce(max(id), 0) FROM outbox")).scalar_one()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        lead, outs = run_batch(client, leader, docs)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    assert [o.status if isinstance(o, Outcome) else repr(o) for o in outs] == [
+        "applied",
+        "rejected",
+        "applied",
+        "applied",
+    ]
+    # the leader alone (its own transaction), the rejection, then the batch's three commands
+    # in one statement
+    assert len(inserts) == 3, inserts
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT type, subject FROM outbox WHERE id > :start ORDER BY id"),
+            {"start": start},
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("invoice.updated", leader["payload"]["invoice_id"]),
+        ("command.rejected", docs[1]["command_id"]),
+        ("invoice.created", str(x)),
+        ("invoice.updated", str(draft)),
+        ("invoice.created", str(z)),
+    ]
+
+
+def test_a_batch_without_failures_commits_without_savepoints(
+    batching: Client, engine: Engine
+) -> None:
+    """The first attempt of a batch runs its commands without savepoints; when none has to be
+    undone it commits so: no SAVEPOINT, one outbox INSERT, every command applied once."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    ids = [uuid.uuid4() for _ in range(3)]
+    docs = [
+        client.doc(
+            "create_invoice", {"id": str(i), "customer_id": str(customer), "lines": [line()]}
+        )
+        for i in ids
+    ]
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement.lstrip().split(None, 2)[0].upper())
+
+    leader = _leader(client, customer)
+    before = (group.optimistic_commits, group.fallbacks)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        lead, outs = run_batch(client, leader, docs)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    assert all(isinstance(o, Outcome) and o.status == "applied" for o in outs), outs
+    assert (group.optimistic_commits, group.fallbacks) == (before[0] + 1, before[1])
+    assert "SAVEPOINT" not in statements and "RELEASE" not in statements
+    assert all(client.state(i)["status"] == "draft" for i in ids)
+    again = [client.bus.handle_document(d).status for d in docs]
+    assert again == ["duplicate"] * 3
+
+
+def test_a_savepoint_rolled_back_takes_its_held_back_events_with_it(engine: Engine) -> None:
+    """``outbox.write(defer=True)`` rows belong to the command's savepoint: undone with it,
+    kept when it is released, inserted by the commit."""
+    from invoicing.handlers.registry import Event
+    from invoicing.handlers.unit_of_work import UnitOfWork
+    from invoicing.pipeline import outbox
+    from invoicing.pipeline.batch import Scope
+
+    subjects = [str(uuid.uuid4()) for _ in range(3)]
+
+    def write(uow: UnitOfWork, subject: str) -> None:
+        outbox.write(
+            uow,
+            [Event("invoice.updated", subject, {"n": 1}, 1)],
+            org_id=uuid.uuid4(),
+            command_id=uuid.uuid4(),
+            correlation_id=None,
+            now=fake_deps().now(),
+            defer=True,
+        )
+
+    with UnitOfWork.for_engine(engine) as uow:
+        kept = Scope(uow, nested=True)
+        write(uow, subjects[0])
+        kept.done()
+        undone = Scope(uow, nested=True)
+        write(uow, subjects[1])
+        undone.undo()
+        last = Scope(uow, nested=True)
+        write(uow, subjects[2])
+        last.done()
+        assert [r["subject"] for r in uow.outbox_rows] == [subjects[0], subjects[2]]
+        uow.commit()
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT subject FROM outbox WHERE subject IN (:a, :b, :c) ORDER BY id"),
+            dict(zip("abc", subjects, strict=True)),
+        ).scalars()
+        assert list(found) == [subjects[0], subjects[2]]
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLSTATE 40001 from a trigger
