@@ -13,8 +13,10 @@
    quorum queue. Measured from the first take to the last event published.
 4. in-process CPU: ``invoicing process`` over N create/finalize commands, CPU seconds of that
    process per command (startup subtracted), on PostgreSQL and on SQLite.
-5. CPU seconds per command the worker processes and the relay spent during the peak run
-   (from /proc; robust against other load on the machine, unlike the rates).
+5. CPU seconds per command the worker processes, the relay, PostgreSQL's backends and
+   RabbitMQ spent during the peak run, and the whole machine (from /proc; robust against other
+   load on the machine, unlike the rates); and the whole machine's CPU per command during the
+   raw limit -- the two machine figures say how much more work a command of the pipeline is.
 It prints the ratio pipeline/raw.
 
 The workers commit the commands of their threads together (group commit, a savepoint per

@@ -1,12 +1,12 @@
 """Kill -9 of a worker in the middle of a batch (group commit, src/pipeline/batch.py).
 
 40 create/finalize pairs of two organizations are queued, then a worker with 8 threads starts:
-its transactions hold several commands, a savepoint each; finalizes batch in a lane of their own
-and run in organization order. The test holds the number series row of the organization that
-sorts last, so a batch waits inside its transaction at that organization's first finalize; when
-finalizes of the other organization ran before it in the batch (they wrote outbox rows: the
-transaction's lock on the outbox in pg_locks), the worker is killed there (else the test lets
-that batch through and waits for the next one). Nothing of the killed batch may be committed,
+its transactions hold several commands; finalizes batch in a lane of their own and run in
+organization order. The test holds the number series row of the organization that sorts last,
+so a batch waits inside its transaction at that organization's first finalize; when finalizes
+of the other organization ran before it in the batch (they updated their invoices: the
+transaction's lock on the invoices table in pg_locks), the worker is killed there (else the
+test lets that batch through and waits for the next one). Nothing of the killed batch may be committed,
 and after a restart every command must be applied exactly once: one created and one finalized
 event per invoice in the outbox and on the wire, each organization's numbers without a gap.
 """
@@ -35,14 +35,16 @@ PAIRS = 40
 
 
 def _wrote_before_waiting(env: Env) -> bool:
-    """Whether the worker transaction waiting on a lock already wrote outbox rows: a command
-    of its batch ran before the waiting one (whose own outbox row comes after its number).
-    Relation locks of released savepoints stay with the transaction until it ends."""
+    """Whether the worker transaction waiting on a lock already updated an invoice: a finalize
+    of its batch ran before the waiting one (which has only read and locked its own invoice,
+    ``FOR UPDATE``: a row share lock, until it has its number). Relation locks stay with the
+    transaction until it ends. (A batch's events are held back to its commit, so the outbox
+    shows nothing of it before.)"""
     rows = env.sql(
         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE a.datname = %s AND a.application_name = 'invoicing' "
         "AND a.wait_event_type = 'Lock' AND l.locktype = 'relation' AND l.granted "
-        "AND l.mode = 'RowExclusiveLock' AND l.relation = 'outbox'::regclass",
+        "AND l.mode = 'RowExclusiveLock' AND l.relation = 'invoices'::regclass",
         (env.db_name,),
     )
     return int(rows[0][0]) > 0
