@@ -6,9 +6,10 @@ organization order. The test holds the number series row of the organization tha
 so a batch waits inside its transaction at that organization's first finalize; when finalizes
 of the other organization ran before it in the batch (they updated their invoices: the
 transaction's lock on the invoices table in pg_locks), the worker is killed there (else the
-test lets that batch through and waits for the next one). Nothing of the killed batch may be committed,
-and after a restart every command must be applied exactly once: one created and one finalized
-event per invoice in the outbox and on the wire, each organization's numbers without a gap.
+test lets that batch through and waits for the next one). Nothing of the killed batch may be
+committed, and after a restart every command must be applied exactly once: one created and one
+finalized event per invoice in the outbox and on the wire, each organization's numbers without
+a gap.
 """
 
 from __future__ import annotations
