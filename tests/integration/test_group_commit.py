@@ -103,6 +103,21 @@ def _submit(
     return t
 
 
+@contextmanager
+def statements_of(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements sent to the database meanwhile (on any connection of ``engine``)."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement.lstrip())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 def _until(cond: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 20
     while not cond():
@@ -185,20 +200,12 @@ def test_a_batch_writes_its_events_in_one_statement_in_command_order(
             "create_invoice", {"id": str(z), "customer_id": str(customer), "lines": [line()]}
         ),
     ]
-    inserts: list[int] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
-            inserts.append(len(params) if isinstance(params, list | tuple) else 1)
-
     leader = _leader(client, customer)
     with engine.connect() as conn:
         start = conn.execute(text("SELECT coalesce(max(id), 0) FROM outbox")).scalar_one()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_of(engine) as statements:
         lead, outs = run_batch(client, leader, docs)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    inserts = [s for s in statements if s.upper().startswith("INSERT INTO OUTBOX")]
     assert isinstance(lead, Outcome) and lead.status == "applied"
     assert [o.status if isinstance(o, Outcome) else repr(o) for o in outs] == [
         "applied",
@@ -239,22 +246,15 @@ def test_a_batch_without_failures_commits_without_savepoints(
         )
         for i in ids
     ]
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        statements.append(statement.lstrip().split(None, 2)[0].upper())
-
     leader = _leader(client, customer)
     before = (group.optimistic_commits, group.fallbacks)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_of(engine) as statements:
         lead, outs = run_batch(client, leader, docs)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    verbs = {s.split(None, 1)[0].upper() for s in statements}
     assert isinstance(lead, Outcome) and lead.status == "applied"
     assert all(isinstance(o, Outcome) and o.status == "applied" for o in outs), outs
     assert (group.optimistic_commits, group.fallbacks) == (before[0] + 1, before[1])
-    assert "SAVEPOINT" not in statements and "RELEASE" not in statements
+    assert "SAVEPOINT" not in verbs and "RELEASE" not in verbs
     assert all(client.state(i)["status"] == "draft" for i in ids)
     again = [client.bus.handle_document(d).status for d in docs]
     assert again == ["duplicate"] * 3
