@@ -398,7 +398,10 @@ def main() -> None:
     )
     parser.add_argument("--worker-batch", type=int, default=32, help="INVOICING_WORKER_BATCH")
     parser.add_argument(
-        "--worker-leaders", type=int, default=4, help="INVOICING_WORKER_BATCH_LEADERS"
+        "--worker-leaders",
+        type=int,
+        default=2,
+        help="INVOICING_WORKER_BATCH_LEADERS (default: the service's default, 2)",
     )
     parser.add_argument("--batch", type=int, default=100, help="raw limit: messages per batch")
     parser.add_argument("--raw-pairs", type=int, default=5000)

@@ -100,7 +100,15 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     if republisher is not None:
         republisher.join(10)
     app.engine.dispose()
-    log.info("worker.stopped", pid=os.getpid())
+    group = app.pipeline.group
+    log.info(
+        "worker.stopped",
+        pid=os.getpid(),
+        # group commit: the last 1,000 batches' mean size, and how the batches committed
+        batch_mean=round(sum(group.sizes) / len(group.sizes), 2) if group and group.sizes else None,
+        batches_without_savepoints=group.optimistic_commits if group else None,
+        batches_run_again=group.fallbacks if group else None,
+    )
     return 0
 
 

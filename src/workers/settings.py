@@ -38,7 +38,8 @@ class PipelineSettings(BaseSettings):
         ge=1,
         le=1000,
         description="group commit: at most this many commands share a transaction (a savepoint "
-        "each), bounded by the threads of the process; 1 = a transaction per command",
+        "each only when one of them has to be undone), bounded by the threads of the process; "
+        "1 = a transaction per command",
     )
     worker_batch_leaders: int = Field(
         default=2,

@@ -14,6 +14,7 @@ a gap.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -114,6 +115,12 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
     col.drain(lambda ev: True)
     w.stop()
     r.stop()
+    # the worker says at its stop how its batches went (docs/pipeline.md, group commit)
+    stopped = [json.loads(x) for x in w.text().splitlines() if '"worker.stopped"' in x]
+    means = [x["batch_mean"] for x in stopped if x["batch_mean"] is not None]
+    assert means and all(m >= 1 for m in means), stopped
+    # the backlog left by the kill ran in batches of several commands
+    assert sum(x["batches_without_savepoints"] + x["batches_run_again"] for x in stopped) >= 1
     rows = env.sql(
         "SELECT type, subject, count(*) FROM outbox "
         "WHERE type IN ('invoice.created', 'invoice.finalized') GROUP BY type, subject"

@@ -1,5 +1,6 @@
 """Group commit (src/pipeline/batch.py): commands of concurrent threads share a transaction,
-a savepoint each; one command's rejection or failure never affects another.
+first without savepoints, then a savepoint each when one of them has to be undone; one
+command's rejection or failure never affects another.
 
 The batches are made deterministic by holding the first command (the leader) on a real lock
 of the database until the others are waiting behind it: they then run as ONE batch. Commands

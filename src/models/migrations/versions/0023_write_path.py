@@ -4,7 +4,7 @@ Revision ID: 0023_write_path
 Revises: 0022_read_counts
 Create Date: 2026-11-29
 
-Owned by the command side (docs/design.md, "Where the time goes").
+Owned by the command side (docs/design.md, "Fewer round trips").
 
 Since 0021_search, ``full_query`` on PostgreSQL reads the one search document
 ``invoices.search_text`` and its trigram index; the expression indexes of 0013_reads
