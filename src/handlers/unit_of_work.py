@@ -10,7 +10,7 @@ from invoicing.models import OutboxEvent
 from sqlalchemy import Connection, Engine, Insert, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-#: Core, built once: the outbox rows held back for the commit, in one statement
+#: Core, built once: outbox rows in one statement (``insert_outbox``), no ORM unit of work
 _OUTBOX_INSERT: Insert = insert(OutboxEvent)
 
 
@@ -55,11 +55,15 @@ class UnitOfWork:
         write_invoices(self.session)
         self.session.flush()
 
+    def insert_outbox(self, rows: list[dict[str, Any]]) -> None:
+        """Outbox rows into the transaction now, in one statement (executemany)."""
+        if rows:
+            self.session.connection().execute(_OUTBOX_INSERT, rows)
+
     def commit(self) -> None:
         write_invoices(self.session)
-        if self.outbox_rows:
-            self.session.connection().execute(_OUTBOX_INSERT, self.outbox_rows)
-            self.outbox_rows = []
+        rows, self.outbox_rows = self.outbox_rows, []
+        self.insert_outbox(rows)
         self.session.commit()
 
     def rollback(self) -> None:

@@ -8,12 +8,7 @@ from typing import Any
 
 from invoicing.handlers.registry import Event
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import OutboxEvent
 from invoicing.pipeline.envelope import cloud_event
-from sqlalchemy import Insert, insert
-
-#: Core, built once: one INSERT (executemany) for all events of a command, no ORM unit of work
-_INSERT: Insert = insert(OutboxEvent)
 
 
 def write(
@@ -60,6 +55,6 @@ def write(
         rows.append(ce)
     if defer:
         uow.outbox_rows.extend(params)
-    elif params:
-        uow.connection().execute(_INSERT, params)
+    else:
+        uow.insert_outbox(params)
     return rows

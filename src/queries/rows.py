@@ -204,6 +204,15 @@ def _of_page(column: Any, dialect: str) -> ColumnElement[bool]:
     return column.in_(bindparam("invoice_ids", expanding=True))  # type: ignore[no-any-return]
 
 
+def _children_of_page(model: Any, columns: Sequence[Any], dialect: str, *order: Any) -> Any:
+    """The rows of ``model`` (lines, payments) of the page's invoices, in ``order``."""
+    return (
+        select(*columns)
+        .where(model.organization_id == bindparam("org_id"), _of_page(model.invoice_id, dialect))
+        .order_by(*order)
+    )
+
+
 @functools.cache
 def page_statements(dialect: str) -> PageStatements:
     invoices = _shape(Invoice.__table__, InvoiceRow._fields[:-2], dialect)
@@ -212,19 +221,13 @@ def page_statements(dialect: str) -> PageStatements:
     return PageStatements(
         invoices=select(*invoices.columns),
         invoices_folded=invoices.folded,
-        lines=select(*lines.columns)
-        .where(
-            InvoiceLine.organization_id == bindparam("org_id"),
-            _of_page(InvoiceLine.invoice_id, dialect),
-        )
-        .order_by(InvoiceLine.position, InvoiceLine.id),
+        lines=_children_of_page(
+            InvoiceLine, lines.columns, dialect, InvoiceLine.position, InvoiceLine.id
+        ),
         lines_folded=lines.folded,
-        payments=select(*payments.columns)
-        .where(
-            Payment.organization_id == bindparam("org_id"),
-            _of_page(Payment.invoice_id, dialect),
-        )
-        .order_by(Payment.recorded_at, Payment.id),
+        payments=_children_of_page(
+            Payment, payments.columns, dialect, Payment.recorded_at, Payment.id
+        ),
     )
 
 
