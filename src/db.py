@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 MIGRATIONS = Path(__file__).parent / "models" / "migrations"
 
@@ -22,8 +24,17 @@ def json_loads(data: str | bytes) -> Any:
     return _decode(data if isinstance(data, str) else data.decode())
 
 
+#: a pooled PostgreSQL connection is pinged before use only after it lay idle this long
+PING_AFTER_IDLE_S = 1.0
+
+
 def make_engine(
-    url: str, *, lock_timeout_ms: int = 5000, statement_timeout_ms: int = 30000, pool_size: int = 5
+    url: str,
+    *,
+    lock_timeout_ms: int = 5000,
+    statement_timeout_ms: int = 30000,
+    pool_size: int = 5,
+    ping_after_idle_s: float = PING_AFTER_IDLE_S,
 ) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -33,13 +44,46 @@ def make_engine(
         _sqlite_serialized_writes(engine)
         return engine
     options = f"-c lock_timeout={lock_timeout_ms} -c statement_timeout={statement_timeout_ms}"
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=pool_size,
         connect_args={"options": options, "application_name": "invoicing"},
         json_deserializer=json_loads,
     )
+    _ping_after_idle(engine, ping_after_idle_s)
+    return engine
+
+
+def _ping_after_idle(engine: Engine, idle_s: float) -> None:
+    """Check a pooled connection before use, but only when it lay idle in the pool for
+    ``idle_s`` or longer: what ``pool_pre_ping`` does on every checkout, one round trip per
+    transaction, which under load is one statement more per command or batch for a
+    connection that was in use a moment ago. A connection that fails its ping is replaced
+    (``DisconnectionError`` from the checkout event: the pool connects anew, SQLAlchemy's
+    documented way of a custom pre-ping). One that breaks within ``idle_s`` of its last use
+    fails its statement like any connection breaking mid-transaction: the transaction rolls
+    back, SQLAlchemy drops the connection, and the caller retries (the worker's transient
+    retry; tests/integration/test_pool_ping.py)."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < idle_s:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the driver's error: the connection is gone
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")
 
 
 def _sqlite_serialized_writes(engine: Engine) -> None:

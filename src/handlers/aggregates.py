@@ -231,18 +231,23 @@ def new_draft(values: dict[str, Any]) -> InvoiceData:
 
 def insert(uow: UnitOfWork, inv: InvoiceData) -> None:
     """INSERT a new draft (NULLs left to the table, as ``core_writes.insert_invoice``) and
-    its lines (one executemany)."""
+    its lines (one executemany).
+
+    The lines go first: their foreign key is checked at commit (0024_lines_fk_deferred), and
+    on PostgreSQL the invoice's INSERT trigger then finds them and builds the whole search
+    document (0021_search) in the one row version it writes; written after the invoice, the
+    lines' trigger would make it write a second version of the new row (every index again)."""
     conn = uow.connection()
     row = {}
     for name in INVOICE_FIELDS:
         value = getattr(inv, name)
         if value is not None or name in SERVER_DEFAULTS:
             row[name] = value
-    conn.execute(_INSERT_INVOICE, row)
     if inv.lines:
         conn.execute(
             _INSERT_LINES, [{n: getattr(line, n) for n in LINE_FIELDS} for line in inv.lines]
         )
+    conn.execute(_INSERT_INVOICE, row)
     inv.loaded = tuple(getattr(inv, name) for name in INVOICE_FIELDS)
     inv.loaded_lines = {line.id: tuple(getattr(line, n) for n in LINE_FIELDS) for line in inv.lines}
 

@@ -219,10 +219,14 @@ class Invoice(Base):
 class InvoiceLine(Base):
     __tablename__ = "invoice_lines"
     __table_args__ = (
+        # checked at commit (0024_lines_fk_deferred): a new invoice's lines are written before
+        # it, so that its search document is built in the INSERT's one row version
         ForeignKeyConstraint(
             ["organization_id", "invoice_id"],
             ["invoices.organization_id", "invoices.id"],
             ondelete="CASCADE",
+            deferrable=True,
+            initially="DEFERRED",
         ),
         Index("ix_invoice_lines_invoice", "organization_id", "invoice_id"),
         Index("ix_invoice_lines_budget", "organization_id", "budget_id"),

@@ -61,8 +61,10 @@ CREATE = [
     "INSERT processed_commands",  # the inbox claim (ON CONFLICT DO NOTHING RETURNING)
     # with the customer (one outer join) and whether the id is taken (EXISTS), as Core rows
     "SELECT organizations",
+    # all lines in one statement, before their invoice: the lines' foreign key is checked at
+    # commit, and the invoice's INSERT finds them for its search document (0024)
+    "INSERT invoice_lines",
     "INSERT invoices",  # written by the handler with Core (the session never holds it)
-    "INSERT invoice_lines",  # all lines in one statement
     "INSERT outbox",
     "COMMIT",
 ]
