@@ -95,15 +95,21 @@ def _invoice_page(
 
 
 def get_invoice(query: GetInvoice, session: Session) -> InvoiceResult:
+    """One invoice as the lists read theirs: Core rows of the invoice, its lines and its
+    payments (``queries.rows``), no ORM entity (tests/integration/test_list_rows.py compares
+    the reply with ``invoice_state`` of the ORM's ``Invoice``)."""
     p = query.payload
-    stmt = select(Invoice).where(Invoice.organization_id == query.organization_id)
+    org = query.organization_id
+    stmt = _base(org, dialect_of(session), customers=False)
     if p.invoice_id is not None:
         stmt = stmt.where(Invoice.id == p.invoice_id)
         pointer, what = "/invoice_id", str(p.invoice_id)
-    else:
+    else:  # numbers are unique per organization (uq_invoices_organization_id)
         stmt = stmt.where(Invoice.number == p.number)
         pointer, what = "/number", f"number {p.number}"
-    inv = session.execute(stmt).scalar_one_or_none()
+    conn = session.connection()
+    found = with_children(conn, org, conn.execute(stmt).all())
+    inv = found[0] if found else None
     if inv is None or (inv.deleted_at is not None and not p.include_deleted):
         raise NotFound(
             "invoice_not_found",

@@ -11,12 +11,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from invoicing.domain.errors import NotFound
 from invoicing.domain.money import round_money
 from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Invoice
-from invoicing.queries.invoices import list_invoices, list_trash, open_items
+from invoicing.queries.invoices import get_invoice, list_invoices, list_trash, open_items
 from invoicing.queries.rows import page_statements, unfold
-from invoicing.schemas.queries import InvoiceList, ListInvoices, ListTrash, OpenItems
+from invoicing.schemas.queries import (
+    GetInvoice,
+    InvoiceList,
+    ListInvoices,
+    ListTrash,
+    OpenItems,
+)
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -168,6 +175,47 @@ def test_the_world_has_every_kind_of_invoice(world: World) -> None:
     assert any(p.customer_payment_id for s in states for p in s.payments)
     assert any(s.deleted for s in states)
     assert sum(len(s.payments) for s in states) >= 5
+
+
+def test_get_invoice_equals_the_orm_state_of_every_invoice(world: World) -> None:
+    """By id and by number, trashed ones with include_deleted, in three statements each
+    (the invoice, its lines, its payments)."""
+    everything = _orm_states(world, [inv.id for inv in _all(world)])
+    assert len(everything) >= 10
+    for inv in _all(world):
+        by = [{"invoice_id": str(inv.id)}] + ([{"number": inv.number}] if inv.number else [])
+        for key in by:
+            result, selects = _get(world, {**key, "include_deleted": True})
+            assert result.invoice.model_dump_json() == everything[inv.id]
+            assert selects == 3
+        if inv.deleted:
+            with Session(world.app.engine) as session, pytest.raises(NotFound):
+                get_invoice(_query(GetInvoice, {"invoice_id": str(inv.id)}), session)
+
+
+def _get(world: World, payload: dict[str, Any]) -> tuple[Any, int]:
+    """get_invoice's reply and how many SELECTs it ran."""
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(world.app.engine, "before_cursor_execute", record)
+    try:
+        with Session(world.app.engine) as session:
+            result = get_invoice(_query(GetInvoice, payload), session)
+    finally:
+        event.remove(world.app.engine, "before_cursor_execute", record)
+    return result, len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+
+
+def _all(world: World) -> list[Any]:
+    with Session(world.app.engine) as session:
+        return list(
+            list_invoices(
+                _query(ListInvoices, {"filter": {"deleted": "include"}, "page_size": 200}), session
+            ).items
+        )
 
 
 def test_list_trash_equals_the_orm_state(world: World) -> None:
