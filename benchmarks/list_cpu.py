@@ -1,4 +1,5 @@
-"""CPU per list page: the Core read path of the list queries against the ORM path it replaced.
+"""CPU per list page (and per ``get_invoice``): the Core read path against the ORM path it
+replaced.
 
     python benchmarks/list_cpu.py [--database invoicing_bench_reads] [--rounds 40]
 
@@ -9,7 +10,8 @@ selectin lines and payments, ``invoice_state`` of the entities), each in a fresh
 serialized to the reply's JSON. It prints the medians of the process time (CPU of this process:
 robust against other load on the machine) and the wall time per page, and checks that both
 paths give the same JSON. ``Pipeline.answer_raw`` (the whole service side of a query but the
-AMQP hops) is timed for the Core path beside them.
+AMQP hops) is timed for the Core path beside them. The last row is ``get_invoice`` of the
+newest invoice, Core rows (since session 8) against the ORM entity it loaded before.
 """
 
 from __future__ import annotations
@@ -31,10 +33,16 @@ from invoicing.handlers.views import invoice_state
 from invoicing.models import Customer, Invoice
 from invoicing.queries.common import dialect_of, paginate
 from invoicing.queries.filters import invoice_conditions, invoice_order
-from invoicing.queries.invoices import _today, list_invoices
-from invoicing.schemas.queries import COUNT_LIMIT, InvoiceList, ListInvoices
+from invoicing.queries.invoices import _today, get_invoice, list_invoices
+from invoicing.schemas.queries import (
+    COUNT_LIMIT,
+    GetInvoice,
+    InvoiceList,
+    InvoiceResult,
+    ListInvoices,
+)
 from queries_data import ORG
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, text
 from sqlalchemy.orm import Session
 
 from queries import PG, customer
@@ -69,6 +77,14 @@ def orm_list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
     return InvoiceList(items=[invoice_state(row[0]) for row in rows], page=info)
 
 
+def orm_get_invoice(query: GetInvoice, session: Session) -> InvoiceResult:
+    """The ORM path get_invoice had before session 8: the entity, selectin collections."""
+    stmt = select(Invoice).where(
+        Invoice.organization_id == query.organization_id, Invoice.id == query.payload.invoice_id
+    )
+    return InvoiceResult(invoice=invoice_state(session.execute(stmt).scalar_one()))
+
+
 def timed(fn: Callable[[], str]) -> tuple[float, float, str]:
     cpu, wall = time.process_time(), time.perf_counter()
     out = fn()
@@ -76,16 +92,20 @@ def timed(fn: Callable[[], str]) -> tuple[float, float, str]:
 
 
 def measure(app: Any, name: str, payload: dict[str, Any], rounds: int) -> None:
-    query = ListInvoices.model_validate({"organization_id": ORG, "payload": payload})
-    raw = json.dumps({"type": "list_invoices", "organization_id": ORG, "payload": payload})
+    kind = "get_invoice" if "invoice_id" in payload else "list_invoices"
+    model: Any = GetInvoice if kind == "get_invoice" else ListInvoices
+    query = model.model_validate({"organization_id": ORG, "payload": payload})
+    raw = json.dumps({"type": kind, "organization_id": ORG, "payload": payload})
+    core_path: Any = get_invoice if kind == "get_invoice" else list_invoices
+    orm_path: Any = orm_get_invoice if kind == "get_invoice" else orm_list_invoices
 
     def core() -> str:
         with Session(app.engine) as session, session.begin():
-            return list_invoices(query, session).model_dump_json()
+            return str(core_path(query, session).model_dump_json())
 
     def orm() -> str:
         with Session(app.engine) as session, session.begin():
-            return orm_list_invoices(query, session).model_dump_json()
+            return str(orm_path(query, session).model_dump_json())
 
     def service() -> str:
         return str(app.pipeline.answer_raw(raw).as_json().decode())
@@ -121,6 +141,10 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, payload in MIX:
         measure(app, name, payload, args.rounds)
+    newest_sql = "SELECT id FROM invoices WHERE organization_id = :o ORDER BY created_at DESC"
+    with app.engine.connect() as conn:
+        newest = conn.execute(text(f"{newest_sql} LIMIT 1"), {"o": ORG}).scalar_one()
+    measure(app, "get_invoice", {"invoice_id": str(newest)}, args.rounds)
     app.engine.dispose()
 
 
