@@ -407,6 +407,12 @@ def main() -> None:
     parser.add_argument("--raw-pairs", type=int, default=5000)
     parser.add_argument("--cpu-commands", type=int, default=2000)
     parser.add_argument(
+        "--low-rate",
+        type=float,
+        default=10.0,
+        help="commands/s of a light run (100 pairs): the latency floor of the path itself",
+    )
+    parser.add_argument(
         "--orgs",
         type=int,
         default=1,
@@ -447,6 +453,7 @@ def main() -> None:
             (tree_cpu(p.pid) - b) / (2 * args.pairs) for p, b in zip(procs, before, strict=True)
         )
         half, lat_half = run_pipeline(env, orgs, args.pairs // 2, peak / 2)
+        _low, lat_low = run_pipeline(env, orgs, 100, args.low_rate)
         for p in procs:
             p.stop()
         raw, raw_cpu, raw_machine_cpu = run_raw(
@@ -465,6 +472,11 @@ def main() -> None:
                 f"  at half the peak ({peak / 2:.0f}/s offered)",
                 f"{half:.0f} commands/s, p50 {pct(lat_half, 50):.1f} ms, "
                 f"p99 {pct(lat_half, 99):.1f} ms",
+            ),
+            (
+                f"  at a light load ({args.low_rate:.0f}/s offered, 100 pairs)",
+                f"p50 {pct(lat_low, 50):.1f} ms, p99 {pct(lat_low, 99):.1f} ms, "
+                f"fastest {min(lat_low) * 1000:.1f} ms",
             ),
             (
                 f"raw limit ({args.processes} batched consumers, B={args.batch}, tx relay)",
