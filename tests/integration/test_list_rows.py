@@ -185,28 +185,13 @@ def test_get_invoice_equals_the_orm_state_of_every_invoice(world: World) -> None
     for inv in _all(world):
         by = [{"invoice_id": str(inv.id)}] + ([{"number": inv.number}] if inv.number else [])
         for key in by:
-            result, selects = _get(world, {**key, "include_deleted": True})
+            payload = {**key, "include_deleted": True}
+            result, selects = _selects(world, payload, get_invoice, GetInvoice)
             assert result.invoice.model_dump_json() == everything[inv.id]
-            assert selects == 3
+            assert len(selects) == 3, selects
         if inv.deleted:
             with Session(world.app.engine) as session, pytest.raises(NotFound):
                 get_invoice(_query(GetInvoice, {"invoice_id": str(inv.id)}), session)
-
-
-def _get(world: World, payload: dict[str, Any]) -> tuple[Any, int]:
-    """get_invoice's reply and how many SELECTs it ran."""
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(world.app.engine, "before_cursor_execute", record)
-    try:
-        with Session(world.app.engine) as session:
-            result = get_invoice(_query(GetInvoice, payload), session)
-    finally:
-        event.remove(world.app.engine, "before_cursor_execute", record)
-    return result, len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
 
 
 def _all(world: World) -> list[Any]:
@@ -241,7 +226,10 @@ def test_open_items_equal_the_orm_state(world: World) -> None:
             assert str(item.open_amount) == str(round_money(open_amount(inv), inv.currency))
 
 
-def _selects(world: World, payload: dict[str, Any]) -> tuple[InvoiceList, list[str]]:
+def _selects(
+    world: World, payload: dict[str, Any], read: Any = list_invoices, query: Any = ListInvoices
+) -> tuple[Any, list[str]]:
+    """The reply of ``read`` (a list by default) and the SELECTs it ran."""
     statements: list[str] = []
 
     def record(*args: Any) -> None:
@@ -250,7 +238,7 @@ def _selects(world: World, payload: dict[str, Any]) -> tuple[InvoiceList, list[s
     event.listen(world.app.engine, "before_cursor_execute", record)
     try:
         with Session(world.app.engine) as session:
-            result = list_invoices(_query(ListInvoices, payload), session)
+            result = read(_query(query, payload), session)
     finally:
         event.remove(world.app.engine, "before_cursor_execute", record)
     return result, [s for s in statements if s.lstrip().upper().startswith("SELECT")]
