@@ -43,7 +43,12 @@ def make_engine(
         engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=json_loads)
         _sqlite_serialized_writes(engine)
         return engine
-    options = f"-c lock_timeout={lock_timeout_ms} -c statement_timeout={statement_timeout_ms}"
+    # TimeZone=UTC: psycopg then returns timestamptz values with ``dt.UTC`` itself, which the
+    # models' UTCDateTime passes on unchanged (models/base.py)
+    options = (
+        f"-c lock_timeout={lock_timeout_ms} -c statement_timeout={statement_timeout_ms} "
+        "-c TimeZone=UTC"
+    )
     engine = create_engine(
         url,
         pool_size=pool_size,
