@@ -1,6 +1,6 @@
-"""``ConfirmingPublisher`` against a real broker (own vhost): a confirmed batch is all in its
-queue; a message a quorum queue refuses is reported (its ``basic.nack``), an unroutable one
-too, and the publisher goes on afterwards.
+"""``ConfirmingPublisher`` against a real broker (queues of its own in the default vhost): a
+confirmed batch is all in its queue; a message a quorum queue refuses is reported (its
+``basic.nack``), an unroutable one too, and the publisher goes on afterwards.
 
 Why publisher confirms and not AMQP transactions (which pika's public ``BlockingChannel`` API
 would batch without ``channel._impl``): on RabbitMQ 3.10 a quorum queue at its length limit
@@ -12,38 +12,49 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import pika
 import pytest
 from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, PublishError, Unroutable, connect
 
-from tests.e2e.harness import Env, create_env, destroy_env
 from tests.support.external import needs_rabbitmq
 
 pytestmark = [pytest.mark.integration, needs_rabbitmq]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    e = create_env(Path(tmp_path_factory.mktemp("publisher")))
-    try:
-        yield e
-    finally:
-        destroy_env(e)
+#: the local broker's default vhost; every queue here has a name of its own and is deleted
+URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
-def _queue(env: Env, **arguments: object) -> str:
+@dataclass
+class Broker:
+    amqp_url: str
+    queues: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def env() -> Iterator[Broker]:
+    broker = Broker(URL)
+    yield broker
+    conn = connect(URL)
+    channel = conn.channel()
+    for name in broker.queues:
+        channel.queue_delete(name)
+    conn.close()
+
+
+def _queue(env: Broker, **arguments: object) -> str:
     name = f"t.publisher.{uuid.uuid4().hex[:8]}"
     conn = connect(env.amqp_url)
-    conn.channel().queue_declare(
-        name, durable=True, arguments={"x-queue-type": "quorum", **arguments}
-    )
+    queue_arguments = {"x-queue-type": "quorum", **arguments}
+    conn.channel().queue_declare(name, durable=True, arguments=queue_arguments)
     conn.close()
+    env.queues.append(name)
     return name
 
 
-def _count(env: Env, queue: str) -> int:
+def _count(env: Broker, queue: str) -> int:
     conn = connect(env.amqp_url)
     n = int(conn.channel().queue_declare(queue, passive=True).method.message_count)
     conn.close()
@@ -55,7 +66,7 @@ def _message(queue: str, n: int) -> Outgoing:
     return Outgoing("", queue, f"body {n}".encode(), props)
 
 
-def test_a_confirmed_batch_is_all_in_its_queue(env: Env) -> None:
+def test_a_confirmed_batch_is_all_in_its_queue(env: Broker) -> None:
     queue = _queue(env)
     publisher = ConfirmingPublisher(env.amqp_url)
     publisher.publish_batch([_message(queue, n) for n in range(50)])
@@ -65,7 +76,7 @@ def test_a_confirmed_batch_is_all_in_its_queue(env: Env) -> None:
     publisher.close()
 
 
-def test_a_message_the_queue_refuses_fails_the_publish(env: Env) -> None:
+def test_a_message_the_queue_refuses_fails_the_publish(env: Broker) -> None:
     """A quorum queue at its length limit with ``reject-publish`` nacks what comes next: the
     publish raises, never reports the message published. (The limit is checked on the
     leader's state when a message arrives, so a message or two beyond it may be taken.)"""
@@ -85,7 +96,7 @@ def test_a_message_the_queue_refuses_fails_the_publish(env: Env) -> None:
     publisher.close()
 
 
-def test_an_unroutable_message_is_reported_and_the_rest_committed(env: Env) -> None:
+def test_an_unroutable_message_is_reported_and_the_rest_committed(env: Broker) -> None:
     queue = _queue(env)
     nowhere = f"t.publisher.missing.{uuid.uuid4().hex[:8]}"
     publisher = ConfirmingPublisher(env.amqp_url)
