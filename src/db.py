@@ -70,13 +70,11 @@ def _ping_after_idle(engine: Engine, idle_s: float) -> None:
     back, SQLAlchemy drops the connection, and the caller retries (the worker's transient
     retry; tests/integration/test_pool_ping.py)."""
 
-    @event.listens_for(engine, "connect")
-    def _connected(_dbapi_conn: Any, record: Any) -> None:
+    def _idle_from_now(_dbapi_conn: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
 
-    @event.listens_for(engine, "checkin")
-    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
+    event.listen(engine, "connect", _idle_from_now)  # just connected: no ping needed
+    event.listen(engine, "checkin", _idle_from_now)
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:

@@ -90,7 +90,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             def process(value: dt.datetime | None) -> dt.datetime | None:
                 if value is None or value.tzinfo is utc:
                     return value
-                return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
+                return self.process_result_value(value, dialect)
 
             return process
         return super().result_processor(dialect, coltype)
