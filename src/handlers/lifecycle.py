@@ -40,7 +40,14 @@ from invoicing.handlers.invoices import (
     trash,
 )
 from invoicing.handlers.ledger_io import document_groups, ledger_of, store
-from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
+from invoicing.handlers.registry import (
+    Deps,
+    Event,
+    LateEvent,
+    PartialFailures,
+    handles,
+    invoice_event,
+)
 from invoicing.handlers.repository import (
     customer_party,
     customer_row,
@@ -198,22 +205,29 @@ def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[
     # the same rules on a plain draft (no ORM object), its changed columns in one UPDATE; the
     # unique number constraint of that UPDATE checks the new number (one statement less under
     # the series lock than a look-up first)
-    events = finalize(
-        uow,
-        deps,
-        org,
-        draft,
-        cmd.payload.issue_date,
-        customer=draft.customer_row,  # read with the draft
-        check_used=False,
+    issued = prepare_finalize(
+        uow, deps, org, draft, cmd.payload.issue_date, customer=draft.customer_row
     )
-    try:
-        aggregates.save(uow, draft)
-    except IntegrityError as exc:
-        if not numbering.is_number_clash(exc):
-            raise
-        raise numbering.number_taken(draft.series or "invoice", draft.number) from None
-    return events
+
+    def number_and_save() -> Event:
+        events = take_number(uow, deps, org, draft, issued, check_used=False)
+        try:
+            aggregates.save(uow, draft)
+        except IntegrityError as exc:
+            if not numbering.is_number_clash(exc):
+                raise
+            raise numbering.number_taken(draft.series or "invoice", draft.number) from None
+        return events[0]
+
+    if not uow.numbers_at_end:
+        return [number_and_save()]
+    # a batch that takes its numbers after all its commands ran: the series row is locked
+    # from there to the commit only (invoicing.pipeline.batch)
+    # the row's key, then the date: rows locked in one order, dates in order on each row
+    series = SERIES[draft.kind]
+    scope = subsidiaries.entity(uow, org, draft.subsidiary_id).scope(series)
+    lock_order = (str(org.id), series.value, scope, issued.isoformat())
+    return [LateEvent("invoice.finalized", str(draft.id), {}, None, number_and_save, lock_order)]
 
 
 def mark_as_sent(

@@ -61,6 +61,19 @@ class Event:
     sequence: int | None = None
 
 
+@dataclass
+class LateEvent(Event):
+    """An event whose content is known only at the end of the transaction: ``complete``
+    (the rest of its handler: take the number, write it, snapshot the invoice) runs there and
+    returns the event. A handler returns one only when ``uow.numbers_at_end`` (a batch that
+    runs its commands' number allocations after all of them: ``invoicing.pipeline.batch``);
+    ``lock_order`` sorts those steps so that every transaction locks series rows in one order.
+    """
+
+    complete: Callable[[], Event] | None = None
+    lock_order: tuple[str, ...] = ()
+
+
 def invoice_event(event_type: str, inv: InvoiceDraft, now: dt.datetime, **extra: Any) -> Event:
     """Bump the invoice's event sequence and snapshot its whole state into the event."""
     inv.event_sequence = (inv.event_sequence or 0) + 1

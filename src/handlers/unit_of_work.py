@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +27,11 @@ class UnitOfWork:
         #: statement instead of one per command. A savepoint rolled back drops the rows
         #: added since it began (``invoicing.pipeline.batch.Scope``).
         self.outbox_rows: list[dict[str, Any]] = []
+        #: set by a batch whose commands cannot be undone one by one (``optimistic``): a
+        #: finalize then leaves its number to :meth:`finish` (a ``LateEvent``), so that the
+        #: series rows are locked only from the batch's allocations to its commit
+        self.numbers_at_end = False
+        self._at_end: list[tuple[tuple[str, ...], Callable[[], None]]] = []
 
     @classmethod
     def for_engine(cls, engine: Engine) -> UnitOfWork:
@@ -34,7 +40,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self.session.begin()
-        self.outbox_rows = []
+        self.outbox_rows, self._at_end = [], []
         return self
 
     def __exit__(
@@ -60,14 +66,26 @@ class UnitOfWork:
         if rows:
             self.session.connection().execute(_OUTBOX_INSERT, rows)
 
+    def at_end(self, order: tuple[str, ...], step: Callable[[], None]) -> None:
+        """Run ``step`` in :meth:`finish`, after every command of the transaction; steps run
+        sorted by ``order`` (stable: else in the order they were added)."""
+        self._at_end.append((order, step))
+
+    def finish(self) -> None:
+        """The steps left to the end of the transaction (``at_end``); ``commit`` calls it."""
+        steps, self._at_end = self._at_end, []
+        for _order, step in sorted(steps, key=lambda s: s[0]):
+            step()
+
     def commit(self) -> None:
+        self.finish()
         write_invoices(self.session)
         rows, self.outbox_rows = self.outbox_rows, []
         self.insert_outbox(rows)
         self.session.commit()
 
     def rollback(self) -> None:
-        self.outbox_rows = []
+        self.outbox_rows, self._at_end = [], []
         self.session.rollback()
 
     def connection(self) -> Connection:

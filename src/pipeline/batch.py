@@ -37,9 +37,13 @@ Each command stays atomic and independent:
   (Rejections write their ``command.rejected`` at once: an undecodable body's event id is
   how its redelivery is known, by the outbox's unique key, so that row must clash in the
   command's own savepoint.)
-* the number of a finalize is still taken last in its savepoint; a rolled-back savepoint
-  returns it (the series row is updated in the savepoint), so numbers stay gapless. The
-  series row lock is held until the batch commits.
+* numbers at the end: run without savepoints, a batch's finalizes take their numbers after
+  every command ran (``LateEvent``, ``UnitOfWork.at_end``), sorted by series row and issue
+  date, right before the events' INSERT and the commit: the series row is locked from there
+  to the commit only. A number refused there (date order, a manual number in the way) cannot
+  be undone alone: the batch runs again with savepoints, where a finalize takes its number
+  last in its own savepoint (a rolled-back savepoint returns it: gapless) and the series row
+  lock is held from the first finalize to the commit.
 
 Each command starts with an empty identity map (``expunge_all``): it reads the rows afresh
 as its own transaction would, never an earlier command's copies.
@@ -60,6 +64,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from invoicing.domain.errors import DomainError
+from sqlalchemy.exc import IntegrityError
 
 if TYPE_CHECKING:
     from invoicing.handlers.unit_of_work import UnitOfWork
@@ -302,6 +308,10 @@ class GroupCommit:
         """Run every command of ``batch`` in one transaction and commit it."""
         pipeline = self.pipeline
         with pipeline.uow_factory() as uow:
+            # without savepoints no command can be undone alone anyway: finalizes take their
+            # numbers after every command ran (``LateEvent``), the series rows stay locked
+            # from there to the commit only
+            uow.numbers_at_end = optimistic
             for item in batch:
                 with structlog.contextvars.bound_contextvars(**item.context):
                     try:
@@ -318,4 +328,9 @@ class GroupCommit:
                     except Exception as exc:
                         item.error = exc
                 uow.session.expunge_all()
+            if optimistic:
+                try:
+                    uow.finish()
+                except (DomainError, IntegrityError) as exc:  # e.g. a date out of order
+                    raise NeedsSavepoints(f"a number at the end of the batch: {exc}") from exc
             uow.commit()

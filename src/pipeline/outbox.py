@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from functools import partial
 from typing import Any
 
-from invoicing.handlers.registry import Event
+from invoicing.handlers.registry import Event, LateEvent
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.pipeline.envelope import cloud_event
 
@@ -31,27 +32,44 @@ def write(
     since a clash would then fail the whole transaction, not this command."""
     rows: list[dict[str, Any]] = []
     params: list[dict[str, Any]] = []
-    for i, event in enumerate(events):
+
+    def row(event: Event, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
         ce = cloud_event(
             event,
             org_id=org_id,
             command_id=command_id,
             correlation_id=correlation_id,
-            index=i,
+            index=index,
             now=now,
             nonce=nonce,
         )
-        params.append(
-            {
-                "event_id": uuid.UUID(ce["id"]),
-                "organization_id": org_id,
-                "type": event.type,
-                "subject": event.subject,
-                "sequence": event.sequence,
-                "payload": ce,
-                "created_at": now,
-            }
-        )
+        param = {
+            "event_id": uuid.UUID(ce["id"]),
+            "organization_id": org_id,
+            "type": event.type,
+            "subject": event.subject,
+            "sequence": event.sequence,
+            "payload": ce,
+            "created_at": now,
+        }
+        return ce, param
+
+    def fill(late: LateEvent, index: int, ce: dict[str, Any], param: dict[str, Any]) -> None:
+        assert late.complete is not None
+        event = late.complete()
+        if (event.type, event.subject) != (late.type, late.subject):  # its id is made of them
+            raise ValueError(f"{late.type} {late.subject} completed as {event.type}")
+        done_ce, done_param = row(event, index)
+        ce.update(done_ce)  # in place: the outcome and the pending outbox row hold these
+        param.update(done_param)
+
+    for i, event in enumerate(events):
+        if isinstance(event, LateEvent) and not defer:
+            event = event.complete() if event.complete is not None else event
+        ce, param = row(event, i)
+        if isinstance(event, LateEvent):  # its content at the end of the transaction
+            uow.at_end(event.lock_order, partial(fill, event, i, ce, param))
+        params.append(param)
         rows.append(ce)
     if defer:
         uow.outbox_rows.extend(params)

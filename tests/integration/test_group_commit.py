@@ -261,6 +261,83 @@ def test_a_batch_without_failures_commits_without_savepoints(
     assert again == ["duplicate"] * 3
 
 
+def _finalize(client: Client, customer: uuid.UUID, issue_date: str) -> dict[str, Any]:
+    iid = client.invoice(customer, [line()])
+    return client.doc("finalize_invoice", {"invoice_id": str(iid), "issue_date": issue_date})
+
+
+def test_a_batch_takes_its_numbers_after_all_its_commands(batching: Client, engine: Engine) -> None:
+    """A batch run without savepoints takes the numbers of its finalizes at its end: the
+    series row is locked from the batch's first allocation to its commit, and nothing runs in
+    between but the allocations, the invoices' UPDATEs that write the numbers and the events'
+    INSERT. The events carry the numbers, gapless, in the order of the issue dates."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    leader = _finalize(client, customer, "2026-06-01")
+    docs = [_finalize(client, customer, day) for day in ("2026-06-03", "2026-06-02", "2026-06-03")]
+    before = group.optimistic_commits
+    with statements_of(engine) as statements:
+        lead, outs = run_batch(client, leader, docs)
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    assert all(isinstance(o, Outcome) and o.status == "applied" for o in outs), outs
+    assert group.optimistic_commits == before + 1
+    claims = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO processed_commands")]
+    batch = statements[claims[1] :]  # the leader ran alone, before
+    first_lock = next(i for i, s in enumerate(batch) if s.startswith("UPDATE number_series"))
+    assert first_lock > claims[-1] - claims[1]  # after the last command's own statements
+    tail = [s.split(None, 2)[:2] for s in batch[first_lock:]]
+    assert tail == [["UPDATE", "number_series"], ["UPDATE", "invoices"]] * 3 + [
+        ["INSERT", "INTO"]
+    ], tail
+    assert batch[-1].startswith("INSERT INTO outbox")
+
+    def number(outcome: Outcome | BaseException) -> str:
+        assert isinstance(outcome, Outcome)
+        [event] = outcome.events
+        assert event["type"] == "invoice.finalized" and event["sequence"] == 2
+        invoice = event["data"]["invoice"]
+        assert client.state(invoice["id"])["number"] == invoice["number"]
+        return str(invoice["number"])
+
+    numbers = [number(lead), *(number(o) for o in outs)]
+    tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
+    # the 2 June one first (dates in order on the series), then the two of 3 June in turn
+    assert tails == [tails[0], tails[0] + 2, tails[0] + 1, tails[0] + 3], numbers
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # holds an invoice row
+def test_a_number_refused_at_the_end_of_a_batch_runs_it_again_with_savepoints(
+    batching: Client, engine: Engine
+) -> None:
+    """A finalize whose issue date is before the series' last one fails at the batch's end,
+    where no command can be undone alone: the batch runs again, a savepoint per command and
+    the numbers taken in place. That finalize is rejected, the others applied; no number is
+    lost."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    client.ok(
+        "finalize_invoice",
+        {"invoice_id": str(client.invoice(customer, [line()])), "issue_date": "2026-06-10"},
+    )
+    leader = _finalize(client, customer, "2026-06-10")
+    docs = [_finalize(client, customer, day) for day in ("2026-06-10", "2026-06-01", "2026-06-11")]
+    before = group.fallbacks
+    lead, outs = run_batch(client, leader, docs)
+    assert group.fallbacks == before + 1
+    statuses = [o.status if isinstance(o, Outcome) else repr(o) for o in (lead, *outs)]
+    assert statuses == ["applied", "applied", "rejected", "applied"]
+    assert isinstance(outs[1], Outcome)
+    assert outs[1].errors[0]["code"] == "issue_date_out_of_order"
+    assert client.state(docs[1]["payload"]["invoice_id"])["status"] == "draft"
+    numbers = [o.events[0]["data"]["invoice"]["number"] for o in (lead, outs[0], outs[2])]  # type: ignore[union-attr]
+    tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
+    assert tails == [tails[0], tails[0] + 1, tails[0] + 2], numbers
+
+
 def test_a_savepoint_rolled_back_takes_its_held_back_events_with_it(engine: Engine) -> None:
     """``outbox.write(defer=True)`` rows belong to the command's savepoint: undone with it,
     kept when it is released, inserted by the commit."""
