@@ -413,6 +413,12 @@ def main() -> None:
         help="commands/s of a light run (100 pairs): the latency floor of the path itself",
     )
     parser.add_argument(
+        "--half-rate",
+        type=float,
+        default=None,
+        help="commands/s offered instead of half the peak: two builds compared at one load",
+    )
+    parser.add_argument(
         "--orgs",
         type=int,
         default=1,
@@ -452,7 +458,8 @@ def main() -> None:
         worker_cpu, relay_cpu = (
             (tree_cpu(p.pid) - b) / (2 * args.pairs) for p, b in zip(procs, before, strict=True)
         )
-        half, lat_half = run_pipeline(env, orgs, args.pairs // 2, peak / 2)
+        offered = args.half_rate or peak / 2
+        half, lat_half = run_pipeline(env, orgs, args.pairs // 2, offered)
         _low, lat_low = run_pipeline(env, orgs, 100, args.low_rate)
         for p in procs:
             p.stop()
@@ -469,7 +476,9 @@ def main() -> None:
             ),
             ("  publish->event at peak", f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms"),
             (
-                f"  at half the peak ({peak / 2:.0f}/s offered)",
+                f"  at half the peak ({offered:.0f}/s offered)"
+                if not args.half_rate
+                else f"  at a set load ({offered:.0f}/s offered, --half-rate)",
                 f"{half:.0f} commands/s, p50 {pct(lat_half, 50):.1f} ms, "
                 f"p99 {pct(lat_half, 99):.1f} ms",
             ),

@@ -27,6 +27,12 @@ RELAY_PUBLISHED = Counter(
     "invoicing_relay_published",
     "Outbox events published to the events exchange and confirmed by the broker",
 )
+GC_PAUSES = Histogram(
+    "invoicing_gc_pause_seconds",
+    "Full (generation 2) collections of the garbage collector in a worker or relay process, "
+    "every thread of the process stopped meanwhile (invoicing.workers.gc_pauses)",
+    buckets=FAST_BUCKETS[:8],
+)
 DEAD_LETTERS_ARCHIVED = Counter(
     "invoicing_dead_letters_archived",
     "Dead-lettered messages moved into the dead_letters table, by reason",

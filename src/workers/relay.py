@@ -25,6 +25,7 @@ import pika  # type: ignore[import-untyped]
 import psycopg
 import structlog
 from invoicing.observability.metrics import RELAY_PUBLISHED
+from invoicing.workers import gc_pauses
 from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, PublishError
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.delivery import error_text
@@ -179,7 +180,8 @@ def run_relay(database_url: str, settings: PipelineSettings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("relay.started")
+    gc_pauses.observe()
+    log.info("relay.started", gc_frozen=gc_pauses.settle())
     relay.run()
     log.info("relay.stopped", published=relay.published)
     return 0

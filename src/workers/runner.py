@@ -20,6 +20,7 @@ import structlog
 from invoicing import bootstrap
 from invoicing.config import Settings
 from invoicing.pipeline.authenticate import TokenOrUserAuthenticator
+from invoicing.workers import gc_pauses
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.deliveries import DeliveryRunner
 from invoicing.workers.settings import PipelineSettings
@@ -78,6 +79,8 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     start_worker_observability(broker, pipeline.worker_processes)
     worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
     worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2
+    gc_pauses.observe()
+    frozen = gc_pauses.settle()  # what start-up built: never scanned by a collection again
     worker.start()
     deliveries = start_delivery_runner(app, pipeline, workloads, stop)
     log.info(
@@ -89,6 +92,7 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
         workloads=workloads,
         queries=queries is not None,
         middleware=[type(m).__name__ for m in broker.middleware],
+        gc_frozen=frozen,
     )
     while not stop.wait(1.0):
         pass

@@ -1,0 +1,56 @@
+"""Pauses of CPython's cyclic garbage collector in the long-running processes.
+
+The collector stops every thread of its process while it runs, and a full (generation 2)
+collection visits every object it tracks. A worker holds about 170,000 of them from its start
+alone (modules, pydantic's validators and serializers, SQLAlchemy's metadata and compiled
+statements, the PDF engine's templates): one full collection took 85 ms on the development
+machine (2026-11-29), with every command of the process waiting, against 12 ms for a whole
+command at a light load. That was the tail of the command path under load (docs/pipeline.md,
+"Collector pauses").
+
+:func:`settle` runs once when a process has built everything it keeps (its engine, pipeline,
+broker) and before it takes work: one collection, then ``gc.freeze()``, which moves every
+surviving object into a permanent generation that no later collection visits (Python's own
+documented use of it). Full collections then visit only what was made since.
+:func:`observe` times the full collections that still happen into
+``invoicing_gc_pause_seconds``, so a regression shows on the dashboards.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from invoicing.observability.metrics import GC_PAUSES
+
+_started: list[float] = []
+
+
+def _timed(phase: str, info: dict[str, Any]) -> None:
+    if info.get("generation") != 2:
+        return
+    if phase == "start":
+        _started[:] = [time.perf_counter()]
+    elif _started:
+        GC_PAUSES.observe(time.perf_counter() - _started.pop())
+
+
+def observe() -> None:
+    """Time every full collection of this process from now on (once per process)."""
+    if _timed not in gc.callbacks:
+        gc.callbacks.append(_timed)
+
+
+def unobserve() -> None:
+    """Stop timing them (tests)."""
+    if _timed in gc.callbacks:
+        gc.callbacks.remove(_timed)
+
+
+def settle() -> int:
+    """Collect once, then freeze what survives out of the collector's reach; returns how many
+    objects were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
