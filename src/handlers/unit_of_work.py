@@ -27,9 +27,9 @@ class UnitOfWork:
         #: statement instead of one per command. A savepoint rolled back drops the rows
         #: added since it began (``invoicing.pipeline.batch.Scope``).
         self.outbox_rows: list[dict[str, Any]] = []
-        #: set by a batch whose commands cannot be undone one by one (``optimistic``): a
-        #: finalize then leaves its number to :meth:`finish` (a ``LateEvent``), so that the
-        #: series rows are locked only from the batch's allocations to its commit
+        #: set by a batch of several commands: a finalize then leaves its number to
+        #: :meth:`finish` (a ``LateEvent``), so that the series rows are locked only from
+        #: the batch's allocations to its commit (``invoicing.pipeline.batch``)
         self.numbers_at_end = False
         self._at_end: list[tuple[tuple[str, ...], Callable[[], None]]] = []
 
@@ -70,6 +70,15 @@ class UnitOfWork:
         """Run ``step`` in :meth:`finish`, after every command of the transaction; steps run
         sorted by ``order`` (stable: else in the order they were added)."""
         self._at_end.append((order, step))
+
+    @property
+    def pending_steps(self) -> int:
+        """How many steps wait for :meth:`finish` (a mark for :meth:`drop_steps`)."""
+        return len(self._at_end)
+
+    def drop_steps(self, mark: int) -> None:
+        """Forget the steps added since ``mark`` (their command was rolled back)."""
+        del self._at_end[mark:]
 
     def finish(self) -> None:
         """The steps left to the end of the transaction (``at_end``); ``commit`` calls it."""

@@ -37,13 +37,14 @@ Each command stays atomic and independent:
   (Rejections write their ``command.rejected`` at once: an undecodable body's event id is
   how its redelivery is known, by the outbox's unique key, so that row must clash in the
   command's own savepoint.)
-* numbers at the end: run without savepoints, a batch's finalizes take their numbers after
-  every command ran (``LateEvent``, ``UnitOfWork.at_end``), sorted by series row and issue
-  date, right before the events' INSERT and the commit: the series row is locked from there
-  to the commit only. A number refused there (date order, a manual number in the way) cannot
-  be undone alone: the batch runs again with savepoints, where a finalize takes its number
-  last in its own savepoint (a rolled-back savepoint returns it: gapless) and the series row
-  lock is held from the first finalize to the commit.
+* numbers at the end: a batch's finalizes take their numbers after every command ran
+  (``LateEvent``, ``UnitOfWork.at_end``), sorted by series row and issue date, right before
+  the events' INSERT and the commit: the series row is locked from there to the commit only.
+  A number refused there (date order, a manual number in the way) cannot be undone alone:
+  without savepoints the batch runs again with them (numbers at the end again); with them,
+  it runs once more with each finalize taking its number last in its own savepoint (a
+  rolled-back savepoint returns it: gapless), the series row then locked from the first
+  finalize to the commit.
 
 Each command starts with an empty identity map (``expunge_all``): it reads the rows afresh
 as its own transaction would, never an earlier command's copies.
@@ -96,6 +97,11 @@ class NeedsSavepoints(BatchBroken):
     transaction is rolled back and the batch runs again, a savepoint per command."""
 
 
+class NumbersInPlace(BatchBroken):
+    """A number taken at the end of a batch run with savepoints was refused: no savepoint is
+    left to undo its command alone, so the batch runs again with numbers taken in place."""
+
+
 class Scope:
     """One command's part of a transaction: a savepoint (``nested``), the transaction, or --
     ``optimistic`` -- a part of a batch's transaction that cannot be undone alone (its undo
@@ -105,8 +111,10 @@ class Scope:
         self.uow = uow
         self.savepoint = uow.session.begin_nested() if nested else None
         self.optimistic = optimistic and not nested
-        #: the outbox rows held back for the commit before this command's
+        #: the outbox rows held back for the commit before this command's, and the steps
+        #: left to the end of the transaction (``UnitOfWork.at_end``) before its
         self.outbox_mark = len(uow.outbox_rows)
+        self.steps_mark = uow.pending_steps
         self.open = True
 
     def done(self) -> None:
@@ -129,6 +137,7 @@ class Scope:
             self.uow.rollback()
             return
         del self.uow.outbox_rows[self.outbox_mark :]  # its events go with its writes
+        self.uow.drop_steps(self.steps_mark)  # and its number, were it left to the end
         try:
             self.savepoint.rollback()
         except Exception as exc:
@@ -194,6 +203,8 @@ class GroupCommit:
         self.optimistic = optimistic
         self.optimistic_commits = 0
         self.fallbacks = 0
+        #: batches run a third time, numbers in place, after a number at the end was refused
+        self.numbers_in_place = 0
 
     @property
     def waiting(self) -> int:
@@ -271,7 +282,7 @@ class GroupCommit:
         nested = len(batch) > 1  # a batch of one needs no savepoint: its transaction is one
         try:
             if not (nested and self.optimistic and self._attempt_optimistic(batch)):
-                self._attempt(batch, nested=nested)
+                self._attempt_with_savepoints(batch, nested=nested)
         except Exception as exc:  # nothing of the batch committed: every command failed
             for item in batch:
                 item.outcome, item.error = None, exc
@@ -304,14 +315,37 @@ class GroupCommit:
         self.optimistic_commits += 1
         return True
 
-    def _attempt(self, batch: list[_Item], *, nested: bool, optimistic: bool = False) -> None:
-        """Run every command of ``batch`` in one transaction and commit it."""
+    def _attempt_with_savepoints(self, batch: list[_Item], *, nested: bool) -> None:
+        """The batch a savepoint per command (``nested``), numbers at its end; should one of
+        those be refused, once more with the numbers taken in place, each in its command's
+        savepoint."""
+        if not nested:  # one command: its number is the last thing its handler does anyway
+            self._attempt(batch, nested=False)
+            return
+        try:
+            self._attempt(batch, nested=True, numbers_at_end=True)
+        except NumbersInPlace:
+            self.numbers_in_place += 1
+            for item in batch:
+                item.outcome, item.error = None, None
+            self._attempt(batch, nested=True)
+
+    def _attempt(
+        self,
+        batch: list[_Item],
+        *,
+        nested: bool,
+        optimistic: bool = False,
+        numbers_at_end: bool = False,
+    ) -> None:
+        """Run every command of ``batch`` in one transaction and commit it. ``optimistic``
+        (no savepoints) implies ``numbers_at_end``: finalizes take their numbers after every
+        command ran (``LateEvent``), so the series rows stay locked from there to the commit
+        only."""
         pipeline = self.pipeline
+        at_end = optimistic or numbers_at_end
         with pipeline.uow_factory() as uow:
-            # without savepoints no command can be undone alone anyway: finalizes take their
-            # numbers after every command ran (``LateEvent``), the series rows stay locked
-            # from there to the commit only
-            uow.numbers_at_end = optimistic
+            uow.numbers_at_end = at_end
             for item in batch:
                 with structlog.contextvars.bound_contextvars(**item.context):
                     try:
@@ -328,9 +362,10 @@ class GroupCommit:
                     except Exception as exc:
                         item.error = exc
                 uow.session.expunge_all()
-            if optimistic:
+            if at_end:
                 try:
                     uow.finish()
                 except (DomainError, IntegrityError) as exc:  # e.g. a date out of order
-                    raise NeedsSavepoints(f"a number at the end of the batch: {exc}") from exc
+                    again = NeedsSavepoints if optimistic else NumbersInPlace
+                    raise again(f"a number at the end of the batch: {exc}") from exc
             uow.commit()

@@ -112,6 +112,7 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
         batch_mean=round(sum(group.sizes) / len(group.sizes), 2) if group and group.sizes else None,
         batches_without_savepoints=group.optimistic_commits if group else None,
         batches_run_again=group.fallbacks if group else None,
+        batches_numbered_in_place=group.numbers_in_place if group else None,
     )
     return 0
 

@@ -312,8 +312,9 @@ def test_a_number_refused_at_the_end_of_a_batch_runs_it_again_with_savepoints(
     batching: Client, engine: Engine
 ) -> None:
     """A finalize whose issue date is before the series' last one fails at the batch's end,
-    where no command can be undone alone: the batch runs again, a savepoint per command and
-    the numbers taken in place. That finalize is rejected, the others applied; no number is
+    where no command can be undone alone: the batch runs again with a savepoint per command,
+    fails there again at the end, and runs a third time with the numbers taken in place, each
+    in its command's savepoint. That finalize is rejected, the others applied; no number is
     lost."""
     client = batching
     group = client.bus.group
@@ -325,14 +326,54 @@ def test_a_number_refused_at_the_end_of_a_batch_runs_it_again_with_savepoints(
     )
     leader = _finalize(client, customer, "2026-06-10")
     docs = [_finalize(client, customer, day) for day in ("2026-06-10", "2026-06-01", "2026-06-11")]
-    before = group.fallbacks
+    before = group.fallbacks, group.numbers_in_place
     lead, outs = run_batch(client, leader, docs)
-    assert group.fallbacks == before + 1
+    # refused at the end without savepoints, then with them: the third run takes the numbers
+    # in place
+    assert (group.fallbacks, group.numbers_in_place) == (before[0] + 1, before[1] + 1)
     statuses = [o.status if isinstance(o, Outcome) else repr(o) for o in (lead, *outs)]
     assert statuses == ["applied", "applied", "rejected", "applied"]
     assert isinstance(outs[1], Outcome)
     assert outs[1].errors[0]["code"] == "issue_date_out_of_order"
     assert client.state(docs[1]["payload"]["invoice_id"])["status"] == "draft"
+    numbers = [o.events[0]["data"]["invoice"]["number"] for o in (lead, outs[0], outs[2])]  # type: ignore[union-attr]
+    tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
+    assert tails == [tails[0], tails[0] + 1, tails[0] + 2], numbers
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # holds an invoice row
+def test_a_batch_with_savepoints_takes_its_numbers_at_its_end_too(
+    batching: Client, engine: Engine
+) -> None:
+    """A batch that runs with savepoints (here because a finalize of an unknown invoice is
+    rejected) still takes its numbers after all its commands: nothing but the allocations,
+    the invoices' UPDATEs and the events' INSERT after the first allocation."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    leader = _finalize(client, customer, "2026-07-01")
+    unknown = client.doc("finalize_invoice", {"invoice_id": str(uuid.uuid4())})
+    docs = [
+        _finalize(client, customer, "2026-07-02"),
+        unknown,
+        _finalize(client, customer, "2026-07-02"),
+    ]
+    before = group.fallbacks, group.numbers_in_place
+    with statements_of(engine) as statements:
+        lead, outs = run_batch(client, leader, docs)
+    statuses = [o.status if isinstance(o, Outcome) else repr(o) for o in (lead, *outs)]
+    assert statuses == ["applied", "applied", "rejected", "applied"]
+    assert (group.fallbacks, group.numbers_in_place) == (before[0] + 1, before[1])
+    last_savepoint = max(i for i, s in enumerate(statements) if s.startswith("RELEASE SAVEPOINT"))
+    tail = statements[last_savepoint + 1 :]
+    assert [s.split(None, 2)[:2] for s in tail] == [
+        ["UPDATE", "number_series"],
+        ["UPDATE", "invoices"],
+        ["UPDATE", "number_series"],
+        ["UPDATE", "invoices"],
+        ["INSERT", "INTO"],
+    ], tail
     numbers = [o.events[0]["data"]["invoice"]["number"] for o in (lead, outs[0], outs[2])]  # type: ignore[union-attr]
     tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
     assert tails == [tails[0], tails[0] + 1, tails[0] + 2], numbers
