@@ -116,3 +116,41 @@ def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
         f"JEPSEN relay.two-relays: lost=0 duplicated={dup} unexpected=0 recovered=0 "
         f"published_by={[r.published for r in relays]}"
     )
+
+
+def test_a_round_of_fewer_rows_than_a_batch_waits_for_the_next_notification(env: Env) -> None:
+    """After a partial batch the relay waits instead of selecting again at once; a row
+    committed while it was publishing still goes out at once (its notification waits in the
+    connection), long before the polling interval."""
+    col = Collector(env, binding="invoice.updated")
+    settings = PipelineSettings(
+        amqp_url=env.amqp_url, relay_poll_interval_s=30.0, relay_batch_size=50
+    )
+    rounds: list[int] = []
+    during: list[str] = []
+
+    class Counting(Relay):
+        def drain(self, conn: psycopg.Connection) -> int:  # type: ignore[type-arg]
+            n = super().drain(conn)
+            rounds.append(n)
+            if n and not during:  # a row commits after this round's select
+                with psycopg.connect(env.dsn, autocommit=True) as other:
+                    during.append(_insert(other, "during", 1))
+            return n
+
+    relay = Counting(env.dsn, settings)
+    thread = _start(relay)
+    try:
+        time.sleep(0.5)  # the first round found nothing left over, or the earlier tests' rows
+        rounds.clear()
+        with psycopg.connect(env.dsn, autocommit=True) as conn:
+            first = _insert(conn, "first", 1)
+        started = time.monotonic()
+        col.drain(lambda ev: bool(during) and {first, *during} <= {e["id"] for e in ev}, 20)
+        assert during and time.monotonic() - started < 10  # not the 30 s poll
+        time.sleep(0.5)
+        # one round per notification, each with its row: no empty select in between
+        assert rounds == [1, 1], rounds
+    finally:
+        relay.stop.set()
+        thread.join(10)
