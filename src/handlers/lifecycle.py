@@ -221,9 +221,9 @@ def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[
 
     if not uow.numbers_at_end:
         return [number_and_save()]
-    # a batch that takes its numbers after all its commands ran: the series row is locked
-    # from there to the commit only (invoicing.pipeline.batch)
-    # the row's key, then the date: rows locked in one order, dates in order on each row
+    # a batch takes its numbers after all its commands ran, so the series row is locked from
+    # there to the commit only (invoicing.pipeline.batch); sorted by the row's key, then the
+    # date: every transaction locks rows in one order, and dates stay in order on each row
     series = SERIES[draft.kind]
     scope = subsidiaries.entity(uow, org, draft.subsidiary_id).scope(series)
     lock_order = (str(org.id), series.value, scope, issued.isoformat())

@@ -78,6 +78,12 @@ def _lock_order(item: _Item) -> tuple[str, str]:
     return str(item.command.organization_id), item.command.type
 
 
+def _forget_outcomes(batch: list[_Item]) -> None:
+    """A rolled-back attempt's outcomes: dropped before the batch runs again."""
+    for item in batch:
+        item.outcome, item.error = None, None
+
+
 def order_key(command: Command) -> tuple[Any, Any] | None:
     """The invoice a command acts on (``payload.invoice_id``, or the new id of a
     ``create_invoice``), with its organization; None when it names none."""
@@ -309,8 +315,7 @@ class GroupCommit:
             self._attempt(batch, nested=False, optimistic=True)
         except NeedsSavepoints:
             self.fallbacks += 1
-            for item in batch:
-                item.outcome, item.error = None, None
+            _forget_outcomes(batch)
             return False
         self.optimistic_commits += 1
         return True
@@ -326,8 +331,7 @@ class GroupCommit:
             self._attempt(batch, nested=True, numbers_at_end=True)
         except NumbersInPlace:
             self.numbers_in_place += 1
-            for item in batch:
-                item.outcome, item.error = None, None
+            _forget_outcomes(batch)
             self._attempt(batch, nested=True)
 
     def _attempt(
