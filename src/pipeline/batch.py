@@ -44,7 +44,9 @@ Each command stays atomic and independent:
   without savepoints the batch runs again with them (numbers at the end again); with them,
   it runs once more with each finalize taking its number last in its own savepoint (a
   rolled-back savepoint returns it: gapless), the series row then locked from the first
-  finalize to the commit.
+  finalize to the commit. A lock wait or deadlock given up on there goes straight to that
+  last run, where it fails its own command alone, like any transient error of a command's
+  statements (``GroupCommit._attempts``).
 
 Each command starts with an empty identity map (``expunge_all``): it reads the rows afresh
 as its own transaction would, never an earlier command's copies.
@@ -66,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from invoicing.domain.errors import DomainError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 if TYPE_CHECKING:
     from invoicing.handlers.unit_of_work import UnitOfWork
@@ -76,6 +78,16 @@ if TYPE_CHECKING:
 
 def _lock_order(item: _Item) -> tuple[str, str]:
     return str(item.command.organization_id), item.command.type
+
+
+#: SQLSTATEs of waiting on another transaction: deadlock, lock timeout, serialization failure
+_CONTENTION = frozenset({"40P01", "55P03", "40001"})
+
+
+def is_contention(exc: DBAPIError) -> bool:
+    """The database gave up waiting for another transaction (PostgreSQL; the driver's error
+    carries the SQLSTATE)."""
+    return getattr(exc.orig, "sqlstate", None) in _CONTENTION
 
 
 def _forget_outcomes(batch: list[_Item]) -> None:
@@ -287,8 +299,7 @@ class GroupCommit:
             self.most_at_once = max(self.most_at_once, self._running)
         nested = len(batch) > 1  # a batch of one needs no savepoint: its transaction is one
         try:
-            if not (nested and self.optimistic and self._attempt_optimistic(batch)):
-                self._attempt_with_savepoints(batch, nested=nested)
+            self._attempts(batch, nested=nested)
         except Exception as exc:  # nothing of the batch committed: every command failed
             for item in batch:
                 item.outcome, item.error = None, exc
@@ -308,31 +319,36 @@ class GroupCommit:
                 item.done.set()
                 item.wake.set()
 
-    def _attempt_optimistic(self, batch: list[_Item]) -> bool:
-        """The batch in one transaction without savepoints; False (all rolled back, nothing
-        recorded) when a command had to be undone, so that the batch runs again with them."""
-        try:
-            self._attempt(batch, nested=False, optimistic=True)
-        except NeedsSavepoints:
-            self.fallbacks += 1
-            _forget_outcomes(batch)
-            return False
-        self.optimistic_commits += 1
-        return True
+    def _attempts(self, batch: list[_Item], *, nested: bool) -> None:
+        """Run the batch until one attempt commits (or fails as a whole):
 
-    def _attempt_with_savepoints(self, batch: list[_Item], *, nested: bool) -> None:
-        """The batch a savepoint per command (``nested``), numbers at its end; should one of
-        those be refused, once more with the numbers taken in place, each in its command's
-        savepoint."""
-        if not nested:  # one command: its number is the last thing its handler does anyway
+        1. without savepoints (``optimistic``), numbers at the end;
+        2. a savepoint per command, numbers at the end -- when a command of 1 had to be
+           undone (``NeedsSavepoints``);
+        3. a savepoint per command, numbers in place, each last in its command's savepoint --
+           when a number at the end failed (``NumbersInPlace``: refused, or a lock wait or
+           deadlock on a series row, which must reach that command alone).
+
+        A batch of one needs no savepoint and takes its number last in its handler anyway."""
+        if not nested:
             self._attempt(batch, nested=False)
             return
-        try:
-            self._attempt(batch, nested=True, numbers_at_end=True)
-        except NumbersInPlace:
-            self.numbers_in_place += 1
+        mode = "optimistic" if self.optimistic else "savepoints"
+        while True:
+            try:
+                if mode == "optimistic":
+                    self._attempt(batch, nested=False, optimistic=True)
+                    self.optimistic_commits += 1
+                else:
+                    self._attempt(batch, nested=True, numbers_at_end=mode == "savepoints")
+                return
+            except NeedsSavepoints:
+                self.fallbacks += 1
+                mode = "savepoints"
+            except NumbersInPlace:
+                self.numbers_in_place += 1
+                mode = "in place"
             _forget_outcomes(batch)
-            self._attempt(batch, nested=True)
 
     def _attempt(
         self,
@@ -372,4 +388,10 @@ class GroupCommit:
                 except (DomainError, IntegrityError) as exc:  # e.g. a date out of order
                     again = NeedsSavepoints if optimistic else NumbersInPlace
                     raise again(f"a number at the end of the batch: {exc}") from exc
+                except DBAPIError as exc:
+                    if not is_contention(exc):
+                        raise  # the connection, say: the whole batch is lost
+                    # a lock wait or deadlock on a series row: in place, it fails its own
+                    # command alone (retried by that command's thread)
+                    raise NumbersInPlace(f"a number at the end of the batch: {exc}") from exc
             uow.commit()

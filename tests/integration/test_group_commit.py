@@ -379,6 +379,55 @@ def test_a_batch_with_savepoints_takes_its_numbers_at_its_end_too(
     assert tails == [tails[0], tails[0] + 1, tails[0] + 2], numbers
 
 
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLSTATE 40001 from a trigger
+def test_a_transient_failure_of_a_number_at_the_end_fails_that_command_alone(
+    batching: Client, engine: Engine
+) -> None:
+    """A lock wait or deadlock given up on (here a serialization failure raised when one
+    invoice's number is written) at the end of a batch: the batch runs again with the numbers
+    in place, where it fails that command alone (its thread gets the transient error to
+    retry), and the others commit without a gap."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    leader = _finalize(client, customer, "2026-08-01")
+    docs = [_finalize(client, customer, "2026-08-02") for _ in range(3)]
+    doomed = docs[1]["payload"]["invoice_id"]
+    trigger = f"fail_{uuid.UUID(doomed).hex}"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.id = '{doomed}' AND NEW.number IS NOT NULL THEN "
+                "RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                f"CREATE TRIGGER {trigger} BEFORE UPDATE ON invoices FOR EACH ROW "
+                f"EXECUTE FUNCTION {trigger}()"
+            )
+        )
+    try:
+        before = group.fallbacks, group.numbers_in_place
+        lead, outs = run_batch(client, leader, docs)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TRIGGER {trigger} ON invoices"))
+            conn.execute(text(f"DROP FUNCTION {trigger}()"))
+    # straight from the first run to numbers in place
+    assert (group.fallbacks, group.numbers_in_place) == (before[0], before[1] + 1)
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    failed = outs[1]
+    assert isinstance(failed, Exception) and is_transient(failed), failed
+    assert client.state(doomed)["status"] == "draft"
+    applied = [lead, outs[0], outs[2]]
+    numbers = [o.events[0]["data"]["invoice"]["number"] for o in applied]  # type: ignore[union-attr]
+    tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
+    assert tails == [tails[0], tails[0] + 1, tails[0] + 2], numbers
+
+
 def test_a_savepoint_rolled_back_takes_its_held_back_events_with_it(engine: Engine) -> None:
     """``outbox.write(defer=True)`` rows belong to the command's savepoint: undone with it,
     kept when it is released, inserted by the commit."""
