@@ -195,7 +195,7 @@ def take_number(
     return [invoice_event("invoice.finalized", inv, deps.now())]
 
 
-@handles(FinalizeInvoice, takes_number=True)
+@handles(FinalizeInvoice, number_at_end=True)
 def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org, _ = organization_row(uow, cmd.organization_id)
     draft = aggregates.load_draft(uow, org.id, cmd.payload.invoice_id)

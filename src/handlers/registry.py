@@ -126,17 +126,24 @@ HANDLERS: dict[type[Command], Handler] = {}
 #: them in a lane of their own (``invoicing.pipeline.batch``). Only a hint for throughput: a
 #: command missing here that takes a number is still correct, merely slower under load.
 TAKES_NUMBER: set[type[Command]] = set()
+#: of those, the commands whose handler leaves its number to the end of a batch (``LateEvent``):
+#: they share a transaction with each other; every other command of ``TAKES_NUMBER`` takes its
+#: number in place, last in its handler, and so runs in a transaction of its own (the series
+#: row is then locked from its allocation to its own commit, never across other commands)
+NUMBER_AT_END: set[type[Command]] = set()
 
 
 def handles(
-    command: type[C], *, takes_number: bool = False
+    command: type[C], *, takes_number: bool = False, number_at_end: bool = False
 ) -> Callable[[Callable[[C, UnitOfWork, Deps], list[Event]]], Handler]:
     def register(fn: Callable[[C, UnitOfWork, Deps], list[Event]]) -> Handler:
         if command in HANDLERS:
             raise RuntimeError(f"two handlers for {command.__name__}")
         HANDLERS[command] = fn
-        if takes_number:
+        if takes_number or number_at_end:
             TAKES_NUMBER.add(command)
+        if number_at_end:
+            NUMBER_AT_END.add(command)
         return fn
 
     return register

@@ -54,6 +54,9 @@ as its own transaction would, never an earlier command's copies.
 Lanes: commands that may take a number (``takes_number``, from the handlers' registry) batch
 only with each other, one transaction at a time per partition of the organizations (``leaders``
 partitions), sorted by organization and type (every batch locks series rows in one order);
+only those that leave their number to the end (``number_at_end``: finalize) share a
+transaction, any other one (a credit note, a mark-as-sent of a draft) runs alone, its number
+last in its handler;
 ordinary commands use the plain lane with up to ``leaders`` transactions. A command that names
 an invoice starts only after the commands of the same invoice that this process received before
 it have finished (``order_key``).
@@ -193,12 +196,16 @@ class GroupCommit:
         leaders: int = 1,
         takes_number: Callable[[Command], bool] = lambda _command: False,
         optimistic: bool = True,
+        number_at_end: Callable[[Command], bool] = lambda _command: False,
     ) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
         #: transactions of ordinary commands running at once in this process
         self.leaders = leaders
         self.takes_number = takes_number
+        #: of those, the commands that leave their number to the end of a batch: they batch
+        #: with each other; any other command of the numbering lane runs alone
+        self.number_at_end = number_at_end
         self._lock = threading.Lock()
         self._plain = _Lane(leaders)
         #: commands that may take a number, by organization (``leaders`` partitions of the
@@ -274,8 +281,7 @@ class GroupCommit:
         if not item.finished:  # this thread leads one transaction
             try:
                 with self._lock:
-                    batch = [item, *lane.waiting[: self.max_batch - 1]]
-                    del lane.waiting[: len(batch) - 1]
+                    batch = self._take(lane, item)
                 if lane is not self._plain:
                     # series rows locked in one order by every transaction (organization, then
                     # command type): two batches never wait for each other's locks in a cycle
@@ -291,6 +297,28 @@ class GroupCommit:
             raise item.error
         assert item.outcome is not None
         return item.outcome
+
+    def _take(self, lane: _Lane, item: _Item) -> list[_Item]:
+        """The leader's batch: ``item`` and the commands waiting in ``lane`` (under the lock).
+
+        In a numbering lane only commands that leave their number to the end of the batch
+        share it; one that takes its number in place runs alone, so that the series row it
+        locks is held from its allocation to its own commit, never across other commands
+        (the others wait for the next leader, in their order)."""
+        if lane is self._plain:
+            batch = [item, *lane.waiting[: self.max_batch - 1]]
+            del lane.waiting[: len(batch) - 1]
+            return batch
+        if not self.number_at_end(item.command):
+            return [item]
+        batch, rest = [item], []
+        for other in lane.waiting:
+            if len(batch) < self.max_batch and self.number_at_end(other.command):
+                batch.append(other)
+            else:
+                rest.append(other)
+        lane.waiting[:] = rest
+        return batch
 
     def _run_batch(self, batch: list[_Item]) -> None:
         pipeline = self.pipeline

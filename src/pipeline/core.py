@@ -22,7 +22,14 @@ from typing import Any, Literal
 
 import structlog
 from invoicing.domain.errors import DomainError, NotFound
-from invoicing.handlers.registry import HANDLERS, TAKES_NUMBER, Deps, Event, follow_ups
+from invoicing.handlers.registry import (
+    HANDLERS,
+    NUMBER_AT_END,
+    TAKES_NUMBER,
+    Deps,
+    Event,
+    follow_ups,
+)
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.pipeline import inbox, outbox, validate
 from invoicing.pipeline.authenticate import Authenticator, authenticate
@@ -109,7 +116,14 @@ class Pipeline:
         (``invoicing.pipeline.batch``; ``optimistic``: first without savepoints, again with
         them when a command has to be undone). ``max_batch`` 1 turns it off."""
         self.group = (
-            GroupCommit(self, max_batch, leaders, lambda c: type(c) in TAKES_NUMBER, optimistic)
+            GroupCommit(
+                self,
+                max_batch,
+                leaders,
+                takes_number=lambda c: type(c) in TAKES_NUMBER,
+                optimistic=optimistic,
+                number_at_end=lambda c: type(c) in NUMBER_AT_END,
+            )
             if max_batch > 1
             else None
         )

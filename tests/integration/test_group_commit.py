@@ -609,6 +609,51 @@ def test_commands_that_take_numbers_have_a_lane_of_their_own(batching: Client) -
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite locks the database
+def test_a_command_that_takes_its_number_in_place_runs_alone(batching: Client) -> None:
+    """In the numbering lane only finalizes (numbers at the end) share a transaction: a mark as
+    sent of a draft, which takes its number in place, runs in a transaction of its own, so
+    the series row it locks is never held across other commands. The finalizes queued
+    behind it still run together."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    held_id = client.invoice(customer, [line()])
+    marked = client.invoice(customer, [line()])
+    drafts = [client.invoice(customer, [line()]) for _ in range(2)]
+    docs = [
+        ("mark", client.doc("mark_sent", {"invoice_id": str(marked)})),
+        *(
+            (f"fin{i}", client.doc("finalize_invoice", {"invoice_id": str(d)}))
+            for i, d in enumerate(drafts)
+        ),
+    ]
+    results: dict[str, Outcome | BaseException] = {}
+    threads = []
+    with held(client.bus.engine, str(held_id)):
+        leader = client.doc("finalize_invoice", {"invoice_id": str(held_id)})
+        threads.append(_submit(results, "leader", client.bus, leader))
+        _until(lambda: group.waiting == 0 and group.leading > 0)
+        time.sleep(0.3)  # the leader is inside its transaction, waiting for the row
+        for i, (key, doc) in enumerate(docs):
+            threads.append(_submit(results, key, client.bus, doc))
+            _until(lambda i=i: group.waiting == i + 1)
+    for t in threads:
+        t.join(60)
+    assert all(isinstance(o, Outcome) and o.status == "applied" for o in results.values()), results
+    assert group.sizes[-3:] == [1, 1, 2], group.sizes  # the leader, the mark alone, the two
+    mark = results["mark"]
+    assert isinstance(mark, Outcome)
+    assert [e["type"] for e in mark.events] == ["invoice.finalized", "invoice.sent"]
+    numbers = [
+        r.events[0]["data"]["invoice"]["number"]  # type: ignore[union-attr]
+        for r in (results["leader"], mark, results["fin0"], results["fin1"])
+    ]
+    tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
+    assert tails == [tails[0] + k for k in range(4)], numbers
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite locks the database
 def test_a_command_waits_for_the_earlier_commands_of_its_invoice(
     batching: Client, engine: Engine
 ) -> None:
