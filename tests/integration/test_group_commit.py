@@ -126,6 +126,32 @@ def _until(cond: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
+@contextmanager
+def behind_a_held_finalize(
+    client: Client, queued: list[tuple[str, Client, dict[str, Any]]]
+) -> Iterator[dict[str, Outcome | BaseException]]:
+    """A finalize (result ``leader``) leads a transaction of the numbering lane and waits for
+    its invoice's row, held by another transaction; ``queued`` (key, client, document) are
+    submitted one after the other and wait behind it. The row is freed on leaving the block,
+    and every thread joined; the results are filled in by key."""
+    group = client.bus.group
+    assert group is not None
+    results: dict[str, Outcome | BaseException] = {}
+    held_id = client.invoice(client.customer(), [line()])
+    threads = []
+    with held(client.bus.engine, str(held_id)):
+        leader = client.doc("finalize_invoice", {"invoice_id": str(held_id)})
+        threads.append(_submit(results, "leader", client.bus, leader))
+        _until(lambda: group.waiting == 0 and group.leading > 0)
+        time.sleep(0.3)  # the leader is inside its transaction, waiting for the row
+        for i, (key, who, doc) in enumerate(queued):
+            threads.append(_submit(results, key, who.bus, doc))
+            _until(lambda i=i: group.waiting == i + 1)
+        yield results
+    for t in threads:
+        t.join(60)
+
+
 def _leader(client: Client, customer: uuid.UUID) -> dict[str, Any]:
     """An ordinary command that waits for its held invoice row (PostgreSQL) or the database's
     write lock (SQLite): a line added to a draft."""
@@ -572,22 +598,14 @@ def test_commands_that_take_numbers_have_a_lane_of_their_own(batching: Client) -
     other = Client(client.bus)
     other.setup_org()
     customer, other_customer = client.customer(), other.customer()
-    held_id = client.invoice(customer, [line()])
     drafts = [(client, client.invoice(customer, [line()])) for _ in range(3)]
     drafts += [(other, other.invoice(other_customer, [line()])) for _ in range(3)]
     drafts.sort(key=lambda d: str(d[0].org), reverse=True)  # submitted in the wrong order
-    results: dict[str, Outcome | BaseException] = {}
-
-    threads = []
-    with held(client.bus.engine, str(held_id)):
-        doc = client.doc("finalize_invoice", {"invoice_id": str(held_id)})
-        threads.append(_submit(results, "leader", client.bus, doc))
-        _until(lambda: group.waiting == 0 and group.leading > 0)
-        time.sleep(0.3)  # the leader is inside its transaction, waiting for the row
-        for i, (who, iid) in enumerate(drafts):
-            doc = who.doc("finalize_invoice", {"invoice_id": str(iid)})
-            threads.append(_submit(results, f"fin{i}", who.bus, doc))
-            _until(lambda i=i: group.waiting == i + 1)
+    queued = [
+        (f"fin{i}", who, who.doc("finalize_invoice", {"invoice_id": str(iid)}))
+        for i, (who, iid) in enumerate(drafts)
+    ]
+    with behind_a_held_finalize(client, queued) as results:
         # an ordinary command runs at once in a transaction of its own
         create = client.doc(
             "create_invoice",
@@ -595,8 +613,6 @@ def test_commands_that_take_numbers_have_a_lane_of_their_own(batching: Client) -
         )
         plain = client.bus.handle_document(create)
         assert plain.status == "applied" and group.waiting == len(drafts)
-    for t in threads:
-        t.join(60)
     assert all(isinstance(o, Outcome) and o.status == "applied" for o in results.values()), results
     assert group.sizes[-2:] == [1, len(drafts)], group.sizes
     order = [e for i in range(len(drafts)) for e in results[f"fin{i}"].events]  # type: ignore[union-attr]
@@ -618,28 +634,17 @@ def test_a_command_that_takes_its_number_in_place_runs_alone(batching: Client) -
     group = client.bus.group
     assert group is not None
     customer = client.customer()
-    held_id = client.invoice(customer, [line()])
     marked = client.invoice(customer, [line()])
     drafts = [client.invoice(customer, [line()]) for _ in range(2)]
-    docs = [
-        ("mark", client.doc("mark_sent", {"invoice_id": str(marked)})),
+    queued = [
+        ("mark", client, client.doc("mark_sent", {"invoice_id": str(marked)})),
         *(
-            (f"fin{i}", client.doc("finalize_invoice", {"invoice_id": str(d)}))
+            (f"fin{i}", client, client.doc("finalize_invoice", {"invoice_id": str(d)}))
             for i, d in enumerate(drafts)
         ),
     ]
-    results: dict[str, Outcome | BaseException] = {}
-    threads = []
-    with held(client.bus.engine, str(held_id)):
-        leader = client.doc("finalize_invoice", {"invoice_id": str(held_id)})
-        threads.append(_submit(results, "leader", client.bus, leader))
-        _until(lambda: group.waiting == 0 and group.leading > 0)
-        time.sleep(0.3)  # the leader is inside its transaction, waiting for the row
-        for i, (key, doc) in enumerate(docs):
-            threads.append(_submit(results, key, client.bus, doc))
-            _until(lambda i=i: group.waiting == i + 1)
-    for t in threads:
-        t.join(60)
+    with behind_a_held_finalize(client, queued) as results:
+        pass
     assert all(isinstance(o, Outcome) and o.status == "applied" for o in results.values()), results
     assert group.sizes[-3:] == [1, 1, 2], group.sizes  # the leader, the mark alone, the two
     mark = results["mark"]
