@@ -42,11 +42,10 @@ Each command stays atomic and independent:
   the events' INSERT and the commit: the series row is locked from there to the commit only.
   A number refused there (date order, a manual number in the way) cannot be undone alone:
   without savepoints the batch runs again with them (numbers at the end again); with them,
-  it runs once more with each finalize taking its number last in its own savepoint (a
-  rolled-back savepoint returns it: gapless), the series row then locked from the first
-  finalize to the commit. A lock wait or deadlock given up on there goes straight to that
-  last run, where it fails its own command alone, like any transient error of a command's
-  statements (``GroupCommit._attempts``).
+  its commands run once more one transaction each, every finalize taking its number last in
+  its handler (a rolled-back transaction returns it: gapless). A lock wait or deadlock given
+  up on there goes straight to that last run, where it fails its own command alone, like any
+  transient error of a command's statements (``GroupCommit._attempts``).
 
 Each command starts with an empty identity map (``expunge_all``): it reads the rows afresh
 as its own transaction would, never an earlier command's copies.
@@ -119,8 +118,9 @@ class NeedsSavepoints(BatchBroken):
 
 
 class NumbersInPlace(BatchBroken):
-    """A number taken at the end of a batch run with savepoints was refused: no savepoint is
-    left to undo its command alone, so the batch runs again with numbers taken in place."""
+    """A number taken at the end of a batch was refused, or its lock given up on: no
+    savepoint is left to undo its command alone, so the commands run again one transaction
+    each, with their numbers taken in place."""
 
 
 class Scope:
@@ -228,7 +228,8 @@ class GroupCommit:
         self.optimistic = optimistic
         self.optimistic_commits = 0
         self.fallbacks = 0
-        #: batches run a third time, numbers in place, after a number at the end was refused
+        #: batches run again one command per transaction, numbers in place, after a number at
+        #: the end was refused or its lock given up on
         self.numbers_in_place = 0
 
     @property
@@ -353,11 +354,12 @@ class GroupCommit:
         1. without savepoints (``optimistic``), numbers at the end;
         2. a savepoint per command, numbers at the end -- when a command of 1 had to be
            undone (``NeedsSavepoints``);
-        3. a savepoint per command, numbers in place, each last in its command's savepoint --
-           when a number at the end failed (``NumbersInPlace``: refused, or a lock wait or
-           deadlock on a series row, which must reach that command alone).
+        3. one transaction per command, each taking its number last in its handler -- when a
+           number at the end failed (``NumbersInPlace``: refused, or a lock wait or deadlock
+           on a series row, which must reach that command alone). A series row is then held
+           from a command's allocation to its own commit, never across another command.
 
-        A batch of one needs no savepoint and takes its number last in its handler anyway."""
+        A batch of one takes its number last in its handler anyway."""
         if not nested:
             self._attempt(batch, nested=False)
             return
@@ -368,15 +370,21 @@ class GroupCommit:
                     self._attempt(batch, nested=False, optimistic=True)
                     self.optimistic_commits += 1
                 else:
-                    self._attempt(batch, nested=True, numbers_at_end=mode == "savepoints")
+                    self._attempt(batch, nested=True, numbers_at_end=True)
                 return
             except NeedsSavepoints:
                 self.fallbacks += 1
                 mode = "savepoints"
             except NumbersInPlace:
                 self.numbers_in_place += 1
-                mode = "in place"
+                _forget_outcomes(batch)
+                break
             _forget_outcomes(batch)
+        for item in batch:  # one by one; a failure of one transaction is its command's alone
+            try:
+                self._attempt([item], nested=False)
+            except Exception as exc:
+                item.outcome, item.error = None, exc
 
     def _attempt(
         self,

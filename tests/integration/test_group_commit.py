@@ -339,8 +339,8 @@ def test_a_number_refused_at_the_end_of_a_batch_runs_it_again_with_savepoints(
 ) -> None:
     """A finalize whose issue date is before the series' last one fails at the batch's end,
     where no command can be undone alone: the batch runs again with a savepoint per command,
-    fails there again at the end, and runs a third time with the numbers taken in place, each
-    in its command's savepoint. That finalize is rejected, the others applied; no number is
+    fails there again at the end, and its commands run a third time one transaction each,
+    their numbers taken in place. That finalize is rejected, the others applied; no number is
     lost."""
     client = batching
     group = client.bus.group
@@ -353,10 +353,16 @@ def test_a_number_refused_at_the_end_of_a_batch_runs_it_again_with_savepoints(
     leader = _finalize(client, customer, "2026-06-10")
     docs = [_finalize(client, customer, day) for day in ("2026-06-10", "2026-06-01", "2026-06-11")]
     before = group.fallbacks, group.numbers_in_place
-    lead, outs = run_batch(client, leader, docs)
+    with statements_of(engine) as statements:
+        lead, outs = run_batch(client, leader, docs)
     # refused at the end without savepoints, then with them: the third run takes the numbers
-    # in place
+    # in place, one transaction per command (no savepoint)
     assert (group.fallbacks, group.numbers_in_place) == (before[0] + 1, before[1] + 1)
+    claims = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO processed_commands")]
+    # the leader, three runs of the batch, and the rejection's own record in the third
+    assert len(claims) == 1 + 3 * len(docs) + 1, claims
+    third = statements[claims[1 + 2 * len(docs)] :]
+    assert not [s for s in third if s.startswith("SAVEPOINT")], third
     statuses = [o.status if isinstance(o, Outcome) else repr(o) for o in (lead, *outs)]
     assert statuses == ["applied", "applied", "rejected", "applied"]
     assert isinstance(outs[1], Outcome)
@@ -410,9 +416,9 @@ def test_a_transient_failure_of_a_number_at_the_end_fails_that_command_alone(
     batching: Client, engine: Engine
 ) -> None:
     """A lock wait or deadlock given up on (here a serialization failure raised when one
-    invoice's number is written) at the end of a batch: the batch runs again with the numbers
-    in place, where it fails that command alone (its thread gets the transient error to
-    retry), and the others commit without a gap."""
+    invoice's number is written) at the end of a batch: its commands run again one transaction
+    each, numbers in place, where it fails that command alone (its thread gets the transient
+    error to retry), and the others commit without a gap."""
     client = batching
     group = client.bus.group
     assert group is not None
