@@ -227,7 +227,10 @@ def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[
     series = SERIES[draft.kind]
     scope = subsidiaries.entity(uow, org, draft.subsidiary_id).scope(series)
     lock_order = (str(org.id), series.value, scope, issued.isoformat())
-    return [LateEvent("invoice.finalized", str(draft.id), {}, None, number_and_save, lock_order)]
+    late = LateEvent(
+        "invoice.finalized", str(draft.id), {}, complete=number_and_save, lock_order=lock_order
+    )
+    return [late]
 
 
 def mark_as_sent(

@@ -61,7 +61,7 @@ class Event:
     sequence: int | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LateEvent(Event):
     """An event whose content is known only at the end of the transaction: ``complete``
     (the rest of its handler: take the number, write it, snapshot the invoice) runs there and
@@ -70,7 +70,7 @@ class LateEvent(Event):
     ``lock_order`` sorts those steps so that every transaction locks series rows in one order.
     """
 
-    complete: Callable[[], Event] | None = None
+    complete: Callable[[], Event]
     lock_order: tuple[str, ...] = ()
 
 

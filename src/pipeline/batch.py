@@ -86,7 +86,7 @@ def _lock_order(item: _Item) -> tuple[str, str]:
 _CONTENTION = frozenset({"40P01", "55P03", "40001"})
 
 
-def is_contention(exc: DBAPIError) -> bool:
+def _is_contention(exc: DBAPIError) -> bool:
     """The database gave up waiting for another transaction (PostgreSQL; the driver's error
     carries the SQLSTATE)."""
     return getattr(exc.orig, "sqlstate", None) in _CONTENTION
@@ -284,8 +284,9 @@ class GroupCommit:
                 with self._lock:
                     batch = self._take(lane, item)
                 if lane is not self._plain:
-                    # series rows locked in one order by every transaction (organization, then
-                    # command type): two batches never wait for each other's locks in a cycle
+                    # by organization, then command type: the batch's events and numbers follow
+                    # that order (the series rows themselves are locked at the end, in the
+                    # order of UnitOfWork.finish, the same for every transaction)
                     batch.sort(key=_lock_order)
                 self._run_batch(batch)
             finally:  # even when interrupted: the lead passes on, nobody waits for a dead one
@@ -425,7 +426,7 @@ class GroupCommit:
                     again = NeedsSavepoints if optimistic else NumbersInPlace
                     raise again(f"a number at the end of the batch: {exc}") from exc
                 except DBAPIError as exc:
-                    if not is_contention(exc):
+                    if not _is_contention(exc):
                         raise  # the connection, say: the whole batch is lost
                     # a lock wait or deadlock on a series row: in place, it fails its own
                     # command alone (retried by that command's thread)

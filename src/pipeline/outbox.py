@@ -55,7 +55,6 @@ def write(
         return ce, param
 
     def fill(late: LateEvent, index: int, ce: dict[str, Any], param: dict[str, Any]) -> None:
-        assert late.complete is not None
         event = late.complete()
         if (event.type, event.subject) != (late.type, late.subject):  # its id is made of them
             raise ValueError(f"{late.type} {late.subject} completed as {event.type}")
@@ -65,7 +64,7 @@ def write(
 
     for i, event in enumerate(events):
         if isinstance(event, LateEvent) and not defer:
-            event = event.complete() if event.complete is not None else event
+            event = event.complete()
         ce, param = row(event, i)
         if isinstance(event, LateEvent):  # its content at the end of the transaction
             uow.at_end(event.lock_order, partial(fill, event, i, ce, param))
