@@ -184,7 +184,6 @@ def run_relay(database_url: str, settings: PipelineSettings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    gc_pauses.observe()
     log.info("relay.started", gc_frozen=gc_pauses.settle())
     relay.run()
     log.info("relay.stopped", published=relay.published)

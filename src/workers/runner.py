@@ -79,7 +79,6 @@ def run_worker_process(settings: Settings, pipeline: PipelineSettings) -> int:
     start_worker_observability(broker, pipeline.worker_processes)
     worker = dramatiq.Worker(broker, worker_threads=pipeline.worker_threads, worker_timeout=200)
     worker.queue_prefetch = pipeline.worker_prefetch or pipeline.worker_threads * 2
-    gc_pauses.observe()
     frozen = gc_pauses.settle()  # what start-up built: never scanned by a collection again
     worker.start()
     deliveries = start_delivery_runner(app, pipeline, workloads, stop)

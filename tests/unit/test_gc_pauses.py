@@ -23,8 +23,12 @@ def _pauses() -> float:
 
 def test_settle_moves_what_exists_out_of_the_collectors_reach(unfrozen: None) -> None:
     kept = [[i] for i in range(10_000)]  # containers the collector tracks
+    before = _pauses()
     frozen = gc_pauses.settle()
     assert frozen == gc.get_freeze_count() >= len(kept)
+    assert _pauses() == before  # its own collection, of start-up, is not a pause of the work
+    gc.collect()
+    assert _pauses() == before + 1  # the next full one is timed
     # a full collection no longer visits them: it sees fewer objects than there are
     assert len(gc.get_objects()) < frozen
 
