@@ -19,6 +19,13 @@
    raw limit -- the two machine figures say how much more work a command of the pipeline is.
 It prints the ratio pipeline/raw.
 
+Before measuring, ``--history`` pairs (default 2,000) go through the pipeline and the database is
+analyzed: what a running service's database looks like. A freshly migrated one plans its key
+lookups while the tables are empty, as sequential scans, and the plans cached by the workers'
+connections (psycopg prepares a statement on its fifth run; the foreign-key checks keep theirs)
+stay so until autovacuum's first ANALYZE of the table, up to a minute later: each finalize then
+read every invoice of the table several times (docs/pipeline.md, session 10).
+
 The workers commit the commands of their threads together (group commit, a savepoint per
 command, src/pipeline/batch.py): ``--threads`` bounds the batch, ``--worker-batch 1`` turns it off.
 
@@ -407,6 +414,14 @@ def main() -> None:
     parser.add_argument("--raw-pairs", type=int, default=5000)
     parser.add_argument("--cpu-commands", type=int, default=2000)
     parser.add_argument(
+        "--history",
+        type=int,
+        default=2000,
+        help="pairs run (and the database analyzed) before measuring: a running service's "
+        "tables, not a fresh database's (whose key lookups are planned as sequential scans "
+        "until autovacuum's first ANALYZE)",
+    )
+    parser.add_argument(
         "--low-rate",
         type=float,
         default=10.0,
@@ -447,7 +462,9 @@ def main() -> None:
         pub, col = Publisher(env), Collector(env)
         orgs = [setup_org(env, pub, col) for _ in range(args.orgs)]
         org = orgs[0]
-        run_pipeline(env, orgs, 20, None)  # warm-up
+        # the service as it runs: a history of invoices, and the statistics autovacuum keeps
+        run_pipeline(env, orgs, args.history, None)
+        env.sql("ANALYZE")
         before = [tree_cpu(p.pid) for p in procs]
         db_before, broker_before = comm_cpu(("postgres",)), comm_cpu(("beam.smp",))
         machine_before = machine_cpu()
