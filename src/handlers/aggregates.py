@@ -31,6 +31,7 @@ from invoicing.handlers.core_writes import (
     update_row,
 )
 from invoicing.handlers.repository import CustomerRow
+from invoicing.handlers.statements import Statement
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, InvoiceLine
 from invoicing.models.records import CustomerRecord, PaymentRecord
@@ -159,8 +160,8 @@ _LINES: Table = InvoiceLine.__table__  # type: ignore[assignment]
 INVOICE_FIELDS = tuple(f.name for f in fields(InvoiceData)[:-5])
 LINE_FIELDS = tuple(f.name for f in fields(LineData))
 _WIDTH = len(INVOICE_FIELDS)
-_INSERT_INVOICE = insert_stmt(_INVOICES)
-_INSERT_LINES = insert_stmt(_LINES)
+_INSERT_INVOICE = Statement(insert_stmt(_INVOICES))
+_INSERT_LINES = Statement(insert_stmt(_LINES))
 if set(INVOICE_FIELDS) != set(INVOICE_DEFAULTS) or set(LINE_FIELDS) != set(LINE_DEFAULTS):
     raise TypeError("InvoiceData/LineData must have exactly the mapped columns")
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
@@ -168,7 +169,7 @@ _CUSTOMER_FIELDS = tuple(CustomerRow.__dataclass_fields__)
 _CUSTOMER_END = _WIDTH + len(_CUSTOMER_FIELDS)
 _LINE_ID = _CUSTOMER_END + LINE_FIELDS.index("id")
 #: the draft, its customer and its lines in one round trip, the row lock on the invoice only
-_LOAD = (
+_LOAD = Statement(
     select(
         *(_INVOICES.c[n] for n in INVOICE_FIELDS),
         *(_CUSTOMERS.c[n] for n in _CUSTOMER_FIELDS),
@@ -204,7 +205,7 @@ def load_draft(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Inv
         return None
     if session.identity_map.get(session.identity_key(Invoice, (org_id, invoice_id))) is not None:
         return None
-    rows = uow.connection().execute(_LOAD, {"org": org_id, "id": invoice_id}).all()
+    rows = _LOAD.rows(uow.connection(), {"org": org_id, "id": invoice_id})
     if not rows:
         return None
     head = tuple(rows[0][:_WIDTH])
@@ -244,10 +245,8 @@ def insert(uow: UnitOfWork, inv: InvoiceData) -> None:
         if value is not None or name in SERVER_DEFAULTS:
             row[name] = value
     if inv.lines:
-        conn.execute(
-            _INSERT_LINES, [{n: getattr(line, n) for n in LINE_FIELDS} for line in inv.lines]
-        )
-    conn.execute(_INSERT_INVOICE, row)
+        _INSERT_LINES.many(conn, [{n: getattr(line, n) for n in LINE_FIELDS} for line in inv.lines])
+    _INSERT_INVOICE.run(conn, row)
     inv.loaded = tuple(getattr(inv, name) for name in INVOICE_FIELDS)
     inv.loaded_lines = {line.id: tuple(getattr(line, n) for n in LINE_FIELDS) for line in inv.lines}
 

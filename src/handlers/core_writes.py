@@ -22,14 +22,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
 
+from invoicing.handlers.statements import Statement
 from invoicing.models import Invoice, InvoiceLine
 from sqlalchemy import (
     Column,
     ColumnDefault,
     Connection,
-    Insert,
     Table,
-    Update,
     bindparam,
     insert,
     inspect,
@@ -77,14 +76,17 @@ _SERVER_DEFAULTS = frozenset(c.key for c in _INVOICES.c if c.server_default is n
 INVOICE_DEFAULTS: dict[str, Callable[[], Any]] = {key: f for key, _, f in _INVOICE_COLUMNS}
 LINE_DEFAULTS: dict[str, Callable[[], Any]] = {key: f for key, _, f in _LINE_COLUMNS}
 SERVER_DEFAULTS = _SERVER_DEFAULTS
-_INSERT_INVOICE: Insert = insert(_INVOICES)
-_INSERT_LINES: Insert = insert(_LINES)
+_INSERT_INVOICE = Statement(insert(_INVOICES))
+_INSERT_LINES = Statement(insert(_LINES))
 
 
-def _update_by_key(table: Table) -> Update:
+def _update_by_key(table: Table) -> Statement:
     """``UPDATE table SET <the parameters given> WHERE organization_id = .. AND id = ..``"""
-    return update(table).where(
-        table.c.organization_id == bindparam("_organization_id"), table.c.id == bindparam("_id")
+    return Statement(
+        update(table).where(
+            table.c.organization_id == bindparam("_organization_id"),
+            table.c.id == bindparam("_id"),
+        )
     )
 
 
@@ -98,7 +100,7 @@ def update_row(
     """One UPDATE of the columns ``values`` names (column keys) of the row (org_id, row_id)
     of ``invoices`` or ``invoice_lines``; the row must exist, as the ORM's flush checks."""
     params = {**values, "_organization_id": org_id, "_id": row_id}
-    if conn.execute(_UPDATES[table.name], params).rowcount != 1:
+    if _UPDATES[table.name].run(conn, params) != 1:
         raise StaleDataError(f"{table.name} {row_id}: the row to update is gone")
 
 
@@ -122,13 +124,12 @@ def insert_invoice(conn: Connection, inv: Invoice) -> list[InvoiceLine]:
     row = _row(inv, _INVOICE_COLUMNS)
     # NULLs left to the table: fewer parameters (psycopg caches the conversion of a
     # statement only up to 50), one compiled form per set of columns
-    conn.execute(
-        _INSERT_INVOICE,
-        {k: v for k, v in row.items() if v is not None or k in _SERVER_DEFAULTS},
+    _INSERT_INVOICE.run(
+        conn, {k: v for k, v in row.items() if v is not None or k in _SERVER_DEFAULTS}
     )
     lines = list(inv.__dict__.get("lines", ()))
     if lines:
-        conn.execute(_INSERT_LINES, [_row(line, _LINE_COLUMNS) for line in lines])
+        _INSERT_LINES.many(conn, [_row(line, _LINE_COLUMNS) for line in lines])
     return lines
 
 
@@ -166,7 +167,7 @@ def write_invoices(session: Session) -> None:
         if not values:
             continue
         values["_organization_id"], values["_id"] = inv.organization_id, inv.id
-        if conn.execute(_UPDATE_INVOICE, values).rowcount != 1:  # as the ORM's flush checks
+        if _UPDATE_INVOICE.run(conn, values) != 1:  # as the ORM's flush checks
             raise StaleDataError(f"invoice {inv.id}: the row to update is gone")
         for key in modified:
             if key in _INVOICE_KEYS:

@@ -15,6 +15,7 @@ from typing import Any
 
 from invoicing.domain.errors import Conflict, DomainError
 from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series
+from invoicing.handlers.statements import Statement
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, NumberSeries, Subsidiary
 from invoicing.models.records import OrganizationRecord
@@ -53,15 +54,17 @@ _KEY = (
 )
 #: SQLAlchemy Core statements built once (their compiled form is cached): the common case of a
 #: finalize is the one UPDATE, guarded so that it only matches when the date keeps date order
-_TAKE = (
+_TAKE = Statement(
     update(NumberSeries)
     .where(*_KEY, or_(_T.last_issue_date.is_(None), _T.last_issue_date <= bindparam("day")))
     .values(next_value=_T.next_value + 1, last_issue_date=bindparam("day"))
     .returning(_T.next_value)
 )
 _LAST = select(_T.last_issue_date).where(*_KEY).with_for_update()
-_NUMBER_USED = select(Invoice.id).where(
-    Invoice.organization_id == bindparam("org"), Invoice.number == bindparam("number")
+_NUMBER_USED = Statement(
+    select(Invoice.id).where(
+        Invoice.organization_id == bindparam("org"), Invoice.number == bindparam("number")
+    )
 )
 
 
@@ -89,8 +92,8 @@ def allocate(
     period = pattern.period(issue_date)
     conn = uow.connection()
     key = {"org": org.id, "ser": series.value, "scp": scope, "per": period}
-    taken_next = conn.execute(_TAKE, {**key, "day": issue_date}).scalar_one_or_none()
-    if taken_next is None:
+    taken = _TAKE.first(conn, {**key, "day": issue_date})
+    if taken is None:
         _ensure_row(uow, org.id, series.value, scope, period)
         last = conn.execute(_LAST, key).scalar_one()
         if last is not None and issue_date < last:
@@ -101,10 +104,12 @@ def allocate(
                 pointer="/issue_date",
                 hint=f"finalize with issue_date {last} or later",
             )
-        taken_next = conn.execute(_TAKE, {**key, "day": issue_date}).scalar_one()
-    seq = taken_next - 1
+        taken = _TAKE.first(conn, {**key, "day": issue_date})
+        if taken is None:
+            raise RuntimeError(f"number series {key} matched no row after it was ensured")
+    seq = taken[0] - 1
     number = pattern.format(seq, issue_date)
-    if check_used and conn.execute(_NUMBER_USED, {"org": org.id, "number": number}).first():
+    if check_used and _NUMBER_USED.first(conn, {"org": org.id, "number": number}):
         raise number_taken(series.value, number)
     return number, seq
 

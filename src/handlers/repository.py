@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from invoicing.domain.errors import NotFound
+from invoicing.handlers.statements import Statement
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, Organization
 from invoicing.models.records import CustomerRecord, OrganizationRecord
@@ -93,12 +94,14 @@ _TAKEN = (
     .where(_INVOICES.c.organization_id == _ORGS.c.id, _INVOICES.c.id == bindparam("iid"))
     .exists()
 )
-_INVOICE_ID = select(_INVOICES.c.id).where(
-    _INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("iid")
+_INVOICE_ID = Statement(
+    select(_INVOICES.c.id).where(
+        _INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("iid")
+    )
 )
 #: the organization and (when ``cid`` names one of its customers) that customer, and whether
 #: ``iid`` is taken: one round trip
-_ORGANIZATION_ROW = (
+_ORGANIZATION_ROW = Statement(
     select(*_ORG_COLUMNS, *_CUSTOMER_COLUMNS, _TAKEN)
     .select_from(
         _ORGS.outerjoin(
@@ -108,8 +111,10 @@ _ORGANIZATION_ROW = (
     )
     .where(_ORGS.c.id == bindparam("org"))
 )
-_CUSTOMER_ROW = select(*_CUSTOMER_COLUMNS).where(
-    _CUSTOMERS.c.organization_id == bindparam("org"), _CUSTOMERS.c.id == bindparam("id")
+_CUSTOMER_ROW = Statement(
+    select(*_CUSTOMER_COLUMNS).where(
+        _CUSTOMERS.c.organization_id == bindparam("org"), _CUSTOMERS.c.id == bindparam("id")
+    )
 )
 _ORG_WIDTH = len(_ORG_COLUMNS)
 _CUSTOMER_END = _ORG_WIDTH + len(_CUSTOMER_COLUMNS)
@@ -146,11 +151,11 @@ def organization_and_new_id(
         if customer is None and customer_id is not None:
             customer = customer_row(uow, org_id, customer_id)
         taken = invoice_id is not None and (
-            conn.execute(_INVOICE_ID, {"org": org_id, "iid": invoice_id}).first() is not None
+            _INVOICE_ID.first(conn, {"org": org_id, "iid": invoice_id}) is not None
         )
         return org, customer, taken
     params = {"org": org_id, "cid": customer_id if customer is None else None, "iid": invoice_id}
-    row = conn.execute(_ORGANIZATION_ROW, params).first()
+    row = _ORGANIZATION_ROW.first(conn, params)
     if row is None:
         raise _no_organization(org_id)
     if customer is None and row[_ORG_WIDTH] is not None:
@@ -168,7 +173,7 @@ def customer_row(
     )
     if found is not None:
         return found
-    row = uow.connection().execute(_CUSTOMER_ROW, {"org": org_id, "id": customer_id}).first()
+    row = _CUSTOMER_ROW.first(uow.connection(), {"org": org_id, "id": customer_id})
     return None if row is None else CustomerRow(*row)
 
 

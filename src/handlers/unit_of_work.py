@@ -7,12 +7,13 @@ from types import TracebackType
 from typing import Any
 
 from invoicing.handlers.core_writes import write_invoices
+from invoicing.handlers.statements import Statement
 from invoicing.models import OutboxEvent
-from sqlalchemy import Connection, Engine, Insert, insert
+from sqlalchemy import Connection, Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-#: Core, built once: outbox rows in one statement (``insert_outbox``), no ORM unit of work
-_OUTBOX_INSERT: Insert = insert(OutboxEvent)
+#: Core, built once and run on the DBAPI cursor: outbox rows in one statement (executemany)
+_OUTBOX_INSERT = Statement(insert(OutboxEvent))
 
 
 class UnitOfWork:
@@ -64,7 +65,7 @@ class UnitOfWork:
     def insert_outbox(self, rows: list[dict[str, Any]]) -> None:
         """Outbox rows into the transaction now, in one statement (executemany)."""
         if rows:
-            self.session.connection().execute(_OUTBOX_INSERT, rows)
+            _OUTBOX_INSERT.many(self.session.connection(), rows)
 
     def at_end(self, order: tuple[str, ...], step: Callable[[], None]) -> None:
         """Run ``step`` in :meth:`finish`, after every command of the transaction; steps run

@@ -10,9 +10,10 @@ import json
 import uuid
 from typing import Any
 
+from invoicing.handlers.statements import Statement
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import ProcessedCommand
-from sqlalchemy import Insert, Select, bindparam, select
+from sqlalchemy import Insert, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -23,14 +24,14 @@ _KEY = (
 )
 
 
-def _claim_statement(insert: Any) -> Insert:
-    """Built once per dialect (SQLAlchemy Core, no ORM): the compiled form is cached."""
+def _claim_statement(insert: Any) -> Statement:
+    """Built once per dialect (SQLAlchemy Core, run on the DBAPI cursor: ``Statement``)."""
     stmt: Insert = insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.command_id)
-    return stmt
+    return Statement(stmt)
 
 
 _CLAIM = {"postgresql": _claim_statement(pg_insert), "sqlite": _claim_statement(sqlite_insert)}
-_SEEN: Select[tuple[str]] = select(_TABLE.c.payload_hash).where(*_KEY)
+_SEEN = Statement(select(_TABLE.c.payload_hash).where(*_KEY))
 
 
 def canonical_hash(payload: Any) -> str:
@@ -51,8 +52,8 @@ def claim(
     it was first seen with. A concurrent twin waits on the key until the first commits (then
     it sees a conflict) or rolls back (then it claims the id)."""
     conn = uow.connection()
-    claimed = conn.execute(
-        _CLAIM[uow.dialect],
+    claimed = _CLAIM[uow.dialect].first(
+        conn,
         {
             "organization_id": org_id,
             "command_id": command_id,
@@ -61,11 +62,14 @@ def claim(
             "outcome": "applied",
             "processed_at": now,
         },
-    ).first()
+    )
     if claimed is not None:
         return None
     key = {"organization_id": org_id, "command_id": command_id}
-    return str(conn.execute(_SEEN, key).scalar_one())
+    seen_row = _SEEN.first(conn, key)
+    if seen_row is None:  # the conflicting claim was rolled back since: a lost race, retried
+        raise RuntimeError(f"command {command_id}: claimed by another transaction, then gone")
+    return str(seen_row[0])
 
 
 def seen(uow: UnitOfWork, org_id: uuid.UUID, command_id: uuid.UUID) -> str | None:

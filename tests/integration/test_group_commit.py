@@ -22,10 +22,11 @@ from invoicing.models import Invoice
 from invoicing.pipeline import Outcome, Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from invoicing.workers.delivery import is_transient
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, select, text
 
 from tests.support.client import Client, line
 from tests.support.fakes import fake_deps
+from tests.support.sql import on_statement
 
 
 @pytest.fixture
@@ -109,14 +110,11 @@ def statements_of(engine: Engine) -> Iterator[list[str]]:
     """The SQL statements sent to the database meanwhile (on any connection of ``engine``)."""
     seen: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+    def record(_cursor: Any, statement: str) -> None:
         seen.append(statement.lstrip())
 
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with on_statement(engine, record):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _until(cond: Callable[[], bool]) -> None:

@@ -12,11 +12,12 @@ from invoicing import db
 from invoicing.models import InvoiceLine
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
-from sqlalchemy import Engine, event, insert, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tests.support.client import Client, line
 from tests.support.fakes import fake_deps
+from tests.support.sql import on_statement
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ def test_a_new_invoice_row_is_written_once_with_its_lines_texts(pg_url: str) -> 
     customer = client.customer()
     seen: list[tuple[Any, ...]] = []
 
-    def before(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    def before(cursor: Any, statement: str) -> None:
         if statement.startswith("INSERT INTO outbox"):
             seen.append(
                 cursor.connection.execute(
@@ -41,14 +42,11 @@ def test_a_new_invoice_row_is_written_once_with_its_lines_texts(pg_url: str) -> 
                 ).fetchone()
             )
 
-    event.listen(engine, "before_cursor_execute", before)
-    try:
+    with on_statement(engine, before):
         invoice_id = client.invoice(
             customer,
             [line(description="Zahnradfräse Typ K7"), line(description="Anfahrt Werk Süd")],
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
     assert seen == [(1, 0)]
     with engine.connect() as conn:
         document = conn.execute(

@@ -17,10 +17,11 @@ from invoicing.models import Invoice
 from invoicing.queries.common import paginate
 from invoicing.queries.invoices import list_invoices
 from invoicing.schemas.queries import ListInvoices, PageInfo
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.integration.queries_world import ACME, ORG, World, inv_id, make_world
+from tests.support.sql import on_statement
 
 pytestmark = pytest.mark.integration
 
@@ -42,15 +43,16 @@ class Statements:
         self.seen: list[str] = []
 
     def __enter__(self) -> list[str]:
-        event.listen(self.engine, "before_cursor_execute", self._record)
+        self._recording = on_statement(self.engine, self._record)
+        self._recording.__enter__()
         return self.seen
 
-    def __exit__(self, *_: Any) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._record)
+    def __exit__(self, *exc: Any) -> None:
+        self._recording.__exit__(*exc)
 
-    def _record(self, *args: Any) -> None:
-        if args[2].lstrip().upper().startswith("SELECT"):
-            self.seen.append(args[2])
+    def _record(self, _cursor: Any, statement: str) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            self.seen.append(statement)
 
 
 def _expected(n: int, page: int, size: int, limit: int | None) -> PageInfo:

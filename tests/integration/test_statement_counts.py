@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from tests.support.client import Client, line
+from tests.support.sql import on_statement
 
 _TABLE = re.compile(r"^\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT\s.*?\sFROM)\s+(\w+)", re.S)
 
@@ -41,19 +42,18 @@ def _kind(statement: str) -> str:
 def statements(engine: Engine) -> Iterator[list[str]]:
     seen: list[str] = []
 
-    def before(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+    def before(_cursor: Any, statement: str) -> None:
         if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE (PostgreSQL: implicit)
             seen.append(_kind(statement))
 
     def commit(_conn: Any) -> None:
         seen.append("COMMIT")
 
-    event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "commit", commit)
     try:
-        yield seen
+        with on_statement(engine, before):
+            yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "commit", commit)
 
 

@@ -1,0 +1,274 @@
+"""The hot path's statements: defined with SQLAlchemy Core, run on the DBAPI cursor.
+
+A command of the hot path (``create_invoice``, ``finalize_invoice``, the inbox claim, the outbox
+rows) runs five or six statements. Run through ``Connection.execute``, each cost about 75 us of
+CPU more than the same statement run on the driver's cursor (measured in session 10: 110-120 us
+against 33-38 us for a one-row INSERT .. RETURNING or a key lookup on psycopg): the execution
+context, the result object, the cursor's description (psycopg builds a column object per
+column: a finalize reads about 100) and the events. Together that was a fifth of the in-process
+CPU of a command (docs/pipeline.md, session 10).
+
+A :class:`Statement` keeps the Core statement as the one definition. For each dialect (and each
+set of parameter names, as SQLAlchemy compiles an INSERT or UPDATE per set of columns) it asks
+SQLAlchemy, through its public compiler API, for the SQL text, the parameter names it uses,
+the literal values it binds itself, the column defaults it fills in (``onupdate``), and each
+type's bind and result processors; then it runs the text on the DBAPI connection under the
+unit of work's connection, in the same transaction (a savepoint begun on the session is
+emitted when the connection is asked for, as before). Driver errors become SQLAlchemy's
+exceptions (``IntegrityError``, ``OperationalError``, ...), as the rest of the service expects,
+and a connection the driver reports lost is invalidated, as SQLAlchemy does.
+
+SQLAlchemy's ``before_cursor_execute`` event does not see these statements; :func:`observe`
+registers a callback that does (the tests that count statements use both).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnDefault, Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+_Processor = Callable[[Any], Any]
+
+#: callbacks ``(engine, dbapi_cursor, sql, parameters)`` run before each statement
+_observers: list[Callable[[Engine, Any, str, Any], None]] = []
+
+
+@contextmanager
+def observe(callback: Callable[[Engine, Any, str, Any], None]) -> Iterator[None]:
+    """Call ``callback(engine, cursor, sql, parameters)`` before every statement run here
+    (on any engine), meanwhile: what SQLAlchemy's ``before_cursor_execute`` event is for the
+    statements it runs itself."""
+    _observers.append(callback)
+    try:
+        yield
+    finally:
+        _observers.remove(callback)
+
+
+class _Sentinel:
+    """Stands for the parameter ``key`` when the compiler is asked which name gets what."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    sql: str
+    #: positional paramstyle (SQLite's ``?``): the parameter key of each placeholder in order
+    positions: tuple[str, ...] | None
+    #: (name in the SQL, key of the caller's parameters) where they differ
+    renamed: tuple[tuple[str, str], ...]
+    #: values the statement binds itself (literals in the expression)
+    fixed: tuple[tuple[str, Any], ...]
+    #: (name, make) of the columns whose Python default SQLAlchemy would fill in (onupdate)
+    defaults: tuple[tuple[str, Callable[[], Any]], ...]
+    #: (name, processor) of the parameters whose type converts the value for the driver
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+    #: the result columns' types (their processors are made from the first cursor's
+    #: description: a type's result processor may depend on the driver's column type)
+    result_types: tuple[Any, ...]
+
+
+class Statement:
+    """A Core statement compiled once per dialect and run on the transaction's DBAPI cursor.
+
+    ``rows`` returns plain tuples (the values converted as SQLAlchemy's result would convert
+    them); ``run`` returns the row count; ``many`` runs one executemany."""
+
+    __slots__ = ("_lock", "_plans", "_results", "_statement")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self._statement = statement
+        self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
+        self._results: dict[tuple[str, tuple[str, ...]], tuple[_Processor | None, ...]] = {}
+        self._lock = threading.Lock()
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        key, plan = self._plan(conn.dialect, params)
+        cursor = self._execute(conn, plan, [params], many=False)
+        try:
+            rows = cursor.fetchall()
+            processors = self._results.get(key)
+            if processors is None:  # from the driver's description, once
+                processors = self._results[key] = self._result_processors(
+                    conn.dialect, plan, cursor
+                )
+        finally:
+            cursor.close()
+        if not any(processors):
+            return [tuple(row) for row in rows]
+        pairs = tuple(enumerate(processors))
+        out = []
+        for row in rows:
+            values = list(row)
+            for i, process in pairs:
+                if process is not None:
+                    values[i] = process(values[i])
+            out.append(tuple(values))
+        return out
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        _key, plan = self._plan(conn.dialect, params)
+        cursor = self._execute(conn, plan, [params], many=False)
+        try:
+            count: int = cursor.rowcount
+        finally:
+            cursor.close()
+        return count
+
+    def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        _key, plan = self._plan(conn.dialect, rows[0])
+        self._execute(conn, plan, rows, many=True).close()
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def _plan(
+        self, dialect: Dialect, params: Mapping[str, Any]
+    ) -> tuple[tuple[str, tuple[str, ...]], _Plan]:
+        key = (dialect.name, tuple(params))
+        plan = self._plans.get(key)
+        if plan is None:
+            with self._lock:
+                plan = self._plans.get(key)
+                if plan is None:
+                    if len(self._plans) > 256:  # a bounded cache (sets of columns are few)
+                        self._plans.clear()
+                        self._results.clear()
+                    plan = self._plans[key] = self._compile(dialect, tuple(params))
+        return key, plan
+
+    def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
+        compiled = self._statement.compile(dialect=dialect, column_keys=list(keys))
+        assert isinstance(compiled, SQLCompiler)
+        sql = compiled.string
+        if "__[POSTCOMPILE" in sql:
+            raise TypeError("Statement: expanding parameters (IN lists) are not supported")
+        if compiled.insert_prefetch and compiled.update_prefetch:
+            raise TypeError("Statement: INSERT and UPDATE defaults in one statement")
+        # which name in the SQL gets which of the caller's parameters, or a value of its own
+        # (a parameter the statement needs and the caller did not give: InvalidRequestError)
+        probe = compiled.construct_params({k: _Sentinel(k) for k in keys})
+        prefetch = {c.key: c for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
+        renamed, fixed, defaults = [], [], []
+        for name, value in probe.items():
+            if isinstance(value, _Sentinel):
+                if name != value.key:
+                    renamed.append((name, value.key))
+            elif name in prefetch and name not in keys:
+                defaults.append((name, _default_of(prefetch[name], bool(compiled.isupdate))))
+            else:
+                fixed.append((name, value))
+        processors = []
+        for name, bind in compiled.binds.items():
+            if name not in probe:
+                continue
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((name, process))
+        positions: tuple[str, ...] | None = None
+        if compiled.positiontup is not None:
+            positions = tuple(compiled.positiontup)
+        result_types = tuple(c.type for c in getattr(self._statement, "exported_columns", ()))
+        return _Plan(
+            sql=sql,
+            positions=positions,
+            renamed=tuple(renamed),
+            fixed=tuple(fixed),
+            defaults=tuple(defaults),
+            processors=tuple(processors),
+            result_types=result_types,
+        )
+
+    @staticmethod
+    def _result_processors(
+        dialect: Dialect, plan: _Plan, cursor: Any
+    ) -> tuple[_Processor | None, ...]:
+        description = cursor.description or ()
+        if len(description) != len(plan.result_types):
+            raise TypeError(
+                f"Statement: {len(description)} result columns, {len(plan.result_types)} typed"
+            )
+        return tuple(
+            type_.dialect_impl(dialect).result_processor(dialect, column[1])
+            for type_, column in zip(plan.result_types, description, strict=True)
+        )
+
+    # -- execution ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _parameters(plan: _Plan, params: Mapping[str, Any]) -> Any:
+        values = dict(params)
+        for name, key in plan.renamed:
+            values[name] = params[key]
+        for name, value in plan.fixed:
+            values[name] = value
+        for name, make in plan.defaults:
+            values[name] = make()
+        for name, process in plan.processors:
+            values[name] = process(values[name])
+        if plan.positions is not None:
+            return tuple(values[name] for name in plan.positions)
+        return values
+
+    def _execute(
+        self, conn: Connection, plan: _Plan, rows: Sequence[Mapping[str, Any]], *, many: bool
+    ) -> Any:
+        if not conn.in_transaction():  # as Connection.execute: begin (SQLite: BEGIN IMMEDIATE)
+            conn.begin()
+        dbapi_conn = conn.connection.driver_connection
+        assert dbapi_conn is not None
+        parameters: Any = [self._parameters(plan, row) for row in rows]
+        if not many:
+            parameters = parameters[0]
+        cursor = dbapi_conn.cursor()
+        for callback in _observers:
+            callback(conn.engine, cursor, plan.sql, parameters)
+        try:
+            if many:
+                cursor.executemany(plan.sql, parameters)
+            else:
+                cursor.execute(plan.sql, parameters)
+        except conn.dialect.loaded_dbapi.Error as error:
+            cursor.close()
+            lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
+            if lost:
+                conn.invalidate(error)
+            raise DBAPIError.instance(
+                plan.sql,
+                parameters,
+                error,
+                conn.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=conn.dialect,
+                ismulti=many,
+            ) from error
+        return cursor
+
+
+def _default_of(column: Any, update: bool) -> Callable[[], Any]:
+    """The Python-side default (``onupdate`` for an UPDATE) SQLAlchemy would fill in."""
+    default = column.onupdate if update else column.default
+    if isinstance(default, ColumnDefault) and default.is_callable:
+        arg = default.arg  # SQLAlchemy's wrapper of the callable: takes the (unused) context
+        return lambda: arg(None)
+    if isinstance(default, ColumnDefault) and default.is_scalar:
+        value = default.arg
+        return lambda: value
+    raise TypeError(f"Statement: the default of {column} is not a Python value")

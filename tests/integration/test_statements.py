@@ -1,0 +1,183 @@
+"""``handlers.statements.Statement`` (Core statements run on the driver's cursor) gives what
+SQLAlchemy's own execution gives, on both backends: the values written and read, the column
+defaults SQLAlchemy fills in, literal parameters, row counts, executemany, the exceptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from invoicing.handlers.statements import Statement, observe
+from invoicing.models import Customer, NumberSeries, Organization, OutboxEvent
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
+
+from tests.support.sql import on_statement
+
+_ORG = Organization.__table__
+_SERIES = NumberSeries.__table__
+_INSERT_ORG = Statement(insert(_ORG))
+_READ_ORG = Statement(select(_ORG).where(_ORG.c.id == bindparam("id")))
+_RENAME_ORG = Statement(update(_ORG).where(_ORG.c.id == bindparam("_id")))
+#: a literal (``+ 1``) and a parameter used twice, as ``numbering._TAKE``
+_TAKE = Statement(
+    update(_SERIES)
+    .where(
+        _SERIES.c.organization_id == bindparam("org"),
+        _SERIES.c.series == "invoice",
+        _SERIES.c.scope == "",
+        _SERIES.c.period == bindparam("per"),
+        _SERIES.c.last_issue_date <= bindparam("day"),
+    )
+    .values(next_value=_SERIES.c.next_value + 1, last_issue_date=bindparam("day"))
+    .returning(_SERIES.c.next_value, _SERIES.c.last_issue_date)
+)
+_OUTBOX = OutboxEvent.__table__
+_SELECT_OUTBOX = Statement(
+    select(_OUTBOX.c.subject, _OUTBOX.c.payload).where(_OUTBOX.c.event_id == bindparam("event"))
+)
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """A transaction rolled back at the end: the tests leave nothing behind."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
+def test_an_insert_gets_the_python_defaults_and_reads_back_as_sqlalchemy_reads(
+    conn: Connection,
+) -> None:
+    org_id = uuid.uuid4()
+    before = dt.datetime.now(dt.UTC)
+    assert _INSERT_ORG.run(conn, {"id": org_id, "name": "Müller & Söhne GmbH"}) == 1
+    ours = _READ_ORG.first(conn, {"id": org_id})
+    theirs = conn.execute(select(_ORG).where(_ORG.c.id == org_id)).one()
+    assert ours == tuple(theirs)
+    assert ours is not None
+    _id, name, profile, created_at, updated_at = ours
+    assert name == "Müller & Söhne GmbH" and profile == {}
+    assert created_at.tzinfo is dt.UTC and created_at >= before - dt.timedelta(seconds=1)
+    assert updated_at.tzinfo is dt.UTC
+
+
+def test_an_update_fills_in_onupdate_and_counts_rows(conn: Connection) -> None:
+    org_id = uuid.uuid4()
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    _INSERT_ORG.run(
+        conn,
+        {
+            "id": org_id,
+            "name": "A",
+            "profile": {"rate": "19.00", "nested": [1, "zwei"]},
+            "created_at": old,
+            "updated_at": old,
+        },
+    )
+    assert _RENAME_ORG.run(conn, {"_id": org_id, "name": "B"}) == 1
+    assert _RENAME_ORG.run(conn, {"_id": uuid.uuid4(), "name": "C"}) == 0
+    row = _READ_ORG.first(conn, {"id": org_id})
+    assert row is not None
+    assert row[1] == "B" and row[2] == {"rate": "19.00", "nested": [1, "zwei"]}
+    assert row[3] == old and row[4] > old  # updated_at: the column's onupdate
+
+
+def test_literals_and_a_parameter_used_twice(conn: Connection) -> None:
+    org_id = uuid.uuid4()
+    day = dt.date(2026, 3, 1)
+    conn.execute(
+        insert(_SERIES).values(
+            organization_id=org_id,
+            series="invoice",
+            scope="",
+            period="2026",
+            next_value=7,
+            last_issue_date=day,
+        )
+    )
+    taken = [_TAKE.first(conn, {"org": org_id, "per": "2026", "day": day}) for _ in range(2)]
+    earlier = _TAKE.rows(conn, {"org": org_id, "per": "2026", "day": dt.date(2026, 2, 28)})
+    later = _TAKE.rows(conn, {"org": org_id, "per": "2026", "day": dt.date(2026, 4, 1)})
+    assert taken == [(8, day), (9, day)]
+    assert earlier == []  # before the last number's date: no row matches
+    assert later == [(10, dt.date(2026, 4, 1))]
+
+
+def test_executemany_and_json(conn: Connection) -> None:
+    org_id = uuid.uuid4()
+    rows = [
+        {
+            "event_id": uuid.uuid4(),
+            "organization_id": org_id,
+            "type": "invoice.created",
+            "subject": str(i),
+            "sequence": i,
+            "payload": {"amount": str(Decimal("0.10") * i), "name": "Übergröße"},
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        for i in range(3)
+    ]
+    insert_outbox = Statement(insert(_OUTBOX))
+    insert_outbox.many(conn, rows)
+    with on_statement(conn.engine, lambda _c, sql: pytest.fail(f"ran {sql}")):
+        insert_outbox.many(conn, [])  # nothing to write: no statement
+    got = [_SELECT_OUTBOX.first(conn, {"event": r["event_id"]}) for r in rows]
+    assert got == [
+        (str(i), {"amount": amount, "name": "Übergröße"})
+        for i, amount in enumerate(("0.00", "0.10", "0.20"))
+    ]
+    expanding = Statement(select(_OUTBOX.c.id).where(_OUTBOX.c.event_id.in_([uuid.uuid4()])))
+    with pytest.raises(TypeError, match="IN lists"):
+        expanding.rows(conn, {})
+
+
+def test_driver_errors_are_sqlalchemys_and_the_transaction_goes_on_after_a_savepoint(
+    conn: Connection,
+) -> None:
+    org_id = uuid.uuid4()
+    _INSERT_ORG.run(conn, {"id": org_id, "name": "A"})
+    savepoint = conn.begin_nested()
+    with pytest.raises(IntegrityError) as caught:
+        _INSERT_ORG.run(conn, {"id": org_id, "name": "twice"})
+    savepoint.rollback()
+    assert _READ_ORG.first(conn, {"id": org_id}) is not None
+    assert "organizations" in str(caught.value.statement)
+    assert caught.value.orig is not None
+
+
+def test_a_missing_parameter_and_a_naive_datetime_are_refused(conn: Connection) -> None:
+    with pytest.raises(InvalidRequestError, match="bind parameter 'id'"):
+        _READ_ORG.first(conn, {"identifier": uuid.uuid4()})
+    with pytest.raises(ValueError, match="naive datetime"):
+        _INSERT_ORG.run(
+            conn, {"id": uuid.uuid4(), "name": "A", "created_at": dt.datetime(2026, 1, 1)}
+        )
+
+
+def test_observers_see_each_statement_with_its_engine(engine: Engine) -> None:
+    seen: list[tuple[Engine, str]] = []
+    recorded: list[str] = []
+
+    def watch(source: Engine, _cursor: Any, sql: str, _params: Any) -> None:
+        seen.append((source, sql))
+
+    with engine.connect() as conn:
+        with observe(watch), on_statement(engine, lambda _c, sql: recorded.append(sql)):
+            _READ_ORG.first(conn, {"id": uuid.uuid4()})
+            conn.execute(select(Customer.__table__.c.id).limit(1))
+        _READ_ORG.first(conn, {"id": uuid.uuid4()})  # no longer observed
+        conn.rollback()
+    assert seen == [(engine, seen[0][1])] and "FROM organizations" in seen[0][1]
+    # SQLite: the connection's begin (BEGIN IMMEDIATE, serialized writes) came first, as
+    # Connection.execute would have begun it
+    begin = ["BEGIN IMMEDIATE"] if engine.dialect.name == "sqlite" else []
+    assert recorded[: len(begin)] == begin and len(recorded) == len(begin) + 2
+    assert "FROM organizations" in recorded[-2] and "FROM customers" in recorded[-1]
