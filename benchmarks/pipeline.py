@@ -401,7 +401,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2, help="worker processes (and raw K)")
     parser.add_argument(
-        "--threads", type=int, default=16, help="per worker process: also the largest batch"
+        "--threads",
+        type=int,
+        default=32,
+        help="per worker process: also the largest batch (the service's default is 4; "
+        "docs/operations.md, Throughput)",
     )
     parser.add_argument("--worker-batch", type=int, default=32, help="INVOICING_WORKER_BATCH")
     parser.add_argument(
