@@ -5,17 +5,21 @@ defaults SQLAlchemy fills in, literal parameters, row counts, executemany, the e
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
+from invoicing import db
 from invoicing.handlers.statements import Statement, observe
 from invoicing.models import Customer, NumberSeries, Organization, OutboxEvent
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError, InvalidRequestError
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
 
+from tests.support.databases import ADMIN_URL
 from tests.support.sql import on_statement
 
 _ORG = Organization.__table__
@@ -181,3 +185,30 @@ def test_observers_see_each_statement_with_its_engine(engine: Engine) -> None:
     begin = ["BEGIN IMMEDIATE"] if engine.dialect.name == "sqlite" else []
     assert recorded[: len(begin)] == begin and len(recorded) == len(begin) + 2
     assert "FROM organizations" in recorded[-2] and "FROM customers" in recorded[-1]
+
+
+def test_a_lost_connection_is_invalidated_and_the_pool_connects_anew(pg_url: str) -> None:
+    """As SQLAlchemy's own execute: the driver's error becomes ``OperationalError`` with
+    ``connection_invalidated``, and the pool does not hand the dead connection out again."""
+    engine = db.make_engine(pg_url, ping_after_idle_s=3600)  # no ping: the statement finds it
+    pid = Statement(select(func.pg_backend_pid()))
+    try:
+        with engine.connect() as conn:
+            first = pid.rows(conn, {})[0][0]
+            conn.rollback()
+            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+                for _ in range(100):  # until the backend is gone
+                    row = admin.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (first,)
+                    ).fetchone()
+                    if row == (0,):
+                        break
+                    time.sleep(0.05)
+            with pytest.raises(OperationalError) as lost:
+                pid.rows(conn, {})
+            assert lost.value.connection_invalidated
+        with engine.connect() as conn:
+            assert pid.rows(conn, {})[0][0] != first
+    finally:
+        engine.dispose()
