@@ -91,7 +91,8 @@ class Statement:
     def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
         self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
-        self._results: dict[tuple[str, tuple[str, ...]], tuple[_Processor | None, ...]] = {}
+        #: per plan: (column index, processor) of the result columns that have one
+        self._results: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, _Processor], ...]] = {}
         self._lock = threading.Lock()
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -106,15 +107,13 @@ class Statement:
                 )
         finally:
             cursor.close()
-        if not any(processors):
+        if not processors:
             return [tuple(row) for row in rows]
-        pairs = tuple(enumerate(processors))
         out = []
         for row in rows:
             values = list(row)
-            for i, process in pairs:
-                if process is not None:
-                    values[i] = process(values[i])
+            for i, process in processors:
+                values[i] = process(values[i])
             out.append(tuple(values))
         return out
 
@@ -199,16 +198,17 @@ class Statement:
     @staticmethod
     def _result_processors(
         dialect: Dialect, plan: _Plan, cursor: Any
-    ) -> tuple[_Processor | None, ...]:
+    ) -> tuple[tuple[int, _Processor], ...]:
         description = cursor.description or ()
         if len(description) != len(plan.result_types):
             raise TypeError(
                 f"Statement: {len(description)} result columns, {len(plan.result_types)} typed"
             )
-        return tuple(
+        processors = (
             type_.dialect_impl(dialect).result_processor(dialect, column[1])
             for type_, column in zip(plan.result_types, description, strict=True)
         )
+        return tuple((i, p) for i, p in enumerate(processors) if p is not None)
 
     # -- execution ---------------------------------------------------------------------------
 
