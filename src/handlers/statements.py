@@ -36,6 +36,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _Processor = Callable[[Any], Any]
+_Key = tuple[str, str, tuple[str, ...]]
 
 #: callbacks ``(engine, dbapi_cursor, sql, parameters)`` run before each statement
 _observers: list[Callable[[Engine, Any, str, Any], None]] = []
@@ -90,9 +91,10 @@ class Statement:
 
     def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
-        self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
+        #: by (dialect, driver, parameter names): SQL and its parameters differ by driver
+        self._plans: dict[_Key, _Plan] = {}
         #: per plan: (column index, processor) of the result columns that have one
-        self._results: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, _Processor], ...]] = {}
+        self._results: dict[_Key, tuple[tuple[int, _Processor], ...]] = {}
         self._lock = threading.Lock()
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -138,10 +140,8 @@ class Statement:
 
     # -- planning ----------------------------------------------------------------------------
 
-    def _plan(
-        self, dialect: Dialect, params: Mapping[str, Any]
-    ) -> tuple[tuple[str, tuple[str, ...]], _Plan]:
-        key = (dialect.name, tuple(params))
+    def _plan(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[_Key, _Plan]:
+        key = (dialect.name, dialect.driver, tuple(params))
         plan = self._plans.get(key)
         if plan is None:
             with self._lock:
