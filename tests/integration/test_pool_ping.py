@@ -8,13 +8,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import psycopg
 import pytest
 from invoicing import db
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from tests.support.databases import ADMIN_URL, temporary_pg_database
+from tests.support.databases import temporary_pg_database, terminate_backend
 
 pytestmark = pytest.mark.integration
 
@@ -48,18 +47,6 @@ def _backend_pid(engine: Engine) -> int:
         return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
-def _terminate(pid: int) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        for _ in range(100):  # until the backend is gone
-            gone = admin.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
-            ).fetchone()
-            if gone == (0,):
-                return
-            time.sleep(0.02)
-
-
 def test_a_connection_back_in_the_pool_a_moment_ago_is_not_pinged(pinged: Pinged) -> None:
     engine = pinged.engine
     first = _backend_pid(engine)  # a new connection: just connected, no ping
@@ -71,7 +58,7 @@ def test_a_connection_back_in_the_pool_a_moment_ago_is_not_pinged(pinged: Pinged
 def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(pinged: Pinged) -> None:
     engine = pinged.engine
     first = _backend_pid(engine)
-    _terminate(first)
+    terminate_backend(first)
     time.sleep(IDLE_S + 0.1)
     second = _backend_pid(engine)  # pinged, found dead, replaced: the statement succeeds
     assert second != first
@@ -86,7 +73,7 @@ def test_a_connection_broken_within_the_window_fails_once_then_is_replaced(
 ) -> None:
     engine = pinged.engine
     first = _backend_pid(engine)
-    _terminate(first)
+    terminate_backend(first)
     with pytest.raises(OperationalError) as failed:  # not pinged: its statement fails
         _backend_pid(engine)
     assert failed.value.connection_invalidated

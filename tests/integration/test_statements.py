@@ -5,13 +5,11 @@ defaults SQLAlchemy fills in, literal parameters, row counts, executemany, the e
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 from invoicing import db
 from invoicing.handlers.statements import Statement, observe
@@ -19,7 +17,7 @@ from invoicing.models import Customer, NumberSeries, Organization, OutboxEvent
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
 
-from tests.support.databases import ADMIN_URL
+from tests.support.databases import terminate_backend
 from tests.support.sql import on_statement
 
 _ORG = Organization.__table__
@@ -196,15 +194,7 @@ def test_a_lost_connection_is_invalidated_and_the_pool_connects_anew(pg_url: str
         with engine.connect() as conn:
             first = pid.rows(conn, {})[0][0]
             conn.rollback()
-            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-                for _ in range(100):  # until the backend is gone
-                    row = admin.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (first,)
-                    ).fetchone()
-                    if row == (0,):
-                        break
-                    time.sleep(0.05)
+            terminate_backend(first)
             with pytest.raises(OperationalError) as lost:
                 pid.rows(conn, {})
             assert lost.value.connection_invalidated
