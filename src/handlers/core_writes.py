@@ -19,14 +19,12 @@ Statements are built once (compiled forms cached by SQLAlchemy per set of column
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
-from typing import Any, cast
+from typing import Any
 
-from invoicing.handlers.statements import Statement
+from invoicing.handlers.statements import Statement, python_default
 from invoicing.models import Invoice, InvoiceLine
 from sqlalchemy import (
     Column,
-    ColumnDefault,
     Connection,
     Table,
     bindparam,
@@ -49,21 +47,9 @@ def _columns(model: type[Any]) -> list[tuple[str, Column[Any], Callable[[], Any]
     for attr in inspect(model).column_attrs:
         column = attr.columns[0]
         assert isinstance(column, Column)
-        default = column.default
-        if isinstance(default, ColumnDefault) and default.is_callable:
-            # utcnow, dict, list: SQLAlchemy wraps them to take the (unused) context
-            out.append((attr.key, column, partial(cast(Any, default).arg, None)))
-        elif isinstance(default, ColumnDefault) and default.is_scalar:
-            out.append((attr.key, column, partial(_same, cast(Any, default).arg)))
-        elif default is None:
-            out.append((attr.key, column, partial(_same, None)))
-        else:
-            raise TypeError(f"{model.__name__}.{attr.key}: a SQL default is not supported here")
+        where = f"{model.__name__}.{attr.key}"
+        out.append((attr.key, column, python_default(column.default, where)))
     return out
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 _INVOICE_COLUMNS = _columns(Invoice)

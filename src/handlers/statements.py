@@ -28,7 +28,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from sqlalchemy import ColumnDefault, Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
@@ -159,19 +160,20 @@ class Statement:
         sql = compiled.string
         if "__[POSTCOMPILE" in sql:
             raise TypeError("Statement: expanding parameters (IN lists) are not supported")
-        if compiled.insert_prefetch and compiled.update_prefetch:
-            raise TypeError("Statement: INSERT and UPDATE defaults in one statement")
         # which name in the SQL gets which of the caller's parameters, or a value of its own
         # (a parameter the statement needs and the caller did not give: InvalidRequestError)
         probe = compiled.construct_params({k: _Sentinel(k) for k in keys})
         prefetch = {c.key: c for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
+        update = bool(compiled.isupdate)
         renamed, fixed, defaults = [], [], []
         for name, value in probe.items():
             if isinstance(value, _Sentinel):
                 if name != value.key:
                     renamed.append((name, value.key))
             elif name in prefetch and name not in keys:
-                defaults.append((name, _default_of(prefetch[name], bool(compiled.isupdate))))
+                column = prefetch[name]
+                default = column.onupdate if update else column.default
+                defaults.append((name, python_default(default, f"Statement: {column}")))
             else:
                 fixed.append((name, value))
         processors = []
@@ -262,13 +264,19 @@ class Statement:
         return cursor
 
 
-def _default_of(column: Any, update: bool) -> Callable[[], Any]:
-    """The Python-side default (``onupdate`` for an UPDATE) SQLAlchemy would fill in."""
-    default = column.onupdate if update else column.default
+def python_default(default: Any, where: str) -> Callable[[], Any]:
+    """The value SQLAlchemy fills in for a column's Python-side ``default``/``onupdate``
+    (``None``: no default, the value None); ``where`` names the column in the error for a SQL
+    expression default, which only the database can compute."""
+    if default is None:
+        return partial(_same, None)
     if isinstance(default, ColumnDefault) and default.is_callable:
-        arg = default.arg  # SQLAlchemy's wrapper of the callable: takes the (unused) context
-        return lambda: arg(None)
+        # utcnow, dict, list: SQLAlchemy wraps them to take the (unused) execution context
+        return partial(cast(Any, default).arg, None)
     if isinstance(default, ColumnDefault) and default.is_scalar:
-        value = default.arg
-        return lambda: value
-    raise TypeError(f"Statement: the default of {column} is not a Python value")
+        return partial(_same, cast(Any, default).arg)
+    raise TypeError(f"{where}: a SQL default is not supported here")
+
+
+def _same(value: Any) -> Any:
+    return value

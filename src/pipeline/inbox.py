@@ -67,8 +67,8 @@ def claim(
         return None
     key = {"organization_id": org_id, "command_id": command_id}
     seen_row = _SEEN.first(conn, key)
-    if seen_row is None:  # the conflicting claim was rolled back since: a lost race, retried
-        raise RuntimeError(f"command {command_id}: claimed by another transaction, then gone")
+    if seen_row is None:  # deleted between the two statements (retention): an error, as before
+        raise RuntimeError(f"command {command_id}: its inbox row went while it was read")
     return str(seen_row[0])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -37,22 +38,17 @@ def world(
         yield w
 
 
-class Statements:
-    def __init__(self, world: World) -> None:
-        self.engine = world.app.engine
-        self.seen: list[str] = []
+@contextmanager
+def selects(world: World) -> Iterator[list[str]]:
+    """The SELECTs sent meanwhile on the world's engine (both execution paths)."""
+    seen: list[str] = []
 
-    def __enter__(self) -> list[str]:
-        self._recording = on_statement(self.engine, self._record)
-        self._recording.__enter__()
-        return self.seen
-
-    def __exit__(self, *exc: Any) -> None:
-        self._recording.__exit__(*exc)
-
-    def _record(self, _cursor: Any, statement: str) -> None:
+    def record(_cursor: Any, statement: str) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
-            self.seen.append(statement)
+            seen.append(statement)
+
+    with on_statement(world.app.engine, record):
+        yield seen
 
 
 def _expected(n: int, page: int, size: int, limit: int | None) -> PageInfo:
@@ -78,7 +74,7 @@ def test_reading_one_row_more_answers_as_the_count_would(world: World) -> None:
     for size in (2, 3, 4, n, n + 1):
         for page in range(1, n // size + 3):
             for limit in (None, 0, 1, 3, 5, n - 1, n, 1000):
-                with Session(world.app.engine) as session, Statements(world) as seen:
+                with Session(world.app.engine) as session, selects(world) as seen:
                     rows, info = paginate(session, stmt, page, size, count_limit=limit)
                 case = f"page {page} of {size}, count_limit {limit}"
                 assert [r[0] for r in rows] == every[(page - 1) * size : page * size], case
@@ -89,7 +85,7 @@ def test_reading_one_row_more_answers_as_the_count_would(world: World) -> None:
 
 def _list(world: World, payload: dict[str, Any]) -> tuple[Any, list[str]]:
     query = ListInvoices.model_validate({"organization_id": ORG, "payload": payload})
-    with Session(world.app.engine) as session, Statements(world) as seen:
+    with Session(world.app.engine) as session, selects(world) as seen:
         return list_invoices(query, session), seen
 
 
