@@ -31,7 +31,7 @@ from invoicing.handlers.core_writes import (
     update_row,
 )
 from invoicing.handlers.repository import CustomerRow
-from invoicing.handlers.statements import Statement
+from invoicing.handlers.statements import Statement, pipelined
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, InvoiceLine
 from invoicing.models.records import CustomerRecord, PaymentRecord
@@ -244,9 +244,11 @@ def insert(uow: UnitOfWork, inv: InvoiceData) -> None:
         value = getattr(inv, name)
         if value is not None or name in SERVER_DEFAULTS:
             row[name] = value
-    if inv.lines:
-        _INSERT_LINES.many(conn, [{n: getattr(line, n) for n in LINE_FIELDS} for line in inv.lines])
-    _INSERT_INVOICE.run(conn, row)
+    with pipelined(conn):  # both in one round trip; an error is raised at the end of it
+        if inv.lines:
+            lines = [{n: getattr(line, n) for n in LINE_FIELDS} for line in inv.lines]
+            _INSERT_LINES.many(conn, lines)
+        _INSERT_INVOICE.run(conn, row)
     inv.loaded = tuple(getattr(inv, name) for name in INVOICE_FIELDS)
     inv.loaded_lines = {line.id: tuple(getattr(line, n) for n in LINE_FIELDS) for line in inv.lines}
 

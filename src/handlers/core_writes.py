@@ -86,8 +86,12 @@ def update_row(
     """One UPDATE of the columns ``values`` names (column keys) of the row (org_id, row_id)
     of ``invoices`` or ``invoice_lines``; the row must exist, as the ORM's flush checks."""
     params = {**values, "_organization_id": org_id, "_id": row_id}
-    if _UPDATES[table.name].run(conn, params) != 1:
-        raise StaleDataError(f"{table.name} {row_id}: the row to update is gone")
+    _UPDATES[table.name].run_expecting(
+        conn,
+        params,
+        1,
+        lambda: StaleDataError(f"{table.name} {row_id}: the row to update is gone"),
+    )
 
 
 def _row(obj: Any, columns: list[tuple[str, Column[Any], Callable[[], Any]]]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 
 from invoicing.domain import finalize as finalize_rules
 from invoicing.domain.errors import DomainError, InvalidState
@@ -195,6 +196,23 @@ def take_number(
     return [invoice_event("invoice.finalized", inv, deps.now())]
 
 
+def save_numbered(uow: UnitOfWork, draft: aggregates.InvoiceData) -> None:
+    """The finalized draft's one UPDATE; its unique constraint on the organization's numbers
+    refuses a number that a manual number took (``number_taken``). At the end of a batch
+    (``numbers_at_end``) the UPDATE waits for the end of ``UnitOfWork.finish``, where the
+    batch's UPDATEs go in one round trip; a clash there runs the batch again
+    (``invoicing.pipeline.batch``), down to this command alone, where it is refused as here."""
+    if uow.numbers_at_end:
+        uow.write_at_end(partial(aggregates.save, uow, draft))
+        return
+    try:
+        aggregates.save(uow, draft)
+    except IntegrityError as exc:
+        if not numbering.is_number_clash(exc):
+            raise
+        raise numbering.number_taken(draft.series or "invoice", draft.number) from None
+
+
 @handles(FinalizeInvoice, number_at_end=True)
 def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org, _ = organization_row(uow, cmd.organization_id)
@@ -211,12 +229,7 @@ def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[
 
     def number_and_save() -> Event:
         events = take_number(uow, deps, org, draft, issued, check_used=False)
-        try:
-            aggregates.save(uow, draft)
-        except IntegrityError as exc:
-            if not numbering.is_number_clash(exc):
-                raise
-            raise numbering.number_taken(draft.series or "invoice", draft.number) from None
+        save_numbered(uow, draft)
         return events[0]
 
     if not uow.numbers_at_end:

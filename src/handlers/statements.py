@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
@@ -38,6 +39,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 _Processor = Callable[[Any], Any]
 _Key = tuple[str, str, tuple[str, ...]]
+
+#: the row counts a :func:`pipelined` block checks at its end: (cursor, count, error)
+_checks: ContextVar[list[tuple[Any, int, Callable[[], Exception]]] | None] = ContextVar(
+    "statement_checks", default=None
+)
 
 #: callbacks ``(engine, dbapi_cursor, sql, parameters)`` run before each statement
 _observers: list[Callable[[Engine, Any, str, Any], None]] = []
@@ -132,6 +138,28 @@ class Statement:
         finally:
             cursor.close()
         return count
+
+    def run_expecting(
+        self,
+        conn: Connection,
+        params: Mapping[str, Any],
+        count: int,
+        error: Callable[[], Exception],
+    ) -> None:
+        """``run``, then ``error()`` is raised unless it changed ``count`` rows: at once, or
+        inside a :func:`pipelined` block when the block's results have arrived."""
+        _key, plan = self._plan(conn.dialect, params)
+        cursor = self._execute(conn, plan, [params], many=False)
+        checks = _checks.get()
+        if checks is not None:
+            checks.append((cursor, count, error))
+            return
+        try:
+            changed = cursor.rowcount
+        finally:
+            cursor.close()
+        if changed != count:
+            raise error()
 
     def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
@@ -262,6 +290,54 @@ class Statement:
                 ismulti=many,
             ) from error
         return cursor
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Send the statements run inside in one round trip where the driver can (psycopg's
+    pipeline mode on PostgreSQL; elsewhere each runs as it comes, as without this).
+
+    For writes whose results nobody reads before the block ends: ``run`` returns -1 (the
+    row count is not known yet; ``run_expecting`` checks it when the results have arrived,
+    at the block's end), and an error of any statement inside -- the database's,
+    in the order the statements were sent -- is raised when the block ends at the latest,
+    as SQLAlchemy's exception like any other (``IntegrityError``, ...). The statements after
+    a failed one are not run. A block holds no reads (``rows``/``first``) and no statement run
+    through SQLAlchemy's ``Connection.execute`` (docs/design.md, "Core statements on the
+    driver's cursor")."""
+    if not conn.in_transaction():
+        conn.begin()
+    dbapi_conn = conn.connection.driver_connection
+    begin = getattr(dbapi_conn, "pipeline", None)
+    if begin is None:  # SQLite
+        yield
+        return
+    checks: list[tuple[Any, int, Callable[[], Exception]]] = []
+    token = _checks.set(checks)
+    try:
+        with begin():
+            yield
+        for cursor, count, error in checks:  # the row counts have arrived with the results
+            if cursor.rowcount != count:
+                raise error()
+    except DBAPIError:  # raised by a statement inside (translated by ``_execute``)
+        raise
+    except conn.dialect.loaded_dbapi.Error as error:  # raised when the results arrived
+        lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(error)
+        raise DBAPIError.instance(
+            "(pipelined statements)",
+            None,
+            error,
+            conn.dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from error
+    finally:
+        _checks.reset(token)
+        for cursor, _count, _error in checks:
+            cursor.close()
 
 
 def python_default(default: Any, where: str) -> Callable[[], Any]:

@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Any
 
 from invoicing.handlers.core_writes import write_invoices
-from invoicing.handlers.statements import Statement
+from invoicing.handlers.statements import Statement, pipelined
 from invoicing.models import OutboxEvent
 from sqlalchemy import Connection, Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +33,8 @@ class UnitOfWork:
         #: the batch's allocations to its commit (``invoicing.pipeline.batch``)
         self.numbers_at_end = False
         self._at_end: list[tuple[tuple[str, ...], Callable[[], None]]] = []
+        #: writes the steps of :meth:`finish` leave to its end (``write_at_end``)
+        self._writes: list[Callable[[], None]] = []
 
     @classmethod
     def for_engine(cls, engine: Engine) -> UnitOfWork:
@@ -41,7 +43,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self.session.begin()
-        self.outbox_rows, self._at_end = [], []
+        self.outbox_rows, self._at_end, self._writes = [], [], []
         return self
 
     def __exit__(
@@ -81,11 +83,24 @@ class UnitOfWork:
         """Forget the steps added since ``mark`` (their command was rolled back)."""
         del self._at_end[mark:]
 
+    def write_at_end(self, write: Callable[[], None]) -> None:
+        """A step of :meth:`finish` leaves a write (Core statements whose results nobody
+        reads: an invoice's ``UPDATE``) to the end of ``finish``, where the writes of all its
+        steps go in one round trip (``statements.pipelined``); an error of one is raised
+        there, like an error of the step."""
+        self._writes.append(write)
+
     def finish(self) -> None:
-        """The steps left to the end of the transaction (``at_end``); ``commit`` calls it."""
+        """The steps left to the end of the transaction (``at_end``), then the writes they
+        left (``write_at_end``); ``commit`` calls it."""
         steps, self._at_end = self._at_end, []
         for _order, step in sorted(steps, key=lambda s: s[0]):
             step()
+        writes, self._writes = self._writes, []
+        if writes:
+            with pipelined(self.connection()):
+                for write in writes:
+                    write()
 
     def commit(self) -> None:
         self.finish()
@@ -95,7 +110,7 @@ class UnitOfWork:
         self.session.commit()
 
     def rollback(self) -> None:
-        self.outbox_rows, self._at_end = [], []
+        self.outbox_rows, self._at_end, self._writes = [], [], []
         self.session.rollback()
 
     def connection(self) -> Connection:

@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from invoicing.domain.errors import DomainError
+from invoicing.pipeline import inbox
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 if TYPE_CHECKING:
@@ -90,6 +91,12 @@ def _is_contention(exc: DBAPIError) -> bool:
     """The database gave up waiting for another transaction (PostgreSQL; the driver's error
     carries the SQLSTATE)."""
     return getattr(exc.orig, "sqlstate", None) in _CONTENTION
+
+
+def _claims(batch: list[_Item]) -> list[tuple[Any, Any, str, str]]:
+    return [
+        (i.command.organization_id, i.command.command_id, i.command.type, i.digest) for i in batch
+    ]
 
 
 def _forget_outcomes(batch: list[_Item]) -> None:
@@ -403,6 +410,10 @@ class GroupCommit:
         at_end = optimistic or numbers_at_end
         with pipeline.uow_factory() as uow:
             uow.numbers_at_end = at_end
+            # without savepoints the batch's ids are claimed in one statement; one seen before
+            # is a command to be undone (a duplicate or a conflict): savepoints tell which
+            if optimistic and not inbox.claim_all(uow, _claims(batch), pipeline.deps.now()):
+                raise NeedsSavepoints("a command id of the batch was seen before")
             for item in batch:
                 with structlog.contextvars.bound_contextvars(**item.context):
                     try:
@@ -413,6 +424,7 @@ class GroupCommit:
                             item.retry_missing,
                             nested=nested,
                             optimistic=optimistic,
+                            claimed=optimistic,
                         )
                     except BatchBroken:
                         raise

@@ -282,6 +282,7 @@ class Pipeline:
         *,
         nested: bool,
         optimistic: bool = False,
+        claimed: bool = False,
     ) -> Outcome:
         """The command (inbox, handler, outbox) inside ``uow``'s open transaction, which the
         caller commits: in a savepoint of it (``nested``, a batch) or as the transaction's only
@@ -290,18 +291,22 @@ class Pipeline:
         behind (``BatchBroken`` when even that failed: the transaction is lost).
 
         ``optimistic``: one of a batch's commands without a savepoint; whatever would undo it
-        raises ``NeedsSavepoints`` instead (the batch then runs again with savepoints)."""
+        raises ``NeedsSavepoints`` instead (the batch then runs again with savepoints).
+        ``claimed``: the caller claimed the command's id in this transaction already
+        (``inbox.claim_all``)."""
         handler = HANDLERS[type(command)]
         scope = Scope(uow, nested, optimistic)
         try:
-            seen_hash = inbox.claim(
-                uow,
-                org_id=command.organization_id,
-                command_id=command.command_id,
-                command_type=command.type,
-                digest=digest,
-                now=self.deps.now(),
-            )
+            seen_hash = None
+            if not claimed:
+                seen_hash = inbox.claim(
+                    uow,
+                    org_id=command.organization_id,
+                    command_id=command.command_id,
+                    command_type=command.type,
+                    digest=digest,
+                    now=self.deps.now(),
+                )
             if seen_hash is not None:
                 scope.undo()  # release the claim's wait before recording anything else
                 return self._seen(command, seen_hash, digest, uow, nested)

@@ -34,6 +34,60 @@ _CLAIM = {"postgresql": _claim_statement(pg_insert), "sqlite": _claim_statement(
 _SEEN = Statement(select(_TABLE.c.payload_hash).where(*_KEY))
 
 
+_COLUMNS = (
+    "organization_id",
+    "command_id",
+    "command_type",
+    "payload_hash",
+    "outcome",
+    "processed_at",
+)
+_CLAIMS: dict[tuple[str, int], Statement] = {}
+
+
+def _claims_statement(dialect: str, n: int) -> Statement:
+    """``n`` claims in one INSERT .. ON CONFLICT DO NOTHING RETURNING (built once per dialect
+    and ``n``; parameters ``<column>_<i>``)."""
+    stmt = _CLAIMS.get((dialect, n))
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        rows = [
+            {c: bindparam(f"{c}_{i}", type_=_TABLE.c[c].type) for c in _COLUMNS} for i in range(n)
+        ]
+        core = insert(ProcessedCommand).values(rows).on_conflict_do_nothing()
+        stmt = _CLAIMS[(dialect, n)] = Statement(
+            core.returning(_TABLE.c.organization_id, _TABLE.c.command_id)
+        )
+    return stmt
+
+
+def claim_all(
+    uow: UnitOfWork,
+    commands: list[tuple[uuid.UUID, uuid.UUID, str, str]],
+    now: dt.datetime,
+) -> bool:
+    """Claim the command ids ``(organization_id, command_id, type, digest)`` of a batch with
+    one statement; True when every one of them was claimed, False when any was seen before
+    (or is twice in ``commands``): the caller then undoes the whole transaction and claims
+    them one by one (:func:`claim`), which tells what each one is. The rows go in key order,
+    so that two batches claiming the same ids (a redelivery) wait for each other in one
+    order, never in a deadlock."""
+    params: dict[str, Any] = {}
+    for i, (org_id, command_id, command_type, digest) in enumerate(sorted(commands)):
+        params.update(
+            {
+                f"organization_id_{i}": org_id,
+                f"command_id_{i}": command_id,
+                f"command_type_{i}": command_type,
+                f"payload_hash_{i}": digest,
+                f"outcome_{i}": "applied",
+                f"processed_at_{i}": now,
+            }
+        )
+    rows = _claims_statement(uow.dialect, len(commands)).rows(uow.connection(), params)
+    return len(rows) == len(commands)
+
+
 def canonical_hash(payload: Any) -> str:
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -10,6 +10,7 @@ time per process: they batch with each other, never with ordinary commands.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import uuid
@@ -18,13 +19,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from invoicing.models import Invoice
+from invoicing.models import Invoice, NumberSeries
 from invoicing.pipeline import Outcome, Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from invoicing.workers.delivery import is_transient
 from sqlalchemy import Engine, select, text
 
-from tests.support.client import Client, line
+from tests.support.client import DE_ORG, Client, line
 from tests.support.fakes import fake_deps
 from tests.support.sql import on_statement
 
@@ -280,9 +281,46 @@ def test_a_batch_without_failures_commits_without_savepoints(
     assert all(isinstance(o, Outcome) and o.status == "applied" for o in outs), outs
     assert (group.optimistic_commits, group.fallbacks) == (before[0] + 1, before[1])
     assert "SAVEPOINT" not in verbs and "RELEASE" not in verbs
+    # the leader's claim, then the batch's three ids in one statement
+    claims = [s for s in statements if s.startswith("INSERT INTO processed_commands")]
+    assert len(claims) == 2, claims
+    assert claims[1].count("), (") == 2, claims[1]  # VALUES (..), (..), (..)
     assert all(client.state(i)["status"] == "draft" for i in ids)
     again = [client.bus.handle_document(d).status for d in docs]
     assert again == ["duplicate"] * 3
+
+
+def test_a_batch_with_an_id_seen_before_claims_them_one_by_one(
+    batching: Client, engine: Engine
+) -> None:
+    """The batch's claim in one statement finds an id taken (a redelivery of an applied
+    command): nothing of that attempt stays, the batch runs again with savepoints, each id
+    claimed alone, and each command gets what it would alone."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    applied = client.doc(
+        "create_invoice", {"id": str(uuid.uuid4()), "customer_id": str(customer), "lines": [line()]}
+    )
+    assert client.bus.handle_document(applied).status == "applied"
+    new_id = uuid.uuid4()
+    fresh = client.doc(
+        "create_invoice", {"id": str(new_id), "customer_id": str(customer), "lines": [line()]}
+    )
+    leader = _leader(client, customer)
+    before = (group.optimistic_commits, group.fallbacks)
+    with statements_of(engine) as statements:
+        lead, outs = run_batch(client, leader, [applied, fresh])
+    assert (group.optimistic_commits, group.fallbacks) == (before[0], before[1] + 1)
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    statuses = [o.status if isinstance(o, Outcome) else repr(o) for o in outs]
+    assert statuses == ["duplicate", "applied"]
+    claims = [s for s in statements if s.startswith("INSERT INTO processed_commands")]
+    # the leader's, the batch's one statement, then one per command with savepoints
+    assert len(claims) == 1 + 1 + 2, claims
+    assert client.state(new_id)["status"] == "draft"
+    assert [e["type"] for e in outs[1].events] == ["invoice.created"]  # type: ignore[union-attr]
 
 
 def _finalize(client: Client, customer: uuid.UUID, issue_date: str) -> dict[str, Any]:
@@ -310,9 +348,13 @@ def test_a_batch_takes_its_numbers_after_all_its_commands(batching: Client, engi
     claims = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO processed_commands")]
     batch = statements[claims[1] :]  # the leader ran alone, before
     first_lock = next(i for i, s in enumerate(batch) if s.startswith("UPDATE number_series"))
-    assert first_lock > claims[-1] - claims[1]  # after the last command's own statements
+    # after the commands' own statements: the batch's claim, then each command's organization
+    # and draft
+    assert [s.split(None, 1)[0] for s in batch[:first_lock]] == ["INSERT"] + ["SELECT"] * 6
+    # the numbers, then the invoices' UPDATEs (one round trip on PostgreSQL: finish's
+    # write_at_end), then the events
     tail = [s.split(None, 2)[:2] for s in batch[first_lock:]]
-    assert tail == [["UPDATE", "number_series"], ["UPDATE", "invoices"]] * 3 + [
+    assert tail == [["UPDATE", "number_series"]] * 3 + [["UPDATE", "invoices"]] * 3 + [
         ["INSERT", "INTO"]
     ], tail
     assert batch[-1].startswith("INSERT INTO outbox")
@@ -357,9 +399,10 @@ def test_a_number_refused_at_the_end_of_a_batch_runs_it_again_with_savepoints(
     # in place, one transaction per command (no savepoint)
     assert (group.fallbacks, group.numbers_in_place) == (before[0] + 1, before[1] + 1)
     claims = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO processed_commands")]
-    # the leader, three runs of the batch, and the rejection's own record in the third
-    assert len(claims) == 1 + 3 * len(docs) + 1, claims
-    third = statements[claims[1 + 2 * len(docs)] :]
+    # the leader, three runs of the batch (the first without savepoints: its ids claimed in
+    # one statement), and the rejection's own record in the third
+    assert len(claims) == 1 + 1 + 2 * len(docs) + 1, claims
+    third = statements[claims[1 + 1 + len(docs)] :]
     assert not [s for s in third if s.startswith("SAVEPOINT")], third
     statuses = [o.status if isinstance(o, Outcome) else repr(o) for o in (lead, *outs)]
     assert statuses == ["applied", "applied", "rejected", "applied"]
@@ -369,6 +412,36 @@ def test_a_number_refused_at_the_end_of_a_batch_runs_it_again_with_savepoints(
     numbers = [o.events[0]["data"]["invoice"]["number"] for o in (lead, outs[0], outs[2])]  # type: ignore[union-attr]
     tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
     assert tails == [tails[0], tails[0] + 1, tails[0] + 2], numbers
+
+
+def test_a_number_a_manual_number_took_is_refused_at_the_end_of_a_batch_too(
+    batching: Client, engine: Engine
+) -> None:
+    """The invoices' UPDATEs at a batch's end go in one round trip (``write_at_end``); the one
+    whose number a manual number took fails there: the batch runs again with savepoints, then
+    one command per transaction, where each finalize that would take that number is refused
+    ``number_taken`` and its allocation rolled back, as alone (nothing burned)."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    client.finalized(customer, [line()], issue_date=dt.date(2026, 4, 10), number="X-2026-0002")
+    profile = {**DE_ORG, "number_series": {"invoice": {"pattern": "X-{YYYY}-{SEQ:4}"}}}
+    client.ok("configure_organization", profile)
+    leader = _finalize(client, customer, "2026-04-11")  # takes X-2026-0001, alone
+    docs = [_finalize(client, customer, "2026-04-12") for _ in range(2)]
+    before = group.fallbacks, group.numbers_in_place
+    lead, outs = run_batch(client, leader, docs)
+    assert (group.fallbacks, group.numbers_in_place) == (before[0] + 1, before[1] + 1)
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    codes = [o.errors[0]["code"] if isinstance(o, Outcome) else repr(o) for o in outs]
+    assert codes == ["number_taken", "number_taken"]
+    assert all(client.state(d["payload"]["invoice_id"])["status"] == "draft" for d in docs)
+    with client.bus.uow_factory() as uow:
+        next_value = uow.session.execute(
+            select(NumberSeries.next_value).where(NumberSeries.organization_id == client.org)
+        ).scalar_one()
+    assert next_value == 2  # X-2026-0001 taken; 0002 given back by both refusals
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # holds an invoice row
@@ -399,8 +472,8 @@ def test_a_batch_with_savepoints_takes_its_numbers_at_its_end_too(
     tail = statements[last_savepoint + 1 :]
     assert [s.split(None, 2)[:2] for s in tail] == [
         ["UPDATE", "number_series"],
-        ["UPDATE", "invoices"],
         ["UPDATE", "number_series"],
+        ["UPDATE", "invoices"],
         ["UPDATE", "invoices"],
         ["INSERT", "INTO"],
     ], tail

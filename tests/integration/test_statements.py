@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from invoicing import db
-from invoicing.handlers.statements import Statement, observe
+from invoicing.handlers.statements import Statement, observe, pipelined
 from invoicing.models import Customer, NumberSeries, Organization, OutboxEvent
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
@@ -153,6 +153,51 @@ def test_driver_errors_are_sqlalchemys_and_the_transaction_goes_on_after_a_savep
     assert _READ_ORG.first(conn, {"id": org_id}) is not None
     assert "organizations" in str(caught.value.statement)
     assert caught.value.orig is not None
+
+
+def test_pipelined_writes_apply_in_order_and_an_error_comes_out_at_the_end(
+    conn: Connection,
+) -> None:
+    """Writes in a ``pipelined`` block (one round trip on PostgreSQL) apply in order; a
+    failing one raises SQLAlchemy's exception by the block's end, the statements after it are
+    not applied, and a savepoint undoes the block as it undoes any statement."""
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with pipelined(conn):
+        _INSERT_ORG.run(conn, {"id": first, "name": "A"})
+        count = _RENAME_ORG.run(conn, {"_id": first, "name": "B"})
+    assert count == (-1 if conn.dialect.name == "postgresql" else 1)  # not known in the block
+    assert _READ_ORG.first(conn, {"id": first}) is not None
+    assert conn.execute(select(_ORG.c.name).where(_ORG.c.id == first)).scalar_one() == "B"
+    savepoint = conn.begin_nested()
+    with pytest.raises(IntegrityError) as caught, pipelined(conn):
+        _INSERT_ORG.run(conn, {"id": second, "name": "C"})
+        _INSERT_ORG.run(conn, {"id": first, "name": "twice"})  # the primary key is taken
+        _INSERT_ORG.run(conn, {"id": third, "name": "D"})
+    assert caught.value.orig is not None
+    savepoint.rollback()
+    assert _READ_ORG.first(conn, {"id": second}) is None
+    assert _READ_ORG.first(conn, {"id": third}) is None
+    assert conn.execute(select(_ORG.c.name).where(_ORG.c.id == first)).scalar_one() == "B"
+
+
+def test_an_expected_row_count_is_checked_at_once_or_at_the_end_of_a_pipelined_block(
+    conn: Connection,
+) -> None:
+    org_id, gone = uuid.uuid4(), uuid.uuid4()
+    _INSERT_ORG.run(conn, {"id": org_id, "name": "A"})
+
+    def stale() -> Exception:
+        return LookupError("the row to update is gone")
+
+    _RENAME_ORG.run_expecting(conn, {"_id": org_id, "name": "B"}, 1, stale)
+    with pytest.raises(LookupError):
+        _RENAME_ORG.run_expecting(conn, {"_id": gone, "name": "B"}, 1, stale)
+    with pipelined(conn):
+        _RENAME_ORG.run_expecting(conn, {"_id": org_id, "name": "C"}, 1, stale)
+    with pytest.raises(LookupError), pipelined(conn):
+        _RENAME_ORG.run_expecting(conn, {"_id": org_id, "name": "D"}, 1, stale)
+        _RENAME_ORG.run_expecting(conn, {"_id": gone, "name": "D"}, 1, stale)
+    assert conn.execute(select(_ORG.c.name).where(_ORG.c.id == org_id)).scalar_one() == "D"
 
 
 def test_a_missing_parameter_and_a_naive_datetime_are_refused(conn: Connection) -> None:
