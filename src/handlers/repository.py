@@ -126,9 +126,19 @@ def organization_row(
     """The organization for the document rules, read with Core (no ORM object), and with it
     the customer ``customer_id`` (None when not given or not found; ``get_customer``'s
     NotFound is the caller's, where it checks the customer). An object of the session's
-    identity map wins (it may carry changes not yet flushed), as in ``get_organization``."""
-    org, customer, _ = organization_and_new_id(uow, org_id, customer_id, None)
-    return org, customer
+    identity map wins (it may carry changes not yet flushed), as in ``get_organization``.
+    In a batch that changes no organization (``UnitOfWork.organization_rows``) the row read
+    by an earlier command of the transaction is used again."""
+    kept = uow.organization_rows
+    if kept is None or customer_id is not None:
+        org, customer, _ = organization_and_new_id(uow, org_id, customer_id, None)
+        return org, customer
+    found: OrganizationRecord | None = kept.get(org_id)
+    if found is None:
+        found = organization_and_new_id(uow, org_id, None, None)[0]
+        if isinstance(found, OrganizationRow):  # not an ORM object of this command's session
+            kept[org_id] = found
+    return found, None
 
 
 def organization_and_new_id(

@@ -35,6 +35,11 @@ class UnitOfWork:
         self._at_end: list[tuple[tuple[str, ...], Callable[[], None]]] = []
         #: writes the steps of :meth:`finish` leave to its end (``write_at_end``)
         self._writes: list[Callable[[], None]] = []
+        #: set (to a dict) by a batch whose commands change no organization (finalizes only:
+        #: ``invoicing.pipeline.batch``): an organization row read by one of its commands
+        #: serves the later ones (``repository.organization_row``), one statement per
+        #: organization and transaction instead of one per command
+        self.organization_rows: dict[Any, Any] | None = None
 
     @classmethod
     def for_engine(cls, engine: Engine) -> UnitOfWork:
@@ -44,6 +49,7 @@ class UnitOfWork:
         self.session = self._factory()
         self.session.begin()
         self.outbox_rows, self._at_end, self._writes = [], [], []
+        self.organization_rows = None
         return self
 
     def __exit__(
@@ -111,6 +117,8 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.outbox_rows, self._at_end, self._writes = [], [], []
+        if self.organization_rows is not None:
+            self.organization_rows = {}
         self.session.rollback()
 
     def connection(self) -> Connection:

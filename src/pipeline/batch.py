@@ -410,6 +410,8 @@ class GroupCommit:
         at_end = optimistic or numbers_at_end
         with pipeline.uow_factory() as uow:
             uow.numbers_at_end = at_end
+            if len(batch) > 1 and all(self.number_at_end(i.command) for i in batch):
+                uow.organization_rows = {}  # finalizes only: they change no organization
             # without savepoints the batch's ids are claimed in one statement; one seen before
             # is a command to be undone (a duplicate or a conflict): savepoints tell which
             if optimistic and not inbox.claim_all(uow, _claims(batch), pipeline.deps.now()):

@@ -348,9 +348,13 @@ def test_a_batch_takes_its_numbers_after_all_its_commands(batching: Client, engi
     claims = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO processed_commands")]
     batch = statements[claims[1] :]  # the leader ran alone, before
     first_lock = next(i for i, s in enumerate(batch) if s.startswith("UPDATE number_series"))
-    # after the commands' own statements: the batch's claim, then each command's organization
-    # and draft
-    assert [s.split(None, 1)[0] for s in batch[:first_lock]] == ["INSERT"] + ["SELECT"] * 6
+    # after the commands' own statements: the batch's claim, the organization (read once: a
+    # batch of finalizes changes none, UnitOfWork.organization_rows), each command's draft
+    assert [s.split(None, 2)[:2] for s in batch[:first_lock]] == [
+        ["INSERT", "INTO"],
+        ["SELECT", "organizations.id,"],
+        *[["SELECT", "invoices.organization_id,"]] * 3,
+    ], batch[:first_lock]
     # the numbers, then the invoices' UPDATEs (one round trip on PostgreSQL: finish's
     # write_at_end), then the events
     tail = [s.split(None, 2)[:2] for s in batch[first_lock:]]

@@ -16,9 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from invoicing.domain.errors import NotFound
 from invoicing.handlers import aggregates
 from invoicing.handlers.lifecycle import finalize_invoice
 from invoicing.handlers.registry import Event
+from invoicing.handlers.repository import organization_row
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
 from invoicing.models import Invoice
@@ -26,6 +28,7 @@ from invoicing.schemas.commands import FinalizeInvoice
 from sqlalchemy.orm import sessionmaker
 
 from tests.support.client import Client, line
+from tests.support.sql import on_statement
 
 NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
 
@@ -144,3 +147,29 @@ def test_the_created_event_is_the_row_written(client: Client, fields: dict[str, 
         stored = invoice_state(row).model_dump(mode="json")
     assert json.dumps(announced, ensure_ascii=False) == json.dumps(stored, ensure_ascii=False)
     assert announced["sequence"] == 1 and len(announced["lines"]) == len(fields["lines"])
+
+
+def test_a_batch_of_finalizes_reads_each_organization_once(client: Client) -> None:
+    """``UnitOfWork.organization_rows`` (set by a batch that changes no organization): the
+    row read by one command serves the next; another organization is read on its own; one
+    that does not exist is refused each time, never kept."""
+    reads: list[str] = []
+
+    def record(_cursor: Any, statement: str) -> None:
+        if "FROM organizations" in statement:
+            reads.append(statement)
+
+    missing = uuid.uuid4()
+    with client.bus.uow_factory() as uow, on_statement(client.bus.engine, record):
+        uow.organization_rows = {}
+        first, _ = organization_row(uow, client.org)
+        again, _ = organization_row(uow, client.org)
+        assert again is first and first.id == client.org
+        assert len(reads) == 1
+        for _ in range(2):
+            with pytest.raises(NotFound):
+                organization_row(uow, missing)
+        assert len(reads) == 3 and list(uow.organization_rows) == [client.org]
+        uow.organization_rows = None  # any other transaction: read every time
+        organization_row(uow, client.org)
+        assert len(reads) == 4
