@@ -3,13 +3,13 @@
 40 create/finalize pairs of two organizations are queued, then a worker with 8 threads starts:
 its transactions hold several commands; finalizes batch in a lane of their own and run in
 organization order. The test holds the number series row of the organization that sorts last,
-so a batch waits inside its transaction at that organization's first finalize; when finalizes
-of the other organization ran before it in the batch (they updated their invoices: the
-transaction's lock on the invoices table in pg_locks), the worker is killed there (else the
-test lets that batch through and waits for the next one). Nothing of the killed batch may be
-committed, and after a restart every command must be applied exactly once: one created and one
-finalized event per invoice in the outbox and on the wire, each organization's numbers without
-a gap.
+so a batch waits inside its transaction at that organization's first number; when finalizes
+of the other organization ran before it in the batch (they took their numbers: the batch holds
+that organization's series row, which a probe's ``FOR UPDATE NOWAIT`` finds locked), the
+worker is killed there (else the test lets that batch through and waits for the next one).
+Nothing of the killed batch may be committed, and after a restart every command must be
+applied exactly once: one created and one finalized event per invoice in the outbox and on the
+wire, each organization's numbers without a gap.
 """
 
 from __future__ import annotations
@@ -36,20 +36,21 @@ from tests.e2e.harness import (
 PAIRS = 40
 
 
-def _wrote_before_waiting(env: Env) -> bool:
-    """Whether the worker transaction waiting on a lock already updated an invoice: a finalize
-    of its batch ran before the waiting one (which has only read and locked its own invoice,
-    ``FOR UPDATE``: a row share lock, until it has its number). Relation locks stay with the
-    transaction until it ends. (A batch's events are held back to its commit, so the outbox
-    shows nothing of it before.)"""
-    rows = env.sql(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE a.datname = %s AND a.application_name = 'invoicing' "
-        "AND a.wait_event_type = 'Lock' AND l.locktype = 'relation' AND l.granted "
-        "AND l.mode = 'RowExclusiveLock' AND l.relation = 'invoices'::regclass",
-        (env.db_name,),
-    )
-    return int(rows[0][0]) > 0
+def _took_numbers_before_waiting(env: Env, other_id: str) -> bool:
+    """Whether the worker transaction waiting on the held series row took numbers of the other
+    organization first (a batch's numbers are taken at its end, in organization order, and
+    its invoices' UPDATEs come after all of them): it then holds that organization's series
+    row until it ends, and nothing else of the worker can (one numbering transaction at a
+    time)."""
+    with psycopg.connect(env.dsn) as probe:
+        try:
+            probe.execute(
+                "SELECT 1 FROM number_series WHERE organization_id = %s FOR UPDATE NOWAIT",
+                (other_id,),
+            )
+        except psycopg.errors.LockNotAvailable:
+            return True
+    return False
 
 
 def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
@@ -58,11 +59,18 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
     wait_for_topology(env)
     pub, col = Publisher(env), Collector(env)
     other, org = sorted((setup_org(env, pub, col), setup_org(env, pub, col)), key=lambda o: o.id)
-    first = str(uuid.uuid4())  # its finalize creates the number series row
-    pub.send(org.create_invoice(first))
-    col.drain(lambda ev: any(e["subject"] == first for e in ev))
-    pub.send(org.finalize(first))
-    col.drain(lambda ev: any(e["type"] == "invoice.finalized" for e in ev))
+    firsts = []
+    for who in (org, other):  # its first finalize creates the organization's series row
+        first = str(uuid.uuid4())
+        pub.send(who.create_invoice(first))
+        col.drain(lambda ev, first=first: any(e["subject"] == first for e in ev))
+        pub.send(who.finalize(first))
+        col.drain(
+            lambda ev, first=first: any(
+                e["type"] == "invoice.finalized" and e["subject"] == first for e in ev
+            )
+        )
+        firsts.append(first)
     w.stop()
     invoices = [str(uuid.uuid4()) for _ in range(PAIRS // 2)]
     others = [str(uuid.uuid4()) for _ in range(PAIRS // 2)]
@@ -92,7 +100,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
         for _ in range(30):
             wait_until(lambda: lock_waiters(env) >= 1, 60, "a batch waits on the series row")
             time.sleep(0.5)
-            if _wrote_before_waiting(env):  # the waiting finalize came after other finalizes
+            if _took_numbers_before_waiting(env, other.id):  # after the other's finalizes
                 break
             holder.commit()  # it came first in its batch: let the batch through, wait again
             hold()
@@ -106,7 +114,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
     after_kill = env.sql("SELECT count(*) FROM outbox")[0][0]
     assert after_kill == committed_before, "the killed batch committed nothing"
     w = worker(env, "--threads", "8")
-    everyone = [*invoices, first, *others]
+    everyone = [*invoices, *firsts, *others]
     col.drain(
         lambda ev: {e["subject"] for e in ev if e["type"] == "invoice.finalized"} >= set(everyone),
         120,
@@ -133,7 +141,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
         e for e in col.received if e["type"] == "invoice.finalized" and e["subject"] in everyone
     ]
     assert sorted(e["subject"] for e in wire) == sorted(everyone), "each finalized once on the wire"
-    for who, expected in ((org, len(invoices) + 1), (other, len(others))):
+    for who, expected in ((org, len(invoices) + 1), (other, len(others) + 1)):
         numbers = env.sql(
             "SELECT number FROM invoices WHERE organization_id = %s AND number IS NOT NULL",
             (who.id,),
@@ -142,5 +150,5 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(env: Env) -> None:
         assert seqs == list(range(1, expected + 1)), "gapless, no duplicate"
     print(
         f"\nJEPSEN pipeline.worker-kill-mid-batch: lost=0 duplicated=0 "
-        f"invoices={len(everyone)} numbers=1..{len(invoices) + 1} and 1..{len(others)}"
+        f"invoices={len(everyone)} numbers=1..{len(invoices) + 1} and 1..{len(others) + 1}"
     )
