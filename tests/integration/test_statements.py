@@ -247,3 +247,34 @@ def test_a_lost_connection_is_invalidated_and_the_pool_connects_anew(pg_url: str
             assert pid.rows(conn, {})[0][0] != first
     finally:
         engine.dispose()
+
+
+def test_a_connection_lost_in_a_pipelined_block_is_invalidated(pg_url: str) -> None:
+    """The same when the connection dies under a ``pipelined`` block: its error, raised by a
+    statement or at the block's end, is ``OperationalError`` with ``connection_invalidated``,
+    and the pool connects anew."""
+    engine = db.make_engine(pg_url, ping_after_idle_s=3600)
+    pid = Statement(select(func.pg_backend_pid()))
+    suicide = Statement(select(func.pg_terminate_backend(func.pg_backend_pid())))
+    try:
+        with engine.connect() as conn:
+            first = pid.rows(conn, {})[0][0]
+            conn.rollback()
+            terminate_backend(first)
+            with pytest.raises(OperationalError) as lost, pipelined(conn):
+                _INSERT_ORG.run(conn, {"id": uuid.uuid4(), "name": "A"})
+                _RENAME_ORG.run(conn, {"_id": uuid.uuid4(), "name": "B"})
+            assert lost.value.connection_invalidated
+        with engine.connect() as conn:
+            second = pid.rows(conn, {})[0][0]
+            assert second != first
+            conn.rollback()
+            # sent, then lost before its results arrived: raised at the block's end
+            with pytest.raises(OperationalError) as lost, pipelined(conn):
+                _INSERT_ORG.run(conn, {"id": uuid.uuid4(), "name": "A"})
+                suicide.run(conn, {})
+            assert lost.value.connection_invalidated
+        with engine.connect() as conn:
+            assert pid.rows(conn, {})[0][0] not in (first, second)
+    finally:
+        engine.dispose()
