@@ -148,18 +148,13 @@ class Statement:
     ) -> None:
         """``run``, then ``error()`` is raised unless it changed ``count`` rows: at once, or
         inside a :func:`pipelined` block when the block's results have arrived."""
-        _key, plan = self._plan(conn.dialect, params)
-        cursor = self._execute(conn, plan, [params], many=False)
         checks = _checks.get()
-        if checks is not None:
-            checks.append((cursor, count, error))
+        if checks is None:
+            if self.run(conn, params) != count:
+                raise error()
             return
-        try:
-            changed = cursor.rowcount
-        finally:
-            cursor.close()
-        if changed != count:
-            raise error()
+        _key, plan = self._plan(conn.dialect, params)
+        checks.append((self._execute(conn, plan, [params], many=False), count, error))
 
     def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:

@@ -24,13 +24,17 @@ _KEY = (
 )
 
 
+#: the dialects' INSERT with ON CONFLICT
+_INSERT: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+
+
 def _claim_statement(insert: Any) -> Statement:
     """Built once per dialect (SQLAlchemy Core, run on the DBAPI cursor: ``Statement``)."""
     stmt: Insert = insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.command_id)
     return Statement(stmt)
 
 
-_CLAIM = {"postgresql": _claim_statement(pg_insert), "sqlite": _claim_statement(sqlite_insert)}
+_CLAIM = {dialect: _claim_statement(insert) for dialect, insert in _INSERT.items()}
 _SEEN = Statement(select(_TABLE.c.payload_hash).where(*_KEY))
 
 
@@ -50,14 +54,11 @@ def _claims_statement(dialect: str, n: int) -> Statement:
     and ``n``; parameters ``<column>_<i>``)."""
     stmt = _CLAIMS.get((dialect, n))
     if stmt is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         rows = [
             {c: bindparam(f"{c}_{i}", type_=_TABLE.c[c].type) for c in _COLUMNS} for i in range(n)
         ]
-        core = insert(ProcessedCommand).values(rows).on_conflict_do_nothing()
-        stmt = _CLAIMS[(dialect, n)] = Statement(
-            core.returning(_TABLE.c.organization_id, _TABLE.c.command_id)
-        )
+        core = _INSERT[dialect](ProcessedCommand).values(rows).on_conflict_do_nothing()
+        stmt = _CLAIMS[(dialect, n)] = Statement(core.returning(_TABLE.c.command_id))
     return stmt
 
 
@@ -74,16 +75,8 @@ def claim_all(
     order, never in a deadlock."""
     params: dict[str, Any] = {}
     for i, (org_id, command_id, command_type, digest) in enumerate(sorted(commands)):
-        params.update(
-            {
-                f"organization_id_{i}": org_id,
-                f"command_id_{i}": command_id,
-                f"command_type_{i}": command_type,
-                f"payload_hash_{i}": digest,
-                f"outcome_{i}": "applied",
-                f"processed_at_{i}": now,
-            }
-        )
+        values = (org_id, command_id, command_type, digest, "applied", now)  # as _COLUMNS
+        params.update({f"{c}_{i}": v for c, v in zip(_COLUMNS, values, strict=True)})
     rows = _claims_statement(uow.dialect, len(commands)).rows(uow.connection(), params)
     return len(rows) == len(commands)
 
