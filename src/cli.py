@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from invoicing.config import get_settings
+
+if TYPE_CHECKING:
+    from invoicing.bootstrap import App
+    from invoicing.pipeline import Outcome
 
 # no local variables in tracebacks: they would print message bodies and credentials
 app = typer.Typer(
@@ -30,16 +37,59 @@ def migrate() -> None:
     typer.echo(f"migrated {settings.effective_database_url().split('@')[-1]}", err=True)
 
 
+def ready_lines(fd: int, most: int) -> Iterator[list[tuple[int, bytes]]]:
+    """The non-empty lines of ``fd`` with their line numbers, in groups of up to ``most`` of
+    those that have arrived: a file gives full groups; a pipe or a terminal what is there,
+    so that a command piped in slowly is never held back waiting for more."""
+    buffer, number, ended = bytearray(), 0, False
+    pending: list[tuple[int, bytes]] = []
+    while pending or not ended:
+        while not ended and len(pending) < most and (not pending or _waiting(fd)):
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                ended, lines = True, [bytes(buffer)] if buffer else []
+            elif b"\n" in chunk:
+                buffer += chunk
+                *lines, rest = bytes(buffer).split(b"\n")
+                buffer = bytearray(rest)
+            else:
+                buffer += chunk
+                continue
+            for line in lines:
+                number += 1
+                if line.strip():
+                    pending.append((number, line))
+        group, pending = pending[:most], pending[most:]
+        if group:
+            yield group
+
+
+def _waiting(fd: int) -> bool:
+    """More input can be read from ``fd`` without waiting (always, for a regular file)."""
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 @app.command()
 def process(
     file: Annotated[str, typer.Argument(help="JSONL file of commands, - for stdin")] = "-",
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=1,
+            help="commands that may share one transaction (1: a transaction per command)",
+        ),
+    ] = 100,
 ) -> None:
     """Run commands in-process (no broker) and print the resulting events as JSON lines.
 
     Uses the same handlers as the workers. With no configuration the embedded SQLite database
     is used and migrated; DATABASE_URL selects PostgreSQL (run `invoicing migrate` first).
-    After each command, the deliveries it recorded (emails) run here, each as its own step
-    after the command's commit, and their events are printed too.
+    Up to --batch commands share a transaction, each atomic on its own (a savepoint each
+    when one of them has to be undone); a pipe's commands are not held back waiting for more
+    (docs/pipeline.md, "invoicing process"). After each transaction, the deliveries its
+    commands recorded (emails) run here, each as its own step, and their events are printed
+    too, in the order of the lines.
     Exit status 0 even when commands are rejected (they are events); 75 (EX_TEMPFAIL) when
     some deliveries wait for an outside service (the mail server): their commands are applied
     and the emails stay queued; running the same file again (or `invoicing deliver`) sends
@@ -48,6 +98,7 @@ def process(
     """
     from invoicing import bootstrap
     from invoicing.observability.progress import count_lines, progress_bar
+    from invoicing.pipeline.bulk import Bulk
 
     if file != "-" and not Path(file).is_file():
         typer.echo(
@@ -66,49 +117,19 @@ def process(
             typer.echo(f"invoicing process: {check.detail}; {check.fix}", err=True)
             raise typer.Exit(code=1)
     application = bootstrap.local()
-    stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
+    bulk = Bulk(application.pipeline, batch)
+    fd = sys.stdin.fileno() if file == "-" else os.open(file, os.O_RDONLY)
     counts = {"applied": 0, "duplicate": 0, "rejected": 0, "unavailable": 0, "failed": 0}
-    with stream, progress_bar("commands", count_lines(file), unit="commands") as advance:
-        for number, raw in enumerate(stream, start=1):
-            if not raw.strip():
-                continue
-            advance(1)
-            try:
-                outcome = application.pipeline.handle_raw(raw)
-            except Exception as exc:  # one line's failure must not leave the later ones undone
-                counts["failed"] += 1
-                typer.echo(
-                    f"line {number}: failed ({type(exc).__name__}: {exc}); the command was not "
-                    "applied",
-                    err=True,
-                )
-                continue
-            counts[outcome.status] += 1
-            events = list(outcome.events)
-            waiting = []
-            if (
-                outcome.status != "rejected"
-                and application.deliverer.may_schedule(outcome.command_type)
-                and outcome.command_id
-                and outcome.organization_id
-            ):
-                for step in application.deliverer.run_for_command(
-                    uuid.UUID(outcome.organization_id), uuid.UUID(outcome.command_id)
-                ):
-                    events += step.events
-                    if step.unavailable:
-                        waiting.append(step.error or "unavailable")
-            for event in events:
-                sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
-            sys.stdout.flush()
-            if waiting:
-                counts["unavailable"] += 1
-                typer.echo(
-                    f"line {number}: {len(waiting)} delivery(ies) wait for an outside service "
-                    f"({waiting[0][:300]}); the command is applied and the email queued; "
-                    "process the line again later (or run `invoicing deliver`)",
-                    err=True,
-                )
+    try:
+        with progress_bar("commands", count_lines(file), unit="commands") as advance:
+            for group in ready_lines(fd, batch):
+                outcomes = bulk.run([body for _, body in group])
+                for (number, _), outcome in zip(group, outcomes, strict=True):
+                    advance(1)
+                    _report(application, number, outcome, counts)
+    finally:
+        if file != "-":
+            os.close(fd)
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()), err=True)
     if counts["duplicate"]:
         where = url.split("@")[-1]
@@ -122,6 +143,47 @@ def process(
         raise typer.Exit(code=1)
     if counts["unavailable"]:
         raise typer.Exit(code=75)  # EX_TEMPFAIL: try again later
+
+
+def _report(
+    application: App, number: int, outcome: Outcome | Exception, counts: dict[str, int]
+) -> None:
+    """One line's outcome: its events (and those of the deliveries it recorded, run now, after
+    its commit) on stdout; a failure or a delivery left waiting on stderr."""
+    if isinstance(outcome, Exception):  # one line's failure must not leave the later ones undone
+        counts["failed"] += 1
+        typer.echo(
+            f"line {number}: failed ({type(outcome).__name__}: {outcome}); the command was not "
+            "applied",
+            err=True,
+        )
+        return
+    counts[outcome.status] += 1
+    events = list(outcome.events)
+    waiting = []
+    if (
+        outcome.status != "rejected"
+        and application.deliverer.may_schedule(outcome.command_type)
+        and outcome.command_id
+        and outcome.organization_id
+    ):
+        for step in application.deliverer.run_for_command(
+            uuid.UUID(outcome.organization_id), uuid.UUID(outcome.command_id)
+        ):
+            events += step.events
+            if step.unavailable:
+                waiting.append(step.error or "unavailable")
+    for event in events:
+        sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    if waiting:
+        counts["unavailable"] += 1
+        typer.echo(
+            f"line {number}: {len(waiting)} delivery(ies) wait for an outside service "
+            f"({waiting[0][:300]}); the command is applied and the email queued; "
+            "process the line again later (or run `invoicing deliver`)",
+            err=True,
+        )
 
 
 @app.command()

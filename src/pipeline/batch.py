@@ -75,7 +75,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 if TYPE_CHECKING:
     from invoicing.handlers.unit_of_work import UnitOfWork
-    from invoicing.pipeline.core import Outcome, Pipeline
+    from invoicing.pipeline.core import Admitted, Outcome, Pipeline
     from invoicing.schemas.commands import Command
 
 
@@ -272,6 +272,25 @@ class GroupCommit:
                     same.remove(item)
                     if not same:
                         del self._in_flight[key]
+
+    def run_together(self, admitted: list[Admitted]) -> list[Outcome | Exception]:
+        """Run ``admitted`` in one batch in the calling thread, as a leader runs the commands
+        waiting in its lane (``invoicing.pipeline.bulk``); the outcome or the exception of
+        each, in order, once the batch committed. The caller has chosen commands that may
+        share a transaction: no two of one invoice after a number left to the end, and none
+        that takes its number in place beside others."""
+        batch = [_Item(a.command, a.digest, False, a.context) for a in admitted]
+        self._run_batch(batch)
+        results: list[Outcome | Exception] = []
+        for item in batch:
+            if isinstance(item.error, Exception):
+                results.append(item.error)
+            elif item.error is not None:  # KeyboardInterrupt, SystemExit: stop the caller
+                raise item.error
+            else:
+                assert item.outcome is not None
+                results.append(item.outcome)
+        return results
 
     def _run(self, item: _Item) -> Outcome:
         lane = self._plain

@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import structlog
@@ -86,6 +87,25 @@ class Outcome:
     dead_letter_reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A command that passed decoding, authentication and validation (``Pipeline.admit``):
+    what runs next, and the identity its log lines carry."""
+
+    context: dict[str, Any]
+    command: Command
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A body refused before it ran (``Pipeline.admit``); ``record`` records the rejection
+    (inbox and ``command.rejected``, in a transaction of its own) and returns its outcome."""
+
+    context: dict[str, Any]
+    record: Callable[[], Outcome]
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)[:200]
 
@@ -145,6 +165,25 @@ class Pipeline:
         """The entry point of a transport: one message body in, its outcome out. Raises
         ``RetryLater`` (only with ``retry_missing``) and infrastructure errors. ``decoded``:
         the same body already decoded by the transport (its limits are checked here again)."""
+        return self.settle(self.admit(raw, transport, decoded=decoded), retry_missing)
+
+    def handle_document(
+        self, doc: Any, transport: Transport | None = None, *, retry_missing: bool = False
+    ) -> Outcome:
+        """A command already decoded in this process (the scheduler, tests)."""
+        if object_depth(doc, self.limits.max_depth) > self.limits.max_depth:
+            return self._unaddressable([self._too_deep()])
+        return self.settle(self._admit_document(doc, transport), retry_missing)
+
+    def admit(
+        self,
+        raw: bytes | str,
+        transport: Transport | None = None,
+        *,
+        decoded: Decoded | None = None,
+    ) -> Admitted | Refused:
+        """Decode, authenticate and validate one body; nothing is written yet: the command
+        to run, or the rejection to record (:meth:`settle` does either)."""
         body = as_bytes(raw)
         try:
             if decoded is not None and decoded.body == body:
@@ -153,22 +192,23 @@ class Pipeline:
             else:
                 doc = decode(body, self.limits)
         except Undecodable as exc:
-            return self._undecodable(raw, exc.error)
+            return Refused({}, partial(self._undecodable, raw, exc.error))
         # a body without the bytes that could make an unwritable character is not walked
-        return self._bound(doc, transport, retry_missing, validate.plainly_writable(body))
+        return self._admit_document(doc, transport, validate.plainly_writable(body))
 
-    def handle_document(
-        self, doc: Any, transport: Transport | None = None, *, retry_missing: bool = False
-    ) -> Outcome:
-        """A command already decoded in this process (the scheduler, tests)."""
-        if object_depth(doc, self.limits.max_depth) > self.limits.max_depth:
-            return self._unaddressable([self._too_deep()])
-        return self._bound(doc, transport, retry_missing)
+    def settle(self, admitted: Admitted | Refused, retry_missing: bool = False) -> Outcome:
+        """Run an admitted command in its transaction (:meth:`execute`), or record a refusal
+        (each in its own transaction); every log line meanwhile carries the command's identity."""
+        with structlog.contextvars.bound_contextvars(**admitted.context):
+            if isinstance(admitted, Refused):
+                return admitted.record()
+            return self.execute(
+                admitted.command, digest=admitted.digest, retry_missing=retry_missing
+            )
 
-    def _bound(
-        self, doc: Any, transport: Transport | None, retry_missing: bool, plain: bool = False
-    ) -> Outcome:
-        """Every log line written while the command is handled carries its identity."""
+    def _admit_document(
+        self, doc: Any, transport: Transport | None, plain: bool = False
+    ) -> Admitted | Refused:
         context: dict[str, Any] = {}
         if isinstance(doc, dict):
             payload: dict[str, Any] = doc["payload"] if isinstance(doc.get("payload"), dict) else {}
@@ -182,13 +222,18 @@ class Pipeline:
                 "invoice_id": _text(invoice_id),
             }
         with structlog.contextvars.bound_contextvars(**context):
-            return self._command(doc, transport, retry_missing, plain)
+            checked = self._check(doc, transport, plain)
+        if isinstance(checked, tuple):
+            return Admitted(context, *checked)
+        return Refused(context, checked)
 
-    def _command(
-        self, doc: Any, transport: Transport | None, retry_missing: bool, plain: bool
-    ) -> Outcome:
+    def _check(
+        self, doc: Any, transport: Transport | None, plain: bool
+    ) -> tuple[Command, str] | Callable[[], Outcome]:
+        """The validated command and its payload's digest, or how to record its rejection."""
         if not isinstance(doc, dict):
-            return self._unaddressable(
+            return partial(
+                self._unaddressable,
                 [
                     error(
                         "422",
@@ -198,7 +243,7 @@ class Pipeline:
                         "",
                         "send one JSON object per command (docs/asyncapi.yaml)",
                     )
-                ]
+                ],
             )
         ctype, cid, org = doc.get("type"), doc.get("command_id"), doc.get("organization_id")
         try:
@@ -216,7 +261,9 @@ class Pipeline:
                 for name, value in (("command_id", cid), ("organization_id", org))
                 if not _is_uuid(value)
             ]
-            return self._unaddressable(errors, _text(ctype) if isinstance(ctype, str) else None)
+            return partial(
+                self._unaddressable, errors, _text(ctype) if isinstance(ctype, str) else None
+            )
         model = COMMAND_TYPES.get(ctype) if isinstance(ctype, str) else None
         # authenticate before anything is recorded: an unauthorized sender must not be able
         # to claim a command id of the tenant (the inbox) or learn about its data
@@ -230,10 +277,12 @@ class Pipeline:
             )
         except DomainError as exc:
             log.warning("command.unauthorized", reason=exc.errors[0].detail)
-            return self._reject(command_id, org_id, ctype, from_domain(exc, ""), digest=None)
+            return partial(
+                self._reject, command_id, org_id, ctype, from_domain(exc, ""), digest=None
+            )
         mismatch = validate.routing_mismatch(ctype, transport)
         if mismatch is not None:  # nothing recorded: a corrected re-send with this id runs
-            return self._reject(command_id, org_id, ctype, [mismatch], digest=None)
+            return partial(self._reject, command_id, org_id, ctype, [mismatch], digest=None)
         digest = inbox.canonical_hash(doc.get("payload"))
         try:
             if model is None:
@@ -254,8 +303,8 @@ class Pipeline:
             command = validate.model(model, doc)
             self.window.check(command, self.deps.today())
         except Rejected as exc:
-            return self._reject(command_id, org_id, ctype, exc.errors, digest=digest)
-        return self.execute(command, digest=digest, retry_missing=retry_missing)
+            return partial(self._reject, command_id, org_id, ctype, exc.errors, digest=digest)
+        return command, digest
 
     def execute(
         self, command: Command, *, digest: str | None = None, retry_missing: bool = False
@@ -445,13 +494,6 @@ class Pipeline:
         ``uow``'s transaction when given (the caller commits), else in a transaction of its
         own."""
         command_type = _text(ctype) if isinstance(ctype, str) else None
-        log.warning(
-            "command.rejected",
-            command_id=str(command_id),
-            organization_id=str(org_id),
-            command_type=command_type,
-            errors=[_text(e["detail"]) for e in errors][:5],
-        )
         event = Event(
             "command.rejected",
             str(command_id),
@@ -466,6 +508,13 @@ class Pipeline:
                 if outcome.status == "rejected":
                     own.commit()
             return outcome
+        log.warning(
+            "command.rejected",
+            command_id=str(command_id),
+            organization_id=str(org_id),
+            command_type=command_type,
+            errors=[_text(e["detail"]) for e in errors][:5],
+        )
         scope = Scope(uow, nested)
         try:
             if digest is not None and not inbox.record_rejection(

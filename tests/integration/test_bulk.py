@@ -1,0 +1,219 @@
+"""Bulk (src/pipeline/bulk.py): the commands of one thread -- ``invoicing process`` over a
+file -- several to a transaction, with the outcomes a transaction per command would give.
+On both backends."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from invoicing.models import OutboxEvent
+from invoicing.pipeline import Outcome
+from invoicing.pipeline.bulk import Bulk
+from sqlalchemy import Engine, event, select
+
+from tests.support.client import Client, line
+
+
+def _bodies(docs: list[dict[str, Any]]) -> list[bytes]:
+    return [json.dumps(d).encode() for d in docs]
+
+
+def _statuses(results: list[Outcome | Exception]) -> list[str]:
+    return [r.status if isinstance(r, Outcome) else repr(r) for r in results]
+
+
+def _pair(client: Client, customer: uuid.UUID, **finalize: Any) -> tuple[uuid.UUID, list[Any]]:
+    iid = uuid.uuid4()
+    return iid, [
+        client.doc(
+            "create_invoice", {"id": str(iid), "customer_id": str(customer), "lines": [line()]}
+        ),
+        client.doc("finalize_invoice", {"invoice_id": str(iid), **finalize}),
+    ]
+
+
+def _number(outcome: Outcome | Exception) -> int:
+    assert isinstance(outcome, Outcome), outcome
+    [finalized] = [e for e in outcome.events if e["type"] == "invoice.finalized"]
+    return int(finalized["data"]["invoice"]["number"].rsplit("-", 1)[-1])
+
+
+def test_pairs_share_transactions_and_are_numbered_in_the_order_of_the_file(
+    client: Client,
+) -> None:
+    customer = client.customer()
+    docs: list[dict[str, Any]] = []
+    for _ in range(10):
+        docs += _pair(client, customer)[1]
+    bulk = Bulk(client.bus, 8)
+    results = bulk.run(_bodies(docs))
+    assert _statuses(results) == ["applied"] * 20
+    assert bulk.group.sizes == [8, 8, 4]  # a create and its finalize may share a batch
+    assert bulk.group.optimistic_commits == 3 and bulk.group.fallbacks == 0
+    numbers = [_number(r) for r in results[1::2]]
+    assert numbers == list(range(numbers[0], numbers[0] + 10))
+    for outcome in results[1::2]:  # the events carry what was committed
+        assert isinstance(outcome, Outcome)
+        invoice = outcome.events[0]["data"]["invoice"]
+        assert client.state(invoice["id"])["number"] == invoice["number"]
+    # run again: every command is a duplicate, nothing is applied twice
+    again = Bulk(client.bus, 8).run(_bodies(docs))
+    assert _statuses(again) == ["duplicate"] * 20
+    assert client.count_invoices() == 10
+
+
+def test_rejections_keep_their_place_and_the_outbox_the_order_of_the_file(
+    client: Client,
+) -> None:
+    customer = client.customer()
+    a, pair_a = _pair(client, customer)
+    undecodable_id = uuid.uuid4()
+    undecodable = (
+        f'{{"type": "create_invoice", "command_id": "{undecodable_id}", '
+        f'"organization_id": "{client.org}", "payload": {{'
+    ).encode()
+    unknown_customer = client.doc(
+        "create_invoice",
+        {"id": str(uuid.uuid4()), "customer_id": str(uuid.uuid4()), "lines": [line()]},
+    )
+    c, pair_c = _pair(client, customer)
+    bodies = [
+        *_bodies(pair_a[:1]),
+        undecodable,  # refused before it runs: recorded after the create before it
+        *_bodies([unknown_customer, pair_a[1], *pair_c]),
+    ]
+    results = Bulk(client.bus, 50).run(bodies)
+    assert _statuses(results) == [
+        "applied",
+        "rejected",
+        "rejected",
+        "applied",
+        "applied",
+        "applied",
+    ]
+    assert isinstance(results[2], Outcome) and results[2].errors[0]["code"] == "customer_not_found"
+    with client.bus.uow_factory() as uow:
+        order = uow.session.execute(
+            select(OutboxEvent.payload)
+            .where(OutboxEvent.organization_id == client.org)
+            .order_by(OutboxEvent.id)
+        ).scalars()
+        seen = list(dict.fromkeys(str(x["commandid"]) for x in order))
+    expected = [
+        pair_a[0]["command_id"],
+        str(undecodable_id),
+        unknown_customer["command_id"],
+        pair_a[1]["command_id"],
+        *(d["command_id"] for d in pair_c),
+    ]
+    assert seen[-6:] == expected
+    assert client.state(a)["status"] == client.state(c)["status"] == "finalized"
+
+
+def test_a_command_after_a_finalize_sees_the_invoice_finalized(client: Client) -> None:
+    """A finalize's number and new state are written at the end of its batch: a later
+    command of the same invoice, or one naming no invoice, starts the next batch."""
+    customer = client.customer()
+    a, pair_a = _pair(client, customer)
+    b, pair_b = _pair(client, customer)
+    docs = [
+        *pair_a,
+        client.doc(
+            "record_payment", {"invoice_id": str(a), "amount": "119.00", "date": "2026-04-20"}
+        ),
+        client.doc("finalize_invoice", {"invoice_id": str(a)}),  # twice: refused, as alone
+        *pair_b,
+        client.doc("check_overdue", {"as_of": "2026-11-01"}),  # names no invoice
+    ]
+    bulk = Bulk(client.bus, 50)
+    results = bulk.run(_bodies(docs))
+    assert _statuses(results) == [
+        "applied",
+        "applied",
+        "applied",
+        "rejected",
+        "applied",
+        "applied",
+        "applied",
+    ], [getattr(r, "errors", r) for r in results]
+    assert isinstance(results[3], Outcome) and results[3].errors[0]["code"] == "already_finalized"
+    assert client.state(a)["status"] == "paid"
+    assert bulk.group.sizes == [2, 4, 1]
+    assert client.state(b)["status"] == "finalized"
+
+
+def test_a_command_that_takes_its_number_in_place_runs_alone(client: Client) -> None:
+    customer = client.customer()
+    marked = client.invoice(customer, [line()])
+    _, pair = _pair(client, customer)
+    docs = [
+        pair[0],
+        client.doc("mark_sent", {"invoice_id": str(marked)}),  # a draft: numbered in place
+        pair[1],
+    ]
+    bulk = Bulk(client.bus, 50)
+    results = bulk.run(_bodies(docs))
+    assert _statuses(results) == ["applied"] * 3
+    assert bulk.group.sizes == [1, 1, 1]
+    assert _number(results[2]) == _number(results[1]) + 1
+
+
+def test_a_command_twice_in_one_batch_is_a_duplicate(client: Client) -> None:
+    customer = client.customer()
+    _, pair = _pair(client, customer)
+    bulk = Bulk(client.bus, 50)
+    results = bulk.run(_bodies([pair[0], pair[0], pair[1]]))
+    assert _statuses(results) == ["applied", "duplicate", "applied"]
+    assert bulk.group.fallbacks == 1  # the one-statement claim saw it: savepoints told which
+
+
+def test_finalizes_of_one_batch_are_numbered_in_the_order_of_their_dates(
+    client: Client,
+) -> None:
+    """The one difference to a transaction per command (src/pipeline/bulk.py): finalizes
+    sharing a batch take their numbers in date order, so a later date first is no refusal."""
+    customer = client.customer()
+    _, later = _pair(client, customer, issue_date="2026-06-03")
+    _, earlier = _pair(client, customer, issue_date="2026-06-02")
+    results = Bulk(client.bus, 50).run(_bodies([*later, *earlier]))
+    assert _statuses(results) == ["applied"] * 4
+    assert _number(results[3]) + 1 == _number(results[1])
+
+
+@pytest.fixture
+def commit_fails_once(engine: Engine) -> Iterator[list[str]]:
+    """Once armed (``append("armed")``), the next COMMIT fails, as when the connection is
+    lost there."""
+    state: list[str] = []
+
+    def fail(_conn: Any) -> None:
+        if state == ["armed"]:
+            state.append("failed")
+            raise ConnectionError("the database went away at the commit")
+
+    event.listen(engine, "commit", fail)
+    try:
+        yield state
+    finally:
+        event.remove(engine, "commit", fail)
+
+
+def test_a_batch_lost_as_a_whole_runs_again_one_command_per_transaction(
+    client: Client, commit_fails_once: list[str]
+) -> None:
+    customer = client.customer()
+    docs: list[dict[str, Any]] = []
+    for _ in range(3):
+        docs += _pair(client, customer)[1]
+    bulk = Bulk(client.bus, 50)
+    commit_fails_once.append("armed")
+    results = bulk.run(_bodies(docs))
+    assert commit_fails_once == ["armed", "failed"]
+    assert _statuses(results) == ["applied"] * 6
+    assert bulk.group.sizes == [6]  # then each in a transaction of its own
+    numbers = [_number(r) for r in results[1::2]]
+    assert numbers == list(range(numbers[0], numbers[0] + 3))  # nothing of the lost batch stayed
