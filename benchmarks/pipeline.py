@@ -12,7 +12,8 @@
    ack after the commit, and a relay publishing the outbox in AMQP-transaction batches to a
    quorum queue. Measured from the first take to the last event published.
 4. in-process CPU: ``invoicing process`` over N create/finalize commands, CPU seconds of that
-   process per command (startup subtracted), on PostgreSQL and on SQLite.
+   process per command (startup subtracted), on PostgreSQL and on SQLite, up to 100 commands
+   per transaction (its default ``--batch``); and on PostgreSQL with ``--batch 1``.
 5. CPU seconds per command the worker processes, the relay, PostgreSQL's backends and
    RabbitMQ spent during the peak run, and the whole machine (from /proc; robust against other
    load on the machine, unlike the rates); and the whole machine's CPU per command during the
@@ -344,10 +345,11 @@ def run_raw(
     return expected / elapsed, own_cpu / expected, machine / expected
 
 
-def run_in_process_cpu(env: Env, commands: int) -> tuple[float, float]:
+def run_in_process_cpu(env: Env, commands: int) -> tuple[float, float, float]:
     """``invoicing process`` over ``commands`` create/finalize commands on PostgreSQL: CPU
     seconds of that process per command, startup excluded (a run of the setup lines alone is
-    subtracted), and the same on the embedded SQLite default."""
+    subtracted), and the same on the embedded SQLite default (both with the default
+    ``--batch``), and on PostgreSQL with ``--batch 1`` (a transaction per command)."""
     org = Org()
     setup = [org.configure(), org.create_customer()]
     body = []
@@ -359,7 +361,8 @@ def run_in_process_cpu(env: Env, commands: int) -> tuple[float, float]:
         base = Path(tmp)
         (base / "setup.jsonl").write_text("".join(json.dumps(c) + "\n" for c in setup))
         (base / "all.jsonl").write_text("".join(json.dumps(c) + "\n" for c in setup + body))
-        for url in (env.dsn, f"sqlite:///{base / 'cpu.sqlite3'}"):
+        runs = [(env.dsn, "100"), (f"sqlite:///{base / 'cpu.sqlite3'}", "100"), (env.dsn, "1")]
+        for url, batch in runs:
             cpu = []
             for name in ("setup.jsonl", "all.jsonl"):
                 db_url = url if url.startswith("sqlite") else _fresh_pg(env, name)
@@ -370,7 +373,7 @@ def run_in_process_cpu(env: Env, commands: int) -> tuple[float, float]:
                     Path(db_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 subprocess.run(
-                    [BIN, "process", str(base / name)],
+                    [BIN, "process", "--batch", batch, str(base / name)],
                     env=penv,
                     check=True,
                     stdout=subprocess.DEVNULL,
@@ -379,7 +382,7 @@ def run_in_process_cpu(env: Env, commands: int) -> tuple[float, float]:
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             results.append((cpu[1] - cpu[0]) / len(body))
-    return results[0], results[1]
+    return results[0], results[1], results[2]
 
 
 def _fresh_pg(env: Env, tag: str) -> str:
@@ -501,7 +504,7 @@ def main() -> None:
         raw, raw_cpu, raw_machine_cpu = run_raw(
             env, org, args.raw_pairs, args.processes, args.batch
         )
-        cpu_pg, cpu_sqlite = run_in_process_cpu(env, args.cpu_commands)
+        cpu_pg, cpu_sqlite, cpu_pg_alone = run_in_process_cpu(env, args.cpu_commands)
         _drop_cpu_dbs(env)
         rows = [
             (
@@ -545,6 +548,10 @@ def main() -> None:
                 f"{cpu_pg * 1000:.2f} ms/command",
             ),
             ("in-process CPU (same, SQLite)", f"{cpu_sqlite * 1000:.2f} ms/command"),
+            (
+                "in-process CPU (PostgreSQL, --batch 1: a transaction per command)",
+                f"{cpu_pg_alone * 1000:.2f} ms/command",
+            ),
             ("median publish->event at peak", f"{statistics.median(lat) * 1000:.1f} ms"),
         ]
         width = max(len(r[0]) for r in rows)
