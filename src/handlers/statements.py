@@ -107,15 +107,10 @@ class Statement:
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         key, plan = self._plan(conn.dialect, params)
         cursor = self._execute(conn, plan, [params], many=False)
-        try:
-            rows = cursor.fetchall()
-            processors = self._results.get(key)
-            if processors is None:  # from the driver's description, once
-                processors = self._results[key] = self._result_processors(
-                    conn.dialect, plan, cursor
-                )
-        finally:
-            cursor.close()
+        rows = cursor.fetchall()
+        processors = self._results.get(key)
+        if processors is None:  # from the driver's description, once
+            processors = self._results[key] = self._result_processors(conn.dialect, plan, cursor)
         if not processors:
             return [tuple(row) for row in rows]
         out = []
@@ -132,11 +127,7 @@ class Statement:
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
         _key, plan = self._plan(conn.dialect, params)
-        cursor = self._execute(conn, plan, [params], many=False)
-        try:
-            count: int = cursor.rowcount
-        finally:
-            cursor.close()
+        count: int = self._execute(conn, plan, [params], many=False).rowcount
         return count
 
     def run_expecting(
@@ -160,7 +151,7 @@ class Statement:
         if not rows:
             return
         _key, plan = self._plan(conn.dialect, rows[0])
-        self._execute(conn, plan, rows, many=True).close()
+        self._execute(conn, plan, rows, many=True)
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -262,7 +253,7 @@ class Statement:
         parameters: Any = [self._parameters(plan, row) for row in rows]
         if not many:
             parameters = parameters[0]
-        cursor = dbapi_conn.cursor()
+        cursor = _cursor(conn, dbapi_conn)
         for callback in _observers:
             callback(conn.engine, cursor, plan.sql, parameters)
         try:
@@ -271,7 +262,6 @@ class Statement:
             else:
                 cursor.execute(plan.sql, parameters)
         except conn.dialect.loaded_dbapi.Error as error:
-            cursor.close()
             lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
             if lost:
                 conn.invalidate(error)
@@ -285,6 +275,24 @@ class Statement:
                 ismulti=many,
             ) from error
         return cursor
+
+
+def _cursor(conn: Connection, dbapi_conn: Any) -> Any:
+    """The cursor to run a statement on: the connection's own, kept between statements
+    (making one costs psycopg a new adaptation context: about 5 % of a command's CPU), or, in
+    a :func:`pipelined` block, a new one per statement (each keeps its own row count until
+    the block's results arrive; the block closes them)."""
+    if _checks.get() is not None:
+        return dbapi_conn.cursor()
+    info = conn.connection.info  # lives as long as the DBAPI connection
+    kept = info.get(_CURSOR)
+    if kept is None or kept[0] is not dbapi_conn or getattr(kept[1], "closed", False):
+        kept = info[_CURSOR] = (dbapi_conn, dbapi_conn.cursor())
+    return kept[1]
+
+
+#: the key of a DBAPI connection's kept cursor in its pool entry's ``info``
+_CURSOR = "invoicing.statements.cursor"
 
 
 @contextmanager

@@ -279,7 +279,8 @@ class GroupCommit:
         each, in order, once the batch committed. The caller has chosen commands that may
         share a transaction: no two of one invoice after a number left to the end, and none
         that takes its number in place beside others."""
-        batch = [_Item(a.command, a.digest, False, a.context) for a in admitted]
+        nobody = threading.Event()  # waits for an item: the caller has its results in hand
+        batch = [_Item(a.command, a.digest, False, a.context, nobody, nobody) for a in admitted]
         self._run_batch(batch)
         results: list[Outcome | Exception] = []
         for item in batch:
