@@ -13,7 +13,8 @@
    quorum queue. Measured from the first take to the last event published.
 4. in-process CPU: ``invoicing process`` over N create/finalize commands, CPU seconds of that
    process per command (startup subtracted), on PostgreSQL and on SQLite, up to 100 commands
-   per transaction (its default ``--batch``); and on PostgreSQL with ``--batch 1``.
+   per transaction (its default ``--batch``); and on PostgreSQL with ``--batch 1``. The median
+   of ``--cpu-runs`` (3) runs, with their range.
 5. CPU seconds per command the worker processes, the relay, PostgreSQL's backends and
    RabbitMQ spent during the peak run, and the whole machine (from /proc; robust against other
    load on the machine, unlike the rates); and the whole machine's CPU per command during the
@@ -421,6 +422,9 @@ def main() -> None:
     parser.add_argument("--raw-pairs", type=int, default=5000)
     parser.add_argument("--cpu-commands", type=int, default=2000)
     parser.add_argument(
+        "--cpu-runs", type=int, default=3, help="in-process runs; the median is reported"
+    )
+    parser.add_argument(
         "--history",
         type=int,
         default=2000,
@@ -504,7 +508,14 @@ def main() -> None:
         raw, raw_cpu, raw_machine_cpu = run_raw(
             env, org, args.raw_pairs, args.processes, args.batch
         )
-        cpu_pg, cpu_sqlite, cpu_pg_alone = run_in_process_cpu(env, args.cpu_commands)
+        # the median of --cpu-runs runs (this machine's CPU time per command moves by a fifth
+        # from one run to the next); each run measures the three variants one after another
+        runs = [run_in_process_cpu(env, args.cpu_commands) for _ in range(args.cpu_runs)]
+        cpu_pg, cpu_sqlite, cpu_pg_alone = (statistics.median(r[i] for r in runs) for i in range(3))
+        spread = [
+            f"{min(r[i] for r in runs) * 1000:.2f}-{max(r[i] for r in runs) * 1000:.2f}"
+            for i in range(3)
+        ]
         _drop_cpu_dbs(env)
         rows = [
             (
@@ -545,12 +556,15 @@ def main() -> None:
             ),
             (
                 f"in-process CPU ({args.cpu_commands} commands, PostgreSQL)",
-                f"{cpu_pg * 1000:.2f} ms/command",
+                f"{cpu_pg * 1000:.2f} ms/command (runs {spread[0]})",
             ),
-            ("in-process CPU (same, SQLite)", f"{cpu_sqlite * 1000:.2f} ms/command"),
+            (
+                "in-process CPU (same, SQLite)",
+                f"{cpu_sqlite * 1000:.2f} ms/command (runs {spread[1]})",
+            ),
             (
                 "in-process CPU (PostgreSQL, --batch 1: a transaction per command)",
-                f"{cpu_pg_alone * 1000:.2f} ms/command",
+                f"{cpu_pg_alone * 1000:.2f} ms/command (runs {spread[2]})",
             ),
             ("median publish->event at peak", f"{statistics.median(lat) * 1000:.1f} ms"),
         ]
