@@ -1,11 +1,12 @@
 """CPU per command of the in-process pipeline, with an optional profile.
 
-    python benchmarks/cpu_profile.py --commands 2000 [--pg] [--profile out.prof]
+    python benchmarks/cpu_profile.py --commands 2000 [--pg] [--batch 100] [--profile out.prof]
 
-Runs the same loop as ``invoicing process`` (``bootstrap.local()``, ``Pipeline.handle_raw``,
-the deliverer's check, the events printed as JSON) over create/finalize pairs of the pipeline
-benchmark, after a warm-up of 50 pairs, and prints the process time (CPU seconds of this
-process, robust against other load on the machine) per command. ``--pg`` uses a fresh
+Runs the same loop as ``invoicing process`` (``bootstrap.local()``, ``Bulk.run`` over groups
+of ``--batch`` lines as ``invoicing process --batch`` does, the deliverer's check, the events
+printed as JSON) over create/finalize pairs of the pipeline benchmark, after a warm-up of 50
+pairs, and prints the process time (CPU seconds of this process, robust against other load on
+the machine) per command. ``--pg`` uses a fresh
 PostgreSQL database on 127.0.0.1 (dropped afterwards), else a fresh SQLite file.
 """
 
@@ -32,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commands", type=int, default=2000)
     parser.add_argument("--pg", action="store_true")
+    parser.add_argument("--batch", type=int, default=100, help="as invoicing process --batch")
     parser.add_argument("--profile", default="")
     args = parser.parse_args()
     org = Org()
@@ -63,18 +65,22 @@ def main() -> None:
 
             db.migrate(url)
         from invoicing import bootstrap
+        from invoicing.pipeline import Outcome
+        from invoicing.pipeline.bulk import Bulk
 
         application = bootstrap.local()
+        bulk = Bulk(application.pipeline, args.batch)
         out = open(os.devnull, "w")  # noqa: SIM115
 
         def run(lines: list[str]) -> dict[str, int]:
             counts: dict[str, int] = {}
-            for raw in lines:
-                outcome = application.pipeline.handle_raw(raw)
-                counts[outcome.status] = counts.get(outcome.status, 0) + 1
-                application.deliverer.may_schedule(outcome.command_type)
-                for event in outcome.events:
-                    out.write(json.dumps(event, ensure_ascii=False) + "\n")
+            for start in range(0, len(lines), args.batch):
+                for outcome in bulk.run(lines[start : start + args.batch]):
+                    assert isinstance(outcome, Outcome), outcome
+                    counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                    application.deliverer.may_schedule(outcome.command_type)
+                    for event in outcome.events:
+                        out.write(json.dumps(event, ensure_ascii=False) + "\n")
             return counts
 
         run([json.dumps(c) for c in warm])
