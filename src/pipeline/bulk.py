@@ -68,6 +68,7 @@ class Bulk:
         """The outcome of each body, in order (or the exception that failed it: an
         infrastructure error of that command; nothing of it was applied)."""
         results: list[Outcome | Exception | None] = [None] * len(bodies)
+        self._batch, self._finalized = [], set()  # nothing left from an interrupted run
         for i, body in enumerate(bodies):
             try:
                 admitted = self.pipeline.admit(body)

@@ -36,6 +36,15 @@ def _pair(client: Client, customer: uuid.UUID, **finalize: Any) -> tuple[uuid.UU
     ]
 
 
+def _pairs(client: Client, n: int) -> list[dict[str, Any]]:
+    """``n`` create+finalize pairs of one new customer, in that order."""
+    customer = client.customer()
+    docs: list[dict[str, Any]] = []
+    for _ in range(n):
+        docs += _pair(client, customer)[1]
+    return docs
+
+
 def _number(outcome: Outcome | Exception) -> int:
     assert isinstance(outcome, Outcome), outcome
     [finalized] = [e for e in outcome.events if e["type"] == "invoice.finalized"]
@@ -45,10 +54,7 @@ def _number(outcome: Outcome | Exception) -> int:
 def test_pairs_share_transactions_and_are_numbered_in_the_order_of_the_file(
     client: Client,
 ) -> None:
-    customer = client.customer()
-    docs: list[dict[str, Any]] = []
-    for _ in range(10):
-        docs += _pair(client, customer)[1]
+    docs = _pairs(client, 10)
     bulk = Bulk(client.bus, 8)
     results = bulk.run(_bodies(docs))
     assert _statuses(results) == ["applied"] * 20
@@ -205,10 +211,7 @@ def commit_fails_once(engine: Engine) -> Iterator[list[str]]:
 def test_a_batch_lost_as_a_whole_runs_again_one_command_per_transaction(
     client: Client, commit_fails_once: list[str]
 ) -> None:
-    customer = client.customer()
-    docs: list[dict[str, Any]] = []
-    for _ in range(3):
-        docs += _pair(client, customer)[1]
+    docs = _pairs(client, 3)
     bulk = Bulk(client.bus, 50)
     commit_fails_once.append("armed")
     results = bulk.run(_bodies(docs))
