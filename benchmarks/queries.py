@@ -156,8 +156,11 @@ def ensure_database(name: str, invoices: int, customers: int, regenerate: bool) 
 
 
 def capture_sql(dsn: str, qtype: str, payload: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The statements the service runs for this query (from SQLAlchemy's cursor)."""
+    """The statements the service runs for this query: those SQLAlchemy runs (its
+    ``before_cursor_execute`` event) and those compiled once and run on the driver's cursor
+    (``invoicing.handlers.statements``: a list page's lines and payments)."""
     from invoicing.db import make_engine
+    from invoicing.handlers import statements as prepared
     from invoicing.queries import execute
     from invoicing.queries.dispatch import read_only
     from invoicing.schemas.queries import QUERY_TYPES
@@ -169,6 +172,9 @@ def capture_sql(dsn: str, qtype: str, payload: dict[str, Any]) -> list[tuple[str
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         statements.append((statement, parameters))
 
+    def on_cursor(_engine: Any, _cursor: Any, statement: str, parameters: Any) -> None:
+        statements.append((statement, parameters))  # nothing else runs meanwhile
+
     query = QUERY_TYPES[qtype].model_validate(
         {"type": qtype, "organization_id": ORG, "payload": payload}
     )
@@ -176,7 +182,8 @@ def capture_sql(dsn: str, qtype: str, payload: dict[str, Any]) -> list[tuple[str
     execute(query, reads)  # warm the pool and the caches
     statements.clear()
     event.listen(engine, "before_cursor_execute", record)  # fires for ``reads`` too
-    execute(query, reads)
+    with prepared.observe(on_cursor):
+        execute(query, reads)
     engine.dispose()
     return [(s, p) for s, p in statements if not s.lstrip().upper().startswith("SELECT 1")]
 

@@ -5,27 +5,17 @@ both have the ``InvoiceRecord`` shape, and this is the one mapping of it."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from invoicing.domain.fx import ExchangeDifference, exchange_difference, normalize
 from invoicing.domain.money import ZERO, rounder
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.ledger_io import document_groups, ledger_of
 from invoicing.models.records import InvoiceRecord, PaymentRecord
-from invoicing.schemas.events import (
-    Discount,
-    IntegrationExport,
-    InvoiceState,
-    LedgerEntry,
-    LedgerEntryGroup,
-    LedgerGroup,
-    LineState,
-    Normalized,
-    NormalizedGroup,
-    Party,
-    PaymentState,
-    TaxBreakdown,
-    Totals,
-)
+from invoicing.schemas.events import InvoiceState
+
+#: a document of plain values that a pydantic model validates
+Doc = dict[str, Any]
 
 
 def owed(inv: InvoiceRecord) -> Decimal:
@@ -47,13 +37,13 @@ def credit_balance(inv: InvoiceRecord) -> Decimal:
     return max(inv.paid_amount - owed(inv), ZERO)
 
 
-def _ledger_state(inv: InvoiceRecord) -> tuple[list[LedgerGroup], list[LedgerEntry]]:
+def _ledger_state(inv: InvoiceRecord) -> tuple[list[Doc], list[Doc]]:
     if inv.kind != "invoice" or inv.finalized_at is None:  # not frozen
         return [], []
     ledger = ledger_of(inv)
     r = rounder(inv.currency)  # round_money(·, currency)
     groups = [
-        LedgerGroup(
+        dict(
             category=b.category.value,
             rate=b.rate,
             invoiced_net=r(b.invoiced_net),
@@ -68,7 +58,7 @@ def _ledger_state(inv: InvoiceRecord) -> tuple[list[LedgerGroup], list[LedgerEnt
         for b in ledger.groups
     ]
     entries = [
-        LedgerEntry(
+        dict(
             kind=m.kind.value,
             date=m.date,
             document_id=m.document_id,
@@ -78,7 +68,7 @@ def _ledger_state(inv: InvoiceRecord) -> tuple[list[LedgerGroup], list[LedgerEnt
             tax=r(m.tax),
             gross=r(m.gross),
             groups=[
-                LedgerEntryGroup(
+                dict(
                     category=g.category.value,
                     rate=g.rate,
                     net=r(g.net),
@@ -120,6 +110,14 @@ def _difference(inv: InvoiceRecord, p: PaymentRecord) -> Decimal | None:
 
 
 def invoice_state(inv: InvoiceRecord) -> InvoiceState:
+    return InvoiceState.model_validate(invoice_document(inv))
+
+
+def invoice_document(inv: InvoiceRecord) -> Doc:
+    """``invoice_state`` before validation: the fields of ``InvoiceState`` (and of the models
+    nested in it) as plain values, which pydantic validates in one call (``invoice_state``, or
+    a whole list page at once). That is about a third cheaper than building each nested model
+    with its own call; tests/unit/test_invoice_document.py checks that every key is a field."""
     cur = inv.currency
     m = rounder(cur)  # round_money(·, cur)
     normalized = None
@@ -136,7 +134,7 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
             receivable=inv.kind == "invoice" and inv.status not in ("draft", "void"),
         )
         differences = [d for p in inv.payments if (d := payment_difference(inv, p)) is not None]
-        normalized = Normalized(
+        normalized = dict(
             currency=org_currency,
             exchange_rate=inv.exchange_rate,
             exchange_rate_date=inv.exchange_rate_date,
@@ -144,7 +142,7 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
             tax_total=n.tax_total,
             gross_total=n.gross_total,
             tax_breakdown=[
-                NormalizedGroup(
+                dict(
                     category=g.category.value,
                     rate=g.rate,
                     taxable_amount=g.net,
@@ -160,7 +158,7 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
             exchange_difference=_m(sum((d.difference for d in differences), ZERO), org_currency),
         )
     tax_ledger, ledger_entries = _ledger_state(inv)
-    return InvoiceState(
+    return dict(
         id=inv.id,
         organization_id=inv.organization_id,
         kind=inv.kind,
@@ -178,8 +176,8 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
         calculate_from_net=inv.calculate_from_net,
         locale=inv.locale,
         customer_id=inv.customer_id,
-        seller=Party.model_validate(inv.seller) if inv.seller else None,
-        buyer=Party.model_validate(inv.buyer) if inv.buyer else None,
+        seller=inv.seller or None,
+        buyer=inv.buyer or None,
         case_id=inv.case_id,
         project_reference=inv.project_reference,
         purchase_order_number=inv.purchase_order_number,
@@ -200,7 +198,7 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
         tags=list(inv.tags or []),
         custom_fields=dict(inv.custom_fields or {}),
         lines=[
-            LineState(
+            dict(
                 id=line.id,
                 position=line.position,
                 description=line.description,
@@ -211,7 +209,7 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
                 tax_category=line.tax_category,
                 tax_code=_tax_code(line.tax_category),
                 tax_rate=line.tax_rate,
-                discount=Discount.model_validate(line.discount) if line.discount else None,
+                discount=line.discount or None,
                 base_amount=m(line.base_amount),
                 discount_amount=m(line.discount_amount),
                 amount=m(line.amount),
@@ -222,11 +220,11 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
             )
             for line in inv.lines
         ],
-        discount=Discount.model_validate(inv.discount) if inv.discount else None,
-        tax_breakdown=[TaxBreakdown.model_validate(g) for g in inv.tax_breakdown or []],
+        discount=inv.discount or None,
+        tax_breakdown=list(inv.tax_breakdown or []),
         tax_ledger=tax_ledger,
         ledger_entries=ledger_entries,
-        totals=Totals(
+        totals=dict(
             line_net_total=m(inv.line_net_total),
             allowance_total=m(inv.allowance_total),
             net_total=m(inv.net_total),
@@ -242,7 +240,7 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
         normalized=normalized,
         legal_notes=list(inv.legal_notes or []),
         payments=[
-            PaymentState(
+            dict(
                 id=p.id,
                 amount=m(p.amount),
                 date=p.date,
@@ -265,10 +263,7 @@ def invoice_state(inv: InvoiceRecord) -> InvoiceState:
         replaces_invoice_id=inv.replaces_invoice_id,
         export_status="exported" if inv.exported_at else "unexported",
         exported_at=inv.exported_at,
-        integration_exports=[
-            IntegrationExport.model_validate(v)
-            for _, v in sorted((inv.integration_exports or {}).items())
-        ],
+        integration_exports=[v for _, v in sorted((inv.integration_exports or {}).items())],
         finalized_at=inv.finalized_at,
         sent_at=inv.sent_at,
         sent_on=inv.sent_at.date() if inv.sent_at else None,

@@ -14,7 +14,7 @@ from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.numbering import Series
 from invoicing.handlers import numbering, subsidiaries
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.handlers.views import invoice_state, open_amount
+from invoicing.handlers.views import invoice_document, invoice_state, open_amount
 from invoicing.models import Customer, CustomerCreditEntry, Invoice, Organization, Payment
 from invoicing.queries.common import dialect_of, money_key, order_terms, paginate
 from invoicing.queries.filters import (
@@ -91,6 +91,13 @@ def _invoice_page(
     return with_children(conn, org_id, rows), info
 
 
+def _invoice_list(items: list[InvoiceRow], info: Any) -> InvoiceList:
+    """The page validated in one pydantic call (``views.invoice_document``)."""
+    return InvoiceList.model_validate(
+        {"items": [invoice_document(inv) for inv in items], "page": info}
+    )
+
+
 # ----------------------------------------------------------------------------- queries
 
 
@@ -136,7 +143,7 @@ def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
         p.page_size,
         count_limit=_count_limit(p),
     )
-    return InvoiceList(items=[invoice_state(inv) for inv in items], page=info)
+    return _invoice_list(items, info)
 
 
 def _count_limit(p: ListInvoices.Payload) -> int | None:
@@ -158,7 +165,7 @@ def list_trash(query: ListTrash, session: Session) -> InvoiceList:
         p.page,
         p.page_size,
     )
-    return InvoiceList(items=[invoice_state(inv) for inv in items], page=info)
+    return _invoice_list(items, info)
 
 
 def _aging(days: int) -> Any:

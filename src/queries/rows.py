@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from invoicing.handlers.statements import Statement
 from invoicing.models import Invoice, InvoiceLine, Payment
 from sqlalchemy import (
     JSON,
@@ -192,6 +193,9 @@ class PageStatements(NamedTuple):
     lines: Select[Any]
     lines_folded: int
     payments: Select[Any]
+    #: PostgreSQL: ``lines`` and ``payments`` compiled once and run on the driver's cursor
+    #: (``handlers.statements``); SQLite's expanding ``IN`` is compiled per page by SQLAlchemy
+    prepared: tuple[Statement, Statement] | None
 
 
 def _of_page(column: Any, dialect: str) -> ColumnElement[bool]:
@@ -218,17 +222,33 @@ def page_statements(dialect: str) -> PageStatements:
     invoices = _shape(Invoice.__table__, InvoiceRow._fields[:-2], dialect)
     lines = _shape(InvoiceLine.__table__, LineRow._fields, dialect)
     payments = _shape(Payment.__table__, PaymentRow._fields, dialect)
+    of_lines = _children_of_page(
+        InvoiceLine, lines.columns, dialect, InvoiceLine.position, InvoiceLine.id
+    )
+    of_payments = _children_of_page(
+        Payment, payments.columns, dialect, Payment.recorded_at, Payment.id
+    )
     return PageStatements(
         invoices=select(*invoices.columns),
         invoices_folded=invoices.folded,
-        lines=_children_of_page(
-            InvoiceLine, lines.columns, dialect, InvoiceLine.position, InvoiceLine.id
-        ),
+        lines=of_lines,
         lines_folded=lines.folded,
-        payments=_children_of_page(
-            Payment, payments.columns, dialect, Payment.recorded_at, Payment.id
+        payments=of_payments,
+        prepared=(
+            (Statement(of_lines), Statement(of_payments)) if dialect == "postgresql" else None
         ),
     )
+
+
+def _children(
+    conn: Connection, statement: Select[Any], prepared: Statement | None, params: dict[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """The rows of a page's lines or payments: on the driver's cursor where the statement is
+    compiled once (about 0.1 ms of CPU less per statement: no execution context, no result
+    object, no column objects for the cursor's description), else through SQLAlchemy."""
+    if prepared is not None:
+        return prepared.rows(conn, params)
+    return conn.execute(statement, params).all()
 
 
 def with_children(
@@ -243,10 +263,11 @@ def with_children(
         return invoices
     by_id = {inv.id: inv for inv in invoices}
     params = {"org_id": org_id, "invoice_ids": list(by_id)}
-    for row in conn.execute(s.lines, params).all():
+    lines, payments = s.prepared or (None, None)
+    for row in _children(conn, s.lines, lines, params):
         line = LineRow._make(unfold(row, s.lines_folded))
         by_id[line.invoice_id].lines.append(line)
-    for row in conn.execute(s.payments, params).all():
+    for row in _children(conn, s.payments, payments, params):
         payment = PaymentRow._make(row)
         by_id[payment.invoice_id].payments.append(payment)
     return invoices

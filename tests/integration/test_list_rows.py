@@ -24,10 +24,10 @@ from invoicing.schemas.queries import (
     ListTrash,
     OpenItems,
 )
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests.integration.queries_world import ACME, BERTRAM, ORG, World, inv_id, make_world
+from tests.support.sql import on_statement
 
 pytestmark = pytest.mark.integration
 
@@ -231,16 +231,11 @@ def _selects(
 ) -> tuple[Any, list[str]]:
     """The reply of ``read`` (a list by default) and the SELECTs it ran."""
     statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(world.app.engine, "before_cursor_execute", record)
-    try:
-        with Session(world.app.engine) as session:
-            result = read(_query(query, payload), session)
-    finally:
-        event.remove(world.app.engine, "before_cursor_execute", record)
+    with (
+        on_statement(world.app.engine, lambda _cursor, sql: statements.append(sql)),
+        Session(world.app.engine) as session,
+    ):
+        result = read(_query(query, payload), session)
     return result, [s for s in statements if s.lstrip().upper().startswith("SELECT")]
 
 
