@@ -67,8 +67,10 @@ def main() -> None:
         from invoicing import bootstrap
         from invoicing.pipeline import Outcome
         from invoicing.pipeline.bulk import Bulk
+        from invoicing.workers import gc_pauses
 
         application = bootstrap.local()
+        gc_pauses.settle()  # as invoicing process does
         bulk = Bulk(application.pipeline, args.batch)
         out = open(os.devnull, "w")  # noqa: SIM115
 
