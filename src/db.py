@@ -9,6 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from pydantic_core import to_json
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -18,10 +19,22 @@ MIGRATIONS = Path(__file__).parent / "models" / "migrations"
 _decode = json.JSONDecoder().decode
 
 
-def json_loads(data: str | bytes) -> Any:
+def json_loads(data: str | bytes | float) -> Any:
     """JSON columns -> Python, as ``json.loads`` does, without its encoding detection per value
-    (psycopg hands over UTF-8 bytes, SQLite text): a list page decodes ~10 per invoice."""
+    (psycopg hands over UTF-8 bytes, SQLite text): a list page decodes ~10 per invoice. A JSON
+    number alone in a column comes from SQLite as a number (the column's NUMERIC affinity
+    stored it as one): it is its own value."""
+    if isinstance(data, int | float):
+        return data
     return _decode(data if isinstance(data, str) else data.decode())
+
+
+def json_dumps(value: Any) -> bytes:
+    """Python -> a JSONB parameter (psycopg takes bytes): pydantic-core's encoder, in Rust,
+    instead of ``json.dumps``. PostgreSQL stores the parsed value, so the text's spacing and
+    escapes do not reach the column. NaN and infinities are written as such, as ``json.dumps``
+    writes them, and PostgreSQL refuses them as before."""
+    return to_json(value, inf_nan_mode="constants")
 
 
 #: a pooled PostgreSQL connection is pinged before use only after it lay idle this long
@@ -53,6 +66,7 @@ def make_engine(
         url,
         pool_size=pool_size,
         connect_args={"options": options, "application_name": "invoicing"},
+        json_serializer=json_dumps,
         json_deserializer=json_loads,
     )
     _ping_after_idle(engine, ping_after_idle_s)
