@@ -13,7 +13,8 @@ organization, beside the same SQL through plain psycopg in the same run.
    authentication, validation, the read-only transaction, ORM loading, the reply document and
    both AMQP hops.
 3. Raw: the SQL statements the service runs for the very same query (captured once from
-   SQLAlchemy's cursor), replayed with plain psycopg in one transaction, rows fetched.
+   SQLAlchemy's cursor and from the statements run on the driver's cursor), replayed with
+   plain psycopg in one transaction, rows fetched.
 Both run interleaved, round by round, so they share the machine's noise. It prints p50/p99 per
 query and for all list queries together, and the ratio raw/service of the p50s.
 """

@@ -40,6 +40,7 @@ from invoicing.schemas.queries import (
     OpenItem,
     OpenItemList,
     OpenItems,
+    PageInfo,
     PaymentItem,
     PaymentList,
 )
@@ -91,7 +92,7 @@ def _invoice_page(
     return with_children(conn, org_id, rows), info
 
 
-def _invoice_list(items: list[InvoiceRow], info: Any) -> InvoiceList:
+def _invoice_list(items: list[InvoiceRow], info: PageInfo) -> InvoiceList:
     """The page validated in one pydantic call (``views.invoice_document``)."""
     return InvoiceList.model_validate(
         {"items": [invoice_document(inv) for inv in items], "page": info}

@@ -244,7 +244,7 @@ def _children(
     conn: Connection, statement: Select[Any], prepared: Statement | None, params: dict[str, Any]
 ) -> Sequence[Sequence[Any]]:
     """The rows of a page's lines or payments: on the driver's cursor where the statement is
-    compiled once (about 0.1 ms of CPU less per statement: no execution context, no result
+    compiled once (about 0.07 ms of CPU less per statement: no execution context, no result
     object, no column objects for the cursor's description), else through SQLAlchemy."""
     if prepared is not None:
         return prepared.rows(conn, params)
