@@ -281,7 +281,8 @@ def _cursor(conn: Connection, dbapi_conn: Any) -> Any:
     """The cursor to run a statement on: the connection's own, kept between statements
     (making one costs psycopg a new adaptation context: about 5 % of a command's CPU), or, in
     a :func:`pipelined` block, a new one per statement (each keeps its own row count until
-    the block's results arrive; the block closes them)."""
+    the block's results arrive; the block closes those whose counts it checks, the others
+    go with their last reference)."""
     if _checks.get() is not None:
         return dbapi_conn.cursor()
     info = conn.connection.info  # lives as long as the DBAPI connection

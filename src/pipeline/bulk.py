@@ -25,8 +25,8 @@ Where a batch ends:
   command of the same invoice) and must see it finalized, so it starts the next batch.
 
 A batch lost as a whole (the connection, the commit) runs again one command per transaction,
-so that a failure is reported for the lines it is theirs: nothing of the lost batch
-committed, and the inbox makes a command that did a duplicate.
+so that a failure is reported for the line whose command it is: nothing of the lost batch
+committed, and the inbox makes a command that did commit a duplicate.
 """
 
 from __future__ import annotations
