@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from invoicing.workers import gc_pauses
+
 from tests.support.client import customer_payload
 
 
@@ -84,13 +86,14 @@ try:
     app(["process", sys.argv[1]])
 except SystemExit as end:
     code = end.code
-print(f"frozen={gc.get_freeze_count()} exit={code}", file=sys.stderr)
+print(f"frozen={gc.get_freeze_count()} young={gc.get_threshold()[0]} exit={code}", file=sys.stderr)
 """
 
 
 def test_start_up_objects_are_frozen_out_of_the_collectors_reach(tmp_path: Path) -> None:
     """As in the workers (src/workers/gc_pauses.py): a long file's full collections do not visit
-    the objects start-up built (about 130 ms a collection, twice in 2,000 commands)."""
+    the objects start-up built (about 130 ms a collection, twice in 2,000 commands), and the
+    young generation is collected only when 50,000 containers outlive their moment."""
     commands = tmp_path / "commands.jsonl"
     configure = {"name": "X GmbH", "address": {"country_code": "DE"}, "default_tax_rate": 19}
     commands.write_text(_command("configure_organization", str(uuid.uuid4()), configure))
@@ -103,5 +106,6 @@ def test_start_up_objects_are_frozen_out_of_the_collectors_reach(tmp_path: Path)
         timeout=120,
     )
     probe = result.stderr.strip().splitlines()[-1]
-    frozen, code = (int(part.split("=")[1]) for part in probe.split())
+    frozen, young, code = (int(part.split("=")[1]) for part in probe.split())
     assert code == 0 and "applied=1 " in result.stderr and frozen > 50_000, result.stderr
+    assert young == gc_pauses.YOUNG_THRESHOLD > 700, result.stderr
