@@ -18,7 +18,8 @@ counting frees, yet with 700 the collector ran 3.7 young and 0.3 middle collecti
 0.33 ms of a 5.5 ms page, visiting objects that were about to be freed anyway. With 50,000 it
 runs only when that many containers outlive their moment (reference cycles, growing caches):
 cyclic garbage is still collected, in larger and rarer passes, and the middle and full
-generations keep CPython's ratios (10 and 10) on top (docs/pipeline.md, "Collector pauses").
+generations keep their own thresholds (CPython's 10 and 10: counted in passes of the
+generation below; docs/pipeline.md, "Collector pauses").
 :func:`observe` times the full collections that still happen into
 ``invoicing_gc_pause_seconds``, so a regression shows on the dashboards.
 """
