@@ -16,7 +16,10 @@ organization, beside the same SQL through plain psycopg in the same run.
    SQLAlchemy's cursor and from the statements run on the driver's cursor), replayed with
    plain psycopg in one transaction, rows fetched.
 Both run interleaved, round by round, so they share the machine's noise. It prints p50/p99 per
-query and for all list queries together, and the ratio raw/service of the p50s.
+query and for all list queries together, and the ratio raw/service of the p50s; beside them the
+median CPU time the worker's processes spent on one query (every thread, from
+``/proc/<pid>/task/<tid>/schedstat``, nanoseconds): robust against other load on the machine,
+unlike the latencies, and what the service adds on its side of the hops.
 """
 
 from __future__ import annotations
@@ -248,6 +251,27 @@ class Requester:
 # ----------------------------------------------------------------------------- report
 
 
+def worker_cpu(pid: int) -> float:
+    """Seconds on a CPU so far of every thread of ``pid`` and of its descendants (the worker's
+    parent and its worker processes), nanosecond resolution (``schedstat``'s first field)."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        root = Path(f"/proc/{current}")
+        try:
+            tasks = list((root / "task").iterdir())
+            children = (root / "task" / str(current) / "children").read_text().split()
+            stack += [int(c) for c in children]
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue  # a thread that ended meanwhile
+    return total / 1e9
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
@@ -277,8 +301,9 @@ def main() -> None:
     env = Env(args.database, vhost, Path(tempfile.mkdtemp(prefix="bench-queries-")))
     rpc: dict[str, list[float]] = {name: [] for name, _, _ in mix}
     raw: dict[str, list[float]] = {name: [] for name, _, _ in mix}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in mix}
     try:
-        worker(env, "--processes", "1", "--threads", "2", "--queues", "queries")
+        served = worker(env, "--processes", "1", "--threads", "2", "--queues", "queries")
         wait_for_topology(env, queue="invoicing.queries", consumed=True)
         requester = Requester(env)
         credentials = {"token": token({ORG: ["invoices:read"]})}
@@ -301,7 +326,9 @@ def main() -> None:
             run_raw(conn, captured[name])
         for _round in range(args.rounds):
             for name in docs:
+                before = worker_cpu(served.pid)
                 rpc[name].append(requester.ask(docs[name])[0])
+                cpu[name].append((worker_cpu(served.pid) - before) * 1000)
                 raw[name].append(run_raw(conn, captured[name]))
         requester.close()
         conn.close()
@@ -317,23 +344,32 @@ def main() -> None:
         f"{args.rounds} rounds per query; ms\n"
     )
     header = f"{'query':<26} {'statements':>10} {'rpc p50':>8} {'rpc p99':>8} {'raw p50':>8} "
-    print(header + f"{'raw p99':>8} {'raw/rpc':>8}")
+    print(header + f"{'raw p99':>8} {'raw/rpc':>8} {'worker CPU':>10}")
 
-    def row(name: str, service: list[float], plain: list[float], statements: str) -> None:
+    def row(
+        name: str, service: list[float], plain: list[float], spent: list[float], statements: str
+    ) -> None:
         print(
             f"{name:<26} {statements:>10} {pct(service, 50):>8.1f} {pct(service, 99):>8.1f} "
             f"{pct(plain, 50):>8.1f} {pct(plain, 99):>8.1f} "
-            f"{statistics.median(plain) / statistics.median(service):>8.2f}"
+            f"{statistics.median(plain) / statistics.median(service):>8.2f} "
+            f"{statistics.median(spent):>10.2f}"
         )
 
     for name, _, _ in mix:
-        row(name, rpc[name], raw[name], str(len(captured[name])))
+        row(name, rpc[name], raw[name], cpu[name], str(len(captured[name])))
     lists = [name for name, qtype, _ in mix if qtype == "list_invoices"]
     for title, names in (
         ("all list queries", lists),
         ("list queries but broad", [n for n in lists if n != BROAD]),
     ):
-        row(title, [v for n in names for v in rpc[n]], [v for n in names for v in raw[n]], "")
+        row(
+            title,
+            [v for n in names for v in rpc[n]],
+            [v for n in names for v in raw[n]],
+            [v for n in names for v in cpu[n]],
+            "",
+        )
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     print(f"\nload average at the end: {' '.join(load)} ({os.cpu_count()} cores)")
 
