@@ -73,20 +73,30 @@ from tests.e2e.harness import (
 )
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants that are alive now, from /proc."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found.append(current)
+        stack += [int(c) for c in children]
+    return found
+
+
 def tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) of a process and its descendants so far, from /proc."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
-    stack = [pid]
-    while stack:
-        current = stack.pop()
+    for current in process_tree(pid):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick
-        stack += [int(c) for c in children]
     return total
 
 

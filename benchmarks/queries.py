@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from queries_data import ORG, generate
 
+from pipeline import process_tree
 from tests.e2e.harness import BIN, Env, stop_all, token, wait_for_topology, worker
 
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -254,14 +255,10 @@ class Requester:
 def worker_cpu(pid: int) -> float:
     """Seconds on a CPU so far of every thread of ``pid`` and of its descendants (the worker's
     parent and its worker processes), nanosecond resolution (``schedstat``'s first field)."""
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        root = Path(f"/proc/{current}")
+    total = 0
+    for current in process_tree(pid):
         try:
-            tasks = list((root / "task").iterdir())
-            children = (root / "task" / str(current) / "children").read_text().split()
-            stack += [int(c) for c in children]
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
         except OSError:
             continue
         for task in tasks:
