@@ -85,6 +85,52 @@ def test_rows_committed_out_of_id_order_are_not_skipped(env: Env) -> None:
     assert props.message_id == col.received[0]["id"]
 
 
+def test_the_body_is_the_stored_event_and_the_properties_carry_its_attributes(
+    env: Env,
+) -> None:
+    """The relay publishes the outbox row's document as the database writes it out, without
+    decoding it: the body decodes to exactly the stored event (exact decimals, non-ASCII text,
+    nesting, nulls), and the AMQP properties and ce_* headers are its attributes."""
+    col = Collector(env, binding="invoice.relayed")
+    event_id, command_id = str(uuid.uuid4()), str(uuid.uuid4())
+    ce = {
+        "specversion": "1.0",
+        "id": event_id,
+        "type": "invoice.relayed",
+        "subject": "inv-ü",
+        "source": "urn:test",
+        "sequence": 7,
+        "organizationid": "7c0e4b0e-8a55-4d53-9e43-0c9f5b1f0a11",
+        "commandid": command_id,
+        "correlationid": None,
+        "data": {"amount": "1190.10", "rate": 19.00, "lines": [{"n": "Straße €"}], "x": None},
+    }
+    with psycopg.connect(env.dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO outbox (event_id, type, subject, sequence, payload, created_at) "
+            "VALUES (%s, 'invoice.relayed', 'inv-ü', 7, %s, now())",
+            (event_id, json.dumps(ce)),
+        )
+    relay = Relay(env.dsn, _settings(env))
+    thread = _start(relay)
+    col.drain(lambda ev: any(e["id"] == event_id for e in ev), 20)
+    relay.stop.set()
+    thread.join(10)
+    (body,) = [e for e in col.received if e["id"] == event_id]
+    assert body == ce
+    props = col.props[col.received.index(body)]
+    assert props.message_id == event_id and props.type == "invoice.relayed"
+    assert props.correlation_id == command_id  # no correlation id: the command's
+    assert {k: v for k, v in props.headers.items() if not k.startswith("x-")} == {
+        "ce_specversion": "1.0",
+        "ce_id": event_id,
+        "ce_type": "invoice.relayed",
+        "ce_subject": "inv-ü",
+        "ce_sequence": 7,
+        "organization_id": "7c0e4b0e-8a55-4d53-9e43-0c9f5b1f0a11",
+    }
+
+
 def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
     col = Collector(env, binding="invoice.updated")
     relays = [Relay(env.dsn, _settings(env)) for _ in range(2)]
