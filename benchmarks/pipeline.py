@@ -75,6 +75,7 @@ from tests.e2e.harness import (
     destroy_env,
     relay,
     setup_org,
+    stop_all,
     wait_for_topology,
     worker,
 )
@@ -699,8 +700,7 @@ def main() -> None:
         for name, value in rows:
             print(f"{name.ljust(width)}  {value}")
     finally:
-        for p in procs:
-            p.stop()
+        stop_all()  # every worker and relay started, also those of a drain that failed
         destroy_env(env)
 
 
