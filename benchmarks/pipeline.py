@@ -34,7 +34,8 @@ stay so until autovacuum's first ANALYZE of the table, up to a minute later: eac
 read every invoice of the table several times (docs/pipeline.md, session 10).
 
 The workers commit the commands of their threads together (group commit, a savepoint per
-command, src/pipeline/batch.py): ``--threads`` bounds the batch, ``--worker-batch 1`` turns it off.
+command, src/pipeline/batch.py): ``--threads`` and ``--worker-batch`` bound the batch,
+``--worker-batch 1`` turns it off.
 
 ``--orgs N`` spreads the pairs over N organizations (default 1). Gapless numbering serializes
 the finalizes of one organization (its series row stays locked to the commit), which the raw
@@ -514,9 +515,9 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=32,
-        help="per worker process: also the largest batch (the service's default is 4; "
-        "docs/operations.md, Throughput)",
+        default=64,
+        help="per worker process (the service's default is 4; docs/operations.md, Throughput); "
+        "the largest batch is the smaller of this and --worker-batch",
     )
     parser.add_argument("--worker-batch", type=int, default=32, help="INVOICING_WORKER_BATCH")
     parser.add_argument(
