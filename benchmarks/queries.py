@@ -15,7 +15,13 @@ organization, beside the same SQL through plain psycopg in the same run.
 3. Raw: the SQL statements the service runs for the very same query (captured once from
    SQLAlchemy's cursor and from the statements run on the driver's cursor), replayed with
    plain psycopg in one transaction, rows fetched.
-Both run interleaved, round by round, so they share the machine's noise. It prints p50/p99 per
+4. Hops: the transport alone. A plain pika process (no dramatiq, no pipeline, no database)
+   consumes a queue declared with the arguments of ``invoicing.queries``, decodes each request
+   and answers it with the very reply the service gave to that query (same bytes, same AMQP
+   properties, confirmed and mandatory as the worker's), then acks; the same requester asks it
+   the same documents. What the hops cost is what any worker behind this broker pays; the
+   service's own part of a query is about its rpc minus its hops.
+All three run interleaved, round by round, so they share the machine's noise. It prints p50/p99 per
 query and for all list queries together, and the ratio raw/service of the p50s; beside them the
 median CPU time the worker's processes spent on one query (every thread, from
 ``/proc/<pid>/task/<tid>/schedstat``, nanoseconds): robust against other load on the machine,
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -41,6 +48,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from invoicing.workers.settings import PipelineSettings
+from invoicing.workers.topology import QUERIES_QUEUE, queues
 from queries_data import ORG, generate
 
 from pipeline import process_tree
@@ -207,6 +216,39 @@ def run_raw(conn: psycopg.Connection[Any], statements: list[tuple[str, Any]]) ->
 # ----------------------------------------------------------------------------- request/reply
 
 
+HOPS_QUEUE = "bench.hops"
+
+
+def hops_responder(url: str, replies: dict[str, bytes], ready: Any) -> None:
+    """The transport alone (a process of its own, as the worker is): consume ``HOPS_QUEUE``,
+    decode the request, publish the service's reply to that query (header ``x-bench-query``)
+    to ``reply_to``, wait for the broker's confirm, ack. Runs until it is terminated."""
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    channel, out = conn.channel(), conn.channel()
+    out.confirm_delivery()  # basic_publish now returns once the broker confirmed
+    arguments = next(q.arguments for q in queues(PipelineSettings()) if q.name == QUERIES_QUEUE)
+    channel.queue_declare(HOPS_QUEUE, durable=True, arguments=arguments)
+    channel.basic_qos(prefetch_count=2)
+    ready.set()
+    for method, props, body in channel.consume(HOPS_QUEUE):
+        json.loads(body)  # the worker decodes every request before anything else
+        out.basic_publish(
+            "",
+            props.reply_to,
+            replies[props.headers["x-bench-query"]],
+            pika.BasicProperties(
+                content_type="application/json",
+                correlation_id=props.correlation_id,
+                message_id=str(uuid.uuid4()),
+                delivery_mode=1,
+                app_id="invoicing",
+                type="query_reply",
+            ),
+            mandatory=True,
+        )
+        channel.basic_ack(method.delivery_tag)
+
+
 class Requester:
     """Plain pika, an exclusive reply queue, one query in flight."""
 
@@ -216,26 +258,32 @@ class Requester:
         self.conn = pika.BlockingConnection(pika.URLParameters(url))
         self.ch = self.conn.channel()
         self.reply: dict[str, Any] | None = None
+        self.body = b""
         self.expected = ""
         self.reply_to = self.ch.queue_declare("", exclusive=True, auto_delete=True).method.queue
         self.ch.basic_consume(self.reply_to, self._on_reply, auto_ack=True)
 
     def _on_reply(self, _ch: Any, _method: Any, props: Any, body: bytes) -> None:
         if props.correlation_id == self.expected:
-            self.reply = json.loads(body)
+            self.reply, self.body = json.loads(body), body
 
-    def ask(self, doc: dict[str, Any], timeout: float = 60) -> tuple[float, dict[str, Any]]:
+    def ask(
+        self, doc: dict[str, Any], timeout: float = 60, *, hops: str = ""
+    ) -> tuple[float, dict[str, Any]]:
+        """Publish ``doc`` and wait for its reply; ``hops``: to the plain responder instead,
+        which answers with the service's reply to the query of that name."""
         self.expected, self.reply = str(uuid.uuid4()), None
         body = json.dumps(doc).encode()
         started = time.perf_counter()
         self.ch.basic_publish(
             "",
-            "invoicing.queries",
+            HOPS_QUEUE if hops else QUERIES_QUEUE,
             body,
             pika.BasicProperties(
                 content_type="application/json",
                 correlation_id=self.expected,
                 reply_to=self.reply_to,
+                headers={"x-bench-query": hops} if hops else None,
             ),
         )
         deadline = started + timeout
@@ -299,6 +347,8 @@ def main() -> None:
     rpc: dict[str, list[float]] = {name: [] for name, _, _ in mix}
     raw: dict[str, list[float]] = {name: [] for name, _, _ in mix}
     cpu: dict[str, list[float]] = {name: [] for name, _, _ in mix}
+    hops: dict[str, list[float]] = {name: [] for name, _, _ in mix}
+    responder = None
     try:
         served = worker(env, "--processes", "1", "--threads", "2", "--queues", "queries")
         wait_for_topology(env, queue="invoicing.queries", consumed=True)
@@ -316,20 +366,34 @@ def main() -> None:
             }
             for name, qtype, payload in mix
         }
+        replies: dict[str, bytes] = {}
         for name in docs:  # warm up both paths, and check every query answers
             _, reply = requester.ask(docs[name])
             if reply["status"] != "ok":
                 raise SystemExit(f"{name}: {reply['errors']}")
+            replies[name] = requester.body
             run_raw(conn, captured[name])
+        spawn = multiprocessing.get_context("spawn")
+        ready = spawn.Event()
+        responder = spawn.Process(target=hops_responder, args=(env.amqp_url, replies, ready))
+        responder.start()
+        if not ready.wait(60):
+            raise SystemExit("the plain responder did not start")
+        for name in docs:  # warm up the hops
+            requester.ask(docs[name], hops=name)
         for _round in range(args.rounds):
             for name in docs:
                 before = worker_cpu(served.pid)
                 rpc[name].append(requester.ask(docs[name])[0])
                 cpu[name].append((worker_cpu(served.pid) - before) * 1000)
                 raw[name].append(run_raw(conn, captured[name]))
+                hops[name].append(requester.ask(docs[name], hops=name)[0])
         requester.close()
         conn.close()
     finally:
+        if responder is not None:
+            responder.terminate()
+            responder.join(10)
         stop_all()
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False)
         if args.drop:
@@ -340,21 +404,37 @@ def main() -> None:
         f"\n{args.invoices:,} invoices of {args.customers:,} customers, one organization; "
         f"{args.rounds} rounds per query; ms\n"
     )
+    print(
+        "hops: the same documents through a plain pika responder that answers each with the "
+        "service's reply (the transport alone);\nrpc-hops: what the service adds to the hops "
+        "(decoding, authentication, validation, SQL, the reply's document)\n"
+    )
     header = f"{'query':<26} {'statements':>10} {'rpc p50':>8} {'rpc p99':>8} {'raw p50':>8} "
-    print(header + f"{'raw p99':>8} {'raw/rpc':>8} {'worker CPU':>10}")
+    print(
+        header + f"{'raw p99':>8} {'raw/rpc':>8} {'worker CPU':>10} {'reply KB':>8} "
+        f"{'hops p50':>8} {'rpc-hops':>8}"
+    )
 
     def row(
-        name: str, service: list[float], plain: list[float], spent: list[float], statements: str
+        name: str,
+        service: list[float],
+        plain: list[float],
+        spent: list[float],
+        transport: list[float],
+        statements: str,
+        size: str,
     ) -> None:
         print(
             f"{name:<26} {statements:>10} {pct(service, 50):>8.1f} {pct(service, 99):>8.1f} "
             f"{pct(plain, 50):>8.1f} {pct(plain, 99):>8.1f} "
             f"{statistics.median(plain) / statistics.median(service):>8.2f} "
-            f"{statistics.median(spent):>10.2f}"
+            f"{statistics.median(spent):>10.2f} {size:>8} {pct(transport, 50):>8.1f} "
+            f"{pct(service, 50) - pct(transport, 50):>8.1f}"
         )
 
     for name, _, _ in mix:
-        row(name, rpc[name], raw[name], cpu[name], str(len(captured[name])))
+        size = f"{len(replies[name]) / 1000:.0f}"
+        row(name, rpc[name], raw[name], cpu[name], hops[name], str(len(captured[name])), size)
     lists = [name for name, qtype, _ in mix if qtype == "list_invoices"]
     for title, names in (
         ("all list queries", lists),
@@ -365,6 +445,8 @@ def main() -> None:
             [v for n in names for v in rpc[n]],
             [v for n in names for v in raw[n]],
             [v for n in names for v in cpu[n]],
+            [v for n in names for v in hops[n]],
+            "",
             "",
         )
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
