@@ -21,7 +21,11 @@
    wait in the command queue before the workers and the relay start; from the first command
    taken to the last event published, with no load generator running meanwhile. The ratio is
    printed for this figure (like for like) and for the peak.
-6. CPU seconds per command the worker processes, the relay, PostgreSQL's backends and
+6. the latency curve: ``--curve-pairs`` pairs (default 150) at each of ``--curve`` fractions of
+   the peak (default 10 %, 20 %, 30 %, 40 %), p50/p99, how busy the machine was and the CPU per
+   command (workers / relay / PostgreSQL / broker / machine, as in 7.): the load up to which a
+   latency aim holds on this machine, beside the half-peak figure.
+7. CPU seconds per command the worker processes, the relay, PostgreSQL's backends and
    RabbitMQ spent during the peak run, and the whole machine (from /proc; robust against other
    load on the machine, unlike the rates); and the whole machine's CPU per command during the
    raw limit -- the two machine figures say how much more work a command of the pipeline is.
@@ -553,6 +557,12 @@ def main() -> None:
         help="commands/s of a light run (100 pairs): the latency floor of the path itself",
     )
     parser.add_argument(
+        "--curve",
+        default="0.1,0.2,0.3,0.4",
+        help="fractions of the peak offered for the latency curve (comma-separated; empty: none)",
+    )
+    parser.add_argument("--curve-pairs", type=int, default=150, help="pairs per curve point")
+    parser.add_argument(
         "--half-rate",
         type=float,
         default=None,
@@ -620,6 +630,19 @@ def main() -> None:
             (machine_cpu() - machine_half) / n_half,
         ]
         _low, lat_low = run_pipeline(env, orgs, 100, args.low_rate)
+        curve = []
+        for fraction in (float(f) for f in args.curve.split(",") if f.strip()):
+            started, machine_at = time.perf_counter(), machine_cpu()
+            parts = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",))]
+            parts.append(comm_cpu(("beam.smp",)))
+            _rate, lat_at = run_pipeline(env, orgs, args.curve_pairs, peak * fraction)
+            seconds, spent = time.perf_counter() - started, machine_cpu() - machine_at
+            now = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",))]
+            now.append(comm_cpu(("beam.smp",)))
+            per = [(b - a) / (2 * args.curve_pairs) for a, b in zip(parts, now, strict=True)]
+            per.append(spent / (2 * args.curve_pairs))
+            busy = spent / seconds / (os.cpu_count() or 1)
+            curve.append((fraction, peak * fraction, lat_at, busy, per))
         for p in procs:
             p.stop()
         drain, drain_machine, procs = run_drain(
@@ -657,6 +680,15 @@ def main() -> None:
                 f"  at a light load ({args.low_rate:.0f}/s offered, 100 pairs)",
                 f"p50 {pct(lat_low, 50):.1f} ms, p99 {pct(lat_low, 99):.1f} ms, "
                 f"fastest {min(lat_low) * 1000:.1f} ms",
+            ),
+            *(
+                (
+                    f"  at {fraction:.0%} of the peak ({rate:.0f}/s offered, "
+                    f"{args.curve_pairs} pairs)",
+                    f"p50 {pct(at, 50):.1f} ms, p99 {pct(at, 99):.1f} ms, machine busy {busy:.0%}, "
+                    "CPU per command " + " / ".join(f"{c * 1000:.2f}" for c in per) + " ms",
+                )
+                for fraction, rate, at, busy, per in curve
             ),
             (
                 f"raw limit ({args.processes} batched consumers, B={args.batch}, tx relay)",
