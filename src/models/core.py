@@ -46,7 +46,20 @@ class Organization(Base):
 
 class Customer(Base):
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("organization_id", "email_normalized"),)
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email_normalized"),
+        # 0026_customer_search: full_query's customer match (queries/filters.py,
+        # ``customer_search_text``), a trigram index on PostgreSQL only
+        Index(
+            "ix_customers_search",
+            text(
+                "(lower(coalesce(data ->> 'company', '') || ' ' || coalesce(data ->> "
+                "'given_name', '') || ' ' || coalesce(data ->> 'family_name', '') || ' ' || "
+                "coalesce(email, ''))) gin_trgm_ops"
+            ),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

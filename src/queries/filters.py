@@ -102,7 +102,7 @@ def receivable(dialect: str) -> ColumnElement[bool]:
 def _json_text(column: Any, key: str, dialect: str) -> ColumnElement[Any]:
     """``column->>'key'`` with the key inline (so PostgreSQL matches expression indexes)."""
     if dialect == "postgresql":
-        return column.op("->>")(literal_column(f"'{key}'"))  # type: ignore[no-any-return]
+        return column.op("->>", return_type=Text)(literal_column(f"'{key}'"))  # type: ignore[no-any-return]
     return column[key].as_string()  # type: ignore[no-any-return]
 
 
@@ -450,20 +450,26 @@ def _aging(bucket: str, dialect: str, today: dt.date) -> ColumnElement[bool]:
     return not_(owed)  # other
 
 
-def _customers_matching(word: str, org_id: uuid.UUID) -> Select[uuid.UUID]:
-    """The organization's customers whose current company, person name or email hold the word."""
-    person = (
-        func.coalesce(Customer.data["given_name"].as_string(), "")
-        .concat(" ")
-        .concat(func.coalesce(Customer.data["family_name"].as_string(), ""))
+def customer_search_text(dialect: str) -> ColumnElement[Any]:
+    """A customer's company, given name, family name and email in one lower-case string, joined
+    by spaces: the expression of the trigram index ``ix_customers_search`` (migration
+    0026_customer_search; the key of each JSON text inline, as the index spells it). A word of
+    ``full_query`` holds no whitespace, so it never matches across two of the texts: matching
+    this string finds exactly the customers whose company, person name (given and family name
+    joined by a space) or email hold the word (tests/integration/test_customer_search.py)."""
+    return _joined(
+        _or_empty(_json_text(Customer.data, "company", dialect)),
+        _or_empty(_json_text(Customer.data, "given_name", dialect)),
+        _or_empty(_json_text(Customer.data, "family_name", dialect)),
+        _or_empty(Customer.email),
     )
+
+
+def customers_matching(word: str, org_id: uuid.UUID, dialect: str) -> Select[uuid.UUID]:
+    """The organization's customers whose current company, person name or email hold the word."""
     return select(Customer.id).where(
         Customer.organization_id == org_id,
-        or_(
-            contains(func.coalesce(Customer.data["company"].as_string(), ""), word),
-            contains(person, word),
-            contains(Customer.email, word),
-        ),
+        customer_search_text(dialect).like(like_pattern(word), escape="\\"),
     )
 
 
@@ -483,7 +489,7 @@ def full_query_by_union(word: str, org_id: uuid.UUID, dialect: str) -> ColumnEle
     theirs = aliased(Invoice)
     by_customer = select(theirs.id).where(
         theirs.organization_id == org_id,
-        theirs.customer_id.in_(_customers_matching(word, org_id)),
+        theirs.customer_id.in_(customers_matching(word, org_id, dialect)),
     )
     return Invoice.id.in_(union(by_own, by_line, by_customer))
 
@@ -503,7 +509,7 @@ def full_query_by_document(
     and makes it walk a sort index for a selective word."""
     by_text = Invoice.__table__.c.search_text.like(like_pattern(word), escape="\\")
     if customer_ids is None:
-        customers = func.array(_customers_matching(word, org_id).scalar_subquery())
+        customers = func.array(customers_matching(word, org_id, "postgresql").scalar_subquery())
         by_any = and_(Invoice.organization_id == org_id, Invoice.customer_id == any_(customers))
         return or_(by_text, by_any)
     if not customer_ids:
@@ -520,7 +526,12 @@ def full_query_customers(
     if not words:
         return {}
     row = session.execute(
-        select(*(func.array(_customers_matching(w, org_id).scalar_subquery()) for w in words))
+        select(
+            *(
+                func.array(customers_matching(w, org_id, "postgresql").scalar_subquery())
+                for w in words
+            )
+        )
     ).one()
     return {word: list(ids) for word, ids in zip(words, row, strict=True)}
 
