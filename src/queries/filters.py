@@ -90,8 +90,10 @@ def open_amount_key(dialect: str, inv: Any = Invoice) -> ColumnElement[Any]:
     )
 
 
+@functools.cache
 def receivable(dialect: str) -> ColumnElement[bool]:
-    """An invoice that is owed money now: finalized, sent or partially paid, open amount > 0."""
+    """An invoice that is owed money now: finalized, sent or partially paid, open amount > 0.
+    Built once per dialect (a statement's expressions are immutable: every query may share it)."""
     return and_(
         Invoice.kind == "invoice",
         Invoice.status.in_(RECEIVABLE),

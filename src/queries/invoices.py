@@ -205,12 +205,16 @@ def _open_totals(
             - Invoice.paid_amount,
             0,
         )
-        rows = session.execute(
-            select(Invoice.currency, func.sum(open_), func.count())
-            .where(*where)
-            .group_by(Invoice.currency)
-            .order_by(Invoice.currency)
-        ).all()
+        rows = (
+            session.connection()
+            .execute(  # plain columns: Core, no ORM set-up
+                select(Invoice.currency, func.sum(open_), func.count())
+                .where(*where)
+                .group_by(Invoice.currency)
+                .order_by(Invoice.currency)
+            )
+            .all()
+        )
         return [
             CurrencyAmount(currency=cur, amount=round_money(Decimal(amount), cur), count=count)
             for cur, amount, count in rows
@@ -265,14 +269,15 @@ def unapplied_credit(
     if currencies:
         where.append(e.currency.in_(currencies))
     sums: dict[tuple[uuid.UUID, str], Decimal] = defaultdict(lambda: ZERO)
+    conn = session.connection()  # plain columns: Core, no ORM set-up
     if dialect_of(session) == "postgresql":
         grouped = select(e.customer_id, e.currency, func.sum(e.amount)).group_by(
             e.customer_id, e.currency
         )
-        for cid, cur, amount in session.execute(grouped.where(*where)):
+        for cid, cur, amount in conn.execute(grouped.where(*where)):
             sums[cid, cur] = Decimal(amount)
     else:
-        for cid, cur, amount in session.execute(
+        for cid, cur, amount in conn.execute(
             select(e.customer_id, e.currency, e.amount).where(*where)
         ):
             sums[cid, cur] += amount
