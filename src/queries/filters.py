@@ -527,7 +527,7 @@ def full_query_customers(
     words = list(dict.fromkeys(full_query.split()))
     if not words:
         return {}
-    row = session.execute(
+    row = session.connection().execute(  # plain columns: Core, no ORM set-up
         select(
             *(
                 func.array(customers_matching(w, org_id, "postgresql").scalar_subquery())
