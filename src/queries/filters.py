@@ -527,14 +527,18 @@ def full_query_customers(
     words = list(dict.fromkeys(full_query.split()))
     if not words:
         return {}
-    row = session.connection().execute(  # plain columns: Core, no ORM set-up
-        select(
-            *(
-                func.array(customers_matching(w, org_id, "postgresql").scalar_subquery())
-                for w in words
+    row = (
+        session.connection()
+        .execute(  # plain columns: Core, no ORM set-up
+            select(
+                *(
+                    func.array(customers_matching(w, org_id, "postgresql").scalar_subquery())
+                    for w in words
+                )
             )
         )
-    ).one()
+        .one()
+    )
     return {word: list(ids) for word, ids in zip(words, row, strict=True)}
 
 
