@@ -37,7 +37,6 @@ from invoicing.schemas.queries import (
     ListTrash,
     NextNumber,
     NextNumberResult,
-    OpenItem,
     OpenItemList,
     OpenItems,
     PageInfo,
@@ -246,15 +245,18 @@ def open_items(query: OpenItems, session: Session) -> OpenItemList:
     for inv in invoices:
         days = (as_of - inv.due_date).days if inv.due_date and as_of > inv.due_date else 0
         items.append(
-            OpenItem(
-                invoice=invoice_state(inv),
-                open_amount=round_money(open_amount(inv), inv.currency),
-                days_overdue=days,
-                aging=_aging(days),
-            )
+            {
+                "invoice": invoice_document(inv),
+                "open_amount": round_money(open_amount(inv), inv.currency),
+                "days_overdue": days,
+                "aging": _aging(days),
+            }
         )
     credit = unapplied_credit(session, query.organization_id, p.customer_id, p.currency)
-    return OpenItemList(as_of=as_of, items=items, totals=totals, unapplied_credit=credit, page=info)
+    # the page validated in one pydantic call, as a list page is (``_invoice_list``)
+    return OpenItemList.model_validate(
+        {"as_of": as_of, "items": items, "totals": totals, "unapplied_credit": credit, "page": info}
+    )
 
 
 def unapplied_credit(
