@@ -107,15 +107,15 @@ def get_invoice(query: GetInvoice, session: Session) -> InvoiceResult:
     the reply with ``invoice_state`` of the ORM's ``Invoice``)."""
     p = query.payload
     org = query.organization_id
-    stmt = _base(org, dialect_of(session), customers=False)
+    conn = session.connection()
+    s = page_statements(conn.dialect.name)
     if p.invoice_id is not None:
-        stmt = stmt.where(Invoice.id == p.invoice_id)
+        rows = s.by_id.rows(conn, {"org_id": org, "invoice_id": p.invoice_id})
         pointer, what = "/invoice_id", str(p.invoice_id)
     else:  # numbers are unique per organization (uq_invoices_organization_id)
-        stmt = stmt.where(Invoice.number == p.number)
+        rows = s.by_number.rows(conn, {"org_id": org, "number": p.number})
         pointer, what = "/number", f"number {p.number}"
-    conn = session.connection()
-    found = with_children(conn, org, conn.execute(stmt).all())
+    found = with_children(conn, org, rows)
     inv = found[0] if found else None
     if inv is None or (inv.deleted_at is not None and not p.include_deleted):
         raise NotFound(

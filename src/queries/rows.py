@@ -25,7 +25,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    Row,
     Select,
     Uuid,
     any_,
@@ -196,6 +195,10 @@ class PageStatements(NamedTuple):
     #: PostgreSQL: ``lines`` and ``payments`` compiled once and run on the driver's cursor
     #: (``handlers.statements``); SQLite's expanding ``IN`` is compiled per page by SQLAlchemy
     prepared: tuple[Statement, Statement] | None
+    #: one invoice's row (``get_invoice``) by ``org_id`` and ``invoice_id`` / ``number``, on
+    #: the driver's cursor: the statements are the same for every call
+    by_id: Statement
+    by_number: Statement
 
 
 def _of_page(column: Any, dialect: str) -> ColumnElement[bool]:
@@ -228,6 +231,7 @@ def page_statements(dialect: str) -> PageStatements:
     of_payments = _children_of_page(
         Payment, payments.columns, dialect, Payment.recorded_at, Payment.id
     )
+    one = select(*invoices.columns).where(Invoice.organization_id == bindparam("org_id"))
     return PageStatements(
         invoices=select(*invoices.columns),
         invoices_folded=invoices.folded,
@@ -237,6 +241,8 @@ def page_statements(dialect: str) -> PageStatements:
         prepared=(
             (Statement(of_lines), Statement(of_payments)) if dialect == "postgresql" else None
         ),
+        by_id=Statement(one.where(Invoice.id == bindparam("invoice_id"))),
+        by_number=Statement(one.where(Invoice.number == bindparam("number"))),
     )
 
 
@@ -252,7 +258,7 @@ def _children(
 
 
 def with_children(
-    conn: Connection, org_id: uuid.UUID, rows: Sequence[Row[Any]]
+    conn: Connection, org_id: uuid.UUID, rows: Sequence[Sequence[Any]]
 ) -> list[InvoiceRow]:
     """The page's invoice rows (``page_statements(dialect).invoices``, in page order) with
     their lines and payments, each loaded in one statement for the whole page and ordered as
