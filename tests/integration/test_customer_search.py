@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from invoicing import db
 from invoicing.models import Customer, Organization
 from invoicing.queries.common import contains, like_pattern
 from invoicing.queries.filters import customer_search_text, customers_matching
 from sqlalchemy import ColumnElement, Engine, create_engine, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from tests.support.databases import temporary_pg_database
+from tests.support.databases import migrated_url
 
 pytestmark = pytest.mark.integration
 
@@ -60,18 +59,10 @@ def _before_0026(word: str) -> ColumnElement[bool]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('search') / 'search.sqlite3'}"
-        db.migrate(url)
+    with migrated_url(request.param, tmp_path_factory.mktemp("search"), "invoicing_t_cs") as url:
         engine = create_engine(url)
         yield engine
         engine.dispose()
-    else:
-        with temporary_pg_database("invoicing_t_customer_search") as url:
-            db.migrate(url)
-            engine = create_engine(url)
-            yield engine
-            engine.dispose()
 
 
 def _populate(engine: Engine) -> uuid.UUID:
@@ -113,9 +104,8 @@ def test_one_search_text_finds_what_the_three_matches_found(engine: Engine) -> N
 
 
 @pytest.fixture(scope="module")
-def pg_engine() -> Iterator[Engine]:
-    with temporary_pg_database("invoicing_t_customer_index") as url:
-        db.migrate(url)
+def pg_engine(tmp_path_factory: Any) -> Iterator[Engine]:
+    with migrated_url("postgresql", tmp_path_factory.mktemp("index"), "invoicing_t_ci") as url:
         engine = create_engine(url)
         yield engine
         engine.dispose()

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from invoicing import db
 from invoicing.models import Customer, Invoice, InvoiceLine, Organization
 from invoicing.models.base import utcnow
 from invoicing.queries.filters import (
@@ -25,7 +24,7 @@ from sqlalchemy import Engine, create_engine, delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from tests.support.databases import temporary_pg_database
+from tests.support.databases import migrated_url
 
 pytestmark = pytest.mark.integration
 
@@ -54,9 +53,8 @@ WORDS = [
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    with temporary_pg_database("invoicing_t_search") as url:
-        db.migrate(url)
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with migrated_url("postgresql", tmp_path_factory.mktemp("search"), "invoicing_t_search") as url:
         engine = create_engine(url)
         yield engine
         engine.dispose()

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
 from tests.support.client import Client, customer_payload
-from tests.support.databases import temporary_pg_database
+from tests.support.databases import migrated_url
 from tests.support.fakes import fake_deps
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -40,18 +40,11 @@ RECENT = NOW - dt.timedelta(days=3)  # inside every default window
 def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Engine]]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('retention') / 'retention.sqlite3'}"
-        db.migrate(url)
+    folder = tmp_path_factory.mktemp("retention")
+    with migrated_url(request.param, folder, "invoicing_t_retention") as url:
         engine = db.make_engine(url)
         yield url, engine
         engine.dispose()
-    else:
-        with temporary_pg_database("invoicing_t_retention") as url:
-            db.migrate(url)
-            engine = db.make_engine(url)
-            yield url, engine
-            engine.dispose()
 
 
 @pytest.fixture

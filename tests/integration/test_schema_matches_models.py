@@ -24,7 +24,7 @@ from invoicing.workers import relay as relay_module
 from invoicing.workers.relay import Relay
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from tests.support.databases import temporary_pg_database
+from tests.support.databases import migrated_url, temporary_pg_database
 
 # src/workers/relay.py, _UNPUBLISHED (Relay.drain's query): the rows the partial index is for
 # (the plan does not depend on the columns the relay reads out of them)
@@ -45,18 +45,12 @@ def test_the_relay_still_selects_what_the_partial_index_holds() -> None:
 def migrated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('schema') / 'schema.sqlite3'}"
-        db.migrate(url)
+    with migrated_url(
+        request.param, tmp_path_factory.mktemp("schema"), "invoicing_t_schema"
+    ) as url:
         engine = create_engine(url)
         yield engine
         engine.dispose()
-    else:
-        with temporary_pg_database("invoicing_t_schema") as url:
-            db.migrate(url)
-            engine = create_engine(url)
-            yield engine
-            engine.dispose()
 
 
 def _differences(engine: Engine) -> list[Any]:

@@ -1,4 +1,5 @@
-"""Throwaway databases for tests: a uniquely named PostgreSQL database per session."""
+"""Throwaway databases for tests: a uniquely named PostgreSQL database per session, and a
+freshly migrated database of either backend."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 
@@ -35,6 +37,22 @@ def temporary_pg_database(prefix: str = "invoicing_t") -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_url(backend: str, folder: Path, prefix: str) -> Iterator[str]:
+    """The URL of a database made by the migrations: an SQLite file in ``folder``, or a fresh
+    PostgreSQL database named after ``prefix`` (dropped afterwards)."""
+    from invoicing import db
+
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / f'{prefix}.sqlite3'}"
+        db.migrate(url)
+        yield url
+        return
+    with temporary_pg_database(prefix) as url:
+        db.migrate(url)
+        yield url
 
 
 def terminate_backend(pid: int) -> None:
