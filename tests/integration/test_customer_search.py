@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from invoicing.models import Customer, Organization
@@ -58,7 +57,9 @@ def _before_0026(word: str) -> ColumnElement[bool]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     with migrated_url(request.param, tmp_path_factory.mktemp("search"), "invoicing_t_cs") as url:
         engine = create_engine(url)
         yield engine
@@ -104,7 +105,7 @@ def test_one_search_text_finds_what_the_three_matches_found(engine: Engine) -> N
 
 
 @pytest.fixture(scope="module")
-def pg_engine(tmp_path_factory: Any) -> Iterator[Engine]:
+def pg_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     with migrated_url("postgresql", tmp_path_factory.mktemp("index"), "invoicing_t_ci") as url:
         engine = create_engine(url)
         yield engine
