@@ -13,10 +13,10 @@ import pytest
 from invoicing.models import Customer, Organization
 from invoicing.queries.common import contains, like_pattern
 from invoicing.queries.filters import customer_search_text, customers_matching
-from sqlalchemy import ColumnElement, Engine, create_engine, func, or_, select, text
+from sqlalchemy import ColumnElement, Engine, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from tests.support.databases import migrated_url
+from tests.support.databases import migrated_engine
 
 pytestmark = pytest.mark.integration
 
@@ -60,10 +60,10 @@ def _before_0026(word: str) -> ColumnElement[bool]:
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    with migrated_url(request.param, tmp_path_factory.mktemp("search"), "invoicing_t_cs") as url:
-        engine = create_engine(url)
+    with migrated_engine(
+        request.param, tmp_path_factory.mktemp("search"), "invoicing_t_cs"
+    ) as engine:
         yield engine
-        engine.dispose()
 
 
 def _populate(engine: Engine) -> uuid.UUID:
@@ -106,10 +106,10 @@ def test_one_search_text_finds_what_the_three_matches_found(engine: Engine) -> N
 
 @pytest.fixture(scope="module")
 def pg_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    with migrated_url("postgresql", tmp_path_factory.mktemp("index"), "invoicing_t_ci") as url:
-        engine = create_engine(url)
+    with migrated_engine(
+        "postgresql", tmp_path_factory.mktemp("index"), "invoicing_t_ci"
+    ) as engine:
         yield engine
-        engine.dispose()
 
 
 def test_the_trigram_index_serves_the_customer_match(pg_engine: Engine) -> None:

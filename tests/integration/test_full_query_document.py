@@ -20,11 +20,11 @@ from invoicing.queries.filters import (
     full_query_by_union,
     full_query_customers,
 )
-from sqlalchemy import Engine, create_engine, delete, select, text, update
+from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from tests.support.databases import migrated_url
+from tests.support.databases import migrated_engine
 
 pytestmark = pytest.mark.integration
 
@@ -54,10 +54,10 @@ WORDS = [
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    with migrated_url("postgresql", tmp_path_factory.mktemp("search"), "invoicing_t_search") as url:
-        engine = create_engine(url)
+    with migrated_engine(
+        "postgresql", tmp_path_factory.mktemp("search"), "invoicing_t_search"
+    ) as engine:
         yield engine
-        engine.dispose()
 
 
 def _line(org: uuid.UUID, invoice_id: uuid.UUID, position: int, rnd: random.Random) -> Any:

@@ -24,7 +24,7 @@ from invoicing.workers import relay as relay_module
 from invoicing.workers.relay import Relay
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from tests.support.databases import migrated_url, temporary_pg_database
+from tests.support.databases import migrated_engine, temporary_pg_database
 
 # src/workers/relay.py, _UNPUBLISHED (Relay.drain's query): the rows the partial index is for
 # (the plan does not depend on the columns the relay reads out of them)
@@ -45,12 +45,10 @@ def test_the_relay_still_selects_what_the_partial_index_holds() -> None:
 def migrated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    with migrated_url(
+    with migrated_engine(
         request.param, tmp_path_factory.mktemp("schema"), "invoicing_t_schema"
-    ) as url:
-        engine = create_engine(url)
+    ) as engine:
         yield engine
-        engine.dispose()
 
 
 def _differences(engine: Engine) -> list[Any]:

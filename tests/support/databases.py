@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import Engine, create_engine
 
 ADMIN_URL = os.environ.get(
     "INVOICING_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -53,6 +54,17 @@ def migrated_url(backend: str, folder: Path, prefix: str) -> Iterator[str]:
     with temporary_pg_database(prefix) as url:
         db.migrate(url)
         yield url
+
+
+@contextmanager
+def migrated_engine(backend: str, folder: Path, prefix: str) -> Iterator[Engine]:
+    """A plain engine on :func:`migrated_url`'s database, disposed of afterwards."""
+    with migrated_url(backend, folder, prefix) as url:
+        engine = create_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def terminate_backend(pid: int) -> None:
