@@ -200,23 +200,26 @@ def run_pipeline(
         ch.queue_bind(q, "invoicing.events", "invoice.finalized")
         ready.set()
         got = 0
-        for method, _props, body in ch.consume(q, auto_ack=True, inactivity_timeout=0.05):
+        for method, props, _body in ch.consume(q, auto_ack=True, inactivity_timeout=0.05):
             if method is None:
                 if done.is_set():
                     break
                 continue
             now = time.perf_counter()
-            ev = json.loads(body)
-            key = (ev["type"], ev["subject"])
+            # the CloudEvents attributes the relay also sets as the message's type and headers
+            # (relay.properties_for): no decoding of the 4 KB document per event
+            key = (props.type, props.headers["ce_subject"])
             with cond:
                 if key in sent:
                     latencies.append(now - sent.pop(key))
                     got += 1
-                    if ev["type"] == "invoice.created":
-                        pending_finalize.append(ev["subject"])
+                    if key[0] == "invoice.created":
+                        pending_finalize.append(key[1])
                         cond.notify()
             if got == 2 * pairs:
-                done.set()
+                with cond:
+                    done.set()
+                    cond.notify()
         conn.close()
 
     ready = threading.Event()
@@ -247,9 +250,11 @@ def run_pipeline(
                 for inv in due:
                     sent[("invoice.created", inv)] = now
             pub.send(batch)
-        else:
+        else:  # asleep until the next create is due, a created event or the last event
             with cond:
-                cond.wait(0.002)
+                if not pending_finalize and not done.is_set():
+                    due_in = next_at - time.perf_counter() if i < pairs else 0.05
+                    cond.wait(min(max(due_in, 0.0), 0.05))
         if time.perf_counter() - start > 600:
             raise SystemExit("benchmark timed out")
     elapsed = time.perf_counter() - start
@@ -280,25 +285,34 @@ def run_drain(
         outbox_before = row[0] if row else 0
         procs = start()
         deadline = time.monotonic() + 600
-        # the first take: the machine's CPU from here (the processes' start-up is not in it)
+        # The observer polls by the outbox's keys only: a poll that matched the inbox against
+        # every command id (an array of 3,000 UUIDs sent and parsed, a scan of the inbox) cost
+        # a few ms of both cores' time every 20 ms, counted in the drain (session 17).
+        # The first commit: the machine's CPU from here (the processes' start-up is not in it)
         while not db.execute(
-            "SELECT 1 FROM processed_commands WHERE command_id = ANY(%s) LIMIT 1", (ids,)
+            "SELECT 1 FROM outbox WHERE id > %s LIMIT 1", (outbox_before,)
         ).fetchone():
             if time.monotonic() > deadline:
                 raise SystemExit("drain: no command was taken")
             time.sleep(0.005)
         machine_before = machine_cpu()
-        while True:
-            done = db.execute(
-                "SELECT count(*) FROM processed_commands WHERE command_id = ANY(%s)", (ids,)
-            ).fetchone()
+        while True:  # every command's event written (one each) and published
             left = db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
-            if done and left and done[0] == len(ids) and left[0] == 0:
-                break
+            if left and left[0] == 0:
+                written = db.execute(
+                    "SELECT count(*) FROM outbox WHERE id > %s", (outbox_before,)
+                ).fetchone()
+                if written and written[0] >= len(ids):
+                    break
             if time.monotonic() > deadline:
                 raise SystemExit("drain: timed out")
             time.sleep(0.02)
         machine = machine_cpu() - machine_before
+        done = db.execute(
+            "SELECT count(*) FROM processed_commands WHERE command_id = ANY(%s)", (ids,)
+        ).fetchone()
+        if not done or done[0] != len(ids):
+            raise SystemExit(f"drain: {done and done[0]} of {len(ids)} commands processed")
         first, last = db.execute(
             "SELECT (SELECT min(processed_at) FROM processed_commands WHERE command_id = ANY(%s)),"
             " (SELECT max(published_at) FROM outbox WHERE id > %s)",
