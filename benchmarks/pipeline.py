@@ -17,10 +17,11 @@
    process per command (startup subtracted), on PostgreSQL and on SQLite, up to 100 commands
    per transaction (its default ``--batch``); and on PostgreSQL with ``--batch 1``. The median
    of ``--cpu-runs`` (3) runs, with their range.
-5. drained, measured as the raw limit is: ``--drain-pairs`` creates and then their finalizes
-   wait in the command queue before the workers and the relay start; from the first command
-   taken to the last event published, with no load generator running meanwhile. The ratio is
-   printed for this figure (like for like) and for the peak.
+5. drained, measured as the raw limit is: ``--drain-pairs`` (default: ``--raw-pairs``, the
+   same backlog) creates and then their finalizes wait in the command queue before the workers
+   and the relay start; from the first command taken to the last event published, with no load
+   generator running meanwhile. The ratio is printed for this figure (like for like) and for
+   the peak.
 6. the latency curve: ``--curve-pairs`` pairs (default 150) at each of ``--curve`` fractions of
    the peak (default 10 %, 20 %, 30 %, 40 %), p50/p99, how busy the machine was and the CPU per
    command (workers / relay / PostgreSQL / broker / machine, as in 7.): the load up to which a
@@ -549,8 +550,9 @@ def main() -> None:
     parser.add_argument(
         "--drain-pairs",
         type=int,
-        default=1500,
-        help="pairs waiting in the queue before the workers start (measured as the raw limit)",
+        default=None,
+        help="pairs waiting in the queue before the workers start (measured as the raw limit; "
+        "default: --raw-pairs, the raw limit's backlog)",
     )
     parser.add_argument("--cpu-commands", type=int, default=2000)
     parser.add_argument(
@@ -590,6 +592,8 @@ def main() -> None:
         "series, whose row lock serializes its finalizes",
     )
     args = parser.parse_args()
+    if args.drain_pairs is None:  # like for like: the same backlog as the raw limit's
+        args.drain_pairs = args.raw_pairs
     os.environ.setdefault("E2E_REPORT", "/dev/null")
     env = create_env(Path("/tmp"))
     procs = []
