@@ -289,7 +289,8 @@ def run_drain(
         # The observer polls by the outbox's keys only: a poll that matched the inbox against
         # every command id (an array of 3,000 UUIDs sent and parsed, a scan of the inbox) cost
         # a few ms of both cores' time every 20 ms, counted in the drain (session 17).
-        # The first commit: the machine's CPU from here (the processes' start-up is not in it)
+        # The first commit, a batch after the first take: the machine's CPU from here (the
+        # processes' start-up is not in it; the rate is timed by the database's timestamps)
         while not db.execute(
             "SELECT 1 FROM outbox WHERE id > %s LIMIT 1", (outbox_before,)
         ).fetchone():
