@@ -527,18 +527,10 @@ def full_query_customers(
     words = list(dict.fromkeys(full_query.split()))
     if not words:
         return {}
-    row = (
-        session.connection()
-        .execute(  # plain columns: Core, no ORM set-up
-            select(
-                *(
-                    func.array(customers_matching(w, org_id, "postgresql").scalar_subquery())
-                    for w in words
-                )
-            )
-        )
-        .one()
-    )
+    arrays = [
+        func.array(customers_matching(w, org_id, "postgresql").scalar_subquery()) for w in words
+    ]
+    row = session.connection().execute(select(*arrays)).one()  # plain columns: Core, no ORM
     return {word: list(ids) for word, ids in zip(words, row, strict=True)}
 
 

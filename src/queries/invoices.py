@@ -204,16 +204,13 @@ def _open_totals(
             - Invoice.paid_amount,
             0,
         )
-        rows = (
-            session.connection()
-            .execute(  # plain columns: Core, no ORM set-up
-                select(Invoice.currency, func.sum(open_), func.count())
-                .where(*where)
-                .group_by(Invoice.currency)
-                .order_by(Invoice.currency)
-            )
-            .all()
+        totals = (
+            select(Invoice.currency, func.sum(open_), func.count())
+            .where(*where)
+            .group_by(Invoice.currency)
+            .order_by(Invoice.currency)
         )
+        rows = session.connection().execute(totals).all()  # plain columns: Core, no ORM set-up
         return [
             CurrencyAmount(currency=cur, amount=round_money(Decimal(amount), cur), count=count)
             for cur, amount, count in rows
