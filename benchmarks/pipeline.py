@@ -30,6 +30,10 @@
    RabbitMQ spent during the peak run, and the whole machine (from /proc; robust against other
    load on the machine, unlike the rates); and the whole machine's CPU per command during the
    raw limit -- the two machine figures say how much more work a command of the pipeline is.
+   Beside them, at the peak, at half of it and (the machine's only) on the curve: the context
+   switches per command of the same parts (every thread, /proc; the machine's from /proc/stat).
+   On a virtual machine each one is a thread stopped and another woken, and at a moderate load
+   every command pays its own: what makes a command cost more there than at the peak.
 
 Before measuring, ``--history`` pairs (default 2,000) go through the pipeline and the database is
 analyzed: what a running service's database looks like. A freshly migrated one plans its key
@@ -130,6 +134,58 @@ def comm_cpu(names: tuple[str, ...]) -> float:
             fields = tail.split()
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def _task_switches(pid: int) -> int:
+    """Context switches (voluntary and not) of every thread of ``pid`` so far."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in lines if "ctxt_switches" in line)
+    return total
+
+
+def tree_switches(pid: int) -> int:
+    """Context switches so far of a process and its descendants, every thread (/proc)."""
+    return sum(_task_switches(current) for current in process_tree(pid))
+
+
+def comm_switches(names: tuple[str, ...]) -> int:
+    """Context switches so far of every process named one of ``names``, every thread."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head = (entry / "stat").read_text().rsplit(")", 1)[0]
+        except OSError:
+            continue
+        if head.split("(", 1)[1] in names:
+            total += _task_switches(int(entry.name))
+    return total
+
+
+def machine_switches() -> int:
+    """Context switches of the whole machine so far (/proc/stat ``ctxt``): each is a thread
+    that stopped to wait or was put aside, and most a wake-up of another."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("ctxt "):
+            return int(line.split()[1])
+    return 0
+
+
+def wakeups(procs: list[Proc]) -> list[int]:
+    """Context switches so far of the worker processes, the relay, PostgreSQL, RabbitMQ and
+    the whole machine: the parts as ``CPU per command`` splits them."""
+    return [
+        *(tree_switches(p.pid) for p in procs),
+        comm_switches(("postgres",)),
+        comm_switches(("beam.smp",)),
+        machine_switches(),
+    ]
 
 
 def machine_cpu() -> float:
@@ -624,8 +680,10 @@ def main() -> None:
         env.sql("ANALYZE")
         before = [tree_cpu(p.pid) for p in procs]
         db_before, broker_before = comm_cpu(("postgres",)), comm_cpu(("beam.smp",))
-        machine_before = machine_cpu()
+        machine_before, switches_before = machine_cpu(), wakeups(procs)
         peak, lat = run_pipeline(env, orgs, args.pairs, None)
+        after = wakeups(procs)
+        switches = [(b - a) / (2 * args.pairs) for a, b in zip(switches_before, after, strict=True)]
         db_cpu = (comm_cpu(("postgres",)) - db_before) / (2 * args.pairs)
         broker_cpu = (comm_cpu(("beam.smp",)) - broker_before) / (2 * args.pairs)
         machine = (machine_cpu() - machine_before) / (2 * args.pairs)
@@ -636,7 +694,12 @@ def main() -> None:
         half_started, machine_half = time.perf_counter(), machine_cpu()
         procs_half = [tree_cpu(p.pid) for p in procs]
         db_half, broker_half = comm_cpu(("postgres",)), comm_cpu(("beam.smp",))
+        switches_half_before = wakeups(procs)
         half, lat_half = run_pipeline(env, orgs, args.pairs // 2, offered)
+        switches_half = [
+            (b - a) / (2 * (args.pairs // 2))
+            for a, b in zip(switches_half_before, wakeups(procs), strict=True)
+        ]
         # how busy the 2 cores were meanwhile: queueing, not the path, makes a p99 above the
         # light run's once this nears 1; small batches cost more per command than the peak's
         busy_half = (machine_cpu() - machine_half) / (time.perf_counter() - half_started)
@@ -654,14 +717,16 @@ def main() -> None:
             started, machine_at = time.perf_counter(), machine_cpu()
             parts = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",))]
             parts.append(comm_cpu(("beam.smp",)))
+            switched = machine_switches()
             _rate, lat_at = run_pipeline(env, orgs, args.curve_pairs, peak * fraction)
+            woke = (machine_switches() - switched) / (2 * args.curve_pairs)
             seconds, spent = time.perf_counter() - started, machine_cpu() - machine_at
             now = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",))]
             now.append(comm_cpu(("beam.smp",)))
             per = [(b - a) / (2 * args.curve_pairs) for a, b in zip(parts, now, strict=True)]
             per.append(spent / (2 * args.curve_pairs))
             busy = spent / seconds / (os.cpu_count() or 1)
-            curve.append((fraction, peak * fraction, lat_at, busy, per))
+            curve.append((fraction, peak * fraction, lat_at, busy, per, woke))
         for p in procs:
             p.stop()
         drain, drain_machine, procs = run_drain(
@@ -705,9 +770,10 @@ def main() -> None:
                     f"  at {fraction:.0%} of the peak ({rate:.0f}/s offered, "
                     f"{args.curve_pairs} pairs)",
                     f"p50 {pct(at, 50):.1f} ms, p99 {pct(at, 99):.1f} ms, machine busy {busy:.0%}, "
-                    "CPU per command " + " / ".join(f"{c * 1000:.2f}" for c in per) + " ms",
+                    "CPU per command " + " / ".join(f"{c * 1000:.2f}" for c in per) + " ms, "
+                    f"{woke:.0f} context switches",
                 )
-                for fraction, rate, at, busy, per in curve
+                for fraction, rate, at, busy, per, woke in curve
             ),
             (
                 f"raw limit ({args.processes} batched consumers, B={args.batch}, tx relay)",
@@ -734,6 +800,12 @@ def main() -> None:
                 "  the same at half the peak (or --half-rate)",
                 " / ".join(f"{c * 1000:.2f}" for c in cpu_half) + " ms",
             ),
+            (
+                "context switches per command at peak: workers / relay / PostgreSQL / broker / "
+                "machine",
+                " / ".join(f"{c:.1f}" for c in switches),
+            ),
+            ("  the same at half the peak", " / ".join(f"{c:.1f}" for c in switches_half)),
             (
                 f"in-process CPU ({args.cpu_commands} commands, PostgreSQL)",
                 f"{cpu_pg * 1000:.2f} ms/command (runs {spread[0]})",
