@@ -32,8 +32,9 @@
    raw limit -- the two machine figures say how much more work a command of the pipeline is.
    Beside them, at the peak, at half of it and (the machine's only) on the curve: the context
    switches per command of the same parts (every thread, /proc; the machine's from /proc/stat).
-   On a virtual machine each one is a thread stopped and another woken, and at a moderate load
-   every command pays its own: what makes a command cost more there than at the peak.
+   Each is a thread that stopped to wait (or was put aside) and mostly another one woken: how
+   many hand-offs a command pays. At a moderate load every command pays its own, two to three
+   times as many as at the peak, where a batch shares them (docs/pipeline.md, session 18).
 
 Before measuring, ``--history`` pairs (default 2,000) go through the pipeline and the database is
 analyzed: what a running service's database looks like. A freshly migrated one plans its key
@@ -805,7 +806,10 @@ def main() -> None:
                 "machine",
                 " / ".join(f"{c:.1f}" for c in switches),
             ),
-            ("  the same at half the peak", " / ".join(f"{c:.1f}" for c in switches_half)),
+            (
+                "  the same at half the peak (or --half-rate)",
+                " / ".join(f"{c:.1f}" for c in switches_half),
+            ),
             (
                 f"in-process CPU ({args.cpu_commands} commands, PostgreSQL)",
                 f"{cpu_pg * 1000:.2f} ms/command (runs {spread[0]})",
