@@ -211,7 +211,9 @@ def run_raw(conn: psycopg.Connection[Any], statements: list[tuple[str, Any]]) ->
             cur.execute(statement, parameters)  # type: ignore[arg-type]
             if cur.description:
                 cur.fetchall()
-    conn.rollback()
+    # as the service ends its read-only transaction: COMMIT (a ROLLBACK would make psycopg
+    # forget the connection's prepared statements, docs/pipeline.md "Prepared statements")
+    conn.commit()
     return time.perf_counter() - started
 
 

@@ -562,6 +562,10 @@ class Deliverer:
             )
             job = uow.session.execute(stmt).scalar_one_or_none()
             if job is None:
+                # ended with COMMIT, not ROLLBACK: it wrote nothing either way, and psycopg
+                # forgets a connection's prepared statements at every ROLLBACK (docs/pipeline.md,
+                # "Prepared statements"), those of the commands sharing the pool too
+                uow.session.commit()
                 return None
             token = uuid.uuid4()
             job.claim_token, job.attempts = token, job.attempts + 1

@@ -73,6 +73,12 @@ def execute(query: Query, engine: Engine, store: DocumentStorage | None = None) 
     """One read-only transaction (REPEATABLE READ on PostgreSQL: count and page agree)."""
     with Session(engine) as session:
         try:
-            return run_query(query, session, store)
-        finally:
+            result = run_query(query, session, store)
+        except BaseException:
             session.rollback()
+            raise
+        # COMMIT of a READ ONLY transaction writes nothing, as ROLLBACK would; unlike a
+        # ROLLBACK it keeps the connection's prepared statements (psycopg forgets them all
+        # at every ROLLBACK: docs/pipeline.md, "Prepared statements")
+        session.commit()
+        return result

@@ -192,6 +192,7 @@ class Republisher:
             count, oldest = conn.execute(
                 select(func.count(), func.min(TABLE.c.due_at)).where(TABLE.c.due_at < cutoff)
             ).one()
+            conn.commit()  # not the ROLLBACK of close: it keeps the pool's prepared statements
         self.overdue = int(count or 0)
         late_s = 0.0
         if oldest is not None:
