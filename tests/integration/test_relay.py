@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -12,8 +13,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from invoicing.db import make_engine
+from invoicing.handlers.registry import Event
+from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.pipeline import outbox
 from invoicing.workers.relay import Relay
 from invoicing.workers.settings import PipelineSettings
+from sqlalchemy.orm import sessionmaker
 
 from tests.e2e.harness import Collector, Env, create_env, destroy_env
 from tests.support.external import needs_rabbitmq
@@ -106,10 +112,10 @@ def test_the_body_is_the_stored_event_and_the_properties_carry_its_attributes(
         "data": {"amount": "1190.10", "rate": 19.00, "lines": [{"n": "Straße €"}], "x": None},
     }
     with psycopg.connect(env.dsn, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO outbox (event_id, type, subject, sequence, payload, created_at) "
-            "VALUES (%s, 'invoice.relayed', 'inv-ü', 7, %s, now())",
-            (event_id, json.dumps(ce)),
+        conn.execute(  # the columns from the same event, as pipeline.outbox.write fills them
+            "INSERT INTO outbox (event_id, organization_id, type, subject, sequence, payload, "
+            "created_at) VALUES (%s, %s, 'invoice.relayed', 'inv-ü', 7, %s, now())",
+            (event_id, ce["organizationid"], json.dumps(ce)),
         )
     relay = Relay(env.dsn, _settings(env))
     thread = _start(relay)
@@ -129,6 +135,60 @@ def test_the_body_is_the_stored_event_and_the_properties_carry_its_attributes(
         "ce_sequence": 7,
         "organization_id": "7c0e4b0e-8a55-4d53-9e43-0c9f5b1f0a11",
     }
+
+
+def test_rows_of_the_outbox_writer_publish_with_their_own_attributes(env: Env) -> None:
+    """The relay takes a message's properties from the outbox row's columns where it has one
+    (id, type, subject, sequence, organization): for rows written by ``outbox.write`` -- the
+    outbox's one writer -- they are the published document's own attributes, with and without
+    an organization, a subject, a sequence and a correlation id."""
+    col = Collector(env, binding="writer.#")
+    engine = make_engine(env.dsn)
+    command_id = uuid.uuid4()
+    org = uuid.UUID("0f5c6d1e-2b3a-4c5d-8e9f-0a1b2c3d4e5f")
+    events = [
+        Event("writer.one", "inv-ß", {"amount": "10.00"}, sequence=3),
+        Event("writer.two", None, {}, sequence=None),
+    ]
+    with UnitOfWork(sessionmaker(engine)) as uow:
+        docs = outbox.write(
+            uow,
+            events,
+            org_id=org,
+            command_id=command_id,
+            correlation_id="corr-1",
+            now=dt.datetime.now(dt.UTC),
+        )
+        docs += outbox.write(
+            uow,
+            [Event("writer.three", "inv-x", {}, sequence=1)],
+            org_id=None,
+            command_id=None,
+            correlation_id=None,
+            now=dt.datetime.now(dt.UTC),
+        )
+        uow.commit()
+    engine.dispose()
+    relay = Relay(env.dsn, _settings(env))
+    thread = _start(relay)
+    wanted = {d["id"] for d in docs}
+    col.drain(lambda ev: wanted <= {e["id"] for e in ev}, 20)
+    relay.stop.set()
+    thread.join(10)
+    for doc in docs:
+        (body,) = [e for e in col.received if e["id"] == doc["id"]]
+        assert body == doc
+        props = col.props[col.received.index(body)]
+        assert props.message_id == doc["id"] and props.type == doc["type"]
+        assert props.correlation_id == (doc["correlationid"] or doc["commandid"])
+        assert {k: v for k, v in props.headers.items() if not k.startswith("x-")} == {
+            "ce_specversion": "1.0",
+            "ce_id": doc["id"],
+            "ce_type": doc["type"],
+            "ce_subject": doc["subject"],
+            "ce_sequence": doc["sequence"],
+            "organization_id": doc["organizationid"],
+        }
 
 
 def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
