@@ -56,7 +56,7 @@ def prepare_one(engine: Engine) -> None:
 def prepared(engine: Engine) -> set[str]:
     """The statements prepared on the pool's connection (read without a ROLLBACK)."""
     with engine.connect() as conn:
-        names = {str(n) for n in conn.execute(text("SELECT name FROM pg_prepared_statements"))}
+        names = set(conn.execute(text("SELECT name FROM pg_prepared_statements")).scalars())
         conn.commit()
     return names
 
