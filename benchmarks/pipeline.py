@@ -66,7 +66,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +119,10 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def comm_cpu(names: tuple[str, ...]) -> float:
-    """CPU seconds so far of every process whose name is one of ``names`` (the database's
-    backends, the broker), from /proc; processes that ended in between are missed."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
+def _named(names: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of ``/proc/<pid>/stat`` after its name) of every process whose name is
+    one of ``names`` (the database's backends, the broker); processes that ended in between
+    are missed."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -132,9 +131,13 @@ def comm_cpu(names: tuple[str, ...]) -> float:
         except OSError:
             continue
         if head.split("(", 1)[1] in names:
-            fields = tail.split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+            yield int(entry.name), tail.split()
+
+
+def comm_cpu(names: tuple[str, ...]) -> float:
+    """CPU seconds so far (user + system) of every process whose name is one of ``names``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum((int(fields[11]) + int(fields[12])) / tick for _pid, fields in _named(names))
 
 
 def _task_switches(pid: int) -> int:
@@ -156,17 +159,7 @@ def tree_switches(pid: int) -> int:
 
 def comm_switches(names: tuple[str, ...]) -> int:
     """Context switches so far of every process named one of ``names``, every thread."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            head = (entry / "stat").read_text().rsplit(")", 1)[0]
-        except OSError:
-            continue
-        if head.split("(", 1)[1] in names:
-            total += _task_switches(int(entry.name))
-    return total
+    return sum(_task_switches(pid) for pid, _fields in _named(names))
 
 
 def machine_switches() -> int:

@@ -65,7 +65,7 @@ _FIELDS = ("id", "type", "subject", "sequence", "organizationid", "correlationid
 #: about 4 KB, stored compressed): seven of them cost about 0.1 ms of the database's CPU per
 #: row, the two left about half that (docs/pipeline.md, "Events and the relay").
 _UNPUBLISHED = (
-    "SELECT id, type, payload::text, event_id::text, type, subject, sequence, "
+    "SELECT id, payload::text, event_id::text, type, subject, sequence, "
     "organization_id::text, payload->>'correlationid', payload->>'commandid' "
     "FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %s"
 )
@@ -176,10 +176,10 @@ class Relay:
         if not rows:
             return 0
         batch = []
-        for _id, etype, text, *fields in rows:
+        for _id, text, *fields in rows:
             event: dict[str, Any] = dict(zip(_FIELDS, fields, strict=True))
             batch.append(
-                Outgoing(EVENTS_EXCHANGE, str(etype), text.encode(), properties_for(event))
+                Outgoing(EVENTS_EXCHANGE, str(event["type"]), text.encode(), properties_for(event))
             )
         self.publisher.publish_batch(batch)  # raises unless every message was confirmed
         ids = [r[0] for r in rows]
