@@ -36,6 +36,11 @@
    many hand-offs a command pays. At a moderate load every command pays its own, two to three
    times as many as at the peak, where a batch shares them (docs/pipeline.md, session 18).
 
+8. at rest: the CPU the worker processes, the relay, PostgreSQL, RabbitMQ and the whole machine
+   use per second with no load (``--rest-seconds``, default 10, right after the history):
+   what a command at a low rate shares, and what an idle service costs (its threads' timed
+   waits: docs/pipeline.md, session 20).
+
 Before measuring, ``--history`` pairs (default 2,000) go through the pipeline and the database is
 analyzed: what a running service's database looks like. A freshly migrated one plans its key
 lookups while the tables are empty, as sequential scans, and the plans cached by the workers'
@@ -188,6 +193,19 @@ def machine_cpu() -> float:
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle, iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def at_rest(procs: list[Proc], seconds: float) -> list[float]:
+    """CPU seconds per second of each process tree in ``procs``, PostgreSQL, RabbitMQ and the
+    whole machine while nothing is published (after a second for the last work to settle)."""
+    time.sleep(1.0)
+    parts = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",)), comm_cpu(("beam.smp",))]
+    machine, started = machine_cpu(), time.perf_counter()
+    time.sleep(seconds)
+    elapsed = time.perf_counter() - started
+    now = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",)), comm_cpu(("beam.smp",))]
+    used = [(b - a) / elapsed for a, b in zip(parts, now, strict=True)]
+    return [*used, (machine_cpu() - machine) / elapsed]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -618,6 +636,12 @@ def main() -> None:
         "until autovacuum's first ANALYZE)",
     )
     parser.add_argument(
+        "--rest-seconds",
+        type=float,
+        default=10.0,
+        help="seconds measured at rest (no load) after the history: CPU per second of each part",
+    )
+    parser.add_argument(
         "--low-rate",
         type=float,
         default=10.0,
@@ -672,6 +696,7 @@ def main() -> None:
         # the service as it runs: a history of invoices, and the statistics autovacuum keeps
         run_pipeline(env, orgs, args.history, None)
         env.sql("ANALYZE")
+        rest = at_rest(procs, args.rest_seconds)
         before = [tree_cpu(p.pid) for p in procs]
         db_before, broker_before = comm_cpu(("postgres",)), comm_cpu(("beam.smp",))
         machine_before, switches_before = machine_cpu(), wakeups(procs)
@@ -814,6 +839,11 @@ def main() -> None:
             (
                 "in-process CPU (PostgreSQL, --batch 1: a transaction per command)",
                 f"{cpu_pg_alone * 1000:.2f} ms/command (runs {spread[2]})",
+            ),
+            (
+                f"at rest ({args.rest_seconds:.0f} s, no load): workers / relay / PostgreSQL / "
+                "broker / machine",
+                " / ".join(f"{c:.3f}" for c in rest) + " cores",
             ),
             ("median publish->event at peak", f"{statistics.median(lat) * 1000:.1f} ms"),
         ]
