@@ -195,16 +195,19 @@ def machine_cpu() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def parts_cpu(procs: list[Proc]) -> list[float]:
+    """CPU seconds so far of each process tree in ``procs``, PostgreSQL and RabbitMQ."""
+    return [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",)), comm_cpu(("beam.smp",))]
+
+
 def at_rest(procs: list[Proc], seconds: float) -> list[float]:
     """CPU seconds per second of each process tree in ``procs``, PostgreSQL, RabbitMQ and the
     whole machine while nothing is published (after a second for the last work to settle)."""
     time.sleep(1.0)
-    parts = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",)), comm_cpu(("beam.smp",))]
-    machine, started = machine_cpu(), time.perf_counter()
+    parts, machine, started = parts_cpu(procs), machine_cpu(), time.perf_counter()
     time.sleep(seconds)
     elapsed = time.perf_counter() - started
-    now = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",)), comm_cpu(("beam.smp",))]
-    used = [(b - a) / elapsed for a, b in zip(parts, now, strict=True)]
+    used = [(b - a) / elapsed for a, b in zip(parts, parts_cpu(procs), strict=True)]
     return [*used, (machine_cpu() - machine) / elapsed]
 
 
@@ -734,15 +737,15 @@ def main() -> None:
         curve = []
         for fraction in (float(f) for f in args.curve.split(",") if f.strip()):
             started, machine_at = time.perf_counter(), machine_cpu()
-            parts = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",))]
-            parts.append(comm_cpu(("beam.smp",)))
+            parts = parts_cpu(procs)
             switched = machine_switches()
             _rate, lat_at = run_pipeline(env, orgs, args.curve_pairs, peak * fraction)
             woke = (machine_switches() - switched) / (2 * args.curve_pairs)
             seconds, spent = time.perf_counter() - started, machine_cpu() - machine_at
-            now = [*(tree_cpu(p.pid) for p in procs), comm_cpu(("postgres",))]
-            now.append(comm_cpu(("beam.smp",)))
-            per = [(b - a) / (2 * args.curve_pairs) for a, b in zip(parts, now, strict=True)]
+            per = [
+                (b - a) / (2 * args.curve_pairs)
+                for a, b in zip(parts, parts_cpu(procs), strict=True)
+            ]
             per.append(spent / (2 * args.curve_pairs))
             busy = spent / seconds / (os.cpu_count() or 1)
             curve.append((fraction, peak * fraction, lat_at, busy, per, woke))
