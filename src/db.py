@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from pydantic_core import to_json
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
@@ -71,6 +73,18 @@ def make_engine(
     )
     _ping_after_idle(engine, ping_after_idle_s)
     return engine
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection for statements that write nothing, its transaction ended with
+    ``COMMIT``: for a transaction that wrote nothing the same as ``ROLLBACK``, but psycopg
+    forgets every prepared statement of a connection at a ``ROLLBACK`` (and the commands that
+    use the connection next parse and plan theirs anew: docs/pipeline.md, "Prepared
+    statements"). An error inside ends it with ``ROLLBACK``, as closing a connection does."""
+    with engine.connect() as conn:
+        yield conn
+        conn.commit()
 
 
 def _ping_after_idle(engine: Engine, idle_s: float) -> None:

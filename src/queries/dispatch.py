@@ -71,12 +71,8 @@ def read_only(engine: Engine) -> Engine:
 
 def execute(query: Query, engine: Engine, store: DocumentStorage | None = None) -> Result:
     """One read-only transaction (REPEATABLE READ on PostgreSQL: count and page agree)."""
-    with Session(engine) as session:
-        try:
-            result = run_query(query, session, store)
-        except BaseException:
-            session.rollback()
-            raise
+    with Session(engine) as session:  # an error inside: closing the session rolls back
+        result = run_query(query, session, store)
         # COMMIT of a READ ONLY transaction writes nothing, as ROLLBACK would; unlike a
         # ROLLBACK it keeps the connection's prepared statements (psycopg forgets them all
         # at every ROLLBACK: docs/pipeline.md, "Prepared statements")

@@ -31,6 +31,7 @@ from typing import Any
 import structlog
 from dramatiq import Broker, MessageProxy, Middleware
 from dramatiq.middleware import SkipMessage
+from invoicing import db
 from invoicing.domain.errors import ServiceUnavailable
 from invoicing.pipeline import Outcome, RetryLater
 from invoicing.workers import metrics
@@ -337,7 +338,7 @@ class AttemptCounter:
 
     def count(self, key: str) -> int:
         """The starts counted so far (0: none, or done)."""
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:  # COMMIT: the pool keeps its prepared statements
             value = conn.execute(
                 text("SELECT attempts FROM delivery_attempts WHERE message_key = :k"), {"k": key}
             ).scalar()

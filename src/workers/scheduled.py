@@ -30,6 +30,7 @@ from typing import Any
 
 import pika  # type: ignore[import-untyped]
 import structlog
+from invoicing import db
 from invoicing.models.base import utcnow
 from invoicing.models.pipeline import ScheduledCommand
 from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, PublishError
@@ -188,11 +189,10 @@ class Republisher:
     def check_overdue(self) -> int:
         """Count the retries more than ``retry_overdue_s`` past due; log them (rate-limited)."""
         cutoff = utcnow() - dt.timedelta(seconds=self.settings.retry_overdue_s)
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:  # COMMIT: the pool keeps its prepared statements
             count, oldest = conn.execute(
                 select(func.count(), func.min(TABLE.c.due_at)).where(TABLE.c.due_at < cutoff)
             ).one()
-            conn.commit()  # not the ROLLBACK of close: it keeps the pool's prepared statements
         self.overdue = int(count or 0)
         late_s = 0.0
         if oldest is not None:

@@ -4,7 +4,8 @@ statements psycopg prepared on a connection stay prepared for the commands that 
 psycopg forgets every prepared statement of a connection at a ROLLBACK (and sends
 ``DEALLOCATE ALL`` before the next statement); its statements then run parsed and planned
 anew until each has run five times again. A delivery poll that found nothing, the overdue
-retries' count and every query ended with one, and at a light load more than half the
+retries' count, the crash-loop guard's count of a redelivered command's starts and every query
+ended with one, and at a light load more than half the
 commands' statements ran unprepared (docs/pipeline.md, "Prepared statements").
 
 PostgreSQL only: what is prepared is read from ``pg_prepared_statements`` on the one connection
@@ -25,6 +26,7 @@ from invoicing.pipeline.authenticate import LocalOperator
 from invoicing.queries import execute
 from invoicing.queries.dispatch import read_only
 from invoicing.schemas.queries import QUERY_TYPES
+from invoicing.workers.middleware import AttemptCounter
 from invoicing.workers.scheduled import Republisher
 from invoicing.workers.settings import PipelineSettings
 from sqlalchemy import Engine, text
@@ -55,10 +57,8 @@ def prepare_one(engine: Engine) -> None:
 
 def prepared(engine: Engine) -> set[str]:
     """The statements prepared on the pool's connection (read without a ROLLBACK)."""
-    with engine.connect() as conn:
-        names = set(conn.execute(text("SELECT name FROM pg_prepared_statements")).scalars())
-        conn.commit()
-    return names
+    with db.reading(engine) as conn:
+        return set(conn.execute(text("SELECT name FROM pg_prepared_statements")).scalars())
 
 
 def test_a_rollback_forgets_the_prepared_statements(engine: Engine) -> None:
@@ -86,6 +86,24 @@ def test_the_overdue_retries_count_keeps_them(engine: Engine) -> None:
     before = prepared(engine)
     assert republisher.check_overdue() == 0
     assert prepared(engine) >= before
+
+
+def test_the_crash_loop_count_keeps_them(engine: Engine) -> None:
+    """``CrashLoopGuard`` reads a redelivered command's starts on the worker's pool; after a
+    worker's restart every redelivered command does."""
+    counter = AttemptCounter(engine)
+    prepare_one(engine)
+    before = prepared(engine)
+    assert counter.count("never-seen") == 0
+    assert prepared(engine) >= before
+
+
+def test_an_error_inside_a_read_rolls_back(engine: Engine) -> None:
+    prepare_one(engine)
+    with pytest.raises(LookupError), db.reading(engine) as conn:
+        conn.execute(text("SELECT 1"))
+        raise LookupError("an error of the caller's")
+    assert prepared(engine) == set()
 
 
 @pytest.mark.parametrize(
