@@ -94,10 +94,14 @@ class Statement:
     ``rows`` returns plain tuples (the values converted as SQLAlchemy's result would convert
     them); ``run`` returns the row count; ``many`` runs one executemany."""
 
-    __slots__ = ("_lock", "_plans", "_results", "_statement")
+    __slots__ = ("_binary", "_lock", "_plans", "_results", "_statement")
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: ClauseElement, *, binary: tuple[str, ...] = ()) -> None:
+        """``binary``: parameters psycopg sends in the binary format (``%(name)b``), for
+        arrays: in the text format psycopg quotes each element as needed, a regular
+        expression run over every element (15-20 % of a batch's inbox claim)."""
         self._statement = statement
+        self._binary = binary
         #: by (dialect, driver, parameter names): SQL and its parameters differ by driver
         self._plans: dict[_Key, _Plan] = {}
         #: per plan: (column index, processor) of the result columns that have one
@@ -174,6 +178,11 @@ class Statement:
         sql = compiled.string
         if "__[POSTCOMPILE" in sql:
             raise TypeError("Statement: expanding parameters (IN lists) are not supported")
+        if dialect.driver == "psycopg":
+            for name in self._binary:
+                if f"%({name})s" not in sql:
+                    raise TypeError(f"Statement: no parameter {name} to send as binary")
+                sql = sql.replace(f"%({name})s", f"%({name})b")
         # which name in the SQL gets which of the caller's parameters, or a value of its own
         # (a parameter the statement needs and the caller did not give: InvalidRequestError)
         probe = compiled.construct_params({k: _Sentinel(k) for k in keys})

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from invoicing import logs
 from invoicing.domain.errors import DomainError
 from invoicing.pipeline import inbox
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -362,7 +363,7 @@ class GroupCommit:
         else:
             for item in batch:
                 if item.outcome is not None:
-                    with structlog.contextvars.bound_contextvars(**item.context):
+                    with logs.bound(**item.context):
                         pipeline.log_outcome(item.outcome)
         finally:
             with self._lock:
@@ -436,7 +437,7 @@ class GroupCommit:
             if optimistic and not inbox.claim_all(uow, _claims(batch), pipeline.deps.now()):
                 raise NeedsSavepoints("a command id of the batch was seen before")
             for item in batch:
-                with structlog.contextvars.bound_contextvars(**item.context):
+                with logs.bound(**item.context):
                     try:
                         item.outcome = pipeline.run_in(
                             uow,

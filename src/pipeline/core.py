@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any, Literal
 
 import structlog
+from invoicing import logs
 from invoicing.domain.errors import DomainError, NotFound
 from invoicing.handlers.registry import (
     HANDLERS,
@@ -199,7 +200,7 @@ class Pipeline:
     def settle(self, admitted: Admitted | Refused, retry_missing: bool = False) -> Outcome:
         """Run an admitted command in its transaction (:meth:`execute`), or record a refusal
         (each in its own transaction); every log line meanwhile carries the command's identity."""
-        with structlog.contextvars.bound_contextvars(**admitted.context):
+        with logs.bound(**admitted.context):
             if isinstance(admitted, Refused):
                 return admitted.record()
             return self.execute(
@@ -221,7 +222,7 @@ class Pipeline:
                 "command_type": _text(doc.get("type")),
                 "invoice_id": _text(invoice_id),
             }
-        with structlog.contextvars.bound_contextvars(**context):
+        with logs.bound(**context):
             checked = self._check(doc, transport, plain)
         if isinstance(checked, tuple):
             return Admitted(context, *checked)
@@ -563,9 +564,7 @@ class Pipeline:
             ident.get("organization_id"),
             ident.get("type"),
         )
-        with structlog.contextvars.bound_contextvars(
-            command_id=cid, organization_id=org, command_type=ctype
-        ):
+        with logs.bound(command_id=cid, organization_id=org, command_type=ctype):
             log.warning("command.undecodable", code=err["code"], reason=err["detail"])
             if not (_is_uuid(cid) and _is_uuid(org)):
                 return self._unaddressable([err], ctype, cid, org)

@@ -30,11 +30,15 @@ def cloud_event(
     index: int,
     now: dt.datetime,
     nonce: uuid.UUID | None = None,
+    id_: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    basis = nonce or command_id or uuid.uuid4()
+    """The event's CloudEvent; ``id_``: its id when the caller made it already
+    (:func:`event_id` of the same basis, index and event), else it is made here."""
+    if id_ is None:
+        id_ = event_id(nonce or command_id or uuid.uuid4(), index, event)
     return {
         "specversion": "1.0",
-        "id": str(event_id(basis, index, event)),
+        "id": str(id_),
         "source": f"urn:invoicing:organization:{org_id}" if org_id else "urn:invoicing",
         "type": event.type,
         "subject": event.subject,

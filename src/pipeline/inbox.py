@@ -90,7 +90,8 @@ def _claims_from_arrays() -> Statement:
         bindparam("processed_at", type_=_TABLE.c.processed_at.type),
     ).order_by(arrays.c.organization_id, arrays.c.command_id)
     core = pg_insert(ProcessedCommand).from_select(list(_COLUMNS), rows)
-    return Statement(core.on_conflict_do_nothing().returning(_TABLE.c.command_id))
+    returning = core.on_conflict_do_nothing().returning(_TABLE.c.command_id)
+    return Statement(returning, binary=_ARRAYS)
 
 
 _CLAIMS_FROM_ARRAYS = _claims_from_arrays()

@@ -9,7 +9,7 @@ from typing import Any
 
 from invoicing.handlers.registry import Event, LateEvent
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.pipeline.envelope import cloud_event
+from invoicing.pipeline.envelope import cloud_event, event_id
 
 
 def write(
@@ -34,6 +34,7 @@ def write(
     params: list[dict[str, Any]] = []
 
     def row(event: Event, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        id_ = event_id(nonce or command_id or uuid.uuid4(), index, event)
         ce = cloud_event(
             event,
             org_id=org_id,
@@ -41,10 +42,10 @@ def write(
             correlation_id=correlation_id,
             index=index,
             now=now,
-            nonce=nonce,
+            id_=id_,
         )
         param = {
-            "event_id": uuid.UUID(ce["id"]),
+            "event_id": id_,
             "organization_id": org_id,
             "type": event.type,
             "subject": event.subject,

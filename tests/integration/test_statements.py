@@ -14,7 +14,18 @@ import pytest
 from invoicing import db
 from invoicing.handlers.statements import Statement, observe, pipelined
 from invoicing.models import Customer, NumberSeries, Organization, OutboxEvent
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Engine,
+    String,
+    Uuid,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
 
 from tests.support.databases import terminate_backend
@@ -276,5 +287,40 @@ def test_a_connection_lost_in_a_pipelined_block_is_invalidated(pg_url: str) -> N
             assert lost.value.connection_invalidated
         with engine.connect() as conn:
             assert pid.rows(conn, {})[0][0] not in (first, second)
+    finally:
+        engine.dispose()
+
+
+def test_arrays_sent_as_binary_arrive_element_for_element(pg_url: str) -> None:
+    """``Statement(binary=...)``: psycopg sends those parameters in the binary format
+    (``%(name)b``, no quoting of each element), and every element arrives as it was: text
+    with the characters the text format quotes or escapes, the word NULL, UUIDs."""
+    words = ["a,b", "{x}", "NULL", "null", '"q"', "back\\slash", " spaced ", "", "Müller €"]
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    echo = Statement(
+        select(
+            func.array_length(bindparam("words", type_=ARRAY(String)), 1),
+            bindparam("words", type_=ARRAY(String)),
+            bindparam("ids", type_=ARRAY(Uuid)),
+        ),
+        binary=("words", "ids"),
+    )
+    seen: list[str] = []
+    engine = db.make_engine(pg_url)
+    try:
+        with engine.connect() as conn, observe(lambda _e, _c, sql, _p: seen.append(sql)):
+            assert echo.rows(conn, {"words": words, "ids": ids}) == [(len(words), words, ids)]
+            conn.rollback()
+    finally:
+        engine.dispose()
+    assert "%(words)b" in seen[0] and "%(ids)b" in seen[0] and "%(words)s" not in seen[0]
+
+
+def test_a_binary_parameter_the_statement_lacks_is_refused(pg_url: str) -> None:
+    typo = Statement(select(bindparam("words", type_=ARRAY(String))), binary=("word",))
+    engine = db.make_engine(pg_url)
+    try:
+        with engine.connect() as conn, pytest.raises(TypeError, match="no parameter word"):
+            typo.rows(conn, {"words": ["a"]})
     finally:
         engine.dispose()
