@@ -14,7 +14,7 @@ PostgreSQL database on 127.0.0.1 (dropped afterwards), else a fresh SQLite file.
 (valgrind's callgrind, instrumenting only the measured loop: the run starts uninstrumented and
 ``callgrind_control`` switches counting on and off around the loop). Unlike CPU time the count
 does not depend on the host's speed or on other load: the same code and inputs give the same
-count to about 0.1 %, so two builds can be compared on a noisy host in one run each (about a
+count to about 0.2 %, so two builds can be compared on a noisy host in one run each (about a
 minute for 400 commands). It counts only this process (PostgreSQL's work is not in it) and the
 hash seed is fixed (``PYTHONHASHSEED=0``) for repeatable dict and set layouts.
 """

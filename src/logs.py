@@ -79,7 +79,7 @@ class bound:  # a lower-case name: used as ``with logs.bound(...)``, like struct
     token API (``bind_contextvars`` returns the tokens, ``reset_contextvars`` takes them).
     structlog's own helper reads the whole context first (a copy of every context variable)
     and unbinds and binds again at the end; a command passes through four of these blocks,
-    which cost about 4 % of a worker's CPU at the peak (docs/pipeline.md, session 21)."""
+    4 % of the workers' samples in a drain (docs/pipeline.md, session 21)."""
 
     __slots__ = ("_kw", "_tokens")
 
