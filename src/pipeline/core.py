@@ -46,7 +46,7 @@ from invoicing.pipeline.decode import (
     object_depth,
     peek_identity,
 )
-from invoicing.pipeline.envelope import Reply, cloud_event
+from invoicing.pipeline.envelope import Reply, cloud_event, event_id
 from invoicing.pipeline.errors import Rejected, error, from_domain, from_validation
 from invoicing.pipeline.validate import DateWindow
 from invoicing.queries.dispatch import execute as run_read
@@ -585,18 +585,18 @@ class Pipeline:
         """No valid command or organization id: nothing to record, the event is only returned."""
         details = "; ".join(str(_text(e["detail"])) for e in errors)
         log.warning("command.unaddressable", errors=[_text(e["detail"]) for e in errors][:5])
+        rejected = Event(
+            "command.rejected",
+            None,
+            {"command_type": ctype, "command_id": _text(cid), "errors": errors},
+        )
         event = cloud_event(
-            Event(
-                "command.rejected",
-                None,
-                {"command_type": ctype, "command_id": _text(cid), "errors": errors},
-            ),
+            rejected,
+            id_=event_id(rejected, 0, command_id=None),  # no command id: a random basis
             org_id=None,
             command_id=None,
             correlation_id=None,
-            index=0,
             now=self.deps.now(),
-            nonce=uuid.uuid4(),
         )
         return Outcome(
             "rejected",

@@ -16,26 +16,26 @@ from invoicing.schemas.queries import QueryReply
 from pydantic import BaseModel
 
 
-def event_id(basis: uuid.UUID, index: int, event: Event) -> uuid.UUID:
-    """Deterministic per (command, position): a redelivered command yields the same ids."""
+def event_id(
+    event: Event, index: int, *, command_id: uuid.UUID | None, nonce: uuid.UUID | None = None
+) -> uuid.UUID:
+    """Deterministic per (command, position): a redelivered command yields the same ids. The
+    basis is ``nonce`` where given (a rejection made of a body's digest), else the command id,
+    else (neither) a random one."""
+    basis = nonce or command_id or uuid.uuid4()
     return uuid.uuid5(basis, f"{index}:{event.type}:{event.subject}")
 
 
 def cloud_event(
     event: Event,
     *,
+    id_: uuid.UUID,
     org_id: uuid.UUID | None,
     command_id: uuid.UUID | None,
     correlation_id: str | None,
-    index: int,
     now: dt.datetime,
-    nonce: uuid.UUID | None = None,
-    id_: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """The event's CloudEvent; ``id_``: its id when the caller made it already
-    (:func:`event_id` of the same basis, index and event), else it is made here."""
-    if id_ is None:
-        id_ = event_id(nonce or command_id or uuid.uuid4(), index, event)
+    """The event's CloudEvent, with the id :func:`event_id` made."""
     return {
         "specversion": "1.0",
         "id": str(id_),

@@ -34,15 +34,14 @@ def write(
     params: list[dict[str, Any]] = []
 
     def row(event: Event, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        id_ = event_id(nonce or command_id or uuid.uuid4(), index, event)
+        id_ = event_id(event, index, command_id=command_id, nonce=nonce)
         ce = cloud_event(
             event,
+            id_=id_,
             org_id=org_id,
             command_id=command_id,
             correlation_id=correlation_id,
-            index=index,
             now=now,
-            id_=id_,
         )
         param = {
             "event_id": id_,
