@@ -140,11 +140,11 @@ def test_migration_rebuilds_the_ledger_of_existing_credited_invoices(db_url: str
 def test_rest_with_rounding_difference_is_a_valid_einvoice(client: Client) -> None:
     """0.06 at 19 % has VAT 0.01; 0.03 credited takes 0.01; the rest, 0.03 net, has 0.00 VAT
     left (round(0.03 x 19 %) would be 0.01). The rest credit note is still valid EN 16931."""
-    from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+    from invoicing.documents.einvoice import build_einvoice, validate
     from invoicing.schemas.events import InvoiceState
 
     from tests.support.client import DE_ORG
-    from tests.support.external import require_external
+    from tests.support.external import require_rules
 
     client.setup_org({**DE_ORG, "email": "buchhaltung@kanzlei.example", "phone": "+49 221 1"})
     inv = client.finalized(
@@ -156,7 +156,7 @@ def test_rest_with_rounding_difference_is_a_valid_einvoice(client: Client) -> No
     assert _groups(rest) == {"19": ("0.03", "0.00"), "7": ("10.00", "0.70")}
     assert rest["totals"]["gross_total"] == "10.73"
     state = InvoiceState.model_validate(rest)
-    require_external(rules_available(), "official e-invoice rules not found")
+    require_rules()
     for fmt in ("xrechnung_cii", "xrechnung_ubl"):
         einvoice = build_einvoice(state, fmt)
         report = validate(einvoice.xml, einvoice.profile)

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pypdf
-from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+from invoicing.documents.einvoice import build_einvoice, validate
 from invoicing.documents.pdf import render_pdf
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from tests.integration.test_write_offs_datev import DATEV, _export
 from tests.support.client import DE_ORG, Client, line
 from tests.support.documents import export_file
-from tests.support.external import require_external
+from tests.support.external import require_rules
 from tests.support.fakes import fake_deps
 
 NOW = dt.datetime(2025, 2, 10, 9, 30, tzinfo=dt.UTC)
@@ -87,7 +87,7 @@ def test_pdf_and_einvoice_381(engine: Engine, tmp_path: Path) -> None:
             and etree.QName(el.getparent()).localname in ("ExchangedDocument", "CreditNote")
         ]
         assert codes == ["381"], fmt
-        require_external(rules_available(), "official e-invoice rules not found")
+        require_rules()
         report = validate(einvoice.xml, einvoice.profile)
         assert report.valid, "\n".join(f"{f.rule}: {f.text}" for f in report.errors)
 

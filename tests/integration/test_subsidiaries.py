@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from invoicing import db
-from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+from invoicing.documents.einvoice import build_einvoice, validate
 from invoicing.models import Invoice
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests.integration.test_numbering_concurrency import _worker
 from tests.support.client import Client, line
-from tests.support.external import require_external
+from tests.support.external import require_rules
 from tests.support.fakes import fake_deps
 
 pytestmark = pytest.mark.integration
@@ -184,7 +184,7 @@ def test_einvoices_of_a_german_subsidiary_are_valid(client: Client, fmt: str) ->
     assert "DE811907980" in xml and "Müller &amp; Partner Berlin GmbH" in xml
     assert "DE02120300000000202051" in xml and "Mandat 12/26: Vertragsprüfung" in xml
     assert "DE136695976" not in xml  # the parent's VAT id is nowhere
-    require_external(rules_available(), "official e-invoice rules not found")
+    require_rules()
     report = validate(einvoice.xml, einvoice.profile)
     assert report.valid, "\n".join(f"{f.rule}: {f.text}" for f in report.errors)
 
@@ -199,7 +199,7 @@ def test_peppol_einvoice_of_a_belgian_subsidiary_is_valid(client: Client) -> Non
     xml = einvoice.xml.decode()
     assert "BE0403019261" in xml and "0208:0403019261" not in xml  # scheme and id apart
     assert "0403019261" in xml and "BE-2026-0001" in xml
-    require_external(rules_available(), "official e-invoice rules not found")
+    require_rules()
     report = validate(einvoice.xml, einvoice.profile)
     assert report.valid, "\n".join(f"{f.rule}: {f.text}" for f in report.errors)
 

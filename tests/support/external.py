@@ -29,11 +29,27 @@ needs_rabbitmq = needs(shutil.which("rabbitmqctl") is not None, "needs a local R
 
 
 def require_external(available: bool, reason: str) -> None:
+    """A file of ../shared (the reference material beside the repository): a developer
+    without it gets a skip naming what is missing and where it belongs; under CI a failure."""
     if available:
         return
     if _ci():
         pytest.fail(f"{reason} (CI must have ../shared)")
-    pytest.skip(reason)
+    pytest.skip(f"{reason}; it belongs in ../shared beside the repository")
+
+
+def require_rules(what: str = "validation against the official rules") -> None:
+    """The official e-invoice rule sets (../shared/einvoice or ``$INVOICING_EINVOICE_RULES_DIR``):
+    skipped (``what`` says which check), the reason being the loader's own message, which
+    names the missing files and the setting that points elsewhere; under CI a failure."""
+    from invoicing.documents.einvoice.validation import RulesNotFound, require_rules_dir
+
+    try:
+        require_rules_dir()
+    except RulesNotFound as exc:
+        if _ci():
+            pytest.fail(f"{exc} (CI must have ../shared)")
+        pytest.skip(f"{what} skipped: {exc}")
 
 
 def require_tool(available: bool, reason: str) -> None:

@@ -19,8 +19,8 @@ from invoicing.domain.errors import DomainError
 from invoicing.schemas.events import InvoiceState
 
 from tests.support import scenarios
+from tests.support.external import require_rules
 from tests.support.scenarios import Core
-from tests.unit.test_einvoice_documents import require_rules
 
 
 def _invoice(directory: Path, currency: str) -> InvoiceState:

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from invoicing.documents.einvoice import build_einvoice, rules_available, validate
-from invoicing.documents.einvoice.validation import RULES_DIR_ENV, rules_dir
+from invoicing.documents.einvoice import build_einvoice, validate
 from invoicing.schemas.events import InvoiceState
 from lxml import etree
 from stdnum.be import ogm_vcs
 
 from tests.support import scenarios
-from tests.support.external import require_external
+from tests.support.external import require_rules
 
 NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -34,15 +33,6 @@ CASES = [
     for name in SCENARIOS
     for fmt in (BE_FORMATS if name.startswith("belgian") else DE_FORMATS)
 ]
-
-
-def require_rules() -> None:
-    """Skip the rule checks (only them) when the official rule sets are not installed."""
-    require_external(
-        rules_available(),
-        f"official e-invoice rules not found in {rules_dir()} (set {RULES_DIR_ENV}); "
-        "rule validation skipped",
-    )
 
 
 class StateCache:

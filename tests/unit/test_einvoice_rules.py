@@ -30,7 +30,8 @@ from invoicing.schemas.events import InvoiceState
 from lxml import etree
 
 from tests.support import scenarios
-from tests.unit.test_einvoice_documents import NS, require_rules
+from tests.support.external import require_rules
+from tests.unit.test_einvoice_documents import NS
 
 
 @pytest.fixture(scope="module")

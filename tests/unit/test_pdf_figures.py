@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pypdf
 import pytest
-from invoicing.documents.einvoice import build_einvoice, documents_for_sending, rules_available
+from invoicing.documents.einvoice import build_einvoice, documents_for_sending
 from invoicing.documents.einvoice.facturx import extract_facturx
 from invoicing.documents.pdf import render_pdf
 from invoicing.documents.pdf.view import build_view
@@ -24,7 +24,7 @@ from invoicing.schemas.events import InvoiceState
 from lxml import etree
 
 from tests.support import scenarios
-from tests.support.external import require_external
+from tests.support.external import require_rules
 from tests.support.scenarios import Core
 
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -93,7 +93,7 @@ def test_pdf_and_xml_show_the_same_figures(core: Core) -> None:
     assert [_number(v["unit_price"]) for v in view["lines"]] == prices
     assert [_number(v["quantity"]) for v in view["lines"]] == quantities
     # the hybrid PDF: printed and embedded figures agree
-    require_external(rules_available(), "official e-invoice rules not installed")
+    require_rules()
     pdf = documents_for_sending(state, "zugferd", render_pdf(state)).pdf
     embedded = etree.fromstring(extract_facturx(pdf))
     text = _pdf_text(pdf)

@@ -13,7 +13,7 @@ import pypdf
 import pytest
 import structlog
 import typst
-from invoicing.documents.einvoice import documents_for_sending, extract_facturx, rules_available
+from invoicing.documents.einvoice import documents_for_sending, extract_facturx
 from invoicing.documents.pdf import PdfRenderer
 from invoicing.documents.pdf.engine import escape_typst
 from invoicing.documents.pdf.fonts import (
@@ -28,7 +28,7 @@ from invoicing.documents.pdf.fonts import (
 from invoicing.schemas.events import InvoiceState
 
 from tests.support import scenarios
-from tests.support.external import require_external, require_tool
+from tests.support.external import require_rules, require_tool
 from tests.support.scenarios import Core
 
 #: one line per script the issue names (and the emoji that used to kill send_invoice)
@@ -116,7 +116,7 @@ def test_every_script_renders_embedded_and_validates(core: Core) -> None:
     for family in ("LibertinusSerif", "NotoSansArabic", "NotoSansCJK", "Type3"):
         assert family in names, (family, names)
     # the same text in the e-invoice: the hybrid ZUGFeRD PDF passes the official rules
-    require_external(rules_available(), "official e-invoice rules not installed")
+    require_rules()
     docs = documents_for_sending(state, "zugferd", pdf)
     assert docs.report is not None and docs.report.valid
     xml = extract_facturx(docs.pdf).decode("utf-8")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pypdf
 import pytest
 import zxingcpp
-from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+from invoicing.documents.einvoice import build_einvoice, validate
 from invoicing.documents.pdf import render_pdf
 from invoicing.documents.pdf.dunning import DunningFigures, level_title, render_dunning_notice
 from invoicing.schemas.events import InvoiceState
@@ -22,7 +22,7 @@ from invoicing.texts import section, text
 from invoicing.texts.formatting import money
 
 from tests.support import scenarios
-from tests.support.external import require_external
+from tests.support.external import require_rules
 from tests.support.scenarios import Core
 
 LANGS = ("de", "en", "fr", "nl")
@@ -147,7 +147,7 @@ def test_standalone_credit_note(states: States, country: str, lang: str) -> None
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("country", COUNTRIES)
 def test_invoice_and_credit_note_xml_is_valid(states: States, country: str, lang: str) -> None:
-    require_external(rules_available(), "official e-invoice rules not installed")
+    require_rules()
     fmts = ("peppol",) if country == "BE" else ("xrechnung_cii", "xrechnung_ubl", "zugferd")
     for state in (states.invoice(country), states.credit(country)):
         for fmt in fmts:

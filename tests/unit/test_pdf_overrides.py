@@ -9,14 +9,14 @@ import io
 
 import pypdf
 import pytest
-from invoicing.documents.einvoice import build_einvoice, rules_available, validate
+from invoicing.documents.einvoice import build_einvoice, validate
 from invoicing.documents.pdf import render_pdf
 from invoicing.documents.pdf.view import build_view
 from invoicing.domain import subsidiaries
 from invoicing.schemas.events import InvoiceState
 
 from tests.support import scenarios
-from tests.support.external import require_external
+from tests.support.external import require_rules
 from tests.support.scenarios import Core
 
 
@@ -75,7 +75,7 @@ def test_the_einvoice_carries_subject_vat_number_and_account(state: InvoiceState
         assert "DE811907980" in xml  # BT-48
         assert "DE02120300000000202051" in xml  # BT-84
         assert "Rechtsabteilung" not in xml  # free-text blocks have no EN 16931 term
-        require_external(rules_available(), "official e-invoice rules not found")
+        require_rules()
         report = validate(einvoice.xml, einvoice.profile)
         assert report.valid, "\n".join(f"{f.rule}: {f.text}" for f in report.errors)
 
