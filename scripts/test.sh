@@ -31,5 +31,6 @@ fi
 .venv/bin/mypy
 # unit and integration tests in two processes; the end-to-end tests restart RabbitMQ and
 # PostgreSQL, so they run afterwards, alone
-run_pytest -n 2 --ignore=tests/e2e
+# (--dist loadgroup: the tests of one xdist_group, which share a fixed-port node, share a process)
+run_pytest -n 2 --dist loadgroup --ignore=tests/e2e
 run_pytest tests/e2e

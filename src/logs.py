@@ -193,8 +193,13 @@ def add_processor(processor: Processor) -> None:
         configure(_state["fmt"], _state["level"])
 
 
+class ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure`` installs on the root logger (one write() per record): its
+    class tells it apart from the handlers of others when ``configure`` runs again."""
+
+
 def _is_ours(handler: logging.Handler) -> bool:
-    return getattr(handler, "_invoicing", False) is True
+    return isinstance(handler, ServiceHandler)
 
 
 def _is_basic_config(handler: logging.Handler) -> bool:
@@ -229,8 +234,7 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
         logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)  # one write() per record
-    handler._invoicing = True  # type: ignore[attr-defined]
+    handler = ServiceHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[

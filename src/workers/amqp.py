@@ -2,10 +2,12 @@
 
 ``publish_batch`` sends every message, then waits until RabbitMQ has confirmed all of them
 (``basic.ack``), reporting nacked and returned (unroutable) ones as failures. Confirming a batch
-costs one round trip instead of one per message. The wait blocks in pika until the confirm that
-settles the batch arrives: the confirm callback then schedules a zero-delay timer, which ends
-``process_data_events`` at once (pika's blocking wait ends on a ready timer, not on a callback
-of the channel underneath) -- no polling loop. Any connection problem raises
+costs one round trip instead of one per message. It runs on pika's asynchronous
+``SelectConnection`` through its public API, driven in the caller's thread: the wait blocks in
+the connection's poller until a frame arrives, and ends as soon as the frames read settle every
+confirm of the batch (pika's ``BlockingChannel`` offers confirms only one publish at a time,
+and AMQP transactions lose a quorum queue's refusal: tests/integration/
+test_publisher_confirms.py). Any connection problem raises
 ``PublishError`` and the connection is rebuilt on the next call; the caller decides what to
 retry (nothing is ever reported as published unless the broker confirmed it).
 """
@@ -16,7 +18,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,10 @@ import pika.exceptions  # type: ignore[import-untyped]
 from pika.adapters.blocking_connection import (  # type: ignore[import-untyped]
     BlockingChannel,
     BlockingConnection,
+)
+from pika.adapters.select_connection import (  # type: ignore[import-untyped]
+    IOLoop,
+    SelectConnection,
 )
 
 AMQP_ERRORS: tuple[type[BaseException], ...] = (
@@ -79,6 +85,18 @@ def connect(value: str, *, probe_timeout_s: float | None = None) -> BlockingConn
     return pika.BlockingConnection(params)
 
 
+@contextlib.contextmanager
+def declaring_channel(value: str) -> Iterator[BlockingChannel]:
+    """A channel on a connection of its own to the first address that accepts one, closed
+    afterwards: for declaring topology (the publishers' connections are asynchronous)."""
+    conn = connect(value)
+    try:
+        yield conn.channel()
+    finally:
+        with contextlib.suppress(*AMQP_ERRORS):
+            conn.close()
+
+
 def redact(value: str) -> str:
     """The addresses of ``INVOICING_AMQP_URL`` without user, password or query, for logs."""
     from urllib.parse import urlsplit
@@ -108,8 +126,24 @@ def places(value: str) -> list[str]:
 IDLE_CHECK_S = 1.0
 
 
+#: how long closing a connection waits for the broker's close-ok
+CLOSE_TIMEOUT_S = 5.0
+
+
 def _wake() -> None:
-    """The zero-delay timer that ends a blocking ``process_data_events``."""
+    """A timer that only bounds a wait for I/O (``IOLoop.poll`` waits until the next timer)."""
+
+
+def _open_timeout_s(params: list[pika.URLParameters]) -> float:
+    """A bound on opening a connection: pika's connection workflow tries every address
+    ``connection_attempts`` times, each attempt bounded by its ``stack_timeout``; this adds a
+    margin beyond it, so that a workflow that never reports is given up on."""
+    attempts: float = sum(
+        (p.stack_timeout or 15.0) * p.connection_attempts
+        + p.retry_delay * (p.connection_attempts - 1)
+        for p in params
+    )
+    return 5.0 + attempts
 
 
 class PublishError(Exception):
@@ -130,23 +164,38 @@ class Outgoing:
 
 
 @dataclass
-class _Pending:
-    confirmed: set[int] = field(default_factory=set)
+class _Batch:
+    """What the broker has answered of the batch being published (one at a time)."""
+
+    #: delivery tags not confirmed yet
+    waiting: set[int] = field(default_factory=set)
+    #: delivery tags the broker nacked
     nacked: set[int] = field(default_factory=set)
+    #: message ids the broker returned (unroutable, mandatory)
     returned: set[str] = field(default_factory=set)
 
 
 class ConfirmingPublisher:
+    """Publishes batches with publisher confirms on pika's asynchronous connection
+    (``SelectConnection``), driven in the caller's thread: between two calls nothing runs,
+    and each call runs the connection's I/O and timers until what it waits for has happened,
+    the connection is lost, or its deadline passes. Only pika's public API is used:
+    ``SelectConnection.create_connection`` (the addresses in turn),
+    ``Channel.confirm_delivery``, ``add_on_return_callback``, ``add_on_close_callback`` and
+    ``basic_publish``, and the IOLoop's ``call_later``, ``remove_timeout``, ``poll`` and
+    ``process_timeouts``. Not thread-safe: one publisher per thread."""
+
     def __init__(self, url: str, *, confirm_timeout_s: float = 30.0) -> None:
         self.url = url
         self.confirm_timeout_s = confirm_timeout_s
-        self._connection: BlockingConnection | None = None
-        self._channel: BlockingChannel | None = None
+        self._ioloop: IOLoop | None = None
+        self._connection: Any = None
+        self._channel: Any = None
+        #: why the connection or its channel closed under this publisher (None while both
+        #: stand)
+        self._lost: BaseException | None = None
         self._next_tag = 0
-        self._pending = _Pending()
-        #: the delivery tags ``publish_batch`` waits for; the confirm settling the last one
-        #: wakes the wait
-        self._awaited: set[int] = set()
+        self._batch = _Batch()
         #: when the connection was last read (a confirm, a keepalive)
         self._last_io = 0.0
         #: connections opened so far (a reconnect counts one more)
@@ -154,58 +203,98 @@ class ConfirmingPublisher:
 
     # ----------------------------------------------------------------- connection
 
-    def _open(self) -> BlockingChannel:
-        if self._channel is not None and self._channel.is_open and self._idle_for() > IDLE_CHECK_S:
+    def _open(self) -> None:
+        if self.is_open and self._idle_for() > IDLE_CHECK_S:
             # a connection idle for a while may have been closed by the broker (missed
             # heartbeats, a node that went away): reading what is pending notices that
             self.keepalive()
-        if self._channel is not None and self._channel.is_open:
-            return self._channel
+        if self.is_open:
+            return
         self.close()
-        self._connection = connect(self.url)
+        ioloop = IOLoop()
+        ioloop.activate_poller()
+        self._ioloop = ioloop
+        self._lost = None
+        opened: list[Any] = []
+        failed: list[BaseException] = []
+
+        def connected(result: Any) -> None:
+            if isinstance(result, BaseException):
+                failed.append(result)
+                return
+            self._connection = result
+            result.add_on_close_callback(self._on_lost)
+            result.channel(on_open_callback=channel_open)
+
+        def channel_open(channel: Any) -> None:
+            channel.add_on_close_callback(self._on_lost)
+            channel.add_on_return_callback(self._on_return)
+            channel.confirm_delivery(
+                ack_nack_callback=self._on_confirm, callback=lambda _frame: opened.append(channel)
+            )
+
+        params = connection_parameters(self.url)
+        workflow = SelectConnection.create_connection(params, connected, custom_ioloop=ioloop)
+        try:
+            self._run(lambda: bool(opened or failed), _open_timeout_s(params), "connection")
+        except PublishError:
+            workflow.abort()
+            raise
+        if failed:
+            # as pika's BlockingConnection reports a connection that none of the addresses
+            # accepted
+            raise pika.exceptions.AMQPConnectionError(failed[0])
+        self._channel = opened[0]
         self.connections_opened += 1
-        channel = self._connection.channel()
-        # pika's one private attribute we use, on purpose: the asynchronous channel under the
-        # blocking one, for confirms without one round trip per message (BlockingChannel's
-        # public confirm mode blocks on every publish). The public batching alternative, AMQP
-        # transactions, loses a refusal on RabbitMQ 3.10: a quorum queue at its length limit
-        # drops a message published in a transaction and still answers tx.commit-ok, where
-        # confirm mode nacks it. pika is pinned below 2 (pyproject.toml, requirements.lock);
-        # tests/integration/test_publisher_confirms.py runs this path against the broker.
-        impl: Any = channel._impl
-        impl.confirm_delivery(ack_nack_callback=self._on_confirm, callback=None)
-        impl.add_on_return_callback(self._on_return)
-        self._connection.process_data_events(time_limit=0)
-        self._channel = channel
         self._next_tag = 0
-        self._pending = _Pending()
+        self._batch = _Batch()
         self._last_io = time.monotonic()
-        return channel
+
+    def _run(
+        self, done: Callable[[], bool], timeout_s: float, what: str, *, raise_lost: bool = True
+    ) -> None:
+        """Run the connection's I/O and timers until ``done()``; raise the reason if the
+        connection or its channel closes first (unless ``raise_lost`` is false),
+        ``PublishError`` after ``timeout_s`` (a timer of that delay bounds each wait for I/O)."""
+        ioloop = self._ioloop
+        assert ioloop is not None
+        deadline = time.monotonic() + timeout_s
+        timer = ioloop.call_later(timeout_s, _wake)
+        try:
+            while not done():
+                if raise_lost and self._lost is not None:
+                    raise self._lost
+                if time.monotonic() >= deadline:
+                    raise PublishError(f"no {what} within {timeout_s}s")
+                ioloop.poll()
+                ioloop.process_timeouts()
+        finally:
+            ioloop.remove_timeout(timer)
+
+    def _on_lost(self, _source: Any, reason: BaseException) -> None:
+        if self._lost is None:
+            self._lost = reason
 
     def _idle_for(self) -> float:
         """Seconds since this publisher last read from its connection."""
         return time.monotonic() - self._last_io
 
     @property
-    def channel(self) -> BlockingChannel:
-        return self._open()
-
-    @property
     def is_open(self) -> bool:
-        return self._channel is not None and self._channel.is_open
+        return self._lost is None and self._channel is not None and self._channel.is_open
 
     def keepalive(self) -> None:
         """Answer the broker's heartbeats and read what is pending, without blocking.
 
-        pika's ``BlockingConnection`` only does I/O inside its own calls, so a process that
-        waits elsewhere (the relay on PostgreSQL) calls this at least once per heartbeat
-        interval, or the broker drops the connection. A connection found closed is dropped
-        here; the next publish opens a new one.
+        The connection does I/O only inside this publisher's calls, so a process that waits
+        elsewhere (the relay on PostgreSQL) calls this at least once per heartbeat interval,
+        or the broker drops the connection. A connection found closed is dropped here; the
+        next publish opens a new one.
         """
-        if self._connection is None:
+        if self._ioloop is None:
             return
         try:
-            self._connection.process_data_events(time_limit=0)
+            self._pump()
         except AMQP_ERRORS:
             self.close()
             return
@@ -213,37 +302,48 @@ class ConfirmingPublisher:
         if not self.is_open:
             self.close()
 
+    def _pump(self) -> None:
+        """Process what the connection has ready (frames, due timers such as heartbeats)
+        without waiting: a timer due at once bounds the wait for I/O to zero."""
+        ioloop = self._ioloop
+        assert ioloop is not None
+        timer = ioloop.call_later(0, _wake)
+        try:
+            ioloop.poll()
+            ioloop.process_timeouts()
+        finally:
+            ioloop.remove_timeout(timer)
+
     def close(self) -> None:
-        conn, self._connection, self._channel = self._connection, None, None
-        if conn is not None and conn.is_open:
-            with contextlib.suppress(*AMQP_ERRORS):
-                conn.close()
+        """Close the connection, waiting briefly for the broker's answer, and its loop."""
+        ioloop, conn = self._ioloop, self._connection
+        if ioloop is None:
+            return
+        try:
+            if conn is not None and conn.is_open:
+                with contextlib.suppress(*AMQP_ERRORS, PublishError):
+                    conn.close()
+                    self._run(
+                        lambda: bool(conn.is_closed), CLOSE_TIMEOUT_S, "close", raise_lost=False
+                    )
+        finally:
+            self._ioloop, self._connection, self._channel = None, None, None
+            ioloop.close()
 
     # ----------------------------------------------------------------- callbacks
 
     def _on_confirm(self, frame: Any) -> None:
+        """A ``basic.ack`` or ``basic.nack`` of one tag, or with ``multiple`` of every tag up
+        to it: settles those of the batch being published (only it can have tags waiting)."""
         method = frame.method
-        tag, multiple = int(method.delivery_tag), bool(method.multiple)
-        target = (
-            self._pending.confirmed
-            if isinstance(method, pika.spec.Basic.Ack)
-            else self._pending.nacked
-        )
-        if multiple:
-            settled = self._pending.confirmed | self._pending.nacked
-            target.update(t for t in range(1, tag + 1) if t not in settled)
-        else:
-            target.add(tag)
-        if self._awaited and self._settled(self._awaited) and self._connection is not None:
-            self._awaited = set()
-            self._connection.call_later(0, _wake)
-
-    def _settled(self, tags: Iterable[int]) -> bool:
-        pending = self._pending
-        return all(t in pending.confirmed or t in pending.nacked for t in tags)
+        tag, batch = int(method.delivery_tag), self._batch
+        settled = [t for t in batch.waiting if t <= tag] if method.multiple else [tag]
+        batch.waiting.difference_update(settled)
+        if not isinstance(method, pika.spec.Basic.Ack):
+            batch.nacked.update(settled)
 
     def _on_return(self, _channel: Any, _method: Any, properties: Any, _body: bytes) -> None:
-        self._pending.returned.add(str(properties.message_id))
+        self._batch.returned.add(str(properties.message_id))
 
     # ----------------------------------------------------------------- publishing
 
@@ -251,12 +351,13 @@ class ConfirmingPublisher:
         """Publish and wait for every confirm; raise PublishError unless all were confirmed."""
         if not messages:
             return
+        tags: dict[int, Outgoing] = {}
         try:
-            channel = self._open()
-            impl: Any = channel._impl
-            tags: dict[int, Outgoing] = {}
+            self._open()
+            channel, batch = self._channel, _Batch()
+            self._batch = batch
             for msg in messages:
-                impl.basic_publish(
+                channel.basic_publish(
                     exchange=msg.exchange,
                     routing_key=msg.routing_key,
                     body=msg.body,
@@ -265,31 +366,20 @@ class ConfirmingPublisher:
                 )
                 self._next_tag += 1
                 tags[self._next_tag] = msg
-            deadline = time.monotonic() + self.confirm_timeout_s
-            assert self._connection is not None
-            self._awaited = set(tags)
-            while not self._settled(tags):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise PublishError(f"no confirm within {self.confirm_timeout_s}s")
-                # blocks until the last confirm (its callback's timer ends the wait) or ``left``
-                self._connection.process_data_events(time_limit=left)
+                batch.waiting.add(self._next_tag)
+            # confirms may come in any order (RabbitMQ's documentation): wait for every one
+            self._run(lambda: not batch.waiting, self.confirm_timeout_s, "confirm")
         except AMQP_ERRORS as exc:
             self.close()
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            self._awaited = set()
+        except PublishError:
+            self.close()
+            raise
         self._last_io = time.monotonic()
-        nacked = [t for t in tags if t in self._pending.nacked]
-        returned = [
-            t for t, m in tags.items() if str(m.properties.message_id) in self._pending.returned
-        ]
-        self._pending.confirmed.difference_update(tags)
-        self._pending.nacked.difference_update(tags)
-        if nacked or returned:
-            self._pending.returned.clear()
-            error = Unroutable if not nacked else PublishError
-            raise error(f"{len(nacked)} nacked, {len(returned)} unroutable (returned)")
+        returned = [t for t, m in tags.items() if str(m.properties.message_id) in batch.returned]
+        if batch.nacked or returned:
+            error = Unroutable if not batch.nacked else PublishError
+            raise error(f"{len(batch.nacked)} nacked, {len(returned)} unroutable (returned)")
 
     def publish(self, message: Outgoing) -> None:
         self.publish_batch([message])

@@ -160,14 +160,15 @@ def publish(
     in any order (a payment before its finalize is rejected). ``--wait`` keeps a script's order.
     """
     import pika  # type: ignore[import-untyped]
-    from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, connect
+    from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, connect, declaring_channel
     from invoicing.workers.topology import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
     from invoicing.workers.topology import declare as declare_topology
 
     _, pipeline = _settings()
     publisher = ConfirmingPublisher(pipeline.amqp_url)
     if declare:
-        declare_topology(publisher.channel, pipeline)
+        with declaring_channel(pipeline.amqp_url) as channel:
+            declare_topology(channel, pipeline)
     listener = None
     if wait:
         listener = connect(pipeline.amqp_url).channel()

@@ -28,7 +28,13 @@ import psycopg
 import structlog
 from invoicing.observability.metrics import RELAY_PUBLISHED
 from invoicing.workers import gc_pauses
-from invoicing.workers.amqp import AMQP_ERRORS, ConfirmingPublisher, Outgoing, PublishError
+from invoicing.workers.amqp import (
+    AMQP_ERRORS,
+    ConfirmingPublisher,
+    Outgoing,
+    PublishError,
+    declaring_channel,
+)
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.delivery import error_text
 from invoicing.workers.settings import PipelineSettings
@@ -118,7 +124,8 @@ class Relay:
 
     def _declare(self) -> None:
         """The event exchange (and its alternate) must exist before mandatory publishes."""
-        declare(self.publisher.channel, self.settings, only=RELAY_TOPOLOGY)
+        with declaring_channel(self.settings.amqp_url) as channel:
+            declare(channel, self.settings, only=RELAY_TOPOLOGY)
 
     def _session(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True, application_name="invoicing-relay") as conn:

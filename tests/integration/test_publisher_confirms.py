@@ -2,8 +2,8 @@
 confirmed batch is all in its queue; a message a quorum queue refuses is reported (its
 ``basic.nack``), an unroutable one too, and the publisher goes on afterwards.
 
-Why publisher confirms and not AMQP transactions (which pika's public ``BlockingChannel`` API
-would batch without ``channel._impl``): on RabbitMQ 3.10 a quorum queue at its length limit
+Why publisher confirms and not AMQP transactions (which pika's ``BlockingChannel`` would batch;
+it confirms only one publish at a time): on RabbitMQ 3.10 a quorum queue at its length limit
 with ``reject-publish`` drops a message published in a transaction without failing the
 commit (measured 2026-11-29: ``tx.commit-ok``, the message gone), while in confirm mode the
 same message is nacked. A classic queue fails the commit (``partial tx completion``)."""
@@ -108,4 +108,39 @@ def test_an_unroutable_message_is_reported_and_the_rest_committed(env: Broker) -
     # the next batch on the same channel reports nothing of the earlier one
     publisher.publish(_message(queue, 4))
     assert _count(env, queue) == 3 and publisher.connections_opened == 1
+    publisher.close()
+
+
+def test_a_channel_the_broker_closes_fails_the_publish_and_the_next_reconnects(
+    env: Broker,
+) -> None:
+    """A publish to an exchange that does not exist: the broker closes the channel (404); the
+    publish raises with the broker's reason instead of waiting for a confirm that cannot come,
+    and the next publish opens a new connection."""
+    queue = _queue(env)
+    publisher = ConfirmingPublisher(env.amqp_url, confirm_timeout_s=20)
+    missing = Outgoing(f"t.missing.{uuid.uuid4().hex[:8]}", "x", b"{}", pika.BasicProperties())
+    with pytest.raises(PublishError) as closed:
+        publisher.publish(missing)
+    assert "NOT_FOUND" in str(closed.value) and "no confirm" not in str(closed.value)
+    assert not publisher.is_open
+    publisher.publish(_message(queue, 1))
+    assert _count(env, queue) == 1 and publisher.connections_opened == 2
+    publisher.close()
+
+
+def test_large_batches_to_several_queues_are_confirmed_together(env: Broker) -> None:
+    """RabbitMQ confirms several tags at once (``multiple``) and, across queues, in any order:
+    each batch waits for every one of its own."""
+    first, second = _queue(env), _queue(env)
+    publisher = ConfirmingPublisher(env.amqp_url)
+    for round_ in range(3):
+        batch = [_message(first if n % 2 else second, round_ * 1000 + n) for n in range(400)]
+        publisher.publish_batch(batch)
+    assert _count(env, first) == 600 and _count(env, second) == 600
+    assert publisher.connections_opened == 1
+    publisher.close()
+    assert not publisher.is_open
+    publisher.publish(_message(first, 9999))  # closed on purpose: the next publish reopens
+    assert _count(env, first) == 601 and publisher.connections_opened == 2
     publisher.close()

@@ -53,6 +53,10 @@ from tests.support.rabbitnodes import DEPLOY_RABBITMQ, Node, rabbit_sbin, shippe
 pytestmark = [
     pytest.mark.integration,
     needs(rabbit_sbin() is not None, "needs RabbitMQ installed (its sbin scripts)"),
+    # one node for the module, on a fixed name and port: under pytest-xdist every test of the
+    # module runs in the same process (scripts/test.sh passes --dist loadgroup), or a second
+    # process would boot a second node of the same name and the first's teardown kill it
+    pytest.mark.xdist_group("rabbitmq-users-node"),
 ]
 
 WORKER, RELAY, ARCHIVE = "invoicing-worker", "invoicing-relay", "invoicing-archive"
