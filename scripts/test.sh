@@ -32,5 +32,6 @@ fi
 # unit and integration tests in two processes; the end-to-end tests restart RabbitMQ and
 # PostgreSQL, so they run afterwards, alone
 # (--dist loadgroup: the tests of one xdist_group, which share a fixed-port node, share a process)
-run_pytest -n 2 --dist loadgroup --ignore=tests/e2e
-run_pytest tests/e2e
+# (--durations: the slowest tests, to keep the whole run well inside CI's 20 minutes)
+run_pytest -n 2 --dist loadgroup --durations=15 --ignore=tests/e2e
+run_pytest --durations=10 tests/e2e
