@@ -31,7 +31,6 @@ fi
 .venv/bin/mypy
 # unit and integration tests in two processes; the end-to-end tests restart RabbitMQ and
 # PostgreSQL, so they run afterwards, alone
-# (--dist loadgroup: the tests of one xdist_group, which share a fixed-port node, share a process)
 # (--durations: the slowest tests, to keep the whole run well inside CI's 20 minutes)
-run_pytest -n 2 --dist loadgroup --durations=15 --ignore=tests/e2e
+run_pytest -n 2 --durations=15 --ignore=tests/e2e
 run_pytest --durations=10 tests/e2e

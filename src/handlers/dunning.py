@@ -44,7 +44,7 @@ from invoicing.handlers.deliveries import (
 )
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
 from invoicing.handlers.repository import get_invoice, get_organization, profile
-from invoicing.handlers.sending import _context, _fmt_money, compose_mail, lang_of
+from invoicing.handlers.sending import compose_mail, lang_of, mail_context
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount
 from invoicing.models import Invoice
@@ -58,6 +58,7 @@ from invoicing.schemas.dunning import (
 )
 from invoicing.schemas.events import InvoiceState
 from invoicing.texts import has, text
+from invoicing.texts.formatting import money
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -315,15 +316,15 @@ def _notice_mail(
         if settings.attach_pdf
         else []
     )
-    context: dict[str, Any] = _context(state, lang)
-    money = {
-        "open_amount": _fmt_money(amounts.open_amount, currency, lang),
-        "fee": _fmt_money(amounts.fee, currency, lang) if amounts.fee else "",
-        "interest": _fmt_money(amounts.interest, currency, lang) if amounts.interest else "",
-        "total_due": _fmt_money(amounts.total_due, currency, lang),
+    context: dict[str, Any] = mail_context(state, lang)
+    amounts_text = {
+        "open_amount": money(amounts.open_amount, currency, lang),
+        "fee": money(amounts.fee, currency, lang) if amounts.fee else "",
+        "interest": money(amounts.interest, currency, lang) if amounts.interest else "",
+        "total_due": money(amounts.total_due, currency, lang),
     }
     context.update(
-        money,
+        amounts_text,
         level=level,
         level_title=level_title(level, lang),
         days_overdue=amounts.days_overdue,

@@ -79,7 +79,9 @@ def _fmt_date(value: dt.date | None, lang: str) -> str:
     return str(format_date(value, format="medium", locale=BABEL_LOCALE.get(lang, "en_GB")))
 
 
-def _context(state: InvoiceState, lang: str) -> dict[str, Any]:
+def mail_context(state: InvoiceState, lang: str) -> dict[str, Any]:
+    """The placeholders of an invoice's mail templates in ``lang`` (the dunning notices'
+    templates start from the same ones)."""
     buyer, seller = state.buyer, state.seller
     contact = ""
     if buyer is not None:
@@ -262,7 +264,7 @@ class InvoiceDelivery:
         )
         to = list(p.to) if p.to is not None else _default_to(state)
         lang = lang_of(state)
-        context = _context(state, lang)
+        context = mail_context(state, lang)
         context["einvoice"] = docs.einvoice_format or ""
         mail = compose_mail(
             ctx.deps,
@@ -362,7 +364,7 @@ class PaymentConfirmationDelivery:
             state = invoice_state(inv)
             org_profile = dict(profile(org))
         lang = lang_of(state)
-        context = _context(state, lang)
+        context = mail_context(state, lang)
         context["payment_amount"] = _fmt_money(
             Decimal(str(claim.payload["amount"])), state.currency, lang
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -53,10 +54,6 @@ from tests.support.rabbitnodes import DEPLOY_RABBITMQ, Node, rabbit_sbin, shippe
 pytestmark = [
     pytest.mark.integration,
     needs(rabbit_sbin() is not None, "needs RabbitMQ installed (its sbin scripts)"),
-    # one node for the module, on a fixed name and port: under pytest-xdist every test of the
-    # module runs in the same process (scripts/test.sh passes --dist loadgroup), or a second
-    # process would boot a second node of the same name and the first's teardown kill it
-    pytest.mark.xdist_group("rabbitmq-users-node"),
 ]
 
 WORKER, RELAY, ARCHIVE = "invoicing-worker", "invoicing-relay", "invoicing-archive"
@@ -73,7 +70,12 @@ def shipped_permissions() -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     base = tmp_path_factory.mktemp("rabbit-users")
-    n = Node(1, Path(base), prefix="invusr", port_base=5866)
+    # a node of its own per pytest-xdist process (name and ports by the process's number):
+    # scripts/test.sh runs two, which may share this module's tests, and two nodes of one name
+    # clash (pytest-xdist's --dist loadgroup would keep them together, but does not group on
+    # pytest 9.2: pytest-dev/pytest-xdist#1386)
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    n = Node(1, Path(base), prefix=f"invusr{worker}x", port_base=5866 + 100 * worker)
     n.write_config(shipped_config(Path(base)))
     n.start()
     try:
