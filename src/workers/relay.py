@@ -141,8 +141,10 @@ class Relay:
             if not got:
                 return
             log.info("relay.active")
-            self._declare()  # connects to the broker
-            self.backoff.reset()  # both connections stand: the next failure starts afresh
+            self._declare()  # on a connection of its own: the broker answers
+            # the database and the broker answer: the next failure starts afresh (the
+            # publisher connects at its first publish)
+            self.backoff.reset()
             conn.execute(f"LISTEN {CHANNEL}")
             while not self.stop.is_set():
                 if self.drain(conn) < self.settings.relay_batch_size:
