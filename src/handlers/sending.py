@@ -69,10 +69,6 @@ ARTICLES = {
 }
 
 
-def _fmt_money(value: Decimal, currency: str, lang: str) -> str:
-    return money(value, currency, lang)  # ISO 4217 minor units, the document's locale
-
-
 def _fmt_date(value: dt.date | None, lang: str) -> str:
     if value is None:
         return ""
@@ -93,8 +89,8 @@ def mail_context(state: InvoiceState, lang: str) -> dict[str, Any]:
         "number": state.number or "",
         "issue_date": _fmt_date(state.issue_date, lang),
         "due_date": _fmt_date(state.due_date, lang),
-        "gross_total": _fmt_money(state.totals.gross_total, state.currency, lang),
-        "open_amount": _fmt_money(open_amount, state.currency, lang) if open_amount > 0 else "",
+        "gross_total": money(state.totals.gross_total, state.currency, lang),
+        "open_amount": money(open_amount, state.currency, lang) if open_amount > 0 else "",
         "seller_name": seller.name if seller else "",
         "contact_name": contact,
         "iban": (seller.iban or "") if seller else "",
@@ -365,7 +361,7 @@ class PaymentConfirmationDelivery:
             org_profile = dict(profile(org))
         lang = lang_of(state)
         context = mail_context(state, lang)
-        context["payment_amount"] = _fmt_money(
+        context["payment_amount"] = money(
             Decimal(str(claim.payload["amount"])), state.currency, lang
         )
         context["payment_date"] = _fmt_date(dt.date.fromisoformat(claim.payload["date"]), lang)

@@ -351,7 +351,6 @@ class ConfirmingPublisher:
         """Publish and wait for every confirm; raise PublishError unless all were confirmed."""
         if not messages:
             return
-        tags: dict[int, Outgoing] = {}
         try:
             self._open()
             channel, batch = self._channel, _Batch()
@@ -365,7 +364,6 @@ class ConfirmingPublisher:
                     mandatory=msg.mandatory,
                 )
                 self._next_tag += 1
-                tags[self._next_tag] = msg
                 batch.waiting.add(self._next_tag)
             # confirms may come in any order (RabbitMQ's documentation): wait for every one
             self._run(lambda: not batch.waiting, self.confirm_timeout_s, "confirm")
@@ -376,7 +374,7 @@ class ConfirmingPublisher:
             self.close()
             raise
         self._last_io = time.monotonic()
-        returned = [t for t, m in tags.items() if str(m.properties.message_id) in batch.returned]
+        returned = [m for m in messages if str(m.properties.message_id) in batch.returned]
         if batch.nacked or returned:
             error = Unroutable if not batch.nacked else PublishError
             raise error(f"{len(batch.nacked)} nacked, {len(returned)} unroutable (returned)")

@@ -141,9 +141,9 @@ class Relay:
             if not got:
                 return
             log.info("relay.active")
-            self._declare()  # on a connection of its own: the broker answers
-            # the database and the broker answer: the next failure starts afresh (the
-            # publisher connects at its first publish)
+            # the broker answers the declaration (the publisher connects at its first
+            # publish): with the database up too, the next failure starts afresh
+            self._declare()
             self.backoff.reset()
             conn.execute(f"LISTEN {CHANNEL}")
             while not self.stop.is_set():
