@@ -109,7 +109,7 @@ def main() -> None:
         run([json.dumps(c) for c in warm])
         profiler = cProfile.Profile(time.process_time) if args.profile else None
         if args.counting:  # under callgrind: count the measured loop only
-            _callgrind("on")
+            callgrind("on")
         t0, w0 = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
@@ -117,7 +117,7 @@ def main() -> None:
         if profiler:
             profiler.disable()
         if args.counting:
-            _callgrind("off")
+            callgrind("off")
         cpu, wall = time.process_time() - t0, time.perf_counter() - w0
         print(
             f"{'postgresql' if args.pg else 'sqlite'}: {counts} "
@@ -132,18 +132,21 @@ def main() -> None:
                 db.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
-def _callgrind(state: str) -> None:
-    subprocess.run(
-        ["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True
-    )
+def callgrind(state: str, *more: str) -> None:
+    """Switch callgrind's counting of this process ``on`` or ``off`` (``callgrind_control
+    -i``), or with ``state`` ``"dump"`` write the counts so far to a file of their own and
+    start again from zero."""
+    flags = ["-d", *more] if state == "dump" else ["-i", state]
+    subprocess.run(["callgrind_control", *flags, str(os.getpid())], check=True, capture_output=True)
 
 
-def count_instructions(commands: int) -> None:
-    """This script again under callgrind (``--counting``), and its count per command."""
+def under_callgrind(script: str, argv: list[str]) -> tuple[str, Path]:
+    """Run ``script`` with ``argv`` under callgrind, counting nothing until it switches
+    counting on (:func:`callgrind`); its standard output and the output file's path. The hash
+    seed is fixed for repeatable dict and set layouts."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("--instructions needs valgrind: apt-get install valgrind")
     out = Path(tempfile.mkdtemp()) / "callgrind.out"
-    argv = [a for a in sys.argv[1:] if a != "--instructions"]
     done = subprocess.run(
         [
             "valgrind",
@@ -151,18 +154,26 @@ def count_instructions(commands: int) -> None:
             "--instr-atstart=no",
             f"--callgrind-out-file={out}",
             sys.executable,
-            __file__,
+            script,
             *argv,
-            "--counting",
         ],
         env={**os.environ, "PYTHONHASHSEED": "0"},
         capture_output=True,
         text=True,
     )
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or found is None:
+    if done.returncode != 0 or "Collected : " not in done.stderr:
         raise SystemExit(f"callgrind run failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    print(done.stdout.strip())
+    return done.stdout, out
+
+
+def count_instructions(commands: int) -> None:
+    """This script again under callgrind (``--counting``), and its count per command."""
+    argv = [a for a in sys.argv[1:] if a != "--instructions"]
+    stdout, out = under_callgrind(__file__, [*argv, "--counting"])
+    found = re.search(r"^totals: (\d+)", out.read_text(), re.MULTILINE)
+    if found is None:
+        raise SystemExit(f"no totals in {out}")
+    print(stdout.strip())
     total = int(found.group(1))
     print(f"instructions: {total:,} in {commands} commands, {total / commands:,.0f} a command")
     print(f"callgrind profile (callgrind_annotate): {out}")

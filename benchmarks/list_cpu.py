@@ -12,12 +12,21 @@ robust against other load on the machine) and the wall time per page, and checks
 paths give the same JSON. ``Pipeline.answer_raw`` (the whole service side of a query but the
 AMQP hops) is timed for the Core path beside them. The last row is ``get_invoice`` of the
 newest invoice, Core rows (since session 8) against the ORM entity it loaded before.
+
+    python benchmarks/list_cpu.py --instructions [--rounds 10]
+
+counts instead the machine instructions of ``Pipeline.answer_raw`` with the reply's JSON per
+query of the same mix (valgrind's callgrind, counting only around those calls; about three
+minutes): the same build gives the same count whatever the host's speed and other load, where
+the process time of a page moved twofold between runs on one host (session 23). It counts the
+service's process only, not PostgreSQL's work; compare two builds in one run each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -27,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_profile import callgrind, under_callgrind
 from invoicing import bootstrap
 from invoicing.config import Settings
 from invoicing.handlers.views import invoice_state
@@ -129,22 +139,74 @@ def measure(app: Any, name: str, payload: dict[str, Any], rounds: int) -> None:
     )
 
 
+def instructions(app: Any, payloads: list[tuple[str, dict[str, Any]]], rounds: int) -> None:
+    """Under callgrind (``--counting``): each query's ``answer_raw`` and reply JSON counted
+    ``rounds`` times after a warm-up, the counts of each query dumped to a file of its own."""
+    for _name, payload in payloads:
+        kind = "get_invoice" if "invoice_id" in payload else "list_invoices"
+        raw = json.dumps({"type": kind, "organization_id": ORG, "payload": payload})
+        for _ in range(3):
+            reply = app.pipeline.answer_raw(raw)
+            assert reply.status == "ok", reply.envelope
+            reply.as_json()
+        callgrind("dump")  # what ran before: left out
+        callgrind("on")
+        for _ in range(rounds):
+            app.pipeline.answer_raw(raw).as_json()
+        callgrind("off")
+        callgrind("dump")
+
+
+def count(argv: list[str], payloads: list[tuple[str, dict[str, Any]]], rounds: int) -> None:
+    """This script again under callgrind, and the instructions per query of each dump."""
+    stdout, out = under_callgrind(__file__, [*argv, "--counting"])
+    dumps = sorted(out.parent.glob(f"{out.name}.*"), key=lambda f: int(f.name.rsplit(".", 1)[1]))
+    totals = []
+    for dump in dumps:
+        found = re.search(r"^totals: (\d+)", dump.read_text(), re.MULTILINE)
+        totals.append(int(found.group(1)) if found else 0)
+    counted = totals[1::2]  # each query: a dump of its warm-up, then one of its rounds
+    if len(counted) != len(payloads):
+        raise SystemExit(f"{len(dumps)} dumps in {out.parent}, expected {2 * len(payloads)}")
+    print(stdout.strip())
+    print("| query | instructions per query (answer_raw and the reply's JSON) |")
+    print("|---|---:|")
+    for (name, _), total in zip(payloads, counted, strict=True):
+        print(f"| {name} | {total / rounds:,.0f} |")
+    print(f"callgrind profiles (callgrind_annotate): {out.parent}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", default="invoicing_bench_reads")
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="instructions per query under valgrind's callgrind instead of CPU time",
+    )
+    parser.add_argument("--counting", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     app = bootstrap.local(
         Settings(database_url=f"{PG}/{args.database}"), migrate=False, configure_logging=False
     )
-    print("| query | ORM cpu | Core cpu | saved | ORM wall | Core wall | answer_raw cpu |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, payload in MIX:
-        measure(app, name, payload, args.rounds)
     newest_sql = "SELECT id FROM invoices WHERE organization_id = :o ORDER BY created_at DESC"
     with app.engine.connect() as conn:
         newest = conn.execute(text(f"{newest_sql} LIMIT 1"), {"o": ORG}).scalar_one()
-    measure(app, "get_invoice", {"invoice_id": str(newest)}, args.rounds)
+    payloads = [*MIX, ("get_invoice", {"invoice_id": str(newest)})]
+    if args.instructions:
+        app.engine.dispose()
+        argv = [a for a in sys.argv[1:] if a != "--instructions"]
+        count(argv, payloads, args.rounds)
+        return
+    if args.counting:
+        instructions(app, payloads, args.rounds)
+        app.engine.dispose()
+        return
+    print("| query | ORM cpu | Core cpu | saved | ORM wall | Core wall | answer_raw cpu |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, payload in payloads:
+        measure(app, name, payload, args.rounds)
     app.engine.dispose()
 
 

@@ -193,7 +193,9 @@ class PageStatements(NamedTuple):
     lines_folded: int
     payments: Select[Any]
     #: PostgreSQL: ``lines`` and ``payments`` compiled once and run on the driver's cursor
-    #: (``handlers.statements``); SQLite's expanding ``IN`` is compiled per page by SQLAlchemy
+    #: (``handlers.statements``), the page's ids sent as one binary array (in the text format
+    #: psycopg runs a regular expression over every id: 1.4 million instructions a page,
+    #: 3.5 % of it; session 23); SQLite's expanding ``IN`` is compiled per page by SQLAlchemy
     prepared: tuple[Statement, Statement] | None
     #: one invoice's row (``get_invoice``) by ``org_id`` and ``invoice_id`` / ``number``, on
     #: the driver's cursor: the statements are the same for every call
@@ -239,7 +241,12 @@ def page_statements(dialect: str) -> PageStatements:
         lines_folded=lines.folded,
         payments=of_payments,
         prepared=(
-            (Statement(of_lines), Statement(of_payments)) if dialect == "postgresql" else None
+            (
+                Statement(of_lines, binary=("invoice_ids",)),
+                Statement(of_payments, binary=("invoice_ids",)),
+            )
+            if dialect == "postgresql"
+            else None
         ),
         by_id=Statement(one.where(Invoice.id == bindparam("invoice_id"))),
         by_number=Statement(one.where(Invoice.number == bindparam("number"))),
