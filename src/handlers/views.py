@@ -118,7 +118,9 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
     nested in it) as plain values, which pydantic validates in one call (``invoice_state``, or
     a whole list page at once): about 8 % less CPU than a constructor call per nested model in
     the workers, whose start-up objects are frozen (docs/reads.md, session 13). A dict does not
-    fail on a misspelt key, so tests/unit/test_invoice_document.py checks every key."""
+    fail on a misspelt key, so tests/unit/test_invoice_document.py checks every key. The
+    record's lists and dicts are handed over as they are: validation builds the model's own
+    (``test_the_state_shares_no_container_with_the_record``)."""
     cur = inv.currency
     m = rounder(cur)  # round_money(·, cur)
     normalized = None
@@ -185,7 +187,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
         creator_id=inv.creator_id,
         issuer_id=inv.issuer_id,
         responsible_id=inv.responsible_id,
-        subscriber_ids=list(inv.subscriber_ids or []),
+        subscriber_ids=inv.subscriber_ids or [],
         deal_id=inv.deal_id,
         subsidiary_id=inv.subsidiary_id,
         subject=inv.subject,
@@ -196,8 +198,8 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
         invoicing_method=inv.invoicing_method,
         notes=inv.notes,
         footer=inv.footer,
-        tags=list(inv.tags or []),
-        custom_fields=dict(inv.custom_fields or {}),
+        tags=inv.tags or [],
+        custom_fields=inv.custom_fields or {},
         lines=[
             dict(
                 id=line.id,
@@ -215,14 +217,14 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
                 discount_amount=m(line.discount_amount),
                 amount=m(line.amount),
                 net_amount=m(line.net_amount),
-                billable_entry_ids=list(line.billable_entry_ids or []),
+                billable_entry_ids=line.billable_entry_ids or [],
                 budget_id=line.budget_id,
                 service_id=line.service_id,
             )
             for line in inv.lines
         ],
         discount=inv.discount or None,
-        tax_breakdown=list(inv.tax_breakdown or []),
+        tax_breakdown=inv.tax_breakdown or [],
         tax_ledger=tax_ledger,
         ledger_entries=ledger_entries,
         totals=dict(
@@ -239,7 +241,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
             credit_balance=m(credit_balance(inv)),
         ),
         normalized=normalized,
-        legal_notes=list(inv.legal_notes or []),
+        legal_notes=inv.legal_notes or [],
         payments=[
             dict(
                 id=p.id,
@@ -255,7 +257,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
             )
             for p in inv.payments
         ],
-        credit_note_ids=list(inv.credit_note_ids or []),
+        credit_note_ids=inv.credit_note_ids or [],
         credited_invoice_id=inv.credited_invoice_id,
         credited_invoice_number=inv.credited_invoice_number,
         credited_invoice_issue_date=inv.credited_invoice_issue_date,

@@ -188,3 +188,27 @@ def test_a_draft_has_no_ledger_and_no_normalized_amounts() -> None:
     doc = invoice_document(row)
     assert doc["tax_ledger"] == [] and doc["ledger_entries"] == [] and doc["normalized"] is None
     assert invoice_state(row).totals.open_amount == Decimal(0)
+
+
+def test_the_state_shares_no_container_with_the_record() -> None:
+    """The document hands the record's lists and dicts over as they are (no copies of its
+    own): validation builds the state's own, so changing the state's containers leaves the
+    record (an ORM entity's attributes, for events) as it was."""
+    row = _row()
+    state = invoice_state(row)
+    pairs = [
+        (state.subscriber_ids, row.subscriber_ids),
+        (state.tags, row.tags),
+        (state.custom_fields, row.custom_fields),
+        (state.legal_notes, row.legal_notes),
+        (state.credit_note_ids, row.credit_note_ids),
+        (state.tax_breakdown, row.tax_breakdown),
+        (state.lines[0].billable_entry_ids, row.lines[0].billable_entry_ids),
+    ]
+    for made, given in pairs:
+        assert made is not given
+    state.tags.append("b")
+    state.custom_fields["priority"] = 9
+    state.subscriber_ids.clear()
+    assert row.tags == ["a"] and row.custom_fields == {"priority": 3}
+    assert row.subscriber_ids == ["p-1"]
