@@ -132,11 +132,11 @@ def main() -> None:
                 db.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
-def callgrind(state: str, *more: str) -> None:
+def callgrind(state: str) -> None:
     """Switch callgrind's counting of this process ``on`` or ``off`` (``callgrind_control
     -i``), or with ``state`` ``"dump"`` write the counts so far to a file of their own and
     start again from zero."""
-    flags = ["-d", *more] if state == "dump" else ["-i", state]
+    flags = ["-d"] if state == "dump" else ["-i", state]
     subprocess.run(["callgrind_control", *flags, str(os.getpid())], check=True, capture_output=True)
 
 

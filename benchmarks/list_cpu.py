@@ -16,12 +16,13 @@ newest invoice, Core rows (since session 8) against the ORM entity it loaded bef
     python benchmarks/list_cpu.py --instructions [--rounds 10]
 
 counts instead the machine instructions of ``Pipeline.answer_raw`` with the reply's JSON per
-query of the same mix (valgrind's callgrind, counting only around those calls; about three
-minutes): the same build gives the same count whatever the host's speed and other load, where
-the process time of a page moved twofold between runs on one host (session 23). It counts the
-service's process only, not PostgreSQL's work; compare two builds in one run each. The
-collector is set up as in a worker process (``gc_pauses.settle``: start-up objects frozen, the
-young generation's threshold raised), which the CPU-time comparison above leaves as it is.
+query of the same mix (valgrind's callgrind, counting only around those calls; about a
+minute with ``--rounds 10``): the same build gives the same count whatever the host's speed
+and other load, where the process time of a page moved twofold between runs on one host
+(session 23). It counts the service's process only, not PostgreSQL's work; compare two
+builds in one run each. The collector is set up as in a worker process
+(``gc_pauses.settle``: start-up objects frozen, the young generation's threshold raised),
+which the CPU-time comparison above leaves as it is.
 """
 
 from __future__ import annotations
