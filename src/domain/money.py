@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache, partial
+from functools import cache
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -52,14 +52,23 @@ def quantum(currency: str) -> Decimal:
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round half-up (away from zero on a tie) to the currency's minor unit."""
-    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+    # positional: ``quantize``'s keyword parsing costs more than the rounding itself
+    return amount.quantize(quantum(currency), ROUND_HALF_UP)
 
 
 @cache
 def rounder(currency: str) -> Callable[[Decimal], Decimal]:
-    """``round_money(·, currency)`` as one C call (``Decimal.quantize`` with the currency's
-    quantum bound): the read path rounds about 15 amounts per invoice."""
-    return partial(Decimal.quantize, exp=quantum(currency), rounding=ROUND_HALF_UP)
+    """``round_money(·, currency)`` with the currency's quantum looked up once: the read path
+    rounds about 15 amounts per invoice. A plain function calling ``quantize`` with positional
+    arguments: 181 ns a call against 652 ns for the ``functools.partial`` of ``quantize`` with
+    keywords it was (the partial merges its keywords into a new dict at every call, which
+    ``quantize`` then parses): 2.1 of a list page's 35.2 million instructions (session 23)."""
+    q = quantum(currency)
+
+    def rounded(amount: Decimal) -> Decimal:
+        return amount.quantize(q, ROUND_HALF_UP)
+
+    return rounded
 
 
 def fits_minor_units(amount: Decimal, currency: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from babel.numbers import format_currency, format_decimal, get_currency_precision
@@ -141,9 +141,11 @@ def test_the_documents_patterns_take_the_direct_path(lang: str) -> None:
     code=st.sampled_from(sorted(ISO)),
 )
 def test_the_read_path_rounder_is_round_money(amount: Decimal, code: str) -> None:
-    """``rounder`` (one C call, used by ``invoice_state``) gives what ``round_money`` gives,
-    value and representation (the reply prints the Decimal's digits)."""
-    assert str(rounder(code)(amount)) == str(round_money(amount, code))
+    """``rounder`` (used by ``invoice_state``) gives what ``round_money`` gives, value and
+    representation (the reply prints the Decimal's digits), and both what ``quantize`` with
+    the currency's minor unit and ``rounding=ROUND_HALF_UP`` given by keyword gives."""
+    expected = amount.quantize(Decimal(1).scaleb(-minor_units(code)), rounding=ROUND_HALF_UP)
+    assert str(rounder(code)(amount)) == str(round_money(amount, code)) == str(expected)
 
 
 @pytest.mark.parametrize("value", ["0.005", "-0.005", "2.675", "-2.665", "0", "1E+3", "12.5"])
