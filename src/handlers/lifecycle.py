@@ -234,16 +234,32 @@ def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[
 
     if not uow.numbers_at_end:
         return [number_and_save()]
-    # a batch takes its numbers after all its commands ran, so the series row is locked from
-    # there to the commit only (invoicing.pipeline.batch); sorted by the row's key, then the
-    # date: every transaction locks rows in one order, and dates stay in order on each row
-    series = SERIES[draft.kind]
-    scope = subsidiaries.entity(uow, org, draft.subsidiary_id).scope(series)
-    lock_order = (str(org.id), series.value, scope, issued.isoformat())
-    late = LateEvent(
-        "invoice.finalized", str(draft.id), {}, complete=number_and_save, lock_order=lock_order
+    return [_numbered_at_end(uow, org, draft, issued, number_and_save)]
+
+
+def _numbered_at_end(
+    uow: UnitOfWork,
+    org: OrganizationRecord,
+    draft: aggregates.InvoiceData,
+    issued: dt.date,
+    complete: Callable[[], Event],
+) -> LateEvent:
+    """A finalize in a batch takes its number after all the batch's commands ran, so the
+    series row is locked from there to the commit only (invoicing.pipeline.batch); sorted by
+    the row's key, then the date: every transaction locks rows in one order, and dates stay in
+    order on each row. Its ``claim`` lets the batch take its numbers in one statement per
+    counter row (``numbering.reserve``)."""
+    series, issuer = SERIES[draft.kind], subsidiaries.entity(uow, org, draft.subsidiary_id)
+    scope = issuer.scope(series)
+    taking = draft.number is None  # as take_number: a number given already stays
+    return LateEvent(
+        "invoice.finalized",
+        str(draft.id),
+        {},
+        complete=complete,
+        lock_order=(str(org.id), series.value, scope, issued.isoformat()),
+        claim=numbering.NumberClaim(issuer.org, series, issued, scope) if taking else None,
     )
-    return [late]
 
 
 def mark_as_sent(

@@ -10,13 +10,15 @@ equals date order (Belgian chronology rule).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from typing import Any
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from invoicing.domain.errors import Conflict, DomainError
 from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series
 from invoicing.handlers.statements import Statement
-from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, NumberSeries, Subsidiary
 from invoicing.models.records import OrganizationRecord
 from sqlalchemy import Table, UniqueConstraint, bindparam, or_, select, update
@@ -24,13 +26,26 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+if TYPE_CHECKING:  # the unit of work reserves numbers with this module (``reserve``)
+    from invoicing.handlers.unit_of_work import UnitOfWork
+
+#: a counter row: organization, series, scope, period
+SeriesKey = tuple[uuid.UUID, str, str, str]
+
 
 def pattern_for(org: OrganizationRecord, series: Series) -> NumberPattern:
     settings: dict[str, Any] = (org.profile or {}).get("number_series", {}).get(series.value, {})
-    return NumberPattern(
+    return _pattern(
         settings.get("pattern", DEFAULT_PATTERNS[series]),
         bool(settings.get("yearly_reset", True)),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(pattern: str, yearly_reset: bool) -> NumberPattern:
+    """A pattern checked once (``NumberPattern`` is immutable; a finalize asks for its
+    series' pattern twice, each check running two regular expressions over it)."""
+    return NumberPattern(pattern, yearly_reset)
 
 
 def _ensure_row(uow: UnitOfWork, org_id: uuid.UUID, series: str, scope: str, period: str) -> None:
@@ -58,6 +73,13 @@ _TAKE = Statement(
     update(NumberSeries)
     .where(*_KEY, or_(_T.last_issue_date.is_(None), _T.last_issue_date <= bindparam("day")))
     .values(next_value=_T.next_value + 1, last_issue_date=bindparam("day"))
+    .returning(_T.next_value)
+)
+#: ``_TAKE`` for several numbers at once (``reserve``): the same guard, on the earliest date
+_RESERVE = Statement(
+    update(NumberSeries)
+    .where(*_KEY, or_(_T.last_issue_date.is_(None), _T.last_issue_date <= bindparam("first")))
+    .values(next_value=_T.next_value + bindparam("count"), last_issue_date=bindparam("last"))
     .returning(_T.next_value)
 )
 _LAST = select(_T.last_issue_date).where(*_KEY).with_for_update()
@@ -90,6 +112,10 @@ def allocate(
     """
     pattern = pattern_for(org, series)
     period = pattern.period(issue_date)
+    reserved = uow.reserved_numbers.get((org.id, series.value, scope, period))
+    if reserved:  # taken for this batch by ``reserve``, in this order
+        seq = reserved.popleft()
+        return _checked(uow, org, series, pattern.format(seq, issue_date), check_used), seq
     conn = uow.connection()
     key = {"org": org.id, "ser": series.value, "scp": scope, "per": period}
     taken = _TAKE.first(conn, {**key, "day": issue_date})
@@ -108,10 +134,59 @@ def allocate(
         if taken is None:
             raise RuntimeError(f"number series {key} matched no row after it was ensured")
     seq = taken[0] - 1
-    number = pattern.format(seq, issue_date)
-    if check_used and _NUMBER_USED.first(conn, {"org": org.id, "number": number}):
+    return _checked(uow, org, series, pattern.format(seq, issue_date), check_used), seq
+
+
+def _checked(
+    uow: UnitOfWork, org: OrganizationRecord, series: Series, number: str, check_used: bool
+) -> str:
+    if check_used and _NUMBER_USED.first(uow.connection(), {"org": org.id, "number": number}):
         raise number_taken(series.value, number)
-    return number, seq
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class NumberClaim:
+    """A number a step at the end of a batch will take (``allocate``'s arguments): what
+    ``reserve`` takes for the whole batch beforehand."""
+
+    org: OrganizationRecord
+    series: Series
+    issue_date: dt.date
+    scope: str = ""
+
+    def key(self) -> SeriesKey:
+        period = pattern_for(self.org, self.series).period(self.issue_date)
+        return (self.org.id, self.series.value, self.scope, period)
+
+
+def reserve(uow: UnitOfWork, claims: list[NumberClaim]) -> None:
+    """Take the numbers of ``claims`` (in the order their steps will run: by counter, then
+    issue date) with one statement per counter row instead of one per number: ``allocate``
+    then hands them out in that order (``UnitOfWork.reserved_numbers``).
+
+    The statement is ``allocate``'s, for ``count`` numbers: it matches only when the earliest
+    date keeps date order and leaves the latest as the row's last date. When it matches
+    nothing (the row does not exist yet, or a date is out of order) nothing is reserved for
+    that row, and ``allocate`` takes each number alone, as without this (and refuses the one
+    out of order). A reservation is part of the transaction: the batch commits all its numbers
+    or none, so none can be lost; ``UnitOfWork.finish`` checks that every one was taken."""
+    groups: dict[SeriesKey, list[dt.date]] = {}
+    for claim in claims:
+        groups.setdefault(claim.key(), []).append(claim.issue_date)
+    conn = uow.connection()
+    for (org_id, series, scope, period), days in groups.items():
+        if len(days) < 2:
+            continue  # one statement either way
+        params = {"org": org_id, "ser": series, "scp": scope, "per": period}
+        taken = _RESERVE.first(
+            conn, {**params, "count": len(days), "first": min(days), "last": max(days)}
+        )
+        if taken is not None:
+            after = taken[0]  # the row's next value after the batch's numbers
+            uow.reserved_numbers[(org_id, series, scope, period)] = deque(
+                range(after - len(days), after)
+            )
 
 
 def number_taken(series: str, number: str | None) -> Conflict:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from invoicing.domain.errors import DomainError
+from invoicing.handlers.numbering import NumberClaim
 from invoicing.handlers.ports import (
     Clock,
     DocumentStorage,
@@ -72,6 +73,9 @@ class LateEvent(Event):
 
     complete: Callable[[], Event]
     lock_order: tuple[str, ...] = ()
+    #: the number ``complete`` takes, which the batch reserves with its others beforehand
+    #: (``numbering.reserve``); None when it takes none
+    claim: NumberClaim | None = None
 
 
 def invoice_event(event_type: str, inv: InvoiceDraft, now: dt.datetime, **extra: Any) -> Event:

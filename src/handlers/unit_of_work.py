@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from invoicing.handlers import numbering
 from invoicing.handlers.core_writes import write_invoices
 from invoicing.handlers.statements import Statement, pipelined
 from invoicing.models import OutboxEvent
 from sqlalchemy import Connection, Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
+
+#: a step of :meth:`UnitOfWork.finish`: its order, the step, the number it takes (if any)
+_Step = tuple[tuple[str, ...], Callable[[], None], numbering.NumberClaim | None]
 
 #: Core, built once and run on the DBAPI cursor: outbox rows in one statement (executemany)
 _OUTBOX_INSERT = Statement(insert(OutboxEvent))
@@ -32,7 +37,10 @@ class UnitOfWork:
         #: :meth:`finish` (a ``LateEvent``), so that the series rows are locked only from
         #: the batch's allocations to its commit (``invoicing.pipeline.batch``)
         self.numbers_at_end = False
-        self._at_end: list[tuple[tuple[str, ...], Callable[[], None]]] = []
+        self._at_end: list[_Step] = []
+        #: the numbers :meth:`finish` took for its steps in one statement per counter row
+        #: (``numbering.reserve``), handed out by ``numbering.allocate`` in the steps' order
+        self.reserved_numbers: dict[numbering.SeriesKey, deque[int]] = {}
         #: writes the steps of :meth:`finish` leave to its end (``write_at_end``)
         self._writes: list[Callable[[], None]] = []
         #: set (to a dict) by a batch whose commands change no organization (finalizes only:
@@ -49,6 +57,7 @@ class UnitOfWork:
         self.session = self._factory()
         self.session.begin()
         self.outbox_rows, self._at_end, self._writes = [], [], []
+        self.reserved_numbers = {}
         self.organization_rows = None
         return self
 
@@ -75,10 +84,16 @@ class UnitOfWork:
         if rows:
             _OUTBOX_INSERT.many(self.session.connection(), rows)
 
-    def at_end(self, order: tuple[str, ...], step: Callable[[], None]) -> None:
+    def at_end(
+        self,
+        order: tuple[str, ...],
+        step: Callable[[], None],
+        claim: numbering.NumberClaim | None = None,
+    ) -> None:
         """Run ``step`` in :meth:`finish`, after every command of the transaction; steps run
-        sorted by ``order`` (stable: else in the order they were added)."""
-        self._at_end.append((order, step))
+        sorted by ``order`` (stable: else in the order they were added). ``claim``: the
+        number the step takes (``numbering.allocate``), reserved with the others' first."""
+        self._at_end.append((order, step, claim))
 
     @property
     def pending_steps(self) -> int:
@@ -99,9 +114,15 @@ class UnitOfWork:
     def finish(self) -> None:
         """The steps left to the end of the transaction (``at_end``), then the writes they
         left (``write_at_end``); ``commit`` calls it."""
-        steps, self._at_end = self._at_end, []
-        for _order, step in sorted(steps, key=lambda s: s[0]):
+        steps, self._at_end = sorted(self._at_end, key=lambda s: s[0]), []
+        claims = [claim for _order, _step, claim in steps if claim is not None]
+        if len(claims) > 1:
+            numbering.reserve(self, claims)
+        for _order, step, _claim in steps:
             step()
+        left, self.reserved_numbers = self.reserved_numbers, {}
+        if any(left.values()):  # a claim that no step took: committing would skip numbers
+            raise RuntimeError(f"numbers reserved and not taken: {left}")
         writes, self._writes = self._writes, []
         if writes:
             with pipelined(self.connection()):
@@ -117,6 +138,7 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.outbox_rows, self._at_end, self._writes = [], [], []
+        self.reserved_numbers = {}
         if self.organization_rows is not None:
             self.organization_rows = {}
         self.session.rollback()

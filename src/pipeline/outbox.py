@@ -67,7 +67,7 @@ def write(
             event = event.complete()
         ce, param = row(event, i)
         if isinstance(event, LateEvent):  # its content at the end of the transaction
-            uow.at_end(event.lock_order, partial(fill, event, i, ce, param))
+            uow.at_end(event.lock_order, partial(fill, event, i, ce, param), event.claim)
         params.append(param)
         rows.append(ce)
     if defer:

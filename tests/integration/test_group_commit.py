@@ -19,6 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from invoicing.domain.numbering import Series
+from invoicing.handlers.numbering import NumberClaim, allocate
+from invoicing.handlers.repository import organization_row
 from invoicing.models import Invoice, NumberSeries
 from invoicing.pipeline import Outcome, Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
@@ -334,8 +337,9 @@ def _finalize(client: Client, customer: uuid.UUID, issue_date: str) -> dict[str,
 def test_a_batch_takes_its_numbers_after_all_its_commands(batching: Client, engine: Engine) -> None:
     """A batch run without savepoints takes the numbers of its finalizes at its end: the
     series row is locked from the batch's first allocation to its commit, and nothing runs in
-    between but the allocations, the invoices' UPDATEs that write the numbers and the events'
-    INSERT. The events carry the numbers, gapless, in the order of the issue dates."""
+    between but the allocation (one statement for the batch's numbers of that series row),
+    the invoices' UPDATEs that write the numbers and the events' INSERT. The events carry the
+    numbers, gapless, in the order of the issue dates."""
     client = batching
     group = client.bus.group
     assert group is not None
@@ -358,10 +362,10 @@ def test_a_batch_takes_its_numbers_after_all_its_commands(batching: Client, engi
         ["SELECT", "organizations.id,"],
         *[["SELECT", "invoices.organization_id,"]] * 3,
     ], batch[:first_lock]
-    # the numbers, then the invoices' UPDATEs (one round trip on PostgreSQL: finish's
-    # write_at_end), then the events
+    # the three numbers in one statement (numbering.reserve), then the invoices' UPDATEs (one
+    # round trip on PostgreSQL: finish's write_at_end), then the events
     tail = [s.split(None, 2)[:2] for s in batch[first_lock:]]
-    assert tail == [["UPDATE", "number_series"]] * 3 + [["UPDATE", "invoices"]] * 3 + [
+    assert tail == [["UPDATE", "number_series"]] + [["UPDATE", "invoices"]] * 3 + [
         ["INSERT", "INTO"]
     ], tail
     assert batch[-1].startswith("INSERT INTO outbox")
@@ -378,6 +382,76 @@ def test_a_batch_takes_its_numbers_after_all_its_commands(batching: Client, engi
     tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
     # the 2 June one first (dates in order on the series), then the two of 3 June in turn
     assert tails == [tails[0], tails[0] + 2, tails[0] + 1, tails[0] + 3], numbers
+
+
+def test_a_batch_takes_the_numbers_of_each_counter_row_in_one_statement(
+    batching: Client, engine: Engine
+) -> None:
+    """Finalizes of one batch in two years (the default series resets yearly: a counter row
+    per year) take their numbers with one statement per row (``numbering.reserve``), each row
+    gapless in the order of its issue dates."""
+    client = batching
+    customer = client.customer()
+    before_2027 = client.ok(
+        "finalize_invoice", _finalize(client, customer, "2027-01-01")["payload"]
+    )
+    leader = _finalize(client, customer, "2026-12-29")
+    days = ("2027-01-03", "2026-12-31", "2027-01-02", "2026-12-30")
+    docs = [_finalize(client, customer, day) for day in days]
+    with statements_of(engine) as statements:
+        lead, outs = run_batch(client, leader, docs)
+    assert all(isinstance(o, Outcome) and o.status == "applied" for o in (lead, *outs))
+    claims = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO processed_commands")]
+    series = [s for s in statements[claims[1] :] if s.startswith("UPDATE number_series")]
+    assert len(series) == 2, series  # one per year's row, not one per number
+
+    def sequence(outcome: Outcome | BaseException) -> tuple[str, int]:
+        assert isinstance(outcome, Outcome)
+        _, year, seq = outcome.events[0]["data"]["invoice"]["number"].split("-")
+        return year, int(seq)
+
+    first_2027 = int(before_2027.events[0]["data"]["invoice"]["number"].rsplit("-", 1)[-1])
+    first_2026 = sequence(lead)[1]
+    assert [sequence(o) for o in outs] == [
+        ("2027", first_2027 + 2),
+        ("2026", first_2026 + 2),
+        ("2027", first_2027 + 1),
+        ("2026", first_2026 + 1),
+    ]
+
+
+def test_a_number_reserved_and_not_taken_fails_the_transaction(batching: Client) -> None:
+    """``UnitOfWork.finish`` reserves the numbers its steps claim; a claim that no step takes
+    would skip numbers at the commit, so ``finish`` fails instead and nothing is written."""
+    client = batching
+    customer = client.customer()
+    client.finalized(customer, [line()], issue_date=dt.date(2026, 8, 3))  # the row exists
+
+    def next_value() -> int:
+        with client.bus.uow_factory() as uow:
+            return int(
+                uow.session.execute(
+                    select(NumberSeries.next_value).where(
+                        NumberSeries.organization_id == client.org, NumberSeries.period == "2026"
+                    )
+                ).scalar_one()
+            )
+
+    before = next_value()
+    with client.bus.uow_factory() as uow:
+        org, _ = organization_row(uow, client.org)
+        claim = NumberClaim(org, Series.INVOICE, dt.date(2026, 8, 4))
+        taken: list[tuple[str, int]] = []
+        uow.at_end(
+            ("1",),
+            lambda: taken.append(allocate(uow, org, Series.INVOICE, claim.issue_date)),
+            claim,
+        )
+        uow.at_end(("2",), lambda: None, claim)  # claims a number and takes none
+        with pytest.raises(RuntimeError, match="numbers reserved and not taken"):
+            uow.finish()
+        assert [seq for _number, seq in taken] == [before]  # the first of the two reserved
+    assert next_value() == before  # rolled back: nothing reserved stays taken
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # holds an invoice row
@@ -456,8 +530,8 @@ def test_a_batch_with_savepoints_takes_its_numbers_at_its_end_too(
     batching: Client, engine: Engine
 ) -> None:
     """A batch that runs with savepoints (here because a finalize of an unknown invoice is
-    rejected) still takes its numbers after all its commands: nothing but the allocations,
-    the invoices' UPDATEs and the events' INSERT after the first allocation."""
+    rejected) still takes its numbers after all its commands: nothing but the allocation,
+    the invoices' UPDATEs and the events' INSERT after it."""
     client = batching
     group = client.bus.group
     assert group is not None
@@ -477,8 +551,8 @@ def test_a_batch_with_savepoints_takes_its_numbers_at_its_end_too(
     assert (group.fallbacks, group.numbers_in_place) == (before[0] + 1, before[1])
     last_savepoint = max(i for i, s in enumerate(statements) if s.startswith("RELEASE SAVEPOINT"))
     tail = statements[last_savepoint + 1 :]
+    # the two numbers in one statement: the rejected command's claim went with its savepoint
     assert [s.split(None, 2)[:2] for s in tail] == [
-        ["UPDATE", "number_series"],
         ["UPDATE", "number_series"],
         ["UPDATE", "invoices"],
         ["UPDATE", "invoices"],
