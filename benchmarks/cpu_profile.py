@@ -1,14 +1,15 @@
 """CPU per command of the in-process pipeline, with an optional profile.
 
     python benchmarks/cpu_profile.py --commands 2000 [--pg] [--batch 100] [--profile out.prof]
-    python benchmarks/cpu_profile.py --commands 400 --pg --instructions
+    python benchmarks/cpu_profile.py --commands 400 --pg --instructions [--grouped]
 
 Runs the same loop as ``invoicing process`` (``bootstrap.local()``, ``Bulk.run`` over groups
 of ``--batch`` lines as ``invoicing process --batch`` does, the deliverer's check, the events
 printed as JSON) over create/finalize pairs of the pipeline benchmark, after a warm-up of 50
-pairs, and prints the process time (CPU seconds of this process, robust against other load on
-the machine) per command. ``--pg`` uses a fresh
-PostgreSQL database on 127.0.0.1 (dropped afterwards), else a fresh SQLite file.
+pairs (``--grouped``: every create first, then every finalize, so that finalizes share
+batches of their own, as in the workers' numbering lane), and prints the process time (CPU
+seconds of this process, robust against other load on the machine) per command. ``--pg`` uses
+a fresh PostgreSQL database on 127.0.0.1 (dropped afterwards), else a fresh SQLite file.
 
 ``--instructions`` counts instead the machine instructions this process executes per command
 (valgrind's callgrind, instrumenting only the measured loop: the run starts uninstrumented and
@@ -48,6 +49,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="as invoicing process --batch")
     parser.add_argument("--profile", default="")
     parser.add_argument(
+        "--grouped",
+        action="store_true",
+        help="every create first, then every finalize (batches of finalizes alone, as the "
+        "workers' numbering lane runs them) instead of create/finalize pairs",
+    )
+    parser.add_argument(
         "--instructions",
         action="store_true",
         help="instructions per command under valgrind's callgrind instead of CPU time",
@@ -62,10 +69,15 @@ def main() -> None:
     for _ in range(50):
         inv = str(uuid.uuid4())
         warm += [org.create_invoice(inv), org.finalize(inv)]
-    body = []
+    creates, finalizes = [], []
     for _ in range(args.commands // 2):
         inv = str(uuid.uuid4())
-        body += [json.dumps(org.create_invoice(inv)), json.dumps(org.finalize(inv))]
+        creates.append(json.dumps(org.create_invoice(inv)))
+        finalizes.append(json.dumps(org.finalize(inv)))
+    if args.grouped:
+        body = [*creates, *finalizes]
+    else:
+        body = [line for pair in zip(creates, finalizes, strict=True) for line in pair]
     tmp = tempfile.mkdtemp()
     db_name = f"cpu_profile_{uuid.uuid4().hex[:8]}"
     if args.pg:

@@ -36,8 +36,9 @@ from invoicing.handlers.statements import Statement, pipelined
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, InvoiceLine
 from invoicing.models.records import CustomerRecord, PaymentRecord
-from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import Table, and_, bindparam, func, select, tuple_
 from sqlalchemy import insert as insert_stmt
+from sqlalchemy.dialects.postgresql import ARRAY
 
 
 @dataclass(slots=True, eq=False)
@@ -174,43 +175,78 @@ _CUSTOMER_FIELDS = tuple(CustomerRow.__dataclass_fields__)
 _CUSTOMER_END = _WIDTH + len(_CUSTOMER_FIELDS)
 _LINE_ID = _CUSTOMER_END + LINE_FIELDS.index("id")
 #: the draft, its customer and its lines in one round trip, the row lock on the invoice only
+_LOAD_FROM = select(
+    *(_INVOICES.c[n] for n in INVOICE_FIELDS),
+    *(_CUSTOMERS.c[n] for n in _CUSTOMER_FIELDS),
+    *(_LINES.c[n] for n in LINE_FIELDS),
+).select_from(
+    _INVOICES.outerjoin(
+        _CUSTOMERS,
+        and_(
+            _CUSTOMERS.c.organization_id == _INVOICES.c.organization_id,
+            _CUSTOMERS.c.id == _INVOICES.c.customer_id,
+        ),
+    ).outerjoin(
+        _LINES,
+        and_(
+            _LINES.c.organization_id == _INVOICES.c.organization_id,
+            _LINES.c.invoice_id == _INVOICES.c.id,
+        ),
+    )
+)
 _LOAD = Statement(
-    select(
-        *(_INVOICES.c[n] for n in INVOICE_FIELDS),
-        *(_CUSTOMERS.c[n] for n in _CUSTOMER_FIELDS),
-        *(_LINES.c[n] for n in LINE_FIELDS),
+    _LOAD_FROM.where(
+        _INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("id")
     )
-    .select_from(
-        _INVOICES.outerjoin(
-            _CUSTOMERS,
-            and_(
-                _CUSTOMERS.c.organization_id == _INVOICES.c.organization_id,
-                _CUSTOMERS.c.id == _INVOICES.c.customer_id,
-            ),
-        ).outerjoin(
-            _LINES,
-            and_(
-                _LINES.c.organization_id == _INVOICES.c.organization_id,
-                _LINES.c.invoice_id == _INVOICES.c.id,
-            ),
-        )
-    )
-    .where(_INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("id"))
     .order_by(_LINES.c.position, _LINES.c.id)
     .with_for_update(of=_INVOICES)
 )
 
 
+def _load_many() -> Statement:
+    """``_LOAD`` for several invoices (PostgreSQL): their keys as two arrays, ``unnest``-ed
+    side by side; the rows in key order, so that the invoices' rows are locked in one order
+    (``FOR UPDATE`` locks the rows as the sort returns them)."""
+    keys = select(
+        func.unnest(bindparam("orgs", type_=ARRAY(_INVOICES.c.organization_id.type))),
+        func.unnest(bindparam("ids", type_=ARRAY(_INVOICES.c.id.type))),
+    )
+    where = tuple_(_INVOICES.c.organization_id, _INVOICES.c.id).in_(keys)
+    ordered = _LOAD_FROM.where(where).order_by(
+        _INVOICES.c.organization_id, _INVOICES.c.id, _LINES.c.position, _LINES.c.id
+    )
+    return Statement(ordered.with_for_update(of=_INVOICES), binary=("orgs", "ids"))
+
+
+_LOAD_MANY = _load_many()
+
+
+def read_drafts(uow: UnitOfWork, keys: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Read ahead, in one statement, what :func:`load_draft` will read for each of ``keys``
+    (organization, invoice) in this transaction, locked as it would lock them: the finalizes
+    of a batch (``registry.PREFETCH``) on PostgreSQL. An invoice not found is left to its
+    own read (it may be created later in the transaction)."""
+    if uow.dialect != "postgresql":
+        return
+    orgs, ids = zip(*keys, strict=True)
+    found = uow.drafts_read
+    for row in _LOAD_MANY.rows(uow.connection(), {"orgs": list(orgs), "ids": list(ids)}):
+        found.setdefault((row[0], row[1]), []).append(row)  # organization_id, id first
+
+
 def load_draft(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> InvoiceData | None:
     """The draft (not in the trash) with its lines, locked; None when it is not one (missing,
     trashed, finalized: the ORM's path reports that) or when the session has pending changes
-    or holds the invoice (the ORM's path sees those)."""
+    or holds the invoice (the ORM's path sees those). Its rows as :func:`read_drafts` read
+    them for the batch, if it did."""
     session = uow.session
     if session.new or session.dirty or session.deleted:
         return None
     if session.identity_map.get(session.identity_key(Invoice, (org_id, invoice_id))) is not None:
         return None
-    rows = _LOAD.rows(uow.connection(), {"org": org_id, "id": invoice_id})
+    rows = uow.drafts_read.pop((org_id, invoice_id), None)
+    if rows is None:
+        rows = _LOAD.rows(uow.connection(), {"org": org_id, "id": invoice_id})
     if not rows:
         return None
     head = tuple(rows[0][:_WIDTH])

@@ -213,7 +213,11 @@ def save_numbered(uow: UnitOfWork, draft: aggregates.InvoiceData) -> None:
         raise numbering.number_taken(draft.series or "invoice", draft.number) from None
 
 
-@handles(FinalizeInvoice, number_at_end=True)
+def _read_drafts(uow: UnitOfWork, commands: list[FinalizeInvoice]) -> None:
+    aggregates.read_drafts(uow, [(c.organization_id, c.payload.invoice_id) for c in commands])
+
+
+@handles(FinalizeInvoice, number_at_end=True, prefetch=_read_drafts)
 def finalize_invoice(cmd: FinalizeInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org, _ = organization_row(uow, cmd.organization_id)
     draft = aggregates.load_draft(uow, org.id, cmd.payload.invoice_id)

@@ -137,8 +137,19 @@ TAKES_NUMBER: set[type[Command]] = set()
 NUMBER_AT_END: set[type[Command]] = set()
 
 
+Prefetch = Callable[[UnitOfWork, list[Any]], None]
+#: how a batch reads ahead, in one statement, what its commands of a type will each read
+#: (``fn(uow, commands)``): only a batch run without savepoints, where no command is undone
+#: and none changes what another one reads (``invoicing.pipeline.batch``)
+PREFETCH: dict[type[Command], Prefetch] = {}
+
+
 def handles(
-    command: type[C], *, takes_number: bool = False, number_at_end: bool = False
+    command: type[C],
+    *,
+    takes_number: bool = False,
+    number_at_end: bool = False,
+    prefetch: Prefetch | None = None,
 ) -> Callable[[Callable[[C, UnitOfWork, Deps], list[Event]]], Handler]:
     def register(fn: Callable[[C, UnitOfWork, Deps], list[Event]]) -> Handler:
         if command in HANDLERS:
@@ -148,9 +159,23 @@ def handles(
             TAKES_NUMBER.add(command)
         if number_at_end:
             NUMBER_AT_END.add(command)
+        if prefetch is not None:
+            PREFETCH[command] = prefetch
         return fn
 
     return register
+
+
+def prefetch(uow: UnitOfWork, commands: list[Command]) -> None:
+    """Read ahead for the commands of each type that has a ``PREFETCH`` and more than one
+    command here (one would read its own just as fast)."""
+    by_type: dict[type[Command], list[Command]] = {}
+    for command in commands:
+        if type(command) in PREFETCH:
+            by_type.setdefault(type(command), []).append(command)
+    for kind, group in by_type.items():
+        if len(group) > 1:
+            PREFETCH[kind](uow, group)
 
 
 Follower = Callable[[Any, UnitOfWork, Deps, list[Event]], list[Event]]

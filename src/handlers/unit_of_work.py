@@ -48,6 +48,9 @@ class UnitOfWork:
         #: serves the later ones (``repository.organization_row``), one statement per
         #: organization and transaction instead of one per command
         self.organization_rows: dict[Any, Any] | None = None
+        #: rows read ahead for the batch's commands (``registry.PREFETCH``), by key, each
+        #: taken (popped) by the command that would have read it
+        self.drafts_read: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
 
     @classmethod
     def for_engine(cls, engine: Engine) -> UnitOfWork:
@@ -57,7 +60,7 @@ class UnitOfWork:
         self.session = self._factory()
         self.session.begin()
         self.outbox_rows, self._at_end, self._writes = [], [], []
-        self.reserved_numbers = {}
+        self.reserved_numbers, self.drafts_read = {}, {}
         self.organization_rows = None
         return self
 
@@ -138,7 +141,7 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.outbox_rows, self._at_end, self._writes = [], [], []
-        self.reserved_numbers = {}
+        self.reserved_numbers, self.drafts_read = {}, {}
         if self.organization_rows is not None:
             self.organization_rows = {}
         self.session.rollback()

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from invoicing.handlers.registry import NUMBER_AT_END, TAKES_NUMBER
+from invoicing.handlers.registry import prefetch as registry_prefetch
 from invoicing.pipeline.batch import GroupCommit, order_key
 from invoicing.pipeline.core import Admitted, Refused
 from invoicing.schemas.commands import CreateInvoice
@@ -59,6 +60,7 @@ class Bulk:
             self.max_batch,
             takes_number=lambda c: type(c) in TAKES_NUMBER,
             number_at_end=lambda c: type(c) in NUMBER_AT_END,
+            prefetch=registry_prefetch,
         )
         self._batch: list[tuple[int, Admitted]] = []
         #: the invoices the batch finalizes (``order_key``): written at its end only

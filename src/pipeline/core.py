@@ -32,6 +32,7 @@ from invoicing.handlers.registry import (
     Event,
     follow_ups,
 )
+from invoicing.handlers.registry import prefetch as registry_prefetch
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.pipeline import inbox, outbox, validate
 from invoicing.pipeline.authenticate import Authenticator, authenticate
@@ -144,6 +145,7 @@ class Pipeline:
                 takes_number=lambda c: type(c) in TAKES_NUMBER,
                 optimistic=optimistic,
                 number_at_end=lambda c: type(c) in NUMBER_AT_END,
+                prefetch=registry_prefetch,
             )
             if max_batch > 1
             else None

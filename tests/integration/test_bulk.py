@@ -15,7 +15,8 @@ from invoicing.pipeline import Outcome
 from invoicing.pipeline.bulk import Bulk
 from sqlalchemy import Engine, event, select
 
-from tests.support.client import Client, line
+from tests.support.client import Client, customer_payload, line
+from tests.support.sql import on_statement
 
 
 def _bodies(docs: list[dict[str, Any]]) -> list[bytes]:
@@ -188,6 +189,48 @@ def test_finalizes_of_one_batch_are_numbered_in_the_order_of_their_dates(
     results = Bulk(client.bus, 50).run(_bodies([*later, *earlier]))
     assert _statuses(results) == ["applied"] * 4
     assert _number(results[3]) + 1 == _number(results[1])
+
+
+def _draft_reads(engine: Engine, bulk: Bulk, docs: list[dict[str, Any]]) -> tuple[Any, int]:
+    """The outcomes of ``docs`` in one batch, and how many statements read drafts."""
+    seen: list[str] = []
+    with on_statement(engine, lambda _cursor, sql: seen.append(sql.lstrip())):
+        results = bulk.run(_bodies(docs))
+    return results, sum(s.startswith("SELECT invoices.organization_id,") for s in seen)
+
+
+def test_finalizes_read_their_drafts_ahead_unless_the_batch_touched_them(
+    client: Client, engine: Engine
+) -> None:
+    """On PostgreSQL the finalizes of a batch read their drafts in one statement before its
+    commands run (``registry.PREFETCH``), except one whose invoice an earlier command of the
+    batch names (here created by it), which reads its own after that command."""
+    customer = client.customer()
+    created, pair = _pair(client, customer)
+    drafts = [client.invoice(customer, [line()]) for _ in range(2)]
+    finalizes = [client.doc("finalize_invoice", {"invoice_id": str(d)}) for d in drafts]
+    results, reads = _draft_reads(engine, Bulk(client.bus, 50), [*pair, *finalizes])
+    assert _statuses(results) == ["applied"] * 4
+    assert reads == (2 if engine.dialect.name == "postgresql" else 3)
+    numbers = [_number(r) for r in results[1:]]
+    assert numbers == list(range(numbers[0], numbers[0] + 3))
+    assert all(client.state(str(i))["status"] != "draft" for i in (created, *drafts))
+
+
+def test_finalizes_after_another_command_read_what_it_wrote(client: Client, engine: Engine) -> None:
+    """A command before the finalizes of a batch that is neither a finalize nor a create (it
+    may change what they read: here the customer each draft's buyer comes from) stops the
+    reading ahead: the finalizes see its change."""
+    customer = client.customer()
+    drafts = [client.invoice(customer, [line()]) for _ in range(2)]
+    renamed = client.doc("update_customer", customer_payload(customer, company="Renamed AG"))
+    finalizes = [client.doc("finalize_invoice", {"invoice_id": str(d)}) for d in drafts]
+    results, reads = _draft_reads(engine, Bulk(client.bus, 50), [renamed, *finalizes])
+    assert _statuses(results) == ["applied"] * 3
+    assert reads == 2  # each its own, after the customer's change
+    for outcome in results[1:]:
+        assert isinstance(outcome, Outcome)
+        assert outcome.events[0]["data"]["invoice"]["buyer"]["name"] == "Renamed AG"
 
 
 @pytest.fixture

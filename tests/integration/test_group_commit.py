@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from invoicing import db
 from invoicing.domain.numbering import Series
 from invoicing.handlers.numbering import NumberClaim, allocate
 from invoicing.handlers.repository import organization_row
@@ -329,6 +330,10 @@ def test_a_batch_with_an_id_seen_before_claims_them_one_by_one(
     assert [e["type"] for e in outs[1].events] == ["invoice.created"]  # type: ignore[union-attr]
 
 
+def on_postgresql(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
 def _finalize(client: Client, customer: uuid.UUID, issue_date: str) -> dict[str, Any]:
     iid = client.invoice(customer, [line()])
     return client.doc("finalize_invoice", {"invoice_id": str(iid), "issue_date": issue_date})
@@ -356,12 +361,14 @@ def test_a_batch_takes_its_numbers_after_all_its_commands(batching: Client, engi
     batch = statements[claims[1] :]  # the leader ran alone, before
     first_lock = next(i for i, s in enumerate(batch) if s.startswith("UPDATE number_series"))
     # after the commands' own statements: the batch's claim, the organization (read once: a
-    # batch of finalizes changes none, UnitOfWork.organization_rows), each command's draft
-    assert [s.split(None, 2)[:2] for s in batch[:first_lock]] == [
-        ["INSERT", "INTO"],
-        ["SELECT", "organizations.id,"],
-        *[["SELECT", "invoices.organization_id,"]] * 3,
-    ], batch[:first_lock]
+    # batch of finalizes changes none, UnitOfWork.organization_rows), the drafts: on
+    # PostgreSQL read ahead for the whole batch in one statement (registry.PREFETCH), on
+    # SQLite each command's own
+    drafts = [["SELECT", "invoices.organization_id,"]] * (1 if on_postgresql(engine) else 3)
+    expected = [["INSERT", "INTO"], ["SELECT", "organizations.id,"], *drafts]
+    if on_postgresql(engine):
+        expected = [["INSERT", "INTO"], *drafts, ["SELECT", "organizations.id,"]]
+    assert [s.split(None, 2)[:2] for s in batch[:first_lock]] == expected, batch[:first_lock]
     # the three numbers in one statement (numbering.reserve), then the invoices' UPDATEs (one
     # round trip on PostgreSQL: finish's write_at_end), then the events
     tail = [s.split(None, 2)[:2] for s in batch[first_lock:]]
@@ -418,6 +425,38 @@ def test_a_batch_takes_the_numbers_of_each_counter_row_in_one_statement(
         ("2027", first_2027 + 1),
         ("2026", first_2026 + 1),
     ]
+
+
+def test_a_draft_locked_elsewhere_fails_its_own_finalize_alone(pg_url: str) -> None:
+    """(PostgreSQL, which reads ahead.) A batch of finalizes reads its drafts ahead, locked,
+    in one statement; when one of them is locked by another transaction past the lock
+    timeout, the batch runs again with a savepoint per command, each reading its own draft:
+    that finalize fails alone (its thread retries it), the others commit, gapless."""
+    engine = db.make_engine(pg_url, lock_timeout_ms=300)
+    try:
+        bus = Pipeline(engine, fake_deps(), LocalOperator())
+        client = Client(bus)
+        client.setup_org()
+        bus.enable_batching(16)
+        group = bus.group
+        assert group is not None
+        customer = client.customer()
+        leader = _finalize(client, customer, "2026-09-01")
+        docs = [_finalize(client, customer, "2026-09-02") for _ in range(3)]
+        before = group.fallbacks
+        with held(engine, docs[1]["payload"]["invoice_id"]):
+            lead, outs = run_batch(client, leader, docs)
+        assert group.fallbacks == before + 1
+        assert isinstance(lead, Outcome) and lead.status == "applied"
+        assert isinstance(outs[1], BaseException) and is_transient(outs[1]), outs[1]
+        done = [o for o in (lead, outs[0], outs[2]) if isinstance(o, Outcome)]
+        assert [o.status for o in done] == ["applied"] * 3
+        tails = [int(o.events[0]["data"]["invoice"]["number"].rsplit("-", 1)[-1]) for o in done]
+        assert tails == [tails[0], tails[0] + 1, tails[0] + 2]
+        assert client.state(docs[1]["payload"]["invoice_id"])["status"] == "draft"
+        assert client.bus.handle_document(docs[1]).status == "applied"  # its retry
+    finally:
+        engine.dispose()
 
 
 def test_a_number_reserved_and_not_taken_fails_the_transaction(batching: Client) -> None:
