@@ -229,9 +229,9 @@ def read_drafts(uow: UnitOfWork, keys: list[tuple[uuid.UUID, uuid.UUID]]) -> Non
     if uow.dialect != "postgresql":
         return
     orgs, ids = zip(*keys, strict=True)
-    found = uow.drafts_read
+    found = uow.read_ahead
     for row in _LOAD_MANY.rows(uow.connection(), {"orgs": list(orgs), "ids": list(ids)}):
-        found.setdefault((row[0], row[1]), []).append(row)  # organization_id, id first
+        found.setdefault(("draft", row[0], row[1]), []).append(row)  # organization_id, id
 
 
 def load_draft(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> InvoiceData | None:
@@ -244,7 +244,7 @@ def load_draft(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Inv
         return None
     if session.identity_map.get(session.identity_key(Invoice, (org_id, invoice_id))) is not None:
         return None
-    rows = uow.drafts_read.pop((org_id, invoice_id), None)
+    rows = uow.read_ahead.pop(("draft", org_id, invoice_id), None)
     if rows is None:
         rows = _LOAD.rows(uow.connection(), {"org": org_id, "id": invoice_id})
     if not rows:

@@ -25,6 +25,7 @@ from invoicing.handlers.repository import (
     get_organization,
     organization_and_new_id,
     profile,
+    read_creates,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, InvoiceLine
@@ -338,13 +339,23 @@ def _exists(invoice_id: uuid.UUID, pointer: str) -> Conflict:
     )
 
 
-@handles(CreateInvoice)
+def _read_creates(uow: UnitOfWork, commands: list[CreateInvoice]) -> None:
+    keys = [(c.organization_id, _customer_of(c.payload), c.payload.id) for c in commands]
+    read_creates(uow, keys)
+
+
+def _customer_of(p: CreateInvoice.Payload) -> uuid.UUID | None:
+    """The customer a create names (an explicit null names none)."""
+    return p.customer_id if "customer_id" in p.model_fields_set else None
+
+
+@handles(CreateInvoice, prefetch=_read_creates)
 def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
     fields = set(p.model_fields_set) | {"calculate_from_net"}
-    customer_id = p.customer_id if "customer_id" in fields else None
-    # one round trip: the organization, the customer, whether the id is taken (Core rows)
-    org, customer, taken = organization_and_new_id(uow, cmd.organization_id, customer_id, p.id)
+    # one round trip (or read ahead for the batch): the organization, the customer, whether
+    # the id is taken (Core rows)
+    org, customer, taken = organization_and_new_id(uow, cmd.organization_id, _customer_of(p), p.id)
     if taken:
         raise _exists(p.id, "/id")
     # a plain draft (handlers/aggregates.py), no ORM object: the same rules, then Core INSERTs

@@ -13,7 +13,8 @@ from invoicing.handlers.statements import Statement
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, Organization
 from invoicing.models.records import CustomerRecord, OrganizationRecord
-from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import Table, and_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -141,6 +142,52 @@ def organization_row(
     return found, None
 
 
+def _creates_ahead() -> Statement:
+    """``_ORGANIZATION_ROW`` for several creates (PostgreSQL): their keys (organization,
+    customer or NULL, invoice) as three binary arrays ``unnest``-ed side by side, each row
+    led by its key."""
+    keys = (
+        func.unnest(
+            *(bindparam(n, type_=ARRAY(_INVOICES.c.id.type)) for n in ("orgs", "cids", "iids"))
+        )
+        .table_valued("org", "cid", "iid")
+        .render_derived()
+    )
+    taken = (
+        select(_INVOICES.c.id)
+        .where(_INVOICES.c.organization_id == keys.c.org, _INVOICES.c.id == keys.c.iid)
+        .exists()
+    )
+    customer = and_(_CUSTOMERS.c.organization_id == keys.c.org, _CUSTOMERS.c.id == keys.c.cid)
+    rows = select(keys.c.org, keys.c.cid, keys.c.iid, *_ORG_COLUMNS, *_CUSTOMER_COLUMNS, taken)
+    joined = keys.join(_ORGS, _ORGS.c.id == keys.c.org).outerjoin(_CUSTOMERS, customer)
+    return Statement(rows.select_from(joined), binary=("orgs", "cids", "iids"))
+
+
+_CREATES_AHEAD = _creates_ahead()
+
+
+def read_creates(
+    uow: UnitOfWork, keys: list[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID]]
+) -> None:
+    """Read ahead, in one statement, what :func:`organization_and_new_id` will read for each
+    of ``keys`` (organization, customer, new invoice id) in this transaction: the creates of a
+    batch (``registry.PREFETCH``) on PostgreSQL. A key whose organization is missing is left
+    to its own read (which reports it)."""
+    if uow.dialect != "postgresql":
+        return
+    orgs, cids, iids = (list(column) for column in zip(*keys, strict=True))
+    params = {"orgs": orgs, "cids": cids, "iids": iids}
+    found = uow.read_ahead
+    for row in _CREATES_AHEAD.rows(uow.connection(), params):
+        found["create", row[0], row[1], row[2]] = _org_customer_taken(row[3:])
+
+
+def _org_customer_taken(row: tuple[Any, ...]) -> tuple[OrganizationRow, CustomerRow | None, bool]:
+    customer = CustomerRow(*row[_ORG_WIDTH:_CUSTOMER_END]) if row[_ORG_WIDTH] is not None else None
+    return OrganizationRow(*row[:_ORG_WIDTH]), customer, bool(row[_CUSTOMER_END])
+
+
 def organization_and_new_id(
     uow: UnitOfWork,
     org_id: uuid.UUID,
@@ -164,13 +211,16 @@ def organization_and_new_id(
             _INVOICE_ID.first(conn, {"org": org_id, "iid": invoice_id}) is not None
         )
         return org, customer, taken
+    if customer is None:  # neither in the session: read ahead for the batch, if it was
+        ahead = uow.read_ahead.pop(("create", org_id, customer_id, invoice_id), None)
+        if ahead is not None:
+            return cast(tuple[OrganizationRow, CustomerRow | None, bool], ahead)
     params = {"org": org_id, "cid": customer_id if customer is None else None, "iid": invoice_id}
     row = _ORGANIZATION_ROW.first(conn, params)
     if row is None:
         raise _no_organization(org_id)
-    if customer is None and row[_ORG_WIDTH] is not None:
-        customer = CustomerRow(*row[_ORG_WIDTH:_CUSTOMER_END])
-    return OrganizationRow(*row[:_ORG_WIDTH]), customer, bool(row[_CUSTOMER_END])
+    org_row, found, taken = _org_customer_taken(row)
+    return org_row, customer or found, taken
 
 
 def customer_row(

@@ -48,9 +48,10 @@ class UnitOfWork:
         #: serves the later ones (``repository.organization_row``), one statement per
         #: organization and transaction instead of one per command
         self.organization_rows: dict[Any, Any] | None = None
-        #: rows read ahead for the batch's commands (``registry.PREFETCH``), by key, each
-        #: taken (popped) by the command that would have read it
-        self.drafts_read: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
+        #: what a batch read ahead for its commands (``registry.PREFETCH``), by a key whose
+        #: first item says what it is (``"draft"``, ``"create"``), each taken (popped) by the
+        #: command that would have read it
+        self.read_ahead: dict[tuple[Any, ...], Any] = {}
 
     @classmethod
     def for_engine(cls, engine: Engine) -> UnitOfWork:
@@ -60,7 +61,7 @@ class UnitOfWork:
         self.session = self._factory()
         self.session.begin()
         self.outbox_rows, self._at_end, self._writes = [], [], []
-        self.reserved_numbers, self.drafts_read = {}, {}
+        self.reserved_numbers, self.read_ahead = {}, {}
         self.organization_rows = None
         return self
 
@@ -141,7 +142,7 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.outbox_rows, self._at_end, self._writes = [], [], []
-        self.reserved_numbers, self.drafts_read = {}, {}
+        self.reserved_numbers, self.read_ahead = {}, {}
         if self.organization_rows is not None:
             self.organization_rows = {}
         self.session.rollback()

@@ -233,6 +233,56 @@ def test_finalizes_after_another_command_read_what_it_wrote(client: Client, engi
         assert outcome.events[0]["data"]["invoice"]["buyer"]["name"] == "Renamed AG"
 
 
+def _create(client: Client, customer: uuid.UUID, iid: uuid.UUID | None = None) -> dict[str, Any]:
+    payload = {"id": str(iid or uuid.uuid4()), "customer_id": str(customer), "lines": [line()]}
+    return client.doc("create_invoice", payload)
+
+
+def test_creates_read_their_organization_and_customers_ahead(
+    client: Client, engine: Engine
+) -> None:
+    """On PostgreSQL the creates of a batch read their organization, their customers and
+    whether their ids are new in one statement before its commands run; a create whose id
+    an earlier create of the batch took reads its own after it, and is refused."""
+    customers = [client.customer(), client.customer()]
+    twice = uuid.uuid4()
+    docs = [
+        _create(client, customers[0], twice),
+        _create(client, customers[1]),
+        _create(client, customers[0], twice),
+        _create(client, customers[1]),
+    ]
+    seen: list[str] = []
+    with on_statement(engine, lambda _cursor, sql: seen.append(sql.lstrip())):
+        results = Bulk(client.bus, 50).run(_bodies(docs))
+    assert _statuses(results) == ["applied", "applied", "rejected", "applied"]
+    assert isinstance(results[2], Outcome)
+    assert results[2].errors[0]["code"] == "invoice_exists"
+    own_reads = sum(s.startswith("SELECT organizations.id,") for s in seen)
+    # the first run (without savepoints) stops at the refusal, the third create; then every
+    # create runs again with savepoints, reading its own. In the first run PostgreSQL read
+    # all of them ahead but the third, which read its own (its id taken by the first)
+    first_run = 1 if engine.dialect.name == "postgresql" else 3
+    assert own_reads == first_run + len(docs)
+    for i in (0, 1, 3):
+        state = client.state(docs[i]["payload"]["id"])
+        assert state["customer_id"] == docs[i]["payload"]["customer_id"]
+
+
+def test_a_create_naming_another_organizations_customer_is_refused_in_a_batch(
+    client: Client,
+) -> None:
+    """Read ahead or alone, a create finds only its own organization's customers."""
+    other = Client(client.bus)
+    other.setup_org()
+    docs = [_create(client, client.customer()), _create(client, other.customer())]
+    results = Bulk(client.bus, 50).run(_bodies(docs))
+    assert _statuses(results) == ["applied", "rejected"]
+    assert isinstance(results[1], Outcome)
+    assert results[1].errors[0]["code"] == "customer_not_found"
+    assert client.count_invoices() == 1
+
+
 @pytest.fixture
 def commit_fails_once(engine: Engine) -> Iterator[list[str]]:
     """Once armed (``append("armed")``), the next COMMIT fails, as when the connection is
