@@ -80,6 +80,9 @@ if TYPE_CHECKING:
     from invoicing.schemas.commands import Command
 
 
+log = structlog.get_logger("invoicing.pipeline")
+
+
 def _lock_order(item: _Item) -> tuple[str, str]:
     return str(item.command.organization_id), item.command.type
 
@@ -452,6 +455,21 @@ class GroupCommit:
                 named.add(key)
         return ahead
 
+    def _read_ahead(self, uow: UnitOfWork, batch: list[_Item]) -> None:
+        """``prefetch`` for a batch without savepoints. Reading ahead only saves statements:
+        when it fails, the batch runs again with savepoints, where each command reads its
+        own (and the one that meets a lock given up on fails alone); only a lost
+        connection or the like is the whole batch's failure."""
+        try:
+            self.prefetch(uow, self._unchanged_reads(batch))
+        except DBAPIError as exc:
+            if not _is_contention(exc):
+                raise
+            raise NeedsSavepoints(f"reading ahead: {exc}") from exc
+        except Exception as exc:  # a bug there must not fail commands that read their own
+            log.error("batch.read_ahead_failed", reason=repr(exc)[:500])
+            raise NeedsSavepoints(f"reading ahead: {exc!r}") from exc
+
     def _attempt(
         self,
         batch: list[_Item],
@@ -475,14 +493,7 @@ class GroupCommit:
             if optimistic and not inbox.claim_all(uow, _claims(batch), pipeline.deps.now()):
                 raise NeedsSavepoints("a command id of the batch was seen before")
             if optimistic and len(batch) > 1:
-                try:
-                    self.prefetch(uow, self._unchanged_reads(batch))
-                except DBAPIError as exc:
-                    if not _is_contention(exc):
-                        raise
-                    # a lock given up on: with savepoints each command reads its own and
-                    # the one that meets the lock fails alone
-                    raise NeedsSavepoints(f"reading ahead: {exc}") from exc
+                self._read_ahead(uow, batch)
             for item in batch:
                 with logs.bound(**item.context):
                     try:

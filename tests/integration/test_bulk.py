@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from invoicing.handlers.registry import PREFETCH
 from invoicing.models import OutboxEvent
 from invoicing.pipeline import Outcome
 from invoicing.pipeline.bulk import Bulk
+from invoicing.schemas.commands import FinalizeInvoice
 from sqlalchemy import Engine, event, select
+from structlog.testing import capture_logs
 
 from tests.support.client import Client, customer_payload, line
 from tests.support.sql import on_statement
@@ -281,6 +284,28 @@ def test_a_create_naming_another_organizations_customer_is_refused_in_a_batch(
     assert isinstance(results[1], Outcome)
     assert results[1].errors[0]["code"] == "customer_not_found"
     assert client.count_invoices() == 1
+
+
+def test_a_failure_to_read_ahead_runs_the_batch_with_savepoints(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading ahead only saves statements: when it fails (a bug, here), the batch runs again
+    with savepoints, each command reading its own, and the failure is logged."""
+    customer = client.customer()
+    drafts = [client.invoice(customer, [line()]) for _ in range(2)]
+    docs = [client.doc("finalize_invoice", {"invoice_id": str(d)}) for d in drafts]
+
+    def broken(_uow: Any, _commands: list[Any]) -> None:
+        raise RuntimeError("a bug while reading ahead")
+
+    monkeypatch.setitem(PREFETCH, FinalizeInvoice, broken)
+    bulk = Bulk(client.bus, 50)
+    with capture_logs() as logs:
+        results = bulk.run(_bodies(docs))
+    assert _statuses(results) == ["applied", "applied"]
+    assert bulk.group.fallbacks == 1 and bulk.group.optimistic_commits == 0
+    [failed] = [e for e in logs if e["event"] == "batch.read_ahead_failed"]
+    assert failed["log_level"] == "error" and "a bug while reading ahead" in failed["reason"]
 
 
 @pytest.fixture
