@@ -52,6 +52,11 @@ The workers commit the commands of their threads together (group commit, a savep
 command, src/pipeline/batch.py): ``--threads`` and ``--worker-batch`` bound the batch,
 ``--worker-batch 1`` turns it off.
 
+The last line names the broker's Erlang schedulers (online of made): the broker's and the
+machine's figures depend on them, and on a host of two cores the project's scripts run it on
+one (scripts/ensure-services.sh; docs/operations.md, "RabbitMQ on a small host"). The raw limit
+runs on the same broker in the same run.
+
 ``--orgs N`` spreads the pairs over N organizations (default 1). Gapless numbering serializes
 the finalizes of one organization (its series row stays locked to the commit), which the raw
 limit does not model; with several organizations their finalizes can commit side by side.
@@ -209,6 +214,18 @@ def at_rest(procs: list[Proc], seconds: float) -> list[float]:
     elapsed = time.perf_counter() - started
     used = [(b - a) / elapsed for a, b in zip(parts, parts_cpu(procs), strict=True)]
     return [*used, (machine_cpu() - machine) / elapsed]
+
+
+def broker_schedulers() -> str:
+    """How many Erlang schedulers the broker runs on (of how many): on this 2-core machine the
+    project's scripts put it on one (scripts/ensure-services.sh; docs/operations.md, "RabbitMQ
+    on a small host"), and the figures of the broker and the machine depend on it."""
+    ask = "{erlang:system_info(schedulers_online), erlang:system_info(schedulers)}."
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", "eval", ask], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    online, _, made = out.strip("{}").partition(",")
+    return f"{online} online of {made}" if made else "unknown (rabbitmqctl did not answer)"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -855,6 +872,7 @@ def main() -> None:
                 " / ".join(f"{c:.3f}" for c in rest) + " cores",
             ),
             ("median publish->event at peak", f"{statistics.median(lat) * 1000:.1f} ms"),
+            ("the broker's Erlang schedulers", broker_schedulers()),
         ]
         width = max(len(r[0]) for r in rows)
         for name, value in rows:

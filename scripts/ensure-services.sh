@@ -43,4 +43,17 @@ if ! rabbit_ready; then
 fi
 rabbitmqctl -q await_startup >/dev/null 2>&1 || true
 rabbit_ready || { echo "RabbitMQ did not start" >&2; exit 1; }
+# On a host of two cores or fewer RabbitMQ shares them with PostgreSQL and the workers: one
+# Erlang scheduler instead of one per core spends about a third less of the broker's CPU per
+# command (fewer wake-ups of a second scheduler thread), the durability unchanged
+# (docs/operations.md, "RabbitMQ on a small host"). A runtime switch: no restart, no queue
+# touched; INVOICING_BROKER_SCHEDULERS=N sets another number, 0 leaves the broker as it is.
+schedulers=${INVOICING_BROKER_SCHEDULERS:-$( [ "$(nproc)" -le 2 ] && echo 1 || echo 0 )}
+if [ "$schedulers" -gt 0 ]; then
+  online=$(rabbitmqctl -q eval 'erlang:system_info(schedulers_online).' 2>/dev/null || echo "?")
+  if [ "$online" != "$schedulers" ]; then
+    rabbitmqctl -q eval "erlang:system_flag(schedulers_online, $schedulers)." >/dev/null \
+      && echo "RabbitMQ: $schedulers Erlang scheduler(s) online (was $online)" >&2
+  fi
+fi
 echo "PostgreSQL and RabbitMQ are up" >&2
