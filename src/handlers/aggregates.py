@@ -273,13 +273,13 @@ def new_draft(values: dict[str, Any]) -> InvoiceData:
 
 def insert(uow: UnitOfWork, inv: InvoiceData) -> None:
     """INSERT a new draft (NULLs left to the table, as ``core_writes.insert_invoice``) and
-    its lines (one executemany).
+    its lines (one executemany); in a batch run without savepoints, with the batch's other
+    new invoices (``UnitOfWork.insert_later``: all their lines, then the invoices).
 
     The lines go first: their foreign key is checked at commit (0024_lines_fk_deferred), and
     on PostgreSQL the invoice's INSERT trigger then finds them and builds the whole search
     document (0021_search) in the one row version it writes; written after the invoice, the
     lines' trigger would make it write a second version of the new row (every index again)."""
-    conn = uow.connection()
     values = _invoice_values(inv)
     row = {
         name: value
@@ -287,10 +287,16 @@ def insert(uow: UnitOfWork, inv: InvoiceData) -> None:
         if value is not None or name in SERVER_DEFAULTS
     }
     lines = [_line_values(line) for line in inv.lines]
-    with pipelined(conn):  # both in one round trip; an error is raised at the end of it
-        if lines:
-            _INSERT_LINES.many(conn, [dict(zip(LINE_FIELDS, line, strict=True)) for line in lines])
-        _INSERT_INVOICE.run(conn, row)
+    line_rows = [dict(zip(LINE_FIELDS, line, strict=True)) for line in lines]
+    if uow.inserts_later:  # with the batch's other new invoices, in one round trip
+        uow.insert_later(_INSERT_LINES, line_rows)
+        uow.insert_later(_INSERT_INVOICE, (row,))
+    else:
+        conn = uow.connection()
+        with pipelined(conn):  # both in one round trip; an error is raised at the end of it
+            if line_rows:
+                _INSERT_LINES.many(conn, line_rows)
+            _INSERT_INVOICE.run(conn, row)
     inv.loaded = values
     inv.loaded_lines = {line.id: v for line, v in zip(inv.lines, lines, strict=True)}
 

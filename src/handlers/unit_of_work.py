@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -52,6 +52,12 @@ class UnitOfWork:
         #: first item says what it is (``"draft"``, ``"create"``), each taken (popped) by the
         #: command that would have read it
         self.read_ahead: dict[tuple[Any, ...], Any] = {}
+        #: set by a batch of several commands run without savepoints
+        #: (``invoicing.pipeline.batch``): a new invoice's rows are held back
+        #: (``insert_later``) and written with the other new invoices of the batch in one
+        #: round trip (``write_inserts``)
+        self.inserts_later = False
+        self._inserts: list[tuple[Statement, dict[str, Any]]] = []
 
     @classmethod
     def for_engine(cls, engine: Engine) -> UnitOfWork:
@@ -63,6 +69,7 @@ class UnitOfWork:
         self.outbox_rows, self._at_end, self._writes = [], [], []
         self.reserved_numbers, self.read_ahead = {}, {}
         self.organization_rows = None
+        self._inserts = []
         return self
 
     def __exit__(
@@ -79,7 +86,11 @@ class UnitOfWork:
 
     def flush(self) -> None:
         """Write what the command changed: invoices through Core where that is safe
-        (``core_writes``), everything else through the ORM's flush."""
+        (``core_writes``), everything else through the ORM's flush. The rows held back by
+        ``insert_later`` go first when the session has changes of its own, which may refer
+        to them."""
+        if self._inserts and (self.session.new or self.session.dirty or self.session.deleted):
+            self.write_inserts()
         write_invoices(self.session)
         self.session.flush()
 
@@ -87,6 +98,37 @@ class UnitOfWork:
         """Outbox rows into the transaction now, in one statement (executemany)."""
         if rows:
             _OUTBOX_INSERT.many(self.session.connection(), rows)
+
+    def insert_later(self, statement: Statement, rows: Iterable[dict[str, Any]]) -> None:
+        """Hold new rows back for :meth:`write_inserts` (callers check ``inserts_later``)."""
+        self._inserts.extend((statement, row) for row in rows)
+
+    @property
+    def pending_inserts(self) -> bool:
+        return bool(self._inserts)
+
+    def write_inserts(self) -> None:
+        """The rows :meth:`insert_later` held back, in one round trip
+        (``statements.pipelined``): the rows of one statement with the same columns in one
+        executemany, those groups in the order of their first row. So a row may be written
+        before one held back ahead of it: only new rows that need no order among each other
+        belong here (a batch's new invoices: all their lines, whose foreign key is checked at
+        the commit, then the invoices). An error of one is raised at the end."""
+        held, self._inserts = self._inserts, []
+        if not held:
+            return
+        groups: dict[tuple[int, tuple[str, ...]], tuple[Statement, list[dict[str, Any]]]] = {}
+        for statement, row in held:
+            key = (id(statement), tuple(row))
+            group = groups.get(key)
+            if group is None:
+                groups[key] = (statement, [row])
+            else:
+                group[1].append(row)
+        conn = self.connection()
+        with pipelined(conn):
+            for statement, rows in groups.values():
+                statement.many(conn, rows)
 
     def at_end(
         self,
@@ -134,6 +176,7 @@ class UnitOfWork:
                     write()
 
     def commit(self) -> None:
+        self.write_inserts()
         self.finish()
         write_invoices(self.session)
         rows, self.outbox_rows = self.outbox_rows, []
@@ -141,6 +184,7 @@ class UnitOfWork:
         self.session.commit()
 
     def rollback(self) -> None:
+        self._inserts = []
         self.outbox_rows, self._at_end, self._writes = [], [], []
         self.reserved_numbers, self.read_ahead = {}, {}
         if self.organization_rows is not None:

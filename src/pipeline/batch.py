@@ -146,6 +146,19 @@ class NeedsSavepoints(BatchBroken):
     transaction is rolled back and the batch runs again, a savepoint per command."""
 
 
+def _write_inserts(uow: UnitOfWork) -> None:
+    """The new invoices a batch without savepoints held back (``UnitOfWork.insert_later``).
+    A row refused there -- an id or a number taken twice in the batch, a lock given up on --
+    runs the batch again with savepoints, where each create writes its own and the one
+    refused fails alone; a lost connection is the whole batch's failure."""
+    try:
+        uow.write_inserts()
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        raise NeedsSavepoints(f"the batch's new invoices: {exc}") from exc
+
+
 class NumbersInPlace(BatchBroken):
     """A number taken at the end of a batch was refused, or its lock given up on: no
     savepoint is left to undo its command alone, so the commands run again one transaction
@@ -486,6 +499,7 @@ class GroupCommit:
         at_end = optimistic or numbers_at_end
         with pipeline.uow_factory() as uow:
             uow.numbers_at_end = at_end
+            uow.inserts_later = optimistic and len(batch) > 1
             if len(batch) > 1 and all(self.number_at_end(i.command) for i in batch):
                 uow.organization_rows = {}  # finalizes only: they change no organization
             # without savepoints the batch's ids are claimed in one statement; one seen before
@@ -495,6 +509,8 @@ class GroupCommit:
             if optimistic and len(batch) > 1:
                 self._read_ahead(uow, batch)
             for item in batch:
+                if uow.pending_inserts and item.command.type != "create_invoice":
+                    _write_inserts(uow)  # what this command reads may be a new invoice
                 with logs.bound(**item.context):
                     try:
                         item.outcome = pipeline.run_in(
@@ -511,6 +527,7 @@ class GroupCommit:
                     except Exception as exc:
                         item.error = exc
                 uow.session.expunge_all()
+            _write_inserts(uow)
             if at_end:
                 try:
                     uow.finish()

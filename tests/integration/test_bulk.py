@@ -15,7 +15,7 @@ from invoicing.models import OutboxEvent
 from invoicing.pipeline import Outcome
 from invoicing.pipeline.bulk import Bulk
 from invoicing.schemas.commands import FinalizeInvoice
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, text
 from structlog.testing import capture_logs
 
 from tests.support.client import Client, customer_payload, line
@@ -262,10 +262,11 @@ def test_creates_read_their_organization_and_customers_ahead(
     assert isinstance(results[2], Outcome)
     assert results[2].errors[0]["code"] == "invoice_exists"
     own_reads = sum(s.startswith("SELECT organizations.id,") for s in seen)
-    # the first run (without savepoints) stops at the refusal, the third create; then every
-    # create runs again with savepoints, reading its own. In the first run PostgreSQL read
-    # all of them ahead but the third, which read its own (its id taken by the first)
-    first_run = 1 if engine.dialect.name == "postgresql" else 3
+    # the first run (without savepoints) holds its new invoices back to its end, where the
+    # third one's id is refused (taken by the first); then every create runs again with
+    # savepoints, reading its own. In the first run PostgreSQL read all of them ahead but
+    # the third, which read its own after the first; SQLite reads each its own
+    first_run = 1 if engine.dialect.name == "postgresql" else len(docs)
     assert own_reads == first_run + len(docs)
     for i in (0, 1, 3):
         state = client.state(docs[i]["payload"]["id"])
@@ -338,3 +339,154 @@ def test_a_batch_lost_as_a_whole_runs_again_one_command_per_transaction(
     assert bulk.group.sizes == [6]  # then each in a transaction of its own
     numbers = [_number(r) for r in results[1::2]]
     assert numbers == list(range(numbers[0], numbers[0] + 3))  # nothing of the lost batch stayed
+
+
+def _invoice_inserts(seen: list[str]) -> list[str]:
+    return [
+        s.split(" (")[0]
+        for s in seen
+        if s.startswith(
+            ("INSERT INTO invoices ", "INSERT INTO invoice_lines ", "INSERT INTO outbox")
+        )
+    ]
+
+
+def test_a_batchs_new_invoices_are_written_together_at_its_end(
+    client: Client, engine: Engine
+) -> None:
+    """A batch run without savepoints holds its new invoices back and writes them in one
+    round trip before its commit: every line in one executemany, then every invoice (whose
+    search document, on PostgreSQL, the INSERT trigger builds from the lines already there),
+    then the events."""
+    customer = client.customer()
+    ids = [uuid.uuid4() for _ in range(3)]
+    docs = [
+        client.doc(
+            "create_invoice",
+            {"id": str(i), "customer_id": str(customer), "lines": [line(f"Posten {n}")] * 2},
+        )
+        for n, i in enumerate(ids)
+    ]
+    seen: list[str] = []
+    bulk = Bulk(client.bus, 50)
+    with on_statement(engine, lambda _cursor, sql: seen.append(sql.lstrip())):
+        results = bulk.run(_bodies(docs))
+    assert _statuses(results) == ["applied"] * 3
+    assert bulk.group.optimistic_commits == 1 and bulk.group.fallbacks == 0
+    assert _invoice_inserts(seen) == [
+        "INSERT INTO invoice_lines",
+        "INSERT INTO invoices",
+        "INSERT INTO outbox",
+    ]
+    for n, iid in enumerate(ids):
+        assert [x["description"] for x in client.state(iid)["lines"]] == [f"Posten {n}"] * 2
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            texts = conn.execute(
+                text("SELECT id, search_text FROM invoices WHERE id = ANY(:ids)"), {"ids": ids}
+            ).all()
+        assert {row.id: f"posten {ids.index(row.id)}" in row.search_text for row in texts} == {
+            i: True for i in ids
+        }
+
+
+def test_a_command_after_a_create_in_its_batch_reads_the_new_invoice(
+    client: Client, engine: Engine
+) -> None:
+    """The new invoices held back are written before the batch's next command that is not a
+    create: what it reads may be one of them (here a line added to the invoice just
+    created, in the same transaction)."""
+    customer = client.customer()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    docs = [
+        client.doc(
+            "create_invoice", {"id": str(first), "customer_id": str(customer), "lines": [line()]}
+        ),
+        client.doc("add_line", {"invoice_id": str(first), "line": line("Reisekosten")}),
+        client.doc(
+            "create_invoice", {"id": str(second), "customer_id": str(customer), "lines": [line()]}
+        ),
+    ]
+    seen: list[str] = []
+    bulk = Bulk(client.bus, 50)
+    with on_statement(engine, lambda _cursor, sql: seen.append(sql.lstrip())):
+        results = bulk.run(_bodies(docs))
+    assert _statuses(results) == ["applied"] * 3
+    assert bulk.group.sizes == [3] and bulk.group.fallbacks == 0
+    inserts = _invoice_inserts(seen)
+    assert inserts.count("INSERT INTO invoices") == 2  # the first before add_line, then the second
+    assert [x["description"] for x in client.state(first)["lines"]] == ["Beratung", "Reisekosten"]
+    assert len(client.state(second)["lines"]) == 1
+
+
+def test_a_number_taken_twice_in_a_batch_is_refused_as_alone(client: Client) -> None:
+    """Two creates of one batch with the same manual number: neither saw the other's (held
+    back) when it checked, the batch's write refuses the second, and the batch runs again
+    with savepoints, where the second is rejected at /payload/number as it would be alone."""
+    customer = client.customer()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    docs = [
+        client.doc(
+            "create_invoice",
+            {"id": str(i), "customer_id": str(customer), "number": "MAN-7", "lines": [line()]},
+        )
+        for i in (a, b)
+    ]
+    bulk = Bulk(client.bus, 50)
+    results = bulk.run(_bodies(docs))
+    assert _statuses(results) == ["applied", "rejected"]
+    assert bulk.group.fallbacks == 1
+    assert isinstance(results[1], Outcome)
+    assert results[1].errors[0]["code"] == "number_taken"
+    assert results[1].errors[0]["source"]["pointer"] == "/payload/number"
+    assert client.state(a)["number"] == "MAN-7"
+    assert client.count_invoices() == 1
+
+
+def test_creates_billing_entries_in_a_batch_write_the_invoices_before_the_entries(
+    client: Client, engine: Engine
+) -> None:
+    """A create that bills time entries changes them through the session; those changes
+    name the new invoice, so the invoices held back are written before the session's own
+    changes are flushed (``UnitOfWork.flush``), and a second create of the batch finds the
+    entries billed by the first."""
+    customer = client.customer()
+    for eid in ("bte_1", "bte_2"):
+        client.ok(
+            "record_billable_entry",
+            {
+                "id": eid,
+                "date": "2026-03-01",
+                "description": eid,
+                "quantity": "1",
+                "unit_price": "100",
+            },
+        )
+    first, second = uuid.uuid4(), uuid.uuid4()
+    docs = [
+        client.doc(
+            "create_invoice",
+            {"id": str(first), "customer_id": str(customer), "time_entry_ids": ["bte_1"]},
+        ),
+        client.doc(
+            "create_invoice",
+            {"id": str(second), "customer_id": str(customer), "time_entry_ids": ["bte_2"]},
+        ),
+        client.doc(
+            "create_invoice",
+            {"id": str(uuid.uuid4()), "customer_id": str(customer), "time_entry_ids": ["bte_1"]},
+        ),
+    ]
+    seen: list[str] = []
+    bulk = Bulk(client.bus, 50)
+    with on_statement(engine, lambda _cursor, sql: seen.append(sql.lstrip())):
+        results = bulk.run(_bodies(docs))
+    assert _statuses(results)[:2] == ["applied", "applied"]
+    assert (
+        isinstance(results[2], Outcome) and results[2].status == "rejected"
+    )  # billed by the first
+    assert [ln["billable_entry_ids"] for ln in client.state(first)["lines"]] == [["bte_1"]]
+    assert [ln["billable_entry_ids"] for ln in client.state(second)["lines"]] == [["bte_2"]]
+    assert client.count_invoices() == 2
+    order = [s.split(" ")[0] + " " + s.split(" ")[2 if s.startswith("INSERT") else 1] for s in seen]
+    assert order.index("INSERT invoices") < order.index("UPDATE billable_entries")
