@@ -146,6 +146,12 @@ class NeedsSavepoints(BatchBroken):
     transaction is rolled back and the batch runs again, a savepoint per command."""
 
 
+class NumbersInPlace(BatchBroken):
+    """A number taken at the end of a batch was refused, or its lock given up on: no
+    savepoint is left to undo its command alone, so the commands run again one transaction
+    each, with their numbers taken in place."""
+
+
 def _write_inserts(uow: UnitOfWork) -> None:
     """The new invoices a batch without savepoints held back (``UnitOfWork.insert_later``).
     A row refused there -- an id or a number taken twice in the batch, a lock given up on --
@@ -157,12 +163,6 @@ def _write_inserts(uow: UnitOfWork) -> None:
         if exc.connection_invalidated:
             raise
         raise NeedsSavepoints(f"the batch's new invoices: {exc}") from exc
-
-
-class NumbersInPlace(BatchBroken):
-    """A number taken at the end of a batch was refused, or its lock given up on: no
-    savepoint is left to undo its command alone, so the commands run again one transaction
-    each, with their numbers taken in place."""
 
 
 class Scope:
