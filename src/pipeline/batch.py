@@ -122,6 +122,11 @@ def order_key(command: Command) -> tuple[Any, Any] | None:
 _INVOICE_FIELDS: dict[tuple[type, str], str | None] = {}
 
 
+#: the command that writes nothing but a new invoice of its own: it names that invoice by its
+#: ``id``, its reads may go ahead of the batch, and the invoices of several go out together
+CREATE = "create_invoice"
+
+
 def _invoice_field(payload: type, command_type: str) -> str | None:
     """The field of a payload type that names the invoice, known once per type: a getattr of
     a field a model lacks goes through pydantic's ``__getattr__`` and an AttributeError (2.4
@@ -131,7 +136,7 @@ def _invoice_field(payload: type, command_type: str) -> str | None:
         return _INVOICE_FIELDS[key]
     fields = getattr(payload, "model_fields", {})
     name = "invoice_id" if "invoice_id" in fields else None
-    if name is None and command_type == "create_invoice" and "id" in fields:
+    if name is None and command_type == CREATE and "id" in fields:
         name = "id"
     _INVOICE_FIELDS[key] = name
     return name
@@ -460,7 +465,7 @@ class GroupCommit:
         ahead, named = [], set()
         for item in batch:
             command = item.command
-            if not (self.number_at_end(command) or command.type == "create_invoice"):
+            if not (self.number_at_end(command) or command.type == CREATE):
                 break
             key = order_key(command)
             if key not in named:
@@ -509,7 +514,7 @@ class GroupCommit:
             if optimistic and len(batch) > 1:
                 self._read_ahead(uow, batch)
             for item in batch:
-                if uow.pending_inserts and item.command.type != "create_invoice":
+                if uow.pending_inserts and item.command.type != CREATE:
                     _write_inserts(uow)  # what this command reads may be a new invoice
                 with logs.bound(**item.context):
                     try:
