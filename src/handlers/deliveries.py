@@ -105,6 +105,20 @@ class EventWriter(Protocol):
 # ----------------------------------------------------------------------------- scheduling
 
 
+def job_id_for(organization_id: uuid.UUID, command_id: uuid.UUID, name: str) -> uuid.UUID:
+    """The id of a command's delivery job ``name``: the same for a redelivered command, and
+    another organization's command with the same id (command ids are unique per
+    organization) gets another one."""
+    return uuid.uuid5(command_id, f"{organization_id}:{name}")
+
+
+def delivery_id_for(organization_id: uuid.UUID, delivery_key: uuid.UUID, purpose: str) -> uuid.UUID:
+    """The id of an ``email_deliveries`` journal row (looked up by its unique key, the
+    organization, the delivery key and the purpose: rows written before the organization
+    was part of the id are found the same way)."""
+    return uuid.uuid5(delivery_key, f"{organization_id}:delivery:{purpose}")
+
+
 def schedule(
     uow: UnitOfWork,
     *,
@@ -183,11 +197,7 @@ class DatabaseJournal:
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(table.c.status, table.c.attempts)
-                .where(
-                    table.c.organization_id == record.organization_id,
-                    table.c.command_id == record.command_id,
-                    table.c.purpose == record.purpose,
-                )
+                .where(*_journal_key(table, record))
                 .with_for_update()
             ).first()
             if row is None:
@@ -213,7 +223,7 @@ class DatabaseJournal:
             if row.status == "failed":
                 conn.execute(
                     update(table)
-                    .where(table.c.id == record.id)
+                    .where(*_journal_key(table, record))
                     .values(status="sending", attempts=row.attempts + 1, updated_at=now)
                 )
             return str(row.status)
@@ -223,9 +233,18 @@ class DatabaseJournal:
         with self.engine.begin() as conn:
             conn.execute(
                 update(table)
-                .where(table.c.id == record.id)
+                .where(*_journal_key(table, record))
                 .values(status=status, error=error, updated_at=dt.datetime.now(dt.UTC))
             )
+
+
+def _journal_key(table: Any, record: DeliveryRecord) -> tuple[Any, ...]:
+    """A journal row by its unique key (``uq`` of organization, delivery key, purpose)."""
+    return (
+        table.c.organization_id == record.organization_id,
+        table.c.command_id == record.command_id,
+        table.c.purpose == record.purpose,
+    )
 
 
 # ----------------------------------------------------------------------------- step types
@@ -643,7 +662,7 @@ class Deliverer:
         assert mail is not None
         recipients = {"to": mail.to, "cc": mail.cc, "bcc": mail.bcc}
         record = DeliveryRecord(
-            id=uuid.uuid5(prepared.delivery_key, f"delivery:{claim.purpose}"),
+            id=delivery_id_for(claim.organization_id, prepared.delivery_key, claim.purpose),
             organization_id=claim.organization_id,
             invoice_id=claim.invoice_id,
             command_id=prepared.delivery_key,
@@ -694,9 +713,13 @@ class Deliverer:
         with self.uow_factory() as uow:
             if not ctx.owns(uow, claim):
                 return StepResult(claim.id, claim.purpose, "lost")
-            row = uow.session.get(
-                EmailDelivery, uuid.uuid5(prepared.delivery_key, f"delivery:{claim.purpose}")
-            )
+            row = uow.session.execute(
+                select(EmailDelivery).where(
+                    EmailDelivery.organization_id == claim.organization_id,
+                    EmailDelivery.command_id == prepared.delivery_key,
+                    EmailDelivery.purpose == claim.purpose,
+                )
+            ).scalar_one_or_none()
             if row is not None:
                 row.status, row.updated_at = delivered.status, now
                 row.error = (

@@ -37,6 +37,7 @@ from invoicing.handlers.deliveries import (
     Skip,
     StepContext,
     documents_for,
+    job_id_for,
     pending_invoices,
     purpose,
     safe_name,
@@ -191,7 +192,7 @@ def _schedule_notice(
     """One delivery job per (command, invoice, level): a redelivered run schedules nothing new."""
     schedule(
         uow,
-        job_id=uuid.uuid5(cmd.command_id, f"dunning:{invoice_id}:{level}"),
+        job_id=job_id_for(cmd.organization_id, cmd.command_id, f"dunning:{invoice_id}:{level}"),
         organization_id=cmd.organization_id,
         invoice_id=invoice_id,
         purpose=PURPOSE,

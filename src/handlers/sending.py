@@ -38,6 +38,7 @@ from invoicing.handlers.deliveries import (
     documents_for,
     einvoice_format,
     einvoice_precheck,
+    job_id_for,
     purpose,
     schedule,
     validate_would_be,
@@ -187,7 +188,7 @@ def send_invoice(cmd: SendInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     einvoice_precheck(state, profile(org).get("einvoice_format"), p.attach_xml)
     schedule(
         uow,
-        job_id=uuid.uuid5(cmd.command_id, f"delivery-job:{INVOICE}"),
+        job_id=job_id_for(org.id, cmd.command_id, f"delivery-job:{INVOICE}"),
         organization_id=org.id,
         invoice_id=inv.id,
         purpose=INVOICE,
@@ -322,7 +323,7 @@ def notify_payment(cmd: MarkPaid, uow: UnitOfWork, deps: Deps, inv: Invoice) -> 
     state = invoice_state(inv)
     to = _default_to(state)
     payment = state.payments[-1] if state.payments else None
-    job_id = uuid.uuid5(cmd.command_id, f"delivery-job:{PAYMENT_CONFIRMATION}")
+    job_id = job_id_for(inv.organization_id, cmd.command_id, f"delivery-job:{PAYMENT_CONFIRMATION}")
     schedule(
         uow,
         job_id=job_id,

@@ -20,7 +20,6 @@ sent by email) and stores them (:class:`ShareDocuments`, event ``invoice.documen
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.sharing import check_expiry, new_token, opens, plausible, token_hash
@@ -32,6 +31,7 @@ from invoicing.handlers.deliveries import (
     Prepared,
     StepContext,
     documents_for,
+    job_id_for,
     purpose,
     schedule,
 )
@@ -86,7 +86,7 @@ def _schedule_documents(uow: UnitOfWork, cmd: PublishInvoice, now: dt.datetime) 
     """The ``share`` job: the page's documents are rendered and stored after the commit."""
     schedule(
         uow,
-        job_id=uuid.uuid5(cmd.command_id, f"delivery-job:{SHARE}"),
+        job_id=job_id_for(cmd.organization_id, cmd.command_id, f"delivery-job:{SHARE}"),
         organization_id=cmd.organization_id,
         invoice_id=cmd.payload.invoice_id,
         purpose=SHARE,

@@ -53,6 +53,7 @@ from invoicing.pipeline.validate import DateWindow
 from invoicing.queries.dispatch import execute as run_read
 from invoicing.queries.dispatch import read_only
 from invoicing.schemas.commands import COMMAND_TYPES, Command
+from invoicing.schemas.common import storable
 from invoicing.schemas.queries import QUERY_TYPES, Query
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
@@ -496,7 +497,9 @@ class Pipeline:
         """Record the rejection (inbox, when the sender was authorized) and its event: in
         ``uow``'s transaction when given (the caller commits), else in a transaction of its
         own."""
-        command_type = _text(ctype) if isinstance(ctype, str) else None
+        # the refused input it names (a type, a pointer made of a key) written storably
+        command_type = storable(_text(ctype)) if isinstance(ctype, str) else None
+        errors = storable(errors)
         event = Event(
             "command.rejected",
             str(command_id),
@@ -524,7 +527,7 @@ class Pipeline:
                 uow,
                 org_id=org_id,
                 command_id=command_id,
-                command_type=ctype,
+                command_type=storable(str(ctype)),
                 digest=digest,
                 now=self.deps.now(),
             ):
@@ -584,7 +587,11 @@ class Pipeline:
         cid: Any = None,
         org: Any = None,
     ) -> Outcome:
-        """No valid command or organization id: nothing to record, the event is only returned."""
+        """No valid command or organization id: nothing to record, the event is only returned.
+        What it names of the input is written storably (the reason travels as an AMQP header
+        into the dead-letter archive, which holds no NUL or lone surrogate)."""
+        errors, ctype = storable(errors), storable(ctype)
+        cid, org = storable(_text(cid)), storable(_text(org))
         details = "; ".join(str(_text(e["detail"])) for e in errors)
         log.warning("command.unaddressable", errors=[_text(e["detail"]) for e in errors][:5])
         rejected = Event(
@@ -626,12 +633,18 @@ class Pipeline:
             ident = peek_identity(raw, max_bytes=self.limits.max_bytes)
             log.warning("query.undecodable", code=exc.error["code"], reason=exc.error["detail"])
             return Reply.to(ident, errors=[exc.error])
-        return self.answer_document(doc, transport)
+        plain = validate.plainly_writable(as_bytes(raw))
+        return self.answer_document(doc, transport, plain=plain)
 
     def query_document(self, doc: Any, transport: Transport | None = None) -> dict[str, Any]:
         return self.answer_document(doc, transport).as_dict()
 
-    def answer_document(self, doc: Any, transport: Transport | None = None) -> Reply:
+    def answer_document(
+        self, doc: Any, transport: Transport | None = None, *, plain: bool = False
+    ) -> Reply:
+        """``plain``: the body the document was decoded from holds no character
+        :func:`validate.characters` refuses (``validate.plainly_writable``), so the document
+        is not walked for one."""
         if object_depth(doc, self.limits.max_depth) > self.limits.max_depth:
             return Reply.to({}, errors=[self._too_deep()])
         if not isinstance(doc, dict):
@@ -649,11 +662,13 @@ class Pipeline:
                 ],
             )
         try:
-            return Reply.to(doc, result=self._query(doc, transport))
+            return Reply.to(doc, result=self._query(doc, transport, plain))
         except Rejected as exc:
             return Reply.to(doc, errors=exc.errors)
 
-    def _query(self, doc: dict[str, Any], transport: Transport | None) -> BaseModel:
+    def _query(
+        self, doc: dict[str, Any], transport: Transport | None, plain: bool = False
+    ) -> BaseModel:
         qtype = doc.get("type")
         model = QUERY_TYPES.get(qtype) if isinstance(qtype, str) else None
         # the organization and the grant first: an unauthorized requester learns nothing
@@ -692,6 +707,8 @@ class Pipeline:
                     )
                 ]
             )
+        if not plain:  # as for commands: a NUL or a lone surrogate cannot reach the database
+            validate.characters(doc, query=True)
         query = validate.model(model, doc)
         try:
             result = run_read(query, self.reads, self.deps.document_store)

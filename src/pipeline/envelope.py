@@ -17,13 +17,20 @@ from pydantic import BaseModel
 
 
 def event_id(
-    event: Event, index: int, *, command_id: uuid.UUID | None, nonce: uuid.UUID | None = None
+    event: Event,
+    index: int,
+    *,
+    command_id: uuid.UUID | None,
+    nonce: uuid.UUID | None = None,
+    org_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """Deterministic per (command, position): a redelivered command yields the same ids. The
-    basis is ``nonce`` where given (a rejection made of a body's digest), else the command id,
-    else (neither) a random one."""
+    """Deterministic per (organization, command, position): a redelivered command yields the
+    same ids. The basis is ``nonce`` where given (a rejection made of a body's digest), else
+    the command id, else (neither) a random one. The organization is part of the name: two
+    organizations' commands may carry the same id (the inbox keys them by organization), and
+    their events must not collide."""
     basis = nonce or command_id or uuid.uuid4()
-    return uuid.uuid5(basis, f"{index}:{event.type}:{event.subject}")
+    return uuid.uuid5(basis, f"{org_id or ''}:{index}:{event.type}:{event.subject}")
 
 
 def cloud_event(

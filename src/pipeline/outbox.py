@@ -34,7 +34,7 @@ def write(
     params: list[dict[str, Any]] = []
 
     def row(event: Event, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        id_ = event_id(event, index, command_id=command_id, nonce=nonce)
+        id_ = event_id(event, index, command_id=command_id, nonce=nonce, org_id=org_id)
         ce = cloud_event(
             event,
             id_=id_,

@@ -47,20 +47,29 @@ def plainly_writable(body: bytes) -> bool:
     return _MAYBE_UNWRITABLE.search(body) is None
 
 
-def characters(doc: Any) -> None:
+def characters(doc: Any, *, query: bool = False) -> None:
     """XML 1.0 cannot carry C0 controls (other than tab, LF, CR) or lone surrogates; the
-    bidirectional overrides and isolates can disguise text."""
+    bidirectional overrides and isolates can disguise text.
+
+    ``query``: ``doc`` is a query, which stores nothing. The same characters are refused:
+    what the service stores cannot hold them (its commands refuse them), and a NUL or a lone
+    surrogate could not even be sent to the database to compare with."""
     unwritable = unwritable_characters(doc)
     if unwritable:
+        detail = (
+            "a character the service refuses in everything it stores, so a query cannot ask "
+            "for it either"
+            if query
+            else "a character no invoice document (PDF, e-invoice XML, email) can carry (a "
+            "control character or a bidirectional override that can disguise text)"
+        )
         raise Rejected(
             [
                 error(
                     "422",
                     "invalid_attribute",
                     "Invalid Attribute",
-                    f"contains {char}, a character no invoice document (PDF, e-invoice XML, "
-                    "email) can carry (a control character or a bidirectional override that "
-                    "can disguise text)",
+                    f"contains {char}, {detail}",
                     pointer,
                     "remove it; tabs and line breaks (\\n, \\r) are allowed, and so are "
                     "right-to-left text and the marks U+200E/U+200F",

@@ -237,21 +237,36 @@ def fuzzy_range(name: str, today: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def day_conditions(column: Any, ops: DateOps, today: dt.date, *, timestamp: bool) -> list[Any]:
-    """Date operators over a DATE column, or over a timestamp by its UTC calendar date."""
+    """Date operators over a DATE column, or over a timestamp by its UTC calendar date.
+
+    Every calendar date is a valid operand, the first and the last one too: ``gt`` the last
+    day and ``lt`` the first match nothing, ``lte`` the last day every date (no day after it
+    to compare with)."""
     out: list[Any] = []
+
+    def after(day: dt.date) -> dt.date | None:
+        return None if day == dt.date.max else day + dt.timedelta(days=1)
+
+    def before(day: dt.date) -> dt.date | None:
+        return None if day == dt.date.min else day - dt.timedelta(days=1)
 
     def on(day: dt.date) -> Any:
         if timestamp:
-            return and_(column >= _start(day), column < _start(day + dt.timedelta(days=1)))
+            return and_(from_(day), until(day))
         return column == day
 
-    def from_(day: dt.date) -> Any:
+    def from_(day: dt.date | None) -> Any:
+        if day is None:  # after the last day
+            return false()
         return column >= (_start(day) if timestamp else day)
 
-    def until(day: dt.date) -> Any:  # inclusive
-        if timestamp:
-            return column < _start(day + dt.timedelta(days=1))
-        return column <= day
+    def until(day: dt.date | None) -> Any:  # inclusive
+        if day is None:  # before the first day
+            return false()
+        if not timestamp:
+            return column <= day
+        following = after(day)
+        return column.is_not(None) if following is None else column < _start(following)
 
     for name, value in ops.given().items():
         if name == "eq":
@@ -261,11 +276,11 @@ def day_conditions(column: Any, ops: DateOps, today: dt.date, *, timestamp: bool
         elif name == "in":
             out.append(or_(*(on(day) for day in value)))
         elif name == "gt":
-            out.append(from_(value + dt.timedelta(days=1)))
+            out.append(from_(after(value)))
         elif name == "gte":
             out.append(from_(value))
         elif name == "lt":
-            out.append(until(value - dt.timedelta(days=1)))
+            out.append(until(before(value)))
         elif name == "lte":
             out.append(until(value))
         elif name == "fuzzy":

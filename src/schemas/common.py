@@ -105,6 +105,20 @@ def unwritable_characters(value: Any, pointer: str = "") -> list[tuple[str, str]
     return found
 
 
+def storable(value: Any) -> Any:
+    """``value`` (a JSON document) with every character :func:`unwritable_characters` finds
+    written as its escape (``\\u0000``): what a rejection records of the refused input it
+    names -- a command type, a pointer made of a key -- must itself be storable (PostgreSQL's
+    text and JSON hold no NUL, UTF-8 no lone surrogate)."""
+    if isinstance(value, str):
+        return _UNWRITABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
 class Contract(BaseModel):
     """Base of every public document: unknown fields are errors, documents are immutable."""
 

@@ -74,3 +74,19 @@ def test_the_archive_describes_a_deep_body_with_identity() -> None:
     ).encode()
     row = describe(body, "invoicing.commands", pika.BasicProperties(headers={}))
     assert str(row["command_id"]) == str(cid) and str(row["organization_id"]) == str(org)
+
+
+def test_a_dead_letter_reason_names_hostile_ids_storably(engine: Engine) -> None:
+    """The reason names the refused ids; a NUL or a lone surrogate in them is written as its
+    escape, so the header can be encoded for the broker and stored by the archive."""
+    body = (
+        b'{"type": "create\\u0000invoice", "command_id": "\\ud800", '
+        b'"organization_id": "x\\u0000", "payload": {}}'
+    )
+    verdict = DeadLettering.poison(_run(engine, body))
+    assert verdict is not None and verdict[0] == "undecodable"
+    reason = verdict[1]
+    assert reason == "undecodable: \\ud800 is not a UUID; x\\u0000 is not a UUID"
+    props = pika.BasicProperties(headers={"x-invoicing-reason": reason})
+    props.encode()  # what the publish of the dead letter does with it
+    assert describe(body, "invoicing.commands", props)["reason"] == reason

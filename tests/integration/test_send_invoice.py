@@ -512,3 +512,26 @@ def test_process_cli_leaves_a_send_for_later_when_the_mail_server_is_down(
     assert up.returncode == 0, up.stderr
     sent = [e for e in events_of_sends(up.stdout) if e["type"] == "invoice.sent"]
     assert len(sent) == sends and len(sink.messages) == sends
+
+
+def test_two_organizations_may_send_with_the_same_command_id(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """Command ids are unique per organization (the inbox keys them so): another
+    organization's send with the same id gets its own job, journal row and email."""
+    cmd = uuid.uuid4()
+    worlds = [make_world(db_url, smtp, tmp_path / str(n)) for n in range(2)]
+    for w in worlds:
+        out = w.run("send_invoice", {"invoice_id": str(w.draft())}, cmd)
+        assert out.status == "applied", out.errors
+        assert out.events[-1]["data"]["delivery_status"] == "sent"
+    sink = worlds[0].sink
+    assert len(sink.messages) == 2
+    assert len({m.message["Message-ID"] for m in sink.messages}) == 2
+    with UnitOfWork.for_engine(worlds[0].engine) as uow:
+        jobs = uow.session.execute(select(DeliveryJob).where(DeliveryJob.command_id == cmd))
+        assert {job.organization_id for job in jobs.scalars()} == {w.org for w in worlds}
+        rows = uow.session.execute(select(EmailDelivery).where(EmailDelivery.command_id == cmd))
+        assert {(r.organization_id, r.status) for r in rows.scalars()} == {
+            (w.org, "sent") for w in worlds
+        }
