@@ -38,7 +38,10 @@ def _doc(model: type[Any]) -> str:
     return " ".join((model.__doc__ or "").split())
 
 
-def _examples(model: type[BaseModel]) -> list[dict[str, Any]]:
+def message_examples(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The worked examples of a command or query model (its ``json_schema_extra``), as the
+    AsyncAPI document publishes them (``{"payload": ...}``); the hostile-input sweeps start
+    from them too (tests/integration/test_hostile_inputs.py)."""
     extra = model.model_config.get("json_schema_extra")
     examples = extra.get("examples") if isinstance(extra, dict) else None
     if not isinstance(examples, list):
@@ -137,8 +140,8 @@ def build() -> dict[str, Any]:
             "payload": ref_of(model, "validation"),
             "x-scope": model.scope,
         }
-        if _examples(model):
-            messages[name]["examples"] = _examples(model)
+        if message_examples(model):
+            messages[name]["examples"] = message_examples(model)
         by_queue.setdefault(topology.workload_of(ctype), []).append(name)
     for workload, queue in topology.WORKLOADS.items():
         names = by_queue.get(workload, [])
@@ -232,8 +235,8 @@ def build() -> dict[str, Any]:
             "x-scope": qmodel.scope,
             "x-result": {"$ref": REF.format(model=RESULT_TYPES[qtype].__name__)},
         }
-        if _examples(qmodel):
-            messages[name]["examples"] = _examples(qmodel)
+        if message_examples(qmodel):
+            messages[name]["examples"] = message_examples(qmodel)
     messages["query.reply"] = {
         "name": "query_reply",
         "title": "query reply",

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from invoicing.asyncapi import _examples
+from invoicing.asyncapi import message_examples
 from invoicing.models import ProcessedCommand
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.core import QUERY_TYPES
@@ -124,7 +124,7 @@ def test_every_envelope_field_of_every_example_command(bus: Pipeline) -> None:
 def _queries(org: str) -> list[tuple[str, dict[str, Any]]]:
     docs = []
     for name, model in QUERY_TYPES.items():
-        for example in _examples(model):
+        for example in message_examples(model):
             doc = copy.deepcopy(example["payload"])
             doc.pop("credentials", None)
             doc["organization_id"] = org
