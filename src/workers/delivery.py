@@ -29,6 +29,7 @@ from invoicing.pipeline.decode import (
     identity_of,
     peek_identity,
 )
+from invoicing.schemas.common import storable
 from invoicing.workers.amqp import ConfirmingPublisher, Outgoing, PublishError
 from invoicing.workers.backoff import Backoff
 from invoicing.workers.settings import PipelineSettings
@@ -302,8 +303,13 @@ class Outbound:
         )
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
-        props = self.properties(
-            delivery.transport,
-            {H_REASON: reason[:4000], H_QUEUE: delivery.queue, H_DEAD_AT: int(time.time() * 1000)},
-        )
+        props = self.dead_letter_properties(delivery, reason)
         self.publish(Outgoing(DLX, delivery.queue, delivery.body, props))
+
+    @classmethod
+    def dead_letter_properties(cls, delivery: Delivery, reason: str) -> Any:
+        """The dead letter's properties: its reason written storably (``storable``), since a
+        reason may quote an exception's text, which may quote the input, and a lone surrogate
+        cannot be encoded for the broker (nor a NUL stored by the archive)."""
+        headers = {H_REASON: storable(reason)[:4000], H_QUEUE: delivery.queue}
+        return cls.properties(delivery.transport, {**headers, H_DEAD_AT: int(time.time() * 1000)})

@@ -14,7 +14,7 @@ from invoicing.models import OutboxEvent
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from invoicing.workers.dead_letters import describe
-from invoicing.workers.delivery import Delivery
+from invoicing.workers.delivery import Delivery, Outbound
 from invoicing.workers.middleware import DeadLettering
 from invoicing.workers.processor import CommandProcessor
 from sqlalchemy import Engine, func, select
@@ -90,3 +90,14 @@ def test_a_dead_letter_reason_names_hostile_ids_storably(engine: Engine) -> None
     props = pika.BasicProperties(headers={"x-invoicing-reason": reason})
     props.encode()  # what the publish of the dead letter does with it
     assert describe(body, "invoicing.commands", props)["reason"] == reason
+
+
+def test_a_dead_letter_quoting_hostile_text_in_its_reason_can_be_published() -> None:
+    """Any reason (a handler's exception text may quote the input) gives properties the
+    broker can take: a lone surrogate or a NUL is written as its escape."""
+    delivery = Delivery.of(b'{"type": "x"}', _transport())
+    reason = "handler_failed: KeyError: '\ud800\x00'"
+    props = Outbound.dead_letter_properties(delivery, reason)
+    props.encode()  # what the publish of the dead letter does with them
+    assert props.headers["x-invoicing-reason"] == "handler_failed: KeyError: '\\ud800\\u0000'"
+    assert props.headers["x-invoicing-queue"] == "invoicing.commands"
