@@ -210,6 +210,10 @@ class DeadLettering(Policy):
 # --------------------------------------------------------------------------- delayed retry
 
 
+#: the largest retry or failure count read back from a copy's headers (far above any setting)
+MAX_HEADER_COUNT = 1_000_000
+
+
 class DelayedRetry(Policy):
     """Re-publishes a confirmed copy to the delay queues (``invoicing.retry.{N}s``: TTL, then
     dead-lettered back to the delivery's own queue) and acks the original -- nothing is held
@@ -239,16 +243,21 @@ class DelayedRetry(Policy):
         now_ms = int(time.time() * 1000)
         try:
             first_seen = int(delivery.headers.get(H_FIRST_SEEN) or now_ms)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             first_seen = now_ms
+        if not 0 < first_seen <= now_ms:  # a publisher's own value, not when it was first seen:
+            first_seen = now_ms  # a time to come would keep a missing invoice retried forever
         delivery.first_seen_ms = first_seen
         delivery.retry_missing = (now_ms - first_seen) / 1000 < self.settings.retry_missing_s
 
     def _count(self, delivery: Delivery, header: str) -> int:
+        """A count this policy wrote into an earlier copy; anything else (a publisher's own
+        value: a string, a number beyond what a header carries back) counts as none."""
         try:
-            return int(delivery.headers.get(header) or 0)
-        except (TypeError, ValueError):
+            count = int(delivery.headers.get(header) or 0)
+        except (TypeError, ValueError, OverflowError):
             return 0
+        return count if 0 <= count <= MAX_HEADER_COUNT else 0
 
     def _copy(self, delivery: Delivery, delay_s: int, headers: dict[str, Any]) -> None:
         headers = {**headers, H_FIRST_SEEN: delivery.first_seen_ms}
@@ -431,7 +440,7 @@ class CrashLoopGuard(Policy):
         ident = delivery.ident
         headers = delivery.headers
         redelivered = bool(delivery.transport.get("redelivered"))
-        with contextlib.suppress(TypeError, ValueError):
+        with contextlib.suppress(TypeError, ValueError, OverflowError):
             redelivered = redelivered or int(headers.get("x-delivery-count") or 0) > 0
         counted = (
             delivery.kind == "command"

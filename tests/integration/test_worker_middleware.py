@@ -24,7 +24,14 @@ from invoicing.domain.errors import DomainError
 from invoicing.models.pipeline import ScheduledCommand
 from invoicing.pipeline import Outcome, RetryLater
 from invoicing.workers.broker import make_broker
-from invoicing.workers.delivery import H_FIRST_SEEN, H_RETRIES, Delivery, Outbound, Poison
+from invoicing.workers.delivery import (
+    H_FAILURES,
+    H_FIRST_SEEN,
+    H_RETRIES,
+    Delivery,
+    Outbound,
+    Poison,
+)
 from invoicing.workers.scheduled import Republisher
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import declare
@@ -92,7 +99,7 @@ class Running:
         self.republisher.join(10)
 
 
-def publish(env: Env, doc: dict[str, Any]) -> str:
+def publish(env: Env, doc: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
     message_id = str(uuid.uuid4())
     conn = connect(env)
     try:
@@ -103,7 +110,7 @@ def publish(env: Env, doc: dict[str, Any]) -> str:
             "invoicing.commands",
             doc["type"],
             json.dumps(doc).encode(),
-            pika.BasicProperties(delivery_mode=2, message_id=message_id),
+            pika.BasicProperties(delivery_mode=2, message_id=message_id, headers=headers),
             mandatory=True,
         )
     finally:
@@ -169,6 +176,30 @@ def test_retry_later_goes_through_the_delay_queue_once(env: Env) -> None:
     assert second.headers[H_FIRST_SEEN] == first.first_seen_ms
     assert second.transport["message_id"] == first.transport["message_id"]
     assert len(run.seen) == 2  # one copy, no amplification
+
+
+def test_hostile_counting_headers_are_ignored_not_a_requeue_loop(env: Env) -> None:
+    """A publisher's own values for the headers the policies count with -- a time to come,
+    a negative number, a string -- are read as absent: never a
+    policy failure (which would requeue the delivery again and again), never a command kept
+    retrying forever because it was "first seen" in the future, and the copy the delayed
+    retry publishes carries a first-seen time the broker can take."""
+
+    def step(d: Delivery) -> Outcome:
+        if not d.headers.get(H_RETRIES):
+            raise RetryLater(DomainError("not_found", "no such invoice"))
+        return Outcome("applied")
+
+    hostile = {"x-delivery-count": "many", H_FAILURES: -(2**62), H_RETRIES: 0}
+    for first_seen in (2**62, -5, "soon"):
+        with Running(env, step, retry_missing_s=60) as run:
+            before = int(time.time() * 1000)
+            publish(env, doc("finalize_invoice"), {**hostile, H_FIRST_SEEN: first_seen})
+            wait_until(lambda: len(run.seen) == 2, 30, f"the delayed copy ({first_seen!r})")
+        first, second = run.seen
+        assert before - 5_000 <= first.first_seen_ms <= int(time.time() * 1000)
+        assert second.headers[H_RETRIES] == 1
+        assert second.headers[H_FIRST_SEEN] == first.first_seen_ms
 
 
 def test_a_bug_is_retried_then_dead_lettered_and_poison_dies_at_once(env: Env) -> None:
