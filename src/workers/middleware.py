@@ -212,6 +212,9 @@ class DeadLettering(Policy):
 
 #: the largest retry or failure count read back from a copy's headers (far above any setting)
 MAX_HEADER_COUNT = 1_000_000
+#: how far another worker's clock may run ahead of this one's: a first-seen time up to this
+#: far in the future is taken as written (the copy came from that worker), beyond it as absent
+CLOCK_SKEW_MS = 5 * 60 * 1000
 
 
 class DelayedRetry(Policy):
@@ -245,8 +248,8 @@ class DelayedRetry(Policy):
             first_seen = int(delivery.headers.get(H_FIRST_SEEN) or now_ms)
         except (TypeError, ValueError, OverflowError):
             first_seen = now_ms
-        if not 0 < first_seen <= now_ms:  # a publisher's own value, not when it was first seen:
-            first_seen = now_ms  # a time to come would keep a missing invoice retried forever
+        if not 0 < first_seen <= now_ms + CLOCK_SKEW_MS:  # a publisher's own value, not when
+            first_seen = now_ms  # it was first seen: one to come would retry it forever
         delivery.first_seen_ms = first_seen
         delivery.retry_missing = (now_ms - first_seen) / 1000 < self.settings.retry_missing_s
 
