@@ -24,14 +24,7 @@ from invoicing.domain.errors import DomainError
 from invoicing.models.pipeline import ScheduledCommand
 from invoicing.pipeline import Outcome, RetryLater
 from invoicing.workers.broker import make_broker
-from invoicing.workers.delivery import (
-    H_FAILURES,
-    H_FIRST_SEEN,
-    H_RETRIES,
-    Delivery,
-    Outbound,
-    Poison,
-)
+from invoicing.workers.delivery import H_FIRST_SEEN, H_RETRIES, Delivery, Outbound, Poison
 from invoicing.workers.scheduled import Republisher
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import declare
@@ -190,7 +183,7 @@ def test_hostile_counting_headers_are_ignored_not_a_requeue_loop(env: Env) -> No
             raise RetryLater(DomainError("not_found", "no such invoice"))
         return Outcome("applied")
 
-    hostile = {"x-delivery-count": "many", H_FAILURES: -(2**62), H_RETRIES: 0}
+    hostile = {"x-delivery-count": "many", "x-invoicing-failures": -(2**62), H_RETRIES: 0}
     for first_seen in (2**62, -5, "soon"):
         with Running(env, step, retry_missing_s=60) as run:
             before = int(time.time() * 1000)
