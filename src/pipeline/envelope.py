@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from invoicing.handlers.registry import Event
-from invoicing.schemas.common import ErrorItem
+from invoicing.schemas.common import ErrorItem, storable
 from invoicing.schemas.queries import QueryReply
 from pydantic import BaseModel
 
@@ -92,7 +92,9 @@ class Reply:
             organization_id=text_of("organization_id"),
             errors=[ErrorItem.model_validate(e) for e in errors or []],
         ).model_dump(mode="json", exclude={"result"})
-        return cls(envelope, result)
+        # what it echoes of the query (ids, a pointer made of a key) written so that the reply
+        # can be encoded: a lone surrogate cannot be UTF-8 (``schemas.common.storable``)
+        return cls(storable(envelope), result)
 
     @property
     def status(self) -> str:

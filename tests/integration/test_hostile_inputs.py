@@ -143,7 +143,26 @@ def test_every_field_of_every_example_query(bus: Pipeline) -> None:
                 changed["payload"] = _put(changed.get("payload", {}), pointer, value)
                 where = f"{name} {pointer} = {value!r:.40}"
                 _answered(bus.query_document(changed), where)
-                _answered(bus.query_raw(json.dumps(changed).encode()), where + " (raw)")
+                _answered(_published(bus, changed), where + " (raw)")
+
+
+def _published(bus: Pipeline, doc: dict[str, Any]) -> dict[str, Any]:
+    """The reply as the worker publishes it: the JSON bytes of ``answer_raw`` (they must
+    encode, whatever the query echoed), decoded again."""
+    reply: dict[str, Any] = json.loads(bus.answer_raw(json.dumps(doc).encode()).as_json())
+    return reply
+
+
+def test_every_envelope_field_of_every_example_query(bus: Pipeline) -> None:
+    client = Client(bus)
+    client.setup_org()
+    for name, doc in _queries(str(client.org)):
+        for key in ("type", "organization_id", "query_id", "correlation_id", "credentials"):
+            for value in HOSTILE:
+                changed = {**copy.deepcopy(doc), key: value}
+                where = f"{name} /{key} = {value!r:.40}"
+                _answered(bus.query_document(changed), where)
+                _answered(_published(bus, changed), where + " (raw)")
 
 
 def _filter_fields() -> list[str]:
