@@ -498,7 +498,8 @@ class Pipeline:
         ``uow``'s transaction when given (the caller commits), else in a transaction of its
         own."""
         # the refused input it names (a type, a pointer made of a key) written storably
-        command_type = storable(_text(ctype)) if isinstance(ctype, str) else None
+        recorded_type = storable(_text(ctype))
+        command_type = recorded_type if isinstance(ctype, str) else None
         errors = storable(errors)
         event = Event(
             "command.rejected",
@@ -527,7 +528,7 @@ class Pipeline:
                 uow,
                 org_id=org_id,
                 command_id=command_id,
-                command_type=storable(str(ctype)),
+                command_type=recorded_type,
                 digest=digest,
                 now=self.deps.now(),
             ):
@@ -588,8 +589,8 @@ class Pipeline:
         org: Any = None,
     ) -> Outcome:
         """No valid command or organization id: nothing to record, the event is only returned.
-        What it names of the input is written storably (the reason travels as an AMQP header
-        into the dead-letter archive, which holds no NUL or lone surrogate)."""
+        What it names of the input is written storably, as a recorded rejection's is (the
+        dead letter's reason is escaped again where every reason is, ``Outbound``: a no-op)."""
         errors, ctype = storable(errors), storable(ctype)
         cid, org = storable(_text(cid)), storable(_text(org))
         details = "; ".join(str(_text(e["detail"])) for e in errors)
@@ -597,7 +598,7 @@ class Pipeline:
         rejected = Event(
             "command.rejected",
             None,
-            {"command_type": ctype, "command_id": _text(cid), "errors": errors},
+            {"command_type": ctype, "command_id": cid, "errors": errors},
         )
         event = cloud_event(
             rejected,
@@ -609,9 +610,9 @@ class Pipeline:
         )
         return Outcome(
             "rejected",
-            _text(cid),
+            cid,
             ctype,
-            _text(org),
+            org,
             events=[event],
             errors=errors,
             dead_letter_reason=f"undecodable: {details}",
