@@ -1,10 +1,8 @@
 """Random walks through an organization's invoice lifecycle, on SQLite and PostgreSQL.
 
-Each walk sends 120 commands chosen at random (seeded, so a failure names its walk) among 20
-kinds -- creating, editing, finalizing, paying and unpaying, crediting, writing off and
-back, voiding, duplicating, deleting and restoring, customer credit, standalone credit notes,
-overdue checks -- mostly on invoices that exist and are finalized, with the calendar moving on
-a day per command. After every command:
+Each walk (tests/support/walks.py) sends 120 commands chosen at random (seeded, so a failure
+names its walk) among 20 kinds, mostly on invoices that exist and are finalized, with the
+calendar moving on a day per command. After every command:
 
 - the command was applied or rejected with a reason: never an exception out of the pipeline,
   never an ``internal_error``;
@@ -13,202 +11,24 @@ a day per command. After every command:
   went to the customer's credit balance;
 
 and at the end, the numbers of each series run from 1 without a gap.
+tests/integration/test_concurrent_walks.py runs several walks at once on the same invoices.
 """
 
 from __future__ import annotations
 
-import collections
-import datetime as dt
-import random
-import re
-import uuid
-from decimal import Decimal
-from typing import Any
-
 import pytest
-from invoicing.models import Invoice
 from invoicing.pipeline import Pipeline
-from sqlalchemy import select
 
-from tests.support.client import Client, line
+from tests.support.walks import Walk, assert_gapless_numbers
 
 pytestmark = pytest.mark.integration
 
 STEPS = 120
-KINDS = [
-    "finalize",
-    "finalize",
-    "pay",
-    "pay",
-    "create",
-    "create",
-    "add_line",
-    "delete_payment",
-    "credit",
-    "write_off",
-    "reverse_write_off",
-    "void",
-    "mark_paid",
-    "duplicate",
-    "apply_credit",
-    "refund_credit",
-    "delete",
-    "restore",
-    "mark_sent",
-    "check_overdue",
-    "standalone",
-]
-#: the kinds that act on an issued invoice: mostly aimed at a finalized one
-ON_ISSUED = {"pay", "delete_payment", "credit", "write_off", "reverse_write_off", "void"}
-ON_ISSUED |= {"mark_paid", "apply_credit", "mark_sent"}
-
-
-class Walk:
-    def __init__(self, bus: Pipeline, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.client = Client(bus)
-        self.client.setup_org()
-        self.customer = str(self.client.customer())
-        self.invoices: list[str] = []
-        self.finalized: list[str] = []
-        self.write_offs: dict[str, list[str]] = {}
-        self.day = bus.deps.today()  # numbers follow issue dates: none before the clock's
-
-    def amount(self) -> str:
-        cents = self.rng.choice([1, 100, 9999, 11900, self.rng.randint(1, 50_000)])
-        return str(Decimal(cents) / 100)
-
-    def open_amount(self, invoice_id: str) -> Decimal:
-        return Decimal(self.client.state(invoice_id)["totals"]["open_amount"])
-
-    def lines(self) -> list[dict[str, Any]]:
-        return [
-            line("x", self.rng.choice(["1", "2", "0.5"]), self.amount(), tax_rate=rate)
-            for rate in self.rng.choices(["19", "7"], k=self.rng.randint(1, 3))
-        ]
-
-    def command(self, kind: str) -> tuple[str, dict[str, Any], str | None] | None:
-        """The command's type and payload, and the id of an invoice it creates."""
-        rng, today = self.rng, self.day.isoformat()
-        if kind == "create":
-            new = str(uuid.uuid4())
-            return (
-                "create_invoice",
-                {"id": new, "customer_id": self.customer, "lines": self.lines()},
-                new,
-            )
-        if kind == "standalone":
-            new = str(uuid.uuid4())
-            payload = {"credit_note_id": new, "customer_id": self.customer, "reason": "Bonus"}
-            return "issue_standalone_credit_note", {**payload, "lines": self.lines()[:1]}, new
-        if kind == "check_overdue":
-            return "check_overdue", {"as_of": today}, None
-        if kind == "refund_credit":
-            payload = {"customer_id": self.customer, "currency": "EUR", "amount": self.amount()}
-            return "refund_customer_credit", {**payload, "date": today, "reference": "r"}, None
-        if not self.invoices:
-            return None
-        drafts = [inv for inv in self.invoices if inv not in self.finalized]
-        pool = self.finalized if kind in ON_ISSUED and self.finalized else self.invoices
-        pool = drafts if kind == "finalize" and drafts else pool
-        inv = rng.choice(pool if rng.random() < 0.85 else self.invoices)
-        if kind == "pay":
-            open_ = self.open_amount(inv)
-            amount = rng.choice([open_, open_, (open_ / 2).quantize(Decimal("0.01")), open_ + 5])
-            amount = amount if amount > 0 else Decimal("1.00")
-            return "record_payment", {"invoice_id": inv, "amount": str(amount), "date": today}, None
-        if kind == "delete_payment":
-            payments = self.client.state(inv).get("payments") or []
-            if not payments:
-                return None
-            payment = rng.choice(payments)["id"]
-            return "delete_payment", {"invoice_id": inv, "payment_id": payment}, None
-        if kind == "write_off":
-            wid = str(uuid.uuid4())
-            self.write_offs.setdefault(inv, []).append(wid)
-            payload = {"invoice_id": inv, "write_off_id": wid, "reason": "uncollectible"}
-            return "write_off_invoice", {**payload, "date": today}, None
-        if kind == "reverse_write_off":
-            if not self.write_offs.get(inv):
-                return None
-            wid = rng.choice(self.write_offs[inv])
-            return (
-                "reverse_write_off",
-                {"invoice_id": inv, "write_off_id": wid, "date": today},
-                None,
-            )
-        if kind == "duplicate":
-            new = str(uuid.uuid4())
-            return "duplicate_invoice", {"invoice_id": inv, "new_invoice_id": new}, new
-        simple: dict[str, tuple[str, dict[str, Any]]] = {
-            "add_line": ("add_line", {"line": line("y", "1", self.amount())}),
-            "finalize": ("finalize_invoice", {"issue_date": today}),
-            "credit": ("issue_credit_note", {"reason": "Kulanz", "lines": self.lines()[:1]}),
-            "void": ("void_invoice", {"reason": "Doppelt"}),
-            "mark_paid": ("mark_paid", {"date": today}),
-            "apply_credit": (
-                "apply_customer_credit",
-                {"customer_id": self.customer, "amount": self.amount(), "date": today},
-            ),
-            "delete": ("delete_invoice", {}),
-            "restore": ("restore_invoice", {}),
-            "mark_sent": ("mark_sent", {"sent_on": today}),
-        }
-        ctype, payload = simple[kind]
-        return ctype, {"invoice_id": inv, **payload}, None
-
-    def check_amounts(self, where: str) -> None:
-        for inv in self.finalized:
-            state = self.client.state(inv)
-            totals = state["totals"]
-            if state["kind"] != "invoice":  # a credit note's open amount is credit to use
-                continue
-            if state["status"] == "void" or Decimal(totals["credit_balance"]) != 0:
-                continue
-            gross, open_ = Decimal(totals["gross_total"]), Decimal(totals["open_amount"])
-            settled = sum(
-                Decimal(totals[k]) for k in ("paid_amount", "credited_amount", "written_off_amount")
-            )
-            assert open_ == max(gross - settled, Decimal(0)), (where, inv, totals)
-            assert open_ >= 0 and (state["status"] != "paid" or open_ == 0), (where, inv, totals)
-
-    def run(self) -> list[str]:
-        for step in range(STEPS):
-            self.day += dt.timedelta(days=1)
-            made = self.command(self.rng.choice(KINDS))
-            if made is None:
-                continue
-            ctype, payload, new = made
-            where = f"step {step}: {ctype}"
-            outcome = self.client.send(ctype, payload)
-            assert outcome.status in ("applied", "rejected"), where
-            assert all(e["code"] != "internal_error" for e in outcome.errors), (where, outcome)
-            if outcome.status == "applied":
-                if new is not None:
-                    self.invoices.append(new)
-                if ctype == "finalize_invoice":
-                    self.finalized.append(payload["invoice_id"])
-                if ctype == "issue_standalone_credit_note":  # issued at once
-                    self.finalized.append(payload["credit_note_id"])
-            self.check_amounts(where)
-        with self.client.bus.uow_factory() as uow:  # every number, credit notes' included
-            numbers = uow.session.scalars(
-                select(Invoice.number).where(
-                    Invoice.organization_id == self.client.org, Invoice.number.is_not(None)
-                )
-            ).all()
-        return [n for n in numbers if n]
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_random_walk_keeps_amounts_and_numbers(bus: Pipeline, seed: int) -> None:
     walk = Walk(bus, seed)
-    numbers = walk.run()
+    walk.run(STEPS)
     assert len(walk.finalized) >= 3, "the walk should reach issued invoices"
-    series: dict[str, list[int]] = collections.defaultdict(list)
-    for number in numbers:
-        found = re.fullmatch(r"(.*?)(\d+)", number)
-        assert found is not None, number
-        series[found.group(1)].append(int(found.group(2)))
-    for prefix, sequence in series.items():
-        assert sorted(sequence) == list(range(1, len(sequence) + 1)), (prefix, sorted(sequence))
+    assert_gapless_numbers(walk.client)
