@@ -109,7 +109,7 @@ def split_gross(gross: Decimal, rate: Decimal, currency: str) -> tuple[Decimal, 
     minor unit of it (the tolerance the official rules allow).
     """
     if rate == 0:
-        return gross, ZERO
+        return gross, round_money(ZERO, currency)  # 0.00, as every other amount, not 0
     q = quantum(currency)
     t0 = round_money(gross * rate / (HUNDRED + rate), currency)
     for tax in (t0, t0 - q, t0 + q):

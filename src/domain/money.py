@@ -51,9 +51,11 @@ def quantum(currency: str) -> Decimal:
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
-    """Round half-up (away from zero on a tie) to the currency's minor unit."""
+    """Round half-up (away from zero on a tie) to the currency's minor unit; never a negative
+    zero (see ``rounder``)."""
     # positional: ``quantize``'s keyword parsing costs more than the rounding itself
-    return amount.quantize(quantum(currency), ROUND_HALF_UP)
+    rounded = amount.quantize(quantum(currency), ROUND_HALF_UP)
+    return rounded if rounded else rounded.copy_abs()
 
 
 @cache
@@ -62,11 +64,17 @@ def rounder(currency: str) -> Callable[[Decimal], Decimal]:
     rounds about 15 amounts per invoice. A plain function calling ``quantize`` with positional
     arguments: 181 ns a call against 652 ns for the ``functools.partial`` of ``quantize`` with
     keywords it was (the partial merges its keywords into a new dict at every call, which
-    ``quantize`` then parses): 2.1 of a list page's 35.2 million instructions (session 23)."""
+    ``quantize`` then parses): 2.1 of a list page's 35.2 million instructions (session 23).
+
+    Never a negative zero: ``quantize`` keeps the sign of what rounds to zero, and a zero
+    rate's tax on a negative base (``-5.00 * 0``) is ``-0.00``, which events, documents and
+    e-invoices would print as ``-0.00`` (EN 16931 BR-E-09 refuses it as an exempt group's
+    tax). ``tests/unit/test_money.py``."""
     q = quantum(currency)
 
     def rounded(amount: Decimal) -> Decimal:
-        return amount.quantize(q, ROUND_HALF_UP)
+        result = amount.quantize(q, ROUND_HALF_UP)
+        return result if result else result.copy_abs()
 
     return rounded
 
