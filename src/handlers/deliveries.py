@@ -396,12 +396,13 @@ def einvoice_format(state: InvoiceState, org_default: Any, attach_xml: bool) -> 
 def einvoice_precheck(state: InvoiceState, org_default: Any, attach_xml: bool) -> None:
     """What is known of the e-invoice before it is built, checked in the command (before any
     number): whether EN 16931 can carry the document's currency (``einvoice_currency_decimals``
-    for KWD, BHD, ...)."""
+    for KWD, BHD, ...), lines not subject to VAT beside others (``einvoice_not_subject_mixed``)
+    and, for Peppol, both parties' participant ids (``einvoice.check_einvoice``)."""
     fmt = einvoice_format(state, org_default, attach_xml)
     if fmt is None:
         return
     assert _einvoice is not None
-    _einvoice.check_currencies(state)
+    _einvoice.check_einvoice(state, fmt.value)
 
 
 def validate_would_be(state: InvoiceState, fmt: Any) -> str:

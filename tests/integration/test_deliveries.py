@@ -176,6 +176,64 @@ def test_a_send_whose_einvoice_fails_the_rules_takes_no_number(
         assert series == 2
 
 
+@pytest.mark.parametrize(
+    ("buyer", "lines", "code", "pointer"),
+    [
+        (  # EN 16931 BR-O-11..14: outside the scope of VAT only on a document of its own
+            {"einvoice_format": "xrechnung_cii"},
+            [
+                {"description": "Beratung", "quantity": "2", "unit_price": "250.00"},
+                {
+                    "description": "Gerichtskosten (Auslage)",
+                    "quantity": "1",
+                    "unit_price": "180.00",
+                    "tax_category": "outside_scope",
+                    "tax_rate": "0",
+                },
+            ],
+            "einvoice_not_subject_mixed",
+            "/payload/lines/1/tax_category",
+        ),
+        (  # Peppol delivers to participants only: no peppol_id, VAT id or enterprise number
+            {**scenarios.US_BUYER, "vat_id": None, "einvoice_format": "peppol"},
+            [{"description": "Legal opinion", "quantity": "1", "unit_price": "900.00"}],
+            "peppol_buyer_endpoint_missing",
+            "/payload/customer_id",
+        ),
+    ],
+)
+def test_a_send_whose_einvoice_cannot_be_built_is_refused_at_once(
+    db_url: str,
+    smtp: tuple[Sink, int],
+    tmp_path: Path,
+    buyer: dict[str, Any],
+    lines: list[dict[str, Any]],
+    code: str,
+    pointer: str,
+) -> None:
+    """What is known of an e-invoice before it is built is checked in ``send_invoice``
+    itself: the command is rejected, saying why, where and what to do, before any number or
+    delivery job; the same send without the e-invoice goes out with the PDF alone."""
+    w = make_world(db_url, smtp, tmp_path, buyer=buyer)
+    draft = uuid.uuid4()
+    payload = {"id": str(draft), "customer_id": str(w.customer), "lines": lines}
+    assert w.run("create_invoice", payload).status == "applied"
+    refused = w.run("send_invoice", {"invoice_id": str(draft)})
+    assert refused.status == "rejected"
+    (error,) = refused.errors
+    assert error["code"] == code and error["source"]["pointer"] == pointer
+    assert error["meta"]["hint"]
+    assert _number_of(w, draft) is None and w.sink.messages == []
+    with UnitOfWork.for_engine(w.engine) as uow:
+        assert uow.session.execute(select(func.count()).select_from(DeliveryJob)).scalar() == 0
+    sent = w.run("send_invoice", {"invoice_id": str(draft), "attach_xml": False})
+    assert sent.status == "applied", sent.errors
+    assert [e["type"] for e in sent.events] == ["invoice.finalized", "invoice.sent"]
+    (message,) = w.sink.messages
+    names = [part.get_filename() for part in message.message.iter_attachments()]
+    assert names == [f"{_number_of(w, draft)}.pdf"]
+
+
 def test_a_kwd_document_gets_no_einvoice_and_no_number(
     db_url: str, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:

@@ -194,8 +194,7 @@ def build_cii(doc: Prepared, guideline: str) -> bytes:
         tax.category_code = group.category
         if group.exemption_code:
             tax.exemption_reason_code = group.exemption_code
-        if group.category != "O":
-            tax.rate_applicable_percent = _plain(group.rate)
+        tax.rate_applicable_percent = _plain(group.rate)  # 0 for O (BR-DE-14)
         settlement.trade_tax.add(tax)
     if state.service_period_start and state.service_period_end:
         settlement.period.start = state.service_period_start

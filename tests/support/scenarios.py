@@ -441,6 +441,97 @@ def many_lines(core: Core, count: int = 30) -> InvoiceState:
 
 
 #: every named scenario (the documents the e-invoice tests build in each format)
+US_BUYER: dict[str, Any] = {
+    "company": "Globex Corporation",
+    "email": "ap@globex.example",
+    "locale": "en",
+    "address": {
+        "street_address": "1 Main Street",
+        "zip_code": "10001",
+        "city": "New York",
+        "country_code": "US",
+    },
+}
+
+
+def german_not_subject(core: Core) -> InvoiceState:
+    """DE -> US, every line outside the scope of German VAT (category O): no VAT id of either
+    party on the e-invoice (BR-O-02), rate 0 in its one breakdown (BR-DE-14)."""
+    org = core.organization(**DE_SELLER)
+    customer = core.customer(org, **US_BUYER)
+    return core.invoice(
+        org,
+        customer,
+        [
+            {
+                "description": "Legal opinion, US distribution agreement",
+                "quantity": "6",
+                "unit": "hours",
+                "unit_price": "320.00",
+                "tax_category": "outside_scope",
+                "tax_rate": "0",
+            },
+            {
+                "description": "Court fees advanced (disbursement)",
+                "quantity": "1",
+                "unit": "flat",
+                "unit_price": "180.00",
+                "tax_category": "outside_scope",
+                "tax_rate": "0",
+            },
+        ],
+        discount={"type": "amount", "value": "20.00"},
+    )
+
+
+def german_exempt_refund(core: Core) -> InvoiceState:
+    """DE -> DE: a negative exempt line (a refunded fee) beside 19 % lines: the exempt group's
+    tax is a plain 0.00, never -0.00 (BR-E-09)."""
+    org = core.organization(**DE_SELLER)
+    customer = core.customer(org, **DE_BUYER)
+    return core.invoice(
+        org,
+        customer,
+        [
+            {
+                "description": "Beratung",
+                "quantity": "2",
+                "unit": "hours",
+                "unit_price": "250.00",
+            },
+            {
+                "description": "Erstattung Auslagen",
+                "quantity": "0.5",
+                "unit": "flat",
+                "unit_price": "-10.00",
+                "tax_category": "exempt",
+                "tax_rate": "0",
+            },
+        ],
+    )
+
+
+def belgian_not_subject(core: Core) -> InvoiceState:
+    """BE -> BE over Peppol, every line not subject to VAT: the participant ids stay (the
+    enterprise numbers, derived from the VAT ids), the VAT ids leave the XML (BR-O-02)."""
+    org = core.organization(**BE_SELLER)
+    customer = core.customer(org, **BE_BUYER)
+    return core.invoice(
+        org,
+        customer,
+        [
+            {
+                "description": "Débours: frais de greffe",
+                "quantity": "1",
+                "unit": "flat",
+                "unit_price": "165.00",
+                "tax_category": "outside_scope",
+                "tax_rate": "0",
+            },
+        ],
+    )
+
+
 ALL: dict[str, Callable[[Core], InvoiceState]] = {
     "german_domestic": german_domestic,
     "reverse_charge_13b": reverse_charge_13b,
@@ -450,4 +541,7 @@ ALL: dict[str, Callable[[Core], InvoiceState]] = {
     "belgian_intra_eu": belgian_intra_eu,
     "german_credit_note": german_credit_note,
     "belgian_credit_note": belgian_credit_note,
+    "german_not_subject": german_not_subject,
+    "german_exempt_refund": german_exempt_refund,
+    "belgian_not_subject": belgian_not_subject,
 }

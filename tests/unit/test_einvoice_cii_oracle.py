@@ -83,11 +83,11 @@ def awkward_text(core: scenarios.Core) -> InvoiceState:
             "tax_rate": "0",
         },
         {
-            "description": "Auslagen (nicht steuerbar)",
+            "description": "Auslagen (steuerfrei)",
             "quantity": "1",
             "unit": "flat",
             "unit_price": "12.50",
-            "tax_category": "outside_scope",
+            "tax_category": "exempt",
             "tax_rate": "0",
         },
     ]

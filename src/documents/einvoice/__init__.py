@@ -19,7 +19,9 @@ from invoicing.documents.einvoice.facturx import embed_facturx, extract_facturx
 from invoicing.documents.einvoice.formats import EInvoice, EInvoiceFormat, select_format
 from invoicing.documents.einvoice.prepare import (
     check_currencies,
+    check_einvoice,
     currency_errors,
+    einvoice_errors,
     payment_reference,
     structured_communication,
 )
@@ -47,8 +49,10 @@ __all__ = [
     "build_einvoice",
     "build_validated_einvoice",
     "check_currencies",
+    "check_einvoice",
     "currency_errors",
     "documents_for_sending",
+    "einvoice_errors",
     "embed_facturx",
     "ensure_valid",
     "extract_facturx",

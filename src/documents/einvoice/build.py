@@ -19,7 +19,6 @@ from invoicing.documents.einvoice.ubl import (
     build_ubl,
 )
 from invoicing.documents.einvoice.validation import Report, ensure_valid
-from invoicing.domain.errors import DomainError
 from invoicing.observability.metrics import DOCUMENT_RENDER, timed
 from invoicing.schemas.events import InvoiceState
 
@@ -40,24 +39,14 @@ def build_einvoice(state: InvoiceState, fmt: EInvoiceFormat | str) -> EInvoice:
 
 
 def _build_einvoice(state: InvoiceState, fmt: EInvoiceFormat) -> EInvoice:
-    doc = prepare(state)
+    doc = prepare(state, fmt.value)
     if fmt is EInvoiceFormat.XRECHNUNG_CII:
         xml = build_cii(doc, XRECHNUNG_GUIDELINE)
     elif fmt is EInvoiceFormat.ZUGFERD:
         xml = build_cii(doc, FACTURX_EN16931_GUIDELINE)
     elif fmt is EInvoiceFormat.XRECHNUNG_UBL:
         xml = build_ubl(doc, XRECHNUNG_CUSTOMIZATION)
-    else:
-        endpoint = doc.seller_endpoint
-        if endpoint is None or endpoint.scheme in (None, "EM"):
-            raise DomainError(
-                "peppol_endpoint_missing",
-                "Peppol needs the seller's participant id (an EAS scheme and identifier); "
-                "this seller has no VAT id, no Belgian enterprise number and no peppol_id",
-                pointer="/peppol_id",
-                hint='configure_organization with peppol_id, e.g. "0208:0776057012" (the '
-                'Belgian enterprise number) or "0088:<GLN>"',
-            )
+    else:  # prepare() checked both parties' participant ids
         xml = build_ubl(doc, PEPPOL_CUSTOMIZATION)
     return EInvoice(format=fmt, xml=xml, filename=_filename(state, fmt))
 

@@ -171,7 +171,7 @@ class _Builder:
         el = self.ram(parent, tag)
         self.text(el, "TypeCode", "VAT")
         self.text(el, "CategoryCode", category)
-        if category != "O":  # BR-O-05/-06/-09: no rate for "not subject to VAT"
+        if category != "O":  # BR-O-05/-06: no rate on an O line or allowance
             self.text(el, "RateApplicablePercent", plain(rate))
 
     def allowance(self, parent: etree._Element, amount: Decimal, reason: str) -> etree._Element:
@@ -290,8 +290,9 @@ class _Builder:
             self.amount(tax, "BasisAmount", group.taxable)
             self.text(tax, "CategoryCode", group.category)
             self.text(tax, "ExemptionReasonCode", group.exemption_code)
-            if group.category != "O":
-                self.text(tax, "RateApplicablePercent", plain(group.rate))
+            # BT-119 in every breakdown, 0 for O (XRechnung BR-DE-14; EN 16931 forbids the
+            # rate of an O line or allowance only, BR-O-05/-06)
+            self.text(tax, "RateApplicablePercent", plain(group.rate))
         if state.service_period_start and state.service_period_end:
             period = self.ram(el, "BillingSpecifiedPeriod")
             self.date(period, "StartDateTime", state.service_period_start)

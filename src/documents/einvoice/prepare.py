@@ -208,6 +208,91 @@ def check_currencies(state: InvoiceState) -> None:
         raise DomainError.many(errors)
 
 
+#: the EN 16931 code of "not subject to VAT" (``TaxCategory.OUTSIDE_SCOPE``)
+NOT_SUBJECT = "O"
+
+
+def not_subject_errors(state: InvoiceState) -> list[ErrorDetail]:
+    """Why ``state`` cannot be an e-invoice because it has lines not subject to VAT (category
+    O, ``outside_scope``) beside lines of other categories: EN 16931 allows an O breakdown only
+    as the document's one breakdown (BR-O-11 to BR-O-14), so no XML of this document can pass
+    the rules. Empty when the document is all O or has no O."""
+    codes = [line.tax_code for line in state.lines]
+    if NOT_SUBJECT not in codes or all(code == NOT_SUBJECT for code in codes):
+        return []
+    first = codes.index(NOT_SUBJECT)
+    others = sorted({line.tax_category for line in state.lines if line.tax_code != NOT_SUBJECT})
+    return DomainError(
+        "einvoice_not_subject_mixed",
+        "EN 16931 carries lines not subject to VAT (outside_scope) only on a document without "
+        f"other VAT categories (rules BR-O-11 to BR-O-14); this one also has {', '.join(others)}",
+        pointer=f"/lines/{first}/tax_category",
+        hint="invoice the items outside the scope of VAT (e.g. disbursements) on a document "
+        "of their own, or send this one without an e-invoice (send_invoice with attach_xml "
+        'false, or the customer\'s einvoice_format "none")',
+    ).errors
+
+
+def peppol_errors(state: InvoiceState) -> list[ErrorDetail]:
+    """Why ``state`` cannot be a Peppol BIS document: the seller or the buyer has no Peppol
+    participant id (an EAS scheme and identifier: ``peppol_id``, a Belgian enterprise number, a
+    VAT id of a country with an EAS). Peppol refuses the e-mail scheme ``EM`` that other
+    formats accept (PEPPOL-EN16931-CL008), and delivers only to participants."""
+    errors: list[ErrorDetail] = []
+    for party, pointer, who, how in (
+        (
+            state.seller,
+            "/peppol_id",
+            "seller",
+            "configure_organization with peppol_id, e.g. "
+            '"0208:0776057012" (the Belgian enterprise number) or "0088:<GLN>"',
+        ),
+        (
+            state.buyer,
+            "/customer_id",
+            "customer",
+            "update_customer with peppol_id (e.g. "
+            '"0208:<enterprise number>", "9930:<German VAT id>") or vat_id, or give the customer '
+            "another einvoice_format",
+        ),
+    ):
+        if party is None:
+            continue  # prepare() names a missing party
+        endpoint = electronic_address(party, seller=who == "seller")
+        if endpoint is None or endpoint.scheme in (None, "EM"):
+            errors.extend(
+                DomainError(
+                    "peppol_endpoint_missing"
+                    if who == "seller"
+                    else "peppol_buyer_endpoint_missing",
+                    f"Peppol needs the {who}'s participant id (an EAS scheme and identifier); "
+                    f"the {who} has no peppol_id and no VAT id or Belgian enterprise number to "
+                    "derive one from",
+                    pointer=pointer,
+                    hint=how,
+                ).errors
+            )
+    return errors
+
+
+def einvoice_errors(state: InvoiceState, fmt: str) -> list[ErrorDetail]:
+    """What is known before the XML is built of why ``state`` cannot be an e-invoice in
+    ``fmt`` (one of ``EInvoiceFormat``'s values): its currencies, lines not subject to VAT
+    among others, Peppol participant ids. ``send_invoice`` checks these in the command, so the
+    command is rejected at once instead of its delivery failing later."""
+    errors = currency_errors(state) + not_subject_errors(state)
+    if fmt == "peppol":
+        errors += peppol_errors(state)
+    return errors
+
+
+def check_einvoice(state: InvoiceState, fmt: str) -> None:
+    """``DomainError`` listing :func:`einvoice_errors`, if any."""
+    errors = einvoice_errors(state, fmt)
+    if errors:
+        raise DomainError.many(errors)
+
+
 def unit_code(unit: str) -> str:
     """UN/ECE Rec. 20 code of a unit; a code given as such passes, anything else is ``C62``."""
     text = unit.strip()
@@ -505,8 +590,9 @@ def _terms(state: InvoiceState, due: dt.date | None) -> str | None:
     return texts.text(key, state.locale, date=due.isoformat())
 
 
-def prepare(state: InvoiceState) -> Prepared:
-    """Check that the document can be an e-invoice and derive every EN 16931 value."""
+def prepare(state: InvoiceState, fmt: str | None = None) -> Prepared:
+    """Check that the document can be an e-invoice (in ``fmt``, one of ``EInvoiceFormat``'s
+    values, where given) and derive every EN 16931 value."""
     problems: list[tuple[str, str, str]] = []
     if state.kind == "quote":
         problems.append(("einvoice_not_for_quotes", "a quote is not an invoice", "/invoice_id"))
@@ -529,18 +615,26 @@ def prepare(state: InvoiceState) -> Prepared:
         DomainError(code, detail, pointer=pointer).errors[0] for code, detail, pointer in problems
     ]
     errors.extend(currency_errors(state))
+    errors.extend(not_subject_errors(state))
+    if fmt == "peppol":
+        errors.extend(peppol_errors(state))
     if errors:
         raise DomainError.many(errors)
     seller, buyer = state.seller, state.buyer
     assert seller is not None and buyer is not None
     assert state.number is not None and state.issue_date is not None
+    # a document not subject to VAT names no VAT id of either party (BR-O-02 to BR-O-04); the
+    # participant ids and registrations below are still derived from the full snapshots
+    vat_free = bool(state.lines) and state.lines[0].tax_code == NOT_SUBJECT
+    shown_seller = seller.model_copy(update={"vat_id": None}) if vat_free else seller
+    shown_buyer = buyer.model_copy(update={"vat_id": None}) if vat_free else buyer
     buyer_reference = buyer.buyer_reference or state.case_id or state.project_reference
     has_intra_eu = any(tb.code == "K" for tb in state.tax_breakdown)
     due = state.due_date
     return Prepared(
         state=state,
-        seller=seller,
-        buyer=buyer,
+        seller=shown_seller,
+        buyer=shown_buyer,
         number=state.number,
         issue_date=state.issue_date,
         type_code=CREDIT_NOTE if state.kind == "credit_note" else COMMERCIAL_INVOICE,

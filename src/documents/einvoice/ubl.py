@@ -136,7 +136,9 @@ class _Builder:
     ) -> None:
         el = self.cac(parent, tag)
         self.cbc(el, "ID", category)
-        if category != "O":  # BR-O-05/-06/-09: no rate for "not subject to VAT"
+        # no rate on an O line or allowance (BR-O-05/-06); in a breakdown (``group``) 0 for O,
+        # as XRechnung's BR-DE-14 wants BT-119 in every breakdown
+        if category != "O" or group is not None:
             self.cbc(el, "Percent", plain(rate))
         if group is not None:
             if group.exemption_code:
