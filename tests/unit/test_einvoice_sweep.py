@@ -7,12 +7,14 @@ five lines of every tax category a German or Belgian seller meets (standard rate
 exempt, reverse charge, intra-EU, export, not subject to VAT) for domestic, EU and US
 customers, quantities down to 0.001, unit prices with four decimals and negative ones, line
 and document discounts of both kinds, gross entry, US dollars at an exchange rate, and credit
-notes of part or all of an invoice. Seeded: a failure names its document.
+notes of part or all of an invoice, invoices paid in part, yen, pounds and francs. Seeded: a
+failure names its document.
 Session 28's sweep of 600 such documents found three faults, each with a scenario of its own
 there now: lines not subject to VAT beside others (BR-O-11..14) and VAT ids on a document not
 subject to VAT (BR-O-02), the rate of an O breakdown left out (XRechnung BR-DE-14), a negative
-zero of tax (``-0.00``, BR-E-09), and Peppol documents for customers without a participant id
-(PEPPOL-EN16931-CL008)."""
+zero of tax (``-0.00``, BR-E-09), Peppol documents for customers without a participant id
+(PEPPOL-EN16931-CL008), and in currencies without cents a line whose entered price did not
+give its rounded base back (PEPPOL-EN16931-R120)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import Any
 import pytest
 from invoicing.documents.einvoice import build_einvoice, einvoice_errors, validate
 from invoicing.domain.errors import DomainError
+from invoicing.domain.money import round_money
 from invoicing.schemas.events import InvoiceState
 from lxml import etree
 
@@ -101,13 +104,22 @@ class Sweep:
             )
         if rng.random() < 0.3:
             fields["calculate_from_net"] = False
-        if rng.random() < 0.2:
-            fields.update(currency="USD", exchange_rate=rng.choice(["0.9234", "1.1"]))
+        if rng.random() < 0.25:
+            currency = rng.choice(["USD", "JPY", "GBP", "CHF"])
+            fields.update(currency=currency, exchange_rate=rng.choice(["0.9234", "1.1", "0.0061"]))
         try:
             invoice = self.core.invoice(org, customers[buyer], lines, **fields)
         except scenarios.CommandRejected:
             return country, []
         documents = [invoice]
+        if rng.random() < 0.25 and invoice.totals.gross_total > 0:  # paid in part: BT-113
+            part = round_money(invoice.totals.gross_total / 3, invoice.currency)
+            paid = self.core.run(
+                org,
+                "record_payment",
+                {"invoice_id": str(invoice.id), "amount": str(part), "date": "2026-11-25"},
+            )
+            documents.append(self.core.state(paid))
         if rng.random() < 0.4:
             part = [{**lines[0], "quantity": "1"}] if rng.random() < 0.5 else None
             with contextlib.suppress(scenarios.CommandRejected):
@@ -178,3 +190,28 @@ def test_a_document_not_subject_to_vat_names_no_vat_id(tmp_path: Path) -> None:
     refund = scenarios.german_exempt_refund(core)
     assert [str(g.tax_amount) for g in refund.tax_breakdown] == ["95.00", "0.00"]
     assert refund.totals.tax_total == Decimal("95.00")
+
+
+def test_a_price_a_currency_without_cents_rounded_gives_its_base_back(tmp_path: Path) -> None:
+    """1.5 hours at 12,345 JPY are 18,518 JPY (half-up from 18,517.5): the e-invoice's price
+    is the one that gives that base back, 12,345.33, so that quantity x price is within
+    Peppol's 0.02 of it (PEPPOL-EN16931-R120), not 12,345, which rounds to it but is half a yen
+    off; 0.333 at 1.99 JPY is 1 JPY, priced 3 (0.999). Where the entered price gives the base
+    back (any currency of two decimals), it stands as entered."""
+    require_rules()
+    core = scenarios.Core(tmp_path)
+    org = core.organization(**scenarios.BE_SELLER)
+    customer = core.customer(org, **scenarios.BE_BUYER)
+    lines = [
+        {"description": "Consultation", "quantity": "1.5", "unit_price": "12345"},
+        {"description": "Traduction", "quantity": "0.333", "unit_price": "1.99"},
+    ]
+    yen = core.invoice(org, customer, lines, currency="JPY", exchange_rate="0.0061")
+    euro = core.invoice(org, customer, lines)
+    for state, prices in ((yen, ["12345.33", "3"]), (euro, ["12345.00", "1.99"])):
+        einvoice = build_einvoice(state, "peppol")
+        root = etree.fromstring(einvoice.xml)
+        found = root.xpath("//cac:InvoiceLine/cac:Price/cbc:PriceAmount/text()", namespaces=NS)
+        assert found == prices, state.currency
+        report = validate(einvoice.xml, einvoice.profile)
+        assert report.valid, [f"{f.rule}: {f.text}" for f in report.errors]

@@ -494,20 +494,39 @@ class Prepared:
         return money(value, self.currency)
 
 
+#: how far quantity x entered price may be from the line's rounded base for the entered price
+#: to stand in the e-invoice (Peppol PEPPOL-EN16931-R120 allows 0.02); never exceeded in
+#: currencies of two decimals, where the base is rounded to half a cent at most
+PRICE_SLACK = Decimal("0.01")
+
+
 def _net_price(line: LineState, currency: str, from_net: bool) -> tuple[Decimal, Decimal]:
-    """(BT-146 price, BG-27 allowance) so that qty x price - allowance == BT-131 exactly."""
+    """(BT-146 price, BG-27 allowance) with quantity x price - allowance within
+    ``PRICE_SLACK`` of BT-131. Net entry: the price as entered and the line discount as a line
+    allowance, unless the base was rounded further than that (a currency without cents: 1.5 h
+    at 12,345 JPY is 18,518 JPY, half a yen from 18,517.5), then the price that gives the
+    base back. Gross entry: the net price that gives BT-131 back."""
     if from_net and line.amount == line.net_amount:
-        # net entry: the price as entered, the line discount as a line allowance
-        return line.unit_price, line.discount_amount
-    # gross entry: net price = BT-131 / quantity, with as many decimals as needed (<= 8)
-    exact = line.net_amount / line.quantity
+        if abs(line.quantity * line.unit_price - line.base_amount) <= PRICE_SLACK:
+            return line.unit_price, line.discount_amount
+        return _price_for(line.base_amount, line.quantity, currency), line.discount_amount
+    return _price_for(line.net_amount, line.quantity, currency), ZERO
+
+
+def _price_for(amount: Decimal, quantity: Decimal, currency: str) -> Decimal:
+    """``amount / quantity`` with the fewest decimals (the currency's, up to six more) for
+    which ``round(quantity x price)`` is ``amount`` exactly and ``quantity x price`` within
+    ``PRICE_SLACK`` of it (in a currency without cents the first alone allows half a unit);
+    else with eight decimals."""
+    exact = amount / quantity
     places = minor_units(currency)
     for extra in range(0, 7):
         q = Decimal(1).scaleb(-(places + extra))
         price = exact.quantize(q, rounding=ROUND_HALF_UP)
-        if round_money(price * line.quantity, currency) == line.net_amount:
-            return price, ZERO
-    return exact.quantize(Decimal("1e-8"), rounding=ROUND_HALF_UP), ZERO
+        product = price * quantity
+        if round_money(product, currency) == amount and abs(product - amount) <= PRICE_SLACK:
+            return price
+    return exact.quantize(Decimal("1e-8"), rounding=ROUND_HALF_UP)
 
 
 def _lines(state: InvoiceState) -> list[PreparedLine]:
