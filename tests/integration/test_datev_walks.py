@@ -1,0 +1,214 @@
+"""A random month of bookkeeping, exported to DATEV, on SQLite and PostgreSQL.
+
+150 commands drawn at random (seeded): invoices for German, Belgian and US customers in every
+tax category those meet (19 %, 7 %, exempt, zero, reverse charge, intra-EU, export, not
+subject to VAT), some in US dollars; payments of the open amount, half of it or more (kept as
+credit), payments across a customer's invoices, credit notes, write-offs and their reversals,
+voids and deleted payments, the calendar moving on. Then one export of the whole period with payments:
+
+- every Buchungsstapel passes ../shared/datev/datev_check.py --strict;
+- for every euro invoice, its bookings on the debtor's account (debit on the debtor as account,
+  credit where the debtor is the contra account, by its number in Belegfeld 1) add up to what
+  the invoice still has open less what was overpaid: the export books every cent the ledger
+  holds, and nothing twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import io
+import random
+import uuid
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
+from sqlalchemy import Engine
+
+from tests.integration.test_exports_datev import BE_ADDRESS, _split, check
+from tests.support.client import Client, line
+from tests.support.documents import export_file
+from tests.support.fakes import fake_deps
+
+pytestmark = pytest.mark.integration
+
+STEPS = 150
+US_ADDRESS = {
+    "street_address": "1 Main Street",
+    "zip_code": "10001",
+    "city": "New York",
+    "country_code": "US",
+}
+CATEGORIES = {
+    "de": [("standard", "19"), ("standard", "7"), ("exempt", "0"), ("reverse_charge", "0")],
+    "be": [("intra_eu", "0"), ("reverse_charge", "0"), ("standard", "19")],
+    "us": [("export", "0"), ("outside_scope", "0"), ("standard", "19")],
+}
+KINDS = ["create", "create", "pay", "pay", "credit", "write_off", "void", "pay_across", "unpay"]
+KINDS += ["reverse_write_off"]
+
+
+class Month:
+    def __init__(self, engine: Engine, seed: int, tmp_path: Path) -> None:
+        self.rng = random.Random(seed)
+        self.now = dt.datetime(2025, 1, 2, 9, 0, tzinfo=dt.UTC)
+        deps = fake_deps(clock=lambda: self.now, export_dir=tmp_path / "exports")
+        self.client = c = Client(Pipeline(engine, deps, LocalOperator()))
+        c.setup_org()
+        c.ok("configure_datev", {"consultant_number": 29098, "client_number": 55003})
+        self.customers = {
+            "de": str(c.customer()),
+            "be": str(
+                c.customer(
+                    company="Brasserie Lumière SRL",
+                    vat_id="BE 0477.472.701",
+                    address=BE_ADDRESS,
+                    locale="fr",
+                )
+            ),
+            "us": str(c.customer(company="Globex Corp", address=US_ADDRESS, locale="en")),
+        }
+        self.invoices: list[tuple[str, str, str]] = []  # id, customer kind, currency
+        self.write_offs: dict[str, list[str]] = collections.defaultdict(list)
+
+    def amount(self) -> str:
+        cents = self.rng.choice([1, 100, 9999, 11900, self.rng.randint(1, 50_000)])
+        return str(Decimal(cents) / 100)
+
+    def lines(self, customer: str) -> list[dict[str, Any]]:
+        rng = self.rng
+        first = rng.choice(CATEGORIES[customer])
+        groups = [first]
+        if rng.random() < 0.3 and first[0] != "outside_scope":  # O stands alone (EN 16931)
+            groups.append(rng.choice([g for g in CATEGORIES[customer] if g[0] != "outside_scope"]))
+        return [
+            line(
+                rng.choice(["Beratung", "Lizenz", "Versand"]),
+                rng.choice(["1", "2", "0.5", "3.25"]),
+                self.amount(),
+                tax_category=category,
+                tax_rate=rate,
+            )
+            for category, rate in groups
+        ]
+
+    def step(self, day: dt.date) -> None:
+        rng, c, today = self.rng, self.client, day.isoformat()
+        kind = rng.choice(KINDS)
+        if kind == "create" or not self.invoices:
+            who = rng.choice(["de", "de", "be", "us"])
+            fields: dict[str, Any] = {}
+            if rng.random() < 0.2:
+                fields = {"currency": "USD", "exchange_rate": rng.choice(["0.9234", "1.1"])}
+            iid = str(uuid.uuid4())
+            payload = {"id": iid, "customer_id": self.customers[who], "lines": self.lines(who)}
+            if self.send("create_invoice", {**payload, **fields}) and self.send(
+                "finalize_invoice", {"invoice_id": iid, "issue_date": today}
+            ):
+                self.invoices.append((iid, who, fields.get("currency", "EUR")))
+            return
+        iid, who, _ = rng.choice(self.invoices)
+        state = c.state(iid)
+        open_ = Decimal(state["totals"]["open_amount"])
+        if kind == "pay":
+            amount = rng.choice([open_, (open_ / 2).quantize(Decimal("0.01")), open_ + 5])
+            if amount > 0:
+                keep = {"keep_overpayment_as_credit": True} if amount > open_ else {}
+                self.send(
+                    "record_payment",
+                    {"invoice_id": iid, "amount": str(amount), "date": today, **keep},
+                )
+        elif kind == "pay_across":
+            payload = {"customer_id": self.customers[who], "amount": self.amount()}
+            self.send("record_payment", {**payload, "date": today})
+        elif kind == "credit":
+            first = state["lines"][0]
+            credit = line(
+                "Nachlass",
+                "1",
+                self.amount(),
+                tax_category=first["tax_category"],
+                tax_rate=first["tax_rate"],
+            )
+            payload = {"invoice_id": iid, "issue_date": today, "reason": "Kulanz"}
+            self.send("issue_credit_note", {**payload, "lines": [credit]})
+        elif kind == "write_off":
+            wid = str(uuid.uuid4())
+            payload = {"invoice_id": iid, "write_off_id": wid, "date": today}
+            if self.send("write_off_invoice", {**payload, "reason": "uncollectible"}):
+                self.write_offs[iid].append(wid)
+        elif kind == "reverse_write_off":
+            if self.write_offs[iid]:
+                wid = rng.choice(self.write_offs[iid])
+                payload = {"invoice_id": iid, "write_off_id": wid, "date": today}
+                self.send("reverse_write_off", payload)
+        elif kind == "void":
+            self.send("void_invoice", {"invoice_id": iid, "reason": "Fehler"})
+        elif state["payments"]:
+            payment = state["payments"][0]["id"]
+            self.send("delete_payment", {"invoice_id": iid, "payment_id": payment})
+
+    def send(self, ctype: str, payload: dict[str, Any]) -> bool:
+        outcome = self.client.send(ctype, payload)
+        assert outcome.status in ("applied", "rejected"), (ctype, outcome)
+        assert all(e["code"] != "internal_error" for e in outcome.errors), (ctype, outcome)
+        return outcome.status == "applied"
+
+
+def _bookings(content: bytes, folder: Path) -> list[list[str]]:
+    with zipfile.ZipFile(io.BytesIO(content)) as zf:
+        zf.extractall(folder)
+    rows: list[list[str]] = []
+    batches = sorted(folder.glob("EXTF_Buchungsstapel*"))
+    assert batches
+    for batch in batches:
+        check(batch)  # datev_check.py --strict
+        for raw in batch.read_bytes().decode("cp1252").split("\r\n")[2:]:
+            if raw:
+                rows.append(
+                    [f[1:-1].replace('""', '"') if f.startswith('"') else f for f in _split(raw)]
+                )
+    return rows
+
+
+def _is_debtor(account: str) -> bool:
+    return len(account) == 5 and account.startswith("1")  # 10000-19999 (SKR03 debtors)
+
+
+@pytest.mark.parametrize("seed", range(1))
+def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, seed: int) -> None:
+    month = Month(engine, seed, tmp_path)
+    day = dt.date(2025, 1, 2)
+    for _ in range(STEPS):
+        day += dt.timedelta(days=month.rng.choice([0, 1, 1, 2]))
+        month.now = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)
+        month.step(day)
+    c = month.client
+    month.now += dt.timedelta(days=1)
+    payload = {"date_from": "2025-01-01", "date_to": day.isoformat(), "include_payments": True}
+    out = c.ok("export_datev", payload)
+    (event,) = out.events
+    folder = tmp_path / "export"
+    folder.mkdir()
+    rows = _bookings(export_file(c.bus, c.org, event), folder)
+
+    balance: dict[str, Decimal] = collections.defaultdict(Decimal)
+    for row in rows:
+        amount = Decimal(row[0].replace(",", ".")) * (1 if row[1] == "S" else -1)
+        account, contra, document = row[6], row[7], row[10]
+        if _is_debtor(account):
+            balance[document] += amount
+        if _is_debtor(contra):
+            balance[document] -= amount
+    euro = [iid for iid, _, currency in month.invoices if currency == "EUR"]
+    assert len(euro) >= 10, "the month should have issued euro invoices"
+    for iid in euro:
+        state = c.state(iid)
+        totals = state["totals"]
+        still = Decimal(totals["open_amount"]) - Decimal(totals["credit_balance"])
+        assert balance[state["number"]] == still, (state["number"], state["status"], totals)
