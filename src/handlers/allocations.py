@@ -7,7 +7,9 @@ entry; ``delete_payment`` of it undoes all of that. ``apply_customer_credit`` an
 
 Locks: the customer row first (``SELECT ... FOR UPDATE``), then the invoices in settlement
 order, so two payments of one customer never deadlock and the credit balance read under the
-customer's lock stays true until the commit.
+customer's lock stays true until the commit. That order holds only in a transaction of the
+command's own: the handlers are registered ``locks_customer``, and the workers' group commit
+runs them alone (``registry.runs_alone``).
 """
 
 from __future__ import annotations
@@ -356,11 +358,25 @@ def delete_across(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event
     """``delete_payment`` of a customer payment: every allocation and its unapplied credit
     undone; None when ``payment_id`` is not a customer payment."""
     org_id = cmd.organization_id
-    cp = uow.session.get(CustomerPayment, (org_id, cmd.payload.payment_id))
-    if cp is None:
+    found = uow.session.get(CustomerPayment, (org_id, cmd.payload.payment_id))
+    if found is None:
         _lock_for_application(uow, org_id, cmd.payload.payment_id)
         return None
-    lock_customer(uow, org_id, cp.customer_id)
+    lock_customer(uow, org_id, found.customer_id)
+    # read again under the customer's lock: a delete of the same payment that held it first
+    # may have removed the payment and its credit meanwhile (the row read above is stale)
+    cp = uow.session.execute(
+        select(CustomerPayment)
+        .where(CustomerPayment.organization_id == org_id, CustomerPayment.id == found.id)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if cp is None:
+        raise NotFound(
+            "payment_not_found",
+            f"payment {found.id} was deleted meanwhile",
+            pointer="/payment_id",
+            hint="nothing to do: another delete_payment of it was applied first",
+        )
     rows = list(
         uow.session.execute(
             select(Payment).where(
@@ -411,7 +427,7 @@ def undo_credit_application(uow: UnitOfWork, row: Payment) -> Event | None:
     return credit_event("customer_credit.restored", uow, entry)
 
 
-@handles(ApplyCustomerCredit)
+@handles(ApplyCustomerCredit, locks_customer=True)
 def apply_customer_credit(cmd: ApplyCustomerCredit, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
     lock_customer(uow, cmd.organization_id, p.customer_id)
@@ -465,7 +481,7 @@ def credit_payment(
     )
 
 
-@handles(RefundCustomerCredit)
+@handles(RefundCustomerCredit, locks_customer=True)
 def refund_customer_credit(cmd: RefundCustomerCredit, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
     lock_customer(uow, cmd.organization_id, p.customer_id)

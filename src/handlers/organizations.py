@@ -136,7 +136,7 @@ def create_customer(cmd: CreateCustomer, uow: UnitOfWork, deps: Deps) -> list[Ev
     return [_customer_event("customer.created", c)]
 
 
-@handles(UpdateCustomer)
+@handles(UpdateCustomer, locks_customer=True)  # its row's UPDATE
 def update_customer(cmd: UpdateCustomer, uow: UnitOfWork, deps: Deps) -> list[Event]:
     data = _customer_data(cmd.payload)
     c = get_customer(uow, cmd.organization_id, cmd.payload.id, pointer="/id")

@@ -57,7 +57,7 @@ def _checked(inv: Invoice, p: RecordPayment.Payload, uow: UnitOfWork, payment_id
     allocations.payment_id_free(uow, inv.organization_id, payment_id)
 
 
-@handles(RecordPayment)
+@handles(RecordPayment, locks_customer=lambda c: c.payload.invoice_id is None)  # across
 def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
     if p.invoice_id is None:  # across a customer's invoices
@@ -94,7 +94,7 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Even
     return events
 
 
-@handles(DeletePayment)
+@handles(DeletePayment, locks_customer=True)  # a customer payment, applied credit
 def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
     across = allocations.delete_across(cmd, uow, deps)
     if across is not None:

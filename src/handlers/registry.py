@@ -137,6 +137,20 @@ TAKES_NUMBER: set[type[Command]] = set()
 NUMBER_AT_END: set[type[Command]] = set()
 
 
+#: commands that lock a customer's row (payments across its invoices, its credit, its data):
+#: each locks the customer first, then invoices; in a transaction shared with other commands an
+#: invoice an earlier one locked would come first, the opposite order, and two such
+#: transactions deadlock. So the workers' group commit runs them alone (``runs_alone``; the
+#: predicate says which commands of the type do). docs/pipeline.md "Group commit".
+CUSTOMER_FIRST: dict[type[Command], Callable[[Any], bool]] = {}
+
+
+def runs_alone(command: Command) -> bool:
+    """True for a command that must have a transaction of its own (``CUSTOMER_FIRST``)."""
+    locks = CUSTOMER_FIRST.get(type(command))
+    return locks is not None and locks(command)
+
+
 Prefetch = Callable[[UnitOfWork, list[Any]], None]
 #: how a batch reads ahead, in one statement, what its commands of a type will each read
 #: (``fn(uow, commands)``): only a batch run without savepoints, where no command is undone
@@ -150,6 +164,7 @@ def handles(
     takes_number: bool = False,
     number_at_end: bool = False,
     prefetch: Prefetch | None = None,
+    locks_customer: bool | Callable[[C], bool] = False,
 ) -> Callable[[Callable[[C, UnitOfWork, Deps], list[Event]]], Handler]:
     def register(fn: Callable[[C, UnitOfWork, Deps], list[Event]]) -> Handler:
         if command in HANDLERS:
@@ -161,6 +176,10 @@ def handles(
             NUMBER_AT_END.add(command)
         if prefetch is not None:
             PREFETCH[command] = prefetch
+        if locks_customer:
+            CUSTOMER_FIRST[command] = (
+                (lambda _command: True) if locks_customer is True else locks_customer
+            )
         return fn
 
     return register

@@ -56,9 +56,11 @@ partitions), sorted by organization and type (every batch locks series rows in o
 only those that leave their number to the end (``number_at_end``: finalize) share a
 transaction, any other one (a credit note, a mark-as-sent of a draft) runs alone, its number
 last in its handler;
-ordinary commands use the plain lane with up to ``leaders`` transactions. A command that names
-an invoice starts only after the commands of the same invoice that this process received before
-it have finished (``order_key``).
+ordinary commands use the plain lane with up to ``leaders`` transactions, where those that lock
+a customer before its invoices (``alone``: ``registry.runs_alone``) run in a transaction of their
+own: behind another command of the batch an invoice would be locked first, and two such
+transactions deadlock. A command that names an invoice starts only after the commands of the
+same invoice that this process received before it have finished (``order_key``).
 """
 
 from __future__ import annotations
@@ -245,6 +247,7 @@ class GroupCommit:
         optimistic: bool = True,
         number_at_end: Callable[[Command], bool] = lambda _command: False,
         prefetch: Callable[[UnitOfWork, list[Command]], None] = lambda _uow, _commands: None,
+        alone: Callable[[Command], bool] = lambda _command: False,
     ) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
@@ -257,6 +260,9 @@ class GroupCommit:
         #: reads ahead for a batch without savepoints what its commands will read
         #: (``registry.prefetch``: the drafts of a batch's finalizes in one statement)
         self.prefetch = prefetch
+        #: ordinary commands that run in a transaction of their own (``registry.runs_alone``:
+        #: they lock a customer before its invoices, which a shared transaction would reverse)
+        self.alone = alone
         self._lock = threading.Lock()
         self._plain = _Lane(leaders)
         #: commands that may take a number, by organization (``leaders`` partitions of the
@@ -378,14 +384,22 @@ class GroupCommit:
         locks is held from its allocation to its own commit, never across other commands
         (the others wait for the next leader, in their order)."""
         if lane is self._plain:
-            batch = [item, *lane.waiting[: self.max_batch - 1]]
-            del lane.waiting[: len(batch) - 1]
-            return batch
-        if not self.number_at_end(item.command):
+            shares = self.alone
+            if not shares(item.command) and not any(shares(o.command) for o in lane.waiting):
+                batch = [item, *lane.waiting[: self.max_batch - 1]]  # the common case
+                del lane.waiting[: len(batch) - 1]
+                return batch
+            return self._gather(lane, item, lambda c: not shares(c))
+        return self._gather(lane, item, self.number_at_end)
+
+    def _gather(self, lane: _Lane, item: _Item, shares: Callable[[Command], bool]) -> list[_Item]:
+        """``item`` alone unless ``shares`` it; then with the waiting commands ``shares``
+        takes, up to ``max_batch``, in their order (the others wait for the next leader)."""
+        if not shares(item.command):
             return [item]
         batch, rest = [item], []
         for other in lane.waiting:
-            if len(batch) < self.max_batch and self.number_at_end(other.command):
+            if len(batch) < self.max_batch and shares(other.command):
                 batch.append(other)
             else:
                 rest.append(other)

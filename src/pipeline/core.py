@@ -31,6 +31,7 @@ from invoicing.handlers.registry import (
     Deps,
     Event,
     follow_ups,
+    runs_alone,
 )
 from invoicing.handlers.registry import prefetch as registry_prefetch
 from invoicing.handlers.unit_of_work import UnitOfWork
@@ -147,6 +148,7 @@ class Pipeline:
                 optimistic=optimistic,
                 number_at_end=lambda c: type(c) in NUMBER_AT_END,
                 prefetch=registry_prefetch,
+                alone=runs_alone,
             )
             if max_batch > 1
             else None

@@ -10,6 +10,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -18,10 +19,10 @@ from typing import Any
 
 import pytest
 from invoicing import db
-from invoicing.models import CustomerCreditEntry, CustomerPayment, Invoice, Payment
+from invoicing.models import Customer, CustomerCreditEntry, CustomerPayment, Invoice, Payment
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import OperationalError
 
 from tests.integration.test_write_offs_datev import DATEV, unpack
@@ -525,6 +526,56 @@ def test_concurrent_payments_of_one_customer_never_overallocate(pg_url: str) -> 
     credit = _query(client, "open_items", {"customer_id": [str(cust)]})["unapplied_credit"]
     assert credit[0]["amount"] == "186.00"
     engine.dispose()
+
+
+def test_two_deletes_of_one_customer_payment_at_once_apply_one(pg_url: str) -> None:
+    """Two delete_payment commands for the same customer payment (a double click): both
+    find it, then queue for the customer's row, held here; the first deletes the payment and
+    its unapplied credit, the second reads the payment again under the lock and is rejected
+    (``payment_not_found``) instead of working on the row it read before (which failed on the
+    credit the first had removed: session 28's concurrent walks)."""
+    engine = db.make_engine(pg_url)
+    client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
+    client.setup_org()
+    cust = client.customer()
+    _invoice(client, cust, "100.00", "2026-01-05", "2026-02-10")
+    paid = client.ok(
+        "record_payment", {"customer_id": str(cust), "amount": "150.00", "date": "2026-02-20"}
+    )
+    payment_id = paid.events[0]["data"]["payment"]["id"]
+    docs = [client.doc("delete_payment", {"payment_id": payment_id}) for _ in range(2)]
+    with engine.connect() as holder:
+        holder.execute(
+            select(Customer.id)
+            .where(Customer.organization_id == client.org, Customer.id == cust)
+            .with_for_update()
+        )
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            running = [pool.submit(client.bus.handle_document, doc) for doc in docs]
+            _until_waiting(engine, 2)  # both read the payment and wait for the customer
+            holder.rollback()
+            outcomes = [future.result(timeout=60) for future in running]
+    assert sorted(o.status for o in outcomes) == ["applied", "rejected"]
+    (rejected,) = [o for o in outcomes if o.status == "rejected"]
+    assert [e["code"] for e in rejected.errors] == ["payment_not_found"]
+    assert rejected.errors[0]["source"]["pointer"] == "/payload/payment_id"
+    credit = _query(client, "open_items", {"customer_id": [str(cust)]})["unapplied_credit"]
+    assert credit == []
+    engine.dispose()
+
+
+def _until_waiting(engine: Engine, count: int) -> None:
+    """Until ``count`` sessions of this database wait for a row lock."""
+    deadline = time.monotonic() + 30
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    with engine.connect() as conn:
+        while conn.execute(query).scalar_one() < count:
+            assert time.monotonic() < deadline, "the deletes did not queue for the customer"
+            time.sleep(0.01)
+            conn.rollback()
 
 
 def test_cli_open_items_shows_the_unapplied_credit(client: Client) -> None:

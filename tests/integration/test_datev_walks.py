@@ -4,7 +4,8 @@
 tax category those meet (19 %, 7 %, exempt, zero, reverse charge, intra-EU, export, not
 subject to VAT), some in US dollars; payments of the open amount, half of it or more (kept as
 credit), payments across a customer's invoices, credit notes, write-offs and their reversals,
-voids and deleted payments, the calendar moving on. Then one export of the whole period with payments:
+voids and deleted payments, the calendar moving on. Then one export of the whole period with
+payments:
 
 - every Buchungsstapel passes ../shared/datev/datev_check.py --strict;
 - for every euro invoice, its bookings on the debtor's account (debit on the debtor as account,

@@ -29,7 +29,7 @@ from invoicing.pipeline.authenticate import LocalOperator
 from invoicing.workers.delivery import is_transient
 from sqlalchemy import Engine, select, text
 
-from tests.support.client import DE_ORG, Client, line
+from tests.support.client import DE_ORG, Client, customer_payload, line
 from tests.support.fakes import fake_deps
 from tests.support.sql import on_statement
 
@@ -853,6 +853,46 @@ def test_a_command_that_takes_its_number_in_place_runs_alone(batching: Client) -
     ]
     tails = [int(n.rsplit("-", 1)[-1]) for n in numbers]
     assert tails == [tails[0] + k for k in range(4)], numbers
+
+
+def test_a_command_that_locks_a_customer_runs_alone(batching: Client) -> None:
+    """Commands that lock a customer's row before its invoices (a payment across invoices,
+    customer credit, deleting a payment, updating the customer: ``locks_customer``) run in a
+    transaction of their own: behind earlier commands of the same transaction, an invoice
+    would be locked before the customer, the opposite of their order, and two such
+    transactions deadlock (session 28's concurrent walks saw it on PostgreSQL). The ordinary
+    commands queued around them still share a transaction."""
+    client = batching
+    group = client.bus.group
+    assert group is not None
+    customer = client.customer()
+    leader = _leader(client, customer)
+    issued = [client.finalized(customer, [line()])["id"] for _ in range(2)]
+    pay = [
+        client.doc("record_payment", {"invoice_id": i, "amount": "10.00", "date": "2026-01-10"})
+        for i in issued
+    ]
+    across = client.doc(
+        "record_payment", {"customer_id": str(customer), "amount": "5.00", "date": "2026-01-10"}
+    )
+    rename = client.doc(
+        "update_customer", customer_payload(customer, company="Acme Neu GmbH", locale="de")
+    )
+    results: dict[str, Outcome | BaseException] = {}
+    threads = []
+    with held(client.bus.engine, leader["payload"]["invoice_id"]):
+        threads.append(_submit(results, "leader", client.bus, leader))
+        _until(lambda: group.waiting == 0 and group.leading > 0)
+        time.sleep(0.3)  # the leader is inside its transaction, waiting for the row
+        queued = [("pay0", pay[0]), ("across", across), ("rename", rename), ("pay1", pay[1])]
+        for i, (key, doc) in enumerate(queued):
+            threads.append(_submit(results, key, client.bus, doc))
+            _until(lambda i=i: group.waiting == i + 1)
+    for t in threads:
+        t.join(60)
+    assert all(isinstance(o, Outcome) and o.status == "applied" for o in results.values()), results
+    # the leader; the two payments of one invoice each together; then each customer command
+    assert group.sizes[-4:] == [1, 2, 1, 1], group.sizes
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite locks the database

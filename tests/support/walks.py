@@ -18,6 +18,7 @@ from typing import Any
 
 from invoicing.models import Invoice
 from invoicing.pipeline import Outcome, Pipeline
+from invoicing.workers.delivery import is_transient
 from sqlalchemy import select
 
 from tests.support.client import Client, line
@@ -48,6 +49,8 @@ KINDS = [
 #: the kinds that act on an issued invoice: mostly aimed at a finalized one
 ON_ISSUED = {"pay", "delete_payment", "credit", "write_off", "reverse_write_off", "void"}
 ON_ISSUED |= {"mark_paid", "apply_credit", "mark_sent"}
+#: how often a walk sends a command that failed transiently, as the worker's retry policy does
+TRANSIENT_ATTEMPTS = 5
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Walk:
         self.customer = customer or str(client.customer())
         self.pool = pool or Pool()
         self.day = bus.deps.today()  # numbers follow issue dates: none before the clock's
+        self.transient_retries = 0
 
     @property
     def invoices(self) -> list[str]:
@@ -179,7 +183,7 @@ class Walk:
             return None
         ctype, payload, new = made
         where = f"{where}: {ctype}"
-        outcome = self.client.send(ctype, payload)
+        outcome = self.send(ctype, payload)
         assert outcome.status in ("applied", "rejected"), where
         assert all(e["code"] != "internal_error" for e in outcome.errors), (where, outcome)
         if outcome.status == "applied":
@@ -190,6 +194,21 @@ class Walk:
             if ctype == "issue_standalone_credit_note":  # issued at once
                 self.finalized.append(payload["credit_note_id"])
         return outcome
+
+    def send(self, ctype: str, payload: dict[str, Any]) -> Outcome:
+        """Handle one command as a worker does: a transient failure (PostgreSQL's deadlock
+        detector choosing this transaction, when commands of one customer lock its row and
+        its invoices in two transactions in opposite orders) is retried with the same
+        document, so the command is applied or rejected exactly once."""
+        doc = self.client.doc(ctype, payload)
+        for attempt in range(TRANSIENT_ATTEMPTS):
+            try:
+                return self.client.bus.handle_document(doc)
+            except Exception as exc:
+                if not is_transient(exc) or attempt == TRANSIENT_ATTEMPTS - 1:
+                    raise
+                self.transient_retries += 1
+        raise AssertionError("unreachable")
 
     def check_amounts(self, where: str) -> None:
         """Every finalized invoice's open amount is its gross total less what was paid,
