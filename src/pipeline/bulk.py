@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from invoicing.handlers.registry import NUMBER_AT_END, TAKES_NUMBER
+from invoicing.handlers.registry import NUMBER_AT_END, TAKES_NUMBER, runs_alone
 from invoicing.handlers.registry import prefetch as registry_prefetch
 from invoicing.pipeline.batch import GroupCommit, order_key
 from invoicing.pipeline.core import Admitted, Refused
@@ -46,9 +46,12 @@ if TYPE_CHECKING:
 
 def _alone(admitted: Admitted) -> bool:
     """Takes its number in place: its series row is locked from its allocation to its own
-    commit, never across other commands."""
+    commit, never across other commands; or locks a customer before its invoices
+    (``registry.runs_alone``), which behind another command would come second, the order
+    that deadlocks with a worker's transaction of the same customer."""
     command = type(admitted.command)
-    return command in TAKES_NUMBER and command not in NUMBER_AT_END
+    in_place = command in TAKES_NUMBER and command not in NUMBER_AT_END
+    return in_place or runs_alone(admitted.command)
 
 
 class Bulk:

@@ -18,7 +18,7 @@ from invoicing.schemas.commands import FinalizeInvoice
 from sqlalchemy import Engine, event, select, text
 from structlog.testing import capture_logs
 
-from tests.support.client import Client, customer_payload, line
+from tests.support.client import DE_ORG, Client, line
 from tests.support.sql import on_statement
 
 
@@ -172,6 +172,26 @@ def test_a_command_that_takes_its_number_in_place_runs_alone(client: Client) -> 
     assert _number(results[2]) == _number(results[1]) + 1
 
 
+def test_a_command_that_locks_a_customer_runs_alone(client: Client) -> None:
+    """As in the workers' group commit (docs/pipeline.md, "Commands that lock a customer run
+    alone"): a payment across a customer's invoices has a transaction of its own, so a file
+    processed beside running workers never locks an invoice before that customer."""
+    customer = client.customer()
+    _, pair = _pair(client, customer)
+    docs = [
+        pair[0],
+        client.doc(
+            "record_payment",
+            {"customer_id": str(customer), "amount": "10.00", "date": "2026-01-10"},
+        ),
+        pair[1],
+    ]
+    bulk = Bulk(client.bus, 50)
+    results = bulk.run(_bodies(docs))
+    assert _statuses(results) == ["applied"] * 3
+    assert bulk.group.sizes == [1, 1, 1]
+
+
 def test_a_command_twice_in_one_batch_is_a_duplicate(client: Client) -> None:
     customer = client.customer()
     _, pair = _pair(client, customer)
@@ -222,18 +242,19 @@ def test_finalizes_read_their_drafts_ahead_unless_the_batch_touched_them(
 
 def test_finalizes_after_another_command_read_what_it_wrote(client: Client, engine: Engine) -> None:
     """A command before the finalizes of a batch that is neither a finalize nor a create (it
-    may change what they read: here the customer each draft's buyer comes from) stops the
-    reading ahead: the finalizes see its change."""
+    may change what they read: here the organization each draft's seller comes from) stops
+    the reading ahead: the finalizes see its change. (A change of the customer each buyer
+    comes from runs alone since session 28, so it ends the batch instead.)"""
     customer = client.customer()
     drafts = [client.invoice(customer, [line()]) for _ in range(2)]
-    renamed = client.doc("update_customer", customer_payload(customer, company="Renamed AG"))
+    renamed = client.doc("configure_organization", {**DE_ORG, "name": "Renamed GmbH"})
     finalizes = [client.doc("finalize_invoice", {"invoice_id": str(d)}) for d in drafts]
     results, reads = _draft_reads(engine, Bulk(client.bus, 50), [renamed, *finalizes])
     assert _statuses(results) == ["applied"] * 3
-    assert reads == 2  # each its own, after the customer's change
+    assert reads == 2  # each its own, after the organization's change
     for outcome in results[1:]:
         assert isinstance(outcome, Outcome)
-        assert outcome.events[0]["data"]["invoice"]["buyer"]["name"] == "Renamed AG"
+        assert outcome.events[0]["data"]["invoice"]["seller"]["name"] == "Renamed GmbH"
 
 
 def _create(client: Client, customer: uuid.UUID, iid: uuid.UUID | None = None) -> dict[str, Any]:
