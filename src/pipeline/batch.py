@@ -384,12 +384,11 @@ class GroupCommit:
         locks is held from its allocation to its own commit, never across other commands
         (the others wait for the next leader, in their order)."""
         if lane is self._plain:
-            shares = self.alone
-            if not shares(item.command) and not any(shares(o.command) for o in lane.waiting):
-                batch = [item, *lane.waiting[: self.max_batch - 1]]  # the common case
-                del lane.waiting[: len(batch) - 1]
-                return batch
-            return self._gather(lane, item, lambda c: not shares(c))
+            alone, taken = self.alone, lane.waiting[: self.max_batch - 1]
+            if alone(item.command) or any(alone(other.command) for other in taken):
+                return self._gather(lane, item, lambda command: not alone(command))
+            del lane.waiting[: len(taken)]  # the common case: the next ones, as they came
+            return [item, *taken]
         return self._gather(lane, item, self.number_at_end)
 
     def _gather(self, lane: _Lane, item: _Item, shares: Callable[[Command], bool]) -> list[_Item]:

@@ -275,11 +275,12 @@ def peppol_errors(state: InvoiceState) -> list[ErrorDetail]:
     return errors
 
 
-def einvoice_errors(state: InvoiceState, fmt: str) -> list[ErrorDetail]:
+def einvoice_errors(state: InvoiceState, fmt: str | None) -> list[ErrorDetail]:
     """What is known before the XML is built of why ``state`` cannot be an e-invoice in
-    ``fmt`` (one of ``EInvoiceFormat``'s values): its currencies, lines not subject to VAT
-    among others, Peppol participant ids. ``send_invoice`` checks these in the command, so the
-    command is rejected at once instead of its delivery failing later."""
+    ``fmt`` (one of ``EInvoiceFormat``'s values; None: in any format): its currencies, lines
+    not subject to VAT among others, Peppol participant ids. ``send_invoice`` checks these in
+    the command, so the command is rejected at once instead of its delivery failing later;
+    :func:`prepare` checks them first too."""
     errors = currency_errors(state) + not_subject_errors(state)
     if fmt == "peppol":
         errors += peppol_errors(state)
@@ -633,10 +634,7 @@ def prepare(state: InvoiceState, fmt: str | None = None) -> Prepared:
     errors = [
         DomainError(code, detail, pointer=pointer).errors[0] for code, detail, pointer in problems
     ]
-    errors.extend(currency_errors(state))
-    errors.extend(not_subject_errors(state))
-    if fmt == "peppol":
-        errors.extend(peppol_errors(state))
+    errors.extend(einvoice_errors(state, fmt))
     if errors:
         raise DomainError.many(errors)
     seller, buyer = state.seller, state.buyer
