@@ -4,18 +4,24 @@ The exchange rate (organization-currency units per document-currency unit) and i
 frozen at finalize. Each VAT group's net and VAT is converted and rounded on its own, and the
 totals are sums of the converted parts, so the VAT total in the seller's currency (EN 16931
 BT-111, with BT-6 naming the currency; Directive 2006/112/EC art. 230) equals the sum of the
-groups' VAT in that currency. Paid, credited and written-off amounts are converted each at the
-same frozen rate; open = gross - credited - written off - paid in the organization currency,
-never below zero, so the parts add up there too. A payment in the invoice currency received at
-another rate (``exchange_difference``) settles the receivable at the frozen rate; the rest of
-what it was worth is a realised exchange gain or loss. Pure code.
+groups' VAT in that currency. Credited, written-off and paid amounts are converted at the same
+frozen rate as one cumulative sum (``settled_value``): settling the whole gross is worth the
+converted gross, which can be a cent away from gross x rate, so a settled document's open
+amount is zero in both currencies, and DATEV's debtor account closes with it
+(``movement_values``). open = gross - credited - written off - paid in the organization
+currency, never below zero, so the parts add up there too. A payment in the invoice currency
+received at another rate (``exchange_difference``) settles the receivable at the frozen rate;
+the rest of what it was worth is a realised exchange gain or loss. Pure code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from invoicing.domain.errors import DomainError
 from invoicing.domain.ledger import GroupAmount
@@ -55,7 +61,15 @@ def normalize(
     converted = tuple(GroupAmount(g.category, g.rate, conv(g.net), conv(g.tax)) for g in groups)
     net = sum((g.net for g in converted), ZERO)
     tax = sum((g.tax for g in converted), ZERO)
-    paid_n, credited_n, written_n = conv(paid), conv(credited), conv(written_off)
+    gross = sum((g.net + g.tax for g in groups), ZERO)
+
+    def settled(amount: Decimal) -> Decimal:
+        return settled_value(amount, gross, net + tax, rate, currency)
+
+    # the parts are steps of one cumulative conversion, so they add up to what it settles
+    credited_n = settled(credited)
+    written_n = settled(credited + written_off) - credited_n
+    paid_n = settled(credited + written_off + paid) - credited_n - written_n
     owed = net + tax - credited_n - written_n - paid_n
     open_n = round_money(max(owed, ZERO) if receivable else ZERO, currency)
     return NormalizedAmounts(
@@ -70,6 +84,112 @@ def normalize(
         open_n,
         conv(credited_net),
     )
+
+
+def settled_value(
+    settled: Decimal, gross: Decimal, gross_converted: Decimal, rate: Decimal, currency: str
+) -> Decimal:
+    """What ``settled`` of a document's ``gross`` (document currency, signed alike: paid,
+    credited and written off so far) is worth in ``currency`` at the frozen ``rate``.
+
+    Short of the gross it is ``settled`` x rate, rounded. Settling the whole gross is worth
+    ``gross_converted`` (the sum of the converted groups, which can be a cent away from
+    gross x rate), and what goes beyond it is converted on its own. So the document's open
+    amount in ``currency`` is zero exactly when it is zero in the document's currency."""
+    beyond = settled - gross
+    if gross == 0 or (beyond != 0 and (beyond > 0) != (gross > 0)):
+        return round_money(settled * rate, currency)
+    return gross_converted + round_money(beyond * rate, currency)
+
+
+def movement_values(
+    gross: Decimal,
+    gross_converted: Decimal,
+    rate: Decimal,
+    currency: str,
+    movements: Sequence[Decimal],
+) -> list[Decimal]:
+    """The value in ``currency`` of each movement that settles a document (positive: a
+    payment, credit or write-off; negative: a refund or a reversal), in the order they
+    happened: each is what was settled after it less what was settled before it
+    (``settled_value``), so the values add up to the converted sum, and the movement that
+    settles the document takes up the cent its groups' rounding left."""
+    values: list[Decimal] = []
+    done = ZERO
+    before = ZERO
+    for amount in movements:
+        done += amount
+        after = settled_value(done, gross, gross_converted, rate, currency)
+        values.append(after - before)
+        before = after
+    return values
+
+
+#: the order of one day's movements: credit notes, payments, write-offs, their reversals
+CREDIT, PAYMENT, WRITE_OFF, REVERSAL = 0, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class Settling:
+    """One movement that settles a document: ``amount`` in the document's currency, positive
+    when it settles (a payment, credit note or write-off), negative when it undoes that (a
+    refund on a credit note, a write-off's reversal); ``sign`` is that of the movement's own
+    amount against ``amount`` (-1 for a reversal, whose own amount is positive)."""
+
+    day: dt.date
+    order: int
+    item: str
+    amount: Decimal
+    sign: int = 1
+
+
+def settling_values(
+    gross: Decimal,
+    gross_converted: Decimal,
+    rate: Decimal,
+    currency: str,
+    moves: Iterable[Settling],
+) -> dict[str, Decimal]:
+    """Each movement's value in ``currency`` (``movement_values`` in the order they happened:
+    day, then credit notes, payments, write-offs, reversals, then id), in the sign of its own
+    amount."""
+    ordered = sorted(moves, key=lambda m: (m.day, m.order, m.item))
+    values = movement_values(gross, gross_converted, rate, currency, [m.amount for m in ordered])
+    return {m.item: m.sign * v for m, v in zip(ordered, values, strict=True)}
+
+
+def reversal_id(write_off_id: uuid.UUID) -> uuid.UUID:
+    """The id of a write-off's reversal (its DATEV export item)."""
+    return uuid.uuid5(write_off_id, "reversal")
+
+
+def ledger_settlings(ledger: Iterable[Mapping[str, Any]]) -> list[Settling]:
+    """The credit notes, write-offs and reversals of an invoice's ledger (its JSON form)."""
+    out: list[Settling] = []
+    for index, m in enumerate(ledger):
+        kind = m["kind"]
+        amount = sum((Decimal(str(g["net"])) + Decimal(str(g["tax"])) for g in m["groups"]), ZERO)
+        item = str(m.get("document_id") or f"{kind}-{index}")
+        day = dt.date.fromisoformat(str(m["date"]))
+        if kind == "credit":
+            out.append(Settling(day, CREDIT, item, amount))
+        elif kind == "write_off":
+            out.append(Settling(day, WRITE_OFF, item, amount))
+        elif kind == "write_off_reversal":
+            if m.get("document_id"):
+                item = str(reversal_id(uuid.UUID(item)))
+            out.append(Settling(day, REVERSAL, item, -amount, -1))
+    return out
+
+
+def fit(parts: Sequence[Decimal], total: Decimal) -> list[Decimal]:
+    """``parts`` (each converted on its own) made to add up to ``total`` (converted as a
+    whole): the difference, a cent or two, goes to the largest part (the first of equals)."""
+    out = list(parts)
+    if out:
+        largest = max(range(len(out)), key=lambda i: (abs(out[i]), -i))
+        out[largest] += total - sum(out, ZERO)
+    return out
 
 
 @dataclass(frozen=True)
@@ -108,15 +228,21 @@ class ExchangeDifference:
 
 
 def exchange_difference(
-    currency: str, amount: Decimal, invoice_rate: Decimal, payment_rate: Decimal
+    currency: str,
+    amount: Decimal,
+    invoice_rate: Decimal,
+    payment_rate: Decimal,
+    booked: Decimal | None = None,
 ) -> ExchangeDifference:
-    """``amount`` (invoice currency) at both rates, each rounded to ``currency``'s minor units."""
+    """``amount`` (invoice currency) at both rates, each rounded to ``currency``'s minor units;
+    ``booked``: what the payment settles when that is not just its amount at the invoice's rate
+    (the payment that settles the invoice takes up its groups' rounding, ``settling_values``)."""
     return ExchangeDifference(
         currency,
         amount,
         invoice_rate,
         payment_rate,
-        round_money(amount * invoice_rate, currency),
+        round_money(amount * invoice_rate, currency) if booked is None else booked,
         round_money(amount * payment_rate, currency),
     )
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from invoicing import texts
 from invoicing.domain.errors import DomainError
-from invoicing.domain.fx import exchange_difference
+from invoicing.domain.fx import exchange_difference, fit, reversal_id
+from invoicing.domain.money import ZERO
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
     CENT,
@@ -39,6 +40,7 @@ from invoicing.exports.datev import (
     write_debtors,
 )
 from invoicing.exports.datev_credit import CreditItem, credit_items, mark_credits
+from invoicing.exports.datev_fx import FxValues, group_values
 from invoicing.exports.settings import DatevSettings, RevenueAccount
 from invoicing.models.base import ExactDecimal, UTCDateTime
 from invoicing.observability.progress import ProgressLog
@@ -133,7 +135,8 @@ def _booking_sql(dialect: str, reversal: bool, unexported: bool) -> TextualSelec
     sql = f"""
 SELECT i.kind, i.number, {day} AS day, i.delivery_date, i.service_period_end,
        i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
-       ci.number AS credited_number, {groups}, {_small_business(dialect)}
+       ci.number AS credited_number, {groups}, {_small_business(dialect)},
+       i.id AS doc_id, i.credited_invoice_id AS credited_id
 FROM invoices i
 {unnest}
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
@@ -145,6 +148,8 @@ ORDER BY {day}, i.number, {order_n}"""
         service_period_end=Date(),
         exchange_rate=ExactDecimal(),
         day=UTCDateTime() if reversal else Date(),
+        doc_id=Uuid(),
+        credited_id=Uuid(),
     )
 
 
@@ -169,7 +174,9 @@ ORDER BY {day}, i.number, {order_n}"""
     D_TAX,
     D_JSON,
     D_SMALL_BUSINESS,
-) = range(18)
+    D_ID,
+    D_CREDITED_ID,
+) = range(20)
 _TRUE = (True, 1, "1", "true")
 
 
@@ -193,7 +200,8 @@ def _payment_sql(dialect: str, unexported: bool, differences: bool = False) -> T
     sql = f"""
 SELECT p.id AS payment_id, p.amount, p.date AS day, p.method, p.reference,
        i.kind, i.number, i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
-       ci.number AS credited_number, p.exchange_rate AS payment_rate
+       ci.number AS credited_number, p.exchange_rate AS payment_rate,
+       i.id AS doc_id, i.credited_invoice_id AS credited_id
 FROM payments p
 JOIN invoices i ON i.organization_id = p.organization_id AND i.id = p.invoice_id
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
@@ -206,6 +214,8 @@ ORDER BY p.date, i.number, p.id"""
         customer_id=Uuid(),
         exchange_rate=ExactDecimal(),
         payment_rate=ExactDecimal(),
+        doc_id=Uuid(),
+        credited_id=Uuid(),
     )
 
 
@@ -225,7 +235,9 @@ ORDER BY p.date, i.number, p.id"""
     P_COUNTRY,
     P_CREDITED,
     P_RATE,
-) = range(15)
+    P_DOC,
+    P_CREDITED_ID,
+) = range(17)
 
 
 def _write_off_sql(dialect: str) -> TextClause:
@@ -256,6 +268,7 @@ class WriteOffItem:
     name: str | None
     vat: str | None
     country: str | None
+    invoice_id: uuid.UUID
 
 
 def write_off_items(
@@ -283,7 +296,7 @@ def write_off_items(
             day = dt.date.fromisoformat(m["date"])
             reversal = m["kind"] == "write_off_reversal"
             base = uuid.UUID(m["document_id"])
-            item_id = uuid.uuid5(base, "reversal") if reversal else base
+            item_id = reversal_id(base) if reversal else base
             if not start <= day <= end or item_id in marked:
                 continue
             fx = row.exchange_rate
@@ -301,6 +314,7 @@ def write_off_items(
                     row.buyer_name,
                     row.buyer_vat,
                     row.buyer_country,
+                    uuid.UUID(str(row.id)),
                 )
             )
     items.sort(key=lambda w: (w.day, w.number, w.reversal, str(w.item_id)))
@@ -508,8 +522,15 @@ class Counters:
 class BookingBuilder:
     """Turns result rows into DATEV bookings for one organization's settings."""
 
-    def __init__(self, settings: DatevSettings, debtors: DebtorBook, counters: Counters) -> None:
+    def __init__(
+        self,
+        settings: DatevSettings,
+        debtors: DebtorBook,
+        counters: Counters,
+        fx: FxValues | None = None,
+    ) -> None:
         self.s = settings
+        self.fx = fx
         self.debtors = debtors
         self.c = counters
         self.automatic = settings.automatic
@@ -534,6 +555,15 @@ class BookingBuilder:
         if currency == self.s.currency or rate is None:
             return amount
         return (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def _settles(
+        self, document: uuid.UUID, item: uuid.UUID, amount: Decimal, rate: Decimal
+    ) -> Decimal:
+        """The euro value of a movement that settles a foreign-currency ``document``
+        (datev_fx.py): ``amount`` at ``rate`` but for the cent that closes the document."""
+        if self.fx is None:
+            return self._eur(amount, "", rate)
+        return self.fx.value(document, item, lambda: self._eur(amount, "", rate))
 
     def _target(
         self, category: str, rate: str, country: str | None, vat_id: str | None
@@ -594,24 +624,30 @@ class BookingBuilder:
         country, vat_id = first[D_COUNTRY], first[D_VAT]
         currency, fx = first[D_CURRENCY], first[D_FX]
         convert = fx is not None and currency != self.base
-        amounts: dict[tuple[str, str, str | None], Decimal] = {}
+        targets: list[tuple[str, str, str | None]] = []
+        groups: list[dict[str, Decimal]] = []
         for row in rows:
             raw = row[D_JSON]
             if raw is None:
                 category, rate = row[D_CATEGORY], row[D_RATE]
-                gross = Decimal(row[D_TAXABLE]) + Decimal(row[D_TAX])
+                net, tax = Decimal(row[D_TAXABLE]), Decimal(row[D_TAX])
             else:
                 g = json.loads(raw, parse_float=Decimal)
                 category, rate = str(g["category"]), str(g["rate"])
-                gross = Decimal(str(g["taxable_amount"])) + Decimal(str(g["tax_amount"]))
+                net, tax = Decimal(str(g["taxable_amount"])), Decimal(str(g["tax_amount"]))
             if category == TaxCategory.EXEMPT.value and first[D_SMALL_BUSINESS] in _TRUE:
                 category = SMALL_BUSINESS  # § 19 UStG: its own revenue account
-            target = self._target(category, rate, country, vat_id)
+            targets.append(self._target(category, rate, country, vat_id))
+            groups.append({"taxable_amount": net, "tax_amount": tax})
+        if convert:
+            grosses = self._converted(first, groups, fx)
+        else:
+            grosses = [g["taxable_amount"] + g["tax_amount"] for g in groups]
+        amounts: dict[tuple[str, str, str | None], Decimal] = {}
+        for target, gross in zip(targets, grosses, strict=True):
             amounts[target] = amounts[target] + gross if target in amounts else gross
         out: list[Booking] = []
         for (account, bu, vat), gross in amounts.items():
-            if convert:
-                gross = (gross * fx).quantize(CENT, rounding=ROUND_HALF_UP)
             if negate:
                 gross = -gross
             if gross > 0:
@@ -624,6 +660,19 @@ class BookingBuilder:
                 )
         return out
 
+    def _converted(
+        self, first: Any, groups: list[dict[str, Decimal]], fx: Decimal
+    ) -> list[Decimal]:
+        """A foreign-currency document's tax groups in euros: each group's net and VAT
+        converted (as the ledger states them); a credit note of an invoice as what it settles
+        of that invoice (datev_fx.py), spread over its groups."""
+        own = group_values(groups, fx, self.base)
+        credited = first[D_CREDITED_ID]
+        if first[D_KIND] != "credit_note" or credited is None:
+            return own
+        total = sum((g["taxable_amount"] + g["tax_amount"] for g in groups), Decimal(0))
+        return fit(own, self._settles(credited, first[D_ID], total, fx))
+
     def payment(self, row: Any) -> list[Booking]:
         """The booking of one payment (see ``P_*``)."""
         credit = row[P_KIND] == "credit_note"
@@ -633,8 +682,12 @@ class BookingBuilder:
             beleg = self.c.beleg(row[P_CREDITED])
         else:
             beleg = self.c.beleg(number)
-        # what came in: at the payment's own rate when it has one
-        value = self._eur(row[P_AMOUNT], row[P_CURRENCY], row[P_RATE] or row[P_FX])
+        # what came in: at the payment's own rate when it has one, else what it settles
+        value = (
+            self._paid(row)
+            if row[P_RATE] is None
+            else self._eur(row[P_AMOUNT], row[P_CURRENCY], row[P_RATE])
+        )
         if value == 0:
             return []
         ref = row[P_REFERENCE] or row[P_METHOD]
@@ -654,6 +707,15 @@ class BookingBuilder:
             )
         ]
 
+    def _paid(self, row: Any) -> Decimal:
+        """What a payment settles in euros (at its document's frozen rate)."""
+        amount: Decimal = row[P_AMOUNT]
+        fx = row[P_FX]
+        if row[P_CURRENCY] == self.base or fx is None:
+            return amount
+        document = row[P_DOC] if row[P_CREDITED_ID] is None else row[P_CREDITED_ID]
+        return self._settles(document, row[P_ID], amount, fx)
+
     def credit(self, item: CreditItem) -> list[Booking]:
         """Unapplied credit kept or refunded (exports/datev_credit.py)."""
         debtor = self.debtors.account(item.customer_id, None, None, item.number or "")
@@ -665,9 +727,10 @@ class BookingBuilder:
         books what came in (``payment``), the invoice what it was worth at its frozen rate; the
         difference clears the Debitor: a gain Debitor (S) to Erträge aus Kursdifferenzen, a
         loss Aufwendungen aus Kursdifferenzen to Debitor (H). Belegfeld 1 = invoice number."""
-        diff = exchange_difference(
+        received = exchange_difference(
             self.s.currency, row[P_AMOUNT], row[P_FX], row[P_RATE]
-        ).difference
+        ).received
+        diff = received - self._paid(row)
         if diff == 0:
             return []
         number = row[P_NUMBER]
@@ -696,14 +759,25 @@ class BookingBuilder:
         beleg = self.c.beleg(w.number)
         prefix = "Storno Abschreibung " if w.reversal else "Abschreibung "
         text_ = self._label(prefix, w.number, w.name or "")
+        targets = [
+            self.s.write_off_account(w.reason, str(g["category"]), str(g["rate"])) for g in w.groups
+        ]
+        parts = [{"taxable_amount": g["net"], "tax_amount": g["tax"]} for g in w.groups]
+        if w.currency != self.base and w.fx is not None:
+            total = sum((Decimal(str(g["net"])) + Decimal(str(g["tax"])) for g in w.groups), ZERO)
+            values = fit(
+                group_values(parts, w.fx, self.base),
+                self._settles(w.invoice_id, w.item_id, total, w.fx),
+            )
+        else:
+            values = [
+                Decimal(str(p["taxable_amount"])) + Decimal(str(p["tax_amount"])) for p in parts
+            ]
         amounts: dict[tuple[str, str], Decimal] = {}
-        for g in w.groups:
-            target = self.s.write_off_account(w.reason, str(g["category"]), str(g["rate"]))
-            gross = Decimal(str(g["net"])) + Decimal(str(g["tax"]))
-            amounts[target] = amounts.get(target, Decimal(0)) + gross
+        for target, value in zip(targets, values, strict=True):
+            amounts[target] = amounts.get(target, ZERO) + value
         out: list[Booking] = []
-        for (account, bu), gross in amounts.items():
-            value = self._eur(gross, w.currency, w.fx)
+        for (account, bu), value in amounts.items():
             if value == 0:
                 continue
             sh = "S" if (value < 0) != w.reversal else "H"
@@ -821,7 +895,7 @@ def export_datev(
     """Write the EXTF files of ``start..end`` into ``directory`` (nothing is marked here)."""
     debtors = DebtorBook(conn, org, settings)
     counters = Counters()
-    builder = BookingBuilder(settings, debtors, counters)
+    builder = BookingBuilder(settings, debtors, counters, FxValues(conn, org, settings.currency))
     stats = WriteStats()
     for seg_start, seg_end in segments(settings, start, end, monthly):
         groups = _stream(

@@ -6,8 +6,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
-from invoicing.domain.fx import ExchangeDifference, exchange_difference, normalize
+from invoicing.domain.fx import (
+    PAYMENT,
+    ExchangeDifference,
+    Settling,
+    exchange_difference,
+    ledger_settlings,
+    normalize,
+    settling_values,
+)
 from invoicing.domain.money import ZERO, rounder
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.ledger_io import document_groups, ledger_of
@@ -97,15 +106,36 @@ def _tax_code(category: str) -> str:
 
 def payment_difference(inv: InvoiceRecord, p: PaymentRecord) -> ExchangeDifference | None:
     """The realised exchange difference of a payment received at its own rate, if any."""
-    if p.exchange_rate is None or inv.exchange_rate is None or not inv.normalized_currency:
-        return None
-    return exchange_difference(
-        inv.normalized_currency, p.amount, inv.exchange_rate, p.exchange_rate
-    )
+    return payment_differences(inv).get(p.id)
 
 
-def _difference(inv: InvoiceRecord, p: PaymentRecord) -> Decimal | None:
-    d = payment_difference(inv, p)
+def payment_differences(inv: InvoiceRecord) -> dict[UUID, ExchangeDifference]:
+    """The realised exchange difference of each payment received at its own rate: what came
+    in less what it settles at the invoice's frozen rate, where the payment that settles the
+    invoice takes up the cent its groups' rounding left (``settling_values``, as DATEV books
+    it: exports/datev_fx.py)."""
+    rate, currency = inv.exchange_rate, inv.normalized_currency
+    rated = [p for p in inv.payments if p.exchange_rate is not None]
+    if rate is None or not currency or not rated:
+        return {}
+    groups = document_groups(inv)
+    gross = sum((g.gross for g in groups), ZERO)
+    m = rounder(currency)
+    converted = sum((m(g.net * rate) + m(g.tax * rate) for g in groups), ZERO)
+    moves = ledger_settlings(inv.ledger or [])
+    moves += [Settling(p.date, PAYMENT, str(p.id), p.amount) for p in inv.payments]
+    settles = settling_values(gross, converted, rate, currency, moves)
+    return {
+        p.id: exchange_difference(
+            currency, p.amount, rate, p.exchange_rate, booked=settles[str(p.id)]
+        )
+        for p in rated
+        if p.exchange_rate is not None
+    }
+
+
+def _difference(differences: dict[UUID, ExchangeDifference], payment: UUID) -> Decimal | None:
+    d = differences.get(payment)
     return None if d is None else d.difference
 
 
@@ -125,6 +155,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
     m = rounder(cur)  # round_money(·, cur)
     normalized = None
     org_currency = inv.normalized_currency
+    differences = payment_differences(inv)
     if inv.exchange_rate is not None and org_currency and org_currency != cur:
         n = normalize(
             org_currency,
@@ -136,7 +167,6 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
             written_off=inv.written_off_amount,
             receivable=inv.kind == "invoice" and inv.status not in ("draft", "void"),
         )
-        differences = [d for p in inv.payments if (d := payment_difference(inv, p)) is not None]
         normalized = dict(
             currency=org_currency,
             exchange_rate=inv.exchange_rate,
@@ -158,7 +188,9 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
             credited_net=n.credited_net,
             written_off_amount=n.written_off,
             open_amount=n.open,
-            exchange_difference=_m(sum((d.difference for d in differences), ZERO), org_currency),
+            exchange_difference=_m(
+                sum((d.difference for d in differences.values()), ZERO), org_currency
+            ),
         )
     tax_ledger, ledger_entries = _ledger_state(inv)
     return dict(
@@ -253,7 +285,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
                 customer_payment_id=p.customer_payment_id,
                 credit_entry_id=p.credit_entry_id,
                 exchange_rate=p.exchange_rate,
-                exchange_difference=_difference(inv, p),
+                exchange_difference=_difference(differences, p.id),
             )
             for p in inv.payments
         ],

@@ -8,10 +8,12 @@ voids and deleted payments, the calendar moving on. Then one export of the whole
 payments:
 
 - every Buchungsstapel passes ../shared/datev/datev_check.py --strict;
-- for every euro invoice, its bookings on the debtor's account (debit on the debtor as account,
+- for every invoice, its bookings on the debtor's account (debit on the debtor as account,
   credit where the debtor is the contra account, by its number in Belegfeld 1) add up to what
   the invoice still has open less what was overpaid: the export books every cent the ledger
-  holds, and nothing twice.
+  holds, and nothing twice. A dollar invoice is compared with the ledger's amounts in euros at
+  its frozen rate (payments received at another rate book the exchange difference the ledger
+  states), so a settled one closes to the cent however its groups and payments were rounded.
 """
 
 from __future__ import annotations
@@ -113,13 +115,15 @@ class Month:
             ):
                 self.invoices.append((iid, who, fields.get("currency", "EUR")))
             return
-        iid, who, _ = rng.choice(self.invoices)
+        iid, who, currency = rng.choice(self.invoices)
         state = c.state(iid)
         open_ = Decimal(state["totals"]["open_amount"])
         if kind == "pay":
             amount = rng.choice([open_, (open_ / 2).quantize(Decimal("0.01")), open_ + 5])
             if amount > 0:
                 keep = {"keep_overpayment_as_credit": True} if amount > open_ else {}
+                if currency != "EUR" and rng.random() < 0.4:  # received at another rate
+                    keep["exchange_rate"] = rng.choice(["0.9", "0.95", "1.05"])
                 self.send(
                     "record_payment",
                     {"invoice_id": iid, "amount": str(amount), "date": today, **keep},
@@ -181,7 +185,7 @@ def _is_debtor(account: str) -> bool:
     return len(account) == 5 and account.startswith("1")  # 10000-19999 (SKR03 debtors)
 
 
-@pytest.mark.parametrize("seed", range(1))
+@pytest.mark.parametrize("seed", range(6))
 def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, seed: int) -> None:
     month = Month(engine, seed, tmp_path)
     day = dt.date(2025, 1, 2)
@@ -199,6 +203,7 @@ def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, 
     rows = _bookings(export_file(c.bus, c.org, event), folder)
 
     balance: dict[str, Decimal] = collections.defaultdict(Decimal)
+    exchange: dict[str, Decimal] = collections.defaultdict(Decimal)  # gains less losses
     for row in rows:
         amount = Decimal(row[0].replace(",", ".")) * (1 if row[1] == "S" else -1)
         account, contra, document = row[6], row[7], row[10]
@@ -206,10 +211,19 @@ def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, 
             balance[document] += amount
         if _is_debtor(contra):
             balance[document] -= amount
-    euro = [iid for iid, _, currency in month.invoices if currency == "EUR"]
-    assert len(euro) >= 10, "the month should have issued euro invoices"
-    for iid in euro:
+        if row[13].startswith(("Kursgewinn", "Kursverlust")):
+            exchange[document] += amount
+    currencies = collections.Counter(currency for _, _, currency in month.invoices)
+    assert currencies["EUR"] >= 10 and currencies["USD"] >= 3, currencies
+    for iid, _, currency in month.invoices:
         state = c.state(iid)
-        totals = state["totals"]
-        still = Decimal(totals["open_amount"]) - Decimal(totals["credit_balance"])
+        totals, normalized = state["totals"], state["normalized"]
+        credit = Decimal(totals["credit_balance"])
+        if currency == "EUR":
+            still = Decimal(totals["open_amount"]) - credit
+        else:  # in euros at the frozen rate: the ledger's normalized amounts
+            credit = (credit * Decimal(normalized["exchange_rate"])).quantize(Decimal("0.01"))
+            still = Decimal(normalized["open_amount"]) - credit
+            # the realised exchange differences are those the ledger states
+            assert exchange[state["number"]] == Decimal(normalized["exchange_difference"])
         assert balance[state["number"]] == still, (state["number"], state["status"], totals)

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from invoicing.domain.errors import DomainError
-from invoicing.domain.fx import check_payment_rate, exchange_difference, normalize
+from invoicing.domain.fx import (
+    check_payment_rate,
+    exchange_difference,
+    fit,
+    movement_values,
+    normalize,
+    settled_value,
+)
 from invoicing.domain.ledger import GroupAmount
 from invoicing.domain.money import round_money
 from invoicing.domain.tax import TaxCategory
@@ -67,3 +74,78 @@ def test_normalized_parts_add_up_and_credited_net() -> None:
     assert n.gross_total == n.net_total + n.tax_total
     assert (n.credited, n.credited_net) == (D("108.73"), D("91.37"))
     assert n.open == n.gross_total - n.credited - n.paid
+
+
+# 324.97 USD at 0.9234: the groups convert to 252.16 + 47.92 = 300.08 EUR
+HALVES = [GroupAmount(TaxCategory.STANDARD, D(19), D("273.08"), D("51.89"))]
+
+
+def test_a_document_paid_in_halves_is_settled_to_the_cent() -> None:
+    # each half converted on its own would be 150.03 + 150.04 = 300.07: a cent left open
+    halves = [D("162.48"), D("162.49")]
+    assert movement_values(D("324.97"), D("300.08"), D("0.9234"), "EUR", halves) == [
+        D("150.03"),
+        D("150.05"),
+    ]
+    n = normalize("EUR", D("0.9234"), HALVES, paid=D("324.97"))
+    assert (n.gross_total, n.paid, n.open) == (D("300.08"), D("300.08"), D("0.00"))
+
+
+def test_settled_value_converts_what_lies_beyond_the_gross_on_its_own() -> None:
+    def value(settled: str) -> Decimal:
+        return settled_value(D(settled), D("70.81"), D("65.38"), D("0.9234"), "EUR")
+
+    assert value("70.81") == D("65.38")  # 70.81 x 0.9234 = 65.39 would leave a cent
+    assert value("35.00") == D("32.32")  # short of the gross: at the frozen rate
+    assert value("75.81") == D("65.38") + D("4.62")  # an overpayment of 5.00 USD
+    assert value("-5.00") == D("-4.62")  # a refund beyond what was settled
+    # a credit note's own amounts run negative on the same rules
+    assert settled_value(D("-70.81"), D("-70.81"), D("-65.38"), D("0.9234"), "EUR") == D("-65.38")
+
+
+@given(
+    groups=st.lists(
+        st.tuples(st.integers(-(10**6), 10**7), st.integers(0, 10**6)), min_size=1, max_size=4
+    ),
+    rate=st.integers(1, 10**6).map(lambda x: D(x) / 10**4),
+    cuts=st.lists(st.integers(0, 10**4), max_size=6),
+    currency=st.sampled_from(["EUR", "JPY"]),
+)
+def test_movements_that_settle_a_document_add_up_to_its_converted_gross(
+    groups: list[tuple[int, int]], rate: Decimal, cuts: list[int], currency: str
+) -> None:
+    unit = D(1) if currency == "JPY" else D("0.01")
+    amounts = [
+        GroupAmount(TaxCategory.STANDARD, D(19), D(n) * unit, D(t) * unit) for n, t in groups
+    ]
+    gross = sum((g.gross for g in amounts), D(0))
+    n = normalize(currency, rate, amounts)
+    # any split of the gross into movements (some partial, one reversed and redone)
+    parts = [gross * c / 10**4 for c in cuts]
+    parts = [round_money(p, "JPY" if currency == "JPY" else "EUR") for p in parts]
+    movements = [*parts, gross - sum(parts, D(0))]
+    if movements[0]:
+        movements += [-movements[0], movements[0]]
+    values = movement_values(gross, n.gross_total, rate, currency, movements)
+    assert sum(values, D(0)) == n.gross_total
+    for amount, value in zip(movements, values, strict=True):
+        # each within the rounding of the groups (net and VAT, half a cent each) of its rate
+        assert abs(value - amount * rate) <= unit * (len(groups) + 1)
+    # the ledger agrees: whatever mix settled it, the document is open for nothing
+    settled = normalize(
+        currency,
+        rate,
+        amounts,
+        paid=(parts and parts[0]) or D(0),
+        credited=gross - ((parts and parts[0]) or D(0)),
+    )
+    assert settled.open == 0 and settled.paid + settled.credited == n.gross_total
+
+
+def test_fit_puts_the_difference_on_the_largest_part() -> None:
+    assert fit([D("10.00"), D("-50.00"), D("50.00")], D("10.01")) == [
+        D("10.00"),
+        D("-49.99"),
+        D("50.00"),
+    ]
+    assert fit([], D("0.01")) == []
