@@ -58,7 +58,7 @@ _PAYMENTS = (
     text(
         "SELECT p.id, p.date, p.amount, p.invoice_id FROM payments p JOIN invoices i "
         "ON i.organization_id = p.organization_id AND i.id = p.invoice_id "
-        "WHERE p.organization_id = :org AND p.credit_entry_id IS NULL "
+        "WHERE p.organization_id = :org "
         "AND (i.id = :doc OR (i.credited_invoice_id = :doc AND i.kind = 'credit_note' "
         "AND i.finalized_at IS NOT NULL AND i.deleted_at IS NULL))"
     )
@@ -98,7 +98,9 @@ class FxValues:
         converted = sum(group_values(groups, rate, self.currency), ZERO)
         moves = ledger_settlings(_json(base.ledger) or [])  # credit notes and write-offs
         for p in conn.execute(_PAYMENTS, params):
-            # a payment settles its document; a refund on one of its credit notes undoes that
+            # a payment settles its document; a refund on one of its credit notes undoes that.
+            # An application of credit settles it too, though it is not booked (datev_credit.py):
+            # the ledger counts it, and the values must be the ledger's (views.payment_differences)
             sign = 1 if p.invoice_id == document else -1
             moves.append(Settling(p.date, PAYMENT, str(p.id), sign * p.amount, sign))
         values = settling_values(gross, converted, rate, self.currency, moves)
