@@ -157,3 +157,56 @@ def test_datev_books_the_difference(
     # from the bank statement at what came in)
     alone = _export(dc, tmp_path)
     assert alone.data["counts"]["exchange_differences"] == 2
+
+
+def test_the_payment_that_settles_takes_up_the_groups_rounding_cent(
+    dc: Client,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # 100.07 USD net + 19.01 VAT at 0.9234: the groups convert to 92.40 + 17.55 = 109.95 EUR,
+    # where 119.08 x 0.9234 = 109.96. Paid in full, each invoice is open for nothing in euros.
+    def usd() -> dict[str, Any]:
+        return dc.finalized(
+            dc.customer(),
+            [line("Beratung", "1", "100.07")],
+            issue_date=dt.date(2025, 1, 10),
+            currency="USD",
+            exchange_rate="0.9234",
+        )
+
+    dc.ok("configure_datev", DATEV)
+    whole, halves = usd(), usd()
+    assert whole["normalized"]["gross_total"] == "109.95"
+    out = dc.ok(
+        "record_payment",
+        {
+            "invoice_id": whole["id"],
+            "amount": "119.08",
+            "date": "2025-01-20",
+            "exchange_rate": "0.95",
+        },
+    )
+    diff = out.events[-1]["data"]["exchange_difference"]
+    # what came in (113.13) less what it settles (109.95, not 109.96)
+    assert (diff["booked"], diff["received"], diff["difference"]) == ("109.95", "113.13", "3.18")
+    n = out.events[-1]["data"]["invoice"]["normalized"]
+    assert (n["paid_amount"], n["open_amount"], n["exchange_difference"]) == (
+        "109.95",
+        "0.00",
+        "3.18",
+    )
+    for day in ("2025-01-20", "2025-01-21"):
+        out = dc.ok(
+            "record_payment",
+            {"invoice_id": halves["id"], "amount": "59.54", "date": day},
+        )
+    n = out.events[0]["data"]["invoice"]["normalized"]
+    assert (n["paid_amount"], n["open_amount"]) == ("109.95", "0.00")
+
+    rows = _export(dc, tmp_path, include_payments=True).rows()
+    booked: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        booked.setdefault(r[10], []).append((r[0], r[13].split(" ")[0]))
+    assert [amount for amount, _ in booked[whole["number"]]] == ["109,95", "113,13", "3,18"]
+    # 59.54 x 0.9234 = 54.98 twice would leave a cent: the second payment books 54.97
+    assert [amount for amount, _ in booked[halves["number"]]] == ["109,95", "54,98", "54,97"]
