@@ -144,17 +144,18 @@ class Settling:
 
 
 def settling_values(
-    gross: Decimal,
-    gross_converted: Decimal,
+    groups: Sequence[GroupAmount],
     rate: Decimal,
     currency: str,
     moves: Iterable[Settling],
 ) -> dict[str, Decimal]:
-    """Each movement's value in ``currency`` (``movement_values`` in the order they happened:
-    day, then credit notes, payments, write-offs, reversals, then id), in the sign of its own
-    amount."""
+    """Each movement's value in ``currency`` of a document of ``groups`` (``movement_values``
+    in the order they happened: day, then credit notes, payments, write-offs, reversals, then
+    id), in the sign of its own amount."""
+    gross = sum((g.gross for g in groups), ZERO)
+    converted = normalize(currency, rate, groups).gross_total
     ordered = sorted(moves, key=lambda m: (m.day, m.order, m.item))
-    values = movement_values(gross, gross_converted, rate, currency, [m.amount for m in ordered])
+    values = movement_values(gross, converted, rate, currency, [m.amount for m in ordered])
     return {m.item: m.sign * v for m, v in zip(ordered, values, strict=True)}
 
 

@@ -527,7 +527,7 @@ class BookingBuilder:
         settings: DatevSettings,
         debtors: DebtorBook,
         counters: Counters,
-        fx: FxValues | None = None,
+        fx: FxValues,
     ) -> None:
         self.s = settings
         self.fx = fx
@@ -561,8 +561,6 @@ class BookingBuilder:
     ) -> Decimal:
         """The euro value of a movement that settles a foreign-currency ``document``
         (datev_fx.py): ``amount`` at ``rate`` but for the cent that closes the document."""
-        if self.fx is None:
-            return self._eur(amount, "", rate)
         return self.fx.value(document, item, lambda: self._eur(amount, "", rate))
 
     def _target(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,9 @@ from invoicing.domain.fx import (
     ledger_settlings,
     settling_values,
 )
-from invoicing.domain.money import ZERO, round_money
+from invoicing.domain.ledger import GroupAmount
+from invoicing.domain.money import round_money
+from invoicing.domain.tax import TaxCategory
 from invoicing.models.base import ExactDecimal
 from sqlalchemy import Connection, Date, Uuid, bindparam, text
 
@@ -93,9 +95,15 @@ class FxValues:
         if base is None or base.exchange_rate is None:
             return {}
         rate = Decimal(str(base.exchange_rate))
-        groups = list(_json(base.tax_breakdown) or [])
-        gross = sum(_grosses(groups), ZERO)
-        converted = sum(group_values(groups, rate, self.currency), ZERO)
+        groups = [
+            GroupAmount(
+                TaxCategory(g["category"]),
+                Decimal(str(g["rate"])),
+                Decimal(str(g["taxable_amount"])),
+                Decimal(str(g["tax_amount"])),
+            )
+            for g in _json(base.tax_breakdown) or []
+        ]
         moves = ledger_settlings(_json(base.ledger) or [])  # credit notes and write-offs
         for p in conn.execute(_PAYMENTS, params):
             # a payment settles its document; a refund on one of its credit notes undoes that.
@@ -103,13 +111,8 @@ class FxValues:
             # the ledger counts it, and the values must be the ledger's (views.payment_differences)
             sign = 1 if p.invoice_id == document else -1
             moves.append(Settling(p.date, PAYMENT, str(p.id), sign * p.amount, sign))
-        values = settling_values(gross, converted, rate, self.currency, moves)
+        values = settling_values(groups, rate, self.currency, moves)
         return {uuid.UUID(item): value for item, value in values.items() if _is_id(item)}
-
-
-def _grosses(groups: Iterable[dict[str, Any]]) -> Iterator[Decimal]:
-    for g in groups:
-        yield Decimal(str(g["taxable_amount"])) + Decimal(str(g["tax_amount"]))
 
 
 def _is_id(item: str) -> bool:

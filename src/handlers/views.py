@@ -115,21 +115,16 @@ def payment_differences(inv: InvoiceRecord) -> dict[UUID, ExchangeDifference]:
     invoice takes up the cent its groups' rounding left (``settling_values``, as DATEV books
     it: exports/datev_fx.py)."""
     rate, currency = inv.exchange_rate, inv.normalized_currency
-    rated = [p for p in inv.payments if p.exchange_rate is not None]
-    if rate is None or not currency or not rated:
+    if rate is None or not currency or all(p.exchange_rate is None for p in inv.payments):
         return {}
-    groups = document_groups(inv)
-    gross = sum((g.gross for g in groups), ZERO)
-    m = rounder(currency)
-    converted = sum((m(g.net * rate) + m(g.tax * rate) for g in groups), ZERO)
     moves = ledger_settlings(inv.ledger or [])
     moves += [Settling(p.date, PAYMENT, str(p.id), p.amount) for p in inv.payments]
-    settles = settling_values(gross, converted, rate, currency, moves)
+    settles = settling_values(document_groups(inv), rate, currency, moves)
     return {
         p.id: exchange_difference(
             currency, p.amount, rate, p.exchange_rate, booked=settles[str(p.id)]
         )
-        for p in rated
+        for p in inv.payments
         if p.exchange_rate is not None
     }
 
