@@ -18,11 +18,11 @@ from tests.support.client import Client, line
 D = Decimal
 
 
-def _usd(c: Client, rate: str = "0.9000") -> dict[str, Any]:
+def _usd(c: Client, rate: str = "0.9000", net: str = "1000.00") -> dict[str, Any]:
     # 1,000.00 USD net at 19 %: 1,190.00 USD, at 0.9000 booked as 1,071.00 EUR
     return c.finalized(
         c.customer(),
-        [line("Beratung", "1", "1000.00")],
+        [line("Beratung", "1", net)],
         issue_date=dt.date(2025, 1, 10),
         currency="USD",
         exchange_rate=rate,
@@ -165,17 +165,8 @@ def test_the_payment_that_settles_takes_up_the_groups_rounding_cent(
 ) -> None:
     # 100.07 USD net + 19.01 VAT at 0.9234: the groups convert to 92.40 + 17.55 = 109.95 EUR,
     # where 119.08 x 0.9234 = 109.96. Paid in full, each invoice is open for nothing in euros.
-    def usd() -> dict[str, Any]:
-        return dc.finalized(
-            dc.customer(),
-            [line("Beratung", "1", "100.07")],
-            issue_date=dt.date(2025, 1, 10),
-            currency="USD",
-            exchange_rate="0.9234",
-        )
-
     dc.ok("configure_datev", DATEV)
-    whole, halves = usd(), usd()
+    whole, halves = (_usd(dc, "0.9234", "100.07") for _ in range(2))
     assert whole["normalized"]["gross_total"] == "109.95"
     out = dc.ok(
         "record_payment",
