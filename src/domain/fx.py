@@ -148,20 +148,43 @@ def settling_values(
     rate: Decimal,
     currency: str,
     moves: Iterable[Settling],
+    booked: Mapping[str, Decimal] | None = None,
 ) -> dict[str, Decimal]:
     """Each movement's value in ``currency`` of a document of ``groups`` (``movement_values``
     in the order they happened: day, then credit notes, payments, write-offs, reversals, then
-    id), in the sign of its own amount."""
+    id), in the sign of its own amount.
+
+    ``booked``: values already handed on (a DATEV export booked them) by movement; they stay
+    what they were, and the other movements follow them, in their order, each what was settled
+    after it less what was settled before it counting the booked ones as settled first. So a
+    movement dated before one already booked (a payment recorded late) does not move a booked
+    value, and the values still add up to what the movements settle together."""
     gross = sum((g.gross for g in groups), ZERO)
     converted = normalize(currency, rate, groups).gross_total
     ordered = sorted(moves, key=lambda m: (m.day, m.order, m.item))
-    values = movement_values(gross, converted, rate, currency, [m.amount for m in ordered])
-    return {m.item: m.sign * v for m, v in zip(ordered, values, strict=True)}
+    kept = booked or {}
+    fixed = [m for m in ordered if m.item in kept]
+    rest = [m for m in ordered if m.item not in kept]
+    out = {m.item: kept[m.item] for m in fixed}
+    done = sum((m.amount for m in fixed), ZERO)
+    # what the booked values settled, in the sign of the cumulative sum (``Settling.sign``)
+    before = sum((m.sign * kept[m.item] for m in fixed), ZERO)
+    for m in rest:
+        done += m.amount
+        after = settled_value(done, gross, converted, rate, currency)
+        out[m.item] = m.sign * (after - before)
+        before = after
+    return out
 
 
 def reversal_id(write_off_id: uuid.UUID) -> uuid.UUID:
     """The id of a write-off's reversal (its DATEV export item)."""
     return uuid.uuid5(write_off_id, "reversal")
+
+
+def deletion_id(payment_id: uuid.UUID) -> uuid.UUID:
+    """The id of the reversal of a deleted payment (its DATEV export item)."""
+    return uuid.uuid5(payment_id, "deleted")
 
 
 def ledger_settlings(ledger: Iterable[Mapping[str, Any]]) -> list[Settling]:

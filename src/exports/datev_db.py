@@ -23,7 +23,7 @@ from typing import Any
 
 from invoicing import texts
 from invoicing.domain.errors import DomainError
-from invoicing.domain.fx import exchange_difference, fit, reversal_id
+from invoicing.domain.fx import deletion_id, exchange_difference, fit, reversal_id
 from invoicing.domain.money import ZERO
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
@@ -207,6 +207,60 @@ JOIN invoices i ON i.organization_id = p.organization_id AND i.id = p.invoice_id
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
 WHERE p.organization_id = :org AND {where}
 ORDER BY p.date, i.number, p.id"""
+    return _typed(text(sql), False).columns(
+        payment_id=Uuid(),
+        amount=ExactDecimal(),
+        day=Date(),
+        customer_id=Uuid(),
+        exchange_rate=ExactDecimal(),
+        payment_rate=ExactDecimal(),
+        doc_id=Uuid(),
+        credited_id=Uuid(),
+    )
+
+
+#: export_marks.target of the reversal of a deleted payment's booking, and of the reversal of
+#: its exchange difference
+PAYMENT_REVERSAL, FX_REVERSAL = "pay_reversal", "fx_reversal"
+
+
+def _marked(target: str, item: str) -> str:
+    # fixed identifiers chosen in this module, never user input
+    return (
+        f" AND EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = "
+        f"i.organization_id AND m.target = '{target}' AND m.item_id = {item})"
+    )
+
+
+def _deleted_where(unexported: bool, differences: bool, reversal: bool) -> str:
+    """Deleted payments an earlier export booked (``differences``: whose exchange difference
+    it booked): ``reversal``, those deleted in the range (their reversals; ``unexported``: not
+    yet reversed in an export); else those dated in it (their own booking, which a run of the
+    whole range books again as it did; an export of what is unexported has none of them)."""
+    booked, target = ("fx_diff", FX_REVERSAL) if differences else ("payment", PAYMENT_REVERSAL)
+    day = "d.deleted_on" if reversal else "d.date"
+    where = _DOCS + f" AND {day} >= :d_from AND {day} <= :d_to" + _marked(booked, "d.id")
+    if unexported:
+        where += _unmarked(target, "d.id") if reversal else " AND 1 = 0"
+    return where
+
+
+def _deleted_sql(
+    dialect: str, unexported: bool, *, differences: bool = False, reversal: bool = True
+) -> TextualSelect:
+    """Deleted payments (``deleted_payments``) as ``_payment_sql`` reads payments, the ``P_*``
+    columns, dated on the day they were deleted when ``reversal`` (``_deleted_where``)."""
+    where = _deleted_where(unexported, differences, reversal)
+    sql = f"""
+SELECT d.id AS payment_id, d.amount, {"d.deleted_on" if reversal else "d.date"} AS day, d.method,
+       d.reference, i.kind, i.number, i.customer_id, i.currency, i.exchange_rate,
+       {_buyer(dialect)}, ci.number AS credited_number, d.exchange_rate AS payment_rate,
+       i.id AS doc_id, i.credited_invoice_id AS credited_id
+FROM deleted_payments d
+JOIN invoices i ON i.organization_id = d.organization_id AND i.id = d.invoice_id
+LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
+WHERE d.organization_id = :org AND {where}
+ORDER BY day, i.number, d.id"""
     return _typed(text(sql), False).columns(
         payment_id=Uuid(),
         amount=ExactDecimal(),
@@ -500,6 +554,7 @@ class Counters:
     write_offs: int = 0
     credits: int = 0
     exchange_differences: int = 0
+    payment_reversals: int = 0
     belegfeld_changed: int = 0
     belegfeld_collisions: int = 0
     missing_vat_ids: int = 0
@@ -671,8 +726,10 @@ class BookingBuilder:
         total = sum((g["taxable_amount"] + g["tax_amount"] for g in groups), Decimal(0))
         return fit(own, self._settles(credited, first[D_ID], total, fx))
 
-    def payment(self, row: Any) -> list[Booking]:
-        """The booking of one payment (see ``P_*``)."""
+    def payment(self, row: Any, reversal: bool = False) -> list[Booking]:
+        """The booking of one payment (see ``P_*``); ``reversal``: of a deleted payment that an
+        earlier export booked, the same booking the other way round ("Storno"), on the day it
+        was deleted."""
         credit = row[P_KIND] == "credit_note"
         number = row[P_NUMBER]
         debtor = self.debtors.account(row[P_CUSTOMER], row[P_NAME] or "", row[P_VAT], number)
@@ -682,17 +739,21 @@ class BookingBuilder:
             beleg = self.c.beleg(number)
         # what came in: at the payment's own rate when it has one, else what it settles
         value = (
-            self._paid(row)
+            self._paid(row, reversal)
             if row[P_RATE] is None
             else self._eur(row[P_AMOUNT], row[P_CURRENCY], row[P_RATE])
         )
         if value == 0:
             return []
         ref = row[P_REFERENCE] or row[P_METHOD]
-        text_ = clean_text(f"Zahlung {number} {ref} #{row[P_ID].hex[:8]}", 60)
-        self.c.payments += 1
+        label = "Storno Zahlung" if reversal else "Zahlung"
+        text_ = clean_text(f"{label} {number} {ref} #{row[P_ID].hex[:8]}", 60)
+        if reversal:
+            self.c.payment_reversals += 1
+        else:
+            self.c.payments += 1
         # money in on an invoice: bank (Soll) to Debitor; a refund on a credit note: Haben.
-        sh = "H" if (credit != (value < 0)) else "S"
+        sh = "H" if (credit != (value < 0)) != reversal else "S"
         return [
             Booking(
                 amount=abs(value),
@@ -705,14 +766,16 @@ class BookingBuilder:
             )
         ]
 
-    def _paid(self, row: Any) -> Decimal:
-        """What a payment settles in euros (at its document's frozen rate)."""
+    def _paid(self, row: Any, reversal: bool = False) -> Decimal:
+        """What a payment settles in euros (at its document's frozen rate); ``reversal``:
+        what its deletion takes back (``datev_fx``: the history holds both)."""
         amount: Decimal = row[P_AMOUNT]
         fx = row[P_FX]
         if row[P_CURRENCY] == self.base or fx is None:
             return amount
         document = row[P_DOC] if row[P_CREDITED_ID] is None else row[P_CREDITED_ID]
-        return self._settles(document, row[P_ID], amount, fx)
+        item = deletion_id(row[P_ID]) if reversal else row[P_ID]
+        return self._settles(document, item, amount, fx)
 
     def credit(self, item: CreditItem) -> list[Booking]:
         """Unapplied credit kept or refunded (exports/datev_credit.py)."""
@@ -720,27 +783,29 @@ class BookingBuilder:
         self.c.credits += 1
         return [item.booking(self.s.bank, debtor)]
 
-    def exchange_difference(self, row: Any) -> list[Booking]:
+    def exchange_difference(self, row: Any, reversal: bool = False) -> list[Booking]:
         """The realised exchange difference of a payment received at another rate: the payment
         books what came in (``payment``), the invoice what it was worth at its frozen rate; the
         difference clears the Debitor: a gain Debitor (S) to Erträge aus Kursdifferenzen, a
-        loss Aufwendungen aus Kursdifferenzen to Debitor (H). Belegfeld 1 = invoice number."""
+        loss Aufwendungen aus Kursdifferenzen to Debitor (H). Belegfeld 1 = invoice number.
+        ``reversal``: of a deleted payment whose difference an earlier export booked, the other
+        way round, on the day it was deleted."""
         received = exchange_difference(
             self.s.currency, row[P_AMOUNT], row[P_FX], row[P_RATE]
         ).received
-        diff = received - self._paid(row)
+        diff = received - self._paid(row, reversal)
         if diff == 0:
             return []
         number = row[P_NUMBER]
         debtor = self.debtors.account(row[P_CUSTOMER], row[P_NAME] or "", row[P_VAT], number)
         kind = "gain" if diff > 0 else "loss"
-        label = "Kursgewinn" if diff > 0 else "Kursverlust"
+        label = ("Storno " if reversal else "") + ("Kursgewinn" if diff > 0 else "Kursverlust")
         text_ = clean_text(f"{label} {number} #{row[P_ID].hex[:8]}", 60)
         self.c.exchange_differences += 1
         return [
             Booking(
                 amount=abs(diff),
-                sh="S" if diff > 0 else "H",
+                sh="S" if (diff > 0) != reversal else "H",
                 konto=debtor,
                 gegenkonto=self.s.exchange_difference_account(kind),
                 date=row[P_DAY],
@@ -825,11 +890,13 @@ def _stream(
                 day = day.date()
             yield day, order, rows[0][D_NUMBER], seq, rows, reversal
 
-    def pays() -> Iterator[Item]:
-        stmt = _payment_sql(dialect, unexported)
+    def stream_of(stmt: TextualSelect, order: int, reversal: bool = False) -> Iterator[Item]:
         result = conn.execute(stmt, _params(org, cur, start, end), execution_options=STREAM)
         for seq, row in enumerate(result):
-            yield row[P_DAY], 2, row[P_NUMBER], seq, [row], False
+            yield row[P_DAY], order, row[P_NUMBER], seq, [row], reversal
+
+    def pays() -> Iterator[Item]:
+        yield from stream_of(_payment_sql(dialect, unexported), 2)
 
     def write_offs() -> Iterator[Item]:
         items = write_off_items(conn, org, cur, start, end, unexported)
@@ -841,28 +908,33 @@ def _stream(
             yield c.day, 5, c.belegfeld, seq, [c], c.refund
 
     def differences() -> Iterator[Item]:
-        stmt = _payment_sql(dialect, unexported, differences=True)
-        result = conn.execute(stmt, _params(org, cur, start, end), execution_options=STREAM)
-        for seq, row in enumerate(result):
-            yield row[P_DAY], 4, row[P_NUMBER], seq, [row], False
+        yield from stream_of(_payment_sql(dialect, unexported, differences=True), 4)
+
+    def deleted(differences: bool, reversal: bool) -> Iterator[Item]:
+        """Deleted payments an earlier export booked: their booking again in a run of its
+        range, their reversal in the range they were deleted in (``_deleted_where``)."""
+        stmt = _deleted_sql(dialect, unexported, differences=differences, reversal=reversal)
+        order = {(False, False): 6, (True, False): 7, (False, True): 8, (True, True): 9}
+        yield from stream_of(stmt, order[(differences, reversal)], reversal)
 
     streams = [docs(False), docs(True), write_offs(), differences()]
+    streams += [deleted(True, False), deleted(True, True)]
     if include_payments:
-        streams += [pays(), credits()]
+        streams += [pays(), credits(), deleted(False, False), deleted(False, True)]
     progress = ProgressLog("export.datev.progress", organization_id=str(org), period=str(start))
     # (day, stream, number, seq) is unique, so the merge never compares the rows
-    for day, order, _number, _seq, rows, reversal in heapq.merge(*streams):
+    for day, order, _number, _seq, items, reversal in heapq.merge(*streams):
         progress.tick()
-        if order == 2:
-            yield builder.payment(rows[0])
+        if order in (2, 6, 8):
+            yield builder.payment(items[0], reversal)
         elif order == 3:
-            yield builder.write_off(rows[0])
-        elif order == 4:
-            yield builder.exchange_difference(rows[0])
+            yield builder.write_off(items[0])
+        elif order in (4, 7, 9):
+            yield builder.exchange_difference(items[0], reversal)
         elif order == 5:
-            yield builder.credit(rows[0])
+            yield builder.credit(items[0])
         else:
-            yield builder.document(rows, reversal, day)
+            yield builder.document(items, reversal, day)
 
 
 # ----------------------------------------------------------------------------- the export
@@ -874,6 +946,9 @@ class DatevResult:
     bookings: int
     counts: dict[str, int]
     batches: list[dict[str, Any]]
+    #: the euro values booked for foreign-currency movements: ``fx.keep`` records them with the
+    #: export's marks (datev_fx.py)
+    fx: FxValues
 
 
 def export_datev(
@@ -893,7 +968,8 @@ def export_datev(
     """Write the EXTF files of ``start..end`` into ``directory`` (nothing is marked here)."""
     debtors = DebtorBook(conn, org, settings)
     counters = Counters()
-    builder = BookingBuilder(settings, debtors, counters, FxValues(conn, org, settings.currency))
+    fx = FxValues(conn, org, settings.currency)
+    builder = BookingBuilder(settings, debtors, counters, fx)
     stats = WriteStats()
     for seg_start, seg_end in segments(settings, start, end, monthly):
         groups = _stream(
@@ -933,6 +1009,7 @@ def export_datev(
         "write_offs": counters.write_offs,
         "credits": counters.credits,
         "exchange_differences": counters.exchange_differences,
+        "payment_reversals": counters.payment_reversals,
         "batch_files": len(stats.files),
         "debtors": debtor_count,
         "belegfeld_changed": counters.belegfeld_changed,
@@ -949,7 +1026,7 @@ def export_datev(
         }
         for f in stats.files
     ]
-    return DatevResult(files, stats.bookings, counts, batches)
+    return DatevResult(files, stats.bookings, counts, batches, fx)
 
 
 def _debtor_rows(conn: Connection, org: uuid.UUID, debtors: DebtorBook) -> Iterator[Debtor]:
@@ -1063,6 +1140,27 @@ def mark_exported(
         "AND i.id = p.invoice_id",
         "p.id",
         _DOCS + " AND p.date >= :d_from AND p.date <= :d_to" + _FX_PAYMENTS,
+        dates,
+        date_binds,
+    )
+    deleted = (
+        "deleted_payments d JOIN invoices i ON i.organization_id = d.organization_id "
+        "AND i.id = d.invoice_id"
+    )
+    if include_payments:
+        marked["payment_reversal"] = insert(
+            PAYMENT_REVERSAL,
+            deleted,
+            "d.id",
+            _deleted_where(False, differences=False, reversal=True),
+            dates,
+            date_binds,
+        )
+    marked["exchange_difference_reversal"] = insert(
+        FX_REVERSAL,
+        deleted,
+        "d.id",
+        _deleted_where(False, differences=True, reversal=True),
         dates,
         date_binds,
     )

@@ -11,15 +11,23 @@ Movements belong to the document whose number stands in Belegfeld 1: an invoice 
 payments and write-offs, its credit notes and the refunds paid on them; a credit note of no
 invoice holds its refunds. They are taken in the order they happened (date, then credit notes,
 payments, write-offs, then id), over the document's whole history, so an export of a later
-month books the same values as one of the whole year. A payment backdated before one already
-exported can move a later movement's value by a cent; the debtor account still closes.
+month books the same values as one of the whole year. What an export booked stays booked
+(``datev_fx_values``, ``FxValues.keep``): a later export takes those values as they are and
+converts the other movements after them (``settling_values``' ``booked``), so a payment
+recorded late with an earlier date does not move a cent that DATEV already has, and the
+movements still add up to what they settle together. A deleted payment that an export booked
+stays in the history with its reversal on the day it was deleted (``datev_db``, "payment
+reversals"), as both stay in the accountant's books. The ledger's own figures (the exchange
+difference of each payment, ``views.payment_differences``) follow the date order alone: where a
+payment was recorded late, one of them can differ from DATEV's by a cent.
 
-One document's history is two small queries, read the first time one of its movements is
+One document's history is four small queries, read the first time one of its movements is
 booked (foreign-currency documents are the few among many).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -28,7 +36,9 @@ from typing import Any
 
 from invoicing.domain.fx import (
     PAYMENT,
+    REVERSAL,
     Settling,
+    deletion_id,
     ledger_settlings,
     settling_values,
 )
@@ -36,7 +46,8 @@ from invoicing.domain.ledger import GroupAmount
 from invoicing.domain.money import round_money
 from invoicing.domain.tax import TaxCategory
 from invoicing.models.base import ExactDecimal
-from sqlalchemy import Connection, Date, Uuid, bindparam, text
+from invoicing.models.exports import DatevFxValue
+from sqlalchemy import Connection, Date, Uuid, bindparam, insert, select, text
 
 
 def _json(value: Any) -> Any:
@@ -68,6 +79,37 @@ _PAYMENTS = (
     .columns(id=Uuid(), date=Date(), amount=ExactDecimal(), invoice_id=Uuid())
 )
 
+#: deleted payments of the document (or refunds of its credit notes) that an export booked, or
+#: whose exchange difference it booked (``datev_db``: their reversals)
+_DELETED = (
+    text(
+        "SELECT d.id, d.date, d.amount, d.invoice_id, d.deleted_on FROM deleted_payments d "
+        "JOIN invoices i ON i.organization_id = d.organization_id AND i.id = d.invoice_id "
+        "WHERE d.organization_id = :org "
+        "AND (i.id = :doc OR (i.credited_invoice_id = :doc AND i.kind = 'credit_note' "
+        "AND i.finalized_at IS NOT NULL AND i.deleted_at IS NULL)) "
+        "AND EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = d.organization_id "
+        "AND m.target IN ('payment', 'fx_diff') AND m.item_id = d.id)"
+    )
+    .bindparams(bindparam("org", type_=Uuid()), bindparam("doc", type_=Uuid()))
+    .columns(id=Uuid(), date=Date(), amount=ExactDecimal(), invoice_id=Uuid(), deleted_on=Date())
+)
+
+#: what earlier exports booked for the document's movements (``DatevFxValue``)
+_BOOKED = (
+    text(
+        "SELECT item_id, value FROM datev_fx_values "
+        "WHERE organization_id = :org AND document_id = :doc"
+    )
+    .bindparams(bindparam("org", type_=Uuid()), bindparam("doc", type_=Uuid()))
+    .columns(item_id=Uuid(), value=ExactDecimal())
+)
+_STORED = (
+    select(DatevFxValue.document_id, DatevFxValue.item_id)
+    .where(DatevFxValue.organization_id == bindparam("org"))
+    .where(DatevFxValue.document_id.in_(bindparam("docs", expanding=True)))
+)
+
 
 class FxValues:
     """Euro values of the movements of foreign-currency documents, one history per document."""
@@ -77,6 +119,9 @@ class FxValues:
         self.org = org
         self.currency = currency
         self._values: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
+        #: the values handed out for bookings, (document, item) -> value: what the export
+        #: booked, kept by ``keep`` in the export's transaction
+        self.used: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = {}
 
     def value(
         self, document: uuid.UUID, item: uuid.UUID, fallback: Callable[[], Decimal]
@@ -87,7 +132,10 @@ class FxValues:
         if values is None:
             values = self._values[document] = self._load(document)
         hit = values.get(item)
-        return fallback() if hit is None else hit
+        if hit is None:
+            return fallback()
+        self.used[(document, item)] = hit
+        return hit
 
     def _load(self, document: uuid.UUID) -> dict[uuid.UUID, Decimal]:
         conn, params = self.conn, {"org": self.org, "doc": document}
@@ -111,8 +159,41 @@ class FxValues:
             # the ledger counts it, and the values must be the ledger's (views.payment_differences)
             sign = 1 if p.invoice_id == document else -1
             moves.append(Settling(p.date, PAYMENT, str(p.id), sign * p.amount, sign))
-        values = settling_values(groups, rate, self.currency, moves)
+        for d in conn.execute(_DELETED, params):
+            # a deleted payment that an export booked stays in the books with its reversal on
+            # the day it was deleted: both are part of what the Debitor account holds
+            sign = 1 if d.invoice_id == document else -1
+            moves.append(Settling(d.date, PAYMENT, str(d.id), sign * d.amount, sign))
+            undone = str(deletion_id(d.id))
+            moves.append(Settling(d.deleted_on, REVERSAL, undone, -sign * d.amount, -sign))
+        booked = {str(r.item_id): r.value for r in conn.execute(_BOOKED, params)}
+        values = settling_values(groups, rate, self.currency, moves, booked)
         return {uuid.UUID(item): value for item, value in values.items() if _is_id(item)}
+
+    def keep(self, export_id: uuid.UUID, now: dt.datetime) -> int:
+        """Record the values this export booked that no earlier export did (the first stays:
+        ``settling_values``' ``booked``); returns how many."""
+        if not self.used:
+            return 0
+        stored = {
+            (r.document_id, r.item_id)
+            for r in self.conn.execute(_STORED, {"org": self.org, "docs": list(self._values)})
+        }
+        rows = [
+            {
+                "organization_id": self.org,
+                "document_id": document,
+                "item_id": item,
+                "value": value,
+                "export_id": export_id,
+                "booked_at": now,
+            }
+            for (document, item), value in self.used.items()
+            if (document, item) not in stored
+        ]
+        if rows:
+            self.conn.execute(insert(DatevFxValue), rows)
+        return len(rows)
 
 
 def _is_id(item: str) -> bool:

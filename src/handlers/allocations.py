@@ -23,6 +23,7 @@ from invoicing.domain import allocation as rules
 from invoicing.domain.errors import InvalidState, NotFound
 from invoicing.domain.money import format_plain
 from invoicing.handlers.invoices import derived_id
+from invoicing.handlers.ledger_io import take_off
 from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_customer, get_invoice, get_organization, profile
@@ -297,8 +298,7 @@ def _deallocate(uow: UnitOfWork, deps: Deps, cp: CustomerPayment) -> list[Event]
             )
         row = next(r for r in inv.payments if r.customer_payment_id == cp.id)
         data = allocation_data(row, inv.currency, None)
-        inv.payments.remove(row)
-        inv.paid_amount = inv.paid_amount - row.amount
+        take_off(uow, inv, row, deps.now())
         events += settled_events("payment.deleted", inv, deps, payment=data, allocation=data)
     return events
 

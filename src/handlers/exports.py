@@ -165,6 +165,7 @@ def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[
     marked = mark_exported(
         conn, org_id, settings, p.date_from, p.date_to, cmd.command_id, now, p.include_payments
     )
+    result.fx.keep(cmd.command_id, now)  # what it booked stays booked (exports/datev_fx.py)
     counts = {**result.counts, **_marked_counts(marked)}
     span = {"date_from": p.date_from, "date_to": p.date_to}
     run = {"kind": "datev", "counts": counts, "files": result.batches}

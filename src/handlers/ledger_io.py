@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from invoicing.domain.ledger import GroupAmount, Ledger
 from invoicing.domain.tax import TaxCategory
-from invoicing.models import Invoice
+from invoicing.models import DeletedPayment, Invoice, Payment
 from invoicing.models.records import InvoiceRecord
+
+if TYPE_CHECKING:
+    from invoicing.handlers.unit_of_work import UnitOfWork
 
 
 def ledger_of(inv: InvoiceRecord) -> Ledger:
@@ -21,6 +26,30 @@ def store(inv: Invoice, ledger: Ledger) -> None:
     inv.credited_amount = ledger.credited_gross
     inv.credited_net = ledger.credited_net
     inv.written_off_amount = ledger.written_off_gross
+
+
+def take_off(uow: UnitOfWork, inv: Invoice, payment: Payment, now: dt.datetime) -> None:
+    """Delete ``payment`` of ``inv``, keeping what it was in ``deleted_payments``: an export
+    that booked it reverses it on the day it was deleted (exports/datev_db.py). An application
+    of a customer's credit was never booked and leaves no record."""
+    if payment.credit_entry_id is None:
+        uow.session.add(
+            DeletedPayment(
+                organization_id=payment.organization_id,
+                id=payment.id,
+                invoice_id=payment.invoice_id,
+                amount=payment.amount,
+                date=payment.date,
+                method=payment.method,
+                reference=payment.reference,
+                exchange_rate=payment.exchange_rate,
+                customer_payment_id=payment.customer_payment_id,
+                deleted_on=now.date(),
+                deleted_at=now,
+            )
+        )
+    inv.payments.remove(payment)
+    inv.paid_amount = inv.paid_amount - payment.amount
 
 
 def document_groups(doc: InvoiceRecord) -> list[GroupAmount]:

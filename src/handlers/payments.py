@@ -10,6 +10,7 @@ from invoicing.domain.ledger import check_payment
 from invoicing.domain.states import check_payable, check_payment_deletable
 from invoicing.handlers import allocations
 from invoicing.handlers.invoices import derived_id
+from invoicing.handlers.ledger_io import take_off
 from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import get_invoice
@@ -111,8 +112,7 @@ def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Even
     check_single(payment)
     data = _payment_data(payment)
     credit = allocations.undo_credit_application(uow, payment)
-    inv.payments.remove(payment)
-    inv.paid_amount = inv.paid_amount - payment.amount
+    take_off(uow, inv, payment, deps.now())
     events = settled_events("payment.deleted", inv, deps, payment=data)
     return events if credit is None else [*events, credit]
 

@@ -295,6 +295,31 @@ class Payment(Base):
     exchange_rate: Mapped[Decimal | None]
 
 
+class DeletedPayment(Base):
+    """A payment that ``delete_payment`` took off its invoice (migration 0027_booked_history):
+    what it was, and when it went. The accounting exports keep what they booked: a payment
+    DATEV already has is reversed on the day it was deleted (exports/datev_db.py, "payment
+    reversals"), so the Debitor account follows the invoice again. Applications of a customer's
+    credit are not recorded here: they are not booked (exports/datev_credit.py)."""
+
+    __tablename__ = "deleted_payments"
+    __table_args__ = (Index("ix_deleted_payments_day", "organization_id", "deleted_on"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    #: the deleted payment's own id (the export marks name it)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    amount: Mapped[Decimal]
+    date: Mapped[dt.date]
+    method: Mapped[str] = mapped_column(String(30))
+    reference: Mapped[str | None] = mapped_column(String(140))
+    exchange_rate: Mapped[Decimal | None]
+    customer_payment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    #: the day of the deletion (the organization's books: the reversal's Belegdatum)
+    deleted_on: Mapped[dt.date]
+    deleted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class CustomerPayment(Base):
     """One payment of a customer across invoices (migration 0020_alloc).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from invoicing.models.base import Base, JSONType, utcnow
@@ -67,3 +68,20 @@ class ExportMark(Base):
     item_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     export_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     marked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DatevFxValue(Base):
+    """The euro value a DATEV export booked for a movement that settles a foreign-currency
+    document (a payment, credit note, write-off, reversal, deleted payment or its reversal):
+    the first export's value stays the movement's value in every later export
+    (``domain.fx.settling_values``, ``booked``), so a movement recorded later with an earlier
+    date does not move a cent already booked (exports/datev_fx.py)."""
+
+    __tablename__ = "datev_fx_values"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    item_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    value: Mapped[Decimal]
+    export_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    booked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

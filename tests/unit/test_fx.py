@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -9,12 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from invoicing.domain.errors import DomainError
 from invoicing.domain.fx import (
+    PAYMENT,
+    Settling,
     check_payment_rate,
     exchange_difference,
     fit,
     movement_values,
     normalize,
     settled_value,
+    settling_values,
 )
 from invoicing.domain.ledger import GroupAmount
 from invoicing.domain.money import round_money
@@ -149,3 +153,50 @@ def test_fit_puts_the_difference_on_the_largest_part() -> None:
         D("50.00"),
     ]
     assert fit([], D("0.01")) == []
+
+
+def test_booked_values_stay_and_the_others_follow_them() -> None:
+    # 100.07 USD net + 19.01 VAT at 0.9234: the groups convert to 109.95 EUR (not 109.96)
+    groups = [GroupAmount(TaxCategory.STANDARD, Decimal("19"), Decimal("100.07"), Decimal("19.01"))]
+    rate = Decimal("0.9234")
+    late = Settling(dt.date(2025, 1, 20), PAYMENT, "late", Decimal("59.54"))
+    early = Settling(dt.date(2025, 1, 21), PAYMENT, "booked", Decimal("59.54"))
+    # by date alone the one of the 20th comes first and the other takes up the cent
+    assert settling_values(groups, rate, "EUR", [late, early]) == {
+        "late": Decimal("54.98"),
+        "booked": Decimal("54.97"),
+    }
+    # the one of the 21st was booked first (54.98): it stays, the other books what is left
+    kept = settling_values(groups, rate, "EUR", [late, early], {"booked": Decimal("54.98")})
+    assert kept == {"booked": Decimal("54.98"), "late": Decimal("54.97")}
+    # a booked value of a movement no longer there is ignored
+    assert settling_values(groups, rate, "EUR", [late], {"gone": Decimal("1")}) == {
+        "late": Decimal("54.98")
+    }
+
+
+@given(
+    amounts=st.lists(st.integers(min_value=1, max_value=5_000_00), min_size=1, max_size=6),
+    booked_mask=st.lists(st.booleans(), min_size=6, max_size=6),
+    rate=st.decimals(min_value=Decimal("0.5"), max_value=Decimal("2"), places=4),
+)
+def test_with_booked_values_the_movements_still_add_up(
+    amounts: list[int], booked_mask: list[bool], rate: Decimal
+) -> None:
+    # whatever was booked before (values taken from an earlier, shorter history), the values
+    # add up to what the movements settle together, and the booked ones are as booked
+    net = Decimal(sum(amounts)) / 100
+    tax = (net * Decimal("0.19")).quantize(Decimal("0.01"))
+    groups = [GroupAmount(TaxCategory.STANDARD, Decimal("19"), net, tax)]
+    gross = net + tax
+    moves = [
+        Settling(dt.date(2025, 1, 1 + i), PAYMENT, f"p{i}", Decimal(a) / 100)
+        for i, a in enumerate(amounts)
+    ]
+    earlier = [m for m, b in zip(moves, booked_mask, strict=False) if b]
+    booked = settling_values(groups, rate, "EUR", earlier)
+    values = settling_values(groups, rate, "EUR", moves, booked)
+    assert all(values[item] == value for item, value in booked.items())
+    settled = sum((m.amount for m in moves), Decimal(0))
+    converted = normalize("EUR", rate, groups).gross_total
+    assert sum(values.values(), Decimal(0)) == settled_value(settled, gross, converted, rate, "EUR")
