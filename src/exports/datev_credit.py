@@ -27,8 +27,8 @@ from invoicing.exports.datev import Booking, clean_text
 from invoicing.models.base import ExactDecimal, UTCDateTime
 from sqlalchemy import Connection, Date, String, Uuid, bindparam, text
 
-#: export_marks.target of credit bookings
-TARGET = "credit"
+#: export_marks.target of credit bookings, and of the reversal of credit deleted after its export
+TARGET, REVERSAL_TARGET = "credit", "credit_rev"
 
 _FROM = """
 FROM customer_credit_entries e
@@ -59,6 +59,8 @@ class CreditItem:
     #: the customer's latest invoice number (the Debitor's master data come from its buyer)
     number: str | None
     reference: str | None
+    #: the reversal of credit an earlier export booked and ``delete_payment`` took back
+    reversal: bool = False
 
     @property
     def belegfeld(self) -> str:
@@ -66,10 +68,12 @@ class CreditItem:
 
     def booking(self, bank: str, debtor: str) -> Booking:
         what = "Erstattung Guthaben" if self.refund else "Guthaben"
+        if self.reversal:
+            what = f"Storno {what}"
         label = clean_text(f"{what} {self.reference or ''} #{self.item_id.hex[:8]}", 60)
         return Booking(
             amount=abs(self.amount),
-            sh="H" if self.refund else "S",
+            sh="H" if self.refund != self.reversal else "S",
             konto=bank,
             gegenkonto=debtor,
             date=self.day,
@@ -78,15 +82,71 @@ class CreditItem:
         )
 
 
+#: the customer's latest invoice number, for the Debitor's master data (``e``: the entry)
+_NUMBER = (
+    "(SELECT i.number FROM invoices i WHERE i.organization_id = e.organization_id "
+    "AND i.customer_id = e.customer_id AND i.kind = 'invoice' AND i.number IS NOT NULL "
+    "ORDER BY i.issue_date DESC, i.number DESC LIMIT 1) AS number"
+)
+#: credit that an export booked and ``delete_payment`` took back (``deleted_credit_entries``)
+_DELETED = """
+FROM deleted_credit_entries e
+WHERE e.organization_id = :org AND e.currency = :cur AND e.kind IN ('added', 'refunded')
+  AND EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = e.organization_id
+              AND m.target = 'credit' AND m.item_id = e.id)
+"""
+_DELETED_IN_RANGE = " AND e.deleted_on >= :d_from AND e.deleted_on <= :d_to"
+_REVERSAL_UNMARKED = (
+    " AND NOT EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = e.organization_id"
+    f" AND m.target = '{REVERSAL_TARGET}' AND m.item_id = e.id)"
+)
+
+
+def _deleted_items(conn: Connection, params: dict[str, Any], unexported: bool) -> list[CreditItem]:
+    """Deleted credit that an export booked: reversed on the day it was deleted; its own
+    booking again in a run of its whole range (an export of what is unexported has it)."""
+    items: list[CreditItem] = []
+    for reversal in (False, True):
+        if unexported and not reversal:
+            continue
+        day = "e.deleted_on" if reversal else "e.date"
+        where = _DELETED_IN_RANGE if reversal else " AND e.date >= :d_from AND e.date <= :d_to"
+        sql = (
+            f"SELECT e.id, e.kind, e.amount, {day} AS date, e.customer_id, e.reference, "
+            + _NUMBER
+            + _DELETED
+            + where
+            + (_REVERSAL_UNMARKED if unexported else "")
+        )
+        stmt = (
+            text(sql)
+            .bindparams(*_BINDS)
+            .columns(id=Uuid(), amount=ExactDecimal(), date=Date(), customer_id=Uuid())
+        )
+        items += [
+            CreditItem(
+                row.id,
+                row.date,
+                row.kind == "refunded",
+                row.amount,
+                row.customer_id,
+                row.number,
+                row.reference,
+                reversal,
+            )
+            for row in conn.execute(stmt, params)
+        ]
+    return items
+
+
 def credit_items(
     conn: Connection, org: uuid.UUID, cur: str, start: dt.date, end: dt.date, unexported: bool
 ) -> list[CreditItem]:
-    """Credit kept and refunded in ``start..end``, in (date, id) order."""
+    """Credit kept and refunded in ``start..end``, and the reversals of credit an earlier
+    export booked that was deleted in it, in (date, reversal, id) order."""
     sql = (
         "SELECT e.id, e.kind, e.amount, e.date, e.customer_id, e.reference, "
-        "(SELECT i.number FROM invoices i WHERE i.organization_id = e.organization_id "
-        "AND i.customer_id = e.customer_id AND i.kind = 'invoice' AND i.number IS NOT NULL "
-        "ORDER BY i.issue_date DESC, i.number DESC LIMIT 1) AS number"
+        + _NUMBER
         + _FROM
         + (_UNMARKED if unexported else "")
         + " ORDER BY e.date, e.id"
@@ -97,7 +157,7 @@ def credit_items(
         .columns(id=Uuid(), amount=ExactDecimal(), date=Date(), customer_id=Uuid())
     )
     params = {"org": org, "cur": cur, "d_from": start, "d_to": end}
-    return [
+    items = [
         CreditItem(
             row.id,
             row.date,
@@ -109,6 +169,8 @@ def credit_items(
         )
         for row in conn.execute(stmt, params)
     ]
+    items += _deleted_items(conn, params, unexported)
+    return sorted(items, key=lambda c: (c.day, c.reversal, c.item_id))
 
 
 def mark_credits(
@@ -133,7 +195,13 @@ def mark_credits(
         "eid": export_id,
         "now": now,
     }
-    stmt = text(sql).bindparams(
-        *_BINDS, bindparam("eid", type_=Uuid()), bindparam("now", type_=UTCDateTime())
+    binds = (*_BINDS, bindparam("eid", type_=Uuid()), bindparam("now", type_=UTCDateTime()))
+    marked = int(conn.execute(text(sql).bindparams(*binds), params).rowcount or 0)
+    reversals = (
+        "INSERT INTO export_marks (organization_id, target, item_id, export_id, marked_at) "
+        f"SELECT e.organization_id, '{REVERSAL_TARGET}', e.id, :eid, :now"
+        + _DELETED
+        + _DELETED_IN_RANGE
+        + _REVERSAL_UNMARKED
     )
-    return int(conn.execute(stmt, params).rowcount or 0)
+    return marked + int(conn.execute(text(reversals).bindparams(*binds), params).rowcount or 0)

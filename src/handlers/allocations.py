@@ -29,7 +29,14 @@ from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_customer, get_invoice, get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount
-from invoicing.models import Customer, CustomerCreditEntry, CustomerPayment, Invoice, Payment
+from invoicing.models import (
+    Customer,
+    CustomerCreditEntry,
+    CustomerPayment,
+    DeletedCreditEntry,
+    Invoice,
+    Payment,
+)
 from invoicing.schemas.commands import (
     ApplyCustomerCredit,
     DeletePayment,
@@ -391,6 +398,7 @@ def delete_across(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event
         rules.check_undo(cp.unapplied, balance, cp.currency, str(cp.id))
         entry = uow.session.get(CustomerCreditEntry, (org_id, derived_id(cp.id, "unapplied")))
         assert entry is not None
+        uow.session.add(_deleted_credit(entry, deps.now()))
         uow.session.delete(entry)
         uow.session.flush()
         events.append(credit_event("customer_credit.removed", uow, entry))
@@ -408,6 +416,22 @@ def _lock_for_application(uow: UnitOfWork, org_id: uuid.UUID, payment_id: uuid.U
     entry = uow.session.get(CustomerCreditEntry, (org_id, row.credit_entry_id))
     if entry is not None:
         lock_customer(uow, org_id, entry.customer_id)
+
+
+def _deleted_credit(entry: CustomerCreditEntry, now: dt.datetime) -> DeletedCreditEntry:
+    """What an export that booked ``entry`` reverses (exports/datev_credit.py)."""
+    return DeletedCreditEntry(
+        organization_id=entry.organization_id,
+        id=entry.id,
+        customer_id=entry.customer_id,
+        currency=entry.currency,
+        kind=entry.kind,
+        amount=entry.amount,
+        date=entry.date,
+        reference=entry.reference,
+        deleted_on=now.date(),
+        deleted_at=now,
+    )
 
 
 def undo_credit_application(uow: UnitOfWork, row: Payment) -> Event | None:

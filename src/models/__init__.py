@@ -27,6 +27,9 @@ from invoicing.models.core import (
     CustomerPayment as CustomerPayment,
 )
 from invoicing.models.core import (
+    DeletedCreditEntry as DeletedCreditEntry,
+)
+from invoicing.models.core import (
     DeletedPayment as DeletedPayment,
 )
 from invoicing.models.core import (

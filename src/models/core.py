@@ -320,6 +320,27 @@ class DeletedPayment(Base):
     deleted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class DeletedCreditEntry(Base):
+    """Unapplied credit that ``delete_payment`` of a payment across invoices took back
+    (migration 0027_booked_history): an export that booked it (``credit`` mark) reverses it on
+    the day it was deleted (exports/datev_credit.py)."""
+
+    __tablename__ = "deleted_credit_entries"
+    __table_args__ = (Index("ix_deleted_credit_entries_day", "organization_id", "deleted_on"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    #: the deleted entry's own id (the export marks name it)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[Decimal]
+    date: Mapped[dt.date]
+    reference: Mapped[str | None] = mapped_column(String(140))
+    deleted_on: Mapped[dt.date]
+    deleted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class CustomerPayment(Base):
     """One payment of a customer across invoices (migration 0020_alloc).
 

@@ -162,7 +162,7 @@ def test_a_settling_dollar_payment_deleted_takes_back_what_it_booked(
     assert _balance(debtor, january, february) == D(open_eur) == D("54.97")
 
 
-def test_a_customer_payment_deleted_after_its_export_reverses_each_allocation(
+def test_a_customer_payment_deleted_after_its_export_reverses_each_allocation_and_its_credit(
     dc: Client,  # noqa: F811
     tmp_path: Path,
 ) -> None:
@@ -175,16 +175,28 @@ def test_a_customer_payment_deleted_after_its_export_reverses_each_allocation(
     pid = str(uuid.uuid4())
     dc.ok(
         "record_payment",
-        {"customer_id": str(cust), "payment_id": pid, "amount": "357.00", "date": "2025-01-21"},
+        {"customer_id": str(cust), "payment_id": pid, "amount": "400.00", "date": "2025-01-21"},
     )
+    # 357.00 settles both invoices, 43.00 stay the customer's credit (booked GH-...)
     january = _export(dc, tmp_path, JANUARY, include_payments=True, scope="unexported")
     debtor = _rows(january)[0][2]
-    assert _balance(debtor, january) == 0
+    assert _balance(debtor, january) == D("-43.00")
     dc.ok("delete_payment", {"payment_id": pid})
     february = _export(dc, tmp_path, FEBRUARY, include_payments=True, scope="unexported")
-    assert sorted((r[0], r[1]) for r in _rows(february)) == [("119,00", "H"), ("238,00", "H")]
+    got = sorted(_rows(february))
+    assert [(r[0], r[1], r[4]) for r in got] == [
+        ("119,00", "H", "1002"),
+        ("238,00", "H", "1002"),
+        ("43,00", "H", "1002"),
+    ]
+    assert got[2][5].startswith("Storno Guthaben ")
     assert _balance(debtor, january, february) == D("357.00")
-    assert {r[5].split(" ")[2] for r in _rows(february)} == {i["number"] for i in invs}
+    assert {r[5].split(" ")[2] for r in got[:2]} == {i["number"] for i in invs}
+    # marked: not reversed twice; January run again books the payment and its credit as it did
+    assert _export(dc, tmp_path, FEBRUARY, include_payments=True, scope="unexported").rows() == []
+    assert sorted(_rows(_export(dc, tmp_path, JANUARY, include_payments=True))) == sorted(
+        _rows(january)
+    )
 
 
 def test_an_application_of_credit_leaves_no_deleted_payment(

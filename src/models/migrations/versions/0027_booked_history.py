@@ -7,8 +7,9 @@ Create Date: 2026-12-02
 Owned by the payment handlers (src/handlers/payments.py, src/handlers/allocations.py) and the
 DATEV export (src/exports/datev_db.py). A payment DATEV already has and that is deleted
 afterwards is reversed in the export of the day it was deleted; before, it stayed booked on the
-Debitor account while the invoice was open again. Payments deleted before this migration are
-not known (nothing to reverse for them).
+Debitor account while the invoice was open again. The same for the unapplied credit of a
+payment across invoices (``deleted_credit_entries``). Payments deleted before this migration
+are not known (nothing to reverse for them).
 
 ``datev_fx_values`` keeps the euro value an export booked for each movement that settles a
 foreign-currency document (src/exports/datev_fx.py): later exports keep it, so a payment
@@ -56,6 +57,26 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "deleted_credit_entries",
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("amount", DEC, nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("reference", sa.String(length=140), nullable=True),
+        sa.Column("deleted_on", sa.Date(), nullable=False),
+        sa.Column("deleted_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("organization_id", "id", name=op.f("pk_deleted_credit_entries")),
+    )
+    op.create_index(
+        "ix_deleted_credit_entries_day",
+        "deleted_credit_entries",
+        ["organization_id", "deleted_on"],
+        unique=False,
+    )
+    op.create_table(
         "datev_fx_values",
         sa.Column("organization_id", sa.Uuid(), nullable=False),
         sa.Column("document_id", sa.Uuid(), nullable=False),
@@ -71,5 +92,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("datev_fx_values")
+    op.drop_index("ix_deleted_credit_entries_day", table_name="deleted_credit_entries")
+    op.drop_table("deleted_credit_entries")
     op.drop_index("ix_deleted_payments_day", table_name="deleted_payments")
     op.drop_table("deleted_payments")
