@@ -14,7 +14,10 @@ payments:
   holds, and nothing twice. A dollar invoice is compared with the ledger's amounts in euros at
   its frozen rate (payments received at another rate book the exchange difference the ledger
   states), so a settled one closes to the cent however its groups and payments were rounded;
-- exported month by month, the period books exactly the same rows.
+- exported month by month, the period books exactly the same rows;
+- exported every few days while the month goes on (only what no export had yet), the exports
+  together hold what the ledger holds per invoice, payments deleted after their export
+  reversed on the day they were deleted.
 """
 
 from __future__ import annotations
@@ -240,3 +243,55 @@ def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, 
             # the realised exchange differences are those the ledger states
             assert exchange[state["number"]] == Decimal(normalized["exchange_difference"])
         assert balance[state["number"]] == still, (state["number"], state["status"], totals)
+
+
+def _debtor_balances(rows: list[list[str]]) -> dict[str, Decimal]:
+    balance: dict[str, Decimal] = collections.defaultdict(Decimal)
+    for row in rows:
+        amount = Decimal(row[0].replace(",", ".")) * (1 if row[1] == "S" else -1)
+        if _is_debtor(row[6]):
+            balance[row[10]] += amount
+        if _is_debtor(row[7]):
+            balance[row[10]] -= amount
+    return balance
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_random_month_exported_as_it_goes_books_every_cent_once(
+    engine: Engine, tmp_path: Path, seed: int
+) -> None:
+    """The same kind of month, exported every few days (``scope: unexported``, with payments)
+    while it goes on: what the exports booked together is what the ledger holds per invoice,
+    though payments were deleted and write-offs reversed after their export (reversals on the
+    day of the change, never a second booking)."""
+    month = Month(engine, 1000 + seed, tmp_path)
+    c, day, rows = month.client, dt.date(2025, 1, 2), []
+
+    def export(n: int) -> None:
+        payload = {"date_from": "2025-01-01", "date_to": day.isoformat(), "scope": "unexported"}
+        (event,) = c.ok("export_datev", {**payload, "include_payments": True}).events
+        if event["data"]["counts"]["bookings"]:
+            (folder := tmp_path / f"export-{n}").mkdir()
+            rows.extend(_bookings(export_file(c.bus, c.org, event), folder))
+
+    for step in range(STEPS):
+        day += dt.timedelta(days=month.rng.choice([0, 1, 1, 2]))
+        month.now = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)
+        month.step(day)
+        if step % 7 == 6:
+            export(step)
+    export(STEPS)
+    deleted_after_export = sum(1 for r in rows if r[13].startswith("Storno Zahlung"))
+    balance = _debtor_balances(rows)
+    for iid, _, currency in month.invoices:
+        state = c.state(iid)
+        totals, normalized = state["totals"], state["normalized"]
+        credit = Decimal(totals["credit_balance"])
+        if currency == "EUR":
+            still = Decimal(totals["open_amount"]) - credit
+        else:
+            credit = (credit * Decimal(normalized["exchange_rate"])).quantize(Decimal("0.01"))
+            still = Decimal(normalized["open_amount"]) - credit
+        assert balance[state["number"]] == still, (state["number"], state["status"], totals)
+    # every seed deletes at least one payment that an export had booked (1 to 7 of them)
+    assert deleted_after_export >= 1
