@@ -34,6 +34,7 @@ from invoicing.models import (
     CustomerCreditEntry,
     CustomerPayment,
     DeletedCreditEntry,
+    DeletedPayment,
     Invoice,
     Payment,
 )
@@ -43,7 +44,7 @@ from invoicing.schemas.commands import (
     RecordPayment,
     RefundCustomerCredit,
 )
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 # ----------------------------------------------------------------------------- loading
 
@@ -143,12 +144,25 @@ def item_of(inv: Invoice) -> rules.OpenItem:
 
 
 def payment_id_free(uow: UnitOfWork, org_id: uuid.UUID, payment_id: uuid.UUID) -> None:
+    """A payment id is used once: a payment, a payment across invoices, or one deleted (an
+    export may have booked it under that id, and reverses it under that id)."""
     if (
         uow.session.get(CustomerPayment, (org_id, payment_id)) is not None
         or uow.session.get(Payment, (org_id, payment_id)) is not None
     ):
         raise InvalidState(
             "payment_exists", f"payment {payment_id} already exists", pointer="/payment_id"
+        )
+    deleted = select(DeletedPayment.id).where(
+        DeletedPayment.organization_id == org_id,
+        or_(DeletedPayment.id == payment_id, DeletedPayment.customer_payment_id == payment_id),
+    )
+    if uow.session.execute(deleted.limit(1)).first() is not None:
+        raise InvalidState(
+            "payment_exists",
+            f"payment {payment_id} was deleted; its id is not used again",
+            pointer="/payment_id",
+            hint="give the payment a new payment_id (or leave it out)",
         )
 
 

@@ -548,7 +548,11 @@ class RecordPayment(Command):
             description="across invoices: the payment's currency (default: the first "
             "allocated invoice's, else the organization's)",
         )
-        payment_id: UUID | None = Field(default=None, description="client-chosen; derived")
+        payment_id: UUID | None = Field(
+            default=None,
+            description="client-chosen (used once: a deleted payment's id is refused with "
+            "payment_exists); derived from the command id when absent",
+        )
         amount: PositiveDec
         date: dt.date
         method: PaymentMethod = "bank_transfer"

@@ -255,3 +255,28 @@ def test_a_dollar_payment_recorded_late_moves_no_cent_already_booked(
     again = _export(dc, tmp_path, JANUARY, include_payments=True)
     assert sorted(r[0] for r in _rows(again)) == ["109,95", "54,97", "54,98"]
     assert _balance(debtor, again) == 0
+
+
+def test_a_deleted_payments_id_is_not_used_again(dc: Client) -> None:  # noqa: F811
+    # an export may have booked it under that id and reverses it under that id: a new payment
+    # under it would pass for exported, and its own deletion could not be kept
+    inv = _euro_invoice(dc)
+    pid = str(uuid.uuid4())
+    payment = {"invoice_id": inv["id"], "payment_id": pid, "amount": "10.00", "date": "2025-01-21"}
+    dc.ok("record_payment", payment)
+    dc.ok("delete_payment", {"invoice_id": inv["id"], "payment_id": pid})
+    again = dc.send("record_payment", payment)
+    assert again.status == "rejected"
+    assert again.errors[0]["code"] == "payment_exists"
+    assert again.errors[0]["source"]["pointer"] == "/payload/payment_id"
+    # a payment across invoices, deleted: its id neither
+    cp = str(uuid.uuid4())
+    across = {
+        "customer_id": inv["customer_id"],
+        "payment_id": cp,
+        "amount": "5.00",
+        "date": "2025-01-22",
+    }
+    dc.ok("record_payment", across)
+    dc.ok("delete_payment", {"payment_id": cp})
+    assert dc.send("record_payment", across).errors[0]["code"] == "payment_exists"
