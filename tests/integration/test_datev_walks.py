@@ -28,7 +28,7 @@ import io
 import random
 import uuid
 import zipfile
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from tests.support.fakes import fake_deps
 pytestmark = pytest.mark.integration
 
 STEPS = 150
+CENT = Decimal("0.01")
 US_ADDRESS = {
     "street_address": "1 Main Street",
     "zip_code": "10001",
@@ -248,7 +249,8 @@ def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, 
         if currency == "EUR":
             still = Decimal(totals["open_amount"]) - credit
         else:  # in euros at the frozen rate: the ledger's normalized amounts
-            credit = (credit * Decimal(normalized["exchange_rate"])).quantize(Decimal("0.01"))
+            # money rounds half up (docs/arithmetic.md); Decimal's own default is half even
+            credit = (credit * Decimal(normalized["exchange_rate"])).quantize(CENT, ROUND_HALF_UP)
             still = Decimal(normalized["open_amount"]) - credit
             # the realised exchange differences are those the ledger states
             assert exchange[state["number"]] == Decimal(normalized["exchange_difference"])
@@ -302,7 +304,8 @@ def test_a_random_month_exported_as_it_goes_books_every_cent_once(
         if currency == "EUR":
             still = Decimal(totals["open_amount"]) - credit
         else:
-            credit = (credit * Decimal(normalized["exchange_rate"])).quantize(Decimal("0.01"))
+            # money rounds half up (docs/arithmetic.md); Decimal's own default is half even
+            credit = (credit * Decimal(normalized["exchange_rate"])).quantize(CENT, ROUND_HALF_UP)
             still = Decimal(normalized["open_amount"]) - credit
         assert balance[state["number"]] == still, (state["number"], state["status"], totals)
     # every seed deletes at least one payment that an export had booked (1 to 7 of them)
