@@ -82,6 +82,20 @@ class CreditItem:
         )
 
 
+def _item(row: Any, reversal: bool = False) -> CreditItem:
+    """A credit entry's row (``id, kind, amount, date, customer_id, reference, number``)."""
+    return CreditItem(
+        row.id,
+        row.date,
+        row.kind == "refunded",
+        row.amount,
+        row.customer_id,
+        row.number,
+        row.reference,
+        reversal,
+    )
+
+
 #: the customer's latest invoice number, for the Debitor's master data (``e``: the entry)
 _NUMBER = (
     "(SELECT i.number FROM invoices i WHERE i.organization_id = e.organization_id "
@@ -123,19 +137,7 @@ def _deleted_items(conn: Connection, params: dict[str, Any], unexported: bool) -
             .bindparams(*_BINDS)
             .columns(id=Uuid(), amount=ExactDecimal(), date=Date(), customer_id=Uuid())
         )
-        items += [
-            CreditItem(
-                row.id,
-                row.date,
-                row.kind == "refunded",
-                row.amount,
-                row.customer_id,
-                row.number,
-                row.reference,
-                reversal,
-            )
-            for row in conn.execute(stmt, params)
-        ]
+        items += [_item(row, reversal) for row in conn.execute(stmt, params)]
     return items
 
 
@@ -157,18 +159,7 @@ def credit_items(
         .columns(id=Uuid(), amount=ExactDecimal(), date=Date(), customer_id=Uuid())
     )
     params = {"org": org, "cur": cur, "d_from": start, "d_to": end}
-    items = [
-        CreditItem(
-            row.id,
-            row.date,
-            row.kind == "refunded",
-            row.amount,
-            row.customer_id,
-            row.number,
-            row.reference,
-        )
-        for row in conn.execute(stmt, params)
-    ]
+    items = [_item(row) for row in conn.execute(stmt, params)]
     items += _deleted_items(conn, params, unexported)
     return sorted(items, key=lambda c: (c.day, c.reversal, c.item_id))
 

@@ -187,6 +187,20 @@ _PAYMENT_ROWS = " AND p.date >= :d_from AND p.date <= :d_to AND p.credit_entry_i
 _FX_PAYMENTS = " AND p.exchange_rate IS NOT NULL AND i.exchange_rate IS NOT NULL"
 
 
+def _payment_columns(sql: str) -> TextualSelect:
+    """A statement of the ``P_*`` columns (payments, or deleted payments), typed."""
+    return _typed(text(sql), False).columns(
+        payment_id=Uuid(),
+        amount=ExactDecimal(),
+        day=Date(),
+        customer_id=Uuid(),
+        exchange_rate=ExactDecimal(),
+        payment_rate=ExactDecimal(),
+        doc_id=Uuid(),
+        credited_id=Uuid(),
+    )
+
+
 def _payment_sql(dialect: str, unexported: bool, differences: bool = False) -> TextualSelect:
     """Payments of the range; ``differences``: only those with an exchange difference (their
     export mark is ``fx_diff``, apart from the payment's own)."""
@@ -207,16 +221,7 @@ JOIN invoices i ON i.organization_id = p.organization_id AND i.id = p.invoice_id
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
 WHERE p.organization_id = :org AND {where}
 ORDER BY p.date, i.number, p.id"""
-    return _typed(text(sql), False).columns(
-        payment_id=Uuid(),
-        amount=ExactDecimal(),
-        day=Date(),
-        customer_id=Uuid(),
-        exchange_rate=ExactDecimal(),
-        payment_rate=ExactDecimal(),
-        doc_id=Uuid(),
-        credited_id=Uuid(),
-    )
+    return _payment_columns(sql)
 
 
 #: export_marks.target of the reversal of a deleted payment's booking, and of the reversal of
@@ -261,16 +266,7 @@ JOIN invoices i ON i.organization_id = d.organization_id AND i.id = d.invoice_id
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
 WHERE d.organization_id = :org AND {where}
 ORDER BY day, i.number, d.id"""
-    return _typed(text(sql), False).columns(
-        payment_id=Uuid(),
-        amount=ExactDecimal(),
-        day=Date(),
-        customer_id=Uuid(),
-        exchange_rate=ExactDecimal(),
-        payment_rate=ExactDecimal(),
-        doc_id=Uuid(),
-        credited_id=Uuid(),
-    )
+    return _payment_columns(sql)
 
 
 (
