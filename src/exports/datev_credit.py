@@ -120,9 +120,7 @@ def _deleted_items(conn: Connection, params: dict[str, Any], unexported: bool) -
     """Deleted credit that an export booked: reversed on the day it was deleted; its own
     booking again in a run of its whole range (an export of what is unexported has it)."""
     items: list[CreditItem] = []
-    for reversal in (False, True):
-        if unexported and not reversal:
-            continue
+    for reversal in (True,) if unexported else (False, True):
         day = "e.deleted_on" if reversal else "e.date"
         where = _DELETED_IN_RANGE if reversal else " AND e.date >= :d_from AND e.date <= :d_to"
         sql = (

@@ -241,12 +241,12 @@ def _deleted_where(unexported: bool, differences: bool, reversal: bool) -> str:
     """Deleted payments an earlier export booked (``differences``: whose exchange difference
     it booked): ``reversal``, those deleted in the range (their reversals; ``unexported``: not
     yet reversed in an export); else those dated in it (their own booking, which a run of the
-    whole range books again as it did; an export of what is unexported has none of them)."""
+    whole range books again as it did: marked, so never part of an unexported export)."""
     booked, target = ("fx_diff", FX_REVERSAL) if differences else ("payment", PAYMENT_REVERSAL)
     day = "d.deleted_on" if reversal else "d.date"
     where = _DOCS + f" AND {day} >= :d_from AND {day} <= :d_to" + _marked(booked, "d.id")
-    if unexported:
-        where += _unmarked(target, "d.id") if reversal else " AND 1 = 0"
+    if unexported and reversal:
+        where += _unmarked(target, "d.id")
     return where
 
 
@@ -913,10 +913,13 @@ def _stream(
         order = {(False, False): 6, (True, False): 7, (False, True): 8, (True, True): 9}
         yield from stream_of(stmt, order[(differences, reversal)], reversal)
 
-    streams = [docs(False), docs(True), write_offs(), differences()]
-    streams += [deleted(True, False), deleted(True, True)]
+    streams = [docs(False), docs(True), write_offs(), differences(), deleted(True, True)]
     if include_payments:
-        streams += [pays(), credits(), deleted(False, False), deleted(False, True)]
+        streams += [pays(), credits(), deleted(False, True)]
+    if not unexported:  # the deleted payments' own bookings: marked, so in a run of all only
+        streams.append(deleted(True, False))
+        if include_payments:
+            streams.append(deleted(False, False))
     progress = ProgressLog("export.datev.progress", organization_id=str(org), period=str(start))
     # (day, stream, number, seq) is unique, so the merge never compares the rows
     for day, order, _number, _seq, items, reversal in heapq.merge(*streams):

@@ -1,4 +1,5 @@
-"""The invoice row <-> the domain ledger (domain/ledger.py): load it, store what follows."""
+"""The invoice row <-> the domain ledger (domain/ledger.py): load it, store what follows, and
+take a payment off it (``take_off``: what the exports booked of it is kept)."""
 
 from __future__ import annotations
 
