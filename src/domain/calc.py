@@ -24,7 +24,15 @@ from decimal import Decimal
 from enum import StrEnum
 
 from invoicing.domain.errors import DomainError
-from invoicing.domain.money import HUNDRED, ZERO, allocate, quantum, round_money
+from invoicing.domain.money import (
+    HUNDRED,
+    ZERO,
+    allocate,
+    fits_minor_units,
+    minor_units,
+    quantum,
+    round_money,
+)
 from invoicing.domain.tax import TaxCategory
 
 
@@ -76,6 +84,26 @@ class Totals:
     tax_exclusive: Decimal  # BT-109
     tax_total: Decimal  # BT-110
     gross_total: Decimal  # BT-112
+
+
+def check_discount_units(discount: Discount | None, currency: str, pointer: str) -> None:
+    """An amount discount is money: it has no more decimals than ``currency`` allows (a
+    percentage may have any). Checked where a discount or the currency is set, so that
+    :func:`compute` never meets one that does not fit (a document's amount discount is
+    spread over its groups in minor units)."""
+    if discount is None or discount.kind is not DiscountKind.AMOUNT:
+        return
+    if fits_minor_units(discount.value, currency):
+        return
+    digits = minor_units(currency)
+    raise DomainError(
+        "invalid_attribute",
+        f"the amount discount {discount.value} has more decimals than {currency} allows",
+        pointer=pointer,
+        hint=f"{currency} amounts have at most {digits} decimals"
+        if digits
+        else f"{currency} has no minor unit: give the discount in whole amounts",
+    )
 
 
 def group_key(category: TaxCategory, rate: Decimal) -> tuple[str, Decimal]:

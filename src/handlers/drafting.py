@@ -10,9 +10,15 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute, with_group_taxes
+from invoicing.domain.calc import (
+    Discount,
+    DiscountKind,
+    LineInput,
+    check_discount_units,
+    compute,
+    with_group_taxes,
+)
 from invoicing.domain.errors import DomainError
-from invoicing.domain.money import fits_minor_units
 from invoicing.domain.tax import LegalContext, TaxCategory
 from invoicing.models import InvoiceLine
 from invoicing.models.records import InvoiceDraft, InvoiceRecord, LineRecord
@@ -89,15 +95,10 @@ def build_line(
             pointer=f"{pointer}/tax_rate",
             hint="use tax_category zero, exempt, reverse_charge, intra_eu, export or outside_scope",
         )
-    if (
-        line.discount
-        and line.discount.type is DiscountKind.AMOUNT
-        and not fits_minor_units(line.discount.value, inv.currency)
-    ):
-        raise DomainError(
-            "invalid_attribute",
-            f"{line.discount.value} has more decimals than {inv.currency} allows",
-            pointer=f"{pointer}/discount/value",
+    discount = line.discount
+    if discount is not None:
+        check_discount_units(
+            Discount(discount.type, discount.value), inv.currency, f"{pointer}/discount/value"
         )
     zero = Decimal(0)
     return new(

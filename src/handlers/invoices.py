@@ -9,13 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing.domain.budgets import ACTUALS
+from invoicing.domain.calc import check_discount_units
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
 from invoicing.domain.rates import RateRules, extra_periods, tax_point
 from invoicing.domain.states import check_editable
 from invoicing.domain.tax import LegalContext, TaxCategory, validate_vat_id
 from invoicing.handlers import aggregates, billing, budgets, subsidiaries
 from invoicing.handlers.aggregates import LineData
-from invoicing.handlers.drafting import L, build_line, discount_json, recalculate
+from invoicing.handlers.drafting import L, build_line, discount_from, discount_json, recalculate
 from invoicing.handlers.numbering import check_manual_number
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import (
@@ -234,6 +235,9 @@ def apply_fields(
         inv.custom_fields = dict(p.custom_fields)
     if "discount" in fields:
         inv.discount = discount_json(p.discount)
+    if "discount" in fields or "currency" in fields:  # a kept discount must fit a new currency
+        at = "/discount/value" if "discount" in fields else "/currency"
+        check_discount_units(discount_from(inv.discount), inv.currency, at)
     if "service_period" in fields:
         period = p.service_period
         inv.service_period_start = period.start if period else None

@@ -73,7 +73,10 @@ class Command(Contract):
 
 class DiscountIn(Contract):
     type: DiscountKind
-    value: NonNegativeDec
+    value: NonNegativeDec = Field(
+        description="percentage: 0 to 100; amount: in the invoice's currency, with no more "
+        "decimals than it has (EUR 2, JPY none)"
+    )
 
     @model_validator(mode="after")
     def _percent_range(self) -> DiscountIn:

@@ -399,6 +399,56 @@ def test_currency_minor_units(client: Client) -> None:
     assert kwd["totals"]["net_total"] == "10.125"
 
 
+def test_an_amount_discount_finer_than_its_currency_is_refused_where_it_is_set(
+    client: Client,
+) -> None:
+    """A document's amount discount is spread over its tax groups in minor units: one with
+    more decimals than the currency has (2.035 EUR, 2.03 JPY) was an ``internal_error``
+    (``allocate``: "total must already be in minor units"; found by the e-invoice sweep with
+    more seeds, session 31). It is refused with a pointer where it is set, and where a change
+    of currency would leave a kept discount that no longer fits."""
+    cust = client.customer()
+    errors = client.rejected(
+        "create_invoice",
+        {
+            "id": str(uuid.uuid4()),
+            "lines": [line()],
+            "discount": {"type": "amount", "value": "2.035"},
+        },
+    )
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("invalid_attribute", "/payload/discount/value")
+    ]
+    assert errors[0]["meta"]["hint"] == "EUR amounts have at most 2 decimals"
+    jpy = {"currency": "JPY", "exchange_rate": "0.0061"}
+    errors = client.rejected(
+        "create_invoice",
+        {
+            "id": str(uuid.uuid4()),
+            "lines": [line(unit_price="100")],
+            **jpy,
+            "discount": {"type": "amount", "value": "2.03"},
+        },
+    )
+    assert errors[0]["source"]["pointer"] == "/payload/discount/value"
+    assert "JPY has no minor unit" in errors[0]["meta"]["hint"]
+    # a draft without lines may change its currency, but not to one its discount does not fit
+    draft = client.invoice(cust, [], discount={"type": "amount", "value": "2.03"})
+    errors = client.rejected("update_invoice", {"id": str(draft), **jpy})
+    assert errors[0]["source"]["pointer"] == "/payload/currency"
+    client.ok("add_line", {"invoice_id": str(draft), "line": line()})
+    assert client.state(draft)["totals"]["gross_total"] == "116.58"  # (100 - 2.03) x 1.19
+    # whole yen and percentages fit
+    inv = client.finalized(
+        cust, [line("Item", "3", "333")], **jpy, discount={"type": "amount", "value": "99"}
+    )
+    assert inv["totals"]["gross_total"] == "1071"  # 900 + round(171.00)
+    inv = client.finalized(
+        cust, [line("Item", "3", "333")], **jpy, discount={"type": "percentage", "value": "2.5"}
+    )
+    assert inv["totals"]["gross_total"] == "1159"  # 999 - round(24.975) = 974, + round(185.06)
+
+
 def test_manual_number_unique_and_outside_pattern(client: Client) -> None:
     cust = client.customer()
     client.finalized(cust, [line()], number="ALT-7")

@@ -6,7 +6,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from invoicing.domain.calc import Discount, DiscountKind, LineInput, compute
+from invoicing.domain.calc import (
+    Discount,
+    DiscountKind,
+    LineInput,
+    check_discount_units,
+    compute,
+)
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import allocate, is_currency, minor_units, round_money
 from invoicing.domain.numbering import NumberPattern, PatternError
@@ -83,6 +89,33 @@ def test_line_discount_larger_than_line_is_rejected() -> None:
             ],
         )
     assert exc.value.errors[0].pointer == "/lines/0/discount"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "currency", "fits"),
+    [
+        (DiscountKind.AMOUNT, "2.03", "EUR", True),
+        (DiscountKind.AMOUNT, "2.035", "EUR", False),
+        (DiscountKind.AMOUNT, "2.030", "EUR", True),  # the same amount, written longer
+        (DiscountKind.AMOUNT, "99", "JPY", True),
+        (DiscountKind.AMOUNT, "2.03", "JPY", False),
+        (DiscountKind.AMOUNT, "1.125", "KWD", True),
+        (DiscountKind.PERCENTAGE, "12.3456", "JPY", True),  # a percentage is no amount
+    ],
+)
+def test_an_amount_discount_has_the_currencys_minor_units(
+    kind: DiscountKind, value: str, currency: str, fits: bool
+) -> None:
+    discount = Discount(kind, D(value))
+    if fits:
+        check_discount_units(discount, currency, "/discount/value")
+        return
+    with pytest.raises(DomainError) as exc:
+        check_discount_units(discount, currency, "/discount/value")
+    assert (exc.value.errors[0].code, exc.value.errors[0].pointer) == (
+        "invalid_attribute",
+        "/discount/value",
+    )
 
 
 def test_known_invoice() -> None:
