@@ -319,6 +319,7 @@ class WriteOffItem:
     vat: str | None
     country: str | None
     invoice_id: uuid.UUID
+    write_off_id: uuid.UUID  # the write-off's own id, its reversal's too: named in the text
 
 
 def write_off_items(
@@ -365,6 +366,7 @@ def write_off_items(
                     row.buyer_vat,
                     row.buyer_country,
                     uuid.UUID(str(row.id)),
+                    base,
                 )
             )
     items.sort(key=lambda w: (w.day, w.number, w.reversal, str(w.item_id)))
@@ -633,12 +635,12 @@ class BookingBuilder:
             hit = self._targets[key] = (ra.account, bu, vat)
         return hit
 
-    def _label(self, prefix: str, number: str, name: str) -> str:
-        """Buchungstext ≤ 60: the (cached) cleaned name after the document number(s)."""
+    def _label(self, prefix: str, number: str, name: str, limit: int = 60) -> str:
+        """Buchungstext ≤ ``limit``: the (cached) cleaned name after the document number(s)."""
         if not (number.isascii() and number.isprintable()):
             number = clean_text(number, 36)
         text_ = f"{prefix}{number} {clean_text(name, 60)}" if name else f"{prefix}{number}"
-        return text_ if len(text_) <= 60 else text_[:60].rstrip()
+        return text_ if len(text_) <= limit else text_[:limit].rstrip()
 
     def document(self, rows: Sequence[Any], reversal: bool, day: dt.date) -> list[Booking]:
         """All bookings of one invoice/credit note (rows = its tax groups, see ``D_*``)."""
@@ -817,7 +819,9 @@ class BookingBuilder:
         debtor = self.debtors.account(w.customer_id, w.name or "", w.vat, w.number)
         beleg = self.c.beleg(w.number)
         prefix = "Storno Abschreibung " if w.reversal else "Abschreibung "
-        text_ = self._label(prefix, w.number, w.name or "")
+        # the write-off's id, as a payment's: two write-offs of one invoice on one day (one of
+        # them reversed) are two rows an accountant can tell apart, each paired with its reversal
+        text_ = f"{self._label(prefix, w.number, w.name or '', 50)} #{w.write_off_id.hex[:8]}"
         targets = [
             self.s.write_off_account(w.reason, str(g["category"]), str(g["rate"])) for g in w.groups
         ]
