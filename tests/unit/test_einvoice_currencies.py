@@ -5,6 +5,7 @@ HUF, EUR) pass the rules."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from invoicing.documents.einvoice import (
     build_einvoice,
     check_currencies,
     currency_errors,
+    einvoice_errors,
     validate,
 )
 from invoicing.domain.errors import DomainError
@@ -87,3 +89,47 @@ def test_no_xml_is_built_for_the_hosted_page_in_such_a_currency(tmp_path: Path) 
         build_einvoice(kwd, "xrechnung_cii")
     assert refused.value.errors[0].code == "einvoice_currency_decimals"
     assert currency_errors(eur) == [] and build_einvoice(eur, "xrechnung_cii").xml
+
+
+def _credit_of_a_negative_line(directory: Path) -> InvoiceState:
+    """A credit note of an invoice's negative line at a JPY-like rate: its VAT, -0.70 CHF, is
+    -0.00427 EUR, stated as 0.00 EUR (found by the e-invoice sweep with more seeds, session 31:
+    XRechnung's rules refused the XML)."""
+    core = Core(directory)
+    org = core.organization(**scenarios.DE_SELLER)
+    customer = core.customer(org, **scenarios.DE_BUYER)
+    lines = [
+        {"description": "Nachlass", "quantity": "2", "unit_price": "-10.00", "tax_rate": "7"},
+        {
+            "description": "Bauleistung",
+            "quantity": "1",
+            "unit_price": "1000.00",
+            "tax_category": "reverse_charge",
+            "tax_rate": "0",
+        },
+    ]
+    invoice = core.invoice(org, customer, lines, currency="CHF", exchange_rate="0.0061")
+    return core.credit_note(org, invoice, lines=[{**lines[0], "quantity": "1"}], reason="Fehler")
+
+
+@pytest.mark.parametrize("fmt", [f.value for f in EInvoiceFormat])
+def test_a_vat_total_below_zero_worth_nothing_in_the_accounting_currency(
+    tmp_path: Path, fmt: str
+) -> None:
+    """PEPPOL-EN16931-R055 (XRechnung, Peppol BIS) wants BT-110 and BT-111 of one sign: such a
+    document is refused in those formats with the reason, and built and valid as ZUGFeRD,
+    whose rules do not ask for it."""
+    require_rules()
+    state = _credit_of_a_negative_line(tmp_path)
+    assert state.normalized is not None
+    assert (state.totals.tax_total, state.normalized.tax_total) == (Decimal("-0.70"), 0)
+    if fmt == "zugferd":
+        einvoice = build_einvoice(state, fmt)
+        assert validate(einvoice.xml, einvoice.profile).valid
+        return
+    with pytest.raises(DomainError) as caught:
+        build_einvoice(state, fmt)
+    (error,) = caught.value.errors
+    assert (error.code, error.pointer) == ("einvoice_tax_currency_sign", "/normalized/tax_total")
+    assert "R055" in error.detail and "ZUGFeRD" in error.hint
+    assert [e.code for e in einvoice_errors(state, fmt)] == ["einvoice_tax_currency_sign"]

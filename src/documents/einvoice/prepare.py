@@ -282,9 +282,36 @@ def einvoice_errors(state: InvoiceState, fmt: str | None) -> list[ErrorDetail]:
     the command, so the command is rejected at once instead of its delivery failing later;
     :func:`prepare` checks them first too."""
     errors = currency_errors(state) + not_subject_errors(state)
+    if fmt in SAME_SIGN_FORMATS:
+        errors += tax_currency_sign_errors(state)
     if fmt == "peppol":
         errors += peppol_errors(state)
     return errors
+
+
+#: the formats whose rules include PEPPOL-EN16931-R055 (XRechnung takes it over from Peppol
+#: BIS; ZUGFeRD's EN 16931 rules do not have it)
+SAME_SIGN_FORMATS = ("xrechnung_cii", "xrechnung_ubl", "peppol")
+
+
+def tax_currency_sign_errors(state: InvoiceState) -> list[ErrorDetail]:
+    """A VAT total below zero (BT-110) that is 0.00 in the VAT accounting currency (BT-111:
+    less than half a cent there, e.g. -0.70 CHF at 0.0061, or -1 JPY): rule
+    PEPPOL-EN16931-R055 wants both below zero or both at zero or above. The figure in the
+    accounting currency is what the VAT is worth there, rounded; stating -0.01 instead would
+    make the e-invoice disagree with the document, so none is built in those formats."""
+    normalized = state.normalized
+    if normalized is None or state.totals.tax_total >= 0 or normalized.tax_total < 0:
+        return []
+    return DomainError(
+        "einvoice_tax_currency_sign",
+        f"the VAT total {state.totals.tax_total} {state.currency} is {normalized.tax_total} "
+        f"{normalized.currency} at the rate {normalized.exchange_rate}; rule "
+        "PEPPOL-EN16931-R055 of XRechnung and Peppol BIS wants both VAT totals below zero",
+        pointer="/normalized/tax_total",
+        hint="send this document as ZUGFeRD, whose rules do not ask for it, or without an "
+        "e-invoice (send_invoice with attach_xml false)",
+    ).errors
 
 
 def check_einvoice(state: InvoiceState, fmt: str) -> None:
