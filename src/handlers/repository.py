@@ -20,8 +20,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 T = TypeVar("T")
 
-#: the invoice and its lines in ONE round trip (a join; the row lock only on the invoice row);
-#: payments load on first use, and not at all for a draft, which cannot have any
+#: the invoice and its lines in one round trip (a join; the row lock, where one is taken, by a
+#: statement before it: :func:`get_invoice`); payments load on first use, and not at all for a
+#: draft, which cannot have any
 _LOAD = (joinedload(Invoice.lines), lazyload(Invoice.payments))
 #: built once: SQLAlchemy memoizes a statement's cache key, so executing it again skips both
 #: the construction and the cache-key walk (the compiled form comes from the engine's cache)
@@ -30,7 +31,6 @@ _INVOICE = (
     .where(Invoice.organization_id == bindparam("org"), Invoice.id == bindparam("id"))
     .options(*_LOAD)
 )
-_INVOICE_LOCKED = _INVOICE.with_for_update(of=Invoice)
 _ORGANIZATION = select(Organization).where(Organization.id == bindparam("id"))
 _CUSTOMER = select(Customer).where(
     Customer.organization_id == bindparam("org"), Customer.id == bindparam("id")
@@ -94,6 +94,13 @@ _TAKEN = (
     select(_INVOICES.c.id)
     .where(_INVOICES.c.organization_id == _ORGS.c.id, _INVOICES.c.id == bindparam("iid"))
     .exists()
+)
+#: the row lock on a document alone: what is read with it is read by a statement of its own
+#: after it (:func:`get_invoice`)
+_LOCK_INVOICE = Statement(
+    select(_INVOICES.c.id)
+    .where(_INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("id"))
+    .with_for_update()
 )
 _INVOICE_ID = Statement(
     select(_INVOICES.c.id).where(
@@ -277,10 +284,18 @@ def get_invoice(
     lock: bool = True,
     include_deleted: bool = False,
 ) -> Invoice:
-    """Load a document and its lines with a row lock on the document (SELECT ... FOR UPDATE
-    OF invoices on PostgreSQL), in one statement."""
-    stmt = _INVOICE_LOCKED if lock else _INVOICE
-    inv = uow.session.execute(stmt, {"org": org_id, "id": invoice_id}).unique().scalar_one_or_none()
+    """Load a document and its lines, with a row lock on the document where ``lock`` (SELECT
+    ... FOR UPDATE on PostgreSQL).
+
+    The lock is taken by a statement of its own, before the document and its lines are read:
+    in one statement joining the lines to the locked row, PostgreSQL, having waited for a
+    writer of that row, returns the row as the writer left it but the lines as they were when
+    the statement began, so a line added meanwhile was missing from what the command computed
+    (docs/design.md, "Locks")."""
+    params = {"org": org_id, "id": invoice_id}
+    if lock:
+        _LOCK_INVOICE.rows(uow.connection(), params)
+    inv = uow.session.execute(_INVOICE, params).unique().scalar_one_or_none()
     if inv is not None and inv.status == "draft" and "payments" not in inv.__dict__:
         set_committed_value(inv, "payments", [])  # payments need a finalized invoice
     if inv is None or (inv.deleted_at is not None and not include_deleted):

@@ -1,0 +1,110 @@
+"""A command that waited for a document's row lock reads what the writer it waited for left:
+the document *and its lines* (PostgreSQL, READ COMMITTED).
+
+One statement that joins the lines to the row it locks (``SELECT ... FOR UPDATE OF invoices``)
+does not: having waited, PostgreSQL returns the locked row as the writer left it, but the
+lines as they were when the statement began. A finalize that waited for an ``add_line`` of the
+same draft then computed its totals without that line, and the line stayed on the finalized
+invoice outside its totals (session 31: the concurrent walks with more seeds, 6 of 30 runs).
+Here the writer is held open on purpose: it locks the draft, adds a line and touches the
+draft's row, a command of the pipeline queues for the lock, then the writer commits."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from invoicing import db
+from invoicing.models import Invoice, InvoiceLine
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
+from sqlalchemy import Engine, func, insert, select, text, update
+
+from tests.support.client import Client, line
+from tests.support.fakes import fake_deps
+
+pytestmark = pytest.mark.integration
+
+LINES = InvoiceLine.__table__
+
+
+def _until_waiting(engine: Engine) -> None:
+    """Until a session of this database waits for a lock."""
+    deadline = time.monotonic() + 30
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    with engine.connect() as conn:
+        while not conn.execute(query).scalar_one():
+            assert time.monotonic() < deadline, "the command did not queue for the draft's lock"
+            time.sleep(0.01)
+            conn.rollback()
+
+
+def _add_line_while_holding_the_lock(
+    engine: Engine, client: Client, draft: uuid.UUID, command: dict[str, Any]
+) -> Any:
+    """Lock the draft, add a line (a copy of its first, at 40.00) and touch its row; run
+    ``command`` meanwhile (it queues for the lock); commit; the command's outcome."""
+    key = (Invoice.organization_id == client.org, Invoice.id == draft)
+    with engine.connect() as holder:
+        holder.execute(select(Invoice.id).where(*key).with_for_update())
+        first = holder.execute(
+            select(LINES).where(LINES.c.organization_id == client.org, LINES.c.invoice_id == draft)
+        ).one()
+        copy = {**first._asdict(), "id": uuid.uuid4(), "position": 2, "description": "Nachtrag"}
+        copy.update(unit_price=Decimal("40.00"), base_amount=Decimal("40.00"))
+        copy.update(amount=Decimal("40.00"), net_amount=Decimal("40.00"))
+        holder.execute(insert(LINES).values(copy))
+        holder.execute(update(Invoice).where(*key).values(updated_at=func.now()))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(client.bus.handle_document, command)
+            _until_waiting(engine)
+            holder.commit()
+            return running.result(timeout=60)
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Any:
+    engine = db.make_engine(pg_url)
+    client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
+    client.setup_org()
+    yield engine, client
+    engine.dispose()
+
+
+def test_a_finalize_that_waited_counts_the_line_added_meanwhile(pg: Any) -> None:
+    engine, client = pg
+    draft = client.invoice(client.customer(), [line("Beratung", "1", "100.00")])
+    command = client.doc("finalize_invoice", {"invoice_id": str(draft)})
+    outcome = _add_line_while_holding_the_lock(engine, client, draft, command)
+    assert outcome.status == "applied", outcome.errors
+    issued = outcome.events[-1]["data"]["invoice"]
+    assert [x["description"] for x in issued["lines"]] == ["Beratung", "Nachtrag"]
+    assert issued["totals"]["net_total"] == "140.00"
+    assert issued["totals"]["gross_total"] == "166.60"
+    assert client.state(draft) == issued
+
+
+def test_an_added_line_after_a_wait_takes_the_next_position_and_counts_every_line(
+    pg: Any,
+) -> None:
+    engine, client = pg
+    draft = client.invoice(client.customer(), [line("Beratung", "1", "100.00")])
+    command = client.doc(
+        "add_line", {"invoice_id": str(draft), "line": line("Reise", "1", "10.00")}
+    )
+    outcome = _add_line_while_holding_the_lock(engine, client, draft, command)
+    assert outcome.status == "applied", outcome.errors
+    state = outcome.events[-1]["data"]["invoice"]
+    assert [(x["position"], x["description"]) for x in state["lines"]] == [
+        (1, "Beratung"),
+        (2, "Nachtrag"),
+        (3, "Reise"),
+    ]
+    assert state["totals"]["net_total"] == "150.00"
