@@ -293,7 +293,7 @@ def get_invoice(
     the statement began, so a line added meanwhile was missing from what the command computed
     (docs/design.md, "Locks")."""
     params = {"org": org_id, "id": invoice_id}
-    if lock:
+    if lock and uow.dialect == "postgresql":  # SQLite: one writer at a time (BEGIN IMMEDIATE)
         _LOCK_INVOICE.rows(uow.connection(), params)
     inv = uow.session.execute(_INVOICE, params).unique().scalar_one_or_none()
     if inv is not None and inv.status == "draft" and "payments" not in inv.__dict__:
