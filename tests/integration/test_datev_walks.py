@@ -224,8 +224,9 @@ def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, 
         last = min((first + dt.timedelta(days=31)).replace(day=1) - dt.timedelta(days=1), day)
         payload = {"date_from": first.isoformat(), "date_to": last.isoformat()}
         (part,) = c.ok("export_datev", {**payload, "include_payments": True}).events
-        (folder := tmp_path / f"export-{first:%m}").mkdir()
-        monthly += _bookings(export_file(c.bus, c.org, part), folder)
+        if part["data"]["counts"]["bookings"]:  # a quiet month has no batch to check
+            (folder := tmp_path / f"export-{first:%m}").mkdir()
+            monthly += _bookings(export_file(c.bus, c.org, part), folder)
         first = last + dt.timedelta(days=1)
     assert collections.Counter(map(tuple, monthly)) == collections.Counter(map(tuple, rows))
 
