@@ -362,12 +362,14 @@ def test_a_batch_takes_its_numbers_after_all_its_commands(batching: Client, engi
     first_lock = next(i for i, s in enumerate(batch) if s.startswith("UPDATE number_series"))
     # after the commands' own statements: the batch's claim, the organization (read once: a
     # batch of finalizes changes none, UnitOfWork.organization_rows), the drafts: on
-    # PostgreSQL read ahead for the whole batch in one statement (registry.PREFETCH), on
-    # SQLite each command's own
+    # PostgreSQL read ahead for the whole batch (registry.PREFETCH), their row locks in one
+    # statement and then the drafts in one (docs/design.md, "Locks"), on SQLite each
+    # command's own
     drafts = [["SELECT", "invoices.organization_id,"]] * (1 if on_postgresql(engine) else 3)
     expected = [["INSERT", "INTO"], ["SELECT", "organizations.id,"], *drafts]
     if on_postgresql(engine):
-        expected = [["INSERT", "INTO"], *drafts, ["SELECT", "organizations.id,"]]
+        locks = [["SELECT", "invoices.id"]]
+        expected = [["INSERT", "INTO"], *locks, *drafts, ["SELECT", "organizations.id,"]]
     assert [s.split(None, 2)[:2] for s in batch[:first_lock]] == expected, batch[:first_lock]
     # the three numbers in one statement (numbering.reserve), then the invoices' UPDATEs (one
     # round trip on PostgreSQL: finish's write_at_end), then the events
