@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from invoicing.documents.pdf import render_pdf
-from invoicing.documents.pdf.payment import display_ogm, epc_payload, qr_code, qr_svg
+from invoicing.documents.pdf.payment import (
+    display_ogm,
+    epc_payload,
+    payment_qr,
+    qr_code,
+    qr_svg,
+)
 
 from tests.support import scenarios
 from tests.support.external import require_tool
@@ -151,3 +157,20 @@ def test_the_printed_qr_code_scans(tmp_path: Path) -> None:
     assert payload[6] == "DE89370400440532013000"
     assert payload[7] == f"EUR{state.totals.open_amount}"
     assert payload[-1] == state.number
+
+
+def test_no_qr_code_beyond_what_the_standard_can_ask_for(tmp_path: Path) -> None:
+    """EPC069-12 carries at most 999,999,999.99 EUR: an invoice whose open amount is more is
+    rendered without a QR code (its bank details stay printed), where its PDF failed before
+    (found by a PDF sweep of random documents, session 31)."""
+    seller = {"name": "Kanzlei", "iban": "DE89370400440532013000", "bic": None, "text": "RE-1"}
+    assert payment_qr(**seller, amount=Decimal("999999999.99")).startswith("<svg")
+    assert payment_qr(**seller, amount=Decimal("1000000000.00")) == ""
+    assert payment_qr(**seller, amount=Decimal("0")) == ""
+    core = Core(tmp_path)
+    org = core.organization(**scenarios.DE_SELLER)
+    customer = core.customer(org, **scenarios.DE_BUYER)
+    line = {"description": "Anlage", "quantity": "10000", "unit_price": "99999.99"}
+    state = core.invoice(org, customer, [line])
+    assert state.totals.open_amount == Decimal("1189999881.00")
+    assert render_pdf(state).startswith(b"%PDF")

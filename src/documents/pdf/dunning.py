@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing.documents.pdf.engine import PdfRenderer, default_renderer
-from invoicing.documents.pdf.payment import epc_payload, qr_svg
+from invoicing.documents.pdf.payment import payment_qr
 from invoicing.documents.pdf.view import Formatter, build_view, payment_reference
 from invoicing.schemas.events import InvoiceState
 from invoicing.texts import has, language, text
@@ -74,15 +74,13 @@ def dunning_view(state: InvoiceState, figures: DunningFigures) -> dict[str, Any]
     reference = payment_reference(state) or ""
     qr = ""
     seller = state.seller
-    if state.currency == "EUR" and figures.total_due > 0 and seller is not None and seller.iban:
-        qr = qr_svg(
-            epc_payload(
-                name=seller.name,
-                iban=seller.iban,
-                bic=seller.bic,
-                amount=figures.total_due,
-                text=reference or None,
-            )
+    if state.currency == "EUR" and seller is not None and seller.iban:
+        qr = payment_qr(
+            name=seller.name,
+            iban=seller.iban,
+            bic=seller.bic,
+            amount=figures.total_due,
+            text=reference or None,
         )
     rate = ""
     if figures.interest_rate is not None:

@@ -72,6 +72,16 @@ def epc_payload(
     return "\n".join(fields)
 
 
+def payment_qr(*, name: str, iban: str, bic: str | None, amount: Decimal, text: str | None) -> str:
+    """The EPC QR code (SVG) asking for a transfer of ``amount`` EUR, or "" when the standard
+    cannot ask for it: nothing to pay, or more than ``EPC_MAX_AMOUNT`` (999,999,999.99; the
+    bank details printed beside it stay). Before session 31 such a document failed to render
+    at all (``epc_payload`` refuses the amount; found by a PDF sweep of random documents)."""
+    if amount <= 0 or amount > EPC_MAX_AMOUNT:
+        return ""
+    return qr_svg(epc_payload(name=name, iban=iban, bic=bic, amount=amount, text=text))
+
+
 def qr_code(payload: str) -> zxingcpp.Barcode:
     """The EPC QR symbol: a QR Code model 2 (never a Micro QR) at error correction M
     (EPC069-12), holding the payload's UTF-8 bytes; version, segments and mask chosen by the

@@ -19,7 +19,7 @@ from babel.dates import format_date
 from invoicing.documents.einvoice.prepare import payment_reference as bt83_reference
 from invoicing.documents.legal import document_notes
 from invoicing.documents.pdf.i18n import BABEL_LOCALE, labels, unit_label
-from invoicing.documents.pdf.payment import display_ogm, epc_payload, qr_svg
+from invoicing.documents.pdf.payment import display_ogm, payment_qr
 from invoicing.domain.tax import standard_rate
 from invoicing.schemas.events import InvoiceState, Party
 from invoicing.texts import formatting
@@ -247,20 +247,14 @@ def build_view(state: InvoiceState) -> dict[str, Any]:
         elif totals.gross_total > 0 and totals.open_amount == 0:
             terms = t["paid_in_full"]
         qr = ""
-        if (
-            state.currency == "EUR"
-            and open_amount > 0
-            and state.seller is not None
-            and state.seller.iban
-        ):
-            payload = epc_payload(
+        if state.currency == "EUR" and state.seller is not None and state.seller.iban:
+            qr = payment_qr(
                 name=state.seller.name,
                 iban=state.seller.iban,
                 bic=state.seller.bic,
                 amount=open_amount,
                 text=reference or None,
             )
-            qr = qr_svg(payload)
         payment = {
             "show": True,
             "terms": terms,
