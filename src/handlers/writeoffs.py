@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from invoicing.domain.errors import InvalidState
 from invoicing.domain.ledger import Movement, plan_reversal, plan_write_off
 from invoicing.domain.states import OPEN_STATES
@@ -12,6 +14,7 @@ from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_invoice
 from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.models import WriteOffId
 from invoicing.schemas.commands import ReverseWriteOff, WriteOffInvoice
 
 
@@ -42,11 +45,26 @@ def write_off_invoice(cmd: WriteOffInvoice, uow: UnitOfWork, deps: Deps) -> list
     country = ((inv.seller or {}).get("address") or {}).get("country_code")
     vat = write_off_vat(country, p.reason, p.ground, inv.due_date, p.date)
     ledger = ledger_of(inv)
-    write_off_id = str(p.write_off_id or derived_id(cmd.command_id, "write_off"))
-    movement = plan_write_off(ledger, p.amount, write_off_id, p.date, p.reason)
+    write_off_id = p.write_off_id or derived_id(cmd.command_id, "write_off")
+    movement = plan_write_off(ledger, p.amount, str(write_off_id), p.date, p.reason)
+    _take_id(uow, inv.organization_id, write_off_id, inv.id)
     store(inv, ledger.with_movement(movement))
     data = {**_data(movement), "note": p.note, "ground": p.ground, "vat_rule": vat.to_json()}
     return settled_events("invoice.written_off", inv, deps, write_off=data)
+
+
+def _take_id(uow: UnitOfWork, org: uuid.UUID, write_off_id: uuid.UUID, invoice: uuid.UUID) -> None:
+    """A write-off id is used once in an organization: the DATEV export marks and reverses
+    the write-off under it (``WriteOffId``; the same invoice's own ledger refused it first)."""
+    taken = uow.session.get(WriteOffId, (org, write_off_id))
+    if taken is not None:
+        raise InvalidState(
+            "write_off_exists",
+            f"write-off {write_off_id} already exists on invoice {taken.invoice_id}",
+            pointer="/write_off_id",
+            hint="give the write-off a new write_off_id (or leave it out)",
+        )
+    uow.session.add(WriteOffId(organization_id=org, id=write_off_id, invoice_id=invoice))
 
 
 @handles(ReverseWriteOff)

@@ -56,3 +56,6 @@ from invoicing.models.core import (
 from invoicing.models.core import (
     Subsidiary as Subsidiary,
 )
+from invoicing.models.core import (
+    WriteOffId as WriteOffId,
+)

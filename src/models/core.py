@@ -320,6 +320,20 @@ class DeletedPayment(Base):
     deleted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class WriteOffId(Base):
+    """The id of each write-off, once per organization (migration 0028_write_off_ids): a
+    write-off lives in its invoice's ledger, where its id is unique per invoice only, but the
+    DATEV export marks and reverses it under that id (``export_marks``), so a second invoice
+    written off under the same id made the export fail (or count it as exported).
+    ``write_off_invoice`` refuses an id already here (``write_off_exists``)."""
+
+    __tablename__ = "write_off_ids"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
 class DeletedCreditEntry(Base):
     """Unapplied credit that ``delete_payment`` of a payment across invoices took back
     (migration 0027_booked_history): an export that booked it (``credit`` mark) reverses it on

@@ -690,7 +690,11 @@ class WriteOffInvoice(Command):
     type: Literal["write_off_invoice"] = "write_off_invoice"
 
     class Payload(InvoiceRef):
-        write_off_id: UUID | None = Field(default=None, description="client-chosen; derived")
+        write_off_id: UUID | None = Field(
+            default=None,
+            description="client-chosen, once in the organization (write_off_exists); derived "
+            "from the command id when absent",
+        )
         amount: PositiveDec | None = Field(
             default=None, description="gross; null writes off everything that is open"
         )

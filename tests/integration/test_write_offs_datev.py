@@ -166,3 +166,25 @@ def test_small_difference_and_tax_free_group(dc: Client, tmp_path: Path) -> None
     wo = [(r[0], r[1], r[7]) for r in ex.rows() if r[13].startswith("Abschreibung")]
     # 0.03 open: 0.02 of it at 19 % (Erlösschmälerungen 8720), 0.01 tax-free (8700)
     assert sorted(wo) == [("0,01", "H", "8700"), ("0,02", "H", "8720")]
+
+
+def test_a_write_off_id_is_used_once_in_an_organization(dc: Client, tmp_path: Path) -> None:
+    """The DATEV export marks a write-off under its id. Two invoices written off under one id
+    made the export fail on the second mark (found by bent commands, session 31); the second
+    write-off is now refused, and the export books the first and checks strict."""
+    dc.ok("configure_datev", DATEV)
+    cust = dc.customer()
+    day = dt.date(2025, 1, 10)
+    first = dc.finalized(cust, [line("Beratung", "1", "100.00")], issue_date=day)
+    second = dc.finalized(cust, [line("Beratung", "1", "50.00")], issue_date=day)
+    wid = str(uuid.uuid4())
+    payload = {"write_off_id": wid, "date": "2025-01-20", "reason": "uncollectible"}
+    dc.ok("write_off_invoice", {**payload, "invoice_id": first["id"]})
+    errors = dc.rejected("write_off_invoice", {**payload, "invoice_id": second["id"]})
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("write_off_exists", "/payload/write_off_id")
+    ]
+    assert first["id"] in errors[0]["detail"]
+    dc.ok("write_off_invoice", {**payload, "invoice_id": second["id"], "write_off_id": None})
+    ex = _export(dc, tmp_path)  # each batch passed the strict check
+    assert ex.data["counts"]["write_offs"] == 2
