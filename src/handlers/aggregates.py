@@ -31,7 +31,7 @@ from invoicing.handlers.core_writes import (
     SERVER_DEFAULTS,
     update_row,
 )
-from invoicing.handlers.repository import CustomerRow
+from invoicing.handlers.repository import CustomerRow, lock_invoice
 from invoicing.handlers.statements import Statement, pipelined
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Customer, Invoice, InvoiceLine
@@ -194,19 +194,20 @@ _LOAD_FROM = select(
         ),
     )
 )
-_ONE = and_(_INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("id"))
-#: the row lock alone, then the draft with its customer and lines read after it: in one
-#: statement joining the lines to the locked row, PostgreSQL, having waited for a writer of
-#: that row, returns the row as the writer left it and the lines as they were when the
-#: statement began (only the locked row is read again), so a line another command added
-#: meanwhile was left out of the totals a finalize computed (session 31, the concurrent
-#: walks with more seeds; docs/design.md, "Locks")
-_LOCK = Statement(select(_INVOICES.c.id).where(_ONE).with_for_update())
-_LOAD = Statement(_LOAD_FROM.where(_ONE).order_by(_LINES.c.position, _LINES.c.id))
+#: read after the row lock (``repository.lock_invoice``), never with it: in one statement
+#: joining the lines to the locked row, PostgreSQL, having waited for a writer of that row,
+#: returns the row as the writer left it and the lines as they were when the statement began
+#: (only the locked row is read again), so a line another command added meanwhile was left out
+#: of the totals a finalize computed (session 31; docs/design.md, "Locks")
+_LOAD = Statement(
+    _LOAD_FROM.where(
+        _INVOICES.c.organization_id == bindparam("org"), _INVOICES.c.id == bindparam("id")
+    ).order_by(_LINES.c.position, _LINES.c.id)
+)
 
 
 def _many() -> tuple[Statement, Statement]:
-    """``_LOCK`` and ``_LOAD`` for several invoices (PostgreSQL): their keys as two arrays,
+    """The row locks and ``_LOAD`` for several invoices (PostgreSQL): their keys as two arrays,
     ``unnest``-ed side by side; locked in key order, so that two transactions lock them in one
     order (``FOR UPDATE`` locks the rows as the sort returns them)."""
     keys = select(
@@ -250,11 +251,9 @@ def load_draft(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> Inv
         return None
     rows = uow.read_ahead.pop(("draft", org_id, invoice_id), None)
     if rows is None:
-        params = {"org": org_id, "id": invoice_id}
-        # SQLite runs one writer at a time (BEGIN IMMEDIATE): nothing to wait for
-        if uow.dialect == "postgresql" and not _LOCK.rows(uow.connection(), params):
+        if not lock_invoice(uow, org_id, invoice_id):
             return None
-        rows = _LOAD.rows(uow.connection(), params)
+        rows = _LOAD.rows(uow.connection(), {"org": org_id, "id": invoice_id})
     if not rows:
         return None
     head = tuple(rows[0][:_WIDTH])

@@ -275,6 +275,15 @@ def no_customer(customer_id: uuid.UUID, pointer: str = "/customer_id") -> NotFou
     )
 
 
+def lock_invoice(uow: UnitOfWork, org_id: uuid.UUID, invoice_id: uuid.UUID) -> bool:
+    """Take a document's row lock (SELECT ... FOR UPDATE), in a statement of its own, before
+    anything of it is read (docs/design.md, "Locks"); False when there is no such document.
+    SQLite runs one writer at a time (BEGIN IMMEDIATE): nothing to lock, True."""
+    if uow.dialect != "postgresql":
+        return True
+    return bool(_LOCK_INVOICE.rows(uow.connection(), {"org": org_id, "id": invoice_id}))
+
+
 def get_invoice(
     uow: UnitOfWork,
     org_id: uuid.UUID,
@@ -292,9 +301,9 @@ def get_invoice(
     writer of that row, returns the row as the writer left it but the lines as they were when
     the statement began, so a line added meanwhile was missing from what the command computed
     (docs/design.md, "Locks")."""
+    if lock:
+        lock_invoice(uow, org_id, invoice_id)
     params = {"org": org_id, "id": invoice_id}
-    if lock and uow.dialect == "postgresql":  # SQLite: one writer at a time (BEGIN IMMEDIATE)
-        _LOCK_INVOICE.rows(uow.connection(), params)
     inv = uow.session.execute(_INVOICE, params).unique().scalar_one_or_none()
     if inv is not None and inv.status == "draft" and "payments" not in inv.__dict__:
         set_committed_value(inv, "payments", [])  # payments need a finalized invoice

@@ -10,7 +10,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -22,11 +21,12 @@ from invoicing import db
 from invoicing.models import Customer, CustomerCreditEntry, CustomerPayment, Invoice, Payment
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
 from tests.integration.test_write_offs_datev import DATEV, unpack
 from tests.support.client import Client, line
+from tests.support.databases import until_waiting_for_locks
 from tests.support.documents import export_file
 from tests.support.fakes import fake_deps
 
@@ -552,7 +552,8 @@ def test_two_deletes_of_one_customer_payment_at_once_apply_one(pg_url: str) -> N
         )
         with ThreadPoolExecutor(max_workers=2) as pool:
             running = [pool.submit(client.bus.handle_document, doc) for doc in docs]
-            _until_waiting(engine, 2)  # both read the payment and wait for the customer
+            # both read the payment and wait for the customer
+            until_waiting_for_locks(engine, 2, "the deletes (for the customer)")
             holder.rollback()
             outcomes = [future.result(timeout=60) for future in running]
     assert sorted(o.status for o in outcomes) == ["applied", "rejected"]
@@ -562,20 +563,6 @@ def test_two_deletes_of_one_customer_payment_at_once_apply_one(pg_url: str) -> N
     credit = _query(client, "open_items", {"customer_id": [str(cust)]})["unapplied_credit"]
     assert credit == []
     engine.dispose()
-
-
-def _until_waiting(engine: Engine, count: int) -> None:
-    """Until ``count`` sessions of this database wait for a row lock."""
-    deadline = time.monotonic() + 30
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock'"
-    )
-    with engine.connect() as conn:
-        while conn.execute(query).scalar_one() < count:
-            assert time.monotonic() < deadline, "the deletes did not queue for the customer"
-            time.sleep(0.01)
-            conn.rollback()
 
 
 def test_cli_open_items_shows_the_unapplied_credit(client: Client) -> None:

@@ -11,7 +11,6 @@ draft's row, a command of the pipeline queues for the lock, then the writer comm
 
 from __future__ import annotations
 
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -22,28 +21,15 @@ from invoicing import db
 from invoicing.models import Invoice, InvoiceLine
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from tests.support.client import Client, line
+from tests.support.databases import until_waiting_for_locks
 from tests.support.fakes import fake_deps
 
 pytestmark = pytest.mark.integration
 
 LINES = InvoiceLine.__table__
-
-
-def _until_waiting(engine: Engine) -> None:
-    """Until a session of this database waits for a lock."""
-    deadline = time.monotonic() + 30
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock'"
-    )
-    with engine.connect() as conn:
-        while not conn.execute(query).scalar_one():
-            assert time.monotonic() < deadline, "the command did not queue for the draft's lock"
-            time.sleep(0.01)
-            conn.rollback()
 
 
 def _add_line_while_holding_the_lock(
@@ -64,7 +50,7 @@ def _add_line_while_holding_the_lock(
         holder.execute(update(Invoice).where(*key).values(updated_at=func.now()))
         with ThreadPoolExecutor(max_workers=1) as pool:
             running = pool.submit(client.bus.handle_document, command)
-            _until_waiting(engine)
+            until_waiting_for_locks(engine, 1, "the command (for the draft's lock)")
             holder.commit()
             return running.result(timeout=60)
 

@@ -1,18 +1,21 @@
 """Migration 0028_write_off_ids copies the write-off ids already in the invoices' ledgers into
 ``write_off_ids`` (once per organization), on both backends: written off with the current code,
-the table dropped by a downgrade, and made again by the upgrade from the ledgers."""
+the table dropped by a downgrade, and made again by the upgrade from the ledgers; an id on two
+invoices (written before the migration) is kept for the first and the other named."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 
+import pytest
 from alembic import command
 from invoicing import db
-from invoicing.models import WriteOffId
+from invoicing.models import Invoice, WriteOffId
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.support.client import Client, line
 from tests.support.databases import temporary_pg_database
@@ -31,7 +34,7 @@ def _ids(url: str) -> set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]:
         engine.dispose()
 
 
-def _round_trip(url: str) -> None:
+def _round_trip(url: str, caplog: pytest.LogCaptureFixture) -> None:
     db.migrate(url)
     engine = db.make_engine(url)
     client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
@@ -62,8 +65,27 @@ def _round_trip(url: str) -> None:
     db.migrate(url)
     assert _ids(url) == written  # from the ledgers (a reversal is no write-off of its own)
 
+    # an id on two invoices (as before this migration a client could write): the first
+    # invoice's by id is kept, the other named in a warning
+    command.downgrade(db.alembic_config(url), "0027_booked_history")
+    (org, kept, first), (_, _, second) = sorted(written, key=lambda w: w[2])
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        ledger = conn.execute(select(Invoice.ledger).where(Invoice.id == second)).scalar_one()
+        moved = [{**m, "document_id": str(kept)} for m in ledger]
+        conn.execute(update(Invoice).where(Invoice.id == second).values(ledger=moved))
+    engine.dispose()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="alembic.runtime.migration"):
+        db.migrate(url)
+    assert _ids(url) == {(org, kept, first)}
+    warned = [r.getMessage() for r in caplog.records if "more than one invoice" in r.getMessage()]
+    assert warned and str(kept) in warned[0] and str(second) in warned[0]
 
-def test_the_ids_are_copied_from_the_ledgers(tmp_path: Path) -> None:
-    _round_trip(f"sqlite:///{tmp_path / 'write-offs.sqlite3'}")
+
+def test_the_ids_are_copied_from_the_ledgers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _round_trip(f"sqlite:///{tmp_path / 'write-offs.sqlite3'}", caplog)
     with temporary_pg_database("invoicing_t_write_off_ids") as pg:
-        _round_trip(pg)
+        _round_trip(pg, caplog)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 
 ADMIN_URL = os.environ.get(
     "INVOICING_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -79,3 +79,18 @@ def terminate_backend(pid: int) -> None:
             if gone == (0,):
                 return
             time.sleep(0.02)
+
+
+def until_waiting_for_locks(engine: Engine, count: int, what: str) -> None:
+    """Until ``count`` sessions of ``engine``'s database (PostgreSQL) wait for a lock; fails
+    after 30 s with ``what`` (who should have queued, for what)."""
+    deadline = time.monotonic() + 30
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    with engine.connect() as conn:
+        while conn.execute(query).scalar_one() < count:
+            assert time.monotonic() < deadline, f"{what} did not queue"
+            time.sleep(0.01)
+            conn.rollback()
