@@ -128,6 +128,23 @@ def _ping_after_idle(engine: Engine, idle_s: float) -> None:
             raise DisconnectionError("pooled connection failed its ping")
 
 
+#: the SQLite function (on every connection of ``make_engine``) that lowers text as Python does
+SQLITE_LOWER = "unicode_lower"
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def register_sqlite_functions(dbapi_conn: Any) -> None:
+    """The functions the queries use on an SQLite connection (every engine that reads through
+    them registers them when it connects). SQLite's own ``lower()`` folds ASCII only ("ÖKO"
+    stays "Öko"): text search lowers with Python's ``str.lower`` instead
+    (``queries.common.lower_text``), as the search words are lowered, so "öko" finds
+    "ÖKO-Bau GmbH" as on PostgreSQL."""
+    dbapi_conn.create_function(SQLITE_LOWER, 1, _unicode_lower, deterministic=True)
+
+
 def _sqlite_serialized_writes(engine: Engine) -> None:
     """SQLite: foreign keys on, WAL, and BEGIN IMMEDIATE so writers queue instead of failing.
 
@@ -142,6 +159,7 @@ def _sqlite_serialized_writes(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        register_sqlite_functions(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from invoicing.domain.errors import NotFound
 from invoicing.models import Customer
-from invoicing.queries.common import contains, dialect_of, order_terms, paginate
+from invoicing.queries.common import contains, dialect_of, lower_text, order_terms, paginate
 from invoicing.queries.filters import custom_field_condition
 from invoicing.schemas.queries import (
     CustomerFilter,
@@ -54,7 +54,7 @@ def _field(name: str) -> ColumnElement[Any]:
 
 def sort_name() -> ColumnElement[Any]:
     person = func.trim(_field("given_name").concat(" ").concat(_field("family_name")))
-    return func.lower(
+    return lower_text(
         func.coalesce(
             func.nullif(Customer.data["company"].as_string(), ""),
             func.nullif(person, ""),

@@ -23,6 +23,7 @@ from invoicing.queries.common import (
     contains,
     greatest,
     like_pattern,
+    lower_text,
     money_key,
     money_zero,
     sort_term,
@@ -112,7 +113,7 @@ def _joined(*parts: Any) -> ColumnElement[Any]:
     out: Any = parts[0]
     for part in parts[1:]:
         out = out.concat(literal_column("' '")).concat(part)
-    return func.lower(out)
+    return lower_text(out)
 
 
 def _or_empty(expression: Any) -> Any:
@@ -123,7 +124,11 @@ def search_text(inv: Any, dialect: str) -> ColumnElement[Any]:
     """The invoice's own searchable texts in one lower-case string: number, purchase order,
     buyer name and email, tags (JSON); spelled as the own part of the search document of
     0021_search (SQLite's full_query, which has no such document, matches it directly)."""
-    tags = cast(inv.tags, Text) if dialect == "postgresql" else cast(inv.tags, String)
+    if dialect == "postgresql":
+        tags: Any = cast(inv.tags, Text)
+    else:  # the tags themselves: SQLite's JSON text may hold them escaped ("\u00c4rger")
+        each = func.json_each(inv.tags).table_valued("value")
+        tags = select(func.group_concat(each.c.value, " ")).scalar_subquery()
     return _joined(
         _or_empty(inv.number),
         _or_empty(inv.purchase_order_number),
@@ -145,7 +150,7 @@ def customer_name() -> ColumnElement[Any]:
         .concat(" ")
         .concat(func.coalesce(Customer.data["family_name"].as_string(), ""))
     )
-    return func.lower(
+    return lower_text(
         func.coalesce(
             func.nullif(Invoice.buyer["name"].as_string(), ""),
             func.nullif(Customer.data["company"].as_string(), ""),

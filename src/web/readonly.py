@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from invoicing.config import normalize_database_url
+from invoicing.db import register_sqlite_functions
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -26,6 +27,7 @@ def make_readonly_engine(url: str, *, statement_timeout_ms: int = 5000) -> Engin
             cur.execute("PRAGMA query_only=ON")
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
+            register_sqlite_functions(dbapi_conn)
 
         return engine
     options = f"-c default_transaction_read_only=on -c statement_timeout={statement_timeout_ms}"

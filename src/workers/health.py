@@ -1,7 +1,9 @@
 """Readiness: does each dependency answer? One :class:`Check` per dependency, never a traceback.
 
 * database: connects and reads the Alembic revision; an unmigrated or outdated schema is not
-  ready, with the fix (``invoicing migrate``).
+  ready, with the fix (``invoicing migrate``). A PostgreSQL database whose ``LC_CTYPE`` lowers
+  ASCII only (``C``, ``POSIX``) is not ready either: its ``lower()`` leaves "ÖKO" as it is, so
+  a search for "öko" would silently miss it (text search lowers both sides).
 * broker: opens a connection and a channel on the configured vhost. It does not look for the
   service's queues: a fresh broker where no worker has declared them yet is ready (the workers
   declare the topology when they start).
@@ -79,6 +81,11 @@ def check_database(url: str) -> Check:
                 if has_version
                 else None
             )
+            folding = (
+                conn.execute(text("SELECT lower('ÄÖÜ') = 'äöü', current_setting('lc_ctype')")).one()
+                if parsed.get_backend_name() == "postgresql"
+                else (True, "")
+            )
     except Exception as exc:
         return Check(
             "database",
@@ -88,6 +95,15 @@ def check_database(url: str) -> Check:
         )
     finally:
         engine.dispose()
+    if not folding[0]:
+        return Check(
+            "database",
+            False,
+            f"{where} has LC_CTYPE {folding[1]!r}, whose lower() folds ASCII only: a search "
+            "for 'öko' would miss 'ÖKO'",
+            "create the database with a UTF-8 LC_CTYPE (CREATE DATABASE ... LC_CTYPE 'C.UTF-8' "
+            "TEMPLATE template0) and move the data into it (docs/operations.md, Health)",
+        )
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     if current is None:
         return Check("database", False, f"{where} has no schema", "run invoicing migrate")

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 ADMIN_URL = os.environ.get(
     "INVOICING_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -59,8 +59,12 @@ def migrated_url(backend: str, folder: Path, prefix: str) -> Iterator[str]:
 @contextmanager
 def migrated_engine(backend: str, folder: Path, prefix: str) -> Iterator[Engine]:
     """A plain engine on :func:`migrated_url`'s database, disposed of afterwards."""
+    from invoicing import db
+
     with migrated_url(backend, folder, prefix) as url:
         engine = create_engine(url)
+        if backend == "sqlite":  # what the queries call on SQLite (db.make_engine's engines too)
+            event.listen(engine, "connect", lambda conn, _: db.register_sqlite_functions(conn))
         try:
             yield engine
         finally:
