@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from invoicing.domain.errors import Conflict
@@ -57,6 +57,23 @@ def check_claimable(
             f"billable entry {entry_id} is in {entry_currency}, the invoice in {invoice_currency}",
             pointer=pointer,
         )
+
+
+def check_billed_once(
+    entry_ids: Sequence[str], other_lines: Iterable[Sequence[str]], pointer: str
+) -> None:
+    """An entry is billed by one line of an invoice: a line may not name an entry that another
+    line of the same invoice bills (it would be charged twice, and deleting either line would
+    release it while the other still bills it). ``pointer`` is the line's."""
+    taken = {entry_id for ids in other_lines for entry_id in ids}
+    for i, entry_id in enumerate(entry_ids):
+        if entry_id in taken:
+            raise Conflict(
+                "entry_billed",
+                f"billable entry {entry_id} is already billed by another line of this invoice",
+                pointer=f"{pointer}/billable_entry_ids/{i}",
+                hint="bill each entry on one line; to move it, remove it from the other line",
+            )
 
 
 def check_uninvoiced(entry_id: str, status: str, billed_on: uuid.UUID | None, pointer: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from invoicing.domain.billing import (
     UNINVOICED,
+    check_billed_once,
     check_claimable,
     check_rewritable,
     check_uninvoiced,
@@ -93,7 +94,12 @@ def record_billable_entry(cmd: RecordBillableEntry, uow: UnitOfWork, deps: Deps)
 def claim(
     uow: UnitOfWork, inv: InvoiceRecord, line: LineRecord, pointer: str, deps: Deps
 ) -> list[Event]:
-    """Mark the line's entries billed by this invoice; each must be uninvoiced."""
+    """Mark the line's entries billed by this invoice; each must be uninvoiced, and billed by
+    no other line of the invoice."""
+    if not line.billable_entry_ids:
+        return []
+    others = (other.billable_entry_ids or [] for other in inv.lines if other.id != line.id)
+    check_billed_once(line.billable_entry_ids, others, pointer)
     events: list[Event] = []
     for i, entry_id in enumerate(line.billable_entry_ids or []):
         entry = uow.session.get(
@@ -159,10 +165,17 @@ def uninvoiced(
     lock: bool = True,
     pointer: str = "/entry_ids",
 ) -> list[BillableEntry]:
-    """The named entries, each of which must exist and be uninvoiced (pointer /entry_ids/i)."""
+    """The named entries, each of which must exist and be uninvoiced (pointer /entry_ids/i),
+    in the order of their dates, as ``preview_billable_entries`` lists them (date, recording
+    time, id), whatever the order they are named in. They are locked in the order of their
+    ids, so two commands naming the same entries never wait for each other in a circle."""
+    locked = {
+        entry_id: session.get(BillableEntry, (org_id, entry_id), with_for_update=lock)
+        for entry_id in sorted(entry_ids)
+    }
     found: list[BillableEntry] = []
-    for i, entry_id in enumerate(entry_ids):
-        entry = session.get(BillableEntry, (org_id, entry_id), with_for_update=lock)
+    for i, entry_id in enumerate(entry_ids):  # the first fault in the order they are named
+        entry = locked[entry_id]
         if entry is None:
             raise NotFound(
                 "entry_not_found",
@@ -172,7 +185,7 @@ def uninvoiced(
             )
         check_uninvoiced(entry_id, entry.status, entry.invoice_id, f"{pointer}/{i}")
         found.append(entry)
-    return found
+    return sorted(found, key=lambda entry: (entry.date, entry.recorded_at, entry.id))
 
 
 def line_from_entry(entry: BillableEntry) -> LineIn:

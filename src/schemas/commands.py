@@ -99,7 +99,12 @@ class LineIn(Contract):
     tax_rate: Percent | None = Field(default=None, description="percent; organization default")
     tax_category: TaxCategory = TaxCategory.STANDARD
     discount: DiscountIn | None = None
-    billable_entry_ids: list[Reference] = Field(default_factory=list, max_length=500)
+    billable_entry_ids: list[Reference] = Field(
+        default_factory=list,
+        max_length=500,
+        description="the billable entries this line bills, each once: an entry is billed by "
+        "one line (entry_billed when another line of the invoice or another invoice bills it)",
+    )
     budget_id: Reference | None = Field(
         default=None,
         description="the budget the line is attributed to (create_budget): its net amount "
@@ -108,6 +113,18 @@ class LineIn(Contract):
     service_id: Reference | None = Field(
         default=None, description="the service of that budget the line is attributed to"
     )
+
+    @field_validator("billable_entry_ids")
+    @classmethod
+    def _entries_once(cls, value: list[str]) -> list[str]:
+        return distinct_ids(value)
+
+
+def distinct_ids(value: list[str]) -> list[str]:
+    """A list of ids that names each once (an entry billed twice would be charged twice)."""
+    if len(set(value)) != len(value):
+        raise ValueError("holds an id twice")
+    return value
 
 
 class Period(Contract):
@@ -427,9 +444,7 @@ class CreateInvoice(Command):
         @field_validator("time_entry_ids")
         @classmethod
         def _distinct_entries(cls, value: list[str]) -> list[str]:
-            if len(set(value)) != len(value):
-                raise ValueError("holds an id twice")
-            return value
+            return distinct_ids(value)
 
     payload: Payload
 
@@ -912,6 +927,11 @@ class InvoiceBillableEntries(Command):
         invoice_id: UUID
         entry_ids: list[Reference] = Field(default_factory=list, max_length=1000)
         budget: BudgetSelection | None = None
+
+        @field_validator("entry_ids")
+        @classmethod
+        def _entries_once(cls, value: list[str]) -> list[str]:
+            return distinct_ids(value)
 
         @model_validator(mode="after")
         def _one_selection(self) -> InvoiceBillableEntries.Payload:

@@ -363,6 +363,64 @@ def test_billable_entries_billed_and_released(client: Client) -> None:
     assert any(e["type"] == "billable_entry.released" for e in out.events)
 
 
+def test_an_entry_is_billed_by_one_line_once(client: Client) -> None:
+    """Naming an entry twice charged it twice: ``entry_ids: [e1, e1]`` gave two lines of the
+    same entry (gross 476.00 for one entry of 200.00 net), and two lines of one invoice could
+    each name it; deleting either line then released it while the other still billed it."""
+    cust = str(client.customer())
+    for entry_id in ("e1", "e2", "e3"):
+        entry = {"id": entry_id, "customer_id": cust, "date": "2026-03-01"}
+        entry |= {"description": "Arbeit", "quantity": "2", "unit_price": "100"}
+        client.ok("record_billable_entry", entry)
+    iid = str(client.invoice(uuid.UUID(cust), []))
+    twice = {"invoice_id": iid, "entry_ids": ["e1", "e2", "e1"]}
+    errors = client.rejected("invoice_billable_entries", twice)
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("invalid_attribute", "/payload/entry_ids")
+    ]
+    own = line(billable_entry_ids=["e2", "e2"])
+    errors = client.rejected("add_line", {"invoice_id": iid, "line": own})
+    assert errors[0]["source"]["pointer"] == "/payload/line/billable_entry_ids"
+    lines = [line(billable_entry_ids=["e3"]), line(billable_entry_ids=["e1", "e3"])]
+    errors = client.rejected("update_invoice", {"id": iid, "lines": lines})
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("entry_billed", "/payload/lines/1/billable_entry_ids/1")
+    ]
+    client.ok("invoice_billable_entries", {"invoice_id": iid, "entry_ids": ["e1"]})
+    errors = client.rejected(
+        "add_line", {"invoice_id": iid, "line": line(billable_entry_ids=["e1"])}
+    )
+    assert errors[0]["code"] == "entry_billed"
+    assert "another line of this invoice" in errors[0]["detail"]
+    state = client.state(iid)
+    assert [ln["billable_entry_ids"] for ln in state["lines"]] == [["e1"]]
+    assert state["totals"]["net_total"] == "200.00"
+    # moving an entry between the lines of a draft stays possible: lines replaced as a whole
+    moved = [line("Neu", billable_entry_ids=["e1", "e2"])]
+    client.ok("update_invoice", {"id": iid, "lines": moved})
+    assert [ln["billable_entry_ids"] for ln in client.state(iid)["lines"]] == [["e1", "e2"]]
+
+
+def test_entries_billed_by_id_are_lines_in_date_order_as_previewed(client: Client) -> None:
+    cust = str(client.customer())
+    for entry_id, day in (("late", "2026-03-09"), ("early", "2026-03-02"), ("mid", "2026-03-05")):
+        entry = {"id": entry_id, "customer_id": cust, "date": day, "description": entry_id}
+        client.ok("record_billable_entry", {**entry, "quantity": "1", "unit_price": "10"})
+    named = ["mid", "late", "early"]
+    reply = client.bus.query_document(
+        {
+            "type": "preview_billable_entries",
+            "organization_id": str(client.org),
+            "payload": {"entry_ids": named},
+        }
+    )
+    previewed = [item["entry_id"] for item in reply["result"]["previews"][0]["lines"]]
+    iid = str(client.invoice(uuid.UUID(cust), []))
+    client.ok("invoice_billable_entries", {"invoice_id": iid, "entry_ids": named})
+    billed = [ln["billable_entry_ids"][0] for ln in client.state(iid)["lines"]]
+    assert billed == previewed == ["early", "mid", "late"]
+
+
 def test_exchange_rate_normalized_amounts(client: Client) -> None:
     cust = client.customer()
     inv = client.finalized(

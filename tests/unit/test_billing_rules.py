@@ -66,3 +66,12 @@ def test_uninvoiced() -> None:
         billing.check_uninvoiced("t-1", billing.BILLED, OTHER, "/entry_ids/3")
     assert exc.value.errors[0].detail == f"billable entry t-1 is already billed on invoice {OTHER}"
     assert exc.value.errors[0].pointer == "/entry_ids/3"
+
+
+def test_an_entry_is_billed_by_one_line_of_an_invoice() -> None:
+    billing.check_billed_once(["t-1", "t-2"], [["t-3"], []], "/lines/1")
+    with pytest.raises(Conflict) as exc:
+        billing.check_billed_once(["t-1", "t-2"], [["t-3"], ["t-2"]], "/lines/2")
+    (e,) = exc.value.errors
+    assert (e.code, e.pointer) == ("entry_billed", "/lines/2/billable_entry_ids/1")
+    assert "another line of this invoice" in e.detail and e.hint
