@@ -57,6 +57,7 @@ class BudgetWalk:
         self.entries: dict[str, dict[str, Any]] = {}
         self.invoices: list[str] = []
         self.day = dt.date(2026, 11, 1)
+        self.billings = 0  # billing commands applied
         services = [
             {"id": "S1", "name": "Beratung", "amount": "600.00"},
             {"id": "S2", "name": "Reise", "amount": "400.00", "tax_rate": 7},
@@ -187,6 +188,7 @@ class BudgetWalk:
         payload = {"invoice_id": inv, "budget": selection}
         out = self.send("invoice_billable_entries", payload, where)
         if out.status == "applied":
+            self.billings += 1
             assert preview["status"] == "ok", (where, selection, preview)
             got = new_lines(before, self.invoice(inv))
             assert got == previewed(preview["result"]), (where, selection)
@@ -203,6 +205,7 @@ class BudgetWalk:
         before = self.invoice(inv)
         payload = {"invoice_id": inv, "entry_ids": chosen}
         if self.send("invoice_billable_entries", payload, where).status == "applied":
+            self.billings += 1
             assert preview["status"] == "ok", (where, preview)
             got = new_lines(before, self.invoice(inv))
             assert got == previewed(preview["result"]), (where, chosen)
@@ -241,5 +244,4 @@ def test_a_random_walk_keeps_budgets_entries_and_previews(bus: Pipeline, seed: i
     for step in range(STEPS):
         walk.step(f"seed {seed} step {step}")
         walk.check(f"seed {seed} step {step}")
-    billed = {e for _, ln in walk.live_lines() for e in ln["billable_entry_ids"]}
-    assert len(walk.entries) >= 15 and billed, "the walk should record and bill entries"
+    assert len(walk.entries) >= 10 and walk.billings >= 3, "the walk should record and bill"
