@@ -29,7 +29,7 @@ import pytest
 from invoicing.models import Invoice
 from invoicing.pipeline import Pipeline
 from invoicing.schemas.filters import INVOICE_SORT_KEYS
-from invoicing.schemas.queries import OPEN_ITEM_SORT_KEYS
+from invoicing.schemas.queries import OPEN_ITEM_SORT_KEYS, PAYMENT_SORT_KEYS
 from sqlalchemy import select
 
 from tests.support.walks import KINDS, Walk
@@ -83,9 +83,10 @@ class RichWalk(Walk):
             str(self.client.customer(company=None, given_name="Zoë", family_name="Ärmel"))
         )
 
-    def run(self, steps: int) -> None:
-        """As a lifecycle walk, with more new invoices (a list needs documents to order)."""
-        kinds = [*KINDS, *["create"] * 5, *["finalize"] * 2]
+    def run(self, steps: int, more: tuple[str, ...] = ()) -> None:
+        """As a lifecycle walk, with more new invoices (a list needs documents to order) and
+        more of the ``more`` kinds."""
+        kinds = [*KINDS, *["create"] * 5, *["finalize"] * 2, *more]
         for step in range(steps):
             self.day += dt.timedelta(days=1)
             self.step(kinds, f"step {step}")
@@ -632,3 +633,82 @@ def test_open_items_are_the_receivables_the_documents_say(bus: Pipeline, seed: i
     rng = random.Random(seed)
     totals = [check_open_items(world, rng, f"seed {seed} query {n}") for n in range(QUERIES)]
     assert len(set(totals)) >= 3 and max(totals) >= 3, totals
+
+
+def check_payments(world: World, rng: random.Random, where: str) -> None:
+    """One random ``list_payments`` query against the payments the documents hold."""
+    rows = [
+        (doc, payment)
+        for doc in world.docs.values()
+        for payment in doc["payments"]
+        if not doc["deleted"]
+    ]
+    payload: dict[str, Any] = {"page_size": rng.choice([1, 4, 200])}
+    predicates: list[Callable[[Doc, Doc], bool]] = []
+    if rows and rng.random() < 0.3:
+        invoice_id = rng.choice(rows)[0]["id"]
+        payload["invoice_id"] = invoice_id
+        predicates.append(lambda d, p: d["id"] == invoice_id)
+    days = sorted({dt.date.fromisoformat(p["date"]) for _, p in rows}) or [world.today]
+    if rng.random() < 0.5:
+        start = rng.choice(days)
+        payload["date_from"] = start.isoformat()
+        predicates.append(lambda d, p: dt.date.fromisoformat(p["date"]) >= start)
+    if rng.random() < 0.5:
+        end = rng.choice(days)
+        payload["date_to"] = end.isoformat()
+        predicates.append(lambda d, p: dt.date.fromisoformat(p["date"]) <= end)
+    if rng.random() < 0.2:
+        methods = sorted({p["method"] for _, p in rows}) or ["bank_transfer"]
+        method = rng.choice(methods)
+        payload["method"] = [method]
+        predicates.append(lambda d, p: p["method"] == method)
+    keys = rng.sample(PAYMENT_SORT_KEYS, rng.choice([0, 1, 2]))
+    sort = [("-" if rng.random() < 0.5 else "") + key for key in keys]
+    if sort:
+        payload["sort"] = sort
+    if "date_from" in payload and "date_to" in payload and end < start:
+        return  # refused as a range that ends before it starts (tested elsewhere)
+    matching = [(d, p) for d, p in rows if all(pred(d, p) for pred in predicates)]
+
+    def value(payment: Doc, key: str) -> Any:
+        if key == "amount":
+            return Decimal(payment["amount"])
+        if key == "date":
+            return payment["date"]
+        return dt.datetime.fromisoformat(payment["recorded_at"])
+
+    def cmp(a: tuple[Doc, Doc], b: tuple[Doc, Doc]) -> int:
+        for key in sort or ["date"]:
+            x, y = value(a[1], key.lstrip("-")), value(b[1], key.lstrip("-"))
+            if x != y:
+                result = -1 if x < y else 1
+                return -result if key.startswith("-") else result
+        x, y = a[1]["id"], b[1]["id"]
+        result = -1 if x < y else (1 if x > y else 0)
+        return -result if (sort or ["date"])[-1].startswith("-") else result
+
+    expected = sorted(matching, key=functools.cmp_to_key(cmp))
+    result = world.query("list_payments", payload)
+    context = (where, payload)
+    assert result["page"]["total"] == len(expected), context
+    got = [(item["invoice_id"], item["id"]) for item in result["items"]]
+    want = [(d["id"], p["id"]) for d, p in expected[: payload["page_size"]]]
+    assert got == want, context
+    for item in result["items"]:
+        doc = world.docs[item["invoice_id"]]
+        (payment,) = [p for p in doc["payments"] if p["id"] == item["id"]]
+        assert Decimal(item["amount"]) == Decimal(payment["amount"]), context
+        assert (item["date"], item["method"]) == (payment["date"], payment["method"]), context
+        assert (item["invoice_number"], item["currency"]) == (doc["number"], doc["currency"])
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_payments_are_listed_as_the_documents_hold_them(bus: Pipeline, seed: int) -> None:
+    walk = RichWalk(bus, seed + 900)
+    walk.run(STEPS, more=("pay",) * 6 + ("finalize",) * 2)
+    world = World(walk)
+    assert sum(len(d["payments"]) for d in world.docs.values()) >= 2, "the walk should pay"
+    rng = random.Random(seed)
+    for n in range(QUERIES):
+        check_payments(world, rng, f"seed {seed} query {n}")
