@@ -29,6 +29,7 @@ from invoicing.schemas.common import (
     Percent,
     PositiveDec,
     Reference,
+    SafeIntegers,
     ShortText,
     Text,
 )
@@ -293,7 +294,7 @@ class ConfigureSubsidiary(Command):
 MultiSelect = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=200)]], Field(max_length=100)
 ]
-CustomFieldInput = str | int | bool | None | MultiSelect
+CustomFieldInput = Annotated[str | int | bool | MultiSelect | None, SafeIntegers]
 
 
 class CustomerPayload(Contract):
@@ -318,7 +319,8 @@ class CustomerPayload(Contract):
     custom_fields: dict[str, CustomFieldInput] = Field(
         default_factory=dict,
         max_length=100,
-        description="text, number, checkbox (true/false), null, or a multi-select list of texts",
+        description="text, whole number (at most 2^53 - 1 either way: larger ones as texts), "
+        "checkbox (true/false), null, or a multi-select list of texts",
     )
 
 
@@ -404,7 +406,8 @@ class InvoiceFields(Contract):
     custom_fields: dict[str, CustomFieldInput] = Field(
         default_factory=dict,
         max_length=100,
-        description="text, number, checkbox (true/false), null, or a multi-select list of texts",
+        description="text, whole number (at most 2^53 - 1 either way: larger ones as texts), "
+        "checkbox (true/false), null, or a multi-select list of texts",
     )
     discount: DiscountIn | None = None
     exchange_rate: PositiveDec | None = Field(

@@ -49,6 +49,25 @@ Dec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_finite
 """An exact decimal: accepts a JSON number or a decimal string."""
 
 PositiveDec = Annotated[Dec, Field(gt=0)]
+
+#: the integers a JSON reader of every language holds exactly (JavaScript's safe integers,
+#: IEEE 754 doubles), and both databases compare and sort as numbers: a custom field's number
+#: beyond them is sent as a text. SQLite's JSON keeps integers to 64 bits only; before session
+#: 32, 10^20 sorted before 2^63 there and matched no "=" (docs/seed-mapping.md)
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _safe_integer(value: Any) -> Any:
+    number = isinstance(value, int) and not isinstance(value, bool)
+    if number and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise ValueError(
+            f"{value} is beyond the safe integers (2^53 - 1 either way); send it as a text"
+        )
+    return value
+
+
+#: a value of a union with ``int`` whose integers are safe (one message, not one per branch)
+SafeIntegers = BeforeValidator(_safe_integer)
 NonNegativeDec = Annotated[Dec, Field(ge=0)]
 Percent = Annotated[Dec, Field(ge=0, le=100)]
 

@@ -22,7 +22,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from invoicing.schemas.common import Contract, CurrencyCode, Dec, Reference
+from invoicing.schemas.common import Contract, CurrencyCode, Dec, Reference, SafeIntegers
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -161,7 +161,7 @@ Currencies = Annotated[CurrencyOps, BeforeValidator(_shorthand)]
 
 # ----------------------------------------------------------------------------- custom fields
 
-CustomFieldValue = str | int | bool
+CustomFieldValue = Annotated[str | int | bool, SafeIntegers]
 CustomFieldOperator = Literal[
     "=", "<>", "<", ">", "<=", ">=", "in", "eq", "not_eq", "lt", "gt", "lte", "gte", "contains"
 ]
