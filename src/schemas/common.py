@@ -49,6 +49,8 @@ Dec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_finite
 """An exact decimal: accepts a JSON number or a decimal string."""
 
 PositiveDec = Annotated[Dec, Field(gt=0)]
+NonNegativeDec = Annotated[Dec, Field(ge=0)]
+Percent = Annotated[Dec, Field(ge=0, le=100)]
 
 #: the integers a JSON reader of every language holds exactly (JavaScript's safe integers,
 #: IEEE 754 doubles), and both databases compare and sort as numbers: a custom field's number
@@ -68,8 +70,6 @@ def _safe_integer(value: Any) -> Any:
 
 #: a value of a union with ``int`` whose integers are safe (one message, not one per branch)
 SafeIntegers = BeforeValidator(_safe_integer)
-NonNegativeDec = Annotated[Dec, Field(ge=0)]
-Percent = Annotated[Dec, Field(ge=0, le=100)]
 
 
 def _currency(value: str) -> str:
