@@ -67,6 +67,7 @@ RECEIVABLE = ("finalized", "sent", "partially_paid")
 #: what a random filter filters on (one_filter), the money and date operators more often
 FILTER_KINDS = ["status", "payment_status", "aging", "flags", "money", "money", "date", "date"]
 FILTER_KINDS += ["stamp", "ref", "people", "tags", "text", "custom", "custom", "words", "ids"]
+FILTER_KINDS += ["currency"]
 STATUSES = ["draft", "finalized", "sent", "partially_paid", "paid", "void"]
 STATUSES += ["overdue", "not_overdue", "open", "unsent"]
 SORT_KEYS = [*INVOICE_SORT_KEYS, "custom_fields.priority", "custom_fields.channel"]
@@ -117,6 +118,8 @@ class RichWalk(Walk):
         extra["custom_fields"] = fields
         if rng.random() < 0.25:
             extra["discount"] = {"type": "percentage", "value": rng.choice([5, 10])}
+        if rng.random() < 0.2:  # a foreign currency at a rate of the organization's
+            extra |= {"currency": rng.choice(["USD", "CHF"]), "exchange_rate": "0.9"}
         payload.update({k: v for k, v in extra.items() if v is not None})
         return ctype, payload, new
 
@@ -402,6 +405,11 @@ class World:
             else:
                 operand = rng.choice(pool) if op in ("eq", "not_eq") else rng.sample(pool, 2)
             return field, {op: operand}, lambda d: text_matches(op, d[field], operand)
+        if kind == "currency":
+            op = rng.choice(["eq", "not_eq", "in", "not_in"])
+            codes = ["EUR", "USD", "CHF", "JPY"]
+            operand = rng.choice(codes) if op in ("eq", "not_eq") else rng.sample(codes, 2)
+            return "currency", {op: operand}, lambda d: text_matches(op, d["currency"], operand)
         if kind == "people":
             field = rng.choice(["subscriber_id", "person_id"])
             op = rng.choice(["eq", "not_eq", "in", "not_in"])
@@ -610,10 +618,11 @@ def check_open_items(world: World, rng: random.Random, where: str) -> int:
     assert [i["invoice"]["id"] for i in result["items"]] == [d["id"] for d in expected[:size]], (
         context
     )
-    total = sum((money(d, "open_amount") for d in expected), Decimal(0))
-    assert [(t["currency"], Decimal(t["amount"])) for t in result["totals"]] == (
-        [("EUR", total)] if expected else []
-    ), context
+    totals: dict[str, Decimal] = {}
+    for d in expected:
+        totals[d["currency"]] = totals.get(d["currency"], Decimal(0)) + money(d, "open_amount")
+    got_totals = {t["currency"]: Decimal(t["amount"]) for t in result["totals"]}
+    assert got_totals == totals, context
     for item in result["items"]:
         doc = world.docs[item["invoice"]["id"]]
         assert item["invoice"] == doc, context
@@ -632,7 +641,7 @@ def test_open_items_are_the_receivables_the_documents_say(bus: Pipeline, seed: i
     world = World(walk)
     rng = random.Random(seed)
     totals = [check_open_items(world, rng, f"seed {seed} query {n}") for n in range(QUERIES)]
-    assert len(set(totals)) >= 3 and max(totals) >= 3, totals
+    assert len(set(totals)) >= 3 and max(totals) >= 2, totals
 
 
 def check_payments(world: World, rng: random.Random, where: str) -> None:
