@@ -26,7 +26,13 @@ from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.ledger_io import take_off
 from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles
-from invoicing.handlers.repository import get_customer, get_invoice, get_organization, profile
+from invoicing.handlers.repository import (
+    get_customer,
+    get_invoice,
+    get_organization,
+    profile,
+    today_of,
+)
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount
 from invoicing.models import (
@@ -478,7 +484,7 @@ def apply_customer_credit(cmd: ApplyCustomerCredit, uow: UnitOfWork, deps: Deps)
     rules.check_apply(amount, item.open, inv.currency, item.number)
     payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
     payment_id_free(uow, inv.organization_id, payment_id)
-    day = p.date or deps.today()
+    day = p.date or today_of(get_organization(uow, inv.organization_id), deps)
     entry = CustomerCreditEntry(
         organization_id=inv.organization_id,
         id=derived_id(cmd.command_id, "credit_entry"),

@@ -27,6 +27,7 @@ from invoicing.handlers.repository import (
     organization_and_new_id,
     profile,
     read_creates,
+    today_of,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, InvoiceLine
@@ -126,7 +127,7 @@ def append_lines(
     org = subsidiaries.entity(uow, org, inv.subsidiary_id).org
     events: list[Event] = []
     sb = small_business_country(org) is not None
-    rules, day = rate_rules(org), tax_day(inv, deps.today())
+    rules, day = rate_rules(org), tax_day(inv, today_of(org, deps))
     start = max((line.position for line in inv.lines), default=0)
     for i, line_in in enumerate(lines):
         line_ptr = pointer if pointer == "/line" else f"{pointer}/{i}"

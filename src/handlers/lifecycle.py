@@ -59,6 +59,7 @@ from invoicing.handlers.repository import (
     organization_row,
     profile,
     seller_party,
+    today_of,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount
@@ -130,7 +131,7 @@ def prepare_finalize(
     when = finalize_rules.dates(
         requested=issue_date,
         issue_date=inv.issue_date,
-        today=deps.today(),
+        today=today_of(org, deps),
         payment_terms_days=inv.payment_terms_days,
         default_terms_days=int(seller.get("default_payment_terms_days", 14)),
         due_date=inv.due_date,
@@ -143,7 +144,7 @@ def prepare_finalize(
     if inv.exchange_rate is not None and inv.exchange_rate_date is None:
         inv.exchange_rate_date = issued  # the rate is frozen with the content, dated
     finalize_rules.check_rates_on(
-        rate_rules(org), [(c.tax_category, c.tax_rate) for c in lines], tax_day(inv, deps.today())
+        rate_rules(org), [(c.tax_category, c.tax_rate) for c in lines], tax_day(inv, issued)
     )
     recalculate(inv, legal=legal_context(org))
     allow_negative = bool(seller.get("allow_negative_totals"))
@@ -409,7 +410,7 @@ def issue_credit(
     )
     if list(taken) != document_groups(cn):
         recalculate(cn, legal=legal, group_taxes={g.key: g.tax for g in taken})
-    issued = issue_date or deps.today()
+    issued = issue_date or today_of(org, deps)
     cn.issue_date, cn.due_date = issued, issued
     uow.session.flush()  # the credit note and its lines exist as a draft before they freeze
     cn.number, cn.sequence_number = numbering.allocate(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoicing.domain import organization
+from invoicing.domain import calendar, organization
 from invoicing.domain.errors import Conflict, DomainError, ErrorDetail
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_customer, save_organization
@@ -69,7 +69,7 @@ def configure_organization(cmd: ConfigureOrganization, uow: UnitOfWork, deps: De
         default_tax_rate=p.default_tax_rate,
         country=p.address.country_code,
         extra_tax_rates=[r.model_dump(mode="json") for r in p.extra_tax_rates],
-        today=deps.today(),
+        today=deps.day_in(calendar.zone_of(p.model_dump(include={"timezone", "address"}))),
     )
     profile: dict[str, Any] = p.model_dump(mode="json")
     profile.update({"vat_id": ids.vat_id, "iban": ids.iban, "bic": ids.bic})

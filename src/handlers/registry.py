@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from invoicing.domain import calendar
 from invoicing.domain.errors import DomainError
 from invoicing.handlers.numbering import NumberClaim
 from invoicing.handlers.ports import (
@@ -49,7 +50,12 @@ class Deps:
         return self.clock()
 
     def today(self) -> dt.date:
+        """Today in UTC: for what has no organization's calendar (date windows, tokens)."""
         return self.clock().date()
+
+    def day_in(self, zone: str) -> dt.date:
+        """Today in ``zone``: an organization's calendar day (``domain.calendar``)."""
+        return calendar.local_day(self.clock(), zone)
 
 
 @dataclass

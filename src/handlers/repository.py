@@ -6,8 +6,9 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from invoicing.domain import calendar
 from invoicing.domain.errors import NotFound
 from invoicing.handlers.statements import Statement
 from invoicing.handlers.unit_of_work import UnitOfWork
@@ -17,6 +18,9 @@ from sqlalchemy import Table, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
+
+if TYPE_CHECKING:
+    from invoicing.handlers.registry import Deps
 
 T = TypeVar("T")
 
@@ -319,6 +323,12 @@ def get_invoice(
 
 def profile(org: OrganizationRecord) -> dict[str, Any]:
     return dict(org.profile or {})
+
+
+def today_of(org: OrganizationRecord, deps: Deps) -> dt.date:
+    """Today on the organization's calendar (``domain.calendar``): the date a command without
+    one takes."""
+    return deps.day_in(calendar.zone_of(org.profile or {}))
 
 
 def default_rate(org: OrganizationRecord) -> Decimal | None:

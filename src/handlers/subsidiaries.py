@@ -16,7 +16,7 @@ from invoicing.domain.errors import DomainError, NotFound
 from invoicing.domain.numbering import DEFAULT_PATTERNS, Series
 from invoicing.handlers.organizations import bank_accounts
 from invoicing.handlers.registry import Deps, Event, handles
-from invoicing.handlers.repository import OrganizationRow, get_organization, profile
+from invoicing.handlers.repository import OrganizationRow, get_organization, profile, today_of
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Organization, Subsidiary
 from invoicing.models.records import OrganizationRecord
@@ -120,7 +120,7 @@ def _checked_profile(
 def configure_subsidiary(cmd: ConfigureSubsidiary, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     p = cmd.payload
-    stored = _checked_profile(uow, org, p, deps.today())
+    stored = _checked_profile(uow, org, p, today_of(org, deps))
     sub = uow.session.get(Subsidiary, (org.id, p.id), with_for_update=True)
     created = sub is None
     if sub is None:

@@ -17,6 +17,7 @@ import datetime as dt
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
+from invoicing.domain import calendar
 from invoicing.domain.calc import DiscountKind
 from invoicing.domain.tax import TaxCategory
 from invoicing.schemas.common import (
@@ -203,6 +204,13 @@ class OrganizationPayload(Contract):
     )
     default_currency: CurrencyCode = "EUR"
     default_locale: Locale = "de"
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        examples=["Europe/Berlin"],
+        description="IANA time zone of the organization's calendar day (the date a finalize or "
+        "payment without one takes); default the zone of the address's country (DE "
+        "Europe/Berlin, BE Europe/Brussels ...), else UTC",
+    )
     default_tax_rate: Percent | None = Field(default=None, description="19 in DE, 21 in BE")
     extra_tax_rates: list[ExtraTaxRate] = Field(
         default_factory=list,
@@ -228,6 +236,13 @@ class OrganizationPayload(Contract):
     tax_notes: dict[str, dict[Locale, Text]] = Field(
         default_factory=dict, description="override legal notes per tax category and locale"
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None and not calendar.is_zone(value):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)")
+        return value
 
 
 class ConfigureOrganization(Command):

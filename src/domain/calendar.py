@@ -1,0 +1,63 @@
+"""An organization's calendar day: the date "today" is where the organization works.
+
+A command without a date (a finalize without ``issue_date``, a payment without ``date``) takes
+today's date. Taken in UTC, a finalize at 00:30 in Cologne (23:30 UTC) was dated the day
+before, and on 1 January it was numbered in the year before's series. The day is the one of
+the organization's time zone: its ``timezone`` setting (IANA name), else the zone of its
+address's country where the country has one, else UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: the zone of a country that has one (the service's home and its neighbours); other
+#: countries set ``timezone``
+COUNTRY_ZONES = {
+    "AT": "Europe/Vienna",
+    "BE": "Europe/Brussels",
+    "CH": "Europe/Zurich",
+    "CZ": "Europe/Prague",
+    "DE": "Europe/Berlin",
+    "DK": "Europe/Copenhagen",
+    "FR": "Europe/Paris",
+    "GB": "Europe/London",
+    "IE": "Europe/Dublin",
+    "IT": "Europe/Rome",
+    "LU": "Europe/Luxembourg",
+    "NL": "Europe/Amsterdam",
+    "PL": "Europe/Warsaw",
+    "SE": "Europe/Stockholm",
+}
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def is_zone(name: str) -> bool:
+    """An IANA time zone name this machine (or the tzdata package) knows."""
+    try:
+        _zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def zone_of(profile: Mapping[str, Any]) -> str:
+    """The organization's zone: ``timezone``, else its address's country's, else UTC."""
+    explicit = profile.get("timezone")
+    if explicit:
+        return str(explicit)
+    country = str((profile.get("address") or {}).get("country_code") or "").upper()
+    return COUNTRY_ZONES.get(country, "UTC")
+
+
+def local_day(now: dt.datetime, zone: str) -> dt.date:
+    """The calendar day in ``zone`` at the instant ``now`` (timezone-aware)."""
+    return now.astimezone(_zone(zone)).date()

@@ -1,0 +1,62 @@
+"""A command without a date takes the organization's calendar day, not UTC's.
+
+Before session 32 a finalize at 00:30 in Cologne on 1 January (23:30 UTC on 31 December) was
+dated 31 December and numbered in the year before's series; a payment marked then was dated the
+day before too. The day is the organization's ``timezone``, else its country's zone
+(``domain.calendar``), else UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from invoicing.pipeline import Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
+from sqlalchemy import Engine
+
+from tests.support.client import BE_ORG, DE_ORG, Client, line
+from tests.support.fakes import fake_deps
+
+pytestmark = pytest.mark.integration
+
+NEW_YEAR_IN_COLOGNE = dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC)  # 00:30 on 1 January
+
+
+def client_at(engine: Engine, now: dt.datetime, org: dict[str, Any]) -> Client:
+    client = Client(Pipeline(engine, fake_deps(clock=lambda: now), LocalOperator()))
+    client.setup_org(org)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("org", "day", "number"),
+    [
+        (DE_ORG, "2027-01-01", "RE-2027-001"),  # Germany: Europe/Berlin
+        (BE_ORG, "2027-01-01", "INV-2027-0001"),  # Belgium: Europe/Brussels
+        ({**DE_ORG, "timezone": "UTC"}, "2026-12-31", "RE-2026-001"),  # as configured
+    ],
+)
+def test_a_finalize_without_a_date_is_dated_on_the_organization_s_calendar(
+    engine: Engine, org: dict[str, Any], day: str, number: str
+) -> None:
+    client = client_at(engine, NEW_YEAR_IN_COLOGNE, org)
+    invoice = client.finalized(client.customer(), [line()])
+    assert (invoice["issue_date"], invoice["number"]) == (day, number)
+    client.ok("mark_paid", {"invoice_id": invoice["id"]})
+    assert [p["date"] for p in client.state(invoice["id"])["payments"]] == [day]
+    credit = client.ok("issue_credit_note", {"invoice_id": invoice["id"], "reason": "Storno"})
+    note = next(e for e in credit.events if e["type"] == "credit_note.issued")
+    assert note["data"]["invoice"]["issue_date"] == day
+
+
+def test_a_time_zone_must_be_an_iana_zone(engine: Engine) -> None:
+    client = Client(Pipeline(engine, fake_deps(), LocalOperator()))
+    errors = client.rejected("configure_organization", {**DE_ORG, "timezone": "Europe/Cologne"})
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("invalid_attribute", "/payload/timezone")
+    ]
+    assert "IANA" in errors[0]["detail"]
+    out = client.ok("configure_organization", {**DE_ORG, "timezone": "Europe/Berlin"})
+    assert out.events[0]["data"]["organization"]["timezone"] == "Europe/Berlin"
