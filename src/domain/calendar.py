@@ -50,9 +50,12 @@ def is_zone(name: str) -> bool:
 
 
 def zone_of(profile: Mapping[str, Any]) -> str:
-    """The organization's zone: ``timezone``, else its address's country's, else UTC."""
+    """The organization's zone: ``timezone``, else its address's country's, else UTC. A stored
+    name this host's zone database does not know (one dropped by a later release of it) is
+    passed over like a missing one: a command falls back to the country's day rather than
+    fail until the setting is corrected."""
     explicit = profile.get("timezone")
-    if explicit:
+    if explicit and is_zone(str(explicit)):
         return str(explicit)
     country = str((profile.get("address") or {}).get("country_code") or "").upper()
     return COUNTRY_ZONES.get(country, "UTC")

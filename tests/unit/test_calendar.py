@@ -17,6 +17,9 @@ def test_the_zone_is_the_setting_else_the_country_s_else_utc() -> None:
     assert calendar.zone_of({"address": {"country_code": "BE"}}) == "Europe/Brussels"
     assert calendar.zone_of({"address": {"country_code": "BR"}}) == "UTC"
     assert calendar.zone_of({}) == "UTC"
+    # a stored zone this host does not know: the country's day, not a failing command
+    gone = {"timezone": "Europe/Atlantis", "address": {"country_code": "BE"}}
+    assert calendar.zone_of(gone) == "Europe/Brussels"
 
 
 def test_the_day_is_the_organization_s_not_utc_s() -> None:
