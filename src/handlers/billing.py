@@ -101,7 +101,7 @@ def claim(
     others = (other.billable_entry_ids or [] for other in inv.lines if other.id != line.id)
     check_billed_once(line.billable_entry_ids, others, pointer)
     events: list[Event] = []
-    for i, entry_id in enumerate(line.billable_entry_ids or []):
+    for i, entry_id in enumerate(line.billable_entry_ids):
         entry = uow.session.get(
             BillableEntry, (inv.organization_id, entry_id), with_for_update=True
         )

@@ -16,6 +16,8 @@ from invoicing.handlers.repository import get_invoice
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import WriteOffId
 from invoicing.schemas.commands import ReverseWriteOff, WriteOffInvoice
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 
 def _data(m: Movement) -> dict[str, object]:
@@ -55,16 +57,22 @@ def write_off_invoice(cmd: WriteOffInvoice, uow: UnitOfWork, deps: Deps) -> list
 
 def _take_id(uow: UnitOfWork, org: uuid.UUID, write_off_id: uuid.UUID, invoice: uuid.UUID) -> None:
     """A write-off id is used once in an organization: the DATEV export marks and reverses
-    the write-off under it (``WriteOffId``; the same invoice's own ledger refused it first)."""
-    taken = uow.session.get(WriteOffId, (org, write_off_id))
-    if taken is not None:
-        raise InvalidState(
-            "write_off_exists",
-            f"write-off {write_off_id} already exists on invoice {taken.invoice_id}",
-            pointer="/write_off_id",
-            hint="give the write-off a new write_off_id (or leave it out)",
-        )
-    uow.session.add(WriteOffId(organization_id=org, id=write_off_id, invoice_id=invoice))
+    the write-off under it (``WriteOffId``; the same invoice's own ledger refused it first).
+    Taken by ``INSERT ... ON CONFLICT DO NOTHING``: of two commands writing off under one id at
+    once, the second waits for the first's commit and is refused, instead of failing on the
+    key."""
+    insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
+    values = {"organization_id": org, "id": write_off_id, "invoice_id": invoice}
+    stmt = insert(WriteOffId).values(**values).on_conflict_do_nothing().returning(WriteOffId.id)
+    if uow.connection().execute(stmt).first() is not None:
+        return
+    holder = uow.session.get(WriteOffId, (org, write_off_id))
+    raise InvalidState(
+        "write_off_exists",
+        f"write-off {write_off_id} already exists on invoice {holder and holder.invoice_id}",
+        pointer="/write_off_id",
+        hint="give the write-off a new write_off_id (or leave it out)",
+    )
 
 
 @handles(ReverseWriteOff)

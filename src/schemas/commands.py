@@ -123,7 +123,8 @@ class LineIn(Contract):
 
 
 def distinct_ids(value: list[str]) -> list[str]:
-    """A list of ids that names each once (an entry billed twice would be charged twice)."""
+    """A list of ids that names each once (an entry billed twice would be charged twice, a
+    budget billed twice in one selection likewise)."""
     if len(set(value)) != len(value):
         raise ValueError("holds an id twice")
     return value
@@ -923,9 +924,7 @@ class BudgetSelection(Contract):
     @field_validator("budget_ids")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("holds an id twice")
-        return value
+        return distinct_ids(value)
 
     @model_validator(mode="after")
     def _dates(self) -> BudgetSelection:

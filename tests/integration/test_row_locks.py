@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from invoicing import db
-from invoicing.models import Invoice, InvoiceLine
+from invoicing.models import Invoice, InvoiceLine, WriteOffId
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine, func, insert, select, update
@@ -94,3 +94,28 @@ def test_an_added_line_after_a_wait_takes_the_next_position_and_counts_every_lin
         (3, "Reise"),
     ]
     assert state["totals"]["net_total"] == "150.00"
+
+
+def test_a_write_off_id_taken_meanwhile_is_refused_not_a_crash(pg: Any) -> None:
+    """Another transaction holds the write-off id uncommitted (as a concurrent write-off of
+    another invoice under the same id would); the write-off waits for it, then is refused
+    (``write_off_exists``). With a look-up then an ORM insert it read nothing, queued on the
+    key and failed with an IntegrityError after the other's commit."""
+    engine, client = pg
+    invoice = client.finalized(client.customer(), [line("Beratung", "1", "100.00")])
+    other, wid = uuid.uuid4(), uuid.uuid4()
+    payload = {"invoice_id": invoice["id"], "write_off_id": str(wid), "reason": "uncollectible"}
+    command = client.doc("write_off_invoice", {**payload, "date": invoice["issue_date"]})
+    with engine.connect() as holder:
+        row = {"organization_id": client.org, "id": wid, "invoice_id": other}
+        holder.execute(insert(WriteOffId).values(row))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(client.bus.handle_document, command)
+            until_waiting_for_locks(engine, 1, "the write-off (for the id's key)")
+            holder.commit()
+            outcome = running.result(timeout=60)
+    assert outcome.status == "rejected", outcome
+    assert [(e["code"], e["source"]["pointer"]) for e in outcome.errors] == [
+        ("write_off_exists", "/payload/write_off_id")
+    ]
+    assert str(other) in outcome.errors[0]["detail"]
