@@ -2,7 +2,9 @@
 overdue invoices) and ``send_dunning_notices`` (where dunning is configured and enabled).
 
 Every tick it publishes, for each organization in the database, the configured scheduled
-command types for today's date. The command id is derived from (organization, type, date),
+command types for today's date on the organization's calendar (``domain.calendar``: its
+``timezone`` setting, else its country's zone, else UTC), as a command without a date takes
+it. The command id is derived from (organization, type, date),
 so a second scheduler, a restart or an hourly tick publishes the same id again and the
 workers' inbox turns every repeat into a no-op: each organization gets each command once a
 day, whatever runs. The commands carry a token minted with the pipeline's JWT secret for the
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from invoicing.domain import calendar
 from invoicing.models import Organization
 from invoicing.schemas.commands import COMMAND_TYPES
 from sqlalchemy import Engine, select
@@ -34,15 +37,21 @@ _NAMESPACE = uuid.UUID("3d1f5b6e-7c2a-4e8f-9b1d-5a6c7e8f9a0b")
 _PAYLOAD: dict[str, dict[str, Any]] = {"send_dunning_notices": {"max_notices": 1000}}
 
 
+def _every_day(day: dt.date) -> Callable[[uuid.UUID], dt.date]:
+    return lambda _org: day
+
+
 def scheduled_commands(
     organization_ids: list[uuid.UUID] | dict[str, list[uuid.UUID]],
-    today: dt.date,
+    today: dt.date | Callable[[uuid.UUID], dt.date],
     types: list[str],
 ) -> list[dict[str, Any]]:
     """The command documents due today (without credentials).
 
-    ``organization_ids`` is one list for every type, or the organizations per type.
+    ``organization_ids`` is one list for every type, or the organizations per type; ``today``
+    one date for all, or each organization's (``organization_days``).
     """
+    day_of = today if callable(today) else _every_day(today)
     docs: list[dict[str, Any]] = []
     for ctype in types:
         if ctype not in COMMAND_TYPES:
@@ -54,13 +63,14 @@ def scheduled_commands(
     )
     for ctype in types:
         for org in per_type.get(ctype, []):
+            day = day_of(org)
             docs.append(
                 {
                     "type": ctype,
-                    "command_id": str(uuid.uuid5(_NAMESPACE, f"{org}:{ctype}:{today.isoformat()}")),
+                    "command_id": str(uuid.uuid5(_NAMESPACE, f"{org}:{ctype}:{day.isoformat()}")),
                     "organization_id": str(org),
-                    "correlation_id": f"scheduler:{today.isoformat()}",
-                    "payload": {"as_of": today.isoformat(), **_PAYLOAD.get(ctype, {})},
+                    "correlation_id": f"scheduler:{day.isoformat()}",
+                    "payload": {"as_of": day.isoformat(), **_PAYLOAD.get(ctype, {})},
                 }
             )
     return docs
@@ -83,6 +93,21 @@ def organizations(engine: Engine, types: list[str]) -> dict[str, list[uuid.UUID]
             if (settings or {}).get("enabled", True)
         ]
     return {t: dunning if t == "send_dunning_notices" else every for t in types}
+
+
+def organization_days(engine: Engine, now: dt.datetime) -> dict[uuid.UUID, dt.date]:
+    """Each organization's calendar day at the instant ``now`` (timezone-aware). In UTC, an
+    organization in Berlin was dunned as of a day whose local midnight had not come yet west
+    of UTC, and one east of it got its day an hour or two late."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Organization.id, Organization.profile)).all()
+    return {org: calendar.local_day(now, calendar.zone_of(profile or {})) for org, profile in rows}
+
+
+def _day_of(engine: Engine, now: dt.datetime) -> Callable[[uuid.UUID], dt.date]:
+    days = organization_days(engine, now)
+    utc_day = now.astimezone(dt.UTC).date()  # an organization made since: UTC's, as before
+    return lambda org: days.get(org, utc_day)
 
 
 def publish_via_broker(docs: list[dict[str, Any]], amqp_url: str, jwt_secret: str) -> None:
@@ -130,10 +155,12 @@ def run(
             signal.signal(sig, lambda *_: stop.set())
     total = 0
     while True:
-        today = clock().date()
-        docs = scheduled_commands(organizations(engine, types), today, types)
+        now = clock()
+        docs = scheduled_commands(organizations(engine, types), _day_of(engine, now), types)
         submit(docs)
         total += len(docs)
-        log.info("scheduler.tick", date=today.isoformat(), commands=len(docs))
+        log.info(
+            "scheduler.tick", date=now.astimezone(dt.UTC).date().isoformat(), commands=len(docs)
+        )
         if once or stop.wait(interval_s):
             return total

@@ -16,7 +16,7 @@ from invoicing.pipeline import Pipeline
 from invoicing.workers.scheduler import publish_via_broker, run, scheduled_commands
 
 from tests.e2e.harness import Env, create_env, destroy_env
-from tests.support.client import Client, line
+from tests.support.client import BE_ORG, DE_ORG, Client, line
 
 
 def test_command_ids_are_per_organization_type_and_day() -> None:
@@ -50,6 +50,42 @@ def test_ticks_in_process_flag_overdue_once(bus: Pipeline) -> None:
     assert [o.status for o in outcomes] == ["applied", "duplicate", "duplicate"]
     assert [e["subject"] for e in outcomes[0].events] == [inv["id"]]
     assert outcomes[0].events[0]["type"] == "invoice.overdue"
+
+
+def test_each_organization_is_scheduled_for_its_own_calendar_day(bus: Pipeline) -> None:
+    """At 23:30 UTC on 31 December it is already 1 January in Berlin and Brussels: their
+    overdue checks and dunning runs are as of the new year's day (the command id of that day),
+    where a UTC organization's are still as of the old one's; New York is five hours behind."""
+    orgs = {
+        "de": ({**DE_ORG}, "2027-01-01"),
+        "be": ({**BE_ORG}, "2027-01-01"),
+        "utc": ({**DE_ORG, "timezone": "UTC"}, "2026-12-31"),
+        "ny": ({**DE_ORG, "timezone": "America/New_York"}, "2026-12-31"),
+    }
+    clients = {}
+    for key, (profile, _) in orgs.items():
+        clients[key] = Client(bus)
+        clients[key].setup_org(profile)
+    docs: list[dict[str, Any]] = []
+    clock = lambda: dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC)  # noqa: E731
+    run(bus.engine, docs.extend, types=["check_overdue"], interval_s=0, once=True, clock=clock)
+    by_org = {d["organization_id"]: d for d in docs}
+    for key, (_, day) in orgs.items():
+        doc = by_org[str(clients[key].org)]
+        assert doc["payload"]["as_of"] == day, key
+        expected = scheduled_commands(
+            [clients[key].org], dt.date.fromisoformat(day), ["check_overdue"]
+        )
+        assert doc == expected[0], key
+    # four hours later New York's day has not changed either; Berlin's command repeats its id
+    later = lambda: dt.datetime(2027, 1, 1, 3, 30, tzinfo=dt.UTC)  # noqa: E731
+    again: list[dict[str, Any]] = []
+    run(bus.engine, again.extend, types=["check_overdue"], interval_s=0, once=True, clock=later)
+    by_org_later = {d["organization_id"]: d for d in again}
+    assert by_org_later[str(clients["ny"].org)]["payload"]["as_of"] == "2026-12-31"
+    assert by_org_later[str(clients["utc"].org)]["payload"]["as_of"] == "2027-01-01"
+    de = str(clients["de"].org)
+    assert by_org_later[de]["command_id"] == by_org[de]["command_id"]
 
 
 @pytest.fixture(scope="module")
