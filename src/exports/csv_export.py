@@ -73,7 +73,8 @@ def apply_filters(
     stmt: Select[Any], org: uuid.UUID, f: InvoiceFilter, today: dt.date, dialect: str
 ) -> Select[Any]:
     """The invoice list filter, implemented once in ``invoicing.queries.filters``."""
-    return stmt.where(Invoice.organization_id == org, *invoice_conditions(f, dialect, org, today))
+    conditions = invoice_conditions(f, dialect, org, lambda: today)
+    return stmt.where(Invoice.organization_id == org, *conditions)
 
 
 def _money(value: Decimal | None, currency: str) -> str:

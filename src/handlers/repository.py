@@ -331,6 +331,13 @@ def today_of(org: OrganizationRecord, deps: Deps) -> dt.date:
     return deps.day_in(calendar.zone_of(org.profile or {}))
 
 
+def calendar_day(uow: UnitOfWork, org_id: uuid.UUID, deps: Deps) -> dt.date:
+    """``today_of`` for a command that needs no organization otherwise: an organization not
+    configured (yet) has UTC's day."""
+    org = _by_key(uow, Organization, (org_id,), _ORGANIZATION)
+    return deps.day_in(calendar.zone_of(org.profile or {}) if org is not None else "UTC")
+
+
 def default_rate(org: OrganizationRecord) -> Decimal | None:
     value = profile(org).get("default_tax_rate")
     return None if value is None else Decimal(str(value))

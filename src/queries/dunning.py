@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from invoicing.domain.errors import NotFound
 from invoicing.domain.money import round_money
 from invoicing.models import Invoice
 from invoicing.models.dunning import DunningNotice
-from invoicing.queries.common import dialect_of, money_key, order_terms, paginate
+from invoicing.queries.common import (
+    calendar_today,
+    dialect_of,
+    money_key,
+    order_terms,
+    paginate,
+)
 from invoicing.queries.filters import day_conditions
 from invoicing.schemas.queries import DunningNoticeItem, DunningNoticeList, ListDunningNotices
 from sqlalchemy import and_, select
@@ -35,7 +40,8 @@ def list_dunning_notices(query: ListDunningNotices, session: Session) -> Dunning
     if p.level:
         conditions.append(DunningNotice.level.in_(p.level))
     if p.sent_at is not None:
-        today = p.as_of or dt.datetime.now(dt.UTC).date()
+        as_of = p.as_of
+        today = (lambda: as_of) if as_of else calendar_today(session, org_id)
         conditions += day_conditions(DunningNotice.sent_at, p.sent_at, today, timestamp=True)
     stmt = (
         select(DunningNotice, Invoice.number, Invoice.customer_id)

@@ -241,8 +241,11 @@ def fuzzy_range(name: str, today: dt.date) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def day_conditions(column: Any, ops: DateOps, today: dt.date, *, timestamp: bool) -> list[Any]:
+def day_conditions(
+    column: Any, ops: DateOps, today: Callable[[], dt.date], *, timestamp: bool
+) -> list[Any]:
     """Date operators over a DATE column, or over a timestamp by its UTC calendar date.
+    ``today`` (``queries.common.calendar_today``) is asked only by a fuzzy range.
 
     Every calendar date is a valid operand, the first and the last one too: ``gt`` the last
     day and ``lt`` the first match nothing, ``lte`` the last day every date (no day after it
@@ -289,7 +292,7 @@ def day_conditions(column: Any, ops: DateOps, today: dt.date, *, timestamp: bool
         elif name == "lte":
             out.append(until(value))
         elif name == "fuzzy":
-            first, last = fuzzy_range(value, today)
+            first, last = fuzzy_range(value, today())
             out += [from_(first), until(last)]
     return out
 
@@ -582,13 +585,17 @@ def invoice_conditions(
     f: InvoiceFilter,
     dialect: str,
     org_id: uuid.UUID,
-    today: dt.date,
+    today: Callable[[], dt.date],
     customers: Mapping[str, Sequence[uuid.UUID]] | None = None,
 ) -> list[Any]:
     """WHERE terms for the filter (the caller adds ``Invoice.organization_id == org_id``).
     ``customers``: on PostgreSQL, :func:`full_query_customers` of ``f.full_query`` (optional:
     the same results without it, but the planner estimates worse)."""
-    today = f.as_of or today
+    as_of = f.as_of
+
+    def on_day() -> dt.date:  # the filter's as_of, else today (asked only where needed)
+        return as_of or today()
+
     c: list[Any] = []
     if f.deleted == "exclude":
         c.append(Invoice.deleted_at.is_(None))
@@ -659,7 +666,7 @@ def invoice_conditions(
     ]
     for column, date_ops, timestamp in dates:
         if date_ops is not None:
-            c += day_conditions(column, date_ops, today, timestamp=timestamp)
+            c += day_conditions(column, date_ops, on_day, timestamp=timestamp)
     if f.payment_status:
         c.append(or_(*(_payment_status(s) for s in f.payment_status)))
     if f.export_status == "exported":
@@ -678,7 +685,8 @@ def invoice_conditions(
         credited = money_key(Invoice.credited_amount, dialect) > money_zero(dialect)
         c.append(credited if f.credited else not_(credited))
     if f.aging:
-        c.append(or_(*(_aging(bucket, dialect, today) for bucket in f.aging)))
+        day = on_day()
+        c.append(or_(*(_aging(bucket, dialect, day) for bucket in f.aging)))
     if f.full_query:
         c += [_full_query(w, org_id, dialect, customers) for w in f.full_query.split()]
     c += [custom_field_condition(cf, Invoice.custom_fields, (), dialect) for cf in f.custom_fields]

@@ -9,6 +9,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain import calendar
 from invoicing.domain.errors import NotFound
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.numbering import Series
@@ -16,7 +17,13 @@ from invoicing.handlers import numbering, subsidiaries
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_document, invoice_state, open_amount
 from invoicing.models import Customer, CustomerCreditEntry, Invoice, Organization, Payment
-from invoicing.queries.common import dialect_of, money_key, order_terms, paginate
+from invoicing.queries.common import (
+    calendar_today,
+    dialect_of,
+    money_key,
+    order_terms,
+    paginate,
+)
 from invoicing.queries.filters import (
     full_query_customers,
     invoice_conditions,
@@ -45,10 +52,6 @@ from invoicing.schemas.queries import (
 )
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def _customer_join() -> ColumnElement[bool]:
@@ -133,7 +136,8 @@ def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
     customers = None
     if p.filter.full_query and dialect == "postgresql":
         customers = full_query_customers(session, org, p.filter.full_query)
-    conditions = invoice_conditions(p.filter, dialect, org, _today(), customers)
+    today = calendar_today(session, org)
+    conditions = invoice_conditions(p.filter, dialect, org, today, customers)
     items, info = _invoice_page(
         session,
         query.organization_id,
@@ -222,7 +226,7 @@ def _open_totals(
 def open_items(query: OpenItems, session: Session) -> OpenItemList:
     p = query.payload
     dialect = dialect_of(session)
-    as_of = p.as_of or _today()
+    as_of = p.as_of or calendar_today(session, query.organization_id)()
     c: list[ColumnElement[bool]] = [Invoice.deleted_at.is_(None), receivable(dialect)]
     if p.customer_id:
         c.append(Invoice.customer_id.in_(p.customer_id))
@@ -297,10 +301,13 @@ def next_number(query: NextNumber, session: Session) -> NextNumberResult:
             hint="send configure_organization first",
         )
     series = Series(query.payload.series)
-    on = query.payload.date or _today()
     uow = UnitOfWork(sessionmaker())
     uow.session = session
     issuer = subsidiaries.entity(uow, org, query.payload.subsidiary_id)
+    # the day a finalize without a date takes: the issuer's calendar (handlers.lifecycle)
+    on = query.payload.date or calendar.local_day(
+        dt.datetime.now(dt.UTC), calendar.zone_of(issuer.org.profile or {})
+    )
     pattern = numbering.pattern_for(issuer.org, series)
     return NextNumberResult(
         series=series.value,

@@ -387,7 +387,9 @@ class InvoiceFilter(Contract):
         default="exclude", description="documents in the trash"
     )
     as_of: dt.date | None = Field(
-        default=None, description="the day fuzzy ranges and aging count from; default today (UTC)"
+        default=None,
+        description="the day fuzzy ranges and aging count from; default today on the "
+        "organization's calendar (its timezone, else its country's, else UTC)",
     )
     # --- earlier shorthands, kept
     issue_date_from: dt.date | None = Field(

@@ -217,7 +217,9 @@ class OpenItems(Query):
 
     class Payload(Paged):
         as_of: dt.date | None = Field(
-            default=None, description="date the days overdue are counted to; default today"
+            default=None,
+            description="date the days overdue are counted to; default today on the "
+            "organization's calendar",
         )
         customer_id: list[UUID] = Field(default_factory=list)
         case_id: Reference | None = None
@@ -254,7 +256,11 @@ class NextNumber(Query):
 
     class Payload(Contract):
         series: Literal["invoice", "credit_note", "quote"] = "invoice"
-        date: dt.date | None = Field(default=None, description="issue date; default today")
+        date: dt.date | None = Field(
+            default=None,
+            description="issue date; default today on the issuer's calendar, as a finalize "
+            "without a date takes it",
+        )
         subsidiary_id: Reference | None = Field(
             default=None, description="the series of this subsidiary (configure_subsidiary)"
         )
@@ -356,7 +362,10 @@ class ListDunningNotices(Query):
         customer_id: list[UUID] = Field(default_factory=list, max_length=500)
         level: list[Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=list)
         sent_at: Date | None = Field(default=None, description="date operators, as in filters")
-        as_of: dt.date | None = Field(default=None, description="for fuzzy sent_at ranges")
+        as_of: dt.date | None = Field(
+            default=None,
+            description="for fuzzy sent_at ranges; default today on the organization's calendar",
+        )
         sort: list[str] = Field(default_factory=lambda: ["-sent_at"])
 
         @field_validator("sort", mode="before")

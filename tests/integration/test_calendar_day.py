@@ -16,6 +16,7 @@ from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
 from sqlalchemy import Engine
 
+from tests.integration.test_exports_csv import read as read_csv
 from tests.support.client import BE_ORG, DE_ORG, Client, line
 from tests.support.fakes import fake_deps
 
@@ -60,3 +61,16 @@ def test_a_time_zone_must_be_an_iana_zone(engine: Engine) -> None:
     assert "IANA" in errors[0]["detail"]
     out = client.ok("configure_organization", {**DE_ORG, "timezone": "Europe/Berlin"})
     assert out.events[0]["data"]["organization"]["timezone"] == "Europe/Berlin"
+
+
+def test_a_csv_exports_fuzzy_today_is_the_organization_s_day(engine: Engine) -> None:
+    """``export_csv`` with ``issue_date: {fuzzy: today}`` at 00:30 in Cologne on 1 January:
+    the new year's invoices, not the old year's last day's (UTC's day before session 33)."""
+    client = client_at(engine, NEW_YEAR_IN_COLOGNE, DE_ORG)
+    cust = client.customer()
+    old = client.finalized(cust, [line()], issue_date=dt.date(2026, 12, 31))
+    new = client.finalized(cust, [line()], issue_date=dt.date(2027, 1, 1))
+    out = client.ok("export_csv", {"filters": {"issue_date": {"fuzzy": "today"}}})
+    _, rows = read_csv(client, out.events[0]["data"])
+    assert [r["number"] for r in rows] == [new["number"]]
+    assert old["number"] != new["number"]
