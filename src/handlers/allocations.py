@@ -27,6 +27,7 @@ from invoicing.handlers.ledger_io import take_off
 from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import (
+    calendar_day,
     get_customer,
     get_invoice,
     get_organization,
@@ -325,7 +326,7 @@ def _deallocate(uow: UnitOfWork, deps: Deps, cp: CustomerPayment) -> list[Event]
             )
         row = next(r for r in inv.payments if r.customer_payment_id == cp.id)
         data = allocation_data(row, inv.currency, None)
-        take_off(uow, inv, row, deps.now())
+        take_off(uow, inv, row, deps.now(), calendar_day(uow, cp.organization_id, deps))
         events += settled_events("payment.deleted", inv, deps, payment=data, allocation=data)
     return events
 
@@ -418,7 +419,8 @@ def delete_across(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event
         rules.check_undo(cp.unapplied, balance, cp.currency, str(cp.id))
         entry = uow.session.get(CustomerCreditEntry, (org_id, derived_id(cp.id, "unapplied")))
         assert entry is not None
-        uow.session.add(_deleted_credit(entry, deps.now()))
+        deleted_on = calendar_day(uow, org_id, deps)
+        uow.session.add(_deleted_credit(entry, deps.now(), deleted_on))
         uow.session.delete(entry)
         uow.session.flush()
         events.append(credit_event("customer_credit.removed", uow, entry))
@@ -438,8 +440,10 @@ def _lock_for_application(uow: UnitOfWork, org_id: uuid.UUID, payment_id: uuid.U
         lock_customer(uow, org_id, entry.customer_id)
 
 
-def _deleted_credit(entry: CustomerCreditEntry, now: dt.datetime) -> DeletedCreditEntry:
-    """What an export that booked ``entry`` reverses (exports/datev_credit.py)."""
+def _deleted_credit(
+    entry: CustomerCreditEntry, now: dt.datetime, day: dt.date
+) -> DeletedCreditEntry:
+    """What an export that booked ``entry`` reverses (exports/datev_credit.py), on ``day``."""
     return DeletedCreditEntry(
         organization_id=entry.organization_id,
         id=entry.id,
@@ -449,7 +453,7 @@ def _deleted_credit(entry: CustomerCreditEntry, now: dt.datetime) -> DeletedCred
         amount=entry.amount,
         date=entry.date,
         reference=entry.reference,
-        deleted_on=now.date(),
+        deleted_on=day,
         deleted_at=now,
     )
 

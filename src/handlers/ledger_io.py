@@ -29,10 +29,14 @@ def store(inv: Invoice, ledger: Ledger) -> None:
     inv.written_off_amount = ledger.written_off_gross
 
 
-def take_off(uow: UnitOfWork, inv: Invoice, payment: Payment, now: dt.datetime) -> None:
+def take_off(
+    uow: UnitOfWork, inv: Invoice, payment: Payment, now: dt.datetime, day: dt.date
+) -> None:
     """Delete ``payment`` of ``inv``, keeping what it was in ``deleted_payments``: an export
-    that booked it reverses it on the day it was deleted (exports/datev_db.py). An application
-    of a customer's credit was never booked and leaves no record."""
+    that booked it reverses it on ``day``, the organization's calendar day it was deleted
+    (exports/datev_db.py; UTC's before session 33, which put a deletion at 00:30 in Cologne on
+    1 January into the closed year before). An application of a customer's credit was never
+    booked and leaves no record."""
     if payment.credit_entry_id is None:
         uow.session.add(
             DeletedPayment(
@@ -45,7 +49,7 @@ def take_off(uow: UnitOfWork, inv: Invoice, payment: Payment, now: dt.datetime) 
                 reference=payment.reference,
                 exchange_rate=payment.exchange_rate,
                 customer_payment_id=payment.customer_payment_id,
-                deleted_on=now.date(),
+                deleted_on=day,
                 deleted_at=now,
             )
         )

@@ -13,7 +13,7 @@ from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.ledger_io import take_off
 from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
-from invoicing.handlers.repository import get_invoice, get_organization, today_of
+from invoicing.handlers.repository import calendar_day, get_invoice, get_organization, today_of
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount, payment_difference
 from invoicing.models import Invoice, Payment
@@ -112,7 +112,7 @@ def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Even
     check_single(payment)
     data = _payment_data(payment)
     credit = allocations.undo_credit_application(uow, payment)
-    take_off(uow, inv, payment, deps.now())
+    take_off(uow, inv, payment, deps.now(), calendar_day(uow, inv.organization_id, deps))
     events = settled_events("payment.deleted", inv, deps, payment=data)
     return events if credit is None else [*events, credit]
 

@@ -9,6 +9,7 @@ day before too. The day is the organization's ``timezone``, else its country's z
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -74,3 +75,39 @@ def test_a_csv_exports_fuzzy_today_is_the_organization_s_day(engine: Engine) -> 
     _, rows = read_csv(client, out.events[0]["data"])
     assert [r["number"] for r in rows] == [new["number"]]
     assert old["number"] != new["number"]
+
+
+def test_a_payment_deleted_at_00_30_on_new_years_day_is_reversed_in_the_new_year(
+    engine: Engine,
+) -> None:
+    """The reversal a DATEV export books for a deleted payment (or a customer's deleted
+    unapplied credit) is dated on the organization's day of the deletion: UTC's day before
+    session 33 put it into 31 December, the closed year before."""
+    from invoicing.models import DeletedCreditEntry, DeletedPayment
+    from sqlalchemy import select
+
+    client = client_at(engine, NEW_YEAR_IN_COLOGNE, DE_ORG)
+    cust = client.customer()
+    inv = client.finalized(cust, [line()], issue_date=dt.date(2026, 12, 20))
+    paid = client.ok(
+        "record_payment", {"invoice_id": inv["id"], "amount": "10.00", "date": "2026-12-21"}
+    )
+    pid = paid.events[0]["data"]["payment"]["id"]
+    client.ok("delete_payment", {"invoice_id": inv["id"], "payment_id": pid})
+    across = client.ok(
+        "record_payment",
+        {"customer_id": str(cust), "amount": "5000.00", "date": "2026-12-22"},
+    )
+    cpid = next(e for e in across.events if e["type"] == "customer_payment.recorded")
+    client.ok("delete_payment", {"payment_id": cpid["subject"]})
+    with engine.connect() as conn:
+        days = conn.execute(
+            select(DeletedPayment.deleted_on).where(
+                DeletedPayment.invoice_id == uuid.UUID(inv["id"])
+            )
+        ).scalars()
+        credits = conn.execute(
+            select(DeletedCreditEntry.deleted_on).where(DeletedCreditEntry.customer_id == cust)
+        ).scalars()
+        assert sorted({*days}) == [dt.date(2027, 1, 1)]
+        assert sorted({*credits}) == [dt.date(2027, 1, 1)]
