@@ -44,7 +44,7 @@ from invoicing import bootstrap
 from invoicing.config import Settings
 from invoicing.handlers.views import invoice_state
 from invoicing.models import Customer, Invoice
-from invoicing.queries.common import calendar_today, dialect_of, paginate
+from invoicing.queries.common import dialect_of, organization_calendar, paginate
 from invoicing.queries.filters import invoice_conditions, invoice_order
 from invoicing.queries.invoices import get_invoice, list_invoices
 from invoicing.schemas.queries import (
@@ -73,8 +73,8 @@ def orm_list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
     """The ORM path the list reads had before: entities, selectin collections."""
     p = query.payload
     dialect = dialect_of(session)
-    today = calendar_today(session, query.organization_id)
-    conditions = invoice_conditions(p.filter, dialect, query.organization_id, today)
+    cal = organization_calendar(session, query.organization_id)
+    conditions = invoice_conditions(p.filter, dialect, query.organization_id, cal)
     stmt = (
         select(Invoice)
         .outerjoin(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -64,3 +64,44 @@ def zone_of(profile: Mapping[str, Any]) -> str:
 def local_day(now: dt.datetime, zone: str) -> dt.date:
     """The calendar day in ``zone`` at the instant ``now`` (timezone-aware)."""
     return now.astimezone(_zone(zone)).date()
+
+
+def day_start(day: dt.date, zone: str) -> dt.datetime:
+    """The instant ``day`` begins in ``zone``, in UTC: what a timestamp of that calendar day is
+    at or after. The calendar's first day in a zone east of UTC begins before the first instant
+    a datetime holds; that day begins at that instant."""
+    try:
+        return dt.datetime.combine(day, dt.time(), tzinfo=_zone(zone)).astimezone(dt.UTC)
+    except OverflowError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+class Calendar:
+    """An organization's calendar for a read: its zone found by ``zone`` when first needed (a
+    query that compares no timestamp and has no fuzzy date never asks), ``now`` the clock."""
+
+    def __init__(
+        self,
+        zone: Callable[[], str],
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._find_zone = zone
+        self._now = now
+
+    @functools.cached_property
+    def zone(self) -> str:
+        return self._find_zone()
+
+    def today(self) -> dt.date:
+        return local_day(self._now(), self.zone)
+
+    def day_start(self, day: dt.date) -> dt.datetime:
+        return day_start(day, self.zone)
+
+    @classmethod
+    def fixed(cls, zone: str, today: dt.date | None = None) -> Calendar:
+        """A calendar of a known zone; ``today`` a fixed day (else the clock's)."""
+        if today is None:
+            return cls(lambda: zone)
+        moment = dt.datetime.combine(today, dt.time(12), tzinfo=_zone(zone))
+        return cls(lambda: zone, lambda: moment)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from invoicing.domain.calendar import Calendar
 from invoicing.domain.money import ZERO, round_money
 from invoicing.models.core import Invoice
 from invoicing.observability.progress import ProgressLog
@@ -70,10 +71,10 @@ def neutralize(value: str) -> str:
 
 
 def apply_filters(
-    stmt: Select[Any], org: uuid.UUID, f: InvoiceFilter, today: dt.date, dialect: str
+    stmt: Select[Any], org: uuid.UUID, f: InvoiceFilter, cal: Calendar, dialect: str
 ) -> Select[Any]:
     """The invoice list filter, implemented once in ``invoicing.queries.filters``."""
-    conditions = invoice_conditions(f, dialect, org, lambda: today)
+    conditions = invoice_conditions(f, dialect, org, cal)
     return stmt.where(Invoice.organization_id == org, *conditions)
 
 
@@ -98,9 +99,10 @@ def write_invoice_csv(
     *,
     delimiter: str = ",",
     bom: bool = False,
-    today: dt.date | None = None,
+    cal: Calendar | None = None,
 ) -> int:
-    """Stream the matching invoices into ``path``; returns the number of data rows."""
+    """Stream the matching invoices into ``path``; returns the number of data rows. ``cal``:
+    the organization's calendar (fuzzy dates, aging, timestamps' days); UTC's by default."""
     inv = Invoice
     stmt = select(
         inv.id,
@@ -135,8 +137,8 @@ def write_invoice_csv(
         inv.deleted_at,
         inv.tags,
     )
-    today = today or dt.datetime.now(dt.UTC).date()
-    query = apply_filters(stmt, org, filters, today, conn.dialect.name).order_by(
+    cal = cal or Calendar.fixed("UTC")
+    query = apply_filters(stmt, org, filters, cal, conn.dialect.name).order_by(
         inv.issue_date.is_(None), inv.issue_date, inv.number, inv.id
     )
     count = 0

@@ -22,7 +22,7 @@ from invoicing.exports.datev_db import assign_debtor_accounts, export_datev, mar
 from invoicing.exports.files import organization_folder, scratch, zip_files
 from invoicing.exports.settings import DatevSettings
 from invoicing.handlers.registry import Deps, Event, handles
-from invoicing.handlers.repository import calendar_day
+from invoicing.handlers.repository import calendar_of
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models.exports import DatevSettingsRecord, ExportRun
 from invoicing.schemas.exports import ConfigureDatev, ExportCsv, ExportDatev
@@ -187,7 +187,7 @@ def export_csv_handler(cmd: ExportCsv, uow: UnitOfWork, deps: Deps) -> list[Even
             file,
             delimiter=p.delimiter,
             bom=p.bom,
-            today=calendar_day(uow, cmd.organization_id, deps),  # fuzzy dates, aging
+            cal=calendar_of(uow, cmd.organization_id, deps),  # fuzzy dates, aging, timestamps
         )
         doc = _store(uow, deps, cmd, file, "csv", "text/csv")
     run = {

@@ -331,11 +331,22 @@ def today_of(org: OrganizationRecord, deps: Deps) -> dt.date:
     return deps.day_in(calendar.zone_of(org.profile or {}))
 
 
-def calendar_day(uow: UnitOfWork, org_id: uuid.UUID, deps: Deps) -> dt.date:
-    """``today_of`` for a command that needs no organization otherwise: an organization not
-    configured (yet) has UTC's day."""
+def organization_zone(uow: UnitOfWork, org_id: uuid.UUID) -> str:
+    """The organization's zone (``domain.calendar.zone_of``) for a command that needs no
+    organization otherwise: an organization not configured (yet) has UTC's."""
     org = _by_key(uow, Organization, (org_id,), _ORGANIZATION)
-    return deps.day_in(calendar.zone_of(org.profile or {}) if org is not None else "UTC")
+    return calendar.zone_of(org.profile or {}) if org is not None else "UTC"
+
+
+def calendar_of(uow: UnitOfWork, org_id: uuid.UUID, deps: Deps) -> calendar.Calendar:
+    """The organization's calendar on the command's clock (an export's filters)."""
+    zone = organization_zone(uow, org_id)
+    return calendar.Calendar.fixed(zone, deps.day_in(zone))
+
+
+def calendar_day(uow: UnitOfWork, org_id: uuid.UUID, deps: Deps) -> dt.date:
+    """``today_of`` for a command that needs no organization otherwise."""
+    return deps.day_in(organization_zone(uow, org_id))
 
 
 def default_rate(org: OrganizationRecord) -> Decimal | None:

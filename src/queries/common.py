@@ -9,11 +9,9 @@ holds such amounts up to about 9.2 x 10^14.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -42,25 +40,20 @@ SCALE_DIGITS = 4
 SCALE = 10**SCALE_DIGITS
 
 
-#: today's date where a query needs one: called only when the query uses it
-Today = Callable[[], dt.date]
+def organization_calendar(session: Session, org_id: uuid.UUID) -> calendar.Calendar:
+    """The organization's calendar (``domain.calendar``), as a command without a date takes
+    its day: a fuzzy ``today`` or ``this_week``, an aging bucket, the default ``as_of`` of open
+    items and a timestamp's calendar day follow the organization's zone, not UTC. Its profile
+    is read (one primary-key lookup) the first time the zone is needed, and never for a query
+    that does not need it; an organization not configured yet has UTC's calendar."""
 
-
-def calendar_today(session: Session, org_id: uuid.UUID) -> Today:
-    """Today on the organization's calendar (``domain.calendar``), as a command without a date
-    takes it: a fuzzy ``today`` or ``this_week``, an aging bucket and the default ``as_of`` of
-    open items follow the organization's day, not UTC's. Its profile is read (one primary-key
-    lookup) the first time the day is needed, and never for a query that does not need it; an
-    organization not configured yet has UTC's day."""
-
-    @functools.cache
-    def today() -> dt.date:
+    def zone() -> str:
         profile = session.execute(
             select(Organization.profile).where(Organization.id == org_id)
         ).scalar_one_or_none()
-        return calendar.local_day(dt.datetime.now(dt.UTC), calendar.zone_of(profile or {}))
+        return calendar.zone_of(profile or {})
 
-    return today
+    return calendar.Calendar(zone)
 
 
 def dialect_of(session: Session) -> str:

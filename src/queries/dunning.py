@@ -9,10 +9,10 @@ from invoicing.domain.money import round_money
 from invoicing.models import Invoice
 from invoicing.models.dunning import DunningNotice
 from invoicing.queries.common import (
-    calendar_today,
     dialect_of,
     money_key,
     order_terms,
+    organization_calendar,
     paginate,
 )
 from invoicing.queries.filters import day_conditions
@@ -40,9 +40,10 @@ def list_dunning_notices(query: ListDunningNotices, session: Session) -> Dunning
     if p.level:
         conditions.append(DunningNotice.level.in_(p.level))
     if p.sent_at is not None:
-        as_of = p.as_of
-        today = (lambda: as_of) if as_of else calendar_today(session, org_id)
-        conditions += day_conditions(DunningNotice.sent_at, p.sent_at, today, timestamp=True)
+        cal = organization_calendar(session, org_id)
+        conditions += day_conditions(
+            DunningNotice.sent_at, p.sent_at, cal, timestamp=True, as_of=p.as_of
+        )
     stmt = (
         select(DunningNotice, Invoice.number, Invoice.customer_id)
         .join(

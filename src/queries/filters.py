@@ -1,10 +1,10 @@
 """The invoice filter as SQL: one implementation for ``list_invoices`` and ``export_csv``.
 
-``invoice_conditions(filter, dialect, org_id, today)`` returns WHERE terms over ``Invoice`` only
-(customers and lines are reached through subqueries confined to the organization), so any
+``invoice_conditions(filter, dialect, org_id, calendar)`` returns WHERE terms over ``Invoice``
+only (customers and lines are reached through subqueries confined to the organization), so any
 statement selecting from ``invoices`` can use them. ``invoice_order`` gives the ORDER BY terms of
 the sort keys. Money is compared exactly on both backends (``money_key``), timestamps by their
-UTC calendar date.
+calendar day on the organization's calendar (``domain.calendar.Calendar``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain.calendar import Calendar
 from invoicing.models import Customer, Invoice, InvoiceLine
 from invoicing.queries.common import (
     SCALE,
@@ -215,10 +216,6 @@ def _money_range(
     return _money_ops(key, MoneyOps.model_validate(given), dialect)
 
 
-def _start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-
-
 def fuzzy_range(name: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The first and last day of a named range relative to ``today`` (weeks from Monday)."""
     if name in ("today", "yesterday", "tomorrow"):
@@ -242,10 +239,17 @@ def fuzzy_range(name: str, today: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def day_conditions(
-    column: Any, ops: DateOps, today: Callable[[], dt.date], *, timestamp: bool
+    column: Any,
+    ops: DateOps,
+    cal: Calendar,
+    *,
+    timestamp: bool,
+    as_of: dt.date | None = None,
 ) -> list[Any]:
-    """Date operators over a DATE column, or over a timestamp by its UTC calendar date.
-    ``today`` (``queries.common.calendar_today``) is asked only by a fuzzy range.
+    """Date operators over a DATE column, or over a timestamp by its calendar day on ``cal``
+    (from the instant the day begins in the organization's zone to the next day's). A fuzzy
+    range counts from ``as_of``, else today on ``cal``; ``cal``'s zone is asked only where
+    needed (``queries.common.organization_calendar``).
 
     Every calendar date is a valid operand, the first and the last one too: ``gt`` the last
     day and ``lt`` the first match nothing, ``lte`` the last day every date (no day after it
@@ -266,7 +270,7 @@ def day_conditions(
     def from_(day: dt.date | None) -> Any:
         if day is None:  # after the last day
             return false()
-        return column >= (_start(day) if timestamp else day)
+        return column >= (cal.day_start(day) if timestamp else day)
 
     def until(day: dt.date | None) -> Any:  # inclusive
         if day is None:  # before the first day
@@ -274,7 +278,7 @@ def day_conditions(
         if not timestamp:
             return column <= day
         following = after(day)
-        return column.is_not(None) if following is None else column < _start(following)
+        return column.is_not(None) if following is None else column < cal.day_start(following)
 
     for name, value in ops.given().items():
         if name == "eq":
@@ -292,7 +296,7 @@ def day_conditions(
         elif name == "lte":
             out.append(until(value))
         elif name == "fuzzy":
-            first, last = fuzzy_range(value, today())
+            first, last = fuzzy_range(value, as_of or cal.today())
             out += [from_(first), until(last)]
     return out
 
@@ -585,17 +589,12 @@ def invoice_conditions(
     f: InvoiceFilter,
     dialect: str,
     org_id: uuid.UUID,
-    today: Callable[[], dt.date],
+    cal: Calendar,
     customers: Mapping[str, Sequence[uuid.UUID]] | None = None,
 ) -> list[Any]:
     """WHERE terms for the filter (the caller adds ``Invoice.organization_id == org_id``).
     ``customers``: on PostgreSQL, :func:`full_query_customers` of ``f.full_query`` (optional:
     the same results without it, but the planner estimates worse)."""
-    as_of = f.as_of
-
-    def on_day() -> dt.date:  # the filter's as_of, else today (asked only where needed)
-        return as_of or today()
-
     c: list[Any] = []
     if f.deleted == "exclude":
         c.append(Invoice.deleted_at.is_(None))
@@ -666,7 +665,7 @@ def invoice_conditions(
     ]
     for column, date_ops, timestamp in dates:
         if date_ops is not None:
-            c += day_conditions(column, date_ops, on_day, timestamp=timestamp)
+            c += day_conditions(column, date_ops, cal, timestamp=timestamp, as_of=f.as_of)
     if f.payment_status:
         c.append(or_(*(_payment_status(s) for s in f.payment_status)))
     if f.export_status == "exported":
@@ -685,7 +684,7 @@ def invoice_conditions(
         credited = money_key(Invoice.credited_amount, dialect) > money_zero(dialect)
         c.append(credited if f.credited else not_(credited))
     if f.aging:
-        day = on_day()
+        day = f.as_of or cal.today()
         c.append(or_(*(_aging(bucket, dialect, day) for bucket in f.aging)))
     if f.full_query:
         c += [_full_query(w, org_id, dialect, customers) for w in f.full_query.split()]

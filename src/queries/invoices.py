@@ -18,10 +18,10 @@ from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_document, invoice_state, open_amount
 from invoicing.models import Customer, CustomerCreditEntry, Invoice, Organization, Payment
 from invoicing.queries.common import (
-    calendar_today,
     dialect_of,
     money_key,
     order_terms,
+    organization_calendar,
     paginate,
 )
 from invoicing.queries.filters import (
@@ -136,8 +136,8 @@ def list_invoices(query: ListInvoices, session: Session) -> InvoiceList:
     customers = None
     if p.filter.full_query and dialect == "postgresql":
         customers = full_query_customers(session, org, p.filter.full_query)
-    today = calendar_today(session, org)
-    conditions = invoice_conditions(p.filter, dialect, org, today, customers)
+    cal = organization_calendar(session, org)
+    conditions = invoice_conditions(p.filter, dialect, org, cal, customers)
     items, info = _invoice_page(
         session,
         query.organization_id,
@@ -226,7 +226,7 @@ def _open_totals(
 def open_items(query: OpenItems, session: Session) -> OpenItemList:
     p = query.payload
     dialect = dialect_of(session)
-    as_of = p.as_of or calendar_today(session, query.organization_id)()
+    as_of = p.as_of or organization_calendar(session, query.organization_id).today()
     c: list[ColumnElement[bool]] = [Invoice.deleted_at.is_(None), receivable(dialect)]
     if p.customer_id:
         c.append(Invoice.customer_id.in_(p.customer_id))

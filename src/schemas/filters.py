@@ -13,7 +13,8 @@ shorthand: a single value means ``eq``, a list means ``in``::
 Operators: money and dates ``eq not_eq gt gte lt lte in`` (dates also ``fuzzy``, a named range
 relative to ``as_of``), texts ``eq not_eq in not_in contains`` (``contains`` case-insensitive),
 ids ``eq not_eq in not_in``. Timestamps (``created_at``, ``sent_at`` ...) are compared by their
-UTC calendar date. docs/seed-mapping.md maps every seed filter to its field here.
+calendar day on the organization's calendar (its ``timezone``, else its country's zone, else
+UTC). docs/seed-mapping.md maps every seed filter to its field here.
 """
 
 from __future__ import annotations

@@ -111,3 +111,28 @@ def test_a_payment_deleted_at_00_30_on_new_years_day_is_reversed_in_the_new_year
         ).scalars()
         assert sorted({*days}) == [dt.date(2027, 1, 1)]
         assert sorted({*credits}) == [dt.date(2027, 1, 1)]
+
+
+def test_a_timestamp_is_compared_by_the_organization_s_calendar_day(engine: Engine) -> None:
+    """Finalized at 23:30 UTC on 31 December is 1 January in Cologne: ``finalized_at:
+    2027-01-01`` finds it (UTC's day before session 33 found it on 31 December), in the list
+    and in a CSV export; for an organization on UTC it stays on 31 December."""
+    for org, day, other in (
+        (DE_ORG, "2027-01-01", "2026-12-31"),
+        ({**DE_ORG, "timezone": "UTC"}, "2026-12-31", "2027-01-01"),
+    ):
+        client = client_at(engine, NEW_YEAR_IN_COLOGNE, org)
+        invoice = client.finalized(client.customer(), [line()])
+        assert invoice["finalized_at"].startswith("2026-12-31T23:30")
+        for on, expected in ((day, [invoice["id"]]), (other, [])):
+            reply = client.bus.query_document(
+                {
+                    "type": "list_invoices",
+                    "organization_id": str(client.org),
+                    "payload": {"filter": {"finalized_at": on}},
+                }
+            )
+            assert [i["id"] for i in reply["result"]["items"]] == expected, (org, on)
+            out = client.ok("export_csv", {"filters": {"finalized_at": {"eq": on}}})
+            rows = read_csv(client, out.events[0]["data"])[1]
+            assert [r["number"] for r in rows] == ([invoice["number"]] if expected else [])

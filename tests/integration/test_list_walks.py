@@ -24,6 +24,7 @@ import random
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from invoicing.models import Invoice
@@ -131,12 +132,16 @@ def money(doc: Doc, field: str) -> Decimal:
     return Decimal(doc["totals"][MONEY[field]])
 
 
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
 def day_of(doc: Doc, field: str) -> dt.date | None:
     value = doc[field]
     if value is None:
         return None
     if field in TIMESTAMPS:
-        return dt.datetime.fromisoformat(value).astimezone(dt.UTC).date()
+        # the organization's calendar day: the walk's organization is German (DE_ORG)
+        return dt.datetime.fromisoformat(value).astimezone(BERLIN).date()
     return dt.date.fromisoformat(value)
 
 
