@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import partial
 
 from invoicing.domain import finalize as finalize_rules
+from invoicing.domain.corrections import correction_date
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.ledger import GroupAmount, Key, Movement, MovementKind, key_of
 from invoicing.domain.numbering import Series
@@ -365,6 +366,8 @@ def issue_credit(
 ) -> tuple[Invoice, list[Event]]:
     """Create and finalize a credit note against ``inv`` and record it in the invoice's ledger.
 
+    ``issue_date``: not before the invoice's; none: today on the issuer's calendar, or the
+    invoice's issue date when later (``domain.corrections``).
     ``lines``: a partial credit, checked per tax group against what remains. Without lines the
     credit note takes exactly what remains per group (``open_only``: what is open, i.e. the
     remainder less the payments' share, for void of a partly paid invoice); the first such
@@ -373,6 +376,7 @@ def issue_credit(
     _check_creditable(uow, org, inv, credit_note_id)
     issuer = subsidiaries.entity(uow, org, inv.subsidiary_id, pointer="/invoice_id")
     org = issuer.org  # the credit note comes from whoever issued the invoice
+    issued = correction_date(issue_date, inv.issue_date, today_of(org, deps))
     ledger = ledger_of(inv)
     cn = new_draft(org, credit_note_id, "credit_note", deps.now())
     for name in _COPIED:
@@ -410,7 +414,6 @@ def issue_credit(
     )
     if list(taken) != document_groups(cn):
         recalculate(cn, legal=legal, group_taxes={g.key: g.tax for g in taken})
-    issued = issue_date or today_of(org, deps)
     cn.issue_date, cn.due_date = issued, issued
     uow.session.flush()  # the credit note and its lines exist as a draft before they freeze
     cn.number, cn.sequence_number = numbering.allocate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from invoicing.domain.corrections import check_not_before_invoice
 from invoicing.domain.errors import InvalidState
 from invoicing.domain.ledger import Movement, plan_reversal, plan_write_off
 from invoicing.domain.states import OPEN_STATES
@@ -44,6 +45,7 @@ def write_off_invoice(cmd: WriteOffInvoice, uow: UnitOfWork, deps: Deps) -> list
             pointer="/invoice_id",
             hint="only finalized invoices with an open amount can be written off",
         )
+    check_not_before_invoice(p.date, inv.issue_date, what="write-off", field="date")
     country = ((inv.seller or {}).get("address") or {}).get("country_code")
     vat = write_off_vat(country, p.reason, p.ground, inv.due_date, p.date)
     ledger = ledger_of(inv)
@@ -81,5 +83,6 @@ def reverse_write_off(cmd: ReverseWriteOff, uow: UnitOfWork, deps: Deps) -> list
     inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
     ledger = ledger_of(inv)
     movement = plan_reversal(ledger, str(p.write_off_id), p.date, void=inv.status == "void")
+    check_not_before_invoice(p.date, inv.issue_date, what="write-off reversal", field="date")
     store(inv, ledger.with_movement(movement))
     return settled_events("invoice.write_off_reversed", inv, deps, write_off=_data(movement))

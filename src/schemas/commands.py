@@ -698,7 +698,8 @@ class MarkPaid(Command):
 
 
 class VoidInvoice(Command):
-    """Issue a credit note for the open amount, then void the invoice."""
+    """Issue a credit note for the open amount, then void the invoice. The credit note is dated
+    today, or on the invoice's issue date when that is later."""
 
     type: Literal["void_invoice"] = "void_invoice"
 
@@ -732,7 +733,10 @@ class WriteOffInvoice(Command):
         amount: PositiveDec | None = Field(
             default=None, description="gross; null writes off everything that is open"
         )
-        date: dt.date = Field(description="the day of the write-off (period of the correction)")
+        date: dt.date = Field(
+            description="the day of the write-off (period of the correction); not before the "
+            "invoice's issue date (date_before_invoice)"
+        )
         reason: WriteOffReason
         ground: Literal["insolvency", "definitive_loss"] | None = Field(
             default=None,
@@ -754,7 +758,10 @@ class ReverseWriteOff(Command):
 
     class Payload(InvoiceRef):
         write_off_id: UUID
-        date: dt.date
+        date: dt.date = Field(
+            description="the day of the reversal; not before the invoice's issue date "
+            "(date_before_invoice)"
+        )
 
     payload: Payload
 
@@ -771,7 +778,11 @@ class IssueCreditNote(Command):
     class Payload(InvoiceRef):
         credit_note_id: UUID | None = None
         reason: Annotated[str, StringConstraints(max_length=500)] | None = None
-        issue_date: dt.date | None = None
+        issue_date: dt.date | None = Field(
+            default=None,
+            description="not before the invoice's issue date (date_before_invoice); defaults to "
+            "today, or to the invoice's issue date when that is later",
+        )
         lines: list[CreditLineIn] | None = Field(default=None, max_length=1000)
 
     payload: Payload
@@ -799,7 +810,8 @@ class IssueStandaloneCreditNote(Command):
 
 
 class ChangeRecipient(Command):
-    """Credit the original in full and create a linked draft for the new customer."""
+    """Credit the original in full and create a linked draft for the new customer. The credit
+    note is dated today, or on the invoice's issue date when that is later."""
 
     type: Literal["change_recipient"] = "change_recipient"
 

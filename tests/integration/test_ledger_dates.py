@@ -37,7 +37,9 @@ def test_paid_on_is_the_date_of_the_settling_payment(client: Client) -> None:
 
 
 def test_paid_on_when_a_credit_note_settles_what_was_paid(client: Client) -> None:
-    inv = client.finalized(client.customer(), [line(unit_price="100.00")])
+    # issued before the payment and the credit note (a credit cannot precede its invoice)
+    issued = dt.date(2026, 3, 1)
+    inv = client.finalized(client.customer(), [line(unit_price="100.00")], issue_date=issued)
     iid = inv["id"]
     client.ok("record_payment", {"invoice_id": iid, "amount": "95.20", "date": "2026-03-02"})
     out = client.ok(

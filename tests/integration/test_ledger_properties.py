@@ -28,6 +28,9 @@ from tests.support.fakes import fake_deps
 D = Decimal
 ZERO = D(0)
 RATES = [19, 7]
+#: the invoice's issue date: on or before its payments (2026-05-01) and write-offs (2026-06-01),
+#: since a correction cannot precede the invoice (src/domain/corrections.py)
+ISSUED = dt.date(2026, 5, 1)
 EXPECTED_REJECTIONS = {
     "already_void",
     "credit_group_unknown",
@@ -124,6 +127,7 @@ def test_random_corrections_through_commands(
     inv = client.finalized(
         client.customer(),
         [line(f"L{i}", str(q), str(D(c) / 100), tax_rate=r) for i, (r, q, c) in enumerate(lines)],
+        issue_date=ISSUED,
     )
     iid = inv["id"]
     credit_notes: list[dict[str, Any]] = []
@@ -194,8 +198,8 @@ def _check_datev_balances(client: Client, state: dict[str, Any], workdir: Path) 
     credit notes, each write-off account at what was written off there (gross, as DATEV books
     automatic accounts). Every Buchungsstapel passes the checker in strict mode."""
     client.ok("configure_datev", DATEV)
-    # the documents' dates are today's (the fake clock is the real one); payments and
-    # write-offs are dated 2026: export every year that has bookings
+    # the invoice, payments and write-offs are dated 2026; credit notes without a date are
+    # today's (the fake clock is the real one): export every year that has bookings
     years = {dt.date.today().year, 2026}
     rows: list[list[str]] = []
     for year in sorted(years):
