@@ -624,8 +624,8 @@ def plan_write_off(
 
 def plan_reversal(ledger: Ledger, write_off_id: str, day: dt.date, *, void: bool) -> Movement:
     """The reversal of write-off ``write_off_id`` (the money arrived after all): the same gross
-    per group given back (``Ledger.reversal``). Rejected for an unknown or reversed write-off
-    and on a void invoice."""
+    per group given back (``Ledger.reversal``). Rejected for an unknown or reversed write-off,
+    on a void invoice and dated before the write-off (``date_before_write_off``)."""
     original = ledger.movement(write_off_id)
     if original is None or original.kind is not MovementKind.WRITE_OFF:
         raise NotFound(
@@ -642,6 +642,14 @@ def plan_reversal(ledger: Ledger, write_off_id: str, day: dt.date, *, void: bool
     if void:
         raise InvalidState(
             "invalid_state", "a void invoice's write-off cannot be reversed", pointer="/invoice_id"
+        )
+    if day < original.date:
+        raise DomainError(
+            "date_before_write_off",
+            f"date {day.isoformat()} of the reversal is before the write-off's date "
+            f"{original.date.isoformat()}; a reversal cannot precede what it reverses",
+            pointer="/date",
+            hint=f"date the reversal on or after {original.date.isoformat()}",
         )
     groups = ledger.reversal(original)
     return Movement(

@@ -82,7 +82,7 @@ def reverse_write_off(cmd: ReverseWriteOff, uow: UnitOfWork, deps: Deps) -> list
     p = cmd.payload
     inv = get_invoice(uow, cmd.organization_id, p.invoice_id)
     ledger = ledger_of(inv)
-    movement = plan_reversal(ledger, str(p.write_off_id), p.date, void=inv.status == "void")
     check_not_before_invoice(p.date, inv.issue_date, what="write-off reversal", field="date")
+    movement = plan_reversal(ledger, str(p.write_off_id), p.date, void=inv.status == "void")
     store(inv, ledger.with_movement(movement))
     return settled_events("invoice.write_off_reversed", inv, deps, write_off=_data(movement))

@@ -167,3 +167,25 @@ def test_payments_and_standalone_credit_notes_keep_their_earlier_dates(engine: E
     }
     out = client.ok("issue_standalone_credit_note", standalone)
     assert out.events[0]["data"]["invoice"]["issue_date"] == "2026-11-15"
+
+
+def test_a_reversal_dated_before_its_write_off_is_refused(engine: Engine) -> None:
+    """After the invoice but before the write-off it reverses: refused at the date
+    (``date_before_write_off``), nothing written; on the write-off's day it is taken."""
+    client = _client(engine)
+    iid = _invoice(client)["id"]
+    wid = str(uuid.uuid4())
+    client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "write_off_id": wid, "reason": "uncollectible", "date": "2026-12-10"},
+    )
+    before = client.snapshot()
+    errors = client.rejected(
+        "reverse_write_off", {"invoice_id": iid, "write_off_id": wid, "date": "2026-12-05"}
+    )
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("date_before_write_off", "/payload/date")
+    ]
+    assert "on or after 2026-12-10" in errors[0]["meta"]["hint"]
+    assert client.snapshot() == before
+    client.ok("reverse_write_off", {"invoice_id": iid, "write_off_id": wid, "date": "2026-12-10"})

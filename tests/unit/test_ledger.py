@@ -178,3 +178,17 @@ def test_normalized_parts_add_up_in_the_organization_currency() -> None:
     assert (n.paid, n.credited) == (D("456.85"), D("21.75"))
     assert n.open == n.gross_total - n.paid - n.credited
     assert normalize("EUR", D(2), [g("19", "1.00", "0.19")], receivable=False).open == D("0.00")
+
+
+def test_a_reversal_is_not_dated_before_its_write_off() -> None:
+    from invoicing.domain.ledger import plan_reversal
+
+    ledger = example().with_paid(D("260.00"))
+    taken = ledger.check_movement(MovementKind.WRITE_OFF, ledger.open_groups())
+    written = ledger.with_movement(Movement(MovementKind.WRITE_OFF, DAY, taken, "w1"))
+    with pytest.raises(DomainError) as refused:
+        plan_reversal(written, "w1", DAY - dt.timedelta(days=1), void=False)
+    (error,) = refused.value.errors
+    assert (error.code, error.pointer) == ("date_before_write_off", "/date")
+    assert DAY.isoformat() in error.detail and DAY.isoformat() in (error.hint or "")
+    assert plan_reversal(written, "w1", DAY, void=False).date == DAY  # the same day is fine
