@@ -1,0 +1,78 @@
+"""Amounts a command may carry, multiplied beyond what a document can hold: a rejection
+(``amount_too_large``), never an internal error, on SQLite and PostgreSQL.
+
+Each number of a command has at most 15 integer digits, but a quantity times a unit price, a
+document's sum or its amounts at an exchange rate may have 30: ``decimal`` rounds such a
+product to its 28 digits without complaint and then raises ``InvalidOperation`` when the
+amount is rounded to the cent. Before, a line of 10^14 x 10^12, an invoice converted at a rate
+of 10^15 and an overpayment kept as credit at such a rate failed as internal errors (a worker
+retries those), and an invoice of three lines of 10^15 - 1 was issued with a gross that no
+payment can carry. Found while choosing the differential walk's hostile values
+(tests/integration/test_backend_differential.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.support.client import Client, line
+
+pytestmark = pytest.mark.integration
+
+BIG = "999999999999999"  # the largest whole number a command carries
+
+
+def _refused(client: Client, ctype: str, payload: dict[str, Any], pointer: str) -> None:
+    (error,) = client.rejected(ctype, payload)
+    assert (error["code"], error["source"]["pointer"]) == ("amount_too_large", pointer), error
+
+
+@pytest.mark.parametrize(
+    ("lines", "fields", "pointer"),
+    [
+        ([line("x", "100000000000000", "999999999999.99")], {}, "/payload/lines/0"),
+        ([line("x", "1", BIG)] * 3, {}, "/payload/lines"),
+        ([line("x", "9", "100000000000000")], {}, "/payload/lines"),  # the VAT pushes it over
+        (
+            [line("x", "1", "999999999999.99")],
+            {"currency": "USD", "exchange_rate": BIG},
+            "/payload/exchange_rate",
+        ),
+    ],
+    ids=["line", "sum", "gross", "converted"],
+)
+def test_a_document_beyond_the_limit_is_refused(
+    client: Client, lines: list[dict[str, Any]], fields: dict[str, Any], pointer: str
+) -> None:
+    customer = client.customer()
+    payload = {"id": str(uuid.uuid4()), "customer_id": str(customer), "lines": lines, **fields}
+    _refused(client, "create_invoice", payload, pointer)
+    assert client.count_invoices() == 0
+
+
+def test_a_draft_grown_beyond_the_limit_is_refused(client: Client) -> None:
+    customer = client.customer()
+    iid = client.invoice(customer, [line("x", "1", "500000000000000")])
+    _refused(
+        client,
+        "add_line",
+        {"invoice_id": str(iid), "line": line("y", "1", "400000000000000")},
+        "/payload/lines",  # the document's lines: their gross total with VAT
+    )
+
+
+def test_a_payment_worth_too_much_at_its_rate_is_refused(client: Client) -> None:
+    customer = client.customer()
+    iid = client.invoice(customer, [line("x", "1", "100.00")], currency="USD", exchange_rate="0.9")
+    client.ok("finalize_invoice", {"invoice_id": str(iid)})
+    payment = {"invoice_id": str(iid), "date": "2026-01-05", "keep_overpayment_as_credit": True}
+    _refused(
+        client,
+        "record_payment",
+        {**payment, "amount": BIG, "exchange_rate": BIG},
+        "/payload/exchange_rate",
+    )
+    client.ok("record_payment", {**payment, "amount": "119.00", "exchange_rate": "0.95"})
