@@ -76,3 +76,31 @@ def test_a_payment_worth_too_much_at_its_rate_is_refused(client: Client) -> None
         "/payload/exchange_rate",
     )
     client.ok("record_payment", {**payment, "amount": "119.00", "exchange_rate": "0.95"})
+
+
+@pytest.mark.parametrize(
+    ("flt", "matches"),
+    [
+        ({"gross_total": {"gt": BIG}}, False),
+        ({"gross_total": {"lt": f"-{BIG}.9999999999"}}, False),
+        ({"gross_total": {"lte": BIG}}, True),
+        ({"open_amount": {"in": [BIG, "119.00"]}}, True),
+        ({"paid_amount": {"not_eq": BIG}}, True),
+        ({"net_total_min": f"-{BIG}", "net_total_max": BIG}, True),
+    ],
+)
+def test_a_money_filter_at_the_contract_s_edge_is_answered(
+    client: Client, flt: dict[str, Any], matches: bool
+) -> None:
+    """A filter value of 15 integer digits is 10^19 and more in the 10^-4 units of SQLite's
+    money keys, which its driver refused (``OverflowError``: an internal error on SQLite alone,
+    in ``list_invoices`` and in ``export_csv``)."""
+    iid = client.invoice(client.customer(), [line("x", "1", "100.00")])
+    client.ok("finalize_invoice", {"invoice_id": str(iid)})
+    reply = client.bus.query_document(
+        {"type": "list_invoices", "organization_id": str(client.org), "payload": {"filter": flt}}
+    )
+    assert reply["status"] == "ok", reply["errors"]
+    assert [item["id"] for item in reply["result"]["items"]] == ([str(iid)] if matches else [])
+    (event,) = client.ok("export_csv", {"filters": flt}).events
+    assert event["data"]["counts"]["invoices"] == int(matches)
