@@ -104,3 +104,24 @@ def test_a_money_filter_at_the_contract_s_edge_is_answered(
     assert [item["id"] for item in reply["result"]["items"]] == ([str(iid)] if matches else [])
     (event,) = client.ok("export_csv", {"filters": flt}).events
     assert event["data"]["counts"]["invoices"] == int(matches)
+
+
+def test_sums_beyond_what_a_command_carries_are_answered(client: Client) -> None:
+    """Each document stays below 10^15, their sums need not: open_items' total per currency
+    and list_payments' were validated as command values (at most 15 integer digits), and the
+    answer failed as an internal error."""
+    customer = client.customer()
+    for paid in ("700000000000000", "700000000000000", None, None):
+        iid = client.invoice(customer, [line("x", "1", "600000000000000")])  # gross 714 x 10^12
+        client.ok("finalize_invoice", {"invoice_id": str(iid)})
+        if paid:
+            payment = {"invoice_id": str(iid), "amount": paid, "date": "2026-01-05"}
+            client.ok("record_payment", payment)
+    org = str(client.org)
+    reply = client.bus.query_document({"type": "open_items", "organization_id": org})
+    assert reply["status"] == "ok", reply["errors"]
+    totals = reply["result"]["totals"]
+    assert totals == [{"currency": "EUR", "amount": "1456000000000000.00", "count": 4}]
+    reply = client.bus.query_document({"type": "list_payments", "organization_id": org})
+    assert reply["status"] == "ok", reply["errors"]
+    assert reply["result"]["totals"][0]["amount"] == "1400000000000000.00"
