@@ -106,22 +106,26 @@ def check_discount_units(discount: Discount | None, currency: str, pointer: str)
     )
 
 
-#: every amount of a document stays below 10^15: what a command can carry (15 integer digits,
-#: ``schemas.common``), so that each can be paid, credited or written off, and is rounded
-#: within ``decimal``'s 28 digits (a line of 10^14 x 10^12 raised InvalidOperation at its
-#: rounding, an internal error instead of a rejection)
-AMOUNT_LIMIT = Decimal(10) ** 15
+#: every amount of a document, and every payment, stays below 10^14 (a hundred trillion):
+#: within what a command can carry (15 integer digits, ``schemas.common``), so that each can
+#: be paid, credited or written off; rounded within ``decimal``'s 28 digits (a line of
+#: 10^14 x 10^12 raised InvalidOperation at its rounding, an internal error instead of a
+#: rejection); and exact in SQLite's money keys, 64-bit integers of 10^-4 units that hold
+#: amounts up to 9.2 x 10^14 only (``queries.common.money_key``: beyond, SQLite's arithmetic
+#: went through floats, and a void invoice of 999,000,000,000,000.00 credited all but 1.01
+#: and paid 1.01 was open on SQLite and settled on PostgreSQL)
+AMOUNT_LIMIT = Decimal(10) ** 14
 
 
 def check_amount(amount: Decimal, what: str, pointer: str) -> None:
-    """Refuse (``amount_too_large``) an amount of a document at or beyond ``AMOUNT_LIMIT``."""
+    """Refuse (``amount_too_large``) an amount at or beyond ``AMOUNT_LIMIT``."""
     if abs(amount) >= AMOUNT_LIMIT:
         raise DomainError(
             "amount_too_large",
-            f"{what} ({amount:.2E}) is not below 10^15",
+            f"{what} ({amount:.2E}) is not below 10^14",
             pointer=pointer,
-            hint="every amount of a document stays below 1,000,000,000,000,000: lower "
-            "quantities or prices, or split the document",
+            hint="every amount of a document and every payment stays below "
+            "100,000,000,000,000: lower quantities or prices, or split the document",
         )
 
 

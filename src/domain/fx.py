@@ -275,9 +275,10 @@ def exchange_difference(
 def check_payment_value(
     amount: Decimal, invoice_rate: Decimal | None, payment_rate: Decimal | None
 ) -> None:
-    """What a payment is worth in the organization's currency, at the invoice's frozen rate
-    and at its own, stays below ``calc.AMOUNT_LIMIT`` (an overpayment kept as credit at a rate
-    of 10^14 raised InvalidOperation where its exchange difference was rounded)."""
+    """A payment, and what it is worth in the organization's currency at the invoice's frozen
+    rate and at its own, stays below ``calc.AMOUNT_LIMIT`` (an overpayment kept as credit at
+    a rate of 10^14 raised InvalidOperation where its exchange difference was rounded)."""
+    check_amount(amount, "the payment", "/amount")
     for rate, pointer in ((invoice_rate, "/amount"), (payment_rate, "/exchange_rate")):
         if rate is not None:
             check_amount(amount * rate, "the payment in the organization's currency", pointer)
