@@ -45,4 +45,3 @@ def test_a_line_reads_back_in_positional_notation_without_a_negative_zero(client
         ("2.0", "0.00"),
     ]
     assert doc["totals"]["net_total"] == "1500.00"
-
