@@ -106,12 +106,36 @@ def check_discount_units(discount: Discount | None, currency: str, pointer: str)
     )
 
 
+#: every amount of a document, and every payment, stays below 10^14 (a hundred trillion):
+#: within what a command can carry (15 integer digits, ``schemas.common``), so that each can
+#: be paid, credited or written off; rounded within ``decimal``'s 28 digits (a line of
+#: 10^14 x 10^12 raised InvalidOperation at its rounding, an internal error instead of a
+#: rejection); and exact in SQLite's money keys, 64-bit integers of 10^-4 units that hold
+#: amounts up to 9.2 x 10^14 only (``queries.common.money_key``: beyond, SQLite's arithmetic
+#: went through floats, and a void invoice of 999,000,000,000,000.00 credited all but 1.01
+#: and paid 1.01 was open on SQLite and settled on PostgreSQL)
+AMOUNT_LIMIT = Decimal(10) ** 14
+
+
+def check_amount(amount: Decimal, what: str, pointer: str) -> None:
+    """Refuse (``amount_too_large``) an amount at or beyond ``AMOUNT_LIMIT``."""
+    if abs(amount) >= AMOUNT_LIMIT:
+        raise DomainError(
+            "amount_too_large",
+            f"{what} ({amount:.2E}) is not below 10^14",
+            pointer=pointer,
+            hint="every amount of a document and every payment stays below "
+            "100,000,000,000,000: lower quantities or prices, or split the document",
+        )
+
+
 def group_key(category: TaxCategory, rate: Decimal) -> tuple[str, Decimal]:
     return (category.value, rate.normalize())
 
 
 def _line_amounts(line: LineInput, currency: str, index: int) -> tuple[Decimal, Decimal]:
     exact = line.quantity * line.unit_price
+    check_amount(exact, f"line {index + 1}'s quantity x unit price", f"/lines/{index}")
     base = round_money(exact, currency)
     discount = round_money(ZERO, currency)
     if line.discount is not None:
@@ -213,6 +237,8 @@ def compute(
     allowance_total = sum((g.allowance for g in groups), ZERO)
     tax_exclusive = line_net_total - allowance_total
     tax_total = sum((g.tax_amount for g in groups), ZERO)
+    check_amount(line_net_total, "the lines' net total", "/lines")
+    check_amount(tax_exclusive + tax_total, "the gross total", "/lines")
     return Totals(
         currency=currency,
         lines=results,
@@ -223,6 +249,13 @@ def compute(
         tax_total=tax_total,
         gross_total=tax_exclusive + tax_total,
     )
+
+
+def check_converted(totals: Totals, rate: Decimal) -> None:
+    """A foreign-currency document's amounts converted at ``rate`` stay below the limit too
+    (every group's net and VAT, and what they add up to, are converted)."""
+    largest = sum((abs(g.taxable_amount) + abs(g.tax_amount) for g in totals.groups), ZERO)
+    check_amount(largest * rate, "the document converted at its exchange rate", "/exchange_rate")
 
 
 def with_group_taxes(totals: Totals, taxes: Mapping[tuple[str, Decimal], Decimal]) -> Totals:

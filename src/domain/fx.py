@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain.calc import check_amount
 from invoicing.domain.errors import DomainError
 from invoicing.domain.ledger import GroupAmount
 from invoicing.domain.money import ZERO, round_money
@@ -269,6 +270,18 @@ def exchange_difference(
         round_money(amount * invoice_rate, currency) if booked is None else booked,
         round_money(amount * payment_rate, currency),
     )
+
+
+def check_payment_value(
+    amount: Decimal, invoice_rate: Decimal | None, payment_rate: Decimal | None
+) -> None:
+    """A payment, and what it is worth in the organization's currency at the invoice's frozen
+    rate and at its own, stays below ``calc.AMOUNT_LIMIT`` (an overpayment kept as credit at
+    a rate of 10^14 raised InvalidOperation where its exchange difference was rounded)."""
+    check_amount(amount, "the payment", "/amount")
+    for rate, pointer in ((invoice_rate, "/amount"), (payment_rate, "/exchange_rate")):
+        if rate is not None:
+            check_amount(amount * rate, "the payment in the organization's currency", pointer)
 
 
 def check_payment_rate(

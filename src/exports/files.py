@@ -6,6 +6,7 @@ never a partial file; leftovers of a killed attempt are cleared before the next 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import shutil
@@ -70,7 +71,16 @@ def scratch(path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def zip_files(files: Sequence[Path], target: Path) -> None:
+def zip_files(files: Sequence[Path], target: Path, modified: dt.datetime) -> None:
+    """The files in one zip, each entry dated ``modified`` (the export's time on the service's
+    clock) rather than its scratch file's mtime on this host: the archive's bytes, and so its
+    checksum, follow from the export alone (before, two runs of one export a second apart, or
+    one on each backend, differed in the entries' times)."""
+    stamp = modified.timetuple()[:6]
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path in files:
-            zf.write(path, arcname=path.name)
+            entry = zipfile.ZipInfo(path.name, date_time=stamp)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16  # a regular file, rw-r--r--
+            with path.open("rb") as source, zf.open(entry, "w") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)

@@ -21,6 +21,7 @@ from typing import Any
 
 from invoicing.domain import allocation as rules
 from invoicing.domain.errors import InvalidState, NotFound
+from invoicing.domain.fx import check_payment_value
 from invoicing.domain.money import format_plain
 from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.ledger_io import take_off
@@ -353,6 +354,7 @@ def _unapplied_entry(cp: CustomerPayment, deps: Deps) -> CustomerCreditEntry:
 def record_across(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Event]:
     """``record_payment`` across invoices (called by the record_payment handler)."""
     p = cmd.payload
+    check_payment_value(p.amount, None, None)
     org = get_organization(uow, cmd.organization_id)
     default_currency = str(profile(org).get("default_currency", "EUR"))
     customer_id, plan, invoices = _plan(uow, org.id, p, default_currency)

@@ -418,9 +418,12 @@ def validate_would_be(state: InvoiceState, fmt: Any) -> str:
 
 
 def content_fingerprint(state: InvoiceState, fmt: Any) -> str:
-    """SHA-256 of the e-invoice XML with a fixed number: equal content, equal fingerprint."""
+    """SHA-256 of the e-invoice XML with a fixed number: equal content, equal fingerprint.
+    The number has a digit other than zero: a Belgian seller's payment reference (BT-83) is
+    made of the number's digits, and none can be made of "0" (every send of a Belgian draft
+    with an e-invoice failed here after its validation had passed)."""
     assert _einvoice is not None
-    anonymous = state.model_copy(update={"number": "0"})
+    anonymous = state.model_copy(update={"number": "1"})
     return hashlib.sha256(_einvoice.build_einvoice(anonymous, fmt).xml).hexdigest()
 
 

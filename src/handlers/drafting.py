@@ -14,6 +14,7 @@ from invoicing.domain.calc import (
     Discount,
     DiscountKind,
     LineInput,
+    check_converted,
     check_discount_units,
     compute,
     with_group_taxes,
@@ -157,6 +158,8 @@ def recalculate(
     )
     if group_taxes:
         totals = with_group_taxes(totals, group_taxes)
+    if inv.exchange_rate is not None:
+        check_converted(totals, inv.exchange_rate)
     for line, res in zip(lines, totals.lines, strict=True):
         # set only what changed: an unchanged line stays clean, nothing for the flush to do
         # (a finalize recomputes the same amounts)

@@ -161,7 +161,7 @@ def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[
             unexported=p.scope == "unexported",
             monthly=p.split_monthly,
         )
-        zip_files(result.files, work / f"datev-{cmd.command_id}.zip")
+        zip_files(result.files, work / f"datev-{cmd.command_id}.zip", now)
         doc = _store(uow, deps, cmd, work / f"datev-{cmd.command_id}.zip", "datev-zip", ZIP)
     marked = mark_exported(
         conn, org_id, settings, p.date_from, p.date_to, cmd.command_id, now, p.include_payments

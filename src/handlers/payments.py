@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from invoicing.domain.errors import InvalidState, NotFound
-from invoicing.domain.fx import check_payment_rate
+from invoicing.domain.fx import check_payment_rate, check_payment_value
 from invoicing.domain.ledger import check_payment
 from invoicing.domain.states import check_payable, check_payment_deletable
 from invoicing.handlers import allocations
@@ -55,6 +55,7 @@ def _checked(inv: Invoice, p: RecordPayment.Payload, uow: UnitOfWork, payment_id
     check_payment_rate(
         p.exchange_rate, inv.currency, inv.normalized_currency, inv.exchange_rate, kind=inv.kind
     )
+    check_payment_value(p.amount, inv.exchange_rate, p.exchange_rate)
     allocations.payment_id_free(uow, inv.organization_id, payment_id)
 
 

@@ -23,6 +23,16 @@ NAMING = {
 _NUMERIC = 1700
 
 
+def numeric_text(value: Decimal) -> str:
+    """The decimal as PostgreSQL's NUMERIC keeps it: positional notation with the value's
+    scale, and no negative zero (``1.5E+1`` -> ``15``, ``1.50E+1`` -> ``15.0``, ``-0.00`` ->
+    ``0.00``). SQLite stores this text: a value read back is the same on both backends, and
+    the money keys of ``queries.common`` (which read the text's digits) see plain digits."""
+    if value.is_zero():
+        value = value.copy_abs()
+    return format(value, "f")
+
+
 class ExactDecimal(TypeDecorator[Decimal]):
     """NUMERIC (unconstrained, keeps the scale) on PostgreSQL; text on SQLite.
 
@@ -42,7 +52,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return str(value)
+            return numeric_text(value)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:

@@ -185,7 +185,7 @@ def _money_ops(key: ColumnElement[Any], ops: MoneyOps, dialect: str) -> list[Col
             continue
         # SQLite: the key is the amount in 10^-4 units; bounds are rounded the safe way
         scaled = [v * SCALE for v in values]
-        whole = [int(s) for s in scaled if s == s.to_integral_value()]
+        whole = [_sqlite_number(int(s)) for s in scaled if s == s.to_integral_value()]
         if name == "eq":
             out.append(key == whole[0] if whole else false())
         elif name == "not_eq":
@@ -193,14 +193,25 @@ def _money_ops(key: ColumnElement[Any], ops: MoneyOps, dialect: str) -> list[Col
         elif name == "in":
             out.append(key.in_(whole) if whole else false())
         elif name == "gt":
-            out.append(key > int(scaled[0].to_integral_value(rounding="ROUND_FLOOR")))
+            out.append(key > _sqlite_number(int(scaled[0].to_integral_value("ROUND_FLOOR"))))
         elif name == "gte":
-            out.append(key >= int(scaled[0].to_integral_value(rounding="ROUND_CEILING")))
+            out.append(key >= _sqlite_number(int(scaled[0].to_integral_value("ROUND_CEILING"))))
         elif name == "lt":
-            out.append(key < int(scaled[0].to_integral_value(rounding="ROUND_CEILING")))
+            out.append(key < _sqlite_number(int(scaled[0].to_integral_value("ROUND_CEILING"))))
         elif name == "lte":
-            out.append(key <= int(scaled[0].to_integral_value(rounding="ROUND_FLOOR")))
+            out.append(key <= _sqlite_number(int(scaled[0].to_integral_value("ROUND_FLOOR"))))
     return out
+
+
+_INT64 = 2**63 - 1
+
+
+def _sqlite_number(scaled: int) -> int | float:
+    """A bound SQLite can take: an integer within 64 bits, else a float. A filter value may
+    have 15 integer digits, 10^19 and more in 10^-4 units, which SQLite's driver refused
+    (``OverflowError``: an internal error where PostgreSQL answered); a key beyond 64 bits is
+    a float in SQLite's arithmetic too, and SQLite compares integers with floats by value."""
+    return scaled if -_INT64 <= scaled <= _INT64 else float(scaled)
 
 
 def _money_range(

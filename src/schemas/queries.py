@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
@@ -25,7 +26,6 @@ from invoicing.schemas.commands import READ, BudgetSelection, Credentials, Disco
 from invoicing.schemas.common import (
     Contract,
     CurrencyCode,
-    Dec,
     ErrorItem,
     Reference,
 )
@@ -627,7 +627,11 @@ class ListCustomers(Query):
 
 
 class Result(BaseModel):
-    """Base of query results (tolerant reader, like event data)."""
+    """Base of query results (tolerant reader, like event data). Their amounts are plain
+    ``Decimal``, as the events' are: a sum over many documents (open items' totals per
+    currency, a customer's credit) may go beyond what one command can carry (``Dec``: 15
+    integer digits), and an answer must not fail on it (open_items of receivables adding up
+    to 10^15 or more was an internal error)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -659,13 +663,13 @@ class InvoiceList(Result):
 
 class CurrencyAmount(Result):
     currency: str
-    amount: Dec
+    amount: Decimal
     count: int
 
 
 class OpenItem(Result):
     invoice: InvoiceState
-    open_amount: Dec
+    open_amount: Decimal
     days_overdue: int = Field(description="days past the due date as of as_of, 0 when not due")
     aging: Literal["not_due", "1-15", "16-45", "46+"]
 
@@ -675,7 +679,7 @@ class CustomerCredit(Result):
 
     customer_id: UUID
     currency: str
-    amount: Dec
+    amount: Decimal
 
 
 class OpenItemList(Result):
@@ -704,7 +708,7 @@ class PaymentItem(Result):
     invoice_number: str | None
     customer_id: UUID | None
     currency: str
-    amount: Dec
+    amount: Decimal
     date: dt.date
     method: str
     reference: str | None
@@ -732,9 +736,9 @@ class DunningNoticeItem(Result):
     sent_at: dt.datetime
     days_overdue: int
     currency: str
-    open_amount: Dec
-    fee: Dec
-    interest: Dec
+    open_amount: Decimal
+    fee: Decimal
+    interest: Decimal
     delivery_status: str = Field(description="sent | uncertain")
 
 
@@ -785,7 +789,7 @@ class AttributionView(Result):
 
     budget_id: str
     currency: str
-    amount: Dec
+    amount: Decimal
     date_from: dt.date | None
     date_to: dt.date | None
 
@@ -800,11 +804,11 @@ class InvoicePreview(Result):
 class ServiceView(Result):
     id: str
     name: str
-    amount: Dec
-    tax_rate: Dec | None
+    amount: Decimal
+    tax_rate: Decimal | None
     tax_category: str | None
-    invoiced: Dec
-    remaining: Dec
+    invoiced: Decimal
+    remaining: Decimal
 
 
 class BudgetView(Result):
@@ -815,12 +819,14 @@ class BudgetView(Result):
     case_id: str | None
     project_reference: str | None
     currency: str
-    amount: Dec
-    invoiced: Dec = Field(description="net of the lines attributed to it (not void, not trashed)")
-    remaining: Dec
+    amount: Decimal
+    invoiced: Decimal = Field(
+        description="net of the lines attributed to it (not void, not trashed)"
+    )
+    remaining: Decimal
     period_start: dt.date | None
     period_end: dt.date | None
-    tax_rate: Dec | None
+    tax_rate: Decimal | None
     tax_category: str
     services: list[ServiceView]
     uninvoiced_entries: int = Field(description="uninvoiced billable entries on the budget")

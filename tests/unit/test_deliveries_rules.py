@@ -4,6 +4,7 @@ fingerprint that guards a draft's finalize after its e-invoice was validated."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from invoicing.documents.einvoice import EInvoiceFormat
@@ -46,3 +47,16 @@ def test_the_content_fingerprint_ignores_the_number_only(de_invoice: InvoiceStat
         update={"issue_date": de_invoice.issue_date + dt.timedelta(days=1)}  # type: ignore[operator]
     )
     assert content_fingerprint(later, fmt) != base
+
+
+def test_a_belgian_invoice_has_a_content_fingerprint(tmp_path: Path) -> None:
+    """The fingerprint builds the e-invoice with a placeholder number. It was "0", from whose
+    digits no Belgian structured communication (BT-83) can be made: every send_invoice of a
+    Belgian seller's draft with an e-invoice failed (payment_reference_impossible) after its
+    validation had passed. Found by the differential walk (the same failure on both
+    backends)."""
+    be_invoice = scenarios.belgian_domestic(scenarios.Core(tmp_path))
+    fmt = EInvoiceFormat.PEPPOL
+    base = content_fingerprint(be_invoice, fmt)
+    other = be_invoice.model_copy(update={"number": "F20269999"})
+    assert content_fingerprint(other, fmt) == base

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import os
 import uuid
 import zipfile
 from pathlib import Path
@@ -49,8 +51,22 @@ def test_zip_sha256_and_folder(tmp_path: Path) -> None:
     part = folder / "EXTF_Buchungsstapel.csv"
     part.write_bytes(b"EXTF;700")
     target = folder / "datev.zip"
-    files.zip_files([part], target)
+    when = dt.datetime(2025, 3, 1, 9, 30, 12, tzinfo=dt.UTC)
+    files.zip_files([part], target, when)
     with zipfile.ZipFile(target) as zf:
         assert zf.namelist() == ["EXTF_Buchungsstapel.csv"]
         assert zf.read("EXTF_Buchungsstapel.csv") == b"EXTF;700"
+        assert zf.getinfo("EXTF_Buchungsstapel.csv").date_time == (2025, 3, 1, 9, 30, 12)
     assert files.sha256(part) == "sha256:" + hashlib.sha256(b"EXTF;700").hexdigest()
+
+
+def test_a_zip_follows_from_its_files_and_time_alone(tmp_path: Path) -> None:
+    """The entries carry the export's time, not the scratch files' mtimes on this host: the
+    same files zipped again later (or on another backend's run) give the same bytes."""
+    part = tmp_path / "EXTF_Buchungsstapel.csv"
+    part.write_bytes(b"EXTF;700;21")
+    when = dt.datetime(2025, 3, 1, 9, 30, 12, tzinfo=dt.UTC)
+    files.zip_files([part], tmp_path / "a.zip", when)
+    os.utime(part, (1_000_000_000, 1_000_000_000))  # touched in between: another mtime
+    files.zip_files([part], tmp_path / "b.zip", when)
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()

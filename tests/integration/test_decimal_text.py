@@ -1,0 +1,47 @@
+"""A decimal in exponent notation or a negative zero reads back as PostgreSQL keeps it, on both
+backends.
+
+SQLite has no decimal type: ``ExactDecimal`` stores the decimal's text there. It stored
+``str(value)``, which keeps what PostgreSQL's NUMERIC drops: a quantity sent as ``"1E+2"``
+read back as ``1E+2`` on SQLite and ``100`` on PostgreSQL, a unit price of ``"-0"`` as ``-0``
+and ``0``: the documents, and the events of a later finalize, differed between the backends. Found
+by the differential walk (tests/integration/test_backend_differential.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.client import Client, line
+
+pytestmark = pytest.mark.integration
+
+
+def _read(client: Client, qtype: str, payload: dict[str, Any]) -> Any:
+    reply = client.bus.query_document(
+        {"type": qtype, "organization_id": str(client.org), "payload": payload}
+    )
+    assert reply["status"] == "ok", reply["errors"]
+    return reply["result"]
+
+
+def test_a_line_reads_back_in_positional_notation_without_a_negative_zero(client: Client) -> None:
+    customer = client.customer()
+    iid = client.invoice(
+        customer,
+        [
+            line("Stunden", "1E+2", "1.50E+1"),
+            line("Gratis", "1", "-0"),
+            line("Rabatt", "2.0E+0", "-0.00"),
+        ],
+    )
+    client.ok("finalize_invoice", {"invoice_id": str(iid)})
+    doc = _read(client, "get_invoice", {"invoice_id": str(iid)})["invoice"]
+    assert [(x["quantity"], x["unit_price"]) for x in doc["lines"]] == [
+        ("100", "15.0"),
+        ("1", "0"),
+        ("2.0", "0.00"),
+    ]
+    assert doc["totals"]["net_total"] == "1500.00"
