@@ -159,9 +159,21 @@ def _last_notices(
 
 
 def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> list[Candidate]:
-    """Open invoices overdue on ``as_of``, oldest due date first (then by number)."""
+    """Open invoices overdue on ``as_of``, oldest due date first (then by number). An invoice
+    in an open state with nothing left to pay (credited and written off in full, or paid by
+    them together) is none: it took one of the run's ``max_notices`` before its notice was
+    dropped at delivery, crowding out invoices really owed (as ``check_overdue`` skips it)."""
     rows = uow.session.execute(
-        select(Invoice.id, Invoice.due_date, Invoice.number, Invoice.buyer)
+        select(
+            Invoice.id,
+            Invoice.due_date,
+            Invoice.number,
+            Invoice.buyer,
+            Invoice.gross_total,
+            Invoice.credited_amount,
+            Invoice.written_off_amount,
+            Invoice.paid_amount,
+        )
         .where(
             Invoice.organization_id == organization_id,
             Invoice.kind == "invoice",
@@ -174,6 +186,7 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
     return [
         Candidate(row.id, row.number, row.due_date, bool((row.buyer or {}).get("email")))
         for row in rows
+        if row.gross_total - row.credited_amount - row.written_off_amount > row.paid_amount
     ]
 
 

@@ -333,3 +333,28 @@ def test_crash_after_smtp_acceptance_sends_no_second_notice(
         assert [r.status for r in rows] == ["uncertain"]
         notices = uow.session.execute(select(DunningNotice)).scalars().all()
         assert [(n.level, n.delivery_status) for n in notices] == [(1, "uncertain")]
+
+
+def test_an_invoice_with_nothing_left_to_pay_takes_no_place_in_a_run(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """Written off in full, an invoice stays finalized with nothing open: a run of one notice
+    duns the other invoice, which is owed (before, the written-off one took the run's only
+    place and its notice was dropped at delivery: nobody was dunned)."""
+    w = make_world(db_url, smtp, tmp_path)
+    configure(w)
+    gone = finalized(w, "2026-01-05")  # due first: first in line
+    owed = finalized(w, "2026-01-06")
+    out = w.run(
+        "write_off_invoice",
+        {
+            "invoice_id": gone["id"],
+            "write_off_id": str(uuid.uuid4()),
+            "reason": "uncollectible",
+            "date": "2026-01-20",
+        },
+    )
+    assert out.status == "applied", out.errors
+    run = w.run("send_dunning_notices", {"as_of": "2026-01-27", "max_notices": 1})
+    assert run.status == "applied", run.errors
+    assert [e["data"]["invoice"]["id"] for e in run.events] == [owed["id"]]
