@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 #: pointers that name the envelope of a message rather than its payload
@@ -90,6 +90,17 @@ class DomainError(Exception):
         exc = cls(errors[0].code, errors[0].detail, pointer=errors[0].pointer)
         exc.errors = list(errors)
         return exc
+
+    def repointed(self, prefix: str, to: str) -> DomainError:
+        """The same errors, those pointing at or under ``prefix`` pointing at ``to`` instead
+        (a rule checked on a document that the command's own field made fail)."""
+
+        def moved(pointer: str) -> str:
+            return to if pointer == prefix or pointer.startswith(prefix + "/") else pointer
+
+        out = DomainError.many([replace(e, pointer=moved(e.pointer)) for e in self.errors])
+        out.status, out.title = self.status, self.title
+        return out
 
 
 class InvalidState(DomainError):

@@ -442,7 +442,10 @@ def add_line(cmd: AddLine, uow: UnitOfWork, deps: Deps) -> list[Event]:
     inv = get_invoice(uow, org.id, cmd.payload.invoice_id)
     require_draft(inv, "edited")
     events = add_lines(uow, deps, org, inv, [cmd.payload.line], cmd.command_id, "/line")
-    recalculate(inv, legal=legal_context(org))
+    try:
+        recalculate(inv, legal=legal_context(org))
+    except DomainError as exc:  # the document's lines grew too large: by the line sent
+        raise exc.repointed("/lines", "/line") from exc
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
 
 

@@ -65,7 +65,7 @@ def test_a_draft_grown_beyond_the_limit_is_refused(client: Client) -> None:
         client,
         "add_line",
         {"invoice_id": str(iid), "line": line("y", "1", "40000000000000")},
-        "/payload/lines",  # the document's lines: their gross total with VAT
+        "/payload/line",  # the line that made the document's gross total too large
     )
 
 

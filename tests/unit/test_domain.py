@@ -134,3 +134,19 @@ def test_known_invoice() -> None:
         D("131.39"),
         D("851.30"),
     )
+
+
+def test_errors_are_repointed_at_or_under_a_prefix_only() -> None:
+    from invoicing.domain.errors import DomainError, ErrorDetail
+
+    exc = DomainError.many(
+        [
+            ErrorDetail("a", "x", "/lines/3", "422", "Invalid Attribute"),
+            ErrorDetail("b", "y", "/lines", "422", "Invalid Attribute"),
+            ErrorDetail("c", "z", "/linesmore", "422", "Invalid Attribute"),
+            ErrorDetail("d", "w", "/discount", "422", "Invalid Attribute"),
+        ]
+    )
+    moved = exc.repointed("/lines", "/line")
+    assert [e.pointer for e in moved.errors] == ["/line", "/line", "/linesmore", "/discount"]
+    assert [e.code for e in moved.errors] == ["a", "b", "c", "d"]
