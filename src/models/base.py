@@ -51,8 +51,8 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if dialect.name == "sqlite":
-            return numeric_text(value)
+        if dialect.name == "sqlite":  # an int or float given to a Core statement: as text too
+            return numeric_text(value if isinstance(value, Decimal) else Decimal(str(value)))
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
