@@ -36,13 +36,25 @@ def _exact_decimal(value: Any) -> Any:
 
 
 def _finite(value: Decimal) -> Decimal:
+    """Finite, within the digits the contract allows, and in the form the databases keep: a
+    value in exponent notation (``1E+2``) becomes ``100``, a negative zero zero, so that an
+    event repeats it as every read gives it back (before, ``invoice.created`` carried ``1E+2``
+    and ``-0`` where ``get_invoice`` gave ``100`` and ``0``: ``models.base.numeric_text``)."""
     if not value.is_finite():
         raise ValueError("must be a finite number")
     if value.adjusted() > 14:
         raise ValueError("is too large (at most 15 digits before the decimal point)")
-    if value.as_tuple().exponent < -10:  # type: ignore[operator]
+    exponent = value.as_tuple().exponent
+    if exponent < -10:  # type: ignore[operator]
         raise ValueError("has too many decimals (at most 10)")
+    if exponent > 0:  # type: ignore[operator]
+        value = value.quantize(_ONE)
+    if value.is_zero() and value.is_signed():
+        value = value.copy_abs()
     return value
+
+
+_ONE = Decimal(1)
 
 
 Dec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_finite)]
