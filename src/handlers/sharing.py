@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from invoicing.domain import calendar
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.sharing import check_expiry, new_token, opens, plausible, token_hash
 from invoicing.domain.states import check_publishable
@@ -37,10 +38,10 @@ from invoicing.handlers.deliveries import (
 )
 from invoicing.handlers.lifecycle import mark_as_sent
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
-from invoicing.handlers.repository import get_invoice, get_organization, profile
+from invoicing.handlers.repository import get_invoice, get_organization, profile, today_of
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
-from invoicing.models import Invoice
+from invoicing.models import Invoice, Organization
 from invoicing.models.dunning import InvoiceShare
 from invoicing.schemas.events import InvoiceState
 from invoicing.schemas.sharing import PublishInvoice, UnpublishInvoice
@@ -103,7 +104,7 @@ def publish_invoice(cmd: PublishInvoice, uow: UnitOfWork, deps: Deps) -> list[Ev
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, p.invoice_id)
     check_publishable(inv.status)
-    check_expiry(p.expires_on, now.date())
+    check_expiry(p.expires_on, today_of(org, deps))
     events: list[Event] = []
     if inv.sent_at is None:  # finalizes a draft first, like mark_sent
         events += mark_as_sent(uow, deps, org, inv, channel="share_link")
@@ -147,13 +148,19 @@ def resolve_share_token(
     """The document a share token opens, or None (unknown, revoked, expired, deleted).
 
     The token alone identifies organization and invoice; lookup is by its SHA-256, so the
-    stored value never opens anything by itself. ``today`` defaults to the UTC date.
+    stored value never opens anything by itself. ``today`` defaults to today on the
+    organization's calendar (``domain.calendar``).
     """
     if not plausible(token):
         return None
     share = session.get(InvoiceShare, token_hash(token))
-    day = today or dt.datetime.now(dt.UTC).date()
-    if share is None or not opens(share.revoked_at, share.expires_on, day):
+    if share is None:
+        return None
+    if today is None:
+        org = session.get(Organization, share.organization_id)
+        zone = calendar.zone_of(org.profile or {}) if org is not None else "UTC"
+        today = calendar.local_day(dt.datetime.now(dt.UTC), zone)
+    if not opens(share.revoked_at, share.expires_on, today):
         return None
     inv = session.get(Invoice, (share.organization_id, share.invoice_id))
     if inv is None or inv.deleted_at is not None:

@@ -36,6 +36,7 @@ import structlog
 from invoicing.config import Settings, get_settings
 from invoicing.documents.pdf.view import build_view
 from invoicing.documents.store import DocumentIntegrityError, DocumentSettings, DocumentStore
+from invoicing.domain import calendar
 from invoicing.observability.metrics import WEB_REQUEST_DURATION, WEB_REQUESTS
 from invoicing.schemas.events import InvoiceState
 from invoicing.web.i18n import WORDS, negotiate
@@ -77,8 +78,9 @@ SECURITY_HEADERS: dict[str, str] = {
 _OPERATOR_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+def _today(zone: str) -> dt.date:
+    """Today in ``zone``: the organization's calendar day (``domain.calendar``)."""
+    return calendar.local_day(dt.datetime.now(dt.UTC), zone)
 
 
 @dataclass
@@ -86,7 +88,7 @@ class WebContext:
     engine: Engine
     store: DocumentStore
     web: WebSettings
-    today: Callable[[], dt.date]
+    today: Callable[[str], dt.date]
     templates: Environment
 
 
@@ -118,11 +120,9 @@ def payment_status(state: InvoiceState, today: dt.date) -> str:
     return "status_open"
 
 
-def page_context(
-    resolved: Resolved, token: str, today: dt.date
-) -> dict[str, Any]:  # pragma: no branch
-    state = resolved.state
-    assert state is not None
+def page_context(resolved: Resolved, token: str) -> dict[str, Any]:  # pragma: no branch
+    state, today = resolved.state, resolved.today
+    assert state is not None and today is not None
     view = build_view(state)
     status = payment_status(state, today)
     payable = (
@@ -155,15 +155,15 @@ def _ctx(request: Request) -> WebContext:
 
 def _lookup(ctx: WebContext, token: str) -> Resolved:
     with Session(ctx.engine) as session:
-        return resolve(session, token, ctx.today())
+        return resolve(session, token, ctx.today)
 
 
 def _lookup_page(ctx: WebContext, token: str) -> tuple[Resolved, dict[str, Any] | None]:
     with Session(ctx.engine) as session:
-        resolved = resolve(session, token, ctx.today())
+        resolved = resolve(session, token, ctx.today)
         if resolved.status != "open":
             return resolved, None
-        return resolved, page_context(resolved, token, ctx.today())
+        return resolved, page_context(resolved, token)
 
 
 def _error_page(request: Request, status: int, lang: str | None = None) -> HTMLResponse:
@@ -360,7 +360,7 @@ def create_app(
     *,
     engine: Engine | None = None,
     documents_dir: Path | None = None,
-    today: Callable[[], dt.date] = _today,
+    today: Callable[[str], dt.date] = _today,
 ) -> Starlette:
     settings = settings or get_settings()
     web = web or WebSettings()

@@ -4,7 +4,9 @@ The token is looked up by its SHA-256 (the primary key of ``invoice_shares``); t
 digest is compared with ``hmac.compare_digest`` as well. Unknown, revoked, deleted and
 malformed tokens all come out as ``missing`` through the same single query, so that the
 response cannot tell them apart; ``expired`` is a token that did open the invoice until its
-``expires_on`` (the recipient learns only that the link is too old).
+``expires_on`` (the recipient learns only that the link is too old). The day is the
+organization's (``domain.calendar``): a link that opens through 31 January closes at midnight
+where the organization works, not at UTC's.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import datetime as dt
 import hmac
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from invoicing.domain import calendar
 from invoicing.domain.sharing import MAX_TOKEN_LENGTH, token_hash
 from invoicing.handlers.views import invoice_state
-from invoicing.models import Invoice
+from invoicing.models import Invoice, Organization
 from invoicing.models.documents import StoredDocument
 from invoicing.models.dunning import InvoiceShare
 from invoicing.schemas.events import InvoiceState
@@ -46,16 +50,19 @@ class Resolved:
     invoice_id: uuid.UUID | None = None
     pdf: StoredFile | None = None
     xml: StoredFile | None = None
+    #: today on the organization's calendar (what the page counts a due date from)
+    today: dt.date | None = None
 
 
 MISSING = Resolved("missing")
 
 
-def resolve(session: Session, token: str, today: dt.date) -> Resolved:
+def resolve(session: Session, token: str, today: Callable[[str], dt.date]) -> Resolved:
+    """``today(zone)``: the day in a time zone (the organization's, ``calendar.zone_of``)."""
     wellformed = 0 < len(token) <= MAX_TOKEN_LENGTH and _TOKEN.match(token) is not None
     digest = token_hash(token) if wellformed else _NO_DIGEST
     row = session.execute(
-        select(InvoiceShare, Invoice)
+        select(InvoiceShare, Invoice, Organization.profile)
         .outerjoin(
             Invoice,
             and_(
@@ -63,16 +70,18 @@ def resolve(session: Session, token: str, today: dt.date) -> Resolved:
                 Invoice.id == InvoiceShare.invoice_id,
             ),
         )
+        .outerjoin(Organization, Organization.id == InvoiceShare.organization_id)
         .where(InvoiceShare.token_sha256 == digest)
     ).first()
     if row is None or not wellformed:
         return MISSING
-    share, inv = row
+    share, inv, org_profile = row
     if not hmac.compare_digest(share.token_sha256, digest):
         return MISSING
     if share.revoked_at is not None or inv is None or inv.deleted_at is not None:
         return MISSING
-    if share.expires_on is not None and today > share.expires_on:
+    day = today(calendar.zone_of(org_profile or {}))
+    if share.expires_on is not None and day > share.expires_on:
         return Resolved("expired")
     docs = session.execute(
         select(StoredDocument).where(
@@ -93,4 +102,5 @@ def resolve(session: Session, token: str, today: dt.date) -> Resolved:
         inv.id,
         pdf,
         xml,
+        day,
     )

@@ -136,3 +136,19 @@ def test_a_timestamp_is_compared_by_the_organization_s_calendar_day(engine: Engi
             out = client.ok("export_csv", {"filters": {"finalized_at": {"eq": on}}})
             rows = read_csv(client, out.events[0]["data"])[1]
             assert [r["number"] for r in rows] == ([invoice["number"]] if expected else [])
+
+
+def test_a_link_cannot_expire_on_a_day_already_over_where_the_organization_works(
+    engine: Engine,
+) -> None:
+    """At 00:30 in Cologne on 1 January, a link expiring on 31 December is in the past (UTC's
+    day took it before session 33); on 1 January it opens through the day."""
+    client = client_at(engine, NEW_YEAR_IN_COLOGNE, DE_ORG)
+    invoice = client.finalized(client.customer(), [line()], issue_date=dt.date(2026, 12, 30))
+    errors = client.rejected(
+        "publish_invoice", {"invoice_id": invoice["id"], "expires_on": "2026-12-31"}
+    )
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("invalid_attribute", "/payload/expires_on")
+    ]
+    client.ok("publish_invoice", {"invoice_id": invoice["id"], "expires_on": "2027-01-01"})

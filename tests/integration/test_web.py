@@ -64,7 +64,7 @@ def web(
         web=WebSettings(**options),  # type: ignore[arg-type]
         engine=make_readonly_engine(str(engine.url.render_as_string(hide_password=False))),
         documents_dir=documents,
-        today=(lambda: day) if day else today,
+        today=(lambda _zone: day) if day else (lambda _zone: today()),
     )
     return TestClient(app)
 
@@ -377,3 +377,33 @@ def test_a_currency_en16931_cannot_carry_gets_the_pdf_alone(
     assert "PDF herunterladen" in html and "E-Rechnung (XML) herunterladen" not in html
     assert browser.get(f"/i/{pub.token}/xml").status_code == 404
     assert browser.get(f"/i/{pub.token}/pdf").content.startswith(b"%PDF-")
+
+
+def test_a_link_closes_at_the_organization_s_midnight(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """A link that opens through a day closes when that day ends where the organization works:
+    at 23:30 UTC it is already the next day in Berlin (the page said open until 01:00 there
+    before session 33, on UTC's day)."""
+    from invoicing.domain import calendar
+
+    day = today()
+    pub = german_invoice(client, expires_on=day.isoformat())
+    late = dt.datetime.combine(day, dt.time(23, 30), tzinfo=dt.UTC)
+    app = create_app(
+        web=WebSettings(miss_floor_ms=0),
+        engine=make_readonly_engine(str(engine.url.render_as_string(hide_password=False))),
+        documents_dir=documents,
+        today=lambda zone: calendar.local_day(late, zone),  # the organization's zone asked
+    )
+    with TestClient(app) as c:
+        assert c.get(f"/i/{pub.token}").status_code == 410  # Berlin: the next day
+    early = dt.datetime.combine(day, dt.time(21, 30), tzinfo=dt.UTC)  # Berlin: still that day
+    app = create_app(
+        web=WebSettings(miss_floor_ms=0),
+        engine=make_readonly_engine(str(engine.url.render_as_string(hide_password=False))),
+        documents_dir=documents,
+        today=lambda zone: calendar.local_day(early, zone),
+    )
+    with TestClient(app) as c:
+        assert c.get(f"/i/{pub.token}").status_code == 200
