@@ -76,6 +76,14 @@ def day_start(day: dt.date, zone: str) -> dt.datetime:
         return dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
+def noon(day: dt.date, zone: str) -> dt.datetime:
+    """A day without a time as an instant: its noon in ``zone``, in UTC. It falls on that day
+    in UTC as well for every zone within eleven hours of it (a day's midnight in UTC, as
+    ``mark_sent``'s ``sent_on`` took it before session 33, was 19:00 the day before in New
+    York)."""
+    return dt.datetime.combine(day, dt.time(12), tzinfo=_zone(zone)).astimezone(dt.UTC)
+
+
 class Calendar:
     """An organization's calendar for a read: its zone found by ``zone`` when first needed (a
     query that compares no timestamp and has no fuzzy date never asks), ``now`` the clock."""

@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import partial
 
 from invoicing.domain import finalize as finalize_rules
+from invoicing.domain.calendar import noon, zone_of
 from invoicing.domain.corrections import correction_date
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.ledger import GroupAmount, Key, Movement, MovementKind, key_of
@@ -281,7 +282,8 @@ def mark_as_sent(
         events += finalize(uow, deps, org, inv)
     check_sendable(inv.status)
     first = inv.sent_at is None
-    sent_at = deps.now() if sent_on is None else dt.datetime.combine(sent_on, dt.time(), dt.UTC)
+    # a day without a time: its noon where the seller works (calendar.noon)
+    sent_at = deps.now() if sent_on is None else noon(sent_on, zone_of(inv.seller or {}))
     inv.sent_at = inv.sent_at or sent_at
     inv.status = sent_status(inv.status)
     events.append(invoice_event("invoice.sent", inv, deps.now(), first_delivery=first, **extra))

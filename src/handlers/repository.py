@@ -396,4 +396,6 @@ def seller_party(org: OrganizationRecord) -> dict[str, Any]:
     party.update({k: p.get(k) for k in keys})
     party["small_business"] = bool(p.get("small_business"))
     party["locale"] = p.get("default_locale")
+    if p.get("timezone"):  # the calendar the document's days follow (views._sent_on)
+        party["timezone"] = p["timezone"]
     return party

@@ -4,10 +4,12 @@ both have the ``InvoiceRecord`` shape, and this is the one mapping of it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from invoicing.domain import calendar
 from invoicing.domain.fx import (
     PAYMENT,
     ExchangeDifference,
@@ -132,6 +134,16 @@ def payment_differences(inv: InvoiceRecord) -> dict[UUID, ExchangeDifference]:
 def _difference(differences: dict[UUID, ExchangeDifference], payment: UUID) -> Decimal | None:
     d = differences.get(payment)
     return None if d is None else d.difference
+
+
+def _sent_on(inv: InvoiceRecord) -> dt.date | None:
+    """The day ``sent_at`` falls on where the seller works (``calendar.zone_of`` of the seller
+    snapshot: its ``timezone``, else its country's zone), the day the filters compare it by;
+    UTC's before session 33 (sent at 00:30 in Cologne on 1 January, the document said 31
+    December)."""
+    if inv.sent_at is None:
+        return None
+    return calendar.local_day(inv.sent_at, calendar.zone_of(inv.seller or {}))
 
 
 def invoice_state(inv: InvoiceRecord) -> InvoiceState:
@@ -296,7 +308,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
         integration_exports=[v for _, v in sorted((inv.integration_exports or {}).items())],
         finalized_at=inv.finalized_at,
         sent_at=inv.sent_at,
-        sent_on=inv.sent_at.date() if inv.sent_at else None,
+        sent_on=_sent_on(inv),
         paid_at=inv.paid_at,
         paid_on=inv.paid_on,
         voided_at=inv.voided_at,

@@ -328,7 +328,11 @@ class InvoiceState(State):
     )
     finalized_at: dt.datetime | None = None
     sent_at: dt.datetime | None = None
-    sent_on: dt.date | None = Field(default=None, description="the day it was sent (UTC)")
+    sent_on: dt.date | None = Field(
+        default=None,
+        description="the day it was sent, on the seller's calendar (its timezone, else its "
+        "country's zone)",
+    )
     paid_at: dt.datetime | None = Field(
         default=None, description="paid_on at 00:00 UTC (not the processing time)"
     )

@@ -152,3 +152,34 @@ def test_a_link_cannot_expire_on_a_day_already_over_where_the_organization_works
         ("invalid_attribute", "/payload/expires_on")
     ]
     client.ok("publish_invoice", {"invoice_id": invoice["id"], "expires_on": "2027-01-01"})
+
+
+@pytest.mark.parametrize(
+    ("org", "sent_on"),
+    [
+        (DE_ORG, "2027-01-01"),  # 00:30 in Cologne
+        ({**DE_ORG, "timezone": "America/New_York"}, "2026-12-31"),  # 18:30 in New York
+    ],
+)
+def test_sent_on_is_the_day_on_the_seller_s_calendar(
+    engine: Engine, org: dict[str, Any], sent_on: str
+) -> None:
+    """Sent at 23:30 UTC on 31 December: the document's ``sent_on`` and the ``sent_at``
+    filter agree on the seller's day; a ``mark_sent`` of a day reads back as that day."""
+    client = client_at(engine, NEW_YEAR_IN_COLOGNE, org)
+    cust = client.customer()
+    sent = client.finalized(cust, [line()], issue_date=dt.date(2026, 12, 30))
+    client.ok("mark_sent", {"invoice_id": sent["id"]})
+    marked = client.finalized(cust, [line()], issue_date=dt.date(2026, 12, 30))
+    client.ok("mark_sent", {"invoice_id": marked["id"], "sent_on": "2026-11-16"})
+    assert client.state(sent["id"])["sent_on"] == sent_on
+    assert client.state(marked["id"])["sent_on"] == "2026-11-16"
+    for day, invoice in ((sent_on, sent), ("2026-11-16", marked)):
+        reply = client.bus.query_document(
+            {
+                "type": "list_invoices",
+                "organization_id": str(client.org),
+                "payload": {"filter": {"sent_at": day}},
+            }
+        )
+        assert [i["id"] for i in reply["result"]["items"]] == [invoice["id"]], day
