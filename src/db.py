@@ -132,14 +132,30 @@ def _ping_after_idle(engine: Engine, idle_s: float) -> None:
 SQLITE_LOWER = "unicode_lower"
 
 
+#: the characters whose ``str.lower`` is longer than one character, and their simple lowercase
+#: mapping (UnicodeData.txt), which PostgreSQL's ``lower()`` applies: "İ" (U+0130) -> "i"
+_SIMPLE_LOWER = {"\u0130": "i"}
+
+
+def lower_like_postgresql(text: str) -> str:
+    """``text`` lowered character by character, as PostgreSQL's ``lower()`` lowers it (in a
+    UTF-8 database): Python's ``str.lower`` applies the full, context-dependent mappings ("İ"
+    becomes "i" and a combining dot, a capital sigma ending a word a final "ς"), PostgreSQL the
+    simple one-to-one mapping ("i", "σ"). Search words and, on SQLite, the searched texts are
+    lowered by this, so a search finds the same on both backends."""
+    if text.isascii():
+        return text.lower()
+    return "".join(_SIMPLE_LOWER.get(ch) or ch.lower() for ch in text)
+
+
 def _unicode_lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+    return lower_like_postgresql(value) if isinstance(value, str) else value
 
 
 def register_sqlite_functions(dbapi_conn: Any) -> None:
     """The functions the queries use on an SQLite connection (every engine that reads through
     them registers them when it connects). SQLite's own ``lower()`` folds ASCII only ("ÖKO"
-    stays "Öko"): text search lowers with Python's ``str.lower`` instead
+    stays "Öko"): text search lowers with :func:`lower_like_postgresql` instead
     (``queries.common.lower_text``), as the search words are lowered, so "öko" finds
     "ÖKO-Bau GmbH" as on PostgreSQL."""
     dbapi_conn.create_function(SQLITE_LOWER, 1, _unicode_lower, deterministic=True)

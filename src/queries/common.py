@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from invoicing.db import SQLITE_LOWER
+from invoicing.db import SQLITE_LOWER, lower_like_postgresql
 from invoicing.domain import calendar
 from invoicing.models import Organization
 from invoicing.schemas.queries import PageInfo
@@ -92,7 +92,7 @@ def greatest(a: ColumnElement[Any], b: Any, dialect: str) -> ColumnElement[Any]:
 
 
 class lower_text(FunctionElement[str]):
-    """A text lower-cased as Python's ``str.lower`` lowers the search words: ``lower()`` on
+    """A text lower-cased as the search words are (``db.lower_like_postgresql``): ``lower()`` on
     PostgreSQL (Unicode-aware in a UTF-8 database; the expression indexes of 0021_search and
     0026_customer_search spell it so), the connection's ``unicode_lower`` on SQLite, whose own
     ``lower()`` folds ASCII only (``db.SQLITE_LOWER``): there "öko" did not find "ÖKO-Bau"."""
@@ -113,8 +113,11 @@ def _lower_sqlite(element: lower_text, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 def like_pattern(text: str) -> str:
-    """A case-folded ``%text%`` LIKE pattern with ``\\`` escaping of the wildcards."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A ``%text%`` LIKE pattern, lowered as PostgreSQL lowers (``db.lower_like_postgresql``),
+    with ``\\`` escaping of the wildcards."""
+    escaped = (
+        lower_like_postgresql(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    )
     return f"%{escaped}%"
 
 
