@@ -706,7 +706,7 @@ class BillingWalk(Walk):
                 found = []
                 for backend in self.backends:
                     with backend.bus.uow_factory() as uow:
-                        found.append(resolve(uow.session, token, today))
+                        found.append(resolve(uow.session, token, lambda _zone, d=today: d))
                 for other in found[1:]:
                     assert other == found[0], (self.seed, token, today)
         return len(self.tokens)
