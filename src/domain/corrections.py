@@ -42,17 +42,13 @@ def check_not_before_invoice(
 
 
 def correction_date(
-    requested: dt.date | None,
-    invoice_issued: dt.date | None,
-    today: dt.date,
-    *,
-    what: str = "credit note",
-    field: str = "issue_date",
+    requested: dt.date | None, invoice_issued: dt.date | None, today: dt.date
 ) -> dt.date:
-    """The date a correction of an invoice issued on ``invoice_issued`` carries: ``requested``
-    when given (refused before the invoice's issue date), else the later of ``today`` (the
-    organization's calendar day) and the invoice's issue date."""
+    """The date a credit note against an invoice issued on ``invoice_issued`` carries:
+    ``requested`` (its ``issue_date``) when given, refused before the invoice's issue date,
+    else the later of ``today`` (the organization's calendar day) and the invoice's issue
+    date."""
     if requested is not None:
-        check_not_before_invoice(requested, invoice_issued, what=what, field=field)
+        check_not_before_invoice(requested, invoice_issued, what="credit note", field="issue_date")
         return requested
     return today if invoice_issued is None else max(today, invoice_issued)

@@ -33,7 +33,6 @@ from invoicing.handlers.repository import (
     get_invoice,
     get_organization,
     profile,
-    today_of,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount
@@ -308,8 +307,11 @@ def _allocate(
     return rows, events
 
 
-def _deallocate(uow: UnitOfWork, deps: Deps, cp: CustomerPayment) -> list[Event]:
-    """Take every allocation of ``cp`` off its invoice (``payment.deleted`` each)."""
+def _deallocate(
+    uow: UnitOfWork, deps: Deps, cp: CustomerPayment, deleted_on: dt.date
+) -> list[Event]:
+    """Take every allocation of ``cp`` off its invoice (``payment.deleted`` each), deleted on
+    ``deleted_on`` (the organization's calendar day)."""
     ids = uow.session.execute(
         select(Payment.invoice_id)
         .where(Payment.organization_id == cp.organization_id, Payment.customer_payment_id == cp.id)
@@ -327,7 +329,7 @@ def _deallocate(uow: UnitOfWork, deps: Deps, cp: CustomerPayment) -> list[Event]
             )
         row = next(r for r in inv.payments if r.customer_payment_id == cp.id)
         data = allocation_data(row, inv.currency, None)
-        take_off(uow, inv, row, deps.now(), calendar_day(uow, cp.organization_id, deps))
+        take_off(uow, inv, row, deps.now(), deleted_on)
         events += settled_events("payment.deleted", inv, deps, payment=data, allocation=data)
     return events
 
@@ -416,17 +418,17 @@ def delete_across(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Event
     )
     data = {"payment": customer_payment_data(cp, rows)}
     events: list[Event] = []
+    deleted_on = calendar_day(uow, org_id, deps)
     if cp.unapplied > 0:
         balance = credit_balance(uow, org_id, cp.customer_id, cp.currency)
         rules.check_undo(cp.unapplied, balance, cp.currency, str(cp.id))
         entry = uow.session.get(CustomerCreditEntry, (org_id, derived_id(cp.id, "unapplied")))
         assert entry is not None
-        deleted_on = calendar_day(uow, org_id, deps)
         uow.session.add(_deleted_credit(entry, deps.now(), deleted_on))
         uow.session.delete(entry)
         uow.session.flush()
         events.append(credit_event("customer_credit.removed", uow, entry))
-    events = _deallocate(uow, deps, cp) + events
+    events = _deallocate(uow, deps, cp, deleted_on) + events
     uow.session.delete(cp)
     return [Event("customer_payment.deleted", str(cp.id), data), *events]
 
@@ -490,7 +492,7 @@ def apply_customer_credit(cmd: ApplyCustomerCredit, uow: UnitOfWork, deps: Deps)
     rules.check_apply(amount, item.open, inv.currency, item.number)
     payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
     payment_id_free(uow, inv.organization_id, payment_id)
-    day = p.date or today_of(get_organization(uow, inv.organization_id), deps)
+    day = p.date or calendar_day(uow, inv.organization_id, deps)
     entry = CustomerCreditEntry(
         organization_id=inv.organization_id,
         id=derived_id(cmd.command_id, "credit_entry"),

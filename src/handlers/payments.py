@@ -13,7 +13,7 @@ from invoicing.handlers.invoices import derived_id
 from invoicing.handlers.ledger_io import take_off
 from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
-from invoicing.handlers.repository import calendar_day, get_invoice, get_organization, today_of
+from invoicing.handlers.repository import calendar_day, get_invoice
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import open_amount, payment_difference
 from invoicing.models import Invoice, Payment
@@ -153,7 +153,7 @@ def mark_paid(cmd: MarkPaid, uow: UnitOfWork, deps: Deps) -> list[Event]:
         id=derived_id(cmd.command_id, "payment"),
         invoice_id=inv.id,
         amount=due,
-        date=p.date or today_of(get_organization(uow, inv.organization_id), deps),
+        date=p.date or calendar_day(uow, inv.organization_id, deps),
         method=p.method,
         reference=p.reference,
         recorded_at=deps.now(),

@@ -45,7 +45,7 @@ from invoicing.handlers.deliveries import (
 )
 from invoicing.handlers.lifecycle import SERIES, prepare_finalize, take_number
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
-from invoicing.handlers.repository import get_invoice, get_organization, profile, today_of
+from invoicing.handlers.repository import calendar_day, get_invoice, get_organization, profile
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
 from invoicing.mail.message import Attachment, OutgoingMail, message_id_for
@@ -336,9 +336,7 @@ def notify_payment(cmd: MarkPaid, uow: UnitOfWork, deps: Deps, inv: Invoice) -> 
             "payment_id": str(payment.id) if payment else None,
             "amount": str(payment.amount) if payment else str(state.totals.paid_amount),
             "date": (
-                payment.date
-                if payment
-                else today_of(get_organization(uow, inv.organization_id), deps)
+                payment.date if payment else calendar_day(uow, inv.organization_id, deps)
             ).isoformat(),
         },
         now=deps.now(),
