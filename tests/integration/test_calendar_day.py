@@ -125,14 +125,8 @@ def test_a_timestamp_is_compared_by_the_organization_s_calendar_day(engine: Engi
         invoice = client.finalized(client.customer(), [line()])
         assert invoice["finalized_at"].startswith("2026-12-31T23:30")
         for on, expected in ((day, [invoice["id"]]), (other, [])):
-            reply = client.bus.query_document(
-                {
-                    "type": "list_invoices",
-                    "organization_id": str(client.org),
-                    "payload": {"filter": {"finalized_at": on}},
-                }
-            )
-            assert [i["id"] for i in reply["result"]["items"]] == expected, (org, on)
+            found = client.answer("list_invoices", {"filter": {"finalized_at": on}})
+            assert [i["id"] for i in found["items"]] == expected, (org, on)
             out = client.ok("export_csv", {"filters": {"finalized_at": {"eq": on}}})
             rows = read_csv(client, out.events[0]["data"])[1]
             assert [r["number"] for r in rows] == ([invoice["number"]] if expected else [])
@@ -175,11 +169,5 @@ def test_sent_on_is_the_day_on_the_seller_s_calendar(
     assert client.state(sent["id"])["sent_on"] == sent_on
     assert client.state(marked["id"])["sent_on"] == "2026-11-16"
     for day, invoice in ((sent_on, sent), ("2026-11-16", marked)):
-        reply = client.bus.query_document(
-            {
-                "type": "list_invoices",
-                "organization_id": str(client.org),
-                "payload": {"filter": {"sent_at": day}},
-            }
-        )
-        assert [i["id"] for i in reply["result"]["items"]] == [invoice["id"]], day
+        found = client.answer("list_invoices", {"filter": {"sent_at": day}})
+        assert [i["id"] for i in found["items"]] == [invoice["id"]], day

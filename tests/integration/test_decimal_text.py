@@ -11,21 +11,12 @@ by the differential walk (tests/integration/test_backend_differential.py).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
 from tests.support.client import Client, line
 
 pytestmark = pytest.mark.integration
-
-
-def _read(client: Client, qtype: str, payload: dict[str, Any]) -> Any:
-    reply = client.bus.query_document(
-        {"type": qtype, "organization_id": str(client.org), "payload": payload}
-    )
-    assert reply["status"] == "ok", reply["errors"]
-    return reply["result"]
 
 
 def test_a_line_reads_back_in_positional_notation_without_a_negative_zero(client: Client) -> None:
@@ -39,7 +30,7 @@ def test_a_line_reads_back_in_positional_notation_without_a_negative_zero(client
         ],
     )
     client.ok("finalize_invoice", {"invoice_id": str(iid)})
-    doc = _read(client, "get_invoice", {"invoice_id": str(iid)})["invoice"]
+    doc = client.answer("get_invoice", {"invoice_id": str(iid)})["invoice"]
     assert [(x["quantity"], x["unit_price"]) for x in doc["lines"]] == [
         ("100", "15.0"),
         ("1", "0"),
@@ -56,6 +47,6 @@ def test_the_events_carry_a_decimal_as_every_read_gives_it_back(client: Client) 
     iid = str(uuid.uuid4())
     out = client.ok("create_invoice", {"id": iid, "customer_id": str(customer), "lines": lines})
     created = out.events[0]["data"]["invoice"]["lines"]
-    doc = _read(client, "get_invoice", {"invoice_id": iid})["invoice"]["lines"]
+    doc = client.answer("get_invoice", {"invoice_id": iid})["invoice"]["lines"]
     pairs = [(x["quantity"], x["unit_price"]) for x in created]
     assert pairs == [(x["quantity"], x["unit_price"]) for x in doc] == [("100", "15.0"), ("1", "0")]

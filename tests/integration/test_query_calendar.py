@@ -31,14 +31,6 @@ def local_day(zone: str) -> dt.date:
     return dt.datetime.now(ZoneInfo(zone)).date()
 
 
-def query(bus: Pipeline, client: Client, qtype: str, payload: dict[str, Any]) -> Any:
-    reply = bus.query_document(
-        {"type": qtype, "organization_id": str(client.org), "payload": payload}
-    )
-    assert reply["status"] == "ok", reply["errors"]
-    return reply["result"]
-
-
 def on_the_same_day(zone: str, check: Any) -> None:
     """Run ``check(day)``; again if the zone's midnight passed meanwhile."""
     for _ in range(2):
@@ -63,17 +55,17 @@ def test_fuzzy_today_aging_open_items_and_next_number_follow_the_organization(
         ids[on] = client.finalized(cust, [line()], issue_date=on, payment_terms_days=0)["id"]
 
     def check(today: dt.date) -> None:
-        found = query(bus, client, "list_invoices", {"filter": {"issue_date": {"fuzzy": "today"}}})
+        found = client.answer("list_invoices", {"filter": {"issue_date": {"fuzzy": "today"}}})
         assert [i["id"] for i in found["items"]] == [ids[today]], (zone, today)
         # due on their issue date: yesterday's is 1 day overdue, today's and tomorrow's not due
-        due = query(bus, client, "list_invoices", {"filter": {"aging": ["1-15"]}})
+        due = client.answer("list_invoices", {"filter": {"aging": ["1-15"]}})
         assert [i["id"] for i in due["items"]] == [ids[today - dt.timedelta(days=1)]]
-        items = query(bus, client, "open_items", {})
+        items = client.answer("open_items", {})
         assert items["as_of"] == today.isoformat()
         overdue = {i["invoice"]["id"]: i["days_overdue"] for i in items["items"]}
         assert overdue[ids[today - dt.timedelta(days=1)]] == 1
         assert overdue[ids[today]] == 0
-        number = query(bus, client, "next_number", {"series": "invoice"})
+        number = client.answer("next_number", {"series": "invoice"})
         assert number["date"] == today.isoformat()
 
     on_the_same_day(zone, check)
@@ -81,7 +73,7 @@ def test_fuzzy_today_aging_open_items_and_next_number_follow_the_organization(
 
 def test_an_organization_not_configured_has_utcs_day(bus: Pipeline) -> None:
     client = Client(bus)  # no configure_organization
-    items = query(bus, client, "open_items", {})
+    items = client.answer("open_items", {})
     today = dt.datetime.now(dt.UTC).date()
     assert items["as_of"] in (today.isoformat(), (today + dt.timedelta(days=1)).isoformat())
     assert items["items"] == []

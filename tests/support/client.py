@@ -103,6 +103,14 @@ class Client:
         assert [e["type"] for e in outcome.events] == ["command.rejected"]
         return outcome.errors
 
+    def answer(self, qtype: str, payload: dict[str, Any]) -> Any:
+        """A query of this organization through the pipeline; its result (it must answer ok)."""
+        reply = self.bus.query_document(
+            {"type": qtype, "organization_id": str(self.org), "payload": payload}
+        )
+        assert reply["status"] == "ok", (qtype, reply["errors"])
+        return reply["result"]
+
     # ----------------------------------------------------------------- shortcuts
 
     def setup_org(self, profile: dict[str, Any] | None = None) -> None:
