@@ -448,7 +448,9 @@ def settle(inv: Invoice, deps: Deps) -> bool:
     """Recompute the payment status from what is owed and paid; True if it became paid.
 
     ``paid_on`` is the date of the payment that settled the invoice (payments in date order),
-    and ``paid_at`` that day at 00:00 UTC, never the time the command was processed.
+    and ``paid_at`` that day's noon where the seller works (``calendar.noon``, as ``mark_sent``
+    takes a day), never the time the command was processed. It was that day at 00:00 UTC
+    before session 34: 19:00 the day before in New York.
     """
     if not takes_settlement(inv.kind, inv.status):
         return False
@@ -458,7 +460,7 @@ def settle(inv: Invoice, deps: Deps) -> bool:
     if inv.status == "paid":
         inv.overdue = False
         inv.paid_on = settling_date(inv.payments, owed)
-        inv.paid_at = dt.datetime.combine(inv.paid_on, dt.time(), dt.UTC)
+        inv.paid_at = noon(inv.paid_on, zone_of(inv.seller or {}))
     else:
         inv.paid_at, inv.paid_on = None, None
         if owed <= inv.paid_amount:  # nothing open (written off in full): not overdue

@@ -668,7 +668,7 @@ def invoice_conditions(
         (Invoice.updated_at, f.updated_at, True),
         (Invoice.finalized_at, f.finalized_at, True),
         (Invoice.sent_at, f.sent_at, True),
-        (Invoice.paid_at, f.paid_at, True),
+        (Invoice.paid_on, f.paid_at, False),  # paid_at's day is paid_on (lifecycle.settle)
         (Invoice.paid_on, f.paid_on, False),
         (Invoice.voided_at, f.voided_at, True),
         (Invoice.exported_at, f.exported_at, True),

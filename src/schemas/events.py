@@ -334,7 +334,9 @@ class InvoiceState(State):
         "country's zone)",
     )
     paid_at: dt.datetime | None = Field(
-        default=None, description="paid_on at 00:00 UTC (not the processing time)"
+        default=None,
+        description="paid_on at noon on the seller's calendar (its timezone, else its "
+        "country's zone; 00:00 UTC before 2026-12; not the processing time)",
     )
     paid_on: dt.date | None = Field(
         default=None, description="date of the payment that settled the invoice"

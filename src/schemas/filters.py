@@ -341,7 +341,9 @@ class InvoiceFilter(Contract):
     )
     finalized_at: Date | None = None
     sent_at: Date | None = Field(default=None, description="seed sent_on")
-    paid_at: Date | None = Field(default=None, description="when it was recorded as paid")
+    paid_at: Date | None = Field(
+        default=None, description="the day the invoice became paid: the settling payment's date"
+    )
     paid_on: Date | None = Field(
         default=None, description="seed paid_on: the date of the payment that settled it"
     )

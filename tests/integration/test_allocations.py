@@ -123,7 +123,7 @@ def test_oldest_due_first_and_the_rest_as_credit(
     assert (first["allocation"]["principal"], first["allocation"]["costs"]) == ("119.00", "0.00")
     paid = out.events[2]["data"]["invoice"]
     assert paid["status"] == "paid" and paid["paid_on"] == "2026-02-20"
-    assert paid["paid_at"] == "2026-02-20T00:00:00Z"
+    assert paid["paid_at"] == "2026-02-20T11:00:00Z"  # noon in Cologne
     assert [p["customer_payment_id"] for p in paid["payments"]] == [pid]
     credit = out.events[-1]
     assert credit["subject"] == str(cust)

@@ -171,3 +171,35 @@ def test_sent_on_is_the_day_on_the_seller_s_calendar(
     for day, invoice in ((sent_on, sent), ("2026-11-16", marked)):
         found = client.answer("list_invoices", {"filter": {"sent_at": day}})
         assert [i["id"] for i in found["items"]] == [invoice["id"]], day
+
+
+@pytest.mark.parametrize(
+    ("org", "paid_at"),
+    [
+        (DE_ORG, "2027-01-05T11:00:00Z"),  # noon in Cologne
+        ({**DE_ORG, "timezone": "America/New_York"}, "2027-01-05T17:00:00Z"),  # noon there
+        ({**DE_ORG, "timezone": "Pacific/Kiritimati"}, "2027-01-04T22:00:00Z"),  # UTC+14
+    ],
+)
+def test_paid_at_is_the_settling_payment_s_day_on_the_seller_s_calendar(
+    engine: Engine, org: dict[str, Any], paid_at: str
+) -> None:
+    """A payment of 5 January settles the invoice: ``paid_at`` is that day's noon where the
+    seller works (00:00 UTC before session 34, which was 4 January at 19:00 in New York), and
+    the ``paid_at`` filter finds the invoice on 5 January and on no other day, whatever the
+    zone (it compared 00:00 UTC by New York's calendar, 4 January, before)."""
+    client = client_at(engine, NEW_YEAR_IN_COLOGNE, org)
+    invoice = client.finalized(client.customer(), [line()], issue_date=dt.date(2027, 1, 1))
+    client.ok(
+        "record_payment",
+        {
+            "invoice_id": invoice["id"],
+            "amount": invoice["totals"]["gross_total"],
+            "date": "2027-01-05",
+        },
+    )
+    state = client.state(invoice["id"])
+    assert (state["status"], state["paid_on"], state["paid_at"]) == ("paid", "2027-01-05", paid_at)
+    for day, expected in (("2027-01-05", [invoice["id"]]), ("2027-01-04", []), ("2027-01-06", [])):
+        found = client.answer("list_invoices", {"filter": {"paid_at": day}})
+        assert [i["id"] for i in found["items"]] == expected, day
