@@ -13,9 +13,10 @@ import uuid
 from typing import Any
 
 import pytest
+from invoicing.models import Invoice
 from invoicing.pipeline import Pipeline
 from invoicing.pipeline.authenticate import LocalOperator
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from tests.integration.test_exports_csv import read as read_csv
 from tests.support.client import BE_ORG, DE_ORG, Client, line
@@ -201,5 +202,33 @@ def test_paid_at_is_the_settling_payment_s_day_on_the_seller_s_calendar(
     state = client.state(invoice["id"])
     assert (state["status"], state["paid_on"], state["paid_at"]) == ("paid", "2027-01-05", paid_at)
     for day, expected in (("2027-01-05", [invoice["id"]]), ("2027-01-04", []), ("2027-01-06", [])):
+        found = client.answer("list_invoices", {"filter": {"paid_at": day}})
+        assert [i["id"] for i in found["items"]] == expected, day
+
+
+def test_the_paid_at_filter_finds_a_row_written_before_session_34_on_its_day(
+    engine: Engine,
+) -> None:
+    """A row written before session 34 keeps paid_at at 00:00 UTC of the payment's day (19:00
+    the day before in New York): the filter compares paid_on, so it finds it on that day."""
+    client = client_at(engine, NEW_YEAR_IN_COLOGNE, {**DE_ORG, "timezone": "America/New_York"})
+    invoice = client.finalized(client.customer(), [line()], issue_date=dt.date(2027, 1, 1))
+    client.ok(
+        "record_payment",
+        {
+            "invoice_id": invoice["id"],
+            "amount": invoice["totals"]["gross_total"],
+            "date": "2027-01-05",
+        },
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            update(Invoice)
+            .where(Invoice.id == uuid.UUID(invoice["id"]))
+            .values(paid_at=dt.datetime(2027, 1, 5, tzinfo=dt.UTC))
+        )
+    got = client.answer("get_invoice", {"invoice_id": invoice["id"]})
+    assert got["invoice"]["paid_at"] == "2027-01-05T00:00:00Z"
+    for day, expected in (("2027-01-05", [invoice["id"]]), ("2027-01-04", [])):
         found = client.answer("list_invoices", {"filter": {"paid_at": day}})
         assert [i["id"] for i in found["items"]] == expected, day
