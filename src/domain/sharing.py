@@ -2,13 +2,15 @@
 
 The token is ``secrets.token_urlsafe(32)`` (256 bits); only its SHA-256 is stored, so a stored
 value never opens anything by itself. A share opens its document until it is revoked or the
-day after ``expires_on`` (both ends in UTC dates).
+day after ``expires_on`` on the organization's calendar (``web.shares.resolve`` gives the
+day).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 from invoicing.domain.errors import DomainError
@@ -16,6 +18,7 @@ from invoicing.domain.errors import DomainError
 TOKEN_BYTES = 32
 #: longer strings are never tokens (token_urlsafe(32) is 43 characters); not even hashed
 MAX_TOKEN_LENGTH = 128
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def token_hash(token: str) -> str:
@@ -35,10 +38,11 @@ def check_expiry(expires_on: dt.date | None, today: dt.date) -> None:
 
 
 def plausible(token: str) -> bool:
-    """Whether a string can be a token at all (empty and overlong ones are not looked up)."""
-    return bool(token) and len(token) <= MAX_TOKEN_LENGTH
+    """Whether a string can be a token at all: 1 to ``MAX_TOKEN_LENGTH`` characters of the
+    URL-safe base64 alphabet (what ``token_urlsafe`` makes)."""
+    return len(token) <= MAX_TOKEN_LENGTH and _TOKEN.fullmatch(token) is not None
 
 
-def opens(revoked_at: dt.datetime | None, expires_on: dt.date | None, today: dt.date) -> bool:
-    """Whether a stored share still opens its document on ``today``."""
-    return revoked_at is None and (expires_on is None or today <= expires_on)
+def expired(expires_on: dt.date | None, today: dt.date) -> bool:
+    """Whether a share is past its last day (it opens through ``expires_on``)."""
+    return expires_on is not None and today > expires_on

@@ -1,4 +1,5 @@
-"""Share links: ``publish_invoice``, ``unpublish_invoice`` and :func:`resolve_share_token`.
+"""Share links: ``publish_invoice`` and ``unpublish_invoice`` (what a token opens is read by
+``web.shares.resolve``).
 
 The token is ``secrets.token_urlsafe(32)`` (256 bits). Only its SHA-256 is stored
 (``invoice_shares``); the token itself leaves the service once, in the ``invoice.published``
@@ -21,9 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from invoicing.domain import calendar
 from invoicing.domain.errors import DomainError, InvalidState
-from invoicing.domain.sharing import check_expiry, new_token, opens, plausible, token_hash
+from invoicing.domain.sharing import check_expiry, new_token
 from invoicing.domain.states import check_publishable
 from invoicing.handlers.deliveries import (
     Attachments,
@@ -40,13 +40,10 @@ from invoicing.handlers.lifecycle import mark_as_sent
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import get_invoice, get_organization, profile, today_of
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.handlers.views import invoice_state
-from invoicing.models import Invoice, Organization
+from invoicing.models import Invoice
 from invoicing.models.dunning import InvoiceShare
-from invoicing.schemas.events import InvoiceState
 from invoicing.schemas.sharing import PublishInvoice, UnpublishInvoice
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 
 def _revoke(uow: UnitOfWork, inv: Invoice, now: dt.datetime) -> int:
@@ -140,32 +137,6 @@ def unpublish_invoice(cmd: UnpublishInvoice, uow: UnitOfWork, deps: Deps) -> lis
         )
     uow.session.flush()
     return [invoice_event("invoice.unpublished", inv, now, revoked=revoked)]
-
-
-def resolve_share_token(
-    session: Session, token: str, *, today: dt.date | None = None
-) -> InvoiceState | None:
-    """The document a share token opens, or None (unknown, revoked, expired, deleted).
-
-    The token alone identifies organization and invoice; lookup is by its SHA-256, so the
-    stored value never opens anything by itself. ``today`` defaults to today on the
-    organization's calendar (``domain.calendar``).
-    """
-    if not plausible(token):
-        return None
-    share = session.get(InvoiceShare, token_hash(token))
-    if share is None:
-        return None
-    if today is None:
-        org = session.get(Organization, share.organization_id)
-        zone = calendar.zone_of(org.profile or {}) if org is not None else "UTC"
-        today = calendar.local_day(dt.datetime.now(dt.UTC), zone)
-    if not opens(share.revoked_at, share.expires_on, today):
-        return None
-    inv = session.get(Invoice, (share.organization_id, share.invoice_id))
-    if inv is None or inv.deleted_at is not None:
-        return None
-    return invoice_state(inv)
 
 
 @purpose(SHARE, scheduled_by=("publish_invoice",))

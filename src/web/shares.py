@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from invoicing.domain import calendar
-from invoicing.domain.sharing import MAX_TOKEN_LENGTH, token_hash
+from invoicing.domain.sharing import expired, plausible, token_hash
 from invoicing.handlers.views import invoice_state
 from invoicing.models import Invoice, Organization
 from invoicing.models.documents import StoredDocument
@@ -29,7 +28,6 @@ from invoicing.schemas.events import InvoiceState
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 #: the digest looked up for a malformed token: no token hashes to it, the query still runs
 _NO_DIGEST = "0" * 64
 
@@ -59,7 +57,7 @@ MISSING = Resolved("missing")
 
 def resolve(session: Session, token: str, today: Callable[[str], dt.date]) -> Resolved:
     """``today(zone)``: the day in a time zone (the organization's, ``calendar.zone_of``)."""
-    wellformed = 0 < len(token) <= MAX_TOKEN_LENGTH and _TOKEN.match(token) is not None
+    wellformed = plausible(token)
     digest = token_hash(token) if wellformed else _NO_DIGEST
     row = session.execute(
         select(InvoiceShare, Invoice, Organization.profile)
@@ -81,7 +79,7 @@ def resolve(session: Session, token: str, today: Callable[[str], dt.date]) -> Re
     if share.revoked_at is not None or inv is None or inv.deleted_at is not None:
         return MISSING
     day = today(calendar.zone_of(org_profile or {}))
-    if share.expires_on is not None and day > share.expires_on:
+    if expired(share.expires_on, day):
         return Resolved("expired")
     docs = session.execute(
         select(StoredDocument).where(

@@ -1,4 +1,5 @@
-"""publish_invoice / unpublish_invoice and resolve_share_token, on SQLite and PostgreSQL."""
+"""publish_invoice / unpublish_invoice and the hosted page's lookup (``web.shares.resolve``), on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import hashlib
 import uuid
 
 import pytest
-from invoicing.handlers.sharing import resolve_share_token
+from invoicing.domain import calendar
 from invoicing.models.dunning import InvoiceShare
+from invoicing.web import shares
 from sqlalchemy import select
 
 from tests.support.client import Client, line
@@ -17,9 +19,16 @@ pytestmark = pytest.mark.integration
 
 
 def resolve(client: Client, token: str, today: dt.date | None = None) -> dict[str, object] | None:
+    """The document the hosted page opens for ``token`` (``web.shares.resolve``), or None;
+    ``today`` a fixed day, else today on the organization's calendar."""
+
+    def day(zone: str) -> dt.date:
+        return today or calendar.local_day(dt.datetime.now(dt.UTC), zone)
+
     with client.bus.uow_factory() as uow:
-        state = resolve_share_token(uow.session, token, today=today)
-        return None if state is None else state.model_dump(mode="json")
+        found = shares.resolve(uow.session, token, day)
+        assert (found.state is None) == (found.status != "open")
+        return None if found.state is None else found.state.model_dump(mode="json")
 
 
 def test_publish_finalizes_a_draft_and_the_token_opens_it(client: Client) -> None:
