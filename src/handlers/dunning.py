@@ -47,7 +47,7 @@ from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, i
 from invoicing.handlers.repository import get_invoice, get_organization, profile
 from invoicing.handlers.sending import compose_mail, lang_of, mail_context
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.handlers.views import invoice_state, open_amount
+from invoicing.handlers.views import invoice_state, open_amount, owed
 from invoicing.models import Invoice
 from invoicing.models.documents import StoredDocument
 from invoicing.models.dunning import DunningNotice, DunningSettingsRecord
@@ -186,7 +186,7 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
     return [
         Candidate(row.id, row.number, row.due_date, bool((row.buyer or {}).get("email")))
         for row in rows
-        if row.gross_total - row.credited_amount - row.written_off_amount > row.paid_amount
+        if owed(row) > row.paid_amount
     ]
 
 

@@ -64,7 +64,7 @@ from invoicing.handlers.repository import (
     today_of,
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.handlers.views import open_amount
+from invoicing.handlers.views import open_amount, owed
 from invoicing.models import Invoice, Organization, Payment
 from invoicing.models.records import (
     CustomerRecord,
@@ -455,15 +455,15 @@ def settle(inv: Invoice, deps: Deps) -> bool:
     if not takes_settlement(inv.kind, inv.status):
         return False
     was_paid = inv.status == "paid"
-    owed = inv.gross_total - inv.credited_amount - inv.written_off_amount
-    inv.status = settled_status(owed, inv.paid_amount, sent=inv.sent_at is not None)
+    owing = owed(inv)
+    inv.status = settled_status(owing, inv.paid_amount, sent=inv.sent_at is not None)
     if inv.status == "paid":
         inv.overdue = False
-        inv.paid_on = settling_date(inv.payments, owed)
+        inv.paid_on = settling_date(inv.payments, owing)
         inv.paid_at = noon(inv.paid_on, zone_of(inv.seller or {}))
     else:
         inv.paid_at, inv.paid_on = None, None
-        if owed <= inv.paid_amount:  # nothing open (written off in full): not overdue
+        if owing <= inv.paid_amount:  # nothing open (written off in full): not overdue
             inv.overdue = False
     return inv.status == "paid" and not was_paid
 

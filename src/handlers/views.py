@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from invoicing.domain import calendar
@@ -29,7 +29,18 @@ from invoicing.schemas.events import InvoiceState
 Doc = dict[str, Any]
 
 
-def owed(inv: InvoiceRecord) -> Decimal:
+class Owing(Protocol):
+    """What ``owed`` reads: an invoice, its record or a row of these columns."""
+
+    @property
+    def gross_total(self) -> Decimal: ...
+    @property
+    def credited_amount(self) -> Decimal: ...
+    @property
+    def written_off_amount(self) -> Decimal: ...
+
+
+def owed(inv: Owing) -> Decimal:
     """Gross less credited and written off (the ledger's remainder, kept in columns)."""
     return inv.gross_total - inv.credited_amount - inv.written_off_amount
 
