@@ -190,20 +190,10 @@ def test_paid_at_is_the_settling_payment_s_day_on_the_seller_s_calendar(
     the ``paid_at`` filter finds the invoice on 5 January and on no other day, whatever the
     zone (it compared 00:00 UTC by New York's calendar, 4 January, before)."""
     client = client_at(engine, NEW_YEAR_IN_COLOGNE, org)
-    invoice = client.finalized(client.customer(), [line()], issue_date=dt.date(2027, 1, 1))
-    client.ok(
-        "record_payment",
-        {
-            "invoice_id": invoice["id"],
-            "amount": invoice["totals"]["gross_total"],
-            "date": "2027-01-05",
-        },
-    )
+    invoice = paid_on_5_january(client)
     state = client.state(invoice["id"])
     assert (state["status"], state["paid_on"], state["paid_at"]) == ("paid", "2027-01-05", paid_at)
-    for day, expected in (("2027-01-05", [invoice["id"]]), ("2027-01-04", []), ("2027-01-06", [])):
-        found = client.answer("list_invoices", {"filter": {"paid_at": day}})
-        assert [i["id"] for i in found["items"]] == expected, day
+    assert_paid_at_finds(client, invoice, ("2027-01-05", "2027-01-04", "2027-01-06"))
 
 
 def test_the_paid_at_filter_finds_a_row_written_before_session_34_on_its_day(
@@ -212,15 +202,7 @@ def test_the_paid_at_filter_finds_a_row_written_before_session_34_on_its_day(
     """A row written before session 34 keeps paid_at at 00:00 UTC of the payment's day (19:00
     the day before in New York): the filter compares paid_on, so it finds it on that day."""
     client = client_at(engine, NEW_YEAR_IN_COLOGNE, {**DE_ORG, "timezone": "America/New_York"})
-    invoice = client.finalized(client.customer(), [line()], issue_date=dt.date(2027, 1, 1))
-    client.ok(
-        "record_payment",
-        {
-            "invoice_id": invoice["id"],
-            "amount": invoice["totals"]["gross_total"],
-            "date": "2027-01-05",
-        },
-    )
+    invoice = paid_on_5_january(client)
     with engine.begin() as conn:
         conn.execute(
             update(Invoice)
@@ -229,6 +211,21 @@ def test_the_paid_at_filter_finds_a_row_written_before_session_34_on_its_day(
         )
     got = client.answer("get_invoice", {"invoice_id": invoice["id"]})
     assert got["invoice"]["paid_at"] == "2027-01-05T00:00:00Z"
-    for day, expected in (("2027-01-05", [invoice["id"]]), ("2027-01-04", [])):
+    assert_paid_at_finds(client, invoice, ("2027-01-05", "2027-01-04"))
+
+
+def paid_on_5_january(client: Client) -> dict[str, Any]:
+    """An invoice of 1 January settled by one payment of 5 January."""
+    invoice = client.finalized(client.customer(), [line()], issue_date=dt.date(2027, 1, 1))
+    amount = invoice["totals"]["gross_total"]
+    payment = {"invoice_id": invoice["id"], "amount": amount, "date": "2027-01-05"}
+    client.ok("record_payment", payment)
+    return invoice
+
+
+def assert_paid_at_finds(client: Client, invoice: dict[str, Any], days: tuple[str, ...]) -> None:
+    """The ``paid_at`` filter finds ``invoice`` on the first of ``days`` and on no other."""
+    for day in days:
         found = client.answer("list_invoices", {"filter": {"paid_at": day}})
+        expected = [invoice["id"]] if day == days[0] else []
         assert [i["id"] for i in found["items"]] == expected, day
