@@ -26,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB = "invoicing_bench_datev"
@@ -33,6 +34,31 @@ URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB}"
 RAW_URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 ORG = uuid.UUID("00000000-0000-4000-8000-00000000da7e")
 SETTINGS = {"consultant_number": 29098, "client_number": 55003}
+
+
+#: ``domain.numbering.number_key`` of the numbers made below (``RE-2025-`` and seven digits),
+#: spelled out in SQL for them: the export orders a day's bookings by ``invoices.number_key``
+#: (migration 0029_number_key) and groups a document's rows by that order; checked against
+#: the function on a sample after the load (``check_keys``)
+NUMBER_KEY = (
+    "'RE-042025-' || lpad(length(g::text)::text, 2, '0') || g::text"
+    " || CASE WHEN length(g::text) < 7 THEN chr(1) || '0' || chr(48 + 7 - length(g::text))"
+    " ELSE '' END"
+)
+
+
+def check_keys(conn: Any) -> None:
+    from invoicing.domain.numbering import number_key
+
+    rows = conn.execute(
+        "SELECT number, number_key FROM invoices WHERE number IN "
+        "(SELECT number FROM invoices ORDER BY number LIMIT 12) "
+        "OR abs(hashtext(number)) %% %(every)s = 0",
+        {"every": 997},
+    ).fetchall()
+    wrong = [(n, k) for n, k in rows if k != number_key(n)]
+    if not rows or wrong:
+        raise RuntimeError(f"NUMBER_KEY is not number_key: {wrong[:5]} (of {len(rows)} checked)")
 
 
 def peak_mb() -> float:
@@ -78,13 +104,13 @@ def setup(bookings: int) -> int:
         )
         conn.execute(
             f"""
-            INSERT INTO invoices (organization_id, id, kind, status, number, issue_date,
+            INSERT INTO invoices (organization_id, id, kind, status, number, number_key, issue_date,
               delivery_date, currency, calculate_from_net, locale, customer_id, buyer, tags,
               custom_fields, tax_breakdown, legal_notes, line_net_total, allowance_total,
               net_total, tax_total, gross_total, paid_amount, credited_amount, credit_note_ids,
               overdue, finalized_at, created_at, updated_at, event_sequence)
             SELECT %(org)s, gen_random_uuid(), 'invoice', 'sent',
-              'RE-2025-' || lpad(g::text, 7, '0'),
+              'RE-2025-' || lpad(g::text, 7, '0'), {NUMBER_KEY},
               DATE '2025-01-01' + ((g - 1) * 365 / %(n)s),
               DATE '2025-01-01' + ((g - 1) * 365 / %(n)s),
               'EUR', true, 'de',
@@ -103,6 +129,7 @@ def setup(bookings: int) -> int:
         )
         conn.execute("ALTER TABLE invoices ENABLE TRIGGER USER")
         conn.execute("VACUUM ANALYZE invoices")
+        check_keys(conn)
         (rows,) = conn.execute(
             "SELECT sum(jsonb_array_length(tax_breakdown)) FROM invoices"
         ).fetchone()  # type: ignore[misc]
@@ -153,7 +180,7 @@ CROSS JOIN LATERAL jsonb_array_elements(i.tax_breakdown) WITH ORDINALITY AS b(va
 WHERE i.organization_id = %s AND i.kind IN ('invoice', 'credit_note')
   AND i.finalized_at IS NOT NULL AND i.number IS NOT NULL AND i.deleted_at IS NULL
   AND i.issue_date >= '2025-01-01' AND i.issue_date <= '2025-12-31'
-ORDER BY i.issue_date, i.number, b.n
+ORDER BY i.issue_date, i.number_key, b.n
 """
 
 

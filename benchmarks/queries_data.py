@@ -9,7 +9,10 @@ Secondary indexes are dropped before the load and rebuilt after it, from their o
 UPDATE after the lines (found through their indexes, rebuilt first), and the table is then
 rewritten (``VACUUM FULL``) before its indexes are built: the fill leaves a dead version of
 every row behind, which a table written by the service (the trigger fills the document on
-insert) never has.
+insert) never has. ``invoices.number_key`` (the order of ``number``, migration 0029_number_key)
+is written with the number, by ``NUMBER_KEY``: ``domain.numbering.number_key`` spelled out in
+SQL for these numbers only (``RE-`` and seven digits), checked against the function on a sample
+after the load.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import time
 
 import psycopg
+from invoicing.domain.numbering import number_key
 from invoicing.models.core import SEARCH_DOCUMENT
 
 ORG = "0b0b0b0b-0000-4000-8000-000000000001"
@@ -38,6 +42,27 @@ SERVICES = [
     "Steuerberatung", "Lohnabrechnung", "Jahresabschluss", "Reisekosten",
     "Kopien und Porto", "Fachliteratur", "Übersetzung", "Notarkosten",
 ]  # fmt: skip
+
+
+#: ``number_key('RE-' || lpad(i::text, 7, '0'))`` of the generated numbers: the count of the
+#: digits without leading zeros (two digits) and those digits; then chr(1) and the count of the
+#: leading zeros (as chr(48 + n)) when there are some
+NUMBER_KEY = (
+    "'RE-' || lpad(length(i::text)::text, 2, '0') || i::text"
+    " || CASE WHEN length(i::text) < 7 THEN chr(1) || chr(48 + 7 - length(i::text)) ELSE '' END"
+)
+
+
+def _check_keys(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """``NUMBER_KEY`` is ``number_key`` for a sample of the numbers (and the first ones)."""
+    rows = conn.execute(
+        "SELECT number, number_key FROM invoices WHERE number IS NOT NULL "
+        "AND (sequence_number < 12 OR sequence_number %% %(every)s = 0)",
+        {"every": 997},
+    ).fetchall()
+    wrong = [(n, k) for n, k in rows if k != number_key(str(n))]
+    if not rows or wrong:
+        raise RuntimeError(f"NUMBER_KEY is not number_key: {wrong[:5]} (of {len(rows)} checked)")
 
 
 def _array(words: list[str]) -> str:
@@ -82,7 +107,8 @@ def generate(dsn: str, invoices: int, customers: int) -> float:
         conn.execute(
             f"""
             INSERT INTO invoices (
-                organization_id, id, kind, status, number, series, sequence_number, issue_date,
+                organization_id, id, kind, status, number, number_key, series, sequence_number,
+                issue_date,
                 due_date, payment_terms_days, currency, calculate_from_net, locale, customer_id,
                 buyer, purchase_order_number, tags, custom_fields, tax_breakdown, legal_notes,
                 line_net_total, allowance_total, net_total, tax_total, gross_total, paid_amount,
@@ -91,6 +117,7 @@ def generate(dsn: str, invoices: int, customers: int) -> float:
                 responsible_id, deal_id, subscriber_ids)
             SELECT %(org)s, md5('inv' || i)::uuid, kind, status,
                    CASE WHEN status <> 'draft' THEN 'RE-' || lpad(i::text, 7, '0') END,
+                   CASE WHEN status <> 'draft' THEN {NUMBER_KEY} END,
                    CASE WHEN status <> 'draft' THEN 'invoice' END,
                    CASE WHEN status <> 'draft' THEN i END,
                    CASE WHEN status <> 'draft' THEN created::date END,
@@ -171,4 +198,5 @@ def generate(dsn: str, invoices: int, customers: int) -> float:
         conn.execute("VACUUM (ANALYZE) invoices")
         conn.execute("VACUUM (ANALYZE) invoice_lines")
         conn.execute("VACUUM (ANALYZE) customers")
+        _check_keys(conn)
     return time.perf_counter() - started

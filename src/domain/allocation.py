@@ -28,6 +28,7 @@ from enum import StrEnum
 
 from invoicing.domain.errors import DomainError, ErrorDetail, InvalidState
 from invoicing.domain.money import ZERO, fits_minor_units, minor_units
+from invoicing.domain.numbering import number_key
 
 PAYABLE_STATES = ("finalized", "sent", "partially_paid")
 
@@ -108,10 +109,16 @@ class Plan:
 
 def settlement_order(items: Iterable[OpenItem]) -> list[OpenItem]:
     """§ 366 Abs. 2 BGB as the service applies it: oldest due date first (no due date: the
-    issue date), then the oldest issue date, then the number (then the id, so it is total)."""
+    issue date), then the oldest issue date, then the number in the numbering's order
+    (``numbering.number_key``: ``RE-2026-9999`` before ``RE-2026-10000``), then the id."""
     return sorted(
         items,
-        key=lambda i: (i.due_date or i.issue_date, i.issue_date, i.number, i.invoice_id),
+        key=lambda i: (
+            i.due_date or i.issue_date,
+            i.issue_date,
+            number_key(i.number),
+            i.invoice_id,
+        ),
     )
 
 

@@ -3,7 +3,8 @@
 Placeholders: ``{YYYY}`` year, ``{YY}`` two-digit year, ``{MM}`` month, ``{SEQ}`` the sequence
 number, ``{SEQ:n}`` zero-padded to at least n digits. Every pattern has exactly one SEQ.
 The counter itself lives in the database (one row per organization, series and period, locked
-by the finalizing transaction); this module only formats and recognises numbers.
+by the finalizing transaction); this module only formats, recognises and orders numbers
+(:func:`number_key`, the stored sort key ``invoices.number_key``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,18 @@ from datetime import date
 from enum import StrEnum
 
 _TOKEN = re.compile(r"\{(YYYY|YY|MM|SEQ(?::(\d{1,2}))?)\}")
+#: a run of ASCII digits (``\d`` would take other scripts' digits too: those stay characters)
+_DIGITS = re.compile(r"[0-9]+")
+#: numbers are at most 36 characters (``invoices.number``, the commands' schemas)
+NUMBER_LENGTH = 36
+#: the longest key :func:`number_key` makes of a number of ``NUMBER_LENGTH`` characters: 18
+#: digit runs of one digit each (two more characters each), one of them a leading zero (its
+#: digit dropped), then the separator and one zero count per run
+NUMBER_KEY_LENGTH = NUMBER_LENGTH + 2 * 18 - 1 + 1 + 18
+#: before the zero counts: lower than every character a number can hold (C0 controls are
+#: refused in every text, ``pipeline.validate``), so a key that ends before another's next
+#: character sorts first, as a shorter text does
+_ZEROS_FOLLOW = chr(1)
 
 
 class Series(StrEnum):
@@ -95,3 +108,42 @@ class NumberPattern:
 
     def could_produce(self, number: str) -> bool:
         return self.regex().fullmatch(number) is not None
+
+
+def number_key(number: str) -> str:
+    """The sort key of a document number: the numbering's order ("natural" order).
+
+    Each run of ASCII digits compares by its numeric value (``RE-2026-9999`` before
+    ``RE-2026-10000``, ``9/2026`` before ``10/2026``); every other character by its code point,
+    as the text did, and a digit run sits among other characters where a digit would (after
+    ``-`` and ``/``, before letters). Keys compare by code point as well (PostgreSQL: the
+    column's collation is ``C``; SQLite: ``BINARY``), so the key orders alike on both backends.
+
+    A digit run becomes the count of its significant digits (two digits, ``00`` for zero),
+    then those digits: ``2026`` -> ``042026``, ``0042`` -> ``0242``, ``10000`` -> ``0510000``.
+    The longest possible run has 36 digits, so two digits of length cover it with room to 99
+    (a run longer than that raises ``ValueError``; no stored number can have one). Leading
+    zeros do not change the value, so ``007`` and ``7`` would tie: the key then ends with
+    ``chr(1)`` and the leading zeros of each run, one character each (``chr(48 + count)``), when
+    any run has some. Equal values therefore order by their zeros, run by run, fewer first:
+    ``7`` < ``07`` < ``007``, ``RE-7-007`` < ``RE-07-7``. Distinct numbers have distinct keys
+    (the order is total and a number's alone, not its id's), and at most
+    ``NUMBER_KEY_LENGTH`` characters for a number of 36.
+    """
+    zeros: list[str] = []
+
+    def run(m: re.Match[str]) -> str:
+        digits = m.group()
+        significant = digits.lstrip("0")
+        if len(significant) > 99:
+            raise ValueError(f"a number's digit run of {len(digits)} digits is too long to order")
+        zeros.append(chr(48 + len(digits) - len(significant)))
+        return f"{len(significant):02d}{significant}"
+
+    key = _DIGITS.sub(run, number)
+    return key + _ZEROS_FOLLOW + "".join(zeros) if any(z != "0" for z in zeros) else key
+
+
+def number_key_of(number: str | None) -> str | None:
+    """:func:`number_key` of a document's number; None (a draft's) stays None."""
+    return None if number is None else number_key(number)

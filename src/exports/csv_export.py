@@ -138,8 +138,10 @@ def write_invoice_csv(
         inv.tags,
     )
     cal = cal or Calendar.fixed("UTC")
+    # by date, then in the numbering's order (domain.numbering.number_key), a missing number
+    # last on both backends
     query = apply_filters(stmt, org, filters, cal, conn.dialect.name).order_by(
-        inv.issue_date.is_(None), inv.issue_date, inv.number, inv.id
+        inv.issue_date.is_(None), inv.issue_date, inv.number_key.asc().nulls_last(), inv.id
     )
     count = 0
     with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:

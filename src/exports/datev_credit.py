@@ -100,7 +100,7 @@ def _item(row: Any, reversal: bool = False) -> CreditItem:
 _NUMBER = (
     "(SELECT i.number FROM invoices i WHERE i.organization_id = e.organization_id "
     "AND i.customer_id = e.customer_id AND i.kind = 'invoice' AND i.number IS NOT NULL "
-    "ORDER BY i.issue_date DESC, i.number DESC LIMIT 1) AS number"
+    "ORDER BY i.issue_date DESC, i.number_key DESC LIMIT 1) AS number"
 )
 #: credit that an export booked and ``delete_payment`` took back (``deleted_credit_entries``)
 _DELETED = """

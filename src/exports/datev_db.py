@@ -25,6 +25,7 @@ from invoicing import texts
 from invoicing.domain.errors import DomainError
 from invoicing.domain.fx import deletion_id, exchange_difference, fit, reversal_id
 from invoicing.domain.money import ZERO
+from invoicing.domain.numbering import number_key
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
     CENT,
@@ -141,7 +142,7 @@ FROM invoices i
 {unnest}
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
 WHERE {where}
-ORDER BY {day}, i.number, {order_n}"""
+ORDER BY {day}, i.number_key, {order_n}"""
     return _typed(text(sql), reversal).columns(
         customer_id=Uuid(),
         delivery_date=Date(),
@@ -220,7 +221,7 @@ FROM payments p
 JOIN invoices i ON i.organization_id = p.organization_id AND i.id = p.invoice_id
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
 WHERE p.organization_id = :org AND {where}
-ORDER BY p.date, i.number, p.id"""
+ORDER BY p.date, i.number_key, p.id"""
     return _payment_columns(sql)
 
 
@@ -265,7 +266,7 @@ FROM deleted_payments d
 JOIN invoices i ON i.organization_id = d.organization_id AND i.id = d.invoice_id
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
 WHERE d.organization_id = :org AND {where}
-ORDER BY day, i.number, d.id"""
+ORDER BY day, i.number_key, d.id"""
     return _payment_columns(sql)
 
 
@@ -298,7 +299,7 @@ SELECT i.id, i.number, i.customer_id, i.currency, i.exchange_rate, {_buyer(diale
        i.ledger
 FROM invoices i
 WHERE {_DOCS} AND i.kind = 'invoice' AND {ledger_text} LIKE '%write_off%'
-ORDER BY i.number"""
+ORDER BY i.number_key"""
     return text(sql).bindparams(bindparam("org", type_=Uuid()), bindparam("cur", type_=String()))
 
 
@@ -369,7 +370,7 @@ def write_off_items(
                     base,
                 )
             )
-    items.sort(key=lambda w: (w.day, w.number, w.reversal, str(w.item_id)))
+    items.sort(key=lambda w: (w.day, number_key(w.number), w.reversal, str(w.item_id)))
     return items
 
 

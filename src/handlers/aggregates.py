@@ -75,6 +75,7 @@ class InvoiceData:
     kind: str
     status: str
     number: str | None
+    number_key: str | None
     series: str | None
     sequence_number: int | None
     issue_date: dt.date | None

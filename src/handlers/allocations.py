@@ -90,7 +90,7 @@ def _open_invoices(
             Invoice.currency == currency,
             Invoice.deleted_at.is_(None),
         )
-        .order_by(Invoice.due_date, Invoice.issue_date, Invoice.number, Invoice.id)
+        .order_by(Invoice.due_date, Invoice.issue_date, Invoice.number_key, Invoice.id)
         .with_for_update(of=Invoice)
     )
     return list(uow.session.execute(stmt).scalars())

@@ -181,7 +181,7 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
             Invoice.due_date < as_of,
             Invoice.deleted_at.is_(None),
         )
-        .order_by(Invoice.due_date, Invoice.number)
+        .order_by(Invoice.due_date, Invoice.number_key)  # numbers in the numbering's order
     ).all()
     return [
         Candidate(row.id, row.number, row.due_date, bool((row.buyer or {}).get("email")))

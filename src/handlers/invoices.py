@@ -17,7 +17,7 @@ from invoicing.domain.tax import LegalContext, TaxCategory, validate_vat_id
 from invoicing.handlers import aggregates, billing, budgets, subsidiaries
 from invoicing.handlers.aggregates import LineData
 from invoicing.handlers.drafting import L, build_line, discount_from, discount_json, recalculate
-from invoicing.handlers.numbering import check_manual_number
+from invoicing.handlers.numbering import check_manual_number, set_number
 from invoicing.handlers.registry import Deps, Event, handles, invoice_event
 from invoicing.handlers.repository import (
     default_rate,
@@ -371,7 +371,7 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
         inv.issuer_id = inv.creator_id  # seed 002: the creator issues unless told otherwise
     if p.number:
         check_manual_number(uow, org, p.number, inv.id)
-        inv.number = p.number
+        set_number(inv, p.number)
     lines, pointer = list(p.lines), "/lines"
     if p.time_entry_ids:
         lines, pointer = _bill_time_entries(uow, org, inv, lines, list(p.time_entry_ids))
@@ -431,7 +431,7 @@ def update_invoice(cmd: UpdateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     if "number" in fields:
         if p.number:
             check_manual_number(uow, org, p.number, inv.id)
-        inv.number = p.number
+        set_number(inv, p.number)
     recalculate(inv, legal=legal_context(org))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
 

@@ -192,9 +192,10 @@ def take_number(
     number into ``number_taken`` itself (``numbering.is_number_clash``)."""
     if inv.number is None:  # last: the series row stays locked only from here to the commit
         issuer, series = subsidiaries.entity(uow, org, inv.subsidiary_id), SERIES[inv.kind]
-        inv.number, inv.sequence_number = numbering.allocate(
+        number, inv.sequence_number = numbering.allocate(
             uow, issuer.org, series, issued, scope=issuer.scope(series), check_used=check_used
         )
+        numbering.set_number(inv, number)
         inv.finalized_at = deps.now()  # after the wait for the series: number order = time order
     return [invoice_event("invoice.finalized", inv, deps.now())]
 
@@ -418,9 +419,10 @@ def issue_credit(
         recalculate(cn, legal=legal, group_taxes={g.key: g.tax for g in taken})
     cn.issue_date, cn.due_date = issued, issued
     uow.session.flush()  # the credit note and its lines exist as a draft before they freeze
-    cn.number, cn.sequence_number = numbering.allocate(
+    number, cn.sequence_number = numbering.allocate(
         uow, org, Series.CREDIT_NOTE, issued, scope=issuer.scope(Series.CREDIT_NOTE)
     )
+    numbering.set_number(cn, number)
     cn.series = Series.CREDIT_NOTE.value
     cn.buyer, cn.seller = inv.buyer, seller_party(org)
     cn.credited_invoice_id, cn.credited_invoice_number = inv.id, inv.number

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from invoicing.domain.errors import Conflict, DomainError
-from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series
+from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series, number_key_of
 from invoicing.handlers.statements import Statement
 from invoicing.models import Invoice, NumberSeries, Subsidiary
-from invoicing.models.records import OrganizationRecord
+from invoicing.models.records import InvoiceDraft, OrganizationRecord
 from sqlalchemy import Table, UniqueConstraint, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -31,6 +31,13 @@ if TYPE_CHECKING:  # the unit of work reserves numbers with this module (``reser
 
 #: a counter row: organization, series, scope, period
 SeriesKey = tuple[uuid.UUID, str, str, str]
+
+
+def set_number(inv: InvoiceDraft, number: str | None) -> None:
+    """Give a document its number, or take it away (None), with the number's sort key
+    (``invoices.number_key``, ``domain.numbering.number_key``): the one place the service sets
+    ``number`` (``tests/unit/test_number_key.py`` looks for others)."""
+    inv.number, inv.number_key = number, number_key_of(number)
 
 
 def pattern_for(org: OrganizationRecord, series: Series) -> NumberPattern:

@@ -164,7 +164,7 @@ def _would_be(uow: UnitOfWork, deps: Deps, org: Organization, inv: Invoice) -> I
     get (provisional, no lock). Nothing is flushed; the caller rolls back."""
     with uow.session.no_autoflush:
         issued = prepare_finalize(uow, deps, org, inv)
-        inv.number = numbering.peek(uow, org, SERIES[inv.kind], issued)
+        numbering.set_number(inv, numbering.peek(uow, org, SERIES[inv.kind], issued))
         return invoice_state(inv)
 
 

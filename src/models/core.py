@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain.numbering import NUMBER_KEY_LENGTH, NUMBER_LENGTH
 from invoicing.models.base import Base, BigId, JSONType, utcnow
 from sqlalchemy import (
     Boolean,
@@ -31,6 +32,12 @@ SEARCH_DOCUMENT = (
     "coalesce(l.description, '') || ' ' || coalesce(l.subtitle, '')), ' ' ORDER BY l.position, "
     "l.id) FROM invoice_lines l WHERE l.organization_id = inv.organization_id "
     "AND l.invoice_id = inv.id), '')"
+)
+
+#: ``invoices.number_key``: compared byte by byte on PostgreSQL (UTF-8: by code point, as
+#: SQLite's BINARY compares), not by the database's default collation
+NUMBER_KEY_TYPE = String(NUMBER_KEY_LENGTH).with_variant(
+    String(NUMBER_KEY_LENGTH, collation="C"), "postgresql"
 )
 
 
@@ -116,10 +123,14 @@ class Invoice(Base):
             postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
         ),
+        # 0029_number_key: the order of ``number`` and ``-number`` (the stored natural sort key,
+        # domain.numbering.number_key), each with the issue date checked in the index; the
+        # descending one (PostgreSQL only) replaced 0022's ix_invoices_org_number_desc
+        Index("ix_invoices_org_number_key", "organization_id", "number_key", "issue_date"),
         Index(
-            "ix_invoices_org_number_desc",
+            "ix_invoices_org_number_key_desc",
             "organization_id",
-            text("number DESC NULLS LAST"),
+            text("number_key DESC NULLS LAST"),
             "issue_date",
         ).ddl_if(dialect="postgresql"),
     )
@@ -130,7 +141,11 @@ class Invoice(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="draft")
-    number: Mapped[str | None] = mapped_column(String(36))
+    number: Mapped[str | None] = mapped_column(String(NUMBER_LENGTH))
+    #: the order of ``number`` (``domain.numbering.number_key``: digit runs by their value), set
+    #: with the number (``handlers.numbering.set_number``); compared by code point on both
+    #: backends (PostgreSQL: collation "C", whatever the database's default)
+    number_key: Mapped[str | None] = mapped_column(NUMBER_KEY_TYPE)
     series: Mapped[str | None] = mapped_column(String(20))
     sequence_number: Mapped[int | None] = mapped_column(Integer)
     issue_date: Mapped[dt.date | None]

@@ -382,6 +382,8 @@ class InvoiceDraft(InvoiceRecord, Protocol):
 
     status: str
     number: str | None
+    #: the number's sort key, set with it (``handlers.numbering.set_number``)
+    number_key: str | None
     series: str | None
     sequence_number: int | None
     issue_date: dt.date | None

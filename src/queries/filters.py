@@ -732,7 +732,9 @@ def _sort_columns(dialect: str) -> dict[str, Callable[[], Any]]:
         return lambda: money_key(column, dialect)
 
     return {
-        "number": lambda: Invoice.number,
+        # the numbering's order (digit runs by value: domain.numbering.number_key); filters
+        # on ``number`` stay on the text
+        "number": lambda: Invoice.number_key,
         "issue_date": lambda: Invoice.issue_date,
         "due_date": lambda: Invoice.due_date,
         "delivery_date": lambda: Invoice.delivery_date,

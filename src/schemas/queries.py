@@ -172,7 +172,9 @@ class ListInvoices(Query):
             description="keys: "
             + ", ".join(INVOICE_SORT_KEYS)
             + f", {CUSTOM_FIELD_SORT_PREFIX}<field_id> (numbers before texts); a leading ``-`` "
-            "sorts descending; missing values last; ties are broken by id",
+            "sorts descending; missing values last; ties are broken by id; number in the "
+            "numbering's order (runs of digits by their value: RE-2026-9999 before "
+            "RE-2026-10000)",
             examples=[["-issue_date", "number"]],
         )
 

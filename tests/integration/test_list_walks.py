@@ -4,15 +4,19 @@ themselves say, on SQLite and PostgreSQL.
 A lifecycle walk (tests/support/walks.py) builds an organization of drafts, issued, paid, partly
 paid, credited, written-off, voided, overdue, deleted and restored documents, its invoices with
 random tags, purchase orders, people, custom fields, discounts and delivery dates over three
-customers. Then random queries (seeded, so a failure names its walk and query): one to three
-filters drawn from the states (``status``, ``payment_status``, ``aging``, ``overdue``,
-``credited``, ``sent_status``, ``export_status``, ``finalized``, ``kind``, ``deleted``), the
-money and date operators, ids, references, people, tags, texts, custom fields and
-``full_query``; zero to three sort keys of any kind and direction; a random page size. Every
-page is compared with an oracle that filters and sorts the documents (``get_invoice`` of every
-invoice of the organization) as the contract says (docs/seed-mapping.md, ``InvoiceFilter``):
-all given filters hold, missing values sort last either way, ties go by id in the direction of
-the last key; the page's items are the documents themselves, and the total counts every match.
+customers; its series are unpadded (``RE-2026-9`` before ``RE-2026-10``, ``9/2026`` before
+``10/2026``) and some invoices carry manual numbers (``M-9``, ``M-10``, ``M-07``), so that
+``number`` is sorted past any padding. Then random queries (seeded, so a failure names its walk
+and query): one to three filters drawn from the states (``status``, ``payment_status``,
+``aging``, ``overdue``, ``credited``, ``sent_status``, ``export_status``, ``finalized``,
+``kind``, ``deleted``), the money and date operators, ids, references, people, tags, texts,
+custom fields and ``full_query``; zero to three sort keys of any kind and direction; a random
+page size. Every page is compared with an oracle that filters and sorts the documents
+(``get_invoice`` of every invoice of the organization) as the contract says
+(docs/seed-mapping.md, ``InvoiceFilter``): all given filters hold, missing values sort last
+either way, ties go by id in the direction of the last key, numbers in the numbering's order
+(digit runs by their value: ``tests/support/numbers.py``); the page's items are the documents
+themselves, and the total counts every match.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import datetime as dt
 import functools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +37,8 @@ from invoicing.schemas.filters import INVOICE_SORT_KEYS
 from invoicing.schemas.queries import OPEN_ITEM_SORT_KEYS, PAYMENT_SORT_KEYS
 from sqlalchemy import select
 
+from tests.support.client import DE_ORG, Client
+from tests.support.numbers import natural
 from tests.support.walks import KINDS, Walk
 
 pytestmark = pytest.mark.integration
@@ -72,13 +78,20 @@ FILTER_KINDS += ["currency"]
 STATUSES = ["draft", "finalized", "sent", "partially_paid", "paid", "void"]
 STATUSES += ["overdue", "not_overdue", "open", "unsent"]
 SORT_KEYS = [*INVOICE_SORT_KEYS, "custom_fields.priority", "custom_fields.channel"]
+#: series without padding, so that their numbers outgrow a width (9 -> 10, 99 -> 100)
+NUMBERING = {"invoice": {"pattern": "RE-{YYYY}-{SEQ}"}, "credit_note": {"pattern": "{SEQ}/{YYYY}"}}
+#: manual numbers of new invoices: past a padding, equal values with leading zeros
+MANUAL = ["M-7", "M-07", "M-9", "M-10", "M-100", "M-2026-9999", "M-2026-10000", "m-8", "M-7a"]
 
 
 class RichWalk(Walk):
     """A lifecycle walk whose new invoices carry what the filters and sorts look at."""
 
     def __init__(self, bus: Pipeline, seed: int) -> None:
-        super().__init__(bus, seed)
+        client = Client(bus)
+        client.setup_org({**DE_ORG, "number_series": NUMBERING})
+        super().__init__(bus, seed, client=client)
+        self.manual = list(MANUAL)
         self.customers = [self.customer]
         self.customers.append(str(self.client.customer(company="ÖKO-Bau GmbH")))
         self.customers.append(
@@ -121,6 +134,8 @@ class RichWalk(Walk):
             extra["discount"] = {"type": "percentage", "value": rng.choice([5, 10])}
         if rng.random() < 0.2:  # a foreign currency at a rate of the organization's
             extra |= {"currency": rng.choice(["USD", "CHF"]), "exchange_rate": "0.9"}
+        if self.manual and rng.random() < 0.2:
+            extra["number"] = self.manual.pop(rng.randrange(len(self.manual)))
         payload.update({k: v for k, v in extra.items() if v is not None})
         return ctype, payload, new
 
@@ -496,6 +511,8 @@ class World:
             return [None if value is None else dt.datetime.fromisoformat(value)]
         if name == "customer_name":
             return [self.customer_name(doc)]
+        if name == "number":
+            return [None if doc["number"] is None else natural(doc["number"])]
         return [doc[name]]
 
     def order(self, docs: list[Doc], sort: list[str]) -> list[Doc]:
@@ -517,6 +534,13 @@ class World:
             return -result if keys[-1].startswith("-") else result
 
         return sorted(docs, key=functools.cmp_to_key(cmp))
+
+
+def assert_numbers_past_a_width(docs: Iterable[Doc]) -> None:
+    """The walk's numbers (of these documents) order otherwise as text: the sorts by number
+    are checked past a padding."""
+    numbers = [d["number"] for d in docs if d["number"] is not None]
+    assert sorted(numbers) != sorted(numbers, key=natural), numbers
 
 
 def random_sort(rng: random.Random) -> list[str]:
@@ -560,6 +584,19 @@ def check_query(world: World, rng: random.Random, where: str) -> int:
     return len(expected)
 
 
+def check_number_sorts(world: World) -> None:
+    """Every document not in the trash in the order of ``number`` and ``-number`` (alone and
+    after another key), all pages of 200: the random sorts pick ``number`` too seldom to cross
+    a width every time."""
+    for sort in (["number"], ["-number"], ["status", "-number"], ["-credited", "number"]):
+        expected = world.order([d for d in world.docs.values() if not d["deleted"]], sort)
+        got: list[str] = []
+        for page in range(1, math.ceil(len(expected) / 200) + 1):
+            payload = {"sort": sort, "page": page, "page_size": 200}
+            got += [item["id"] for item in world.query("list_invoices", payload)["items"]]
+        assert got == [d["id"] for d in expected], sort
+
+
 def check_aging_edges(world: World) -> None:
     """Each aging bucket, as of the days that put one receivable on each bucket's edges."""
     dues = sorted({day_of(d, "due_date") for d in world.docs.values() if receivable(d)} - {None})
@@ -583,10 +620,12 @@ def test_every_page_of_a_random_list_is_what_the_documents_say(bus: Pipeline, se
     walk.run(STEPS)
     world = World(walk)
     assert len(world.docs) >= 20, "the walk should make documents enough to sort and filter"
+    assert_numbers_past_a_width(world.docs.values())
     rng = random.Random(seed)
     totals = [check_query(world, rng, f"seed {seed} query {n}") for n in range(QUERIES)]
     # the random queries must reach both empty and full lists, not only one of them
     assert min(totals) == 0 and max(totals) >= 10, totals
+    check_number_sorts(world)
     check_aging_edges(world)
 
 

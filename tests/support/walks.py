@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain.numbering import number_key_of
 from invoicing.models import Invoice
 from invoicing.pipeline import Outcome, Pipeline
 from invoicing.workers.delivery import is_transient
@@ -242,13 +243,14 @@ def check_open_amount(state: dict[str, Any], where: Any) -> None:
 
 def assert_gapless_numbers(client: Client) -> int:
     """Every number of the organization (credit notes' included) runs from 1 without a gap
-    in its series; returns how many numbers there are."""
+    in its series, and is stored with its sort key (``number_key``; every document without a
+    number has none); returns how many numbers there are."""
     with client.bus.uow_factory() as uow:
-        numbers = uow.session.scalars(
-            select(Invoice.number).where(
-                Invoice.organization_id == client.org, Invoice.number.is_not(None)
-            )
+        rows = uow.session.execute(
+            select(Invoice.number, Invoice.number_key).where(Invoice.organization_id == client.org)
         ).all()
+    assert [k for _, k in rows] == [number_key_of(n) for n, _ in rows], rows
+    numbers = [number for number, _ in rows if number is not None]
     series: dict[str, list[int]] = collections.defaultdict(list)
     for number in numbers:
         found = re.fullmatch(r"(.*?)(\d+)", str(number))
