@@ -815,6 +815,11 @@ def check_einvoice(state: InvoiceState, said: Said, p: Problems) -> None:
     p.same("BT-84 IBAN", said.iban, compact(seller.iban))
     p.same("BT-83 payment reference", said.payment_reference, payment_reference(state))
     zero = Decimal(0)
+    paid = t.paid_amount if state.kind == "invoice" and t.paid_amount else None
+    if state.kind == "invoice" and not (t.credited_amount or t.written_off_amount):
+        # nothing but payments between the gross and what is open: the amount due is the
+        # open amount the PDF prints (the credit balance of an overpayment aside)
+        p.same("BT-115 = open amount", said.totals.get("BT-115"), t.open_amount - t.credit_balance)
     books = {
         "BT-106": t.line_net_total,
         # present with the allowances (BG-20); shares of opposite sign may add up to 0
@@ -826,11 +831,11 @@ def check_einvoice(state: InvoiceState, said: Said, p: Problems) -> None:
         "BT-110": t.tax_total,
         "BT-111": state.normalized.tax_total if state.normalized else None,
         "BT-112": t.gross_total,
-        # docs/einvoice.md: the e-invoice is the document as issued; payments recorded in the
-        # service later are not part of it (BT-113 not sent, BT-115 = BT-112)
-        "BT-113": None,
+        # BT-113: an invoice's payments when it is built, as its PDF prints them; credit
+        # notes and write-offs are not payments (docs/einvoice.md)
+        "BT-113": paid,
         "BT-114": None,
-        "BT-115": t.gross_total,
+        "BT-115": t.gross_total - (paid or 0),
     }
     for term, value in books.items():
         p.same(term, said.totals.get(term), value)
