@@ -235,8 +235,8 @@ def largest_remainder(total: Decimal, weights: Sequence[Decimal], currency: str)
     unit = q(currency)
     units = int(total / unit)
     weight = sum(weights, Decimal(0))
-    if weight == 0:
-        return [total] + [Decimal(0) * unit] * (len(weights) - 1)
+    if weight == 0:  # groups adding up to nothing: all to the first (docs/arithmetic.md is
+        return [total] + [Decimal(0) * unit] * (len(weights) - 1)  # silent; as the engine)
     exact = [units * w / weight for w in weights]
     floors = [int(e.to_integral_value(rounding="ROUND_FLOOR")) for e in exact]
     left = units - sum(floors)
