@@ -227,7 +227,9 @@ def build_cii(doc: Prepared, guideline: str) -> bytes:
     summation.tax_basis_total = _amount(doc, totals.net_total)
     summation.tax_total = (_amount(doc, totals.tax_total), doc.currency)
     summation.grand_total = _amount(doc, totals.gross_total)
-    summation.due_amount = _amount(doc, totals.gross_total)
+    if doc.prepaid:
+        summation.prepaid_total = _amount(doc, doc.prepaid)
+    summation.due_amount = _amount(doc, doc.due_payable)
     if doc.is_credit_note:
         ref = settlement.invoice_referenced_document
         ref.issuer_assigned_id = state.credited_invoice_number

@@ -106,11 +106,23 @@ def awkward_credit_note(core: scenarios.Core) -> InvoiceState:
     return core.credit_note(invoice.organization_id, invoice, reason="Storno\r\n<voll> & ganz")
 
 
+def paid_in_part(core: scenarios.Core) -> InvoiceState:
+    """BT-113 beside BT-115 (an invoice with an advance payment recorded)."""
+    invoice = scenarios.german_domestic(core)
+    outcome = core.run(
+        invoice.organization_id,
+        "record_payment",
+        {"invoice_id": str(invoice.id), "amount": "500.00", "date": "2026-11-21"},
+    )
+    return core.state(outcome)
+
+
 SCENARIOS: dict[str, Callable[[scenarios.Core], InvoiceState]] = {
     **scenarios.ALL,
     "many_lines_30": scenarios.many_lines,
     "awkward_text": awkward_text,
     "awkward_credit_note": awkward_credit_note,
+    "paid_in_part": paid_in_part,
 }
 
 

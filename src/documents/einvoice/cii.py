@@ -320,7 +320,9 @@ class _Builder:
                 currencyID=doc.tax_currency,
             )
         self.amount(summation, "GrandTotalAmount", totals.gross_total)
-        self.amount(summation, "DuePayableAmount", totals.gross_total)
+        if doc.prepaid:  # BT-113
+            self.amount(summation, "TotalPrepaidAmount", doc.prepaid)
+        self.amount(summation, "DuePayableAmount", doc.due_payable)
         if doc.is_credit_note and (state.credited_invoice_number or referenced_date is not None):
             ref = self.ram(el, "InvoiceReferencedDocument")  # BG-3
             self.text(ref, "IssuerAssignedID", state.credited_invoice_number)

@@ -513,6 +513,13 @@ class Prepared:
     #: BT-6 and BT-111: the VAT total in the seller's currency for a foreign-currency document
     tax_currency: str | None = None
     tax_total_accounting: Decimal | None = None
+    #: BT-113: what the invoice's payments came to when the document is built (0: none)
+    prepaid: Decimal = ZERO
+
+    @property
+    def due_payable(self) -> Decimal:
+        """BT-115 = BT-112 - BT-113 (BR-CO-16; the service sends no rounding amount)."""
+        return self.state.totals.gross_total - self.prepaid
 
     @property
     def is_credit_note(self) -> bool:
@@ -701,4 +708,16 @@ def prepare(state: InvoiceState, fmt: str | None = None) -> Prepared:
         groups=_groups(state),
         tax_currency=state.normalized.currency if state.normalized else None,
         tax_total_accounting=state.normalized.tax_total if state.normalized else None,
+        prepaid=paid_amount(state),
     )
+
+
+def paid_amount(state: InvoiceState) -> Decimal:
+    """BT-113: the payments recorded against an invoice (a credit note is never paid).
+
+    The PDF built from the same state prints them and the open amount, so the e-invoice says
+    them too (BT-115 = BT-112 - BT-113): a ZUGFeRD PDF first rendered after an advance payment
+    printed the open amount while the XML inside it asked for the whole gross. Credit notes and
+    write-offs are documents and movements of their own, not payments: they stay out of BT-113
+    (docs/einvoice.md)."""
+    return state.totals.paid_amount if state.kind == "invoice" else ZERO

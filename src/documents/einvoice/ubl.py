@@ -237,7 +237,9 @@ class _Builder:
         self.amount(monetary, "TaxInclusiveAmount", totals.gross_total)
         if doc.allowances:
             self.amount(monetary, "AllowanceTotalAmount", totals.allowance_total)
-        self.amount(monetary, "PayableAmount", totals.gross_total)
+        if doc.prepaid:  # BT-113
+            self.amount(monetary, "PrepaidAmount", doc.prepaid)
+        self.amount(monetary, "PayableAmount", doc.due_payable)
         for line in doc.lines:
             self.line(root, line, credit)
         return root
