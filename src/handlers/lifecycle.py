@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 from invoicing.domain import finalize as finalize_rules
 from invoicing.domain.calendar import noon, zone_of
@@ -157,7 +158,7 @@ def prepare_finalize(
     seller_snapshot = seller_party(org)
     if inv.bank_account_id:  # one of the organization's accounts (seed 002 bank_account)
         account = bank_account(org, inv.bank_account_id, pointer="/invoice_id")
-        seller_snapshot.update({k: account.get(k) for k in ("iban", "bic", "bank_name")})
+        seller_snapshot.update({k: account.get(k) for k in BANK_FIELDS})
     inv.buyer, inv.seller = buyer or {}, seller_snapshot
     inv.status, inv.finalized_at = "finalized", deps.now()
     return issued
@@ -325,6 +326,8 @@ def _line_pointers(doc: Invoice) -> dict[Key, str]:
     return pointers
 
 
+#: the seller's fields that one of the organization's bank accounts gives a document
+BANK_FIELDS = ("iban", "bic", "bank_name")
 _COPIED = (
     "subsidiary_id",
     "currency",
@@ -340,7 +343,19 @@ _COPIED = (
     "service_period_start",
     "service_period_end",
     "payment_terms_days",
+    "bank_account_id",
 )
+
+
+def credit_seller(org: OrganizationRecord, inv: Invoice) -> dict[str, Any]:
+    """A credit note's seller: the issuer as it is now, on the bank account its invoice named
+    when the invoice named one of the issuer's accounts (taken from the invoice's snapshot: an
+    account removed from the profile since still is the one the invoice was paid to)."""
+    seller = seller_party(org)
+    if inv.bank_account_id:
+        snapshot = inv.seller or {}
+        seller.update({k: snapshot.get(k) for k in BANK_FIELDS})
+    return seller
 
 
 def _check_creditable(
@@ -424,7 +439,7 @@ def issue_credit(
     )
     numbering.set_number(cn, number)
     cn.series = Series.CREDIT_NOTE.value
-    cn.buyer, cn.seller = inv.buyer, seller_party(org)
+    cn.buyer, cn.seller = inv.buyer, credit_seller(org, inv)
     cn.credited_invoice_id, cn.credited_invoice_number = inv.id, inv.number
     cn.credited_invoice_issue_date, cn.credit_reason = inv.issue_date, reason
     cn.status, cn.finalized_at = "finalized", deps.now()

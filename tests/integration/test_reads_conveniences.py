@@ -248,3 +248,25 @@ def test_per_invoice_overrides(client: Client) -> None:
     client.ok("configure_organization", DE_ORG)
     errors = client.rejected("finalize_invoice", {"invoice_id": str(draft)})
     assert errors[0]["code"] == "bank_account_not_found"
+
+
+def test_a_credit_note_names_the_account_its_invoice_named(client: Client) -> None:
+    """An invoice on the organization's second account (a trust account, say): its credit
+    notes name that account too, even after the account was removed from the profile (they
+    named the organization's main account before session 34)."""
+    trust = {"id": "trust", "iban": "DE02120300000000202051", "bic": "BYLADEM1001"}
+    client.ok("configure_organization", {**DE_ORG, "bank_accounts": [trust]})
+    inv = client.finalized(client.customer(), [line(), line()], bank_account_id="trust")
+    assert inv["seller"]["iban"] == trust["iban"]
+    part = client.ok(
+        "issue_credit_note",
+        {"invoice_id": inv["id"], "reason": "Teilgutschrift", "lines": [line()]},
+    )
+    client.ok("configure_organization", {**DE_ORG, "bank_accounts": []})
+    rest = client.ok("issue_credit_note", {"invoice_id": inv["id"], "reason": "Storno"})
+    for out in (part, rest):
+        note = next(e for e in out.events if e["type"] == "credit_note.issued")["data"]["invoice"]
+        seller = note["seller"]
+        assert (seller["iban"], seller["bic"]) == (trust["iban"], trust["bic"])
+        assert note["bank_account_id"] == "trust"
+        assert seller["name"] == DE_ORG["name"]  # the rest is the issuer's as it is now
