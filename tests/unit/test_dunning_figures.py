@@ -174,20 +174,22 @@ class Stories:
         self.rng = random.Random(seed)
         self.seed = seed
 
-    def settings(self) -> tuple[list[dict[str, Any]], str]:
+    def settings(self, invoice_currency: str) -> tuple[list[dict[str, Any]], str]:
         rng = self.rng
+        # fees are in the settings' currency; an invoice in another one gets none
+        currency = "EUR" if rng.random() < 0.8 else rng.choice(["USD", invoice_currency])
         days = sorted(rng.sample([1, 3, 7, 14, 21, 30, 35, 60, 90, 200], 3))
         levels: list[dict[str, Any]] = []
         for n, after in enumerate(days):
             level: dict[str, Any] = {"days_after_due": after}
             if (n and rng.random() < 0.7) or rng.random() < 0.2:
-                level["fee"] = rng.choice(["2.50", "5.00", "10.00", "40.00", "0.00"])
+                fee = Decimal(rng.choice(["2.50", "5.00", "10.00", "40.00", "0.00", "1.999"]))
+                level["fee"] = str(r(fee, currency))  # at most the currency's minor units
             rate = rng.choice(RATES)
             if rate is not None and (n or rng.random() < 0.3):
                 level["interest_rate_per_year"] = str(rate)
             levels.append(level)
-        # fees are in the settings' currency; an invoice in another one gets none
-        return levels, "EUR" if rng.random() < 0.85 else "USD"
+        return levels, currency
 
     def story(self, number: int) -> Story:
         rng, d = self.rng, self.d
@@ -197,18 +199,18 @@ class Stories:
         lang = rng.choice(LANGS)
         buyer = scenarios.DE_BUYER if country == "DE" else scenarios.BE_BUYER
         customer = d.core.customer(org, **{**buyer, "locale": lang, "einvoice_format": "none"})
-        levels, settings_currency = self.settings()
+        fields: dict[str, Any] = {"payment_terms_days": rng.choice([0, 7, 14, 30])}
+        currency = "EUR"
+        if rng.random() < 0.3:  # 0 and 3 minor units, and HUF (2 in ISO 4217, 0 in CLDR)
+            currency = rng.choice(["USD", "CHF", "JPY", "KWD", "HUF"])
+            fields |= {"currency": currency, "exchange_rate": rng.choice(["0.91", "0.0061"])}
+        levels, settings_currency = self.settings(currency)
         attach_pdf = rng.random() < 0.3
         d.run(
             org,
             "configure_dunning",
             {"levels": levels, "currency": settings_currency, "attach_pdf": attach_pdf},
         )
-        fields: dict[str, Any] = {"payment_terms_days": rng.choice([0, 7, 14, 30])}
-        currency = "EUR"
-        if rng.random() < 0.25:
-            currency = rng.choice(["USD", "CHF", "JPY"])
-            fields |= {"currency": currency, "exchange_rate": rng.choice(["0.91", "0.0061"])}
         # the main account's BIC is the one the service derives from its IBAN (no BIC given)
         account = {"iban": seller["iban"], "bic": None}
         if rng.random() < 0.2:
