@@ -480,3 +480,60 @@ def test_dunning_notices_state_the_figures_of_the_event(tmp_path: Path, seed: in
 
         checked += stories.walk(s, check)
     assert checked >= STORIES
+
+
+class CrashAfterAccept:
+    """The server accepts the notice, then the step dies before recording it."""
+
+    def __init__(self, inner: RecordingMailer) -> None:
+        self.inner = inner
+
+    def send(self, message: EmailMessage, envelope_from: str, recipients: list[str]) -> Any:
+        self.inner.send(message, envelope_from, recipients)
+        raise KeyboardInterrupt("the worker died between the server's acceptance and the commit")
+
+
+@pytest.mark.parametrize("paid", ["500.00", "1190.00"])
+def test_an_uncertain_notice_records_what_was_sent(tmp_path: Path, paid: str) -> None:
+    """docs/dunning.md: the stored notice is "the one that was sent", and the event and
+    ``dunning_notices`` state its figures. When the step dies after the server accepted the
+    notice and a payment is recorded before another step takes the job over, the takeover
+    sends nothing (``uncertain``) and, until this was fixed, computed the figures again and
+    rendered and froze a new PDF: the customer held a notice for the whole amount, the event,
+    ``dunning_notices`` and the archive one for the rest. It now records the figures and the
+    file of the attempt that may have reached the server. Paid in full meanwhile, the job was
+    cancelled ("no longer open") and the notice the customer holds was never recorded."""
+    d = Dunner(tmp_path)
+    org = d.core.organization(**scenarios.DE_SELLER)
+    customer = d.core.customer(org, **{**scenarios.DE_BUYER, "einvoice_format": "none"})
+    level = {"days_after_due": 7, "fee": "5.00", "interest_rate_per_year": "9"}
+    d.run(org, "configure_dunning", {"levels": [level], "attach_pdf": False})
+    line = {"description": "Beratung", "quantity": "1", "unit_price": "1000.00"}
+    inv = d.core.invoice(org, customer, [line], issue_date=dt.date(2026, 1, 5))
+    deps = d.app.pipeline.deps
+    deps.mailer = CrashAfterAccept(d.mailer)
+    run = {
+        "type": "send_dunning_notices",
+        "command_id": str(uuid.uuid4()),
+        "organization_id": str(org),
+        "payload": {"as_of": "2026-03-01"},
+    }
+    assert d.app.pipeline.handle_document(run).status == "applied"
+    with pytest.raises(KeyboardInterrupt):
+        d.app.deliverer.run_for_command(org, uuid.UUID(run["command_id"]))
+    (sent,) = d.mailer.sent
+    sent_pdf = attachments(sent[0])[0][1]
+    d.run(org, "record_payment", {"invoice_id": str(inv.id), "amount": paid, "date": "2026-03-02"})
+    deps.mailer = d.mailer
+    assert d.app.pipeline.handle_document(run).status == "duplicate"
+    steps = d.app.deliverer.run_for_command(org, uuid.UUID(run["command_id"]))
+    (event,) = [e for s in steps for e in s.events if e["type"] == "dunning.notice_sent"]
+    assert len(d.mailer.sent) == 1 and event["data"]["delivery_status"] == "uncertain"
+    assert inv.totals.gross_total == Decimal("1190.00")
+    stored = d.document(org, inv.id, "dunning-1")
+    assert stored is not None
+    said = pdf_text(sent_pdf)
+    owed = inv.totals.gross_total
+    assert _occurs(said, printed_money(owed, "EUR", "de"))  # what the customer holds
+    assert event["data"]["dunning"]["open_amount"] == str(owed)
+    assert stored.content == sent_pdf
