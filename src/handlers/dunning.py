@@ -49,7 +49,8 @@ from invoicing.handlers.sending import compose_mail, lang_of, mail_context
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount, owed
 from invoicing.models import Invoice
-from invoicing.models.documents import StoredDocument
+from invoicing.models.deliveries import DeliveryJob
+from invoicing.models.documents import EmailDelivery, StoredDocument
 from invoicing.models.dunning import DunningNotice, DunningSettingsRecord
 from invoicing.schemas.dunning import (
     ConfigureDunning,
@@ -245,6 +246,53 @@ def _amounts(settings: DunningSettings, level: int, inv: Invoice, as_of: dt.date
     )
 
 
+def _amounts_json(amounts: Amounts) -> dict[str, str | int]:
+    return {
+        "open_amount": str(amounts.open_amount),
+        "fee": str(amounts.fee),
+        "interest": str(amounts.interest),
+        "days_overdue": amounts.days_overdue,
+    }
+
+
+def _sent_before(uow: UnitOfWork, claim: Claim) -> tuple[Amounts, list[str]] | None:
+    """The figures and attachments of an earlier attempt of this notice that may have reached
+    the mail server (its journal row is not ``failed``), or None.
+
+    A step that dies after the server accepted the notice leaves the journal at ``sending``;
+    the step that takes the job over sends nothing (``uncertain``) and must record the notice
+    that went out, not one computed again: a payment in between changed the open amount, and
+    the customer holds the first notice. Its figures are kept in the job's payload before
+    sending (:func:`_keep_amounts`), its PDF in the store (unfrozen, not rendered again)."""
+    kept = claim.payload.get("amounts")
+    if not isinstance(kept, dict):
+        return None
+    row = uow.session.execute(
+        select(EmailDelivery.status, EmailDelivery.attachments).where(
+            EmailDelivery.organization_id == claim.organization_id,
+            EmailDelivery.command_id == claim.id,
+            EmailDelivery.purpose == PURPOSE,
+        )
+    ).first()
+    if row is None or row.status == "failed":
+        return None
+    amounts = Amounts(
+        open_amount=Decimal(kept["open_amount"]),
+        fee=Decimal(kept["fee"]),
+        interest=Decimal(kept["interest"]),
+        days_overdue=int(kept["days_overdue"]),
+    )
+    return amounts, [str(a.get("sha256")) for a in row.attachments or []]
+
+
+def _keep_amounts(uow: UnitOfWork, claim: Claim, amounts: Amounts) -> None:
+    """The figures this attempt is about to send, on its job (read by :func:`_sent_before`)."""
+    payload = {**claim.payload, "amounts": _amounts_json(amounts)}
+    uow.session.execute(
+        update(DeliveryJob).where(DeliveryJob.id == claim.id).values(payload=payload)
+    )
+
+
 def notice_kind(level: int) -> str:
     """The stored document of a level's notice (one per invoice and level)."""
     return f"dunning-{level}"
@@ -256,13 +304,24 @@ def _notice_document(
     state: InvoiceState,
     figures: DunningFigures,
     title: str,
+    sent: list[str] | None = None,
 ) -> Document:
     """The notice's own PDF/A-3b (``documents/pdf/dunning.py``), rendered with no transaction
     open and stored like the invoice's documents (the document store: bytes + SHA-256).
 
     Stored unfrozen: until the email went out, a later attempt (a payment meanwhile, a new
     run after a refused notice) renders it again; :meth:`DunningDelivery.record` freezes it
-    in the transaction that records the level, so the stored file is the one that was sent."""
+    in the transaction that records the level, so the stored file is the one that was sent.
+
+    ``sent``: the SHA-256s an earlier attempt that may have reached the server attached; its
+    stored notice is that file and is kept as it is."""
+    if sent is not None:
+        with ctx.uow() as uow:
+            kept = ctx.deps.document_store.get(
+                uow.session, claim.organization_id, claim.invoice_id, notice_kind(figures.level)
+            )
+        if kept is not None and kept.sha256 in sent:
+            return kept
     view = dunning_view(state, figures)
     pdf = ctx.deps.pdf_renderer.render(state, template="dunning_notice", view=view)
     with ctx.uow() as uow:
@@ -277,6 +336,8 @@ def _notice_document(
             produce=lambda: pdf,
             now=ctx.now(),
         )
+        amounts = Amounts(figures.open_amount, figures.fee, figures.interest, figures.days_overdue)
+        _keep_amounts(uow, claim, amounts)
         uow.commit()
     return document
 
@@ -291,12 +352,13 @@ def _notice_mail(
     with ctx.uow() as uow:
         org = get_organization(uow, claim.organization_id)
         inv = get_invoice(uow, org.id, claim.invoice_id, lock=False)
-        if inv.status not in OPEN_STATES or open_amount(inv) == 0:
-            raise Skip(f"invoice {inv.number} is no longer open: no notice")
         if level in {n.level for n in notices_of(uow.session, org.id, inv.id)}:
             raise Skip(f"level {level} of invoice {inv.number} was already sent")
+        earlier = _sent_before(uow, claim)
+        if earlier is None and (inv.status not in OPEN_STATES or open_amount(inv) == 0):
+            raise Skip(f"invoice {inv.number} is no longer open: no notice")
         state = invoice_state(inv)
-        amounts = _amounts(settings, level, inv, as_of)
+        amounts = earlier[0] if earlier is not None else _amounts(settings, level, inv, as_of)
         currency = inv.currency
         org_profile = dict(profile(org))
     lang = lang_of(state)
@@ -318,7 +380,8 @@ def _notice_mail(
         interest=amounts.interest,
         interest_rate=cfg.interest_rate_per_year if amounts.interest else None,
     )
-    notice = _notice_document(ctx, claim, state, figures, level_title(level, lang))
+    sent = earlier[1] if earlier is not None else None
+    notice = _notice_document(ctx, claim, state, figures, level_title(level, lang), sent)
     docs = (
         documents_for(
             ctx,

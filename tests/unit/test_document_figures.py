@@ -945,7 +945,9 @@ PRINTED = {
 }
 BABEL_NAMES = {"de": "de_DE", "en": "en_GB", "fr": "fr_BE", "nl": "nl_BE"}
 MONTHS = {
-    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    # en-GB abbreviates September "Sept" (CLDR's en_GB medium dates: "4 Sept 2028"); the
+    # invoices here are all of October and November, the dunning notices reach September
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sept", "Oct", "Nov", "Dec"],
     "fr": [
         "janv.",
         "févr.",
