@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from invoicing.documents.pdf.dunning import DunningFigures, dunning_view
+from invoicing.documents.pdf.dunning import DunningFigures, dunning_view, level_title
 from invoicing.documents.store import Document
 from invoicing.domain.dunning import Candidate, fill, interest_for, plan_notices
 from invoicing.domain.errors import DomainError, InvalidState
@@ -59,19 +59,11 @@ from invoicing.schemas.dunning import (
     SendDunningNotices,
 )
 from invoicing.schemas.events import InvoiceState
-from invoicing.texts import has, text
 from invoicing.texts.formatting import money
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 PURPOSE = "dunning"
-
-
-def level_title(level: int, lang: str) -> str:
-    """German practice: level 1 is the friendly Zahlungserinnerung, then 1., 2. ... Mahnung
-    (texts ``dunning.level.<n>`` of the catalog)."""
-    key = f"dunning.level.{level}"
-    return text(key, lang) if has(key) else text("dunning.level.n", lang, number=level - 1)
 
 
 # ----------------------------------------------------------------------------- settings

@@ -6,8 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from invoicing.documents.pdf.dunning import level_title
 from invoicing.domain.dunning import fill, interest_for
-from invoicing.handlers.dunning import level_title
 from invoicing.mail.texts import LANGS, MailTemplates
 from invoicing.schemas.dunning import DunningSettings
 from invoicing.texts import text

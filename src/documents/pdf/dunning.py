@@ -43,7 +43,9 @@ class DunningFigures:
 
 
 def level_title(level: int, lang: str) -> str:
-    """Zahlungserinnerung, 1. Mahnung, ... (catalog ``dunning.level.*``)."""
+    """German practice: level 1 is the friendly Zahlungserinnerung, then 1., 2. ... Mahnung
+    (texts ``dunning.level.<n>`` of the catalog); the notice's PDF, its email's subject and
+    the event's title all take it from here."""
     key = f"dunning.level.{level}"
     return text(key, lang) if has(key) else text("dunning.level.n", lang, number=level - 1)
 
