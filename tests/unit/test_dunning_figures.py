@@ -36,7 +36,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zxingcpp
 from invoicing import bootstrap, db
 from invoicing.config import Settings
 from invoicing.documents.store import Document
@@ -57,6 +55,7 @@ from invoicing.texts import section, text
 from tests.support import scenarios
 from tests.support.external import require_tool
 from tests.support.fakes import RecordingMailer
+from tests.support.qr import printed_qr
 from tests.unit.test_document_figures import (
     MINOR_UNITS,
     SECOND_ACCOUNT,
@@ -145,18 +144,6 @@ def attachments(message: EmailMessage) -> list[tuple[str, bytes]]:
         for part in message.iter_attachments()
         if part.get_content_type() == "application/pdf"
     ]
-
-
-def printed_qr(pdf: bytes, tmp_path: Path) -> list[list[str]]:
-    """Every QR code on the notice's first page as printed (poppler at 150 dpi), as lines."""
-    path = tmp_path / "notice.pdf"
-    path.write_bytes(pdf)
-    cmd = ["pdftoppm", "-gray", "-r", "150", "-singlefile", str(path), str(tmp_path / "page")]
-    subprocess.run(cmd, check=True)
-    _, width, height, _, pixels = (tmp_path / "page.pgm").read_bytes().split(maxsplit=4)
-    view = zxingcpp.ImageView(pixels, int(width), int(height), zxingcpp.ImageFormat.Lum)
-    found = zxingcpp.read_barcodes(view, formats=zxingcpp.BarcodeFormat.QRCode)
-    return [bytes(f.bytes).decode("utf-8").split("\n") for f in found]
 
 
 def reference_of(state: InvoiceState) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from invoicing.documents.pdf.payment import (
 
 from tests.support import scenarios
 from tests.support.external import require_tool
+from tests.support.qr import printed_qr
 from tests.support.scenarios import Core
 
 PAYLOADS = [
@@ -142,17 +142,7 @@ def test_the_printed_qr_code_scans(tmp_path: Path) -> None:
     )
     core = Core(tmp_path)
     state = scenarios.german_domestic(core)
-    pdf = tmp_path / "invoice.pdf"
-    pdf.write_bytes(render_pdf(state))
-    subprocess.run(
-        ["pdftoppm", "-gray", "-r", "150", "-singlefile", str(pdf), str(tmp_path / "page")],
-        check=True,
-    )
-    raw = (tmp_path / "page.pgm").read_bytes()
-    magic, width, height, maxval, pixels = raw.split(maxsplit=4)
-    assert magic == b"P5" and maxval == b"255"
-    (found,) = _decode(pixels, int(width), int(height))
-    payload = found.bytes.decode("utf-8").split("\n")
+    (payload,) = printed_qr(render_pdf(state), tmp_path)
     assert payload[:3] == ["BCD", "002", "1"]
     assert payload[6] == "DE89370400440532013000"
     assert payload[7] == f"EUR{state.totals.open_amount}"
