@@ -197,7 +197,7 @@ class DatabaseJournal:
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(table.c.status, table.c.attempts)
-                .where(*_journal_key(record.organization_id, record.command_id, record.purpose))
+                .where(*journal_key(record.organization_id, record.command_id, record.purpose))
                 .with_for_update()
             ).first()
             if row is None:
@@ -223,7 +223,7 @@ class DatabaseJournal:
             if row.status == "failed":
                 conn.execute(
                     update(table)
-                    .where(*_journal_key(record.organization_id, record.command_id, record.purpose))
+                    .where(*journal_key(record.organization_id, record.command_id, record.purpose))
                     .values(status="sending", attempts=row.attempts + 1, updated_at=now)
                 )
             return str(row.status)
@@ -233,12 +233,12 @@ class DatabaseJournal:
         with self.engine.begin() as conn:
             conn.execute(
                 update(table)
-                .where(*_journal_key(record.organization_id, record.command_id, record.purpose))
+                .where(*journal_key(record.organization_id, record.command_id, record.purpose))
                 .values(status=status, error=error, updated_at=dt.datetime.now(dt.UTC))
             )
 
 
-def _journal_key(
+def journal_key(
     organization_id: uuid.UUID, delivery_key: uuid.UUID, purpose: str
 ) -> tuple[Any, ...]:
     """A journal row by its unique key (``uq`` of organization, delivery key, purpose), not by
@@ -721,7 +721,7 @@ class Deliverer:
         with self.uow_factory() as uow:
             if not ctx.owns(uow, claim):
                 return StepResult(claim.id, claim.purpose, "lost")
-            key = _journal_key(claim.organization_id, prepared.delivery_key, claim.purpose)
+            key = journal_key(claim.organization_id, prepared.delivery_key, claim.purpose)
             row = uow.session.execute(select(EmailDelivery).where(*key)).scalar_one_or_none()
             if row is not None:
                 row.status, row.updated_at = delivered.status, now

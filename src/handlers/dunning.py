@@ -38,6 +38,7 @@ from invoicing.handlers.deliveries import (
     StepContext,
     documents_for,
     job_id_for,
+    journal_key,
     pending_invoices,
     purpose,
     safe_name,
@@ -259,12 +260,9 @@ def _sent_before(uow: UnitOfWork, claim: Claim) -> tuple[Amounts, list[str]] | N
     kept = claim.payload.get("amounts")
     if not isinstance(kept, dict):
         return None
+    key = journal_key(claim.organization_id, claim.id, PURPOSE)  # the notice's delivery key
     row = uow.session.execute(
-        select(EmailDelivery.status, EmailDelivery.attachments).where(
-            EmailDelivery.organization_id == claim.organization_id,
-            EmailDelivery.command_id == claim.id,
-            EmailDelivery.purpose == PURPOSE,
-        )
+        select(EmailDelivery.status, EmailDelivery.attachments).where(*key)
     ).first()
     if row is None or row.status == "failed":
         return None
