@@ -45,15 +45,51 @@ def next_level(
     return last_level + 1
 
 
-def interest_for(
-    amount: Decimal, rate_per_year: Decimal | None, days: int, currency: str
+@dataclass(frozen=True)
+class BalanceChange:
+    """A change of what an invoice has open, on the day it took effect: a payment, a credit
+    note or a write-off lowers it (``amount`` < 0), a reversed write-off raises it."""
+
+    day: dt.date
+    amount: Decimal
+
+
+def interest_on_balances(
+    owed: Decimal,
+    changes: Iterable[BalanceChange],
+    due_date: dt.date,
+    as_of: dt.date,
+    rate_per_year: Decimal | None,
+    currency: str,
 ) -> Decimal:
-    """Simple interest (act/365) on ``amount`` for ``days``, half-up to the minor unit."""
-    if not rate_per_year or days <= 0:
+    """Simple interest (act/365) on what was open on each day in default, half-up to the minor
+    unit once, for the sum.
+
+    ``owed`` is what the invoice asked for (its gross total); ``changes`` are the payments,
+    credit notes, write-offs and reversals with their days. Every day from the day after the
+    due date to ``as_of`` accrues interest on what was open at its end (never below zero: an
+    overpayment earns the customer nothing here), so a partial payment lowers the interest from
+    its own day on, not for the days before it (§ 288 BGB: interest on the debt while it is in
+    default). A change after ``as_of`` has no part in it. With no change after the due date
+    this is the interest on what is open for the days since the due date."""
+    if not rate_per_year or as_of <= due_date:
         return round_money(ZERO, currency)
-    return round_money(
-        amount * rate_per_year / Decimal(100) * Decimal(days) / Decimal(365), currency
-    )
+    first = due_date + dt.timedelta(days=1)
+    balance = owed
+    steps: dict[dt.date, Decimal] = {}
+    for change in changes:
+        if change.day <= first:
+            balance += change.amount
+        elif change.day <= as_of:
+            steps[change.day] = steps.get(change.day, ZERO) + change.amount
+    day_amounts = ZERO  # Σ open × days
+    start = first
+    for day in sorted(steps):
+        day_amounts += max(balance, ZERO) * (day - start).days
+        balance += steps[day]
+        start = day
+    day_amounts += max(balance, ZERO) * ((as_of - start).days + 1)
+    return round_money(day_amounts * rate_per_year / Decimal(100) / Decimal(365), currency)
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")

@@ -26,7 +26,13 @@ from typing import Any
 
 from invoicing.documents.pdf.dunning import DunningFigures, dunning_view, level_title
 from invoicing.documents.store import Document
-from invoicing.domain.dunning import Candidate, fill, interest_for, plan_notices
+from invoicing.domain.dunning import (
+    BalanceChange,
+    Candidate,
+    fill,
+    interest_on_balances,
+    plan_notices,
+)
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
 from invoicing.domain.states import OPEN_STATES
@@ -225,18 +231,35 @@ class Amounts:
         return self.open_amount + self.fee + self.interest
 
 
-def _amounts(settings: DunningSettings, level: int, inv: Invoice, as_of: dt.date) -> Amounts:
+def _amounts(settings: DunningSettings, level: int, state: InvoiceState, as_of: dt.date) -> Amounts:
     cfg = settings.levels[level - 1]
-    assert inv.due_date is not None
-    days = (as_of - inv.due_date).days
-    owed = open_amount(inv)
-    fee = round_money(cfg.fee, inv.currency) if inv.currency == settings.currency else ZERO
-    return Amounts(
-        open_amount=owed,
-        fee=round_money(fee, inv.currency),
-        interest=interest_for(owed, cfg.interest_rate_per_year, days, inv.currency),
-        days_overdue=days,
+    assert state.due_date is not None
+    cur = state.currency
+    fee = round_money(cfg.fee, cur) if cur == settings.currency else ZERO
+    interest = interest_on_balances(
+        state.totals.gross_total,
+        balance_changes(state),
+        state.due_date,
+        as_of,
+        cfg.interest_rate_per_year,
+        cur,
     )
+    return Amounts(
+        open_amount=state.totals.open_amount,
+        fee=round_money(fee, cur),
+        interest=interest,
+        days_overdue=(as_of - state.due_date).days,
+    )
+
+
+def balance_changes(state: InvoiceState) -> list[BalanceChange]:
+    """What changed the invoice's open amount, and on which day: its payments (applications
+    of a customer's credit included), credit notes, write-offs and their reversals."""
+    changes = [BalanceChange(p.date, -p.amount) for p in state.payments]
+    for entry in state.ledger_entries:
+        sign = 1 if entry.kind == "write_off_reversal" else -1
+        changes.append(BalanceChange(entry.date, sign * entry.gross))
+    return changes
 
 
 def _amounts_json(amounts: Amounts) -> dict[str, str | int]:
@@ -348,7 +371,7 @@ def _notice_mail(
         if earlier is None and (inv.status not in OPEN_STATES or open_amount(inv) == 0):
             raise Skip(f"invoice {inv.number} is no longer open: no notice")
         state = invoice_state(inv)
-        amounts = earlier[0] if earlier is not None else _amounts(settings, level, inv, as_of)
+        amounts = earlier[0] if earlier is not None else _amounts(settings, level, state, as_of)
         currency = inv.currency
         org_profile = dict(profile(org))
     lang = lang_of(state)

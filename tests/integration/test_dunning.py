@@ -302,7 +302,15 @@ def test_payment_stops_dunning_and_english_texts(
     assert [e["data"]["invoice"]["id"] for e in second.events] == [b["id"]]
     notice = second.events[0]["data"]["dunning"]
     assert notice["title"] == "First reminder"
-    assert Decimal(notice["open_amount"]) == Decimal(b["totals"]["gross_total"]) - 10
+    gross = Decimal(b["totals"]["gross_total"])
+    assert Decimal(notice["open_amount"]) == gross - 10
+    # interest on what was open each day: 20-29 January (10 days) on the gross, 30 January
+    # (the payment's day) to 9 February (11 days) on the rest (docs/dunning.md, "Interest")
+    interest = ((gross * 10 + (gross - 10) * 11) * Decimal(9) / 100 / 365).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+    assert notice["interest"] == str(interest)
+    assert notice["total_due"] == str(gross - 10 + Decimal("5.00") + interest)
 
 
 def test_crash_after_smtp_acceptance_sends_no_second_notice(

@@ -10,8 +10,9 @@ checked against the invoice as the notice's event carries it:
 - its days overdue are the run's date less the due date;
 - its level is the next one, due by the days overdue and by the interval since the previous
   notice (docs/dunning.md: never two levels at once);
-- its fee is the level's, its interest simple act/365 interest on the open amount, half-up to
-  the cent, and its total what is open plus both;
+- its fee is the level's, its interest simple act/365 interest on what was open each day since
+  the due date (payments, credit notes and write-offs from their own day on), half-up to the
+  cent, and its total what is open plus both;
 - one email a notice;
 
 and after every run no open invoice is left that a notice was due for.
@@ -62,6 +63,23 @@ def _state(w: World, invoice_id: str) -> dict[str, Any]:
         return next(p["data"]["invoice"] for p in payloads if "invoice" in p["data"])
 
 
+def open_days(invoice: dict[str, Any], due: dt.date, today: dt.date) -> Decimal:
+    """What was open at the end of each day from the day after ``due`` to ``today``, summed:
+    the gross less the payments, credit notes and write-offs (plus reversals) dated by then."""
+    moves = [(p["date"], -Decimal(p["amount"])) for p in invoice["payments"]]
+    for e in invoice["ledger_entries"]:
+        sign = 1 if e["kind"] == "write_off_reversal" else -1
+        moves.append((e["date"], sign * Decimal(e["gross"])))
+    total = Decimal(0)
+    for n in range(1, (today - due).days + 1):
+        day = (due + dt.timedelta(days=n)).isoformat()
+        left = Decimal(invoice["totals"]["gross_total"]) + sum(
+            (a for when, a in moves if when <= day), Decimal(0)
+        )
+        total += max(left, Decimal(0))
+    return total
+
+
 class Dunning:
     """What the notices so far imply: the last level and its date, per invoice."""
 
@@ -92,7 +110,7 @@ class Dunning:
         _, fee, rate = LEVELS[level]
         interest = Decimal("0.00")
         if rate is not None:
-            interest = (owed * rate / 100 * days / 365).quantize(
+            interest = (open_days(invoice, due, today) * rate / 100 / 365).quantize(
                 Decimal("0.01"), rounding=ROUND_HALF_UP
             )
         assert (Decimal(notice["fee"]), Decimal(notice["interest"])) == (fee, interest), where

@@ -35,7 +35,7 @@ from invoicing.documents.einvoice.validation import rules_dir
 from invoicing.documents.pdf import render_pdf
 from invoicing.documents.pdf.dunning import DunningFigures, level_title, render_dunning_notice
 from invoicing.documents.pdf.view import Formatter
-from invoicing.domain.dunning import interest_for
+from invoicing.domain.dunning import interest_on_balances
 from invoicing.schemas.events import InvoiceState
 from invoicing.texts import section, text
 
@@ -159,7 +159,14 @@ def _figures(invoice: InvoiceState) -> DunningFigures:
         days_overdue=days,
         open_amount=owed,
         fee=Decimal("5.00"),
-        interest=interest_for(owed, Decimal(9), days, invoice.currency),
+        interest=interest_on_balances(
+            owed,
+            [],
+            invoice.due_date,
+            invoice.due_date + dt.timedelta(days=days),
+            Decimal(9),
+            invoice.currency,
+        ),
         interest_rate=Decimal(9),
     )
 

@@ -11,7 +11,8 @@ recording mailer instead of SMTP), and every notice is checked three ways:
 * **the books**: the open amount recomputed from what this test did to the invoice (gross less
   payments, credit notes and write-offs), the days overdue from the run's date and the due
   date, the level's fee (none in a currency other than the settings'), simple act/365 interest
-  on the open amount half-up to the minor unit (docs/dunning.md), and the total;
+  on what was open each day since the due date (the reductions from their own day on, summed
+  day by day here) half-up to the minor unit (docs/dunning.md), and the total;
 * **the event** ``dunning.notice_sent`` (level, title, as_of, days overdue, currency and each
   amount) and ``get_invoice``;
 * **the PDF itself** (the stored ``dunning-<level>`` document, which must be the email's
@@ -38,7 +39,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
@@ -104,6 +105,8 @@ class Story:
     account: dict[str, Any]  # the account the invoice names (IBAN, BIC)
     attach_pdf: bool
     reduced: Decimal = Decimal(0)  # paid, credited and written off so far
+    #: each payment, credit note and write-off: its day and what it took off
+    reductions: list[tuple[dt.date, Decimal]] = field(default_factory=list)
 
 
 class Dunner:
@@ -247,6 +250,7 @@ class Stories:
                 payload["exchange_rate"] = str(s.invoice.normalized.exchange_rate)  # type: ignore[union-attr]
             d.run(s.org, "record_payment", {**payload, "date": day.isoformat()})
             s.reduced += part
+            s.reductions.append((day, part))
         elif kind == "write_off":
             payload = {"invoice_id": str(s.invoice.id), "amount": str(part)}
             d.run(
@@ -255,6 +259,7 @@ class Stories:
                 {**payload, "date": day.isoformat(), "reason": "small_difference"},
             )
             s.reduced += part
+            s.reductions.append((day, part))
         else:
             line = {"description": "Nachlass", "quantity": "1", "unit_price": "10.00"}
             if s.country == "DE":
@@ -264,6 +269,7 @@ class Stories:
                     s.org, s.invoice, lines=[line], reason="Kulanz", issue_date=day
                 )
                 s.reduced += credit.totals.gross_total
+                s.reductions.append((day, credit.totals.gross_total))
 
     def walk(self, s: Story, check: Callable[[dict[str, Any], EmailMessage, dt.date], None]) -> int:
         """Runs until every level was sent, each some random days after it is due; ``check``
@@ -311,7 +317,13 @@ def check_notice(
     fee = Decimal(cfg.get("fee", "0")) if cur == s.settings_currency else Decimal(0)
     fee = r(fee, cur)
     rate = Decimal(cfg["interest_rate_per_year"]) if "interest_rate_per_year" in cfg else None
-    interest = r(owed * (rate or 0) / 100 * days / 365, cur)
+    # each day in default on what was open at its end (docs/dunning.md, "Interest")
+    day_sum = Decimal(0)
+    for n in range(1, days + 1):
+        day = inv.due_date + dt.timedelta(days=n)
+        taken = sum((a for when, a in s.reductions if when <= day), Decimal(0))
+        day_sum += max(inv.totals.gross_total - taken, Decimal(0))
+    interest = r(day_sum * (rate or 0) / 100 / 365, cur)
     total = owed + fee + interest
     now = current(d.core, inv)
     p.same("get_invoice open amount", now.totals.open_amount, owed)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from invoicing.documents.pdf.dunning import level_title
-from invoicing.domain.dunning import fill, interest_for
+from invoicing.domain.dunning import fill
 from invoicing.mail.texts import LANGS, MailTemplates
 from invoicing.schemas.dunning import DunningSettings
 from invoicing.texts import text
@@ -77,11 +76,3 @@ def test_placeholders_are_filled_once_and_never_interpreted() -> None:
         DunningSettings.model_validate(
             {"levels": [{"days_after_due": 7, "texts": {"de": {"body": "{password}"}}}]}
         )
-
-
-def test_interest_is_exact_and_half_up() -> None:
-    # 1000 * 9 % * 30 / 365 = 7.397... -> 7.40
-    assert interest_for(Decimal("1000.00"), Decimal(9), 30, "EUR") == Decimal("7.40")
-    assert interest_for(Decimal("1000"), Decimal(9), 30, "JPY") == Decimal(7)
-    assert interest_for(Decimal("1000.00"), None, 30, "EUR") == Decimal("0.00")
-    assert interest_for(Decimal("1000.00"), Decimal(9), 0, "EUR") == Decimal("0.00")
