@@ -108,6 +108,18 @@ class Candidate:
     number: str | None
     due_date: dt.date
     has_email: bool
+    customer_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block of dunning (Mahnsperre) of an invoice or a customer: it holds on every day up to
+    and including ``until``, and for good without one (until it is lifted)."""
+
+    until: dt.date | None
+
+    def holds(self, as_of: dt.date) -> bool:
+        return self.until is None or as_of <= self.until
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,7 @@ class Plan:
 
     notices: list[tuple[Candidate, int]]
     without_email: list[Candidate]
+    blocked: list[Candidate]
 
 
 def plan_notices(
@@ -126,20 +139,29 @@ def plan_notices(
     in_flight: set[uuid.UUID],
     as_of: dt.date,
     max_notices: int,
+    blocks: Mapping[tuple[str, uuid.UUID], Block] | None = None,
 ) -> Plan:
     """Choose the notices of one run.
 
     ``candidates`` come oldest due date first; ``last`` maps an invoice to its highest level
     sent and that notice's date; ``in_flight`` are invoices with a notice still on its way
     (never dunned twice at once). At most ``max_notices`` notices are planned; an invoice due a
-    notice but without an email address is reported, not counted.
+    notice but without an email address is reported, not counted. ``blocks`` holds the
+    blocks by subject (``("invoice", id)``, ``("customer", id)``); an invoice blocked on
+    ``as_of``, itself or through its customer, gets no notice and is reported in
+    ``blocked``, not counted.
     """
     notices: list[tuple[Candidate, int]] = []
     without_email: list[Candidate] = []
+    blocked: list[Candidate] = []
+    blocks = blocks or {}
     for cand in candidates:
         if len(notices) >= max_notices:
             break
         if cand.invoice_id in in_flight:
+            continue
+        if blocked_on(blocks, as_of, cand.invoice_id, cand.customer_id):
+            blocked.append(cand)
             continue
         prev_level, prev_as_of = last.get(cand.invoice_id, (0, None))
         level = next_level(settings, cand.due_date, prev_level, prev_as_of, as_of)
@@ -149,4 +171,15 @@ def plan_notices(
             notices.append((cand, level))
         else:
             without_email.append(cand)
-    return Plan(notices, without_email)
+    return Plan(notices, without_email, blocked)
+
+
+def blocked_on(
+    blocks: Mapping[tuple[str, uuid.UUID], Block],
+    as_of: dt.date,
+    invoice_id: uuid.UUID,
+    customer_id: uuid.UUID | None,
+) -> bool:
+    """Whether the invoice, or its customer, is blocked from dunning on ``as_of``."""
+    keys = [("invoice", invoice_id)] + ([("customer", customer_id)] if customer_id else [])
+    return any(key in blocks and blocks[key].holds(as_of) for key in keys)

@@ -28,7 +28,9 @@ from invoicing.documents.pdf.dunning import DunningFigures, dunning_view, level_
 from invoicing.documents.store import Document
 from invoicing.domain.dunning import (
     BalanceChange,
+    Block,
     Candidate,
+    blocked_on,
     fill,
     interest_on_balances,
     plan_notices,
@@ -51,18 +53,21 @@ from invoicing.handlers.deliveries import (
     schedule,
 )
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
-from invoicing.handlers.repository import get_invoice, get_organization, profile
+from invoicing.handlers.repository import get_customer, get_invoice, get_organization, profile
 from invoicing.handlers.sending import compose_mail, lang_of, mail_context
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount, owed
 from invoicing.models import Invoice
 from invoicing.models.deliveries import DeliveryJob
 from invoicing.models.documents import EmailDelivery, StoredDocument
-from invoicing.models.dunning import DunningNotice, DunningSettingsRecord
+from invoicing.models.dunning import DunningBlock, DunningNotice, DunningSettingsRecord
 from invoicing.schemas.dunning import (
+    BlockDunning,
     ConfigureDunning,
+    DunningBlockSubject,
     DunningSettings,
     DunningText,
+    LiftDunningBlock,
     SendDunningNotices,
 )
 from invoicing.schemas.events import InvoiceState
@@ -110,7 +115,80 @@ def configure_dunning(cmd: ConfigureDunning, uow: UnitOfWork, deps: Deps) -> lis
     return [Event("dunning_settings.configured", str(cmd.organization_id), data)]
 
 
+@handles(BlockDunning)
+def block_dunning(cmd: BlockDunning, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    p = cmd.payload
+    subject, subject_id = _block_subject(uow, cmd.organization_id, p)
+    key = (cmd.organization_id, subject, subject_id)
+    block = uow.session.get(DunningBlock, key, with_for_update=True)
+    if block is None:
+        block = DunningBlock(organization_id=cmd.organization_id, subject=subject)
+        block.subject_id = subject_id
+        uow.session.add(block)
+    block.until, block.reason = p.until, p.reason
+    block.command_id, block.set_at = cmd.command_id, deps.now()
+    uow.session.flush()
+    return [Event("dunning_block.set", str(subject_id), _block_data(block))]
+
+
+@handles(LiftDunningBlock)
+def lift_dunning_block(cmd: LiftDunningBlock, uow: UnitOfWork, deps: Deps) -> list[Event]:
+    subject, subject_id = _block_subject(uow, cmd.organization_id, cmd.payload)
+    block = uow.session.get(
+        DunningBlock, (cmd.organization_id, subject, subject_id), with_for_update=True
+    )
+    if block is None:
+        raise InvalidState(
+            "dunning_not_blocked",
+            f"the dunning of {subject} {subject_id} is not blocked",
+            pointer=f"/{subject}_id",
+            hint="list_dunning_blocks shows the blocks there are",
+        )
+    data = _block_data(block)
+    uow.session.delete(block)
+    uow.session.flush()
+    return [Event("dunning_block.lifted", str(subject_id), data)]
+
+
+def _block_subject(
+    uow: UnitOfWork, organization_id: uuid.UUID, p: DunningBlockSubject
+) -> tuple[str, uuid.UUID]:
+    """The subject of a block, which must exist in the organization (a draft may be blocked:
+    the block holds once it is issued)."""
+    if p.invoice_id is not None:
+        inv = get_invoice(uow, organization_id, p.invoice_id, lock=False)
+        if inv.kind != "invoice":
+            raise InvalidState(
+                "not_a_receivable",
+                f"{inv.kind} {inv.number or inv.id} is never dunned",
+                pointer="/invoice_id",
+                hint="block the invoice it belongs to",
+            )
+        return "invoice", inv.id
+    assert p.customer_id is not None  # the payload's validator: exactly one of both
+    return "customer", get_customer(uow, organization_id, p.customer_id).id
+
+
+def _block_data(block: DunningBlock) -> dict[str, Any]:
+    return {
+        f"{block.subject}_id": str(block.subject_id),
+        "until": block.until.isoformat() if block.until else None,
+        "reason": block.reason,
+    }
+
+
 # ----------------------------------------------------------------------------- reads
+
+
+def blocks_of(session: Session, organization_id: uuid.UUID) -> dict[tuple[str, uuid.UUID], Block]:
+    """The organization's dunning blocks, by subject (expired ones too: :class:`Block` says
+    whether one holds on a day)."""
+    rows = session.execute(
+        select(DunningBlock.subject, DunningBlock.subject_id, DunningBlock.until).where(
+            DunningBlock.organization_id == organization_id
+        )
+    )
+    return {(subject, subject_id): Block(until) for subject, subject_id, until in rows}
 
 
 def notices_of(
@@ -168,6 +246,7 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
             Invoice.id,
             Invoice.due_date,
             Invoice.number,
+            Invoice.customer_id,
             Invoice.buyer,
             Invoice.gross_total,
             Invoice.credited_amount,
@@ -184,7 +263,13 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
         .order_by(Invoice.due_date, Invoice.number_key)  # numbers in the numbering's order
     ).all()
     return [
-        Candidate(row.id, row.number, row.due_date, bool((row.buyer or {}).get("email")))
+        Candidate(
+            row.id,
+            row.number,
+            row.due_date,
+            bool((row.buyer or {}).get("email")),
+            row.customer_id,
+        )
         for row in rows
         if owed(row) > row.paid_amount
     ]
@@ -370,6 +455,10 @@ def _notice_mail(
         earlier = _sent_before(uow, claim)
         if earlier is None and (inv.status not in OPEN_STATES or open_amount(inv) == 0):
             raise Skip(f"invoice {inv.number} is no longer open: no notice")
+        if earlier is None and blocked_on(
+            blocks_of(uow.session, org.id), as_of, inv.id, inv.customer_id
+        ):
+            raise Skip(f"the dunning of invoice {inv.number} was blocked: no notice")
         state = invoice_state(inv)
         amounts = earlier[0] if earlier is not None else _amounts(settings, level, state, as_of)
         currency = inv.currency
@@ -562,6 +651,7 @@ def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -
         pending_invoices(uow, org.id, PURPOSE, ids),
         as_of,
         cmd.payload.max_notices,
+        blocks_of(uow.session, org.id),
     )
     failures = PartialFailures(cmd)
     for cand in plan.without_email:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing.models.base import Base, JSONType, utcnow
-from sqlalchemy import ForeignKeyConstraint, Index, Integer, String, Uuid
+from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -54,6 +54,24 @@ class DunningNotice(Base):
     interest: Mapped[Decimal]
     message_id: Mapped[str] = mapped_column(String(250))
     delivery_status: Mapped[str] = mapped_column(String(12))  # sent | uncertain
+
+
+class DunningBlock(Base):
+    """A block of dunning (Mahnsperre, ``block_dunning``; migration 0030_dunning_blocks): of
+    one invoice (``subject`` ``invoice``) or of every invoice of one customer (``customer``),
+    up to and including ``until`` (none: until ``lift_dunning_block`` deletes the row). One
+    row per subject: blocking again replaces it."""
+
+    __tablename__ = "dunning_blocks"
+    __table_args__ = (CheckConstraint("subject IN ('invoice', 'customer')", name="subject"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(8), primary_key=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    until: Mapped[dt.date | None]
+    reason: Mapped[str | None] = mapped_column(String(500))
+    command_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    set_at: Mapped[dt.datetime]
 
 
 class InvoiceShare(Base):

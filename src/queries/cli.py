@@ -422,6 +422,49 @@ def dunning(
         )
 
 
+@query_app.command("dunning-blocks")
+def dunning_blocks(
+    org: Org,
+    invoice_id: Annotated[
+        str | None, typer.Option("--invoice", help="invoice id: its own and its customer's")
+    ] = None,
+    customer: Annotated[list[str] | None, typer.Option(help="customer id")] = None,
+    active_on: Annotated[
+        str | None, typer.Option(help="only blocks that hold on this day (YYYY-MM-DD)")
+    ] = None,
+    page: Page = 1,
+    page_size: PageSize = 50,
+    as_json: AsJson = False,
+) -> None:
+    """The dunning blocks (Mahnsperren) of invoices and customers."""
+    payload = _clean(
+        {
+            "invoice_id": invoice_id,
+            "customer_id": customer,
+            "active_on": active_on,
+            "page": page,
+            "page_size": page_size,
+        }
+    )
+    result = _answer("list_dunning_blocks", org, payload, as_json)
+    if not as_json:
+        _table(
+            "dunning blocks",
+            ["set", "subject", "id", "until", "reason"],
+            [
+                [
+                    b["set_at"],
+                    b["subject"],
+                    b["invoice_id"] or b["customer_id"],
+                    b["until"] or "until lifted",
+                    b["reason"] or "",
+                ]
+                for b in result["items"]
+            ],
+            result["page"],
+        )
+
+
 @query_app.command("preview")
 def preview(
     org: Org,

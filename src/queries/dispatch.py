@@ -35,6 +35,7 @@ RUNNERS: dict[str, Runner] = {
     "list_budgets": budgets.list_budgets,
     "list_subsidiaries": budgets.list_subsidiaries,
     "list_dunning_notices": dunning.list_dunning_notices,
+    "list_dunning_blocks": dunning.list_dunning_blocks,
     "get_customer": customers.get_customer,
     "list_customers": customers.list_customers,
 }

@@ -1,4 +1,5 @@
-"""Dunning history: the notices sent, per invoice, per customer or for the organization."""
+"""Dunning history: the notices sent, per invoice, per customer or for the organization; and
+the dunning blocks (Mahnsperren)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from invoicing.domain.errors import NotFound
 from invoicing.domain.money import round_money
 from invoicing.models import Invoice
-from invoicing.models.dunning import DunningNotice
+from invoicing.models.dunning import DunningBlock, DunningNotice
 from invoicing.queries.common import (
     dialect_of,
     money_key,
@@ -16,8 +17,15 @@ from invoicing.queries.common import (
     paginate,
 )
 from invoicing.queries.filters import day_conditions
-from invoicing.schemas.queries import DunningNoticeItem, DunningNoticeList, ListDunningNotices
-from sqlalchemy import and_, select
+from invoicing.schemas.queries import (
+    DunningBlockItem,
+    DunningBlockList,
+    DunningNoticeItem,
+    DunningNoticeList,
+    ListDunningBlocks,
+    ListDunningNotices,
+)
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 
@@ -83,3 +91,52 @@ def list_dunning_notices(query: ListDunningNotices, session: Session) -> Dunning
         for n, number, customer_id in rows
     ]
     return DunningNoticeList(items=items, page=info)
+
+
+def list_dunning_blocks(query: ListDunningBlocks, session: Session) -> DunningBlockList:
+    p = query.payload
+    org_id = query.organization_id
+    conditions: list[Any] = [DunningBlock.organization_id == org_id]
+    subjects: list[Any] = []
+    if p.invoice_id is not None:
+        customer_id = session.execute(
+            select(Invoice.customer_id).where(
+                Invoice.organization_id == org_id, Invoice.id == p.invoice_id
+            )
+        ).one_or_none()
+        if customer_id is None:
+            raise NotFound(
+                "invoice_not_found", f"invoice {p.invoice_id} does not exist", pointer="/invoice_id"
+            )
+        subjects.append(_subject("invoice", [p.invoice_id]))
+        if customer_id[0] is not None:
+            subjects.append(_subject("customer", [customer_id[0]]))
+    if p.customer_id:
+        subjects.append(_subject("customer", p.customer_id))
+    if subjects:
+        conditions.append(or_(*subjects))
+    if p.active_on is not None:
+        conditions.append(or_(DunningBlock.until.is_(None), DunningBlock.until >= p.active_on))
+    stmt = (
+        select(DunningBlock)
+        .where(*conditions)
+        .order_by(DunningBlock.set_at.desc(), DunningBlock.subject, DunningBlock.subject_id)
+    )
+    rows, info = paginate(session, stmt, p.page, p.page_size)
+    items = [
+        DunningBlockItem(
+            subject=b.subject,
+            invoice_id=b.subject_id if b.subject == "invoice" else None,
+            customer_id=b.subject_id if b.subject == "customer" else None,
+            until=b.until,
+            reason=b.reason,
+            set_at=b.set_at,
+            command_id=b.command_id,
+        )
+        for (b,) in rows
+    ]
+    return DunningBlockList(items=items, page=info)
+
+
+def _subject(subject: str, ids: list[Any]) -> Any:
+    return and_(DunningBlock.subject == subject, DunningBlock.subject_id.in_(ids))

@@ -14,6 +14,7 @@ import itertools
 import re
 from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
+from uuid import UUID
 
 from invoicing.domain.money import fits_minor_units
 from invoicing.schemas.commands import ADMIN, Command
@@ -48,6 +49,7 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=250)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 def _check_placeholders(text: str, where: str) -> None:
@@ -84,8 +86,9 @@ class DunningLevel(Contract):
     )
     interest_rate_per_year: Percent | None = Field(
         default=None,
-        description="default interest in percent per year on the open amount since the due date "
-        "(e.g. 9 points above the base rate for B2B in Germany, § 288 BGB); reported only",
+        description="default interest in percent per year on what was open each day since the "
+        "due date (e.g. 9 points above the base rate for B2B in Germany, § 288 BGB); reported "
+        "only",
     )
     texts: dict[DunningLocale, DunningText] = Field(
         default_factory=dict, description="own subject/body per language; defaults otherwise"
@@ -141,3 +144,45 @@ class SendDunningNotices(Command):
         max_notices: Annotated[int, Field(ge=1, le=1000)] = 100
 
     payload: Payload
+
+
+class DunningBlockSubject(Contract):
+    """One invoice or one customer (every invoice of it), exactly one of the two."""
+
+    invoice_id: UUID | None = Field(default=None, description="one invoice")
+    customer_id: UUID | None = Field(default=None, description="every invoice of one customer")
+
+    @model_validator(mode="after")
+    def _one(self) -> DunningBlockSubject:
+        if (self.invoice_id is None) == (self.customer_id is None):
+            raise ValueError("give exactly one of invoice_id and customer_id")
+        return self
+
+
+class BlockDunning(Command):
+    """Stop dunning one invoice or every invoice of one customer (Mahnsperre), e.g. while an
+    invoice is disputed or a customer is in insolvency proceedings.
+
+    A run (``send_dunning_notices``) leaves a blocked invoice out while the block holds on its
+    ``as_of`` (every day up to ``until``; without ``until``, until ``lift_dunning_block``), and a
+    notice scheduled before the block was set is not sent. Blocking again replaces ``until``
+    and ``reason``. Published as ``dunning_block.set``. Nothing else changes: the invoice stays
+    open and overdue, and its levels go on where they stopped once the block ends."""
+
+    type: Literal["block_dunning"] = "block_dunning"
+
+    class Payload(DunningBlockSubject):
+        until: dt.date | None = Field(
+            default=None, description="the last day of the block; none: until lifted"
+        )
+        reason: Reason | None = Field(default=None, description="why, for the dunning clerk")
+
+    payload: Payload
+
+
+class LiftDunningBlock(Command):
+    """End a block of ``block_dunning`` before its ``until``: the next run duns the invoice (or
+    the customer's invoices) again. Published as ``dunning_block.lifted``."""
+
+    type: Literal["lift_dunning_block"] = "lift_dunning_block"
+    payload: DunningBlockSubject

@@ -58,6 +58,8 @@ EVENT_TYPES = (
     "subsidiary.configured",
     "dunning.notice_sent",
     "dunning_settings.configured",
+    "dunning_block.set",
+    "dunning_block.lifted",
     "invoice.published",
     "invoice.unpublished",
     "invoice.documents_stored",

@@ -252,6 +252,12 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "bcc": ["mahnwesen@kanzlei-mueller.example"],
     },
     "send_dunning_notices": {"as_of": "2026-12-01"},
+    "block_dunning": {
+        "invoice_id": INVOICE,
+        "until": "2027-01-31",
+        "reason": "Rechnung bestritten: Einwand vom 28.11. in Prüfung",
+    },
+    "lift_dunning_block": {"invoice_id": INVOICE},
     "publish_invoice": {"invoice_id": INVOICE, "expires_on": "2027-06-30"},
     "unpublish_invoice": {"invoice_id": INVOICE},
     "export_invoice": {

@@ -391,6 +391,38 @@ class ListDunningNotices(Query):
     )
 
 
+class ListDunningBlocks(Query):
+    """The dunning blocks (Mahnsperren) of ``block_dunning``: of one invoice (its own and its
+    customer's), of some customers, or all; newest first. ``active_on`` keeps those that hold
+    on that day."""
+
+    type: Literal["list_dunning_blocks"] = "list_dunning_blocks"
+
+    class Payload(Paged):
+        invoice_id: UUID | None = Field(
+            default=None, description="the invoice's own block and its customer's"
+        )
+        customer_id: list[UUID] = Field(default_factory=list, max_length=500)
+        active_on: dt.date | None = Field(
+            default=None, description="only blocks that hold on this day (until it or none)"
+        )
+
+    payload: Payload = Field(default_factory=Payload)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "list_dunning_blocks",
+                    "organization_id": "11111111-1111-4111-8111-111111111111",
+                    "credentials": {"token": "<signed token>"},
+                    "payload": {"active_on": "2026-12-01"},
+                }
+            ]
+        }
+    )
+
+
 class PreviewBillableEntries(Query):
     """Uninvoiced entries as the lines ``invoice_billable_entries`` would create, with totals.
 
@@ -749,6 +781,21 @@ class DunningNoticeList(Result):
     page: PageInfo
 
 
+class DunningBlockItem(Result):
+    subject: Literal["invoice", "customer"]
+    invoice_id: UUID | None = Field(description="the blocked invoice (subject invoice)")
+    customer_id: UUID | None = Field(description="the blocked customer (subject customer)")
+    until: dt.date | None = Field(description="the last day of the block; null: until lifted")
+    reason: str | None
+    set_at: dt.datetime
+    command_id: UUID = Field(description="the block_dunning that set it last")
+
+
+class DunningBlockList(Result):
+    items: list[DunningBlockItem]
+    page: PageInfo
+
+
 class PreviewLine(Result):
     entry_id: str
     kind: str
@@ -901,6 +948,7 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "list_budgets": BudgetList,
     "list_subsidiaries": SubsidiaryList,
     "list_dunning_notices": DunningNoticeList,
+    "list_dunning_blocks": DunningBlockList,
     "get_customer": CustomerResult,
     "list_customers": CustomerList,
 }
@@ -933,6 +981,7 @@ __all__ = [
     "InvoiceFilter",
     "ListBudgets",
     "ListCustomers",
+    "ListDunningBlocks",
     "ListDunningNotices",
     "ListInvoices",
     "ListPayments",

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 import pytest
-from invoicing.domain.dunning import Candidate, next_level, plan_notices
+from invoicing.domain.dunning import Block, Candidate, blocked_on, next_level, plan_notices
 from invoicing.schemas.dunning import DunningSettings
 from pydantic import ValidationError
 
@@ -55,3 +55,29 @@ def test_a_run_stops_at_its_maximum_and_missing_addresses_do_not_count() -> None
     assert [x.invoice_id.int for x, _ in plan.notices] == [2, 3, 4]
     assert all(level == 1 for _, level in plan.notices)
     assert [x.invoice_id.int for x in plan.without_email] == [1]
+
+
+def test_blocked_invoices_and_customers_get_no_notice_while_the_block_holds() -> None:
+    """A block (Mahnsperre) of an invoice or of its customer holds up to and including its
+    ``until`` (for good without one); blocked invoices are reported, not counted."""
+    alice, bob = uuid.UUID(int=100), uuid.UUID(int=200)
+    a, b, c, d = (
+        Candidate(uuid.UUID(int=n), f"RE-{n}", DUE, True, owner)
+        for n, owner in ((1, alice), (2, alice), (3, bob), (4, None))
+    )
+    blocks = {
+        ("invoice", a.invoice_id): Block(until=dt.date(2026, 2, 10)),
+        ("customer", bob): Block(until=None),
+        # an id of an invoice used for a customer blocks nothing else
+        ("customer", d.invoice_id): Block(until=None),
+    }
+
+    def planned(as_of: dt.date) -> tuple[list[int], list[int]]:
+        plan = plan_notices(SETTINGS, [a, b, c, d], {}, set(), as_of, 2, blocks)
+        return [x.invoice_id.int for x, _ in plan.notices], [x.invoice_id.int for x in plan.blocked]
+
+    # on its last day the block holds; blocked ones do not take the run's places
+    assert planned(dt.date(2026, 2, 10)) == ([2, 4], [1, 3])
+    assert planned(dt.date(2026, 2, 11)) == ([1, 2], [])  # a is free, the run stops at 2
+    assert blocked_on(blocks, dt.date(2030, 1, 1), c.invoice_id, bob)
+    assert not blocked_on(blocks, dt.date(2030, 1, 1), d.invoice_id, None)
