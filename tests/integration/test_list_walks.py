@@ -21,8 +21,10 @@ themselves, and the total counts every match.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
+import io
 import math
 import random
 from collections.abc import Callable, Iterable
@@ -38,6 +40,7 @@ from invoicing.schemas.queries import OPEN_ITEM_SORT_KEYS, PAYMENT_SORT_KEYS
 from sqlalchemy import select
 
 from tests.support.client import DE_ORG, Client
+from tests.support.documents import export_file
 from tests.support.numbers import natural
 from tests.support.walks import KINDS, Walk
 
@@ -45,6 +48,8 @@ pytestmark = pytest.mark.integration
 
 STEPS = 110
 QUERIES = 60
+#: the share of the random queries also sent as export_csv's filter (the same documents)
+CSV_SHARE = 0.25
 
 Doc = dict[str, Any]
 Predicate = Callable[[Doc], bool]
@@ -284,6 +289,14 @@ class World:
         if not known:
             return self.today + dt.timedelta(days=rng.randint(0, STEPS + 60))
         return rng.choice(known) + dt.timedelta(days=rng.choice([0, 1, 15, 16, 45, 46]))
+
+    def csv_ids(self, flt: dict[str, Any]) -> list[str]:
+        """The ids of the rows of ``export_csv`` with this filter."""
+        client = self.walk.client
+        out = client.ok("export_csv", {"filters": flt})
+        (event,) = [e for e in out.events if e["type"] == "export.completed"]
+        text = export_file(client.bus, client.org, event).decode("utf-8-sig")
+        return sorted(row["id"] for row in csv.DictReader(io.StringIO(text, newline="")))
 
     def query(self, qtype: str, payload: dict[str, Any]) -> Any:
         reply = self.walk.client.bus.query_document(
@@ -581,6 +594,8 @@ def check_query(world: World, rng: random.Random, where: str) -> int:
     if pages == 0:
         result = world.query("list_invoices", payload)
         assert result["items"] == [] and result["page"]["total"] == 0, context
+    if rng.random() < CSV_SHARE:  # the same filter in export_csv: the same documents
+        assert world.csv_ids(flt) == sorted(d["id"] for d in expected), context
     return len(expected)
 
 
