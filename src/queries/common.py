@@ -125,6 +125,13 @@ def contains(column: Any, text: str) -> ColumnElement[bool]:
     return lower_text(column).like(like_pattern(text), escape="\\")
 
 
+def by_code_point(text: Any, dialect: str) -> Any:
+    """A text to sort by its code points on both backends: on PostgreSQL in the collation
+    ``C`` (bytes of UTF-8, so code points), whatever the database's default (``de-DE-x-icu``
+    puts "a" before "B" and "ä" before "b"; SQLite's ``BINARY`` never does)."""
+    return text.collate("C") if dialect == "postgresql" else text
+
+
 def sort_term(column: Any, descending: bool) -> Any:
     """One ORDER BY term with NULLs last. ``NULLS LAST`` is left out for columns that cannot be
     NULL: PostgreSQL then serves ``DESC`` from a plain index on the column read backwards (it

@@ -7,7 +7,14 @@ from typing import Any
 
 from invoicing.domain.errors import NotFound
 from invoicing.models import Customer
-from invoicing.queries.common import contains, dialect_of, lower_text, order_terms, paginate
+from invoicing.queries.common import (
+    by_code_point,
+    contains,
+    dialect_of,
+    lower_text,
+    order_terms,
+    paginate,
+)
 from invoicing.queries.filters import custom_field_condition
 from invoicing.schemas.queries import (
     CustomerFilter,
@@ -117,8 +124,8 @@ def list_customers(query: ListCustomers, session: Session) -> CustomerList:
         *customer_conditions(p.filter, dialect),
     )
     columns: dict[str, Any] = {
-        "name": sort_name(),
-        "email": Customer.email_normalized,
+        "name": by_code_point(sort_name(), dialect),
+        "email": by_code_point(Customer.email_normalized, dialect),
         "created_at": Customer.created_at,
         "updated_at": Customer.updated_at,
     }

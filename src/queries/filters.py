@@ -21,6 +21,7 @@ from invoicing.domain.calendar import Calendar
 from invoicing.models import Customer, Invoice, InvoiceLine
 from invoicing.queries.common import (
     SCALE,
+    by_code_point,
     contains,
     greatest,
     like_pattern,
@@ -750,14 +751,16 @@ def _sort_columns(dialect: str) -> dict[str, Callable[[], Any]]:
         "credited": lambda: case(
             (money_key(Invoice.credited_amount, dialect) > money_zero(dialect), 1), else_=0
         ),
-        "purchase_order_number": lambda: Invoice.purchase_order_number,
+        # texts by code point on both backends (an index on them is never used for a sort)
+        "purchase_order_number": lambda: by_code_point(Invoice.purchase_order_number, dialect),
         "created_at": lambda: Invoice.created_at,
         "updated_at": lambda: Invoice.updated_at,
         "finalized_at": lambda: Invoice.finalized_at,
         "sent_at": lambda: Invoice.sent_at,
         "paid_at": lambda: Invoice.paid_at,
         "paid_on": lambda: Invoice.paid_on,
-        "customer_name": customer_name,
+        "customer_name": lambda: by_code_point(customer_name(), dialect),
+        # ASCII words: any collation orders them alike, and ix_invoices_org_status serves it
         "status": lambda: Invoice.status,
         "deleted_at": lambda: Invoice.deleted_at,
     }
@@ -784,7 +787,7 @@ def _invoice_order(keys: tuple[str, ...], dialect: str) -> tuple[Any, ...]:
             access = FieldAccess(
                 Invoice.custom_fields, (name.removeprefix(CUSTOM_FIELD_SORT_PREFIX),), dialect
             )
-            parts: list[Any] = [access.number, access.text]
+            parts: list[Any] = [access.number, by_code_point(access.text, dialect)]
         else:
             parts = [columns[name]()]
         terms += [sort_term(part, descending) for part in parts]
