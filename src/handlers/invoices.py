@@ -31,6 +31,7 @@ from invoicing.handlers.repository import (
 )
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.models import Invoice, InvoiceLine
+from invoicing.models.dunning import DunningBlock
 from invoicing.models.records import (
     CustomerRecord,
     EditableInvoice,
@@ -50,7 +51,7 @@ from invoicing.schemas.commands import (
     RestoreInvoice,
     UpdateInvoice,
 )
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 
 
 def derived_id(command_id: uuid.UUID, name: str) -> uuid.UUID:
@@ -513,9 +514,16 @@ def restore(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
 
 
 def purge(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
-    """Remove a trashed draft for good."""
+    """Remove a trashed draft for good, and a dunning block set on it (``block_dunning``)."""
     _require_trashed(inv)
     event = invoice_event("invoice.purged", inv, deps.now())
+    uow.session.execute(
+        delete(DunningBlock).where(
+            DunningBlock.organization_id == inv.organization_id,
+            DunningBlock.subject == "invoice",
+            DunningBlock.subject_id == inv.id,
+        )
+    )
     uow.session.delete(inv)
     return [event]
 

@@ -141,3 +141,18 @@ def test_what_a_block_refuses(db_url: str, smtp: tuple[Sink, int], tmp_path: Pat
     again = w.run("block_dunning", {"invoice_id": a["id"], "reason": "Insolvenzantrag"})
     assert again.events[0]["data"]["until"] is None
     assert [(x["until"], x["reason"]) for x in blocks(w)] == [(None, "Insolvenzantrag")]
+
+
+def test_a_purged_draft_takes_its_block_along(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """A draft may be blocked (the block holds once it is issued); purged, its block goes with
+    it: list_dunning_blocks names no invoice that does not exist."""
+    w = make_world(db_url, smtp, tmp_path)
+    draft, kept = str(w.draft()), finalized(w, "2026-01-05")
+    for invoice_id in (draft, kept["id"]):
+        assert w.run("block_dunning", {"invoice_id": invoice_id}).status == "applied"
+    assert w.run("delete_invoice", {"invoice_id": draft}).status == "applied"
+    assert len(blocks(w)) == 2  # in the trash it may come back
+    assert w.run("purge_invoice", {"invoice_id": draft}).status == "applied"
+    assert [b["invoice_id"] for b in blocks(w)] == [kept["id"]]
