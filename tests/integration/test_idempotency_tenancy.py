@@ -77,6 +77,7 @@ def _world(a: Client) -> dict[str, Any]:
     )
     trashed = a.invoice(cust, [line()])
     a.ok("delete_invoice", {"invoice_id": str(trashed)})
+    a.ok("block_dunning", {"customer_id": str(cust), "reason": "A's dispute"})
     return {
         "customer": str(cust),
         "draft": str(draft),
@@ -167,6 +168,8 @@ def _payloads(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "send_dunning_notices": {"as_of": "2099-01-01"},
         "publish_invoice": {"invoice_id": w["final"]},
         "unpublish_invoice": {"invoice_id": w["final"]},
+        "block_dunning": {"invoice_id": w["final"], "reason": "Hijacked"},
+        "lift_dunning_block": {"customer_id": w["customer"]},
         "export_invoice": {"invoice_id": w["final"], "integration": "xero", "external_id": "X-1"},
         "export_update": {"invoice_id": w["final"], "changes": ["other"]},
     }
