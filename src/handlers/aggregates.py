@@ -133,6 +133,8 @@ class InvoiceData:
     replaced_by_invoice_id: uuid.UUID | None
     replaces_invoice_id: uuid.UUID | None
     overdue: bool
+    dunning_level: int
+    dunned_on: dt.date | None
     exported_at: dt.datetime | None
     integration_exports: dict[str, Any]
     finalized_at: dt.datetime | None

@@ -588,6 +588,9 @@ class DunningDelivery:
                 delivery_status=delivered.status,
             )
         )
+        # the invoice shows its level (InvoiceState.dunning_level; the event below carries it)
+        if level >= inv.dunning_level:
+            inv.dunning_level, inv.dunned_on = level, as_of
         # the notice that went out is kept as it was sent (the invoice's documents are frozen
         # already); a level is sent once, so its notice never changes again
         uow.session.execute(

@@ -309,6 +309,7 @@ def draft_values(
         updated_at=now,
         event_sequence=0,
         overdue=False,
+        dunning_level=0,
         **dict.fromkeys(_MONEY, Decimal(0)),
     )
 

@@ -217,6 +217,8 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
         kind=inv.kind,
         status=inv.status,
         overdue=inv.overdue,
+        dunning_level=inv.dunning_level,
+        dunned_on=inv.dunned_on,
         deleted=inv.deleted_at is not None,
         number=inv.number,
         issue_date=inv.issue_date,

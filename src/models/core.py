@@ -210,6 +210,10 @@ class Invoice(Base):
     replaced_by_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     replaces_invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the highest dunning level sent (0: never dunned) and that notice's day (its ``as_of``),
+    #: set by the dunning delivery step (handlers/dunning.py; migration 0031_dunning_level)
+    dunning_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    dunned_on: Mapped[dt.date | None]
     exported_at: Mapped[dt.datetime | None]
     #: accounting integrations it was exported to (export_invoice): integration -> record
     integration_exports: Mapped[dict[str, Any]] = mapped_column(

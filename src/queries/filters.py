@@ -674,6 +674,7 @@ def invoice_conditions(
         (Invoice.voided_at, f.voided_at, True),
         (Invoice.exported_at, f.exported_at, True),
         (Invoice.deleted_at, f.deleted_at, True),
+        (Invoice.dunned_on, f.dunned_on, False),
     ]
     for column, date_ops, timestamp in dates:
         if date_ops is not None:
@@ -692,6 +693,8 @@ def invoice_conditions(
         c.append(Invoice.sent_at.is_(None))
     if f.overdue is not None:
         c.append(Invoice.overdue.is_(f.overdue))
+    if f.dunning_level:
+        c.append(Invoice.dunning_level.in_(list(f.dunning_level)))
     if f.credited is not None:
         credited = money_key(Invoice.credited_amount, dialect) > money_zero(dialect)
         c.append(credited if f.credited else not_(credited))
@@ -759,6 +762,8 @@ def _sort_columns(dialect: str) -> dict[str, Callable[[], Any]]:
         "sent_at": lambda: Invoice.sent_at,
         "paid_at": lambda: Invoice.paid_at,
         "paid_on": lambda: Invoice.paid_on,
+        "dunning_level": lambda: Invoice.dunning_level,
+        "dunned_on": lambda: Invoice.dunned_on,
         "customer_name": lambda: by_code_point(customer_name(), dialect),
         # ASCII words: any collation orders them alike, and ix_invoices_org_status serves it
         "status": lambda: Invoice.status,

@@ -120,6 +120,8 @@ class InvoiceRow(NamedTuple):
     replaced_by_invoice_id: uuid.UUID | None
     replaces_invoice_id: uuid.UUID | None
     overdue: bool
+    dunning_level: int
+    dunned_on: dt.date | None
     exported_at: dt.datetime | None
     finalized_at: dt.datetime | None
     sent_at: dt.datetime | None

@@ -267,6 +267,14 @@ class InvoiceState(State):
     kind: Literal["invoice", "credit_note", "quote"]
     status: Literal["draft", "finalized", "sent", "partially_paid", "paid", "void"]
     overdue: bool = False
+    dunning_level: int = Field(
+        default=0,
+        description="the highest dunning level sent for it (send_dunning_notices; 0: never "
+        "dunned); it stays when the invoice is paid",
+    )
+    dunned_on: dt.date | None = Field(
+        default=None, description="the day (as_of) of its last dunning notice"
+    )
     deleted: bool = False
     number: str | None = None
     issue_date: dt.date | None = None

@@ -350,6 +350,9 @@ class InvoiceFilter(Contract):
     voided_at: Date | None = None
     exported_at: Date | None = None
     deleted_at: Date | None = None
+    dunned_on: Date | None = Field(
+        default=None, description="the day (as_of) of its last dunning notice"
+    )
     # --- states
     payment_status: PaymentStatuses = Field(
         default_factory=list,
@@ -365,6 +368,11 @@ class InvoiceFilter(Contract):
         "3 or percentage); invoices billed by no method match none",
     )
     overdue: bool | None = Field(default=None, description="the overdue flag (overdue_status)")
+    dunning_level: list[Annotated[int, Field(ge=0, le=10)]] = Field(
+        default_factory=list,
+        description="any of: the highest dunning level sent (0: never dunned), e.g. [2, 3]",
+        max_length=11,
+    )
     credited: bool | None = Field(default=None, description="a credit note was issued against it")
     aging: list[Aging] = Field(
         default_factory=list,
@@ -462,6 +470,8 @@ INVOICE_SORT_KEYS = (
     "sent_at",
     "paid_at",
     "paid_on",
+    "dunning_level",
+    "dunned_on",
     "customer_name",
     "status",
     "deleted_at",

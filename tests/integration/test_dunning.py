@@ -128,6 +128,8 @@ def test_levels_fees_interest_and_emails(
     assert notice["level"] == 1 and notice["title"] == "Zahlungserinnerung"
     assert notice["fee"] == "0.00" and notice["interest"] == "0.00"
     assert notice["open_amount"] == str(gross) and notice["days_overdue"] == 7
+    # the invoice shows its level from the notice's event on
+    assert (event["invoice"]["dunning_level"], event["invoice"]["dunned_on"]) == (1, "2026-01-26")
     assert len(w.sink.messages) == 1
     got = w.sink.messages[0]
     msg = got.message
@@ -180,6 +182,24 @@ def test_levels_fees_interest_and_emails(
     fourth = dun(w, "2026-06-01")
     assert [e["data"]["invoice"]["id"] for e in fourth.events] == [later["id"]]
     assert fourth.events[0]["data"]["dunning"]["level"] == 1
+    # the level and the day of the last notice are in the state, the list's filters and sort
+    shown = query(w, "get_invoice", {"invoice_id": a["id"]})["invoice"]
+    assert (shown["dunning_level"], shown["dunned_on"]) == (3, "2026-02-23")
+
+    def listed(flt: dict[str, Any], sort: list[str] | None = None) -> list[str]:
+        payload: dict[str, Any] = {"filter": flt, "sort": sort or ["-dunning_level"]}
+        return [i["id"] for i in query(w, "list_invoices", payload)["items"]]
+
+    assert listed({"dunning_level": [3]}) == [a["id"]]
+    assert listed({"dunning_level": [1, 2, 3]}) == [a["id"], later["id"]]
+    assert paid["id"] in listed({"dunning_level": [0]})
+    assert a["id"] not in listed({"dunning_level": [0]})
+    assert listed({"dunned_on": {"lt": "2026-03-01"}}) == [a["id"]]
+    assert listed({"dunned_on": {"gte": "2026-01-01"}}, ["dunned_on"]) == [a["id"], later["id"]]
+    assert listed({"dunned_on": {"gte": "2026-01-01"}}, ["-dunned_on"]) == [later["id"], a["id"]]
+    # paying it leaves its history: the level stays
+    assert w.run("mark_paid", {"invoice_id": a["id"]}).status == "applied"
+    assert query(w, "get_invoice", {"invoice_id": a["id"]})["invoice"]["dunning_level"] == 3
 
     with UnitOfWork.for_engine(w.engine) as uow:
         levels = dunning_levels(uow.session, w.org)
@@ -208,6 +228,12 @@ def test_levels_fees_interest_and_emails(
         }
         with pytest.raises(IntegrityError):
             uow.session.execute(insert(DunningNotice).values(**row))
+
+
+def query(w: World, qtype: str, payload: dict[str, Any]) -> Any:
+    reply = w.bus.query_document({"type": qtype, "organization_id": str(w.org), "payload": payload})
+    assert reply["status"] == "ok", reply["errors"]
+    return reply["result"]
 
 
 def _pdf_text(pdf: bytes) -> str:

@@ -119,6 +119,8 @@ def _row() -> InvoiceRow:
         exchange_rate_date=dt.date(2026, 3, 1),
         normalized_currency="EUR",
         overdue=False,
+        dunning_level=2,
+        dunned_on=dt.date(2026, 4, 1),
         exported_at=NOW,
         finalized_at=NOW,
         sent_at=NOW,
@@ -179,6 +181,7 @@ def test_the_state_holds_the_values_given() -> None:
     assert state.integration_exports[0].external_id == "x-1"
     assert state.credit_note_ids == [uuid.UUID(row.credit_note_ids[0])]
     assert state.sequence == 4 and state.sent_on == NOW.date()
+    assert (state.dunning_level, state.dunned_on) == (2, dt.date(2026, 4, 1))
 
 
 def test_a_draft_has_no_ledger_and_no_normalized_amounts() -> None:
