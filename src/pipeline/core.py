@@ -352,9 +352,9 @@ class Pipeline:
         handler = HANDLERS[type(command)]
         scope = Scope(uow, nested, optimistic)
         try:
-            seen_hash = None
+            seen = None
             if not claimed:
-                seen_hash = inbox.claim(
+                seen = inbox.claim(
                     uow,
                     org_id=command.organization_id,
                     command_id=command.command_id,
@@ -362,9 +362,9 @@ class Pipeline:
                     digest=digest,
                     now=self.deps.now(),
                 )
-            if seen_hash is not None:
+            if seen is not None:
                 scope.undo()  # release the claim's wait before recording anything else
-                return self._seen(command, seen_hash, digest, uow, nested)
+                return self._seen(command, seen, digest, uow, nested)
             events = handler(command, uow, self.deps)
             events += follow_ups(command, uow, self.deps, events)
             rows = self._outbox(uow, command, events, defer=nested or optimistic)
@@ -379,9 +379,9 @@ class Pipeline:
             return self._reject_domain(command, exc, digest, uow, nested)
         except IntegrityError:
             scope.undo()
-            twin_hash = inbox.seen(uow, command.organization_id, command.command_id)
-            if twin_hash is not None:
-                return self._seen(command, twin_hash, digest, uow, nested)
+            twin = inbox.seen(uow, command.organization_id, command.command_id)
+            if twin is not None:
+                return self._seen(command, twin, digest, uow, nested)
             raise
         except BatchBroken:
             raise
@@ -432,12 +432,16 @@ class Pipeline:
     def _seen(
         self,
         command: Command,
-        seen_hash: str,
+        seen: inbox.Seen,
         digest: str,
         uow: UnitOfWork | None = None,
         nested: bool = False,
     ) -> Outcome:
-        if seen_hash == digest:
+        """A command id recorded before: a duplicate when the type and the payload are the
+        same (Stripe's semantics: the same key for another endpoint or other parameters is an
+        error, never the first request's result), else an ``idempotency_conflict``."""
+        seen_hash, seen_type = seen
+        if seen_hash == digest and seen_type == command.type:
             log.info(
                 "command.duplicate",
                 command_id=str(command.command_id),
@@ -451,7 +455,8 @@ class Pipeline:
                 "409",
                 "idempotency_conflict",
                 "Conflict",
-                f"command {command.command_id} was already used with a different payload",
+                f"command {command.command_id} was already used for another command "
+                "(another type or payload)",
                 "/command_id",
                 "use a new command_id for a new command",
             )

@@ -1,6 +1,6 @@
 """The inbox (``processed_commands``): one row per (organization, command id), written in the
-command's transaction; it makes a redelivery a no-op and a reused id with another payload a
-conflict."""
+command's transaction; it makes a redelivery a no-op and a reused id with another type or
+another payload a conflict."""
 
 from __future__ import annotations
 
@@ -36,7 +36,10 @@ def _claim_statement(insert: Any) -> Statement:
 
 
 _CLAIM = {dialect: _claim_statement(insert) for dialect, insert in _INSERT.items()}
-_SEEN = Statement(select(_TABLE.c.payload_hash).where(*_KEY))
+_SEEN = Statement(select(_TABLE.c.payload_hash, _TABLE.c.command_type).where(*_KEY))
+
+#: what the inbox holds of a command id seen before: its payload's hash and its command type
+Seen = tuple[str, str]
 
 
 _COLUMNS = (
@@ -136,10 +139,10 @@ def claim(
     command_type: str,
     digest: str,
     now: dt.datetime,
-) -> str | None:
+) -> Seen | None:
     """Claim the command id with one statement; ``None`` when claimed, else the payload hash
-    it was first seen with. A concurrent twin waits on the key until the first commits (then
-    it sees a conflict) or rolls back (then it claims the id)."""
+    and the command type it was first seen with. A concurrent twin waits on the key until the
+    first commits (then it sees a conflict) or rolls back (then it claims the id)."""
     conn = uow.connection()
     claimed = _CLAIM[uow.dialect].first(
         conn,
@@ -158,13 +161,13 @@ def claim(
     seen_row = _SEEN.first(conn, key)
     if seen_row is None:  # deleted between the two statements (retention): an error, as before
         raise RuntimeError(f"command {command_id}: its inbox row went while it was read")
-    return str(seen_row[0])
+    return str(seen_row[0]), str(seen_row[1])
 
 
-def seen(uow: UnitOfWork, org_id: uuid.UUID, command_id: uuid.UUID) -> str | None:
-    """The payload hash a command id was recorded with, if it was."""
+def seen(uow: UnitOfWork, org_id: uuid.UUID, command_id: uuid.UUID) -> Seen | None:
+    """The payload hash and command type a command id was recorded with, if it was."""
     row = uow.session.get(ProcessedCommand, (org_id, command_id))
-    return None if row is None else row.payload_hash
+    return None if row is None else (row.payload_hash, row.command_type)
 
 
 def record_rejection(

@@ -30,6 +30,36 @@ def test_repeat_is_a_no_op_and_other_payload_is_rejected(client: Client) -> None
     assert nxt["number"] == "RE-2026-002"
 
 
+@pytest.mark.parametrize("batching", [False, True], ids=["alone", "group-commit"])
+def test_a_reused_command_id_of_another_type_is_a_conflict_not_a_duplicate(
+    client: Client, batching: bool
+) -> None:
+    """Stripe semantics: a key reused for another endpoint is an error. The inbox compared only
+    the payload's hash, so a ``void_invoice`` sent with a ``finalize_invoice``'s id and the
+    same payload was acked as a duplicate -- reported done, never applied."""
+    if batching:
+        client.bus.enable_batching(16)
+    cust = client.customer()
+    iid = str(client.invoice(cust, [line()]))
+    cid = uuid.uuid4()
+    assert client.send("finalize_invoice", {"invoice_id": iid}, command_id=cid).status == "applied"
+    other = client.send("void_invoice", {"invoice_id": iid}, command_id=cid)
+    assert other.status == "rejected", other
+    assert other.errors[0]["code"] == "idempotency_conflict"
+    assert client.state(iid)["status"] == "finalized"  # not voided, and nobody told otherwise
+    # the same for an id whose first command was rejected (its rejection is recorded)
+    rid = uuid.uuid4()
+    missing = {"invoice_id": str(uuid.uuid4())}
+    assert client.send("finalize_invoice", missing, command_id=rid).status == "rejected"
+    again = client.send("delete_invoice", missing, command_id=rid)
+    assert again.status == "rejected" and again.errors[0]["code"] == "idempotency_conflict"
+    # the first command itself, repeated, is still a duplicate
+    assert client.send("finalize_invoice", {"invoice_id": iid}, command_id=cid).status == (
+        "duplicate"
+    )
+    assert client.send("finalize_invoice", missing, command_id=rid).status == "duplicate"
+
+
 def test_rejected_command_repeated_is_a_no_op(client: Client) -> None:
     cid = uuid.uuid4()
     payload = {"invoice_id": str(uuid.uuid4())}

@@ -147,3 +147,21 @@ def test_delay_bindings_select_by_a_header_rabbitmq_matches() -> None:
     for b in delay:
         selectors = {k for k in b.arguments if k != "x-match"}
         assert selectors and not any(k.startswith("x-") for k in selectors), b.arguments
+
+
+def test_dead_letters_never_expire_before_they_are_archived() -> None:
+    """Reference A4.8 #16: dramatiq's XQ drops a dead letter after 7 days without a trace. The
+    dead-letter queue here has no TTL, expiry or length limit (nor a policy that could add one),
+    so a dead letter waits for ``invoicing dead-letters archive`` however long it is stopped;
+    the ``dead_letters`` table it goes to is not one that ``invoicing retention`` deletes from."""
+    from invoicing import retention
+    from invoicing.workers.topology import DEAD_LETTER_QUEUE
+
+    committed = json.loads((ROOT / "deploy/rabbitmq/definitions.json").read_text())
+    [queue] = [q for q in committed["queues"] if q["name"] == DEAD_LETTER_QUEUE]
+    limits = {"x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-overflow"}
+    assert queue["durable"] and not queue["auto_delete"]
+    assert queue["arguments"] == {"x-queue-type": "quorum"}
+    assert not limits & set(queue["arguments"])
+    assert not committed.get("policies")
+    assert "dead_letters" not in {t.name for t in retention.TABLES}
