@@ -90,7 +90,8 @@ class Reply:
             query_id=text_of("query_id"),
             correlation_id=text_of("correlation_id"),
             organization_id=text_of("organization_id"),
-            errors=[ErrorItem.model_validate(e) for e in errors or []],
+            # checked strictly as the service writes them; the reply's model reads tolerantly
+            errors=[ErrorItem.model_validate(e).model_dump() for e in errors or []],
         ).model_dump(mode="json", exclude={"result"})
         # what it echoes of the query (ids, a pointer made of a key) written so that the reply
         # can be encoded: a lone surrogate cannot be UTF-8 (``schemas.common.storable``)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from invoicing.schemas.common import Address, ErrorItem
+from invoicing.schemas.common import Address, ErrorItem, ErrorSource
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
@@ -77,6 +77,25 @@ class State(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class AddressState(Address):
+    """An address in event data: the command's ``Address`` read tolerantly (a member added by a
+    later release is read past, as everywhere in ``State``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ErrorSourceState(ErrorSource):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ErrorItemState(ErrorItem):
+    """An error item in event data (``command.rejected``, ``invoice.delivery_failed``), read
+    tolerantly: its ``source`` too."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    source: ErrorSourceState
+
+
 class Party(State):
     """A snapshot of seller or buyer as printed on the document."""
 
@@ -87,7 +106,7 @@ class Party(State):
     family_name: str | None = None
     email: str | None = None
     phone: str | None = None
-    address: Address | None = None
+    address: AddressState | None = None
     vat_id: str | None = None
     tax_number: str | None = None
     registration: str | None = None
@@ -361,7 +380,7 @@ class InvoiceState(State):
 class RejectionData(State):
     command_type: str | None = None
     command_id: str | None = None
-    errors: list[ErrorItem]
+    errors: list[ErrorItemState]
 
 
 class DeliveryFailedData(State):
@@ -378,7 +397,7 @@ class DeliveryFailedData(State):
         "service_unavailable (the mail server stayed down), recipient_missing, ..."
     )
     detail: str
-    errors: list[ErrorItem] = Field(description="pointers into the causing command's payload")
+    errors: list[ErrorItemState] = Field(description="pointers into the causing command's payload")
     attempts: int
     dunning: dict[str, Any] | None = Field(default=None, description="dunning: {level}")
 

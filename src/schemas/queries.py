@@ -26,10 +26,15 @@ from invoicing.schemas.commands import READ, BudgetSelection, Credentials, Disco
 from invoicing.schemas.common import (
     Contract,
     CurrencyCode,
-    ErrorItem,
     Reference,
 )
-from invoicing.schemas.events import InvoiceState, LineState, TaxBreakdown, Totals
+from invoicing.schemas.events import (
+    ErrorItemState,
+    InvoiceState,
+    LineState,
+    TaxBreakdown,
+    Totals,
+)
 from invoicing.schemas.filters import (
     CUSTOM_FIELD_SORT_PREFIX,
     INVOICE_SORT_KEYS,
@@ -967,7 +972,7 @@ class QueryReply(BaseModel):
     result: dict[str, Any] | None = Field(
         default=None, description="the query type's result document when status is ok"
     )
-    errors: list[ErrorItem] = Field(default_factory=list)
+    errors: list[ErrorItemState] = Field(default_factory=list)
 
 
 __all__ = [
