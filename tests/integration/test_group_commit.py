@@ -434,7 +434,7 @@ def test_a_draft_locked_elsewhere_fails_its_own_finalize_alone(pg_url: str) -> N
     in one statement; when one of them is locked by another transaction past the lock
     timeout, the batch runs again with a savepoint per command, each reading its own draft:
     that finalize fails alone (its thread retries it), the others commit, gapless."""
-    engine = db.make_engine(pg_url, lock_timeout_ms=300)
+    engine = db.make_engine(pg_url, lock_timeout_ms=1000)  # 300 ms failed once under load
     try:
         bus = Pipeline(engine, fake_deps(), LocalOperator())
         client = Client(bus)
