@@ -2,7 +2,8 @@
 
 Every 4th finalization first runs in a transaction that allocates a number and then rolls back
 on purpose; the invoice is finalized for real afterwards. The numbers must end as exactly
-1..440: no gap, no duplicate, number order = issue date order.
+1..440: no gap, no duplicate, number order = the order of the finalizations (their
+``finalized_at``), and issue dates never go backwards along the numbers.
 """
 
 from __future__ import annotations
@@ -92,15 +93,16 @@ def test_gapless_numbers_under_concurrency(pg_url: str) -> None:
     assert sum(r for _, r in totals) == deliberate
     with client.bus.uow_factory() as uow:
         rows = uow.session.execute(
-            select(Invoice.sequence_number, Invoice.number, Invoice.finalized_at).where(
-                Invoice.organization_id == client.org
-            )
+            select(
+                Invoice.sequence_number, Invoice.number, Invoice.finalized_at, Invoice.issue_date
+            ).where(Invoice.organization_id == client.org)
         ).all()
     seqs = sorted(r.sequence_number for r in rows)
     assert seqs == list(range(1, INVOICES + 1)), "gap or duplicate in the numbers"
     assert len({r.number for r in rows}) == INVOICES
     by_number = sorted(rows, key=lambda r: r.sequence_number)
     assert [r.finalized_at for r in by_number] == sorted(r.finalized_at for r in rows)
+    assert [r.issue_date for r in by_number] == sorted(r.issue_date for r in rows)
     print(
         f"\nnumbering: {INVOICES} invoices by {PROCESSES} processes, "
         f"{deliberate} deliberate rollbacks, numbers 1..{max(seqs)}, gaps 0, duplicates 0"
