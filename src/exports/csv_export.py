@@ -58,6 +58,9 @@ COLUMNS = (
     "voided_at",
     "deleted_at",
     "tags",
+    # since session 36, after the others so that a reader by position reads on
+    "dunning_level",
+    "dunned_on",
 )
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
@@ -136,6 +139,8 @@ def write_invoice_csv(
         inv.voided_at,
         inv.deleted_at,
         inv.tags,
+        inv.dunning_level,
+        inv.dunned_on,
     )
     cal = cal or Calendar.fixed("UTC")
     # by date, then in the numbering's order (domain.numbering.number_key), a missing number
@@ -205,6 +210,8 @@ def write_invoice_csv(
                     _stamp(r.voided_at),
                     _stamp(r.deleted_at),
                     neutralize(tags),
+                    str(r.dunning_level),
+                    r.dunned_on.isoformat() if r.dunned_on else "",
                 )
             )
             count += 1

@@ -126,7 +126,15 @@ class ExportCsvPayload(Contract):
 
 
 class ExportCsv(Command):
-    """Write the invoices matching the list filters as CSV (UTF-8, formula-injection safe)."""
+    """Write the invoices matching the list filters as CSV (UTF-8, formula-injection safe).
+
+    One row per document, by issue date then number; columns: id, number, kind, status,
+    overdue, issue_date, due_date, delivery_date, customer_id, customer_name, customer_vat_id,
+    customer_country, case_id, project_reference, purchase_order_number, currency, net_total,
+    tax_total, gross_total, paid_amount, credited_amount, written_off_amount, open_amount,
+    exchange_rate, credited_invoice_id, export_status, exported_at, finalized_at, sent_at,
+    paid_at, voided_at, deleted_at, tags, dunning_level, dunned_on (the last two since the
+    invoice's dunning level, 0031)."""
 
     model_config = ConfigDict(
         json_schema_extra={

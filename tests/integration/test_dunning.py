@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import uuid
@@ -27,6 +28,7 @@ from tests.integration.test_send_invoice import (
     make_world,
     pdf_attachments,
 )
+from tests.support.documents import export_file
 
 pytestmark = pytest.mark.integration
 
@@ -197,6 +199,11 @@ def test_levels_fees_interest_and_emails(
     assert listed({"dunned_on": {"lt": "2026-03-01"}}) == [a["id"]]
     assert listed({"dunned_on": {"gte": "2026-01-01"}}, ["dunned_on"]) == [a["id"], later["id"]]
     assert listed({"dunned_on": {"gte": "2026-01-01"}}, ["-dunned_on"]) == [later["id"], a["id"]]
+    # the CSV export carries them too
+    (exported,) = [e for e in w.run("export_csv", {}).events if e["type"] == "export.completed"]
+    rows = csv.DictReader(io.StringIO(export_file(w.bus, w.org, exported).decode("utf-8")))
+    levels = {r["id"]: (r["dunning_level"], r["dunned_on"]) for r in rows}
+    assert levels[a["id"]] == ("3", "2026-02-23") and levels[paid["id"]] == ("0", "")
     # paying it leaves its history: the level stays
     assert w.run("mark_paid", {"invoice_id": a["id"]}).status == "applied"
     assert query(w, "get_invoice", {"invoice_id": a["id"]})["invoice"]["dunning_level"] == 3

@@ -20,3 +20,12 @@ def test_harmless_cells_are_unchanged(value: str) -> None:
 
 def test_columns_are_unique() -> None:
     assert len(set(COLUMNS)) == len(COLUMNS)
+
+
+def test_the_contract_names_every_column_in_order() -> None:
+    """``export_csv``'s description in the contract lists the columns as the file has them."""
+    from invoicing.schemas.exports import ExportCsv
+
+    doc = " ".join((ExportCsv.__doc__ or "").split())
+    listed = doc.split("columns: ", 1)[1].split(" (the last two", 1)[0]
+    assert [c.strip() for c in listed.split(",")] == list(COLUMNS)
