@@ -19,6 +19,7 @@ from typing import Any
 
 from invoicing.domain.calendar import Calendar
 from invoicing.models import Customer, Invoice, InvoiceLine
+from invoicing.models.dunning import DunningBlock
 from invoicing.queries.common import (
     SCALE,
     by_code_point,
@@ -368,6 +369,21 @@ def _person(ops: RefOps, dialect: str) -> list[Any]:
     return out
 
 
+def _dunning_blocked(day: dt.date) -> ColumnElement[bool]:
+    """A block of the invoice or of its customer holds on ``day`` (``domain.dunning.Block``:
+    up to and including ``until``, or for good without one); the blocks' primary key
+    (organization, subject, id) finds both."""
+    b = DunningBlock
+    subject = or_(
+        and_(b.subject == "invoice", b.subject_id == Invoice.id),
+        and_(b.subject == "customer", b.subject_id == Invoice.customer_id),
+    )
+    holds = or_(b.until.is_(None), b.until >= day)
+    return exists(
+        select(literal(1)).where(b.organization_id == Invoice.organization_id, subject, holds)
+    )
+
+
 # ----------------------------------------------------------------------------- custom fields
 
 
@@ -695,6 +711,9 @@ def invoice_conditions(
         c.append(Invoice.overdue.is_(f.overdue))
     if f.dunning_level:
         c.append(Invoice.dunning_level.in_(list(f.dunning_level)))
+    if f.dunning_blocked is not None:
+        blocked = _dunning_blocked(f.as_of or cal.today())
+        c.append(blocked if f.dunning_blocked else not_(blocked))
     if f.credited is not None:
         credited = money_key(Invoice.credited_amount, dialect) > money_zero(dialect)
         c.append(credited if f.credited else not_(credited))

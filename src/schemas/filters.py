@@ -368,6 +368,11 @@ class InvoiceFilter(Contract):
         "3 or percentage); invoices billed by no method match none",
     )
     overdue: bool | None = Field(default=None, description="the overdue flag (overdue_status)")
+    dunning_blocked: bool | None = Field(
+        default=None,
+        description="true: a dunning block (block_dunning) of the invoice or of its customer "
+        "holds on ``as_of``; false: none holds",
+    )
     dunning_level: list[Annotated[int, Field(ge=0, le=10)]] = Field(
         default_factory=list,
         description="any of: the highest dunning level sent (0: never dunned), e.g. [2, 3]",
@@ -399,8 +404,8 @@ class InvoiceFilter(Contract):
     )
     as_of: dt.date | None = Field(
         default=None,
-        description="the day fuzzy ranges and aging count from; default today on the "
-        "organization's calendar (its timezone, else its country's, else UTC)",
+        description="the day fuzzy ranges, aging and dunning_blocked count from; default today "
+        "on the organization's calendar (its timezone, else its country's, else UTC)",
     )
     # --- earlier shorthands, kept
     issue_date_from: dt.date | None = Field(

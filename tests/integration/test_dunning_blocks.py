@@ -31,6 +31,16 @@ def blocks(w: World, **payload: Any) -> list[dict[str, Any]]:
     return items
 
 
+def listed_ids(w: World, blocked: bool, as_of: str) -> list[str]:
+    """The finalized invoices of list_invoices' filter ``dunning_blocked`` as of a day."""
+    flt = {"dunning_blocked": blocked, "as_of": as_of, "finalized": True}
+    reply = w.bus.query_document(
+        {"type": "list_invoices", "organization_id": str(w.org), "payload": {"filter": flt}}
+    )
+    assert reply["status"] == "ok", reply["errors"]
+    return sorted(item["id"] for item in reply["result"]["items"])
+
+
 def dunned(out: Any) -> list[str]:
     return sorted(
         e["data"]["invoice"]["id"] for e in out.events if e["type"] == "dunning.notice_sent"
@@ -87,6 +97,10 @@ def test_blocks_of_an_invoice_and_of_a_customer(
     }
     assert blocks(w, invoice_id=c["id"])[0]["customer_id"] == str(other)  # through its customer
     assert [x["subject"] for x in blocks(w, active_on="2026-02-11")] == ["customer"]
+    # the list filters by it: its own block (to its last day) and its customer's
+    assert listed_ids(w, True, "2026-02-10") == sorted([a["id"], c["id"]])
+    assert listed_ids(w, True, "2026-02-11") == [c["id"]]
+    assert listed_ids(w, False, "2026-02-11") == sorted([a["id"], b["id"]])
 
     # the last day of the block holds; the day after, a gets its first level
     assert dunned(dun(w, "2026-02-10")) == [b["id"]]  # b: level 2 (21 days)
