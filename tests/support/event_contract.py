@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from invoicing.handlers.registry import LateEvent
 from invoicing.schemas.event_data import EVENT_DATA
 from pydantic import ValidationError
 
@@ -74,6 +75,8 @@ class Recorder:
     def wrap(self, build: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         def checked(*args: Any, **kwargs: Any) -> dict[str, Any]:
             event = build(*args, **kwargs)
+            if args and isinstance(args[0], LateEvent):
+                return event  # a placeholder: its completed event is built (and checked) later
             start = time.perf_counter()
             self.found += mismatches(event)
             self.seconds += time.perf_counter() - start
