@@ -22,8 +22,6 @@ from pydantic.json_schema import models_json_schema
 
 QUERIES_QUEUE = "invoicing.queries"
 REF = "#/components/schemas/{model}"
-#: events that name documents (``documents``: a list of ``DocumentRef``)
-DOCUMENT_EVENTS = ("invoice.sent", "dunning.notice_sent", "invoice.documents_stored")
 
 
 def _import_schemas() -> None:
@@ -50,37 +48,10 @@ def message_examples(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def _event_data(event_type: str) -> dict[str, Any]:
-    if event_type == "command.rejected":
-        return {"$ref": REF.format(model="RejectionData")}
-    if event_type == "invoice.delivery_failed":
-        return {"$ref": REF.format(model="DeliveryFailedData")}
-    if event_type == "export.completed":
-        return {
-            "type": "object",
-            "description": "the export run: counts, batches and its file (fetch it with "
-            "get_document)",
-            "properties": {"document": {"$ref": REF.format(model="DocumentRef")}},
-            "required": ["document"],
-        }
-    key = event_type.split(".")[0]
-    if key in ("invoice", "payment", "credit_note", "dunning"):
-        data: dict[str, Any] = {
-            "type": "object",
-            "description": "the whole invoice after the change, plus event-specific members",
-            "properties": {"invoice": {"$ref": REF.format(model="InvoiceState")}},
-            "required": ["invoice"],
-        }
-        if event_type in DOCUMENT_EVENTS:
-            data["properties"]["documents"] = {
-                "type": "array",
-                "description": "the documents, by reference (fetch them with get_document)",
-                "items": {"$ref": REF.format(model="DocumentRef")},
-            }
-        return data
-    return {
-        "type": "object",
-        "description": f"the changed {key.replace('_', ' ')} and event-specific members",
-    }
+    """The schema of the event's ``data``: its model in ``EVENT_DATA``."""
+    from invoicing.schemas.event_data import EVENT_DATA
+
+    return {"$ref": REF.format(model=EVENT_DATA[event_type].__name__)}
 
 
 def build() -> dict[str, Any]:
@@ -89,14 +60,8 @@ def build() -> dict[str, Any]:
     from invoicing.schemas.commands import COMMAND_TYPES
     from invoicing.schemas.common import ErrorItem
     from invoicing.schemas.documents import DocumentRef
-    from invoicing.schemas.events import (
-        EVENT_TYPES,
-        SCHEMA_VERSION,
-        CloudEvent,
-        DeliveryFailedData,
-        InvoiceState,
-        RejectionData,
-    )
+    from invoicing.schemas.event_data import EVENT_DATA
+    from invoicing.schemas.events import EVENT_TYPES, SCHEMA_VERSION, CloudEvent, InvoiceState
     from invoicing.schemas.queries import QUERY_TYPES, RESULT_TYPES, QueryReply
     from invoicing.workers import topology
 
@@ -106,17 +71,10 @@ def build() -> dict[str, Any]:
     inputs: list[tuple[type[BaseModel], Any]] = [(m, "validation") for m in commands.values()]
     inputs += [(m, "validation") for m in queries.values()]
     inputs += [
-        (m, "serialization")
-        for m in (
-            CloudEvent,
-            InvoiceState,
-            RejectionData,
-            DeliveryFailedData,
-            QueryReply,
-            ErrorItem,
-            DocumentRef,
-        )
+        (m, "serialization") for m in (CloudEvent, InvoiceState, QueryReply, ErrorItem, DocumentRef)
     ]
+    # each event type's data (docs/pipeline.md "Event data"), once per model
+    inputs += [(m, "serialization") for m in dict.fromkeys(EVENT_DATA[t] for t in EVENT_TYPES)]
     inputs += [(m, "serialization") for _, m in results]
     keyed, top = models_json_schema(inputs, ref_template=REF)
     schemas: dict[str, Any] = dict(sorted(top.get("$defs", {}).items()))

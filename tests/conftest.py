@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sqlalchemy import Engine
 
 from tests.support.client import Client
 from tests.support.databases import pg_available, temporary_pg_database
+from tests.support.event_contract import BUILDERS, Recorder
 from tests.support.fakes import fake_deps
 
 
@@ -58,3 +61,47 @@ def client(bus: Pipeline) -> Client:
     c = Client(bus)
     c.setup_org()
     return c
+
+
+# ----------------------------------------------------------------------------- event contract
+
+_EVENTS = Recorder()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _event_contract() -> Iterator[Recorder]:
+    """Every event the in-process pipeline builds is checked against its data model
+    (tests/support/event_contract.py); the test in which one did not match fails.
+    ``INVOICING_EVENT_CHECK=off`` leaves it out (to measure what it costs)."""
+    if os.environ.get("INVOICING_EVENT_CHECK") == "off":
+        yield _EVENTS
+        return
+    patch = pytest.MonkeyPatch()
+    for module, name in BUILDERS:
+        target = importlib.import_module(module)
+        patch.setattr(target, name, _EVENTS.wrap(getattr(target, name)))
+    yield _EVENTS
+    patch.undo()
+    report = os.environ.get("INVOICING_EVENT_CHECK_REPORT")  # a file: what it cost, per process
+    if report:
+        with open(report, "a", encoding="utf-8") as out:
+            out.write(f"{os.getpid()} {_EVENTS.checked} events {_EVENTS.seconds:.2f} s\n")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    _EVENTS.take()  # what an earlier test's teardown built is not this test's
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    found = _EVENTS.take()
+    if found and item.get_closest_marker("events_unchecked") is None:
+        shown = "\n  ".join(dict.fromkeys(found))  # each once, in order
+        raise AssertionError(
+            f"{len(found)} event(s) do not match their data model "
+            f"(invoicing.schemas.event_data.EVENT_DATA):\n  {shown}"
+        )
+    return result

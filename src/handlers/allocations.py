@@ -180,6 +180,23 @@ def _money(value: Decimal, currency: str) -> str:
     return format_plain(value, currency)
 
 
+def payment_data(p: Payment) -> dict[str, Any]:
+    """``payment`` of ``payment.recorded`` / ``.deleted`` / ``.exchange_difference``: the
+    payment row on the invoice, in one shape whichever way it came (for one invoice, from a
+    payment across invoices, from customer credit)."""
+    return {
+        "id": str(p.id),
+        "invoice_id": str(p.invoice_id),
+        "amount": str(p.amount),
+        "date": p.date.isoformat(),
+        "method": p.method,
+        "reference": p.reference,
+        "exchange_rate": None if p.exchange_rate is None else str(p.exchange_rate),
+        "customer_payment_id": _str(p.customer_payment_id),
+        "credit_entry_id": _str(p.credit_entry_id),
+    }
+
+
 def allocation_data(row: Payment, currency: str, part: rules.Allocation | None) -> dict[str, Any]:
     """``allocation`` of ``payment.allocated`` / ``payment.deleted``: the payment row on the
     invoice, with its § 367 split when it came from a customer payment."""
@@ -330,7 +347,8 @@ def _deallocate(
         row = next(r for r in inv.payments if r.customer_payment_id == cp.id)
         data = allocation_data(row, inv.currency, None)
         take_off(uow, inv, row, deps.now(), deleted_on)
-        events += settled_events("payment.deleted", inv, deps, payment=data, allocation=data)
+        payment = payment_data(row)
+        events += settled_events("payment.deleted", inv, deps, payment=payment, allocation=data)
     return events
 
 

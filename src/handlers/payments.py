@@ -31,18 +31,6 @@ def _payable(inv: Invoice) -> None:
     check_payable(inv.kind, inv.status)
 
 
-def _payment_data(p: Payment) -> dict[str, object]:
-    return {
-        "id": str(p.id),
-        "invoice_id": str(p.invoice_id),
-        "amount": str(p.amount),
-        "date": p.date.isoformat(),
-        "method": p.method,
-        "reference": p.reference,
-        "exchange_rate": None if p.exchange_rate is None else str(p.exchange_rate),
-    }
-
-
 def _checked(inv: Invoice, p: RecordPayment.Payload, uow: UnitOfWork, payment_id: UUID) -> None:
     _payable(inv)
     check_payment(
@@ -80,7 +68,7 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, deps: Deps) -> list[Even
     )
     inv.payments.append(payment)
     inv.paid_amount = inv.paid_amount + p.amount
-    data = _payment_data(payment)
+    data = allocations.payment_data(payment)
     events = settled_events("payment.recorded", inv, deps, payment=data)
     diff = payment_difference(inv, payment)
     if diff is not None and diff.difference:
@@ -111,7 +99,7 @@ def delete_payment(cmd: DeletePayment, uow: UnitOfWork, deps: Deps) -> list[Even
         )
     check_payment_deletable(inv.status)
     check_single(payment)
-    data = _payment_data(payment)
+    data = allocations.payment_data(payment)
     credit = allocations.undo_credit_application(uow, payment)
     take_off(uow, inv, payment, deps.now(), calendar_day(uow, inv.organization_id, deps))
     events = settled_events("payment.deleted", inv, deps, payment=data)
@@ -164,7 +152,7 @@ def mark_paid(cmd: MarkPaid, uow: UnitOfWork, deps: Deps) -> list[Event]:
         "payment.recorded",
         inv,
         deps,
-        payment=_payment_data(payment),
+        payment=allocations.payment_data(payment),
         send_notification=p.send_notification,
     )
     if p.send_notification:

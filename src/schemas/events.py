@@ -378,9 +378,21 @@ class InvoiceState(State):
 
 
 class RejectionData(State):
+    """``command.rejected``: why a command (or some items of it) was not applied."""
+
     command_type: str | None = None
-    command_id: str | None = None
+    command_id: str | None = Field(
+        default=None, description="as the command gave it (not always a valid UUID)"
+    )
     errors: list[ErrorItemState]
+    partial: bool = Field(
+        default=False,
+        description="true: the command applied; these are the items that failed on their own",
+    )
+
+
+class FailedDunning(State):
+    level: int | None = Field(default=None, description="the dunning level of the notice")
 
 
 class DeliveryFailedData(State):
@@ -399,7 +411,7 @@ class DeliveryFailedData(State):
     detail: str
     errors: list[ErrorItemState] = Field(description="pointers into the causing command's payload")
     attempts: int
-    dunning: dict[str, Any] | None = Field(default=None, description="dunning: {level}")
+    dunning: FailedDunning | None = Field(default=None, description="purpose dunning only")
 
 
 class CloudEvent(BaseModel):

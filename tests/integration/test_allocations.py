@@ -30,6 +30,19 @@ from tests.support.databases import until_waiting_for_locks
 from tests.support.documents import export_file
 from tests.support.fakes import fake_deps
 
+#: the members of ``payment`` in payment.recorded / payment.deleted / payment.exchange_difference
+PAYMENT_MEMBERS = {
+    "id",
+    "invoice_id",
+    "amount",
+    "date",
+    "method",
+    "reference",
+    "exchange_rate",
+    "customer_payment_id",
+    "credit_entry_id",
+}
+
 D = Decimal
 
 
@@ -148,6 +161,13 @@ def test_oldest_due_first_and_the_rest_as_credit(
         "payment.deleted",
         "customer_credit.removed",
     ]
+    # each allocation taken off is named as every payment.deleted names its payment (the
+    # payment row, exchange_rate included), the allocation beside it (``payment`` had the
+    # allocation's shape here before: no exchange_rate, amounts formatted otherwise)
+    deleted = [e["data"] for e in out.events if e["type"] == "payment.deleted"]
+    assert {frozenset(d["payment"]) for d in deleted} == {frozenset(PAYMENT_MEMBERS)}
+    assert {d["payment"]["customer_payment_id"] for d in deleted} == {pid}
+    assert [d["payment"]["id"] for d in deleted] == [d["allocation"]["id"] for d in deleted]
     assert out.events[-1]["data"]["balance"] == "0.00"
     assert _book(client) == before
     items = _query(client, "open_items", {"customer_id": [str(cust)], "as_of": "2026-02-20"})

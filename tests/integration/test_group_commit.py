@@ -653,6 +653,7 @@ def test_a_transient_failure_of_a_number_at_the_end_fails_that_command_alone(
     assert tails == [tails[0], tails[0] + 1, tails[0] + 2], numbers
 
 
+@pytest.mark.events_unchecked  # hand-made events
 def test_a_savepoint_rolled_back_takes_its_held_back_events_with_it(engine: Engine) -> None:
     """``outbox.write(defer=True)`` rows belong to the command's savepoint: undone with it,
     kept when it is released, inserted by the commit."""

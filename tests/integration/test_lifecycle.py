@@ -9,6 +9,7 @@ from decimal import Decimal
 from invoicing.models import NumberSeries
 from sqlalchemy import select
 
+from tests.integration.test_allocations import PAYMENT_MEMBERS
 from tests.support.client import BE_ORG, DE_ORG, Client, line
 
 D = Decimal
@@ -133,6 +134,7 @@ def test_partial_payments_overpayment_and_delete(client: Client) -> None:
     out = client.ok("delete_payment", {"invoice_id": iid, "payment_id": pid})
     reopened = out.events[0]["data"]["invoice"]
     assert out.events[0]["type"] == "payment.deleted"
+    assert set(out.events[0]["data"]["payment"]) == PAYMENT_MEMBERS  # as the across ones
     assert reopened["status"] == "partially_paid" and reopened["totals"]["open_amount"] == "69.00"
     out = client.ok("mark_paid", {"invoice_id": iid, "method": "cash"})
     assert out.events[-1]["type"] == "invoice.paid"

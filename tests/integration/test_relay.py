@@ -137,6 +137,7 @@ def test_the_body_is_the_stored_event_and_the_properties_carry_its_attributes(
     }
 
 
+@pytest.mark.events_unchecked  # hand-made events
 def test_rows_of_the_outbox_writer_publish_with_their_own_attributes(env: Env) -> None:
     """The relay takes a message's properties from the outbox row's columns where it has one
     (id, type, subject, sequence, organization): for rows written by ``outbox.write`` -- the

@@ -8,6 +8,7 @@ from pathlib import Path
 import invoicing.schemas  # noqa: F401
 from invoicing import asyncapi
 from invoicing.schemas.commands import COMMAND_TYPES
+from invoicing.schemas.event_data import EVENT_DATA
 from invoicing.schemas.events import EVENT_TYPES
 from invoicing.schemas.queries import QUERY_TYPES
 
@@ -51,6 +52,26 @@ def test_every_command_event_and_query_is_documented() -> None:
         "location": "$message.header#/reply_to"
     }
     assert messages["query.list_invoices"]["examples"][0]["payload"]["type"] == "list_invoices"
+
+
+def test_every_event_types_data_has_its_schema() -> None:
+    """Each event message's ``data`` is a ``$ref`` to its model (EVENT_DATA) in the schemas,
+    with its members; an invoice event's ``invoice`` is the whole InvoiceState."""
+    doc = asyncapi.build()
+    schemas = doc["components"]["schemas"]
+    for etype in EVENT_TYPES:
+        payload = doc["components"]["messages"][f"event.{etype}"]["payload"]
+        data = payload["allOf"][1]["properties"]["data"]
+        assert set(data) == {"$ref"}, etype
+        name = data["$ref"].removeprefix("#/components/schemas/")
+        assert name == EVENT_DATA[etype].__name__, etype
+        assert schemas[name]["type"] == "object" and schemas[name]["properties"], etype
+    paid = schemas["PaymentRecordedData"]
+    assert paid["properties"]["invoice"]["$ref"] == "#/components/schemas/InvoiceState"
+    assert {"id", "invoice_id", "amount", "date", "method", "reference", "exchange_rate"} <= set(
+        schemas["PaymentData"]["properties"]
+    )
+    assert "from" in schemas["ExportFileData"]["properties"]  # by its alias
 
 
 def test_every_reference_resolves() -> None:
