@@ -307,7 +307,7 @@ class InvoiceState(State):
     locale: str
     customer_id: UUID | None = None
     seller: Party | None = Field(default=None, description="snapshot taken at finalize")
-    buyer: Party | None = Field(default=None, description="snapshot; taken again at send")
+    buyer: Party | None = Field(default=None, description="snapshot taken at finalize")
     case_id: str | None = None
     project_reference: str | None = None
     purchase_order_number: str | None = None
