@@ -25,3 +25,23 @@ def _no_process_outlives_its_test() -> Iterator[None]:
 
     yield
     stop_all()
+
+
+@pytest.fixture(autouse=True)
+def _event_contract_on_the_wire() -> Iterator[None]:
+    """Every event a test's Collector received from the broker -- published by real worker
+    and relay processes -- matches the contract (envelope and data model); else the test
+    fails, naming the event type and the JSON pointer."""
+    from tests.e2e import harness
+
+    harness.contract_mismatches = []
+    try:
+        yield
+        found = list(dict.fromkeys(harness.contract_mismatches))
+        assert not found, (
+            f"{len(found)} event(s) received do not match the contract "
+            "(invoicing.schemas.event_data.EVENT_DATA, schemas.events.CloudEvent):\n  "
+            + "\n  ".join(found)
+        )
+    finally:
+        harness.contract_mismatches = None

@@ -28,6 +28,31 @@ SECRET = "e2e-secret-for-tests-only-0123456789abcdef"
 ALL_SCOPES = ["invoices:read", "invoices:write", "organizations:admin"]
 BIN = str(Path(sys.executable).parent / "invoicing")
 
+#: The event contract on the wire: while a list (tests/e2e/conftest.py sets one per test), every
+#: event a Collector receives is checked -- its CloudEvents envelope and its ``data`` against
+#: the event type's model (tests/support/event_contract.py) -- and what does not match is
+#: appended. ``None`` (the benchmarks): not checked.
+contract_mismatches: list[str] | None = None
+
+
+def _check_contract(event: dict[str, Any]) -> None:
+    if contract_mismatches is None:
+        return
+    from invoicing.schemas.events import CloudEvent
+    from pydantic import ValidationError
+
+    from tests.support.event_contract import mismatches
+
+    try:
+        CloudEvent.model_validate(event)
+    except ValidationError as exc:
+        contract_mismatches.extend(
+            f"{event.get('type')} envelope /{'/'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return
+    contract_mismatches.extend(mismatches(event))
+
 
 def token(orgs: dict[str, list[str]], *, ttl: int = 3600, secret: str = SECRET) -> str:
     now = int(time.time())
@@ -290,7 +315,9 @@ class Collector:
                     if method is None:
                         break
                     got += 1
-                    self.received.append(json.loads(body))
+                    event = json.loads(body)
+                    _check_contract(event)
+                    self.received.append(event)
                     self.props.append(props)
                 if until(self.received):
                     conn.close()
