@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,22 @@ def create_env(log_dir: Path) -> Env:
         check=True,
     )
     subprocess.run([BIN, "migrate"], env=env.process_env(), check=True, capture_output=True)
+    return env
+
+
+def module_env(name: str) -> Any:
+    """A module-scoped ``env`` fixture: a fresh database and vhost for the tests of one module,
+    destroyed after them (``env = module_env("relay")`` in the test module)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+        e = create_env(Path(tmp_path_factory.mktemp(name)))
+        try:
+            yield e
+        finally:
+            destroy_env(e)
+
     return env
 
 

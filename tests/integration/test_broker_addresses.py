@@ -14,8 +14,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pika
 import psycopg
@@ -26,7 +24,7 @@ from invoicing.workers.relay import Relay
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import WORKLOADS
 
-from tests.e2e.harness import Collector, Env, create_env, destroy_env, wait_until
+from tests.e2e.harness import Collector, Env, module_env, wait_until
 from tests.integration.test_relay import _insert
 from tests.support.external import needs_rabbitmq
 
@@ -36,13 +34,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    e = create_env(Path(tmp_path_factory.mktemp("addresses")))
-    try:
-        yield e
-    finally:
-        destroy_env(e)
+env = module_env("addresses")
 
 
 def closed_port() -> int:

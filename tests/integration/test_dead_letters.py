@@ -12,8 +12,6 @@ import datetime as dt
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +26,7 @@ from tests.e2e.harness import (
     Proc,
     Publisher,
     connect,
-    create_env,
-    destroy_env,
+    module_env,
     relay,
     setup_org,
     wait_for_topology,
@@ -41,13 +38,7 @@ from tests.support.external import needs_rabbitmq
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    e = create_env(Path(tmp_path_factory.mktemp("dead-letters")))
-    try:
-        yield e
-    finally:
-        destroy_env(e)
+env = module_env("dead-letters")
 
 
 def cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:

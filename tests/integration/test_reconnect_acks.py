@@ -16,8 +16,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import dramatiq
 import pika
@@ -30,7 +28,7 @@ from invoicing.workers.runner import IDLE_WAKE_MS
 from invoicing.workers.settings import PipelineSettings
 from invoicing.workers.topology import WORKLOADS
 
-from tests.e2e.harness import Env, create_env, destroy_env, wait_until
+from tests.e2e.harness import Env, module_env, wait_until
 from tests.integration.test_broker_addresses import closed_port
 from tests.support.external import needs_rabbitmq
 
@@ -43,13 +41,7 @@ QUEUE = WORKLOADS["commands"]
 SECRET_BODY = "body-marker-7f3a"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    e = create_env(Path(tmp_path_factory.mktemp("reconnect")))
-    try:
-        yield e
-    finally:
-        destroy_env(e)
+env = module_env("reconnect")
 
 
 def publish(env: Env, n: int) -> list[str]:

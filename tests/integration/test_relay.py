@@ -8,8 +8,6 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,7 +19,7 @@ from invoicing.workers.relay import Relay
 from invoicing.workers.settings import PipelineSettings
 from sqlalchemy.orm import sessionmaker
 
-from tests.e2e.harness import Collector, Env, create_env, destroy_env
+from tests.e2e.harness import Collector, Env, module_env
 from tests.support.external import needs_rabbitmq
 
 pytestmark = [
@@ -30,13 +28,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    e = create_env(Path(tmp_path_factory.mktemp("relay")))
-    try:
-        yield e
-    finally:
-        destroy_env(e)
+env = module_env("relay")
 
 
 def _settings(env: Env) -> PipelineSettings:

@@ -31,8 +31,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -56,8 +54,7 @@ from tests.e2e.harness import (
     Org,
     Publisher,
     connect,
-    create_env,
-    destroy_env,
+    module_env,
     wait_for_topology,
     wait_until,
 )
@@ -68,13 +65,7 @@ from tests.support.tcp_proxy import TcpProxy
 pytestmark = [pytest.mark.integration, needs_rabbitmq]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    e = create_env(Path(tmp_path_factory.mktemp("scenarios")))
-    try:
-        yield e
-    finally:
-        destroy_env(e)
+env = module_env("scenarios")
 
 
 class InProcessWorker:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from invoicing import db
 from invoicing.pipeline import Pipeline
 from invoicing.workers.scheduler import publish_via_broker, run, scheduled_commands
 
-from tests.e2e.harness import Env, create_env, destroy_env
+from tests.e2e.harness import Env, module_env
 from tests.support.client import BE_ORG, DE_ORG, Client, line
 
 
@@ -88,13 +87,7 @@ def test_each_organization_is_scheduled_for_its_own_calendar_day(bus: Pipeline) 
     assert by_org_later[de]["command_id"] == by_org[de]["command_id"]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    e = create_env(Path(tmp_path_factory.mktemp("scheduler")))
-    try:
-        yield e
-    finally:
-        destroy_env(e)
+env = module_env("scheduler")
 
 
 def test_publishes_signed_commands_to_the_commands_exchange(env: Env) -> None:

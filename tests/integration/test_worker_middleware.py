@@ -12,8 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -31,7 +30,13 @@ from invoicing.workers.topology import declare
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 
-from tests.e2e.harness import Env, connect, create_env, dead_letters, destroy_env, wait_until
+from tests.e2e.harness import (
+    Env,
+    connect,
+    dead_letters,
+    module_env,
+    wait_until,
+)
 from tests.support.external import needs_rabbitmq
 
 pytestmark = [
@@ -42,13 +47,7 @@ pytestmark = [
 Step = Callable[[Delivery], Any]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    e = create_env(Path(tmp_path_factory.mktemp("middleware")))
-    try:
-        yield e
-    finally:
-        destroy_env(e)
+env = module_env("middleware")
 
 
 class Running:
