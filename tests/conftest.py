@@ -70,7 +70,8 @@ _EVENTS = Recorder()
 
 @pytest.fixture(scope="session", autouse=True)
 def _event_contract() -> Iterator[Recorder]:
-    """Every event the in-process pipeline builds is checked against its data model
+    """Every event the in-process pipeline builds is checked against its data model, and every
+    query reply's result against the model the contract names for it
     (tests/support/event_contract.py); the test in which one did not match fails.
     ``INVOICING_EVENT_CHECK=off`` leaves it out (to measure what it costs)."""
     if os.environ.get("INVOICING_EVENT_CHECK") == "off":
@@ -80,6 +81,7 @@ def _event_contract() -> Iterator[Recorder]:
     for module, name in BUILDERS:
         target = importlib.import_module(module)
         patch.setattr(target, name, _EVENTS.wrap(getattr(target, name)))
+    patch.setattr(Pipeline, "answer_document", _EVENTS.wrap_answer(Pipeline.answer_document))
     yield _EVENTS
     patch.undo()
     report = os.environ.get("INVOICING_EVENT_CHECK_REPORT")  # a file: what it cost, per process

@@ -54,6 +54,15 @@ def _check_contract(event: dict[str, Any]) -> None:
     contract_mismatches.extend(mismatches(event))
 
 
+def check_reply(reply: dict[str, Any]) -> None:
+    """A query reply taken from the wire, checked as events are (``contract_mismatches``)."""
+    if contract_mismatches is None:
+        return
+    from tests.support.event_contract import reply_mismatches
+
+    contract_mismatches.extend(reply_mismatches(reply))
+
+
 def token(orgs: dict[str, list[str]], *, ttl: int = 3600, secret: str = SECRET) -> str:
     now = int(time.time())
     return jwt.encode({"sub": "e2e", "orgs": orgs, "exp": now + ttl, "iat": now}, secret, "HS256")

@@ -22,6 +22,7 @@ from tests.e2e.harness import (
     Env,
     Org,
     Publisher,
+    check_reply,
     connect,
     dead_letters,
     relay,
@@ -52,7 +53,9 @@ class Requester:
         self.ch.confirm_delivery()
 
     def _on_reply(self, _ch: Any, _method: Any, props: Any, body: bytes) -> None:
-        self.replies[str(props.correlation_id)] = (props, json.loads(body))
+        reply = json.loads(body)
+        check_reply(reply)
+        self.replies[str(props.correlation_id)] = (props, reply)
 
     def send(self, doc: dict[str, Any] | bytes, *, reply_to: str | None = "") -> str:
         correlation_id = str(uuid.uuid4())

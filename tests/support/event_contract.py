@@ -64,6 +64,41 @@ def mismatches(event: dict[str, Any]) -> list[str]:
     ]
 
 
+def reply_mismatches(reply: dict[str, Any]) -> list[str]:
+    """What is wrong with a query ``reply`` against the contract: the ``QueryReply`` envelope
+    and, when its status is ok, its ``result`` against the query type's result model
+    (``RESULT_TYPES``), members undeclared at any depth included (empty: it matches)."""
+    from invoicing.schemas.documents import RESULT_TYPES  # with get_document's results
+    from invoicing.schemas.queries import QueryReply
+
+    qtype = reply.get("type")
+    try:
+        QueryReply.model_validate(reply)
+    except ValidationError as exc:
+        return [
+            f"reply to {qtype} /{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+        ]
+    if reply.get("status") != "ok":
+        return []
+    model = RESULT_TYPES.get(str(qtype))
+    if model is None:
+        return [f"reply to {qtype}: not a query type of RESULT_TYPES"]
+    result = reply.get("result")
+    try:
+        read = model.model_validate(result)
+    except ValidationError as exc:
+        return [
+            f"reply to {qtype} /result/{'/'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors()
+        ]
+    dumped = read.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return [
+        f"reply to {qtype} {p.replace('/data', '/result', 1)}: a member {model.__name__} "
+        "does not declare"
+        for p in _undeclared(result, dumped, [])
+    ]
+
+
 class Recorder:
     """Collects the mismatches of the events built since the last ``take``."""
 
@@ -84,6 +119,25 @@ class Recorder:
             return event
 
         checked.__wrapped__ = build  # type: ignore[attr-defined]
+        return checked
+
+    def wrap_answer(self, answer: Callable[..., Any]) -> Callable[..., Any]:
+        """``Pipeline.answer_document`` checked: an ok reply's result is the model the
+        contract names for its query type (``RESULT_TYPES``, the AsyncAPI's ``x-result``)."""
+        from invoicing.schemas.documents import RESULT_TYPES
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            reply = answer(*args, **kwargs)
+            if reply.result is not None:
+                qtype = reply.envelope.get("type")
+                named = RESULT_TYPES.get(str(qtype))
+                if type(reply.result) is not named:
+                    got = type(reply.result).__name__
+                    want = named.__name__ if named else "nothing (not in RESULT_TYPES)"
+                    self.found.append(f"reply to {qtype}: result {got}, the contract says {want}")
+            return reply
+
+        checked.__wrapped__ = answer  # type: ignore[attr-defined]
         return checked
 
     def take(self) -> list[str]:

@@ -12,7 +12,7 @@ from invoicing.schemas.event_data import EVENT_DATA
 from invoicing.schemas.events import EVENT_TYPES
 from pydantic import BaseModel
 
-from tests.support.event_contract import mismatches
+from tests.support.event_contract import mismatches, reply_mismatches
 
 INVOICE = {"id": "0e5e5077-d2b7-44f2-90c5-558458b76841"}
 
@@ -101,3 +101,44 @@ def test_members_that_are_data_are_free() -> None:
         },
     }
     assert mismatches(event) == []
+
+
+def test_the_reply_check_names_an_undeclared_member_a_wrong_type_and_a_bad_envelope() -> None:
+    """The check the e2e requesters run on every query reply they take from the wire."""
+    ok = {
+        "type": "next_number",
+        "status": "ok",
+        "query_id": "q1",
+        "result": {
+            "series": "invoice",
+            "date": "2026-12-03",
+            "number": "RE-2026-001",
+            "pattern": "RE-{YYYY}-{SEQ:3}",
+            "yearly_reset": True,
+        },
+    }
+    found = reply_mismatches(ok)
+    assert found == [], found
+    stray = {**ok, "result": {**ok["result"], "stray": 1}}
+    assert reply_mismatches(stray) == [
+        "reply to next_number /result/stray: a member NextNumberResult does not declare"
+    ]
+    wrong = {**ok, "result": {**ok["result"], "number": ["RE"]}}
+    assert [m.split(":")[0] for m in reply_mismatches(wrong)] == [
+        "reply to next_number /result/number"
+    ]
+    assert reply_mismatches({**ok, "status": "maybe"})[0].startswith("reply to next_number /status")
+    error = {
+        "type": "next_number",
+        "status": "error",
+        "errors": [
+            {
+                "status": "403",
+                "code": "x",
+                "title": "Forbidden",
+                "detail": "no",
+                "source": {"pointer": ""},
+            }
+        ],
+    }
+    assert reply_mismatches(error) == []
