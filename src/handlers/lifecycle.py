@@ -149,6 +149,9 @@ def prepare_finalize(
     finalize_rules.check_rates_on(
         rate_rules(org), [(c.tax_category, c.tax_rate) for c in lines], tax_day(inv, issued)
     )
+    # the buyer snapshot first: the notes depend on the buyer's country (a reverse charge to a
+    # business in another Member State cites the cross-border provision, LegalContext.note_key)
+    inv.buyer = buyer or {}
     recalculate(inv, legal=legal_context(org))
     allow_negative = bool(seller.get("allow_negative_totals"))
     finalize_rules.check_total(
@@ -159,7 +162,7 @@ def prepare_finalize(
     if inv.bank_account_id:  # one of the organization's accounts (seed 002 bank_account)
         account = bank_account(org, inv.bank_account_id, pointer="/invoice_id")
         seller_snapshot.update({k: account.get(k) for k in BANK_FIELDS})
-    inv.buyer, inv.seller = buyer or {}, seller_snapshot
+    inv.seller = seller_snapshot
     inv.status, inv.finalized_at = "finalized", deps.now()
     return issued
 
@@ -399,6 +402,7 @@ def issue_credit(
     cn = new_draft(org, credit_note_id, "credit_note", deps.now())
     for name in _COPIED:
         setattr(cn, name, getattr(inv, name))
+    cn.buyer = inv.buyer  # before the notes are chosen: they depend on the buyer's country
     label = f"{text('document.credit_line', inv.locale)} {inv.number}"
     plan = ledger.open_groups() if open_only else ledger.remainder()
     mirrored = lines is None and not ledger.movements and plan == list(ledger.invoiced)

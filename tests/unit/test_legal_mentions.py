@@ -211,3 +211,78 @@ def test_own_tax_notes_override_the_catalog(world: World) -> None:
         state = world.core.invoice(org, customer, _lines(), locale=lang)
         assert state.legal_notes[0].startswith(expected)
         assert expected in _text(render_pdf(state))
+
+
+#: a business customer in another Member State (France), for services under reverse charge
+FR_BUYER: dict[str, Any] = {
+    "company": "Dupont Conseil SARL",
+    "vat_id": "FR40303265045",
+    "address": {
+        "street_address": "1 rue de Rivoli",
+        "zip_code": "75001",
+        "city": "Paris",
+        "country_code": "FR",
+    },
+}
+#: the article for B2B services to another Member State (docs/legal-mentions.md: DE § 13b
+#: Abs. 1 UStG, BE art. 21, § 2 Code TVA), and the domestic article it must not cite
+CROSS_BORDER = {
+    ("DE", "de"): "§ 13b Abs. 1 UStG",
+    ("DE", "en"): "§ 13b Abs. 1 UStG",
+    ("DE", "fr"): "§ 13b Abs. 1 UStG",
+    ("DE", "nl"): "§ 13b Abs. 1 UStG",
+    ("BE", "de"): "Art. 21, § 2",
+    ("BE", "en"): "art. 21, § 2",
+    ("BE", "fr"): "art. 21, § 2",
+    ("BE", "nl"): "art. 21, § 2",
+}
+DOMESTIC_RC = {"DE": "(§ 13b UStG)", "BE": "51, § 2"}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("country", ["DE", "BE"])
+def test_reverse_charge_to_another_member_state_cites_the_cross_border_article(
+    world: World, country: str, lang: str
+) -> None:
+    """A service to a business in another Member State under reverse charge cites the
+    cross-border provision (DE § 13b Abs. 1 UStG, BE art. 21, § 2 Code TVA) on the invoice, on
+    its credit note and on a standalone credit note, in the PDF and as BT-120. Before the fix
+    the note was chosen before the buyer snapshot existed, so every one of them carried the
+    domestic wording (BE: art. 51, § 2, the wrong article)."""
+    org = world.org(country)
+    email = f"{uuid.uuid4().hex[:10]}@buyer.example"
+    customer = world.core.customer(org, **FR_BUYER, locale=lang, email=email)
+    lines = [
+        {
+            "description": "Consulting",
+            "quantity": "3",
+            "unit": "hours",
+            "unit_price": "150.00",
+            "tax_category": "reverse_charge",
+            "tax_rate": "0",
+        }
+    ]
+    invoice = world.core.invoice(org, customer, lines)
+    credit = world.core.credit_note(org, invoice, reason="Storno")
+    standalone = world.core.state(
+        world.core.run(
+            org,
+            "issue_standalone_credit_note",
+            {
+                "credit_note_id": str(uuid.uuid4()),
+                "customer_id": str(customer),
+                "reason": "Bonus",
+                "issue_date": "2026-11-25",
+                "delivery_date": "2026-11-25",
+                "lines": lines,
+            },
+        ),
+        "credit_note.issued",
+    )
+    expected = CROSS_BORDER[(country, lang)]
+    for state in (invoice, credit, standalone):
+        text = _text(render_pdf(state))
+        assert expected in text, text
+        assert DOMESTIC_RC[country] not in text, text
+        (group,) = state.tax_breakdown
+        assert group.exemption_reason is not None and expected in group.exemption_reason
