@@ -581,7 +581,7 @@ def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[
         inv,
         credit_note_id=p.credit_note_id or derived_id(cmd.command_id, "credit_note"),
         command_id=cmd.command_id,
-        reason="change of recipient",
+        reason=text("document.change_recipient_reason", inv.locale),  # the document's language
         lines=None,
         issue_date=None,
         then_void=True,

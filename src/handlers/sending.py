@@ -59,15 +59,24 @@ from invoicing.texts.formatting import money
 INVOICE = "invoice"
 PAYMENT_CONFIRMATION = "payment_confirmation"
 
+#: the document kinds of the mail texts: a credit note that corrects no particular invoice is
+#: a "Korrekturbeleg", as its PDF is titled, not a "Rechnungskorrektur" (docs/legal-mentions.md)
+MAIL_KINDS = ("invoice", "credit_note", "quote", "standalone_credit_note")
 #: per language: document kind -> short title / "our invoice" (texts from the catalog)
 SHORT_TITLES = {
-    lang: {k: text(f"document.title.{k}", lang) for k in ("invoice", "credit_note", "quote")}
-    for lang in LANGUAGES
+    lang: {k: text(f"document.title.{k}", lang) for k in MAIL_KINDS} for lang in LANGUAGES
 }
 ARTICLES = {
-    lang: {k: text(f"document.article.{k}", lang) for k in ("invoice", "credit_note", "quote")}
-    for lang in LANGUAGES
+    lang: {k: text(f"document.article.{k}", lang) for k in MAIL_KINDS} for lang in LANGUAGES
 }
+
+
+def mail_kind(state: InvoiceState) -> str:
+    """The kind the mail texts name: ``standalone_credit_note`` for a credit note of no
+    particular invoice, else the document's kind."""
+    if state.kind == "credit_note" and not state.credited_invoice_number:
+        return "standalone_credit_note"
+    return state.kind
 
 
 def _fmt_date(value: dt.date | None, lang: str) -> str:
@@ -85,8 +94,8 @@ def mail_context(state: InvoiceState, lang: str) -> dict[str, Any]:
         contact = " ".join(p for p in (buyer.given_name, buyer.family_name) if p)
     open_amount = state.totals.open_amount if state.kind == "invoice" else Decimal(0)
     return {
-        "title": SHORT_TITLES[lang][state.kind],
-        "document_article": ARTICLES[lang][state.kind],
+        "title": SHORT_TITLES[lang][mail_kind(state)],
+        "document_article": ARTICLES[lang][mail_kind(state)],
         "number": state.number or "",
         "issue_date": _fmt_date(state.issue_date, lang),
         "due_date": _fmt_date(state.due_date, lang),

@@ -7,6 +7,7 @@ the document's language (the customer's); the organization's ``tax_notes`` overr
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import uuid
 from typing import Any
@@ -15,7 +16,10 @@ import pypdf
 import pytest
 from invoicing.documents.einvoice import build_einvoice, validate
 from invoicing.documents.pdf import render_pdf
+from invoicing.handlers.sending import mail_context
+from invoicing.mail.texts import MailTemplates
 from invoicing.schemas.events import InvoiceState
+from invoicing.texts import text as text_of_catalog
 
 from tests.support import scenarios
 from tests.support.external import require_rules
@@ -249,7 +253,7 @@ def test_reverse_charge_to_another_member_state_cites_the_cross_border_article(
     its credit note and on a standalone credit note, in the PDF and as BT-120. Before the fix
     the note was chosen before the buyer snapshot existed, so every one of them carried the
     domestic wording (BE: art. 51, § 2, the wrong article)."""
-    org = world.org(country)
+    org = world.core.organization(**SELLERS[country])  # its own series: dates in order
     email = f"{uuid.uuid4().hex[:10]}@buyer.example"
     customer = world.core.customer(org, **FR_BUYER, locale=lang, email=email)
     lines = [
@@ -286,3 +290,77 @@ def test_reverse_charge_to_another_member_state_cites_the_cross_border_article(
         assert DOMESTIC_RC[country] not in text, text
         (group,) = state.tax_breakdown
         assert group.exemption_reason is not None and expected in group.exemption_reason
+
+
+#: the reason of the credit note change_recipient issues, in the document's language
+RECIPIENT_CHANGE = {
+    "de": "Änderung des Rechnungsempfängers",
+    "en": "Change of recipient",
+    "fr": "Changement de destinataire",
+    "nl": "Wijziging van de ontvanger",
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_change_of_recipient_credit_note_states_its_reason_in_the_documents_language(
+    world: World, lang: str
+) -> None:
+    """The correction change_recipient issues prints its reason in the customer's language
+    (PDF "Grund:" and BT-22); before, every one said "change of recipient" in English."""
+    org = world.core.organization(**SELLERS["DE"])  # its own series: dates in order
+    old = world.core.customer(org, **_buyer("DE", lang))
+    new = world.core.customer(org, **{**_buyer("DE", lang), "company": "Neue Holding AG"})
+    invoice = world.core.invoice(org, old, _lines())
+    outcome = world.core.run(
+        org,
+        "change_recipient",
+        {
+            "invoice_id": str(invoice.id),
+            "customer_id": str(new),
+            "new_invoice_id": str(uuid.uuid4()),
+        },
+    )
+    credit = world.core.state(outcome, "credit_note.issued")
+    assert credit.credit_reason == RECIPIENT_CHANGE[lang]
+    text = _text(render_pdf(credit))
+    assert RECIPIENT_CHANGE[lang] in text, text
+    if lang != "en":
+        assert "change of recipient" not in text.lower(), text
+    assert RECIPIENT_CHANGE[lang] in build_einvoice(credit, "xrechnung_cii").xml.decode()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_standalone_credit_note_email_names_it_as_its_pdf_does(world: World, lang: str) -> None:
+    """The email of a standalone credit note names the document as its PDF is titled: in
+    German a "Korrekturbeleg" (it corrects no invoice, so it is no "Rechnungskorrektur", and
+    never a "Gutschrift"); before, subject and body called it "Rechnungskorrektur"."""
+    org = world.core.organization(**SELLERS["DE"])  # its own series: dates in order
+    customer = world.core.customer(org, **_buyer("DE", lang))
+    standalone = world.core.state(
+        world.core.run(
+            org,
+            "issue_standalone_credit_note",
+            {
+                "credit_note_id": str(uuid.uuid4()),
+                "customer_id": str(customer),
+                "reason": "Jahresbonus",
+                "issue_date": "2026-11-25",
+                "lines": _lines(),
+            },
+        ),
+        "credit_note.issued",
+    )
+    title = text_of_catalog("pdf.standalone_credit_note", lang)
+    assert title in _text(render_pdf(standalone))
+    mail = MailTemplates().compose("invoice", lang, mail_context(standalone, lang))
+    assert f"{title} {standalone.number}" in mail.subject
+    assert standalone.number is not None and standalone.number in mail.text
+    if lang == "de":
+        assert "Korrekturbeleg" in mail.subject and "unseren Korrekturbeleg" in mail.text
+        assert "Rechnungskorrektur" not in mail.subject + mail.text
+        assert "Gutschrift" not in mail.subject + mail.text
+    # a credit note of an invoice stays a "Rechnungskorrektur"
+    invoice = world.core.invoice(org, customer, _lines(), issue_date=dt.date(2026, 11, 25))
+    credit = world.core.credit_note(org, invoice, issue_date=dt.date(2026, 11, 25))
+    credit_mail = MailTemplates().compose("invoice", lang, mail_context(credit, lang))
+    assert text_of_catalog("document.title.credit_note", lang) in credit_mail.subject
