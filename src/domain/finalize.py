@@ -102,6 +102,43 @@ def buyer_checks(buyer: Mapping[str, object], tax_categories: Iterable[str]) -> 
     return errors
 
 
+def _country(party: Mapping[str, Any]) -> object:
+    address = party.get("address")
+    return address.get("country_code") if isinstance(address, Mapping) else None
+
+
+def seller_vat_checks(
+    seller: Mapping[str, Any], buyer: Mapping[str, object], tax_categories: Iterable[str]
+) -> list[ErrorDetail]:
+    """A supply to a business in another Member State needs the SELLER's VAT id on the
+    invoice, beside the buyer's: an intra-Community supply of goods (§ 14a Abs. 3 UStG; Art.
+    226 Nr. 3 Directive 2006/112/EC; BR-IC-02) and a service under reverse charge to a buyer
+    in another country (§ 14a Abs. 1 UStG). A tax number (Steuernummer) does not do there."""
+    if seller.get("vat_id"):
+        return []
+    categories = {TaxCategory(c) for c in tax_categories}
+    seller_country, buyer_country = _country(seller), _country(buyer)
+    cross_border_rc = (
+        TaxCategory.REVERSE_CHARGE in categories
+        and buyer_country is not None
+        and seller_country is not None
+        and buyer_country != seller_country
+    )
+    if TaxCategory.INTRA_EU not in categories and not cross_border_rc:
+        return []
+    what = "intra_eu" if TaxCategory.INTRA_EU in categories else "reverse_charge"
+    return [
+        ErrorDetail(
+            "seller_vat_id_missing",
+            f"tax category {what} to a business in another Member State requires the "
+            "organization's VAT id on the invoice (§ 14a UStG, Art. 226 Nr. 3 Directive "
+            "2006/112/EC); a tax number does not suffice",
+            "/organization_id",
+            hint="configure_organization with vat_id",
+        )
+    ]
+
+
 def check_complete(
     doc: Document,
     seller: Mapping[str, Any],
@@ -111,7 +148,9 @@ def check_complete(
     """All of the above at once; ``buyer`` is None when the document has no customer."""
     errors = completeness(doc, seller)
     if buyer is not None:
-        errors += buyer_checks(buyer, tax_categories)
+        categories = list(tax_categories)
+        errors += buyer_checks(buyer, categories)
+        errors += seller_vat_checks(seller, buyer, categories)
     if errors:
         raise DomainError.many(errors)
 

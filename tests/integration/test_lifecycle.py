@@ -580,6 +580,36 @@ def test_reverse_charge_needs_buyer_vat_and_prints_note(client: Client) -> None:
     assert inv["tax_breakdown"][0]["code"] == "AE"
 
 
+def test_a_supply_to_another_member_state_needs_the_sellers_vat_id(bus) -> None:  # type: ignore[no-untyped-def]
+    """§ 14a Abs. 1 and 3 UStG: an intra-Community supply and a reverse-charge service to a
+    business in another Member State carry the seller's USt-IdNr.; a seller with only a
+    Steuernummer is refused before a number is taken (before, the invoice was numbered and
+    its e-invoice failed BR-IC-02)."""
+    from tests.support.client import DE_ORG
+
+    c = Client(bus)
+    c.setup_org({k: v for k, v in DE_ORG.items() if k != "vat_id"})
+    french = {
+        "vat_id": "FR40303265045",
+        "address": {
+            "street_address": "1 rue de Rivoli",
+            "zip_code": "75001",
+            "city": "Paris",
+            "country_code": "FR",
+        },
+    }
+    cust = c.customer(**french)
+    for category in ("intra_eu", "reverse_charge"):
+        iid = c.invoice(cust, [line(tax_category=category, tax_rate=0)])
+        errors = c.rejected("finalize_invoice", {"invoice_id": str(iid)})
+        assert [e["code"] for e in errors] == ["seller_vat_id_missing"]
+        assert errors[0]["source"]["pointer"] == "/organization_id"  # as seller_tax_id_missing
+    # a domestic reverse charge (§ 13b Abs. 2 UStG) needs no USt-IdNr. of the seller
+    domestic = c.customer(vat_id="DE811569869")
+    inv = c.finalized(domestic, [line(tax_category="reverse_charge", tax_rate=0)])
+    assert inv["number"] == f"RE-{inv['issue_date'][:4]}-001"
+
+
 def test_small_business_scheme(bus) -> None:  # type: ignore[no-untyped-def]
     from tests.support.client import DE_ORG
 

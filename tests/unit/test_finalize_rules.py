@@ -168,3 +168,35 @@ def test_negative_totals(kind: str, total: str, allow: bool, refused: bool) -> N
     assert exc.value.errors[0].detail == (
         "the invoice totals -0.01 EUR; an invoice cannot be negative"
     )
+
+
+DE_TAX_NUMBER_ONLY = {"tax_number": "214/5710/0411", "address": {"country_code": "DE"}}
+FR_BUYER = {"address": {"country_code": "FR"}, "vat_id": "FR40303265045"}
+DE_BUYER = {"address": {"country_code": "DE"}, "vat_id": "DE811569869"}
+
+
+@pytest.mark.parametrize(
+    ("categories", "buyer", "refused"),
+    [
+        (["intra_eu"], FR_BUYER, True),  # § 14a Abs. 3 UStG
+        (["standard", "reverse_charge"], FR_BUYER, True),  # § 14a Abs. 1 UStG
+        (["reverse_charge"], DE_BUYER, False),  # § 13b Abs. 2: the Steuernummer does
+        (["standard", "export"], {"address": {"country_code": "CH"}}, False),
+        (["standard"], FR_BUYER, False),
+    ],
+)
+def test_a_supply_to_another_member_state_needs_the_sellers_vat_id(
+    categories: list[str], buyer: dict[str, object], refused: bool
+) -> None:
+    """A seller with only a Steuernummer cannot number an intra-Community supply or a
+    cross-border reverse-charge service: the invoice must carry the seller's USt-IdNr. (before
+    it was numbered, and its e-invoice then failed BR-IC-02)."""
+    errors = rules.seller_vat_checks(DE_TAX_NUMBER_ONLY, buyer, categories)
+    assert [e.code for e in errors] == (["seller_vat_id_missing"] if refused else [])
+    if refused:
+        assert errors[0].pointer == "/organization_id" and errors[0].hint
+        with pytest.raises(DomainError) as exc:
+            rules.check_complete(DOC, DE_TAX_NUMBER_ONLY, buyer, categories)
+        assert [e.code for e in exc.value.errors] == ["seller_vat_id_missing"]
+    with_vat = {**DE_TAX_NUMBER_ONLY, "vat_id": "DE136695976"}
+    assert rules.seller_vat_checks(with_vat, buyer, categories) == []
