@@ -7,6 +7,7 @@ IQD: 0 in CLDR), so the locale's currency pattern is used with the ISO fraction 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Final
 
 from babel import Locale
+from babel.dates import format_date
 from babel.numbers import (
     NumberPattern,
     get_currency_symbol,
@@ -181,3 +183,9 @@ def price(value: Decimal, currency: str, lang: str) -> str:
 
 
 __all__ = ["BABEL_LOCALE", "babel_locale", "decimal", "money", "price"]
+
+
+def date(value: dt.date, lang: str) -> str:
+    """A date as the documents of ``lang`` write it (de 04.12.2026, en 4 Dec 2026, fr
+    4 déc. 2026, nl 4 dec 2026): Babel's medium format, as the PDF prints it."""
+    return str(format_date(value, format="medium", locale=babel_locale(lang)))

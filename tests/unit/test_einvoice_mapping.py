@@ -162,3 +162,38 @@ def test_customer_text_is_escaped(core: scenarios.Core) -> None:
         xml = build_einvoice(state, fmt).xml
         assert b"<b>" not in xml and b"<x/>" not in xml
         assert b"&lt;b&gt;bold&lt;/b&gt; &amp; more" in xml
+
+
+@pytest.mark.parametrize(
+    ("lang", "terms"),
+    [
+        ("de", "Zahlbar ohne Abzug bis 04.12.2026."),
+        ("en", "Payable without deduction by 4 Dec 2026."),
+        ("fr", "Payable sans escompte au plus tard le 4 déc. 2026."),
+        ("nl", "Te betalen zonder korting uiterlijk op 4 dec 2026."),
+    ],
+)
+def test_payment_terms_write_the_date_in_the_documents_language(
+    core: scenarios.Core, lang: str, terms: str
+) -> None:
+    """BT-20 is text in the document's language, so its date is written as that language
+    writes dates (the PDF's "bis zum 04.12.2026"), not as ISO 2026-12-04: before, a German
+    XRechnung said "Zahlbar ohne Abzug bis 2026-12-04." """
+    from invoicing.documents.pdf.view import Formatter
+    from lxml import etree
+
+    org = core.organization(**scenarios.DE_SELLER)
+    email = f"{uuid.uuid4().hex[:10]}@buyer.example"
+    customer = core.customer(org, **{**scenarios.DE_BUYER, "locale": lang, "email": email})
+    state = core.invoice(
+        org, customer, [{"description": "Beratung", "quantity": "1", "unit_price": "100"}]
+    )
+    assert state.due_date is not None and state.due_date.isoformat() == "2026-12-04"
+    assert Formatter(lang, "EUR").date(state.due_date) in terms.replace("\u00a0", " ")
+    cii = etree.fromstring(build_einvoice(state, "xrechnung_cii").xml)
+    ubl = etree.fromstring(build_einvoice(state, "xrechnung_ubl").xml)
+    (cii_terms,) = cii.xpath(
+        "//*[local-name()='SpecifiedTradePaymentTerms']/*[local-name()='Description']/text()"
+    )
+    (ubl_terms,) = ubl.xpath("//*[local-name()='PaymentTerms']/*[local-name()='Note']/text()")
+    assert cii_terms == ubl_terms == terms

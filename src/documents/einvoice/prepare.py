@@ -19,6 +19,7 @@ from invoicing.documents.legal import document_notes
 from invoicing.domain.errors import DomainError, ErrorDetail
 from invoicing.domain.money import ZERO, minor_units, round_money
 from invoicing.schemas.events import InvoiceState, LineState, Party, TaxBreakdown
+from invoicing.texts import formatting
 from stdnum.be import ogm_vcs
 from stdnum.be import vat as be_vat
 
@@ -641,7 +642,8 @@ def _terms(state: InvoiceState, due: dt.date | None) -> str | None:
     if due is None:
         return None
     key = "einvoice.credit_terms" if state.kind == "credit_note" else "einvoice.payment_terms"
-    return texts.text(key, state.locale, date=due.isoformat())
+    # the date as the document's language writes it, as the PDF prints it (BT-20 is text)
+    return texts.text(key, state.locale, date=formatting.date(due, state.locale))
 
 
 def prepare(state: InvoiceState, fmt: str | None = None) -> Prepared:
