@@ -96,6 +96,31 @@ class Identifiers:
     bic: str | None
 
 
+#: the national currency of the countries whose law the service applies (domain.tax)
+NATIONAL_CURRENCY = {"DE": "EUR", "BE": "EUR"}
+
+
+def currency_errors(default_currency: str | None, country: str | None) -> list[ErrorDetail]:
+    """The organization's currency is the one its documents state the VAT in besides their own
+    (``normalized``, BT-6/BT-111, the PDF's "VAT in EUR"). A German or Belgian seller must state
+    the VAT in euros whatever currency it invoices in (Directive 2006/112/EC art. 230; § 16
+    Abs. 6 UStG), so its organization currency is EUR; invoices in other currencies name their
+    ``currency`` (and ``exchange_rate``)."""
+    national = NATIONAL_CURRENCY.get(country or "")
+    if default_currency is None or national is None or default_currency == national:
+        return []
+    return [
+        ErrorDetail(
+            "invalid_attribute",
+            f"a {country} organization states VAT in {national}: default_currency must be "
+            f"{national}, not {default_currency} (Directive 2006/112/EC art. 230)",
+            "/default_currency",
+            hint=f"keep default_currency {national} and give invoices in {default_currency} "
+            "their currency and exchange_rate",
+        )
+    ]
+
+
 def check_settings(
     *,
     vat: str | None,
@@ -106,6 +131,7 @@ def check_settings(
     country: str | None,
     extra_tax_rates: Iterable[Mapping[str, Any]],
     today: dt.date,
+    default_currency: str | None = None,
 ) -> Identifiers:
     """All settings checks at once; raises one DomainError listing every failure."""
     errors: list[ErrorDetail] = []
@@ -113,6 +139,7 @@ def check_settings(
     compact, bic_code = bank_account(iban, bic, errors)
     errors += pattern_errors(number_series)
     errors += default_rate_errors(default_tax_rate, country, extra_tax_rates, today)
+    errors += currency_errors(default_currency, country)
     if errors:
         raise DomainError.many(errors)
     return Identifiers(normalized, compact, bic_code)

@@ -70,6 +70,7 @@ def configure_organization(cmd: ConfigureOrganization, uow: UnitOfWork, deps: De
         country=p.address.country_code,
         extra_tax_rates=[r.model_dump(mode="json") for r in p.extra_tax_rates],
         today=deps.day_in(calendar.zone_of(p.model_dump(include={"timezone", "address"}))),
+        default_currency=p.default_currency,
     )
     profile: dict[str, Any] = p.model_dump(mode="json")
     profile.update({"vat_id": ids.vat_id, "iban": ids.iban, "bic": ids.bic})

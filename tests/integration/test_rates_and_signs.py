@@ -72,6 +72,18 @@ def test_default_rate_is_checked_at_configuration(client: Client) -> None:
     assert errors[0]["meta"]["hint"] == "rates are percentages: did you mean 19?"
 
 
+def test_a_german_organization_states_vat_in_euros(client: Client) -> None:
+    """default_currency is the currency a foreign-currency document states its VAT in
+    (BT-6/BT-111, the PDF's "VAT in EUR"): a German seller's is EUR (Directive 2006/112/EC
+    art. 230). Before, USD was accepted and its USD invoices stated no VAT in euros at all."""
+    errors = client.rejected("configure_organization", {**DE_ORG, "default_currency": "USD"})
+    assert errors[0]["source"]["pointer"] == "/payload/default_currency"
+    assert "exchange_rate" in errors[0]["meta"]["hint"]
+    client.setup_org(DE_ORG)
+    inv = client.finalized(client.customer(), [line()], currency="USD", exchange_rate="0.9234")
+    assert inv["normalized"]["currency"] == "EUR"
+
+
 def test_categories_without_tax_keep_zero(client: Client) -> None:
     cust = client.customer(vat_id="ATU13585627")
     inv = client.finalized(

@@ -83,3 +83,30 @@ def test_contact() -> None:
     assert exc.value.errors[0].detail == "invalid mail is not an email"
     with pytest.raises(DomainError):
         rules.check_contact("a@b.example\r\nBcc: x@y.example", None)
+
+
+@pytest.mark.parametrize(
+    ("country", "currency", "refused"),
+    [("DE", "USD", True), ("BE", "GBP", True), ("DE", "EUR", False), ("BE", "EUR", False)],
+)
+def test_a_german_or_belgian_organization_states_vat_in_euros(
+    country: str, currency: str, refused: bool
+) -> None:
+    """The organization's currency is the one a foreign-currency document states its VAT in
+    (BT-6/BT-111, the PDF's "VAT in EUR"): for a German or Belgian seller it must be EUR
+    (Directive 2006/112/EC art. 230). Before, default_currency USD was accepted and its USD
+    invoices carried no VAT in euros at all, neither in the PDF nor in the e-invoice."""
+    rate = Decimal(19) if country == "DE" else Decimal(21)
+    settings = {**GOOD, "vat": None, "country": country, "default_tax_rate": rate}
+    if not refused:
+        rules.check_settings(**settings, default_currency=currency)
+        return
+    with pytest.raises(DomainError) as exc:
+        rules.check_settings(**settings, default_currency=currency)
+    assert pointers(exc) == [("invalid_attribute", "/default_currency")]
+    assert exc.value.errors[0].hint
+
+
+def test_another_countrys_organization_keeps_its_own_currency() -> None:
+    settings = {**GOOD, "vat": None, "country": "CH", "default_tax_rate": None}
+    rules.check_settings(**settings, default_currency="CHF")
