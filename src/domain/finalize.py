@@ -16,7 +16,7 @@ from typing import Any
 
 from invoicing.domain.errors import DomainError, ErrorDetail
 from invoicing.domain.rates import RateRules, check_rates
-from invoicing.domain.tax import TaxCategory
+from invoicing.domain.tax import EU_COUNTRIES, TaxCategory
 
 _POINTER = "/invoice_id"
 
@@ -120,7 +120,7 @@ def seller_vat_checks(
     seller_country, buyer_country = _country(seller), _country(buyer)
     cross_border_rc = (
         TaxCategory.REVERSE_CHARGE in categories
-        and buyer_country is not None
+        and buyer_country in EU_COUNTRIES
         and seller_country is not None
         and buyer_country != seller_country
     )

@@ -96,11 +96,13 @@ class LegalContext:
         name = category.value
         if (
             category is TaxCategory.REVERSE_CHARGE
-            and buyer_country is not None
+            and buyer_country in EU_COUNTRIES
             and self.seller_country is not None
             and buyer_country != self.seller_country
         ):
-            name = "reverse_charge_eu"  # cross-border services: art. 196 of the Directive
+            # services to a business in another Member State: art. 196 of the Directive (not
+            # to a third country, where art. 196 does not apply)
+            name = "reverse_charge_eu"
         return f"legal.{law}.{name}"
 
     def note(

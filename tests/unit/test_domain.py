@@ -16,7 +16,7 @@ from invoicing.domain.calc import (
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import allocate, is_currency, minor_units, round_money
 from invoicing.domain.numbering import NumberPattern, PatternError
-from invoicing.domain.tax import TaxCategory, validate_vat_id
+from invoicing.domain.tax import LegalContext, TaxCategory, validate_vat_id
 
 D = Decimal
 
@@ -150,3 +150,21 @@ def test_errors_are_repointed_at_or_under_a_prefix_only() -> None:
     moved = exc.repointed("/lines", "/line")
     assert [e.pointer for e in moved.errors] == ["/line", "/line", "/linesmore", "/discount"]
     assert [e.code for e in moved.errors] == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize(
+    ("seller", "buyer", "key"),
+    [
+        ("DE", "DE", "legal.DE.reverse_charge"),  # § 13b Abs. 2 UStG
+        ("DE", "FR", "legal.DE.reverse_charge_eu"),  # § 13b Abs. 1 UStG, art. 196
+        ("BE", "NL", "legal.BE.reverse_charge_eu"),  # art. 21, § 2 Code TVA, art. 196
+        ("BE", "BE", "legal.BE.reverse_charge"),  # art. 51, § 2 Code TVA
+        ("DE", "CH", "legal.DE.reverse_charge"),  # no Member State: art. 196 does not apply
+        ("BE", "US", "legal.BE.reverse_charge"),
+        ("DE", None, "legal.DE.reverse_charge"),
+    ],
+)
+def test_the_cross_border_reverse_charge_note_is_for_buyers_in_another_member_state(
+    seller: str, buyer: str | None, key: str
+) -> None:
+    assert LegalContext(seller_country=seller).note_key(TaxCategory.REVERSE_CHARGE, buyer) == key

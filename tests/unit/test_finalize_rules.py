@@ -182,6 +182,7 @@ DE_BUYER = {"address": {"country_code": "DE"}, "vat_id": "DE811569869"}
         (["standard", "reverse_charge"], FR_BUYER, True),  # § 14a Abs. 1 UStG
         (["reverse_charge"], DE_BUYER, False),  # § 13b Abs. 2: the Steuernummer does
         (["standard", "export"], {"address": {"country_code": "CH"}}, False),
+        (["reverse_charge"], {"address": {"country_code": "CH"}, "vat_id": "x"}, False),
         (["standard"], FR_BUYER, False),
     ],
 )
