@@ -182,10 +182,10 @@ def price(value: Decimal, currency: str, lang: str) -> str:
     return _format(value, currency, lang, max(minor_units(currency), extra))
 
 
-__all__ = ["BABEL_LOCALE", "babel_locale", "decimal", "money", "price"]
-
-
 def date(value: dt.date, lang: str) -> str:
     """A date as the documents of ``lang`` write it (de 04.12.2026, en 4 Dec 2026, fr
     4 déc. 2026, nl 4 dec 2026): Babel's medium format, as the PDF prints it."""
     return str(format_date(value, format="medium", locale=babel_locale(lang)))
+
+
+__all__ = ["BABEL_LOCALE", "babel_locale", "date", "decimal", "money", "price"]
