@@ -38,6 +38,26 @@ def test_unknown_command_type(client: Client) -> None:
     assert client.snapshot() == before
 
 
+def test_missing_command_type_is_blank_not_none(client: Client) -> None:
+    """A command without ``type`` (or with ``"type": null``) was rejected with the detail
+    "None is not a command type": Python's repr, a word no JSON client sent."""
+    ids = {"organization_id": str(client.org), "payload": {}}
+    for doc in ({**ids, "command_id": str(uuid.uuid4())}, {**ids, "type": None}):
+        doc.setdefault("command_id", str(uuid.uuid4()))
+        out = client.bus.handle_document(doc)
+        assert out.status == "rejected"
+        (err,) = out.errors
+        assert (err["code"], err["detail"], _pointers(out.errors)) == (
+            "unknown_command",
+            "can't be blank",
+            ["/type"],
+        )
+        assert "create_invoice" in err["meta"]["hint"]
+    reply = client.bus.query_document({"organization_id": str(client.org), "payload": {}})
+    assert reply["status"] == "error"
+    assert reply["errors"][0]["detail"] == "can't be blank"
+
+
 @pytest.mark.parametrize(
     ("payload", "pointer", "detail"),
     [
