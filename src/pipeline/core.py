@@ -608,7 +608,13 @@ class Pipeline:
         dead letter's reason is escaped again where every reason is, ``Outbound``: a no-op)."""
         errors, ctype = storable(errors), storable(ctype)
         cid, org = storable(_text(cid)), storable(_text(org))
-        details = "; ".join(str(_text(e["detail"])) for e in errors)
+        # each error with its pointer: "can't be blank" alone does not say what is missing
+        details = "; ".join(
+            f"{e['source']['pointer']}: {_text(e['detail'])}"
+            if e.get("source", {}).get("pointer")
+            else str(_text(e["detail"]))
+            for e in errors
+        )
         log.warning("command.unaddressable", errors=[_text(e["detail"]) for e in errors][:5])
         rejected = Event(
             "command.rejected",
