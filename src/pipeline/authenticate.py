@@ -134,7 +134,7 @@ class TokenOrUserAuthenticator:
             return Principal(f"amqp:{user}", self.user_grants[user])
         raise Forbidden(
             "missing_credentials",
-            "the command carries no credentials",
+            "the message carries no credentials (commands and queries both need them)",
             pointer="/credentials",
             hint='add "credentials": {"token": "<signed token>"}',
         )

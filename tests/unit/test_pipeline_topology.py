@@ -194,3 +194,11 @@ def test_dead_letters_never_expire_before_they_are_archived() -> None:
     assert not limits & set(queue["arguments"])
     assert not committed.get("policies")
     assert "dead_letters" not in {t.name for t in retention.TABLES}
+
+
+def test_missing_credentials_do_not_call_a_query_a_command() -> None:
+    """A query without credentials was answered "the command carries no credentials"."""
+    with pytest.raises(Forbidden) as info:
+        TokenOrUserAuthenticator(SECRET).authenticate(None, None)
+    (error,) = info.value.errors
+    assert error.code == "missing_credentials" and "command carries" not in error.detail
