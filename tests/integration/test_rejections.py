@@ -274,3 +274,20 @@ def test_process_continues_after_bad_lines(tmp_path, capfd) -> None:  # type: ig
         "customer.created",
     ]
     assert "applied=2 duplicate=0 rejected=2" in result.stderr
+
+
+@pytest.mark.parametrize("code", ["ZZ", "XX", "QQ", "EU"])
+def test_an_address_takes_only_a_real_country_code(client: Client, code: str) -> None:
+    """Any two letters passed as a country: a customer in "ZZ" was created and an invoice to
+    it finalized and numbered with buyer country ZZ, which no e-invoice may carry (EN 16931
+    BR-CL-14: ISO 3166-1); the mistake showed only when the document was sent, if ever."""
+    from tests.support.client import customer_payload
+
+    client.setup_org()
+    payload = customer_payload(uuid.uuid4())
+    payload["address"]["country_code"] = code
+    errors = client.rejected("create_customer", payload)
+    assert _pointers(errors) == ["/payload/address/country_code"]
+    assert "ISO 3166-1" in errors[0]["detail"]
+    payload["address"]["country_code"] = "at"  # case is folded, real codes pass
+    client.ok("create_customer", payload)
