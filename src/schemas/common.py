@@ -105,11 +105,13 @@ def _country(value: str) -> str:
     return value
 
 
-CountryCode = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$"),
-    AfterValidator(_country),
+#: the shape of a country code, as stored data is read back (``AddressState``): what a release
+#: before the code list check stored must still be read, or no command could touch it again
+CountryCodeShape = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
 ]
+#: a country code in a command: a code of the EN 16931 list (BR-CL-14)
+CountryCode = Annotated[CountryCodeShape, AfterValidator(_country)]
 Locale = Annotated[str, StringConstraints(pattern=r"^(de|en|fr|nl)$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=185)]
