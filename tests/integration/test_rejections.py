@@ -291,3 +291,16 @@ def test_an_address_takes_only_a_real_country_code(client: Client, code: str) ->
     assert "ISO 3166-1" in errors[0]["detail"]
     payload["address"]["country_code"] = "at"  # case is folded, real codes pass
     client.ok("create_customer", payload)
+
+
+def test_update_invoice_of_a_finalized_invoice_points_at_its_id(client: Client) -> None:
+    """update_invoice names the invoice with ``id``; its rejection for a finalized invoice
+    pointed at ``/payload/invoice_id``, a field the command does not have."""
+    cust = client.customer()
+    inv = client.finalized(cust, [line()])
+    payload = {"id": inv["id"], "notes": "zu spät"}
+    errors = client.rejected("update_invoice", payload)
+    assert [e["code"] for e in errors] == ["invalid_state"]
+    assert _pointers(errors) == ["/payload/id"]
+    # the pointer resolves in the body sent
+    assert client.doc("update_invoice", payload)["payload"]["id"] == inv["id"]
