@@ -34,6 +34,21 @@ def error_object(
     return out
 
 
+#: what to do, for an error that does not say it itself (every error object has a hint)
+DEFAULT_HINTS = {
+    "403": "use credentials granted for this organization and scope",
+    "404": "check the id: it must name something of this organization; send the command that "
+    "creates it first",
+    "409": "the document's state does not allow this: read it (get_invoice) and send a "
+    "command that fits its state",
+    "422": "correct the value; the schema is in docs/asyncapi.yaml",
+}
+
+
+def default_hint(status: str) -> str:
+    return DEFAULT_HINTS.get(status, "see docs/asyncapi.yaml")
+
+
 @dataclass(frozen=True)
 class ErrorDetail:
     """One error in the shape of the seeds' 422 bodies."""

@@ -50,13 +50,16 @@ def is_open(status: str) -> bool:
     return status in OPEN_STATES
 
 
-def check_editable(status: str, kind: str, label: str, *, frozen: bool, action: str) -> None:
-    """Only a draft (not frozen by a pending delivery) can be changed; ``label`` names it."""
+def check_editable(
+    status: str, kind: str, label: str, *, frozen: bool, action: str, pointer: str = _POINTER
+) -> None:
+    """Only a draft (not frozen by a pending delivery) can be changed; ``label`` names it,
+    ``pointer`` is the payload field that named it (``/id`` in update_invoice)."""
     if status != Status.DRAFT or frozen:
         raise InvalidState(
             "invalid_state",
             f"{kind} {label} is {status}; only drafts can be {action}",
-            pointer=_POINTER,
+            pointer=pointer,
             hint="correct a finalized invoice with issue_credit_note or void_invoice",
         )
 

@@ -497,6 +497,12 @@ def undo_credit_application(uow: UnitOfWork, row: Payment) -> Event | None:
     return credit_event("customer_credit.restored", uow, entry)
 
 
+def _credit_pointer(amount: object) -> str:
+    """Where an error about the credit used points: the amount sent, or (none sent: the whole
+    balance) the customer whose balance it is."""
+    return "/customer_id" if amount is None else "/amount"
+
+
 @handles(ApplyCustomerCredit, locks_customer=True)
 def apply_customer_credit(cmd: ApplyCustomerCredit, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
@@ -506,7 +512,9 @@ def apply_customer_credit(cmd: ApplyCustomerCredit, uow: UnitOfWork, deps: Deps)
     rules.check_application(item, str(p.customer_id))
     balance = credit_balance(uow, inv.organization_id, p.customer_id, inv.currency)
     amount = rules.credit_to_apply(p.amount, balance, item.open)
-    rules.check_credit_use(amount, inv.currency, balance, what="apply")
+    rules.check_credit_use(
+        amount, inv.currency, balance, what="apply", pointer=_credit_pointer(p.amount)
+    )
     rules.check_apply(amount, item.open, inv.currency, item.number)
     payment_id = p.payment_id or derived_id(cmd.command_id, "payment")
     payment_id_free(uow, inv.organization_id, payment_id)
@@ -557,7 +565,9 @@ def refund_customer_credit(cmd: RefundCustomerCredit, uow: UnitOfWork, deps: Dep
     lock_customer(uow, cmd.organization_id, p.customer_id)
     balance = credit_balance(uow, cmd.organization_id, p.customer_id, p.currency)
     amount = balance if p.amount is None else p.amount
-    rules.check_credit_use(amount, p.currency, balance, what="refund")
+    rules.check_credit_use(
+        amount, p.currency, balance, what="refund", pointer=_credit_pointer(p.amount)
+    )
     refund_id = p.refund_id or derived_id(cmd.command_id, "refund")
     if uow.session.get(CustomerCreditEntry, (cmd.organization_id, refund_id)) is not None:
         raise InvalidState(

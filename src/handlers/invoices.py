@@ -59,9 +59,14 @@ def derived_id(command_id: uuid.UUID, name: str) -> uuid.UUID:
     return uuid.uuid5(command_id, name)
 
 
-def require_draft(inv: Invoice, action: str) -> None:
+def require_draft(inv: Invoice, action: str, pointer: str = "/invoice_id") -> None:
     check_editable(
-        inv.status, inv.kind, str(inv.number or inv.id), frozen=inv.is_frozen, action=action
+        inv.status,
+        inv.kind,
+        str(inv.number or inv.id),
+        frozen=inv.is_frozen,
+        action=action,
+        pointer=pointer,
     )
 
 
@@ -421,7 +426,7 @@ def update_invoice(cmd: UpdateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     p = cmd.payload
     org = get_organization(uow, cmd.organization_id)
     inv = get_invoice(uow, org.id, p.id, pointer="/id")
-    require_draft(inv, "edited")
+    require_draft(inv, "edited", pointer="/id")
     fields = set(p.model_fields_set) - {"id"}
     events: list[Event] = []
     if "lines" in fields and p.lines is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from invoicing.domain import calendar
-from invoicing.domain.errors import DomainError
+from invoicing.domain.errors import DomainError, default_hint
 from invoicing.handlers.numbering import NumberClaim
 from invoicing.handlers.ports import (
     Clock,
@@ -107,7 +107,12 @@ class PartialFailures:
     def add(self, exc: DomainError, item: object, pointer: str) -> None:
         for e in exc.errors:
             self.errors.append(
-                replace(e, detail=f"{item}: {e.detail}", pointer=pointer).as_json("")
+                replace(
+                    e,
+                    detail=f"{item}: {e.detail}",
+                    pointer=pointer,
+                    hint=e.hint or default_hint(e.status),
+                ).as_json("")
             )
 
     def events(self) -> list[Event]:

@@ -134,7 +134,7 @@ class TokenOrUserAuthenticator:
             return Principal(f"amqp:{user}", self.user_grants[user])
         raise Forbidden(
             "missing_credentials",
-            "the command carries no credentials",
+            "the message carries no credentials (commands and queries both need them)",
             pointer="/credentials",
             hint='add "credentials": {"token": "<signed token>"}',
         )
@@ -214,8 +214,37 @@ def authenticate(
     """The pipeline step: who sent ``doc``, and may they act on ``organization_id`` with
     ``scope``? Raises ``Forbidden`` (pointer ``/credentials``) otherwise."""
     credentials = doc.get("credentials")
-    principal = authenticator.authenticate(
-        credentials if isinstance(credentials, Mapping) else None, transport
-    )
+    try:
+        principal = authenticator.authenticate(
+            credentials if isinstance(credentials, Mapping) else None, transport
+        )
+    except Forbidden as exc:
+        malformed = _malformed(credentials)
+        if malformed is None or exc.errors[0].code != "missing_credentials":
+            raise
+        raise malformed from None
     authorize(principal, organization_id, scope)
     return principal
+
+
+def _malformed(credentials: Any) -> Forbidden | None:
+    """What is wrong with credentials that were sent but carry no usable token: the sender
+    did send some, so "the command carries no credentials" would mislead."""
+    example = 'send "credentials": {"token": "<signed token>"}'
+    if credentials is None:
+        return None
+    if not isinstance(credentials, Mapping):
+        return Forbidden(
+            "invalid_credentials",
+            "credentials must be an object holding the token",
+            pointer="/credentials",
+            hint=example,
+        )
+    if "token" in credentials:
+        return Forbidden(
+            "invalid_credentials",
+            "the token must be a non-empty text (the signed token)",
+            pointer="/credentials/token",
+            hint=example,
+        )
+    return None

@@ -114,6 +114,14 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)[:200]
 
 
+def _type_detail(value: Any, kind: str) -> str:
+    """What is wrong with a message's ``type``: absent (or null) is blank, as any missing
+    field; never Python's ``None`` in a text for JSON clients."""
+    if value is None:
+        return "can't be blank"
+    return f"{_text(value)!r} is not a {kind} type"
+
+
 class Pipeline:
     def __init__(
         self,
@@ -298,7 +306,7 @@ class Pipeline:
                             "422",
                             "unknown_command",
                             "Unknown Command",
-                            f"{_text(ctype)!r} is not a command type",
+                            _type_detail(ctype, "command"),
                             "/type",
                             "one of: " + ", ".join(sorted(COMMAND_TYPES)),
                         )
@@ -600,7 +608,13 @@ class Pipeline:
         dead letter's reason is escaped again where every reason is, ``Outbound``: a no-op)."""
         errors, ctype = storable(errors), storable(ctype)
         cid, org = storable(_text(cid)), storable(_text(org))
-        details = "; ".join(str(_text(e["detail"])) for e in errors)
+        # each error with its pointer: "can't be blank" alone does not say what is missing
+        details = "; ".join(
+            f"{e['source']['pointer']}: {_text(e['detail'])}"
+            if e.get("source", {}).get("pointer")
+            else str(_text(e["detail"]))
+            for e in errors
+        )
         log.warning("command.unaddressable", errors=[_text(e["detail"]) for e in errors][:5])
         rejected = Event(
             "command.rejected",
@@ -709,7 +723,7 @@ class Pipeline:
                         "422",
                         "unknown_query",
                         "Unknown Query",
-                        f"{_text(qtype)!r} is not a query type",
+                        _type_detail(qtype, "query"),
                         "/type",
                         "one of: " + ", ".join(sorted(QUERY_TYPES)),
                     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from invoicing.domain.errors import DomainError, error_object
+from invoicing.domain.errors import DomainError, default_hint, error_object
 from pydantic import ValidationError
 
 #: pydantic adds the branch of a union (``str``, ``list[...]``) to an error's location
@@ -30,17 +30,6 @@ class Rejected(Exception):
 error = error_object
 
 
-#: what to do, for a domain error that does not say it itself
-_DEFAULT_HINTS = {
-    "403": "use credentials granted for this organization and scope",
-    "404": "check the id: it must name something of this organization; send the command that "
-    "creates it first",
-    "409": "the document's state does not allow this: read it (get_invoice) and send a "
-    "command that fits its state",
-    "422": "correct the value; the schema is in docs/asyncapi.yaml",
-}
-
-
 def from_domain(exc: DomainError, prefix: str = "/payload") -> list[dict[str, Any]]:
     """A domain error's objects; pointers are relative to the payload unless they name the
     envelope; every one says what to do (``meta.hint``)."""
@@ -48,7 +37,7 @@ def from_domain(exc: DomainError, prefix: str = "/payload") -> list[dict[str, An
     for e in exc.errors:
         item = e.as_json(prefix)
         if "meta" not in item:
-            item["meta"] = {"hint": _DEFAULT_HINTS.get(e.status, "see docs/asyncapi.yaml")}
+            item["meta"] = {"hint": default_hint(e.status)}
         out.append(item)
     return out
 

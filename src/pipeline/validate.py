@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -141,13 +142,17 @@ def routing_mismatch(ctype: Any, transport: Mapping[str, Any] | None) -> dict[st
     expected = (transport or {}).get("expected_type")
     if expected is None or expected == ctype:
         return None
-    shown = ctype if isinstance(ctype, str) else None
+    if ctype is None:
+        named = "the command has no type"
+    elif isinstance(ctype, str):
+        named = f"the command's type is {ctype[:100]!r}"
+    else:
+        named = f"the command's type is {json.dumps(ctype, default=str)[:100]}, not a text"
     return error(
         "422",
         "routing_mismatch",
         "Routing Key Mismatch",
-        f"published with routing key {str(expected)[:100]!r}, but the command's type "
-        f"is {str(shown)[:100]!r}; it was not executed",
+        f"published with routing key {str(expected)[:100]!r}, but {named}; it was not executed",
         "/type",
         "publish every command with its own `type` as the routing key "
         "(the routing key picks the queue, the type picks the handler)",

@@ -681,9 +681,20 @@ _WHERE_OPS = (
     ("<", "lt"),
     ("~", "contains"),
 )
-#: filter fields that take a plain list (``status=sent,overdue``) or a boolean
-_LIST_FIELDS = {"status", "kind", "invoice_type", "payment_status", "aging", "tags", "tags_any"}
-_BOOL_FIELDS = {"finalized", "overdue", "credited"}
+#: filter fields that take a plain list (``status=sent,overdue``) or a boolean; every such
+#: field of ``InvoiceFilter`` (tests/unit/test_query_filters.py checks that none is missing)
+_LIST_FIELDS = {
+    "status",
+    "kind",
+    "invoice_type",
+    "payment_status",
+    "aging",
+    "tags",
+    "tags_any",
+    "dunning_level",
+    "invoicing_method",
+}
+_BOOL_FIELDS = {"finalized", "overdue", "credited", "dunning_blocked"}
 _PLAIN_FIELDS = {"full_query", "search", "export_status", "sent_status", "deleted", "as_of"}
 
 

@@ -6,6 +6,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
+from invoicing.domain.countries import is_country
 from invoicing.domain.money import is_currency
 from pydantic import (
     AfterValidator,
@@ -96,9 +97,21 @@ CurrencyCode = Annotated[
     StringConstraints(strip_whitespace=True, min_length=3, max_length=3),
     AfterValidator(_currency),
 ]
-CountryCode = Annotated[
+
+
+def _country(value: str) -> str:
+    if not is_country(value):
+        raise ValueError(f"{value} is not an ISO 3166-1 country code (e.g. DE, BE)")
+    return value
+
+
+#: the shape of a country code, as stored data is read back (``AddressState``): what a release
+#: before the code list check stored must still be read, or no command could touch it again
+CountryCodeShape = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
 ]
+#: a country code in a command: a code of the EN 16931 list (BR-CL-14)
+CountryCode = Annotated[CountryCodeShape, AfterValidator(_country)]
 Locale = Annotated[str, StringConstraints(pattern=r"^(de|en|fr|nl)$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=185)]

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from invoicing.schemas.common import Address, ErrorItem, ErrorSource
+from invoicing.schemas.common import Address, CountryCodeShape, ErrorItem, ErrorSource
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
@@ -79,9 +79,11 @@ class State(BaseModel):
 
 class AddressState(Address):
     """An address in event data: the command's ``Address`` read tolerantly (a member added by a
-    later release is read past, as everywhere in ``State``)."""
+    later release is read past, as everywhere in ``State``) and its country by shape only (a
+    code stored before the code list was checked is read, not refused)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+    country_code: CountryCodeShape
 
 
 class ErrorSourceState(ErrorSource):

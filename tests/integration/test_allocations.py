@@ -277,6 +277,13 @@ def test_payment_in_another_currency_pays_only_those_invoices(
         {"customer_id": str(cust), "currency": "EUR", "date": "2026-02-02"},
     )
     assert errors[0]["code"] == "no_credit"
+    # no amount was sent: the error points at the customer, not at an absent /payload/amount
+    assert errors[0]["source"]["pointer"] == "/payload/customer_id"
+    errors = client.rejected(
+        "refund_customer_credit",
+        {"customer_id": str(cust), "currency": "EUR", "date": "2026-02-02", "amount": "1"},
+    )
+    assert errors[0]["source"]["pointer"] == "/payload/amount"
 
 
 def test_credit_applied_refunded_and_deletion_refused_then_undone(

@@ -314,6 +314,25 @@ def test_batch_each_id_on_its_own(client: Client) -> None:
     assert sum(e["type"] == "invoice.voided" for e in out.events) == 2
 
 
+def test_batch_errors_say_what_to_do_as_single_commands_do(client: Client) -> None:
+    """Every error object carries ``meta.hint`` (docs/pipeline.md, the one translator); a
+    batch's item errors without a hint of their own (``already_finalized``) had none, where
+    the same error of a single finalize_invoice had the default one of its status."""
+    cust = client.customer()
+    done = client.finalized(cust, [line()])["id"]
+    single = client.rejected("finalize_invoice", {"invoice_id": done})
+    out = client.ok("batch", {"action": "finalize", "invoice_ids": [done, str(uuid.uuid4())]})
+    (rejected,) = [e for e in out.events if e["type"] == "command.rejected"]
+    errors = rejected["data"]["errors"]
+    assert [e["source"]["pointer"] for e in errors] == [
+        "/payload/invoice_ids/0",
+        "/payload/invoice_ids/1",
+    ]
+    assert all(e["meta"]["hint"] for e in errors), errors
+    assert errors[0]["code"] == single[0]["code"] == "already_finalized"
+    assert errors[0]["meta"] == single[0]["meta"]
+
+
 def test_overdue_flagging(client: Client) -> None:
     cust = client.customer()
     inv = client.finalized(cust, [line()], issue_date=dt.date(2026, 1, 5))

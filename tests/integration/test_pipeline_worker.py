@@ -6,6 +6,7 @@ real. (tests/e2e/test_hostile_bodies.py plays the same through RabbitMQ and work
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -66,6 +67,17 @@ def test_unaddressable_bodies_are_dead_lettered_with_the_reason(engine: Engine) 
         assert row["reason"] == reason
 
 
+def test_a_dead_letter_reason_says_which_field_is_missing(engine: Engine) -> None:
+    """A command without ``command_id`` is dead-lettered (docs/pipeline.md, "undecodable");
+    its reason was "undecodable: can't be blank", which did not say what was blank: an
+    operator reading ``invoicing dead-letters list`` could not tell what to fix."""
+    body = json.dumps(
+        {"type": "create_invoice", "organization_id": str(uuid.uuid4()), "payload": {}}
+    ).encode()
+    verdict = DeadLettering.poison(_run(engine, body))
+    assert verdict == ("undecodable", "undecodable: /command_id: can't be blank")
+
+
 def test_the_archive_describes_a_deep_body_with_identity() -> None:
     org, cid = uuid.uuid4(), uuid.uuid4()
     body = (
@@ -86,7 +98,9 @@ def test_a_dead_letter_reason_names_hostile_ids_storably(engine: Engine) -> None
     verdict = DeadLettering.poison(_run(engine, body))
     assert verdict is not None and verdict[0] == "undecodable"
     reason = verdict[1]
-    assert reason == "undecodable: \\ud800 is not a UUID; x\\u0000 is not a UUID"
+    assert reason == (
+        "undecodable: /command_id: \\ud800 is not a UUID; /organization_id: x\\u0000 is not a UUID"
+    )
     props = pika.BasicProperties(headers={"x-invoicing-reason": reason})
     props.encode()  # what the publish of the dead letter does with it
     assert describe(body, "invoicing.commands", props)["reason"] == reason

@@ -38,6 +38,26 @@ def test_unknown_command_type(client: Client) -> None:
     assert client.snapshot() == before
 
 
+def test_missing_command_type_is_blank_not_none(client: Client) -> None:
+    """A command without ``type`` (or with ``"type": null``) was rejected with the detail
+    "None is not a command type": Python's repr, a word no JSON client sent."""
+    ids = {"organization_id": str(client.org), "payload": {}}
+    for doc in ({**ids, "command_id": str(uuid.uuid4())}, {**ids, "type": None}):
+        doc.setdefault("command_id", str(uuid.uuid4()))
+        out = client.bus.handle_document(doc)
+        assert out.status == "rejected"
+        (err,) = out.errors
+        assert (err["code"], err["detail"], _pointers(out.errors)) == (
+            "unknown_command",
+            "can't be blank",
+            ["/type"],
+        )
+        assert "create_invoice" in err["meta"]["hint"]
+    reply = client.bus.query_document({"organization_id": str(client.org), "payload": {}})
+    assert reply["status"] == "error"
+    assert reply["errors"][0]["detail"] == "can't be blank"
+
+
 @pytest.mark.parametrize(
     ("payload", "pointer", "detail"),
     [
@@ -254,3 +274,33 @@ def test_process_continues_after_bad_lines(tmp_path, capfd) -> None:  # type: ig
         "customer.created",
     ]
     assert "applied=2 duplicate=0 rejected=2" in result.stderr
+
+
+@pytest.mark.parametrize("code", ["ZZ", "XX", "QQ", "EU"])
+def test_an_address_takes_only_a_real_country_code(client: Client, code: str) -> None:
+    """Any two letters passed as a country: a customer in "ZZ" was created and an invoice to
+    it finalized and numbered with buyer country ZZ, which no e-invoice may carry (EN 16931
+    BR-CL-14: ISO 3166-1); the mistake showed only when the document was sent, if ever."""
+    from tests.support.client import customer_payload
+
+    client.setup_org()
+    payload = customer_payload(uuid.uuid4())
+    payload["address"]["country_code"] = code
+    errors = client.rejected("create_customer", payload)
+    assert _pointers(errors) == ["/payload/address/country_code"]
+    assert "ISO 3166-1" in errors[0]["detail"]
+    payload["address"]["country_code"] = "at"  # case is folded, real codes pass
+    client.ok("create_customer", payload)
+
+
+def test_update_invoice_of_a_finalized_invoice_points_at_its_id(client: Client) -> None:
+    """update_invoice names the invoice with ``id``; its rejection for a finalized invoice
+    pointed at ``/payload/invoice_id``, a field the command does not have."""
+    cust = client.customer()
+    inv = client.finalized(cust, [line()])
+    payload = {"id": inv["id"], "notes": "zu spät"}
+    errors = client.rejected("update_invoice", payload)
+    assert [e["code"] for e in errors] == ["invalid_state"]
+    assert _pointers(errors) == ["/payload/id"]
+    # the pointer resolves in the body sent
+    assert client.doc("update_invoice", payload)["payload"]["id"] == inv["id"]

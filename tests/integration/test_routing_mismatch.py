@@ -43,3 +43,20 @@ def test_routing_key_must_match_the_type(client: Client) -> None:
     assert client.bus.handle_document(create, {"expected_type": "create_invoice"}).status == (
         "applied"
     )
+
+
+def test_a_body_without_a_type_says_so(client: Client) -> None:
+    """A body with no ``type`` (or a number) published with some routing key was rejected with
+    "the command's type is 'None'": Python's word for a value the body never held."""
+    for bad in (None, 5, True):
+        doc = client.doc("finalize_invoice", {"invoice_id": str(uuid.uuid4())})
+        if bad is None:
+            del doc["type"]
+        else:
+            doc["type"] = bad
+        out = client.bus.handle_document(doc, {"expected_type": "finalize_invoice"})
+        [error] = out.errors
+        assert (error["code"], error["source"]["pointer"]) == ("routing_mismatch", "/type")
+        assert "None" not in error["detail"], error["detail"]
+        expected = {None: "has no type", 5: "type is 5, not a text", True: "type is true, not"}[bad]
+        assert expected in error["detail"], error["detail"]

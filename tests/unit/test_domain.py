@@ -74,6 +74,21 @@ def test_vat_ids() -> None:
         validate_vat_id("136695976")
 
 
+def test_country_codes_are_the_en16931_list_and_stored_ones_stay_readable() -> None:
+    from invoicing.domain.countries import is_country
+    from invoicing.schemas.common import Address
+    from invoicing.schemas.events import AddressState
+    from pydantic import ValidationError
+
+    assert all(is_country(c) for c in ("DE", "BE", "AT", "FR", "NL", "US", "CH", "GB", "XI"))
+    assert not any(is_country(c) for c in ("ZZ", "XX", "QQ", "EU", "UK", "de"))
+    address = {"street_address": "a", "zip_code": "1", "city": "c", "country_code": "zz"}
+    with pytest.raises(ValidationError, match="ISO 3166-1"):
+        Address.model_validate(address)
+    # an address a release before the check stored: read, so that its invoice stays usable
+    assert AddressState.model_validate(address).country_code == "ZZ"
+
+
 def test_line_discount_larger_than_line_is_rejected() -> None:
     with pytest.raises(DomainError) as exc:
         compute(

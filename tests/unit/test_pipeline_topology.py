@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -75,6 +76,34 @@ def test_bad_credentials_are_forbidden(credentials: dict[str, str] | None, code:
     with pytest.raises(Forbidden) as info:
         TokenOrUserAuthenticator(SECRET).authenticate(credentials, None)
     assert info.value.errors[0].code == code
+
+
+@pytest.mark.parametrize(
+    ("credentials", "pointer"),
+    [
+        ("eyJ.a.b", "/credentials"),
+        (["token"], "/credentials"),
+        ({"token": 123}, "/credentials/token"),
+        ({"token": ""}, "/credentials/token"),
+        ({"token": None}, "/credentials/token"),
+    ],
+)
+def test_malformed_credentials_say_what_is_wrong_with_them(credentials: Any, pointer: str) -> None:
+    """Credentials that were sent but hold no usable token were refused as
+    ``missing_credentials``, "the command carries no credentials": the sender did send some
+    and looked for a missing field instead of the wrong shape."""
+    from invoicing.pipeline.authenticate import authenticate
+
+    doc = {"credentials": credentials}
+    with pytest.raises(Forbidden) as info:
+        authenticate(TokenOrUserAuthenticator(SECRET), doc, None, uuid.uuid4(), "invoices:write")
+    (error,) = info.value.errors
+    assert (error.code, error.pointer) == ("invalid_credentials", pointer)
+    assert "no credentials" not in error.detail and '"token"' in error.hint
+    # absent credentials stay missing ones
+    with pytest.raises(Forbidden) as absent:
+        authenticate(TokenOrUserAuthenticator(SECRET), {}, None, uuid.uuid4(), "invoices:write")
+    assert absent.value.errors[0].code == "missing_credentials"
 
 
 def test_a_verified_token_is_kept_but_its_expiry_is_checked_on_every_use(
@@ -165,3 +194,11 @@ def test_dead_letters_never_expire_before_they_are_archived() -> None:
     assert not limits & set(queue["arguments"])
     assert not committed.get("policies")
     assert "dead_letters" not in {t.name for t in retention.TABLES}
+
+
+def test_missing_credentials_do_not_call_a_query_a_command() -> None:
+    """A query without credentials was answered "the command carries no credentials"."""
+    with pytest.raises(Forbidden) as info:
+        TokenOrUserAuthenticator(SECRET).authenticate(None, None)
+    (error,) = info.value.errors
+    assert error.code == "missing_credentials" and "command carries" not in error.detail

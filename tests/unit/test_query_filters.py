@@ -130,3 +130,59 @@ def test_every_sort_key_has_an_expression() -> None:
 
     for dialect in ("sqlite", "postgresql"):
         assert set(_sort_columns(dialect)) == set(INVOICE_SORT_KEYS)
+
+
+def _where(*specs: str) -> dict[str, Any]:
+    """The filter ``invoicing query invoices --where SPEC ...`` sends."""
+    from invoicing.queries.cli import _merge_condition, parse_where
+
+    flt: dict[str, Any] = {}
+    for spec in specs:
+        _merge_condition(flt, *parse_where(spec))
+    return flt
+
+
+def _sample(annotation: Any) -> str | None:
+    """A value ``--where FIELD=VALUE`` can give a plain list or boolean filter field, or None
+    for fields of another kind (operator objects, dates, texts, custom field lists)."""
+    from types import UnionType
+    from typing import Literal, Union, get_args, get_origin
+
+    from pydantic import BaseModel
+
+    if get_origin(annotation) in (Union, UnionType) and type(None) in get_args(annotation):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    if annotation is bool:
+        return "true"
+    if get_origin(annotation) is not list:
+        return None
+    (item,) = get_args(annotation)
+    inner = get_args(item)[0] if get_args(item) and get_origin(item) is not Literal else item
+    if isinstance(inner, type) and issubclass(inner, BaseModel):
+        return None
+    if get_origin(inner) is Literal:
+        return ",".join(str(v) for v in get_args(inner)[:2])
+    return "1,2" if inner is int else "a,b"
+
+
+@pytest.mark.parametrize(
+    "field",
+    sorted(n for n, f in InvoiceFilter.model_fields.items() if _sample(f.annotation) is not None),
+)
+def test_where_gives_every_list_and_boolean_field_its_shape(field: str) -> None:
+    """``--where`` takes "any filter field" (the CLI's help): a field that is a plain list
+    (``dunning_level=0``: never dunned, ``invoicing_method=percentage``) or a boolean
+    (``dunning_blocked=true``) was sent as a text and refused ("Input should be a valid list")."""
+    value = _sample(InvoiceFilter.model_fields[field].annotation)
+    flt = _where(f"{field}={value}")
+    InvoiceFilter.model_validate(flt)  # raises when the CLI built the wrong shape
+    assert isinstance(flt[field], list | bool)
+
+
+def test_where_takes_the_dunning_and_method_fields() -> None:
+    assert _where("dunning_level=0", "invoicing_method=percentage", "dunning_blocked=false") == {
+        "dunning_level": ["0"],
+        "invoicing_method": ["percentage"],
+        "dunning_blocked": False,
+    }
+    assert InvoiceFilter.model_validate(_where("dunning_level=0,2")).dunning_level == [0, 2]
