@@ -481,6 +481,34 @@ class Ledger:
 
         return _fit(tax, quantum(self.currency), valid, cost, drift_bound(b.rate))
 
+    def _gross_credit(self, b: GroupBalance, gross: Decimal, fit: bool) -> tuple[Decimal, Decimal]:
+        """A gross-entry credit's net and VAT in a group: the gross as entered, all that remains
+        when it is all that remains, else split (``split_gross``) inside the group's remaining
+        net and VAT (``_bounded_split``: a part that takes all of the net takes all of the
+        VAT); with ``fit``, a neighbouring split of the same gross where the standard one would
+        leave a rest beyond ``drift_bound`` (``_fit_credit``, only without minor units)."""
+        rem_net, rem_tax = b.remaining_net, b.remaining_tax
+        if gross == b.remaining_gross:
+            return rem_net, rem_tax
+        _, tax = self._bounded_split(gross, b.rate, rem_net, rem_tax)
+        if fit:
+
+            def valid(t: Decimal) -> bool:
+                net = gross - t
+                whole_net = net == rem_net and rem_net != 0
+                return (
+                    _within(net, rem_net)
+                    and _within(t, rem_tax)
+                    and (t == rem_tax or not whole_net)
+                    and abs(drift(net, t, b.rate)) < 1
+                )
+
+            def cost(t: Decimal) -> Decimal:
+                return _worst_drift(b, credit=(gross - t, t))
+
+            tax = _fit(tax, quantum(self.currency), valid, cost, drift_bound(b.rate))
+        return gross - tax, tax
+
     # ------------------------------------------------------------------ checks
 
     def check_movement(
@@ -491,6 +519,7 @@ class Ledger:
         *,
         default_pointer: str = "",
         fit: bool = False,
+        gross: bool = False,
     ) -> tuple[GroupAmount, ...]:
         """Validate a credit or write-off against what remains; return its groups as taken.
 
@@ -502,6 +531,11 @@ class Ledger:
         of its own lines) lets the VAT move a minor unit off net x rate, inside the document's
         tolerance, where the rounded VAT would leave a rest with a drift beyond
         ``drift_bound`` (only in currencies without minor units; ``_fit_credit``).
+        ``gross`` (a credit note of its own lines entered with gross prices) checks each
+        group's gross against what remains there and splits it inside the remaining net and
+        VAT, so the credit takes the gross its lines state (``_gross_credit``): compared net to
+        net, a second half of 50.00 on an invoice of 100.00 was refused for a cent of net, and
+        49.99 took the whole remaining VAT on top of its net and credited 50.00.
         """
         pointers = pointers or {}
         errors: list[ErrorDetail] = []
@@ -528,6 +562,23 @@ class Ledger:
                 )
                 continue
             rem_net, rem_tax = b.remaining_net, b.remaining_tax
+            if gross:
+                rem_gross = b.remaining_gross
+                if not min(ZERO, rem_gross) <= g.gross <= max(ZERO, rem_gross):
+                    too_large = g.gross * rem_gross > 0 or (rem_gross == 0 and g.gross != 0)
+                    error(
+                        "credit_too_large" if too_large else "invalid_attribute",
+                        f"the {what} takes {g.gross} gross at {describe(g.key)} but "
+                        f"{rem_gross} gross ({rem_net} net, {rem_tax} VAT) remains there",
+                        g.key,
+                        "unit_price",
+                        f"at most {rem_gross} gross ({rem_net} net, {rem_tax} VAT) remains at "
+                        f"{describe(g.key)}: lower the quantities or prices of that group",
+                    )
+                    continue
+                net, tax = self._gross_credit(b, g.gross, fit)
+                taken.append(replace(g, net=net, tax=tax))
+                continue
             if not min(ZERO, rem_net) <= g.net <= max(ZERO, rem_net):
                 too_large = g.net * rem_net > 0 or (rem_net == 0 and g.net != 0)
                 error(
