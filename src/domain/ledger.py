@@ -609,12 +609,29 @@ def check_payment(
     amount: Decimal, currency: str, open_amount: Decimal, *, keep_excess: bool, written_off: bool
 ) -> None:
     """A payment in the currency's minor units, beyond the open amount only when kept as the
-    customer's credit; a written-off invoice points at reverse_write_off."""
+    customer's credit; a written-off invoice points at reverse_write_off.
+
+    On an invoice with a write-off standing, money beyond the open amount is refused even with
+    ``keep_excess``: it is the written-off amount arriving after all, whose VAT must be
+    corrected again (§ 17 Abs. 2 Nr. 1 Satz 2 UStG; a price reduction taken back, § 17 Abs. 1)
+    by ``reverse_write_off`` first. Kept as credit, it left the invoice paid, written off in
+    full and holding the money as the customer's credit, the VAT still corrected."""
     if round_money(amount, currency) != amount:
         raise DomainError(
             "invalid_attribute",
             f"{amount} has more decimals than {currency} allows",
             pointer="/amount",
+        )
+    if amount > open_amount and written_off:
+        raise DomainError(
+            "overpayment",
+            f"the payment of {amount} exceeds the open amount of {open_amount} {currency} of "
+            "a written-off invoice",
+            pointer="/amount",
+            hint="money beyond the open amount of a written-off invoice is the written-off "
+            "amount arriving: reverse_write_off first (its VAT is owed again, § 17 Abs. 2 Nr. 1 "
+            "Satz 2 UStG), then record the payment; what exceeds even that can then be kept "
+            "with keep_overpayment_as_credit",
         )
     if amount > open_amount and not keep_excess:
         hint = (
@@ -625,7 +642,7 @@ def check_payment(
             "overpayment",
             f"the payment of {amount} exceeds the open amount of {open_amount} {currency}",
             pointer="/amount",
-            hint=hint + ("; reverse_write_off first if written-off money arrived" * written_off),
+            hint=hint,
         )
 
 
