@@ -177,8 +177,14 @@ def compute(
     *,
     calculate_from_net: bool = True,
     document_discount: Discount | None = None,
+    gross_taxes: Mapping[tuple[str, Decimal], Decimal] | None = None,
 ) -> Totals:
-    """Compute every amount of a document; raises DomainError for impossible discounts."""
+    """Compute every amount of a document; raises DomainError for impossible discounts.
+
+    ``gross_taxes`` (gross entry only) fixes the VAT of some groups while their gross stays as
+    entered: the group's net is the gross less that VAT, and the lines' nets follow (a
+    gross-entry credit note split inside what remains of the invoice's group, see
+    ``domain.ledger``). Net entry fixes VAT with ``with_group_taxes``."""
     amounts = [_line_amounts(line, currency, i) for i, line in enumerate(lines)]
     keys: list[tuple[str, Decimal]] = []
     members: dict[tuple[str, Decimal], list[int]] = {}
@@ -221,6 +227,9 @@ def compute(
         else:
             taxable, tax = split_gross(group_amounts[gi] - allowances[gi], rate, currency)
             lines_net, _ = split_gross(group_amounts[gi], rate, currency)
+            if gross_taxes and key in gross_taxes:
+                moved = tax - gross_taxes[key]  # net gained where the VAT is fixed lower
+                taxable, tax, lines_net = taxable + moved, tax - moved, lines_net + moved
             allowance_net = lines_net - taxable
             idx = members[key]
             for i, share in zip(

@@ -481,6 +481,34 @@ class Ledger:
 
         return _fit(tax, quantum(self.currency), valid, cost, drift_bound(b.rate))
 
+    def _gross_credit(self, b: GroupBalance, gross: Decimal, fit: bool) -> tuple[Decimal, Decimal]:
+        """A gross-entry credit's net and VAT in a group: the gross as entered, all that remains
+        when it is all that remains, else split (``split_gross``) inside the group's remaining
+        net and VAT (``_bounded_split``: a part that takes all of the net takes all of the
+        VAT); with ``fit``, a neighbouring split of the same gross where the standard one would
+        leave a rest beyond ``drift_bound`` (``_fit_credit``, only without minor units)."""
+        rem_net, rem_tax = b.remaining_net, b.remaining_tax
+        if gross == b.remaining_gross:
+            return rem_net, rem_tax
+        _, tax = self._bounded_split(gross, b.rate, rem_net, rem_tax)
+        if fit:
+
+            def valid(t: Decimal) -> bool:
+                net = gross - t
+                whole_net = net == rem_net and rem_net != 0
+                return (
+                    _within(net, rem_net)
+                    and _within(t, rem_tax)
+                    and (t == rem_tax or not whole_net)
+                    and abs(drift(net, t, b.rate)) < 1
+                )
+
+            def cost(t: Decimal) -> Decimal:
+                return _worst_drift(b, credit=(gross - t, t))
+
+            tax = _fit(tax, quantum(self.currency), valid, cost, drift_bound(b.rate))
+        return gross - tax, tax
+
     # ------------------------------------------------------------------ checks
 
     def check_movement(
@@ -491,6 +519,7 @@ class Ledger:
         *,
         default_pointer: str = "",
         fit: bool = False,
+        gross: bool = False,
     ) -> tuple[GroupAmount, ...]:
         """Validate a credit or write-off against what remains; return its groups as taken.
 
@@ -502,6 +531,11 @@ class Ledger:
         of its own lines) lets the VAT move a minor unit off net x rate, inside the document's
         tolerance, where the rounded VAT would leave a rest with a drift beyond
         ``drift_bound`` (only in currencies without minor units; ``_fit_credit``).
+        ``gross`` (a credit note of its own lines entered with gross prices) checks each
+        group's gross against what remains there and splits it inside the remaining net and
+        VAT, so the credit takes the gross its lines state (``_gross_credit``): compared net to
+        net, a second half of 50.00 on an invoice of 100.00 was refused for a cent of net, and
+        49.99 took the whole remaining VAT on top of its net and credited 50.00.
         """
         pointers = pointers or {}
         errors: list[ErrorDetail] = []
@@ -528,6 +562,23 @@ class Ledger:
                 )
                 continue
             rem_net, rem_tax = b.remaining_net, b.remaining_tax
+            if gross:
+                rem_gross = b.remaining_gross
+                if not min(ZERO, rem_gross) <= g.gross <= max(ZERO, rem_gross):
+                    too_large = g.gross * rem_gross > 0 or (rem_gross == 0 and g.gross != 0)
+                    error(
+                        "credit_too_large" if too_large else "invalid_attribute",
+                        f"the {what} takes {g.gross} gross at {describe(g.key)} but "
+                        f"{rem_gross} gross ({rem_net} net, {rem_tax} VAT) remains there",
+                        g.key,
+                        "unit_price",
+                        f"at most {rem_gross} gross ({rem_net} net, {rem_tax} VAT) remains at "
+                        f"{describe(g.key)}: lower the quantities or prices of that group",
+                    )
+                    continue
+                net, tax = self._gross_credit(b, g.gross, fit)
+                taken.append(replace(g, net=net, tax=tax))
+                continue
             if not min(ZERO, rem_net) <= g.net <= max(ZERO, rem_net):
                 too_large = g.net * rem_net > 0 or (rem_net == 0 and g.net != 0)
                 error(
@@ -558,12 +609,29 @@ def check_payment(
     amount: Decimal, currency: str, open_amount: Decimal, *, keep_excess: bool, written_off: bool
 ) -> None:
     """A payment in the currency's minor units, beyond the open amount only when kept as the
-    customer's credit; a written-off invoice points at reverse_write_off."""
+    customer's credit; a written-off invoice points at reverse_write_off.
+
+    On an invoice with a write-off standing, money beyond the open amount is refused even with
+    ``keep_excess``: it is the written-off amount arriving after all, whose VAT must be
+    corrected again (§ 17 Abs. 2 Nr. 1 Satz 2 UStG; a price reduction taken back, § 17 Abs. 1)
+    by ``reverse_write_off`` first. Kept as credit, it left the invoice paid, written off in
+    full and holding the money as the customer's credit, the VAT still corrected."""
     if round_money(amount, currency) != amount:
         raise DomainError(
             "invalid_attribute",
             f"{amount} has more decimals than {currency} allows",
             pointer="/amount",
+        )
+    if amount > open_amount and written_off:
+        raise DomainError(
+            "overpayment",
+            f"the payment of {amount} exceeds the open amount of {open_amount} {currency} of "
+            "a written-off invoice",
+            pointer="/amount",
+            hint="money beyond the open amount of a written-off invoice is the written-off "
+            "amount arriving: reverse_write_off first (its VAT is owed again, § 17 Abs. 2 Nr. 1 "
+            "Satz 2 UStG), then record the payment; what exceeds even that can then be kept "
+            "with keep_overpayment_as_credit",
         )
     if amount > open_amount and not keep_excess:
         hint = (
@@ -574,7 +642,7 @@ def check_payment(
             "overpayment",
             f"the payment of {amount} exceeds the open amount of {open_amount} {currency}",
             pointer="/amount",
-            hint=hint + ("; reverse_write_off first if written-off money arrived" * written_off),
+            hint=hint,
         )
 
 

@@ -136,7 +136,8 @@ def recalculate(
     its legal notes: chosen by the seller's law (``legal``) and written in its language.
 
     ``group_taxes`` fixes the VAT of some groups (a credit note taking what remains of an
-    invoice's group, see domain/ledger.py).
+    invoice's group, see domain/ledger.py): with net entry the net stays, with gross entry the
+    gross (the net takes the difference).
     """
     if inv.is_frozen:
         raise AssertionError("recalculate() called on a finalized document")
@@ -155,8 +156,9 @@ def recalculate(
         ],
         calculate_from_net=inv.calculate_from_net,
         document_discount=discount_from(inv.discount),
+        gross_taxes=None if inv.calculate_from_net else group_taxes,
     )
-    if group_taxes:
+    if group_taxes and inv.calculate_from_net:
         totals = with_group_taxes(totals, group_taxes)
     if inv.exchange_rate is not None:
         check_converted(totals, inv.exchange_rate)

@@ -433,6 +433,7 @@ def issue_credit(
         pointers,
         default_pointer="/invoice_id",
         fit=credit_lines is lines,
+        gross=credit_lines is lines and not cn.calculate_from_net,
     )
     if list(taken) != document_groups(cn):
         recalculate(cn, legal=legal, group_taxes={g.key: g.tax for g in taken})

@@ -161,3 +161,46 @@ def test_rest_with_rounding_difference_is_a_valid_einvoice(client: Client) -> No
         einvoice = build_einvoice(state, fmt)
         report = validate(einvoice.xml, einvoice.profile)
         assert report.valid, "\n".join(f"{f.rule}: {f.text}" for f in report.errors)
+
+
+def test_gross_entry_credits_in_halves_take_what_was_entered(client: Client) -> None:
+    """A gross-entry invoice of 100.00 (84.03 + 15.97 VAT) credited by two lines of 50.00
+    gross: the first takes 42.02 + 7.98, so 42.01 + 7.99 = 50.00 remains, and the second must
+    take exactly that. It was refused (credit_too_large: "42.02 net but 42.01 net remains",
+    compared net to net although the user enters gross), and a second credit of 49.99 took
+    the whole remaining VAT on top of its net and came out at 50.00, voiding the invoice with
+    a cent more credited than entered."""
+    cust = client.customer()
+    inv = client.finalized(cust, [line("Ticket", "1", "100.00")], calculate_from_net=False)
+    assert _groups(inv) == {"19": ("84.03", "15.97")}
+    half = {"invoice_id": inv["id"], "lines": [line("Hälfte", "1", "50.00")]}
+    first = client.ok("issue_credit_note", half).events[0]["data"]["invoice"]
+    assert first["totals"]["gross_total"] == "50.00"
+    out = client.ok("issue_credit_note", half)
+    second = out.events[0]["data"]["invoice"]
+    assert second["totals"]["gross_total"] == "50.00"
+    assert _groups(second) == {"19": ("42.01", "7.99")}
+    assert second["lines"][0]["net_amount"] == "42.01"
+    voided = out.events[-1]["data"]["invoice"]
+    assert voided["status"] == "void" and voided["totals"]["credited_amount"] == "100.00"
+    assert voided["tax_ledger"][0]["credited_tax"] == "15.97"
+
+
+def test_gross_entry_credit_a_cent_short_of_the_rest_keeps_the_cent(client: Client) -> None:
+    cust = client.customer()
+    inv = client.finalized(cust, [line("Ticket", "1", "100.00")], calculate_from_net=False)
+    half = {"invoice_id": inv["id"], "lines": [line("Hälfte", "1", "50.00")]}
+    client.ok("issue_credit_note", half)
+    almost = {"invoice_id": inv["id"], "lines": [line("Rest", "1", "49.99")]}
+    out = client.ok("issue_credit_note", almost)
+    second = out.events[0]["data"]["invoice"]
+    assert second["totals"]["gross_total"] == "49.99"
+    t = second["totals"]
+    assert D(t["net_total"]) + D(t["tax_total"]) == D("49.99")
+    assert sum(D(x["net_amount"]) for x in second["lines"]) == D(t["net_total"])
+    state = out.events[-1]["data"]["invoice"]
+    assert state["status"] != "void"
+    assert state["totals"]["credited_amount"] == "99.99"
+    assert state["totals"]["open_amount"] == "0.01"
+    g = state["tax_ledger"][0]
+    assert D(g["credited_net"]) <= D("84.03") and D(g["credited_tax"]) <= D("15.97")

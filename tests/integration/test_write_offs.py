@@ -70,6 +70,37 @@ def test_uncollectible_rest_corrects_vat_per_group_and_can_be_reversed(client: C
     assert errors[0]["code"] == "already_reversed"
 
 
+def test_written_off_money_is_not_kept_as_credit(client: Client) -> None:
+    """Money beyond the open amount of a written-off invoice is the written-off amount arriving
+    (§ 17 Abs. 2 Nr. 1 Satz 2 UStG: the VAT is corrected again): it is refused even with
+    keep_overpayment_as_credit. It was accepted: the invoice of 119.00 written off in full
+    became paid with 119.00 written off, 119.00 paid and 119.00 as the customer's credit, its
+    19.00 VAT still corrected."""
+    cust = client.customer()
+    inv = client.finalized(cust, [line(unit_price="100.00")], issue_date=ISSUED)
+    iid = inv["id"]
+    wid = str(uuid.uuid4())
+    client.ok(
+        "write_off_invoice",
+        {"invoice_id": iid, "write_off_id": wid, "date": "2026-09-30", "reason": "uncollectible"},
+    )
+    payment = {"invoice_id": iid, "amount": "119.00", "date": "2026-10-05"}
+    errors = client.rejected("record_payment", {**payment, "keep_overpayment_as_credit": True})
+    assert (
+        errors[0]["code"] == "overpayment" and errors[0]["source"]["pointer"] == "/payload/amount"
+    )
+    assert "reverse_write_off" in errors[0]["meta"]["hint"]
+    state = client.state(iid)
+    assert state["totals"]["paid_amount"] == "0.00" and state["totals"]["credit_balance"] == "0.00"
+    client.ok("reverse_write_off", {"invoice_id": iid, "write_off_id": wid, "date": "2026-10-05"})
+    out = client.ok(
+        "record_payment", {**payment, "amount": "120.00", "keep_overpayment_as_credit": True}
+    )
+    paid = out.events[-1]["data"]["invoice"]
+    assert paid["status"] == "paid" and paid["totals"]["written_off_amount"] == "0.00"
+    assert paid["totals"]["credit_balance"] == "1.00"
+
+
 def test_small_difference_settles_the_invoice(client: Client) -> None:
     inv = client.finalized(client.customer(), [line(unit_price="100.00")], issue_date=ISSUED)
     iid = inv["id"]

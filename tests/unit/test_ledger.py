@@ -160,6 +160,42 @@ def test_with_group_taxes_keeps_the_sum_rules() -> None:
     assert fixed.tax_total == 0 and fixed.gross_total == fixed.tax_exclusive == D("0.03")
 
 
+def test_gross_entry_credit_takes_the_gross_it_states_inside_the_group() -> None:
+    # 100.00 gross at 19 %: 84.03 + 15.97; half of it (50.00 gross) is 42.02 + 7.98, which
+    # leaves 42.01 + 7.99: a second 50.00 gross takes exactly that (compared net to net, it
+    # was refused for 42.02 > 42.01), and 49.99 takes 42.00 + 7.99 (before: the whole VAT on
+    # top of 42.01 net, 50.00 credited for 49.99 entered)
+    ledger = Ledger("EUR", (g("19", "84.03", "15.97"),))
+    first = ledger.check_movement(MovementKind.CREDIT, [g("19", "42.02", "7.98")], gross=True)
+    assert first == (g("19", "42.02", "7.98"),)
+    ledger = ledger.with_movement(Movement(MovementKind.CREDIT, DAY, first))
+    rest = ledger.check_movement(MovementKind.CREDIT, [g("19", "42.02", "7.98")], gross=True)
+    assert rest == (g("19", "42.01", "7.99"),)
+    short = ledger.check_movement(MovementKind.CREDIT, [g("19", "42.01", "7.98")], gross=True)
+    assert short == (g("19", "42.00", "7.99"),) and short[0].gross == D("49.99")
+    with pytest.raises(DomainError) as err:
+        ledger.check_movement(MovementKind.CREDIT, [g("19", "42.03", "7.98")], gross=True)
+    assert err.value.errors[0].code == "credit_too_large"
+    assert "50.01 gross" in err.value.errors[0].detail
+    assert "at most 50.00 gross" in (err.value.errors[0].hint or "")
+
+
+def test_gross_taxes_keep_the_gross_and_move_the_net() -> None:
+    lines = [
+        LineInput(D("1"), D("30.00"), S, D("19")),
+        LineInput(D("1"), D("20.00"), S, D("19")),
+    ]
+    plain = compute("EUR", lines, calculate_from_net=False)
+    assert (plain.groups[0].taxable_amount, plain.groups[0].tax_amount) == (D("42.02"), D("7.98"))
+    fixed = compute(
+        "EUR", lines, calculate_from_net=False, gross_taxes={key_of(S, D("19")): D("7.99")}
+    )
+    group = fixed.groups[0]
+    assert (group.taxable_amount, group.tax_amount, group.allowance) == (D("42.01"), D("7.99"), 0)
+    assert fixed.gross_total == D("50.00") and fixed.line_net_total == D("42.01")
+    assert sum(r.net_amount for r in fixed.lines) == D("42.01")
+
+
 def test_normalized_parts_add_up_in_the_organization_currency() -> None:
     from invoicing.domain.fx import normalize
 

@@ -97,14 +97,24 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.ledger
         try:
             proposed = group_amounts(doc) if plan is None else plan
-            taken = self.ledger.check_movement(MovementKind.CREDIT, proposed, fit=plan is None)
+            taken = self.ledger.check_movement(
+                MovementKind.CREDIT,
+                proposed,
+                fit=plan is None,
+                gross=plan is None and not from_net,
+            )
         except DomainError as exc:
             assert self.ledger == before
             for err in exc.errors:
                 assert err.code in ("credit_group_unknown", "credit_too_large", "invalid_attribute")
                 assert err.hint
             return False
-        fixed = with_group_taxes(doc, {g.key: g.tax for g in taken})
+        taxes = {g.key: g.tax for g in taken}
+        if from_net:
+            fixed = with_group_taxes(doc, taxes)
+        else:  # gross entry: the gross stays as entered, the net takes the difference
+            fixed = compute(self.currency, items, calculate_from_net=False, gross_taxes=taxes)
+            assert fixed.gross_total == doc.gross_total
         assert_document_sums(fixed, items, tolerance)
         assert group_amounts(fixed) == list(taken)
         self.credit_notes.append(fixed)
@@ -129,10 +139,13 @@ class LedgerMachine(RuleBasedStateMachine):
                 b = data.draw(st.sampled_from(self.ledger.groups))
                 category, rate = b.category, b.rate
                 top = max(int(b.remaining_net / q), 1) * 2  # sometimes beyond the remainder
+                rest = b.remaining_net if self.from_net else b.remaining_gross
             else:
                 category, rate = TaxCategory.STANDARD, data.draw(st.sampled_from(OTHER_RATES))
-                top = 100_000
+                top, rest = 100_000, ZERO
             price = Decimal(data.draw(st.integers(1, top))) * q
+            if rest > 0 and data.draw(st.integers(0, 3)) == 0:
+                price = rest  # exactly what remains of the group, as entered (net or gross)
             items.append(LineInput(Decimal(1), price, category, rate))
         self._credit(items, self.from_net)
 
