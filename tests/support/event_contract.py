@@ -16,7 +16,7 @@ from typing import Any
 
 from invoicing.handlers.registry import LateEvent
 from invoicing.schemas.event_data import EVENT_DATA
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 #: where the pipeline builds its CloudEvents (module, name)
 BUILDERS = (
@@ -25,22 +25,39 @@ BUILDERS = (
 )
 
 
-def _pointer(parts: tuple[Any, ...] | list[Any]) -> str:
-    return "/data" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+def _pointer(parts: tuple[Any, ...] | list[Any], root: str = "/data") -> str:
+    return root + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _undeclared(given: Any, read: Any, path: list[Any]) -> Iterator[str]:
+def _undeclared(given: Any, read: Any, path: list[Any], root: str = "/data") -> Iterator[str]:
     """The members of ``given`` that reading it with the model dropped (``read``: the model's
     dump of it, members set only)."""
     if isinstance(given, dict) and isinstance(read, dict):
         for key, value in given.items():
             if key not in read:
-                yield _pointer([*path, key])
+                yield _pointer([*path, key], root)
             else:
-                yield from _undeclared(value, read[key], [*path, key])
+                yield from _undeclared(value, read[key], [*path, key], root)
     elif isinstance(given, list) and isinstance(read, list):
         for i, (value, back) in enumerate(zip(given, read, strict=False)):
-            yield from _undeclared(value, back, [*path, i])
+            yield from _undeclared(value, back, [*path, i], root)
+
+
+def _against(model: type[BaseModel], data: Any, label: str, root: str) -> list[str]:
+    """``data`` read with ``model``: what fails to validate, and every member it does not
+    declare, by JSON pointer below ``root`` (empty: it matches)."""
+    try:
+        read = model.model_validate(data)
+    except ValidationError as exc:
+        return [
+            f"{label} {_pointer(list(e['loc']), root)}: {e['msg']} (given {e.get('input')!r:.80})"
+            for e in exc.errors()
+        ]
+    dumped = read.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return [
+        f"{label} {p}: a member {model.__name__} does not declare"
+        for p in _undeclared(data, dumped, [], root)
+    ]
 
 
 def mismatches(event: dict[str, Any]) -> list[str]:
@@ -49,19 +66,7 @@ def mismatches(event: dict[str, Any]) -> list[str]:
     model = EVENT_DATA.get(str(etype))
     if model is None:
         return [f"{etype}: not an event type of EVENT_DATA"]
-    data = event.get("data")
-    try:
-        read = model.model_validate(data)
-    except ValidationError as exc:
-        return [
-            f"{etype} {_pointer(list(e['loc']))}: {e['msg']} (given {e.get('input')!r:.80})"
-            for e in exc.errors()
-        ]
-    dumped = read.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    return [
-        f"{etype} {p}: a member {model.__name__} does not declare"
-        for p in _undeclared(data, dumped, [])
-    ]
+    return _against(model, event.get("data"), str(etype), "/data")
 
 
 def reply_mismatches(reply: dict[str, Any]) -> list[str]:
@@ -83,20 +88,7 @@ def reply_mismatches(reply: dict[str, Any]) -> list[str]:
     model = RESULT_TYPES.get(str(qtype))
     if model is None:
         return [f"reply to {qtype}: not a query type of RESULT_TYPES"]
-    result = reply.get("result")
-    try:
-        read = model.model_validate(result)
-    except ValidationError as exc:
-        return [
-            f"reply to {qtype} /result/{'/'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in exc.errors()
-        ]
-    dumped = read.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    return [
-        f"reply to {qtype} {p.replace('/data', '/result', 1)}: a member {model.__name__} "
-        "does not declare"
-        for p in _undeclared(result, dumped, [])
-    ]
+    return _against(model, reply.get("result"), f"reply to {qtype}", "/result")
 
 
 class Recorder:
