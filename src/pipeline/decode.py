@@ -103,6 +103,19 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are unique. With a name twice, parsers disagree on which
+    value counts (Python's keeps the last, others the first), so a document read one way by an
+    upstream check and another way here -- two "lines" of which the second is empty -- is
+    refused rather than guessed (RFC 8259 section 4: names SHOULD be unique)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        names = [name for name, _ in pairs]
+        twice = next(name for i, name in enumerate(names) if name in names[:i])
+        raise ValueError(f"the member {twice!r} appears twice in one object")
+    return members
+
+
 def check_limits(raw: bytes, limits: Limits) -> None:
     if len(raw) > limits.max_bytes:
         raise Undecodable(
@@ -128,11 +141,17 @@ def check_limits(raw: bytes, limits: Limits) -> None:
 
 def decode(raw: bytes | str, limits: Limits) -> Any:
     """The JSON document in ``raw``; every number with a fraction or exponent is an exact
-    ``Decimal`` (never a float), ``NaN``/``Infinity`` are refused. Raises ``Undecodable``."""
+    ``Decimal`` (never a float), ``NaN``/``Infinity`` and a member name twice in one object
+    are refused. Raises ``Undecodable``."""
     body = as_bytes(raw)
     check_limits(body, limits)
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
+        return json.loads(
+            body,
+            parse_float=Decimal,
+            parse_constant=_no_constants,
+            object_pairs_hook=_unique_members,
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         raise Undecodable(
             "invalid_json",

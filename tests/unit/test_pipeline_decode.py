@@ -92,6 +92,28 @@ def test_invalid_json_says_so(body: bytes) -> None:
     assert caught.value.error["code"] == "invalid_json"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "create_invoice", "payload": {"lines": [{"unit_price": 1}], "lines": []}}',
+        b'{"a": 1, "a": 1}',
+        b'[{"x": {"y": 1, "y": 2}}]',
+    ],
+)
+def test_a_member_name_twice_in_one_object_is_refused(body: bytes) -> None:
+    """Parsers disagree on which of two same-named members counts: the body is refused and the
+    name said, never read as its last member (before: an empty list of lines won)."""
+    with pytest.raises(Undecodable) as caught:
+        decode(body, LIMITS)
+    assert caught.value.error["code"] == "invalid_json"
+    assert "appears twice in one object" in caught.value.error["detail"]
+
+
+def test_the_same_name_in_different_objects_is_fine() -> None:
+    doc = decode(b'{"a": {"id": 1}, "b": {"id": 2}, "id": 3}', LIMITS)
+    assert doc == {"a": {"id": 1}, "b": {"id": 2}, "id": 3}
+
+
 def test_peek_identity_reads_top_level_strings_of_any_body() -> None:
     for body in (
         deep(10_000),
