@@ -177,14 +177,14 @@ def compute(
     *,
     calculate_from_net: bool = True,
     document_discount: Discount | None = None,
-    gross_taxes: Mapping[tuple[str, Decimal], Decimal] | None = None,
+    fixed_taxes: Mapping[tuple[str, Decimal], Decimal] | None = None,
 ) -> Totals:
     """Compute every amount of a document; raises DomainError for impossible discounts.
 
-    ``gross_taxes`` (gross entry only) fixes the VAT of some groups while their gross stays as
-    entered: the group's net is the gross less that VAT, and the lines' nets follow (a
-    gross-entry credit note split inside what remains of the invoice's group, see
-    ``domain.ledger``). Net entry fixes VAT with ``with_group_taxes``."""
+    ``fixed_taxes`` fixes the VAT of some groups (a credit note taking or splitting what
+    remains of an invoice's group, see ``domain.ledger``): with gross entry the group's gross
+    stays as entered, its net is the gross less that VAT and the lines' nets follow; with net
+    entry the net stays and the gross follows (``with_group_taxes``)."""
     amounts = [_line_amounts(line, currency, i) for i, line in enumerate(lines)]
     keys: list[tuple[str, Decimal]] = []
     members: dict[tuple[str, Decimal], list[int]] = {}
@@ -227,8 +227,8 @@ def compute(
         else:
             taxable, tax = split_gross(group_amounts[gi] - allowances[gi], rate, currency)
             lines_net, _ = split_gross(group_amounts[gi], rate, currency)
-            if gross_taxes and key in gross_taxes:
-                moved = tax - gross_taxes[key]  # net gained where the VAT is fixed lower
+            if fixed_taxes and key in fixed_taxes:
+                moved = tax - fixed_taxes[key]  # net gained where the VAT is fixed lower
                 taxable, tax, lines_net = taxable + moved, tax - moved, lines_net + moved
             allowance_net = lines_net - taxable
             idx = members[key]
@@ -248,7 +248,7 @@ def compute(
     tax_total = sum((g.tax_amount for g in groups), ZERO)
     check_amount(line_net_total, "the lines' net total", "/lines")
     check_amount(tax_exclusive + tax_total, "the gross total", "/lines")
-    return Totals(
+    totals = Totals(
         currency=currency,
         lines=results,
         groups=groups,
@@ -258,6 +258,9 @@ def compute(
         tax_total=tax_total,
         gross_total=tax_exclusive + tax_total,
     )
+    if fixed_taxes and calculate_from_net:
+        return with_group_taxes(totals, fixed_taxes)
+    return totals
 
 
 def check_converted(totals: Totals, rate: Decimal) -> None:

@@ -17,7 +17,6 @@ from invoicing.domain.calc import (
     check_converted,
     check_discount_units,
     compute,
-    with_group_taxes,
 )
 from invoicing.domain.errors import DomainError
 from invoicing.domain.tax import LegalContext, TaxCategory
@@ -156,10 +155,8 @@ def recalculate(
         ],
         calculate_from_net=inv.calculate_from_net,
         document_discount=discount_from(inv.discount),
-        gross_taxes=None if inv.calculate_from_net else group_taxes,
+        fixed_taxes=group_taxes,
     )
-    if group_taxes and inv.calculate_from_net:
-        totals = with_group_taxes(totals, group_taxes)
     if inv.exchange_rate is not None:
         check_converted(totals, inv.exchange_rate)
     for line, res in zip(lines, totals.lines, strict=True):

@@ -188,7 +188,7 @@ def test_gross_taxes_keep_the_gross_and_move_the_net() -> None:
     plain = compute("EUR", lines, calculate_from_net=False)
     assert (plain.groups[0].taxable_amount, plain.groups[0].tax_amount) == (D("42.02"), D("7.98"))
     fixed = compute(
-        "EUR", lines, calculate_from_net=False, gross_taxes={key_of(S, D("19")): D("7.99")}
+        "EUR", lines, calculate_from_net=False, fixed_taxes={key_of(S, D("19")): D("7.99")}
     )
     group = fixed.groups[0]
     assert (group.taxable_amount, group.tax_amount, group.allowance) == (D("42.01"), D("7.99"), 0)

@@ -113,7 +113,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if from_net:
             fixed = with_group_taxes(doc, taxes)
         else:  # gross entry: the gross stays as entered, the net takes the difference
-            fixed = compute(self.currency, items, calculate_from_net=False, gross_taxes=taxes)
+            fixed = compute(self.currency, items, calculate_from_net=False, fixed_taxes=taxes)
             assert fixed.gross_total == doc.gross_total
         assert_document_sums(fixed, items, tolerance)
         assert group_amounts(fixed) == list(taken)
