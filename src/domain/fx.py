@@ -25,7 +25,7 @@ from typing import Any
 
 from invoicing.domain.calc import check_amount
 from invoicing.domain.errors import DomainError
-from invoicing.domain.ledger import GroupAmount
+from invoicing.domain.ledger import GroupAmount, Key, key_of
 from invoicing.domain.money import ZERO, round_money
 
 
@@ -188,22 +188,55 @@ def deletion_id(payment_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(payment_id, "deleted")
 
 
+def _ledger_item(index: int, m: Mapping[str, Any]) -> str:
+    """The id of a ledger movement as an export item: the credit note's or the write-off's id,
+    a reversal's derived from its write-off's (``reversal_id``)."""
+    kind = m["kind"]
+    item = str(m.get("document_id") or f"{kind}-{index}")
+    if kind == "write_off_reversal" and m.get("document_id"):
+        item = str(reversal_id(uuid.UUID(item)))
+    return item
+
+
 def ledger_settlings(ledger: Iterable[Mapping[str, Any]]) -> list[Settling]:
     """The credit notes, write-offs and reversals of an invoice's ledger (its JSON form)."""
     out: list[Settling] = []
     for index, m in enumerate(ledger):
         kind = m["kind"]
         amount = sum((Decimal(str(g["net"])) + Decimal(str(g["tax"])) for g in m["groups"]), ZERO)
-        item = str(m.get("document_id") or f"{kind}-{index}")
+        item = _ledger_item(index, m)
         day = dt.date.fromisoformat(str(m["date"]))
         if kind == "credit":
             out.append(Settling(day, CREDIT, item, amount))
         elif kind == "write_off":
             out.append(Settling(day, WRITE_OFF, item, amount))
         elif kind == "write_off_reversal":
-            if m.get("document_id"):
-                item = str(reversal_id(uuid.UUID(item)))
             out.append(Settling(day, REVERSAL, item, -amount, -1))
+    return out
+
+
+def ledger_vat_values(
+    ledger: Iterable[Mapping[str, Any]], rate: Decimal, currency: str
+) -> dict[str, dict[Key, Decimal]]:
+    """The VAT in ``currency`` of each credit note, write-off and reversal of an invoice's
+    ledger, per tax group, in the sign of the movement's own amounts: each group's VAT taken
+    so far is converted as one cumulative sum, in the order the ledger recorded the movements,
+    and a movement's VAT is what that conversion moved. So the movements of a group add up to
+    its converted VAT (the invoice's own, ``normalize``) once they take all of it, and a
+    movement recorded later never changes an earlier one's value (docs/datev.md, "VAT to the
+    cent")."""
+    taken: dict[Key, Decimal] = {}
+    out: dict[str, dict[Key, Decimal]] = {}
+    for index, m in enumerate(ledger):
+        sign = -1 if m["kind"] == "write_off_reversal" else 1
+        values: dict[Key, Decimal] = {}
+        for g in m["groups"]:
+            key = key_of(str(g["category"]), Decimal(str(g["rate"])))
+            before = taken.get(key, ZERO)
+            after = taken[key] = before + sign * Decimal(str(g["tax"]))
+            moved = round_money(after * rate, currency) - round_money(before * rate, currency)
+            values[key] = values.get(key, ZERO) + sign * moved
+        out[_ledger_item(index, m)] = values
     return out
 
 

@@ -24,7 +24,8 @@ from typing import Any
 from invoicing import texts
 from invoicing.domain.errors import DomainError
 from invoicing.domain.fx import deletion_id, exchange_difference, fit, reversal_id
-from invoicing.domain.money import ZERO
+from invoicing.domain.ledger import Key, key_of
+from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.numbering import number_key
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
@@ -42,6 +43,7 @@ from invoicing.exports.datev import (
 )
 from invoicing.exports.datev_credit import CreditItem, credit_items, mark_credits
 from invoicing.exports.datev_fx import FxValues, group_values
+from invoicing.exports.datev_vat import Extraction, extraction
 from invoicing.exports.settings import DatevSettings, RevenueAccount
 from invoicing.models.base import ExactDecimal, UTCDateTime
 from invoicing.observability.progress import ProgressLog
@@ -557,6 +559,10 @@ class Counters:
     belegfeld_changed: int = 0
     belegfeld_collisions: int = 0
     missing_vat_ids: int = 0
+    #: rows split so that DATEV extracts the ledger's VAT (datev_vat.py), and rows where no
+    #: split exists (DATEV's extraction stands)
+    vat_splits: int = 0
+    vat_differences: int = 0
     changed: dict[str, str] = field(default_factory=dict)  # sanitized -> original (changed only)
 
     def beleg(self, number: str) -> str:
@@ -592,7 +598,8 @@ class BookingBuilder:
         self.credit_ref = settings.credit_note_reference == "credited_invoice"
         self.base = settings.currency
         self._targets: dict[
-            tuple[str, str, str | None, str | None], tuple[str, str, str | None]
+            tuple[str, str, str | None, str | None],
+            tuple[str, str, str | None, Extraction | None],
         ] = {}
         self.leistungsdatum = settings.leistungsdatum
 
@@ -619,12 +626,13 @@ class BookingBuilder:
 
     def _target(
         self, category: str, rate: str, country: str | None, vat_id: str | None
-    ) -> tuple[str, str, str | None]:
-        """(revenue account, BU key, EU VAT id for field 40) of a tax group, memoized."""
+    ) -> tuple[str, str, str | None, Extraction | None]:
+        """(revenue account, BU key, EU VAT id for field 40, DATEV's VAT extraction on that
+        account or None) of a tax group, memoized."""
         key = (category, rate, country, vat_id)
         hit = self._targets.get(key)
         if hit is None and category == SMALL_BUSINESS:
-            hit = self._targets[key] = (self.s.small_business_account, "", None)
+            hit = self._targets[key] = (self.s.small_business_account, "", None, None)
         if hit is None:
             ra, region = self._revenue(category, rate, country)
             bu = "" if ra.account in self.automatic else (ra.bu_key or "")
@@ -633,8 +641,16 @@ class BookingBuilder:
                 vat = compact_vat_id(vat_id)
                 if vat is None:
                     self.c.missing_vat_ids += 1
-            hit = self._targets[key] = (ra.account, bu, vat)
+            hit = (ra.account, bu, vat, self._extraction(ra.account, bu, Decimal(rate)))
+            self._targets[key] = hit
         return hit
+
+    def _extraction(self, account: str, bu: str, rate: Decimal) -> Extraction | None:
+        """DATEV takes VAT out of the gross on an automatic account or with a BU key, for a
+        group with a rate; else it takes none."""
+        if rate > 0 and (bu or account in self.automatic):
+            return extraction(rate)
+        return None
 
     def _label(self, prefix: str, number: str, name: str, limit: int = 60) -> str:
         """Buchungstext ≤ ``limit``: the (cached) cleaned name after the document number(s)."""
@@ -676,8 +692,9 @@ class BookingBuilder:
         country, vat_id = first[D_COUNTRY], first[D_VAT]
         currency, fx = first[D_CURRENCY], first[D_FX]
         convert = fx is not None and currency != self.base
-        targets: list[tuple[str, str, str | None]] = []
+        targets: list[tuple[str, str, str | None, Extraction | None]] = []
         groups: list[dict[str, Decimal]] = []
+        keys: list[Key] = []
         for row in rows:
             raw = row[D_JSON]
             if raw is None:
@@ -687,30 +704,58 @@ class BookingBuilder:
                 g = json.loads(raw, parse_float=Decimal)
                 category, rate = str(g["category"]), str(g["rate"])
                 net, tax = Decimal(str(g["taxable_amount"])), Decimal(str(g["tax_amount"]))
+            if convert:
+                keys.append(key_of(category, Decimal(rate)))
             if category == TaxCategory.EXEMPT.value and first[D_SMALL_BUSINESS] in _TRUE:
                 category = SMALL_BUSINESS  # § 19 UStG: its own revenue account
             targets.append(self._target(category, rate, country, vat_id))
             groups.append({"taxable_amount": net, "tax_amount": tax})
         if convert:
             grosses = self._converted(first, groups, fx)
+            taxes = self._converted_vat(first, groups, keys, fx)
         else:
             grosses = [g["taxable_amount"] + g["tax_amount"] for g in groups]
-        amounts: dict[tuple[str, str, str | None], Decimal] = {}
-        for target, gross in zip(targets, grosses, strict=True):
-            amounts[target] = amounts[target] + gross if target in amounts else gross
+            taxes = [g["tax_amount"] for g in groups]
         out: list[Booking] = []
-        for (account, bu, vat), gross in amounts.items():
-            if negate:
-                gross = -gross
-            if gross > 0:
+        for (account, bu, vat, ex), gross, tax in _summed(targets, grosses, taxes):
+            for piece in self._pieces(gross, tax, ex):
+                if negate:
+                    piece = -piece
+                sh = "S" if piece > 0 else "H"
                 out.append(
-                    Booking(gross, "S", debtor, account, day, beleg, text_, bu, vat, service, info)
-                )
-            elif gross < 0:
-                out.append(
-                    Booking(-gross, "H", debtor, account, day, beleg, text_, bu, vat, service, info)
+                    Booking(
+                        abs(piece), sh, debtor, account, day, beleg, text_, bu, vat, service, info
+                    )
                 )
         return out
+
+    def _pieces(self, gross: Decimal, tax: Decimal, ex: Extraction | None) -> list[Decimal]:
+        """``gross`` as rows whose VAT DATEV extracts as ``tax`` (datev_vat.py), counted."""
+        if ex is None or not gross:
+            return [gross] if gross else []
+        if ex.round_trips(gross, tax):
+            return [gross]
+        pieces = ex.split(gross, tax)
+        if len(pieces) > 1:
+            self.c.vat_splits += 1
+        else:
+            self.c.vat_differences += 1
+        return pieces
+
+    def _converted_vat(
+        self, first: Any, groups: list[dict[str, Decimal]], keys: list[Key], fx: Decimal
+    ) -> list[Decimal]:
+        """A foreign-currency document's VAT per tax group in euros: converted one by one for
+        an invoice or a credit note of no invoice; for a credit note of an invoice, what it
+        moved of the invoice's converted VAT (``domain.fx.ledger_vat_values``)."""
+        own = [round_money(g["tax_amount"] * fx, self.base) for g in groups]
+        credited = first[D_CREDITED_ID]
+        if first[D_KIND] != "credit_note" or credited is None:
+            return own
+        moved = self.fx.vat(credited, first[D_ID])
+        if moved is None:
+            return own
+        return [moved.get(key, tax) for key, tax in zip(keys, own, strict=True)]
 
     def _converted(
         self, first: Any, groups: list[dict[str, Decimal]], fx: Decimal
@@ -826,29 +871,60 @@ class BookingBuilder:
         targets = [
             self.s.write_off_account(w.reason, str(g["category"]), str(g["rate"])) for g in w.groups
         ]
+        keys = [key_of(str(g["category"]), Decimal(str(g["rate"]))) for g in w.groups]
         parts = [{"taxable_amount": g["net"], "tax_amount": g["tax"]} for g in w.groups]
+        taxes = [Decimal(str(g["tax"])) for g in w.groups]
         if w.currency != self.base and w.fx is not None:
             total = sum((Decimal(str(g["net"])) + Decimal(str(g["tax"])) for g in w.groups), ZERO)
             values = fit(
                 group_values(parts, w.fx, self.base),
                 self._settles(w.invoice_id, w.item_id, total, w.fx),
             )
+            moved = self.fx.vat(w.invoice_id, w.item_id) or {}
+            taxes = [
+                moved.get(key, round_money(tax * w.fx, self.base))
+                for key, tax in zip(keys, taxes, strict=True)
+            ]
         else:
             values = [
                 Decimal(str(p["taxable_amount"])) + Decimal(str(p["tax_amount"])) for p in parts
             ]
-        amounts: dict[tuple[str, str], Decimal] = {}
-        for target, value in zip(targets, values, strict=True):
-            amounts[target] = amounts.get(target, ZERO) + value
+        wo_targets = [
+            (account, bu, None, self._extraction(account, bu, key[1]))
+            for (account, bu), key in zip(targets, keys, strict=True)
+        ]
         out: list[Booking] = []
-        for (account, bu), value in amounts.items():
-            if value == 0:
-                continue
-            sh = "S" if (value < 0) != w.reversal else "H"
-            out.append(Booking(abs(value), sh, debtor, account, w.day, beleg, text_, bu))
+        for (account, bu, _, ex), value, tax in _summed(wo_targets, values, taxes):
+            for piece in self._pieces(value, tax, ex):
+                sh = "S" if (piece < 0) != w.reversal else "H"
+                out.append(Booking(abs(piece), sh, debtor, account, w.day, beleg, text_, bu))
         if out:
             self.c.write_offs += 1
         return out
+
+
+Target = tuple[str, str, str | None, Extraction | None]
+
+
+def _summed(
+    targets: Sequence[Target], grosses: Sequence[Decimal], taxes: Sequence[Decimal]
+) -> list[tuple[Target, Decimal, Decimal]]:
+    """Tax groups summed per booking target (account, BU key, EU VAT id): gross and VAT, and
+    DATEV's extraction on it (None when groups of two rates meet on one account: no rate then
+    tells what DATEV takes, which a configuration mapping two rates to one account gets)."""
+    if len(targets) == 1:
+        return [(targets[0], grosses[0], taxes[0])]
+    sums: dict[tuple[str, str, str | None], list[Any]] = {}
+    for (account, bu, vat, ex), gross, tax in zip(targets, grosses, taxes, strict=True):
+        row = sums.get((account, bu, vat))
+        if row is None:
+            sums[(account, bu, vat)] = [gross, tax, ex]
+            continue
+        row[0] += gross
+        row[1] += tax
+        if row[2] is not ex:
+            row[2] = None
+    return [((a, b, v, ex), gross, tax) for (a, b, v), (gross, tax, ex) in sums.items()]
 
 
 def _documents(
@@ -1019,6 +1095,8 @@ def export_datev(
         "belegfeld_changed": counters.belegfeld_changed,
         "belegfeld_collisions": counters.belegfeld_collisions,
         "missing_vat_ids": counters.missing_vat_ids,
+        "vat_splits": counters.vat_splits,
+        "vat_differences": counters.vat_differences,
         "skipped_foreign_currency": int(skipped),
     }
     batches = [

@@ -40,9 +40,10 @@ from invoicing.domain.fx import (
     Settling,
     deletion_id,
     ledger_settlings,
+    ledger_vat_values,
     settling_values,
 )
-from invoicing.domain.ledger import GroupAmount
+from invoicing.domain.ledger import GroupAmount, Key
 from invoicing.domain.money import round_money
 from invoicing.domain.tax import TaxCategory
 from invoicing.models.base import ExactDecimal
@@ -119,6 +120,8 @@ class FxValues:
         self.org = org
         self.currency = currency
         self._values: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
+        #: the VAT per tax group of each credit note, write-off and reversal of a document
+        self._vat: dict[uuid.UUID, dict[str, dict[Key, Decimal]]] = {}
         #: the values handed out for bookings, (document, item) -> value: what the export
         #: booked, kept by ``keep`` in the export's transaction
         self.used: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = {}
@@ -137,6 +140,13 @@ class FxValues:
         self.used[(document, item)] = hit
         return hit
 
+    def vat(self, document: uuid.UUID, item: uuid.UUID) -> dict[Key, Decimal] | None:
+        """The VAT of ``document``'s credit note, write-off or reversal ``item`` per tax group
+        in euros (``ledger_vat_values``); None when the ledger does not hold it."""
+        if document not in self._values:
+            self._values[document] = self._load(document)
+        return self._vat.get(document, {}).get(str(item))
+
     def _load(self, document: uuid.UUID) -> dict[uuid.UUID, Decimal]:
         conn, params = self.conn, {"org": self.org, "doc": document}
         base = conn.execute(_BASE, params).one_or_none()
@@ -152,7 +162,9 @@ class FxValues:
             )
             for g in _json(base.tax_breakdown) or []
         ]
-        moves = ledger_settlings(_json(base.ledger) or [])  # credit notes and write-offs
+        ledger = _json(base.ledger) or []
+        moves = ledger_settlings(ledger)  # credit notes and write-offs
+        self._vat[document] = ledger_vat_values(ledger, rate, self.currency)
         for p in conn.execute(_PAYMENTS, params):
             # a payment settles its document; a refund on one of its credit notes undoes that.
             # An application of credit settles it too, though it is not booked (datev_credit.py):

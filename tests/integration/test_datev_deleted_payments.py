@@ -146,13 +146,15 @@ def test_a_settling_dollar_payment_deleted_takes_back_what_it_booked(
 ) -> None:
     # 119.08 USD whose groups convert to 109.95 EUR (a cent under 119.08 x 0.9234): the second
     # half settles the invoice and books 54.97; deleted, it takes back those 54.97, so the
-    # Debitor holds what the first half left open (the ledger: 54.97 open)
+    # Debitor holds what the first half left open (the ledger: 54.97 open). The invoice's
+    # 109.95 is two rows: its converted VAT is 17.55 (19.01 USD x 0.9234), and DATEV would take
+    # 17.56 out of 109.95 at 19 %; out of 109.94 and 0.01 it takes 17.55 (datev_vat.py)
     dc.ok("configure_datev", DATEV)
     inv = _usd(dc, "0.9234", "100.07")
     _pay(dc, inv, "59.54", "2025-01-20")
     second = _pay(dc, inv, "59.54", "2025-01-21")
     january = _export(dc, tmp_path, JANUARY, include_payments=True, scope="unexported")
-    assert [r[0] for r in _rows(january)] == ["109,95", "54,98", "54,97"]
+    assert [r[0] for r in _rows(january)] == ["109,94", "0,01", "54,98", "54,97"]
     debtor = _rows(january)[0][2]
 
     out = dc.ok("delete_payment", {"invoice_id": inv["id"], "payment_id": second})
@@ -243,7 +245,7 @@ def test_a_dollar_payment_recorded_late_moves_no_cent_already_booked(
     inv = _usd(dc, "0.9234", "100.07")
     _pay(dc, inv, "59.54", "2025-01-21")
     first = _export(dc, tmp_path, JANUARY, include_payments=True, scope="unexported")
-    assert [r[0] for r in _rows(first)] == ["109,95", "54,98"]
+    assert [r[0] for r in _rows(first)] == ["109,94", "0,01", "54,98"]  # 109.95: VAT 17.55
     debtor = _rows(first)[0][2]
     out = dc.ok(
         "record_payment", {"invoice_id": inv["id"], "amount": "59.54", "date": "2025-01-20"}
@@ -253,7 +255,7 @@ def test_a_dollar_payment_recorded_late_moves_no_cent_already_booked(
     assert [(r[0], r[4]) for r in _rows(late)] == [("54,97", "2001")]
     assert _balance(debtor, first, late) == 0
     again = _export(dc, tmp_path, JANUARY, include_payments=True)
-    assert sorted(r[0] for r in _rows(again)) == ["109,95", "54,97", "54,98"]
+    assert sorted(r[0] for r in _rows(again)) == ["0,01", "109,94", "54,97", "54,98"]
     assert _balance(debtor, again) == 0
 
 

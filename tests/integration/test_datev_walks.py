@@ -8,6 +8,10 @@ voids and deleted payments, the calendar moving on. Then one export of the whole
 payments:
 
 - every Buchungsstapel passes ../shared/datev/datev_check.py --strict;
+- for every invoice and VAT rate, the VAT DATEV takes out of the rows on automatic accounts
+  (round_half_up(gross x r / (100 + r)) per row) is the VAT the ledger still holds: invoiced
+  less credited and written off (in euros for a dollar invoice), so DATEV's VAT and revenue
+  accounts hold the ledger's figures to the cent;
 - for every invoice, its bookings on the debtor's account (debit on the debtor as account,
   credit where the debtor is the contra account, by its number in Belegfeld 1) add up to what
   the invoice still has open less what was overpaid: the export books every cent the ledger
@@ -200,6 +204,47 @@ def _is_debtor(account: str) -> bool:
     return len(account) == 5 and account.startswith("1")  # 10000-19999 (SKR03 debtors)
 
 
+#: SKR03's automatic accounts with VAT that these months book on: revenue at 19 % and 7 %,
+#: Forderungsverluste at 19 % and 7 %
+TAXED = {"8400": Decimal(19), "8300": Decimal(7), "2406": Decimal(19), "2401": Decimal(7)}
+
+
+def _datev_vat(rows: list[list[str]]) -> dict[tuple[str, Decimal], Decimal]:
+    """The VAT DATEV books per (Belegfeld 1, rate): out of each row's gross on an automatic
+    account, round_half_up(gross x r / (100 + r)), owed (+) when the Debitor is debited."""
+    vat: dict[tuple[str, Decimal], Decimal] = collections.defaultdict(Decimal)
+    for row in rows:
+        rate = TAXED.get(row[7])
+        if rate is None or not _is_debtor(row[6]):
+            continue
+        gross = Decimal(row[0].replace(",", "."))
+        tax = (gross * rate / (100 + rate)).quantize(CENT, ROUND_HALF_UP)
+        vat[(row[10], rate)] += tax if row[1] == "S" else -tax
+    return vat
+
+
+def _ledger_vat(state: dict[str, Any]) -> dict[tuple[str, Decimal], Decimal]:
+    """The VAT an invoice still owes per (number, rate) by its ledger: invoiced less credited
+    and written off, in euros (a dollar invoice's groups converted at its frozen rate, what its
+    credit notes and write-offs took converted as one sum); nothing when voided without a
+    credit note (the export reverses it whole)."""
+    rate = Decimal(state["normalized"]["exchange_rate"]) if state["normalized"] else None
+
+    def conv(amount: Decimal) -> Decimal:
+        return amount if rate is None else (amount * rate).quantize(CENT, ROUND_HALF_UP)
+
+    credited = any(e["kind"] == "credit" for e in state["ledger_entries"])
+    owed: dict[tuple[str, Decimal], Decimal] = collections.defaultdict(Decimal)
+    for g in state["tax_ledger"]:
+        key = (state["number"], Decimal(g["rate"]))
+        if state["status"] == "void" and not credited:
+            owed[key] += 0
+            continue
+        taken = Decimal(g["credited_tax"]) + Decimal(g["written_off_tax"])
+        owed[key] += conv(Decimal(g["invoiced_tax"])) - conv(taken)
+    return owed
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, seed: int) -> None:
     month = Month(engine, seed, tmp_path)
@@ -241,6 +286,7 @@ def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, 
             balance[document] -= amount
         if row[13].startswith(("Kursgewinn", "Kursverlust")):
             exchange[document] += amount
+    vat = _datev_vat(rows)
     currencies = collections.Counter(currency for _, _, currency in month.invoices)
     assert currencies["EUR"] >= 10 and currencies["USD"] >= 3, currencies
     for iid, _, currency in month.invoices:
@@ -256,6 +302,12 @@ def test_a_random_month_exports_every_cent_once(engine: Engine, tmp_path: Path, 
             # the realised exchange differences are those the ledger states
             assert exchange[state["number"]] == Decimal(normalized["exchange_difference"])
         assert balance[state["number"]] == still, (state["number"], state["status"], totals)
+        # DATEV's VAT account holds, per invoice and rate, the VAT the ledger still has: every
+        # row on an automatic account takes out of its gross what the ledger says (datev_vat.py)
+        for key, owed in _ledger_vat(state).items():
+            if key[1] > 0:
+                assert vat.get(key, Decimal(0)) == owed, (key, state["status"], state["tax_ledger"])
+    assert out.events[0]["data"]["counts"]["vat_differences"] == 0
 
 
 def _debtor_balances(rows: list[list[str]]) -> dict[str, Decimal]:
@@ -298,6 +350,7 @@ def test_a_random_month_exported_as_it_goes_books_every_cent_once(
     export(STEPS)
     deleted_after_export = sum(1 for r in rows if r[13].startswith("Storno Zahlung"))
     balance = _debtor_balances(rows)
+    vat = _datev_vat(rows)
     for iid, _, currency in month.invoices:
         state = c.state(iid)
         totals, normalized = state["totals"], state["normalized"]
@@ -309,5 +362,8 @@ def test_a_random_month_exported_as_it_goes_books_every_cent_once(
             credit = (credit * Decimal(normalized["exchange_rate"])).quantize(CENT, ROUND_HALF_UP)
             still = Decimal(normalized["open_amount"]) - credit
         assert balance[state["number"]] == still, (state["number"], state["status"], totals)
+        for key, owed in _ledger_vat(state).items():  # the VAT too, export by export
+            if key[1] > 0:
+                assert vat.get(key, Decimal(0)) == owed, (key, state["status"], state["tax_ledger"])
     # every seed deletes at least one payment that an export had booked (1 to 7 of them)
     assert deleted_after_export >= 1
