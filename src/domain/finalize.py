@@ -31,6 +31,9 @@ class Document:
     has_customer: bool
     normalized_currency: str | None = None
     exchange_rate: Decimal | None = None
+    #: a credit note of no invoice: issued in one command (issue_standalone_credit_note), so
+    #: its errors point at that command's fields, not at a draft to update
+    standalone: bool = False
 
 
 def completeness(doc: Document, seller: Mapping[str, Any]) -> list[ErrorDetail]:
@@ -64,28 +67,36 @@ def completeness(doc: Document, seller: Mapping[str, Any]) -> list[ErrorDetail]:
             )
         )
     if doc.normalized_currency and doc.exchange_rate is None:
+        what = "credit note" if doc.kind == "credit_note" else "invoice"
         errors.append(
             ErrorDetail(
                 "invalid_attribute",
                 f"exchange_rate can't be blank for a "
-                f"{doc.currency} invoice of a {doc.normalized_currency} "
+                f"{doc.currency} {what} of a {doc.normalized_currency} "
                 "organization",
-                _POINTER,
-                hint="update_invoice with exchange_rate",
+                "/exchange_rate" if doc.standalone else _POINTER,
+                hint=(
+                    f"send exchange_rate: {doc.normalized_currency} per 1 {doc.currency}"
+                    if doc.standalone
+                    else "update_invoice with exchange_rate"
+                ),
             )
         )
     return errors
 
 
-def buyer_checks(buyer: Mapping[str, object], tax_categories: Iterable[str]) -> list[ErrorDetail]:
-    """The buyer snapshot needs an address, and a VAT id for reverse charge / intra-EU lines."""
+def buyer_checks(
+    buyer: Mapping[str, object], tax_categories: Iterable[str], pointer: str = _POINTER
+) -> list[ErrorDetail]:
+    """The buyer snapshot needs an address, and a VAT id for reverse charge / intra-EU lines;
+    ``pointer``: where the customer is named."""
     errors: list[ErrorDetail] = []
     if not buyer.get("address"):
         errors.append(
             ErrorDetail(
                 "buyer_address_missing",
                 "the customer has no billing address",
-                _POINTER,
+                pointer,
                 hint="update_customer with an address",
             )
         )
@@ -95,7 +106,7 @@ def buyer_checks(buyer: Mapping[str, object], tax_categories: Iterable[str]) -> 
             ErrorDetail(
                 "buyer_vat_id_missing",
                 f"tax category {needs_vat[0].value} requires the customer's VAT id",
-                _POINTER,
+                pointer,
                 hint="update_customer with vat_id",
             )
         )
@@ -149,7 +160,7 @@ def check_complete(
     errors = completeness(doc, seller)
     if buyer is not None:
         categories = list(tax_categories)
-        errors += buyer_checks(buyer, categories)
+        errors += buyer_checks(buyer, categories, "/customer_id" if doc.standalone else _POINTER)
         errors += seller_vat_checks(seller, buyer, categories)
     if errors:
         raise DomainError.many(errors)

@@ -98,6 +98,7 @@ def _document(inv: InvoiceRecord) -> finalize_rules.Document:
         has_customer=inv.customer_id is not None,
         normalized_currency=inv.normalized_currency,
         exchange_rate=inv.exchange_rate,
+        standalone=inv.kind == "credit_note" and inv.credited_invoice_id is None,
     )
 
 

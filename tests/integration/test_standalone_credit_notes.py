@@ -107,3 +107,33 @@ def test_datev_and_csv(engine: Engine, tmp_path: Path) -> None:
         "129.70",
         "0.00",
     )
+
+
+def test_its_errors_point_at_its_own_fields(engine: Engine, tmp_path: Path) -> None:
+    """A credit note of no invoice is issued in one command: a dollar one without a rate, or
+    one to a customer without an address, is told which field of that command to send, not
+    to update a draft it never had (``/payload/invoice_id``, ``update_invoice``)."""
+    c = _client(engine, tmp_path)
+    base = {
+        "credit_note_id": str(uuid.uuid4()),
+        "customer_id": str(c.customer()),
+        "reason": "Jahresbonus 2024",
+        "issue_date": "2025-01-20",
+        "lines": [line("Bonus Beratung", "1", "100.00")],
+    }
+    (error,) = c.rejected("issue_standalone_credit_note", {**base, "currency": "USD"})
+    assert error["source"]["pointer"] == "/payload/exchange_rate"
+    assert error["detail"] == (
+        "exchange_rate can't be blank for a USD credit note of a EUR organization"
+    )
+    assert error["meta"]["hint"] == "send exchange_rate: EUR per 1 USD"
+    # with the rate it is issued, as before
+    cn = _issue(c, currency="USD", exchange_rate="0.9234")
+    assert cn["normalized"]["exchange_rate"] == "0.9234"
+
+    nowhere = c.customer(address=None)
+    payload = {**base, "credit_note_id": str(uuid.uuid4()), "customer_id": str(nowhere)}
+    errors = c.rejected("issue_standalone_credit_note", payload)
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("buyer_address_missing", "/payload/customer_id")
+    ]

@@ -201,3 +201,16 @@ def test_a_supply_to_another_member_state_needs_the_sellers_vat_id(
         assert [e.code for e in exc.value.errors] == ["seller_vat_id_missing"]
     with_vat = {**DE_TAX_NUMBER_ONLY, "vat_id": "DE136695976"}
     assert rules.seller_vat_checks(with_vat, buyer, categories) == []
+
+
+def test_a_standalone_credit_note_is_pointed_at_its_own_fields() -> None:
+    doc = rules.Document("credit_note", "USD", 1, True, "EUR", None, standalone=True)
+    (error,) = rules.completeness(doc, SELLER)
+    assert (error.pointer, error.hint) == ("/exchange_rate", "send exchange_rate: EUR per 1 USD")
+    assert "USD credit note of a EUR organization" in error.detail
+    with pytest.raises(DomainError) as exc:
+        rules.check_complete(doc, SELLER, {"address": None}, ["standard"])
+    assert [(e.code, e.pointer) for e in exc.value.errors] == [
+        ("invalid_attribute", "/exchange_rate"),
+        ("buyer_address_missing", "/customer_id"),
+    ]
