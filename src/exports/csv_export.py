@@ -61,6 +61,9 @@ COLUMNS = (
     # since session 36, after the others so that a reader by position reads on
     "dunning_level",
     "dunned_on",
+    # since session 38: what the customer paid beyond what the invoice owes, kept as credit
+    # (the state's totals.credit_balance)
+    "credit_balance",
 )
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
@@ -164,6 +167,8 @@ def write_invoice_csv(
             receivable = r.kind == "invoice" and r.status not in ("draft", "void")
             owed = gross - paid - credited - r.written_off_amount
             open_amount = max(owed, ZERO) if receivable else ZERO
+            # handlers.views.credit_balance: any finalized invoice, a void one included
+            overpaid = -owed if r.kind == "invoice" and r.status != "draft" and owed < 0 else ZERO
             text_cells = (
                 r.number or "",
                 r[9] or "",
@@ -212,6 +217,7 @@ def write_invoice_csv(
                     neutralize(tags),
                     str(r.dunning_level),
                     r.dunned_on.isoformat() if r.dunned_on else "",
+                    _money(overpaid, cur),
                 )
             )
             count += 1

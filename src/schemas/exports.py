@@ -133,8 +133,11 @@ class ExportCsv(Command):
     customer_country, case_id, project_reference, purchase_order_number, currency, net_total,
     tax_total, gross_total, paid_amount, credited_amount, written_off_amount, open_amount,
     exchange_rate, credited_invoice_id, export_status, exported_at, finalized_at, sent_at,
-    paid_at, voided_at, deleted_at, tags, dunning_level, dunned_on (the last two since the
-    invoice's dunning level, 0031)."""
+    paid_at, voided_at, deleted_at, tags, dunning_level, dunned_on, credit_balance.
+
+    dunning_level and dunned_on since the invoice's dunning level (0031); credit_balance (what
+    was paid beyond what the invoice owes, kept as the customer's credit: the state's
+    totals.credit_balance) since session 38. New columns come last."""
 
     model_config = ConfigDict(
         json_schema_extra={

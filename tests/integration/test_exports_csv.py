@@ -88,3 +88,24 @@ def test_csv_filters_bom_delimiter_and_formula_injection(cc: Client) -> None:
         },
     )
     assert len(read(cc, out.events[0]["data"], "\t")[1]) == 2  # the finalized one and the draft
+
+
+def test_an_overpaid_invoice_shows_its_credit_balance(cc: Client) -> None:
+    """What the customer paid beyond what the invoice owes, kept as credit: the state's
+    totals.credit_balance, also after a credit note took part of what was owed."""
+    cust = cc.customer()
+    over = cc.finalized(cust, [line("Beratung", "1", "100.00")], issue_date=dt.date(2025, 1, 10))
+    even = cc.finalized(cust, [line("Beratung", "1", "50.00")], issue_date=dt.date(2025, 1, 11))
+    pay = {"invoice_id": over["id"], "amount": "150.00", "date": "2025-01-20"}
+    cc.ok("record_payment", {**pay, "keep_overpayment_as_credit": True})
+    credit = {"invoice_id": over["id"], "issue_date": "2025-01-25", "reason": "Kulanz"}
+    cc.ok("issue_credit_note", {**credit, "lines": [line("Nachlass", "1", "10.00")]})
+    cc.ok("record_payment", {"invoice_id": even["id"], "amount": "59.50", "date": "2025-01-20"})
+    (event,) = cc.ok("export_csv", {}).events
+    rows = {r["number"]: r for r in read(cc, event["data"])[1]}
+    state = cc.state(over["id"])["totals"]
+    # 150.00 paid on 119.00 less 11.90 credited: 42.90 beyond
+    assert rows[over["number"]]["credit_balance"] == state["credit_balance"] == "42.90"
+    assert rows[over["number"]]["open_amount"] == "0.00"
+    assert rows[even["number"]]["credit_balance"] == "0.00"
+    assert list(rows[even["number"]])[-1] == "credit_balance"  # the last column
