@@ -130,6 +130,7 @@ def recalculate(
     small_business_country: str | None = None,
     group_taxes: Mapping[tuple[str, Decimal], Decimal] | None = None,
     legal: LegalContext | None = None,
+    buyer_country: str | None = None,
 ) -> None:
     """Recompute every amount of a draft from its lines and discount (the totals engine), and
     its legal notes: chosen by the seller's law (``legal``) and written in its language.
@@ -137,6 +138,10 @@ def recalculate(
     ``group_taxes`` fixes the VAT of some groups (a credit note taking what remains of an
     invoice's group, see domain/ledger.py): with net entry the net stays, with gross entry the
     gross (the net takes the difference).
+
+    ``buyer_country``: the customer's country while the document has no buyer snapshot yet (a
+    draft: the snapshot is taken at finalize), so a draft's notes are those its finalize will
+    print (a reverse charge to another Member State cites Art. 196, not § 13b).
     """
     if inv.is_frozen:
         raise AssertionError("recalculate() called on a finalized document")
@@ -176,7 +181,7 @@ def recalculate(
         legal = LegalContext(
             seller_country=small_business_country, small_business=bool(small_business_country)
         )
-    buyer_country = ((inv.buyer or {}).get("address") or {}).get("country_code")
+    buyer_country = ((inv.buyer or {}).get("address") or {}).get("country_code") or buyer_country
     notes: list[str] = []
     breakdown: list[dict[str, Any]] = []
     for g in totals.groups:

@@ -99,6 +99,20 @@ def legal_context(org: OrganizationRecord) -> LegalContext:
     )
 
 
+def draft_buyer_country(
+    uow: UnitOfWork, inv: EditableInvoice | Invoice, customer: CustomerRecord | None = None
+) -> str | None:
+    """The country of a draft's customer (``customer`` when already read): the legal notes
+    depend on it before the buyer snapshot exists (``drafting.recalculate``)."""
+    if inv.customer_id is None or inv.buyer:
+        return None
+    if customer is None or customer.id != inv.customer_id:
+        customer = get_customer(uow, inv.organization_id, inv.customer_id)
+    address = customer.data.get("address") or {}
+    country = address.get("country_code") if isinstance(address, dict) else None
+    return str(country) if country else None
+
+
 def add_lines(
     uow: UnitOfWork,
     deps: Deps,
@@ -385,7 +399,9 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     events = append_lines(
         uow, deps, org, inv, lines, cmd.command_id, pointer, new=LineData, append=inv.lines.append
     )
-    recalculate(inv, legal=legal_context(org))
+    recalculate(
+        inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv, customer)
+    )
     created = invoice_event("invoice.created", inv, deps.now())
     # written complete with Core (one INSERT for the invoice, one for its lines); the session
     # never holds it: no flush work for it, no object the session could hold stale
@@ -439,7 +455,7 @@ def update_invoice(cmd: UpdateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
         if p.number:
             check_manual_number(uow, org, p.number, inv.id)
         set_number(inv, p.number)
-    recalculate(inv, legal=legal_context(org))
+    recalculate(inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
 
 
@@ -450,7 +466,7 @@ def add_line(cmd: AddLine, uow: UnitOfWork, deps: Deps) -> list[Event]:
     require_draft(inv, "edited")
     events = add_lines(uow, deps, org, inv, [cmd.payload.line], cmd.command_id, "/line")
     try:
-        recalculate(inv, legal=legal_context(org))
+        recalculate(inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv))
     except DomainError as exc:  # the document's lines grew too large: by the line sent
         raise exc.repointed("/lines", "/line") from exc
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
@@ -472,7 +488,7 @@ def remove_line(cmd: RemoveLine, uow: UnitOfWork, deps: Deps) -> list[Event]:
     inv.lines.remove(line)
     for pos, remaining in enumerate(sorted(inv.lines, key=lambda x: x.position), start=1):
         remaining.position = pos
-    recalculate(inv, legal=legal_context(org))
+    recalculate(inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
 
 
@@ -603,7 +619,7 @@ def copy_draft(
         inv.locale = get_customer(uow, org.id, customer_id).locale
     uow.session.add(inv)
     add_lines(uow, deps, org, inv, copy_lines(src), command_id, "/lines")
-    recalculate(inv, legal=legal_context(org))
+    recalculate(inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv))
     return inv
 
 
@@ -641,7 +657,7 @@ def invoice_billable_entries(
         entries = billing.uninvoiced(uow.session, org.id, list(p.entry_ids))
         lines, pointer = [billing.line_from_entry(entry) for entry in entries], "/entry_ids"
     events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
-    recalculate(inv, legal=legal_context(org))
+    recalculate(inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
 
 

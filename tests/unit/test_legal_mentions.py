@@ -292,6 +292,42 @@ def test_reverse_charge_to_another_member_state_cites_the_cross_border_article(
         assert group.exemption_reason is not None and expected in group.exemption_reason
 
 
+@pytest.mark.parametrize("country", ["DE", "BE"])
+def test_a_drafts_notes_are_those_its_finalize_prints(world: World, country: str) -> None:
+    """A draft has no buyer snapshot yet (it is taken at finalize): its notes, in
+    invoice.created and invoice.updated, follow the customer's country, so a reverse charge
+    to a French business cites the cross-border article in the draft as on the invoice. Before,
+    the draft carried the domestic wording until finalize."""
+    org = world.core.organization(**SELLERS[country])
+    email = f"{uuid.uuid4().hex[:10]}@buyer.example"
+    customer = world.core.customer(org, **FR_BUYER, locale="en", email=email)
+    line = {
+        "description": "Consulting",
+        "quantity": "3",
+        "unit_price": "150.00",
+        "tax_category": "reverse_charge",
+        "tax_rate": "0",
+    }
+    iid = str(uuid.uuid4())
+    created = world.core.run(
+        org, "create_invoice", {"id": iid, "customer_id": str(customer), "lines": [line]}
+    )
+    updated = world.core.run(org, "add_line", {"invoice_id": iid, "line": line})
+    finalized = world.core.run(org, "finalize_invoice", {"invoice_id": iid})
+    expected = CROSS_BORDER[(country, "en")]
+    notes = []
+    for outcome, kind in (
+        (created, "invoice.created"),
+        (updated, "invoice.updated"),
+        (finalized, "invoice.finalized"),
+    ):
+        state = world.core.state(outcome, kind)
+        (group,) = state.tax_breakdown
+        assert group.exemption_reason is not None and expected in group.exemption_reason, kind
+        notes.append(state.legal_notes)
+    assert notes[0] == notes[1] == notes[2]
+
+
 #: the reason of the credit note change_recipient issues, in the document's language
 RECIPIENT_CHANGE = {
     "de": "Änderung des Rechnungsempfängers",
