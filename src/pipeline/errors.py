@@ -3,6 +3,7 @@ detail, source: {pointer}, meta: {hint}}`` -- what was wrong, where, and what to
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -98,6 +99,10 @@ def from_validation(exc: ValidationError) -> list[dict[str, Any]]:
         parts = [str(part) for part in err["loc"] if not _UNION_BRANCH.search(str(part))]
         field = parts[-1] if parts else "the document"
         hint_field = "decimal" if "decimal" in detail or "binary float" in detail else field
+        advice = hint(kind, ctx, hint_field)
+        if kind == "list_type" and isinstance(err.get("input"), str | int | float | bool):
+            # a single value where a list goes (``"status": "open"``): the list it meant
+            advice = f"send a JSON array, e.g. [{_short_json(err['input'])}]"
         out.append(
             error(
                 "422",
@@ -105,7 +110,14 @@ def from_validation(exc: ValidationError) -> list[dict[str, Any]]:
                 "Invalid Attribute",
                 detail,
                 "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts),
-                hint(kind, ctx, hint_field),
+                advice,
             )
         )
     return out
+
+
+def _short_json(value: str | int | float | bool) -> str:
+    """``value`` as JSON, a long string cut (the hint echoes what was sent)."""
+    if isinstance(value, str):
+        return json.dumps(value[:40] + ("…" if len(value) > 40 else ""), ensure_ascii=False)
+    return json.dumps(value)
