@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_datev_walks import TAXED, _datev_vat, _ledger_vat
+from tests.integration.test_datev_walks import TAXED, TAXED_SKR04, _datev_vat, _ledger_vat
 from tests.integration.test_write_offs_datev import DATEV, dc, unpack  # noqa: F401
 from tests.support.client import Client, line
 
@@ -50,6 +50,16 @@ def _invoice(c: Client, net: str, rate: str, **fields: Any) -> dict[str, Any]:
 def _credit(c: Client, inv: dict[str, Any], net: str, rate: str, day: str) -> None:
     payload = {"invoice_id": inv["id"], "issue_date": day, "reason": "Kulanz"}
     c.ok("issue_credit_note", {**payload, "lines": [line("Nachlass", "1", net, tax_rate=rate)]})
+
+
+def _totals(
+    by_doc: dict[tuple[str, Decimal], Decimal], whole: bool
+) -> dict[tuple[str, Decimal], Decimal]:
+    """VAT per (Belegfeld 1, rate), or per rate alone (``whole``), without zeros."""
+    out: dict[tuple[str, Decimal], Decimal] = collections.defaultdict(Decimal)
+    for (number, rate), value in by_doc.items():
+        out[("" if whole else number, rate)] += value
+    return {key: value for key, value in out.items() if value}
 
 
 def _revenue(rows: list[list[str]], account: str) -> tuple[Decimal, Decimal]:
@@ -97,18 +107,39 @@ def test_a_void_after_two_credit_notes_leaves_no_cent_on_the_vat_account(
     assert ex.data["counts"]["credit_notes"] == 3  # documents, not rows
 
 
-@pytest.mark.parametrize("seed", range(3))
+#: how the tax advisor set the client up: SKR03 defaults; SKR04 with its own numbers on
+#: credit notes; revenue on accounts DATEV does not treat as automatic, taxed by BU keys
+SETUPS: dict[str, tuple[dict[str, Any], dict[str, Decimal]]] = {
+    "skr03": ({}, TAXED),
+    "skr04": ({"chart": "SKR04", "credit_note_reference": "own_number"}, TAXED_SKR04),
+    "bu_keys": (
+        {
+            "revenue_accounts": [
+                {"category": "standard", "rate": "19", "account": "8401", "bu_key": "3"},
+                {"category": "standard", "rate": "7", "account": "8301", "bu_key": "2"},
+            ],
+            "automatic_accounts": ["2401", "2406"],
+        },
+        TAXED,
+    ),
+}
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+@pytest.mark.parametrize("seed", range(2))
 def test_random_corrections_book_the_ledgers_vat(
     dc: Client,  # noqa: F811
     tmp_path: Path,
     seed: int,
+    setup: str,
 ) -> None:
     """Invoices at 19 % and 7 % in euros and dollars, each corrected at random: a partial
     credit note then a void, a partial payment then a write-off of the rest (sometimes
     reversed), two partial credit notes. Per invoice and rate, the VAT DATEV takes out of the
     export's rows is what the ledger still owes."""
     rng = random.Random(seed)
-    dc.ok("configure_datev", DATEV)
+    settings, taxed = SETUPS[setup]
+    dc.ok("configure_datev", {**DATEV, **settings})
     invoices: list[str] = []
     for _ in range(12):
         rate = rng.choice(["19", "7"])
@@ -136,12 +167,16 @@ def test_random_corrections_book_the_ledgers_vat(
             _credit(dc, inv, part, rate, TODAY)
             _credit(dc, inv, str((net * D("0.2")).quantize(CENT)), rate, TODAY)
     ex = _export(dc, tmp_path)
-    vat = _datev_vat(ex.rows())
+    vat = _datev_vat(ex.rows(), taxed)
+    if setup == "bu_keys":  # every taxed revenue row carries its key
+        assert {r[8] for r in ex.rows() if r[7] in ("8401", "8301")} == {"2", "3"}
     owed: dict[tuple[str, Decimal], Decimal] = collections.defaultdict(Decimal)
     for iid in invoices:
         for key, value in _ledger_vat(dc.state(iid)).items():
             owed[key] += value
-    assert {k: v for k, v in vat.items() if v} == {k: v for k, v in owed.items() if v}
+    # credit notes under their own numbers (own_number): the VAT per rate of the whole export
+    whole = settings.get("credit_note_reference") == "own_number"
+    assert _totals(vat, whole) == _totals(owed, whole)
     assert ex.data["counts"]["vat_differences"] == 0
 
 

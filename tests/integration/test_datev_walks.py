@@ -207,14 +207,21 @@ def _is_debtor(account: str) -> bool:
 #: SKR03's automatic accounts with VAT that these months book on: revenue at 19 % and 7 %,
 #: Forderungsverluste at 19 % and 7 %
 TAXED = {"8400": Decimal(19), "8300": Decimal(7), "2406": Decimal(19), "2401": Decimal(7)}
+#: the same accounts of SKR04
+TAXED_SKR04 = {"4400": Decimal(19), "4300": Decimal(7), "6936": Decimal(19), "6931": Decimal(7)}
+#: BU-Schlüssel (field 9) that make DATEV take VAT out of a row on any account
+BU_RATES = {"3": Decimal(19), "2": Decimal(7)}
 
 
-def _datev_vat(rows: list[list[str]]) -> dict[tuple[str, Decimal], Decimal]:
+def _datev_vat(
+    rows: list[list[str]], taxed: dict[str, Decimal] = TAXED
+) -> dict[tuple[str, Decimal], Decimal]:
     """The VAT DATEV books per (Belegfeld 1, rate): out of each row's gross on an automatic
-    account, round_half_up(gross x r / (100 + r)), owed (+) when the Debitor is debited."""
+    account of ``taxed`` or with a BU key, round_half_up(gross x r / (100 + r)), owed (+) when
+    the Debitor is debited."""
     vat: dict[tuple[str, Decimal], Decimal] = collections.defaultdict(Decimal)
     for row in rows:
-        rate = TAXED.get(row[7])
+        rate = BU_RATES.get(row[8]) or taxed.get(row[7])
         if rate is None or not _is_debtor(row[6]):
             continue
         gross = Decimal(row[0].replace(",", "."))
