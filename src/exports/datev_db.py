@@ -718,13 +718,14 @@ class BookingBuilder:
             taxes = [g["tax_amount"] for g in groups]
         out: list[Booking] = []
         for (account, bu, vat, ex), gross, tax in _summed(targets, grosses, taxes):
-            for piece in self._pieces(gross, tax, ex):
+            for i, piece in enumerate(self._pieces(gross, tax, ex)):
                 if negate:
                     piece = -piece
                 sh = "S" if piece > 0 else "H"
+                label = _rounding(text_) if i else text_
                 out.append(
                     Booking(
-                        abs(piece), sh, debtor, account, day, beleg, text_, bu, vat, service, info
+                        abs(piece), sh, debtor, account, day, beleg, label, bu, vat, service, info
                     )
                 )
         return out
@@ -895,15 +896,22 @@ class BookingBuilder:
         ]
         out: list[Booking] = []
         for (account, bu, _, ex), value, tax in _summed(wo_targets, values, taxes):
-            for piece in self._pieces(value, tax, ex):
+            for i, piece in enumerate(self._pieces(value, tax, ex)):
                 sh = "S" if (piece < 0) != w.reversal else "H"
-                out.append(Booking(abs(piece), sh, debtor, account, w.day, beleg, text_, bu))
+                label = _rounding(text_) if i else text_
+                out.append(Booking(abs(piece), sh, debtor, account, w.day, beleg, label, bu))
         if out:
             self.c.write_offs += 1
         return out
 
 
 Target = tuple[str, str, str | None, Extraction | None]
+
+
+def _rounding(text_: str) -> str:
+    """The Buchungstext of the further rows of a split booking (datev_vat.py): the first row's,
+    marked, so the accountant sees why a document books a few cents apart."""
+    return f"USt-Rundung {text_}"[:60].rstrip()
 
 
 def _summed(

@@ -99,8 +99,11 @@ def test_a_void_after_two_credit_notes_leaves_no_cent_on_the_vat_account(
         ("24,14", "H", revenue),
         ("0,01", "H", revenue),
     ]
-    # the two rows of the last credit note are one document: same Belegfeld, date and text
-    assert rows[3][9:14] == rows[4][9:14]
+    # the two rows of the last credit note are one document: same Belegfeld and date, the
+    # second's text marked as the VAT's rounding
+    assert rows[3][9:13] == rows[4][9:13]
+    assert rows[4][13] == f"USt-Rundung {rows[3][13]}"[:60].rstrip()
+    assert rows[3][13].startswith("Gutschrift ")
     assert _revenue(rows, revenue) == (D(0), D(0))
     assert ex.data["counts"]["vat_splits"] == 1
     assert ex.data["counts"]["vat_differences"] == 0
