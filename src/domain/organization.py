@@ -21,6 +21,8 @@ from invoicing.domain.tax import validate_vat_id
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+VAT_ID_HINT = "give the VAT id with its country prefix, e.g. DE136695976"
+
 
 def vat_id(value: str | None, pointer: str, errors: list[ErrorDetail]) -> str | None:
     """The normalized VAT id, or None (empty, or invalid: then an error is added)."""
@@ -34,7 +36,7 @@ def vat_id(value: str | None, pointer: str, errors: list[ErrorDetail]) -> str | 
                 "invalid_vat_id",
                 str(exc),
                 pointer,
-                hint="give the VAT id with its country prefix, e.g. DE136695976",
+                hint=VAT_ID_HINT,
             )
         )
         return None

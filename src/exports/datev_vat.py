@@ -10,11 +10,11 @@ so can a foreign-currency group, whose net and VAT are converted one by one.
 
 Such a row is booked as a few rows of the same account, Debitor, date and Belegfeld 1 (the
 further ones' text marked ``USt-Rundung``, datev_db.py) whose amounts add up to the gross and
-whose extracted VAT adds up to the ledger's VAT (``split_gross``). The revenue and VAT accounts then hold the ledger's net and VAT to the cent,
-and the Debitor the same total. The alternative, a correction booked on the VAT account itself
-(SKR03 1776 / SKR04 3806 with the automatic switched off), would put a manual booking on an
-account the VAT return reads from the automatic bookings; the split keeps every row an ordinary
-automatic booking. Pure code.
+whose extracted VAT adds up to the ledger's VAT (``split_gross``). The revenue and VAT
+accounts then hold the ledger's net and VAT to the cent, and the Debitor the same total. The
+alternative, a correction booked on the VAT account itself (SKR03 1776 / SKR04 3806 with the
+automatic switched off), would put a manual booking on an account the VAT return reads from
+the automatic bookings; the split keeps every row an ordinary automatic booking. Pure code.
 """
 
 from __future__ import annotations

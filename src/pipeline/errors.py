@@ -100,13 +100,16 @@ def from_validation(exc: ValidationError) -> list[dict[str, Any]]:
         field = parts[-1] if parts else "the document"
         hint_field = "decimal" if "decimal" in detail or "binary float" in detail else field
         advice = hint(kind, ctx, hint_field)
+        code = "invalid_attribute"
         if kind == "list_type" and isinstance(err.get("input"), str | int | float | bool):
             # a single value where a list goes (``"status": "open"``): the list it meant
             advice = f"send a JSON array, e.g. [{_short_json(err['input'])}]"
+        elif "code" in ctx and "hint" in ctx:  # a domain rule checked in validation
+            code, advice = str(ctx["code"]), str(ctx["hint"])
         out.append(
             error(
                 "422",
-                "invalid_attribute",
+                code,
                 "Invalid Attribute",
                 detail,
                 "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts),

@@ -19,7 +19,9 @@ from uuid import UUID
 
 from invoicing.domain import calendar
 from invoicing.domain.calc import DiscountKind
-from invoicing.domain.tax import TaxCategory
+from invoicing.domain.contact import normalize_email
+from invoicing.domain.organization import VAT_ID_HINT
+from invoicing.domain.tax import TaxCategory, validate_vat_id
 from invoicing.schemas.common import (
     Address,
     Contract,
@@ -33,6 +35,7 @@ from invoicing.schemas.common import (
     SafeIntegers,
     ShortText,
     Text,
+    rule_error,
 )
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
@@ -338,6 +341,29 @@ class CustomerPayload(Contract):
         description="text, whole number (at most 2^53 - 1 either way: larger ones as texts), "
         "checkbox (true/false), null, or a multi-select list of texts",
     )
+
+    # the contact rules (domain.organization.check_contact, which the handler applies and
+    # normalizes with) checked here too, so one rejection names every bad field
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if normalize_email(value) is None:
+            raise rule_error(
+                "invalid_attribute",
+                f"{value} is not an email",
+                "send an email address such as billing@example.com",
+            )
+        return value
+
+    @field_validator("vat_id")
+    @classmethod
+    def _vat_id(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                validate_vat_id(value)
+            except ValueError as exc:
+                raise rule_error("invalid_vat_id", str(exc), VAT_ID_HINT) from exc
+        return value
 
 
 class CreateCustomer(Command):

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from pydantic_core import PydanticCustomError
 
 
 def _exact_decimal(value: Any) -> Any:
@@ -126,6 +127,13 @@ Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 _UNWRITABLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
 )
+
+
+def rule_error(code: str, detail: str, hint: str) -> PydanticCustomError:
+    """A domain rule's refusal raised inside validation (a field validator), so that it is
+    reported with the schema's other errors in one rejection, under its own ``code`` and
+    ``hint`` (pipeline/errors.py reads both from the context)."""
+    return PydanticCustomError(code, "{detail}", {"detail": detail, "code": code, "hint": hint})
 
 
 def unwritable_characters(value: Any, pointer: str = "") -> list[tuple[str, str]]:

@@ -165,6 +165,42 @@ def test_invalid_email_and_duplicate_email(client: Client) -> None:
     assert errors[0]["code"] == "email_taken"
 
 
+@pytest.mark.parametrize("command", ["create_customer", "update_customer"])
+def test_every_bad_field_of_a_customer_in_one_rejection(client: Client, command: str) -> None:
+    """The contact rules (email, VAT id) are checked with the schema's, so a customer with a
+    bad locale, country, email and VAT id hears of all four at once, each under its own code
+    and with a hint (before, the email and VAT id only after the other two were fixed)."""
+    cid = str(client.customer()) if command == "update_customer" else str(uuid.uuid4())
+    payload = {
+        "id": cid,
+        "email": "nope",
+        "locale": "xx",
+        "vat_id": "DE123",
+        "address": {
+            "street_address": "Hauptstr. 1",
+            "zip_code": "10115",
+            "city": "Berlin",
+            "country_code": "ZZ",
+        },
+    }
+    errors = client.rejected(command, payload)
+    found = sorted((e["source"]["pointer"], e["code"]) for e in errors)
+    assert found == [
+        ("/payload/address/country_code", "invalid_attribute"),
+        ("/payload/email", "invalid_attribute"),
+        ("/payload/locale", "invalid_attribute"),
+        ("/payload/vat_id", "invalid_vat_id"),
+    ]
+    by_pointer = {e["source"]["pointer"]: e for e in errors}
+    assert by_pointer["/payload/email"]["detail"] == "nope is not an email"
+    assert by_pointer["/payload/email"]["meta"]["hint"] == (
+        "send an email address such as billing@example.com"
+    )
+    assert by_pointer["/payload/vat_id"]["meta"]["hint"] == (
+        "give the VAT id with its country prefix, e.g. DE136695976"
+    )
+
+
 def test_blank_required_fields(client: Client) -> None:
     errors = client.rejected("create_customer", {"id": str(uuid.uuid4())})
     assert sorted(_pointers(errors)) == ["/payload/email", "/payload/locale"]
