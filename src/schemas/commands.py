@@ -20,8 +20,7 @@ from uuid import UUID
 from invoicing.domain import calendar
 from invoicing.domain.calc import DiscountKind
 from invoicing.domain.contact import normalize_email
-from invoicing.domain.organization import VAT_ID_HINT
-from invoicing.domain.tax import TaxCategory, validate_vat_id
+from invoicing.domain.tax import TaxCategory
 from invoicing.schemas.common import (
     Address,
     Contract,
@@ -35,6 +34,7 @@ from invoicing.schemas.common import (
     SafeIntegers,
     ShortText,
     Text,
+    VatId,
     rule_error,
 )
 from pydantic import Field, StringConstraints, field_validator, model_validator
@@ -180,7 +180,7 @@ class BankAccountIn(Contract):
 class OrganizationPayload(Contract):
     name: ShortText
     address: Address
-    vat_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+    vat_id: VatId | None = None
     tax_number: Annotated[str, StringConstraints(max_length=30)] | None = None
     registration: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         default=None, examples=["Amtsgericht Köln HRB 12345", "RPR Brussel 0403.019.261"]
@@ -263,7 +263,7 @@ class SubsidiaryPayload(Contract):
     id: Reference = Field(examples=["sub-be", "kanzlei-berlin"])
     name: ShortText
     address: Address
-    vat_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+    vat_id: VatId | None = None
     tax_number: Annotated[str, StringConstraints(max_length=30)] | None = None
     registration: Annotated[str, StringConstraints(max_length=200)] | None = None
     managing_directors: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -325,7 +325,7 @@ class CustomerPayload(Contract):
     phone: Annotated[str, StringConstraints(max_length=50)] | None = None
     mobile: Annotated[str, StringConstraints(max_length=50)] | None = None
     address: Address | None = None
-    vat_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+    vat_id: VatId | None = None
     buyer_reference: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         default=None, description="Leitweg-ID for German public buyers (BT-10)"
     )
@@ -342,8 +342,9 @@ class CustomerPayload(Contract):
         "checkbox (true/false), null, or a multi-select list of texts",
     )
 
-    # the contact rules (domain.organization.check_contact, which the handler applies and
-    # normalizes with) checked here too, so one rejection names every bad field
+    # the contact rule (domain.organization.check_contact, which the handler applies and
+    # normalizes with) checked here too, so one rejection names every bad field (the VAT id:
+    # schemas.common.VatId)
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
@@ -353,16 +354,6 @@ class CustomerPayload(Contract):
                 f"{value} is not an email",
                 "send an email address such as billing@example.com",
             )
-        return value
-
-    @field_validator("vat_id")
-    @classmethod
-    def _vat_id(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                validate_vat_id(value)
-            except ValueError as exc:
-                raise rule_error("invalid_vat_id", str(exc), VAT_ID_HINT) from exc
         return value
 
 

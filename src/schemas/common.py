@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from invoicing.domain.countries import is_country
 from invoicing.domain.money import is_currency
+from invoicing.domain.organization import VAT_ID_HINT
+from invoicing.domain.tax import validate_vat_id
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -134,6 +136,19 @@ def rule_error(code: str, detail: str, hint: str) -> PydanticCustomError:
     reported with the schema's other errors in one rejection, under its own ``code`` and
     ``hint`` (pipeline/errors.py reads both from the context)."""
     return PydanticCustomError(code, "{detail}", {"detail": detail, "code": code, "hint": hint})
+
+
+def _vat_id(value: str) -> str:
+    if value:
+        try:
+            validate_vat_id(value)
+        except ValueError as exc:
+            raise rule_error("invalid_vat_id", str(exc), VAT_ID_HINT) from exc
+    return value
+
+
+#: a VAT id as sent (the handlers store it normalized): checked here, with the other fields
+VatId = Annotated[str, StringConstraints(max_length=20), AfterValidator(_vat_id)]
 
 
 def unwritable_characters(value: Any, pointer: str = "") -> list[tuple[str, str]]:

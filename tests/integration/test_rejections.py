@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support.client import Client, line
+from tests.support.client import DE_ORG, Client, line
 
 
 def _pointers(errors: list[dict[str, object]]) -> list[object]:
@@ -199,6 +199,25 @@ def test_every_bad_field_of_a_customer_in_one_rejection(client: Client, command:
     assert by_pointer["/payload/vat_id"]["meta"]["hint"] == (
         "give the VAT id with its country prefix, e.g. DE136695976"
     )
+
+
+def test_an_organizations_vat_id_is_checked_with_its_other_fields(client: Client) -> None:
+    """configure_organization and configure_subsidiary: a bad VAT id is reported beside a bad
+    country code, not only once the country is fixed."""
+    address = {**DE_ORG["address"], "country_code": "ZZ"}
+    errors = client.rejected(
+        "configure_organization", {**DE_ORG, "address": address, "vat_id": "DE1"}
+    )
+    assert sorted((e["source"]["pointer"], e["code"]) for e in errors) == [
+        ("/payload/address/country_code", "invalid_attribute"),
+        ("/payload/vat_id", "invalid_vat_id"),
+    ]
+    sub = {"id": "sub-be", "name": "Filiale", "address": address, "vat_id": "BE0"}
+    errors = client.rejected("configure_subsidiary", sub)
+    assert sorted((e["source"]["pointer"], e["code"]) for e in errors) == [
+        ("/payload/address/country_code", "invalid_attribute"),
+        ("/payload/vat_id", "invalid_vat_id"),
+    ]
 
 
 def test_blank_required_fields(client: Client) -> None:
