@@ -384,6 +384,9 @@ def create_app(
         routes=routes,
         exception_handlers={404: not_found, 405: not_found},
     )
+    # no 307 from /i/<token>/ to /i/<token>: Starlette builds that Location from the Host
+    # header (a forged Host came back as the redirect target); every other path is the 404 page
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     limiter = RateLimiter(web.rate_per_minute, web.rate_burst)
     app.add_middleware(Guard, limiter=limiter)

@@ -318,6 +318,19 @@ def test_nothing_else_is_reachable(client: Client, browser: TestClient) -> None:
     assert browser.delete(f"/i/{pub.token}").status_code == 404
 
 
+def test_a_trailing_slash_is_the_404_page_not_a_redirect(
+    client: Client, browser: TestClient
+) -> None:
+    """Starlette redirected ``/i/<token>/`` (and any known path with a slash added) with a 307
+    to an absolute URL built from the request's Host header: a forged Host was sent back as the
+    Location, and an unknown token got its answer without the miss floor."""
+    pub = german_invoice(client)
+    for path in (f"/i/{pub.token}/", f"/i/{pub.token}/pdf/", "/i/unknown/", "/static/page.css/"):
+        r = browser.get(path, headers={"host": "evil.example"}, follow_redirects=False)
+        assert r.status_code == 404, (path, r.headers.get("location"))
+        assert "location" not in r.headers and "evil.example" not in r.text
+
+
 def test_operator_endpoints(client: Client, browser: TestClient) -> None:
     pub = german_invoice(client)
     browser.get(f"/i/{pub.token}")
