@@ -315,9 +315,12 @@ class Guard:
         path: str = scope.get("path", "")
         operator = path in _OPERATOR_PATHS
         status_holder = {"status": 500}
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 names = {k.decode("latin-1").lower() for k, _ in headers}
@@ -339,6 +342,13 @@ class Guard:
                 return
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette's own 500 would go out past this middleware, without the headers;
+            # the exception goes on to the server, which logs it
+            if not response_started:
+                failed = PlainTextResponse("Internal Server Error", status_code=500)
+                await failed(scope, receive, send_with_headers)
+            raise
         finally:
             if not operator:
                 route = scope.get("route")

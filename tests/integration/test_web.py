@@ -355,6 +355,25 @@ def test_readyz_fails_without_a_database(tmp_path: Path) -> None:
         assert r.status_code == 503 and r.text.startswith("database: OperationalError")
 
 
+def test_a_failure_is_a_plain_500_with_the_security_headers(tmp_path: Path) -> None:
+    """The database gone mid-request: Starlette's last-resort 500 was sent outside the Guard
+    middleware, without no-store, nosniff or the CSP that every other answer carries."""
+    app = create_app(
+        web=WebSettings(miss_floor_ms=0),
+        engine=make_readonly_engine("postgresql://nobody@127.0.0.1:1/none"),
+        documents_dir=tmp_path,
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        for path in ("/i/" + "a" * 43, "/i/" + "a" * 43 + "/pdf", "/i/" + "a" * 43 + "/qr.svg"):
+            r = c.get(path)
+            assert r.status_code == 500, path
+            assert r.text == "Internal Server Error"  # no traceback, no internals
+            for name, value in SECURITY_HEADERS.items():
+                assert r.headers.get(name) == value, (path, name)
+        scrape = c.get("/metrics").text
+        assert 'invoicing_web_requests_total{route="invoice",status="500"}' in scrape
+
+
 def test_the_read_only_path_cannot_write(client: Client, engine: Engine) -> None:
     pub = german_invoice(client)
     ro = make_readonly_engine(str(engine.url.render_as_string(hide_password=False)))
