@@ -17,7 +17,8 @@ publish_invoice (purpose ``share``); until they are stored the page offers no do
 Every answer carries the security headers (:data:`SECURITY_HEADERS`); the page runs no script
 at all. Unknown, revoked, expired and malformed tokens answer no sooner than
 ``miss_floor_ms`` after the request came in, so timing does not tell them apart (expired is
-410, the others 404). Each client address has a token bucket (429 with ``Retry-After``).
+410, the others 404). Each client address (an IPv6 one by its /64) has a token bucket (429
+with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from invoicing.domain import calendar
 from invoicing.observability.metrics import WEB_REQUEST_DURATION, WEB_REQUESTS
 from invoicing.schemas.events import InvoiceState
 from invoicing.web.i18n import WORDS, negotiate
-from invoicing.web.ratelimit import RateLimiter
+from invoicing.web.ratelimit import RateLimiter, client_key
 from invoicing.web.readonly import make_readonly_engine
 from invoicing.web.settings import WebSettings
 from invoicing.web.shares import Resolved, StoredFile, resolve
@@ -332,7 +333,7 @@ class Guard:
 
         if not operator:
             client = scope.get("client")
-            allowed, wait = self.limiter.allow(client[0] if client else "unknown")
+            allowed, wait = self.limiter.allow(client_key(client[0]) if client else "unknown")
             if not allowed:
                 request = Request(scope, receive)
                 response = _error_page(request, 429)

@@ -296,6 +296,27 @@ def test_rate_limit_per_client(client: Client, engine: Engine, documents: Path) 
         assert c.get("/metrics").status_code == 200
 
 
+def test_rate_limit_counts_an_ipv6_client_by_its_64_network(tmp_path: Path) -> None:
+    """Each address had its own bucket: a client given a /64 (any IPv6 line) had 2^64 of them
+    by changing the interface part of its address for every request."""
+    app = create_app(
+        web=WebSettings(rate_per_minute=1, rate_burst=2, miss_floor_ms=0),
+        engine=make_readonly_engine("postgresql://nobody@127.0.0.1:1/none"),  # never asked
+        documents_dir=tmp_path,
+    )
+
+    def css(host: str) -> int:
+        with TestClient(app, client=(host, 50000)) as c:
+            return c.get("/static/page.css").status_code
+
+    assert [css("2001:db8:1:2::1"), css("2001:db8:1:2::2")] == [200, 200]
+    assert css("2001:db8:1:2:ffff:ffff:ffff:ffff") == 429  # the same /64
+    assert css("2001:db8:1:3::1") == 200  # the next /64 is another client
+    assert [css("192.0.2.1"), css("::ffff:192.0.2.1")] == [200, 200]
+    assert css("192.0.2.1") == 429  # IPv4-mapped is the same IPv4 client
+    assert css("192.0.2.2") == 200
+
+
 def test_nothing_else_is_reachable(client: Client, browser: TestClient) -> None:
     pub = german_invoice(client)
     for path in (
