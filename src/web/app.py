@@ -112,7 +112,8 @@ def payment_status(state: InvoiceState, today: dt.date) -> str:
     if state.status == "void":
         return "status_void"
     totals = state.totals
-    if state.status == "paid" or (totals.gross_total > 0 and totals.open_amount <= 0):
+    # nothing left to pay: paid, also an invoice of 0.00 (it was "overdue" after its due date)
+    if state.status == "paid" or (totals.gross_total >= 0 and totals.open_amount <= 0):
         return "status_paid"
     if state.overdue or (state.due_date is not None and state.due_date < today):
         return "status_overdue"

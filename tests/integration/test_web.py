@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from tests.support.client import Client
+from tests.support.client import Client, line
 from tests.support.web import (
     belgian_invoice,
     deliver,
@@ -227,6 +227,21 @@ def test_payment_status_follows_payments(client: Client, browser: TestClient) ->
     assert "status-paid" in html and "Bezahlt" in html
     assert 'id="payment"' not in html  # nothing left to pay
     assert browser.get(f"/i/{pub.token}/qr.svg").status_code == 404
+
+
+def test_an_invoice_of_nothing_is_not_open_or_overdue(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """A free sample invoiced at 0.00 has nothing to pay: the page said "Open", and "Overdue"
+    in red after its due date."""
+    cust = client.customer(locale="en")
+    pub = publish(client, client.invoice(cust, [line("Free sample", "1", "0.00")]))
+    assert pub.state["totals"]["gross_total"] == "0.00"
+    for day in (today(), today() + dt.timedelta(days=60)):
+        with web(engine, documents, day=day) as c:
+            html = c.get(f"/i/{pub.token}").text
+        assert "status-paid" in html and "Overdue" not in html and "Open<" not in html, day
+        assert 'id="payment"' not in html
 
 
 def test_expired_410_unknown_and_revoked_404_alike(
