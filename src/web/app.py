@@ -117,7 +117,7 @@ def payment_status(state: InvoiceState, today: dt.date) -> str:
         return "status_paid"
     if state.overdue or (state.due_date is not None and state.due_date < today):
         return "status_overdue"
-    if totals.paid_amount > 0 or totals.credited_amount > 0:
+    if totals.paid_amount > 0:  # a credit note lowers what is due; it is no payment
         return "status_partially_paid"
     return "status_open"
 

@@ -244,6 +244,22 @@ def test_an_invoice_of_nothing_is_not_open_or_overdue(
         assert 'id="payment"' not in html
 
 
+def test_a_credit_note_alone_is_not_a_payment(client: Client, browser: TestClient) -> None:
+    """A partial credit note lowers what is due, but nobody paid: the page said "Partly paid"
+    (the domain's status stays sent; partially_paid needs a payment)."""
+    pub = german_invoice(client)
+    credit = line("Nachlass", "1", "100.00")
+    client.ok("issue_credit_note", {"invoice_id": pub.invoice_id, "lines": [credit]})
+    html = browser.get(f"/i/{pub.token}").text
+    assert "Teilweise bezahlt" not in html and "status-open" in html
+    assert 'id="amount-due">1.832,63\xa0€' in html  # 1951.63 - 119.00: still due
+    client.ok(
+        "record_payment",
+        {"invoice_id": pub.invoice_id, "amount": "32.63", "date": today().isoformat()},
+    )
+    assert "Teilweise bezahlt" in browser.get(f"/i/{pub.token}").text
+
+
 def test_expired_410_unknown_and_revoked_404_alike(
     client: Client, engine: Engine, documents: Path
 ) -> None:
