@@ -107,10 +107,10 @@ def _environment() -> Environment:
 
 def payment_status(state: InvoiceState, today: dt.date) -> str:
     """The key of the status the page shows (``status_*`` in ``i18n.WORDS``)."""
+    if state.status == "void":  # a withdrawn quote too: its link still opens
+        return "status_void"
     if state.kind != "invoice":
         return f"status_{state.kind}"
-    if state.status == "void":
-        return "status_void"
     totals = state.totals
     # nothing left to pay: paid, also an invoice of 0.00 (it was "overdue" after its due date)
     if state.status == "paid" or (totals.gross_total >= 0 and totals.open_amount <= 0):

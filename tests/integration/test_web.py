@@ -260,6 +260,19 @@ def test_a_credit_note_alone_is_not_a_payment(client: Client, browser: TestClien
     assert "Teilweise bezahlt" in browser.get(f"/i/{pub.token}").text
 
 
+def test_a_withdrawn_quote_shows_that_it_is_cancelled(client: Client, browser: TestClient) -> None:
+    """void_invoice withdraws a quote, but its link still opens (as a void invoice's does): the
+    page went on saying "Quote" with no word of the withdrawal, an offer that looked open."""
+    cust = client.customer(locale="en")
+    quote = client.invoice(cust, [line("Website relaunch", "1", "5000.00")], is_quote=True)
+    pub = publish(client, quote)
+    assert "status-quote" in browser.get(f"/i/{pub.token}").text
+    client.ok("void_invoice", {"invoice_id": pub.invoice_id})
+    html = browser.get(f"/i/{pub.token}").text
+    assert "status-void" in html and "Cancelled" in html
+    assert "status-quote" not in html and 'id="payment"' not in html
+
+
 def test_expired_410_unknown_and_revoked_404_alike(
     client: Client, engine: Engine, documents: Path
 ) -> None:
