@@ -30,6 +30,8 @@ WORDS: Final = _Words()
 
 #: RFC 9110 §12.4.2: 0 to 1 with at most three decimals (not "inf", "nan" or "1e400")
 _QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
+#: a subtag ends the primary one; "_" too, which some clients send (de_DE)
+_SUBTAG = re.compile(r"[-_]")
 
 
 def _weight(params: list[str]) -> float:
@@ -44,15 +46,15 @@ def _weight(params: list[str]) -> float:
 
 def negotiate(accept_language: str | None) -> str:
     """The first of de/en/fr/nl the browser asks for (by q-value), else English. A range names
-    a language by its primary subtag (``de-AT``), not by the first two letters of another
-    (``frr``, North Frisian, is not French)."""
+    a language by its primary subtag (``de-AT``, also ``de_AT``), not by the first two letters
+    of another (``frr``, North Frisian, is not French)."""
     if not accept_language:
         return "en"
     choices: list[tuple[float, int, str]] = []
     for index, part in enumerate(accept_language.split(",")[:20]):
         tag, *params = part.split(";")
         q = _weight(params)
-        lang = tag.strip().lower().partition("-")[0]
+        lang = _SUBTAG.split(tag.strip().lower(), maxsplit=1)[0]
         if lang in LANGS and q > 0:
             choices.append((-q, index, lang))
     return min(choices)[2] if choices else "en"

@@ -59,6 +59,7 @@ def test_language_negotiation_reads_hostile_headers_by_the_rfc() -> None:
     assert negotiate("frr, de;q=0.5") == "de"  # North Frisian is not French
     assert negotiate("deu, english, nl;q=0.1") == "nl"
     assert negotiate("de-AT;q=0.8, fr-CH;q=0.9") == "fr"
+    assert negotiate("es_ES, de_AT;q=0.5") == "de"  # underscores, as some clients send them
     assert negotiate("de;q=1.000, fr;q=0.999") == "de"
 
 
