@@ -106,15 +106,19 @@ def _environment() -> Environment:
 
 
 def payment_status(state: InvoiceState, today: dt.date) -> str:
-    """The key of the status the page shows (``status_*`` in ``i18n.WORDS``)."""
+    """The key of the status the page shows (``status_*`` in ``i18n.WORDS``). Paid is the
+    domain's status (``domain.states.settled_status``: a payment that covers what is owed), never
+    an invoice with nothing open that nobody paid: one written off in full shows open or overdue,
+    one of 0.00 "nothing to pay"."""
     if state.status == "void":  # a withdrawn quote too: its link still opens
         return "status_void"
     if state.kind != "invoice":
         return f"status_{state.kind}"
     totals = state.totals
-    # nothing left to pay: paid, also an invoice of 0.00 (it was "overdue" after its due date)
-    if state.status == "paid" or (totals.gross_total >= 0 and totals.open_amount <= 0):
+    if state.status == "paid":
         return "status_paid"
+    if totals.gross_total == 0 and totals.paid_amount == 0:
+        return "status_nothing_due"
     if state.overdue or (state.due_date is not None and state.due_date < today):
         return "status_overdue"
     if totals.paid_amount > 0:  # a credit note lowers what is due; it is no payment

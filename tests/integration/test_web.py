@@ -229,19 +229,40 @@ def test_payment_status_follows_payments(client: Client, browser: TestClient) ->
     assert browser.get(f"/i/{pub.token}/qr.svg").status_code == 404
 
 
-def test_an_invoice_of_nothing_is_not_open_or_overdue(
+def test_an_invoice_of_nothing_is_not_open_overdue_or_paid(
     client: Client, engine: Engine, documents: Path
 ) -> None:
     """A free sample invoiced at 0.00 has nothing to pay: the page said "Open", and "Overdue"
-    in red after its due date."""
+    in red after its due date; nobody paid it either (the domain keeps it sent), so not "Paid"
+    but "Nothing to pay"."""
     cust = client.customer(locale="en")
     pub = publish(client, client.invoice(cust, [line("Free sample", "1", "0.00")]))
-    assert pub.state["totals"]["gross_total"] == "0.00"
+    assert pub.state["totals"]["gross_total"] == "0.00" and pub.state["status"] == "sent"
     for day in (today(), today() + dt.timedelta(days=60)):
         with web(engine, documents, day=day) as c:
             html = c.get(f"/i/{pub.token}").text
-        assert "status-paid" in html and "Overdue" not in html and "Open<" not in html, day
+        assert "status-nothing_due" in html and "Nothing to pay" in html, day
+        assert "Overdue" not in html and "Open<" not in html and "Paid" not in html, day
         assert 'id="payment"' not in html
+
+
+def test_an_invoice_written_off_unpaid_is_not_shown_paid(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """Written off in full as uncollectible, nothing paid: nothing is open in the books, and the
+    page told the debtor "Bezahlt", a receipt for money never received. The domain's status
+    stays sent; the page shows it overdue once the due date has passed."""
+    pub = german_invoice(client)
+    client.ok(
+        "write_off_invoice",
+        {"invoice_id": pub.invoice_id, "date": today().isoformat(), "reason": "uncollectible"},
+    )
+    assert client.state(pub.invoice_id)["status"] == "sent"
+    with web(engine, documents) as c:
+        html = c.get(f"/i/{pub.token}").text
+    assert "Bezahlt" not in html and "status-paid" not in html and "status-open" in html
+    with web(engine, documents, day=today() + dt.timedelta(days=60)) as c:
+        assert "status-overdue" in c.get(f"/i/{pub.token}").text
 
 
 def test_a_credit_note_alone_is_not_a_payment(client: Client, browser: TestClient) -> None:
