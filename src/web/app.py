@@ -17,7 +17,8 @@ publish_invoice (purpose ``share``); until they are stored the page offers no do
 Every answer carries the security headers (:data:`SECURITY_HEADERS`); the page runs no script
 at all. Unknown, revoked, expired and malformed tokens answer no sooner than
 ``miss_floor_ms`` after the request came in, so timing does not tell them apart (expired is
-410, the others 404). Each client address has a token bucket (429 with ``Retry-After``).
+410, the others 404). Each client address (an IPv6 one by its /64) has a token bucket (429
+with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from invoicing.domain import calendar
 from invoicing.observability.metrics import WEB_REQUEST_DURATION, WEB_REQUESTS
 from invoicing.schemas.events import InvoiceState
 from invoicing.web.i18n import WORDS, negotiate
-from invoicing.web.ratelimit import RateLimiter
+from invoicing.web.ratelimit import RateLimiter, client_key
 from invoicing.web.readonly import make_readonly_engine
 from invoicing.web.settings import WebSettings
 from invoicing.web.shares import Resolved, StoredFile, resolve
@@ -105,17 +106,22 @@ def _environment() -> Environment:
 
 
 def payment_status(state: InvoiceState, today: dt.date) -> str:
-    """The key of the status the page shows (``status_*`` in ``i18n.WORDS``)."""
+    """The key of the status the page shows (``status_*`` in ``i18n.WORDS``). Paid is the
+    domain's status (``domain.states.settled_status``: a payment that covers what is owed), never
+    an invoice with nothing open that nobody paid: one written off in full shows open or overdue,
+    one of 0.00 "nothing to pay"."""
+    if state.status == "void":  # a withdrawn quote too: its link still opens
+        return "status_void"
     if state.kind != "invoice":
         return f"status_{state.kind}"
-    if state.status == "void":
-        return "status_void"
     totals = state.totals
-    if state.status == "paid" or (totals.gross_total > 0 and totals.open_amount <= 0):
+    if state.status == "paid":
         return "status_paid"
+    if totals.gross_total == 0 and totals.paid_amount == 0:
+        return "status_nothing_due"
     if state.overdue or (state.due_date is not None and state.due_date < today):
         return "status_overdue"
-    if totals.paid_amount > 0 or totals.credited_amount > 0:
+    if totals.paid_amount > 0:  # a credit note lowers what is due; it is no payment
         return "status_partially_paid"
     return "status_open"
 
@@ -315,9 +321,12 @@ class Guard:
         path: str = scope.get("path", "")
         operator = path in _OPERATOR_PATHS
         status_holder = {"status": 500}
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 names = {k.decode("latin-1").lower() for k, _ in headers}
@@ -329,7 +338,7 @@ class Guard:
 
         if not operator:
             client = scope.get("client")
-            allowed, wait = self.limiter.allow(client[0] if client else "unknown")
+            allowed, wait = self.limiter.allow(client_key(client[0]) if client else "unknown")
             if not allowed:
                 request = Request(scope, receive)
                 response = _error_page(request, 429)
@@ -339,6 +348,13 @@ class Guard:
                 return
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette's own 500 would go out past this middleware, without the headers;
+            # the exception goes on to the server, which logs it
+            if not response_started:
+                failed = PlainTextResponse("Internal Server Error", status_code=500)
+                await failed(scope, receive, send_with_headers)
+            raise
         finally:
             if not operator:
                 route = scope.get("route")
@@ -384,6 +400,9 @@ def create_app(
         routes=routes,
         exception_handlers={404: not_found, 405: not_found},
     )
+    # no 307 from /i/<token>/ to /i/<token>: Starlette builds that Location from the Host
+    # header (a forged Host came back as the redirect target); every other path is the 404 page
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     limiter = RateLimiter(web.rate_per_minute, web.rate_burst)
     app.add_middleware(Guard, limiter=limiter)

@@ -4,13 +4,34 @@ their own, which multiplies the allowance by the replica count: set the rate acc
 Memory is bounded: at most ``max_clients`` buckets, the least recently seen dropped first
 (a dropped client starts with a full bucket again, which is the only thing an attacker gains
 by flooding the table, and only at the cost of ``max_clients`` other addresses).
+
+A client is its IPv4 address, or the /64 network of its IPv6 address (:func:`client_key`): one
+subscriber line or host is given a whole /64, and would otherwise have 2^64 full buckets.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+
+#: the IPv6 prefix one client is counted by (the smallest network a provider hands out)
+IPV6_PREFIX = 64
+
+
+def client_key(host: str) -> str:
+    """The bucket of a client address: an IPv4 address as it is (also written IPv4-mapped,
+    ``::ffff:192.0.2.1``), an IPv6 address by its /64 network, anything else as given."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
 
 
 class RateLimiter:

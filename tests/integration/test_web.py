@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from tests.support.client import Client
+from tests.support.client import Client, line
 from tests.support.web import (
     belgian_invoice,
     deliver,
@@ -229,6 +229,71 @@ def test_payment_status_follows_payments(client: Client, browser: TestClient) ->
     assert browser.get(f"/i/{pub.token}/qr.svg").status_code == 404
 
 
+def test_an_invoice_of_nothing_is_not_open_overdue_or_paid(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """A free sample invoiced at 0.00 has nothing to pay: the page said "Open", and "Overdue"
+    in red after its due date; nobody paid it either (the domain keeps it sent), so not "Paid"
+    but "Nothing to pay"."""
+    cust = client.customer(locale="en")
+    pub = publish(client, client.invoice(cust, [line("Free sample", "1", "0.00")]))
+    assert pub.state["totals"]["gross_total"] == "0.00" and pub.state["status"] == "sent"
+    for day in (today(), today() + dt.timedelta(days=60)):
+        with web(engine, documents, day=day) as c:
+            html = c.get(f"/i/{pub.token}").text
+        assert "status-nothing_due" in html and "Nothing to pay" in html, day
+        assert "Overdue" not in html and "Open<" not in html and "Paid" not in html, day
+        assert 'id="payment"' not in html
+
+
+def test_an_invoice_written_off_unpaid_is_not_shown_paid(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """Written off in full as uncollectible, nothing paid: nothing is open in the books, and the
+    page told the debtor "Bezahlt", a receipt for money never received. The domain's status
+    stays sent; the page shows it overdue once the due date has passed."""
+    pub = german_invoice(client)
+    client.ok(
+        "write_off_invoice",
+        {"invoice_id": pub.invoice_id, "date": today().isoformat(), "reason": "uncollectible"},
+    )
+    assert client.state(pub.invoice_id)["status"] == "sent"
+    with web(engine, documents) as c:
+        html = c.get(f"/i/{pub.token}").text
+    assert "Bezahlt" not in html and "status-paid" not in html and "status-open" in html
+    with web(engine, documents, day=today() + dt.timedelta(days=60)) as c:
+        assert "status-overdue" in c.get(f"/i/{pub.token}").text
+
+
+def test_a_credit_note_alone_is_not_a_payment(client: Client, browser: TestClient) -> None:
+    """A partial credit note lowers what is due, but nobody paid: the page said "Partly paid"
+    (the domain's status stays sent; partially_paid needs a payment)."""
+    pub = german_invoice(client)
+    credit = line("Nachlass", "1", "100.00")
+    client.ok("issue_credit_note", {"invoice_id": pub.invoice_id, "lines": [credit]})
+    html = browser.get(f"/i/{pub.token}").text
+    assert "Teilweise bezahlt" not in html and "status-open" in html
+    assert 'id="amount-due">1.832,63\xa0€' in html  # 1951.63 - 119.00: still due
+    client.ok(
+        "record_payment",
+        {"invoice_id": pub.invoice_id, "amount": "32.63", "date": today().isoformat()},
+    )
+    assert "Teilweise bezahlt" in browser.get(f"/i/{pub.token}").text
+
+
+def test_a_withdrawn_quote_shows_that_it_is_cancelled(client: Client, browser: TestClient) -> None:
+    """void_invoice withdraws a quote, but its link still opens (as a void invoice's does): the
+    page went on saying "Quote" with no word of the withdrawal, an offer that looked open."""
+    cust = client.customer(locale="en")
+    quote = client.invoice(cust, [line("Website relaunch", "1", "5000.00")], is_quote=True)
+    pub = publish(client, quote)
+    assert "status-quote" in browser.get(f"/i/{pub.token}").text
+    client.ok("void_invoice", {"invoice_id": pub.invoice_id})
+    html = browser.get(f"/i/{pub.token}").text
+    assert "status-void" in html and "Cancelled" in html
+    assert "status-quote" not in html and 'id="payment"' not in html
+
+
 def test_expired_410_unknown_and_revoked_404_alike(
     client: Client, engine: Engine, documents: Path
 ) -> None:
@@ -296,6 +361,27 @@ def test_rate_limit_per_client(client: Client, engine: Engine, documents: Path) 
         assert c.get("/metrics").status_code == 200
 
 
+def test_rate_limit_counts_an_ipv6_client_by_its_64_network(tmp_path: Path) -> None:
+    """Each address had its own bucket: a client given a /64 (any IPv6 line) had 2^64 of them
+    by changing the interface part of its address for every request."""
+    app = create_app(
+        web=WebSettings(rate_per_minute=1, rate_burst=2, miss_floor_ms=0),
+        engine=make_readonly_engine("postgresql://nobody@127.0.0.1:1/none"),  # never asked
+        documents_dir=tmp_path,
+    )
+
+    def css(host: str) -> int:
+        with TestClient(app, client=(host, 50000)) as c:
+            return c.get("/static/page.css").status_code
+
+    assert [css("2001:db8:1:2::1"), css("2001:db8:1:2::2")] == [200, 200]
+    assert css("2001:db8:1:2:ffff:ffff:ffff:ffff") == 429  # the same /64
+    assert css("2001:db8:1:3::1") == 200  # the next /64 is another client
+    assert [css("192.0.2.1"), css("::ffff:192.0.2.1")] == [200, 200]
+    assert css("192.0.2.1") == 429  # IPv4-mapped is the same IPv4 client
+    assert css("192.0.2.2") == 200
+
+
 def test_nothing_else_is_reachable(client: Client, browser: TestClient) -> None:
     pub = german_invoice(client)
     for path in (
@@ -316,6 +402,19 @@ def test_nothing_else_is_reachable(client: Client, browser: TestClient) -> None:
         assert r.status_code == 404, path
     assert browser.post(f"/i/{pub.token}").status_code == 404
     assert browser.delete(f"/i/{pub.token}").status_code == 404
+
+
+def test_a_trailing_slash_is_the_404_page_not_a_redirect(
+    client: Client, browser: TestClient
+) -> None:
+    """Starlette redirected ``/i/<token>/`` (and any known path with a slash added) with a 307
+    to an absolute URL built from the request's Host header: a forged Host was sent back as the
+    Location, and an unknown token got its answer without the miss floor."""
+    pub = german_invoice(client)
+    for path in (f"/i/{pub.token}/", f"/i/{pub.token}/pdf/", "/i/unknown/", "/static/page.css/"):
+        r = browser.get(path, headers={"host": "evil.example"}, follow_redirects=False)
+        assert r.status_code == 404, (path, r.headers.get("location"))
+        assert "location" not in r.headers and "evil.example" not in r.text
 
 
 def test_operator_endpoints(client: Client, browser: TestClient) -> None:
@@ -340,6 +439,25 @@ def test_readyz_fails_without_a_database(tmp_path: Path) -> None:
     with TestClient(app) as c:
         r = c.get("/readyz")
         assert r.status_code == 503 and r.text.startswith("database: OperationalError")
+
+
+def test_a_failure_is_a_plain_500_with_the_security_headers(tmp_path: Path) -> None:
+    """The database gone mid-request: Starlette's last-resort 500 was sent outside the Guard
+    middleware, without no-store, nosniff or the CSP that every other answer carries."""
+    app = create_app(
+        web=WebSettings(miss_floor_ms=0),
+        engine=make_readonly_engine("postgresql://nobody@127.0.0.1:1/none"),
+        documents_dir=tmp_path,
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        for path in ("/i/" + "a" * 43, "/i/" + "a" * 43 + "/pdf", "/i/" + "a" * 43 + "/qr.svg"):
+            r = c.get(path)
+            assert r.status_code == 500, path
+            assert r.text == "Internal Server Error"  # no traceback, no internals
+            for name, value in SECURITY_HEADERS.items():
+                assert r.headers.get(name) == value, (path, name)
+        scrape = c.get("/metrics").text
+        assert 'invoicing_web_requests_total{route="invoice",status="500"}' in scrape
 
 
 def test_the_read_only_path_cannot_write(client: Client, engine: Engine) -> None:

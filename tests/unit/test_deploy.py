@@ -106,6 +106,39 @@ def test_compose_runs_every_process_and_mounts_nothing_outside_the_repository() 
                 assert resolved.exists(), (name, volume)
 
 
+def test_compose_web_does_not_take_the_client_address_from_the_client() -> None:
+    """compose publishes the page's port to the host, with no proxy in front, and trusted
+    X-Forwarded-For from every peer ('*'): uvicorn then takes its first address, which the client
+    writes itself, so one client got a fresh rate-limit bucket with every request."""
+    import asyncio
+
+    from invoicing.web.settings import WebSettings
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    web = compose()["services"]["web"]
+    assert web["ports"], "the page is published directly: nothing in front sets the header"
+    trusted = web.get("environment", {}).get(
+        "INVOICING_WEB_FORWARDED_ALLOW_IPS", WebSettings().forwarded_allow_ips
+    )
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["client"][0])
+
+    async def request(peer: str, forwarded_for: str) -> None:
+        scope = {
+            "type": "http",
+            "scheme": "http",
+            "client": (peer, 40000),
+            "headers": [(b"x-forwarded-for", forwarded_for.encode())],
+        }
+        await ProxyHeadersMiddleware(app, trusted_hosts=trusted)(scope, None, None)  # type: ignore[arg-type]
+
+    for n in range(3):
+        asyncio.run(request("198.51.100.7", f"203.0.113.{n}"))
+    assert seen == ["198.51.100.7"] * 3
+
+
 def _verify(password_hash: str, password: str) -> bool:
     """RabbitMQ's rabbit_password_hashing_sha256: base64(salt(4) + sha256(salt + password))."""
     raw = base64.b64decode(password_hash)

@@ -45,6 +45,24 @@ def test_language_negotiation() -> None:
     assert negotiate("," * 10_000) == "en"
 
 
+def test_language_negotiation_reads_hostile_headers_by_the_rfc() -> None:
+    """The q parameter's name is case-insensitive (``DE;Q=0`` refuses German); a q-value that
+    is not 0..1 with three decimals counts as refused, not as infinitely preferred; the primary
+    subtag names the language, not the first two letters of another."""
+    assert negotiate("DE;Q=0, fr;q=0.5") == "fr"
+    assert negotiate("de; Q = 0, nl") == "nl"
+    assert negotiate("fr;level=1;q=0, de;q=0.2") == "de"
+    assert negotiate("de;q=inf, fr;q=0.5") == "fr"
+    assert negotiate("de;q=1e400, nl;q=0.1") == "nl"
+    assert negotiate("de;q=nan, fr;q=0.001") == "fr"
+    assert negotiate("de;q=1.5, fr;q=0.9") == "fr"
+    assert negotiate("frr, de;q=0.5") == "de"  # North Frisian is not French
+    assert negotiate("deu, english, nl;q=0.1") == "nl"
+    assert negotiate("de-AT;q=0.8, fr-CH;q=0.9") == "fr"
+    assert negotiate("es_ES, de_AT;q=0.5") == "de"  # underscores, as some clients send them
+    assert negotiate("de;q=1.000, fr;q=0.999") == "de"
+
+
 def test_every_language_has_every_word() -> None:
     keys = set(WORDS["en"])
     for lang, words in WORDS.items():
