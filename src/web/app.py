@@ -290,7 +290,10 @@ async def readyz(request: Request) -> Response:
     error = await run_in_threadpool(_database_ready, _ctx(request).engine)
     if error is None:
         return PlainTextResponse("database: ok\n")
-    return PlainTextResponse(f"database: {error}\n", status_code=503)
+    # the reason goes to the log, not to the answer: under deploy/compose.yaml this path shares
+    # the public port, and a driver's message names the database's host and port
+    log.warning("web.not_ready", error=error)
+    return PlainTextResponse("database: unavailable\n", status_code=503)
 
 
 async def metrics(request: Request) -> Response:
