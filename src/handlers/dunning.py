@@ -65,6 +65,7 @@ from invoicing.schemas.dunning import (
     BlockDunning,
     ConfigureDunning,
     DunningBlockSubject,
+    DunningLevel,
     DunningSettings,
     DunningText,
     LiftDunningBlock,
@@ -440,6 +441,13 @@ def _notice_document(
     return document
 
 
+def _level_settings(settings: DunningSettings, level: int) -> DunningLevel | None:
+    """The level's settings, or None when the settings were replaced by fewer levels since
+    its notice was scheduled (a notice that may have reached the mail server is recorded
+    all the same)."""
+    return settings.levels[level - 1] if level <= len(settings.levels) else None
+
+
 def _notice_mail(
     ctx: StepContext,
     claim: Claim,
@@ -459,6 +467,12 @@ def _notice_mail(
             blocks_of(uow.session, org.id), as_of, inv.id, inv.customer_id
         ):
             raise Skip(f"the dunning of invoice {inv.number} was blocked: no notice")
+        # the settings as they are now: disabled, or replaced by fewer levels, since the run
+        # scheduled this notice (unless an earlier attempt may have reached the mail server)
+        if earlier is None and not settings.enabled:
+            raise Skip(f"dunning was disabled: no notice of invoice {inv.number}")
+        if earlier is None and level > len(settings.levels):
+            raise Skip(f"level {level} is no longer configured: no notice of {inv.number}")
         state = invoice_state(inv)
         amounts = earlier[0] if earlier is not None else _amounts(settings, level, state, as_of)
         currency = inv.currency
@@ -472,7 +486,7 @@ def _notice_mail(
             pointer="/as_of",
             hint="update_customer with an email (the invoice keeps its snapshot)",
         )
-    cfg = settings.levels[level - 1]
+    cfg = _level_settings(settings, level)
     figures = DunningFigures(
         level=level,
         as_of=as_of,
@@ -480,7 +494,7 @@ def _notice_mail(
         open_amount=amounts.open_amount,
         fee=amounts.fee,
         interest=amounts.interest,
-        interest_rate=cfg.interest_rate_per_year if amounts.interest else None,
+        interest_rate=cfg.interest_rate_per_year if cfg and amounts.interest else None,
     )
     sent = earlier[1] if earlier is not None else None
     notice = _notice_document(ctx, claim, state, figures, level_title(level, lang), sent)
@@ -511,7 +525,7 @@ def _notice_mail(
         notice_attached=True,
     )
     own: DunningText | None = next(
-        (t for k, t in settings.levels[level - 1].texts.items() if k == lang), None
+        (t for k, t in (cfg.texts if cfg else {}).items() if k == lang), None
     )
     values = {k: str(v) for k, v in context.items() if isinstance(v, str | int)}
     subject = fill(own.subject, values) if own is not None and own.subject else None
@@ -604,9 +618,8 @@ class DunningDelivery:
         )
         uow.session.flush()
         cur = inv.currency
-        fee_waived = (
-            "currency" if cur != settings.currency and settings.levels[level - 1].fee else None
-        )
+        cfg = _level_settings(settings, level)
+        fee_waived = "currency" if cur != settings.currency and cfg and cfg.fee else None
         return [
             invoice_event(
                 "dunning.notice_sent",
