@@ -545,7 +545,8 @@ def _notice_mail(
         attachments=[notice, *docs],
         now=ctx.now(),
     )
-    return Prepared(mail, claim.id, [notice, *docs], {"lang": lang}), amounts
+    extra = {"lang": lang, "interest_rate": figures.interest_rate, "due_date": state.due_date}
+    return Prepared(mail, claim.id, [notice, *docs], extra), amounts
 
 
 @purpose(PURPOSE, scheduled_by=("send_dunning_notices",))
@@ -584,6 +585,8 @@ class DunningDelivery:
         as_of: dt.date = prepared.extra["as_of"]
         amounts: Amounts = prepared.extra["amounts"]
         lang: str = prepared.extra["lang"]
+        rate: Decimal | None = prepared.extra["interest_rate"]
+        due_date: dt.date = prepared.extra["due_date"]
         now = ctx.now()
         uow.session.add(
             DunningNotice(
@@ -635,6 +638,10 @@ class DunningDelivery:
                     "open_amount": format_plain(amounts.open_amount, cur),
                     "fee": format_plain(amounts.fee, cur),
                     "interest": format_plain(amounts.interest, cur),
+                    "interest_rate": str(rate) if rate is not None else None,
+                    "interest_from": (
+                        (due_date + dt.timedelta(days=1)).isoformat() if rate is not None else None
+                    ),
                     "total_due": format_plain(amounts.total_due, cur),
                     "fee_waived": fee_waived,
                 },

@@ -129,6 +129,7 @@ def test_levels_fees_interest_and_emails(
     notice = event["dunning"]
     assert notice["level"] == 1 and notice["title"] == "Zahlungserinnerung"
     assert notice["fee"] == "0.00" and notice["interest"] == "0.00"
+    assert notice["interest_rate"] is None and notice["interest_from"] is None
     assert notice["open_amount"] == str(gross) and notice["days_overdue"] == 7
     # the invoice shows its level from the notice's event on
     assert (event["invoice"]["dunning_level"], event["invoice"]["dunned_on"]) == (1, "2026-01-26")
@@ -163,6 +164,8 @@ def test_levels_fees_interest_and_emails(
     )
     assert notice["level"] == 2 and notice["title"] == "1. Mahnung"
     assert notice["fee"] == "5.00" and notice["interest"] == str(interest)
+    # what a listener (accounting, a Mahnbescheid) claims the interest by: rate and first day
+    assert (notice["interest_rate"], notice["interest_from"]) == ("9", "2026-01-20")
     assert notice["total_due"] == str(gross + Decimal("5.00") + interest)
     text = w.sink.messages[1].message.get_body(("plain",))
     assert text is not None

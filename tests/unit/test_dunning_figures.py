@@ -337,6 +337,10 @@ def check_notice(
     p.same("event open amount", notice["open_amount"], plain.format(owed))
     p.same("event fee", notice["fee"], plain.format(fee))
     p.same("event interest", notice["interest"], plain.format(interest))
+    charged = rate is not None and interest != 0
+    p.same("event interest rate", notice["interest_rate"], str(rate) if charged else None)
+    first_day = (inv.due_date + dt.timedelta(days=1)).isoformat() if charged else None
+    p.same("event interest from", notice["interest_from"], first_day)
     p.same("event total due", notice["total_due"], plain.format(total))
     waived = "currency" if cur != s.settings_currency and Decimal(cfg.get("fee", "0")) else None
     p.same("event fee waived", notice["fee_waived"], waived)
