@@ -209,3 +209,30 @@ def test_a_notice_of_a_level_configured_away_is_not_sent(
     assert [(s.status, s.events) for s in steps] == [("cancelled", [])]
     assert len(w.sink.messages) == sent
     assert dunned(dun(w, "2026-03-09")) == []  # one level only: done
+
+
+def test_a_customers_blocks_include_those_of_its_invoices(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """``list_dunning_blocks`` of a customer lists its invoices' blocks beside its own (as
+    ``list_dunning_notices`` of a customer lists its invoices' notices); it listed only the
+    customer's own, so a clerk looking at a customer missed the disputed invoice."""
+    w = make_world(db_url, smtp, tmp_path)
+    a = finalized(w, "2026-01-05")
+    other = uuid.uuid4()
+    second = {**scenarios.DE_BUYER, "company": "Zweite GmbH", "email": "zweite@example.com"}
+    assert w.run("create_customer", {"id": str(other), **second}).status == "applied"
+    assert w.run("block_dunning", {"invoice_id": a["id"], "reason": "bestritten"}).status == (
+        "applied"
+    )
+    assert w.run("block_dunning", {"customer_id": str(other)}).status == "applied"
+
+    def subjects(**payload: Any) -> set[tuple[str, str]]:
+        return {(x["subject"], x["invoice_id"] or x["customer_id"]) for x in blocks(w, **payload)}
+
+    assert subjects(customer_id=[str(w.customer)]) == {("invoice", a["id"])}
+    assert subjects(customer_id=[str(other)]) == {("customer", str(other))}
+    assert subjects(customer_id=[str(w.customer), str(other)]) == {
+        ("invoice", a["id"]),
+        ("customer", str(other)),
+    }
