@@ -528,6 +528,11 @@ def _notice_mail(
         (t for k, t in (cfg.texts if cfg else {}).items() if k == lang), None
     )
     values = {k: str(v) for k, v in context.items() if isinstance(v, str | int)}
+    # an own text names {fee} and {interest} as amounts: none is a zero amount, not an empty
+    # string (the default template's signal to leave its line out)
+    values.update(
+        fee=money(amounts.fee, currency, lang), interest=money(amounts.interest, currency, lang)
+    )
     subject = fill(own.subject, values) if own is not None and own.subject else None
     body = fill(own.body, values) if own is not None and own.body else None
     mail = compose_mail(

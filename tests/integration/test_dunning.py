@@ -402,3 +402,31 @@ def test_an_invoice_with_nothing_left_to_pay_takes_no_place_in_a_run(
     run = w.run("send_dunning_notices", {"as_of": "2026-01-27", "max_notices": 1})
     assert run.status == "applied", run.errors
     assert [e["data"]["invoice"]["id"] for e in run.events] == [owed["id"]]
+
+
+def test_own_texts_state_a_fee_and_interest_of_nothing_as_zero(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """An organization's own text names ``{fee}`` and ``{interest}`` on a level without them
+    (or an invoice in another currency, whose fee is waived): they read as zero amounts. They
+    were empty (the default template's signal to leave the line out), so the debtor read
+    'Mahngebühr: , Verzugszinsen: .'."""
+    w = make_world(db_url, smtp, tmp_path)
+    body = (
+        "Offen: {open_amount}, Mahngebühr: {fee}, Verzugszinsen: {interest}, "
+        "zu zahlen: {total_due}."
+    )
+    own = {"de": {"subject": "{level_title} {number}: {fee} Gebühr", "body": body}}
+    configure(w, {"currency": "EUR", "levels": [{"days_after_due": 7, "texts": own}]})
+    a = finalized(w, "2026-01-05")
+    assert dun(w, "2026-01-26").events
+    msg = w.sink.messages[0].message
+    assert msg["Subject"] == f"Zahlungserinnerung {a['number']}: 0,00 € Gebühr"  # a header
+    text = msg.get_body(("plain",))
+    assert text is not None
+    amount = Decimal(a["totals"]["gross_total"])
+    shown = f"{amount:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".") + "\xa0€"
+    assert (
+        f"Offen: {shown}, Mahngebühr: 0,00\xa0€, Verzugszinsen: 0,00\xa0€, zu zahlen: {shown}."
+        in text.get_content()
+    )
