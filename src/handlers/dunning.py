@@ -311,6 +311,7 @@ class Amounts:
     fee: Decimal
     interest: Decimal
     days_overdue: int
+    interest_rate: Decimal | None = None  # the rate the notice states, with its interest
 
     @property
     def total_due(self) -> Decimal:
@@ -335,6 +336,7 @@ def _amounts(settings: DunningSettings, level: int, state: InvoiceState, as_of: 
         fee=round_money(fee, cur),
         interest=interest,
         days_overdue=(as_of - state.due_date).days,
+        interest_rate=cfg.interest_rate_per_year if interest else None,
     )
 
 
@@ -348,12 +350,14 @@ def balance_changes(state: InvoiceState) -> list[BalanceChange]:
     return changes
 
 
-def _amounts_json(amounts: Amounts) -> dict[str, str | int]:
+def _amounts_json(amounts: Amounts) -> dict[str, str | int | None]:
+    rate = amounts.interest_rate
     return {
         "open_amount": str(amounts.open_amount),
         "fee": str(amounts.fee),
         "interest": str(amounts.interest),
         "days_overdue": amounts.days_overdue,
+        "interest_rate": None if rate is None else str(rate),
     }
 
 
@@ -380,6 +384,7 @@ def _sent_before(uow: UnitOfWork, claim: Claim) -> tuple[Amounts, list[str]] | N
         fee=Decimal(kept["fee"]),
         interest=Decimal(kept["interest"]),
         days_overdue=int(kept["days_overdue"]),
+        interest_rate=Decimal(kept["interest_rate"]) if kept.get("interest_rate") else None,
     )
     return amounts, [str(a.get("sha256")) for a in row.attachments or []]
 
@@ -435,7 +440,13 @@ def _notice_document(
             produce=lambda: pdf,
             now=ctx.now(),
         )
-        amounts = Amounts(figures.open_amount, figures.fee, figures.interest, figures.days_overdue)
+        amounts = Amounts(
+            figures.open_amount,
+            figures.fee,
+            figures.interest,
+            figures.days_overdue,
+            figures.interest_rate,
+        )
         _keep_amounts(uow, claim, amounts)
         uow.commit()
     return document
@@ -494,7 +505,7 @@ def _notice_mail(
         open_amount=amounts.open_amount,
         fee=amounts.fee,
         interest=amounts.interest,
-        interest_rate=cfg.interest_rate_per_year if cfg and amounts.interest else None,
+        interest_rate=amounts.interest_rate,
     )
     sent = earlier[1] if earlier is not None else None
     notice = _notice_document(ctx, claim, state, figures, level_title(level, lang), sent)
@@ -550,7 +561,7 @@ def _notice_mail(
         attachments=[notice, *docs],
         now=ctx.now(),
     )
-    extra = {"lang": lang, "interest_rate": figures.interest_rate, "due_date": state.due_date}
+    extra = {"lang": lang, "interest_rate": amounts.interest_rate, "due_date": state.due_date}
     return Prepared(mail, claim.id, [notice, *docs], extra), amounts
 
 
