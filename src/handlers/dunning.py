@@ -65,6 +65,7 @@ from invoicing.schemas.dunning import (
     BlockDunning,
     ConfigureDunning,
     DunningBlockSubject,
+    DunningLevel,
     DunningSettings,
     DunningText,
     LiftDunningBlock,
@@ -310,6 +311,7 @@ class Amounts:
     fee: Decimal
     interest: Decimal
     days_overdue: int
+    interest_rate: Decimal | None = None  # the rate the notice states, with its interest
 
     @property
     def total_due(self) -> Decimal:
@@ -334,6 +336,7 @@ def _amounts(settings: DunningSettings, level: int, state: InvoiceState, as_of: 
         fee=round_money(fee, cur),
         interest=interest,
         days_overdue=(as_of - state.due_date).days,
+        interest_rate=cfg.interest_rate_per_year if interest else None,
     )
 
 
@@ -347,12 +350,14 @@ def balance_changes(state: InvoiceState) -> list[BalanceChange]:
     return changes
 
 
-def _amounts_json(amounts: Amounts) -> dict[str, str | int]:
+def _amounts_json(amounts: Amounts) -> dict[str, str | int | None]:
+    rate = amounts.interest_rate
     return {
         "open_amount": str(amounts.open_amount),
         "fee": str(amounts.fee),
         "interest": str(amounts.interest),
         "days_overdue": amounts.days_overdue,
+        "interest_rate": None if rate is None else str(rate),
     }
 
 
@@ -379,6 +384,7 @@ def _sent_before(uow: UnitOfWork, claim: Claim) -> tuple[Amounts, list[str]] | N
         fee=Decimal(kept["fee"]),
         interest=Decimal(kept["interest"]),
         days_overdue=int(kept["days_overdue"]),
+        interest_rate=Decimal(kept["interest_rate"]) if kept.get("interest_rate") else None,
     )
     return amounts, [str(a.get("sha256")) for a in row.attachments or []]
 
@@ -434,10 +440,23 @@ def _notice_document(
             produce=lambda: pdf,
             now=ctx.now(),
         )
-        amounts = Amounts(figures.open_amount, figures.fee, figures.interest, figures.days_overdue)
+        amounts = Amounts(
+            figures.open_amount,
+            figures.fee,
+            figures.interest,
+            figures.days_overdue,
+            figures.interest_rate,
+        )
         _keep_amounts(uow, claim, amounts)
         uow.commit()
     return document
+
+
+def _level_settings(settings: DunningSettings, level: int) -> DunningLevel | None:
+    """The level's settings, or None when the settings were replaced by fewer levels since
+    its notice was scheduled (a notice that may have reached the mail server is recorded
+    all the same)."""
+    return settings.levels[level - 1] if level <= len(settings.levels) else None
 
 
 def _notice_mail(
@@ -459,6 +478,12 @@ def _notice_mail(
             blocks_of(uow.session, org.id), as_of, inv.id, inv.customer_id
         ):
             raise Skip(f"the dunning of invoice {inv.number} was blocked: no notice")
+        # the settings as they are now: disabled, or replaced by fewer levels, since the run
+        # scheduled this notice (unless an earlier attempt may have reached the mail server)
+        if earlier is None and not settings.enabled:
+            raise Skip(f"dunning was disabled: no notice of invoice {inv.number}")
+        if earlier is None and level > len(settings.levels):
+            raise Skip(f"level {level} is no longer configured: no notice of {inv.number}")
         state = invoice_state(inv)
         amounts = earlier[0] if earlier is not None else _amounts(settings, level, state, as_of)
         currency = inv.currency
@@ -472,7 +497,7 @@ def _notice_mail(
             pointer="/as_of",
             hint="update_customer with an email (the invoice keeps its snapshot)",
         )
-    cfg = settings.levels[level - 1]
+    cfg = _level_settings(settings, level)
     figures = DunningFigures(
         level=level,
         as_of=as_of,
@@ -480,7 +505,7 @@ def _notice_mail(
         open_amount=amounts.open_amount,
         fee=amounts.fee,
         interest=amounts.interest,
-        interest_rate=cfg.interest_rate_per_year if amounts.interest else None,
+        interest_rate=amounts.interest_rate,
     )
     sent = earlier[1] if earlier is not None else None
     notice = _notice_document(ctx, claim, state, figures, level_title(level, lang), sent)
@@ -511,9 +536,14 @@ def _notice_mail(
         notice_attached=True,
     )
     own: DunningText | None = next(
-        (t for k, t in settings.levels[level - 1].texts.items() if k == lang), None
+        (t for k, t in (cfg.texts if cfg else {}).items() if k == lang), None
     )
     values = {k: str(v) for k, v in context.items() if isinstance(v, str | int)}
+    # an own text names {fee} and {interest} as amounts: none is a zero amount, not an empty
+    # string (the default template's signal to leave its line out)
+    values.update(
+        fee=money(amounts.fee, currency, lang), interest=money(amounts.interest, currency, lang)
+    )
     subject = fill(own.subject, values) if own is not None and own.subject else None
     body = fill(own.body, values) if own is not None and own.body else None
     mail = compose_mail(
@@ -531,7 +561,8 @@ def _notice_mail(
         attachments=[notice, *docs],
         now=ctx.now(),
     )
-    return Prepared(mail, claim.id, [notice, *docs], {"lang": lang}), amounts
+    extra = {"lang": lang, "interest_rate": amounts.interest_rate, "due_date": state.due_date}
+    return Prepared(mail, claim.id, [notice, *docs], extra), amounts
 
 
 @purpose(PURPOSE, scheduled_by=("send_dunning_notices",))
@@ -570,6 +601,8 @@ class DunningDelivery:
         as_of: dt.date = prepared.extra["as_of"]
         amounts: Amounts = prepared.extra["amounts"]
         lang: str = prepared.extra["lang"]
+        rate: Decimal | None = prepared.extra["interest_rate"]
+        due_date: dt.date = prepared.extra["due_date"]
         now = ctx.now()
         uow.session.add(
             DunningNotice(
@@ -604,9 +637,8 @@ class DunningDelivery:
         )
         uow.session.flush()
         cur = inv.currency
-        fee_waived = (
-            "currency" if cur != settings.currency and settings.levels[level - 1].fee else None
-        )
+        cfg = _level_settings(settings, level)
+        fee_waived = "currency" if cur != settings.currency and cfg and cfg.fee else None
         return [
             invoice_event(
                 "dunning.notice_sent",
@@ -622,6 +654,10 @@ class DunningDelivery:
                     "open_amount": format_plain(amounts.open_amount, cur),
                     "fee": format_plain(amounts.fee, cur),
                     "interest": format_plain(amounts.interest, cur),
+                    "interest_rate": str(rate) if rate is not None else None,
+                    "interest_from": (
+                        (due_date + dt.timedelta(days=1)).isoformat() if rate is not None else None
+                    ),
                     "total_due": format_plain(amounts.total_due, cur),
                     "fee_waived": fee_waived,
                 },

@@ -428,7 +428,9 @@ def dunning_blocks(
     invoice_id: Annotated[
         str | None, typer.Option("--invoice", help="invoice id: its own and its customer's")
     ] = None,
-    customer: Annotated[list[str] | None, typer.Option(help="customer id")] = None,
+    customer: Annotated[
+        list[str] | None, typer.Option(help="customer id: its own and its invoices'")
+    ] = None,
     active_on: Annotated[
         str | None, typer.Option(help="only blocks that hold on this day (YYYY-MM-DD)")
     ] = None,

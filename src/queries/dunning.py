@@ -112,7 +112,14 @@ def list_dunning_blocks(query: ListDunningBlocks, session: Session) -> DunningBl
         if customer_id[0] is not None:
             subjects.append(_subject("customer", [customer_id[0]]))
     if p.customer_id:
+        # the customers' own blocks and those of their invoices (as list_dunning_notices
+        # takes a customer's invoices' notices): a clerk looking at a customer sees a disputed
+        # invoice's block too
         subjects.append(_subject("customer", p.customer_id))
+        theirs = select(Invoice.id).where(
+            Invoice.organization_id == org_id, Invoice.customer_id.in_(p.customer_id)
+        )
+        subjects.append(_subject("invoice", theirs))
     if subjects:
         conditions.append(or_(*subjects))
     if p.active_on is not None:
@@ -138,5 +145,5 @@ def list_dunning_blocks(query: ListDunningBlocks, session: Session) -> DunningBl
     return DunningBlockList(items=items, page=info)
 
 
-def _subject(subject: str, ids: list[Any]) -> Any:
+def _subject(subject: str, ids: Any) -> Any:
     return and_(DunningBlock.subject == subject, DunningBlock.subject_id.in_(ids))

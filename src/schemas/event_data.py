@@ -249,6 +249,16 @@ class DunningNoticeData(State):
     open_amount: Decimal
     fee: Decimal
     interest: Decimal
+    interest_rate: Decimal | None = Field(
+        default=None,
+        description="the rate the interest was charged at, percent per year (act/365), as "
+        "the notice states it; null: no interest",
+    )
+    interest_from: dt.date | None = Field(
+        default=None,
+        description="the first day of interest (the day after the due date; it runs to as_of "
+        "on what was open each day); null: no interest",
+    )
     total_due: Decimal
     fee_waived: str | None = Field(
         default=None, description="currency: the level's fee is not charged in this currency"

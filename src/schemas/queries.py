@@ -398,8 +398,8 @@ class ListDunningNotices(Query):
 
 class ListDunningBlocks(Query):
     """The dunning blocks (Mahnsperren) of ``block_dunning``: of one invoice (its own and its
-    customer's), of some customers, or all; newest first. ``active_on`` keeps those that hold
-    on that day."""
+    customer's), of some customers (theirs and their invoices'), or all; newest first.
+    ``active_on`` keeps those that hold on that day."""
 
     type: Literal["list_dunning_blocks"] = "list_dunning_blocks"
 
@@ -407,7 +407,11 @@ class ListDunningBlocks(Query):
         invoice_id: UUID | None = Field(
             default=None, description="the invoice's own block and its customer's"
         )
-        customer_id: list[UUID] = Field(default_factory=list, max_length=500)
+        customer_id: list[UUID] = Field(
+            default_factory=list,
+            max_length=500,
+            description="the customers' own blocks and the blocks of their invoices",
+        )
         active_on: dt.date | None = Field(
             default=None, description="only blocks that hold on this day (until it or none)"
         )

@@ -129,6 +129,7 @@ def test_levels_fees_interest_and_emails(
     notice = event["dunning"]
     assert notice["level"] == 1 and notice["title"] == "Zahlungserinnerung"
     assert notice["fee"] == "0.00" and notice["interest"] == "0.00"
+    assert notice["interest_rate"] is None and notice["interest_from"] is None
     assert notice["open_amount"] == str(gross) and notice["days_overdue"] == 7
     # the invoice shows its level from the notice's event on
     assert (event["invoice"]["dunning_level"], event["invoice"]["dunned_on"]) == (1, "2026-01-26")
@@ -163,6 +164,8 @@ def test_levels_fees_interest_and_emails(
     )
     assert notice["level"] == 2 and notice["title"] == "1. Mahnung"
     assert notice["fee"] == "5.00" and notice["interest"] == str(interest)
+    # what a listener (accounting, a Mahnbescheid) claims the interest by: rate and first day
+    assert (notice["interest_rate"], notice["interest_from"]) == ("9", "2026-01-20")
     assert notice["total_due"] == str(gross + Decimal("5.00") + interest)
     text = w.sink.messages[1].message.get_body(("plain",))
     assert text is not None
@@ -399,3 +402,31 @@ def test_an_invoice_with_nothing_left_to_pay_takes_no_place_in_a_run(
     run = w.run("send_dunning_notices", {"as_of": "2026-01-27", "max_notices": 1})
     assert run.status == "applied", run.errors
     assert [e["data"]["invoice"]["id"] for e in run.events] == [owed["id"]]
+
+
+def test_own_texts_state_a_fee_and_interest_of_nothing_as_zero(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """An organization's own text names ``{fee}`` and ``{interest}`` on a level without them
+    (or an invoice in another currency, whose fee is waived): they read as zero amounts. They
+    were empty (the default template's signal to leave the line out), so the debtor read
+    'Mahngebühr: , Verzugszinsen: .'."""
+    w = make_world(db_url, smtp, tmp_path)
+    body = (
+        "Offen: {open_amount}, Mahngebühr: {fee}, Verzugszinsen: {interest}, "
+        "zu zahlen: {total_due}."
+    )
+    own = {"de": {"subject": "{level_title} {number}: {fee} Gebühr", "body": body}}
+    configure(w, {"currency": "EUR", "levels": [{"days_after_due": 7, "texts": own}]})
+    a = finalized(w, "2026-01-05")
+    assert dun(w, "2026-01-26").events
+    msg = w.sink.messages[0].message
+    assert msg["Subject"] == f"Zahlungserinnerung {a['number']}: 0,00 € Gebühr"  # a header
+    text = msg.get_body(("plain",))
+    assert text is not None
+    amount = Decimal(a["totals"]["gross_total"])
+    shown = f"{amount:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".") + "\xa0€"
+    assert (
+        f"Offen: {shown}, Mahngebühr: 0,00\xa0€, Verzugszinsen: 0,00\xa0€, zu zahlen: {shown}."
+        in text.get_content()
+    )

@@ -1,8 +1,8 @@
 """Dunning blocks (Mahnsperren, docs/dunning.md "Blocks"), on SQLite and PostgreSQL, through the
 real pipeline and the real dunning delivery step (a local SMTP server): ``block_dunning`` of an
 invoice or a customer keeps its invoices out of ``send_dunning_notices`` while the block holds,
-a notice scheduled before the block is not sent, ``lift_dunning_block`` ends it, and
-``list_dunning_blocks`` reads them."""
+a notice scheduled before the block (or before dunning was disabled, or its level configured
+away) is not sent, ``lift_dunning_block`` ends it, and ``list_dunning_blocks`` reads them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.integration import test_send_invoice as _send
-from tests.integration.test_dunning import configure, dun, finalized
+from tests.integration.test_dunning import SETTINGS, _valid, configure, dun, finalized
 from tests.integration.test_send_invoice import Sink, World, make_world
 from tests.support import scenarios
 
@@ -170,3 +170,69 @@ def test_a_purged_draft_takes_its_block_along(
     assert len(blocks(w)) == 2  # in the trash it may come back
     assert w.run("purge_invoice", {"invoice_id": draft}).status == "applied"
     assert [b["invoice_id"] for b in blocks(w)] == [kept["id"]]
+
+
+def test_a_notice_scheduled_before_dunning_was_disabled_is_not_sent(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """``configure_dunning`` with ``enabled: false`` stops the notices still on their way (a
+    mail server that was down kept them pending), as a block does: the delivery step read the
+    settings for their figures only and sent them anyway."""
+    w = make_world(db_url, smtp, tmp_path)
+    configure(w)
+    a = finalized(w, "2026-01-05")
+    run = w.run("send_dunning_notices", {"as_of": "2026-01-26"}, deliver=False)
+    assert run.status == "applied", run.errors
+    configure(w, {**_valid(SETTINGS), "enabled": False})
+    steps = w.deliverer.run_for_command(w.org, uuid.UUID(run.command_id))
+    assert [(s.status, s.events) for s in steps] == [("cancelled", [])]
+    assert w.sink.messages == []
+    configure(w)
+    assert dunned(dun(w, "2026-01-27")) == [a["id"]]  # level 1 was never sent
+
+
+def test_a_notice_of_a_level_configured_away_is_not_sent(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """Settings replaced with fewer levels while a notice of a higher level is on its way:
+    the step looked the level up in the new settings and failed with an IndexError (an
+    internal error, retried); the level no longer exists, so nothing is sent."""
+    w = make_world(db_url, smtp, tmp_path)
+    configure(w)
+    a = finalized(w, "2026-01-05")  # due 2026-01-19
+    assert dunned(dun(w, "2026-01-26")) == [a["id"]]
+    run = w.run("send_dunning_notices", {"as_of": "2026-02-09"}, deliver=False)
+    assert run.status == "applied", run.errors
+    configure(w, {**_valid(SETTINGS), "levels": [SETTINGS["levels"][0]]})
+    sent = len(w.sink.messages)
+    steps = w.deliverer.run_for_command(w.org, uuid.UUID(run.command_id))
+    assert [(s.status, s.events) for s in steps] == [("cancelled", [])]
+    assert len(w.sink.messages) == sent
+    assert dunned(dun(w, "2026-03-09")) == []  # one level only: done
+
+
+def test_a_customers_blocks_include_those_of_its_invoices(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """``list_dunning_blocks`` of a customer lists its invoices' blocks beside its own (as
+    ``list_dunning_notices`` of a customer lists its invoices' notices); it listed only the
+    customer's own, so a clerk looking at a customer missed the disputed invoice."""
+    w = make_world(db_url, smtp, tmp_path)
+    a = finalized(w, "2026-01-05")
+    other = uuid.uuid4()
+    second = {**scenarios.DE_BUYER, "company": "Zweite GmbH", "email": "zweite@example.com"}
+    assert w.run("create_customer", {"id": str(other), **second}).status == "applied"
+    assert w.run("block_dunning", {"invoice_id": a["id"], "reason": "bestritten"}).status == (
+        "applied"
+    )
+    assert w.run("block_dunning", {"customer_id": str(other)}).status == "applied"
+
+    def subjects(**payload: Any) -> set[tuple[str, str]]:
+        return {(x["subject"], x["invoice_id"] or x["customer_id"]) for x in blocks(w, **payload)}
+
+    assert subjects(customer_id=[str(w.customer)]) == {("invoice", a["id"])}
+    assert subjects(customer_id=[str(other)]) == {("customer", str(other))}
+    assert subjects(customer_id=[str(w.customer), str(other)]) == {
+        ("invoice", a["id"]),
+        ("customer", str(other)),
+    }

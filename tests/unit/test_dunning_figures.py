@@ -337,6 +337,10 @@ def check_notice(
     p.same("event open amount", notice["open_amount"], plain.format(owed))
     p.same("event fee", notice["fee"], plain.format(fee))
     p.same("event interest", notice["interest"], plain.format(interest))
+    charged = rate is not None and interest != 0
+    p.same("event interest rate", notice["interest_rate"], str(rate) if charged else None)
+    first_day = (inv.due_date + dt.timedelta(days=1)).isoformat() if charged else None
+    p.same("event interest from", notice["interest_from"], first_day)
     p.same("event total due", notice["total_due"], plain.format(total))
     waived = "currency" if cur != s.settings_currency and Decimal(cfg.get("fee", "0")) else None
     p.same("event fee waived", notice["fee_waived"], waived)
@@ -523,6 +527,9 @@ def test_an_uncertain_notice_records_what_was_sent(tmp_path: Path, paid: str) ->
     (sent,) = d.mailer.sent
     sent_pdf = attachments(sent[0])[0][1]
     d.run(org, "record_payment", {"invoice_id": str(inv.id), "amount": paid, "date": "2026-03-02"})
+    # and the rate is raised meanwhile: the event states the 9 % the notice claimed
+    raised = {"levels": [{**level, "interest_rate_per_year": "11"}], "attach_pdf": False}
+    d.run(org, "configure_dunning", raised)
     deps.mailer = d.mailer
     assert d.app.pipeline.handle_document(run).status == "duplicate"
     steps = d.app.deliverer.run_for_command(org, uuid.UUID(run["command_id"]))
@@ -535,4 +542,5 @@ def test_an_uncertain_notice_records_what_was_sent(tmp_path: Path, paid: str) ->
     owed = inv.totals.gross_total
     assert _occurs(said, printed_money(owed, "EUR", "de"))  # what the customer holds
     assert event["data"]["dunning"]["open_amount"] == str(owed)
+    assert event["data"]["dunning"]["interest_rate"] == "9"
     assert stored.content == sent_pdf
