@@ -10,7 +10,7 @@ so can a foreign-currency group, whose net and VAT are converted one by one.
 
 Such a row is booked as a few rows of the same account, Debitor, date and Belegfeld 1 (the
 further ones' text marked ``USt-Rundung``, datev_db.py) whose amounts add up to the gross and
-whose extracted VAT adds up to the ledger's VAT (``split_gross``). The revenue and VAT
+whose extracted VAT adds up to the ledger's VAT (``Extraction.split``). The revenue and VAT
 accounts then hold the ledger's net and VAT to the cent, and the Debitor the same total. The
 alternative, a correction booked on the VAT account itself (SKR03 1776 / SKR04 3806 with the
 automatic switched off), would put a manual booking on an account the VAT return reads from
@@ -29,19 +29,6 @@ _LIMIT = 500
 #: at most this many rows for one booking (a difference of up to about three cents)
 _MAX_PIECES = 7
 _HALF_CENT = Decimal("0.005")
-
-
-def extracted(gross: Decimal, rate: Decimal) -> Decimal:
-    """The VAT DATEV takes out of ``gross`` at ``rate`` percent, rounded half up to the cent."""
-    cents = _cents(gross)
-    if cents is None:
-        raise ValueError(f"{gross} is not an amount in cents")
-    return Decimal(extraction(rate).cents(cents)).scaleb(-2)
-
-
-def split_gross(gross: Decimal, vat: Decimal, rate: Decimal) -> list[Decimal]:
-    """``extraction(rate).split(gross, vat)``."""
-    return extraction(rate).split(gross, vat)
 
 
 @lru_cache(maxsize=64)
@@ -72,7 +59,12 @@ class Extraction:
         value = (2 * abs(cents) * self.num + self.den) // (2 * self.den)
         return value if cents >= 0 else -value
 
-    __call__ = cents
+    def vat(self, gross: Decimal) -> Decimal:
+        """The VAT DATEV takes out of ``gross`` (an amount in cents)."""
+        cents = _cents(gross)
+        if cents is None:
+            raise ValueError(f"{gross} is not an amount in cents")
+        return Decimal(self.cents(cents)).scaleb(-2)
 
     def round_trips(self, gross: Decimal, vat: Decimal) -> bool:
         """Whether DATEV takes ``vat`` out of ``gross``: vat - 0.005 <= gross x r / (100 + r)
@@ -105,7 +97,7 @@ class Extraction:
     @cached_property
     def roundings(self) -> list[tuple[int, int]]:
         """(c, d(c) x den) of the small amounts: how each rounds, in the denominator's units."""
-        return [(c, self(c) * self.den - c * self.num) for c in range(1, _LIMIT)]
+        return [(c, self.cents(c) * self.den - c * self.num) for c in range(1, _LIMIT)]
 
 
 def _pieces(e: Extraction, total: int, target: int) -> list[int] | None:
@@ -121,7 +113,7 @@ def _pieces(e: Extraction, total: int, target: int) -> list[int] | None:
     num, den = e.num, e.den
     chosen: list[int] = []
     rest, tgt = total, target
-    while e(rest) != tgt:
+    while e.cents(rest) != tgt:
         if len(chosen) == _MAX_PIECES - 1:
             return None
         need = tgt * den - rest * num  # what the rest's rounding would have to be, x den
@@ -141,7 +133,7 @@ def _pieces(e: Extraction, total: int, target: int) -> list[int] | None:
         if best is None:
             return None
         chosen.append(best)
-        rest, tgt = rest - best, tgt - e(best)
+        rest, tgt = rest - best, tgt - e.cents(best)
     if rest in chosen or rest <= 0:
         return None
     return [*chosen, rest]

@@ -9,10 +9,18 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from invoicing.domain.fx import ledger_vat_values, reversal_id
-from invoicing.exports.datev_vat import extracted, extraction, split_gross
+from invoicing.exports.datev_vat import extraction
 
 D = Decimal
 CENT = D("0.01")
+
+
+def extracted(gross: Decimal, rate: Decimal) -> Decimal:
+    return extraction(rate).vat(gross)
+
+
+def split_gross(gross: Decimal, vat: Decimal, rate: Decimal) -> list[Decimal]:
+    return extraction(rate).split(gross, vat)
 
 
 def _datev(gross: Decimal, rate: Decimal) -> Decimal:
