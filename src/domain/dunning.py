@@ -10,12 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from invoicing.domain.money import ZERO, round_money
-from invoicing.schemas.dunning import DunningSettings
+from invoicing.domain.reference_rates import (
+    KNOWN_UNTIL,
+    Debtor,
+    MissingRate,
+    RateSpan,
+    reference_table,
+    statutory_problem,
+    statutory_spans,
+)
+from invoicing.schemas.dunning import DunningLevel, DunningSettings
 
 
 def next_level(
@@ -62,8 +71,8 @@ def interest_on_balances(
     rate_per_year: Decimal | None,
     currency: str,
 ) -> Decimal:
-    """Simple interest (act/365) on what was open on each day in default, half-up to the minor
-    unit once, for the sum.
+    """Simple interest (act/365) at one rate on what was open on each day in default, half-up
+    to the minor unit once, for the sum (:func:`interest_by_days` with one span).
 
     ``owed`` is what the invoice asked for (its gross total); ``changes`` are the payments,
     credit notes, write-offs and reversals with their days. Every day from the day after the
@@ -74,6 +83,36 @@ def interest_on_balances(
     this is the interest on what is open for the days since the due date."""
     if not rate_per_year or as_of <= due_date:
         return round_money(ZERO, currency)
+    span = RateSpan(due_date + dt.timedelta(days=1), as_of, rate_per_year)
+    return interest_by_days(owed, changes, due_date, as_of, [span], currency)[0]
+
+
+@dataclass(frozen=True)
+class InterestPeriod:
+    """The days of one rate: ``start`` to ``end`` (both included), the rate per year, and
+    their interest half-up to the minor unit (stated; the notice's interest is the exact sum
+    of all days rounded once, so the periods' amounts may differ from it by a minor unit each)."""
+
+    start: dt.date
+    end: dt.date
+    rate: Decimal
+    amount: Decimal
+
+
+def interest_by_days(
+    owed: Decimal,
+    changes: Iterable[BalanceChange],
+    due_date: dt.date,
+    as_of: dt.date,
+    spans: Sequence[RateSpan],
+    currency: str,
+) -> tuple[Decimal, list[InterestPeriod]]:
+    """Simple interest (act/365), day by day, on what was open at the end of each day from the
+    day after ``due_date`` to ``as_of``, each day at the rate of the span it lies in (a rate
+    that changes on 1 January or 1 July within the period, § 247 BGB): the exact sum half-up
+    to the minor unit once, and each span's own part. ``spans`` cover those days in order (a
+    day outside every span accrues nothing). A span whose rate is zero or negative (the
+    Basiszinssatz was negative until 2022, but 9 points above it are not) accrues nothing."""
     first = due_date + dt.timedelta(days=1)
     balance = owed
     steps: dict[dt.date, Decimal] = {}
@@ -82,14 +121,148 @@ def interest_on_balances(
             balance += change.amount
         elif change.day <= as_of:
             steps[change.day] = steps.get(change.day, ZERO) + change.amount
-    day_amounts = ZERO  # Σ open × days
-    start = first
-    for day in sorted(steps):
-        day_amounts += max(balance, ZERO) * (day - start).days
-        balance += steps[day]
-        start = day
-    day_amounts += max(balance, ZERO) * ((as_of - start).days + 1)
-    return round_money(day_amounts * rate_per_year / Decimal(100) / Decimal(365), currency)
+    pending = sorted(steps.items())  # applied in order as the days pass
+    total = ZERO
+    periods: list[InterestPeriod] = []
+    for span in spans:
+        start, end = max(span.start, first), min(span.end, as_of)
+        if end < start:
+            continue
+        day_amounts = ZERO  # Σ open × days in the span
+        day = start
+        while day <= end:
+            # what was open at the end of ``day``: every change up to it
+            while pending and pending[0][0] <= day:
+                balance += pending.pop(0)[1]
+            day_amounts += max(balance, ZERO)
+            day += dt.timedelta(days=1)
+        exact = day_amounts * max(span.rate, ZERO) / Decimal(100) / Decimal(365)
+        total += exact
+        periods.append(InterestPeriod(start, end, span.rate, round_money(exact, currency)))
+    return round_money(total, currency), periods
+
+
+#: § 288 Abs. 5 BGB; Belgium: art. 6 of the law of 2 August 2002 (EUR only)
+FLAT_COMPENSATION = Decimal("40.00")
+
+
+@dataclass(frozen=True)
+class EarlierNotice:
+    """What an earlier notice of the same invoice claimed beside the principal and interest:
+    its level's fee, the flat compensation (if it claimed it) and the fees credited against
+    that compensation."""
+
+    fee: Decimal
+    flat_compensation: Decimal = ZERO
+    credited: Decimal = ZERO
+
+    @property
+    def costs(self) -> Decimal:
+        return self.fee + self.flat_compensation - self.credited
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The costs a notice claims: what the earlier notices claimed (``earlier``), this level's
+    fee, the flat compensation if this notice is the first to claim it, less the fees credited
+    against the compensation (``credited``)."""
+
+    earlier: Decimal
+    fee: Decimal
+    flat_compensation: Decimal
+    credited: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.earlier + self.fee + self.flat_compensation - self.credited
+
+
+def dunning_costs(earlier: Sequence[EarlierNotice], fee: Decimal, claim_flat: bool) -> Costs:
+    """The costs of a notice given the notices sent before it.
+
+    Fees of earlier notices are carried into the later one's total (a 2. Mahnung asks for all
+    fees so far). The flat compensation is claimed once per invoice (``claim_flat`` and no
+    earlier notice claimed it); once claimed, the dunning fees, being costs of recovery, are
+    credited against it (§ 288 Abs. 5 Satz 3 BGB; art. 6 of the Belgian law of 2 August 2002
+    grants recovery costs only beyond the 40 euros): the costs of the invoice are then the
+    greater of the compensation and all fees, never both."""
+    fees_before = sum((n.fee for n in earlier), ZERO)
+    flat_before = any(n.flat_compensation for n in earlier)
+    earlier_costs = sum((n.costs for n in earlier), ZERO)
+    flat = FLAT_COMPENSATION if claim_flat and not flat_before else ZERO
+    fees = fees_before + fee
+    total = max(FLAT_COMPENSATION, fees) if flat_before or flat else fees
+    credited = earlier_costs + fee + flat - total
+    return Costs(earlier_costs, fee, flat, max(credited, ZERO))
+
+
+def flat_compensation_claim(
+    from_level: int | None, level: int, business: bool, currency: str
+) -> tuple[bool, str | None]:
+    """Whether this notice may claim the flat compensation, and why not where it may not:
+    ``consumer`` (only business debtors owe it), ``currency`` (a euro amount, claimed on EUR
+    invoices only). ``from_level``: the first level configured to claim it (None: none)."""
+    if from_level is None or level < from_level:
+        return False, None
+    if not business:
+        return False, "consumer"
+    if currency != "EUR":
+        return False, "currency"
+    return True, None
+
+
+def payment_deadline(as_of: dt.date, payment_days: int | None) -> dt.date | None:
+    """The new deadline a notice sets: ``payment_days`` after its date (None: none)."""
+    return None if payment_days is None else as_of + dt.timedelta(days=payment_days)
+
+
+def debtor_of(customer_type: str | None, vat_id: str | None) -> Debtor:
+    """Business or consumer: as the customer says, else a business when it has a VAT id and a
+    consumer otherwise (the lower claim: charging a consumer the business rate overstates the
+    claim, the other way round only leaves money unclaimed)."""
+    if customer_type in ("business", "consumer"):
+        return "business" if customer_type == "business" else "consumer"
+    return "business" if vat_id else "consumer"
+
+
+class InterestUnavailable(Exception):
+    """Statutory interest cannot be claimed for this notice: the reason says what to do."""
+
+
+def interest_spans(
+    level: DunningLevel,
+    country: str,
+    debtor: Debtor,
+    due_date: dt.date,
+    as_of: dt.date,
+    own_rates: Mapping[dt.date, Decimal] | None = None,
+) -> tuple[list[RateSpan], str | None]:
+    """The rates of a level's interest from the day after the due date to ``as_of``, and the
+    legal basis (``de_business``, ``de_consumer``, ``be_business``; None for a fixed rate).
+
+    Raises :class:`InterestUnavailable` when statutory interest cannot be claimed (a Belgian
+    consumer, a seller outside DE and BE, a half-year without a reference rate)."""
+    first = due_date + dt.timedelta(days=1)
+    if as_of < first:
+        return [], None
+    if level.interest != "statutory":
+        rate = level.interest_rate_per_year
+        return ([RateSpan(first, as_of, rate)] if rate else []), None
+    problem = statutory_problem(country, debtor)
+    if problem is not None:
+        raise InterestUnavailable(problem)
+    table = reference_table(country, (own_rates or {}).items())
+    try:
+        spans = statutory_spans(country, debtor, first, as_of, table)
+    except MissingRate as missing:
+        raise InterestUnavailable(
+            f"no reference rate for the half-year from {missing.half_year.isoformat()} "
+            f"({'Basiszinssatz' if country == 'DE' else 'ECB main refinancing rate'}): this "
+            "release knows them up to the half-year from "
+            f"{KNOWN_UNTIL.isoformat()}; add it to configure_dunning's reference_rates "
+            f'({{"half_year": "{missing.half_year.isoformat()}", "rate": "..."}}) and run again'
+        ) from missing
+    return spans, f"{country.lower()}_{debtor}"
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -109,6 +282,8 @@ class Candidate:
     due_date: dt.date
     has_email: bool
     customer_id: uuid.UUID | None = None
+    country: str = ""  # the seller's, from the invoice's snapshot
+    debtor: Debtor = "consumer"  # :func:`debtor_of`
 
 
 @dataclass(frozen=True)
@@ -125,11 +300,13 @@ class Block:
 @dataclass(frozen=True)
 class Plan:
     """What one run does: the notices to schedule (invoice, level), in due-date order, and the
-    invoices that are due a notice but cannot get one by email (no address)."""
+    invoices that are due a notice but cannot get one by email (no address) or cannot get
+    the one configured (``refused``, with the reason: statutory interest without a rate)."""
 
     notices: list[tuple[Candidate, int]]
     without_email: list[Candidate]
     blocked: list[Candidate]
+    refused: list[tuple[Candidate, str]] = field(default_factory=list)
 
 
 def plan_notices(
@@ -149,11 +326,15 @@ def plan_notices(
     notice but without an email address is reported, not counted. ``blocks`` holds the
     blocks by subject (``("invoice", id)``, ``("customer", id)``); an invoice blocked on
     ``as_of``, itself or through its customer, gets no notice and is reported in
-    ``blocked``, not counted.
+    ``blocked``, not counted. A notice whose statutory interest cannot be computed
+    (:func:`interest_spans`: no rate for a half-year of its period, a Belgian consumer) is not
+    sent with a guessed one: it is reported in ``refused`` with the reason, not counted.
     """
     notices: list[tuple[Candidate, int]] = []
     without_email: list[Candidate] = []
     blocked: list[Candidate] = []
+    refused: list[tuple[Candidate, str]] = []
+    own_rates = settings.own_rates()
     blocks = blocks or {}
     for cand in candidates:
         if len(notices) >= max_notices:
@@ -167,11 +348,23 @@ def plan_notices(
         level = next_level(settings, cand.due_date, prev_level, prev_as_of, as_of)
         if level is None:
             continue
-        if cand.has_email:
-            notices.append((cand, level))
-        else:
+        if not cand.has_email:
             without_email.append(cand)
-    return Plan(notices, without_email, blocked)
+            continue
+        try:
+            interest_spans(
+                settings.levels[level - 1],
+                cand.country,
+                cand.debtor,
+                cand.due_date,
+                as_of,
+                own_rates,
+            )
+        except InterestUnavailable as exc:
+            refused.append((cand, str(exc)))
+            continue
+        notices.append((cand, level))
+    return Plan(notices, without_email, blocked, refused)
 
 
 def blocked_on(

@@ -24,19 +24,33 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from invoicing.documents.pdf.dunning import DunningFigures, dunning_view, level_title
+from invoicing.documents.pdf.dunning import (
+    DunningFigures,
+    claim_lines,
+    dunning_view,
+    level_title,
+)
 from invoicing.documents.store import Document
 from invoicing.domain.dunning import (
     BalanceChange,
     Block,
     Candidate,
+    EarlierNotice,
+    InterestPeriod,
+    InterestUnavailable,
     blocked_on,
+    debtor_of,
+    dunning_costs,
     fill,
-    interest_on_balances,
+    flat_compensation_claim,
+    interest_by_days,
+    interest_spans,
+    payment_deadline,
     plan_notices,
 )
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
+from invoicing.domain.reference_rates import Debtor
 from invoicing.domain.states import OPEN_STATES
 from invoicing.handlers.deliveries import (
     Claim,
@@ -53,11 +67,18 @@ from invoicing.handlers.deliveries import (
     schedule,
 )
 from invoicing.handlers.registry import Deps, Event, PartialFailures, handles, invoice_event
-from invoicing.handlers.repository import get_customer, get_invoice, get_organization, profile
+from invoicing.handlers.repository import (
+    calendar_day,
+    get_customer,
+    get_invoice,
+    get_organization,
+    profile,
+    today_of,
+)
 from invoicing.handlers.sending import compose_mail, lang_of, mail_context
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state, open_amount, owed
-from invoicing.models import Invoice
+from invoicing.models import Customer, Invoice
 from invoicing.models.deliveries import DeliveryJob
 from invoicing.models.documents import EmailDelivery, StoredDocument
 from invoicing.models.dunning import DunningBlock, DunningNotice, DunningSettingsRecord
@@ -119,6 +140,16 @@ def configure_dunning(cmd: ConfigureDunning, uow: UnitOfWork, deps: Deps) -> lis
 @handles(BlockDunning)
 def block_dunning(cmd: BlockDunning, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
+    if p.until is not None:
+        today = calendar_day(uow, cmd.organization_id, deps)
+        if p.until < today:
+            raise DomainError(
+                "invalid_attribute",
+                f"until {p.until.isoformat()} is in the past (today is {today.isoformat()} on "
+                "the organization's calendar): the block would hold on no day",
+                pointer="/until",
+                hint="give today or a later day, or no until (a block until lifted)",
+            )
     subject, subject_id = _block_subject(uow, cmd.organization_id, p)
     key = (cmd.organization_id, subject, subject_id)
     block = uow.session.get(DunningBlock, key, with_for_update=True)
@@ -249,6 +280,7 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
             Invoice.number,
             Invoice.customer_id,
             Invoice.buyer,
+            Invoice.seller,
             Invoice.gross_total,
             Invoice.credited_amount,
             Invoice.written_off_amount,
@@ -263,6 +295,8 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
         )
         .order_by(Invoice.due_date, Invoice.number_key)  # numbers in the numbering's order
     ).all()
+    rows = [row for row in rows if owed(row) > row.paid_amount]
+    types = _customer_types(uow, organization_id, {r.customer_id for r in rows if r.customer_id})
     return [
         Candidate(
             row.id,
@@ -270,10 +304,46 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
             row.due_date,
             bool((row.buyer or {}).get("email")),
             row.customer_id,
+            _country(row.seller),
+            debtor_of(types.get(row.customer_id), (row.buyer or {}).get("vat_id")),
         )
         for row in rows
-        if owed(row) > row.paid_amount
     ]
+
+
+def _country(seller: dict[str, Any] | None) -> str:
+    return str(((seller or {}).get("address") or {}).get("country_code") or "").upper()
+
+
+def _customer_types(
+    uow: UnitOfWork, organization_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID | None, str | None]:
+    """The ``customer_type`` the customers' records state now (a business or a consumer),
+    by customer: what the organization knows of its debtor when the notice goes out."""
+    if not ids:
+        return {}
+    rows = uow.session.execute(
+        select(Customer.id, Customer.data).where(
+            Customer.organization_id == organization_id, Customer.id.in_(ids)
+        )
+    )
+    return {cid: (data or {}).get("customer_type") for cid, data in rows}
+
+
+def _debtor(uow: UnitOfWork, inv: Invoice) -> Debtor:
+    types = _customer_types(
+        uow, inv.organization_id, {inv.customer_id} if inv.customer_id else set()
+    )
+    return debtor_of(types.get(inv.customer_id), (inv.buyer or {}).get("vat_id"))
+
+
+def _refused(cand: Candidate, reason: str) -> DomainError:
+    return DomainError(
+        "dunning_interest_unavailable",
+        f"{cand.number}: no notice: {reason}",
+        pointer="/as_of",
+        hint="the notice is sent by the first run after the cause is removed",
+    )
 
 
 def _no_email(cand: Candidate) -> DomainError:
@@ -307,36 +377,87 @@ def _schedule_notice(
 
 @dataclass(frozen=True)
 class Amounts:
+    """What a notice claims: the open principal, the costs (earlier notices' costs carried,
+    this level's fee, the flat compensation less the fees credited against it), the interest
+    computed afresh from the due date to ``as_of``, and the new payment deadline."""
+
     open_amount: Decimal
     fee: Decimal
     interest: Decimal
     days_overdue: int
-    interest_rate: Decimal | None = None  # the rate the notice states, with its interest
+    interest_rate: Decimal | None = None  # one rate for the whole period; None if it varies
+    interest_periods: tuple[InterestPeriod, ...] = ()
+    interest_basis: str | None = None  # de_business, de_consumer, be_business; None: fixed
+    earlier_costs: Decimal = ZERO
+    flat_compensation: Decimal = ZERO
+    credited: Decimal = ZERO
+    flat_compensation_waived: str | None = None
+    payment_deadline: dt.date | None = None
 
     @property
     def total_due(self) -> Decimal:
-        return self.open_amount + self.fee + self.interest
+        return (
+            self.open_amount
+            + self.earlier_costs
+            + self.fee
+            + self.flat_compensation
+            - self.credited
+            + self.interest
+        )
 
 
-def _amounts(settings: DunningSettings, level: int, state: InvoiceState, as_of: dt.date) -> Amounts:
+def _earlier(
+    uow: UnitOfWork, organization_id: uuid.UUID, invoice_id: uuid.UUID, level: int
+) -> list[EarlierNotice]:
+    """The costs of the earlier notices of the invoice that were sent (a notice whose
+    delivery is ``uncertain`` may never have reached the debtor: its fee is not carried)."""
+    return [
+        EarlierNotice(n.fee, n.flat_compensation, n.credited)
+        for n in notices_of(uow.session, organization_id, invoice_id)
+        if n.level < level and n.delivery_status == "sent"
+    ]
+
+
+def _amounts(
+    settings: DunningSettings,
+    level: int,
+    state: InvoiceState,
+    as_of: dt.date,
+    debtor: Debtor,
+    earlier: list[EarlierNotice],
+) -> Amounts:
+    """Raises :class:`InterestUnavailable` when the level's statutory interest cannot be
+    computed (the notice is then not sent)."""
     cfg = settings.levels[level - 1]
     assert state.due_date is not None
     cur = state.currency
     fee = round_money(cfg.fee, cur) if cur == settings.currency else ZERO
-    interest = interest_on_balances(
-        state.totals.gross_total,
-        balance_changes(state),
-        state.due_date,
-        as_of,
-        cfg.interest_rate_per_year,
-        cur,
+    seller = state.seller
+    country = (seller.address.country_code if seller and seller.address else "") or ""
+    spans, basis = interest_spans(
+        cfg, country.upper(), debtor, state.due_date, as_of, settings.own_rates()
     )
+    interest, periods = interest_by_days(
+        state.totals.gross_total, balance_changes(state), state.due_date, as_of, spans, cur
+    )
+    rates = {p.rate for p in periods}
+    claim, waived = flat_compensation_claim(
+        settings.flat_compensation_from(), level, debtor == "business", cur
+    )
+    costs = dunning_costs(earlier, fee, claim)
     return Amounts(
         open_amount=state.totals.open_amount,
-        fee=round_money(fee, cur),
+        fee=costs.fee,
         interest=interest,
         days_overdue=(as_of - state.due_date).days,
-        interest_rate=cfg.interest_rate_per_year if interest else None,
+        interest_rate=rates.pop() if interest and len(rates) == 1 else None,
+        interest_periods=tuple(periods) if interest else (),
+        interest_basis=basis if interest else None,
+        earlier_costs=costs.earlier,
+        flat_compensation=costs.flat_compensation,
+        credited=costs.credited,
+        flat_compensation_waived=waived,
+        payment_deadline=payment_deadline(as_of, cfg.payment_days),
     )
 
 
@@ -350,15 +471,61 @@ def balance_changes(state: InvoiceState) -> list[BalanceChange]:
     return changes
 
 
-def _amounts_json(amounts: Amounts) -> dict[str, str | int | None]:
-    rate = amounts.interest_rate
+def _periods_json(amounts: Amounts) -> list[dict[str, str]]:
+    return [
+        {
+            "from": p.start.isoformat(),
+            "to": p.end.isoformat(),
+            "rate": str(p.rate),
+            "amount": str(p.amount),
+        }
+        for p in amounts.interest_periods
+    ]
+
+
+def _amounts_json(amounts: Amounts) -> dict[str, Any]:
+    rate, deadline = amounts.interest_rate, amounts.payment_deadline
     return {
         "open_amount": str(amounts.open_amount),
         "fee": str(amounts.fee),
         "interest": str(amounts.interest),
         "days_overdue": amounts.days_overdue,
         "interest_rate": None if rate is None else str(rate),
+        "interest_periods": _periods_json(amounts),
+        "interest_basis": amounts.interest_basis,
+        "earlier_costs": str(amounts.earlier_costs),
+        "flat_compensation": str(amounts.flat_compensation),
+        "credited": str(amounts.credited),
+        "flat_compensation_waived": amounts.flat_compensation_waived,
+        "payment_deadline": None if deadline is None else deadline.isoformat(),
     }
+
+
+def _amounts_from_json(kept: dict[str, Any]) -> Amounts:
+    """The figures :func:`_amounts_json` kept (members a release before them lacks: none)."""
+    deadline = kept.get("payment_deadline")
+    return Amounts(
+        open_amount=Decimal(kept["open_amount"]),
+        fee=Decimal(kept["fee"]),
+        interest=Decimal(kept["interest"]),
+        days_overdue=int(kept["days_overdue"]),
+        interest_rate=Decimal(kept["interest_rate"]) if kept.get("interest_rate") else None,
+        interest_periods=tuple(
+            InterestPeriod(
+                dt.date.fromisoformat(p["from"]),
+                dt.date.fromisoformat(p["to"]),
+                Decimal(p["rate"]),
+                Decimal(p["amount"]),
+            )
+            for p in kept.get("interest_periods") or []
+        ),
+        interest_basis=kept.get("interest_basis"),
+        earlier_costs=Decimal(kept.get("earlier_costs") or 0),
+        flat_compensation=Decimal(kept.get("flat_compensation") or 0),
+        credited=Decimal(kept.get("credited") or 0),
+        flat_compensation_waived=kept.get("flat_compensation_waived"),
+        payment_deadline=dt.date.fromisoformat(deadline) if deadline else None,
+    )
 
 
 def _sent_before(uow: UnitOfWork, claim: Claim) -> tuple[Amounts, list[str]] | None:
@@ -379,14 +546,7 @@ def _sent_before(uow: UnitOfWork, claim: Claim) -> tuple[Amounts, list[str]] | N
     ).first()
     if row is None or row.status == "failed":
         return None
-    amounts = Amounts(
-        open_amount=Decimal(kept["open_amount"]),
-        fee=Decimal(kept["fee"]),
-        interest=Decimal(kept["interest"]),
-        days_overdue=int(kept["days_overdue"]),
-        interest_rate=Decimal(kept["interest_rate"]) if kept.get("interest_rate") else None,
-    )
-    return amounts, [str(a.get("sha256")) for a in row.attachments or []]
+    return _amounts_from_json(kept), [str(a.get("sha256")) for a in row.attachments or []]
 
 
 def _keep_amounts(uow: UnitOfWork, claim: Claim, amounts: Amounts) -> None:
@@ -407,6 +567,7 @@ def _notice_document(
     claim: Claim,
     state: InvoiceState,
     figures: DunningFigures,
+    amounts: Amounts,
     title: str,
     sent: list[str] | None = None,
 ) -> Document:
@@ -439,13 +600,6 @@ def _notice_document(
             frozen=False,
             produce=lambda: pdf,
             now=ctx.now(),
-        )
-        amounts = Amounts(
-            figures.open_amount,
-            figures.fee,
-            figures.interest,
-            figures.days_overdue,
-            figures.interest_rate,
         )
         _keep_amounts(uow, claim, amounts)
         uow.commit()
@@ -485,7 +639,20 @@ def _notice_mail(
         if earlier is None and level > len(settings.levels):
             raise Skip(f"level {level} is no longer configured: no notice of {inv.number}")
         state = invoice_state(inv)
-        amounts = earlier[0] if earlier is not None else _amounts(settings, level, state, as_of)
+        if earlier is not None:
+            amounts = earlier[0]
+        else:
+            try:
+                amounts = _amounts(
+                    settings,
+                    level,
+                    state,
+                    as_of,
+                    _debtor(uow, inv),
+                    _earlier(uow, org.id, inv.id, level),
+                )
+            except InterestUnavailable as exc:
+                raise Skip(f"invoice {inv.number}: no notice: {exc}") from exc
         currency = inv.currency
         org_profile = dict(profile(org))
     lang = lang_of(state)
@@ -506,9 +673,15 @@ def _notice_mail(
         fee=amounts.fee,
         interest=amounts.interest,
         interest_rate=amounts.interest_rate,
+        pay_by=amounts.payment_deadline,
+        earlier_costs=amounts.earlier_costs,
+        flat_compensation=amounts.flat_compensation,
+        credited=amounts.credited,
+        interest_periods=amounts.interest_periods,
+        interest_basis=amounts.interest_basis,
     )
     sent = earlier[1] if earlier is not None else None
-    notice = _notice_document(ctx, claim, state, figures, level_title(level, lang), sent)
+    notice = _notice_document(ctx, claim, state, figures, amounts, level_title(level, lang), sent)
     docs = (
         documents_for(
             ctx,
@@ -521,11 +694,18 @@ def _notice_mail(
         else []
     )
     context: dict[str, Any] = mail_context(state, lang)
+    lines = claim_lines(figures, state, lang)
     amounts_text = {
         "open_amount": money(amounts.open_amount, currency, lang),
         "fee": money(amounts.fee, currency, lang) if amounts.fee else "",
         "interest": money(amounts.interest, currency, lang) if amounts.interest else "",
         "total_due": money(amounts.total_due, currency, lang),
+        "earlier_costs_line": lines.earlier_costs,
+        "flat_compensation_line": lines.flat_compensation,
+        "credited_line": lines.credited,
+        "interest_basis": lines.interest_basis,
+        "pay_by": lines.pay_by,
+        "payment_deadline": lines.deadline,
     }
     context.update(
         amounts_text,
@@ -542,7 +722,10 @@ def _notice_mail(
     # an own text names {fee} and {interest} as amounts: none is a zero amount, not an empty
     # string (the default template's signal to leave its line out)
     values.update(
-        fee=money(amounts.fee, currency, lang), interest=money(amounts.interest, currency, lang)
+        fee=money(amounts.fee, currency, lang),
+        interest=money(amounts.interest, currency, lang),
+        earlier_fees=money(amounts.earlier_costs, currency, lang),
+        flat_compensation=money(amounts.flat_compensation, currency, lang),
     )
     subject = fill(own.subject, values) if own is not None and own.subject else None
     body = fill(own.body, values) if own is not None and own.body else None
@@ -601,7 +784,6 @@ class DunningDelivery:
         as_of: dt.date = prepared.extra["as_of"]
         amounts: Amounts = prepared.extra["amounts"]
         lang: str = prepared.extra["lang"]
-        rate: Decimal | None = prepared.extra["interest_rate"]
         due_date: dt.date = prepared.extra["due_date"]
         now = ctx.now()
         uow.session.add(
@@ -616,6 +798,8 @@ class DunningDelivery:
                 currency=inv.currency,
                 open_amount=amounts.open_amount,
                 fee=amounts.fee,
+                flat_compensation=amounts.flat_compensation,
+                credited=amounts.credited,
                 interest=amounts.interest,
                 message_id=delivered.message_id,
                 delivery_status=delivered.status,
@@ -654,9 +838,30 @@ class DunningDelivery:
                     "open_amount": format_plain(amounts.open_amount, cur),
                     "fee": format_plain(amounts.fee, cur),
                     "interest": format_plain(amounts.interest, cur),
-                    "interest_rate": str(rate) if rate is not None else None,
+                    "interest_rate": (
+                        str(amounts.interest_rate) if amounts.interest_rate is not None else None
+                    ),
                     "interest_from": (
-                        (due_date + dt.timedelta(days=1)).isoformat() if rate is not None else None
+                        (due_date + dt.timedelta(days=1)).isoformat()
+                        if amounts.interest_periods
+                        else None
+                    ),
+                    "interest_basis": amounts.interest_basis,
+                    "interest_periods": [
+                        {
+                            "from": p.start.isoformat(),
+                            "to": p.end.isoformat(),
+                            "rate": str(p.rate),
+                            "amount": format_plain(p.amount, cur),
+                        }
+                        for p in amounts.interest_periods
+                    ],
+                    "earlier_costs": format_plain(amounts.earlier_costs, cur),
+                    "flat_compensation": format_plain(amounts.flat_compensation, cur),
+                    "credited_to_compensation": format_plain(amounts.credited, cur),
+                    "flat_compensation_waived": amounts.flat_compensation_waived,
+                    "payment_deadline": (
+                        amounts.payment_deadline.isoformat() if amounts.payment_deadline else None
                     ),
                     "total_due": format_plain(amounts.total_due, cur),
                     "fee_waived": fee_waived,
@@ -681,6 +886,15 @@ def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -
     if not settings.enabled:
         return []
     as_of = cmd.payload.as_of
+    today = today_of(org, deps)
+    if as_of > today:
+        raise DomainError(
+            "invalid_attribute",
+            f"as_of {as_of.isoformat()} is after today ({today.isoformat()} on the "
+            "organization's calendar): a notice cannot state a day that has not come",
+            pointer="/as_of",
+            hint="give today or an earlier day",
+        )
     candidates = _candidates(uow, org.id, as_of)
     ids = [c.invoice_id for c in candidates]
     plan = plan_notices(
@@ -695,6 +909,8 @@ def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -
     failures = PartialFailures(cmd)
     for cand in plan.without_email:
         failures.add(_no_email(cand), cand.invoice_id, "/payload/as_of")
+    for cand, reason in plan.refused:
+        failures.add(_refused(cand, reason), cand.invoice_id, "/payload/as_of")
     for cand, level in plan.notices:
         _schedule_notice(uow, cmd, cand.invoice_id, level, deps.now())
     return failures.events()

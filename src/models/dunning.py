@@ -51,6 +51,10 @@ class DunningNotice(Base):
     currency: Mapped[str] = mapped_column(String(3))
     open_amount: Mapped[Decimal]
     fee: Mapped[Decimal]
+    #: the EUR 40 flat compensation this notice claimed, and the fees credited against it
+    #: (migration 0032_dunning_claims; 0 before it)
+    flat_compensation: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
+    credited: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
     interest: Mapped[Decimal]
     message_id: Mapped[str] = mapped_column(String(250))
     delivery_status: Mapped[str] = mapped_column(String(12))  # sent | uncertain

@@ -46,6 +46,7 @@ def customer_view(c: Customer) -> CustomerView:
         mobile=d.get("mobile"),
         address=d.get("address"),
         vat_id=d.get("vat_id"),
+        customer_type=d.get("customer_type"),
         buyer_reference=d.get("buyer_reference"),
         peppol_id=d.get("peppol_id"),
         einvoice_format=d.get("einvoice_format"),

@@ -326,6 +326,11 @@ class CustomerPayload(Contract):
     mobile: Annotated[str, StringConstraints(max_length=50)] | None = None
     address: Address | None = None
     vat_id: VatId | None = None
+    customer_type: Literal["business", "consumer"] | None = Field(
+        default=None,
+        description="what the debtor is, for dunning (statutory interest rate, the EUR 40 flat "
+        "compensation); null: a business if it has a VAT id, else a consumer (the lower claim)",
+    )
     buyer_reference: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         default=None, description="Leitweg-ID for German public buyers (BT-10)"
     )

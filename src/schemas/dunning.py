@@ -18,9 +18,15 @@ from uuid import UUID
 
 from invoicing.domain.money import fits_minor_units
 from invoicing.schemas.commands import ADMIN, Command
-from invoicing.schemas.common import Contract, CurrencyCode, NonNegativeDec, Percent
+from invoicing.schemas.common import (
+    Contract,
+    CurrencyCode,
+    NonNegativeDec,
+    Percent,
+    rule_error,
+)
 from invoicing.schemas.sending import CopyRecipients
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 DunningLocale = Literal["de", "en", "fr", "nl"]
 
@@ -39,6 +45,9 @@ PLACEHOLDERS = frozenset(
         "fee",
         "interest",
         "total_due",
+        "earlier_fees",
+        "flat_compensation",
+        "payment_deadline",
         "seller_name",
         "contact_name",
         "iban",
@@ -86,13 +95,64 @@ class DunningLevel(Contract):
     )
     interest_rate_per_year: Percent | None = Field(
         default=None,
-        description="default interest in percent per year on what was open each day since the "
-        "due date (e.g. 9 points above the base rate for B2B in Germany, § 288 BGB); reported "
-        "only",
+        description="a fixed default interest in percent per year on what was open each day "
+        "since the due date; reported only. Not with interest: statutory",
+    )
+    interest: Literal["statutory"] | None = Field(
+        default=None,
+        description="statutory: the legal default interest, day by day at the rate of each "
+        "day's half-year: in Germany the Basiszinssatz + 9 points for a business debtor, + 5 "
+        "for a consumer (§ 288 Abs. 1, 2 BGB); in Belgium, business debtors only, the ECB "
+        "main refinancing rate + 8 points rounded up to a half point (law of 2 August 2002). "
+        "Not with interest_rate_per_year",
+    )
+    flat_compensation: bool = Field(
+        default=False,
+        description="claim the EUR 40 flat compensation from business debtors on EUR invoices "
+        "from this level on, once per invoice (§ 288 Abs. 5 BGB; Belgium: art. 6 law of 2 "
+        "August 2002); dunning fees are credited against it",
+    )
+    payment_days: Annotated[int, Field(ge=1, le=90)] | None = Field(
+        default=10,
+        description="the notice sets a new payment deadline this many days after its date; "
+        "null: none",
     )
     texts: dict[DunningLocale, DunningText] = Field(
         default_factory=dict, description="own subject/body per language; defaults otherwise"
     )
+
+    @field_validator("interest")
+    @classmethod
+    def _one_interest(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("interest_rate_per_year") is not None:
+            raise rule_error(
+                "conflicting_attributes",
+                "interest_rate_per_year (a fixed rate) and interest: statutory exclude each other",
+                "give one of them on this level",
+            )
+        return value
+
+
+class ReferenceRate(Contract):
+    """A half-year's reference rate the shipped table does not know (yet): the Basiszinssatz
+    for a seller in Germany, the ECB main refinancing rate on the half-year's first day for
+    one in Belgium (the service adds the statutory points)."""
+
+    half_year: dt.date = Field(description="its first day: 1 January or 1 July")
+    rate: Annotated[Decimal, Field(ge=-10, le=50, decimal_places=2)] = Field(
+        description="percent per year, as published"
+    )
+
+    @field_validator("half_year")
+    @classmethod
+    def _starts_a_half_year(cls, value: dt.date) -> dt.date:
+        if not (value.day == 1 and value.month in (1, 7)):
+            raise rule_error(
+                "invalid_attribute",
+                f"{value.isoformat()} is not a half-year's first day",
+                "give the half-year's first day: 1 January or 1 July",
+            )
+        return value
 
 
 class DunningSettings(Contract):
@@ -105,6 +165,12 @@ class DunningSettings(Contract):
         default_factory=list, description="blind copies of every notice (e.g. the archive)"
     )
     attach_pdf: bool = Field(default=True, description="attach the invoice's frozen PDF")
+    reference_rates: list[ReferenceRate] = Field(
+        default_factory=list,
+        max_length=40,
+        description="half-years of the reference rate of statutory interest beyond the "
+        "release's table (or correcting it), for this organization",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> DunningSettings:
@@ -116,7 +182,18 @@ class DunningSettings(Contract):
                 raise ValueError(
                     f"levels[{i}].fee {level.fee} has more decimals than {self.currency} allows"
                 )
+        starts = [r.half_year for r in self.reference_rates]
+        twice = sorted({d for d in starts if starts.count(d) > 1})
+        if twice:
+            raise ValueError(f"reference_rates: half_year {twice[0].isoformat()} given twice")
         return self
+
+    def own_rates(self) -> dict[dt.date, Decimal]:
+        return {r.half_year: r.rate for r in self.reference_rates}
+
+    def flat_compensation_from(self) -> int | None:
+        """The first level (1-based) that claims the flat compensation, or None."""
+        return next((n for n, lv in enumerate(self.levels, 1) if lv.flat_compensation), None)
 
 
 class ConfigureDunning(Command):

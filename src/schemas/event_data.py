@@ -237,6 +237,15 @@ class BudgetData(State):
     closed_at: dt.datetime | None = None
 
 
+class InterestPeriodData(State):
+    """The days of one interest rate within a notice's interest period."""
+
+    from_: dt.date = Field(alias="from", description="first day")
+    to: dt.date = Field(description="last day (included)")
+    rate: Decimal = Field(description="percent per year")
+    amount: Decimal
+
+
 class DunningNoticeData(State):
     """The dunning notice that was sent."""
 
@@ -252,14 +261,52 @@ class DunningNoticeData(State):
     interest_rate: Decimal | None = Field(
         default=None,
         description="the rate the interest was charged at, percent per year (act/365), as "
-        "the notice states it; null: no interest",
+        "the notice states it, when one rate held for the whole period; null: no interest, "
+        "or statutory interest whose rate changed within the period (interest_periods)",
     )
     interest_from: dt.date | None = Field(
         default=None,
         description="the first day of interest (the day after the due date; it runs to as_of "
         "on what was open each day); null: no interest",
     )
-    total_due: Decimal
+    interest_basis: Literal["de_business", "de_consumer", "be_business"] | None = Field(
+        default=None,
+        description="statutory interest: § 288 Abs. 2 BGB (base rate + 9 points), Abs. 1 (+ 5), "
+        "Belgian law of 2 August 2002 (ECB rate + 8, rounded up to a half point); null: a fixed "
+        "rate or no interest",
+    )
+    interest_periods: list[InterestPeriodData] = Field(
+        default_factory=list,
+        description="the days of each rate, in order (one item for a fixed rate); each amount "
+        "half-up on its own, while interest is the exact sum of all days rounded once",
+    )
+    earlier_costs: Decimal = Field(
+        default=Decimal(0),
+        description="what the invoice's earlier notices that were sent claimed beside the "
+        "principal and interest (fees, flat compensation less fees credited), carried in total_due",
+    )
+    flat_compensation: Decimal = Field(
+        default=Decimal(0),
+        description="the EUR 40 flat compensation this notice claims (once per invoice; business "
+        "debtors, EUR invoices)",
+    )
+    credited_to_compensation: Decimal = Field(
+        default=Decimal(0),
+        description="dunning fees credited against the flat compensation (§ 288 Abs. 5 Satz 3 "
+        "BGB; art. 6 law of 2 August 2002), deducted in total_due",
+    )
+    flat_compensation_waived: Literal["consumer", "currency"] | None = Field(
+        default=None,
+        description="why the level's flat compensation is not claimed: the debtor is a "
+        "consumer, or the invoice is not in EUR",
+    )
+    payment_deadline: dt.date | None = Field(
+        default=None, description="the new deadline the notice sets (as_of + payment_days)"
+    )
+    total_due: Decimal = Field(
+        description="open_amount + earlier_costs + fee + flat_compensation - "
+        "credited_to_compensation + interest"
+    )
     fee_waived: str | None = Field(
         default=None, description="currency: the level's fee is not charged in this currency"
     )

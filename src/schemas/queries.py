@@ -926,6 +926,9 @@ class CustomerView(Result):
     mobile: str | None = None
     address: dict[str, Any] | None = None
     vat_id: str | None = None
+    customer_type: str | None = Field(
+        default=None, description="business, consumer, or null (unset: see create_customer)"
+    )
     buyer_reference: str | None = None
     peppol_id: str | None = None
     einvoice_format: str | None = None

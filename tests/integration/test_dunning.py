@@ -177,7 +177,7 @@ def test_levels_fees_interest_and_emails(
     third = dun(w, "2026-02-23")  # 35 days: the organization's own German text
     assert len(third.events) == 1
     msg3 = w.sink.messages[2].message
-    total = gross + Decimal("10.00")
+    total = gross + Decimal("5.00") + Decimal("10.00")  # the 1. Mahnung's fee is carried
     assert msg3["Subject"].startswith(f"2. Mahnung: Rechnung {a['number']} (")
     assert str(total).replace(".", ",") in msg3["Subject"]
     body3 = msg3.get_body(("plain",))
@@ -430,3 +430,51 @@ def test_own_texts_state_a_fee_and_interest_of_nothing_as_zero(
         f"Offen: {shown}, Mahngebühr: 0,00\xa0€, Verzugszinsen: 0,00\xa0€, zu zahlen: {shown}."
         in text.get_content()
     )
+
+
+def test_statutory_interest_flat_compensation_deadline_and_refusals(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """§ 288 BGB from a business (the buyer has a VAT id): base rate + 9 points by half-year,
+    the EUR 40 flat compensation, a new deadline. The half-year from 2026-07-01 is not in the
+    shipped table: the notice is refused (partial command.rejected), never sent with a guessed
+    rate, until the organization supplies the rate. A run dated in the future and a block that
+    ended in the past are rejected at their pointers."""
+    w = make_world(db_url, smtp, tmp_path)
+    level = {"days_after_due": 7, "interest": "statutory", "flat_compensation": True}
+    configure(w, {"levels": [{**level, "payment_days": 14}]})
+    a = finalized(w, "2026-06-01")  # due 2026-06-15
+    refused = dun(w, "2026-07-10")
+    (rejected,) = refused.events
+    assert rejected["type"] == "command.rejected" and rejected["data"]["partial"] is True
+    (error,) = rejected["data"]["errors"]
+    assert error["code"] == "dunning_interest_unavailable" and "2026-07-01" in error["detail"]
+    assert "reference_rates" in error["detail"] and w.sink.messages == []
+
+    rates = [{"half_year": "2026-07-01", "rate": "1.27"}]
+    configure(w, {"levels": [{**level, "payment_days": 14}], "reference_rates": rates})
+    (sent,) = dun(w, "2026-07-10").events
+    notice = sent["data"]["dunning"]
+    gross = Decimal(a["totals"]["gross_total"])
+    interest = (gross * 25 * Decimal("10.27") / 100 / 365).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert (notice["interest_basis"], notice["interest_rate"]) == ("de_business", "10.27")
+    assert [(p["from"], p["to"], p["rate"]) for p in notice["interest_periods"]] == [
+        ("2026-06-16", "2026-06-30", "10.27"),
+        ("2026-07-01", "2026-07-10", "10.27"),
+    ]
+    assert notice["interest"] == str(interest) and notice["flat_compensation"] == "40.00"
+    assert notice["payment_deadline"] == "2026-07-24"
+    assert notice["total_due"] == str(gross + Decimal("40.00") + interest)
+    body = w.sink.messages[0].message.get_body(("plain",))
+    assert body is not None
+    text = " ".join(body.get_content().split())
+    assert "9 Prozentpunkte über dem Basiszinssatz (§ 288 Abs. 2 BGB)" in text
+    assert "Verzugspauschale (§ 288 Abs. 5 BGB): 40,00 €" in text and "24.07.2026" in text
+    got = _pdf_text(pdf_attachments(w.sink.messages[0].message)[0])
+    assert "§ 288 Abs. 2 BGB" in got and "40,00 €" in got
+
+    future = (dt.date.today() + dt.timedelta(days=40)).isoformat()
+    ahead = w.run("send_dunning_notices", {"as_of": future})
+    assert ahead.status == "rejected" and ahead.errors[0]["source"]["pointer"] == "/payload/as_of"
+    past = w.run("block_dunning", {"invoice_id": a["id"], "until": "2026-01-31"})
+    assert past.status == "rejected" and past.errors[0]["source"]["pointer"] == "/payload/until"

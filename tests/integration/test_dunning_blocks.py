@@ -6,6 +6,7 @@ away) is not sent, ``lift_dunning_block`` ends it, and ``list_dunning_blocks`` r
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,15 @@ def test_blocks_of_an_invoice_and_of_a_customer(
     assert out.status == "applied", out.errors
     c = out.events[-1]["data"]["invoice"]
 
-    # a disputed invoice until 10 February, the second customer for good
+    # a disputed invoice until 10 February, the second customer for good (blocked on 20
+    # January: an until already past is refused)
+    real = w.deps.clock
+    w.deps.clock = lambda: dt.datetime(2026, 1, 20, 12, tzinfo=dt.UTC)
     set_a = w.run(
         "block_dunning",
         {"invoice_id": a["id"], "until": "2026-02-10", "reason": "Rechnung bestritten"},
     )
+    w.deps.clock = real
     assert set_a.status == "applied", set_a.errors
     assert [e["type"] for e in set_a.events] == ["dunning_block.set"]
     assert set_a.events[0]["subject"] == a["id"]
@@ -149,9 +154,8 @@ def test_what_a_block_refuses(db_url: str, smtp: tuple[Sink, int], tmp_path: Pat
     long = {"invoice_id": a["id"], "reason": "x" * 501}
     assert [p for _, p in pointers("block_dunning", long)] == ["/payload/reason"]
     # blocking again replaces the block; it is one row
-    assert w.run("block_dunning", {"invoice_id": a["id"], "until": "2026-03-01"}).status == (
-        "applied"
-    )
+    ahead = (dt.date.today() + dt.timedelta(days=90)).isoformat()  # an until not past yet
+    assert w.run("block_dunning", {"invoice_id": a["id"], "until": ahead}).status == "applied"
     again = w.run("block_dunning", {"invoice_id": a["id"], "reason": "Insolvenzantrag"})
     assert again.events[0]["data"]["until"] is None
     assert [(x["until"], x["reason"]) for x in blocks(w)] == [(None, "Insolvenzantrag")]

@@ -12,7 +12,8 @@ checked against the invoice as the notice's event carries it:
   notice (docs/dunning.md: never two levels at once);
 - its fee is the level's, its interest simple act/365 interest on what was open each day since
   the due date (payments, credit notes and write-offs from their own day on), half-up to the
-  cent, and its total what is open plus both;
+  cent, and its total what is open plus the fees of this and the earlier notices and the
+  interest; its payment deadline 10 days after the run;
 - one email a notice;
 
 and after every run no open invoice is left that a notice was due for.
@@ -114,7 +115,11 @@ class Dunning:
                 Decimal("0.01"), rounding=ROUND_HALF_UP
             )
         assert (Decimal(notice["fee"]), Decimal(notice["interest"])) == (fee, interest), where
-        assert Decimal(notice["total_due"]) == owed + fee + interest, where
+        # the fees of the earlier notices are carried into this one's total
+        earlier = sum((LEVELS[n][1] for n in range(1, level)), Decimal(0))
+        assert Decimal(notice["earlier_costs"]) == earlier, where
+        assert Decimal(notice["total_due"]) == owed + earlier + fee + interest, where
+        assert notice["payment_deadline"] == (today + dt.timedelta(days=10)).isoformat(), where
         self.level[invoice["id"]], self.when[invoice["id"]] = level, today
 
 

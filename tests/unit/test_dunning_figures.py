@@ -107,6 +107,7 @@ class Story:
     reduced: Decimal = Decimal(0)  # paid, credited and written off so far
     #: each payment, credit note and write-off: its day and what it took off
     reductions: list[tuple[dt.date, Decimal]] = field(default_factory=list)
+    fees: Decimal = Decimal(0)  # the fees of the notices sent so far (carried into the next)
 
 
 class Dunner:
@@ -117,9 +118,12 @@ class Dunner:
         engine = db.make_engine(url)
         db.migrate(url)
         self.mailer = RecordingMailer()
+        # the stories dun up to 2029: a clock after them (a run's as_of may not be in the
+        # future, handlers/dunning.py)
         deps = dataclasses.replace(
             bootstrap.build_deps(engine, tmp_path, documents_dir=tmp_path / "docs"),
             mailer=self.mailer,
+            clock=lambda: dt.datetime(2031, 1, 1, 12, tzinfo=dt.UTC),
         )
         self.app = bootstrap.local(
             Settings(database_url=url), deps=deps, migrate=False, configure_logging=False
@@ -324,7 +328,9 @@ def check_notice(
         taken = sum((a for when, a in s.reductions if when <= day), Decimal(0))
         day_sum += max(inv.totals.gross_total - taken, Decimal(0))
     interest = r(day_sum * (rate or 0) / 100 / 365, cur)
-    total = owed + fee + interest
+    earlier = s.fees
+    s.fees += fee
+    total = owed + earlier + fee + interest  # the earlier notices' fees are carried
     now = current(d.core, inv)
     p.same("get_invoice open amount", now.totals.open_amount, owed)
 
@@ -342,6 +348,7 @@ def check_notice(
     first_day = (inv.due_date + dt.timedelta(days=1)).isoformat() if charged else None
     p.same("event interest from", notice["interest_from"], first_day)
     p.same("event total due", notice["total_due"], plain.format(total))
+    p.same("event earlier costs", notice["earlier_costs"], plain.format(earlier))
     waived = "currency" if cur != s.settings_currency and Decimal(cfg.get("fee", "0")) else None
     p.same("event fee waived", notice["fee_waived"], waived)
     p.same("event invoice open amount", data["invoice"]["totals"]["open_amount"], str(owed))
@@ -418,7 +425,10 @@ def check_notice(
     no_vat = " ".join(t["dunning_no_vat"].split())
     if lang == "de":
         p.same("German no-VAT wording", no_vat.rstrip("."), NO_VAT_DE)
-    p.same("PDF: no-VAT note on fees and interest", no_vat in got, bool(fee or interest))
+    p.same("PDF: no-VAT note on fees and interest", no_vat in got, bool(fee or interest or earlier))
+    if earlier:
+        label = " ".join(t["dunning_earlier_costs"].split())
+        shows("earlier costs", f"{label} {printed_money(earlier, cur, lang)}")
     p.check("PDF: already-paid note", " ".join(text("dunning.already_paid", lang).split()) in got)
     iban, bic = s.account["iban"], s.account.get("bic")
     p.same("the invoice's account", (compact(seller.iban), seller.bic), (iban, bic))

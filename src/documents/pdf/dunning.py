@@ -18,8 +18,9 @@ from typing import Any
 from invoicing.documents.pdf.engine import PdfRenderer, default_renderer
 from invoicing.documents.pdf.payment import payment_qr
 from invoicing.documents.pdf.view import Formatter, build_view, payment_reference
+from invoicing.domain.dunning import InterestPeriod
 from invoicing.schemas.events import InvoiceState
-from invoicing.texts import has, language, text
+from invoicing.texts import has, language, section, text
 
 ZERO = Decimal(0)
 
@@ -36,10 +37,111 @@ class DunningFigures:
     interest: Decimal = ZERO
     interest_rate: Decimal | None = None
     pay_by: dt.date | None = None
+    earlier_costs: Decimal = ZERO  # what the earlier notices claimed beside the principal
+    flat_compensation: Decimal = ZERO
+    credited: Decimal = ZERO  # fees credited against the flat compensation
+    interest_periods: tuple[InterestPeriod, ...] = ()
+    interest_basis: str | None = None  # statutory: de_business, de_consumer, be_business
 
     @property
     def total_due(self) -> Decimal:
-        return self.open_amount + self.fee + self.interest
+        return (
+            self.open_amount
+            + self.earlier_costs
+            + self.fee
+            + self.flat_compensation
+            - self.credited
+            + self.interest
+        )
+
+
+@dataclass(frozen=True)
+class ClaimLines:
+    """The notice's lines beyond principal, fee and interest, worded in one language (the
+    email's rows; the PDF has its own table). Empty strings where there is nothing to say."""
+
+    earlier_costs: str
+    flat_compensation: str
+    credited: str
+    interest_basis: str
+    pay_by: str
+    deadline: str
+
+
+def _country(state: InvoiceState) -> str:
+    seller = state.seller
+    return ((seller.address.country_code if seller and seller.address else "") or "").upper()
+
+
+def _interest_label(figures: DunningFigures, lang: str, fmt: Formatter) -> str:
+    """What the interest is: its legal basis (statutory) or its one rate; the periods of a
+    rate that changed within the interest period follow in :func:`_period_lines`."""
+    t = section("pdf", lang)
+    if figures.interest_basis:
+        basis = text(f"dunning.basis.{figures.interest_basis}", lang)
+        return t["dunning_interest_basis"].format(basis=basis)
+    if figures.interest_rate is not None:
+        return t["dunning_interest"].format(rate=fmt.number(figures.interest_rate))
+    return t["dunning_fee"]
+
+
+def _period_lines(figures: DunningFigures, lang: str, fmt: Formatter) -> list[tuple[str, str]]:
+    if not figures.interest_basis:
+        return []
+    t = section("pdf", lang)
+    return [
+        (
+            t["dunning_interest_period"].format(
+                start=fmt.date(p.start), end=fmt.date(p.end), rate=fmt.number(p.rate)
+            ),
+            fmt.money(p.amount),
+        )
+        for p in figures.interest_periods
+    ]
+
+
+def claim_lines(figures: DunningFigures, state: InvoiceState, lang: str) -> ClaimLines:
+    lang = language(lang)
+    fmt = Formatter(lang, state.currency)
+    t = section("pdf", lang)
+
+    def line(label: str, amount: str) -> str:
+        return text("dunning.line", lang, label=label, amount=amount)
+
+    law = text(f"dunning.law.{_country(state)}", lang) if _country(state) in ("DE", "BE") else ""
+    basis = ""
+    if figures.interest and figures.interest_basis:
+        rows = [_interest_label(figures, lang, fmt)]
+        rows += [f"  {label}: {amount}" for label, amount in _period_lines(figures, lang, fmt)]
+        basis = "\n".join(rows)
+    return ClaimLines(
+        earlier_costs=(
+            line(t["dunning_earlier_costs"], fmt.money(figures.earlier_costs))
+            if figures.earlier_costs
+            else ""
+        ),
+        flat_compensation=(
+            line(
+                t["dunning_flat_compensation"].format(law=law), fmt.money(figures.flat_compensation)
+            )
+            if figures.flat_compensation
+            else ""
+        ),
+        credited=(
+            line(t["dunning_credited"], "-" + fmt.money(figures.credited))
+            if figures.credited
+            else ""
+        ),
+        interest_basis=basis,
+        pay_by=(
+            t["dunning_pay_by"].format(
+                amount=fmt.money(figures.total_due), date=fmt.date(figures.pay_by)
+            )
+            if figures.pay_by
+            else ""
+        ),
+        deadline=fmt.date(figures.pay_by) if figures.pay_by else "",
+    )
 
 
 def level_title(level: int, lang: str) -> str:
@@ -84,9 +186,8 @@ def dunning_view(state: InvoiceState, figures: DunningFigures) -> dict[str, Any]
             amount=figures.total_due,
             text=reference or None,
         )
-    rate = ""
-    if figures.interest_rate is not None:
-        rate = fmt.number(figures.interest_rate)
+    lines = claim_lines(figures, state, lang)
+    law = text(f"dunning.law.{_country(state)}", lang) if _country(state) in ("DE", "BE") else ""
     view.update(
         kind="dunning_notice",
         title=title,
@@ -96,7 +197,11 @@ def dunning_view(state: InvoiceState, figures: DunningFigures) -> dict[str, Any]
         valid_until="",
         delivery="",
         credited=None,
-        legal_notes=[t["dunning_no_vat"]] if figures.fee or figures.interest else [],
+        legal_notes=(
+            [t["dunning_no_vat"]]
+            if figures.fee or figures.interest or figures.earlier_costs or figures.flat_compensation
+            else []
+        ),
         notes=text("dunning.already_paid", lang),
         meta={"title": f"{title} {state.number or ''}".strip(), "author": view["meta"]["author"]},
     )
@@ -110,15 +215,21 @@ def dunning_view(state: InvoiceState, figures: DunningFigures) -> dict[str, Any]
         "open_amount": fmt.money(figures.open_amount),
         "fee": fmt.money(figures.fee) if figures.fee else "",
         "interest": fmt.money(figures.interest) if figures.interest else "",
-        "interest_label": t["dunning_interest"].format(rate=rate) if rate else t["dunning_fee"],
-        "total_due": fmt.money(figures.total_due),
-        "pay_by": (
-            t["dunning_pay_by"].format(
-                amount=fmt.money(figures.total_due), date=fmt.date(figures.pay_by)
-            )
-            if figures.pay_by
-            else ""
+        "interest_label": _interest_label(figures, lang, fmt),
+        "interest_periods": [
+            {"label": label, "amount": amount}
+            for label, amount in _period_lines(figures, lang, fmt)
+        ]
+        if figures.interest
+        else [],
+        "earlier_costs": fmt.money(figures.earlier_costs) if figures.earlier_costs else "",
+        "flat_compensation": (
+            fmt.money(figures.flat_compensation) if figures.flat_compensation else ""
         ),
+        "flat_compensation_label": t["dunning_flat_compensation"].format(law=law),
+        "credited": "-" + fmt.money(figures.credited) if figures.credited else "",
+        "total_due": fmt.money(figures.total_due),
+        "pay_by": lines.pay_by,
     }
     view["payment"] = {
         "show": True,
@@ -139,4 +250,11 @@ def render_dunning_notice(
     )
 
 
-__all__ = ["DunningFigures", "dunning_view", "level_title", "render_dunning_notice"]
+__all__ = [
+    "ClaimLines",
+    "DunningFigures",
+    "claim_lines",
+    "dunning_view",
+    "level_title",
+    "render_dunning_notice",
+]
