@@ -234,6 +234,36 @@ def test_preview_errors_have_pointers_like_the_seed(client: Client) -> None:
     ]
 
 
+def test_amounts_too_large_to_bill_are_refused_at_their_field(client: Client) -> None:
+    """An entry of 10^15 hours at 10^15 was recorded and then crashed preview_invoice and
+    invoice_billable_entries (InvalidOperation rounding its 30 digits); entries whose group
+    passes 10^14 were refused at /lines/0, a field neither message has."""
+    c = client
+    _budget(c)
+    huge = c.rejected(
+        "record_billable_entry",
+        {"id": "h", "date": "2026-03-02", "description": "x", "quantity": "999999999999999",
+         "unit_price": "999999999999999.99", "budget_id": "bud-1"},
+    )  # fmt: skip
+    assert [(e["code"], e["source"]["pointer"]) for e in huge] == [
+        ("amount_too_large", "/payload/quantity")
+    ]
+    for i in range(3):
+        _entry(c, f"g{i}", quantity="9999999999", unit_price="9999.99")
+    selection = {"budget_ids": ["bud-1"], "invoicing_method": "uninvoiced_time_and_expenses",
+                 "invoicing_by": "budget"}  # fmt: skip
+    errors = query(c, "preview_invoice", selection)["errors"]
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("amount_too_large", "/payload/budget_ids/0")
+    ]
+    draft = _draft(c)
+    errors = c.rejected("invoice_billable_entries", {"invoice_id": str(draft), "budget": selection})
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("amount_too_large", "/payload/budget/budget_ids/0")
+    ]
+    assert "split" in errors[0]["meta"]["hint"]
+
+
 def test_budget_commands_guard_their_rules(client: Client) -> None:
     c = client
     created = _budget(c)
