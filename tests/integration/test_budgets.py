@@ -401,3 +401,45 @@ def test_entries_without_a_budget_hash_as_before_budgets_existed(client: Client)
     assert c.ok("record_billable_entry", payload).events == []
     moved = c.ok("record_billable_entry", {**payload, "budget_id": "bud-9"}).events
     assert moved[0]["data"]["entry"]["budget_id"] == "bud-9"
+
+
+def test_a_change_of_recipient_moves_the_billing_to_the_replacement(client: Client) -> None:
+    """change_recipient voids the original and makes a draft of the same lines for the new
+    customer: the work it bills and the budget it counts against move with them. Before, the
+    replacement's lines billed no entry and were attributed to no budget: the void released
+    the entries (billable again, so the same hours were charged twice) and gave the budget its
+    share back (375.00 invoiced became 0 with the replacement billing it)."""
+    c = client
+    _budget(c)
+    _entry(c, "e1")
+    _entry(c, "e2", service_id="svc-b", unit_price="50.00")
+    original = _draft(c)
+    _bill(c, original, {"budget_ids": ["bud-1"], "invoicing_method":
+                        "uninvoiced_time_and_expenses", "invoicing_by": "service"})  # fmt: skip
+    c.ok("finalize_invoice", {"invoice_id": str(original)})
+    c.ok("close_budget", {"id": "bud-1"})  # a closed budget keeps its invoices' attribution
+    replacement = uuid.uuid4()
+    out = c.ok(
+        "change_recipient",
+        {"invoice_id": str(original), "customer_id": str(c.customer()),
+         "new_invoice_id": str(replacement)},
+    )  # fmt: skip
+    billed = [e["data"]["entry"] for e in out.events if e["type"] == "billable_entry.billed"]
+    assert [(e["id"], e["invoice_id"]) for e in billed] == [
+        ("e1", str(replacement)),
+        ("e2", str(replacement)),
+    ]
+    new = c.state(replacement)
+    assert [
+        (ln["billable_entry_ids"], ln["budget_id"], ln["service_id"]) for ln in new["lines"]
+    ] == [
+        (["e1"], "bud-1", "svc-a"),
+        (["e2"], "bud-1", "svc-b"),
+    ]
+    assert new["invoicing_method"] == "uninvoiced_time_and_expenses"
+    budget = ok(c, "get_budget", {"budget_id": "bud-1"})["budget"]
+    assert (budget["invoiced"], budget["uninvoiced_entries"]) == ("375.00", 0)
+    again = c.rejected(
+        "invoice_billable_entries", {"invoice_id": str(_draft(c)), "entry_ids": ["e1"]}
+    )
+    assert again[0]["code"] == "entry_billed"
