@@ -70,7 +70,7 @@ def preview_invoice(query: PreviewInvoice, session: Session) -> InvoicePreview:
         budgets.check_currency(plan, inv.currency, "")
     currencies = sorted({line.currency for line in plan.lines})
     return InvoicePreview(
-        previews=[_group(issuer, plan, currency) for currency in currencies],
+        previews=[_group(issuer, plan, currency, p.budget_ids) for currency in currencies],
         attributions=[
             AttributionView(
                 budget_id=a.budget_id,
@@ -86,13 +86,15 @@ def preview_invoice(query: PreviewInvoice, session: Session) -> InvoicePreview:
     )
 
 
-def _group(org: OrganizationRecord, plan: budgets.Plan, currency: str) -> InvoicePreviewGroup:
+def _group(
+    org: OrganizationRecord, plan: budgets.Plan, currency: str, budget_ids: Sequence[str]
+) -> InvoicePreviewGroup:
     planned = [line for line in plan.lines if line.currency == currency]
     draft = new_draft(org, uuid.uuid5(_PREVIEW, f"{org.id}:{currency}"), "invoice", org.created_at)
     draft.currency = currency
     sb_country = small_business_country(org)
     for position, line in enumerate(planned, start=1):
-        pointer = f"/budget_ids/{line.budget_id}"
+        pointer = f"/budget_ids/{list(budget_ids).index(line.budget_id)}"
         line_in = budgets.line_in(line)
         if sb_country and line_in.tax_category is not TaxCategory.EXEMPT:
             raise DomainError(

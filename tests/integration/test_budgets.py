@@ -16,7 +16,7 @@ from invoicing.domain.billing import content_hash
 from invoicing.models import BillableEntry
 from invoicing.pipeline import Pipeline
 
-from tests.support.client import Client, line
+from tests.support.client import DE_ORG, Client, line
 
 pytestmark = pytest.mark.integration
 
@@ -443,3 +443,36 @@ def test_a_change_of_recipient_moves_the_billing_to_the_replacement(client: Clie
         "invoice_billable_entries", {"invoice_id": str(_draft(c)), "entry_ids": ["e1"]}
     )
     assert again[0]["code"] == "entry_billed"
+
+
+def test_refusals_of_planned_lines_and_restores_point_at_the_command_s_fields(
+    client: Client,
+) -> None:
+    """A rule that fails on a line the command did not send points at what the command did
+    send: the budget (its index in budget_ids) or the restored draft. Before: the billing
+    pointed at /payload/budget/lines/0/tax_rate, the preview at /payload/budget_ids/bud-2 (an
+    id, not an index), a restore at /payload/lines/0/billable_entry_ids/0, with the hint of a
+    document's state instead of where the entry is billed."""
+    c = client
+    _budget(c)
+    _budget(c, "bud-2", tax_rate=16, services=[])  # 16 %: Germany's rate of 2020 only
+    selection = {"budget_ids": ["bud-1", "bud-2"], "invoicing_method": "uninvoiced_amount",
+                 "invoicing_by": "budget"}  # fmt: skip
+    errors = c.rejected(
+        "invoice_billable_entries", {"invoice_id": str(_draft(c)), "budget": selection}
+    )
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("invalid_tax_rate", "/payload/budget/budget_ids/1")
+    ]
+    _entry(c, "e1")
+    trashed = c.invoice(c.customer(), [], time_entry_ids=["e1"])
+    c.ok("delete_invoice", {"invoice_id": str(trashed)})
+    other = c.invoice(c.customer(), [], time_entry_ids=["e1"])
+    (error,) = c.rejected("restore_invoice", {"invoice_id": str(trashed)})
+    assert (error["code"], error["source"]["pointer"]) == ("entry_billed", "/payload/invoice_id")
+    assert str(other) in error["meta"]["hint"]
+    c.ok("configure_organization", {**DE_ORG, "small_business": True})
+    reply = query(c, "preview_invoice", {**selection, "budget_ids": ["bud-2", "bud-1"]})
+    assert [(e["code"], e["source"]["pointer"]) for e in reply["errors"]] == [
+        ("small_business", "/payload/budget_ids/0")
+    ]
