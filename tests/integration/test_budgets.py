@@ -464,6 +464,11 @@ def test_refusals_of_planned_lines_and_restores_point_at_the_command_s_fields(
     assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
         ("invalid_tax_rate", "/payload/budget/budget_ids/1")
     ]
+    # the preview refuses what the billing refuses (it showed a 16 % line before)
+    reply = query(c, "preview_invoice", selection)
+    assert [(e["code"], e["source"]["pointer"]) for e in reply["errors"]] == [
+        ("invalid_tax_rate", "/payload/budget_ids/1")
+    ]
     _entry(c, "e1")
     trashed = c.invoice(c.customer(), [], time_entry_ids=["e1"])
     c.ok("delete_invoice", {"invoice_id": str(trashed)})
