@@ -304,6 +304,35 @@ def check_amount_covers_invoiced(budget: BudgetFacts, amount: Decimal, pointer: 
         )
 
 
+def check_services_cover_invoiced(
+    budget: BudgetFacts, services: Sequence[Service], pointer: str
+) -> None:
+    """What is invoiced against a service stays: new services keep every service that has
+    lines invoiced against it, each at no less than what they come to (else the service's
+    ``remaining`` went negative, or its lines counted for the budget but no service)."""
+    given = {s.id: i for i, s in enumerate(services)}
+    for service_id, done in budget.invoiced.items():
+        if service_id is None or done <= 0:
+            continue
+        if service_id not in given:
+            raise Conflict(
+                "budget_below_invoiced",
+                f"service {service_id} of budget {budget.id} has {done} {budget.currency} "
+                "invoiced; it cannot be removed",
+                pointer=pointer,
+                hint=f"keep service {service_id} with an amount of at least {done}",
+            )
+        service = services[given[service_id]]
+        if service.amount < done:
+            raise Conflict(
+                "budget_below_invoiced",
+                f"service {service_id} of budget {budget.id} has {done} {budget.currency} "
+                "invoiced; its amount cannot go below that",
+                pointer=f"{pointer}/{given[service_id]}/amount",
+                hint="void or credit invoices of the service first, or keep a higher amount",
+            )
+
+
 def max_percentage(remaining: Decimal, base: Decimal) -> Decimal:
     """The largest percentage (4 decimals) of ``base`` that fits into ``remaining``."""
     if base <= 0 or remaining <= 0:

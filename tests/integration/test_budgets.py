@@ -282,6 +282,12 @@ def test_budget_commands_guard_their_rules(client: Client) -> None:
                      "invoicing_by": "service", "percentage": 50})  # fmt: skip
     below = c.rejected("update_budget", {"id": "bud-1", "amount": "100.00", "services": []})
     assert below[0]["code"] == "budget_below_invoiced"
+    services = [{"id": "svc-a", "name": "A", "amount": "100.00"},
+                {"id": "svc-b", "name": "B", "amount": "900.00"}]  # fmt: skip
+    lowered = c.rejected("update_budget", {"id": "bud-1", "services": services})
+    assert [(e["code"], e["source"]["pointer"]) for e in lowered] == [
+        ("budget_below_invoiced", "/payload/services/0/amount")  # 300.00 invoiced
+    ]
     updated = c.ok("update_budget", {"id": "bud-1", "name": "Mandat Acme (neu)"})
     assert updated.events[0]["data"]["budget"]["name"] == "Mandat Acme (neu)"
     closed = c.ok("close_budget", {"id": "bud-1"}).events[0]["data"]["budget"]
