@@ -50,6 +50,8 @@ def check_claimable(
             "entry_billed",
             f"billable entry {entry_id} is already billed on invoice {billed_on}",
             pointer=pointer,
+            hint=f"an entry is billed once: void invoice {billed_on}, or remove the entry "
+            "from its line while it is a draft, to bill it here",
         )
     if entry_currency != invoice_currency:
         raise Conflict(
@@ -83,4 +85,6 @@ def check_uninvoiced(entry_id: str, status: str, billed_on: uuid.UUID | None, po
             "entry_billed",
             f"billable entry {entry_id} is already billed on invoice {billed_on}",
             pointer=pointer,
+            hint=f"an entry is billed once: void invoice {billed_on}, or remove the entry "
+            "from its line while it is a draft, to bill it here",
         )

@@ -38,6 +38,7 @@ from decimal import ROUND_FLOOR, Decimal
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_decimal
+from invoicing.domain.calc import check_amount
 from invoicing.domain.errors import Conflict, DomainError, ErrorDetail
 from invoicing.domain.money import HUNDRED, ZERO, round_money
 
@@ -303,6 +304,35 @@ def check_amount_covers_invoiced(budget: BudgetFacts, amount: Decimal, pointer: 
         )
 
 
+def check_services_cover_invoiced(
+    budget: BudgetFacts, services: Sequence[Service], pointer: str
+) -> None:
+    """What is invoiced against a service stays: new services keep every service that has
+    lines invoiced against it, each at no less than what they come to (else the service's
+    ``remaining`` went negative, or its lines counted for the budget but no service)."""
+    given = {s.id: i for i, s in enumerate(services)}
+    for service_id, done in budget.invoiced.items():
+        if service_id is None or done <= 0:
+            continue
+        if service_id not in given:
+            raise Conflict(
+                "budget_below_invoiced",
+                f"service {service_id} of budget {budget.id} has {done} {budget.currency} "
+                "invoiced; it cannot be removed",
+                pointer=pointer,
+                hint=f"keep service {service_id} with an amount of at least {done}",
+            )
+        service = services[given[service_id]]
+        if service.amount < done:
+            raise Conflict(
+                "budget_below_invoiced",
+                f"service {service_id} of budget {budget.id} has {done} {budget.currency} "
+                "invoiced; its amount cannot go below that",
+                pointer=f"{pointer}/{given[service_id]}/amount",
+                hint="void or credit invoices of the service first, or keep a higher amount",
+            )
+
+
 def max_percentage(remaining: Decimal, base: Decimal) -> Decimal:
     """The largest percentage (4 decimals) of ``base`` that fits into ``remaining``."""
     if base <= 0 or remaining <= 0:
@@ -373,10 +403,10 @@ def plan(
         check_billable(budget, f"{pointer}/{i}")
     text = _Text(selection)
     lines: list[PlannedLine] = []
-    for budget in budgets:
+    for i, budget in enumerate(budgets):
         if selection.method == ACTUALS:
             mine = [e for e in entries if e.budget_id == budget.id and _in_range(e, selection)]
-            lines += _actuals(text, budget, mine)
+            lines += _actuals(text, budget, mine, f"{pointer}/{i}")
         else:
             lines += _fixed(text, budget, pointer)
     if not lines:
@@ -432,7 +462,18 @@ def _service_name(budget: BudgetFacts, service_id: str | None) -> str:
     return service.name if service else (service_id or "")
 
 
-def _actuals(text: _Text, budget: BudgetFacts, entries: list[EntryFacts]) -> list[PlannedLine]:
+def _line_amount(quantity: Decimal, unit_price: Decimal, currency: str, pointer: str) -> Decimal:
+    """quantity x unit price rounded, refused (``amount_too_large`` at the budget's pointer)
+    at or beyond ``calc.AMOUNT_LIMIT`` before it is rounded: entries (or a group of them) of
+    10^15 hours at 10^15 raised ``InvalidOperation`` in the rounding, a crash of the preview
+    and of the billing instead of a rejection."""
+    check_amount(quantity * unit_price, "the entries' quantity x unit price", pointer)
+    return round_money(quantity * unit_price, currency)
+
+
+def _actuals(
+    text: _Text, budget: BudgetFacts, entries: list[EntryFacts], pointer: str
+) -> list[PlannedLine]:
     ordered = sorted(entries, key=lambda e: (e.date, e.id))
     time = [e for e in ordered if e.kind != "expense"]
     lines: list[PlannedLine] = []
@@ -446,14 +487,16 @@ def _actuals(text: _Text, budget: BudgetFacts, entries: list[EntryFacts]) -> lis
             keyed.setdefault(key, []).append(e)
         groups = list(keyed.values())
     for members in groups:
-        lines.append(_time_line(text, budget, members))
+        lines.append(_time_line(text, budget, members, pointer))
     for e in ordered:
         if e.kind == "expense":
-            lines.append(_expense_line(text, budget, e))
+            lines.append(_expense_line(text, budget, e, pointer))
     return lines
 
 
-def _time_line(text: _Text, budget: BudgetFacts, group: list[EntryFacts]) -> PlannedLine:
+def _time_line(
+    text: _Text, budget: BudgetFacts, group: list[EntryFacts], pointer: str
+) -> PlannedLine:
     first = group[0]
     services = {e.service_id for e in group}
     service_id = first.service_id if len(services) == 1 else None
@@ -479,11 +522,11 @@ def _time_line(text: _Text, budget: BudgetFacts, group: list[EntryFacts]) -> Pla
         budget_id=budget.id,
         service_id=service_id,
         entry_ids=tuple(e.id for e in group),
-        amount=round_money(quantity * first.unit_price, first.currency),
+        amount=_line_amount(quantity, first.unit_price, first.currency, pointer),
     )
 
 
-def _expense_line(text: _Text, budget: BudgetFacts, e: EntryFacts) -> PlannedLine:
+def _expense_line(text: _Text, budget: BudgetFacts, e: EntryFacts, pointer: str) -> PlannedLine:
     values = text.values(
         budget,
         _service_name(budget, e.service_id),
@@ -506,7 +549,7 @@ def _expense_line(text: _Text, budget: BudgetFacts, e: EntryFacts) -> PlannedLin
         budget_id=budget.id,
         service_id=e.service_id,
         entry_ids=(e.id,),
-        amount=round_money(e.quantity * e.unit_price, e.currency),
+        amount=_line_amount(e.quantity, e.unit_price, e.currency, pointer),
     )
 
 

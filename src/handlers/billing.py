@@ -15,6 +15,7 @@ from invoicing.domain.billing import (
     check_uninvoiced,
     content_hash,
 )
+from invoicing.domain.calc import check_amount
 from invoicing.domain.errors import NotFound
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.registry import Deps, Event, handles
@@ -71,6 +72,8 @@ def _unset_budget_fields(p: RecordBillableEntry.Payload) -> set[str]:
 def record_billable_entry(cmd: RecordBillableEntry, uow: UnitOfWork, deps: Deps) -> list[Event]:
     org = get_organization(uow, cmd.organization_id)
     p = cmd.payload
+    # an entry's line must be possible: quantity x unit price below 10^14, as on every line
+    check_amount(p.quantity * p.unit_price, "the entry's quantity x unit price", "/quantity")
     # unset budget fields stay out of the hash: entries stored before budgets hash the same
     digest = content_hash(p.model_dump(mode="json", exclude=_unset_budget_fields(p)))
     entry = _load_entry(uow, org.id, p.id, deps.now())

@@ -298,6 +298,8 @@ def update_budget(cmd: UpdateBudget, uow: UnitOfWork, deps: Deps) -> list[Event]
     rules.check_billable(before, "/id")
     _apply(b, p, set(p.model_fields_set) - {"id"}, deps.now())
     rules.check_amount_covers_invoiced(before, b.amount, "/amount")
+    if p.services is not None:
+        rules.check_services_cover_invoiced(before, services_of(b), "/services")
     return [Event("budget.updated", b.id, {"budget": budget_data(b)})]
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -530,8 +532,11 @@ def restore(uow: UnitOfWork, deps: Deps, inv: Invoice) -> list[Event]:
     _require_trashed(inv)
     inv.deleted_at = None
     events: list[Event] = []
-    for line in inv.lines:
-        events += billing.claim(uow, inv, line, f"/lines/{line.position - 1}", deps)
+    try:
+        for line in inv.lines:
+            events += billing.claim(uow, inv, line, f"/lines/{line.position - 1}", deps)
+    except DomainError as exc:  # an entry billed elsewhere meanwhile: the command names the draft
+        raise exc.repointed("/lines", "/invoice_id") from exc
     return [invoice_event("invoice.restored", inv, deps.now()), *events]
 
 
@@ -656,9 +661,35 @@ def invoice_billable_entries(
     else:
         entries = billing.uninvoiced(uow.session, org.id, list(p.entry_ids))
         lines, pointer = [billing.line_from_entry(entry) for entry in entries], "/entry_ids"
-    events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
+    try:
+        events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
+    except DomainError as exc:
+        if p.budget is None:
+            raise
+        raise at_budgets(exc, lines, p.budget.budget_ids) from exc
     recalculate(inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv))
     return [invoice_event("invoice.updated", inv, deps.now()), *events]
+
+
+_PLANNED_LINE = re.compile(r"^/budget/lines/(\d+)(?:/|$)")
+
+
+def at_budgets(exc: DomainError, lines: list[LineIn], budget_ids: list[str]) -> DomainError:
+    """The errors of planned lines (``/budget/lines/i/...``: a field the command does not
+    have, e.g. a budget's rate that is not a VAT rate on the day, or an entry billed by
+    another invoice meanwhile) at the budget the line bills (``/budget/budget_ids/k``)."""
+
+    def moved(pointer: str) -> str:
+        found = _PLANNED_LINE.match(pointer)
+        if found is None:
+            return pointer
+        budget_id = lines[int(found.group(1))].budget_id
+        at = budget_ids.index(budget_id) if budget_id in budget_ids else None
+        return "/budget/budget_ids" + ("" if at is None else f"/{at}")
+
+    out = type(exc).many([replace(e, pointer=moved(e.pointer)) for e in exc.errors])
+    out.status, out.title = exc.status, exc.title
+    return out
 
 
 def _budget_lines(

@@ -593,11 +593,28 @@ def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[
     )
     new.replaces_invoice_id = inv.id
     inv.replaced_by_invoice_id = new.id
+    carried = carry_billing(uow, deps, inv, new)
     # the voided invoice's last event must carry the link
     events.append(invoice_event("invoice.updated", inv, deps.now()))
     events.append(
         invoice_event("invoice.created", new, deps.now(), replaces_invoice_id=str(inv.id))
     )
+    return [*events, *carried]  # the entries billed by the replacement after its creation
+
+
+def carry_billing(uow: UnitOfWork, deps: Deps, voided: Invoice, new: Invoice) -> list[Event]:
+    """The replacement of a change of recipient bills what the voided original billed: each
+    line keeps its entries (released by the void a moment before, claimed again here) and its
+    budget and service (a closed budget too: it is the same work, counted once), and the
+    invoice its invoicing method. Without this the entries became billable again while the
+    replacement charged them, and the budget got back a share the replacement still bills."""
+    new.invoicing_method = voided.invoicing_method
+    old_lines = sorted(voided.lines, key=lambda line: line.position)
+    events: list[Event] = []
+    for before, after in zip(old_lines, sorted(new.lines, key=lambda ln: ln.position), strict=True):
+        after.budget_id, after.service_id = before.budget_id, before.service_id
+        after.billable_entry_ids = list(before.billable_entry_ids or [])
+        events += billing.claim(uow, new, after, f"/lines/{after.position - 1}", deps)
     return events
 
 

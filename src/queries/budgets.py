@@ -8,16 +8,18 @@ added to the session, totalled by the invoice engine: the preview shows what the
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
 from invoicing.domain import budgets as rules
+from invoicing.domain import calendar
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers import budgets, subsidiaries
 from invoicing.handlers.drafting import make_line, recalculate
-from invoicing.handlers.invoices import new_draft, small_business_country
+from invoicing.handlers.invoices import new_draft, rate_rules, small_business_country, tax_day
 from invoicing.handlers.repository import default_rate, get_invoice, get_organization
 from invoicing.handlers.unit_of_work import UnitOfWork
 from invoicing.handlers.views import invoice_state
@@ -66,11 +68,14 @@ def preview_invoice(query: PreviewInvoice, session: Session) -> InvoicePreview:
         inv = get_invoice(uow, org.id, p.invoice_id, lock=False)
         issuer = subsidiaries.entity(uow, org, inv.subsidiary_id, "/invoice_id").org
     plan = budgets.planned(session, org, p, lock=False, pointer="")
+    # the VAT rates are checked on the day the billing checks them: the draft's tax day
+    today = calendar.Calendar.fixed(calendar.zone_of(issuer.profile or {})).today()
+    day = today if p.invoice_id is None else tax_day(inv, today)
     if p.invoice_id is not None:
         budgets.check_currency(plan, inv.currency, "")
     currencies = sorted({line.currency for line in plan.lines})
     return InvoicePreview(
-        previews=[_group(issuer, plan, currency) for currency in currencies],
+        previews=[_group(issuer, plan, currency, p.budget_ids, day) for currency in currencies],
         attributions=[
             AttributionView(
                 budget_id=a.budget_id,
@@ -86,13 +91,22 @@ def preview_invoice(query: PreviewInvoice, session: Session) -> InvoicePreview:
     )
 
 
-def _group(org: OrganizationRecord, plan: budgets.Plan, currency: str) -> InvoicePreviewGroup:
+def _group(
+    org: OrganizationRecord,
+    plan: budgets.Plan,
+    currency: str,
+    budget_ids: Sequence[str],
+    day: dt.date,
+) -> InvoicePreviewGroup:
+    """The lines as ``append_lines`` makes them, with its checks (the small business scheme,
+    the issuer's VAT rates on ``day``): a preview that the billing would refuse is refused."""
+    rates = rate_rules(org)
     planned = [line for line in plan.lines if line.currency == currency]
     draft = new_draft(org, uuid.uuid5(_PREVIEW, f"{org.id}:{currency}"), "invoice", org.created_at)
     draft.currency = currency
     sb_country = small_business_country(org)
     for position, line in enumerate(planned, start=1):
-        pointer = f"/budget_ids/{line.budget_id}"
+        pointer = f"/budget_ids/{list(budget_ids).index(line.budget_id)}"
         line_in = budgets.line_in(line)
         if sb_country and line_in.tax_category is not TaxCategory.EXEMPT:
             raise DomainError(
@@ -102,16 +116,17 @@ def _group(org: OrganizationRecord, plan: budgets.Plan, currency: str) -> Invoic
                 pointer=pointer,
                 hint="give the budget (and its entries) tax_category exempt and tax_rate 0",
             )
-        draft.lines.append(
-            make_line(
-                draft,
-                line_in,
-                position=position,
-                line_id=uuid.uuid5(_PREVIEW, f"{org.id}:{currency}:{position}"),
-                default_rate=default_rate(org),
-                pointer=pointer,
-            )
+        made = make_line(
+            draft,
+            line_in,
+            position=position,
+            line_id=uuid.uuid5(_PREVIEW, f"{org.id}:{currency}:{position}"),
+            default_rate=default_rate(org),
+            pointer=pointer,
         )
+        if made.tax_category == TaxCategory.STANDARD.value:
+            rates.check(made.tax_rate, day, pointer)
+        draft.lines.append(made)
     recalculate(draft, small_business_country=sb_country)
     state = invoice_state(draft)
     return InvoicePreviewGroup(

@@ -833,7 +833,8 @@ class IssueStandaloneCreditNote(Command):
 
 class ChangeRecipient(Command):
     """Credit the original in full and create a linked draft for the new customer. The credit
-    note is dated today, or on the invoice's issue date when that is later."""
+    note is dated today, or on the invoice's issue date when that is later. The draft's lines
+    bill the original's billable entries and keep their budget attribution."""
 
     type: Literal["change_recipient"] = "change_recipient"
 

@@ -16,7 +16,7 @@ from invoicing.domain.billing import content_hash
 from invoicing.models import BillableEntry
 from invoicing.pipeline import Pipeline
 
-from tests.support.client import Client, line
+from tests.support.client import DE_ORG, Client, line
 
 pytestmark = pytest.mark.integration
 
@@ -234,6 +234,36 @@ def test_preview_errors_have_pointers_like_the_seed(client: Client) -> None:
     ]
 
 
+def test_amounts_too_large_to_bill_are_refused_at_their_field(client: Client) -> None:
+    """An entry of 10^15 hours at 10^15 was recorded and then crashed preview_invoice and
+    invoice_billable_entries (InvalidOperation rounding its 30 digits); entries whose group
+    passes 10^14 were refused at /lines/0, a field neither message has."""
+    c = client
+    _budget(c)
+    huge = c.rejected(
+        "record_billable_entry",
+        {"id": "h", "date": "2026-03-02", "description": "x", "quantity": "999999999999999",
+         "unit_price": "999999999999999.99", "budget_id": "bud-1"},
+    )  # fmt: skip
+    assert [(e["code"], e["source"]["pointer"]) for e in huge] == [
+        ("amount_too_large", "/payload/quantity")
+    ]
+    for i in range(3):
+        _entry(c, f"g{i}", quantity="9999999999", unit_price="9999.99")
+    selection = {"budget_ids": ["bud-1"], "invoicing_method": "uninvoiced_time_and_expenses",
+                 "invoicing_by": "budget"}  # fmt: skip
+    errors = query(c, "preview_invoice", selection)["errors"]
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("amount_too_large", "/payload/budget_ids/0")
+    ]
+    draft = _draft(c)
+    errors = c.rejected("invoice_billable_entries", {"invoice_id": str(draft), "budget": selection})
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("amount_too_large", "/payload/budget/budget_ids/0")
+    ]
+    assert "split" in errors[0]["meta"]["hint"]
+
+
 def test_budget_commands_guard_their_rules(client: Client) -> None:
     c = client
     created = _budget(c)
@@ -252,6 +282,12 @@ def test_budget_commands_guard_their_rules(client: Client) -> None:
                      "invoicing_by": "service", "percentage": 50})  # fmt: skip
     below = c.rejected("update_budget", {"id": "bud-1", "amount": "100.00", "services": []})
     assert below[0]["code"] == "budget_below_invoiced"
+    services = [{"id": "svc-a", "name": "A", "amount": "100.00"},
+                {"id": "svc-b", "name": "B", "amount": "900.00"}]  # fmt: skip
+    lowered = c.rejected("update_budget", {"id": "bud-1", "services": services})
+    assert [(e["code"], e["source"]["pointer"]) for e in lowered] == [
+        ("budget_below_invoiced", "/payload/services/0/amount")  # 300.00 invoiced
+    ]
     updated = c.ok("update_budget", {"id": "bud-1", "name": "Mandat Acme (neu)"})
     assert updated.events[0]["data"]["budget"]["name"] == "Mandat Acme (neu)"
     closed = c.ok("close_budget", {"id": "bud-1"}).events[0]["data"]["budget"]
@@ -371,3 +407,83 @@ def test_entries_without_a_budget_hash_as_before_budgets_existed(client: Client)
     assert c.ok("record_billable_entry", payload).events == []
     moved = c.ok("record_billable_entry", {**payload, "budget_id": "bud-9"}).events
     assert moved[0]["data"]["entry"]["budget_id"] == "bud-9"
+
+
+def test_a_change_of_recipient_moves_the_billing_to_the_replacement(client: Client) -> None:
+    """change_recipient voids the original and makes a draft of the same lines for the new
+    customer: the work it bills and the budget it counts against move with them. Before, the
+    replacement's lines billed no entry and were attributed to no budget: the void released
+    the entries (billable again, so the same hours were charged twice) and gave the budget its
+    share back (375.00 invoiced became 0 with the replacement billing it)."""
+    c = client
+    _budget(c)
+    _entry(c, "e1")
+    _entry(c, "e2", service_id="svc-b", unit_price="50.00")
+    original = _draft(c)
+    _bill(c, original, {"budget_ids": ["bud-1"], "invoicing_method":
+                        "uninvoiced_time_and_expenses", "invoicing_by": "service"})  # fmt: skip
+    c.ok("finalize_invoice", {"invoice_id": str(original)})
+    c.ok("close_budget", {"id": "bud-1"})  # a closed budget keeps its invoices' attribution
+    replacement = uuid.uuid4()
+    out = c.ok(
+        "change_recipient",
+        {"invoice_id": str(original), "customer_id": str(c.customer()),
+         "new_invoice_id": str(replacement)},
+    )  # fmt: skip
+    billed = [e["data"]["entry"] for e in out.events if e["type"] == "billable_entry.billed"]
+    assert [(e["id"], e["invoice_id"]) for e in billed] == [
+        ("e1", str(replacement)),
+        ("e2", str(replacement)),
+    ]
+    new = c.state(replacement)
+    assert [
+        (ln["billable_entry_ids"], ln["budget_id"], ln["service_id"]) for ln in new["lines"]
+    ] == [
+        (["e1"], "bud-1", "svc-a"),
+        (["e2"], "bud-1", "svc-b"),
+    ]
+    assert new["invoicing_method"] == "uninvoiced_time_and_expenses"
+    budget = ok(c, "get_budget", {"budget_id": "bud-1"})["budget"]
+    assert (budget["invoiced"], budget["uninvoiced_entries"]) == ("375.00", 0)
+    again = c.rejected(
+        "invoice_billable_entries", {"invoice_id": str(_draft(c)), "entry_ids": ["e1"]}
+    )
+    assert again[0]["code"] == "entry_billed"
+
+
+def test_refusals_of_planned_lines_and_restores_point_at_the_command_s_fields(
+    client: Client,
+) -> None:
+    """A rule that fails on a line the command did not send points at what the command did
+    send: the budget (its index in budget_ids) or the restored draft. Before: the billing
+    pointed at /payload/budget/lines/0/tax_rate, the preview at /payload/budget_ids/bud-2 (an
+    id, not an index), a restore at /payload/lines/0/billable_entry_ids/0, with the hint of a
+    document's state instead of where the entry is billed."""
+    c = client
+    _budget(c)
+    _budget(c, "bud-2", tax_rate=16, services=[])  # 16 %: Germany's rate of 2020 only
+    selection = {"budget_ids": ["bud-1", "bud-2"], "invoicing_method": "uninvoiced_amount",
+                 "invoicing_by": "budget"}  # fmt: skip
+    errors = c.rejected(
+        "invoice_billable_entries", {"invoice_id": str(_draft(c)), "budget": selection}
+    )
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("invalid_tax_rate", "/payload/budget/budget_ids/1")
+    ]
+    # the preview refuses what the billing refuses (it showed a 16 % line before)
+    reply = query(c, "preview_invoice", selection)
+    assert [(e["code"], e["source"]["pointer"]) for e in reply["errors"]] == [
+        ("invalid_tax_rate", "/payload/budget_ids/1")
+    ]
+    _entry(c, "e1")
+    trashed = c.invoice(c.customer(), [], time_entry_ids=["e1"])
+    c.ok("delete_invoice", {"invoice_id": str(trashed)})
+    other = c.invoice(c.customer(), [], time_entry_ids=["e1"])
+    (error,) = c.rejected("restore_invoice", {"invoice_id": str(trashed)})
+    assert (error["code"], error["source"]["pointer"]) == ("entry_billed", "/payload/invoice_id")
+    assert str(other) in error["meta"]["hint"]
+    c.ok("configure_organization", {**DE_ORG, "small_business": True})
+    reply = query(c, "preview_invoice", {**selection, "budget_ids": ["bud-2", "bud-1"]})
+    assert [(e["code"], e["source"]["pointer"]) for e in reply["errors"]] == [
+        ("small_business", "/payload/budget_ids/0")
+    ]

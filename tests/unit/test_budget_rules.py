@@ -310,3 +310,41 @@ def test_actuals_bill_every_entry_once_and_exactly(
         assert line.quantity == sum((e.quantity for e in mine), D(0))
         assert {e.unit_price for e in mine} == {line.unit_price}
         assert line.amount == round_money(line.quantity * line.unit_price, "EUR")
+
+
+def test_entries_too_large_to_bill_are_refused_not_a_crash() -> None:
+    """10^15 hours at 10^15 (or a group of entries past 10^14) is ``amount_too_large`` at the
+    budget, by every grouping; before, the plan rounded the 30-digit product and raised
+    ``decimal.InvalidOperation`` (the preview and the billing crashed)."""
+    huge = entry("h", quantity=D("999999999999999"), price="999999999999999.99")
+    for by in ("service", "budget", None):
+        with pytest.raises(DomainError) as exc:
+            b.plan(b.Selection(b.ACTUALS, by=by), [budget(), budget(id="bud-2")], [huge])
+        assert codes(exc) == [("amount_too_large", "/budget_ids/0")]
+    expense = entry("x", kind="expense", budget_id="bud-2", quantity=D("1E+14"), price="1")
+    with pytest.raises(DomainError) as exc:
+        b.plan(b.Selection(b.ACTUALS), [budget(), budget(id="bud-2")], [expense])
+    assert codes(exc) == [("amount_too_large", "/budget_ids/1")]
+    group = [entry(f"g{i}", quantity=D("9999999999"), price="9999.99") for i in range(3)]
+    with pytest.raises(DomainError) as exc:
+        b.plan(b.Selection(b.ACTUALS, by="budget"), [budget()], group)
+    assert codes(exc) == [("amount_too_large", "/budget_ids/0")]
+
+
+def test_new_services_keep_what_is_invoiced_against_each() -> None:
+    """update_budget's services: one with lines invoiced against it stays, at no less than
+    they come to. Before, svc-a could drop to 100 with 300 invoiced (remaining -200) and
+    svc-b could go, its 200 counted for the budget but for no service."""
+    spent = budget(services=SERVICES, invoiced={"svc-a": D("300"), "svc-b": D("200")})
+    lowered = (b.Service("svc-a", "A", D("100")), b.Service("svc-b", "B", D("900")))
+    with pytest.raises(DomainError) as exc:
+        b.check_services_cover_invoiced(spent, lowered, "/services")
+    assert codes(exc) == [("budget_below_invoiced", "/services/0/amount")]
+    dropped = (b.Service("svc-a", "A", D("300")), b.Service("svc-c", "C", D("700")))
+    with pytest.raises(DomainError) as exc:
+        b.check_services_cover_invoiced(spent, dropped, "/services")
+    assert codes(exc) == [("budget_below_invoiced", "/services")]
+    assert "svc-b" in exc.value.errors[0].hint
+    kept = (b.Service("svc-b", "B", D("200")), b.Service("svc-a", "A", D("800")))
+    b.check_services_cover_invoiced(spent, kept, "/services")  # reordered, at least as much
+    b.check_services_cover_invoiced(budget(invoiced={None: D("10")}), lowered, "/services")
