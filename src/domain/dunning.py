@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.reference_rates import (
     KNOWN_UNTIL,
@@ -263,6 +264,31 @@ def interest_spans(
             f'({{"half_year": "{missing.half_year.isoformat()}", "rate": "..."}}) and run again'
         ) from missing
     return spans, f"{country.lower()}_{debtor}"
+
+
+def check_run_day(as_of: dt.date, today: dt.date) -> None:
+    """A run's ``as_of`` has come: a notice cannot state a day after today on the
+    organization's calendar (checked whether or not dunning is enabled)."""
+    if as_of > today:
+        raise DomainError(
+            "invalid_attribute",
+            f"as_of {as_of.isoformat()} is after today ({today.isoformat()} on the "
+            "organization's calendar): a notice cannot state a day that has not come",
+            pointer="/as_of",
+            hint="give today or an earlier day",
+        )
+
+
+def check_block_end(until: dt.date, today: dt.date) -> None:
+    """A block's last day is today or later: one that ended already would hold on no day."""
+    if until < today:
+        raise DomainError(
+            "invalid_attribute",
+            f"until {until.isoformat()} is in the past (today is {today.isoformat()} on the "
+            "organization's calendar): the block would hold on no day",
+            pointer="/until",
+            hint="give today or a later day, or no until (a block until lifted)",
+        )
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")

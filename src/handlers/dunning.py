@@ -39,6 +39,8 @@ from invoicing.domain.dunning import (
     InterestPeriod,
     InterestUnavailable,
     blocked_on,
+    check_block_end,
+    check_run_day,
     debtor_of,
     dunning_costs,
     fill,
@@ -141,15 +143,7 @@ def configure_dunning(cmd: ConfigureDunning, uow: UnitOfWork, deps: Deps) -> lis
 def block_dunning(cmd: BlockDunning, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
     if p.until is not None:
-        today = calendar_day(uow, cmd.organization_id, deps)
-        if p.until < today:
-            raise DomainError(
-                "invalid_attribute",
-                f"until {p.until.isoformat()} is in the past (today is {today.isoformat()} on "
-                "the organization's calendar): the block would hold on no day",
-                pointer="/until",
-                hint="give today or a later day, or no until (a block until lifted)",
-            )
+        check_block_end(p.until, calendar_day(uow, cmd.organization_id, deps))
     subject, subject_id = _block_subject(uow, cmd.organization_id, p)
     key = (cmd.organization_id, subject, subject_id)
     block = uow.session.get(DunningBlock, key, with_for_update=True)
@@ -882,19 +876,11 @@ def send_dunning_notices(cmd: SendDunningNotices, uow: UnitOfWork, deps: Deps) -
     An invoice whose customer has no email address is skipped and reported in a partial
     ``command.rejected``; an invoice with a notice still on its way is not dunned again."""
     org = get_organization(uow, cmd.organization_id)
+    as_of = cmd.payload.as_of
+    check_run_day(as_of, today_of(org, deps))
     settings = load_settings(uow, org.id)
     if not settings.enabled:
         return []
-    as_of = cmd.payload.as_of
-    today = today_of(org, deps)
-    if as_of > today:
-        raise DomainError(
-            "invalid_attribute",
-            f"as_of {as_of.isoformat()} is after today ({today.isoformat()} on the "
-            "organization's calendar): a notice cannot state a day that has not come",
-            pointer="/as_of",
-            hint="give today or an earlier day",
-        )
     candidates = _candidates(uow, org.id, as_of)
     ids = [c.invoice_id for c in candidates]
     plan = plan_notices(

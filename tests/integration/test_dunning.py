@@ -478,3 +478,8 @@ def test_statutory_interest_flat_compensation_deadline_and_refusals(
     assert ahead.status == "rejected" and ahead.errors[0]["source"]["pointer"] == "/payload/as_of"
     past = w.run("block_dunning", {"invoice_id": a["id"], "until": "2026-01-31"})
     assert past.status == "rejected" and past.errors[0]["source"]["pointer"] == "/payload/until"
+    # a future day is refused whether or not dunning is enabled (before, a disabled
+    # organization's run answered nothing, as if the day were fine)
+    configure(w, {"levels": [level], "enabled": False})
+    off = w.run("send_dunning_notices", {"as_of": future})
+    assert off.status == "rejected" and off.errors[0]["source"]["pointer"] == "/payload/as_of"
