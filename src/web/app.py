@@ -35,11 +35,12 @@ from typing import Any
 
 import structlog
 from invoicing.config import Settings, get_settings
-from invoicing.documents.pdf.view import build_view
+from invoicing.documents.pdf.view import Formatter, build_view
 from invoicing.documents.store import DocumentIntegrityError, DocumentSettings, DocumentStore
 from invoicing.domain import calendar
 from invoicing.observability.metrics import WEB_REQUEST_DURATION, WEB_REQUESTS
 from invoicing.schemas.events import InvoiceState
+from invoicing.texts import language
 from invoicing.web.i18n import WORDS, negotiate
 from invoicing.web.ratelimit import RateLimiter, client_key
 from invoicing.web.readonly import make_readonly_engine
@@ -75,6 +76,9 @@ SECURITY_HEADERS: dict[str, str] = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "cache-control": "no-store",
 }
+#: a download whose stored bytes cannot be read (a shared file system away, a mismatch of its
+#: SHA-256) answers 503 with this ``Retry-After``, in seconds
+UNAVAILABLE_RETRY_AFTER_S = 120
 #: probes and scrapes are neither rate limited nor counted as page requests
 _OPERATOR_PATHS = ("/healthz", "/readyz", "/metrics")
 
@@ -108,8 +112,10 @@ def _environment() -> Environment:
 def payment_status(state: InvoiceState, today: dt.date) -> str:
     """The key of the status the page shows (``status_*`` in ``i18n.WORDS``). Paid is the
     domain's status (``domain.states.settled_status``: a payment that covers what is owed), never
-    an invoice with nothing open that nobody paid: one written off in full shows open or overdue,
-    one of 0.00 "nothing to pay"."""
+    an invoice with nothing open that nobody paid. Nothing open and nothing paid says why:
+    written off (in full, or the rest after a credit note), credited in full, or nothing to pay
+    (0.00); never open or overdue, which told the debtor to pay an amount the page no longer
+    showed."""
     if state.status == "void":  # a withdrawn quote too: its link still opens
         return "status_void"
     if state.kind != "invoice":
@@ -117,7 +123,9 @@ def payment_status(state: InvoiceState, today: dt.date) -> str:
     totals = state.totals
     if state.status == "paid":
         return "status_paid"
-    if totals.gross_total == 0 and totals.paid_amount == 0:
+    if totals.open_amount <= 0 and totals.paid_amount <= 0:
+        if totals.written_off_amount > 0:
+            return "status_written_off"
         return "status_nothing_due"
     if state.overdue or (state.due_date is not None and state.due_date < today):
         return "status_overdue"
@@ -135,6 +143,7 @@ def page_context(resolved: Resolved, token: str) -> dict[str, Any]:  # pragma: n
         state.kind == "invoice" and state.status != "void" and state.totals.open_amount > Decimal(0)
     )
     base = f"/i/{token}"
+    written_off = state.totals.written_off_amount if state.kind == "invoice" else Decimal(0)
     return {
         "v": view,
         "t": view["t"],
@@ -143,6 +152,11 @@ def page_context(resolved: Resolved, token: str) -> dict[str, Any]:  # pragma: n
         "status_key": status,
         "status": WORDS[view["lang"]][status],
         "payable": payable,
+        # the view (shared with the PDF) has no line for it: gross less paid and credited
+        # would not add up to what the page says is due
+        "written_off": Formatter(view["lang"], state.currency).money(written_off)
+        if written_off > 0
+        else "",
         "qr_url": f"{base}/qr.svg" if payable and view["payment"].get("qr_svg") else "",
         "pdf_url": f"{base}/pdf" if resolved.pdf else "",
         "xml_url": f"{base}/xml" if resolved.xml else "",
@@ -175,7 +189,9 @@ def _lookup_page(ctx: WebContext, token: str) -> tuple[Resolved, dict[str, Any] 
 def _error_page(request: Request, status: int, lang: str | None = None) -> HTMLResponse:
     ctx = _ctx(request)
     lang = lang or negotiate(request.headers.get("accept-language"))
-    key = {404: "not_found", 410: "expired", 429: "too_many"}.get(status, "not_found")
+    key = {404: "not_found", 410: "expired", 429: "too_many", 503: "unavailable"}.get(
+        status, "not_found"
+    )
     html = ctx.templates.get_template("error.html.j2").render(
         lang=lang,
         title=WORDS[lang][f"{key}_title"],
@@ -229,13 +245,17 @@ async def _download(request: Request, which: str) -> Response:
     if resolved.status != "open":
         return await _miss(request, resolved, started)
     file = resolved.pdf if which == "pdf" else resolved.xml
+    # the invoice's language, as its page and the 404 of a download it does not have
+    lang = language(resolved.state.locale if resolved.state else None)
     if file is None:
-        return _error_page(request, 404, resolved.state.locale if resolved.state else None)
+        return _error_page(request, 404, lang)
     try:
         content = await run_in_threadpool(_read, ctx, resolved, file)
-    except DocumentIntegrityError as exc:
-        log.error("web.document_unreadable", kind=file.kind, error=str(exc))
-        return PlainTextResponse("document temporarily unavailable", status_code=503)
+    except (DocumentIntegrityError, OSError) as exc:  # OSError: the directory backend's disk
+        log.error("web.document_unreadable", kind=file.kind, error=f"{type(exc).__name__}: {exc}")
+        unavailable = _error_page(request, 503, lang)
+        unavailable.headers["retry-after"] = str(UNAVAILABLE_RETRY_AFTER_S)
+        return unavailable
     return Response(
         content,
         media_type=file.media_type,

@@ -18,11 +18,12 @@ from pathlib import Path
 import pypdf
 import pytest
 from invoicing.documents.store import DocumentStore
+from invoicing.models.documents import DocumentContent
 from invoicing.models.dunning import InvoiceShare
 from invoicing.web.app import SECURITY_HEADERS, create_app
 from invoicing.web.readonly import make_readonly_engine
 from invoicing.web.settings import WebSettings
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -145,6 +146,30 @@ def test_downloads_are_the_stored_bytes(
     assert browser.get(f"/i/{again.token}/pdf").content == pdf.content
 
 
+def test_an_unreadable_document_is_a_localized_503_with_retry_after(
+    client: Client, browser: TestClient, engine: Engine, documents: Path
+) -> None:
+    """Stored bytes that no longer match their SHA-256 (or a file system away): the answer was
+    a plain English "document temporarily unavailable" with no Retry-After; it is the page's
+    own error page now, in the invoice's language, with Retry-After."""
+    pub = german_invoice(client)
+    freeze_documents(engine, documents, pub, None)
+    with engine.begin() as conn:
+        conn.execute(
+            update(DocumentContent)
+            .where(DocumentContent.organization_id == client.org)
+            .values(data=b"not the stored bytes")
+        )
+    with capture_logs() as logs:
+        r = browser.get(f"/i/{pub.token}/pdf", headers={"accept-language": "en"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "120"
+    assert r.headers["content-type"].startswith("text/html")
+    assert '<html lang="de">' in r.text and "vorübergehend nicht verfügbar" in r.text
+    assert r.headers["cache-control"] == "no-store"
+    (entry,) = [e for e in logs if e["event"] == "web.document_unreadable"]
+    assert "SHA-256" in entry["error"]
+
+
 def test_published_only_documents_are_stored_after_the_commit_and_served_stored(
     client: Client, browser: TestClient, engine: Engine
 ) -> None:
@@ -247,23 +272,71 @@ def test_an_invoice_of_nothing_is_not_open_overdue_or_paid(
         assert 'id="payment"' not in html
 
 
-def test_an_invoice_written_off_unpaid_is_not_shown_paid(
+def test_an_invoice_written_off_unpaid_is_not_shown_paid_or_overdue(
     client: Client, engine: Engine, documents: Path
 ) -> None:
-    """Written off in full as uncollectible, nothing paid: nothing is open in the books, and the
-    page told the debtor "Bezahlt", a receipt for money never received. The domain's status
-    stays sent; the page shows it overdue once the due date has passed."""
+    """Written off in full as uncollectible, nothing paid: nothing is open in the books. The
+    page told the debtor "Bezahlt" (a receipt for money never received), then "Überfällig" once
+    the due date passed, with no amount due anywhere on it; it says "Abgeschrieben" now, with
+    the written-off amount among the totals."""
     pub = german_invoice(client)
     client.ok(
         "write_off_invoice",
         {"invoice_id": pub.invoice_id, "date": today().isoformat(), "reason": "uncollectible"},
     )
     assert client.state(pub.invoice_id)["status"] == "sent"
-    with web(engine, documents) as c:
-        html = c.get(f"/i/{pub.token}").text
-    assert "Bezahlt" not in html and "status-paid" not in html and "status-open" in html
+    for day in (today(), today() + dt.timedelta(days=60)):
+        with web(engine, documents, day=day) as c:
+            html = c.get(f"/i/{pub.token}").text
+        assert "status-written_off" in html and "Abgeschrieben" in html, day
+        assert "Bezahlt" not in html and "Überfällig" not in html and "Offen<" not in html
+        assert 'id="written-off">−1.951,63\xa0€' in html
+        assert 'id="payment"' not in html
+
+
+def test_a_partial_write_off_leaves_the_rest_due_and_says_so(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """Part written off: the rest is still owed (open, then overdue); the totals show the
+    written-off part, so that gross less it adds up to the amount due."""
+    pub = german_invoice(client)
+    client.ok(
+        "write_off_invoice",
+        {
+            "invoice_id": pub.invoice_id,
+            "date": today().isoformat(),
+            "reason": "uncollectible",
+            "amount": "951.63",
+        },
+    )
     with web(engine, documents, day=today() + dt.timedelta(days=60)) as c:
-        assert "status-overdue" in c.get(f"/i/{pub.token}").text
+        html = c.get(f"/i/{pub.token}").text
+    assert "status-overdue" in html and 'id="amount-due">1.000,00\xa0€' in html
+    assert 'id="written-off">−951,63\xa0€' in html
+
+
+def test_credited_in_part_and_written_off_or_credited_in_full(
+    client: Client, browser: TestClient
+) -> None:
+    """A credit note for part and the rest written off leaves nothing open and nothing paid:
+    written off, not "À payer". Credited in full, the domain voids the invoice: cancelled."""
+    cust = client.customer(locale="fr")
+    pub = publish(client, client.invoice(cust, [line("Conseil", "1", "100.00")]))
+    credit = line("Conseil", "1", "60.00")
+    client.ok("issue_credit_note", {"invoice_id": pub.invoice_id, "lines": [credit]})
+    client.ok(
+        "write_off_invoice",
+        {"invoice_id": pub.invoice_id, "date": today().isoformat(), "reason": "uncollectible"},
+    )
+    html = browser.get(f"/i/{pub.token}").text
+    assert "status-written_off" in html and "Passée en perte" in html
+    assert "status-open" not in html and 'id="payment"' not in html
+    assert 'id="written-off">−47,60\xa0€' in html  # 119.00 - 71.40 credited
+
+    other = publish(client, client.invoice(cust, [line("Conseil", "1", "100.00")]))
+    client.ok("issue_credit_note", {"invoice_id": other.invoice_id})
+    html = browser.get(f"/i/{other.token}").text
+    assert "status-void" in html and "Annulée" in html and 'id="payment"' not in html
 
 
 def test_a_credit_note_alone_is_not_a_payment(client: Client, browser: TestClient) -> None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
 from invoicing.observability.metrics import dead_letter_reason
+from invoicing.schemas.events import InvoiceState
+from invoicing.web.app import payment_status
 from invoicing.web.i18n import WORDS, negotiate
 from invoicing.web.ratelimit import RateLimiter
 
@@ -82,3 +89,93 @@ def test_dead_letter_reasons_are_a_bounded_set() -> None:
         == "broker_delivery_limit"
     )
     assert dead_letter_reason("anything else, with an id 123") == "other"
+
+
+def _state(
+    *,
+    gross: str = "1000.00",
+    paid: str = "0",
+    credited: str = "0",
+    written_off: str = "0",
+    status: str = "sent",
+    kind: str = "invoice",
+    due: dt.date | None = dt.date(2026, 1, 31),
+) -> InvoiceState:
+    g, p, c, w = (Decimal(v) for v in (gross, paid, credited, written_off))
+    money = {"line_net_total": g, "allowance_total": 0, "net_total": g, "tax_total": 0}
+    return InvoiceState.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "organization_id": str(uuid.uuid4()),
+            "kind": kind,
+            "status": status,
+            "due_date": due,
+            "currency": "EUR",
+            "calculate_from_net": True,
+            "locale": "de",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "sequence": 1,
+            "totals": {
+                **money,
+                "gross_total": g,
+                "paid_amount": p,
+                "credited_amount": c,
+                "written_off_amount": w,
+                "open_amount": max(Decimal(0), g - p - c - w),
+                "credit_balance": 0,
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("figures", "before_due", "after_due"),
+    [
+        ({}, "status_open", "status_overdue"),
+        # written off in full, nobody paid: it said "Overdue" with nothing due
+        ({"written_off": "1000.00"}, "status_written_off", "status_written_off"),
+        # a credit note for part, the rest written off: nothing open, nothing paid
+        (
+            {"credited": "400.00", "written_off": "600.00"},
+            "status_written_off",
+            "status_written_off",
+        ),
+        # credited in full the domain voids it
+        ({"credited": "1000.00", "status": "void"}, "status_void", "status_void"),
+        # written off in part: the rest is still owed
+        ({"written_off": "300.00"}, "status_open", "status_overdue"),
+        (
+            {"paid": "200.00", "written_off": "300.00", "status": "partially_paid"},
+            "status_partially_paid",
+            "status_overdue",
+        ),
+        # paid in part, the rest accepted as a short payment: the domain calls it paid
+        (
+            {"paid": "990.00", "written_off": "10.00", "status": "paid"},
+            "status_paid",
+            "status_paid",
+        ),
+        ({"gross": "0.00"}, "status_nothing_due", "status_nothing_due"),
+        ({"written_off": "1000.00", "status": "void"}, "status_void", "status_void"),
+    ],
+)
+def test_the_page_status_says_why_nothing_is_due(
+    figures: dict[str, str], before_due: str, after_due: str
+) -> None:
+    state = _state(**figures)  # type: ignore[arg-type]
+    assert state.due_date is not None
+    assert payment_status(state, state.due_date) == before_due
+    assert payment_status(state, state.due_date + dt.timedelta(days=60)) == after_due
+    # the overdue flag (check_overdue) counts only while something is open
+    flagged = state.model_copy(update={"overdue": True})
+    still_owed = state.totals.open_amount > 0 and state.status != "void"
+    assert payment_status(flagged, state.due_date) == (
+        "status_overdue" if still_owed else before_due
+    )
+
+
+def test_every_status_the_page_shows_has_words_in_every_language() -> None:
+    for key in ("status_written_off", "status_nothing_due", "written_off", "unavailable_title"):
+        texts = {WORDS[lang][key] for lang in ("de", "en", "fr", "nl")}
+        assert len(texts) == 4, key  # translated, not English four times
