@@ -11,11 +11,16 @@ the send_invoice delivery, or those the delivery runner renders and stores after
 publish_invoice (purpose ``share``); until they are stored the page offers no download.
 * ``/i/{token}/qr.svg``   the EPC QR code of the open amount
 * ``/static/page.css``    the page's only style sheet
-* ``/healthz``, ``/readyz``, ``/metrics``   for the orchestrator and Prometheus (expose only
-  ``/i/`` and ``/static/`` through the ingress: deploy/k8s/web.yaml)
+* ``/healthz``              liveness (the container's health check)
 
-Every answer carries the security headers (:data:`SECURITY_HEADERS`); the page runs no script
-at all. Unknown, revoked, expired and malformed tokens answer no sooner than
+``/readyz`` and ``/metrics`` (and ``/healthz`` again) are another application,
+:func:`operator_app`, which ``invoicing web`` serves on a port of its own
+(``INVOICING_WEB_OPERATOR_PORT``, web/serving.py): the page's port never answers them, so
+publishing or routing it exposes neither readiness nor metrics.
+
+Every answer carries the security headers (:data:`SECURITY_HEADERS`), and
+``Strict-Transport-Security`` when the request came over HTTPS (``INVOICING_WEB_HSTS``); the
+page runs no script at all. Unknown, revoked, expired and malformed tokens answer no sooner than
 ``miss_floor_ms`` after the request came in, so timing does not tell them apart (expired is
 410, the others 404). Each client address (an IPv6 one by its /64) has a token bucket (429
 with ``Retry-After``).
@@ -79,8 +84,8 @@ SECURITY_HEADERS: dict[str, str] = {
 #: a download whose stored bytes cannot be read (a shared file system away, a mismatch of its
 #: SHA-256) answers 503 with this ``Retry-After``, in seconds
 UNAVAILABLE_RETRY_AFTER_S = 120
-#: probes and scrapes are neither rate limited nor counted as page requests
-_OPERATOR_PATHS = ("/healthz", "/readyz", "/metrics")
+#: the container's liveness probe is neither rate limited nor counted as a page request
+_OPERATOR_PATHS = ("/healthz",)
 
 
 def _today(zone: str) -> dt.date:
@@ -310,8 +315,8 @@ async def readyz(request: Request) -> Response:
     error = await run_in_threadpool(_database_ready, _ctx(request).engine)
     if error is None:
         return PlainTextResponse("database: ok\n")
-    # the reason goes to the log, not to the answer: under deploy/compose.yaml this path shares
-    # the public port, and a driver's message names the database's host and port
+    # the reason goes to the log, not to the answer: a driver's message names the database's
+    # host and port, and the operator port may be reachable by more than the orchestrator
     log.warning("web.not_ready", error=error)
     return PlainTextResponse("database: unavailable\n", status_code=503)
 
@@ -332,9 +337,11 @@ async def not_found(request: Request, exc: Exception) -> Response:
 class Guard:
     """Security headers on every answer, the rate limit, and the request metrics."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, hsts: str | None = None) -> None:
         self.app = app
         self.limiter = limiter
+        #: the Strict-Transport-Security value, sent only on requests that came over HTTPS
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -345,6 +352,11 @@ class Guard:
         operator = path in _OPERATOR_PATHS
         status_holder = {"status": 500}
         response_started = False
+        # "https" from uvicorn's TLS, or from X-Forwarded-Proto of a trusted proxy
+        # (forwarded_allow_ips); RFC 6797 8.1: never on an answer over plain HTTP
+        extra = SECURITY_HEADERS
+        if self.hsts and scope.get("scheme") == "https":
+            extra = {**SECURITY_HEADERS, "strict-transport-security": self.hsts}
 
         async def send_with_headers(message: Message) -> None:
             nonlocal response_started
@@ -353,7 +365,7 @@ class Guard:
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 names = {k.decode("latin-1").lower() for k, _ in headers}
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in extra.items():
                     if name not in names:
                         headers.append((name.encode("latin-1"), value.encode("latin-1")))
                 message = {**message, "headers": headers}
@@ -416,8 +428,6 @@ def create_app(
         Route("/i/{token}/qr.svg", qr_code, methods=get, name="qr"),
         Route("/static/page.css", stylesheet, methods=get, name="css"),
         Route("/healthz", healthz, methods=get, name="healthz"),
-        Route("/readyz", readyz, methods=get, name="readyz"),
-        Route("/metrics", metrics, methods=get, name="metrics"),
     ]
     app = Starlette(
         routes=routes,
@@ -428,5 +438,23 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.ctx = ctx
     limiter = RateLimiter(web.rate_per_minute, web.rate_burst)
-    app.add_middleware(Guard, limiter=limiter)
+    hsts = f"max-age={web.hsts_max_age}" if web.hsts else None
+    app.add_middleware(Guard, limiter=limiter, hsts=hsts)
+    return app
+
+
+def operator_app(page: Starlette) -> Starlette:
+    """Liveness, readiness and metrics of the page ``page`` (its database engine), for a port
+    that is not published: the orchestrator and Prometheus only. Not rate limited, not counted
+    in the page's request metrics."""
+    get = ["GET"]
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=get, name="healthz"),
+            Route("/readyz", readyz, methods=get, name="readyz"),
+            Route("/metrics", metrics, methods=get, name="metrics"),
+        ]
+    )
+    app.router.redirect_slashes = False
+    app.state.ctx = page.state.ctx
     return app

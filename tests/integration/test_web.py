@@ -10,7 +10,10 @@ import datetime as dt
 import hashlib
 import io
 import statistics
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,8 @@ import pytest
 from invoicing.documents.store import DocumentStore
 from invoicing.models.documents import DocumentContent
 from invoicing.models.dunning import InvoiceShare
-from invoicing.web.app import SECURITY_HEADERS, create_app
+from invoicing.web import serving
+from invoicing.web.app import SECURITY_HEADERS, create_app, operator_app
 from invoicing.web.readonly import make_readonly_engine
 from invoicing.web.settings import WebSettings
 from sqlalchemy import Engine, select, text, update
@@ -430,9 +434,8 @@ def test_rate_limit_per_client(client: Client, engine: Engine, documents: Path) 
         limited = c.get("/i/anything")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
         assert "Too many requests" in limited.text
-        # probes and scrapes are not limited
+        # the liveness probe is not limited (readiness and metrics are on the operator port)
         assert c.get("/healthz").status_code == 200
-        assert c.get("/metrics").status_code == 200
 
 
 def test_rate_limit_counts_an_ipv6_client_by_its_64_network(tmp_path: Path) -> None:
@@ -491,17 +494,73 @@ def test_a_trailing_slash_is_the_404_page_not_a_redirect(
         assert "location" not in r.headers and "evil.example" not in r.text
 
 
-def test_operator_endpoints(client: Client, browser: TestClient) -> None:
+def test_operator_endpoints(client: Client, engine: Engine, documents: Path) -> None:
     pub = german_invoice(client)
-    browser.get(f"/i/{pub.token}")
-    browser.get("/i/nope")
-    assert browser.get("/healthz").text == "ok\n"
-    ready = browser.get("/readyz")
-    assert ready.status_code == 200 and ready.text == "database: ok\n"
-    scrape = browser.get("/metrics").text
-    assert 'invoicing_web_requests_total{route="invoice",status="200"}' in scrape
-    assert 'invoicing_web_requests_total{route="invoice",status="404"}' in scrape
-    assert "invoicing_web_request_duration_seconds_bucket" in scrape
+    page = web(engine, documents)
+    with page, TestClient(operator_app(page.app)) as operator:  # type: ignore[arg-type]
+        page.get(f"/i/{pub.token}")
+        page.get("/i/nope")
+        assert page.get("/healthz").text == operator.get("/healthz").text == "ok\n"
+        ready = operator.get("/readyz")
+        assert ready.status_code == 200 and ready.text == "database: ok\n"
+        scrape = operator.get("/metrics").text
+        assert 'invoicing_web_requests_total{route="invoice",status="200"}' in scrape
+        assert 'invoicing_web_requests_total{route="invoice",status="404"}' in scrape
+        assert "invoicing_web_request_duration_seconds_bucket" in scrape
+        # the page's own port answers neither: under compose it is published to the world
+        for path in ("/readyz", "/metrics"):
+            assert page.get(path).status_code == 404, path
+        assert operator.get(f"/i/{pub.token}").status_code == 404  # and no page here
+
+
+def test_the_page_and_the_operator_listener_are_two_ports_of_one_server(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """What ``invoicing web`` runs: one uvicorn server on two sockets, each connection going to
+    the application of the port it came in on."""
+    pub = german_invoice(client)
+    page = web(engine, documents).app
+    sockets = [serving.bind("127.0.0.1", 0), serving.bind("127.0.0.1", 0)]
+    ports = [s.getsockname()[1] for s in sockets]
+    with pytest.raises(ValueError, match="INVOICING_WEB_OPERATOR_PORT"):
+        serving.build_server(
+            page,  # type: ignore[arg-type]
+            operator_app(page),  # type: ignore[arg-type]
+            page_socket=sockets[0],
+            operator_socket=sockets[0],
+            forwarded_allow_ips="127.0.0.1",
+        )
+    server = serving.build_server(
+        page,  # type: ignore[arg-type]
+        operator_app(page),  # type: ignore[arg-type]
+        page_socket=sockets[0],
+        operator_socket=sockets[1],
+        forwarded_allow_ips="127.0.0.1",
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
+    thread.start()
+
+    def status(port: int, path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        page_port, operator_port = ports
+        assert status(page_port, f"/i/{pub.token}") == 200
+        assert status(page_port, "/healthz") == 200
+        assert status(page_port, "/metrics") == status(page_port, "/readyz") == 404
+        assert status(operator_port, "/readyz") == status(operator_port, "/metrics") == 200
+        assert status(operator_port, f"/i/{pub.token}") == 404
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def test_readyz_fails_without_a_database(tmp_path: Path) -> None:
@@ -510,9 +569,9 @@ def test_readyz_fails_without_a_database(tmp_path: Path) -> None:
         engine=make_readonly_engine("postgresql://nobody@127.0.0.1:1/none"),
         documents_dir=tmp_path,
     )
-    with capture_logs() as logs, TestClient(app) as c:
+    with capture_logs() as logs, TestClient(operator_app(app)) as c:
         r = c.get("/readyz")
-    # the answer says no more than that (the public port under compose); the log says why
+    # the answer says no more than that; the log says why
     assert r.status_code == 503 and r.text == "database: unavailable\n"
     assert "127.0.0.1" not in r.text
     (entry,) = [e for e in logs if e["event"] == "web.not_ready"]
@@ -534,8 +593,8 @@ def test_a_failure_is_a_plain_500_with_the_security_headers(tmp_path: Path) -> N
             assert r.text == "Internal Server Error"  # no traceback, no internals
             for name, value in SECURITY_HEADERS.items():
                 assert r.headers.get(name) == value, (path, name)
-        scrape = c.get("/metrics").text
-        assert 'invoicing_web_requests_total{route="invoice",status="500"}' in scrape
+    scrape = TestClient(operator_app(app)).get("/metrics").text
+    assert 'invoicing_web_requests_total{route="invoice",status="500"}' in scrape
 
 
 def test_the_read_only_path_cannot_write(client: Client, engine: Engine) -> None:

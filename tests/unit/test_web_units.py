@@ -5,13 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 from invoicing.observability.metrics import dead_letter_reason
 from invoicing.schemas.events import InvoiceState
-from invoicing.web.app import payment_status
+from invoicing.web.app import create_app, operator_app, payment_status
 from invoicing.web.i18n import WORDS, negotiate
 from invoicing.web.ratelimit import RateLimiter
+from invoicing.web.readonly import make_readonly_engine
+from invoicing.web.settings import WebSettings
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 
 class Clock:
@@ -179,3 +186,55 @@ def test_every_status_the_page_shows_has_words_in_every_language() -> None:
     for key in ("status_written_off", "status_nothing_due", "written_off", "unavailable_title"):
         texts = {WORDS[lang][key] for lang in ("de", "en", "fr", "nl")}
         assert len(texts) == 4, key  # translated, not English four times
+
+
+def _page(tmp_path: Path, **settings: Any) -> Starlette:
+    """The page's app; the engine is never asked (the style sheet needs no database)."""
+    return create_app(
+        web=WebSettings(**settings),
+        engine=make_readonly_engine("postgresql://nobody@127.0.0.1:1/none"),
+        documents_dir=tmp_path,
+    )
+
+
+def test_hsts_only_over_https_and_configurable(tmp_path: Path) -> None:
+    """No Strict-Transport-Security at all: a browser that once opened the link over HTTPS
+    could be sent to plain HTTP by anyone on its path. It goes on HTTPS answers only (RFC 6797
+    8.1: a browser ignores it over HTTP, and it would say nothing true there)."""
+    app = _page(tmp_path)
+    secure = TestClient(app, base_url="https://invoices.example").get("/static/page.css")
+    assert secure.headers["strict-transport-security"] == "max-age=31536000"
+    plain = TestClient(app, base_url="http://invoices.example").get("/nothing")
+    assert "strict-transport-security" not in plain.headers
+    shorter = _page(tmp_path, hsts_max_age=300)
+    r = TestClient(shorter, base_url="https://invoices.example").get("/nothing")
+    assert r.status_code == 404 and r.headers["strict-transport-security"] == "max-age=300"
+    off = _page(tmp_path, hsts=False)
+    r = TestClient(off, base_url="https://invoices.example").get("/static/page.css")
+    assert "strict-transport-security" not in r.headers
+
+
+def test_hsts_behind_a_proxy_takes_its_scheme_from_a_trusted_proxy_only(tmp_path: Path) -> None:
+    """Behind a TLS-terminating proxy the request is plain HTTP: uvicorn takes the scheme from
+    X-Forwarded-Proto of a peer in forwarded_allow_ips, and from nobody else."""
+    app = ProxyHeadersMiddleware(_page(tmp_path), trusted_hosts="10.0.0.1")
+    https = {"x-forwarded-proto": "https"}
+
+    def hsts(peer: str) -> str | None:
+        with TestClient(app, client=(peer, 40000)) as c:  # type: ignore[arg-type]
+            return c.get("/static/page.css", headers=https).headers.get("strict-transport-security")
+
+    assert hsts("10.0.0.1") == "max-age=31536000"  # the ingress terminated TLS
+    assert hsts("198.51.100.7") is None  # a client's own header is not believed
+
+
+def test_the_page_serves_neither_readiness_nor_metrics(tmp_path: Path) -> None:
+    """/readyz and /metrics were served on the page's port, which compose publishes to the
+    world; they are the operator application's (its own port) now. Liveness stays on both."""
+    app = _page(tmp_path)
+    with TestClient(app) as page, TestClient(operator_app(app)) as operator:
+        for path in ("/readyz", "/metrics"):
+            assert page.get(path).status_code == 404, path
+        assert page.get("/healthz").status_code == operator.get("/healthz").status_code == 200
+        assert "invoicing_web_requests_total" in operator.get("/metrics").text
+        assert operator.get("/i/unknown").status_code == 404
