@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int | None, typer.Option(help="default: INVOICING_WEB_PORT")] = None,
         operator_host: Annotated[
             str | None,
-            typer.Option(help="default: INVOICING_WEB_OPERATOR_HOST, else the page's host"),
+            typer.Option(help="default: INVOICING_WEB_OPERATOR_HOST (127.0.0.1)"),
         ] = None,
         operator_port: Annotated[
             int | None, typer.Option(help="default: INVOICING_WEB_OPERATOR_PORT (8081)")
@@ -26,21 +26,22 @@ def register(app: typer.Typer) -> None:
         from invoicing import logs
         from invoicing.config import get_settings
         from invoicing.web.app import create_app, operator_app
-        from invoicing.web.serving import bind, build_server
+        from invoicing.web.serving import bind, build_server, listeners
         from invoicing.web.settings import WebSettings
 
         settings = get_settings()
         logs.configure(settings.log_format, settings.log_level)
         web_settings = WebSettings()
-        page_host, page_port = host or web_settings.host, port or web_settings.port
-        op_host = operator_host or web_settings.operator_host or page_host
-        op_port = operator_port or web_settings.operator_port
-        if op_port == page_port:
-            raise typer.BadParameter(
-                f"the operator listener needs a port of its own, not the page's {page_port}: "
-                "pass --operator-port (INVOICING_WEB_OPERATOR_PORT) with another port",
-                param_hint="--operator-port",
+        try:
+            (page_host, page_port), (op_host, op_port) = listeners(
+                web_settings,
+                host=host,
+                port=port,
+                operator_host=operator_host,
+                operator_port=operator_port,
             )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--operator-port") from exc
         page = create_app(settings, web_settings)
         sockets = [bind(page_host, page_port), bind(op_host, op_port)]
         server = build_server(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 
 import uvicorn
+from invoicing.web.settings import WebSettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -29,6 +30,27 @@ class ByListener:
         on_operator_port = server is not None and server[1] == self.operator_port
         app = self.operator if on_operator_port else self.page
         await app(scope, receive, send)
+
+
+def listeners(
+    web: WebSettings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    operator_host: str | None = None,
+    operator_port: int | None = None,
+) -> tuple[tuple[str, int], tuple[str, int]]:
+    """(host, port) of the page and of the operator listener: the options given, else the
+    settings. The operator listener's host is its own setting (127.0.0.1), never the page's:
+    ``--host 0.0.0.0`` on a bare machine must not open readiness and metrics to the network."""
+    page = (host or web.host, port or web.port)
+    operator = (operator_host or web.operator_host, operator_port or web.operator_port)
+    if operator[1] == page[1]:
+        raise ValueError(
+            f"the operator listener needs a port of its own, not the page's {page[1]}: set "
+            "INVOICING_WEB_OPERATOR_PORT (or --operator-port) to another port"
+        )
+    return page, operator
 
 
 def bind(host: str, port: int) -> socket.socket:

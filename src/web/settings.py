@@ -12,9 +12,10 @@ class WebSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="address the page listens on")
     port: int = Field(default=8080, ge=1, le=65535, description="the page's (public) port")
     operator_host: str = Field(
-        default="",
-        description="address of the operator listener (/healthz, /readyz, /metrics); empty: "
-        "the page's host",
+        default="127.0.0.1",
+        description="address of the operator listener (/healthz, /readyz, /metrics): loopback "
+        "unless told otherwise, whatever the page's host (a container sets 0.0.0.0 for its "
+        "probes and scrapes, as INVOICING_METRICS_ADDR)",
     )
     operator_port: int = Field(
         default=8081,

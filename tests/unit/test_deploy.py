@@ -214,6 +214,7 @@ def test_web_readiness_and_metrics_are_not_on_the_published_port() -> None:
     page = options["port"] or WebSettings().port
     operator = options["operator_port"] or WebSettings().operator_port
     assert page != operator
+    assert options["operator_host"] == "0.0.0.0"  # a Prometheus service scrapes web:8081
     published = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in web["ports"]}
     assert published == {page}, published
     probe = " ".join(web["healthcheck"]["test"])
@@ -229,6 +230,7 @@ def test_web_readiness_and_metrics_are_not_on_the_published_port() -> None:
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": options["port"], "operator": options["operator_port"]}
     assert container["readinessProbe"]["httpGet"]["port"] == "operator"
+    assert options["operator_host"] == "0.0.0.0"  # the kubelet probes the pod's address
     assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(
         options["operator_port"]
     )

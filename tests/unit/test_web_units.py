@@ -15,6 +15,7 @@ from invoicing.web.app import create_app, operator_app, payment_status
 from invoicing.web.i18n import WORDS, negotiate
 from invoicing.web.ratelimit import RateLimiter
 from invoicing.web.readonly import make_readonly_engine
+from invoicing.web.serving import listeners
 from invoicing.web.settings import WebSettings
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -238,3 +239,16 @@ def test_the_page_serves_neither_readiness_nor_metrics(tmp_path: Path) -> None:
         assert page.get("/healthz").status_code == operator.get("/healthz").status_code == 200
         assert "invoicing_web_requests_total" in operator.get("/metrics").text
         assert operator.get("/i/unknown").status_code == 404
+
+
+def test_the_operator_listener_stays_on_loopback_unless_told() -> None:
+    """The operator listener took the page's host: ``invoicing web --host 0.0.0.0`` on a bare
+    machine opened /readyz and /metrics to the network on 8081."""
+    page, operator = listeners(WebSettings(), host="0.0.0.0", port=8080)
+    assert page == ("0.0.0.0", 8080) and operator == ("127.0.0.1", 8081)
+    _, operator = listeners(WebSettings(operator_host="0.0.0.0", operator_port=9000))
+    assert operator == ("0.0.0.0", 9000)
+    _, operator = listeners(WebSettings(), operator_host="::", operator_port=9001)
+    assert operator == ("::", 9001)
+    with pytest.raises(ValueError, match="INVOICING_WEB_OPERATOR_PORT"):
+        listeners(WebSettings(), port=8081)
