@@ -11,11 +11,16 @@ the send_invoice delivery, or those the delivery runner renders and stores after
 publish_invoice (purpose ``share``); until they are stored the page offers no download.
 * ``/i/{token}/qr.svg``   the EPC QR code of the open amount
 * ``/static/page.css``    the page's only style sheet
-* ``/healthz``, ``/readyz``, ``/metrics``   for the orchestrator and Prometheus (expose only
-  ``/i/`` and ``/static/`` through the ingress: deploy/k8s/web.yaml)
+* ``/healthz``              liveness (the container's health check)
 
-Every answer carries the security headers (:data:`SECURITY_HEADERS`); the page runs no script
-at all. Unknown, revoked, expired and malformed tokens answer no sooner than
+``/readyz`` and ``/metrics`` (and ``/healthz`` again) are another application,
+:func:`operator_app`, which ``invoicing web`` serves on a port of its own
+(``INVOICING_WEB_OPERATOR_PORT``, web/serving.py): the page's port never answers them, so
+publishing or routing it exposes neither readiness nor metrics.
+
+Every answer carries the security headers (:data:`SECURITY_HEADERS`), and
+``Strict-Transport-Security`` when the request came over HTTPS (``INVOICING_WEB_HSTS``); the
+page runs no script at all. Unknown, revoked, expired and malformed tokens answer no sooner than
 ``miss_floor_ms`` after the request came in, so timing does not tell them apart (expired is
 410, the others 404). Each client address (an IPv6 one by its /64) has a token bucket (429
 with ``Retry-After``).
@@ -35,11 +40,12 @@ from typing import Any
 
 import structlog
 from invoicing.config import Settings, get_settings
-from invoicing.documents.pdf.view import build_view
+from invoicing.documents.pdf.view import Formatter, build_view
 from invoicing.documents.store import DocumentIntegrityError, DocumentSettings, DocumentStore
 from invoicing.domain import calendar
 from invoicing.observability.metrics import WEB_REQUEST_DURATION, WEB_REQUESTS
 from invoicing.schemas.events import InvoiceState
+from invoicing.texts import language
 from invoicing.web.i18n import WORDS, negotiate
 from invoicing.web.ratelimit import RateLimiter, client_key
 from invoicing.web.readonly import make_readonly_engine
@@ -75,8 +81,11 @@ SECURITY_HEADERS: dict[str, str] = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "cache-control": "no-store",
 }
-#: probes and scrapes are neither rate limited nor counted as page requests
-_OPERATOR_PATHS = ("/healthz", "/readyz", "/metrics")
+#: a download whose stored bytes cannot be read (a shared file system away, a mismatch of its
+#: SHA-256) answers 503 with this ``Retry-After``, in seconds
+UNAVAILABLE_RETRY_AFTER_S = 120
+#: the container's liveness probe is neither rate limited nor counted as a page request
+_OPERATOR_PATHS = ("/healthz",)
 
 
 def _today(zone: str) -> dt.date:
@@ -108,8 +117,10 @@ def _environment() -> Environment:
 def payment_status(state: InvoiceState, today: dt.date) -> str:
     """The key of the status the page shows (``status_*`` in ``i18n.WORDS``). Paid is the
     domain's status (``domain.states.settled_status``: a payment that covers what is owed), never
-    an invoice with nothing open that nobody paid: one written off in full shows open or overdue,
-    one of 0.00 "nothing to pay"."""
+    an invoice with nothing open that nobody paid. Nothing open and nothing paid says why:
+    written off (in full, or the rest after a credit note), credited in full, or nothing to pay
+    (0.00); never open or overdue, which told the debtor to pay an amount the page no longer
+    showed."""
     if state.status == "void":  # a withdrawn quote too: its link still opens
         return "status_void"
     if state.kind != "invoice":
@@ -117,7 +128,9 @@ def payment_status(state: InvoiceState, today: dt.date) -> str:
     totals = state.totals
     if state.status == "paid":
         return "status_paid"
-    if totals.gross_total == 0 and totals.paid_amount == 0:
+    if totals.open_amount <= 0 and totals.paid_amount <= 0:
+        if totals.written_off_amount > 0:
+            return "status_written_off"
         return "status_nothing_due"
     if state.overdue or (state.due_date is not None and state.due_date < today):
         return "status_overdue"
@@ -135,6 +148,7 @@ def page_context(resolved: Resolved, token: str) -> dict[str, Any]:  # pragma: n
         state.kind == "invoice" and state.status != "void" and state.totals.open_amount > Decimal(0)
     )
     base = f"/i/{token}"
+    written_off = state.totals.written_off_amount if state.kind == "invoice" else Decimal(0)
     return {
         "v": view,
         "t": view["t"],
@@ -143,6 +157,11 @@ def page_context(resolved: Resolved, token: str) -> dict[str, Any]:  # pragma: n
         "status_key": status,
         "status": WORDS[view["lang"]][status],
         "payable": payable,
+        # the view (shared with the PDF) has no line for it: gross less paid and credited
+        # would not add up to what the page says is due
+        "written_off": Formatter(view["lang"], state.currency).money(written_off)
+        if written_off > 0
+        else "",
         "qr_url": f"{base}/qr.svg" if payable and view["payment"].get("qr_svg") else "",
         "pdf_url": f"{base}/pdf" if resolved.pdf else "",
         "xml_url": f"{base}/xml" if resolved.xml else "",
@@ -175,7 +194,9 @@ def _lookup_page(ctx: WebContext, token: str) -> tuple[Resolved, dict[str, Any] 
 def _error_page(request: Request, status: int, lang: str | None = None) -> HTMLResponse:
     ctx = _ctx(request)
     lang = lang or negotiate(request.headers.get("accept-language"))
-    key = {404: "not_found", 410: "expired", 429: "too_many"}.get(status, "not_found")
+    key = {404: "not_found", 410: "expired", 429: "too_many", 503: "unavailable"}.get(
+        status, "not_found"
+    )
     html = ctx.templates.get_template("error.html.j2").render(
         lang=lang,
         title=WORDS[lang][f"{key}_title"],
@@ -229,13 +250,17 @@ async def _download(request: Request, which: str) -> Response:
     if resolved.status != "open":
         return await _miss(request, resolved, started)
     file = resolved.pdf if which == "pdf" else resolved.xml
+    # the invoice's language, as its page and the 404 of a download it does not have
+    lang = language(resolved.state.locale if resolved.state else None)
     if file is None:
-        return _error_page(request, 404, resolved.state.locale if resolved.state else None)
+        return _error_page(request, 404, lang)
     try:
         content = await run_in_threadpool(_read, ctx, resolved, file)
-    except DocumentIntegrityError as exc:
-        log.error("web.document_unreadable", kind=file.kind, error=str(exc))
-        return PlainTextResponse("document temporarily unavailable", status_code=503)
+    except (DocumentIntegrityError, OSError) as exc:  # OSError: the directory backend's disk
+        log.error("web.document_unreadable", kind=file.kind, error=f"{type(exc).__name__}: {exc}")
+        unavailable = _error_page(request, 503, lang)
+        unavailable.headers["retry-after"] = str(UNAVAILABLE_RETRY_AFTER_S)
+        return unavailable
     return Response(
         content,
         media_type=file.media_type,
@@ -290,8 +315,8 @@ async def readyz(request: Request) -> Response:
     error = await run_in_threadpool(_database_ready, _ctx(request).engine)
     if error is None:
         return PlainTextResponse("database: ok\n")
-    # the reason goes to the log, not to the answer: under deploy/compose.yaml this path shares
-    # the public port, and a driver's message names the database's host and port
+    # the reason goes to the log, not to the answer: a driver's message names the database's
+    # host and port, and the operator port may be reachable by more than the orchestrator
     log.warning("web.not_ready", error=error)
     return PlainTextResponse("database: unavailable\n", status_code=503)
 
@@ -312,9 +337,11 @@ async def not_found(request: Request, exc: Exception) -> Response:
 class Guard:
     """Security headers on every answer, the rate limit, and the request metrics."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, hsts: str | None = None) -> None:
         self.app = app
         self.limiter = limiter
+        #: the Strict-Transport-Security value, sent only on requests that came over HTTPS
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -325,6 +352,11 @@ class Guard:
         operator = path in _OPERATOR_PATHS
         status_holder = {"status": 500}
         response_started = False
+        # "https" from uvicorn's TLS, or from X-Forwarded-Proto of a trusted proxy
+        # (forwarded_allow_ips); RFC 6797 8.1: never on an answer over plain HTTP
+        extra = SECURITY_HEADERS
+        if self.hsts and scope.get("scheme") == "https":
+            extra = {**SECURITY_HEADERS, "strict-transport-security": self.hsts}
 
         async def send_with_headers(message: Message) -> None:
             nonlocal response_started
@@ -333,7 +365,7 @@ class Guard:
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 names = {k.decode("latin-1").lower() for k, _ in headers}
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in extra.items():
                     if name not in names:
                         headers.append((name.encode("latin-1"), value.encode("latin-1")))
                 message = {**message, "headers": headers}
@@ -396,8 +428,6 @@ def create_app(
         Route("/i/{token}/qr.svg", qr_code, methods=get, name="qr"),
         Route("/static/page.css", stylesheet, methods=get, name="css"),
         Route("/healthz", healthz, methods=get, name="healthz"),
-        Route("/readyz", readyz, methods=get, name="readyz"),
-        Route("/metrics", metrics, methods=get, name="metrics"),
     ]
     app = Starlette(
         routes=routes,
@@ -408,5 +438,23 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.ctx = ctx
     limiter = RateLimiter(web.rate_per_minute, web.rate_burst)
-    app.add_middleware(Guard, limiter=limiter)
+    hsts = f"max-age={web.hsts_max_age}" if web.hsts else None
+    app.add_middleware(Guard, limiter=limiter, hsts=hsts)
+    return app
+
+
+def operator_app(page: Starlette) -> Starlette:
+    """Liveness, readiness and metrics of the page ``page`` (its database engine), for a port
+    that is not published: the orchestrator and Prometheus only. Not rate limited, not counted
+    in the page's request metrics."""
+    get = ["GET"]
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=get, name="healthz"),
+            Route("/readyz", readyz, methods=get, name="readyz"),
+            Route("/metrics", metrics, methods=get, name="metrics"),
+        ]
+    )
+    app.router.redirect_slashes = False
+    app.state.ctx = page.state.ctx
     return app

@@ -107,7 +107,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             .values(expires_on=today() - dt.timedelta(days=1))
         )
 
-    port = _free_port()
+    port, operator_port = _free_port(), _free_port()
     log = root / "web.log"
     exe = shutil.which("invoicing", path=str(Path(sys.executable).parent)) or "invoicing"
     env = {
@@ -118,10 +118,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "INVOICING_LOG_FORMAT": "json",
         "INVOICING_WEB_RATE_PER_MINUTE": "6000",
         "INVOICING_WEB_RATE_BURST": "500",
+        "INVOICING_WEB_HOST": "127.0.0.1",
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [exe, "web", "--host", "127.0.0.1", "--port", str(port)],
+            # the operator listener's port too: the default 8081 may be another run's
+            [exe, "web", "--port", str(port), "--operator-port", str(operator_port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

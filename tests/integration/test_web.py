@@ -10,7 +10,10 @@ import datetime as dt
 import hashlib
 import io
 import statistics
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +21,13 @@ from pathlib import Path
 import pypdf
 import pytest
 from invoicing.documents.store import DocumentStore
+from invoicing.models.documents import DocumentContent
 from invoicing.models.dunning import InvoiceShare
-from invoicing.web.app import SECURITY_HEADERS, create_app
+from invoicing.web import serving
+from invoicing.web.app import SECURITY_HEADERS, create_app, operator_app
 from invoicing.web.readonly import make_readonly_engine
 from invoicing.web.settings import WebSettings
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -145,6 +150,30 @@ def test_downloads_are_the_stored_bytes(
     assert browser.get(f"/i/{again.token}/pdf").content == pdf.content
 
 
+def test_an_unreadable_document_is_a_localized_503_with_retry_after(
+    client: Client, browser: TestClient, engine: Engine, documents: Path
+) -> None:
+    """Stored bytes that no longer match their SHA-256 (or a file system away): the answer was
+    a plain English "document temporarily unavailable" with no Retry-After; it is the page's
+    own error page now, in the invoice's language, with Retry-After."""
+    pub = german_invoice(client)
+    freeze_documents(engine, documents, pub, None)
+    with engine.begin() as conn:
+        conn.execute(
+            update(DocumentContent)
+            .where(DocumentContent.organization_id == client.org)
+            .values(data=b"not the stored bytes")
+        )
+    with capture_logs() as logs:
+        r = browser.get(f"/i/{pub.token}/pdf", headers={"accept-language": "en"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "120"
+    assert r.headers["content-type"].startswith("text/html")
+    assert '<html lang="de">' in r.text and "vorübergehend nicht verfügbar" in r.text
+    assert r.headers["cache-control"] == "no-store"
+    (entry,) = [e for e in logs if e["event"] == "web.document_unreadable"]
+    assert "SHA-256" in entry["error"]
+
+
 def test_published_only_documents_are_stored_after_the_commit_and_served_stored(
     client: Client, browser: TestClient, engine: Engine
 ) -> None:
@@ -247,23 +276,71 @@ def test_an_invoice_of_nothing_is_not_open_overdue_or_paid(
         assert 'id="payment"' not in html
 
 
-def test_an_invoice_written_off_unpaid_is_not_shown_paid(
+def test_an_invoice_written_off_unpaid_is_not_shown_paid_or_overdue(
     client: Client, engine: Engine, documents: Path
 ) -> None:
-    """Written off in full as uncollectible, nothing paid: nothing is open in the books, and the
-    page told the debtor "Bezahlt", a receipt for money never received. The domain's status
-    stays sent; the page shows it overdue once the due date has passed."""
+    """Written off in full as uncollectible, nothing paid: nothing is open in the books. The
+    page told the debtor "Bezahlt" (a receipt for money never received), then "Überfällig" once
+    the due date passed, with no amount due anywhere on it; it says "Abgeschrieben" now, with
+    the written-off amount among the totals."""
     pub = german_invoice(client)
     client.ok(
         "write_off_invoice",
         {"invoice_id": pub.invoice_id, "date": today().isoformat(), "reason": "uncollectible"},
     )
     assert client.state(pub.invoice_id)["status"] == "sent"
-    with web(engine, documents) as c:
-        html = c.get(f"/i/{pub.token}").text
-    assert "Bezahlt" not in html and "status-paid" not in html and "status-open" in html
+    for day in (today(), today() + dt.timedelta(days=60)):
+        with web(engine, documents, day=day) as c:
+            html = c.get(f"/i/{pub.token}").text
+        assert "status-written_off" in html and "Abgeschrieben" in html, day
+        assert "Bezahlt" not in html and "Überfällig" not in html and "Offen<" not in html
+        assert 'id="written-off">−1.951,63\xa0€' in html
+        assert 'id="payment"' not in html
+
+
+def test_a_partial_write_off_leaves_the_rest_due_and_says_so(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """Part written off: the rest is still owed (open, then overdue); the totals show the
+    written-off part, so that gross less it adds up to the amount due."""
+    pub = german_invoice(client)
+    client.ok(
+        "write_off_invoice",
+        {
+            "invoice_id": pub.invoice_id,
+            "date": today().isoformat(),
+            "reason": "uncollectible",
+            "amount": "951.63",
+        },
+    )
     with web(engine, documents, day=today() + dt.timedelta(days=60)) as c:
-        assert "status-overdue" in c.get(f"/i/{pub.token}").text
+        html = c.get(f"/i/{pub.token}").text
+    assert "status-overdue" in html and 'id="amount-due">1.000,00\xa0€' in html
+    assert 'id="written-off">−951,63\xa0€' in html
+
+
+def test_credited_in_part_and_written_off_or_credited_in_full(
+    client: Client, browser: TestClient
+) -> None:
+    """A credit note for part and the rest written off leaves nothing open and nothing paid:
+    written off, not "À payer". Credited in full, the domain voids the invoice: cancelled."""
+    cust = client.customer(locale="fr")
+    pub = publish(client, client.invoice(cust, [line("Conseil", "1", "100.00")]))
+    credit = line("Conseil", "1", "60.00")
+    client.ok("issue_credit_note", {"invoice_id": pub.invoice_id, "lines": [credit]})
+    client.ok(
+        "write_off_invoice",
+        {"invoice_id": pub.invoice_id, "date": today().isoformat(), "reason": "uncollectible"},
+    )
+    html = browser.get(f"/i/{pub.token}").text
+    assert "status-written_off" in html and "Passée en perte" in html
+    assert "status-open" not in html and 'id="payment"' not in html
+    assert 'id="written-off">−47,60\xa0€' in html  # 119.00 - 71.40 credited
+
+    other = publish(client, client.invoice(cust, [line("Conseil", "1", "100.00")]))
+    client.ok("issue_credit_note", {"invoice_id": other.invoice_id})
+    html = browser.get(f"/i/{other.token}").text
+    assert "status-void" in html and "Annulée" in html and 'id="payment"' not in html
 
 
 def test_a_credit_note_alone_is_not_a_payment(client: Client, browser: TestClient) -> None:
@@ -357,9 +434,8 @@ def test_rate_limit_per_client(client: Client, engine: Engine, documents: Path) 
         limited = c.get("/i/anything")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
         assert "Too many requests" in limited.text
-        # probes and scrapes are not limited
+        # the liveness probe is not limited (readiness and metrics are on the operator port)
         assert c.get("/healthz").status_code == 200
-        assert c.get("/metrics").status_code == 200
 
 
 def test_rate_limit_counts_an_ipv6_client_by_its_64_network(tmp_path: Path) -> None:
@@ -418,17 +494,73 @@ def test_a_trailing_slash_is_the_404_page_not_a_redirect(
         assert "location" not in r.headers and "evil.example" not in r.text
 
 
-def test_operator_endpoints(client: Client, browser: TestClient) -> None:
+def test_operator_endpoints(client: Client, engine: Engine, documents: Path) -> None:
     pub = german_invoice(client)
-    browser.get(f"/i/{pub.token}")
-    browser.get("/i/nope")
-    assert browser.get("/healthz").text == "ok\n"
-    ready = browser.get("/readyz")
-    assert ready.status_code == 200 and ready.text == "database: ok\n"
-    scrape = browser.get("/metrics").text
-    assert 'invoicing_web_requests_total{route="invoice",status="200"}' in scrape
-    assert 'invoicing_web_requests_total{route="invoice",status="404"}' in scrape
-    assert "invoicing_web_request_duration_seconds_bucket" in scrape
+    page = web(engine, documents)
+    with page, TestClient(operator_app(page.app)) as operator:  # type: ignore[arg-type]
+        page.get(f"/i/{pub.token}")
+        page.get("/i/nope")
+        assert page.get("/healthz").text == operator.get("/healthz").text == "ok\n"
+        ready = operator.get("/readyz")
+        assert ready.status_code == 200 and ready.text == "database: ok\n"
+        scrape = operator.get("/metrics").text
+        assert 'invoicing_web_requests_total{route="invoice",status="200"}' in scrape
+        assert 'invoicing_web_requests_total{route="invoice",status="404"}' in scrape
+        assert "invoicing_web_request_duration_seconds_bucket" in scrape
+        # the page's own port answers neither: under compose it is published to the world
+        for path in ("/readyz", "/metrics"):
+            assert page.get(path).status_code == 404, path
+        assert operator.get(f"/i/{pub.token}").status_code == 404  # and no page here
+
+
+def test_the_page_and_the_operator_listener_are_two_ports_of_one_server(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """What ``invoicing web`` runs: one uvicorn server on two sockets, each connection going to
+    the application of the port it came in on."""
+    pub = german_invoice(client)
+    page = web(engine, documents).app
+    sockets = [serving.bind("127.0.0.1", 0), serving.bind("127.0.0.1", 0)]
+    ports = [s.getsockname()[1] for s in sockets]
+    with pytest.raises(ValueError, match="INVOICING_WEB_OPERATOR_PORT"):
+        serving.build_server(
+            page,  # type: ignore[arg-type]
+            operator_app(page),  # type: ignore[arg-type]
+            page_socket=sockets[0],
+            operator_socket=sockets[0],
+            forwarded_allow_ips="127.0.0.1",
+        )
+    server = serving.build_server(
+        page,  # type: ignore[arg-type]
+        operator_app(page),  # type: ignore[arg-type]
+        page_socket=sockets[0],
+        operator_socket=sockets[1],
+        forwarded_allow_ips="127.0.0.1",
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
+    thread.start()
+
+    def status(port: int, path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        page_port, operator_port = ports
+        assert status(page_port, f"/i/{pub.token}") == 200
+        assert status(page_port, "/healthz") == 200
+        assert status(page_port, "/metrics") == status(page_port, "/readyz") == 404
+        assert status(operator_port, "/readyz") == status(operator_port, "/metrics") == 200
+        assert status(operator_port, f"/i/{pub.token}") == 404
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def test_readyz_fails_without_a_database(tmp_path: Path) -> None:
@@ -437,9 +569,9 @@ def test_readyz_fails_without_a_database(tmp_path: Path) -> None:
         engine=make_readonly_engine("postgresql://nobody@127.0.0.1:1/none"),
         documents_dir=tmp_path,
     )
-    with capture_logs() as logs, TestClient(app) as c:
+    with capture_logs() as logs, TestClient(operator_app(app)) as c:
         r = c.get("/readyz")
-    # the answer says no more than that (the public port under compose); the log says why
+    # the answer says no more than that; the log says why
     assert r.status_code == 503 and r.text == "database: unavailable\n"
     assert "127.0.0.1" not in r.text
     (entry,) = [e for e in logs if e["event"] == "web.not_ready"]
@@ -461,8 +593,8 @@ def test_a_failure_is_a_plain_500_with_the_security_headers(tmp_path: Path) -> N
             assert r.text == "Internal Server Error"  # no traceback, no internals
             for name, value in SECURITY_HEADERS.items():
                 assert r.headers.get(name) == value, (path, name)
-        scrape = c.get("/metrics").text
-        assert 'invoicing_web_requests_total{route="invoice",status="500"}' in scrape
+    scrape = TestClient(operator_app(app)).get("/metrics").text
+    assert 'invoicing_web_requests_total{route="invoice",status="500"}' in scrape
 
 
 def test_the_read_only_path_cannot_write(client: Client, engine: Engine) -> None:

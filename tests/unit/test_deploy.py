@@ -187,3 +187,53 @@ def test_dockerfile_installs_the_lock_as_non_root_with_a_healthcheck() -> None:
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
     assert re.search(r"^HEALTHCHECK .*\n?.*invoicing\", \"health\", \"--liveness\"", text, re.M)
     assert "COPY --from=rules" in text  # the rule sets are in the image, no mount needed
+
+
+def _web_options(command: list[str]) -> dict[str, Any]:
+    """The options ``invoicing web`` takes from ``command``, parsed by the CLI itself (an
+    option the code does not have fails here, as it would in the container)."""
+    import typer
+    from invoicing.cli import app
+
+    assert command[:2] == ["invoicing", "web"], command
+    group = typer.main.get_command(app)
+    parent = group.make_context("invoicing", ["web"], resilient_parsing=True)
+    web = group.get_command(parent, "web")  # type: ignore[attr-defined]
+    assert web is not None
+    return dict(web.make_context("web", command[2:], parent=parent).params)
+
+
+def test_web_readiness_and_metrics_are_not_on_the_published_port() -> None:
+    """/readyz and /metrics were served on the page's port, which compose publishes to the
+    world; they are on the operator port now, which compose does not publish and no k8s Service
+    exposes. The container's liveness check still reaches /healthz on the page's port."""
+    from invoicing.web.settings import WebSettings
+
+    web = compose()["services"]["web"]
+    options = _web_options(web["command"])
+    page = options["port"] or WebSettings().port
+    operator = options["operator_port"] or WebSettings().operator_port
+    assert page != operator
+    assert options["operator_host"] == "0.0.0.0"  # a Prometheus service scrapes web:8081
+    published = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in web["ports"]}
+    assert published == {page}, published
+    probe = " ".join(web["healthcheck"]["test"])
+    assert f"127.0.0.1:{page}/healthz" in probe
+
+    (deployment,) = [
+        d
+        for _, d in k8s_documents()
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "invoicing-web"
+    ]
+    (container,) = pod_spec(deployment)["containers"]
+    options = _web_options(container["args"])
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": options["port"], "operator": options["operator_port"]}
+    assert container["readinessProbe"]["httpGet"]["port"] == "operator"
+    assert options["operator_host"] == "0.0.0.0"  # the kubelet probes the pod's address
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(
+        options["operator_port"]
+    )
+    services = [d for _, d in k8s_documents() if d["kind"] == "Service"]
+    exposed = {p["targetPort"] for s in services for p in s["spec"]["ports"]}
+    assert "operator" not in exposed and options["operator_port"] not in exposed
