@@ -34,6 +34,8 @@ WALKED = [
     "invoicing query invoices --org d0000000-0000-4000-8000-000000000001 --sort number",
     "invoicing query open-items --org d0000000-0000-4000-8000-000000000001 --json",
     "invoicing query next-number --org d0000000-0000-4000-8000-000000000001",
+    "invoicing query invoices --org d0000000-0000-4000-8000-000000000001 --as-of 2027-01-15 \\\n"
+    '    --where "issue_date=last_quarter" --where "open_amount>0" --where "full_query=acme"',
     "cat examples/lifecycle.jsonl examples/export.jsonl | invoicing process - "
     "| grep export.completed",
 ]
@@ -85,7 +87,9 @@ def test_walk_the_readme(tmp_path: Path) -> None:
         assert amount in table, amount
     assert "…" not in table  # nothing cut with an ellipsis
     assert json.loads(results[WALKED[4]])
-    assert "export.completed" in results[WALKED[6]]
+    # the filtered list finds the example's open Acme invoice (RE-2026-001), whatever today is
+    assert "718.39" in results[WALKED[6]] and "1 in all" in results[WALKED[6]]
+    assert "export.completed" in results[WALKED[7]]
 
 
 def test_the_main_job_says_why_a_second_run_prints_no_events(tmp_path: Path) -> None:
