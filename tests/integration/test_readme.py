@@ -124,3 +124,19 @@ def test_an_unmigrated_postgresql_is_one_line_with_the_fix(tmp_path: Path) -> No
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migrate_on_a_database_not_created_yet_is_one_line(tmp_path: Path) -> None:
+    """`invoicing migrate` before `createdb`: the reason and the fix in one line, not a
+    traceback of SQLAlchemy's and psycopg's frames."""
+    name = f"invoicing_readme_missing_{os.getpid()}"
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    out = run("invoicing migrate", tmp_path, DATABASE_URL=url)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr[-2000:]
+    assert lines[0].startswith(f"invoicing migrate: postgresql 127.0.0.1:5432/{name}: ")
+    assert f'database "{name}" does not exist' in lines[0]
+    assert lines[0].endswith(
+        "start the database, create it (createdb -h HOST -U USER NAME) or set DATABASE_URL"
+    )
