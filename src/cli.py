@@ -30,11 +30,25 @@ app = typer.Typer(
 def migrate() -> None:
     """Create or upgrade the database schema (Alembic, every branch to its head)."""
     from invoicing import db, logs
+    from sqlalchemy.exc import OperationalError
 
     settings = get_settings()
     logs.configure(settings.log_format, settings.log_level)
-    db.migrate(settings.effective_database_url())
-    typer.echo(f"migrated {settings.effective_database_url().split('@')[-1]}", err=True)
+    url = settings.effective_database_url()
+    try:
+        db.migrate(url)
+    except OperationalError as exc:
+        # cannot connect (no server, no such database, refused login): one line, not a traceback
+        from invoicing.workers.health import describe_database
+
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+        typer.echo(
+            f"invoicing migrate: {describe_database(url)}: {reason}; start the database, create "
+            "it (createdb -h HOST -U USER NAME) or set DATABASE_URL",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
+    typer.echo(f"migrated {url.split('@')[-1]}", err=True)
 
 
 def ready_lines(fd: int, most: int) -> Iterator[list[tuple[int, bytes]]]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from invoicing.config import Settings, get_settings
 from invoicing.documents.pdf.view import Formatter, build_view
 from invoicing.documents.store import DocumentIntegrityError, DocumentSettings, DocumentStore
 from invoicing.domain import calendar
+from invoicing.observability.exposure import PROCESS
 from invoicing.observability.metrics import WEB_REQUEST_DURATION, WEB_REQUESTS
 from invoicing.schemas.events import InvoiceState
 from invoicing.texts import language
@@ -446,7 +448,9 @@ def create_app(
 def operator_app(page: Starlette) -> Starlette:
     """Liveness, readiness and metrics of the page ``page`` (its database engine), for a port
     that is not published: the orchestrator and Prometheus only. Not rate limited, not counted
-    in the page's request metrics."""
+    in the page's request metrics. Its ``/metrics`` names the process as the other processes'
+    do (``invoicing_process_info``, role ``web``: the dashboard counts processes by role)."""
+    PROCESS.info({"role": "web", "pid": str(os.getpid())})
     get = ["GET"]
     app = Starlette(
         routes=[

@@ -39,6 +39,14 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text_[0][:200]}" if text_ else type(exc).__name__
 
 
+def describe_database(url: str) -> str:
+    """``postgresql host:port/name`` or ``sqlite path``: where a database is, without
+    credentials (for one-line errors)."""
+    from invoicing.config import normalize_database_url
+
+    return _where(normalize_database_url(url))
+
+
 def _where(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":

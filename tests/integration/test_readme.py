@@ -34,6 +34,8 @@ WALKED = [
     "invoicing query invoices --org d0000000-0000-4000-8000-000000000001 --sort number",
     "invoicing query open-items --org d0000000-0000-4000-8000-000000000001 --json",
     "invoicing query next-number --org d0000000-0000-4000-8000-000000000001",
+    "invoicing query invoices --org d0000000-0000-4000-8000-000000000001 --as-of 2027-01-15 \\\n"
+    '    --where "issue_date=last_quarter" --where "open_amount>0" --where "full_query=acme"',
     "cat examples/lifecycle.jsonl examples/export.jsonl | invoicing process - "
     "| grep export.completed",
 ]
@@ -85,7 +87,9 @@ def test_walk_the_readme(tmp_path: Path) -> None:
         assert amount in table, amount
     assert "…" not in table  # nothing cut with an ellipsis
     assert json.loads(results[WALKED[4]])
-    assert "export.completed" in results[WALKED[6]]
+    # the filtered list finds the example's open Acme invoice (RE-2026-001), whatever today is
+    assert "718.39" in results[WALKED[6]] and "1 in all" in results[WALKED[6]]
+    assert "export.completed" in results[WALKED[7]]
 
 
 def test_the_main_job_says_why_a_second_run_prints_no_events(tmp_path: Path) -> None:
@@ -120,3 +124,19 @@ def test_an_unmigrated_postgresql_is_one_line_with_the_fix(tmp_path: Path) -> No
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migrate_on_a_database_not_created_yet_is_one_line(tmp_path: Path) -> None:
+    """`invoicing migrate` before `createdb`: the reason and the fix in one line, not a
+    traceback of SQLAlchemy's and psycopg's frames."""
+    name = f"invoicing_readme_missing_{os.getpid()}"
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    out = run("invoicing migrate", tmp_path, DATABASE_URL=url)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr[-2000:]
+    assert lines[0].startswith(f"invoicing migrate: postgresql 127.0.0.1:5432/{name}: ")
+    assert f'database "{name}" does not exist' in lines[0]
+    assert lines[0].endswith(
+        "start the database, create it (createdb -h HOST -U USER NAME) or set DATABASE_URL"
+    )

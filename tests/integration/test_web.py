@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import os
 import statistics
 import threading
 import time
@@ -507,6 +508,8 @@ def test_operator_endpoints(client: Client, engine: Engine, documents: Path) -> 
         assert 'invoicing_web_requests_total{route="invoice",status="200"}' in scrape
         assert 'invoicing_web_requests_total{route="invoice",status="404"}' in scrape
         assert "invoicing_web_request_duration_seconds_bucket" in scrape
+        # which process this is, as every other process's metrics say (docs/operations.md)
+        assert f'invoicing_process_info{{pid="{os.getpid()}",role="web"}} 1.0' in scrape
         # the page's own port answers neither: under compose it is published to the world
         for path in ("/readyz", "/metrics"):
             assert page.get(path).status_code == 404, path
