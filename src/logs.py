@@ -182,6 +182,19 @@ EXTRA_PROCESSORS: list[Processor] = []
 #: libraries whose INFO lines are chatter (pika logs every connection step)
 _QUIET = {"pika": logging.WARNING}
 
+
+class _AlembicBoilerplate(logging.Filter):
+    """Drops the two lines alembic logs on every run, migrations or none ("Context impl
+    SQLiteImpl.", "Will assume non-transactional DDL."): every CLI call on the embedded
+    database checks its schema, and a query printed them to stderr each time. "Running
+    upgrade ..." (something was applied) stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl ", "Will assume "))
+
+
+_ALEMBIC_FILTER = _AlembicBoilerplate()
+
 _state: dict[str, str] = {}
 
 
@@ -258,5 +271,8 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True
+    migration = logging.getLogger("alembic.runtime.migration")
+    if _ALEMBIC_FILTER not in migration.filters:
+        migration.addFilter(_ALEMBIC_FILTER)
     install_filter()
     _state.update(fmt=fmt, level=level)

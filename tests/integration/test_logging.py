@@ -72,6 +72,18 @@ def test_every_line_is_json_stdlib_records_included(tmp_path) -> None:  # type: 
     alembic = [x for x in lines if x.get("logger", "").startswith("alembic")]
     assert alembic and all(x["level"] == "info" and "timestamp" in x for x in alembic)
     assert any("Running upgrade" in x["event"] for x in alembic)
+    # alembic's two lines of every run ("Context impl ...", "Will assume ...") are dropped: a
+    # second migrate, with nothing to apply, prints only its report
+    assert not any(x["event"].startswith(("Context impl", "Will assume")) for x in alembic)
+    again = subprocess.run(
+        [sys.executable, "-m", "invoicing.cli", "migrate"],
+        capture_output=True,
+        text=True,
+        env={"INVOICING_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=True,
+        timeout=120,
+    )
+    assert [x for x in again.stderr.splitlines() if x.strip()] == [raw[-1]]
 
     code = (
         "import logging, structlog\n"
