@@ -14,6 +14,10 @@ Rules (see docs/arithmetic.md, "The ledger per tax group"):
   too, so "credit the rest" and void end every group at exactly 0.00 net and 0.00 VAT however
   the earlier partial credits were rounded. A partial credit whose rounded VAT is a cent above
   what remains of the group's VAT is capped at what remains.
+- A partial credit of a credit note's own lines whose every split would state VAT without net,
+  or VAT a currency unit or more from net x rate, or leave such a rest, is refused
+  (``credit_not_splittable``): in JPY three 1-yen credits of 8 + 2 yen left 5 + 2, which no
+  valid document can credit.
 - Payments are not per group; for the open amount per group (void of a partly paid invoice,
   write-offs) they are spread over the groups pro rata to what remains in each (largest
   remainder, so the shares add up to the cent), as partial payments are attributed to the rates
@@ -65,6 +69,13 @@ def drift_bound(rate: Decimal) -> Decimal:
     rests in a group can still be credited by a valid document; in a currency with minor units
     no sequence of movements comes near it, in one without (JPY) every movement watches it."""
     return (1 + abs(rate) / HUNDRED) / 2
+
+
+def creditable(net: Decimal, tax: Decimal, rate: Decimal) -> bool:
+    """True when a valid document can state this group: its VAT less than one unit from
+    net x rate (BR-S-09, ``drift``) and no VAT without net (a credit note whose group has
+    taxable amount 0 and VAT 0.01 or 1 yen corrects VAT on nothing)."""
+    return abs(drift(net, tax, rate)) < 1 and (net != 0 or tax == 0)
 
 
 def _within(value: Decimal, cap: Decimal) -> bool:
@@ -474,7 +485,7 @@ class Ledger:
         and inside the remainder."""
 
         def valid(t: Decimal) -> bool:
-            return _within(t, b.remaining_tax) and abs(drift(net, t, b.rate)) < 1
+            return _within(t, b.remaining_tax) and creditable(net, t, b.rate)
 
         def cost(t: Decimal) -> Decimal:
             return _worst_drift(b, credit=(net, t))
@@ -500,7 +511,7 @@ class Ledger:
                     _within(net, rem_net)
                     and _within(t, rem_tax)
                     and (t == rem_tax or not whole_net)
-                    and abs(drift(net, t, b.rate)) < 1
+                    and creditable(net, t, b.rate)
                 )
 
             def cost(t: Decimal) -> Decimal:
@@ -508,6 +519,90 @@ class Ledger:
 
             tax = _fit(tax, quantum(self.currency), valid, cost, drift_bound(b.rate))
         return gross - tax, tax
+
+    def _credit_part(
+        self, b: GroupBalance, amount: Decimal, tax: Decimal, gross: bool
+    ) -> tuple[Decimal, Decimal]:
+        """A partial credit of a credit note's own lines in group ``b``: ``amount`` gross
+        (``gross``) or net with its rounded VAT ``tax``, as net and VAT taken (fitted)."""
+        if gross:
+            return self._gross_credit(b, amount, True)
+        if amount == b.remaining_net and amount != 0:
+            return amount, b.remaining_tax
+        tax = min(max(tax, min(ZERO, b.remaining_tax)), max(ZERO, b.remaining_tax))
+        return amount, self._fit_credit(b, amount, tax)
+
+    @staticmethod
+    def _leaves_creditable(b: GroupBalance, net: Decimal, tax: Decimal) -> bool:
+        """A partial credit of ``net`` + ``tax`` is a valid document and leaves what remains
+        (and what remains before write-offs, which comes back if they are reversed) creditable
+        by a valid document, unless that was already lost before it (a ledger kept before
+        this rule)."""
+        if not creditable(net, tax, b.rate):
+            return False
+        rest = (b.remaining_net, b.remaining_tax)
+        base = (b.invoiced_net - b.credited_net, b.invoiced_tax - b.credited_tax)
+        return all(
+            creditable(n - net, t - tax, b.rate) or not creditable(n, t, b.rate)
+            for n, t in (rest, base)
+        )
+
+    def _creditable_amounts(self, b: GroupBalance, amount: Decimal, gross: bool) -> list[Decimal]:
+        """The nearest amounts below and above ``amount`` (within 100 minor units, inside the
+        remainder) that a partial credit of group ``b`` could take instead (the hint of
+        ``credit_not_splittable``)."""
+        q = quantum(self.currency)
+        rest = b.remaining_gross if gross else b.remaining_net
+        sign = Decimal(1) if rest >= 0 else Decimal(-1)
+        found: list[Decimal] = []
+        for direction in (-1, 1):
+            for k in range(1, 101):
+                a = amount + direction * k * sign * q
+                if not (_within(a, rest) and a != 0 and a != rest):
+                    break
+                std = ZERO if gross else round_money(a * b.rate / HUNDRED, self.currency)
+                if self._leaves_creditable(b, *self._credit_part(b, a, std, gross)):
+                    found.append(a)
+                    break
+        return found
+
+    def _split_ok(
+        self,
+        b: GroupBalance,
+        amount: Decimal,
+        net: Decimal,
+        tax: Decimal,
+        gross: bool,
+        error: Callable[[str, str, Key, str, str], None],
+    ) -> bool:
+        """True when the partial credit ``net`` + ``tax`` (of ``amount`` as entered) is
+        ``_leaves_creditable``; else report ``credit_not_splittable`` through ``error``, with
+        the whole rest and the nearest amounts that can be credited in the hint. Only in a
+        currency without minor units can a rest drift a unit; a part of VAT without net is
+        refused in every currency."""
+        if (net, tax) == (b.remaining_net, b.remaining_tax) or self._leaves_creditable(b, net, tax):
+            return True
+        side = "gross" if gross else "net"
+        if not creditable(net, tax, b.rate):
+            why = "VAT without net" if net == 0 else "VAT a currency unit or more from net x rate"
+            problem = f"as {net} net + {tax} VAT it would state {why}"
+        else:
+            problem = (
+                f"it would leave {b.remaining_net - net} net + {b.remaining_tax - tax} VAT, "
+                "a currency unit or more from net x rate, which no valid credit note can take"
+            )
+        nearby = self._creditable_amounts(b, amount, gross)
+        others = f", or credit {' or '.join(str(a) for a in nearby)} {side}" if nearby else ""
+        error(
+            "credit_not_splittable",
+            f"{amount} {side} at {describe(b.key)} cannot be credited on its own: {problem} "
+            "(EN 16931 BR-S-09)",
+            b.key,
+            "unit_price",
+            f"{b.remaining_gross} gross ({b.remaining_net} net, {b.remaining_tax} VAT) remains "
+            f"at {describe(b.key)}: credit all of it (a credit note without lines){others}",
+        )
+        return False
 
     # ------------------------------------------------------------------ checks
 
@@ -577,6 +672,8 @@ class Ledger:
                     )
                     continue
                 net, tax = self._gross_credit(b, g.gross, fit)
+                if fit and not self._split_ok(b, g.gross, net, tax, True, error):
+                    continue
                 taken.append(replace(g, net=net, tax=tax))
                 continue
             if not min(ZERO, rem_net) <= g.net <= max(ZERO, rem_net):
@@ -599,6 +696,8 @@ class Ledger:
                 tax = min(max(g.tax, min(ZERO, rem_tax)), max(ZERO, rem_tax))
                 if fit:
                     tax = self._fit_credit(b, g.net, tax)
+            if fit and not self._split_ok(b, g.net, g.net, tax, False, error):
+                continue
             taken.append(replace(g, tax=tax))
         if errors:
             raise DomainError.many(errors)

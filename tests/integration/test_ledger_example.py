@@ -204,3 +204,30 @@ def test_gross_entry_credit_a_cent_short_of_the_rest_keeps_the_cent(client: Clie
     assert state["totals"]["open_amount"] == "0.01"
     g = state["tax_ledger"][0]
     assert D(g["credited_net"]) <= D("84.03") and D(g["credited_tax"]) <= D("15.97")
+
+
+def test_yen_credit_that_would_state_vat_without_net_is_refused(client: Client) -> None:
+    """2 x 2 yen gross at 19 % (3 + 1 VAT), credited by 1 yen twice (1 + 0 each): 1 + 1
+    remains. A third yen took the whole remaining net and with it the whole VAT, 0 + 1: a
+    credit note whose 19 % group had taxable amount 0 and VAT 1 (off net x rate by a whole
+    yen, beyond BR-S-09). It is refused, nothing is stored, and the rest is credited whole."""
+    cust = client.customer()
+    inv = client.finalized(
+        cust,
+        [line("Ticket", "2", "2")],
+        calculate_from_net=False,
+        currency="JPY",
+        exchange_rate="0.0062",
+    )
+    assert _groups(inv) == {"19": ("3", "1")}
+    one = {"invoice_id": inv["id"], "lines": [line("Teil", "1", "1")]}
+    for _ in range(2):
+        credit = client.ok("issue_credit_note", one).events[0]["data"]["invoice"]
+        assert _groups(credit) == {"19": ("1", "0")}
+    errors = client.rejected("issue_credit_note", one)
+    assert errors[0]["code"] == "credit_not_splittable"
+    assert errors[0]["source"]["pointer"] == "/payload/lines/0/unit_price"
+    assert "2 gross (1 net, 1 VAT)" in errors[0]["meta"]["hint"]
+    out = client.ok("issue_credit_note", {"invoice_id": inv["id"]})
+    assert _groups(out.events[0]["data"]["invoice"]) == {"19": ("1", "1")}
+    assert out.events[-1]["data"]["invoice"]["status"] == "void"

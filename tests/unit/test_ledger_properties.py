@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import assume, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -106,7 +107,12 @@ class LedgerMachine(RuleBasedStateMachine):
         except DomainError as exc:
             assert self.ledger == before
             for err in exc.errors:
-                assert err.code in ("credit_group_unknown", "credit_too_large", "invalid_attribute")
+                assert err.code in (
+                    "credit_group_unknown",
+                    "credit_too_large",
+                    "credit_not_splittable",
+                    "invalid_attribute",
+                )
                 assert err.hint
             return False
         taxes = {g.key: g.tax for g in taken}
@@ -294,3 +300,104 @@ def test_rest_after_a_write_off_in_yen() -> None:
         [LineInput(Decimal(1), g.net, g.category, g.rate) for g in ledger.remainder()],
         {g.key: Decimal(1) for g in ledger.remainder()},
     )
+
+
+def _partial_credit(ledger: Ledger, currency: str, price: str, from_net: bool = False) -> Ledger:
+    """One partial credit of a single 19 % line through the handler's path (``_credit``): the
+    ledger fits its split, the document is computed with that VAT and must be valid."""
+    items = [LineInput(Decimal(1), Decimal(price), TaxCategory.STANDARD, Decimal(19))]
+    doc = compute(currency, items, calculate_from_net=from_net)
+    taken = ledger.check_movement(
+        MovementKind.CREDIT, group_amounts(doc), fit=True, gross=not from_net
+    )
+    taxes = {g.key: g.tax for g in taken}
+    if from_net:
+        fixed = with_group_taxes(doc, taxes)
+    else:
+        fixed = compute(currency, items, calculate_from_net=False, fixed_taxes=taxes)
+    assert_document_sums(fixed, items, {g.key: Decimal(1) for g in taken})
+    assert group_amounts(fixed) == list(taken)
+    return ledger.with_movement(Movement(MovementKind.CREDIT, DAY, taken))
+
+
+def _assert_rest_creditable(ledger: Ledger) -> None:
+    """The credit note of the whole rest (credit the rest, void) is a valid document."""
+    rest = ledger.remainder()
+    for g in rest:
+        assert abs(drift(g.net, g.tax, g.rate)) < 1, g
+        assert g.net or not g.tax, g
+    items = [LineInput(Decimal(1), g.net, g.category, g.rate) for g in rest]
+    doc = with_group_taxes(compute(ledger.currency, items), {g.key: g.tax for g in rest})
+    assert_document_sums(doc, items, {g.key: Decimal(1) for g in rest})
+
+
+def _gross_entry_ledger(currency: str, items: list[LineInput]) -> Ledger:
+    totals = compute(currency, items, calculate_from_net=False)
+    return Ledger(currency, tuple(group_amounts(totals)))
+
+
+def test_third_yen_credit_would_leave_an_uncreditable_rest() -> None:
+    """Hypothesis (rests_stay_creditable): a gross-entry JPY invoice whose 19 % group is
+    10 yen gross (8 + 2), credited by 1 yen three times. A 1-yen credit can only be 1 net +
+    0 VAT (0 + 1 is VAT without net, off net x rate by 1), so the rests are 7 + 2, 6 + 2 and
+    then 5 + 2: 1.05 yen from 0.95, which no valid document can credit. The third 1-yen
+    credit is refused; 2 yen (1 + 1) leaves 5 + 1, and the rest stays creditable."""
+    zero = LineInput(Decimal(1), Decimal(0), TaxCategory.REVERSE_CHARGE, Decimal(0))
+    items = [
+        zero,
+        LineInput(Decimal(1), Decimal(0), TaxCategory.STANDARD, Decimal(19)),
+        zero,
+        LineInput(Decimal(6), Decimal("1.59"), TaxCategory.STANDARD, Decimal(19)),
+    ]
+    ledger = _gross_entry_ledger("JPY", items)
+    assert [(g.net, g.tax) for g in ledger.invoiced] == [(0, 0), (8, 2)]
+    for _ in range(2):
+        ledger = _partial_credit(ledger, "JPY", "1")
+        _assert_rest_creditable(ledger)
+    assert [(g.net, g.tax) for g in ledger.remainder()] == [(6, 2)]
+    with pytest.raises(DomainError) as exc:
+        _partial_credit(ledger, "JPY", "1")
+    err = exc.value.errors[0]
+    assert err.code == "credit_not_splittable"
+    assert "8 gross" in err.hint  # the whole rest can always be credited
+    ledger = _partial_credit(ledger, "JPY", "2")
+    assert [(g.net, g.tax) for g in ledger.movements[-1].groups] == [(1, 1)]
+    assert [(g.net, g.tax) for g in ledger.remainder()] == [(5, 1)]
+    _assert_rest_creditable(ledger)
+
+
+def test_yen_credit_never_takes_vat_without_net() -> None:
+    """Hypothesis (assert_document_sums): 2 x 2 yen gross at 19 % (3 + 1) credited by 1 yen
+    three times. After 1 + 0 twice the rest is 1 + 1; a third 1 yen took 0 net + 1 VAT (the
+    whole remaining net takes the whole VAT), a credit note with a 19 % group of taxable 0 and
+    VAT 1. It is refused now, and the rest, 2 yen, is credited whole."""
+    ledger = _gross_entry_ledger(
+        "JPY", [LineInput(Decimal(2), Decimal(2), TaxCategory.STANDARD, Decimal(19))]
+    )
+    for _ in range(2):
+        ledger = _partial_credit(ledger, "JPY", "1")
+    assert [(g.net, g.tax) for g in ledger.remainder()] == [(1, 1)]
+    with pytest.raises(DomainError) as exc:
+        _partial_credit(ledger, "JPY", "1")
+    assert exc.value.errors[0].code == "credit_not_splittable"
+    _assert_rest_creditable(ledger)
+    ledger = _partial_credit(ledger, "JPY", "2")  # the whole rest, as entered
+    assert ledger.remainder() == []
+
+
+def test_cent_credit_never_takes_vat_without_net() -> None:
+    """The same in euros: 0.07 gross (0.06 + 0.01) credited by 0.01 six times took 0.00 net +
+    0.01 VAT the sixth time. The rest, 0.01 + 0.01, is credited whole instead."""
+    ledger = _gross_entry_ledger(
+        "EUR", [LineInput(Decimal(1), Decimal("0.07"), TaxCategory.STANDARD, Decimal(19))]
+    )
+    for _ in range(5):
+        ledger = _partial_credit(ledger, "EUR", "0.01")
+        assert [(g.net, g.tax) for g in ledger.movements[-1].groups] == [
+            (Decimal("0.01"), Decimal("0.00"))
+        ]
+    with pytest.raises(DomainError) as exc:
+        _partial_credit(ledger, "EUR", "0.01")
+    assert exc.value.errors[0].code == "credit_not_splittable"
+    ledger = _partial_credit(ledger, "EUR", "0.02")
+    assert ledger.remainder() == []
