@@ -684,6 +684,8 @@ class Deliverer:
         previous = self.journal.begin(record, self.clock())
         if previous not in (None, "failed"):
             status = "sent" if previous == "sent" else "uncertain"
+            if status == "uncertain":  # an earlier attempt died while handing it over
+                DELIVERIES.labels(purpose=claim.purpose, outcome="uncertain").inc()
             return Delivered(record.message_id, status, recipients, [])
         try:
             refused = self.deps.mailer.send(

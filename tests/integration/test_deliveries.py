@@ -380,10 +380,14 @@ def test_a_dead_runners_job_is_taken_over_after_its_lease_without_a_second_email
     assert w.deliverer.run_one() is None  # its claim holds until the lease runs out
     lease = w.deliverer.policy.lease_s
     w.deps.clock = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lease + 1)
+    uncertain = {"purpose": "invoice", "outcome": "uncertain"}
+    before = REGISTRY.get_sample_value("invoicing_deliveries_total", uncertain) or 0.0
     step = w.deliverer.run_one()
     assert step is not None and step.status == "done"
     (sent,) = step.events
     assert sent["type"] == "invoice.sent" and sent["data"]["delivery_status"] == "uncertain"
+    # counted as the metric's help says (it never was before)
+    assert REGISTRY.get_sample_value("invoicing_deliveries_total", uncertain) == before + 1
     assert len(w.sink.messages) == 1, "no second email"
     assert w.deliverer.run_one() is None
 
