@@ -409,6 +409,16 @@ def plan(
             lines += _actuals(text, budget, mine, f"{pointer}/{i}")
         else:
             lines += _fixed(text, budget, pointer)
+    if not lines and selection.method == PERCENTAGE:
+        # every line came to less than one minor unit (what remains would have refused a
+        # line above it with exceeds_budget): no entries are missing, the percentage is small
+        raise Conflict(
+            "nothing_to_invoice",
+            f"{selection.percentage} % of the selected budgets comes to less than one minor "
+            "unit of their currency",
+            pointer=_percentage_at(pointer),
+            hint="give a larger percentage",
+        )
     if not lines:
         raise Conflict(
             "nothing_to_invoice",
@@ -569,7 +579,10 @@ def _fixed(text: _Text, budget: BudgetFacts, pointer: str) -> list[PlannedLine]:
         ]
     else:
         parts = [(None, budget.amount, budget.remaining)]
-    lines = [line for s, base, rest in parts if (line := _fixed_line(text, budget, s, base, rest))]
+    at = _percentage_at(pointer)
+    lines = [
+        line for s, base, rest in parts if (line := _fixed_line(text, budget, s, base, rest, at))
+    ]
     total = sum((line.amount for line in lines), ZERO)
     if total > budget.remaining:  # services invoiced by budget before: their rest is not free
         raise Conflict(
@@ -582,8 +595,19 @@ def _fixed(text: _Text, budget: BudgetFacts, pointer: str) -> list[PlannedLine]:
     return lines
 
 
+def _percentage_at(pointer: str) -> str:
+    """The selection's ``percentage`` beside its ``budget_ids`` (``pointer``):
+    ``/budget/percentage`` in ``invoice_billable_entries``, ``/percentage`` in the preview."""
+    return pointer.removesuffix("/budget_ids").rsplit("/budget_ids/", 1)[0] + "/percentage"
+
+
 def _fixed_line(
-    text: _Text, budget: BudgetFacts, service: Service | None, base: Decimal, remaining: Decimal
+    text: _Text,
+    budget: BudgetFacts,
+    service: Service | None,
+    base: Decimal,
+    remaining: Decimal,
+    percentage_at: str = "/percentage",
 ) -> PlannedLine | None:
     sel = text.selection
     cur = budget.currency
@@ -597,7 +621,7 @@ def _fixed_line(
                 "exceeds_budget",
                 f"{sel.percentage} % of {what} is {amount} {cur}, but only {remaining} {cur} "
                 "remains",
-                pointer="/percentage",
+                pointer=percentage_at,
                 hint=f"at most {max_percentage(remaining, base)} % remains",
             )
     else:

@@ -187,7 +187,9 @@ def test_percentage_and_uninvoiced_amount_then_void_gives_the_budget_back(client
     rejected = c.rejected(
         "invoice_billable_entries", {"invoice_id": str(second), "budget": too_much}
     )
-    assert rejected[0]["source"]["pointer"] == "/payload/percentage"
+    # the command's percentage lies in its budget selection (before: /payload/percentage, a
+    # field invoice_billable_entries does not have)
+    assert rejected[0]["source"]["pointer"] == "/payload/budget/percentage"
     rest = {"budget_ids": ["bud-1"], "invoicing_method": "uninvoiced_amount"}
     # 400.00 was invoiced by budget, on no service: the services' rests would exceed the budget
     by_service = query(c, "preview_invoice", {**rest, "invoicing_by": "service"})

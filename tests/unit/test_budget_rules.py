@@ -77,6 +77,16 @@ def test_fifty_percent_of_a_budget_is_seed_002s_line() -> None:
     assert (attribution.budget_id, attribution.amount) == ("bud-1", D("50000.00"))
 
 
+def test_a_percentage_that_rounds_to_nothing_says_so() -> None:
+    """0.0001 % of 100.01 is 0.0001 EUR: refused at the percentage with a hint to raise it,
+    not with "record billable entries", which a budget billed by percentage does not need."""
+    sel = b.Selection(b.PERCENTAGE, by="budget", percentage=D("0.0001"))
+    with pytest.raises(DomainError) as exc:
+        b.plan(sel, [budget("100.01")])
+    assert codes(exc) == [("nothing_to_invoice", "/percentage")]
+    assert "larger percentage" in (exc.value.errors[0].hint or "")
+
+
 def test_percentage_without_a_percentage_is_refused_like_the_seed() -> None:
     with pytest.raises(DomainError) as exc:
         b.check_selection(b.Selection(b.PERCENTAGE, by="budget"), "/budget")
