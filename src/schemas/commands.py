@@ -868,7 +868,18 @@ class Batch(Command):
 
     class Payload(Contract):
         action: Literal["delete", "finalize", "mark_sent", "void", "restore", "purge"]
-        invoice_ids: list[UUID] = Field(min_length=1, max_length=500)
+        invoice_ids: list[UUID] = Field(
+            min_length=1, max_length=500, description="each invoice once"
+        )
+
+        @field_validator("invoice_ids")
+        @classmethod
+        def _each_once(cls, value: list[UUID]) -> list[UUID]:
+            # a second mention was acted on again and reported as its own failure (e.g.
+            # not_in_trash after the first restored it): a partial rejection for nothing
+            if len(set(value)) != len(value):
+                raise ValueError("holds an id twice")
+            return value
 
     payload: Payload
 

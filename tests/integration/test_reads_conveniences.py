@@ -125,10 +125,13 @@ def test_batch_restore_and_purge_of_the_trash(client: Client) -> None:
         "/payload/invoice_ids/1",
         "/payload/invoice_ids/2",
     ]
-    assert (
-        client.rejected("get_invoice" if False else "restore_invoice", {"invoice_id": c})[0]["code"]
-        == "invoice_not_found"
-    )
+    assert client.rejected("restore_invoice", {"invoice_id": c})[0]["code"] == "invoice_not_found"
+    # an id named twice is refused whole (before, the second mention failed on its own as
+    # not_in_trash, a partial rejection for nothing)
+    errors = client.rejected("batch", {"action": "restore", "invoice_ids": [b, b]})
+    assert [(x["code"], x["source"]["pointer"]) for x in errors] == [
+        ("invalid_attribute", "/payload/invoice_ids")
+    ]
 
 
 def test_dunning_history_per_invoice_and_customer(client: Client, engine: Engine) -> None:
