@@ -360,7 +360,6 @@ def plan_notices(
     without_email: list[Candidate] = []
     blocked: list[Candidate] = []
     refused: list[tuple[Candidate, str]] = []
-    own_rates = settings.own_rates()
     blocks = blocks or {}
     for cand in candidates:
         if len(notices) >= max_notices:
@@ -384,7 +383,7 @@ def plan_notices(
                 cand.debtor,
                 cand.due_date,
                 as_of,
-                own_rates,
+                settings.own_rates(cand.country),
             )
         except InterestUnavailable as exc:
             refused.append((cand, str(exc)))

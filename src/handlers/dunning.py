@@ -429,7 +429,7 @@ def _amounts(
     seller = state.seller
     country = (seller.address.country_code if seller and seller.address else "") or ""
     spans, basis = interest_spans(
-        cfg, country.upper(), debtor, state.due_date, as_of, settings.own_rates()
+        cfg, country.upper(), debtor, state.due_date, as_of, settings.own_rates(country.upper())
     )
     interest, periods = interest_by_days(
         state.totals.gross_total, balance_changes(state), state.due_date, as_of, spans, cur

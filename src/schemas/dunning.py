@@ -139,6 +139,12 @@ class ReferenceRate(Contract):
     one in Belgium (the service adds the statutory points)."""
 
     half_year: dt.date = Field(description="its first day: 1 January or 1 July")
+    country: Literal["DE", "BE"] | None = Field(
+        default=None,
+        description="the seller's country whose reference rate this is (DE: the "
+        "Basiszinssatz, BE: the ECB rate); null: every seller's of the organization (one "
+        "whose invoices all come from one country; with subsidiaries in both, give it)",
+    )
     rate: Annotated[Decimal, Field(ge=-10, le=50, decimal_places=2)] = Field(
         description="percent per year, as published"
     )
@@ -182,14 +188,20 @@ class DunningSettings(Contract):
                 raise ValueError(
                     f"levels[{i}].fee {level.fee} has more decimals than {self.currency} allows"
                 )
-        starts = [r.half_year for r in self.reference_rates]
-        twice = sorted({d for d in starts if starts.count(d) > 1})
-        if twice:
-            raise ValueError(f"reference_rates: half_year {twice[0].isoformat()} given twice")
+        for country in ("DE", "BE"):
+            starts = [r.half_year for r in self.reference_rates if r.country in (None, country)]
+            twice = sorted({d for d in starts if starts.count(d) > 1})
+            if twice:
+                raise ValueError(
+                    f"reference_rates: half_year {twice[0].isoformat()} given twice for "
+                    f"sellers in {country}"
+                )
         return self
 
-    def own_rates(self) -> dict[dt.date, Decimal]:
-        return {r.half_year: r.rate for r in self.reference_rates}
+    def own_rates(self, country: str) -> dict[dt.date, Decimal]:
+        """The organization's own half-years for a seller in ``country`` (those without a
+        country apply to every seller)."""
+        return {r.half_year: r.rate for r in self.reference_rates if r.country in (None, country)}
 
     def flat_compensation_from(self) -> int | None:
         """The first level (1-based) that claims the flat compensation, or None."""

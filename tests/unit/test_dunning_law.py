@@ -179,3 +179,33 @@ def test_payment_deadline_and_settings_validation() -> None:
         DunningSettings.model_validate(
             {"levels": [{"days_after_due": 7}], "reference_rates": twice}
         )
+
+
+def test_own_rates_per_seller_country() -> None:
+    """An organization with subsidiaries in Germany and Belgium gives each country's reference
+    rate for the same half-year (the Basiszinssatz is not the ECB rate); a rate without a
+    country applies to every seller, so it cannot be given beside a country's own."""
+    both = DunningSettings.model_validate(
+        {
+            "levels": [{"days_after_due": 7}],
+            "reference_rates": [
+                {"half_year": "2026-07-01", "rate": "1.27", "country": "DE"},
+                {"half_year": "2026-07-01", "rate": "2.15", "country": "BE"},
+                {"half_year": "2027-01-01", "rate": "1.5"},
+            ],
+        }
+    )
+    assert both.own_rates("DE") == {D(2026, 7, 1): Decimal("1.27"), D(2027, 1, 1): Decimal("1.5")}
+    assert both.own_rates("BE") == {D(2026, 7, 1): Decimal("2.15"), D(2027, 1, 1): Decimal("1.5")}
+    spans, _ = interest_spans(
+        STATUTORY, "BE", "business", D(2026, 6, 1), D(2026, 7, 2), both.own_rates("BE")
+    )
+    assert [s.rate for s in spans] == [Decimal("10.5"), Decimal("10.5")]  # 2.15 + 8, rounded up
+    clash = [
+        {"half_year": "2026-07-01", "rate": "1.27", "country": "DE"},
+        {"half_year": "2026-07-01", "rate": "1.27"},
+    ]
+    with pytest.raises(ValidationError, match="given twice for sellers in DE"):
+        DunningSettings.model_validate(
+            {"levels": [{"days_after_due": 7}], "reference_rates": clash}
+        )
