@@ -178,6 +178,20 @@ class Costs:
         return self.earlier + self.fee + self.flat_compensation - self.credited
 
 
+def total_due(
+    open_amount: Decimal,
+    earlier_costs: Decimal,
+    fee: Decimal,
+    flat_compensation: Decimal,
+    credited: Decimal,
+    interest: Decimal,
+) -> Decimal:
+    """What a notice asks for: the open principal, the earlier notices' costs, this level's fee
+    and the flat compensation less the fees credited against it (:class:`Costs`), and the
+    interest computed afresh to its day."""
+    return open_amount + earlier_costs + fee + flat_compensation - credited + interest
+
+
 def dunning_costs(earlier: Sequence[EarlierNotice], fee: Decimal, claim_flat: bool) -> Costs:
     """The costs of a notice given the notices sent before it.
 

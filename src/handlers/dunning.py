@@ -49,6 +49,7 @@ from invoicing.domain.dunning import (
     interest_spans,
     payment_deadline,
     plan_notices,
+    total_due,
 )
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
@@ -390,13 +391,13 @@ class Amounts:
 
     @property
     def total_due(self) -> Decimal:
-        return (
-            self.open_amount
-            + self.earlier_costs
-            + self.fee
-            + self.flat_compensation
-            - self.credited
-            + self.interest
+        return total_due(
+            self.open_amount,
+            self.earlier_costs,
+            self.fee,
+            self.flat_compensation,
+            self.credited,
+            self.interest,
         )
 
 

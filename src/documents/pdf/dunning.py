@@ -18,7 +18,7 @@ from typing import Any
 from invoicing.documents.pdf.engine import PdfRenderer, default_renderer
 from invoicing.documents.pdf.payment import payment_qr
 from invoicing.documents.pdf.view import Formatter, build_view, payment_reference
-from invoicing.domain.dunning import InterestPeriod
+from invoicing.domain.dunning import InterestPeriod, total_due
 from invoicing.schemas.events import InvoiceState
 from invoicing.texts import has, language, section, text
 
@@ -45,13 +45,13 @@ class DunningFigures:
 
     @property
     def total_due(self) -> Decimal:
-        return (
-            self.open_amount
-            + self.earlier_costs
-            + self.fee
-            + self.flat_compensation
-            - self.credited
-            + self.interest
+        return total_due(
+            self.open_amount,
+            self.earlier_costs,
+            self.fee,
+            self.flat_compensation,
+            self.credited,
+            self.interest,
         )
 
 
