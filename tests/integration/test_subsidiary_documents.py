@@ -1,0 +1,71 @@
+"""What a subsidiary's invoice says wherever it goes: the email of the invoice and of its
+dunning notice answers to the subsidiary (Reply-To), and a credit note of an invoice with
+per-invoice texts is addressed and headed as the invoice was. Real SMTP, both databases."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration import test_send_invoice as _send
+from tests.integration.test_send_invoice import Sink, World, make_world
+
+pytestmark = pytest.mark.integration
+
+smtp = _send.smtp
+
+BERLIN: dict[str, Any] = {
+    "id": "berlin",
+    "name": "Müller Berlin GmbH",
+    "address": {
+        "street_address": "Unter den Linden 5",
+        "zip_code": "10117",
+        "city": "Berlin",
+        "country_code": "DE",
+    },
+    "vat_id": "DE811907980",
+    "tax_number": "27/123/45678",
+    "iban": "DE02120300000000202051",
+    "email": "rechnungen@berlin.example",
+    "phone": "+49 30 1234567",
+    "number_series": {"invoice": {"pattern": "B-{YYYY}-{SEQ:3}"}},
+}
+
+
+def _finalized(w: World, **fields: Any) -> dict[str, Any]:
+    inv = uuid.uuid4()
+    line = {"description": "Beratung", "quantity": "1", "unit_price": "100.00"}
+    payload = {"id": str(inv), "customer_id": str(w.customer), "lines": [line], **fields}
+    assert w.run("create_invoice", payload).status == "applied"
+    out = w.run("finalize_invoice", {"invoice_id": str(inv), "issue_date": "2026-01-05"})
+    assert out.status == "applied", out.errors
+    return out.events[-1]["data"]["invoice"]  # type: ignore[no-any-return]
+
+
+def test_replies_to_a_subsidiarys_mail_reach_the_subsidiary(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """Before: Reply-To was the organization's address on the invoice email and the dunning
+    notice of a subsidiary's invoice, whose PDF names the subsidiary's address."""
+    w = make_world(db_url, smtp, tmp_path)
+    assert w.run("configure_subsidiary", BERLIN).status == "applied"
+    own = _finalized(w)
+    theirs = _finalized(w, subsidiary_id="berlin")
+    for inv in (own, theirs):
+        assert w.run("send_invoice", {"invoice_id": inv["id"]}).status == "applied"
+    assert w.run("configure_dunning", {"levels": [{"days_after_due": 7}]}).status == "applied"
+    assert w.run("send_dunning_notices", {"as_of": "2026-02-20"}).status == "applied"
+    by_number = {m.message["X-Invoice-Number"]: m.message for m in w.sink.messages[:2]}
+    assert by_number[own["number"]]["Reply-To"] == "rechnung@kanzlei-mueller.de"
+    assert by_number[theirs["number"]]["Reply-To"] == "rechnungen@berlin.example"
+    notices = {m.message["X-Invoice-Number"]: m.message for m in w.sink.messages[2:]}
+    assert notices[own["number"]]["Reply-To"] == "rechnung@kanzlei-mueller.de"
+    assert notices[theirs["number"]]["Reply-To"] == "rechnungen@berlin.example"
+    # a subsidiary without an address of its own: the organization's, as on its documents
+    no_mail = {**BERLIN, "email": None}
+    assert w.run("configure_subsidiary", no_mail).status == "applied"
+    assert w.run("send_invoice", {"invoice_id": theirs["id"]}).status == "applied"
+    assert w.sink.messages[-1].message["Reply-To"] == "rechnung@kanzlei-mueller.de"
