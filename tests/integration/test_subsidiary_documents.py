@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invoicing.documents.pdf import render_pdf
+from invoicing.schemas.events import InvoiceState
 
 from tests.integration import test_send_invoice as _send
 from tests.integration.test_send_invoice import Sink, World, make_world
+from tests.support.client import Client, line
+from tests.unit.test_pdf_overrides import text_of
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +73,27 @@ def test_replies_to_a_subsidiarys_mail_reach_the_subsidiary(
     assert w.run("configure_subsidiary", no_mail).status == "applied"
     assert w.run("send_invoice", {"invoice_id": theirs["id"]}).status == "applied"
     assert w.sink.messages[-1].message["Reply-To"] == "rechnung@kanzlei-mueller.de"
+
+
+def test_a_credit_note_is_addressed_and_headed_as_its_invoice(client: Client) -> None:
+    """The invoice's recipient block, invoicing-party block and VAT number are the credit
+    note's too (its buyer is the invoice's snapshot, its seller the same issuer). Before: the
+    credit note's address window printed the customer's street address and its letterhead the
+    seller's, under an invoice sent to a PO box from a branch."""
+    c = client
+    c.ok("configure_subsidiary", BERLIN)
+    texts = {
+        "recipient_text": "Acme AG\nz. Hd. Rechtsabteilung\nPostfach 10 20 30\n10115 Berlin",
+        "invoicing_party_text": "Müller Berlin · Zweigstelle Potsdam · Am Markt 1",
+        "vat_number": "DE811569869",
+    }
+    inv = c.finalized(c.customer(), [line()], subsidiary_id="berlin", **texts)
+    out = c.ok("issue_credit_note", {"invoice_id": inv["id"], "reason": "Storno"})
+    cn = out.events[0]["data"]["invoice"]
+    assert cn["kind"] == "credit_note" and cn["subsidiary_id"] == "berlin"
+    assert {k: cn[k] for k in texts} == texts
+    assert cn["buyer"] == inv["buyer"] and cn["seller"]["name"] == "Müller Berlin GmbH"
+    pdf = text_of(render_pdf(InvoiceState.model_validate(cn)))
+    assert "Postfach 10 20 30" in pdf and "Friedrichstraße 10" not in pdf
+    assert "Zweigstelle Potsdam" in pdf
+    assert "DE811907980" in pdf  # the seller's legal data stays in the footer
