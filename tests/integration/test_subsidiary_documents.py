@@ -39,6 +39,9 @@ BERLIN: dict[str, Any] = {
 }
 
 
+IBAN = "DE02500105170137075030"
+
+
 def _finalized(w: World, **fields: Any) -> dict[str, Any]:
     inv = uuid.uuid4()
     line = {"description": "Beratung", "quantity": "1", "unit_price": "100.00"}
@@ -97,3 +100,21 @@ def test_a_credit_note_is_addressed_and_headed_as_its_invoice(client: Client) ->
     assert "Postfach 10 20 30" in pdf and "Friedrichstraße 10" not in pdf
     assert "Zweigstelle Potsdam" in pdf
     assert "DE811907980" in pdf  # the seller's legal data stays in the footer
+
+
+def test_a_draft_whose_account_the_subsidiary_dropped(client: Client) -> None:
+    """finalize refuses the draft and says both ways out; naming no account then takes the
+    subsidiary's main account (the hint named only adding the account back before)."""
+    c = client
+    c.ok("configure_subsidiary", {**BERLIN, "bank_accounts": [{"id": "ing", "iban": IBAN}]})
+    draft = c.invoice(c.customer(), [line()], subsidiary_id="berlin", bank_account_id="ing")
+    c.ok("configure_subsidiary", BERLIN)  # the account is gone
+    (error,) = c.rejected("finalize_invoice", {"invoice_id": str(draft)})
+    assert (error["code"], error["source"]["pointer"]) == (
+        "bank_account_not_found",
+        "/payload/invoice_id",
+    )
+    assert "update_invoice" in error["meta"]["hint"] and "ing" in error["detail"]
+    c.ok("update_invoice", {"id": str(draft), "bank_account_id": None})
+    done = c.ok("finalize_invoice", {"invoice_id": str(draft)}).events[-1]["data"]["invoice"]
+    assert done["seller"]["iban"] == BERLIN["iban"] and done["number"].startswith("B-")
