@@ -55,6 +55,7 @@ from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.money import ZERO, format_plain, round_money
 from invoicing.domain.reference_rates import Debtor
 from invoicing.domain.states import OPEN_STATES
+from invoicing.handlers import subsidiaries
 from invoicing.handlers.deliveries import (
     Claim,
     Delivered,
@@ -75,7 +76,6 @@ from invoicing.handlers.repository import (
     get_customer,
     get_invoice,
     get_organization,
-    profile,
     today_of,
 )
 from invoicing.handlers.sending import compose_mail, lang_of, mail_context
@@ -649,7 +649,7 @@ def _notice_mail(
             except InterestUnavailable as exc:
                 raise Skip(f"invoice {inv.number}: no notice: {exc}") from exc
         currency = inv.currency
-        org_profile = dict(profile(org))
+        org_profile = subsidiaries.issuer_profile(uow, org, inv.subsidiary_id)
     lang = lang_of(state)
     email = state.buyer.email if state.buyer is not None else None
     if not email:

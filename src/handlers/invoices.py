@@ -295,8 +295,9 @@ def bank_account(org: OrganizationRecord, account_id: str, *, pointer: str) -> d
         "bank_account_not_found",
         f"{org.name} has no bank account {account_id!r}",
         pointer=pointer,
-        hint="add it to bank_accounts with configure_organization (configure_subsidiary for "
-        "a subsidiary's invoices)",
+        hint="name another of the issuer's accounts with update_invoice (bank_account_id; null: "
+        "its main account), or add it to bank_accounts with configure_organization "
+        "(configure_subsidiary for a subsidiary's invoices)",
     )
 
 

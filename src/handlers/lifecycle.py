@@ -348,6 +348,11 @@ _COPIED = (
     "service_period_end",
     "payment_terms_days",
     "bank_account_id",
+    # the invoice's per-invoice texts: its credit note goes to the same recipient block (and
+    # the same buyer snapshot with its VAT number) under the same invoicing-party block
+    "recipient_text",
+    "invoicing_party_text",
+    "vat_number",
 )
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
-from invoicing.domain import calendar, organization
+from invoicing.domain import calendar, organization, subsidiaries
 from invoicing.domain.errors import Conflict, DomainError, ErrorDetail
+from invoicing.domain.numbering import DEFAULT_PATTERNS, Series
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_customer, save_organization
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import Customer
+from invoicing.models import Customer, Subsidiary
 from invoicing.schemas.commands import (
     BankAccountIn,
     ConfigureOrganization,
     CreateCustomer,
+    OrganizationPayload,
     UpdateCustomer,
 )
 from schwifty import BIC, IBAN
@@ -58,9 +62,29 @@ def bank_accounts(given: list[BankAccountIn]) -> list[dict[str, Any]]:
     return accounts
 
 
+def _subsidiary_collisions(
+    uow: UnitOfWork, p: OrganizationPayload, org_id: uuid.UUID, today: dt.date
+) -> None:
+    """The organization's series (defaults included) must not produce a number a subsidiary's
+    own series produces, as configure_subsidiary checks the other way round."""
+    given = {k: (s.pattern, s.yearly_reset) for k, s in p.number_series.items()}
+    own = {s.value: given.get(s.value, (DEFAULT_PATTERNS[s], True)) for s in Series}
+    others = {
+        f"subsidiary {row.id} {kind}": (str(v["pattern"]), bool(v.get("yearly_reset", True)))
+        for row in uow.session.execute(
+            select(Subsidiary).where(Subsidiary.organization_id == org_id)
+        ).scalars()
+        for kind, v in ((row.profile or {}).get("number_series") or {}).items()
+    }
+    errors = subsidiaries.series_collisions(own, others, today)
+    if errors:
+        raise DomainError.many(errors)
+
+
 @handles(ConfigureOrganization)
 def configure_organization(cmd: ConfigureOrganization, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
+    today = deps.day_in(calendar.zone_of(p.model_dump(include={"timezone", "address"})))
     ids = organization.check_settings(
         vat=p.vat_id,
         iban=p.iban,
@@ -69,9 +93,10 @@ def configure_organization(cmd: ConfigureOrganization, uow: UnitOfWork, deps: De
         default_tax_rate=p.default_tax_rate,
         country=p.address.country_code,
         extra_tax_rates=[r.model_dump(mode="json") for r in p.extra_tax_rates],
-        today=deps.day_in(calendar.zone_of(p.model_dump(include={"timezone", "address"}))),
+        today=today,
         default_currency=p.default_currency,
     )
+    _subsidiary_collisions(uow, p, cmd.organization_id, today)
     profile: dict[str, Any] = p.model_dump(mode="json")
     profile.update({"vat_id": ids.vat_id, "iban": ids.iban, "bic": ids.bic})
     profile["bank_accounts"] = bank_accounts(p.bank_accounts)

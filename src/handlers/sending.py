@@ -28,7 +28,7 @@ from invoicing.documents.pdf.view import payment_reference
 from invoicing.documents.store import Document
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.states import check_sendable, sent_status
-from invoicing.handlers import numbering
+from invoicing.handlers import numbering, subsidiaries
 from invoicing.handlers.deliveries import (
     Claim,
     Delivered,
@@ -125,7 +125,9 @@ def compose_mail(
     attachments: list[Document],
     now: dt.datetime,
 ) -> OutgoingMail:
-    """The email of one delivery; ``key`` seeds its deterministic Message-ID."""
+    """The email of one delivery; ``key`` seeds its deterministic Message-ID. ``org_profile``
+    is the issuer's as it is now (``subsidiaries.issuer_profile``): its email is the Reply-To,
+    the subsidiary's for a subsidiary's invoice."""
     settings = deps.smtp_settings
     lang = state.locale if state.locale in SHORT_TITLES else "en"
     texts = deps.mail_templates.compose(purpose, lang, context, subject=subject, body=body)
@@ -260,7 +262,7 @@ class InvoiceDelivery:
                     pointer="/invoice_id",
                 )
             state = invoice_state(inv)
-            org_profile = dict(profile(org))
+            org_profile = subsidiaries.issuer_profile(uow, org, inv.subsidiary_id)
         docs = documents_for(
             ctx,
             claim.organization_id,
@@ -370,7 +372,7 @@ class PaymentConfirmationDelivery:
             org = get_organization(uow, claim.organization_id)
             inv = get_invoice(uow, org.id, claim.invoice_id, lock=False)
             state = invoice_state(inv)
-            org_profile = dict(profile(org))
+            org_profile = subsidiaries.issuer_profile(uow, org, inv.subsidiary_id)
         lang = lang_of(state)
         context = mail_context(state, lang)
         context["payment_amount"] = money(

@@ -66,6 +66,15 @@ def entity(
     return Entity(seller, sub.id, dict(sub.profile or {}))
 
 
+def issuer_profile(
+    uow: UnitOfWork, org: OrganizationRecord, subsidiary_id: str | None
+) -> dict[str, Any]:
+    """The profile of whoever issues an invoice, as it is now: the organization's, or its
+    subsidiary's seller data over it (the subsidiary's email, else the organization's). The
+    deliveries read it for what is not part of the frozen document (the email's Reply-To)."""
+    return profile(entity(uow, org, subsidiary_id, pointer="/invoice_id").org)
+
+
 def _series(p: dict[str, Any]) -> dict[str, tuple[str, bool]]:
     return {
         kind: (str(s["pattern"]), bool(s.get("yearly_reset", True)))

@@ -23,10 +23,12 @@ class SmtpSettings(BaseSettings):
         default="invoices@localhost", description="envelope sender and From address"
     )
     sender_name: str | None = Field(
-        default=None, description="From display name; default: the organization's name"
+        default=None, description="From display name; default: the document's seller name"
     )
     reply_to_organization: bool = Field(
-        default=True, description="Reply-To: the organization's email when it has one"
+        default=True,
+        description="Reply-To: the issuer's email when it has one (a subsidiary's for its "
+        "invoices)",
     )
     message_id_domain: str | None = Field(
         default=None, description="right-hand side of Message-IDs; default: the sender's domain"

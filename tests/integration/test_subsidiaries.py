@@ -18,7 +18,7 @@ from invoicing.schemas.events import InvoiceState
 from sqlalchemy import select
 
 from tests.integration.test_numbering_concurrency import _worker
-from tests.support.client import Client, line
+from tests.support.client import DE_ORG, Client, line
 from tests.support.external import require_rules
 from tests.support.fakes import fake_deps
 
@@ -160,6 +160,17 @@ def test_series_that_could_collide_are_refused(client: Client) -> None:
     c.ok("configure_subsidiary", DE_SUB)
     clash = {**BE_SUB, "number_series": {"quote": {"pattern": "B-{YYYY}-{SEQ:3}"}}}
     assert c.rejected("configure_subsidiary", clash)[0]["code"] == "series_collision"
+    # the other way round: the organization may not take a subsidiary's series (it could
+    # before, and then every finalize in either series hit the other's numbers)
+    errors = c.rejected(
+        "configure_organization",
+        {**DE_ORG, "number_series": {"credit_note": {"pattern": "B-{YYYY}-{SEQ:3}"}}},
+    )
+    assert [(e["code"], e["source"]["pointer"]) for e in errors] == [
+        ("series_collision", "/payload/number_series/credit_note/pattern")
+    ]
+    assert "kanzlei-berlin" in errors[0]["detail"]
+    c.ok("configure_organization", DE_ORG)  # its own series, as before
     # a manual number inside a subsidiary's series is refused like one inside the own
     manual = c.rejected(
         "create_invoice", {"id": str(uuid.uuid4()), "number": "B-2026-777", "lines": [line()]}
