@@ -184,17 +184,21 @@ def dates(
     due_date: dt.date | None,
     delivery_date: dt.date | None,
     has_service_period: bool,
+    is_quote: bool = False,
 ) -> Dates:
     """Issue date (the command's, else the draft's, else today), payment terms (else the
     organization's default), due date (issue date + terms unless given, never before the issue
     date) and delivery date (Leistungsdatum = Rechnungsdatum unless a date or period is given).
-    """
+
+    A quote offers a supply still to come: it gets no delivery date unless one is given (its
+    own date is no Leistungsdatum, and an invoice made of it with ``duplicate_invoice`` would
+    carry it on)."""
     issued = requested or issue_date or today
     terms = default_terms_days if payment_terms_days is None else payment_terms_days
     due = due_date if due_date is not None else issued + dt.timedelta(days=terms)
     if due < issued:
         raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
-    if delivery_date is None and not has_service_period:
+    if delivery_date is None and not has_service_period and not is_quote:
         delivery_date = issued
     return Dates(issued, terms, due, delivery_date)
 

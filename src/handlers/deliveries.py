@@ -397,6 +397,13 @@ def einvoice_format(state: InvoiceState, org_default: Any, attach_xml: bool) -> 
     return _einvoice.select_format(state, org_default)
 
 
+def einvoice_name(fmt: str | None) -> str:
+    """The attached e-invoice's format as the email names it ("" for none)."""
+    if not fmt or _einvoice is None:
+        return ""
+    return _einvoice.EInvoiceFormat(fmt).display_name
+
+
 def einvoice_precheck(state: InvoiceState, org_default: Any, attach_xml: bool) -> None:
     """What is known of the e-invoice before it is built, checked in the command (before any
     number): whether EN 16931 can carry the document's currency (``einvoice_currency_decimals``

@@ -141,6 +141,7 @@ def prepare_finalize(
         due_date=inv.due_date,
         delivery_date=inv.delivery_date,
         has_service_period=inv.service_period_start is not None,
+        is_quote=inv.kind == "quote",
     )
     issued = inv.issue_date = when.issue_date
     inv.payment_terms_days, inv.due_date = when.payment_terms_days, when.due_date

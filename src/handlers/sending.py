@@ -37,6 +37,7 @@ from invoicing.handlers.deliveries import (
     content_fingerprint,
     documents_for,
     einvoice_format,
+    einvoice_name,
     einvoice_precheck,
     job_id_for,
     purpose,
@@ -273,7 +274,7 @@ class InvoiceDelivery:
         to = list(p.to) if p.to is not None else _default_to(state)
         lang = lang_of(state)
         context = mail_context(state, lang)
-        context["einvoice"] = docs.einvoice_format or ""
+        context["einvoice"] = einvoice_name(docs.einvoice_format)
         mail = compose_mail(
             ctx.deps,
             org_profile,

@@ -277,8 +277,11 @@ def test_update_add_remove_lines(client: Client) -> None:
 
 def test_duplicate_and_quote_to_invoice(client: Client) -> None:
     cust = client.customer()
-    quote = client.finalized(cust, [line("Angebot", "5", "80")], is_quote=True)
+    quote_day = dt.date(2026, 1, 12)
+    quote = client.finalized(cust, [line("Angebot", "5", "80")], quote_day, is_quote=True)
     assert quote["kind"] == "quote" and quote["number"].startswith("AN-")
+    # the quote's date is no Leistungsdatum: the work is still to be done
+    assert quote["delivery_date"] is None and quote["due_date"] == "2026-01-26"
     new_id = str(uuid.uuid4())
     out = client.ok(
         "duplicate_invoice",
@@ -287,6 +290,11 @@ def test_duplicate_and_quote_to_invoice(client: Client) -> None:
     dup = out.events[0]["data"]["invoice"]
     assert dup["kind"] == "invoice" and dup["status"] == "draft" and dup["number"] is None
     assert dup["totals"]["gross_total"] == quote["totals"]["gross_total"]
+    assert dup["delivery_date"] is None
+    # accepted and done weeks later: the invoice's Leistungsdatum is its own date, not the quote's
+    out = client.ok("finalize_invoice", {"invoice_id": new_id, "issue_date": "2026-02-20"})
+    invoice = out.events[-1]["data"]["invoice"]
+    assert invoice["number"].startswith("RE-") and invoice["delivery_date"] == "2026-02-20"
     assert (
         client.rejected(
             "record_payment", {"invoice_id": quote["id"], "amount": 1, "date": "2026-01-01"}

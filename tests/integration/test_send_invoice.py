@@ -265,6 +265,34 @@ def test_send_draft_finalizes_attaches_pdf_and_records_delivery(
     assert resend.events[-1]["data"]["first_delivery"] is False
 
 
+def test_the_email_names_the_einvoice_as_the_customer_knows_it(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """An English-speaking public buyer with a Leitweg-ID asks for XRechnung: the email names
+    the format "XRechnung (CII)", not the command value ``xrechnung_cii``, and its body starts
+    as an English letter does."""
+    w = make_world(db_url, smtp, tmp_path, buyer={"einvoice_format": "xrechnung_cii"})
+    cid = uuid.uuid4()
+    buyer = {**scenarios.DE_BUYER, "email": "accounts@acme.example", "locale": "en"}
+    out = w.run("create_customer", {"id": str(cid), **buyer, "einvoice_format": "xrechnung_cii"})
+    assert out.status == "applied", out.errors
+    w.customer = cid
+    out = w.run("send_invoice", {"invoice_id": str(w.draft())})
+    assert out.status == "applied", out.errors
+    sent = out.events[-1]["data"]
+    assert sent["einvoice_format"] == "xrechnung_cii"
+    msg = w.sink.messages[-1].message
+    number = sent["invoice"]["number"]
+    names = [part.get_filename() for part in msg.iter_attachments()]
+    assert names == [f"{number}.pdf", f"{number}.xrechnung-cii.xml"]
+    body = msg.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "The electronic invoice (XRechnung (CII)) is attached." in text
+    assert "xrechnung_cii" not in text
+    assert f"Dear customer,\r\n\r\nPlease find attached our invoice {number} of " in text
+
+
 def test_crash_between_smtp_acceptance_and_commit_sends_no_second_email(
     db_url: str, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:

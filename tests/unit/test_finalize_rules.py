@@ -125,6 +125,13 @@ def test_a_service_period_leaves_the_delivery_date_empty() -> None:
     assert schedule(has_service_period=True).delivery_date is None
 
 
+def test_a_quote_states_no_delivery_date_unless_given() -> None:
+    """A quote offers a supply still to come: its own date is no Leistungsdatum."""
+    assert schedule(is_quote=True).delivery_date is None
+    given = dt.date(2026, 4, 20)
+    assert schedule(is_quote=True, delivery_date=given).delivery_date == given
+
+
 def test_a_due_date_before_the_issue_date_is_refused() -> None:
     with pytest.raises(DomainError) as exc:
         schedule(due_date=dt.date(2026, 3, 9))

@@ -82,3 +82,22 @@ def test_no_text_dictionaries_outside_the_catalog() -> None:
                 if (rel, name) not in NOT_TEXTS:
                     found.append(f"{rel}: {name}")
     assert not found, found
+
+
+#: the first sentence after the salutation ("Guten Tag," / "Dear customer," ...), in emails
+#: and on the dunning notice
+AFTER_GREETING = (
+    "mail.invoice.attached",
+    "mail.payment_confirmation.received",
+    "dunning.first",
+    "dunning.later",
+)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_sentence_after_the_salutation_starts_as_the_language_writes_it(lang: str) -> None:
+    """German goes on in lower case after "Guten Tag,"; English, French and Dutch letters
+    start the body with a capital ("Dear Jane Doe, / Please find attached ...")."""
+    for key in AFTER_GREETING:
+        first = _po(lang)[key][0]
+        assert first.islower() if lang == "de" else first.isupper(), (lang, key)

@@ -27,6 +27,17 @@ class EInvoiceFormat(StrEnum):
         return _PROFILES[self]
 
     @property
+    def display_name(self) -> str:
+        """The format's name as the customer knows it (email texts): a proper name, the same
+        in every language."""
+        return {
+            EInvoiceFormat.XRECHNUNG_CII: "XRechnung (CII)",
+            EInvoiceFormat.XRECHNUNG_UBL: "XRechnung (UBL)",
+            EInvoiceFormat.ZUGFERD: "ZUGFeRD",
+            EInvoiceFormat.PEPPOL: "Peppol BIS Billing 3.0",
+        }[self]
+
+    @property
     def filename_suffix(self) -> str:
         return {
             EInvoiceFormat.XRECHNUNG_CII: "xrechnung-cii.xml",
