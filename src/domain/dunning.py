@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO, round_money
@@ -178,18 +179,28 @@ class Costs:
         return self.earlier + self.fee + self.flat_compensation - self.credited
 
 
-def total_due(
-    open_amount: Decimal,
-    earlier_costs: Decimal,
-    fee: Decimal,
-    flat_compensation: Decimal,
-    credited: Decimal,
-    interest: Decimal,
-) -> Decimal:
+class Claimed(Protocol):
+    """What a notice claims, whoever holds it (the handler's figures, the PDF's)."""
+
+    @property
+    def open_amount(self) -> Decimal: ...
+    @property
+    def earlier_costs(self) -> Decimal: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def flat_compensation(self) -> Decimal: ...
+    @property
+    def credited(self) -> Decimal: ...
+    @property
+    def interest(self) -> Decimal: ...
+
+
+def total_due(c: Claimed) -> Decimal:
     """What a notice asks for: the open principal, the earlier notices' costs, this level's fee
     and the flat compensation less the fees credited against it (:class:`Costs`), and the
     interest computed afresh to its day."""
-    return open_amount + earlier_costs + fee + flat_compensation - credited + interest
+    return c.open_amount + c.earlier_costs + c.fee + c.flat_compensation - c.credited + c.interest
 
 
 def dunning_costs(earlier: Sequence[EarlierNotice], fee: Decimal, claim_flat: bool) -> Costs:

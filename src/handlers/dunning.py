@@ -391,14 +391,7 @@ class Amounts:
 
     @property
     def total_due(self) -> Decimal:
-        return total_due(
-            self.open_amount,
-            self.earlier_costs,
-            self.fee,
-            self.flat_compensation,
-            self.credited,
-            self.interest,
-        )
+        return total_due(self)
 
 
 def _earlier(
