@@ -6,6 +6,7 @@ late)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import socket
@@ -63,13 +64,18 @@ def test_send_and_dunning_wait_out_a_mail_server_outage(env: Env, tmp_path: Path
     pub, col = Publisher(env), Collector(env)
     org = setup_org(env, pub, col)
     pub.send(org.cmd("configure_dunning", {"levels": [{"days_after_due": 7}]}))
-    overdue = str(uuid.uuid4())  # issued 2026-11-20, due 2026-12-04
+    # issued 40 days ago, due 14 days later: level 1 (7 days after due) is due by today. A run
+    # dated after today is refused (send_dunning_notices checks as_of against the calendar),
+    # so the dates follow the clock; UTC's day is never after the organization's (Berlin)
+    today = dt.datetime.now(dt.UTC).date()
+    overdue = str(uuid.uuid4())
     pub.send(org.create_invoice(overdue))
-    pub.send(org.finalize(overdue))
+    issued = (today - dt.timedelta(days=40)).isoformat()
+    pub.send(org.cmd("finalize_invoice", {"invoice_id": overdue, "issue_date": issued}))
     invoice = str(uuid.uuid4())
     pub.send(org.create_invoice(invoice))
     send = org.cmd("send_invoice", {"invoice_id": invoice, "to": ["kunde@acme.example"]})
-    dun = org.cmd("send_dunning_notices", {"as_of": "2026-12-20"})
+    dun = org.cmd("send_dunning_notices", {"as_of": today.isoformat()})
 
     # the events exchange also carries what other tests' leftovers cause: look at ours only
     def ours(etype: str) -> list[dict[str, Any]]:
