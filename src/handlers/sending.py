@@ -107,6 +107,10 @@ def mail_context(state: InvoiceState, lang: str) -> dict[str, Any]:
         "iban": (seller.iban or "") if seller else "",
         "reference": payment_reference(state) or "",
         "einvoice": "",
+        # a credit note names the invoice it corrects; a quote the last day it holds
+        "credited_number": state.credited_invoice_number or "",
+        "credited_date": _fmt_date(state.credited_invoice_issue_date, lang),
+        "valid_until": _fmt_date(state.due_date, lang) if state.kind == "quote" else "",
     }
 
 

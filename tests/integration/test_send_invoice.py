@@ -3,6 +3,7 @@ on SQLite and PostgreSQL. The received MIME message is parsed and checked."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import io
@@ -563,3 +564,39 @@ def test_two_organizations_may_send_with_the_same_command_id(
         assert {(r.organization_id, r.status) for r in rows.scalars()} == {
             (w.org, "sent") for w in worlds
         }
+
+
+def test_a_credit_notes_email_names_its_invoice_and_a_quotes_its_last_day(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """A credit note's email said only "anbei erhalten Sie unsere Rechnungskorrektur ...", not
+    which invoice it corrects; a quote's email did not say how long the quote holds (only its
+    PDF did)."""
+    w = make_world(db_url, smtp, tmp_path)
+    out = w.run("send_invoice", {"invoice_id": str(w.draft())})
+    assert out.status == "applied", out.errors
+    invoice = out.events[-1]["data"]["invoice"]
+    note = uuid.uuid4()
+    credit = {"invoice_id": invoice["id"], "credit_note_id": str(note), "reason": "Storno"}
+    assert w.run("issue_credit_note", credit).status == "applied"
+    assert w.run("send_invoice", {"invoice_id": str(note)}).status == "applied"
+    day = dt.date.fromisoformat(invoice["issue_date"])
+    german = f"{day.day:02d}.{day.month:02d}.{day.year}"
+    body = w.sink.messages[-1].message.get_body(("plain",))
+    assert body is not None
+    assert (
+        f"Die Rechnungskorrektur bezieht sich auf unsere Rechnung {invoice['number']} vom "
+        f"{german}." in " ".join(body.get_content().split())
+    )
+    quote = uuid.uuid4()
+    lines = [{"description": "Beratung", "quantity": "2", "unit_price": "150.00"}]
+    draft = {"id": str(quote), "customer_id": str(w.customer), "is_quote": True, "lines": lines}
+    assert w.run("create_invoice", draft).status == "applied"
+    out = w.run("send_invoice", {"invoice_id": str(quote)})
+    assert out.status == "applied", out.errors
+    until = dt.date.fromisoformat(out.events[-1]["data"]["invoice"]["due_date"])
+    body = w.sink.messages[-1].message.get_body(("plain",))
+    assert body is not None
+    text = " ".join(body.get_content().split())
+    assert f"Das Angebot ist gültig bis zum {until.day:02d}.{until.month:02d}.{until.year}." in text
+    assert "Rechnungskorrektur bezieht" not in text
