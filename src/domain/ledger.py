@@ -521,16 +521,17 @@ class Ledger:
         return gross - tax, tax
 
     def _credit_part(
-        self, b: GroupBalance, amount: Decimal, tax: Decimal, gross: bool
+        self, b: GroupBalance, amount: Decimal, tax: Decimal, gross: bool, fit: bool = True
     ) -> tuple[Decimal, Decimal]:
         """A partial credit of a credit note's own lines in group ``b``: ``amount`` gross
-        (``gross``) or net with its rounded VAT ``tax``, as net and VAT taken (fitted)."""
+        (``gross``) or net with its rounded VAT ``tax``, as net and VAT taken (fitted when
+        ``fit``; the whole remaining net takes the whole remaining VAT)."""
         if gross:
-            return self._gross_credit(b, amount, True)
+            return self._gross_credit(b, amount, fit)
         if amount == b.remaining_net and amount != 0:
             return amount, b.remaining_tax
         tax = min(max(tax, min(ZERO, b.remaining_tax)), max(ZERO, b.remaining_tax))
-        return amount, self._fit_credit(b, amount, tax)
+        return amount, self._fit_credit(b, amount, tax) if fit else tax
 
     @staticmethod
     def _leaves_creditable(b: GroupBalance, net: Decimal, tax: Decimal) -> bool:
@@ -671,7 +672,7 @@ class Ledger:
                         f"{describe(g.key)}: lower the quantities or prices of that group",
                     )
                     continue
-                net, tax = self._gross_credit(b, g.gross, fit)
+                net, tax = self._credit_part(b, g.gross, ZERO, True, fit)
                 if fit and not self._split_ok(b, g.gross, net, tax, True, error):
                     continue
                 taken.append(replace(g, net=net, tax=tax))
@@ -690,12 +691,7 @@ class Ledger:
                     "lower the quantities or prices of that group",
                 )
                 continue
-            if g.net == rem_net and rem_net != 0:
-                tax = rem_tax
-            else:
-                tax = min(max(g.tax, min(ZERO, rem_tax)), max(ZERO, rem_tax))
-                if fit:
-                    tax = self._fit_credit(b, g.net, tax)
+            _, tax = self._credit_part(b, g.net, g.tax, False, fit)
             if fit and not self._split_ok(b, g.net, g.net, tax, False, error):
                 continue
             taken.append(replace(g, tax=tax))
