@@ -373,6 +373,7 @@ def customer_party(customer: CustomerRecord) -> dict[str, Any]:
         "peppol_id": d.get("peppol_id"),
         "locale": customer.locale,
         "einvoice_format": d.get("einvoice_format"),
+        "customer_type": d.get("customer_type"),
     }
 
 

@@ -28,6 +28,7 @@ from invoicing.schemas.common import (
     Dec,
     Locale,
     NonNegativeDec,
+    PeppolId,
     Percent,
     PositiveDec,
     Reference,
@@ -192,9 +193,7 @@ class OrganizationPayload(Contract):
     iban: Annotated[str, StringConstraints(max_length=40)] | None = None
     bic: Annotated[str, StringConstraints(max_length=11)] | None = None
     bank_name: Annotated[str, StringConstraints(max_length=100)] | None = None
-    peppol_id: (
-        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}:\S{1,50}$")] | None
-    ) = Field(
+    peppol_id: PeppolId | None = Field(
         default=None,
         examples=["0208:0776057012", "0088:4035811991014"],
         description="the seller's Peppol participant id, EAS scheme:identifier (BT-34); "
@@ -279,9 +278,9 @@ class SubsidiaryPayload(Contract):
     iban: Annotated[str, StringConstraints(max_length=40)] | None = None
     bic: Annotated[str, StringConstraints(max_length=11)] | None = None
     bank_name: Annotated[str, StringConstraints(max_length=100)] | None = None
-    peppol_id: (
-        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}:\S{1,50}$")] | None
-    ) = Field(default=None, description="the subsidiary's Peppol participant id (BT-34)")
+    peppol_id: PeppolId | None = Field(
+        default=None, description="the subsidiary's Peppol participant id (BT-34)"
+    )
     bank_accounts: list[BankAccountIn] = Field(
         default_factory=list,
         max_length=20,
@@ -334,7 +333,7 @@ class CustomerPayload(Contract):
     buyer_reference: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         default=None, description="Leitweg-ID for German public buyers (BT-10)"
     )
-    peppol_id: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+    peppol_id: PeppolId | None = Field(
         default=None, examples=["0208:0403019261"], description="scheme:identifier (EAS)"
     )
     einvoice_format: (

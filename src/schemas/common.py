@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from invoicing.domain.countries import is_country
 from invoicing.domain.money import is_currency
 from invoicing.domain.organization import VAT_ID_HINT
+from invoicing.domain.peppol import PEPPOL_ID_HINT, validate_peppol_id
 from invoicing.domain.tax import validate_vat_id
 from pydantic import (
     AfterValidator,
@@ -149,6 +150,25 @@ def _vat_id(value: str) -> str:
 
 #: a VAT id as sent (the handlers store it normalized): checked here, with the other fields
 VatId = Annotated[str, StringConstraints(max_length=20), AfterValidator(_vat_id)]
+
+
+def _peppol_id(value: str) -> str:
+    if value:
+        try:
+            return validate_peppol_id(value)
+        except ValueError as exc:
+            raise rule_error("invalid_peppol_id", str(exc), PEPPOL_ID_HINT) from exc
+    return value
+
+
+#: a Peppol participant id ``scheme:identifier`` (BT-34 / BT-49), checked as the Peppol rules
+#: check an electronic address (domain.peppol): EAS code list, Belgian enterprise and VAT numbers
+PeppolId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=100),
+    AfterValidator(_peppol_id),
+    Field(json_schema_extra={"pattern": r"^(\d{4}:\S{1,50})?$"}),
+]
 
 
 def unwritable_characters(value: Any, pointer: str = "") -> list[tuple[str, str]]:

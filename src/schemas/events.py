@@ -121,6 +121,12 @@ class Party(State):
     peppol_id: str | None = None
     locale: str | None = None
     einvoice_format: str | None = None
+    customer_type: str | None = Field(
+        default=None,
+        description="the buyer's customer_type when the snapshot was taken (business, "
+        "consumer); null: not stated (then a buyer with a company, VAT id or Peppol id is a "
+        "business)",
+    )
     small_business: bool = False
 
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from invoicing.documents.einvoice.validation import Profile
 from invoicing.domain.errors import DomainError
-from invoicing.schemas.events import InvoiceState
+from invoicing.schemas.events import InvoiceState, Party
 
 
 class EInvoiceFormat(StrEnum):
@@ -71,16 +71,33 @@ class EInvoice:
         return self.format.profile
 
 
+def consumer_buyer(buyer: Party) -> bool:
+    """A private person: the customer's ``customer_type`` says ``consumer``, or it says nothing
+    and the customer has no company name, no VAT id and no Peppol participant id. In doubt a
+    business (the organization's default e-invoice goes out as before)."""
+    if buyer.customer_type in ("business", "consumer"):
+        return buyer.customer_type == "consumer"
+    return not (buyer.company or buyer.vat_id or buyer.peppol_id)
+
+
 def select_format(
     state: InvoiceState, organization_default: str | None = None
 ) -> EInvoiceFormat | None:
-    """The format for this document: the buyer snapshot's ``einvoice_format``, else the
-    organization default; ``None`` (or ``"none"``) means no e-invoice is produced.
+    """The format for this document: the buyer snapshot's ``einvoice_format``, else, for a
+    business buyer, the organization default; ``None`` (or ``"none"``) means no e-invoice is
+    produced. The organization's default is for business customers only: the Belgian and the
+    German e-invoicing mandates concern supplies between businesses, and a consumer has no
+    Peppol participant id (Peppol documents to consumers were refused with
+    ``peppol_buyer_endpoint_missing`` until session 40). A consumer gets an e-invoice only when
+    its own ``einvoice_format`` asks for one (:func:`consumer_buyer`).
 
     Raises ``DomainError`` for an unknown format name.
     """
-    chosen = state.buyer.einvoice_format if state.buyer is not None else None
+    buyer = state.buyer
+    chosen = buyer.einvoice_format if buyer is not None else None
     if chosen is None:
+        if buyer is not None and consumer_buyer(buyer):
+            return None
         chosen = organization_default
     if chosen is None or chosen == NONE:
         return None
