@@ -13,6 +13,7 @@ from invoicing.documents.einvoice import (
     select_format,
     structured_communication,
 )
+from invoicing.documents.einvoice.formats import consumer_buyer
 from invoicing.documents.einvoice.prepare import (
     Identifier,
     electronic_address,
@@ -112,6 +113,26 @@ def test_select_format(core: scenarios.Core) -> None:
     with pytest.raises(DomainError) as caught:
         select_format(_state_with_format(state, "edifact"))
     assert caught.value.errors[0].code == "unknown_einvoice_format"
+
+
+@pytest.mark.parametrize(
+    ("fields", "consumer"),
+    [
+        ({}, True),
+        ({"company": "Dupont SRL"}, False),
+        ({"vat_id": "BE0403019261"}, False),
+        ({"peppol_id": "0208:0403019261"}, False),
+        ({"buyer_reference": "991-01234-56"}, False),
+        ({"registration": "HRB 12345"}, False),
+        ({"customer_type": "consumer", "company": "Dupont SRL"}, True),
+        ({"customer_type": "business"}, False),
+    ],
+)
+def test_consumer_buyer(fields: dict[str, str], consumer: bool) -> None:
+    """The organization's default e-invoice is for businesses: a buyer stated to be a consumer,
+    or one with nothing of a business (company, VAT id, Peppol id, Leitweg-ID, register entry),
+    is a consumer; a public buyer's Leitweg-ID alone makes it a business (XRechnung goes out)."""
+    assert consumer_buyer(Party(name="Marie Dupont", **fields)) is consumer
 
 
 def test_customer_format_comes_from_the_core(core: scenarios.Core) -> None:

@@ -73,11 +73,18 @@ class EInvoice:
 
 def consumer_buyer(buyer: Party) -> bool:
     """A private person: the customer's ``customer_type`` says ``consumer``, or it says nothing
-    and the customer has no company name, no VAT id and no Peppol participant id. In doubt a
-    business (the organization's default e-invoice goes out as before)."""
+    and the customer has no company name, VAT id, Peppol participant id, buyer reference (a
+    German public buyer's Leitweg-ID, BT-10) or register entry. In doubt a business (the
+    organization's default e-invoice goes out as before)."""
     if buyer.customer_type in ("business", "consumer"):
         return buyer.customer_type == "consumer"
-    return not (buyer.company or buyer.vat_id or buyer.peppol_id)
+    return not (
+        buyer.company
+        or buyer.vat_id
+        or buyer.peppol_id
+        or buyer.buyer_reference
+        or buyer.registration
+    )
 
 
 def select_format(
