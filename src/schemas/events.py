@@ -202,6 +202,26 @@ class LedgerEntryGroup(State):
     tax: Decimal
 
 
+class NormalizedTaxAmount(State):
+    category: str
+    rate: Decimal
+    tax: Decimal
+
+
+class NormalizedMovement(State):
+    """A movement's VAT in the organization's currency (foreign-currency invoices): each
+    group's VAT taken so far (credit notes, write-offs, less reversals, in the order they were
+    recorded) is converted at the frozen rate as one cumulative sum, and the movement's VAT is
+    what that conversion moved, so the movements of a group add up to the group's converted
+    VAT (``normalized.tax_breakdown``) once they take all of it, and a movement's value never
+    changes once recorded. This is the VAT DATEV books for it (docs/datev.md); a credit note's
+    own ``normalized`` is its document's conversion and can be a cent away from it."""
+
+    currency: str
+    tax: Decimal = Field(description="the sum of the groups")
+    groups: list[NormalizedTaxAmount]
+
+
 class LedgerEntry(State):
     """A movement against the invoice's tax groups: a credit note or a write-off."""
 
@@ -214,6 +234,11 @@ class LedgerEntry(State):
     tax: Decimal
     gross: Decimal
     groups: list[LedgerEntryGroup]
+    normalized: NormalizedMovement | None = Field(
+        default=None,
+        description="foreign-currency invoices: its VAT in the organization's currency; null "
+        "for an invoice in the organization's currency",
+    )
 
 
 class NormalizedGroup(State):
@@ -221,6 +246,18 @@ class NormalizedGroup(State):
     rate: Decimal
     taxable_amount: Decimal
     tax_amount: Decimal
+
+
+class NormalizedLedgerGroup(State):
+    """One tax group's VAT in the organization's currency: invoiced (converted at the frozen
+    rate), credited and written off (the sums of the movements' ``normalized`` VAT)."""
+
+    category: str
+    rate: Decimal
+    invoiced_tax: Decimal
+    credited_tax: Decimal
+    written_off_tax: Decimal = Field(description="write-offs less their reversals")
+    remaining_tax: Decimal = Field(description="invoiced - credited - written off")
 
 
 class Normalized(State):
@@ -234,6 +271,11 @@ class Normalized(State):
     tax_total: Decimal = Field(description="BT-111 (VAT total in accounting currency BT-6)")
     gross_total: Decimal
     tax_breakdown: list[NormalizedGroup] = Field(default_factory=list)
+    tax_ledger: list[NormalizedLedgerGroup] = Field(
+        default_factory=list,
+        description="finalized invoices: per tax group the VAT invoiced, credited, written off "
+        "and remaining in the organization's currency",
+    )
     paid_amount: Decimal = Decimal(0)
     credited_amount: Decimal = Decimal(0)
     credited_net: Decimal = Decimal(0)
