@@ -3,8 +3,10 @@
 Every event is a CloudEvents 1.0 structured JSON message on the topic exchange
 ``invoicing.events`` with routing key = ``type``. Invoice events carry the whole invoice as it
 stands after the change (``data``), so a listener can keep a read model without asking back.
-Extension attributes: ``organizationid``, ``commandid``, ``correlationid``, ``sequence`` (per
-subject, starting at 1, gapless per invoice) and ``dataschemaversion``.
+Extension attributes: ``organizationid``, ``commandid``, ``correlationid``, ``sequence`` (events
+whose data holds ``invoice``: per document, starting at 1, gapless; null otherwise) and
+``dataschemaversion``; each attribute's meaning is in its description (the contract's
+``CloudEvent`` schema).
 """
 
 from __future__ import annotations
@@ -459,20 +461,62 @@ class DeliveryFailedData(State):
 
 
 class CloudEvent(BaseModel):
-    """CloudEvents 1.0 structured-mode envelope."""
+    """CloudEvents 1.0 structured-mode envelope. Published at least once, never lost, in
+    order per invoice (docs/pipeline.md, "Guarantees"): dedupe by ``id``, order an invoice's
+    events by ``sequence``."""
 
     model_config = ConfigDict(extra="allow")
 
     specversion: Literal["1.0"] = "1.0"
-    id: UUID
-    source: str = Field(examples=["urn:invoicing:organization:<uuid>"])
-    type: str
-    subject: str | None = None
-    time: dt.datetime
+    id: UUID = Field(
+        description="unique per event, the same for a copy the relay publishes again: dedupe "
+        "by it (derived from the command id and the event's place among its events, so a "
+        "command that runs again after a rollback writes the same ids)"
+    )
+    source: str = Field(
+        description="urn:invoicing:organization:<organization id>; urn:invoicing for a "
+        "rejection of a body without a readable organization",
+        examples=["urn:invoicing:organization:<uuid>"],
+    )
+    type: str = Field(description="the event type, also the routing key")
+    subject: str | None = Field(
+        default=None,
+        description="the id of what it is about: the document (invoice, credit note, quote) "
+        "for every event whose data holds `invoice` (and invoice.delivery_failed of a "
+        "document that no longer exists); else the customer (customer.*, "
+        "customer_credit.*), the customer payment (customer_payment.*), the billable entry, "
+        "the budget, the subsidiary, the organization (organization.configured, "
+        "dunning_settings.configured, datev.configured), the invoice or customer of a "
+        "dunning block, export:<command id> (export.completed), the command id "
+        "(command.rejected; null when the body had no readable one)",
+    )
+    time: dt.datetime = Field(
+        description="when the service wrote the event (UTC), not the business date of what it "
+        "records (a payment's date is in its data)"
+    )
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschemaversion: int = SCHEMA_VERSION
-    organizationid: str | None = None
-    commandid: str | None = None
-    correlationid: str | None = None
-    sequence: int | None = None
-    data: dict[str, Any]
+    dataschemaversion: int = Field(
+        default=SCHEMA_VERSION,
+        description="the version of the data schemas (1); the published models read a later "
+        "release's members past (docs/pipeline.md, reliability scenario 20)",
+    )
+    organizationid: str | None = Field(
+        default=None, description="the organization; null as in source"
+    )
+    commandid: str | None = Field(
+        default=None,
+        description="the command that caused it (for the events of a delivery step, e.g. "
+        "invoice.sent, dunning.notice_sent, the command that queued the delivery)",
+    )
+    correlationid: str | None = Field(
+        default=None, description="the command's correlation_id, if it gave one"
+    )
+    sequence: int | None = Field(
+        default=None,
+        description="events whose data holds `invoice`: that document's event counter, 1 for "
+        "its first event, one more for each later one (gapless; equal to data.invoice.sequence), "
+        "so a listener applies an invoice's events in this order and knows one is missing or "
+        "repeated; null for every other event (their order is not guaranteed, except what each "
+        "states absolutely, e.g. a customer credit's balance)",
+    )
+    data: dict[str, Any] = Field(description="the event type's data schema")
