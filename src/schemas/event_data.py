@@ -409,6 +409,11 @@ class PaymentDeletedData(InvoiceEventData):
 
 
 class PaymentExchangeDifferenceData(InvoiceEventData):
+    """A payment at another rate than the invoice's, as it is recorded. Its difference is the
+    one of that moment: a later movement dated before it can move it by a cent without an
+    event of its own (``normalized.exchange_difference`` of the invoice's later events has it;
+    docs/arithmetic.md, "Realised exchange differences")."""
+
     payment: PaymentData
     exchange_difference: ExchangeDifferenceData
 

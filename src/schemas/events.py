@@ -286,7 +286,12 @@ class Normalized(State):
     exchange_difference: Decimal = Field(
         default=Decimal(0),
         description="realised on payments received at another rate: what they were worth "
-        "less what they settled at the frozen rate (a gain when positive, a loss when negative)",
+        "less what they settled at the frozen rate (a gain when positive, a loss when "
+        "negative), as it stands now: a payment recorded later with an earlier date, a "
+        "write-off dated before a payment or a deletion can move an earlier payment's share by "
+        "a cent (docs/arithmetic.md, 'Realised exchange differences') with no "
+        "payment.exchange_difference of its own; book the change of this sum between an "
+        "invoice's successive events (sequence)",
     )
 
 
@@ -307,7 +312,9 @@ class PaymentState(State):
         default=None, description="the rate the money came in at; null: the invoice's rate"
     )
     exchange_difference: Decimal | None = Field(
-        default=None, description="in the organization currency: received - booked"
+        default=None,
+        description="in the organization currency: received - booked, as it stands now (it "
+        "can change by a cent after the payment: normalized.exchange_difference)",
     )
 
 

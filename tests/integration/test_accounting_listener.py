@@ -85,6 +85,10 @@ class Books:
     #: the organization's currency: what was booked of the receivable so far
     rate: Decimal | None = None
     entries: int = 0
+    #: realised exchange differences: booked as the change of the invoice's sum, and as the
+    #: payment.exchange_difference events stated them (payment id -> difference)
+    exchange_difference: Decimal = ZERO
+    stated: dict[str, Decimal] = field(default_factory=dict)
     vat_org: dict[tuple[str, Decimal], Decimal] = field(default_factory=dict)
     receivable: bool = False
 
@@ -180,6 +184,9 @@ class Listener:
             self._credited(data["credited_invoice_id"], invoice)
         elif kind in ("invoice.written_off", "invoice.write_off_reversed"):
             self._written_off(invoice["id"], data["write_off"])
+        elif kind == "payment.exchange_difference":
+            stated = data["exchange_difference"]["difference"]
+            self.books[invoice["id"]].stated[data["payment"]["id"]] = D(stated)
         elif kind.startswith("customer_credit."):
             self.credit[(data["customer_id"], data["currency"])] = D(data["balance"])
         if invoice is not None and invoice["id"] in self.books:
@@ -187,10 +194,16 @@ class Listener:
             self._agrees_with_its_invoice(kind, invoice)
 
     def _track(self, kind: str, invoice: dict[str, Any]) -> None:
+        before = self.snapshots.get(invoice["id"])
         self.snapshots[invoice["id"]] = invoice
         books = self.books.get(invoice["id"])
         if books is not None:
             books.receivable = invoice["status"] in RECEIVABLE
+        if books is not None and before is not None and books.rate is not None:
+            # what the invoice's sum moved since its previous event (docs/arithmetic.md)
+            books.exchange_difference += D(invoice["normalized"]["exchange_difference"]) - D(
+                before["normalized"]["exchange_difference"]
+            )
 
     def _issued(self, invoice: dict[str, Any]) -> None:
         books = Books(invoice["customer_id"], invoice["currency"], receivable=True)
@@ -268,6 +281,7 @@ class Listener:
     def figures(self, invoice_id: str) -> dict[str, Any]:
         b = self.books[invoice_id]
         return {
+            "exchange_difference": b.exchange_difference if b.rate is not None else None,
             "vat_org": dict(sorted(b.vat_org.items(), key=str)),
             "open": b.open,
             "owed_back": b.owed_back,
@@ -306,6 +320,7 @@ def figures_of(invoice: dict[str, Any]) -> dict[str, Any]:
     if n and not vat_org:
         vat_org = {"tax_ledger": "missing"}  # type: ignore[dict-item]
     return {
+        "exchange_difference": D(n["exchange_difference"]) if n else None,
         "vat_org": dict(sorted(vat_org.items(), key=str)),
         "open": D(t["open_amount"]),
         "owed_back": D(t["credit_balance"]),
@@ -528,4 +543,28 @@ def test_a_belgian_listener_books_21_and_6(bus: Any) -> None:
     off = {"invoice_id": iid, "date": _days(0), "reason": "uncollectible", "amount": "25.00"}
     audit.run("write off", "write_off_invoice", {**off, "ground": "insolvency"})
     audit.run("void", "void_invoice", {"invoice_id": iid})
+    assert audit.listener.findings == [], "\n".join(audit.listener.findings)
+
+
+def test_a_late_payment_moves_an_earlier_ones_exchange_difference(client: Client) -> None:
+    """The realised exchange difference of a payment follows the cumulative conversion in date
+    order: a payment dated before it and recorded after it moves it by a cent, with no event
+    of its own (docs/arithmetic.md, "Realised exchange differences"). The listener books the
+    change of ``normalized.exchange_difference`` between the invoice's events and agrees with
+    the service; the ``payment.exchange_difference`` events alone would be a cent off."""
+    audit = Audit(client)
+    usd = str(uuid.uuid4())
+    lines = [line("Consulting", "1", "59.50")]  # 70.81 USD, 65.38 EUR (gross x rate: 65.39)
+    payload = {"id": usd, "customer_id": str(client.customer()), "lines": lines}
+    audit.run("usd", "create_invoice", {**payload, "currency": "USD", "exchange_rate": "0.9234"})
+    audit.run("finalize", "finalize_invoice", {"invoice_id": usd, "issue_date": _days(30)})
+    pay = {"invoice_id": usd, "amount": "35.00", "date": _days(10), "exchange_rate": "0.95"}
+    audit.run("at 0.95", "record_payment", pay)
+    books = audit.listener.books[usd]
+    assert books.exchange_difference == D("0.93") == sum(books.stated.values())
+    pay = {"invoice_id": usd, "amount": "35.81", "date": _days(20)}
+    fresh = audit.run("earlier, recorded later", "record_payment", pay)
+    assert [e["type"] for e in fresh] == ["payment.recorded", "invoice.paid"]
+    assert books.exchange_difference == D("0.94")
+    assert sum(books.stated.values()) == D("0.93")  # what the events alone stated
     assert audit.listener.findings == [], "\n".join(audit.listener.findings)
