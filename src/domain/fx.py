@@ -240,6 +240,17 @@ def ledger_vat_values(
     return out
 
 
+def ledger_vat_in_order(
+    ledger: Sequence[Mapping[str, Any]], rate: Decimal, currency: str
+) -> list[dict[Key, Decimal]]:
+    """``ledger_vat_values`` as a list in the ledger's order: the VAT in ``currency`` of each
+    movement per tax group, as DATEV books it and as the events state it (``LedgerEntry`` and
+    ``WriteOffData`` ``normalized``). A movement's values never change once it is recorded:
+    later movements only append to the cumulative sums."""
+    values = ledger_vat_values(ledger, rate, currency)
+    return [values[_ledger_item(index, m)] for index, m in enumerate(ledger)]
+
+
 def fit(parts: Sequence[Decimal], total: Decimal) -> list[Decimal]:
     """``parts`` (each converted on its own) made to add up to ``total`` (converted as a
     whole): the difference, a cent or two, goes to the largest part (the first of equals)."""

@@ -16,9 +16,11 @@ from invoicing.domain.fx import (
     Settling,
     exchange_difference,
     ledger_settlings,
+    ledger_vat_in_order,
     normalize,
     settling_values,
 )
+from invoicing.domain.ledger import Key, key_of
 from invoicing.domain.money import ZERO, rounder
 from invoicing.domain.tax import TaxCategory
 from invoicing.handlers.ledger_io import document_groups, ledger_of
@@ -59,7 +61,65 @@ def credit_balance(inv: InvoiceRecord) -> Decimal:
     return max(inv.paid_amount - owed(inv), ZERO)
 
 
-def _ledger_state(inv: InvoiceRecord) -> tuple[list[Doc], list[Doc]]:
+def foreign(inv: InvoiceRecord) -> str | None:
+    """The organization's currency where the document is in another one (it has a frozen
+    rate and ``normalized`` amounts), else None."""
+    org_currency = inv.normalized_currency
+    if inv.exchange_rate is None or not org_currency or org_currency == inv.currency:
+        return None
+    return org_currency
+
+
+def movement_vat(inv: InvoiceRecord) -> list[Doc | None]:
+    """Each ledger movement's VAT in the organization's currency (``NormalizedMovement``),
+    in the ledger's order; None for each where the invoice is in the organization's currency."""
+    org_currency, ledger = foreign(inv), inv.ledger or []
+    if org_currency is None or inv.exchange_rate is None:
+        return [None] * len(ledger)
+    r = rounder(org_currency)
+    return [
+        dict(
+            currency=org_currency,
+            tax=r(sum(values.values(), ZERO)),
+            groups=[
+                dict(category=c, rate=Decimal(f"{rate:f}"), tax=tax)
+                for (c, rate), tax in values.items()
+            ],
+        )
+        for values in ledger_vat_in_order(ledger, inv.exchange_rate, org_currency)
+    ]
+
+
+def _normalized_ledger(inv: InvoiceRecord, invoiced: Any, moved: list[Doc | None]) -> list[Doc]:
+    """Per tax group the VAT invoiced, credited, written off and remaining in the
+    organization's currency (``NormalizedLedgerGroup``): the sums of ``movement_vat``."""
+    if inv.kind != "invoice" or inv.finalized_at is None:
+        return []
+    taken: dict[Key, list[Decimal]] = {key_of(g.category, g.rate): [ZERO, ZERO] for g in invoiced}
+    for entry, vat in zip(inv.ledger or [], moved, strict=True):
+        column, sign = {"credit": (0, 1), "write_off": (1, 1)}.get(entry["kind"], (1, -1))
+        for g in vat["groups"] if vat else []:
+            taken.setdefault(key_of(g["category"], g["rate"]), [ZERO, ZERO])[column] += (
+                sign * g["tax"]
+            )
+    r = rounder(inv.normalized_currency or inv.currency)  # 0 written 0.00
+    out = []
+    for g in invoiced:
+        credited, written_off = taken[key_of(g.category, g.rate)]
+        out.append(
+            dict(
+                category=g.category.value,
+                rate=g.rate,
+                invoiced_tax=r(g.tax),
+                credited_tax=r(credited),
+                written_off_tax=r(written_off),
+                remaining_tax=r(g.tax - credited - written_off),
+            )
+        )
+    return out
+
+
+def _ledger_state(inv: InvoiceRecord, moved: list[Doc | None]) -> tuple[list[Doc], list[Doc]]:
     if inv.kind != "invoice" or inv.finalized_at is None:  # not frozen
         return [], []
     ledger = ledger_of(inv)
@@ -98,8 +158,9 @@ def _ledger_state(inv: InvoiceRecord) -> tuple[list[Doc], list[Doc]]:
                 )
                 for g in m.groups
             ],
+            normalized=vat,
         )
-        for m in ledger.movements
+        for m, vat in zip(ledger.movements, moved, strict=True)
     ]
     return groups, entries
 
@@ -172,9 +233,10 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
     cur = inv.currency
     m = rounder(cur)  # round_money(·, cur)
     normalized = None
-    org_currency = inv.normalized_currency
+    org_currency = foreign(inv)
     differences = payment_differences(inv)
-    if inv.exchange_rate is not None and org_currency and org_currency != cur:
+    moved = movement_vat(inv)
+    if inv.exchange_rate is not None and org_currency is not None:
         n = normalize(
             org_currency,
             inv.exchange_rate,
@@ -201,6 +263,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
                 )
                 for g in n.groups
             ],
+            tax_ledger=_normalized_ledger(inv, n.groups, moved),
             paid_amount=n.paid,
             credited_amount=n.credited,
             credited_net=n.credited_net,
@@ -210,7 +273,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
                 sum((d.difference for d in differences.values()), ZERO), org_currency
             ),
         )
-    tax_ledger, ledger_entries = _ledger_state(inv)
+    tax_ledger, ledger_entries = _ledger_state(inv, moved)
     return dict(
         id=inv.id,
         organization_id=inv.organization_id,

@@ -15,13 +15,18 @@ from invoicing.handlers.lifecycle import settled_events
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_invoice
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import WriteOffId
+from invoicing.handlers.views import movement_vat
+from invoicing.models import Invoice, WriteOffId
 from invoicing.schemas.commands import ReverseWriteOff, WriteOffInvoice
+from invoicing.schemas.events import NormalizedMovement
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 
-def _data(m: Movement) -> dict[str, object]:
+def _data(m: Movement, inv: Invoice) -> dict[str, object]:
+    """The movement just recorded as the last of ``inv``'s ledger, with its VAT in the
+    organization's currency where the invoice is in another one."""
+    vat = movement_vat(inv)[-1]
     return {
         "id": m.document_id,
         "kind": m.kind.value,
@@ -31,6 +36,7 @@ def _data(m: Movement) -> dict[str, object]:
         "tax": str(m.tax),
         "gross": str(m.gross),
         "groups": [g.to_json() for g in m.groups],
+        "normalized": None if vat is None else NormalizedMovement(**vat).model_dump(mode="json"),
     }
 
 
@@ -53,7 +59,7 @@ def write_off_invoice(cmd: WriteOffInvoice, uow: UnitOfWork, deps: Deps) -> list
     movement = plan_write_off(ledger, p.amount, str(write_off_id), p.date, p.reason)
     _take_id(uow, inv.organization_id, write_off_id, inv.id)
     store(inv, ledger.with_movement(movement))
-    data = {**_data(movement), "note": p.note, "ground": p.ground, "vat_rule": vat.to_json()}
+    data = {**_data(movement, inv), "note": p.note, "ground": p.ground, "vat_rule": vat.to_json()}
     return settled_events("invoice.written_off", inv, deps, write_off=data)
 
 
@@ -85,4 +91,4 @@ def reverse_write_off(cmd: ReverseWriteOff, uow: UnitOfWork, deps: Deps) -> list
     check_not_before_invoice(p.date, inv.issue_date, what="write-off reversal", field="date")
     movement = plan_reversal(ledger, str(p.write_off_id), p.date, void=inv.status == "void")
     store(inv, ledger.with_movement(movement))
-    return settled_events("invoice.write_off_reversed", inv, deps, write_off=_data(movement))
+    return settled_events("invoice.write_off_reversed", inv, deps, write_off=_data(movement, inv))

@@ -27,6 +27,7 @@ from invoicing.schemas.events import (
     DeliveryFailedData,
     IntegrationExport,
     InvoiceState,
+    NormalizedMovement,
     RejectionData,
     State,
 )
@@ -184,6 +185,11 @@ class WriteOffData(State):
     ground: str | None = Field(default=None, description="invoice.written_off only")
     vat_rule: VatRuleData | None = Field(
         default=None, description="invoice.written_off only: the VAT correction rule applied"
+    )
+    normalized: NormalizedMovement | None = Field(
+        default=None,
+        description="foreign-currency invoices: its VAT in the organization's currency (as "
+        "the invoice's ledger entry states it); null in the organization's currency",
     )
 
 
@@ -403,6 +409,11 @@ class PaymentDeletedData(InvoiceEventData):
 
 
 class PaymentExchangeDifferenceData(InvoiceEventData):
+    """A payment at another rate than the invoice's, as it is recorded. Its difference is the
+    one of that moment: a later movement dated before it can move it by a cent without an
+    event of its own (``normalized.exchange_difference`` of the invoice's later events has it;
+    docs/arithmetic.md, "Realised exchange differences")."""
+
     payment: PaymentData
     exchange_difference: ExchangeDifferenceData
 

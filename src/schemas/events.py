@@ -3,8 +3,10 @@
 Every event is a CloudEvents 1.0 structured JSON message on the topic exchange
 ``invoicing.events`` with routing key = ``type``. Invoice events carry the whole invoice as it
 stands after the change (``data``), so a listener can keep a read model without asking back.
-Extension attributes: ``organizationid``, ``commandid``, ``correlationid``, ``sequence`` (per
-subject, starting at 1, gapless per invoice) and ``dataschemaversion``.
+Extension attributes: ``organizationid``, ``commandid``, ``correlationid``, ``sequence`` (events
+whose data holds ``invoice``: per document, starting at 1, gapless; null otherwise) and
+``dataschemaversion``; each attribute's meaning is in its description (the contract's
+``CloudEvent`` schema).
 """
 
 from __future__ import annotations
@@ -208,6 +210,26 @@ class LedgerEntryGroup(State):
     tax: Decimal
 
 
+class NormalizedTaxAmount(State):
+    category: str
+    rate: Decimal
+    tax: Decimal
+
+
+class NormalizedMovement(State):
+    """A movement's VAT in the organization's currency (foreign-currency invoices): each
+    group's VAT taken so far (credit notes, write-offs, less reversals, in the order they were
+    recorded) is converted at the frozen rate as one cumulative sum, and the movement's VAT is
+    what that conversion moved, so the movements of a group add up to the group's converted
+    VAT (``normalized.tax_breakdown``) once they take all of it, and a movement's value never
+    changes once recorded. This is the VAT DATEV books for it (docs/datev.md); a credit note's
+    own ``normalized`` is its document's conversion and can be a cent away from it."""
+
+    currency: str
+    tax: Decimal = Field(description="the sum of the groups")
+    groups: list[NormalizedTaxAmount]
+
+
 class LedgerEntry(State):
     """A movement against the invoice's tax groups: a credit note or a write-off."""
 
@@ -220,6 +242,11 @@ class LedgerEntry(State):
     tax: Decimal
     gross: Decimal
     groups: list[LedgerEntryGroup]
+    normalized: NormalizedMovement | None = Field(
+        default=None,
+        description="foreign-currency invoices: its VAT in the organization's currency; null "
+        "for an invoice in the organization's currency",
+    )
 
 
 class NormalizedGroup(State):
@@ -227,6 +254,18 @@ class NormalizedGroup(State):
     rate: Decimal
     taxable_amount: Decimal
     tax_amount: Decimal
+
+
+class NormalizedLedgerGroup(State):
+    """One tax group's VAT in the organization's currency: invoiced (converted at the frozen
+    rate), credited and written off (the sums of the movements' ``normalized`` VAT)."""
+
+    category: str
+    rate: Decimal
+    invoiced_tax: Decimal
+    credited_tax: Decimal
+    written_off_tax: Decimal = Field(description="write-offs less their reversals")
+    remaining_tax: Decimal = Field(description="invoiced - credited - written off")
 
 
 class Normalized(State):
@@ -240,6 +279,11 @@ class Normalized(State):
     tax_total: Decimal = Field(description="BT-111 (VAT total in accounting currency BT-6)")
     gross_total: Decimal
     tax_breakdown: list[NormalizedGroup] = Field(default_factory=list)
+    tax_ledger: list[NormalizedLedgerGroup] = Field(
+        default_factory=list,
+        description="finalized invoices: per tax group the VAT invoiced, credited, written off "
+        "and remaining in the organization's currency",
+    )
     paid_amount: Decimal = Decimal(0)
     credited_amount: Decimal = Decimal(0)
     credited_net: Decimal = Decimal(0)
@@ -248,7 +292,12 @@ class Normalized(State):
     exchange_difference: Decimal = Field(
         default=Decimal(0),
         description="realised on payments received at another rate: what they were worth "
-        "less what they settled at the frozen rate (a gain when positive, a loss when negative)",
+        "less what they settled at the frozen rate (a gain when positive, a loss when "
+        "negative), as it stands now: a payment recorded later with an earlier date, a "
+        "write-off dated before a payment or a deletion can move an earlier payment's share by "
+        "a cent (docs/arithmetic.md, 'Realised exchange differences') with no "
+        "payment.exchange_difference of its own; book the change of this sum between an "
+        "invoice's successive events (sequence)",
     )
 
 
@@ -269,7 +318,9 @@ class PaymentState(State):
         default=None, description="the rate the money came in at; null: the invoice's rate"
     )
     exchange_difference: Decimal | None = Field(
-        default=None, description="in the organization currency: received - booked"
+        default=None,
+        description="in the organization currency: received - booked, as it stands now (it "
+        "can change by a cent after the payment: normalized.exchange_difference)",
     )
 
 
@@ -423,20 +474,62 @@ class DeliveryFailedData(State):
 
 
 class CloudEvent(BaseModel):
-    """CloudEvents 1.0 structured-mode envelope."""
+    """CloudEvents 1.0 structured-mode envelope. Published at least once, never lost, in
+    order per invoice (docs/pipeline.md, "Guarantees"): dedupe by ``id``, order an invoice's
+    events by ``sequence``."""
 
     model_config = ConfigDict(extra="allow")
 
     specversion: Literal["1.0"] = "1.0"
-    id: UUID
-    source: str = Field(examples=["urn:invoicing:organization:<uuid>"])
-    type: str
-    subject: str | None = None
-    time: dt.datetime
+    id: UUID = Field(
+        description="unique per event, the same for a copy the relay publishes again: dedupe "
+        "by it (derived from the command id and the event's place among its events, so a "
+        "command that runs again after a rollback writes the same ids)"
+    )
+    source: str = Field(
+        description="urn:invoicing:organization:<organization id>; urn:invoicing for a "
+        "rejection of a body without a readable organization",
+        examples=["urn:invoicing:organization:<uuid>"],
+    )
+    type: str = Field(description="the event type, also the routing key")
+    subject: str | None = Field(
+        default=None,
+        description="the id of what it is about: the document (invoice, credit note, quote) "
+        "for every event whose data holds `invoice` (and invoice.delivery_failed of a "
+        "document that no longer exists); else the customer (customer.*, "
+        "customer_credit.*), the customer payment (customer_payment.*), the billable entry, "
+        "the budget, the subsidiary, the organization (organization.configured, "
+        "dunning_settings.configured, datev.configured), the invoice or customer of a "
+        "dunning block, export:<command id> (export.completed), the command id "
+        "(command.rejected; null when the body had no readable one)",
+    )
+    time: dt.datetime = Field(
+        description="when the service wrote the event (UTC), not the business date of what it "
+        "records (a payment's date is in its data)"
+    )
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschemaversion: int = SCHEMA_VERSION
-    organizationid: str | None = None
-    commandid: str | None = None
-    correlationid: str | None = None
-    sequence: int | None = None
-    data: dict[str, Any]
+    dataschemaversion: int = Field(
+        default=SCHEMA_VERSION,
+        description="the version of the data schemas (1); the published models read a later "
+        "release's members past (docs/pipeline.md, reliability scenario 20)",
+    )
+    organizationid: str | None = Field(
+        default=None, description="the organization; null as in source"
+    )
+    commandid: str | None = Field(
+        default=None,
+        description="the command that caused it (for the events of a delivery step, e.g. "
+        "invoice.sent, dunning.notice_sent, the command that queued the delivery)",
+    )
+    correlationid: str | None = Field(
+        default=None, description="the command's correlation_id, if it gave one"
+    )
+    sequence: int | None = Field(
+        default=None,
+        description="events whose data holds `invoice`: that document's event counter, 1 for "
+        "its first event, one more for each later one (gapless; equal to data.invoice.sequence), "
+        "so a listener applies an invoice's events in this order and knows one is missing or "
+        "repeated; null for every other event (their order is not guaranteed, except what each "
+        "states absolutely, e.g. a customer credit's balance)",
+    )
+    data: dict[str, Any] = Field(description="the event type's data schema")

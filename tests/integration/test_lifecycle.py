@@ -466,6 +466,16 @@ def test_exchange_rate_normalized_amounts(client: Client) -> None:
         "tax_breakdown": [
             {"category": "standard", "rate": "19", "taxable_amount": "92.34", "tax_amount": "17.54"}
         ],
+        "tax_ledger": [
+            {
+                "category": "standard",
+                "rate": "19",
+                "invoiced_tax": "17.54",
+                "credited_tax": "0.00",
+                "written_off_tax": "0.00",
+                "remaining_tax": "17.54",
+            }
+        ],
         "paid_amount": "0.00",
         "credited_amount": "0.00",
         "credited_net": "0.00",

@@ -91,3 +91,20 @@ def test_yaml_writer_quotes_what_plain_yaml_would_misread() -> None:
         {"a": "#/x", "b": "true", "c": "1.0", "d": "x: y", "e": None, "f": [], "g": "plain text"}
     )
     assert text == ('a: "#/x"\nb: "true"\nc: "1.0"\nd: "x: y"\ne: null\nf: []\ng: plain text\n')
+
+
+def test_every_attribute_of_the_event_envelope_says_what_it_means() -> None:
+    """A listener that has only the contract learns from it what ``sequence``, ``subject``,
+    ``id`` and the other attributes promise (before, only ``source`` had an example and none
+    a description: the per-invoice, gapless ``sequence`` was stated in docs/pipeline.md and a
+    docstring that the contract does not carry)."""
+    envelope = asyncapi.build()["components"]["schemas"]["CloudEvent"]
+    constants = {"specversion", "datacontenttype"}  # CloudEvents' own, fixed values
+    undescribed = [
+        name
+        for name, member in envelope["properties"].items()
+        if name not in constants and not member.get("description")
+    ]
+    assert undescribed == []
+    assert "gapless" in envelope["properties"]["sequence"]["description"]
+    assert "dedupe" in envelope["properties"]["id"]["description"]
