@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from invoicing.exports.settings import DatevConfiguration
 from invoicing.schemas.commands import ADMIN, READ, WRITE, Command
-from invoicing.schemas.common import Contract
+from invoicing.schemas.common import Contract, Reference
 from invoicing.schemas.filters import InvoiceFilter
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
@@ -49,11 +49,14 @@ _CONFIGURE_EXAMPLE: dict[str, Any] = {
 
 
 class ConfigureDatev(Command):
-    """Store the organization's DATEV settings (validated; see ``DatevSettings``).
+    """Store the DATEV settings of a client (validated; see ``DatevSettings``): the
+    organization's, or with ``subsidiary_id`` a subsidiary's own (a subsidiary with books of
+    its own: it is then exported apart, with ``export_datev``'s ``subsidiary_id``, and no
+    longer in the organization's export).
 
     ``revenue_accounts`` and ``automatic_accounts`` default to the chart's accounts when
-    null. ``debtor_accounts`` pins customers to Debitor accounts inside the debtor range;
-    other customers get the next free account on their first export, and keep it.
+    null. ``debtor_accounts`` pins customers to Debitor accounts inside the debtor range of
+    this client; other customers get the next free account on their first export, and keep it.
     """
 
     model_config = ConfigDict(json_schema_extra={"examples": [_CONFIGURE_EXAMPLE]})
@@ -79,6 +82,13 @@ class ExportDatevPayload(Contract):
     requested_by: Requester | None = Field(
         default=None, description="who asked for the export (shown in the export record)"
     )
+    subsidiary_id: Reference | None = Field(
+        default=None,
+        description="export a subsidiary's own DATEV client (configure_datev with this "
+        "subsidiary_id): exactly its documents, under its settings, marks and Debitor "
+        "accounts. Null: the organization's client, which holds the organization's documents "
+        "and those of the subsidiaries without DATEV settings of their own",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ExportDatevPayload:
@@ -90,7 +100,8 @@ class ExportDatevPayload(Contract):
 
 
 class ExportDatev(Command):
-    """Write a DATEV EXTF export (zip) for a date range and mark the invoices exported."""
+    """Write a DATEV EXTF export (zip) of one DATEV client for a date range and mark the
+    invoices exported in that client."""
 
     model_config = ConfigDict(
         json_schema_extra={
