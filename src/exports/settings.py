@@ -13,10 +13,12 @@ from uuid import UUID
 
 from invoicing.domain.errors import DomainError
 from invoicing.domain.tax import EU_COUNTRIES, TaxCategory
-from invoicing.schemas.common import Reference
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 AccountNumber = Annotated[str, StringConstraints(pattern=r"^[1-9]\d{0,8}$")]
+#: a subsidiary's id, as ``schemas.common.Reference`` (imported from there, this module would
+#: import the schemas package, whose ``exports`` module imports this one)
+SubsidiaryId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Region = Literal["domestic", "eu", "third_country"]
 Chart = Literal["SKR03", "SKR04"]
 
@@ -316,7 +318,7 @@ class DatevConfiguration(DatevSettings):
     """The configure_datev payload: settings plus explicit debtor accounts per customer, for
     the organization's DATEV client or (``subsidiary_id``) a subsidiary's own."""
 
-    subsidiary_id: Reference | None = Field(
+    subsidiary_id: SubsidiaryId | None = Field(
         default=None,
         description="a subsidiary (configure_subsidiary) with books of its own: these settings "
         "make its DATEV client, exported apart (export_datev with subsidiary_id); its documents "
