@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 AccountNumber = Annotated[str, StringConstraints(pattern=r"^[1-9]\d{0,8}$")]
 #: a subsidiary's id, as ``schemas.common.Reference`` (imported from there, this module would
 #: import the schemas package, whose ``exports`` module imports this one)
-SubsidiaryId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+SubsidiaryId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
 Region = Literal["domestic", "eu", "third_country"]
 Chart = Literal["SKR03", "SKR04"]
 
