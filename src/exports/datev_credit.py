@@ -12,7 +12,9 @@ credit) and is not booked: the payments row it makes on the invoice is left out 
 bookings, and clearing the ``GH-`` item against the invoice is an OPOS step of the accountant.
 
 Only credit in the export's currency is booked: a customer payment has no exchange rate of its
-own (its allocations are converted at each invoice's rate).
+own (its allocations are converted at each invoice's rate). A customer's credit is kept per
+customer, not per issuer: it is the organization's, booked in the organization's DATEV client
+only (client '' of its marks); a subsidiary's own client books none (docs/datev.md).
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ FROM customer_credit_entries e
 WHERE e.organization_id = :org AND e.currency = :cur AND e.kind IN ('added', 'refunded')
   AND e.date >= :d_from AND e.date <= :d_to
 """
+#: the marks of the organization's DATEV client, the only one that books credit
+_CLIENT = "m.client = ''"
 _UNMARKED = (
     " AND NOT EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = e.organization_id"
-    f" AND m.target = '{TARGET}' AND m.item_id = e.id)"
+    f" AND {_CLIENT} AND m.target = '{TARGET}' AND m.item_id = e.id)"
 )
 _BINDS = (
     bindparam("org", type_=Uuid()),
@@ -103,16 +107,16 @@ _NUMBER = (
     "ORDER BY i.issue_date DESC, i.number_key DESC LIMIT 1) AS number"
 )
 #: credit that an export booked and ``delete_payment`` took back (``deleted_credit_entries``)
-_DELETED = """
+_DELETED = f"""
 FROM deleted_credit_entries e
 WHERE e.organization_id = :org AND e.currency = :cur AND e.kind IN ('added', 'refunded')
   AND EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = e.organization_id
-              AND m.target = 'credit' AND m.item_id = e.id)
+              AND {_CLIENT} AND m.target = 'credit' AND m.item_id = e.id)
 """
 _DELETED_IN_RANGE = " AND e.deleted_on >= :d_from AND e.deleted_on <= :d_to"
 _REVERSAL_UNMARKED = (
     " AND NOT EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = e.organization_id"
-    f" AND m.target = '{REVERSAL_TARGET}' AND m.item_id = e.id)"
+    f" AND {_CLIENT} AND m.target = '{REVERSAL_TARGET}' AND m.item_id = e.id)"
 )
 
 
@@ -173,8 +177,8 @@ def mark_credits(
 ) -> int:
     """Record the first export of every credit booking of the range (idempotent)."""
     sql = (
-        "INSERT INTO export_marks (organization_id, target, item_id, export_id, marked_at) "
-        f"SELECT e.organization_id, '{TARGET}', e.id, :eid, :now" + _FROM + _UNMARKED
+        "INSERT INTO export_marks (organization_id, client, target, item_id, export_id, "
+        f"marked_at) SELECT e.organization_id, '', '{TARGET}', e.id, :eid, :now" + _FROM + _UNMARKED
     )
     params: dict[str, Any] = {
         "org": org,
@@ -187,8 +191,8 @@ def mark_credits(
     binds = (*_BINDS, bindparam("eid", type_=Uuid()), bindparam("now", type_=UTCDateTime()))
     marked = int(conn.execute(text(sql).bindparams(*binds), params).rowcount or 0)
     reversals = (
-        "INSERT INTO export_marks (organization_id, target, item_id, export_id, marked_at) "
-        f"SELECT e.organization_id, '{REVERSAL_TARGET}', e.id, :eid, :now"
+        "INSERT INTO export_marks (organization_id, client, target, item_id, export_id, "
+        f"marked_at) SELECT e.organization_id, '', '{REVERSAL_TARGET}', e.id, :eid, :now"
         + _DELETED
         + _DELETED_IN_RANGE
         + _REVERSAL_UNMARKED

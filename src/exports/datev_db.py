@@ -27,6 +27,7 @@ from invoicing.domain.fx import deletion_id, exchange_difference, fit, reversal_
 from invoicing.domain.ledger import Key, key_of
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.numbering import number_key
+from invoicing.domain.subsidiaries import ORGANIZATION_CLIENT, DatevScope, datev_blocked
 from invoicing.domain.tax import TaxCategory
 from invoicing.exports.datev import (
     CENT,
@@ -89,6 +90,27 @@ _DOCS = """
   AND i.deleted_at IS NULL
   AND (i.currency = :cur OR i.exchange_rate IS NOT NULL)
 """
+
+
+def _issuers(scope: DatevScope, alias: str = "i") -> str:
+    """The documents of the export's DATEV client (``domain.subsidiaries.datev_client``): a
+    subsidiary's own export holds its documents; the organization's leaves out those of the
+    subsidiaries with clients of their own (nothing to add while there are none)."""
+    if scope.client != ORGANIZATION_CLIENT:
+        return f" AND {alias}.subsidiary_id = :client"
+    if not scope.leaves_out:
+        return ""
+    return (
+        f" AND ({alias}.subsidiary_id IS NULL OR NOT EXISTS (SELECT 1 FROM datev_settings s "
+        f"WHERE s.organization_id = {alias}.organization_id AND s.client = {alias}.subsidiary_id))"
+    )
+
+
+def _docs(scope: DatevScope) -> str:
+    """``_DOCS`` of the export's client."""
+    return _DOCS + _issuers(scope)
+
+
 _NO_CREDIT_NOTE = """
   AND NOT EXISTS (SELECT 1 FROM invoices cn WHERE cn.organization_id = i.organization_id
                   AND cn.credited_invoice_id = i.id AND cn.finalized_at IS NOT NULL)
@@ -96,24 +118,28 @@ _NO_CREDIT_NOTE = """
 
 
 def _unmarked(target: str, item: str) -> str:
+    """Not yet marked in the export's client (``:client``): each client has its own marks."""
     # fixed identifiers chosen in this module, never user input
     return (
         f" AND NOT EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = "
-        f"i.organization_id AND m.target = '{target}' AND m.item_id = {item})"
+        f"i.organization_id AND m.client = :client AND m.target = '{target}' "
+        f"AND m.item_id = {item})"
     )
 
 
-def _doc_where(reversal: bool) -> str:
+def _doc_where(reversal: bool, scope: DatevScope) -> str:
     if reversal:
         return (
-            _DOCS + " AND i.status = 'void' AND i.voided_at >= :ts_from"
+            _docs(scope) + " AND i.status = 'void' AND i.voided_at >= :ts_from"
             " AND i.voided_at < :ts_to" + _NO_CREDIT_NOTE
         )
-    return _DOCS + " AND i.issue_date >= :d_from AND i.issue_date <= :d_to"
+    return _docs(scope) + " AND i.issue_date >= :d_from AND i.issue_date <= :d_to"
 
 
-def _booking_sql(dialect: str, reversal: bool, unexported: bool) -> TextualSelect:
-    where = _doc_where(reversal)
+def _booking_sql(
+    dialect: str, reversal: bool, unexported: bool, scope: DatevScope
+) -> TextualSelect:
+    where = _doc_where(reversal, scope)
     if unexported:
         where += _unmarked("reversal" if reversal else "invoice", "i.id")
     if dialect == "postgresql":
@@ -139,7 +165,7 @@ def _booking_sql(dialect: str, reversal: bool, unexported: bool) -> TextualSelec
 SELECT i.kind, i.number, {day} AS day, i.delivery_date, i.service_period_end,
        i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
        ci.number AS credited_number, {groups}, {_small_business(dialect)},
-       i.id AS doc_id, i.credited_invoice_id AS credited_id
+       i.id AS doc_id, i.credited_invoice_id AS credited_id, i.subsidiary_id AS issuer
 FROM invoices i
 {unnest}
 LEFT JOIN invoices ci ON ci.organization_id = i.organization_id AND ci.id = i.credited_invoice_id
@@ -179,7 +205,8 @@ ORDER BY {day}, i.number_key, {order_n}"""
     D_SMALL_BUSINESS,
     D_ID,
     D_CREDITED_ID,
-) = range(20)
+    D_ISSUER,
+) = range(21)
 _TRUE = (True, 1, "1", "true")
 
 
@@ -204,10 +231,12 @@ def _payment_columns(sql: str) -> TextualSelect:
     )
 
 
-def _payment_sql(dialect: str, unexported: bool, differences: bool = False) -> TextualSelect:
-    """Payments of the range; ``differences``: only those with an exchange difference (their
-    export mark is ``fx_diff``, apart from the payment's own)."""
-    where = _DOCS + _PAYMENT_ROWS
+def _payment_sql(
+    dialect: str, unexported: bool, scope: DatevScope, differences: bool = False
+) -> TextualSelect:
+    """Payments of the range (of the client's documents); ``differences``: only those with an
+    exchange difference (their export mark is ``fx_diff``, apart from the payment's own)."""
+    where = _docs(scope) + _PAYMENT_ROWS
     target = "payment"
     if differences:
         where += _FX_PAYMENTS + " AND i.kind = 'invoice'"
@@ -233,32 +262,39 @@ PAYMENT_REVERSAL, FX_REVERSAL = "pay_reversal", "fx_reversal"
 
 
 def _marked(target: str, item: str) -> str:
+    """Marked in the export's client: booked there (a reversal belongs where its booking is)."""
     # fixed identifiers chosen in this module, never user input
     return (
         f" AND EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = "
-        f"i.organization_id AND m.target = '{target}' AND m.item_id = {item})"
+        f"i.organization_id AND m.client = :client AND m.target = '{target}' "
+        f"AND m.item_id = {item})"
     )
 
 
-def _deleted_where(unexported: bool, differences: bool, reversal: bool) -> str:
+def _deleted_where(unexported: bool, differences: bool, reversal: bool, scope: DatevScope) -> str:
     """Deleted payments an earlier export booked (``differences``: whose exchange difference
     it booked): ``reversal``, those deleted in the range (their reversals; ``unexported``: not
     yet reversed in an export); else those dated in it (their own booking, which a run of the
     whole range books again as it did: marked, so never part of an unexported export)."""
     booked, target = ("fx_diff", FX_REVERSAL) if differences else ("payment", PAYMENT_REVERSAL)
     day = "d.deleted_on" if reversal else "d.date"
-    where = _DOCS + f" AND {day} >= :d_from AND {day} <= :d_to" + _marked(booked, "d.id")
+    where = _docs(scope) + f" AND {day} >= :d_from AND {day} <= :d_to" + _marked(booked, "d.id")
     if unexported and reversal:
         where += _unmarked(target, "d.id")
     return where
 
 
 def _deleted_sql(
-    dialect: str, unexported: bool, *, differences: bool = False, reversal: bool = True
+    dialect: str,
+    unexported: bool,
+    scope: DatevScope,
+    *,
+    differences: bool = False,
+    reversal: bool = True,
 ) -> TextualSelect:
     """Deleted payments (``deleted_payments``) as ``_payment_sql`` reads payments, the ``P_*``
     columns, dated on the day they were deleted when ``reversal`` (``_deleted_where``)."""
-    where = _deleted_where(unexported, differences, reversal)
+    where = _deleted_where(unexported, differences, reversal, scope)
     sql = f"""
 SELECT d.id AS payment_id, d.amount, {"d.deleted_on" if reversal else "d.date"} AS day, d.method,
        d.reference, i.kind, i.number, i.customer_id, i.currency, i.exchange_rate,
@@ -293,14 +329,15 @@ ORDER BY day, i.number_key, d.id"""
 ) = range(17)
 
 
-def _write_off_sql(dialect: str) -> TextClause:
-    """Invoices with write-offs in their ledger (the movements are filtered in Python)."""
+def _write_off_sql(dialect: str, scope: DatevScope) -> TextClause:
+    """Invoices of the client with write-offs in their ledger (the movements are filtered in
+    Python)."""
     ledger_text = "CAST(i.ledger AS TEXT)" if dialect == "postgresql" else "i.ledger"
     sql = f"""
 SELECT i.id, i.number, i.customer_id, i.currency, i.exchange_rate, {_buyer(dialect)},
-       i.ledger
+       i.ledger, i.subsidiary_id
 FROM invoices i
-WHERE {_DOCS} AND i.kind = 'invoice' AND {ledger_text} LIKE '%write_off%'
+WHERE {_docs(scope)} AND i.kind = 'invoice' AND {ledger_text} LIKE '%write_off%'
 ORDER BY i.number_key"""
     return text(sql).bindparams(bindparam("org", type_=Uuid()), bindparam("cur", type_=String()))
 
@@ -323,12 +360,20 @@ class WriteOffItem:
     country: str | None
     invoice_id: uuid.UUID
     write_off_id: uuid.UUID  # the write-off's own id, its reversal's too: named in the text
+    issuer: str | None = None  # the invoice's subsidiary (None: the organization's)
 
 
 def write_off_items(
-    conn: Connection, org: uuid.UUID, cur: str, start: dt.date, end: dt.date, unexported: bool
+    conn: Connection,
+    org: uuid.UUID,
+    cur: str,
+    start: dt.date,
+    end: dt.date,
+    unexported: bool,
+    scope: DatevScope,
 ) -> list[WriteOffItem]:
-    """Write-offs and reversals dated ``start..end``, in (date, number) order."""
+    """Write-offs and reversals of the client's invoices dated ``start..end``, in (date,
+    number) order; ``unexported``: those not marked in the client yet."""
     marked: set[uuid.UUID] = set()
     if unexported:
         marked = {
@@ -336,13 +381,14 @@ def write_off_items(
             for x in conn.execute(
                 text(
                     "SELECT item_id FROM export_marks WHERE organization_id = :org "
-                    "AND target = 'write_off'"
+                    "AND client = :client AND target = 'write_off'"
                 ).bindparams(bindparam("org", type_=Uuid())),
-                {"org": org},
+                {"org": org, "client": scope.client},
             ).scalars()
         }
     items: list[WriteOffItem] = []
-    for row in conn.execute(_write_off_sql(conn.dialect.name), {"org": org, "cur": cur}):
+    params = {"org": org, "cur": cur, "client": scope.client}
+    for row in conn.execute(_write_off_sql(conn.dialect.name, scope), params):
         ledger = row.ledger if isinstance(row.ledger, list) else json.loads(row.ledger or "[]")
         for m in ledger:
             if m["kind"] not in ("write_off", "write_off_reversal"):
@@ -370,6 +416,7 @@ def write_off_items(
                     row.buyer_country,
                     uuid.UUID(str(row.id)),
                     base,
+                    row.subsidiary_id,
                 )
             )
     items.sort(key=lambda w: (w.day, number_key(w.number), w.reversal, str(w.item_id)))
@@ -392,16 +439,24 @@ def _typed(clause: TextClause, reversal: bool) -> TextClause:
 
 
 def _params(
-    org: uuid.UUID, cur: str, start: dt.date, end: dt.date, reversal: bool = False
+    org: uuid.UUID,
+    cur: str,
+    start: dt.date,
+    end: dt.date,
+    client: str,
+    reversal: bool = False,
 ) -> dict[str, Any]:
+    """The parameters of the booking statements (``:client`` names the export's DATEV client:
+    its documents, its marks)."""
     if reversal:
         return {
             "org": org,
             "cur": cur,
+            "client": client,
             "ts_from": _midnight(start),
             "ts_to": _midnight(end + dt.timedelta(days=1)),
         }
-    return {"org": org, "cur": cur, "d_from": start, "d_to": end}
+    return {"org": org, "cur": cur, "client": client, "d_from": start, "d_to": end}
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -412,17 +467,21 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 
 class DebtorBook:
-    """Stable Debitor accounts: loaded once, new customers get the next free account."""
+    """Stable Debitor accounts of one DATEV client: loaded once, new customers get the next
+    free account (each client numbers its own: a customer of both has an account in each)."""
 
-    def __init__(self, conn: Connection, org: uuid.UUID, settings: DatevSettings) -> None:
+    def __init__(
+        self, conn: Connection, org: uuid.UUID, client: str, settings: DatevSettings
+    ) -> None:
         self.org = org
+        self.client = client
         self.start, self.end = settings.debtor_range
         rows = conn.execute(
             text(
                 "SELECT customer_key, account FROM datev_debtor_accounts "
-                "WHERE organization_id = :org"
+                "WHERE organization_id = :org AND client = :client"
             ).bindparams(bindparam("org", type_=Uuid())),
-            {"org": org},
+            {"org": org, "client": client},
         ).all()
         self.accounts: dict[str, int] = {str(k): int(a) for k, a in rows}
         self.taken = set(self.accounts.values())
@@ -461,8 +520,8 @@ class DebtorBook:
         if not self.new:
             return
         stmt = text(
-            "INSERT INTO datev_debtor_accounts (organization_id, customer_key, account, "
-            "customer_id, created_at) VALUES (:org, :key, :acc, :cid, :now)"
+            "INSERT INTO datev_debtor_accounts (organization_id, client, customer_key, account, "
+            "customer_id, created_at) VALUES (:org, :client, :key, :acc, :cid, :now)"
         ).bindparams(
             bindparam("org", type_=Uuid()),
             bindparam("cid", type_=Uuid()),
@@ -470,7 +529,10 @@ class DebtorBook:
         )
         conn.execute(
             stmt,
-            [{"org": self.org, "key": k, "acc": a, "cid": c, "now": now} for k, a, c in self.new],
+            [
+                {"org": self.org, "client": self.client, "key": k, "acc": a, "cid": c, "now": now}
+                for k, a, c in self.new
+            ],
         )
         self.new.clear()
 
@@ -483,11 +545,13 @@ def _anonymous_key(name: str | None, vat: str | None) -> str:
 def assign_debtor_accounts(
     conn: Connection,
     org: uuid.UUID,
+    client: str,
     settings: DatevSettings,
     fixed: dict[uuid.UUID, int],
     now: dt.datetime,
 ) -> None:
-    """Pin customers to accounts (configure_datev). A customer keeps an existing account."""
+    """Pin customers to accounts of one DATEV client (configure_datev). A customer keeps an
+    existing account."""
     start, end = settings.debtor_range
     for customer_id, account in fixed.items():
         if not start <= account <= end:
@@ -499,16 +563,16 @@ def assign_debtor_accounts(
         owner = conn.execute(
             text(
                 "SELECT customer_key FROM datev_debtor_accounts WHERE organization_id = :org "
-                "AND account = :acc"
+                "AND client = :client AND account = :acc"
             ).bindparams(bindparam("org", type_=Uuid())),
-            {"org": org, "acc": account},
+            {"org": org, "client": client, "acc": account},
         ).scalar()
         current = conn.execute(
             text(
                 "SELECT account FROM datev_debtor_accounts WHERE organization_id = :org "
-                "AND customer_key = :key"
+                "AND client = :client AND customer_key = :key"
             ).bindparams(bindparam("org", type_=Uuid())),
-            {"org": org, "key": str(customer_id)},
+            {"org": org, "client": client, "key": str(customer_id)},
         ).scalar()
         if owner is not None and owner != str(customer_id):
             raise DomainError(
@@ -526,8 +590,9 @@ def assign_debtor_accounts(
         if current is None:
             conn.execute(
                 text(
-                    "INSERT INTO datev_debtor_accounts (organization_id, customer_key, "
-                    "account, customer_id, created_at) VALUES (:org, :key, :acc, :cid, :now)"
+                    "INSERT INTO datev_debtor_accounts (organization_id, client, customer_key, "
+                    "account, customer_id, created_at) "
+                    "VALUES (:org, :client, :key, :acc, :cid, :now)"
                 ).bindparams(
                     bindparam("org", type_=Uuid()),
                     bindparam("cid", type_=Uuid()),
@@ -535,6 +600,7 @@ def assign_debtor_accounts(
                 ),
                 {
                     "org": org,
+                    "client": client,
                     "key": str(customer_id),
                     "acc": account,
                     "cid": customer_id,
@@ -580,7 +646,7 @@ class Counters:
 
 
 class BookingBuilder:
-    """Turns result rows into DATEV bookings for one organization's settings."""
+    """Turns result rows into DATEV bookings for one DATEV client's settings."""
 
     def __init__(
         self,
@@ -588,8 +654,10 @@ class BookingBuilder:
         debtors: DebtorBook,
         counters: Counters,
         fx: FxValues,
+        scope: DatevScope | None = None,
     ) -> None:
         self.s = settings
+        self.scope = scope or DatevScope()
         self.fx = fx
         self.debtors = debtors
         self.c = counters
@@ -708,7 +776,10 @@ class BookingBuilder:
                 keys.append(key_of(category, Decimal(rate)))
             if category == TaxCategory.EXEMPT.value and first[D_SMALL_BUSINESS] in _TRUE:
                 category = SMALL_BUSINESS  # § 19 UStG: its own revenue account
-            targets.append(self._target(category, rate, country, vat_id))
+            try:
+                targets.append(self._target(category, rate, country, vat_id))
+            except DomainError as exc:  # which document, whose, and what to do in this client
+                raise datev_blocked(exc, number, first[D_ISSUER], self.scope) from exc
             groups.append({"taxable_amount": net, "tax_amount": tax})
         if convert:
             grosses = self._converted(first, groups, fx)
@@ -869,9 +940,13 @@ class BookingBuilder:
         # the write-off's id, as a payment's: two write-offs of one invoice on one day (one of
         # them reversed) are two rows an accountant can tell apart, each paired with its reversal
         text_ = f"{self._label(prefix, w.number, w.name or '', 50)} #{w.write_off_id.hex[:8]}"
-        targets = [
-            self.s.write_off_account(w.reason, str(g["category"]), str(g["rate"])) for g in w.groups
-        ]
+        try:
+            targets = [
+                self.s.write_off_account(w.reason, str(g["category"]), str(g["rate"]))
+                for g in w.groups
+            ]
+        except DomainError as exc:
+            raise datev_blocked(exc, w.number, w.issuer, self.scope) from exc
         keys = [key_of(str(g["category"]), Decimal(str(g["rate"]))) for g in w.groups]
         parts = [{"taxable_amount": g["net"], "tax_amount": g["tax"]} for g in w.groups]
         taxes = [Decimal(str(g["tax"])) for g in w.groups]
@@ -959,32 +1034,36 @@ def _stream(
     end: dt.date,
     include_payments: bool,
     unexported: bool,
+    scope: DatevScope,
 ) -> Iterator[list[Booking]]:
-    """Bookings of one period in Belegdatum order: documents, reversals and payments merged."""
+    """Bookings of one period in Belegdatum order: documents, reversals and payments merged;
+    the documents (and what moves them) of the export's DATEV client only."""
     dialect = conn.dialect.name
-    cur = settings.currency
+    cur, client = settings.currency, scope.client
 
     Item = tuple[dt.date, int, str, int, list[Any], bool]
 
     def docs(reversal: bool) -> Iterator[Item]:
-        stmt = _booking_sql(dialect, reversal, unexported)
+        stmt = _booking_sql(dialect, reversal, unexported, scope)
         order = 1 if reversal else 0
-        for seq, rows in enumerate(_documents(conn, stmt, _params(org, cur, start, end, reversal))):
+        params = _params(org, cur, start, end, client, reversal)
+        for seq, rows in enumerate(_documents(conn, stmt, params)):
             day = rows[0][D_DAY]
             if isinstance(day, dt.datetime):
                 day = day.date()
             yield day, order, rows[0][D_NUMBER], seq, rows, reversal
 
     def stream_of(stmt: TextualSelect, order: int, reversal: bool = False) -> Iterator[Item]:
-        result = conn.execute(stmt, _params(org, cur, start, end), execution_options=STREAM)
+        params = _params(org, cur, start, end, client)
+        result = conn.execute(stmt, params, execution_options=STREAM)
         for seq, row in enumerate(result):
             yield row[P_DAY], order, row[P_NUMBER], seq, [row], reversal
 
     def pays() -> Iterator[Item]:
-        yield from stream_of(_payment_sql(dialect, unexported), 2)
+        yield from stream_of(_payment_sql(dialect, unexported, scope), 2)
 
     def write_offs() -> Iterator[Item]:
-        items = write_off_items(conn, org, cur, start, end, unexported)
+        items = write_off_items(conn, org, cur, start, end, unexported, scope)
         for seq, w in enumerate(items):
             yield w.day, 3, w.number, seq, [w], w.reversal
 
@@ -993,23 +1072,30 @@ def _stream(
             yield c.day, 5, c.belegfeld, seq, [c], c.refund
 
     def differences() -> Iterator[Item]:
-        yield from stream_of(_payment_sql(dialect, unexported, differences=True), 4)
+        yield from stream_of(_payment_sql(dialect, unexported, scope, differences=True), 4)
 
     def deleted(differences: bool, reversal: bool) -> Iterator[Item]:
         """Deleted payments an earlier export booked: their booking again in a run of its
         range, their reversal in the range they were deleted in (``_deleted_where``)."""
-        stmt = _deleted_sql(dialect, unexported, differences=differences, reversal=reversal)
+        stmt = _deleted_sql(dialect, unexported, scope, differences=differences, reversal=reversal)
         order = {(False, False): 6, (True, False): 7, (False, True): 8, (True, True): 9}
         yield from stream_of(stmt, order[(differences, reversal)], reversal)
 
     streams = [docs(False), docs(True), write_offs(), differences(), deleted(True, True)]
     if include_payments:
-        streams += [pays(), credits(), deleted(False, True)]
+        streams += [pays(), deleted(False, True)]
+        if scope.books_customer_credit:  # a customer's credit is the organization's
+            streams.append(credits())
     if not unexported:  # the deleted payments' own bookings: marked, so in a run of all only
         streams.append(deleted(True, False))
         if include_payments:
             streams.append(deleted(False, False))
-    progress = ProgressLog("export.datev.progress", organization_id=str(org), period=str(start))
+    progress = ProgressLog(
+        "export.datev.progress",
+        organization_id=str(org),
+        subsidiary_id=scope.subsidiary_id,
+        period=str(start),
+    )
     # (day, stream, number, seq) is unique, so the merge never compares the rows
     for day, order, _number, _seq, items, reversal in heapq.merge(*streams):
         progress.tick()
@@ -1052,16 +1138,20 @@ def export_datev(
     unexported: bool = False,
     monthly: bool = False,
     max_bookings: int = MAX_BOOKINGS,
+    scope: DatevScope | None = None,
 ) -> DatevResult:
-    """Write the EXTF files of ``start..end`` into ``directory`` (nothing is marked here)."""
-    debtors = DebtorBook(conn, org, settings)
+    """Write the EXTF files of ``start..end`` of one DATEV client (``scope``; default: the
+    organization's, with no subsidiary of a client of its own) into ``directory`` (nothing is
+    marked here)."""
+    scope = scope or DatevScope()
+    debtors = DebtorBook(conn, org, scope.client, settings)
     counters = Counters()
-    fx = FxValues(conn, org, settings.currency)
-    builder = BookingBuilder(settings, debtors, counters, fx)
+    fx = FxValues(conn, org, scope.client, settings.currency)
+    builder = BookingBuilder(settings, debtors, counters, fx, scope)
     stats = WriteStats()
     for seg_start, seg_end in segments(settings, start, end, monthly):
         groups = _stream(
-            conn, builder, org, settings, seg_start, seg_end, include_payments, unexported
+            conn, builder, org, settings, seg_start, seg_end, include_payments, unexported, scope
         )
         write_batches(
             directory, settings, now, seg_start, seg_end, groups, stats, max_bookings=max_bookings
@@ -1080,13 +1170,13 @@ def export_datev(
             "SELECT COUNT(*) FROM invoices i WHERE i.organization_id = :org AND i.kind IN "
             "('invoice', 'credit_note') AND i.finalized_at IS NOT NULL AND i.deleted_at IS "
             "NULL AND i.issue_date >= :d_from AND i.issue_date <= :d_to AND i.currency <> :cur "
-            "AND i.exchange_rate IS NULL"
+            "AND i.exchange_rate IS NULL" + _issuers(scope)
         ).bindparams(
             bindparam("org", type_=Uuid()),
             bindparam("d_from", type_=Date()),
             bindparam("d_to", type_=Date()),
         ),
-        {"org": org, "d_from": start, "d_to": end, "cur": settings.currency},
+        {**_params(org, settings.currency, start, end, scope.client)},
     ).scalar_one()
     counts = {
         "bookings": stats.bookings,
@@ -1165,18 +1255,28 @@ def mark_exported(
     conn: Connection,
     org: uuid.UUID,
     settings: DatevSettings,
-    start: dt.date,
-    end: dt.date,
+    scope: DatevScope,
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
     export_id: uuid.UUID,
     now: dt.datetime,
     include_payments: bool,
 ) -> dict[str, int]:
-    """Record the first export of every booking source of the range; set ``exported_at``.
+    """Record the first export of every booking source of the range in the export's DATEV
+    client (``scope``: its documents, its marks); set ``exported_at``.
 
     Set-based (no id lists in memory) and idempotent: a source already marked keeps its
     first export. Runs in the transaction that records the export.
     """
-    base = {"org": org, "cur": settings.currency, "eid": export_id, "now": now}
+    start, end = date_from, date_to
+    base = {
+        "org": org,
+        "cur": settings.currency,
+        "client": scope.client,
+        "eid": export_id,
+        "now": now,
+    }
     binds: list[BindParameter[Any]] = [
         bindparam("org", type_=Uuid()),
         bindparam("eid", type_=Uuid()),
@@ -1193,8 +1293,9 @@ def mark_exported(
         extra_binds: list[BindParameter[Any]],
     ) -> int:
         sql = (
-            f"INSERT INTO export_marks (organization_id, target, item_id, export_id, "
-            f"marked_at) SELECT i.organization_id, '{target}', {item}, :eid, :now "
+            f"INSERT INTO export_marks (organization_id, client, target, item_id, export_id, "
+            f"marked_at) SELECT i.organization_id, CAST(:client AS VARCHAR(200)), '{target}', "
+            f"{item}, :eid, :now "
             f"FROM {source} WHERE {where}" + _unmarked(target, item)
         )
         res = conn.execute(text(sql).bindparams(*binds, *extra_binds), {**base, **extra})
@@ -1206,21 +1307,23 @@ def mark_exported(
     ]
     dates = {"d_from": start, "d_to": end}
     marked["invoice"] = insert(
-        "invoice", "invoices i", "i.id", _doc_where(False), dates, date_binds
+        "invoice", "invoices i", "i.id", _doc_where(False, scope), dates, date_binds
     )
     ts = {"ts_from": _midnight(start), "ts_to": _midnight(end + dt.timedelta(days=1))}
     ts_binds: list[BindParameter[Any]] = [
         bindparam("ts_from", type_=UTCDateTime()),
         bindparam("ts_to", type_=UTCDateTime()),
     ]
-    marked["reversal"] = insert("reversal", "invoices i", "i.id", _doc_where(True), ts, ts_binds)
+    marked["reversal"] = insert(
+        "reversal", "invoices i", "i.id", _doc_where(True, scope), ts, ts_binds
+    )
     if include_payments:
         marked["payment"] = insert(
             "payment",
             "payments p JOIN invoices i ON i.organization_id = p.organization_id "
             "AND i.id = p.invoice_id",
             "p.id",
-            _DOCS + _PAYMENT_ROWS,
+            _docs(scope) + _PAYMENT_ROWS,
             dates,
             date_binds,
         )
@@ -1229,7 +1332,7 @@ def mark_exported(
         "payments p JOIN invoices i ON i.organization_id = p.organization_id "
         "AND i.id = p.invoice_id",
         "p.id",
-        _DOCS + " AND p.date >= :d_from AND p.date <= :d_to" + _FX_PAYMENTS,
+        _docs(scope) + " AND p.date >= :d_from AND p.date <= :d_to" + _FX_PAYMENTS,
         dates,
         date_binds,
     )
@@ -1242,7 +1345,7 @@ def mark_exported(
             PAYMENT_REVERSAL,
             deleted,
             "d.id",
-            _deleted_where(False, differences=False, reversal=True),
+            _deleted_where(False, differences=False, reversal=True, scope=scope),
             dates,
             date_binds,
         )
@@ -1250,27 +1353,28 @@ def mark_exported(
         FX_REVERSAL,
         deleted,
         "d.id",
-        _deleted_where(False, differences=True, reversal=True),
+        _deleted_where(False, differences=True, reversal=True, scope=scope),
         dates,
         date_binds,
     )
-    write_offs = write_off_items(conn, org, settings.currency, start, end, unexported=True)
+    write_offs = write_off_items(conn, org, settings.currency, start, end, True, scope)
     for w in write_offs:
         conn.execute(
             text(
-                "INSERT INTO export_marks (organization_id, target, item_id, export_id, "
-                "marked_at) VALUES (:org, 'write_off', :item, :eid, :now)"
+                "INSERT INTO export_marks (organization_id, client, target, item_id, export_id, "
+                "marked_at) VALUES (:org, :client, 'write_off', :item, :eid, :now)"
             ).bindparams(*binds, bindparam("item", type_=Uuid())),
             {**base, "item": w.item_id},
         )
     marked["write_off"] = len(write_offs)
-    if include_payments:
+    if include_payments and scope.books_customer_credit:
         marked["credit"] = mark_credits(conn, org, settings.currency, start, end, export_id, now)
     res = conn.execute(
         text(
             "UPDATE invoices SET exported_at = :now WHERE exported_at IS NULL AND id IN "
             "(SELECT m.item_id FROM export_marks m WHERE m.organization_id = :org AND "
-            "m.export_id = :eid AND m.target = 'invoice') AND organization_id = :org"
+            "m.client = :client AND m.export_id = :eid AND m.target = 'invoice') "
+            "AND organization_id = :org"
         ).bindparams(*binds),
         base,
     )

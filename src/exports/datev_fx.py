@@ -90,7 +90,7 @@ _DELETED = (
         "AND (i.id = :doc OR (i.credited_invoice_id = :doc AND i.kind = 'credit_note' "
         "AND i.finalized_at IS NOT NULL AND i.deleted_at IS NULL)) "
         "AND EXISTS (SELECT 1 FROM export_marks m WHERE m.organization_id = d.organization_id "
-        "AND m.target IN ('payment', 'fx_diff') AND m.item_id = d.id)"
+        "AND m.client = :client AND m.target IN ('payment', 'fx_diff') AND m.item_id = d.id)"
     )
     .bindparams(bindparam("org", type_=Uuid()), bindparam("doc", type_=Uuid()))
     .columns(id=Uuid(), date=Date(), amount=ExactDecimal(), invoice_id=Uuid(), deleted_on=Date())
@@ -100,7 +100,7 @@ _DELETED = (
 _BOOKED = (
     text(
         "SELECT item_id, value FROM datev_fx_values "
-        "WHERE organization_id = :org AND document_id = :doc"
+        "WHERE organization_id = :org AND client = :client AND document_id = :doc"
     )
     .bindparams(bindparam("org", type_=Uuid()), bindparam("doc", type_=Uuid()))
     .columns(item_id=Uuid(), value=ExactDecimal())
@@ -108,16 +108,20 @@ _BOOKED = (
 _STORED = (
     select(DatevFxValue.document_id, DatevFxValue.item_id)
     .where(DatevFxValue.organization_id == bindparam("org"))
+    .where(DatevFxValue.client == bindparam("client"))
     .where(DatevFxValue.document_id.in_(bindparam("docs", expanding=True)))
 )
 
 
 class FxValues:
-    """Euro values of the movements of foreign-currency documents, one history per document."""
+    """Euro values of the movements of foreign-currency documents, one history per document,
+    as one DATEV client (``client``: '' the organization's, or a subsidiary's own) booked them:
+    its marks say which deleted payments it booked, its kept values what it booked."""
 
-    def __init__(self, conn: Connection, org: uuid.UUID, currency: str) -> None:
+    def __init__(self, conn: Connection, org: uuid.UUID, client: str, currency: str) -> None:
         self.conn = conn
         self.org = org
+        self.client = client
         self.currency = currency
         self._values: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
         #: the VAT per tax group of each credit note, write-off and reversal of a document
@@ -148,7 +152,7 @@ class FxValues:
         return self._vat.get(document, {}).get(str(item))
 
     def _load(self, document: uuid.UUID) -> dict[uuid.UUID, Decimal]:
-        conn, params = self.conn, {"org": self.org, "doc": document}
+        conn, params = self.conn, {"org": self.org, "client": self.client, "doc": document}
         base = conn.execute(_BASE, params).one_or_none()
         if base is None or base.exchange_rate is None:
             return {}
@@ -189,11 +193,14 @@ class FxValues:
             return 0
         stored = {
             (r.document_id, r.item_id)
-            for r in self.conn.execute(_STORED, {"org": self.org, "docs": list(self._values)})
+            for r in self.conn.execute(
+                _STORED, {"org": self.org, "client": self.client, "docs": list(self._values)}
+            )
         }
         rows = [
             {
                 "organization_id": self.org,
+                "client": self.client,
                 "document_id": document,
                 "item_id": item,
                 "value": value,

@@ -1,4 +1,5 @@
-"""Per-organization DATEV configuration: numbers, chart of accounts, revenue account mapping.
+"""Per-client DATEV configuration: numbers, chart of accounts, revenue account mapping (the
+organization's client, and a subsidiary's own when it has books of its own).
 
 Validated on save (``configure_datev``) so that an export never starts with settings that
 would produce a file DATEV rejects. Defaults follow ../shared/reference/datev.md section 3.
@@ -15,6 +16,11 @@ from invoicing.domain.tax import EU_COUNTRIES, TaxCategory
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 AccountNumber = Annotated[str, StringConstraints(pattern=r"^[1-9]\d{0,8}$")]
+#: a subsidiary's id, as ``schemas.common.Reference`` (imported from there, this module would
+#: import the schemas package, whose ``exports`` module imports this one)
+SubsidiaryId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
 Region = Literal["domestic", "eu", "third_country"]
 Chart = Literal["SKR03", "SKR04"]
 
@@ -311,8 +317,16 @@ def _norm_rate(rate: str) -> str:
 
 
 class DatevConfiguration(DatevSettings):
-    """The configure_datev payload: settings plus explicit debtor accounts per customer."""
+    """The configure_datev payload: settings plus explicit debtor accounts per customer, for
+    the organization's DATEV client or (``subsidiary_id``) a subsidiary's own."""
 
+    subsidiary_id: SubsidiaryId | None = Field(
+        default=None,
+        description="a subsidiary (configure_subsidiary) with books of its own: these settings "
+        "make its DATEV client, exported apart (export_datev with subsidiary_id); its documents "
+        "leave the organization's export. seller_country defaults to the subsidiary's country. "
+        "Null: the organization's own client",
+    )
     debtor_accounts: dict[UUID, int] = Field(
-        default_factory=dict, description="customer id -> fixed Debitor account"
+        default_factory=dict, description="customer id -> fixed Debitor account (in this client)"
     )

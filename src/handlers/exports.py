@@ -16,50 +16,91 @@ from pathlib import Path
 from typing import Any
 
 from invoicing.documents.store import DocumentInfo, export_document_id
-from invoicing.domain.errors import DomainError
+from invoicing.domain import subsidiaries
 from invoicing.exports.csv_export import write_invoice_csv
-from invoicing.exports.datev_db import assign_debtor_accounts, export_datev, mark_exported
+from invoicing.exports.datev_db import (
+    DatevResult,
+    assign_debtor_accounts,
+    export_datev,
+    mark_exported,
+)
 from invoicing.exports.files import organization_folder, scratch, zip_files
-from invoicing.exports.settings import DatevSettings
+from invoicing.exports.settings import DatevConfiguration, DatevSettings
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import calendar_of
 from invoicing.handlers.unit_of_work import UnitOfWork
+from invoicing.models import Subsidiary
 from invoicing.models.exports import DatevSettingsRecord, ExportRun
 from invoicing.schemas.exports import ConfigureDatev, ExportCsv, ExportDatev
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 DATEV_FORMAT = "EXTF 700/21 v13 (zip)"
 ZIP = "application/zip"
 
 
-def load_settings(uow: UnitOfWork, organization_id: Any, *, lock: bool = False) -> DatevSettings:
-    stmt = select(DatevSettingsRecord).where(DatevSettingsRecord.organization_id == organization_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    record = uow.session.scalars(stmt).first()
-    if record is None:
-        raise DomainError(
-            "datev_not_configured",
-            "this organization has no DATEV settings (Beraternummer, Mandantennummer, SKR)",
-            pointer="",
-            hint="send configure_datev first (scope organizations:admin)",
-            status="409",
-            title="Not Configured",
+def _record(
+    uow: UnitOfWork, organization_id: Any, client: str, *, lock: bool = False
+) -> DatevSettingsRecord | None:
+    stmt = select(DatevSettingsRecord).where(
+        DatevSettingsRecord.organization_id == organization_id, DatevSettingsRecord.client == client
+    )
+    return uow.session.scalars(stmt.with_for_update() if lock else stmt).first()
+
+
+def load_client(
+    uow: UnitOfWork, organization_id: Any, subsidiary_id: str | None
+) -> tuple[DatevSettings, subsidiaries.DatevScope]:
+    """The settings and scope of one DATEV client's export (``subsidiary_id`` None: the
+    organization's), or why there is none (``subsidiaries.datev_scope``). Its settings row is
+    locked for the export: one export per client at a time. The organization's export reads
+    which subsidiaries have clients of their own under its lock, which ``configure_datev`` of a
+    subsidiary takes too (``_configured``), so that set does not change under it."""
+    session = uow.session
+    exists = subsidiary_id is None or (
+        session.get(Subsidiary, (organization_id, subsidiary_id)) is not None
+    )
+    client = subsidiary_id or subsidiaries.ORGANIZATION_CLIENT
+    record = _record(uow, organization_id, client, lock=True) if exists else None
+    own = session.scalars(
+        select(DatevSettingsRecord.client).where(
+            DatevSettingsRecord.organization_id == organization_id,
+            DatevSettingsRecord.client != subsidiaries.ORGANIZATION_CLIENT,
         )
-    return DatevSettings.model_validate(record.settings)
+    ).all()
+    scope = subsidiaries.datev_scope(
+        subsidiary_id, exists=exists, configured=record is not None, own_clients=own
+    )
+    assert record is not None  # datev_scope refused otherwise
+    return DatevSettings.model_validate(record.settings), scope
+
+
+def _configured(
+    uow: UnitOfWork, organization_id: Any, p: DatevConfiguration
+) -> tuple[str, DatevSettings]:
+    """(client, settings) of a configure_datev: the organization's, or a subsidiary's own (it
+    must exist; its country is the default seller_country). A subsidiary's waits for a running
+    export of the organization (its row locked): that export reads who has a client of its own."""
+    fields = p.model_dump(mode="json", exclude={"debtor_accounts", "subsidiary_id"})
+    if p.subsidiary_id is None:
+        return subsidiaries.ORGANIZATION_CLIENT, DatevSettings.model_validate(fields)
+    sub = uow.session.get(Subsidiary, (organization_id, p.subsidiary_id))
+    if sub is None:
+        raise subsidiaries.unknown(p.subsidiary_id)
+    _record(uow, organization_id, subsidiaries.ORGANIZATION_CLIENT, lock=True)
+    defaults = subsidiaries.datev_defaults(sub.profile or {})
+    fields.update({k: v for k, v in defaults.items() if k not in p.model_fields_set})
+    return p.subsidiary_id, DatevSettings.model_validate(fields)
 
 
 @handles(ConfigureDatev)
 def configure_datev(cmd: ConfigureDatev, uow: UnitOfWork, deps: Deps) -> list[Event]:
-    now = deps.now()
-    settings = DatevSettings.model_validate(
-        cmd.payload.model_dump(mode="json", exclude={"debtor_accounts"})
-    )
+    now, org_id, p = deps.now(), cmd.organization_id, cmd.payload
+    client, settings = _configured(uow, org_id, p)
     stored = settings.model_dump(mode="json")
-    record = uow.session.get(DatevSettingsRecord, cmd.organization_id, with_for_update=True)
+    record = uow.session.get(DatevSettingsRecord, (org_id, client), with_for_update=True)
     if record is None:
         record = DatevSettingsRecord(
-            organization_id=cmd.organization_id, settings=stored, version=1, updated_at=now
+            organization_id=org_id, client=client, settings=stored, version=1, updated_at=now
         )
         uow.session.add(record)
     else:
@@ -67,15 +108,15 @@ def configure_datev(cmd: ConfigureDatev, uow: UnitOfWork, deps: Deps) -> list[Ev
         record.version += 1
         record.updated_at = now
     uow.session.flush()
-    assign_debtor_accounts(
-        uow.session.connection(),
-        cmd.organization_id,
-        settings,
-        dict(cmd.payload.debtor_accounts),
-        now,
-    )
-    data = {"organization_id": str(cmd.organization_id), "datev": stored, "version": record.version}
-    return [Event("datev.configured", str(cmd.organization_id), data)]
+    conn = uow.session.connection()
+    assign_debtor_accounts(conn, org_id, client, settings, dict(p.debtor_accounts), now)
+    data = {
+        "organization_id": str(org_id),
+        "subsidiary_id": p.subsidiary_id,
+        "datev": stored,
+        "version": record.version,
+    }
+    return [Event("datev.configured", str(org_id), data)]
 
 
 def _store(
@@ -142,36 +183,57 @@ def _marked_counts(marked: dict[str, int]) -> dict[str, int]:
     }
 
 
+def _bookings(
+    conn: Connection,
+    cmd: ExportDatev,
+    settings: DatevSettings,
+    scope: subsidiaries.DatevScope,
+    work: Path,
+    now: dt.datetime,
+) -> DatevResult:
+    """The export's files in ``work`` (exports/datev_db.py): its range, options and client."""
+    p = cmd.payload
+    return export_datev(
+        conn,
+        cmd.organization_id,
+        settings,
+        p.date_from,
+        p.date_to,
+        work,
+        now,
+        include_payments=p.include_payments,
+        unexported=p.scope == "unexported",
+        monthly=p.split_monthly,
+        scope=scope,
+    )
+
+
 @handles(ExportDatev)
 def export_datev_handler(cmd: ExportDatev, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p, now, org_id, conn = cmd.payload, deps.now(), cmd.organization_id, uow.session.connection()
-    # one export per organization at a time: the settings row is the lock
-    settings = load_settings(uow, org_id, lock=True)
+    settings, scope = load_client(uow, org_id, p.subsidiary_id)  # locks the client's settings
     folder = organization_folder(deps.export_dir, org_id)
     with scratch(folder / f".datev-{cmd.command_id}.parts") as work:
-        result = export_datev(
-            conn,
-            org_id,
-            settings,
-            p.date_from,
-            p.date_to,
-            work,
-            now,
-            include_payments=p.include_payments,
-            unexported=p.scope == "unexported",
-            monthly=p.split_monthly,
-        )
+        result = _bookings(conn, cmd, settings, scope, work, now)
         zip_files(result.files, work / f"datev-{cmd.command_id}.zip", now)
         doc = _store(uow, deps, cmd, work / f"datev-{cmd.command_id}.zip", "datev-zip", ZIP)
+    span = {"date_from": p.date_from, "date_to": p.date_to}
     marked = mark_exported(
-        conn, org_id, settings, p.date_from, p.date_to, cmd.command_id, now, p.include_payments
+        conn,
+        org_id,
+        settings,
+        scope,
+        **span,
+        export_id=cmd.command_id,
+        now=now,
+        include_payments=p.include_payments,
     )
     result.fx.keep(cmd.command_id, now)  # what it booked stays booked (exports/datev_fx.py)
     counts = {**result.counts, **_marked_counts(marked)}
-    span = {"date_from": p.date_from, "date_to": p.date_to}
     run = {"kind": "datev", "counts": counts, "files": result.batches}
-    event = {"format": DATEV_FORMAT, **{k: d.isoformat() for k, d in span.items()}}
-    return _completed(uow, cmd, now, {**run, **span}, {**event, "files": result.batches}, doc)
+    event: dict[str, Any] = {k: d.isoformat() for k, d in span.items()}
+    event |= {"format": DATEV_FORMAT, "subsidiary_id": p.subsidiary_id, "files": result.batches}
+    return _completed(uow, cmd, now, {**run, **span}, event, doc)
 
 
 @handles(ExportCsv)

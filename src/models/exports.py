@@ -8,28 +8,39 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing.models.base import Base, JSONType, utcnow
-from sqlalchemy import Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Index, Integer, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 
+def _client() -> Mapped[str]:
+    """The DATEV client a row belongs to (migration 0033_datev_clients): '' for the
+    organization's own, the subsidiary's id for a subsidiary with a DATEV client of its own
+    (``domain.subsidiaries.datev_client``). Part of the key: the clients never share a row."""
+    return mapped_column(String(200), primary_key=True, server_default=text("''"))
+
+
 class DatevSettingsRecord(Base):
-    """The organization's DATEV configuration (validated ``DatevSettings`` as JSON)."""
+    """A DATEV client's configuration (validated ``DatevSettings`` as JSON): the
+    organization's (``client`` '') or a subsidiary's own (``client`` = its id)."""
 
     __tablename__ = "datev_settings"
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    client: Mapped[str] = _client()
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class DatevDebtorAccount(Base):
-    """A stable Debitor account per customer (or per anonymous buyer), never reassigned."""
+    """A stable Debitor account per customer (or per anonymous buyer) in one DATEV client,
+    never reassigned."""
 
     __tablename__ = "datev_debtor_accounts"
-    __table_args__ = (UniqueConstraint("organization_id", "account"),)
+    __table_args__ = (UniqueConstraint("organization_id", "client", "account"),)
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    client: Mapped[str] = _client()
     customer_key: Mapped[str] = mapped_column(String(80), primary_key=True)
     account: Mapped[int] = mapped_column(Integer)
     customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -58,12 +69,14 @@ class ExportRun(Base):
 
 
 class ExportMark(Base):
-    """First DATEV export of a booking source: an invoice/credit note, a payment, a reversal."""
+    """First DATEV export of a booking source in one DATEV client: an invoice/credit note, a
+    payment, a reversal."""
 
     __tablename__ = "export_marks"
     __table_args__ = (Index("ix_export_marks_export", "organization_id", "export_id"),)
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    client: Mapped[str] = _client()
     target: Mapped[str] = mapped_column(String(12), primary_key=True)
     item_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     export_id: Mapped[uuid.UUID] = mapped_column(Uuid)
@@ -75,11 +88,12 @@ class DatevFxValue(Base):
     document (a payment, credit note, write-off, reversal, deleted payment or its reversal):
     the first export's value stays the movement's value in every later export
     (``domain.fx.settling_values``, ``booked``), so a movement recorded later with an earlier
-    date does not move a cent already booked (exports/datev_fx.py)."""
+    date does not move a cent already booked (exports/datev_fx.py). Per DATEV client."""
 
     __tablename__ = "datev_fx_values"
 
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    client: Mapped[str] = _client()
     document_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     item_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     value: Mapped[Decimal]

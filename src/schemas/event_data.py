@@ -540,6 +540,10 @@ class InvoiceExportUpdatedData(InvoiceEventData):
 
 class DatevConfiguredData(State):
     organization_id: UUID
+    subsidiary_id: str | None = Field(
+        default=None,
+        description="the subsidiary whose own DATEV client this is; null: the organization's",
+    )
     datev: dict[str, Any] = Field(
         description="the configure_datev payload as stored (without debtor_accounts)"
     )
@@ -554,6 +558,12 @@ class ExportCompletedData(State):
     format: str | None = Field(default=None, description="datev: the EXTF format")
     date_from: dt.date | None = Field(default=None, description="datev only")
     date_to: dt.date | None = Field(default=None, description="datev only")
+    subsidiary_id: str | None = Field(
+        default=None,
+        description="datev: the subsidiary whose own DATEV client was exported; null: the "
+        "organization's client (its documents and those of subsidiaries without a client of "
+        "their own)",
+    )
     files: list[ExportFileData] | None = Field(default=None, description="datev: the batches")
     document: DocumentRef = Field(description="the file (fetch it with get_document)")
     checksum: str = Field(description="sha256:<hex> of the file")

@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from invoicing.exports.settings import DatevConfiguration
 from invoicing.schemas.commands import ADMIN, READ, WRITE, Command
-from invoicing.schemas.common import Contract
+from invoicing.schemas.common import Contract, Reference
 from invoicing.schemas.filters import InvoiceFilter
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
@@ -48,15 +48,39 @@ _CONFIGURE_EXAMPLE: dict[str, Any] = {
 }
 
 
+#: a subsidiary with books of its own: a DATEV client of its own (its 21 % mapped there)
+_CONFIGURE_SUBSIDIARY_EXAMPLE: dict[str, Any] = {
+    **_CONFIGURE_EXAMPLE,
+    "command_id": "3c1e9b4a-7f2d-4e8a-b6c5-0d9e8f7a6b54",
+    "payload": {
+        "subsidiary_id": "sub-be",
+        "consultant_number": 41234,
+        "client_number": 70001,
+        "chart": "SKR03",
+        "fiscal_year_start_month": 4,
+        "revenue_accounts": [
+            {"category": "standard", "rate": "21", "account": "8401"},
+            {"category": "reverse_charge", "region": "eu", "account": "8336"},
+        ],
+        "automatic_accounts": ["8401", "8336"],
+    },
+}
+
+
 class ConfigureDatev(Command):
-    """Store the organization's DATEV settings (validated; see ``DatevSettings``).
+    """Store the DATEV settings of a client (validated; see ``DatevSettings``): the
+    organization's, or with ``subsidiary_id`` a subsidiary's own (a subsidiary with books of
+    its own: it is then exported apart, with ``export_datev``'s ``subsidiary_id``, and no
+    longer in the organization's export).
 
     ``revenue_accounts`` and ``automatic_accounts`` default to the chart's accounts when
-    null. ``debtor_accounts`` pins customers to Debitor accounts inside the debtor range;
-    other customers get the next free account on their first export, and keep it.
+    null. ``debtor_accounts`` pins customers to Debitor accounts inside the debtor range of
+    this client; other customers get the next free account on their first export, and keep it.
     """
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_CONFIGURE_EXAMPLE]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [_CONFIGURE_EXAMPLE, _CONFIGURE_SUBSIDIARY_EXAMPLE]}
+    )
 
     type: Literal["configure_datev"] = "configure_datev"
     payload: DatevConfiguration
@@ -79,6 +103,13 @@ class ExportDatevPayload(Contract):
     requested_by: Requester | None = Field(
         default=None, description="who asked for the export (shown in the export record)"
     )
+    subsidiary_id: Reference | None = Field(
+        default=None,
+        description="export a subsidiary's own DATEV client (configure_datev with this "
+        "subsidiary_id): exactly its documents, under its settings, marks and Debitor "
+        "accounts. Null: the organization's client, which holds the organization's documents "
+        "and those of the subsidiaries without DATEV settings of their own",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ExportDatevPayload:
@@ -90,7 +121,8 @@ class ExportDatevPayload(Contract):
 
 
 class ExportDatev(Command):
-    """Write a DATEV EXTF export (zip) for a date range and mark the invoices exported."""
+    """Write a DATEV EXTF export (zip) of one DATEV client for a date range and mark the
+    invoices exported in that client."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -105,7 +137,18 @@ class ExportDatev(Command):
                         "date_to": "2026-03-31",
                         "include_payments": True,
                     },
-                }
+                },
+                {
+                    "type": "export_datev",
+                    "command_id": "8e2d4c6b-1a3f-4b5e-9c7d-2f4a6b8c0d13",
+                    "organization_id": "0b6e4c1e-8a43-4a9e-9b57-3c1f1c2d7e55",
+                    "credentials": {"token": "<signed token with invoices:write>"},
+                    "payload": {
+                        "date_from": "2026-01-01",
+                        "date_to": "2026-03-31",
+                        "subsidiary_id": "sub-be",
+                    },
+                },
             ]
         }
     )
