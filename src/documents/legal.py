@@ -4,6 +4,9 @@
 calculated: the seller's law, the document's language, the organization's own wording).
 Kind-specific mentions are added here, for the PDF and the e-invoice note (BT-22) alike:
 
+* German seller, invoice to a consumer that carried it (``default_note``, decided at finalize):
+  the note of § 286 Abs. 3 BGB that the consumer is in default 30 days after due date and
+  receipt unless they pay (without it a consumer is in default only after a reminder).
 * Belgian seller, credit note that returns VAT: "TVA à reverser à l'État dans la mesure où elle
   a été initialement déduite" / "btw terug te storten aan de Staat in de mate waarin ze
   oorspronkelijk in aftrek werd gebracht" (art. 77 Code TVA; AR/KB n° 4 art. 4 § 2).
@@ -27,6 +30,8 @@ def document_notes(state: InvoiceState) -> list[str]:
     """Every legal note of ``state``, in its language: tax notes, then kind mentions."""
     notes = [n for n in state.legal_notes if n]
     law = jurisdiction(seller_country(state))
+    if state.default_note and state.kind == "invoice":
+        notes.append(text("legal.DE.consumer_default", state.locale))
     if law == "BE" and state.kind == "credit_note" and state.totals.tax_total != 0:
         mention = text("legal.BE.credit_note_repayment", state.locale)
         if mention not in notes:

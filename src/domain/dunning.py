@@ -15,6 +15,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from invoicing.domain.consumer_dunning import (
+    BelgianClauses,
+    History,
+    Window,
+    belgian_damages_cap,
+    claim_window,
+)
 from invoicing.domain.errors import DomainError
 from invoicing.domain.money import ZERO, round_money
 from invoicing.domain.reference_rates import (
@@ -262,24 +269,46 @@ def interest_spans(
     due_date: dt.date,
     as_of: dt.date,
     own_rates: Mapping[dt.date, Decimal] | None = None,
+    start: dt.date | None = None,
+    rate_cap: bool = False,
 ) -> tuple[list[RateSpan], str | None]:
-    """The rates of a level's interest from the day after the due date to ``as_of``, and the
-    legal basis (``de_business``, ``de_consumer``, ``be_business``; None for a fixed rate).
+    """The rates of a level's interest from ``start`` (the first day of default; default: the
+    day after the due date) to ``as_of``, and the legal basis (``de_business``,
+    ``de_consumer``, ``be_business``, ``be_consumer``: a fixed rate capped at the rate of
+    art. 5 al. 2 of the Belgian law of 2 August 2002, art. XIX.4 WER, each half-year; None for
+    a fixed rate without a cap).
 
-    Raises :class:`InterestUnavailable` when statutory interest cannot be claimed (a Belgian
-    consumer, a seller outside DE and BE, a half-year without a reference rate)."""
+    Raises :class:`InterestUnavailable` when the interest cannot be claimed (statutory interest
+    of a Belgian consumer, a seller outside DE and BE, a half-year without a reference rate)."""
     first = due_date + dt.timedelta(days=1)
+    if start is not None:
+        first = max(first, start)
     if as_of < first:
         return [], None
     if level.interest != "statutory":
         rate = level.interest_rate_per_year
-        return ([RateSpan(first, as_of, rate)] if rate else []), None
+        if not rate:
+            return [], None
+        if not rate_cap:
+            return [RateSpan(first, as_of, rate)], None
+        caps = _statutory(country, "business", first, as_of, own_rates)
+        return [RateSpan(s.start, s.end, min(rate, s.rate)) for s in caps], "be_consumer"
     problem = statutory_problem(country, debtor)
     if problem is not None:
         raise InterestUnavailable(problem)
+    return _statutory(country, debtor, first, as_of, own_rates), f"{country.lower()}_{debtor}"
+
+
+def _statutory(
+    country: str,
+    debtor: Debtor,
+    first: dt.date,
+    as_of: dt.date,
+    own_rates: Mapping[dt.date, Decimal] | None,
+) -> list[RateSpan]:
     table = reference_table(country, (own_rates or {}).items())
     try:
-        spans = statutory_spans(country, debtor, first, as_of, table)
+        return statutory_spans(country, debtor, first, as_of, table)
     except MissingRate as missing:
         raise InterestUnavailable(
             f"no reference rate for the half-year from {missing.half_year.isoformat()} "
@@ -288,7 +317,6 @@ def interest_spans(
             f"{KNOWN_UNTIL.isoformat()}; add it to configure_dunning's reference_rates "
             f'({{"half_year": "{missing.half_year.isoformat()}", "rate": "..."}}) and run again'
         ) from missing
-    return spans, f"{country.lower()}_{debtor}"
 
 
 def check_run_day(as_of: dt.date, today: dt.date) -> None:
@@ -335,6 +363,8 @@ class Candidate:
     customer_id: uuid.UUID | None = None
     country: str = ""  # the seller's, from the invoice's snapshot
     debtor: Debtor = "consumer"  # :func:`debtor_of`
+    #: reminders sent, the invoice's note: when a consumer's default began
+    history: History = field(default_factory=History)
 
 
 @dataclass(frozen=True)
@@ -379,7 +409,9 @@ def plan_notices(
     ``as_of``, itself or through its customer, gets no notice and is reported in
     ``blocked``, not counted. A notice whose statutory interest cannot be computed
     (:func:`interest_spans`: no rate for a half-year of its period, a Belgian consumer) is not
-    sent with a guessed one: it is reported in ``refused`` with the reason, not counted.
+    sent with a guessed one: it is reported in ``refused`` with the reason, not counted; a
+    notice that claims no interest (a consumer not in default yet, a Belgian consumer's first
+    reminder or waiting period: :func:`window_of`) needs no rate.
     """
     notices: list[tuple[Candidate, int]] = []
     without_email: list[Candidate] = []
@@ -401,20 +433,80 @@ def plan_notices(
         if not cand.has_email:
             without_email.append(cand)
             continue
+        window = window_of(settings, cand.country, cand.debtor, cand.due_date, as_of, cand.history)
         try:
-            interest_spans(
-                settings.levels[level - 1],
-                cand.country,
-                cand.debtor,
-                cand.due_date,
-                as_of,
-                settings.own_rates(cand.country),
-            )
+            if window.interest_from is not None:
+                interest_spans(
+                    settings.levels[level - 1],
+                    cand.country,
+                    cand.debtor,
+                    cand.due_date,
+                    as_of,
+                    settings.own_rates(cand.country),
+                    window.interest_from,
+                    window.rate_cap,
+                )
         except InterestUnavailable as exc:
             refused.append((cand, str(exc)))
             continue
         notices.append((cand, level))
     return Plan(notices, without_email, blocked, refused)
+
+
+def window_of(
+    settings: DunningSettings,
+    country: str,
+    debtor: Debtor,
+    due_date: dt.date,
+    as_of: dt.date,
+    history: History,
+    sending_day: dt.date | None = None,
+    balance: Decimal = ZERO,
+) -> Window:
+    """:func:`~invoicing.domain.consumer_dunning.claim_window` with the settings' clauses
+    (``belgian_consumers``); ``sending_day`` defaults to ``as_of``."""
+    terms = settings.belgian_consumers
+    clauses = BelgianClauses(terms.damages_clause, terms.interest_clause)
+    return claim_window(
+        country, debtor, due_date, as_of, history, sending_day or as_of, clauses, balance
+    )
+
+
+def fee_of(
+    fee: Decimal, currency: str, settings_currency: str, window: Window
+) -> tuple[Decimal, str | None]:
+    """The level's fee a notice claims, and why not where it claims none: ``currency`` (the
+    fee is in the settings' currency only), or the consumer rule of ``window``."""
+    if not fee:
+        return ZERO, None
+    if currency != settings_currency:
+        return ZERO, "currency"
+    if window.fee_waived is not None:
+        return ZERO, window.fee_waived
+    return round_money(fee, currency), None
+
+
+def consumer_deadline(deadline: dt.date | None, window: Window) -> dt.date | None:
+    """A Belgian consumer's first reminder sets no payment deadline before the end of its 14
+    days (art. XIX.2 WER): the deadline is then at least that day."""
+    if deadline is None or window.wait_end is None:
+        return deadline
+    return max(deadline, window.wait_end)
+
+
+def announced_damages(
+    settings: DunningSettings, level: int, currency: str, balance: Decimal, window: Window
+) -> Decimal | None:
+    """What a Belgian consumer's first reminder announces for the case the balance stays unpaid
+    past its 14 days (art. XIX.2 WER: the amount of the damages clause): the later levels'
+    fees within the scale of art. XIX.4 (:func:`belgian_damages_cap`); None without a damages
+    clause, later fees or in another currency than the fees'."""
+    if not (window.first_reminder and settings.belgian_consumers.damages_clause):
+        return None
+    if currency != settings.currency:
+        return None
+    later = sum((round_money(lv.fee, currency) for lv in settings.levels[level:]), ZERO)
+    return min(later, belgian_damages_cap(balance)) if later else None
 
 
 def blocked_on(

@@ -123,9 +123,11 @@ def statutory_problem(country: str, debtor: Debtor) -> str | None:
         )
     if country == "BE" and debtor == "consumer":
         return (
-            "the Belgian law of 2 August 2002 sets no rate for a consumer debtor: configure "
-            "interest_rate_per_year (a fixed rate) on a level for consumers, or set the "
-            "customer's customer_type to business if it is one"
+            "the Belgian law of 2 August 2002 sets no rate for a consumer debtor (the legal "
+            "rate in civil matters is not known to this release): configure "
+            "interest_rate_per_year (a fixed rate, capped at that law's rate) on a level for "
+            "consumers with belgian_consumers.interest_clause if the contracts provide interest, "
+            "or set the customer's customer_type to business if it is one"
         )
     return None
 

@@ -135,6 +135,7 @@ class InvoiceData:
     overdue: bool
     dunning_level: int
     dunned_on: dt.date | None
+    default_note: bool
     exported_at: dt.datetime | None
     integration_exports: dict[str, Any]
     finalized_at: dt.datetime | None

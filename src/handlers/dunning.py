@@ -31,6 +31,7 @@ from invoicing.documents.pdf.dunning import (
     level_title,
 )
 from invoicing.documents.store import Document
+from invoicing.domain.consumer_dunning import History, cap_costs, history_of, sending_day
 from invoicing.domain.dunning import (
     BalanceChange,
     Block,
@@ -38,11 +39,14 @@ from invoicing.domain.dunning import (
     EarlierNotice,
     InterestPeriod,
     InterestUnavailable,
+    announced_damages,
     blocked_on,
     check_block_end,
     check_run_day,
+    consumer_deadline,
     debtor_of,
     dunning_costs,
+    fee_of,
     fill,
     flat_compensation_claim,
     interest_by_days,
@@ -50,10 +54,11 @@ from invoicing.domain.dunning import (
     payment_deadline,
     plan_notices,
     total_due,
+    window_of,
 )
 from invoicing.domain.errors import DomainError, InvalidState
-from invoicing.domain.money import ZERO, format_plain, round_money
-from invoicing.domain.reference_rates import Debtor
+from invoicing.domain.money import ZERO, format_plain
+from invoicing.domain.reference_rates import Debtor, RateSpan
 from invoicing.domain.states import OPEN_STATES
 from invoicing.handlers import subsidiaries
 from invoicing.handlers.deliveries import (
@@ -280,6 +285,8 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
             Invoice.credited_amount,
             Invoice.written_off_amount,
             Invoice.paid_amount,
+            Invoice.sent_at,
+            Invoice.default_note,
         )
         .where(
             Invoice.organization_id == organization_id,
@@ -292,6 +299,7 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
     ).all()
     rows = [row for row in rows if owed(row) > row.paid_amount]
     types = _customer_types(uow, organization_id, {r.customer_id for r in rows if r.customer_id})
+    histories = _histories(uow, organization_id, rows)
     return [
         Candidate(
             row.id,
@@ -301,9 +309,38 @@ def _candidates(uow: UnitOfWork, organization_id: uuid.UUID, as_of: dt.date) -> 
             row.customer_id,
             _country(row.seller),
             debtor_of(types.get(row.customer_id), (row.buyer or {}).get("vat_id")),
+            histories[row.id],
         )
         for row in rows
     ]
+
+
+def _histories(uow: UnitOfWork, organization_id: uuid.UUID, rows: Any) -> dict[uuid.UUID, History]:
+    """Per invoice (``rows``: id, seller, sent_at, default_note) what says when a consumer's
+    default began: the first of its notices that was sent (``uncertain`` ones may never have
+    reached the debtor), the day it was sent and whether it carried the § 286 Abs. 3 note."""
+    first: dict[uuid.UUID, tuple[int, dt.date, dt.datetime]] = {}
+    ids = [row.id for row in rows]
+    if ids:
+        stmt = select(
+            DunningNotice.invoice_id,
+            DunningNotice.level,
+            DunningNotice.as_of,
+            DunningNotice.sent_at,
+        ).where(
+            DunningNotice.organization_id == organization_id,
+            DunningNotice.invoice_id.in_(ids),
+            DunningNotice.delivery_status == "sent",
+        )
+        for invoice_id, level, as_of, sent_at in uow.session.execute(stmt):
+            if invoice_id not in first or level < first[invoice_id][0]:
+                first[invoice_id] = (level, as_of, sent_at)
+    histories: dict[uuid.UUID, History] = {}
+    for row in rows:
+        entry = first.get(row.id)
+        sent = None if entry is None else (entry[1], entry[2])
+        histories[row.id] = history_of(row.seller, row.sent_at, bool(row.default_note), sent)
+    return histories
 
 
 def _country(seller: dict[str, Any] | None) -> str:
@@ -388,6 +425,12 @@ class Amounts:
     credited: Decimal = ZERO
     flat_compensation_waived: str | None = None
     payment_deadline: dt.date | None = None
+    interest_from: dt.date | None = None  # the first day of default the interest runs from
+    interest_waived: str | None = None  # why a level with interest claims none (consumers)
+    fee_waived: str | None = None  # why the level's fee is not claimed (in full)
+    costs_capped: Decimal = ZERO  # cut off by the Belgian consumer scale (art. XIX.4 WER)
+    free_until: dt.date | None = None  # a Belgian consumer's first reminder: its 14 days' end
+    announced_damages: Decimal | None = None  # ... and what the later levels will claim
 
     @property
     def total_due(self) -> Decimal:
@@ -413,18 +456,43 @@ def _amounts(
     as_of: dt.date,
     debtor: Debtor,
     earlier: list[EarlierNotice],
+    history: History | None = None,
+    sending_day: dt.date | None = None,
 ) -> Amounts:
     """Raises :class:`InterestUnavailable` when the level's statutory interest cannot be
-    computed (the notice is then not sent)."""
+    computed (the notice is then not sent). ``history`` and ``sending_day`` (default
+    ``as_of``) say what a consumer's default and a Belgian consumer's first reminder
+    (``domain.consumer_dunning``) allow the notice to claim."""
     cfg = settings.levels[level - 1]
     assert state.due_date is not None
     cur = state.currency
-    fee = round_money(cfg.fee, cur) if cur == settings.currency else ZERO
     seller = state.seller
-    country = (seller.address.country_code if seller and seller.address else "") or ""
-    spans, basis = interest_spans(
-        cfg, country.upper(), debtor, state.due_date, as_of, settings.own_rates(country.upper())
+    country = ((seller.address.country_code if seller and seller.address else "") or "").upper()
+    open_now = state.totals.open_amount
+    window = window_of(
+        settings,
+        country,
+        debtor,
+        state.due_date,
+        as_of,
+        history or History(),
+        sending_day,
+        open_now,
     )
+    fee, fee_waived = fee_of(cfg.fee, cur, settings.currency, window)
+    spans: list[RateSpan] = []
+    basis: str | None = None
+    if window.interest_from is not None:
+        spans, basis = interest_spans(
+            cfg,
+            country,
+            debtor,
+            state.due_date,
+            as_of,
+            settings.own_rates(country),
+            window.interest_from,
+            window.rate_cap,
+        )
     interest, periods = interest_by_days(
         state.totals.gross_total, balance_changes(state), state.due_date, as_of, spans, cur
     )
@@ -433,19 +501,27 @@ def _amounts(
         settings.flat_compensation_from(), level, debtor == "business", cur
     )
     costs = dunning_costs(earlier, fee, claim)
+    capped = cap_costs(costs.earlier, costs.fee, window.costs_cap)
+    configured_interest = cfg.interest is not None or bool(cfg.interest_rate_per_year)
     return Amounts(
-        open_amount=state.totals.open_amount,
-        fee=costs.fee,
+        open_amount=open_now,
+        fee=capped.fee,
         interest=interest,
         days_overdue=(as_of - state.due_date).days,
         interest_rate=rates.pop() if interest and len(rates) == 1 else None,
         interest_periods=tuple(periods) if interest else (),
         interest_basis=basis if interest else None,
-        earlier_costs=costs.earlier,
+        earlier_costs=capped.earlier,
         flat_compensation=costs.flat_compensation,
         credited=costs.credited,
         flat_compensation_waived=waived,
-        payment_deadline=payment_deadline(as_of, cfg.payment_days),
+        payment_deadline=consumer_deadline(payment_deadline(as_of, cfg.payment_days), window),
+        interest_from=periods[0].start if interest else None,
+        interest_waived=window.interest_waived if configured_interest else None,
+        fee_waived="cap" if capped.fee < costs.fee else fee_waived,
+        costs_capped=capped.cut,
+        free_until=window.wait_end,
+        announced_damages=announced_damages(settings, level, cur, open_now, window),
     )
 
 
@@ -486,7 +562,23 @@ def _amounts_json(amounts: Amounts) -> dict[str, Any]:
         "credited": str(amounts.credited),
         "flat_compensation_waived": amounts.flat_compensation_waived,
         "payment_deadline": None if deadline is None else deadline.isoformat(),
+        "interest_from": _iso(amounts.interest_from),
+        "interest_waived": amounts.interest_waived,
+        "fee_waived": amounts.fee_waived,
+        "costs_capped": str(amounts.costs_capped),
+        "free_until": _iso(amounts.free_until),
+        "announced_damages": (
+            None if amounts.announced_damages is None else str(amounts.announced_damages)
+        ),
     }
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _day(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
 
 
 def _amounts_from_json(kept: dict[str, Any]) -> Amounts:
@@ -513,6 +605,14 @@ def _amounts_from_json(kept: dict[str, Any]) -> Amounts:
         credited=Decimal(kept.get("credited") or 0),
         flat_compensation_waived=kept.get("flat_compensation_waived"),
         payment_deadline=dt.date.fromisoformat(deadline) if deadline else None,
+        interest_from=_day(kept.get("interest_from")),
+        interest_waived=kept.get("interest_waived"),
+        fee_waived=kept.get("fee_waived"),
+        costs_capped=Decimal(kept.get("costs_capped") or 0),
+        free_until=_day(kept.get("free_until")),
+        announced_damages=(
+            Decimal(kept["announced_damages"]) if kept.get("announced_damages") else None
+        ),
     )
 
 
@@ -638,6 +738,8 @@ def _notice_mail(
                     as_of,
                     _debtor(uow, inv),
                     _earlier(uow, org.id, inv.id, level),
+                    _histories(uow, org.id, [inv])[inv.id],
+                    sending_day(as_of, ctx.now(), inv.seller),
                 )
             except InterestUnavailable as exc:
                 raise Skip(f"invoice {inv.number}: no notice: {exc}") from exc
@@ -667,6 +769,11 @@ def _notice_mail(
         credited=amounts.credited,
         interest_periods=amounts.interest_periods,
         interest_basis=amounts.interest_basis,
+        free_until=amounts.free_until,
+        announced_damages=amounts.announced_damages,
+        announce_interest=amounts.free_until is not None
+        and settings.belgian_consumers.interest_clause
+        and any(lv.interest_rate_per_year for lv in settings.levels[level:]),
     )
     sent = earlier[1] if earlier is not None else None
     notice = _notice_document(ctx, claim, state, figures, amounts, level_title(level, lang), sent)
@@ -694,6 +801,7 @@ def _notice_mail(
         "interest_basis": lines.interest_basis,
         "pay_by": lines.pay_by,
         "payment_deadline": lines.deadline,
+        "consumer_note": lines.consumer_note,
     }
     context.update(
         amounts_text,
@@ -772,7 +880,6 @@ class DunningDelivery:
         as_of: dt.date = prepared.extra["as_of"]
         amounts: Amounts = prepared.extra["amounts"]
         lang: str = prepared.extra["lang"]
-        due_date: dt.date = prepared.extra["due_date"]
         now = ctx.now()
         uow.session.add(
             DunningNotice(
@@ -810,7 +917,9 @@ class DunningDelivery:
         uow.session.flush()
         cur = inv.currency
         cfg = _level_settings(settings, level)
-        fee_waived = "currency" if cur != settings.currency and cfg and cfg.fee else None
+        fee_waived = amounts.fee_waived or (
+            "currency" if cur != settings.currency and cfg and cfg.fee else None
+        )
         return [
             invoice_event(
                 "dunning.notice_sent",
@@ -829,11 +938,8 @@ class DunningDelivery:
                     "interest_rate": (
                         str(amounts.interest_rate) if amounts.interest_rate is not None else None
                     ),
-                    "interest_from": (
-                        (due_date + dt.timedelta(days=1)).isoformat()
-                        if amounts.interest_periods
-                        else None
-                    ),
+                    "interest_from": _interest_from(amounts),
+                    "interest_waived": amounts.interest_waived,
                     "interest_basis": amounts.interest_basis,
                     "interest_periods": [
                         {
@@ -853,6 +959,13 @@ class DunningDelivery:
                     ),
                     "total_due": format_plain(amounts.total_due, cur),
                     "fee_waived": fee_waived,
+                    "costs_capped": format_plain(amounts.costs_capped, cur),
+                    "free_until": _iso(amounts.free_until),
+                    "announced_damages": (
+                        None
+                        if amounts.announced_damages is None
+                        else format_plain(amounts.announced_damages, cur)
+                    ),
                 },
                 message_id=delivered.message_id,
                 delivery_status=delivered.status,
@@ -861,6 +974,12 @@ class DunningDelivery:
                 delivery_id=str(claim.id),
             )
         ]
+
+
+def _interest_from(amounts: Amounts) -> str | None:
+    """The first day of the notice's interest (the first day of default): its first
+    period's."""
+    return amounts.interest_periods[0].start.isoformat() if amounts.interest_periods else None
 
 
 @handles(SendDunningNotices)

@@ -332,6 +332,7 @@ def draft_values(
         event_sequence=0,
         overdue=False,
         dunning_level=0,
+        default_note=False,
         **dict.fromkeys(_MONEY, Decimal(0)),
     )
 

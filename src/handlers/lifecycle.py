@@ -11,7 +11,9 @@ from typing import Any
 
 from invoicing.domain import finalize as finalize_rules
 from invoicing.domain.calendar import noon, zone_of
+from invoicing.domain.consumer_dunning import carries_default_note
 from invoicing.domain.corrections import correction_date
+from invoicing.domain.dunning import debtor_of
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.ledger import GroupAmount, Key, Movement, MovementKind, key_of
 from invoicing.domain.numbering import Series
@@ -27,6 +29,7 @@ from invoicing.domain.states import (
     settled_status,
     takes_settlement,
 )
+from invoicing.domain.tax import jurisdiction
 from invoicing.handlers import aggregates, billing, numbering, subsidiaries
 from invoicing.handlers.drafting import recalculate
 from invoicing.handlers.invoices import (
@@ -165,6 +168,13 @@ def prepare_finalize(
         account = bank_account(org, inv.bank_account_id, pointer="/invoice_id")
         seller_snapshot.update({k: account.get(k) for k in BANK_FIELDS})
     inv.seller = seller_snapshot
+    # the § 286 Abs. 3 BGB note to a consumer, decided once with the snapshots: a later
+    # customer_type does not change what the invoice said (the dunning of consumers reads it)
+    customer_type = ((customer.data if customer else None) or {}).get("customer_type")
+    vat_id = (buyer or {}).get("vat_id")
+    debtor = debtor_of(customer_type, str(vat_id) if vat_id else None)
+    country = (seller_snapshot.get("address") or {}).get("country_code")
+    inv.default_note = carries_default_note(inv.kind, jurisdiction(country), debtor)
     inv.status, inv.finalized_at = "finalized", deps.now()
     return issued
 

@@ -282,6 +282,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
         overdue=inv.overdue,
         dunning_level=inv.dunning_level,
         dunned_on=inv.dunned_on,
+        default_note=inv.default_note,
         deleted=inv.deleted_at is not None,
         number=inv.number,
         issue_date=inv.issue_date,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -214,6 +215,9 @@ class Invoice(Base):
     #: set by the dunning delivery step (handlers/dunning.py; migration 0031_dunning_level)
     dunning_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     dunned_on: Mapped[dt.date | None]
+    #: the invoice carried the § 286 Abs. 3 BGB note to a consumer (set at finalize;
+    #: domain/consumer_dunning.py; migration 0034_default_note)
+    default_note: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     exported_at: Mapped[dt.datetime | None]
     #: accounting integrations it was exported to (export_invoice): integration -> record
     integration_exports: Mapped[dict[str, Any]] = mapped_column(

@@ -334,6 +334,9 @@ class InvoiceRecord(Protocol):
     def dunned_on(self) -> dt.date | None: ...
 
     @property
+    def default_note(self) -> bool: ...
+
+    @property
     def exported_at(self) -> dt.datetime | None: ...
 
     @property
@@ -397,6 +400,7 @@ class InvoiceDraft(InvoiceRecord, Protocol):
     payment_terms_days: int | None
     delivery_date: dt.date | None
     exchange_rate_date: dt.date | None
+    default_note: bool
     buyer: dict[str, Any] | None
     seller: dict[str, Any] | None
     tax_breakdown: list[Any]

@@ -122,6 +122,7 @@ class InvoiceRow(NamedTuple):
     overdue: bool
     dunning_level: int
     dunned_on: dt.date | None
+    default_note: bool
     exported_at: dt.datetime | None
     finalized_at: dt.datetime | None
     sent_at: dt.datetime | None

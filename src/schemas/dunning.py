@@ -91,12 +91,16 @@ class DunningLevel(Contract):
     )
     fee: NonNegativeDec = Field(
         default=Decimal(0),
-        description="dunning fee in the settings' currency (at most its minor units)",
+        description="dunning fee in the settings' currency (at most its minor units); a "
+        "consumer is not charged it before default (Germany, § 286 BGB) nor on a Belgian "
+        "consumer's first reminder, within its 14 days, without a damages clause or beyond the "
+        "scale of art. XIX.4 WER (docs/dunning.md, Consumers)",
     )
     interest_rate_per_year: Percent | None = Field(
         default=None,
         description="a fixed default interest in percent per year on what was open each day "
-        "since the due date; reported only. Not with interest: statutory",
+        "from the first day of default (a business: the day after the due date; consumers: "
+        "docs/dunning.md); reported only. Not with interest: statutory",
     )
     interest: Literal["statutory"] | None = Field(
         default=None,
@@ -161,6 +165,26 @@ class ReferenceRate(Contract):
         return value
 
 
+class BelgianConsumerTerms(Contract):
+    """What the organization's contracts (general terms) with consumers provide, for sellers
+    in Belgium (Code de droit économique / Wetboek van economisch recht, art. XIX.4)."""
+
+    damages_clause: bool = Field(
+        default=False,
+        description="the contracts provide a flat damages amount for late payment: only then "
+        "are a Belgian consumer's dunning fees claimed, after the free first reminder and its "
+        "14 days, and at most the legal scale (20 euros up to a balance of 150, 30 + 10 % of the "
+        "part above 150 up to 500, 65 + 5 % of the part above 500, at most 2,000)",
+    )
+    interest_clause: bool = Field(
+        default=False,
+        description="the contracts provide late-payment interest: only then is a Belgian "
+        "consumer charged the level's interest_rate_per_year, after the free first reminder "
+        "and its 14 days, each half-year at most the rate of art. 5 al. 2 of the law of 2 "
+        "August 2002 (the ECB rate + 8 points, rounded up to the half point)",
+    )
+
+
 class DunningSettings(Contract):
     enabled: bool = True
     currency: CurrencyCode = Field(
@@ -176,6 +200,11 @@ class DunningSettings(Contract):
         max_length=40,
         description="half-years of the reference rate of statutory interest beyond the "
         "release's table (or correcting it), for this organization",
+    )
+    belgian_consumers: BelgianConsumerTerms = Field(
+        default_factory=BelgianConsumerTerms,
+        description="what the contracts with consumers provide, for sellers in Belgium "
+        "(without a clause: no fee, no interest from a Belgian consumer)",
     )
 
     @model_validator(mode="after")

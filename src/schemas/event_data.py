@@ -272,14 +272,29 @@ class DunningNoticeData(State):
     )
     interest_from: dt.date | None = Field(
         default=None,
-        description="the first day of interest (the day after the due date; it runs to as_of "
-        "on what was open each day); null: no interest",
+        description="the first day of interest, the first day of default (it runs to as_of on "
+        "what was open each day): the day after the due date for a business debtor; for a "
+        "German consumer the day § 286 BGB puts them in default (after the first reminder, or "
+        "30 days after due date and receipt of an invoice that said so); for a Belgian "
+        "consumer the day after the 14 days of art. XIX.2 WER; null: no interest",
     )
-    interest_basis: Literal["de_business", "de_consumer", "be_business"] | None = Field(
+    interest_waived: (
+        Literal["not_in_default", "first_reminder", "waiting_period", "no_clause"] | None
+    ) = Field(
         default=None,
-        description="statutory interest: § 288 Abs. 2 BGB (base rate + 9 points), Abs. 1 (+ 5), "
-        "Belgian law of 2 August 2002 (ECB rate + 8, rounded up to a half point); null: a fixed "
-        "rate or no interest",
+        description="why a level that configures interest claims none on this notice: a German "
+        "consumer not in default yet (§ 286 BGB), a Belgian consumer's free first reminder or "
+        "its 14 days (art. XIX.2 WER), no interest clause in the contracts with Belgian "
+        "consumers (configure_dunning belgian_consumers.interest_clause)",
+    )
+    interest_basis: Literal["de_business", "de_consumer", "be_business", "be_consumer"] | None = (
+        Field(
+            default=None,
+            description="statutory interest: § 288 Abs. 2 BGB (base rate + 9 points), Abs. 1 "
+            "(+ 5), Belgian law of 2 August 2002 (ECB rate + 8, rounded up to a half point); "
+            "be_consumer: the level's fixed rate, each half-year at most the rate of art. 5 al. 2 "
+            "of that law (art. XIX.4 WER); null: a fixed rate or no interest",
+        )
     )
     interest_periods: list[InterestPeriodData] = Field(
         default_factory=list,
@@ -314,7 +329,29 @@ class DunningNoticeData(State):
         "credited_to_compensation + interest"
     )
     fee_waived: str | None = Field(
-        default=None, description="currency: the level's fee is not charged in this currency"
+        default=None,
+        description="why the level's fee is not charged (in full): currency (not in this "
+        "currency), not_in_default (a German consumer not in default yet), first_reminder (a "
+        "Belgian consumer's first reminder is free), waiting_period (its 14 days), no_clause "
+        "(no damages clause in the contracts with Belgian consumers), cap (the legal scale of "
+        "art. XIX.4 WER: costs_capped)",
+    )
+    costs_capped: Decimal = Field(
+        default=Decimal(0),
+        description="what the scale of art. XIX.4 WER cut off a Belgian consumer's fees (this "
+        "level's, then the earlier notices' carried), not claimed",
+    )
+    free_until: dt.date | None = Field(
+        default=None,
+        description="a Belgian consumer's first reminder: the last of the 14 calendar days from "
+        "the day after it was sent during which nothing but the balance may be claimed (art. "
+        "XIX.2 WER); the notice states it",
+    )
+    announced_damages: Decimal | None = Field(
+        default=None,
+        description="a Belgian consumer's first reminder with a damages clause: the most the "
+        "later levels' fees will claim if the balance stays unpaid past free_until (within the "
+        "scale); the notice states it",
     )
 
 

@@ -353,6 +353,12 @@ class InvoiceState(State):
     dunned_on: dt.date | None = Field(
         default=None, description="the day (as_of) of its last dunning notice"
     )
+    default_note: bool = Field(
+        default=False,
+        description="it carried the note of § 286 Abs. 3 BGB (a consumer is in default 30 days "
+        "after due date and receipt unless they pay): set at finalize on invoices under German "
+        "law to a consumer; the dunning of a consumer counts default from it",
+    )
     deleted: bool = False
     number: str | None = None
     issue_date: dt.date | None = None

@@ -9,6 +9,7 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from invoicing.domain.consumer_dunning import History
 from invoicing.domain.dunning import (
     BalanceChange,
     Candidate,
@@ -29,7 +30,7 @@ from invoicing.domain.reference_rates import (
     belgian_rate,
     statutory_spans,
 )
-from invoicing.schemas.dunning import DunningLevel, DunningSettings
+from invoicing.schemas.dunning import BelgianConsumerTerms, DunningLevel, DunningSettings
 from pydantic import ValidationError
 
 D = dt.date
@@ -112,15 +113,24 @@ def test_belgian_consumers_and_other_countries_get_no_statutory_interest() -> No
 
 
 def test_a_run_reports_a_notice_it_cannot_compute_and_sends_the_others() -> None:
-    settings = DunningSettings(levels=[STATUTORY])
+    """A Belgian consumer past the free first reminder and its 14 days, whose contracts provide
+    interest, cannot get statutory interest (no rate is known for them): refused. Before its
+    first reminder it claims no interest at all, so nothing needs a rate: sent."""
+    settings = DunningSettings(
+        levels=[STATUTORY], belgian_consumers=BelgianConsumerTerms(interest_clause=True)
+    )
+    reminded, never = History(first_sent=D(2025, 1, 15)), History()
 
-    def cand(debtor: str) -> Candidate:
-        return Candidate(uuid.uuid4(), "RE-1", D(2025, 1, 10), True, None, "BE", debtor)  # type: ignore[arg-type]
+    def cand(debtor: str, history: History = never) -> Candidate:
+        return Candidate(uuid.uuid4(), "RE-1", D(2025, 1, 10), True, None, "BE", debtor, history)  # type: ignore[arg-type]
 
-    ok, refused = cand("business"), cand("consumer")
+    ok, refused = cand("business"), cand("consumer", reminded)
     plan = plan_notices(settings, [refused, ok], {}, set(), D(2025, 2, 1), max_notices=1)
     assert plan.notices == [(ok, 1)]
     assert [(c, "consumer" in why) for c, why in plan.refused] == [(refused, True)]
+    first = cand("consumer")  # a first reminder claims no interest: nothing to refuse
+    plan = plan_notices(settings, [first], {}, set(), D(2025, 2, 1), max_notices=1)
+    assert plan.notices == [(first, 1)] and plan.refused == []
 
 
 def test_debtor_is_what_the_customer_says_else_by_its_vat_id() -> None:

@@ -121,6 +121,7 @@ def _row() -> InvoiceRow:
         overdue=False,
         dunning_level=2,
         dunned_on=dt.date(2026, 4, 1),
+        default_note=True,
         exported_at=NOW,
         finalized_at=NOW,
         sent_at=NOW,
@@ -182,6 +183,7 @@ def test_the_state_holds_the_values_given() -> None:
     assert state.credit_note_ids == [uuid.UUID(row.credit_note_ids[0])]
     assert state.sequence == 4 and state.sent_on == NOW.date()
     assert (state.dunning_level, state.dunned_on) == (2, dt.date(2026, 4, 1))
+    assert state.default_note is True
 
 
 def test_a_draft_has_no_ledger_and_no_normalized_amounts() -> None:

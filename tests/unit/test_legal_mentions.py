@@ -400,3 +400,35 @@ def test_standalone_credit_note_email_names_it_as_its_pdf_does(world: World, lan
     credit = world.core.credit_note(org, invoice, issue_date=dt.date(2026, 11, 25))
     credit_mail = MailTemplates().compose("invoice", lang, mail_context(credit, lang))
     assert text_of_catalog("document.title.credit_note", lang) in credit_mail.subject
+
+
+#: the § 286 Abs. 3 BGB note on a German invoice to a consumer, in the document's language
+DEFAULT_NOTE = {
+    "de": "Hinweis nach § 286 Abs. 3 BGB",
+    "en": "Notice under § 286 (3) BGB",
+    "fr": "Avis conformément au § 286, al. 3, du BGB",
+    "nl": "Mededeling overeenkomstig § 286, lid 3, BGB",
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_german_invoice_to_a_consumer_says_when_default_begins(world: World, lang: str) -> None:
+    """§ 286 Abs. 3 Satz 1 BGB: a consumer is in default 30 days after due date and receipt
+    only if the invoice pointed this out. A German seller's invoice to a consumer says so, in
+    the PDF and the e-invoice's note, and records it (default_note). An invoice to a business,
+    a credit note and a Belgian seller's invoice to a consumer carry no such note."""
+    org = world.org("DE")
+    consumer = world.core.customer(org, **_buyer("DE", lang), customer_type="consumer")
+    noted = world.core.invoice(org, consumer, _lines()[:1], locale=lang)
+    assert noted.default_note is True
+    assert DEFAULT_NOTE[lang] in _text(render_pdf(noted))
+    assert DEFAULT_NOTE[lang] in build_einvoice(noted, "xrechnung_cii").xml.decode()
+    credit = world.core.credit_note(org, noted, reason="Storno")
+    assert credit.default_note is False and DEFAULT_NOTE[lang] not in _text(render_pdf(credit))
+    business = world.invoice("DE", lang)  # the scenario buyer has a VAT id: a business
+    assert business.default_note is False and DEFAULT_NOTE[lang] not in _text(render_pdf(business))
+    be_org = world.org("BE")
+    be_consumer = world.core.customer(be_org, **_buyer("BE", lang), customer_type="consumer")
+    be_invoice = world.core.invoice(be_org, be_consumer, _lines()[:1], locale=lang)
+    assert be_invoice.default_note is False
+    assert DEFAULT_NOTE[lang] not in _text(render_pdf(be_invoice))

@@ -41,7 +41,12 @@ class DunningFigures:
     flat_compensation: Decimal = ZERO
     credited: Decimal = ZERO  # fees credited against the flat compensation
     interest_periods: tuple[InterestPeriod, ...] = ()
-    interest_basis: str | None = None  # statutory: de_business, de_consumer, be_business
+    interest_basis: str | None = None  # de_business, de_consumer, be_business, be_consumer
+    #: a Belgian consumer's first reminder (art. XIX.2 WER): the last day to pay without costs,
+    #: the most the later levels' fees will claim, and whether interest will run after it
+    free_until: dt.date | None = None
+    announced_damages: Decimal | None = None
+    announce_interest: bool = False
 
     @property
     def total_due(self) -> Decimal:
@@ -59,6 +64,7 @@ class ClaimLines:
     interest_basis: str
     pay_by: str
     deadline: str
+    consumer_note: str = ""
 
 
 def _country(state: InvoiceState) -> str:
@@ -134,7 +140,23 @@ def claim_lines(figures: DunningFigures, state: InvoiceState, lang: str) -> Clai
             else ""
         ),
         deadline=fmt.date(figures.pay_by) if figures.pay_by else "",
+        consumer_note=consumer_note(figures, lang, fmt),
     )
+
+
+def consumer_note(figures: DunningFigures, lang: str, fmt: Formatter) -> str:
+    """A Belgian consumer's first reminder says until when the consumer may pay without costs,
+    interest or damages, and what will be claimed after (art. XIX.2 WER); empty otherwise."""
+    if figures.free_until is None:
+        return ""
+    parts = [text("dunning.free_until", lang, date=fmt.date(figures.free_until))]
+    if figures.announced_damages:
+        parts.append(
+            text("dunning.free_until.damages", lang, amount=fmt.money(figures.announced_damages))
+        )
+    if figures.announce_interest:
+        parts.append(text("dunning.free_until.interest", lang))
+    return " ".join(parts)
 
 
 def level_title(level: int, lang: str) -> str:
@@ -194,7 +216,8 @@ def dunning_view(state: InvoiceState, figures: DunningFigures) -> dict[str, Any]
             [t["dunning_no_vat"]]
             if figures.fee or figures.interest or figures.earlier_costs or figures.flat_compensation
             else []
-        ),
+        )
+        + ([lines.consumer_note] if lines.consumer_note else []),
         notes=text("dunning.already_paid", lang),
         meta={"title": f"{title} {state.number or ''}".strip(), "author": view["meta"]["author"]},
     )
