@@ -1,7 +1,7 @@
 """the invoice's § 286 Abs. 3 BGB note to a consumer
 
 Revision ID: 0034_default_note
-Revises: 0032_dunning_claims
+Revises: 0033_datev_clients
 Create Date: 2026-12-05
 
 ``invoices.default_note``: the invoice carried the note of § 286 Abs. 3 BGB (a consumer is in
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0034_default_note"
-down_revision: str | Sequence[str] | None = "0032_dunning_claims"
+down_revision: str | Sequence[str] | None = "0033_datev_clients"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
