@@ -10,6 +10,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain import finalize as finalize_rules
 from invoicing.domain.budgets import ACTUALS
 from invoicing.domain.calc import check_discount_units
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
@@ -224,6 +225,8 @@ def apply_fields(
     for name in _SCALARS:
         if name in fields:
             setattr(inv, name, getattr(p, name))
+    if "delivery_date" in fields:
+        inv.delivery_date_defaulted = False  # the user's date now (or none)
     if "subsidiary_id" in fields and p.subsidiary_id is not None:
         subsidiaries.entity(uow, org, p.subsidiary_id)  # it must exist
     if "customer_id" in fields:
@@ -591,8 +594,12 @@ def copy_draft(
     kind: str,
     command_id: uuid.UUID,
     customer_id: uuid.UUID | None,
+    *,
+    same_supply: bool = False,
 ) -> Invoice:
-    """A new draft with the source's customer, terms and lines (no number, no dates)."""
+    """A new draft with the source's customer, terms and lines (no number, no issue or due
+    date); the delivery date as ``domain.finalize.copied_delivery_date`` decides (``same_supply``:
+    the replacement of a change of recipient)."""
     _assert_new(uow, org.id, new_id, "/new_invoice_id")
     inv = new_draft(org, new_id, kind, deps.now())
     for name in (
@@ -608,7 +615,6 @@ def copy_draft(
         "discount",
         "exchange_rate",
         "normalized_currency",
-        "delivery_date",
         "service_period_start",
         "service_period_end",
         "subject",
@@ -617,6 +623,9 @@ def copy_draft(
         "bank_account_id",
     ):
         setattr(inv, name, getattr(src, name))
+    inv.delivery_date, inv.delivery_date_defaulted = finalize_rules.copied_delivery_date(
+        src.delivery_date, src.delivery_date_defaulted, same_supply=same_supply
+    )
     if customer_id == src.customer_id:  # the recipient's own data stays with the recipient
         inv.recipient_text, inv.vat_number = src.recipient_text, src.vat_number
     inv.tags, inv.custom_fields = list(src.tags or []), dict(src.custom_fields or {})
@@ -627,6 +636,21 @@ def copy_draft(
     add_lines(uow, deps, org, inv, copy_lines(src), command_id, "/lines")
     recalculate(inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv))
     return inv
+
+
+def replacement_draft(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: OrganizationRecord,
+    src: Invoice,
+    new_id: uuid.UUID,
+    command_id: uuid.UUID,
+    customer_id: uuid.UUID,
+) -> Invoice:
+    """The draft of a change of recipient: the same supply billed to ``customer_id``."""
+    return copy_draft(
+        uow, deps, org, src, new_id, "invoice", command_id, customer_id, same_supply=True
+    )
 
 
 @handles(DuplicateInvoice)

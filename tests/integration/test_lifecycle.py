@@ -303,6 +303,69 @@ def test_duplicate_and_quote_to_invoice(client: Client) -> None:
     )
 
 
+def _duplicate(client: Client, source: str) -> dict:  # type: ignore[type-arg]
+    out = client.ok(
+        "duplicate_invoice", {"invoice_id": source, "new_invoice_id": str(uuid.uuid4())}
+    )
+    return out.events[0]["data"]["invoice"]  # type: ignore[no-any-return]
+
+
+def test_a_copy_carries_only_the_delivery_date_the_user_set(client: Client) -> None:
+    """Finalize gives a draft without delivery date or period its issue date as Leistungsdatum;
+    a duplicate of that invoice is a new supply and gets its own at its finalize (it carried the
+    old date as if the user had set it). A date the user set is carried, even one equal to the
+    issue date, and so is a service period."""
+    cust = client.customer()
+    defaulted = client.finalized(cust, [line()], dt.date(2026, 3, 2))
+    assert defaulted["delivery_date"] == "2026-03-02"
+    copy = _duplicate(client, defaulted["id"])
+    assert copy["delivery_date"] is None
+    out = client.ok("finalize_invoice", {"invoice_id": copy["id"], "issue_date": "2026-04-10"})
+    assert out.events[-1]["data"]["invoice"]["delivery_date"] == "2026-04-10"
+    given = client.finalized(
+        cust, [line()], dt.date(2026, 4, 13), delivery_date="2026-04-13"
+    )  # set by the user, on the issue date
+    assert _duplicate(client, given["id"])["delivery_date"] == "2026-04-13"
+    period = client.finalized(
+        cust,
+        [line()],
+        dt.date(2026, 4, 14),
+        service_period={"start": "2026-03-01", "end": "2026-03-31"},
+    )
+    copy = _duplicate(client, period["id"])
+    assert copy["delivery_date"] is None
+    assert (copy["service_period_start"], copy["service_period_end"]) == (
+        "2026-03-01",
+        "2026-03-31",
+    )
+    # a draft edited to a date of its own: that date is the user's again
+    draft = client.finalized(cust, [line()], dt.date(2026, 4, 15))
+    copy = _duplicate(client, draft["id"])
+    client.ok("update_invoice", {"id": copy["id"], "delivery_date": "2026-04-01"})
+    out = client.ok("finalize_invoice", {"invoice_id": copy["id"], "issue_date": "2026-04-16"})
+    again = out.events[-1]["data"]["invoice"]
+    assert again["delivery_date"] == "2026-04-01"
+    assert _duplicate(client, again["id"])["delivery_date"] == "2026-04-01"
+
+
+def test_change_recipient_keeps_the_supply_s_delivery_date(client: Client) -> None:
+    """The replacement of a change of recipient bills the same supply: it keeps the original's
+    delivery date, also one finalize filled in (docs/documents.md); a duplicate of the
+    replacement is a new supply again and does not carry it."""
+    old, new = client.customer(), client.customer(company="Neue Firma AG")
+    inv = client.finalized(old, [line()], dt.date(2026, 3, 2))
+    new_id = str(uuid.uuid4())
+    client.ok(
+        "change_recipient",
+        {"invoice_id": inv["id"], "customer_id": str(new), "new_invoice_id": new_id},
+    )
+    assert client.state(new_id)["delivery_date"] == "2026-03-02"
+    out = client.ok("finalize_invoice", {"invoice_id": new_id, "issue_date": "2026-03-20"})
+    replacement = out.events[-1]["data"]["invoice"]
+    assert replacement["delivery_date"] == "2026-03-02"
+    assert _duplicate(client, new_id)["delivery_date"] is None
+
+
 def test_batch_each_id_on_its_own(client: Client) -> None:
     cust = client.customer()
     a, b = str(client.invoice(cust, [line()])), str(client.invoice(cust, [line()]))
