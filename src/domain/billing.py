@@ -88,3 +88,22 @@ def check_uninvoiced(entry_id: str, status: str, billed_on: uuid.UUID | None, po
             hint=f"an entry is billed once: void invoice {billed_on}, or remove the entry "
             "from its line while it is a draft, to bill it here",
         )
+
+
+def as_sent(
+    pointer: str, prefix: str, line_entries: Sequence[Sequence[str]], sent: Sequence[str]
+) -> str:
+    """The pointer of an error of a line made of a billable entry, at that entry as the
+    publisher named it. Lines made of entries follow the entries' dates, not the order of
+    ``sent`` (the ``entry_ids`` / ``time_entry_ids`` of the command, at ``prefix``), so a
+    line's error ``prefix/i/...`` (the i-th line, ``line_entries[i]`` its entries) becomes
+    ``prefix/k``, ``sent[k]`` being the line's entry: the item as sent (the rest of the path
+    named a field of a line the command does not have). Other pointers stay as they are."""
+    head = f"{prefix}/"
+    if not pointer.startswith(head):
+        return pointer
+    index = pointer[len(head) :].split("/", 1)[0]
+    if not index.isdigit() or int(index) >= len(line_entries):
+        return pointer
+    entries = [e for e in line_entries[int(index)] if e in sent]
+    return f"{prefix}/{sent.index(entries[0])}" if entries else pointer

@@ -172,6 +172,8 @@ class Dates:
     payment_terms_days: int
     due_date: dt.date
     delivery_date: dt.date | None
+    #: the delivery date is the issue date this finalize filled in (none was given)
+    delivery_date_defaulted: bool = False
 
 
 def dates(
@@ -199,8 +201,23 @@ def dates(
     if due < issued:
         raise DomainError("invalid_attribute", "due_date is before issue_date", pointer="/due_date")
     if delivery_date is None and not has_service_period and not is_quote:
-        delivery_date = issued
+        return Dates(issued, terms, due, issued, delivery_date_defaulted=True)
     return Dates(issued, terms, due, delivery_date)
+
+
+def copied_delivery_date(
+    delivery_date: dt.date | None, defaulted: bool, *, same_supply: bool
+) -> tuple[dt.date | None, bool]:
+    """The delivery date (and whether finalize filled it in) of a draft copied from a document.
+
+    ``duplicate_invoice`` makes a new supply: it carries only a date the user set, never the
+    one finalize filled in with the source's issue date (the copy's own finalize gives it its
+    own). ``change_recipient`` (``same_supply``) bills the supply of the invoice it replaces to
+    another recipient: the supply took place when it did, so the date stays, filled in or not,
+    and stays marked as filled in (a duplicate of the replacement drops it again)."""
+    if defaulted and not same_supply:
+        return None, False
+    return delivery_date, defaulted
 
 
 def check_rates_on(rules: RateRules, lines: Sequence[tuple[str, Decimal]], day: dt.date) -> None:

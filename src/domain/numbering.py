@@ -35,11 +35,42 @@ class Series(StrEnum):
     QUOTE = "quote"
 
 
+#: the series an organization numbers in when it configures none (German: Rechnung,
+#: Gutschrift, Angebot); also of every organization configured before the defaults followed the
+#: country (its profile has no ``numbering_country``)
 DEFAULT_PATTERNS: dict[Series, str] = {
     Series.INVOICE: "RE-{YYYY}-{SEQ:4}",
     Series.CREDIT_NOTE: "GS-{YYYY}-{SEQ:4}",
     Series.QUOTE: "AN-{YYYY}-{SEQ:4}",
 }
+#: the defaults of other countries (docs/design.md, "Numbers"). Belgium: one set for French and
+#: Dutch alike, whatever the documents' language: F (facture / factuur), CN (creditnota, the
+#: "credit note" both languages use in trade), OF (offre / offerte)
+COUNTRY_PATTERNS: dict[str, dict[Series, str]] = {
+    "BE": {
+        Series.INVOICE: "F-{YYYY}-{SEQ:4}",
+        Series.CREDIT_NOTE: "CN-{YYYY}-{SEQ:4}",
+        Series.QUOTE: "OF-{YYYY}-{SEQ:4}",
+    },
+}
+
+
+def default_pattern(series: Series, numbering_country: str | None) -> str:
+    """The pattern of a series the organization configured none for: its numbering country's
+    (``numbering_country``), the German one for a country without its own set and for an
+    organization without a numbering country (configured before there was one)."""
+    return COUNTRY_PATTERNS.get(numbering_country or "", DEFAULT_PATTERNS)[series]
+
+
+def numbering_country(previous: str | None, country: str, has_numbered: bool) -> str:
+    """Whose default series an organization numbers in, fixed when configure_organization
+    stores its profile: its country's until it has taken a number; from the first number on
+    the one it numbered with (``previous``; none: the German defaults every organization had
+    before), so that a changed country or a new set of defaults never changes a series in use
+    (its numbers would change their prefix within a year's counter)."""
+    if not has_numbered:
+        return country
+    return previous or "DE"
 
 
 class PatternError(ValueError):

@@ -94,10 +94,15 @@ def check_publishable(status: str) -> None:
         raise InvalidState("invalid_state", "a void invoice cannot be published", pointer=_POINTER)
 
 
+#: the kinds accounting books (DATEV, ``export_invoice``): never a quote
+EXPORTABLE_KINDS = ("invoice", "credit_note")
+
+
 def check_exportable(kind: str, status: str) -> None:
     """export_invoice: what accounting books, i.e. a finalized invoice or credit note (a void
-    one too: it was booked and reversed); never a draft or a quote."""
-    if kind == "quote":
+    one too: it was booked and reversed); never a draft or a quote. The list filter
+    ``export_status: unexported`` selects the same documents not yet exported."""
+    if kind not in EXPORTABLE_KINDS:
         raise InvalidState(
             "invalid_kind", "a quote is not exported to accounting", pointer=_POINTER
         )

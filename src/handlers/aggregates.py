@@ -82,6 +82,7 @@ class InvoiceData:
     due_date: dt.date | None
     payment_terms_days: int | None
     delivery_date: dt.date | None
+    delivery_date_defaulted: bool
     service_period_start: dt.date | None
     service_period_end: dt.date | None
     currency: str

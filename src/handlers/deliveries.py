@@ -407,7 +407,8 @@ def einvoice_name(fmt: str | None) -> str:
 def einvoice_precheck(state: InvoiceState, org_default: Any, attach_xml: bool) -> None:
     """What is known of the e-invoice before it is built, checked in the command (before any
     number): whether EN 16931 can carry the document's currency (``einvoice_currency_decimals``
-    for KWD, BHD, ...), lines not subject to VAT beside others (``einvoice_not_subject_mixed``)
+    for KWD, BHD, ...), lines not subject to VAT beside others (``einvoice_not_subject_mixed``),
+    for XRechnung the seller contact's telephone and e-mail (``einvoice_seller_contact_missing``)
     and, for Peppol, both parties' participant ids (``einvoice.check_einvoice``)."""
     fmt = einvoice_format(state, org_default, attach_xml)
     if fmt is None:

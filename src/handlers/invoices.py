@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from invoicing.domain import billing as billing_rules
+from invoicing.domain import finalize as finalize_rules
 from invoicing.domain.budgets import ACTUALS
 from invoicing.domain.calc import check_discount_units
 from invoicing.domain.errors import Conflict, DomainError, InvalidState, NotFound
@@ -123,12 +125,23 @@ def add_lines(
     lines: list[LineIn],
     command_id: uuid.UUID,
     pointer: str,
+    sent: Sequence[str] | None = None,
 ) -> list[Event]:
     """Append validated lines (and bill their entries); returns billable_entry events.
 
-    The rate rules are the issuer's: the subsidiary's when the invoice names one."""
+    The rate rules are the issuer's: the subsidiary's when the invoice names one. ``sent``:
+    the entry ids the lines were made of, as the command named them (errors point there)."""
     return append_lines(
-        uow, deps, org, inv, lines, command_id, pointer, new=InvoiceLine, append=inv.lines.append
+        uow,
+        deps,
+        org,
+        inv,
+        lines,
+        command_id,
+        pointer,
+        new=InvoiceLine,
+        append=inv.lines.append,
+        sent=sent,
     )
 
 
@@ -143,9 +156,44 @@ def append_lines(
     *,
     new: Callable[..., L],
     append: Callable[[L], None],
+    sent: Sequence[str] | None = None,
 ) -> list[Event]:
     """:func:`add_lines` for an ORM ``Invoice`` (``new=InvoiceLine``, ``append`` its
     ``lines.append``) or a plain ``aggregates.InvoiceData`` (``LineData``)."""
+    try:
+        return _append_lines(uow, deps, org, inv, lines, command_id, pointer, new, append)
+    except DomainError as exc:
+        if sent is None:
+            raise
+        raise at_entries(exc, pointer, lines, sent) from exc
+
+
+def at_entries(
+    exc: DomainError, prefix: str, lines: list[LineIn], sent: Sequence[str]
+) -> DomainError:
+    """The errors of lines made of billable entries at the entries as sent
+    (``domain.billing.as_sent``)."""
+    made_of = [line.billable_entry_ids for line in lines]
+    moved = [
+        replace(e, pointer=billing_rules.as_sent(e.pointer, prefix, made_of, sent))
+        for e in exc.errors
+    ]
+    out = type(exc).many(moved)
+    out.status, out.title = exc.status, exc.title
+    return out
+
+
+def _append_lines(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: OrganizationRecord,
+    inv: InvoiceRecord,
+    lines: list[LineIn],
+    command_id: uuid.UUID,
+    pointer: str,
+    new: Callable[..., L],
+    append: Callable[[L], None],
+) -> list[Event]:
     org = subsidiaries.entity(uow, org, inv.subsidiary_id).org
     events: list[Event] = []
     sb = small_business_country(org) is not None
@@ -224,6 +272,8 @@ def apply_fields(
     for name in _SCALARS:
         if name in fields:
             setattr(inv, name, getattr(p, name))
+    if "delivery_date" in fields:
+        inv.delivery_date_defaulted = False  # the user's date now (or none)
     if "subsidiary_id" in fields and p.subsidiary_id is not None:
         subsidiaries.entity(uow, org, p.subsidiary_id)  # it must exist
     if "customer_id" in fields:
@@ -379,6 +429,32 @@ def _customer_of(p: CreateInvoice.Payload) -> uuid.UUID | None:
     return p.customer_id if "customer_id" in p.model_fields_set else None
 
 
+def _create_lines(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: OrganizationRecord,
+    inv: aggregates.InvoiceData,
+    p: CreateInvoice.Payload,
+    command_id: uuid.UUID,
+) -> list[Event]:
+    """The lines of a new draft: those given, with its ``time_entry_ids`` billed."""
+    lines, pointer, sent = list(p.lines), "/lines", None
+    if p.time_entry_ids:
+        lines, pointer, sent = _bill_time_entries(uow, org, inv, lines, list(p.time_entry_ids))
+    return append_lines(
+        uow,
+        deps,
+        org,
+        inv,
+        lines,
+        command_id,
+        pointer,
+        new=LineData,
+        append=inv.lines.append,
+        sent=sent,
+    )
+
+
 @handles(CreateInvoice, prefetch=_read_creates)
 def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Event]:
     p = cmd.payload
@@ -397,12 +473,7 @@ def create_invoice(cmd: CreateInvoice, uow: UnitOfWork, deps: Deps) -> list[Even
     if p.number:
         check_manual_number(uow, org, p.number, inv.id)
         set_number(inv, p.number)
-    lines, pointer = list(p.lines), "/lines"
-    if p.time_entry_ids:
-        lines, pointer = _bill_time_entries(uow, org, inv, lines, list(p.time_entry_ids))
-    events = append_lines(
-        uow, deps, org, inv, lines, cmd.command_id, pointer, new=LineData, append=inv.lines.append
-    )
+    events = _create_lines(uow, deps, org, inv, p, cmd.command_id)
     recalculate(
         inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv, customer)
     )
@@ -419,26 +490,27 @@ def _bill_time_entries(
     inv: EditableInvoice,
     lines: list[LineIn],
     entry_ids: list[str],
-) -> tuple[list[LineIn], str]:
-    """Seed 000's top-level ``time_entry_ids``: checked at ``/time_entry_ids/i``, then billed
-    by one line each (no lines given) or by the first line (whose text accounts for them)."""
+) -> tuple[list[LineIn], str, list[str] | None]:
+    """Seed 000's top-level ``time_entry_ids``: checked at ``/time_entry_ids/i`` (i as sent),
+    then billed by one line each (no lines given: the lines, the pointer and the entries as
+    sent, for the lines' errors) or by the first line (whose text accounts for them)."""
     entries = billing.uninvoiced(uow.session, org.id, entry_ids, pointer="/time_entry_ids")
     inv.invoicing_method = ACTUALS
-    for i, entry in enumerate(entries):
+    for entry in entries:  # in date order: the pointer names the entry as sent
         if entry.currency != inv.currency:
             raise Conflict(
                 "currency_mismatch",
                 f"billable entry {entry.id} is in {entry.currency}, the invoice in {inv.currency}",
-                pointer=f"/time_entry_ids/{i}",
+                pointer=f"/time_entry_ids/{entry_ids.index(entry.id)}",
                 hint="bill entries of another currency on an invoice in that currency",
             )
     if not lines:
-        return [billing.line_from_entry(entry) for entry in entries], "/time_entry_ids"
+        return [billing.line_from_entry(e) for e in entries], "/time_entry_ids", entry_ids
     first = lines[0]
     merged = list(first.billable_entry_ids) + [
         e for e in entry_ids if e not in first.billable_entry_ids
     ]
-    return [first.model_copy(update={"billable_entry_ids": merged}), *lines[1:]], "/lines"
+    return [first.model_copy(update={"billable_entry_ids": merged}), *lines[1:]], "/lines", None
 
 
 @handles(UpdateInvoice)
@@ -592,8 +664,12 @@ def copy_draft(
     kind: str,
     command_id: uuid.UUID,
     customer_id: uuid.UUID | None,
+    *,
+    same_supply: bool = False,
 ) -> Invoice:
-    """A new draft with the source's customer, terms and lines (no number, no dates)."""
+    """A new draft with the source's customer, terms and lines (no number, no issue or due
+    date); the delivery date as ``domain.finalize.copied_delivery_date`` decides (``same_supply``:
+    the replacement of a change of recipient)."""
     _assert_new(uow, org.id, new_id, "/new_invoice_id")
     inv = new_draft(org, new_id, kind, deps.now())
     for name in (
@@ -609,7 +685,6 @@ def copy_draft(
         "discount",
         "exchange_rate",
         "normalized_currency",
-        "delivery_date",
         "service_period_start",
         "service_period_end",
         "subject",
@@ -618,6 +693,9 @@ def copy_draft(
         "bank_account_id",
     ):
         setattr(inv, name, getattr(src, name))
+    inv.delivery_date, inv.delivery_date_defaulted = finalize_rules.copied_delivery_date(
+        src.delivery_date, src.delivery_date_defaulted, same_supply=same_supply
+    )
     if customer_id == src.customer_id:  # the recipient's own data stays with the recipient
         inv.recipient_text, inv.vat_number = src.recipient_text, src.vat_number
     inv.tags, inv.custom_fields = list(src.tags or []), dict(src.custom_fields or {})
@@ -628,6 +706,21 @@ def copy_draft(
     add_lines(uow, deps, org, inv, copy_lines(src), command_id, "/lines")
     recalculate(inv, legal=legal_context(org), buyer_country=draft_buyer_country(uow, inv))
     return inv
+
+
+def replacement_draft(
+    uow: UnitOfWork,
+    deps: Deps,
+    org: OrganizationRecord,
+    src: Invoice,
+    new_id: uuid.UUID,
+    command_id: uuid.UUID,
+    customer_id: uuid.UUID,
+) -> Invoice:
+    """The draft of a change of recipient: the same supply billed to ``customer_id``."""
+    return copy_draft(
+        uow, deps, org, src, new_id, "invoice", command_id, customer_id, same_supply=True
+    )
 
 
 @handles(DuplicateInvoice)
@@ -664,7 +757,8 @@ def invoice_billable_entries(
         entries = billing.uninvoiced(uow.session, org.id, list(p.entry_ids))
         lines, pointer = [billing.line_from_entry(entry) for entry in entries], "/entry_ids"
     try:
-        events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer)
+        sent = None if p.budget is not None else p.entry_ids
+        events = add_lines(uow, deps, org, inv, lines, cmd.command_id, pointer, sent)
     except DomainError as exc:
         if p.budget is None:
             raise

@@ -35,13 +35,13 @@ from invoicing.handlers.drafting import recalculate
 from invoicing.handlers.invoices import (
     add_lines,
     bank_account,
-    copy_draft,
     copy_lines,
     derived_id,
     legal_context,
     new_draft,
     purge,
     rate_rules,
+    replacement_draft,
     restore,
     tax_day,
     trash,
@@ -149,6 +149,7 @@ def prepare_finalize(
     issued = inv.issue_date = when.issue_date
     inv.payment_terms_days, inv.due_date = when.payment_terms_days, when.due_date
     inv.delivery_date = when.delivery_date
+    inv.delivery_date_defaulted = inv.delivery_date_defaulted or when.delivery_date_defaulted
     if inv.exchange_rate is not None and inv.exchange_rate_date is None:
         inv.exchange_rate_date = issued  # the rate is frozen with the content, dated
     finalize_rules.check_rates_on(
@@ -355,6 +356,7 @@ _COPIED = (
     "exchange_rate_date",
     "normalized_currency",
     "delivery_date",
+    "delivery_date_defaulted",
     "service_period_start",
     "service_period_end",
     "payment_terms_days",
@@ -604,9 +606,7 @@ def change_recipient(cmd: ChangeRecipient, uow: UnitOfWork, deps: Deps) -> list[
         issue_date=None,
         then_void=True,
     )
-    new = copy_draft(
-        uow, deps, org, inv, p.new_invoice_id, "invoice", cmd.command_id, p.customer_id
-    )
+    new = replacement_draft(uow, deps, org, inv, p.new_invoice_id, cmd.command_id, p.customer_id)
     new.replaces_invoice_id = inv.id
     inv.replaced_by_invoice_id = new.id
     carried = carry_billing(uow, deps, inv, new)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from invoicing.domain.errors import Conflict, DomainError
-from invoicing.domain.numbering import DEFAULT_PATTERNS, NumberPattern, Series, number_key_of
+from invoicing.domain.numbering import NumberPattern, Series, default_pattern, number_key_of
 from invoicing.handlers.statements import Statement
 from invoicing.models import Invoice, NumberSeries, Subsidiary
 from invoicing.models.records import InvoiceDraft, OrganizationRecord
@@ -41,9 +41,10 @@ def set_number(inv: InvoiceDraft, number: str | None) -> None:
 
 
 def pattern_for(org: OrganizationRecord, series: Series) -> NumberPattern:
-    settings: dict[str, Any] = (org.profile or {}).get("number_series", {}).get(series.value, {})
+    stored = org.profile or {}
+    settings: dict[str, Any] = stored.get("number_series", {}).get(series.value, {})
     return _pattern(
-        settings.get("pattern", DEFAULT_PATTERNS[series]),
+        settings.get("pattern") or default_pattern(series, stored.get("numbering_country")),
         bool(settings.get("yearly_reset", True)),
     )
 

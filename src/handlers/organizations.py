@@ -8,11 +8,11 @@ from typing import Any
 
 from invoicing.domain import calendar, organization, subsidiaries
 from invoicing.domain.errors import Conflict, DomainError, ErrorDetail
-from invoicing.domain.numbering import DEFAULT_PATTERNS, Series
+from invoicing.domain.numbering import Series, default_pattern, numbering_country
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import get_customer, save_organization
 from invoicing.handlers.unit_of_work import UnitOfWork
-from invoicing.models import Customer, Subsidiary
+from invoicing.models import Customer, NumberSeries, Organization, Subsidiary
 from invoicing.schemas.commands import (
     BankAccountIn,
     ConfigureOrganization,
@@ -62,13 +62,26 @@ def bank_accounts(given: list[BankAccountIn]) -> list[dict[str, Any]]:
     return accounts
 
 
+def _numbering_country(uow: UnitOfWork, org_id: uuid.UUID, country: str) -> str:
+    """The profile's ``numbering_country`` (``domain.numbering.numbering_country``): the
+    country's defaults until the organization's own series took a number."""
+    org = uow.session.get(Organization, org_id)
+    previous = (org.profile or {}).get("numbering_country") if org is not None else None
+    numbered = uow.session.execute(
+        select(NumberSeries.series)
+        .where(NumberSeries.organization_id == org_id, NumberSeries.scope == "")
+        .limit(1)
+    ).first()
+    return numbering_country(previous, country, numbered is not None)
+
+
 def _subsidiary_collisions(
-    uow: UnitOfWork, p: OrganizationPayload, org_id: uuid.UUID, today: dt.date
+    uow: UnitOfWork, p: OrganizationPayload, org_id: uuid.UUID, today: dt.date, country: str
 ) -> None:
     """The organization's series (defaults included) must not produce a number a subsidiary's
     own series produces, as configure_subsidiary checks the other way round."""
     given = {k: (s.pattern, s.yearly_reset) for k, s in p.number_series.items()}
-    own = {s.value: given.get(s.value, (DEFAULT_PATTERNS[s], True)) for s in Series}
+    own = {s.value: given.get(s.value, (default_pattern(s, country), True)) for s in Series}
     others = {
         f"subsidiary {row.id} {kind}": (str(v["pattern"]), bool(v.get("yearly_reset", True)))
         for row in uow.session.execute(
@@ -96,9 +109,11 @@ def configure_organization(cmd: ConfigureOrganization, uow: UnitOfWork, deps: De
         today=today,
         default_currency=p.default_currency,
     )
-    _subsidiary_collisions(uow, p, cmd.organization_id, today)
+    country = _numbering_country(uow, cmd.organization_id, p.address.country_code)
+    _subsidiary_collisions(uow, p, cmd.organization_id, today, country)
     profile: dict[str, Any] = p.model_dump(mode="json")
     profile.update({"vat_id": ids.vat_id, "iban": ids.iban, "bic": ids.bic})
+    profile["numbering_country"] = country  # whose default series (docs/design.md, "Numbers")
     profile["bank_accounts"] = bank_accounts(p.bank_accounts)
     org, created = save_organization(uow, cmd.organization_id, p.name, profile, deps.now())
     data = {"organization": {"id": str(org.id), "name": org.name, **profile}, "created": created}

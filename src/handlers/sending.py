@@ -26,6 +26,7 @@ from babel.dates import format_date
 from invoicing.documents.pdf.i18n import BABEL_LOCALE
 from invoicing.documents.pdf.view import payment_reference
 from invoicing.documents.store import Document
+from invoicing.domain.contact import distinct_recipients
 from invoicing.domain.errors import DomainError, InvalidState
 from invoicing.domain.states import check_sendable, sent_status
 from invoicing.handlers import numbering, subsidiaries
@@ -134,6 +135,7 @@ def compose_mail(
     is the issuer's as it is now (``subsidiaries.issuer_profile``): its email is the Reply-To,
     the subsidiary's for a subsidiary's invoice."""
     settings = deps.smtp_settings
+    to, cc, bcc = distinct_recipients(to, cc, bcc)  # each address once
     lang = state.locale if state.locale in SHORT_TITLES else "en"
     texts = deps.mail_templates.compose(purpose, lang, context, subject=subject, body=body)
     reply_to = org_profile.get("email") if settings.reply_to_organization else None

@@ -13,7 +13,7 @@ from typing import Any
 
 from invoicing.domain import organization, subsidiaries
 from invoicing.domain.errors import DomainError, NotFound
-from invoicing.domain.numbering import DEFAULT_PATTERNS, Series
+from invoicing.domain.numbering import Series, default_pattern
 from invoicing.handlers.organizations import bank_accounts
 from invoicing.handlers.registry import Deps, Event, handles
 from invoicing.handlers.repository import OrganizationRow, get_organization, profile, today_of
@@ -84,9 +84,11 @@ def _series(p: dict[str, Any]) -> dict[str, tuple[str, bool]]:
 
 def _other_series(uow: UnitOfWork, org: Organization, sub_id: str) -> dict[str, tuple[str, bool]]:
     """Every other series of the organization: its own (defaults included), other subsidiaries'."""
-    own = _series(profile(org))
+    stored = profile(org)
+    own, country = _series(stored), stored.get("numbering_country")
     others = {
-        f"organization {s.value}": own.get(s.value, (DEFAULT_PATTERNS[s], True)) for s in Series
+        f"organization {s.value}": own.get(s.value, (default_pattern(s, country), True))
+        for s in Series
     }
     rows = uow.session.execute(
         select(Subsidiary).where(Subsidiary.organization_id == org.id, Subsidiary.id != sub_id)

@@ -153,6 +153,12 @@ class Invoice(Base):
     due_date: Mapped[dt.date | None]
     payment_terms_days: Mapped[int | None]
     delivery_date: Mapped[dt.date | None]
+    #: the delivery date is the issue date finalize filled in because the draft had no delivery
+    #: date or service period (``domain.finalize.dates``): a duplicate does not carry it
+    #: (``domain.finalize.copied_delivery_date``; migration 0035_delivery_date_defaulted)
+    delivery_date_defaulted: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     service_period_start: Mapped[dt.date | None]
     service_period_end: Mapped[dt.date | None]
     currency: Mapped[str] = mapped_column(String(3))

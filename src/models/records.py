@@ -399,6 +399,8 @@ class InvoiceDraft(InvoiceRecord, Protocol):
     due_date: dt.date | None
     payment_terms_days: int | None
     delivery_date: dt.date | None
+    #: the delivery date is the issue date finalize filled in (``domain.finalize.dates``)
+    delivery_date_defaulted: bool
     exchange_rate_date: dt.date | None
     default_note: bool
     buyer: dict[str, Any] | None

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing.domain.calendar import Calendar
+from invoicing.domain.states import EXPORTABLE_KINDS
 from invoicing.models import Customer, Invoice, InvoiceLine
 from invoicing.models.dunning import DunningBlock
 from invoicing.queries.common import (
@@ -699,8 +700,10 @@ def invoice_conditions(
         c.append(or_(*(_payment_status(s) for s in f.payment_status)))
     if f.export_status == "exported":
         c.append(Invoice.exported_at.is_not(None))
-    elif f.export_status == "unexported":
+    elif f.export_status == "unexported":  # what could be exported (check_exportable)
         c.append(Invoice.exported_at.is_(None))
+        c.append(Invoice.finalized_at.is_not(None))
+        c.append(Invoice.kind.in_(EXPORTABLE_KINDS))
     if f.invoicing_method:
         c.append(Invoice.invoicing_method.in_(list(f.invoicing_method)))
     if f.sent_status == "sent":

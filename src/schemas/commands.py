@@ -234,7 +234,10 @@ class OrganizationPayload(Contract):
         default="none", description="e-invoice attached when the customer sets none"
     )
     number_series: dict[Literal["invoice", "credit_note", "quote"], SeriesSettings] = Field(
-        default_factory=dict
+        default_factory=dict,
+        description="a kind not given is numbered in the default series of the organization's "
+        "country (DE: RE-, GS-, AN-{YYYY}-{SEQ:4}; BE: F-, CN-, OF-{YYYY}-{SEQ:4}; others the "
+        "German ones), fixed with its first number (the profile's numbering_country)",
     )
     tax_notes: dict[str, dict[Locale, Text]] = Field(
         default_factory=dict, description="override legal notes per tax category and locale"

@@ -359,7 +359,12 @@ class InvoiceFilter(Contract):
         description="any of; ``unpaid``: finalized or sent, nothing paid yet (drafts and "
         "voided documents are neither paid nor unpaid)",
     )
-    export_status: Literal["exported", "unexported"] | None = None
+    export_status: Literal["exported", "unexported"] | None = Field(
+        default=None,
+        description="exported: taken over by DATEV or an integration (exported_at); "
+        "unexported: a finalized invoice or credit note (a void one too) not yet exported, "
+        "never a draft or a quote (those are never exported)",
+    )
     sent_status: Literal["sent", "unsent"] | None = None
     invoicing_method: InvoicingMethods = Field(
         default_factory=list,

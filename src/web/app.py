@@ -194,7 +194,11 @@ def _lookup_page(ctx: WebContext, token: str) -> tuple[Resolved, dict[str, Any] 
 
 
 def _error_page(request: Request, status: int, lang: str | None = None) -> HTMLResponse:
+    """The error page in ``lang`` (the invoice's), else in the language Accept-Language asks
+    for: that answer says ``Vary: Accept-Language``, so that no cache hands one language to
+    every browser (the answers in the invoice's language do not depend on the header)."""
     ctx = _ctx(request)
+    negotiated = lang is None
     lang = lang or negotiate(request.headers.get("accept-language"))
     key = {404: "not_found", 410: "expired", 429: "too_many", 503: "unavailable"}.get(
         status, "not_found"
@@ -204,7 +208,8 @@ def _error_page(request: Request, status: int, lang: str | None = None) -> HTMLR
         title=WORDS[lang][f"{key}_title"],
         text=WORDS[lang][f"{key}_text"],
     )
-    return HTMLResponse(html, status_code=status)
+    headers = {"vary": "Accept-Language"} if negotiated else None
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 async def _miss(request: Request, resolved: Resolved, started: float) -> Response:

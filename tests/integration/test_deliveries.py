@@ -145,16 +145,20 @@ def test_a_send_whose_einvoice_fails_the_rules_takes_no_number(
     db_url: str, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:
     w = make_world(db_url, smtp, tmp_path, buyer={"einvoice_format": "xrechnung_cii"})
-    # XRechnung needs the seller contact's telephone number (BR-DE-6)
+    bad = w.draft()
+    out = w.run("send_invoice", {"invoice_id": str(bad)}, deliver=False)
+    assert out.status == "applied", out.errors
+    # XRechnung needs the seller contact's telephone number (BR-DE-6): gone after the send
+    # was accepted (the command refuses a send without it), before its step ran
     seller = {k: v for k, v in scenarios.DE_SELLER.items() if k != "phone"}
     assert w.run("configure_organization", seller).status == "applied"
-    bad = w.draft()
-    out = w.run("send_invoice", {"invoice_id": str(bad)})
-    assert out.status == "applied", out.errors
-    (failed,) = out.events
+    assert out.command_id is not None
+    w.steps = w.deliverer.run_for_command(w.org, uuid.UUID(out.command_id))
+    (failed,) = [e for step in w.steps for e in step.events]
     assert failed["type"] == "invoice.delivery_failed" and failed["subject"] == str(bad)
     data = DeliveryFailedData.model_validate(failed["data"])
-    assert data.reason == "einvoice_invalid" and data.purpose == "invoice"
+    # the step checks what the command checks before it builds the XML and validates it
+    assert data.reason == "einvoice_seller_contact_missing" and data.purpose == "invoice"
     assert any("BR-DE-6" in e.detail for e in data.errors)
     assert data.invoice is not None and data.invoice.status == "draft"
     assert data.invoice.number is None
@@ -174,6 +178,85 @@ def test_a_send_whose_einvoice_fails_the_rules_takes_no_number(
             select(NumberSeries.next_value).where(NumberSeries.organization_id == w.org)
         ).scalar_one()
         assert series == 2
+
+
+#: a subsidiary with neither telephone nor e-mail of its own
+_NO_CONTACT_SUBSIDIARY: dict[str, Any] = {
+    "id": "bonn",
+    "name": "Müller Bonn GmbH",
+    "address": {
+        "street_address": "Markt 1",
+        "zip_code": "53111",
+        "city": "Bonn",
+        "country_code": "DE",
+    },
+    "vat_id": "DE811907980",
+    "iban": "DE02120300000000202051",
+}
+
+
+def _subsidiary_draft(w: World) -> uuid.UUID:
+    draft = uuid.uuid4()
+    payload = {
+        "id": str(draft),
+        "customer_id": str(w.customer),
+        "subsidiary_id": "bonn",
+        "lines": [{"description": "Beratung", "quantity": "1", "unit_price": "100.00"}],
+    }
+    assert w.run("create_invoice", payload).status == "applied"
+    return draft
+
+
+def test_a_subsidiary_without_contact_sends_xrechnung_with_the_organization_s(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """A subsidiary without telephone and e-mail while the organization has them: the seller
+    snapshot takes the organization's (docs/budgets.md), so the XRechnung carries them as the
+    seller contact and passes BR-DE-6/7 (the step validated it before the number)."""
+    w = make_world(db_url, smtp, tmp_path, buyer={"einvoice_format": "xrechnung_cii"})
+    assert w.run("configure_subsidiary", _NO_CONTACT_SUBSIDIARY).status == "applied"
+    draft = _subsidiary_draft(w)
+    out = w.run("send_invoice", {"invoice_id": str(draft)})
+    assert out.status == "applied", out.errors
+    assert [e["type"] for e in out.events] == ["invoice.finalized", "invoice.sent"]
+    (message,) = w.sink.messages
+    (xml,) = [p for p in message.message.iter_attachments() if p.get_filename().endswith(".xml")]
+    text_of_xml = xml.get_content()
+    text_of_xml = text_of_xml if isinstance(text_of_xml, str) else text_of_xml.decode()
+    assert "Müller Bonn GmbH" in text_of_xml
+    assert scenarios.DE_SELLER["phone"] in text_of_xml
+    assert scenarios.DE_SELLER["email"] in text_of_xml
+
+
+@pytest.mark.parametrize("subsidiary", [True, False], ids=["subsidiary", "organization"])
+def test_an_xrechnung_without_seller_contact_is_refused_with_the_send(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path, subsidiary: bool
+) -> None:
+    """XRechnung needs the seller contact's telephone (BR-DE-6) and e-mail (BR-DE-7): when
+    neither the issuer nor (for a subsidiary) the organization has them, ``send_invoice`` is
+    refused at once, naming whom to configure, before any number or delivery job (the send
+    was accepted before and its step failed the official rules)."""
+    w = make_world(db_url, smtp, tmp_path, buyer={"einvoice_format": "xrechnung_cii"})
+    seller = {k: v for k, v in scenarios.DE_SELLER.items() if k not in ("phone", "email")}
+    assert w.run("configure_organization", seller).status == "applied"
+    if subsidiary:
+        assert w.run("configure_subsidiary", _NO_CONTACT_SUBSIDIARY).status == "applied"
+    draft = _subsidiary_draft(w) if subsidiary else w.draft()
+    refused = w.run("send_invoice", {"invoice_id": str(draft)})
+    assert refused.status == "rejected"
+    assert [(e["code"], e["source"]["pointer"]) for e in refused.errors] == [
+        ("einvoice_seller_contact_missing", "/payload/invoice_id"),
+        ("einvoice_seller_contact_missing", "/payload/invoice_id"),
+    ]
+    phone, mail = refused.errors
+    assert "BR-DE-6" in phone["detail"] and "BR-DE-7" in mail["detail"]
+    issuer = "subsidiary bonn" if subsidiary else "the organization"
+    assert issuer in phone["detail"], phone
+    configure = "configure_subsidiary" if subsidiary else "configure_organization"
+    assert configure in phone["meta"]["hint"] and "attach_xml" in phone["meta"]["hint"]
+    assert _number_of(w, draft) is None and w.sink.messages == []
+    with UnitOfWork.for_engine(w.engine) as uow:
+        assert uow.session.execute(select(func.count()).select_from(DeliveryJob)).scalar() == 0
 
 
 @pytest.mark.parametrize(

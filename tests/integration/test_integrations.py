@@ -93,6 +93,36 @@ def test_drafts_quotes_and_other_organizations_are_refused(client: Client) -> No
     assert error["source"]["pointer"] == "/payload/url"
 
 
+def _listed(client: Client, export_status: str) -> set[str]:
+    reply = client.bus.query_document(
+        {
+            "type": "list_invoices",
+            "organization_id": str(client.org),
+            "payload": {"filter": {"export_status": export_status}},
+        }
+    )
+    return {i["id"] for i in reply["result"]["items"]}
+
+
+def test_unexported_lists_what_could_be_exported_and_is_not(client: Client) -> None:
+    """``export_status: unexported`` is the finalized invoices and credit notes (a void one
+    too) that neither DATEV nor an integration took over: what ``export_invoice`` and the DATEV
+    export accept. Drafts and quotes are never exported, so they are neither (they were listed
+    as unexported)."""
+    cust = client.customer()
+    draft = str(client.invoice(cust, [line()]))
+    quote = str(client.invoice(cust, [line()], is_quote=True))
+    client.ok("finalize_invoice", {"invoice_id": quote})
+    open_one = client.finalized(cust, [line()])["id"]
+    voided = client.finalized(cust, [line()])["id"]
+    credit_note = str(uuid.uuid4())
+    client.ok("void_invoice", {"invoice_id": voided, "credit_note_id": credit_note})
+    exported = _exported(client)["invoice"]["id"]
+    assert _listed(client, "unexported") == {open_one, voided, credit_note}
+    assert _listed(client, "exported") == {exported}
+    assert not {draft, quote} & (_listed(client, "unexported") | _listed(client, "exported"))
+
+
 def test_export_update_as_a_command(client: Client) -> None:
     invoice_id = _exported(client)["invoice"]["id"]
     payload = {"invoice_id": invoice_id, "changes": ["recipient", "recipient"], "detail": "x"}

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from invoicing.models import NumberSeries
+from invoicing.models import NumberSeries, Organization
 from sqlalchemy import select
 
 from tests.integration.test_allocations import PAYMENT_MEMBERS
@@ -49,6 +49,60 @@ def test_german_invoice_totals_numbering_and_events(client: Client) -> None:
     assert inv["buyer"]["name"] == "Acme GmbH"
     second = client.finalized(cust, [line()], issue_date=dt.date(2026, 3, 3))
     assert second["number"] == "RE-2026-002"
+
+
+def _numbers(client: Client, customer: uuid.UUID, day: dt.date) -> tuple[str, str, str]:
+    """The numbers of an invoice, a credit note against it and a quote, finalized on ``day``."""
+    inv = client.finalized(customer, [line()], day)
+    cn = client.ok(
+        "issue_credit_note",
+        {"invoice_id": inv["id"], "credit_note_id": str(uuid.uuid4()), "issue_date": str(day)},
+    ).events[0]["data"]["invoice"]
+    quote = client.finalized(customer, [line()], day, is_quote=True)
+    return inv["number"], cn["number"], quote["number"]
+
+
+def test_the_default_series_follow_the_organization_s_country(bus) -> None:  # type: ignore[no-untyped-def]
+    """A Belgian organization without series of its own numbers in Belgian ones (F, CN, OF:
+    French and Dutch alike), not the German RE, GS, AN; a German one as before. The defaults
+    are fixed with the first number: a change of country afterwards keeps the series."""
+    day = dt.date(2026, 5, 4)
+    be = Client(bus)
+    be.setup_org({k: v for k, v in BE_ORG.items() if k != "number_series"})
+    assert _numbers(be, be.customer(), day) == ("F-2026-0001", "CN-2026-0001", "OF-2026-0001")
+    moved = {**DE_ORG, "number_series": {}}  # moved to Germany: its series stay Belgian
+    be.ok("configure_organization", moved)
+    assert _numbers(be, be.customer(), day) == ("F-2026-0002", "CN-2026-0002", "OF-2026-0002")
+    de = Client(bus)
+    de.setup_org({**DE_ORG, "number_series": {}})
+    assert _numbers(de, de.customer(), day) == ("RE-2026-0001", "GS-2026-0001", "AN-2026-0001")
+
+
+def test_an_organization_configured_before_keeps_the_series_it_numbers_in(
+    bus,  # type: ignore[no-untyped-def]
+) -> None:
+    """A Belgian organization configured before the defaults followed the country (no
+    numbering_country in its profile) numbered in RE, GS, AN: it keeps them when it configures
+    again, so its numbers never change prefix within a counter; one that has not numbered
+    yet takes the Belgian defaults."""
+    day = dt.date(2026, 5, 4)
+    plain = {k: v for k, v in BE_ORG.items() if k != "number_series"}
+    numbered, fresh = Client(bus), Client(bus)
+    for c in (numbered, fresh):
+        c.setup_org(plain)
+        with bus.uow_factory() as uow:  # as the profile was stored before
+            org = uow.session.get(Organization, c.org)
+            org.profile = {k: v for k, v in org.profile.items() if k != "numbering_country"}
+            uow.commit()
+    assert _numbers(numbered, numbered.customer(), day)[0] == "RE-2026-0001"
+    for c in (numbered, fresh):
+        c.ok("configure_organization", {**plain, "name": "Peeters & Co BV"})
+    assert _numbers(numbered, numbered.customer(), day) == (
+        "RE-2026-0002",
+        "GS-2026-0002",
+        "AN-2026-0002",
+    )
+    assert _numbers(fresh, fresh.customer(), day)[0] == "F-2026-0001"
 
 
 def test_belgian_invoice_21_and_6(bus) -> None:  # type: ignore[no-untyped-def]
@@ -301,6 +355,69 @@ def test_duplicate_and_quote_to_invoice(client: Client) -> None:
         )[0]["code"]
         == "invalid_kind"
     )
+
+
+def _duplicate(client: Client, source: str) -> dict:  # type: ignore[type-arg]
+    out = client.ok(
+        "duplicate_invoice", {"invoice_id": source, "new_invoice_id": str(uuid.uuid4())}
+    )
+    return out.events[0]["data"]["invoice"]  # type: ignore[no-any-return]
+
+
+def test_a_copy_carries_only_the_delivery_date_the_user_set(client: Client) -> None:
+    """Finalize gives a draft without delivery date or period its issue date as Leistungsdatum;
+    a duplicate of that invoice is a new supply and gets its own at its finalize (it carried the
+    old date as if the user had set it). A date the user set is carried, even one equal to the
+    issue date, and so is a service period."""
+    cust = client.customer()
+    defaulted = client.finalized(cust, [line()], dt.date(2026, 3, 2))
+    assert defaulted["delivery_date"] == "2026-03-02"
+    copy = _duplicate(client, defaulted["id"])
+    assert copy["delivery_date"] is None
+    out = client.ok("finalize_invoice", {"invoice_id": copy["id"], "issue_date": "2026-04-10"})
+    assert out.events[-1]["data"]["invoice"]["delivery_date"] == "2026-04-10"
+    given = client.finalized(
+        cust, [line()], dt.date(2026, 4, 13), delivery_date="2026-04-13"
+    )  # set by the user, on the issue date
+    assert _duplicate(client, given["id"])["delivery_date"] == "2026-04-13"
+    period = client.finalized(
+        cust,
+        [line()],
+        dt.date(2026, 4, 14),
+        service_period={"start": "2026-03-01", "end": "2026-03-31"},
+    )
+    copy = _duplicate(client, period["id"])
+    assert copy["delivery_date"] is None
+    assert (copy["service_period_start"], copy["service_period_end"]) == (
+        "2026-03-01",
+        "2026-03-31",
+    )
+    # a draft edited to a date of its own: that date is the user's again
+    draft = client.finalized(cust, [line()], dt.date(2026, 4, 15))
+    copy = _duplicate(client, draft["id"])
+    client.ok("update_invoice", {"id": copy["id"], "delivery_date": "2026-04-01"})
+    out = client.ok("finalize_invoice", {"invoice_id": copy["id"], "issue_date": "2026-04-16"})
+    again = out.events[-1]["data"]["invoice"]
+    assert again["delivery_date"] == "2026-04-01"
+    assert _duplicate(client, again["id"])["delivery_date"] == "2026-04-01"
+
+
+def test_change_recipient_keeps_the_supply_s_delivery_date(client: Client) -> None:
+    """The replacement of a change of recipient bills the same supply: it keeps the original's
+    delivery date, also one finalize filled in (docs/documents.md); a duplicate of the
+    replacement is a new supply again and does not carry it."""
+    old, new = client.customer(), client.customer(company="Neue Firma AG")
+    inv = client.finalized(old, [line()], dt.date(2026, 3, 2))
+    new_id = str(uuid.uuid4())
+    client.ok(
+        "change_recipient",
+        {"invoice_id": inv["id"], "customer_id": str(new), "new_invoice_id": new_id},
+    )
+    assert client.state(new_id)["delivery_date"] == "2026-03-02"
+    out = client.ok("finalize_invoice", {"invoice_id": new_id, "issue_date": "2026-03-20"})
+    replacement = out.events[-1]["data"]["invoice"]
+    assert replacement["delivery_date"] == "2026-03-02"
+    assert _duplicate(client, new_id)["delivery_date"] is None
 
 
 def test_batch_each_id_on_its_own(client: Client) -> None:

@@ -397,7 +397,13 @@ class World:
                 return (
                     flag,
                     exported,
-                    lambda d: (d["exported_at"] is not None) == (exported == "exported"),
+                    lambda d: (
+                        d["exported_at"] is not None
+                        if exported == "exported"
+                        else d["exported_at"] is None
+                        and d["finalized_at"] is not None
+                        and d["kind"] != "quote"
+                    ),
                 )
             kinds = rng.sample(["invoice", "credit_note"], 1)
             return "kind", kinds, lambda d: d["kind"] in kinds

@@ -106,6 +106,35 @@ def test_time_entry_ids_errors_point_into_the_list(client: Client) -> None:
     assert errors[0]["source"]["pointer"] == "/payload/time_entry_ids"
 
 
+def test_an_entry_line_s_error_points_at_the_entry_as_sent(client: Client) -> None:
+    """Entries become lines in the order of their dates, not in the order they are named; an
+    error of such a line names the entry where the publisher put it in ``entry_ids`` /
+    ``time_entry_ids`` (it named the line's index in date order, so another entry, with a
+    path into a line the command does not have)."""
+    cust = client.customer()
+    entry(client, "late", date="2026-03-05")
+    entry(client, "early", date="2026-03-01", currency="USD")  # sorts first, sent second
+    draft = str(client.invoice(cust, []))
+    sent = {"invoice_id": draft, "entry_ids": ["late", "early"]}
+    (error,) = client.rejected("invoice_billable_entries", sent)
+    assert (error["code"], error["source"]["pointer"]) == (
+        "currency_mismatch",
+        "/payload/entry_ids/1",
+    )
+    new = {"id": str(uuid.uuid4()), "customer_id": str(cust), "time_entry_ids": ["late", "early"]}
+    (error,) = client.rejected("create_invoice", new)
+    assert (error["code"], error["source"]["pointer"]) == (
+        "currency_mismatch",
+        "/payload/time_entry_ids/1",
+    )
+    # a rate the line cannot have on the day: the line's own check, at the entry as sent
+    entry(client, "old_rate", date="2026-03-02", tax_rate="16")
+    (error,) = client.rejected(
+        "invoice_billable_entries", {"invoice_id": draft, "entry_ids": ["late", "old_rate"]}
+    )
+    assert error["source"]["pointer"] == "/payload/entry_ids/1", error
+
+
 def test_batch_restore_and_purge_of_the_trash(client: Client) -> None:
     cust = client.customer()
     a, b, c = (str(client.invoice(cust, [line()])) for _ in range(3))

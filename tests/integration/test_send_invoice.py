@@ -266,6 +266,39 @@ def test_send_draft_finalizes_attaches_pdf_and_records_delivery(
     assert resend.events[-1]["data"]["first_delivery"] is False
 
 
+def test_an_address_given_twice_gets_the_email_once(
+    db_url: str, smtp: tuple[Sink, int], tmp_path: Path
+) -> None:
+    """Addresses that differ only in case are one mailbox: each gets the email once, under its
+    first spelling, To before Cc before Bcc (before, ``Jane@…`` and ``jane@…`` were two
+    recipients and the mailbox got the email twice; so did an address in both To and Cc)."""
+    w = make_world(db_url, smtp, tmp_path)
+    out = w.run(
+        "send_invoice",
+        {
+            "invoice_id": str(w.draft()),
+            "to": ["Jane@acme.example", "jane@acme.example", "max@acme.example"],
+            "cc": ["JANE@acme.example", "boss@acme.example", "Max@acme.example"],
+            "bcc": ["Boss@acme.example", "archive@kanzlei.example", "ARCHIVE@kanzlei.example"],
+        },
+    )
+    assert out.status == "applied", out.errors
+    (got,) = w.sink.messages
+    assert got.message["To"] == "Jane@acme.example, max@acme.example"
+    assert got.message["Cc"] == "boss@acme.example"
+    assert got.rcpt_tos == [
+        "Jane@acme.example",
+        "max@acme.example",
+        "boss@acme.example",
+        "archive@kanzlei.example",
+    ]
+    assert out.events[-1]["data"]["recipients"] == {
+        "to": ["Jane@acme.example", "max@acme.example"],
+        "cc": ["boss@acme.example"],
+        "bcc": ["archive@kanzlei.example"],
+    }
+
+
 def test_the_email_names_the_einvoice_as_the_customer_knows_it(
     db_url: str, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:

@@ -405,6 +405,36 @@ def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def test_answers_in_the_browser_s_language_say_they_vary_by_it(
+    client: Client, engine: Engine, documents: Path
+) -> None:
+    """The error pages of a link that opens nothing (404, 410), of an unknown path and of the
+    rate limit (429) are in the language Accept-Language asks for: they say
+    ``Vary: Accept-Language``, so no cache serves one language to everyone. The invoice's own
+    page, and a download's 404 or 503 in the invoice's language, do not depend on it and do
+    not say so."""
+    pub = german_invoice(client, expires_on=today().isoformat())
+    english = {"accept-language": "en"}
+    with web(engine, documents) as c:
+        page = c.get(f"/i/{pub.token}", headers=english)
+        assert page.status_code == 200 and "vary" not in page.headers
+        missing_xml = c.get(f"/i/{pub.token}/xml", headers=english)  # a PDF-only link
+        assert missing_xml.status_code == 404 and '<html lang="de">' in missing_xml.text
+        assert "vary" not in missing_xml.headers
+        for path in (f"/i/{pub.token[:-2]}xy", "/nowhere", "/i/%3Cscript%3E"):
+            r = c.get(path, headers=english)
+            assert r.status_code == 404 and '<html lang="en">' in r.text, path
+            assert r.headers["vary"] == "Accept-Language", path
+    with web(engine, documents, day=today() + dt.timedelta(days=1)) as c:
+        expired = c.get(f"/i/{pub.token}", headers=english)
+        assert expired.status_code == 410 and expired.headers["vary"] == "Accept-Language"
+    with web(engine, documents, rate_per_minute=1, rate_burst=1) as c:
+        c.get("/healthz")
+        c.get("/i/x")
+        limited = c.get("/i/x", headers=english)
+        assert limited.status_code == 429 and limited.headers["vary"] == "Accept-Language"
+
+
 def test_unknown_and_revoked_answer_with_the_same_timing(
     client: Client, engine: Engine, documents: Path
 ) -> None:

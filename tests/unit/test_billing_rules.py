@@ -75,3 +75,16 @@ def test_an_entry_is_billed_by_one_line_of_an_invoice() -> None:
     (e,) = exc.value.errors
     assert (e.code, e.pointer) == ("entry_billed", "/lines/2/billable_entry_ids/1")
     assert "another line of this invoice" in e.detail and e.hint
+
+
+def test_an_entry_line_s_error_points_at_the_entry_as_sent() -> None:
+    sent = ["late", "early", "mid"]
+    made_of = [["early"], ["mid"], ["late"]]  # the lines in date order
+    assert billing.as_sent("/entry_ids/0/tax_rate", "/entry_ids", made_of, sent) == "/entry_ids/1"
+    assert billing.as_sent("/entry_ids/2", "/entry_ids", made_of, sent) == "/entry_ids/0"
+    assert (
+        billing.as_sent("/entry_ids/1/billable_entry_ids/0", "/entry_ids", made_of, sent)
+        == "/entry_ids/2"
+    )
+    for other in ("/entry_ids", "/invoice_id", "/entry_ids/9", "/entry_ids/x", "/lines/0"):
+        assert billing.as_sent(other, "/entry_ids", made_of, sent) == other

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from invoicing.documents.einvoice import EInvoiceFormat
+from invoicing.domain.contact import distinct_recipients
 from invoicing.handlers.deliveries import DeliveryPolicy, _payload_pointer, content_fingerprint
 from invoicing.schemas.events import InvoiceState
 
@@ -60,3 +61,10 @@ def test_a_belgian_invoice_has_a_content_fingerprint(tmp_path: Path) -> None:
     base = content_fingerprint(be_invoice, fmt)
     other = be_invoice.model_copy(update={"number": "F20269999"})
     assert content_fingerprint(other, fmt) == base
+
+
+def test_each_recipient_once_whatever_the_case_first_spelling_kept() -> None:
+    assert distinct_recipients(
+        ["A@x.de", "a@x.de", "b@x.de"], ["B@X.DE", "c@x.de", "a@X.de"], ["C@x.de", "d@x.de"]
+    ) == (["A@x.de", "b@x.de"], ["c@x.de"], ["d@x.de"])
+    assert distinct_recipients(["a@x.de"], [], []) == (["a@x.de"], [], [])

@@ -15,6 +15,8 @@ from invoicing.documents.einvoice import (
     extract_facturx,
     validate,
 )
+from invoicing.documents.einvoice.prepare import prepare
+from invoicing.documents.einvoice.ubl import XRECHNUNG_CUSTOMIZATION, build_ubl
 from invoicing.domain.errors import DomainError
 from invoicing.schemas.events import InvoiceState
 from pypdf import PdfReader
@@ -107,6 +109,7 @@ def test_documents_for_sending_per_format(de_invoice: InvoiceState, core: scenar
     assert docs.xml is not None and docs.xml.filename.endswith(".peppol.xml")
 
     # an organization without phone and e-mail cannot send XRechnung (BR-DE-2/6/7): blocked
+    # before the XML is built, each missing item named with its rule and whom to configure
     org = core.organization(**{**scenarios.DE_SELLER, "phone": None, "email": None})
     customer = core.customer(org, **scenarios.DE_BUYER)
     bare = core.invoice(
@@ -114,5 +117,14 @@ def test_documents_for_sending_per_format(de_invoice: InvoiceState, core: scenar
     )
     with pytest.raises(DomainError) as caught:
         documents_for_sending(bare, "xrechnung_ubl", pdf)
-    assert all(e.code == "einvoice_invalid" for e in caught.value.errors)
-    assert any(e.detail.startswith("BR-DE-") for e in caught.value.errors)
+    errors = caught.value.errors
+    assert [(e.code, e.pointer) for e in errors] == [
+        ("einvoice_seller_contact_missing", "/invoice_id"),
+        ("einvoice_seller_contact_missing", "/invoice_id"),
+    ]
+    assert "BR-DE-6" in errors[0].detail and "BR-DE-7" in errors[1].detail
+    assert all("configure_organization" in (e.hint or "") for e in errors)
+    # built without the check, the official rules refuse the same document (BR-DE-*)
+    xml = build_ubl(prepare(bare), XRECHNUNG_CUSTOMIZATION)
+    report = validate(xml, EInvoiceFormat.XRECHNUNG_UBL.profile)
+    assert not report.valid and any(rule.startswith("BR-DE-") for rule in report.rule_ids)

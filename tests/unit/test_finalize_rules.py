@@ -104,7 +104,9 @@ def schedule(**kw: object) -> rules.Dates:
 
 
 def test_dates_default_to_today_and_the_organizations_terms() -> None:
-    assert schedule() == rules.Dates(DAY, 14, dt.date(2026, 3, 24), DAY)
+    assert schedule() == rules.Dates(
+        DAY, 14, dt.date(2026, 3, 24), DAY, delivery_date_defaulted=True
+    )
 
 
 def test_the_commands_issue_date_wins_over_the_drafts() -> None:
@@ -130,6 +132,23 @@ def test_a_quote_states_no_delivery_date_unless_given() -> None:
     assert schedule(is_quote=True).delivery_date is None
     given = dt.date(2026, 4, 20)
     assert schedule(is_quote=True, delivery_date=given).delivery_date == given
+
+
+def test_only_a_delivery_date_finalize_fills_in_is_marked_so() -> None:
+    assert schedule().delivery_date_defaulted
+    assert not schedule(delivery_date=DAY).delivery_date_defaulted  # the user's, on that day
+    assert not schedule(has_service_period=True).delivery_date_defaulted
+    assert not schedule(is_quote=True).delivery_date_defaulted
+
+
+def test_a_duplicate_carries_only_the_users_delivery_date() -> None:
+    """duplicate_invoice is a new supply: the date finalize filled in is not carried; the
+    replacement of change_recipient bills the same supply and keeps it (still marked)."""
+    given = dt.date(2026, 2, 1)
+    assert rules.copied_delivery_date(given, True, same_supply=False) == (None, False)
+    assert rules.copied_delivery_date(given, False, same_supply=False) == (given, False)
+    assert rules.copied_delivery_date(given, True, same_supply=True) == (given, True)
+    assert rules.copied_delivery_date(None, False, same_supply=False) == (None, False)
 
 
 def test_a_due_date_before_the_issue_date_is_refused() -> None:

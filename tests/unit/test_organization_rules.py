@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from invoicing.domain import organization as rules
 from invoicing.domain.errors import DomainError
+from invoicing.domain.numbering import NumberPattern, Series, default_pattern, numbering_country
 
 TODAY = dt.date(2026, 3, 10)
 GOOD: dict[str, Any] = {
@@ -110,3 +111,26 @@ def test_a_german_or_belgian_organization_states_vat_in_euros(
 def test_another_countrys_organization_keeps_its_own_currency() -> None:
     settings = {**GOOD, "vat": None, "country": "CH", "default_tax_rate": None}
     rules.check_settings(**settings, default_currency="CHF")
+
+
+def test_the_default_series_are_the_numbering_country_s() -> None:
+    assert [default_pattern(s, "BE") for s in Series] == [
+        "F-{YYYY}-{SEQ:4}",
+        "CN-{YYYY}-{SEQ:4}",
+        "OF-{YYYY}-{SEQ:4}",
+    ]
+    german = ["RE-{YYYY}-{SEQ:4}", "GS-{YYYY}-{SEQ:4}", "AN-{YYYY}-{SEQ:4}"]
+    for country in ("DE", "AT", None):  # None: configured before there was a numbering country
+        assert [default_pattern(s, country) for s in Series] == german
+    # the Belgian series never produce one another's numbers
+    day = dt.date(2026, 1, 1)
+    for a in Series:
+        for b in Series:
+            if a != b:
+                number = NumberPattern(default_pattern(a, "BE")).format(7, day)
+                assert not NumberPattern(default_pattern(b, "BE")).could_produce(number)
+    # the country's until the first number; then fixed (None: the German ones of before)
+    assert numbering_country(None, "BE", has_numbered=False) == "BE"
+    assert numbering_country("DE", "BE", has_numbered=False) == "BE"
+    assert numbering_country("BE", "DE", has_numbered=True) == "BE"
+    assert numbering_country(None, "BE", has_numbered=True) == "DE"

@@ -279,14 +279,54 @@ def peppol_errors(state: InvoiceState) -> list[ErrorDetail]:
 def einvoice_errors(state: InvoiceState, fmt: str | None) -> list[ErrorDetail]:
     """What is known before the XML is built of why ``state`` cannot be an e-invoice in
     ``fmt`` (one of ``EInvoiceFormat``'s values; None: in any format): its currencies, lines
-    not subject to VAT among others, Peppol participant ids. ``send_invoice`` checks these in
-    the command, so the command is rejected at once instead of its delivery failing later;
-    :func:`prepare` checks them first too."""
+    not subject to VAT among others, XRechnung's seller contact, Peppol participant ids.
+    ``send_invoice`` checks these in the command, so the command is rejected at once instead
+    of its delivery failing later; :func:`prepare` checks them first too."""
     errors = currency_errors(state) + not_subject_errors(state)
     if fmt in SAME_SIGN_FORMATS:
         errors += tax_currency_sign_errors(state)
+    if fmt in XRECHNUNG_FORMATS:
+        errors += seller_contact_errors(state)
     if fmt == "peppol":
         errors += peppol_errors(state)
+    return errors
+
+
+XRECHNUNG_FORMATS = ("xrechnung_cii", "xrechnung_ubl")
+
+
+def seller_contact_errors(state: InvoiceState) -> list[ErrorDetail]:
+    """XRechnung's seller contact needs a telephone number (BR-DE-6) and an e-mail address
+    (BR-DE-7). The seller snapshot has the issuer's: a subsidiary's own, else the
+    organization's (``domain.subsidiaries.seller_profile``), so when it lacks one neither has
+    it. Each missing one names whom to configure: the subsidiary that issues the invoice, or
+    the organization."""
+    seller = state.seller
+    if seller is None:
+        return []  # prepare() names a missing party
+    sub = state.subsidiary_id
+    issuer = f"subsidiary {sub}" if sub else "the organization"
+    errors: list[ErrorDetail] = []
+    for field, words, rule in (
+        ("phone", "telephone number", "BR-DE-6"),
+        ("email", "e-mail address", "BR-DE-7"),
+    ):
+        if getattr(seller, field):
+            continue
+        where = (
+            f"configure_subsidiary {sub} with {field} (or configure_organization with {field}: "
+            "a subsidiary without one uses the organization's)"
+            if sub
+            else f"configure_organization with {field}"
+        )
+        errors += DomainError(
+            "einvoice_seller_contact_missing",
+            f"XRechnung needs the seller contact's {words} (rule {rule}); {issuer} has none"
+            + (", nor has the organization" if sub else ""),
+            pointer="/invoice_id",
+            hint=f"{where}, or send this document without an e-invoice (send_invoice with "
+            'attach_xml false, or the customer\'s einvoice_format "none")',
+        ).errors
     return errors
 
 
