@@ -15,8 +15,10 @@ def assign(uow: UnitOfWork, inv: InvoiceDraft) -> None:
     derived from its number when no other document of the organization holds it, else the
     next free candidate. One indexed statement (the organization's references among a batch
     of candidates, ``uq_invoices_org_payment_reference``), only for such documents; a second
-    one only when all of a batch were taken. A concurrent finalize that took the same value
-    in between fails on the unique index at commit and runs again (it then sees it taken)."""
+    one only when all of a batch were taken. The values given earlier in the same transaction
+    count as taken (a batch writes its finalizes' UPDATEs at its end). A concurrent finalize
+    in another transaction that took the same value in between fails on the unique index and
+    runs again (it then sees it taken)."""
     seller = inv.seller or {}
     country = (seller.get("address") or {}).get("country_code")
     if inv.number is None or not rules.gets_structured_communication(
@@ -24,6 +26,7 @@ def assign(uow: UnitOfWork, inv: InvoiceDraft) -> None:
     ):
         inv.payment_reference = None
         return
+    given = uow.payment_references.setdefault(inv.organization_id, set())
     start = 0
     while choices := rules.candidates(inv.number, start):
         taken = uow.connection().execute(
@@ -33,9 +36,10 @@ def assign(uow: UnitOfWork, inv: InvoiceDraft) -> None:
                 Invoice.id != inv.id,
             )
         )
-        free = rules.first_free(choices, {str(row[0]) for row in taken})
+        free = rules.first_free(choices, given | {str(row[0]) for row in taken})
         if free is not None:
             inv.payment_reference = free
+            given.add(free)
             return
         start += len(choices)
     inv.payment_reference = None  # no digits: the readers' derivation refuses it as before

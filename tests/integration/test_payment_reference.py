@@ -17,11 +17,18 @@ import pypdf
 import pytest
 from invoicing.documents.einvoice import validate
 from invoicing.domain import payment_reference as rules
+from invoicing.pipeline import Outcome, Pipeline
+from invoicing.pipeline.authenticate import LocalOperator
+from sqlalchemy import Engine
 
 from tests.integration import test_send_invoice as _send
+from tests.integration.test_group_commit import run_batch
 from tests.integration.test_send_invoice import Sink, World, make_world, pdf_attachments
 from tests.support import scenarios
+from tests.support.client import Client
+from tests.support.client import line as client_line
 from tests.support.external import require_rules
+from tests.support.fakes import fake_deps
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +168,35 @@ def test_pdf_xml_and_email_carry_the_stored_communication(
     assert rules.derive(theirs["number"]) not in text
     assert stored in text and stored in body
     assert _payment_id(own_xml) in own_pdf and _payment_id(own_xml) in own_body
+
+
+def test_finalizes_of_one_batch_get_different_communications(engine: Engine) -> None:
+    """In a batch the finalizes' UPDATEs wait for its end, so a later finalize's look-up does
+    not see an earlier one's communication: the transaction remembers what it gave. The
+    organization's and the subsidiary's first invoices of 2026, finalized in one batch, get
+    the derived value and the next one, without the batch having to run again."""
+    bus = Pipeline(engine, fake_deps(), LocalOperator())
+    client = Client(bus)
+    client.setup_org(scenarios.BE_SELLER)
+    client.ok("configure_subsidiary", LIEGE)
+    bus.enable_batching(16)
+    group = bus.group
+    assert group is not None
+    customer = client.customer(locale="fr")
+
+    def finalize(**fields: Any) -> dict[str, Any]:
+        iid = client.invoice(customer, [client_line()], **fields)
+        return client.doc("finalize_invoice", {"invoice_id": str(iid), "issue_date": "2026-03-02"})
+
+    leader = finalize(number="LEAD-1")
+    docs = [finalize(), finalize(subsidiary_id="liege")]
+    before = group.fallbacks, group.numbers_in_place
+    lead, outs = run_batch(client, leader, docs)
+    assert isinstance(lead, Outcome) and lead.status == "applied"
+    states = []
+    for out in outs:
+        assert isinstance(out, Outcome) and out.status == "applied", out
+        states.append(client.state(out.events[-1]["data"]["invoice"]["id"]))
+    assert [s["number"] for s in states] == ["F20260001", "L20260001"]
+    assert [s["payment_reference"] for s in states] == rules.candidates("F20260001", 0, 2)
+    assert (group.fallbacks, group.numbers_in_place) == before
