@@ -230,7 +230,8 @@ class Invoice(Base):
     default_note: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: BT-83: the Belgian structured communication ``+++123/4567/89012+++`` of an invoice of a
     #: Belgian seller in EUR, unique per organization (set at finalize; domain/payment_reference.py;
-    #: migration 0035_payment_reference). NULL: none, or finalized before (readers derive it)
+    #: migration 0035_payment_reference, which stored what earlier invoices were sent with).
+    #: NULL: none (the number is BT-83), or an earlier invoice shared its value (derived)
     payment_reference: Mapped[str | None] = mapped_column(String(20))
     exported_at: Mapped[dt.datetime | None]
     #: accounting integrations it was exported to (export_invoice): integration -> record

@@ -365,9 +365,10 @@ class InvoiceState(State):
         "+++123/4567/89012+++) the payer quotes: assigned at finalize to invoices of a Belgian "
         "seller in EUR, derived from the number's digits unless another document of the "
         "organization holds that value (then the next free one, docs/einvoice.md), unique per "
-        "organization. Null for other documents (their reference is the number) and for "
-        "invoices finalized before it was stored (their communication is derived from the "
-        "number as it was then)",
+        "organization. Null for other documents (their reference is the number) and for an "
+        "invoice finalized before it was stored whose communication an earlier invoice of the "
+        "organization already had (its communication is derived from the number, as it was "
+        "sent)",
     )
     deleted: bool = False
     number: str | None = None

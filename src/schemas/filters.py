@@ -307,8 +307,7 @@ class InvoiceFilter(Contract):
         default=None,
         description="the invoice whose Belgian structured communication (BT-83, "
         "InvoiceState.payment_reference) this is, for a bank reconciliation matching a payment: "
-        "exact, with or without +++ (or ***) and slashes (123456789012, 123/4567/89012); "
-        "invoices finalized before the reference was stored have none to match",
+        "exact, with or without +++ (or ***) and slashes (123456789012, 123/4567/89012)",
         examples=["+++002/0260/00196+++"],
     )
     case_id: TextFilter | None = None
