@@ -137,6 +137,7 @@ class InvoiceData:
     dunning_level: int
     dunned_on: dt.date | None
     default_note: bool
+    payment_reference: str | None
     exported_at: dt.datetime | None
     integration_exports: dict[str, Any]
     finalized_at: dt.datetime | None

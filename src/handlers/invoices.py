@@ -383,6 +383,7 @@ def draft_values(
         overdue=False,
         dunning_level=0,
         default_note=False,
+        payment_reference=None,
         **dict.fromkeys(_MONEY, Decimal(0)),
     )
 

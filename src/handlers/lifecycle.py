@@ -30,7 +30,7 @@ from invoicing.domain.states import (
     takes_settlement,
 )
 from invoicing.domain.tax import jurisdiction
-from invoicing.handlers import aggregates, billing, numbering, subsidiaries
+from invoicing.handlers import aggregates, billing, numbering, payment_reference, subsidiaries
 from invoicing.handlers.drafting import recalculate
 from invoicing.handlers.invoices import (
     add_lines,
@@ -214,6 +214,7 @@ def take_number(
         )
         numbering.set_number(inv, number)
         inv.finalized_at = deps.now()  # after the wait for the series: number order = time order
+    payment_reference.assign(uow, inv)  # BT-83 from the number: a Belgian OGM, unique
     return [invoice_event("invoice.finalized", inv, deps.now())]
 
 
@@ -464,6 +465,7 @@ def issue_credit(
     numbering.set_number(cn, number)
     cn.series = Series.CREDIT_NOTE.value
     cn.buyer, cn.seller = inv.buyer, credit_seller(org, inv)
+    payment_reference.assign(uow, cn)  # the one rule (a credit note: none, no statement)
     cn.credited_invoice_id, cn.credited_invoice_number = inv.id, inv.number
     cn.credited_invoice_issue_date, cn.credit_reason = inv.issue_date, reason
     cn.status, cn.finalized_at = "finalized", deps.now()

@@ -58,6 +58,10 @@ class UnitOfWork:
         #: round trip (``write_inserts``)
         self.inserts_later = False
         self._inserts: list[tuple[Statement, dict[str, Any]]] = []
+        #: structured communications given by this transaction's finalizes, by organization
+        #: (``handlers.payment_reference``): in a batch their UPDATEs wait for its end, so the
+        #: look-up of a later finalize cannot see them yet
+        self.payment_references: dict[Any, set[str]] = {}
 
     @classmethod
     def for_engine(cls, engine: Engine) -> UnitOfWork:
@@ -69,7 +73,7 @@ class UnitOfWork:
         self.outbox_rows, self._at_end, self._writes = [], [], []
         self.reserved_numbers, self.read_ahead = {}, {}
         self.organization_rows = None
-        self._inserts = []
+        self._inserts, self.payment_references = [], {}
         return self
 
     def __exit__(

@@ -283,6 +283,7 @@ def invoice_document(inv: InvoiceRecord) -> Doc:
         dunning_level=inv.dunning_level,
         dunned_on=inv.dunned_on,
         default_note=inv.default_note,
+        payment_reference=inv.payment_reference,
         deleted=inv.deleted_at is not None,
         number=inv.number,
         issue_date=inv.issue_date,

@@ -124,6 +124,16 @@ class Invoice(Base):
             postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
         ),
+        # 0036_payment_reference: one document per structured communication and organization
+        # (a bank reconciliation matches a payment on it; the list filter payment_reference)
+        Index(
+            "uq_invoices_org_payment_reference",
+            "organization_id",
+            "payment_reference",
+            unique=True,
+            postgresql_where=text("payment_reference IS NOT NULL"),
+            sqlite_where=text("payment_reference IS NOT NULL"),
+        ),
         # 0029_number_key: the order of ``number`` and ``-number`` (the stored natural sort key,
         # domain.numbering.number_key), each with the issue date checked in the index; the
         # descending one (PostgreSQL only) replaced 0022's ix_invoices_org_number_desc
@@ -224,6 +234,11 @@ class Invoice(Base):
     #: the invoice carried the § 286 Abs. 3 BGB note to a consumer (set at finalize;
     #: domain/consumer_dunning.py; migration 0034_default_note)
     default_note: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: BT-83: the Belgian structured communication ``+++123/4567/89012+++`` of an invoice of a
+    #: Belgian seller in EUR, unique per organization (set at finalize; domain/payment_reference.py;
+    #: migration 0036_payment_reference, which stored what earlier invoices were sent with).
+    #: NULL: none (the number is BT-83), or an earlier invoice shared its value (derived)
+    payment_reference: Mapped[str | None] = mapped_column(String(20))
     exported_at: Mapped[dt.datetime | None]
     #: accounting integrations it was exported to (export_invoice): integration -> record
     integration_exports: Mapped[dict[str, Any]] = mapped_column(

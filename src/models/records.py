@@ -337,6 +337,9 @@ class InvoiceRecord(Protocol):
     def default_note(self) -> bool: ...
 
     @property
+    def payment_reference(self) -> str | None: ...
+
+    @property
     def exported_at(self) -> dt.datetime | None: ...
 
     @property
@@ -403,6 +406,7 @@ class InvoiceDraft(InvoiceRecord, Protocol):
     delivery_date_defaulted: bool
     exchange_rate_date: dt.date | None
     default_note: bool
+    payment_reference: str | None
     buyer: dict[str, Any] | None
     seller: dict[str, Any] | None
     tax_breakdown: list[Any]

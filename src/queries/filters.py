@@ -633,6 +633,8 @@ def invoice_conditions(
         c.append(or_(*(_status(s, dialect) for s in f.status)))
     if f.kind:
         c.append(Invoice.kind.in_(f.kind))
+    if f.payment_reference is not None:  # normalized by the schema; uq_invoices_org_payment_ref…
+        c.append(Invoice.payment_reference == f.payment_reference)
     if f.finalized is not None:
         c.append(
             Invoice.finalized_at.is_not(None) if f.finalized else Invoice.finalized_at.is_(None)

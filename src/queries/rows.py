@@ -123,6 +123,7 @@ class InvoiceRow(NamedTuple):
     dunning_level: int
     dunned_on: dt.date | None
     default_note: bool
+    payment_reference: str | None
     exported_at: dt.datetime | None
     finalized_at: dt.datetime | None
     sent_at: dt.datetime | None

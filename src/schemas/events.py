@@ -359,6 +359,17 @@ class InvoiceState(State):
         "after due date and receipt unless they pay): set at finalize on invoices under German "
         "law to a consumer; the dunning of a consumer counts default from it",
     )
+    payment_reference: str | None = Field(
+        default=None,
+        description="BT-83, the Belgian structured communication (OGM/VCS, "
+        "+++123/4567/89012+++) the payer quotes: assigned at finalize to invoices of a Belgian "
+        "seller in EUR, derived from the number's digits unless another document of the "
+        "organization holds that value (then the next free one, docs/einvoice.md), unique per "
+        "organization. Null for other documents (their reference is the number) and for an "
+        "invoice finalized before it was stored whose communication an earlier invoice of the "
+        "organization already had (its communication is derived from the number, as it was "
+        "sent)",
+    )
     deleted: bool = False
     number: str | None = None
     issue_date: dt.date | None = None

@@ -23,8 +23,10 @@ import datetime as dt
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
+from invoicing.domain.payment_reference import normalize as normalize_ogm
 from invoicing.schemas.common import Contract, CurrencyCode, Dec, Reference, SafeIntegers
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -33,6 +35,23 @@ from pydantic import (
     model_validator,
 )
 
+
+def _structured_communication(value: str) -> str:
+    stored = normalize_ogm(value)
+    if stored is None:
+        raise ValueError(
+            "not a Belgian structured communication: twelve digits whose last two are the "
+            "first ten mod 97, written +++123/4567/89012+++ or without the +++ and slashes"
+        )
+    return stored
+
+
+#: a structured communication as payers and banks write it, in its stored form
+StructuredCommunication = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+    AfterValidator(_structured_communication),
+]
 SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 MAX_VALUES = 500
 
@@ -284,6 +303,13 @@ class InvoiceFilter(Contract):
         default=None, description="a string: the exact number; or text operators"
     )
     purchase_order_number: TextFilter | None = None
+    payment_reference: StructuredCommunication | None = Field(
+        default=None,
+        description="the invoice whose Belgian structured communication (BT-83, "
+        "InvoiceState.payment_reference) this is, for a bank reconciliation matching a payment: "
+        "exact, with or without +++ (or ***) and slashes (123456789012, 123/4567/89012)",
+        examples=["+++002/0260/00196+++"],
+    )
     case_id: TextFilter | None = None
     project_reference: TextFilter | None = Field(
         default=None, description="a list matches any (seed project_id)"

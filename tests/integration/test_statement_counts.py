@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from tests.support import scenarios
 from tests.support.client import Client, line
 from tests.support.sql import on_statement
 
@@ -124,3 +125,25 @@ def test_duplicate_costs_two_statements(client: Client) -> None:
     with statements(client.bus.engine) as seen:
         assert client.bus.handle_document(doc).status == "duplicate"
     assert seen == ["INSERT processed_commands", "SELECT processed_commands"]
+
+
+def test_a_belgian_finalize_looks_up_its_structured_communication_once(client: Client) -> None:
+    """An invoice of a Belgian seller in EUR gets its structured communication at finalize:
+    one indexed look-up of the organization's references among the candidates
+    (uq_invoices_org_payment_reference), after the number, and nothing else (docs/einvoice.md,
+    "Payment reference"); a German seller's finalize above has none."""
+    engine = client.bus.engine
+    client.ok("configure_organization", scenarios.BE_SELLER)
+    customer = client.customer(locale="fr")
+    lines = [line(quantity="3", unit_price="250.00")]
+    first = client.invoice(customer, lines)
+    client.ok("finalize_invoice", {"invoice_id": str(first), "issue_date": "2026-11-20"})
+    invoice_id = client.invoice(customer, lines)
+    with statements(engine) as finalize:
+        client.ok("finalize_invoice", {"invoice_id": str(invoice_id), "issue_date": "2026-11-20"})
+    expected = FINALIZE if engine.dialect.name == "postgresql" else _without_lock()
+    at = expected.index("UPDATE number_series") + 1
+    assert finalize == [*expected[:at], "SELECT invoices", *expected[at:]]
+    state = client.state(invoice_id)
+    assert state["number"] == "F20260002"
+    assert state["payment_reference"] == "+++002/0260/00297+++"

@@ -16,11 +16,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from invoicing import texts
 from invoicing.documents.legal import document_notes
+from invoicing.domain import payment_reference as ogm_rules
 from invoicing.domain.errors import DomainError, ErrorDetail
 from invoicing.domain.money import ZERO, minor_units, round_money
 from invoicing.schemas.events import InvoiceState, LineState, Party, TaxBreakdown
 from invoicing.texts import formatting
-from stdnum.be import ogm_vcs
 from stdnum.be import vat as be_vat
 
 #: EN 16931 BT-3 invoice type codes (UNTDID 1001)
@@ -392,31 +392,22 @@ def structured_communication(number: str) -> str:
 
     The digits of the number (the last ten when longer, left-padded with zeros) form the
     base; two mod-97 check digits follow (python-stdnum ``be.ogm_vcs``). The result is
-    formatted ``+++123/4567/89012+++``. The same number always yields the same reference, so
-    PDF and XML agree.
+    formatted ``+++123/4567/89012+++``. Since migration 0036_payment_reference this is the
+    first choice at finalize and the communication of documents finalized before; the stored
+    ``InvoiceState.payment_reference`` wins (``domain.payment_reference``).
     """
-    digits = "".join(ch for ch in number if ch.isdigit())[-10:].rjust(10, "0")
-    if int(digits) == 0:
-        raise DomainError(
-            "payment_reference_impossible",
-            f"the invoice number {number} has no digits for a structured communication",
-        )
-    value = digits + ogm_vcs.calc_check_digits(digits)
-    return f"+++{ogm_vcs.format(value)}+++"
+    return ogm_rules.derive(number)
 
 
 def payment_reference(state: InvoiceState) -> str:
-    """BT-83: structured communication for Belgian sellers in EUR, else the invoice number."""
+    """BT-83: for an invoice of a Belgian seller in EUR its structured communication (the one
+    stored at finalize; derived from the number for an invoice finalized before it was stored,
+    as it was then), else the invoice number."""
     number = state.number or ""
     seller = state.seller
-    if (
-        seller is not None
-        and seller.address is not None
-        and seller.address.country_code == "BE"
-        and state.currency == "EUR"
-        and state.kind == "invoice"
-    ):
-        return structured_communication(number)
+    country = seller.address.country_code if seller and seller.address else None
+    if ogm_rules.gets_structured_communication(state.kind, state.currency, country):
+        return state.payment_reference or structured_communication(number)
     return number
 
 

@@ -1,9 +1,11 @@
 """Payment details printed on documents: Belgian structured communication and the EPC QR code.
 
-* Structured communication (OGM/VCS, ``+++123/4567/89012+++``): computed by
-  ``invoicing.documents.einvoice.prepare.structured_communication`` (python-stdnum, derived
-  deterministically from the invoice number), the same function that fills BT-83, so the PDF,
-  the e-invoice and the bank statement always agree. :func:`display_ogm` adds the ``+++``.
+* Structured communication (OGM/VCS, ``+++123/4567/89012+++``): assigned at finalize and
+  stored (``InvoiceState.payment_reference``, ``domain.payment_reference``: unique per
+  organization); the PDF, the email, the QR code and BT-83 all read it through
+  ``invoicing.documents.einvoice.prepare.payment_reference``, so they and the bank statement
+  agree. :func:`display_ogm` is the communication derived from a number alone (the first
+  choice at finalize, and what documents finalized before it was stored carry).
 * EPC QR code ("GiroCode", EPC069-12 version 002): the SEPA credit-transfer payload for EUR
   documents with an open amount, encoded at error-correction level M and drawn as SVG by
   zxing-cpp's writer (``create_barcode`` / ``to_svg``, its public API; the symbol itself is

@@ -19,7 +19,7 @@ from babel.dates import format_date
 from invoicing.documents.einvoice.prepare import payment_reference as bt83_reference
 from invoicing.documents.legal import document_notes
 from invoicing.documents.pdf.i18n import BABEL_LOCALE, labels, unit_label
-from invoicing.documents.pdf.payment import display_ogm, payment_qr
+from invoicing.documents.pdf.payment import payment_qr
 from invoicing.domain.tax import standard_rate
 from invoicing.schemas.events import InvoiceState, Party
 from invoicing.texts import formatting
@@ -128,10 +128,7 @@ def payment_reference(state: InvoiceState) -> str | None:
     communication ``+++123/4567/89012+++``, else the invoice number."""
     if state.number is None or state.kind != "invoice":
         return None
-    reference = bt83_reference(state)
-    if reference != state.number:
-        return display_ogm(state.number)
-    return reference
+    return bt83_reference(state)  # the stored structured communication (or as it was derived)
 
 
 def _accounting(
