@@ -145,12 +145,12 @@ class DatevScope:
         return datev_client(subsidiary_id, self.own_clients) == self.client
 
 
-def unknown(subsidiary_id: str) -> NotFound:
+def unknown(subsidiary_id: object, pointer: str = "/subsidiary_id") -> NotFound:
     """A command's ``subsidiary_id`` names no subsidiary of the organization."""
     return NotFound(
         "subsidiary_not_found",
         f"subsidiary {subsidiary_id} does not exist",
-        pointer="/subsidiary_id",
+        pointer=pointer,
         hint="check the id (list_subsidiaries), or send configure_subsidiary first",
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from invoicing.domain import organization, subsidiaries
-from invoicing.domain.errors import DomainError, NotFound
+from invoicing.domain.errors import DomainError
 from invoicing.domain.numbering import Series, default_pattern
 from invoicing.handlers.organizations import bank_accounts
 from invoicing.handlers.registry import Deps, Event, handles
@@ -50,12 +50,7 @@ def entity(
     with uow.session.no_autoflush:
         sub = uow.session.get(Subsidiary, (org.id, subsidiary_id))
     if sub is None:
-        raise NotFound(
-            "subsidiary_not_found",
-            f"subsidiary {subsidiary_id} does not exist",
-            pointer=pointer,
-            hint="send configure_subsidiary first",
-        )
+        raise subsidiaries.unknown(subsidiary_id, pointer)
     seller = OrganizationRow(
         id=org.id,
         name=sub.name,
